@@ -1,0 +1,3 @@
+"""connector: a federated data-connector node speaking the Dataspace Protocol 2025-1."""
+
+__version__ = "0.1.0"

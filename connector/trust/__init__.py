@@ -1,0 +1,1 @@
+"""Trust: who the peer is (certificates, DIDs, tokens) and what it is (verifiable credentials)."""
