@@ -1,0 +1,25 @@
+"""`connector serve --config FILE`: run a node until SIGINT/SIGTERM."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+from pathlib import Path
+
+from connector.config import load_config
+from connector.log import setup_logging
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    serve = sub.add_parser("serve", help="run a connector node")
+    serve.add_argument("--config", required=True, type=Path, help="node configuration (TOML)")
+    serve.set_defaults(func=cmd_serve)
+
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    from connector.node.runtime import serve
+
+    config = load_config(args.config)
+    setup_logging(config.log.level, config.log.format)
+    asyncio.run(serve(config))
+    return 0

@@ -1,0 +1,385 @@
+"""Node configuration: TOML, validated at start, with environment overrides.
+
+Each section is a frozen dataclass whose fields carry their own documentation and checks, so that the loader,
+the error messages (which always name the key) and the README's configuration reference come from one place.
+
+Environment variables override keys: ``CONNECTOR__<SECTION>__<KEY>`` (double underscores; e.g.
+``CONNECTOR__MANAGEMENT__API_KEY``). Their values are read as TOML values when they parse as one (numbers,
+booleans, arrays), and as plain strings otherwise.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import ipaddress
+import os
+import re
+import tomllib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable, Mapping
+
+from connector.errors import ConfigError
+from connector.participant import is_participant_id
+
+ENV_PREFIX = "CONNECTOR__"
+_REQUIRED = object()
+
+
+@dataclass(frozen=True)
+class Listen:
+    """A host and port to listen on or to reach."""
+
+    host: str
+    port: int
+
+    def __str__(self) -> str:
+        host = f"[{self.host}]" if ":" in self.host else self.host
+        return f"{host}:{self.port}"
+
+
+def _doc(text: str, kind: str = "str", example: Any = None, check: Callable[[Any], str | None] | None = None,
+         default: Any = _REQUIRED, default_factory: Callable[[], Any] | None = None) -> Any:
+    meta = {"doc": text, "kind": kind, "example": example, "check": check}
+    if default_factory is not None:
+        return field(default_factory=default_factory, metadata=meta)
+    if default is _REQUIRED:
+        return field(metadata=meta)
+    return field(default=default, metadata=meta)
+
+
+def _check_did(value: str) -> str | None:
+    if not is_participant_id(value):
+        return "must be a did:web DID such as did:web:localhost%3A8443:org-a"
+    return None
+
+
+def _check_level(value: str) -> str | None:
+    return None if value in ("debug", "info", "warning", "error") else "must be debug, info, warning or error"
+
+
+def _check_format(value: str) -> str | None:
+    return None if value in ("text", "json") else "must be text or json"
+
+
+def _check_sync(value: str) -> str | None:
+    return None if value in ("normal", "full") else "must be normal or full"
+
+
+def _check_positive(value: float) -> str | None:
+    return None if value > 0 else "must be greater than zero"
+
+
+def _check_url(value: str) -> str | None:
+    return None if re.match(r"^https?://[^\s/]+", value) else "must be an http(s) URL"
+
+
+def _check_api_key(value: str) -> str | None:
+    if value and len(value) < 16:
+        return "must be at least 16 characters (use a long random value)"
+    return None
+
+
+@dataclass(frozen=True)
+class NodeSection:
+    participant_id: str = _doc("This node's participant id, a did:web DID; must equal the URI SAN of its "
+                               "certificate.", example="did:web:localhost%3A8443:org-a", check=_check_did)
+    name: str = _doc("Display name of the organisation.", default="")
+    data_dir: Path = _doc("Folder for the store and runtime files (created if missing).", kind="path",
+                          default=Path("var"))
+
+
+@dataclass(frozen=True)
+class IdentitySection:
+    tls_cert: Path = _doc("PEM certificate of this node (server and client authentication).", kind="file")
+    tls_key: Path = _doc("PEM private key of the TLS certificate.", kind="file")
+    signing_key: Path = _doc("PEM private key used for tokens, signatures and seals.", kind="file")
+    signing_cert: Path = _doc("PEM certificate of the signing key, issued by the authority.", kind="file")
+    credentials: tuple[Path, ...] = _doc("Verifiable credentials (JWT files) this node presents.", kind="files",
+                                         default=())
+
+
+@dataclass(frozen=True)
+class ProtocolSection:
+    listen: Listen = _doc("Address of the protocol listener for peers (mutual TLS).", kind="listen",
+                          example="0.0.0.0:8443")
+    public_url: str = _doc("Base URL under which peers reach this listener; defaults to the host of the "
+                           "participant id.", default="", check=lambda v: _check_url(v) if v else None)
+    insecure_http: bool = _doc("Serve plain HTTP without TLS. Only for conformance-test profiles; the node "
+                               "refuses it unless set and warns loudly.", kind="bool", default=False)
+
+
+@dataclass(frozen=True)
+class ManagementSection:
+    listen: Listen = _doc("Address of the management listener (keep it on loopback or a private network).",
+                          kind="listen", default=Listen("127.0.0.1", 8181))
+    api_key: str = _doc("API key clients send in the X-Api-Key header.", default="", check=_check_api_key)
+    api_key_file: Path | None = _doc("File holding the API key (alternative to api_key).", kind="file",
+                                     default=None)
+
+
+@dataclass(frozen=True)
+class TrustSection:
+    ca: tuple[Path, ...] = _doc("PEM files of the certificate authorities whose participants may connect.",
+                                kind="files")
+    crl: tuple[Path, ...] = _doc("PEM certificate revocation lists, one per authority; reloaded when changed.",
+                                 kind="files")
+    reload_interval: float = _doc("Seconds between checks of the CRL and trust files for changes.", kind="float",
+                                  default=5.0, check=_check_positive)
+
+
+@dataclass(frozen=True)
+class StoreSection:
+    path: Path = _doc("SQLite database file (relative paths are below node.data_dir).", kind="path",
+                      default=Path("connector.sqlite"))
+    synchronous: str = _doc("SQLite durability: 'normal' survives a crashed process, 'full' also a lost "
+                            "machine at some cost per commit.", default="normal", check=_check_sync)
+
+
+@dataclass(frozen=True)
+class LogSection:
+    level: str = _doc("Log level.", default="info", check=_check_level)
+    format: str = _doc("'text' for people, 'json' for JSON lines.", default="text", check=_check_format)
+
+
+@dataclass(frozen=True)
+class PeerEntry:
+    name: str = _doc("Short name to use on the command line.")
+    address: str = _doc("The peer's DSP base URL.", check=_check_url,
+                        example="https://localhost:9443/dsp/2025-1")
+    participant_id: str = _doc("The peer's participant id (did:web).", default="",
+                               check=lambda v: _check_did(v) if v else None)
+
+
+@dataclass(frozen=True)
+class Config:
+    node: NodeSection
+    identity: IdentitySection
+    protocol: ProtocolSection
+    management: ManagementSection
+    trust: TrustSection
+    store: StoreSection
+    log: LogSection
+    peers: tuple[PeerEntry, ...] = ()
+    source: Path | None = None  # the file it came from
+    extra: Mapping[str, Any] = field(default_factory=dict)  # sections owned by later subsystems
+
+    @property
+    def store_path(self) -> Path:
+        return self.store.path if self.store.path.is_absolute() else self.node.data_dir / self.store.path
+
+    def management_api_key(self) -> str:
+        if self.management.api_key_file is not None:
+            return self.management.api_key_file.read_text().strip()
+        return self.management.api_key
+
+    def peer(self, name: str) -> PeerEntry | None:
+        return next((p for p in self.peers if p.name == name), None)
+
+
+SECTIONS: dict[str, type] = {
+    "node": NodeSection,
+    "identity": IdentitySection,
+    "protocol": ProtocolSection,
+    "management": ManagementSection,
+    "trust": TrustSection,
+    "store": StoreSection,
+    "log": LogSection,
+}
+TABLE_ARRAYS: dict[str, type] = {"peers": PeerEntry}
+# Sections whose content is validated by the subsystem that owns it (registered at import time).
+EXTENSION_SECTIONS: dict[str, Callable[[Any, Path], Any]] = {}
+
+
+def parse_listen(value: Any, where: str) -> Listen:
+    if not isinstance(value, str):
+        raise ConfigError("config.type", "must be a string 'host:port'", where)
+    match = re.match(r"^(\[(?P<v6>[0-9a-fA-F:]+)\]|(?P<host>[^:\[\]]+)):(?P<port>\d{1,5})$", value.strip())
+    if not match:
+        raise ConfigError("config.invalid", f"'{value}' is not 'host:port'", where)
+    host = match.group("v6") or match.group("host")
+    port = int(match.group("port"))
+    if not 0 <= port < 65536:  # 0 = any free port
+        raise ConfigError("config.invalid", f"port {port} is out of range 0-65535", where)
+    if match.group("v6"):
+        try:
+            ipaddress.IPv6Address(host)
+        except ValueError:
+            raise ConfigError("config.invalid", f"'{host}' is not an IPv6 address", where) from None
+    return Listen(host, port)
+
+
+def _coerce(kind: str, value: Any, where: str, base: Path) -> Any:
+    def want(types: type | tuple[type, ...], label: str) -> None:
+        if not isinstance(value, types) or (isinstance(value, bool) and bool not in (
+                types if isinstance(types, tuple) else (types,))):
+            raise ConfigError("config.type", f"must be {label}, not {type(value).__name__}", where)
+
+    if kind == "str":
+        want(str, "a string")
+        return value
+    if kind == "bool":
+        want(bool, "true or false")
+        return value
+    if kind == "int":
+        want(int, "an integer")
+        return value
+    if kind == "float":
+        want((int, float), "a number")
+        return float(value)
+    if kind == "listen":
+        return parse_listen(value, where)
+    if kind in ("path", "file"):
+        want(str, "a path string")
+        path = Path(value).expanduser()
+        path = path if path.is_absolute() else base / path
+        if kind == "file" and not path.is_file():
+            raise ConfigError("config.missing_file", f"file not found: {path}", where)
+        return path
+    if kind == "files":
+        if isinstance(value, str):
+            value = [value]
+        want(list, "a list of path strings")
+        return tuple(_coerce("file", v, f"{where}[{i}]", base) for i, v in enumerate(value))
+    raise AssertionError(f"unknown config kind {kind}")
+
+
+def _build(cls: type, data: Any, where: str, base: Path) -> Any:
+    if not isinstance(data, dict):
+        raise ConfigError("config.type", "must be a table", where)
+    fields = {f.name: f for f in dataclasses.fields(cls)}
+    for key in data:
+        if key not in fields:
+            known = ", ".join(sorted(fields))
+            raise ConfigError("config.unknown_key", f"unknown key '{key}' (known keys: {known})",
+                              f"{where}.{key}")
+    values: dict[str, Any] = {}
+    for name, f in fields.items():
+        key_where = f"{where}.{name}"
+        meta = f.metadata
+        if name not in data:
+            if f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING:
+                raise ConfigError("config.missing_key", "required key is missing", key_where)
+            continue
+        raw = data[name]
+        kind = meta.get("kind", "str")
+        value = _coerce(kind, raw, key_where, base)
+        check = meta.get("check")
+        if check is not None:
+            problem = check(value)
+            if problem:
+                raise ConfigError("config.invalid", f"{raw!r} {problem}" if kind != "listen" else problem,
+                                  key_where)
+        values[name] = value
+    return cls(**values)
+
+
+def _env_value(text: str) -> Any:
+    try:
+        return tomllib.loads(f"v = {text}")["v"]
+    except tomllib.TOMLDecodeError:
+        return text
+
+
+def apply_env(data: dict[str, Any], environ: Mapping[str, str]) -> dict[str, Any]:
+    """Overlay CONNECTOR__SECTION__KEY variables onto the parsed TOML."""
+    out = {k: (dict(v) if isinstance(v, dict) else v) for k, v in data.items()}
+    for name, text in environ.items():
+        if not name.startswith(ENV_PREFIX):
+            continue
+        parts = [p.lower() for p in name[len(ENV_PREFIX):].split("__") if p]
+        if len(parts) < 2:
+            raise ConfigError("config.env", "environment override must be CONNECTOR__SECTION__KEY", name)
+        target = out
+        for part in parts[:-1]:
+            nxt = target.setdefault(part, {})
+            if not isinstance(nxt, dict):
+                raise ConfigError("config.env", f"'{part}' is not a table", name)
+            target = nxt
+        target[parts[-1]] = _env_value(text)
+    return out
+
+
+def load_config(path: Path | str, environ: Mapping[str, str] | None = None) -> Config:
+    """Read, overlay and validate a configuration file; raises ConfigError naming the key."""
+    path = Path(path)
+    try:
+        raw = tomllib.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise ConfigError("config.not_found", f"configuration file not found: {path}", str(path)) from None
+    except IsADirectoryError:
+        raise ConfigError("config.not_found", f"configuration path is a folder: {path}", str(path)) from None
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError("config.syntax", f"not valid TOML: {exc}", str(path)) from None
+    raw = apply_env(raw, os.environ if environ is None else environ)
+    return config_from_dict(raw, path.resolve().parent, source=path)
+
+
+def config_from_dict(raw: dict[str, Any], base: Path, source: Path | None = None) -> Config:
+    known = set(SECTIONS) | set(TABLE_ARRAYS) | set(EXTENSION_SECTIONS)
+    for key in raw:
+        if key not in known:
+            raise ConfigError("config.unknown_key",
+                              f"unknown section '{key}' (known sections: {', '.join(sorted(known))})", key)
+    sections: dict[str, Any] = {}
+    for name, cls in SECTIONS.items():
+        if name not in raw and _has_required(cls):
+            raise ConfigError("config.missing_key", f"required section [{name}] is missing", name)
+        sections[name] = _build(cls, raw.get(name, {}), name, base)
+    peers = raw.get("peers", [])
+    if not isinstance(peers, list):
+        raise ConfigError("config.type", "must be an array of tables ([[peers]])", "peers")
+    built_peers = tuple(_build(PeerEntry, p, f"peers[{i}]", base) for i, p in enumerate(peers))
+    names = [p.name for p in built_peers]
+    for i, name in enumerate(names):
+        if names.index(name) != i:
+            raise ConfigError("config.invalid", f"peer name '{name}' is used twice", f"peers[{i}].name")
+    extra = {name: parse(raw[name], base) for name, parse in EXTENSION_SECTIONS.items() if name in raw}
+    node = sections["node"]
+    data_dir = node.data_dir if node.data_dir.is_absolute() else base / node.data_dir
+    sections["node"] = dataclasses.replace(node, data_dir=data_dir)
+    config = Config(**sections, peers=built_peers, source=source, extra=extra)
+    _cross_checks(config)
+    return config
+
+
+def _has_required(cls: type) -> bool:
+    return any(f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING
+               for f in dataclasses.fields(cls))
+
+
+def _cross_checks(config: Config) -> None:
+    m = config.management
+    if not m.api_key and m.api_key_file is None:
+        raise ConfigError("config.missing_key", "set management.api_key or management.api_key_file",
+                          "management.api_key")
+    if m.api_key and m.api_key_file is not None:
+        raise ConfigError("config.invalid", "set only one of management.api_key and management.api_key_file",
+                          "management.api_key_file")
+    if m.api_key_file is not None and len(config.management_api_key()) < 16:
+        raise ConfigError("config.invalid", "the API key in the file must be at least 16 characters",
+                          "management.api_key_file")
+    if config.protocol.listen == m.listen:
+        raise ConfigError("config.invalid", "the protocol and management listeners need different ports",
+                          "management.listen")
+    if len(config.trust.crl) < 1 and not config.protocol.insecure_http:
+        raise ConfigError("config.missing_key", "at least one CRL is needed to check peer certificates",
+                          "trust.crl")
+
+
+def reference_markdown() -> str:
+    """The configuration reference, generated from the section definitions (README and `connector config`)."""
+    lines: list[str] = []
+    for name, cls in list(SECTIONS.items()) + [("[peers]", PeerEntry)]:
+        lines.append(f"#### `[{name}]`\n")
+        lines.append("| key | type | default | meaning |")
+        lines.append("|---|---|---|---|")
+        for f in dataclasses.fields(cls):
+            meta = f.metadata
+            if f.default is not dataclasses.MISSING:
+                default = "" if f.default in ("", (), None) else f"`{f.default}`"
+            else:
+                default = "required"
+            lines.append(f"| `{f.name}` | {meta.get('kind', 'str')} | {default} | {meta.get('doc', '')} |")
+        lines.append("")
+    return "\n".join(lines)

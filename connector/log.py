@@ -1,0 +1,73 @@
+"""Structured logging: human text or JSON lines, every line carrying the request id it belongs to.
+
+Secrets never reach the log: known secret fields are replaced before formatting, and the code logs ids and
+hashes of tokens, never tokens.
+"""
+
+from __future__ import annotations
+
+import contextvars
+import json
+import logging
+import sys
+import time
+from typing import Any
+
+request_id: contextvars.ContextVar[str | None] = contextvars.ContextVar("request_id", default=None)
+
+_SECRET_FIELDS = {"api_key", "authorization", "token", "password", "secret", "private_key", "access_token"}
+# Attributes every LogRecord has; anything else came in through `extra=`.
+_STANDARD = set(vars(logging.LogRecord("", 0, "", 0, "", (), None))) | {"message", "asctime", "taskName"}
+
+
+def _extras(record: logging.LogRecord) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for key, value in vars(record).items():
+        if key in _STANDARD or key.startswith("_"):
+            continue
+        out[key] = "[redacted]" if key.lower() in _SECRET_FIELDS else value
+    return out
+
+
+class JsonFormatter(logging.Formatter):
+    def format(self, record: logging.LogRecord) -> str:
+        entry: dict[str, Any] = {
+            "ts": time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(record.created)) + f".{int(record.msecs):03d}Z",
+            "level": record.levelname.lower(),
+            "logger": record.name,
+            "msg": record.getMessage(),
+        }
+        rid = request_id.get()
+        if rid:
+            entry["request_id"] = rid
+        entry.update(_extras(record))
+        if record.exc_info:
+            entry["exc"] = self.formatException(record.exc_info)
+        return json.dumps(entry, default=str, ensure_ascii=False)
+
+
+class TextFormatter(logging.Formatter):
+    def format(self, record: logging.LogRecord) -> str:
+        stamp = time.strftime("%H:%M:%S", time.localtime(record.created))
+        rid = request_id.get()
+        extras = _extras(record)
+        tail = " ".join(f"{k}={v}" for k, v in extras.items())
+        parts = [stamp, f"{record.levelname.lower():7}", record.name.removeprefix("connector."),
+                 f"[{rid}]" if rid else "", record.getMessage(), tail]
+        line = " ".join(p for p in parts if p)
+        if record.exc_info:
+            line += "\n" + self.formatException(record.exc_info)
+        return line
+
+
+def setup_logging(level: str = "info", fmt: str = "text", stream: Any = None) -> None:
+    handler = logging.StreamHandler(stream or sys.stderr)
+    handler.setFormatter(JsonFormatter() if fmt == "json" else TextFormatter())
+    root = logging.getLogger()
+    for existing in list(root.handlers):
+        root.removeHandler(existing)
+    root.addHandler(handler)
+    root.setLevel(logging.WARNING)
+    logging.getLogger("connector").setLevel(level.upper())
+    # aiohttp's own access log is replaced by ours (with request ids and peer ids).
+    logging.getLogger("aiohttp.access").setLevel(logging.WARNING)

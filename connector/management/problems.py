@@ -1,0 +1,90 @@
+"""RFC 9457 problem details for every management API error.
+
+Status codes follow the error code's last segment (`*.not_found` -> 404, `*.conflict` -> 409, ...), so that
+errors raised deep in the control plane reach the client with the right status and their original reason.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from typing import Any, Awaitable, Callable
+
+from aiohttp import web
+
+from connector.errors import ConnectorError, Problem
+
+log = logging.getLogger("connector.management")
+PROBLEM_TYPE_BASE = "https://connector.invalid/problems/"
+
+_SUFFIX_STATUS = {
+    "not_found": 404,
+    "conflict": 409,
+    "invalid_state": 409,
+    "unavailable": 503,
+    "forbidden": 403,
+    "timeout": 504,
+    "peer_error": 502,
+    "unreachable": 502,
+}
+
+
+def status_for(code: str) -> int:
+    return _SUFFIX_STATUS.get(code.rsplit(".", 1)[-1], 400)
+
+
+def problem_response(status: int, code: str, title: str, detail: str, where: str | None = None,
+                     **extensions: Any) -> web.Response:
+    body: dict[str, Any] = {
+        "type": PROBLEM_TYPE_BASE + code,
+        "title": title,
+        "status": status,
+        "detail": detail,
+        "code": code,
+    }
+    if where:
+        body["where"] = where
+    body.update(extensions)
+    return web.Response(status=status, text=json.dumps(body), content_type="application/problem+json")
+
+
+def from_problem(problem: Problem, status: int | None = None) -> web.Response:
+    status = status or status_for(problem.code)
+    extra = {"details": problem.details} if problem.details else {}
+    return problem_response(status, problem.code, _title(status), problem.reason, problem.where, **extra)
+
+
+def _title(status: int) -> str:
+    from http import HTTPStatus
+
+    try:
+        return HTTPStatus(status).phrase
+    except ValueError:
+        return "Error"
+
+
+@web.middleware
+async def problem_middleware(request: web.Request,
+                             handler: Callable[[web.Request], Awaitable[web.StreamResponse]]) -> web.StreamResponse:
+    try:
+        return await handler(request)
+    except ConnectorError as exc:
+        return from_problem(exc.problem)
+    except web.HTTPException as exc:
+        if exc.status < 400:
+            raise
+        return problem_response(exc.status, f"http.{exc.status}", exc.reason,
+                                exc.text if exc.text and not exc.text.startswith(str(exc.status)) else
+                                f"{request.method} {request.path}: {exc.reason.lower()}")
+    except Exception:
+        log.exception("unhandled error in management API")
+        return problem_response(500, "internal", "Internal Server Error",
+                                "the node failed unexpectedly; the log has the details under this request id")
+
+
+async def read_json(request: web.Request) -> Any:
+    """The request body as JSON, or a 400 problem naming what is wrong."""
+    try:
+        return await request.json()
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise ConnectorError("request.invalid_json", f"the body is not valid JSON: {exc}") from None

@@ -1,0 +1,1 @@
+"""The running node: configuration, identity, listeners, lifecycle."""

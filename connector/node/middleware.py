@@ -1,0 +1,132 @@
+"""Cross-cutting HTTP concerns shared by the listeners: request ids, access logs, peer identity, API keys.
+
+Handlers never repeat these: a protocol handler can rely on `peer_of(request)` being a verified participant,
+a management handler on the caller having presented the API key.
+"""
+
+from __future__ import annotations
+
+import hmac
+import logging
+import re
+import time
+import uuid
+from dataclasses import dataclass
+from typing import Any, Awaitable, Callable
+
+from aiohttp import web
+from cryptography import x509
+
+from connector.errors import ConnectorError
+from connector.log import request_id
+from connector.node.tls import TrustMaterial, peer_certificate
+from connector.pki.certificates import participant_id_of
+
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+access_log = logging.getLogger("connector.access")
+_SAFE_ID = re.compile(r"^[A-Za-z0-9._\-]{1,64}$")
+
+
+@dataclass(frozen=True)
+class PeerIdentity:
+    """The participant on the other end of a mutual-TLS connection, as its certificate names it."""
+
+    participant_id: str
+    certificate: x509.Certificate | None  # None only for the insecure test profile
+
+
+def open_route(handler: Handler) -> Handler:
+    """Mark a protocol route as reachable without a client certificate (version, DID documents)."""
+    handler.open_to_anyone = True  # type: ignore[attr-defined]
+    return handler
+
+
+PEER = web.RequestKey("peer", PeerIdentity)
+
+
+def peer_of(request: web.Request) -> PeerIdentity:
+    peer = request.get(PEER)
+    if peer is None:
+        raise ConnectorError("auth.no_peer", "this route needs an authenticated peer")
+    return peer
+
+
+def json_error(status: int, code: str, reason: str, **extra: Any) -> web.Response:
+    return web.json_response({"code": code, "reason": reason, **extra}, status=status)
+
+
+@web.middleware
+async def request_context(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """Give every request an id (taken from X-Request-Id when sane), log it once with its outcome."""
+    incoming = request.headers.get("X-Request-Id", "")
+    rid = incoming if _SAFE_ID.match(incoming) else uuid.uuid4().hex[:16]
+    token = request_id.set(rid)
+    started = time.perf_counter()
+    status = 500
+    try:
+        response = await handler(request)
+        status = response.status
+        response.headers["X-Request-Id"] = rid
+        return response
+    except web.HTTPException as exc:
+        status = exc.status
+        exc.headers["X-Request-Id"] = rid
+        raise
+    finally:
+        peer = request.get(PEER)
+        access_log.info(
+            "%s %s %s", request.method, request.path, status,
+            extra={"ms": round((time.perf_counter() - started) * 1000, 2),
+                   "peer": peer.participant_id if peer else None},
+        )
+        request_id.reset(token)
+
+
+def peer_identity(trust: Callable[[], TrustMaterial], insecure_participant: str | None = None) -> Any:
+    """Require a verified client certificate on every route not marked open; expose the peer's id.
+
+    The TLS layer has already verified the chain and the CRL at handshake; the check here also refuses a
+    certificate revoked after its connection was opened, and one that names no single participant id.
+    """
+
+    @web.middleware
+    async def middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
+        route_handler = request.match_info.route.handler
+        is_open = getattr(route_handler, "open_to_anyone", False)
+        cert = peer_certificate(request.transport)
+        if cert is not None:
+            pid = participant_id_of(cert)
+            if trust().is_revoked(cert):
+                return json_error(401, "auth.revoked", "the client certificate has been revoked")
+            if pid is not None:
+                request[PEER] = PeerIdentity(pid, cert)
+        elif insecure_participant is not None:
+            request[PEER] = PeerIdentity(insecure_participant, None)
+        if not is_open and PEER not in request:
+            if cert is None:
+                return json_error(401, "auth.no_client_certificate",
+                                  "this route requires a client certificate issued by a trusted authority")
+            return json_error(401, "auth.no_participant_id",
+                              "the client certificate names no single did: participant id")
+        return await handler(request)
+
+    return middleware
+
+
+def api_key_auth(expected: str) -> Any:
+    """Constant-time check of the X-Api-Key header (open: the /check/* probes)."""
+    expected_bytes = expected.encode()
+
+    @web.middleware
+    async def middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
+        if request.path.startswith("/check/"):
+            return await handler(request)
+        presented = request.headers.get("X-Api-Key", "").encode()
+        if not presented or not hmac.compare_digest(presented, expected_bytes):
+            from connector.management.problems import problem_response
+
+            return problem_response(401, "auth.api_key", "Unauthorized",
+                                    "a valid API key is required in the X-Api-Key header")
+        return await handler(request)
+
+    return middleware

@@ -1,0 +1,174 @@
+"""TLS for peers: mutual authentication against the trust anchors, with revocation, reloaded without restart.
+
+OpenSSL fixes a context's trust store once handshakes use it, and with several CRLs of one issuer it keeps the
+first. So a reload builds a fresh context, and the listener's context hands every new handshake to the newest
+one from its SNI callback (called whether or not the client sends SNI). Connections that stay open across a
+revocation are caught by `TrustMaterial.is_revoked`, which the request middleware checks on every request.
+"""
+
+from __future__ import annotations
+
+import logging
+import ssl
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Iterable
+
+from cryptography import x509
+
+from connector import keys
+from connector.errors import ConnectorError
+
+log = logging.getLogger("connector.tls")
+
+# Modern suites only; TLS 1.3 suites are fixed by OpenSSL and all acceptable.
+_TLS12_CIPHERS = "ECDHE-ECDSA-AES128-GCM-SHA256:ECDHE-ECDSA-AES256-GCM-SHA384:ECDHE-ECDSA-CHACHA20-POLY1305"
+
+
+def _stat_key(paths: Iterable[Path]) -> tuple[tuple[str, int, int], ...]:
+    out = []
+    for path in paths:
+        try:
+            st = path.stat()
+            out.append((str(path), st.st_mtime_ns, st.st_size))
+        except FileNotFoundError:
+            out.append((str(path), -1, -1))
+    return tuple(out)
+
+
+@dataclass
+class TrustMaterial:
+    """CA certificates and their CRLs as loaded from files, checked for consistency."""
+
+    ca_paths: tuple[Path, ...]
+    crl_paths: tuple[Path, ...]
+    extra_cas: tuple[x509.Certificate, ...] = ()
+    cas: list[x509.Certificate] = field(default_factory=list)
+    crls: list[x509.CertificateRevocationList] = field(default_factory=list)
+    revoked: dict[bytes, frozenset[int]] = field(default_factory=dict)  # issuer DER name -> serials
+    stamp: tuple = ()
+
+    def load(self) -> "TrustMaterial":
+        cas: list[x509.Certificate] = list(self.extra_cas)
+        for path in self.ca_paths:
+            cas.extend(keys.load_certificates(path))
+        if not cas:
+            raise ConnectorError("tls.no_anchor", "no certificate authority is configured", "trust.ca")
+        crls: list[x509.CertificateRevocationList] = []
+        for path in self.crl_paths:
+            try:
+                crls.append(x509.load_pem_x509_crl(path.read_bytes()))
+            except FileNotFoundError:
+                raise ConnectorError("tls.crl_missing", f"CRL file not found: {path}", "trust.crl") from None
+            except ValueError as exc:
+                raise ConnectorError("tls.crl_invalid", f"not a PEM CRL: {path} ({exc})", "trust.crl") from None
+        revoked: dict[bytes, set[int]] = {}
+        now = datetime.now(timezone.utc)
+        for crl, path in zip(crls, self.crl_paths):
+            issuer = next((c for c in cas if c.subject == crl.issuer), None)
+            if issuer is None:
+                raise ConnectorError("tls.crl_issuer", f"CRL {path} is not from any configured authority",
+                                     "trust.crl")
+            if not crl.is_signature_valid(issuer.public_key()):
+                raise ConnectorError("tls.crl_signature", f"CRL {path} is not signed by its authority",
+                                     "trust.crl")
+            if crl.next_update_utc is not None and crl.next_update_utc < now:
+                raise ConnectorError("tls.crl_expired", f"CRL {path} expired on {crl.next_update_utc:%Y-%m-%d}; "
+                                     "re-sign it with 'connector pki crl'", "trust.crl")
+            bucket = revoked.setdefault(crl.issuer.public_bytes(), set())
+            bucket.update(r.serial_number for r in crl)
+        missing = [c for c in cas if not any(crl.issuer == c.subject for crl in crls)]
+        if missing:
+            names = ", ".join(c.subject.rfc4514_string() for c in missing)
+            raise ConnectorError("tls.crl_missing", f"no CRL configured for authority {names}", "trust.crl")
+        self.cas, self.crls = cas, crls
+        self.revoked = {k: frozenset(v) for k, v in revoked.items()}
+        self.stamp = _stat_key(self.ca_paths + self.crl_paths)
+        return self
+
+    def changed(self) -> bool:
+        return _stat_key(self.ca_paths + self.crl_paths) != self.stamp
+
+    def is_revoked(self, cert: x509.Certificate) -> bool:
+        return cert.serial_number in self.revoked.get(cert.issuer.public_bytes(), frozenset())
+
+    def cadata(self) -> str:
+        return "".join(keys.cert_pem(c).decode() for c in self.cas)
+
+
+def _base_context(purpose: int) -> ssl.SSLContext:
+    ctx = ssl.SSLContext(purpose)
+    ctx.minimum_version = ssl.TLSVersion.TLSv1_2
+    ctx.set_ciphers(_TLS12_CIPHERS)
+    return ctx
+
+
+def _add_trust(ctx: ssl.SSLContext, trust: TrustMaterial) -> None:
+    ctx.load_verify_locations(cadata=trust.cadata())
+    for path in trust.crl_paths:  # OpenSSL takes CRLs from files only
+        try:
+            ctx.load_verify_locations(cafile=str(path))
+        except (OSError, ssl.SSLError) as exc:
+            raise ConnectorError("tls.crl_invalid", f"OpenSSL cannot load the CRL {path}: {exc}", "trust.crl") from None
+    ctx.verify_flags |= ssl.VERIFY_CRL_CHECK_LEAF | ssl.VERIFY_X509_STRICT
+
+
+def _load_chain(ctx: ssl.SSLContext, cert: Path, key: Path) -> None:
+    try:
+        ctx.load_cert_chain(cert, key)
+    except (OSError, ssl.SSLError) as exc:
+        raise ConnectorError("tls.identity", f"cannot load the TLS certificate and key: {exc}",
+                             "identity.tls_cert") from None
+
+
+def server_context(cert: Path, key: Path, trust: TrustMaterial, require_client_cert: bool = False) -> ssl.SSLContext:
+    """A server context that asks every client for a certificate (optional at TLS level for the open routes;
+    the middleware requires it everywhere else)."""
+    ctx = _base_context(ssl.PROTOCOL_TLS_SERVER)
+    _load_chain(ctx, cert, key)
+    _add_trust(ctx, trust)
+    ctx.verify_mode = ssl.CERT_REQUIRED if require_client_cert else ssl.CERT_OPTIONAL
+    return ctx
+
+
+def client_context(cert: Path, key: Path, trust: TrustMaterial) -> ssl.SSLContext:
+    """A client context presenting this node's certificate and checking the peer's against the anchors."""
+    ctx = _base_context(ssl.PROTOCOL_TLS_CLIENT)
+    _load_chain(ctx, cert, key)
+    _add_trust(ctx, trust)
+    ctx.check_hostname = True
+    ctx.verify_mode = ssl.CERT_REQUIRED
+    return ctx
+
+
+class ReloadingServerContext:
+    """The context a listener is created with; each handshake is moved onto the newest built context."""
+
+    def __init__(self, cert: Path, key: Path, trust: TrustMaterial, require_client_cert: bool = False) -> None:
+        self._cert, self._key, self._require = cert, key, require_client_cert
+        self.trust = trust
+        self._current = server_context(cert, key, trust, require_client_cert)
+        self.listener_context = server_context(cert, key, trust, require_client_cert)
+        self.listener_context.sni_callback = self._on_hello
+
+    def _on_hello(self, sslobj: ssl.SSLObject, server_name: str | None, ctx: ssl.SSLContext) -> None:
+        sslobj.context = self._current
+
+    def rebuild(self, trust: TrustMaterial) -> None:
+        self._current = server_context(self._cert, self._key, trust, self._require)
+        self.trust = trust
+
+
+def peer_certificate(transport: object) -> x509.Certificate | None:
+    """The verified client certificate of a TLS connection, if the client sent one."""
+    get = getattr(transport, "get_extra_info", None)
+    if get is None:
+        return None
+    sslobj = get("ssl_object")
+    if sslobj is None:
+        return None
+    der = sslobj.getpeercert(binary_form=True)
+    if not der:
+        return None
+    return x509.load_der_x509_certificate(der)

@@ -1,0 +1,1 @@
+"""The development PKI: federation authorities, participant identities, revocation."""

@@ -1,0 +1,248 @@
+"""A federation's trust anchor on disk: its root CA, credential key, CRL and the ledger of what it issued.
+
+Layout of an authority folder::
+
+    authority.json        name, issuer id, fingerprints, CRL number (no secrets)
+    ca.key.pem            root CA private key (0600)
+    ca.cert.pem           root CA certificate: the trust anchor peers configure
+    credential.key.pem    separate key that signs verifiable credentials and status lists (0600)
+    crl.pem               certificate revocation list, re-signed on every revocation
+    issued.json           ledger of issued certificates and their revocation state
+
+Every change takes an exclusive lock on the folder, so two commands run at once cannot lose a revocation.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import json
+import re
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any, Iterator
+
+from cryptography import x509
+from cryptography.hazmat.primitives import serialization
+
+from connector import keys
+from connector.errors import ConnectorError
+from connector.pki import certificates
+
+AUTHORITY_FILE = "authority.json"
+LEDGER_FILE = "issued.json"
+
+
+def slug(text: str) -> str:
+    value = re.sub(r"[^a-z0-9]+", "-", text.lower()).strip("-")
+    return value or "authority"
+
+
+def _write_json(path: Path, data: Any) -> None:
+    keys.write_public_file(path, (json.dumps(data, indent=2, sort_keys=True) + "\n").encode())
+
+
+def _now() -> datetime:
+    return datetime.now(timezone.utc)
+
+
+@dataclass(frozen=True)
+class IssuedParticipant:
+    participant_id: str
+    out: Path
+    tls_serial: int
+    signing_serial: int
+    not_after: datetime
+
+
+class Authority:
+    """An opened authority folder."""
+
+    def __init__(self, directory: Path) -> None:
+        self.dir = Path(directory)
+        meta_path = self.dir / AUTHORITY_FILE
+        try:
+            self.meta: dict[str, Any] = json.loads(meta_path.read_text())
+        except FileNotFoundError:
+            raise ConnectorError("pki.no_authority", f"no authority in {self.dir} (run 'connector pki "
+                                 "init-authority' first)", "--authority") from None
+        except ValueError:
+            raise ConnectorError("pki.corrupt", f"{meta_path} is not valid JSON", "--authority") from None
+
+    # --- creation -------------------------------------------------------------------------------------------
+
+    @classmethod
+    def init(cls, directory: Path, name: str, issuer_id: str | None = None, valid_days: int = 3650,
+             crl_days: int = 30) -> "Authority":
+        directory = Path(directory)
+        if (directory / AUTHORITY_FILE).exists():
+            raise ConnectorError("pki.exists", f"an authority already exists in {directory}", "--dir")
+        directory.mkdir(parents=True, exist_ok=True)
+        with _locked(directory):
+            ca_key = keys.generate_key()
+            ca_cert = certificates.make_root_ca(ca_key, name, valid_days)
+            credential_key = keys.generate_key()
+            keys.write_private_key(directory / "ca.key.pem", ca_key)
+            keys.write_public_file(directory / "ca.cert.pem", keys.cert_pem(ca_cert))
+            keys.write_private_key(directory / "credential.key.pem", credential_key)
+            issuer = issuer_id or f"did:web:{slug(name)}"
+            jwk = keys.public_jwk(credential_key)
+            meta = {
+                "name": name,
+                "slug": slug(name),
+                "issuer_id": issuer,
+                "credential_kid": f"{issuer}#{keys.jwk_thumbprint(jwk)}",
+                "credential_jwk": jwk,
+                "ca_sha256": keys.cert_sha256(ca_cert),
+                "created": _now().isoformat(),
+                "crl_number": 0,
+                "crl_days": crl_days,
+            }
+            _write_json(directory / AUTHORITY_FILE, meta)
+            _write_json(directory / LEDGER_FILE, {"certificates": []})
+        authority = cls(directory)
+        authority.write_crl()
+        return authority
+
+    # --- material -------------------------------------------------------------------------------------------
+
+    @property
+    def name(self) -> str:
+        return self.meta["name"]
+
+    @property
+    def issuer_id(self) -> str:
+        return self.meta["issuer_id"]
+
+    @property
+    def ca_cert_path(self) -> Path:
+        return self.dir / "ca.cert.pem"
+
+    @property
+    def crl_path(self) -> Path:
+        return self.dir / "crl.pem"
+
+    def ca_cert(self) -> x509.Certificate:
+        return keys.load_certificate(self.ca_cert_path)
+
+    def ca_key(self) -> keys.PrivateKey:
+        return keys.load_private_key(self.dir / "ca.key.pem")
+
+    def credential_key(self) -> keys.PrivateKey:
+        return keys.load_private_key(self.dir / "credential.key.pem")
+
+    def ledger(self) -> list[dict[str, Any]]:
+        return json.loads((self.dir / LEDGER_FILE).read_text())["certificates"]
+
+    def _save_ledger(self, entries: list[dict[str, Any]]) -> None:
+        _write_json(self.dir / LEDGER_FILE, {"certificates": entries})
+
+    @contextlib.contextmanager
+    def locked(self) -> Iterator[None]:
+        with _locked(self.dir):
+            # Re-read: another process may have changed the folder while we waited.
+            self.meta = json.loads((self.dir / AUTHORITY_FILE).read_text())
+            yield
+
+    # --- issuing --------------------------------------------------------------------------------------------
+
+    def issue_participant(
+        self, participant_id: str, hosts: list[str], out: Path, country: str | None = None,
+        organisation: str | None = None, valid_days: int = 365,
+    ) -> IssuedParticipant:
+        from connector.participant import check_participant_id
+
+        check_participant_id(participant_id, where="--participant-id")
+        if country is not None and not re.fullmatch(r"[A-Z]{2}", country):
+            raise ConnectorError("pki.bad_country", f"'{country}' is not an ISO 3166-1 alpha-2 country code "
+                                 "(two capital letters, e.g. JP, DE)", "--country")
+        if valid_days < 1:
+            raise ConnectorError("pki.bad_validity", "validity must be at least one day", "--valid-days")
+        if not hosts:
+            raise ConnectorError("pki.no_host", "at least one --host is needed", "--host")
+        out = Path(out)
+        with self.locked():
+            ca_key, ca_cert = self.ca_key(), self.ca_cert()
+            tls_key, signing_key = keys.generate_key(), keys.generate_key()
+            tls_cert = certificates.make_tls_certificate(
+                ca_key, ca_cert, tls_key.public_key(), participant_id, hosts, organisation, country, valid_days)
+            signing_cert = certificates.make_signing_certificate(
+                ca_key, ca_cert, signing_key.public_key(), participant_id, organisation, country, valid_days)
+            out.mkdir(parents=True, exist_ok=True)
+            keys.write_private_key(out / "tls.key.pem", tls_key)
+            keys.write_public_file(out / "tls.cert.pem", keys.cert_pem(tls_cert))
+            keys.write_private_key(out / "signing.key.pem", signing_key)
+            keys.write_public_file(out / "signing.cert.pem", keys.cert_pem(signing_cert))
+            keys.write_public_file(out / "ca.cert.pem", keys.cert_pem(ca_cert))
+            info = {
+                "participant_id": participant_id,
+                "organisation": organisation,
+                "country": country,
+                "hosts": hosts,
+                "authority": self.name,
+                "authority_ca_sha256": self.meta["ca_sha256"],
+                "tls_serial": str(tls_cert.serial_number),
+                "signing_serial": str(signing_cert.serial_number),
+                "not_after": tls_cert.not_valid_after_utc.isoformat(),
+            }
+            _write_json(out / "participant.json", info)
+            ledger = self.ledger()
+            for kind, cert in (("tls", tls_cert), ("signing", signing_cert)):
+                ledger.append({
+                    "participant_id": participant_id,
+                    "kind": kind,
+                    "serial": str(cert.serial_number),
+                    "not_after": cert.not_valid_after_utc.isoformat(),
+                    "issued": _now().isoformat(),
+                    "revoked": None,
+                })
+            self._save_ledger(ledger)
+        return IssuedParticipant(participant_id, out, tls_cert.serial_number, signing_cert.serial_number,
+                                 tls_cert.not_valid_after_utc)
+
+    # --- revocation -----------------------------------------------------------------------------------------
+
+    def revoke(self, participant_id: str) -> list[int]:
+        """Revoke every certificate issued to a participant; returns the serials newly revoked."""
+        with self.locked():
+            ledger = self.ledger()
+            mine = [e for e in ledger if e["participant_id"] == participant_id]
+            if not mine:
+                raise ConnectorError("pki.unknown_participant",
+                                     f"this authority never issued a certificate to {participant_id}",
+                                     "--participant-id")
+            revoked: list[int] = []
+            stamp = _now().isoformat()
+            for entry in mine:
+                if entry["revoked"] is None:
+                    entry["revoked"] = stamp
+                    revoked.append(int(entry["serial"]))
+            self._save_ledger(ledger)
+            self._write_crl_locked()
+        return revoked
+
+    def write_crl(self) -> Path:
+        """Re-sign the CRL (also needed before it expires, even without new revocations)."""
+        with self.locked():
+            return self._write_crl_locked()
+
+    def _write_crl_locked(self) -> Path:
+        revoked = [(int(e["serial"]), datetime.fromisoformat(e["revoked"]))
+                   for e in self.ledger() if e["revoked"] is not None]
+        self.meta["crl_number"] = int(self.meta.get("crl_number", 0)) + 1
+        crl = certificates.make_crl(self.ca_key(), self.ca_cert(), revoked, self.meta["crl_number"],
+                                    int(self.meta.get("crl_days", 30)))
+        keys.write_public_file(self.crl_path, crl.public_bytes(serialization.Encoding.PEM))
+        _write_json(self.dir / AUTHORITY_FILE, self.meta)
+        return self.crl_path
+
+
+@contextlib.contextmanager
+def _locked(directory: Path) -> Iterator[None]:
+    with open(Path(directory) / ".lock", "a+") as handle:
+        fcntl.flock(handle.fileno(), fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle.fileno(), fcntl.LOCK_UN)
