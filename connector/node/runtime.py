@@ -65,6 +65,7 @@ class Node:
     ready: bool = False
     _stack: contextlib.AsyncExitStack | None = None
     _tasks: list[asyncio.Task[Any]] = field(default_factory=list)
+    _draining: list[aiohttp.ClientSession] = field(default_factory=list)
     # Subsystems register start hooks (run after the store and identity exist, before listeners open).
     start_hooks: list[Callable[["Node"], Awaitable[None]]] = field(default_factory=list)
     stop_hooks: list[Callable[["Node"], Awaitable[None]]] = field(default_factory=list)
@@ -205,8 +206,11 @@ class Node:
         """New outgoing connections use the new trust material; the old pool drains, then closes."""
         old, self.http = self.http, self._new_http_session()
         if old is not None:
+            self._draining.append(old)
+
             async def close_later() -> None:
                 await asyncio.sleep(SHUTDOWN_GRACE)
+                self._draining.remove(old)
                 await old.close()
 
             self.spawn(close_later(), "close-old-http-session")
@@ -221,6 +225,9 @@ class Node:
                                      headers={"User-Agent": f"connector/{__version__}"})
 
     async def _close_http(self) -> None:
+        for old in self._draining:
+            await old.close()
+        self._draining.clear()
         if self.http is not None:
             await self.http.close()
             self.http = None
