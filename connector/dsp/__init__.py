@@ -1,0 +1,47 @@
+"""The Dataspace Protocol 2025-1 core, sans I/O: messages, schema validation, catalogue documents and the
+negotiation and transfer state machines.
+
+A protocol handler does, in order:
+
+    msg = parse_message(body, expected="ContractRequestMessage")    # or raises ConnectorError (-> 400)
+    outcome = negotiation_machine.receive(Role.PROVIDER, state, msg.kind)
+    if isinstance(outcome, Refusal): reply 400 with ContractNegotiationError.from_problem(outcome.problem, ...)
+    else: persist outcome.target, reply ContractNegotiation(...).to_json()
+
+The official schemas, contexts and examples are vendored unchanged in `spec/` (Apache-2.0, see spec/NOTICE.md).
+"""
+
+from connector.dsp import negotiation_machine, transfer_machine
+from connector.dsp.messages import MESSAGE_CLASSES, Message, parse_as, parse_message
+from connector.dsp.process_machine import Refusal, Transition
+from connector.dsp.vocabulary import (
+    DSP_CONTEXT,
+    PROTOCOL_VERSION,
+    MessageType,
+    NegotiationEvent,
+    NegotiationMessage,
+    NegotiationState,
+    Role,
+    TransferMessage,
+    TransferState,
+)
+
+__all__ = [
+    "DSP_CONTEXT",
+    "MESSAGE_CLASSES",
+    "PROTOCOL_VERSION",
+    "Message",
+    "MessageType",
+    "NegotiationEvent",
+    "NegotiationMessage",
+    "NegotiationState",
+    "Refusal",
+    "Role",
+    "TransferMessage",
+    "TransferState",
+    "Transition",
+    "negotiation_machine",
+    "parse_as",
+    "parse_message",
+    "transfer_machine",
+]
