@@ -1,0 +1,389 @@
+"""Verifiable credentials as JWTs (VC Data Model 2.0 secured with JOSE, ``application/vc+jwt``).
+
+The JWT payload is the credential itself (``@context``, ``id``, ``type``, ``issuer``, ``validFrom``,
+``validUntil``, ``credentialSubject``, ``credentialStatus``) plus ``iss``/``sub``/``jti``/``iat``/``exp``
+mirroring it; the header is ``{"alg": "ES256", "typ": "vc+jwt", "kid": <issuer key id>}``.
+
+Two credential types are issued and understood:
+- ``MembershipCredential``: credentialSubject ``id``, ``memberOf`` (data space id), ``memberSince`` (date);
+- ``OrganizationCredential``: credentialSubject ``id``, ``legalName``, ``countryOfEstablishment`` (ISO 3166-1
+  alpha-2, an officially assigned code).
+
+Verification (``credential.*`` codes): ``malformed``, ``unsigned``, ``algorithm``, ``embedded_key``,
+``media_type`` (typ is not vc+jwt), ``issuer_untrusted`` (issuer on no trust list), ``type_not_allowed``
+(issuer not trusted for one of the credential's types), ``kid_unknown`` (signing key not on the trust lists for
+that issuer), ``signature``, ``not_yet_valid``, ``expired``, ``subject_mismatch`` (credentialSubject.id is not
+the holder), ``status_missing``, ``status_unsupported``, ``status_url_not_allowed``.
+
+Choices where the specifications leave room (the stricter one each time):
+- The verification key comes from the trust store only - never from the credential, its header, or the
+  issuer's DID document - so a credential can name no key of its own choosing.
+- ``id``, ``validFrom`` and ``validUntil`` are required; JWT claims that mirror credential properties (iss,
+  sub, jti) must agree with them when present; the ``vc``/``vp`` claims of the older JWT encoding are refused.
+- Exactly one credentialSubject (an object, not a list); every type other than VerifiableCredential must be
+  allowed for the issuer.
+- A credential status is required by default (revocation must be checkable) and must be a single
+  ``BitstringStatusListEntry`` of purpose revocation or suspension, statusSize 1, whose list URL the trust store
+  allows for that issuer - checked before anything is fetched.
+"""
+
+from __future__ import annotations
+
+import re
+import uuid
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta
+from types import MappingProxyType
+from typing import Any, Mapping
+
+from connector.canonical import sha256_hex
+from connector.errors import ConnectorError
+from connector.keys import PrivateKey
+from connector.trust import vocab
+from connector.trust.claims import MEMBERSHIP_CREDENTIAL, ORGANIZATION_CREDENTIAL, VerifiedCredential
+from connector.trust.compact import Jwt, did_of_kid, optional_time, parse_jwt, sign_jwt, verify_signature
+from connector.trust.did import parse_did
+from connector.trust.times import format_date, format_datetime, parse_date, parse_datetime, require_aware, to_numeric_date
+from connector.trust.trust_list import TrustStore, plain_https_url
+
+DEFAULT_LEEWAY = timedelta(seconds=30)
+_INDEX = re.compile(r"^(0|[1-9][0-9]{0,17})$")
+
+# ISO 3166-1 alpha-2, officially assigned codes.
+ISO_3166_ALPHA2 = frozenset(
+    """
+    AD AE AF AG AI AL AM AO AQ AR AS AT AU AW AX AZ BA BB BD BE BF BG BH BI BJ BL BM BN BO BQ BR BS BT BV BW BY
+    BZ CA CC CD CF CG CH CI CK CL CM CN CO CR CU CV CW CX CY CZ DE DJ DK DM DO DZ EC EE EG EH ER ES ET FI FJ FK
+    FM FO FR GA GB GD GE GF GG GH GI GL GM GN GP GQ GR GS GT GU GW GY HK HM HN HR HT HU ID IE IL IM IN IO IQ IR
+    IS IT JE JM JO JP KE KG KH KI KM KN KP KR KW KY KZ LA LB LC LI LK LR LS LT LU LV LY MA MC MD ME MF MG MH MK
+    ML MM MN MO MP MQ MR MS MT MU MV MW MX MY MZ NA NC NE NF NG NI NL NO NP NR NU NZ OM PA PE PF PG PH PK PL PM
+    PN PR PS PT PW PY QA RE RO RS RU RW SA SB SC SD SE SG SH SI SJ SK SL SM SN SO SR SS ST SV SX SY SZ TC TD TF
+    TG TH TJ TK TL TM TN TO TR TT TV TW TZ UA UG UM US UY UZ VA VC VE VG VI VN VU WF WS YE YT ZA ZM ZW
+    """.split()
+)
+
+
+@dataclass(frozen=True)
+class StatusEntry:
+    """A BitstringStatusListEntry: where to look up a credential's status."""
+
+    purpose: str
+    index: int
+    list_url: str
+    id: str | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "id": self.id or f"{self.list_url}#{self.index}",
+            "type": vocab.BITSTRING_STATUS_LIST_ENTRY,
+            "statusPurpose": self.purpose,
+            "statusListIndex": str(self.index),
+            "statusListCredential": self.list_url,
+        }
+
+
+# ---------------------------------------------------------------------------------------------------------
+# Issuance
+
+
+def issue_credential(
+    key: PrivateKey,
+    kid: str,
+    issuer_did: str,
+    credential_type: str,
+    subject: Mapping[str, Any],
+    valid_from: datetime,
+    valid_until: datetime,
+    status: StatusEntry | None = None,
+    credential_id: str | None = None,
+) -> str:
+    """A JWT VC of type [VerifiableCredential, `credential_type`] about `subject` (which carries its ``id``)."""
+    kid_did, _ = did_of_kid(kid, "credential")
+    parse_did(issuer_did)
+    if kid_did != issuer_did:
+        raise ConnectorError("credential.invalid", "the signing key id is not a key of the issuer", "kid")
+    holder = subject.get("id")
+    parse_did(holder)
+    if not valid_from < valid_until:
+        raise ConnectorError("credential.invalid", "validFrom must precede validUntil")
+    cid = credential_id or f"urn:uuid:{uuid.uuid4()}"
+    claims: dict[str, Any] = {
+        "@context": [vocab.VC_CONTEXT],
+        "id": cid,
+        "type": [vocab.VERIFIABLE_CREDENTIAL, credential_type],
+        "issuer": issuer_did,
+        "validFrom": format_datetime(valid_from),
+        "validUntil": format_datetime(valid_until),
+        "credentialSubject": dict(subject),
+        "iss": issuer_did,
+        "sub": holder,
+        "jti": cid,
+        "iat": to_numeric_date(valid_from),
+        "exp": to_numeric_date(valid_until),
+    }
+    if status is not None:
+        claims["credentialStatus"] = status.to_json()
+    _check_subject(credential_type, claims["credentialSubject"], "credential.invalid")
+    return sign_jwt(key, claims, {"typ": vocab.VC_JWT_TYP, "kid": kid})
+
+
+def issue_membership_credential(
+    key: PrivateKey,
+    kid: str,
+    issuer_did: str,
+    holder_did: str,
+    member_of: str,
+    member_since: date,
+    valid_from: datetime,
+    valid_until: datetime,
+    status: StatusEntry | None = None,
+    credential_id: str | None = None,
+) -> str:
+    subject = {"id": holder_did, "memberOf": member_of, "memberSince": format_date(member_since)}
+    return issue_credential(key, kid, issuer_did, MEMBERSHIP_CREDENTIAL, subject, valid_from, valid_until, status, credential_id)
+
+
+def issue_organization_credential(
+    key: PrivateKey,
+    kid: str,
+    issuer_did: str,
+    holder_did: str,
+    legal_name: str,
+    country_of_establishment: str,
+    valid_from: datetime,
+    valid_until: datetime,
+    status: StatusEntry | None = None,
+    credential_id: str | None = None,
+) -> str:
+    subject = {"id": holder_did, "legalName": legal_name, "countryOfEstablishment": country_of_establishment}
+    return issue_credential(key, kid, issuer_did, ORGANIZATION_CREDENTIAL, subject, valid_from, valid_until, status, credential_id)
+
+
+def _check_subject(credential_type: str, subject: Mapping[str, Any], code: str) -> None:
+    """Known credential types must carry well-formed claims."""
+    if credential_type == MEMBERSHIP_CREDENTIAL:
+        if not isinstance(subject.get("memberOf"), str) or not subject["memberOf"]:
+            raise ConnectorError(code, "memberOf must name the data space", "credentialSubject.memberOf")
+        parse_date(subject.get("memberSince"), code, "credentialSubject.memberSince")
+    elif credential_type == ORGANIZATION_CREDENTIAL:
+        name = subject.get("legalName")
+        if not isinstance(name, str) or not name.strip():
+            raise ConnectorError(code, "legalName must be a non-empty string", "credentialSubject.legalName")
+        if subject.get("countryOfEstablishment") not in ISO_3166_ALPHA2:
+            raise ConnectorError(
+                code,
+                "countryOfEstablishment must be an ISO 3166-1 alpha-2 code",
+                "credentialSubject.countryOfEstablishment",
+            )
+
+
+# ---------------------------------------------------------------------------------------------------------
+# Reading the VC Data Model envelope (shared with status list credentials)
+
+
+@dataclass(frozen=True)
+class Envelope:
+    """The VC Data Model 2.0 properties of a JWT-secured credential, read but not yet trusted."""
+
+    id: str
+    types: tuple[str, ...]
+    issuer: str
+    subject: Mapping[str, Any]
+    valid_from: datetime
+    valid_until: datetime | None
+    expires_at: datetime | None  # JWT exp: the signature's own expiry
+    status: Any
+
+
+def read_envelope(jwt: Jwt, what: str) -> Envelope:
+    """Read and cross-check the credential properties of a parsed vc+jwt; raises ConnectorError('<what>.*')."""
+    bad = f"{what}.malformed"
+    if jwt.header.get("typ") != vocab.VC_JWT_TYP:
+        raise ConnectorError(f"{what}.media_type", f"{what} header typ must be {vocab.VC_JWT_TYP!r}", "typ")
+    if jwt.header.get("cty", "vc") != "vc":
+        raise ConnectorError(f"{what}.media_type", f"{what} header cty must be 'vc' when present", "cty")
+    c = jwt.claims
+    if "vc" in c or "vp" in c:
+        raise ConnectorError(bad, "the vc and vp JWT claims of VC Data Model 1.1 are not accepted", "vc")
+    context = c.get("@context")
+    if not isinstance(context, list) or not context or context[0] != vocab.VC_CONTEXT:
+        raise ConnectorError(bad, f"@context must start with {vocab.VC_CONTEXT}", "@context")
+    raw_types = c.get("type")
+    types = (raw_types,) if isinstance(raw_types, str) else raw_types
+    if not isinstance(types, (list, tuple)) or not all(isinstance(t, str) and t for t in types):
+        raise ConnectorError(bad, "type must be a string or list of strings", "type")
+    if vocab.VERIFIABLE_CREDENTIAL not in types or len(set(types)) != len(types):
+        raise ConnectorError(bad, "type must include VerifiableCredential once", "type")
+    cid = c.get("id")
+    if not isinstance(cid, str) or not cid:
+        raise ConnectorError(bad, "credential id is required", "id")
+    issuer = c.get("issuer")
+    if isinstance(issuer, dict):
+        issuer = issuer.get("id")
+    if not isinstance(issuer, str):
+        raise ConnectorError(bad, "issuer must be a DID", "issuer")
+    try:
+        parse_did(issuer)
+    except ConnectorError:
+        raise ConnectorError(bad, "issuer must be a did:web DID", "issuer") from None
+    if c.get("iss", issuer) != issuer:
+        raise ConnectorError(bad, "JWT iss disagrees with the credential issuer", "iss")
+    if c.get("jti", cid) != cid:
+        raise ConnectorError(bad, "JWT jti disagrees with the credential id", "jti")
+    subject = c.get("credentialSubject")
+    if not isinstance(subject, dict) or not isinstance(subject.get("id"), str) or not subject["id"]:
+        raise ConnectorError(bad, "credentialSubject must be one object with an id", "credentialSubject")
+    if c.get("sub", subject["id"]) != subject["id"]:
+        raise ConnectorError(bad, "JWT sub disagrees with credentialSubject.id", "sub")
+    valid_from = parse_datetime(c.get("validFrom"), bad, "validFrom")
+    valid_until = None if "validUntil" not in c else parse_datetime(c["validUntil"], bad, "validUntil")
+    if valid_until is not None and valid_until <= valid_from:
+        raise ConnectorError(bad, "validUntil does not follow validFrom", "validUntil")
+    return Envelope(
+        id=cid,
+        types=tuple(types),
+        issuer=issuer,
+        subject=MappingProxyType(dict(subject)),
+        valid_from=valid_from,
+        valid_until=valid_until,
+        expires_at=optional_time(c, "exp", what),
+        status=c.get("credentialStatus"),
+    )
+
+
+def read_credential_unverified(token: str) -> Envelope:
+    """A credential's properties without any trust decision (a holder selecting its own credentials)."""
+    return read_envelope(parse_jwt(token, "credential"), "credential")
+
+
+# ---------------------------------------------------------------------------------------------------------
+# Verification
+
+
+@dataclass(frozen=True)
+class CheckedCredential:
+    """A credential whose signature, issuer, types, validity and subject checked out; its status is still open."""
+
+    token: str
+    id: str
+    types: tuple[str, ...]
+    issuer: str
+    federation: str
+    kid: str
+    subject: Mapping[str, Any]
+    valid_from: datetime
+    valid_until: datetime
+    status: StatusEntry | None
+
+    @property
+    def sha256(self) -> str:
+        return sha256_hex(self.token.encode("ascii"))
+
+    def verified(self) -> VerifiedCredential:
+        """The hand-over value, once the caller has established the status."""
+        return VerifiedCredential(
+            id=self.id,
+            types=self.types,
+            issuer=self.issuer,
+            federation=self.federation,
+            subject=self.subject,
+            valid_from=self.valid_from,
+            valid_until=self.valid_until,
+            sha256=self.sha256,
+        )
+
+    def valid_at(self, now: datetime, leeway: timedelta = DEFAULT_LEEWAY) -> bool:
+        return self.valid_from <= now + leeway and now < self.valid_until + leeway
+
+
+def _status_entry(raw: Any, trust_store: TrustStore, issuer: str) -> StatusEntry:
+    if isinstance(raw, list):
+        if len(raw) != 1:
+            raise ConnectorError("credential.status_unsupported", "exactly one credentialStatus entry is supported", "credentialStatus")
+        raw = raw[0]
+    if not isinstance(raw, dict) or raw.get("type") != vocab.BITSTRING_STATUS_LIST_ENTRY:
+        raise ConnectorError("credential.status_unsupported", "credentialStatus must be a BitstringStatusListEntry", "credentialStatus")
+    purpose = raw.get("statusPurpose")
+    if purpose not in ("revocation", "suspension"):
+        raise ConnectorError("credential.status_unsupported", f"status purpose {str(purpose)[:50]!r} cannot be evaluated", "statusPurpose")
+    if raw.get("statusSize", 1) != 1:
+        raise ConnectorError("credential.status_unsupported", "only statusSize 1 is supported", "statusSize")
+    index = raw.get("statusListIndex")
+    if not isinstance(index, str) or not _INDEX.match(index):
+        raise ConnectorError("credential.malformed", "statusListIndex must be a base-10 integer string", "statusListIndex")
+    url = raw.get("statusListCredential")
+    if not plain_https_url(url):
+        raise ConnectorError("credential.malformed", "statusListCredential must be a plain https URL", "statusListCredential")
+    if not trust_store.status_list_allowed(issuer, url):
+        raise ConnectorError("credential.status_url_not_allowed", "the issuer's trust list does not allow this status list URL", "statusListCredential")
+    entry_id = raw.get("id")
+    return StatusEntry(purpose, int(index), url, entry_id if isinstance(entry_id, str) else None)
+
+
+def verify_credential(
+    token: object,
+    trust_store: TrustStore,
+    expected_holder: str,
+    now: datetime,
+    leeway: timedelta = DEFAULT_LEEWAY,
+    require_status: bool = True,
+) -> CheckedCredential:
+    """Check a JWT VC against the trust store for `expected_holder`; its status is left to the caller."""
+    require_aware(now)
+    jwt = parse_jwt(token, "credential")
+    envelope = read_envelope(jwt, "credential")
+    issuer = envelope.issuer
+    if not trust_store.is_known(issuer):
+        raise ConnectorError("credential.issuer_untrusted", f"issuer {issuer} is on no trust list this node recognises", "issuer")
+    specific = [t for t in envelope.types if t != vocab.VERIFIABLE_CREDENTIAL]
+    if not specific:
+        raise ConnectorError("credential.malformed", "credential names no type besides VerifiableCredential", "type")
+    federations: list[str] = []
+    for credential_type in specific:
+        federation = trust_store.may_issue(issuer, credential_type)
+        if federation is None:
+            raise ConnectorError(
+                "credential.type_not_allowed",
+                f"issuer {issuer} is not trusted to issue {credential_type}",
+                "type",
+            )
+        federations.append(federation)
+    kid = jwt.kid or ""
+    if did_of_kid(kid, "credential")[0] != issuer:
+        raise ConnectorError("credential.kid_unknown", "credential is signed with a key of another party", "kid")
+    try:
+        key = trust_store.issuer_key(issuer, kid)
+    except ConnectorError as exc:
+        raise ConnectorError("credential.kid_unknown", exc.reason, "kid") from None
+    verify_signature(jwt, key, "credential")
+    if envelope.valid_until is None:
+        raise ConnectorError("credential.malformed", "validUntil is required", "validUntil")
+    nbf = optional_time(jwt.claims, "nbf", "credential")
+    not_before = envelope.valid_from if nbf is None else max(envelope.valid_from, nbf)
+    if now + leeway < not_before:
+        raise ConnectorError("credential.not_yet_valid", f"credential is not valid before {not_before.isoformat()}", "validFrom")
+    expiry = envelope.valid_until if envelope.expires_at is None else min(envelope.valid_until, envelope.expires_at)
+    if now >= expiry + leeway:
+        raise ConnectorError("credential.expired", f"credential expired at {expiry.isoformat()}", "validUntil")
+    if envelope.subject["id"] != expected_holder:
+        raise ConnectorError("credential.subject_mismatch", "credential is about another participant than the holder", "credentialSubject.id")
+    for credential_type in specific:
+        _check_subject(credential_type, envelope.subject, "credential.malformed")
+    status = None
+    if envelope.status is not None:
+        status = _status_entry(envelope.status, trust_store, issuer)
+    elif require_status:
+        raise ConnectorError("credential.status_missing", "credential carries no status entry; revocation could not be checked", "credentialStatus")
+    return CheckedCredential(
+        token=jwt.token,
+        id=envelope.id,
+        types=envelope.types,
+        issuer=issuer,
+        federation=federations[0],
+        kid=kid,
+        subject=envelope.subject,
+        valid_from=envelope.valid_from,
+        valid_until=expiry,
+        status=status,
+    )
+

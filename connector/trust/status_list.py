@@ -1,0 +1,297 @@
+"""W3C Bitstring Status List v1.0: the encoded list, the status list credential, and how long a copy is good for.
+
+``encodedList`` is the multibase (prefix ``u``) unpadded base64url of the GZIP-compressed bitstring; index 0 is
+the most significant bit of the first byte; a list holds at least 131,072 entries (16 KiB).
+
+Choices where the specifications leave room (the stricter one each time):
+- Only ``statusSize`` 1 and the purposes ``revocation`` and ``suspension`` are understood; a set bit means the
+  credential must not be accepted. Any other purpose or size cannot be evaluated and is refused.
+- Decoding accepts exactly one GZIP member, no trailing bytes, and at most 16 MiB uncompressed (a small
+  compressed list must not be able to expand without bound); the uncompressed length must be whole bytes of
+  at least 16 KiB.
+- The status list credential must be issued by the issuer of the credential it speaks for, by a key the trust
+  store holds for that issuer, and the URL it was fetched from must fall under one of that issuer's status-list
+  prefixes on every trust list naming it. Its ``id`` must equal that URL (the spec only says MAY).
+- Validity: ``validUntil`` is required (DCP profile vc20-bssl/jwt: "use validUntil"); ``ttl`` is honoured only
+  as a further bound on how long a fetched copy is fresh, never to extend validity.
+- A status that cannot be established - list unreachable, stale beyond policy, expired, unverifiable - is a
+  refusal (``status.unavailable``, ``status.stale``, ``status.list_expired``, ...); nothing fails open.
+"""
+
+from __future__ import annotations
+
+import enum
+import gzip
+import re
+import secrets
+import zlib
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Collection, Iterable
+
+from connector.canonical import b64url, b64url_decode
+from connector.errors import ConnectorError
+from connector.keys import PrivateKey
+from connector.trust import vocab
+from connector.trust.compact import Jwt, did_of_kid, parse_jwt, sign_jwt, verify_signature
+from connector.trust.credentials import StatusEntry, read_envelope
+from connector.trust.times import format_datetime, require_aware, to_numeric_date
+from connector.trust.trust_list import TrustStore
+
+MIN_ENTRIES = 131_072
+MAX_BITSTRING_BYTES = 16 * 1024 * 1024
+SUPPORTED_PURPOSES = ("revocation", "suspension")
+_ENCODED = re.compile(r"^u[A-Za-z0-9_-]+$")
+
+
+# ---------------------------------------------------------------------------------------------------------
+# The bitstring
+
+
+def bitstring_with(indexes: Iterable[int], size: int = MIN_ENTRIES, base: bytes | None = None) -> bytes:
+    """A bitstring of `size` bits (or `base`, copied) with the given indexes set."""
+    if base is not None:
+        bits = bytearray(base)
+    else:
+        if size < MIN_ENTRIES or size % 8:
+            raise ConnectorError("status.invalid", f"a status list holds a multiple of 8 entries, at least {MIN_ENTRIES}")
+        bits = bytearray(size // 8)
+    for index in indexes:
+        if isinstance(index, bool) or not isinstance(index, int) or not 0 <= index < len(bits) * 8:
+            raise ConnectorError("status.index_out_of_range", f"status index {index!r} is outside the list")
+        bits[index // 8] |= 0x80 >> (index % 8)
+    return bytes(bits)
+
+
+def bit_is_set(bits: bytes, index: int) -> bool:
+    if isinstance(index, bool) or not isinstance(index, int) or not 0 <= index < len(bits) * 8:
+        raise ConnectorError("status.index_out_of_range", f"status index {index!r} is outside the list of {len(bits) * 8} entries")
+    return bool(bits[index // 8] & (0x80 >> (index % 8)))
+
+
+def set_indexes(bits: bytes) -> frozenset[int]:
+    """Every index whose bit is set (for tests and for an issuer listing what it revoked)."""
+    return frozenset(
+        byte_index * 8 + bit for byte_index, byte in enumerate(bits) if byte for bit in range(8) if byte & (0x80 >> bit)
+    )
+
+
+def encode_bitstring(bits: bytes) -> str:
+    """``u`` + base64url(no padding) of GZIP(bits); deterministic (mtime 0)."""
+    if len(bits) * 8 < MIN_ENTRIES:
+        raise ConnectorError("status.invalid", f"a status list holds at least {MIN_ENTRIES} entries")
+    return "u" + b64url(gzip.compress(bytes(bits), compresslevel=9, mtime=0))
+
+
+def decode_bitstring(encoded: object, max_bytes: int = MAX_BITSTRING_BYTES) -> bytes:
+    """Inverse of `encode_bitstring`, with the bounds above; raises ConnectorError('status.list_malformed')."""
+    if not isinstance(encoded, str) or not _ENCODED.match(encoded) or len(encoded) > max_bytes:
+        raise ConnectorError("status.list_malformed", "encodedList is not multibase base64url (prefix 'u')")
+    text = encoded[1:]
+    try:
+        compressed = b64url_decode(text)
+    except ValueError:
+        raise ConnectorError("status.list_malformed", "encodedList is not base64url") from None
+    if b64url(compressed) != text:
+        raise ConnectorError("status.list_malformed", "encodedList is not canonical unpadded base64url")
+    inflater = zlib.decompressobj(wbits=16 + zlib.MAX_WBITS)
+    try:
+        bits = inflater.decompress(compressed, max_bytes + 1)
+    except zlib.error:
+        raise ConnectorError("status.list_malformed", "encodedList is not GZIP data") from None
+    if len(bits) > max_bytes or inflater.unconsumed_tail:
+        raise ConnectorError("status.list_malformed", f"status list expands beyond {max_bytes} bytes")
+    if not inflater.eof or inflater.unused_data:
+        raise ConnectorError("status.list_malformed", "encodedList is not exactly one complete GZIP member")
+    if len(bits) * 8 < MIN_ENTRIES:
+        raise ConnectorError("status.list_too_short", f"status list holds {len(bits) * 8} entries; at least {MIN_ENTRIES} required")
+    return bits
+
+
+def allocate_index(used: Collection[int], size: int = MIN_ENTRIES) -> int:
+    """A random unused index (the spec asks for random assignment so positions reveal nothing)."""
+    if len(used) >= size:
+        raise ConnectorError("status.list_full", "every index of this status list is in use")
+    while True:
+        candidate = secrets.randbelow(size)
+        if candidate not in used:
+            return candidate
+
+
+# ---------------------------------------------------------------------------------------------------------
+# The status list credential
+
+
+def issue_status_list_credential(
+    key: PrivateKey,
+    kid: str,
+    issuer_did: str,
+    url: str,
+    revoked: Iterable[int],
+    valid_from: datetime,
+    valid_until: datetime,
+    purpose: str = "revocation",
+    base: bytes | None = None,
+    size: int = MIN_ENTRIES,
+    ttl: timedelta | None = None,
+) -> str:
+    """A BitstringStatusListCredential JWT for the list published at `url`, with `revoked` indexes set
+    (on top of `base`, the previous bitstring, when given: revocation is not reversible)."""
+    if purpose not in SUPPORTED_PURPOSES:
+        raise ConnectorError("status.invalid", f"status purpose must be one of {SUPPORTED_PURPOSES}")
+    kid_did, _ = did_of_kid(kid, "status")
+    if kid_did != issuer_did:
+        raise ConnectorError("status.invalid", "the signing key id is not a key of the issuer")
+    if not valid_from < valid_until:
+        raise ConnectorError("status.invalid", "validFrom must precede validUntil")
+    bits = bitstring_with(revoked, size, base)
+    subject: dict[str, object] = {
+        "id": f"{url}#list",
+        "type": vocab.BITSTRING_STATUS_LIST,
+        "statusPurpose": purpose,
+        "encodedList": encode_bitstring(bits),
+    }
+    if ttl is not None:
+        subject["ttl"] = int(ttl.total_seconds() * 1000)
+    claims = {
+        "@context": [vocab.VC_CONTEXT],
+        "id": url,
+        "type": [vocab.VERIFIABLE_CREDENTIAL, vocab.BITSTRING_STATUS_LIST_CREDENTIAL],
+        "issuer": issuer_did,
+        "validFrom": format_datetime(valid_from),
+        "validUntil": format_datetime(valid_until),
+        "credentialSubject": subject,
+        "iss": issuer_did,
+        "jti": url,
+        "iat": to_numeric_date(valid_from),
+        "exp": to_numeric_date(valid_until),
+    }
+    return sign_jwt(key, claims, {"typ": vocab.VC_JWT_TYP, "kid": kid})
+
+
+@dataclass(frozen=True)
+class StatusList:
+    """A verified status list credential."""
+
+    url: str
+    issuer: str
+    purposes: frozenset[str]
+    bits: bytes
+    valid_from: datetime
+    valid_until: datetime
+    ttl: timedelta | None
+
+    @property
+    def size(self) -> int:
+        return len(self.bits) * 8
+
+    def is_set(self, index: int) -> bool:
+        return bit_is_set(self.bits, index)
+
+
+def _bad(why: str, where: str | None = None) -> ConnectorError:
+    return ConnectorError("status.list_malformed", f"status list credential is malformed: {why}", where)
+
+
+def verify_status_list(
+    token: object,
+    trust_store: TrustStore,
+    expected_issuer: str,
+    url: str,
+    now: datetime,
+    leeway: timedelta = timedelta(seconds=30),
+) -> StatusList:
+    """Verify a status list credential fetched from `url` for a credential of `expected_issuer`."""
+    require_aware(now)
+    jwt: Jwt = parse_jwt(token, "status", max_length=MAX_BITSTRING_BYTES)
+    envelope = read_envelope(jwt, "status")
+    if vocab.BITSTRING_STATUS_LIST_CREDENTIAL not in envelope.types:
+        raise _bad("type does not include BitstringStatusListCredential", "type")
+    if envelope.issuer != expected_issuer:
+        raise ConnectorError("status.issuer_mismatch", "status list is not issued by the credential's issuer", "issuer")
+    if not trust_store.status_list_allowed(envelope.issuer, url):
+        raise ConnectorError("status.url_not_allowed", "the issuer's trust list does not allow status lists at this URL", url[:200])
+    if envelope.id != url:
+        raise ConnectorError("status.url_mismatch", "status list credential id is not the URL it was fetched from", "id")
+    kid = jwt.kid or ""
+    if did_of_kid(kid, "status")[0] != envelope.issuer:
+        raise ConnectorError("status.kid_unknown", "status list is signed with a key of another party", "kid")
+    try:
+        key = trust_store.issuer_key(envelope.issuer, kid)
+    except ConnectorError as exc:
+        raise ConnectorError("status.kid_unknown", exc.reason, "kid") from None
+    verify_signature(jwt, key, "status")
+    subject = envelope.subject
+    if subject.get("type") != vocab.BITSTRING_STATUS_LIST:
+        raise _bad("credentialSubject.type is not BitstringStatusList", "credentialSubject.type")
+    raw_purpose = subject.get("statusPurpose")
+    purposes = [raw_purpose] if isinstance(raw_purpose, str) else raw_purpose
+    if not isinstance(purposes, list) or not purposes or not all(isinstance(p, str) for p in purposes):
+        raise _bad("statusPurpose is not a string or list of strings", "credentialSubject.statusPurpose")
+    if subject.get("statusSize", 1) != 1:
+        raise ConnectorError("status.unsupported", "only status lists with statusSize 1 are supported", "statusSize")
+    bits = decode_bitstring(subject.get("encodedList"))
+    ttl_ms = subject.get("ttl")
+    ttl = None
+    if ttl_ms is not None:
+        if isinstance(ttl_ms, bool) or not isinstance(ttl_ms, int) or ttl_ms <= 0 or ttl_ms > 10**12:
+            raise _bad("ttl is not a positive number of milliseconds", "credentialSubject.ttl")
+        ttl = timedelta(milliseconds=ttl_ms)
+    if envelope.valid_until is None:
+        raise _bad("validUntil is required for status lists", "validUntil")
+    if now + leeway < envelope.valid_from:
+        raise ConnectorError("status.list_not_yet_valid", "status list is not valid yet", "validFrom")
+    if now >= envelope.valid_until + leeway:
+        raise ConnectorError("status.list_expired", f"status list expired at {envelope.valid_until.isoformat()}", "validUntil")
+    return StatusList(url, envelope.issuer, frozenset(purposes), bits, envelope.valid_from, envelope.valid_until, ttl)
+
+
+def check_status(entry: StatusEntry, status_list: StatusList) -> None:
+    """Refuse a credential whose bit is set; raises ConnectorError('credential.revoked' / '.suspended')."""
+    if entry.list_url != status_list.url:
+        raise ConnectorError("status.url_mismatch", "status entry refers to another list", "statusListCredential")
+    if entry.purpose not in status_list.purposes:
+        raise ConnectorError("status.purpose_mismatch", f"status list does not carry the {entry.purpose!r} purpose", "statusPurpose")
+    if status_list.is_set(entry.index):
+        verb = "revoked" if entry.purpose == "revocation" else "suspended"
+        raise ConnectorError(f"credential.{verb}", f"the credential has been {verb} by its issuer", "credentialStatus")
+
+
+# ---------------------------------------------------------------------------------------------------------
+# How long a fetched copy may be used
+
+
+class Freshness(enum.Enum):
+    FRESH = "fresh"  # use it
+    MUST_REFETCH = "must_refetch"  # too old for policy: fetch again, do not use this copy
+    UNUSABLE = "unusable"  # outside its own validity period: no copy of this version can be used
+
+
+@dataclass(frozen=True)
+class StatusListCachePolicy:
+    """A fetched status list is fresh for `max_age` (or its ttl, whichever is shorter) and while valid."""
+
+    max_age: timedelta = timedelta(minutes=5)
+    leeway: timedelta = timedelta(seconds=30)
+
+    def evaluate(
+        self,
+        fetched_at: datetime,
+        valid_until: datetime,
+        ttl: timedelta | None,
+        now: datetime,
+        valid_from: datetime | None = None,
+    ) -> Freshness:
+        require_aware(now)
+        require_aware(fetched_at, "fetched_at")
+        if now >= valid_until + self.leeway or (valid_from is not None and now + self.leeway < valid_from):
+            return Freshness.UNUSABLE
+        if fetched_at > now + self.leeway:
+            return Freshness.MUST_REFETCH  # a fetch time in the future is not believable
+        limit = self.max_age if ttl is None else min(self.max_age, ttl)
+        if now - fetched_at > limit:
+            return Freshness.MUST_REFETCH
+        return Freshness.FRESH
+
+    def evaluate_list(self, status_list: StatusList, fetched_at: datetime, now: datetime) -> Freshness:
+        return self.evaluate(fetched_at, status_list.valid_until, status_list.ttl, now, status_list.valid_from)
