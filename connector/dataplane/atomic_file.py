@@ -1,0 +1,380 @@
+"""Writing a download so that the final name only ever holds complete, verified data, and a break can resume.
+
+Bytes go to ``<final>.part``; beside it ``<final>.part.json`` records which transfer they belong to, the size
+expected and how many bytes are durably written. Only `commit`, which requires the verified seal of exactly these
+bytes, renames the part to the final name (after fsync, and the folder is synced after the rename). A download
+that stops keeps its part; beginning again for the same transfer re-hashes the part and continues from its size,
+for which the caller asks the provider with ``Range: bytes=<offset>-``.
+
+One writer per download; calls must not overlap (each awaits its blocking work in a worker thread).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import errno
+import json
+import os
+from concurrent.futures import Executor
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Callable, TypeVar
+
+from connector.canonical import canonical_bytes
+from connector.dataplane.hashing import Digest, RunningDigest
+from connector.dataplane.seal import SealFacts
+from connector.errors import ConnectorError
+
+PART_SUFFIX = ".part"
+RECORD_SUFFIX = ".part.json"
+CHECKPOINT_BYTES = 64 * 1024 * 1024  # fsync and record progress this often
+_READ_BACK = 1024 * 1024
+_T = TypeVar("_T")
+
+
+class DownloadError(ConnectorError):
+    """A download that cannot begin, continue or be committed; `code` starts with ``download.``."""
+
+
+@dataclass(frozen=True)
+class PartRecord:
+    """The sidecar of a part file."""
+
+    transfer_id: str
+    expected_size: int | None
+    received: int  # bytes known to be durably in the part (fsynced)
+
+    def to_bytes(self) -> bytes:
+        return canonical_bytes(
+            {
+                "version": 1,
+                "transferId": self.transfer_id,
+                "expectedSize": self.expected_size,
+                "received": self.received,
+            }
+        )
+
+    @classmethod
+    def from_bytes(cls, data: bytes) -> PartRecord:
+        try:
+            value = json.loads(data)
+        except ValueError:
+            raise DownloadError("download.record", "the part's record is not JSON") from None
+        if not isinstance(value, dict) or value.get("version") != 1:
+            raise DownloadError("download.record", "the part's record is not a version 1 record")
+        transfer_id, expected, received = value.get("transferId"), value.get("expectedSize"), value.get("received")
+        if not isinstance(transfer_id, str) or not transfer_id:
+            raise DownloadError("download.record", "the part's record has no transfer id")
+        if expected is not None and (isinstance(expected, bool) or not isinstance(expected, int) or expected < 0):
+            raise DownloadError("download.record", "the part's record has an invalid expected size")
+        if isinstance(received, bool) or not isinstance(received, int) or received < 0:
+            raise DownloadError("download.record", "the part's record has an invalid byte count")
+        return cls(transfer_id, expected, received)
+
+
+def part_path(final: Path) -> Path:
+    return final.with_name(final.name + PART_SUFFIX)
+
+
+def record_path(final: Path) -> Path:
+    return final.with_name(final.name + RECORD_SUFFIX)
+
+
+def _write_atomically(path: Path, data: bytes) -> None:
+    tmp = path.with_name(path.name + ".tmp")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600)
+    try:
+        _write_all(fd, data)
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+    os.replace(tmp, path)
+
+
+def _write_all(fd: int, data: bytes | bytearray | memoryview, offset: int = 0) -> None:
+    # Positional writes: where the bytes land never depends on a file offset left behind by someone else.
+    view = memoryview(data).cast("B")
+    while view:
+        written = os.pwrite(fd, view, offset)
+        view = view[written:]
+        offset += written
+
+
+def _sync_folder(folder: Path) -> None:
+    fd = os.open(folder, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def _unlink_quietly(path: Path) -> None:
+    try:
+        os.unlink(path)
+    except FileNotFoundError:
+        pass
+
+
+def _read_record(path: Path) -> PartRecord | None:
+    try:
+        return PartRecord.from_bytes(path.read_bytes())
+    except FileNotFoundError:
+        return None
+    except DownloadError:
+        return None
+
+
+class AtomicDownload:
+    """A download in progress; create it with `begin`."""
+
+    def __init__(
+        self,
+        final: Path,
+        transfer_id: str,
+        expected_size: int | None,
+        fd: int,
+        offset: int,
+        running: RunningDigest,
+        *,
+        resumed: bool,
+        overwrite: bool,
+        executor: Executor | None,
+    ) -> None:
+        self.final_path = final
+        self.part_path = part_path(final)
+        self.record_path = record_path(final)
+        self.transfer_id = transfer_id
+        self.expected_size = expected_size
+        self.resumed = resumed
+        self._fd: int | None = fd
+        self._size = offset
+        self._durable = offset
+        self._running = running
+        self._overwrite = overwrite
+        self._executor = executor
+        self._committed = False
+
+    # --- beginning ---------------------------------------------------------------------------------------------
+
+    @classmethod
+    async def begin(
+        cls,
+        final_path: os.PathLike[str] | str,
+        transfer_id: str,
+        expected_size: int | None = None,
+        *,
+        replace_foreign: bool = False,
+        overwrite: bool = False,
+        mode: int = 0o600,
+        executor: Executor | None = None,
+    ) -> AtomicDownload:
+        """Start, or resume when a part of the same transfer is there (its bytes are re-hashed first).
+
+        A part belonging to another transfer, or of unknown origin, is refused unless `replace_foreign`.
+        An existing final file is refused unless `overwrite`."""
+        final = Path(final_path)
+        loop = asyncio.get_running_loop()
+        fd, offset, running, resumed = await loop.run_in_executor(
+            executor, cls._begin_blocking, final, transfer_id, expected_size, replace_foreign, overwrite, mode
+        )
+        return cls(
+            final,
+            transfer_id,
+            expected_size,
+            fd,
+            offset,
+            running,
+            resumed=resumed,
+            overwrite=overwrite,
+            executor=executor,
+        )
+
+    @staticmethod
+    def _begin_blocking(
+        final: Path, transfer_id: str, expected_size: int | None, replace_foreign: bool, overwrite: bool, mode: int
+    ) -> tuple[int, int, RunningDigest, bool]:
+        if not overwrite and os.path.lexists(final):
+            raise DownloadError("download.exists", f"'{final.name}' already exists", str(final))
+        part, rec_path = part_path(final), record_path(final)
+        record = _read_record(rec_path)
+        flags = os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC
+        try:
+            fd = os.open(part, flags, mode)
+        except OSError as exc:
+            if exc.errno == errno.ELOOP:
+                raise DownloadError("download.symlink", f"'{part.name}' is a symbolic link", str(part)) from None
+            reason = f"'{part.name}' cannot be opened ({exc.strerror})"
+            raise DownloadError("download.io", reason, str(part)) from None
+        try:
+            size = os.fstat(fd).st_size
+            ours = record is not None and record.transfer_id == transfer_id
+            if size > 0 and not ours and not replace_foreign:
+                raise DownloadError(
+                    "download.foreign",
+                    f"'{part.name}' holds a partial download of another transfer",
+                    str(part),
+                )
+            # A part of another size announcement, or longer than announced, cannot be continued.
+            other_size = record is not None and record.expected_size not in (None, expected_size)
+            too_long = expected_size is not None and size > expected_size
+            stale = not ours or (expected_size is not None and other_size) or too_long
+            if stale and size > 0:
+                os.ftruncate(fd, 0)
+                size = 0
+            running = RunningDigest()
+            position = 0
+            while position < size:
+                block = os.pread(fd, min(_READ_BACK, size - position), position)
+                if not block:
+                    break
+                running.update(block)
+                position += len(block)
+            os.fsync(fd)
+            _write_atomically(rec_path, PartRecord(transfer_id, expected_size, position).to_bytes())
+        except BaseException:
+            os.close(fd)
+            raise
+        return fd, position, running, position > 0
+
+    # --- progress ----------------------------------------------------------------------------------------------
+
+    @property
+    def offset(self) -> int:
+        """Bytes held so far: where the next byte goes, and where a resumed request must start."""
+        return self._size
+
+    def digest(self) -> Digest:
+        """The digest of everything written so far (the complete download once the stream ended)."""
+        return self._running.digest()
+
+    async def _run(self, fn: Callable[..., _T], *args: Any) -> _T:
+        return await asyncio.get_running_loop().run_in_executor(self._executor, fn, *args)
+
+    def _require_open(self) -> int:
+        if self._fd is None:
+            raise DownloadError("download.closed", "the download is no longer open")
+        return self._fd
+
+    async def write(self, chunk: bytes | bytearray | memoryview) -> None:
+        fd = self._require_open()
+        n = memoryview(chunk).nbytes
+        if self.expected_size is not None and self._size + n > self.expected_size:
+            raise DownloadError(
+                "download.too_large",
+                f"the provider sent more than the announced {self.expected_size} bytes",
+                str(self.part_path),
+            )
+        await self._run(self._write_blocking, fd, chunk)
+
+    def _write_blocking(self, fd: int, chunk: bytes | bytearray | memoryview) -> None:
+        _write_all(fd, chunk, self._size)
+        self._running.update(chunk)
+        self._size += memoryview(chunk).nbytes
+        if self._size - self._durable >= CHECKPOINT_BYTES:
+            self._checkpoint_blocking(fd)
+
+    def _checkpoint_blocking(self, fd: int) -> None:
+        os.fsync(fd)
+        self._durable = self._size
+        record = PartRecord(self.transfer_id, self.expected_size, self._size)
+        _write_atomically(self.record_path, record.to_bytes())
+
+    async def checkpoint(self) -> None:
+        """Make everything written so far durable and record it."""
+        await self._run(self._checkpoint_blocking, self._require_open())
+
+    async def restart(self) -> None:
+        """Drop what is held and start from byte 0 (the provider answered 200 to a resumed request)."""
+        fd = self._require_open()
+
+        def blocking() -> None:
+            os.ftruncate(fd, 0)
+            self._size = 0
+            self._running = RunningDigest()
+            self._checkpoint_blocking(fd)
+
+        await self._run(blocking)
+        self.resumed = False
+
+    # --- ending ------------------------------------------------------------------------------------------------
+
+    async def commit(self, sealed: SealFacts) -> Path:
+        """Publish the download under its final name. Requires the verified seal of exactly these bytes, so
+        nothing unverified can ever appear under the final name."""
+        fd = self._require_open()
+        held = self._running.digest()
+        if sealed.digest != held:
+            raise DownloadError(
+                "download.unverified",
+                "the verified seal does not cover the bytes written (different SHA-256 or size)",
+                str(self.part_path),
+            )
+        await self._run(self._commit_blocking, fd)
+        return self.final_path
+
+    def _commit_blocking(self, fd: int) -> None:
+        os.fsync(fd)
+        os.close(fd)
+        self._fd = None
+        if self._overwrite:
+            os.replace(self.part_path, self.final_path)
+        else:
+            try:
+                # link() refuses to replace an existing name, atomically.
+                os.link(self.part_path, self.final_path)
+            except FileExistsError:
+                raise DownloadError(
+                    "download.exists", f"'{self.final_path.name}' appeared meanwhile", str(self.final_path)
+                ) from None
+            except OSError as exc:
+                if exc.errno not in (errno.EPERM, errno.EOPNOTSUPP, errno.ENOTSUP, errno.EXDEV, errno.EMLINK):
+                    raise
+                # A file system without hard links: a plain rename, after a check.
+                if os.path.lexists(self.final_path):
+                    raise DownloadError(
+                        "download.exists", f"'{self.final_path.name}' appeared meanwhile", str(self.final_path)
+                    ) from None
+                os.rename(self.part_path, self.final_path)
+            else:
+                os.unlink(self.part_path)
+        _unlink_quietly(self.record_path)
+        _sync_folder(self.final_path.parent)
+        self._committed = True
+
+    async def pause(self) -> None:
+        """Stop for now, keeping the part and its record for a later resume."""
+        if self._fd is None:
+            return
+        fd = self._fd
+
+        def blocking() -> None:
+            try:
+                self._checkpoint_blocking(fd)
+            finally:
+                os.close(fd)
+
+        self._fd = None
+        await self._run(blocking)
+
+    async def discard(self) -> None:
+        """Give up: remove the part and its record."""
+        fd, self._fd = self._fd, None
+
+        def blocking() -> None:
+            if fd is not None:
+                os.close(fd)
+            _unlink_quietly(self.part_path)
+            _unlink_quietly(self.record_path)
+
+        await self._run(blocking)
+
+    @property
+    def committed(self) -> bool:
+        return self._committed
+
+    async def __aenter__(self) -> AtomicDownload:
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        # Whatever happened, an uncommitted download keeps its part for a resume.
+        await self.pause()

@@ -1,0 +1,77 @@
+"""Which kinds of source exist, by the ``type`` of a data address, and how each is checked and built."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Callable, Iterable, Mapping
+
+from connector.dataplane.sources import file, http, sql
+from connector.dataplane.sources.base import Source, SourceContext, SourceError
+from connector.errors import Problem
+
+
+@dataclass(frozen=True)
+class SourceKind:
+    name: str
+    validate: Callable[[Mapping[str, Any]], list[Problem]]
+    build: Callable[[Mapping[str, Any], SourceContext], Source]
+
+
+class SourceRegistry:
+    def __init__(self, kinds: Iterable[SourceKind] = ()) -> None:
+        self._kinds: dict[str, SourceKind] = {}
+        for kind in kinds:
+            self.register(kind)
+
+    def register(self, kind: SourceKind) -> None:
+        if kind.name in self._kinds:
+            raise ValueError(f"a source kind named {kind.name!r} is already registered")
+        self._kinds[kind.name] = kind
+
+    @property
+    def kinds(self) -> tuple[str, ...]:
+        return tuple(sorted(self._kinds))
+
+    def validate(self, config: Any) -> list[Problem]:
+        """Everything wrong with a data address (empty when it is usable); pure, no I/O."""
+        if not isinstance(config, Mapping):
+            return [Problem("source.config.invalid", "a data address must be a JSON object", None)]
+        kind_name = config.get("type")
+        if kind_name is None:
+            return [Problem("source.config.missing", "the data address has no type", "type")]
+        kind = self._kinds.get(kind_name) if isinstance(kind_name, str) else None
+        if kind is None:
+            known = ", ".join(self.kinds)
+            reason = f"unknown source type {kind_name!r} (known: {known})"
+            return [Problem("source.config.unknown_type", reason, "type")]
+        return kind.validate(config)
+
+    def build(self, config: Any, context: SourceContext) -> Source:
+        """The source a data address describes; raises SourceError with the first problem."""
+        problems = self.validate(config)
+        if problems:
+            first = problems[0]
+            raise SourceError(first.code, first.reason, first.where, problems=[str(p) for p in problems])
+        return self._kinds[config["type"]].build(config, context)
+
+
+def default_registry() -> SourceRegistry:
+    return SourceRegistry(
+        [
+            SourceKind(file.KIND, file.validate_source_config, file.build_source),
+            SourceKind(http.KIND, http.validate_source_config, http.build_source),
+            SourceKind(sql.KIND, sql.validate_source_config, sql.build_source),
+        ]
+    )
+
+
+_DEFAULT = default_registry()
+
+
+def validate_source_config(config: Any) -> list[Problem]:
+    """Everything wrong with a data address of any built-in kind."""
+    return _DEFAULT.validate(config)
+
+
+def build_source(config: Any, context: SourceContext) -> Source:
+    return _DEFAULT.build(config, context)
