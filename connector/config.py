@@ -119,13 +119,37 @@ class ManagementSection:
 
 
 @dataclass(frozen=True)
+class TrustListEntry:
+    file: Path = _doc("The signed trust list (compact JWS) of a federation; its last valid copy is kept in the "
+                      "store.", kind="path")
+    anchor: Path = _doc("The federation's root CA certificate the list must be signed by (the pinned anchor).",
+                        kind="file")
+    url: str = _doc("Where a fresher copy is published (optional); fetched at start and every refresh "
+                    "interval.", default="", check=lambda v: _check_url(v) if v else None)
+
+
+@dataclass(frozen=True)
 class TrustSection:
-    ca: tuple[Path, ...] = _doc("PEM files of the certificate authorities whose participants may connect.",
-                                kind="files")
+    ca: tuple[Path, ...] = _doc("PEM files of extra certificate authorities whose participants may connect "
+                                "(the CAs of the trust lists are always included).", kind="files", default=())
     crl: tuple[Path, ...] = _doc("PEM certificate revocation lists, one per authority; reloaded when changed.",
-                                 kind="files")
+                                 kind="files", default=())
+    lists: tuple[TrustListEntry, ...] = _doc("Trust lists of the federations this node recognises "
+                                             "(array of tables with file, anchor, url).", kind="tables:TrustListEntry",
+                                             default=())
     reload_interval: float = _doc("Seconds between checks of the CRL and trust files for changes.", kind="float",
                                   default=5.0, check=_check_positive)
+    require_credentials: bool = _doc("Refuse peers whose verifiable credentials cannot be verified (DCP). Off "
+                                     "only for networks without trust lists.", kind="bool", default=True)
+    clock_skew: float = _doc("Seconds of clock difference tolerated on tokens and credentials.", kind="float",
+                             default=30.0)
+    token_lifetime: float = _doc("Lifetime in seconds of the self-issued ID tokens this node sends.",
+                                 kind="float", default=120.0, check=_check_positive)
+    presentation_reuse: float = _doc("Seconds a verified presentation of a peer may be reused (bounded by its "
+                                     "own validity).", kind="float", default=300.0)
+    status_max_age: float = _doc("Seconds a fetched status list is trusted before it is fetched again: the "
+                                 "longest a revocation can go unnoticed.", kind="float", default=60.0,
+                                 check=_check_positive)
 
 
 @dataclass(frozen=True)
@@ -140,6 +164,33 @@ class StoreSection:
 class LogSection:
     level: str = _doc("Log level.", default="info", check=_check_level)
     format: str = _doc("'text' for people, 'json' for JSON lines.", default="text", check=_check_format)
+
+
+@dataclass(frozen=True)
+class DspSection:
+    delivery_deadline: float = _doc("Seconds an outgoing message is retried while the peer is unreachable or "
+                                    "answers 5xx; then the process ends TERMINATED with that reason.", kind="float",
+                                    default=300.0, check=_check_positive)
+    retry_initial: float = _doc("First retry delay in seconds (doubles each attempt).", kind="float", default=0.2,
+                                check=_check_positive)
+    retry_max: float = _doc("Longest delay between two retries, in seconds.", kind="float", default=30.0,
+                            check=_check_positive)
+    retry_not_found_for: float = _doc("Seconds during which a 404 from a peer is retried like a 5xx (a peer that "
+                                      "has not yet registered the process); 0 treats 404 as final.", kind="float",
+                                      default=0.0)
+    message_spacing: float = _doc("Minimum seconds between two messages of one process to the same peer.",
+                                  kind="float", default=0.0)
+    catalog_page_size: int = _doc("Datasets per catalogue page (more pages are linked with Link headers).",
+                                  kind="int", default=100, check=lambda v: None if v > 0 else "must be positive")
+
+
+@dataclass(frozen=True)
+class TckSection:
+    enabled: bool = _doc("Conformance-test profile: seeds the official TCK's datasets and agreements and follows "
+                         "its scripted behaviour. Never enable it in production.", kind="bool", default=False)
+    authorization: str = _doc("The fixed Authorization header value the TCK sends; callers presenting it are "
+                              "treated as `participant`.", default="")
+    participant: str = _doc("Participant id given to the TCK.", default="TCK_PARTICIPANT")
 
 
 @dataclass(frozen=True)
@@ -160,6 +211,8 @@ class Config:
     trust: TrustSection
     store: StoreSection
     log: LogSection
+    dsp: DspSection = field(default_factory=DspSection)
+    tck: TckSection = field(default_factory=TckSection)
     peers: tuple[PeerEntry, ...] = ()
     source: Path | None = None  # the file it came from
     extra: Mapping[str, Any] = field(default_factory=dict)  # sections owned by later subsystems
@@ -185,8 +238,11 @@ SECTIONS: dict[str, type] = {
     "trust": TrustSection,
     "store": StoreSection,
     "log": LogSection,
+    "dsp": DspSection,
+    "tck": TckSection,
 }
 TABLE_ARRAYS: dict[str, type] = {"peers": PeerEntry}
+TABLE_KINDS: dict[str, type] = {"TrustListEntry": TrustListEntry}
 # Sections whose content is validated by the subsystem that owns it (registered at import time).
 EXTENSION_SECTIONS: dict[str, Callable[[Any, Path], Any]] = {}
 
@@ -236,6 +292,11 @@ def _coerce(kind: str, value: Any, where: str, base: Path) -> Any:
         if kind == "file" and not path.is_file():
             raise ConfigError("config.missing_file", f"file not found: {path}", where)
         return path
+    if kind.startswith("tables:"):
+        item = TABLE_KINDS[kind.split(":", 1)[1]]
+        if not isinstance(value, list):
+            raise ConfigError("config.type", "must be an array of tables", where)
+        return tuple(_build(item, v, f"{where}[{i}]", base) for i, v in enumerate(value))
     if kind == "files":
         if isinstance(value, str):
             value = [value]

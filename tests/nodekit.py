@@ -132,3 +132,44 @@ async def wait_for(predicate: Any, timeout: float = 5.0, interval: float = 0.02)
         if asyncio.get_running_loop().time() > deadline:
             raise AssertionError("condition not met in time")
         await asyncio.sleep(interval)
+
+
+class Management:
+    """A tiny client of a node's management API (what the CLI and people use)."""
+
+    def __init__(self, participant: Participant) -> None:
+        self.base = f"http://127.0.0.1:{participant.management_port}"
+
+    async def call(self, method: str, path: str, body: Any = None, expect: int | None = None) -> Any:
+        async with aiohttp.ClientSession() as session:
+            async with session.request(method, self.base + path, json=body,
+                                       headers={"X-Api-Key": API_KEY}) as resp:
+                text = await resp.text()
+                data = None
+                if text:
+                    import json
+
+                    data = json.loads(text)
+                if expect is not None and resp.status != expect:
+                    raise AssertionError(f"{method} {path}: {resp.status} {text}")
+                return data
+
+    async def offer(self, asset_id: str, policy: dict[str, Any] | None = None, source: dict[str, Any] | None = None,
+                    access: dict[str, Any] | None = None, offer_id: str | None = None) -> str:
+        await self.call("POST", "/v1/assets", {"id": asset_id, "title": f"Dataset {asset_id}",
+                                               "source": source or {"type": "http",
+                                                                    "url": "http://127.0.0.1:9/data"}}, 201)
+        await self.call("POST", "/v1/policies", {"id": f"{asset_id}-contract",
+                                                 "policy": policy or {"permission": [{"action": "use"}]}}, 201)
+        body = {"id": offer_id or f"{asset_id}-offer", "assetId": asset_id, "contractPolicyId": f"{asset_id}-contract"}
+        if access is not None:
+            await self.call("POST", "/v1/policies", {"id": f"{asset_id}-access", "policy": access}, 201)
+            body["accessPolicyId"] = f"{asset_id}-access"
+        await self.call("POST", "/v1/offers", body, 201)
+        return body["id"]
+
+    async def negotiate(self, provider: Participant, offer_id: str, dataset_id: str, **extra: Any) -> dict[str, Any]:
+        neg = await self.call("POST", "/v1/negotiations", {
+            "counterPartyAddress": f"https://localhost:{provider.protocol_port}/dsp/2025-1",
+            "counterPartyId": provider.participant_id, "offerId": offer_id, "datasetId": dataset_id, **extra}, 201)
+        return await self.call("GET", f"/v1/negotiations/{neg['id']}?wait=FINALIZED,TERMINATED&timeout=20", None, 200)

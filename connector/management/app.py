@@ -53,7 +53,7 @@ def build_management_app(node: "Node") -> web.Application:
         web.get("/check/health", health),
         web.get("/check/readiness", readiness),
         web.get("/check/liveness", liveness),
-    ]
+    ] + list(node.management_routes)
     for extra in EXTRA_ROUTES:
         routes.extend(extra(node))
     app.add_routes(routes)

@@ -119,7 +119,7 @@ def api_key_auth(expected: str) -> Any:
 
     @web.middleware
     async def middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
-        if request.path.startswith("/check/"):
+        if request.path.startswith("/check/") or request.path == "/v1/openapi.json":
             return await handler(request)
         presented = request.headers.get("X-Api-Key", "").encode()
         if not presented or not hmac.compare_digest(presented, expected_bytes):

@@ -63,12 +63,24 @@ class Node:
     listeners: dict[str, Listener] = field(default_factory=dict)
     started_at: float = 0.0
     ready: bool = False
+    # Subsystems: the control plane, the data plane, evidence (attached in node/subsystems.py).
+    control: Any = None
+    dataplane: Any = None
+    evidence: Any = None
+    # Authorization header for outgoing requests to a peer (set by the trust subsystem).
+    outgoing_auth: Callable[[str], Awaitable[str | None]] | None = None
     _stack: contextlib.AsyncExitStack | None = None
     _tasks: list[asyncio.Task[Any]] = field(default_factory=list)
     _draining: list[aiohttp.ClientSession] = field(default_factory=list)
     # Subsystems register start hooks (run after the store and identity exist, before listeners open).
     start_hooks: list[Callable[["Node"], Awaitable[None]]] = field(default_factory=list)
+    ready_hooks: list[Callable[["Node"], Awaitable[None]]] = field(default_factory=list)  # after listeners open
     stop_hooks: list[Callable[["Node"], Awaitable[None]]] = field(default_factory=list)
+    # Routes subsystems add to the listeners' apps (each node has its own).
+    protocol_routes: list[web.RouteDef] = field(default_factory=list)
+    # Further sources of CA certificates for peer TLS (the trust lists of the federations recognised).
+    ca_sources: list[Callable[[], list[Any]]] = field(default_factory=list)
+    management_routes: list[web.RouteDef] = field(default_factory=list)
 
     @property
     def participant_id(self) -> str:
@@ -102,7 +114,7 @@ class Node:
             stack.enter_context(_exclusive(self.config.node.data_dir))
             self.store = await stack.enter_async_context(_store(self.config))
             if not self.config.protocol.insecure_http:
-                self.trust = TrustMaterial(self.config.trust.ca, self.config.trust.crl).load()
+                self.trust = self._trust_material()
                 self.identity = load_identity(self.config, self.trust.cas)
                 self.tls = ReloadingServerContext(self.config.identity.tls_cert, self.config.identity.tls_key,
                                                   self.trust)
@@ -111,6 +123,8 @@ class Node:
             stack.push_async_callback(self._stop_tasks)
             for hook in self.start_hooks:
                 await hook(self)
+            for hook in reversed(self.stop_hooks):  # they run after the listeners closed, before the store
+                stack.push_async_callback(hook, self)
             if self.tls is not None:
                 self.spawn(self._watch_trust_files(), "trust-reload")
             protocol_ssl = self.tls.listener_context if self.tls else None
@@ -121,6 +135,8 @@ class Node:
                                protocol_ssl)
             await self._listen(stack, "management", self.config.management.listen, build_management_app(self),
                                None)
+            for hook in self.ready_hooks:
+                await hook(self)
             self.ready = True
             log.info("node started", extra={
                 "participant_id": self.participant_id, "version": __version__,
@@ -133,8 +149,6 @@ class Node:
 
     async def stop(self) -> None:
         self.ready = False
-        for hook in self.stop_hooks:
-            await hook(self)
         if self._stack is not None:
             await self._stack.aclose()
             self._stack = None
@@ -191,7 +205,7 @@ class Node:
             if not self.trust.changed():
                 continue
             try:
-                fresh = TrustMaterial(self.config.trust.ca, self.config.trust.crl).load()
+                fresh = self._trust_material()
             except ConnectorError as exc:
                 log.error("trust files changed but cannot be used; keeping the previous ones: %s", exc.reason,
                           extra={"where": exc.where})
@@ -201,6 +215,10 @@ class Node:
             self.trust = fresh
             self.reload_client_context()
             log.info("trust material reloaded", extra={"cas": len(fresh.cas), "crls": len(fresh.crls)})
+
+    def _trust_material(self) -> TrustMaterial:
+        extra = [cert for source in self.ca_sources for cert in source()]
+        return TrustMaterial(self.config.trust.ca, self.config.trust.crl, extra_cas=tuple(extra)).load()
 
     def reload_client_context(self) -> None:
         """New outgoing connections use the new trust material; the old pool drains, then closes."""
@@ -220,9 +238,12 @@ class Node:
         ssl_ctx: ssl.SSLContext | bool = False
         if self.trust is not None:
             ssl_ctx = client_context(self.config.identity.tls_cert, self.config.identity.tls_key, self.trust)
+        from connector.control.peer_client import IdentifiedResponse
+
         conn = aiohttp.TCPConnector(ssl=ssl_ctx, limit=200, limit_per_host=50, keepalive_timeout=60)
         return aiohttp.ClientSession(connector=conn, timeout=aiohttp.ClientTimeout(total=30, connect=5),
-                                     headers={"User-Agent": f"connector/{__version__}"})
+                                     headers={"User-Agent": f"connector/{__version__}"},
+                                     response_class=IdentifiedResponse)
 
     async def _close_http(self) -> None:
         for old in self._draining:

@@ -1,6 +1,6 @@
-"""Where subsystems attach to a node: each adds its start/stop hooks and routes.
+"""Where subsystems attach to a node: each adds its hooks and routes.
 
-Kept in one place so that a reader sees what a running node consists of.
+Kept in one place so that a reader sees what a running node consists of, in start-up order.
 """
 
 from __future__ import annotations
@@ -12,5 +12,29 @@ if TYPE_CHECKING:
 
 
 def attach(node: "Node") -> None:
-    """Attach the subsystems that exist to a node before it starts."""
-    return None
+    """Attach the control plane (and the subsystems that plug into it) to a node before it starts."""
+    from connector.control.plane import ControlPlane
+    from connector.management import api as management_api
+    from connector.protocol import dsp
+
+    control = ControlPlane(node)
+    node.control = control
+
+    async def start(n: "Node") -> None:
+        await control.start()
+
+    async def ready(n: "Node") -> None:
+        await control.after_listening()
+
+    async def stop(n: "Node") -> None:
+        await control.stop()
+
+    node.start_hooks.append(start)
+    node.ready_hooks.append(ready)
+    node.stop_hooks.append(stop)
+    node.protocol_routes.extend(dsp.routes())
+    node.management_routes.extend(management_api.routes())
+    if node.config.tck.enabled:
+        from connector.protocol import tck_webhooks
+
+        node.protocol_routes.extend(tck_webhooks.routes())

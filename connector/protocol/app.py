@@ -31,7 +31,7 @@ def build_protocol_app(node: "Node") -> web.Application:
         client_max_size=4 * 1024 * 1024,
     )
     app[NODE] = node
-    routes = list(version.ROUTES)
+    routes = list(version.ROUTES) + list(node.protocol_routes)
     for extra in EXTRA_ROUTES:
         routes.extend(extra(node))
     app.add_routes(routes)

@@ -1,0 +1,179 @@
+"""The catalogue: what this node offers, as each peer may see it, and reading other nodes' catalogues.
+
+Provider side: every offer's access policy is evaluated for the requesting peer; a dataset appears with the
+offers the peer may see, and not at all if it may see none. The parsed catalogue is cached in memory and rebuilt
+only when assets, policies or offers change.
+
+Consumer side: `fetch` asks a peer for its catalogue (following `next` links), `fetch_dataset` for one dataset.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from typing import TYPE_CHECKING, Any, Mapping
+
+from connector.control import repository as repo
+from connector.control.decisions import Verdict
+from connector.control.records import Asset, OfferDefinition, PolicyDefinition
+from connector.dsp import catalog_builder
+from connector.dsp.messages import Catalog, CatalogRequestMessage, Dataset, parse_message
+from connector.dsp.pagination import paginate
+from connector.errors import ConnectorError
+from connector.trust.claims import VerifiedClaims
+
+if TYPE_CHECKING:
+    from connector.control.plane import ControlPlane
+
+
+@dataclass(frozen=True)
+class CatalogueEntry:
+    asset: Asset
+    offer: OfferDefinition
+    contract: PolicyDefinition
+    access: PolicyDefinition | None
+
+    def offer_json(self) -> dict[str, Any]:
+        """The offer as a catalogue lists it: the contract policy's rules under the offer's id."""
+        policy = {k: v for k, v in self.contract.policy.items() if k not in ("@id", "@type", "target", "@context")}
+        return {"@id": self.offer.id, "@type": "Offer", **policy}
+
+
+class CatalogService:
+    def __init__(self, plane: "ControlPlane") -> None:
+        self.plane = plane
+        self._entries: list[CatalogueEntry] | None = None
+        self._lock = asyncio.Lock()
+
+    def invalidate(self) -> None:
+        self._entries = None
+
+    async def entries(self) -> list[CatalogueEntry]:
+        entries = self._entries
+        if entries is None:
+            async with self._lock:
+                if self._entries is None:
+                    rows = await self.plane.node.store.read(repo.catalogue_rows)
+                    self._entries = [CatalogueEntry(*row) for row in rows]
+                entries = self._entries
+        return entries
+
+    async def visible_datasets(self, claims: VerifiedClaims) -> tuple[list[Dataset], list[dict[str, Any]]]:
+        """The datasets this peer may see (with only the offers it may see), and a decision per hidden offer."""
+        now = datetime.now(timezone.utc)
+        decisions = self.plane.decisions
+        by_asset: dict[str, tuple[Asset, list[dict[str, Any]]]] = {}
+        hidden: list[dict[str, Any]] = []
+        for entry in await self.entries():
+            verdict: Verdict = decisions.catalogue_visible(entry.access.policy if entry.access else None, claims, now)
+            if not verdict.permitted:
+                hidden.append({"offer": entry.offer.id, "dataset": entry.asset.id, "reason": verdict.reason})
+                continue
+            by_asset.setdefault(entry.asset.id, (entry.asset, []))[1].append(entry.offer_json())
+        service = self.service_id()
+        datasets = [
+            catalog_builder.build_dataset(asset.id, offers=offers, formats=asset.formats, access_service=service,
+                                          properties=_dcat_properties(asset))
+            for asset, offers in by_asset.values()
+        ]
+        return datasets, hidden
+
+    def service_id(self) -> str:
+        return f"{self.plane.node.participant_id}#dsp"
+
+    def data_service(self) -> Any:
+        return catalog_builder.data_service(self.service_id(), self.plane.node.dsp_url)
+
+    async def catalogue_page(self, claims: VerifiedClaims, cursor: str | None, page_url: str) -> tuple[dict[str, Any], tuple[str, ...], list[dict[str, Any]]]:
+        datasets, hidden = await self.visible_datasets(claims)
+        page = paginate(datasets, page_size=self.plane.node.config.dsp.catalog_page_size, cursor=cursor)
+        catalog = catalog_builder.build_catalog(
+            f"{self.plane.node.participant_id}#catalog", participant_id=self.plane.node.participant_id,
+            services=[self.data_service()], datasets=list(page.items),
+            properties={"dct:title": self.plane.node.config.node.name} if self.plane.node.config.node.name else None,
+        )
+        return catalog.to_json(), page.link_headers(page_url), hidden
+
+    async def dataset(self, claims: VerifiedClaims, dataset_id: str) -> dict[str, Any] | None:
+        now = datetime.now(timezone.utc)
+        offers, asset = [], None
+        for entry in await self.entries():
+            if entry.asset.id != dataset_id:
+                continue
+            asset = entry.asset
+            access = entry.access.policy if entry.access else None
+            if self.plane.decisions.catalogue_visible(access, claims, now).permitted:
+                offers.append(entry.offer_json())
+        if asset is None or not offers:
+            return None
+        return catalog_builder.build_dataset(asset.id, offers=offers, formats=asset.formats,
+                                             access_service=self.data_service(),
+                                             properties=_dcat_properties(asset)).to_json()
+
+    # --- consumer side --------------------------------------------------------------------------------------
+
+    async def fetch(self, address: str, peer_id: str | None, max_pages: int = 50) -> Catalog:
+        """A peer's whole catalogue (all pages), parsed and validated."""
+        client = self.plane.engine.peers
+        url = f"{address.rstrip('/')}/catalog/request"
+        body = CatalogRequestMessage().to_json()
+        datasets: list[Dataset] = []
+        first: Catalog | None = None
+        for _ in range(max_pages):
+            resp = await client.post(url, body, expected_peer=peer_id)
+            if not resp.ok:
+                raise ConnectorError("catalog.peer_error",
+                                     f"{address} refused the catalogue request ({resp.status}): {resp.error_reason()}")
+            catalog = parse_message(resp.body, expected="Catalog")
+            assert isinstance(catalog, Catalog)
+            publisher = peer_id or resp.server_id
+            if publisher is not None and catalog.participant_id != publisher:
+                raise ConnectorError("catalog.identity_mismatch", f"the catalogue at {address} names "
+                                     f"{catalog.participant_id} as its publisher, but is served by {publisher}")
+            first = first or catalog
+            datasets.extend(catalog.datasets)
+            url = _next_link(resp.headers.get("Link", ""))
+            if url is None:
+                break
+        assert first is not None
+        return Catalog(id=first.id, participant_id=first.participant_id, services=first.services,
+                       datasets=tuple(datasets), extensions=first.extensions)
+
+    async def fetch_dataset(self, address: str, peer_id: str | None, dataset_id: str) -> Dataset:
+        from urllib.parse import quote
+
+        client = self.plane.engine.peers
+        resp = await client.get(f"{address.rstrip('/')}/catalog/datasets/{quote(dataset_id, safe='')}",
+                                expected_peer=peer_id)
+        if resp.status == 404:
+            raise ConnectorError("dataset.not_found", f"{address} offers no dataset '{dataset_id}' to this node")
+        if not resp.ok:
+            raise ConnectorError("catalog.peer_error", f"{address} refused the dataset request ({resp.status}): "
+                                 f"{resp.error_reason()}")
+        dataset = parse_message(resp.body, expected="Dataset")
+        assert isinstance(dataset, Dataset)
+        return dataset
+
+
+def _dcat_properties(asset: Asset) -> Mapping[str, Any]:
+    props: dict[str, Any] = {}
+    # Compact IRIs with the prefixes the DSP context defines, so peers that expand JSON-LD keep them.
+    if asset.title:
+        props["dct:title"] = asset.title
+    if asset.description:
+        props["dct:description"] = asset.description
+    if asset.keywords:
+        props["dcat:keyword"] = list(asset.keywords)
+    if asset.media_type:
+        props["dcat:mediaType"] = asset.media_type
+    return props
+
+
+def _next_link(header: str) -> str | None:
+    for part in header.split(","):
+        if 'rel="next"' in part:
+            start, end = part.find("<"), part.find(">")
+            if 0 <= start < end:
+                return part[start + 1:end]
+    return None

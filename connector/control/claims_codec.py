@@ -1,0 +1,45 @@
+"""Verified claims as stored with a process, so later decisions (agreement, transfer) see what was verified.
+
+Only what verification established is kept: credential ids, types, issuers, federations, subject claims,
+validity and the hash of each credential as presented (which the evidence log and signatures refer to).
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any, Mapping
+
+from connector.trust.claims import VerifiedClaims, VerifiedCredential
+
+
+def to_json(claims: VerifiedClaims) -> dict[str, Any]:
+    return {
+        "participantId": claims.participant_id,
+        "verifiedAt": claims.verified_at.isoformat(),
+        "credentials": [
+            {
+                "id": c.id, "types": list(c.types), "issuer": c.issuer, "federation": c.federation,
+                "subject": dict(c.subject), "validFrom": c.valid_from.isoformat(),
+                "validUntil": c.valid_until.isoformat() if c.valid_until else None, "sha256": c.sha256,
+            }
+            for c in claims.credentials
+        ],
+    }
+
+
+def from_json(data: Mapping[str, Any] | None, participant_id: str, now: datetime) -> VerifiedClaims:
+    if not data:
+        return VerifiedClaims(participant_id=participant_id, verified_at=now)
+    return VerifiedClaims(
+        participant_id=data["participantId"],
+        verified_at=datetime.fromisoformat(data["verifiedAt"]),
+        credentials=tuple(
+            VerifiedCredential(
+                id=c["id"], types=tuple(c["types"]), issuer=c["issuer"], federation=c["federation"],
+                subject=c["subject"], valid_from=datetime.fromisoformat(c["validFrom"]),
+                valid_until=datetime.fromisoformat(c["validUntil"]) if c.get("validUntil") else None,
+                sha256=c["sha256"],
+            )
+            for c in data.get("credentials", [])
+        ),
+    )

@@ -1,0 +1,124 @@
+"""Talking to peers: one pooled mutual-TLS session, the peer's identity checked on every response.
+
+The URL a message goes to comes from the other side (a callback address, a catalogue entry), so it is not
+trusted by itself: the server must present a certificate from a recognised authority that names the participant
+we mean to talk to. Anything else is refused before its answer is read.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, Mapping
+
+import aiohttp
+
+from connector.errors import ConnectorError
+from connector.log import request_id
+from connector.node.tls import peer_certificate
+from connector.pki.certificates import participant_id_of
+
+if TYPE_CHECKING:
+    from connector.node.runtime import Node
+
+log = logging.getLogger("connector.peers")
+
+
+class PeerUnavailable(ConnectorError):
+    """A failure worth retrying: the peer could not be reached or answered 5xx."""
+
+
+@dataclass(frozen=True)
+class PeerResponse:
+    status: int
+    body: Any  # decoded JSON, or None
+    text: str
+    headers: Mapping[str, str]
+    server_id: str | None = None  # the participant id in the server's certificate (None without TLS)
+
+    @property
+    def ok(self) -> bool:
+        return 200 <= self.status < 300
+
+    def error_reason(self) -> str:
+        """What the peer said when it refused (its DSP error reason, or the start of its body)."""
+        if isinstance(self.body, dict):
+            reason = self.body.get("reason") or self.body.get("detail")
+            code = self.body.get("code")
+            if isinstance(reason, list):
+                reason = "; ".join(str(r) for r in reason)
+            if reason:
+                return f"{reason} ({code})" if code else str(reason)
+        return self.text[:200] or f"HTTP {self.status}"
+
+
+class IdentifiedResponse(aiohttp.ClientResponse):
+    """A response that remembers the server's certificate (the connection may be pooled again before we look)."""
+
+    peer_cert: Any = None
+
+    async def start(self, connection: Any) -> "IdentifiedResponse":
+        transport = connection.transport if connection is not None else None
+        self.peer_cert = peer_certificate(transport) if transport is not None else None
+        await super().start(connection)
+        return self
+
+
+class PeerClient:
+    def __init__(self, node: "Node") -> None:
+        self.node = node
+
+    def _check_server(self, resp: aiohttp.ClientResponse, expected_peer: str | None, url: str) -> str | None:
+        if not url.startswith("https:"):
+            return None
+        cert = getattr(resp, "peer_cert", None)
+        found = participant_id_of(cert) if cert is not None else None
+        if expected_peer is not None and found != expected_peer:
+            raise ConnectorError("peer.identity_mismatch",
+                                 f"{url} is served by {found or 'an unidentified party'}, not by {expected_peer}")
+        return found
+
+    async def request(self, method: str, url: str, body: Any = None, expected_peer: str | None = None,
+                      timeout: float = 30.0, headers: Mapping[str, str] | None = None) -> PeerResponse:
+        session = self.node.http
+        if session is None:
+            raise ConnectorError("peer.no_session", "the node is not running")
+        all_headers = {"Content-Type": "application/json", "Accept": "application/json"}
+        rid = request_id.get()
+        if rid:
+            all_headers["X-Request-Id"] = rid
+        if expected_peer is not None and self.node.outgoing_auth is not None:
+            token = await self.node.outgoing_auth(expected_peer)
+            if token:
+                all_headers["Authorization"] = token
+        all_headers.update(headers or {})
+        data = None if body is None else json.dumps(body)
+        try:
+            async with session.request(method, url, data=data, headers=all_headers,
+                                       timeout=aiohttp.ClientTimeout(total=timeout)) as resp:
+                server_id = self._check_server(resp, expected_peer, url)
+                text = await resp.text()
+                status = resp.status
+                resp_headers = dict(resp.headers)
+        except ConnectorError:
+            raise
+        except aiohttp.ClientResponseError as exc:
+            raise PeerUnavailable("peer.unreachable", f"{url}: {exc.status} {exc.message}") from None
+        except (aiohttp.ClientError, asyncio.TimeoutError, OSError) as exc:
+            reason = str(exc) or type(exc).__name__
+            raise PeerUnavailable("peer.unreachable", f"cannot reach {url}: {reason}") from None
+        try:
+            decoded = json.loads(text) if text.strip() else None
+        except ValueError:
+            decoded = None
+        if status >= 500:
+            raise PeerUnavailable("peer.unavailable", f"{url} answered {status}: {text[:200]}")
+        return PeerResponse(status, decoded, text, resp_headers, server_id)
+
+    async def post(self, url: str, body: Any, expected_peer: str | None = None, **kw: Any) -> PeerResponse:
+        return await self.request("POST", url, body, expected_peer, **kw)
+
+    async def get(self, url: str, expected_peer: str | None = None, **kw: Any) -> PeerResponse:
+        return await self.request("GET", url, None, expected_peer, **kw)

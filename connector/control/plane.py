@@ -1,0 +1,84 @@
+"""The control plane attached to a node: its step environment, engine, catalogue and peer client.
+
+Protocol and management handlers come here; this is the only object that knows how a received message becomes
+a committed change plus the follow-up work it triggers.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import TYPE_CHECKING, Any, Callable
+
+from connector.control import catalog, negotiations, transfers
+from connector.control.decisions import Decisions, PolicyDecisions
+from connector.control.engine import Engine, DeliverySettings
+from connector.control.negotiations import Peer, Reply
+from connector.control.steps import StepEnv
+from connector.protocol.auth import Authenticator, CertificateAuthenticator, StaticTokenAuthenticator
+
+if TYPE_CHECKING:
+    from connector.node.runtime import Node
+
+log = logging.getLogger("connector.control")
+
+
+class ControlPlane:
+    def __init__(self, node: "Node", decisions: Decisions | None = None) -> None:
+        self.node = node
+        config = node.config
+        self.decisions = decisions or PolicyDecisions()
+        self.env = StepEnv(
+            participant_id=node.participant_id,
+            callback_url="",  # known once the protocol listener is bound (see start)
+            decisions=self.decisions,
+            delivery_deadline=config.dsp.delivery_deadline,
+            message_spacing=config.dsp.message_spacing,
+        )
+        self.engine = Engine(node, self.env, DeliverySettings(config.dsp.retry_initial, config.dsp.retry_max,
+                                                              config.dsp.retry_not_found_for))
+        self.authenticator: Authenticator = CertificateAuthenticator()
+        if config.tck.enabled:
+            self.authenticator = StaticTokenAuthenticator(config.tck.authorization, config.tck.participant)
+        self.catalog = catalog.CatalogService(self)
+        self.start_hooks: list[Callable[[], Any]] = []
+
+    async def start(self) -> None:
+        self.env.callback_url = self.node.dsp_url
+        if self.node.config.tck.enabled:
+            from connector.control import tck
+
+            self.env.script = tck.TckScript()
+            await self.node.store.run(tck.seed, self.node.participant_id)
+        for hook in self.start_hooks:
+            await hook()
+
+    async def after_listening(self) -> None:
+        self.env.callback_url = self.node.dsp_url
+        await self.engine.resume()
+
+    async def stop(self) -> None:
+        await self.engine.close()
+
+    # --- running steps --------------------------------------------------------------------------------------
+
+    async def apply(self, kind: str, fn: Callable[..., Reply], *args: Any) -> Reply:
+        """Run one received message's step in a transaction, then start the work it left pending."""
+        reply: Reply = await self.node.store.run(fn, self.env, *args)
+        if reply.process_id is not None:
+            self.engine.wake(kind, reply.process_id)
+        return reply
+
+    async def command(self, kind: str, fn: Callable[..., Any], *args: Any) -> Any:
+        """Run a user's command (start, terminate, ...) in a transaction, then deliver what it queued."""
+        record = await self.node.store.run(fn, self.env, *args)
+        self.engine.wake(kind, record.id)
+        return record
+
+    @staticmethod
+    def peer(claims: Any) -> Peer:
+        from connector.control import claims_codec
+
+        return Peer(claims.participant_id, claims_codec.to_json(claims) if claims.credentials else None)
+
+
+__all__ = ["ControlPlane", "negotiations", "transfers"]

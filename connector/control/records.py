@@ -1,0 +1,327 @@
+"""The control plane's persistent records, as values.
+
+A record is what the store holds about one asset, policy, offer, negotiation, agreement or transfer. Records are
+frozen: a step computes the next record with `dataclasses.replace` and the store writes it in the same
+transaction as the history entry and any outgoing message.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass, field, fields
+from datetime import datetime, timezone
+from typing import Any, Mapping
+
+from connector.dsp.vocabulary import NegotiationState, Role, TransferState
+
+
+def utcnow() -> datetime:
+    return datetime.now(timezone.utc)
+
+
+def iso(moment: datetime | None) -> str | None:
+    return None if moment is None else moment.astimezone(timezone.utc).isoformat(timespec="microseconds")
+
+
+def parse_iso(text: str | None) -> datetime | None:
+    return None if text is None else datetime.fromisoformat(text)
+
+
+def _json(value: Any) -> str | None:
+    return None if value is None else json.dumps(value, separators=(",", ":"), sort_keys=True)
+
+
+def _unjson(text: str | None) -> Any:
+    return None if text is None else json.loads(text)
+
+
+@dataclass(frozen=True)
+class Asset:
+    id: str
+    title: str = ""
+    description: str = ""
+    keywords: tuple[str, ...] = ()
+    media_type: str = "application/octet-stream"
+    formats: tuple[str, ...] = ("HttpData-PULL",)
+    source: Mapping[str, Any] = field(default_factory=dict)  # the data address the data plane reads from
+    properties: Mapping[str, Any] = field(default_factory=dict)
+    created_at: datetime = field(default_factory=utcnow)
+    updated_at: datetime = field(default_factory=utcnow)
+
+    def to_row(self) -> dict[str, Any]:
+        return {
+            "id": self.id, "title": self.title, "description": self.description,
+            "keywords": _json(list(self.keywords)), "media_type": self.media_type,
+            "formats": _json(list(self.formats)), "source": _json(dict(self.source)),
+            "properties": _json(dict(self.properties)),
+            "created_at": iso(self.created_at), "updated_at": iso(self.updated_at),
+        }
+
+    @classmethod
+    def from_row(cls, row: Mapping[str, Any]) -> "Asset":
+        return cls(
+            id=row["id"], title=row["title"], description=row["description"],
+            keywords=tuple(_unjson(row["keywords"])), media_type=row["media_type"],
+            formats=tuple(_unjson(row["formats"])), source=_unjson(row["source"]),
+            properties=_unjson(row["properties"]),
+            created_at=parse_iso(row["created_at"]), updated_at=parse_iso(row["updated_at"]),  # type: ignore[arg-type]
+        )
+
+    def to_api(self, include_source: bool = True) -> dict[str, Any]:
+        out: dict[str, Any] = {
+            "id": self.id, "title": self.title, "description": self.description,
+            "keywords": list(self.keywords), "mediaType": self.media_type, "formats": list(self.formats),
+            "properties": dict(self.properties), "createdAt": iso(self.created_at), "updatedAt": iso(self.updated_at),
+        }
+        if include_source:
+            out["source"] = _redacted(self.source)
+        return out
+
+
+def _redacted(source: Mapping[str, Any]) -> dict[str, Any]:
+    """A source as the API shows it: secret header values are never echoed back."""
+    out = dict(source)
+    headers = out.get("headers")
+    if isinstance(headers, dict):
+        out["headers"] = {k: (v if isinstance(v, dict) and "env" in v else "***") for k, v in headers.items()}
+    return out
+
+
+@dataclass(frozen=True)
+class PolicyDefinition:
+    id: str
+    policy: Mapping[str, Any]  # ODRL JSON as it goes on the wire (permission/prohibition/obligation)
+    description: str = ""
+    created_at: datetime = field(default_factory=utcnow)
+    updated_at: datetime = field(default_factory=utcnow)
+
+    def to_row(self) -> dict[str, Any]:
+        return {"id": self.id, "description": self.description, "policy": _json(dict(self.policy)),
+                "created_at": iso(self.created_at), "updated_at": iso(self.updated_at)}
+
+    @classmethod
+    def from_row(cls, row: Mapping[str, Any]) -> "PolicyDefinition":
+        return cls(id=row["id"], policy=_unjson(row["policy"]), description=row["description"],
+                   created_at=parse_iso(row["created_at"]), updated_at=parse_iso(row["updated_at"]))  # type: ignore[arg-type]
+
+    def to_api(self) -> dict[str, Any]:
+        return {"id": self.id, "description": self.description, "policy": dict(self.policy),
+                "createdAt": iso(self.created_at), "updatedAt": iso(self.updated_at)}
+
+
+@dataclass(frozen=True)
+class OfferDefinition:
+    """Which asset is offered under which contract policy, and who may see it (access policy)."""
+
+    id: str  # the Offer @id peers see in the catalogue and put in their requests
+    asset_id: str
+    contract_policy_id: str
+    access_policy_id: str | None = None
+    created_at: datetime = field(default_factory=utcnow)
+
+    def to_row(self) -> dict[str, Any]:
+        return {"id": self.id, "asset_id": self.asset_id, "contract_policy_id": self.contract_policy_id,
+                "access_policy_id": self.access_policy_id, "created_at": iso(self.created_at)}
+
+    @classmethod
+    def from_row(cls, row: Mapping[str, Any]) -> "OfferDefinition":
+        return cls(id=row["id"], asset_id=row["asset_id"], contract_policy_id=row["contract_policy_id"],
+                   access_policy_id=row["access_policy_id"], created_at=parse_iso(row["created_at"]))  # type: ignore[arg-type]
+
+    def to_api(self) -> dict[str, Any]:
+        return {"id": self.id, "assetId": self.asset_id, "contractPolicyId": self.contract_policy_id,
+                "accessPolicyId": self.access_policy_id, "createdAt": iso(self.created_at)}
+
+
+@dataclass(frozen=True)
+class Negotiation:
+    id: str  # our own process id: the provider pid when we provide, the consumer pid when we consume
+    role: Role
+    state: NegotiationState
+    peer_id: str
+    peer_address: str  # consumer: the provider's DSP base; provider: the consumer's callback address
+    provider_pid: str | None = None
+    consumer_pid: str | None = None
+    dataset_id: str | None = None
+    offer_id: str | None = None
+    offer: Mapping[str, Any] | None = None  # the latest offer or request on the table
+    requested: Mapping[str, Any] | None = None  # consumer: what we asked for (or accepted); the agreement must match
+    agreement_id: str | None = None
+    purpose: str | None = None
+    pending: str | None = None  # the step our side owes next; None while waiting for the peer
+    reason: str | None = None  # why it ended, or the last failure
+    claims: Mapping[str, Any] | None = None  # summary of the peer's verified claims (types, issuers, hashes)
+    deadline_at: datetime | None = None
+    created_at: datetime = field(default_factory=utcnow)
+    updated_at: datetime = field(default_factory=utcnow)
+
+    @property
+    def is_terminal(self) -> bool:
+        return self.state.is_terminal
+
+    def to_row(self) -> dict[str, Any]:
+        row = {f.name: getattr(self, f.name) for f in fields(self)}
+        row.update(role=str(self.role), state=str(self.state), offer=_json(self.offer),
+                   requested=_json(self.requested), claims=_json(self.claims),
+                   deadline_at=iso(self.deadline_at), created_at=iso(self.created_at),
+                   updated_at=iso(self.updated_at))
+        return row
+
+    @classmethod
+    def from_row(cls, row: Mapping[str, Any]) -> "Negotiation":
+        data = dict(row)
+        data.update(role=Role(row["role"]), state=NegotiationState(row["state"]), offer=_unjson(row["offer"]),
+                    requested=_unjson(row["requested"]),
+                    claims=_unjson(row["claims"]), deadline_at=parse_iso(row["deadline_at"]),
+                    created_at=parse_iso(row["created_at"]), updated_at=parse_iso(row["updated_at"]))
+        return cls(**data)
+
+    def to_api(self) -> dict[str, Any]:
+        return {
+            "id": self.id, "role": str(self.role), "state": str(self.state), "providerPid": self.provider_pid,
+            "consumerPid": self.consumer_pid, "counterPartyId": self.peer_id,
+            "counterPartyAddress": self.peer_address, "datasetId": self.dataset_id, "offerId": self.offer_id,
+            "offer": self.offer, "requested": self.requested, "agreementId": self.agreement_id, "purpose": self.purpose,
+            "pendingStep": self.pending, "reason": self.reason, "deadline": iso(self.deadline_at),
+            "createdAt": iso(self.created_at), "updatedAt": iso(self.updated_at),
+        }
+
+
+@dataclass(frozen=True)
+class Agreement:
+    id: str
+    negotiation_id: str
+    provider_id: str
+    consumer_id: str
+    dataset_id: str
+    policy: Mapping[str, Any]  # the ODRL Agreement exactly as exchanged
+    concluded_at: datetime
+    finalized: bool = False
+    provider_address: str | None = None  # provider's DSP base, where the consumer requests transfers
+    created_at: datetime = field(default_factory=utcnow)
+
+    def to_row(self) -> dict[str, Any]:
+        return {"id": self.id, "negotiation_id": self.negotiation_id, "provider_id": self.provider_id,
+                "consumer_id": self.consumer_id, "dataset_id": self.dataset_id, "policy": _json(dict(self.policy)),
+                "concluded_at": iso(self.concluded_at), "finalized": int(self.finalized),
+                "provider_address": self.provider_address, "created_at": iso(self.created_at)}
+
+    @classmethod
+    def from_row(cls, row: Mapping[str, Any]) -> "Agreement":
+        return cls(id=row["id"], negotiation_id=row["negotiation_id"], provider_id=row["provider_id"],
+                   consumer_id=row["consumer_id"], dataset_id=row["dataset_id"], policy=_unjson(row["policy"]),
+                   concluded_at=parse_iso(row["concluded_at"]), finalized=bool(row["finalized"]),  # type: ignore[arg-type]
+                   provider_address=row["provider_address"], created_at=parse_iso(row["created_at"]))  # type: ignore[arg-type]
+
+    def to_api(self) -> dict[str, Any]:
+        return {"id": self.id, "negotiationId": self.negotiation_id, "providerId": self.provider_id,
+                "consumerId": self.consumer_id, "datasetId": self.dataset_id, "policy": dict(self.policy),
+                "concludedAt": iso(self.concluded_at), "finalized": self.finalized,
+                "providerAddress": self.provider_address}
+
+
+@dataclass(frozen=True)
+class Transfer:
+    id: str
+    role: Role
+    state: TransferState
+    peer_id: str
+    peer_address: str
+    agreement_id: str
+    format: str
+    provider_pid: str | None = None
+    consumer_pid: str | None = None
+    data_address: Mapping[str, Any] | None = None
+    pending: str | None = None
+    reason: str | None = None
+    claims: Mapping[str, Any] | None = None
+    deadline_at: datetime | None = None
+    created_at: datetime = field(default_factory=utcnow)
+    updated_at: datetime = field(default_factory=utcnow)
+
+    @property
+    def is_terminal(self) -> bool:
+        return self.state.is_terminal
+
+    def to_row(self) -> dict[str, Any]:
+        row = {f.name: getattr(self, f.name) for f in fields(self)}
+        row.update(role=str(self.role), state=str(self.state), data_address=_json(self.data_address),
+                   claims=_json(self.claims), deadline_at=iso(self.deadline_at), created_at=iso(self.created_at),
+                   updated_at=iso(self.updated_at))
+        return row
+
+    @classmethod
+    def from_row(cls, row: Mapping[str, Any]) -> "Transfer":
+        data = dict(row)
+        data.update(role=Role(row["role"]), state=TransferState(row["state"]),
+                    data_address=_unjson(row["data_address"]), claims=_unjson(row["claims"]),
+                    deadline_at=parse_iso(row["deadline_at"]), created_at=parse_iso(row["created_at"]),
+                    updated_at=parse_iso(row["updated_at"]))
+        return cls(**data)
+
+    def to_api(self) -> dict[str, Any]:
+        address = dict(self.data_address) if self.data_address else None
+        if address and "endpointProperties" in address:  # tokens are not for display
+            address["endpointProperties"] = [
+                {**p, "value": "***"} if p.get("name") in ("authorization", "token") else p
+                for p in address["endpointProperties"]
+            ]
+        return {
+            "id": self.id, "role": str(self.role), "state": str(self.state), "providerPid": self.provider_pid,
+            "consumerPid": self.consumer_pid, "counterPartyId": self.peer_id,
+            "counterPartyAddress": self.peer_address, "agreementId": self.agreement_id, "format": self.format,
+            "dataAddress": address, "pendingStep": self.pending, "reason": self.reason,
+            "createdAt": iso(self.created_at), "updatedAt": iso(self.updated_at),
+        }
+
+
+@dataclass(frozen=True)
+class HistoryEntry:
+    process_id: str
+    seq: int
+    kind: str
+    at: datetime
+    from_state: str | None
+    to_state: str
+    cause: str
+    reason: str | None = None
+    detail: Mapping[str, Any] | None = None
+
+    @classmethod
+    def from_row(cls, row: Mapping[str, Any]) -> "HistoryEntry":
+        return cls(process_id=row["process_id"], seq=row["seq"], kind=row["kind"], at=parse_iso(row["at"]),  # type: ignore[arg-type]
+                   from_state=row["from_state"], to_state=row["to_state"], cause=row["cause"],
+                   reason=row["reason"], detail=_unjson(row["detail"]))
+
+    def to_api(self) -> dict[str, Any]:
+        out = {"seq": self.seq, "at": iso(self.at), "from": self.from_state, "to": self.to_state,
+               "cause": self.cause, "reason": self.reason}
+        if self.detail:
+            out["detail"] = self.detail
+        return out
+
+
+@dataclass(frozen=True)
+class OutboxEntry:
+    id: int
+    process_kind: str
+    process_id: str
+    peer_id: str
+    url: str
+    message_type: str
+    body: Mapping[str, Any]
+    deadline_at: datetime
+    not_before: datetime | None = None
+    attempts: int = 0
+    last_error: str | None = None
+
+    @classmethod
+    def from_row(cls, row: Mapping[str, Any]) -> "OutboxEntry":
+        return cls(id=row["id"], process_kind=row["process_kind"], process_id=row["process_id"],
+                   peer_id=row["peer_id"], url=row["url"], message_type=row["message_type"],
+                   body=_unjson(row["body"]), deadline_at=parse_iso(row["deadline_at"]),  # type: ignore[arg-type]
+                   not_before=parse_iso(row["not_before"]), attempts=row["attempts"], last_error=row["last_error"])
+
+
+__all__ = ["Asset", "PolicyDefinition", "OfferDefinition", "Negotiation", "Agreement", "Transfer", "HistoryEntry",
+           "OutboxEntry", "utcnow", "iso", "parse_iso", "asdict"]

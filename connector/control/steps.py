@@ -1,0 +1,128 @@
+"""What every control-plane step shares: its environment, and the two moves that change a process.
+
+A step is a plain function run inside one store transaction: it loads a record, asks the state machine, and
+writes the new record, its history entry, its evidence and any outgoing message together. `transition` changes
+the state (and says why); `send` does what the machine allows us to send, by queueing the message in the outbox
+in the same transaction, so the new state is committed before the peer can possibly react to it.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import uuid
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta, timezone
+from typing import Any, Callable, Mapping, Protocol
+
+from sqlite_utils import Database
+
+from connector.control import repository as repo
+from connector.control.decisions import Decisions
+from connector.control.records import Negotiation, Transfer
+from connector.dsp import negotiation_machine, transfer_machine
+from connector.dsp.process_machine import Refusal
+from connector.dsp.vocabulary import NegotiationMessage, TransferMessage
+from connector.errors import ConnectorError, Problem
+
+Process = Negotiation | Transfer
+
+
+class EvidenceSink(Protocol):
+    def __call__(self, db: Database, kind: str, *, process_id: str | None, peer: str | None,
+                 subject: Any = None, data: Mapping[str, Any] | None = None) -> None: ...
+
+
+def _no_evidence(db: Database, kind: str, **kw: Any) -> None:
+    return None
+
+
+class Script(Protocol):
+    """Overrides of the default next step (used by the conformance-test profile)."""
+
+    def on_received(self, process: Process, message: str) -> str | None | type[Ellipsis]: ...
+
+    def after_delivered(self, process: Process, message_type: str, delivered_before: int) -> str | None: ...
+
+
+@dataclass
+class StepEnv:
+    participant_id: str
+    callback_url: str  # our own DSP base URL, given to peers as callbackAddress
+    decisions: Decisions
+    delivery_deadline: float
+    message_spacing: float = 0.0
+    script: Script | None = None
+    evidence: EvidenceSink = _no_evidence
+    clock: Callable[[], datetime] = field(default=lambda: datetime.now(timezone.utc))
+    # Hooks the data plane fills in (start/suspend/terminate a flow, issue pull addresses).
+    dataplane: Any = None
+    signer: Any = None  # proof-of-intent signer (evidence subsystem); None = agreements unsigned
+
+    def now(self) -> datetime:
+        return self.clock()
+
+    @staticmethod
+    def new_pid() -> str:
+        return f"urn:uuid:{uuid.uuid4()}"
+
+
+def kind_of(process: Process) -> str:
+    return "negotiation" if isinstance(process, Negotiation) else "transfer"
+
+
+def machine_of(process: Process) -> Any:
+    return negotiation_machine if isinstance(process, Negotiation) else transfer_machine
+
+
+def save(db: Database, process: Process) -> None:
+    if isinstance(process, Negotiation):
+        repo.save_negotiation(db, process)
+    else:
+        repo.save_transfer(db, process)
+
+
+def transition(db: Database, env: StepEnv, process: Process, to_state: Any, cause: str, reason: str | None = None,
+               detail: Mapping[str, Any] | None = None, **changes: Any) -> Any:
+    """Move `process` to `to_state` (or only record a change when the state stays), with history and evidence."""
+    now = env.now()
+    updated = dataclasses.replace(process, state=to_state, updated_at=now, **changes)
+    if updated.is_terminal:
+        updated = dataclasses.replace(updated, pending=None, deadline_at=None)
+    save(db, updated)
+    repo.append_history(db, kind_of(process), process.id, now, str(process.state), str(to_state), cause, reason,
+                        detail)
+    if str(process.state) != str(to_state):
+        env.evidence(db, "state.changed", process_id=process.id, peer=process.peer_id,
+                     data={"kind": kind_of(process), "from": str(process.state), "to": str(to_state),
+                           "cause": cause, "reason": reason})
+    return updated
+
+
+def note(db: Database, env: StepEnv, process: Process, cause: str, reason: str | None = None,
+         detail: Mapping[str, Any] | None = None) -> None:
+    """A history entry without a state change (a decision, a delivery, a retry that gave up)."""
+    repo.append_history(db, kind_of(process), process.id, env.now(), str(process.state), str(process.state), cause,
+                        reason, detail)
+
+
+def send(db: Database, env: StepEnv, process: Process, message: NegotiationMessage | TransferMessage,
+         body: Mapping[str, Any], url: str, reason: str | None = None, detail: Mapping[str, Any] | None = None,
+         **changes: Any) -> Any:
+    """Queue `body` for the peer and take the transition the machine allows; raises if it is not allowed."""
+    outcome = machine_of(process).send(process.role, process.state, message)
+    if isinstance(outcome, Refusal):
+        raise ConnectorError(outcome.problem.code, outcome.problem.reason)
+    now = env.now()
+    # Spacing (conformance profile): a peer that registers for our next message only after it has handled
+    # the previous one must not be raced.
+    not_before = now + timedelta(seconds=env.message_spacing) if env.message_spacing > 0 else None
+    repo.enqueue(db, kind_of(process), process.id, process.peer_id, url, body.get("@type", str(message)), body,
+                 now, now + timedelta(seconds=env.delivery_deadline), not_before)
+    env.evidence(db, "dsp.sent", process_id=process.id, peer=process.peer_id, subject=body,
+                 data={"type": body.get("@type"), "url": url})
+    cause = f"sent {message.label if hasattr(message, 'label') else message}"
+    return transition(db, env, process, outcome.target, cause, reason, detail, **changes)
+
+
+def refusal_problem(outcome: Refusal) -> Problem:
+    return outcome.problem

@@ -1,0 +1,232 @@
+"""The DSP 2025-1 HTTPS binding: catalogue, contract negotiation and transfer process endpoints, both roles.
+
+Every handler does the same four things: authenticate the caller through the verifier seam (an unauthorised
+caller gets 404, as DSP prescribes), parse and validate the message (a malformed one gets 400 with a DSP error
+body naming the offending field), apply it in one transaction through the control plane, and answer. Process
+endpoints serve both roles: a pid names our own process, and the record knows which side we are on.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from typing import Any, Awaitable, Callable
+
+from aiohttp import web
+
+from connector.control import negotiations, transfers
+from connector.control import repository as repo
+from connector.control.negotiations import Peer, Reply
+from connector.dsp.messages import (
+    CatalogError,
+    ContractAgreementMessage,
+    ContractAgreementVerificationMessage,
+    ContractNegotiationError,
+    ContractNegotiationEventMessage,
+    ContractNegotiationTerminationMessage,
+    ContractOfferMessage,
+    ContractRequestMessage,
+    TransferCompletionMessage,
+    TransferError,
+    TransferRequestMessage,
+    TransferStartMessage,
+    TransferSuspensionMessage,
+    TransferTerminationMessage,
+    parse_message,
+)
+from connector.dsp.pagination import CURSOR_PARAMETER
+from connector.errors import ConnectorError, Problem
+from connector.node.appkeys import NODE
+from connector.node.runtime import DSP_BASE_PATH
+from connector.trust.claims import VerifiedClaims
+
+log = logging.getLogger("connector.dsp")
+
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+
+
+def _json(reply: Reply, headers: dict[str, str] | None = None) -> web.Response:
+    return web.Response(status=reply.status, text=json.dumps(reply.body), content_type="application/json",
+                        headers=headers)
+
+
+def _error_body(kind: str, problem: Problem, body: Any, path_pid: str | None = None) -> dict[str, Any]:
+    pids = {k: (body.get(k) if isinstance(body, dict) and isinstance(body.get(k), str) else "")
+            for k in ("providerPid", "consumerPid")}
+    if kind == "negotiation":
+        return ContractNegotiationError.from_problem(problem, provider_pid=pids["providerPid"],
+                                                     consumer_pid=pids["consumerPid"]).to_json()
+    if kind == "transfer":
+        return TransferError.from_problem(problem, provider_pid=pids["providerPid"],
+                                          consumer_pid=pids["consumerPid"]).to_json()
+    return CatalogError.from_problem(problem).to_json()
+
+
+async def _authenticate(request: web.Request) -> VerifiedClaims | None:
+    node = request.app[NODE]
+    try:
+        return await node.control.authenticator.authenticate(request)
+    except ConnectorError as exc:
+        log.warning("peer refused: %s", exc.reason, extra={"code": exc.code, "path": request.path,
+                                                             "peer": _tls_peer(request)})
+        if node.evidence is not None:
+            await node.evidence.record_refusal(exc.problem, _tls_peer(request), request.path)
+        return None
+
+
+def _tls_peer(request: web.Request) -> str | None:
+    from connector.node.middleware import PEER
+
+    peer = request.get(PEER)
+    return peer.participant_id if peer else None
+
+
+async def _read_body(request: web.Request) -> Any:
+    text = await request.text()
+    try:
+        return json.loads(text)
+    except ValueError as exc:
+        raise ConnectorError("dsp.invalid_json", f"the body is not valid JSON: {exc}", "$") from None
+
+
+def message_endpoint(kind: str, expected: str, apply: Callable[..., Reply], with_pid: bool = True,
+                     extra: Callable[[web.Request], tuple[Any, ...]] | None = None) -> Handler:
+    """A POST endpoint that takes one DSP message type and applies it through the control plane."""
+
+    async def handler(request: web.Request) -> web.Response:
+        node = request.app[NODE]
+        path_pid = request.match_info.get("pid") if with_pid else None
+        claims = await _authenticate(request)
+        if claims is None:
+            problem = Problem(f"dsp.{kind}.not_found", "unknown process, or this caller may not use it")
+            return _json(Reply(404, _error_body(kind, problem, None)))
+        body: Any = None
+        try:
+            body = await _read_body(request)
+            msg = parse_message(body, expected=expected)
+        except ConnectorError as exc:
+            return _json(Reply(400, _error_body(kind, exc.problem, body, path_pid)))
+        peer = node.control.peer(claims)
+        args: tuple[Any, ...] = (peer, msg, body)
+        if with_pid:
+            args += (path_pid,)
+        if extra is not None:
+            args += extra(request)
+        reply = await node.control.apply(kind, _remembering(apply), *args)
+        return _json(reply)
+
+    return handler
+
+
+def _remembering(apply: Callable[..., Reply]) -> Callable[..., Reply]:
+    """Answer a retried message (same sender, same message @id) with the answer it got the first time."""
+
+    def run(db: Any, env: Any, peer: Peer, msg: Any, body: Any, *rest: Any) -> Reply:
+        message_id = getattr(msg, "message_id", None)
+        if message_id:
+            seen = repo.remembered_response(db, peer.participant_id, message_id)
+            if seen is not None:
+                return Reply(seen[0], seen[1])
+        reply = apply(db, env, peer, msg, body, *rest)
+        if message_id:
+            repo.remember_response(db, peer.participant_id, message_id, reply.process_id, reply.status, reply.body,
+                                   env.now())
+        return reply
+
+    return run
+
+
+def process_getter(kind: str) -> Handler:
+    module = negotiations if kind == "negotiation" else transfers
+
+    async def handler(request: web.Request) -> web.Response:
+        node = request.app[NODE]
+        claims = await _authenticate(request)
+        pid = request.match_info["pid"]
+        if claims is None:
+            return _json(module.not_found(pid))
+        reply = await node.store.read(module.get, pid, node.control.peer(claims))
+        return _json(reply)
+
+    return handler
+
+
+# --- catalogue --------------------------------------------------------------------------------------------------
+
+async def catalog_request(request: web.Request) -> web.Response:
+    node = request.app[NODE]
+    claims = await _authenticate(request)
+    body: Any = None
+    try:
+        body = await _read_body(request)
+        parse_message(body, expected="CatalogRequestMessage")
+        cursor = request.query.get(CURSOR_PARAMETER)
+        if claims is None:  # an unauthorised caller sees an empty catalogue, not an error it could probe
+            from connector.dsp import catalog_builder
+
+            empty = catalog_builder.build_catalog(f"{node.participant_id}#catalog",
+                                                  participant_id=node.participant_id,
+                                                  services=[node.control.catalog.data_service()], datasets=[])
+            return web.json_response(empty.to_json())
+        page_url = str(request.url.with_query(None))
+        catalog, links, hidden = await node.control.catalog.catalogue_page(claims, cursor, page_url)
+    except ConnectorError as exc:
+        return web.json_response(_error_body("catalog", exc.problem, body), status=400)
+    if hidden:
+        log.info("catalogue filtered", extra={"peer": claims.participant_id, "hidden_offers": len(hidden)})
+    headers = {"Link": ", ".join(links)} if links else None
+    return web.Response(text=json.dumps(catalog), content_type="application/json", headers=headers)
+
+
+async def dataset_request(request: web.Request) -> web.Response:
+    node = request.app[NODE]
+    claims = await _authenticate(request)
+    dataset_id = request.match_info["id"]
+    dataset = await node.control.catalog.dataset(claims, dataset_id) if claims is not None else None
+    if dataset is None:
+        problem = Problem("dsp.catalog.not_found", f"no dataset '{dataset_id}' is offered to this caller")
+        return web.json_response(_error_body("catalog", problem, None), status=404)
+    return web.json_response(dataset)
+
+
+# --- routes -----------------------------------------------------------------------------------------------------
+
+def routes() -> list[web.RouteDef]:
+    b = DSP_BASE_PATH
+    N, T = "negotiation", "transfer"
+    return [
+        web.post(f"{b}/catalog/request", catalog_request),
+        web.get(f"{b}/catalog/datasets/{{id}}", dataset_request),
+        # negotiations (provider side first, then consumer callbacks; `events` and `termination` serve both)
+        web.get(f"{b}/negotiations/{{pid}}", process_getter(N)),
+        web.post(f"{b}/negotiations/request",
+                 message_endpoint(N, ContractRequestMessage.TYPE, negotiations.receive_request, with_pid=False,
+                                  extra=lambda r: (None,))),
+        web.post(f"{b}/negotiations/{{pid}}/request",
+                 message_endpoint(N, ContractRequestMessage.TYPE, negotiations.receive_request)),
+        web.post(f"{b}/negotiations/{{pid}}/events",
+                 message_endpoint(N, ContractNegotiationEventMessage.TYPE, negotiations.receive_event)),
+        web.post(f"{b}/negotiations/{{pid}}/agreement/verification",
+                 message_endpoint(N, ContractAgreementVerificationMessage.TYPE, negotiations.receive_verification)),
+        web.post(f"{b}/negotiations/{{pid}}/termination",
+                 message_endpoint(N, ContractNegotiationTerminationMessage.TYPE, negotiations.receive_termination)),
+        web.post(f"{b}/negotiations/offers",
+                 message_endpoint(N, ContractOfferMessage.TYPE, negotiations.receive_offer, with_pid=False,
+                                  extra=lambda r: (None,))),
+        web.post(f"{b}/negotiations/{{pid}}/offers",
+                 message_endpoint(N, ContractOfferMessage.TYPE, negotiations.receive_offer)),
+        web.post(f"{b}/negotiations/{{pid}}/agreement",
+                 message_endpoint(N, ContractAgreementMessage.TYPE, negotiations.receive_agreement)),
+        # transfers (both roles on the same paths)
+        web.get(f"{b}/transfers/{{pid}}", process_getter(T)),
+        web.post(f"{b}/transfers/request",
+                 message_endpoint(T, TransferRequestMessage.TYPE, transfers.receive_request, with_pid=False)),
+        web.post(f"{b}/transfers/{{pid}}/start",
+                 message_endpoint(T, TransferStartMessage.TYPE, transfers.receive_start)),
+        web.post(f"{b}/transfers/{{pid}}/completion",
+                 message_endpoint(T, TransferCompletionMessage.TYPE, transfers.receive_completion)),
+        web.post(f"{b}/transfers/{{pid}}/suspension",
+                 message_endpoint(T, TransferSuspensionMessage.TYPE, transfers.receive_suspension)),
+        web.post(f"{b}/transfers/{{pid}}/termination",
+                 message_endpoint(T, TransferTerminationMessage.TYPE, transfers.receive_termination)),
+    ]
