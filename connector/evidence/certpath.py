@@ -1,0 +1,200 @@
+"""Offline certificate path validation for signatures that carry their own chain (JWS ``x5c``, CMS ``certificates``).
+
+Evidence is verified long after the fact, by parties who hold nothing but the federation roots. So a path is
+built from the certificates that travel with the signature to one of the given trust anchors, and checked at a
+caller-chosen instant (usually the time the signature claims, or a trusted time-stamp), not at "now".
+Revocation is deliberately not consulted here: whether a later revocation voids an earlier signature is a
+policy question for the caller, who may hold CRLs that this pure function does not.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any, Iterable, Sequence
+
+from cryptography import x509
+from cryptography.exceptions import InvalidSignature, UnsupportedAlgorithm
+from cryptography.hazmat.primitives import serialization
+from cryptography.x509.oid import ExtensionOID
+
+from connector.evidence.errors import EvidenceError
+
+# Extensions whose meaning this validator either checks or may safely ignore when marked critical.
+_UNDERSTOOD = frozenset(
+    {
+        ExtensionOID.BASIC_CONSTRAINTS,
+        ExtensionOID.KEY_USAGE,
+        ExtensionOID.EXTENDED_KEY_USAGE,
+        ExtensionOID.SUBJECT_ALTERNATIVE_NAME,
+        ExtensionOID.SUBJECT_KEY_IDENTIFIER,
+        ExtensionOID.AUTHORITY_KEY_IDENTIFIER,
+    }
+)
+
+MAX_DEPTH = 5
+
+# What cryptography raises for certificates it can decode only partly (bad version, duplicate extensions...).
+_UNUSABLE = (ValueError, UnsupportedAlgorithm, x509.InvalidVersion, x509.DuplicateExtension)
+
+
+@dataclass(frozen=True)
+class CertPath:
+    """A validated path: the end-entity certificate first, the trust anchor last."""
+
+    certs: tuple[x509.Certificate, ...]
+
+    @property
+    def leaf(self) -> x509.Certificate:
+        return self.certs[0]
+
+    @property
+    def anchor(self) -> x509.Certificate:
+        return self.certs[-1]
+
+
+def _der(cert: x509.Certificate) -> bytes:
+    return cert.public_bytes(serialization.Encoding.DER)
+
+
+def load_usable_der(der: bytes) -> x509.Certificate | None:
+    """A DER certificate whose extensions and key can be read, or None."""
+    try:
+        cert = x509.load_der_x509_certificate(der)
+        cert.extensions  # parsed (and cached) now, so later checks cannot fail half-way
+        cert.public_key()
+    except _UNUSABLE:
+        return None
+    return cert
+
+
+def certs_from_x5c(value: Any, where: str = "x5c") -> tuple[x509.Certificate, ...]:
+    """Parse a JWS ``x5c`` header (RFC 7515 4.1.6: standard base64 DER, signer first)."""
+    if not isinstance(value, list) or not value or not all(isinstance(v, str) for v in value):
+        raise EvidenceError("certpath.x5c", "x5c must be a non-empty list of base64 DER certificates", where)
+    certs = []
+    for index, text in enumerate(value):
+        try:
+            cert = load_usable_der(base64.b64decode(text, validate=True))
+        except binascii.Error:
+            cert = None
+        if cert is None:
+            raise EvidenceError("certpath.x5c", f"x5c entry {index} is not a usable base64 DER certificate", where)
+        certs.append(cert)
+    return tuple(certs)
+
+
+def x5c_of(certs: Iterable[x509.Certificate]) -> list[str]:
+    return [base64.b64encode(_der(c)).decode("ascii") for c in certs]
+
+
+def uri_sans(cert: x509.Certificate) -> tuple[str, ...]:
+    try:
+        ext = cert.extensions.get_extension_for_class(x509.SubjectAlternativeName)
+    except x509.ExtensionNotFound:
+        return ()
+    return tuple(ext.value.get_values_for_type(x509.UniformResourceIdentifier))
+
+
+def key_usage(cert: x509.Certificate) -> x509.KeyUsage | None:
+    try:
+        return cert.extensions.get_extension_for_class(x509.KeyUsage).value
+    except x509.ExtensionNotFound:
+        return None
+
+
+def require_signing_usage(cert: x509.Certificate, *, non_repudiation: bool, where: str) -> None:
+    """The end-entity key must be meant for signatures (and, for commitments, for non-repudiation)."""
+    usage = key_usage(cert)
+    if usage is None or not usage.digital_signature:
+        raise EvidenceError("certpath.key_usage", "signing certificate lacks keyUsage digitalSignature", where)
+    if non_repudiation and not usage.content_commitment:
+        raise EvidenceError("certpath.key_usage", "signing certificate lacks keyUsage nonRepudiation", where)
+
+
+def _issued_by(child: x509.Certificate, parent: x509.Certificate) -> bool:
+    if child.issuer != parent.subject:
+        return False
+    try:
+        child.verify_directly_issued_by(parent)
+    except (InvalidSignature, ValueError, TypeError, UnsupportedAlgorithm):
+        return False
+    return True
+
+
+def _basic_constraints(cert: x509.Certificate) -> x509.BasicConstraints | None:
+    try:
+        return cert.extensions.get_extension_for_class(x509.BasicConstraints).value
+    except x509.ExtensionNotFound:
+        return None
+
+
+def _check(path: list[x509.Certificate], at: datetime, where: str) -> None:
+    for index, cert in enumerate(path):
+        name = cert.subject.rfc4514_string()
+        if not cert.not_valid_before_utc <= at <= cert.not_valid_after_utc:
+            raise EvidenceError(
+                "certpath.validity", f"certificate {name!r} is not valid at {at.isoformat()}", where, index=index
+            )
+        for ext in cert.extensions:
+            if ext.critical and ext.oid not in _UNDERSTOOD:
+                raise EvidenceError(
+                    "certpath.critical_extension",
+                    f"certificate {name!r} has a critical extension this verifier cannot process "
+                    f"({ext.oid.dotted_string})",
+                    where,
+                )
+        if index == 0:
+            if len(path) > 1:
+                constraints = _basic_constraints(cert)
+                if constraints is not None and constraints.ca:
+                    raise EvidenceError("certpath.leaf_is_ca", f"signer certificate {name!r} is a CA", where)
+            continue
+        constraints = _basic_constraints(cert)
+        if constraints is None or not constraints.ca:
+            raise EvidenceError("certpath.not_ca", f"issuer certificate {name!r} is not a CA", where)
+        # Intermediates between this issuer and the leaf (self-issued ones are rare enough to count too).
+        below = index - 1
+        if constraints.path_length is not None and below > constraints.path_length:
+            raise EvidenceError("certpath.path_length", f"path is longer than {name!r} allows", where)
+        usage = key_usage(cert)
+        if usage is not None and not usage.key_cert_sign:
+            raise EvidenceError("certpath.key_usage", f"issuer {name!r} may not sign certificates", where)
+
+
+def validate_path(
+    leaf: x509.Certificate,
+    intermediates: Sequence[x509.Certificate],
+    anchors: Sequence[x509.Certificate],
+    at: datetime,
+    where: str = "x5c",
+) -> CertPath:
+    """Build a path from `leaf` through `intermediates` to one of `anchors` and check it at instant `at`.
+
+    A leaf that is itself one of the anchors (a pinned certificate) is accepted as a path of one.
+    """
+    anchor_ders = {_der(a) for a in anchors}
+    path = [leaf]
+    current = leaf
+    while len(path) <= MAX_DEPTH:
+        if _der(current) in anchor_ders:
+            _check(path, at, where)
+            return CertPath(tuple(path))
+        issuer = next((a for a in anchors if _issued_by(current, a)), None)
+        if issuer is not None:
+            path.append(issuer)
+            _check(path, at, where)
+            return CertPath(tuple(path))
+        seen = {_der(c) for c in path}
+        issuer = next((c for c in intermediates if _der(c) not in seen and _issued_by(current, c)), None)
+        if issuer is None:
+            break
+        path.append(issuer)
+        current = issuer
+    raise EvidenceError(
+        "certpath.untrusted",
+        f"no chain from {leaf.subject.rfc4514_string()!r} to a trusted root",
+        where,
+    )
