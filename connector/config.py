@@ -91,10 +91,13 @@ class NodeSection:
 
 @dataclass(frozen=True)
 class IdentitySection:
-    tls_cert: Path = _doc("PEM certificate of this node (server and client authentication).", kind="file")
-    tls_key: Path = _doc("PEM private key of the TLS certificate.", kind="file")
-    signing_key: Path = _doc("PEM private key used for tokens, signatures and seals.", kind="file")
-    signing_cert: Path = _doc("PEM certificate of the signing key, issued by the authority.", kind="file")
+    tls_cert: Path | None = _doc("PEM certificate of this node (server and client authentication). Required "
+                                 "unless protocol.insecure_http.", kind="file", default=None)
+    tls_key: Path | None = _doc("PEM private key of the TLS certificate.", kind="file", default=None)
+    signing_key: Path | None = _doc("PEM private key used for tokens, signatures and seals.", kind="file",
+                                    default=None)
+    signing_cert: Path | None = _doc("PEM certificate of the signing key, issued by the authority.", kind="file",
+                                     default=None)
     credentials: tuple[Path, ...] = _doc("Verifiable credentials (JWT files) this node presents.", kind="files",
                                          default=())
 
@@ -410,6 +413,13 @@ def _has_required(cls: type) -> bool:
 
 
 def _cross_checks(config: Config) -> None:
+    if not config.protocol.insecure_http:
+        for key in ("tls_cert", "tls_key", "signing_key", "signing_cert"):
+            if getattr(config.identity, key) is None:
+                raise ConfigError("config.missing_key", "required key is missing", f"identity.{key}")
+    elif config.protocol.listen.host not in ("127.0.0.1", "::1", "localhost"):
+        raise ConfigError("config.invalid", "plain HTTP (insecure_http) is only allowed on a loopback address",
+                          "protocol.listen")
     m = config.management
     if not m.api_key and m.api_key_file is None:
         raise ConfigError("config.missing_key", "set management.api_key or management.api_key_file",

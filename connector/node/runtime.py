@@ -72,12 +72,16 @@ class Node:
     _stack: contextlib.AsyncExitStack | None = None
     _tasks: list[asyncio.Task[Any]] = field(default_factory=list)
     _draining: list[aiohttp.ClientSession] = field(default_factory=list)
+    _extra_tls: list[ReloadingServerContext] = field(default_factory=list)
     # Subsystems register start hooks (run after the store and identity exist, before listeners open).
     start_hooks: list[Callable[["Node"], Awaitable[None]]] = field(default_factory=list)
     ready_hooks: list[Callable[["Node"], Awaitable[None]]] = field(default_factory=list)  # after listeners open
     stop_hooks: list[Callable[["Node"], Awaitable[None]]] = field(default_factory=list)
     # Routes subsystems add to the listeners' apps (each node has its own).
     protocol_routes: list[web.RouteDef] = field(default_factory=list)
+    # Further listeners subsystems add: (name, address, app factory, TLS context factory or None).
+    extra_listeners: list[tuple[str, Listen, Callable[["Node"], web.Application],
+                                Callable[["Node"], ssl.SSLContext | None]]] = field(default_factory=list)
     # Further sources of CA certificates for peer TLS (the trust lists of the federations recognised).
     ca_sources: list[Callable[[], list[Any]]] = field(default_factory=list)
     management_routes: list[web.RouteDef] = field(default_factory=list)
@@ -135,6 +139,8 @@ class Node:
                                protocol_ssl)
             await self._listen(stack, "management", self.config.management.listen, build_management_app(self),
                                None)
+            for name, listen, make_app, make_ssl in self.extra_listeners:
+                await self._listen(stack, name, listen, make_app(self), make_ssl(self))
             for hook in self.ready_hooks:
                 await hook(self)
             self.ready = True
@@ -212,9 +218,20 @@ class Node:
                 self.trust.stamp = ()  # retry on the next change check
                 continue
             self.tls.rebuild(fresh)
+            for extra in self._extra_tls:
+                extra.rebuild(fresh)
             self.trust = fresh
             self.reload_client_context()
             log.info("trust material reloaded", extra={"cas": len(fresh.cas), "crls": len(fresh.crls)})
+
+    def server_tls(self, require_client_cert: bool = True) -> ssl.SSLContext | None:
+        """A listener TLS context with this node's identity that follows trust reloads (None without TLS)."""
+        if self.trust is None:
+            return None
+        ctx = ReloadingServerContext(self.config.identity.tls_cert, self.config.identity.tls_key,  # type: ignore[arg-type]
+                                     self.trust, require_client_cert)
+        self._extra_tls.append(ctx)
+        return ctx.listener_context
 
     def _trust_material(self) -> TrustMaterial:
         extra = [cert for source in self.ca_sources for cert in source()]
