@@ -1,0 +1,47 @@
+"""The ODRL usage-policy engine: parse once, decide often, explain every decision.
+
+Pure code: nothing here touches the network, the disk, a clock or an event loop; the caller supplies the
+moment, the verified claims and the usage record in a `DecisionContext`.
+"""
+
+from connector.policy.context import DecisionContext, Stage
+from connector.policy.decide import (
+    compare_agreement,
+    decide_access,
+    decide_contract,
+    decide_transfer,
+    declared_purpose,
+    policy_sha256,
+)
+from connector.policy.evaluate import evaluate
+from connector.policy.model import AtomicConstraint, Constraint, LogicalConstraint, Policy, Rule
+from connector.policy.narrowing import narrowing, strictness_gaps
+from connector.policy.parse import parse_policy, validate_policy
+from connector.policy.regions import BUILTIN_REGIONS, validate_regions
+from connector.policy.trace import Decision, TraceNode, render_trace
+
+__all__ = [
+    "AtomicConstraint",
+    "BUILTIN_REGIONS",
+    "Constraint",
+    "Decision",
+    "DecisionContext",
+    "LogicalConstraint",
+    "Policy",
+    "Rule",
+    "Stage",
+    "TraceNode",
+    "compare_agreement",
+    "decide_access",
+    "decide_contract",
+    "decide_transfer",
+    "declared_purpose",
+    "evaluate",
+    "narrowing",
+    "parse_policy",
+    "policy_sha256",
+    "render_trace",
+    "strictness_gaps",
+    "validate_policy",
+    "validate_regions",
+]
