@@ -380,6 +380,9 @@ def load_config(path: Path | str, environ: Mapping[str, str] | None = None) -> C
 
 
 def config_from_dict(raw: dict[str, Any], base: Path, source: Path | None = None) -> Config:
+    from connector.control import seeds
+
+    seeds.register()
     known = set(SECTIONS) | set(TABLE_ARRAYS) | set(EXTENSION_SECTIONS)
     for key in raw:
         if key not in known:

@@ -173,3 +173,56 @@ class Management:
             "counterPartyAddress": f"https://localhost:{provider.protocol_port}/dsp/2025-1",
             "counterPartyId": provider.participant_id, "offerId": offer_id, "datasetId": dataset_id, **extra}, 201)
         return await self.call("GET", f"/v1/negotiations/{neg['id']}?wait=FINALIZED,TERMINATED&timeout=20", None, 200)
+
+
+class NodeProcess:
+    """A node run as its own process (`connector serve`), as operators run it."""
+
+    def __init__(self, config: Path, participant: Participant) -> None:
+        self.config = config
+        self.participant = participant
+        self.proc: Any = None
+
+    def start(self, timeout: float = 20.0) -> "NodeProcess":
+        import subprocess
+        import sys
+        import time
+        import urllib.request
+
+        self.log = open(self.config.with_suffix(".log"), "ab")
+        self.proc = subprocess.Popen([sys.executable, "-m", "connector", "serve", "--config", str(self.config)],
+                                     stdout=self.log, stderr=self.log)
+        deadline = time.time() + timeout
+        url = f"http://127.0.0.1:{self.participant.management_port}/check/readiness"
+        while True:
+            try:
+                with urllib.request.urlopen(url, timeout=1) as resp:
+                    if resp.status == 200:
+                        return self
+            except OSError:
+                pass
+            if self.proc.poll() is not None or time.time() > deadline:
+                raise AssertionError(f"node did not start: {self.config.with_suffix('.log').read_text()[-2000:]}")
+            time.sleep(0.05)
+
+    def kill(self) -> None:
+        import signal
+
+        if self.proc and self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGKILL)
+            self.proc.wait()
+
+    def stop(self) -> int:
+        import signal
+
+        if self.proc and self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            return self.proc.wait(timeout=30)
+        return self.proc.returncode if self.proc else 0
+
+
+def cli(*args: str, timeout: float = 60) -> Any:
+    import subprocess
+    import sys
+
+    return subprocess.run([sys.executable, "-m", "connector", *args], capture_output=True, text=True, timeout=timeout)

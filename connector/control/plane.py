@@ -43,7 +43,13 @@ class ControlPlane:
         self.start_hooks: list[Callable[[], Any]] = []
 
     async def start(self) -> None:
+        from connector.control import seeds
+
         self.env.callback_url = self.node.dsp_url
+        configured = seeds.of(self.node)
+        if configured.assets or configured.policies or configured.offers:
+            count = await self.node.store.run(seeds.apply, configured)
+            log.info("configured assets, policies and offers applied", extra={"definitions": count})
         if self.node.config.tck.enabled:
             from connector.control import tck
 
