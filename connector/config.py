@@ -247,7 +247,7 @@ SECTIONS: dict[str, type] = {
 TABLE_ARRAYS: dict[str, type] = {"peers": PeerEntry}
 TABLE_KINDS: dict[str, type] = {"TrustListEntry": TrustListEntry}
 # Sections whose content is validated by the subsystem that owns it (registered at import time).
-EXTENSION_SECTIONS: dict[str, Callable[[Any, Path], Any]] = {}
+EXTENSION_SECTIONS: dict[str, Callable[[Any, Path, dict[str, Any]], Any]] = {}
 
 
 def parse_listen(value: Any, where: str) -> Listen:
@@ -401,7 +401,10 @@ def config_from_dict(raw: dict[str, Any], base: Path, source: Path | None = None
     for i, name in enumerate(names):
         if names.index(name) != i:
             raise ConfigError("config.invalid", f"peer name '{name}' is used twice", f"peers[{i}].name")
-    extra = {name: parse(raw[name], base) for name, parse in EXTENSION_SECTIONS.items() if name in raw}
+    extra: dict[str, Any] = {}
+    for name, parse in EXTENSION_SECTIONS.items():  # in registration order: later sections may use earlier ones
+        if name in raw:
+            extra[name] = parse(raw[name], base, extra)
     node = sections["node"]
     data_dir = node.data_dir if node.data_dir.is_absolute() else base / node.data_dir
     sections["node"] = dataclasses.replace(node, data_dir=data_dir)

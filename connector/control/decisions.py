@@ -44,7 +44,7 @@ class UsageContext:
 
     now: datetime
     agreement_time: datetime
-    use_count: int  # transfers started under the agreement, counting the one being decided
+    use_count: int  # transfers started under the agreement before the one being decided
     purpose: str | None = None
     stage: str = "transfer"
 

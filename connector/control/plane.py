@@ -26,7 +26,7 @@ class ControlPlane:
     def __init__(self, node: "Node", decisions: Decisions | None = None) -> None:
         self.node = node
         config = node.config
-        self.decisions = decisions or PolicyDecisions()
+        self.decisions = decisions or PolicyDecisions(regions=dict(config.extra.get("regions", {})))
         self.env = StepEnv(
             participant_id=node.participant_id,
             callback_url="",  # known once the protocol listener is bound (see start)

@@ -1,85 +1,99 @@
-"""Adapter between the control plane's decision seam and the policy engine.
+"""Adapter between the control plane's decision seam and the ODRL engine (connector.policy).
 
-Until constraints can be evaluated, a policy with any constraint is refused as "cannot evaluate" (never
-ignored), and a contract request is agreed only if its rules equal those of an offer for the dataset.
+Turns what the control plane holds (offers as stored, agreements as exchanged, claims as verified, usage as
+counted) into decision contexts, and the engine's decisions into verdicts with their trace and its rendering.
+Parsed policies are cached by the canonical form of their JSON, so a catalogue of thousands of offers is parsed
+once, not on every request.
 """
 
 from __future__ import annotations
 
 import json
+from collections import OrderedDict
 from datetime import datetime
 from typing import Any, Mapping, Sequence
 
-from connector.control.decisions import OfferedPolicy, UsageContext, Verdict, rules_of
+from connector import policy as odrl
+from connector.control.decisions import OfferedPolicy, UsageContext, Verdict
+from connector.errors import ConnectorError
 from connector.trust.claims import VerifiedClaims
 
-
-def _canonical_rules(policy: Mapping[str, Any]) -> str:
-    def norm(value: Any) -> Any:
-        if isinstance(value, dict):  # empty lists say nothing: {"constraint": []} is no constraint
-            return {k: norm(v) for k, v in value.items() if k not in ("@type", "@id") and v != []}
-        if isinstance(value, list):
-            return sorted((norm(v) for v in value), key=lambda v: json.dumps(v, sort_keys=True))
-        return value
-
-    return json.dumps(norm(rules_of(policy)), sort_keys=True)
+_CACHE: "OrderedDict[str, odrl.Policy | ConnectorError]" = OrderedDict()
+_CACHE_SIZE = 50_000
 
 
-def _constraints(policy: Mapping[str, Any]) -> list[Any]:
-    found = []
-    for key in ("permission", "prohibition", "obligation"):
-        for rule in policy.get(key) or []:
-            found.extend(rule.get("constraint") or [])
-            if rule.get("duty"):
-                found.append({"duty": rule["duty"]})
+def parsed(policy: Mapping[str, Any] | odrl.Policy) -> odrl.Policy:
+    """The parsed policy (cached); raises ConnectorError for an invalid one."""
+    if isinstance(policy, odrl.Policy):
+        return policy
+    key = json.dumps(policy, sort_keys=True, separators=(",", ":"), default=str)
+    found = _CACHE.get(key)
+    if found is None:
+        try:
+            found = odrl.parse_policy(dict(policy))
+        except ConnectorError as exc:
+            found = exc
+        _CACHE[key] = found
+        if len(_CACHE) > _CACHE_SIZE:
+            _CACHE.popitem(last=False)
+    if isinstance(found, ConnectorError):
+        raise found
     return found
 
 
-def access(policy: Mapping[str, Any] | None, claims: VerifiedClaims, now: datetime,
+def _verdict(decision: odrl.Decision, matched: str | None = None) -> Verdict:
+    return Verdict(decision.permitted, tuple(decision.reasons), decision.trace.to_json(),
+                   matched_offer_id=matched or decision.matched_offer,
+                   explanation=odrl.render_trace(decision.trace))
+
+
+def access(policy: Mapping[str, Any] | odrl.Policy | None, claims: VerifiedClaims, now: datetime,
            regions: Mapping[str, frozenset[str]]) -> Verdict:
-    if policy is None or not _constraints(policy):
-        return Verdict(True, ("no access restriction",))
-    return Verdict(False, ("the access policy has constraints this node cannot evaluate yet",))
+    if policy is None:
+        return Verdict(True, ("the offer has no access policy: visible to every authenticated peer",))
+    ctx = odrl.DecisionContext(claims=claims, now=now, stage="catalog", regions=regions)
+    try:
+        decision = odrl.decide_access(parsed(policy), ctx)
+    except ConnectorError as exc:
+        return Verdict(False, (f"the access policy is invalid: {exc.reason}",))
+    # Catalogue filtering is the hot path: keep the rendering for when someone asks.
+    return Verdict(decision.permitted, tuple(decision.reasons), None)
+
+
+def _offer_policy(offer: OfferedPolicy) -> dict[str, Any]:
+    body = {k: v for k, v in offer.policy.items() if k not in ("@context", "target", "@id", "@type")}
+    return {"@id": offer.offer_id, "@type": "Offer", "target": offer.dataset_id, **body}
 
 
 def contract(offers: Sequence[OfferedPolicy], requested: Mapping[str, Any], dataset_id: str | None,
              claims: VerifiedClaims, now: datetime, purpose: str | None,
              regions: Mapping[str, frozenset[str]]) -> Verdict:
-    target = requested.get("target") or dataset_id
-    candidates = [o for o in offers if o.dataset_id == target]
-    if not candidates:
-        return Verdict(False, (f"no offer exists for dataset '{target}'",))
-    wanted = _canonical_rules(requested)
-    reasons = []
-    for offer in candidates:
-        if _canonical_rules(offer.policy) != wanted:
-            reasons.append(f"offer '{offer.offer_id}': the requested rules differ from the offered ones")
-            continue
-        if _constraints(offer.policy):
-            reasons.append(f"offer '{offer.offer_id}': has constraints this node cannot evaluate yet")
-            continue
-        return Verdict(True, (f"matches offer '{offer.offer_id}'",), matched_offer_id=offer.offer_id)
-    return Verdict(False, tuple(reasons))
+    request = dict(requested)
+    if not request.get("target") and dataset_id:
+        request["target"] = dataset_id
+    request.setdefault("@type", "Offer")
+    ctx = odrl.DecisionContext(claims=claims, now=now, purpose=purpose, stage="negotiation", regions=regions)
+    candidates = [_offer_policy(o) for o in offers]
+    decision = odrl.decide_contract(candidates, request, ctx, dataset_id=dataset_id)
+    return _verdict(decision)
 
 
 def agreement(requested: Mapping[str, Any], agreement_policy: Mapping[str, Any], provider_id: str,
               consumer_id: str) -> Verdict:
-    differences = []
-    if requested.get("target") and agreement_policy.get("target") != requested.get("target"):
-        differences.append(f"target is {agreement_policy.get('target')!r}, requested {requested.get('target')!r}")
-    if agreement_policy.get("assigner") != provider_id:
-        differences.append(f"assigner is {agreement_policy.get('assigner')!r}, expected {provider_id!r}")
-    if agreement_policy.get("assignee") != consumer_id:
-        differences.append(f"assignee is {agreement_policy.get('assignee')!r}, expected {consumer_id!r}")
-    if _canonical_rules(agreement_policy) != _canonical_rules(requested):
-        differences.append("the agreement's rules differ from the requested ones")
+    request = dict(requested)
+    request.setdefault("@type", "Offer")
+    differences = odrl.compare_agreement(request, dict(agreement_policy), provider_id, consumer_id)
     if differences:
         return Verdict(False, tuple(differences))
-    return Verdict(True, ("the agreement is what was requested",))
+    return Verdict(True, ("the agreement is exactly what was requested (target, parties and rules)",))
 
 
 def transfer(agreement_policy: Mapping[str, Any], claims: VerifiedClaims, usage: UsageContext,
              regions: Mapping[str, frozenset[str]]) -> Verdict:
-    if _constraints(agreement_policy):
-        return Verdict(False, ("the agreement has constraints this node cannot evaluate yet",))
-    return Verdict(True, ("the agreement permits use without constraints",))
+    ctx = odrl.DecisionContext(claims=claims, now=usage.now, purpose=usage.purpose, use_count=usage.use_count,
+                               agreement_time=usage.agreement_time, stage="transfer", regions=regions)
+    try:
+        policy = parsed(agreement_policy)
+    except ConnectorError as exc:
+        return Verdict(False, (f"the agreement is invalid: {exc.reason}",))
+    return _verdict(odrl.decide_transfer(policy, ctx))

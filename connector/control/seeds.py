@@ -40,7 +40,7 @@ def _convert(section: str, index: int, entry: dict[str, Any], convert: Any) -> A
         raise ConfigError("config.invalid", exc.reason, where) from None
 
 
-def parse_assets(raw: Any, base: Path) -> tuple[Asset, ...]:
+def parse_assets(raw: Any, base: Path, extra: dict[str, Any]) -> tuple[Asset, ...]:
     from connector.management.resources import asset_from_json
 
     out = []
@@ -51,15 +51,17 @@ def parse_assets(raw: Any, base: Path) -> tuple[Asset, ...]:
     return tuple(out)
 
 
-def parse_policies(raw: Any, base: Path) -> tuple[PolicyDefinition, ...]:
+def parse_policies(raw: Any, base: Path, extra: dict[str, Any]) -> tuple[PolicyDefinition, ...]:
     from connector.management.resources import policy_from_json
 
-    out = [_convert("policies", i, e, policy_from_json) for i, e in enumerate(_entries(raw, "policies"))]
+    regions = extra.get("regions", {})
+    out = [_convert("policies", i, e, lambda body: policy_from_json(body, regions=regions))
+           for i, e in enumerate(_entries(raw, "policies"))]
     _unique(out, "policies")
     return tuple(out)
 
 
-def parse_offers(raw: Any, base: Path) -> tuple[OfferDefinition, ...]:
+def parse_offers(raw: Any, base: Path, extra: dict[str, Any]) -> tuple[OfferDefinition, ...]:
     from connector.management.resources import offer_from_json
 
     mapping = {"asset": "assetId", "asset_id": "assetId", "contract_policy": "contractPolicyId",
@@ -83,9 +85,28 @@ def _unique(items: list[Any], section: str) -> None:
         seen.add(item.id)
 
 
+def parse_regions(raw: Any, base: Path, extra: dict[str, Any]) -> dict[str, frozenset[str]]:
+    """`[regions]`: named sets of ISO 3166-1 alpha-2 codes policies may use (besides EU, EEA, ...)."""
+    from connector.policy import validate_regions
+
+    if not isinstance(raw, dict):
+        raise ConfigError("config.type", "must be a table of NAME = [country codes]", "regions")
+    regions: dict[str, frozenset[str]] = {}
+    for name, codes in raw.items():
+        if not isinstance(codes, list) or not all(isinstance(c, str) for c in codes):
+            raise ConfigError("config.type", "must be a list of country codes", f"regions.{name}")
+        regions[name] = frozenset(codes)
+    problems = validate_regions(regions)
+    if problems:
+        raise ConfigError("config.invalid", problems[0].reason,
+                          f"regions.{problems[0].where}" if problems[0].where else "regions")
+    return regions
+
+
 def register() -> None:
     from connector.config import EXTENSION_SECTIONS
 
+    EXTENSION_SECTIONS.setdefault("regions", parse_regions)
     EXTENSION_SECTIONS.setdefault("assets", parse_assets)
     EXTENSION_SECTIONS.setdefault("policies", parse_policies)
     EXTENSION_SECTIONS.setdefault("offers", parse_offers)

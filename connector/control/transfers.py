@@ -202,15 +202,18 @@ receive_termination = _simple(M.TERMINATION, "termination")
 
 # --- policy at transfer time ------------------------------------------------------------------------------------
 
-def admission(db: Database, env: StepEnv, tp: Transfer, counting_this: bool = False) -> Verdict:
-    """Does the agreement still permit this transfer now (time, use count, the peer's credentials)?"""
+def admission(db: Database, env: StepEnv, tp: Transfer, first_start: bool = False) -> Verdict:
+    """Does the agreement still permit this transfer now (time, use count, the peer's credentials)?
+
+    The use count is the number of transfers started under the agreement before this one: when this transfer
+    is about to start for the first time it is not among them yet; when it resumes or is pulled, it is."""
     agreement = repo.get_agreement(db, tp.agreement_id)
     if agreement is None:
         return Verdict(False, (f"agreement '{tp.agreement_id}' is unknown",))
-    used = repo.count_transfers_started(db, agreement.id, "provider")
+    started = repo.count_transfers_started(db, agreement.id, "provider")
     negotiation = repo.get_negotiation(db, agreement.negotiation_id)
     usage = UsageContext(now=env.now(), agreement_time=agreement.concluded_at,
-                         use_count=used + (1 if counting_this else 0),
+                         use_count=started if first_start else max(0, started - 1),
                          purpose=negotiation.purpose if negotiation else None)
     claims = claims_codec.from_json(tp.claims, tp.peer_id, env.now())
     verdict = env.decisions.transfer(agreement.policy, claims, usage)
@@ -249,7 +252,7 @@ def _url(tp: Transfer, action: str) -> str:
 def _step_start(db: Database, env: StepEnv, tp: Transfer, _: str) -> None:
     first = tp.state == S.REQUESTED
     if env.script is None:
-        verdict = admission(db, env, tp, counting_this=first)
+        verdict = admission(db, env, tp, first_start=first)
         note(db, env, tp, "transfer policy decided", verdict.reason,
              {"permitted": verdict.permitted, "trace": verdict.trace, "explanation": verdict.explanation})
         if not verdict.permitted:

@@ -33,10 +33,11 @@ def validate_source(source: Mapping[str, Any], where: str = "source") -> None:
         raise ConnectorError("asset.invalid_source", first.reason, field)
 
 
-def validate_policy_json(policy: Mapping[str, Any], where: str = "policy") -> None:
+def validate_policy_json(policy: Mapping[str, Any], where: str = "policy",
+                         regions: Mapping[str, frozenset[str]] | None = None) -> None:
     from connector.policy import validate_policy
 
-    problems = validate_policy(dict(policy))
+    problems = validate_policy(dict(policy), regions)
     if problems:
         first = problems[0]
         field = f"{where}.{first.where}" if first.where else where
@@ -67,12 +68,13 @@ def asset_from_json(body: Mapping[str, Any], asset_id: str | None = None) -> Ass
     )
 
 
-def policy_from_json(body: Mapping[str, Any], policy_id: str | None = None) -> PolicyDefinition:
+def policy_from_json(body: Mapping[str, Any], policy_id: str | None = None,
+                     regions: Mapping[str, frozenset[str]] | None = None) -> PolicyDefinition:
     inputs.unknown_keys(body, POLICY_FIELDS)
     pid = policy_id or inputs.identifier(body)
     policy = inputs.obj(body, "policy")
     assert policy is not None
-    validate_policy_json(policy)
+    validate_policy_json(policy, regions=regions)
     return PolicyDefinition(id=pid, policy=policy, description=inputs.string(body, "description", False, "") or "")
 
 
@@ -133,8 +135,12 @@ async def list_policies(request: web.Request) -> web.Response:
     return p.response(request, [x.to_api() for x in items], total)
 
 
+def _regions(request: web.Request) -> Mapping[str, frozenset[str]]:
+    return request.app[NODE].config.extra.get("regions", {})
+
+
 async def create_policy(request: web.Request) -> web.Response:
-    policy = policy_from_json(await inputs.body_object(request))
+    policy = policy_from_json(await inputs.body_object(request), regions=_regions(request))
     await request.app[NODE].store.run(repo.insert_policy, policy)
     _changed(request)
     return web.json_response(policy.to_api(), status=201, headers={"Location": f"/v1/policies/{policy.id}"})
@@ -151,7 +157,8 @@ async def put_policy(request: web.Request) -> web.Response:
     body = await inputs.body_object(request)
     if "id" in body and body["id"] != request.match_info["id"]:
         raise ConnectorError("policy.invalid", "the id in the body differs from the one in the path", "id")
-    policy = policy_from_json({k: v for k, v in body.items() if k != "id"}, request.match_info["id"])
+    policy = policy_from_json({k: v for k, v in body.items() if k != "id"}, request.match_info["id"],
+                              regions=_regions(request))
     await request.app[NODE].store.run(repo.upsert_policy, dataclasses.replace(policy, updated_at=utcnow()))
     _changed(request)
     return web.json_response(policy.to_api())
