@@ -17,3 +17,41 @@ def authority(tmp_path: Path) -> Authority:
 @pytest.fixture
 def other_authority(tmp_path: Path) -> Authority:
     return Authority.init(tmp_path / "other-authority", "Other Federation")
+
+
+# --- the DSP schemas as oracle --------------------------------------------------------------------------------
+# Every DSP message a node sends to a peer, and every DSP answer it gets back, in every test that runs real
+# nodes, is validated against the official 2025-1 schemas; a violation fails the test that caused it.
+
+DSP_VIOLATIONS: list[str] = []
+DSP_SEEN: list[str] = []  # types validated in the current test
+
+
+def _check_dsp(body, where: str) -> None:
+    from connector.dsp.messages import MESSAGE_CLASSES
+    from connector.dsp.schemas import validate
+
+    if isinstance(body, dict) and isinstance(body.get("@type"), str) and body["@type"] in MESSAGE_CLASSES:
+        DSP_SEEN.append(body["@type"])
+        problems = validate(body["@type"], body)
+        if problems:
+            DSP_VIOLATIONS.append(f"{where}: {body['@type']}: {problems[0].reason} at {problems[0].where}")
+
+
+@pytest.fixture(autouse=True)
+def dsp_schema_oracle(monkeypatch):
+    from connector.control import peer_client
+
+    original = peer_client.PeerClient.request
+
+    async def checked(self, method, url, body=None, expected_peer=None, **kw):
+        _check_dsp(body, f"sent to {url}")
+        response = await original(self, method, url, body, expected_peer, **kw)
+        _check_dsp(response.body, f"answer from {url}")
+        return response
+
+    monkeypatch.setattr(peer_client.PeerClient, "request", checked)
+    DSP_VIOLATIONS.clear()
+    DSP_SEEN.clear()
+    yield DSP_SEEN
+    assert not DSP_VIOLATIONS, "DSP messages violating the official schemas:\n" + "\n".join(DSP_VIOLATIONS)

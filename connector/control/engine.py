@@ -48,7 +48,7 @@ class Engine:
         self._again_steps: set[str] = set()
         self._again_drains: set[str] = set()
         self._closing = False
-        self._changed = asyncio.Event()  # replaced and set after every process change
+        self._changed: dict[str, asyncio.Event] = {}  # process id -> set when that process changes
 
     @property
     def store(self) -> Any:
@@ -60,7 +60,7 @@ class Engine:
         """Something happened to a process: run its pending step, then deliver what it queued."""
         if self._closing:
             return
-        self._notify()
+        self._notify(process_id)
         if process_id in self._steps:
             self._again_steps.add(process_id)
             return
@@ -100,14 +100,23 @@ class Engine:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
 
-    def _notify(self) -> None:
-        event, self._changed = self._changed, asyncio.Event()
-        event.set()
+    def _notify(self, process_id: str) -> None:
+        event = self._changed.pop(process_id, None)
+        if event is not None:
+            event.set()
 
-    async def wait_for_change(self, timeout: float) -> None:
-        """Wait until any process changes (or `timeout` seconds pass): how API callers wait without polling."""
+    def watch(self, process_id: str) -> asyncio.Event:
+        """An event set at the next change of `process_id`; take it BEFORE reading the state you wait on."""
+        event = self._changed.get(process_id)
+        if event is None:
+            event = self._changed[process_id] = asyncio.Event()
+        return event
+
+    @staticmethod
+    async def wait_for(event: asyncio.Event, timeout: float) -> None:
+        """How API callers wait for a process without polling."""
         try:
-            await asyncio.wait_for(self._changed.wait(), timeout)
+            await asyncio.wait_for(event.wait(), timeout)
         except asyncio.TimeoutError:
             pass
 
@@ -118,7 +127,7 @@ class Engine:
         try:
             while True:
                 more = await self.store.run(module.perform, self.env, process_id)
-                self._notify()
+                self._notify(process_id)
                 if more:
                     continue
                 if process_id in self._again_steps:
@@ -144,7 +153,7 @@ class Engine:
                         continue
                     break
                 more = await self._deliver_one(module, entry)
-                self._notify()
+                self._notify(process_id)
                 if more:
                     self.wake(kind, process_id)
         finally:

@@ -26,18 +26,32 @@ from connector.control.records import (
 from connector.errors import ConnectorError
 
 
-def _one(db: Database, sql: str, params: Sequence[Any]) -> dict[str, Any] | None:
-    for row in db.query(sql, params):
-        return row
-    return None
+_UPSERT_SQL: dict[tuple[str, tuple[str, ...]], str] = {}
+
+
+def _upsert(db: Database, table: str, row: Mapping[str, Any]) -> None:
+    """INSERT or UPDATE by primary key `id`, as one prepared statement (the hot path of every step)."""
+    columns = tuple(row)
+    sql = _UPSERT_SQL.get((table, columns))
+    if sql is None:
+        names = ", ".join(columns)
+        marks = ", ".join("?" for _ in columns)
+        updates = ", ".join(f"{c} = excluded.{c}" for c in columns if c != "id")
+        sql = f"INSERT INTO {table} ({names}) VALUES ({marks}) ON CONFLICT(id) DO UPDATE SET {updates}"
+        _UPSERT_SQL[(table, columns)] = sql
+    db.conn.execute(sql, [row[c] for c in columns])
+
+
+def _one(db: Database, sql: str, params: Sequence[Any]) -> Any:
+    return db.conn.execute(sql, list(params)).fetchone()
 
 
 def _page(db: Database, table: str, limit: int, offset: int, where: str = "", params: Sequence[Any] = (),
           order: str = "created_at, id") -> tuple[list[dict[str, Any]], int]:
     clause = f"WHERE {where}" if where else ""
     total = db.execute(f"SELECT count(*) FROM {table} {clause}", list(params)).fetchone()[0]
-    rows = list(db.query(f"SELECT * FROM {table} {clause} ORDER BY {order} LIMIT ? OFFSET ?",
-                         [*params, limit, offset]))
+    rows = list(db.conn.execute(f"SELECT * FROM {table} {clause} ORDER BY {order} LIMIT ? OFFSET ?",
+                                [*params, limit, offset]))
     return rows, total
 
 
@@ -46,7 +60,7 @@ def _page(db: Database, table: str, limit: int, offset: int, where: str = "", pa
 def insert_asset(db: Database, asset: Asset) -> None:
     if _one(db, "SELECT id FROM assets WHERE id = ?", [asset.id]):
         raise ConnectorError("asset.conflict", f"an asset with id '{asset.id}' already exists", "id")
-    db["assets"].insert(asset.to_row())
+    _upsert(db, "assets", asset.to_row())
 
 
 def upsert_asset(db: Database, asset: Asset) -> None:
@@ -54,7 +68,7 @@ def upsert_asset(db: Database, asset: Asset) -> None:
     row = asset.to_row()
     if existing is not None:
         row["created_at"] = iso(existing.created_at)
-    db["assets"].upsert(row, pk="id")
+    _upsert(db, "assets", row)
 
 
 def get_asset(db: Database, asset_id: str) -> Asset | None:
@@ -78,7 +92,7 @@ def delete_asset(db: Database, asset_id: str) -> None:
 def insert_policy(db: Database, policy: PolicyDefinition) -> None:
     if _one(db, "SELECT id FROM policies WHERE id = ?", [policy.id]):
         raise ConnectorError("policy.conflict", f"a policy with id '{policy.id}' already exists", "id")
-    db["policies"].insert(policy.to_row())
+    _upsert(db, "policies", policy.to_row())
 
 
 def upsert_policy(db: Database, policy: PolicyDefinition) -> None:
@@ -86,7 +100,7 @@ def upsert_policy(db: Database, policy: PolicyDefinition) -> None:
     row = policy.to_row()
     if existing is not None:
         row["created_at"] = iso(existing.created_at)
-    db["policies"].upsert(row, pk="id")
+    _upsert(db, "policies", row)
 
 
 def get_policy(db: Database, policy_id: str) -> PolicyDefinition | None:
@@ -117,7 +131,7 @@ def insert_offer(db: Database, offer: OfferDefinition, replace: bool = False) ->
         if not replace:
             raise ConnectorError("offer.conflict", f"an offer with id '{offer.id}' already exists", "id")
         db.execute("DELETE FROM offers WHERE id = ?", [offer.id])
-    db["offers"].insert(offer.to_row())
+    _upsert(db, "offers", offer.to_row())
 
 
 def get_offer(db: Database, offer_id: str) -> OfferDefinition | None:
@@ -131,7 +145,7 @@ def list_offers(db: Database, limit: int, offset: int) -> tuple[list[OfferDefini
 
 
 def offers_for_asset(db: Database, asset_id: str) -> list[OfferDefinition]:
-    return [OfferDefinition.from_row(r) for r in db.query("SELECT * FROM offers WHERE asset_id = ? ORDER BY id",
+    return [OfferDefinition.from_row(r) for r in db.conn.execute("SELECT * FROM offers WHERE asset_id = ? ORDER BY id",
                                                             [asset_id])]
 
 
@@ -144,9 +158,9 @@ def delete_offer(db: Database, offer_id: str) -> None:
 def catalogue_rows(db: Database) -> list[tuple[Asset, OfferDefinition, PolicyDefinition, PolicyDefinition | None]]:
     """Every offer with its asset and policies, in catalogue order (asset id, then offer id)."""
     out = []
-    policies = {p.id: p for p in (PolicyDefinition.from_row(r) for r in db.query("SELECT * FROM policies"))}
-    assets = {a.id: a for a in (Asset.from_row(r) for r in db.query("SELECT * FROM assets"))}
-    for row in db.query("SELECT * FROM offers ORDER BY asset_id, id"):
+    policies = {p.id: p for p in (PolicyDefinition.from_row(r) for r in db.conn.execute("SELECT * FROM policies"))}
+    assets = {a.id: a for a in (Asset.from_row(r) for r in db.conn.execute("SELECT * FROM assets"))}
+    for row in db.conn.execute("SELECT * FROM offers ORDER BY asset_id, id"):
         offer = OfferDefinition.from_row(row)
         access = policies.get(offer.access_policy_id) if offer.access_policy_id else None
         out.append((assets[offer.asset_id], offer, policies[offer.contract_policy_id], access))
@@ -173,7 +187,7 @@ def find_consumer_negotiation(db: Database, peer_id: str, provider_pid: str) -> 
 
 
 def save_negotiation(db: Database, negotiation: Negotiation) -> None:
-    db["negotiations"].upsert(negotiation.to_row(), pk="id")
+    _upsert(db, "negotiations", negotiation.to_row())
 
 
 def list_negotiations(db: Database, limit: int, offset: int, state: str | None = None,
@@ -185,11 +199,11 @@ def list_negotiations(db: Database, limit: int, offset: int, state: str | None =
 
 def open_negotiations(db: Database) -> list[Negotiation]:
     return [Negotiation.from_row(r) for r in
-            db.query("SELECT * FROM negotiations WHERE state NOT IN ('FINALIZED', 'TERMINATED')")]
+            db.conn.execute("SELECT * FROM negotiations WHERE state NOT IN ('FINALIZED', 'TERMINATED')")]
 
 
 def save_agreement(db: Database, agreement: Agreement) -> None:
-    db["agreements"].upsert(agreement.to_row(), pk="id")
+    _upsert(db, "agreements", agreement.to_row())
 
 
 def get_agreement(db: Database, agreement_id: str) -> Agreement | None:
@@ -224,7 +238,7 @@ def find_provider_transfer(db: Database, peer_id: str, consumer_pid: str) -> Tra
 
 
 def save_transfer(db: Database, transfer: Transfer) -> None:
-    db["transfers"].upsert(transfer.to_row(), pk="id")
+    _upsert(db, "transfers", transfer.to_row())
 
 
 def list_transfers(db: Database, limit: int, offset: int, state: str | None = None,
@@ -236,7 +250,7 @@ def list_transfers(db: Database, limit: int, offset: int, state: str | None = No
 
 def open_transfers(db: Database) -> list[Transfer]:
     return [Transfer.from_row(r) for r in
-            db.query("SELECT * FROM transfers WHERE state NOT IN ('COMPLETED', 'TERMINATED')")]
+            db.conn.execute("SELECT * FROM transfers WHERE state NOT IN ('COMPLETED', 'TERMINATED')")]
 
 
 def _filters(**kwargs: str | None) -> tuple[str, list[Any]]:
@@ -265,7 +279,7 @@ def append_history(db: Database, kind: str, process_id: str, at: datetime, from_
 
 def history(db: Database, process_id: str) -> list[HistoryEntry]:
     return [HistoryEntry.from_row(r) for r in
-            db.query("SELECT * FROM process_history WHERE process_id = ? ORDER BY seq", [process_id])]
+            db.conn.execute("SELECT * FROM process_history WHERE process_id = ? ORDER BY seq", [process_id])]
 
 
 # --- outbox -----------------------------------------------------------------------------------------------------
@@ -303,7 +317,7 @@ def outbox_drop_process(db: Database, process_id: str) -> int:
 
 
 def outbox_pending(db: Database, process_id: str) -> list[OutboxEntry]:
-    return [OutboxEntry.from_row(r) for r in db.query("SELECT * FROM outbox WHERE process_id = ? ORDER BY id",
+    return [OutboxEntry.from_row(r) for r in db.conn.execute("SELECT * FROM outbox WHERE process_id = ? ORDER BY id",
                                                        [process_id])]
 
 
@@ -322,4 +336,4 @@ def remember_response(db: Database, peer_id: str, message_id: str, process_id: s
 
 
 def iter_rows(db: Database, sql: str, params: Iterable[Any] = ()) -> Iterable[dict[str, Any]]:
-    return db.query(sql, list(params))
+    return db.conn.execute(sql, list(params))

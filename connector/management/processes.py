@@ -129,6 +129,7 @@ async def _wait(request: web.Request, load: Any, pid: str) -> Any:
         raise ConnectorError("request.invalid", "'timeout' must be a number of seconds", "timeout") from None
     deadline = time.monotonic() + timeout
     while True:
+        changed = node.control.engine.watch(pid)
         record = await node.store.read(load, pid)
         if record is None:
             return None
@@ -137,7 +138,7 @@ async def _wait(request: web.Request, load: Any, pid: str) -> Any:
         remaining = deadline - time.monotonic()
         if remaining <= 0:
             return record
-        await node.control.engine.wait_for_change(min(remaining, 1.0))
+        await node.control.engine.wait_for(changed, min(remaining, 5.0))
 
 
 async def get_negotiation(request: web.Request) -> web.Response:

@@ -8,6 +8,7 @@ revocation are caught by `TrustMaterial.is_revoked`, which the request middlewar
 
 from __future__ import annotations
 
+import functools
 import logging
 import ssl
 from dataclasses import dataclass, field
@@ -171,4 +172,10 @@ def peer_certificate(transport: object) -> x509.Certificate | None:
     der = sslobj.getpeercert(binary_form=True)
     if not der:
         return None
+    return _parsed(der)
+
+
+@functools.lru_cache(maxsize=1024)
+def _parsed(der: bytes) -> x509.Certificate:
+    # A peer presents the same certificate on every request of a connection, and on every connection.
     return x509.load_der_x509_certificate(der)

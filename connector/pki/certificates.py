@@ -6,6 +6,7 @@ the TLS layer, the tokens and the signatures are all checked against.
 
 from __future__ import annotations
 
+import functools
 import ipaddress
 from datetime import datetime, timedelta, timezone
 from typing import Iterable
@@ -171,6 +172,7 @@ def participant_ids(cert: x509.Certificate) -> list[str]:
     return [u for u in san.get_values_for_type(x509.UniformResourceIdentifier)]
 
 
+@functools.lru_cache(maxsize=1024)
 def participant_id_of(cert: x509.Certificate) -> str | None:
     """The single did: URI SAN of a participant certificate, or None if it has none or several."""
     dids = [u for u in participant_ids(cert) if u.startswith("did:")]

@@ -46,6 +46,7 @@ class SqliteStore:
             conn = sqlite3.connect(self.path, isolation_level=None, check_same_thread=True)
         except sqlite3.Error as exc:
             raise ConnectorError("store.open", f"cannot open the store {self.path}: {exc}", "store.path") from None
+        conn.row_factory = sqlite3.Row  # rows read by column name, without a dict per row
         conn.execute("PRAGMA journal_mode=WAL")
         conn.execute(f"PRAGMA synchronous={self.synchronous.upper()}")
         conn.execute("PRAGMA foreign_keys=ON")

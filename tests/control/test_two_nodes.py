@@ -12,7 +12,7 @@ def pair(authority, tmp_path):
     return a, b, write_config(a, tmp_path), write_config(b, tmp_path)
 
 
-async def test_catalogue_negotiation_and_transfer_between_two_nodes(pair):
+async def test_catalogue_negotiation_and_transfer_between_two_nodes(pair, dsp_schema_oracle):
     provider, consumer, pcfg, ccfg = pair
     async with running_node(pcfg), running_node(ccfg):
         pm, cm = Management(provider), Management(consumer)
@@ -30,3 +30,7 @@ async def test_catalogue_negotiation_and_transfer_between_two_nodes(pair):
         tp = await cm.call("POST", "/v1/transfers", {"agreementId": neg["agreementId"]}, 201)
         tp = await cm.call("GET", f"/v1/transfers/{tp['id']}?wait=STARTED,TERMINATED&timeout=20", None, 200)
         assert tp["state"] == "STARTED", tp
+    # Every message of this exchange went through the schema oracle (and none violated it).
+    assert {"Catalog", "Dataset", "ContractRequestMessage", "ContractNegotiation", "ContractAgreementMessage",
+            "ContractAgreementVerificationMessage", "ContractNegotiationEventMessage", "TransferRequestMessage",
+            "TransferProcess", "TransferStartMessage"} <= set(dsp_schema_oracle), set(dsp_schema_oracle)

@@ -1,0 +1,219 @@
+"""Negotiation latency and provider throughput between two local nodes over mutual TLS.
+
+Two nodes run as separate processes (as operators run them), with certificates from the project's own PKI.
+- Latency: one consumer asks the provider's catalogue, then negotiates one of its offers, and waits for
+  FINALIZED; repeated sequentially, median and p95 of the whole catalogue-to-FINALIZED time.
+- Throughput: the consumer starts many negotiations at once (bounded concurrency); the figure is how many the
+  provider finalised per second, from the first request to the last FINALIZED.
+- Baseline in the same run: a plain mutual-TLS request/response round trip between the same two machines'
+  worth of processes (the provider's version endpoint), so the ratio shows what the protocol costs on top of
+  the transport on this machine.
+Peak RSS of each node is read from /proc at the end. No timed assertions: this prints figures.
+
+    python benchmarks/bench_negotiation.py [--latency-runs 200] [--throughput 1000] [--concurrency 64]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import socket
+import ssl
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+from pathlib import Path
+
+import aiohttp
+
+from connector.pki.authority import Authority
+
+API_KEY = "bench-api-key-0123456789abcdef"
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def write_node(root: Path, authority: Authority, name: str, extra: str = "") -> dict:
+    port, mport = free_port(), free_port()
+    pid = f"did:web:localhost%3A{port}:{name}"
+    authority.issue_participant(pid, ["localhost", "127.0.0.1"], root / name)
+    config = root / f"{name}.toml"
+    config.write_text(f"""
+[node]
+participant_id = "{pid}"
+data_dir = "{root / ('var-' + name)}"
+[identity]
+tls_cert = "{root / name / 'tls.cert.pem'}"
+tls_key = "{root / name / 'tls.key.pem'}"
+signing_key = "{root / name / 'signing.key.pem'}"
+signing_cert = "{root / name / 'signing.cert.pem'}"
+[protocol]
+listen = "127.0.0.1:{port}"
+[management]
+listen = "127.0.0.1:{mport}"
+api_key = "{API_KEY}"
+[trust]
+ca = ["{authority.ca_cert_path}"]
+crl = ["{authority.crl_path}"]
+[log]
+level = "warning"
+{extra}
+""")
+    return {"pid": pid, "port": port, "mport": mport, "config": config, "dir": root / name}
+
+
+SEEDS = """
+[[assets]]
+id = "weather"
+title = "Hourly weather"
+source = {type = "http", url = "http://127.0.0.1:9/weather"}
+[[policies]]
+id = "use"
+policy = {permission = [{action = "use"}]}
+[[offers]]
+id = "weather-offer"
+asset = "weather"
+contract_policy = "use"
+"""
+
+
+def start(node: dict) -> subprocess.Popen:
+    proc = subprocess.Popen([sys.executable, "-m", "connector", "serve", "--config", str(node["config"])],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.time() + 30
+    while time.time() < deadline:
+        try:
+            with urllib.request.urlopen(f"http://127.0.0.1:{node['mport']}/check/readiness", timeout=1):
+                return proc
+        except OSError:
+            time.sleep(0.05)
+    raise SystemExit("node did not start")
+
+
+def peak_rss_mib(proc: subprocess.Popen) -> float:
+    for line in Path(f"/proc/{proc.pid}/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) / 1024
+    return float("nan")
+
+
+async def api(session: aiohttp.ClientSession, node: dict, method: str, path: str, body=None):
+    async with session.request(method, f"http://127.0.0.1:{node['mport']}{path}", json=body,
+                               headers={"X-Api-Key": API_KEY}) as resp:
+        data = await resp.json(content_type=None)
+        if resp.status >= 400:
+            raise RuntimeError(f"{method} {path}: {resp.status} {data}")
+        return data
+
+
+async def latency(provider: dict, consumer: dict, runs: int) -> list[float]:
+    address = f"https://localhost:{provider['port']}/dsp/2025-1"
+    times = []
+    async with aiohttp.ClientSession() as session:
+        for _ in range(runs):
+            started = time.perf_counter()
+            catalog = await api(session, consumer, "POST", "/v1/catalog/request", {"counterPartyAddress": address})
+            dataset = catalog["datasets"][0]
+            offer = {**dataset["offers"][0], "target": dataset["id"]}
+            neg = await api(session, consumer, "POST", "/v1/negotiations", {
+                "counterPartyAddress": address, "counterPartyId": catalog["participantId"],
+                "offer": offer, "datasetId": dataset["id"]})
+            done = await api(session, consumer, "GET",
+                             f"/v1/negotiations/{neg['id']}?wait=FINALIZED,TERMINATED&timeout=30")
+            if done["state"] != "FINALIZED":
+                raise RuntimeError(f"negotiation ended {done['state']}: {done.get('reason')}")
+            times.append((time.perf_counter() - started) * 1000)
+    return times
+
+
+async def throughput(provider: dict, consumer: dict, count: int, concurrency: int) -> tuple[float, int]:
+    address = f"https://localhost:{provider['port']}/dsp/2025-1"
+    offer = {"@id": "weather-offer", "@type": "Offer", "target": "weather", "permission": [{"action": "use"}]}
+    semaphore = asyncio.Semaphore(concurrency)
+    finalized = 0
+
+    async def one(session: aiohttp.ClientSession) -> None:
+        nonlocal finalized
+        async with semaphore:
+            neg = await api(session, consumer, "POST", "/v1/negotiations", {
+                "counterPartyAddress": address, "counterPartyId": provider["pid"], "offer": offer,
+                "datasetId": "weather"})
+            done = await api(session, consumer, "GET",
+                             f"/v1/negotiations/{neg['id']}?wait=FINALIZED,TERMINATED&timeout=120")
+            if done["state"] == "FINALIZED":
+                finalized += 1
+
+    connector = aiohttp.TCPConnector(limit=concurrency * 2)
+    async with aiohttp.ClientSession(connector=connector) as session:
+        started = time.perf_counter()
+        await asyncio.gather(*(one(session) for _ in range(count)))
+        elapsed = time.perf_counter() - started
+    return elapsed, finalized
+
+
+async def transport_baseline(provider: dict, consumer: dict, runs: int) -> list[float]:
+    """Round trips of a tiny request over one kept-alive mutual-TLS connection (what DSP rides on)."""
+    ctx = ssl.create_default_context(cafile=str(provider["ca"]))
+    ctx.load_cert_chain(consumer["dir"] / "tls.cert.pem", consumer["dir"] / "tls.key.pem")
+    times = []
+    async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(ssl=ctx)) as session:
+        url = f"https://localhost:{provider['port']}/.well-known/dspace-version"
+        for _ in range(runs):
+            started = time.perf_counter()
+            async with session.get(url) as resp:
+                await resp.read()
+            times.append((time.perf_counter() - started) * 1000)
+    return times
+
+
+def pct(values: list[float], p: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(round(p / 100 * (len(ordered) - 1))))]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--latency-runs", type=int, default=200)
+    parser.add_argument("--throughput", type=int, default=1000)
+    parser.add_argument("--concurrency", type=int, default=64)
+    args = parser.parse_args()
+    root = Path(tempfile.mkdtemp(prefix="bench-negotiation-"))
+    authority = Authority.init(root / "authority", "Bench Federation")
+    provider = write_node(root, authority, "provider", SEEDS)
+    consumer = write_node(root, authority, "consumer")
+    provider["ca"] = consumer["ca"] = authority.ca_cert_path
+    procs = [start(provider), start(consumer)]
+    try:
+        asyncio.run(latency(provider, consumer, 10))  # warm up connections and caches
+        lat = asyncio.run(latency(provider, consumer, args.latency_runs))
+        base = asyncio.run(transport_baseline(provider, consumer, args.latency_runs))
+        elapsed, finalized = asyncio.run(throughput(provider, consumer, args.throughput, args.concurrency))
+        rss = [peak_rss_mib(p) for p in procs]
+    finally:
+        for proc in procs:
+            proc.terminate()
+            proc.wait(timeout=30)
+    result = {
+        "catalogue_to_finalized_ms": {"median": round(statistics.median(lat), 2), "p95": round(pct(lat, 95), 2),
+                                      "runs": len(lat)},
+        "baseline_mtls_round_trip_ms": {"median": round(statistics.median(base), 3), "p95": round(pct(base, 95), 3)},
+        "ratio_negotiation_to_round_trip": round(statistics.median(lat) / statistics.median(base), 1),
+        "throughput": {"negotiations": args.throughput, "finalized": finalized, "concurrency": args.concurrency,
+                       "seconds": round(elapsed, 2), "finalized_per_second": round(finalized / elapsed, 1)},
+        "peak_rss_mib": {"provider": round(rss[0], 1), "consumer": round(rss[1], 1)},
+        "cpus": os.cpu_count(),
+    }
+    print(json.dumps(result, indent=2))
+
+
+if __name__ == "__main__":
+    main()
