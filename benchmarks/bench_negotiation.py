@@ -99,6 +99,11 @@ def start(node: dict) -> subprocess.Popen:
     raise SystemExit("node did not start")
 
 
+def cpu_seconds(proc: subprocess.Popen) -> float:
+    fields = Path(f"/proc/{proc.pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def peak_rss_mib(proc: subprocess.Popen) -> float:
     for line in Path(f"/proc/{proc.pid}/status").read_text().splitlines():
         if line.startswith("VmHWM:"):
@@ -196,7 +201,9 @@ def main() -> None:
         asyncio.run(latency(provider, consumer, 10))  # warm up connections and caches
         lat = asyncio.run(latency(provider, consumer, args.latency_runs))
         base = asyncio.run(transport_baseline(provider, consumer, args.latency_runs))
+        cpu_before = [cpu_seconds(p) for p in procs]
         elapsed, finalized = asyncio.run(throughput(provider, consumer, args.throughput, args.concurrency))
+        cpu_ms = [(cpu_seconds(p) - b) * 1000 / max(1, finalized) for p, b in zip(procs, cpu_before)]
         rss = [peak_rss_mib(p) for p in procs]
     finally:
         for proc in procs:
@@ -208,7 +215,9 @@ def main() -> None:
         "baseline_mtls_round_trip_ms": {"median": round(statistics.median(base), 3), "p95": round(pct(base, 95), 3)},
         "ratio_negotiation_to_round_trip": round(statistics.median(lat) / statistics.median(base), 1),
         "throughput": {"negotiations": args.throughput, "finalized": finalized, "concurrency": args.concurrency,
-                       "seconds": round(elapsed, 2), "finalized_per_second": round(finalized / elapsed, 1)},
+                       "seconds": round(elapsed, 2), "finalized_per_second": round(finalized / elapsed, 1),
+                       "cpu_ms_per_negotiation": {"provider": round(cpu_ms[0], 2), "consumer": round(cpu_ms[1], 2)},
+                       "provider_capacity_per_core": round(1000 / cpu_ms[0], 1)},
         "peak_rss_mib": {"provider": round(rss[0], 1), "consumer": round(rss[1], 1)},
         "cpus": os.cpu_count(),
     }

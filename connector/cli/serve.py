@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import os
 from pathlib import Path
+from typing import Any
 
 from connector.config import load_config
 from connector.log import setup_logging
@@ -21,5 +23,17 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
     config = load_config(args.config)
     setup_logging(config.log.level, config.log.format)
-    asyncio.run(serve(config))
+    run_loop(serve(config))
     return 0
+
+
+def run_loop(coro: Any) -> Any:
+    """Run on uvloop where it is installed (faster TLS and HTTP), unless CONNECTOR_EVENT_LOOP=asyncio."""
+    if os.environ.get("CONNECTOR_EVENT_LOOP", "uvloop") == "uvloop":
+        try:
+            import uvloop
+        except ImportError:
+            pass
+        else:
+            return uvloop.run(coro)
+    return asyncio.run(coro)
