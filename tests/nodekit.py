@@ -226,3 +226,15 @@ def cli(*args: str, timeout: float = 60) -> Any:
     import sys
 
     return subprocess.run([sys.executable, "-m", "connector", *args], capture_output=True, text=True, timeout=timeout)
+
+
+async def acli(*args: str, timeout: float = 60) -> Any:
+    """The CLI run without blocking the event loop (so in-process nodes can answer it)."""
+    import subprocess
+    import sys
+    from types import SimpleNamespace
+
+    proc = await asyncio.create_subprocess_exec(sys.executable, "-m", "connector", *args,
+                                                stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    out, err = await asyncio.wait_for(proc.communicate(), timeout)
+    return SimpleNamespace(returncode=proc.returncode, stdout=out.decode(), stderr=err.decode())

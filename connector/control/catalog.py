@@ -125,7 +125,7 @@ class CatalogService:
             if not resp.ok:
                 raise ConnectorError("catalog.peer_error",
                                      f"{address} refused the catalogue request ({resp.status}): {resp.error_reason()}")
-            catalog = parse_message(resp.body, expected="Catalog")
+            catalog = _peer_document(resp.body, "Catalog", address)
             assert isinstance(catalog, Catalog)
             publisher = peer_id or resp.server_id
             if publisher is not None and catalog.participant_id != publisher:
@@ -151,9 +151,17 @@ class CatalogService:
         if not resp.ok:
             raise ConnectorError("catalog.peer_error", f"{address} refused the dataset request ({resp.status}): "
                                  f"{resp.error_reason()}")
-        dataset = parse_message(resp.body, expected="Dataset")
+        dataset = _peer_document(resp.body, "Dataset", address)
         assert isinstance(dataset, Dataset)
         return dataset
+
+
+def _peer_document(body: Any, kind: str, address: str) -> Any:
+    try:
+        return parse_message(body, expected=kind)
+    except ConnectorError as exc:
+        raise ConnectorError("catalog.peer_error", f"{address} sent an invalid {kind}: {exc.reason}",
+                             exc.where) from None
 
 
 def _dcat_properties(asset: Asset) -> Mapping[str, Any]:

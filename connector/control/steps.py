@@ -81,32 +81,33 @@ def save(db: Database, process: Process) -> None:
         repo.save_transfer(db, process)
 
 
-def transition(db: Database, env: StepEnv, process: Process, to_state: Any, cause: str, reason: str | None = None,
+def transition(db: Database, env: StepEnv, process: Process, to_state: Any, cause: str, why: str | None = None,
                detail: Mapping[str, Any] | None = None, **changes: Any) -> Any:
-    """Move `process` to `to_state` (or only record a change when the state stays), with history and evidence."""
+    """Move `process` to `to_state` (or only record a change when the state stays), with history and evidence.
+    `why` goes into the history entry; `changes` are record fields (including the record's own `reason`)."""
     now = env.now()
     updated = dataclasses.replace(process, state=to_state, updated_at=now, **changes)
     if updated.is_terminal:
         updated = dataclasses.replace(updated, pending=None, deadline_at=None)
     save(db, updated)
-    repo.append_history(db, kind_of(process), process.id, now, str(process.state), str(to_state), cause, reason,
+    repo.append_history(db, kind_of(process), process.id, now, str(process.state), str(to_state), cause, why,
                         detail)
     if str(process.state) != str(to_state):
         env.evidence(db, "state.changed", process_id=process.id, peer=process.peer_id,
                      data={"kind": kind_of(process), "from": str(process.state), "to": str(to_state),
-                           "cause": cause, "reason": reason})
+                           "cause": cause, "reason": why})
     return updated
 
 
-def note(db: Database, env: StepEnv, process: Process, cause: str, reason: str | None = None,
+def note(db: Database, env: StepEnv, process: Process, cause: str, why: str | None = None,
          detail: Mapping[str, Any] | None = None) -> None:
     """A history entry without a state change (a decision, a delivery, a retry that gave up)."""
     repo.append_history(db, kind_of(process), process.id, env.now(), str(process.state), str(process.state), cause,
-                        reason, detail)
+                        why, detail)
 
 
 def send(db: Database, env: StepEnv, process: Process, message: NegotiationMessage | TransferMessage,
-         body: Mapping[str, Any], url: str, reason: str | None = None, detail: Mapping[str, Any] | None = None,
+         body: Mapping[str, Any], url: str, why: str | None = None, detail: Mapping[str, Any] | None = None,
          **changes: Any) -> Any:
     """Queue `body` for the peer and take the transition the machine allows; raises if it is not allowed."""
     outcome = machine_of(process).send(process.role, process.state, message)
@@ -121,7 +122,7 @@ def send(db: Database, env: StepEnv, process: Process, message: NegotiationMessa
     env.evidence(db, "dsp.sent", process_id=process.id, peer=process.peer_id, subject=body,
                  data={"type": body.get("@type"), "url": url})
     cause = f"sent {message.label if hasattr(message, 'label') else message}"
-    return transition(db, env, process, outcome.target, cause, reason, detail, **changes)
+    return transition(db, env, process, outcome.target, cause, why, detail, **changes)
 
 
 def refusal_problem(outcome: Refusal) -> Problem:

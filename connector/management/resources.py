@@ -33,10 +33,39 @@ def validate_source(source: Mapping[str, Any], where: str = "source") -> None:
         raise ConnectorError("asset.invalid_source", first.reason, field)
 
 
+def _wire_shape_problems(policy: Mapping[str, Any]) -> list[tuple[str, str]]:
+    """What the DSP 2025-1 schema forbids in a policy that the ODRL engine alone would accept: a right operand
+    must be a string, an object or an array (so `"5"`, not `5`), else peers refuse our catalogue."""
+    found: list[tuple[str, str]] = []
+
+    def walk(constraints: Any, path: str) -> None:
+        for i, c in enumerate(constraints if isinstance(constraints, list) else []):
+            here = f"{path}[{i}]"
+            if not isinstance(c, dict):
+                continue
+            for op in ("and", "or", "xone", "andSequence"):
+                if op in c:
+                    walk(c[op], f"{here}.{op}")
+            if "rightOperand" in c and not isinstance(c["rightOperand"], (str, dict, list)):
+                found.append((f"{here}.rightOperand", "a right operand must be a string, an object or an array on "
+                              f"the wire (DSP 2025-1): write \"{c['rightOperand']}\", not {c['rightOperand']}"))
+
+    for kind in ("permission", "prohibition", "obligation"):
+        for r, rule in enumerate(policy.get(kind) or []):
+            if isinstance(rule, dict):
+                walk(rule.get("constraint"), f"{kind}[{r}].constraint")
+                for d, duty in enumerate(rule.get("duty") or []):
+                    if isinstance(duty, dict):
+                        walk(duty.get("constraint"), f"{kind}[{r}].duty[{d}].constraint")
+    return found
+
+
 def validate_policy_json(policy: Mapping[str, Any], where: str = "policy",
                          regions: Mapping[str, frozenset[str]] | None = None) -> None:
     from connector.policy import validate_policy
 
+    for field, reason in _wire_shape_problems(policy):
+        raise ConnectorError("policy.invalid", reason, f"{where}.{field}")
     problems = validate_policy(dict(policy), regions)
     if problems:
         first = problems[0]
