@@ -60,6 +60,18 @@ class TextFormatter(logging.Formatter):
         return line
 
 
+class _SafeExtras(logging.Logger):
+    """A logger whose `extra` keys never crash a caller by clashing with LogRecord's own attributes."""
+
+    def makeRecord(self, name, level, fn, lno, msg, args, exc_info, func=None, extra=None, sinfo=None):  # type: ignore[override]
+        if extra:
+            extra = {(f"{k}_" if k in _STANDARD else k): v for k, v in extra.items()}
+        return super().makeRecord(name, level, fn, lno, msg, args, exc_info, func, extra, sinfo)
+
+
+logging.setLoggerClass(_SafeExtras)
+
+
 def setup_logging(level: str = "info", fmt: str = "text", stream: Any = None) -> None:
     handler = logging.StreamHandler(stream or sys.stderr)
     handler.setFormatter(JsonFormatter() if fmt == "json" else TextFormatter())

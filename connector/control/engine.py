@@ -135,7 +135,7 @@ class Engine:
                     continue
                 break
         except ConnectorError as exc:
-            log.error("step failed", extra={"process": process_id, "reason": exc.reason})
+            log.error("step failed", extra={"process_id": process_id, "reason": exc.reason})
         finally:
             self._steps.pop(process_id, None)
         self.deliver(kind, process_id)
@@ -152,7 +152,14 @@ class Engine:
                         self._again_drains.discard(process_id)
                         continue
                     break
-                more = await self._deliver_one(module, entry)
+                try:
+                    more = await self._deliver_one(module, entry)
+                except asyncio.CancelledError:
+                    raise
+                except Exception:  # a bug must not strand the message: log it, try again shortly
+                    log.exception("delivery failed unexpectedly; retrying", extra={"process_id": process_id})
+                    await asyncio.sleep(self.settings.retry_max)
+                    continue
                 self._notify(process_id)
                 if more:
                     self.wake(kind, process_id)
@@ -193,7 +200,7 @@ class Engine:
                                      f"the peer stayed unreachable past the delivery deadline; last error: {last_error}")
                 return False
             await self.store.run(repo.outbox_failed_attempt, entry.id, last_error)
-            log.info("delivery retry", extra={"process": entry.process_id, "type": entry.message_type,
+            log.info("delivery retry", extra={"process_id": entry.process_id, "type": entry.message_type,
                                               "in_s": round(delay, 2), "error": last_error})
             remaining = (entry.deadline_at - datetime.now(timezone.utc)).total_seconds()
             await asyncio.sleep(max(0.0, min(delay, remaining)))

@@ -66,6 +66,30 @@ class IdentifiedResponse(aiohttp.ClientResponse):
         return self
 
 
+# TLS alerts and verification failures that say "this certificate is not accepted", by the peer or by us.
+_CERTIFICATE_ALERTS = {
+    "CERTIFICATE_REVOKED": "the peer refused our TLS certificate: it has been revoked",
+    "UNKNOWN_CA": "the peer does not recognise the authority that issued our TLS certificate",
+    "BAD_CERTIFICATE": "the peer refused our TLS certificate",
+    "CERTIFICATE_EXPIRED": "the peer refused our TLS certificate: it has expired",
+    "CERTIFICATE_UNKNOWN": "the peer refused our TLS certificate",
+    "CERTIFICATE_REQUIRED": "the peer requires a client certificate",
+    "ACCESS_DENIED": "the peer denied access at the TLS handshake",
+}
+
+
+def certificate_refusal(exc: BaseException) -> str | None:
+    """A human reason if `exc` is a certificate refusal (by the peer's alert or our own verification)."""
+    if isinstance(exc, aiohttp.ClientConnectorCertificateError):
+        return f"the peer's certificate is not accepted: {exc.certificate_error}"
+    text = str(exc).upper()
+    for alert, reason in _CERTIFICATE_ALERTS.items():
+        if alert in text:
+            return reason
+    cause = exc.__cause__ or exc.__context__
+    return certificate_refusal(cause) if cause is not None and cause is not exc else None
+
+
 class PeerClient:
     def __init__(self, node: "Node") -> None:
         self.node = node
@@ -107,6 +131,10 @@ class PeerClient:
         except aiohttp.ClientResponseError as exc:
             raise PeerUnavailable("peer.unreachable", f"{url}: {exc.status} {exc.message}") from None
         except (aiohttp.ClientError, asyncio.TimeoutError, OSError) as exc:
+            refusal = certificate_refusal(exc)
+            log.debug("peer request failed", extra={"url": url, "error": repr(exc), "refusal": refusal})
+            if refusal is not None:  # not transient: retrying would only hide the reason
+                raise ConnectorError("peer.tls_refused", f"{url}: {refusal}") from None
             reason = str(exc) or type(exc).__name__
             raise PeerUnavailable("peer.unreachable", f"cannot reach {url}: {reason}") from None
         try:

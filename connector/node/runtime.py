@@ -120,8 +120,9 @@ class Node:
             if not self.config.protocol.insecure_http:
                 self.trust = self._trust_material()
                 self.identity = load_identity(self.config, self.trust.cas)
+                # Revocation on the protocol listener is answered by the request middleware (a clear 401).
                 self.tls = ReloadingServerContext(self.config.identity.tls_cert, self.config.identity.tls_key,
-                                                  self.trust)
+                                                  self.trust, check_crl=False)
             self.http = self._new_http_session()
             stack.push_async_callback(self._close_http)
             stack.push_async_callback(self._stop_tasks)

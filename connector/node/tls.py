@@ -105,14 +105,17 @@ def _base_context(purpose: int) -> ssl.SSLContext:
     return ctx
 
 
-def _add_trust(ctx: ssl.SSLContext, trust: TrustMaterial) -> None:
+def _add_trust(ctx: ssl.SSLContext, trust: TrustMaterial, check_crl: bool = True) -> None:
     ctx.load_verify_locations(cadata=trust.cadata())
+    ctx.verify_flags |= ssl.VERIFY_X509_STRICT
+    if not check_crl:
+        return
     for path in trust.crl_paths:  # OpenSSL takes CRLs from files only
         try:
             ctx.load_verify_locations(cafile=str(path))
         except (OSError, ssl.SSLError) as exc:
             raise ConnectorError("tls.crl_invalid", f"OpenSSL cannot load the CRL {path}: {exc}", "trust.crl") from None
-    ctx.verify_flags |= ssl.VERIFY_CRL_CHECK_LEAF | ssl.VERIFY_X509_STRICT
+    ctx.verify_flags |= ssl.VERIFY_CRL_CHECK_LEAF
 
 
 def _load_chain(ctx: ssl.SSLContext, cert: Path, key: Path) -> None:
@@ -123,12 +126,17 @@ def _load_chain(ctx: ssl.SSLContext, cert: Path, key: Path) -> None:
                              "identity.tls_cert") from None
 
 
-def server_context(cert: Path, key: Path, trust: TrustMaterial, require_client_cert: bool = False) -> ssl.SSLContext:
+def server_context(cert: Path, key: Path, trust: TrustMaterial, require_client_cert: bool = False,
+                   check_crl: bool = True) -> ssl.SSLContext:
     """A server context that asks every client for a certificate (optional at TLS level for the open routes;
-    the middleware requires it everywhere else)."""
+    the middleware requires it everywhere else).
+
+    With `check_crl=False` OpenSSL still verifies the chain and validity, but a revoked certificate completes
+    the handshake and the request middleware answers it with a clear 401 ("revoked") instead of a reset
+    connection the client cannot tell from a network failure."""
     ctx = _base_context(ssl.PROTOCOL_TLS_SERVER)
     _load_chain(ctx, cert, key)
-    _add_trust(ctx, trust)
+    _add_trust(ctx, trust, check_crl)
     ctx.verify_mode = ssl.CERT_REQUIRED if require_client_cert else ssl.CERT_OPTIONAL
     return ctx
 
@@ -146,18 +154,19 @@ def client_context(cert: Path, key: Path, trust: TrustMaterial) -> ssl.SSLContex
 class ReloadingServerContext:
     """The context a listener is created with; each handshake is moved onto the newest built context."""
 
-    def __init__(self, cert: Path, key: Path, trust: TrustMaterial, require_client_cert: bool = False) -> None:
-        self._cert, self._key, self._require = cert, key, require_client_cert
+    def __init__(self, cert: Path, key: Path, trust: TrustMaterial, require_client_cert: bool = False,
+                 check_crl: bool = True) -> None:
+        self._cert, self._key, self._require, self._crl = cert, key, require_client_cert, check_crl
         self.trust = trust
-        self._current = server_context(cert, key, trust, require_client_cert)
-        self.listener_context = server_context(cert, key, trust, require_client_cert)
+        self._current = server_context(cert, key, trust, require_client_cert, check_crl)
+        self.listener_context = server_context(cert, key, trust, require_client_cert, check_crl)
         self.listener_context.sni_callback = self._on_hello
 
     def _on_hello(self, sslobj: ssl.SSLObject, server_name: str | None, ctx: ssl.SSLContext) -> None:
         sslobj.context = self._current
 
     def rebuild(self, trust: TrustMaterial) -> None:
-        self._current = server_context(self._cert, self._key, trust, self._require)
+        self._current = server_context(self._cert, self._key, trust, self._require, self._crl)
         self.trust = trust
 
 

@@ -34,3 +34,22 @@ async def test_catalogue_negotiation_and_transfer_between_two_nodes(pair, dsp_sc
     assert {"Catalog", "Dataset", "ContractRequestMessage", "ContractNegotiation", "ContractAgreementMessage",
             "ContractAgreementVerificationMessage", "ContractNegotiationEventMessage", "TransferRequestMessage",
             "TransferProcess", "TransferStartMessage"} <= set(dsp_schema_oracle), set(dsp_schema_oracle)
+
+
+async def test_a_revoked_consumer_is_told_at_once_instead_of_retrying(pair, authority):
+    provider, consumer, pcfg, ccfg = pair
+    async with running_node(pcfg) as pnode, running_node(ccfg):
+        pm, cm = Management(provider), Management(consumer)
+        offer_id = await pm.offer("weather")
+        authority.revoke(consumer.participant_id)
+        from nodekit import wait_for
+        from connector import keys
+
+        await wait_for(lambda: pnode.trust.is_revoked(keys.load_certificate(consumer.tls_cert)))
+        address = f"https://localhost:{provider.protocol_port}/dsp/2025-1"
+        neg = await cm.call("POST", "/v1/negotiations", {
+            "counterPartyAddress": address, "counterPartyId": provider.participant_id, "datasetId": "weather",
+            "offer": {"@id": offer_id, "@type": "Offer", "target": "weather", "permission": [{"action": "use"}]}},
+            201)
+        done = await cm.call("GET", f"/v1/negotiations/{neg['id']}?wait=TERMINATED&timeout=10", None, 200)
+        assert done["state"] == "TERMINATED" and "revoked" in done["reason"], done
