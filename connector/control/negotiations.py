@@ -141,7 +141,7 @@ def receive_request(db: Database, env: StepEnv, peer: Peer, msg: ContractRequest
             dataset_id=_dataset_of(db, msg.offer), offer_id=msg.offer.get("@id"), offer=dict(msg.offer),
             purpose=_purpose(msg), claims=peer.claims, created_at=now, updated_at=now,
         )
-        neg = dataclasses.replace(neg, pending=_next_step(env, neg, M.REQUEST, "decide"))
+        neg = dataclasses.replace(neg, pending=_next_step(env, neg, f"{M.REQUEST.value}:initial", "decide"))
         repo.save_negotiation(db, neg)
         repo.append_history(db, KIND, pid, now, None, str(neg.state), "received ContractRequestMessage",
                             None, {"offer": neg.offer_id, "dataset": neg.dataset_id})
@@ -246,7 +246,7 @@ def receive_offer(db: Database, env: StepEnv, peer: Peer, msg: ContractOfferMess
             dataset_id=msg.offer.get("target"), offer_id=msg.offer.get("@id"), offer=dict(msg.offer),
             claims=peer.claims, created_at=now, updated_at=now,
         )
-        neg = dataclasses.replace(neg, pending=_next_step(env, neg, M.OFFER, "consider-offer"))
+        neg = dataclasses.replace(neg, pending=_next_step(env, neg, f"{M.OFFER.value}:initial", "consider-offer"))
         repo.save_negotiation(db, neg)
         repo.append_history(db, KIND, pid, now, None, str(neg.state), "received ContractOfferMessage",
                             "the provider offered a contract", {"offer": neg.offer_id})
@@ -293,8 +293,10 @@ def receive_agreement(db: Database, env: StepEnv, peer: Peer, msg: ContractAgree
     detail: dict[str, Any] = {"agreement": agreement_id}
     if env.signer is not None:
         detail.update(env.signer.receive_agreement(db, neg, agreement, msg))
+    # The provider's claims as verified now: the countersignature covers the credentials they came from.
     neg = transition(db, env, neg, outcome.target, "received ContractAgreementMessage", None, detail,
-                     agreement_id=agreement_id, provider_pid=neg.provider_pid or msg.provider_pid)
+                     agreement_id=agreement_id, provider_pid=neg.provider_pid or msg.provider_pid,
+                     claims=peer.claims or neg.claims)
     neg = _set_pending(db, neg, _next_step(env, neg, M.AGREEMENT, "verify"))
     return ack(neg, wake=neg.pending is not None)
 
