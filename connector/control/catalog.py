@@ -113,9 +113,20 @@ class CatalogService:
 
     # --- consumer side --------------------------------------------------------------------------------------
 
+    async def identify(self, address: str) -> str | None:
+        """The participant id a peer's TLS certificate names, learnt from its open version endpoint (so that the
+        first authenticated request can already carry a token for the right audience)."""
+        from urllib.parse import urlsplit
+
+        parts = urlsplit(address)
+        resp = await self.plane.engine.peers.get(f"{parts.scheme}://{parts.netloc}/.well-known/dspace-version")
+        return resp.server_id
+
     async def fetch(self, address: str, peer_id: str | None, max_pages: int = 50) -> Catalog:
         """A peer's whole catalogue (all pages), parsed and validated."""
         client = self.plane.engine.peers
+        if peer_id is None and address.startswith("https:"):
+            peer_id = await self.identify(address)
         url = f"{address.rstrip('/')}/catalog/request"
         body = CatalogRequestMessage().to_json()
         datasets: list[Dataset] = []
@@ -144,6 +155,8 @@ class CatalogService:
         from urllib.parse import quote
 
         client = self.plane.engine.peers
+        if peer_id is None and address.startswith("https:"):
+            peer_id = await self.identify(address)
         resp = await client.get(f"{address.rstrip('/')}/catalog/datasets/{quote(dataset_id, safe='')}",
                                 expected_peer=peer_id)
         if resp.status == 404:

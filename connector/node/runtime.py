@@ -67,6 +67,7 @@ class Node:
     control: Any = None
     dataplane: Any = None
     evidence: Any = None
+    trust_edge: Any = None
     # Authorization header for outgoing requests to a peer (set by the trust subsystem).
     outgoing_auth: Callable[[str], Awaitable[str | None]] | None = None
     _stack: contextlib.AsyncExitStack | None = None
@@ -212,18 +213,24 @@ class Node:
             if not self.trust.changed():
                 continue
             try:
-                fresh = self._trust_material()
+                self.reload_trust()
             except ConnectorError as exc:
                 log.error("trust files changed but cannot be used; keeping the previous ones: %s", exc.reason,
                           extra={"where": exc.where})
                 self.trust.stamp = ()  # retry on the next change check
-                continue
-            self.tls.rebuild(fresh)
-            for extra in self._extra_tls:
-                extra.rebuild(fresh)
-            self.trust = fresh
-            self.reload_client_context()
-            log.info("trust material reloaded", extra={"cas": len(fresh.cas), "crls": len(fresh.crls)})
+
+    def reload_trust(self) -> None:
+        """Rebuild the TLS anchors (configured CAs and CRLs, plus every `ca_sources` entry) for all listeners and
+        the outgoing session; raises ConnectorError and keeps the current ones if the new material is unusable."""
+        if self.tls is None:
+            return
+        fresh = self._trust_material()
+        self.tls.rebuild(fresh)
+        for extra in self._extra_tls:
+            extra.rebuild(fresh)
+        self.trust = fresh
+        self.reload_client_context()
+        log.info("trust material reloaded", extra={"cas": len(fresh.cas), "crls": len(fresh.crls)})
 
     def server_tls(self, require_client_cert: bool = True) -> ssl.SSLContext | None:
         """A listener TLS context with this node's identity that follows trust reloads (None without TLS)."""

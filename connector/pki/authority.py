@@ -2,14 +2,21 @@
 
 Layout of an authority folder::
 
-    authority.json        name, issuer id, fingerprints, CRL number (no secrets)
+    authority.json        name, issuer id, federation id, public URL, fingerprints, counters (no secrets)
     ca.key.pem            root CA private key (0600)
     ca.cert.pem           root CA certificate: the trust anchor peers configure
     credential.key.pem    separate key that signs verifiable credentials and status lists (0600)
     crl.pem               certificate revocation list, re-signed on every revocation
     issued.json           ledger of issued certificates and their revocation state
+    credentials.json      ledger of issued credentials: type, holder, status list index, revocation state
+    trust-list.jws        the latest signed trust list of the federation
+    service.*.pem         TLS identity of the authority's service (created by `connector authority serve`)
 
 Every change takes an exclusive lock on the folder, so two commands run at once cannot lose a revocation.
+
+The public URL is where the authority's service publishes status lists (``<url>/status/<n>``), the CRL and the
+trust list. It must be https: verifiers accept status lists only from plain https URLs that the trust list
+names, so a revocation cannot be served by whoever sits on the path.
 """
 
 from __future__ import annotations
@@ -32,6 +39,12 @@ from connector.pki import certificates
 
 AUTHORITY_FILE = "authority.json"
 LEDGER_FILE = "issued.json"
+CREDENTIALS_FILE = "credentials.json"
+TRUST_LIST_FILE = "trust-list.jws"
+SERVICE_CERT_FILE = "service.cert.pem"
+SERVICE_KEY_FILE = "service.key.pem"
+DEFAULT_PUBLIC_URL = "https://localhost:8765"
+STATUS_PATH = "/status/"
 
 
 def slug(text: str) -> str:
@@ -45,6 +58,18 @@ def _write_json(path: Path, data: Any) -> None:
 
 def _now() -> datetime:
     return datetime.now(timezone.utc)
+
+
+def check_public_url(url: str) -> str:
+    """The authority's public base URL, normalised (no trailing slash); status lists live below it."""
+    from connector.trust.trust_list import plain_https_url
+
+    base = url.rstrip("/") if isinstance(url, str) else ""
+    if not plain_https_url(base + STATUS_PATH + "1"):
+        raise ConnectorError("pki.bad_public_url", f"'{url}' is not usable as the authority's public URL: it must "
+                             "be https without query, fragment, user or encoded characters (verifiers accept "
+                             "status lists only from plain https URLs)", "--public-url")
+    return base
 
 
 @dataclass(frozen=True)
@@ -74,10 +99,18 @@ class Authority:
 
     @classmethod
     def init(cls, directory: Path, name: str, issuer_id: str | None = None, valid_days: int = 3650,
-             crl_days: int = 30) -> "Authority":
+             crl_days: int = 30, public_url: str = DEFAULT_PUBLIC_URL) -> "Authority":
         directory = Path(directory)
         if (directory / AUTHORITY_FILE).exists():
             raise ConnectorError("pki.exists", f"an authority already exists in {directory}", "--dir")
+        public_url = check_public_url(public_url)
+        if issuer_id is not None:
+            from connector.trust.did import parse_did
+
+            try:
+                parse_did(issuer_id)
+            except ConnectorError as exc:
+                raise ConnectorError("pki.bad_issuer_id", exc.reason, "--issuer-id") from None
         directory.mkdir(parents=True, exist_ok=True)
         with _locked(directory):
             ca_key = keys.generate_key()
@@ -98,9 +131,13 @@ class Authority:
                 "created": _now().isoformat(),
                 "crl_number": 0,
                 "crl_days": crl_days,
+                "public_url": public_url,
+                "federation_id": f"urn:dataspace:{slug(name)}",
+                "trust_list_sequence": 0,
             }
             _write_json(directory / AUTHORITY_FILE, meta)
             _write_json(directory / LEDGER_FILE, {"certificates": []})
+            _write_json(directory / CREDENTIALS_FILE, {"credentials": []})
         authority = cls(directory)
         authority.write_crl()
         return authority
@@ -114,6 +151,31 @@ class Authority:
     @property
     def issuer_id(self) -> str:
         return self.meta["issuer_id"]
+
+    @property
+    def credential_kid(self) -> str:
+        """The credential key as a DID URL of the issuer (what credentials and status lists name as kid)."""
+        return self.meta["credential_kid"]
+
+    @property
+    def public_url(self) -> str:
+        return self.meta.get("public_url", DEFAULT_PUBLIC_URL)
+
+    @property
+    def federation_id(self) -> str:
+        return self.meta.get("federation_id", f"urn:dataspace:{self.meta.get('slug', slug(self.name))}")
+
+    @property
+    def status_prefix(self) -> str:
+        """Every status list of this authority lives below this URL (the trust list says so)."""
+        return self.public_url + STATUS_PATH
+
+    def status_list_url(self, list_id: str) -> str:
+        return self.status_prefix + list_id
+
+    @property
+    def trust_list_path(self) -> Path:
+        return self.dir / TRUST_LIST_FILE
 
     @property
     def ca_cert_path(self) -> Path:
@@ -137,6 +199,21 @@ class Authority:
 
     def _save_ledger(self, entries: list[dict[str, Any]]) -> None:
         _write_json(self.dir / LEDGER_FILE, {"certificates": entries})
+
+    def credential_ledger(self) -> list[dict[str, Any]]:
+        """Issued credentials (folders made before credentials existed have no ledger yet)."""
+        try:
+            return json.loads((self.dir / CREDENTIALS_FILE).read_text())["credentials"]
+        except FileNotFoundError:
+            return []
+
+    def save_credential_ledger(self, entries: list[dict[str, Any]]) -> None:
+        """Only under `locked()`."""
+        _write_json(self.dir / CREDENTIALS_FILE, {"credentials": entries})
+
+    def save_meta(self) -> None:
+        """Only under `locked()`."""
+        _write_json(self.dir / AUTHORITY_FILE, self.meta)
 
     @contextlib.contextmanager
     def locked(self) -> Iterator[None]:
@@ -204,23 +281,76 @@ class Authority:
     # --- revocation -----------------------------------------------------------------------------------------
 
     def revoke(self, participant_id: str) -> list[int]:
-        """Revoke every certificate issued to a participant; returns the serials newly revoked."""
+        """Revoke every certificate and credential issued to a participant; returns the serials newly revoked."""
+        return self.revoke_participant(participant_id).serials
+
+    def revoke_participant(self, participant_id: str, credentials_only: bool = False) -> "Revocation":
+        """Revoke a participant: its certificates (a newer CRL) and its credentials (status bits set).
+
+        With `credentials_only`, the certificates stay valid: the participant keeps its identity but can no
+        longer prove what the credentials said. Revoking twice is harmless and revokes nothing new.
+        """
         with self.locked():
             ledger = self.ledger()
-            mine = [e for e in ledger if e["participant_id"] == participant_id]
-            if not mine:
+            mine = [e for e in ledger if e["participant_id"] == participant_id and e.get("kind") != "service"]
+            credentials = self.credential_ledger()
+            held = [c for c in credentials if c["participant_id"] == participant_id]
+            if not mine and not held:
                 raise ConnectorError("pki.unknown_participant",
-                                     f"this authority never issued a certificate to {participant_id}",
+                                     f"this authority never issued a certificate or credential to {participant_id}",
                                      "--participant-id")
-            revoked: list[int] = []
             stamp = _now().isoformat()
-            for entry in mine:
-                if entry["revoked"] is None:
+            serials: list[int] = []
+            if not credentials_only:
+                for entry in mine:
+                    if entry["revoked"] is None:
+                        entry["revoked"] = stamp
+                        serials.append(int(entry["serial"]))
+                self._save_ledger(ledger)
+                self._write_crl_locked()
+            credential_ids: list[str] = []
+            for entry in held:
+                if entry.get("revoked") is None:
                     entry["revoked"] = stamp
-                    revoked.append(int(entry["serial"]))
+                    credential_ids.append(entry["id"])
+            if credential_ids:
+                self.save_credential_ledger(credentials)
+        return Revocation(participant_id, serials, credential_ids)
+
+    def revoke_credential(self, credential_id: str) -> bool:
+        """Revoke one credential (its status bit is set); False if it was already revoked."""
+        with self.locked():
+            credentials = self.credential_ledger()
+            entry = next((c for c in credentials if c["id"] == credential_id), None)
+            if entry is None:
+                raise ConnectorError("pki.unknown_credential", f"this authority never issued {credential_id}",
+                                     "--credential-id")
+            if entry.get("revoked") is not None:
+                return False
+            entry["revoked"] = _now().isoformat()
+            self.save_credential_ledger(credentials)
+        return True
+
+    # --- the service's own TLS identity ---------------------------------------------------------------------
+
+    def service_identity(self, hosts: list[str], valid_days: int = 90) -> tuple[Path, Path]:
+        """(certificate, key) for serving the public URL over TLS; issued by this root, renewed when it expires
+        within a week or does not name every host. Recorded in the ledger like any certificate."""
+        cert_path, key_path = self.dir / SERVICE_CERT_FILE, self.dir / SERVICE_KEY_FILE
+        with self.locked():
+            if _service_cert_usable(cert_path, key_path, hosts, self.ca_cert()):
+                return cert_path, key_path
+            key = keys.generate_key()
+            cert = certificates.make_tls_certificate(self.ca_key(), self.ca_cert(), key.public_key(), self.issuer_id,
+                                                     hosts, self.name, None, valid_days)
+            keys.write_private_key(key_path, key)
+            keys.write_public_file(cert_path, keys.cert_pem(cert))
+            ledger = self.ledger()
+            ledger.append({"participant_id": self.issuer_id, "kind": "service", "serial": str(cert.serial_number),
+                           "not_after": cert.not_valid_after_utc.isoformat(), "issued": _now().isoformat(),
+                           "revoked": None})
             self._save_ledger(ledger)
-            self._write_crl_locked()
-        return revoked
+        return cert_path, key_path
 
     def write_crl(self) -> Path:
         """Re-sign the CRL (also needed before it expires, even without new revocations)."""
@@ -236,6 +366,32 @@ class Authority:
         keys.write_public_file(self.crl_path, crl.public_bytes(serialization.Encoding.PEM))
         _write_json(self.dir / AUTHORITY_FILE, self.meta)
         return self.crl_path
+
+
+@dataclass(frozen=True)
+class Revocation:
+    participant_id: str
+    serials: list[int]  # certificates newly revoked
+    credential_ids: list[str]  # credentials newly revoked
+
+
+def _service_cert_usable(cert_path: Path, key_path: Path, hosts: list[str], ca: x509.Certificate) -> bool:
+    try:
+        cert = keys.load_certificate(cert_path)
+        key = keys.load_private_key(key_path)
+    except ConnectorError:
+        return False
+    if not keys.same_public_key(cert.public_key(), key) or cert.issuer != ca.subject:  # type: ignore[arg-type]
+        return False
+    if (cert.not_valid_after_utc - _now()).days < 7:
+        return False
+    try:
+        san = cert.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
+    except x509.ExtensionNotFound:
+        return False
+    named = {str(v) for v in san.get_values_for_type(x509.DNSName)}
+    named |= {str(v) for v in san.get_values_for_type(x509.IPAddress)}
+    return set(hosts) <= named
 
 
 @contextlib.contextmanager

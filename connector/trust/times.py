@@ -75,7 +75,8 @@ def parse_date(value: object, code: str, where: str) -> date:
 def to_numeric_date(moment: datetime) -> int:
     """JWT NumericDate: whole seconds since the epoch (sub-second precision is dropped)."""
     require_aware(moment, "datetime")
-    return int(moment.timestamp())
+    # Integer arithmetic: a float timestamp rounds x.999999 up to the next second for distant dates.
+    return (moment - datetime(1970, 1, 1, tzinfo=timezone.utc)) // timedelta(seconds=1)
 
 
 def from_numeric_date(value: object, code: str, where: str) -> datetime:

@@ -1,0 +1,37 @@
+"""`connector authority serve`: publish an authority's status lists, CRL and trust list."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+from datetime import timedelta
+from pathlib import Path
+
+from connector.cli.base import Parser
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    authority = sub.add_parser("authority", help="run a federation authority's publication service")
+    authority_sub = authority.add_subparsers(dest="authority_command", metavar="COMMAND", parser_class=Parser)
+    authority_sub.required = True
+    serve = authority_sub.add_parser("serve", help="serve status lists, CRL and trust list at the public URL")
+    serve.add_argument("--dir", required=True, type=Path, help="authority folder")
+    serve.add_argument("--listen", help="HOST:PORT to listen on (default: the public URL's port on loopback)")
+    serve.add_argument("--status-validity", type=float, default=300.0,
+                       help="seconds a served status list is valid (a revocation is visible within it)")
+    serve.add_argument("--log-level", default="info", choices=["debug", "info", "warning", "error"])
+    serve.set_defaults(func=cmd_serve)
+
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    from connector.authority.service import serve
+    from connector.config import parse_listen
+    from connector.errors import UsageError
+    from connector.log import setup_logging
+
+    listen = parse_listen(args.listen, "--listen") if args.listen else None
+    if not args.status_validity > 0:
+        raise UsageError("cli.usage", "--status-validity must be a positive number of seconds", "--status-validity")
+    setup_logging(args.log_level)
+    asyncio.run(serve(args.dir, listen, timedelta(seconds=args.status_validity)))
+    return 0

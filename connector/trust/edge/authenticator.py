@@ -1,0 +1,209 @@
+"""The DCP verifier of every DSP request: the core's `Verification` plan, driven with real fetches.
+
+For each request: the bearer token is checked against the TLS peer, the caller's DID document is fetched (or
+taken from the short cache), the one plan step that remembers the token's jti runs on the store thread (so the
+replay check is a single atomic insert-if-absent in the store, shared by every request and surviving restarts),
+the caller's credential service is asked for a presentation unless a verified one may be reused, and every
+credential's status list is fetched unless a fresh enough copy is cached. Anything that cannot be fetched is
+the plan's refusal (fail closed). Then the node's own demand: every `required_credential_types` verified.
+
+Every outcome is recorded (store table and one log line) with the exact check, the step and the peer.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import TYPE_CHECKING, Any, Awaitable, Callable
+
+from aiohttp import web
+
+from connector.errors import ConnectorError, Problem
+from connector.trust.claims import VerifiedClaims
+from connector.trust.did import DidDocument
+from connector.trust.scopes import type_scope
+from connector.trust.status_list import StatusListCachePolicy
+from connector.trust.times import format_datetime
+from connector.trust.verifier import (
+    NeedDidDocument,
+    NeedPresentation,
+    NeedStatusLists,
+    PresentationCache,
+    Refusal,
+    Verification,
+    Verified,
+    VerifierSettings,
+)
+from connector.trust.edge import repository as repo
+from connector.trust.edge.fetching import FetchFailed, Fetcher
+from connector.trust.edge.holder import Holder, bearer
+
+if TYPE_CHECKING:
+    from connector.node.runtime import Node
+    from connector.trust.edge.trust_lists import TrustListKeeper
+
+log = logging.getLogger("connector.trust")
+
+Clock = Callable[[], datetime]
+Outcome = Verified | Refusal
+# Refusals a status list settles for good: keeping the list cached spares a refetch per request of a revoked peer.
+SETTLED = frozenset({"credential.revoked", "credential.suspended"})
+
+
+@dataclass(frozen=True)
+class Demands:
+    """What this node asks of every peer."""
+
+    scopes: tuple[str, ...]
+    required_types: tuple[str, ...]
+    require_credentials: bool
+
+
+def settings_from(node: "Node") -> tuple[VerifierSettings, Demands]:
+    trust = node.config.trust
+    leeway = timedelta(seconds=trust.clock_skew)
+    settings = VerifierSettings(
+        leeway=leeway,
+        status_cache=StatusListCachePolicy(max_age=timedelta(seconds=trust.status_max_age), leeway=leeway),
+        require_status=True,
+        require_key_certificate=trust.require_key_certificate,
+    )
+    asked = tuple(dict.fromkeys(trust.credential_types + trust.required_credential_types))
+    demands = Demands(tuple(type_scope(t) for t in asked), trust.required_credential_types,
+                      trust.require_credentials)
+    return settings, demands
+
+
+class DcpAuthenticator:
+    """The `Authenticator` seam for DCP: installed as `node.control.authenticator`."""
+
+    def __init__(self, node: "Node", keeper: "TrustListKeeper", fetcher: Fetcher, holder: Holder,
+                 replay: repo.StoreReplayCache, clock: Clock,
+                 record: Callable[[repo.VerificationRecord], Awaitable[None]]) -> None:
+        self.node = node
+        self.keeper = keeper
+        self.fetcher = fetcher
+        self.holder = holder
+        self.replay = replay
+        self.clock = clock
+        self.record = record
+        self.settings, self.demands = settings_from(node)
+        reuse = node.config.trust.presentation_reuse
+        self._reuse = timedelta(seconds=reuse) if reuse > 0 else None
+        self.presentations: PresentationCache | None = None
+        self.forget_presentations()
+
+    def forget_presentations(self) -> None:
+        """Drop every reusable presentation (the trust lists changed, or a test wants a cold cache)."""
+        self.presentations = PresentationCache(self._reuse) if self._reuse is not None else None
+
+    # --- the seam -------------------------------------------------------------------------------------------------
+
+    async def authenticate(self, request: web.Request) -> VerifiedClaims:
+        from connector.log import request_id
+        from connector.node.middleware import PEER
+
+        started = time.perf_counter()
+        peer = request.get(PEER)
+        peer_id = peer.participant_id if peer is not None else None
+        header = request.headers.get("Authorization")
+        outcome: Outcome
+        if peer_id is None:
+            outcome = Refusal(Problem("auth.no_peer", "no authenticated peer on this connection"), None, "token")
+        elif header is None and not self.demands.require_credentials:
+            outcome = Verified(VerifiedClaims(peer_id, self.clock(), notes={"credentials": "not_presented"}))
+        else:
+            try:
+                token = bearer(header)
+            except ConnectorError as exc:
+                outcome = Refusal(exc.problem, peer_id, "token")
+            else:
+                outcome = await self.verify(token, peer_id)
+        elapsed_ms = round((time.perf_counter() - started) * 1000, 2)
+        await self._report(outcome, peer_id, request.method, request.path, request_id.get(), elapsed_ms)
+        if isinstance(outcome, Refusal):
+            details = {**dict(outcome.problem.details), "step": outcome.step}
+            raise ConnectorError(outcome.code, outcome.reason, outcome.problem.where, **details)
+        return outcome.claims
+
+    # --- the driving loop -------------------------------------------------------------------------------------------
+
+    async def verify(self, token: str, peer_id: str) -> Outcome:
+        """Run the plan for one token presented over a TLS connection identified as `peer_id`."""
+        store = self.node.store
+        assert store is not None
+        plan = Verification(self.holder.did, self.keeper.trust_store(), self.demands.scopes, self.replay,
+                            self.settings, self.presentations)
+        step = plan.check_token(token, peer_id, self.clock())
+        while not isinstance(step, (Verified, Refusal)):
+            url = None
+            try:
+                if isinstance(step, NeedDidDocument):
+                    url = step.url
+                    document = await self.fetcher.did_document(step.did, step.url)
+                    step = await store.run(self._with_document, plan, document, self.clock())
+                elif isinstance(step, NeedPresentation):
+                    url = step.url
+                    own = self.holder.id_token(step.holder, step.access_token, self.clock())
+                    body = await self.fetcher.presentation(step.url, step.body(), step.headers(own))
+                    step = plan.with_presentation(body, self.clock())
+                elif isinstance(step, NeedStatusLists):
+                    url = step.urls[0]
+                    status_token, fetched_at = await self.fetcher.status_list(url, url in step.refetch)
+                    step = plan.with_status_list(url, status_token, fetched_at, self.clock())
+                else:  # pragma: no cover - the plan has no other steps
+                    raise AssertionError(f"unknown verification step {step!r}")
+            except FetchFailed as exc:
+                step = plan.unavailable(str(exc), url)
+        if isinstance(step, Refusal) and step.step == "status" and url is not None and step.code not in SETTLED:
+            self.fetcher.forget_status(url)
+        if isinstance(step, Verified):
+            missing = [t for t in self.demands.required_types if not step.claims.of_type(t)]
+            if self.demands.require_credentials and missing:
+                return Refusal(Problem("credential.required_missing", "the peer presented no verified "
+                                       f"{', '.join(missing)}", "presentation"), peer_id, "credentials")
+        return step
+
+    def _with_document(self, db: Any, plan: Verification, document: DidDocument | bytes, now: datetime) -> Any:
+        self.replay.bind(db)
+        try:
+            return plan.with_did_document(document, now)
+        finally:
+            self.replay.bind(None)
+
+    # --- recording -------------------------------------------------------------------------------------------------
+
+    async def _report(self, outcome: Outcome, peer: str | None, method: str, path: str, rid: str | None,
+                      elapsed_ms: float) -> None:
+        now = self.clock()
+        if isinstance(outcome, Verified):
+            claims = outcome.claims
+            notes = claims.notes
+            detail: dict[str, Any] = {
+                "ms": elapsed_ms,
+                "presentation": notes.get("presentation", notes.get("credentials")),
+                "credentials": [{"id": c.id, "types": [t for t in c.types if t != "VerifiableCredential"],
+                                 "issuer": c.issuer, "federation": c.federation} for c in claims.credentials],
+            }
+            record = repo.VerificationRecord(format_datetime(now), peer, "verified", None, None, None, method,
+                                             path, rid, detail)
+            log.info("peer verified", extra={"peer": peer, "path": path, "credentials": len(claims.credentials),
+                                             "presentation": detail["presentation"], "ms": elapsed_ms})
+        else:
+            detail = {"ms": elapsed_ms}
+            if outcome.problem.where:
+                detail["where"] = outcome.problem.where
+            if outcome.problem.details:
+                detail["details"] = dict(outcome.problem.details)
+            expired = self.keeper.expired_federations(now)
+            if expired:
+                detail["expired_trust_lists"] = expired
+            record = repo.VerificationRecord(format_datetime(now), peer, "refused", outcome.code, outcome.reason,
+                                             outcome.step, method, path, rid, detail)
+            extra: dict[str, Any] = {"peer": peer, "path": path, "code": outcome.code, "step": outcome.step}
+            if expired:
+                extra["expired_trust_lists"] = expired
+            log.warning("verification failed at %s: %s", outcome.step, outcome.reason, extra=extra)
+        await self.record(record)

@@ -1,0 +1,177 @@
+"""Fetching what verification needs, over the node's mutual-TLS session, with bounds and short-lived caches.
+
+- DID documents: cached parsed for `did_ttl` (a key rotation reaches us within it); a document that does not
+  parse is never cached, so the plan sees the bytes and names the exact problem.
+- Status list credentials: cached as fetched, with the time they were fetched. Whether a cached copy may still
+  be used is the core's decision (`StatusListCachePolicy`: validity, ttl, `status_max_age`); the plan asks for
+  a refetch when it is not, the cache forgets copies past their own validity, and the verifier drops a copy
+  it could not use (so one bad answer does not refuse every request until it would have expired).
+- Every body is read up to a limit; an oversized answer, a non-200 status, a timeout or a refused connection is
+  a `FetchFailed`, which the driver turns into the plan's "could not be obtained" refusal (fail closed).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections import OrderedDict
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import TYPE_CHECKING, Any, Callable, Mapping
+
+import aiohttp
+
+from connector.errors import ConnectorError
+from connector.trust.did import MAX_DOCUMENT_BYTES, DidDocument, parse_did_document
+from connector.trust.presentations import MAX_MESSAGE_BYTES
+from connector.trust.status_list import MAX_BITSTRING_BYTES
+
+if TYPE_CHECKING:
+    from connector.node.runtime import Node
+
+Clock = Callable[[], datetime]
+DEFAULT_TIMEOUT = 10.0
+MAX_CACHED = 1024
+
+
+class FetchFailed(Exception):
+    """A document could not be obtained; the message says why (it ends up in the refusal's reason)."""
+
+
+@dataclass(frozen=True)
+class CachedStatusList:
+    token: str
+    fetched_at: datetime
+    valid_until: datetime
+
+
+def _valid_until(token: str) -> datetime | None:
+    """The validUntil a status list claims, read without trusting it (only to forget the copy in time)."""
+    from connector.trust.compact import parse_jwt
+    from connector.trust.times import parse_datetime
+
+    try:
+        claims = parse_jwt(token, "status", max_length=MAX_BITSTRING_BYTES).claims
+        return parse_datetime(claims.get("validUntil"), "status.list_malformed", "validUntil")
+    except ConnectorError:
+        return None
+
+
+class Fetcher:
+    def __init__(self, node: "Node", clock: Clock, did_ttl: timedelta = timedelta(seconds=30),
+                 timeout: float = DEFAULT_TIMEOUT) -> None:
+        self.node = node
+        self.clock = clock
+        self.did_ttl = did_ttl
+        self.timeout = timeout
+        self._documents: OrderedDict[str, tuple[DidDocument, datetime]] = OrderedDict()
+        self._status: OrderedDict[str, CachedStatusList] = OrderedDict()
+        self.fetches = 0  # requests actually sent (for the benchmark and tests)
+
+    # --- transport ------------------------------------------------------------------------------------------
+
+    async def _request(self, method: str, url: str, limit: int, body: bytes | None = None,
+                       headers: Mapping[str, str] | None = None) -> tuple[int, bytes]:
+        session = self.node.http
+        if session is None:
+            raise FetchFailed("the node is not running")
+        self.fetches += 1
+        try:
+            async with session.request(method, url, data=body, headers=dict(headers or {}),
+                                       timeout=aiohttp.ClientTimeout(total=self.timeout),
+                                       allow_redirects=False) as resp:
+                data = bytearray()
+                async for chunk in resp.content.iter_chunked(64 * 1024):
+                    data.extend(chunk)
+                    if len(data) > limit:
+                        raise FetchFailed(f"{url} answered more than {limit} bytes")
+                return resp.status, bytes(data)
+        except FetchFailed:
+            raise
+        except (aiohttp.ClientError, asyncio.TimeoutError, OSError, ValueError) as exc:
+            raise FetchFailed(f"cannot reach {url}: {str(exc) or type(exc).__name__}") from None
+
+    async def get(self, url: str, limit: int) -> bytes:
+        status, data = await self._request("GET", url, limit)
+        if status != 200:
+            raise FetchFailed(f"{url} answered HTTP {status}")
+        return data
+
+    async def post(self, url: str, body: bytes, headers: Mapping[str, str], limit: int) -> tuple[int, bytes]:
+        return await self._request("POST", url, limit, body, headers)
+
+    # --- DID documents --------------------------------------------------------------------------------------
+
+    async def did_document(self, did: str, url: str) -> DidDocument | bytes:
+        """The DID document of `did`: parsed (and cached) when it parses, otherwise the raw bytes."""
+        now = self.clock()
+        cached = self._documents.get(did)
+        if cached is not None and now - cached[1] < self.did_ttl:
+            return cached[0]
+        data = await self.get(url, MAX_DOCUMENT_BYTES)
+        try:
+            document = parse_did_document(data, did)
+        except ConnectorError:
+            return data
+        self._documents[did] = (document, now)
+        self._documents.move_to_end(did)
+        while len(self._documents) > MAX_CACHED:
+            self._documents.popitem(last=False)
+        return document
+
+    async def resolve(self, did: str) -> DidDocument:
+        """A parsed DID document or ConnectorError('did.*') (for the credential service, which has no plan)."""
+        from connector.trust.did import parse_did
+
+        try:
+            found = await self.did_document(did, parse_did(did).url)
+        except FetchFailed as exc:
+            raise ConnectorError("did.unavailable", f"the DID document could not be obtained: {exc}") from None
+        if isinstance(found, DidDocument):
+            return found
+        return parse_did_document(found, did)  # raises the precise problem
+
+    # --- status lists ---------------------------------------------------------------------------------------
+
+    async def status_list(self, url: str, refetch: bool) -> tuple[str, datetime]:
+        """(token, fetched_at): the cached copy unless `refetch` or it is past its own validity."""
+        now = self.clock()
+        cached = self._status.get(url)
+        if cached is not None and not refetch and now < cached.valid_until:
+            return cached.token, cached.fetched_at
+        fetched_at = self.clock()
+        data = await self.get(url, MAX_BITSTRING_BYTES)
+        try:
+            token = data.decode("ascii").strip()
+        except UnicodeDecodeError:
+            raise FetchFailed(f"{url} did not answer a JWT") from None
+        until = _valid_until(token)
+        if until is not None:  # what states no validity cannot be kept for a bounded time: not kept at all
+            self._status[url] = CachedStatusList(token, fetched_at, until)
+            self._status.move_to_end(url)
+            while len(self._status) > MAX_CACHED:
+                self._status.popitem(last=False)
+        return token, fetched_at
+
+    def forget_status(self, url: str) -> None:
+        """Drop a cached status list the verifier could not use, so the next request fetches it again."""
+        self._status.pop(url, None)
+
+    # --- presentations -----------------------------------------------------------------------------------------
+
+    async def presentation(self, url: str, body: bytes, headers: Mapping[str, str]) -> bytes:
+        status, data = await self.post(url, body, headers, MAX_MESSAGE_BYTES)
+        if status != 200:
+            reason = ""
+            try:
+                answer: Any = json.loads(data)
+                if isinstance(answer, dict) and isinstance(answer.get("code"), str):
+                    reason = f" ({answer['code']}: {str(answer.get('reason', ''))[:200]})"
+            except ValueError:
+                pass
+            raise FetchFailed(f"the credential service answered HTTP {status}{reason}")
+        return data
+
+    def clear(self) -> None:
+        self._documents.clear()
+        self._status.clear()

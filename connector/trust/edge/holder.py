@@ -1,0 +1,232 @@
+"""This node as a holder: its DID document, its credentials, the tokens it sends, its credential service.
+
+- DID document: the signing key as a JsonWebKey2020 with ``x5c`` = [signing certificate, CA certificate], the
+  CredentialService (``<public URL>/dcp``) and the DSP DataService entries.
+- Credentials: the JWT files named in ``[identity] credentials``, loaded into the store at start. A file that is
+  missing, is not a JWT VC, or is about another participant stops the node with an error naming the entry.
+- Outgoing: every DSP request carries a fresh self-issued ID token (own jti, short lifetime) addressed to the
+  peer, with an access token for our credential service bound to that peer and to the types we hold.
+- Credential service (DCP presentation query, mutual TLS): the verifier's ID token must be bound to its TLS
+  identity, signed by it, addressed to us, not replayed, and carry an access token we issued to it; it gets a
+  presentation signed by our signing key holding the credentials its scopes and our grant both cover.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from datetime import datetime, timedelta
+from typing import TYPE_CHECKING, Any, Awaitable, Callable
+
+from aiohttp import web
+
+from connector.canonical import sha256_hex
+from connector.errors import ConfigError, ConnectorError
+from connector.trust.credentials import read_credential_unverified
+from connector.trust.did import DidDocument, DidKey, build_did_document, parse_did, parse_did_document
+from connector.trust.presentations import (
+    PresentationResponseMessage,
+    issue_presentation,
+    parse_presentation_query,
+    select_credentials,
+)
+from connector.trust.scopes import type_scope
+from connector.trust.times import format_datetime
+from connector.trust.tokens import (
+    IdTokenFacts,
+    check_access_token,
+    issue_access_token,
+    issue_id_token,
+    read_id_token,
+    remember_id_token,
+)
+from connector.trust.edge import repository as repo
+
+if TYPE_CHECKING:
+    from connector.node.runtime import Node
+    from connector.trust.edge.fetching import Fetcher
+
+log = logging.getLogger("connector.trust")
+
+Clock = Callable[[], datetime]
+CREDENTIAL_SERVICE_PATH = "/dcp"
+PRESENTATION_LIFETIME = timedelta(seconds=300)
+
+
+class Holder:
+    def __init__(self, node: "Node", fetcher: "Fetcher", replay: repo.StoreReplayCache, clock: Clock) -> None:
+        self.node = node
+        self.fetcher = fetcher
+        self.replay = replay
+        self.clock = clock
+        trust = node.config.trust
+        self.leeway = timedelta(seconds=trust.clock_skew)
+        self.token_lifetime = timedelta(seconds=trust.token_lifetime)
+        self.credentials: list[repo.OwnCredential] = []
+        self._document_json: dict[str, Any] | None = None
+        self._document: DidDocument | None = None
+        self._access: dict[str, tuple[str, datetime]] = {}  # verifier -> (access token, reuse until)
+        self.on_outcome: Callable[[repo.VerificationRecord], Awaitable[None]] | None = None  # set by the edge
+
+    @property
+    def did(self) -> str:
+        return self.node.participant_id
+
+    # --- DID document -------------------------------------------------------------------------------------------
+
+    def document_json(self) -> dict[str, Any]:
+        if self._document_json is None:
+            identity = self.node.identity
+            if identity is None:
+                raise ConnectorError("did.no_identity", "this node has no signing identity to publish")
+            fragment = identity.signing_kid.split("#", 1)[1]
+            key = DidKey(fragment, identity.signing_key.public_key(), (identity.signing_cert, identity.ca_cert))
+            self._document_json = build_did_document(self.did, [key], self.node.public_url + CREDENTIAL_SERVICE_PATH,
+                                                     self.node.dsp_url)
+        return self._document_json
+
+    def document(self) -> DidDocument:
+        if self._document is None:
+            self._document = parse_did_document(self.document_json(), self.did)
+        return self._document
+
+    # --- credentials ----------------------------------------------------------------------------------------------
+
+    async def load_credentials(self) -> None:
+        now = self.clock()
+        loaded: list[repo.OwnCredential] = []
+        for i, path in enumerate(self.node.config.identity.credentials):
+            where = f"identity.credentials[{i}]"
+            try:
+                token = path.read_text(encoding="ascii").strip()
+            except FileNotFoundError:
+                raise ConfigError("config.missing_file", f"credential file not found: {path}", where) from None
+            except (OSError, UnicodeDecodeError) as exc:
+                raise ConfigError("identity.credential_invalid", f"cannot read {path}: {exc}", where) from None
+            try:
+                envelope = read_credential_unverified(token)
+            except ConnectorError as exc:
+                raise ConfigError("identity.credential_invalid",
+                                  f"{path} is not a JWT verifiable credential: {exc.reason}", where) from None
+            subject = envelope.subject.get("id")
+            if subject != self.did:
+                raise ConfigError("identity.credential_subject", f"{path} is a credential about {subject}, not about "
+                                  f"this participant ({self.did})", where)
+            until = envelope.valid_until
+            if until is not None and until <= now:
+                log.warning("a configured credential has expired; peers will refuse it",
+                            extra={"key": where, "credential": envelope.id, "expired": format_datetime(until)})
+            loaded.append(repo.OwnCredential(
+                id=envelope.id, types=envelope.types, issuer=envelope.issuer,
+                valid_until=format_datetime(until) if until else None, sha256=sha256_hex(token.encode("ascii")),
+                token=token, source=str(path), loaded_at=format_datetime(now)))
+        store = self.node.store
+        assert store is not None
+        await store.run(repo.replace_own_credentials, loaded)
+        self.credentials = await store.read(repo.own_credentials)
+        self._access.clear()
+        if self.credentials:
+            log.info("credentials loaded", extra={"credentials": len(self.credentials), "types": sorted(self.types())})
+
+    def types(self) -> set[str]:
+        return {t for c in self.credentials for t in c.types if t != "VerifiableCredential"}
+
+    # --- outgoing ---------------------------------------------------------------------------------------------------
+
+    def _access_token(self, verifier: str, now: datetime) -> str | None:
+        scopes = sorted(type_scope(t) for t in self.types())
+        if not scopes:
+            return None
+        cached = self._access.get(verifier)
+        if cached is not None and now < cached[1]:
+            return cached[0]
+        identity = self.node.identity
+        assert identity is not None
+        token = issue_access_token(identity.signing_key, identity.signing_kid, self.did, verifier, scopes, now,
+                                   self.token_lifetime)
+        self._access[verifier] = (token, now + self.token_lifetime / 2)
+        return token
+
+    def id_token(self, audience: str, access_token: str | None, now: datetime) -> str:
+        identity = self.node.identity
+        assert identity is not None
+        return issue_id_token(identity.signing_key, identity.signing_kid, self.did, audience, access_token, now,
+                              self.token_lifetime)
+
+    async def authorization_for(self, peer: str) -> str | None:
+        """The Authorization header for a DSP request to `peer` (None if `peer` is no did:web participant)."""
+        if self.node.identity is None:
+            return None
+        try:
+            parse_did(peer)
+        except ConnectorError:
+            return None
+        now = self.clock()
+        return f"Bearer {self.id_token(peer, self._access_token(peer, now), now)}"
+
+    # --- the credential service ---------------------------------------------------------------------------------------
+
+    async def presentation_query(self, request: web.Request) -> web.Response:
+        from connector.log import request_id
+        from connector.node.middleware import PEER
+
+        peer = request.get(PEER)
+        now = self.clock()
+        try:
+            if peer is None:
+                raise ConnectorError("auth.no_peer", "the credential service needs a mutual-TLS peer")
+            token = bearer(request.headers.get("Authorization"))
+            unverified = read_id_token(token, self.did, peer.participant_id, now, self.leeway)
+            verifier_document = await self.fetcher.resolve(unverified.issuer)
+            grant = check_access_token(token, verifier_document, self.document(), peer.participant_id, now,
+                                       self.leeway)
+            store = self.node.store
+            assert store is not None
+            await store.run(self._remember, grant.id_token, now)
+        except ConnectorError as exc:
+            await self._record(request, peer.participant_id if peer else None, exc, now, request_id.get())
+            return web.json_response({"code": exc.code, "reason": exc.reason}, status=401)
+        try:
+            query = parse_presentation_query(await request.read())
+        except ConnectorError as exc:
+            status = 501 if exc.code == "dcp.presentation_definition_unsupported" else 400
+            return web.json_response({"code": exc.code, "reason": exc.reason}, status=status)
+        allowed = grant.allowed(query.scope)
+        chosen = select_credentials([c.token for c in self.credentials], allowed)
+        identity = self.node.identity
+        assert identity is not None
+        presentation = issue_presentation(identity.signing_key, identity.signing_kid, self.did, grant.verifier,
+                                          chosen, now, PRESENTATION_LIFETIME)
+        log.info("presentation given", extra={"verifier": grant.verifier, "credentials": len(chosen),
+                                              "scopes": [str(s) for s in allowed]})
+        return web.Response(body=PresentationResponseMessage((presentation,)).body(), content_type="application/json")
+
+    def _remember(self, db: Any, facts: IdTokenFacts, now: datetime) -> None:
+        self.replay.bind(db)
+        try:
+            remember_id_token(self.replay, facts, now, self.leeway)
+        finally:
+            self.replay.bind(None)
+
+    async def _record(self, request: web.Request, peer: str | None, exc: ConnectorError, now: datetime,
+                      rid: str | None) -> None:
+        log.warning("presentation query refused", extra={"peer": peer, "code": exc.code, "reason": exc.reason})
+        if self.on_outcome is not None:
+            await self.on_outcome(repo.VerificationRecord(
+                at=format_datetime(now), peer=peer, outcome="refused", code=exc.code, reason=exc.reason,
+                step="credential_service", method=request.method, path=request.path, request_id=rid,
+                detail={"details": dict(exc.problem.details)} if exc.problem.details else {}))
+
+
+def bearer(header: str | None) -> str:
+    if not header:
+        raise ConnectorError("token.missing", "no Authorization header: a self-issued ID token is required",
+                             "Authorization")
+    scheme, _, value = header.partition(" ")
+    if scheme.lower() != "bearer" or not value.strip():
+        raise ConnectorError("token.malformed", "the Authorization header is not 'Bearer <token>'", "Authorization")
+    return value.strip()
+
+
+def document_bytes(document: dict[str, Any]) -> bytes:
+    return json.dumps(document, separators=(",", ":"), sort_keys=True).encode()

@@ -1,0 +1,138 @@
+"""The trust edge's routes: the DID document and credential service on the protocol listener, and what an
+operator reads on the management API (verification records, trust lists in force, the node's credentials)."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from aiohttp import web
+
+from connector.errors import ConnectorError
+from connector.management import inputs, openapi
+from connector.node.middleware import open_route
+from connector.participant import did_web_document_path
+from connector.trust.vocab import PRESENTATIONS_QUERY_PATH
+from connector.trust.edge import repository as repo
+from connector.trust.edge.holder import CREDENTIAL_SERVICE_PATH, document_bytes
+
+if TYPE_CHECKING:
+    from connector.trust.node_edge import TrustEdge
+
+OUTCOMES = ("verified", "refused")
+
+
+def protocol_routes(edge: "TrustEdge") -> list[web.RouteDef]:
+    holder = edge.holder
+
+    @open_route
+    async def did_document(request: web.Request) -> web.Response:
+        return web.Response(body=document_bytes(holder.document_json()), content_type="application/did+json",
+                            headers={"Cache-Control": "max-age=60"})
+
+    async def presentation_query(request: web.Request) -> web.Response:
+        return await holder.presentation_query(request)
+
+    return [
+        web.get(did_web_document_path(holder.did), did_document),
+        web.post(CREDENTIAL_SERVICE_PATH + PRESENTATIONS_QUERY_PATH, presentation_query),
+    ]
+
+
+def management_routes(edge: "TrustEdge") -> list[web.RouteDef]:
+    async def verifications(request: web.Request) -> web.Response:
+        page = inputs.page(request)
+        outcome = request.query.get("outcome")
+        if outcome is not None and outcome not in OUTCOMES:
+            raise ConnectorError("request.invalid", "'outcome' must be verified or refused", "outcome")
+        store = edge.node.store
+        assert store is not None
+        items, total = await store.read(repo.list_verifications, page.limit, page.offset, outcome,
+                                        request.query.get("peer"), request.query.get("code"))
+        return page.response(request, [r.to_api() for r in items], total)
+
+    async def trust_lists(request: web.Request) -> web.Response:
+        now = edge.clock()
+        items = [s.to_api(now) for s in edge.keeper.states]
+        return web.json_response({"items": items, "total": len(items), "verifying": edge.verifying})
+
+    async def credentials(request: web.Request) -> web.Response:
+        items = [c.to_api() for c in edge.holder.credentials]
+        return web.json_response({"items": items, "total": len(items)})
+
+    return [
+        web.get("/v1/verifications", verifications),
+        web.get("/v1/trust-lists", trust_lists),
+        web.get("/v1/credentials", credentials),
+    ]
+
+
+def _ref(name: str) -> dict[str, str]:
+    return {"$ref": f"#/components/schemas/{name}"}
+
+
+def _answers(body: dict[str, Any], *errors: str) -> dict[str, Any]:
+    problem = {"content": {"application/problem+json": {"schema": _ref("Problem")}}}
+    out: dict[str, Any] = {"200": {"description": "OK", "content": {"application/json": {"schema": body}}}}
+    for status in ("401",) + errors:
+        out[status] = {"description": "Missing or wrong API key" if status == "401" else "Invalid input", **problem}
+    return out
+
+
+def _listing(item: str, **extra: Any) -> dict[str, Any]:
+    return {"type": "object", "required": ["items", "total"], "properties": {
+        "items": {"type": "array", "items": _ref(item)}, "total": {"type": "integer"}, **extra}}
+
+
+def _document() -> None:
+    """Describe the routes in the management API's OpenAPI document."""
+    schemas: dict[str, Any] = {
+        "Verification": {"type": "object", "description": "One verification of a peer's request (DCP)",
+                         "properties": {
+                             "id": {"type": "integer"}, "at": {"type": "string", "format": "date-time"},
+                             "peer": {"type": ["string", "null"], "description": "Participant id of the TLS peer"},
+                             "outcome": {"type": "string", "enum": list(OUTCOMES)},
+                             "code": {"type": ["string", "null"], "description": "The failed check, e.g. "
+                                      "token.replayed, credential.revoked, status.unavailable"},
+                             "reason": {"type": ["string", "null"]},
+                             "step": {"type": ["string", "null"], "enum": ["token", "did_document", "presentation",
+                                                                          "status", "credentials",
+                                                                          "credential_service", None]},
+                             "method": {"type": ["string", "null"]}, "path": {"type": ["string", "null"]},
+                             "requestId": {"type": ["string", "null"]}, "detail": {"type": "object"}}},
+        "TrustListState": {"type": "object", "properties": {
+            "key": {"type": "string"}, "file": {"type": "string"}, "url": {"type": ["string", "null"]},
+            "anchorSha256": {"type": "string"}, "federationId": {"type": ["string", "null"]},
+            "federationName": {"type": ["string", "null"]}, "sequence": {"type": ["integer", "null"]},
+            "validFrom": {"type": ["string", "null"]}, "validUntil": {"type": ["string", "null"]},
+            "state": {"type": "string", "enum": ["valid", "expired", "unusable"]},
+            "source": {"type": ["string", "null"], "enum": ["file", "url", "store", None]},
+            "issuers": {"type": "array", "items": {"type": "object"}},
+            "lastProblem": {"type": ["object", "null"]}}},
+        "OwnCredential": {"type": "object", "properties": {
+            "id": {"type": "string"}, "types": {"type": "array", "items": {"type": "string"}},
+            "issuer": {"type": "string"}, "validUntil": {"type": ["string", "null"]}, "sha256": {"type": "string"},
+            "source": {"type": "string"}, "loadedAt": {"type": "string"}}},
+    }
+    page = _listing("Verification", limit={"type": "integer"}, offset={"type": "integer"},
+                    next={"type": "string", "description": "Relative URL of the next page"})
+    paths = {
+        "/v1/verifications": {"get": {
+            "tags": ["trust"], "summary": "Verifications of peers' requests, newest first",
+            "parameters": openapi.PAGING + [
+                {"name": "outcome", "in": "query", "schema": {"type": "string", "enum": list(OUTCOMES)}},
+                {"name": "peer", "in": "query", "schema": {"type": "string"}},
+                {"name": "code", "in": "query", "description": "A check code, or a prefix ending in '.'",
+                 "schema": {"type": "string"}}],
+            "responses": _answers(page, "400")}},
+        "/v1/trust-lists": {"get": {
+            "tags": ["trust"], "summary": "The configured trust lists and the copy of each in force",
+            "responses": _answers(_listing("TrustListState", verifying={"type": "boolean"}))}},
+        "/v1/credentials": {"get": {
+            "tags": ["trust"], "summary": "The credentials this node presents",
+            "responses": _answers(_listing("OwnCredential"))}},
+    }
+    openapi.EXTRA_SCHEMAS.update(schemas)
+    openapi.EXTRA_PATHS.update(paths)
+
+
+_document()
