@@ -125,7 +125,7 @@ def receive_request(db: Database, env: StepEnv, peer: Peer, msg: TransferRequest
     tp = Transfer(id=pid, role=Role.PROVIDER, state=outcome.target, peer_id=peer.participant_id,
                   peer_address=msg.callback_address.rstrip("/"), agreement_id=msg.agreement_id, format=msg.format,
                   provider_pid=pid, consumer_pid=msg.consumer_pid,
-                  data_address=msg.data_address.to_json() if msg.data_address else None,
+                  data_address=msg.data_address.to_node() if msg.data_address else None,
                   claims=peer.claims, created_at=now, updated_at=now)
     tp = dataclasses.replace(tp, pending=_next_step(env, tp, M.REQUEST, "start"))
     repo.save_transfer(db, tp)
@@ -155,7 +155,7 @@ def receive_start(db: Database, env: StepEnv, peer: Peer, msg: TransferStartMess
         tp = transition(db, env, tp, outcome.target, "received TransferStartMessage (resume)", None,
                         {"trace": verdict.trace}, data_address=address or tp.data_address)
     else:
-        address = msg.data_address.to_json() if msg.data_address else tp.data_address
+        address = msg.data_address.to_node() if msg.data_address else tp.data_address
         tp = transition(db, env, tp, outcome.target, "received TransferStartMessage", None,
                         {"endpoint": msg.data_address.endpoint if msg.data_address else None},
                         data_address=address, provider_pid=tp.provider_pid or msg.provider_pid)
@@ -265,7 +265,7 @@ def _step_start(db: Database, env: StepEnv, tp: Transfer, _: str) -> None:
     from connector.dsp.messages import DataAddress
 
     body = TransferStartMessage(provider_pid=tp.provider_pid or tp.id, consumer_pid=tp.consumer_pid or "",
-                                data_address=DataAddress.from_json(address) if address else None).to_json()
+                                data_address=DataAddress.from_node(address) if address else None).to_json()
     send(db, env, tp, M.START, body, _url(tp, "start"), data_address=address or tp.data_address)
 
 
@@ -323,15 +323,18 @@ def start(db: Database, env: StepEnv, agreement_id: str, format: str, data_desti
         raise ConnectorError("agreement.not_found", f"no agreement '{agreement_id}'")
     if not provider_address:
         raise ConnectorError("transfer.no_address", "the provider's DSP address is unknown")
+    pid = env.new_pid()
+    if format.endswith("-PUSH") and not data_destination and env.dataplane is not None:
+        # Our own data listener receives the push, with a token the data plane issues for this transfer.
+        data_destination = env.dataplane.push_destination(db, pid, agreement_id)
     if format.endswith("-PUSH") and not data_destination:
         raise ConnectorError("transfer.no_destination", "a push transfer needs a destination (dataDestination)")
     from connector.dsp.messages import DataAddress
 
-    pid = env.new_pid()
     now = env.now()
     message = TransferRequestMessage(consumer_pid=pid, agreement_id=agreement_id, format=format,
                                      callback_address=env.callback_url,
-                                     data_address=DataAddress.from_json(dict(data_destination))
+                                     data_address=DataAddress.from_node(dict(data_destination))
                                      if data_destination else None)
     body = message.to_json()
     tp = Transfer(id=pid, role=Role.CONSUMER, state=S.REQUESTED, peer_id=provider_id,
@@ -360,6 +363,8 @@ def command(db: Database, env: StepEnv, pid: str, action: str, reason: str | Non
     elif action == "suspend":
         _step_suspend(db, env, tp, reason or "")
     elif action == "complete":
+        if env.dataplane is not None:
+            env.dataplane.before_complete(db, tp)  # a consumer completes only once the data's seal verified
         _step_complete(db, env, tp, "")
     elif action == "resume":
         if tp.state != S.SUSPENDED:

@@ -81,6 +81,8 @@ async def start_negotiation(request: web.Request) -> web.Response:
     dataset_id = inputs.string(body, "datasetId", required=False)
     purpose = inputs.string(body, "purpose", required=False)
     offer = inputs.obj(body, "offer", required=False)
+    if peer_id is None and address.startswith("https:"):
+        peer_id = await node.control.catalog.identify(address)
     if offer is None:
         if offer_id is None:
             raise ConnectorError("request.missing", "give 'offerId' (and ideally 'datasetId') or a full 'offer'",
@@ -216,6 +218,84 @@ async def transfer_command(request: web.Request) -> web.Response:
     return web.json_response(tp.to_api())
 
 
+# --- the data of a transfer (the data plane's management side) ------------------------------------------------
+
+def _dataplane(request: web.Request) -> Any:
+    plane = request.app[NODE].dataplane
+    if plane is None:
+        raise ConnectorError("dataplane.unavailable", "this node runs no data plane (it has no TLS identity)")
+    return plane
+
+
+async def transfer_token(request: web.Request) -> web.Response:
+    """Consumer, pull: the data endpoint with a current token (fresh from the provider), for the puller."""
+    plane = _dataplane(request)
+    return web.json_response(await plane.consumer.fresh_access(request.match_info["id"]),
+                             headers={"Cache-Control": "no-store"})
+
+
+async def transfer_seal(request: web.Request) -> web.Response:
+    """Consumer, pull: the digest of the data received and the provider's seal; verified and kept, or the
+    transfer is terminated with the reason."""
+    plane = _dataplane(request)
+    body = await inputs.body_object(request)
+    inputs.unknown_keys(body, ("seal", "sha256", "size"))
+    return web.json_response(await plane.consumer.accept_pulled_seal(request.match_info["id"], body))
+
+
+async def transfer_flow(request: web.Request) -> web.Response:
+    """Either role: what the data plane knows of a transfer (token expiry, bytes, the seal, open streams)."""
+    return web.json_response(await _dataplane(request).flow_view(request.match_info["id"]))
+
+
+def _document_data_routes() -> None:
+    from connector.management import openapi
+
+    ident = [{"name": "id", "in": "path", "required": True, "schema": {"type": "string"}}]
+    problem = {"content": {"application/problem+json": {"schema": {"$ref": "#/components/schemas/Problem"}}}}
+    openapi.EXTRA_SCHEMAS.update({
+        "PullAccess": {"type": "object", "description": "Where and how to pull a transfer's data now", "properties": {
+            "transferId": {"type": "string"}, "providerPid": {"type": "string"}, "consumerPid": {"type": "string"},
+            "agreementId": {"type": "string"}, "datasetId": {"type": "string"}, "providerId": {"type": "string"},
+            "endpoint": {"type": "string"}, "authorization": {"type": "string", "description": "Bearer token"},
+            "sealEndpoint": {"type": "string"}, "expiresAt": {"type": ["string", "null"]},
+            "trustAnchors": {"type": "array", "items": {"type": "string"}, "description": "PEM CA certificates"}}},
+        "SealReport": {"type": "object", "required": ["seal", "sha256", "size"], "properties": {
+            "seal": {"type": "object", "description": "The seal as the provider served it"},
+            "sha256": {"type": "string", "description": "Hex SHA-256 of the bytes received"},
+            "size": {"type": "integer"}}},
+        "SealVerdict": {"type": "object", "properties": {
+            "verified": {"type": "boolean"}, "sha256": {"type": "string"}, "size": {"type": "integer"},
+            "kid": {"type": "string"}, "issuer": {"type": "string"}, "issuedAt": {"type": "string"},
+            "signerSha256": {"type": "string"}, "anchor": {"type": "string"}, "verifiedAt": {"type": "string"}}},
+        "DataFlow": {"type": "object", "description": "The data plane's view of a transfer"},
+    })
+    openapi.EXTRA_PATHS.update({
+        "/v1/transfers/{id}/token": {"post": {
+            "tags": ["transfers"], "summary": "Consumer, pull: the data endpoint with a fresh token",
+            "parameters": ident,
+            "responses": {"200": {"description": "OK", "content": {"application/json": {
+                "schema": {"$ref": "#/components/schemas/PullAccess"}}}},
+                "409": {"description": "The transfer is not STARTED", **problem}}}},
+        "/v1/transfers/{id}/seal": {"post": {
+            "tags": ["transfers"], "summary": "Consumer, pull: report the data's digest and the provider's seal; "
+            "the seal is verified and kept, or the transfer is terminated with the reason", "parameters": ident,
+            "requestBody": {"required": True, "content": {"application/json": {
+                "schema": {"$ref": "#/components/schemas/SealReport"}}}},
+            "responses": {"200": {"description": "Verified and kept", "content": {"application/json": {
+                "schema": {"$ref": "#/components/schemas/SealVerdict"}}}},
+                "400": {"description": "Refused: the transfer was terminated", **problem}}}},
+        "/v1/transfers/{id}/flow": {"get": {
+            "tags": ["transfers"], "summary": "The data plane's view of a transfer (token, bytes, seal, streams)",
+            "parameters": ident, "responses": {"200": {"description": "OK", "content": {"application/json": {
+                "schema": {"$ref": "#/components/schemas/DataFlow"}}}}, "404": {"description": "Not found",
+                                                                                **problem}}}},
+    })
+
+
+_document_data_routes()
+
+
 def routes() -> list[web.RouteDef]:
     return [
         web.post("/v1/catalog/request", catalog_request),
@@ -229,6 +309,9 @@ def routes() -> list[web.RouteDef]:
         web.post("/v1/transfers", start_transfer),
         web.get("/v1/transfers/{id}", get_transfer),
         web.post("/v1/transfers/{id}/{action:suspend|resume|complete|terminate}", transfer_command),
+        web.post("/v1/transfers/{id}/token", transfer_token),
+        web.post("/v1/transfers/{id}/seal", transfer_seal),
+        web.get("/v1/transfers/{id}/flow", transfer_flow),
     ]
 
 

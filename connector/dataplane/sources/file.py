@@ -72,6 +72,9 @@ def build_source(config: Mapping[str, Any], context: SourceContext) -> FileSourc
     return FileSource(Path(root), split_path(config["path"]), config.get("mediaType"), context.executor)
 
 
+# Non-blocking reads from the page cache (Linux 4.14+); 0 where unavailable.
+_NOWAIT = getattr(os, "RWF_NOWAIT", 0) if hasattr(os, "preadv") else 0
+
 _COMPRESSED = {"gzip": "application/gzip", "bzip2": "application/x-bzip2", "xz": "application/x-xz"}
 
 
@@ -121,7 +124,9 @@ class FileSource:
             name=opened.name,
             etag=opened.etag,
         )
-        return DataStream(info, positional_chunks(opened.read_at, start, stop, self._executor), release)
+        fast = opened.try_read_at if isinstance(opened, _OpenFile) else None
+        return DataStream(info, positional_chunks(opened.read_at, start, stop, self._executor, try_read_at=fast),
+                          release)
 
     def _open_blocking(self) -> _OpenFile | _OpenFolder:
         root_fd = open_root(self._root)
@@ -195,6 +200,23 @@ class _OpenFile:
             if not self._finalizer.alive:
                 raise SourceError("source.stream.closed", "the stream was closed", None)
             return _pread_exactly(self._fd, offset, n, self._label)
+
+    def try_read_at(self, offset: int, n: int) -> bytearray | None:
+        """The bytes if the page cache holds them all (never waiting for the disk, nor for a reader or a close
+        holding the lock); None otherwise."""
+        if not _NOWAIT or not self._lock.acquire(blocking=False):
+            return None
+        try:
+            if not self._finalizer.alive:
+                return None
+            buffer = bytearray(n)
+            try:
+                got = os.preadv(self._fd, [buffer], offset, _NOWAIT)
+            except OSError:  # EAGAIN (not cached), or no support here: the worker path decides
+                return None
+            return buffer if got == n else None
+        finally:
+            self._lock.release()
 
     def close(self) -> None:
         with self._lock:

@@ -1,0 +1,315 @@
+"""Pull 1 GiB between two local nodes over mutual TLS, against a bare aiohttp mutual-TLS stream of the same size.
+
+    python benchmarks/bench_transfer.py [--size-mib 1024] [--rounds 5] [--dir FOLDER] [--keep]
+
+Everything runs as separate processes, so that each peak RSS is that process's own: the provider and consumer
+nodes (``connector serve``), the puller (``connector transfer``, which pulls with the consumer's identity, hashes,
+and writes the file atomically), and for the baseline a bare aiohttp server (``StreamResponse``, 256 KiB writes
+from memory) and a bare aiohttp client (``iter_chunked(256 KiB)``, nothing kept). Rounds alternate between the
+series so that noise from the machine hits them alike; medians are reported (and the best, for reference).
+
+Three series: the bare stream; the provider node serving that same bare client (a transfer and a token, nothing
+written, nothing hashed: the node's own cost next to the bare server's); and ``connector transfer``, whose rate is
+the data phase as the puller measures it (response headers to the last byte hashed and written). "End to end"
+adds the process start, the transfer request, the token, the seal (computed once per version of the file: the
+first round pays for it), the atomic publication and the completion. Peak RSS is VmHWM from /proc for the nodes
+and the bare server, and ru_maxrss of the puller and the bare client.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import signal
+import statistics
+import subprocess
+import sys
+import tempfile
+import textwrap
+import time
+import urllib.request
+from pathlib import Path
+from typing import Any
+
+MIB = 1024 * 1024
+CHUNK = 256 * 1024
+API_KEY = "bench-api-key-0123456789abcdef"
+
+BARE_SERVER = textwrap.dedent('''
+    import asyncio, os, ssl, sys
+    from aiohttp import web
+    size, cert, key, ca, port = int(sys.argv[1]), sys.argv[2], sys.argv[3], sys.argv[4], int(sys.argv[5])
+    block = os.urandom(256 * 1024)
+
+    async def stream(request):
+        response = web.StreamResponse(headers={"Content-Type": "application/octet-stream"})
+        response.content_length = size
+        await response.prepare(request)
+        left = size
+        while left:
+            piece = block if left >= len(block) else block[:left]
+            await response.write(piece)
+            left -= len(piece)
+        await response.write_eof()
+        return response
+
+    async def main():
+        ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        ctx.load_cert_chain(cert, key)
+        ctx.load_verify_locations(ca)
+        ctx.verify_mode = ssl.CERT_REQUIRED
+        app = web.Application()
+        app.router.add_get("/data", stream)
+        runner = web.AppRunner(app, access_log=None)
+        await runner.setup()
+        await web.TCPSite(runner, "127.0.0.1", port, ssl_context=ctx).start()
+        print("ready", flush=True)
+        await asyncio.Event().wait()
+
+    asyncio.run(main())
+''')
+
+BARE_CLIENT = textwrap.dedent('''
+    import asyncio, json, resource, ssl, sys, time
+    import aiohttp
+    url, cert, key, ca, token = sys.argv[1:6]
+
+    async def main():
+        ctx = ssl.create_default_context(cafile=ca)
+        ctx.load_cert_chain(cert, key)
+        got = 0
+        headers = {"Authorization": "Bearer " + token} if token else {}
+        async with aiohttp.ClientSession() as session:
+            async with session.get(url, ssl=ctx, headers=headers) as response:
+                assert response.status == 200, response.status
+                began = time.monotonic()
+                async for chunk in response.content.iter_chunked(256 * 1024):
+                    got += len(chunk)
+                seconds = time.monotonic() - began
+        rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+        print(json.dumps({"bytes": got, "seconds": seconds, "rssMiB": rss}))
+
+    asyncio.run(main())
+''')
+
+
+def free_port() -> int:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def peak_rss_mib(pid: int) -> float:
+    """VmHWM: the peak resident set of a running process."""
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) / 1024
+    return float("nan")
+
+
+def run_child(cmd: list[str]) -> tuple[str, float]:
+    """Run a command to its end; returns its stdout and its own peak RSS in MiB."""
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    out = proc.stdout.read()  # type: ignore[union-attr]
+    err = proc.stderr.read()  # type: ignore[union-attr]
+    _, status, usage = os.wait4(proc.pid, 0)
+    proc.returncode = os.waitstatus_to_exitcode(status)
+    if proc.returncode != 0:
+        raise SystemExit(f"{' '.join(cmd[:4])} failed ({proc.returncode}): {err.decode()[-2000:]}")
+    return out.decode(), usage.ru_maxrss / 1024
+
+
+def make_file(path: Path, size: int) -> None:
+    block = os.urandom(CHUNK)
+    with open(path, "wb") as f:
+        for _ in range(size // CHUNK):
+            f.write(block)
+        f.write(block[: size % CHUNK])
+
+
+def write_config(folder: Path, name: str, pid: str, port: int, mport: int, data_root: Path, ca: Path,
+                 crl: Path, extra: str = "") -> Path:
+    d = folder / name
+    path = folder / f"{name}.toml"
+    path.write_text(textwrap.dedent(f'''
+        [node]
+        participant_id = "{pid}"
+        data_dir = "{folder / ('var-' + name)}"
+        [identity]
+        tls_cert = "{d / 'tls.cert.pem'}"
+        tls_key = "{d / 'tls.key.pem'}"
+        signing_key = "{d / 'signing.key.pem'}"
+        signing_cert = "{d / 'signing.cert.pem'}"
+        [protocol]
+        listen = "127.0.0.1:{port}"
+        [management]
+        listen = "127.0.0.1:{mport}"
+        api_key = "{API_KEY}"
+        [trust]
+        ca = ["{ca}"]
+        crl = ["{crl}"]
+        require_credentials = false
+        [log]
+        level = "warning"
+        [data]
+        root = "{data_root}"
+    ''') + extra)
+    return path
+
+
+def call(mport: int, method: str, path: str, body: Any = None) -> Any:
+    req = urllib.request.Request(f"http://127.0.0.1:{mport}{path}", method=method,
+                                 data=None if body is None else json.dumps(body).encode(),
+                                 headers={"X-Api-Key": API_KEY, "Content-Type": "application/json"})
+    with urllib.request.urlopen(req, timeout=120) as resp:
+        text = resp.read()
+    return json.loads(text) if text else None
+
+
+def wait_ready(mport: int, proc: subprocess.Popen[bytes], log: Path) -> None:
+    deadline = time.time() + 30
+    while time.time() < deadline:
+        try:
+            with urllib.request.urlopen(f"http://127.0.0.1:{mport}/check/readiness", timeout=1) as resp:
+                if resp.status == 200:
+                    return
+        except OSError:
+            pass
+        if proc.poll() is not None:
+            break
+        time.sleep(0.05)
+    raise SystemExit(f"node did not start: {log.read_text()[-2000:]}")
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--size-mib", type=int, default=1024)
+    parser.add_argument("--rounds", type=int, default=5)
+    parser.add_argument("--dir", type=Path, help="work folder (default: a temporary one)")
+    parser.add_argument("--keep", action="store_true", help="keep the work folder")
+    args = parser.parse_args()
+    size = args.size_mib * MIB
+    work = Path(tempfile.mkdtemp(prefix="bench-transfer-", dir=args.dir))
+    children: list[subprocess.Popen[bytes]] = []
+    try:
+        from connector.pki.authority import Authority
+
+        authority = Authority.init(work / "authority", "Bench Federation")
+        ports = {n: (free_port(), free_port()) for n in ("provider", "consumer")}
+        pids = {n: f"did:web:localhost%3A{ports[n][0]}:{n}" for n in ports}
+        for name, pid in pids.items():
+            authority.issue_participant(pid, ["localhost", "127.0.0.1"], work / name, organisation=name.title())
+        root = work / "provider-data"
+        root.mkdir()
+        make_file(root / "big.bin", size)
+        configs = {n: write_config(work, n, pids[n], ports[n][0], ports[n][1], root if n == "provider" else work,
+                                   authority.ca_cert_path, authority.crl_path) for n in ports}
+        nodes = {}
+        for name, config in configs.items():
+            log = work / f"{name}.log"
+            proc = subprocess.Popen([sys.executable, "-m", "connector", "serve", "--config", str(config)],
+                                    stdout=open(log, "ab"), stderr=subprocess.STDOUT)
+            children.append(proc)
+            nodes[name] = proc
+            wait_ready(ports[name][1], proc, log)
+        pm, cm = ports["provider"][1], ports["consumer"][1]
+        call(pm, "POST", "/v1/assets", {"id": "big", "source": {"type": "file", "path": "big.bin"}})
+        call(pm, "POST", "/v1/policies", {"id": "use", "policy": {"permission": [{"action": "use"}]}})
+        call(pm, "POST", "/v1/offers", {"id": "big-offer", "assetId": "big", "contractPolicyId": "use"})
+        neg = call(cm, "POST", "/v1/negotiations", {
+            "counterPartyAddress": f"https://localhost:{ports['provider'][0]}/dsp/2025-1",
+            "counterPartyId": pids["provider"], "offerId": "big-offer", "datasetId": "big"})
+        neg = call(cm, "GET", f"/v1/negotiations/{neg['id']}?wait=FINALIZED,TERMINATED&timeout=30")
+        if neg["state"] != "FINALIZED":
+            raise SystemExit(f"negotiation failed: {neg.get('reason')}")
+        agreement = neg["agreementId"]
+
+        # The bare baseline: same machine, same TLS identities, no node.
+        bport = free_port()
+        prov = work / "provider"
+        bare = subprocess.Popen([sys.executable, "-c", BARE_SERVER, str(size), str(prov / "tls.cert.pem"),
+                                 str(prov / "tls.key.pem"), str(authority.ca_cert_path), str(bport)],
+                                stdout=subprocess.PIPE)
+        children.append(bare)
+        assert bare.stdout is not None and bare.stdout.readline().strip() == b"ready"
+        cons = work / "consumer"
+
+        results: dict[str, list[dict[str, float]]] = {"node": [], "bare": [], "serve": []}
+        out = work / "copy.bin"
+        client_args = [str(cons / "tls.cert.pem"), str(cons / "tls.key.pem"), str(authority.ca_cert_path)]
+        for round_no in range(args.rounds):
+            text, rss = run_child([sys.executable, "-c", BARE_CLIENT, f"https://localhost:{bport}/data",
+                                   *client_args, ""])
+            bare_run = json.loads(text)
+            assert bare_run["bytes"] == size, bare_run
+            results["bare"].append({"mbps": size / bare_run["seconds"] / 1e6, "rss": rss})
+            # The provider node serving the same bare client (a transfer and a token, no file, no seal).
+            tp = call(cm, "POST", "/v1/transfers", {"agreementId": agreement})
+            call(cm, "GET", f"/v1/transfers/{tp['id']}?wait=STARTED&timeout=30")
+            access = call(cm, "POST", f"/v1/transfers/{tp['id']}/token")
+            text, rss = run_child([sys.executable, "-c", BARE_CLIENT, access["endpoint"], *client_args,
+                                   access["authorization"]])
+            serve_run = json.loads(text)
+            assert serve_run["bytes"] == size, serve_run
+            results["serve"].append({"mbps": size / serve_run["seconds"] / 1e6, "rss": rss})
+            call(cm, "POST", f"/v1/transfers/{tp['id']}/terminate", {"reason": "benchmark"})
+            out.unlink(missing_ok=True)
+            started = time.monotonic()
+            text, rss = run_child([sys.executable, "-m", "connector", "transfer", agreement, "--out", str(out),
+                                   "--config", str(configs["consumer"]), "--json", "--quiet"])
+            wall = time.monotonic() - started
+            node_run = json.loads(text)
+            assert node_run["size"] == size and node_run["completed"], node_run
+            results["node"].append({"mbps": node_run["received"] / node_run["streamSeconds"] / 1e6, "rss": rss,
+                                    "e2e": size / wall / 1e6})
+            print(f"round {round_no + 1}: bare {results['bare'][-1]['mbps']:6.0f} MB/s   node serving "
+                  f"{results['serve'][-1]['mbps']:6.0f} MB/s   connector transfer {results['node'][-1]['mbps']:6.0f} "
+                  f"MB/s (end to end {results['node'][-1]['e2e']:.0f} MB/s)", file=sys.stderr)
+
+        peaks = {"provider": peak_rss_mib(nodes["provider"].pid), "consumer": peak_rss_mib(nodes["consumer"].pid),
+                 "bare server": peak_rss_mib(bare.pid)}
+        node_mbps = statistics.median(r["mbps"] for r in results["node"])
+        bare_mbps = statistics.median(r["mbps"] for r in results["bare"])
+        serve_mbps = statistics.median(r["mbps"] for r in results["serve"])
+        summary = {
+            "sizeBytes": size, "rounds": args.rounds,
+            "nodeMBps": round(node_mbps), "bareMBps": round(bare_mbps), "ratio": round(node_mbps / bare_mbps, 3),
+            "nodeServingMBps": round(serve_mbps), "servingRatio": round(serve_mbps / bare_mbps, 3),
+            "nodeBestMBps": round(max(r["mbps"] for r in results["node"])),
+            "bareBestMBps": round(max(r["mbps"] for r in results["bare"])),
+            "nodeEndToEndMBps": round(statistics.median(r["e2e"] for r in results["node"])),
+            "peakRssMiB": {"providerNode": round(peaks["provider"], 1), "consumerNode": round(peaks["consumer"], 1),
+                           "puller": round(max(r["rss"] for r in results["node"]), 1),
+                           "bareServer": round(peaks["bare server"], 1),
+                           "bareClient": round(max(r["rss"] for r in results["bare"]), 1)},
+        }
+        print(f"\n{size / MIB:.0f} MiB over mutual TLS, median of {args.rounds} rounds (MB = 10^6 bytes)")
+        print(f"  bare aiohttp stream                       {bare_mbps:8.0f} MB/s")
+        print(f"  provider node serving the bare client     {serve_mbps:8.0f} MB/s   "
+              f"ratio {summary['servingRatio']:.2f}")
+        print(f"  connector transfer (hashes, writes file)  {node_mbps:8.0f} MB/s   ratio {summary['ratio']:.2f}"
+              f"   (end to end {summary['nodeEndToEndMBps']} MB/s; target ratio >= 0.9)")
+        print("  peak RSS (MiB): " + ", ".join(f"{k} {v}" for k, v in summary["peakRssMiB"].items()))
+        print(json.dumps(summary))
+        return 0
+    finally:
+        for child in children:
+            if child.poll() is None:
+                child.send_signal(signal.SIGTERM)
+        for child in children:
+            try:
+                child.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                child.kill()
+        if not args.keep:
+            shutil.rmtree(work, ignore_errors=True)
+        else:
+            print(f"kept {work}", file=sys.stderr)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

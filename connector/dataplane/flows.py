@@ -1,0 +1,117 @@
+"""What the data plane keeps per transfer (its flow) and per version of a repeatable source (its digest).
+
+Functions here run on the store's thread inside a transaction, like the control plane's repository; the tables
+are created by migration 4. A flow row exists on both sides: the provider records which pull token is current,
+which certificate it is bound to and the seal it issued; the consumer records the data address it holds, the push
+destination token it issued, where pushed data went, and the seal it verified and keeps as evidence.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, fields, replace
+from datetime import datetime
+from typing import Any, Mapping
+
+from sqlite_utils import Database
+
+from connector.control.records import iso, parse_iso
+
+FLOW_TABLE = "data_flows"
+DIGEST_TABLE = "data_digests"
+
+
+def _json(value: Any) -> str | None:
+    return None if value is None else json.dumps(value, separators=(",", ":"), sort_keys=True)
+
+
+def _unjson(text: str | None) -> Any:
+    return None if text is None else json.loads(text)
+
+
+@dataclass(frozen=True)
+class Flow:
+    transfer_id: str  # our own transfer process id
+    role: str  # provider | consumer
+    kind: str  # pull | push
+    updated_at: datetime
+    epoch: int = 0  # how many times the flow was started or resumed
+    token_id: str | None = None  # provider pull: jti of the one valid token; consumer push: SHA-256 of ours
+    token_expires_at: datetime | None = None
+    token_cert: str | None = None  # provider pull: x5t#S256 the current token is bound to (or was pinned to)
+    address: Mapping[str, Any] | None = None  # consumer pull: the latest data address received
+    sha256: str | None = None  # the digest sealed (provider) or received and verified (consumer)
+    size: int | None = None
+    seal: Mapping[str, Any] | None = None  # the seal issued (provider) or verified and kept (consumer)
+    seal_verified_at: datetime | None = None
+    seal_signer: str | None = None  # consumer: hex SHA-256 of the provider's signing certificate
+    file: str | None = None  # consumer push: where the data was written
+    bytes_sent: int = 0  # provider: bytes served or pushed, all requests together
+
+    def to_row(self) -> dict[str, Any]:
+        row = {f.name: getattr(self, f.name) for f in fields(self)}
+        row.update(updated_at=iso(self.updated_at), token_expires_at=iso(self.token_expires_at),
+                   seal_verified_at=iso(self.seal_verified_at), address=_json(self.address),
+                   seal=_json(self.seal))
+        return row
+
+    @classmethod
+    def from_row(cls, row: Mapping[str, Any]) -> Flow:
+        data = dict(row)
+        data.update(updated_at=parse_iso(row["updated_at"]), token_expires_at=parse_iso(row["token_expires_at"]),
+                    seal_verified_at=parse_iso(row["seal_verified_at"]), address=_unjson(row["address"]),
+                    seal=_unjson(row["seal"]))
+        return cls(**data)
+
+    def to_api(self) -> dict[str, Any]:
+        return {
+            "transferId": self.transfer_id, "role": self.role, "kind": self.kind, "starts": self.epoch,
+            "tokenExpiresAt": iso(self.token_expires_at), "sha256": self.sha256, "size": self.size,
+            "seal": self.seal, "sealVerifiedAt": iso(self.seal_verified_at), "sealSigner": self.seal_signer,
+            "file": self.file, "bytesSent": self.bytes_sent, "updatedAt": iso(self.updated_at),
+        }
+
+
+def get_flow(db: Database, transfer_id: str) -> Flow | None:
+    for row in db.query(f"SELECT * FROM {FLOW_TABLE} WHERE transfer_id = ?", [transfer_id]):
+        return Flow.from_row(row)
+    return None
+
+
+def save_flow(db: Database, flow: Flow) -> None:
+    db[FLOW_TABLE].upsert(flow.to_row(), pk="transfer_id")
+
+
+def update_flow(db: Database, transfer_id: str, at: datetime, **changes: Any) -> Flow | None:
+    flow = get_flow(db, transfer_id)
+    if flow is None:
+        return None
+    flow = replace(flow, updated_at=at, **changes)
+    save_flow(db, flow)
+    return flow
+
+
+def add_bytes_sent(db: Database, transfer_id: str, count: int) -> None:
+    db.execute(f"UPDATE {FLOW_TABLE} SET bytes_sent = bytes_sent + ? WHERE transfer_id = ?", [count, transfer_id])
+
+
+@dataclass(frozen=True)
+class KnownDigest:
+    sha256: str
+    size: int
+    media_type: str
+
+
+def get_digest(db: Database, source_key: str, etag: str) -> KnownDigest | None:
+    for row in db.query(f"SELECT sha256, size, media_type FROM {DIGEST_TABLE} WHERE source_key = ? AND etag = ?",
+                        [source_key, etag]):
+        return KnownDigest(row["sha256"], row["size"], row["media_type"])
+    return None
+
+
+def put_digest(db: Database, source_key: str, etag: str, digest: KnownDigest, at: datetime) -> None:
+    # Older versions of the same source are useless once a newer one is known.
+    db.execute(f"DELETE FROM {DIGEST_TABLE} WHERE source_key = ?", [source_key])
+    db.execute(f"INSERT INTO {DIGEST_TABLE}(source_key, etag, sha256, size, media_type, computed_at) "
+               "VALUES (?, ?, ?, ?, ?, ?)", [source_key, etag, digest.sha256, digest.size, digest.media_type, iso(at)])
+

@@ -1,0 +1,50 @@
+"""Connections that only ever reach the intended participant: the server's certificate is checked when the
+connection is made, before a single byte of a request (a token, pushed data) is written to it.
+
+A data endpoint comes from the other side (a data address), so its URL proves nothing; the TLS handshake proves
+the server holds a certificate from a recognised authority, and this connector requires that certificate to name
+the participant the transfer is with. Bytes therefore flow peer to peer, never to a third party.
+"""
+
+from __future__ import annotations
+
+import ssl
+from typing import Any
+
+import aiohttp
+
+from connector.errors import ConnectorError
+from connector.node.tls import peer_certificate
+from connector.pki.certificates import participant_id_of
+
+
+class WrongPeer(ConnectorError):
+    """The server is not the participant we meant to send to or fetch from."""
+
+
+class PeerCheckingConnector(aiohttp.TCPConnector):
+    """A TCP connector for one peer: every new connection must present a certificate naming `participant_id`."""
+
+    def __init__(self, participant_id: str, ssl_context: ssl.SSLContext, **kwargs: Any) -> None:
+        super().__init__(ssl=ssl_context, **kwargs)
+        self.participant_id = participant_id
+
+    async def connect(self, req: Any, traces: Any, timeout: Any) -> Any:
+        conn = await super().connect(req, traces, timeout)
+        cert = peer_certificate(conn.transport) if conn.transport is not None else None
+        found = participant_id_of(cert) if cert is not None else None
+        if found != self.participant_id:
+            conn.close()
+            raise WrongPeer("dataplane.wrong_peer",
+                            f"{req.url.origin()} is served by {found or 'an unidentified party'}, "
+                            f"not by {self.participant_id}")
+        return conn
+
+
+def peer_session(participant_id: str, ssl_context: ssl.SSLContext, *, read_bufsize: int = 4 * 1024 * 1024,
+                 timeout: aiohttp.ClientTimeout | None = None) -> aiohttp.ClientSession:
+    """A client session whose connections all go to `participant_id` (large read buffer for bulk data)."""
+    connector = PeerCheckingConnector(participant_id, ssl_context, limit=4)
+    return aiohttp.ClientSession(connector=connector, read_bufsize=read_bufsize,
+                                 timeout=timeout or aiohttp.ClientTimeout(total=None, sock_connect=10,
+                                                                          sock_read=120))

@@ -1,0 +1,452 @@
+"""The provider's side of the data plane: serving pulls, issuing fresh tokens and seals, pushing.
+
+Pull: ``GET /data/{transfer}`` on the data listener (mutual TLS, the client certificate must be the transfer's
+consumer, the bearer token must be the transfer's current one), streamed in 256 KiB writes. Every pull that
+starts is admitted again by the agreement's policy. A repeatable source (seekable, with an ETag) honours
+``Range``/``If-Range``; any other is served whole.
+
+The seal: ``GET /data/{transfer}/seal`` (same authentication) answers the provider's seal of the whole
+representation. For a repeatable source it is computed by a separate read of the version that was served (the
+digest is kept per source version, so an unchanged file is hashed once whatever the number of transfers), which
+keeps hashing off the hot path and lets a resumed pull be sealed whole; ``If-Match`` with the ETag received makes
+sure the seal is for the bytes the consumer holds. Any other source is hashed while it streams and sealed when a
+stream reaches its last byte; a seal request during that stream waits for it.
+
+Push: once a push transfer is STARTED, the representation is sent to the consumer's destination with a
+connection that must present the consumer's certificate, then its seal; when the consumer accepts the seal the
+transfer is completed, otherwise it is terminated with the reason.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import logging
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, AsyncIterator, Mapping
+
+import aiohttp
+from aiohttp import web
+from sqlite_utils import Database
+
+from connector.canonical import json_sha256
+from connector.control import repository as repo
+from connector.control import transfers
+from connector.control.records import Transfer
+from connector.control.steps import note
+from connector.dataplane.address import AddressError, EndpointAccess, bearer_token
+from connector.dataplane.flows import KnownDigest, add_bytes_sent, get_digest, get_flow, put_digest, save_flow
+from connector.dataplane.gate import PUSH, Refused, Refusal, check_pull, check_refresh, kind_of, token_refusal
+from connector.dataplane.hashing import Digest, RunningDigest
+from connector.dataplane.peers import peer_session
+from connector.dataplane.ranges import RangeNotSatisfiable
+from connector.dataplane.seal import Seal, make_seal
+from connector.dataplane.serving import is_repeatable, requested_range, shape, validator_matches
+from connector.dataplane.sources import DataStream, Source, SourceError, build_source
+from connector.dataplane.tokens import TokenClaims, TokenError, cert_thumbprint, verify_token
+from connector.dsp.vocabulary import Role, TransferState
+from connector.errors import ConnectorError, Problem
+from connector.node.middleware import peer_of
+from connector.node.tls import client_context
+
+if TYPE_CHECKING:
+    from connector.dataplane.service import DataPlane
+
+log = logging.getLogger("connector.dataplane")
+
+SEAL_WAIT = 120.0  # how long a seal request waits for a stream still being sent
+PUSH_READ_TIMEOUT = 120.0
+
+
+@dataclass(frozen=True)
+class Grant:
+    """What an admitted request may read."""
+
+    transfer: Transfer
+    dataset_id: str
+    source: Mapping[str, Any]
+
+    @property
+    def source_key(self) -> str:
+        return json_sha256(dict(self.source))
+
+
+def _peer(request: web.Request) -> tuple[str, str]:
+    peer = peer_of(request)
+    if peer.certificate is None:
+        raise Refused(Refusal(401, Problem("auth.no_client_certificate", "a client certificate is required")))
+    return peer.participant_id, cert_thumbprint(peer.certificate)
+
+
+class ProviderSide:
+    def __init__(self, plane: DataPlane) -> None:
+        self.plane = plane
+        self._sealing: dict[str, asyncio.Future[Seal | None]] = {}  # non-repeatable streams being sent
+        self._digests: dict[tuple[str, str], asyncio.Future[KnownDigest]] = {}  # digest passes in progress
+        self._pushes: dict[str, asyncio.Task[None]] = {}
+
+    @property
+    def store(self) -> Any:
+        return self.plane.node.store
+
+    async def stop(self) -> None:
+        tasks = list(self._pushes.values())
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+        for future in list(self._digests.values()) + list(self._sealing.values()):
+            if not future.done():
+                future.cancel()
+
+    def forget(self, transfer_id: str) -> None:
+        """The transfer ended: nothing of it is waited for any more."""
+        sealing = self._sealing.pop(transfer_id, None)
+        if sealing is not None and not sealing.done():
+            sealing.set_result(None)
+
+    # --- admission ------------------------------------------------------------------------------------------------
+
+    def _claims(self, request: web.Request) -> TokenClaims:
+        identity = self.plane.node.identity
+        assert identity is not None
+        token = bearer_token(request.headers.get("Authorization"))
+        if token is None:
+            raise Refused(Refusal(401, Problem("token.missing", "a bearer token is required")))
+        try:
+            return verify_token(identity.signing_key.public_key(), token, issuer=self.plane.node.participant_id,
+                                now=self.plane.now())
+        except TokenError as exc:
+            raise Refused(token_refusal(exc)) from None
+
+    def _admit(self, db: Database, transfer_id: str, claims: TokenClaims, participant_id: str, cert_sha256: str,
+               pulling: bool) -> Grant | Refusal:
+        tp = repo.get_transfer(db, transfer_id)
+        flow = get_flow(db, transfer_id)
+        refusal = check_pull(transfer_id, tp, flow, claims, participant_id, cert_sha256)
+        if refusal is not None:
+            return refusal
+        assert tp is not None and flow is not None
+        if pulling:
+            verdict = transfers.admission(db, self.plane.env, tp)
+            if not verdict.permitted:
+                note(db, self.plane.env, tp, "pull refused by the agreement's policy", verdict.reason,
+                     {"trace": verdict.trace})
+                return Refusal(403, Problem("policy.refused",
+                                            f"the agreement no longer permits this transfer: {verdict.reason}"))
+            if flow.token_cert is None:  # bind the token to the certificate it is first used with
+                save_flow(db, dataclasses.replace(flow, token_cert=cert_sha256, updated_at=self.plane.now()))
+        return self._grant(db, tp)
+
+    @staticmethod
+    def _grant(db: Database, tp: Transfer) -> Grant | Refusal:
+        agreement = repo.get_agreement(db, tp.agreement_id)
+        asset = repo.get_asset(db, agreement.dataset_id) if agreement is not None else None
+        if agreement is None or asset is None:
+            return Refusal(410, Problem("dataplane.asset_gone", "the dataset of this transfer is no longer offered"))
+        return Grant(tp, agreement.dataset_id, dict(asset.source))
+
+    async def _admitted(self, request: web.Request, *, pulling: bool) -> Grant:
+        participant_id, cert_sha256 = _peer(request)
+        claims = self._claims(request)
+        run = self.store.run if pulling else self.store.read
+        outcome = await run(self._admit, request.match_info["transfer"], claims, participant_id, cert_sha256,
+                            pulling)
+        if isinstance(outcome, Refusal):
+            raise Refused(outcome)
+        return outcome
+
+    def _source(self, grant: Grant) -> Source:
+        return build_source(grant.source, self.plane.context)
+
+    # --- GET /data/{transfer} -----------------------------------------------------------------------------------
+
+    async def pull(self, request: web.Request) -> web.StreamResponse:
+        grant = await self._admitted(request, pulling=True)
+        tid = grant.transfer.id
+        source = self._source(grant)
+        stream = await self._open(source, requested_range(request.headers.get("Range")),
+                                  request.headers.get("If-Range"))
+        repeatable = is_repeatable(source.seekable, stream.info)
+        look = shape(stream.info, repeatable=repeatable, seal_url=self.plane.pull_endpoint(tid) + "/seal")
+        response = web.StreamResponse(status=look.status, headers=look.headers)
+        hasher = None
+        sealing: asyncio.Future[Seal | None] | None = None
+        if not repeatable:
+            hasher = RunningDigest()
+            sealing = asyncio.get_running_loop().create_future()
+            previous = self._sealing.get(tid)
+            if previous is not None and not previous.done():
+                previous.set_result(None)
+            self._sealing[tid] = sealing
+        handle = self.plane.streams.open(tid, "pull", transport=request.transport)
+        sent = 0
+        complete = False
+        try:
+            await response.prepare(request)
+            async for chunk in stream:
+                if handle.stopped is not None:
+                    break
+                if hasher is not None:
+                    hasher.update(chunk)
+                await response.write(chunk)
+                sent += len(chunk)
+            else:
+                complete = True
+        except (ConnectionError, SourceError) as exc:
+            why = handle.stopped or (exc.reason if isinstance(exc, ConnectorError) else "the consumer left")
+            log.info("pull stream ended early", extra={"transfer": tid, "sent": sent, "why": why})
+        finally:
+            self.plane.streams.close(handle)
+            await stream.aclose()
+            await self.store.run(add_bytes_sent, tid, sent)
+        if not complete and request.transport is not None:
+            # Dropped, not ended: the consumer must see a broken stream, never a short complete one.
+            request.transport.abort()
+        seal = None
+        if complete and hasher is not None:
+            seal = await self._issue_seal(grant, hasher.digest(), stream.info.media_type)
+        if sealing is not None and not sealing.done():
+            sealing.set_result(seal)
+        if complete:
+            await response.write_eof()
+        return response
+
+    async def _open(self, source: Source, wanted: Any, if_range: str | None) -> DataStream:
+        """Open the source for the range asked for, or whole when it cannot serve it or the version changed."""
+        if wanted is not None and source.seekable:
+            try:
+                stream = await source.open(wanted)
+            except RangeNotSatisfiable:
+                if if_range is None:
+                    raise
+                whole = await source.open(None)  # a changed version is served whole, whatever its size
+                if validator_matches(if_range, whole.info.etag):
+                    await whole.aclose()
+                    raise
+                return whole
+            except SourceError as exc:
+                if exc.code != "source.range.unsupported":
+                    raise
+            else:
+                info = stream.info
+                if is_repeatable(True, info) and validator_matches(if_range, info.etag):
+                    return stream
+                await stream.aclose()
+        return await source.open(None)
+
+    # --- GET /data/{transfer}/seal -------------------------------------------------------------------------------
+
+    async def seal(self, request: web.Request) -> web.Response:
+        grant = await self._admitted(request, pulling=False)
+        tid = grant.transfer.id
+        sealing = self._sealing.get(tid)
+        if sealing is not None:
+            try:
+                seal = await asyncio.wait_for(asyncio.shield(sealing), SEAL_WAIT)
+            except asyncio.TimeoutError:
+                seal = None
+            if seal is not None:
+                return web.json_response(seal.to_json(), headers={"Cache-Control": "no-store"})
+        source = self._source(grant)
+        if source.seekable:
+            stream = await source.open(None)
+            if is_repeatable(True, stream.info):
+                etag = stream.info.etag
+                if not validator_matches(request.headers.get("If-Match"), etag):
+                    await stream.aclose()
+                    raise Refused(Refusal(412, Problem("dataplane.changed",
+                                                       "the data changed since it was sent; pull it again")))
+                known = await self._digest(grant.source_key, stream)
+                flow = await self.store.read(get_flow, tid)
+                if flow is not None and flow.seal is not None and (flow.sha256, flow.size) == (known.sha256,
+                                                                                               known.size):
+                    sealed = dict(flow.seal)  # this version was sealed for this transfer already
+                else:
+                    sealed = (await self._issue_seal(grant, Digest(known.sha256, known.size),
+                                                     known.media_type)).to_json()
+                return web.json_response(sealed, headers={"Cache-Control": "no-store", "ETag": etag or ""})
+            await stream.aclose()
+        flow = await self.store.read(get_flow, tid)
+        if flow is not None and flow.seal is not None:
+            return web.json_response(dict(flow.seal), headers={"Cache-Control": "no-store"})
+        raise Refused(Refusal(404, Problem("seal.not_ready", "no stream of this transfer has reached its end yet; "
+                                                             "the seal follows the first complete stream")))
+
+    async def _digest(self, source_key: str, stream: DataStream) -> KnownDigest:
+        """The digest of the version `stream` opened (closing it), from the store or by reading it once."""
+        etag = stream.info.etag or ""
+        key = (source_key, etag)
+        try:
+            known = await self.store.read(get_digest, source_key, etag)
+        except BaseException:
+            await stream.aclose()
+            raise
+        running = self._digests.get(key)
+        if known is not None or running is not None:
+            await stream.aclose()
+            return known if known is not None else await asyncio.shield(running)  # type: ignore[arg-type]
+        running = asyncio.ensure_future(self._compute_digest(source_key, stream))
+        self._digests[key] = running
+        running.add_done_callback(lambda _: self._digests.pop(key, None))
+        return await asyncio.shield(running)
+
+    async def _compute_digest(self, source_key: str, stream: DataStream) -> KnownDigest:
+        loop = asyncio.get_running_loop()
+        running = RunningDigest()
+        async with stream:
+            async for chunk in stream:
+                # Off the event loop: hashlib releases the GIL, so pulls keep flowing meanwhile.
+                await loop.run_in_executor(self.plane.pool, running.update, chunk)
+        digest = running.digest()
+        known = KnownDigest(digest.sha256, digest.size, stream.info.media_type)
+        await self.store.run(put_digest, source_key, stream.info.etag or "", known, self.plane.now())
+        return known
+
+    async def _issue_seal(self, grant: Grant, digest: Digest, media_type: str) -> Seal:
+        identity = self.plane.node.identity
+        assert identity is not None
+        tp = grant.transfer
+        seal = make_seal(digest=digest, media_type=media_type, dataset_id=grant.dataset_id,
+                         agreement_id=tp.agreement_id, provider_pid=tp.provider_pid or tp.id,
+                         consumer_pid=tp.consumer_pid or "", issuer=self.plane.node.participant_id,
+                         issued_at=self.plane.now(), signing_key=identity.signing_key,
+                         signing_cert=identity.signing_cert, ca_certs=[identity.ca_cert], kid=identity.signing_kid)
+        await self.store.run(self._keep_seal, tp.id, seal)
+        return seal
+
+    def _keep_seal(self, db: Database, transfer_id: str, seal: Seal) -> None:
+        flow = get_flow(db, transfer_id)
+        tp = repo.get_transfer(db, transfer_id)
+        if flow is None or tp is None:
+            return
+        claims = seal.claims
+        save_flow(db, dataclasses.replace(flow, seal=seal.to_json(), sha256=claims.sha256, size=claims.size,
+                                          updated_at=self.plane.now()))
+        self.plane.env.evidence(db, "seal.sent", process_id=transfer_id, peer=tp.peer_id, subject=seal.to_json(),
+                                data={"sha256": claims.sha256, "size": claims.size})
+
+    # --- POST /data/{transfer}/token -------------------------------------------------------------------------------
+
+    async def refresh(self, request: web.Request) -> web.Response:
+        participant_id, cert_sha256 = _peer(request)
+        outcome = await self.store.run(self._refresh, request.match_info["transfer"], participant_id, cert_sha256)
+        if isinstance(outcome, Refusal):
+            raise Refused(outcome)
+        return web.json_response(outcome, headers={"Cache-Control": "no-store"})
+
+    def _refresh(self, db: Database, transfer_id: str, participant_id: str,
+                 cert_sha256: str) -> dict[str, Any] | Refusal:
+        tp = repo.get_transfer(db, transfer_id)
+        refusal = check_refresh(transfer_id, tp, participant_id)
+        if refusal is not None:
+            return refusal
+        assert tp is not None
+        return self.plane.new_pull_address(db, tp, cert_sha256, restarted=False)
+
+    # --- push -----------------------------------------------------------------------------------------------------
+
+    async def resume_pushes(self) -> None:
+        """After a restart: push again what was STARTED and never completed."""
+        def started(db: Database) -> list[str]:
+            return [t.id for t in repo.open_transfers(db)
+                    if t.role == Role.PROVIDER and t.state == TransferState.STARTED and kind_of(t.format) == PUSH]
+
+        for transfer_id in await self.store.read(started):
+            self.start_push(transfer_id)
+
+    def start_push(self, transfer_id: str) -> None:
+        running = self._pushes.get(transfer_id)
+        if running is not None and not running.done():
+            running.cancel()  # a resume: the previous attempt is void
+        task = self.plane.node.spawn(self._push(transfer_id), f"push:{transfer_id}")
+        self._pushes[transfer_id] = task
+        task.add_done_callback(lambda t: self._pushes.pop(transfer_id, None) if self._pushes.get(transfer_id) is t
+                               else None)
+
+    def _admit_push(self, db: Database, transfer_id: str) -> tuple[Grant, EndpointAccess] | Refusal | None:
+        tp = repo.get_transfer(db, transfer_id)
+        if tp is None or tp.state != TransferState.STARTED:
+            return None
+        verdict = transfers.admission(db, self.plane.env, tp)
+        if not verdict.permitted:
+            return Refusal(403, Problem("policy.refused",
+                                        f"the agreement no longer permits this transfer: {verdict.reason}"))
+        try:
+            destination = EndpointAccess.from_address(tp.data_address)
+        except AddressError as exc:
+            return Refusal(400, Problem(exc.code, f"the push destination is unusable: {exc.reason}", exc.where))
+        grant = self._grant(db, tp)
+        return grant if isinstance(grant, Refusal) else (grant, destination)
+
+    async def _push(self, transfer_id: str) -> None:
+        try:
+            outcome = await self.store.run(self._admit_push, transfer_id)
+            if outcome is None:
+                return
+            if isinstance(outcome, Refusal):
+                raise Refused(outcome)
+            grant, destination = outcome
+            await self._send(grant, destination)
+        except asyncio.CancelledError:
+            log.info("push stopped", extra={"transfer": transfer_id})
+            raise
+        except (ConnectorError, aiohttp.ClientError, asyncio.TimeoutError, OSError) as exc:
+            reason = exc.reason if isinstance(exc, ConnectorError) else (str(exc) or type(exc).__name__)
+            log.warning("push failed", extra={"transfer": transfer_id, "reason": reason})
+            await self._end(transfer_id, "terminate", f"the push of the data failed: {reason}")
+            return
+        await self._end(transfer_id, "complete", None)
+
+    async def _end(self, transfer_id: str, action: str, reason: str | None) -> None:
+        try:
+            await self.plane.node.control.command("transfer", transfers.command, transfer_id, action, reason)
+        except ConnectorError as exc:  # already ended meanwhile (the consumer terminated, say)
+            log.info("push outcome not applied", extra={"transfer": transfer_id, "action": action,
+                                                        "reason": exc.reason})
+
+    async def _send(self, grant: Grant, destination: EndpointAccess) -> None:
+        tp = grant.transfer
+        node = self.plane.node
+        identity = node.config.identity
+        assert node.trust is not None and identity.tls_cert is not None and identity.tls_key is not None
+        ssl_context = client_context(identity.tls_cert, identity.tls_key, node.trust)
+        stream = await self._source(grant).open(None)
+        hasher = RunningDigest()
+        task = asyncio.current_task()
+        handle = self.plane.streams.open(tp.id, "push-out", task=task)
+        headers = {"Authorization": destination.authorization_header(), "Content-Type": stream.info.media_type}
+        if stream.info.size is not None:
+            headers["Content-Length"] = str(stream.info.size)
+
+        async def body() -> AsyncIterator[bytes]:
+            async for chunk in stream:
+                hasher.update(chunk)
+                yield chunk
+
+        timeout = aiohttp.ClientTimeout(total=None, sock_connect=10, sock_read=PUSH_READ_TIMEOUT)
+        try:
+            async with peer_session(tp.peer_id, ssl_context, timeout=timeout) as session:
+                async with session.post(destination.endpoint, data=body(), headers=headers) as resp:
+                    await _expect_ok(resp, "the consumer refused the pushed data")
+                await self.store.run(add_bytes_sent, tp.id, hasher.size)
+                seal = await self._issue_seal(grant, hasher.digest(), stream.info.media_type)
+                async with session.post(destination.endpoint + "/seal", json=seal.to_json(),
+                                        headers={"Authorization": destination.authorization_header()}) as resp:
+                    await _expect_ok(resp, "the consumer refused the seal")
+        finally:
+            self.plane.streams.close(handle)
+            await stream.aclose()
+
+
+async def _expect_ok(resp: aiohttp.ClientResponse, what: str) -> None:
+    if resp.status == 200:
+        await resp.read()
+        return
+    try:
+        body = await resp.json(content_type=None)
+    except ValueError:
+        body = None
+    said = body.get("reason") if isinstance(body, dict) else None
+    code = body.get("code") if isinstance(body, dict) else None
+    raise ConnectorError(code or f"dataplane.http_{resp.status}", f"{what} ({resp.status}: {said or resp.reason})")
+

@@ -1,0 +1,358 @@
+"""Pulling one transfer's data into a file with the consumer's own TLS identity: resumable, verified, atomic.
+
+The node (through its management API, `NodeLink`) hands out the data endpoint with a current token and the trust
+anchors, judges the seal and completes the transfer; the bytes go straight from the provider's data listener to
+the file, over a connection that must present the provider's certificate. The file is written through an
+`AtomicDownload`: a part file beside the final name, published only with the verified seal of exactly its bytes.
+An interrupted pull (a broken connection, a suspension, a killed process) continues from the part's size with
+``Range`` and ``If-Range``; the ETag it was started with is kept beside the part (``<file>.part.etag``).
+The stream itself is read outside the event loop (`fetching`), hashed and written in threads of its own, with
+direct writes where the file system allows them (a large download is not worth the page cache).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import http.client
+import json
+import os
+import ssl
+import time
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any, Mapping, Protocol
+
+from cryptography import x509
+
+from connector.dataplane.atomic_file import AtomicDownload, part_path
+from connector.dataplane.fetching import BlockingGet, in_thread
+from connector.dataplane.peers import WrongPeer
+from connector.dataplane.ranges import parse_content_range
+from connector.dataplane.seal import SealExpectation, verify_seal
+from connector.errors import ConnectorError
+from connector.node.tls import TrustMaterial, client_context
+
+ETAG_SUFFIX = ".etag"
+MAX_SETBACKS = 5  # broken streams or refused tokens in a row, without progress, before giving up
+CHECKPOINT_BYTES = 1024 * 1024 * 1024  # fsync the part this often (the commit makes it all durable anyway)
+_BROKEN = (OSError, http.client.HTTPException)
+
+
+class PullRefused(ConnectorError):
+    """The provider or the node said no for good (the transfer ended, the seal was refused, ...)."""
+
+
+class NotRunning(ConnectorError):
+    """The transfer is not STARTED right now (requested, suspended, or ended: the puller finds out which)."""
+
+
+class NodeLink(Protocol):
+    """What the puller needs from the consumer's node."""
+
+    async def access(self, transfer_id: str) -> Mapping[str, Any]:
+        """The endpoint with a current token; raises NotRunning when the transfer is not STARTED."""
+        ...
+
+    async def wait_running(self, transfer_id: str, timeout: float) -> Mapping[str, Any]: ...
+
+    async def report_seal(self, transfer_id: str, report: Mapping[str, Any]) -> Mapping[str, Any]: ...
+
+    async def complete(self, transfer_id: str) -> Mapping[str, Any]: ...
+
+
+class Progress(Protocol):
+    def begin(self, total: int | None, already: int) -> None: ...
+
+    def update(self, done: int) -> None: ...
+
+    def note(self, text: str) -> None: ...
+
+    def finish(self) -> None: ...
+
+
+class NoProgress:
+    def begin(self, total: int | None, already: int) -> None: ...
+
+    def update(self, done: int) -> None: ...
+
+    def note(self, text: str) -> None: ...
+
+    def finish(self) -> None: ...
+
+
+@dataclass(frozen=True)
+class Identity:
+    """The consumer's TLS identity and revocation lists, as its configuration names them."""
+
+    tls_cert: Path
+    tls_key: Path
+    crls: tuple[Path, ...]
+
+    def ssl_context(self, anchors: list[x509.Certificate]) -> Any:
+        trust = TrustMaterial(ca_paths=(), crl_paths=self.crls, extra_cas=tuple(anchors)).load()
+        return client_context(self.tls_cert, self.tls_key, trust)
+
+
+@dataclass(frozen=True)
+class PullResult:
+    transfer_id: str
+    path: Path
+    sha256: str
+    size: int
+    resumed_from: int  # bytes already held when this run began
+    received: int  # bytes received by this run
+    stream_seconds: float  # time spent receiving
+    seconds: float  # the whole run, seal and completion included
+    verdict: Mapping[str, Any]
+    completed: bool
+    completion_error: str | None = None
+
+
+def _anchors(info: Mapping[str, Any]) -> list[x509.Certificate]:
+    pems = info.get("trustAnchors") or []
+    return [x509.load_pem_x509_certificate(p.encode("ascii")) for p in pems]
+
+
+def _etag_path(final: Path) -> Path:
+    return part_path(final).with_name(part_path(final).name + ETAG_SUFFIX)
+
+
+def _read_etag(final: Path) -> str | None:
+    try:
+        text = _etag_path(final).read_text(encoding="ascii").strip()
+    except (FileNotFoundError, UnicodeDecodeError):
+        return None
+    return text or None
+
+
+def _write_etag(final: Path, etag: str | None) -> None:
+    path = _etag_path(final)
+    if etag is None:
+        path.unlink(missing_ok=True)
+        return
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(etag, encoding="ascii")
+    os.replace(tmp, path)
+
+
+def _problem(status: int, body: bytes) -> tuple[str, str]:
+    """The code and reason of an error answer ({"code", "reason"} JSON), or the status."""
+    try:
+        value = json.loads(body)
+    except ValueError:
+        value = None
+    if isinstance(value, dict):
+        return str(value.get("code") or f"http.{status}"), str(value.get("reason") or f"HTTP {status}")
+    return f"http.{status}", f"HTTP {status}"
+
+
+class Puller:
+    def __init__(self, node: NodeLink, identity: Identity, out: Path, *, overwrite: bool = False,
+                 progress: Progress | None = None, wait_timeout: float = 120.0) -> None:
+        self.node = node
+        self.identity = identity
+        self.out = out
+        self.overwrite = overwrite
+        self.progress = progress or NoProgress()
+        self.wait_timeout = wait_timeout
+        self._stream_seconds = 0.0
+        self._received = 0
+
+    async def pull(self, transfer_id: str, *, replace_foreign: bool = False) -> PullResult:
+        started = time.monotonic()
+        info = await self._access(transfer_id)
+        anchors = _anchors(info)
+        ssl_context = self.identity.ssl_context(anchors)
+        download = await AtomicDownload.begin(self.out, transfer_id, None, replace_foreign=replace_foreign,
+                                              overwrite=self.overwrite)
+        download.checkpoint_bytes = CHECKPOINT_BYTES
+        download.use_direct_io()
+        resumed_from = download.offset
+        if resumed_from:
+            self.progress.note(f"resuming at byte {resumed_from} of an earlier pull")
+        else:
+            _write_etag(self.out, None)
+        try:
+            while True:
+                info = await self._receive(ssl_context, info, download)
+                seal = await self._seal(ssl_context, info, download)
+                if seal is not None:
+                    break
+                await download.restart()  # the data changed since it was sent: all over again
+                _write_etag(self.out, None)
+                self.progress.note("the provider's data changed meanwhile; starting again")
+            digest = download.digest()
+            verdict = await self.node.report_seal(transfer_id, {"seal": seal, "sha256": digest.sha256,
+                                                                "size": digest.size})
+        except PullRefused:
+            await download.discard()
+            _write_etag(self.out, None)
+            raise
+        except BaseException:
+            await download.pause()
+            raise
+        try:
+            facts = verify_seal(seal, digest.sha256, digest.size, _expectation(info), anchors,
+                                datetime.now(timezone.utc))
+            path = await download.commit(facts)
+        except BaseException:
+            await download.pause()
+            raise
+        _write_etag(self.out, None)
+        completed, completion_error = True, None
+        try:
+            await self.node.complete(transfer_id)
+        except ConnectorError as exc:
+            completed, completion_error = False, exc.reason
+        return PullResult(transfer_id, path, digest.sha256, digest.size, resumed_from, self._received,
+                          self._stream_seconds, time.monotonic() - started, verdict, completed, completion_error)
+
+    async def _receive(self, ssl_context: ssl.SSLContext, info: Mapping[str, Any],
+                       download: AtomicDownload) -> Mapping[str, Any]:
+        """Stream until the part holds the whole representation; returns the access info last used."""
+        setbacks = 0
+        while True:
+            before = download.offset
+            try:
+                outcome = await self._stream_once(ssl_context, info, download)
+            except _BROKEN as exc:
+                await download.checkpoint()
+                setbacks = 0 if download.offset > before else setbacks + 1
+                if setbacks >= MAX_SETBACKS:
+                    raise ConnectorError("pull.broken", f"the data stream keeps breaking ({exc or type(exc).__name__})")
+                outcome = "interrupted"
+            if outcome == "done":
+                return info
+            if outcome == "again":
+                setbacks += 1
+                if setbacks >= MAX_SETBACKS:
+                    raise ConnectorError("pull.refused_again", "the provider keeps refusing fresh tokens")
+            if outcome in ("interrupted", "suspended"):
+                await self._until_running(download.transfer_id)
+                self.progress.note(f"continuing at byte {download.offset}")
+                await asyncio.sleep(min(2.0, 0.1 * setbacks))
+            info = await self._access(download.transfer_id)  # a fresh token
+
+    async def _access(self, transfer_id: str) -> Mapping[str, Any]:
+        while True:
+            try:
+                return await self.node.access(transfer_id)
+            except NotRunning:
+                await self._until_running(transfer_id)
+
+    async def _until_running(self, transfer_id: str) -> None:
+        """Wait while the transfer is suspended (or not started yet); an ended transfer is a refusal."""
+        record = await self.node.wait_running(transfer_id, self.wait_timeout)
+        state = record.get("state")
+        if state in ("TERMINATED", "COMPLETED"):
+            raise PullRefused("pull.ended", f"the transfer is {state}: {record.get('reason') or 'no reason given'}")
+        if state != "STARTED":
+            raise ConnectorError("pull.waiting", f"the transfer is still {state} after {self.wait_timeout:g} s; "
+                                 "run the command again to continue")
+
+    async def _get(self, ssl_context: ssl.SSLContext, info: Mapping[str, Any], url: str,
+                   headers: dict[str, str]) -> tuple[BlockingGet, int, dict[str, str]]:
+        get = BlockingGet(url, {"Authorization": f"Bearer {info['authorization']}", **headers}, ssl_context,
+                          str(info["providerId"]))
+        try:
+            status, answer = await in_thread(get.open, on_cancel=get.abort)
+        except WrongPeer as exc:
+            get.close()
+            raise PullRefused(exc.code, exc.reason) from None
+        except BaseException:
+            get.close()
+            raise
+        return get, status, answer
+
+    async def _stream_once(self, ssl_context: ssl.SSLContext, info: Mapping[str, Any],
+                           download: AtomicDownload) -> str:
+        offset = download.offset
+        headers: dict[str, str] = {}
+        etag = _read_etag(self.out)
+        if offset:
+            headers["Range"] = f"bytes={offset}-"
+            if etag:
+                headers["If-Range"] = etag
+        get, status, answer = await self._get(ssl_context, info, str(info["endpoint"]), headers)
+        try:
+            if status == 416:
+                stated = answer.get("content-range", "").removeprefix("bytes */")
+                if stated.isdigit() and int(stated) == offset:
+                    return "done"  # the part already holds everything
+                await download.restart()
+                return "again"
+            if status not in (200, 206):
+                code, reason = _problem(status, await in_thread(get.read_small, on_cancel=get.abort))
+                if status == 401 and code in ("token.expired", "token.revoked"):
+                    return "again"
+                if status == 409:
+                    return "suspended"
+                raise PullRefused(code, f"the provider refused the pull ({status}): {reason}")
+            if status == 206:
+                stated_range = parse_content_range(answer.get("content-range"))
+                if stated_range is None or stated_range[0].start != offset:
+                    raise ConnectorError("pull.bad_range", "the provider answered another range than asked for")
+                total = stated_range[1]
+            else:
+                if offset:
+                    self.progress.note("the provider sent the data whole; starting again")
+                    await download.restart()
+                    offset = 0
+                length = answer.get("content-length")
+                total = int(length) if length is not None and length.isdigit() else None
+            _write_etag(self.out, answer.get("etag"))
+            self.progress.begin(total, offset)
+            began = time.monotonic()
+
+            hash_stage, write_stage = download.pipeline_stages()
+
+            def write(part: memoryview) -> None:
+                write_stage(part)
+                self._received += len(part)
+
+            try:
+                await in_thread(get.read_into, (hash_stage, write), lambda n: self.progress.update(offset + n),
+                                on_cancel=get.abort)
+            finally:
+                self._stream_seconds += time.monotonic() - began
+            self.progress.finish()
+            if total is not None and download.offset != total:
+                raise ConnectionResetError(f"the stream ended at byte {download.offset} of {total}")
+            await download.checkpoint()
+            return "done"
+        finally:
+            get.close()
+
+    async def _seal(self, ssl_context: ssl.SSLContext, info: Mapping[str, Any],
+                    download: AtomicDownload) -> Mapping[str, Any] | None:
+        """The provider's seal of what the part holds (None when the data changed since it was sent)."""
+        for _ in range(3):
+            etag = _read_etag(self.out)
+            get, status, _ = await self._get(ssl_context, info, str(info["sealEndpoint"]),
+                                             {"If-Match": etag} if etag else {})
+            try:
+                body = await in_thread(get.read_small, on_cancel=get.abort)
+            finally:
+                get.close()
+            if status == 200:
+                try:
+                    seal = json.loads(body)
+                except ValueError:
+                    seal = None
+                if not isinstance(seal, dict):
+                    raise PullRefused("seal.malformed", "the provider's seal is not a JSON object")
+                return seal
+            if status == 412:
+                return None
+            code, reason = _problem(status, body)
+            if status != 401:
+                raise PullRefused(code, f"the provider gave no seal ({status}): {reason}")
+            info = await self._access(download.transfer_id)
+        raise PullRefused("seal.unavailable", "the provider kept refusing the token for its seal")
+
+
+def _expectation(info: Mapping[str, Any]) -> SealExpectation:
+    return SealExpectation(dataset_id=str(info["datasetId"]), agreement_id=str(info["agreementId"]),
+                           provider_pid=str(info["providerPid"]), consumer_pid=str(info["consumerPid"]),
+                           issuer=str(info["providerId"]))

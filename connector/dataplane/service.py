@@ -1,0 +1,237 @@
+"""The data plane attached to a running node, and its narrow seam towards the control plane.
+
+The control plane calls `start`, `resume`, `after_change`, `completed_by_peer`, `push_destination` and
+`before_complete` (as ``env.dataplane``), always on the store's thread and inside its transaction: these calls
+only read and write rows (flows, tokens) and schedule work onto the event loop; they never touch the network.
+Everything else (serving pulls, pushing, receiving pushes, fetching fresh tokens, verifying seals) runs on the
+event loop in `provider.py` and `consumer.py`, behind the data listener and a few management endpoints. Nothing
+else of the node is used but the store, the control plane's commands, the identity and the trust material, so
+the data plane can later move into a process of its own.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import logging
+import secrets
+from concurrent.futures import ThreadPoolExecutor
+from datetime import datetime, timedelta
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+from urllib.parse import quote, urlsplit
+
+import aiohttp
+from sqlite_utils import Database
+
+from connector.config import Listen
+from connector.control import repository as repo
+from connector.control.records import Transfer
+from connector.dataplane.address import data_address, pull_address
+from connector.dataplane.flows import Flow, get_flow, save_flow
+from connector.dataplane.gate import PULL, PUSH, kind_of, token_digest
+from connector.dataplane.sources import SourceContext
+from connector.dataplane.streams import OpenStreams
+from connector.dataplane.tokens import TokenClaims, issue_token
+from connector.dsp.vocabulary import Role, TransferState
+from connector.errors import ConnectorError
+
+if TYPE_CHECKING:
+    from aiohttp import web
+
+    from connector.dataplane.consumer import ConsumerSide
+    from connector.dataplane.provider import ProviderSide
+    from connector.node.runtime import Node
+
+log = logging.getLogger("connector.dataplane")
+
+LISTENER = "data"
+DATA_PATH = "/data/"
+PUSH_PATH = "/push/"
+_STOPPING = (TransferState.SUSPENDED, TransferState.TERMINATED, TransferState.COMPLETED)
+
+
+class DataPlane:
+    def __init__(self, node: Node) -> None:
+        from connector.dataplane.consumer import ConsumerSide
+        from connector.dataplane.provider import ProviderSide
+
+        self.node = node
+        self.settings = node.config.data
+        self.streams = OpenStreams()
+        self.loop: asyncio.AbstractEventLoop | None = None
+        self.pool: ThreadPoolExecutor | None = None
+        self.backend: aiohttp.ClientSession | None = None  # for the provider's own HTTP back ends
+        self.context = SourceContext()
+        self.provider: ProviderSide = ProviderSide(self)
+        self.consumer: ConsumerSide = ConsumerSide(self)
+        self._pushes_wanted: set[str] = set()  # provider push flows started in a transaction not yet seen STARTED
+
+    # --- lifecycle ----------------------------------------------------------------------------------------------
+
+    @property
+    def listen(self) -> Listen:
+        if self.settings.listen is not None:
+            return self.settings.listen
+        return Listen(self.node.config.protocol.listen.host, 0)
+
+    async def open(self) -> None:
+        self.loop = asyncio.get_running_loop()
+        self.pool = ThreadPoolExecutor(max_workers=self.settings.workers, thread_name_prefix="dataplane")
+        # Back ends are the provider's own services: its public CAs, not the federation's, and never our
+        # participant certificate; redirects are refused by the source itself.
+        self.backend = aiohttp.ClientSession(auto_decompress=False, read_bufsize=4 * 1024 * 1024)
+        roots = self.settings.file_roots()
+        self.context = SourceContext(file_roots=roots, http_session=self.backend,
+                                     base_dir=roots.get("default", self.node.config.node.data_dir),
+                                     executor=self.pool)
+        self.inbox.mkdir(parents=True, exist_ok=True)
+        self.node.control.env.dataplane = self
+
+    async def after_listening(self) -> None:
+        await self.provider.resume_pushes()
+
+    async def close(self) -> None:
+        self.node.control.env.dataplane = None
+        self.streams.halt_all("the node is stopping")
+        await self.provider.stop()
+        await self.consumer.stop()
+        if self.backend is not None:
+            await self.backend.close()
+        if self.pool is not None:
+            self.pool.shutdown(wait=True, cancel_futures=True)
+
+    def build_app(self, node: Node) -> web.Application:
+        from connector.dataplane.listener import build_data_app
+
+        return build_data_app(self)
+
+    # --- shared helpers -------------------------------------------------------------------------------------------
+
+    @property
+    def env(self) -> Any:
+        return self.node.control.env
+
+    def now(self) -> datetime:
+        return self.env.now()
+
+    @property
+    def inbox(self) -> Path:
+        inbox = self.settings.inbox
+        return inbox if inbox.is_absolute() else self.node.config.node.data_dir / inbox
+
+    @property
+    def base_url(self) -> str:
+        """The data listener's URL as peers reach it (read when needed: the port may be chosen at bind time)."""
+        if self.settings.public_url:
+            return self.settings.public_url.rstrip("/")
+        listener = self.node.listeners.get(LISTENER)
+        port = listener.port if listener is not None else self.listen.port
+        host = urlsplit(self.node.public_url).hostname or self.listen.host
+        return f"https://{'[' + host + ']' if ':' in host else host}:{port}"
+
+    def pull_endpoint(self, transfer_id: str) -> str:
+        return self.base_url + DATA_PATH + quote(transfer_id, safe=":")
+
+    def push_endpoint(self, transfer_id: str) -> str:
+        return self.base_url + PUSH_PATH + quote(transfer_id, safe=":")
+
+    def call_soon(self, fn: Any, *args: Any) -> None:
+        """Schedule `fn` on the event loop from any thread (the store's thread calls the seam)."""
+        if self.loop is not None and not self.loop.is_closed():
+            self.loop.call_soon_threadsafe(fn, *args)
+
+    def issue_pull_token(self, tp: Transfer, now: datetime, cert_sha256: str | None) -> tuple[str, TokenClaims]:
+        identity = self.node.identity
+        assert identity is not None, "the data plane runs only with a TLS identity"
+        lifetime = timedelta(seconds=self.settings.token_lifetime)
+        claims = TokenClaims(issuer=self.node.participant_id, subject=tp.peer_id, transfer_id=tp.id,
+                             agreement_id=tp.agreement_id, token_id=secrets.token_urlsafe(18),
+                             issued_at=int(now.timestamp()), expires_at=int((now + lifetime).timestamp()),
+                             cert_sha256=cert_sha256)
+        return issue_token(identity.signing_key, identity.signing_kid, claims), claims
+
+    def new_pull_address(self, db: Database, tp: Transfer, cert_sha256: str | None,
+                         restarted: bool) -> dict[str, Any]:
+        """Issue a fresh token (retiring the previous one) and record it; returns the DataAddress."""
+        now = self.now()
+        token, claims = self.issue_pull_token(tp, now, cert_sha256)
+        expires = datetime.fromtimestamp(claims.expires_at, now.tzinfo)
+        flow = get_flow(db, tp.id) or Flow(tp.id, "provider", PULL, now)
+        save_flow(db, dataclasses.replace(flow, epoch=flow.epoch + (1 if restarted else 0), updated_at=now,
+                                          token_id=claims.token_id, token_cert=cert_sha256, token_expires_at=expires))
+        return pull_address(self.pull_endpoint(tp.id), token, now, expires)
+
+    # --- the seam (store thread, inside the control plane's transaction) --------------------------------------------
+
+    def start(self, db: Database, tp: Transfer) -> dict[str, Any] | None:
+        """Provider, REQUESTED -> STARTED: a pull address with a fresh token, or (push) None and a push to come."""
+        return self._begin(db, tp)
+
+    def resume(self, db: Database, tp: Transfer) -> dict[str, Any] | None:
+        """Provider, SUSPENDED -> STARTED: a fresh token (the old one stays retired), or the push again."""
+        return self._begin(db, tp)
+
+    def _begin(self, db: Database, tp: Transfer) -> dict[str, Any] | None:
+        if kind_of(tp.format) == PULL:
+            return self.new_pull_address(db, tp, None, restarted=True)
+        now = self.now()
+        flow = get_flow(db, tp.id) or Flow(tp.id, "provider", PUSH, now)
+        save_flow(db, dataclasses.replace(flow, epoch=flow.epoch + 1, updated_at=now))
+        self._pushes_wanted.add(tp.id)
+        return None
+
+    def after_change(self, tp: Transfer) -> None:
+        """After every change of a transfer: stop its streams when it no longer runs; start a push when due."""
+        if tp.state in _STOPPING:
+            self._pushes_wanted.discard(tp.id)
+            self.call_soon(self._halt, tp.id, str(tp.state))
+        elif tp.state == TransferState.STARTED and tp.role == Role.PROVIDER and tp.id in self._pushes_wanted:
+            self._pushes_wanted.discard(tp.id)
+            self.call_soon(self.provider.start_push, tp.id)
+
+    def _halt(self, transfer_id: str, state: str) -> None:
+        self.streams.halt(transfer_id, f"the transfer is {state}")
+        ended = state in (str(TransferState.TERMINATED), str(TransferState.COMPLETED))
+        if ended:
+            self.provider.forget(transfer_id)
+        self.consumer.forget(transfer_id, discard=state == str(TransferState.TERMINATED))
+
+    def completed_by_peer(self, db: Database, tp: Transfer) -> dict[str, Any]:
+        """The peer reported completion: what the data plane can say about it, for the history."""
+        flow = get_flow(db, tp.id)
+        if flow is None:
+            return {}
+        if tp.role == Role.PROVIDER:
+            return {"dataplane": {"bytesSent": flow.bytes_sent, "sealIssued": flow.seal is not None}}
+        return {"dataplane": {"sealVerified": flow.seal_verified_at is not None, "sha256": flow.sha256}}
+
+    def push_destination(self, db: Database, transfer_id: str, agreement_id: str) -> dict[str, Any]:
+        """Consumer: where a provider should push a transfer's data (our listener, with a token we issued)."""
+        token = secrets.token_urlsafe(32)
+        save_flow(db, Flow(transfer_id, "consumer", PUSH, self.now(), token_id=token_digest(token)))
+        return data_address(self.push_endpoint(transfer_id), token)
+
+    def before_complete(self, db: Database, tp: Transfer) -> None:
+        """Consumer: a transfer is reported COMPLETED only once the provider's seal of its data is verified."""
+        if tp.role != Role.CONSUMER:
+            return
+        flow = get_flow(db, tp.id)
+        if flow is None or flow.seal_verified_at is None:
+            raise ConnectorError(
+                "transfer.invalid_state",
+                "the provider's seal of the data has not been verified yet; a consumer completes a transfer only "
+                f"after verifying it (POST /v1/transfers/{tp.id}/seal)", None, unsealed=True)
+
+    # --- management (consumer side, and views) ----------------------------------------------------------------------
+
+    async def flow_view(self, transfer_id: str) -> dict[str, Any]:
+        def load(db: Database) -> tuple[Transfer | None, Flow | None]:
+            return repo.get_transfer(db, transfer_id), get_flow(db, transfer_id)
+
+        tp, flow = await self.node.store.read(load)
+        if tp is None:
+            raise ConnectorError("transfer.not_found", f"no transfer '{transfer_id}'")
+        view = flow.to_api() if flow is not None else {"transferId": transfer_id}
+        view["openStreams"] = self.streams.count(transfer_id)
+        return view

@@ -1,0 +1,169 @@
+"""The command line as a consumer uses it: `connector transfer` and `connector fetch` against real nodes."""
+
+from __future__ import annotations
+
+import json
+import os
+
+from dataplane_e2e.kit import agree, both, run_cli, wait_state
+
+
+async def test_connector_transfer_pulls_verifies_and_completes(pair):
+    data = os.urandom(5 * 1024 * 1024 + 3)
+    (pair.root / "rain.bin").write_bytes(data)
+    out = pair.tmp / "rain-copy.bin"
+    async with both(pair):
+        agreement = await agree(pair, "rain", {"type": "file", "path": "rain.bin"})
+        ran = await run_cli("transfer", agreement, "--out", str(out), "--config", str(pair.ccfg), "--json")
+        assert ran.returncode == 0, ran.stderr + ran.stdout
+        result = json.loads(ran.stdout)
+        assert out.read_bytes() == data
+        assert result["size"] == len(data) and result["completed"] is True
+        assert not list(pair.tmp.glob("rain-copy.bin.part*"))
+        tp = await wait_state(pair.cm, result["transferId"], "COMPLETED")
+        await wait_state(pair.pm, tp["providerPid"], "COMPLETED")
+
+
+BLOCK = os.urandom(1024 * 1024)
+BIG = 128  # MiB: long enough to be killed in the middle
+
+
+def _big_file(path) -> bytes:
+    data = BLOCK * BIG
+    path.write_bytes(data)
+    return data
+
+
+async def _start_and_kill(pair, agreement: str, out) -> int:
+    """Run `connector transfer` and kill -9 it once it holds a few MiB; returns the bytes it held."""
+    import asyncio
+    import signal
+    import sys
+
+    part = out.with_name(out.name + ".part")
+    proc = await asyncio.create_subprocess_exec(sys.executable, "-m", "connector", "transfer", agreement, "--out",
+                                                str(out), "--config", str(pair.ccfg), "--quiet",
+                                                stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.PIPE)
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + 60
+    while loop.time() < deadline:
+        if part.exists() and part.stat().st_size >= 2 * 1024 * 1024:
+            proc.send_signal(signal.SIGKILL)
+            break
+        assert proc.returncode is None, (await proc.stderr.read()).decode()  # type: ignore[union-attr]
+        await asyncio.sleep(0.001)
+    await proc.wait()
+    assert proc.returncode == -signal.SIGKILL
+    held = part.stat().st_size
+    assert 0 < held < BIG * 1024 * 1024
+    return held
+
+
+async def test_a_killed_transfer_continues_where_it_stopped_when_run_again(pair):
+    data = _big_file(pair.root / "big.bin")
+    out = pair.tmp / "big-copy.bin"
+    async with both(pair):
+        agreement = await agree(pair, "big", {"type": "file", "path": "big.bin"})
+        held = await _start_and_kill(pair, agreement, out)
+        assert not out.exists()
+        ran = await run_cli("transfer", agreement, "--out", str(out), "--config", str(pair.ccfg), "--json")
+        assert ran.returncode == 0, ran.stderr
+        result = json.loads(ran.stdout)
+        assert result["resumedFrom"] >= held - 4 * 1024 * 1024 and result["resumedFrom"] > 0
+        assert result["received"] == len(data) - result["resumedFrom"]
+        assert "resuming at byte" in ran.stderr and "continuing transfer" in ran.stderr
+        assert out.read_bytes() == data
+        assert not list(pair.tmp.glob("big-copy.bin.part*"))
+        transfers = await pair.cm.call("GET", "/v1/transfers?role=consumer", None, 200)
+        assert [t["state"] for t in transfers["items"]] == ["COMPLETED"]  # one transfer, continued
+
+
+async def test_a_tampered_byte_is_caught_by_the_seal_and_ends_the_transfer(pair):
+    _big_file(pair.root / "big.bin")
+    out = pair.tmp / "big-copy.bin"
+    async with both(pair):
+        agreement = await agree(pair, "big", {"type": "file", "path": "big.bin"})
+        await _start_and_kill(pair, agreement, out)
+        part = out.with_name(out.name + ".part")
+        with open(part, "r+b") as f:
+            f.seek(1000)
+            byte = f.read(1)
+            f.seek(1000)
+            f.write(bytes([byte[0] ^ 0x01]))
+        ran = await run_cli("transfer", agreement, "--out", str(out), "--config", str(pair.ccfg))
+        assert ran.returncode == 1, ran.stderr + ran.stdout
+        lines = ran.stderr.strip().splitlines()
+        assert lines[-1].startswith("connector: refused: the provider's seal was refused: the data's SHA-256")
+        assert not out.exists() and not part.exists()
+        transfers = await pair.cm.call("GET", "/v1/transfers?role=consumer", None, 200)
+        ended = transfers["items"][0]
+        assert ended["state"] == "TERMINATED" and "seal was refused" in ended["reason"]
+        await wait_state(pair.pm, ended["providerPid"], "TERMINATED")
+
+
+async def test_connector_fetch_does_catalogue_negotiation_and_transfer_in_one_command(pair):
+    data = os.urandom(300_000)
+    (pair.root / "one.bin").write_bytes(data)
+    pair.ccfg.write_text(pair.ccfg.read_text() + f"""
+[[peers]]
+name = "provider"
+address = "https://localhost:{pair.provider.protocol_port}/dsp/2025-1"
+participant_id = "{pair.provider.participant_id}"
+""")
+    out = pair.tmp / "one-copy.bin"
+    async with both(pair):
+        await pair.pm.call("POST", "/v1/assets", {"id": "one", "source": {"type": "file", "path": "one.bin"}}, 201)
+        await pair.pm.call("POST", "/v1/policies", {"id": "use", "policy": {"permission": [{"action": "use"}]}}, 201)
+        await pair.pm.call("POST", "/v1/offers", {"id": "one-offer", "assetId": "one", "contractPolicyId": "use"}, 201)
+        ran = await run_cli("fetch", "provider", "one", "--out", str(out), "--config", str(pair.ccfg))
+        assert ran.returncode == 0, ran.stderr
+        assert out.read_bytes() == data and "COMPLETED" in ran.stdout
+        missing = await run_cli("fetch", "provider", "nothing", "--out", str(pair.tmp / "x"), "--config",
+                                str(pair.ccfg))
+        assert missing.returncode == 2 and len(missing.stderr.strip().splitlines()) == 1
+        assert "offers no dataset 'nothing'" in missing.stderr
+        again = await run_cli("fetch", "provider", "one", "--out", str(out), "--config", str(pair.ccfg))
+        assert again.returncode == 2 and "already exists" in again.stderr
+
+
+async def test_a_transfer_the_provider_refuses_exits_1_with_the_reason(pair):
+    (pair.root / "r.bin").write_bytes(b"r")
+    out = pair.tmp / "r-copy.bin"
+    async with both(pair):
+        agreement = await agree(pair, "r", {"type": "file", "path": "r.bin"})
+        await pair.pm.call("DELETE", "/v1/offers/r-offer", None, 204)
+        await pair.pm.call("DELETE", "/v1/assets/r", None, 204)
+        ran = await run_cli("transfer", agreement, "--out", str(out), "--config", str(pair.ccfg))
+        assert ran.returncode == 1, ran.stderr
+        assert len(ran.stderr.strip().splitlines()) == 1 and "no longer offered" in ran.stderr
+        unknown = await run_cli("transfer", "urn:uuid:none", "--out", str(out), "--config", str(pair.ccfg))
+        assert unknown.returncode == 2 and "no agreement" in unknown.stderr
+
+
+async def test_connector_transfer_waits_through_a_suspension_and_continues(pair):
+    import asyncio
+    import sys
+
+    data = _big_file(pair.root / "big.bin")
+    out = pair.tmp / "big-copy.bin"
+    part = out.with_name(out.name + ".part")
+    async with both(pair):
+        agreement = await agree(pair, "big", {"type": "file", "path": "big.bin"})
+        proc = await asyncio.create_subprocess_exec(sys.executable, "-m", "connector", "transfer", agreement,
+                                                    "--out", str(out), "--config", str(pair.ccfg), "--json",
+                                                    stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + 60
+        while not (part.exists() and part.stat().st_size >= 2 * 1024 * 1024):
+            assert proc.returncode is None and loop.time() < deadline
+            await asyncio.sleep(0.001)
+        provider_side = (await pair.pm.call("GET", "/v1/transfers?role=provider", None, 200))["items"][0]
+        await pair.pm.call("POST", f"/v1/transfers/{provider_side['id']}/suspend", {"reason": "maintenance"}, 200)
+        await wait_state(pair.pm, provider_side["id"], "SUSPENDED")
+        await asyncio.sleep(0.3)
+        assert proc.returncode is None  # waiting, not failing
+        await pair.pm.call("POST", f"/v1/transfers/{provider_side['id']}/resume", None, 200)
+        stdout, stderr = await asyncio.wait_for(proc.communicate(), 60)
+        assert proc.returncode == 0, stderr.decode()
+        assert "continuing at byte" in stderr.decode()
+        assert out.read_bytes() == data and json.loads(stdout)["completed"] is True

@@ -1,0 +1,49 @@
+"""Push transfers: the provider streams to the consumer's own data listener, seals, and completes; a destination
+that refuses ends the transfer with the reason."""
+
+from __future__ import annotations
+
+import os
+
+from dataplane_e2e.kit import agree, both, sha, wait_state
+
+
+async def test_a_push_arrives_whole_sealed_and_completes_both_sides(pair):
+    data = os.urandom(6 * 1024 * 1024 + 1)
+    (pair.root / "push.bin").write_bytes(data)
+    async with both(pair):
+        agreement = await agree(pair, "pushed", {"type": "file", "path": "push.bin"})
+        tp = await pair.cm.call("POST", "/v1/transfers", {"agreementId": agreement, "format": "HttpData-PUSH"}, 201)
+        assert tp["dataAddress"]["endpoint"].startswith("https://") and "/push/" in tp["dataAddress"]["endpoint"]
+        done = await wait_state(pair.cm, tp["id"], "COMPLETED")
+        await wait_state(pair.pm, done["providerPid"], "COMPLETED")
+        flow = await pair.cm.call("GET", f"/v1/transfers/{tp['id']}/flow", None, 200)
+        assert flow["sha256"] == sha(data) and flow["sealVerifiedAt"] and flow["seal"]["claims"]["size"] == len(data)
+        from pathlib import Path
+
+        assert Path(flow["file"]).read_bytes() == data
+        assert not list(pair.inbox.glob("*.part*"))
+        provider_flow = await pair.pm.call("GET", f"/v1/transfers/{done['providerPid']}/flow", None, 200)
+        assert provider_flow["bytesSent"] == len(data) and provider_flow["seal"] == flow["seal"]
+        history = await pair.cm.call("GET", f"/v1/transfers/{tp['id']}", None, 200)
+        assert any(h["cause"] == "seal verified" for h in history["history"])
+
+
+async def test_a_push_to_a_destination_that_refuses_terminates_with_the_reason(pair):
+    (pair.root / "p.bin").write_bytes(b"p" * 10_000)
+    async with both(pair):
+        agreement = await agree(pair, "p", {"type": "file", "path": "p.bin"})
+        # A destination the consumer's data plane never issued: its listener refuses the token.
+        port_of_consumer_data = (await pair.cm.call("POST", "/v1/transfers", {
+            "agreementId": agreement, "format": "HttpData-PUSH"}, 201))["dataAddress"]["endpoint"].split("/push/")[0]
+        bogus = {"@type": "DataAddress", "endpointType": "https://w3id.org/idsa/v4.1/HTTP",
+                 "endpoint": f"{port_of_consumer_data}/push/urn:uuid:nobody",
+                 "endpointProperties": [{"@type": "EndpointProperty", "name": "authorization", "value": "guess"},
+                                        {"@type": "EndpointProperty", "name": "authType", "value": "bearer"}]}
+        tp = await pair.cm.call("POST", "/v1/transfers", {"agreementId": agreement, "format": "HttpData-PUSH",
+                                                          "dataDestination": bogus}, 201)
+        ended = await wait_state(pair.cm, tp["id"], "TERMINATED")
+        assert "push" in ended["reason"] and "refused" in ended["reason"], ended["reason"]
+        provider_side = await wait_state(pair.pm, ended["providerPid"], "TERMINATED")
+        assert provider_side["reason"].startswith("the push of the data failed: the consumer refused")
+        assert provider_side["reason"] in ended["reason"]

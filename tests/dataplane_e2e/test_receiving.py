@@ -1,0 +1,240 @@
+"""The receiving hot path, with plain values: batched writes into an atomic download, vectored writes that stop
+short, and the two-thread read loop of the command line."""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import io
+import os
+from pathlib import Path
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from connector.dataplane import atomic_file
+from connector.dataplane.atomic_file import AtomicDownload
+from connector.dataplane.fetching import BlockingGet
+from connector.dataplane.peers import WrongPeer
+from connector.keys import generate_key
+from connector.dataplane.receiving import receive_into
+
+
+async def _chunks(parts: list[bytes], fail_after: int | None = None):
+    for i, part in enumerate(parts):
+        if fail_after is not None and i == fail_after:
+            raise ConnectionResetError("the peer went away")
+        await asyncio.sleep(0)
+        yield part
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(st.lists(st.binary(min_size=0, max_size=5000), max_size=30), st.integers(1, 20_000),
+       st.one_of(st.none(), st.integers(0, 30)))
+def test_everything_received_is_written_in_order_even_when_the_stream_breaks(tmp_path_factory, parts, batch,
+                                                                               fail_after) -> None:
+    folder = tmp_path_factory.mktemp("rx")
+
+    async def go() -> None:
+        download = await AtomicDownload.begin(folder / "out.bin", "t1")
+        expected = b"".join(parts if fail_after is None else parts[:fail_after])
+        if fail_after is not None and fail_after < len(parts):
+            with pytest.raises(ConnectionResetError):
+                await receive_into(download, _chunks(parts, fail_after), batch_bytes=batch)
+        else:
+            assert await receive_into(download, _chunks(parts), batch_bytes=batch) == len(expected)
+        assert download.offset == len(expected)
+        assert download.digest().sha256 == hashlib.sha256(expected).hexdigest()
+        await download.pause()
+        assert (folder / "out.bin.part").read_bytes() == expected
+
+    asyncio.run(go())
+
+
+@settings(deadline=None)
+@given(st.lists(st.binary(min_size=0, max_size=300), max_size=20), st.integers(1, 97))
+def test_a_vectored_write_that_stops_short_continues_where_it_stopped(parts, most) -> None:
+    buffer = bytearray()
+
+    def short_pwritev(fd: int, views: list[memoryview], offset: int) -> int:
+        data = b"".join(bytes(v) for v in views)[:most]
+        buffer[offset:offset + len(data)] = data
+        return len(data)
+
+    original = atomic_file.os.pwritev
+    atomic_file.os.pwritev = short_pwritev  # type: ignore[assignment]
+    try:
+        atomic_file._write_vector(-1, parts, 0)
+    finally:
+        atomic_file.os.pwritev = original  # type: ignore[assignment]
+    assert bytes(buffer) == b"".join(parts)
+
+
+def _certificate(did: str) -> bytes:
+    from datetime import datetime, timedelta, timezone
+
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.x509.oid import NameOID
+
+    key = generate_key()
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "server")])
+    now = datetime.now(timezone.utc)
+    cert = (x509.CertificateBuilder().subject_name(name).issuer_name(name).public_key(key.public_key())
+            .serial_number(1).not_valid_before(now).not_valid_after(now + timedelta(days=1))
+            .add_extension(x509.SubjectAlternativeName([x509.UniformResourceIdentifier(did)]), critical=False)
+            .sign(key, hashes.SHA256()))
+    return cert.public_bytes(serialization.Encoding.DER)
+
+
+SERVER_CERT = _certificate("did:web:p")
+
+
+class _Wire:
+    """A connection serving one canned answer in pieces of the given sizes (and breaking where told)."""
+
+    def __init__(self, answer: bytes, pieces: list[int], break_at: int | None = None) -> None:
+        self.answer, self.pieces, self.break_at = answer, pieces or [7], break_at
+        self.at, self.sent, self.turn = 0, b"", 0
+
+    def peer_certificate_der(self) -> bytes:
+        return SERVER_CERT
+
+    def send(self, data: bytes) -> None:
+        self.sent += data
+
+    def read_into(self, view: memoryview) -> int:
+        if self.break_at is not None and self.at >= self.break_at:
+            raise ConnectionResetError("broken")
+        size = self.pieces[self.turn % len(self.pieces)]
+        self.turn += 1
+        piece = self.answer[self.at:self.at + min(size, len(view))]
+        view[:len(piece)] = piece
+        self.at += len(piece)
+        return len(piece)
+
+    def read_full(self, view: memoryview) -> int:
+        filled = 0
+        while filled < len(view) and (n := self.read_into(view[filled:])):
+            filled += n
+        return filled
+
+    def abort(self) -> None: ...
+
+    def close(self) -> None: ...
+
+
+def _get(wire: _Wire, peer: str = "did:web:p") -> BlockingGet:
+    import ssl
+
+    return BlockingGet("https://localhost:1/x?y=1", {"Authorization": "Bearer t"}, ssl.create_default_context(),
+                       peer, connect=lambda *_: wire)
+
+
+def _chunked(body: bytes, sizes: list[int]) -> bytes:
+    out, at, turn = b"", 0, 0
+    while at < len(body):
+        size = min(max(1, sizes[turn % len(sizes)]) if sizes else len(body), len(body) - at)
+        turn += 1
+        out += f"{size:x};ext=1\r\n".encode() + body[at:at + size] + b"\r\n"
+        at += size
+    return out + b"0\r\nX-Trailer: t\r\n\r\n"
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.binary(max_size=50_000), st.lists(st.integers(1, 9000), min_size=1, max_size=5),
+       st.lists(st.integers(1, 5000), max_size=4), st.booleans(), st.integers(16, 4096), st.integers(2, 5))
+def test_a_response_is_read_whole_in_order_whatever_its_framing_and_pieces(body, pieces, chunks, chunked,
+                                                                          buffer_bytes, buffers) -> None:
+    head = b"HTTP/1.1 200 OK\r\nContent-Type: x\r\n"
+    answer = head + (b"Transfer-Encoding: chunked\r\n\r\n" + _chunked(body, chunks) if chunked
+                     else f"Content-Length: {len(body)}\r\n\r\n".encode() + body)
+    wire = _Wire(answer + b"junk after the body", pieces)
+    get = _get(wire)
+    status, headers = get.open()
+    assert status == 200 and headers["content-type"] == "x"
+    assert wire.sent.startswith(b"GET /x?y=1 HTTP/1.1\r\nHost: localhost:1\r\n") and b"Bearer t" in wire.sent
+    got, seen = bytearray(), bytearray()
+    stages = (lambda v: seen.extend(v), lambda v: got.extend(v)) if chunked else lambda v: got.extend(v)
+    total = get.read_into(stages, buffer_bytes=buffer_bytes, buffers=buffers)
+    assert total == len(body) and bytes(got) == body and (not chunked or bytes(seen) == body)
+
+
+def test_a_broken_read_still_sinks_what_arrived_and_a_failing_sink_stops_the_reading() -> None:
+    data = os.urandom(100_000)
+    answer = f"HTTP/1.1 200 OK\r\nContent-Length: {len(data)}\r\n\r\n".encode() + data
+    got = bytearray()
+    get = _get(_Wire(answer, [3000], break_at=40_000))
+    get.open()
+    with pytest.raises(ConnectionResetError):
+        get.read_into(lambda v: got.extend(v), buffer_bytes=1000)
+    assert 30_000 <= len(got) < 100_000 and data.startswith(bytes(got))
+
+    def full(view: memoryview) -> None:
+        raise OSError(28, "No space left on device")
+
+    get = _get(_Wire(answer, [3000]))
+    get.open()
+    with pytest.raises(OSError, match="No space"):
+        get.read_into(full, buffer_bytes=1000)
+    short = _get(_Wire(answer[:5000], [3000]))
+    short.open()
+    with pytest.raises(ConnectionError):
+        short.read_into(lambda v: None, buffer_bytes=1000)
+
+
+def test_a_server_that_is_not_the_peer_is_refused_before_the_request() -> None:
+    wire = _Wire(b"HTTP/1.1 200 OK\r\n\r\n", [10])
+    with pytest.raises(WrongPeer):
+        _get(wire, peer="did:web:someone-else").open()
+    assert wire.sent == b""
+
+
+@pytest.mark.parametrize("answer", [b"SSH-2.0-x\r\n\r\n", b"HTTP/1.1 20", b"HTTP/1.1 200 OK\r\n" + b"a" * 70_000])
+def test_what_is_not_http_is_a_broken_connection(answer) -> None:
+    with pytest.raises(ConnectionError):
+        _get(_Wire(answer, [999])).open()
+
+
+async def test_write_many_and_write_blocking_hash_what_they_write(tmp_path: Path) -> None:
+    download = await AtomicDownload.begin(tmp_path / "f", "t")
+    await download.write_many([b"ab", bytearray(b"cd"), memoryview(b"ef")])
+    download.write_blocking(memoryview(b"gh"))
+    assert download.offset == 8 and download.digest().sha256 == hashlib.sha256(b"abcdefgh").hexdigest()
+    await download.pause()
+    assert (tmp_path / "f.part").read_bytes() == b"abcdefgh"
+
+
+async def test_direct_writes_carry_aligned_chunks_and_anything_else_goes_through_the_page_cache(tmp_path) -> None:
+    import mmap
+
+    download = await AtomicDownload.begin(tmp_path / "d", "t")
+    download.use_direct_io()  # where the file system refuses O_DIRECT, every write is a normal one
+    aligned = mmap.mmap(-1, 3 * 4096)
+    aligned.write(os.urandom(3 * 4096))
+    odd = os.urandom(5000)
+    expected = bytes(aligned) + odd + bytes(aligned[:4096])
+    download.write_blocking(memoryview(aligned))        # direct
+    download.write_blocking(odd)                         # unaligned length: the page cache
+    download.write_blocking(memoryview(aligned)[:4096])  # unaligned offset now: the page cache
+    assert download.offset == len(expected)
+    assert download.digest().sha256 == hashlib.sha256(expected).hexdigest()
+    await download.pause()
+    assert (tmp_path / "d.part").read_bytes() == expected
+    resumed = await AtomicDownload.begin(tmp_path / "d", "t")
+    assert resumed.offset == len(expected) and resumed.digest().sha256 == hashlib.sha256(expected).hexdigest()
+    await resumed.discard()
+
+
+async def test_hashing_and_writing_as_two_stages_leave_the_download_consistent(tmp_path) -> None:
+    download = await AtomicDownload.begin(tmp_path / "s", "t", expected_size=12)
+    hash_stage, write_stage = download.pipeline_stages()
+    for piece in (b"hello ", b"world!"):
+        hash_stage(memoryview(piece))
+        write_stage(memoryview(piece))
+    assert download.offset == 12 and download.digest().sha256 == hashlib.sha256(b"hello world!").hexdigest()
+    with pytest.raises(atomic_file.DownloadError):
+        write_stage(memoryview(b"x"))  # more than announced
+    await download.pause()
+    assert (tmp_path / "s.part").read_bytes() == b"hello world!"
