@@ -1,0 +1,197 @@
+"""`connector evidence export | verify | check | checkpoint`: proof of what was agreed and delivered.
+
+`export` and `checkpoint` ask the running node (management API). `verify` runs entirely offline, on the bundle
+and the trust lists the auditor chose, and works on a machine that never saw either node: exit 0 only if every
+check holds, 1 if one fails, 2 for usage errors (unreadable files, unusable trust lists). `check` asks the
+running node to verify its whole log, or, when no node answers, reads the store file itself (read-only).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sqlite3
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+from connector.cli.base import EXIT_FAILED, EXIT_OK
+from connector.cli.client import add_config_argument, add_json_argument, client_from, emit_json, run
+from connector.errors import ConnectorError, UsageError
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    from connector.cli.base import Parser
+
+    evidence = sub.add_parser("evidence", help="export, verify and check evidence (signed agreements, the log)")
+    evidence_sub = evidence.add_subparsers(dest="evidence_command", metavar="COMMAND", parser_class=Parser)
+    evidence_sub.required = True
+
+    exp = evidence_sub.add_parser("export", help="write the self-contained evidence bundle of an agreement")
+    exp.add_argument("agreement_id", metavar="AGREEMENT_ID")
+    exp.add_argument("--out", required=True, type=Path, help="the bundle file to write")
+    add_config_argument(exp)
+    exp.set_defaults(func=cmd_export)
+
+    ver = evidence_sub.add_parser("verify", help="verify a bundle offline against federation trust lists")
+    ver.add_argument("bundle", metavar="FILE", type=Path)
+    ver.add_argument("--trust-list", required=True, action="append", type=Path, dest="trust_lists",
+                     metavar="FILE", help="a federation's signed trust list (repeat for several federations)")
+    ver.add_argument("--agreement", help="the agreement id the bundle must be about")
+    ver.add_argument("--require-complete", action="store_true",
+                     help="also fail when evidence is absent (an unsigned side, no time-stamp, no seal)")
+    add_json_argument(ver)
+    ver.set_defaults(func=cmd_verify)
+
+    chk = evidence_sub.add_parser("check", help="verify the node's whole evidence log; report the first broken link")
+    add_config_argument(chk)
+    add_json_argument(chk)
+    chk.set_defaults(func=cmd_check)
+
+    cp = evidence_sub.add_parser("checkpoint", help="write a signed (and time-stamped) checkpoint of the log now")
+    add_config_argument(cp)
+    add_json_argument(cp)
+    cp.set_defaults(func=cmd_checkpoint)
+
+
+def _write(path: Path, data: bytes) -> None:
+    from connector.keys import write_public_file
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    write_public_file(path, data)
+
+
+def cmd_export(args: argparse.Namespace) -> int:
+    from urllib.parse import quote
+
+    client = client_from(args)
+    document = run(client.call, "GET", f"/v1/evidence/agreements/{quote(args.agreement_id, safe='')}/bundle")
+    _write(args.out, (json.dumps(document, indent=2, ensure_ascii=False) + "\n").encode("utf-8"))
+    log = document["log"]
+    stamped = "time-stamped" if log["timestamps"] else "not time-stamped"
+    print(f"wrote {args.out}: agreement {document['agreement']['@id']}, {len(log['proof']['records'])} log records "
+          f"proven against a checkpoint of {log['proof']['upto']} records ({stamped})")
+    return EXIT_OK
+
+
+def _read_json(path: Path, what: str, where: str) -> Any:
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise UsageError("cli.missing_file", f"{what} not found: {path}", where) from None
+    except (OSError, UnicodeDecodeError, ValueError) as exc:
+        raise UsageError("cli.unreadable", f"{what} {path} is not readable JSON: {exc}", where) from None
+
+
+def cmd_verify(args: argparse.Namespace) -> int:
+    from connector.evidence.audit import load_trust_list, render, verify_bundle
+
+    now = datetime.now(timezone.utc)
+    document = _read_json(args.bundle, "bundle", "FILE")
+    notes: list[str] = []
+    lists = []
+    for path in args.trust_lists:
+        try:
+            text = path.read_text(encoding="ascii")
+        except FileNotFoundError:
+            raise UsageError("cli.missing_file", f"trust list not found: {path}", "--trust-list") from None
+        except (OSError, UnicodeDecodeError) as exc:
+            raise UsageError("cli.unreadable", f"trust list {path} is not readable: {exc}", "--trust-list") from None
+        try:
+            lists.append(load_trust_list(text, now))
+        except ConnectorError as exc:
+            if exc.code not in ("trust_list.expired", "trust_list.not_yet_valid"):
+                raise UsageError(exc.code, f"trust list {path} cannot be used: {exc.reason}", "--trust-list") from None
+            # Old evidence under a list that has expired since: read the list as it stood, and hold the
+            # evidence's trusted time against its validity below.
+            try:
+                lists.append(load_trust_list(text, now, any_time=True))
+            except ConnectorError:
+                raise UsageError(exc.code, f"trust list {path} cannot be used: {exc.reason}",
+                                 "--trust-list") from None
+            notes.append(f"note: trust list {path} is not valid now ({exc.reason}); it vouches only for evidence "
+                         "time-stamped within its validity")
+    report = verify_bundle(document, lists, now, expected_agreement=args.agreement)
+    for trust_list in lists:
+        if trust_list.valid_at(now):
+            continue
+        # A list used past its validity vouches only for evidence whose trusted time falls within it.
+        if report.trusted_time is None or not trust_list.valid_at(report.trusted_time):
+            report.fail("trust.list_validity", f"the trust list of {trust_list.federation_name} is not valid now, "
+                        "and the evidence has no time-stamp within its validity", "trust_list.validity")
+    if args.json:
+        emit_json({**report.to_json(), "notes": notes})
+    else:
+        for note in notes:
+            print(note)
+        print(render(report))
+    holds = report.complete if args.require_complete else report.ok
+    return EXIT_OK if holds else EXIT_FAILED
+
+
+def _offline_check(args: argparse.Namespace) -> dict[str, Any]:
+    """Check the store file directly (the node is not running): read-only, nothing is migrated or written."""
+    from connector import keys
+    from connector.config import load_config
+    from connector.evidence.log_check import check_log
+
+    config = load_config(args.config)
+    path = config.store_path
+    if not path.exists():
+        raise UsageError("cli.missing_file", f"no store at {path}", "store.path")
+    anchors = [c for p in config.trust.ca for c in keys.load_certificates(p)]
+    anchors += [keys.load_certificate(entry.anchor) for entry in config.trust.lists]
+    tsa = [c for p in config.evidence.tsa_certificates for c in keys.load_certificates(p)] or anchors
+    conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
+    conn.row_factory = sqlite3.Row
+    try:
+        conn.execute("BEGIN")
+        result = check_log(conn, config.node.participant_id, anchors, tsa, datetime.now(timezone.utc))
+    except sqlite3.Error as exc:
+        raise ConnectorError("evidence.store", f"the store {path} cannot be read: {exc}", "store.path") from None
+    finally:
+        conn.close()
+    return {**result.to_json(), "offline": True}
+
+
+def cmd_check(args: argparse.Namespace) -> int:
+    client = client_from(args)
+    try:
+        result = run(client.call, "POST", "/v1/evidence/check", {}, 600)
+    except ConnectorError as exc:
+        if exc.code != "cli.node_down":
+            raise
+        result = _offline_check(args)
+    if args.json:
+        emit_json(result)
+    else:
+        source = "the store file (no node running)" if result.get("offline") else "the running node"
+        print(f"checked {result['records']} records, {result['checkpoints']} checkpoints, "
+              f"{result['timestamps']} time-stamps, {result['subjects']} subjects and {result['signatures']} "
+              f"agreement signatures in {source}")
+        first = result.get("firstBreak")
+        if first is None:
+            print(f"the log is intact: head {result['head']['hash']} at seq {result['head']['count']}")
+        else:
+            where = f" ({first['where']})" if first.get("where") else ""
+            print(f"FIRST BROKEN LINK [{first['code']}]{where}: {first['reason']}")
+            for other in result["problems"][1:]:
+                print(f"  also [{other['code']}]: {other['reason']}")
+    return EXIT_OK if result["ok"] else EXIT_FAILED
+
+
+def cmd_checkpoint(args: argparse.Namespace) -> int:
+    client = client_from(args)
+    described = run(client.call, "POST", "/v1/evidence/checkpoints", {})
+    if args.json:
+        emit_json(described)
+        return EXIT_OK
+    stamps = described.get("timestamps") or []
+    stamp = f", time-stamped {stamps[0]['genTime']} by {stamps[0]['tsa']}" if stamps else ", not time-stamped"
+    made = "written" if described.get("created") else "already current"
+    print(f"checkpoint {described['id']} {made}: {described['count']} records, head {described['head']}, "
+          f"at {described['at']}{stamp}")
+    return EXIT_OK
+
+
+__all__ = ["register"]

@@ -1,0 +1,142 @@
+"""Gathering what a bundle holds from the node's store (on the store thread, in one read transaction).
+
+The records disclosed are those about the agreement's negotiation and its transfers, up to the first checkpoint
+that covers them; the proof carries the body digest of every other record in that run, so it shows nothing
+about other peers or processes. The node edge makes sure such a checkpoint exists before it calls `gather`.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from typing import Any, Mapping
+
+from connector.errors import ConnectorError
+from connector.evidence import tables
+from connector.evidence.bundle import build_bundle
+from connector.evidence.chain import Record, make_inclusion_proof
+from connector.evidence.errors import EvidenceError
+from connector.jws import read_header
+
+Db = Any
+FLOWS_TABLE = "data_flows"  # the data plane's per-transfer table (migration 4), where seals are kept
+OWN_CREDENTIALS_TABLE = "own_credentials"  # the trust subsystem's table of the credentials this node presents
+
+
+def _processes(db: Db, agreement_id: str) -> tuple[Any, Any, list[Any]]:
+    from connector.control import repository as repo
+    from connector.control.records import Transfer
+
+    agreement = repo.get_agreement(db, agreement_id)
+    if agreement is None:
+        raise ConnectorError("agreement.not_found", f"no agreement '{agreement_id}' is known to this node")
+    negotiation = repo.get_negotiation(db, agreement.negotiation_id)
+    if negotiation is None:
+        raise ConnectorError("negotiation.not_found",
+                             f"the negotiation of agreement '{agreement_id}' is missing from the store")
+    rows = db.execute("SELECT * FROM transfers WHERE agreement_id = ? ORDER BY created_at", [agreement_id]).fetchall()
+    return agreement, negotiation, [Transfer.from_row(dict(r)) for r in rows]
+
+
+def last_seq_about(db: Db, agreement_id: str) -> int:
+    """The highest seq of a record about the agreement (0 if none): the checkpoint must reach it."""
+    _, negotiation, transfers = _processes(db, agreement_id)
+    ids = [negotiation.id] + [t.id for t in transfers]
+    marks = ", ".join("?" for _ in ids)
+    row = db.execute(f"SELECT MAX(seq) FROM {tables.RECORDS} WHERE process_id IN ({marks})", ids).fetchone()
+    return int(row[0] or 0)
+
+
+@dataclass(frozen=True)
+class Gathered:
+    document: dict[str, Any]
+    checkpoint_id: int
+    disclosed: int
+
+
+def _seal_of(db: Db, transfer_id: str) -> Mapping[str, Any] | None:
+    if not tables.table_exists(db, FLOWS_TABLE):
+        return None
+    row = db.execute(f"SELECT seal FROM {FLOWS_TABLE} WHERE transfer_id = ?", [transfer_id]).fetchone()
+    if row is None or row[0] is None:
+        return None
+    seal = json.loads(row[0])
+    return seal if isinstance(seal, dict) else None
+
+
+def _credentials(db: Db, negotiation: Any, own_did: str, covered: set[str]) -> list[dict[str, Any]]:
+    out: list[dict[str, Any]] = []
+    claims = negotiation.claims or {}
+    for c in claims.get("credentials", []) if isinstance(claims, Mapping) else []:
+        if isinstance(c, Mapping) and isinstance(c.get("sha256"), str):
+            out.append({"sha256": c["sha256"], "holder": negotiation.peer_id, "id": c.get("id"),
+                        "types": list(c.get("types") or []), "issuer": c.get("issuer"), "token": None})
+    if covered and tables.table_exists(db, OWN_CREDENTIALS_TABLE):
+        # Our own credentials, in full, where the peer's signature says it relied on them.
+        for row in db.execute(f"SELECT id, types, issuer, sha256, token FROM {OWN_CREDENTIALS_TABLE}").fetchall():
+            if row["sha256"] in covered and row["sha256"] not in {c["sha256"] for c in out}:
+                try:
+                    types = json.loads(row["types"])
+                except (TypeError, ValueError):
+                    types = []
+                out.append({"sha256": row["sha256"], "holder": own_did, "id": row["id"],
+                            "types": types if isinstance(types, list) else [], "issuer": row["issuer"],
+                            "token": row["token"]})
+    return out
+
+
+def _covered(signatures: Mapping[str, tables.StoredSignature]) -> set[str]:
+    found: set[str] = set()
+    for signature in signatures.values():
+        if signature.jws is None:
+            continue
+        try:
+            values = read_header(signature.jws).get("vc_sha256")
+        except ConnectorError:
+            continue
+        if isinstance(values, list):
+            found.update(v for v in values if isinstance(v, str))
+    return found
+
+
+def gather(db: Db, agreement_id: str, own_did: str, exported_at: str,
+           did_documents: Mapping[str, Mapping[str, Any]]) -> Gathered:
+    """The bundle of `agreement_id`, proven against the first checkpoint covering its records."""
+    agreement, negotiation, transfers = _processes(db, agreement_id)
+    ids = [negotiation.id] + [t.id for t in transfers]
+    rows = tables.records_of(db, ids)
+    if not rows:
+        raise EvidenceError("evidence.no_records", f"the log holds no record about agreement '{agreement_id}' (was "
+                            "evidence off when it was negotiated?)")
+    checkpoint = tables.checkpoint_covering(db, rows[-1]["seq"])
+    if checkpoint is None:
+        raise EvidenceError("evidence.no_checkpoint", "no checkpoint covers the agreement's records yet")
+    try:
+        segment = [Record.from_json(r) for r in tables.record_rows(db, rows[0]["seq"], checkpoint.count)]
+        proof = make_inclusion_proof(segment, [r["seq"] for r in rows], upto=checkpoint.count)
+    except EvidenceError as exc:
+        raise EvidenceError("evidence.log_broken", f"the stored log does not verify ({exc.reason}); run "
+                            "'connector evidence check'", exc.where) from None
+    hashes = sorted({r.subject_sha256 for r in proof.records if r.subject_sha256})
+    subjects = {sha: json.loads(body) for sha, body in tables.subjects(db, hashes).items()}
+    signatures = tables.signatures_of(db, agreement_id)
+    held = {role: {"status": s.status, "jws": s.jws} for role, s in signatures.items()}
+    document = build_bundle(
+        exported_by=own_did,
+        exported_at=exported_at,
+        agreement=agreement.policy,
+        negotiation={"id": negotiation.id, "role": str(negotiation.role), "peer": negotiation.peer_id,
+                     "providerPid": negotiation.provider_pid, "consumerPid": negotiation.consumer_pid,
+                     "state": str(negotiation.state)},
+        signatures=held,
+        credentials=_credentials(db, negotiation, own_did, _covered(signatures)),
+        did_documents=did_documents,
+        transfers=[{"id": t.id, "role": str(t.role), "providerPid": t.provider_pid, "consumerPid": t.consumer_pid,
+                    "state": str(t.state), "format": t.format, "seal": _seal_of(db, t.id)} for t in transfers],
+        subjects=subjects,
+        log_node=own_did,
+        proof=proof,
+        checkpoint=checkpoint.jws,
+        timestamps=[t.token for t in tables.timestamps(db, checkpoint.id)],
+    )
+    return Gathered(document, checkpoint.id, len(proof.records))

@@ -1,0 +1,98 @@
+"""The node's evidence chain in its store: appends inside the caller's transaction, the head kept in memory.
+
+`Journal.append` runs on the store thread within whatever transaction the caller opened (a protocol step, a
+credential check, a seal), so a record is committed exactly when the change it describes is, and rolled back
+with it. The head is kept in memory so an append costs one insert; a head left advanced by a transaction that
+was rolled back afterwards is caught by the table's chain trigger on the next append, which then re-reads the
+committed head and retries once. So the memory can be wrong only about records that no longer exist, never
+about what is stored.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from datetime import datetime, timezone
+from typing import Any, Callable, Mapping
+
+from connector.canonical import canonical_bytes, sha256_hex
+from connector.evidence import tables
+from connector.evidence.chain import GENESIS, ChainHead, Record
+from connector.evidence.errors import EvidenceError
+from connector.evidence.rfc3339 import format_utc
+
+Db = Any
+Clock = Callable[[], datetime]
+SUBJECT_UNUSABLE = "evidence.subject"
+# Each record about a process names the previous record about the same process (its hash; null for the first),
+# so the records of one process form a chain of their own inside the log: an export that leaves one out in the
+# middle, or the first, no longer links up.
+PROCESS_PREV = "process_prev"
+
+
+def _utcnow() -> datetime:
+    return datetime.now(timezone.utc)
+
+
+def subject_bytes(subject: Any) -> bytes:
+    """The canonical bytes a subject is hashed and kept as (RFC 8785)."""
+    try:
+        return canonical_bytes(subject)
+    except (ValueError, TypeError, RecursionError) as exc:
+        raise EvidenceError(SUBJECT_UNUSABLE, f"the subject is not canonicalisable JSON ({exc})") from None
+
+
+def _next_record(head: ChainHead, at: str, kind: str, process_id: str | None, peer: str | None,
+                 subject_sha256: str | None, data: dict[str, Any]) -> Record:
+    """What `chain.make_record` makes, validated once rather than twice (appends are on every protocol step):
+    the draft is built and checked here and not shared before its hash is set."""
+    draft = Record(head.count + 1, at, kind, process_id, peer, subject_sha256, data, head.hash, GENESIS)
+    object.__setattr__(draft, "hash", draft.computed_hash())
+    return draft
+
+
+class Journal:
+    """Appends records to the node's chain. Use only on the store thread."""
+
+    def __init__(self, clock: Clock = _utcnow) -> None:
+        self.clock = clock
+        self._head = ChainHead(0, GENESIS)
+        self.appended = 0  # records appended by this process (a cheap activity signal)
+
+    def load(self, db: Db) -> ChainHead:
+        """Read the committed head (at start, and whenever memory turns out to be ahead of the store)."""
+        self._head = tables.head(db)
+        return self._head
+
+    @property
+    def head(self) -> ChainHead:
+        """The head as this process last wrote or read it (may include records of an open transaction)."""
+        return self._head
+
+    def append(self, db: Db, kind: str, *, process_id: str | None = None, peer: str | None = None,
+               subject: Any = None, data: Mapping[str, Any] | None = None) -> Record:
+        """Add one record in the caller's transaction; `subject` is hashed (and its canonical body kept).
+        With a `process_id`, `data` gains PROCESS_PREV (whatever the caller put there is replaced)."""
+        body: bytes | None = None
+        subject_sha256 = None
+        if subject is not None:
+            body = subject_bytes(subject)
+            subject_sha256 = sha256_hex(body)
+        fields = dict(data or {})
+        if process_id is not None:
+            fields[PROCESS_PREV] = tables.last_hash_of(db, process_id)
+        at = format_utc(self.clock())
+        for attempt in (1, 2):
+            record = _next_record(self._head, at, kind, process_id, peer, subject_sha256, fields)
+            try:
+                tables.insert_record(db, record)
+            except sqlite3.IntegrityError:
+                if attempt == 2:
+                    raise
+                self.load(db)  # a transaction that appended was rolled back: memory ran ahead
+                continue
+            break
+        if body is not None and subject_sha256 is not None:
+            tables.insert_subject(db, subject_sha256, body)
+        self._head = record.head
+        self.appended += 1
+        return record

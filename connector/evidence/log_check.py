@@ -1,0 +1,170 @@
+"""Checking a node's whole evidence log where it is stored, and naming the first broken link.
+
+The node's code never changes a stored row, and the tables refuse UPDATE and DELETE; what this finds is change
+made behind the node's back (triggers dropped, the file edited). It re-hashes every record in order, holds each
+signed checkpoint against the chain (a checkpoint fixes the head, so records removed from the end or a log
+rewritten wholesale are found too), verifies every time-stamp over its checkpoint, every kept subject against
+its hash, and every kept agreement signature against the hash its chain record holds.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any, Sequence
+
+from cryptography import x509
+
+from connector.canonical import sha256_hex
+from connector.errors import ConnectorError, Problem
+from connector.evidence import tables
+from connector.evidence.chain import GENESIS, ChainHead, verify_chain
+from connector.evidence.checkpoint import checkpoint_digest, checkpoint_sha256, verify_checkpoint
+from connector.evidence.intent import signature_sha256
+from connector.evidence.rfc3339 import parse_utc
+from connector.evidence.timestamp import verify_response
+
+Db = Any
+CHECKPOINT_KIND = "checkpoint"
+BATCH = 2000
+
+
+@dataclass
+class LogCheck:
+    records: int = 0  # records verified before the first break (all of them when intact)
+    head: ChainHead = field(default_factory=lambda: ChainHead(0, GENESIS))
+    checkpoints: int = 0
+    timestamps: int = 0
+    subjects: int = 0
+    signatures: int = 0
+    problems: list[Problem] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return not self.problems
+
+    @property
+    def first_break(self) -> Problem | None:
+        return self.problems[0] if self.problems else None
+
+    def to_json(self) -> dict[str, Any]:
+        def problem(p: Problem) -> dict[str, Any]:
+            extra = {"details": p.details} if p.details else {}
+            return {"code": p.code, "reason": p.reason, "where": p.where, **extra}
+
+        return {"ok": self.ok, "records": self.records, "head": {"count": self.head.count, "hash": self.head.hash},
+                "checkpoints": self.checkpoints, "timestamps": self.timestamps, "subjects": self.subjects,
+                "signatures": self.signatures,
+                "firstBreak": problem(self.problems[0]) if self.problems else None,
+                "problems": [problem(p) for p in self.problems]}
+
+
+def check_log(db: Db, node: str, anchors: Sequence[x509.Certificate], tsa_anchors: Sequence[x509.Certificate],
+              now: datetime) -> LogCheck:
+    """Verify the stored log of `node` (read-only); every problem found is listed, the chain's first break first."""
+    result = LogCheck()
+    stored = tables.checkpoints(db)
+    wanted = {c.count for c in stored}
+    at_count: dict[int, str] = {0: GENESIS}
+    announced: set[str] = set()
+    logged_signatures: set[tuple[Any, Any, str]] = set()  # (agreement, role, signature hash) as logged
+
+    prev, expected = GENESIS, 1
+    batch: list[dict[str, Any]] = []
+
+    def flush() -> bool:
+        nonlocal prev, expected
+        if not batch:
+            return True
+        report = verify_chain(batch, prev, start_seq=expected)
+        for row in batch[:report.verified]:
+            seq = row["seq"]
+            if seq in wanted:
+                at_count[seq] = row["hash"]
+            data = row["data"] if isinstance(row["data"], dict) else {}
+            if row["kind"] == CHECKPOINT_KIND and isinstance(data.get("checkpoint_sha256"), str):
+                announced.add(data["checkpoint_sha256"])
+            if isinstance(data.get("signature_sha256"), str):
+                logged_signatures.add((data.get("agreement"), data.get("role"), data["signature_sha256"]))
+        result.records += report.verified
+        result.head = report.head
+        prev, expected = report.head.hash, report.head.count + 1
+        batch.clear()
+        if report.problem is not None:
+            result.problems.append(report.problem)
+            return False
+        return True
+
+    intact = True
+    for row in tables.record_rows(db, 1, batch=BATCH):
+        batch.append(row)
+        if len(batch) >= BATCH and not (intact := flush()):
+            break
+    if intact:
+        intact = flush()
+
+    _check_checkpoints(result, stored, tables.timestamps(db), at_count, announced, node, anchors, tsa_anchors,
+                       now, intact)
+    for sha, body in tables.subject_rows(db):
+        result.subjects += 1
+        if not isinstance(body, str) or sha256_hex(body.encode("utf-8", "surrogatepass")) != sha:
+            result.problems.append(Problem("subject.altered", f"the kept subject {sha[:16]}... no longer matches its "
+                                           "hash: it was changed in the store", f"subject {sha}"))
+    for signature in tables.signature_rows(db):
+        result.signatures += 1
+        logged = (signature.agreement_id, signature.role, signature_sha256(signature.jws or ""))
+        if signature.jws is not None and signature.status != tables.INVALID and logged not in logged_signatures \
+                and intact:
+            result.problems.append(Problem(
+                "signature.unlogged", f"the kept {signature.role} signature of agreement {signature.agreement_id} is "
+                "not the one the log recorded: it was changed in the store", f"agreement {signature.agreement_id}"))
+    return result
+
+
+def _check_checkpoints(result: LogCheck, stored: list[tables.StoredCheckpoint], stamps: list[tables.StoredTimestamp],
+                       at_count: dict[int, str], announced: set[str], node: str, anchors: Sequence[x509.Certificate],
+                       tsa_anchors: Sequence[x509.Certificate], now: datetime, intact: bool) -> None:
+    previous = 0
+    for checkpoint in stored:
+        result.checkpoints += 1
+        where = f"checkpoint {checkpoint.id}"
+        try:
+            at = parse_utc(checkpoint.at)
+            verified = verify_checkpoint(checkpoint.jws, anchors, min(at, now), expected_node=node)
+        except ConnectorError as exc:
+            reason = f"checkpoint {checkpoint.id} does not verify: {exc.reason}"
+            result.problems.append(Problem(exc.code, reason, where))
+            continue
+        if (verified.count, verified.head, verified.at) != (checkpoint.count, checkpoint.head, checkpoint.at):
+            result.problems.append(Problem("checkpoint.row_altered", f"checkpoint {checkpoint.id}'s stored count, head "
+                                           "or time differs from what it signed", where))
+        if verified.count < previous:
+            result.problems.append(Problem("checkpoint.order", f"checkpoint {checkpoint.id} commits to fewer records "
+                                           "than the one before it", where))
+        previous = max(previous, verified.count)
+        if not intact:
+            continue  # past the first break the chain's hashes prove nothing either way
+        if verified.count > result.head.count:
+            result.problems.append(Problem(
+                "chain.truncated", f"checkpoint {checkpoint.id} committed to {verified.count} records but the log "
+                f"ends at seq {result.head.count}: records were removed", where))
+        elif at_count.get(verified.count) != verified.head:
+            result.problems.append(Problem(
+                "chain.diverged", f"record seq {verified.count} differs from what checkpoint {checkpoint.id} "
+                "committed to: the log was rewritten", where))
+        elif checkpoint_sha256(checkpoint.jws) not in announced and verified.count < result.head.count:
+            result.problems.append(Problem("checkpoint.unannounced", f"checkpoint {checkpoint.id} is not the one the "
+                                           "log announced after it: it was replaced in the store", where))
+    by_id = {c.id: c for c in stored}
+    for stamp in stamps:
+        result.timestamps += 1
+        checkpoint = by_id.get(stamp.checkpoint_id)
+        where = f"checkpoint {stamp.checkpoint_id}"
+        if checkpoint is None:
+            result.problems.append(Problem("timestamp.orphan", "a time-stamp belongs to no stored checkpoint", where))
+            continue
+        try:
+            verify_response(stamp.token, checkpoint_digest(checkpoint.jws), None, tsa_anchors, now)
+        except ConnectorError as exc:
+            result.problems.append(Problem(exc.code, f"the time-stamp of checkpoint {checkpoint.id} does not verify: "
+                                           f"{exc.reason}", where))

@@ -1,0 +1,138 @@
+"""The chain in the store: appends ride on the caller's transaction, and a rollback never leaves the chain or
+the in-memory head wrong."""
+
+from __future__ import annotations
+
+import sqlite3
+from datetime import datetime, timedelta, timezone
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from connector.evidence import tables
+from connector.evidence.chain import GENESIS, Record, verify_chain
+from connector.evidence.journal import PROCESS_PREV, Journal
+from connector.store.migrations import MIGRATIONS
+from connector.store.sqlite import _statements
+
+
+def fresh_db() -> sqlite3.Connection:
+    conn = sqlite3.connect(":memory:", isolation_level=None)
+    conn.row_factory = sqlite3.Row
+    for migration in MIGRATIONS:
+        for statement in _statements(migration.sql):
+            conn.execute(statement)
+    return conn
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = datetime(2030, 1, 1, tzinfo=timezone.utc)
+
+    def __call__(self) -> datetime:
+        self.now += timedelta(milliseconds=1)
+        return self.now
+
+
+def stored(conn: sqlite3.Connection) -> list[Record]:
+    return [Record.from_json(r) for r in tables.record_rows(conn, 1)]
+
+
+def test_records_chain_and_subjects_are_kept_canonically():
+    conn, journal = fresh_db(), Journal(Clock())
+    journal.load(conn)
+    first = journal.append(conn, "dsp.sent", process_id="urn:p1", peer="did:web:example.com",
+                           subject={"b": 1, "a": [1, 2]}, data={"type": "ContractRequestMessage"})
+    second = journal.append(conn, "state.changed", process_id="urn:p1", data={"from": None, "to": "REQUESTED"})
+    assert (first.seq, first.prev, second.prev) == (1, GENESIS, first.hash)
+    assert first.data[PROCESS_PREV] is None and second.data[PROCESS_PREV] == first.hash
+    assert verify_chain(stored(conn)).ok
+    assert tables.subjects(conn, [first.subject_sha256]) == {first.subject_sha256: '{"a":[1,2],"b":1}'}
+
+
+def test_a_rolled_back_append_does_not_leave_the_head_advanced():
+    conn, journal = fresh_db(), Journal(Clock())
+    journal.load(conn)
+    conn.execute("BEGIN")
+    journal.append(conn, "a.committed")
+    conn.execute("COMMIT")
+    conn.execute("BEGIN")
+    ghost = journal.append(conn, "a.rolled_back", process_id="urn:p")
+    assert journal.head.count == 2
+    conn.execute("ROLLBACK")
+    conn.execute("BEGIN")
+    after = journal.append(conn, "after.rollback", process_id="urn:p")
+    conn.execute("COMMIT")
+    assert after.seq == 2 and after.prev != ghost.hash
+    assert after.data[PROCESS_PREV] is None  # the rolled-back record about urn:p never existed
+    assert verify_chain(stored(conn)).ok and journal.head == tables.head(conn)
+
+
+def test_a_head_loaded_before_another_writer_is_corrected_on_the_next_append():
+    conn = fresh_db()
+    stale, other = Journal(Clock()), Journal(Clock())
+    stale.load(conn)
+    other.load(conn)
+    other.append(conn, "by.other")
+    record = stale.append(conn, "by.stale")
+    assert record.seq == 2 and verify_chain(stored(conn)).ok
+
+
+@settings(max_examples=40, deadline=None)
+@given(st.lists(st.tuples(st.booleans(), st.integers(1, 4), st.sampled_from(["urn:a", "urn:b", None])),
+                min_size=1, max_size=12))
+def test_any_mix_of_committed_and_rolled_back_transactions_leaves_an_intact_chain(transactions):
+    conn, journal = fresh_db(), Journal(Clock())
+    journal.load(conn)
+    expected = 0
+    for commit, appends, process in transactions:
+        conn.execute("BEGIN")
+        for _ in range(appends):
+            journal.append(conn, "test.event", process_id=process, data={"n": expected})
+        conn.execute("COMMIT" if commit else "ROLLBACK")
+        expected += appends if commit else 0
+    records = stored(conn)
+    assert len(records) == expected and verify_chain(records).ok
+    last: dict[str, str | None] = {}
+    for record in records:  # every process's records link up by PROCESS_PREV
+        if record.process_id is not None:
+            assert record.data[PROCESS_PREV] == last.get(record.process_id)
+            last[record.process_id] = record.hash
+
+
+def test_the_sink_keeps_a_step_going_when_a_peer_s_message_cannot_be_canonicalised():
+    from types import SimpleNamespace
+
+    from connector.config import EvidenceSection
+    from connector.evidence.node_edge import NodeEvidence
+
+    node = SimpleNamespace(config=SimpleNamespace(evidence=EvidenceSection()), trust=None, store=None)
+    evidence = NodeEvidence(node, identity=None, clock=Clock())  # type: ignore[arg-type]
+    conn = fresh_db()
+    evidence.journal.load(conn)
+    record = evidence.append(conn, "dsp.received", process_id="urn:p", peer="TCK_PARTICIPANT",
+                             subject={"value": float("nan")}, data={"reason": "x" * 5000})
+    assert record.subject_sha256 is None and "subject_unrepresentable" in record.data
+    assert record.peer is None and record.data["peer_name"] == "TCK_PARTICIPANT"
+    assert len(record.data["reason"]) < 700 and verify_chain(stored(conn)).ok
+
+
+def test_record_data_is_bounded():
+    from connector.evidence.node_edge import _safe_data
+
+    assert _safe_data({"reason": "x" * 5000})["reason"].startswith("x" * 500)
+    assert len(_safe_data({"reason": "x" * 5000})["reason"]) < 700
+    assert _safe_data({"n": float("nan")}) == {"unrepresentable": True}
+    assert _safe_data({"list": list(range(1000))})["list"] == list(range(100))
+
+
+@pytest.mark.parametrize("kind", ["Bad Kind", "", "a..b"])
+def test_a_malformed_kind_is_refused_before_anything_is_written(kind):
+    from connector.errors import ConnectorError
+
+    conn, journal = fresh_db(), Journal(Clock())
+    journal.load(conn)
+    with pytest.raises(ConnectorError):
+        journal.append(conn, kind)
+    assert tables.count(conn) == 0
