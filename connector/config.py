@@ -74,6 +74,12 @@ def _check_url(value: str) -> str | None:
     return None if re.match(r"^https?://[^\s/]+", value) else "must be an http(s) URL"
 
 
+def _check_credential_types(value: tuple[str, ...]) -> str | None:
+    if not all(re.match(r"^[A-Za-z][A-Za-z0-9_.-]{0,99}$", v) for v in value):
+        return "must be credential type names such as MembershipCredential"
+    return None
+
+
 def _check_api_key(value: str) -> str | None:
     if value and len(value) < 16:
         return "must be at least 16 characters (use a long random value)"
@@ -153,6 +159,19 @@ class TrustSection:
     status_max_age: float = _doc("Seconds a fetched status list is trusted before it is fetched again: the "
                                  "longest a revocation can go unnoticed.", kind="float", default=60.0,
                                  check=_check_positive)
+    credential_types: tuple[str, ...] = _doc("Credential types asked of every peer (DCP scopes "
+                                             "org.eclipse.dspace.dcp.vc.type:<type>:read).", kind="strings",
+                                             default=("MembershipCredential", "OrganizationCredential"),
+                                             check=_check_credential_types)
+    required_credential_types: tuple[str, ...] = _doc("Credential types a peer must present, verified, for any "
+                                                      "DSP request to be accepted (with require_credentials).",
+                                                      kind="strings", default=("MembershipCredential",),
+                                                      check=_check_credential_types)
+    require_key_certificate: bool = _doc("Demand that the key in a peer's DID document carries a certificate "
+                                         "chain (x5c) to a CA of a recognised trust list. Off only for peers "
+                                         "whose DID documents carry no certificates.", kind="bool", default=True)
+    list_refresh: float = _doc("Seconds between fetches of the trust lists from their url.", kind="float",
+                               default=300.0, check=_check_positive)
 
 
 @dataclass(frozen=True)
@@ -196,6 +215,61 @@ class TckSection:
     participant: str = _doc("Participant id given to the TCK.", default="TCK_PARTICIPANT")
 
 
+_ROOT_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}")
+
+
+def _check_roots(value: Mapping[str, Path] | None) -> str | None:
+    bad = [name for name in value or {} if not _ROOT_NAME.fullmatch(name)]
+    return f"has a root name {bad[0]!r} that is not letters, digits, _ . - (at most 64)" if bad else None
+
+
+@dataclass(frozen=True)
+class DataSection:
+    listen: Listen | None = _doc("Address of the data listener, where peers pull data and push it (mutual TLS). "
+                                 "Default: the protocol listener's host, any free port (peers learn the "
+                                 "endpoint from each transfer's data address).", kind="listen", default=None)
+    public_url: str = _doc("Base URL under which peers reach the data listener; defaults to https:// with the "
+                           "host of the protocol's public URL and the bound data port.", default="",
+                           check=lambda v: _check_url(v) if v else None)
+    root: Path | None = _doc("Folder that file assets are read below (the root named 'default'); nothing "
+                             "outside it, no symbolic link and no '..' is ever served.", kind="path", default=None)
+    roots: Mapping[str, Path] | None = _doc("Further named folders for file assets (a table name = \"path\"); "
+                                            "an asset names one in its source's 'root'.", kind="folders",
+                                            default=None, check=_check_roots)
+    inbox: Path = _doc("Folder where data pushed to this node is written (relative paths are below "
+                       "node.data_dir).", kind="path", default=Path("inbox"))
+    token_lifetime: float = _doc("Seconds a pull token is valid; while the transfer is STARTED the consumer can "
+                                 "get a fresh one.", kind="float", default=300.0, check=_check_positive)
+    workers: int = _doc("Worker threads for file reads and hashing.", kind="int", default=4,
+                        check=lambda v: None if 0 < v <= 64 else "must be between 1 and 64")
+
+    def file_roots(self) -> dict[str, Path]:
+        """Every named root: `root` as 'default', then `roots`."""
+        named = dict(self.roots or {})
+        if self.root is not None:
+            named.setdefault("default", self.root)
+        return named
+
+
+@dataclass(frozen=True)
+class EvidenceSection:
+    enabled: bool = _doc("Keep the hash-chained evidence log (every DSP message, state change, policy decision, "
+                         "credential check and seal), sign agreements and write signed checkpoints. Needs the "
+                         "node's signing identity (not available with protocol.insecure_http).", kind="bool",
+                         default=True)
+    require_signatures: bool = _doc("Refuse agreements the peer does not sign (the provider's signature, the "
+                                    "consumer's countersignature). Off: peers that do not sign still interoperate "
+                                    "and what is held is recorded as unsigned.", kind="bool", default=False)
+    checkpoint_interval: float = _doc("Seconds between signed checkpoints of the log (written only when records "
+                                      "were added; also on demand and at shutdown).", kind="float", default=300.0,
+                                      check=_check_positive)
+    tsa_url: str = _doc("RFC 3161 time-stamp authority every checkpoint is sent to (e.g. the federation "
+                        "authority's <public URL>/tsa); empty: checkpoints carry only the node's own time.",
+                        default="", check=lambda v: _check_url(v) if v else None)
+    tsa_certificates: tuple[Path, ...] = _doc("PEM certificates a time-stamp must chain to (the TSA's CA); "
+                                              "default: the CAs the node trusts.", kind="files", default=())
+
+
 @dataclass(frozen=True)
 class PeerEntry:
     name: str = _doc("Short name to use on the command line.")
@@ -216,6 +290,8 @@ class Config:
     log: LogSection
     dsp: DspSection = field(default_factory=DspSection)
     tck: TckSection = field(default_factory=TckSection)
+    data: DataSection = field(default_factory=DataSection)
+    evidence: EvidenceSection = field(default_factory=EvidenceSection)
     peers: tuple[PeerEntry, ...] = ()
     source: Path | None = None  # the file it came from
     extra: Mapping[str, Any] = field(default_factory=dict)  # sections owned by later subsystems
@@ -243,6 +319,8 @@ SECTIONS: dict[str, type] = {
     "log": LogSection,
     "dsp": DspSection,
     "tck": TckSection,
+    "data": DataSection,
+    "evidence": EvidenceSection,
 }
 TABLE_ARRAYS: dict[str, type] = {"peers": PeerEntry}
 TABLE_KINDS: dict[str, type] = {"TrustListEntry": TrustListEntry}
@@ -300,6 +378,15 @@ def _coerce(kind: str, value: Any, where: str, base: Path) -> Any:
         if not isinstance(value, list):
             raise ConfigError("config.type", "must be an array of tables", where)
         return tuple(_build(item, v, f"{where}[{i}]", base) for i, v in enumerate(value))
+    if kind == "strings":
+        want(list, "a list of strings")
+        if not all(isinstance(v, str) for v in value):
+            raise ConfigError("config.type", "must be a list of strings", where)
+        return tuple(value)
+    if kind == "folders":
+        if not isinstance(value, dict):
+            raise ConfigError("config.type", "must be a table of names to folder paths", where)
+        return {str(name): _coerce("path", path, f"{where}.{name}", base) for name, path in value.items()}
     if kind == "files":
         if isinstance(value, str):
             value = [value]

@@ -38,3 +38,10 @@ def attach(node: "Node") -> None:
         from connector.protocol import tck_webhooks
 
         node.protocol_routes.extend(tck_webhooks.routes())
+    from connector.trust import node_edge
+    node_edge.attach(node)
+    from connector.dataplane.attach import attach as attach_data_plane
+
+    attach_data_plane(node)  # after the control plane: it fills in the control plane's env.dataplane
+    from connector.evidence import node_edge as evidence_edge
+    evidence_edge.attach(node)

@@ -173,3 +173,165 @@ MIGRATIONS.append(
         """,
     )
 )
+
+MIGRATIONS.append(
+    Migration(
+        3,
+        "trust: replay cache, kept trust lists, own credentials, verification records",
+        """
+        CREATE TABLE trust_replay (
+            issuer TEXT NOT NULL,
+            jti TEXT NOT NULL,
+            until_epoch INTEGER NOT NULL,
+            PRIMARY KEY (issuer, jti)
+        ) WITHOUT ROWID;
+        CREATE INDEX trust_replay_by_until ON trust_replay(until_epoch);
+        CREATE TABLE trust_list_copies (
+            anchor_sha256 TEXT PRIMARY KEY,
+            federation_id TEXT NOT NULL,
+            federation_name TEXT NOT NULL,
+            sequence INTEGER NOT NULL,
+            valid_from TEXT NOT NULL,
+            valid_until TEXT NOT NULL,
+            sha256 TEXT NOT NULL,
+            jws TEXT NOT NULL,
+            source TEXT NOT NULL,
+            stored_at TEXT NOT NULL
+        );
+        CREATE TABLE own_credentials (
+            id TEXT PRIMARY KEY,
+            types TEXT NOT NULL,
+            issuer TEXT NOT NULL,
+            valid_until TEXT,
+            sha256 TEXT NOT NULL,
+            token TEXT NOT NULL,
+            source TEXT NOT NULL,
+            loaded_at TEXT NOT NULL
+        );
+        CREATE TABLE verifications (
+            id INTEGER PRIMARY KEY AUTOINCREMENT,
+            at TEXT NOT NULL,
+            peer TEXT,
+            outcome TEXT NOT NULL CHECK (outcome IN ('verified', 'refused')),
+            code TEXT,
+            reason TEXT,
+            step TEXT,
+            method TEXT,
+            path TEXT,
+            request_id TEXT,
+            detail TEXT NOT NULL DEFAULT '{}'
+        );
+        CREATE INDEX verifications_by_outcome ON verifications(outcome, id);
+        CREATE INDEX verifications_by_peer ON verifications(peer, id);
+        """,
+    )
+)
+
+MIGRATIONS.append(
+    Migration(
+        4,
+        "data plane: flows (pull tokens, push destinations, seals) and digests of repeatable sources",
+        """
+        CREATE TABLE data_flows (
+            transfer_id TEXT PRIMARY KEY,
+            role TEXT NOT NULL CHECK (role IN ('provider', 'consumer')),
+            kind TEXT NOT NULL CHECK (kind IN ('pull', 'push')),
+            epoch INTEGER NOT NULL DEFAULT 0,
+            token_id TEXT,
+            token_expires_at TEXT,
+            token_cert TEXT,
+            address TEXT,
+            sha256 TEXT,
+            size INTEGER,
+            seal TEXT,
+            seal_verified_at TEXT,
+            seal_signer TEXT,
+            file TEXT,
+            bytes_sent INTEGER NOT NULL DEFAULT 0,
+            updated_at TEXT NOT NULL
+        );
+        CREATE TABLE data_digests (
+            source_key TEXT NOT NULL,
+            etag TEXT NOT NULL,
+            sha256 TEXT NOT NULL,
+            size INTEGER NOT NULL,
+            media_type TEXT NOT NULL,
+            computed_at TEXT NOT NULL,
+            PRIMARY KEY (source_key, etag)
+        );
+        """,
+    )
+)
+
+_GENESIS = "0" * 64
+
+
+def _append_only(table: str) -> str:
+    """Triggers that refuse UPDATE and DELETE: evidence is written once, through the node's code only."""
+    return f"""
+        CREATE TRIGGER {table}_no_update BEFORE UPDATE ON {table}
+        BEGIN SELECT RAISE(ABORT, 'evidence.append_only: {table} rows cannot be changed'); END;
+        CREATE TRIGGER {table}_no_delete BEFORE DELETE ON {table}
+        BEGIN SELECT RAISE(ABORT, 'evidence.append_only: {table} rows cannot be deleted'); END;
+    """
+
+
+MIGRATIONS.append(
+    Migration(
+        5,
+        "evidence: hash-chained records, their subjects, signed checkpoints, time-stamps, agreement signatures",
+        f"""
+        CREATE TABLE evidence_records (
+            seq INTEGER PRIMARY KEY,
+            at TEXT NOT NULL,
+            kind TEXT NOT NULL,
+            process_id TEXT,
+            peer TEXT,
+            subject_sha256 TEXT,
+            data TEXT NOT NULL,
+            prev TEXT NOT NULL,
+            hash TEXT NOT NULL
+        );
+        CREATE INDEX evidence_records_by_process ON evidence_records(process_id) WHERE process_id IS NOT NULL;
+        CREATE TRIGGER evidence_records_chain BEFORE INSERT ON evidence_records
+        WHEN NEW.seq IS NOT (SELECT COALESCE(MAX(seq), 0) + 1 FROM evidence_records)
+          OR NEW.prev IS NOT COALESCE((SELECT hash FROM evidence_records WHERE seq = NEW.seq - 1), '{_GENESIS}')
+        BEGIN SELECT RAISE(ABORT, 'evidence.chain: a record must follow the last one'); END;
+        {_append_only("evidence_records")}
+        CREATE TABLE evidence_subjects (
+            sha256 TEXT PRIMARY KEY,
+            body TEXT NOT NULL
+        ) WITHOUT ROWID;
+        {_append_only("evidence_subjects")}
+        CREATE TABLE evidence_checkpoints (
+            id INTEGER PRIMARY KEY,
+            count INTEGER NOT NULL,
+            head TEXT NOT NULL,
+            at TEXT NOT NULL,
+            jws TEXT NOT NULL
+        );
+        {_append_only("evidence_checkpoints")}
+        CREATE TABLE evidence_timestamps (
+            checkpoint_id INTEGER NOT NULL REFERENCES evidence_checkpoints(id),
+            gen_time TEXT NOT NULL,
+            tsa TEXT NOT NULL,
+            serial TEXT NOT NULL,
+            token BLOB NOT NULL,
+            PRIMARY KEY (checkpoint_id, tsa, serial)
+        );
+        {_append_only("evidence_timestamps")}
+        CREATE TABLE agreement_signatures (
+            agreement_id TEXT NOT NULL,
+            role TEXT NOT NULL CHECK (role IN ('provider', 'consumer')),
+            status TEXT NOT NULL CHECK (status IN ('signed', 'verified', 'unsigned', 'invalid')),
+            signer TEXT NOT NULL,
+            jws TEXT,
+            code TEXT,
+            reason TEXT,
+            at TEXT NOT NULL,
+            PRIMARY KEY (agreement_id, role)
+        );
+        {_append_only("agreement_signatures")}
+        """,
+    )
+)
