@@ -1,82 +1,157 @@
-"""`connector demo`: a first look at a node (grows into the multi-organisation story)."""
+"""`connector demo`: a three-organisation data space in two federations, and its story, in under a minute.
+
+    connector demo [--workdir DIR] [--keep-running]    create, start, run the story, stop (what `make demo` runs)
+    connector demo init --workdir DIR [--profile P]    only create the workspace (P: local or compose)
+    connector demo up --workdir DIR                    start an existing local workspace and keep it running
+    connector demo story --workdir DIR                 run the story against a running data space
+"""
 
 from __future__ import annotations
 
 import argparse
 import asyncio
-import socket
-import ssl
-import tempfile
+import signal
+import time
+from datetime import datetime
 from pathlib import Path
 
-import aiohttp
-
-from connector.config import load_config
-from connector.node.runtime import Node, _register_subsystems
-from connector.pki.authority import Authority
+from connector.cli.base import EXIT_FAILED, Parser
+from connector.demo import workspace as ws_module
+from connector.demo.processes import DataSpace
+from connector.demo.story import Console, Story, summary
 
 
 def register(sub: argparse._SubParsersAction) -> None:
-    demo = sub.add_parser("demo", help="create a dev PKI, start a node and talk to it over mutual TLS")
-    demo.add_argument("--workdir", type=Path, help="workspace folder (default: a new temporary folder)")
+    demo = sub.add_parser("demo", help="run a three-organisation data space and its story",
+                          description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    demo.add_argument("--workdir", type=Path, help="workspace folder (default: a new ./demo-<time> folder)")
+    demo.add_argument("--keep-running", action="store_true",
+                      help="leave the data space running after the story (Ctrl-C stops it)")
     demo.set_defaults(func=cmd_demo)
+    demo_sub = demo.add_subparsers(dest="demo_command", metavar="STEP", parser_class=Parser)
+    init = demo_sub.add_parser("init", help="create the workspace only")
+    init.add_argument("--workdir", type=Path, required=True)
+    init.add_argument("--profile", choices=["local", "compose"], default="local")
+    init.set_defaults(func=cmd_init)
+    up = demo_sub.add_parser("up", help="start an existing local workspace and keep it running")
+    up.add_argument("--workdir", type=Path, required=True)
+    up.set_defaults(func=cmd_up)
+    story = demo_sub.add_parser("story", help="run the story against a running data space")
+    story.add_argument("--workdir", type=Path, required=True)
+    story.add_argument("--wait", type=float, default=0.0,
+                       help="seconds to wait for the nodes to answer first (containers starting up)")
+    story.set_defaults(func=cmd_story)
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+def _default_workdir() -> Path:
+    return Path.cwd() / f"demo-{datetime.now():%Y%m%d-%H%M%S}"
+
+
+def cmd_init(args: argparse.Namespace) -> int:
+    ws = ws_module.create(args.workdir, args.profile)
+    print(f"workspace created in {ws.dir} ({args.profile} profile); see {ws.dir / ws_module.WORKSPACE_FILE}")
+    return 0
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
-    work = args.workdir or Path(tempfile.mkdtemp(prefix="connector-demo-"))
-    work.mkdir(parents=True, exist_ok=True)
-    return asyncio.run(_demo(work))
+    return asyncio.run(_demo(args.workdir or _default_workdir(), args.keep_running))
 
 
-async def _demo(work: Path) -> int:
-    port, mport = _free_port(), _free_port()
-    pid = f"did:web:localhost%3A{port}:org-a"
-    print(f"workspace: {work}")
-    authority = Authority.init(work / "authority", "Demo Federation")
-    print(f"1. authority '{authority.name}' created (root CA, credential key, CRL)")
-    authority.issue_participant(pid, ["localhost", "127.0.0.1"], work / "org-a", "JP", "Org A")
-    authority.issue_participant("did:web:localhost%3A1:visitor", ["localhost"], work / "visitor", "DE", "Visitor")
-    print(f"2. identity issued: {pid}")
-    config = work / "org-a.toml"
-    config.write_text(f"""[node]
-participant_id = "{pid}"
-data_dir = "var/org-a"
-[identity]
-tls_cert = "org-a/tls.cert.pem"
-tls_key = "org-a/tls.key.pem"
-signing_key = "org-a/signing.key.pem"
-signing_cert = "org-a/signing.cert.pem"
-[protocol]
-listen = "127.0.0.1:{port}"
-[management]
-listen = "127.0.0.1:{mport}"
-api_key = "demo-api-key-0123456789"
-[trust]
-ca = ["authority/ca.cert.pem"]
-crl = ["authority/crl.pem"]
-[log]
-level = "warning"
-""")
-    node = Node(load_config(config))
-    _register_subsystems(node)
-    await node.start()
+async def _demo(workdir: Path, keep_running: bool) -> int:
+    console = Console()
+    started = time.monotonic()
+    console.write(f"Creating the data space in {workdir}")
+    ws = ws_module.create(workdir, "local")
+    for auth in ws.data["authorities"]:
+        console.detail(f"authority: {auth['name']} (root CA, credential issuer, status list, trust list)"
+                       f" at {auth['publicUrl']}")
+    for org in ws.data["organisations"]:
+        console.detail(f"organisation: {org['name']} ({org['country']}), {org['participantId']}")
+    space = DataSpace.of(ws)
     try:
-        print(f"3. node started: protocol https://localhost:{port}, management http://127.0.0.1:{mport}")
-        ctx = ssl.create_default_context(cafile=str(authority.ca_cert_path))
-        ctx.load_cert_chain(work / "visitor" / "tls.cert.pem", work / "visitor" / "tls.key.pem")
-        async with aiohttp.ClientSession() as session:
-            async with session.get(f"https://localhost:{port}/.well-known/dspace-version", ssl=ctx) as resp:
-                body = await resp.json()
-        version = body["protocolVersions"][0]
-        print(f"4. a peer asked over mutual TLS: DSP {version['version']} at {version['path']} "
-              f"({version['binding']}, auth {version['auth']['protocol']} {version['auth']['version']})")
+        seconds = await space.start()
+        console.detail(f"{len(space.services)} processes started in {seconds:.1f} s (logs in {ws.dir / 'logs'})")
+        outcomes = await Story(ws, console).run()
+        passed = summary(outcomes, console, time.monotonic() - started)
+        if keep_running:
+            await _keep_running(ws, console, space)
+        return 0 if passed else EXIT_FAILED
     finally:
-        await node.stop()
-    print("5. node stopped cleanly")
-    return 0
+        space.stop()
+
+
+async def _keep_running(ws: ws_module.Workspace, console: Console, space: DataSpace) -> None:
+    console.write("")
+    console.write("The data space keeps running; try, from the repository root:")
+    berlin = ws.path(ws.organisation("berlin-energy")["config"])
+    console.detail(f"connector catalog tokyo-mobility --config {berlin}")
+    console.detail(f"connector negotiate tokyo-mobility traffic-flow-offer --config {berlin}")
+    console.detail(f"connector negotiations --config {berlin}")
+    console.detail(f"connector fetch tokyo-mobility traffic-flow --out traffic.csv --config {berlin}")
+    console.detail(f"connector explain <negotiation id> --config {ws.path(ws.organisation('berlin-energy')['config'])}")
+    console.write(f"workspace description: {ws.dir / ws_module.WORKSPACE_FILE}; press Ctrl-C to stop.")
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    try:
+        while not stop.is_set():
+            dead = [s.name for s in space.services if not s.running()]
+            if dead:
+                console.write(f"stopped unexpectedly: {', '.join(dead)} (see {ws.dir / 'logs'})")
+                break
+            try:
+                await asyncio.wait_for(stop.wait(), 1.0)
+            except asyncio.TimeoutError:
+                pass
+    finally:
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.remove_signal_handler(sig)
+    console.write("stopping the data space...")
+
+
+def cmd_up(args: argparse.Namespace) -> int:
+    async def up() -> int:
+        console = Console()
+        ws = ws_module.Workspace.load(args.workdir)
+        space = DataSpace.of(ws)
+        try:
+            seconds = await space.start()
+            console.write(f"{len(space.services)} processes started in {seconds:.1f} s")
+            await _keep_running(ws, console, space)
+        finally:
+            space.stop()
+        return 0
+
+    return asyncio.run(up())
+
+
+def cmd_story(args: argparse.Namespace) -> int:
+    async def story() -> int:
+        console = Console()
+        ws = ws_module.Workspace.load(args.workdir)
+        if args.wait:
+            await _wait_for_nodes(ws, args.wait)
+        started = time.monotonic()
+        outcomes = await Story(ws, console).run()
+        return 0 if summary(outcomes, console, time.monotonic() - started) else EXIT_FAILED
+
+    return asyncio.run(story())
+
+
+async def _wait_for_nodes(ws: ws_module.Workspace, seconds: float) -> None:
+    import aiohttp
+
+    deadline = time.monotonic() + seconds
+    async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=2)) as session:
+        for org in ws.data["organisations"]:
+            while True:
+                try:
+                    async with session.get(f"{org['management']}/check/readiness") as resp:
+                        if resp.status == 200:
+                            break
+                except (aiohttp.ClientError, asyncio.TimeoutError, OSError):
+                    pass
+                if time.monotonic() > deadline:
+                    break
+                await asyncio.sleep(0.5)

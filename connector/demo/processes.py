@@ -1,0 +1,104 @@
+"""Running the demo's data space on this machine: each authority service and each node is its own process,
+logging into the workspace's `logs/` folder, stopped with SIGTERM (SIGKILL only if it does not stop)."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import subprocess
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import aiohttp
+
+from connector.demo.workspace import Workspace
+from connector.errors import ConnectorError
+
+
+@dataclass
+class Service:
+    name: str
+    command: list[str]
+    ready_url: str
+    log: Path
+    process: subprocess.Popen[bytes] | None = None
+
+    def start(self, cwd: Path) -> None:
+        self.log.parent.mkdir(parents=True, exist_ok=True)
+        handle = open(self.log, "ab")
+        env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+        self.process = subprocess.Popen(self.command, cwd=cwd, stdout=handle, stderr=handle, env=env,
+                                        start_new_session=True)  # Ctrl-C in the terminal reaches only the demo
+        handle.close()
+
+    def running(self) -> bool:
+        return self.process is not None and self.process.poll() is None
+
+    def stop(self, grace: float = 15.0) -> int | None:
+        if self.process is None or self.process.poll() is not None:
+            return self.process.returncode if self.process else None
+        self.process.send_signal(signal.SIGTERM)
+        try:
+            return self.process.wait(timeout=grace)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            return self.process.wait()
+
+    def last_lines(self, count: int = 8) -> str:
+        try:
+            return "\n".join(self.log.read_text(errors="replace").splitlines()[-count:])
+        except FileNotFoundError:
+            return ""
+
+
+@dataclass
+class DataSpace:
+    workspace: Workspace
+    services: list[Service] = field(default_factory=list)
+
+    @classmethod
+    def of(cls, workspace: Workspace) -> "DataSpace":
+        exe = [sys.executable, "-m", "connector"]
+        services = []
+        for auth in workspace.data["authorities"]:
+            services.append(Service(
+                auth["service"], exe + ["authority", "serve", "--dir", auth["dir"], "--listen", auth["listen"],
+                                        "--status-validity", "60"],
+                f"{auth['publicUrl']}/health", workspace.path(f"logs/{auth['service']}.log")))
+        for org in workspace.data["organisations"]:
+            services.append(Service(org["key"], exe + ["serve", "--config", org["config"]],
+                                    f"{org['management']}/check/readiness", workspace.path(f"logs/{org['key']}.log")))
+        return cls(workspace, services)
+
+    async def start(self, timeout: float = 45.0) -> float:
+        """Start everything, wait until each answers; returns the seconds it took."""
+        started = time.monotonic()
+        for service in self.services:
+            service.start(self.workspace.dir)
+        async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=2)) as session:
+            for service in self.services:
+                await self._wait_ready(session, service, started + timeout)
+        return time.monotonic() - started
+
+    async def _wait_ready(self, session: aiohttp.ClientSession, service: Service, deadline: float) -> None:
+        while True:
+            if not service.running():
+                raise ConnectorError("demo.start_failed", f"{service.name} exited at start; its log ends with:\n"
+                                     f"{service.last_lines()}")
+            try:
+                async with session.get(service.ready_url, ssl=False) as resp:  # a readiness probe only
+                    if resp.status == 200:
+                        return
+            except (aiohttp.ClientError, asyncio.TimeoutError, OSError):
+                pass
+            if time.monotonic() > deadline:
+                raise ConnectorError("demo.start_timeout", f"{service.name} did not become ready; its log ends "
+                                     f"with:\n{service.last_lines()}")
+            await asyncio.sleep(0.1)
+
+    def stop(self) -> None:
+        for service in reversed(self.services):
+            service.stop()
