@@ -1,0 +1,62 @@
+# The connector node as a container image.
+#
+#   docker build -t connector .                                   # from source, with access to PyPI
+#   pip wheel -w wheels . && docker build --build-arg WHEELS=wheels -t connector .   # offline, from wheels
+#   docker build --build-arg BASE_IMAGE=localhost/debian-base ...  # any Debian-like base, Python or not
+#
+# Wheels must be built by a Python of the same minor version as the image's (3.12 for python:3.12-slim,
+# 3.11 for Debian bookworm's python3): binary wheels are specific to it.
+ARG BASE_IMAGE=python:3.12-slim
+
+# ---- the base with a Python 3 interpreter (the official python images have one; plain Debian gets its own)
+FROM ${BASE_IMAGE} AS python
+RUN if ! command -v python3 >/dev/null 2>&1; then \
+        apt-get update \
+        && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends python3 \
+        && rm -rf /var/lib/apt/lists/* /var/cache/apt/*.bin /var/cache/apt/archives/*.deb; \
+    fi \
+    && python3 -c 'import sys; assert sys.version_info >= (3, 11), "the connector needs Python 3.11 or newer"'
+
+# ---- build stage: a virtual environment in /opt/connector, the only thing the final image takes from here
+FROM python AS build
+# (labelled so that scripts can tell this stage's leftover images from others)
+LABEL org.opencontainers.image.title="connector build stage"
+RUN if ! python3 -m venv /tmp/venv-probe >/dev/null 2>&1; then \
+        apt-get update \
+        && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends python3-venv; \
+    fi \
+    && rm -rf /tmp/venv-probe
+# WHEELS: a folder of the build context holding the connector's wheel and all its dependencies; when set,
+# nothing is fetched from a package index.
+ARG WHEELS=
+COPY . /src
+RUN python3 -m venv /opt/connector \
+    && if [ -n "$WHEELS" ]; then \
+        /opt/connector/bin/pip install --no-cache-dir --no-index --find-links "/src/$WHEELS" connector; \
+    else \
+        /opt/connector/bin/pip install --no-cache-dir /src; \
+    fi \
+    && /opt/connector/bin/connector --version \
+    && { /opt/connector/bin/python -m pip uninstall --yes --quiet pip setuptools || true; }
+# (the installer and setuptools are not needed at run time)
+
+# ---- final image: the interpreter, the virtual environment, an unprivileged user
+FROM python
+LABEL org.opencontainers.image.title="connector" \
+      org.opencontainers.image.description="A federated data-connector node (Dataspace Protocol 2025-1)" \
+      org.opencontainers.image.licenses="Apache-2.0"
+COPY --from=build /opt/connector /opt/connector
+# The folders compose mounts volumes on exist and belong to the user, so that fresh volumes take that owner.
+RUN (command -v useradd >/dev/null || { echo "useradd is missing from the base image" >&2; exit 1; }) \
+    && groupadd --gid 10001 connector \
+    && useradd --uid 10001 --gid 10001 --home-dir /home/connector --create-home \
+        --shell /usr/sbin/nologin connector \
+    && mkdir -p /workspace /var/lib/connector \
+    && chown connector:connector /workspace /var/lib/connector
+ENV PATH=/opt/connector/bin:$PATH \
+    PYTHONDONTWRITEBYTECODE=1 \
+    PYTHONUNBUFFERED=1
+USER connector
+WORKDIR /home/connector
+ENTRYPOINT ["connector"]
+CMD ["--help"]
