@@ -23,4 +23,5 @@ class Parser(argparse.ArgumentParser):
 def fail(error: ConnectorError) -> int:
     where = f" [{error.where}]" if error.where else ""
     print(f"connector: error: {error.reason}{where}", file=sys.stderr)
-    return EXIT_USAGE
+    is_usage = getattr(error, "is_usage", True)  # a node's or peer's "no" (NodeError) is a failure, not misuse
+    return EXIT_USAGE if is_usage else EXIT_FAILED

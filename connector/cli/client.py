@@ -22,7 +22,17 @@ from connector.errors import ConnectorError, UsageError
 
 
 class NodeError(ConnectorError):
-    """The node answered with a problem."""
+    """The node answered with a problem (`status` is the HTTP status it answered with)."""
+
+    def __init__(self, code: str, reason: str, where: str | None = None, status: int = 400) -> None:
+        super().__init__(code, reason, where)
+        self.status = status
+
+    @property
+    def is_usage(self) -> bool:
+        """Something the user gave was wrong (exit 2: a malformed request, an unknown id); a peer that refused
+        or failed (5xx from our node, peer.* and policy.* codes) is an answer "no" (exit 1)."""
+        return self.status < 500 and not self.code.startswith(("peer.", "policy."))
 
 
 def add_config_argument(parser: argparse.ArgumentParser) -> None:
@@ -53,7 +63,7 @@ class ManagementClient:
                         problem = data if isinstance(data, dict) else {}
                         raise NodeError(problem.get("code", f"http.{resp.status}"),
                                         problem.get("detail") or text[:300] or f"HTTP {resp.status}",
-                                        problem.get("where"))
+                                        problem.get("where"), resp.status)
                     return data
         except aiohttp.ClientConnectionError:
             raise ConnectorError("cli.node_down", f"no node answers at {self.base} (is 'connector serve' running "
