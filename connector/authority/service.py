@@ -19,7 +19,6 @@ root for the public URL's host.
 
 from __future__ import annotations
 
-import asyncio
 import errno
 import logging
 import ssl
@@ -194,18 +193,12 @@ class AuthorityService:
 async def serve(directory: Path, listen: Listen | None = None,
                 status_validity: timedelta = DEFAULT_STATUS_VALIDITY) -> None:
     """Run the service until SIGINT or SIGTERM; in-flight requests finish."""
-    import signal
+    from connector.node.signals import until_stopped
 
     service = AuthorityService(directory, status_validity)
     await service.start(listen)
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        loop.add_signal_handler(sig, stop.set)
     try:
-        await stop.wait()
+        await until_stopped()
         log.info("authority service stopping")
     finally:
-        for sig in (signal.SIGINT, signal.SIGTERM):
-            loop.remove_signal_handler(sig)
         await service.stop()

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import signal
 import time
 from datetime import datetime
 from pathlib import Path
@@ -19,6 +18,7 @@ from connector.cli.base import EXIT_FAILED, Parser
 from connector.demo import workspace as ws_module
 from connector.demo.processes import DataSpace
 from connector.demo.story import Console, Story, summary
+from connector.node.signals import stop_requested
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -90,11 +90,7 @@ async def _keep_running(ws: ws_module.Workspace, console: Console, space: DataSp
     console.detail(f"connector fetch tokyo-mobility traffic-flow --out traffic.csv --config {berlin}")
     console.detail(f"connector explain <negotiation id> --config {ws.path(ws.organisation('berlin-energy')['config'])}")
     console.write(f"workspace description: {ws.dir / ws_module.WORKSPACE_FILE}; press Ctrl-C to stop.")
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        loop.add_signal_handler(sig, stop.set)
-    try:
+    async with stop_requested() as stop:
         while not stop.is_set():
             dead = [s.name for s in space.services if not s.running()]
             if dead:
@@ -104,9 +100,6 @@ async def _keep_running(ws: ws_module.Workspace, console: Console, space: DataSp
                 await asyncio.wait_for(stop.wait(), 1.0)
             except asyncio.TimeoutError:
                 pass
-    finally:
-        for sig in (signal.SIGINT, signal.SIGTERM):
-            loop.remove_signal_handler(sig)
     console.write("stopping the data space...")
 
 

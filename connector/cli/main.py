@@ -7,7 +7,7 @@ import sys
 
 from connector import __version__
 from connector.cli import authority, demo, evidence, explain, pki, processes, serve, transfer
-from connector.cli.base import EXIT_USAGE, Parser, fail
+from connector.cli.base import Parser, fail
 from connector.errors import ConnectorError
 
 

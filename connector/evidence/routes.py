@@ -43,7 +43,7 @@ async def create_checkpoint(request: web.Request) -> web.Response:
 
 
 async def list_checkpoints(request: web.Request) -> web.Response:
-    evidence = _evidence(request)
+    _evidence(request)  # refuses when this node keeps no evidence
     try:
         limit = max(1, min(500, int(request.query.get("limit", "20"))))
     except ValueError:

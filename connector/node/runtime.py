@@ -12,12 +12,11 @@ import contextlib
 import errno
 import fcntl
 import logging
-import signal
 import ssl
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Awaitable, Callable, Iterator
+from typing import Any, AsyncIterator, Awaitable, Callable, Iterator
 
 import aiohttp
 from aiohttp import web
@@ -26,6 +25,7 @@ from connector import __version__
 from connector.config import Config, Listen
 from connector.errors import ConnectorError
 from connector.node.identity import NodeIdentity, load_identity
+from connector.node.signals import until_stopped
 from connector.node.tls import ReloadingServerContext, TrustMaterial, client_context
 from connector.participant import did_web_origin
 from connector.store.sqlite import SqliteStore
@@ -311,16 +311,10 @@ async def serve(config: Config) -> None:
     node = Node(config)
     _register_subsystems(node)
     await node.start()
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        loop.add_signal_handler(sig, stop.set)
     try:
-        await stop.wait()
+        await until_stopped()
         log.info("shutting down: finishing in-flight requests")
     finally:
-        for sig in (signal.SIGINT, signal.SIGTERM):
-            loop.remove_signal_handler(sig)
         await node.stop()
 
 

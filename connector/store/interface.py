@@ -6,7 +6,7 @@ PostgreSQL backend for replicated deployments implements the same methods.
 
 from __future__ import annotations
 
-from typing import Any, Awaitable, Callable, Protocol, TypeVar
+from typing import Any, Callable, Protocol, TypeVar
 
 T = TypeVar("T")
 
