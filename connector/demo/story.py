@@ -102,6 +102,17 @@ class Node:
         return proc.returncode or 0, out.decode(), err.decode()
 
 
+def gist(reason: str | None, width: int = 150) -> str:
+    """The heart of a refusal for the summary line (the full reason and trace are printed above it)."""
+    text = reason or ""
+    for marker in ("contract refused: ", "does not permit this transfer: ", "refused the ", "the peer refused "):
+        if marker in text:
+            text = text[text.index(marker) + len(marker):]
+            break
+    text = text.split(" (source:")[0]
+    return text if len(text) <= width else text[: width - 3] + "..."
+
+
 def states(record: dict[str, Any]) -> str:
     """The protocol states a process went through, from its history: REQUESTED -> AGREED -> ..."""
     seen: list[str] = []
@@ -150,9 +161,9 @@ class Story:
 
     async def catalogue(self, nodes: dict[str, Node]) -> None:
         consumer, provider = nodes["berlin-energy"], nodes["tokyo-mobility"]
-        self.console.detail(f"{consumer.label} asks {provider.label} for its catalogue, over mutual TLS; each side\n"
-                            f"verifies the other's certificate and verifiable credentials against the trust list\n"
-                            f"of the other's federation.")
+        self.console.detail(f"{consumer.label}\nasks {provider.label} for its catalogue, over mutual TLS;\n"
+                            f"each side verifies the other's certificate and verifiable credentials against the\n"
+                            f"trust list of the other's federation.")
         catalog = await consumer.api("POST", "/v1/catalog/request", {"peer": "tokyo-mobility"})
         for ds in catalog["datasets"]:
             self.console.detail(f"  dataset {ds['id']}: {ds.get('title')}")
@@ -205,7 +216,7 @@ class Story:
             self.console.detail("the provider's policy trace:")
             self.console.detail("\n".join("  " + line for line in trace.splitlines()))
         self.record("localisation", "TERMINATED: the consumer is established in JP, not in the EU",
-                    f"{neg['state']}: {neg.get('reason')}", refused)
+                    f"{neg['state']}: {gist(neg.get('reason'))}", refused)
         other = nodes["lyon-health"]
         neg = await other.negotiate(provider, "smart-meter-readings")
         self.record("localisation", "granted to an organisation established in FR",
@@ -227,8 +238,9 @@ class Story:
         self.console.detail(f"{provider.info['name']} offers hospital-occupancy only for research or public "
                             f"health, at most 2 transfers.")
         refused = await consumer.negotiate(provider, "hospital-occupancy", purpose="marketing")
+        self.console.detail(f"for 'marketing': {states(refused)}")
         self.record("usage limits", "refused for the purpose 'marketing'",
-                    f"{refused['state']}: {refused.get('reason')}", refused["state"] == "TERMINATED"
+                    f"{refused['state']}: {gist(refused.get('reason'))}", refused["state"] == "TERMINATED"
                     and "purpose" in (refused.get("reason") or ""))
         neg = await consumer.negotiate(provider, "hospital-occupancy", purpose="research")
         if neg["state"] != "FINALIZED":
@@ -240,7 +252,7 @@ class Story:
             tp = await consumer.api("GET", f"/v1/transfers/{tp['id']}?wait=STARTED,TERMINATED&timeout=30")
             results.append(tp)
             self.console.detail(f"transfer {attempt}: {states(tp)}"
-                                + (f" ({tp['reason']})" if tp["state"] == "TERMINATED" else ""))
+                                + (f" ({gist(tp['reason'])})" if tp["state"] == "TERMINATED" else ""))
             if tp["state"] == "STARTED":
                 await consumer.api("POST", f"/v1/transfers/{tp['id']}/terminate",
                                    {"reason": "the demo only needed to start it"})
@@ -264,12 +276,12 @@ class Story:
             neg = await victim.negotiate(provider, "traffic-flow")
         except StepFailed as exc:  # refused before a negotiation even started (the offer lookup)
             self.console.detail(f"{victim.info['name']} tries again and is refused at once")
-            self.record("revocation", "the revoked participant's next request is refused", str(exc),
-                        "revoked" in str(exc))
+            self.record("revocation", "the revoked participant's next request is refused",
+                        f"refused: {gist(str(exc))}", "revoked" in str(exc))
             return
         self.console.detail(f"{victim.info['name']} tries again: {states(neg)}")
         self.record("revocation", "the revoked participant's next request is refused",
-                    f"{neg['state']}: {neg.get('reason')}", neg["state"] == "TERMINATED")
+                    f"{neg['state']}: {gist(neg.get('reason'))}", neg["state"] == "TERMINATED")
 
     async def evidence(self, nodes: dict[str, Node]) -> None:
         if self.agreement_for_evidence is None:
