@@ -3,6 +3,11 @@
 The schemas reference each other by their published `$id` URLs under https://w3id.org/dspace/2025/1/; a
 `referencing` registry answers those from the vendored copies, so nothing is ever fetched. Validators are
 compiled once per message type and reused.
+
+Documents of a shape already found valid skip the validator (see `_shape_key`): messages of one kind differ mostly
+in identifiers, which the schemas only require to be strings, so after the first of each shape validation is a
+walk over the document instead of a run of the validator. A document that is not valid always goes through
+the validator, so every refusal is described exactly as before.
 """
 
 from __future__ import annotations
@@ -122,6 +127,19 @@ def validate(kind: str, document: Any) -> list[Problem]:
     An empty list means the document is valid. Input from peers goes through `messages.parse_message`, which
     bounds nesting depth before validating.
     """
+    key = _shape_key(document)
+    known = _VALID_SHAPES.setdefault(kind, {})
+    if key is not None and key in known:
+        return []
+    problems = _validate(kind, document)
+    if key is not None and not problems:
+        if len(known) >= MAX_SHAPES:
+            known.clear()  # rare: only many distinct valid shapes get here; start over rather than grow
+        known[key] = True
+    return problems
+
+
+def _validate(kind: str, document: Any) -> list[Problem]:
     problems: list[Problem] = []
     seen: set[tuple[str | None, str]] = set()
     for error in validator(kind).iter_errors(document):
@@ -130,6 +148,120 @@ def validate(kind: str, document: Any) -> list[Problem]:
                 seen.add((where, reason))
                 problems.append(Problem(INVALID_MESSAGE, reason, where, {"schema": kind, "keyword": error.validator}))
     return problems
+
+
+# --- shapes --------------------------------------------------------------------------------------------------
+#
+# What the vendored schemas can tell apart in a document: its structure (object keys, array lengths, JSON types),
+# its numbers, booleans and nulls, and in a string only whether it equals a string some `const` or `enum` names
+# and whether each `pattern` matches it (format is not asserted; no minLength, maxLength or uniqueItems occur:
+# `_sensitivity` checks this and turns the shortcut off otherwise). The shape keeps exactly that and nothing
+# else, so two documents of one shape are valid or invalid together.
+
+MAX_SHAPES = 1024  # per message kind
+MAX_SHAPE_NODES = 2000  # larger documents (big catalogues) are validated every time rather than remembered
+_VALID_SHAPES: dict[str, dict[Any, bool]] = {}
+_OBJECT, _ARRAY, _STRING, _TRUE, _FALSE, _NULL = (object() for _ in range(6))
+
+
+class _Unshaped(Exception):
+    """The document has no shape worth remembering (too large, or a value JSON does not have)."""
+
+
+# For a pattern of the vendored schemas, a cheaper one that every string it matches also matches: a string
+# the cheap one does not match cannot match the real one, so the real search (slow on long strings: it has no
+# literal to start from) runs only when it might succeed. The agreement timestamp's pattern always contains
+# "-MM-DDT" (tested against the real pattern in tests/dsp).
+_PREFILTERS: Mapping[str, str] = {
+    "-?([1-9][0-9]{3,}|0[0-9]{3})-(0[1-9]|1[0-2])-(0[1-9]|[12][0-9]|3[01])T(([01][0-9]|2[0-3]):[0-5][0-9]:[0-5]"
+    "[0-9](\\.[0-9]+)?|(24:00:00(\\.0+)?))(Z|(\\+|-)((0[0-9]|1[0-3]):[0-5][0-9]|14:00))?": "-[0-9][0-9]-[0-9][0-9]T",
+}
+
+Tests = tuple[tuple[re.Pattern[str] | None, re.Pattern[str]], ...]
+
+
+@cache
+def _sensitivity() -> tuple[frozenset[str], Tests] | None:
+    """(strings named by const/enum, the patterns) over every vendored schema; None if shapes would be unsound."""
+    strings: set[str] = set()
+    patterns: list[str] = []
+    unsound = False
+
+    def strings_in(value: Any) -> None:
+        if isinstance(value, str):
+            strings.add(value)
+        elif isinstance(value, dict):
+            for item in value.values():
+                strings_in(item)
+        elif isinstance(value, list):
+            for item in value:
+                strings_in(item)
+
+    def walk(node: Any) -> None:
+        nonlocal unsound
+        if isinstance(node, list):
+            for item in node:
+                walk(item)
+            return
+        if not isinstance(node, dict):
+            return
+        for key, value in node.items():
+            if key == "const":
+                strings_in(value)
+            elif key == "enum" and isinstance(value, list):
+                strings_in(value)
+            elif key == "pattern" and isinstance(value, str):
+                patterns.append(value)
+            elif key in ("minLength", "maxLength") and isinstance(value, int):
+                unsound = True
+            elif key == "uniqueItems" and value is True:
+                unsound = True
+            walk(value)
+
+    for entry in _schema_files():
+        walk(json.loads(entry.read_text(encoding="utf-8")))
+    if unsound:
+        return None
+    # jsonschema's `pattern` is re.search with the pattern as written; the compiled form gives the same answer.
+    tests = tuple((re.compile(_PREFILTERS[p]) if p in _PREFILTERS else None, re.compile(p))
+                  for p in sorted(set(patterns)))
+    return frozenset(strings), tests
+
+
+def _shape_key(document: Any) -> Any:
+    """The shape of `document` (hashable), or None when it is not to be remembered."""
+    sensitivity = _sensitivity()
+    if sensitivity is None:
+        return None
+    named, patterns = sensitivity
+    budget = [MAX_SHAPE_NODES]
+
+    def shape(value: Any) -> Any:
+        budget[0] -= 1
+        if budget[0] < 0:
+            raise _Unshaped
+        kind = type(value)
+        if kind is str:
+            if value in named:
+                return value
+            return (_STRING, *[(pre is None or pre.search(value) is not None) and p.search(value) is not None
+                                for pre, p in patterns])
+        if kind is dict:
+            return (_OBJECT, *[(k, shape(v)) for k, v in value.items()])
+        if kind is list:
+            return (_ARRAY, *[shape(v) for v in value])
+        if kind is bool:
+            return _TRUE if value else _FALSE
+        if value is None:
+            return _NULL
+        if kind is int or kind is float:
+            return (kind, value)
+        raise _Unshaped
+
+    try:
+        return shape(document)
+    except (_Unshaped, RecursionError):
+        return None
 
 
 def context_document(url: str) -> Any:
