@@ -26,8 +26,11 @@ class JwsError(ConnectorError):
     """A signature or token that cannot be accepted; `code` says which check failed."""
 
 
+_ES256 = ec.ECDSA(hashes.SHA256())  # immutable: one for every signature and check
+
+
 def _sign_raw(key: PrivateKey, signing_input: bytes) -> bytes:
-    der = key.sign(signing_input, ec.ECDSA(hashes.SHA256()))
+    der = key.sign(signing_input, _ES256)
     r, s = decode_dss_signature(der)
     return r.to_bytes(32, "big") + s.to_bytes(32, "big")
 
@@ -37,7 +40,7 @@ def _verify_raw(key: PublicKey, signing_input: bytes, signature: bytes) -> bool:
         return False
     der = encode_dss_signature(int.from_bytes(signature[:32], "big"), int.from_bytes(signature[32:], "big"))
     try:
-        key.verify(der, signing_input, ec.ECDSA(hashes.SHA256()))
+        key.verify(der, signing_input, _ES256)
         return True
     except InvalidSignature:
         return False
@@ -98,10 +101,19 @@ def sign_detached(key: PrivateKey, payload: bytes, header: dict[str, Any] | None
     return f"{h}..{s}"
 
 
-def verify_detached(key: PublicKey, jws: str, payload: bytes) -> dict[str, Any]:
-    """Verify a detached compact JWS against the payload it covers; returns the header."""
+def verify_detached(key: PublicKey, jws: str, payload: bytes, header: dict[str, Any] | None = None) -> dict[str, Any]:
+    """Verify a detached compact JWS against the payload it covers; returns the header.
+
+    `header` is `read_header(jws)` when the caller has already read (and so checked) it."""
     if not isinstance(jws, str) or jws.count(".") != 2 or jws.split(".")[1] != "":
         raise JwsError("jws.malformed", "not a detached JWS (header..signature expected)")
     h, _, s = jws.split(".")
-    header, _ = verify_compact(key, f"{h}.{b64url(payload)}.{s}")
+    if header is None:
+        header = read_header(jws)
+    try:
+        signature = b64url_decode(s)
+    except ValueError:
+        raise JwsError("jws.malformed", "JWS parts are not base64url") from None
+    if not _verify_raw(key, f"{h}.{b64url(payload)}".encode("ascii"), signature):
+        raise JwsError("jws.signature", "signature does not verify with the expected key")
     return header

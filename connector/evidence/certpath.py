@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import functools
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Iterable, Sequence
@@ -76,14 +77,20 @@ def certs_from_x5c(value: Any, where: str = "x5c") -> tuple[x509.Certificate, ..
         raise EvidenceError("certpath.x5c", "x5c must be a non-empty list of base64 DER certificates", where)
     certs = []
     for index, text in enumerate(value):
-        try:
-            cert = load_usable_der(base64.b64decode(text, validate=True))
-        except binascii.Error:
-            cert = None
+        cert = _x5c_entry(text)
         if cert is None:
             raise EvidenceError("certpath.x5c", f"x5c entry {index} is not a usable base64 DER certificate", where)
         certs.append(cert)
     return tuple(certs)
+
+
+@functools.lru_cache(maxsize=256)
+def _x5c_entry(text: str) -> x509.Certificate | None:
+    # A peer sends the same few certificates with every signature; certificates are immutable values.
+    try:
+        return load_usable_der(base64.b64decode(text, validate=True))
+    except binascii.Error:
+        return None
 
 
 def x5c_of(certs: Iterable[x509.Certificate]) -> list[str]:
@@ -117,6 +124,13 @@ def require_signing_usage(cert: x509.Certificate, *, non_repudiation: bool, wher
 def _issued_by(child: x509.Certificate, parent: x509.Certificate) -> bool:
     if child.issuer != parent.subject:
         return False
+    return _signed_by(child, parent)
+
+
+@functools.lru_cache(maxsize=1024)
+def _signed_by(child: x509.Certificate, parent: x509.Certificate) -> bool:
+    # A pure function of the two certificates (equal and hashed by their DER): the same peer's chain is checked
+    # for every signature it makes, so the signature check is done once per pair.
     try:
         child.verify_directly_issued_by(parent)
     except (InvalidSignature, ValueError, TypeError, UnsupportedAlgorithm):
@@ -131,9 +145,22 @@ def _basic_constraints(cert: x509.Certificate) -> x509.BasicConstraints | None:
         return None
 
 
+class _LazyName:
+    """A certificate's subject, rendered only if a message needs it (it rarely does, and rendering costs)."""
+
+    def __init__(self, cert: x509.Certificate) -> None:
+        self._cert = cert
+
+    def __str__(self) -> str:
+        return self._cert.subject.rfc4514_string()
+
+    def __repr__(self) -> str:
+        return repr(str(self))
+
+
 def _check(path: list[x509.Certificate], at: datetime, where: str) -> None:
     for index, cert in enumerate(path):
-        name = cert.subject.rfc4514_string()
+        name = _LazyName(cert)
         if not cert.not_valid_before_utc <= at <= cert.not_valid_after_utc:
             raise EvidenceError(
                 "certpath.validity", f"certificate {name!r} is not valid at {at.isoformat()}", where, index=index
@@ -164,6 +191,20 @@ def _check(path: list[x509.Certificate], at: datetime, where: str) -> None:
             raise EvidenceError("certpath.key_usage", f"issuer {name!r} may not sign certificates", where)
 
 
+# Paths that passed every check, by the certificates they were built from (certificates are equal and hashed by
+# their DER): a peer signs with the same chain again and again, and building and checking it costs far more than
+# the signature itself.
+_VALID_PATHS: dict[tuple[Any, ...], tuple[x509.Certificate, ...]] = {}
+MAX_KNOWN_PATHS = 256
+
+
+def _remember(key: tuple[Any, ...], path: list[x509.Certificate]) -> CertPath:
+    if len(_VALID_PATHS) >= MAX_KNOWN_PATHS:
+        _VALID_PATHS.clear()
+    _VALID_PATHS[key] = tuple(path)
+    return CertPath(tuple(path))
+
+
 def validate_path(
     leaf: x509.Certificate,
     intermediates: Sequence[x509.Certificate],
@@ -175,18 +216,27 @@ def validate_path(
 
     A leaf that is itself one of the anchors (a pinned certificate) is accepted as a path of one.
     """
+    key = (leaf, tuple(intermediates), tuple(anchors))
+    known = _VALID_PATHS.get(key)
+    if known is not None:
+        # Built from these very certificates before, and everything but the instant checked: only the validity
+        # periods remain, in the order `_check` takes them (its other checks cannot fail for this path).
+        for index, cert in enumerate(known):
+            if not cert.not_valid_before_utc <= at <= cert.not_valid_after_utc:
+                _check(list(known), at, where)  # raises, with its own message
+        return CertPath(known)
     anchor_ders = {_der(a) for a in anchors}
     path = [leaf]
     current = leaf
     while len(path) <= MAX_DEPTH:
         if _der(current) in anchor_ders:
             _check(path, at, where)
-            return CertPath(tuple(path))
+            return _remember(key, path)
         issuer = next((a for a in anchors if _issued_by(current, a)), None)
         if issuer is not None:
             path.append(issuer)
             _check(path, at, where)
-            return CertPath(tuple(path))
+            return _remember(key, path)
         seen = {_der(c) for c in path}
         issuer = next((c for c in intermediates if _der(c) not in seen and _issued_by(current, c)), None)
         if issuer is None:

@@ -19,9 +19,10 @@ import json
 import re
 from dataclasses import dataclass, replace
 from datetime import datetime
+from json.encoder import encode_basestring  # type: ignore[attr-defined]
 from typing import Any, Iterable, Mapping, Sequence, Union
 
-from connector.canonical import canonical_bytes, json_sha256
+from connector.canonical import canonical_bytes, json_sha256, sha256_hex
 from connector.errors import Problem
 from connector.evidence.errors import EvidenceError
 from connector.evidence.rfc3339 import format_utc, parse_utc
@@ -77,8 +78,9 @@ def _check_text(name: str, value: object, *, did: bool = False) -> None:
         raise _bad(name, f"{name} must be a DID")
 
 
-def _frozen_data(data: object) -> dict[str, Any]:
-    """A private deep copy of `data` (so later changes by the caller cannot alter a hashed record)."""
+def _frozen_data(data: object) -> tuple[dict[str, Any], bytes]:
+    """A private deep copy of `data` (so later changes by the caller cannot alter a hashed record), and its
+    canonical bytes (which the body hash embeds: computed once here rather than again for every hash)."""
     if not isinstance(data, dict):
         raise _bad("data", "data must be a JSON object")
     try:
@@ -88,26 +90,45 @@ def _frozen_data(data: object) -> dict[str, Any]:
     if len(encoded) > MAX_DATA_BYTES:
         raise _bad("data", f"data exceeds {MAX_DATA_BYTES} bytes in canonical form")
     copy: dict[str, Any] = json.loads(encoded)
-    return copy
+    return copy, encoded
+
+
+def _text(value: str | None) -> bytes:
+    # RFC 8785 writes a string (or null) as Python's encoder does without ASCII escaping (see canonical.py);
+    # this is the encoder's own string function, without the cost of a json.dumps call per field.
+    if value is None:
+        return b"null"
+    return encode_basestring(value).encode("utf-8")
+
+
+def _body_bytes(
+    at: str, kind: str, process_id: str | None, peer: str | None, subject_sha256: str | None, data_json: bytes
+) -> bytes:
+    """JCS of the body object, assembled around the already canonical `data` (members in JCS key order)."""
+    return b"".join((
+        b'{"at":', _text(at), b',"data":', data_json, b',"kind":', _text(kind), b',"peer":', _text(peer),
+        b',"process_id":', _text(process_id), b',"subject_sha256":', _text(subject_sha256), b"}",
+    ))
 
 
 def body_sha256_of(
     at: str, kind: str, process_id: str | None, peer: str | None, subject_sha256: str | None, data: Mapping[str, Any]
 ) -> str:
-    return json_sha256(
-        {
-            "at": at,
-            "kind": kind,
-            "process_id": process_id,
-            "peer": peer,
-            "subject_sha256": subject_sha256,
-            "data": data,
-        }
-    )
+    """SHA-256 of JCS({at, kind, process_id, peer, subject_sha256, data})."""
+    if all(v is None or isinstance(v, str) for v in (at, kind, process_id, peer, subject_sha256)):
+        return sha256_hex(_body_bytes(at, kind, process_id, peer, subject_sha256, canonical_bytes(data)))
+    return json_sha256({"at": at, "kind": kind, "process_id": process_id, "peer": peer,
+                        "subject_sha256": subject_sha256, "data": data})
+
+
+_SAFE_SEQ = 2**53 - 1
 
 
 def link_hash(seq: int, prev: str, body_sha256: str) -> str:
     """The record hash: binds a body to its position and to everything before it."""
+    if type(seq) is int and 0 <= seq <= _SAFE_SEQ and _is_hex64(prev) and _is_hex64(body_sha256):
+        # The usual case, spelled out: JCS of {"body_sha256", "prev", "seq"} with hex strings and a safe integer.
+        return sha256_hex(f'{{"body_sha256":"{body_sha256}","prev":"{prev}","seq":{seq}}}'.encode("ascii"))
     return json_sha256({"body_sha256": body_sha256, "prev": prev, "seq": seq})
 
 
@@ -149,11 +170,19 @@ class Record:
         for name in ("prev", "hash"):
             if not _is_hex64(getattr(self, name)):
                 raise _bad(name, f"{name} must be 64 lowercase hex digits")
-        object.__setattr__(self, "data", _frozen_data(self.data))
+        data, data_json = _frozen_data(self.data)
+        object.__setattr__(self, "data", data)
+        object.__setattr__(self, "_data_json", data_json)  # not a field: derived from `data`, kept for hashing
+
+    @property
+    def data_json(self) -> bytes:
+        """The canonical bytes of `data`."""
+        return self._data_json  # type: ignore[attr-defined, no-any-return]
 
     @property
     def body_sha256(self) -> str:
-        return body_sha256_of(self.at, self.kind, self.process_id, self.peer, self.subject_sha256, self.data)
+        return sha256_hex(_body_bytes(self.at, self.kind, self.process_id, self.peer, self.subject_sha256,
+                                      self.data_json))
 
     def computed_hash(self) -> str:
         return link_hash(self.seq, self.prev, self.body_sha256)

@@ -180,6 +180,7 @@ def verify_agreement_signature(
     if not isinstance(agreement, Mapping):
         raise EvidenceError("agreement.malformed", "the agreement must be a JSON object")
     require_aware(now)
+    signed = canonical_bytes(dict(agreement))
     header, _, path = verify_signed(
         jws,
         trust_anchors,
@@ -187,7 +188,7 @@ def verify_agreement_signature(
         prefix="agreement",
         typ=TYP,
         non_repudiation=True,
-        detached_payload=canonical_bytes(dict(agreement)),
+        detached_payload=signed,
     )
     if expected_signer_did not in uri_sans(path.leaf):
         raise EvidenceError(
@@ -231,7 +232,7 @@ def verify_agreement_signature(
         role=role,
         kid=kid,
         issued_at=issued_at,
-        agreement_sha256=agreement_sha256(agreement),
+        agreement_sha256=sha256_hex(signed),  # = agreement_sha256(agreement), from the bytes already made
         credential_sha256=tuple(credentials),
         provider_signature_sha256=psig if role == CONSUMER else None,
         signer_cert_sha256=cert_sha256(path.leaf),

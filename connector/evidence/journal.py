@@ -50,6 +50,9 @@ def _next_record(head: ChainHead, at: str, kind: str, process_id: str | None, pe
     return draft
 
 
+MAX_REMEMBERED_PROCESSES = 4096
+
+
 class Journal:
     """Appends records to the node's chain. Use only on the store thread."""
 
@@ -57,11 +60,31 @@ class Journal:
         self.clock = clock
         self._head = ChainHead(0, GENESIS)
         self.appended = 0  # records appended by this process (a cheap activity signal)
+        self._last: dict[str, str] | None = None  # process id -> hash of its latest record, when remembered
+
+    def remember_processes(self) -> None:
+        """Keep the hash of the latest record about each recently active process in memory too, sparing a
+        look-up per append. Only for a store that calls `forget` whenever it rolls writes back."""
+        self._last = {}
 
     def load(self, db: Db) -> ChainHead:
         """Read the committed head (at start, and whenever memory turns out to be ahead of the store)."""
         self._head = tables.head(db)
+        self.forget()
         return self._head
+
+    def forget(self) -> None:
+        """Drop what memory holds about processes (the store rolled back writes it may include)."""
+        if self._last is not None:
+            self._last.clear()
+
+    def _last_hash_of(self, db: Db, process_id: str) -> str | None:
+        if self._last is None:
+            return tables.last_hash_of(db, process_id)
+        known = self._last.get(process_id)
+        if known is None:
+            known = tables.last_hash_of(db, process_id)
+        return known
 
     @property
     def head(self) -> ChainHead:
@@ -79,7 +102,7 @@ class Journal:
             subject_sha256 = sha256_hex(body)
         fields = dict(data or {})
         if process_id is not None:
-            fields[PROCESS_PREV] = tables.last_hash_of(db, process_id)
+            fields[PROCESS_PREV] = self._last_hash_of(db, process_id)
         at = format_utc(self.clock())
         for attempt in (1, 2):
             record = _next_record(self._head, at, kind, process_id, peer, subject_sha256, fields)
@@ -95,4 +118,8 @@ class Journal:
             tables.insert_subject(db, subject_sha256, body)
         self._head = record.head
         self.appended += 1
+        if self._last is not None and process_id is not None:
+            if len(self._last) >= MAX_REMEMBERED_PROCESSES:
+                self._last.clear()  # a miss costs one look-up; finished processes need not linger
+            self._last[process_id] = record.hash
         return record

@@ -361,6 +361,8 @@ def attach(node: "Node") -> None:
             return
         evidence = NodeEvidence(n, identity)
         assert n.store is not None
+        n.store.on_undo(evidence.journal.forget)  # so the journal may remember more than the head
+        evidence.journal.remember_processes()
         head = await n.store.run(evidence.journal.load)
         n.evidence = evidence
         if n.control is not None:

@@ -18,6 +18,8 @@ def format_utc(moment: datetime) -> str:
     if moment.tzinfo is None or moment.utcoffset() is None:
         raise EvidenceError("time.naive", "a timezone-aware time is required")
     utc = moment.astimezone(timezone.utc)
+    if utc.year >= 1000:  # the same text, faster (isoformat pads smaller years, which strftime does not)
+        return utc.isoformat(timespec="microseconds")[:-6] + "Z"
     return utc.strftime("%Y-%m-%dT%H:%M:%S") + f".{utc.microsecond:06d}Z"
 
 
@@ -26,6 +28,8 @@ def parse_utc(text: object) -> datetime:
     if not isinstance(text, str) or not _PATTERN.fullmatch(text):
         raise EvidenceError("time.malformed", "time is not RFC 3339 UTC with microseconds (…:SS.ffffffZ)")
     try:
+        if text.isascii():  # fromisoformat reads exactly the pattern's ASCII spelling, much faster than strptime
+            return datetime.fromisoformat(text[:-1]).replace(tzinfo=timezone.utc)
         return datetime.strptime(text, "%Y-%m-%dT%H:%M:%S.%fZ").replace(tzinfo=timezone.utc)
     except ValueError:
         raise EvidenceError("time.malformed", f"not a valid calendar time: {text}") from None

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
+from functools import cached_property
 from typing import Any, Sequence
 
 from cryptography import x509
@@ -51,7 +52,12 @@ class SigningIdentity:
 
     @property
     def x5c(self) -> list[str]:
-        return x5c_of((self.cert, *self.chain))
+        return list(self._x5c)
+
+    @cached_property
+    def _x5c(self) -> tuple[str, ...]:
+        # Encoded once: it goes into the header of every signature this identity makes.
+        return tuple(x5c_of((self.cert, *self.chain)))
 
 
 def verify_signed(
@@ -89,7 +95,7 @@ def verify_signed(
         if detached_payload is None:
             _, payload = verify_compact(public, jws)
         else:
-            verify_detached(public, jws, detached_payload)
+            verify_detached(public, jws, detached_payload, header=header)
             payload = detached_payload
     except JwsError as exc:
         code = f"{prefix}.signature" if exc.code == "jws.signature" else f"{prefix}.malformed"

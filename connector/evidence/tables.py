@@ -28,11 +28,11 @@ _RECORD_COLUMNS = "seq, at, kind, process_id, peer, subject_sha256, data, prev, 
 
 def insert_record(db: Db, record: Record) -> None:
     # `data` is kept as plain JSON: its hash is recomputed from the parsed value, in canonical form, on reading.
+    # The record's canonical form of it is that JSON (the same text json.dumps writes for plain data), already made.
     db.execute(
         f"INSERT INTO {RECORDS}({_RECORD_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
         [record.seq, record.at, record.kind, record.process_id, record.peer, record.subject_sha256,
-         json.dumps(record.data, ensure_ascii=False, separators=(",", ":"), sort_keys=True), record.prev,
-         record.hash],
+         record.data_json.decode("utf-8"), record.prev, record.hash],
     )
 
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime, timezone
+from functools import cached_property
 
 from cryptography import x509
 from cryptography.exceptions import InvalidSignature
@@ -27,9 +28,10 @@ class NodeIdentity:
     signing_cert: x509.Certificate
     ca_cert: x509.Certificate  # the authority that issued our certificates
 
-    @property
+    @cached_property
     def signing_kid(self) -> str:
-        """Our signing key as a DID URL (the fragment is its RFC 7638 thumbprint)."""
+        """Our signing key as a DID URL (the fragment is its RFC 7638 thumbprint); computed once, as tokens and
+        signatures name it on every request."""
         return f"{self.participant_id}#{keys.jwk_thumbprint(keys.public_jwk(self.signing_key))}"
 
     @property

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import functools
 import re
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -94,6 +95,19 @@ def _check_host(host: str, did: str) -> None:
 
 def parse_did(did: object) -> DidWeb:
     """Validate a did:web DID and split it; raises ConnectorError('did.invalid')."""
+    if type(did) is str and len(did) <= MAX_DID_LENGTH:
+        return _parse_known(did)
+    return _parse_did(did)
+
+
+@functools.lru_cache(maxsize=1024)
+def _parse_known(did: str) -> DidWeb:
+    # The same few peers' DIDs are checked on every token and request: the answer is a pure function of the
+    # string (refusals raise, and are not cached).
+    return _parse_did(did)
+
+
+def _parse_did(did: object) -> DidWeb:
     if not isinstance(did, str):
         raise _invalid(did, "a DID is a string")
     if len(did) > MAX_DID_LENGTH:

@@ -136,3 +136,47 @@ def test_a_malformed_kind_is_refused_before_anything_is_written(kind):
     with pytest.raises(ConnectorError):
         journal.append(conn, kind)
     assert tables.count(conn) == 0
+
+
+async def test_remembered_process_links_follow_the_store_through_rolled_back_calls(tmp_path):
+    """With the store telling the journal about rollbacks, a rolled-back append is never named as the previous
+    record of a process, in a transaction of its own or in a group."""
+    import asyncio
+    import threading
+
+    from connector.store.sqlite import SqliteStore
+
+    store = SqliteStore(tmp_path / "s.sqlite")
+    await store.open()
+    try:
+        journal = Journal(Clock())
+        store.on_undo(journal.forget)
+        journal.remember_processes()
+        await store.run(journal.load)
+
+        def append_then_fail(db):
+            journal.append(db, "doomed.append", process_id="urn:p")
+            raise RuntimeError("step failed")
+
+        first = await store.run(lambda db: journal.append(db, "first.append", process_id="urn:p"))
+        with pytest.raises(RuntimeError):
+            await store.run(append_then_fail)
+        second = await store.run(lambda db: journal.append(db, "second.append", process_id="urn:p"))
+        assert second.data[PROCESS_PREV] == first.hash
+
+        gate = threading.Event()
+        busy = asyncio.ensure_future(store.run(lambda db: gate.wait(5)))
+        await asyncio.sleep(0.05)
+        doomed = asyncio.ensure_future(store.run(append_then_fail))
+        third = asyncio.ensure_future(store.run(lambda db: journal.append(db, "third.append", process_id="urn:p")))
+        await asyncio.sleep(0.05)
+        gate.set()
+        await busy
+        with pytest.raises(RuntimeError):
+            await doomed
+        assert (await third).data[PROCESS_PREV] == second.hash
+        records = await store.read(lambda db: [Record.from_json(r) for r in tables.record_rows(db, 1)])
+        assert [r.kind for r in records] == ["first.append", "second.append", "third.append"]
+        assert verify_chain(records).ok
+    finally:
+        await store.close()
