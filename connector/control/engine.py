@@ -4,22 +4,30 @@ Nothing here polls. A step runs when something happened (a message arrived, a us
 succeeded); a message is sent as soon as it is queued and retried with exponential back-off only while the peer
 is unreachable or answers 5xx, until its deadline, when the process ends with the reason. Messages of one process
 leave in the order they were queued. At start-up every unfinished step and undelivered message is resumed.
+
+Every hop to the store thread costs a transaction and a wake-up of the loop, so the transaction that changes a
+process also says what follows (`FollowUp`: is a step pending, which message is next in the outbox), and the
+transaction that records a delivery also reads the next message. Such a look-ahead is used at once by the task
+that asked for it, or dropped when a delivery of that process is already under way (that one reads for itself).
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from types import ModuleType
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Iterator
 
 from connector.control import negotiations, transfers
 from connector.control import repository as repo
 from connector.control.peer_client import PeerClient, PeerUnavailable
 from connector.control.records import OutboxEntry
+from connector.control.repository import FollowUp
 from connector.control.steps import StepEnv
+from connector.dsp.vocabulary import NegotiationState, TransferState
 from connector.errors import ConnectorError
 
 if TYPE_CHECKING:
@@ -28,6 +36,26 @@ if TYPE_CHECKING:
 log = logging.getLogger("connector.control")
 
 MODULES: dict[str, ModuleType] = {"negotiation": negotiations, "transfer": transfers}
+
+
+class _Unknown:
+    """The next outbox entry has not been read (as opposed to None: read, and there is none)."""
+
+
+UNKNOWN = _Unknown()
+Next = OutboxEntry | None | _Unknown
+_STATES = {"negotiation": NegotiationState, "transfer": TransferState}
+
+
+class Follow:
+    """What the callers waiting on one process know between their reads of it: `changed` is set at its next
+    change, and `state` is its state after the latest change when that change said so (None when it did not)."""
+
+    def __init__(self) -> None:
+        self.users = 0
+        self.changed = asyncio.Event()
+        self.state: str | None = None
+        self.terminal = False
 
 
 @dataclass
@@ -48,7 +76,7 @@ class Engine:
         self._again_steps: set[str] = set()
         self._again_drains: set[str] = set()
         self._closing = False
-        self._changed: dict[str, asyncio.Event] = {}  # process id -> set when that process changes
+        self._follows: dict[str, Follow] = {}  # process id -> what its waiting callers share
 
     @property
     def store(self) -> Any:
@@ -56,23 +84,40 @@ class Engine:
 
     # --- entry points ---------------------------------------------------------------------------------------
 
-    def wake(self, kind: str, process_id: str) -> None:
+    def wake(self, kind: str, process_id: str, state: str | None = None) -> None:
         """Something happened to a process: run its pending step, then deliver what it queued."""
         if self._closing:
             return
-        self._notify(process_id)
+        self._notify(kind, process_id, state)
         if process_id in self._steps:
             self._again_steps.add(process_id)
             return
         self._steps[process_id] = self.node.spawn(self._step_loop(kind, process_id), f"step:{process_id}")
 
-    def deliver(self, kind: str, process_id: str) -> None:
+    def deliver(self, kind: str, process_id: str, first: Next = UNKNOWN) -> None:
+        """Send what `process_id` has queued; `first` is its next outbox entry when the caller just read it."""
         if self._closing:
             return
         if process_id in self._drains:
-            self._again_drains.add(process_id)
+            self._again_drains.add(process_id)  # the running delivery reads again; `first` may be stale for it
             return
-        self._drains[process_id] = self.node.spawn(self._drain(kind, process_id), f"drain:{process_id}")
+        if first is None:
+            return
+        self._drains[process_id] = self.node.spawn(self._drain(kind, process_id, first), f"drain:{process_id}")
+
+    def settled(self, kind: str, process_id: str, follow: FollowUp) -> None:
+        """A transaction changed `process_id` and said what follows: run its pending step (which delivers after
+        it), or deliver what it queued, without another transaction to find out."""
+        if follow.pending:
+            self.wake(kind, process_id, follow.state)
+            return
+        if self._closing:
+            return
+        self._notify(kind, process_id, follow.state)
+        if process_id in self._steps:  # a step is running: it delivers when it ends
+            self._again_steps.add(process_id)
+            return
+        self.deliver(kind, process_id, follow.next)
 
     async def resume(self) -> int:
         """After a start: pick up every unfinished step and every undelivered message."""
@@ -100,34 +145,54 @@ class Engine:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
 
-    def _notify(self, process_id: str) -> None:
-        event = self._changed.pop(process_id, None)
-        if event is not None:
-            event.set()
+    def _notify(self, kind: str, process_id: str, state: str | None = None) -> None:
+        """`process_id` changed; `state` is its committed state now, when the caller read it."""
+        follow = self._follows.get(process_id)
+        if follow is None:
+            return
+        member = _STATES[kind]._value2member_map_.get(state) if state is not None else None
+        follow.state = state if member is not None else None
+        follow.terminal = member is not None and member.is_terminal
+        follow.changed.set()
+        follow.changed = asyncio.Event()  # for the change after this one
 
-    def watch(self, process_id: str) -> asyncio.Event:
-        """An event set at the next change of `process_id`; take it BEFORE reading the state you wait on."""
-        event = self._changed.get(process_id)
-        if event is None:
-            event = self._changed[process_id] = asyncio.Event()
-        return event
+    @contextlib.contextmanager
+    def following(self, process_id: str) -> Iterator[Follow]:
+        """How API callers wait for a process without polling: take `changed` BEFORE reading the state you wait
+        on, and after it is set, `state` tells whether reading the process again can be worth it."""
+        follow = self._follows.get(process_id)
+        if follow is None:
+            follow = self._follows[process_id] = Follow()
+        follow.users += 1
+        try:
+            yield follow
+        finally:
+            follow.users -= 1
+            if follow.users == 0 and self._follows.get(process_id) is follow:
+                del self._follows[process_id]
 
     @staticmethod
-    async def wait_for(event: asyncio.Event, timeout: float) -> None:
-        """How API callers wait for a process without polling."""
+    async def wait_for(event: asyncio.Event, timeout: float) -> bool:
+        """Wait until `event` is set (True) or `timeout` seconds have passed (False)."""
         try:
             await asyncio.wait_for(event.wait(), timeout)
         except asyncio.TimeoutError:
-            pass
+            return False
+        return True
 
     # --- steps ----------------------------------------------------------------------------------------------
 
+    def _perform(self, db: Any, kind: str, process_id: str) -> tuple[bool, Next, str | None]:
+        more = bool(MODULES[kind].perform(db, self.env, process_id))
+        status = repo.process_status(db, kind, process_id)
+        return more, (UNKNOWN if more else repo.next_outbox(db, process_id)), status[0] if status else None
+
     async def _step_loop(self, kind: str, process_id: str) -> None:
-        module = MODULES[kind]
+        following: Next = UNKNOWN
         try:
             while True:
-                more = await self.store.run(module.perform, self.env, process_id)
-                self._notify(process_id)
+                more, following, state = await self.store.run(self._perform, kind, process_id)
+                self._notify(kind, process_id, state)
                 if more:
                     continue
                 if process_id in self._again_steps:
@@ -136,37 +201,60 @@ class Engine:
                 break
         except ConnectorError as exc:
             log.error("step failed", extra={"process_id": process_id, "reason": exc.reason})
+            following = UNKNOWN
         finally:
             self._steps.pop(process_id, None)
-        self.deliver(kind, process_id)
+        # Deliver what the step queued in this same task (one task less per step), unless a delivery runs.
+        if self._closing or following is None:
+            return
+        if process_id in self._drains:
+            self._again_drains.add(process_id)
+            return
+        task = asyncio.current_task()
+        assert task is not None
+        self._drains[process_id] = task
+        await self._drain(kind, process_id, following)
 
     # --- delivery -------------------------------------------------------------------------------------------
 
-    async def _drain(self, kind: str, process_id: str) -> None:
+    async def _drain(self, kind: str, process_id: str, first: Next = UNKNOWN) -> None:
         module = MODULES[kind]
+        entry = first
         try:
             while True:
-                entry = await self.store.read(repo.next_outbox, process_id)
+                if isinstance(entry, _Unknown):
+                    entry = await self.store.read(repo.next_outbox, process_id)
                 if entry is None:
                     if process_id in self._again_drains:
                         self._again_drains.discard(process_id)
+                        entry = UNKNOWN
                         continue
                     break
                 try:
-                    more = await self._deliver_one(module, entry)
+                    more, entry, state = await self._deliver_one(module, entry)
                 except asyncio.CancelledError:
                     raise
                 except Exception:  # a bug must not strand the message: log it, try again shortly
                     log.exception("delivery failed unexpectedly; retrying", extra={"process_id": process_id})
                     await asyncio.sleep(self.settings.retry_max)
+                    entry = UNKNOWN
                     continue
-                self._notify(process_id)
                 if more:
-                    self.wake(kind, process_id)
+                    self.wake(kind, process_id, state)
+                else:
+                    self._notify(kind, process_id, state)
         finally:
             self._drains.pop(process_id, None)
 
-    async def _deliver_one(self, module: ModuleType, entry: OutboxEntry) -> bool:
+    def _delivered(self, db: Any, module: ModuleType, entry: OutboxEntry,
+                   response: Any) -> tuple[bool, Next, str | None]:
+        more = bool(module.delivered(db, self.env, entry, response))
+        status = repo.process_status(db, entry.process_kind, entry.process_id)
+        return more, repo.next_outbox(db, entry.process_id), status[0] if status else None
+
+    async def _deliver_one(self, module: ModuleType, entry: OutboxEntry) -> tuple[bool, Next, str | None]:
+        """Deliver one message: (another step became pending, the next outbox entry if it was read, the
+        process's state when it was read)."""
         delay = self.settings.retry_initial
         first_attempt = datetime.now(timezone.utc)
         last_error = entry.last_error or ""
@@ -176,16 +264,17 @@ class Engine:
                 await asyncio.sleep((entry.not_before - now).total_seconds())
             retryable = False
             try:
-                response = await self.peers.post(entry.url, entry.body, expected_peer=entry.peer_id)
+                response = await self.peers.post(entry.url, entry.body, expected_peer=entry.peer_id,
+                                                 body_json=entry.body_json)
             except PeerUnavailable as exc:
                 retryable, last_error = True, exc.reason
             except ConnectorError as exc:  # e.g. the server is not the participant we meant to talk to
                 await self.store.run(module.delivery_failed, self.env, entry,
                                      f"could not deliver {entry.message_type}: {exc.reason}")
-                return False
+                return False, UNKNOWN, None
             else:
                 if response.ok:
-                    return bool(await self.store.run(module.delivered, self.env, entry, response.body))
+                    return await self.store.run(self._delivered, module, entry, response.body)
                 not_found_grace = (now - first_attempt).total_seconds() < self.settings.retry_not_found_for
                 if response.status == 404 and not_found_grace:
                     retryable, last_error = True, f"404 from {entry.url}"
@@ -193,12 +282,12 @@ class Engine:
                     reason = (f"the peer refused our {entry.message_type} with {response.status}: "
                               f"{response.error_reason()}")
                     await self.store.run(module.delivery_failed, self.env, entry, reason)
-                    return False
+                    return False, UNKNOWN, None
             assert retryable
             if datetime.now(timezone.utc) >= entry.deadline_at:
                 await self.store.run(module.delivery_failed, self.env, entry,
                                      f"the peer stayed unreachable past the delivery deadline; last error: {last_error}")
-                return False
+                return False, UNKNOWN, None
             await self.store.run(repo.outbox_failed_attempt, entry.id, last_error)
             log.info("delivery retry", extra={"process_id": entry.process_id, "type": entry.message_type,
                                               "in_s": round(delay, 2), "error": last_error})
@@ -208,4 +297,4 @@ class Engine:
             # The process may have ended meanwhile (the peer terminated it): then nothing is left to send.
             current = await self.store.read(repo.next_outbox, entry.process_id)
             if current is None or current.id != entry.id:
-                return False
+                return False, current, None

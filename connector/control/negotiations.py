@@ -318,8 +318,7 @@ def perform(db: Database, env: StepEnv, pid: str) -> bool:
         handler(db, env, neg, argument)
     except ConnectorError as exc:  # the machine or a check refused our own move: say so, do not crash
         note(db, env, neg, f"step '{step}' not taken", exc.reason)
-    current = repo.get_negotiation(db, pid)
-    return bool(current and current.pending and not current.is_terminal)
+    return repo.has_open_step(db, KIND, pid)
 
 
 def _step_decide(db: Database, env: StepEnv, neg: Negotiation, _: str) -> None:
@@ -590,11 +589,11 @@ def offered_policies(db: Database, dataset_id: str | None) -> list[OfferedPolicy
 
 
 def _set_pending(db: Database, neg: Negotiation, step: str | None) -> Negotiation:
+    """`neg` (as stored in this transaction) with another pending step."""
     if neg.pending == step:
         return neg
-    neg = dataclasses.replace(neg, pending=step)
-    repo.save_negotiation(db, neg)
-    return neg
+    repo.set_pending(db, KIND, neg.id, step)
+    return dataclasses.replace(neg, pending=step)
 
 
 def _finalize_agreement(db: Database, neg: Negotiation) -> None:

@@ -105,7 +105,9 @@ class PeerClient:
         return found
 
     async def request(self, method: str, url: str, body: Any = None, expected_peer: str | None = None,
-                      timeout: float = 30.0, headers: Mapping[str, str] | None = None) -> PeerResponse:
+                      timeout: float = 30.0, headers: Mapping[str, str] | None = None,
+                      body_json: str | None = None) -> PeerResponse:
+        """`body` goes as JSON, written here; or as `body_json` when it is already written (a queued message)."""
         session = self.node.http
         if session is None:
             raise ConnectorError("peer.no_session", "the node is not running")
@@ -118,7 +120,7 @@ class PeerClient:
             if token:
                 all_headers["Authorization"] = token
         all_headers.update(headers or {})
-        data = None if body is None else json.dumps(body)
+        data = body_json if body_json is not None else None if body is None else json.dumps(body)
         try:
             async with session.request(method, url, data=data, headers=all_headers,
                                        timeout=aiohttp.ClientTimeout(total=timeout)) as resp:
@@ -145,7 +147,7 @@ class PeerClient:
             raise PeerUnavailable("peer.unavailable", f"{url} answered {status}: {text[:200]}")
         return PeerResponse(status, decoded, text, resp_headers, server_id)
 
-    async def post(self, url: str, body: Any, expected_peer: str | None = None, **kw: Any) -> PeerResponse:
+    async def post(self, url: str, body: Any = None, expected_peer: str | None = None, **kw: Any) -> PeerResponse:
         return await self.request("POST", url, body, expected_peer, **kw)
 
     async def get(self, url: str, expected_peer: str | None = None, **kw: Any) -> PeerResponse:

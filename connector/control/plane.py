@@ -10,6 +10,7 @@ import logging
 from typing import TYPE_CHECKING, Any, Callable
 
 from connector.control import catalog, negotiations, transfers
+from connector.control import repository as repo
 from connector.control.decisions import Decisions, PolicyDecisions
 from connector.control.engine import Engine, DeliverySettings
 from connector.control.negotiations import Peer, Reply
@@ -69,16 +70,23 @@ class ControlPlane:
 
     async def apply(self, kind: str, fn: Callable[..., Reply], *args: Any) -> Reply:
         """Run one received message's step in a transaction, then start the work it left pending."""
-        reply: Reply = await self.node.store.run(fn, self.env, *args)
+        reply, follow = await self.node.store.run(self._then_follow_up, kind, fn, lambda r: r.process_id, *args)
         if reply.process_id is not None:
-            self.engine.wake(kind, reply.process_id)
+            self.engine.settled(kind, reply.process_id, follow)
         return reply
 
     async def command(self, kind: str, fn: Callable[..., Any], *args: Any) -> Any:
         """Run a user's command (start, terminate, ...) in a transaction, then deliver what it queued."""
-        record = await self.node.store.run(fn, self.env, *args)
-        self.engine.wake(kind, record.id)
+        record, follow = await self.node.store.run(self._then_follow_up, kind, fn, lambda r: r.id, *args)
+        self.engine.settled(kind, record.id, follow)
         return record
+
+    def _then_follow_up(self, db: Any, kind: str, fn: Callable[..., Any], process_of: Callable[[Any], str | None],
+                        *args: Any) -> tuple[Any, repo.FollowUp | None]:
+        # Read in the same transaction what the engine must do next, so that it need not ask the store again.
+        result = fn(db, self.env, *args)
+        pid = process_of(result)
+        return result, (repo.follow_up(db, kind, pid) if pid is not None else None)
 
     @staticmethod
     def peer(claims: Any) -> Peer:

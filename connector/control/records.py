@@ -20,7 +20,11 @@ def utcnow() -> datetime:
 
 
 def iso(moment: datetime | None) -> str | None:
-    return None if moment is None else moment.astimezone(timezone.utc).isoformat(timespec="microseconds")
+    if moment is None:
+        return None
+    if moment.tzinfo is not timezone.utc:  # most times here are UTC already; converting would only copy them
+        moment = moment.astimezone(timezone.utc)
+    return moment.isoformat(timespec="microseconds")
 
 
 def parse_iso(text: str | None) -> datetime | None:
@@ -160,7 +164,7 @@ class Negotiation:
         return self.state.is_terminal
 
     def to_row(self) -> dict[str, Any]:
-        row = {f.name: getattr(self, f.name) for f in fields(self)}
+        row = {name: getattr(self, name) for name in _NEGOTIATION_FIELDS}
         row.update(role=str(self.role), state=str(self.state), offer=_json(self.offer),
                    requested=_json(self.requested), claims=_json(self.claims),
                    deadline_at=iso(self.deadline_at), created_at=iso(self.created_at),
@@ -170,8 +174,8 @@ class Negotiation:
     @classmethod
     def from_row(cls, row: Mapping[str, Any]) -> "Negotiation":
         data = dict(row)
-        data.update(role=Role(row["role"]), state=NegotiationState(row["state"]), offer=_unjson(row["offer"]),
-                    requested=_unjson(row["requested"]),
+        data.update(role=_member(Role, row["role"]), state=_member(NegotiationState, row["state"]),
+                    offer=_unjson(row["offer"]), requested=_unjson(row["requested"]),
                     claims=_unjson(row["claims"]), deadline_at=parse_iso(row["deadline_at"]),
                     created_at=parse_iso(row["created_at"]), updated_at=parse_iso(row["updated_at"]))
         return cls(**data)
@@ -244,7 +248,7 @@ class Transfer:
         return self.state.is_terminal
 
     def to_row(self) -> dict[str, Any]:
-        row = {f.name: getattr(self, f.name) for f in fields(self)}
+        row = {name: getattr(self, name) for name in _TRANSFER_FIELDS}
         row.update(role=str(self.role), state=str(self.state), data_address=_json(self.data_address),
                    claims=_json(self.claims), deadline_at=iso(self.deadline_at), created_at=iso(self.created_at),
                    updated_at=iso(self.updated_at))
@@ -253,7 +257,7 @@ class Transfer:
     @classmethod
     def from_row(cls, row: Mapping[str, Any]) -> "Transfer":
         data = dict(row)
-        data.update(role=Role(row["role"]), state=TransferState(row["state"]),
+        data.update(role=_member(Role, row["role"]), state=_member(TransferState, row["state"]),
                     data_address=_unjson(row["data_address"]), claims=_unjson(row["claims"]),
                     deadline_at=parse_iso(row["deadline_at"]), created_at=parse_iso(row["created_at"]),
                     updated_at=parse_iso(row["updated_at"]))
@@ -273,6 +277,16 @@ class Transfer:
             "dataAddress": address, "pendingStep": self.pending, "reason": self.reason,
             "createdAt": iso(self.created_at), "updatedAt": iso(self.updated_at),
         }
+
+
+_NEGOTIATION_FIELDS = tuple(f.name for f in fields(Negotiation))
+_TRANSFER_FIELDS = tuple(f.name for f in fields(Transfer))
+
+
+def _member(enum: Any, value: str) -> Any:
+    """`enum(value)`, by the enum's own value table first (calling the class is the slow way to the same)."""
+    member = enum._value2member_map_.get(value)
+    return member if member is not None else enum(value)
 
 
 @dataclass(frozen=True)
@@ -309,17 +323,21 @@ class OutboxEntry:
     peer_id: str
     url: str
     message_type: str
-    body: Mapping[str, Any]
+    body_json: str  # the message as queued, and as it goes on the wire
     deadline_at: datetime
     not_before: datetime | None = None
     attempts: int = 0
     last_error: str | None = None
 
+    @property
+    def body(self) -> Mapping[str, Any]:
+        return _unjson(self.body_json)  # type: ignore[no-any-return]
+
     @classmethod
     def from_row(cls, row: Mapping[str, Any]) -> "OutboxEntry":
         return cls(id=row["id"], process_kind=row["process_kind"], process_id=row["process_id"],
                    peer_id=row["peer_id"], url=row["url"], message_type=row["message_type"],
-                   body=_unjson(row["body"]), deadline_at=parse_iso(row["deadline_at"]),  # type: ignore[arg-type]
+                   body_json=row["body"], deadline_at=parse_iso(row["deadline_at"]),  # type: ignore[arg-type]
                    not_before=parse_iso(row["not_before"]), attempts=row["attempts"], last_error=row["last_error"])
 
 

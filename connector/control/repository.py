@@ -7,6 +7,7 @@ Each function takes the open database first and is called inside a transaction b
 from __future__ import annotations
 
 import json
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Iterable, Mapping, Sequence
 
@@ -190,6 +191,12 @@ def save_negotiation(db: Database, negotiation: Negotiation) -> None:
     _upsert(db, "negotiations", negotiation.to_row())
 
 
+def set_pending(db: Database, kind: str, process_id: str, step: str | None) -> None:
+    """Only the `pending` column of a stored process (the rest of its row is already what the caller holds)."""
+    table = "negotiations" if kind == "negotiation" else "transfers"
+    db.conn.execute(f"UPDATE {table} SET pending = ? WHERE id = ?", [step, process_id])
+
+
 def list_negotiations(db: Database, limit: int, offset: int, state: str | None = None,
                       role: str | None = None) -> tuple[list[Negotiation], int]:
     where, params = _filters(state=state, role=role)
@@ -264,17 +271,17 @@ def _filters(**kwargs: str | None) -> tuple[str, list[Any]]:
 
 # --- history ----------------------------------------------------------------------------------------------------
 
+# The next seq is taken in the insert itself: one statement per entry instead of a lookup and an insert.
+_HISTORY_INSERT = (
+    "INSERT INTO process_history(process_id, seq, kind, at, from_state, to_state, cause, reason, detail) "
+    "VALUES (?, (SELECT coalesce(max(seq), 0) + 1 FROM process_history WHERE process_id = ?), ?, ?, ?, ?, ?, ?, ?)"
+)
+
+
 def append_history(db: Database, kind: str, process_id: str, at: datetime, from_state: str | None, to_state: str,
-                   cause: str, reason: str | None = None, detail: Mapping[str, Any] | None = None) -> int:
-    seq = db.execute("SELECT coalesce(max(seq), 0) + 1 FROM process_history WHERE process_id = ?",
-                     [process_id]).fetchone()[0]
-    db.execute(
-        "INSERT INTO process_history(process_id, seq, kind, at, from_state, to_state, cause, reason, detail) "
-        "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-        [process_id, seq, kind, iso(at), from_state, to_state, cause, reason,
-         None if detail is None else json.dumps(detail, sort_keys=True, default=str)],
-    )
-    return seq
+                   cause: str, reason: str | None = None, detail: Mapping[str, Any] | None = None) -> None:
+    db.conn.execute(_HISTORY_INSERT, [process_id, process_id, kind, iso(at), from_state, to_state, cause, reason,
+                                      None if detail is None else json.dumps(detail, sort_keys=True, default=str)])
 
 
 def history(db: Database, process_id: str) -> list[HistoryEntry]:
@@ -298,6 +305,42 @@ def enqueue(db: Database, process_kind: str, process_id: str, peer_id: str, url:
 def next_outbox(db: Database, process_id: str) -> OutboxEntry | None:
     row = _one(db, "SELECT * FROM outbox WHERE process_id = ? ORDER BY id LIMIT 1", [process_id])
     return OutboxEntry.from_row(row) if row else None
+
+
+@dataclass(frozen=True)
+class FollowUp:
+    """What a process owes once a transaction that changed it commits."""
+
+    pending: bool  # a step of ours is pending (so the engine runs it, and delivers after)
+    next: OutboxEntry | None  # the first message still to deliver
+    state: str | None = None  # the process's state as committed (None: the process does not exist)
+
+
+_TABLES = {"negotiation": "negotiations", "transfer": "transfers"}
+_TERMINAL = {"negotiation": ("FINALIZED", "TERMINATED"), "transfer": ("COMPLETED", "TERMINATED")}
+
+
+def process_status(db: Database, kind: str, process_id: str) -> tuple[str, bool] | None:
+    """(state, whether a step of ours is pending and the process not over), or None if there is no such process."""
+    row = _one(db, f"SELECT state, pending FROM {_TABLES[kind]} WHERE id = ?", [process_id])
+    if row is None:
+        return None
+    state = row[0]
+    return state, row[1] is not None and state not in _TERMINAL[kind]
+
+
+def has_open_step(db: Database, kind: str, process_id: str) -> bool:
+    """Whether the process exists, is not over, and a step of ours is pending."""
+    status = process_status(db, kind, process_id)
+    return status is not None and status[1]
+
+
+def follow_up(db: Database, kind: str, process_id: str) -> FollowUp:
+    status = process_status(db, kind, process_id)
+    if status is None:
+        return FollowUp(False, next_outbox(db, process_id))
+    state, pending = status
+    return FollowUp(pending, None if pending else next_outbox(db, process_id), state)
 
 
 def outbox_processes(db: Database) -> list[str]:

@@ -69,11 +69,11 @@ def _next_step(env: StepEnv, tp: Transfer, message: str, default: str | None) ->
 
 
 def _set_pending(db: Database, tp: Transfer, step: str | None) -> Transfer:
+    """`tp` (as stored in this transaction) with another pending step."""
     if tp.pending == step:
         return tp
-    tp = dataclasses.replace(tp, pending=step)
-    repo.save_transfer(db, tp)
-    return tp
+    repo.set_pending(db, KIND, tp.id, step)
+    return dataclasses.replace(tp, pending=step)
 
 
 def _received(db: Database, env: StepEnv, tp: Transfer, body: Mapping[str, Any], message: str) -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+from dataclasses import dataclass
 from typing import Any, Mapping
 
 from aiohttp import web
@@ -130,27 +131,58 @@ async def _wait(request: web.Request, load: Any, pid: str) -> Any:
     except ValueError:
         raise ConnectorError("request.invalid", "'timeout' must be a number of seconds", "timeout") from None
     deadline = time.monotonic() + timeout
-    while True:
-        changed = node.control.engine.watch(pid)
+    engine = node.control.engine
+    with engine.following(pid) as follow:
+        changed = follow.changed  # taken before reading, so that no change after the read goes unnoticed
         record = await node.store.read(load, pid)
-        if record is None:
-            return None
-        if not wanted or str(record.state) in wanted or record.is_terminal:
-            return record
-        remaining = deadline - time.monotonic()
-        if remaining <= 0:
-            return record
-        await node.control.engine.wait_for(changed, min(remaining, 5.0))
+        while True:
+            if record is None:
+                return None
+            if not wanted or str(record.state) in wanted or record.is_terminal:
+                return record
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                return record
+            woken = await engine.wait_for(changed, min(remaining, 5.0))
+            changed = follow.changed
+            if woken and follow.state is not None and follow.state not in wanted and not follow.terminal:
+                continue  # it changed, into a state nobody here waits for: reading it would tell nothing new
+            record = await node.store.read(load, pid)
+
+
+@dataclass(frozen=True)
+class _WithHistory:
+    """A process record read together with its history (one read where the answer needs both)."""
+
+    record: Any
+    history: list[Any]
+
+    @property
+    def state(self) -> Any:
+        return self.record.state
+
+    @property
+    def is_terminal(self) -> bool:
+        return bool(self.record.is_terminal)
+
+    def to_api(self) -> dict[str, Any]:
+        return {**self.record.to_api(), "history": [h.to_api() for h in self.history]}
+
+
+def _with_history(get: Any) -> Any:
+    def load(db: Any, pid: str) -> _WithHistory | None:
+        record = get(db, pid)
+        return None if record is None else _WithHistory(record, repo.history(db, pid))
+
+    return load
 
 
 async def get_negotiation(request: web.Request) -> web.Response:
-    node = request.app[NODE]
     pid = request.match_info["id"]
-    neg = await _wait(request, repo.get_negotiation, pid)
+    neg = await _wait(request, _with_history(repo.get_negotiation), pid)
     if neg is None:
         raise ConnectorError("negotiation.not_found", f"no negotiation '{pid}'")
-    history = await node.store.read(repo.history, pid)
-    return web.json_response({**neg.to_api(), "history": [h.to_api() for h in history]})
+    return web.json_response(neg.to_api())
 
 
 async def negotiation_command(request: web.Request) -> web.Response:
@@ -200,13 +232,11 @@ async def start_transfer(request: web.Request) -> web.Response:
 
 
 async def get_transfer(request: web.Request) -> web.Response:
-    node = request.app[NODE]
     pid = request.match_info["id"]
-    tp = await _wait(request, repo.get_transfer, pid)
+    tp = await _wait(request, _with_history(repo.get_transfer), pid)
     if tp is None:
         raise ConnectorError("transfer.not_found", f"no transfer '{pid}'")
-    history = await node.store.read(repo.history, pid)
-    return web.json_response({**tp.to_api(), "history": [h.to_api() for h in history]})
+    return web.json_response(tp.to_api())
 
 
 async def transfer_command(request: web.Request) -> web.Response:
