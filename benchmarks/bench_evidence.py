@@ -6,7 +6,7 @@ decision logged in the hash chain, agreements signed and countersigned, seals lo
 the pairs so that machine noise hits both alike; medians over the rounds are reported.
 
 - Negotiations: many at once (bounded concurrency), finalized per second, and CPU milliseconds per negotiation
-  of each node (from /proc), which is what decides capacity.
+  of each node (from /proc), which is what decides capacity (per core: 1000 / the provider's CPU ms).
 - Transfers: small files pulled end to end (request, STARTED, token, GET data, GET seal, seal verified by the
   consumer, completion), per second and CPU per transfer; the data phase itself does not change with evidence.
 - Evidence operations on the evidence pair's consumer afterwards: a checkpoint, one bundle export, the
@@ -197,9 +197,11 @@ def main() -> None:
         out: dict[str, Any] = {}
         for label in pairs:
             rounds = results[label][kind]
+            provider_ms = median_of(rounds, "provider_cpu_ms")
             out[label] = {"per_second": round(median_of(rounds, "per_second"), 1),
-                          "provider_cpu_ms": round(median_of(rounds, "provider_cpu_ms"), 2),
+                          "provider_cpu_ms": round(provider_ms, 2),
                           "consumer_cpu_ms": round(median_of(rounds, "consumer_cpu_ms"), 2),
+                          "provider_capacity_per_core": round(1000 / provider_ms, 1),
                           "completed": sum(r["done"] for r in rounds)}
         without, with_ = out["without"], out["with"]
         out["overhead"] = {
