@@ -117,12 +117,28 @@ def send(db: Database, env: StepEnv, process: Process, message: NegotiationMessa
     # Spacing (conformance profile): a peer that registers for our next message only after it has handled
     # the previous one must not be raced.
     not_before = now + timedelta(seconds=env.message_spacing) if env.message_spacing > 0 else None
+    body = with_message_id(body)
     repo.enqueue(db, kind_of(process), process.id, process.peer_id, url, body.get("@type", str(message)), body,
                  now, now + timedelta(seconds=env.delivery_deadline), not_before)
     env.evidence(db, "dsp.sent", process_id=process.id, peer=process.peer_id, subject=body,
                  data={"type": body.get("@type"), "url": url})
     cause = f"sent {message.label if hasattr(message, 'label') else message}"
     return transition(db, env, process, outcome.target, cause, why, detail, **changes)
+
+
+def with_message_id(body: Mapping[str, Any]) -> Mapping[str, Any]:
+    """`body` with a message `@id` of its own (kept if it has one): every retry of a queued message carries the
+    same `@id`, so a peer whose answer was lost answers the retry as it answered the first delivery, instead of
+    refusing a transition it has already taken."""
+    if "@id" in body:
+        return body
+    identified: dict[str, Any] = {}
+    for key, value in body.items():
+        identified[key] = value
+        if key == "@type":
+            identified["@id"] = f"urn:uuid:{uuid.uuid4()}"
+    identified.setdefault("@id", f"urn:uuid:{uuid.uuid4()}")
+    return identified
 
 
 def refusal_problem(outcome: Refusal) -> Problem:

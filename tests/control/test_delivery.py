@@ -1,0 +1,111 @@
+"""Delivery between real nodes: a peer that answers 5xx is retried until it answers, a lost acknowledgement is
+retried and answered as the first time (message `@id`), and a peer that stays away ends the process with the
+reason once the delivery deadline has passed."""
+
+import asyncio
+import json
+import ssl
+
+from aiohttp import web
+
+from connector.control import peer_client
+from connector.control.peer_client import PeerUnavailable
+from nodekit import Management, free_port, make_participant, running_node, write_config
+
+FAST_RETRIES = "[dsp]\nretry_initial = 0.05\nretry_max = 0.2\n"
+
+
+def _configs(authority, tmp_path, consumer_dsp: str = FAST_RETRIES, provider_dsp: str = ""):
+    provider = make_participant(authority, tmp_path, "provider")
+    consumer = make_participant(authority, tmp_path, "consumer")
+    return (provider, consumer, write_config(provider, tmp_path, extra=provider_dsp),
+            write_config(consumer, tmp_path, extra=consumer_dsp))
+
+
+async def _start_negotiation(cm: Management, provider, offer_id: str, dataset_id: str) -> str:
+    neg = await cm.call("POST", "/v1/negotiations", {
+        "counterPartyAddress": f"https://localhost:{provider.protocol_port}/dsp/2025-1",
+        "counterPartyId": provider.participant_id, "offerId": offer_id, "datasetId": dataset_id,
+        "offer": {"@id": offer_id, "@type": "Offer", "target": dataset_id, "permission": [{"action": "use"}]}}, 201)
+    return neg["id"]
+
+
+async def test_a_peer_answering_503_is_retried_until_the_real_node_answers(authority, tmp_path):
+    provider, consumer, pcfg, ccfg = _configs(authority, tmp_path)
+    # The provider's address is first served, with the provider's own certificate, by a server that answers 503
+    # (an overloaded or restarting deployment); then the provider node itself takes the port over.
+    answered: list[str] = []
+
+    async def unavailable(request: web.Request) -> web.Response:
+        answered.append(request.path)
+        return web.json_response({"error": "starting"}, status=503)
+
+    app = web.Application()
+    app.router.add_route("*", "/{tail:.*}", unavailable)
+    tls = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH, cafile=str(authority.ca_cert_path))
+    tls.load_cert_chain(provider.tls_cert, provider.tls_key)
+    tls.verify_mode = ssl.CERT_REQUIRED
+    runner = web.AppRunner(app)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", provider.protocol_port, ssl_context=tls)
+    await site.start()
+    async with running_node(ccfg):
+        cm = Management(consumer)
+        negotiation_id = await _start_negotiation(cm, provider, "weather-offer", "weather")
+        for _ in range(200):
+            if len(answered) >= 2:
+                break
+            await asyncio.sleep(0.02)
+        await runner.cleanup()
+        assert len(answered) >= 2 and all(path.endswith("/negotiations/request") for path in answered)
+        pending = await cm.call("GET", f"/v1/negotiations/{negotiation_id}", None, 200)
+        assert pending["state"] == "REQUESTED", pending
+        async with running_node(pcfg):
+            pm = Management(provider)
+            await pm.offer("weather")
+            done = await cm.call("GET", f"/v1/negotiations/{negotiation_id}?wait=FINALIZED,TERMINATED&timeout=20",
+                                 None, 200)
+    assert done["state"] == "FINALIZED", done
+    assert "delivered ContractRequestMessage" in [h["cause"] for h in done["history"]]
+
+
+async def test_a_lost_acknowledgement_is_retried_and_answered_as_the_first_time(authority, tmp_path, monkeypatch):
+    # The provider waits a second between two messages of a process, so the consumer's retry reaches it before
+    # its FINALIZED event could make the retry moot: the retry itself must be answered well.
+    provider, consumer, pcfg, ccfg = _configs(authority, tmp_path, provider_dsp="[dsp]\nmessage_spacing = 1.0\n")
+    sent = peer_client.PeerClient.request
+    lost: list[dict] = []
+
+    async def ack_lost_once(self, method, url, body=None, expected_peer=None, **kw):
+        response = await sent(self, method, url, body, expected_peer, **kw)
+        message = body if body is not None else json.loads(kw.get("body_json") or "null")
+        if isinstance(message, dict) and message.get("@type") == "ContractAgreementVerificationMessage" and not lost:
+            lost.append(message)  # delivered and acted on by the provider; its answer never comes back
+            raise PeerUnavailable("peer.unreachable", f"connection reset by peer while reading from {url}")
+        return response
+
+    monkeypatch.setattr(peer_client.PeerClient, "request", ack_lost_once)
+    async with running_node(pcfg), running_node(ccfg):
+        pm, cm = Management(provider), Management(consumer)
+        offer_id = await pm.offer("weather")
+        neg = await cm.negotiate(provider, offer_id, "weather")
+        assert neg["state"] == "FINALIZED", neg
+        assert lost and lost[0].get("@id"), "the verification carries a message @id"
+        provider_side = await pm.call("GET", "/v1/negotiations?role=provider", None, 200)
+        [theirs] = provider_side["items"]
+        theirs = await pm.call("GET", f"/v1/negotiations/{theirs['id']}?wait=FINALIZED&timeout=10", None, 200)
+    assert theirs["state"] == "FINALIZED", theirs
+    verified = [h for h in theirs["history"] if h["cause"] == "received ContractAgreementVerificationMessage"]
+    assert len(verified) == 1, theirs["history"]  # the repeated message changed nothing
+
+
+async def test_a_peer_that_stays_away_past_the_deadline_ends_the_negotiation_with_the_reason(authority, tmp_path):
+    provider, consumer, _pcfg, ccfg = _configs(authority, tmp_path,
+                                               FAST_RETRIES + "delivery_deadline = 1.0\n")
+    provider.protocol_port = free_port()  # nothing listens there
+    async with running_node(ccfg):
+        cm = Management(consumer)
+        negotiation_id = await _start_negotiation(cm, provider, "weather-offer", "weather")
+        done = await cm.call("GET", f"/v1/negotiations/{negotiation_id}?wait=TERMINATED&timeout=20", None, 200)
+    assert done["state"] == "TERMINATED", done
+    assert "delivery deadline" in done["reason"] and "cannot reach" in done["reason"], done["reason"]
