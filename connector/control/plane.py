@@ -6,7 +6,9 @@ a committed change plus the follow-up work it triggers.
 
 from __future__ import annotations
 
+import asyncio
 import logging
+from datetime import timedelta
 from typing import TYPE_CHECKING, Any, Callable
 
 from connector.control import catalog, negotiations, transfers
@@ -21,6 +23,9 @@ if TYPE_CHECKING:
     from connector.node.runtime import Node
 
 log = logging.getLogger("connector.control")
+
+RESPONSES_KEPT_FOR = 24 * 3600.0  # seconds an answer stays remembered for retries (at least)
+RESPONSES_SWEEP_INTERVAL = 3600.0
 
 
 class ControlPlane:
@@ -62,6 +67,17 @@ class ControlPlane:
     async def after_listening(self) -> None:
         self.env.callback_url = self.node.dsp_url
         await self.engine.resume()
+        self.node.spawn(self._forget_old_responses(), "forget-old-responses")
+
+    async def _forget_old_responses(self) -> None:
+        """Answers are remembered by message `@id` so that a peer's retry gets the same answer; a peer retries
+        for its delivery deadline at most, so after a generous margin the answers are dropped."""
+        keep = timedelta(seconds=max(RESPONSES_KEPT_FOR, 2 * self.node.config.dsp.delivery_deadline))
+        while True:
+            dropped = await self.node.store.run(repo.forget_responses, self.env.now() - keep)
+            if dropped:
+                log.info("old remembered answers dropped", extra={"count": dropped})
+            await asyncio.sleep(RESPONSES_SWEEP_INTERVAL)
 
     async def stop(self) -> None:
         await self.engine.close()

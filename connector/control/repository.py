@@ -378,5 +378,10 @@ def remember_response(db: Database, peer_id: str, message_id: str, process_id: s
                "VALUES (?, ?, ?, ?, ?, ?)", [peer_id, message_id, process_id, status, json.dumps(response), iso(at)])
 
 
+def forget_responses(db: Database, before: datetime) -> int:
+    """Drop the remembered answers to messages received before `before` (no peer retries for that long)."""
+    return db.execute("DELETE FROM received_messages WHERE at < ?", [iso(before)]).rowcount
+
+
 def iter_rows(db: Database, sql: str, params: Iterable[Any] = ()) -> Iterable[dict[str, Any]]:
     return db.conn.execute(sql, list(params))
