@@ -187,6 +187,7 @@ class Negotiation:
             "counterPartyAddress": self.peer_address, "datasetId": self.dataset_id, "offerId": self.offer_id,
             "offer": self.offer, "requested": self.requested, "agreementId": self.agreement_id, "purpose": self.purpose,
             "pendingStep": self.pending, "reason": self.reason, "deadline": iso(self.deadline_at),
+            "counterPartyClaims": self.claims,  # what was verified of the peer: its credentials, by whom, until when
             "createdAt": iso(self.created_at), "updatedAt": iso(self.updated_at),
         }
 
@@ -275,6 +276,7 @@ class Transfer:
             "consumerPid": self.consumer_pid, "counterPartyId": self.peer_id,
             "counterPartyAddress": self.peer_address, "agreementId": self.agreement_id, "format": self.format,
             "dataAddress": address, "pendingStep": self.pending, "reason": self.reason,
+            "counterPartyClaims": self.claims,
             "createdAt": iso(self.created_at), "updatedAt": iso(self.updated_at),
         }
 

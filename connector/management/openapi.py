@@ -135,7 +135,7 @@ SCHEMAS: dict[str, Any] = {
         "counterPartyId": {"type": "string"}, "counterPartyAddress": {"type": "string"},
         "datasetId": {"type": ["string", "null"]}, "offerId": {"type": ["string", "null"]},
         "agreementId": {"type": ["string", "null"]}, "reason": {"type": ["string", "null"]},
-        "pendingStep": {"type": ["string", "null"]},
+        "pendingStep": {"type": ["string", "null"]}, "counterPartyClaims": _ref("VerifiedClaims"),
         "history": {"type": "array", "items": _ref("HistoryEntry")}}},
     "Agreement": {"type": "object", "properties": {
         "id": {"type": "string"}, "negotiationId": {"type": "string"}, "providerId": {"type": "string"},
@@ -149,7 +149,18 @@ SCHEMAS: dict[str, Any] = {
         "id": {"type": "string"}, "role": {"type": "string", "enum": ["provider", "consumer"]},
         "state": {"type": "string", "enum": ["REQUESTED", "STARTED", "SUSPENDED", "COMPLETED", "TERMINATED"]},
         "agreementId": {"type": "string"}, "format": {"type": "string"}, "reason": {"type": ["string", "null"]},
+        "counterPartyClaims": _ref("VerifiedClaims"),
         "history": {"type": "array", "items": _ref("HistoryEntry")}}},
+    "VerifiedClaims": {"type": ["object", "null"], "description": "What verification established about the "
+                       "counterparty (null when no credentials were verified: no trust lists configured)",
+                       "properties": {
+        "participantId": {"type": "string"}, "verifiedAt": {"type": "string", "format": "date-time"},
+        "credentials": {"type": "array", "items": {"type": "object", "properties": {
+            "id": {"type": "string"}, "types": {"type": "array", "items": {"type": "string"}},
+            "issuer": {"type": "string"}, "federation": {"type": ["string", "null"]},
+            "subject": {"type": "object"}, "validFrom": {"type": "string", "format": "date-time"},
+            "validUntil": {"type": ["string", "null"], "format": "date-time"},
+            "sha256": {"type": "string"}}}}}},
 }
 
 

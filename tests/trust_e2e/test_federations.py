@@ -60,6 +60,10 @@ async def test_members_of_two_federations_that_recognise_each_other_exchange_wit
         record = await anode.store.read(repo.get_negotiation, neg["providerPid"])
         assert {c["federation"] for c in record.claims["credentials"]} == {BETA}
         assert {c["issuer"] for c in record.claims["credentials"]} == {beta.authority.issuer_id}
+        # The management API shows each side what it verified of the other.
+        shown = await am.call("GET", f"/v1/negotiations/{neg['providerPid']}", None, 200)
+        assert shown["counterPartyClaims"]["participantId"] == b.participant_id
+        assert {c["federation"] for c in shown["counterPartyClaims"]["credentials"]} == {BETA}
         # B verified A's messages (the agreement) against Alpha's list.
         verified = await bm.call("GET", "/v1/verifications?outcome=verified&limit=50", None, 200)
         federations = {c["federation"] for r in verified["items"] for c in r["detail"]["credentials"]}
