@@ -73,16 +73,25 @@ def contract(offers: Sequence[OfferedPolicy], requested: Mapping[str, Any], data
         request["target"] = dataset_id
     request.setdefault("@type", "Offer")
     ctx = odrl.DecisionContext(claims=claims, now=now, purpose=purpose, stage="negotiation", regions=regions)
-    candidates = [_offer_policy(o) for o in offers]
-    decision = odrl.decide_contract(candidates, request, ctx, dataset_id=dataset_id)
+    candidates = [_parsed_or_raw(_offer_policy(o)) for o in offers]
+    decision = odrl.decide_contract(candidates, _parsed_or_raw(request), ctx, dataset_id=dataset_id)
     return _verdict(decision)
+
+
+def _parsed_or_raw(policy: Mapping[str, Any]) -> odrl.Policy | Mapping[str, Any]:
+    """The cached parse of a valid policy; an invalid one as it came, so the decision words its refusal itself.
+    Every negotiation of an offer brings the same offer (and mostly the same request) again."""
+    try:
+        return parsed(policy)
+    except ConnectorError:
+        return policy
 
 
 def agreement(requested: Mapping[str, Any], agreement_policy: Mapping[str, Any], provider_id: str,
               consumer_id: str) -> Verdict:
     request = dict(requested)
     request.setdefault("@type", "Offer")
-    differences = odrl.compare_agreement(request, dict(agreement_policy), provider_id, consumer_id)
+    differences = odrl.compare_agreement(_parsed_or_raw(request), dict(agreement_policy), provider_id, consumer_id)
     if differences:
         return Verdict(False, tuple(differences))
     return Verdict(True, ("the agreement is exactly what was requested (target, parties and rules)",))

@@ -1,0 +1,96 @@
+"""Contract decisions reuse parsed policies: the same offer (and the same request) is parsed once, and what
+is decided, and how a refusal is worded, is exactly what parsing afresh gives."""
+
+from __future__ import annotations
+
+from datetime import datetime, timezone
+
+import pytest
+
+from connector import policy as odrl
+from connector.control import policy_adapter
+from connector.control.decisions import OfferedPolicy
+from connector.trust.claims import VerifiedClaims
+
+NOW = datetime(2030, 1, 1, tzinfo=timezone.utc)
+CLAIMS = VerifiedClaims("did:web:example.com:consumer", NOW)
+OFFER = OfferedPolicy("offer-1", "dataset-1", {"permission": [{"action": "use"}]})
+REQUEST = {"@id": "offer-1", "@type": "Offer", "target": "dataset-1", "permission": [{"action": "use"}]}
+
+
+@pytest.fixture(autouse=True)
+def empty_cache(monkeypatch):
+    monkeypatch.setattr(policy_adapter, "_CACHE", type(policy_adapter._CACHE)())
+
+
+@pytest.fixture
+def parses(monkeypatch):
+    """How many times the adapter had a policy parsed."""
+    calls: list[dict] = []
+    real = odrl.parse_policy
+
+    def counting(document):
+        calls.append(document)
+        return real(document)
+
+    monkeypatch.setattr(odrl, "parse_policy", counting)
+    return calls
+
+
+def decide(request, offers=(OFFER,)):
+    return policy_adapter.contract(list(offers), request, "dataset-1", CLAIMS, NOW, None, {})
+
+
+def test_the_same_offer_and_request_are_parsed_once_over_many_negotiations(parses):
+    verdicts = [decide(dict(REQUEST)) for _ in range(5)]
+    assert len(parses) == 1  # the request is the offer as published: one JSON document, one parse
+    assert all(v.permitted for v in verdicts)
+    assert len({(v.reasons, repr(v.trace), v.explanation, v.matched_offer_id) for v in verdicts}) == 1
+
+
+def test_a_cached_decision_is_the_decision_of_a_fresh_parse():
+    cached = decide(dict(REQUEST))
+    again = decide(dict(REQUEST))
+    fresh = policy_adapter._verdict(odrl.decide_contract(
+        [{"@id": "offer-1", "@type": "Offer", "target": "dataset-1", "permission": [{"action": "use"}]}],
+        dict(REQUEST), odrl.DecisionContext(claims=CLAIMS, now=NOW, purpose=None, stage="negotiation", regions={}),
+        dataset_id="dataset-1"))
+    for verdict in (cached, again):
+        assert (verdict.permitted, verdict.reasons, verdict.trace, verdict.explanation, verdict.matched_offer_id) == (
+            fresh.permitted, fresh.reasons, fresh.trace, fresh.explanation, fresh.matched_offer_id)
+
+
+def test_an_invalid_request_is_refused_in_the_decision_s_own_words_every_time():
+    bad = {"@type": "Offer", "target": "dataset-1", "permission": [{"action": 42}]}
+    first, second = decide(dict(bad)), decide(dict(bad))
+    assert not first.permitted and first.reasons == second.reasons
+    assert first.reasons[0].startswith("the requested policy is invalid")
+
+
+def test_an_invalid_offer_is_named_as_such_and_a_valid_one_still_matches():
+    broken = OfferedPolicy("offer-0", "dataset-1", {"permission": "not a list"})
+    verdict = decide(dict(REQUEST), offers=(broken, OFFER))
+    assert verdict.permitted and verdict.matched_offer_id == "offer-1"
+    refused = decide({**REQUEST, "@id": "offer-0", "permission": [{"action": "read"}]}, offers=(broken,))
+    assert not refused.permitted and any("the offer is invalid" in r for r in refused.reasons)
+
+
+def test_the_cache_stays_within_its_bound(monkeypatch):
+    monkeypatch.setattr(policy_adapter, "_CACHE_SIZE", 3)
+    for n in range(10):
+        decide({**REQUEST, "@id": f"request-{n}"})
+    assert len(policy_adapter._CACHE) <= 3
+    assert decide(dict(REQUEST)).permitted
+
+
+def test_an_agreement_is_compared_with_the_cached_request_as_with_a_fresh_one(parses):
+    agreement = {"@id": "urn:uuid:a1", "@type": "Agreement", "target": "dataset-1", "assigner": "did:web:p",
+                 "assignee": "did:web:c", "permission": [{"action": "use"}]}
+    decide(dict(REQUEST))
+    before = len(parses)
+    verdict = policy_adapter.agreement(dict(REQUEST), agreement, "did:web:p", "did:web:c")
+    assert verdict.permitted and len(parses) == before  # the request was known; the agreement parsed by the engine
+    wrong = policy_adapter.agreement(dict(REQUEST), {**agreement, "target": "other"}, "did:web:p", "did:web:c")
+    assert not wrong.permitted and "target other" in wrong.reasons[0]
+    invalid = policy_adapter.agreement({"permission": 3}, agreement, "did:web:p", "did:web:c")
+    assert invalid.reasons[0].startswith("the requested offer is invalid")
