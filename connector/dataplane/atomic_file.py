@@ -360,9 +360,11 @@ class AtomicDownload:
         _write_all(fd, view, self._size)
 
     def pipeline_stages(self) -> tuple[Callable[[memoryview], None], Callable[[memoryview], None]]:
-        """(hash, write): `write_blocking` split in two, for a receiver that runs them in two threads of its own
-        so that hashing one chunk overlaps writing the previous. Each stage must see every chunk exactly once and
-        in order; the download is consistent again (digest and size agree) once both have seen the last."""
+        """(write, hash): `write_blocking` split in two, for a receiver that runs them in two threads of its own
+        so that writing one chunk overlaps hashing the previous. They must run in this order, each seeing every
+        chunk exactly once and in order, the hash only chunks the write finished: then, once both are idle,
+        digest and size agree, even after a failed write (hashing first would let the digest run ahead of the
+        file, and a resumed stream would then be sealed against the wrong digest)."""
         fd = self._require_open()
 
         def hash_stage(chunk: memoryview) -> None:
@@ -381,7 +383,7 @@ class AtomicDownload:
             if self._size - self._durable >= self.checkpoint_bytes:
                 self._checkpoint_blocking(fd)
 
-        return hash_stage, write_stage
+        return write_stage, hash_stage
 
     def _write_blocking(self, fd: int, chunk: bytes | bytearray | memoryview) -> None:
         self._write_at(fd, chunk)

@@ -2,7 +2,7 @@
 
 The receiving side is where Python spends the most per byte. A puller that only receives (the command line)
 therefore reads each stream outside the event loop: one thread decrypts (`TlsStream`) into a few rotating
-page-aligned 4 MiB buffers, and further threads take each filled buffer in turn (hash it, then write it), so that
+page-aligned 4 MiB buffers, and further threads take each filled buffer in turn (write it, then hash it), so that
 decrypting, hashing and writing overlap with no hand-over per network chunk. The HTTP/1.1 it needs is small: one
 request, a response head, and a body framed by Content-Length or chunked encoding. The server's certificate must
 name the expected participant before the request (and its bearer token) is sent.
@@ -242,10 +242,14 @@ class BlockingGet:
                   progress: Callable[[int], None] | None = None, buffer_bytes: int = BUFFER_BYTES,
                   buffers: int = BUFFERS) -> int:
         """Read the body to its end and pass it, one filled buffer at a time and in order, to `sink`, or through
-        each of several sinks in turn (say hashing, then writing). Reading and every sink run in threads of their
-        own over a few rotating buffers, so they all overlap; a sink must be done with a buffer when it returns.
-        Everything read has been through every sink when this returns or raises (a broken connection raises
-        OSError; a failing sink, its own error)."""
+        each of several sinks in turn (say writing, then hashing). Reading and every sink run in threads of their
+        own over `buffers` rotating buffers, so they all overlap while memory stays bounded (a slow sink holds
+        the reading back); a sink must be done with a buffer when it returns.
+
+        Each sink sees exactly the buffers every sink before it finished, in order. When a sink fails, nothing
+        more is read and it passes nothing more on, but the sinks after it still finish what it had passed:
+        with (write, hash) the digest covers exactly the bytes written, whatever fails. Every thread has ended
+        when this returns or raises (a broken connection raises OSError; a failing sink, its own error)."""
         stages = [sink] if callable(sink) else list(sink)
         free: queue.Queue[memoryview] = queue.Queue()
         for _ in range(max(len(stages) + 1, buffers)):
@@ -256,18 +260,20 @@ class BlockingGet:
 
         def run(stage: Callable[[memoryview], None], inbox: queue.Queue[Any],
                 outbox: queue.Queue[Any] | None) -> None:
+            failed = False
             while (item := inbox.get()) is not None:
-                view, n = item
-                if not failures:
+                view, n = item  # n == 0: a buffer an earlier sink did not finish, to be passed on untouched
+                if n and not failed:
                     try:
                         stage(view[:n])
                     except BaseException as exc:  # reported to the reading thread, which raises it
                         failures.append(exc)
+                        failed = True
                         self.abort()
                 if outbox is None:
                     free.put(view)
                 else:
-                    outbox.put(item)
+                    outbox.put((view, 0) if failed else item)
             if outbox is not None:
                 outbox.put(None)
 

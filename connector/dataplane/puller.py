@@ -6,7 +6,7 @@ the file, over a connection that must present the provider's certificate. The fi
 `AtomicDownload`: a part file beside the final name, published only with the verified seal of exactly its bytes.
 An interrupted pull (a broken connection, a suspension, a killed process) continues from the part's size with
 ``Range`` and ``If-Range``; the ETag it was started with is kept beside the part (``<file>.part.etag``).
-The stream itself is read outside the event loop (`fetching`), hashed and written in threads of its own, with
+The stream itself is read outside the event loop (`fetching`), written and hashed in threads of its own, with
 direct writes where the file system allows them (a large download is not worth the page cache).
 """
 
@@ -305,14 +305,14 @@ class Puller:
             self.progress.begin(total, offset)
             began = time.monotonic()
 
-            hash_stage, write_stage = download.pipeline_stages()
+            write_stage, hash_stage = download.pipeline_stages()
 
             def write(part: memoryview) -> None:
                 write_stage(part)
                 self._received += len(part)
 
             try:
-                await in_thread(get.read_into, (hash_stage, write), lambda n: self.progress.update(offset + n),
+                await in_thread(get.read_into, (write, hash_stage), lambda n: self.progress.update(offset + n),
                                 on_cancel=get.abort)
             finally:
                 self._stream_seconds += time.monotonic() - began

@@ -7,6 +7,7 @@ import asyncio
 import hashlib
 import io
 import os
+import threading
 from pathlib import Path
 
 import pytest
@@ -15,7 +16,8 @@ from hypothesis import strategies as st
 
 from connector.dataplane import atomic_file
 from connector.dataplane.atomic_file import AtomicDownload
-from connector.dataplane.fetching import BlockingGet
+from connector.dataplane.fetching import BlockingGet, in_thread
+from connector.dataplane.hashing import Digest
 from connector.dataplane.peers import WrongPeer
 from connector.keys import generate_key
 from connector.dataplane.receiving import receive_into
@@ -229,12 +231,111 @@ async def test_direct_writes_carry_aligned_chunks_and_anything_else_goes_through
 
 async def test_hashing_and_writing_as_two_stages_leave_the_download_consistent(tmp_path) -> None:
     download = await AtomicDownload.begin(tmp_path / "s", "t", expected_size=12)
-    hash_stage, write_stage = download.pipeline_stages()
+    write_stage, hash_stage = download.pipeline_stages()
     for piece in (b"hello ", b"world!"):
-        hash_stage(memoryview(piece))
         write_stage(memoryview(piece))
+        hash_stage(memoryview(piece))
     assert download.offset == 12 and download.digest().sha256 == hashlib.sha256(b"hello world!").hexdigest()
     with pytest.raises(atomic_file.DownloadError):
         write_stage(memoryview(b"x"))  # more than announced
     await download.pause()
     assert (tmp_path / "s.part").read_bytes() == b"hello world!"
+
+
+def _answer(body: bytes) -> bytes:
+    return f"HTTP/1.1 200 OK\r\nContent-Length: {len(body)}\r\n\r\n".encode() + body
+
+
+def _fetch_threads() -> list[threading.Thread]:
+    return [t for t in threading.enumerate() if t.name.startswith("fetch")]
+
+
+def test_a_long_body_flows_through_no_more_buffers_than_allowed() -> None:
+    body = os.urandom(40_000)
+    get = _get(_Wire(_answer(body), [700]))
+    get.open()
+    got, held = bytearray(), [set(), set()]
+
+    def first(view: memoryview) -> None:
+        held[0].add(id(view.obj))
+
+    def second(view: memoryview) -> None:
+        held[1].add(id(view.obj))
+        got.extend(view)
+
+    assert get.read_into((first, second), buffer_bytes=1000, buffers=3) == len(body)
+    assert bytes(got) == body
+    assert 1 <= len(held[0]) <= 3 and held[1] <= held[0]  # forty buffers' worth, never more than three buffers
+    assert _fetch_threads() == []
+
+
+async def test_a_failed_write_leaves_the_digest_covering_exactly_the_bytes_written(tmp_path, monkeypatch) -> None:
+    body = os.urandom(10_000)
+    download = await AtomicDownload.begin(tmp_path / "w", "t")
+    first, second = download.pipeline_stages()
+    writes, failed = [0], threading.Event()
+    real_write_all = atomic_file._write_all
+
+    def fourth_write_fails(fd: int, data: object, offset: int = 0) -> None:
+        writes[0] += 1
+        if writes[0] == 4:
+            failed.set()
+            raise OSError(28, "No space left on device")
+        real_write_all(fd, data, offset)
+
+    def late_second(view: memoryview) -> None:
+        failed.wait(10)  # the later stage lags behind the failure: it must still finish what it was handed
+        second(view)
+
+    monkeypatch.setattr(atomic_file, "_write_all", fourth_write_fails)
+    get = _get(_Wire(_answer(body), [1000]))
+    get.open()
+    with pytest.raises(OSError, match="No space"):
+        get.read_into((first, late_second), buffer_bytes=1000, buffers=4)
+    assert _fetch_threads() == []
+    assert download.offset == 3000
+    assert download.digest() == Digest(hashlib.sha256(body[:3000]).hexdigest(), 3000)
+    await download.pause()
+    assert (tmp_path / "w.part").read_bytes() == body[:3000]
+
+
+class _StallingWire(_Wire):
+    """Serves `stall_at` bytes, then blocks like a silent peer until aborted."""
+
+    def __init__(self, answer: bytes, stall_at: int) -> None:
+        super().__init__(answer, [500])
+        self.stall_at, self.stalled, self.aborted = stall_at, threading.Event(), threading.Event()
+
+    def read_into(self, view: memoryview) -> int:
+        if self.at >= self.stall_at:
+            self.stalled.set()
+            self.aborted.wait(30)
+            raise ConnectionResetError("aborted")
+        return super().read_into(view[:self.stall_at - self.at])
+
+    def abort(self) -> None:
+        self.aborted.set()
+
+
+async def test_a_cancelled_pull_ends_every_thread_and_the_part_resumes_consistently(tmp_path) -> None:
+    body = os.urandom(20_000)
+    answer = _answer(body)
+    head = len(answer) - len(body)
+    fds_before = set(os.listdir("/proc/self/fd"))
+    download = await AtomicDownload.begin(tmp_path / "c", "t")
+    wire = _StallingWire(answer, head + 5_000)
+    get = _get(wire)
+    get.open()
+    task = asyncio.ensure_future(in_thread(get.read_into, download.pipeline_stages(), None, 1000, 3,
+                                           on_cancel=get.abort))
+    await asyncio.to_thread(wire.stalled.wait, 30)
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    assert wire.aborted.is_set() and _fetch_threads() == []
+    assert download.offset == 5_000 and download.digest().sha256 == hashlib.sha256(body[:5_000]).hexdigest()
+    await download.pause()
+    assert set(os.listdir("/proc/self/fd")) == fds_before  # the part's descriptors are closed
+    resumed = await AtomicDownload.begin(tmp_path / "c", "t")
+    assert resumed.offset == 5_000 and resumed.digest() == download.digest()
+    await resumed.discard()
