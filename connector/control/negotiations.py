@@ -20,7 +20,7 @@ from connector.control import claims_codec
 from connector.control import repository as repo
 from connector.control.decisions import OfferedPolicy, rules_of
 from connector.control.records import Agreement, Negotiation, OutboxEntry, iso
-from connector.control.steps import StepEnv, note, send, transition
+from connector.control.steps import StepEnv, note, scripted_step_after_delivery, send, transition
 from connector.dsp import negotiation_machine as machine
 from connector.dsp.messages import (
     ContractAgreementMessage,
@@ -553,12 +553,10 @@ def delivered(db: Database, env: StepEnv, entry: OutboxEntry, response: Any) -> 
         neg = dataclasses.replace(neg, **changes, updated_at=env.now())
         repo.save_negotiation(db, neg)
     note(db, env, neg, f"delivered {entry.message_type}")
-    if env.script is not None and not neg.is_terminal:
-        before = sum(1 for h in repo.history(db, neg.id) if h.cause == f"delivered {entry.message_type}") - 1
-        step = env.script.after_delivered(neg, entry.message_type, before)
-        if step:
-            _set_pending(db, neg, step)
-            return True
+    step = scripted_step_after_delivery(db, env, neg, entry.message_type)
+    if step:
+        _set_pending(db, neg, step)
+        return True
     return False
 
 

@@ -126,6 +126,17 @@ def send(db: Database, env: StepEnv, process: Process, message: NegotiationMessa
     return transition(db, env, process, outcome.target, cause, why, detail, **changes)
 
 
+def scripted_step_after_delivery(db: Database, env: StepEnv, process: Process, message_type: str) -> str | None:
+    """Conformance profile only: the step the TCK's script wants after we delivered `message_type` (counting the
+    earlier deliveries of that type), or None."""
+    if env.script is None or process.is_terminal:
+        return None
+    cause = f"delivered {message_type}"
+    before = sum(1 for h in repo.history(db, process.id) if h.cause == cause) - 1
+    step: str | None = env.script.after_delivered(process, message_type, before)
+    return step
+
+
 def with_message_id(body: Mapping[str, Any]) -> Mapping[str, Any]:
     """`body` with a message `@id` of its own (kept if it has one): every retry of a queued message carries the
     same `@id`, so a peer whose answer was lost answers the retry as it answered the first delivery, instead of

@@ -19,7 +19,7 @@ from connector.control import repository as repo
 from connector.control.decisions import UsageContext, Verdict
 from connector.control.negotiations import Peer, Reply, _is_url, _peer_reason
 from connector.control.records import Agreement, OutboxEntry, Transfer
-from connector.control.steps import StepEnv, note, send, transition
+from connector.control.steps import StepEnv, note, scripted_step_after_delivery, send, transition
 from connector.dsp import transfer_machine as machine
 from connector.dsp.messages import (
     TransferCompletionMessage,
@@ -399,12 +399,10 @@ def delivered(db: Database, env: StepEnv, entry: OutboxEntry, response: Any) -> 
         tp = dataclasses.replace(tp, provider_pid=provider_pid, updated_at=env.now())
         repo.save_transfer(db, tp)
     note(db, env, tp, f"delivered {entry.message_type}")
-    if env.script is not None and not tp.is_terminal:
-        before = sum(1 for h in repo.history(db, tp.id) if h.cause == f"delivered {entry.message_type}") - 1
-        step = env.script.after_delivered(tp, entry.message_type, before)
-        if step:
-            _set_pending(db, tp, step)
-            return True
+    step = scripted_step_after_delivery(db, env, tp, entry.message_type)
+    if step:
+        _set_pending(db, tp, step)
+        return True
     return False
 
 
