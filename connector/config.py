@@ -369,7 +369,7 @@ def _coerce(kind: str, value: Any, where: str, base: Path) -> Any:
     if kind in ("path", "file"):
         want(str, "a path string")
         path = Path(value).expanduser()
-        path = path if path.is_absolute() else base / path
+        path = path if path.is_absolute() else Path(os.path.normpath(base / path))  # no "config/../" in messages
         if kind == "file" and not path.is_file():
             raise ConfigError("config.missing_file", f"file not found: {path}", where)
         return path
