@@ -22,6 +22,7 @@ from typing import Any, Callable, Mapping, Sequence, TypeVar
 
 from cryptography import x509
 
+from connector.canonical import canonical_bytes
 from connector.errors import ConnectorError, Problem
 from connector.evidence import intent, tables
 from connector.evidence.certpath import certs_from_x5c
@@ -85,9 +86,12 @@ class AgreementSigner:
     def sign_agreement(self, db: Db, neg: Any, agreement: Mapping[str, Any], body: Mapping[str, Any]) -> dict[str, Any]:
         now = self.clock()
         credentials = credential_hashes(neg.claims)
+        # The agreement's canonical bytes, made once: what is signed, and the record's subject.
+        signed = _canonical_or_refuse(lambda: canonical_bytes(dict(agreement)))
         jws = _canonical_or_refuse(lambda: intent.sign_agreement(agreement, self.identity,
-                                                                 counterparty_credentials=credentials, now=now))
-        self._keep_own(db, neg, agreement, intent.PROVIDER, jws, credentials, now)
+                                                                 counterparty_credentials=credentials, now=now,
+                                                                 canonical=signed))
+        self._keep_own(db, neg, agreement, intent.PROVIDER, jws, credentials, now, signed)
         return intent.with_signature(body, jws)
 
     def check_countersignature(self, db: Db, neg: Any, msg: Any) -> Problem | None:
@@ -143,30 +147,34 @@ class AgreementSigner:
             return dict(body)  # nothing verified to countersign: the agreement stays unsigned on our side too
         now = self.clock()
         credentials = credential_hashes(neg.claims)
+        signed = _canonical_or_refuse(lambda: canonical_bytes(dict(agreement.policy)))
         jws = _canonical_or_refuse(lambda: intent.countersign_agreement(agreement.policy, held.jws, self.identity,
                                                                         counterparty_credentials=credentials,
-                                                                        now=now))
-        self._keep_own(db, neg, agreement.policy, intent.CONSUMER, jws, credentials, now)
+                                                                        now=now, canonical=signed))
+        self._keep_own(db, neg, agreement.policy, intent.CONSUMER, jws, credentials, now, signed)
         return intent.with_countersignature(body, jws)
 
     # --- shared -------------------------------------------------------------------------------------------
 
     def _keep_own(self, db: Db, neg: Any, agreement: Mapping[str, Any], role: str, jws: str,
-                  credentials: list[str], now: datetime) -> None:
+                  credentials: list[str], now: datetime, signed: bytes) -> None:
         agreement_id = str(agreement.get("@id"))
         tables.put_signature(db, tables.StoredSignature(agreement_id, role, tables.SIGNED, self.identity.did, jws,
                                                         None, None, format_utc(now)))
         self.append(db, AGREEMENT_SIGNED, process_id=neg.id, peer=neg.peer_id, subject=dict(agreement),
-                            data={"agreement": agreement_id, "role": role,
-                                  "signature_sha256": intent.signature_sha256(jws), "credentials": credentials})
+                    data={"agreement": agreement_id, "role": role,
+                          "signature_sha256": intent.signature_sha256(jws), "credentials": credentials},
+                    subject_json=signed)
 
     def _verify(self, db: Db, neg: Any, agreement: Mapping[str, Any], role: str, jws: str,
                 provider_signature: str | None = None) -> Problem | None:
         now = self.clock()
         try:
+            # The agreement's canonical bytes, made once: what the signature is checked over, and the subject.
+            signed = _canonical_or_refuse(lambda: canonical_bytes(dict(agreement)))
             facts = _canonical_or_refuse(lambda: intent.verify_agreement_signature(
                 agreement, jws, neg.peer_id, self.anchors.certificates(), now,
-                provider_signature=provider_signature, expected_role=role))
+                provider_signature=provider_signature, expected_role=role, canonical=signed))
             revoked = self.anchors.any_revoked() and self.anchors.revoked(certs_from_x5c(read_header(jws)["x5c"])[0])
         except ConnectorError as exc:
             return self._refuse(db, neg, agreement, role, jws, exc.problem)
@@ -177,9 +185,10 @@ class AgreementSigner:
         tables.put_signature(db, tables.StoredSignature(agreement_id, role, tables.VERIFIED, neg.peer_id, jws, None,
                                                         None, format_utc(now)))
         self.append(db, AGREEMENT_VERIFIED, process_id=neg.id, peer=neg.peer_id, subject=dict(agreement),
-                            data={"agreement": agreement_id, "role": role, "status": tables.VERIFIED,
-                                  "signature_sha256": intent.signature_sha256(jws),
-                                  "credentials": list(facts.credential_sha256), "kid": facts.kid})
+                    data={"agreement": agreement_id, "role": role, "status": tables.VERIFIED,
+                          "signature_sha256": intent.signature_sha256(jws),
+                          "credentials": list(facts.credential_sha256), "kid": facts.kid},
+                    subject_json=signed)
         return None
 
     def _unsigned(self, db: Db, neg: Any, agreement: Mapping[str, Any], role: str) -> Problem | None:

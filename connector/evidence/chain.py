@@ -174,6 +174,28 @@ class Record:
         object.__setattr__(self, "data", data)
         object.__setattr__(self, "_data_json", data_json)  # not a field: derived from `data`, kept for hashing
 
+    @classmethod
+    def _follow(cls, head: ChainHead, at: str, kind: str, process_id: str | None, peer: str | None,
+                subject_sha256: str | None, data: object) -> Record:
+        """The record after `head`, hashed, for the node's own journal. `at` (from `format_utc`) and
+        `subject_sha256` (a digest just computed) are the journal's own and are not checked again; the head (read
+        back from the store) and every field a caller supplies are, as in construction."""
+        if head.count < 0 or not _is_hex64(head.hash):
+            raise _bad("prev", "prev must be 64 lowercase hex digits")
+        if not isinstance(kind, str) or len(kind) > 64 or not _KIND.fullmatch(kind):
+            raise _bad("kind", "kind must be a dotted lowercase name")
+        _check_text("process_id", process_id)
+        _check_text("peer", peer, did=True)
+        copy, data_json = _frozen_data(data)
+        seq = head.count + 1
+        body = sha256_hex(_body_bytes(at, kind, process_id, peer, subject_sha256, data_json))
+        record = cls.__new__(cls)
+        # Filled as construction would (frozen: not through setattr), without running the checks again.
+        record.__dict__.update(seq=seq, at=at, kind=kind, process_id=process_id, peer=peer,
+                               subject_sha256=subject_sha256, data=copy, prev=head.hash,
+                               hash=link_hash(seq, head.hash, body), _data_json=data_json)
+        return record
+
     @property
     def data_json(self) -> bytes:
         """The canonical bytes of `data`."""

@@ -110,6 +110,7 @@ def _sign(
     credentials: Iterable[str],
     now: datetime,
     extra: Mapping[str, Any],
+    canonical: bytes | None = None,
 ) -> str:
     if not isinstance(agreement, Mapping):
         raise EvidenceError("agreement.malformed", "the agreement must be a JSON object")
@@ -125,14 +126,17 @@ def _sign(
         "vc_sha256": _hash_list(credentials),
         **extra,
     }
-    return sign_detached(signer.key, canonical_bytes(dict(agreement)), header)
+    signed = canonical if canonical is not None else canonical_bytes(dict(agreement))
+    return sign_detached(signer.key, signed, header)
 
 
 def sign_agreement(
-    agreement: Mapping[str, Any], signer: SigningIdentity, *, counterparty_credentials: Iterable[str], now: datetime
+    agreement: Mapping[str, Any], signer: SigningIdentity, *, counterparty_credentials: Iterable[str], now: datetime,
+    canonical: bytes | None = None,
 ) -> str:
-    """The provider's detached signature over the agreement it is about to send."""
-    return _sign(agreement, signer, PROVIDER, counterparty_credentials, now, {})
+    """The provider's detached signature over the agreement it is about to send (`canonical`: its canonical
+    bytes, when the caller has made them already)."""
+    return _sign(agreement, signer, PROVIDER, counterparty_credentials, now, {}, canonical)
 
 
 def countersign_agreement(
@@ -142,6 +146,7 @@ def countersign_agreement(
     *,
     counterparty_credentials: Iterable[str],
     now: datetime,
+    canonical: bytes | None = None,
 ) -> str:
     """The consumer's signature over the same agreement and the provider's signature.
 
@@ -155,7 +160,7 @@ def countersign_agreement(
     if role != PROVIDER:
         raise EvidenceError("agreement.role", "only a provider signature can be countersigned", "role")
     extra = {"psig_sha256": signature_sha256(provider_signature)}
-    return _sign(agreement, signer, CONSUMER, counterparty_credentials, now, extra)
+    return _sign(agreement, signer, CONSUMER, counterparty_credentials, now, extra, canonical)
 
 
 def verify_agreement_signature(
@@ -168,6 +173,7 @@ def verify_agreement_signature(
     provider_signature: str | None = None,
     expected_role: str | None = None,
     max_skew: timedelta = MAX_SKEW,
+    canonical: bytes | None = None,
 ) -> SignatureFacts:
     """Verify one agreement signature, offline and without side effects.
 
@@ -180,7 +186,8 @@ def verify_agreement_signature(
     if not isinstance(agreement, Mapping):
         raise EvidenceError("agreement.malformed", "the agreement must be a JSON object")
     require_aware(now)
-    signed = canonical_bytes(dict(agreement))
+    # `canonical`: the agreement's canonical bytes when the caller made them (they are what is verified).
+    signed = canonical if canonical is not None else canonical_bytes(dict(agreement))
     header, _, path = verify_signed(
         jws,
         trust_anchors,

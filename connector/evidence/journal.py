@@ -43,11 +43,9 @@ def subject_bytes(subject: Any) -> bytes:
 
 def _next_record(head: ChainHead, at: str, kind: str, process_id: str | None, peer: str | None,
                  subject_sha256: str | None, data: dict[str, Any]) -> Record:
-    """What `chain.make_record` makes, validated once rather than twice (appends are on every protocol step):
-    the draft is built and checked here and not shared before its hash is set."""
-    draft = Record(head.count + 1, at, kind, process_id, peer, subject_sha256, data, head.hash, GENESIS)
-    object.__setattr__(draft, "hash", draft.computed_hash())
-    return draft
+    """What `chain.make_record` makes, without re-checking what the journal itself produced (appends are on
+    every protocol step); what callers pass is validated as in `Record` construction."""
+    return Record._follow(head, at, kind, process_id, peer, subject_sha256, data)  # noqa: SLF001
 
 
 MAX_REMEMBERED_PROCESSES = 4096
@@ -92,13 +90,15 @@ class Journal:
         return self._head
 
     def append(self, db: Db, kind: str, *, process_id: str | None = None, peer: str | None = None,
-               subject: Any = None, data: Mapping[str, Any] | None = None) -> Record:
+               subject: Any = None, data: Mapping[str, Any] | None = None,
+               subject_json: bytes | None = None) -> Record:
         """Add one record in the caller's transaction; `subject` is hashed (and its canonical body kept).
-        With a `process_id`, `data` gains PROCESS_PREV (whatever the caller put there is replaced)."""
+        With a `process_id`, `data` gains PROCESS_PREV (whatever the caller put there is replaced).
+        `subject_json`, when given, must be `subject_bytes(subject)` made by this node (it spares making it again)."""
         body: bytes | None = None
         subject_sha256 = None
         if subject is not None:
-            body = subject_bytes(subject)
+            body = subject_json if subject_json is not None else subject_bytes(subject)
             subject_sha256 = sha256_hex(body)
         fields = dict(data or {})
         if process_id is not None:

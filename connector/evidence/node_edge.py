@@ -74,10 +74,20 @@ SAFE_INTEGER = 2**53 - 1  # canonical JSON numbers are IEEE doubles
 
 def _bounded(value: Any, depth: int = 0) -> Any:
     """`data` with long strings cut and deep nesting summarised: records point to evidence, they are not it."""
+    kind = type(value)
+    # The exact JSON types first, as the general rules below treat them (typing's isinstance checks are slow).
+    if kind is str:
+        return value if len(value) <= MAX_TEXT else _cut(value)
+    if value is None or kind is bool or kind is float:
+        return value
+    if kind is int:
+        return value if abs(value) <= SAFE_INTEGER else str(value)
+    if kind is dict:
+        return {str(k): _bounded(v, depth + 1) for k, v in value.items()} if depth < 6 else "(nested)"
+    if kind is list:
+        return [_bounded(v, depth + 1) for v in value[:100]] if depth < 6 else "(nested)"
     if isinstance(value, str):
-        if len(value) <= MAX_TEXT:
-            return value
-        return value[:MAX_TEXT] + f"... (sha256 {sha256_hex(value.encode('utf-8', 'surrogatepass'))})"
+        return value if len(value) <= MAX_TEXT else _cut(value)
     if isinstance(value, int) and not isinstance(value, bool) and abs(value) > SAFE_INTEGER:
         return str(value)
     if isinstance(value, Mapping):
@@ -89,11 +99,19 @@ def _bounded(value: Any, depth: int = 0) -> Any:
     return str(value)
 
 
+def _cut(text: str) -> str:
+    return text[:MAX_TEXT] + f"... (sha256 {sha256_hex(text.encode('utf-8', 'surrogatepass'))})"
+
+
+# Built once: `json.dumps` with options constructs an encoder on every call.
+_encode_for_size = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"), allow_nan=False).encode
+
+
 def _safe_data(data: Mapping[str, Any] | None) -> dict[str, Any]:
     bounded = _bounded(dict(data or {}))
     try:
         # The size as plain JSON (fast) is within a few bytes of the canonical size; keep well clear of the limit.
-        size = len(json.dumps(bounded, ensure_ascii=False, separators=(",", ":"), allow_nan=False))
+        size = len(_encode_for_size(bounded))
     except ValueError:
         return {"unrepresentable": True}
     if size > MAX_DATA_BYTES - 1024:
@@ -141,14 +159,16 @@ class NodeEvidence:
     # --- writing --------------------------------------------------------------------------------------------
 
     def append(self, db: Any, kind: str, *, process_id: str | None = None, peer: str | None = None,
-               subject: Any = None, data: Mapping[str, Any] | None = None) -> Record:
+               subject: Any = None, data: Mapping[str, Any] | None = None,
+               subject_json: bytes | None = None) -> Record:
         """Log one record inside the caller's transaction (store thread): committed with it, or not at all."""
         safe = _safe_data(data)
         if peer is not None and _peer(peer) is None:
             safe["peer_name"] = str(peer)[:MAX_TEXT]
         pid = process_id[:1024] if isinstance(process_id, str) and process_id else None
         try:
-            return self.journal.append(db, kind, process_id=pid, peer=_peer(peer), subject=subject, data=safe)
+            return self.journal.append(db, kind, process_id=pid, peer=_peer(peer), subject=subject, data=safe,
+                                       subject_json=subject_json)
         except EvidenceError as exc:
             if exc.code == SUBJECT_UNUSABLE:
                 # A peer's message can hold what canonical JSON cannot (NaN, lone surrogates): log that it

@@ -100,3 +100,20 @@ def test_a_path_validated_before_is_still_checked_against_the_instant(fed: Any, 
         validate_path(leaf, [], [fed.root], later)
     assert (remembered.value.code, remembered.value.reason) == (fresh.value.code, fresh.value.reason)
     assert remembered.value.code == "certpath.validity"
+
+
+@settings(max_examples=400, deadline=None)
+@given(json_values | st.lists(json_values, max_size=3).map(tuple)
+       | st.dictionaries(st.integers(0, 3) | st.booleans(), json_values, max_size=2))
+def test_canonical_bytes_are_what_the_full_rfc8785_encoder_writes(value):
+    import rfc8785
+
+    from connector.canonical import canonical_bytes
+
+    try:
+        expected = rfc8785.dumps(value)
+    except (ValueError, TypeError):
+        with pytest.raises((ValueError, TypeError)):
+            canonical_bytes(value)
+        return
+    assert canonical_bytes(value) == expected

@@ -180,3 +180,28 @@ async def test_remembered_process_links_follow_the_store_through_rolled_back_cal
         assert verify_chain(records).ok
     finally:
         await store.close()
+
+
+def test_appends_stop_when_the_stored_head_is_not_a_record_hash():
+    from connector.evidence.errors import EvidenceError
+
+    conn, journal = fresh_db(), Journal(Clock())
+    conn.execute(f"INSERT INTO {tables.RECORDS}(seq, at, kind, data, prev, hash) VALUES (1, 'x', 'k', '{{}}', ?, ?)",
+                 [GENESIS, "not a hash"])
+    journal.load(conn)
+    with pytest.raises(EvidenceError) as caught:
+        journal.append(conn, "state.changed")
+    assert caught.value.code == "chain.record_malformed" and tables.count(conn) == 1
+
+
+@pytest.mark.parametrize("fields", [{"kind": "Bad Kind"}, {"process_id": ""}, {"peer": "not-a-did"},
+                                    {"data": {"n": float("nan")}}, {"data": {"blob": "x" * 20_000}}])
+def test_the_journal_still_refuses_what_a_caller_gets_wrong(fields):
+    from connector.evidence.errors import EvidenceError
+
+    conn, journal = fresh_db(), Journal(Clock())
+    journal.load(conn)
+    arguments = {"kind": "state.changed", **fields}
+    with pytest.raises(EvidenceError):
+        journal.append(conn, arguments.pop("kind"), **arguments)
+    assert tables.count(conn) == 0 and journal.head.count == 0
