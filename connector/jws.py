@@ -8,7 +8,7 @@ for seals and signatures over documents that travel separately.
 from __future__ import annotations
 
 import json
-from typing import Any
+from typing import Any, Mapping
 
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import hashes
@@ -66,11 +66,23 @@ def read_header(jws: str) -> dict[str, Any]:
         raise JwsError("jws.malformed", "JWS header is not base64url JSON") from None
     if not isinstance(header, dict):
         raise JwsError("jws.malformed", "JWS header is not a JSON object")
+    check_header(header)
+    return header
+
+
+def check_header(header: Mapping[str, Any]) -> None:
+    """The checks `read_header` makes of a header the caller has already decoded: the pinned algorithm, no crit."""
     if header.get("alg") != ALGORITHM:
         raise JwsError("jws.algorithm", f"algorithm {header.get('alg')!r} refused; only {ALGORITHM} is accepted")
     if "crit" in header:
         raise JwsError("jws.critical", "JWS header lists critical extensions this node does not understand")
-    return header
+
+
+def verify_signing_input(key: PublicKey, signing_input: bytes, signature: bytes) -> None:
+    """Check the signature over ``header.payload`` of a compact JWS whose parts the caller has already decoded
+    and whose header it has checked (`check_header`); raises JwsError('jws.signature')."""
+    if not _verify_raw(key, signing_input, signature):
+        raise JwsError("jws.signature", "signature does not verify with the expected key")
 
 
 def read_payload_unverified(jws: str) -> bytes:

@@ -6,6 +6,7 @@ algorithm list at exactly one entry.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import os
@@ -133,11 +134,25 @@ def key_from_jwk(jwk: dict[str, Any]) -> PublicKey:
     try:
         if jwk.get("kty") != "EC" or jwk.get("crv") != "P-256":
             raise ValueError("only EC P-256 keys are accepted")
-        x = int.from_bytes(b64url_decode(jwk["x"]), "big")
-        y = int.from_bytes(b64url_decode(jwk["y"]), "big")
-        return ec.EllipticCurvePublicNumbers(x, y, ec.SECP256R1()).public_key()
+        x, y = jwk["x"], jwk["y"]
+        if type(x) is str and type(y) is str:
+            return _p256_key(x, y)
+        return _p256_key_uncached(x, y)
     except (KeyError, TypeError, ValueError) as exc:
         raise ConnectorError("key.jwk_invalid", f"unusable public JWK: {exc}") from None
+
+
+@functools.lru_cache(maxsize=1024)
+def _p256_key(x: str, y: str) -> PublicKey:
+    # The same few peers' and issuers' keys are checked on every request; building the key object (point
+    # decoding and the on-curve check) costs as much as a signature check. Key objects are immutable, and a
+    # refused JWK raises, which is not cached.
+    return _p256_key_uncached(x, y)
+
+
+def _p256_key_uncached(x: Any, y: Any) -> PublicKey:
+    return ec.EllipticCurvePublicNumbers(int.from_bytes(b64url_decode(x), "big"), int.from_bytes(b64url_decode(y), "big"),
+                                         ec.SECP256R1()).public_key()
 
 
 def same_public_key(a: PublicKey | PrivateKey, b: PublicKey | PrivateKey) -> bool:

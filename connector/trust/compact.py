@@ -19,7 +19,7 @@ from __future__ import annotations
 import json
 import math
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from types import MappingProxyType
 from typing import Any, Mapping
@@ -45,6 +45,9 @@ class Jwt:
     token: str
     header: Mapping[str, Any]
     claims: Mapping[str, Any]
+    # As `parse_jwt` decoded them, so that checking the signature does not decode the token again.
+    signing_input: bytes = field(default=b"", repr=False, compare=False)
+    signature: bytes = field(default=b"", repr=False, compare=False)
 
     @property
     def kid(self) -> str | None:
@@ -73,6 +76,9 @@ def _refuse_constant(text: str) -> Any:
 
 
 def _depth(value: Any, limit: int) -> int:
+    """Nesting depth of a JSON value (a scalar is 1), or the first depth found beyond `limit`."""
+    if not isinstance(value, (dict, list)):
+        return 1
     stack = [(value, 1)]
     deepest = 0
     while stack:
@@ -80,10 +86,13 @@ def _depth(value: Any, limit: int) -> int:
         deepest = max(deepest, depth)
         if depth > limit:
             return depth
-        if isinstance(item, dict):
-            stack.extend((v, depth + 1) for v in item.values())
-        elif isinstance(item, list):
-            stack.extend((v, depth + 1) for v in item)
+        children = item.values() if isinstance(item, dict) else item
+        # Only containers are stacked: a scalar member adds one level and nothing below it.
+        for child in children:
+            if isinstance(child, (dict, list)):
+                stack.append((child, depth + 1))
+            elif depth + 1 > deepest:
+                deepest = depth + 1
     return deepest
 
 
@@ -129,13 +138,13 @@ def parse_jwt(token: object, what: str, *, allow_x5c: bool = False, max_length: 
     if not isinstance(header, dict):
         raise ConnectorError(f"{what}.malformed", f"{what} header is not a JSON object")
     try:
-        jws.read_header(token)  # the pinned algorithm, before anything else is believed
+        jws.check_header(header)  # the pinned algorithm, before anything else is believed
     except jws.JwsError as exc:
         raise _renamed(exc, what) from None
     if parts[2] == "":
         raise ConnectorError(f"{what}.unsigned", f"{what} carries no signature")
     payload = _part(parts[1], what, "payload")
-    _part(parts[2], what, "signature")
+    signature = _part(parts[2], what, "signature")
     for name in _KEY_BEARING_HEADERS + (() if allow_x5c else ("x5c",)):
         if name in header:
             raise ConnectorError(
@@ -146,7 +155,8 @@ def parse_jwt(token: object, what: str, *, allow_x5c: bool = False, max_length: 
     claims = strict_json(payload, f"{what}.malformed", f"{what} payload")
     if not isinstance(claims, dict):
         raise ConnectorError(f"{what}.malformed", f"{what} payload is not a JSON object")
-    return Jwt(token, MappingProxyType(header), MappingProxyType(claims))
+    signing_input = token[:len(parts[0]) + 1 + len(parts[1])].encode("ascii")  # base64url text: ASCII
+    return Jwt(token, MappingProxyType(header), MappingProxyType(claims), signing_input, signature)
 
 
 def _renamed(exc: jws.JwsError, what: str) -> ConnectorError:
@@ -157,7 +167,10 @@ def _renamed(exc: jws.JwsError, what: str) -> ConnectorError:
 def verify_signature(jwt: Jwt, key: PublicKey, what: str) -> None:
     """Check the ES256 signature of a parsed JWT with a key the caller chose."""
     try:
-        jws.verify_compact(key, jwt.token)
+        if jwt.signing_input:
+            jws.verify_signing_input(key, jwt.signing_input, jwt.signature)
+        else:  # built by hand rather than by parse_jwt
+            jws.verify_compact(key, jwt.token)
     except jws.JwsError as exc:
         raise _renamed(exc, what) from None
 

@@ -29,6 +29,7 @@ Choices where the specifications leave room (the stricter one each time):
 
 from __future__ import annotations
 
+import functools
 import re
 import uuid
 from dataclasses import dataclass
@@ -275,12 +276,17 @@ class CheckedCredential:
     valid_until: datetime
     status: StatusEntry | None
 
-    @property
+    @functools.cached_property
     def sha256(self) -> str:
         return sha256_hex(self.token.encode("ascii"))
 
     def verified(self) -> VerifiedCredential:
         """The hand-over value, once the caller has established the status."""
+        return self._verified
+
+    @functools.cached_property
+    def _verified(self) -> VerifiedCredential:
+        # Built once: a reused presentation hands the same immutable value over on every request.
         return VerifiedCredential(
             id=self.id,
             types=self.types,

@@ -58,6 +58,7 @@ _PORT = re.compile(r"^[1-9][0-9]{0,4}$")
 _SEGMENT = re.compile(r"^[A-Za-z0-9._-]+$")
 _FRAGMENT = re.compile(r"^[A-Za-z0-9._~!$&'()*+,;=:@/?-]+$")
 _PRIVATE_JWK_MEMBERS = ("d", "p", "q", "dp", "dq", "qi", "oth", "k")
+_MAX_CERTIFIED = 16
 
 
 @dataclass(frozen=True)
@@ -294,6 +295,9 @@ class DidDocument:
     methods: tuple[VerificationMethod, ...]
     services: tuple[Service, ...]
     document: Mapping[str, Any] = field(repr=False, compare=False)
+    # Key certificates that passed `verify_key_certificate`: (kid, trusted roots) -> (leaf, valid from, until).
+    _certified: dict[tuple[str, frozenset[bytes]], tuple[x509.Certificate, datetime, datetime]] = field(
+        default_factory=dict, init=False, repr=False, compare=False)
 
     def method(self, kid: str) -> VerificationMethod:
         absolute = self._absolute(kid)
@@ -475,19 +479,27 @@ def verify_key_certificate(
     kid: str,
     roots: Iterable[x509.Certificate],
     now: datetime,
+    roots_der: frozenset[bytes] | None = None,
 ) -> x509.Certificate:
     """Check the x5c chain of `kid` up to one of `roots`; returns the signing certificate.
 
     The chain must be [signing cert, issuing CA]; the CA must be one of `roots` (compared as DER), the signing
     cert must be issued by it, be valid at `now`, name the document's DID as its only DID URI SAN, allow
-    digitalSignature, not be a CA, and hold exactly the key the document publishes.
+    digitalSignature, not be a CA, and hold exactly the key the document publishes. `roots_der`, when the caller
+    has them, are the DER encodings of `roots`.
     """
     require_aware(now)
     method = document.method(kid)
+    trusted = roots_der if roots_der is not None else frozenset(r.public_bytes(Encoding.DER) for r in roots)
+    # Every check but the validity periods depends only on the document and the roots, both immutable: a chain
+    # that passed is not checked again while the document is kept (the edge keeps it for seconds), only its times.
+    memo = (method.id, trusted)
+    known = document._certified.get(memo)
+    if known is not None and known[1] <= now <= known[2]:
+        return known[0]
     if len(method.chain) != 2:
         raise ConnectorError("did.key_certificate", f"key {kid!r} has no [signing cert, CA cert] x5c chain", kid)
     leaf, ca = method.chain
-    trusted = {r.public_bytes(Encoding.DER) for r in roots}
     if ca.public_bytes(Encoding.DER) not in trusted:
         raise ConnectorError("did.key_certificate", f"x5c of {kid!r} does not end at a trusted federation CA", kid)
     try:
@@ -522,5 +534,9 @@ def verify_key_certificate(
         raise ConnectorError("did.key_unsupported", f"key {kid!r} is not an EC P-256 JWK", kid) from None
     if not _holds(leaf, published):
         raise ConnectorError("did.key_certificate", f"signing certificate of {kid!r} holds another key than the document", kid)
+    if len(document._certified) >= _MAX_CERTIFIED:  # bounded even if the roots keep changing
+        document._certified.clear()
+    document._certified[memo] = (leaf, max(leaf.not_valid_before_utc, ca.not_valid_before_utc),
+                                 min(leaf.not_valid_after_utc, ca.not_valid_after_utc))
     return leaf
 

@@ -13,7 +13,8 @@ Without trust lists (or in the TCK profile) the authenticator stays as the contr
 certificate alone identifies the peer), and the node says once that credentials are not verified.
 
 Background work: trust list files are re-read when they change, URLs fetched every ``list_refresh``, expired
-lists dropped from TLS, the replay cache and old verification records purged.
+lists dropped from TLS, the replay cache and old verification records purged, and records of verified requests
+that no replay transaction took along written (within RECORD_DELAY, before they are listed, and at stop).
 """
 
 from __future__ import annotations
@@ -41,6 +42,8 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("connector.trust")
 MAINTENANCE_INTERVAL = 60.0
+# How long a verified request's record may wait for a transaction to share before it is written on its own.
+RECORD_DELAY = 0.2
 
 
 def _utcnow() -> datetime:
@@ -61,6 +64,8 @@ class TrustEdge:
         self.keeper = TrustListKeeper(config.trust.lists, config.trust.list_refresh, clock)
         self.holder = Holder(node, self.fetcher, self.replay, clock)
         self.holder.on_outcome = self.record
+        self.pending = repo.PendingRecords()
+        self._flush: asyncio.Task[None] | None = None
         self.authenticator: DcpAuthenticator | None = None
         self._ca_fingerprint: frozenset[bytes] = frozenset()
         self._preloaded_cas: frozenset[bytes] = frozenset()  # what the node's TLS was built with at start
@@ -82,7 +87,7 @@ class TrustEdge:
         if self._ca_fingerprint != self._preloaded_cas:
             self._rebuild_tls()
         self.authenticator = DcpAuthenticator(node, self.keeper, self.fetcher, self.holder, self.replay, self.clock,
-                                              self.record)
+                                              self.record, self.pending, self.record_soon)
         node.control.authenticator = self.authenticator
 
     async def ready(self, node: "Node") -> None:
@@ -101,10 +106,34 @@ class TrustEdge:
     # --- records --------------------------------------------------------------------------------------------------
 
     async def record(self, record: repo.VerificationRecord) -> None:
+        """Write a record now (with any waiting ones before it, so that the table stays in order)."""
         store = self.node.store
         if store is None:
             return
-        await store.run(repo.record_verification, record)
+        self.pending.add(record)
+        await store.run(self.pending.write)
+
+    def record_soon(self, record: repo.VerificationRecord) -> None:
+        """Write a record with the next transaction the verifier runs, or within RECORD_DELAY."""
+        self.pending.add(record)
+        if self._flush is None or self._flush.done():
+            self._flush = self.node.spawn(self._flush_later(), "trust-records")
+
+    async def _flush_later(self) -> None:
+        await asyncio.sleep(RECORD_DELAY)
+        await self.flush_records()
+
+    async def flush_records(self) -> None:
+        """Write every waiting record (before the records are read, and at stop)."""
+        store = self.node.store
+        if store is not None and len(self.pending):
+            await store.run(self.pending.write)
+
+    async def stop(self, node: "Node") -> None:
+        try:
+            await self.flush_records()
+        except (ConnectorError, sqlite3.Error) as exc:  # the store is failing: the log has every outcome
+            log.warning("verification records not written at stop: %s", exc)
 
     # --- trust lists -------------------------------------------------------------------------------------------
 
@@ -193,3 +222,4 @@ def attach(node: "Node") -> None:
         node.ca_sources.append(edge.ca_source)
     node.start_hooks.append(edge.start)
     node.ready_hooks.append(edge.ready)
+    node.stop_hooks.append(edge.stop)

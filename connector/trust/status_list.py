@@ -25,6 +25,7 @@ import gzip
 import re
 import secrets
 import zlib
+from collections import OrderedDict
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Collection, Iterable
@@ -36,7 +37,7 @@ from connector.trust import vocab
 from connector.trust.compact import Jwt, did_of_kid, parse_jwt, sign_jwt, verify_signature
 from connector.trust.credentials import StatusEntry, read_envelope
 from connector.trust.times import format_datetime, require_aware, to_numeric_date
-from connector.trust.trust_list import TrustStore
+from connector.trust.trust_list import TrustList, TrustStore
 
 MIN_ENTRIES = 131_072
 MAX_BITSTRING_BYTES = 16 * 1024 * 1024
@@ -239,11 +240,93 @@ def verify_status_list(
         ttl = timedelta(milliseconds=ttl_ms)
     if envelope.valid_until is None:
         raise _bad("validUntil is required for status lists", "validUntil")
-    if now + leeway < envelope.valid_from:
+    status_list = StatusList(url, envelope.issuer, frozenset(purposes), bits, envelope.valid_from, envelope.valid_until, ttl)
+    check_list_times(status_list, now, leeway)
+    return status_list
+
+
+def check_list_times(status_list: StatusList, now: datetime, leeway: timedelta) -> None:
+    """The status list's own validity period at `now`; raises ConnectorError('status.list_*')."""
+    if now + leeway < status_list.valid_from:
         raise ConnectorError("status.list_not_yet_valid", "status list is not valid yet", "validFrom")
-    if now >= envelope.valid_until + leeway:
-        raise ConnectorError("status.list_expired", f"status list expired at {envelope.valid_until.isoformat()}", "validUntil")
-    return StatusList(url, envelope.issuer, frozenset(purposes), bits, envelope.valid_from, envelope.valid_until, ttl)
+    if now >= status_list.valid_until + leeway:
+        raise ConnectorError("status.list_expired", f"status list expired at {status_list.valid_until.isoformat()}", "validUntil")
+
+
+@dataclass(frozen=True)
+class _Verified:
+    token: str
+    lists: tuple[TrustList, ...]  # the trust lists it was verified against
+    status_list: StatusList
+
+
+class VerifiedStatusLists:
+    """Status list credentials already verified, by (URL, issuer). In memory, bounded by entries and bytes, LRU.
+
+    The edge serves the same fetched copy until `StatusListCachePolicy` asks for a new one, and verifying it again
+    (parsing, signature, inflating the bitstring) would give the same answer for the same token against the same
+    trust lists: only the list's validity period depends on the time, and it is checked on every use. Freshness
+    (how long ago the copy was fetched) stays the caller's check, so revocation is honoured as before.
+    """
+
+    def __init__(self, max_entries: int = 256, max_bytes: int = 64 * 1024 * 1024) -> None:
+        if max_entries < 1 or max_bytes < 1:
+            raise ValueError("max_entries and max_bytes must be positive")
+        self._max_entries = max_entries
+        self._max_bytes = max_bytes
+        self._bytes = 0
+        self._entries: OrderedDict[tuple[str, str], _Verified] = OrderedDict()
+
+    def verify(
+        self,
+        token: object,
+        trust_store: TrustStore,
+        expected_issuer: str,
+        url: str,
+        now: datetime,
+        leeway: timedelta = timedelta(seconds=30),
+    ) -> StatusList:
+        """`verify_status_list`, answered from memory when this very token was verified against these lists."""
+        key = (url, expected_issuer)
+        entry = self._entries.get(key)
+        if entry is not None and entry.token == token and _same(entry.lists, trust_store.lists):
+            self._entries.move_to_end(key)
+            check_list_times(entry.status_list, now, leeway)
+            return entry.status_list
+        self._drop(key)
+        status_list = verify_status_list(token, trust_store, expected_issuer, url, now, leeway)
+        assert isinstance(token, str)  # verify_status_list refuses anything else
+        self._entries[key] = _Verified(token, trust_store.lists, status_list)
+        self._bytes += _size(token, status_list)
+        while len(self._entries) > self._max_entries or self._bytes > self._max_bytes:
+            self._drop(next(iter(self._entries)))
+        return status_list
+
+    def _drop(self, key: tuple[str, str]) -> None:
+        entry = self._entries.pop(key, None)
+        if entry is not None:
+            self._bytes -= _size(entry.token, entry.status_list)
+
+    def clear(self) -> None:
+        self._entries.clear()
+        self._bytes = 0
+
+    def __len__(self) -> int:
+        return len(self._entries)
+
+    @property
+    def bytes(self) -> int:
+        return self._bytes
+
+
+def _same(a: tuple[TrustList, ...], b: tuple[TrustList, ...]) -> bool:
+    # Identity, not equality: a kept trust list is replaced by a new object whenever it changes, and comparing
+    # whole lists would cost more than the verification saved.
+    return len(a) == len(b) and all(x is y for x, y in zip(a, b))
+
+
+def _size(token: str, status_list: StatusList) -> int:
+    return len(token) + len(status_list.bits)
 
 
 def check_status(entry: StatusEntry, status_list: StatusList) -> None:

@@ -35,6 +35,7 @@ combined (choose one with ``choose_copy``).
 
 from __future__ import annotations
 
+import functools
 import re
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -392,13 +393,27 @@ class TrustStore:
     def valid_at(self, now: datetime) -> "TrustStore":
         """The store restricted to lists valid at `now` (an expired list no longer vouches for anything)."""
         require_aware(now)
-        return TrustStore(tuple(t for t in self.lists if t.valid_at(now)))
+        valid = tuple(t for t in self.lists if t.valid_at(now))
+        # Itself when nothing is left out, so that what it has worked out (CA certificates) is kept.
+        return self if len(valid) == len(self.lists) else TrustStore(valid)
 
     def expires_at(self) -> datetime | None:
         return min((t.valid_until for t in self.lists), default=None)
 
     def ca_certificates(self) -> tuple[x509.Certificate, ...]:
-        return _unique(c for t in self.lists for c in t.ca_certificates)
+        return self._cas[0]
+
+    def ca_der(self) -> frozenset[bytes]:
+        """The DER encodings of `ca_certificates()`."""
+        return self._cas[1]
+
+    @functools.cached_property
+    def _cas(self) -> tuple[tuple[x509.Certificate, ...], frozenset[bytes]]:
+        # Encoding a certificate costs about as much as a signature check; the store is immutable.
+        seen: dict[bytes, x509.Certificate] = {}
+        for cert in (c for t in self.lists for c in t.ca_certificates):
+            seen.setdefault(cert.public_bytes(Encoding.DER), cert)
+        return tuple(seen.values()), frozenset(seen)
 
     def tsa_certificates(self) -> tuple[x509.Certificate, ...]:
         return _unique(c for t in self.lists for c in t.tsa_certificates)

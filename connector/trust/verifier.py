@@ -30,6 +30,8 @@ Reuse: a verified presentation may be reused for the same peer and scopes until 
 ``exp``, ``max_reuse`` after it was verified, and the earliest credential expiry. Reuse skips the presentation
 fetch only: the ID token is always checked in full, and credential status is always re-established from a
 status list no older than the status cache policy allows, so revocation is honoured within ``max_age``.
+With a `VerifiedStatusLists`, a status list token already verified against the same trust lists is not verified
+again (its validity period and the freshness of the copy still are, on every use).
 """
 
 from __future__ import annotations
@@ -55,6 +57,7 @@ from connector.trust.status_list import (
     Freshness,
     StatusList,
     StatusListCachePolicy,
+    VerifiedStatusLists,
     check_status,
     verify_status_list,
 )
@@ -223,6 +226,7 @@ class Verification:
         replay_cache: ReplayCache,
         settings: VerifierSettings | None = None,
         presentation_cache: PresentationCache | None = None,
+        status_lists: VerifiedStatusLists | None = None,
     ) -> None:
         parse_did(verifier_did)
         self.verifier_did = verifier_did
@@ -233,6 +237,7 @@ class Verification:
         self._replay = replay_cache
         self.settings = settings or VerifierSettings()
         self._cache = presentation_cache
+        self._verify_list = status_lists.verify if status_lists is not None else verify_status_list
         self._expecting: type | None = None
         self._peer: str | None = None
         self._unverified: UnverifiedIdToken | None = None
@@ -325,7 +330,7 @@ class Verification:
         if not self.settings.require_key_certificate:
             return
         try:
-            verify_key_certificate(doc, kid, self._store.ca_certificates(), now)
+            verify_key_certificate(doc, kid, self._store.ca_certificates(), now, self._store.ca_der())
         except ConnectorError as exc:
             raise ConnectorError(f"{what}.key_certificate", exc.reason, "kid") from None
         self._passed(f"{what}.key_certificate")
@@ -393,7 +398,7 @@ class Verification:
             lists: list[StatusList] = []
             for issuer in sorted(self._pending[url]):
                 try:
-                    lists.append(verify_status_list(token, self._store, issuer, url, now, self.settings.leeway))
+                    lists.append(self._verify_list(token, self._store, issuer, url, now, self.settings.leeway))
                 except ConnectorError as exc:
                     if exc.code in ("status.list_expired", "status.list_not_yet_valid") and url not in self._refetch:
                         return self._again(url)

@@ -7,12 +7,17 @@ the caller's credential service is asked for a presentation unless a verified on
 credential's status list is fetched unless a fresh enough copy is cached. Anything that cannot be fetched is
 the plan's refusal (fail closed). Then the node's own demand: every `required_credential_types` verified.
 
-Every outcome is recorded (store table and one log line) with the exact check, the step and the peer.
+Every outcome is recorded (store table, and one log line: warning for a refusal, info when credentials were
+verified anew, debug when a presentation was reused) with the exact check, the step and the peer. A refusal's
+record is written before the refusal is answered; a verified request's record waits for the next transaction the
+verifier runs anyway (the next token's replay record) or is written within moments, so that a warm request costs
+one store round trip, not two. Reading the records through the management API writes the waiting ones first.
 """
 
 from __future__ import annotations
 
 import logging
+import sqlite3
 import time
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -24,7 +29,7 @@ from connector.errors import ConnectorError, Problem
 from connector.trust.claims import VerifiedClaims
 from connector.trust.did import DidDocument
 from connector.trust.scopes import type_scope
-from connector.trust.status_list import StatusListCachePolicy
+from connector.trust.status_list import StatusListCachePolicy, VerifiedStatusLists
 from connector.trust.times import format_datetime
 from connector.trust.verifier import (
     NeedDidDocument,
@@ -49,6 +54,7 @@ log = logging.getLogger("connector.trust")
 Clock = Callable[[], datetime]
 Outcome = Verified | Refusal
 # Refusals a status list settles for good: keeping the list cached spares a refetch per request of a revoked peer.
+EVIDENCE_KIND = "credential.verified"  # the evidence log's record kind for a verification (evidence.chain)
 SETTLED = frozenset({"credential.revoked", "credential.suspended"})
 
 
@@ -81,7 +87,8 @@ class DcpAuthenticator:
 
     def __init__(self, node: "Node", keeper: "TrustListKeeper", fetcher: Fetcher, holder: Holder,
                  replay: repo.StoreReplayCache, clock: Clock,
-                 record: Callable[[repo.VerificationRecord], Awaitable[None]]) -> None:
+                 record: Callable[[repo.VerificationRecord], Awaitable[None]],
+                 pending: repo.PendingRecords, record_soon: Callable[[repo.VerificationRecord], None]) -> None:
         self.node = node
         self.keeper = keeper
         self.fetcher = fetcher
@@ -89,15 +96,20 @@ class DcpAuthenticator:
         self.replay = replay
         self.clock = clock
         self.record = record
+        self.pending = pending
+        self.record_soon = record_soon
         self.settings, self.demands = settings_from(node)
         reuse = node.config.trust.presentation_reuse
         self._reuse = timedelta(seconds=reuse) if reuse > 0 else None
         self.presentations: PresentationCache | None = None
+        self.status_lists = VerifiedStatusLists()
         self.forget_presentations()
 
     def forget_presentations(self) -> None:
-        """Drop every reusable presentation (the trust lists changed, or a test wants a cold cache)."""
+        """Drop every reusable presentation and verified status list (the trust lists changed, or a test wants a
+        cold cache)."""
         self.presentations = PresentationCache(self._reuse) if self._reuse is not None else None
+        self.status_lists.clear()
 
     # --- the seam -------------------------------------------------------------------------------------------------
 
@@ -135,7 +147,7 @@ class DcpAuthenticator:
         store = self.node.store
         assert store is not None
         plan = Verification(self.holder.did, self.keeper.trust_store(), self.demands.scopes, self.replay,
-                            self.settings, self.presentations)
+                            self.settings, self.presentations, self.status_lists)
         step = plan.check_token(token, peer_id, self.clock())
         while not isinstance(step, (Verified, Refusal)):
             url = None
@@ -143,6 +155,8 @@ class DcpAuthenticator:
                 if isinstance(step, NeedDidDocument):
                     url = step.url
                     document = await self.fetcher.did_document(step.did, step.url)
+                    # The one store round trip of a warm request: the token's jti is recorded (committed before
+                    # the request is acted on), and earlier requests' verification records share the commit.
                     step = await store.run(self._with_document, plan, document, self.clock())
                 elif isinstance(step, NeedPresentation):
                     url = step.url
@@ -167,6 +181,7 @@ class DcpAuthenticator:
         return step
 
     def _with_document(self, db: Any, plan: Verification, document: DidDocument | bytes, now: datetime) -> Any:
+        self.pending.write(db)
         self.replay.bind(db)
         try:
             return plan.with_did_document(document, now)
@@ -174,6 +189,23 @@ class DcpAuthenticator:
             self.replay.bind(None)
 
     # --- recording -------------------------------------------------------------------------------------------------
+
+    async def _evidence_of(self, claims: VerifiedClaims, peer: str | None, path: str,
+                           presentation_sha256: str | None) -> None:
+        """Credentials verified anew (not a reused presentation) go into the evidence log, with the hash of each
+        credential as presented: the hashes the agreement signatures cover."""
+        evidence = getattr(self.node, "evidence", None)
+        if evidence is None:
+            return
+        data = {"path": path, "presentation_sha256": presentation_sha256,
+                "credentials": [{"id": c.id, "types": [t for t in c.types if t != "VerifiableCredential"],
+                                 "issuer": c.issuer, "federation": c.federation, "sha256": c.sha256,
+                                 "valid_until": format_datetime(c.valid_until) if c.valid_until else None}
+                                for c in claims.credentials]}
+        try:
+            await evidence.record(EVIDENCE_KIND, peer=peer, data=data)
+        except (ConnectorError, sqlite3.Error) as exc:  # the verification stands; the log says what was lost
+            log.error("credential verification not logged as evidence: %s", exc, extra={"peer": peer})
 
     async def _report(self, outcome: Outcome, peer: str | None, method: str, path: str, rid: str | None,
                       elapsed_ms: float) -> None:
@@ -189,8 +221,17 @@ class DcpAuthenticator:
             }
             record = repo.VerificationRecord(format_datetime(now), peer, "verified", None, None, None, method,
                                              path, rid, detail)
-            log.info("peer verified", extra={"peer": peer, "path": path, "credentials": len(claims.credentials),
-                                             "presentation": detail["presentation"], "ms": elapsed_ms})
+            # A line at info when credentials were verified anew; a request served by a reused presentation is
+            # already in the access log, and its record is in the table, so its line is debug.
+            level = logging.INFO if detail["presentation"] == "fetched" else logging.DEBUG
+            if log.isEnabledFor(level):
+                log.log(level, "peer verified", extra={
+                    "peer": peer, "path": path, "credentials": len(claims.credentials),
+                    "presentation": detail["presentation"], "ms": elapsed_ms})
+            # Not awaited: written with the next request's replay record, or within moments (see the edge).
+            self.record_soon(record)
+            if detail["presentation"] == "fetched":
+                await self._evidence_of(claims, peer, path, notes.get("presentation_sha256"))
         else:
             detail = {"ms": elapsed_ms}
             if outcome.problem.where:
@@ -206,4 +247,4 @@ class DcpAuthenticator:
             if expired:
                 extra["expired_trust_lists"] = expired
             log.warning("verification failed at %s: %s", outcome.step, outcome.reason, extra=extra)
-        await self.record(record)
+            await self.record(record)  # written before the refusal is answered

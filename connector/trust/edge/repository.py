@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import math
+from collections import deque
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Iterable, Mapping
@@ -163,6 +164,38 @@ def record_verification(db: Db, record: VerificationRecord) -> int:
          record.path, record.request_id, json.dumps(dict(record.detail), default=str, sort_keys=True)],
     )
     return int(cursor.lastrowid)
+
+
+class PendingRecords:
+    """Verification records waiting to be written, oldest first; at most `max_entries` (beyond, the oldest go).
+
+    The verifier appends on the event loop; `write` drains on the store thread, inside a transaction the verifier
+    runs anyway (a token's replay record) or a flush of its own. A deque: append and popleft are atomic, so a
+    record is written once, and one not taken by a transaction that never ran stays for the next. A transaction
+    that fails takes its records with it (the store is failing; every outcome's log line is written regardless).
+    """
+
+    def __init__(self, max_entries: int = 10_000) -> None:
+        if max_entries < 1:
+            raise ValueError("max_entries must be positive")
+        self._queue: deque[VerificationRecord] = deque(maxlen=max_entries)
+
+    def add(self, record: VerificationRecord) -> None:
+        self._queue.append(record)
+
+    def __len__(self) -> int:
+        return len(self._queue)
+
+    def write(self, db: Db) -> int:
+        """Insert every waiting record (store thread); how many were written."""
+        written = 0
+        while True:
+            try:
+                record = self._queue.popleft()
+            except IndexError:
+                return written
+            record_verification(db, record)
+            written += 1
 
 
 def prune_verifications(db: Db, keep: int = MAX_VERIFICATION_RECORDS) -> int:

@@ -46,6 +46,7 @@ def management_routes(edge: "TrustEdge") -> list[web.RouteDef]:
             raise ConnectorError("request.invalid", "'outcome' must be verified or refused", "outcome")
         store = edge.node.store
         assert store is not None
+        await edge.flush_records()  # what was verified before this request is listed
         items, total = await store.read(repo.list_verifications, page.limit, page.offset, outcome,
                                         request.query.get("peer"), request.query.get("code"))
         return page.response(request, [r.to_api() for r in items], total)

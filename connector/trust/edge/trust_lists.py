@@ -120,12 +120,18 @@ class TrustListKeeper:
         self.clock = clock
         self.states: list[ListState] = []
         self._preloaded: list[TrustList] | None = None
+        self._store: TrustStore | None = None
 
     # --- what the node uses -----------------------------------------------------------------------------------
 
     def trust_store(self) -> TrustStore:
         """Every kept copy (the verifier restricts it to the lists valid at the moment it checks)."""
-        return TrustStore(tuple(s.current for s in self.states if s.current is not None))
+        lists = tuple(s.current for s in self.states if s.current is not None)
+        kept = self._store
+        # The same object while the kept copies are the same objects: what it works out once is kept with it.
+        if kept is None or len(kept.lists) != len(lists) or any(a is not b for a, b in zip(kept.lists, lists)):
+            kept = self._store = TrustStore(lists)
+        return kept
 
     def expired_federations(self, now: datetime) -> list[str]:
         return [s.current.federation_name for s in self.states if s.current is not None and not s.usable(now)]
