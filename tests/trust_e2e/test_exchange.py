@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import json
 from urllib.parse import quote
 
 import aiohttp
@@ -77,13 +78,29 @@ async def test_a_verified_presentation_is_reused_within_a_negotiation_and_the_st
     edge(pnode).forget_caches()
     since = await last_record_id(pm)
     before = edge(pnode).fetcher.fetches
+    last_seq = await pnode.store.read(_evidence_head)
     neg = await cm.negotiate(provider, "weather-offer", "weather")
     assert neg["state"] == "FINALIZED"
+    # The evidence log holds the verification once (the presentation verified anew), with each credential's hash.
+    logged = await pnode.store.read(_credential_evidence_after, last_seq)
+    assert [peer for peer, _ in logged] == [consumer.participant_id], logged
+    record = await pnode.store.read(repo.get_negotiation, neg["providerPid"])
+    assert {c["sha256"] for c in logged[0][1]["credentials"]} == {c["sha256"] for c in record.claims["credentials"]}
     page = await pm.call("GET", f"/v1/verifications?peer={quote(consumer.participant_id)}&limit=50", None, 200)
     kinds = [r["detail"]["presentation"] for r in reversed(page["items"]) if r["id"] > since]
     assert len(kinds) >= 3 and kinds == ["fetched"] + ["cached"] * (len(kinds) - 1), kinds
     # The DID document, one presentation and one status list: nothing fetched twice within the negotiation.
     assert edge(pnode).fetcher.fetches - before == 3
+
+
+def _evidence_head(db) -> int:
+    return db.conn.execute("SELECT COALESCE(MAX(seq), 0) FROM evidence_records").fetchone()[0]
+
+
+def _credential_evidence_after(db, seq: int) -> list:
+    rows = db.conn.execute("SELECT peer, data FROM evidence_records WHERE kind = 'credential.verified' AND seq > ? "
+                           "ORDER BY seq", [seq]).fetchall()
+    return [(row[0], json.loads(row[1])) for row in rows]
 
 
 async def test_the_did_document_is_served_at_the_did_web_path_with_the_signing_key_chained_to_the_ca(world):
@@ -142,3 +159,29 @@ async def test_the_management_api_shows_verifications_trust_lists_and_own_creden
     assert bad["code"] == "request.invalid" and bad["where"] == "outcome"
     spec = await pm.call("GET", "/v1/openapi.json", None, 200)
     assert {"/v1/verifications", "/v1/trust-lists", "/v1/credentials"} <= set(spec["paths"])
+
+
+async def test_a_verified_requests_record_is_written_with_the_next_request_at_the_latest_and_listed_at_once(world):
+    fed, provider, consumer, pnode, cnode, pm, cm = world
+    path = "/dsp/2025-1/catalog/request"
+
+    async def ask_catalogue() -> None:
+        await cm.call("POST", "/v1/catalog/request", {
+            "counterPartyAddress": f"https://localhost:{provider.protocol_port}/dsp/2025-1",
+            "counterPartyId": provider.participant_id}, 200)
+
+    async def stored() -> int:
+        return await pnode.store.read(lambda db: db.execute(
+            "SELECT COUNT(*) FROM verifications WHERE outcome = 'verified' AND path = ? AND peer = ?",
+            [path, consumer.participant_id]).fetchone()[0])
+
+    await pm.call("GET", "/v1/verifications?limit=1", None, 200)  # listing writes whatever was waiting
+    before = await stored()
+    await ask_catalogue()
+    await ask_catalogue()
+    # The first request's record shared the second one's replay transaction (if it had not been written already).
+    assert await stored() >= before + 1
+    page = await pm.call("GET", f"/v1/verifications?outcome=verified&peer={quote(consumer.participant_id)}&limit=2",
+                         None, 200)
+    assert [r["path"] for r in page["items"]] == [path, path]
+    assert await stored() == before + 2
