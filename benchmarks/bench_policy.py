@@ -42,7 +42,7 @@ def realistic_agreement() -> dict[str, Any]:
                     {"leftOperand": "membership", "operator": "isAnyOf", "rightOperand": ["eu-dataspace", "catena"]},
                     {"leftOperand": "countryOfEstablishment", "operator": "isPartOf", "rightOperand": "EEA"},
                     {"leftOperand": "purpose", "operator": "isAnyOf", "rightOperand": ["research", "education"]},
-                    {"leftOperand": "dateTime", "operator": "lteq", "rightOperand": "2026-12-31"},
+                    {"leftOperand": "dateTime", "operator": "lteq", "rightOperand": "2099-12-31"},
                     {"leftOperand": "count", "operator": "lteq", "rightOperand": "1000000"},
                 ],
             }
