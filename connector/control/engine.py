@@ -45,6 +45,9 @@ class _Unknown:
 UNKNOWN = _Unknown()
 Next = OutboxEntry | None | _Unknown
 _STATES = {"negotiation": NegotiationState, "transfer": TransferState}
+FINAL_STATES = frozenset({"FINALIZED", "COMPLETED", "TERMINATED"})
+READERS = {"negotiation": repo.get_negotiation, "transfer": repo.get_transfer}
+MAX_ANNOUNCED = 4096
 
 
 class Follow:
@@ -77,6 +80,7 @@ class Engine:
         self._again_drains: set[str] = set()
         self._closing = False
         self._follows: dict[str, Follow] = {}  # process id -> what its waiting callers share
+        self._announced: dict[str, str] = {}  # process id -> the final state its log line announced
 
     @property
     def store(self) -> Any:
@@ -147,6 +151,8 @@ class Engine:
 
     def _notify(self, kind: str, process_id: str, state: str | None = None) -> None:
         """`process_id` changed; `state` is its committed state now, when the caller read it."""
+        if state in FINAL_STATES:
+            self._announce(kind, process_id, state)
         follow = self._follows.get(process_id)
         if follow is None:
             return
@@ -155,6 +161,27 @@ class Engine:
         follow.terminal = member is not None and member.is_terminal
         follow.changed.set()
         follow.changed = asyncio.Event()  # for the change after this one
+
+    def _announce(self, kind: str, process_id: str, state: str, reason: str | None = None) -> None:
+        """One log line when a process has ended (committed), so that an operator reading the log sees how each
+        negotiation and transfer ended, and why, without asking the API."""
+        if self._announced.get(process_id) == state:
+            return
+        if len(self._announced) >= MAX_ANNOUNCED:
+            self._announced.clear()  # a repeated line at worst
+        self._announced[process_id] = state
+        if state != "TERMINATED":
+            log.info("%s %s", kind, state, extra={"process_id": process_id})
+        elif reason is not None:
+            log.info("%s TERMINATED: %s", kind, reason, extra={"process_id": process_id})
+        elif not self._closing:
+            self.node.spawn(self._announce_termination(kind, process_id), f"announce:{process_id}")
+
+    async def _announce_termination(self, kind: str, process_id: str) -> None:
+        record = await self.store.read(READERS[kind], process_id)
+        if record is not None and str(record.state) == "TERMINATED":
+            log.info("%s TERMINATED: %s", kind, record.reason or "no reason given",
+                     extra={"process_id": process_id, "peer": record.peer_id})
 
     @contextlib.contextmanager
     def following(self, process_id: str) -> Iterator[Follow]:
@@ -252,6 +279,13 @@ class Engine:
         status = repo.process_status(db, entry.process_kind, entry.process_id)
         return more, repo.next_outbox(db, entry.process_id), status[0] if status else None
 
+    async def _failed(self, module: ModuleType, entry: OutboxEntry, reason: str) -> None:
+        """The message cannot be delivered: the process ends with `reason` (unless it had ended already)."""
+        await self.store.run(module.delivery_failed, self.env, entry, reason)
+        log.warning("delivery failed", extra={"process_id": entry.process_id, "type": entry.message_type,
+                                              "peer": entry.peer_id, "reason": reason})
+        self._notify(entry.process_kind, entry.process_id, "TERMINATED")  # announced if it did end so
+
     async def _deliver_one(self, module: ModuleType, entry: OutboxEntry) -> tuple[bool, Next, str | None]:
         """Deliver one message: (another step became pending, the next outbox entry if it was read, the
         process's state when it was read)."""
@@ -269,8 +303,7 @@ class Engine:
             except PeerUnavailable as exc:
                 retryable, last_error = True, exc.reason
             except ConnectorError as exc:  # e.g. the server is not the participant we meant to talk to
-                await self.store.run(module.delivery_failed, self.env, entry,
-                                     f"could not deliver {entry.message_type}: {exc.reason}")
+                await self._failed(module, entry, f"could not deliver {entry.message_type}: {exc.reason}")
                 return False, UNKNOWN, None
             else:
                 if response.ok:
@@ -281,12 +314,12 @@ class Engine:
                 else:
                     reason = (f"the peer refused our {entry.message_type} with {response.status}: "
                               f"{response.error_reason()}")
-                    await self.store.run(module.delivery_failed, self.env, entry, reason)
+                    await self._failed(module, entry, reason)
                     return False, UNKNOWN, None
             assert retryable
             if datetime.now(timezone.utc) >= entry.deadline_at:
-                await self.store.run(module.delivery_failed, self.env, entry,
-                                     f"the peer stayed unreachable past the delivery deadline; last error: {last_error}")
+                await self._failed(module, entry, "the peer stayed unreachable past the delivery deadline; "
+                                                  f"last error: {last_error}")
                 return False, UNKNOWN, None
             await self.store.run(repo.outbox_failed_attempt, entry.id, last_error)
             log.info("delivery retry", extra={"process_id": entry.process_id, "type": entry.message_type,

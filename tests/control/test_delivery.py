@@ -4,13 +4,14 @@ reason once the delivery deadline has passed."""
 
 import asyncio
 import json
+import logging
 import ssl
 
 from aiohttp import web
 
 from connector.control import peer_client
 from connector.control.peer_client import PeerUnavailable
-from nodekit import Management, free_port, make_participant, running_node, write_config
+from nodekit import Management, free_port, make_participant, running_node, wait_for, write_config
 
 FAST_RETRIES = "[dsp]\nretry_initial = 0.05\nretry_max = 0.2\n"
 
@@ -69,7 +70,8 @@ async def test_a_peer_answering_503_is_retried_until_the_real_node_answers(autho
     assert "delivered ContractRequestMessage" in [h["cause"] for h in done["history"]]
 
 
-async def test_a_lost_acknowledgement_is_retried_and_answered_as_the_first_time(authority, tmp_path, monkeypatch):
+async def test_a_lost_acknowledgement_is_retried_and_answered_as_the_first_time(authority, tmp_path, monkeypatch,
+                                                                                 caplog):
     # The provider waits a second between two messages of a process, so the consumer's retry reaches it before
     # its FINALIZED event could make the retry moot: the retry itself must be answered well.
     provider, consumer, pcfg, ccfg = _configs(authority, tmp_path, provider_dsp="[dsp]\nmessage_spacing = 1.0\n")
@@ -86,10 +88,13 @@ async def test_a_lost_acknowledgement_is_retried_and_answered_as_the_first_time(
 
     monkeypatch.setattr(peer_client.PeerClient, "request", ack_lost_once)
     async with running_node(pcfg), running_node(ccfg):
+        caplog.set_level(logging.INFO, logger="connector.control")
         pm, cm = Management(provider), Management(consumer)
         offer_id = await pm.offer("weather")
         neg = await cm.negotiate(provider, offer_id, "weather")
         assert neg["state"] == "FINALIZED", neg
+        announced = [r.process_id for r in caplog.records if r.getMessage() == "negotiation FINALIZED"]
+        assert announced.count(neg["id"]) == 1, announced  # one line per process that ended, on each side
         assert lost and lost[0].get("@id"), "the verification carries a message @id"
         provider_side = await pm.call("GET", "/v1/negotiations?role=provider", None, 200)
         [theirs] = provider_side["items"]
@@ -99,13 +104,25 @@ async def test_a_lost_acknowledgement_is_retried_and_answered_as_the_first_time(
     assert len(verified) == 1, theirs["history"]  # the repeated message changed nothing
 
 
-async def test_a_peer_that_stays_away_past_the_deadline_ends_the_negotiation_with_the_reason(authority, tmp_path):
+async def test_a_peer_that_stays_away_past_the_deadline_ends_the_negotiation_with_the_reason(authority, tmp_path,
+                                                                                              caplog):
     provider, consumer, _pcfg, ccfg = _configs(authority, tmp_path,
                                                FAST_RETRIES + "delivery_deadline = 1.0\n")
     provider.protocol_port = free_port()  # nothing listens there
     async with running_node(ccfg):
+        caplog.set_level(logging.INFO, logger="connector.control")
         cm = Management(consumer)
         negotiation_id = await _start_negotiation(cm, provider, "weather-offer", "weather")
         done = await cm.call("GET", f"/v1/negotiations/{negotiation_id}?wait=TERMINATED&timeout=20", None, 200)
-    assert done["state"] == "TERMINATED", done
-    assert "delivery deadline" in done["reason"] and "cannot reach" in done["reason"], done["reason"]
+        assert done["state"] == "TERMINATED", done
+        assert "delivery deadline" in done["reason"] and "cannot reach" in done["reason"], done["reason"]
+
+        # The operator's log says it too: the failed delivery, and how the negotiation ended.
+        def lines():
+            return [(r.levelname, r.getMessage(), getattr(r, "process_id", None)) for r in caplog.records
+                    if r.name == "connector.control"]
+
+        ended = ("INFO", f"negotiation TERMINATED: {done['reason']}", negotiation_id)
+        await wait_for(lambda: ended in lines(), timeout=5)
+        assert ("WARNING", "delivery failed", negotiation_id) in lines(), lines()
+        assert lines().count(ended) == 1, lines()
