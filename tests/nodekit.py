@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import socket
 import ssl
 from dataclasses import dataclass
 from pathlib import Path
@@ -15,14 +14,9 @@ import aiohttp
 from connector.config import load_config
 from connector.node.runtime import Node
 from connector.pki.authority import Authority
+from connector.ports import free_port  # noqa: F401  (tests import it from here)
 
 API_KEY = "test-api-key-0123456789abcdef"
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 @dataclass

@@ -10,7 +10,6 @@ from __future__ import annotations
 import json
 import random
 import secrets
-import socket
 import sqlite3
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
@@ -21,15 +20,10 @@ from connector.demo import scenario, toml_out
 from connector.demo.scenario import DATASETS, FEDERATIONS, ORGANISATIONS
 from connector.errors import ConnectorError
 from connector.pki.authority import Authority
+from connector.ports import free_port
 
 WORKSPACE_FILE = "workspace.json"
 COMPOSE_PORTS = {"authority": 8765, "protocol": 8443, "management": 8181, "data": 8444}
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 @dataclass
@@ -73,7 +67,7 @@ def create(directory: Path, profile: str = "local") -> Workspace:
         return service if compose else "localhost"
 
     def port(kind: str) -> int:
-        return COMPOSE_PORTS[kind] if compose else _free_port()
+        return COMPOSE_PORTS[kind] if compose else free_port()
 
     bind = "0.0.0.0" if compose else "127.0.0.1"
 
