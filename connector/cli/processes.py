@@ -136,6 +136,9 @@ def _show(record: dict[str, Any]) -> None:
         print(f"  {h['seq']:3} {h['at'][11:23]}  {move:28} {h['cause']}{reason}")
 
 
+FULL_WIDTH = frozenset({"id", "agreementId"})
+
+
 def _list(args: argparse.Namespace, kind: str, columns: list[tuple[str, str]]) -> int:
     client = client_from(args)
     if args.id:
@@ -147,7 +150,9 @@ def _list(args: argparse.Namespace, kind: str, columns: list[tuple[str, str]]) -
     if args.json:
         emit_json(page)
         return 0
-    rows = [[short(item.get(key), 44) for key, _ in columns] for item in page["items"]]
+    # Identifiers in full (they are what the next command takes); other cells cut to keep the table readable.
+    rows = [[str(item.get(key) or "") if key in FULL_WIDTH else short(item.get(key), 44) for key, _ in columns]
+            for item in page["items"]]
     print(table(rows, [title for _, title in columns]))
     if page["total"] > len(rows):
         print(f"({len(rows)} of {page['total']}; use --limit)")

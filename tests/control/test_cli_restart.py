@@ -50,8 +50,10 @@ def test_two_nodes_negotiate_through_the_cli(nodes):
     result = cli("negotiate", "provider", "weather-offer", "--config", str(ccfg))
     assert result.returncode == 0, result.stderr + result.stdout
     assert result.stdout.startswith("FINALIZED: agreement ")
+    negotiation_id = result.stdout.rsplit("(negotiation ", 1)[1].split(")")[0]
     listing = cli("negotiations", "--config", str(ccfg))
     assert "FINALIZED" in listing.stdout
+    assert negotiation_id in listing.stdout  # in full: the id is what `negotiations ID` and `explain` take
     bad = cli("negotiate", "provider", "no-such-offer", "--dataset", "weather", "--config", str(ccfg))
     assert bad.returncode == 2 and "no-such-offer" in bad.stderr and len(bad.stderr.strip().splitlines()) == 1
 
