@@ -14,7 +14,8 @@ from typing import Any, Mapping
 from connector.errors import ConnectorError
 from connector.evidence import tables
 from connector.evidence.bundle import build_bundle
-from connector.evidence.chain import Record, make_inclusion_proof
+from connector.canonical import sha256_hex
+from connector.evidence.chain import CREDENTIAL_VERIFIED, Record, make_inclusion_proof
 from connector.evidence.errors import EvidenceError
 from connector.jws import read_header
 
@@ -64,13 +65,35 @@ def _seal_of(db: Db, transfer_id: str) -> Mapping[str, Any] | None:
     return seal if isinstance(seal, dict) else None
 
 
+def _presented_by(db: Db, peer: str) -> dict[str, str]:
+    """The credentials `peer` presented to this node, as logged when they were verified: sha256 -> token."""
+    hashes = [row[0] for row in db.execute(
+        f"SELECT DISTINCT subject_sha256 FROM {tables.RECORDS} WHERE kind = ? AND peer = ? AND subject_sha256 "
+        "IS NOT NULL", [CREDENTIAL_VERIFIED, peer]).fetchall()]
+    found: dict[str, str] = {}
+    for body in tables.subjects(db, hashes).values():
+        try:
+            tokens = json.loads(body).get("credentials", [])
+        except (TypeError, ValueError, AttributeError):
+            continue
+        for token in tokens if isinstance(tokens, list) else []:
+            if isinstance(token, str):
+                found[sha256_hex(token.encode("utf-8", "surrogatepass"))] = token
+    return found
+
+
 def _credentials(db: Db, negotiation: Any, own_did: str, covered: set[str]) -> list[dict[str, Any]]:
     out: list[dict[str, Any]] = []
     claims = negotiation.claims or {}
+    presented: dict[str, str] | None = None
     for c in claims.get("credentials", []) if isinstance(claims, Mapping) else []:
         if isinstance(c, Mapping) and isinstance(c.get("sha256"), str):
+            if presented is None:
+                presented = _presented_by(db, negotiation.peer_id)
+            # The peer's credential in full when the log kept it as presented, else by its hash alone.
             out.append({"sha256": c["sha256"], "holder": negotiation.peer_id, "id": c.get("id"),
-                        "types": list(c.get("types") or []), "issuer": c.get("issuer"), "token": None})
+                        "types": list(c.get("types") or []), "issuer": c.get("issuer"),
+                        "token": presented.get(c["sha256"])})
     if covered and tables.table_exists(db, OWN_CREDENTIALS_TABLE):
         # Our own credentials, in full, where the peer's signature says it relied on them.
         for row in db.execute(f"SELECT id, types, issuer, sha256, token FROM {OWN_CREDENTIALS_TABLE}").fetchall():

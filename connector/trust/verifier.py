@@ -356,6 +356,7 @@ class Verification:
             message = parse_presentation_response(response)
             holder = self._document.id
             checked: list[CheckedCredential] = []
+            presented: list[str] = []  # the credentials exactly as presented, for the evidence log
             digests, expiry = [], None
             for vp in message.presentation:
                 presentation = verify_presentation(vp, self._document, holder, self.verifier_did, now, s.leeway, s.max_presentation_lifetime)
@@ -367,11 +368,13 @@ class Verification:
                     if not any(scope.matches(credential.types, credential.id) for scope in self._scopes):
                         raise ConnectorError("presentation.scope", f"credential {credential.id!r} was not asked for", "verifiableCredential")
                     checked.append(credential)
+                    presented.append(token)
             self._passed("presentation")
             self._passed("credentials")
             self._credentials = tuple(checked)
             self._notes["presentation"] = "fetched"
             self._notes["presentation_sha256"] = ",".join(digests)
+            self._notes["presented_credentials"] = tuple(presented)
             if expiry is not None:
                 self._presentation = (",".join(digests), expiry)
             return self._status_phase(now)

@@ -72,9 +72,12 @@ def test_each_side_s_bundle_proves_who_agreed_to_what_when_and_which_bytes(excha
         for name in ("log.timestamp", "log.checkpoint", "log.inclusion", "log.agreement", "signature.provider",
                      "signature.consumer", "did.provider", "did.consumer", f"seal.{_transfer_id(exchange, side)}"):
             assert checks.get(name) == OK, (side, name, checks)
-        # each side holds its own credentials in full (the peer relied on them), the peer's only by hash
-        own_credentials = [c for c in report.checks if c.name.startswith("credential.") and c.status == OK]
-        assert len(own_credentials) == 2, [c.statement for c in report.checks if c.name.startswith("credential.")]
+        # each side holds its own credentials (the peer relied on them) and the peer's, as logged when it verified
+        # them, in full: all four verified again offline
+        credentials = [c for c in report.checks if c.name.startswith("credential.") and c.status == OK]
+        assert len(credentials) == 4, [c.statement for c in report.checks if c.name.startswith("credential.")]
+        holders = {c["holder"] for c in exchange.bundle(side)["credentials"] if c["token"]}
+        assert holders == {exchange.provider.participant_id, exchange.consumer.participant_id}
 
 
 def _transfer_id(exchange, side: str) -> str:
@@ -110,11 +113,18 @@ def test_verify_exit_status_is_1_for_tampering_and_2_for_usage_errors(exchange, 
 
 
 def test_require_complete_fails_when_evidence_is_only_held_by_hash(exchange, fresh_dir):
-    shutil.copy(exchange.bundles["consumer"], fresh_dir / "bundle.json")
     shutil.copy(exchange.trust_list, fresh_dir / "federation.jws")
-    ran = cli("evidence", "verify", "bundle.json", "--trust-list", "federation.jws", "--require-complete",
+    shutil.copy(exchange.bundles["consumer"], fresh_dir / "bundle.json")
+    complete = cli("evidence", "verify", "bundle.json", "--trust-list", "federation.jws", "--require-complete",
+                   cwd=fresh_dir)
+    assert complete.returncode == 0, complete.stdout
+    document = json.loads((fresh_dir / "bundle.json").read_text())
+    peer = next(c for c in document["credentials"] if c["holder"] == exchange.provider.participant_id)
+    peer["token"] = None  # as from a node that did not keep the provider's credentials
+    (fresh_dir / "by-hash.json").write_text(json.dumps(document))
+    ran = cli("evidence", "verify", "by-hash.json", "--trust-list", "federation.jws", "--require-complete",
               cwd=fresh_dir)
-    assert ran.returncode == 1 and "NOT PROVEN" in ran.stdout  # the provider's credentials are held by hash only
+    assert ran.returncode == 1 and "NOT PROVEN" in ran.stdout and "only by hash" in ran.stdout
 
 
 # --- tampering: each kind detected and named ----------------------------------------------------------------

@@ -191,9 +191,10 @@ class DcpAuthenticator:
     # --- recording -------------------------------------------------------------------------------------------------
 
     async def _evidence_of(self, claims: VerifiedClaims, peer: str | None, path: str,
-                           presentation_sha256: str | None) -> None:
-        """Credentials verified anew (not a reused presentation) go into the evidence log, with the hash of each
-        credential as presented: the hashes the agreement signatures cover."""
+                           presentation_sha256: str | None, presented: tuple[str, ...]) -> None:
+        """Credentials verified anew (not a reused presentation) go into the evidence log: the hash of each as
+        presented (what the agreement signatures cover) in the record, the credentials themselves as its subject,
+        so that an exported bundle can show an auditor the peer's credentials, not only their hashes."""
         evidence = getattr(self.node, "evidence", None)
         if evidence is None:
             return
@@ -203,7 +204,8 @@ class DcpAuthenticator:
                                  "valid_until": format_datetime(c.valid_until) if c.valid_until else None}
                                 for c in claims.credentials]}
         try:
-            await evidence.record(EVIDENCE_KIND, peer=peer, data=data)
+            await evidence.record(EVIDENCE_KIND, peer=peer, data=data,
+                                  subject={"credentials": list(presented)} if presented else None)
         except (ConnectorError, sqlite3.Error) as exc:  # the verification stands; the log says what was lost
             log.error("credential verification not logged as evidence: %s", exc, extra={"peer": peer})
 
@@ -231,7 +233,8 @@ class DcpAuthenticator:
             # Not awaited: written with the next request's replay record, or within moments (see the edge).
             self.record_soon(record)
             if detail["presentation"] == "fetched":
-                await self._evidence_of(claims, peer, path, notes.get("presentation_sha256"))
+                await self._evidence_of(claims, peer, path, notes.get("presentation_sha256"),
+                                        notes.get("presented_credentials", ()))
         else:
             detail = {"ms": elapsed_ms}
             if outcome.problem.where:
