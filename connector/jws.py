@@ -102,8 +102,7 @@ def verify_compact(key: PublicKey, jws: str) -> tuple[dict[str, Any], bytes]:
         payload = b64url_decode(p)
     except ValueError:
         raise JwsError("jws.malformed", "JWS parts are not base64url") from None
-    if not _verify_raw(key, f"{h}.{p}".encode("ascii"), signature):
-        raise JwsError("jws.signature", "signature does not verify with the expected key")
+    verify_signing_input(key, f"{h}.{p}".encode("ascii"), signature)
     return header, payload
 
 
@@ -126,6 +125,5 @@ def verify_detached(key: PublicKey, jws: str, payload: bytes, header: dict[str, 
         signature = b64url_decode(s)
     except ValueError:
         raise JwsError("jws.malformed", "JWS parts are not base64url") from None
-    if not _verify_raw(key, f"{h}.{b64url(payload)}".encode("ascii"), signature):
-        raise JwsError("jws.signature", "signature does not verify with the expected key")
+    verify_signing_input(key, f"{h}.{b64url(payload)}".encode("ascii"), signature)
     return header

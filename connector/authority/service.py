@@ -85,16 +85,17 @@ class AuthorityService:
 
     def status_list(self, list_id: str) -> str | None:
         """The current status list credential `list_id`, or None if the authority has no such list."""
-        if list_id not in status_list_ids(self.authority):
-            return None
         now, stamp = self.clock(), self._ledger_stamp()
         cached = self._signed.get(list_id)
-        if cached is None or cached.stamp != stamp or now - cached.signed_at >= self.status_validity / 2:
-            token = sign_status_list(self.authority, list_id, self.status_validity, now)
-            cached = _Signed(stamp, token, now)
-            self._signed[list_id] = cached
-            log.info("status list signed", extra={"list": list_id, "valid_s": self.status_validity.total_seconds()})
-        return cached.token
+        # A copy signed from this very ledger (same stamp) names a list that exists: the ledger is read only to sign.
+        if cached is not None and cached.stamp == stamp and now - cached.signed_at < self.status_validity / 2:
+            return cached.token
+        if list_id not in status_list_ids(self.authority):
+            return None
+        token = sign_status_list(self.authority, list_id, self.status_validity, now)
+        self._signed[list_id] = _Signed(stamp, token, now)
+        log.info("status list signed", extra={"list": list_id, "valid_s": self.status_validity.total_seconds()})
+        return token
 
     # --- HTTP -------------------------------------------------------------------------------------------------
 

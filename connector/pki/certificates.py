@@ -175,11 +175,6 @@ def participant_ids(cert: x509.Certificate) -> list[str]:
 @functools.lru_cache(maxsize=1024)
 def participant_id_of(cert: x509.Certificate) -> str | None:
     """The single did: URI SAN of a participant certificate, or None if it has none or several."""
-    return _participant_id_of(cert)
-
-
-@functools.lru_cache(maxsize=1024)
-def _participant_id_of(cert: x509.Certificate) -> str | None:
     # Asked for the peer's certificate on every request and response; certificates are immutable values.
     dids = [u for u in participant_ids(cert) if u.startswith("did:")]
     return dids[0] if len(dids) == 1 else None

@@ -18,9 +18,10 @@ _DATETIME_STAMP = re.compile(
     re.ASCII,
 )
 _DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$", re.ASCII)
+_EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
 # Instants outside these years are refused: nothing here lives that long, and it keeps leeway arithmetic
 # (now + 30 s, validUntil + leeway) clear of datetime's range limits.
-EARLIEST = datetime(1970, 1, 1, tzinfo=timezone.utc)
+EARLIEST = _EPOCH
 LATEST = datetime(3000, 1, 1, tzinfo=timezone.utc)
 
 
@@ -76,7 +77,7 @@ def to_numeric_date(moment: datetime) -> int:
     """JWT NumericDate: whole seconds since the epoch (sub-second precision is dropped)."""
     require_aware(moment, "datetime")
     # Integer arithmetic: a float timestamp rounds x.999999 up to the next second for distant dates.
-    return (moment - datetime(1970, 1, 1, tzinfo=timezone.utc)) // timedelta(seconds=1)
+    return (moment - _EPOCH) // timedelta(seconds=1)
 
 
 def from_numeric_date(value: object, code: str, where: str) -> datetime:

@@ -410,10 +410,8 @@ class TrustStore:
     @functools.cached_property
     def _cas(self) -> tuple[tuple[x509.Certificate, ...], frozenset[bytes]]:
         # Encoding a certificate costs about as much as a signature check; the store is immutable.
-        seen: dict[bytes, x509.Certificate] = {}
-        for cert in (c for t in self.lists for c in t.ca_certificates):
-            seen.setdefault(cert.public_bytes(Encoding.DER), cert)
-        return tuple(seen.values()), frozenset(seen)
+        by_der = _by_der(c for t in self.lists for c in t.ca_certificates)
+        return tuple(by_der.values()), frozenset(by_der)
 
     def tsa_certificates(self) -> tuple[x509.Certificate, ...]:
         return _unique(c for t in self.lists for c in t.tsa_certificates)
@@ -466,7 +464,12 @@ def plain_https_url(url: object) -> bool:
 
 
 def _unique(certs: Iterable[x509.Certificate]) -> tuple[x509.Certificate, ...]:
+    return tuple(_by_der(certs).values())
+
+
+def _by_der(certs: Iterable[x509.Certificate]) -> dict[bytes, x509.Certificate]:
+    """The certificates by DER encoding, each once, in first-seen order."""
     seen: dict[bytes, x509.Certificate] = {}
     for cert in certs:
         seen.setdefault(cert.public_bytes(Encoding.DER), cert)
-    return tuple(seen.values())
+    return seen

@@ -26,7 +26,7 @@ from typing import TYPE_CHECKING, Any, Awaitable, Callable
 from aiohttp import web
 
 from connector.errors import ConnectorError, Problem
-from connector.trust.claims import VerifiedClaims
+from connector.trust.claims import VerifiedClaims, VerifiedCredential
 from connector.trust.did import DidDocument
 from connector.trust.scopes import type_scope
 from connector.trust.status_list import StatusListCachePolicy, VerifiedStatusLists
@@ -53,8 +53,8 @@ log = logging.getLogger("connector.trust")
 
 Clock = Callable[[], datetime]
 Outcome = Verified | Refusal
-# Refusals a status list settles for good: keeping the list cached spares a refetch per request of a revoked peer.
 EVIDENCE_KIND = "credential.verified"  # the evidence log's record kind for a verification (evidence.chain)
+# Refusals a status list settles for good: keeping the list cached spares a refetch per request of a revoked peer.
 SETTLED = frozenset({"credential.revoked", "credential.suspended"})
 
 
@@ -182,11 +182,8 @@ class DcpAuthenticator:
 
     def _with_document(self, db: Any, plan: Verification, document: DidDocument | bytes, now: datetime) -> Any:
         self.pending.write(db)
-        self.replay.bind(db)
-        try:
+        with self.replay.bound(db):
             return plan.with_did_document(document, now)
-        finally:
-            self.replay.bind(None)
 
     # --- recording -------------------------------------------------------------------------------------------------
 
@@ -199,8 +196,7 @@ class DcpAuthenticator:
         if evidence is None:
             return
         data = {"path": path, "presentation_sha256": presentation_sha256,
-                "credentials": [{"id": c.id, "types": [t for t in c.types if t != "VerifiableCredential"],
-                                 "issuer": c.issuer, "federation": c.federation, "sha256": c.sha256,
+                "credentials": [{**_summary(c), "sha256": c.sha256,
                                  "valid_until": format_datetime(c.valid_until) if c.valid_until else None}
                                 for c in claims.credentials]}
         try:
@@ -218,8 +214,7 @@ class DcpAuthenticator:
             detail: dict[str, Any] = {
                 "ms": elapsed_ms,
                 "presentation": notes.get("presentation", notes.get("credentials")),
-                "credentials": [{"id": c.id, "types": [t for t in c.types if t != "VerifiableCredential"],
-                                 "issuer": c.issuer, "federation": c.federation} for c in claims.credentials],
+                "credentials": [_summary(c) for c in claims.credentials],
             }
             record = repo.VerificationRecord(format_datetime(now), peer, "verified", None, None, None, method,
                                              path, rid, detail)
@@ -251,3 +246,9 @@ class DcpAuthenticator:
                 extra["expired_trust_lists"] = expired
             log.warning("verification failed at %s: %s", outcome.step, outcome.reason, extra=extra)
             await self.record(record)  # written before the refusal is answered
+
+
+def _summary(credential: VerifiedCredential) -> dict[str, Any]:
+    """A verified credential as the verification record and the evidence log name it."""
+    return {"id": credential.id, "types": [t for t in credential.types if t != "VerifiableCredential"],
+            "issuer": credential.issuer, "federation": credential.federation}

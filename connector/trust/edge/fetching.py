@@ -22,9 +22,11 @@ from typing import TYPE_CHECKING, Any, Callable, Mapping
 import aiohttp
 
 from connector.errors import ConnectorError
-from connector.trust.did import MAX_DOCUMENT_BYTES, DidDocument, parse_did_document
+from connector.trust.compact import parse_jwt
+from connector.trust.did import MAX_DOCUMENT_BYTES, DidDocument, parse_did, parse_did_document
 from connector.trust.presentations import MAX_MESSAGE_BYTES
 from connector.trust.status_list import MAX_BITSTRING_BYTES
+from connector.trust.times import parse_datetime
 
 if TYPE_CHECKING:
     from connector.node.runtime import Node
@@ -47,9 +49,6 @@ class CachedStatusList:
 
 def _valid_until(token: str) -> datetime | None:
     """The validUntil a status list claims, read without trusting it (only to forget the copy in time)."""
-    from connector.trust.compact import parse_jwt
-    from connector.trust.times import parse_datetime
-
     try:
         claims = parse_jwt(token, "status", max_length=MAX_BITSTRING_BYTES).claims
         return parse_datetime(claims.get("validUntil"), "status.list_malformed", "validUntil")
@@ -121,8 +120,6 @@ class Fetcher:
 
     async def resolve(self, did: str) -> DidDocument:
         """A parsed DID document or ConnectorError('did.*') (for the credential service, which has no plan)."""
-        from connector.trust.did import parse_did
-
         try:
             found = await self.did_document(did, parse_did(did).url)
         except FetchFailed as exc:

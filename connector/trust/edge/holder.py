@@ -202,11 +202,8 @@ class Holder:
         return web.Response(body=PresentationResponseMessage((presentation,)).body(), content_type="application/json")
 
     def _remember(self, db: Any, facts: IdTokenFacts, now: datetime) -> None:
-        self.replay.bind(db)
-        try:
+        with self.replay.bound(db):
             remember_id_token(self.replay, facts, now, self.leeway)
-        finally:
-            self.replay.bind(None)
 
     async def _record(self, request: web.Request, peer: str | None, exc: ConnectorError, now: datetime,
                       rid: str | None) -> None:

@@ -6,12 +6,13 @@ transaction `node.store.run` / `node.store.read` opened.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import math
 from collections import deque
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, Iterable, Mapping
+from typing import Any, Iterable, Iterator, Mapping
 
 from connector.errors import ConnectorError
 
@@ -51,6 +52,15 @@ class StoreReplayCache:
 
     def bind(self, db: Db | None) -> None:
         self._db = db
+
+    @contextlib.contextmanager
+    def bound(self, db: Db) -> Iterator[None]:
+        """Bound to `db` for the duration of the block."""
+        self.bind(db)
+        try:
+            yield
+        finally:
+            self.bind(None)
 
     def remember(self, issuer: str, jti: str, until: datetime, now: datetime) -> bool:
         if self._db is None:

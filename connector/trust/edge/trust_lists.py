@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any, Awaitable, Callable
@@ -63,7 +63,6 @@ class ListState:
     problem_at: datetime | None = None
     file_stamp: tuple[int, int] = (-2, -2)
     url_due: float = 0.0  # monotonic time of the next url fetch
-    notes: list[str] = field(default_factory=list)
 
     @property
     def key(self) -> str:
