@@ -16,7 +16,7 @@ from pathlib import Path
 
 from connector.cli.base import EXIT_FAILED, Parser
 from connector.demo import workspace as ws_module
-from connector.demo.processes import DataSpace
+from connector.demo.processes import DataSpace, answers
 from connector.demo.story import Console, Story, summary
 from connector.node.signals import stop_requested
 
@@ -88,7 +88,7 @@ async def _keep_running(ws: ws_module.Workspace, console: Console, space: DataSp
     console.detail(f"connector negotiate tokyo-mobility traffic-flow-offer --config {berlin}")
     console.detail(f"connector negotiations --config {berlin}")
     console.detail(f"connector fetch tokyo-mobility traffic-flow --out traffic.csv --config {berlin}")
-    console.detail(f"connector explain <negotiation id> --config {ws.path(ws.organisation('berlin-energy')['config'])}")
+    console.detail(f"connector explain <negotiation id> --config {berlin}")
     console.write(f"workspace description: {ws.dir / ws_module.WORKSPACE_FILE}; press Ctrl-C to stop.")
     async with stop_requested() as stop:
         while not stop.is_set():
@@ -138,13 +138,6 @@ async def _wait_for_nodes(ws: ws_module.Workspace, seconds: float) -> None:
     deadline = time.monotonic() + seconds
     async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=2)) as session:
         for org in ws.data["organisations"]:
-            while True:
-                try:
-                    async with session.get(f"{org['management']}/check/readiness") as resp:
-                        if resp.status == 200:
-                            break
-                except (aiohttp.ClientError, asyncio.TimeoutError, OSError):
-                    pass
-                if time.monotonic() > deadline:
-                    break
+            url = f"{org['management']}/check/readiness"
+            while not await answers(session, url) and time.monotonic() <= deadline:
                 await asyncio.sleep(0.5)

@@ -275,15 +275,17 @@ class AtomicDownload:
             raise DownloadError("download.closed", "the download is no longer open")
         return self._fd
 
-    async def write(self, chunk: bytes | bytearray | memoryview) -> None:
-        fd = self._require_open()
-        n = memoryview(chunk).nbytes
+    def _check_room(self, n: int) -> None:
         if self.expected_size is not None and self._size + n > self.expected_size:
             raise DownloadError(
                 "download.too_large",
                 f"the provider sent more than the announced {self.expected_size} bytes",
                 str(self.part_path),
             )
+
+    async def write(self, chunk: bytes | bytearray | memoryview) -> None:
+        fd = self._require_open()
+        self._check_room(memoryview(chunk).nbytes)
         await self._run(self._write_blocking, fd, chunk)
 
     async def write_many(self, chunks: Sequence[bytes | bytearray | memoryview]) -> None:
@@ -291,33 +293,20 @@ class AtomicDownload:
         receiver can batch the network's chunks instead of paying a thread hop for each."""
         fd = self._require_open()
         n = sum(memoryview(c).nbytes for c in chunks)
-        if self.expected_size is not None and self._size + n > self.expected_size:
-            raise DownloadError(
-                "download.too_large",
-                f"the provider sent more than the announced {self.expected_size} bytes",
-                str(self.part_path),
-            )
+        self._check_room(n)
         await self._run(self._write_many_blocking, fd, list(chunks), n)
 
     def _write_many_blocking(self, fd: int, chunks: list[bytes | bytearray | memoryview], n: int) -> None:
         _write_vector(fd, chunks, self._size)
         for chunk in chunks:
             self._running.update(chunk)
-        self._size += n
-        if self._size - self._durable >= self.checkpoint_bytes:
-            self._checkpoint_blocking(fd)
+        self._advance(fd, n)
 
     def write_blocking(self, chunk: bytes | bytearray | memoryview) -> None:
         """Append `chunk` from a thread of the caller's own (a receiver running a blocking read loop); the
         same rule holds: no call may overlap another. `chunk` may be reused once this returns."""
         fd = self._require_open()
-        n = memoryview(chunk).nbytes
-        if self.expected_size is not None and self._size + n > self.expected_size:
-            raise DownloadError(
-                "download.too_large",
-                f"the provider sent more than the announced {self.expected_size} bytes",
-                str(self.part_path),
-            )
+        self._check_room(memoryview(chunk).nbytes)
         self._write_blocking(fd, chunk)
 
     def use_direct_io(self) -> bool:
@@ -372,23 +361,19 @@ class AtomicDownload:
 
         def write_stage(chunk: memoryview) -> None:
             n = chunk.nbytes
-            if self.expected_size is not None and self._size + n > self.expected_size:
-                raise DownloadError(
-                    "download.too_large",
-                    f"the provider sent more than the announced {self.expected_size} bytes",
-                    str(self.part_path),
-                )
+            self._check_room(n)
             self._write_at(fd, chunk)
-            self._size += n
-            if self._size - self._durable >= self.checkpoint_bytes:
-                self._checkpoint_blocking(fd)
+            self._advance(fd, n)
 
         return write_stage, hash_stage
 
     def _write_blocking(self, fd: int, chunk: bytes | bytearray | memoryview) -> None:
         self._write_at(fd, chunk)
         self._running.update(chunk)
-        self._size += memoryview(chunk).nbytes
+        self._advance(fd, memoryview(chunk).nbytes)
+
+    def _advance(self, fd: int, n: int) -> None:
+        self._size += n
         if self._size - self._durable >= self.checkpoint_bytes:
             self._checkpoint_blocking(fd)
 

@@ -20,9 +20,8 @@ from urllib.parse import urlsplit
 
 from cryptography import x509
 
-from connector.dataplane.peers import WrongPeer
+from connector.dataplane.peers import wrong_peer
 from connector.dataplane.tlsstream import TlsStream
-from connector.pki.certificates import participant_id_of
 
 T = TypeVar("T")
 BUFFER_BYTES = 4 * 1024 * 1024
@@ -121,11 +120,11 @@ class BlockingGet:
         if self._aborted:
             self._tls.abort()
         der = self._tls.peer_certificate_der()
-        found = participant_id_of(x509.load_der_x509_certificate(der)) if der else None
-        if found != self._expected:
+        wrong = wrong_peer(x509.load_der_x509_certificate(der) if der else None, self._expected,
+                           f"https://{self._host}:{self._port}")
+        if wrong is not None:
             self.close()
-            raise WrongPeer("dataplane.wrong_peer", f"https://{self._host}:{self._port} is served by "
-                            f"{found or 'an unidentified party'}, not by {self._expected}")
+            raise wrong
         host = f"[{self._host}]" if ":" in self._host else self._host
         lines = [f"GET {self._path} HTTP/1.1", f"Host: {host}:{self._port}", "Accept-Encoding: identity",
                  "Connection: close"]
@@ -310,10 +309,6 @@ class BlockingGet:
         self._aborted = True
         if self._tls is not None:
             self._tls.abort()
-
-    @property
-    def aborted(self) -> bool:
-        return self._aborted
 
     def close(self) -> None:
         if self._tls is not None:

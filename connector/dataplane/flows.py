@@ -8,25 +8,17 @@ destination token it issued, where pushed data went, and the seal it verified an
 
 from __future__ import annotations
 
-import json
-from dataclasses import dataclass, fields, replace
+from dataclasses import dataclass, fields
 from datetime import datetime
 from typing import Any, Mapping
 
 from sqlite_utils import Database
 
-from connector.control.records import iso, parse_iso
+# The same column encodings as the control plane's records, so that both planes' rows read alike.
+from connector.control.records import _json, _unjson, iso, parse_iso
 
 FLOW_TABLE = "data_flows"
 DIGEST_TABLE = "data_digests"
-
-
-def _json(value: Any) -> str | None:
-    return None if value is None else json.dumps(value, separators=(",", ":"), sort_keys=True)
-
-
-def _unjson(text: str | None) -> Any:
-    return None if text is None else json.loads(text)
 
 
 @dataclass(frozen=True)
@@ -80,15 +72,6 @@ def get_flow(db: Database, transfer_id: str) -> Flow | None:
 
 def save_flow(db: Database, flow: Flow) -> None:
     db[FLOW_TABLE].upsert(flow.to_row(), pk="transfer_id")
-
-
-def update_flow(db: Database, transfer_id: str, at: datetime, **changes: Any) -> Flow | None:
-    flow = get_flow(db, transfer_id)
-    if flow is None:
-        return None
-    flow = replace(flow, updated_at=at, **changes)
-    save_flow(db, flow)
-    return flow
 
 
 def add_bytes_sent(db: Database, transfer_id: str, count: int) -> None:

@@ -12,6 +12,7 @@ import ssl
 from typing import Any
 
 import aiohttp
+from cryptography import x509
 
 from connector.errors import ConnectorError
 from connector.node.tls import peer_certificate
@@ -20,6 +21,15 @@ from connector.pki.certificates import participant_id_of
 
 class WrongPeer(ConnectorError):
     """The server is not the participant we meant to send to or fetch from."""
+
+
+def wrong_peer(cert: x509.Certificate | None, participant_id: str, origin: str) -> WrongPeer | None:
+    """The error to raise when the server at `origin` presented `cert` and that does not name `participant_id`."""
+    found = participant_id_of(cert) if cert is not None else None
+    if found == participant_id:
+        return None
+    return WrongPeer("dataplane.wrong_peer",
+                     f"{origin} is served by {found or 'an unidentified party'}, not by {participant_id}")
 
 
 class PeerCheckingConnector(aiohttp.TCPConnector):
@@ -32,12 +42,10 @@ class PeerCheckingConnector(aiohttp.TCPConnector):
     async def connect(self, req: Any, traces: Any, timeout: Any) -> Any:
         conn = await super().connect(req, traces, timeout)
         cert = peer_certificate(conn.transport) if conn.transport is not None else None
-        found = participant_id_of(cert) if cert is not None else None
-        if found != self.participant_id:
+        wrong = wrong_peer(cert, self.participant_id, str(req.url.origin()))
+        if wrong is not None:
             conn.close()
-            raise WrongPeer("dataplane.wrong_peer",
-                            f"{req.url.origin()} is served by {found or 'an unidentified party'}, "
-                            f"not by {self.participant_id}")
+            raise wrong
         return conn
 
 

@@ -14,7 +14,7 @@ from __future__ import annotations
 import json
 import re
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import datetime
 from typing import Any, Mapping
 
 from cryptography import x509
@@ -24,6 +24,7 @@ from connector import jws
 from connector.canonical import b64url, canonical_bytes
 from connector.errors import ConnectorError
 from connector.keys import PrivateKey, PublicKey
+from connector.trust.times import to_numeric_date
 
 TOKEN_TYPE = "dataplane-pull+jwt"
 _FIELDS = frozenset({"iss", "sub", "tid", "agr", "jti", "iat", "exp", "cnf"})
@@ -38,12 +39,6 @@ class TokenError(ConnectorError):
 def cert_thumbprint(cert: x509.Certificate) -> str:
     """``x5t#S256``: base64url of the SHA-256 of the certificate's DER."""
     return b64url(cert.fingerprint(hashes.SHA256()))
-
-
-def _epoch(moment: datetime) -> int:
-    if moment.tzinfo is None:
-        raise ValueError("token times must be timezone-aware")
-    return int(moment.timestamp())
 
 
 @dataclass(frozen=True)
@@ -123,7 +118,7 @@ def verify_token(key: PublicKey, token: str, *, issuer: str, now: datetime) -> T
     claims = TokenClaims.from_json(value)
     if claims.issuer != issuer:
         raise TokenError("token.signature", "the bearer token was issued by another participant")
-    if _epoch(now) >= claims.expires_at:
+    if to_numeric_date(now) >= claims.expires_at:
         raise TokenError("token.expired", "the bearer token has expired; ask for a fresh one")
     return claims
 
@@ -141,7 +136,3 @@ def check_holder(claims: TokenClaims, *, transfer_id: str, participant_id: str, 
         if bound is not None and bound != cert_sha256:
             raise TokenError("token.wrong_holder",
                              "the bearer token is bound to another TLS certificate than the one presented")
-
-
-def as_datetime(epoch_seconds: int) -> datetime:
-    return datetime.fromtimestamp(epoch_seconds, tz=timezone.utc)

@@ -18,6 +18,15 @@ from connector.demo.workspace import Workspace
 from connector.errors import ConnectorError
 
 
+async def answers(session: aiohttp.ClientSession, url: str) -> bool:
+    """Whether `url` answers 200 now (a readiness probe: the certificate is not checked)."""
+    try:
+        async with session.get(url, ssl=False) as resp:
+            return resp.status == 200
+    except (aiohttp.ClientError, asyncio.TimeoutError, OSError):
+        return False
+
+
 @dataclass
 class Service:
     name: str
@@ -88,12 +97,8 @@ class DataSpace:
             if not service.running():
                 raise ConnectorError("demo.start_failed", f"{service.name} exited at start; its log ends with:\n"
                                      f"{service.last_lines()}")
-            try:
-                async with session.get(service.ready_url, ssl=False) as resp:  # a readiness probe only
-                    if resp.status == 200:
-                        return
-            except (aiohttp.ClientError, asyncio.TimeoutError, OSError):
-                pass
+            if await answers(session, service.ready_url):
+                return
             if time.monotonic() > deadline:
                 raise ConnectorError("demo.start_timeout", f"{service.name} did not become ready; its log ends "
                                      f"with:\n{service.last_lines()}")
