@@ -44,8 +44,8 @@ class _Unknown:
 
 UNKNOWN = _Unknown()
 Next = OutboxEntry | None | _Unknown
-_STATES = {"negotiation": NegotiationState, "transfer": TransferState}
-FINAL_STATES = frozenset({"FINALIZED", "COMPLETED", "TERMINATED"})
+# The states in which a negotiation or a transfer has ended (the two share no other state name).
+FINAL_STATES = frozenset(s.value for states in (NegotiationState, TransferState) for s in states if s.is_terminal)
 READERS = {"negotiation": repo.get_negotiation, "transfer": repo.get_transfer}
 MAX_ANNOUNCED = 4096
 
@@ -156,13 +156,12 @@ class Engine:
         follow = self._follows.get(process_id)
         if follow is None:
             return
-        member = _STATES[kind]._value2member_map_.get(state) if state is not None else None
-        follow.state = state if member is not None else None
-        follow.terminal = member is not None and member.is_terminal
+        follow.state = state
+        follow.terminal = state in FINAL_STATES
         follow.changed.set()
         follow.changed = asyncio.Event()  # for the change after this one
 
-    def _announce(self, kind: str, process_id: str, state: str, reason: str | None = None) -> None:
+    def _announce(self, kind: str, process_id: str, state: str) -> None:
         """One log line when a process has ended (committed), so that an operator reading the log sees how each
         negotiation and transfer ended, and why, without asking the API."""
         if self._announced.get(process_id) == state:
@@ -172,9 +171,7 @@ class Engine:
         self._announced[process_id] = state
         if state != "TERMINATED":
             log.info("%s %s", kind, state, extra={"process_id": process_id})
-        elif reason is not None:
-            log.info("%s TERMINATED: %s", kind, reason, extra={"process_id": process_id})
-        elif not self._closing:
+        elif not self._closing:  # the line names the reason, which only the stored record holds
             self.node.spawn(self._announce_termination(kind, process_id), f"announce:{process_id}")
 
     async def _announce_termination(self, kind: str, process_id: str) -> None:

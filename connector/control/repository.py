@@ -24,6 +24,7 @@ from connector.control.records import (
     Transfer,
     iso,
 )
+from connector.dsp.vocabulary import NegotiationState, TransferState
 from connector.errors import ConnectorError
 
 
@@ -193,8 +194,7 @@ def save_negotiation(db: Database, negotiation: Negotiation) -> None:
 
 def set_pending(db: Database, kind: str, process_id: str, step: str | None) -> None:
     """Only the `pending` column of a stored process (the rest of its row is already what the caller holds)."""
-    table = "negotiations" if kind == "negotiation" else "transfers"
-    db.conn.execute(f"UPDATE {table} SET pending = ? WHERE id = ?", [step, process_id])
+    db.conn.execute(f"UPDATE {_TABLES[kind]} SET pending = ? WHERE id = ?", [step, process_id])
 
 
 def list_negotiations(db: Database, limit: int, offset: int, state: str | None = None,
@@ -317,7 +317,8 @@ class FollowUp:
 
 
 _TABLES = {"negotiation": "negotiations", "transfer": "transfers"}
-_TERMINAL = {"negotiation": ("FINALIZED", "TERMINATED"), "transfer": ("COMPLETED", "TERMINATED")}
+_TERMINAL = {kind: frozenset(s.value for s in states if s.is_terminal)
+             for kind, states in (("negotiation", NegotiationState), ("transfer", TransferState))}
 
 
 def process_status(db: Database, kind: str, process_id: str) -> tuple[str, bool] | None:

@@ -101,11 +101,15 @@ def _fix_fragment_refs(node: Any) -> Any:
 
 
 @cache
+def _schemas() -> tuple[Any, ...]:
+    """Every vendored schema, parsed once (for the registry and for `_sensitivity`)."""
+    return tuple(_fix_fragment_refs(json.loads(entry.read_text(encoding="utf-8"))) for entry in _schema_files())
+
+
+@cache
 def _registry() -> Registry:
-    resources_by_id = []
-    for entry in _schema_files():
-        contents = _fix_fragment_refs(json.loads(entry.read_text(encoding="utf-8")))
-        resources_by_id.append((contents["$id"], Resource.from_contents(contents, default_specification=DRAFT201909)))
+    resources_by_id = [(contents["$id"], Resource.from_contents(contents, default_specification=DRAFT201909))
+                       for contents in _schemas()]
     return Registry().with_resources(resources_by_id).crawl()
 
 
@@ -218,8 +222,8 @@ def _sensitivity() -> tuple[frozenset[str], Tests] | None:
                 unsound = True
             walk(value)
 
-    for entry in _schema_files():
-        walk(json.loads(entry.read_text(encoding="utf-8")))
+    for schema in _schemas():
+        walk(schema)
     if unsound:
         return None
     # jsonschema's `pattern` is re.search with the pattern as written; the compiled form gives the same answer.

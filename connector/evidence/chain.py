@@ -78,6 +78,18 @@ def _check_text(name: str, value: object, *, did: bool = False) -> None:
         raise _bad(name, f"{name} must be a DID")
 
 
+def _check_kind(kind: object) -> None:
+    if not isinstance(kind, str) or len(kind) > 64 or not _KIND.fullmatch(kind):
+        raise _bad("kind", "kind must be a dotted lowercase name")
+
+
+def _after(head: ChainHead) -> tuple[int, str]:
+    """The seq and prev of the record that follows a stored head."""
+    if head.count < 0 or not _is_hex64(head.hash):
+        raise _bad("prev", "chain head must have a count >= 0 and a 64-hex hash")
+    return head.count + 1, head.hash
+
+
 def _frozen_data(data: object) -> tuple[dict[str, Any], bytes]:
     """A private deep copy of `data` (so later changes by the caller cannot alter a hashed record), and its
     canonical bytes (which the body hash embeds: computed once here rather than again for every hash)."""
@@ -161,8 +173,7 @@ class Record:
             parse_utc(self.at)
         except EvidenceError as exc:
             raise _bad("at", exc.reason) from None
-        if not isinstance(self.kind, str) or len(self.kind) > 64 or not _KIND.fullmatch(self.kind):
-            raise _bad("kind", "kind must be a dotted lowercase name")
+        _check_kind(self.kind)
         _check_text("process_id", self.process_id)
         _check_text("peer", self.peer, did=True)
         if self.subject_sha256 is not None and not _is_hex64(self.subject_sha256):
@@ -173,28 +184,6 @@ class Record:
         data, data_json = _frozen_data(self.data)
         object.__setattr__(self, "data", data)
         object.__setattr__(self, "_data_json", data_json)  # not a field: derived from `data`, kept for hashing
-
-    @classmethod
-    def _follow(cls, head: ChainHead, at: str, kind: str, process_id: str | None, peer: str | None,
-                subject_sha256: str | None, data: object) -> Record:
-        """The record after `head`, hashed, for the node's own journal. `at` (from `format_utc`) and
-        `subject_sha256` (a digest just computed) are the journal's own and are not checked again; the head (read
-        back from the store) and every field a caller supplies are, as in construction."""
-        if head.count < 0 or not _is_hex64(head.hash):
-            raise _bad("prev", "prev must be 64 lowercase hex digits")
-        if not isinstance(kind, str) or len(kind) > 64 or not _KIND.fullmatch(kind):
-            raise _bad("kind", "kind must be a dotted lowercase name")
-        _check_text("process_id", process_id)
-        _check_text("peer", peer, did=True)
-        copy, data_json = _frozen_data(data)
-        seq = head.count + 1
-        body = sha256_hex(_body_bytes(at, kind, process_id, peer, subject_sha256, data_json))
-        record = cls.__new__(cls)
-        # Filled as construction would (frozen: not through setattr), without running the checks again.
-        record.__dict__.update(seq=seq, at=at, kind=kind, process_id=process_id, peer=peer,
-                               subject_sha256=subject_sha256, data=copy, prev=head.hash,
-                               hash=link_hash(seq, head.hash, body), _data_json=data_json)
-        return record
 
     @property
     def data_json(self) -> bytes:
@@ -278,12 +267,29 @@ def make_record(
     elif isinstance(prev, Record):
         seq, prev_hash = prev.seq + 1, prev.hash
     else:
-        if prev.count < 0 or not _is_hex64(prev.hash):
-            raise _bad("prev", "chain head must have a count >= 0 and a 64-hex hash")
-        seq, prev_hash = prev.count + 1, prev.hash
+        seq, prev_hash = _after(prev)
     # Validate every field (by constructing) before hashing, so bad input fails with a reason, not a hash error.
     draft = Record(seq, format_utc(at), kind, process_id, peer, subject_sha256, dict(data or {}), prev_hash, GENESIS)
     return replace(draft, hash=draft.computed_hash())
+
+
+def next_record(head: ChainHead, at: str, kind: str, process_id: str | None, peer: str | None,
+                subject_sha256: str | None, data: object) -> Record:
+    """What `make_record(head, ...)` makes, for the node's own journal (appends are on every protocol step). `at`
+    (from `format_utc`) and `subject_sha256` (a digest just computed) are the journal's own and are not checked
+    again; the head (read back from the store) and every field a caller supplies are, as in construction."""
+    seq, prev = _after(head)
+    _check_kind(kind)
+    _check_text("process_id", process_id)
+    _check_text("peer", peer, did=True)
+    copy, data_json = _frozen_data(data)
+    body = sha256_hex(_body_bytes(at, kind, process_id, peer, subject_sha256, data_json))
+    record = Record.__new__(Record)
+    # Filled as construction would (frozen: not through setattr), without running the checks again.
+    record.__dict__.update(seq=seq, at=at, kind=kind, process_id=process_id, peer=peer,
+                           subject_sha256=subject_sha256, data=copy, prev=prev,
+                           hash=link_hash(seq, prev, body), _data_json=data_json)
+    return record
 
 
 # --- verifying a chain -------------------------------------------------------------------------------------

@@ -16,7 +16,7 @@ from typing import Any, Callable, Mapping
 
 from connector.canonical import canonical_bytes, sha256_hex
 from connector.evidence import tables
-from connector.evidence.chain import GENESIS, ChainHead, Record
+from connector.evidence.chain import GENESIS, ChainHead, Record, next_record
 from connector.evidence.errors import EvidenceError
 from connector.evidence.rfc3339 import format_utc
 
@@ -39,13 +39,6 @@ def subject_bytes(subject: Any) -> bytes:
         return canonical_bytes(subject)
     except (ValueError, TypeError, RecursionError) as exc:
         raise EvidenceError(SUBJECT_UNUSABLE, f"the subject is not canonicalisable JSON ({exc})") from None
-
-
-def _next_record(head: ChainHead, at: str, kind: str, process_id: str | None, peer: str | None,
-                 subject_sha256: str | None, data: dict[str, Any]) -> Record:
-    """What `chain.make_record` makes, without re-checking what the journal itself produced (appends are on
-    every protocol step); what callers pass is validated as in `Record` construction."""
-    return Record._follow(head, at, kind, process_id, peer, subject_sha256, data)  # noqa: SLF001
 
 
 MAX_REMEMBERED_PROCESSES = 4096
@@ -105,7 +98,7 @@ class Journal:
             fields[PROCESS_PREV] = self._last_hash_of(db, process_id)
         at = format_utc(self.clock())
         for attempt in (1, 2):
-            record = _next_record(self._head, at, kind, process_id, peer, subject_sha256, fields)
+            record = next_record(self._head, at, kind, process_id, peer, subject_sha256, fields)
             try:
                 tables.insert_record(db, record)
             except sqlite3.IntegrityError:

@@ -128,7 +128,6 @@ def _document() -> None:
             "signatures": {"type": "object", "description": "provider / consumer: status (signed, verified, "
                            "unsigned, invalid), signer, jws, code, reason, at"}}},
     }
-    agreement = [{"name": "id", "in": "path", "required": True, "schema": {"type": "string"}}]
     paths = {
         "/v1/evidence": {"get": {"tags": ["evidence"], "summary": "The evidence log: head and last checkpoint",
                                  "responses": answers(ref("EvidenceStatus"))}},
@@ -142,10 +141,10 @@ def _document() -> None:
         "/v1/evidence/check": {"post": {"tags": ["evidence"], "summary": "Verify the whole stored log; the first "
                                         "broken link comes first", "responses": answers(ref("LogCheck"), "503")}},
         "/v1/evidence/agreements/{id}/bundle": {"get": {
-            "tags": ["evidence"], "summary": "The evidence bundle of one agreement", "parameters": agreement,
+            "tags": ["evidence"], "summary": "The evidence bundle of one agreement", "parameters": openapi.ID,
             "responses": answers(ref("EvidenceBundle"), "400", "404", "503")}},
         "/v1/evidence/agreements/{id}/signatures": {"get": {
-            "tags": ["evidence"], "summary": "The signatures held for one agreement", "parameters": agreement,
+            "tags": ["evidence"], "summary": "The signatures held for one agreement", "parameters": openapi.ID,
             "responses": answers(ref("AgreementSignatures"), "503")}},
     }
     openapi.EXTRA_SCHEMAS.update(schemas)

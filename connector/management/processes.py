@@ -281,7 +281,6 @@ async def transfer_flow(request: web.Request) -> web.Response:
 def _document_data_routes() -> None:
     from connector.management import openapi
 
-    ident = [{"name": "id", "in": "path", "required": True, "schema": {"type": "string"}}]
     problem = {"content": {"application/problem+json": {"schema": {"$ref": "#/components/schemas/Problem"}}}}
     openapi.EXTRA_SCHEMAS.update({
         "PullAccess": {"type": "object", "description": "Where and how to pull a transfer's data now", "properties": {
@@ -303,13 +302,13 @@ def _document_data_routes() -> None:
     openapi.EXTRA_PATHS.update({
         "/v1/transfers/{id}/token": {"post": {
             "tags": ["transfers"], "summary": "Consumer, pull: the data endpoint with a fresh token",
-            "parameters": ident,
+            "parameters": openapi.ID,
             "responses": {"200": {"description": "OK", "content": {"application/json": {
                 "schema": {"$ref": "#/components/schemas/PullAccess"}}}},
                 "409": {"description": "The transfer is not STARTED", **problem}}}},
         "/v1/transfers/{id}/seal": {"post": {
             "tags": ["transfers"], "summary": "Consumer, pull: report the data's digest and the provider's seal; "
-            "the seal is verified and kept, or the transfer is terminated with the reason", "parameters": ident,
+            "the seal is verified and kept, or the transfer is terminated with the reason", "parameters": openapi.ID,
             "requestBody": {"required": True, "content": {"application/json": {
                 "schema": {"$ref": "#/components/schemas/SealReport"}}}},
             "responses": {"200": {"description": "Verified and kept", "content": {"application/json": {
@@ -317,7 +316,7 @@ def _document_data_routes() -> None:
                 "400": {"description": "Refused: the transfer was terminated", **problem}}}},
         "/v1/transfers/{id}/flow": {"get": {
             "tags": ["transfers"], "summary": "The data plane's view of a transfer (token, bytes, seal, streams)",
-            "parameters": ident, "responses": {"200": {"description": "OK", "content": {"application/json": {
+            "parameters": openapi.ID, "responses": {"200": {"description": "OK", "content": {"application/json": {
                 "schema": {"$ref": "#/components/schemas/DataFlow"}}}}, "404": {"description": "Not found",
                                                                                 **problem}}}},
     })

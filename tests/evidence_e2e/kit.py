@@ -15,8 +15,12 @@ import shutil
 import sqlite3
 import sys
 from dataclasses import dataclass, field
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
+
+from connector.store.migrations import MIGRATIONS
+from connector.store.sqlite import _statements
 
 from dataplane_e2e.kit import Pair, data_section, pull_all, settle, started, wait_state
 from nodekit import Management, Participant, running_node
@@ -161,10 +165,31 @@ def flip(text: str, index: int) -> str:
     return text[:index] + replacement + text[index + 1:]
 
 
-def open_store(path: Path) -> sqlite3.Connection:
+def open_store(path: Path | str) -> sqlite3.Connection:
     conn = sqlite3.connect(path, isolation_level=None)
     conn.row_factory = sqlite3.Row
     return conn
+
+
+def fresh_db() -> sqlite3.Connection:
+    """An in-memory database with every migration applied, as a node's store starts."""
+    conn = open_store(":memory:")
+    for migration in MIGRATIONS:
+        for statement in _statements(migration.sql):
+            conn.execute(statement)
+    return conn
+
+
+class Clock:
+    """A clock for records written in a test: each reading is `step` after the one before."""
+
+    def __init__(self, step: timedelta = timedelta(milliseconds=1)) -> None:
+        self.now = datetime(2030, 1, 1, tzinfo=timezone.utc)
+        self.step = step
+
+    def __call__(self) -> datetime:
+        self.now += self.step
+        return self.now
 
 
 def drop_triggers(conn: sqlite3.Connection) -> None:

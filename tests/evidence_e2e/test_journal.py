@@ -4,7 +4,6 @@ the in-memory head wrong."""
 from __future__ import annotations
 
 import sqlite3
-from datetime import datetime, timedelta, timezone
 
 import pytest
 from hypothesis import given, settings
@@ -13,26 +12,8 @@ from hypothesis import strategies as st
 from connector.evidence import tables
 from connector.evidence.chain import GENESIS, Record, verify_chain
 from connector.evidence.journal import PROCESS_PREV, Journal
-from connector.store.migrations import MIGRATIONS
-from connector.store.sqlite import _statements
 
-
-def fresh_db() -> sqlite3.Connection:
-    conn = sqlite3.connect(":memory:", isolation_level=None)
-    conn.row_factory = sqlite3.Row
-    for migration in MIGRATIONS:
-        for statement in _statements(migration.sql):
-            conn.execute(statement)
-    return conn
-
-
-class Clock:
-    def __init__(self) -> None:
-        self.now = datetime(2030, 1, 1, tzinfo=timezone.utc)
-
-    def __call__(self) -> datetime:
-        self.now += timedelta(milliseconds=1)
-        return self.now
+from evidence_e2e.kit import Clock, fresh_db
 
 
 def stored(conn: sqlite3.Connection) -> list[Record]:

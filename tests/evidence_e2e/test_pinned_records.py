@@ -5,7 +5,6 @@ after verify alike."""
 from __future__ import annotations
 
 import hashlib
-import sqlite3
 from datetime import datetime, timedelta, timezone
 from types import SimpleNamespace
 from typing import Any
@@ -14,8 +13,8 @@ from connector.config import EvidenceSection
 from connector.evidence import tables
 from connector.evidence.chain import Record, verify_chain
 from connector.evidence.node_edge import NodeEvidence
-from connector.store.migrations import MIGRATIONS
-from connector.store.sqlite import _statements
+
+from evidence_e2e.kit import Clock, fresh_db
 
 PEER = "did:web:localhost%3A8443:consumer"
 AGREEMENT = {"@id": "urn:uuid:agreement-1", "@type": "Agreement", "target": "weather", "assignee": PEER,
@@ -29,24 +28,6 @@ MESSAGE = {"@context": ["https://w3id.org/dspace/2025/1/context.jsonld"], "@type
 # The head after `_append_known_records`, and a digest of every stored record line and subject body.
 PINNED_HEAD = (14, "87cfde7a8d51f4845d7ea3ef4f4b78fd32cd3f50744cf212eb96596c7125c452")
 PINNED_CONTENT = "33060fa9d12a81e169504440cf80a7ff58704072ea637d6b6ef931fd2dd682bf"
-
-
-class _Clock:
-    def __init__(self) -> None:
-        self.now = datetime(2030, 1, 1, tzinfo=timezone.utc)
-
-    def __call__(self) -> datetime:
-        self.now += timedelta(microseconds=1_001)
-        return self.now
-
-
-def _fresh_db() -> sqlite3.Connection:
-    conn = sqlite3.connect(":memory:", isolation_level=None)
-    conn.row_factory = sqlite3.Row
-    for migration in MIGRATIONS:
-        for statement in _statements(migration.sql):
-            conn.execute(statement)
-    return conn
 
 
 def _append_known_records(evidence: NodeEvidence, db: Any) -> None:
@@ -83,8 +64,8 @@ def _append_known_records(evidence: NodeEvidence, db: Any) -> None:
 
 def _recorded() -> tuple[tuple[int, str], str, list[Record]]:
     node = SimpleNamespace(config=SimpleNamespace(evidence=EvidenceSection()), trust=None, store=None)
-    evidence = NodeEvidence(node, identity=None, clock=_Clock())  # type: ignore[arg-type]
-    db = _fresh_db()
+    evidence = NodeEvidence(node, identity=None, clock=Clock(timedelta(microseconds=1_001)))  # type: ignore[arg-type]
+    db = fresh_db()
     evidence.journal.load(db)
     db.execute("BEGIN IMMEDIATE")
     _append_known_records(evidence, db)
@@ -108,8 +89,8 @@ def test_the_records_written_for_known_inputs_are_pinned_byte_for_byte():
 
 def test_what_an_append_returns_is_what_was_stored():
     node = SimpleNamespace(config=SimpleNamespace(evidence=EvidenceSection()), trust=None, store=None)
-    evidence = NodeEvidence(node, identity=None, clock=_Clock())  # type: ignore[arg-type]
-    db = _fresh_db()
+    evidence = NodeEvidence(node, identity=None, clock=Clock(timedelta(microseconds=1_001)))  # type: ignore[arg-type]
+    db = fresh_db()
     evidence.journal.load(db)
     data: dict[str, Any] = {"nested": {"list": [1, 2]}, "b": 1.5, "a": "z"}
     returned = evidence.append(db, "state.changed", process_id="urn:p", peer=PEER, subject=dict(AGREEMENT),

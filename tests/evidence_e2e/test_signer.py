@@ -15,7 +15,7 @@ from connector.evidence.chain import Record, verify_chain
 from connector.evidence.signer import SigningIdentity
 from connector.pki.authority import Authority
 
-from evidence_e2e.test_journal import fresh_db
+from evidence_e2e.kit import fresh_db
 
 PROVIDER = "did:web:localhost%3A9443:provider"
 CONSUMER = "did:web:localhost%3A9443:consumer"
