@@ -31,11 +31,12 @@ def parse_iso(text: str | None) -> datetime | None:
     return None if text is None else datetime.fromisoformat(text)
 
 
-def _json(value: Any) -> str | None:
+def json_column(value: Any) -> str | None:
+    """A JSON value as stored in a TEXT column (None stays NULL)."""
     return None if value is None else json.dumps(value, separators=(",", ":"), sort_keys=True)
 
 
-def _unjson(text: str | None) -> Any:
+def from_json_column(text: str | None) -> Any:
     return None if text is None else json.loads(text)
 
 
@@ -55,9 +56,9 @@ class Asset:
     def to_row(self) -> dict[str, Any]:
         return {
             "id": self.id, "title": self.title, "description": self.description,
-            "keywords": _json(list(self.keywords)), "media_type": self.media_type,
-            "formats": _json(list(self.formats)), "source": _json(dict(self.source)),
-            "properties": _json(dict(self.properties)),
+            "keywords": json_column(list(self.keywords)), "media_type": self.media_type,
+            "formats": json_column(list(self.formats)), "source": json_column(dict(self.source)),
+            "properties": json_column(dict(self.properties)),
             "created_at": iso(self.created_at), "updated_at": iso(self.updated_at),
         }
 
@@ -65,9 +66,9 @@ class Asset:
     def from_row(cls, row: Mapping[str, Any]) -> "Asset":
         return cls(
             id=row["id"], title=row["title"], description=row["description"],
-            keywords=tuple(_unjson(row["keywords"])), media_type=row["media_type"],
-            formats=tuple(_unjson(row["formats"])), source=_unjson(row["source"]),
-            properties=_unjson(row["properties"]),
+            keywords=tuple(from_json_column(row["keywords"])), media_type=row["media_type"],
+            formats=tuple(from_json_column(row["formats"])), source=from_json_column(row["source"]),
+            properties=from_json_column(row["properties"]),
             created_at=parse_iso(row["created_at"]), updated_at=parse_iso(row["updated_at"]),  # type: ignore[arg-type]
         )
 
@@ -100,12 +101,12 @@ class PolicyDefinition:
     updated_at: datetime = field(default_factory=utcnow)
 
     def to_row(self) -> dict[str, Any]:
-        return {"id": self.id, "description": self.description, "policy": _json(dict(self.policy)),
+        return {"id": self.id, "description": self.description, "policy": json_column(dict(self.policy)),
                 "created_at": iso(self.created_at), "updated_at": iso(self.updated_at)}
 
     @classmethod
     def from_row(cls, row: Mapping[str, Any]) -> "PolicyDefinition":
-        return cls(id=row["id"], policy=_unjson(row["policy"]), description=row["description"],
+        return cls(id=row["id"], policy=from_json_column(row["policy"]), description=row["description"],
                    created_at=parse_iso(row["created_at"]), updated_at=parse_iso(row["updated_at"]))  # type: ignore[arg-type]
 
     def to_api(self) -> dict[str, Any]:
@@ -165,8 +166,8 @@ class Negotiation:
 
     def to_row(self) -> dict[str, Any]:
         row = {name: getattr(self, name) for name in _NEGOTIATION_FIELDS}
-        row.update(role=str(self.role), state=str(self.state), offer=_json(self.offer),
-                   requested=_json(self.requested), claims=_json(self.claims),
+        row.update(role=str(self.role), state=str(self.state), offer=json_column(self.offer),
+                   requested=json_column(self.requested), claims=json_column(self.claims),
                    deadline_at=iso(self.deadline_at), created_at=iso(self.created_at),
                    updated_at=iso(self.updated_at))
         return row
@@ -175,8 +176,8 @@ class Negotiation:
     def from_row(cls, row: Mapping[str, Any]) -> "Negotiation":
         data = dict(row)
         data.update(role=_member(Role, row["role"]), state=_member(NegotiationState, row["state"]),
-                    offer=_unjson(row["offer"]), requested=_unjson(row["requested"]),
-                    claims=_unjson(row["claims"]), deadline_at=parse_iso(row["deadline_at"]),
+                    offer=from_json_column(row["offer"]), requested=from_json_column(row["requested"]),
+                    claims=from_json_column(row["claims"]), deadline_at=parse_iso(row["deadline_at"]),
                     created_at=parse_iso(row["created_at"]), updated_at=parse_iso(row["updated_at"]))
         return cls(**data)
 
@@ -207,14 +208,15 @@ class Agreement:
 
     def to_row(self) -> dict[str, Any]:
         return {"id": self.id, "negotiation_id": self.negotiation_id, "provider_id": self.provider_id,
-                "consumer_id": self.consumer_id, "dataset_id": self.dataset_id, "policy": _json(dict(self.policy)),
-                "concluded_at": iso(self.concluded_at), "finalized": int(self.finalized),
+                "consumer_id": self.consumer_id, "dataset_id": self.dataset_id,
+                "policy": json_column(dict(self.policy)), "concluded_at": iso(self.concluded_at),
+                "finalized": int(self.finalized),
                 "provider_address": self.provider_address, "created_at": iso(self.created_at)}
 
     @classmethod
     def from_row(cls, row: Mapping[str, Any]) -> "Agreement":
         return cls(id=row["id"], negotiation_id=row["negotiation_id"], provider_id=row["provider_id"],
-                   consumer_id=row["consumer_id"], dataset_id=row["dataset_id"], policy=_unjson(row["policy"]),
+                   consumer_id=row["consumer_id"], dataset_id=row["dataset_id"], policy=from_json_column(row["policy"]),
                    concluded_at=parse_iso(row["concluded_at"]), finalized=bool(row["finalized"]),  # type: ignore[arg-type]
                    provider_address=row["provider_address"], created_at=parse_iso(row["created_at"]))  # type: ignore[arg-type]
 
@@ -250,8 +252,8 @@ class Transfer:
 
     def to_row(self) -> dict[str, Any]:
         row = {name: getattr(self, name) for name in _TRANSFER_FIELDS}
-        row.update(role=str(self.role), state=str(self.state), data_address=_json(self.data_address),
-                   claims=_json(self.claims), deadline_at=iso(self.deadline_at), created_at=iso(self.created_at),
+        row.update(role=str(self.role), state=str(self.state), data_address=json_column(self.data_address),
+                   claims=json_column(self.claims), deadline_at=iso(self.deadline_at), created_at=iso(self.created_at),
                    updated_at=iso(self.updated_at))
         return row
 
@@ -259,7 +261,7 @@ class Transfer:
     def from_row(cls, row: Mapping[str, Any]) -> "Transfer":
         data = dict(row)
         data.update(role=_member(Role, row["role"]), state=_member(TransferState, row["state"]),
-                    data_address=_unjson(row["data_address"]), claims=_unjson(row["claims"]),
+                    data_address=from_json_column(row["data_address"]), claims=from_json_column(row["claims"]),
                     deadline_at=parse_iso(row["deadline_at"]), created_at=parse_iso(row["created_at"]),
                     updated_at=parse_iso(row["updated_at"]))
         return cls(**data)
@@ -307,7 +309,7 @@ class HistoryEntry:
     def from_row(cls, row: Mapping[str, Any]) -> "HistoryEntry":
         return cls(process_id=row["process_id"], seq=row["seq"], kind=row["kind"], at=parse_iso(row["at"]),  # type: ignore[arg-type]
                    from_state=row["from_state"], to_state=row["to_state"], cause=row["cause"],
-                   reason=row["reason"], detail=_unjson(row["detail"]))
+                   reason=row["reason"], detail=from_json_column(row["detail"]))
 
     def to_api(self) -> dict[str, Any]:
         out = {"seq": self.seq, "at": iso(self.at), "from": self.from_state, "to": self.to_state,
@@ -333,7 +335,7 @@ class OutboxEntry:
 
     @property
     def body(self) -> Mapping[str, Any]:
-        return _unjson(self.body_json)  # type: ignore[no-any-return]
+        return from_json_column(self.body_json)  # type: ignore[no-any-return]
 
     @classmethod
     def from_row(cls, row: Mapping[str, Any]) -> "OutboxEntry":

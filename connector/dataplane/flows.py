@@ -15,7 +15,7 @@ from typing import Any, Mapping
 from sqlite_utils import Database
 
 # The same column encodings as the control plane's records, so that both planes' rows read alike.
-from connector.control.records import _json, _unjson, iso, parse_iso
+from connector.control.records import from_json_column, iso, json_column, parse_iso
 
 FLOW_TABLE = "data_flows"
 DIGEST_TABLE = "data_digests"
@@ -43,16 +43,16 @@ class Flow:
     def to_row(self) -> dict[str, Any]:
         row = {f.name: getattr(self, f.name) for f in fields(self)}
         row.update(updated_at=iso(self.updated_at), token_expires_at=iso(self.token_expires_at),
-                   seal_verified_at=iso(self.seal_verified_at), address=_json(self.address),
-                   seal=_json(self.seal))
+                   seal_verified_at=iso(self.seal_verified_at), address=json_column(self.address),
+                   seal=json_column(self.seal))
         return row
 
     @classmethod
     def from_row(cls, row: Mapping[str, Any]) -> Flow:
         data = dict(row)
         data.update(updated_at=parse_iso(row["updated_at"]), token_expires_at=parse_iso(row["token_expires_at"]),
-                    seal_verified_at=parse_iso(row["seal_verified_at"]), address=_unjson(row["address"]),
-                    seal=_unjson(row["seal"]))
+                    seal_verified_at=parse_iso(row["seal_verified_at"]), address=from_json_column(row["address"]),
+                    seal=from_json_column(row["seal"]))
         return cls(**data)
 
     def to_api(self) -> dict[str, Any]:

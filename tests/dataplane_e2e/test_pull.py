@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 
-from dataplane_e2e.kit import agree, both, fetch, pull_all, settle, sha, started, wait_state
+from dataplane_e2e.kit import agree, both, pull_all, settle, sha, started, wait_state
 
 
 async def test_a_file_is_pulled_byte_for_byte_sealed_and_completed(pair):
