@@ -1,22 +1,26 @@
-# The two commands: `make test` and `make demo`. Both bootstrap .venv on first use (Python 3.11+ only).
+# The two commands: `make test` and `make demo`; CI also runs `make lint`. All bootstrap .venv on first use (Python 3.11+).
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 
-.PHONY: test demo venv bench clean
+.PHONY: test lint demo venv bench clean
 
 $(STAMP): pyproject.toml
 	@$(PYTHON) -c 'import sys; assert sys.version_info >= (3, 11), "Python 3.11 or newer is needed"'
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e '.[test]'
+	$(BIN)/python -m pip install --quiet -e '.[test,lint]'
 	@touch $(STAMP)
 
 venv: $(STAMP)
 
 test: $(STAMP)
 	$(BIN)/python -m pytest
+
+lint: $(STAMP)
+	$(BIN)/ruff check connector tests benchmarks scripts
+	$(BIN)/ruff format --check connector tests benchmarks scripts
 
 demo: $(STAMP)
 	$(BIN)/connector demo

@@ -27,7 +27,7 @@ import statistics
 import sys
 import tempfile
 import time
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -35,10 +35,10 @@ import aiohttp
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from bench_negotiation import api, cpu_seconds, start, throughput, write_node  # noqa: E402
+from bench_negotiation import api, cpu_seconds, start, throughput, write_node
 
-from connector.pki.authority import Authority  # noqa: E402
-from connector.pki.trust_list import issue_trust_list  # noqa: E402
+from connector.pki.authority import Authority
+from connector.pki.trust_list import issue_trust_list
 
 PAYLOAD = os.urandom(4096)
 
@@ -66,8 +66,9 @@ def make_pair(root: Path, authority: Authority, label: str, evidence: str) -> tu
     data.mkdir()
     (data / "weather.bin").write_bytes(PAYLOAD)
     provider = write_node(root, authority, f"provider-{label}", seeds(data) + evidence)
-    consumer = write_node(root, authority, f"consumer-{label}",
-                          f'[data]\ninbox = "{root / ("inbox-" + label)}"\n' + evidence)
+    consumer = write_node(
+        root, authority, f"consumer-{label}", f'[data]\ninbox = "{root / ("inbox-" + label)}"\n' + evidence
+    )
     for node in (provider, consumer):
         node["ca"] = authority.ca_cert_path
     return provider, consumer
@@ -77,16 +78,22 @@ async def agreement(provider: dict[str, Any], consumer: dict[str, Any]) -> str:
     address = f"https://localhost:{provider['port']}/dsp/2025-1"
     offer = {"@id": "weather-offer", "@type": "Offer", "target": "weather", "permission": [{"action": "use"}]}
     async with aiohttp.ClientSession() as session:
-        neg = await api(session, consumer, "POST", "/v1/negotiations", {
-            "counterPartyAddress": address, "counterPartyId": provider["pid"], "offer": offer, "datasetId": "weather"})
+        neg = await api(
+            session,
+            consumer,
+            "POST",
+            "/v1/negotiations",
+            {"counterPartyAddress": address, "counterPartyId": provider["pid"], "offer": offer, "datasetId": "weather"},
+        )
         done = await api(session, consumer, "GET", f"/v1/negotiations/{neg['id']}?wait=FINALIZED,TERMINATED&timeout=60")
     if done["state"] != "FINALIZED":
         raise RuntimeError(f"negotiation ended {done['state']}: {done.get('reason')}")
     return str(done["agreementId"])
 
 
-async def transfers(provider: dict[str, Any], consumer: dict[str, Any], agreement_id: str, count: int,
-                    concurrency: int) -> tuple[float, int]:
+async def transfers(
+    provider: dict[str, Any], consumer: dict[str, Any], agreement_id: str, count: int, concurrency: int
+) -> tuple[float, int]:
     ctx = ssl.create_default_context(cafile=str(consumer["ca"]))
     ctx.load_cert_chain(consumer["dir"] / "tls.cert.pem", consumer["dir"] / "tls.key.pem")
     semaphore = asyncio.Semaphore(concurrency)
@@ -95,8 +102,9 @@ async def transfers(provider: dict[str, Any], consumer: dict[str, Any], agreemen
     async def one(session: aiohttp.ClientSession, data_session: aiohttp.ClientSession) -> None:
         nonlocal completed
         async with semaphore:
-            tp = await api(session, consumer, "POST", "/v1/transfers", {"agreementId": agreement_id,
-                                                                        "format": "HttpData-PULL"})
+            tp = await api(
+                session, consumer, "POST", "/v1/transfers", {"agreementId": agreement_id, "format": "HttpData-PULL"}
+            )
             tp = await api(session, consumer, "GET", f"/v1/transfers/{tp['id']}?wait=STARTED,TERMINATED&timeout=60")
             if tp["state"] != "STARTED":
                 return
@@ -106,13 +114,20 @@ async def transfers(provider: dict[str, Any], consumer: dict[str, Any], agreemen
                 body = await resp.read()
             async with data_session.get(access["sealEndpoint"], headers=headers) as resp:
                 seal = await resp.json()
-            await api(session, consumer, "POST", f"/v1/transfers/{tp['id']}/seal", {
-                "seal": seal, "sha256": hashlib.sha256(body).hexdigest(), "size": len(body)})
+            await api(
+                session,
+                consumer,
+                "POST",
+                f"/v1/transfers/{tp['id']}/seal",
+                {"seal": seal, "sha256": hashlib.sha256(body).hexdigest(), "size": len(body)},
+            )
             await api(session, consumer, "POST", f"/v1/transfers/{tp['id']}/complete")
             completed += 1
 
-    async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=concurrency * 2)) as session, \
-            aiohttp.ClientSession(connector=aiohttp.TCPConnector(ssl=ctx, limit=concurrency * 2)) as data_session:
+    async with (
+        aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=concurrency * 2)) as session,
+        aiohttp.ClientSession(connector=aiohttp.TCPConnector(ssl=ctx, limit=concurrency * 2)) as data_session,
+    ):
         started = time.perf_counter()
         await asyncio.gather(*(one(session, data_session) for _ in range(count)))
         elapsed = time.perf_counter() - started
@@ -126,8 +141,9 @@ def measure(procs: list[Any], work: Any) -> tuple[float, int, list[float]]:
     return elapsed, done, cpu_ms
 
 
-async def evidence_operations(provider: dict[str, Any], consumer: dict[str, Any], agreement_id: str,
-                              trust_list: str) -> dict[str, Any]:
+async def evidence_operations(
+    provider: dict[str, Any], consumer: dict[str, Any], agreement_id: str, trust_list: str
+) -> dict[str, Any]:
     from connector.evidence.audit import load_trust_list, verify_bundle
 
     async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=600)) as session:
@@ -140,17 +156,22 @@ async def evidence_operations(provider: dict[str, Any], consumer: dict[str, Any]
         started = time.perf_counter()
         check = await api(session, consumer, "POST", "/v1/evidence/check", {})
         check_ms = (time.perf_counter() - started) * 1000
-    now = datetime.now(timezone.utc)
+    now = datetime.now(UTC)
     started = time.perf_counter()
     report = verify_bundle(bundle, [load_trust_list(trust_list, now)], now)
     verify_ms = (time.perf_counter() - started) * 1000
     if not report.ok or not check["ok"]:
         raise RuntimeError(f"evidence does not verify: {report.failures} {check.get('firstBreak')}")
-    return {"checkpoint_ms": round(checkpoint_ms, 1), "export_bundle_ms": round(export_ms, 1),
-            "bundle_bytes": len(json.dumps(bundle)), "bundle_records": len(bundle["log"]["proof"]["records"]),
-            "bundle_digests": len(bundle["log"]["proof"]["bodies"]), "verify_bundle_offline_ms": round(verify_ms, 1),
-            "log_records": check["records"],
-            "check_whole_log_ms_per_1000_records": round(check_ms * 1000 / max(1, check["records"]), 1)}
+    return {
+        "checkpoint_ms": round(checkpoint_ms, 1),
+        "export_bundle_ms": round(export_ms, 1),
+        "bundle_bytes": len(json.dumps(bundle)),
+        "bundle_records": len(bundle["log"]["proof"]["records"]),
+        "bundle_digests": len(bundle["log"]["proof"]["bodies"]),
+        "verify_bundle_offline_ms": round(verify_ms, 1),
+        "log_records": check["records"],
+        "check_whole_log_ms_per_1000_records": round(check_ms * 1000 / max(1, check["records"]), 1),
+    }
 
 
 def median_of(rounds: list[dict[str, Any]], key: str) -> float:
@@ -167,11 +188,14 @@ def main() -> None:
     root = Path(tempfile.mkdtemp(prefix="bench-evidence-"))
     authority = Authority.init(root / "authority", "Bench Federation")
     trust_list = issue_trust_list(authority, root / "trust-list.jws").token
-    pairs = {"without": make_pair(root, authority, "off", "[evidence]\nenabled = false\n"),
-             "with": make_pair(root, authority, "on", "")}
+    pairs = {
+        "without": make_pair(root, authority, "off", "[evidence]\nenabled = false\n"),
+        "with": make_pair(root, authority, "on", ""),
+    }
     procs = {label: [start(p), start(c)] for label, (p, c) in pairs.items()}
-    results: dict[str, dict[str, list[dict[str, Any]]]] = {label: {"negotiation": [], "transfer": []}
-                                                           for label in pairs}
+    results: dict[str, dict[str, list[dict[str, Any]]]] = {
+        label: {"negotiation": [], "transfer": []} for label in pairs
+    }
     try:
         agreements = {label: asyncio.run(agreement(*pair)) for label, pair in pairs.items()}
         for label, (p, c) in pairs.items():  # warm up both
@@ -180,12 +204,15 @@ def main() -> None:
         for _ in range(args.rounds):
             for label, (p, c) in pairs.items():
                 elapsed, done, cpu = measure(procs[label], throughput(p, c, args.negotiations, args.concurrency))
-                results[label]["negotiation"].append({"per_second": done / elapsed, "provider_cpu_ms": cpu[0],
-                                                      "consumer_cpu_ms": cpu[1], "done": done})
-                elapsed, done, cpu = measure(procs[label], transfers(p, c, agreements[label], args.transfers,
-                                                                     args.concurrency))
-                results[label]["transfer"].append({"per_second": done / elapsed, "provider_cpu_ms": cpu[0],
-                                                   "consumer_cpu_ms": cpu[1], "done": done})
+                results[label]["negotiation"].append(
+                    {"per_second": done / elapsed, "provider_cpu_ms": cpu[0], "consumer_cpu_ms": cpu[1], "done": done}
+                )
+                elapsed, done, cpu = measure(
+                    procs[label], transfers(p, c, agreements[label], args.transfers, args.concurrency)
+                )
+                results[label]["transfer"].append(
+                    {"per_second": done / elapsed, "provider_cpu_ms": cpu[0], "consumer_cpu_ms": cpu[1], "done": done}
+                )
         operations = asyncio.run(evidence_operations(*pairs["with"], agreements["with"], trust_list))
     finally:
         for group in procs.values():
@@ -198,11 +225,13 @@ def main() -> None:
         for label in pairs:
             rounds = results[label][kind]
             provider_ms = median_of(rounds, "provider_cpu_ms")
-            out[label] = {"per_second": round(median_of(rounds, "per_second"), 1),
-                          "provider_cpu_ms": round(provider_ms, 2),
-                          "consumer_cpu_ms": round(median_of(rounds, "consumer_cpu_ms"), 2),
-                          "provider_capacity_per_core": round(1000 / provider_ms, 1),
-                          "completed": sum(r["done"] for r in rounds)}
+            out[label] = {
+                "per_second": round(median_of(rounds, "per_second"), 1),
+                "provider_cpu_ms": round(provider_ms, 2),
+                "consumer_cpu_ms": round(median_of(rounds, "consumer_cpu_ms"), 2),
+                "provider_capacity_per_core": round(1000 / provider_ms, 1),
+                "completed": sum(r["done"] for r in rounds),
+            }
         without, with_ = out["without"], out["with"]
         out["overhead"] = {
             "throughput_pct": round((without["per_second"] / with_["per_second"] - 1) * 100, 1),
@@ -213,10 +242,21 @@ def main() -> None:
         }
         return out
 
-    print(json.dumps({"negotiations": summary("negotiation"), "transfers": summary("transfer"),
-                      "evidence_operations": operations, "rounds": args.rounds,
-                      "negotiations_per_round": args.negotiations, "transfers_per_round": args.transfers,
-                      "concurrency": args.concurrency, "cpus": os.cpu_count()}, indent=2))
+    print(
+        json.dumps(
+            {
+                "negotiations": summary("negotiation"),
+                "transfers": summary("transfer"),
+                "evidence_operations": operations,
+                "rounds": args.rounds,
+                "negotiations_per_round": args.negotiations,
+                "transfers_per_round": args.transfers,
+                "concurrency": args.concurrency,
+                "cpus": os.cpu_count(),
+            },
+            indent=2,
+        )
+    )
 
 
 if __name__ == "__main__":

@@ -66,12 +66,12 @@ def write_node(root: Path, authority: Authority, name: str, extra: str = "") -> 
     config.write_text(f"""
 [node]
 participant_id = "{pid}"
-data_dir = "{root / ('var-' + name)}"
+data_dir = "{root / ("var-" + name)}"
 [identity]
-tls_cert = "{root / name / 'tls.cert.pem'}"
-tls_key = "{root / name / 'tls.key.pem'}"
-signing_key = "{root / name / 'signing.key.pem'}"
-signing_cert = "{root / name / 'signing.cert.pem'}"
+tls_cert = "{root / name / "tls.cert.pem"}"
+tls_key = "{root / name / "tls.key.pem"}"
+signing_key = "{root / name / "signing.key.pem"}"
+signing_cert = "{root / name / "signing.cert.pem"}"
 [protocol]
 listen = "127.0.0.1:{port}"
 [management]
@@ -84,8 +84,15 @@ crl = ["{authority.crl_path}"]
 level = "warning"
 {extra}
 """)
-    return {"pid": pid, "port": port, "mport": mport, "config": config, "dir": root / name,
-            "tls": (root / name / "tls.cert.pem", root / name / "tls.key.pem"), "ca": authority.ca_cert_path}
+    return {
+        "pid": pid,
+        "port": port,
+        "mport": mport,
+        "config": config,
+        "dir": root / name,
+        "tls": (root / name / "tls.cert.pem", root / name / "tls.key.pem"),
+        "ca": authority.ca_cert_path,
+    }
 
 
 SEEDS = """
@@ -112,10 +119,14 @@ def data_space(root: Path) -> tuple[DataSpace, dict, dict]:
     def node(key: str) -> dict:
         org = ws.organisation(key)
         identity = ws.path(f"orgs/{key}/identity")
-        return {"pid": org["participantId"], "port": int(org["listen"]["protocol"].rsplit(":", 1)[1]),
-                "mport": int(org["listen"]["management"].rsplit(":", 1)[1]), "api_key": org["apiKey"],
-                "tls": (identity / "tls.cert.pem", identity / "tls.key.pem"),
-                "ca": ws.path(ws.authority(org["federation"])["caCertificate"])}
+        return {
+            "pid": org["participantId"],
+            "port": int(org["listen"]["protocol"].rsplit(":", 1)[1]),
+            "mport": int(org["listen"]["management"].rsplit(":", 1)[1]),
+            "api_key": org["apiKey"],
+            "tls": (identity / "tls.cert.pem", identity / "tls.key.pem"),
+            "ca": ws.path(ws.authority(org["federation"])["caCertificate"]),
+        }
 
     return space, node("tokyo-mobility"), node("berlin-energy")
 
@@ -127,8 +138,11 @@ def space_process(space: DataSpace, key: str) -> subprocess.Popen:
 
 
 def start(node: dict) -> subprocess.Popen:
-    proc = subprocess.Popen([sys.executable, "-m", "connector", "serve", "--config", str(node["config"])],
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "connector", "serve", "--config", str(node["config"])],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     deadline = time.time() + 30
     while time.time() < deadline:
         try:
@@ -161,8 +175,12 @@ def peak_rss_mib(proc: subprocess.Popen) -> float:
 
 
 async def api(session: aiohttp.ClientSession, node: dict, method: str, path: str, body=None):
-    async with session.request(method, f"http://127.0.0.1:{node['mport']}{path}", json=body,
-                               headers={"X-Api-Key": node.get("api_key", API_KEY)}) as resp:
+    async with session.request(
+        method,
+        f"http://127.0.0.1:{node['mport']}{path}",
+        json=body,
+        headers={"X-Api-Key": node.get("api_key", API_KEY)},
+    ) as resp:
         data = await resp.json(content_type=None)
         if resp.status >= 400:
             raise RuntimeError(f"{method} {path}: {resp.status} {data}")
@@ -178,11 +196,21 @@ async def latency(provider: dict, consumer: dict, runs: int) -> list[float]:
             catalog = await api(session, consumer, "POST", "/v1/catalog/request", {"counterPartyAddress": address})
             dataset = catalog["datasets"][0]
             offer = {**dataset["offers"][0], "target": dataset["id"]}
-            neg = await api(session, consumer, "POST", "/v1/negotiations", {
-                "counterPartyAddress": address, "counterPartyId": catalog["participantId"],
-                "offer": offer, "datasetId": dataset["id"]})
-            done = await api(session, consumer, "GET",
-                             f"/v1/negotiations/{neg['id']}?wait=FINALIZED,TERMINATED&timeout=30")
+            neg = await api(
+                session,
+                consumer,
+                "POST",
+                "/v1/negotiations",
+                {
+                    "counterPartyAddress": address,
+                    "counterPartyId": catalog["participantId"],
+                    "offer": offer,
+                    "datasetId": dataset["id"],
+                },
+            )
+            done = await api(
+                session, consumer, "GET", f"/v1/negotiations/{neg['id']}?wait=FINALIZED,TERMINATED&timeout=30"
+            )
             if done["state"] != "FINALIZED":
                 raise RuntimeError(f"negotiation ended {done['state']}: {done.get('reason')}")
             times.append((time.perf_counter() - started) * 1000)
@@ -207,11 +235,21 @@ async def throughput(provider: dict, consumer: dict, count: int, concurrency: in
     async def one(session: aiohttp.ClientSession) -> None:
         nonlocal finalized
         async with semaphore:
-            neg = await api(session, consumer, "POST", "/v1/negotiations", {
-                "counterPartyAddress": address, "counterPartyId": provider["pid"], "offer": offer,
-                "datasetId": dataset_id})
-            done = await api(session, consumer, "GET",
-                             f"/v1/negotiations/{neg['id']}?wait=FINALIZED,TERMINATED&timeout=120")
+            neg = await api(
+                session,
+                consumer,
+                "POST",
+                "/v1/negotiations",
+                {
+                    "counterPartyAddress": address,
+                    "counterPartyId": provider["pid"],
+                    "offer": offer,
+                    "datasetId": dataset_id,
+                },
+            )
+            done = await api(
+                session, consumer, "GET", f"/v1/negotiations/{neg['id']}?wait=FINALIZED,TERMINATED&timeout=120"
+            )
             if done["state"] == "FINALIZED":
                 finalized += 1
 
@@ -249,9 +287,12 @@ def main() -> None:
     parser.add_argument("--throughput", type=int, default=1000, help="negotiations per throughput round")
     parser.add_argument("--rounds", type=int, default=3, help="throughput rounds (the median round is reported)")
     parser.add_argument("--concurrency", type=int, default=64)
-    parser.add_argument("--data-space", action="store_true",
-                        help="the demo's data space instead of two certificate-only nodes: credentials verified on "
-                             "every request, two federations, the policy of the demo's open dataset")
+    parser.add_argument(
+        "--data-space",
+        action="store_true",
+        help="the demo's data space instead of two certificate-only nodes: credentials verified on "
+        "every request, two federations, the policy of the demo's open dataset",
+    )
     args = parser.parse_args()
     root = Path(tempfile.mkdtemp(prefix="bench-negotiation-"))
     space = None
@@ -276,9 +317,17 @@ def main() -> None:
             cpu_ms = [(cpu_seconds(p) - b) * 1000 / done for p, b in zip(procs, cpu_before)]
             load_ms = (time.process_time() - load_before) * 1000 / done
             busy, total = (after - before for after, before in zip(machine_busy(), machine_before))
-            rounds.append({"seconds": elapsed, "finalized": finalized, "per_second": finalized / elapsed,
-                           "provider_ms": cpu_ms[0], "consumer_ms": cpu_ms[1], "load_ms": load_ms,
-                           "busy_pct": 100 * busy / total if total else float("nan")})
+            rounds.append(
+                {
+                    "seconds": elapsed,
+                    "finalized": finalized,
+                    "per_second": finalized / elapsed,
+                    "provider_ms": cpu_ms[0],
+                    "consumer_ms": cpu_ms[1],
+                    "load_ms": load_ms,
+                    "busy_pct": 100 * busy / total if total else float("nan"),
+                }
+            )
         rss = [peak_rss_mib(p) for p in procs]
     finally:
         if space is not None:
@@ -291,28 +340,42 @@ def main() -> None:
     per_second = [r["per_second"] for r in rounds]
     latency_median = statistics.median(lat)
     result = {
-        "setup": ("the demo's data space: Berlin (EU federation) negotiates Tokyo's open dataset (JP federation), "
-                  "credentials verified on every request" if args.data_space else
-                  "two nodes, certificates only (no trust lists, no credentials), a policy without constraints"),
-        "catalogue_to_finalized_ms": {"median": round(latency_median, 2), "p95": round(pct(lat, 95), 2),
-                                      "runs": len(lat)},
+        "setup": (
+            "the demo's data space: Berlin (EU federation) negotiates Tokyo's open dataset (JP federation), "
+            "credentials verified on every request"
+            if args.data_space
+            else "two nodes, certificates only (no trust lists, no credentials), a policy without constraints"
+        ),
+        "catalogue_to_finalized_ms": {
+            "median": round(latency_median, 2),
+            "p95": round(pct(lat, 95), 2),
+            "runs": len(lat),
+        },
         "baseline_mtls_round_trip_ms": {"median": round(statistics.median(base), 3), "p95": round(pct(base, 95), 3)},
         "ratio_negotiation_to_round_trip": round(latency_median / statistics.median(base), 1),
         "throughput": {
-            "negotiations_per_round": args.throughput, "rounds": args.rounds, "concurrency": args.concurrency,
+            "negotiations_per_round": args.throughput,
+            "rounds": args.rounds,
+            "concurrency": args.concurrency,
             "finalized": sum(r["finalized"] for r in rounds),
             "finalized_per_second": round(median_round["per_second"], 1),
             "finalized_per_second_range": [round(min(per_second), 1), round(max(per_second), 1)],
-            "cpu_ms_per_negotiation": {"provider": round(median_round["provider_ms"], 2),
-                                       "consumer": round(median_round["consumer_ms"], 2),
-                                       "load_generator": round(median_round["load_ms"], 2)},
-            "capacity_per_core": {"provider": round(1000 / median_round["provider_ms"], 1),
-                                  "consumer": round(1000 / median_round["consumer_ms"], 1)},
+            "cpu_ms_per_negotiation": {
+                "provider": round(median_round["provider_ms"], 2),
+                "consumer": round(median_round["consumer_ms"], 2),
+                "load_generator": round(median_round["load_ms"], 2),
+            },
+            "capacity_per_core": {
+                "provider": round(1000 / median_round["provider_ms"], 1),
+                "consumer": round(1000 / median_round["consumer_ms"], 1),
+            },
             "machine_cpu_busy_pct": round(median_round["busy_pct"], 1),
         },
-        "targets": {"median_under_100_ms": latency_median < 100,
-                    "at_least_300_finalized_per_second": median_round["per_second"] >= 300,
-                    "provider_capacity_per_core_at_least_300": 1000 / median_round["provider_ms"] >= 300},
+        "targets": {
+            "median_under_100_ms": latency_median < 100,
+            "at_least_300_finalized_per_second": median_round["per_second"] >= 300,
+            "provider_capacity_per_core_at_least_300": 1000 / median_round["provider_ms"] >= 300,
+        },
         "peak_rss_mib": {"provider": round(rss[0], 1), "consumer": round(rss[1], 1)},
         "cpus": os.cpu_count(),
     }

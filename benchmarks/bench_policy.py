@@ -17,14 +17,15 @@ import argparse
 import resource
 import sys
 import time
-from datetime import datetime, timedelta, timezone
-from typing import Any, Callable
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
+from typing import Any
 
 from connector.policy import DecisionContext, decide_access, decide_transfer, parse_policy
 from connector.trust.claims import VerifiedClaims, VerifiedCredential
 
 PEER = "did:web:localhost%3A8444:org-b"
-NOW = datetime(2026, 5, 1, 9, 30, tzinfo=timezone.utc)
+NOW = datetime(2026, 5, 1, 9, 30, tzinfo=UTC)
 
 
 def realistic_agreement() -> dict[str, Any]:
@@ -63,13 +64,24 @@ def claims() -> VerifiedClaims:
         NOW,
         (
             VerifiedCredential(
-                "urn:uuid:cred-org", ("VerifiableCredential", "OrganizationCredential"), "did:web:authority-eu",
-                "eu-dataspace", {"id": PEER, "countryOfEstablishment": "DE", "legalName": "Org B GmbH"},
-                issued, None, "0" * 64,
+                "urn:uuid:cred-org",
+                ("VerifiableCredential", "OrganizationCredential"),
+                "did:web:authority-eu",
+                "eu-dataspace",
+                {"id": PEER, "countryOfEstablishment": "DE", "legalName": "Org B GmbH"},
+                issued,
+                None,
+                "0" * 64,
             ),
             VerifiedCredential(
-                "urn:uuid:cred-member", ("VerifiableCredential", "MembershipCredential"), "did:web:authority-eu",
-                "eu-dataspace", {"id": PEER, "memberOf": "eu-dataspace"}, issued, None, "1" * 64,
+                "urn:uuid:cred-member",
+                ("VerifiableCredential", "MembershipCredential"),
+                "did:web:authority-eu",
+                "eu-dataspace",
+                {"id": PEER, "memberOf": "eu-dataspace"},
+                issued,
+                None,
+                "1" * 64,
             ),
         ),
     )
@@ -123,12 +135,14 @@ def main() -> int:
             for i in range(count):
                 ctx = DecisionContext(peer, NOW, purpose="research", use_count=i)
                 decide_transfer(policy, ctx)
+
         return run
 
     def reused(policy: Any) -> Callable[[int], None]:
         def run(count: int) -> None:
             for _ in range(count):
                 decide_transfer(policy, shared)
+
         return run
 
     def parse_run(count: int) -> None:
@@ -142,11 +156,15 @@ def main() -> int:
     realistic_reused = rate(reused(realistic), n, repeats)
     baseline_reused = rate(reused(baseline), n, repeats)
     print(f"  realistic policy, fresh context per decision : {realistic_fresh:>10,.0f} decisions/s")
-    print(f"  no-constraint baseline, fresh context        : {baseline_fresh:>10,.0f} decisions/s"
-          f"   (realistic costs {baseline_fresh / realistic_fresh:.2f}x the baseline)")
+    print(
+        f"  no-constraint baseline, fresh context        : {baseline_fresh:>10,.0f} decisions/s"
+        f"   (realistic costs {baseline_fresh / realistic_fresh:.2f}x the baseline)"
+    )
     print(f"  realistic policy, one context reused         : {realistic_reused:>10,.0f} decisions/s")
-    print(f"  no-constraint baseline, one context reused   : {baseline_reused:>10,.0f} decisions/s"
-          f"   (ratio {baseline_reused / realistic_reused:.2f}x)")
+    print(
+        f"  no-constraint baseline, one context reused   : {baseline_reused:>10,.0f} decisions/s"
+        f"   (ratio {baseline_reused / realistic_reused:.2f}x)"
+    )
     parse_rate = rate(parse_run, max(n // 10, 200), repeats)
     print(f"  parsing the realistic policy                 : {parse_rate:>10,.0f} policies/s")
 
@@ -162,8 +180,10 @@ def main() -> int:
         visible = sum(1 for policy in policies if decide_access(policy, ctx).permitted)
         best = min(best, clock() - start)
     print(f"catalogue filtering: {datasets:,} datasets, one access policy each, one peer")
-    print(f"  filter (policies pre-parsed)                 : {best * 1000:>10.1f} ms"
-          f"   ({best / datasets * 1e6:.1f} us per dataset, {visible:,} visible)")
+    print(
+        f"  filter (policies pre-parsed)                 : {best * 1000:>10.1f} ms"
+        f"   ({best / datasets * 1e6:.1f} us per dataset, {visible:,} visible)"
+    )
     print(f"  parsing the {datasets:,} access policies once      : {parse_seconds * 1000:>10.1f} ms")
 
     peak_kib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss  # KiB on Linux

@@ -37,7 +37,7 @@ MIB = 1024 * 1024
 CHUNK = 256 * 1024
 API_KEY = "bench-api-key-0123456789abcdef"
 
-BARE_SERVER = textwrap.dedent('''
+BARE_SERVER = textwrap.dedent("""
     import asyncio, os, ssl, sys
     from aiohttp import web
     size, cert, key, ca, port = int(sys.argv[1]), sys.argv[2], sys.argv[3], sys.argv[4], int(sys.argv[5])
@@ -69,9 +69,9 @@ BARE_SERVER = textwrap.dedent('''
         await asyncio.Event().wait()
 
     asyncio.run(main())
-''')
+""")
 
-BARE_CLIENT = textwrap.dedent('''
+BARE_CLIENT = textwrap.dedent("""
     import asyncio, json, resource, ssl, sys, time
     import aiohttp
     url, cert, key, ca, token = sys.argv[1:6]
@@ -92,7 +92,7 @@ BARE_CLIENT = textwrap.dedent('''
         print(json.dumps({"bytes": got, "seconds": seconds, "rssMiB": rss}))
 
     asyncio.run(main())
-''')
+""")
 
 
 def free_port() -> int:
@@ -131,19 +131,21 @@ def make_file(path: Path, size: int) -> None:
         f.write(block[: size % CHUNK])
 
 
-def write_config(folder: Path, name: str, pid: str, port: int, mport: int, data_root: Path, ca: Path,
-                 crl: Path, extra: str = "") -> Path:
+def write_config(
+    folder: Path, name: str, pid: str, port: int, mport: int, data_root: Path, ca: Path, crl: Path, extra: str = ""
+) -> Path:
     d = folder / name
     path = folder / f"{name}.toml"
-    path.write_text(textwrap.dedent(f'''
+    path.write_text(
+        textwrap.dedent(f'''
         [node]
         participant_id = "{pid}"
-        data_dir = "{folder / ('var-' + name)}"
+        data_dir = "{folder / ("var-" + name)}"
         [identity]
-        tls_cert = "{d / 'tls.cert.pem'}"
-        tls_key = "{d / 'tls.key.pem'}"
-        signing_key = "{d / 'signing.key.pem'}"
-        signing_cert = "{d / 'signing.cert.pem'}"
+        tls_cert = "{d / "tls.cert.pem"}"
+        tls_key = "{d / "tls.key.pem"}"
+        signing_key = "{d / "signing.key.pem"}"
+        signing_cert = "{d / "signing.cert.pem"}"
         [protocol]
         listen = "127.0.0.1:{port}"
         [management]
@@ -157,14 +159,19 @@ def write_config(folder: Path, name: str, pid: str, port: int, mport: int, data_
         level = "warning"
         [data]
         root = "{data_root}"
-    ''') + extra)
+    ''')
+        + extra
+    )
     return path
 
 
 def call(mport: int, method: str, path: str, body: Any = None) -> Any:
-    req = urllib.request.Request(f"http://127.0.0.1:{mport}{path}", method=method,
-                                 data=None if body is None else json.dumps(body).encode(),
-                                 headers={"X-Api-Key": API_KEY, "Content-Type": "application/json"})
+    req = urllib.request.Request(
+        f"http://127.0.0.1:{mport}{path}",
+        method=method,
+        data=None if body is None else json.dumps(body).encode(),
+        headers={"X-Api-Key": API_KEY, "Content-Type": "application/json"},
+    )
     with urllib.request.urlopen(req, timeout=120) as resp:
         text = resp.read()
     return json.loads(text) if text else None
@@ -206,13 +213,27 @@ def main() -> int:
         root = work / "provider-data"
         root.mkdir()
         make_file(root / "big.bin", size)
-        configs = {n: write_config(work, n, pids[n], ports[n][0], ports[n][1], root if n == "provider" else work,
-                                   authority.ca_cert_path, authority.crl_path) for n in ports}
+        configs = {
+            n: write_config(
+                work,
+                n,
+                pids[n],
+                ports[n][0],
+                ports[n][1],
+                root if n == "provider" else work,
+                authority.ca_cert_path,
+                authority.crl_path,
+            )
+            for n in ports
+        }
         nodes = {}
         for name, config in configs.items():
             log = work / f"{name}.log"
-            proc = subprocess.Popen([sys.executable, "-m", "connector", "serve", "--config", str(config)],
-                                    stdout=open(log, "ab"), stderr=subprocess.STDOUT)
+            proc = subprocess.Popen(
+                [sys.executable, "-m", "connector", "serve", "--config", str(config)],
+                stdout=open(log, "ab"),
+                stderr=subprocess.STDOUT,
+            )
             children.append(proc)
             nodes[name] = proc
             wait_ready(ports[name][1], proc, log)
@@ -220,9 +241,17 @@ def main() -> int:
         call(pm, "POST", "/v1/assets", {"id": "big", "source": {"type": "file", "path": "big.bin"}})
         call(pm, "POST", "/v1/policies", {"id": "use", "policy": {"permission": [{"action": "use"}]}})
         call(pm, "POST", "/v1/offers", {"id": "big-offer", "assetId": "big", "contractPolicyId": "use"})
-        neg = call(cm, "POST", "/v1/negotiations", {
-            "counterPartyAddress": f"https://localhost:{ports['provider'][0]}/dsp/2025-1",
-            "counterPartyId": pids["provider"], "offerId": "big-offer", "datasetId": "big"})
+        neg = call(
+            cm,
+            "POST",
+            "/v1/negotiations",
+            {
+                "counterPartyAddress": f"https://localhost:{ports['provider'][0]}/dsp/2025-1",
+                "counterPartyId": pids["provider"],
+                "offerId": "big-offer",
+                "datasetId": "big",
+            },
+        )
         neg = call(cm, "GET", f"/v1/negotiations/{neg['id']}?wait=FINALIZED,TERMINATED&timeout=30")
         if neg["state"] != "FINALIZED":
             raise SystemExit(f"negotiation failed: {neg.get('reason')}")
@@ -231,9 +260,19 @@ def main() -> int:
         # The bare baseline: same machine, same TLS identities, no node.
         bport = free_port()
         prov = work / "provider"
-        bare = subprocess.Popen([sys.executable, "-c", BARE_SERVER, str(size), str(prov / "tls.cert.pem"),
-                                 str(prov / "tls.key.pem"), str(authority.ca_cert_path), str(bport)],
-                                stdout=subprocess.PIPE)
+        bare = subprocess.Popen(
+            [
+                sys.executable,
+                "-c",
+                BARE_SERVER,
+                str(size),
+                str(prov / "tls.cert.pem"),
+                str(prov / "tls.key.pem"),
+                str(authority.ca_cert_path),
+                str(bport),
+            ],
+            stdout=subprocess.PIPE,
+        )
         children.append(bare)
         assert bare.stdout is not None and bare.stdout.readline().strip() == b"ready"
         cons = work / "consumer"
@@ -242,8 +281,9 @@ def main() -> int:
         out = work / "copy.bin"
         client_args = [str(cons / "tls.cert.pem"), str(cons / "tls.key.pem"), str(authority.ca_cert_path)]
         for round_no in range(args.rounds):
-            text, rss = run_child([sys.executable, "-c", BARE_CLIENT, f"https://localhost:{bport}/data",
-                                   *client_args, ""])
+            text, rss = run_child(
+                [sys.executable, "-c", BARE_CLIENT, f"https://localhost:{bport}/data", *client_args, ""]
+            )
             bare_run = json.loads(text)
             assert bare_run["bytes"] == size, bare_run
             results["bare"].append({"mbps": size / bare_run["seconds"] / 1e6, "rss": rss})
@@ -251,48 +291,79 @@ def main() -> int:
             tp = call(cm, "POST", "/v1/transfers", {"agreementId": agreement})
             call(cm, "GET", f"/v1/transfers/{tp['id']}?wait=STARTED&timeout=30")
             access = call(cm, "POST", f"/v1/transfers/{tp['id']}/token")
-            text, rss = run_child([sys.executable, "-c", BARE_CLIENT, access["endpoint"], *client_args,
-                                   access["authorization"]])
+            text, rss = run_child(
+                [sys.executable, "-c", BARE_CLIENT, access["endpoint"], *client_args, access["authorization"]]
+            )
             serve_run = json.loads(text)
             assert serve_run["bytes"] == size, serve_run
             results["serve"].append({"mbps": size / serve_run["seconds"] / 1e6, "rss": rss})
             call(cm, "POST", f"/v1/transfers/{tp['id']}/terminate", {"reason": "benchmark"})
             out.unlink(missing_ok=True)
             started = time.monotonic()
-            text, rss = run_child([sys.executable, "-m", "connector", "transfer", agreement, "--out", str(out),
-                                   "--config", str(configs["consumer"]), "--json", "--quiet"])
+            text, rss = run_child(
+                [
+                    sys.executable,
+                    "-m",
+                    "connector",
+                    "transfer",
+                    agreement,
+                    "--out",
+                    str(out),
+                    "--config",
+                    str(configs["consumer"]),
+                    "--json",
+                    "--quiet",
+                ]
+            )
             wall = time.monotonic() - started
             node_run = json.loads(text)
             assert node_run["size"] == size and node_run["completed"], node_run
-            results["node"].append({"mbps": node_run["received"] / node_run["streamSeconds"] / 1e6, "rss": rss,
-                                    "e2e": size / wall / 1e6})
-            print(f"round {round_no + 1}: bare {results['bare'][-1]['mbps']:6.0f} MB/s   node serving "
-                  f"{results['serve'][-1]['mbps']:6.0f} MB/s   connector transfer {results['node'][-1]['mbps']:6.0f} "
-                  f"MB/s (end to end {results['node'][-1]['e2e']:.0f} MB/s)", file=sys.stderr)
+            results["node"].append(
+                {"mbps": node_run["received"] / node_run["streamSeconds"] / 1e6, "rss": rss, "e2e": size / wall / 1e6}
+            )
+            print(
+                f"round {round_no + 1}: bare {results['bare'][-1]['mbps']:6.0f} MB/s   node serving "
+                f"{results['serve'][-1]['mbps']:6.0f} MB/s   connector transfer {results['node'][-1]['mbps']:6.0f} "
+                f"MB/s (end to end {results['node'][-1]['e2e']:.0f} MB/s)",
+                file=sys.stderr,
+            )
 
-        peaks = {"provider": peak_rss_mib(nodes["provider"].pid), "consumer": peak_rss_mib(nodes["consumer"].pid),
-                 "bare server": peak_rss_mib(bare.pid)}
+        peaks = {
+            "provider": peak_rss_mib(nodes["provider"].pid),
+            "consumer": peak_rss_mib(nodes["consumer"].pid),
+            "bare server": peak_rss_mib(bare.pid),
+        }
         node_mbps = statistics.median(r["mbps"] for r in results["node"])
         bare_mbps = statistics.median(r["mbps"] for r in results["bare"])
         serve_mbps = statistics.median(r["mbps"] for r in results["serve"])
         summary = {
-            "sizeBytes": size, "rounds": args.rounds,
-            "nodeMBps": round(node_mbps), "bareMBps": round(bare_mbps), "ratio": round(node_mbps / bare_mbps, 3),
-            "nodeServingMBps": round(serve_mbps), "servingRatio": round(serve_mbps / bare_mbps, 3),
+            "sizeBytes": size,
+            "rounds": args.rounds,
+            "nodeMBps": round(node_mbps),
+            "bareMBps": round(bare_mbps),
+            "ratio": round(node_mbps / bare_mbps, 3),
+            "nodeServingMBps": round(serve_mbps),
+            "servingRatio": round(serve_mbps / bare_mbps, 3),
             "nodeBestMBps": round(max(r["mbps"] for r in results["node"])),
             "bareBestMBps": round(max(r["mbps"] for r in results["bare"])),
             "nodeEndToEndMBps": round(statistics.median(r["e2e"] for r in results["node"])),
-            "peakRssMiB": {"providerNode": round(peaks["provider"], 1), "consumerNode": round(peaks["consumer"], 1),
-                           "puller": round(max(r["rss"] for r in results["node"]), 1),
-                           "bareServer": round(peaks["bare server"], 1),
-                           "bareClient": round(max(r["rss"] for r in results["bare"]), 1)},
+            "peakRssMiB": {
+                "providerNode": round(peaks["provider"], 1),
+                "consumerNode": round(peaks["consumer"], 1),
+                "puller": round(max(r["rss"] for r in results["node"]), 1),
+                "bareServer": round(peaks["bare server"], 1),
+                "bareClient": round(max(r["rss"] for r in results["bare"]), 1),
+            },
         }
         print(f"\n{size / MIB:.0f} MiB over mutual TLS, median of {args.rounds} rounds (MB = 10^6 bytes)")
         print(f"  bare aiohttp stream                       {bare_mbps:8.0f} MB/s")
-        print(f"  provider node serving the bare client     {serve_mbps:8.0f} MB/s   "
-              f"ratio {summary['servingRatio']:.2f}")
-        print(f"  connector transfer (hashes, writes file)  {node_mbps:8.0f} MB/s   ratio {summary['ratio']:.2f}"
-              f"   (end to end {summary['nodeEndToEndMBps']} MB/s; target ratio >= 0.9)")
+        print(
+            f"  provider node serving the bare client     {serve_mbps:8.0f} MB/s   ratio {summary['servingRatio']:.2f}"
+        )
+        print(
+            f"  connector transfer (hashes, writes file)  {node_mbps:8.0f} MB/s   ratio {summary['ratio']:.2f}"
+            f"   (end to end {summary['nodeEndToEndMBps']} MB/s; target ratio >= 0.9)"
+        )
         print("  peak RSS (MiB): " + ", ".join(f"{k} {v}" for k, v in summary["peakRssMiB"].items()))
         print(json.dumps(summary))
         return 0

@@ -44,7 +44,6 @@ from connector.protocol.auth import CertificateAuthenticator
 from connector.trust.claims import VerifiedClaims
 from connector.trust.node_edge import edge_of
 
-
 MODES = ("cold", "warm", "certificate_only")
 
 
@@ -86,13 +85,13 @@ def participant(authority: Authority, root: Path, name: str) -> tuple[str, Path,
     config = root / f"{name}.toml"
     config.write_text(f"""[node]
 participant_id = "{pid}"
-data_dir = "{root / ('var-' + name)}"
+data_dir = "{root / ("var-" + name)}"
 [identity]
-tls_cert = "{out / 'tls.cert.pem'}"
-tls_key = "{out / 'tls.key.pem'}"
-signing_key = "{out / 'signing.key.pem'}"
-signing_cert = "{out / 'signing.cert.pem'}"
-credentials = ["{out / 'membership.credential.jwt'}", "{out / 'organization.credential.jwt'}"]
+tls_cert = "{out / "tls.cert.pem"}"
+tls_key = "{out / "tls.key.pem"}"
+signing_key = "{out / "signing.key.pem"}"
+signing_cert = "{out / "signing.cert.pem"}"
+credentials = ["{out / "membership.credential.jwt"}", "{out / "organization.credential.jwt"}"]
 [protocol]
 listen = "127.0.0.1:{port}"
 [management]
@@ -121,16 +120,20 @@ async def start(config: Path) -> Node:
 
 def summary(samples: list[float]) -> dict[str, float]:
     ordered = sorted(samples)
-    return {"median_ms": round(statistics.median(ordered), 3),
-            "p90_ms": round(ordered[int(len(ordered) * 0.9) - 1], 3), "n": len(ordered)}
+    return {
+        "median_ms": round(statistics.median(ordered), 3),
+        "p90_ms": round(ordered[int(len(ordered) * 0.9) - 1], 3),
+        "n": len(ordered),
+    }
 
 
 async def run(requests: int, cold: int) -> dict[str, Any]:
     with tempfile.TemporaryDirectory() as folder:
         root = Path(folder)
         service_port = free_port()
-        authority = Authority.init(root / "authority", "Bench Federation",
-                                   public_url=f"https://localhost:{service_port}")
+        authority = Authority.init(
+            root / "authority", "Bench Federation", public_url=f"https://localhost:{service_port}"
+        )
         issue_trust_list(authority)
         service = AuthorityService(authority.dir, status_validity=timedelta(minutes=10))
         await service.start(Listen("127.0.0.1", service_port))
@@ -177,10 +180,10 @@ async def run(requests: int, cold: int) -> dict[str, Any]:
                 await one("warm")
                 assert provider_edge.fetcher.fetches == fetched, "a warm request fetched something"
                 await one("certificate_only")
-            (cold_auth, cold_wall), (warm_auth, warm_wall), (cert_auth, cert_wall) = (
-                samples[m] for m in MODES)
+            (cold_auth, cold_wall), (warm_auth, warm_wall), (cert_auth, cert_wall) = (samples[m] for m in MODES)
             refused = await provider.store.read(
-                lambda db: db.execute("SELECT COUNT(*) FROM verifications WHERE outcome = 'refused'").fetchone()[0])
+                lambda db: db.execute("SELECT COUNT(*) FROM verifications WHERE outcome = 'refused'").fetchone()[0]
+            )
             assert refused == 0, "a benchmark request was refused"
         finally:
             await consumer.stop()
@@ -189,11 +192,17 @@ async def run(requests: int, cold: int) -> dict[str, Any]:
     base = statistics.median(cert_auth)
     base_wall = statistics.median(cert_wall)
     result: dict[str, Any] = {}
-    for name, auth, wall in (("cold", cold_auth, cold_wall), ("warm", warm_auth, warm_wall),
-                             ("certificate_only", cert_auth, cert_wall)):
-        result[name] = {"authenticate": summary(auth), "request": summary(wall),
-                        "ratio_to_certificate_only": round(statistics.median(auth) / base, 1),
-                        "request_ratio": round(statistics.median(wall) / base_wall, 2)}
+    for name, auth, wall in (
+        ("cold", cold_auth, cold_wall),
+        ("warm", warm_auth, warm_wall),
+        ("certificate_only", cert_auth, cert_wall),
+    ):
+        result[name] = {
+            "authenticate": summary(auth),
+            "request": summary(wall),
+            "ratio_to_certificate_only": round(statistics.median(auth) / base, 1),
+            "request_ratio": round(statistics.median(wall) / base_wall, 2),
+        }
     result["peak_rss_mib"] = {"after_setup": round(rss_start, 1), "end": round(peak_rss_mib(), 1)}
     return result
 
@@ -204,13 +213,17 @@ def main() -> int:
     parser.add_argument("--cold", type=int, default=60, help="cold-cache requests")
     args = parser.parse_args()
     result = asyncio.run(run(args.requests, args.cold))
-    print(f"{'per DSP request':18} {'authenticate median':>20} {'p90':>9}   {'whole request median':>21} "
-          f"{'p90':>9} {'vs cert-only':>13}")
+    print(
+        f"{'per DSP request':18} {'authenticate median':>20} {'p90':>9}   {'whole request median':>21} "
+        f"{'p90':>9} {'vs cert-only':>13}"
+    )
     for name in ("cold", "warm", "certificate_only"):
         r = result[name]
         a, w = r["authenticate"], r["request"]
-        print(f"{name.replace('_', ' '):18} {a['median_ms']:17.3f} ms {a['p90_ms']:6.2f} ms   "
-              f"{w['median_ms']:18.3f} ms {w['p90_ms']:6.2f} ms {r['request_ratio']:12.2f}x")
+        print(
+            f"{name.replace('_', ' '):18} {a['median_ms']:17.3f} ms {a['p90_ms']:6.2f} ms   "
+            f"{w['median_ms']:18.3f} ms {w['p90_ms']:6.2f} ms {r['request_ratio']:12.2f}x"
+        )
     print(f"peak RSS: {result['peak_rss_mib']['end']} MiB (after setup {result['peak_rss_mib']['after_setup']} MiB)")
     print(json.dumps(result))
     return 0

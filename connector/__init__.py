@@ -2,4 +2,4 @@
 
 __version__ = "0.1.0"
 
-from connector import log as _log  # noqa: E402,F401  (installs the logger class before any logger exists)
+from connector import log as _log  # noqa: F401  (installs the logger class before any logger exists)

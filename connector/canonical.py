@@ -14,7 +14,6 @@ from typing import Any
 
 import rfc8785
 
-
 _MAX_SAFE = 2**53 - 1
 
 

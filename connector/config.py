@@ -15,9 +15,10 @@ import ipaddress
 import os
 import re
 import tomllib
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Mapping
+from typing import Any
 
 from connector.errors import ConfigError
 from connector.participant import is_participant_id
@@ -38,8 +39,14 @@ class Listen:
         return f"{host}:{self.port}"
 
 
-def _doc(text: str, kind: str = "str", example: Any = None, check: Callable[[Any], str | None] | None = None,
-         default: Any = _REQUIRED, default_factory: Callable[[], Any] | None = None) -> Any:
+def _doc(
+    text: str,
+    kind: str = "str",
+    example: Any = None,
+    check: Callable[[Any], str | None] | None = None,
+    default: Any = _REQUIRED,
+    default_factory: Callable[[], Any] | None = None,
+) -> Any:
     meta = {"doc": text, "kind": kind, "example": example, "check": check}
     if default_factory is not None:
         return field(default_factory=default_factory, metadata=meta)
@@ -88,98 +95,162 @@ def _check_api_key(value: str) -> str | None:
 
 @dataclass(frozen=True)
 class NodeSection:
-    participant_id: str = _doc("This node's participant id, a did:web DID; must equal the URI SAN of its "
-                               "certificate.", example="did:web:localhost%3A8443:org-a", check=_check_did)
+    participant_id: str = _doc(
+        "This node's participant id, a did:web DID; must equal the URI SAN of its certificate.",
+        example="did:web:localhost%3A8443:org-a",
+        check=_check_did,
+    )
     name: str = _doc("Display name of the organisation.", default="")
-    data_dir: Path = _doc("Folder for the store and runtime files (created if missing).", kind="path",
-                          default=Path("var"))
+    data_dir: Path = _doc(
+        "Folder for the store and runtime files (created if missing).", kind="path", default=Path("var")
+    )
 
 
 @dataclass(frozen=True)
 class IdentitySection:
-    tls_cert: Path | None = _doc("PEM certificate of this node (server and client authentication). Required "
-                                 "unless protocol.insecure_http.", kind="file", default=None)
+    tls_cert: Path | None = _doc(
+        "PEM certificate of this node (server and client authentication). Required unless protocol.insecure_http.",
+        kind="file",
+        default=None,
+    )
     tls_key: Path | None = _doc("PEM private key of the TLS certificate.", kind="file", default=None)
-    signing_key: Path | None = _doc("PEM private key used for tokens, signatures and seals.", kind="file",
-                                    default=None)
-    signing_cert: Path | None = _doc("PEM certificate of the signing key, issued by the authority.", kind="file",
-                                     default=None)
-    credentials: tuple[Path, ...] = _doc("Verifiable credentials (JWT files) this node presents.", kind="files",
-                                         default=())
+    signing_key: Path | None = _doc("PEM private key used for tokens, signatures and seals.", kind="file", default=None)
+    signing_cert: Path | None = _doc(
+        "PEM certificate of the signing key, issued by the authority.", kind="file", default=None
+    )
+    credentials: tuple[Path, ...] = _doc(
+        "Verifiable credentials (JWT files) this node presents.", kind="files", default=()
+    )
 
 
 @dataclass(frozen=True)
 class ProtocolSection:
-    listen: Listen = _doc("Address of the protocol listener for peers (mutual TLS).", kind="listen",
-                          example="0.0.0.0:8443")
-    public_url: str = _doc("Base URL under which peers reach this listener; defaults to the host of the "
-                           "participant id.", default="", check=lambda v: _check_url(v) if v else None)
-    insecure_http: bool = _doc("Serve plain HTTP without TLS. Only for conformance-test profiles; the node "
-                               "refuses it unless set and warns loudly.", kind="bool", default=False)
+    listen: Listen = _doc(
+        "Address of the protocol listener for peers (mutual TLS).", kind="listen", example="0.0.0.0:8443"
+    )
+    public_url: str = _doc(
+        "Base URL under which peers reach this listener; defaults to the host of the participant id.",
+        default="",
+        check=lambda v: _check_url(v) if v else None,
+    )
+    insecure_http: bool = _doc(
+        "Serve plain HTTP without TLS. Only for conformance-test profiles; the node "
+        "refuses it unless set and warns loudly.",
+        kind="bool",
+        default=False,
+    )
 
 
 @dataclass(frozen=True)
 class ManagementSection:
-    listen: Listen = _doc("Address of the management listener (keep it on loopback or a private network).",
-                          kind="listen", default=Listen("127.0.0.1", 8181))
+    listen: Listen = _doc(
+        "Address of the management listener (keep it on loopback or a private network).",
+        kind="listen",
+        default=Listen("127.0.0.1", 8181),
+    )
     api_key: str = _doc("API key clients send in the X-Api-Key header.", default="", check=_check_api_key)
-    api_key_file: Path | None = _doc("File holding the API key (alternative to api_key).", kind="file",
-                                     default=None)
+    api_key_file: Path | None = _doc("File holding the API key (alternative to api_key).", kind="file", default=None)
 
 
 @dataclass(frozen=True)
 class TrustListEntry:
-    file: Path = _doc("The signed trust list (compact JWS) of a federation; its last valid copy is kept in the "
-                      "store.", kind="path")
-    anchor: Path = _doc("The federation's root CA certificate the list must be signed by (the pinned anchor).",
-                        kind="file")
-    url: str = _doc("Where a fresher copy is published (optional); fetched at start and every refresh "
-                    "interval.", default="", check=lambda v: _check_url(v) if v else None)
+    file: Path = _doc(
+        "The signed trust list (compact JWS) of a federation; its last valid copy is kept in the store.", kind="path"
+    )
+    anchor: Path = _doc(
+        "The federation's root CA certificate the list must be signed by (the pinned anchor).", kind="file"
+    )
+    url: str = _doc(
+        "Where a fresher copy is published (optional); fetched at start and every refresh interval.",
+        default="",
+        check=lambda v: _check_url(v) if v else None,
+    )
 
 
 @dataclass(frozen=True)
 class TrustSection:
-    ca: tuple[Path, ...] = _doc("PEM files of extra certificate authorities whose participants may connect "
-                                "(the CAs of the trust lists are always included).", kind="files", default=())
-    crl: tuple[Path, ...] = _doc("PEM certificate revocation lists, one per authority; reloaded when changed.",
-                                 kind="files", default=())
-    lists: tuple[TrustListEntry, ...] = _doc("Trust lists of the federations this node recognises "
-                                             "(array of tables with file, anchor, url).", kind="tables:TrustListEntry",
-                                             default=())
-    reload_interval: float = _doc("Seconds between checks of the CRL and trust files for changes.", kind="float",
-                                  default=5.0, check=_check_positive)
-    require_credentials: bool = _doc("Refuse peers whose verifiable credentials cannot be verified (DCP). Off "
-                                     "only for networks without trust lists.", kind="bool", default=True)
-    clock_skew: float = _doc("Seconds of clock difference tolerated on tokens and credentials.", kind="float",
-                             default=30.0)
-    token_lifetime: float = _doc("Lifetime in seconds of the self-issued ID tokens this node sends.",
-                                 kind="float", default=120.0, check=_check_positive)
-    presentation_reuse: float = _doc("Seconds a verified presentation of a peer may be reused (bounded by its "
-                                     "own validity).", kind="float", default=300.0)
-    status_max_age: float = _doc("Seconds a fetched status list is trusted before it is fetched again: the "
-                                 "longest a revocation can go unnoticed.", kind="float", default=60.0,
-                                 check=_check_positive)
-    credential_types: tuple[str, ...] = _doc("Credential types asked of every peer (DCP scopes "
-                                             "org.eclipse.dspace.dcp.vc.type:<type>:read).", kind="strings",
-                                             default=("MembershipCredential", "OrganizationCredential"),
-                                             check=_check_credential_types)
-    required_credential_types: tuple[str, ...] = _doc("Credential types a peer must present, verified, for any "
-                                                      "DSP request to be accepted (with require_credentials).",
-                                                      kind="strings", default=("MembershipCredential",),
-                                                      check=_check_credential_types)
-    require_key_certificate: bool = _doc("Demand that the key in a peer's DID document carries a certificate "
-                                         "chain (x5c) to a CA of a recognised trust list. Off only for peers "
-                                         "whose DID documents carry no certificates.", kind="bool", default=True)
-    list_refresh: float = _doc("Seconds between fetches of the trust lists from their url.", kind="float",
-                               default=300.0, check=_check_positive)
+    ca: tuple[Path, ...] = _doc(
+        "PEM files of extra certificate authorities whose participants may connect "
+        "(the CAs of the trust lists are always included).",
+        kind="files",
+        default=(),
+    )
+    crl: tuple[Path, ...] = _doc(
+        "PEM certificate revocation lists, one per authority; reloaded when changed.", kind="files", default=()
+    )
+    lists: tuple[TrustListEntry, ...] = _doc(
+        "Trust lists of the federations this node recognises (array of tables with file, anchor, url).",
+        kind="tables:TrustListEntry",
+        default=(),
+    )
+    reload_interval: float = _doc(
+        "Seconds between checks of the CRL and trust files for changes.",
+        kind="float",
+        default=5.0,
+        check=_check_positive,
+    )
+    require_credentials: bool = _doc(
+        "Refuse peers whose verifiable credentials cannot be verified (DCP). Off "
+        "only for networks without trust lists.",
+        kind="bool",
+        default=True,
+    )
+    clock_skew: float = _doc(
+        "Seconds of clock difference tolerated on tokens and credentials.", kind="float", default=30.0
+    )
+    token_lifetime: float = _doc(
+        "Lifetime in seconds of the self-issued ID tokens this node sends.",
+        kind="float",
+        default=120.0,
+        check=_check_positive,
+    )
+    presentation_reuse: float = _doc(
+        "Seconds a verified presentation of a peer may be reused (bounded by its own validity).",
+        kind="float",
+        default=300.0,
+    )
+    status_max_age: float = _doc(
+        "Seconds a fetched status list is trusted before it is fetched again: the "
+        "longest a revocation can go unnoticed.",
+        kind="float",
+        default=60.0,
+        check=_check_positive,
+    )
+    credential_types: tuple[str, ...] = _doc(
+        "Credential types asked of every peer (DCP scopes org.eclipse.dspace.dcp.vc.type:<type>:read).",
+        kind="strings",
+        default=("MembershipCredential", "OrganizationCredential"),
+        check=_check_credential_types,
+    )
+    required_credential_types: tuple[str, ...] = _doc(
+        "Credential types a peer must present, verified, for any "
+        "DSP request to be accepted (with require_credentials).",
+        kind="strings",
+        default=("MembershipCredential",),
+        check=_check_credential_types,
+    )
+    require_key_certificate: bool = _doc(
+        "Demand that the key in a peer's DID document carries a certificate "
+        "chain (x5c) to a CA of a recognised trust list. Off only for peers "
+        "whose DID documents carry no certificates.",
+        kind="bool",
+        default=True,
+    )
+    list_refresh: float = _doc(
+        "Seconds between fetches of the trust lists from their url.", kind="float", default=300.0, check=_check_positive
+    )
 
 
 @dataclass(frozen=True)
 class StoreSection:
-    path: Path = _doc("SQLite database file (relative paths are below node.data_dir).", kind="path",
-                      default=Path("connector.sqlite"))
-    synchronous: str = _doc("SQLite durability: 'normal' survives a crashed process, 'full' also a lost "
-                            "machine at some cost per commit.", default="normal", check=_check_sync)
+    path: Path = _doc(
+        "SQLite database file (relative paths are below node.data_dir).", kind="path", default=Path("connector.sqlite")
+    )
+    synchronous: str = _doc(
+        "SQLite durability: 'normal' survives a crashed process, 'full' also a lost machine at some cost per commit.",
+        default="normal",
+        check=_check_sync,
+    )
 
 
 @dataclass(frozen=True)
@@ -190,28 +261,48 @@ class LogSection:
 
 @dataclass(frozen=True)
 class DspSection:
-    delivery_deadline: float = _doc("Seconds an outgoing message is retried while the peer is unreachable or "
-                                    "answers 5xx; then the process ends TERMINATED with that reason.", kind="float",
-                                    default=300.0, check=_check_positive)
-    retry_initial: float = _doc("First retry delay in seconds (doubles each attempt).", kind="float", default=0.2,
-                                check=_check_positive)
-    retry_max: float = _doc("Longest delay between two retries, in seconds.", kind="float", default=30.0,
-                            check=_check_positive)
-    retry_not_found_for: float = _doc("Seconds during which a 404 from a peer is retried like a 5xx (a peer that "
-                                      "has not yet registered the process); 0 treats 404 as final.", kind="float",
-                                      default=0.0)
-    message_spacing: float = _doc("Minimum seconds between two messages of one process to the same peer.",
-                                  kind="float", default=0.0)
-    catalog_page_size: int = _doc("Datasets per catalogue page (more pages are linked with Link headers).",
-                                  kind="int", default=100, check=lambda v: None if v > 0 else "must be positive")
+    delivery_deadline: float = _doc(
+        "Seconds an outgoing message is retried while the peer is unreachable or "
+        "answers 5xx; then the process ends TERMINATED with that reason.",
+        kind="float",
+        default=300.0,
+        check=_check_positive,
+    )
+    retry_initial: float = _doc(
+        "First retry delay in seconds (doubles each attempt).", kind="float", default=0.2, check=_check_positive
+    )
+    retry_max: float = _doc(
+        "Longest delay between two retries, in seconds.", kind="float", default=30.0, check=_check_positive
+    )
+    retry_not_found_for: float = _doc(
+        "Seconds during which a 404 from a peer is retried like a 5xx (a peer that "
+        "has not yet registered the process); 0 treats 404 as final.",
+        kind="float",
+        default=0.0,
+    )
+    message_spacing: float = _doc(
+        "Minimum seconds between two messages of one process to the same peer.", kind="float", default=0.0
+    )
+    catalog_page_size: int = _doc(
+        "Datasets per catalogue page (more pages are linked with Link headers).",
+        kind="int",
+        default=100,
+        check=lambda v: None if v > 0 else "must be positive",
+    )
 
 
 @dataclass(frozen=True)
 class TckSection:
-    enabled: bool = _doc("Conformance-test profile: seeds the official TCK's datasets and agreements and follows "
-                         "its scripted behaviour. Never enable it in production.", kind="bool", default=False)
-    authorization: str = _doc("The fixed Authorization header value the TCK sends; callers presenting it are "
-                              "treated as `participant`.", default="")
+    enabled: bool = _doc(
+        "Conformance-test profile: seeds the official TCK's datasets and agreements and follows "
+        "its scripted behaviour. Never enable it in production.",
+        kind="bool",
+        default=False,
+    )
+    authorization: str = _doc(
+        "The fixed Authorization header value the TCK sends; callers presenting it are treated as `participant`.",
+        default="",
+    )
     participant: str = _doc("Participant id given to the TCK.", default="TCK_PARTICIPANT")
 
 
@@ -225,23 +316,48 @@ def _check_roots(value: Mapping[str, Path] | None) -> str | None:
 
 @dataclass(frozen=True)
 class DataSection:
-    listen: Listen | None = _doc("Address of the data listener, where peers pull data and push it (mutual TLS). "
-                                 "Default: the protocol listener's host, any free port (peers learn the "
-                                 "endpoint from each transfer's data address).", kind="listen", default=None)
-    public_url: str = _doc("Base URL under which peers reach the data listener; defaults to https:// with the "
-                           "host of the protocol's public URL and the bound data port.", default="",
-                           check=lambda v: _check_url(v) if v else None)
-    root: Path | None = _doc("Folder that file assets are read below (the root named 'default'); nothing "
-                             "outside it, no symbolic link and no '..' is ever served.", kind="path", default=None)
-    roots: Mapping[str, Path] | None = _doc("Further named folders for file assets (a table name = \"path\"); "
-                                            "an asset names one in its source's 'root'.", kind="folders",
-                                            default=None, check=_check_roots)
-    inbox: Path = _doc("Folder where data pushed to this node is written (relative paths are below "
-                       "node.data_dir).", kind="path", default=Path("inbox"))
-    token_lifetime: float = _doc("Seconds a pull token is valid; while the transfer is STARTED the consumer can "
-                                 "get a fresh one.", kind="float", default=300.0, check=_check_positive)
-    workers: int = _doc("Worker threads for file reads and hashing.", kind="int", default=4,
-                        check=lambda v: None if 0 < v <= 64 else "must be between 1 and 64")
+    listen: Listen | None = _doc(
+        "Address of the data listener, where peers pull data and push it (mutual TLS). "
+        "Default: the protocol listener's host, any free port (peers learn the "
+        "endpoint from each transfer's data address).",
+        kind="listen",
+        default=None,
+    )
+    public_url: str = _doc(
+        "Base URL under which peers reach the data listener; defaults to https:// with the "
+        "host of the protocol's public URL and the bound data port.",
+        default="",
+        check=lambda v: _check_url(v) if v else None,
+    )
+    root: Path | None = _doc(
+        "Folder that file assets are read below (the root named 'default'); nothing "
+        "outside it, no symbolic link and no '..' is ever served.",
+        kind="path",
+        default=None,
+    )
+    roots: Mapping[str, Path] | None = _doc(
+        "Further named folders for file assets (a table name = \"path\"); an asset names one in its source's 'root'.",
+        kind="folders",
+        default=None,
+        check=_check_roots,
+    )
+    inbox: Path = _doc(
+        "Folder where data pushed to this node is written (relative paths are below node.data_dir).",
+        kind="path",
+        default=Path("inbox"),
+    )
+    token_lifetime: float = _doc(
+        "Seconds a pull token is valid; while the transfer is STARTED the consumer can get a fresh one.",
+        kind="float",
+        default=300.0,
+        check=_check_positive,
+    )
+    workers: int = _doc(
+        "Worker threads for file reads and hashing.",
+        kind="int",
+        default=4,
+        check=lambda v: None if 0 < v <= 64 else "must be between 1 and 64",
+    )
 
     def file_roots(self) -> dict[str, Path]:
         """Every named root: `root` as 'default', then `roots`."""
@@ -253,30 +369,47 @@ class DataSection:
 
 @dataclass(frozen=True)
 class EvidenceSection:
-    enabled: bool = _doc("Keep the hash-chained evidence log (every DSP message, state change, policy decision, "
-                         "credential check and seal), sign agreements and write signed checkpoints. Needs the "
-                         "node's signing identity (not available with protocol.insecure_http).", kind="bool",
-                         default=True)
-    require_signatures: bool = _doc("Refuse agreements the peer does not sign (the provider's signature, the "
-                                    "consumer's countersignature). Off: peers that do not sign still interoperate "
-                                    "and what is held is recorded as unsigned.", kind="bool", default=False)
-    checkpoint_interval: float = _doc("Seconds between signed checkpoints of the log (written only when records "
-                                      "were added; also on demand and at shutdown).", kind="float", default=300.0,
-                                      check=_check_positive)
-    tsa_url: str = _doc("RFC 3161 time-stamp authority every checkpoint is sent to (e.g. the federation "
-                        "authority's <public URL>/tsa); empty: checkpoints carry only the node's own time.",
-                        default="", check=lambda v: _check_url(v) if v else None)
-    tsa_certificates: tuple[Path, ...] = _doc("PEM certificates a time-stamp must chain to (the TSA's CA); "
-                                              "default: the CAs the node trusts.", kind="files", default=())
+    enabled: bool = _doc(
+        "Keep the hash-chained evidence log (every DSP message, state change, policy decision, "
+        "credential check and seal), sign agreements and write signed checkpoints. Needs the "
+        "node's signing identity (not available with protocol.insecure_http).",
+        kind="bool",
+        default=True,
+    )
+    require_signatures: bool = _doc(
+        "Refuse agreements the peer does not sign (the provider's signature, the "
+        "consumer's countersignature). Off: peers that do not sign still interoperate "
+        "and what is held is recorded as unsigned.",
+        kind="bool",
+        default=False,
+    )
+    checkpoint_interval: float = _doc(
+        "Seconds between signed checkpoints of the log (written only when records "
+        "were added; also on demand and at shutdown).",
+        kind="float",
+        default=300.0,
+        check=_check_positive,
+    )
+    tsa_url: str = _doc(
+        "RFC 3161 time-stamp authority every checkpoint is sent to (e.g. the federation "
+        "authority's <public URL>/tsa); empty: checkpoints carry only the node's own time.",
+        default="",
+        check=lambda v: _check_url(v) if v else None,
+    )
+    tsa_certificates: tuple[Path, ...] = _doc(
+        "PEM certificates a time-stamp must chain to (the TSA's CA); default: the CAs the node trusts.",
+        kind="files",
+        default=(),
+    )
 
 
 @dataclass(frozen=True)
 class PeerEntry:
     name: str = _doc("Short name to use on the command line.")
-    address: str = _doc("The peer's DSP base URL.", check=_check_url,
-                        example="https://localhost:9443/dsp/2025-1")
-    participant_id: str = _doc("The peer's participant id (did:web).", default="",
-                               check=lambda v: _check_did(v) if v else None)
+    address: str = _doc("The peer's DSP base URL.", check=_check_url, example="https://localhost:9443/dsp/2025-1")
+    participant_id: str = _doc(
+        "The peer's participant id (did:web).", default="", check=lambda v: _check_did(v) if v else None
+    )
 
 
 @dataclass(frozen=True)
@@ -348,8 +481,9 @@ def parse_listen(value: Any, where: str) -> Listen:
 
 def _coerce(kind: str, value: Any, where: str, base: Path) -> Any:
     def want(types: type | tuple[type, ...], label: str) -> None:
-        if not isinstance(value, types) or (isinstance(value, bool) and bool not in (
-                types if isinstance(types, tuple) else (types,))):
+        if not isinstance(value, types) or (
+            isinstance(value, bool) and bool not in (types if isinstance(types, tuple) else (types,))
+        ):
             raise ConfigError("config.type", f"must be {label}, not {type(value).__name__}", where)
 
     if kind == "str":
@@ -402,8 +536,7 @@ def _build(cls: type, data: Any, where: str, base: Path) -> Any:
     for key in data:
         if key not in fields:
             known = ", ".join(sorted(fields))
-            raise ConfigError("config.unknown_key", f"unknown key '{key}' (known keys: {known})",
-                              f"{where}.{key}")
+            raise ConfigError("config.unknown_key", f"unknown key '{key}' (known keys: {known})", f"{where}.{key}")
     values: dict[str, Any] = {}
     for name, f in fields.items():
         key_where = f"{where}.{name}"
@@ -419,8 +552,7 @@ def _build(cls: type, data: Any, where: str, base: Path) -> Any:
         if check is not None:
             problem = check(value)
             if problem:
-                raise ConfigError("config.invalid", f"{raw!r} {problem}" if kind != "listen" else problem,
-                                  key_where)
+                raise ConfigError("config.invalid", f"{raw!r} {problem}" if kind != "listen" else problem, key_where)
         values[name] = value
     return cls(**values)
 
@@ -438,7 +570,7 @@ def apply_env(data: dict[str, Any], environ: Mapping[str, str]) -> dict[str, Any
     for name, text in environ.items():
         if not name.startswith(ENV_PREFIX):
             continue
-        parts = [p.lower() for p in name[len(ENV_PREFIX):].split("__") if p]
+        parts = [p.lower() for p in name[len(ENV_PREFIX) :].split("__") if p]
         if len(parts) < 2:
             raise ConfigError("config.env", "environment override must be CONNECTOR__SECTION__KEY", name)
         target = out
@@ -473,8 +605,9 @@ def config_from_dict(raw: dict[str, Any], base: Path, source: Path | None = None
     known = set(SECTIONS) | set(TABLE_ARRAYS) | set(EXTENSION_SECTIONS)
     for key in raw:
         if key not in known:
-            raise ConfigError("config.unknown_key",
-                              f"unknown section '{key}' (known sections: {', '.join(sorted(known))})", key)
+            raise ConfigError(
+                "config.unknown_key", f"unknown section '{key}' (known sections: {', '.join(sorted(known))})", key
+            )
     sections: dict[str, Any] = {}
     for name, cls in SECTIONS.items():
         if name not in raw and _has_required(cls):
@@ -501,8 +634,9 @@ def config_from_dict(raw: dict[str, Any], base: Path, source: Path | None = None
 
 
 def _has_required(cls: type) -> bool:
-    return any(f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING
-               for f in dataclasses.fields(cls))
+    return any(
+        f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING for f in dataclasses.fields(cls)
+    )
 
 
 def _cross_checks(config: Config) -> None:
@@ -511,24 +645,30 @@ def _cross_checks(config: Config) -> None:
             if getattr(config.identity, key) is None:
                 raise ConfigError("config.missing_key", "required key is missing", f"identity.{key}")
     elif config.protocol.listen.host not in ("127.0.0.1", "::1", "localhost"):
-        raise ConfigError("config.invalid", "plain HTTP (insecure_http) is only allowed on a loopback address",
-                          "protocol.listen")
+        raise ConfigError(
+            "config.invalid", "plain HTTP (insecure_http) is only allowed on a loopback address", "protocol.listen"
+        )
     m = config.management
     if not m.api_key and m.api_key_file is None:
-        raise ConfigError("config.missing_key", "set management.api_key or management.api_key_file",
-                          "management.api_key")
+        raise ConfigError(
+            "config.missing_key", "set management.api_key or management.api_key_file", "management.api_key"
+        )
     if m.api_key and m.api_key_file is not None:
-        raise ConfigError("config.invalid", "set only one of management.api_key and management.api_key_file",
-                          "management.api_key_file")
+        raise ConfigError(
+            "config.invalid",
+            "set only one of management.api_key and management.api_key_file",
+            "management.api_key_file",
+        )
     if m.api_key_file is not None and len(config.management_api_key()) < 16:
-        raise ConfigError("config.invalid", "the API key in the file must be at least 16 characters",
-                          "management.api_key_file")
+        raise ConfigError(
+            "config.invalid", "the API key in the file must be at least 16 characters", "management.api_key_file"
+        )
     if config.protocol.listen == m.listen:
-        raise ConfigError("config.invalid", "the protocol and management listeners need different ports",
-                          "management.listen")
+        raise ConfigError(
+            "config.invalid", "the protocol and management listeners need different ports", "management.listen"
+        )
     if len(config.trust.crl) < 1 and not config.protocol.insecure_http:
-        raise ConfigError("config.missing_key", "at least one CRL is needed to check peer certificates",
-                          "trust.crl")
+        raise ConfigError("config.missing_key", "at least one CRL is needed to check peer certificates", "trust.crl")
 
 
 def reference_markdown() -> str:

@@ -151,8 +151,9 @@ def _p256_key(x: str, y: str) -> PublicKey:
 
 
 def _p256_key_uncached(x: Any, y: Any) -> PublicKey:
-    return ec.EllipticCurvePublicNumbers(int.from_bytes(b64url_decode(x), "big"), int.from_bytes(b64url_decode(y), "big"),
-                                         ec.SECP256R1()).public_key()
+    return ec.EllipticCurvePublicNumbers(
+        int.from_bytes(b64url_decode(x), "big"), int.from_bytes(b64url_decode(y), "big"), ec.SECP256R1()
+    ).public_key()
 
 
 def same_public_key(a: PublicKey | PrivateKey, b: PublicKey | PrivateKey) -> bool:

@@ -52,8 +52,14 @@ class TextFormatter(logging.Formatter):
         rid = request_id.get()
         extras = _extras(record)
         tail = " ".join(f"{k}={v}" for k, v in extras.items())
-        parts = [stamp, f"{record.levelname.lower():7}", record.name.removeprefix("connector."),
-                 f"[{rid}]" if rid else "", record.getMessage(), tail]
+        parts = [
+            stamp,
+            f"{record.levelname.lower():7}",
+            record.name.removeprefix("connector."),
+            f"[{rid}]" if rid else "",
+            record.getMessage(),
+            tail,
+        ]
         line = " ".join(p for p in parts if p)
         if record.exc_info:
             line += "\n" + self.formatException(record.exc_info)

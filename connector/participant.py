@@ -7,7 +7,9 @@ import re
 from connector.errors import ConnectorError
 
 # did:web:<host with optional %3A port>[:<path segment>]*  (W3C did:web method)
-_DID_WEB = re.compile(r"^did:web:(?P<host>[A-Za-z0-9.\-]+(%3A[0-9]{1,5})?)(?P<path>(:[A-Za-z0-9.\-_~]+|:%[0-9A-Fa-f]{2})*)$")
+_DID_WEB = re.compile(
+    r"^did:web:(?P<host>[A-Za-z0-9.\-]+(%3A[0-9]{1,5})?)(?P<path>(:[A-Za-z0-9.\-_~]+|:%[0-9A-Fa-f]{2})*)$"
+)
 
 
 def is_participant_id(value: str) -> bool:

@@ -5,16 +5,17 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import ssl
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, AsyncIterator
+from typing import Any
 
 import aiohttp
 
 from connector.config import load_config
 from connector.node.runtime import Node
 from connector.pki.authority import Authority
-from connector.ports import free_port  # noqa: F401  (tests import it from here)
+from connector.ports import free_port
 
 API_KEY = "test-api-key-0123456789abcdef"
 
@@ -45,8 +46,9 @@ class Participant:
         return ctx
 
 
-def make_participant(authority: Authority, root: Path, name: str, country: str = "DE",
-                     protocol_port: int | None = None) -> Participant:
+def make_participant(
+    authority: Authority, root: Path, name: str, country: str = "DE", protocol_port: int | None = None
+) -> Participant:
     port = protocol_port or free_port()
     pid = f"did:web:localhost%3A{port}:{name}"
     out = root / name
@@ -54,8 +56,9 @@ def make_participant(authority: Authority, root: Path, name: str, country: str =
     return Participant(name, pid, out, authority, port, free_port())
 
 
-def write_config(participant: Participant, root: Path, cas: list[Path] | None = None,
-                 crls: list[Path] | None = None, extra: str = "") -> Path:
+def write_config(
+    participant: Participant, root: Path, cas: list[Path] | None = None, crls: list[Path] | None = None, extra: str = ""
+) -> Path:
     cas = cas or [participant.authority.ca_cert_path]
     crls = crls or [participant.authority.crl_path]
     d = participant.dir
@@ -63,13 +66,13 @@ def write_config(participant: Participant, root: Path, cas: list[Path] | None = 
 [node]
 participant_id = "{participant.participant_id}"
 name = "{participant.name}"
-data_dir = "{root / ('var-' + participant.name)}"
+data_dir = "{root / ("var-" + participant.name)}"
 
 [identity]
-tls_cert = "{d / 'tls.cert.pem'}"
-tls_key = "{d / 'tls.key.pem'}"
-signing_key = "{d / 'signing.key.pem'}"
-signing_cert = "{d / 'signing.cert.pem'}"
+tls_cert = "{d / "tls.cert.pem"}"
+tls_key = "{d / "tls.key.pem"}"
+signing_key = "{d / "signing.key.pem"}"
+signing_cert = "{d / "signing.cert.pem"}"
 
 [protocol]
 listen = "127.0.0.1:{participant.protocol_port}"
@@ -136,8 +139,7 @@ class Management:
 
     async def call(self, method: str, path: str, body: Any = None, expect: int | None = None) -> Any:
         async with aiohttp.ClientSession() as session:
-            async with session.request(method, self.base + path, json=body,
-                                       headers={"X-Api-Key": API_KEY}) as resp:
+            async with session.request(method, self.base + path, json=body, headers={"X-Api-Key": API_KEY}) as resp:
                 text = await resp.text()
                 data = None
                 if text:
@@ -148,13 +150,30 @@ class Management:
                     raise AssertionError(f"{method} {path}: {resp.status} {text}")
                 return data
 
-    async def offer(self, asset_id: str, policy: dict[str, Any] | None = None, source: dict[str, Any] | None = None,
-                    access: dict[str, Any] | None = None, offer_id: str | None = None) -> str:
-        await self.call("POST", "/v1/assets", {"id": asset_id, "title": f"Dataset {asset_id}",
-                                               "source": source or {"type": "http",
-                                                                    "url": "http://127.0.0.1:9/data"}}, 201)
-        await self.call("POST", "/v1/policies", {"id": f"{asset_id}-contract",
-                                                 "policy": policy or {"permission": [{"action": "use"}]}}, 201)
+    async def offer(
+        self,
+        asset_id: str,
+        policy: dict[str, Any] | None = None,
+        source: dict[str, Any] | None = None,
+        access: dict[str, Any] | None = None,
+        offer_id: str | None = None,
+    ) -> str:
+        await self.call(
+            "POST",
+            "/v1/assets",
+            {
+                "id": asset_id,
+                "title": f"Dataset {asset_id}",
+                "source": source or {"type": "http", "url": "http://127.0.0.1:9/data"},
+            },
+            201,
+        )
+        await self.call(
+            "POST",
+            "/v1/policies",
+            {"id": f"{asset_id}-contract", "policy": policy or {"permission": [{"action": "use"}]}},
+            201,
+        )
         body = {"id": offer_id or f"{asset_id}-offer", "assetId": asset_id, "contractPolicyId": f"{asset_id}-contract"}
         if access is not None:
             await self.call("POST", "/v1/policies", {"id": f"{asset_id}-access", "policy": access}, 201)
@@ -163,9 +182,18 @@ class Management:
         return body["id"]
 
     async def negotiate(self, provider: Participant, offer_id: str, dataset_id: str, **extra: Any) -> dict[str, Any]:
-        neg = await self.call("POST", "/v1/negotiations", {
-            "counterPartyAddress": f"https://localhost:{provider.protocol_port}/dsp/2025-1",
-            "counterPartyId": provider.participant_id, "offerId": offer_id, "datasetId": dataset_id, **extra}, 201)
+        neg = await self.call(
+            "POST",
+            "/v1/negotiations",
+            {
+                "counterPartyAddress": f"https://localhost:{provider.protocol_port}/dsp/2025-1",
+                "counterPartyId": provider.participant_id,
+                "offerId": offer_id,
+                "datasetId": dataset_id,
+                **extra,
+            },
+            201,
+        )
         return await self.call("GET", f"/v1/negotiations/{neg['id']}?wait=FINALIZED,TERMINATED&timeout=20", None, 200)
 
 
@@ -177,15 +205,16 @@ class NodeProcess:
         self.participant = participant
         self.proc: Any = None
 
-    def start(self, timeout: float = 20.0) -> "NodeProcess":
+    def start(self, timeout: float = 20.0) -> NodeProcess:
         import subprocess
         import sys
         import time
         import urllib.request
 
         self.log = open(self.config.with_suffix(".log"), "ab")
-        self.proc = subprocess.Popen([sys.executable, "-m", "connector", "serve", "--config", str(self.config)],
-                                     stdout=self.log, stderr=self.log)
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "connector", "serve", "--config", str(self.config)], stdout=self.log, stderr=self.log
+        )
         deadline = time.time() + timeout
         url = f"http://127.0.0.1:{self.participant.management_port}/check/readiness"
         while True:
@@ -228,7 +257,8 @@ async def acli(*args: str, timeout: float = 60) -> Any:
     import sys
     from types import SimpleNamespace
 
-    proc = await asyncio.create_subprocess_exec(sys.executable, "-m", "connector", *args,
-                                                stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "connector", *args, stdout=subprocess.PIPE, stderr=subprocess.PIPE
+    )
     out, err = await asyncio.wait_for(proc.communicate(), timeout)
     return SimpleNamespace(returncode=proc.returncode, stdout=out.decode(), stderr=err.decode())

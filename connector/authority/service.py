@@ -22,10 +22,10 @@ from __future__ import annotations
 import errno
 import logging
 import ssl
+from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Callable
 from urllib.parse import urlsplit
 
 from aiohttp import web
@@ -42,7 +42,7 @@ Clock = Callable[[], datetime]
 
 
 def _utcnow() -> datetime:
-    return datetime.now(timezone.utc)
+    return datetime.now(UTC)
 
 
 @dataclass(frozen=True)
@@ -62,11 +62,11 @@ def default_listen(public_url: str) -> Listen:
 class AuthorityService:
     """One authority folder, published over HTTP(S). Start with `start`, stop with `stop` (or use `serve`)."""
 
-    def __init__(self, directory: Path, status_validity: timedelta = DEFAULT_STATUS_VALIDITY,
-                 clock: Clock = _utcnow) -> None:
+    def __init__(
+        self, directory: Path, status_validity: timedelta = DEFAULT_STATUS_VALIDITY, clock: Clock = _utcnow
+    ) -> None:
         if status_validity <= timedelta(0):
-            raise ConnectorError("authority.bad_validity", "status list validity must be positive",
-                                 "--status-validity")
+            raise ConnectorError("authority.bad_validity", "status list validity must be positive", "--status-validity")
         self.authority = Authority(directory)
         self.status_validity = status_validity
         self.clock = clock
@@ -103,15 +103,19 @@ class AuthorityService:
         token = self.status_list(request.match_info["list_id"])
         if token is None:
             return web.json_response({"code": "status.not_found", "reason": "no such status list"}, status=404)
-        return web.Response(text=token, content_type="application/vc+jwt",
-                            headers={"Cache-Control": f"max-age={int(self.status_validity.total_seconds() // 2)}"})
+        return web.Response(
+            text=token,
+            content_type="application/vc+jwt",
+            headers={"Cache-Control": f"max-age={int(self.status_validity.total_seconds() // 2)}"},
+        )
 
     async def _file(self, path: Path, content_type: str) -> web.Response:
         try:
             data = path.read_bytes()
         except FileNotFoundError:
-            return web.json_response({"code": "authority.not_published", "reason": f"{path.name} is not published yet"},
-                                     status=404)
+            return web.json_response(
+                {"code": "authority.not_published", "reason": f"{path.name} is not published yet"}, status=404
+            )
         return web.Response(body=data, content_type=content_type, headers={"Cache-Control": "no-cache"})
 
     async def _crl(self, request: web.Request) -> web.Response:
@@ -124,18 +128,19 @@ class AuthorityService:
         return await self._file(self.authority.ca_cert_path, "application/x-pem-file")
 
     async def _health(self, request: web.Request) -> web.Response:
-        return web.json_response({"status": "ok", "authority": self.authority.name,
-                                  "issuer": self.authority.issuer_id})
+        return web.json_response({"status": "ok", "authority": self.authority.name, "issuer": self.authority.issuer_id})
 
     def app(self) -> web.Application:
         app = web.Application()
-        app.add_routes([
-            web.get("/status/{list_id}", self._status),
-            web.get("/crl.pem", self._crl),
-            web.get("/trust-list.jws", self._trust_list),
-            web.get("/ca.cert.pem", self._ca),
-            web.get("/health", self._health),
-        ])
+        app.add_routes(
+            [
+                web.get("/status/{list_id}", self._status),
+                web.get("/crl.pem", self._crl),
+                web.get("/trust-list.jws", self._trust_list),
+                web.get("/ca.cert.pem", self._ca),
+                web.get("/health", self._health),
+            ]
+        )
         from connector.evidence.tsa_service import tsa_routes
 
         app.add_routes(tsa_routes(self.authority.dir, self.clock))  # RFC 3161 time-stamps for the federation
@@ -170,17 +175,21 @@ class AuthorityService:
         except OSError as exc:
             await runner.cleanup()
             if exc.errno == errno.EADDRINUSE:
-                raise ConnectorError("listen.in_use", f"port {listen.port} on {listen.host} is already in use",
-                                     "--listen") from None
-            raise ConnectorError("listen.failed", f"cannot listen on {listen}: {exc.strerror or exc}",
-                                 "--listen") from None
+                raise ConnectorError(
+                    "listen.in_use", f"port {listen.port} on {listen.host} is already in use", "--listen"
+                ) from None
+            raise ConnectorError(
+                "listen.failed", f"cannot listen on {listen}: {exc.strerror or exc}", "--listen"
+            ) from None
         self._runner, self._site = runner, site
-        log.info("authority service started", extra={"authority": self.authority.name, "listen": str(listen),
-                                                      "public_url": self.authority.public_url})
+        log.info(
+            "authority service started",
+            extra={"authority": self.authority.name, "listen": str(listen), "public_url": self.authority.public_url},
+        )
 
     @property
     def port(self) -> int:
-        server = self._site._server if self._site else None  # noqa: SLF001 - aiohttp exposes no getter
+        server = self._site._server if self._site else None
         if server is not None and server.sockets:
             return int(server.sockets[0].getsockname()[1])
         raise ConnectorError("authority.not_running", "the service is not listening")
@@ -191,8 +200,9 @@ class AuthorityService:
             self._runner, self._site = None, None
 
 
-async def serve(directory: Path, listen: Listen | None = None,
-                status_validity: timedelta = DEFAULT_STATUS_VALIDITY) -> None:
+async def serve(
+    directory: Path, listen: Listen | None = None, status_validity: timedelta = DEFAULT_STATUS_VALIDITY
+) -> None:
     """Run the service until SIGINT or SIGTERM; in-flight requests finish."""
     from connector.node.signals import until_stopped
 

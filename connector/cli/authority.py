@@ -17,8 +17,12 @@ def register(sub: argparse._SubParsersAction) -> None:
     serve = authority_sub.add_parser("serve", help="serve status lists, CRL and trust list at the public URL")
     serve.add_argument("--dir", required=True, type=Path, help="authority folder")
     serve.add_argument("--listen", help="HOST:PORT to listen on (default: the public URL's port on loopback)")
-    serve.add_argument("--status-validity", type=float, default=300.0,
-                       help="seconds a served status list is valid (a revocation is visible within it)")
+    serve.add_argument(
+        "--status-validity",
+        type=float,
+        default=300.0,
+        help="seconds a served status list is valid (a revocation is visible within it)",
+    )
     serve.add_argument("--log-level", default="info", choices=["debug", "info", "warning", "error"])
     serve.set_defaults(func=cmd_serve)
 

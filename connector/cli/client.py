@@ -12,8 +12,9 @@ import asyncio
 import json
 import os
 import sys
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import aiohttp
 
@@ -36,8 +37,12 @@ class NodeError(ConnectorError):
 
 
 def add_config_argument(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--config", type=Path, default=os.environ.get("CONNECTOR_CONFIG"),
-                        help="configuration of the node to talk to (default: $CONNECTOR_CONFIG)")
+    parser.add_argument(
+        "--config",
+        type=Path,
+        default=os.environ.get("CONNECTOR_CONFIG"),
+        help="configuration of the node to talk to (default: $CONNECTOR_CONFIG)",
+    )
 
 
 def add_json_argument(parser: argparse.ArgumentParser) -> None:
@@ -55,27 +60,35 @@ class ManagementClient:
     async def call(self, method: str, path: str, body: Any = None, timeout: float = 60) -> Any:
         try:
             async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=timeout)) as session:
-                async with session.request(method, self.base + path, json=body,
-                                           headers={"X-Api-Key": self.api_key}) as resp:
+                async with session.request(
+                    method, self.base + path, json=body, headers={"X-Api-Key": self.api_key}
+                ) as resp:
                     text = await resp.text()
                     data = json.loads(text) if text else None
                     if resp.status >= 400:
                         problem = data if isinstance(data, dict) else {}
-                        raise NodeError(problem.get("code", f"http.{resp.status}"),
-                                        problem.get("detail") or text[:300] or f"HTTP {resp.status}",
-                                        problem.get("where"), resp.status)
+                        raise NodeError(
+                            problem.get("code", f"http.{resp.status}"),
+                            problem.get("detail") or text[:300] or f"HTTP {resp.status}",
+                            problem.get("where"),
+                            resp.status,
+                        )
                     return data
         except aiohttp.ClientConnectionError:
-            raise ConnectorError("cli.node_down", f"no node answers at {self.base} (is 'connector serve' running "
-                                 "with this configuration?)", "management.listen") from None
-        except asyncio.TimeoutError:
+            raise ConnectorError(
+                "cli.node_down",
+                f"no node answers at {self.base} (is 'connector serve' running with this configuration?)",
+                "management.listen",
+            ) from None
+        except TimeoutError:
             raise ConnectorError("cli.timeout", f"the node at {self.base} did not answer in time") from None
 
 
 def client_from(args: argparse.Namespace) -> ManagementClient:
     if args.config is None:
-        raise UsageError("cli.no_config", "say which node to talk to: --config FILE (or set CONNECTOR_CONFIG)",
-                         "--config")
+        raise UsageError(
+            "cli.no_config", "say which node to talk to: --config FILE (or set CONNECTOR_CONFIG)", "--config"
+        )
     return ManagementClient(load_config(args.config))
 
 
@@ -94,8 +107,7 @@ def table(rows: list[list[str]], headers: list[str]) -> str:
     widths = [len(h) for h in headers]
     for row in rows:
         widths = [max(w, len(c)) for w, c in zip(widths, row)]
-    lines = ["  ".join(h.ljust(w) for h, w in zip(headers, widths)),
-             "  ".join("-" * w for w in widths)]
+    lines = ["  ".join(h.ljust(w) for h, w in zip(headers, widths)), "  ".join("-" * w for w in widths)]
     lines += ["  ".join(c.ljust(w) for c, w in zip(row, widths)) for row in rows]
     return "\n".join(lines)
 

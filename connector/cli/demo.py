@@ -1,9 +1,9 @@
 """`connector demo`: a three-organisation data space in two federations, and its story, in under a minute.
 
-    connector demo [--workdir DIR] [--keep-running]    create, start, run the story, stop (what `make demo` runs)
-    connector demo init --workdir DIR [--profile P]    only create the workspace (P: local or compose)
-    connector demo up --workdir DIR                    start an existing local workspace and keep it running
-    connector demo story --workdir DIR                 run the story against a running data space
+connector demo [--workdir DIR] [--keep-running]    create, start, run the story, stop (what `make demo` runs)
+connector demo init --workdir DIR [--profile P]    only create the workspace (P: local or compose)
+connector demo up --workdir DIR                    start an existing local workspace and keep it running
+connector demo story --workdir DIR                 run the story against a running data space
 """
 
 from __future__ import annotations
@@ -22,11 +22,16 @@ from connector.node.signals import stop_requested
 
 
 def register(sub: argparse._SubParsersAction) -> None:
-    demo = sub.add_parser("demo", help="run a three-organisation data space and its story",
-                          description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    demo = sub.add_parser(
+        "demo",
+        help="run a three-organisation data space and its story",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     demo.add_argument("--workdir", type=Path, help="workspace folder (default: a new ./demo-<time> folder)")
-    demo.add_argument("--keep-running", action="store_true",
-                      help="leave the data space running after the story (Ctrl-C stops it)")
+    demo.add_argument(
+        "--keep-running", action="store_true", help="leave the data space running after the story (Ctrl-C stops it)"
+    )
     demo.set_defaults(func=cmd_demo)
     demo_sub = demo.add_subparsers(dest="demo_command", metavar="STEP", parser_class=Parser)
     init = demo_sub.add_parser("init", help="create the workspace only")
@@ -38,8 +43,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     up.set_defaults(func=cmd_up)
     story = demo_sub.add_parser("story", help="run the story against a running data space")
     story.add_argument("--workdir", type=Path, required=True)
-    story.add_argument("--wait", type=float, default=0.0,
-                       help="seconds to wait for the nodes to answer first (containers starting up)")
+    story.add_argument(
+        "--wait", type=float, default=0.0, help="seconds to wait for the nodes to answer first (containers starting up)"
+    )
     story.set_defaults(func=cmd_story)
 
 
@@ -63,8 +69,9 @@ async def _demo(workdir: Path, keep_running: bool) -> int:
     console.write(f"Creating the data space in {workdir}")
     ws = ws_module.create(workdir, "local")
     for auth in ws.data["authorities"]:
-        console.detail(f"authority: {auth['name']} (root CA, credential issuer, status list, trust list)"
-                       f" at {auth['publicUrl']}")
+        console.detail(
+            f"authority: {auth['name']} (root CA, credential issuer, status list, trust list) at {auth['publicUrl']}"
+        )
     for org in ws.data["organisations"]:
         console.detail(f"organisation: {org['name']} ({org['country']}), {org['participantId']}")
     space = DataSpace.of(ws)
@@ -98,7 +105,7 @@ async def _keep_running(ws: ws_module.Workspace, console: Console, space: DataSp
                 break
             try:
                 await asyncio.wait_for(stop.wait(), 1.0)
-            except asyncio.TimeoutError:
+            except TimeoutError:
                 pass
     console.write("stopping the data space...")
 

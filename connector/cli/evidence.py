@@ -11,7 +11,7 @@ from __future__ import annotations
 import argparse
 import json
 import sqlite3
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -35,11 +35,21 @@ def register(sub: argparse._SubParsersAction) -> None:
 
     ver = evidence_sub.add_parser("verify", help="verify a bundle offline against federation trust lists")
     ver.add_argument("bundle", metavar="FILE", type=Path)
-    ver.add_argument("--trust-list", required=True, action="append", type=Path, dest="trust_lists",
-                     metavar="FILE", help="a federation's signed trust list (repeat for several federations)")
+    ver.add_argument(
+        "--trust-list",
+        required=True,
+        action="append",
+        type=Path,
+        dest="trust_lists",
+        metavar="FILE",
+        help="a federation's signed trust list (repeat for several federations)",
+    )
     ver.add_argument("--agreement", help="the agreement id the bundle must be about")
-    ver.add_argument("--require-complete", action="store_true",
-                     help="also fail when evidence is absent (an unsigned side, no time-stamp, no seal)")
+    ver.add_argument(
+        "--require-complete",
+        action="store_true",
+        help="also fail when evidence is absent (an unsigned side, no time-stamp, no seal)",
+    )
     add_json_argument(ver)
     ver.set_defaults(func=cmd_verify)
 
@@ -69,8 +79,10 @@ def cmd_export(args: argparse.Namespace) -> int:
     _write(args.out, (json.dumps(document, indent=2, ensure_ascii=False) + "\n").encode("utf-8"))
     log = document["log"]
     stamped = "time-stamped" if log["timestamps"] else "not time-stamped"
-    print(f"wrote {args.out}: agreement {document['agreement']['@id']}, {len(log['proof']['records'])} log records "
-          f"proven against a checkpoint of {log['proof']['upto']} records ({stamped})")
+    print(
+        f"wrote {args.out}: agreement {document['agreement']['@id']}, {len(log['proof']['records'])} log records "
+        f"proven against a checkpoint of {log['proof']['upto']} records ({stamped})"
+    )
     return EXIT_OK
 
 
@@ -86,7 +98,7 @@ def _read_json(path: Path, what: str, where: str) -> Any:
 def cmd_verify(args: argparse.Namespace) -> int:
     from connector.evidence.audit import load_trust_list, render, verify_bundle
 
-    now = datetime.now(timezone.utc)
+    now = datetime.now(UTC)
     document = _read_json(args.bundle, "bundle", "FILE")
     notes: list[str] = []
     lists = []
@@ -107,18 +119,23 @@ def cmd_verify(args: argparse.Namespace) -> int:
             try:
                 lists.append(load_trust_list(text, now, any_time=True))
             except ConnectorError:
-                raise UsageError(exc.code, f"trust list {path} cannot be used: {exc.reason}",
-                                 "--trust-list") from None
-            notes.append(f"note: trust list {path} is not valid now ({exc.reason}); it vouches only for evidence "
-                         "time-stamped within its validity")
+                raise UsageError(exc.code, f"trust list {path} cannot be used: {exc.reason}", "--trust-list") from None
+            notes.append(
+                f"note: trust list {path} is not valid now ({exc.reason}); it vouches only for evidence "
+                "time-stamped within its validity"
+            )
     report = verify_bundle(document, lists, now, expected_agreement=args.agreement)
     for trust_list in lists:
         if trust_list.valid_at(now):
             continue
         # A list used past its validity vouches only for evidence whose trusted time falls within it.
         if report.trusted_time is None or not trust_list.valid_at(report.trusted_time):
-            report.fail("trust.list_validity", f"the trust list of {trust_list.federation_name} is not valid now, "
-                        "and the evidence has no time-stamp within its validity", "trust_list.validity")
+            report.fail(
+                "trust.list_validity",
+                f"the trust list of {trust_list.federation_name} is not valid now, "
+                "and the evidence has no time-stamp within its validity",
+                "trust_list.validity",
+            )
     if args.json:
         emit_json({**report.to_json(), "notes": notes})
     else:
@@ -146,7 +163,7 @@ def _offline_check(args: argparse.Namespace) -> dict[str, Any]:
     conn.row_factory = sqlite3.Row
     try:
         conn.execute("BEGIN")
-        result = check_log(conn, config.node.participant_id, anchors, tsa, datetime.now(timezone.utc))
+        result = check_log(conn, config.node.participant_id, anchors, tsa, datetime.now(UTC))
     except sqlite3.Error as exc:
         raise ConnectorError("evidence.store", f"the store {path} cannot be read: {exc}", "store.path") from None
     finally:
@@ -166,9 +183,11 @@ def cmd_check(args: argparse.Namespace) -> int:
         emit_json(result)
     else:
         source = "the store file (no node running)" if result.get("offline") else "the running node"
-        print(f"checked {result['records']} records, {result['checkpoints']} checkpoints, "
-              f"{result['timestamps']} time-stamps, {result['subjects']} subjects and {result['signatures']} "
-              f"agreement signatures in {source}")
+        print(
+            f"checked {result['records']} records, {result['checkpoints']} checkpoints, "
+            f"{result['timestamps']} time-stamps, {result['subjects']} subjects and {result['signatures']} "
+            f"agreement signatures in {source}"
+        )
         first = result.get("firstBreak")
         if first is None:
             print(f"the log is intact: head {result['head']['hash']} at seq {result['head']['count']}")
@@ -189,8 +208,10 @@ def cmd_checkpoint(args: argparse.Namespace) -> int:
     stamps = described.get("timestamps") or []
     stamp = f", time-stamped {stamps[0]['genTime']} by {stamps[0]['tsa']}" if stamps else ", not time-stamped"
     made = "written" if described.get("created") else "already current"
-    print(f"checkpoint {described['id']} {made}: {described['count']} records, head {described['head']}, "
-          f"at {described['at']}{stamp}")
+    print(
+        f"checkpoint {described['id']} {made}: {described['count']} records, head {described['head']}, "
+        f"at {described['at']}{stamp}"
+    )
     return EXIT_OK
 
 

@@ -40,8 +40,11 @@ def cmd_explain(args: argparse.Namespace) -> int:
     print(f"{kind} {record['id']} ({record['role']}) with {record['counterPartyId']}: {record['state']}")
     if record.get("reason"):
         print(f"reason: {record['reason']}")
-    decisions = [h for h in record.get("history", []) if h.get("detail") and
-                 ("explanation" in h["detail"] or "differences" in h["detail"] or "trace" in h["detail"])]
+    decisions = [
+        h
+        for h in record.get("history", [])
+        if h.get("detail") and ("explanation" in h["detail"] or "differences" in h["detail"] or "trace" in h["detail"])
+    ]
     if not decisions:
         print("no policy decision was recorded on this process")
     for h in decisions:

@@ -33,8 +33,10 @@ def main(argv: list[str] | None = None) -> int:
     except Exception as exc:  # the last line of defence: one line, unless asked for the traceback
         if os.environ.get("CONNECTOR_DEBUG"):
             raise
-        print(f"connector: unexpected error: {type(exc).__name__}: {exc} (set CONNECTOR_DEBUG=1 for details)",
-              file=sys.stderr)
+        print(
+            f"connector: unexpected error: {type(exc).__name__}: {exc} (set CONNECTOR_DEBUG=1 for details)",
+            file=sys.stderr,
+        )
         return 1
     except BrokenPipeError:
         return 0

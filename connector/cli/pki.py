@@ -21,16 +21,24 @@ def register(sub: argparse._SubParsersAction) -> None:
     init.add_argument("--name", default="Dev Authority", help="display name of the authority (federation)")
     init.add_argument("--issuer-id", help="issuer id used in credentials (default: did:web:<name as slug>)")
     init.add_argument("--valid-days", type=int, default=3650, help="validity of the root certificate")
-    init.add_argument("--public-url", default=DEFAULT_PUBLIC_URL,
-                      help="https base URL where 'connector authority serve' publishes status lists, CRL and trust "
-                           f"list (default {DEFAULT_PUBLIC_URL})")
+    init.add_argument(
+        "--public-url",
+        default=DEFAULT_PUBLIC_URL,
+        help="https base URL where 'connector authority serve' publishes status lists, CRL and trust "
+        f"list (default {DEFAULT_PUBLIC_URL})",
+    )
     init.set_defaults(func=cmd_init_authority)
 
     issue = pki_sub.add_parser("issue", help="issue a participant's TLS certificate and signing key")
     issue.add_argument("--authority", required=True, type=Path, help="authority folder")
     issue.add_argument("--participant-id", required=True, help="did:web participant id")
-    issue.add_argument("--host", action="append", default=[], required=True,
-                       help="DNS name or IP address the node is reached at (repeatable)")
+    issue.add_argument(
+        "--host",
+        action="append",
+        default=[],
+        required=True,
+        help="DNS name or IP address the node is reached at (repeatable)",
+    )
     issue.add_argument("--out", required=True, type=Path, help="folder to write the identity to")
     issue.add_argument("--country", help="ISO 3166-1 alpha-2 country of establishment, e.g. JP")
     issue.add_argument("--name", help="organisation name")
@@ -40,8 +48,13 @@ def register(sub: argparse._SubParsersAction) -> None:
     cred = pki_sub.add_parser("credential", help="issue a verifiable credential (JWT) to a participant")
     cred.add_argument("--authority", required=True, type=Path, help="authority folder")
     cred.add_argument("--participant-id", required=True, help="did:web participant id (the credential subject)")
-    cred.add_argument("--type", required=True, choices=["membership", "organization"], dest="kind",
-                      help="membership (data space, member since) or organization (legal name, country)")
+    cred.add_argument(
+        "--type",
+        required=True,
+        choices=["membership", "organization"],
+        dest="kind",
+        help="membership (data space, member since) or organization (legal name, country)",
+    )
     cred.add_argument("--country", help="organization: ISO 3166-1 alpha-2 country of establishment, e.g. JP")
     cred.add_argument("--name", help="organization: legal name")
     cred.add_argument("--out", required=True, type=Path, help="folder to write <type>.credential.jwt to")
@@ -54,14 +67,18 @@ def register(sub: argparse._SubParsersAction) -> None:
     tl.add_argument("--valid-days", type=float, default=30, help="validity of the list in days")
     tl.set_defaults(func=cmd_trust_list)
 
-    revoke = pki_sub.add_parser("revoke", help="revoke a participant: its certificates (CRL) and credentials "
-                                               "(status list)")
+    revoke = pki_sub.add_parser(
+        "revoke", help="revoke a participant: its certificates (CRL) and credentials (status list)"
+    )
     revoke.add_argument("--authority", required=True, type=Path, help="authority folder")
     who = revoke.add_mutually_exclusive_group(required=True)
     who.add_argument("--participant-id", help="did:web participant id")
     who.add_argument("--credential-id", help="revoke this one credential only")
-    revoke.add_argument("--credentials-only", action="store_true",
-                        help="revoke the participant's credentials only; its certificates stay valid")
+    revoke.add_argument(
+        "--credentials-only",
+        action="store_true",
+        help="revoke the participant's credentials only; its certificates stay valid",
+    )
     revoke.set_defaults(func=cmd_revoke)
 
     crl = pki_sub.add_parser("crl", help="re-sign the CRL (do this before it expires)")
@@ -83,11 +100,14 @@ def cmd_credential(args: argparse.Namespace) -> int:
     from connector.pki.credentials import issue_participant_credential
 
     authority = Authority(args.authority)
-    issued = issue_participant_credential(authority, args.participant_id, args.kind, args.country, args.name,
-                                          args.out, args.valid_days)
+    issued = issue_participant_credential(
+        authority, args.participant_id, args.kind, args.country, args.name, args.out, args.valid_days
+    )
     print(f"issued {issued.credential_type} {issued.id} to {issued.participant_id} by '{authority.name}'")
-    print(f"  {issued.path}  (until {issued.valid_until:%Y-%m-%d}; status {issued.status.list_url} "
-          f"index {issued.status.index})")
+    print(
+        f"  {issued.path}  (until {issued.valid_until:%Y-%m-%d}; status {issued.status.list_url} "
+        f"index {issued.status.index})"
+    )
     print("  add it to the node's [identity] credentials")
     return 0
 
@@ -97,8 +117,10 @@ def cmd_trust_list(args: argparse.Namespace) -> int:
 
     authority = Authority(args.authority)
     issued = issue_trust_list(authority, args.out, args.valid_days)
-    print(f"trust list of '{authority.name}' signed: sequence {issued.sequence}, valid until "
-          f"{issued.valid_until:%Y-%m-%d %H:%M:%S}Z")
+    print(
+        f"trust list of '{authority.name}' signed: sequence {issued.sequence}, valid until "
+        f"{issued.valid_until:%Y-%m-%d %H:%M:%S}Z"
+    )
     print(f"  written to {args.out} (and {authority.trust_list_path} for the authority's service)")
     print(f"  nodes pin the anchor {authority.ca_cert_path} in [[trust.lists]]")
     return 0
@@ -106,8 +128,9 @@ def cmd_trust_list(args: argparse.Namespace) -> int:
 
 def cmd_issue(args: argparse.Namespace) -> int:
     authority = Authority(args.authority)
-    issued = authority.issue_participant(args.participant_id, args.host, args.out, args.country, args.name,
-                                         args.valid_days)
+    issued = authority.issue_participant(
+        args.participant_id, args.host, args.out, args.country, args.name, args.valid_days
+    )
     print(f"issued {issued.participant_id} by '{authority.name}' into {issued.out}")
     print(f"  tls.cert.pem / tls.key.pem          (serial {issued.tls_serial:x}, until {issued.not_after:%Y-%m-%d})")
     print(f"  signing.cert.pem / signing.key.pem  (serial {issued.signing_serial:x})")
@@ -121,20 +144,27 @@ def cmd_revoke(args: argparse.Namespace) -> int:
         if args.credentials_only:
             raise UsageError("cli.usage", "--credentials-only goes with --participant-id", "--credentials-only")
         fresh = authority.revoke_credential(args.credential_id)
-        print(f"{args.credential_id} {'revoked' if fresh else 'was already revoked'}; its status bit is set in "
-              f"the status lists under {authority.status_prefix}")
+        print(
+            f"{args.credential_id} {'revoked' if fresh else 'was already revoked'}; its status bit is set in "
+            f"the status lists under {authority.status_prefix}"
+        )
         return 0
     done = authority.revoke_participant(args.participant_id, credentials_only=args.credentials_only)
     if not args.credentials_only:
         if done.serials:
-            print(f"revoked {len(done.serials)} certificate(s) of {args.participant_id}; CRL updated: "
-                  f"{authority.crl_path}")
+            print(
+                f"revoked {len(done.serials)} certificate(s) of {args.participant_id}; CRL updated: "
+                f"{authority.crl_path}"
+            )
         else:
-            print(f"the certificates of {args.participant_id} were already revoked; CRL re-signed: "
-                  f"{authority.crl_path}")
+            print(
+                f"the certificates of {args.participant_id} were already revoked; CRL re-signed: {authority.crl_path}"
+            )
     if done.credential_ids:
-        print(f"revoked {len(done.credential_ids)} credential(s); their status bits are set in the status lists "
-              f"under {authority.status_prefix}")
+        print(
+            f"revoked {len(done.credential_ids)} credential(s); their status bits are set in the status lists "
+            f"under {authority.status_prefix}"
+        )
     elif args.credentials_only:
         print(f"{args.participant_id} holds no unrevoked credential of this authority")
     return 0

@@ -91,8 +91,15 @@ def cmd_catalog(args: argparse.Namespace) -> int:
     rows = []
     for ds in result["datasets"]:
         for offer in ds["offers"] or [{}]:
-            rows.append([ds["id"], short(ds.get("title") or "", 30), offer.get("@id", ""),
-                         short(_offer_terms(offer), 60), ",".join(ds["formats"])])
+            rows.append(
+                [
+                    ds["id"],
+                    short(ds.get("title") or "", 30),
+                    offer.get("@id", ""),
+                    short(_offer_terms(offer), 60),
+                    ",".join(ds["formats"]),
+                ]
+            )
     if rows:
         print(table(rows, ["DATASET", "TITLE", "OFFER", "TERMS", "FORMATS"]))
     return 0
@@ -101,15 +108,21 @@ def cmd_catalog(args: argparse.Namespace) -> int:
 def cmd_negotiate(args: argparse.Namespace) -> int:
     client = client_from(args)
     body: dict[str, Any] = {**peer_body(args.peer), "offerId": args.offer_id}
-    for key, value in (("datasetId", args.dataset), ("counterPartyId", args.counter_party_id),
-                       ("purpose", args.purpose)):
+    for key, value in (
+        ("datasetId", args.dataset),
+        ("counterPartyId", args.counter_party_id),
+        ("purpose", args.purpose),
+    ):
         if value:
             body[key] = value
 
     async def go() -> dict[str, Any]:
         started = await client.call("POST", "/v1/negotiations", body)
-        return await client.call("GET", f"/v1/negotiations/{started['id']}?wait=FINALIZED,TERMINATED"
-                                        f"&timeout={args.timeout}", timeout=args.timeout + 10)
+        return await client.call(
+            "GET",
+            f"/v1/negotiations/{started['id']}?wait=FINALIZED,TERMINATED&timeout={args.timeout}",
+            timeout=args.timeout + 10,
+        )
 
     neg = run(go)
     if args.json:
@@ -119,14 +132,15 @@ def cmd_negotiate(args: argparse.Namespace) -> int:
     elif neg["state"] == "TERMINATED":
         print(f"TERMINATED: {neg.get('reason') or 'no reason given'} (negotiation {neg['id']})")
     else:
-        print(f"still {neg['state']} after {args.timeout:g}s (negotiation {neg['id']}); "
-              f"see 'connector negotiations {neg['id']}'")
+        print(
+            f"still {neg['state']} after {args.timeout:g}s (negotiation {neg['id']}); "
+            f"see 'connector negotiations {neg['id']}'"
+        )
     return 0 if neg["state"] == "FINALIZED" else EXIT_FAILED
 
 
 def _show(record: dict[str, Any]) -> None:
-    for key in ("id", "role", "state", "counterPartyId", "datasetId", "agreementId", "format", "reason",
-                "pendingStep"):
+    for key in ("id", "role", "state", "counterPartyId", "datasetId", "agreementId", "format", "reason", "pendingStep"):
         if record.get(key):
             print(f"{key:15} {record[key]}")
     print("history:")
@@ -151,8 +165,10 @@ def _list(args: argparse.Namespace, kind: str, columns: list[tuple[str, str]]) -
         emit_json(page)
         return 0
     # Identifiers in full (they are what the next command takes); other cells cut to keep the table readable.
-    rows = [[str(item.get(key) or "") if key in FULL_WIDTH else short(item.get(key), 44) for key, _ in columns]
-            for item in page["items"]]
+    rows = [
+        [str(item.get(key) or "") if key in FULL_WIDTH else short(item.get(key), 44) for key, _ in columns]
+        for item in page["items"]
+    ]
     print(table(rows, [title for _, title in columns]))
     if page["total"] > len(rows):
         print(f"({len(rows)} of {page['total']}; use --limit)")
@@ -160,14 +176,33 @@ def _list(args: argparse.Namespace, kind: str, columns: list[tuple[str, str]]) -
 
 
 def cmd_negotiations(args: argparse.Namespace) -> int:
-    return _list(args, "negotiations", [("id", "ID"), ("role", "ROLE"), ("state", "STATE"),
-                                        ("counterPartyId", "PEER"), ("datasetId", "DATASET"),
-                                        ("reason", "REASON")])
+    return _list(
+        args,
+        "negotiations",
+        [
+            ("id", "ID"),
+            ("role", "ROLE"),
+            ("state", "STATE"),
+            ("counterPartyId", "PEER"),
+            ("datasetId", "DATASET"),
+            ("reason", "REASON"),
+        ],
+    )
 
 
 def cmd_transfers(args: argparse.Namespace) -> int:
-    return _list(args, "transfers", [("id", "ID"), ("role", "ROLE"), ("state", "STATE"),
-                                     ("agreementId", "AGREEMENT"), ("format", "FORMAT"), ("reason", "REASON")])
+    return _list(
+        args,
+        "transfers",
+        [
+            ("id", "ID"),
+            ("role", "ROLE"),
+            ("state", "STATE"),
+            ("agreementId", "AGREEMENT"),
+            ("format", "FORMAT"),
+            ("reason", "REASON"),
+        ],
+    )
 
 
 __all__ = ["register", "json"]

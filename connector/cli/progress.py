@@ -8,7 +8,8 @@ from __future__ import annotations
 
 import sys
 import time
-from typing import Callable, TextIO
+from collections.abc import Callable
+from typing import TextIO
 
 _UNITS = ("B", "KiB", "MiB", "GiB", "TiB", "PiB")
 
@@ -40,13 +41,16 @@ def render(done: int, total: int | None, rate: float, width: int = 24) -> str:
     filled = int(fraction * width)
     bar = "#" * filled + "." * (width - filled)
     left = (total - done) / rate if rate > 0 else None
-    return (f"{human_bytes(done):>10} / {human_bytes(total):<10} {fraction * 100:3.0f}% [{bar}] "
-            f"{rate_text:>12}  {human_duration(left)} left")
+    return (
+        f"{human_bytes(done):>10} / {human_bytes(total):<10} {fraction * 100:3.0f}% [{bar}] "
+        f"{rate_text:>12}  {human_duration(left)} left"
+    )
 
 
 class ProgressBar:
-    def __init__(self, stream: TextIO = sys.stderr, clock: Callable[[], float] = time.monotonic,
-                 interval: float | None = None) -> None:
+    def __init__(
+        self, stream: TextIO = sys.stderr, clock: Callable[[], float] = time.monotonic, interval: float | None = None
+    ) -> None:
         self.stream = stream
         self.clock = clock
         self.live = bool(getattr(stream, "isatty", lambda: False)())

@@ -15,8 +15,9 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any
 
 from connector.cli.base import EXIT_FAILED, EXIT_OK
 from connector.cli.client import ManagementClient, NodeError, add_config_argument, client_from, peer_body, run
@@ -49,8 +50,9 @@ def register(sub: argparse._SubParsersAction) -> None:
 def _common(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--out", required=True, type=Path, metavar="FILE", help="where to write the data")
     parser.add_argument("--overwrite", action="store_true", help="replace FILE if it exists")
-    parser.add_argument("--timeout", type=float, default=120.0,
-                        help="seconds to wait for the transfer to start or resume (default 120)")
+    parser.add_argument(
+        "--timeout", type=float, default=120.0, help="seconds to wait for the transfer to start or resume (default 120)"
+    )
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
     parser.add_argument("--json", action="store_true", help="print the outcome as JSON")
     add_config_argument(parser)
@@ -71,8 +73,9 @@ class _Link:
             raise
 
     async def wait_running(self, transfer_id: str, timeout: float) -> Mapping[str, Any]:
-        return await self.client.call("GET", f"/v1/transfers/{transfer_id}?wait=STARTED&timeout={timeout}",
-                                      timeout=timeout + 10)
+        return await self.client.call(
+            "GET", f"/v1/transfers/{transfer_id}?wait=STARTED&timeout={timeout}", timeout=timeout + 10
+        )
 
     async def report_seal(self, transfer_id: str, report: Mapping[str, Any]) -> Mapping[str, Any]:
         try:
@@ -89,11 +92,9 @@ class _Link:
 def _identity(config: Config) -> Identity:
     ident = config.identity
     if ident.tls_cert is None or ident.tls_key is None:
-        raise ConfigError("config.missing_key", "pulling needs the node's TLS certificate and key",
-                          "identity.tls_cert")
+        raise ConfigError("config.missing_key", "pulling needs the node's TLS certificate and key", "identity.tls_cert")
     if not config.trust.crl:
-        raise ConfigError("config.missing_key", "pulling needs the revocation lists of the authorities",
-                          "trust.crl")
+        raise ConfigError("config.missing_key", "pulling needs the revocation lists of the authorities", "trust.crl")
     return Identity(ident.tls_cert, ident.tls_key, tuple(config.trust.crl))
 
 
@@ -105,8 +106,7 @@ def _resumable(out: Path) -> str | None:
         return None
 
 
-async def _transfer_id(link: _Link, agreement_id: str, out: Path, timeout: float,
-                       progress: Any) -> tuple[str, bool]:
+async def _transfer_id(link: _Link, agreement_id: str, out: Path, timeout: float, progress: Any) -> tuple[str, bool]:
     """The transfer to pull: the one the part beside `out` belongs to while it lives, else a new one.
     Returns (id, whether a foreign part may be replaced)."""
     client = link.client
@@ -120,11 +120,14 @@ async def _transfer_id(link: _Link, agreement_id: str, out: Path, timeout: float
             progress.note(f"continuing transfer {previous}")
             return previous, False
     started = await client.call("POST", "/v1/transfers", {"agreementId": agreement_id, "format": PULL})
-    record = await client.call("GET", f"/v1/transfers/{started['id']}?wait=STARTED&timeout={timeout}",
-                               timeout=timeout + 10)
+    record = await client.call(
+        "GET", f"/v1/transfers/{started['id']}?wait=STARTED&timeout={timeout}", timeout=timeout + 10
+    )
     if record["state"] == "TERMINATED":
-        raise PullRefused("transfer.terminated", f"the provider did not start the transfer: "
-                          f"{record.get('reason') or 'no reason given'}")
+        raise PullRefused(
+            "transfer.terminated",
+            f"the provider did not start the transfer: {record.get('reason') or 'no reason given'}",
+        )
     return started["id"], True
 
 
@@ -146,20 +149,37 @@ async def _pull(config: Config, agreement_id: str, args: argparse.Namespace) -> 
 def _report(result: PullResult, as_json: bool) -> int:
     rate = result.received / result.stream_seconds if result.stream_seconds > 0 else 0.0
     if as_json:
-        json.dump({"transferId": result.transfer_id, "file": str(result.path), "sha256": result.sha256,
-                   "size": result.size, "resumedFrom": result.resumed_from, "received": result.received,
-                   "streamSeconds": round(result.stream_seconds, 4), "seconds": round(result.seconds, 4),
-                   "bytesPerSecond": round(rate), "seal": dict(result.verdict), "completed": result.completed,
-                   "completionError": result.completion_error}, sys.stdout, indent=2)
+        json.dump(
+            {
+                "transferId": result.transfer_id,
+                "file": str(result.path),
+                "sha256": result.sha256,
+                "size": result.size,
+                "resumedFrom": result.resumed_from,
+                "received": result.received,
+                "streamSeconds": round(result.stream_seconds, 4),
+                "seconds": round(result.seconds, 4),
+                "bytesPerSecond": round(rate),
+                "seal": dict(result.verdict),
+                "completed": result.completed,
+                "completionError": result.completion_error,
+            },
+            sys.stdout,
+            indent=2,
+        )
         sys.stdout.write("\n")
     else:
-        print(f"saved {result.path} ({human_bytes(result.size)}, sha256 {result.sha256}), sealed by "
-              f"{result.verdict.get('issuer')}; received {human_bytes(result.received)} at {human_bytes(rate)}/s")
+        print(
+            f"saved {result.path} ({human_bytes(result.size)}, sha256 {result.sha256}), sealed by "
+            f"{result.verdict.get('issuer')}; received {human_bytes(result.received)} at {human_bytes(rate)}/s"
+        )
         if result.completed:
             print(f"transfer {result.transfer_id} COMPLETED")
     if not result.completed:
-        print(f"connector: error: the data is saved, but the transfer could not be completed: "
-              f"{result.completion_error}", file=sys.stderr)
+        print(
+            f"connector: error: the data is saved, but the transfer could not be completed: {result.completion_error}",
+            file=sys.stderr,
+        )
         return EXIT_FAILED
     return EXIT_OK
 
@@ -184,21 +204,32 @@ async def _negotiate(client: ManagementClient, args: argparse.Namespace) -> str:
     dataset = next((d for d in catalog["datasets"] if d["id"] == args.dataset_id), None)
     if dataset is None:
         known = ", ".join(d["id"] for d in catalog["datasets"]) or "none"
-        raise UsageError("cli.no_dataset", f"{catalog['participantId']} offers no dataset '{args.dataset_id}' to "
-                         f"this node (offered: {known})", "DATASET_ID")
+        raise UsageError(
+            "cli.no_dataset",
+            f"{catalog['participantId']} offers no dataset '{args.dataset_id}' to this node (offered: {known})",
+            "DATASET_ID",
+        )
     offers = [o for o in dataset["offers"] if args.offer_id in (None, o.get("@id"))]
     if not offers:
         raise UsageError("cli.no_offer", f"dataset '{args.dataset_id}' has no offer '{args.offer_id}'", "--offer")
-    request: dict[str, Any] = {**body, "offerId": offers[0]["@id"], "datasetId": args.dataset_id,
-                               "counterPartyId": catalog["participantId"]}
+    request: dict[str, Any] = {
+        **body,
+        "offerId": offers[0]["@id"],
+        "datasetId": args.dataset_id,
+        "counterPartyId": catalog["participantId"],
+    }
     if args.purpose:
         request["purpose"] = args.purpose
     started = await client.call("POST", "/v1/negotiations", request)
-    neg = await client.call("GET", f"/v1/negotiations/{started['id']}?wait=FINALIZED,TERMINATED"
-                                   f"&timeout={args.timeout}", timeout=args.timeout + 10)
+    neg = await client.call(
+        "GET",
+        f"/v1/negotiations/{started['id']}?wait=FINALIZED,TERMINATED&timeout={args.timeout}",
+        timeout=args.timeout + 10,
+    )
     if neg["state"] != "FINALIZED":
-        raise PullRefused("negotiation.refused", f"the negotiation ended {neg['state']}: "
-                          f"{neg.get('reason') or 'no reason given'}")
+        raise PullRefused(
+            "negotiation.refused", f"the negotiation ended {neg['state']}: {neg.get('reason') or 'no reason given'}"
+        )
     return str(neg["agreementId"])
 
 

@@ -10,9 +10,10 @@ Consumer side: `fetch` asks a peer for its catalogue (following `next` links), `
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import datetime, timezone
-from typing import TYPE_CHECKING, Any, Mapping
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Any
 
 from connector.control import repository as repo
 from connector.control.decisions import Verdict
@@ -41,7 +42,7 @@ class CatalogueEntry:
 
 
 class CatalogService:
-    def __init__(self, plane: "ControlPlane") -> None:
+    def __init__(self, plane: ControlPlane) -> None:
         self.plane = plane
         self._entries: list[CatalogueEntry] | None = None
         self._lock = asyncio.Lock()
@@ -61,7 +62,7 @@ class CatalogService:
 
     async def visible_datasets(self, claims: VerifiedClaims) -> tuple[list[Dataset], list[dict[str, Any]]]:
         """The datasets this peer may see (with only the offers it may see), and a decision per hidden offer."""
-        now = datetime.now(timezone.utc)
+        now = datetime.now(UTC)
         decisions = self.plane.decisions
         by_asset: dict[str, tuple[Asset, list[dict[str, Any]]]] = {}
         hidden: list[dict[str, Any]] = []
@@ -73,8 +74,13 @@ class CatalogService:
             by_asset.setdefault(entry.asset.id, (entry.asset, []))[1].append(entry.offer_json())
         service = self.service_id()
         datasets = [
-            catalog_builder.build_dataset(asset.id, offers=offers, formats=asset.formats, access_service=service,
-                                          properties=_dcat_properties(asset))
+            catalog_builder.build_dataset(
+                asset.id,
+                offers=offers,
+                formats=asset.formats,
+                access_service=service,
+                properties=_dcat_properties(asset),
+            )
             for asset, offers in by_asset.values()
         ]
         return datasets, hidden
@@ -85,18 +91,22 @@ class CatalogService:
     def data_service(self) -> Any:
         return catalog_builder.data_service(self.service_id(), self.plane.node.dsp_url)
 
-    async def catalogue_page(self, claims: VerifiedClaims, cursor: str | None, page_url: str) -> tuple[dict[str, Any], tuple[str, ...], list[dict[str, Any]]]:
+    async def catalogue_page(
+        self, claims: VerifiedClaims, cursor: str | None, page_url: str
+    ) -> tuple[dict[str, Any], tuple[str, ...], list[dict[str, Any]]]:
         datasets, hidden = await self.visible_datasets(claims)
         page = paginate(datasets, page_size=self.plane.node.config.dsp.catalog_page_size, cursor=cursor)
         catalog = catalog_builder.build_catalog(
-            f"{self.plane.node.participant_id}#catalog", participant_id=self.plane.node.participant_id,
-            services=[self.data_service()], datasets=list(page.items),
+            f"{self.plane.node.participant_id}#catalog",
+            participant_id=self.plane.node.participant_id,
+            services=[self.data_service()],
+            datasets=list(page.items),
             properties={"dct:title": self.plane.node.config.node.name} if self.plane.node.config.node.name else None,
         )
         return catalog.to_json(), page.link_headers(page_url), hidden
 
     async def dataset(self, claims: VerifiedClaims, dataset_id: str) -> dict[str, Any] | None:
-        now = datetime.now(timezone.utc)
+        now = datetime.now(UTC)
         offers, asset = [], None
         for entry in await self.entries():
             if entry.asset.id != dataset_id:
@@ -107,9 +117,13 @@ class CatalogService:
                 offers.append(entry.offer_json())
         if asset is None or not offers:
             return None
-        return catalog_builder.build_dataset(asset.id, offers=offers, formats=asset.formats,
-                                             access_service=self.data_service(),
-                                             properties=_dcat_properties(asset)).to_json()
+        return catalog_builder.build_dataset(
+            asset.id,
+            offers=offers,
+            formats=asset.formats,
+            access_service=self.data_service(),
+            properties=_dcat_properties(asset),
+        ).to_json()
 
     # --- consumer side --------------------------------------------------------------------------------------
 
@@ -134,22 +148,32 @@ class CatalogService:
         for _ in range(max_pages):
             resp = await client.post(url, body, expected_peer=peer_id)
             if not resp.ok:
-                raise ConnectorError("catalog.peer_error",
-                                     f"{address} refused the catalogue request ({resp.status}): {resp.error_reason()}")
+                raise ConnectorError(
+                    "catalog.peer_error",
+                    f"{address} refused the catalogue request ({resp.status}): {resp.error_reason()}",
+                )
             catalog = _peer_document(resp.body, "Catalog", address)
             assert isinstance(catalog, Catalog)
             publisher = peer_id or resp.server_id
             if publisher is not None and catalog.participant_id != publisher:
-                raise ConnectorError("catalog.identity_mismatch", f"the catalogue at {address} names "
-                                     f"{catalog.participant_id} as its publisher, but is served by {publisher}")
+                raise ConnectorError(
+                    "catalog.identity_mismatch",
+                    f"the catalogue at {address} names "
+                    f"{catalog.participant_id} as its publisher, but is served by {publisher}",
+                )
             first = first or catalog
             datasets.extend(catalog.datasets)
             url = _next_link(resp.headers.get("Link", ""))
             if url is None:
                 break
         assert first is not None
-        return Catalog(id=first.id, participant_id=first.participant_id, services=first.services,
-                       datasets=tuple(datasets), extensions=first.extensions)
+        return Catalog(
+            id=first.id,
+            participant_id=first.participant_id,
+            services=first.services,
+            datasets=tuple(datasets),
+            extensions=first.extensions,
+        )
 
     async def fetch_dataset(self, address: str, peer_id: str | None, dataset_id: str) -> Dataset:
         from urllib.parse import quote
@@ -157,13 +181,15 @@ class CatalogService:
         client = self.plane.engine.peers
         if peer_id is None and address.startswith("https:"):
             peer_id = await self.identify(address)
-        resp = await client.get(f"{address.rstrip('/')}/catalog/datasets/{quote(dataset_id, safe='')}",
-                                expected_peer=peer_id)
+        resp = await client.get(
+            f"{address.rstrip('/')}/catalog/datasets/{quote(dataset_id, safe='')}", expected_peer=peer_id
+        )
         if resp.status == 404:
             raise ConnectorError("dataset.not_found", f"{address} offers no dataset '{dataset_id}' to this node")
         if not resp.ok:
-            raise ConnectorError("catalog.peer_error", f"{address} refused the dataset request ({resp.status}): "
-                                 f"{resp.error_reason()}")
+            raise ConnectorError(
+                "catalog.peer_error", f"{address} refused the dataset request ({resp.status}): {resp.error_reason()}"
+            )
         dataset = _peer_document(resp.body, "Dataset", address)
         assert isinstance(dataset, Dataset)
         return dataset
@@ -173,8 +199,9 @@ def _peer_document(body: Any, kind: str, address: str) -> Any:
     try:
         return parse_message(body, expected=kind)
     except ConnectorError as exc:
-        raise ConnectorError("catalog.peer_error", f"{address} sent an invalid {kind}: {exc.reason}",
-                             exc.where) from None
+        raise ConnectorError(
+            "catalog.peer_error", f"{address} sent an invalid {kind}: {exc.reason}", exc.where
+        ) from None
 
 
 def _dcat_properties(asset: Asset) -> Mapping[str, Any]:
@@ -196,5 +223,5 @@ def _next_link(header: str) -> str | None:
         if 'rel="next"' in part:
             start, end = part.find("<"), part.find(">")
             if 0 <= start < end:
-                return part[start + 1:end]
+                return part[start + 1 : end]
     return None

@@ -6,8 +6,9 @@ validity and the hash of each credential as presented (which the evidence log an
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from datetime import datetime
-from typing import Any, Mapping
+from typing import Any
 
 from connector.trust.claims import VerifiedClaims, VerifiedCredential
 
@@ -18,9 +19,14 @@ def to_json(claims: VerifiedClaims) -> dict[str, Any]:
         "verifiedAt": claims.verified_at.isoformat(),
         "credentials": [
             {
-                "id": c.id, "types": list(c.types), "issuer": c.issuer, "federation": c.federation,
-                "subject": dict(c.subject), "validFrom": c.valid_from.isoformat(),
-                "validUntil": c.valid_until.isoformat() if c.valid_until else None, "sha256": c.sha256,
+                "id": c.id,
+                "types": list(c.types),
+                "issuer": c.issuer,
+                "federation": c.federation,
+                "subject": dict(c.subject),
+                "validFrom": c.valid_from.isoformat(),
+                "validUntil": c.valid_until.isoformat() if c.valid_until else None,
+                "sha256": c.sha256,
             }
             for c in claims.credentials
         ],
@@ -35,8 +41,12 @@ def from_json(data: Mapping[str, Any] | None, participant_id: str, now: datetime
         verified_at=datetime.fromisoformat(data["verifiedAt"]),
         credentials=tuple(
             VerifiedCredential(
-                id=c["id"], types=tuple(c["types"]), issuer=c["issuer"], federation=c["federation"],
-                subject=c["subject"], valid_from=datetime.fromisoformat(c["validFrom"]),
+                id=c["id"],
+                types=tuple(c["types"]),
+                issuer=c["issuer"],
+                federation=c["federation"],
+                subject=c["subject"],
+                valid_from=datetime.fromisoformat(c["validFrom"]),
                 valid_until=datetime.fromisoformat(c["validUntil"]) if c.get("validUntil") else None,
                 sha256=c["sha256"],
             )

@@ -7,9 +7,10 @@ trace so a refusal explains itself. The ODRL engine (connector.policy) does the 
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any, Mapping, Protocol, Sequence
+from typing import Any, Protocol
 
 from connector.trust.claims import VerifiedClaims
 
@@ -50,14 +51,23 @@ class UsageContext:
 
 
 class Decisions(Protocol):
-    def catalogue_visible(self, access_policy: Mapping[str, Any] | None, claims: VerifiedClaims,
-                          now: datetime) -> Verdict: ...
+    def catalogue_visible(
+        self, access_policy: Mapping[str, Any] | None, claims: VerifiedClaims, now: datetime
+    ) -> Verdict: ...
 
-    def contract(self, offers: Sequence[OfferedPolicy], requested: Mapping[str, Any], dataset_id: str | None,
-                 claims: VerifiedClaims, now: datetime, purpose: str | None) -> Verdict: ...
+    def contract(
+        self,
+        offers: Sequence[OfferedPolicy],
+        requested: Mapping[str, Any],
+        dataset_id: str | None,
+        claims: VerifiedClaims,
+        now: datetime,
+        purpose: str | None,
+    ) -> Verdict: ...
 
-    def agreement_acceptable(self, requested: Mapping[str, Any], agreement: Mapping[str, Any], provider_id: str,
-                             consumer_id: str) -> Verdict: ...
+    def agreement_acceptable(
+        self, requested: Mapping[str, Any], agreement: Mapping[str, Any], provider_id: str, consumer_id: str
+    ) -> Verdict: ...
 
     def transfer(self, agreement: Mapping[str, Any], claims: VerifiedClaims, usage: UsageContext) -> Verdict: ...
 
@@ -72,20 +82,29 @@ class PolicyDecisions:
 
     regions: Mapping[str, frozenset[str]] = field(default_factory=dict)
 
-    def catalogue_visible(self, access_policy: Mapping[str, Any] | None, claims: VerifiedClaims,
-                          now: datetime) -> Verdict:
+    def catalogue_visible(
+        self, access_policy: Mapping[str, Any] | None, claims: VerifiedClaims, now: datetime
+    ) -> Verdict:
         from connector.control import policy_adapter
 
         return policy_adapter.access(access_policy, claims, now, self.regions)
 
-    def contract(self, offers: Sequence[OfferedPolicy], requested: Mapping[str, Any], dataset_id: str | None,
-                 claims: VerifiedClaims, now: datetime, purpose: str | None) -> Verdict:
+    def contract(
+        self,
+        offers: Sequence[OfferedPolicy],
+        requested: Mapping[str, Any],
+        dataset_id: str | None,
+        claims: VerifiedClaims,
+        now: datetime,
+        purpose: str | None,
+    ) -> Verdict:
         from connector.control import policy_adapter
 
         return policy_adapter.contract(offers, requested, dataset_id, claims, now, purpose, self.regions)
 
-    def agreement_acceptable(self, requested: Mapping[str, Any], agreement: Mapping[str, Any], provider_id: str,
-                             consumer_id: str) -> Verdict:
+    def agreement_acceptable(
+        self, requested: Mapping[str, Any], agreement: Mapping[str, Any], provider_id: str, consumer_id: str
+    ) -> Verdict:
         from connector.control import policy_adapter
 
         return policy_adapter.agreement(requested, agreement, provider_id, consumer_id)

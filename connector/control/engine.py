@@ -16,10 +16,11 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+from collections.abc import Iterator
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from types import ModuleType
-from typing import TYPE_CHECKING, Any, Iterator
+from typing import TYPE_CHECKING, Any
 
 from connector.control import negotiations, transfers
 from connector.control import repository as repo
@@ -69,7 +70,7 @@ class DeliverySettings:
 
 
 class Engine:
-    def __init__(self, node: "Node", env: StepEnv, settings: DeliverySettings) -> None:
+    def __init__(self, node: Node, env: StepEnv, settings: DeliverySettings) -> None:
         self.node = node
         self.env = env
         self.settings = settings
@@ -125,14 +126,16 @@ class Engine:
 
     async def resume(self) -> int:
         """After a start: pick up every unfinished step and every undelivered message."""
+
         def pending(db: Any) -> tuple[list[tuple[str, str]], list[str]]:
             work = [("negotiation", n.id) for n in repo.open_negotiations(db) if n.pending]
             work += [("transfer", t.id) for t in repo.open_transfers(db) if t.pending]
             return work, repo.outbox_processes(db)
 
         work, outbox = await self.store.read(pending)
-        kinds = await self.store.read(lambda db: {
-            pid: ("negotiation" if repo.get_negotiation(db, pid) else "transfer") for pid in outbox})
+        kinds = await self.store.read(
+            lambda db: {pid: ("negotiation" if repo.get_negotiation(db, pid) else "transfer") for pid in outbox}
+        )
         for kind, pid in work:
             self.wake(kind, pid)
         for pid in outbox:
@@ -177,8 +180,12 @@ class Engine:
     async def _announce_termination(self, kind: str, process_id: str) -> None:
         record = await self.store.read(READERS[kind], process_id)
         if record is not None and str(record.state) == "TERMINATED":
-            log.info("%s TERMINATED: %s", kind, record.reason or "no reason given",
-                     extra={"process_id": process_id, "peer": record.peer_id})
+            log.info(
+                "%s TERMINATED: %s",
+                kind,
+                record.reason or "no reason given",
+                extra={"process_id": process_id, "peer": record.peer_id},
+            )
 
     @contextlib.contextmanager
     def following(self, process_id: str) -> Iterator[Follow]:
@@ -200,7 +207,7 @@ class Engine:
         """Wait until `event` is set (True) or `timeout` seconds have passed (False)."""
         try:
             await asyncio.wait_for(event.wait(), timeout)
-        except asyncio.TimeoutError:
+        except TimeoutError:
             return False
         return True
 
@@ -270,8 +277,9 @@ class Engine:
         finally:
             self._drains.pop(process_id, None)
 
-    def _delivered(self, db: Any, module: ModuleType, entry: OutboxEntry,
-                   response: Any) -> tuple[bool, Next, str | None]:
+    def _delivered(
+        self, db: Any, module: ModuleType, entry: OutboxEntry, response: Any
+    ) -> tuple[bool, Next, str | None]:
         more = bool(module.delivered(db, self.env, entry, response))
         status = repo.process_status(db, entry.process_kind, entry.process_id)
         return more, repo.next_outbox(db, entry.process_id), status[0] if status else None
@@ -279,24 +287,27 @@ class Engine:
     async def _failed(self, module: ModuleType, entry: OutboxEntry, reason: str) -> None:
         """The message cannot be delivered: the process ends with `reason` (unless it had ended already)."""
         await self.store.run(module.delivery_failed, self.env, entry, reason)
-        log.warning("delivery failed", extra={"process_id": entry.process_id, "type": entry.message_type,
-                                              "peer": entry.peer_id, "reason": reason})
+        log.warning(
+            "delivery failed",
+            extra={"process_id": entry.process_id, "type": entry.message_type, "peer": entry.peer_id, "reason": reason},
+        )
         self._notify(entry.process_kind, entry.process_id, "TERMINATED")  # announced if it did end so
 
     async def _deliver_one(self, module: ModuleType, entry: OutboxEntry) -> tuple[bool, Next, str | None]:
         """Deliver one message: (another step became pending, the next outbox entry if it was read, the
         process's state when it was read)."""
         delay = self.settings.retry_initial
-        first_attempt = datetime.now(timezone.utc)
+        first_attempt = datetime.now(UTC)
         last_error = entry.last_error or ""
         while True:
-            now = datetime.now(timezone.utc)
+            now = datetime.now(UTC)
             if entry.not_before is not None and entry.not_before > now:
                 await asyncio.sleep((entry.not_before - now).total_seconds())
             retryable = False
             try:
-                response = await self.peers.post(entry.url, entry.body, expected_peer=entry.peer_id,
-                                                 body_json=entry.body_json)
+                response = await self.peers.post(
+                    entry.url, entry.body, expected_peer=entry.peer_id, body_json=entry.body_json
+                )
             except PeerUnavailable as exc:
                 retryable, last_error = True, exc.reason
             except ConnectorError as exc:  # e.g. the server is not the participant we meant to talk to
@@ -309,19 +320,28 @@ class Engine:
                 if response.status == 404 and not_found_grace:
                     retryable, last_error = True, f"404 from {entry.url}"
                 else:
-                    reason = (f"the peer refused our {entry.message_type} with {response.status}: "
-                              f"{response.error_reason()}")
+                    reason = (
+                        f"the peer refused our {entry.message_type} with {response.status}: {response.error_reason()}"
+                    )
                     await self._failed(module, entry, reason)
                     return False, UNKNOWN, None
             assert retryable
-            if datetime.now(timezone.utc) >= entry.deadline_at:
-                await self._failed(module, entry, "the peer stayed unreachable past the delivery deadline; "
-                                                  f"last error: {last_error}")
+            if datetime.now(UTC) >= entry.deadline_at:
+                await self._failed(
+                    module, entry, f"the peer stayed unreachable past the delivery deadline; last error: {last_error}"
+                )
                 return False, UNKNOWN, None
             await self.store.run(repo.outbox_failed_attempt, entry.id, last_error)
-            log.info("delivery retry", extra={"process_id": entry.process_id, "type": entry.message_type,
-                                              "in_s": round(delay, 2), "error": last_error})
-            remaining = (entry.deadline_at - datetime.now(timezone.utc)).total_seconds()
+            log.info(
+                "delivery retry",
+                extra={
+                    "process_id": entry.process_id,
+                    "type": entry.message_type,
+                    "in_s": round(delay, 2),
+                    "error": last_error,
+                },
+            )
+            remaining = (entry.deadline_at - datetime.now(UTC)).total_seconds()
             await asyncio.sleep(max(0.0, min(delay, remaining)))
             delay = min(delay * 2, self.settings.retry_max)
             # The process may have ended meanwhile (the peer terminated it): then nothing is left to send.

@@ -10,9 +10,10 @@ from __future__ import annotations
 
 import dataclasses
 import json
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, Mapping
+from typing import Any
 
 from sqlite_utils import Database
 
@@ -33,7 +34,9 @@ from connector.dsp.messages import (
     ContractRequestMessage,
 )
 from connector.dsp.process_machine import Refusal
-from connector.dsp.vocabulary import NegotiationEvent, NegotiationMessage as M, NegotiationState as S, Role
+from connector.dsp.vocabulary import NegotiationEvent, Role
+from connector.dsp.vocabulary import NegotiationMessage as M
+from connector.dsp.vocabulary import NegotiationState as S
 from connector.errors import ConnectorError, Problem
 
 KIND = "negotiation"
@@ -57,15 +60,18 @@ class Reply:
 
 # --- replies ----------------------------------------------------------------------------------------------------
 
+
 def ack(neg: Negotiation, status: int = 200, wake: bool = False) -> Reply:
-    body = ContractNegotiation(provider_pid=neg.provider_pid or "", consumer_pid=neg.consumer_pid or "",
-                               state=neg.state).to_json()
+    body = ContractNegotiation(
+        provider_pid=neg.provider_pid or "", consumer_pid=neg.consumer_pid or "", state=neg.state
+    ).to_json()
     return Reply(status, body, neg.id, wake)
 
 
 def error(status: int, problem: Problem, provider_pid: str | None, consumer_pid: str | None) -> Reply:
-    body = ContractNegotiationError.from_problem(problem, provider_pid=provider_pid or "",
-                                                 consumer_pid=consumer_pid or "").to_json()
+    body = ContractNegotiationError.from_problem(
+        problem, provider_pid=provider_pid or "", consumer_pid=consumer_pid or ""
+    ).to_json()
     return Reply(status, body)
 
 
@@ -79,6 +85,7 @@ def _refused(outcome: Refusal, neg: Negotiation) -> Reply:
 
 
 # --- lookups ----------------------------------------------------------------------------------------------------
+
 
 def _own(db: Database, pid: str, peer: Peer, role: Role) -> Negotiation | None:
     """Our negotiation `pid` in `role` with this peer; anything else is 'not found' (DSP: unauthorised = 404)."""
@@ -96,8 +103,7 @@ def get(db: Database, pid: str, peer: Peer) -> Reply:
 
 
 def _received(db: Database, env: StepEnv, neg: Negotiation, body: Mapping[str, Any], message: str) -> None:
-    env.evidence(db, "dsp.received", process_id=neg.id, peer=neg.peer_id, subject=dict(body),
-                 data={"type": message})
+    env.evidence(db, "dsp.received", process_id=neg.id, peer=neg.peer_id, subject=dict(body), data={"type": message})
 
 
 def _next_step(env: StepEnv, neg: Negotiation, message: str, default: str | None) -> str | None:
@@ -119,32 +125,64 @@ def _dataset_of(db: Database, offer: Mapping[str, Any]) -> str | None:
 
 # --- provider side: messages from the consumer ------------------------------------------------------------------
 
-def receive_request(db: Database, env: StepEnv, peer: Peer, msg: ContractRequestMessage, body: Mapping[str, Any],
-                    path_pid: str | None) -> Reply:
+
+def receive_request(
+    db: Database, env: StepEnv, peer: Peer, msg: ContractRequestMessage, body: Mapping[str, Any], path_pid: str | None
+) -> Reply:
     if msg.is_initial:
         if path_pid is not None:
-            return error(400, Problem("dsp.negotiation.misrouted", "an initial ContractRequestMessage (with "
-                                      "callbackAddress) goes to /negotiations/request"), path_pid, msg.consumer_pid)
+            return error(
+                400,
+                Problem(
+                    "dsp.negotiation.misrouted",
+                    "an initial ContractRequestMessage (with callbackAddress) goes to /negotiations/request",
+                ),
+                path_pid,
+                msg.consumer_pid,
+            )
         existing = repo.find_provider_negotiation(db, peer.participant_id, msg.consumer_pid)
         if existing is not None:  # the consumer retried a request whose answer it lost
             return ack(existing, 201)
         if not _is_url(msg.callback_address):
-            return error(400, Problem("dsp.invalid_message", "callbackAddress must be an http(s) URL",
-                                      "$.callbackAddress"), None, msg.consumer_pid)
+            return error(
+                400,
+                Problem("dsp.invalid_message", "callbackAddress must be an http(s) URL", "$.callbackAddress"),
+                None,
+                msg.consumer_pid,
+            )
         outcome = machine.receive(Role.PROVIDER, None, M.REQUEST)
         assert not isinstance(outcome, Refusal)
         pid = env.new_pid()
         now = env.now()
         neg = Negotiation(
-            id=pid, role=Role.PROVIDER, state=outcome.target, peer_id=peer.participant_id,
-            peer_address=msg.callback_address.rstrip("/"), provider_pid=pid, consumer_pid=msg.consumer_pid,
-            dataset_id=_dataset_of(db, msg.offer), offer_id=msg.offer.get("@id"), offer=dict(msg.offer),
-            purpose=_purpose(msg), claims=peer.claims, created_at=now, updated_at=now,
+            id=pid,
+            role=Role.PROVIDER,
+            state=outcome.target,
+            peer_id=peer.participant_id,
+            peer_address=msg.callback_address.rstrip("/"),
+            provider_pid=pid,
+            consumer_pid=msg.consumer_pid,
+            dataset_id=_dataset_of(db, msg.offer),
+            offer_id=msg.offer.get("@id"),
+            offer=dict(msg.offer),
+            purpose=_purpose(msg),
+            claims=peer.claims,
+            created_at=now,
+            updated_at=now,
         )
         neg = dataclasses.replace(neg, pending=_next_step(env, neg, f"{M.REQUEST.value}:initial", "decide"))
         repo.save_negotiation(db, neg)
-        repo.append_history(db, KIND, pid, now, None, str(neg.state), "received ContractRequestMessage",
-                            None, {"offer": neg.offer_id, "dataset": neg.dataset_id})
+        repo.append_history(
+            db,
+            KIND,
+            pid,
+            now,
+            None,
+            str(neg.state),
+            "received ContractRequestMessage",
+            None,
+            {"offer": neg.offer_id, "dataset": neg.dataset_id},
+        )
         _received(db, env, neg, body, M.REQUEST)
         return ack(neg, 201, wake=neg.pending is not None)
 
@@ -155,14 +193,23 @@ def receive_request(db: Database, env: StepEnv, peer: Peer, msg: ContractRequest
     if isinstance(outcome, Refusal):
         return _refused(outcome, neg)
     _received(db, env, neg, body, M.REQUEST)
-    neg = transition(db, env, neg, outcome.target, "received ContractRequestMessage (counter-offer)",
-                     offer=dict(msg.offer), offer_id=msg.offer.get("@id"), purpose=_purpose(msg) or neg.purpose)
+    neg = transition(
+        db,
+        env,
+        neg,
+        outcome.target,
+        "received ContractRequestMessage (counter-offer)",
+        offer=dict(msg.offer),
+        offer_id=msg.offer.get("@id"),
+        purpose=_purpose(msg) or neg.purpose,
+    )
     neg = _set_pending(db, neg, _next_step(env, neg, M.REQUEST, "decide"))
     return ack(neg, wake=neg.pending is not None)
 
 
-def receive_event(db: Database, env: StepEnv, peer: Peer, msg: ContractNegotiationEventMessage,
-                  body: Mapping[str, Any], path_pid: str) -> Reply:
+def receive_event(
+    db: Database, env: StepEnv, peer: Peer, msg: ContractNegotiationEventMessage, body: Mapping[str, Any], path_pid: str
+) -> Reply:
     neg = repo.get_negotiation(db, path_pid)
     if neg is None or neg.peer_id != peer.participant_id:
         return not_found(path_pid, msg.provider_pid, msg.consumer_pid)
@@ -183,8 +230,14 @@ def receive_event(db: Database, env: StepEnv, peer: Peer, msg: ContractNegotiati
     return ack(neg, wake=neg.pending is not None)
 
 
-def receive_verification(db: Database, env: StepEnv, peer: Peer, msg: ContractAgreementVerificationMessage,
-                         body: Mapping[str, Any], path_pid: str) -> Reply:
+def receive_verification(
+    db: Database,
+    env: StepEnv,
+    peer: Peer,
+    msg: ContractAgreementVerificationMessage,
+    body: Mapping[str, Any],
+    path_pid: str,
+) -> Reply:
     neg = _own(db, path_pid, peer, Role.PROVIDER)
     if neg is None or not _pids_match(neg, msg.provider_pid, msg.consumer_pid):
         return not_found(path_pid, msg.provider_pid, msg.consumer_pid)
@@ -203,8 +256,14 @@ def receive_verification(db: Database, env: StepEnv, peer: Peer, msg: ContractAg
     return ack(neg, wake=neg.pending is not None)
 
 
-def receive_termination(db: Database, env: StepEnv, peer: Peer, msg: ContractNegotiationTerminationMessage,
-                        body: Mapping[str, Any], path_pid: str) -> Reply:
+def receive_termination(
+    db: Database,
+    env: StepEnv,
+    peer: Peer,
+    msg: ContractNegotiationTerminationMessage,
+    body: Mapping[str, Any],
+    path_pid: str,
+) -> Reply:
     neg = repo.get_negotiation(db, path_pid)
     if neg is None or neg.peer_id != peer.participant_id or not _pids_match(neg, msg.provider_pid, msg.consumer_pid):
         return not_found(path_pid, msg.provider_pid, msg.consumer_pid)
@@ -216,40 +275,75 @@ def receive_termination(db: Database, env: StepEnv, peer: Peer, msg: ContractNeg
     _received(db, env, neg, body, M.TERMINATION)
     reason = _peer_reason("the peer terminated the negotiation", msg.code, msg.reason)
     dropped = repo.outbox_drop_process(db, neg.id)
-    neg = transition(db, env, neg, outcome.target, "received ContractNegotiationTerminationMessage", reason,
-                     {"code": msg.code, "reason": list(msg.reason), "undelivered_messages_dropped": dropped},
-                     reason=reason)
+    neg = transition(
+        db,
+        env,
+        neg,
+        outcome.target,
+        "received ContractNegotiationTerminationMessage",
+        reason,
+        {"code": msg.code, "reason": list(msg.reason), "undelivered_messages_dropped": dropped},
+        reason=reason,
+    )
     return ack(neg)
 
 
 # --- consumer side: messages from the provider ------------------------------------------------------------------
 
-def receive_offer(db: Database, env: StepEnv, peer: Peer, msg: ContractOfferMessage, body: Mapping[str, Any],
-                  path_pid: str | None) -> Reply:
+
+def receive_offer(
+    db: Database, env: StepEnv, peer: Peer, msg: ContractOfferMessage, body: Mapping[str, Any], path_pid: str | None
+) -> Reply:
     if msg.is_initial:
         if path_pid is not None:
-            return error(400, Problem("dsp.negotiation.misrouted", "an initial ContractOfferMessage goes to "
-                                      "/negotiations/offers"), msg.provider_pid, path_pid)
+            return error(
+                400,
+                Problem("dsp.negotiation.misrouted", "an initial ContractOfferMessage goes to /negotiations/offers"),
+                msg.provider_pid,
+                path_pid,
+            )
         existing = repo.find_consumer_negotiation(db, peer.participant_id, msg.provider_pid)
         if existing is not None:
             return ack(existing, 201)
         if not _is_url(msg.callback_address):
-            return error(400, Problem("dsp.invalid_message", "callbackAddress must be an http(s) URL",
-                                      "$.callbackAddress"), msg.provider_pid, None)
+            return error(
+                400,
+                Problem("dsp.invalid_message", "callbackAddress must be an http(s) URL", "$.callbackAddress"),
+                msg.provider_pid,
+                None,
+            )
         outcome = machine.receive(Role.CONSUMER, None, M.OFFER)
         assert not isinstance(outcome, Refusal)
         pid = env.new_pid()
         now = env.now()
         neg = Negotiation(
-            id=pid, role=Role.CONSUMER, state=outcome.target, peer_id=peer.participant_id,
-            peer_address=msg.callback_address.rstrip("/"), provider_pid=msg.provider_pid, consumer_pid=pid,
-            dataset_id=msg.offer.get("target"), offer_id=msg.offer.get("@id"), offer=dict(msg.offer),
-            claims=peer.claims, created_at=now, updated_at=now,
+            id=pid,
+            role=Role.CONSUMER,
+            state=outcome.target,
+            peer_id=peer.participant_id,
+            peer_address=msg.callback_address.rstrip("/"),
+            provider_pid=msg.provider_pid,
+            consumer_pid=pid,
+            dataset_id=msg.offer.get("target"),
+            offer_id=msg.offer.get("@id"),
+            offer=dict(msg.offer),
+            claims=peer.claims,
+            created_at=now,
+            updated_at=now,
         )
         neg = dataclasses.replace(neg, pending=_next_step(env, neg, f"{M.OFFER.value}:initial", "consider-offer"))
         repo.save_negotiation(db, neg)
-        repo.append_history(db, KIND, pid, now, None, str(neg.state), "received ContractOfferMessage",
-                            "the provider offered a contract", {"offer": neg.offer_id})
+        repo.append_history(
+            db,
+            KIND,
+            pid,
+            now,
+            None,
+            str(neg.state),
+            "received ContractOfferMessage",
+            "the provider offered a contract",
+            {"offer": neg.offer_id},
+        )
         _received(db, env, neg, body, M.OFFER)
         return ack(neg, 201, wake=neg.pending is not None)
 
@@ -260,14 +354,23 @@ def receive_offer(db: Database, env: StepEnv, peer: Peer, msg: ContractOfferMess
     if isinstance(outcome, Refusal):
         return _refused(outcome, neg)
     _received(db, env, neg, body, M.OFFER)
-    neg = transition(db, env, neg, outcome.target, "received ContractOfferMessage", offer=dict(msg.offer),
-                     offer_id=msg.offer.get("@id"), provider_pid=neg.provider_pid or msg.provider_pid)
+    neg = transition(
+        db,
+        env,
+        neg,
+        outcome.target,
+        "received ContractOfferMessage",
+        offer=dict(msg.offer),
+        offer_id=msg.offer.get("@id"),
+        provider_pid=neg.provider_pid or msg.provider_pid,
+    )
     neg = _set_pending(db, neg, _next_step(env, neg, M.OFFER, "consider-offer"))
     return ack(neg, wake=neg.pending is not None)
 
 
-def receive_agreement(db: Database, env: StepEnv, peer: Peer, msg: ContractAgreementMessage,
-                      body: Mapping[str, Any], path_pid: str) -> Reply:
+def receive_agreement(
+    db: Database, env: StepEnv, peer: Peer, msg: ContractAgreementMessage, body: Mapping[str, Any], path_pid: str
+) -> Reply:
     neg = _own(db, path_pid, peer, Role.CONSUMER)
     if neg is None or not _pids_match(neg, msg.provider_pid, msg.consumer_pid):
         return not_found(path_pid, msg.provider_pid, msg.consumer_pid)
@@ -277,31 +380,59 @@ def receive_agreement(db: Database, env: StepEnv, peer: Peer, msg: ContractAgree
     agreement = dict(msg.agreement)
     agreement_id = agreement.get("@id")
     if not isinstance(agreement_id, str) or not agreement_id:
-        return error(400, Problem("dsp.invalid_message", "the agreement has no @id", "$.agreement['@id']"),
-                     neg.provider_pid, neg.consumer_pid)
+        return error(
+            400,
+            Problem("dsp.invalid_message", "the agreement has no @id", "$.agreement['@id']"),
+            neg.provider_pid,
+            neg.consumer_pid,
+        )
     existing = repo.get_agreement(db, agreement_id)
     if existing is not None and existing.negotiation_id != neg.id:
-        return error(400, Problem("dsp.negotiation.duplicate_agreement",
-                                  f"agreement '{agreement_id}' already belongs to another negotiation"),
-                     neg.provider_pid, neg.consumer_pid)
+        return error(
+            400,
+            Problem(
+                "dsp.negotiation.duplicate_agreement",
+                f"agreement '{agreement_id}' already belongs to another negotiation",
+            ),
+            neg.provider_pid,
+            neg.consumer_pid,
+        )
     _received(db, env, neg, body, M.AGREEMENT)
-    repo.save_agreement(db, Agreement(
-        id=agreement_id, negotiation_id=neg.id, provider_id=neg.peer_id, consumer_id=env.participant_id,
-        dataset_id=str(agreement.get("target") or neg.dataset_id or ""), policy=agreement,
-        concluded_at=_timestamp(agreement.get("timestamp"), env.now()), provider_address=neg.peer_address,
-    ))
+    repo.save_agreement(
+        db,
+        Agreement(
+            id=agreement_id,
+            negotiation_id=neg.id,
+            provider_id=neg.peer_id,
+            consumer_id=env.participant_id,
+            dataset_id=str(agreement.get("target") or neg.dataset_id or ""),
+            policy=agreement,
+            concluded_at=_timestamp(agreement.get("timestamp"), env.now()),
+            provider_address=neg.peer_address,
+        ),
+    )
     detail: dict[str, Any] = {"agreement": agreement_id}
     if env.signer is not None:
         detail.update(env.signer.receive_agreement(db, neg, agreement, msg))
     # The provider's claims as verified now: the countersignature covers the credentials they came from.
-    neg = transition(db, env, neg, outcome.target, "received ContractAgreementMessage", None, detail,
-                     agreement_id=agreement_id, provider_pid=neg.provider_pid or msg.provider_pid,
-                     claims=peer.claims or neg.claims)
+    neg = transition(
+        db,
+        env,
+        neg,
+        outcome.target,
+        "received ContractAgreementMessage",
+        None,
+        detail,
+        agreement_id=agreement_id,
+        provider_pid=neg.provider_pid or msg.provider_pid,
+        claims=peer.claims or neg.claims,
+    )
     neg = _set_pending(db, neg, _next_step(env, neg, M.AGREEMENT, "verify"))
     return ack(neg, wake=neg.pending is not None)
 
 
 # --- our moves (pending steps) ----------------------------------------------------------------------------------
+
 
 def perform(db: Database, env: StepEnv, pid: str) -> bool:
     """Do the step `pid` owes, if any; returns True if another step became pending."""
@@ -325,11 +456,27 @@ def _step_decide(db: Database, env: StepEnv, neg: Negotiation, _: str) -> None:
     offered = offered_policies(db, neg.dataset_id)
     claims = claims_codec.from_json(neg.claims, neg.peer_id, env.now())
     verdict = env.decisions.contract(offered, neg.offer or {}, neg.dataset_id, claims, env.now(), neg.purpose)
-    env.evidence(db, "policy.decided", process_id=neg.id, peer=neg.peer_id, subject=verdict.trace,
-                 data={"stage": "negotiation", "permitted": verdict.permitted, "reasons": list(verdict.reasons)})
-    note(db, env, neg, "contract policy decided", verdict.reason,
-         {"permitted": verdict.permitted, "trace": verdict.trace, "explanation": verdict.explanation,
-          "matchedOffer": verdict.matched_offer_id})
+    env.evidence(
+        db,
+        "policy.decided",
+        process_id=neg.id,
+        peer=neg.peer_id,
+        subject=verdict.trace,
+        data={"stage": "negotiation", "permitted": verdict.permitted, "reasons": list(verdict.reasons)},
+    )
+    note(
+        db,
+        env,
+        neg,
+        "contract policy decided",
+        verdict.reason,
+        {
+            "permitted": verdict.permitted,
+            "trace": verdict.trace,
+            "explanation": verdict.explanation,
+            "matchedOffer": verdict.matched_offer_id,
+        },
+    )
     if not verdict.permitted:
         _terminate(db, env, neg, f"contract refused: {verdict.reason}", code="policy.refused")
         return
@@ -342,8 +489,14 @@ def _step_agree(db: Database, env: StepEnv, neg: Negotiation, _: str) -> None:
         offered = offered_policies(db, neg.dataset_id)
         claims = claims_codec.from_json(neg.claims, neg.peer_id, env.now())
         verdict = env.decisions.contract(offered, neg.offer or {}, neg.dataset_id, claims, env.now(), neg.purpose)
-        note(db, env, neg, "contract policy decided", verdict.reason,
-             {"permitted": verdict.permitted, "trace": verdict.trace, "explanation": verdict.explanation})
+        note(
+            db,
+            env,
+            neg,
+            "contract policy decided",
+            verdict.reason,
+            {"permitted": verdict.permitted, "trace": verdict.trace, "explanation": verdict.explanation},
+        )
         if not verdict.permitted:
             _terminate(db, env, neg, f"contract refused: {verdict.reason}", code="policy.refused")
             return
@@ -365,23 +518,40 @@ def _agree(db: Database, env: StepEnv, neg: Negotiation, matched_offer: str | No
     }
     if not terms:
         agreement["permission"] = [{"action": "use"}]
-    record = Agreement(id=agreement["@id"], negotiation_id=neg.id, provider_id=env.participant_id,
-                       consumer_id=neg.peer_id, dataset_id=str(agreement["target"]), policy=agreement,
-                       concluded_at=now.replace(microsecond=0))
+    record = Agreement(
+        id=agreement["@id"],
+        negotiation_id=neg.id,
+        provider_id=env.participant_id,
+        consumer_id=neg.peer_id,
+        dataset_id=str(agreement["target"]),
+        policy=agreement,
+        concluded_at=now.replace(microsecond=0),
+    )
     repo.save_agreement(db, record)
-    message = ContractAgreementMessage(provider_pid=neg.provider_pid or neg.id, consumer_pid=neg.consumer_pid or "",
-                                       agreement=agreement)
+    message = ContractAgreementMessage(
+        provider_pid=neg.provider_pid or neg.id, consumer_pid=neg.consumer_pid or "", agreement=agreement
+    )
     body = message.to_json()
     if env.signer is not None:
         body = env.signer.sign_agreement(db, neg, agreement, body)
-    send(db, env, neg, M.AGREEMENT, body, f"{neg.peer_address}/negotiations/{neg.consumer_pid}/agreement",
-         detail={"agreement": agreement["@id"], "matchedOffer": matched_offer}, agreement_id=agreement["@id"])
+    send(
+        db,
+        env,
+        neg,
+        M.AGREEMENT,
+        body,
+        f"{neg.peer_address}/negotiations/{neg.consumer_pid}/agreement",
+        detail={"agreement": agreement["@id"], "matchedOffer": matched_offer},
+        agreement_id=agreement["@id"],
+    )
 
 
 def _step_finalize(db: Database, env: StepEnv, neg: Negotiation, _: str) -> None:
-    body = ContractNegotiationEventMessage(provider_pid=neg.provider_pid or neg.id,
-                                           consumer_pid=neg.consumer_pid or "",
-                                           event_type=NegotiationEvent.FINALIZED).to_json()
+    body = ContractNegotiationEventMessage(
+        provider_pid=neg.provider_pid or neg.id,
+        consumer_pid=neg.consumer_pid or "",
+        event_type=NegotiationEvent.FINALIZED,
+    ).to_json()
     neg = send(db, env, neg, M.FINALIZED, body, f"{neg.peer_address}/negotiations/{neg.consumer_pid}/events")
     _finalize_agreement(db, neg)
 
@@ -390,37 +560,65 @@ def _step_offer(db: Database, env: StepEnv, neg: Negotiation, _: str) -> None:
     """Provider counter-offer: the dataset's first offer, as we offer it (conformance profile)."""
     offered = offered_policies(db, neg.dataset_id)
     policy = dict(offered[0].policy) if offered else dict(neg.offer or {})
-    offer = {**policy, "@id": offered[0].offer_id if offered else policy.get("@id", env.new_pid()),
-             "@type": "Offer", "target": neg.dataset_id}
-    body = ContractOfferMessage(provider_pid=neg.provider_pid or neg.id, consumer_pid=neg.consumer_pid,
-                                offer=offer).to_json()
-    send(db, env, neg, M.OFFER, body, f"{neg.peer_address}/negotiations/{neg.consumer_pid}/offers", offer=offer,
-         offer_id=offer["@id"])
+    offer = {
+        **policy,
+        "@id": offered[0].offer_id if offered else policy.get("@id", env.new_pid()),
+        "@type": "Offer",
+        "target": neg.dataset_id,
+    }
+    body = ContractOfferMessage(
+        provider_pid=neg.provider_pid or neg.id, consumer_pid=neg.consumer_pid, offer=offer
+    ).to_json()
+    send(
+        db,
+        env,
+        neg,
+        M.OFFER,
+        body,
+        f"{neg.peer_address}/negotiations/{neg.consumer_pid}/offers",
+        offer=offer,
+        offer_id=offer["@id"],
+    )
 
 
 def _step_consider_offer(db: Database, env: StepEnv, neg: Negotiation, _: str) -> None:
     """Consumer: accept an offer that is what we asked for; anything else waits for a person."""
-    if neg.requested is not None and rules_of(neg.requested) == rules_of(neg.offer or {}) and \
-            (neg.offer or {}).get("target") in (None, neg.dataset_id):
+    if (
+        neg.requested is not None
+        and rules_of(neg.requested) == rules_of(neg.offer or {})
+        and (neg.offer or {}).get("target") in (None, neg.dataset_id)
+    ):
         _step_accept(db, env, neg, "")
         return
-    note(db, env, neg, "offer awaits a decision",
-         "the provider offers other terms than requested; accept, counter or terminate it via the management API")
+    note(
+        db,
+        env,
+        neg,
+        "offer awaits a decision",
+        "the provider offers other terms than requested; accept, counter or terminate it via the management API",
+    )
 
 
 def _step_accept(db: Database, env: StepEnv, neg: Negotiation, _: str) -> None:
-    body = ContractNegotiationEventMessage(provider_pid=neg.provider_pid or "", consumer_pid=neg.id,
-                                           event_type=NegotiationEvent.ACCEPTED).to_json()
-    send(db, env, neg, M.ACCEPTED, body, f"{neg.peer_address}/negotiations/{neg.provider_pid}/events",
-         requested=neg.offer)
+    body = ContractNegotiationEventMessage(
+        provider_pid=neg.provider_pid or "", consumer_pid=neg.id, event_type=NegotiationEvent.ACCEPTED
+    ).to_json()
+    send(
+        db,
+        env,
+        neg,
+        M.ACCEPTED,
+        body,
+        f"{neg.peer_address}/negotiations/{neg.provider_pid}/events",
+        requested=neg.offer,
+    )
 
 
 def _step_counter(db: Database, env: StepEnv, neg: Negotiation, argument: str) -> None:
     offer = dict(neg.offer or {})
     offer.setdefault("target", neg.dataset_id)
     body = ContractRequestMessage(consumer_pid=neg.id, provider_pid=neg.provider_pid, offer=offer).to_json()
-    send(db, env, neg, M.REQUEST, body, f"{neg.peer_address}/negotiations/{neg.provider_pid}/request",
-         requested=offer)
+    send(db, env, neg, M.REQUEST, body, f"{neg.peer_address}/negotiations/{neg.provider_pid}/request", requested=offer)
 
 
 def _step_verify(db: Database, env: StepEnv, neg: Negotiation, _: str) -> None:
@@ -429,13 +627,21 @@ def _step_verify(db: Database, env: StepEnv, neg: Negotiation, _: str) -> None:
         _terminate(db, env, neg, "internal: the agreement to verify is missing")
         return
     if env.script is None:
-        verdict = env.decisions.agreement_acceptable(neg.requested or neg.offer or {}, agreement.policy,
-                                                     neg.peer_id, env.participant_id)
-        note(db, env, neg, "agreement checked against the request", verdict.reason,
-             {"permitted": verdict.permitted, "differences": list(verdict.reasons)})
+        verdict = env.decisions.agreement_acceptable(
+            neg.requested or neg.offer or {}, agreement.policy, neg.peer_id, env.participant_id
+        )
+        note(
+            db,
+            env,
+            neg,
+            "agreement checked against the request",
+            verdict.reason,
+            {"permitted": verdict.permitted, "differences": list(verdict.reasons)},
+        )
         if not verdict.permitted:
-            _terminate(db, env, neg, f"the agreement is not what was requested: {verdict.reason}",
-                       code="agreement.mismatch")
+            _terminate(
+                db, env, neg, f"the agreement is not what was requested: {verdict.reason}", code="agreement.mismatch"
+            )
             return
         if env.signer is not None:
             problem = env.signer.check_agreement(db, neg, agreement)
@@ -445,8 +651,9 @@ def _step_verify(db: Database, env: StepEnv, neg: Negotiation, _: str) -> None:
     body = ContractAgreementVerificationMessage(provider_pid=neg.provider_pid or "", consumer_pid=neg.id).to_json()
     if env.signer is not None:
         body = env.signer.countersign(db, neg, agreement, body)
-    send(db, env, neg, M.VERIFICATION, body,
-         f"{neg.peer_address}/negotiations/{neg.provider_pid}/agreement/verification")
+    send(
+        db, env, neg, M.VERIFICATION, body, f"{neg.peer_address}/negotiations/{neg.provider_pid}/agreement/verification"
+    )
 
 
 def _step_terminate(db: Database, env: StepEnv, neg: Negotiation, argument: str) -> None:
@@ -457,12 +664,21 @@ def _terminate(db: Database, env: StepEnv, neg: Negotiation, reason: str, code: 
     """End the negotiation and tell the peer why (when the peer already knows the process)."""
     repo.outbox_drop_process(db, neg.id)
     if neg.provider_pid and neg.consumer_pid:
-        body = ContractNegotiationTerminationMessage(provider_pid=neg.provider_pid, consumer_pid=neg.consumer_pid,
-                                                     code=code, reason=(reason,)).to_json()
+        body = ContractNegotiationTerminationMessage(
+            provider_pid=neg.provider_pid, consumer_pid=neg.consumer_pid, code=code, reason=(reason,)
+        ).to_json()
         peer_pid = neg.consumer_pid if neg.role == Role.PROVIDER else neg.provider_pid
         try:
-            send(db, env, neg, M.TERMINATION, body, f"{neg.peer_address}/negotiations/{peer_pid}/termination",
-                 reason, reason=reason)
+            send(
+                db,
+                env,
+                neg,
+                M.TERMINATION,
+                body,
+                f"{neg.peer_address}/negotiations/{peer_pid}/termination",
+                reason,
+                reason=reason,
+            )
             return
         except ConnectorError:
             pass
@@ -484,19 +700,42 @@ _STEPS = {
 
 # --- commands from our own users --------------------------------------------------------------------------------
 
-def start(db: Database, env: StepEnv, provider_id: str, provider_address: str, offer: Mapping[str, Any],
-          dataset_id: str, purpose: str | None = None) -> Negotiation:
+
+def start(
+    db: Database,
+    env: StepEnv,
+    provider_id: str,
+    provider_address: str,
+    offer: Mapping[str, Any],
+    dataset_id: str,
+    purpose: str | None = None,
+) -> Negotiation:
     """Consumer: ask a provider for a contract on `offer` (which must name its target dataset)."""
     pid = env.new_pid()
     now = env.now()
     offer = {**offer, "target": offer.get("target") or dataset_id}
     offer.setdefault("@type", "Offer")
-    neg = Negotiation(id=pid, role=Role.CONSUMER, state=S.REQUESTED, peer_id=provider_id,
-                      peer_address=provider_address.rstrip("/"), consumer_pid=pid, dataset_id=dataset_id,
-                      offer_id=offer.get("@id"), offer=offer, requested=offer, purpose=purpose, created_at=now,
-                      updated_at=now)
-    message = ContractRequestMessage(consumer_pid=pid, offer=offer, callback_address=env.callback_url,
-                                     extensions={"purpose": purpose} if purpose else {})
+    neg = Negotiation(
+        id=pid,
+        role=Role.CONSUMER,
+        state=S.REQUESTED,
+        peer_id=provider_id,
+        peer_address=provider_address.rstrip("/"),
+        consumer_pid=pid,
+        dataset_id=dataset_id,
+        offer_id=offer.get("@id"),
+        offer=offer,
+        requested=offer,
+        purpose=purpose,
+        created_at=now,
+        updated_at=now,
+    )
+    message = ContractRequestMessage(
+        consumer_pid=pid,
+        offer=offer,
+        callback_address=env.callback_url,
+        extensions={"purpose": purpose} if purpose else {},
+    )
     body = message.to_json()
     outcome = machine.send(Role.CONSUMER, None, M.REQUEST)
     assert not isinstance(outcome, Refusal)
@@ -504,12 +743,37 @@ def start(db: Database, env: StepEnv, provider_id: str, provider_address: str, o
     from datetime import timedelta
 
     not_before = now + timedelta(seconds=env.message_spacing) if env.message_spacing > 0 else None
-    repo.enqueue(db, KIND, pid, provider_id, f"{neg.peer_address}/negotiations/request", message.TYPE, body, now,
-                 now + timedelta(seconds=env.delivery_deadline), not_before)
-    repo.append_history(db, KIND, pid, now, None, str(S.REQUESTED), "sent ContractRequestMessage", None,
-                        {"offer": neg.offer_id, "dataset": dataset_id, "provider": provider_id})
-    env.evidence(db, "dsp.sent", process_id=pid, peer=provider_id, subject=body,
-                 data={"type": message.TYPE, "url": f"{neg.peer_address}/negotiations/request"})
+    repo.enqueue(
+        db,
+        KIND,
+        pid,
+        provider_id,
+        f"{neg.peer_address}/negotiations/request",
+        message.TYPE,
+        body,
+        now,
+        now + timedelta(seconds=env.delivery_deadline),
+        not_before,
+    )
+    repo.append_history(
+        db,
+        KIND,
+        pid,
+        now,
+        None,
+        str(S.REQUESTED),
+        "sent ContractRequestMessage",
+        None,
+        {"offer": neg.offer_id, "dataset": dataset_id, "provider": provider_id},
+    )
+    env.evidence(
+        db,
+        "dsp.sent",
+        process_id=pid,
+        peer=provider_id,
+        subject=body,
+        data={"type": message.TYPE, "url": f"{neg.peer_address}/negotiations/request"},
+    )
     return neg
 
 
@@ -524,8 +788,9 @@ def command(db: Database, env: StepEnv, pid: str, action: str, reason: str | Non
         _terminate(db, env, neg, reason or "terminated by this participant")
     elif action == "accept":
         if neg.role != Role.CONSUMER or neg.state != S.OFFERED:
-            raise ConnectorError("negotiation.invalid_state", "only an OFFERED negotiation of ours as consumer "
-                                 "can be accepted")
+            raise ConnectorError(
+                "negotiation.invalid_state", "only an OFFERED negotiation of ours as consumer can be accepted"
+            )
         _step_accept(db, env, neg, "")
     else:
         raise ConnectorError("negotiation.bad_command", f"unknown action '{action}'")
@@ -535,6 +800,7 @@ def command(db: Database, env: StepEnv, pid: str, action: str, reason: str | Non
 
 
 # --- delivery outcomes ------------------------------------------------------------------------------------------
+
 
 def delivered(db: Database, env: StepEnv, entry: OutboxEntry, response: Any) -> bool:
     """Our message reached the peer: note it, learn the provider's pid from an initial request's answer."""
@@ -574,6 +840,7 @@ def _fail(db: Database, env: StepEnv, neg: Negotiation, reason: str) -> None:
 
 
 # --- helpers ----------------------------------------------------------------------------------------------------
+
 
 def offered_policies(db: Database, dataset_id: str | None) -> list[OfferedPolicy]:
     if not dataset_id:
@@ -642,9 +909,26 @@ def _timestamp(value: Any, default: datetime) -> datetime:
 
 
 def _is_url(value: Any) -> bool:
-    return isinstance(value, str) and (value.startswith("https://") or value.startswith("http://")) and len(value) < 2048
+    return (
+        isinstance(value, str) and (value.startswith("https://") or value.startswith("http://")) and len(value) < 2048
+    )
 
 
-__all__ = ["Peer", "Reply", "receive_request", "receive_offer", "receive_agreement", "receive_verification",
-           "receive_event", "receive_termination", "get", "perform", "start", "command", "delivered",
-           "delivery_failed", "offered_policies", "iso"]
+__all__ = [
+    "Peer",
+    "Reply",
+    "receive_request",
+    "receive_offer",
+    "receive_agreement",
+    "receive_verification",
+    "receive_event",
+    "receive_termination",
+    "get",
+    "perform",
+    "start",
+    "command",
+    "delivered",
+    "delivery_failed",
+    "offered_policies",
+    "iso",
+]

@@ -7,11 +7,11 @@ we mean to talk to. Anything else is refused before its answer is read.
 
 from __future__ import annotations
 
-import asyncio
 import json
 import logging
+from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Mapping
+from typing import TYPE_CHECKING, Any
 
 import aiohttp
 
@@ -59,7 +59,7 @@ class IdentifiedResponse(aiohttp.ClientResponse):
 
     peer_cert: Any = None
 
-    async def start(self, connection: Any) -> "IdentifiedResponse":
+    async def start(self, connection: Any) -> IdentifiedResponse:
         transport = connection.transport if connection is not None else None
         self.peer_cert = peer_certificate(transport) if transport is not None else None
         await super().start(connection)
@@ -91,7 +91,7 @@ def certificate_refusal(exc: BaseException) -> str | None:
 
 
 class PeerClient:
-    def __init__(self, node: "Node") -> None:
+    def __init__(self, node: Node) -> None:
         self.node = node
 
     def _check_server(self, resp: aiohttp.ClientResponse, expected_peer: str | None, url: str) -> str | None:
@@ -100,13 +100,22 @@ class PeerClient:
         cert = getattr(resp, "peer_cert", None)
         found = participant_id_of(cert) if cert is not None else None
         if expected_peer is not None and found != expected_peer:
-            raise ConnectorError("peer.identity_mismatch",
-                                 f"{url} is served by {found or 'an unidentified party'}, not by {expected_peer}")
+            raise ConnectorError(
+                "peer.identity_mismatch",
+                f"{url} is served by {found or 'an unidentified party'}, not by {expected_peer}",
+            )
         return found
 
-    async def request(self, method: str, url: str, body: Any = None, expected_peer: str | None = None,
-                      timeout: float = 30.0, headers: Mapping[str, str] | None = None,
-                      body_json: str | None = None) -> PeerResponse:
+    async def request(
+        self,
+        method: str,
+        url: str,
+        body: Any = None,
+        expected_peer: str | None = None,
+        timeout: float = 30.0,
+        headers: Mapping[str, str] | None = None,
+        body_json: str | None = None,
+    ) -> PeerResponse:
         """`body` goes as JSON, written here; or as `body_json` when it is already written (a queued message)."""
         session = self.node.http
         if session is None:
@@ -122,8 +131,9 @@ class PeerClient:
         all_headers.update(headers or {})
         data = body_json if body_json is not None else None if body is None else json.dumps(body)
         try:
-            async with session.request(method, url, data=data, headers=all_headers,
-                                       timeout=aiohttp.ClientTimeout(total=timeout)) as resp:
+            async with session.request(
+                method, url, data=data, headers=all_headers, timeout=aiohttp.ClientTimeout(total=timeout)
+            ) as resp:
                 server_id = self._check_server(resp, expected_peer, url)
                 text = await resp.text()
                 status = resp.status
@@ -132,7 +142,7 @@ class PeerClient:
             raise
         except aiohttp.ClientResponseError as exc:
             raise PeerUnavailable("peer.unreachable", f"{url}: {exc.status} {exc.message}") from None
-        except (aiohttp.ClientError, asyncio.TimeoutError, OSError) as exc:
+        except (TimeoutError, aiohttp.ClientError, OSError) as exc:
             refusal = certificate_refusal(exc)
             log.debug("peer request failed", extra={"url": url, "error": repr(exc), "refusal": refusal})
             if refusal is not None:  # not transient: retrying would only hide the reason

@@ -8,13 +8,14 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Callable
 from datetime import timedelta
-from typing import TYPE_CHECKING, Any, Callable
+from typing import TYPE_CHECKING, Any
 
 from connector.control import catalog, negotiations, transfers
 from connector.control import repository as repo
 from connector.control.decisions import Decisions, PolicyDecisions
-from connector.control.engine import Engine, DeliverySettings
+from connector.control.engine import DeliverySettings, Engine
 from connector.control.negotiations import Peer, Reply
 from connector.control.steps import StepEnv
 from connector.protocol.auth import Authenticator, CertificateAuthenticator, StaticTokenAuthenticator
@@ -29,7 +30,7 @@ RESPONSES_SWEEP_INTERVAL = 3600.0
 
 
 class ControlPlane:
-    def __init__(self, node: "Node", decisions: Decisions | None = None) -> None:
+    def __init__(self, node: Node, decisions: Decisions | None = None) -> None:
         self.node = node
         config = node.config
         self.decisions = decisions or PolicyDecisions(regions=dict(config.extra.get("regions", {})))
@@ -40,8 +41,11 @@ class ControlPlane:
             delivery_deadline=config.dsp.delivery_deadline,
             message_spacing=config.dsp.message_spacing,
         )
-        self.engine = Engine(node, self.env, DeliverySettings(config.dsp.retry_initial, config.dsp.retry_max,
-                                                              config.dsp.retry_not_found_for))
+        self.engine = Engine(
+            node,
+            self.env,
+            DeliverySettings(config.dsp.retry_initial, config.dsp.retry_max, config.dsp.retry_not_found_for),
+        )
         self.authenticator: Authenticator = CertificateAuthenticator()
         if config.tck.enabled:
             self.authenticator = StaticTokenAuthenticator(config.tck.authorization, config.tck.participant)
@@ -97,8 +101,9 @@ class ControlPlane:
         self.engine.settled(kind, record.id, follow)
         return record
 
-    def _then_follow_up(self, db: Any, kind: str, fn: Callable[..., Any], process_of: Callable[[Any], str | None],
-                        *args: Any) -> tuple[Any, repo.FollowUp | None]:
+    def _then_follow_up(
+        self, db: Any, kind: str, fn: Callable[..., Any], process_of: Callable[[Any], str | None], *args: Any
+    ) -> tuple[Any, repo.FollowUp | None]:
         # Read in the same transaction what the engine must do next, so that it need not ask the store again.
         result = fn(db, self.env, *args)
         pid = process_of(result)

@@ -10,15 +10,16 @@ from __future__ import annotations
 
 import json
 from collections import OrderedDict
+from collections.abc import Mapping, Sequence
 from datetime import datetime
-from typing import Any, Mapping, Sequence
+from typing import Any
 
 from connector import policy as odrl
 from connector.control.decisions import OfferedPolicy, UsageContext, Verdict
 from connector.errors import ConnectorError
 from connector.trust.claims import VerifiedClaims
 
-_CACHE: "OrderedDict[str, odrl.Policy | ConnectorError]" = OrderedDict()
+_CACHE: OrderedDict[str, odrl.Policy | ConnectorError] = OrderedDict()
 _CACHE_SIZE = 50_000
 
 
@@ -42,13 +43,21 @@ def parsed(policy: Mapping[str, Any] | odrl.Policy) -> odrl.Policy:
 
 
 def _verdict(decision: odrl.Decision, matched: str | None = None) -> Verdict:
-    return Verdict(decision.permitted, tuple(decision.reasons), decision.trace.to_json(),
-                   matched_offer_id=matched or decision.matched_offer,
-                   explanation=odrl.render_trace(decision.trace))
+    return Verdict(
+        decision.permitted,
+        tuple(decision.reasons),
+        decision.trace.to_json(),
+        matched_offer_id=matched or decision.matched_offer,
+        explanation=odrl.render_trace(decision.trace),
+    )
 
 
-def access(policy: Mapping[str, Any] | odrl.Policy | None, claims: VerifiedClaims, now: datetime,
-           regions: Mapping[str, frozenset[str]]) -> Verdict:
+def access(
+    policy: Mapping[str, Any] | odrl.Policy | None,
+    claims: VerifiedClaims,
+    now: datetime,
+    regions: Mapping[str, frozenset[str]],
+) -> Verdict:
     if policy is None:
         return Verdict(True, ("the offer has no access policy: visible to every authenticated peer",))
     ctx = odrl.DecisionContext(claims=claims, now=now, stage="catalog", regions=regions)
@@ -65,9 +74,15 @@ def _offer_policy(offer: OfferedPolicy) -> dict[str, Any]:
     return {"@id": offer.offer_id, "@type": "Offer", "target": offer.dataset_id, **body}
 
 
-def contract(offers: Sequence[OfferedPolicy], requested: Mapping[str, Any], dataset_id: str | None,
-             claims: VerifiedClaims, now: datetime, purpose: str | None,
-             regions: Mapping[str, frozenset[str]]) -> Verdict:
+def contract(
+    offers: Sequence[OfferedPolicy],
+    requested: Mapping[str, Any],
+    dataset_id: str | None,
+    claims: VerifiedClaims,
+    now: datetime,
+    purpose: str | None,
+    regions: Mapping[str, frozenset[str]],
+) -> Verdict:
     request = dict(requested)
     if not request.get("target") and dataset_id:
         request["target"] = dataset_id
@@ -87,8 +102,9 @@ def _parsed_or_raw(policy: Mapping[str, Any]) -> odrl.Policy | Mapping[str, Any]
         return policy
 
 
-def agreement(requested: Mapping[str, Any], agreement_policy: Mapping[str, Any], provider_id: str,
-              consumer_id: str) -> Verdict:
+def agreement(
+    requested: Mapping[str, Any], agreement_policy: Mapping[str, Any], provider_id: str, consumer_id: str
+) -> Verdict:
     request = dict(requested)
     request.setdefault("@type", "Offer")
     differences = odrl.compare_agreement(_parsed_or_raw(request), dict(agreement_policy), provider_id, consumer_id)
@@ -97,10 +113,21 @@ def agreement(requested: Mapping[str, Any], agreement_policy: Mapping[str, Any],
     return Verdict(True, ("the agreement is exactly what was requested (target, parties and rules)",))
 
 
-def transfer(agreement_policy: Mapping[str, Any], claims: VerifiedClaims, usage: UsageContext,
-             regions: Mapping[str, frozenset[str]]) -> Verdict:
-    ctx = odrl.DecisionContext(claims=claims, now=usage.now, purpose=usage.purpose, use_count=usage.use_count,
-                               agreement_time=usage.agreement_time, stage="transfer", regions=regions)
+def transfer(
+    agreement_policy: Mapping[str, Any],
+    claims: VerifiedClaims,
+    usage: UsageContext,
+    regions: Mapping[str, frozenset[str]],
+) -> Verdict:
+    ctx = odrl.DecisionContext(
+        claims=claims,
+        now=usage.now,
+        purpose=usage.purpose,
+        use_count=usage.use_count,
+        agreement_time=usage.agreement_time,
+        stage="transfer",
+        regions=regions,
+    )
     try:
         policy = parsed(agreement_policy)
     except ConnectorError as exc:

@@ -8,22 +8,23 @@ transaction as the history entry and any outgoing message.
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field, fields
-from datetime import datetime, timezone
-from typing import Any, Mapping
+from datetime import UTC, datetime
+from typing import Any
 
 from connector.dsp.vocabulary import NegotiationState, Role, TransferState
 
 
 def utcnow() -> datetime:
-    return datetime.now(timezone.utc)
+    return datetime.now(UTC)
 
 
 def iso(moment: datetime | None) -> str | None:
     if moment is None:
         return None
-    if moment.tzinfo is not timezone.utc:  # most times here are UTC already; converting would only copy them
-        moment = moment.astimezone(timezone.utc)
+    if moment.tzinfo is not UTC:  # most times here are UTC already; converting would only copy them
+        moment = moment.astimezone(UTC)
     return moment.isoformat(timespec="microseconds")
 
 
@@ -55,28 +56,44 @@ class Asset:
 
     def to_row(self) -> dict[str, Any]:
         return {
-            "id": self.id, "title": self.title, "description": self.description,
-            "keywords": json_column(list(self.keywords)), "media_type": self.media_type,
-            "formats": json_column(list(self.formats)), "source": json_column(dict(self.source)),
+            "id": self.id,
+            "title": self.title,
+            "description": self.description,
+            "keywords": json_column(list(self.keywords)),
+            "media_type": self.media_type,
+            "formats": json_column(list(self.formats)),
+            "source": json_column(dict(self.source)),
             "properties": json_column(dict(self.properties)),
-            "created_at": iso(self.created_at), "updated_at": iso(self.updated_at),
+            "created_at": iso(self.created_at),
+            "updated_at": iso(self.updated_at),
         }
 
     @classmethod
-    def from_row(cls, row: Mapping[str, Any]) -> "Asset":
+    def from_row(cls, row: Mapping[str, Any]) -> Asset:
         return cls(
-            id=row["id"], title=row["title"], description=row["description"],
-            keywords=tuple(from_json_column(row["keywords"])), media_type=row["media_type"],
-            formats=tuple(from_json_column(row["formats"])), source=from_json_column(row["source"]),
+            id=row["id"],
+            title=row["title"],
+            description=row["description"],
+            keywords=tuple(from_json_column(row["keywords"])),
+            media_type=row["media_type"],
+            formats=tuple(from_json_column(row["formats"])),
+            source=from_json_column(row["source"]),
             properties=from_json_column(row["properties"]),
-            created_at=parse_iso(row["created_at"]), updated_at=parse_iso(row["updated_at"]),  # type: ignore[arg-type]
+            created_at=parse_iso(row["created_at"]),
+            updated_at=parse_iso(row["updated_at"]),  # type: ignore[arg-type]
         )
 
     def to_api(self, include_source: bool = True) -> dict[str, Any]:
         out: dict[str, Any] = {
-            "id": self.id, "title": self.title, "description": self.description,
-            "keywords": list(self.keywords), "mediaType": self.media_type, "formats": list(self.formats),
-            "properties": dict(self.properties), "createdAt": iso(self.created_at), "updatedAt": iso(self.updated_at),
+            "id": self.id,
+            "title": self.title,
+            "description": self.description,
+            "keywords": list(self.keywords),
+            "mediaType": self.media_type,
+            "formats": list(self.formats),
+            "properties": dict(self.properties),
+            "createdAt": iso(self.created_at),
+            "updatedAt": iso(self.updated_at),
         }
         if include_source:
             out["source"] = _redacted(self.source)
@@ -101,17 +118,32 @@ class PolicyDefinition:
     updated_at: datetime = field(default_factory=utcnow)
 
     def to_row(self) -> dict[str, Any]:
-        return {"id": self.id, "description": self.description, "policy": json_column(dict(self.policy)),
-                "created_at": iso(self.created_at), "updated_at": iso(self.updated_at)}
+        return {
+            "id": self.id,
+            "description": self.description,
+            "policy": json_column(dict(self.policy)),
+            "created_at": iso(self.created_at),
+            "updated_at": iso(self.updated_at),
+        }
 
     @classmethod
-    def from_row(cls, row: Mapping[str, Any]) -> "PolicyDefinition":
-        return cls(id=row["id"], policy=from_json_column(row["policy"]), description=row["description"],
-                   created_at=parse_iso(row["created_at"]), updated_at=parse_iso(row["updated_at"]))  # type: ignore[arg-type]
+    def from_row(cls, row: Mapping[str, Any]) -> PolicyDefinition:
+        return cls(
+            id=row["id"],
+            policy=from_json_column(row["policy"]),
+            description=row["description"],
+            created_at=parse_iso(row["created_at"]),
+            updated_at=parse_iso(row["updated_at"]),
+        )  # type: ignore[arg-type]
 
     def to_api(self) -> dict[str, Any]:
-        return {"id": self.id, "description": self.description, "policy": dict(self.policy),
-                "createdAt": iso(self.created_at), "updatedAt": iso(self.updated_at)}
+        return {
+            "id": self.id,
+            "description": self.description,
+            "policy": dict(self.policy),
+            "createdAt": iso(self.created_at),
+            "updatedAt": iso(self.updated_at),
+        }
 
 
 @dataclass(frozen=True)
@@ -125,17 +157,32 @@ class OfferDefinition:
     created_at: datetime = field(default_factory=utcnow)
 
     def to_row(self) -> dict[str, Any]:
-        return {"id": self.id, "asset_id": self.asset_id, "contract_policy_id": self.contract_policy_id,
-                "access_policy_id": self.access_policy_id, "created_at": iso(self.created_at)}
+        return {
+            "id": self.id,
+            "asset_id": self.asset_id,
+            "contract_policy_id": self.contract_policy_id,
+            "access_policy_id": self.access_policy_id,
+            "created_at": iso(self.created_at),
+        }
 
     @classmethod
-    def from_row(cls, row: Mapping[str, Any]) -> "OfferDefinition":
-        return cls(id=row["id"], asset_id=row["asset_id"], contract_policy_id=row["contract_policy_id"],
-                   access_policy_id=row["access_policy_id"], created_at=parse_iso(row["created_at"]))  # type: ignore[arg-type]
+    def from_row(cls, row: Mapping[str, Any]) -> OfferDefinition:
+        return cls(
+            id=row["id"],
+            asset_id=row["asset_id"],
+            contract_policy_id=row["contract_policy_id"],
+            access_policy_id=row["access_policy_id"],
+            created_at=parse_iso(row["created_at"]),
+        )  # type: ignore[arg-type]
 
     def to_api(self) -> dict[str, Any]:
-        return {"id": self.id, "assetId": self.asset_id, "contractPolicyId": self.contract_policy_id,
-                "accessPolicyId": self.access_policy_id, "createdAt": iso(self.created_at)}
+        return {
+            "id": self.id,
+            "assetId": self.asset_id,
+            "contractPolicyId": self.contract_policy_id,
+            "accessPolicyId": self.access_policy_id,
+            "createdAt": iso(self.created_at),
+        }
 
 
 @dataclass(frozen=True)
@@ -166,30 +213,54 @@ class Negotiation:
 
     def to_row(self) -> dict[str, Any]:
         row = {name: getattr(self, name) for name in _NEGOTIATION_FIELDS}
-        row.update(role=str(self.role), state=str(self.state), offer=json_column(self.offer),
-                   requested=json_column(self.requested), claims=json_column(self.claims),
-                   deadline_at=iso(self.deadline_at), created_at=iso(self.created_at),
-                   updated_at=iso(self.updated_at))
+        row.update(
+            role=str(self.role),
+            state=str(self.state),
+            offer=json_column(self.offer),
+            requested=json_column(self.requested),
+            claims=json_column(self.claims),
+            deadline_at=iso(self.deadline_at),
+            created_at=iso(self.created_at),
+            updated_at=iso(self.updated_at),
+        )
         return row
 
     @classmethod
-    def from_row(cls, row: Mapping[str, Any]) -> "Negotiation":
+    def from_row(cls, row: Mapping[str, Any]) -> Negotiation:
         data = dict(row)
-        data.update(role=_member(Role, row["role"]), state=_member(NegotiationState, row["state"]),
-                    offer=from_json_column(row["offer"]), requested=from_json_column(row["requested"]),
-                    claims=from_json_column(row["claims"]), deadline_at=parse_iso(row["deadline_at"]),
-                    created_at=parse_iso(row["created_at"]), updated_at=parse_iso(row["updated_at"]))
+        data.update(
+            role=_member(Role, row["role"]),
+            state=_member(NegotiationState, row["state"]),
+            offer=from_json_column(row["offer"]),
+            requested=from_json_column(row["requested"]),
+            claims=from_json_column(row["claims"]),
+            deadline_at=parse_iso(row["deadline_at"]),
+            created_at=parse_iso(row["created_at"]),
+            updated_at=parse_iso(row["updated_at"]),
+        )
         return cls(**data)
 
     def to_api(self) -> dict[str, Any]:
         return {
-            "id": self.id, "role": str(self.role), "state": str(self.state), "providerPid": self.provider_pid,
-            "consumerPid": self.consumer_pid, "counterPartyId": self.peer_id,
-            "counterPartyAddress": self.peer_address, "datasetId": self.dataset_id, "offerId": self.offer_id,
-            "offer": self.offer, "requested": self.requested, "agreementId": self.agreement_id, "purpose": self.purpose,
-            "pendingStep": self.pending, "reason": self.reason, "deadline": iso(self.deadline_at),
+            "id": self.id,
+            "role": str(self.role),
+            "state": str(self.state),
+            "providerPid": self.provider_pid,
+            "consumerPid": self.consumer_pid,
+            "counterPartyId": self.peer_id,
+            "counterPartyAddress": self.peer_address,
+            "datasetId": self.dataset_id,
+            "offerId": self.offer_id,
+            "offer": self.offer,
+            "requested": self.requested,
+            "agreementId": self.agreement_id,
+            "purpose": self.purpose,
+            "pendingStep": self.pending,
+            "reason": self.reason,
+            "deadline": iso(self.deadline_at),
             "counterPartyClaims": self.claims,  # what was verified of the peer: its credentials, by whom, until when
-            "createdAt": iso(self.created_at), "updatedAt": iso(self.updated_at),
+            "createdAt": iso(self.created_at),
+            "updatedAt": iso(self.updated_at),
         }
 
 
@@ -207,24 +278,46 @@ class Agreement:
     created_at: datetime = field(default_factory=utcnow)
 
     def to_row(self) -> dict[str, Any]:
-        return {"id": self.id, "negotiation_id": self.negotiation_id, "provider_id": self.provider_id,
-                "consumer_id": self.consumer_id, "dataset_id": self.dataset_id,
-                "policy": json_column(dict(self.policy)), "concluded_at": iso(self.concluded_at),
-                "finalized": int(self.finalized),
-                "provider_address": self.provider_address, "created_at": iso(self.created_at)}
+        return {
+            "id": self.id,
+            "negotiation_id": self.negotiation_id,
+            "provider_id": self.provider_id,
+            "consumer_id": self.consumer_id,
+            "dataset_id": self.dataset_id,
+            "policy": json_column(dict(self.policy)),
+            "concluded_at": iso(self.concluded_at),
+            "finalized": int(self.finalized),
+            "provider_address": self.provider_address,
+            "created_at": iso(self.created_at),
+        }
 
     @classmethod
-    def from_row(cls, row: Mapping[str, Any]) -> "Agreement":
-        return cls(id=row["id"], negotiation_id=row["negotiation_id"], provider_id=row["provider_id"],
-                   consumer_id=row["consumer_id"], dataset_id=row["dataset_id"], policy=from_json_column(row["policy"]),
-                   concluded_at=parse_iso(row["concluded_at"]), finalized=bool(row["finalized"]),  # type: ignore[arg-type]
-                   provider_address=row["provider_address"], created_at=parse_iso(row["created_at"]))  # type: ignore[arg-type]
+    def from_row(cls, row: Mapping[str, Any]) -> Agreement:
+        return cls(
+            id=row["id"],
+            negotiation_id=row["negotiation_id"],
+            provider_id=row["provider_id"],
+            consumer_id=row["consumer_id"],
+            dataset_id=row["dataset_id"],
+            policy=from_json_column(row["policy"]),
+            concluded_at=parse_iso(row["concluded_at"]),
+            finalized=bool(row["finalized"]),  # type: ignore[arg-type]
+            provider_address=row["provider_address"],
+            created_at=parse_iso(row["created_at"]),
+        )  # type: ignore[arg-type]
 
     def to_api(self) -> dict[str, Any]:
-        return {"id": self.id, "negotiationId": self.negotiation_id, "providerId": self.provider_id,
-                "consumerId": self.consumer_id, "datasetId": self.dataset_id, "policy": dict(self.policy),
-                "concludedAt": iso(self.concluded_at), "finalized": self.finalized,
-                "providerAddress": self.provider_address}
+        return {
+            "id": self.id,
+            "negotiationId": self.negotiation_id,
+            "providerId": self.provider_id,
+            "consumerId": self.consumer_id,
+            "datasetId": self.dataset_id,
+            "policy": dict(self.policy),
+            "concludedAt": iso(self.concluded_at),
+            "finalized": self.finalized,
+            "providerAddress": self.provider_address,
+        }
 
 
 @dataclass(frozen=True)
@@ -252,18 +345,29 @@ class Transfer:
 
     def to_row(self) -> dict[str, Any]:
         row = {name: getattr(self, name) for name in _TRANSFER_FIELDS}
-        row.update(role=str(self.role), state=str(self.state), data_address=json_column(self.data_address),
-                   claims=json_column(self.claims), deadline_at=iso(self.deadline_at), created_at=iso(self.created_at),
-                   updated_at=iso(self.updated_at))
+        row.update(
+            role=str(self.role),
+            state=str(self.state),
+            data_address=json_column(self.data_address),
+            claims=json_column(self.claims),
+            deadline_at=iso(self.deadline_at),
+            created_at=iso(self.created_at),
+            updated_at=iso(self.updated_at),
+        )
         return row
 
     @classmethod
-    def from_row(cls, row: Mapping[str, Any]) -> "Transfer":
+    def from_row(cls, row: Mapping[str, Any]) -> Transfer:
         data = dict(row)
-        data.update(role=_member(Role, row["role"]), state=_member(TransferState, row["state"]),
-                    data_address=from_json_column(row["data_address"]), claims=from_json_column(row["claims"]),
-                    deadline_at=parse_iso(row["deadline_at"]), created_at=parse_iso(row["created_at"]),
-                    updated_at=parse_iso(row["updated_at"]))
+        data.update(
+            role=_member(Role, row["role"]),
+            state=_member(TransferState, row["state"]),
+            data_address=from_json_column(row["data_address"]),
+            claims=from_json_column(row["claims"]),
+            deadline_at=parse_iso(row["deadline_at"]),
+            created_at=parse_iso(row["created_at"]),
+            updated_at=parse_iso(row["updated_at"]),
+        )
         return cls(**data)
 
     def to_api(self) -> dict[str, Any]:
@@ -274,12 +378,21 @@ class Transfer:
                 for p in address["endpointProperties"]
             ]
         return {
-            "id": self.id, "role": str(self.role), "state": str(self.state), "providerPid": self.provider_pid,
-            "consumerPid": self.consumer_pid, "counterPartyId": self.peer_id,
-            "counterPartyAddress": self.peer_address, "agreementId": self.agreement_id, "format": self.format,
-            "dataAddress": address, "pendingStep": self.pending, "reason": self.reason,
+            "id": self.id,
+            "role": str(self.role),
+            "state": str(self.state),
+            "providerPid": self.provider_pid,
+            "consumerPid": self.consumer_pid,
+            "counterPartyId": self.peer_id,
+            "counterPartyAddress": self.peer_address,
+            "agreementId": self.agreement_id,
+            "format": self.format,
+            "dataAddress": address,
+            "pendingStep": self.pending,
+            "reason": self.reason,
             "counterPartyClaims": self.claims,
-            "createdAt": iso(self.created_at), "updatedAt": iso(self.updated_at),
+            "createdAt": iso(self.created_at),
+            "updatedAt": iso(self.updated_at),
         }
 
 
@@ -306,14 +419,28 @@ class HistoryEntry:
     detail: Mapping[str, Any] | None = None
 
     @classmethod
-    def from_row(cls, row: Mapping[str, Any]) -> "HistoryEntry":
-        return cls(process_id=row["process_id"], seq=row["seq"], kind=row["kind"], at=parse_iso(row["at"]),  # type: ignore[arg-type]
-                   from_state=row["from_state"], to_state=row["to_state"], cause=row["cause"],
-                   reason=row["reason"], detail=from_json_column(row["detail"]))
+    def from_row(cls, row: Mapping[str, Any]) -> HistoryEntry:
+        return cls(
+            process_id=row["process_id"],
+            seq=row["seq"],
+            kind=row["kind"],
+            at=parse_iso(row["at"]),  # type: ignore[arg-type]
+            from_state=row["from_state"],
+            to_state=row["to_state"],
+            cause=row["cause"],
+            reason=row["reason"],
+            detail=from_json_column(row["detail"]),
+        )
 
     def to_api(self) -> dict[str, Any]:
-        out = {"seq": self.seq, "at": iso(self.at), "from": self.from_state, "to": self.to_state,
-               "cause": self.cause, "reason": self.reason}
+        out = {
+            "seq": self.seq,
+            "at": iso(self.at),
+            "from": self.from_state,
+            "to": self.to_state,
+            "cause": self.cause,
+            "reason": self.reason,
+        }
         if self.detail:
             out["detail"] = self.detail
         return out
@@ -338,12 +465,33 @@ class OutboxEntry:
         return from_json_column(self.body_json)  # type: ignore[no-any-return]
 
     @classmethod
-    def from_row(cls, row: Mapping[str, Any]) -> "OutboxEntry":
-        return cls(id=row["id"], process_kind=row["process_kind"], process_id=row["process_id"],
-                   peer_id=row["peer_id"], url=row["url"], message_type=row["message_type"],
-                   body_json=row["body"], deadline_at=parse_iso(row["deadline_at"]),  # type: ignore[arg-type]
-                   not_before=parse_iso(row["not_before"]), attempts=row["attempts"], last_error=row["last_error"])
+    def from_row(cls, row: Mapping[str, Any]) -> OutboxEntry:
+        return cls(
+            id=row["id"],
+            process_kind=row["process_kind"],
+            process_id=row["process_id"],
+            peer_id=row["peer_id"],
+            url=row["url"],
+            message_type=row["message_type"],
+            body_json=row["body"],
+            deadline_at=parse_iso(row["deadline_at"]),  # type: ignore[arg-type]
+            not_before=parse_iso(row["not_before"]),
+            attempts=row["attempts"],
+            last_error=row["last_error"],
+        )
 
 
-__all__ = ["Asset", "PolicyDefinition", "OfferDefinition", "Negotiation", "Agreement", "Transfer", "HistoryEntry",
-           "OutboxEntry", "utcnow", "iso", "parse_iso", "asdict"]
+__all__ = [
+    "Asset",
+    "PolicyDefinition",
+    "OfferDefinition",
+    "Negotiation",
+    "Agreement",
+    "Transfer",
+    "HistoryEntry",
+    "OutboxEntry",
+    "utcnow",
+    "iso",
+    "parse_iso",
+    "asdict",
+]

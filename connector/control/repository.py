@@ -7,9 +7,10 @@ Each function takes the open database first and is called inside a transaction b
 from __future__ import annotations
 
 import json
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, Iterable, Mapping, Sequence
+from typing import Any
 
 from sqlite_utils import Database
 
@@ -26,7 +27,6 @@ from connector.control.records import (
 )
 from connector.dsp.vocabulary import NegotiationState, TransferState
 from connector.errors import ConnectorError
-
 
 _UPSERT_SQL: dict[tuple[str, tuple[str, ...]], str] = {}
 
@@ -48,16 +48,25 @@ def _one(db: Database, sql: str, params: Sequence[Any]) -> Any:
     return db.conn.execute(sql, list(params)).fetchone()
 
 
-def _page(db: Database, table: str, limit: int, offset: int, where: str = "", params: Sequence[Any] = (),
-          order: str = "created_at, id") -> tuple[list[dict[str, Any]], int]:
+def _page(
+    db: Database,
+    table: str,
+    limit: int,
+    offset: int,
+    where: str = "",
+    params: Sequence[Any] = (),
+    order: str = "created_at, id",
+) -> tuple[list[dict[str, Any]], int]:
     clause = f"WHERE {where}" if where else ""
     total = db.execute(f"SELECT count(*) FROM {table} {clause}", list(params)).fetchone()[0]
-    rows = list(db.conn.execute(f"SELECT * FROM {table} {clause} ORDER BY {order} LIMIT ? OFFSET ?",
-                                [*params, limit, offset]))
+    rows = list(
+        db.conn.execute(f"SELECT * FROM {table} {clause} ORDER BY {order} LIMIT ? OFFSET ?", [*params, limit, offset])
+    )
     return rows, total
 
 
 # --- assets, policies, offers -----------------------------------------------------------------------------------
+
 
 def insert_asset(db: Database, asset: Asset) -> None:
     if _one(db, "SELECT id FROM assets WHERE id = ?", [asset.id]):
@@ -147,8 +156,10 @@ def list_offers(db: Database, limit: int, offset: int) -> tuple[list[OfferDefini
 
 
 def offers_for_asset(db: Database, asset_id: str) -> list[OfferDefinition]:
-    return [OfferDefinition.from_row(r) for r in db.conn.execute("SELECT * FROM offers WHERE asset_id = ? ORDER BY id",
-                                                            [asset_id])]
+    return [
+        OfferDefinition.from_row(r)
+        for r in db.conn.execute("SELECT * FROM offers WHERE asset_id = ? ORDER BY id", [asset_id])
+    ]
 
 
 def delete_offer(db: Database, offer_id: str) -> None:
@@ -171,20 +182,27 @@ def catalogue_rows(db: Database) -> list[tuple[Asset, OfferDefinition, PolicyDef
 
 # --- negotiations and agreements --------------------------------------------------------------------------------
 
+
 def get_negotiation(db: Database, negotiation_id: str) -> Negotiation | None:
     row = _one(db, "SELECT * FROM negotiations WHERE id = ?", [negotiation_id])
     return Negotiation.from_row(row) if row else None
 
 
 def find_provider_negotiation(db: Database, peer_id: str, consumer_pid: str) -> Negotiation | None:
-    row = _one(db, "SELECT * FROM negotiations WHERE role = 'provider' AND peer_id = ? AND consumer_pid = ?",
-               [peer_id, consumer_pid])
+    row = _one(
+        db,
+        "SELECT * FROM negotiations WHERE role = 'provider' AND peer_id = ? AND consumer_pid = ?",
+        [peer_id, consumer_pid],
+    )
     return Negotiation.from_row(row) if row else None
 
 
 def find_consumer_negotiation(db: Database, peer_id: str, provider_pid: str) -> Negotiation | None:
-    row = _one(db, "SELECT * FROM negotiations WHERE role = 'consumer' AND peer_id = ? AND provider_pid = ?",
-               [peer_id, provider_pid])
+    row = _one(
+        db,
+        "SELECT * FROM negotiations WHERE role = 'consumer' AND peer_id = ? AND provider_pid = ?",
+        [peer_id, provider_pid],
+    )
     return Negotiation.from_row(row) if row else None
 
 
@@ -197,16 +215,19 @@ def set_pending(db: Database, kind: str, process_id: str, step: str | None) -> N
     db.conn.execute(f"UPDATE {_TABLES[kind]} SET pending = ? WHERE id = ?", [step, process_id])
 
 
-def list_negotiations(db: Database, limit: int, offset: int, state: str | None = None,
-                      role: str | None = None) -> tuple[list[Negotiation], int]:
+def list_negotiations(
+    db: Database, limit: int, offset: int, state: str | None = None, role: str | None = None
+) -> tuple[list[Negotiation], int]:
     where, params = _filters(state=state, role=role)
     rows, total = _page(db, "negotiations", limit, offset, where, params, order="created_at DESC, id")
     return [Negotiation.from_row(r) for r in rows], total
 
 
 def open_negotiations(db: Database) -> list[Negotiation]:
-    return [Negotiation.from_row(r) for r in
-            db.conn.execute("SELECT * FROM negotiations WHERE state NOT IN ('FINALIZED', 'TERMINATED')")]
+    return [
+        Negotiation.from_row(r)
+        for r in db.conn.execute("SELECT * FROM negotiations WHERE state NOT IN ('FINALIZED', 'TERMINATED')")
+    ]
 
 
 def save_agreement(db: Database, agreement: Agreement) -> None:
@@ -227,11 +248,13 @@ def count_transfers_started(db: Database, agreement_id: str, role: str = "provid
     """Transfers under an agreement that got as far as STARTED (at any time): the agreement's uses."""
     return db.execute(
         "SELECT count(DISTINCT t.id) FROM transfers t JOIN process_history h ON h.process_id = t.id "
-        "WHERE t.agreement_id = ? AND t.role = ? AND h.to_state = 'STARTED'", [agreement_id, role]
+        "WHERE t.agreement_id = ? AND t.role = ? AND h.to_state = 'STARTED'",
+        [agreement_id, role],
     ).fetchone()[0]
 
 
 # --- transfers --------------------------------------------------------------------------------------------------
+
 
 def get_transfer(db: Database, transfer_id: str) -> Transfer | None:
     row = _one(db, "SELECT * FROM transfers WHERE id = ?", [transfer_id])
@@ -239,8 +262,11 @@ def get_transfer(db: Database, transfer_id: str) -> Transfer | None:
 
 
 def find_provider_transfer(db: Database, peer_id: str, consumer_pid: str) -> Transfer | None:
-    row = _one(db, "SELECT * FROM transfers WHERE role = 'provider' AND peer_id = ? AND consumer_pid = ?",
-               [peer_id, consumer_pid])
+    row = _one(
+        db,
+        "SELECT * FROM transfers WHERE role = 'provider' AND peer_id = ? AND consumer_pid = ?",
+        [peer_id, consumer_pid],
+    )
     return Transfer.from_row(row) if row else None
 
 
@@ -248,16 +274,24 @@ def save_transfer(db: Database, transfer: Transfer) -> None:
     _upsert(db, "transfers", transfer.to_row())
 
 
-def list_transfers(db: Database, limit: int, offset: int, state: str | None = None,
-                   role: str | None = None, agreement_id: str | None = None) -> tuple[list[Transfer], int]:
+def list_transfers(
+    db: Database,
+    limit: int,
+    offset: int,
+    state: str | None = None,
+    role: str | None = None,
+    agreement_id: str | None = None,
+) -> tuple[list[Transfer], int]:
     where, params = _filters(state=state, role=role, agreement_id=agreement_id)
     rows, total = _page(db, "transfers", limit, offset, where, params, order="created_at DESC, id")
     return [Transfer.from_row(r) for r in rows], total
 
 
 def open_transfers(db: Database) -> list[Transfer]:
-    return [Transfer.from_row(r) for r in
-            db.conn.execute("SELECT * FROM transfers WHERE state NOT IN ('COMPLETED', 'TERMINATED')")]
+    return [
+        Transfer.from_row(r)
+        for r in db.conn.execute("SELECT * FROM transfers WHERE state NOT IN ('COMPLETED', 'TERMINATED')")
+    ]
 
 
 def _filters(**kwargs: str | None) -> tuple[str, list[Any]]:
@@ -278,26 +312,69 @@ _HISTORY_INSERT = (
 )
 
 
-def append_history(db: Database, kind: str, process_id: str, at: datetime, from_state: str | None, to_state: str,
-                   cause: str, reason: str | None = None, detail: Mapping[str, Any] | None = None) -> None:
-    db.conn.execute(_HISTORY_INSERT, [process_id, process_id, kind, iso(at), from_state, to_state, cause, reason,
-                                      None if detail is None else json.dumps(detail, sort_keys=True, default=str)])
+def append_history(
+    db: Database,
+    kind: str,
+    process_id: str,
+    at: datetime,
+    from_state: str | None,
+    to_state: str,
+    cause: str,
+    reason: str | None = None,
+    detail: Mapping[str, Any] | None = None,
+) -> None:
+    db.conn.execute(
+        _HISTORY_INSERT,
+        [
+            process_id,
+            process_id,
+            kind,
+            iso(at),
+            from_state,
+            to_state,
+            cause,
+            reason,
+            None if detail is None else json.dumps(detail, sort_keys=True, default=str),
+        ],
+    )
 
 
 def history(db: Database, process_id: str) -> list[HistoryEntry]:
-    return [HistoryEntry.from_row(r) for r in
-            db.conn.execute("SELECT * FROM process_history WHERE process_id = ? ORDER BY seq", [process_id])]
+    return [
+        HistoryEntry.from_row(r)
+        for r in db.conn.execute("SELECT * FROM process_history WHERE process_id = ? ORDER BY seq", [process_id])
+    ]
 
 
 # --- outbox -----------------------------------------------------------------------------------------------------
 
-def enqueue(db: Database, process_kind: str, process_id: str, peer_id: str, url: str, message_type: str,
-            body: Mapping[str, Any], created: datetime, deadline: datetime, not_before: datetime | None = None) -> int:
+
+def enqueue(
+    db: Database,
+    process_kind: str,
+    process_id: str,
+    peer_id: str,
+    url: str,
+    message_type: str,
+    body: Mapping[str, Any],
+    created: datetime,
+    deadline: datetime,
+    not_before: datetime | None = None,
+) -> int:
     cursor = db.execute(
         "INSERT INTO outbox(process_kind, process_id, peer_id, url, message_type, body, not_before, deadline_at, "
         "created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-        [process_kind, process_id, peer_id, url, message_type, json.dumps(body), iso(not_before), iso(deadline),
-         iso(created)],
+        [
+            process_kind,
+            process_id,
+            peer_id,
+            url,
+            message_type,
+            json.dumps(body),
+            iso(not_before),
+            iso(deadline),
+            iso(created),
+        ],
     )
     return int(cursor.lastrowid)
 
@@ -317,8 +394,10 @@ class FollowUp:
 
 
 _TABLES = {"negotiation": "negotiations", "transfer": "transfers"}
-_TERMINAL = {kind: frozenset(s.value for s in states if s.is_terminal)
-             for kind, states in (("negotiation", NegotiationState), ("transfer", TransferState))}
+_TERMINAL = {
+    kind: frozenset(s.value for s in states if s.is_terminal)
+    for kind, states in (("negotiation", NegotiationState), ("transfer", TransferState))
+}
 
 
 def process_status(db: Database, kind: str, process_id: str) -> tuple[str, bool] | None:
@@ -361,22 +440,30 @@ def outbox_drop_process(db: Database, process_id: str) -> int:
 
 
 def outbox_pending(db: Database, process_id: str) -> list[OutboxEntry]:
-    return [OutboxEntry.from_row(r) for r in db.conn.execute("SELECT * FROM outbox WHERE process_id = ? ORDER BY id",
-                                                       [process_id])]
+    return [
+        OutboxEntry.from_row(r)
+        for r in db.conn.execute("SELECT * FROM outbox WHERE process_id = ? ORDER BY id", [process_id])
+    ]
 
 
 # --- idempotency of received messages ---------------------------------------------------------------------------
 
+
 def remembered_response(db: Database, peer_id: str, message_id: str) -> tuple[int, Any] | None:
-    row = _one(db, "SELECT status, response FROM received_messages WHERE peer_id = ? AND message_id = ?",
-               [peer_id, message_id])
+    row = _one(
+        db, "SELECT status, response FROM received_messages WHERE peer_id = ? AND message_id = ?", [peer_id, message_id]
+    )
     return (row["status"], json.loads(row["response"])) if row else None
 
 
-def remember_response(db: Database, peer_id: str, message_id: str, process_id: str | None, status: int,
-                      response: Any, at: datetime) -> None:
-    db.execute("INSERT OR REPLACE INTO received_messages(peer_id, message_id, process_id, status, response, at) "
-               "VALUES (?, ?, ?, ?, ?, ?)", [peer_id, message_id, process_id, status, json.dumps(response), iso(at)])
+def remember_response(
+    db: Database, peer_id: str, message_id: str, process_id: str | None, status: int, response: Any, at: datetime
+) -> None:
+    db.execute(
+        "INSERT OR REPLACE INTO received_messages(peer_id, message_id, process_id, status, response, at) "
+        "VALUES (?, ?, ?, ?, ?, ?)",
+        [peer_id, message_id, process_id, status, json.dumps(response), iso(at)],
+    )
 
 
 def forget_responses(db: Database, before: datetime) -> int:

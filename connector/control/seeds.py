@@ -55,8 +55,10 @@ def parse_policies(raw: Any, base: Path, extra: dict[str, Any]) -> tuple[PolicyD
     from connector.management.resources import policy_from_json
 
     regions = extra.get("regions", {})
-    out = [_convert("policies", i, e, lambda body: policy_from_json(body, regions=regions))
-           for i, e in enumerate(_entries(raw, "policies"))]
+    out = [
+        _convert("policies", i, e, lambda body: policy_from_json(body, regions=regions))
+        for i, e in enumerate(_entries(raw, "policies"))
+    ]
     _unique(out, "policies")
     return tuple(out)
 
@@ -64,11 +66,17 @@ def parse_policies(raw: Any, base: Path, extra: dict[str, Any]) -> tuple[PolicyD
 def parse_offers(raw: Any, base: Path, extra: dict[str, Any]) -> tuple[OfferDefinition, ...]:
     from connector.management.resources import offer_from_json
 
-    mapping = {"asset": "assetId", "asset_id": "assetId", "contract_policy": "contractPolicyId",
-               "contract_policy_id": "contractPolicyId", "access_policy": "accessPolicyId",
-               "access_policy_id": "accessPolicyId"}
-    out = [_convert("offers", i, _keys_to_api(e, mapping), offer_from_json)
-           for i, e in enumerate(_entries(raw, "offers"))]
+    mapping = {
+        "asset": "assetId",
+        "asset_id": "assetId",
+        "contract_policy": "contractPolicyId",
+        "contract_policy_id": "contractPolicyId",
+        "access_policy": "accessPolicyId",
+        "access_policy_id": "accessPolicyId",
+    }
+    out = [
+        _convert("offers", i, _keys_to_api(e, mapping), offer_from_json) for i, e in enumerate(_entries(raw, "offers"))
+    ]
     _unique(out, "offers")
     return tuple(out)
 
@@ -98,8 +106,9 @@ def parse_regions(raw: Any, base: Path, extra: dict[str, Any]) -> dict[str, froz
         regions[name] = frozenset(codes)
     problems = validate_regions(regions)
     if problems:
-        raise ConfigError("config.invalid", problems[0].reason,
-                          f"regions.{problems[0].where}" if problems[0].where else "regions")
+        raise ConfigError(
+            "config.invalid", problems[0].reason, f"regions.{problems[0].where}" if problems[0].where else "regions"
+        )
     return regions
 
 
@@ -112,7 +121,7 @@ def register() -> None:
     EXTENSION_SECTIONS.setdefault("offers", parse_offers)
 
 
-def of(node: "Node") -> Seeds:
+def of(node: Node) -> Seeds:
     extra = node.config.extra
     return Seeds(extra.get("assets", ()), extra.get("policies", ()), extra.get("offers", ()))
 

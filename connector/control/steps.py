@@ -10,9 +10,10 @@ from __future__ import annotations
 
 import dataclasses
 import uuid
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta, timezone
-from typing import Any, Callable, Mapping, Protocol
+from datetime import UTC, datetime, timedelta
+from typing import Any, Protocol
 
 from sqlite_utils import Database
 
@@ -28,8 +29,16 @@ Process = Negotiation | Transfer
 
 
 class EvidenceSink(Protocol):
-    def __call__(self, db: Database, kind: str, *, process_id: str | None, peer: str | None,
-                 subject: Any = None, data: Mapping[str, Any] | None = None) -> None: ...
+    def __call__(
+        self,
+        db: Database,
+        kind: str,
+        *,
+        process_id: str | None,
+        peer: str | None,
+        subject: Any = None,
+        data: Mapping[str, Any] | None = None,
+    ) -> None: ...
 
 
 def _no_evidence(db: Database, kind: str, **kw: Any) -> None:
@@ -53,7 +62,7 @@ class StepEnv:
     message_spacing: float = 0.0
     script: Script | None = None
     evidence: EvidenceSink = _no_evidence
-    clock: Callable[[], datetime] = field(default=lambda: datetime.now(timezone.utc))
+    clock: Callable[[], datetime] = field(default=lambda: datetime.now(UTC))
     # Hooks the data plane fills in (start/suspend/terminate a flow, issue pull addresses).
     dataplane: Any = None
     signer: Any = None  # proof-of-intent signer (evidence subsystem); None = agreements unsigned
@@ -81,8 +90,16 @@ def save(db: Database, process: Process) -> None:
         repo.save_transfer(db, process)
 
 
-def transition(db: Database, env: StepEnv, process: Process, to_state: Any, cause: str, why: str | None = None,
-               detail: Mapping[str, Any] | None = None, **changes: Any) -> Any:
+def transition(
+    db: Database,
+    env: StepEnv,
+    process: Process,
+    to_state: Any,
+    cause: str,
+    why: str | None = None,
+    detail: Mapping[str, Any] | None = None,
+    **changes: Any,
+) -> Any:
     """Move `process` to `to_state` (or only record a change when the state stays), with history and evidence.
     `why` goes into the history entry; `changes` are record fields (including the record's own `reason`)."""
     now = env.now()
@@ -90,25 +107,49 @@ def transition(db: Database, env: StepEnv, process: Process, to_state: Any, caus
     if updated.is_terminal:
         updated = dataclasses.replace(updated, pending=None, deadline_at=None)
     save(db, updated)
-    repo.append_history(db, kind_of(process), process.id, now, str(process.state), str(to_state), cause, why,
-                        detail)
+    repo.append_history(db, kind_of(process), process.id, now, str(process.state), str(to_state), cause, why, detail)
     if str(process.state) != str(to_state):
-        env.evidence(db, "state.changed", process_id=process.id, peer=process.peer_id,
-                     data={"kind": kind_of(process), "from": str(process.state), "to": str(to_state),
-                           "cause": cause, "reason": why})
+        env.evidence(
+            db,
+            "state.changed",
+            process_id=process.id,
+            peer=process.peer_id,
+            data={
+                "kind": kind_of(process),
+                "from": str(process.state),
+                "to": str(to_state),
+                "cause": cause,
+                "reason": why,
+            },
+        )
     return updated
 
 
-def note(db: Database, env: StepEnv, process: Process, cause: str, why: str | None = None,
-         detail: Mapping[str, Any] | None = None) -> None:
+def note(
+    db: Database,
+    env: StepEnv,
+    process: Process,
+    cause: str,
+    why: str | None = None,
+    detail: Mapping[str, Any] | None = None,
+) -> None:
     """A history entry without a state change (a decision, a delivery, a retry that gave up)."""
-    repo.append_history(db, kind_of(process), process.id, env.now(), str(process.state), str(process.state), cause,
-                        why, detail)
+    repo.append_history(
+        db, kind_of(process), process.id, env.now(), str(process.state), str(process.state), cause, why, detail
+    )
 
 
-def send(db: Database, env: StepEnv, process: Process, message: NegotiationMessage | TransferMessage,
-         body: Mapping[str, Any], url: str, why: str | None = None, detail: Mapping[str, Any] | None = None,
-         **changes: Any) -> Any:
+def send(
+    db: Database,
+    env: StepEnv,
+    process: Process,
+    message: NegotiationMessage | TransferMessage,
+    body: Mapping[str, Any],
+    url: str,
+    why: str | None = None,
+    detail: Mapping[str, Any] | None = None,
+    **changes: Any,
+) -> Any:
     """Queue `body` for the peer and take the transition the machine allows; raises if it is not allowed."""
     outcome = machine_of(process).send(process.role, process.state, message)
     if isinstance(outcome, Refusal):
@@ -118,10 +159,26 @@ def send(db: Database, env: StepEnv, process: Process, message: NegotiationMessa
     # the previous one must not be raced.
     not_before = now + timedelta(seconds=env.message_spacing) if env.message_spacing > 0 else None
     body = with_message_id(body)
-    repo.enqueue(db, kind_of(process), process.id, process.peer_id, url, body.get("@type", str(message)), body,
-                 now, now + timedelta(seconds=env.delivery_deadline), not_before)
-    env.evidence(db, "dsp.sent", process_id=process.id, peer=process.peer_id, subject=body,
-                 data={"type": body.get("@type"), "url": url})
+    repo.enqueue(
+        db,
+        kind_of(process),
+        process.id,
+        process.peer_id,
+        url,
+        body.get("@type", str(message)),
+        body,
+        now,
+        now + timedelta(seconds=env.delivery_deadline),
+        not_before,
+    )
+    env.evidence(
+        db,
+        "dsp.sent",
+        process_id=process.id,
+        peer=process.peer_id,
+        subject=body,
+        data={"type": body.get("@type"), "url": url},
+    )
     cause = f"sent {message.label if hasattr(message, 'label') else message}"
     return transition(db, env, process, outcome.target, cause, why, detail, **changes)
 

@@ -8,7 +8,7 @@ defaults of the control plane.
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 
 from sqlite_utils import Database
@@ -30,25 +30,59 @@ def offer_id(dataset: str) -> str:
 
 def seed(db: Database, participant_id: str, consumer: str = "TCK_PARTICIPANT") -> None:
     """Datasets, offers and agreements of TCK.md section 3.4 (idempotent)."""
-    now = datetime.now(timezone.utc)
+    now = datetime.now(UTC)
     repo.upsert_policy(db, PolicyDefinition("tck-use", USE_POLICY, "use, without constraints (TCK)"))
     for dataset in CATALOG_DATASETS + NEGOTIATION_DATASETS:
-        repo.upsert_asset(db, Asset(dataset, title=f"TCK dataset {dataset}", formats=("HttpData-PULL",),
-                                    source={"type": "inline", "data": f"dataset {dataset}\n"}))
+        repo.upsert_asset(
+            db,
+            Asset(
+                dataset,
+                title=f"TCK dataset {dataset}",
+                formats=("HttpData-PULL",),
+                source={"type": "inline", "data": f"dataset {dataset}\n"},
+            ),
+        )
         repo.insert_offer(db, OfferDefinition(offer_id(dataset), dataset, "tck-use"), replace=True)
     for agreement_id in TRANSFER_AGREEMENTS:
         if repo.get_agreement(db, agreement_id) is not None:
             continue
         negotiation_id = f"tck-negotiation-{agreement_id}"
-        repo.save_negotiation(db, Negotiation(
-            id=negotiation_id, role=Role.PROVIDER, state="FINALIZED", peer_id=consumer,  # type: ignore[arg-type]
-            peer_address="", provider_pid=negotiation_id, consumer_pid=negotiation_id, dataset_id="ACN0101",
-            created_at=now, updated_at=now))
-        repo.save_agreement(db, Agreement(
-            id=agreement_id, negotiation_id=negotiation_id, provider_id=participant_id, consumer_id=consumer,
-            dataset_id="ACN0101", concluded_at=now, finalized=True,
-            policy={"@id": agreement_id, "@type": "Agreement", "target": "ACN0101", "assigner": participant_id,
-                    "assignee": consumer, "timestamp": now.strftime("%Y-%m-%dT%H:%M:%SZ"), **USE_POLICY}))
+        repo.save_negotiation(
+            db,
+            Negotiation(
+                id=negotiation_id,
+                role=Role.PROVIDER,
+                state="FINALIZED",
+                peer_id=consumer,  # type: ignore[arg-type]
+                peer_address="",
+                provider_pid=negotiation_id,
+                consumer_pid=negotiation_id,
+                dataset_id="ACN0101",
+                created_at=now,
+                updated_at=now,
+            ),
+        )
+        repo.save_agreement(
+            db,
+            Agreement(
+                id=agreement_id,
+                negotiation_id=negotiation_id,
+                provider_id=participant_id,
+                consumer_id=consumer,
+                dataset_id="ACN0101",
+                concluded_at=now,
+                finalized=True,
+                policy={
+                    "@id": agreement_id,
+                    "@type": "Agreement",
+                    "target": "ACN0101",
+                    "assigner": participant_id,
+                    "assignee": consumer,
+                    "timestamp": now.strftime("%Y-%m-%dT%H:%M:%SZ"),
+                    **USE_POLICY,
+                },
+            ),
+        )
 
 
 def _ids(prefix: str, numbers: str) -> list[str]:
@@ -64,22 +98,34 @@ def _table(prefix: str, **moves: str) -> dict[str, str | None]:
 
 
 # Provider negotiations, by dataset (TCK.md 3.5).
-P_AFTER_REQUEST = _table("ACN", offer="0101 0102 0103 0204 0205 0206 0302 0303 0304",
-                         agree="0104 0203 0207 0301", terminate="0201", nothing="0202")
+P_AFTER_REQUEST = _table(
+    "ACN",
+    offer="0101 0102 0103 0204 0205 0206 0302 0303 0304",
+    agree="0104 0203 0207 0301",
+    terminate="0201",
+    nothing="0202",
+)
 P_AFTER_COUNTER = _table("ACN", terminate="0102", nothing="0304")
 P_AFTER_ACCEPTED = _table("ACN", agree="0103", terminate="0206", nothing="0303")
 P_AFTER_VERIFICATION = _table("ACN", finalize="0103 0104 0301", terminate="0207")
 P_AFTER_OFFER_DELIVERED = _table("ACN", terminate="0205")
 # Consumer negotiations, by dataset.
-C_AFTER_OFFER = _table("ACNC", accept="0101 0205 0304 0305 0306", counter="0102", terminate="0103",
-                       nothing="0204 0302 0303")
+C_AFTER_OFFER = _table(
+    "ACNC", accept="0101 0205 0304 0305 0306", counter="0102", terminate="0103", nothing="0204 0302 0303"
+)
 C_AFTER_AGREEMENT = _table("ACNC", verify="0101 0104 0206", terminate="0203", nothing="0306")
 C_AFTER_REQUEST_DELIVERED = _table("ACNC", terminate="0202")
 # Provider transfers, by agreement.
-TP_AFTER_REQUEST = _table("ATP", start="0101 0102 0103 0104 0201 0202 0203 0204 0303 0304 0305 0306",
-                          terminate="0105", nothing="0205 0301 0302")
-TP_AFTER_START_DELIVERED = [_table("ATP", terminate="0101", complete="0102", suspend="0103 0104"),
-                            _table("ATP", complete="0104")]
+TP_AFTER_REQUEST = _table(
+    "ATP",
+    start="0101 0102 0103 0104 0201 0202 0203 0204 0303 0304 0305 0306",
+    terminate="0105",
+    nothing="0205 0301 0302",
+)
+TP_AFTER_START_DELIVERED = [
+    _table("ATP", terminate="0101", complete="0102", suspend="0103 0104"),
+    _table("ATP", complete="0104"),
+]
 TP_AFTER_SUSPENSION_DELIVERED = _table("ATP", terminate="0103", start="0104")
 # Consumer transfers, by agreement.
 TC_AFTER_REQUEST_DELIVERED = _table("ATPC", terminate="0205")
@@ -104,9 +150,11 @@ class TckScript:
                     "ContractAgreementVerificationMessage": P_AFTER_VERIFICATION,
                 }.get(message)
             else:
-                table = {"ContractOfferMessage": C_AFTER_OFFER,
-                         "ContractOfferMessage:initial": C_AFTER_OFFER,
-                         "ContractAgreementMessage": C_AFTER_AGREEMENT}.get(message)
+                table = {
+                    "ContractOfferMessage": C_AFTER_OFFER,
+                    "ContractOfferMessage:initial": C_AFTER_OFFER,
+                    "ContractAgreementMessage": C_AFTER_AGREEMENT,
+                }.get(message)
         else:
             if process.role == Role.PROVIDER:
                 table = {"TransferRequestMessage": TP_AFTER_REQUEST}.get(message)

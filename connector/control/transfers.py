@@ -9,8 +9,9 @@ resumed, with the current time, use count and credentials. The data plane is dri
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Mapping
 from datetime import timedelta
-from typing import Any, Mapping
+from typing import Any
 
 from sqlite_utils import Database
 
@@ -31,26 +32,35 @@ from connector.dsp.messages import (
     TransferTerminationMessage,
 )
 from connector.dsp.process_machine import Refusal
-from connector.dsp.vocabulary import Role, TransferMessage as M, TransferState as S
+from connector.dsp.vocabulary import Role
+from connector.dsp.vocabulary import TransferMessage as M
+from connector.dsp.vocabulary import TransferState as S
 from connector.errors import ConnectorError, Problem
 
 KIND = "transfer"
 
 
 def ack(tp: Transfer, status: int = 200, wake: bool = False) -> Reply:
-    body = TransferProcess(provider_pid=tp.provider_pid or "", consumer_pid=tp.consumer_pid or "",
-                           state=tp.state).to_json()
+    body = TransferProcess(
+        provider_pid=tp.provider_pid or "", consumer_pid=tp.consumer_pid or "", state=tp.state
+    ).to_json()
     return Reply(status, body, tp.id, wake)
 
 
 def error(status: int, problem: Problem, provider_pid: str | None, consumer_pid: str | None) -> Reply:
-    body = TransferError.from_problem(problem, provider_pid=provider_pid or "", consumer_pid=consumer_pid or "").to_json()
+    body = TransferError.from_problem(
+        problem, provider_pid=provider_pid or "", consumer_pid=consumer_pid or ""
+    ).to_json()
     return Reply(status, body)
 
 
 def not_found(pid: str | None, provider_pid: str | None = None, consumer_pid: str | None = None) -> Reply:
-    return error(404, Problem("dsp.transfer.not_found", f"no transfer process '{pid}' exists for this participant"),
-                 provider_pid, consumer_pid)
+    return error(
+        404,
+        Problem("dsp.transfer.not_found", f"no transfer process '{pid}' exists for this participant"),
+        provider_pid,
+        consumer_pid,
+    )
 
 
 def get(db: Database, pid: str, peer: Peer) -> Reply:
@@ -93,50 +103,97 @@ def _lookup(db: Database, pid: str, peer: Peer, provider_pid: str, consumer_pid:
 
 # --- the provider receives ----------------------------------------------------------------------------------------
 
-def receive_request(db: Database, env: StepEnv, peer: Peer, msg: TransferRequestMessage,
-                    body: Mapping[str, Any]) -> Reply:
+
+def receive_request(
+    db: Database, env: StepEnv, peer: Peer, msg: TransferRequestMessage, body: Mapping[str, Any]
+) -> Reply:
     existing = repo.find_provider_transfer(db, peer.participant_id, msg.consumer_pid)
     if existing is not None:
         return ack(existing, 201)
     if not _is_url(msg.callback_address):
-        return error(400, Problem("dsp.invalid_message", "callbackAddress must be an http(s) URL",
-                                  "$.callbackAddress"), None, msg.consumer_pid)
+        return error(
+            400,
+            Problem("dsp.invalid_message", "callbackAddress must be an http(s) URL", "$.callbackAddress"),
+            None,
+            msg.consumer_pid,
+        )
     agreement = repo.get_agreement(db, msg.agreement_id)
     if agreement is None or agreement.provider_id != env.participant_id or agreement.consumer_id != peer.participant_id:
-        return error(400, Problem("transfer.unknown_agreement",
-                                  f"there is no agreement '{msg.agreement_id}' between this provider and you"),
-                     None, msg.consumer_pid)
+        return error(
+            400,
+            Problem(
+                "transfer.unknown_agreement",
+                f"there is no agreement '{msg.agreement_id}' between this provider and you",
+            ),
+            None,
+            msg.consumer_pid,
+        )
     if not agreement.finalized:
-        return error(400, Problem("transfer.agreement_not_final",
-                                  f"agreement '{msg.agreement_id}' is not finalized"), None, msg.consumer_pid)
+        return error(
+            400,
+            Problem("transfer.agreement_not_final", f"agreement '{msg.agreement_id}' is not finalized"),
+            None,
+            msg.consumer_pid,
+        )
     asset = repo.get_asset(db, agreement.dataset_id)
     formats = asset.formats if asset else ("HttpData-PULL",)
     if msg.format not in formats:
-        return error(400, Problem("transfer.unsupported_format",
-                                  f"dataset '{agreement.dataset_id}' is not available as {msg.format!r}; "
-                                  f"available: {', '.join(formats)}", "$.format"), None, msg.consumer_pid)
+        return error(
+            400,
+            Problem(
+                "transfer.unsupported_format",
+                f"dataset '{agreement.dataset_id}' is not available as {msg.format!r}; available: {', '.join(formats)}",
+                "$.format",
+            ),
+            None,
+            msg.consumer_pid,
+        )
     if msg.format.endswith("-PUSH") and (msg.data_address is None or not msg.data_address.endpoint):
-        return error(400, Problem("transfer.no_destination", "a push transfer needs a dataAddress with an endpoint",
-                                  "$.dataAddress"), None, msg.consumer_pid)
+        return error(
+            400,
+            Problem("transfer.no_destination", "a push transfer needs a dataAddress with an endpoint", "$.dataAddress"),
+            None,
+            msg.consumer_pid,
+        )
     outcome = machine.receive(Role.PROVIDER, None, M.REQUEST)
     assert not isinstance(outcome, Refusal)
     pid = env.new_pid()
     now = env.now()
-    tp = Transfer(id=pid, role=Role.PROVIDER, state=outcome.target, peer_id=peer.participant_id,
-                  peer_address=msg.callback_address.rstrip("/"), agreement_id=msg.agreement_id, format=msg.format,
-                  provider_pid=pid, consumer_pid=msg.consumer_pid,
-                  data_address=msg.data_address.to_node() if msg.data_address else None,
-                  claims=peer.claims, created_at=now, updated_at=now)
+    tp = Transfer(
+        id=pid,
+        role=Role.PROVIDER,
+        state=outcome.target,
+        peer_id=peer.participant_id,
+        peer_address=msg.callback_address.rstrip("/"),
+        agreement_id=msg.agreement_id,
+        format=msg.format,
+        provider_pid=pid,
+        consumer_pid=msg.consumer_pid,
+        data_address=msg.data_address.to_node() if msg.data_address else None,
+        claims=peer.claims,
+        created_at=now,
+        updated_at=now,
+    )
     tp = dataclasses.replace(tp, pending=_next_step(env, tp, M.REQUEST, "start"))
     repo.save_transfer(db, tp)
-    repo.append_history(db, KIND, pid, now, None, str(tp.state), "received TransferRequestMessage", None,
-                        {"agreement": msg.agreement_id, "format": msg.format})
+    repo.append_history(
+        db,
+        KIND,
+        pid,
+        now,
+        None,
+        str(tp.state),
+        "received TransferRequestMessage",
+        None,
+        {"agreement": msg.agreement_id, "format": msg.format},
+    )
     _received(db, env, tp, body, M.REQUEST)
     return ack(tp, 201, wake=tp.pending is not None)
 
 
-def receive_start(db: Database, env: StepEnv, peer: Peer, msg: TransferStartMessage, body: Mapping[str, Any],
-                  path_pid: str) -> Reply:
+def receive_start(
+    db: Database, env: StepEnv, peer: Peer, msg: TransferStartMessage, body: Mapping[str, Any], path_pid: str
+) -> Reply:
     tp = _lookup(db, path_pid, peer, msg.provider_pid, msg.consumer_pid)
     if tp is None:
         return not_found(path_pid, msg.provider_pid, msg.consumer_pid)
@@ -147,18 +204,44 @@ def receive_start(db: Database, env: StepEnv, peer: Peer, msg: TransferStartMess
     if tp.role == Role.PROVIDER:  # the consumer resumes a suspended transfer: the agreement must still allow it
         verdict = admission(db, env, tp)
         if not verdict.permitted:
-            note(db, env, tp, "resume refused by the agreement's policy", verdict.reason,
-                 {"trace": verdict.trace, "explanation": verdict.explanation})
-            return error(400, Problem("policy.refused", f"the agreement no longer permits this transfer: "
-                                      f"{verdict.reason}"), tp.provider_pid, tp.consumer_pid)
+            note(
+                db,
+                env,
+                tp,
+                "resume refused by the agreement's policy",
+                verdict.reason,
+                {"trace": verdict.trace, "explanation": verdict.explanation},
+            )
+            return error(
+                400,
+                Problem("policy.refused", f"the agreement no longer permits this transfer: {verdict.reason}"),
+                tp.provider_pid,
+                tp.consumer_pid,
+            )
         address = env.dataplane.resume(db, tp) if env.dataplane is not None else None
-        tp = transition(db, env, tp, outcome.target, "received TransferStartMessage (resume)", None,
-                        {"trace": verdict.trace}, data_address=address or tp.data_address)
+        tp = transition(
+            db,
+            env,
+            tp,
+            outcome.target,
+            "received TransferStartMessage (resume)",
+            None,
+            {"trace": verdict.trace},
+            data_address=address or tp.data_address,
+        )
     else:
         address = msg.data_address.to_node() if msg.data_address else tp.data_address
-        tp = transition(db, env, tp, outcome.target, "received TransferStartMessage", None,
-                        {"endpoint": msg.data_address.endpoint if msg.data_address else None},
-                        data_address=address, provider_pid=tp.provider_pid or msg.provider_pid)
+        tp = transition(
+            db,
+            env,
+            tp,
+            outcome.target,
+            "received TransferStartMessage",
+            None,
+            {"endpoint": msg.data_address.endpoint if msg.data_address else None},
+            data_address=address,
+            provider_pid=tp.provider_pid or msg.provider_pid,
+        )
     tp = _set_pending(db, tp, _next_step(env, tp, M.START, None))
     if env.dataplane is not None:
         env.dataplane.after_change(tp)
@@ -185,8 +268,16 @@ def _simple(message: M, cause: str) -> Any:
             repo.outbox_drop_process(db, tp.id)
         if env.dataplane is not None and message == M.COMPLETION:
             detail.update(env.dataplane.completed_by_peer(db, tp) or {})
-        tp = transition(db, env, tp, outcome.target, f"received {message.value}", reason, detail or None,
-                        **({"reason": reason} if reason and outcome.target == S.TERMINATED else {}))
+        tp = transition(
+            db,
+            env,
+            tp,
+            outcome.target,
+            f"received {message.value}",
+            reason,
+            detail or None,
+            **({"reason": reason} if reason and outcome.target == S.TERMINATED else {}),
+        )
         tp = _set_pending(db, tp, _next_step(env, tp, message, None))
         if env.dataplane is not None:
             env.dataplane.after_change(tp)
@@ -202,6 +293,7 @@ receive_termination = _simple(M.TERMINATION, "termination")
 
 # --- policy at transfer time ------------------------------------------------------------------------------------
 
+
 def admission(db: Database, env: StepEnv, tp: Transfer, first_start: bool = False) -> Verdict:
     """Does the agreement still permit this transfer now (time, use count, the peer's credentials)?
 
@@ -212,17 +304,27 @@ def admission(db: Database, env: StepEnv, tp: Transfer, first_start: bool = Fals
         return Verdict(False, (f"agreement '{tp.agreement_id}' is unknown",))
     started = repo.count_transfers_started(db, agreement.id, "provider")
     negotiation = repo.get_negotiation(db, agreement.negotiation_id)
-    usage = UsageContext(now=env.now(), agreement_time=agreement.concluded_at,
-                         use_count=started if first_start else max(0, started - 1),
-                         purpose=negotiation.purpose if negotiation else None)
+    usage = UsageContext(
+        now=env.now(),
+        agreement_time=agreement.concluded_at,
+        use_count=started if first_start else max(0, started - 1),
+        purpose=negotiation.purpose if negotiation else None,
+    )
     claims = claims_codec.from_json(tp.claims, tp.peer_id, env.now())
     verdict = env.decisions.transfer(agreement.policy, claims, usage)
-    env.evidence(db, "policy.decided", process_id=tp.id, peer=tp.peer_id, subject=verdict.trace,
-                 data={"stage": "transfer", "permitted": verdict.permitted, "reasons": list(verdict.reasons)})
+    env.evidence(
+        db,
+        "policy.decided",
+        process_id=tp.id,
+        peer=tp.peer_id,
+        subject=verdict.trace,
+        data={"stage": "transfer", "permitted": verdict.permitted, "reasons": list(verdict.reasons)},
+    )
     return verdict
 
 
 # --- our moves ------------------------------------------------------------------------------------------------
+
 
 def perform(db: Database, env: StepEnv, pid: str) -> bool:
     tp = repo.get_transfer(db, pid)
@@ -253,19 +355,29 @@ def _step_start(db: Database, env: StepEnv, tp: Transfer, _: str) -> None:
     first = tp.state == S.REQUESTED
     if env.script is None:
         verdict = admission(db, env, tp, first_start=first)
-        note(db, env, tp, "transfer policy decided", verdict.reason,
-             {"permitted": verdict.permitted, "trace": verdict.trace, "explanation": verdict.explanation})
+        note(
+            db,
+            env,
+            tp,
+            "transfer policy decided",
+            verdict.reason,
+            {"permitted": verdict.permitted, "trace": verdict.trace, "explanation": verdict.explanation},
+        )
         if not verdict.permitted:
-            _terminate(db, env, tp, f"the agreement does not permit this transfer: {verdict.reason}",
-                       code="policy.refused")
+            _terminate(
+                db, env, tp, f"the agreement does not permit this transfer: {verdict.reason}", code="policy.refused"
+            )
             return
     address = None
     if env.dataplane is not None:
         address = env.dataplane.start(db, tp) if first else env.dataplane.resume(db, tp)
     from connector.dsp.messages import DataAddress
 
-    body = TransferStartMessage(provider_pid=tp.provider_pid or tp.id, consumer_pid=tp.consumer_pid or "",
-                                data_address=DataAddress.from_node(address) if address else None).to_json()
+    body = TransferStartMessage(
+        provider_pid=tp.provider_pid or tp.id,
+        consumer_pid=tp.consumer_pid or "",
+        data_address=DataAddress.from_node(address) if address else None,
+    ).to_json()
     send(db, env, tp, M.START, body, _url(tp, "start"), data_address=address or tp.data_address)
 
 
@@ -276,8 +388,9 @@ def _step_complete(db: Database, env: StepEnv, tp: Transfer, _: str) -> None:
 
 def _step_suspend(db: Database, env: StepEnv, tp: Transfer, argument: str) -> None:
     reason = argument or "suspended by this participant"
-    body = TransferSuspensionMessage(provider_pid=tp.provider_pid or "", consumer_pid=tp.consumer_pid or "",
-                                     code="suspended", reason=(reason,)).to_json()
+    body = TransferSuspensionMessage(
+        provider_pid=tp.provider_pid or "", consumer_pid=tp.consumer_pid or "", code="suspended", reason=(reason,)
+    ).to_json()
     send(db, env, tp, M.SUSPENSION, body, _url(tp, "suspension"), reason)
 
 
@@ -288,8 +401,9 @@ def _step_terminate(db: Database, env: StepEnv, tp: Transfer, argument: str) -> 
 def _terminate(db: Database, env: StepEnv, tp: Transfer, reason: str, code: str = "terminated") -> None:
     repo.outbox_drop_process(db, tp.id)
     if tp.provider_pid and tp.consumer_pid:
-        body = TransferTerminationMessage(provider_pid=tp.provider_pid, consumer_pid=tp.consumer_pid, code=code,
-                                          reason=(reason,)).to_json()
+        body = TransferTerminationMessage(
+            provider_pid=tp.provider_pid, consumer_pid=tp.consumer_pid, code=code, reason=(reason,)
+        ).to_json()
         try:
             send(db, env, tp, M.TERMINATION, body, _url(tp, "termination"), reason, reason=reason)
             return
@@ -308,13 +422,23 @@ _STEPS = {
 
 # --- commands ---------------------------------------------------------------------------------------------------
 
-def start(db: Database, env: StepEnv, agreement_id: str, format: str, data_destination: Mapping[str, Any] | None = None,
-          provider_id: str | None = None, provider_address: str | None = None) -> Transfer:
+
+def start(
+    db: Database,
+    env: StepEnv,
+    agreement_id: str,
+    format: str,
+    data_destination: Mapping[str, Any] | None = None,
+    provider_id: str | None = None,
+    provider_address: str | None = None,
+) -> Transfer:
     """Consumer: request a transfer under one of our agreements (or, for conformance tests, a given provider)."""
     agreement = repo.get_agreement(db, agreement_id)
     if agreement is not None:
         if agreement.consumer_id != env.participant_id:
-            raise ConnectorError("transfer.not_consumer", f"in agreement '{agreement_id}' this node is not the consumer")
+            raise ConnectorError(
+                "transfer.not_consumer", f"in agreement '{agreement_id}' this node is not the consumer"
+            )
         if not agreement.finalized:
             raise ConnectorError("transfer.agreement_not_final", f"agreement '{agreement_id}' is not finalized yet")
         provider_id = agreement.provider_id
@@ -332,23 +456,56 @@ def start(db: Database, env: StepEnv, agreement_id: str, format: str, data_desti
     from connector.dsp.messages import DataAddress
 
     now = env.now()
-    message = TransferRequestMessage(consumer_pid=pid, agreement_id=agreement_id, format=format,
-                                     callback_address=env.callback_url,
-                                     data_address=DataAddress.from_node(dict(data_destination))
-                                     if data_destination else None)
+    message = TransferRequestMessage(
+        consumer_pid=pid,
+        agreement_id=agreement_id,
+        format=format,
+        callback_address=env.callback_url,
+        data_address=DataAddress.from_node(dict(data_destination)) if data_destination else None,
+    )
     body = message.to_json()
-    tp = Transfer(id=pid, role=Role.CONSUMER, state=S.REQUESTED, peer_id=provider_id,
-                  peer_address=provider_address.rstrip("/"), agreement_id=agreement_id, format=format,
-                  consumer_pid=pid, data_address=dict(data_destination) if data_destination else None,
-                  created_at=now, updated_at=now)
+    tp = Transfer(
+        id=pid,
+        role=Role.CONSUMER,
+        state=S.REQUESTED,
+        peer_id=provider_id,
+        peer_address=provider_address.rstrip("/"),
+        agreement_id=agreement_id,
+        format=format,
+        consumer_pid=pid,
+        data_address=dict(data_destination) if data_destination else None,
+        created_at=now,
+        updated_at=now,
+    )
     repo.save_transfer(db, tp)
     not_before = now + timedelta(seconds=env.message_spacing) if env.message_spacing > 0 else None
     url = f"{tp.peer_address}/transfers/request"
-    repo.enqueue(db, KIND, pid, provider_id, url, message.TYPE, body, now,
-                 now + timedelta(seconds=env.delivery_deadline), not_before)
-    repo.append_history(db, KIND, pid, now, None, str(S.REQUESTED), "sent TransferRequestMessage", None,
-                        {"agreement": agreement_id, "format": format})
-    env.evidence(db, "dsp.sent", process_id=pid, peer=provider_id, subject=body, data={"type": message.TYPE, "url": url})
+    repo.enqueue(
+        db,
+        KIND,
+        pid,
+        provider_id,
+        url,
+        message.TYPE,
+        body,
+        now,
+        now + timedelta(seconds=env.delivery_deadline),
+        not_before,
+    )
+    repo.append_history(
+        db,
+        KIND,
+        pid,
+        now,
+        None,
+        str(S.REQUESTED),
+        "sent TransferRequestMessage",
+        None,
+        {"agreement": agreement_id, "format": format},
+    )
+    env.evidence(
+        db, "dsp.sent", process_id=pid, peer=provider_id, subject=body, data={"type": message.TYPE, "url": url}
+    )
     return tp
 
 
@@ -385,6 +542,7 @@ def command(db: Database, env: StepEnv, pid: str, action: str, reason: str | Non
 
 # --- delivery outcomes ------------------------------------------------------------------------------------------
 
+
 def delivered(db: Database, env: StepEnv, entry: OutboxEntry, response: Any) -> bool:
     tp = repo.get_transfer(db, entry.process_id)
     repo.outbox_done(db, entry.id)
@@ -393,8 +551,14 @@ def delivered(db: Database, env: StepEnv, entry: OutboxEntry, response: Any) -> 
     if entry.message_type == "TransferRequestMessage" and tp.role == Role.CONSUMER and tp.provider_pid is None:
         provider_pid = response.get("providerPid") if isinstance(response, dict) else None
         if not isinstance(provider_pid, str) or not provider_pid:
-            transition(db, env, tp, S.TERMINATED, "delivery failed",
-                       "the provider's answer to our TransferRequestMessage names no providerPid")
+            transition(
+                db,
+                env,
+                tp,
+                S.TERMINATED,
+                "delivery failed",
+                "the provider's answer to our TransferRequestMessage names no providerPid",
+            )
             return False
         tp = dataclasses.replace(tp, provider_pid=provider_pid, updated_at=env.now())
         repo.save_transfer(db, tp)

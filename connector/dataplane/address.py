@@ -9,9 +9,10 @@ the data is served (``sealEndpoint``). Every property is a string, as the DSP sc
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Any, Mapping
+from typing import Any
 from urllib.parse import urlsplit
 
 from connector.errors import ConnectorError
@@ -41,11 +42,15 @@ def data_address(endpoint: str, token: str, properties: Mapping[str, str] | None
 
 def pull_address(endpoint: str, token: str, issued_at: datetime, expires_at: datetime) -> dict[str, Any]:
     lifetime = max(0, int((expires_at - issued_at).total_seconds()))
-    return data_address(endpoint, token, {
-        EXPIRES_IN: str(lifetime),
-        REFRESH_ENDPOINT: endpoint + "/token",
-        SEAL_ENDPOINT: endpoint + "/seal",
-    })
+    return data_address(
+        endpoint,
+        token,
+        {
+            EXPIRES_IN: str(lifetime),
+            REFRESH_ENDPOINT: endpoint + "/token",
+            SEAL_ENDPOINT: endpoint + "/seal",
+        },
+    )
 
 
 @dataclass(frozen=True)
@@ -87,24 +92,30 @@ class EndpointAccess:
             raise AddressError("address.invalid", "the data endpoint must be an https URL", "dataAddress.endpoint")
         raw = value.get("endpointProperties", [])
         if not isinstance(raw, list):
-            raise AddressError("address.invalid", "endpointProperties must be a list",
-                               "dataAddress.endpointProperties")
+            raise AddressError("address.invalid", "endpointProperties must be a list", "dataAddress.endpointProperties")
         props: dict[str, str] = {}
         for i, prop in enumerate(raw):
             name = prop.get("name") if isinstance(prop, Mapping) else None
             text = prop.get("value") if isinstance(prop, Mapping) else None
             if not isinstance(name, str) or not isinstance(text, str):
-                raise AddressError("address.invalid", "an endpoint property needs a string name and value",
-                                   f"dataAddress.endpointProperties[{i}]")
+                raise AddressError(
+                    "address.invalid",
+                    "an endpoint property needs a string name and value",
+                    f"dataAddress.endpointProperties[{i}]",
+                )
             props.setdefault(name, text)
         token = props.get(AUTHORIZATION)
         if not token:
-            raise AddressError("address.no_token", "the data address carries no authorization token",
-                               "dataAddress.endpointProperties")
+            raise AddressError(
+                "address.no_token", "the data address carries no authorization token", "dataAddress.endpointProperties"
+            )
         auth_type = props.get(AUTH_TYPE, "bearer")
         if auth_type.lower() != "bearer":
-            raise AddressError("address.auth_type", f"authType {auth_type!r} is not supported (only bearer)",
-                               "dataAddress.endpointProperties")
+            raise AddressError(
+                "address.auth_type",
+                f"authType {auth_type!r} is not supported (only bearer)",
+                "dataAddress.endpointProperties",
+            )
         return cls(endpoint, token, props)
 
 

@@ -15,10 +15,11 @@ import asyncio
 import errno
 import json
 import os
+from collections.abc import Callable, Sequence
 from concurrent.futures import Executor
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable, Sequence, TypeVar
+from typing import Any, TypeVar
 
 from connector.canonical import canonical_bytes
 from connector.dataplane.hashing import Digest, RunningDigest

@@ -30,6 +30,7 @@ def attach(node: Node) -> DataPlane | None:
     node.start_hooks.append(start)
     node.ready_hooks.append(ready)
     node.stop_hooks.append(stop)
-    node.extra_listeners.append((LISTENER, plane.listen, plane.build_app,
-                                 lambda n: n.server_tls(require_client_cert=True)))
+    node.extra_listeners.append(
+        (LISTENER, plane.listen, plane.build_app, lambda n: n.server_tls(require_client_cert=True))
+    )
     return plane

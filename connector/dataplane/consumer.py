@@ -14,9 +14,10 @@ import asyncio
 import dataclasses
 import logging
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
-from typing import TYPE_CHECKING, Any, Mapping
+from typing import TYPE_CHECKING, Any
 
 import aiohttp
 from aiohttp import web
@@ -30,7 +31,7 @@ from connector.control.steps import note
 from connector.dataplane.address import AddressError, EndpointAccess, bearer_token
 from connector.dataplane.atomic_file import AtomicDownload, DownloadError
 from connector.dataplane.flows import Flow, get_flow, save_flow
-from connector.dataplane.gate import PULL, Refused, Refusal, check_push_receipt, kind_of
+from connector.dataplane.gate import PULL, Refusal, Refused, check_push_receipt, kind_of
 from connector.dataplane.hashing import Digest
 from connector.dataplane.receiving import receive_into
 from connector.dataplane.seal import SealError, SealExpectation, SealFacts, verify_seal
@@ -107,14 +108,19 @@ class ConsumerSide:
         if kind_of(tp.format) != PULL:
             raise ConnectorError("transfer.invalid_state", "this transfer is pushed to this node, not pulled")
         if tp.state != TransferState.STARTED:
-            raise ConnectorError("transfer.invalid_state", f"the transfer is {tp.state}, not STARTED"
-                                 + (f": {tp.reason}" if tp.reason else ""), None, state=str(tp.state))
+            raise ConnectorError(
+                "transfer.invalid_state",
+                f"the transfer is {tp.state}, not STARTED" + (f": {tp.reason}" if tp.reason else ""),
+                None,
+                state=str(tp.state),
+            )
         address = (flow.address if flow is not None and flow.address else None) or tp.data_address
         try:
             access = EndpointAccess.from_address(address)
         except AddressError as exc:
-            raise ConnectorError("transfer.no_address", f"the provider's data address is unusable: {exc.reason}",
-                                 exc.where) from None
+            raise ConnectorError(
+                "transfer.no_address", f"the provider's data address is unusable: {exc.reason}", exc.where
+            ) from None
         received_at = self.plane.now()
         if access.refresh_endpoint is not None:
             address = await self._refresh(tp, access.refresh_endpoint)
@@ -123,10 +129,16 @@ class ConsumerSide:
             await self.store.run(self._keep_address, tp, address, received_at)
         expires = access.expires_at(received_at)
         return {
-            "transferId": tp.id, "providerPid": tp.provider_pid, "consumerPid": tp.consumer_pid or tp.id,
-            "agreementId": tp.agreement_id, "datasetId": agreement.dataset_id if agreement else None,
-            "providerId": tp.peer_id, "endpoint": access.endpoint, "authorization": access.token,
-            "sealEndpoint": access.seal_endpoint, "expiresAt": iso(expires),
+            "transferId": tp.id,
+            "providerPid": tp.provider_pid,
+            "consumerPid": tp.consumer_pid or tp.id,
+            "agreementId": tp.agreement_id,
+            "datasetId": agreement.dataset_id if agreement else None,
+            "providerId": tp.peer_id,
+            "endpoint": access.endpoint,
+            "authorization": access.token,
+            "sealEndpoint": access.seal_endpoint,
+            "expiresAt": iso(expires),
             "trustAnchors": [cert_pem(c).decode("ascii") for c in self.trust_anchors()],
         }
 
@@ -134,8 +146,10 @@ class ConsumerSide:
         peers = self.plane.node.control.engine.peers
         response = await peers.post(url, None, expected_peer=tp.peer_id)
         if not response.ok or not isinstance(response.body, dict):
-            raise ConnectorError("transfer.invalid_state" if response.status in (409, 410) else "peer.refused",
-                                 f"the provider gave no fresh token: {response.error_reason()}")
+            raise ConnectorError(
+                "transfer.invalid_state" if response.status in (409, 410) else "peer.refused",
+                f"the provider gave no fresh token: {response.error_reason()}",
+            )
         return response.body
 
     def _keep_address(self, db: Database, tp: Transfer, address: Mapping[str, Any], at: datetime) -> None:
@@ -155,9 +169,13 @@ class ConsumerSide:
             await asyncio.sleep(0.05)  # rare: the answer to our request is being processed right now
         if agreement is None or not tp.provider_pid:
             raise ConnectorError("transfer.invalid_state", "the transfer's agreement or provider process is unknown")
-        return tp, SealExpectation(dataset_id=agreement.dataset_id, agreement_id=tp.agreement_id,
-                                   provider_pid=tp.provider_pid, consumer_pid=tp.consumer_pid or tp.id,
-                                   issuer=tp.peer_id)
+        return tp, SealExpectation(
+            dataset_id=agreement.dataset_id,
+            agreement_id=tp.agreement_id,
+            provider_pid=tp.provider_pid,
+            consumer_pid=tp.consumer_pid or tp.id,
+            issuer=tp.peer_id,
+        )
 
     async def judge_seal(self, transfer_id: str, seal: Any, digest: Digest) -> SealFacts:
         """Verify the provider's seal of `digest`; keep it, or terminate the transfer with the reason."""
@@ -165,14 +183,20 @@ class ConsumerSide:
         if tp.is_terminal:
             raise ConnectorError("transfer.invalid_state", f"the transfer is already {tp.state}")
         try:
-            facts = verify_seal(seal, digest.sha256, digest.size, expected, self.trust_anchors(), self.plane.now(),
-                                check_revocation=self._revoked)
+            facts = verify_seal(
+                seal,
+                digest.sha256,
+                digest.size,
+                expected,
+                self.trust_anchors(),
+                self.plane.now(),
+                check_revocation=self._revoked,
+            )
         except SealError as exc:
             reason = f"the provider's seal was refused: {exc.reason}"
             await self.store.run(self._record_refusal, transfer_id, exc.problem, seal)
             try:
-                await self.plane.node.control.command("transfer", transfers.command, transfer_id, "terminate",
-                                                      reason)
+                await self.plane.node.control.command("transfer", transfers.command, transfer_id, "terminate", reason)
             except ConnectorError as end:
                 log.info("transfer not terminated", extra={"transfer": transfer_id, "reason": end.reason})
             raise ConnectorError(exc.code, reason, exc.where) from None
@@ -185,24 +209,53 @@ class ConsumerSide:
         now = self.plane.now()
         flow = get_flow(db, transfer_id) or Flow(transfer_id, "consumer", kind_of(tp.format), now)
         seal_json = seal if isinstance(seal, Mapping) else None
-        save_flow(db, dataclasses.replace(flow, seal=dict(seal_json) if seal_json else None,
-                                          sha256=facts.claims.sha256, size=facts.claims.size,
-                                          seal_verified_at=facts.verified_at, seal_signer=facts.signer_fingerprint,
-                                          updated_at=now))
-        note(db, self.plane.env, tp, "seal verified", None,
-             {"sha256": facts.claims.sha256, "size": facts.claims.size, "signer": facts.signer_fingerprint,
-              "anchor": facts.anchor_subject})
-        self.plane.env.evidence(db, "seal.received", process_id=transfer_id, peer=tp.peer_id,
-                                subject=seal_json, data={"sha256": facts.claims.sha256, "size": facts.claims.size})
+        save_flow(
+            db,
+            dataclasses.replace(
+                flow,
+                seal=dict(seal_json) if seal_json else None,
+                sha256=facts.claims.sha256,
+                size=facts.claims.size,
+                seal_verified_at=facts.verified_at,
+                seal_signer=facts.signer_fingerprint,
+                updated_at=now,
+            ),
+        )
+        note(
+            db,
+            self.plane.env,
+            tp,
+            "seal verified",
+            None,
+            {
+                "sha256": facts.claims.sha256,
+                "size": facts.claims.size,
+                "signer": facts.signer_fingerprint,
+                "anchor": facts.anchor_subject,
+            },
+        )
+        self.plane.env.evidence(
+            db,
+            "seal.received",
+            process_id=transfer_id,
+            peer=tp.peer_id,
+            subject=seal_json,
+            data={"sha256": facts.claims.sha256, "size": facts.claims.size},
+        )
 
     def _record_refusal(self, db: Database, transfer_id: str, problem: Problem, seal: Any) -> None:
         tp = repo.get_transfer(db, transfer_id)
         if tp is None:
             return
         note(db, self.plane.env, tp, "seal refused", problem.reason, {"code": problem.code, "where": problem.where})
-        self.plane.env.evidence(db, "seal.refused", process_id=transfer_id, peer=tp.peer_id,
-                                subject=seal if isinstance(seal, Mapping) else None,
-                                data={"code": problem.code, "reason": problem.reason})
+        self.plane.env.evidence(
+            db,
+            "seal.refused",
+            process_id=transfer_id,
+            peer=tp.peer_id,
+            subject=seal if isinstance(seal, Mapping) else None,
+            data={"code": problem.code, "reason": problem.reason},
+        )
 
     async def accept_pulled_seal(self, transfer_id: str, body: Mapping[str, Any]) -> dict[str, Any]:
         """Management: the puller reports the digest of what it received and the seal the provider gave."""
@@ -244,8 +297,9 @@ class ConsumerSide:
         tp, flow = await self._admit_push(request)
         target = self.plane.inbox / _safe_name(tp.id)
         self.forget(tp.id, discard=False)
-        download = await AtomicDownload.begin(target, tp.id, request.content_length, replace_foreign=True,
-                                              overwrite=True, executor=self.plane.pool)
+        download = await AtomicDownload.begin(
+            target, tp.id, request.content_length, replace_foreign=True, overwrite=True, executor=self.plane.pool
+        )
         if download.offset:
             await download.restart()  # a push always starts from its first byte
         handle = self.plane.streams.open(tp.id, "push-in", transport=request.transport)
@@ -256,7 +310,9 @@ class ConsumerSide:
             if isinstance(exc, asyncio.CancelledError):
                 raise
             why = handle.stopped or (exc.reason if isinstance(exc, ConnectorError) else "the stream broke")
-            raise Refused(Refusal(400, Problem("dataplane.incomplete", f"the pushed data is incomplete: {why}")))
+            raise Refused(
+                Refusal(400, Problem("dataplane.incomplete", f"the pushed data is incomplete: {why}"))
+            ) from None
         finally:
             self.plane.streams.close(handle)
         if request.content_length is not None and received != request.content_length:
@@ -270,15 +326,23 @@ class ConsumerSide:
     def _note_received(self, db: Database, transfer_id: str, digest: Digest, file: str) -> None:
         flow = get_flow(db, transfer_id)
         if flow is not None:
-            save_flow(db, dataclasses.replace(flow, sha256=digest.sha256, size=digest.size, file=file,
-                                              updated_at=self.plane.now()))
+            save_flow(
+                db,
+                dataclasses.replace(
+                    flow, sha256=digest.sha256, size=digest.size, file=file, updated_at=self.plane.now()
+                ),
+            )
 
     async def receive_push_seal(self, request: web.Request) -> web.Response:
         tp, _ = await self._admit_push(request)
         receipt = self._receipts.get(tp.id)
         if receipt is None:
-            raise Refused(Refusal(409, Problem("dataplane.nothing_received",
-                                               "no pushed data of this transfer is waiting for its seal")))
+            raise Refused(
+                Refusal(
+                    409,
+                    Problem("dataplane.nothing_received", "no pushed data of this transfer is waiting for its seal"),
+                )
+            )
         try:
             seal = await request.json()
         except ValueError:
@@ -295,8 +359,14 @@ class ConsumerSide:
 
 
 def facts_json(facts: SealFacts) -> dict[str, Any]:
-    return {"verified": True, "sha256": facts.claims.sha256, "size": facts.claims.size, "kid": facts.kid,
-            "issuer": facts.claims.issuer, "issuedAt": iso(facts.claims.issued_at),
-            "signerSha256": facts.signer_fingerprint, "anchor": facts.anchor_subject,
-            "verifiedAt": iso(facts.verified_at)}
-
+    return {
+        "verified": True,
+        "sha256": facts.claims.sha256,
+        "size": facts.claims.size,
+        "kid": facts.kid,
+        "issuer": facts.claims.issuer,
+        "issuedAt": iso(facts.claims.issued_at),
+        "signerSha256": facts.signer_fingerprint,
+        "anchor": facts.anchor_subject,
+        "verifiedAt": iso(facts.verified_at),
+    }

@@ -15,7 +15,8 @@ import mmap
 import queue
 import ssl
 import threading
-from typing import Any, Callable, Protocol, Sequence, TypeVar
+from collections.abc import Callable, Sequence
+from typing import Any, Protocol, TypeVar
 from urllib.parse import urlsplit
 
 from cryptography import x509
@@ -90,9 +91,15 @@ class BlockingGet:
     """A GET on a connection to one participant. Call `open`, `read_small` and `read_into` from a worker thread;
     `abort` from anywhere to make them fail at once."""
 
-    def __init__(self, url: str, headers: dict[str, str], ssl_context: ssl.SSLContext, expected_peer: str,
-                 timeout: float = 120.0, connect: Callable[[str, int, ssl.SSLContext, float], Stream] = TlsStream
-                 ) -> None:
+    def __init__(
+        self,
+        url: str,
+        headers: dict[str, str],
+        ssl_context: ssl.SSLContext,
+        expected_peer: str,
+        timeout: float = 120.0,
+        connect: Callable[[str, int, ssl.SSLContext, float], Stream] = TlsStream,
+    ) -> None:
         parts = urlsplit(url)
         if parts.scheme != "https" or not parts.hostname:
             raise ValueError("only https URLs are fetched")
@@ -120,14 +127,19 @@ class BlockingGet:
         if self._aborted:
             self._tls.abort()
         der = self._tls.peer_certificate_der()
-        wrong = wrong_peer(x509.load_der_x509_certificate(der) if der else None, self._expected,
-                           f"https://{self._host}:{self._port}")
+        wrong = wrong_peer(
+            x509.load_der_x509_certificate(der) if der else None, self._expected, f"https://{self._host}:{self._port}"
+        )
         if wrong is not None:
             self.close()
             raise wrong
         host = f"[{self._host}]" if ":" in self._host else self._host
-        lines = [f"GET {self._path} HTTP/1.1", f"Host: {host}:{self._port}", "Accept-Encoding: identity",
-                 "Connection: close"]
+        lines = [
+            f"GET {self._path} HTTP/1.1",
+            f"Host: {host}:{self._port}",
+            "Accept-Encoding: identity",
+            "Connection: close",
+        ]
         lines += [f"{name}: {value}" for name, value in self._headers.items()]
         self._tls.send(("\r\n".join(lines) + "\r\n\r\n").encode("latin-1"))
         status, headers = self._read_head()
@@ -148,7 +160,7 @@ class BlockingGet:
             end = self._pending.find(b"\r\n")
             if end >= 0:
                 line = bytes(self._pending[:end])
-                del self._pending[:end + 2]
+                del self._pending[: end + 2]
                 return line
             if len(self._pending) > HEAD_LIMIT or not self._more():
                 raise ProtocolError("the server's answer broke off or has an overlong line")
@@ -235,11 +247,15 @@ class BlockingGet:
     def read_small(self) -> bytes:
         """A short body (an error's or a seal's), at most ERROR_BODY_LIMIT bytes."""
         view = memoryview(bytearray(ERROR_BODY_LIMIT))
-        return bytes(view[:self._fill(view)])
+        return bytes(view[: self._fill(view)])
 
-    def read_into(self, sink: Callable[[memoryview], None] | Sequence[Callable[[memoryview], None]],
-                  progress: Callable[[int], None] | None = None, buffer_bytes: int = BUFFER_BYTES,
-                  buffers: int = BUFFERS) -> int:
+    def read_into(
+        self,
+        sink: Callable[[memoryview], None] | Sequence[Callable[[memoryview], None]],
+        progress: Callable[[int], None] | None = None,
+        buffer_bytes: int = BUFFER_BYTES,
+        buffers: int = BUFFERS,
+    ) -> int:
         """Read the body to its end and pass it, one filled buffer at a time and in order, to `sink`, or through
         each of several sinks in turn (say writing, then hashing). Reading and every sink run in threads of their
         own over `buffers` rotating buffers, so they all overlap while memory stays bounded (a slow sink holds
@@ -257,8 +273,7 @@ class BlockingGet:
         queues: list[queue.Queue[tuple[memoryview, int] | None]] = [queue.Queue() for _ in stages]
         failures: list[BaseException] = []
 
-        def run(stage: Callable[[memoryview], None], inbox: queue.Queue[Any],
-                outbox: queue.Queue[Any] | None) -> None:
+        def run(stage: Callable[[memoryview], None], inbox: queue.Queue[Any], outbox: queue.Queue[Any] | None) -> None:
             failed = False
             while (item := inbox.get()) is not None:
                 view, n = item  # n == 0: a buffer an earlier sink did not finish, to be passed on untouched
@@ -276,9 +291,15 @@ class BlockingGet:
             if outbox is not None:
                 outbox.put(None)
 
-        workers = [threading.Thread(target=run, args=(stage, queues[i], queues[i + 1] if i + 1 < len(stages)
-                                                      else None), name=f"fetch-sink-{i}", daemon=True)
-                   for i, stage in enumerate(stages)]
+        workers = [
+            threading.Thread(
+                target=run,
+                args=(stage, queues[i], queues[i + 1] if i + 1 < len(stages) else None),
+                name=f"fetch-sink-{i}",
+                daemon=True,
+            )
+            for i, stage in enumerate(stages)
+        ]
         for worker in workers:
             worker.start()
         total = 0

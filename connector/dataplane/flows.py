@@ -8,9 +8,10 @@ destination token it issued, where pushed data went, and the seal it verified an
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, fields
 from datetime import datetime
-from typing import Any, Mapping
+from typing import Any
 
 from sqlite_utils import Database
 
@@ -42,25 +43,42 @@ class Flow:
 
     def to_row(self) -> dict[str, Any]:
         row = {f.name: getattr(self, f.name) for f in fields(self)}
-        row.update(updated_at=iso(self.updated_at), token_expires_at=iso(self.token_expires_at),
-                   seal_verified_at=iso(self.seal_verified_at), address=json_column(self.address),
-                   seal=json_column(self.seal))
+        row.update(
+            updated_at=iso(self.updated_at),
+            token_expires_at=iso(self.token_expires_at),
+            seal_verified_at=iso(self.seal_verified_at),
+            address=json_column(self.address),
+            seal=json_column(self.seal),
+        )
         return row
 
     @classmethod
     def from_row(cls, row: Mapping[str, Any]) -> Flow:
         data = dict(row)
-        data.update(updated_at=parse_iso(row["updated_at"]), token_expires_at=parse_iso(row["token_expires_at"]),
-                    seal_verified_at=parse_iso(row["seal_verified_at"]), address=from_json_column(row["address"]),
-                    seal=from_json_column(row["seal"]))
+        data.update(
+            updated_at=parse_iso(row["updated_at"]),
+            token_expires_at=parse_iso(row["token_expires_at"]),
+            seal_verified_at=parse_iso(row["seal_verified_at"]),
+            address=from_json_column(row["address"]),
+            seal=from_json_column(row["seal"]),
+        )
         return cls(**data)
 
     def to_api(self) -> dict[str, Any]:
         return {
-            "transferId": self.transfer_id, "role": self.role, "kind": self.kind, "starts": self.epoch,
-            "tokenExpiresAt": iso(self.token_expires_at), "sha256": self.sha256, "size": self.size,
-            "seal": self.seal, "sealVerifiedAt": iso(self.seal_verified_at), "sealSigner": self.seal_signer,
-            "file": self.file, "bytesSent": self.bytes_sent, "updatedAt": iso(self.updated_at),
+            "transferId": self.transfer_id,
+            "role": self.role,
+            "kind": self.kind,
+            "starts": self.epoch,
+            "tokenExpiresAt": iso(self.token_expires_at),
+            "sha256": self.sha256,
+            "size": self.size,
+            "seal": self.seal,
+            "sealVerifiedAt": iso(self.seal_verified_at),
+            "sealSigner": self.seal_signer,
+            "file": self.file,
+            "bytesSent": self.bytes_sent,
+            "updatedAt": iso(self.updated_at),
         }
 
 
@@ -86,8 +104,9 @@ class KnownDigest:
 
 
 def get_digest(db: Database, source_key: str, etag: str) -> KnownDigest | None:
-    for row in db.query(f"SELECT sha256, size, media_type FROM {DIGEST_TABLE} WHERE source_key = ? AND etag = ?",
-                        [source_key, etag]):
+    for row in db.query(
+        f"SELECT sha256, size, media_type FROM {DIGEST_TABLE} WHERE source_key = ? AND etag = ?", [source_key, etag]
+    ):
         return KnownDigest(row["sha256"], row["size"], row["media_type"])
     return None
 
@@ -95,6 +114,8 @@ def get_digest(db: Database, source_key: str, etag: str) -> KnownDigest | None:
 def put_digest(db: Database, source_key: str, etag: str, digest: KnownDigest, at: datetime) -> None:
     # Older versions of the same source are useless once a newer one is known.
     db.execute(f"DELETE FROM {DIGEST_TABLE} WHERE source_key = ?", [source_key])
-    db.execute(f"INSERT INTO {DIGEST_TABLE}(source_key, etag, sha256, size, media_type, computed_at) "
-               "VALUES (?, ?, ?, ?, ?, ?)", [source_key, etag, digest.sha256, digest.size, digest.media_type, iso(at)])
-
+    db.execute(
+        f"INSERT INTO {DIGEST_TABLE}(source_key, etag, sha256, size, media_type, computed_at) "
+        "VALUES (?, ?, ?, ?, ?, ?)",
+        [source_key, etag, digest.sha256, digest.size, digest.media_type, iso(at)],
+    )

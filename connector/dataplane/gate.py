@@ -66,26 +66,38 @@ def state_refusal(transfer: Transfer) -> Refusal | None:
     if state == TransferState.STARTED:
         return None
     if state.is_terminal:
-        return Refusal(410, Problem("dataplane.ended",
-                                    f"the transfer is {state}; its data can no longer be fetched"))
+        return Refusal(410, Problem("dataplane.ended", f"the transfer is {state}; its data can no longer be fetched"))
     if state == TransferState.SUSPENDED:
-        return Refusal(409, Problem("dataplane.suspended",
-                                    "the transfer is SUSPENDED; data flows again once it is resumed"))
+        return Refusal(
+            409, Problem("dataplane.suspended", "the transfer is SUSPENDED; data flows again once it is resumed")
+        )
     return Refusal(409, Problem("dataplane.not_started", f"the transfer is {state}, not STARTED yet"))
 
 
-def check_pull(transfer_id: str, transfer: Transfer | None, flow: Flow | None, claims: TokenClaims,
-               participant_id: str, cert_sha256: str) -> Refusal | None:
+def check_pull(
+    transfer_id: str,
+    transfer: Transfer | None,
+    flow: Flow | None,
+    claims: TokenClaims,
+    participant_id: str,
+    cert_sha256: str,
+) -> Refusal | None:
     """May the TLS peer `participant_id` (certificate `cert_sha256`) pull transfer `transfer_id` with a token
     whose signature and expiry have been checked and whose claims are `claims`?"""
     if transfer is None or transfer.role != Role.PROVIDER:
         return _not_found(transfer_id)
     if transfer.peer_id != participant_id:
-        return Refusal(403, Problem("token.wrong_holder",
-                                    f"{participant_id} is not the consumer of transfer '{transfer_id}'"))
+        return Refusal(
+            403, Problem("token.wrong_holder", f"{participant_id} is not the consumer of transfer '{transfer_id}'")
+        )
     try:
-        check_holder(claims, transfer_id=transfer_id, participant_id=participant_id, cert_sha256=cert_sha256,
-                     pinned_sha256=flow.token_cert if flow is not None else None)
+        check_holder(
+            claims,
+            transfer_id=transfer_id,
+            participant_id=participant_id,
+            cert_sha256=cert_sha256,
+            pinned_sha256=flow.token_cert if flow is not None else None,
+        )
     except TokenError as exc:
         return token_refusal(exc)
     if claims.agreement_id != transfer.agreement_id:
@@ -96,8 +108,9 @@ def check_pull(transfer_id: str, transfer: Transfer | None, flow: Flow | None, c
     if refused is not None:
         return refused
     if flow is None or flow.token_id != claims.token_id:
-        return Refusal(401, Problem("token.revoked",
-                                    "the bearer token has been replaced or revoked; ask for a fresh one"))
+        return Refusal(
+            401, Problem("token.revoked", "the bearer token has been replaced or revoked; ask for a fresh one")
+        )
     return None
 
 
@@ -106,23 +119,26 @@ def check_refresh(transfer_id: str, transfer: Transfer | None, participant_id: s
     if transfer is None or transfer.role != Role.PROVIDER:
         return _not_found(transfer_id)
     if transfer.peer_id != participant_id:
-        return Refusal(403, Problem("token.wrong_holder",
-                                    f"{participant_id} is not the consumer of transfer '{transfer_id}'"))
+        return Refusal(
+            403, Problem("token.wrong_holder", f"{participant_id} is not the consumer of transfer '{transfer_id}'")
+        )
     if kind_of(transfer.format) != PULL:
         return Refusal(409, Problem("dataplane.not_pull", "this transfer pushes its data; it has no pull token"))
     return state_refusal(transfer)
 
 
-def check_push_receipt(transfer_id: str, transfer: Transfer | None, flow: Flow | None, token: str | None,
-                       participant_id: str) -> Refusal | None:
+def check_push_receipt(
+    transfer_id: str, transfer: Transfer | None, flow: Flow | None, token: str | None, participant_id: str
+) -> Refusal | None:
     """May the TLS peer push into our transfer `transfer_id` with `token`? Only our provider, with the token we put
     in our request. The provider pushes right after its own STARTED is committed, possibly before its start
     message reached us, so REQUESTED is accepted too."""
     if transfer is None or transfer.role != Role.CONSUMER or kind_of(transfer.format) != PUSH:
         return _not_found(transfer_id)
     if transfer.peer_id != participant_id:
-        return Refusal(403, Problem("token.wrong_holder",
-                                    f"{participant_id} is not the provider of transfer '{transfer_id}'"))
+        return Refusal(
+            403, Problem("token.wrong_holder", f"{participant_id} is not the provider of transfer '{transfer_id}'")
+        )
     if token is None or flow is None or flow.token_id is None:
         return Refusal(401, Problem("token.missing", "a push needs the bearer token of the destination"))
     if not hmac.compare_digest(flow.token_id, token_digest(token)):

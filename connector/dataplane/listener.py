@@ -9,7 +9,8 @@ the status the refusal calls for.
 from __future__ import annotations
 
 import logging
-from typing import TYPE_CHECKING, Awaitable, Callable
+from collections.abc import Awaitable, Callable
+from typing import TYPE_CHECKING
 
 from aiohttp import web
 
@@ -65,12 +66,14 @@ def build_data_app(plane: DataPlane) -> web.Application:
         handler_args={"read_bufsize": READ_BUFFER},
     )
     app[NODE] = node
-    app.add_routes([
-        web.get("/data/{transfer}", plane.provider.pull, allow_head=False),
-        web.get("/data/{transfer}/seal", plane.provider.seal, allow_head=False),
-        web.post("/data/{transfer}/token", plane.provider.refresh),
-        web.post("/push/{transfer}", plane.consumer.receive_push),
-        web.post("/push/{transfer}/seal", plane.consumer.receive_push_seal),
-    ])
+    app.add_routes(
+        [
+            web.get("/data/{transfer}", plane.provider.pull, allow_head=False),
+            web.get("/data/{transfer}/seal", plane.provider.seal, allow_head=False),
+            web.post("/data/{transfer}/token", plane.provider.refresh),
+            web.post("/push/{transfer}", plane.consumer.receive_push),
+            web.post("/push/{transfer}/seal", plane.consumer.receive_push_seal),
+        ]
+    )
     app.router.add_route("*", "/{tail:.*}", _not_found)
     return app

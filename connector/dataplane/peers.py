@@ -28,8 +28,9 @@ def wrong_peer(cert: x509.Certificate | None, participant_id: str, origin: str) 
     found = participant_id_of(cert) if cert is not None else None
     if found == participant_id:
         return None
-    return WrongPeer("dataplane.wrong_peer",
-                     f"{origin} is served by {found or 'an unidentified party'}, not by {participant_id}")
+    return WrongPeer(
+        "dataplane.wrong_peer", f"{origin} is served by {found or 'an unidentified party'}, not by {participant_id}"
+    )
 
 
 class PeerCheckingConnector(aiohttp.TCPConnector):
@@ -49,10 +50,17 @@ class PeerCheckingConnector(aiohttp.TCPConnector):
         return conn
 
 
-def peer_session(participant_id: str, ssl_context: ssl.SSLContext, *, read_bufsize: int = 4 * 1024 * 1024,
-                 timeout: aiohttp.ClientTimeout | None = None) -> aiohttp.ClientSession:
+def peer_session(
+    participant_id: str,
+    ssl_context: ssl.SSLContext,
+    *,
+    read_bufsize: int = 4 * 1024 * 1024,
+    timeout: aiohttp.ClientTimeout | None = None,
+) -> aiohttp.ClientSession:
     """A client session whose connections all go to `participant_id` (large read buffer for bulk data)."""
     connector = PeerCheckingConnector(participant_id, ssl_context, limit=4)
-    return aiohttp.ClientSession(connector=connector, read_bufsize=read_bufsize,
-                                 timeout=timeout or aiohttp.ClientTimeout(total=None, sock_connect=10,
-                                                                          sock_read=120))
+    return aiohttp.ClientSession(
+        connector=connector,
+        read_bufsize=read_bufsize,
+        timeout=timeout or aiohttp.ClientTimeout(total=None, sock_connect=10, sock_read=120),
+    )

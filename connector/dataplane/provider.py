@@ -22,8 +22,9 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import logging
+from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, AsyncIterator, Mapping
+from typing import TYPE_CHECKING, Any
 
 import aiohttp
 from aiohttp import web
@@ -36,7 +37,7 @@ from connector.control.records import Transfer
 from connector.control.steps import note
 from connector.dataplane.address import AddressError, EndpointAccess, bearer_token
 from connector.dataplane.flows import KnownDigest, add_bytes_sent, get_digest, get_flow, put_digest, save_flow
-from connector.dataplane.gate import PUSH, Refused, Refusal, check_pull, check_refresh, kind_of, token_refusal
+from connector.dataplane.gate import PUSH, Refusal, Refused, check_pull, check_refresh, kind_of, token_refusal
 from connector.dataplane.hashing import Digest, RunningDigest
 from connector.dataplane.peers import peer_session
 from connector.dataplane.ranges import RangeNotSatisfiable
@@ -113,13 +114,15 @@ class ProviderSide:
         if token is None:
             raise Refused(Refusal(401, Problem("token.missing", "a bearer token is required")))
         try:
-            return verify_token(identity.signing_key.public_key(), token, issuer=self.plane.node.participant_id,
-                                now=self.plane.now())
+            return verify_token(
+                identity.signing_key.public_key(), token, issuer=self.plane.node.participant_id, now=self.plane.now()
+            )
         except TokenError as exc:
             raise Refused(token_refusal(exc)) from None
 
-    def _admit(self, db: Database, transfer_id: str, claims: TokenClaims, participant_id: str, cert_sha256: str,
-               pulling: bool) -> Grant | Refusal:
+    def _admit(
+        self, db: Database, transfer_id: str, claims: TokenClaims, participant_id: str, cert_sha256: str, pulling: bool
+    ) -> Grant | Refusal:
         tp = repo.get_transfer(db, transfer_id)
         flow = get_flow(db, transfer_id)
         refusal = check_pull(transfer_id, tp, flow, claims, participant_id, cert_sha256)
@@ -129,10 +132,17 @@ class ProviderSide:
         if pulling:
             verdict = transfers.admission(db, self.plane.env, tp)
             if not verdict.permitted:
-                note(db, self.plane.env, tp, "pull refused by the agreement's policy", verdict.reason,
-                     {"trace": verdict.trace})
-                return Refusal(403, Problem("policy.refused",
-                                            f"the agreement no longer permits this transfer: {verdict.reason}"))
+                note(
+                    db,
+                    self.plane.env,
+                    tp,
+                    "pull refused by the agreement's policy",
+                    verdict.reason,
+                    {"trace": verdict.trace},
+                )
+                return Refusal(
+                    403, Problem("policy.refused", f"the agreement no longer permits this transfer: {verdict.reason}")
+                )
             if flow.token_cert is None:  # bind the token to the certificate it is first used with
                 save_flow(db, dataclasses.replace(flow, token_cert=cert_sha256, updated_at=self.plane.now()))
         return self._grant(db, tp)
@@ -149,8 +159,7 @@ class ProviderSide:
         participant_id, cert_sha256 = _peer(request)
         claims = self._claims(request)
         run = self.store.run if pulling else self.store.read
-        outcome = await run(self._admit, request.match_info["transfer"], claims, participant_id, cert_sha256,
-                            pulling)
+        outcome = await run(self._admit, request.match_info["transfer"], claims, participant_id, cert_sha256, pulling)
         if isinstance(outcome, Refusal):
             raise Refused(outcome)
         return outcome
@@ -164,8 +173,9 @@ class ProviderSide:
         grant = await self._admitted(request, pulling=True)
         tid = grant.transfer.id
         source = self._source(grant)
-        stream = await self._open(source, requested_range(request.headers.get("Range")),
-                                  request.headers.get("If-Range"))
+        stream = await self._open(
+            source, requested_range(request.headers.get("Range")), request.headers.get("If-Range")
+        )
         repeatable = is_repeatable(source.seekable, stream.info)
         look = shape(stream.info, repeatable=repeatable, seal_url=self.plane.pull_endpoint(tid) + "/seal")
         response = web.StreamResponse(status=look.status, headers=look.headers)
@@ -243,7 +253,7 @@ class ProviderSide:
         if sealing is not None:
             try:
                 seal = await asyncio.wait_for(asyncio.shield(sealing), SEAL_WAIT)
-            except asyncio.TimeoutError:
+            except TimeoutError:
                 seal = None
             if seal is not None:
                 return web.json_response(seal.to_json(), headers={"Cache-Control": "no-store"})
@@ -254,23 +264,35 @@ class ProviderSide:
                 etag = stream.info.etag
                 if not validator_matches(request.headers.get("If-Match"), etag):
                     await stream.aclose()
-                    raise Refused(Refusal(412, Problem("dataplane.changed",
-                                                       "the data changed since it was sent; pull it again")))
+                    raise Refused(
+                        Refusal(412, Problem("dataplane.changed", "the data changed since it was sent; pull it again"))
+                    )
                 known = await self._digest(grant.source_key, stream)
                 flow = await self.store.read(get_flow, tid)
-                if flow is not None and flow.seal is not None and (flow.sha256, flow.size) == (known.sha256,
-                                                                                               known.size):
+                if (
+                    flow is not None
+                    and flow.seal is not None
+                    and (flow.sha256, flow.size) == (known.sha256, known.size)
+                ):
                     sealed = dict(flow.seal)  # this version was sealed for this transfer already
                 else:
-                    sealed = (await self._issue_seal(grant, Digest(known.sha256, known.size),
-                                                     known.media_type)).to_json()
+                    sealed = (
+                        await self._issue_seal(grant, Digest(known.sha256, known.size), known.media_type)
+                    ).to_json()
                 return web.json_response(sealed, headers={"Cache-Control": "no-store", "ETag": etag or ""})
             await stream.aclose()
         flow = await self.store.read(get_flow, tid)
         if flow is not None and flow.seal is not None:
             return web.json_response(dict(flow.seal), headers={"Cache-Control": "no-store"})
-        raise Refused(Refusal(404, Problem("seal.not_ready", "no stream of this transfer has reached its end yet; "
-                                                             "the seal follows the first complete stream")))
+        raise Refused(
+            Refusal(
+                404,
+                Problem(
+                    "seal.not_ready",
+                    "no stream of this transfer has reached its end yet; the seal follows the first complete stream",
+                ),
+            )
+        )
 
     async def _digest(self, source_key: str, stream: DataStream) -> KnownDigest:
         """The digest of the version `stream` opened (closing it), from the store or by reading it once."""
@@ -306,11 +328,20 @@ class ProviderSide:
         identity = self.plane.node.identity
         assert identity is not None
         tp = grant.transfer
-        seal = make_seal(digest=digest, media_type=media_type, dataset_id=grant.dataset_id,
-                         agreement_id=tp.agreement_id, provider_pid=tp.provider_pid or tp.id,
-                         consumer_pid=tp.consumer_pid or "", issuer=self.plane.node.participant_id,
-                         issued_at=self.plane.now(), signing_key=identity.signing_key,
-                         signing_cert=identity.signing_cert, ca_certs=[identity.ca_cert], kid=identity.signing_kid)
+        seal = make_seal(
+            digest=digest,
+            media_type=media_type,
+            dataset_id=grant.dataset_id,
+            agreement_id=tp.agreement_id,
+            provider_pid=tp.provider_pid or tp.id,
+            consumer_pid=tp.consumer_pid or "",
+            issuer=self.plane.node.participant_id,
+            issued_at=self.plane.now(),
+            signing_key=identity.signing_key,
+            signing_cert=identity.signing_cert,
+            ca_certs=[identity.ca_cert],
+            kid=identity.signing_kid,
+        )
         await self.store.run(self._keep_seal, tp.id, seal)
         return seal
 
@@ -320,10 +351,20 @@ class ProviderSide:
         if flow is None or tp is None:
             return
         claims = seal.claims
-        save_flow(db, dataclasses.replace(flow, seal=seal.to_json(), sha256=claims.sha256, size=claims.size,
-                                          updated_at=self.plane.now()))
-        self.plane.env.evidence(db, "seal.sent", process_id=transfer_id, peer=tp.peer_id, subject=seal.to_json(),
-                                data={"sha256": claims.sha256, "size": claims.size})
+        save_flow(
+            db,
+            dataclasses.replace(
+                flow, seal=seal.to_json(), sha256=claims.sha256, size=claims.size, updated_at=self.plane.now()
+            ),
+        )
+        self.plane.env.evidence(
+            db,
+            "seal.sent",
+            process_id=transfer_id,
+            peer=tp.peer_id,
+            subject=seal.to_json(),
+            data={"sha256": claims.sha256, "size": claims.size},
+        )
 
     # --- POST /data/{transfer}/token -------------------------------------------------------------------------------
 
@@ -334,8 +375,9 @@ class ProviderSide:
             raise Refused(outcome)
         return web.json_response(outcome, headers={"Cache-Control": "no-store"})
 
-    def _refresh(self, db: Database, transfer_id: str, participant_id: str,
-                 cert_sha256: str) -> dict[str, Any] | Refusal:
+    def _refresh(
+        self, db: Database, transfer_id: str, participant_id: str, cert_sha256: str
+    ) -> dict[str, Any] | Refusal:
         tp = repo.get_transfer(db, transfer_id)
         refusal = check_refresh(transfer_id, tp, participant_id)
         if refusal is not None:
@@ -347,9 +389,13 @@ class ProviderSide:
 
     async def resume_pushes(self) -> None:
         """After a restart: push again what was STARTED and never completed."""
+
         def started(db: Database) -> list[str]:
-            return [t.id for t in repo.open_transfers(db)
-                    if t.role == Role.PROVIDER and t.state == TransferState.STARTED and kind_of(t.format) == PUSH]
+            return [
+                t.id
+                for t in repo.open_transfers(db)
+                if t.role == Role.PROVIDER and t.state == TransferState.STARTED and kind_of(t.format) == PUSH
+            ]
 
         for transfer_id in await self.store.read(started):
             self.start_push(transfer_id)
@@ -360,8 +406,9 @@ class ProviderSide:
             running.cancel()  # a resume: the previous attempt is void
         task = self.plane.node.spawn(self._push(transfer_id), f"push:{transfer_id}")
         self._pushes[transfer_id] = task
-        task.add_done_callback(lambda t: self._pushes.pop(transfer_id, None) if self._pushes.get(transfer_id) is t
-                               else None)
+        task.add_done_callback(
+            lambda t: self._pushes.pop(transfer_id, None) if self._pushes.get(transfer_id) is t else None
+        )
 
     def _admit_push(self, db: Database, transfer_id: str) -> tuple[Grant, EndpointAccess] | Refusal | None:
         tp = repo.get_transfer(db, transfer_id)
@@ -369,8 +416,9 @@ class ProviderSide:
             return None
         verdict = transfers.admission(db, self.plane.env, tp)
         if not verdict.permitted:
-            return Refusal(403, Problem("policy.refused",
-                                        f"the agreement no longer permits this transfer: {verdict.reason}"))
+            return Refusal(
+                403, Problem("policy.refused", f"the agreement no longer permits this transfer: {verdict.reason}")
+            )
         try:
             destination = EndpointAccess.from_address(tp.data_address)
         except AddressError as exc:
@@ -390,7 +438,7 @@ class ProviderSide:
         except asyncio.CancelledError:
             log.info("push stopped", extra={"transfer": transfer_id})
             raise
-        except (ConnectorError, aiohttp.ClientError, asyncio.TimeoutError, OSError) as exc:
+        except (TimeoutError, ConnectorError, aiohttp.ClientError, OSError) as exc:
             reason = exc.reason if isinstance(exc, ConnectorError) else (str(exc) or type(exc).__name__)
             log.warning("push failed", extra={"transfer": transfer_id, "reason": reason})
             await self._end(transfer_id, "terminate", f"the push of the data failed: {reason}")
@@ -401,8 +449,9 @@ class ProviderSide:
         try:
             await self.plane.node.control.command("transfer", transfers.command, transfer_id, action, reason)
         except ConnectorError as exc:  # already ended meanwhile (the consumer terminated, say)
-            log.info("push outcome not applied", extra={"transfer": transfer_id, "action": action,
-                                                        "reason": exc.reason})
+            log.info(
+                "push outcome not applied", extra={"transfer": transfer_id, "action": action, "reason": exc.reason}
+            )
 
     async def _send(self, grant: Grant, destination: EndpointAccess) -> None:
         tp = grant.transfer
@@ -430,8 +479,11 @@ class ProviderSide:
                     await _expect_ok(resp, "the consumer refused the pushed data")
                 await self.store.run(add_bytes_sent, tp.id, hasher.size)
                 seal = await self._issue_seal(grant, hasher.digest(), stream.info.media_type)
-                async with session.post(destination.endpoint + "/seal", json=seal.to_json(),
-                                        headers={"Authorization": destination.authorization_header()}) as resp:
+                async with session.post(
+                    destination.endpoint + "/seal",
+                    json=seal.to_json(),
+                    headers={"Authorization": destination.authorization_header()},
+                ) as resp:
                     await _expect_ok(resp, "the consumer refused the seal")
         finally:
             self.plane.streams.close(handle)
@@ -449,4 +501,3 @@ async def _expect_ok(resp: aiohttp.ClientResponse, what: str) -> None:
     said = body.get("reason") if isinstance(body, dict) else None
     code = body.get("code") if isinstance(body, dict) else None
     raise ConnectorError(code or f"dataplane.http_{resp.status}", f"{what} ({resp.status}: {said or resp.reason})")
-

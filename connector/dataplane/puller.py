@@ -18,10 +18,11 @@ import json
 import os
 import ssl
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, Mapping, Protocol
+from typing import Any, Protocol
 
 from cryptography import x509
 
@@ -148,8 +149,16 @@ def _problem(status: int, body: bytes) -> tuple[str, str]:
 
 
 class Puller:
-    def __init__(self, node: NodeLink, identity: Identity, out: Path, *, overwrite: bool = False,
-                 progress: Progress | None = None, wait_timeout: float = 120.0) -> None:
+    def __init__(
+        self,
+        node: NodeLink,
+        identity: Identity,
+        out: Path,
+        *,
+        overwrite: bool = False,
+        progress: Progress | None = None,
+        wait_timeout: float = 120.0,
+    ) -> None:
         self.node = node
         self.identity = identity
         self.out = out
@@ -164,8 +173,9 @@ class Puller:
         info = await self._access(transfer_id)
         anchors = _anchors(info)
         ssl_context = self.identity.ssl_context(anchors)
-        download = await AtomicDownload.begin(self.out, transfer_id, None, replace_foreign=replace_foreign,
-                                              overwrite=self.overwrite)
+        download = await AtomicDownload.begin(
+            self.out, transfer_id, None, replace_foreign=replace_foreign, overwrite=self.overwrite
+        )
         download.checkpoint_bytes = CHECKPOINT_BYTES
         download.use_direct_io()
         resumed_from = download.offset
@@ -183,8 +193,9 @@ class Puller:
                 _write_etag(self.out, None)
                 self.progress.note("the provider's data changed meanwhile; starting again")
             digest = download.digest()
-            verdict = await self.node.report_seal(transfer_id, {"seal": seal, "sha256": digest.sha256,
-                                                                "size": digest.size})
+            verdict = await self.node.report_seal(
+                transfer_id, {"seal": seal, "sha256": digest.sha256, "size": digest.size}
+            )
         except PullRefused:
             await download.discard()
             _write_etag(self.out, None)
@@ -193,8 +204,7 @@ class Puller:
             await download.pause()
             raise
         try:
-            facts = verify_seal(seal, digest.sha256, digest.size, _expectation(info), anchors,
-                                datetime.now(timezone.utc))
+            facts = verify_seal(seal, digest.sha256, digest.size, _expectation(info), anchors, datetime.now(UTC))
             path = await download.commit(facts)
         except BaseException:
             await download.pause()
@@ -205,11 +215,23 @@ class Puller:
             await self.node.complete(transfer_id)
         except ConnectorError as exc:
             completed, completion_error = False, exc.reason
-        return PullResult(transfer_id, path, digest.sha256, digest.size, resumed_from, self._received,
-                          self._stream_seconds, time.monotonic() - started, verdict, completed, completion_error)
+        return PullResult(
+            transfer_id,
+            path,
+            digest.sha256,
+            digest.size,
+            resumed_from,
+            self._received,
+            self._stream_seconds,
+            time.monotonic() - started,
+            verdict,
+            completed,
+            completion_error,
+        )
 
-    async def _receive(self, ssl_context: ssl.SSLContext, info: Mapping[str, Any],
-                       download: AtomicDownload) -> Mapping[str, Any]:
+    async def _receive(
+        self, ssl_context: ssl.SSLContext, info: Mapping[str, Any], download: AtomicDownload
+    ) -> Mapping[str, Any]:
         """Stream until the part holds the whole representation; returns the access info last used."""
         setbacks = 0
         while True:
@@ -220,7 +242,9 @@ class Puller:
                 await download.checkpoint()
                 setbacks = 0 if download.offset > before else setbacks + 1
                 if setbacks >= MAX_SETBACKS:
-                    raise ConnectorError("pull.broken", f"the data stream keeps breaking ({exc or type(exc).__name__})")
+                    raise ConnectorError(
+                        "pull.broken", f"the data stream keeps breaking ({exc or type(exc).__name__})"
+                    ) from None
                 outcome = "interrupted"
             if outcome == "done":
                 return info
@@ -248,13 +272,17 @@ class Puller:
         if state in ("TERMINATED", "COMPLETED"):
             raise PullRefused("pull.ended", f"the transfer is {state}: {record.get('reason') or 'no reason given'}")
         if state != "STARTED":
-            raise ConnectorError("pull.waiting", f"the transfer is still {state} after {self.wait_timeout:g} s; "
-                                 "run the command again to continue")
+            raise ConnectorError(
+                "pull.waiting",
+                f"the transfer is still {state} after {self.wait_timeout:g} s; run the command again to continue",
+            )
 
-    async def _get(self, ssl_context: ssl.SSLContext, info: Mapping[str, Any], url: str,
-                   headers: dict[str, str]) -> tuple[BlockingGet, int, dict[str, str]]:
-        get = BlockingGet(url, {"Authorization": f"Bearer {info['authorization']}", **headers}, ssl_context,
-                          str(info["providerId"]))
+    async def _get(
+        self, ssl_context: ssl.SSLContext, info: Mapping[str, Any], url: str, headers: dict[str, str]
+    ) -> tuple[BlockingGet, int, dict[str, str]]:
+        get = BlockingGet(
+            url, {"Authorization": f"Bearer {info['authorization']}", **headers}, ssl_context, str(info["providerId"])
+        )
         try:
             status, answer = await in_thread(get.open, on_cancel=get.abort)
         except WrongPeer as exc:
@@ -265,8 +293,7 @@ class Puller:
             raise
         return get, status, answer
 
-    async def _stream_once(self, ssl_context: ssl.SSLContext, info: Mapping[str, Any],
-                           download: AtomicDownload) -> str:
+    async def _stream_once(self, ssl_context: ssl.SSLContext, info: Mapping[str, Any], download: AtomicDownload) -> str:
         offset = download.offset
         headers: dict[str, str] = {}
         etag = _read_etag(self.out)
@@ -312,8 +339,9 @@ class Puller:
                 self._received += len(part)
 
             try:
-                await in_thread(get.read_into, (write, hash_stage), lambda n: self.progress.update(offset + n),
-                                on_cancel=get.abort)
+                await in_thread(
+                    get.read_into, (write, hash_stage), lambda n: self.progress.update(offset + n), on_cancel=get.abort
+                )
             finally:
                 self._stream_seconds += time.monotonic() - began
             self.progress.finish()
@@ -324,13 +352,15 @@ class Puller:
         finally:
             get.close()
 
-    async def _seal(self, ssl_context: ssl.SSLContext, info: Mapping[str, Any],
-                    download: AtomicDownload) -> Mapping[str, Any] | None:
+    async def _seal(
+        self, ssl_context: ssl.SSLContext, info: Mapping[str, Any], download: AtomicDownload
+    ) -> Mapping[str, Any] | None:
         """The provider's seal of what the part holds (None when the data changed since it was sent)."""
         for _ in range(3):
             etag = _read_etag(self.out)
-            get, status, _ = await self._get(ssl_context, info, str(info["sealEndpoint"]),
-                                             {"If-Match": etag} if etag else {})
+            get, status, _ = await self._get(
+                ssl_context, info, str(info["sealEndpoint"]), {"If-Match": etag} if etag else {}
+            )
             try:
                 body = await in_thread(get.read_small, on_cancel=get.abort)
             finally:
@@ -353,6 +383,10 @@ class Puller:
 
 
 def _expectation(info: Mapping[str, Any]) -> SealExpectation:
-    return SealExpectation(dataset_id=str(info["datasetId"]), agreement_id=str(info["agreementId"]),
-                           provider_pid=str(info["providerPid"]), consumer_pid=str(info["consumerPid"]),
-                           issuer=str(info["providerId"]))
+    return SealExpectation(
+        dataset_id=str(info["datasetId"]),
+        agreement_id=str(info["agreementId"]),
+        provider_pid=str(info["providerPid"]),
+        consumer_pid=str(info["consumerPid"]),
+        issuer=str(info["providerId"]),
+    )

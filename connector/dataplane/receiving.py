@@ -8,15 +8,20 @@ batches of `BATCH_BYTES` and handed over with one vectored write while the loop 
 from __future__ import annotations
 
 import asyncio
-from typing import AsyncIterable, Callable
+from collections.abc import AsyncIterable, Callable
 
 from connector.dataplane.atomic_file import AtomicDownload
 
 BATCH_BYTES = 4 * 1024 * 1024
 
 
-async def receive_into(download: AtomicDownload, chunks: AsyncIterable[bytes], *,
-                       progress: Callable[[int], None] | None = None, batch_bytes: int = BATCH_BYTES) -> int:
+async def receive_into(
+    download: AtomicDownload,
+    chunks: AsyncIterable[bytes],
+    *,
+    progress: Callable[[int], None] | None = None,
+    batch_bytes: int = BATCH_BYTES,
+) -> int:
     """Append every chunk of `chunks` to `download`; returns the bytes received. Whatever ends the stream (its
     end, a broken connection, a cancellation), everything received is written before this returns or raises,
     so the download's offset is where a resumed request must start."""

@@ -10,9 +10,10 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import datetime, timedelta, timezone
-from typing import Any, Callable, Mapping, Sequence
+from datetime import UTC, datetime, timedelta
+from typing import Any
 
 from cryptography import x509
 from cryptography.hazmat.primitives.asymmetric import ec
@@ -40,14 +41,14 @@ class SealError(ConnectorError):
 def _format_time(value: datetime) -> str:
     if value.tzinfo is None:
         raise ValueError("seal times must be timezone-aware")
-    return value.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+    return value.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def _parse_time(value: Any, where: str) -> datetime:
     if not isinstance(value, str) or _TIME.fullmatch(value) is None:
         raise SealError("seal.malformed", "the seal time must be RFC 3339 UTC (YYYY-MM-DDTHH:MM:SSZ)", where)
     try:
-        return datetime.strptime(value, "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=timezone.utc)
+        return datetime.strptime(value, "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=UTC)
     except ValueError:
         raise SealError("seal.malformed", "the seal time is not a real date and time", where) from None
 

@@ -82,9 +82,12 @@ class DataPlane:
         # participant certificate; redirects are refused by the source itself.
         self.backend = aiohttp.ClientSession(auto_decompress=False, read_bufsize=4 * 1024 * 1024)
         roots = self.settings.file_roots()
-        self.context = SourceContext(file_roots=roots, http_session=self.backend,
-                                     base_dir=roots.get("default", self.node.config.node.data_dir),
-                                     executor=self.pool)
+        self.context = SourceContext(
+            file_roots=roots,
+            http_session=self.backend,
+            base_dir=roots.get("default", self.node.config.node.data_dir),
+            executor=self.pool,
+        )
         self.inbox.mkdir(parents=True, exist_ok=True)
         self.node.control.env.dataplane = self
 
@@ -145,21 +148,35 @@ class DataPlane:
         identity = self.node.identity
         assert identity is not None, "the data plane runs only with a TLS identity"
         lifetime = timedelta(seconds=self.settings.token_lifetime)
-        claims = TokenClaims(issuer=self.node.participant_id, subject=tp.peer_id, transfer_id=tp.id,
-                             agreement_id=tp.agreement_id, token_id=secrets.token_urlsafe(18),
-                             issued_at=int(now.timestamp()), expires_at=int((now + lifetime).timestamp()),
-                             cert_sha256=cert_sha256)
+        claims = TokenClaims(
+            issuer=self.node.participant_id,
+            subject=tp.peer_id,
+            transfer_id=tp.id,
+            agreement_id=tp.agreement_id,
+            token_id=secrets.token_urlsafe(18),
+            issued_at=int(now.timestamp()),
+            expires_at=int((now + lifetime).timestamp()),
+            cert_sha256=cert_sha256,
+        )
         return issue_token(identity.signing_key, identity.signing_kid, claims), claims
 
-    def new_pull_address(self, db: Database, tp: Transfer, cert_sha256: str | None,
-                         restarted: bool) -> dict[str, Any]:
+    def new_pull_address(self, db: Database, tp: Transfer, cert_sha256: str | None, restarted: bool) -> dict[str, Any]:
         """Issue a fresh token (retiring the previous one) and record it; returns the DataAddress."""
         now = self.now()
         token, claims = self.issue_pull_token(tp, now, cert_sha256)
         expires = datetime.fromtimestamp(claims.expires_at, now.tzinfo)
         flow = get_flow(db, tp.id) or Flow(tp.id, "provider", PULL, now)
-        save_flow(db, dataclasses.replace(flow, epoch=flow.epoch + (1 if restarted else 0), updated_at=now,
-                                          token_id=claims.token_id, token_cert=cert_sha256, token_expires_at=expires))
+        save_flow(
+            db,
+            dataclasses.replace(
+                flow,
+                epoch=flow.epoch + (1 if restarted else 0),
+                updated_at=now,
+                token_id=claims.token_id,
+                token_cert=cert_sha256,
+                token_expires_at=expires,
+            ),
+        )
         return pull_address(self.pull_endpoint(tp.id), token, now, expires)
 
     # --- the seam (store thread, inside the control plane's transaction) --------------------------------------------
@@ -221,7 +238,10 @@ class DataPlane:
             raise ConnectorError(
                 "transfer.invalid_state",
                 "the provider's seal of the data has not been verified yet; a consumer completes a transfer only "
-                f"after verifying it (POST /v1/transfers/{tp.id}/seal)", None, unsealed=True)
+                f"after verifying it (POST /v1/transfers/{tp.id}/seal)",
+                None,
+                unsealed=True,
+            )
 
     # --- management (consumer side, and views) ----------------------------------------------------------------------
 

@@ -28,8 +28,9 @@ class OpenStream:
 class OpenStreams:
     _by_transfer: dict[str, set[OpenStream]] = field(default_factory=dict)
 
-    def open(self, transfer_id: str, what: str, *, transport: Any = None,
-             task: asyncio.Task[Any] | None = None) -> OpenStream:
+    def open(
+        self, transfer_id: str, what: str, *, transport: Any = None, task: asyncio.Task[Any] | None = None
+    ) -> OpenStream:
         stream = OpenStream(transfer_id, what, transport, task)
         self._by_transfer.setdefault(transfer_id, set()).add(stream)
         return stream

@@ -53,7 +53,7 @@ class TlsStream:
             except ssl.SSLWantReadError:
                 self._flush()
                 if not self._fill():
-                    raise ConnectionResetError("the server closed the connection during the TLS handshake")
+                    raise ConnectionResetError("the server closed the connection during the TLS handshake") from None
         self._flush()
 
     def peer_certificate_der(self) -> bytes | None:

@@ -13,9 +13,10 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, Mapping
+from typing import Any
 
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes
@@ -54,8 +55,13 @@ class TokenClaims:
 
     def to_json(self) -> dict[str, Any]:
         out: dict[str, Any] = {
-            "iss": self.issuer, "sub": self.subject, "tid": self.transfer_id, "agr": self.agreement_id,
-            "jti": self.token_id, "iat": self.issued_at, "exp": self.expires_at,
+            "iss": self.issuer,
+            "sub": self.subject,
+            "tid": self.transfer_id,
+            "agr": self.agreement_id,
+            "jti": self.token_id,
+            "iat": self.issued_at,
+            "exp": self.expires_at,
         }
         if self.cert_sha256 is not None:
             out["cnf"] = {"x5t#S256": self.cert_sha256}
@@ -89,8 +95,16 @@ class TokenClaims:
             thumbprint = cnf["x5t#S256"]
             if not isinstance(thumbprint, str) or _THUMBPRINT.fullmatch(thumbprint) is None:
                 raise TokenError("token.malformed", "the token's x5t#S256 is not a base64url SHA-256")
-        return cls(strings["iss"], strings["sub"], strings["tid"], strings["agr"], strings["jti"],
-                   times["iat"], times["exp"], thumbprint)
+        return cls(
+            strings["iss"],
+            strings["sub"],
+            strings["tid"],
+            strings["agr"],
+            strings["jti"],
+            times["iat"],
+            times["exp"],
+            thumbprint,
+        )
 
 
 def issue_token(key: PrivateKey, kid: str, claims: TokenClaims) -> str:
@@ -123,16 +137,19 @@ def verify_token(key: PublicKey, token: str, *, issuer: str, now: datetime) -> T
     return claims
 
 
-def check_holder(claims: TokenClaims, *, transfer_id: str, participant_id: str, cert_sha256: str,
-                 pinned_sha256: str | None = None) -> None:
+def check_holder(
+    claims: TokenClaims, *, transfer_id: str, participant_id: str, cert_sha256: str, pinned_sha256: str | None = None
+) -> None:
     """The token must be for this transfer and presented by its consumer, with the certificate it is bound to
     (its `cnf`, or the one pinned at first use). Raises TokenError."""
     if claims.transfer_id != transfer_id:
         raise TokenError("token.wrong_transfer", "the bearer token was issued for another transfer")
     if claims.subject != participant_id:
-        raise TokenError("token.wrong_holder",
-                         f"the bearer token was issued to {claims.subject}, not to {participant_id}")
+        raise TokenError(
+            "token.wrong_holder", f"the bearer token was issued to {claims.subject}, not to {participant_id}"
+        )
     for bound in (claims.cert_sha256, pinned_sha256):
         if bound is not None and bound != cert_sha256:
-            raise TokenError("token.wrong_holder",
-                             "the bearer token is bound to another TLS certificate than the one presented")
+            raise TokenError(
+                "token.wrong_holder", "the bearer token is bound to another TLS certificate than the one presented"
+            )

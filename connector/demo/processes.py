@@ -23,7 +23,7 @@ async def answers(session: aiohttp.ClientSession, url: str) -> bool:
     try:
         async with session.get(url, ssl=False) as resp:
             return resp.status == 200
-    except (aiohttp.ClientError, asyncio.TimeoutError, OSError):
+    except (TimeoutError, aiohttp.ClientError, OSError):
         return False
 
 
@@ -39,8 +39,9 @@ class Service:
         self.log.parent.mkdir(parents=True, exist_ok=True)
         handle = open(self.log, "ab")
         env = {**os.environ, "PYTHONUNBUFFERED": "1"}
-        self.process = subprocess.Popen(self.command, cwd=cwd, stdout=handle, stderr=handle, env=env,
-                                        start_new_session=True)  # Ctrl-C in the terminal reaches only the demo
+        self.process = subprocess.Popen(
+            self.command, cwd=cwd, stdout=handle, stderr=handle, env=env, start_new_session=True
+        )  # Ctrl-C in the terminal reaches only the demo
         handle.close()
 
     def running(self) -> bool:
@@ -69,17 +70,37 @@ class DataSpace:
     services: list[Service] = field(default_factory=list)
 
     @classmethod
-    def of(cls, workspace: Workspace) -> "DataSpace":
+    def of(cls, workspace: Workspace) -> DataSpace:
         exe = [sys.executable, "-m", "connector"]
         services = []
         for auth in workspace.data["authorities"]:
-            services.append(Service(
-                auth["service"], exe + ["authority", "serve", "--dir", auth["dir"], "--listen", auth["listen"],
-                                        "--status-validity", "60"],
-                f"{auth['publicUrl']}/health", workspace.path(f"logs/{auth['service']}.log")))
+            services.append(
+                Service(
+                    auth["service"],
+                    exe
+                    + [
+                        "authority",
+                        "serve",
+                        "--dir",
+                        auth["dir"],
+                        "--listen",
+                        auth["listen"],
+                        "--status-validity",
+                        "60",
+                    ],
+                    f"{auth['publicUrl']}/health",
+                    workspace.path(f"logs/{auth['service']}.log"),
+                )
+            )
         for org in workspace.data["organisations"]:
-            services.append(Service(org["key"], exe + ["serve", "--config", org["config"]],
-                                    f"{org['management']}/check/readiness", workspace.path(f"logs/{org['key']}.log")))
+            services.append(
+                Service(
+                    org["key"],
+                    exe + ["serve", "--config", org["config"]],
+                    f"{org['management']}/check/readiness",
+                    workspace.path(f"logs/{org['key']}.log"),
+                )
+            )
         return cls(workspace, services)
 
     async def start(self, timeout: float = 45.0) -> float:
@@ -95,13 +116,16 @@ class DataSpace:
     async def _wait_ready(self, session: aiohttp.ClientSession, service: Service, deadline: float) -> None:
         while True:
             if not service.running():
-                raise ConnectorError("demo.start_failed", f"{service.name} exited at start; its log ends with:\n"
-                                     f"{service.last_lines()}")
+                raise ConnectorError(
+                    "demo.start_failed", f"{service.name} exited at start; its log ends with:\n{service.last_lines()}"
+                )
             if await answers(session, service.ready_url):
                 return
             if time.monotonic() > deadline:
-                raise ConnectorError("demo.start_timeout", f"{service.name} did not become ready; its log ends "
-                                     f"with:\n{service.last_lines()}")
+                raise ConnectorError(
+                    "demo.start_timeout",
+                    f"{service.name} did not become ready; its log ends with:\n{service.last_lines()}",
+                )
             await asyncio.sleep(0.1)
 
     def stop(self) -> None:

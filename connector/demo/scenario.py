@@ -56,8 +56,11 @@ ORGANISATIONS = (
     Organisation("lyon-health", "Lyon Sante SAS", "FR", "eu"),
 )
 
-MEMBERS_OF_EITHER = {"leftOperand": "membership", "operator": "isAnyOf",
-                     "rightOperand": [f.dataspace for f in FEDERATIONS]}
+MEMBERS_OF_EITHER = {
+    "leftOperand": "membership",
+    "operator": "isAnyOf",
+    "rightOperand": [f.dataspace for f in FEDERATIONS],
+}
 
 DATASETS = (
     Dataset(
@@ -76,11 +79,23 @@ DATASETS = (
         provider="berlin-energy",
         title="Household smart-meter readings, Berlin (pseudonymised)",
         description="15-minute electricity readings of 200 households; EU personal data that stays in the EU.",
-        source={"type": "sql", "database": "meters.sqlite", "format": "csv",
-                "query": "SELECT meter, ts, kwh FROM readings ORDER BY meter, ts"},
-        policy={"permission": [{"action": "use", "constraint": [
-            MEMBERS_OF_EITHER,
-            {"leftOperand": "countryOfEstablishment", "operator": "isPartOf", "rightOperand": "EU"}]}]},
+        source={
+            "type": "sql",
+            "database": "meters.sqlite",
+            "format": "csv",
+            "query": "SELECT meter, ts, kwh FROM readings ORDER BY meter, ts",
+        },
+        policy={
+            "permission": [
+                {
+                    "action": "use",
+                    "constraint": [
+                        MEMBERS_OF_EITHER,
+                        {"leftOperand": "countryOfEstablishment", "operator": "isPartOf", "rightOperand": "EU"},
+                    ],
+                }
+            ]
+        },
         policy_words="only organisations established in the EU (data localisation)",
         expected={"lyon-health": "granted", "tokyo-mobility": "refused: established in JP, not in the EU"},
         keywords=("energy", "smart meter", "Berlin"),
@@ -91,13 +106,27 @@ DATASETS = (
         title="Hospital bed occupancy, Lyon metropolitan area",
         description="Daily occupied and free beds per ward in 12 hospitals over one year, aggregated.",
         source={"type": "file", "path": "hospital-occupancy.jsonl", "mediaType": "application/x-ndjson"},
-        policy={"permission": [{"action": "use", "constraint": [
-            MEMBERS_OF_EITHER,
-            {"leftOperand": "purpose", "operator": "isAnyOf", "rightOperand": ["research", "public-health"]},
-            {"leftOperand": "count", "operator": "lteq", "rightOperand": "2"}]}]},
+        policy={
+            "permission": [
+                {
+                    "action": "use",
+                    "constraint": [
+                        MEMBERS_OF_EITHER,
+                        {
+                            "leftOperand": "purpose",
+                            "operator": "isAnyOf",
+                            "rightOperand": ["research", "public-health"],
+                        },
+                        {"leftOperand": "count", "operator": "lteq", "rightOperand": "2"},
+                    ],
+                }
+            ]
+        },
         policy_words="only for research or public health, at most 2 transfers",
-        expected={"tokyo-mobility": "granted for research (2 transfers), refused for marketing",
-                  "berlin-energy": "granted for research (2 transfers), refused for marketing"},
+        expected={
+            "tokyo-mobility": "granted for research (2 transfers), refused for marketing",
+            "berlin-energy": "granted for research (2 transfers), refused for marketing",
+        },
         media_type="application/x-ndjson",
         keywords=("health", "hospital", "Lyon"),
     ),

@@ -12,8 +12,9 @@ import filecmp
 import json
 import sys
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, Callable
+from typing import Any
 
 import aiohttp
 
@@ -76,9 +77,13 @@ class Node:
         return str(self.ws.path(self.info["config"]))
 
     async def api(self, method: str, path: str, body: Any = None, timeout: float = 60) -> Any:
-        async with self.session.request(method, self.info["management"] + path, json=body,
-                                        headers={"X-Api-Key": self.info["apiKey"]},
-                                        timeout=aiohttp.ClientTimeout(total=timeout)) as resp:
+        async with self.session.request(
+            method,
+            self.info["management"] + path,
+            json=body,
+            headers={"X-Api-Key": self.info["apiKey"]},
+            timeout=aiohttp.ClientTimeout(total=timeout),
+        ) as resp:
             text = await resp.text()
             data = json.loads(text) if text else None
             if resp.status >= 400:
@@ -86,7 +91,7 @@ class Node:
                 raise StepFailed(f"{self.info['key']}: {method} {path} -> {resp.status}: {detail}")
             return data
 
-    async def negotiate(self, provider: "Node", dataset: str, purpose: str | None = None) -> dict[str, Any]:
+    async def negotiate(self, provider: Node, dataset: str, purpose: str | None = None) -> dict[str, Any]:
         body: dict[str, Any] = {"peer": provider.info["key"], "offerId": f"{dataset}-offer", "datasetId": dataset}
         if purpose:
             body["purpose"] = purpose
@@ -94,9 +99,17 @@ class Node:
         return await self.api("GET", f"/v1/negotiations/{neg['id']}?wait=FINALIZED,TERMINATED&timeout=30")
 
     async def cli(self, *args: str, timeout: float = 120) -> tuple[int, str, str]:
-        proc = await asyncio.create_subprocess_exec(sys.executable, "-m", "connector", *args, "--config",
-                                                    self.config, stdout=asyncio.subprocess.PIPE,
-                                                    stderr=asyncio.subprocess.PIPE, cwd=self.ws.dir)
+        proc = await asyncio.create_subprocess_exec(
+            sys.executable,
+            "-m",
+            "connector",
+            *args,
+            "--config",
+            self.config,
+            stdout=asyncio.subprocess.PIPE,
+            stderr=asyncio.subprocess.PIPE,
+            cwd=self.ws.dir,
+        )
         out, err = await asyncio.wait_for(proc.communicate(), timeout)
         return proc.returncode or 0, out.decode(), err.decode()
 
@@ -106,7 +119,7 @@ def gist(reason: str | None, width: int = 150) -> str:
     text = reason or ""
     for marker in ("contract refused: ", "does not permit this transfer: ", "refused the ", "the peer refused "):
         if marker in text:
-            text = text[text.index(marker) + len(marker):]
+            text = text[text.index(marker) + len(marker) :]
             break
     text = text.split(" (source:")[0]
     return text if len(text) <= width else text[: width - 3] + "..."
@@ -160,29 +173,41 @@ class Story:
 
     async def catalogue(self, nodes: dict[str, Node]) -> None:
         consumer, provider = nodes["berlin-energy"], nodes["tokyo-mobility"]
-        self.console.detail(f"{consumer.label}\nasks {provider.label} for its catalogue, over mutual TLS;\n"
-                            f"each side verifies the other's certificate and verifiable credentials against the\n"
-                            f"trust list of the other's federation.")
+        self.console.detail(
+            f"{consumer.label}\nasks {provider.label} for its catalogue, over mutual TLS;\n"
+            f"each side verifies the other's certificate and verifiable credentials against the\n"
+            f"trust list of the other's federation."
+        )
         catalog = await consumer.api("POST", "/v1/catalog/request", {"peer": "tokyo-mobility"})
         for ds in catalog["datasets"]:
             self.console.detail(f"  dataset {ds['id']}: {ds.get('title')}")
         ids = [d["id"] for d in catalog["datasets"]]
-        self.record("catalogue", "traffic-flow is visible to a member of the other federation",
-                    f"{len(ids)} dataset(s) visible: {', '.join(ids)}", "traffic-flow" in ids)
+        self.record(
+            "catalogue",
+            "traffic-flow is visible to a member of the other federation",
+            f"{len(ids)} dataset(s) visible: {', '.join(ids)}",
+            "traffic-flow" in ids,
+        )
 
     async def negotiation(self, nodes: dict[str, Node]) -> None:
         consumer, provider = nodes["berlin-energy"], nodes["tokyo-mobility"]
-        self.console.detail(f"{consumer.info['name']} requests the offer for traffic-flow; the provider's contract "
-                            f"policy decides,\nthe provider signs the agreement, the consumer checks and "
-                            f"countersigns it.")
+        self.console.detail(
+            f"{consumer.info['name']} requests the offer for traffic-flow; the provider's contract "
+            f"policy decides,\nthe provider signs the agreement, the consumer checks and "
+            f"countersigns it."
+        )
         neg = await consumer.negotiate(provider, "traffic-flow")
         self.console.detail(f"consumer: {states(neg)}")
         ok = neg["state"] == "FINALIZED"
         if ok:
             self.agreement_for_evidence = ("berlin-energy", neg["agreementId"])
             self.console.detail(f"agreement {neg['agreementId']}")
-        self.record("negotiation", "FINALIZED with an agreement",
-                    f"{neg['state']}" + (f": {neg.get('reason')}" if not ok else ""), ok)
+        self.record(
+            "negotiation",
+            "FINALIZED with an agreement",
+            f"{neg['state']}" + (f": {neg.get('reason')}" if not ok else ""),
+            ok,
+        )
 
     async def transfer(self, nodes: dict[str, Node]) -> None:
         consumer = nodes["berlin-energy"]
@@ -191,22 +216,30 @@ class Story:
         agreement = self.agreement_for_evidence[1]
         out = self.ws.path("downloads/berlin-energy/traffic-flow.csv")
         out.parent.mkdir(parents=True, exist_ok=True)
-        self.console.detail(f"{consumer.info['name']} pulls the data under agreement {agreement[:24]}...: the "
-                            f"provider streams it over\nmutual TLS with a token bound to this transfer and "
-                            f"seals it; the consumer checks the seal before it completes.")
+        self.console.detail(
+            f"{consumer.info['name']} pulls the data under agreement {agreement[:24]}...: the "
+            f"provider streams it over\nmutual TLS with a token bound to this transfer and "
+            f"seals it; the consumer checks the seal before it completes."
+        )
         code, stdout, stderr = await consumer.cli("transfer", agreement, "--out", str(out), "--quiet")
         source = self.ws.path("orgs/tokyo-mobility/data/traffic-flow.csv")
         same = out.is_file() and filecmp.cmp(out, source, shallow=False)
         for line in (stdout.strip().splitlines() or [])[-3:]:
             self.console.detail(line)
-        self.record("transfer", "COMPLETED, seal verified, bytes identical to the provider's file",
-                    f"{out.stat().st_size if out.is_file() else 0} bytes, identical: {same}"
-                    + (f" ({stderr.strip()})" if code else ""), code == 0 and same)
+        self.record(
+            "transfer",
+            "COMPLETED, seal verified, bytes identical to the provider's file",
+            f"{out.stat().st_size if out.is_file() else 0} bytes, identical: {same}"
+            + (f" ({stderr.strip()})" if code else ""),
+            code == 0 and same,
+        )
 
     async def localisation(self, nodes: dict[str, Node]) -> None:
         consumer, provider = nodes["tokyo-mobility"], nodes["berlin-energy"]
-        self.console.detail(f"{consumer.label} requests smart-meter-readings from {provider.info['name']},\n"
-                            f"whose policy says: only organisations established in the EU.")
+        self.console.detail(
+            f"{consumer.label} requests smart-meter-readings from {provider.info['name']},\n"
+            f"whose policy says: only organisations established in the EU."
+        )
         neg = await consumer.negotiate(provider, "smart-meter-readings")
         self.console.detail(f"consumer: {states(neg)}")
         refused = neg["state"] == "TERMINATED" and "JP" in (neg.get("reason") or "")
@@ -214,12 +247,20 @@ class Story:
         if trace:
             self.console.detail("the provider's policy trace:")
             self.console.detail("\n".join("  " + line for line in trace.splitlines()))
-        self.record("localisation", "TERMINATED: the consumer is established in JP, not in the EU",
-                    f"{neg['state']}: {gist(neg.get('reason'))}", refused)
+        self.record(
+            "localisation",
+            "TERMINATED: the consumer is established in JP, not in the EU",
+            f"{neg['state']}: {gist(neg.get('reason'))}",
+            refused,
+        )
         other = nodes["lyon-health"]
         neg = await other.negotiate(provider, "smart-meter-readings")
-        self.record("localisation", "granted to an organisation established in FR",
-                    f"{other.info['name']}: {neg['state']}", neg["state"] == "FINALIZED")
+        self.record(
+            "localisation",
+            "granted to an organisation established in FR",
+            f"{other.info['name']}: {neg['state']}",
+            neg["state"] == "FINALIZED",
+        )
 
     async def _provider_trace(self, provider: Node, consumer_id: str, dataset: str) -> str:
         page = await provider.api("GET", "/v1/negotiations?state=TERMINATED&limit=20")
@@ -234,13 +275,18 @@ class Story:
 
     async def usage_limits(self, nodes: dict[str, Node]) -> None:
         consumer, provider = nodes["berlin-energy"], nodes["lyon-health"]
-        self.console.detail(f"{provider.info['name']} offers hospital-occupancy only for research or public "
-                            f"health, at most 2 transfers.")
+        self.console.detail(
+            f"{provider.info['name']} offers hospital-occupancy only for research or public "
+            f"health, at most 2 transfers."
+        )
         refused = await consumer.negotiate(provider, "hospital-occupancy", purpose="marketing")
         self.console.detail(f"for 'marketing': {states(refused)}")
-        self.record("usage limits", "refused for the purpose 'marketing'",
-                    f"{refused['state']}: {gist(refused.get('reason'))}", refused["state"] == "TERMINATED"
-                    and "purpose" in (refused.get("reason") or ""))
+        self.record(
+            "usage limits",
+            "refused for the purpose 'marketing'",
+            f"{refused['state']}: {gist(refused.get('reason'))}",
+            refused["state"] == "TERMINATED" and "purpose" in (refused.get("reason") or ""),
+        )
         neg = await consumer.negotiate(provider, "hospital-occupancy", purpose="research")
         if neg["state"] != "FINALIZED":
             self.record("usage limits", "FINALIZED for research", f"{neg['state']}: {neg.get('reason')}", False)
@@ -250,37 +296,57 @@ class Story:
             tp = await consumer.api("POST", "/v1/transfers", {"agreementId": neg["agreementId"]})
             tp = await consumer.api("GET", f"/v1/transfers/{tp['id']}?wait=STARTED,TERMINATED&timeout=30")
             results.append(tp)
-            self.console.detail(f"transfer {attempt}: {states(tp)}"
-                                + (f" ({gist(tp['reason'])})" if tp["state"] == "TERMINATED" else ""))
+            self.console.detail(
+                f"transfer {attempt}: {states(tp)}"
+                + (f" ({gist(tp['reason'])})" if tp["state"] == "TERMINATED" else "")
+            )
             if tp["state"] == "STARTED":
-                await consumer.api("POST", f"/v1/transfers/{tp['id']}/terminate",
-                                   {"reason": "the demo only needed to start it"})
-        ok = [t["state"] for t in results[:2]] == ["STARTED", "STARTED"] and results[2]["state"] == "TERMINATED" \
+                await consumer.api(
+                    "POST", f"/v1/transfers/{tp['id']}/terminate", {"reason": "the demo only needed to start it"}
+                )
+        ok = (
+            [t["state"] for t in results[:2]] == ["STARTED", "STARTED"]
+            and results[2]["state"] == "TERMINATED"
             and "count" in (results[2].get("reason") or "")
-        self.record("usage limits", "transfers 1 and 2 start, transfer 3 is refused (count)",
-                    ", ".join(t["state"] for t in results), ok)
+        )
+        self.record(
+            "usage limits",
+            "transfers 1 and 2 start, transfer 3 is refused (count)",
+            ", ".join(t["state"] for t in results),
+            ok,
+        )
 
     async def revocation(self, nodes: dict[str, Node]) -> None:
         from connector.pki.authority import Authority
 
         victim, provider = nodes["lyon-health"], nodes["tokyo-mobility"]
         eu = self.ws.authority(victim.info["federation"])
-        self.console.detail(f"the {eu['name']} revokes {victim.info['name']}: its certificates (CRL) and its "
-                            f"credentials (status list).")
+        self.console.detail(
+            f"the {eu['name']} revokes {victim.info['name']}: its certificates (CRL) and its credentials (status list)."
+        )
         revocation = Authority(self.ws.path(eu["dir"])).revoke_participant(victim.info["participantId"])
-        self.console.detail(f"revoked {len(revocation.serials)} certificate(s) and "
-                            f"{len(revocation.credential_ids)} credential(s)")
+        self.console.detail(
+            f"revoked {len(revocation.serials)} certificate(s) and {len(revocation.credential_ids)} credential(s)"
+        )
         await asyncio.sleep(3.0)  # nodes pick up the new CRL and status list within their configured bounds
         try:
             neg = await victim.negotiate(provider, "traffic-flow")
         except StepFailed as exc:  # refused before a negotiation even started (the offer lookup)
             self.console.detail(f"{victim.info['name']} tries again and is refused at once")
-            self.record("revocation", "the revoked participant's next request is refused",
-                        f"refused: {gist(str(exc))}", "revoked" in str(exc))
+            self.record(
+                "revocation",
+                "the revoked participant's next request is refused",
+                f"refused: {gist(str(exc))}",
+                "revoked" in str(exc),
+            )
             return
         self.console.detail(f"{victim.info['name']} tries again: {states(neg)}")
-        self.record("revocation", "the revoked participant's next request is refused",
-                    f"{neg['state']}: {gist(neg.get('reason'))}", neg["state"] == "TERMINATED")
+        self.record(
+            "revocation",
+            "the revoked participant's next request is refused",
+            f"{neg['state']}: {gist(neg.get('reason'))}",
+            neg["state"] == "TERMINATED",
+        )
 
     async def evidence(self, nodes: dict[str, Node]) -> None:
         if self.agreement_for_evidence is None:
@@ -293,19 +359,31 @@ class Story:
         if code:
             raise StepFailed(f"export failed: {err.strip() or out.strip()}")
         lists = [str(self.ws.path(a["trustList"])) for a in self.ws.data["authorities"]]
-        self.console.detail(f"{node.info['name']} exports the evidence bundle of agreement {agreement[:24]}...;\n"
-                            f"an auditor checks it offline with nothing but the bundle and the trust lists.")
+        self.console.detail(
+            f"{node.info['name']} exports the evidence bundle of agreement {agreement[:24]}...;\n"
+            f"an auditor checks it offline with nothing but the bundle and the trust lists."
+        )
         proc = await asyncio.create_subprocess_exec(
-            sys.executable, "-m", "connector", "evidence", "verify", str(bundle),
+            sys.executable,
+            "-m",
+            "connector",
+            "evidence",
+            "verify",
+            str(bundle),
             *[arg for path in lists for arg in ("--trust-list", path)],
-            stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)
+            stdout=asyncio.subprocess.PIPE,
+            stderr=asyncio.subprocess.PIPE,
+        )
         stdout, stderr = await proc.communicate()
         report = stdout.decode().strip().splitlines()
         for line in report[:14]:
             self.console.detail(line)
-        self.record("evidence", "the bundle verifies offline (exit status 0)",
-                    f"verify exit status {proc.returncode}" + (f": {stderr.decode().strip()}" if proc.returncode
-                                                              else ""), proc.returncode == 0)
+        self.record(
+            "evidence",
+            "the bundle verifies offline (exit status 0)",
+            f"verify exit status {proc.returncode}" + (f": {stderr.decode().strip()}" if proc.returncode else ""),
+            proc.returncode == 0,
+        )
 
 
 def summary(outcomes: list[Outcome], console: Console, seconds: float) -> bool:
@@ -317,6 +395,8 @@ def summary(outcomes: list[Outcome], console: Console, seconds: float) -> bool:
         console.write(f"{o.step.ljust(width)}  {'ok    ' if o.ok else 'FAILED'}  {o.expected}")
     passed = all(o.ok for o in outcomes) and bool(outcomes)
     console.write("")
-    console.write(f"{sum(o.ok for o in outcomes)}/{len(outcomes)} steps behaved as expected in {seconds:.1f} s"
-                  + ("" if passed else " -- see the FAIL lines above"))
+    console.write(
+        f"{sum(o.ok for o in outcomes)}/{len(outcomes)} steps behaved as expected in {seconds:.1f} s"
+        + ("" if passed else " -- see the FAIL lines above")
+    )
     return passed

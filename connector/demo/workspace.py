@@ -12,7 +12,7 @@ import random
 import secrets
 import sqlite3
 from dataclasses import dataclass
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -32,13 +32,16 @@ class Workspace:
     data: dict[str, Any]
 
     @classmethod
-    def load(cls, directory: Path) -> "Workspace":
+    def load(cls, directory: Path) -> Workspace:
         path = Path(directory) / WORKSPACE_FILE
         try:
             return cls(Path(directory), json.loads(path.read_text()))
         except FileNotFoundError:
-            raise ConnectorError("demo.no_workspace", f"no demo workspace in {directory} (run 'connector demo init "
-                                 "--workdir DIR' first)", "--workdir") from None
+            raise ConnectorError(
+                "demo.no_workspace",
+                f"no demo workspace in {directory} (run 'connector demo init --workdir DIR' first)",
+                "--workdir",
+            ) from None
 
     def path(self, relative: str) -> Path:
         return self.dir / relative
@@ -58,8 +61,9 @@ def create(directory: Path, profile: str = "local") -> Workspace:
         raise ConnectorError("demo.profile", f"unknown profile '{profile}' (local or compose)", "--profile")
     directory = Path(directory)
     if (directory / WORKSPACE_FILE).exists():
-        raise ConnectorError("demo.exists", f"{directory} already holds a demo workspace; choose another --workdir",
-                             "--workdir")
+        raise ConnectorError(
+            "demo.exists", f"{directory} already holds a demo workspace; choose another --workdir", "--workdir"
+        )
     directory.mkdir(parents=True, exist_ok=True)
     compose = profile == "compose"
 
@@ -78,15 +82,26 @@ def create(directory: Path, profile: str = "local") -> Workspace:
         p = port("authority")
         public_url = f"https://{host(service)}:{p}"
         authority = Authority.init(directory / "authorities" / fed.key, fed.name, public_url=public_url)
-        authorities[fed.key] = (authority, {
-            "key": fed.key, "name": fed.name, "dataspace": authority.federation_id,
-            "dir": f"authorities/{fed.key}", "publicUrl": public_url, "listen": f"{bind}:{p}",
-            "service": service, "issuerId": authority.issuer_id, "caCertificate": f"authorities/{fed.key}/ca.cert.pem",
-            "trustList": f"authorities/{fed.key}/trust-list.jws", "crl": f"authorities/{fed.key}/crl.pem",
-        })
+        authorities[fed.key] = (
+            authority,
+            {
+                "key": fed.key,
+                "name": fed.name,
+                "dataspace": authority.federation_id,
+                "dir": f"authorities/{fed.key}",
+                "publicUrl": public_url,
+                "listen": f"{bind}:{p}",
+                "service": service,
+                "issuerId": authority.issuer_id,
+                "caCertificate": f"authorities/{fed.key}/ca.cert.pem",
+                "trustList": f"authorities/{fed.key}/trust-list.jws",
+                "crl": f"authorities/{fed.key}/crl.pem",
+            },
+        )
         if authority.federation_id != fed.dataspace:
-            raise ConnectorError("demo.internal", f"federation id {authority.federation_id} differs from the "
-                                 f"scenario's {fed.dataspace}")
+            raise ConnectorError(
+                "demo.internal", f"federation id {authority.federation_id} differs from the scenario's {fed.dataspace}"
+            )
 
     # Organisations: identity, credentials, data, configuration.
     orgs: list[dict[str, Any]] = []
@@ -97,19 +112,31 @@ def create(directory: Path, profile: str = "local") -> Workspace:
         pid = f"did:web:{h}%3A{p_proto}" if compose else f"did:web:localhost%3A{p_proto}:{org.key}"
         authority, _ = authorities[org.federation]
         org_dir = directory / "orgs" / org.key
-        authority.issue_participant(pid, [h, "localhost", "127.0.0.1"] if not compose else [h, "localhost"],
-                                    org_dir / "identity", country=org.country, organisation=org.name)
+        authority.issue_participant(
+            pid,
+            [h, "localhost", "127.0.0.1"] if not compose else [h, "localhost"],
+            org_dir / "identity",
+            country=org.country,
+            organisation=org.name,
+        )
         from connector.pki.credentials import issue_participant_credential
 
         issue_participant_credential(authority, pid, "membership", out=org_dir / "identity")
-        issue_participant_credential(authority, pid, "organization", country=org.country, name=org.name,
-                                     out=org_dir / "identity")
+        issue_participant_credential(
+            authority, pid, "organization", country=org.country, name=org.name, out=org_dir / "identity"
+        )
         (org_dir / "data").mkdir(parents=True, exist_ok=True)
         entry = {
-            "key": org.key, "name": org.name, "country": org.country, "federation": org.federation,
-            "participantId": pid, "config": f"orgs/{org.key}/node.toml",
-            "protocol": f"https://{h}:{p_proto}/dsp/2025-1", "management": f"http://{'127.0.0.1' if not compose else h}:{p_mgmt}",
-            "data": f"https://{h}:{p_data}", "apiKey": secrets.token_urlsafe(24),
+            "key": org.key,
+            "name": org.name,
+            "country": org.country,
+            "federation": org.federation,
+            "participantId": pid,
+            "config": f"orgs/{org.key}/node.toml",
+            "protocol": f"https://{h}:{p_proto}/dsp/2025-1",
+            "management": f"http://{'127.0.0.1' if not compose else h}:{p_mgmt}",
+            "data": f"https://{h}:{p_data}",
+            "apiKey": secrets.token_urlsafe(24),
             "listen": {"protocol": f"{bind}:{p_proto}", "management": f"{bind}:{p_mgmt}", "data": f"{bind}:{p_data}"},
         }
         orgs.append(entry)
@@ -118,7 +145,7 @@ def create(directory: Path, profile: str = "local") -> Workspace:
     # Trust lists, after every participant exists (they list CAs and issuers, not participants).
     from connector.pki.trust_list import issue_trust_list
 
-    for key, (authority, _) in authorities.items():
+    for authority, _ in authorities.values():
         issue_trust_list(authority, valid_days=30)
 
     _write_data(directory, plans)
@@ -127,13 +154,20 @@ def create(directory: Path, profile: str = "local") -> Workspace:
 
     data = {
         "version": 1,
-        "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "created": datetime.now(UTC).isoformat(timespec="seconds"),
         "profile": profile,
         "authorities": [meta for _, meta in authorities.values()],
         "organisations": orgs,
         "datasets": [
-            {"id": d.id, "provider": d.provider, "title": d.title, "offer": f"{d.id}-offer",
-             "source": _source_words(d.source), "policy": d.policy_words, "expected": d.expected}
+            {
+                "id": d.id,
+                "provider": d.provider,
+                "title": d.title,
+                "offer": f"{d.id}-offer",
+                "source": _source_words(d.source),
+                "policy": d.policy_words,
+                "expected": d.expected,
+            }
             for d in DATASETS
         ],
     }
@@ -149,53 +183,96 @@ def _source_words(source: dict[str, Any]) -> str:
     return source["type"]
 
 
-def _node_config(org: scenario.Organisation, entry: dict[str, Any], orgs: list[dict[str, Any]],
-                 authorities: dict[str, tuple[Authority, dict[str, Any]]], compose: bool) -> str:
+def _node_config(
+    org: scenario.Organisation,
+    entry: dict[str, Any],
+    orgs: list[dict[str, Any]],
+    authorities: dict[str, tuple[Authority, dict[str, Any]]],
+    compose: bool,
+) -> str:
     identity = "identity"
     own_authority = authorities[org.federation][1]
     parts = [
         f"# {org.name} ({org.country}), member of the {own_authority['name']}.\n"
         f"# Generated by 'connector demo'; paths are relative to this file.\n",
         toml_out.table("node", {"participant_id": entry["participantId"], "name": org.name, "data_dir": "var"}),
-        toml_out.table("identity", {
-            "tls_cert": f"{identity}/tls.cert.pem", "tls_key": f"{identity}/tls.key.pem",
-            "signing_key": f"{identity}/signing.key.pem", "signing_cert": f"{identity}/signing.cert.pem",
-            "credentials": [f"{identity}/membership.credential.jwt", f"{identity}/organization.credential.jwt"],
-        }),
-        toml_out.table("protocol", {"listen": entry["listen"]["protocol"],
-                                    "public_url": entry["protocol"].removesuffix("/dsp/2025-1")}),
+        toml_out.table(
+            "identity",
+            {
+                "tls_cert": f"{identity}/tls.cert.pem",
+                "tls_key": f"{identity}/tls.key.pem",
+                "signing_key": f"{identity}/signing.key.pem",
+                "signing_cert": f"{identity}/signing.cert.pem",
+                "credentials": [f"{identity}/membership.credential.jwt", f"{identity}/organization.credential.jwt"],
+            },
+        ),
+        toml_out.table(
+            "protocol",
+            {"listen": entry["listen"]["protocol"], "public_url": entry["protocol"].removesuffix("/dsp/2025-1")},
+        ),
         toml_out.table("management", {"listen": entry["listen"]["management"], "api_key": entry["apiKey"]}),
         toml_out.table("data", {"listen": entry["listen"]["data"], "public_url": entry["data"], "root": "data"}),
-        toml_out.table("trust", {
-            "crl": [f"../../{meta['crl']}" for _, meta in authorities.values()],
-            "reload_interval": 0.5,
-            "status_max_age": 2.0,
-            "presentation_reuse": 60.0,
-        }),
+        toml_out.table(
+            "trust",
+            {
+                "crl": [f"../../{meta['crl']}" for _, meta in authorities.values()],
+                "reload_interval": 0.5,
+                "status_max_age": 2.0,
+                "presentation_reuse": 60.0,
+            },
+        ),
     ]
     for _, meta in authorities.values():
-        parts.append(toml_out.array_table("trust.lists", {
-            "file": f"../../{meta['trustList']}", "anchor": f"../../{meta['caCertificate']}",
-            "url": f"{meta['publicUrl']}/trust-list.jws"}))
-    parts.append(toml_out.table("evidence", {"tsa_url": f"{own_authority['publicUrl']}/tsa",
-                                             "checkpoint_interval": 60.0}))
+        parts.append(
+            toml_out.array_table(
+                "trust.lists",
+                {
+                    "file": f"../../{meta['trustList']}",
+                    "anchor": f"../../{meta['caCertificate']}",
+                    "url": f"{meta['publicUrl']}/trust-list.jws",
+                },
+            )
+        )
+    parts.append(
+        toml_out.table("evidence", {"tsa_url": f"{own_authority['publicUrl']}/tsa", "checkpoint_interval": 60.0})
+    )
     parts.append(toml_out.table("dsp", {"delivery_deadline": 30.0, "retry_max": 2.0}))
     parts.append(toml_out.table("log", {"level": "info"}))
     for peer in orgs:
         if peer["key"] != org.key:
-            parts.append(toml_out.array_table("peers", {"name": peer["key"], "address": peer["protocol"],
-                                                        "participant_id": peer["participantId"]}))
+            parts.append(
+                toml_out.array_table(
+                    "peers", {"name": peer["key"], "address": peer["protocol"], "participant_id": peer["participantId"]}
+                )
+            )
     for dataset in DATASETS:
         if dataset.provider != org.key:
             continue
-        parts.append(toml_out.array_table("assets", {
-            "id": dataset.id, "title": dataset.title, "description": dataset.description,
-            "keywords": list(dataset.keywords), "mediaType": dataset.media_type, "source": dataset.source}))
-        parts.append(toml_out.array_table("policies", {"id": f"{dataset.id}-contract",
-                                                       "description": dataset.policy_words,
-                                                       "policy": dataset.policy}))
-        parts.append(toml_out.array_table("offers", {"id": f"{dataset.id}-offer", "asset": dataset.id,
-                                                     "contract_policy": f"{dataset.id}-contract"}))
+        parts.append(
+            toml_out.array_table(
+                "assets",
+                {
+                    "id": dataset.id,
+                    "title": dataset.title,
+                    "description": dataset.description,
+                    "keywords": list(dataset.keywords),
+                    "mediaType": dataset.media_type,
+                    "source": dataset.source,
+                },
+            )
+        )
+        parts.append(
+            toml_out.array_table(
+                "policies",
+                {"id": f"{dataset.id}-contract", "description": dataset.policy_words, "policy": dataset.policy},
+            )
+        )
+        parts.append(
+            toml_out.array_table(
+                "offers",
+                {"id": f"{dataset.id}-offer", "asset": dataset.id, "contract_policy": f"{dataset.id}-contract"},
+            )
+        )
     return "\n".join(parts)
 
 
@@ -203,7 +280,7 @@ def _write_data(directory: Path, plans: list[tuple[Any, dict[str, Any], Path]]) 
     """Realistic, deterministic datasets (a fixed seed: the same bytes every run)."""
     rng = random.Random(2025)
     dirs = {org.key: org_dir / "data" for org, _, org_dir in plans}
-    start = datetime(2026, 6, 1, tzinfo=timezone.utc)
+    start = datetime(2026, 6, 1, tzinfo=UTC)
     with open(dirs["tokyo-mobility"] / "traffic-flow.csv", "w", newline="") as f:
         f.write("station,timestamp,lane,vehicles,mean_speed_kmh\n")
         for minute in range(0, 24 * 60, 5):
@@ -215,10 +292,18 @@ def _write_data(directory: Path, plans: list[tuple[Any, dict[str, Any], Path]]) 
     meters = dirs["berlin-energy"] / "meters.sqlite"
     db = sqlite3.connect(meters)
     db.execute("CREATE TABLE readings (meter TEXT, ts TEXT, kwh REAL)")
-    db.executemany("INSERT INTO readings VALUES (?, ?, ?)", [
-        (f"BER-{m:04d}", (start + timedelta(minutes=15 * q)).strftime("%Y-%m-%dT%H:%M:%SZ"),
-         round(abs(rng.gauss(0.12, 0.05)), 3))
-        for m in range(1, 201) for q in range(96)])
+    db.executemany(
+        "INSERT INTO readings VALUES (?, ?, ?)",
+        [
+            (
+                f"BER-{m:04d}",
+                (start + timedelta(minutes=15 * q)).strftime("%Y-%m-%dT%H:%M:%SZ"),
+                round(abs(rng.gauss(0.12, 0.05)), 3),
+            )
+            for m in range(1, 201)
+            for q in range(96)
+        ],
+    )
     db.commit()
     db.close()
     with open(dirs["lyon-health"] / "hospital-occupancy.jsonl", "w") as f:
@@ -228,5 +313,15 @@ def _write_data(directory: Path, plans: list[tuple[Any, dict[str, Any], Path]]) 
                 for ward in ("icu", "surgery", "medicine", "paediatrics"):
                     beds = {"icu": 20, "surgery": 60, "medicine": 90, "paediatrics": 30}[ward]
                     occupied = min(beds, max(0, int(rng.gauss(beds * 0.8, beds * 0.1))))
-                    f.write(json.dumps({"date": date, "hospital": f"LYO-H{hospital:02d}", "ward": ward,
-                                        "beds": beds, "occupied": occupied}) + "\n")
+                    f.write(
+                        json.dumps(
+                            {
+                                "date": date,
+                                "hospital": f"LYO-H{hospital:02d}",
+                                "ward": ward,
+                                "beds": beds,
+                                "occupied": occupied,
+                            }
+                        )
+                        + "\n"
+                    )

@@ -12,10 +12,10 @@ from typing import Any, ClassVar
 from connector.dsp.wire import (
     CODE,
     JSON_LIST,
-    JsonListCodec,
     MESSAGE_ID,
     REASON,
     Field,
+    JsonListCodec,
     Message,
     Node,
     NodeListCodec,

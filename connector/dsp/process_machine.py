@@ -18,6 +18,7 @@ from connector.errors import Problem
 S = TypeVar("S", bound=StrEnum)
 K = TypeVar("K", bound=StrEnum)
 
+
 @dataclass(frozen=True)
 class Transition(Generic[S, K]):
     """An allowed move: `message` from `sender` takes the process from `source` (None: new) to `target`."""

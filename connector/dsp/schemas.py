@@ -108,8 +108,10 @@ def _schemas() -> tuple[Any, ...]:
 
 @cache
 def _registry() -> Registry:
-    resources_by_id = [(contents["$id"], Resource.from_contents(contents, default_specification=DRAFT201909))
-                       for contents in _schemas()]
+    resources_by_id = [
+        (contents["$id"], Resource.from_contents(contents, default_specification=DRAFT201909))
+        for contents in _schemas()
+    ]
     return Registry().with_resources(resources_by_id).crawl()
 
 
@@ -227,8 +229,9 @@ def _sensitivity() -> tuple[frozenset[str], Tests] | None:
     if unsound:
         return None
     # jsonschema's `pattern` is re.search with the pattern as written; the compiled form gives the same answer.
-    tests = tuple((re.compile(_PREFILTERS[p]) if p in _PREFILTERS else None, re.compile(p))
-                  for p in sorted(set(patterns)))
+    tests = tuple(
+        (re.compile(_PREFILTERS[p]) if p in _PREFILTERS else None, re.compile(p)) for p in sorted(set(patterns))
+    )
     return frozenset(strings), tests
 
 
@@ -248,8 +251,13 @@ def _shape_key(document: Any) -> Any:
         if kind is str:
             if value in named:
                 return value
-            return (_STRING, *[(pre is None or pre.search(value) is not None) and p.search(value) is not None
-                                for pre, p in patterns])
+            return (
+                _STRING,
+                *[
+                    (pre is None or pre.search(value) is not None) and p.search(value) is not None
+                    for pre, p in patterns
+                ],
+            )
         if kind is dict:
             return (_OBJECT, *[(k, shape(v)) for k, v in value.items()])
         if kind is list:

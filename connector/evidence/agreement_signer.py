@@ -16,9 +16,10 @@ negotiation (`neg.claims`). Peers that do not sign still interoperate; what is h
 
 from __future__ import annotations
 
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, Callable, Mapping, Sequence, TypeVar
+from typing import Any, TypeVar
 
 from cryptography import x509
 
@@ -73,8 +74,14 @@ def _canonical_or_refuse(work: Callable[[], T]) -> T:
 
 
 class AgreementSigner:
-    def __init__(self, identity: SigningIdentity, append: Callable[..., Any], anchors: Anchors,
-                 require_signatures: bool, clock: Callable[[], datetime]) -> None:
+    def __init__(
+        self,
+        identity: SigningIdentity,
+        append: Callable[..., Any],
+        anchors: Anchors,
+        require_signatures: bool,
+        clock: Callable[[], datetime],
+    ) -> None:
         self.identity = identity
         self.append = append  # NodeEvidence.append: one record in the step's transaction
         self.anchors = anchors
@@ -88,9 +95,11 @@ class AgreementSigner:
         credentials = credential_hashes(neg.claims)
         # The agreement's canonical bytes, made once: what is signed, and the record's subject.
         signed = _canonical_or_refuse(lambda: canonical_bytes(dict(agreement)))
-        jws = _canonical_or_refuse(lambda: intent.sign_agreement(agreement, self.identity,
-                                                                 counterparty_credentials=credentials, now=now,
-                                                                 canonical=signed))
+        jws = _canonical_or_refuse(
+            lambda: intent.sign_agreement(
+                agreement, self.identity, counterparty_credentials=credentials, now=now, canonical=signed
+            )
+        )
         self._keep_own(db, neg, agreement, intent.PROVIDER, jws, credentials, now, signed)
         return intent.with_signature(body, jws)
 
@@ -108,8 +117,9 @@ class AgreementSigner:
         if jws is None:
             return self._unsigned(db, neg, agreement.policy, intent.CONSUMER)
         if own is None or own.jws is None:
-            problem = Problem("agreement.countersignature", "a countersignature arrived for an agreement this node "
-                              "did not sign")
+            problem = Problem(
+                "agreement.countersignature", "a countersignature arrived for an agreement this node did not sign"
+            )
             return self._refuse(db, neg, agreement.policy, intent.CONSUMER, jws, problem)
         return self._verify(db, neg, agreement.policy, intent.CONSUMER, jws, provider_signature=own.jws)
 
@@ -133,12 +143,17 @@ class AgreementSigner:
         held = tables.signatures_of(db, agreement.id).get(intent.PROVIDER)
         if held is None or held.status == tables.UNSIGNED:
             if self.require_signatures:
-                return Problem("agreement.unsigned", "the provider did not sign the agreement, and this node "
-                               "requires signed agreements ([evidence] require_signatures)")
+                return Problem(
+                    "agreement.unsigned",
+                    "the provider did not sign the agreement, and this node "
+                    "requires signed agreements ([evidence] require_signatures)",
+                )
             return None
         if held.status == tables.INVALID:
-            return Problem(held.code or "agreement.signature",
-                           f"the provider's signature on the agreement is not acceptable: {held.reason}")
+            return Problem(
+                held.code or "agreement.signature",
+                f"the provider's signature on the agreement is not acceptable: {held.reason}",
+            )
         return None
 
     def countersign(self, db: Db, neg: Any, agreement: Any, body: Mapping[str, Any]) -> dict[str, Any]:
@@ -148,33 +163,73 @@ class AgreementSigner:
         now = self.clock()
         credentials = credential_hashes(neg.claims)
         signed = _canonical_or_refuse(lambda: canonical_bytes(dict(agreement.policy)))
-        jws = _canonical_or_refuse(lambda: intent.countersign_agreement(agreement.policy, held.jws, self.identity,
-                                                                        counterparty_credentials=credentials,
-                                                                        now=now, canonical=signed))
+        jws = _canonical_or_refuse(
+            lambda: intent.countersign_agreement(
+                agreement.policy,
+                held.jws,
+                self.identity,
+                counterparty_credentials=credentials,
+                now=now,
+                canonical=signed,
+            )
+        )
         self._keep_own(db, neg, agreement.policy, intent.CONSUMER, jws, credentials, now, signed)
         return intent.with_countersignature(body, jws)
 
     # --- shared -------------------------------------------------------------------------------------------
 
-    def _keep_own(self, db: Db, neg: Any, agreement: Mapping[str, Any], role: str, jws: str,
-                  credentials: list[str], now: datetime, signed: bytes) -> None:
+    def _keep_own(
+        self,
+        db: Db,
+        neg: Any,
+        agreement: Mapping[str, Any],
+        role: str,
+        jws: str,
+        credentials: list[str],
+        now: datetime,
+        signed: bytes,
+    ) -> None:
         agreement_id = str(agreement.get("@id"))
-        tables.put_signature(db, tables.StoredSignature(agreement_id, role, tables.SIGNED, self.identity.did, jws,
-                                                        None, None, format_utc(now)))
-        self.append(db, AGREEMENT_SIGNED, process_id=neg.id, peer=neg.peer_id, subject=dict(agreement),
-                    data={"agreement": agreement_id, "role": role,
-                          "signature_sha256": intent.signature_sha256(jws), "credentials": credentials},
-                    subject_json=signed)
+        tables.put_signature(
+            db,
+            tables.StoredSignature(
+                agreement_id, role, tables.SIGNED, self.identity.did, jws, None, None, format_utc(now)
+            ),
+        )
+        self.append(
+            db,
+            AGREEMENT_SIGNED,
+            process_id=neg.id,
+            peer=neg.peer_id,
+            subject=dict(agreement),
+            data={
+                "agreement": agreement_id,
+                "role": role,
+                "signature_sha256": intent.signature_sha256(jws),
+                "credentials": credentials,
+            },
+            subject_json=signed,
+        )
 
-    def _verify(self, db: Db, neg: Any, agreement: Mapping[str, Any], role: str, jws: str,
-                provider_signature: str | None = None) -> Problem | None:
+    def _verify(
+        self, db: Db, neg: Any, agreement: Mapping[str, Any], role: str, jws: str, provider_signature: str | None = None
+    ) -> Problem | None:
         now = self.clock()
         try:
             # The agreement's canonical bytes, made once: what the signature is checked over, and the subject.
             signed = _canonical_or_refuse(lambda: canonical_bytes(dict(agreement)))
-            facts = _canonical_or_refuse(lambda: intent.verify_agreement_signature(
-                agreement, jws, neg.peer_id, self.anchors.certificates(), now,
-                provider_signature=provider_signature, expected_role=role, canonical=signed))
+            facts = _canonical_or_refuse(
+                lambda: intent.verify_agreement_signature(
+                    agreement,
+                    jws,
+                    neg.peer_id,
+                    self.anchors.certificates(),
+                    now,
+                    provider_signature=provider_signature,
+                    expected_role=role,
+                    canonical=signed,
+                )
+            )
             revoked = self.anchors.any_revoked() and self.anchors.revoked(certs_from_x5c(read_header(jws)["x5c"])[0])
         except ConnectorError as exc:
             return self._refuse(db, neg, agreement, role, jws, exc.problem)
@@ -182,38 +237,80 @@ class AgreementSigner:
             problem = Problem("agreement.revoked", f"the signing certificate of {neg.peer_id} is revoked")
             return self._refuse(db, neg, agreement, role, jws, problem)
         agreement_id = str(agreement.get("@id"))
-        tables.put_signature(db, tables.StoredSignature(agreement_id, role, tables.VERIFIED, neg.peer_id, jws, None,
-                                                        None, format_utc(now)))
-        self.append(db, AGREEMENT_VERIFIED, process_id=neg.id, peer=neg.peer_id, subject=dict(agreement),
-                    data={"agreement": agreement_id, "role": role, "status": tables.VERIFIED,
-                          "signature_sha256": intent.signature_sha256(jws),
-                          "credentials": list(facts.credential_sha256), "kid": facts.kid},
-                    subject_json=signed)
+        tables.put_signature(
+            db,
+            tables.StoredSignature(agreement_id, role, tables.VERIFIED, neg.peer_id, jws, None, None, format_utc(now)),
+        )
+        self.append(
+            db,
+            AGREEMENT_VERIFIED,
+            process_id=neg.id,
+            peer=neg.peer_id,
+            subject=dict(agreement),
+            data={
+                "agreement": agreement_id,
+                "role": role,
+                "status": tables.VERIFIED,
+                "signature_sha256": intent.signature_sha256(jws),
+                "credentials": list(facts.credential_sha256),
+                "kid": facts.kid,
+            },
+            subject_json=signed,
+        )
         return None
 
     def _unsigned(self, db: Db, neg: Any, agreement: Mapping[str, Any], role: str) -> Problem | None:
         agreement_id = str(agreement.get("@id"))
-        tables.put_signature(db, tables.StoredSignature(agreement_id, role, tables.UNSIGNED, neg.peer_id, None, None,
-                                                        None, format_utc(self.clock())))
-        self.append(db, AGREEMENT_VERIFIED, process_id=neg.id, peer=neg.peer_id, subject=dict(agreement),
-                            data={"agreement": agreement_id, "role": role, "status": tables.UNSIGNED})
+        tables.put_signature(
+            db,
+            tables.StoredSignature(
+                agreement_id, role, tables.UNSIGNED, neg.peer_id, None, None, None, format_utc(self.clock())
+            ),
+        )
+        self.append(
+            db,
+            AGREEMENT_VERIFIED,
+            process_id=neg.id,
+            peer=neg.peer_id,
+            subject=dict(agreement),
+            data={"agreement": agreement_id, "role": role, "status": tables.UNSIGNED},
+        )
         if self.require_signatures:
             side = "provider" if role == intent.PROVIDER else "consumer"
-            return Problem("agreement.unsigned", f"the {side} did not sign the agreement, and this node requires "
-                           "signed agreements ([evidence] require_signatures)")
+            return Problem(
+                "agreement.unsigned",
+                f"the {side} did not sign the agreement, and this node requires "
+                "signed agreements ([evidence] require_signatures)",
+            )
         return None
 
-    def _refuse(self, db: Db, neg: Any, agreement: Mapping[str, Any], role: str, jws: str | None,
-                problem: Problem) -> Problem:
+    def _refuse(
+        self, db: Db, neg: Any, agreement: Mapping[str, Any], role: str, jws: str | None, problem: Problem
+    ) -> Problem:
         agreement_id = str(agreement.get("@id"))
-        tables.put_signature(db, tables.StoredSignature(agreement_id, role, tables.INVALID, neg.peer_id, jws,
-                                                        problem.code, problem.reason[:500],
-                                                        format_utc(self.clock())))
-        data: dict[str, Any] = {"agreement": agreement_id, "role": role, "status": tables.INVALID,
-                                "code": problem.code, "reason": problem.reason[:500]}
+        tables.put_signature(
+            db,
+            tables.StoredSignature(
+                agreement_id,
+                role,
+                tables.INVALID,
+                neg.peer_id,
+                jws,
+                problem.code,
+                problem.reason[:500],
+                format_utc(self.clock()),
+            ),
+        )
+        data: dict[str, Any] = {
+            "agreement": agreement_id,
+            "role": role,
+            "status": tables.INVALID,
+            "code": problem.code,
+            "reason": problem.reason[:500],
+        }
         if jws is not None:
             data["signature_sha256"] = intent.signature_sha256(jws)
-        self.append(db, AGREEMENT_VERIFIED, process_id=neg.id, peer=neg.peer_id, subject=dict(agreement),
-                            data=data)
-        return Problem(problem.code, f"the {role}'s signature on the agreement is not acceptable: {problem.reason}",
-                       problem.where)
+        self.append(db, AGREEMENT_VERIFIED, process_id=neg.id, peer=neg.peer_id, subject=dict(agreement), data=data)
+        return Problem(
+            problem.code, f"the {role}'s signature on the agreement is not acceptable: {problem.reason}", problem.where
+        )

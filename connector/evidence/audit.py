@@ -17,9 +17,10 @@ checked here: an auditor holding CRLs can apply them to the certificates the rep
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta, timezone
-from typing import Any, Mapping, Sequence
+from datetime import UTC, datetime, timedelta
+from typing import Any
 
 from cryptography import x509
 from cryptography.hazmat.primitives.asymmetric import ec
@@ -120,21 +121,39 @@ class Report:
             "target": self.target,
             "terms": self.terms,
             "exportedBy": self.exported_by,
-            "parties": {role: {"did": p.did, "organisation": p.organisation, "root": p.root,
-                               "signedAt": p.signed_at.isoformat() if p.signed_at else None, "kid": p.kid,
-                               "certificateSha256": p.certificate_sha256} for role, p in self.parties.items()},
+            "parties": {
+                role: {
+                    "did": p.did,
+                    "organisation": p.organisation,
+                    "root": p.root,
+                    "signedAt": p.signed_at.isoformat() if p.signed_at else None,
+                    "kid": p.kid,
+                    "certificateSha256": p.certificate_sha256,
+                }
+                for role, p in self.parties.items()
+            },
             "trustedTime": self.trusted_time.isoformat() if self.trusted_time else None,
             "timeAuthority": self.time_authority,
             "checkpointTime": self.checkpoint_time.isoformat() if self.checkpoint_time else None,
-            "deliveries": [{"transferId": d.transfer_id, "sha256": d.sha256, "size": d.size,
-                            "mediaType": d.media_type, "sealedAt": d.sealed_at.isoformat(), "issuer": d.issuer}
-                           for d in self.deliveries],
-            "checks": [{"name": c.name, "status": c.status, "statement": c.statement, "code": c.code}
-                       for c in self.checks],
+            "deliveries": [
+                {
+                    "transferId": d.transfer_id,
+                    "sha256": d.sha256,
+                    "size": d.size,
+                    "mediaType": d.media_type,
+                    "sealedAt": d.sealed_at.isoformat(),
+                    "issuer": d.issuer,
+                }
+                for d in self.deliveries
+            ],
+            "checks": [
+                {"name": c.name, "status": c.status, "statement": c.statement, "code": c.code} for c in self.checks
+            ],
         }
 
 
 # --- trust lists --------------------------------------------------------------------------------------------
+
 
 def load_trust_list(text: str, now: datetime, *, any_time: bool = False) -> TrustList:
     """A trust list the auditor chose to trust: verified under the root certificate it carries itself.
@@ -161,6 +180,7 @@ def load_trust_list(text: str, now: datetime, *, any_time: bool = False) -> Trus
 
 
 # --- helpers ------------------------------------------------------------------------------------------------
+
 
 def _organisation(cert: x509.Certificate) -> str | None:
     names = cert.subject.get_attributes_for_oid(x509.NameOID.ORGANIZATION_NAME)
@@ -203,7 +223,7 @@ def _iat(jws: str) -> datetime | None:
     if not isinstance(iat, int) or isinstance(iat, bool):
         return None
     try:
-        return datetime.fromtimestamp(iat, timezone.utc)
+        return datetime.fromtimestamp(iat, UTC)
     except (OverflowError, OSError, ValueError):
         return None
 
@@ -222,8 +242,10 @@ def _when(moment: datetime | None) -> str:
 
 # --- the verification ---------------------------------------------------------------------------------------
 
-def verify_bundle(document: Any, trust_lists: Sequence[TrustList], now: datetime,
-                  expected_agreement: str | None = None) -> Report:
+
+def verify_bundle(
+    document: Any, trust_lists: Sequence[TrustList], now: datetime, expected_agreement: str | None = None
+) -> Report:
     """Check everything in a bundle against the trust lists. Bad evidence is reported, never raised; only trust
     lists that cannot be combined (two of one federation) raise ConnectorError."""
     require_aware(now)
@@ -235,8 +257,9 @@ def verify_bundle(document: Any, trust_lists: Sequence[TrustList], now: datetime
         report.fail("bundle.format", exc)
         return report
     except ValueError as exc:
-        report.fail("bundle.format", f"the bundle holds values canonical JSON cannot express ({exc})",
-                    "bundle.malformed")
+        report.fail(
+            "bundle.format", f"the bundle holds values canonical JSON cannot express ({exc})", "bundle.malformed"
+        )
         return report
     report.agreement_id = bundle.agreement_id
     report.exported_by = bundle.exported_by
@@ -250,8 +273,11 @@ def verify_bundle(document: Any, trust_lists: Sequence[TrustList], now: datetime
         return report
     report.add("bundle.format", OK, f"the bundle is well-formed and about agreement {bundle.agreement_id}")
     if expected_agreement is not None and expected_agreement != bundle.agreement_id:
-        report.fail("bundle.agreement", f"the bundle is about agreement {bundle.agreement_id}, not the expected "
-                    f"{expected_agreement}", "bundle.agreement_mismatch")
+        report.fail(
+            "bundle.agreement",
+            f"the bundle is about agreement {bundle.agreement_id}, not the expected {expected_agreement}",
+            "bundle.agreement_mismatch",
+        )
 
     provider_did = _party_of(bundle.agreement, "assigner")
     consumer_did = _party_of(bundle.agreement, "assignee")
@@ -260,7 +286,7 @@ def verify_bundle(document: Any, trust_lists: Sequence[TrustList], now: datetime
     checkpoint, trusted = _check_log_head(report, bundle, anchors, tsa_anchors, now)
     records = _check_inclusion(report, bundle, checkpoint)
     _check_records(report, bundle, records)
-    limit = (trusted or (checkpoint.at_datetime if checkpoint else None))
+    limit = trusted or (checkpoint.at_datetime if checkpoint else None)
     signatures = _check_signatures(report, bundle, records, anchors, provider_did, consumer_did, limit)
     _check_credentials(report, bundle, store, signatures)
     _check_did_documents(report, bundle, signatures)
@@ -270,20 +296,28 @@ def verify_bundle(document: Any, trust_lists: Sequence[TrustList], now: datetime
 
 def _check_parties(report: Report, bundle: Bundle, provider: str | None, consumer: str | None) -> None:
     if provider is None or consumer is None:
-        report.fail("agreement.parties", "the agreement names no assigner (provider) or assignee (consumer)",
-                    "bundle.agreement_parties")
+        report.fail(
+            "agreement.parties",
+            "the agreement names no assigner (provider) or assignee (consumer)",
+            "bundle.agreement_parties",
+        )
         return
     role = bundle.negotiation.get("role")
     own = provider if role == "provider" else consumer
     if bundle.exported_by != own or bundle.log_node != own:
-        report.fail("agreement.parties", f"the bundle was exported by {bundle.exported_by} from the log of "
-                    f"{bundle.log_node}, but the {role} of this agreement is {own}", "bundle.exporter")
+        report.fail(
+            "agreement.parties",
+            f"the bundle was exported by {bundle.exported_by} from the log of "
+            f"{bundle.log_node}, but the {role} of this agreement is {own}",
+            "bundle.exporter",
+        )
         return
     report.add("agreement.parties", OK, f"provider {provider} and consumer {consumer}; exported by the {role}")
 
 
-def _check_log_head(report: Report, bundle: Bundle, anchors: list[x509.Certificate],
-                    tsa_anchors: list[x509.Certificate], now: datetime) -> tuple[Checkpoint | None, datetime | None]:
+def _check_log_head(
+    report: Report, bundle: Bundle, anchors: list[x509.Certificate], tsa_anchors: list[x509.Certificate], now: datetime
+) -> tuple[Checkpoint | None, datetime | None]:
     digest = checkpoint_digest(bundle.checkpoint) if bundle.checkpoint.isascii() else b"\0" * 32
     stamps: list[TimeStamp] = []
     for index, token in enumerate(bundle.timestamps):
@@ -295,8 +329,12 @@ def _check_log_head(report: Report, bundle: Bundle, anchors: list[x509.Certifica
     if stamps:
         first = min(stamps, key=lambda s: s.gen_time)
         report.trusted_time, report.time_authority = first.gen_time, first.tsa_name
-        report.add("log.timestamp", OK, f"the time-stamp authority '{first.tsa_name}' attests that the checkpoint "
-                   f"existed at {_when(first.gen_time)}")
+        report.add(
+            "log.timestamp",
+            OK,
+            f"the time-stamp authority '{first.tsa_name}' attests that the checkpoint "
+            f"existed at {_when(first.gen_time)}",
+        )
     elif not bundle.timestamps:
         report.add("log.timestamp", ABSENT, "the checkpoint is not time-stamped: its time is only the node's claim")
     at = trusted or _claimed_checkpoint_time(bundle.checkpoint) or now
@@ -311,9 +349,13 @@ def _check_log_head(report: Report, bundle: Bundle, anchors: list[x509.Certifica
         report.fail("log.checkpoint", "the checkpoint is dated in the future", "checkpoint.future")
         return None, trusted
     report.checkpoint_time = checkpoint.at_datetime
-    report.add("log.checkpoint", OK, f"{checkpoint.node} signed a checkpoint of its log: {checkpoint.count} records, "
-               f"head {checkpoint.head[:16]}..., at {checkpoint.at} (certificate of "
-               f"'{_organisation(checkpoint.signer_cert)}')")
+    report.add(
+        "log.checkpoint",
+        OK,
+        f"{checkpoint.node} signed a checkpoint of its log: {checkpoint.count} records, "
+        f"head {checkpoint.head[:16]}..., at {checkpoint.at} (certificate of "
+        f"'{_organisation(checkpoint.signer_cert)}')",
+    )
     return checkpoint, trusted
 
 
@@ -327,8 +369,12 @@ def _check_inclusion(report: Report, bundle: Bundle, checkpoint: Checkpoint | No
         report.fail("log.inclusion", exc)
         return ()
     seqs = ", ".join(str(r.seq) for r in records[:12]) + (", ..." if len(records) > 12 else "")
-    report.add("log.inclusion", OK, f"{len(records)} records about this agreement are in the log, unaltered, at "
-               f"seq {seqs}, committed to by the checkpoint")
+    report.add(
+        "log.inclusion",
+        OK,
+        f"{len(records)} records about this agreement are in the log, unaltered, at "
+        f"seq {seqs}, committed to by the checkpoint",
+    )
     return records
 
 
@@ -348,12 +394,19 @@ def _check_complete(report: Report, bundle: Bundle, records: tuple[Record, ...])
         previous: str | None = None
         for record in chain:
             if record.data.get(PROCESS_PREV, "") != previous:
-                report.fail("log.complete", f"a record about process {process} before seq {record.seq} was left out "
-                            "of the bundle", "bundle.incomplete")
+                report.fail(
+                    "log.complete",
+                    f"a record about process {process} before seq {record.seq} was left out of the bundle",
+                    "bundle.incomplete",
+                )
                 return
             previous = record.hash
-    report.add("log.complete", OK, f"the records of the negotiation and of {len(bundle.transfers)} transfer(s) link "
-               "up one to the next: none was left out before the last one disclosed")
+    report.add(
+        "log.complete",
+        OK,
+        f"the records of the negotiation and of {len(bundle.transfers)} transfer(s) link "
+        "up one to the next: none was left out before the last one disclosed",
+    )
 
 
 def _check_records(report: Report, bundle: Bundle, records: tuple[Record, ...]) -> None:
@@ -362,20 +415,29 @@ def _check_records(report: Report, bundle: Bundle, records: tuple[Record, ...]) 
     _check_complete(report, bundle, records)
     processes = {str(bundle.negotiation["id"])} | {t.id for t in bundle.transfers}
     agreement_id = bundle.agreement_id
-    foreign = [r for r in records if r.process_id not in processes
-               or (r.kind in AGREEMENT_KINDS and r.data.get("agreement") != agreement_id)]
+    foreign = [
+        r
+        for r in records
+        if r.process_id not in processes or (r.kind in AGREEMENT_KINDS and r.data.get("agreement") != agreement_id)
+    ]
     if foreign:
         r = foreign[0]
-        report.fail("log.records", f"record seq {r.seq} ({r.kind}) is about process {r.process_id}, not this "
-                    "agreement's negotiation or transfers", "bundle.foreign_record")
+        report.fail(
+            "log.records",
+            f"record seq {r.seq} ({r.kind}) is about process {r.process_id}, not this "
+            "agreement's negotiation or transfers",
+            "bundle.foreign_record",
+        )
     agreement_sha256 = json_sha256(bundle.agreement)
     binding = [r for r in records if r.kind in AGREEMENT_KINDS and r.subject_sha256 == agreement_sha256]
     if not binding:
-        report.fail("log.agreement", "no logged record carries the hash of this agreement: the agreement is not the "
-                    "one the log is about", "bundle.agreement_not_logged")
+        report.fail(
+            "log.agreement",
+            "no logged record carries the hash of this agreement: the agreement is not the one the log is about",
+            "bundle.agreement_not_logged",
+        )
     else:
-        report.add("log.agreement", OK, f"the log holds the agreement's hash (seq {binding[0].seq}, "
-                   f"{binding[0].at})")
+        report.add("log.agreement", OK, f"the log holds the agreement's hash (seq {binding[0].seq}, {binding[0].at})")
     referenced = {r.subject_sha256 for r in records if r.subject_sha256}
     for key, subject in bundle.subjects.items():
         try:
@@ -383,16 +445,26 @@ def _check_records(report: Report, bundle: Bundle, records: tuple[Record, ...]) 
         except ValueError:
             actual = ""
         if actual != key:
-            report.fail("log.subjects", f"subject {key[:16]}... does not hash to its key: it was altered",
-                        "bundle.subject_altered")
+            report.fail(
+                "log.subjects",
+                f"subject {key[:16]}... does not hash to its key: it was altered",
+                "bundle.subject_altered",
+            )
             return
         if key not in referenced:
-            report.fail("log.subjects", f"subject {key[:16]}... is not referenced by any disclosed record",
-                        "bundle.subject_unlogged")
+            report.fail(
+                "log.subjects",
+                f"subject {key[:16]}... is not referenced by any disclosed record",
+                "bundle.subject_unlogged",
+            )
             return
     if bundle.subjects:
-        report.add("log.subjects", OK, f"{len(bundle.subjects)} logged messages and documents are included, each "
-                   "matching the hash its record holds")
+        report.add(
+            "log.subjects",
+            OK,
+            f"{len(bundle.subjects)} logged messages and documents are included, each "
+            "matching the hash its record holds",
+        )
 
 
 @dataclass(frozen=True)
@@ -402,8 +474,15 @@ class _Verified:
     cert: x509.Certificate
 
 
-def _check_signatures(report: Report, bundle: Bundle, records: tuple[Record, ...], anchors: list[x509.Certificate],
-                      provider: str | None, consumer: str | None, limit: datetime | None) -> dict[str, _Verified]:
+def _check_signatures(
+    report: Report,
+    bundle: Bundle,
+    records: tuple[Record, ...],
+    anchors: list[x509.Certificate],
+    provider: str | None,
+    consumer: str | None,
+    limit: datetime | None,
+) -> dict[str, _Verified]:
     verified: dict[str, _Verified] = {}
     logged = {r.data.get("signature_sha256") for r in records if r.kind in AGREEMENT_KINDS}
     provider_jws = bundle.signatures["provider"].jws
@@ -416,35 +495,55 @@ def _check_signatures(report: Report, bundle: Bundle, records: tuple[Record, ...
         if did is None:
             continue
         if held.status == "invalid":
-            report.add(name, ABSENT, f"the {role} sent a signature that did not verify when it arrived; it proves "
-                       "nothing")
+            report.add(
+                name, ABSENT, f"the {role} sent a signature that did not verify when it arrived; it proves nothing"
+            )
             continue
-        at = _iat(held.jws) or datetime.now(timezone.utc)
+        at = _iat(held.jws) or datetime.now(UTC)
         try:
             facts = intent.verify_agreement_signature(
-                bundle.agreement, held.jws, did, anchors, at,
-                provider_signature=provider_jws if role == "consumer" else None, expected_role=role)
+                bundle.agreement,
+                held.jws,
+                did,
+                anchors,
+                at,
+                provider_signature=provider_jws if role == "consumer" else None,
+                expected_role=role,
+            )
             cert = certs_from_x5c(read_header(held.jws).get("x5c"))[0]
         except ConnectorError as exc:
             report.fail(name, exc)
             continue
         if records and intent.signature_sha256(held.jws) not in logged:
-            report.fail(name, f"the {role}'s signature is not in the disclosed log records",
-                        "bundle.signature_not_logged")
+            report.fail(
+                name, f"the {role}'s signature is not in the disclosed log records", "bundle.signature_not_logged"
+            )
             continue
         if records and limit is not None and facts.issued_at > limit + SKEW:
-            report.fail(name, f"the {role}'s signature claims {_when(facts.issued_at)}, after the checkpoint that "
-                        f"logged it ({_when(limit)})", "agreement.time")
+            report.fail(
+                name,
+                f"the {role}'s signature claims {_when(facts.issued_at)}, after the checkpoint that "
+                f"logged it ({_when(limit)})",
+                "agreement.time",
+            )
             continue
         verified[role] = _Verified(role, facts, cert)
-        report.parties[role] = Party(role, did, _organisation(cert), facts.root, facts.issued_at, facts.kid,
-                                     facts.signer_cert_sha256)
-        covers = f", covering {len(facts.credential_sha256)} credential(s) of the other party" \
-            if facts.credential_sha256 else ""
-        what = "countersigned the agreement and the provider's signature" if role == "consumer" else \
-            "signed the agreement"
-        report.add(name, OK, f"{did} ('{_organisation(cert)}', certified by '{facts.root}') {what} at "
-                   f"{_when(facts.issued_at)}{covers}")
+        report.parties[role] = Party(
+            role, did, _organisation(cert), facts.root, facts.issued_at, facts.kid, facts.signer_cert_sha256
+        )
+        covers = (
+            f", covering {len(facts.credential_sha256)} credential(s) of the other party"
+            if facts.credential_sha256
+            else ""
+        )
+        what = (
+            "countersigned the agreement and the provider's signature" if role == "consumer" else "signed the agreement"
+        )
+        report.add(
+            name,
+            OK,
+            f"{did} ('{_organisation(cert)}', certified by '{facts.root}') {what} at {_when(facts.issued_at)}{covers}",
+        )
     for role, did in (("provider", provider), ("consumer", consumer)):
         if did is not None and role not in report.parties:
             report.parties[role] = Party(role, did)
@@ -461,22 +560,34 @@ def _check_credentials(report: Report, bundle: Bundle, store: TrustStore, signat
             credential = held.get(sha)
             name = f"credential.{sha[:12]}"
             if credential is None or credential.token is None:
-                report.add(name, ABSENT, f"the {role} relied on a credential of the {other} (sha256 {sha[:16]}...) "
-                           "that the bundle holds only by hash")
+                report.add(
+                    name,
+                    ABSENT,
+                    f"the {role} relied on a credential of the {other} (sha256 {sha[:16]}...) "
+                    "that the bundle holds only by hash",
+                )
                 continue
             if _token_sha256(credential.token) != sha:
-                report.fail(name, "the credential included does not match the hash the signature covers",
-                            "bundle.credential_altered")
+                report.fail(
+                    name,
+                    "the credential included does not match the hash the signature covers",
+                    "bundle.credential_altered",
+                )
                 continue
             try:
-                checked = verify_credential(credential.token, store, credential.holder, signed.facts.issued_at,
-                                            require_status=False)
+                checked = verify_credential(
+                    credential.token, store, credential.holder, signed.facts.issued_at, require_status=False
+                )
             except ConnectorError as exc:
                 report.fail(name, exc)
                 continue
             types = ", ".join(t for t in checked.types if t != "VerifiableCredential")
-            report.add(name, OK, f"the {role} relied on {types} of {credential.holder} issued by "
-                       f"{checked.issuer} ({checked.federation}), valid at the signing time")
+            report.add(
+                name,
+                OK,
+                f"the {role} relied on {types} of {credential.holder} issued by "
+                f"{checked.issuer} ({checked.federation}), valid at the signing time",
+            )
 
 
 def _token_sha256(token: str) -> str:
@@ -493,8 +604,11 @@ def _check_did_documents(report: Report, bundle: Bundle, signatures: Mapping[str
         document = bundle.did_documents.get(did)
         name = f"did.{role}"
         if document is None:
-            report.add(name, ABSENT, f"the DID document of {did} is not in the bundle; its key id {signed.facts.kid} "
-                       "is not resolved")
+            report.add(
+                name,
+                ABSENT,
+                f"the DID document of {did} is not in the bundle; its key id {signed.facts.kid} is not resolved",
+            )
             continue
         try:
             key = parse_did_document(document, did).key(signed.facts.kid, ASSERTION_METHOD)
@@ -503,15 +617,25 @@ def _check_did_documents(report: Report, bundle: Bundle, signatures: Mapping[str
             continue
         public = signed.cert.public_key()
         if not isinstance(public, ec.EllipticCurvePublicKey) or not same_public_key(key, public):
-            report.fail(name, f"key {signed.facts.kid} in the DID document is not the key of the signing certificate",
-                        "did.key_mismatch")
+            report.fail(
+                name,
+                f"key {signed.facts.kid} in the DID document is not the key of the signing certificate",
+                "did.key_mismatch",
+            )
             continue
-        report.add(name, OK, f"key {signed.facts.kid} resolves in the DID document of {did} to the signing "
-                   f"certificate's key")
+        report.add(
+            name, OK, f"key {signed.facts.kid} resolves in the DID document of {did} to the signing certificate's key"
+        )
 
 
-def _check_seals(report: Report, bundle: Bundle, records: tuple[Record, ...], anchors: list[x509.Certificate],
-                 now: datetime, provider: str | None) -> None:
+def _check_seals(
+    report: Report,
+    bundle: Bundle,
+    records: tuple[Record, ...],
+    anchors: list[x509.Certificate],
+    now: datetime,
+    provider: str | None,
+) -> None:
     from connector.dataplane.seal import SealClaims, SealExpectation, verify_seal
 
     logged = {r.subject_sha256 for r in records if r.kind in SEAL_KINDS}
@@ -519,32 +643,49 @@ def _check_seals(report: Report, bundle: Bundle, records: tuple[Record, ...], an
     for transfer in bundle.transfers:
         name = f"seal.{transfer.id}"
         if transfer.seal is None:
-            report.add(name, ABSENT, f"transfer {transfer.id} ({transfer.state}) has no seal: which bytes were "
-                       "delivered is not proven")
+            report.add(
+                name,
+                ABSENT,
+                f"transfer {transfer.id} ({transfer.state}) has no seal: which bytes were delivered is not proven",
+            )
             continue
         try:
             claims = SealClaims.from_json(transfer.seal.get("claims"))
-            expected = SealExpectation(str(dataset), bundle.agreement_id, transfer.provider_pid or "",
-                                       transfer.consumer_pid or "", provider or "")
+            expected = SealExpectation(
+                str(dataset),
+                bundle.agreement_id,
+                transfer.provider_pid or "",
+                transfer.consumer_pid or "",
+                provider or "",
+            )
             facts = verify_seal(transfer.seal, claims.sha256, claims.size, expected, anchors, now)
         except ConnectorError as exc:
             report.fail(name, exc)
             continue
         seal_sha256 = json_sha256(dict(transfer.seal))
         if records and seal_sha256 not in logged:
-            report.fail(name, f"the seal of transfer {transfer.id} is not in the disclosed log records",
-                        "bundle.seal_not_logged")
+            report.fail(
+                name,
+                f"the seal of transfer {transfer.id} is not in the disclosed log records",
+                "bundle.seal_not_logged",
+            )
             continue
-        report.deliveries.append(Delivery(transfer.id, claims.sha256, claims.size, claims.media_type,
-                                          claims.issued_at, claims.issuer))
+        report.deliveries.append(
+            Delivery(transfer.id, claims.sha256, claims.size, claims.media_type, claims.issued_at, claims.issuer)
+        )
         received = any(r.kind in SEAL_VERIFIED_KINDS and r.subject_sha256 == seal_sha256 for r in records)
         also = "; the consumer's log records that the bytes it received match it" if received else ""
-        report.add(name, OK, f"{claims.issuer} sealed {claims.size} bytes ({claims.media_type}) with SHA-256 "
-                   f"{claims.sha256} under this agreement at {_when(claims.issued_at)} (certified by "
-                   f"'{facts.anchor_subject}'){also}")
+        report.add(
+            name,
+            OK,
+            f"{claims.issuer} sealed {claims.size} bytes ({claims.media_type}) with SHA-256 "
+            f"{claims.sha256} under this agreement at {_when(claims.issued_at)} (certified by "
+            f"'{facts.anchor_subject}'){also}",
+        )
 
 
 # --- the readable report ------------------------------------------------------------------------------------
+
 
 def render(report: Report) -> str:
     lines = [f"Evidence for agreement {report.agreement_id or '(unreadable)'}"]
@@ -566,8 +707,11 @@ def render(report: Report) -> str:
     for delivery in report.deliveries:
         lines.append(f"  delivered: {delivery.size} bytes, SHA-256 {delivery.sha256} (transfer {delivery.transfer_id})")
     lines.append("")
-    for title, status, mark in (("PROVEN", OK, "[ok]  "), ("NOT PROVEN", ABSENT, "[--]  "),
-                                ("FAILED", FAILED, "[FAIL]")):
+    for title, status, mark in (
+        ("PROVEN", OK, "[ok]  "),
+        ("NOT PROVEN", ABSENT, "[--]  "),
+        ("FAILED", FAILED, "[FAIL]"),
+    ):
         chosen = [c for c in report.checks if c.status == status]
         if not chosen:
             continue
@@ -577,8 +721,9 @@ def render(report: Report) -> str:
             lines.append(f"  {mark} {check.name}: {check.statement}{code}")
     lines.append("")
     if report.ok:
-        lines.append("RESULT: every check holds" + ("" if report.complete else " (some evidence is absent, see NOT "
-                                                                              "PROVEN)"))
+        lines.append(
+            "RESULT: every check holds" + ("" if report.complete else " (some evidence is absent, see NOT PROVEN)")
+        )
     else:
         lines.append(f"RESULT: {len(report.failures)} check(s) FAILED; the first: {report.failures[0].code}")
     return "\n".join(lines)

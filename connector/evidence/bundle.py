@@ -25,8 +25,9 @@ from __future__ import annotations
 import base64
 import binascii
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any, Mapping
+from typing import Any
 
 from connector.evidence.chain import InclusionProof
 from connector.evidence.errors import EvidenceError
@@ -37,8 +38,20 @@ MEDIA_TYPE = "application/json"
 ROLES = ("provider", "consumer")
 STATUSES = ("signed", "verified", "unsigned", "invalid")
 _HEX64 = re.compile(r"[0-9a-f]{64}")
-_TOP = {"type", "version", "exportedBy", "exportedAt", "agreement", "negotiation", "signatures", "credentials",
-        "didDocuments", "transfers", "subjects", "log"}
+_TOP = {
+    "type",
+    "version",
+    "exportedBy",
+    "exportedAt",
+    "agreement",
+    "negotiation",
+    "signatures",
+    "credentials",
+    "didDocuments",
+    "transfers",
+    "subjects",
+    "log",
+}
 
 
 def _bad(reason: str, where: str) -> EvidenceError:
@@ -118,11 +131,22 @@ class Bundle:
         return str(self.agreement["@id"])
 
 
-def build_bundle(*, exported_by: str, exported_at: str, agreement: Mapping[str, Any],
-                 negotiation: Mapping[str, Any], signatures: Mapping[str, Mapping[str, Any]],
-                 credentials: list[Mapping[str, Any]], did_documents: Mapping[str, Mapping[str, Any]],
-                 transfers: list[Mapping[str, Any]], subjects: Mapping[str, Any], log_node: str,
-                 proof: InclusionProof, checkpoint: str, timestamps: list[bytes]) -> dict[str, Any]:
+def build_bundle(
+    *,
+    exported_by: str,
+    exported_at: str,
+    agreement: Mapping[str, Any],
+    negotiation: Mapping[str, Any],
+    signatures: Mapping[str, Mapping[str, Any]],
+    credentials: list[Mapping[str, Any]],
+    did_documents: Mapping[str, Mapping[str, Any]],
+    transfers: list[Mapping[str, Any]],
+    subjects: Mapping[str, Any],
+    log_node: str,
+    proof: InclusionProof,
+    checkpoint: str,
+    timestamps: list[bytes],
+) -> dict[str, Any]:
     """Assemble the bundle document (and check it reads back, so an export is never unreadable)."""
     document = {
         "type": BUNDLE_TYPE,
@@ -171,8 +195,10 @@ def parse_bundle(obj: Any) -> Bundle:
         if jws is not None and (not isinstance(jws, str) or not jws):
             raise _bad(f"signatures.{role}.jws must be a compact JWS or null", f"signatures.{role}.jws")
         if (jws is None) != (status == "unsigned") and status != "invalid":
-            raise _bad(f"signatures.{role}: a {status} signature {'needs' if jws is None else 'has no'} jws",
-                       f"signatures.{role}.jws")
+            raise _bad(
+                f"signatures.{role}: a {status} signature {'needs' if jws is None else 'has no'} jws",
+                f"signatures.{role}.jws",
+            )
         signatures[role] = HeldSignature(role, status, jws)
     credentials = []
     for i, raw in enumerate(_list(doc["credentials"], "credentials")):
@@ -184,9 +210,16 @@ def parse_bundle(obj: Any) -> Bundle:
         types = entry.get("types") or []
         if not isinstance(types, list) or not all(isinstance(t, str) for t in types):
             raise _bad(f"{where}.types must be a list of strings", f"{where}.types")
-        credentials.append(HeldCredential(sha, str(_text(entry, "holder", where)), _text(entry, "id", where, True),
-                                          tuple(types), _text(entry, "issuer", where, True),
-                                          _text(entry, "token", where, True)))
+        credentials.append(
+            HeldCredential(
+                sha,
+                str(_text(entry, "holder", where)),
+                _text(entry, "id", where, True),
+                tuple(types),
+                _text(entry, "issuer", where, True),
+                _text(entry, "token", where, True),
+            )
+        )
     documents = _object(doc["didDocuments"], "didDocuments")
     for did, document in documents.items():
         _object(document, f"didDocuments[{did}]")
@@ -197,10 +230,17 @@ def parse_bundle(obj: Any) -> Bundle:
         seal = entry.get("seal")
         if seal is not None:
             _object(seal, f"{where}.seal")
-        transfers.append(HeldTransfer(
-            str(_text(entry, "id", where)), str(entry.get("role")), _text(entry, "providerPid", where, True),
-            _text(entry, "consumerPid", where, True), _text(entry, "state", where, True),
-            _text(entry, "format", where, True), seal))
+        transfers.append(
+            HeldTransfer(
+                str(_text(entry, "id", where)),
+                str(entry.get("role")),
+                _text(entry, "providerPid", where, True),
+                _text(entry, "consumerPid", where, True),
+                _text(entry, "state", where, True),
+                _text(entry, "format", where, True),
+                seal,
+            )
+        )
     subjects = _object(doc["subjects"], "subjects")
     for key in subjects:
         if not _HEX64.fullmatch(key):

@@ -12,9 +12,10 @@ from __future__ import annotations
 import base64
 import binascii
 import functools
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, Iterable, Sequence
+from typing import Any
 
 from cryptography import x509
 from cryptography.exceptions import InvalidSignature, UnsupportedAlgorithm
@@ -64,7 +65,7 @@ def load_usable_der(der: bytes) -> x509.Certificate | None:
     """A DER certificate whose extensions and key can be read, or None."""
     try:
         cert = x509.load_der_x509_certificate(der)
-        cert.extensions  # parsed (and cached) now, so later checks cannot fail half-way
+        _ = cert.extensions  # parsed (and cached) now, so later checks cannot fail half-way
         cert.public_key()
     except _UNUSABLE:
         return None
@@ -221,7 +222,7 @@ def validate_path(
     if known is not None:
         # Built from these very certificates before, and everything but the instant checked: only the validity
         # periods remain, in the order `_check` takes them (its other checks cannot fail for this path).
-        for index, cert in enumerate(known):
+        for cert in known:
             if not cert.not_valid_before_utc <= at <= cert.not_valid_after_utc:
                 _check(list(known), at, where)  # raises, with its own message
         return CertPath(known)

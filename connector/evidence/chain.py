@@ -17,10 +17,11 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime
 from json.encoder import encode_basestring  # type: ignore[attr-defined]
-from typing import Any, Iterable, Mapping, Sequence, Union
+from typing import Any
 
 from connector.canonical import canonical_bytes, json_sha256, sha256_hex
 from connector.errors import Problem
@@ -117,10 +118,23 @@ def _body_bytes(
     at: str, kind: str, process_id: str | None, peer: str | None, subject_sha256: str | None, data_json: bytes
 ) -> bytes:
     """JCS of the body object, assembled around the already canonical `data` (members in JCS key order)."""
-    return b"".join((
-        b'{"at":', _text(at), b',"data":', data_json, b',"kind":', _text(kind), b',"peer":', _text(peer),
-        b',"process_id":', _text(process_id), b',"subject_sha256":', _text(subject_sha256), b"}",
-    ))
+    return b"".join(
+        (
+            b'{"at":',
+            _text(at),
+            b',"data":',
+            data_json,
+            b',"kind":',
+            _text(kind),
+            b',"peer":',
+            _text(peer),
+            b',"process_id":',
+            _text(process_id),
+            b',"subject_sha256":',
+            _text(subject_sha256),
+            b"}",
+        )
+    )
 
 
 def body_sha256_of(
@@ -129,8 +143,9 @@ def body_sha256_of(
     """SHA-256 of JCS({at, kind, process_id, peer, subject_sha256, data})."""
     if all(v is None or isinstance(v, str) for v in (at, kind, process_id, peer, subject_sha256)):
         return sha256_hex(_body_bytes(at, kind, process_id, peer, subject_sha256, canonical_bytes(data)))
-    return json_sha256({"at": at, "kind": kind, "process_id": process_id, "peer": peer,
-                        "subject_sha256": subject_sha256, "data": data})
+    return json_sha256(
+        {"at": at, "kind": kind, "process_id": process_id, "peer": peer, "subject_sha256": subject_sha256, "data": data}
+    )
 
 
 _SAFE_SEQ = 2**53 - 1
@@ -192,8 +207,9 @@ class Record:
 
     @property
     def body_sha256(self) -> str:
-        return sha256_hex(_body_bytes(self.at, self.kind, self.process_id, self.peer, self.subject_sha256,
-                                      self.data_json))
+        return sha256_hex(
+            _body_bytes(self.at, self.kind, self.process_id, self.peer, self.subject_sha256, self.data_json)
+        )
 
     def computed_hash(self) -> str:
         return link_hash(self.seq, self.prev, self.body_sha256)
@@ -273,8 +289,15 @@ def make_record(
     return replace(draft, hash=draft.computed_hash())
 
 
-def next_record(head: ChainHead, at: str, kind: str, process_id: str | None, peer: str | None,
-                subject_sha256: str | None, data: object) -> Record:
+def next_record(
+    head: ChainHead,
+    at: str,
+    kind: str,
+    process_id: str | None,
+    peer: str | None,
+    subject_sha256: str | None,
+    data: object,
+) -> Record:
     """What `make_record(head, ...)` makes, for the node's own journal (appends are on every protocol step). `at`
     (from `format_utc`) and `subject_sha256` (a digest just computed) are the journal's own and are not checked
     again; the head (read back from the store) and every field a caller supplies are, as in construction."""
@@ -286,9 +309,18 @@ def next_record(head: ChainHead, at: str, kind: str, process_id: str | None, pee
     body = sha256_hex(_body_bytes(at, kind, process_id, peer, subject_sha256, data_json))
     record = Record.__new__(Record)
     # Filled as construction would (frozen: not through setattr), without running the checks again.
-    record.__dict__.update(seq=seq, at=at, kind=kind, process_id=process_id, peer=peer,
-                           subject_sha256=subject_sha256, data=copy, prev=prev,
-                           hash=link_hash(seq, prev, body), _data_json=data_json)
+    record.__dict__.update(
+        seq=seq,
+        at=at,
+        kind=kind,
+        process_id=process_id,
+        peer=peer,
+        subject_sha256=subject_sha256,
+        data=copy,
+        prev=prev,
+        hash=link_hash(seq, prev, body),
+        _data_json=data_json,
+    )
     return record
 
 
@@ -305,7 +337,7 @@ TRUNCATED = "truncated"  # the log ends before the expected head
 DIVERGED = "diverged"  # the log reaches the expected count but with a different hash: it was rewritten
 NOT_COVERED = "not_covered"  # the expected head lies before the records given
 
-RecordLike = Union[Record, Mapping[str, Any], bytes, str]
+RecordLike = Record | Mapping[str, Any] | bytes | str
 
 
 @dataclass(frozen=True)

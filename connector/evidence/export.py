@@ -8,13 +8,14 @@ about other peers or processes. The node edge makes sure such a checkpoint exist
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any, Mapping
+from typing import Any
 
+from connector.canonical import sha256_hex
 from connector.errors import ConnectorError
 from connector.evidence import tables
 from connector.evidence.bundle import build_bundle
-from connector.canonical import sha256_hex
 from connector.evidence.chain import CREDENTIAL_VERIFIED, Record, make_inclusion_proof
 from connector.evidence.errors import EvidenceError
 from connector.jws import read_header
@@ -33,8 +34,9 @@ def _processes(db: Db, agreement_id: str) -> tuple[Any, Any, list[Any]]:
         raise ConnectorError("agreement.not_found", f"no agreement '{agreement_id}' is known to this node")
     negotiation = repo.get_negotiation(db, agreement.negotiation_id)
     if negotiation is None:
-        raise ConnectorError("negotiation.not_found",
-                             f"the negotiation of agreement '{agreement_id}' is missing from the store")
+        raise ConnectorError(
+            "negotiation.not_found", f"the negotiation of agreement '{agreement_id}' is missing from the store"
+        )
     rows = db.execute("SELECT * FROM transfers WHERE agreement_id = ? ORDER BY created_at", [agreement_id]).fetchall()
     return agreement, negotiation, [Transfer.from_row(dict(r)) for r in rows]
 
@@ -67,9 +69,14 @@ def _seal_of(db: Db, transfer_id: str) -> Mapping[str, Any] | None:
 
 def _presented_by(db: Db, peer: str) -> dict[str, str]:
     """The credentials `peer` presented to this node, as logged when they were verified: sha256 -> token."""
-    hashes = [row[0] for row in db.execute(
-        f"SELECT DISTINCT subject_sha256 FROM {tables.RECORDS} WHERE kind = ? AND peer = ? AND subject_sha256 "
-        "IS NOT NULL", [CREDENTIAL_VERIFIED, peer]).fetchall()]
+    hashes = [
+        row[0]
+        for row in db.execute(
+            f"SELECT DISTINCT subject_sha256 FROM {tables.RECORDS} WHERE kind = ? AND peer = ? AND subject_sha256 "
+            "IS NOT NULL",
+            [CREDENTIAL_VERIFIED, peer],
+        ).fetchall()
+    ]
     found: dict[str, str] = {}
     for body in tables.subjects(db, hashes).values():
         try:
@@ -91,9 +98,16 @@ def _credentials(db: Db, negotiation: Any, own_did: str, covered: set[str]) -> l
             if presented is None:
                 presented = _presented_by(db, negotiation.peer_id)
             # The peer's credential in full when the log kept it as presented, else by its hash alone.
-            out.append({"sha256": c["sha256"], "holder": negotiation.peer_id, "id": c.get("id"),
-                        "types": list(c.get("types") or []), "issuer": c.get("issuer"),
-                        "token": presented.get(c["sha256"])})
+            out.append(
+                {
+                    "sha256": c["sha256"],
+                    "holder": negotiation.peer_id,
+                    "id": c.get("id"),
+                    "types": list(c.get("types") or []),
+                    "issuer": c.get("issuer"),
+                    "token": presented.get(c["sha256"]),
+                }
+            )
     if covered and tables.table_exists(db, OWN_CREDENTIALS_TABLE):
         # Our own credentials, in full, where the peer's signature says it relied on them.
         for row in db.execute(f"SELECT id, types, issuer, sha256, token FROM {OWN_CREDENTIALS_TABLE}").fetchall():
@@ -102,9 +116,16 @@ def _credentials(db: Db, negotiation: Any, own_did: str, covered: set[str]) -> l
                     types = json.loads(row["types"])
                 except (TypeError, ValueError):
                     types = []
-                out.append({"sha256": row["sha256"], "holder": own_did, "id": row["id"],
-                            "types": types if isinstance(types, list) else [], "issuer": row["issuer"],
-                            "token": row["token"]})
+                out.append(
+                    {
+                        "sha256": row["sha256"],
+                        "holder": own_did,
+                        "id": row["id"],
+                        "types": types if isinstance(types, list) else [],
+                        "issuer": row["issuer"],
+                        "token": row["token"],
+                    }
+                )
     return out
 
 
@@ -122,15 +143,18 @@ def _covered(signatures: Mapping[str, tables.StoredSignature]) -> set[str]:
     return found
 
 
-def gather(db: Db, agreement_id: str, own_did: str, exported_at: str,
-           did_documents: Mapping[str, Mapping[str, Any]]) -> Gathered:
+def gather(
+    db: Db, agreement_id: str, own_did: str, exported_at: str, did_documents: Mapping[str, Mapping[str, Any]]
+) -> Gathered:
     """The bundle of `agreement_id`, proven against the first checkpoint covering its records."""
     agreement, negotiation, transfers = _processes(db, agreement_id)
     ids = [negotiation.id] + [t.id for t in transfers]
     rows = tables.records_of(db, ids)
     if not rows:
-        raise EvidenceError("evidence.no_records", f"the log holds no record about agreement '{agreement_id}' (was "
-                            "evidence off when it was negotiated?)")
+        raise EvidenceError(
+            "evidence.no_records",
+            f"the log holds no record about agreement '{agreement_id}' (was evidence off when it was negotiated?)",
+        )
     checkpoint = tables.checkpoint_covering(db, rows[-1]["seq"])
     if checkpoint is None:
         raise EvidenceError("evidence.no_checkpoint", "no checkpoint covers the agreement's records yet")
@@ -138,8 +162,11 @@ def gather(db: Db, agreement_id: str, own_did: str, exported_at: str,
         segment = [Record.from_json(r) for r in tables.record_rows(db, rows[0]["seq"], checkpoint.count)]
         proof = make_inclusion_proof(segment, [r["seq"] for r in rows], upto=checkpoint.count)
     except EvidenceError as exc:
-        raise EvidenceError("evidence.log_broken", f"the stored log does not verify ({exc.reason}); run "
-                            "'connector evidence check'", exc.where) from None
+        raise EvidenceError(
+            "evidence.log_broken",
+            f"the stored log does not verify ({exc.reason}); run 'connector evidence check'",
+            exc.where,
+        ) from None
     hashes = sorted({r.subject_sha256 for r in proof.records if r.subject_sha256})
     subjects = {sha: json.loads(body) for sha, body in tables.subjects(db, hashes).items()}
     signatures = tables.signatures_of(db, agreement_id)
@@ -148,14 +175,29 @@ def gather(db: Db, agreement_id: str, own_did: str, exported_at: str,
         exported_by=own_did,
         exported_at=exported_at,
         agreement=agreement.policy,
-        negotiation={"id": negotiation.id, "role": str(negotiation.role), "peer": negotiation.peer_id,
-                     "providerPid": negotiation.provider_pid, "consumerPid": negotiation.consumer_pid,
-                     "state": str(negotiation.state)},
+        negotiation={
+            "id": negotiation.id,
+            "role": str(negotiation.role),
+            "peer": negotiation.peer_id,
+            "providerPid": negotiation.provider_pid,
+            "consumerPid": negotiation.consumer_pid,
+            "state": str(negotiation.state),
+        },
         signatures=held,
         credentials=_credentials(db, negotiation, own_did, _covered(signatures)),
         did_documents=did_documents,
-        transfers=[{"id": t.id, "role": str(t.role), "providerPid": t.provider_pid, "consumerPid": t.consumer_pid,
-                    "state": str(t.state), "format": t.format, "seal": _seal_of(db, t.id)} for t in transfers],
+        transfers=[
+            {
+                "id": t.id,
+                "role": str(t.role),
+                "providerPid": t.provider_pid,
+                "consumerPid": t.consumer_pid,
+                "state": str(t.state),
+                "format": t.format,
+                "seal": _seal_of(db, t.id),
+            }
+            for t in transfers
+        ],
         subjects=subjects,
         log_node=own_did,
         proof=proof,

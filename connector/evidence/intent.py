@@ -26,9 +26,10 @@ countersigning; an absent countersignature is simply weaker evidence.
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import datetime, timedelta, timezone
-from typing import Any, Iterable, Mapping, Sequence
+from datetime import UTC, datetime, timedelta
+from typing import Any
 
 from cryptography import x509
 
@@ -131,7 +132,11 @@ def _sign(
 
 
 def sign_agreement(
-    agreement: Mapping[str, Any], signer: SigningIdentity, *, counterparty_credentials: Iterable[str], now: datetime,
+    agreement: Mapping[str, Any],
+    signer: SigningIdentity,
+    *,
+    counterparty_credentials: Iterable[str],
+    now: datetime,
     canonical: bytes | None = None,
 ) -> str:
     """The provider's detached signature over the agreement it is about to send (`canonical`: its canonical
@@ -215,7 +220,7 @@ def verify_agreement_signature(
     iat = header.get("iat")
     if not isinstance(iat, int) or isinstance(iat, bool):
         raise EvidenceError("agreement.malformed", "iat must be an integer", "iat")
-    issued_at = datetime.fromtimestamp(iat, timezone.utc)
+    issued_at = datetime.fromtimestamp(iat, UTC)
     if issued_at > now + max_skew:
         raise EvidenceError("agreement.future", "the signature is dated in the future", "iat")
     credentials = header.get("vc_sha256")

@@ -11,8 +11,9 @@ about what is stored.
 from __future__ import annotations
 
 import sqlite3
-from datetime import datetime, timezone
-from typing import Any, Callable, Mapping
+from collections.abc import Callable, Mapping
+from datetime import UTC, datetime
+from typing import Any
 
 from connector.canonical import canonical_bytes, sha256_hex
 from connector.evidence import tables
@@ -30,7 +31,7 @@ PROCESS_PREV = "process_prev"
 
 
 def _utcnow() -> datetime:
-    return datetime.now(timezone.utc)
+    return datetime.now(UTC)
 
 
 def subject_bytes(subject: Any) -> bytes:
@@ -82,9 +83,17 @@ class Journal:
         """The head as this process last wrote or read it (may include records of an open transaction)."""
         return self._head
 
-    def append(self, db: Db, kind: str, *, process_id: str | None = None, peer: str | None = None,
-               subject: Any = None, data: Mapping[str, Any] | None = None,
-               subject_json: bytes | None = None) -> Record:
+    def append(
+        self,
+        db: Db,
+        kind: str,
+        *,
+        process_id: str | None = None,
+        peer: str | None = None,
+        subject: Any = None,
+        data: Mapping[str, Any] | None = None,
+        subject_json: bytes | None = None,
+    ) -> Record:
         """Add one record in the caller's transaction; `subject` is hashed (and its canonical body kept).
         With a `process_id`, `data` gains PROCESS_PREV (whatever the caller put there is replaced).
         `subject_json`, when given, must be `subject_bytes(subject)` made by this node (it spares making it again)."""

@@ -9,9 +9,10 @@ its hash, and every kept agreement signature against the hash its chain record h
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any, Sequence
+from typing import Any
 
 from cryptography import x509
 
@@ -52,15 +53,22 @@ class LogCheck:
             extra = {"details": p.details} if p.details else {}
             return {"code": p.code, "reason": p.reason, "where": p.where, **extra}
 
-        return {"ok": self.ok, "records": self.records, "head": {"count": self.head.count, "hash": self.head.hash},
-                "checkpoints": self.checkpoints, "timestamps": self.timestamps, "subjects": self.subjects,
-                "signatures": self.signatures,
-                "firstBreak": problem(self.problems[0]) if self.problems else None,
-                "problems": [problem(p) for p in self.problems]}
+        return {
+            "ok": self.ok,
+            "records": self.records,
+            "head": {"count": self.head.count, "hash": self.head.hash},
+            "checkpoints": self.checkpoints,
+            "timestamps": self.timestamps,
+            "subjects": self.subjects,
+            "signatures": self.signatures,
+            "firstBreak": problem(self.problems[0]) if self.problems else None,
+            "problems": [problem(p) for p in self.problems],
+        }
 
 
-def check_log(db: Db, node: str, anchors: Sequence[x509.Certificate], tsa_anchors: Sequence[x509.Certificate],
-              now: datetime) -> LogCheck:
+def check_log(
+    db: Db, node: str, anchors: Sequence[x509.Certificate], tsa_anchors: Sequence[x509.Certificate], now: datetime
+) -> LogCheck:
     """Verify the stored log of `node` (read-only); every problem found is listed, the chain's first break first."""
     result = LogCheck()
     stored = tables.checkpoints(db)
@@ -77,7 +85,7 @@ def check_log(db: Db, node: str, anchors: Sequence[x509.Certificate], tsa_anchor
         if not batch:
             return True
         report = verify_chain(batch, prev, start_seq=expected)
-        for row in batch[:report.verified]:
+        for row in batch[: report.verified]:
             seq = row["seq"]
             if seq in wanted:
                 at_count[seq] = row["hash"]
@@ -103,27 +111,51 @@ def check_log(db: Db, node: str, anchors: Sequence[x509.Certificate], tsa_anchor
     if intact:
         intact = flush()
 
-    _check_checkpoints(result, stored, tables.timestamps(db), at_count, announced, node, anchors, tsa_anchors,
-                       now, intact)
+    _check_checkpoints(
+        result, stored, tables.timestamps(db), at_count, announced, node, anchors, tsa_anchors, now, intact
+    )
     for sha, body in tables.subject_rows(db):
         result.subjects += 1
         if not isinstance(body, str) or sha256_hex(body.encode("utf-8", "surrogatepass")) != sha:
-            result.problems.append(Problem("subject.altered", f"the kept subject {sha[:16]}... no longer matches its "
-                                           "hash: it was changed in the store", f"subject {sha}"))
+            result.problems.append(
+                Problem(
+                    "subject.altered",
+                    f"the kept subject {sha[:16]}... no longer matches its hash: it was changed in the store",
+                    f"subject {sha}",
+                )
+            )
     for signature in tables.signature_rows(db):
         result.signatures += 1
         logged = (signature.agreement_id, signature.role, signature_sha256(signature.jws or ""))
-        if signature.jws is not None and signature.status != tables.INVALID and logged not in logged_signatures \
-                and intact:
-            result.problems.append(Problem(
-                "signature.unlogged", f"the kept {signature.role} signature of agreement {signature.agreement_id} is "
-                "not the one the log recorded: it was changed in the store", f"agreement {signature.agreement_id}"))
+        if (
+            signature.jws is not None
+            and signature.status != tables.INVALID
+            and logged not in logged_signatures
+            and intact
+        ):
+            result.problems.append(
+                Problem(
+                    "signature.unlogged",
+                    f"the kept {signature.role} signature of agreement {signature.agreement_id} is "
+                    "not the one the log recorded: it was changed in the store",
+                    f"agreement {signature.agreement_id}",
+                )
+            )
     return result
 
 
-def _check_checkpoints(result: LogCheck, stored: list[tables.StoredCheckpoint], stamps: list[tables.StoredTimestamp],
-                       at_count: dict[int, str], announced: set[str], node: str, anchors: Sequence[x509.Certificate],
-                       tsa_anchors: Sequence[x509.Certificate], now: datetime, intact: bool) -> None:
+def _check_checkpoints(
+    result: LogCheck,
+    stored: list[tables.StoredCheckpoint],
+    stamps: list[tables.StoredTimestamp],
+    at_count: dict[int, str],
+    announced: set[str],
+    node: str,
+    anchors: Sequence[x509.Certificate],
+    tsa_anchors: Sequence[x509.Certificate],
+    now: datetime,
+    intact: bool,
+) -> None:
     previous = 0
     for checkpoint in stored:
         result.checkpoints += 1
@@ -136,25 +168,51 @@ def _check_checkpoints(result: LogCheck, stored: list[tables.StoredCheckpoint], 
             result.problems.append(Problem(exc.code, reason, where))
             continue
         if (verified.count, verified.head, verified.at) != (checkpoint.count, checkpoint.head, checkpoint.at):
-            result.problems.append(Problem("checkpoint.row_altered", f"checkpoint {checkpoint.id}'s stored count, head "
-                                           "or time differs from what it signed", where))
+            result.problems.append(
+                Problem(
+                    "checkpoint.row_altered",
+                    f"checkpoint {checkpoint.id}'s stored count, head or time differs from what it signed",
+                    where,
+                )
+            )
         if verified.count < previous:
-            result.problems.append(Problem("checkpoint.order", f"checkpoint {checkpoint.id} commits to fewer records "
-                                           "than the one before it", where))
+            result.problems.append(
+                Problem(
+                    "checkpoint.order",
+                    f"checkpoint {checkpoint.id} commits to fewer records than the one before it",
+                    where,
+                )
+            )
         previous = max(previous, verified.count)
         if not intact:
             continue  # past the first break the chain's hashes prove nothing either way
         if verified.count > result.head.count:
-            result.problems.append(Problem(
-                "chain.truncated", f"checkpoint {checkpoint.id} committed to {verified.count} records but the log "
-                f"ends at seq {result.head.count}: records were removed", where))
+            result.problems.append(
+                Problem(
+                    "chain.truncated",
+                    f"checkpoint {checkpoint.id} committed to {verified.count} records but the log "
+                    f"ends at seq {result.head.count}: records were removed",
+                    where,
+                )
+            )
         elif at_count.get(verified.count) != verified.head:
-            result.problems.append(Problem(
-                "chain.diverged", f"record seq {verified.count} differs from what checkpoint {checkpoint.id} "
-                "committed to: the log was rewritten", where))
+            result.problems.append(
+                Problem(
+                    "chain.diverged",
+                    f"record seq {verified.count} differs from what checkpoint {checkpoint.id} "
+                    "committed to: the log was rewritten",
+                    where,
+                )
+            )
         elif checkpoint_sha256(checkpoint.jws) not in announced and verified.count < result.head.count:
-            result.problems.append(Problem("checkpoint.unannounced", f"checkpoint {checkpoint.id} is not the one the "
-                                           "log announced after it: it was replaced in the store", where))
+            result.problems.append(
+                Problem(
+                    "checkpoint.unannounced",
+                    f"checkpoint {checkpoint.id} is not the one the "
+                    "log announced after it: it was replaced in the store",
+                    where,
+                )
+            )
     by_id = {c.id: c for c in stored}
     for stamp in stamps:
         result.timestamps += 1
@@ -166,5 +224,6 @@ def _check_checkpoints(result: LogCheck, stored: list[tables.StoredCheckpoint], 
         try:
             verify_response(stamp.token, checkpoint_digest(checkpoint.jws), None, tsa_anchors, now)
         except ConnectorError as exc:
-            result.problems.append(Problem(exc.code, f"the time-stamp of checkpoint {checkpoint.id} does not verify: "
-                                           f"{exc.reason}", where))
+            result.problems.append(
+                Problem(exc.code, f"the time-stamp of checkpoint {checkpoint.id} does not verify: {exc.reason}", where)
+            )

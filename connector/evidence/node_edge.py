@@ -30,8 +30,9 @@ import json
 import logging
 import sqlite3
 import time
-from datetime import datetime, timezone
-from typing import TYPE_CHECKING, Any, Callable, Mapping
+from collections.abc import Callable, Mapping
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Any
 
 from cryptography import x509
 
@@ -66,7 +67,7 @@ Clock = Callable[[], datetime]
 
 
 def _utcnow() -> datetime:
-    return datetime.now(timezone.utc)
+    return datetime.now(UTC)
 
 
 SAFE_INTEGER = 2**53 - 1  # canonical JSON numbers are IEEE doubles
@@ -126,16 +127,22 @@ def _peer(value: Any) -> str | None:
 class NodeEvidence:
     """The node's evidence log and what writes to it. Methods taking `db` run on the store thread."""
 
-    def __init__(self, node: "Node", identity: SigningIdentity, clock: Clock = _utcnow) -> None:
+    def __init__(self, node: Node, identity: SigningIdentity, clock: Clock = _utcnow) -> None:
         self.node = node
         self.settings = node.config.evidence
         self.identity = identity
         self.clock = clock
         self.journal = Journal(clock)
-        self.signer = AgreementSigner(identity, self.append, Anchors(self._anchors, self._revoked, self._any_revoked),
-                                      self.settings.require_signatures, clock)
-        self._tsa_anchors: list[x509.Certificate] = [c for p in self.settings.tsa_certificates
-                                                     for c in keys.load_certificates(p)]
+        self.signer = AgreementSigner(
+            identity,
+            self.append,
+            Anchors(self._anchors, self._revoked, self._any_revoked),
+            self.settings.require_signatures,
+            clock,
+        )
+        self._tsa_anchors: list[x509.Certificate] = [
+            c for p in self.settings.tsa_certificates for c in keys.load_certificates(p)
+        ]
         self._refusals: dict[str | None, tuple[float, int, int]] = {}  # peer -> (window start, count, suppressed)
         self._checkpointing = asyncio.Lock()
 
@@ -158,17 +165,26 @@ class NodeEvidence:
 
     # --- writing --------------------------------------------------------------------------------------------
 
-    def append(self, db: Any, kind: str, *, process_id: str | None = None, peer: str | None = None,
-               subject: Any = None, data: Mapping[str, Any] | None = None,
-               subject_json: bytes | None = None) -> Record:
+    def append(
+        self,
+        db: Any,
+        kind: str,
+        *,
+        process_id: str | None = None,
+        peer: str | None = None,
+        subject: Any = None,
+        data: Mapping[str, Any] | None = None,
+        subject_json: bytes | None = None,
+    ) -> Record:
         """Log one record inside the caller's transaction (store thread): committed with it, or not at all."""
         safe = _safe_data(data)
         if peer is not None and _peer(peer) is None:
             safe["peer_name"] = str(peer)[:MAX_TEXT]
         pid = process_id[:1024] if isinstance(process_id, str) and process_id else None
         try:
-            return self.journal.append(db, kind, process_id=pid, peer=_peer(peer), subject=subject, data=safe,
-                                       subject_json=subject_json)
+            return self.journal.append(
+                db, kind, process_id=pid, peer=_peer(peer), subject=subject, data=safe, subject_json=subject_json
+            )
         except EvidenceError as exc:
             if exc.code == SUBJECT_UNUSABLE:
                 # A peer's message can hold what canonical JSON cannot (NaN, lone surrogates): log that it
@@ -180,17 +196,33 @@ class NodeEvidence:
                 raise
         return self.journal.append(db, kind, process_id=pid, peer=_peer(peer), data=safe)
 
-    def sink(self, db: Any, kind: str, *, process_id: str | None, peer: str | None, subject: Any = None,
-             data: Mapping[str, Any] | None = None) -> None:
+    def sink(
+        self,
+        db: Any,
+        kind: str,
+        *,
+        process_id: str | None,
+        peer: str | None,
+        subject: Any = None,
+        data: Mapping[str, Any] | None = None,
+    ) -> None:
         """The control plane's `StepEnv.evidence`."""
         self.append(db, kind, process_id=process_id, peer=peer, subject=subject, data=data)
 
-    async def record(self, kind: str, *, process_id: str | None = None, peer: str | None = None, subject: Any = None,
-                     data: Mapping[str, Any] | None = None) -> Record:
+    async def record(
+        self,
+        kind: str,
+        *,
+        process_id: str | None = None,
+        peer: str | None = None,
+        subject: Any = None,
+        data: Mapping[str, Any] | None = None,
+    ) -> Record:
         """Log one record in a transaction of its own (for callers outside the store thread)."""
         assert self.node.store is not None
-        return await self.node.store.run(lambda db: self.append(db, kind, process_id=process_id, peer=peer,
-                                                                  subject=subject, data=data))
+        return await self.node.store.run(
+            lambda db: self.append(db, kind, process_id=process_id, peer=peer, subject=subject, data=data)
+        )
 
     async def record_refusal(self, problem: Problem, peer: str | None, path: str | None) -> None:
         """A peer refused at the protocol edge (authentication, credentials), at most a few per peer a minute."""
@@ -217,16 +249,25 @@ class NodeEvidence:
     def _make_checkpoint(self, db: Any, on_demand: bool) -> tuple[tables.StoredCheckpoint | None, bool]:
         head = self.journal.load(db)
         last = tables.latest_checkpoint(db)
-        if last is not None and (last.count == head.count or (
-                not on_demand and not tables.unannounced_since(db, last.count, QUIET_KINDS))):
+        if last is not None and (
+            last.count == head.count or (not on_demand and not tables.unannounced_since(db, last.count, QUIET_KINDS))
+        ):
             return last, False
         if last is None and head.count == 0 and not on_demand:
             return None, False
         at = self.clock()
         jws = make_checkpoint(self.identity, head, at)
         checkpoint_id = tables.insert_checkpoint(db, head.count, head.hash, format_utc(at), jws)
-        self.append(db, CHECKPOINT, data={"checkpoint": checkpoint_id, "count": head.count, "head": head.hash,
-                                          "checkpoint_sha256": checkpoint_sha256(jws)})
+        self.append(
+            db,
+            CHECKPOINT,
+            data={
+                "checkpoint": checkpoint_id,
+                "count": head.count,
+                "head": head.hash,
+                "checkpoint_sha256": checkpoint_sha256(jws),
+            },
+        )
         return tables.StoredCheckpoint(checkpoint_id, head.count, head.hash, format_utc(at), jws), True
 
     async def checkpoint(self, on_demand: bool = False, timestamp: bool = True) -> dict[str, Any] | None:
@@ -247,31 +288,49 @@ class NodeEvidence:
     def _describe(self, db: Any, checkpoint_id: int, created: bool) -> dict[str, Any]:
         checkpoint = tables.get_checkpoint(db, checkpoint_id)
         assert checkpoint is not None
-        return {"id": checkpoint.id, "count": checkpoint.count, "head": checkpoint.head, "at": checkpoint.at,
-                "created": created, "jws": checkpoint.jws,
-                "timestamps": [{"genTime": t.gen_time, "tsa": t.tsa, "serial": t.serial}
-                               for t in tables.timestamps(db, checkpoint_id)]}
+        return {
+            "id": checkpoint.id,
+            "count": checkpoint.count,
+            "head": checkpoint.head,
+            "at": checkpoint.at,
+            "created": created,
+            "jws": checkpoint.jws,
+            "timestamps": [
+                {"genTime": t.gen_time, "tsa": t.tsa, "serial": t.serial} for t in tables.timestamps(db, checkpoint_id)
+            ],
+        }
 
     async def _timestamp(self, checkpoint: tables.StoredCheckpoint) -> bool:
         url = self.settings.tsa_url
         if not url or self.node.http is None:
             return False
         try:
-            stamp = await request_timestamp(self.node.http, url, checkpoint_digest(checkpoint.jws),
-                                            self.tsa_anchors(), self.clock())
+            stamp = await request_timestamp(
+                self.node.http, url, checkpoint_digest(checkpoint.jws), self.tsa_anchors(), self.clock()
+            )
         except EvidenceError as exc:
-            log.warning("checkpoint not time-stamped: %s", exc.reason, extra={"code": exc.code,
-                                                                               "checkpoint": checkpoint.id})
+            log.warning(
+                "checkpoint not time-stamped: %s", exc.reason, extra={"code": exc.code, "checkpoint": checkpoint.id}
+            )
             return False
-        stored = tables.StoredTimestamp(checkpoint.id, format_utc(stamp.gen_time), stamp.tsa_name, str(stamp.serial),
-                                        stamp.token)
+        stored = tables.StoredTimestamp(
+            checkpoint.id, format_utc(stamp.gen_time), stamp.tsa_name, str(stamp.serial), stamp.token
+        )
 
         def keep(db: Any) -> None:
             tables.insert_timestamp(db, stored)
-            self.append(db, TIMESTAMPED, data={"checkpoint": checkpoint.id, "gen_time": stored.gen_time,
-                                               "tsa": stored.tsa, "serial": stored.serial,
-                                               "token_sha256": sha256_hex(stamp.token),
-                                               "checkpoint_sha256": checkpoint_sha256(checkpoint.jws)})
+            self.append(
+                db,
+                TIMESTAMPED,
+                data={
+                    "checkpoint": checkpoint.id,
+                    "gen_time": stored.gen_time,
+                    "tsa": stored.tsa,
+                    "serial": stored.serial,
+                    "token_sha256": sha256_hex(stamp.token),
+                    "checkpoint_sha256": checkpoint_sha256(checkpoint.jws),
+                },
+            )
 
         assert self.node.store is not None
         await self.node.store.run(keep)
@@ -301,8 +360,9 @@ class NodeEvidence:
             if covering is not None and self.settings.tsa_url and not await store.read(tables.timestamps, covering.id):
                 await self._timestamp(covering)
             try:
-                gathered = await store.read(export.gather, agreement_id, self.identity.did,
-                                            format_utc(self.clock()), documents)
+                gathered = await store.read(
+                    export.gather, agreement_id, self.identity.did, format_utc(self.clock()), documents
+                )
             except EvidenceError as exc:
                 if exc.code == "evidence.no_checkpoint":
                     continue  # records were added meanwhile; cover them too
@@ -333,7 +393,7 @@ class NodeEvidence:
         try:
             raw = await asyncio.wait_for(edge.fetcher.get(parse_did(peer).url, 256 * 1024), 5.0)
             document = json.loads(raw)
-        except (ConnectorError, FetchFailed, asyncio.TimeoutError, ValueError) as exc:
+        except (TimeoutError, ConnectorError, FetchFailed, ValueError) as exc:
             log.info("peer DID document not included: %s", exc, extra={"peer": peer})
             return documents
         if isinstance(document, dict) and document.get("id") == peer:
@@ -342,31 +402,39 @@ class NodeEvidence:
 
     async def check(self) -> LogCheck:
         assert self.node.store is not None
-        return await self.node.store.read(check_log, self.identity.did, self._anchors(), self.tsa_anchors(),
-                                          self.clock())
+        return await self.node.store.read(
+            check_log, self.identity.did, self._anchors(), self.tsa_anchors(), self.clock()
+        )
 
     async def status(self) -> dict[str, Any]:
         def read(db: Any) -> dict[str, Any]:
             head = tables.head(db)
             last = tables.latest_checkpoint(db)
-            return {"enabled": True, "node": self.identity.did, "records": head.count, "head": head.hash,
-                    "requireSignatures": self.settings.require_signatures,
-                    "checkpointInterval": self.settings.checkpoint_interval, "tsaUrl": self.settings.tsa_url or None,
-                    "lastCheckpoint": None if last is None else {"id": last.id, "count": last.count, "at": last.at}}
+            return {
+                "enabled": True,
+                "node": self.identity.did,
+                "records": head.count,
+                "head": head.hash,
+                "requireSignatures": self.settings.require_signatures,
+                "checkpointInterval": self.settings.checkpoint_interval,
+                "tsaUrl": self.settings.tsa_url or None,
+                "lastCheckpoint": None if last is None else {"id": last.id, "count": last.count, "at": last.at},
+            }
 
         assert self.node.store is not None
         return await self.node.store.read(read)
 
 
-def signing_identity(node: "Node") -> SigningIdentity | None:
+def signing_identity(node: Node) -> SigningIdentity | None:
     identity = node.identity
     if identity is None:
         return None
-    return SigningIdentity(identity.participant_id, identity.signing_kid, identity.signing_key,
-                           identity.signing_cert, (identity.ca_cert,))
+    return SigningIdentity(
+        identity.participant_id, identity.signing_kid, identity.signing_key, identity.signing_cert, (identity.ca_cert,)
+    )
 
 
-def attach(node: "Node") -> None:
+def attach(node: Node) -> None:
     """Add evidence to a node before it starts (start, ready and stop hooks; management routes)."""
     from connector.evidence import routes
 
@@ -374,7 +442,7 @@ def attach(node: "Node") -> None:
     if not node.config.evidence.enabled:
         return
 
-    async def start(n: "Node") -> None:
+    async def start(n: Node) -> None:
         identity = signing_identity(n)
         if identity is None:
             log.warning("no evidence log: the node has no signing identity (protocol.insecure_http)")
@@ -388,16 +456,18 @@ def attach(node: "Node") -> None:
         if n.control is not None:
             n.control.env.evidence = evidence.sink
             n.control.env.signer = evidence.signer
-        log.info("evidence log open", extra={"records": head.count, "require_signatures":
-                                             evidence.settings.require_signatures})
+        log.info(
+            "evidence log open",
+            extra={"records": head.count, "require_signatures": evidence.settings.require_signatures},
+        )
 
-    async def ready(n: "Node") -> None:
+    async def ready(n: Node) -> None:
         if isinstance(n.evidence, NodeEvidence):
-            n.spawn(n.evidence._loop(), "evidence-checkpoints")  # noqa: SLF001
+            n.spawn(n.evidence._loop(), "evidence-checkpoints")
             if n.evidence.settings.tsa_url:
                 n.spawn(_stamp_latest(n.evidence), "evidence-timestamp")
 
-    async def stop(n: "Node") -> None:
+    async def stop(n: Node) -> None:
         if isinstance(n.evidence, NodeEvidence):
             try:
                 await n.evidence.checkpoint(timestamp=False)  # stamped after the next start
@@ -414,4 +484,4 @@ async def _stamp_latest(evidence: NodeEvidence) -> None:
     assert evidence.node.store is not None
     latest = await evidence.node.store.read(tables.latest_checkpoint)
     if latest is not None and not await evidence.node.store.read(tables.timestamps, latest.id):
-        await evidence._timestamp(latest)  # noqa: SLF001
+        await evidence._timestamp(latest)

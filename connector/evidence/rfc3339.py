@@ -6,7 +6,7 @@ A fixed spelling matters because times are hashed: two spellings of one instant 
 from __future__ import annotations
 
 import re
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 from connector.evidence.errors import EvidenceError
 
@@ -17,7 +17,7 @@ def format_utc(moment: datetime) -> str:
     """``YYYY-MM-DDTHH:MM:SS.ffffffZ``; naive datetimes are refused rather than guessed."""
     if moment.tzinfo is None or moment.utcoffset() is None:
         raise EvidenceError("time.naive", "a timezone-aware time is required")
-    utc = moment.astimezone(timezone.utc)
+    utc = moment.astimezone(UTC)
     if utc.year >= 1000:  # the same text, faster (isoformat pads smaller years, which strftime does not)
         return utc.isoformat(timespec="microseconds")[:-6] + "Z"
     return utc.strftime("%Y-%m-%dT%H:%M:%S") + f".{utc.microsecond:06d}Z"
@@ -29,8 +29,8 @@ def parse_utc(text: object) -> datetime:
         raise EvidenceError("time.malformed", "time is not RFC 3339 UTC with microseconds (…:SS.ffffffZ)")
     try:
         if text.isascii():  # fromisoformat reads exactly the pattern's ASCII spelling, much faster than strptime
-            return datetime.fromisoformat(text[:-1]).replace(tzinfo=timezone.utc)
-        return datetime.strptime(text, "%Y-%m-%dT%H:%M:%S.%fZ").replace(tzinfo=timezone.utc)
+            return datetime.fromisoformat(text[:-1]).replace(tzinfo=UTC)
+        return datetime.strptime(text, "%Y-%m-%dT%H:%M:%S.%fZ").replace(tzinfo=UTC)
     except ValueError:
         raise EvidenceError("time.malformed", f"not a valid calendar time: {text}") from None
 

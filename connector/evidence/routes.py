@@ -23,8 +23,10 @@ from connector.node.appkeys import NODE
 def _evidence(request: web.Request) -> Any:
     evidence = request.app[NODE].evidence
     if evidence is None:
-        raise ConnectorError("evidence.unavailable", "this node keeps no evidence log (evidence is disabled, or the "
-                             "node has no signing identity)")
+        raise ConnectorError(
+            "evidence.unavailable",
+            "this node keeps no evidence log (evidence is disabled, or the node has no signing identity)",
+        )
     return evidence
 
 
@@ -52,9 +54,18 @@ async def list_checkpoints(request: web.Request) -> web.Response:
     def read(db: Any) -> list[dict[str, Any]]:
         rows = tables.checkpoints(db)[-limit:]
         stamped = {t.checkpoint_id: t for t in tables.timestamps(db)}
-        return [{"id": c.id, "count": c.count, "head": c.head, "at": c.at,
-                 "timestamp": ({"genTime": stamped[c.id].gen_time, "tsa": stamped[c.id].tsa}
-                               if c.id in stamped else None)} for c in reversed(rows)]
+        return [
+            {
+                "id": c.id,
+                "count": c.count,
+                "head": c.head,
+                "at": c.at,
+                "timestamp": (
+                    {"genTime": stamped[c.id].gen_time, "tsa": stamped[c.id].tsa} if c.id in stamped else None
+                ),
+            }
+            for c in reversed(rows)
+        ]
 
     return web.json_response({"items": await request.app[NODE].store.read(read)})
 
@@ -73,8 +84,9 @@ async def signatures(request: web.Request) -> web.Response:
     _evidence(request)
     agreement_id = request.match_info["id"]
     held = await request.app[NODE].store.read(tables.signatures_of, agreement_id)
-    return web.json_response({"agreementId": agreement_id,
-                              "signatures": {role: s.to_api() for role, s in held.items()}})
+    return web.json_response(
+        {"agreementId": agreement_id, "signatures": {role: s.to_api() for role, s in held.items()}}
+    )
 
 
 def management_routes() -> list[web.RouteDef]:
@@ -90,6 +102,7 @@ def management_routes() -> list[web.RouteDef]:
 
 def _document() -> None:
     """Describe the routes in the management API's OpenAPI document."""
+
     def ref(name: str) -> dict[str, str]:
         return {"$ref": f"#/components/schemas/{name}"}
 
@@ -101,51 +114,118 @@ def _document() -> None:
             out[code] = {"description": "Problem", "content": {"application/problem+json": {"schema": problem}}}
         return out
 
-    timestamp = {"type": "object", "properties": {"genTime": {"type": "string"}, "tsa": {"type": "string"},
-                                                  "serial": {"type": "string"}}}
+    timestamp = {
+        "type": "object",
+        "properties": {"genTime": {"type": "string"}, "tsa": {"type": "string"}, "serial": {"type": "string"}},
+    }
     schemas: dict[str, Any] = {
-        "EvidenceStatus": {"type": "object", "properties": {
-            "enabled": {"type": "boolean"}, "node": {"type": "string"}, "records": {"type": "integer"},
-            "head": {"type": "string", "description": "Hash of the last record"},
-            "requireSignatures": {"type": "boolean"}, "checkpointInterval": {"type": "number"},
-            "tsaUrl": {"type": ["string", "null"]}, "lastCheckpoint": {"type": ["object", "null"]}}},
-        "Checkpoint": {"type": "object", "properties": {
-            "id": {"type": "integer"}, "count": {"type": "integer"}, "head": {"type": "string"},
-            "at": {"type": "string"}, "created": {"type": "boolean"},
-            "jws": {"type": "string", "description": "The signed checkpoint (compact JWS with x5c)"},
-            "timestamps": {"type": "array", "items": timestamp}}},
-        "LogCheck": {"type": "object", "properties": {
-            "ok": {"type": "boolean"}, "records": {"type": "integer"}, "head": {"type": "object"},
-            "checkpoints": {"type": "integer"}, "timestamps": {"type": "integer"}, "subjects": {"type": "integer"},
-            "signatures": {"type": "integer"},
-            "firstBreak": {"type": ["object", "null"], "description": "code (chain.altered, chain.missing, "
-                           "chain.truncated, chain.diverged, ...), reason, where, details.seq"},
-            "problems": {"type": "array", "items": {"type": "object"}}}},
-        "EvidenceBundle": {"type": "object", "description": "Self-contained evidence of one agreement "
-                           "(connector.evidence.bundle); verify it offline with 'connector evidence verify'"},
-        "AgreementSignatures": {"type": "object", "properties": {
-            "agreementId": {"type": "string"},
-            "signatures": {"type": "object", "description": "provider / consumer: status (signed, verified, "
-                           "unsigned, invalid), signer, jws, code, reason, at"}}},
+        "EvidenceStatus": {
+            "type": "object",
+            "properties": {
+                "enabled": {"type": "boolean"},
+                "node": {"type": "string"},
+                "records": {"type": "integer"},
+                "head": {"type": "string", "description": "Hash of the last record"},
+                "requireSignatures": {"type": "boolean"},
+                "checkpointInterval": {"type": "number"},
+                "tsaUrl": {"type": ["string", "null"]},
+                "lastCheckpoint": {"type": ["object", "null"]},
+            },
+        },
+        "Checkpoint": {
+            "type": "object",
+            "properties": {
+                "id": {"type": "integer"},
+                "count": {"type": "integer"},
+                "head": {"type": "string"},
+                "at": {"type": "string"},
+                "created": {"type": "boolean"},
+                "jws": {"type": "string", "description": "The signed checkpoint (compact JWS with x5c)"},
+                "timestamps": {"type": "array", "items": timestamp},
+            },
+        },
+        "LogCheck": {
+            "type": "object",
+            "properties": {
+                "ok": {"type": "boolean"},
+                "records": {"type": "integer"},
+                "head": {"type": "object"},
+                "checkpoints": {"type": "integer"},
+                "timestamps": {"type": "integer"},
+                "subjects": {"type": "integer"},
+                "signatures": {"type": "integer"},
+                "firstBreak": {
+                    "type": ["object", "null"],
+                    "description": "code (chain.altered, chain.missing, "
+                    "chain.truncated, chain.diverged, ...), reason, where, details.seq",
+                },
+                "problems": {"type": "array", "items": {"type": "object"}},
+            },
+        },
+        "EvidenceBundle": {
+            "type": "object",
+            "description": "Self-contained evidence of one agreement "
+            "(connector.evidence.bundle); verify it offline with 'connector evidence verify'",
+        },
+        "AgreementSignatures": {
+            "type": "object",
+            "properties": {
+                "agreementId": {"type": "string"},
+                "signatures": {
+                    "type": "object",
+                    "description": "provider / consumer: status (signed, verified, "
+                    "unsigned, invalid), signer, jws, code, reason, at",
+                },
+            },
+        },
     }
     paths = {
-        "/v1/evidence": {"get": {"tags": ["evidence"], "summary": "The evidence log: head and last checkpoint",
-                                 "responses": answers(ref("EvidenceStatus"))}},
+        "/v1/evidence": {
+            "get": {
+                "tags": ["evidence"],
+                "summary": "The evidence log: head and last checkpoint",
+                "responses": answers(ref("EvidenceStatus")),
+            }
+        },
         "/v1/evidence/checkpoints": {
-            "get": {"tags": ["evidence"], "summary": "The latest signed checkpoints, newest first",
-                    "parameters": [{"name": "limit", "in": "query", "schema": {"type": "integer"}}],
-                    "responses": answers({"type": "object", "properties": {"items": {"type": "array"}}}, "503")},
-            "post": {"tags": ["evidence"], "summary": "Write a signed (and time-stamped) checkpoint now",
-                     "responses": {**answers(ref("Checkpoint"), "400", "503", status="201"),
-                                   "200": {"description": "Nothing new since the last checkpoint"}}}},
-        "/v1/evidence/check": {"post": {"tags": ["evidence"], "summary": "Verify the whole stored log; the first "
-                                        "broken link comes first", "responses": answers(ref("LogCheck"), "503")}},
-        "/v1/evidence/agreements/{id}/bundle": {"get": {
-            "tags": ["evidence"], "summary": "The evidence bundle of one agreement", "parameters": openapi.ID,
-            "responses": answers(ref("EvidenceBundle"), "400", "404", "503")}},
-        "/v1/evidence/agreements/{id}/signatures": {"get": {
-            "tags": ["evidence"], "summary": "The signatures held for one agreement", "parameters": openapi.ID,
-            "responses": answers(ref("AgreementSignatures"), "503")}},
+            "get": {
+                "tags": ["evidence"],
+                "summary": "The latest signed checkpoints, newest first",
+                "parameters": [{"name": "limit", "in": "query", "schema": {"type": "integer"}}],
+                "responses": answers({"type": "object", "properties": {"items": {"type": "array"}}}, "503"),
+            },
+            "post": {
+                "tags": ["evidence"],
+                "summary": "Write a signed (and time-stamped) checkpoint now",
+                "responses": {
+                    **answers(ref("Checkpoint"), "400", "503", status="201"),
+                    "200": {"description": "Nothing new since the last checkpoint"},
+                },
+            },
+        },
+        "/v1/evidence/check": {
+            "post": {
+                "tags": ["evidence"],
+                "summary": "Verify the whole stored log; the first broken link comes first",
+                "responses": answers(ref("LogCheck"), "503"),
+            }
+        },
+        "/v1/evidence/agreements/{id}/bundle": {
+            "get": {
+                "tags": ["evidence"],
+                "summary": "The evidence bundle of one agreement",
+                "parameters": openapi.ID,
+                "responses": answers(ref("EvidenceBundle"), "400", "404", "503"),
+            }
+        },
+        "/v1/evidence/agreements/{id}/signatures": {
+            "get": {
+                "tags": ["evidence"],
+                "summary": "The signatures held for one agreement",
+                "parameters": openapi.ID,
+                "responses": answers(ref("AgreementSignatures"), "503"),
+            }
+        },
     }
     openapi.EXTRA_SCHEMAS.update(schemas)
     openapi.EXTRA_PATHS.update(paths)

@@ -8,8 +8,9 @@ DELETE, and `evidence_records` refuses any insert that does not extend the chain
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import Any, Iterator
+from typing import Any
 
 from connector.evidence.chain import GENESIS, ChainHead, Record
 
@@ -26,13 +27,23 @@ _RECORD_COLUMNS = "seq, at, kind, process_id, peer, subject_sha256, data, prev, 
 
 # --- records ----------------------------------------------------------------------------------------------
 
+
 def insert_record(db: Db, record: Record) -> None:
     # `data` is kept as plain JSON: its hash is recomputed from the parsed value, in canonical form, on reading.
     # The record's canonical form of it is that JSON (the same text json.dumps writes for plain data), already made.
     db.execute(
         f"INSERT INTO {RECORDS}({_RECORD_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-        [record.seq, record.at, record.kind, record.process_id, record.peer, record.subject_sha256,
-         record.data_json.decode("utf-8"), record.prev, record.hash],
+        [
+            record.seq,
+            record.at,
+            record.kind,
+            record.process_id,
+            record.peer,
+            record.subject_sha256,
+            record.data_json.decode("utf-8"),
+            record.prev,
+            record.hash,
+        ],
     )
 
 
@@ -43,9 +54,17 @@ def row_json(row: Any) -> dict[str, Any]:
         data = json.loads(row["data"])
     except (TypeError, ValueError):
         data = row["data"]
-    return {"seq": row["seq"], "at": row["at"], "kind": row["kind"], "process_id": row["process_id"],
-            "peer": row["peer"], "subject_sha256": row["subject_sha256"], "data": data, "prev": row["prev"],
-            "hash": row["hash"]}
+    return {
+        "seq": row["seq"],
+        "at": row["at"],
+        "kind": row["kind"],
+        "process_id": row["process_id"],
+        "peer": row["peer"],
+        "subject_sha256": row["subject_sha256"],
+        "data": data,
+        "prev": row["prev"],
+        "hash": row["hash"],
+    }
 
 
 def head(db: Db) -> ChainHead:
@@ -56,8 +75,9 @@ def head(db: Db) -> ChainHead:
 
 def last_hash_of(db: Db, process_id: str) -> str | None:
     """The hash of the latest record about `process_id`, or None."""
-    row = db.execute(f"SELECT hash FROM {RECORDS} WHERE process_id = ? ORDER BY seq DESC LIMIT 1",
-                     [process_id]).fetchone()
+    row = db.execute(
+        f"SELECT hash FROM {RECORDS} WHERE process_id = ? ORDER BY seq DESC LIMIT 1", [process_id]
+    ).fetchone()
     return None if row is None else str(row[0])
 
 
@@ -72,8 +92,9 @@ def record_rows(db: Db, first: int, last: int | None = None, batch: int = 2000) 
     while True:
         bound = "" if last is None else " AND seq <= ?"
         params: list[Any] = [after] + ([] if last is None else [last]) + [batch]
-        rows = db.execute(f"SELECT {_RECORD_COLUMNS} FROM {RECORDS} WHERE seq > ?{bound} ORDER BY seq LIMIT ?",
-                          params).fetchall()
+        rows = db.execute(
+            f"SELECT {_RECORD_COLUMNS} FROM {RECORDS} WHERE seq > ?{bound} ORDER BY seq LIMIT ?", params
+        ).fetchall()
         if not rows:
             return
         for row in rows:
@@ -86,31 +107,36 @@ def records_of(db: Db, process_ids: list[str]) -> list[dict[str, Any]]:
     if not process_ids:
         return []
     marks = ", ".join("?" for _ in process_ids)
-    rows = db.execute(f"SELECT {_RECORD_COLUMNS} FROM {RECORDS} WHERE process_id IN ({marks}) ORDER BY seq",
-                      process_ids).fetchall()
+    rows = db.execute(
+        f"SELECT {_RECORD_COLUMNS} FROM {RECORDS} WHERE process_id IN ({marks}) ORDER BY seq", process_ids
+    ).fetchall()
     return [row_json(r) for r in rows]
 
 
 def unannounced_since(db: Db, seq: int, quiet_kinds: tuple[str, ...]) -> bool:
     """Whether any record after `seq` is of a kind other than `quiet_kinds` (those a checkpoint itself adds)."""
     marks = ", ".join("?" for _ in quiet_kinds)
-    row = db.execute(f"SELECT 1 FROM {RECORDS} WHERE seq > ? AND kind NOT IN ({marks}) LIMIT 1",
-                     [seq, *quiet_kinds]).fetchone()
+    row = db.execute(
+        f"SELECT 1 FROM {RECORDS} WHERE seq > ? AND kind NOT IN ({marks}) LIMIT 1", [seq, *quiet_kinds]
+    ).fetchone()
     return row is not None
 
 
 # --- subjects ---------------------------------------------------------------------------------------------
 
+
 def insert_subject(db: Db, sha256: str, body: bytes) -> None:
-    db.execute(f"INSERT INTO {SUBJECTS}(sha256, body) VALUES (?, ?) ON CONFLICT(sha256) DO NOTHING",
-               [sha256, body.decode("utf-8")])
+    db.execute(
+        f"INSERT INTO {SUBJECTS}(sha256, body) VALUES (?, ?) ON CONFLICT(sha256) DO NOTHING",
+        [sha256, body.decode("utf-8")],
+    )
 
 
 def subjects(db: Db, hashes: list[str]) -> dict[str, str]:
     """The stored canonical bodies of these subjects (those absent are left out)."""
     found: dict[str, str] = {}
     for start in range(0, len(hashes), 500):
-        chunk = hashes[start:start + 500]
+        chunk = hashes[start : start + 500]
         marks = ", ".join("?" for _ in chunk)
         for row in db.execute(f"SELECT sha256, body FROM {SUBJECTS} WHERE sha256 IN ({marks})", chunk):
             found[row[0]] = row[1]
@@ -120,8 +146,9 @@ def subjects(db: Db, hashes: list[str]) -> dict[str, str]:
 def subject_rows(db: Db, batch: int = 1000) -> Iterator[tuple[str, Any]]:
     after = ""
     while True:
-        rows = db.execute(f"SELECT sha256, body FROM {SUBJECTS} WHERE sha256 > ? ORDER BY sha256 LIMIT ?",
-                          [after, batch]).fetchall()
+        rows = db.execute(
+            f"SELECT sha256, body FROM {SUBJECTS} WHERE sha256 > ? ORDER BY sha256 LIMIT ?", [after, batch]
+        ).fetchall()
         if not rows:
             return
         for row in rows:
@@ -130,6 +157,7 @@ def subject_rows(db: Db, batch: int = 1000) -> Iterator[tuple[str, Any]]:
 
 
 # --- checkpoints and time-stamps --------------------------------------------------------------------------
+
 
 @dataclass(frozen=True)
 class StoredCheckpoint:
@@ -141,8 +169,9 @@ class StoredCheckpoint:
 
 
 def insert_checkpoint(db: Db, count_: int, head_hash: str, at: str, jws: str) -> int:
-    cursor = db.execute(f"INSERT INTO {CHECKPOINTS}(count, head, at, jws) VALUES (?, ?, ?, ?)",
-                        [count_, head_hash, at, jws])
+    cursor = db.execute(
+        f"INSERT INTO {CHECKPOINTS}(count, head, at, jws) VALUES (?, ?, ?, ?)", [count_, head_hash, at, jws]
+    )
     return int(cursor.lastrowid)
 
 
@@ -162,8 +191,9 @@ def latest_checkpoint(db: Db) -> StoredCheckpoint | None:
 
 def checkpoint_covering(db: Db, seq: int) -> StoredCheckpoint | None:
     """The first checkpoint that commits to record `seq` (the shortest proof and the earliest trusted time)."""
-    row = db.execute(f"SELECT id, count, head, at, jws FROM {CHECKPOINTS} WHERE count >= ? ORDER BY id LIMIT 1",
-                     [seq]).fetchone()
+    row = db.execute(
+        f"SELECT id, count, head, at, jws FROM {CHECKPOINTS} WHERE count >= ? ORDER BY id LIMIT 1", [seq]
+    ).fetchone()
     return None if row is None else _checkpoint(row)
 
 
@@ -182,15 +212,20 @@ class StoredTimestamp:
 
 
 def insert_timestamp(db: Db, stamp: StoredTimestamp) -> None:
-    db.execute(f"INSERT INTO {TIMESTAMPS}(checkpoint_id, gen_time, tsa, serial, token) VALUES (?, ?, ?, ?, ?) "
-               "ON CONFLICT DO NOTHING",
-               [stamp.checkpoint_id, stamp.gen_time, stamp.tsa, stamp.serial, stamp.token])
+    db.execute(
+        f"INSERT INTO {TIMESTAMPS}(checkpoint_id, gen_time, tsa, serial, token) VALUES (?, ?, ?, ?, ?) "
+        "ON CONFLICT DO NOTHING",
+        [stamp.checkpoint_id, stamp.gen_time, stamp.tsa, stamp.serial, stamp.token],
+    )
 
 
 def timestamps(db: Db, checkpoint_id: int | None = None) -> list[StoredTimestamp]:
     where, params = ("WHERE checkpoint_id = ?", [checkpoint_id]) if checkpoint_id is not None else ("", [])
-    rows = db.execute(f"SELECT checkpoint_id, gen_time, tsa, serial, CAST(token AS BLOB) FROM {TIMESTAMPS} {where} "
-                      "ORDER BY checkpoint_id, gen_time", params).fetchall()
+    rows = db.execute(
+        f"SELECT checkpoint_id, gen_time, tsa, serial, CAST(token AS BLOB) FROM {TIMESTAMPS} {where} "
+        "ORDER BY checkpoint_id, gen_time",
+        params,
+    ).fetchall()
     return [StoredTimestamp(int(r[0]), str(r[1]), str(r[2]), str(r[3]), bytes(r[4])) for r in rows]
 
 
@@ -214,8 +249,15 @@ class StoredSignature:
     at: str
 
     def to_api(self) -> dict[str, Any]:
-        return {"role": self.role, "status": self.status, "signer": self.signer, "jws": self.jws,
-                "code": self.code, "reason": self.reason, "at": self.at}
+        return {
+            "role": self.role,
+            "status": self.status,
+            "signer": self.signer,
+            "jws": self.jws,
+            "code": self.code,
+            "reason": self.reason,
+            "at": self.at,
+        }
 
 
 def put_signature(db: Db, signature: StoredSignature) -> bool:
@@ -223,21 +265,33 @@ def put_signature(db: Db, signature: StoredSignature) -> bool:
     cursor = db.execute(
         f"INSERT INTO {SIGNATURES}(agreement_id, role, status, signer, jws, code, reason, at) "
         "VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT(agreement_id, role) DO NOTHING",
-        [signature.agreement_id, signature.role, signature.status, signature.signer, signature.jws, signature.code,
-         signature.reason, signature.at],
+        [
+            signature.agreement_id,
+            signature.role,
+            signature.status,
+            signature.signer,
+            signature.jws,
+            signature.code,
+            signature.reason,
+            signature.at,
+        ],
     )
     return cursor.rowcount == 1
 
 
 def signatures_of(db: Db, agreement_id: str) -> dict[str, StoredSignature]:
-    rows = db.execute(f"SELECT agreement_id, role, status, signer, jws, code, reason, at FROM {SIGNATURES} "
-                      "WHERE agreement_id = ?", [agreement_id]).fetchall()
+    rows = db.execute(
+        f"SELECT agreement_id, role, status, signer, jws, code, reason, at FROM {SIGNATURES} WHERE agreement_id = ?",
+        [agreement_id],
+    ).fetchall()
     return {str(r[1]): StoredSignature(*[r[i] for i in range(8)]) for r in rows}
 
 
 def signature_rows(db: Db) -> list[StoredSignature]:
-    rows = db.execute(f"SELECT agreement_id, role, status, signer, jws, code, reason, at FROM {SIGNATURES} "
-                      "ORDER BY agreement_id, role").fetchall()
+    rows = db.execute(
+        f"SELECT agreement_id, role, status, signer, jws, code, reason, at FROM {SIGNATURES} "
+        "ORDER BY agreement_id, role"
+    ).fetchall()
     return [StoredSignature(*[r[i] for i in range(8)]) for r in rows]
 
 

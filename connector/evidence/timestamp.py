@@ -16,9 +16,9 @@ from __future__ import annotations
 
 import hashlib
 import secrets
+from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime, timedelta, timezone
-from typing import Sequence
+from datetime import UTC, datetime, timedelta
 
 from asn1crypto import cms, core, parser, tsp
 from asn1crypto import x509 as asn1_x509
@@ -78,9 +78,7 @@ def new_nonce() -> int:
     return secrets.randbits(64)
 
 
-def make_request(
-    digest_sha256: bytes, nonce: int | None, *, policy: str | None = None, cert_req: bool = True
-) -> bytes:
+def make_request(digest_sha256: bytes, nonce: int | None, *, policy: str | None = None, cert_req: bool = True) -> bytes:
     """A DER TimeStampReq for a SHA-256 digest. `cert_req` asks the TSA to include its certificate so the
     token verifies with nothing but the trust anchors."""
     if len(digest_sha256) != 32:
@@ -159,7 +157,7 @@ def respond(
             "policy": policy_oid,
             "message_imprint": {"hash_algorithm": {"algorithm": algorithm}, "hashed_message": hashed},
             "serial_number": serial,
-            "gen_time": now.astimezone(timezone.utc),
+            "gen_time": now.astimezone(UTC),
             "tsa": asn1_x509.GeneralName(name="directory_name", value=tsa_name),
         }
     )
@@ -256,17 +254,12 @@ def _attribute(attrs: cms.CMSAttributes, name: str) -> object | None:
     return found[0]["values"][0]
 
 
-
-
 def _find_signer(sid: cms.SignerIdentifier, candidates: Sequence[x509.Certificate]) -> x509.Certificate:
     for cert in candidates:
         if sid.name == "issuer_and_serial_number":
             wanted = sid.chosen
             parsed = _asn1_cert(cert)
-            if (
-                parsed.serial_number == wanted["serial_number"].native
-                and parsed.issuer == wanted["issuer"]
-            ):
+            if parsed.serial_number == wanted["serial_number"].native and parsed.issuer == wanted["issuer"]:
                 return cert
         else:
             try:
@@ -473,7 +466,7 @@ def issue_tsa_certificate(
 ) -> tuple[PrivateKey, x509.Certificate]:
     """A new P-256 key and its TSA certificate from the CA: keyUsage digitalSignature, extendedKeyUsage
     timeStamping (critical, alone, as RFC 3161 requires)."""
-    start = (now or datetime.now(timezone.utc)) - timedelta(minutes=1)  # tolerate small clock differences
+    start = (now or datetime.now(UTC)) - timedelta(minutes=1)  # tolerate small clock differences
     key = generate_key()
     subject = name if isinstance(name, x509.Name) else x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, name)])
     try:

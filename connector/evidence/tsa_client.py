@@ -7,9 +7,8 @@ kept (a TSA answering for another digest or request, or not chaining to a truste
 
 from __future__ import annotations
 
-import asyncio
+from collections.abc import Sequence
 from datetime import datetime
-from typing import Sequence
 
 import aiohttp
 from cryptography import x509
@@ -26,22 +25,37 @@ from connector.evidence.timestamp import (
 MAX_REPLY_BYTES = 64 * 1024
 
 
-async def request_timestamp(session: aiohttp.ClientSession, url: str, digest: bytes,
-                            anchors: Sequence[x509.Certificate], now: datetime, timeout: float = 10.0) -> TimeStamp:
+async def request_timestamp(
+    session: aiohttp.ClientSession,
+    url: str,
+    digest: bytes,
+    anchors: Sequence[x509.Certificate],
+    now: datetime,
+    timeout: float = 10.0,
+) -> TimeStamp:
     """A verified time-stamp for a SHA-256 `digest` from the TSA at `url`; EvidenceError('timestamp.*') if not."""
     nonce = new_nonce()
     body = make_request(digest, nonce, cert_req=True)
     try:
-        async with session.post(url, data=body, headers={"Content-Type": CONTENT_TYPE_QUERY},
-                                timeout=aiohttp.ClientTimeout(total=timeout), allow_redirects=False) as resp:
+        async with session.post(
+            url,
+            data=body,
+            headers={"Content-Type": CONTENT_TYPE_QUERY},
+            timeout=aiohttp.ClientTimeout(total=timeout),
+            allow_redirects=False,
+        ) as resp:
             reply = await resp.content.read(MAX_REPLY_BYTES + 1)
             status = resp.status
-    except (aiohttp.ClientError, asyncio.TimeoutError, OSError) as exc:
-        raise EvidenceError("timestamp.unavailable", f"the time-stamp authority at {url} cannot be reached: "
-                            f"{str(exc) or type(exc).__name__}", "evidence.tsa_url") from None
+    except (TimeoutError, aiohttp.ClientError, OSError) as exc:
+        raise EvidenceError(
+            "timestamp.unavailable",
+            f"the time-stamp authority at {url} cannot be reached: {str(exc) or type(exc).__name__}",
+            "evidence.tsa_url",
+        ) from None
     if status != 200:
-        raise EvidenceError("timestamp.unavailable", f"the time-stamp authority at {url} answered HTTP {status}",
-                            "evidence.tsa_url")
+        raise EvidenceError(
+            "timestamp.unavailable", f"the time-stamp authority at {url} answered HTTP {status}", "evidence.tsa_url"
+        )
     if len(reply) > MAX_REPLY_BYTES:
         raise EvidenceError("timestamp.malformed", "the time-stamp reply is too large", "evidence.tsa_url")
     return verify_response(reply, digest, nonce, anchors, now)

@@ -14,9 +14,9 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-from datetime import datetime, timedelta, timezone
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Callable
 
 from aiohttp import web
 from cryptography import x509
@@ -43,7 +43,7 @@ Clock = Callable[[], datetime]
 
 
 def _utcnow() -> datetime:
-    return datetime.now(timezone.utc)
+    return datetime.now(UTC)
 
 
 class TimeStampAuthority:
@@ -71,18 +71,25 @@ class TimeStampAuthority:
             if key_path.exists() and cert_path.exists():
                 key, cert = keys.load_private_key(key_path), keys.load_certificate(cert_path)
                 public = cert.public_key()
-                usable = (isinstance(public, ec.EllipticCurvePublicKey) and keys.same_public_key(key, public)
-                          and cert.issuer == ca_cert.subject and cert.not_valid_after_utc - now > RENEW_BEFORE)
+                usable = (
+                    isinstance(public, ec.EllipticCurvePublicKey)
+                    and keys.same_public_key(key, public)
+                    and cert.issuer == ca_cert.subject
+                    and cert.not_valid_after_utc - now > RENEW_BEFORE
+                )
                 if not usable:
                     key = cert = None
             if key is None or cert is None:
                 days = max(1, min(CERT_DAYS, (ca_cert.not_valid_after_utc - now).days))
-                key, cert = issue_tsa_certificate(self.authority.ca_key(), ca_cert,
-                                                  f"{self.authority.name} Time-Stamp Authority", days, now=now)
+                key, cert = issue_tsa_certificate(
+                    self.authority.ca_key(), ca_cert, f"{self.authority.name} Time-Stamp Authority", days, now=now
+                )
                 keys.write_private_key(key_path, key)
                 keys.write_public_file(cert_path, keys.cert_pem(cert))
-                log.info("TSA certificate issued", extra={"authority": self.authority.name,
-                                                          "not_after": cert.not_valid_after_utc.isoformat()})
+                log.info(
+                    "TSA certificate issued",
+                    extra={"authority": self.authority.name, "not_after": cert.not_valid_after_utc.isoformat()},
+                )
             self._key, self._cert = key, cert
             return key, cert, ca_cert
 

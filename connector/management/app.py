@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import time
-from typing import TYPE_CHECKING, Callable
+from collections.abc import Callable
+from typing import TYPE_CHECKING
 
 from aiohttp import web
 
@@ -16,7 +17,7 @@ from connector.node.middleware import api_key_auth, request_context
 if TYPE_CHECKING:
     from connector.node.runtime import Node
 
-EXTRA_ROUTES: list[Callable[["Node"], list[web.RouteDef]]] = []
+EXTRA_ROUTES: list[Callable[[Node], list[web.RouteDef]]] = []
 
 
 async def health(request: web.Request) -> web.Response:
@@ -45,9 +46,10 @@ async def liveness(request: web.Request) -> web.Response:
     return web.json_response({"alive": True, "loopLagMs": round((time.perf_counter() - started) * 1000, 3)})
 
 
-def build_management_app(node: "Node") -> web.Application:
-    app = web.Application(middlewares=[request_context, problem_middleware,
-                                       api_key_auth(node.config.management_api_key())])
+def build_management_app(node: Node) -> web.Application:
+    app = web.Application(
+        middlewares=[request_context, problem_middleware, api_key_auth(node.config.management_api_key())]
+    )
     app[NODE] = node
     routes = [
         web.get("/check/health", health),

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, Mapping, Sequence
+from typing import Any
 
 from aiohttp import web
 
@@ -37,8 +38,11 @@ def identifier(body: Mapping[str, Any], key: str = "id") -> str:
     value = string(body, key)
     assert value is not None
     if not _ID.match(value):
-        raise ConnectorError("request.invalid", f"'{key}' must be 1-200 characters of letters, digits and ._:~@-/ "
-                             "starting with a letter or digit", key)
+        raise ConnectorError(
+            "request.invalid",
+            f"'{key}' must be 1-200 characters of letters, digits and ._:~@-/ starting with a letter or digit",
+            key,
+        )
     return value
 
 
@@ -63,8 +67,9 @@ def obj(body: Mapping[str, Any], key: str, required: bool = True) -> dict[str, A
 def unknown_keys(body: Mapping[str, Any], allowed: Sequence[str]) -> None:
     extra = sorted(set(body) - set(allowed))
     if extra:
-        raise ConnectorError("request.unknown_field", f"unknown field '{extra[0]}' (allowed: {', '.join(allowed)})",
-                             extra[0])
+        raise ConnectorError(
+            "request.unknown_field", f"unknown field '{extra[0]}' (allowed: {', '.join(allowed)})", extra[0]
+        )
 
 
 @dataclass(frozen=True)

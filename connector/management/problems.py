@@ -8,7 +8,8 @@ from __future__ import annotations
 
 import json
 import logging
-from typing import Any, Awaitable, Callable
+from collections.abc import Awaitable, Callable
+from typing import Any
 
 from aiohttp import web
 
@@ -33,8 +34,9 @@ def status_for(code: str) -> int:
     return _SUFFIX_STATUS.get(code.rsplit(".", 1)[-1], 400)
 
 
-def problem_response(status: int, code: str, title: str, detail: str, where: str | None = None,
-                     **extensions: Any) -> web.Response:
+def problem_response(
+    status: int, code: str, title: str, detail: str, where: str | None = None, **extensions: Any
+) -> web.Response:
     body: dict[str, Any] = {
         "type": PROBLEM_TYPE_BASE + code,
         "title": title,
@@ -64,8 +66,9 @@ def _title(status: int) -> str:
 
 
 @web.middleware
-async def problem_middleware(request: web.Request,
-                             handler: Callable[[web.Request], Awaitable[web.StreamResponse]]) -> web.StreamResponse:
+async def problem_middleware(
+    request: web.Request, handler: Callable[[web.Request], Awaitable[web.StreamResponse]]
+) -> web.StreamResponse:
     try:
         return await handler(request)
     except ConnectorError as exc:
@@ -73,13 +76,22 @@ async def problem_middleware(request: web.Request,
     except web.HTTPException as exc:
         if exc.status < 400:
             raise
-        return problem_response(exc.status, f"http.{exc.status}", exc.reason,
-                                exc.text if exc.text and not exc.text.startswith(str(exc.status)) else
-                                f"{request.method} {request.path}: {exc.reason.lower()}")
+        return problem_response(
+            exc.status,
+            f"http.{exc.status}",
+            exc.reason,
+            exc.text
+            if exc.text and not exc.text.startswith(str(exc.status))
+            else f"{request.method} {request.path}: {exc.reason.lower()}",
+        )
     except Exception:
         log.exception("unhandled error in management API")
-        return problem_response(500, "internal", "Internal Server Error",
-                                "the node failed unexpectedly; the log has the details under this request id")
+        return problem_response(
+            500,
+            "internal",
+            "Internal Server Error",
+            "the node failed unexpectedly; the log has the details under this request id",
+        )
 
 
 async def read_json(request: web.Request) -> Any:

@@ -5,8 +5,9 @@ from __future__ import annotations
 
 import asyncio
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any, Mapping
+from typing import Any
 
 from aiohttp import web
 
@@ -28,16 +29,19 @@ def resolve_peer(request: web.Request, body: Mapping[str, Any]) -> tuple[str, st
         peer = node.config.peer(name)
         if peer is None:
             known = ", ".join(p.name for p in node.config.peers) or "none configured"
-            raise ConnectorError("peer.unknown", f"no peer named '{name}' in the configuration (known: {known})",
-                                 "peer")
+            raise ConnectorError(
+                "peer.unknown", f"no peer named '{name}' in the configuration (known: {known})", "peer"
+            )
         return peer.address, peer.participant_id or None
     address = inputs.string(body, "counterPartyAddress", required=False)
     if address is None:
-        raise ConnectorError("request.missing", "give 'peer' (a configured name) or 'counterPartyAddress'",
-                             "counterPartyAddress")
+        raise ConnectorError(
+            "request.missing", "give 'peer' (a configured name) or 'counterPartyAddress'", "counterPartyAddress"
+        )
     if not address.startswith(("https://", "http://")):
-        raise ConnectorError("request.invalid", "'counterPartyAddress' must be the peer's DSP base URL",
-                             "counterPartyAddress")
+        raise ConnectorError(
+            "request.invalid", "'counterPartyAddress' must be the peer's DSP base URL", "counterPartyAddress"
+        )
     return address.rstrip("/"), inputs.string(body, "counterPartyId", required=False)
 
 
@@ -45,13 +49,15 @@ def _summary(catalog: Any) -> list[dict[str, Any]]:
     out = []
     for dataset in catalog.datasets:
         ext = dict(dataset.extensions or {})
-        out.append({
-            "id": dataset.id,
-            "title": ext.get("dct:title") or ext.get("title"),
-            "description": ext.get("dct:description") or ext.get("description"),
-            "formats": sorted({d.format for d in dataset.distributions}),
-            "offers": [dict(o) for o in dataset.has_policy],
-        })
+        out.append(
+            {
+                "id": dataset.id,
+                "title": ext.get("dct:title") or ext.get("title"),
+                "description": ext.get("dct:description") or ext.get("description"),
+                "formats": sorted({d.format for d in dataset.distributions}),
+                "offers": [dict(o) for o in dataset.has_policy],
+            }
+        )
     return out
 
 
@@ -60,16 +66,24 @@ async def catalog_request(request: web.Request) -> web.Response:
     inputs.unknown_keys(body, ("peer", "counterPartyAddress", "counterPartyId"))
     address, peer_id = resolve_peer(request, body)
     catalog = await request.app[NODE].control.catalog.fetch(address, peer_id)
-    return web.json_response({"participantId": catalog.participant_id, "address": address,
-                              "datasets": _summary(catalog), "catalog": catalog.to_json()})
+    return web.json_response(
+        {
+            "participantId": catalog.participant_id,
+            "address": address,
+            "datasets": _summary(catalog),
+            "catalog": catalog.to_json(),
+        }
+    )
 
 
 # --- negotiations -----------------------------------------------------------------------------------------------
 
+
 async def list_negotiations(request: web.Request) -> web.Response:
     p = inputs.page(request)
-    items, total = await request.app[NODE].store.read(repo.list_negotiations, p.limit, p.offset,
-                                                      request.query.get("state"), request.query.get("role"))
+    items, total = await request.app[NODE].store.read(
+        repo.list_negotiations, p.limit, p.offset, request.query.get("state"), request.query.get("role")
+    )
     return p.response(request, [n.to_api() for n in items], total)
 
 
@@ -86,8 +100,9 @@ async def start_negotiation(request: web.Request) -> web.Response:
         peer_id = await node.control.catalog.identify(address)
     if offer is None:
         if offer_id is None:
-            raise ConnectorError("request.missing", "give 'offerId' (and ideally 'datasetId') or a full 'offer'",
-                                 "offerId")
+            raise ConnectorError(
+                "request.missing", "give 'offerId' (and ideally 'datasetId') or a full 'offer'", "offerId"
+            )
         offer, dataset_id, learned = await _find_offer(node, address, peer_id, offer_id, dataset_id)
         peer_id = peer_id or learned
     else:
@@ -95,18 +110,20 @@ async def start_negotiation(request: web.Request) -> web.Response:
         if not isinstance(offer.get("@id"), str):
             raise ConnectorError("request.invalid", "the offer needs an '@id'", "offer.@id")
     if not dataset_id:
-        raise ConnectorError("request.missing", "the dataset the offer is for is unknown; give 'datasetId'",
-                             "datasetId")
+        raise ConnectorError(
+            "request.missing", "the dataset the offer is for is unknown; give 'datasetId'", "datasetId"
+        )
     if not peer_id:
-        raise ConnectorError("request.missing", "the provider's participant id is unknown; give 'counterPartyId'",
-                             "counterPartyId")
-    neg = await node.control.command("negotiation", negotiations.start, peer_id, address, offer, dataset_id,
-                                     purpose)
+        raise ConnectorError(
+            "request.missing", "the provider's participant id is unknown; give 'counterPartyId'", "counterPartyId"
+        )
+    neg = await node.control.command("negotiation", negotiations.start, peer_id, address, offer, dataset_id, purpose)
     return web.json_response(neg.to_api(), status=201, headers={"Location": f"/v1/negotiations/{neg.id}"})
 
 
-async def _find_offer(node: Any, address: str, peer_id: str | None, offer_id: str,
-                      dataset_id: str | None) -> tuple[dict[str, Any], str, str | None]:
+async def _find_offer(
+    node: Any, address: str, peer_id: str | None, offer_id: str, dataset_id: str | None
+) -> tuple[dict[str, Any], str, str | None]:
     if dataset_id is not None:
         dataset = await node.control.catalog.fetch_dataset(address, peer_id, dataset_id)
         candidates = [(dataset, o) for o in dataset.has_policy]
@@ -118,8 +135,11 @@ async def _find_offer(node: Any, address: str, peer_id: str | None, offer_id: st
     for dataset, offer in candidates:
         if offer.get("@id") == offer_id:
             return {**dict(offer), "target": dataset.id}, dataset.id, learned
-    raise ConnectorError("offer.not_found", f"the peer offers no '{offer_id}' to this node"
-                         + (f" for dataset '{dataset_id}'" if dataset_id else ""), "offerId")
+    raise ConnectorError(
+        "offer.not_found",
+        f"the peer offers no '{offer_id}' to this node" + (f" for dataset '{dataset_id}'" if dataset_id else ""),
+        "offerId",
+    )
 
 
 async def _wait(request: web.Request, load: Any, pid: str) -> Any:
@@ -190,12 +210,18 @@ async def negotiation_command(request: web.Request) -> web.Response:
     body = await inputs.body_object(request) if request.can_read_body else {}
     inputs.unknown_keys(body, ("reason",))
     action = request.match_info["action"]
-    neg = await node.control.command("negotiation", negotiations.command, request.match_info["id"], action,
-                                     inputs.string(body, "reason", required=False))
+    neg = await node.control.command(
+        "negotiation",
+        negotiations.command,
+        request.match_info["id"],
+        action,
+        inputs.string(body, "reason", required=False),
+    )
     return web.json_response(neg.to_api())
 
 
 # --- agreements -------------------------------------------------------------------------------------------------
+
 
 async def list_agreements(request: web.Request) -> web.Response:
     p = inputs.page(request)
@@ -212,11 +238,17 @@ async def get_agreement(request: web.Request) -> web.Response:
 
 # --- transfers --------------------------------------------------------------------------------------------------
 
+
 async def list_transfers(request: web.Request) -> web.Response:
     p = inputs.page(request)
-    items, total = await request.app[NODE].store.read(repo.list_transfers, p.limit, p.offset,
-                                                      request.query.get("state"), request.query.get("role"),
-                                                      request.query.get("agreementId"))
+    items, total = await request.app[NODE].store.read(
+        repo.list_transfers,
+        p.limit,
+        p.offset,
+        request.query.get("state"),
+        request.query.get("role"),
+        request.query.get("agreementId"),
+    )
     return p.response(request, [t.to_api() for t in items], total)
 
 
@@ -243,12 +275,18 @@ async def transfer_command(request: web.Request) -> web.Response:
     node = request.app[NODE]
     body = await inputs.body_object(request) if request.can_read_body else {}
     inputs.unknown_keys(body, ("reason",))
-    tp = await node.control.command("transfer", transfers.command, request.match_info["id"],
-                                    request.match_info["action"], inputs.string(body, "reason", required=False))
+    tp = await node.control.command(
+        "transfer",
+        transfers.command,
+        request.match_info["id"],
+        request.match_info["action"],
+        inputs.string(body, "reason", required=False),
+    )
     return web.json_response(tp.to_api())
 
 
 # --- the data of a transfer (the data plane's management side) ------------------------------------------------
+
 
 def _dataplane(request: web.Request) -> Any:
     plane = request.app[NODE].dataplane
@@ -260,8 +298,9 @@ def _dataplane(request: web.Request) -> Any:
 async def transfer_token(request: web.Request) -> web.Response:
     """Consumer, pull: the data endpoint with a current token (fresh from the provider), for the puller."""
     plane = _dataplane(request)
-    return web.json_response(await plane.consumer.fresh_access(request.match_info["id"]),
-                             headers={"Cache-Control": "no-store"})
+    return web.json_response(
+        await plane.consumer.fresh_access(request.match_info["id"]), headers={"Cache-Control": "no-store"}
+    )
 
 
 async def transfer_seal(request: web.Request) -> web.Response:
@@ -282,44 +321,106 @@ def _document_data_routes() -> None:
     from connector.management import openapi
 
     problem = {"content": {"application/problem+json": {"schema": {"$ref": "#/components/schemas/Problem"}}}}
-    openapi.EXTRA_SCHEMAS.update({
-        "PullAccess": {"type": "object", "description": "Where and how to pull a transfer's data now", "properties": {
-            "transferId": {"type": "string"}, "providerPid": {"type": "string"}, "consumerPid": {"type": "string"},
-            "agreementId": {"type": "string"}, "datasetId": {"type": "string"}, "providerId": {"type": "string"},
-            "endpoint": {"type": "string"}, "authorization": {"type": "string", "description": "Bearer token"},
-            "sealEndpoint": {"type": "string"}, "expiresAt": {"type": ["string", "null"]},
-            "trustAnchors": {"type": "array", "items": {"type": "string"}, "description": "PEM CA certificates"}}},
-        "SealReport": {"type": "object", "required": ["seal", "sha256", "size"], "properties": {
-            "seal": {"type": "object", "description": "The seal as the provider served it"},
-            "sha256": {"type": "string", "description": "Hex SHA-256 of the bytes received"},
-            "size": {"type": "integer"}}},
-        "SealVerdict": {"type": "object", "properties": {
-            "verified": {"type": "boolean"}, "sha256": {"type": "string"}, "size": {"type": "integer"},
-            "kid": {"type": "string"}, "issuer": {"type": "string"}, "issuedAt": {"type": "string"},
-            "signerSha256": {"type": "string"}, "anchor": {"type": "string"}, "verifiedAt": {"type": "string"}}},
-        "DataFlow": {"type": "object", "description": "The data plane's view of a transfer"},
-    })
-    openapi.EXTRA_PATHS.update({
-        "/v1/transfers/{id}/token": {"post": {
-            "tags": ["transfers"], "summary": "Consumer, pull: the data endpoint with a fresh token",
-            "parameters": openapi.ID,
-            "responses": {"200": {"description": "OK", "content": {"application/json": {
-                "schema": {"$ref": "#/components/schemas/PullAccess"}}}},
-                "409": {"description": "The transfer is not STARTED", **problem}}}},
-        "/v1/transfers/{id}/seal": {"post": {
-            "tags": ["transfers"], "summary": "Consumer, pull: report the data's digest and the provider's seal; "
-            "the seal is verified and kept, or the transfer is terminated with the reason", "parameters": openapi.ID,
-            "requestBody": {"required": True, "content": {"application/json": {
-                "schema": {"$ref": "#/components/schemas/SealReport"}}}},
-            "responses": {"200": {"description": "Verified and kept", "content": {"application/json": {
-                "schema": {"$ref": "#/components/schemas/SealVerdict"}}}},
-                "400": {"description": "Refused: the transfer was terminated", **problem}}}},
-        "/v1/transfers/{id}/flow": {"get": {
-            "tags": ["transfers"], "summary": "The data plane's view of a transfer (token, bytes, seal, streams)",
-            "parameters": openapi.ID, "responses": {"200": {"description": "OK", "content": {"application/json": {
-                "schema": {"$ref": "#/components/schemas/DataFlow"}}}}, "404": {"description": "Not found",
-                                                                                **problem}}}},
-    })
+    openapi.EXTRA_SCHEMAS.update(
+        {
+            "PullAccess": {
+                "type": "object",
+                "description": "Where and how to pull a transfer's data now",
+                "properties": {
+                    "transferId": {"type": "string"},
+                    "providerPid": {"type": "string"},
+                    "consumerPid": {"type": "string"},
+                    "agreementId": {"type": "string"},
+                    "datasetId": {"type": "string"},
+                    "providerId": {"type": "string"},
+                    "endpoint": {"type": "string"},
+                    "authorization": {"type": "string", "description": "Bearer token"},
+                    "sealEndpoint": {"type": "string"},
+                    "expiresAt": {"type": ["string", "null"]},
+                    "trustAnchors": {
+                        "type": "array",
+                        "items": {"type": "string"},
+                        "description": "PEM CA certificates",
+                    },
+                },
+            },
+            "SealReport": {
+                "type": "object",
+                "required": ["seal", "sha256", "size"],
+                "properties": {
+                    "seal": {"type": "object", "description": "The seal as the provider served it"},
+                    "sha256": {"type": "string", "description": "Hex SHA-256 of the bytes received"},
+                    "size": {"type": "integer"},
+                },
+            },
+            "SealVerdict": {
+                "type": "object",
+                "properties": {
+                    "verified": {"type": "boolean"},
+                    "sha256": {"type": "string"},
+                    "size": {"type": "integer"},
+                    "kid": {"type": "string"},
+                    "issuer": {"type": "string"},
+                    "issuedAt": {"type": "string"},
+                    "signerSha256": {"type": "string"},
+                    "anchor": {"type": "string"},
+                    "verifiedAt": {"type": "string"},
+                },
+            },
+            "DataFlow": {"type": "object", "description": "The data plane's view of a transfer"},
+        }
+    )
+    openapi.EXTRA_PATHS.update(
+        {
+            "/v1/transfers/{id}/token": {
+                "post": {
+                    "tags": ["transfers"],
+                    "summary": "Consumer, pull: the data endpoint with a fresh token",
+                    "parameters": openapi.ID,
+                    "responses": {
+                        "200": {
+                            "description": "OK",
+                            "content": {"application/json": {"schema": {"$ref": "#/components/schemas/PullAccess"}}},
+                        },
+                        "409": {"description": "The transfer is not STARTED", **problem},
+                    },
+                }
+            },
+            "/v1/transfers/{id}/seal": {
+                "post": {
+                    "tags": ["transfers"],
+                    "summary": "Consumer, pull: report the data's digest and the provider's seal; "
+                    "the seal is verified and kept, or the transfer is terminated with the reason",
+                    "parameters": openapi.ID,
+                    "requestBody": {
+                        "required": True,
+                        "content": {"application/json": {"schema": {"$ref": "#/components/schemas/SealReport"}}},
+                    },
+                    "responses": {
+                        "200": {
+                            "description": "Verified and kept",
+                            "content": {"application/json": {"schema": {"$ref": "#/components/schemas/SealVerdict"}}},
+                        },
+                        "400": {"description": "Refused: the transfer was terminated", **problem},
+                    },
+                }
+            },
+            "/v1/transfers/{id}/flow": {
+                "get": {
+                    "tags": ["transfers"],
+                    "summary": "The data plane's view of a transfer (token, bytes, seal, streams)",
+                    "parameters": openapi.ID,
+                    "responses": {
+                        "200": {
+                            "description": "OK",
+                            "content": {"application/json": {"schema": {"$ref": "#/components/schemas/DataFlow"}}},
+                        },
+                        "404": {"description": "Not found", **problem},
+                    },
+                }
+            },
+        }
+    )
 
 
 _document_data_routes()

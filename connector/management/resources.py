@@ -7,7 +7,8 @@ source by the data plane's source validators, a policy by the ODRL engine (the s
 from __future__ import annotations
 
 import dataclasses
-from typing import Any, Mapping
+from collections.abc import Mapping
+from typing import Any
 
 from aiohttp import web
 
@@ -47,8 +48,13 @@ def _wire_shape_problems(policy: Mapping[str, Any]) -> list[tuple[str, str]]:
                 if op in c:
                     walk(c[op], f"{here}.{op}")
             if "rightOperand" in c and not isinstance(c["rightOperand"], (str, dict, list)):
-                found.append((f"{here}.rightOperand", "a right operand must be a string, an object or an array on "
-                              f"the wire (DSP 2025-1): write \"{c['rightOperand']}\", not {c['rightOperand']}"))
+                found.append(
+                    (
+                        f"{here}.rightOperand",
+                        "a right operand must be a string, an object or an array on "
+                        f'the wire (DSP 2025-1): write "{c["rightOperand"]}", not {c["rightOperand"]}',
+                    )
+                )
 
     for kind in ("permission", "prohibition", "obligation"):
         for r, rule in enumerate(policy.get(kind) or []):
@@ -60,8 +66,9 @@ def _wire_shape_problems(policy: Mapping[str, Any]) -> list[tuple[str, str]]:
     return found
 
 
-def validate_policy_json(policy: Mapping[str, Any], where: str = "policy",
-                         regions: Mapping[str, frozenset[str]] | None = None) -> None:
+def validate_policy_json(
+    policy: Mapping[str, Any], where: str = "policy", regions: Mapping[str, frozenset[str]] | None = None
+) -> None:
     from connector.policy import validate_policy
 
     for field, reason in _wire_shape_problems(policy):
@@ -71,8 +78,12 @@ def validate_policy_json(policy: Mapping[str, Any], where: str = "policy",
         first = problems[0]
         field = f"{where}.{first.where}" if first.where else where
         more = f" (and {len(problems) - 1} more)" if len(problems) > 1 else ""
-        raise ConnectorError("policy.invalid", first.reason + more, field,
-                             problems=[{"where": p.where, "reason": p.reason} for p in problems])
+        raise ConnectorError(
+            "policy.invalid",
+            first.reason + more,
+            field,
+            problems=[{"where": p.where, "reason": p.reason} for p in problems],
+        )
 
 
 def asset_from_json(body: Mapping[str, Any], asset_id: str | None = None) -> Asset:
@@ -84,21 +95,26 @@ def asset_from_json(body: Mapping[str, Any], asset_id: str | None = None) -> Ass
     formats = inputs.string_list(body, "formats", ("HttpData-PULL",))
     for i, fmt in enumerate(formats):
         if fmt not in FORMATS:
-            raise ConnectorError("asset.invalid", f"unknown format '{fmt}' (known: {', '.join(FORMATS)})",
-                                 f"formats[{i}]")
+            raise ConnectorError(
+                "asset.invalid", f"unknown format '{fmt}' (known: {', '.join(FORMATS)})", f"formats[{i}]"
+            )
     if not formats:
         raise ConnectorError("asset.invalid", "at least one format is needed", "formats")
     return Asset(
-        id=aid, title=inputs.string(body, "title", False, "") or "",
+        id=aid,
+        title=inputs.string(body, "title", False, "") or "",
         description=inputs.string(body, "description", False, "") or "",
         keywords=inputs.string_list(body, "keywords"),
         media_type=inputs.string(body, "mediaType", False, "application/octet-stream") or "application/octet-stream",
-        formats=formats, source=source, properties=inputs.obj(body, "properties", False) or {},
+        formats=formats,
+        source=source,
+        properties=inputs.obj(body, "properties", False) or {},
     )
 
 
-def policy_from_json(body: Mapping[str, Any], policy_id: str | None = None,
-                     regions: Mapping[str, frozenset[str]] | None = None) -> PolicyDefinition:
+def policy_from_json(
+    body: Mapping[str, Any], policy_id: str | None = None, regions: Mapping[str, frozenset[str]] | None = None
+) -> PolicyDefinition:
     inputs.unknown_keys(body, POLICY_FIELDS)
     pid = policy_id or inputs.identifier(body)
     policy = inputs.obj(body, "policy")
@@ -109,9 +125,12 @@ def policy_from_json(body: Mapping[str, Any], policy_id: str | None = None,
 
 def offer_from_json(body: Mapping[str, Any]) -> OfferDefinition:
     inputs.unknown_keys(body, OFFER_FIELDS)
-    return OfferDefinition(id=inputs.identifier(body), asset_id=inputs.identifier(body, "assetId"),
-                           contract_policy_id=inputs.identifier(body, "contractPolicyId"),
-                           access_policy_id=inputs.string(body, "accessPolicyId", False))
+    return OfferDefinition(
+        id=inputs.identifier(body),
+        asset_id=inputs.identifier(body, "assetId"),
+        contract_policy_id=inputs.identifier(body, "contractPolicyId"),
+        access_policy_id=inputs.string(body, "accessPolicyId", False),
+    )
 
 
 def _changed(request: web.Request) -> None:
@@ -119,6 +138,7 @@ def _changed(request: web.Request) -> None:
 
 
 # --- assets -----------------------------------------------------------------------------------------------------
+
 
 async def list_assets(request: web.Request) -> web.Response:
     p = inputs.page(request)
@@ -158,6 +178,7 @@ async def delete_asset(request: web.Request) -> web.Response:
 
 # --- policies ---------------------------------------------------------------------------------------------------
 
+
 async def list_policies(request: web.Request) -> web.Response:
     p = inputs.page(request)
     items, total = await request.app[NODE].store.read(repo.list_policies, p.limit, p.offset)
@@ -186,8 +207,9 @@ async def put_policy(request: web.Request) -> web.Response:
     body = await inputs.body_object(request)
     if "id" in body and body["id"] != request.match_info["id"]:
         raise ConnectorError("policy.invalid", "the id in the body differs from the one in the path", "id")
-    policy = policy_from_json({k: v for k, v in body.items() if k != "id"}, request.match_info["id"],
-                              regions=_regions(request))
+    policy = policy_from_json(
+        {k: v for k, v in body.items() if k != "id"}, request.match_info["id"], regions=_regions(request)
+    )
     await request.app[NODE].store.run(repo.upsert_policy, dataclasses.replace(policy, updated_at=utcnow()))
     _changed(request)
     return web.json_response(policy.to_api())
@@ -200,6 +222,7 @@ async def delete_policy(request: web.Request) -> web.Response:
 
 
 # --- offers -----------------------------------------------------------------------------------------------------
+
 
 async def list_offers(request: web.Request) -> web.Response:
     p = inputs.page(request)
@@ -229,12 +252,18 @@ async def delete_offer(request: web.Request) -> web.Response:
 
 def routes() -> list[web.RouteDef]:
     return [
-        web.get("/v1/assets", list_assets), web.post("/v1/assets", create_asset),
-        web.get("/v1/assets/{id}", get_asset), web.put("/v1/assets/{id}", put_asset),
+        web.get("/v1/assets", list_assets),
+        web.post("/v1/assets", create_asset),
+        web.get("/v1/assets/{id}", get_asset),
+        web.put("/v1/assets/{id}", put_asset),
         web.delete("/v1/assets/{id}", delete_asset),
-        web.get("/v1/policies", list_policies), web.post("/v1/policies", create_policy),
-        web.get("/v1/policies/{id}", get_policy), web.put("/v1/policies/{id}", put_policy),
+        web.get("/v1/policies", list_policies),
+        web.post("/v1/policies", create_policy),
+        web.get("/v1/policies/{id}", get_policy),
+        web.put("/v1/policies/{id}", put_policy),
         web.delete("/v1/policies/{id}", delete_policy),
-        web.get("/v1/offers", list_offers), web.post("/v1/offers", create_offer),
-        web.get("/v1/offers/{id}", get_offer), web.delete("/v1/offers/{id}", delete_offer),
+        web.get("/v1/offers", list_offers),
+        web.post("/v1/offers", create_offer),
+        web.get("/v1/offers/{id}", get_offer),
+        web.delete("/v1/offers/{id}", delete_offer),
     ]

@@ -8,7 +8,7 @@ configured authority and be within their validity period.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from functools import cached_property
 
 from cryptography import x509
@@ -40,15 +40,20 @@ class NodeIdentity:
         return [keys.cert_der_b64(self.signing_cert), keys.cert_der_b64(self.ca_cert)]
 
 
-def _check_cert(cert: x509.Certificate, participant_id: str, key_name: str, anchors: list[x509.Certificate],
-                now: datetime) -> x509.Certificate:
+def _check_cert(
+    cert: x509.Certificate, participant_id: str, key_name: str, anchors: list[x509.Certificate], now: datetime
+) -> x509.Certificate:
     found = participant_id_of(cert)
     if found != participant_id:
-        raise ConfigError("identity.mismatch", f"the certificate names {found or 'no participant id'}, "
-                          f"but node.participant_id is {participant_id}", key_name)
+        raise ConfigError(
+            "identity.mismatch",
+            f"the certificate names {found or 'no participant id'}, but node.participant_id is {participant_id}",
+            key_name,
+        )
     if cert.not_valid_after_utc < now:
-        raise ConfigError("identity.expired", f"the certificate expired on {cert.not_valid_after_utc:%Y-%m-%d}",
-                          key_name)
+        raise ConfigError(
+            "identity.expired", f"the certificate expired on {cert.not_valid_after_utc:%Y-%m-%d}", key_name
+        )
     if cert.not_valid_before_utc > now:
         raise ConfigError("identity.not_yet_valid", "the certificate is not valid yet", key_name)
     for anchor in anchors:
@@ -57,25 +62,32 @@ def _check_cert(cert: x509.Certificate, participant_id: str, key_name: str, anch
                 cert.verify_directly_issued_by(anchor)
                 return anchor
             except (InvalidSignature, ValueError, TypeError) as exc:
-                raise ConfigError("identity.untrusted", f"the certificate does not verify against "
-                                  f"{anchor.subject.rfc4514_string()}: {exc}", key_name) from None
+                raise ConfigError(
+                    "identity.untrusted",
+                    f"the certificate does not verify against {anchor.subject.rfc4514_string()}: {exc}",
+                    key_name,
+                ) from None
     raise ConfigError("identity.untrusted", "the certificate is not issued by any authority in trust.ca", key_name)
 
 
 def load_identity(config: Config, anchors: list[x509.Certificate]) -> NodeIdentity:
-    now = datetime.now(timezone.utc)
+    now = datetime.now(UTC)
     ident = config.identity
     pid = config.node.participant_id
     tls_cert = keys.load_certificate(ident.tls_cert)
     tls_key = keys.load_private_key(ident.tls_key)
     if not keys.same_public_key(tls_cert.public_key(), tls_key):  # type: ignore[arg-type]
-        raise ConfigError("identity.key_mismatch", "the TLS key does not belong to the TLS certificate",
-                          "identity.tls_key")
+        raise ConfigError(
+            "identity.key_mismatch", "the TLS key does not belong to the TLS certificate", "identity.tls_key"
+        )
     signing_cert = keys.load_certificate(ident.signing_cert)
     signing_key = keys.load_private_key(ident.signing_key)
     if not keys.same_public_key(signing_cert.public_key(), signing_key):  # type: ignore[arg-type]
-        raise ConfigError("identity.key_mismatch", "the signing key does not belong to the signing certificate",
-                          "identity.signing_key")
+        raise ConfigError(
+            "identity.key_mismatch",
+            "the signing key does not belong to the signing certificate",
+            "identity.signing_key",
+        )
     ca = _check_cert(tls_cert, pid, "identity.tls_cert", anchors, now)
     _check_cert(signing_cert, pid, "identity.signing_cert", anchors, now)
     return NodeIdentity(pid, tls_cert, signing_key, signing_cert, ca)

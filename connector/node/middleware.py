@@ -11,8 +11,9 @@ import logging
 import re
 import time
 import uuid
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from typing import Any, Awaitable, Callable
+from typing import Any
 
 from aiohttp import web
 from cryptography import x509
@@ -75,9 +76,14 @@ async def request_context(request: web.Request, handler: Handler) -> web.StreamR
     finally:
         peer = request.get(PEER)
         access_log.info(
-            "%s %s %s", request.method, request.path, status,
-            extra={"ms": round((time.perf_counter() - started) * 1000, 2),
-                   "peer": peer.participant_id if peer else None},
+            "%s %s %s",
+            request.method,
+            request.path,
+            status,
+            extra={
+                "ms": round((time.perf_counter() - started) * 1000, 2),
+                "peer": peer.participant_id if peer else None,
+            },
         )
         request_id.reset(token)
 
@@ -104,10 +110,14 @@ def peer_identity(trust: Callable[[], TrustMaterial], insecure_participant: str 
             request[PEER] = PeerIdentity(insecure_participant, None)
         if not is_open and PEER not in request:
             if cert is None:
-                return json_error(401, "auth.no_client_certificate",
-                                  "this route requires a client certificate issued by a trusted authority")
-            return json_error(401, "auth.no_participant_id",
-                              "the client certificate names no single did: participant id")
+                return json_error(
+                    401,
+                    "auth.no_client_certificate",
+                    "this route requires a client certificate issued by a trusted authority",
+                )
+            return json_error(
+                401, "auth.no_participant_id", "the client certificate names no single did: participant id"
+            )
         return await handler(request)
 
     return middleware
@@ -125,8 +135,9 @@ def api_key_auth(expected: str) -> Any:
         if not presented or not hmac.compare_digest(presented, expected_bytes):
             from connector.management.problems import problem_response
 
-            return problem_response(401, "auth.api_key", "Unauthorized",
-                                    "a valid API key is required in the X-Api-Key header")
+            return problem_response(
+                401, "auth.api_key", "Unauthorized", "a valid API key is required in the X-Api-Key header"
+            )
         return await handler(request)
 
     return middleware

@@ -10,14 +10,15 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import errno
-import gc
 import fcntl
+import gc
 import logging
 import ssl
 import time
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, AsyncIterator, Awaitable, Callable, Iterator
+from typing import Any
 
 import aiohttp
 from aiohttp import web
@@ -47,7 +48,7 @@ class Listener:
     @property
     def port(self) -> int:
         """The bound port (useful when the configuration asked for port 0)."""
-        server = self.site._server if self.site else None  # noqa: SLF001 - aiohttp exposes no getter
+        server = self.site._server if self.site else None
         if server and server.sockets:
             return server.sockets[0].getsockname()[1]
         return self.listen.port
@@ -76,14 +77,15 @@ class Node:
     _draining: list[aiohttp.ClientSession] = field(default_factory=list)
     _extra_tls: list[ReloadingServerContext] = field(default_factory=list)
     # Subsystems register start hooks (run after the store and identity exist, before listeners open).
-    start_hooks: list[Callable[["Node"], Awaitable[None]]] = field(default_factory=list)
-    ready_hooks: list[Callable[["Node"], Awaitable[None]]] = field(default_factory=list)  # after listeners open
-    stop_hooks: list[Callable[["Node"], Awaitable[None]]] = field(default_factory=list)
+    start_hooks: list[Callable[[Node], Awaitable[None]]] = field(default_factory=list)
+    ready_hooks: list[Callable[[Node], Awaitable[None]]] = field(default_factory=list)  # after listeners open
+    stop_hooks: list[Callable[[Node], Awaitable[None]]] = field(default_factory=list)
     # Routes subsystems add to the listeners' apps (each node has its own).
     protocol_routes: list[web.RouteDef] = field(default_factory=list)
     # Further listeners subsystems add: (name, address, app factory, TLS context factory or None).
-    extra_listeners: list[tuple[str, Listen, Callable[["Node"], web.Application],
-                                Callable[["Node"], ssl.SSLContext | None]]] = field(default_factory=list)
+    extra_listeners: list[
+        tuple[str, Listen, Callable[[Node], web.Application], Callable[[Node], ssl.SSLContext | None]]
+    ] = field(default_factory=list)
     # Further sources of CA certificates for peer TLS (the trust lists of the federations recognised).
     ca_sources: list[Callable[[], list[Any]]] = field(default_factory=list)
     management_routes: list[web.RouteDef] = field(default_factory=list)
@@ -99,7 +101,8 @@ class Node:
             return self.config.protocol.public_url.rstrip("/")
         if self.config.protocol.insecure_http:
             listen = self.config.protocol.listen
-            return f"http://{listen.host}:{self.listeners['protocol'].port if 'protocol' in self.listeners else listen.port}"
+            port = self.listeners["protocol"].port if "protocol" in self.listeners else listen.port
+            return f"http://{listen.host}:{port}"
         return did_web_origin(self.participant_id)
 
     @property
@@ -123,8 +126,9 @@ class Node:
                 self.trust = self._trust_material()
                 self.identity = load_identity(self.config, self.trust.cas)
                 # Revocation on the protocol listener is answered by the request middleware (a clear 401).
-                self.tls = ReloadingServerContext(self.config.identity.tls_cert, self.config.identity.tls_key,
-                                                  self.trust, check_crl=False)
+                self.tls = ReloadingServerContext(
+                    self.config.identity.tls_cert, self.config.identity.tls_key, self.trust, check_crl=False
+                )
             self.http = self._new_http_session()
             stack.push_async_callback(self._close_http)
             stack.push_async_callback(self._stop_tasks)
@@ -136,22 +140,27 @@ class Node:
                 self.spawn(self._watch_trust_files(), "trust-reload")
             protocol_ssl = self.tls.listener_context if self.tls else None
             if self.config.protocol.insecure_http:
-                log.warning("INSECURE: the protocol listener serves plain HTTP without TLS or peer authentication "
-                            "(protocol.insecure_http = true); use this only for conformance tests on loopback")
-            await self._listen(stack, "protocol", self.config.protocol.listen, build_protocol_app(self),
-                               protocol_ssl)
-            await self._listen(stack, "management", self.config.management.listen, build_management_app(self),
-                               None)
+                log.warning(
+                    "INSECURE: the protocol listener serves plain HTTP without TLS or peer authentication "
+                    "(protocol.insecure_http = true); use this only for conformance tests on loopback"
+                )
+            await self._listen(stack, "protocol", self.config.protocol.listen, build_protocol_app(self), protocol_ssl)
+            await self._listen(stack, "management", self.config.management.listen, build_management_app(self), None)
             for name, listen, make_app, make_ssl in self.extra_listeners:
                 await self._listen(stack, name, listen, make_app(self), make_ssl(self))
             for hook in self.ready_hooks:
                 await hook(self)
             self.ready = True
-            log.info("node started", extra={
-                "participant_id": self.participant_id, "version": __version__,
-                "protocol": f"{self.public_url}", "management": str(self.config.management.listen),
-                "startup_ms": round((time.monotonic() - self.started_at) * 1000, 1),
-            })
+            log.info(
+                "node started",
+                extra={
+                    "participant_id": self.participant_id,
+                    "version": __version__,
+                    "protocol": f"{self.public_url}",
+                    "management": str(self.config.management.listen),
+                    "startup_ms": round((time.monotonic() - self.started_at) * 1000, 1),
+                },
+            )
         except BaseException:
             await stack.aclose()
             raise
@@ -163,8 +172,14 @@ class Node:
             self._stack = None
         log.info("node stopped", extra={"participant_id": self.participant_id})
 
-    async def _listen(self, stack: contextlib.AsyncExitStack, name: str, listen: Listen, app: web.Application,
-                      ssl_context: ssl.SSLContext | None) -> None:
+    async def _listen(
+        self,
+        stack: contextlib.AsyncExitStack,
+        name: str,
+        listen: Listen,
+        app: web.Application,
+        ssl_context: ssl.SSLContext | None,
+    ) -> None:
         runner = web.AppRunner(app, access_log=None, handle_signals=False, shutdown_timeout=SHUTDOWN_GRACE)
         await runner.setup()
         stack.push_async_callback(runner.cleanup)
@@ -174,11 +189,11 @@ class Node:
         except OSError as exc:
             key = f"{name}.listen"
             if exc.errno == errno.EADDRINUSE:
-                raise ConnectorError("listen.in_use", f"port {listen.port} on {listen.host} is already in use",
-                                     key) from None
+                raise ConnectorError(
+                    "listen.in_use", f"port {listen.port} on {listen.host} is already in use", key
+                ) from None
             if exc.errno in (errno.EADDRNOTAVAIL, errno.EACCES):
-                raise ConnectorError("listen.unavailable", f"cannot listen on {listen}: {exc.strerror}",
-                                     key) from None
+                raise ConnectorError("listen.unavailable", f"cannot listen on {listen}: {exc.strerror}", key) from None
             raise ConnectorError("listen.failed", f"cannot listen on {listen}: {exc}", key) from None
         self.listeners[name] = Listener(name, listen, runner, site)
 
@@ -215,8 +230,11 @@ class Node:
             try:
                 self.reload_trust()
             except ConnectorError as exc:
-                log.error("trust files changed but cannot be used; keeping the previous ones: %s", exc.reason,
-                          extra={"where": exc.where})
+                log.error(
+                    "trust files changed but cannot be used; keeping the previous ones: %s",
+                    exc.reason,
+                    extra={"where": exc.where},
+                )
                 self.trust.stamp = ()  # retry on the next change check
 
     def reload_trust(self) -> None:
@@ -236,8 +254,12 @@ class Node:
         """A listener TLS context with this node's identity that follows trust reloads (None without TLS)."""
         if self.trust is None:
             return None
-        ctx = ReloadingServerContext(self.config.identity.tls_cert, self.config.identity.tls_key,  # type: ignore[arg-type]
-                                     self.trust, require_client_cert)
+        ctx = ReloadingServerContext(
+            self.config.identity.tls_cert,
+            self.config.identity.tls_key,  # type: ignore[arg-type]
+            self.trust,
+            require_client_cert,
+        )
         self._extra_tls.append(ctx)
         return ctx.listener_context
 
@@ -266,9 +288,12 @@ class Node:
         from connector.control.peer_client import IdentifiedResponse
 
         conn = aiohttp.TCPConnector(ssl=ssl_ctx, limit=200, limit_per_host=50, keepalive_timeout=60)
-        return aiohttp.ClientSession(connector=conn, timeout=aiohttp.ClientTimeout(total=30, connect=5),
-                                     headers={"User-Agent": f"connector/{__version__}"},
-                                     response_class=IdentifiedResponse)
+        return aiohttp.ClientSession(
+            connector=conn,
+            timeout=aiohttp.ClientTimeout(total=30, connect=5),
+            headers={"User-Agent": f"connector/{__version__}"},
+            response_class=IdentifiedResponse,
+        )
 
     async def _close_http(self) -> None:
         for old in self._draining:
@@ -297,8 +322,9 @@ def _exclusive(data_dir: Path) -> Iterator[None]:
         fcntl.flock(handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
     except BlockingIOError:
         handle.close()
-        raise ConnectorError("node.already_running", f"another node is already running on {data_dir}",
-                             "node.data_dir") from None
+        raise ConnectorError(
+            "node.already_running", f"another node is already running on {data_dir}", "node.data_dir"
+        ) from None
     try:
         yield
     finally:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import signal
-from typing import AsyncIterator
+from collections.abc import AsyncIterator
 
 STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
 

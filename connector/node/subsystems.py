@@ -11,7 +11,7 @@ if TYPE_CHECKING:
     from connector.node.runtime import Node
 
 
-def attach(node: "Node") -> None:
+def attach(node: Node) -> None:
     """Attach the control plane (and the subsystems that plug into it) to a node before it starts."""
     from connector.control.plane import ControlPlane
     from connector.management import api as management_api
@@ -20,13 +20,13 @@ def attach(node: "Node") -> None:
     control = ControlPlane(node)
     node.control = control
 
-    async def start(n: "Node") -> None:
+    async def start(n: Node) -> None:
         await control.start()
 
-    async def ready(n: "Node") -> None:
+    async def ready(n: Node) -> None:
         await control.after_listening()
 
-    async def stop(n: "Node") -> None:
+    async def stop(n: Node) -> None:
         await control.stop()
 
     node.start_hooks.append(start)
@@ -39,9 +39,11 @@ def attach(node: "Node") -> None:
 
         node.protocol_routes.extend(tck_webhooks.routes())
     from connector.trust import node_edge
+
     node_edge.attach(node)
     from connector.dataplane.attach import attach as attach_data_plane
 
     attach_data_plane(node)  # after the control plane: it fills in the control plane's env.dataplane
     from connector.evidence import node_edge as evidence_edge
+
     evidence_edge.attach(node)

@@ -11,10 +11,10 @@ from __future__ import annotations
 import functools
 import logging
 import ssl
+from collections.abc import Iterable
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
-from typing import Iterable
 
 from cryptography import x509
 
@@ -50,7 +50,7 @@ class TrustMaterial:
     revoked: dict[bytes, frozenset[int]] = field(default_factory=dict)  # issuer DER name -> serials
     stamp: tuple = ()
 
-    def load(self) -> "TrustMaterial":
+    def load(self) -> TrustMaterial:
         cas: list[x509.Certificate] = list(self.extra_cas)
         for path in self.ca_paths:
             cas.extend(keys.load_certificates(path))
@@ -65,18 +65,19 @@ class TrustMaterial:
             except ValueError as exc:
                 raise ConnectorError("tls.crl_invalid", f"not a PEM CRL: {path} ({exc})", "trust.crl") from None
         revoked: dict[bytes, set[int]] = {}
-        now = datetime.now(timezone.utc)
+        now = datetime.now(UTC)
         for crl, path in zip(crls, self.crl_paths):
             issuer = next((c for c in cas if c.subject == crl.issuer), None)
             if issuer is None:
-                raise ConnectorError("tls.crl_issuer", f"CRL {path} is not from any configured authority",
-                                     "trust.crl")
+                raise ConnectorError("tls.crl_issuer", f"CRL {path} is not from any configured authority", "trust.crl")
             if not crl.is_signature_valid(issuer.public_key()):
-                raise ConnectorError("tls.crl_signature", f"CRL {path} is not signed by its authority",
-                                     "trust.crl")
+                raise ConnectorError("tls.crl_signature", f"CRL {path} is not signed by its authority", "trust.crl")
             if crl.next_update_utc is not None and crl.next_update_utc < now:
-                raise ConnectorError("tls.crl_expired", f"CRL {path} expired on {crl.next_update_utc:%Y-%m-%d}; "
-                                     "re-sign it with 'connector pki crl'", "trust.crl")
+                raise ConnectorError(
+                    "tls.crl_expired",
+                    f"CRL {path} expired on {crl.next_update_utc:%Y-%m-%d}; re-sign it with 'connector pki crl'",
+                    "trust.crl",
+                )
             bucket = revoked.setdefault(crl.issuer.public_bytes(), set())
             bucket.update(r.serial_number for r in crl)
         missing = [c for c in cas if not any(crl.issuer == c.subject for crl in crls)]
@@ -126,12 +127,14 @@ def _load_chain(ctx: ssl.SSLContext, cert: Path, key: Path) -> None:
     try:
         ctx.load_cert_chain(cert, key)
     except (OSError, ssl.SSLError) as exc:
-        raise ConnectorError("tls.identity", f"cannot load the TLS certificate and key: {exc}",
-                             "identity.tls_cert") from None
+        raise ConnectorError(
+            "tls.identity", f"cannot load the TLS certificate and key: {exc}", "identity.tls_cert"
+        ) from None
 
 
-def server_context(cert: Path, key: Path, trust: TrustMaterial, require_client_cert: bool = False,
-                   check_crl: bool = True) -> ssl.SSLContext:
+def server_context(
+    cert: Path, key: Path, trust: TrustMaterial, require_client_cert: bool = False, check_crl: bool = True
+) -> ssl.SSLContext:
     """A server context that asks every client for a certificate (optional at TLS level for the open routes;
     the middleware requires it everywhere else).
 
@@ -158,8 +161,9 @@ def client_context(cert: Path, key: Path, trust: TrustMaterial) -> ssl.SSLContex
 class ReloadingServerContext:
     """The context a listener is created with; each handshake is moved onto the newest built context."""
 
-    def __init__(self, cert: Path, key: Path, trust: TrustMaterial, require_client_cert: bool = False,
-                 check_crl: bool = True) -> None:
+    def __init__(
+        self, cert: Path, key: Path, trust: TrustMaterial, require_client_cert: bool = False, check_crl: bool = True
+    ) -> None:
         self._cert, self._key, self._require, self._crl = cert, key, require_client_cert, check_crl
         self.trust = trust
         self._current = server_context(cert, key, trust, require_client_cert, check_crl)

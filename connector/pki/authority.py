@@ -25,10 +25,11 @@ import contextlib
 import fcntl
 import json
 import re
+from collections.abc import Iterator
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
@@ -57,7 +58,7 @@ def _write_json(path: Path, data: Any) -> None:
 
 
 def _now() -> datetime:
-    return datetime.now(timezone.utc)
+    return datetime.now(UTC)
 
 
 def check_public_url(url: str) -> str:
@@ -66,9 +67,13 @@ def check_public_url(url: str) -> str:
 
     base = url.rstrip("/") if isinstance(url, str) else ""
     if not plain_https_url(base + STATUS_PATH + "1"):
-        raise ConnectorError("pki.bad_public_url", f"'{url}' is not usable as the authority's public URL: it must "
-                             "be https without query, fragment, user or encoded characters (verifiers accept "
-                             "status lists only from plain https URLs)", "--public-url")
+        raise ConnectorError(
+            "pki.bad_public_url",
+            f"'{url}' is not usable as the authority's public URL: it must "
+            "be https without query, fragment, user or encoded characters (verifiers accept "
+            "status lists only from plain https URLs)",
+            "--public-url",
+        )
     return base
 
 
@@ -90,16 +95,26 @@ class Authority:
         try:
             self.meta: dict[str, Any] = json.loads(meta_path.read_text())
         except FileNotFoundError:
-            raise ConnectorError("pki.no_authority", f"no authority in {self.dir} (run 'connector pki "
-                                 "init-authority' first)", "--authority") from None
+            raise ConnectorError(
+                "pki.no_authority",
+                f"no authority in {self.dir} (run 'connector pki init-authority' first)",
+                "--authority",
+            ) from None
         except ValueError:
             raise ConnectorError("pki.corrupt", f"{meta_path} is not valid JSON", "--authority") from None
 
     # --- creation -------------------------------------------------------------------------------------------
 
     @classmethod
-    def init(cls, directory: Path, name: str, issuer_id: str | None = None, valid_days: int = 3650,
-             crl_days: int = 30, public_url: str = DEFAULT_PUBLIC_URL) -> "Authority":
+    def init(
+        cls,
+        directory: Path,
+        name: str,
+        issuer_id: str | None = None,
+        valid_days: int = 3650,
+        crl_days: int = 30,
+        public_url: str = DEFAULT_PUBLIC_URL,
+    ) -> Authority:
         directory = Path(directory)
         if (directory / AUTHORITY_FILE).exists():
             raise ConnectorError("pki.exists", f"an authority already exists in {directory}", "--dir")
@@ -225,15 +240,23 @@ class Authority:
     # --- issuing --------------------------------------------------------------------------------------------
 
     def issue_participant(
-        self, participant_id: str, hosts: list[str], out: Path, country: str | None = None,
-        organisation: str | None = None, valid_days: int = 365,
+        self,
+        participant_id: str,
+        hosts: list[str],
+        out: Path,
+        country: str | None = None,
+        organisation: str | None = None,
+        valid_days: int = 365,
     ) -> IssuedParticipant:
         from connector.participant import check_participant_id
 
         check_participant_id(participant_id, where="--participant-id")
         if country is not None and not re.fullmatch(r"[A-Z]{2}", country):
-            raise ConnectorError("pki.bad_country", f"'{country}' is not an ISO 3166-1 alpha-2 country code "
-                                 "(two capital letters, e.g. JP, DE)", "--country")
+            raise ConnectorError(
+                "pki.bad_country",
+                f"'{country}' is not an ISO 3166-1 alpha-2 country code (two capital letters, e.g. JP, DE)",
+                "--country",
+            )
         if valid_days < 1:
             raise ConnectorError("pki.bad_validity", "validity must be at least one day", "--valid-days")
         if not hosts:
@@ -243,9 +266,11 @@ class Authority:
             ca_key, ca_cert = self.ca_key(), self.ca_cert()
             tls_key, signing_key = keys.generate_key(), keys.generate_key()
             tls_cert = certificates.make_tls_certificate(
-                ca_key, ca_cert, tls_key.public_key(), participant_id, hosts, organisation, country, valid_days)
+                ca_key, ca_cert, tls_key.public_key(), participant_id, hosts, organisation, country, valid_days
+            )
             signing_cert = certificates.make_signing_certificate(
-                ca_key, ca_cert, signing_key.public_key(), participant_id, organisation, country, valid_days)
+                ca_key, ca_cert, signing_key.public_key(), participant_id, organisation, country, valid_days
+            )
             out.mkdir(parents=True, exist_ok=True)
             keys.write_private_key(out / "tls.key.pem", tls_key)
             keys.write_public_file(out / "tls.cert.pem", keys.cert_pem(tls_cert))
@@ -266,17 +291,20 @@ class Authority:
             _write_json(out / "participant.json", info)
             ledger = self.ledger()
             for kind, cert in (("tls", tls_cert), ("signing", signing_cert)):
-                ledger.append({
-                    "participant_id": participant_id,
-                    "kind": kind,
-                    "serial": str(cert.serial_number),
-                    "not_after": cert.not_valid_after_utc.isoformat(),
-                    "issued": _now().isoformat(),
-                    "revoked": None,
-                })
+                ledger.append(
+                    {
+                        "participant_id": participant_id,
+                        "kind": kind,
+                        "serial": str(cert.serial_number),
+                        "not_after": cert.not_valid_after_utc.isoformat(),
+                        "issued": _now().isoformat(),
+                        "revoked": None,
+                    }
+                )
             self._save_ledger(ledger)
-        return IssuedParticipant(participant_id, out, tls_cert.serial_number, signing_cert.serial_number,
-                                 tls_cert.not_valid_after_utc)
+        return IssuedParticipant(
+            participant_id, out, tls_cert.serial_number, signing_cert.serial_number, tls_cert.not_valid_after_utc
+        )
 
     # --- revocation -----------------------------------------------------------------------------------------
 
@@ -284,7 +312,7 @@ class Authority:
         """Revoke every certificate and credential issued to a participant; returns the serials newly revoked."""
         return self.revoke_participant(participant_id).serials
 
-    def revoke_participant(self, participant_id: str, credentials_only: bool = False) -> "Revocation":
+    def revoke_participant(self, participant_id: str, credentials_only: bool = False) -> Revocation:
         """Revoke a participant: its certificates (a newer CRL) and its credentials (status bits set).
 
         With `credentials_only`, the certificates stay valid: the participant keeps its identity but can no
@@ -296,9 +324,11 @@ class Authority:
             credentials = self.credential_ledger()
             held = [c for c in credentials if c["participant_id"] == participant_id]
             if not mine and not held:
-                raise ConnectorError("pki.unknown_participant",
-                                     f"this authority never issued a certificate or credential to {participant_id}",
-                                     "--participant-id")
+                raise ConnectorError(
+                    "pki.unknown_participant",
+                    f"this authority never issued a certificate or credential to {participant_id}",
+                    "--participant-id",
+                )
             stamp = _now().isoformat()
             serials: list[int] = []
             if not credentials_only:
@@ -323,8 +353,9 @@ class Authority:
             credentials = self.credential_ledger()
             entry = next((c for c in credentials if c["id"] == credential_id), None)
             if entry is None:
-                raise ConnectorError("pki.unknown_credential", f"this authority never issued {credential_id}",
-                                     "--credential-id")
+                raise ConnectorError(
+                    "pki.unknown_credential", f"this authority never issued {credential_id}", "--credential-id"
+                )
             if entry.get("revoked") is not None:
                 return False
             entry["revoked"] = _now().isoformat()
@@ -341,14 +372,22 @@ class Authority:
             if _service_cert_usable(cert_path, key_path, hosts, self.ca_cert()):
                 return cert_path, key_path
             key = keys.generate_key()
-            cert = certificates.make_tls_certificate(self.ca_key(), self.ca_cert(), key.public_key(), self.issuer_id,
-                                                     hosts, self.name, None, valid_days)
+            cert = certificates.make_tls_certificate(
+                self.ca_key(), self.ca_cert(), key.public_key(), self.issuer_id, hosts, self.name, None, valid_days
+            )
             keys.write_private_key(key_path, key)
             keys.write_public_file(cert_path, keys.cert_pem(cert))
             ledger = self.ledger()
-            ledger.append({"participant_id": self.issuer_id, "kind": "service", "serial": str(cert.serial_number),
-                           "not_after": cert.not_valid_after_utc.isoformat(), "issued": _now().isoformat(),
-                           "revoked": None})
+            ledger.append(
+                {
+                    "participant_id": self.issuer_id,
+                    "kind": "service",
+                    "serial": str(cert.serial_number),
+                    "not_after": cert.not_valid_after_utc.isoformat(),
+                    "issued": _now().isoformat(),
+                    "revoked": None,
+                }
+            )
             self._save_ledger(ledger)
         return cert_path, key_path
 
@@ -358,11 +397,13 @@ class Authority:
             return self._write_crl_locked()
 
     def _write_crl_locked(self) -> Path:
-        revoked = [(int(e["serial"]), datetime.fromisoformat(e["revoked"]))
-                   for e in self.ledger() if e["revoked"] is not None]
+        revoked = [
+            (int(e["serial"]), datetime.fromisoformat(e["revoked"])) for e in self.ledger() if e["revoked"] is not None
+        ]
         self.meta["crl_number"] = int(self.meta.get("crl_number", 0)) + 1
-        crl = certificates.make_crl(self.ca_key(), self.ca_cert(), revoked, self.meta["crl_number"],
-                                    int(self.meta.get("crl_days", 30)))
+        crl = certificates.make_crl(
+            self.ca_key(), self.ca_cert(), revoked, self.meta["crl_number"], int(self.meta.get("crl_days", 30))
+        )
         keys.write_public_file(self.crl_path, crl.public_bytes(serialization.Encoding.PEM))
         _write_json(self.dir / AUTHORITY_FILE, self.meta)
         return self.crl_path

@@ -8,8 +8,8 @@ from __future__ import annotations
 
 import functools
 import ipaddress
-from datetime import datetime, timedelta, timezone
-from typing import Iterable
+from collections.abc import Iterable
+from datetime import UTC, datetime, timedelta
 
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes
@@ -34,7 +34,7 @@ def _serial() -> int:
 
 
 def make_root_ca(key: PrivateKey, name: str, valid_days: int = 3650, now: datetime | None = None) -> x509.Certificate:
-    now = now or datetime.now(timezone.utc)
+    now = now or datetime.now(UTC)
     subject = _name(f"{name} Root CA", organisation=name)
     public = key.public_key()
     return (
@@ -48,9 +48,15 @@ def make_root_ca(key: PrivateKey, name: str, valid_days: int = 3650, now: dateti
         .add_extension(x509.BasicConstraints(ca=True, path_length=0), critical=True)
         .add_extension(
             x509.KeyUsage(
-                digital_signature=True, content_commitment=False, key_encipherment=False,
-                data_encipherment=False, key_agreement=False, key_cert_sign=True, crl_sign=True,
-                encipher_only=False, decipher_only=False,
+                digital_signature=True,
+                content_commitment=False,
+                key_encipherment=False,
+                data_encipherment=False,
+                key_agreement=False,
+                key_cert_sign=True,
+                crl_sign=True,
+                encipher_only=False,
+                decipher_only=False,
             ),
             critical=True,
         )
@@ -66,17 +72,23 @@ def _host_names(hosts: Iterable[str]) -> list[x509.GeneralName]:
             names.append(x509.IPAddress(ipaddress.ip_address(host)))
         except ValueError:
             if not host or any(c.isspace() for c in host) or "/" in host:
-                raise ConnectorError("pki.bad_host", f"'{host}' is neither a host name nor an IP address",
-                                     "--host") from None
+                raise ConnectorError(
+                    "pki.bad_host", f"'{host}' is neither a host name nor an IP address", "--host"
+                ) from None
             names.append(x509.DNSName(host))
     return names
 
 
 def _leaf_builder(
-    ca_key: PrivateKey, ca_cert: x509.Certificate, public: PublicKey, subject: x509.Name,
-    participant_id: str, valid_days: int, now: datetime | None,
+    ca_key: PrivateKey,
+    ca_cert: x509.Certificate,
+    public: PublicKey,
+    subject: x509.Name,
+    participant_id: str,
+    valid_days: int,
+    now: datetime | None,
 ) -> x509.CertificateBuilder:
-    now = now or datetime.now(timezone.utc)
+    now = now or datetime.now(UTC)
     return (
         x509.CertificateBuilder()
         .subject_name(subject)
@@ -87,15 +99,19 @@ def _leaf_builder(
         .not_valid_after(now + timedelta(days=valid_days))
         .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
         .add_extension(x509.SubjectKeyIdentifier.from_public_key(public), critical=False)
-        .add_extension(
-            x509.AuthorityKeyIdentifier.from_issuer_public_key(ca_key.public_key()), critical=False
-        )
+        .add_extension(x509.AuthorityKeyIdentifier.from_issuer_public_key(ca_key.public_key()), critical=False)
     )
 
 
 def make_tls_certificate(
-    ca_key: PrivateKey, ca_cert: x509.Certificate, public: PublicKey, participant_id: str,
-    hosts: list[str], organisation: str | None, country: str | None, valid_days: int,
+    ca_key: PrivateKey,
+    ca_cert: x509.Certificate,
+    public: PublicKey,
+    participant_id: str,
+    hosts: list[str],
+    organisation: str | None,
+    country: str | None,
+    valid_days: int,
     now: datetime | None = None,
 ) -> x509.Certificate:
     """A certificate for both TLS server and client authentication, URI SAN = participant id."""
@@ -106,9 +122,15 @@ def make_tls_certificate(
         .add_extension(x509.SubjectAlternativeName(sans), critical=False)
         .add_extension(
             x509.KeyUsage(
-                digital_signature=True, content_commitment=False, key_encipherment=False,
-                data_encipherment=False, key_agreement=True, key_cert_sign=False, crl_sign=False,
-                encipher_only=False, decipher_only=False,
+                digital_signature=True,
+                content_commitment=False,
+                key_encipherment=False,
+                data_encipherment=False,
+                key_agreement=True,
+                key_cert_sign=False,
+                crl_sign=False,
+                encipher_only=False,
+                decipher_only=False,
             ),
             critical=True,
         )
@@ -121,21 +143,31 @@ def make_tls_certificate(
 
 
 def make_signing_certificate(
-    ca_key: PrivateKey, ca_cert: x509.Certificate, public: PublicKey, participant_id: str,
-    organisation: str | None, country: str | None, valid_days: int, now: datetime | None = None,
+    ca_key: PrivateKey,
+    ca_cert: x509.Certificate,
+    public: PublicKey,
+    participant_id: str,
+    organisation: str | None,
+    country: str | None,
+    valid_days: int,
+    now: datetime | None = None,
 ) -> x509.Certificate:
     """A certificate binding the participant's signing key to its DID, for signatures verified offline."""
     subject = _name(f"{organisation or 'participant'} signing key", organisation, country)
     return (
         _leaf_builder(ca_key, ca_cert, public, subject, participant_id, valid_days, now)
-        .add_extension(
-            x509.SubjectAlternativeName([x509.UniformResourceIdentifier(participant_id)]), critical=False
-        )
+        .add_extension(x509.SubjectAlternativeName([x509.UniformResourceIdentifier(participant_id)]), critical=False)
         .add_extension(
             x509.KeyUsage(
-                digital_signature=True, content_commitment=True, key_encipherment=False,
-                data_encipherment=False, key_agreement=False, key_cert_sign=False, crl_sign=False,
-                encipher_only=False, decipher_only=False,
+                digital_signature=True,
+                content_commitment=True,
+                key_encipherment=False,
+                data_encipherment=False,
+                key_agreement=False,
+                key_cert_sign=False,
+                crl_sign=False,
+                encipher_only=False,
+                decipher_only=False,
             ),
             critical=True,
         )
@@ -144,10 +176,14 @@ def make_signing_certificate(
 
 
 def make_crl(
-    ca_key: PrivateKey, ca_cert: x509.Certificate, revoked: Iterable[tuple[int, datetime]], number: int,
-    valid_days: int = 30, now: datetime | None = None,
+    ca_key: PrivateKey,
+    ca_cert: x509.Certificate,
+    revoked: Iterable[tuple[int, datetime]],
+    number: int,
+    valid_days: int = 30,
+    now: datetime | None = None,
 ) -> x509.CertificateRevocationList:
-    now = now or datetime.now(timezone.utc)
+    now = now or datetime.now(UTC)
     builder = (
         x509.CertificateRevocationListBuilder()
         .issuer_name(ca_cert.subject)

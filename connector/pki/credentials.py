@@ -14,7 +14,7 @@ from __future__ import annotations
 import re
 import uuid
 from dataclasses import dataclass
-from datetime import date, datetime, timedelta, timezone
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
 from connector import keys
@@ -44,26 +44,37 @@ class IssuedCredential:
 
 
 def _now() -> datetime:
-    return datetime.now(timezone.utc)
+    return datetime.now(UTC)
 
 
-def _subject(kind: str, participant_id: str, country: str | None, name: str | None, member_of: str,
-             member_since: date) -> dict[str, str]:
+def _subject(
+    kind: str, participant_id: str, country: str | None, name: str | None, member_of: str, member_since: date
+) -> dict[str, str]:
     if kind == "membership":
         for flag, value in (("--country", country), ("--name", name)):
             if value is not None:
-                raise ConnectorError("pki.credential_option", f"{flag} describes an organization credential, not a "
-                                     "membership credential", flag)
+                raise ConnectorError(
+                    "pki.credential_option",
+                    f"{flag} describes an organization credential, not a membership credential",
+                    flag,
+                )
         return {"id": participant_id, "memberOf": member_of, "memberSince": format_date(member_since)}
     if not name or not name.strip():
-        raise ConnectorError("pki.credential_option", "an organization credential needs the legal name (--name)",
-                             "--name")
+        raise ConnectorError(
+            "pki.credential_option", "an organization credential needs the legal name (--name)", "--name"
+        )
     if country is None:
-        raise ConnectorError("pki.credential_option", "an organization credential needs the country of "
-                             "establishment (--country)", "--country")
+        raise ConnectorError(
+            "pki.credential_option",
+            "an organization credential needs the country of establishment (--country)",
+            "--country",
+        )
     if country not in ISO_3166_ALPHA2:
-        raise ConnectorError("pki.bad_country", f"'{country}' is not an ISO 3166-1 alpha-2 country code (two capital "
-                             "letters, e.g. JP, DE)", "--country")
+        raise ConnectorError(
+            "pki.bad_country",
+            f"'{country}' is not an ISO 3166-1 alpha-2 country code (two capital letters, e.g. JP, DE)",
+            "--country",
+        )
     return {"id": participant_id, "legalName": name.strip(), "countryOfEstablishment": country}
 
 
@@ -98,8 +109,9 @@ def issue_participant_credential(
     from connector.trust.did import parse_did
 
     if kind not in KINDS:
-        raise ConnectorError("pki.credential_type", f"unknown credential type '{kind}' (use membership or "
-                             "organization)", "--type")
+        raise ConnectorError(
+            "pki.credential_type", f"unknown credential type '{kind}' (use membership or organization)", "--type"
+        )
     check_participant_id(participant_id, where="--participant-id")
     try:
         parse_did(participant_id)
@@ -110,10 +122,13 @@ def issue_participant_credential(
     now = now or _now()
     credential_type = KINDS[kind]
     with authority.locked():
-        if any(e["participant_id"] == participant_id and e["revoked"] and e.get("kind") != "service"
-               for e in authority.ledger()):
-            raise ConnectorError("pki.revoked_participant", f"{participant_id} has been revoked by this authority",
-                                 "--participant-id")
+        if any(
+            e["participant_id"] == participant_id and e["revoked"] and e.get("kind") != "service"
+            for e in authority.ledger()
+        ):
+            raise ConnectorError(
+                "pki.revoked_participant", f"{participant_id} has been revoked by this authority", "--participant-id"
+            )
         ledger = authority.credential_ledger()
         mine = [e for e in ledger if e["participant_id"] == participant_id]
         since = [parse_date(e["member_since"], "pki.corrupt", "member_since") for e in mine if e.get("member_since")]
@@ -124,12 +139,26 @@ def issue_participant_credential(
         valid_from = now - timedelta(minutes=5)  # verifiers' clocks may run a little behind
         valid_until = now + timedelta(days=valid_days)
         credential_id = f"urn:uuid:{uuid.uuid4()}"
-        token = issue_credential(authority.credential_key(), authority.credential_kid, authority.issuer_id,
-                                 credential_type, subject, valid_from, valid_until, status, credential_id)
+        token = issue_credential(
+            authority.credential_key(),
+            authority.credential_kid,
+            authority.issuer_id,
+            credential_type,
+            subject,
+            valid_from,
+            valid_until,
+            status,
+            credential_id,
+        )
         entry: dict[str, object] = {
-            "id": credential_id, "participant_id": participant_id, "type": credential_type,
-            "status_list": list_id, "status_index": index, "issued": now.isoformat(),
-            "valid_until": valid_until.isoformat(), "revoked": None,
+            "id": credential_id,
+            "participant_id": participant_id,
+            "type": credential_type,
+            "status_list": list_id,
+            "status_index": index,
+            "issued": now.isoformat(),
+            "valid_until": valid_until.isoformat(),
+            "revoked": None,
         }
         if kind == "membership":
             entry["member_since"] = subject["memberSince"]
@@ -151,8 +180,11 @@ def status_list_ids(authority: Authority) -> list[str]:
 
 
 def revoked_indexes(authority: Authority, list_id: str) -> frozenset[int]:
-    return frozenset(int(e["status_index"]) for e in authority.credential_ledger()
-                     if str(e["status_list"]) == list_id and e.get("revoked"))
+    return frozenset(
+        int(e["status_index"])
+        for e in authority.credential_ledger()
+        if str(e["status_list"]) == list_id and e.get("revoked")
+    )
 
 
 def sign_status_list(authority: Authority, list_id: str, validity: timedelta, now: datetime | None = None) -> str:
@@ -162,7 +194,13 @@ def sign_status_list(authority: Authority, list_id: str, validity: timedelta, no
     now = now or _now()
     bits = bitstring_with(revoked_indexes(authority, list_id), STATUS_LIST_SIZE)
     return issue_status_list_credential(
-        authority.credential_key(), authority.credential_kid, authority.issuer_id,
-        authority.status_list_url(list_id), (), now - timedelta(minutes=1), now + validity,
-        purpose=STATUS_PURPOSE, base=bits,
+        authority.credential_key(),
+        authority.credential_kid,
+        authority.issuer_id,
+        authority.status_list_url(list_id),
+        (),
+        now - timedelta(minutes=1),
+        now + validity,
+        purpose=STATUS_PURPOSE,
+        base=bits,
     )

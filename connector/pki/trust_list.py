@@ -8,10 +8,10 @@ number (kept in authority.json under the folder lock), so nodes can refuse a rol
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Iterable
 
 from connector import keys
 from connector.errors import ConnectorError
@@ -41,15 +41,27 @@ def issue_trust_list(
     types = sorted(set(credential_types if credential_types is not None else KINDS.values()))
     if not types:
         raise ConnectorError("pki.bad_types", "a trust list must allow the issuer at least one credential type")
-    now = now or datetime.now(timezone.utc)
+    now = now or datetime.now(UTC)
     with authority.locked():
         sequence = int(authority.meta.get("trust_list_sequence", 0)) + 1
-        issuer = trusted_issuer(authority.issuer_id, authority.name,
-                                {authority.credential_kid: authority.credential_key()}, types,
-                                [authority.status_prefix])
+        issuer = trusted_issuer(
+            authority.issuer_id,
+            authority.name,
+            {authority.credential_kid: authority.credential_key()},
+            types,
+            [authority.status_prefix],
+        )
         valid_until = now + timedelta(days=valid_days)
-        document = build_trust_list(authority.federation_id, authority.name, sequence, now,
-                                    now - timedelta(minutes=5), valid_until, [authority.ca_cert()], [issuer])
+        document = build_trust_list(
+            authority.federation_id,
+            authority.name,
+            sequence,
+            now,
+            now - timedelta(minutes=5),
+            valid_until,
+            [authority.ca_cert()],
+            [issuer],
+        )
         token = sign_trust_list(document, authority.ca_key(), authority.ca_cert())
         data = (token + "\n").encode("ascii")
         paths = [authority.trust_list_path]

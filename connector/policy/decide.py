@@ -13,7 +13,8 @@ from __future__ import annotations
 
 import dataclasses
 from collections import Counter
-from typing import Any, Mapping, Sequence
+from collections.abc import Mapping, Sequence
+from typing import Any
 
 from connector.canonical import json_sha256
 from connector.errors import ConnectorError
@@ -133,13 +134,19 @@ def decide_contract(
             if provider_id is not None and request.assigner is not None and request.assigner != provider_id:
                 gaps.append(f"the request names assigner {request.assigner}, but this provider is {provider_id}")
         if not gaps:
-            offer_nodes.append(TraceNode("offer", None, f"offer {name}", MATCHED,
-                                         why="the request is at least as strict as this offer"))
+            offer_nodes.append(
+                TraceNode(
+                    "offer", None, f"offer {name}", MATCHED, why="the request is at least as strict as this offer"
+                )
+            )
             matched = name
             break
         differences = tuple(TraceNode("difference", None, gap, NOT_MATCHED) for gap in gaps)
-        offer_nodes.append(TraceNode("offer", None, f"offer {name}", NOT_MATCHED,
-                                     why=f"{len(gaps)} difference(s)", children=differences))
+        offer_nodes.append(
+            TraceNode(
+                "offer", None, f"offer {name}", NOT_MATCHED, why=f"{len(gaps)} difference(s)", children=differences
+            )
+        )
         mismatches.extend(f"offer {name}: {gap}" for gap in gaps)
 
     if matched is None:
@@ -153,8 +160,14 @@ def decide_contract(
         reasons = (f"the request is at least as strict as offer {name}", *decision.reasons)
     else:
         reasons = (*decision.reasons, f"the request is at least as strict as offer {name}")
-    root = TraceNode("contract", None, required, PERMITTED if decision.permitted else DENIED, why=reasons[0],
-                     children=(*offer_nodes, decision.trace))
+    root = TraceNode(
+        "contract",
+        None,
+        required,
+        PERMITTED if decision.permitted else DENIED,
+        why=reasons[0],
+        children=(*offer_nodes, decision.trace),
+    )
     return Decision(decision.permitted, reasons, root, matched_offer=name)
 
 

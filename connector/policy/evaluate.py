@@ -67,25 +67,66 @@ def _combine(outcomes: list[str]) -> str:
 def _atomic(constraint: AtomicConstraint, label: str, ctx: DecisionContext) -> TraceNode:
     if constraint.problems:
         problem = constraint.problems[0]
-        return TraceNode("constraint", constraint.where, constraint.text, NOT_EVALUABLE, why=problem.reason,
-                         code=problem.code, label=label)
+        return TraceNode(
+            "constraint",
+            constraint.where,
+            constraint.text,
+            NOT_EVALUABLE,
+            why=problem.reason,
+            code=problem.code,
+            label=label,
+        )
     seen = observe(constraint.left_operand, ctx)
     if not seen.available:
-        return TraceNode("constraint", constraint.where, constraint.text, NOT_EVALUABLE, why=seen.seen,
-                         seen=seen.seen, source=seen.source, provenance=seen.provenance, code=seen.code, label=label)
+        return TraceNode(
+            "constraint",
+            constraint.where,
+            constraint.text,
+            NOT_EVALUABLE,
+            why=seen.seen,
+            seen=seen.seen,
+            source=seen.source,
+            provenance=seen.provenance,
+            code=seen.code,
+            label=label,
+        )
     try:
         holds = constraint.compiled.test(seen.value, ctx.regions)
     except NotEvaluable as exc:
-        return TraceNode("constraint", constraint.where, constraint.text, NOT_EVALUABLE, why=exc.reason,
-                         seen=seen.seen, source=seen.source, provenance=seen.provenance, code=exc.code, label=label)
-    return TraceNode("constraint", constraint.where, constraint.text, SATISFIED if holds else NOT_SATISFIED,
-                     seen=seen.seen, source=seen.source, provenance=seen.provenance, label=label)
+        return TraceNode(
+            "constraint",
+            constraint.where,
+            constraint.text,
+            NOT_EVALUABLE,
+            why=exc.reason,
+            seen=seen.seen,
+            source=seen.source,
+            provenance=seen.provenance,
+            code=exc.code,
+            label=label,
+        )
+    return TraceNode(
+        "constraint",
+        constraint.where,
+        constraint.text,
+        SATISFIED if holds else NOT_SATISFIED,
+        seen=seen.seen,
+        source=seen.source,
+        provenance=seen.provenance,
+        label=label,
+    )
 
 
 def _skipped(constraint: Constraint, label: str) -> TraceNode:
     required = constraint.text if isinstance(constraint, AtomicConstraint) else str(constraint)
-    return TraceNode("skipped", constraint.where, required, SKIPPED,
-                     why="an earlier member of the andSequence was not satisfied", label=label)
+    return TraceNode(
+        "skipped",
+        constraint.where,
+        required,
+        SKIPPED,
+        why="an earlier member of the andSequence was not satisfied",
+        label=label,
+    )
 
 
 def evaluate_constraint(constraint: Constraint, label: str, ctx: DecisionContext) -> TraceNode:
@@ -96,10 +137,15 @@ def evaluate_constraint(constraint: Constraint, label: str, ctx: DecisionContext
     members = constraint.constraints
     required = f"{operator} of {len(members)} constraint(s)"
     if not members:
-        return TraceNode(operator, constraint.where, required, NOT_EVALUABLE,
-                         why=f"the '{operator}' constraint lists no constraints",
-                         code="policy.empty_logical_constraint",
-                         label=label)
+        return TraceNode(
+            operator,
+            constraint.where,
+            required,
+            NOT_EVALUABLE,
+            why=f"the '{operator}' constraint lists no constraints",
+            code="policy.empty_logical_constraint",
+            label=label,
+        )
     if operator == "andSequence":
         nodes: list[TraceNode] = []
         outcome = SATISFIED
@@ -108,7 +154,7 @@ def evaluate_constraint(constraint: Constraint, label: str, ctx: DecisionContext
             nodes.append(node)
             if node.outcome != SATISFIED:
                 outcome = node.outcome
-                nodes.extend(_skipped(rest, label) for rest in members[index + 1:])
+                nodes.extend(_skipped(rest, label) for rest in members[index + 1 :])
                 break
         return TraceNode(operator, constraint.where, required, outcome, label=label, children=tuple(nodes))
     nodes = [evaluate_constraint(member, label, ctx) for member in members]
@@ -137,22 +183,44 @@ def _rule_node(rule: Rule, label: str, ctx: DecisionContext) -> TraceNode:
 
 
 def _duty_node(duty: Rule, owner: str) -> TraceNode:
-    return TraceNode(duty.kind, duty.where, f"{duty.kind} '{duty.action}' of {owner}", UNFULFILLABLE,
-                     why="this node fulfils no duties", code="policy.unfulfillable_duty", label=owner)
+    return TraceNode(
+        duty.kind,
+        duty.where,
+        f"{duty.kind} '{duty.action}' of {owner}",
+        UNFULFILLABLE,
+        why="this node fulfils no duties",
+        code="policy.unfulfillable_duty",
+        label=owner,
+    )
 
 
 def _party_node(assignee: str, ctx: DecisionContext) -> TraceNode:
     required = f"the peer is the assignee {assignee}"
     claims = ctx.claims
     if claims is None:
-        return TraceNode("party", None, required, NOT_EVALUABLE, why="the peer's identity was not verified",
-                         source=FROM_IDENTITY, code="policy.missing_value")
+        return TraceNode(
+            "party",
+            None,
+            required,
+            NOT_EVALUABLE,
+            why="the peer's identity was not verified",
+            source=FROM_IDENTITY,
+            code="policy.missing_value",
+        )
     seen = f"the peer is {claims.participant_id}"
     provenance = "participant id established by credential verification"
     if claims.participant_id == assignee:
         return TraceNode("party", None, required, SATISFIED, seen=seen, source=FROM_IDENTITY, provenance=provenance)
-    return TraceNode("party", None, required, NOT_SATISFIED, why=f"the policy is assigned to {assignee}, not to "
-                     f"{claims.participant_id}", seen=seen, source=FROM_IDENTITY, provenance=provenance)
+    return TraceNode(
+        "party",
+        None,
+        required,
+        NOT_SATISFIED,
+        why=f"the policy is assigned to {assignee}, not to {claims.participant_id}",
+        seen=seen,
+        source=FROM_IDENTITY,
+        provenance=provenance,
+    )
 
 
 def _labels(rules: tuple[Rule, ...]) -> list[str]:
@@ -185,8 +253,10 @@ def _explain_unsatisfied(node: TraceNode) -> list[str]:
     if node.kind == "xone":
         held = [n for n in node.children if n.outcome == SATISFIED]
         shown = "; ".join(constraint_sentence(n) if n.kind == "constraint" else f"an '{n.kind}' group" for n in held)
-        return [f"{node.label} requires exactly one of {len(node.children)} constraints (xone), but "
-                f"{len(held)} are satisfied" + (f": {shown}" if shown else "")]
+        return [
+            f"{node.label} requires exactly one of {len(node.children)} constraints (xone), but "
+            f"{len(held)} are satisfied" + (f": {shown}" if shown else "")
+        ]
     sentences: list[str] = []
     for child in node.children:
         if child.outcome == NOT_SATISFIED:
@@ -211,8 +281,16 @@ def evaluate(policy: Policy, ctx: DecisionContext, action: str = "use") -> Decis
     permission_labels, prohibition_labels, description = _layout(policy)
     for rule, label in zip(policy.permissions, permission_labels):
         if not action_covers(rule.action, requested):
-            children.append(TraceNode("permission", rule.where, label, NOT_APPLICABLE,
-                                      why=f"it is about '{rule.action}', not '{requested}'", label=label))
+            children.append(
+                TraceNode(
+                    "permission",
+                    rule.where,
+                    label,
+                    NOT_APPLICABLE,
+                    why=f"it is about '{rule.action}', not '{requested}'",
+                    label=label,
+                )
+            )
             continue
         node = _rule_node(rule, label, ctx)
         children.append(node)
@@ -233,8 +311,16 @@ def evaluate(policy: Policy, ctx: DecisionContext, action: str = "use") -> Decis
 
     for rule, label in zip(policy.prohibitions, prohibition_labels):
         if not action_covers(rule.action, requested):
-            children.append(TraceNode("prohibition", rule.where, label, NOT_APPLICABLE,
-                                      why=f"it is about '{rule.action}', not '{requested}'", label=label))
+            children.append(
+                TraceNode(
+                    "prohibition",
+                    rule.where,
+                    label,
+                    NOT_APPLICABLE,
+                    why=f"it is about '{rule.action}', not '{requested}'",
+                    label=label,
+                )
+            )
             continue
         node = _rule_node(rule, label, ctx)
         children.append(node)
@@ -245,8 +331,16 @@ def evaluate(policy: Policy, ctx: DecisionContext, action: str = "use") -> Decis
             blockers.append(f"{label} applies: {detail}")
 
     for rule in policy.obligations:
-        children.append(TraceNode("obligation", rule.where, f"obligation '{rule.action}'", UNFULFILLABLE,
-                                  why="this node fulfils no duties", code="policy.unfulfillable_duty"))
+        children.append(
+            TraceNode(
+                "obligation",
+                rule.where,
+                f"obligation '{rule.action}'",
+                UNFULFILLABLE,
+                why="this node fulfils no duties",
+                code="policy.unfulfillable_duty",
+            )
+        )
         blockers.append(f"the policy imposes the obligation '{rule.action}', which this node cannot fulfil")
 
     permitted = not blockers and bool(satisfied)

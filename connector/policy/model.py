@@ -8,9 +8,10 @@ many times. `where` fields are JSON paths into the source document, for messages
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any, Literal, Mapping, Union
+from typing import Any, Literal
 
 from connector.errors import Problem
 
@@ -69,7 +70,7 @@ class LogicalConstraint:
         return f"{self.operator}(" + ", ".join(str(c) for c in self.constraints) + ")"
 
 
-Constraint = Union[AtomicConstraint, LogicalConstraint]
+Constraint = AtomicConstraint | LogicalConstraint
 
 
 @dataclass(frozen=True)

@@ -1,4 +1,4 @@
-""""Narrower or equal": when a requested constraint provably implies an offered one, and when a requested policy is
+""" "Narrower or equal": when a requested constraint provably implies an offered one, and when a requested policy is
 at least as strict as an offer.
 
 `narrowing(offer, requested)` is True only when every context that satisfies `requested` also satisfies `offer`,
@@ -26,7 +26,7 @@ Anything not proved is not narrower. What is proved, per value kind (same left o
 from __future__ import annotations
 
 from collections import Counter
-from typing import Mapping
+from collections.abc import Mapping
 
 from connector.policy.model import AtomicConstraint, Constraint, LogicalConstraint, Policy, Rule
 from connector.policy.normalise import constraint_key, describe_constraint, describe_rule, rule_key
@@ -66,7 +66,7 @@ def _set_implies(a: SetTest, b: SetTest) -> bool:
 def _choice_implies(
     pa: bool, sa: frozenset[str], pb: bool, sb: frozenset[str], universe: frozenset[str] | None
 ) -> bool:
-    """"V in S" (positive) / "V not in S" (negative) implication, V ranging over `universe` (None: unbounded)."""
+    """ "V in S" (positive) / "V not in S" (negative) implication, V ranging over `universe` (None: unbounded)."""
     if universe is not None:
         sa, sb = sa & universe, sb & universe
     if pa and pb:
@@ -199,9 +199,7 @@ def prohibition_gaps(offered: Rule, requested: Rule, regions: Regions) -> list[s
     return gaps
 
 
-def strictness_gaps(
-    offer: Policy, request: Policy, target: str | None, regions: Regions | None = None
-) -> list[str]:
+def strictness_gaps(offer: Policy, request: Policy, target: str | None, regions: Regions | None = None) -> list[str]:
     """Why `request` is not at least as strict as `offer` for `target`; empty when it is.
 
     At least as strict: same target; every requested permission narrows an offered one (same or narrower action,

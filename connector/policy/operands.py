@@ -47,8 +47,9 @@ Where values come from (the trace names the source and the particular credential
 from __future__ import annotations
 
 import weakref
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import Any, Callable, Mapping
+from typing import Any
 
 from connector.errors import ConnectorError
 from connector.policy.context import DecisionContext
@@ -506,26 +507,49 @@ OPERAND_SPECS: Mapping[str, OperandSpec] = {
     spec.name: spec
     for spec in (
         OperandSpec(
-            "membership", "set", SET_OPERATORS, FROM_CREDENTIALS,
+            "membership",
+            "set",
+            SET_OPERATORS,
+            FROM_CREDENTIALS,
             "data spaces the peer is a verified member of (memberOf of its MembershipCredentials)",
             _observe_membership,
         ),
         OperandSpec(
-            "credentialType", "set", SET_OPERATORS, FROM_CREDENTIALS,
-            "types of the peer's verified credentials", _observe_credential_types,
+            "credentialType",
+            "set",
+            SET_OPERATORS,
+            FROM_CREDENTIALS,
+            "types of the peer's verified credentials",
+            _observe_credential_types,
         ),
         OperandSpec(
-            "countryOfEstablishment", "place", CHOICE_OPERATORS, FROM_CREDENTIALS,
-            "the peer's country of establishment (its verified OrganizationCredential)", _observe_country,
+            "countryOfEstablishment",
+            "place",
+            CHOICE_OPERATORS,
+            FROM_CREDENTIALS,
+            "the peer's country of establishment (its verified OrganizationCredential)",
+            _observe_country,
         ),
-        OperandSpec("purpose", "term", CHOICE_OPERATORS, FROM_CONSUMER, "the purpose the consumer declared",
-                    _observe_purpose),
-        OperandSpec("dateTime", "instant", ORDER_OPERATORS, FROM_CLOCK, "the time of the decision",
-                    _observe_date_time),
-        OperandSpec("count", "integer", ORDER_OPERATORS, FROM_USAGE,
-                    "the number of transfers under the agreement, this one included", _observe_count),
-        OperandSpec("elapsedTime", "duration", DURATION_OPERATORS, FROM_AGREEMENT_CLOCK,
-                    "time since the agreement was concluded", _observe_elapsed),
+        OperandSpec(
+            "purpose", "term", CHOICE_OPERATORS, FROM_CONSUMER, "the purpose the consumer declared", _observe_purpose
+        ),
+        OperandSpec("dateTime", "instant", ORDER_OPERATORS, FROM_CLOCK, "the time of the decision", _observe_date_time),
+        OperandSpec(
+            "count",
+            "integer",
+            ORDER_OPERATORS,
+            FROM_USAGE,
+            "the number of transfers under the agreement, this one included",
+            _observe_count,
+        ),
+        OperandSpec(
+            "elapsedTime",
+            "duration",
+            DURATION_OPERATORS,
+            FROM_AGREEMENT_CLOCK,
+            "time since the agreement was concluded",
+            _observe_elapsed,
+        ),
     )
 }
 

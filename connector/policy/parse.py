@@ -10,8 +10,9 @@ naming it, because a policy from a peer must be decidable even when it says some
 
 from __future__ import annotations
 
+from collections.abc import Iterator, Mapping
 from datetime import datetime
-from typing import Any, Iterator, Mapping
+from typing import Any
 
 from connector.errors import ConnectorError, Problem
 from connector.policy.model import AtomicConstraint, Constraint, LogicalConstraint, Policy, Rule, freeze, thaw
@@ -55,8 +56,9 @@ class _Reader:
                 continue
             name = normalise_name(key)
             if name in out:
-                self.fail("policy.invalid", f"'{name}' is given twice (as '{key}' and another spelling).",
-                          _join(where, name))
+                self.fail(
+                    "policy.invalid", f"'{name}' is given twice (as '{key}' and another spelling).", _join(where, name)
+                )
                 continue
             out[name] = value
         return out
@@ -186,17 +188,22 @@ class _Reader:
         for key in members:
             if key.startswith("@") or key in _RULE_KEYS or key == nested_key:
                 continue
-            self.fail("policy.unsupported", f"'{key}' is not supported on a {kind}; it would change its meaning.",
-                      _join(where, key))
+            self.fail(
+                "policy.unsupported",
+                f"'{key}' is not supported on a {kind}; it would change its meaning.",
+                _join(where, key),
+            )
         action = self.action(members.get("action"), _join(where, "action"), kind)
         for party in ("target", "assigner", "assignee"):
             if party in members:
                 # A rule may repeat the policy's party (some connectors emit it); a different one is a second policy.
                 value = self.reference(members[party], _join(where, party))
                 if value is not None and value != parties.get(party):
-                    self.fail("policy.unsupported",
-                              f"A {kind} naming its own {party} different from the policy's is not supported.",
-                              _join(where, party))
+                    self.fail(
+                        "policy.unsupported",
+                        f"A {kind} naming its own {party} different from the policy's is not supported.",
+                        _join(where, party),
+                    )
         constraints = self.constraints(members.get("constraint"), _join(where, "constraint"), depth)
         duties: list[Rule] = []
         if nested_key in members:
@@ -253,9 +260,13 @@ class _Reader:
         for key in sorted(members.keys() & _UNSUPPORTED_CONSTRAINT_KEYS):
             self.fail("policy.unsupported", f"'{key}' on a constraint is not supported.", _join(where, key))
         unknown = [
-            key for key in members
-            if not key.startswith("@") and key not in _ATOMIC_KEYS and key not in LOGICAL_OPERATORS
-            and key not in _IGNORED_CONSTRAINT_KEYS and key not in _UNSUPPORTED_CONSTRAINT_KEYS
+            key
+            for key in members
+            if not key.startswith("@")
+            and key not in _ATOMIC_KEYS
+            and key not in LOGICAL_OPERATORS
+            and key not in _IGNORED_CONSTRAINT_KEYS
+            and key not in _UNSUPPORTED_CONSTRAINT_KEYS
         ]
         for key in unknown:
             self.fail("policy.unsupported", f"'{key}' is not a constraint property.", _join(where, key))
@@ -263,8 +274,9 @@ class _Reader:
             self.fail("policy.invalid", "A constraint is either atomic or logical, not both.", where)
             return None
         if len(logical) > 1:
-            self.fail("policy.invalid", "A logical constraint has exactly one operator (and, or, xone, andSequence).",
-                      where)
+            self.fail(
+                "policy.invalid", "A logical constraint has exactly one operator (and, or, xone, andSequence).", where
+            )
             return None
         if logical:
             operator = logical[0]
@@ -316,25 +328,42 @@ def build_atomic(left: str, operator: str, right: Any, where: str = "") -> Atomi
     problems: list[Problem] = []
     compiled = None
     if spec is None:
-        problems.append(Problem("policy.unknown_left_operand",
-                                f"This node cannot evaluate the left operand '{left}'.", _join(where, "leftOperand")))
+        problems.append(
+            Problem(
+                "policy.unknown_left_operand",
+                f"This node cannot evaluate the left operand '{left}'.",
+                _join(where, "leftOperand"),
+            )
+        )
     if operator not in OPERATORS:
-        problems.append(Problem("policy.unknown_operator", f"'{operator}' is not an ODRL operator.",
-                                _join(where, "operator")))
+        problems.append(
+            Problem("policy.unknown_operator", f"'{operator}' is not an ODRL operator.", _join(where, "operator"))
+        )
     elif operator in UNSUPPORTED_OPERATORS:
-        problems.append(Problem("policy.unsupported_operator", f"This node cannot evaluate the operator '{operator}'.",
-                                _join(where, "operator")))
+        problems.append(
+            Problem(
+                "policy.unsupported_operator",
+                f"This node cannot evaluate the operator '{operator}'.",
+                _join(where, "operator"),
+            )
+        )
     elif spec is not None and operator not in spec.operators:
-        problems.append(Problem("policy.operator_not_applicable",
-                                f"'{operator}' does not apply to {left} "
-                                f"(use one of {', '.join(sorted(spec.operators))}).",
-                                _join(where, "operator")))
+        problems.append(
+            Problem(
+                "policy.operator_not_applicable",
+                f"'{operator}' does not apply to {left} (use one of {', '.join(sorted(spec.operators))}).",
+                _join(where, "operator"),
+            )
+        )
     if spec is not None and not problems:
         try:
             compiled = compile_right_operand(spec, operator, right)
         except ConnectorError as exc:
-            problems.append(Problem("policy.bad_right_operand", f"Right operand of {left}: {exc.reason}.",
-                                    _join(where, "rightOperand")))
+            problems.append(
+                Problem(
+                    "policy.bad_right_operand", f"Right operand of {left}: {exc.reason}.", _join(where, "rightOperand")
+                )
+            )
     text = f"{left} {operator} {describe_right_operand(spec, right)}"
     return AtomicConstraint(left, operator, freeze(right), where, compiled, tuple(problems), text)
 
@@ -348,8 +377,9 @@ def parse_policy(doc: Any) -> Policy:
         raise ConnectorError("policy.invalid", "The policy is nested too deeply.") from exc
     if reader.problems or policy is None:
         first = reader.problems[0]
-        raise ConnectorError(first.code, f"Invalid policy: {first.reason}", first.where,
-                             problems=[str(p) for p in reader.problems])
+        raise ConnectorError(
+            first.code, f"Invalid policy: {first.reason}", first.where, problems=[str(p) for p in reader.problems]
+        )
     return policy
 
 
@@ -378,8 +408,10 @@ def validate_policy(doc: Any, regions: Mapping[str, frozenset[str]] | None = Non
     if policy is None:
         return problems
     configured = regions or {}
-    if not policy.permissions and not policy.prohibitions and not any(
-        p.code == "policy.invalid" and p.where in ("permission", "prohibition") for p in problems
+    if (
+        not policy.permissions
+        and not policy.prohibitions
+        and not any(p.code == "policy.invalid" and p.where in ("permission", "prohibition") for p in problems)
     ):
         problems.append(Problem("policy.no_rules", "The policy has no permission, so it permits nothing.", None))
     if policy.type == "Agreement":
@@ -388,16 +420,25 @@ def validate_policy(doc: Any, regions: Mapping[str, frozenset[str]] | None = Non
                 problems.append(Problem("policy.invalid", f"An Agreement must name its {party}.", party))
     # A prohibition's remedies never come due (a prohibited action is refused), so only these duties matter.
     for rule in policy.obligations + tuple(d for p in policy.permissions for d in p.duties):
-        problems.append(Problem("policy.unfulfillable_duty",
-                                f"This node cannot fulfil the {rule.kind} '{rule.action}', so a decision that "
-                                "depends on it is always a denial.", rule.where))
+        problems.append(
+            Problem(
+                "policy.unfulfillable_duty",
+                f"This node cannot fulfil the {rule.kind} '{rule.action}', so a decision that "
+                "depends on it is always a denial.",
+                rule.where,
+            )
+        )
     for rule in _walk_rules(policy.rules):
         for constraint in _walk(rule.constraints):
             if isinstance(constraint, LogicalConstraint):
                 if not constraint.constraints:
-                    problems.append(Problem("policy.empty_logical_constraint",
-                                            f"The '{constraint.operator}' constraint lists no constraints.",
-                                            _join(constraint.where, constraint.operator)))
+                    problems.append(
+                        Problem(
+                            "policy.empty_logical_constraint",
+                            f"The '{constraint.operator}' constraint lists no constraints.",
+                            _join(constraint.where, constraint.operator),
+                        )
+                    )
                 continue
             problems.extend(constraint.problems)
             if not constraint.problems and constraint.left_operand == "countryOfEstablishment":
@@ -405,7 +446,11 @@ def validate_policy(doc: Any, regions: Mapping[str, frozenset[str]] | None = Non
                 for index, name in enumerate(names if isinstance(names, list) else [names]):
                     if not is_static_place(name) and expand_place(name, configured) is None:
                         suffix = f"[{index}]" if isinstance(names, list) else ""
-                        problems.append(Problem("policy.bad_right_operand",
-                                                f"'{name}' is neither an ISO 3166-1 alpha-2 country code nor a "
-                                                "known region.", _join(constraint.where, "rightOperand") + suffix))
+                        problems.append(
+                            Problem(
+                                "policy.bad_right_operand",
+                                f"'{name}' is neither an ISO 3166-1 alpha-2 country code nor a known region.",
+                                _join(constraint.where, "rightOperand") + suffix,
+                            )
+                        )
     return problems

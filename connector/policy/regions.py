@@ -8,7 +8,7 @@ configuration cannot quietly redefine what `EU` means; `validate_regions` report
 
 from __future__ import annotations
 
-from typing import Iterable, Mapping
+from collections.abc import Iterable, Mapping
 
 from connector.errors import Problem
 
@@ -25,9 +25,7 @@ COUNTRY_CODES: frozenset[str] = frozenset(
     """.split()
 )
 
-_EU = frozenset(
-    "AT BE BG HR CY CZ DK EE FI FR DE GR HU IE IT LV LT LU MT NL PL PT RO SK SI ES SE".split()
-)
+_EU = frozenset("AT BE BG HR CY CZ DK EE FI FR DE GR HU IE IT LV LT LU MT NL PL PT RO SK SI ES SE".split())
 _EFTA = frozenset("CH IS LI NO".split())
 
 # Named regions, by their usual abbreviation. APAC and similar marketing regions have no agreed member list,

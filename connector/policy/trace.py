@@ -76,7 +76,9 @@ class Decision:
 
     def to_json(self) -> dict[str, Any]:
         out: dict[str, Any] = {
-            "permitted": self.permitted, "reasons": list(self.reasons), "trace": self.trace.to_json()
+            "permitted": self.permitted,
+            "reasons": list(self.reasons),
+            "trace": self.trace.to_json(),
         }
         if self.matched_offer is not None:
             out["matchedOffer"] = self.matched_offer

@@ -11,8 +11,21 @@ _PREFIXES = ("odrl:", ODRL_NAMESPACE, "https://www.w3.org/ns/odrl/2/")
 
 # Comparison operators of the DSP 2025-1 ODRL profile (contract-schema.json), in schema order.
 OPERATORS: frozenset[str] = frozenset(
-    {"eq", "gt", "gteq", "lteq", "hasPart", "isA", "isAllOf", "isAnyOf", "isNoneOf", "isPartOf", "lt", "term-lteq",
-     "neq"}
+    {
+        "eq",
+        "gt",
+        "gteq",
+        "lteq",
+        "hasPart",
+        "isA",
+        "isAllOf",
+        "isAnyOf",
+        "isNoneOf",
+        "isPartOf",
+        "lt",
+        "term-lteq",
+        "neq",
+    }
 )
 # Operators the profile lists but this node cannot evaluate; a constraint using one is a denial naming it.
 UNSUPPORTED_OPERATORS: frozenset[str] = frozenset({"term-lteq"})
@@ -35,7 +48,7 @@ def normalise_name(name: str) -> str:
     """The compact ODRL term for a compact, ``odrl:``-prefixed or full-IRI name; other names unchanged."""
     for prefix in _PREFIXES:
         if name.startswith(prefix) and len(name) > len(prefix):
-            return name[len(prefix):]
+            return name[len(prefix) :]
     return name
 
 

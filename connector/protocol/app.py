@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Callable
+from collections.abc import Callable
+from typing import TYPE_CHECKING
 
 from aiohttp import web
 
@@ -14,12 +15,12 @@ if TYPE_CHECKING:
     from connector.node.runtime import Node
 
 # Further protocol routes (DSP, DID document, credential service) are added by their subsystems.
-EXTRA_ROUTES: list[Callable[["Node"], list[web.RouteDef]]] = []
+EXTRA_ROUTES: list[Callable[[Node], list[web.RouteDef]]] = []
 
 TCK_INSECURE_PARTICIPANT = "TCK_PARTICIPANT"
 
 
-def build_protocol_app(node: "Node") -> web.Application:
+def build_protocol_app(node: Node) -> web.Application:
     insecure = node.config.protocol.insecure_http
     app = web.Application(
         middlewares=[

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import hmac
 import logging
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Protocol
 
 from aiohttp import web
@@ -31,7 +31,7 @@ class CertificateAuthenticator:
         peer = request.get(PEER)
         if peer is None:
             raise ConnectorError("auth.no_peer", "no authenticated peer on this connection")
-        return VerifiedClaims(participant_id=peer.participant_id, verified_at=datetime.now(timezone.utc))
+        return VerifiedClaims(participant_id=peer.participant_id, verified_at=datetime.now(UTC))
 
 
 class StaticTokenAuthenticator:
@@ -45,4 +45,4 @@ class StaticTokenAuthenticator:
         presented = request.headers.get("Authorization", "").encode()
         if not self._token or not hmac.compare_digest(presented, self._token):
             raise ConnectorError("auth.token", "the Authorization header is not the configured test token")
-        return VerifiedClaims(participant_id=self._participant, verified_at=datetime.now(timezone.utc))
+        return VerifiedClaims(participant_id=self._participant, verified_at=datetime.now(UTC))

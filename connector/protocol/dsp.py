@@ -10,7 +10,8 @@ from __future__ import annotations
 
 import json
 import logging
-from typing import Any, Awaitable, Callable
+from collections.abc import Awaitable, Callable
+from typing import Any
 
 from aiohttp import web
 
@@ -46,19 +47,24 @@ Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 
 def _json(reply: Reply, headers: dict[str, str] | None = None) -> web.Response:
-    return web.Response(status=reply.status, text=json.dumps(reply.body), content_type="application/json",
-                        headers=headers)
+    return web.Response(
+        status=reply.status, text=json.dumps(reply.body), content_type="application/json", headers=headers
+    )
 
 
 def _error_body(kind: str, problem: Problem, body: Any, path_pid: str | None = None) -> dict[str, Any]:
-    pids = {k: (body.get(k) if isinstance(body, dict) and isinstance(body.get(k), str) else "")
-            for k in ("providerPid", "consumerPid")}
+    pids = {
+        k: (body.get(k) if isinstance(body, dict) and isinstance(body.get(k), str) else "")
+        for k in ("providerPid", "consumerPid")
+    }
     if kind == "negotiation":
-        return ContractNegotiationError.from_problem(problem, provider_pid=pids["providerPid"],
-                                                     consumer_pid=pids["consumerPid"]).to_json()
+        return ContractNegotiationError.from_problem(
+            problem, provider_pid=pids["providerPid"], consumer_pid=pids["consumerPid"]
+        ).to_json()
     if kind == "transfer":
-        return TransferError.from_problem(problem, provider_pid=pids["providerPid"],
-                                          consumer_pid=pids["consumerPid"]).to_json()
+        return TransferError.from_problem(
+            problem, provider_pid=pids["providerPid"], consumer_pid=pids["consumerPid"]
+        ).to_json()
     return CatalogError.from_problem(problem).to_json()
 
 
@@ -67,8 +73,9 @@ async def _authenticate(request: web.Request) -> VerifiedClaims | None:
     try:
         return await node.control.authenticator.authenticate(request)
     except ConnectorError as exc:
-        log.warning("peer refused: %s", exc.reason, extra={"code": exc.code, "path": request.path,
-                                                             "peer": _tls_peer(request)})
+        log.warning(
+            "peer refused: %s", exc.reason, extra={"code": exc.code, "path": request.path, "peer": _tls_peer(request)}
+        )
         if node.evidence is not None:
             await node.evidence.record_refusal(exc.problem, _tls_peer(request), request.path)
         return None
@@ -89,8 +96,13 @@ async def _read_body(request: web.Request) -> Any:
         raise ConnectorError("dsp.invalid_json", f"the body is not valid JSON: {exc}", "$") from None
 
 
-def message_endpoint(kind: str, expected: str, apply: Callable[..., Reply], with_pid: bool = True,
-                     extra: Callable[[web.Request], tuple[Any, ...]] | None = None) -> Handler:
+def message_endpoint(
+    kind: str,
+    expected: str,
+    apply: Callable[..., Reply],
+    with_pid: bool = True,
+    extra: Callable[[web.Request], tuple[Any, ...]] | None = None,
+) -> Handler:
     """A POST endpoint that takes one DSP message type and applies it through the control plane."""
 
     async def handler(request: web.Request) -> web.Response:
@@ -129,8 +141,9 @@ def _remembering(apply: Callable[..., Reply]) -> Callable[..., Reply]:
                 return Reply(seen[0], seen[1])
         reply = apply(db, env, peer, msg, body, *rest)
         if message_id:
-            repo.remember_response(db, peer.participant_id, message_id, reply.process_id, reply.status, reply.body,
-                                   env.now())
+            repo.remember_response(
+                db, peer.participant_id, message_id, reply.process_id, reply.status, reply.body, env.now()
+            )
         return reply
 
     return run
@@ -153,6 +166,7 @@ def process_getter(kind: str) -> Handler:
 
 # --- catalogue --------------------------------------------------------------------------------------------------
 
+
 async def catalog_request(request: web.Request) -> web.Response:
     node = request.app[NODE]
     claims = await _authenticate(request)
@@ -164,9 +178,12 @@ async def catalog_request(request: web.Request) -> web.Response:
         if claims is None:  # an unauthorised caller sees an empty catalogue, not an error it could probe
             from connector.dsp import catalog_builder
 
-            empty = catalog_builder.build_catalog(f"{node.participant_id}#catalog",
-                                                  participant_id=node.participant_id,
-                                                  services=[node.control.catalog.data_service()], datasets=[])
+            empty = catalog_builder.build_catalog(
+                f"{node.participant_id}#catalog",
+                participant_id=node.participant_id,
+                services=[node.control.catalog.data_service()],
+                datasets=[],
+            )
             return web.json_response(empty.to_json())
         page_url = str(request.url.with_query(None))
         catalog, links, hidden = await node.control.catalog.catalogue_page(claims, cursor, page_url)
@@ -191,6 +208,7 @@ async def dataset_request(request: web.Request) -> web.Response:
 
 # --- routes -----------------------------------------------------------------------------------------------------
 
+
 def routes() -> list[web.RouteDef]:
     b = DSP_BASE_PATH
     N, T = "negotiation", "transfer"
@@ -199,34 +217,61 @@ def routes() -> list[web.RouteDef]:
         web.get(f"{b}/catalog/datasets/{{id}}", dataset_request),
         # negotiations (provider side first, then consumer callbacks; `events` and `termination` serve both)
         web.get(f"{b}/negotiations/{{pid}}", process_getter(N)),
-        web.post(f"{b}/negotiations/request",
-                 message_endpoint(N, ContractRequestMessage.TYPE, negotiations.receive_request, with_pid=False,
-                                  extra=lambda r: (None,))),
-        web.post(f"{b}/negotiations/{{pid}}/request",
-                 message_endpoint(N, ContractRequestMessage.TYPE, negotiations.receive_request)),
-        web.post(f"{b}/negotiations/{{pid}}/events",
-                 message_endpoint(N, ContractNegotiationEventMessage.TYPE, negotiations.receive_event)),
-        web.post(f"{b}/negotiations/{{pid}}/agreement/verification",
-                 message_endpoint(N, ContractAgreementVerificationMessage.TYPE, negotiations.receive_verification)),
-        web.post(f"{b}/negotiations/{{pid}}/termination",
-                 message_endpoint(N, ContractNegotiationTerminationMessage.TYPE, negotiations.receive_termination)),
-        web.post(f"{b}/negotiations/offers",
-                 message_endpoint(N, ContractOfferMessage.TYPE, negotiations.receive_offer, with_pid=False,
-                                  extra=lambda r: (None,))),
-        web.post(f"{b}/negotiations/{{pid}}/offers",
-                 message_endpoint(N, ContractOfferMessage.TYPE, negotiations.receive_offer)),
-        web.post(f"{b}/negotiations/{{pid}}/agreement",
-                 message_endpoint(N, ContractAgreementMessage.TYPE, negotiations.receive_agreement)),
+        web.post(
+            f"{b}/negotiations/request",
+            message_endpoint(
+                N, ContractRequestMessage.TYPE, negotiations.receive_request, with_pid=False, extra=lambda r: (None,)
+            ),
+        ),
+        web.post(
+            f"{b}/negotiations/{{pid}}/request",
+            message_endpoint(N, ContractRequestMessage.TYPE, negotiations.receive_request),
+        ),
+        web.post(
+            f"{b}/negotiations/{{pid}}/events",
+            message_endpoint(N, ContractNegotiationEventMessage.TYPE, negotiations.receive_event),
+        ),
+        web.post(
+            f"{b}/negotiations/{{pid}}/agreement/verification",
+            message_endpoint(N, ContractAgreementVerificationMessage.TYPE, negotiations.receive_verification),
+        ),
+        web.post(
+            f"{b}/negotiations/{{pid}}/termination",
+            message_endpoint(N, ContractNegotiationTerminationMessage.TYPE, negotiations.receive_termination),
+        ),
+        web.post(
+            f"{b}/negotiations/offers",
+            message_endpoint(
+                N, ContractOfferMessage.TYPE, negotiations.receive_offer, with_pid=False, extra=lambda r: (None,)
+            ),
+        ),
+        web.post(
+            f"{b}/negotiations/{{pid}}/offers",
+            message_endpoint(N, ContractOfferMessage.TYPE, negotiations.receive_offer),
+        ),
+        web.post(
+            f"{b}/negotiations/{{pid}}/agreement",
+            message_endpoint(N, ContractAgreementMessage.TYPE, negotiations.receive_agreement),
+        ),
         # transfers (both roles on the same paths)
         web.get(f"{b}/transfers/{{pid}}", process_getter(T)),
-        web.post(f"{b}/transfers/request",
-                 message_endpoint(T, TransferRequestMessage.TYPE, transfers.receive_request, with_pid=False)),
-        web.post(f"{b}/transfers/{{pid}}/start",
-                 message_endpoint(T, TransferStartMessage.TYPE, transfers.receive_start)),
-        web.post(f"{b}/transfers/{{pid}}/completion",
-                 message_endpoint(T, TransferCompletionMessage.TYPE, transfers.receive_completion)),
-        web.post(f"{b}/transfers/{{pid}}/suspension",
-                 message_endpoint(T, TransferSuspensionMessage.TYPE, transfers.receive_suspension)),
-        web.post(f"{b}/transfers/{{pid}}/termination",
-                 message_endpoint(T, TransferTerminationMessage.TYPE, transfers.receive_termination)),
+        web.post(
+            f"{b}/transfers/request",
+            message_endpoint(T, TransferRequestMessage.TYPE, transfers.receive_request, with_pid=False),
+        ),
+        web.post(
+            f"{b}/transfers/{{pid}}/start", message_endpoint(T, TransferStartMessage.TYPE, transfers.receive_start)
+        ),
+        web.post(
+            f"{b}/transfers/{{pid}}/completion",
+            message_endpoint(T, TransferCompletionMessage.TYPE, transfers.receive_completion),
+        ),
+        web.post(
+            f"{b}/transfers/{{pid}}/suspension",
+            message_endpoint(T, TransferSuspensionMessage.TYPE, transfers.receive_suspension),
+        ),
+        web.post(
+            f"{b}/transfers/{{pid}}/termination",
+            message_endpoint(T, TransferTerminationMessage.TYPE, transfers.receive_termination),
+        ),
     ]

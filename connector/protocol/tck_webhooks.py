@@ -39,10 +39,10 @@ async def start_negotiation(request: web.Request) -> web.Response:
     except ConnectorError as exc:
         return _error(exc)
     # The offer id is used verbatim: the TCK derives the dataset from it.
-    offer = {"@id": body["offerId"], "@type": "Offer", "target": body["datasetId"],
-             "permission": [{"action": "use"}]}
-    neg = await node.control.command("negotiation", negotiations.start, body["providerId"],
-                                     body["connectorAddress"], offer, body["datasetId"], None)
+    offer = {"@id": body["offerId"], "@type": "Offer", "target": body["datasetId"], "permission": [{"action": "use"}]}
+    neg = await node.control.command(
+        "negotiation", negotiations.start, body["providerId"], body["connectorAddress"], offer, body["datasetId"], None
+    )
     return web.json_response({"negotiationId": neg.id}, status=200)
 
 
@@ -53,8 +53,15 @@ async def start_transfer(request: web.Request) -> web.Response:
         body = await _body(request, ("providerId", "agreementId", "format", "connectorAddress"))
     except ConnectorError as exc:
         return _error(exc)
-    tp = await node.control.command("transfer", transfers.start, body["agreementId"], body["format"], None,
-                                    body["providerId"], body["connectorAddress"])
+    tp = await node.control.command(
+        "transfer",
+        transfers.start,
+        body["agreementId"],
+        body["format"],
+        None,
+        body["providerId"],
+        body["connectorAddress"],
+    )
     return web.json_response({"transferId": tp.id}, status=200)
 
 

@@ -6,7 +6,8 @@ PostgreSQL backend for replicated deployments implements the same methods.
 
 from __future__ import annotations
 
-from typing import Any, Callable, Protocol, TypeVar
+from collections.abc import Callable
+from typing import Any, Protocol, TypeVar
 
 T = TypeVar("T")
 

@@ -42,6 +42,7 @@ def register(migration: Migration) -> None:
     MIGRATIONS.append(migration)
     MIGRATIONS.sort(key=lambda m: m.version)
 
+
 MIGRATIONS.append(
     Migration(
         2,

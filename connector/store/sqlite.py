@@ -18,10 +18,11 @@ import logging
 import queue
 import sqlite3
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, Callable, TypeVar
+from typing import Any, TypeVar
 
 import sqlite_utils
 
@@ -119,7 +120,7 @@ class SqliteStore:
                     conn.execute(statement)
                 conn.execute(
                     "INSERT INTO schema_history(version, description, applied_at) VALUES (?, ?, ?)",
-                    (migration.version, migration.description, datetime.now(timezone.utc).isoformat()),
+                    (migration.version, migration.description, datetime.now(UTC).isoformat()),
                 )
                 conn.execute(f"PRAGMA user_version={migration.version}")
                 conn.execute("COMMIT")
@@ -195,7 +196,7 @@ class SqliteStore:
             start = 0
             while start < len(batch):
                 if batch[start].mode == RAW:
-                    group = batch[start:start + 1]
+                    group = batch[start : start + 1]
                     self._raw(group[0])
                 else:
                     end = start
@@ -282,7 +283,7 @@ class SqliteStore:
                     try:
                         conn.execute("BEGIN IMMEDIATE" if writes else "BEGIN")
                     except sqlite3.Error as again:
-                        for rest in group[group.index(call) + 1:]:
+                        for rest in group[group.index(call) + 1 :]:
                             rest.outcome = (False, again)
                         return
                     continue
@@ -361,8 +362,10 @@ class SqliteStore:
 
     async def put_setting(self, key: str, value: str) -> None:
         def put(db: sqlite_utils.Database) -> None:
-            db.execute("INSERT INTO settings(key, value) VALUES (?, ?) "
-                       "ON CONFLICT(key) DO UPDATE SET value = excluded.value", [key, value])
+            db.execute(
+                "INSERT INTO settings(key, value) VALUES (?, ?) ON CONFLICT(key) DO UPDATE SET value = excluded.value",
+                [key, value],
+            )
 
         await self.run(put)
 

@@ -6,9 +6,10 @@ believed unless a verifier produced it.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any, Mapping
+from typing import Any
 
 # Credential types this node issues and understands (VC data model 2.0 `type` values).
 MEMBERSHIP_CREDENTIAL = "MembershipCredential"

@@ -19,10 +19,11 @@ from __future__ import annotations
 import json
 import math
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from types import MappingProxyType
-from typing import Any, Mapping
+from typing import Any
 
 from connector import jws
 from connector.canonical import b64url, b64url_decode, canonical_bytes
@@ -155,7 +156,7 @@ def parse_jwt(token: object, what: str, *, allow_x5c: bool = False, max_length: 
     claims = strict_json(payload, f"{what}.malformed", f"{what} payload")
     if not isinstance(claims, dict):
         raise ConnectorError(f"{what}.malformed", f"{what} payload is not a JSON object")
-    signing_input = token[:len(parts[0]) + 1 + len(parts[1])].encode("ascii")  # base64url text: ASCII
+    signing_input = token[: len(parts[0]) + 1 + len(parts[1])].encode("ascii")  # base64url text: ASCII
     return Jwt(token, MappingProxyType(header), MappingProxyType(claims), signing_input, signature)
 
 
@@ -248,7 +249,9 @@ def check_window(
     if now >= window.expires_at + leeway:
         raise ConnectorError(f"{what}.expired", f"{what} expired at {window.expires_at.isoformat()}", "exp")
     if window.not_before is not None and window.not_before > now + leeway:
-        raise ConnectorError(f"{what}.not_yet_valid", f"{what} is not valid before {window.not_before.isoformat()}", "nbf")
+        raise ConnectorError(
+            f"{what}.not_yet_valid", f"{what} is not valid before {window.not_before.isoformat()}", "nbf"
+        )
     if window.issued_at is not None and window.issued_at > now + leeway:
         raise ConnectorError(f"{what}.not_yet_valid", f"{what} claims to be issued in the future", "iat")
     if window.issued_at is not None and window.expires_at <= window.issued_at:

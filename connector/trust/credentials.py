@@ -32,10 +32,11 @@ from __future__ import annotations
 import functools
 import re
 import uuid
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from types import MappingProxyType
-from typing import Any, Mapping
+from typing import Any
 
 from connector.canonical import sha256_hex
 from connector.errors import ConnectorError
@@ -44,7 +45,14 @@ from connector.trust import vocab
 from connector.trust.claims import MEMBERSHIP_CREDENTIAL, ORGANIZATION_CREDENTIAL, VerifiedCredential
 from connector.trust.compact import Jwt, did_of_kid, optional_time, parse_jwt, sign_jwt, verify_signature
 from connector.trust.did import parse_did
-from connector.trust.times import format_date, format_datetime, parse_date, parse_datetime, require_aware, to_numeric_date
+from connector.trust.times import (
+    format_date,
+    format_datetime,
+    parse_date,
+    parse_datetime,
+    require_aware,
+    to_numeric_date,
+)
 from connector.trust.trust_list import TrustStore, plain_https_url
 
 DEFAULT_LEEWAY = timedelta(seconds=30)
@@ -141,7 +149,9 @@ def issue_membership_credential(
     credential_id: str | None = None,
 ) -> str:
     subject = {"id": holder_did, "memberOf": member_of, "memberSince": format_date(member_since)}
-    return issue_credential(key, kid, issuer_did, MEMBERSHIP_CREDENTIAL, subject, valid_from, valid_until, status, credential_id)
+    return issue_credential(
+        key, kid, issuer_did, MEMBERSHIP_CREDENTIAL, subject, valid_from, valid_until, status, credential_id
+    )
 
 
 def issue_organization_credential(
@@ -157,7 +167,9 @@ def issue_organization_credential(
     credential_id: str | None = None,
 ) -> str:
     subject = {"id": holder_did, "legalName": legal_name, "countryOfEstablishment": country_of_establishment}
-    return issue_credential(key, kid, issuer_did, ORGANIZATION_CREDENTIAL, subject, valid_from, valid_until, status, credential_id)
+    return issue_credential(
+        key, kid, issuer_did, ORGANIZATION_CREDENTIAL, subject, valid_from, valid_until, status, credential_id
+    )
 
 
 def _check_subject(credential_type: str, subject: Mapping[str, Any], code: str) -> None:
@@ -305,23 +317,39 @@ class CheckedCredential:
 def _status_entry(raw: Any, trust_store: TrustStore, issuer: str) -> StatusEntry:
     if isinstance(raw, list):
         if len(raw) != 1:
-            raise ConnectorError("credential.status_unsupported", "exactly one credentialStatus entry is supported", "credentialStatus")
+            raise ConnectorError(
+                "credential.status_unsupported", "exactly one credentialStatus entry is supported", "credentialStatus"
+            )
         raw = raw[0]
     if not isinstance(raw, dict) or raw.get("type") != vocab.BITSTRING_STATUS_LIST_ENTRY:
-        raise ConnectorError("credential.status_unsupported", "credentialStatus must be a BitstringStatusListEntry", "credentialStatus")
+        raise ConnectorError(
+            "credential.status_unsupported", "credentialStatus must be a BitstringStatusListEntry", "credentialStatus"
+        )
     purpose = raw.get("statusPurpose")
     if purpose not in ("revocation", "suspension"):
-        raise ConnectorError("credential.status_unsupported", f"status purpose {str(purpose)[:50]!r} cannot be evaluated", "statusPurpose")
+        raise ConnectorError(
+            "credential.status_unsupported",
+            f"status purpose {str(purpose)[:50]!r} cannot be evaluated",
+            "statusPurpose",
+        )
     if raw.get("statusSize", 1) != 1:
         raise ConnectorError("credential.status_unsupported", "only statusSize 1 is supported", "statusSize")
     index = raw.get("statusListIndex")
     if not isinstance(index, str) or not _INDEX.match(index):
-        raise ConnectorError("credential.malformed", "statusListIndex must be a base-10 integer string", "statusListIndex")
+        raise ConnectorError(
+            "credential.malformed", "statusListIndex must be a base-10 integer string", "statusListIndex"
+        )
     url = raw.get("statusListCredential")
     if not plain_https_url(url):
-        raise ConnectorError("credential.malformed", "statusListCredential must be a plain https URL", "statusListCredential")
+        raise ConnectorError(
+            "credential.malformed", "statusListCredential must be a plain https URL", "statusListCredential"
+        )
     if not trust_store.status_list_allowed(issuer, url):
-        raise ConnectorError("credential.status_url_not_allowed", "the issuer's trust list does not allow this status list URL", "statusListCredential")
+        raise ConnectorError(
+            "credential.status_url_not_allowed",
+            "the issuer's trust list does not allow this status list URL",
+            "statusListCredential",
+        )
     entry_id = raw.get("id")
     return StatusEntry(purpose, int(index), url, entry_id if isinstance(entry_id, str) else None)
 
@@ -340,7 +368,9 @@ def verify_credential(
     envelope = read_envelope(jwt, "credential")
     issuer = envelope.issuer
     if not trust_store.is_known(issuer):
-        raise ConnectorError("credential.issuer_untrusted", f"issuer {issuer} is on no trust list this node recognises", "issuer")
+        raise ConnectorError(
+            "credential.issuer_untrusted", f"issuer {issuer} is on no trust list this node recognises", "issuer"
+        )
     specific = [t for t in envelope.types if t != vocab.VERIFIABLE_CREDENTIAL]
     if not specific:
         raise ConnectorError("credential.malformed", "credential names no type besides VerifiableCredential", "type")
@@ -367,19 +397,29 @@ def verify_credential(
     nbf = optional_time(jwt.claims, "nbf", "credential")
     not_before = envelope.valid_from if nbf is None else max(envelope.valid_from, nbf)
     if now + leeway < not_before:
-        raise ConnectorError("credential.not_yet_valid", f"credential is not valid before {not_before.isoformat()}", "validFrom")
+        raise ConnectorError(
+            "credential.not_yet_valid", f"credential is not valid before {not_before.isoformat()}", "validFrom"
+        )
     expiry = envelope.valid_until if envelope.expires_at is None else min(envelope.valid_until, envelope.expires_at)
     if now >= expiry + leeway:
         raise ConnectorError("credential.expired", f"credential expired at {expiry.isoformat()}", "validUntil")
     if envelope.subject["id"] != expected_holder:
-        raise ConnectorError("credential.subject_mismatch", "credential is about another participant than the holder", "credentialSubject.id")
+        raise ConnectorError(
+            "credential.subject_mismatch",
+            "credential is about another participant than the holder",
+            "credentialSubject.id",
+        )
     for credential_type in specific:
         _check_subject(credential_type, envelope.subject, "credential.malformed")
     status = None
     if envelope.status is not None:
         status = _status_entry(envelope.status, trust_store, issuer)
     elif require_status:
-        raise ConnectorError("credential.status_missing", "credential carries no status entry; revocation could not be checked", "credentialStatus")
+        raise ConnectorError(
+            "credential.status_missing",
+            "credential carries no status entry; revocation could not be checked",
+            "credentialStatus",
+        )
     return CheckedCredential(
         token=jwt.token,
         id=envelope.id,
@@ -392,4 +432,3 @@ def verify_credential(
         valid_until=expiry,
         status=status,
     )
-

@@ -23,10 +23,11 @@ import base64
 import binascii
 import functools
 import re
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from types import MappingProxyType
-from typing import Any, Iterable, Mapping, Sequence
+from typing import Any
 from urllib.parse import urlsplit
 
 from cryptography import x509
@@ -115,7 +116,7 @@ def _parse_did(did: object) -> DidWeb:
         raise _invalid(did, f"longer than {MAX_DID_LENGTH} characters")
     if not did.startswith("did:web:"):
         raise _invalid(did, "must start with 'did:web:'")
-    segments = did[len("did:web:"):].split(":")
+    segments = did[len("did:web:") :].split(":")
     authority, path = segments[0], tuple(segments[1:])
     if authority == "":
         raise _invalid(did, "no host")
@@ -150,7 +151,9 @@ def url_to_did(url: object) -> str:
     except ValueError:
         raise ConnectorError("did.invalid", "not a URL", url[:200]) from None
     if parts.scheme != "https" or parts.query or parts.fragment or "@" in parts.netloc or not parts.hostname:
-        raise ConnectorError("did.invalid", "a did:web document URL is https without user, query or fragment", url[:200])
+        raise ConnectorError(
+            "did.invalid", "a did:web document URL is https without user, query or fragment", url[:200]
+        )
     if parts.netloc != (parts.hostname if port is None else f"{parts.hostname}:{port}"):
         raise ConnectorError("did.invalid", "URL authority is not in canonical form", url[:200])
     if parts.path == "/.well-known/did.json":
@@ -182,7 +185,9 @@ def did_from_certificate(cert: x509.Certificate) -> str:
         raise ConnectorError("did.certificate", "certificate has no subjectAltName naming a DID") from None
     uris = [u for u in san.get_values_for_type(x509.UniformResourceIdentifier) if u.startswith("did:")]
     if len(uris) != 1:
-        raise ConnectorError("did.certificate", f"certificate names {len(uris)} DIDs in its subjectAltName; exactly one expected")
+        raise ConnectorError(
+            "did.certificate", f"certificate names {len(uris)} DIDs in its subjectAltName; exactly one expected"
+        )
     parse_did(uris[0])
     return uris[0]
 
@@ -217,9 +222,13 @@ def build_did_document(
     relations: dict[str, list[str]] = {name: [] for name in RELATIONSHIPS}
     for key in keys:
         if not _FRAGMENT.match(key.fragment):
-            raise ConnectorError("did.document_invalid", "key fragment has characters a DID URL cannot carry", key.fragment)
+            raise ConnectorError(
+                "did.document_invalid", "key fragment has characters a DID URL cannot carry", key.fragment
+            )
         if key.chain and not _holds(key.chain[0], key.public_key):
-            raise ConnectorError("did.document_invalid", "first x5c certificate does not hold the published key", key.fragment)
+            raise ConnectorError(
+                "did.document_invalid", "first x5c certificate does not hold the published key", key.fragment
+            )
         kid = f"{did}#{key.fragment}"
         jwk: dict[str, Any] = {**public_jwk(key.public_key), "kid": kid}
         if key.chain:
@@ -238,7 +247,11 @@ def build_did_document(
     }
     document.update({name: ids for name, ids in relations.items() if ids})
     document["service"] = [
-        {"id": f"{did}#credential-service", "type": vocab.CREDENTIAL_SERVICE, "serviceEndpoint": credential_service_url},
+        {
+            "id": f"{did}#credential-service",
+            "type": vocab.CREDENTIAL_SERVICE,
+            "serviceEndpoint": credential_service_url,
+        },
         {"id": f"{did}#dsp", "type": vocab.DATA_SERVICE, "serviceEndpoint": dsp_url},
     ]
     return document
@@ -297,7 +310,8 @@ class DidDocument:
     document: Mapping[str, Any] = field(repr=False, compare=False)
     # Key certificates that passed `verify_key_certificate`: (kid, trusted roots) -> (leaf, valid from, until).
     _certified: dict[tuple[str, frozenset[bytes]], tuple[x509.Certificate, datetime, datetime]] = field(
-        default_factory=dict, init=False, repr=False, compare=False)
+        default_factory=dict, init=False, repr=False, compare=False
+    )
 
     def method(self, kid: str) -> VerificationMethod:
         absolute = self._absolute(kid)
@@ -316,7 +330,9 @@ class DidDocument:
                 kid,
             )
         if method.type not in (vocab.JSON_WEB_KEY_2020, vocab.JSON_WEB_KEY):
-            raise ConnectorError("did.key_unsupported", f"verification method type {method.type!r} is not supported", kid)
+            raise ConnectorError(
+                "did.key_unsupported", f"verification method type {method.type!r} is not supported", kid
+            )
         try:
             return key_from_jwk(dict(method.jwk))
         except ConnectorError:
@@ -375,7 +391,9 @@ def _chain(jwk: Mapping[str, Any], where: str) -> tuple[x509.Certificate, ...]:
         raise _malformed("x5c holds something that is not a DER certificate", where) from None
 
 
-def _read_method(raw: object, did: str, where: str) -> tuple[str, str, str, Mapping[str, Any], tuple[x509.Certificate, ...]]:
+def _read_method(
+    raw: object, did: str, where: str
+) -> tuple[str, str, str, Mapping[str, Any], tuple[x509.Certificate, ...]]:
     if not isinstance(raw, dict):
         raise _malformed("verification method is not an object", where)
     mid = _method_id(raw.get("id"), did, where)
@@ -445,7 +463,9 @@ def parse_did_document(data: bytes | str | Mapping[str, Any], expected_did: str)
         VerificationMethod(mid, mtype, controller, jwk, chain, frozenset(relations.get(mid, ())))
         for mid, mtype, controller, jwk, chain in raw_methods.values()
     )
-    return DidDocument(expected_did, methods, _read_services(doc.get("service", []), expected_did), MappingProxyType(dict(doc)))
+    return DidDocument(
+        expected_did, methods, _read_services(doc.get("service", []), expected_did), MappingProxyType(dict(doc))
+    )
 
 
 def _read_services(raw: object, did: str) -> tuple[Service, ...]:
@@ -505,7 +525,9 @@ def verify_key_certificate(
     try:
         leaf.verify_directly_issued_by(ca)
     except (ValueError, TypeError, InvalidSignature):
-        raise ConnectorError("did.key_certificate", f"signing certificate of {kid!r} is not issued by its CA", kid) from None
+        raise ConnectorError(
+            "did.key_certificate", f"signing certificate of {kid!r} is not issued by its CA", kid
+        ) from None
     if not (leaf.not_valid_before_utc <= now <= leaf.not_valid_after_utc):
         raise ConnectorError("did.key_certificate", f"signing certificate of {kid!r} is not valid now", kid)
     if not (ca.not_valid_before_utc <= now <= ca.not_valid_after_utc):
@@ -520,7 +542,9 @@ def verify_key_certificate(
     try:
         usage = leaf.extensions.get_extension_for_class(x509.KeyUsage).value
         if not usage.digital_signature:
-            raise ConnectorError("did.key_certificate", f"signing certificate of {kid!r} does not allow signatures", kid)
+            raise ConnectorError(
+                "did.key_certificate", f"signing certificate of {kid!r} does not allow signatures", kid
+            )
     except x509.ExtensionNotFound:
         raise ConnectorError("did.key_certificate", f"signing certificate of {kid!r} has no keyUsage", kid) from None
     try:
@@ -533,10 +557,14 @@ def verify_key_certificate(
     except ConnectorError:
         raise ConnectorError("did.key_unsupported", f"key {kid!r} is not an EC P-256 JWK", kid) from None
     if not _holds(leaf, published):
-        raise ConnectorError("did.key_certificate", f"signing certificate of {kid!r} holds another key than the document", kid)
+        raise ConnectorError(
+            "did.key_certificate", f"signing certificate of {kid!r} holds another key than the document", kid
+        )
     if len(document._certified) >= _MAX_CERTIFIED:  # bounded even if the roots keep changing
         document._certified.clear()
-    document._certified[memo] = (leaf, max(leaf.not_valid_before_utc, ca.not_valid_before_utc),
-                                 min(leaf.not_valid_after_utc, ca.not_valid_after_utc))
+    document._certified[memo] = (
+        leaf,
+        max(leaf.not_valid_before_utc, ca.not_valid_before_utc),
+        min(leaf.not_valid_after_utc, ca.not_valid_after_utc),
+    )
     return leaf
-

@@ -23,8 +23,9 @@ import asyncio
 import logging
 import sqlite3
 import time
-from datetime import datetime, timedelta, timezone
-from typing import TYPE_CHECKING, Callable
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
+from typing import TYPE_CHECKING
 
 from cryptography import x509
 from cryptography.hazmat.primitives.serialization import Encoding
@@ -47,13 +48,13 @@ RECORD_DELAY = 0.2
 
 
 def _utcnow() -> datetime:
-    return datetime.now(timezone.utc)
+    return datetime.now(UTC)
 
 
 class TrustEdge:
     """Everything the trust subsystem holds for one node."""
 
-    def __init__(self, node: "Node", clock: Callable[[], datetime] = _utcnow) -> None:
+    def __init__(self, node: Node, clock: Callable[[], datetime] = _utcnow) -> None:
         config = node.config
         self.node = node
         self.clock = clock
@@ -72,34 +73,54 @@ class TrustEdge:
 
     # --- lifecycle ------------------------------------------------------------------------------------------------
 
-    async def start(self, node: "Node") -> None:
+    async def start(self, node: Node) -> None:
         if self.holding:
             await self.holder.load_credentials()
             lifetime = timedelta(seconds=node.config.trust.token_lifetime)
             if lifetime > DEFAULT_MAX_LIFETIME:
-                log.warning("trust.token_lifetime is longer than peers accept by default; they may refuse our tokens",
-                            extra={"token_lifetime_s": lifetime.total_seconds(),
-                                   "accepted_s": DEFAULT_MAX_LIFETIME.total_seconds()})
+                log.warning(
+                    "trust.token_lifetime is longer than peers accept by default; they may refuse our tokens",
+                    extra={
+                        "token_lifetime_s": lifetime.total_seconds(),
+                        "accepted_s": DEFAULT_MAX_LIFETIME.total_seconds(),
+                    },
+                )
         if not self.verifying:
             return
         await self.keeper.load(node.store, self._fetch_list)
         self._ca_fingerprint = self._cas()
         if self._ca_fingerprint != self._preloaded_cas:
             self._rebuild_tls()
-        self.authenticator = DcpAuthenticator(node, self.keeper, self.fetcher, self.holder, self.replay, self.clock,
-                                              self.record, self.pending, self.record_soon)
+        self.authenticator = DcpAuthenticator(
+            node,
+            self.keeper,
+            self.fetcher,
+            self.holder,
+            self.replay,
+            self.clock,
+            self.record,
+            self.pending,
+            self.record_soon,
+        )
         node.control.authenticator = self.authenticator
 
-    async def ready(self, node: "Node") -> None:
+    async def ready(self, node: Node) -> None:
         if self.verifying:
             node.spawn(self._refresh_loop(), "trust-lists")
         else:
             config = node.config
-            why = ("the TCK profile is on" if config.tck.enabled else
-                   "the protocol listener is plain HTTP" if config.protocol.insecure_http else
-                   "no [[trust.lists]] are configured")
-            log.warning("peers' credentials are not verified (%s): the TLS certificate alone identifies a peer",
-                        why, extra={"participant_id": node.participant_id})
+            why = (
+                "the TCK profile is on"
+                if config.tck.enabled
+                else "the protocol listener is plain HTTP"
+                if config.protocol.insecure_http
+                else "no [[trust.lists]] are configured"
+            )
+            log.warning(
+                "peers' credentials are not verified (%s): the TLS certificate alone identifies a peer",
+                why,
+                extra={"participant_id": node.participant_id},
+            )
         if self.holding:
             node.spawn(self._maintenance_loop(), "trust-maintenance")
 
@@ -129,7 +150,7 @@ class TrustEdge:
         if store is not None and len(self.pending):
             await store.run(self.pending.write)
 
-    async def stop(self, node: "Node") -> None:
+    async def stop(self, node: Node) -> None:
         try:
             await self.flush_records()
         except (ConnectorError, sqlite3.Error) as exc:  # the store is failing: the log has every outcome
@@ -166,8 +187,11 @@ class TrustEdge:
             try:
                 self._rebuild_tls()
             except ConnectorError as exc:
-                log.error("trust lists changed but the TLS anchors cannot follow: %s", exc.reason,
-                          extra={"code": exc.code, "where": exc.where})
+                log.error(
+                    "trust lists changed but the TLS anchors cannot follow: %s",
+                    exc.reason,
+                    extra={"code": exc.code, "where": exc.where},
+                )
         return changed
 
     async def _refresh_loop(self) -> None:
@@ -204,11 +228,11 @@ def _der(cert: x509.Certificate) -> bytes:
     return cert.public_bytes(Encoding.DER)
 
 
-def edge_of(node: "Node") -> TrustEdge | None:
+def edge_of(node: Node) -> TrustEdge | None:
     return getattr(node, "trust_edge", None)
 
 
-def attach(node: "Node") -> None:
+def attach(node: Node) -> None:
     """Add the trust edge to a node before it starts (hooks, routes, TLS anchors, outgoing tokens)."""
     from connector.trust.edge import routes
 

@@ -26,9 +26,10 @@ Choices where DCP leaves room (the stricter one each time):
 from __future__ import annotations
 
 import uuid
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any, Iterable, Mapping, Sequence
+from typing import Any
 
 from connector.canonical import canonical_bytes, sha256_hex
 from connector.errors import ConnectorError
@@ -116,15 +117,19 @@ class VerifiedPresentation:
 def _enveloped(entry: object, index: int) -> str:
     where = f"verifiableCredential[{index}]"
     if not isinstance(entry, dict):
-        raise ConnectorError("presentation.malformed", "credentials must be EnvelopedVerifiableCredential objects", where)
+        raise ConnectorError(
+            "presentation.malformed", "credentials must be EnvelopedVerifiableCredential objects", where
+        )
     types = entry.get("type")
     types = [types] if isinstance(types, str) else types
     if not isinstance(types, list) or vocab.ENVELOPED_VERIFIABLE_CREDENTIAL not in types:
         raise ConnectorError("presentation.malformed", "credential is not an EnvelopedVerifiableCredential", where)
     data_url = entry.get("id")
     if not isinstance(data_url, str) or not data_url.startswith(vocab.VC_JWT_DATA_URL_PREFIX):
-        raise ConnectorError("presentation.malformed", f"enveloped credential id must start with {vocab.VC_JWT_DATA_URL_PREFIX}", where)
-    return data_url[len(vocab.VC_JWT_DATA_URL_PREFIX):]
+        raise ConnectorError(
+            "presentation.malformed", f"enveloped credential id must start with {vocab.VC_JWT_DATA_URL_PREFIX}", where
+        )
+    return data_url[len(vocab.VC_JWT_DATA_URL_PREFIX) :]
 
 
 def verify_presentation(
@@ -159,10 +164,14 @@ def verify_presentation(
     if c.get("iss", holder) != holder:
         raise ConnectorError(f"{what}.malformed", "JWT iss disagrees with the presentation holder", "iss")
     if holder != expected_holder:
-        raise ConnectorError(f"{what}.holder_mismatch", "presentation holder is not the participant being verified", "holder")
+        raise ConnectorError(
+            f"{what}.holder_mismatch", "presentation holder is not the participant being verified", "holder"
+        )
     kid = jwt.kid or ""
     if did_of_kid(kid, what)[0] != holder:
-        raise ConnectorError(f"{what}.signer_not_holder", "presentation is signed with a key of another party than the holder", "kid")
+        raise ConnectorError(
+            f"{what}.signer_not_holder", "presentation is signed with a key of another party than the holder", "kid"
+        )
     if holder_document.id != holder:
         raise ConnectorError(f"{what}.signer_not_holder", "the DID document supplied is not the holder's", "kid")
     try:
@@ -179,7 +188,11 @@ def verify_presentation(
     if isinstance(entries, dict):
         entries = [entries]
     if not isinstance(entries, list) or len(entries) > MAX_CREDENTIALS:
-        raise ConnectorError(f"{what}.malformed", f"verifiableCredential must be a list of at most {MAX_CREDENTIALS}", "verifiableCredential")
+        raise ConnectorError(
+            f"{what}.malformed",
+            f"verifiableCredential must be a list of at most {MAX_CREDENTIALS}",
+            "verifiableCredential",
+        )
     credentials = tuple(_enveloped(e, i) for i, e in enumerate(entries))
     return VerifiedPresentation(
         holder=holder,
@@ -205,7 +218,11 @@ def _message(data: bytes | str | Mapping[str, Any], expected_type: str) -> Mappi
     if not isinstance(data, Mapping):
         raise ConnectorError("dcp.malformed", f"{expected_type} is not a JSON object")
     context = data.get("@context")
-    if not isinstance(context, list) or vocab.DCP_CONTEXT not in context or not all(isinstance(x, str) for x in context):
+    if (
+        not isinstance(context, list)
+        or vocab.DCP_CONTEXT not in context
+        or not all(isinstance(x, str) for x in context)
+    ):
         raise ConnectorError("dcp.malformed", f"@context must be a list including {vocab.DCP_CONTEXT}", "@context")
     if data.get("type") != expected_type:
         raise ConnectorError("dcp.malformed", f"message type is not {expected_type}", "type")
@@ -240,7 +257,9 @@ def parse_presentation_query(data: bytes | str | Mapping[str, Any]) -> Presentat
     if has_scope and has_definition:
         raise ConnectorError("dcp.malformed", "a query carries either scope or presentationDefinition, not both")
     if has_definition:
-        raise ConnectorError("dcp.presentation_definition_unsupported", "presentationDefinition queries are not implemented")
+        raise ConnectorError(
+            "dcp.presentation_definition_unsupported", "presentationDefinition queries are not implemented"
+        )
     scope = message.get("scope")
     if not isinstance(scope, list) or not scope:
         raise ConnectorError("dcp.malformed", "scope must be a non-empty list", "scope")
@@ -269,7 +288,9 @@ def parse_presentation_response(data: bytes | str | Mapping[str, Any]) -> Presen
     message = _message(data, vocab.PRESENTATION_RESPONSE_MESSAGE)
     presentation = message.get("presentation")
     if not isinstance(presentation, list) or len(presentation) > MAX_PRESENTATIONS:
-        raise ConnectorError("dcp.malformed", f"presentation must be a list of at most {MAX_PRESENTATIONS}", "presentation")
+        raise ConnectorError(
+            "dcp.malformed", f"presentation must be a list of at most {MAX_PRESENTATIONS}", "presentation"
+        )
     if not all(isinstance(p, str) and p for p in presentation):
         raise ConnectorError("dcp.malformed", "only JWT presentations (strings) are accepted", "presentation")
     return PresentationResponseMessage(tuple(presentation))

@@ -12,8 +12,8 @@ travel space-delimited in access tokens, so whitespace and control characters ar
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import Iterable
 
 from connector.errors import ConnectorError
 

@@ -26,9 +26,9 @@ import re
 import secrets
 import zlib
 from collections import OrderedDict
+from collections.abc import Collection, Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Collection, Iterable
 
 from connector.canonical import b64url, b64url_decode
 from connector.errors import ConnectorError
@@ -55,7 +55,9 @@ def bitstring_with(indexes: Iterable[int], size: int = MIN_ENTRIES, base: bytes 
         bits = bytearray(base)
     else:
         if size < MIN_ENTRIES or size % 8:
-            raise ConnectorError("status.invalid", f"a status list holds a multiple of 8 entries, at least {MIN_ENTRIES}")
+            raise ConnectorError(
+                "status.invalid", f"a status list holds a multiple of 8 entries, at least {MIN_ENTRIES}"
+            )
         bits = bytearray(size // 8)
     for index in indexes:
         if isinstance(index, bool) or not isinstance(index, int) or not 0 <= index < len(bits) * 8:
@@ -66,7 +68,9 @@ def bitstring_with(indexes: Iterable[int], size: int = MIN_ENTRIES, base: bytes 
 
 def bit_is_set(bits: bytes, index: int) -> bool:
     if isinstance(index, bool) or not isinstance(index, int) or not 0 <= index < len(bits) * 8:
-        raise ConnectorError("status.index_out_of_range", f"status index {index!r} is outside the list of {len(bits) * 8} entries")
+        raise ConnectorError(
+            "status.index_out_of_range", f"status index {index!r} is outside the list of {len(bits) * 8} entries"
+        )
     return bool(bits[index // 8] & (0x80 >> (index % 8)))
 
 
@@ -105,7 +109,9 @@ def decode_bitstring(encoded: object, max_bytes: int = MAX_BITSTRING_BYTES) -> b
     if not inflater.eof or inflater.unused_data:
         raise ConnectorError("status.list_malformed", "encodedList is not exactly one complete GZIP member")
     if len(bits) * 8 < MIN_ENTRIES:
-        raise ConnectorError("status.list_too_short", f"status list holds {len(bits) * 8} entries; at least {MIN_ENTRIES} required")
+        raise ConnectorError(
+            "status.list_too_short", f"status list holds {len(bits) * 8} entries; at least {MIN_ENTRIES} required"
+        )
     return bits
 
 
@@ -211,9 +217,13 @@ def verify_status_list(
     if envelope.issuer != expected_issuer:
         raise ConnectorError("status.issuer_mismatch", "status list is not issued by the credential's issuer", "issuer")
     if not trust_store.status_list_allowed(envelope.issuer, url):
-        raise ConnectorError("status.url_not_allowed", "the issuer's trust list does not allow status lists at this URL", url[:200])
+        raise ConnectorError(
+            "status.url_not_allowed", "the issuer's trust list does not allow status lists at this URL", url[:200]
+        )
     if envelope.id != url:
-        raise ConnectorError("status.url_mismatch", "status list credential id is not the URL it was fetched from", "id")
+        raise ConnectorError(
+            "status.url_mismatch", "status list credential id is not the URL it was fetched from", "id"
+        )
     kid = jwt.kid or ""
     if did_of_kid(kid, "status")[0] != envelope.issuer:
         raise ConnectorError("status.kid_unknown", "status list is signed with a key of another party", "kid")
@@ -240,7 +250,9 @@ def verify_status_list(
         ttl = timedelta(milliseconds=ttl_ms)
     if envelope.valid_until is None:
         raise _bad("validUntil is required for status lists", "validUntil")
-    status_list = StatusList(url, envelope.issuer, frozenset(purposes), bits, envelope.valid_from, envelope.valid_until, ttl)
+    status_list = StatusList(
+        url, envelope.issuer, frozenset(purposes), bits, envelope.valid_from, envelope.valid_until, ttl
+    )
     check_list_times(status_list, now, leeway)
     return status_list
 
@@ -250,7 +262,9 @@ def check_list_times(status_list: StatusList, now: datetime, leeway: timedelta) 
     if now + leeway < status_list.valid_from:
         raise ConnectorError("status.list_not_yet_valid", "status list is not valid yet", "validFrom")
     if now >= status_list.valid_until + leeway:
-        raise ConnectorError("status.list_expired", f"status list expired at {status_list.valid_until.isoformat()}", "validUntil")
+        raise ConnectorError(
+            "status.list_expired", f"status list expired at {status_list.valid_until.isoformat()}", "validUntil"
+        )
 
 
 @dataclass(frozen=True)
@@ -334,7 +348,9 @@ def check_status(entry: StatusEntry, status_list: StatusList) -> None:
     if entry.list_url != status_list.url:
         raise ConnectorError("status.url_mismatch", "status entry refers to another list", "statusListCredential")
     if entry.purpose not in status_list.purposes:
-        raise ConnectorError("status.purpose_mismatch", f"status list does not carry the {entry.purpose!r} purpose", "statusPurpose")
+        raise ConnectorError(
+            "status.purpose_mismatch", f"status list does not carry the {entry.purpose!r} purpose", "statusPurpose"
+        )
     if status_list.is_set(entry.index):
         verb = "revoked" if entry.purpose == "revocation" else "suspended"
         raise ConnectorError(f"credential.{verb}", f"the credential has been {verb} by its issuer", "credentialStatus")

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import math
 import re
-from datetime import date, datetime, timedelta, timezone
+from datetime import UTC, date, datetime, timedelta, timezone
 
 from connector.errors import ConnectorError
 
@@ -18,11 +18,11 @@ _DATETIME_STAMP = re.compile(
     re.ASCII,
 )
 _DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$", re.ASCII)
-_EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 # Instants outside these years are refused: nothing here lives that long, and it keeps leeway arithmetic
 # (now + 30 s, validUntil + leeway) clear of datetime's range limits.
 EARLIEST = _EPOCH
-LATEST = datetime(3000, 1, 1, tzinfo=timezone.utc)
+LATEST = datetime(3000, 1, 1, tzinfo=UTC)
 
 
 def require_aware(moment: datetime, name: str = "now") -> datetime:
@@ -34,7 +34,7 @@ def require_aware(moment: datetime, name: str = "now") -> datetime:
 def format_datetime(moment: datetime) -> str:
     """UTC, whole seconds, ``Z`` suffix: the one form this package writes."""
     require_aware(moment, "datetime")
-    return moment.astimezone(timezone.utc).replace(microsecond=0).strftime("%Y-%m-%dT%H:%M:%SZ")
+    return moment.astimezone(UTC).replace(microsecond=0).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def parse_datetime(value: object, code: str, where: str) -> datetime:
@@ -48,7 +48,7 @@ def parse_datetime(value: object, code: str, where: str) -> datetime:
     micro = int((fraction[1:] + "000000")[:6]) if fraction else 0
     try:
         if offset == "Z":
-            zone = timezone.utc
+            zone = UTC
         else:
             sign = -1 if offset[0] == "-" else 1
             zone = timezone(sign * timedelta(hours=int(offset[1:3]), minutes=int(offset[4:6])))
@@ -88,4 +88,4 @@ def from_numeric_date(value: object, code: str, where: str) -> datetime:
         raise ConnectorError(code, f"claim {where!r} is not a finite number", where)
     if not EARLIEST.timestamp() <= value < LATEST.timestamp():
         raise ConnectorError(code, f"claim {where!r} is outside the years 1970-2999", where)
-    return datetime.fromtimestamp(value, tz=timezone.utc)
+    return datetime.fromtimestamp(value, tz=UTC)

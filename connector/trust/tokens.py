@@ -35,9 +35,10 @@ from __future__ import annotations
 
 import uuid
 from collections import OrderedDict
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Callable, Iterable, Protocol
+from typing import Protocol
 
 from connector.errors import ConnectorError
 from connector.keys import PrivateKey, PublicKey
@@ -156,7 +157,9 @@ def read_id_token(
     jti = required_string(claims, "jti", "token")
     access_token = optional_string(claims, "token", "token")
     if iss != sub:
-        raise ConnectorError("token.subject_mismatch", "ID token iss and sub differ; a self-issued token names one party", "sub")
+        raise ConnectorError(
+            "token.subject_mismatch", "ID token iss and sub differ; a self-issued token names one party", "sub"
+        )
     if iss != peer_tls_participant_id:
         raise ConnectorError(
             "token.channel_binding",
@@ -257,12 +260,16 @@ class MemoryReplayCache:
         if pair not in self._entries and len(self._entries) >= self._max:
             self._purge(now)
             if len(self._entries) >= self._max:
-                raise ConnectorError("token.replay_cache_full", "too many unexpired tokens to remember; refusing rather than forgetting")
+                raise ConnectorError(
+                    "token.replay_cache_full", "too many unexpired tokens to remember; refusing rather than forgetting"
+                )
         self._entries[pair] = until
         return True
 
 
-def remember_id_token(cache: ReplayCache, facts: IdTokenFacts, now: datetime, leeway: timedelta = DEFAULT_LEEWAY) -> None:
+def remember_id_token(
+    cache: ReplayCache, facts: IdTokenFacts, now: datetime, leeway: timedelta = DEFAULT_LEEWAY
+) -> None:
     """Refuse a token already seen (same issuer and jti) within its acceptance window."""
     if not cache.remember(facts.issuer, facts.jti, facts.expires_at + leeway, now):
         raise ConnectorError("token.replayed", "this ID token (issuer, jti) was already used", "jti", jti=facts.jti)

@@ -37,10 +37,11 @@ from __future__ import annotations
 
 import functools
 import re
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from types import MappingProxyType
-from typing import Any, Iterable, Mapping, Sequence
+from typing import Any
 
 from cryptography import x509
 from cryptography.hazmat.primitives.asymmetric import ec
@@ -75,7 +76,9 @@ class TrustedIssuer:
     def key(self, kid: str) -> PublicKey:
         jwk = self.keys.get(kid)
         if jwk is None:
-            raise ConnectorError("trust.issuer_key_unknown", f"issuer {self.did} has no key {kid!r} on its trust list", kid)
+            raise ConnectorError(
+                "trust.issuer_key_unknown", f"issuer {self.did} has no key {kid!r} on its trust list", kid
+            )
         return key_from_jwk(dict(jwk))
 
     def to_json(self) -> dict[str, Any]:
@@ -183,7 +186,9 @@ def sign_trust_list(document: Mapping[str, Any], root_key: PrivateKey, root_cert
     if not _same_key(root_cert, root_key.public_key()):
         raise ConnectorError("trust_list.invalid", "the root key does not match the root certificate")
     _parse_document(document)  # never sign what verification would refuse
-    return jws.sign_compact(root_key, canonical_bytes(dict(document)), {"typ": TRUST_LIST_TYP, "x5c": [cert_der_b64(root_cert)]})
+    return jws.sign_compact(
+        root_key, canonical_bytes(dict(document)), {"typ": TRUST_LIST_TYP, "x5c": [cert_der_b64(root_cert)]}
+    )
 
 
 def _same_key(cert: x509.Certificate, key: PublicKey) -> bool:
@@ -197,7 +202,9 @@ def verify_trust_list(jws_text: object, anchor_cert: x509.Certificate, now: date
     jwt = parse_jwt(jws_text, "trust_list", allow_x5c=True, max_length=MAX_TRUST_LIST_LENGTH)
     x5c = jwt.header.get("x5c")
     if not isinstance(x5c, list) or len(x5c) != 1 or x5c[0] != cert_der_b64(anchor_cert):
-        raise ConnectorError("trust_list.anchor", "trust list is not signed under the pinned federation root certificate", "x5c")
+        raise ConnectorError(
+            "trust_list.anchor", "trust list is not signed under the pinned federation root certificate", "x5c"
+        )
     if jwt.header.get("typ") != TRUST_LIST_TYP:
         raise ConnectorError("trust_list.malformed", f"trust list header typ must be {TRUST_LIST_TYP!r}", "typ")
     if not (anchor_cert.not_valid_before_utc <= now <= anchor_cert.not_valid_after_utc):
@@ -210,14 +217,22 @@ def verify_trust_list(jws_text: object, anchor_cert: x509.Certificate, now: date
     try:
         canonical = canonical_bytes(document)
     except ValueError:
-        raise ConnectorError("trust_list.malformed", "trust list holds numbers outside the canonical JSON range") from None
+        raise ConnectorError(
+            "trust_list.malformed", "trust list holds numbers outside the canonical JSON range"
+        ) from None
     if jwt.token.split(".")[1] != b64url(canonical):
         raise ConnectorError("trust_list.malformed", "trust list payload is not in RFC 8785 canonical form")
     trust_list = _parse_document(document)
     if now < trust_list.valid_from:
-        raise ConnectorError("trust_list.not_yet_valid", f"trust list of {trust_list.federation_name} is not valid before {trust_list.valid_from.isoformat()}")
+        raise ConnectorError(
+            "trust_list.not_yet_valid",
+            f"trust list of {trust_list.federation_name} is not valid before {trust_list.valid_from.isoformat()}",
+        )
     if now >= trust_list.valid_until:
-        raise ConnectorError("trust_list.expired", f"trust list of {trust_list.federation_name} expired at {trust_list.valid_until.isoformat()}")
+        raise ConnectorError(
+            "trust_list.expired",
+            f"trust list of {trust_list.federation_name} expired at {trust_list.valid_until.isoformat()}",
+        )
     return trust_list
 
 
@@ -281,7 +296,9 @@ def _issuer(raw: object, where: str) -> TrustedIssuer:
         raise _bad(f"{where}.statusListPrefixes is not a list", where)
     for prefix in prefixes:
         _check_prefix(prefix, "trust_list.malformed")
-    return TrustedIssuer(did, _text(raw.get("name"), f"{where}.name"), MappingProxyType(keys), frozenset(types), tuple(prefixes))
+    return TrustedIssuer(
+        did, _text(raw.get("name"), f"{where}.name"), MappingProxyType(keys), frozenset(types), tuple(prefixes)
+    )
 
 
 def _parse_document(doc: Mapping[str, Any]) -> TrustList:
@@ -356,22 +373,34 @@ def choose_copy(
     if current_valid is None:
         return CopyChoice(fresh, True)
     if fresh.federation_id != current_valid.federation_id:
-        return CopyChoice(current_valid, False, Problem(
-            "trust_list.federation_mismatch",
-            f"candidate list is for federation {fresh.federation_id!r}, not {current_valid.federation_id!r}",
-        ))
+        return CopyChoice(
+            current_valid,
+            False,
+            Problem(
+                "trust_list.federation_mismatch",
+                f"candidate list is for federation {fresh.federation_id!r}, not {current_valid.federation_id!r}",
+            ),
+        )
     if fresh.sequence < current_valid.sequence:
-        return CopyChoice(current_valid, False, Problem(
-            "trust_list.rollback",
-            f"candidate list has sequence {fresh.sequence}, older than the kept {current_valid.sequence}",
-        ))
+        return CopyChoice(
+            current_valid,
+            False,
+            Problem(
+                "trust_list.rollback",
+                f"candidate list has sequence {fresh.sequence}, older than the kept {current_valid.sequence}",
+            ),
+        )
     if fresh.sequence == current_valid.sequence:
         if fresh.sha256 == current_valid.sha256:
             return CopyChoice(current_valid, False)
-        return CopyChoice(current_valid, False, Problem(
-            "trust_list.equivocation",
-            f"two different lists carry sequence {fresh.sequence}; keeping the first one seen",
-        ))
+        return CopyChoice(
+            current_valid,
+            False,
+            Problem(
+                "trust_list.equivocation",
+                f"two different lists carry sequence {fresh.sequence}; keeping the first one seen",
+            ),
+        )
     return CopyChoice(fresh, True)
 
 
@@ -388,9 +417,11 @@ class TrustStore:
     def __post_init__(self) -> None:
         ids = [t.federation_id for t in self.lists]
         if len(set(ids)) != len(ids):
-            raise ConnectorError("trust_store.duplicate_federation", "two trust lists of the same federation; keep one copy")
+            raise ConnectorError(
+                "trust_store.duplicate_federation", "two trust lists of the same federation; keep one copy"
+            )
 
-    def valid_at(self, now: datetime) -> "TrustStore":
+    def valid_at(self, now: datetime) -> TrustStore:
         """The store restricted to lists valid at `now` (an expired list no longer vouches for anything)."""
         require_aware(now)
         valid = tuple(t for t in self.lists if t.valid_at(now))
@@ -438,7 +469,9 @@ class TrustStore:
             raise ConnectorError("trust.issuer_unknown", f"{did} is on no trust list", did)
         jwks = [e.keys.get(kid) for _, e in entries]
         if any(j is None for j in jwks):
-            raise ConnectorError("trust.issuer_key_unknown", f"key {kid!r} of {did} is not on every list naming the issuer", kid)
+            raise ConnectorError(
+                "trust.issuer_key_unknown", f"key {kid!r} of {did} is not on every list naming the issuer", kid
+            )
         if any(dict(j) != dict(jwks[0]) for j in jwks if j is not None):
             raise ConnectorError("trust.issuer_key_conflict", f"trust lists disagree about key {kid!r} of {did}", kid)
         return entries[0][1].key(kid)
@@ -456,7 +489,7 @@ def plain_https_url(url: object) -> bool:
     segments. Prefix matching is only sound on such URLs."""
     if not isinstance(url, str) or not url.startswith("https://") or len(url) > 2048:
         return False
-    rest = url[len("https://"):]
+    rest = url[len("https://") :]
     authority, slash, path = rest.partition("/")
     if not slash or not authority or "@" in authority or any(c in url for c in "?#\\%"):
         return False

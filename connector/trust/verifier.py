@@ -37,10 +37,11 @@ again (its validity period and the freshness of the copy still are, on every use
 from __future__ import annotations
 
 from collections import OrderedDict
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from types import MappingProxyType
-from typing import Any, Iterable, Mapping
+from typing import Any
 
 from connector.errors import ConnectorError, Problem
 from connector.trust.claims import VerifiedClaims
@@ -255,7 +256,9 @@ class Verification:
 
     def _enter(self, expected: type) -> None:
         if self._expecting is not expected:
-            raise ConnectorError("verification.out_of_order", f"the verification is not waiting for {expected.__name__}")
+            raise ConnectorError(
+                "verification.out_of_order", f"the verification is not waiting for {expected.__name__}"
+            )
 
     def _finish(self, step: Step, expecting: type | None = None) -> Step:
         self.step = step
@@ -279,7 +282,9 @@ class Verification:
             require_aware(now)
             self._store = self._all_lists.valid_at(now)
             s = self.settings
-            self._unverified = read_id_token(token, self.verifier_did, peer_tls_participant_id, now, s.leeway, s.max_token_lifetime)
+            self._unverified = read_id_token(
+                token, self.verifier_did, peer_tls_participant_id, now, s.leeway, s.max_token_lifetime
+            )
             self._passed("token.claims")
             did = self._unverified.issuer
             return self._finish(NeedDidDocument(did, parse_did(did).url), NeedDidDocument)
@@ -343,7 +348,9 @@ class Verification:
                 "token",
             )
         base = doc.credential_service_url.rstrip("/")
-        step = NeedPresentation(doc.id, base + PRESENTATIONS_QUERY_PATH, presentation_query(self._scopes), facts.access_token)
+        step = NeedPresentation(
+            doc.id, base + PRESENTATIONS_QUERY_PATH, presentation_query(self._scopes), facts.access_token
+        )
         return self._finish(step, NeedPresentation)
 
     def with_presentation(self, response: bytes | str | Mapping[str, Any], now: datetime) -> Step:
@@ -359,14 +366,20 @@ class Verification:
             presented: list[str] = []  # the credentials exactly as presented, for the evidence log
             digests, expiry = [], None
             for vp in message.presentation:
-                presentation = verify_presentation(vp, self._document, holder, self.verifier_did, now, s.leeway, s.max_presentation_lifetime)
+                presentation = verify_presentation(
+                    vp, self._document, holder, self.verifier_did, now, s.leeway, s.max_presentation_lifetime
+                )
                 self._key_certificate(self._document, presentation.kid, now, "presentation")
                 digests.append(presentation.sha256)
                 expiry = presentation.expires_at if expiry is None else min(expiry, presentation.expires_at)
                 for token in presentation.credentials:
                     credential = verify_credential(token, self._store, holder, now, s.leeway, s.require_status)
                     if not any(scope.matches(credential.types, credential.id) for scope in self._scopes):
-                        raise ConnectorError("presentation.scope", f"credential {credential.id!r} was not asked for", "verifiableCredential")
+                        raise ConnectorError(
+                            "presentation.scope",
+                            f"credential {credential.id!r} was not asked for",
+                            "verifiableCredential",
+                        )
                     checked.append(credential)
                     presented.append(token)
             self._passed("presentation")
@@ -411,7 +424,9 @@ class Verification:
                 if freshness is not Freshness.FRESH:
                     if url not in self._refetch:
                         return self._again(url)
-                    raise ConnectorError("status.stale", "even a refetched status list is older than the policy allows", url[:200])
+                    raise ConnectorError(
+                        "status.stale", "even a refetched status list is older than the policy allows", url[:200]
+                    )
             by_issuer = {sl.issuer: sl for sl in lists}
             for credential in self._credentials:
                 if credential.status is not None and credential.status.list_url == url:
@@ -419,7 +434,10 @@ class Verification:
             self._status_seen[url] = fetched_at.isoformat()
             del self._pending[url]
             if self._pending:
-                return self._finish(NeedStatusLists(tuple(self._pending), frozenset(self._refetch & set(self._pending))), NeedStatusLists)
+                return self._finish(
+                    NeedStatusLists(tuple(self._pending), frozenset(self._refetch & set(self._pending))),
+                    NeedStatusLists,
+                )
             self._passed("status")
             return self._complete(now)
         except ConnectorError as exc:
@@ -427,7 +445,9 @@ class Verification:
 
     def _again(self, url: str) -> Step:
         self._refetch.add(url)
-        return self._finish(NeedStatusLists(tuple(self._pending), frozenset(self._refetch & set(self._pending))), NeedStatusLists)
+        return self._finish(
+            NeedStatusLists(tuple(self._pending), frozenset(self._refetch & set(self._pending))), NeedStatusLists
+        )
 
     def unavailable(self, reason: str = "", url: str | None = None) -> Refusal:
         """The edge could not fetch what the current step needs: refuse (fail closed)."""

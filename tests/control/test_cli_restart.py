@@ -1,7 +1,6 @@
 """Nodes as operators run them: separate processes, the CLI, kill -9 in the middle, restart."""
 
 import pytest
-
 from nodekit import Management, NodeProcess, cli, make_participant, write_config
 
 SEEDS = """
@@ -62,10 +61,17 @@ async def test_a_negotiation_interrupted_by_kill_9_finishes_after_restart(nodes)
     p, c, pcfg, ccfg = nodes
     c.start()  # the provider is down: the request cannot be delivered yet
     cm = Management(c.participant)
-    neg = await cm.call("POST", "/v1/negotiations", {
-        "peer": "provider", "offerId": "weather-offer", "datasetId": "weather",
-        "offer": {"@id": "weather-offer", "@type": "Offer", "target": "weather",
-                  "permission": [{"action": "use"}]}}, 201)
+    neg = await cm.call(
+        "POST",
+        "/v1/negotiations",
+        {
+            "peer": "provider",
+            "offerId": "weather-offer",
+            "datasetId": "weather",
+            "offer": {"@id": "weather-offer", "@type": "Offer", "target": "weather", "permission": [{"action": "use"}]},
+        },
+        201,
+    )
     state = await cm.call("GET", f"/v1/negotiations/{neg['id']}", None, 200)
     assert state["state"] == "REQUESTED"
     c.kill()
@@ -82,8 +88,9 @@ async def test_a_provider_killed_before_its_agreement_reached_the_consumer_resum
     p.start()
     c.start()
     cm = Management(c.participant)
-    neg = await cm.call("POST", "/v1/negotiations", {"peer": "provider", "offerId": "weather-offer",
-                                                     "datasetId": "weather"}, 201)
+    neg = await cm.call(
+        "POST", "/v1/negotiations", {"peer": "provider", "offerId": "weather-offer", "datasetId": "weather"}, 201
+    )
     # Take the consumer away before the provider's agreement arrives, then crash the provider while it retries.
     c.kill()
     import asyncio

@@ -8,10 +8,10 @@ import logging
 import ssl
 
 from aiohttp import web
+from nodekit import Management, free_port, make_participant, running_node, wait_for, write_config
 
 from connector.control import peer_client
 from connector.control.peer_client import PeerUnavailable
-from nodekit import Management, free_port, make_participant, running_node, wait_for, write_config
 
 FAST_RETRIES = "[dsp]\nretry_initial = 0.05\nretry_max = 0.2\n"
 
@@ -19,15 +19,27 @@ FAST_RETRIES = "[dsp]\nretry_initial = 0.05\nretry_max = 0.2\n"
 def _configs(authority, tmp_path, consumer_dsp: str = FAST_RETRIES, provider_dsp: str = ""):
     provider = make_participant(authority, tmp_path, "provider")
     consumer = make_participant(authority, tmp_path, "consumer")
-    return (provider, consumer, write_config(provider, tmp_path, extra=provider_dsp),
-            write_config(consumer, tmp_path, extra=consumer_dsp))
+    return (
+        provider,
+        consumer,
+        write_config(provider, tmp_path, extra=provider_dsp),
+        write_config(consumer, tmp_path, extra=consumer_dsp),
+    )
 
 
 async def _start_negotiation(cm: Management, provider, offer_id: str, dataset_id: str) -> str:
-    neg = await cm.call("POST", "/v1/negotiations", {
-        "counterPartyAddress": f"https://localhost:{provider.protocol_port}/dsp/2025-1",
-        "counterPartyId": provider.participant_id, "offerId": offer_id, "datasetId": dataset_id,
-        "offer": {"@id": offer_id, "@type": "Offer", "target": dataset_id, "permission": [{"action": "use"}]}}, 201)
+    neg = await cm.call(
+        "POST",
+        "/v1/negotiations",
+        {
+            "counterPartyAddress": f"https://localhost:{provider.protocol_port}/dsp/2025-1",
+            "counterPartyId": provider.participant_id,
+            "offerId": offer_id,
+            "datasetId": dataset_id,
+            "offer": {"@id": offer_id, "@type": "Offer", "target": dataset_id, "permission": [{"action": "use"}]},
+        },
+        201,
+    )
     return neg["id"]
 
 
@@ -64,14 +76,16 @@ async def test_a_peer_answering_503_is_retried_until_the_real_node_answers(autho
         async with running_node(pcfg):
             pm = Management(provider)
             await pm.offer("weather")
-            done = await cm.call("GET", f"/v1/negotiations/{negotiation_id}?wait=FINALIZED,TERMINATED&timeout=20",
-                                 None, 200)
+            done = await cm.call(
+                "GET", f"/v1/negotiations/{negotiation_id}?wait=FINALIZED,TERMINATED&timeout=20", None, 200
+            )
     assert done["state"] == "FINALIZED", done
     assert "delivered ContractRequestMessage" in [h["cause"] for h in done["history"]]
 
 
-async def test_a_lost_acknowledgement_is_retried_and_answered_as_the_first_time(authority, tmp_path, monkeypatch,
-                                                                                 caplog):
+async def test_a_lost_acknowledgement_is_retried_and_answered_as_the_first_time(
+    authority, tmp_path, monkeypatch, caplog
+):
     # The provider waits a second between two messages of a process, so the consumer's retry reaches it before
     # its FINALIZED event could make the retry moot: the retry itself must be answered well.
     provider, consumer, pcfg, ccfg = _configs(authority, tmp_path, provider_dsp="[dsp]\nmessage_spacing = 1.0\n")
@@ -104,10 +118,10 @@ async def test_a_lost_acknowledgement_is_retried_and_answered_as_the_first_time(
     assert len(verified) == 1, theirs["history"]  # the repeated message changed nothing
 
 
-async def test_a_peer_that_stays_away_past_the_deadline_ends_the_negotiation_with_the_reason(authority, tmp_path,
-                                                                                              caplog):
-    provider, consumer, _pcfg, ccfg = _configs(authority, tmp_path,
-                                               FAST_RETRIES + "delivery_deadline = 1.0\n")
+async def test_a_peer_that_stays_away_past_the_deadline_ends_the_negotiation_with_the_reason(
+    authority, tmp_path, caplog
+):
+    provider, consumer, _pcfg, ccfg = _configs(authority, tmp_path, FAST_RETRIES + "delivery_deadline = 1.0\n")
     provider.protocol_port = free_port()  # nothing listens there
     async with running_node(ccfg):
         caplog.set_level(logging.INFO, logger="connector.control")
@@ -119,8 +133,11 @@ async def test_a_peer_that_stays_away_past_the_deadline_ends_the_negotiation_wit
 
         # The operator's log says it too: the failed delivery, and how the negotiation ended.
         def lines():
-            return [(r.levelname, r.getMessage(), getattr(r, "process_id", None)) for r in caplog.records
-                    if r.name == "connector.control"]
+            return [
+                (r.levelname, r.getMessage(), getattr(r, "process_id", None))
+                for r in caplog.records
+                if r.name == "connector.control"
+            ]
 
         ended = ("INFO", f"negotiation TERMINATED: {done['reason']}", negotiation_id)
         await wait_for(lambda: ended in lines(), timeout=5)

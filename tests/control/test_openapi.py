@@ -15,11 +15,18 @@ async def test_every_served_route_is_documented_and_every_documented_route_is_se
     async with running_node(write_config(p, tmp_path)) as node:
         doc = await Management(p).call("GET", "/v1/openapi.json", None, 200)
         app = node.listeners["management"].runner.app
-        served = {(_normalise(r.resource.canonical), r.method.lower())
-                  for r in app.router.routes() if r.method != "HEAD" and r.resource is not None}
+        served = {
+            (_normalise(r.resource.canonical), r.method.lower())
+            for r in app.router.routes()
+            if r.method != "HEAD" and r.resource is not None
+        }
     assert doc["openapi"] == "3.1.0" and len(served) > 25, served
-    documented = {(path, method) for path, item in doc["paths"].items() for method in item
-                  if method in ("get", "post", "put", "delete", "patch")}
+    documented = {
+        (path, method)
+        for path, item in doc["paths"].items()
+        for method in item
+        if method in ("get", "post", "put", "delete", "patch")
+    }
     assert served - documented == set(), "served but not documented"
     assert documented - served == set(), "documented but not served"
     for path, item in doc["paths"].items():

@@ -3,7 +3,7 @@ is decided, and how a refusal is worded, is exactly what parsing afresh gives.""
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import pytest
 
@@ -12,7 +12,7 @@ from connector.control import policy_adapter
 from connector.control.decisions import OfferedPolicy
 from connector.trust.claims import VerifiedClaims
 
-NOW = datetime(2030, 1, 1, tzinfo=timezone.utc)
+NOW = datetime(2030, 1, 1, tzinfo=UTC)
 CLAIMS = VerifiedClaims("did:web:example.com:consumer", NOW)
 OFFER = OfferedPolicy("offer-1", "dataset-1", {"permission": [{"action": "use"}]})
 REQUEST = {"@id": "offer-1", "@type": "Offer", "target": "dataset-1", "permission": [{"action": "use"}]}
@@ -51,13 +51,22 @@ def test_the_same_offer_and_request_are_parsed_once_over_many_negotiations(parse
 def test_a_cached_decision_is_the_decision_of_a_fresh_parse():
     cached = decide(dict(REQUEST))
     again = decide(dict(REQUEST))
-    fresh = policy_adapter._verdict(odrl.decide_contract(
-        [{"@id": "offer-1", "@type": "Offer", "target": "dataset-1", "permission": [{"action": "use"}]}],
-        dict(REQUEST), odrl.DecisionContext(claims=CLAIMS, now=NOW, purpose=None, stage="negotiation", regions={}),
-        dataset_id="dataset-1"))
+    fresh = policy_adapter._verdict(
+        odrl.decide_contract(
+            [{"@id": "offer-1", "@type": "Offer", "target": "dataset-1", "permission": [{"action": "use"}]}],
+            dict(REQUEST),
+            odrl.DecisionContext(claims=CLAIMS, now=NOW, purpose=None, stage="negotiation", regions={}),
+            dataset_id="dataset-1",
+        )
+    )
     for verdict in (cached, again):
         assert (verdict.permitted, verdict.reasons, verdict.trace, verdict.explanation, verdict.matched_offer_id) == (
-            fresh.permitted, fresh.reasons, fresh.trace, fresh.explanation, fresh.matched_offer_id)
+            fresh.permitted,
+            fresh.reasons,
+            fresh.trace,
+            fresh.explanation,
+            fresh.matched_offer_id,
+        )
 
 
 def test_an_invalid_request_is_refused_in_the_decision_s_own_words_every_time():
@@ -84,8 +93,14 @@ def test_the_cache_stays_within_its_bound(monkeypatch):
 
 
 def test_an_agreement_is_compared_with_the_cached_request_as_with_a_fresh_one(parses):
-    agreement = {"@id": "urn:uuid:a1", "@type": "Agreement", "target": "dataset-1", "assigner": "did:web:p",
-                 "assignee": "did:web:c", "permission": [{"action": "use"}]}
+    agreement = {
+        "@id": "urn:uuid:a1",
+        "@type": "Agreement",
+        "target": "dataset-1",
+        "assigner": "did:web:p",
+        "assignee": "did:web:c",
+        "permission": [{"action": "use"}],
+    }
     decide(dict(REQUEST))
     before = len(parses)
     verdict = policy_adapter.agreement(dict(REQUEST), agreement, "did:web:p", "did:web:c")

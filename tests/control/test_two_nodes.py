@@ -1,7 +1,6 @@
 """Two real nodes over mutual TLS: catalogue, negotiation to FINALIZED, transfer request."""
 
 import pytest
-
 from nodekit import Management, make_participant, running_node, write_config
 
 
@@ -17,8 +16,12 @@ async def test_catalogue_negotiation_and_transfer_between_two_nodes(pair, dsp_sc
     async with running_node(pcfg), running_node(ccfg):
         pm, cm = Management(provider), Management(consumer)
         offer_id = await pm.offer("weather")
-        catalog = await cm.call("POST", "/v1/catalog/request", {
-            "counterPartyAddress": f"https://localhost:{provider.protocol_port}/dsp/2025-1"}, 200)
+        catalog = await cm.call(
+            "POST",
+            "/v1/catalog/request",
+            {"counterPartyAddress": f"https://localhost:{provider.protocol_port}/dsp/2025-1"},
+            200,
+        )
         assert catalog["participantId"] == provider.participant_id
         assert [d["id"] for d in catalog["datasets"]] == ["weather"]
         neg = await cm.negotiate(provider, offer_id, "weather")
@@ -31,9 +34,18 @@ async def test_catalogue_negotiation_and_transfer_between_two_nodes(pair, dsp_sc
         tp = await cm.call("GET", f"/v1/transfers/{tp['id']}?wait=STARTED,TERMINATED&timeout=20", None, 200)
         assert tp["state"] == "STARTED", tp
     # Every message of this exchange went through the schema oracle (and none violated it).
-    assert {"Catalog", "Dataset", "ContractRequestMessage", "ContractNegotiation", "ContractAgreementMessage",
-            "ContractAgreementVerificationMessage", "ContractNegotiationEventMessage", "TransferRequestMessage",
-            "TransferProcess", "TransferStartMessage"} <= set(dsp_schema_oracle), set(dsp_schema_oracle)
+    assert {
+        "Catalog",
+        "Dataset",
+        "ContractRequestMessage",
+        "ContractNegotiation",
+        "ContractAgreementMessage",
+        "ContractAgreementVerificationMessage",
+        "ContractNegotiationEventMessage",
+        "TransferRequestMessage",
+        "TransferProcess",
+        "TransferStartMessage",
+    } <= set(dsp_schema_oracle), set(dsp_schema_oracle)
 
 
 async def test_a_revoked_consumer_is_told_at_once_instead_of_retrying(pair, authority):
@@ -43,13 +55,21 @@ async def test_a_revoked_consumer_is_told_at_once_instead_of_retrying(pair, auth
         offer_id = await pm.offer("weather")
         authority.revoke(consumer.participant_id)
         from nodekit import wait_for
+
         from connector import keys
 
         await wait_for(lambda: pnode.trust.is_revoked(keys.load_certificate(consumer.tls_cert)))
         address = f"https://localhost:{provider.protocol_port}/dsp/2025-1"
-        neg = await cm.call("POST", "/v1/negotiations", {
-            "counterPartyAddress": address, "counterPartyId": provider.participant_id, "datasetId": "weather",
-            "offer": {"@id": offer_id, "@type": "Offer", "target": "weather", "permission": [{"action": "use"}]}},
-            201)
+        neg = await cm.call(
+            "POST",
+            "/v1/negotiations",
+            {
+                "counterPartyAddress": address,
+                "counterPartyId": provider.participant_id,
+                "datasetId": "weather",
+                "offer": {"@id": offer_id, "@type": "Offer", "target": "weather", "permission": [{"action": "use"}]},
+            },
+            201,
+        )
         done = await cm.call("GET", f"/v1/negotiations/{neg['id']}?wait=TERMINATED&timeout=10", None, 200)
         assert done["state"] == "TERMINATED" and "revoked" in done["reason"], done

@@ -3,7 +3,7 @@ from __future__ import annotations
 import hashlib
 import os
 import stat
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
@@ -15,7 +15,7 @@ from connector.dataplane.hashing import Digest
 from connector.dataplane.seal import SealClaims, SealFacts
 
 DATA = os.urandom(300_000)
-T = datetime(2025, 6, 1, tzinfo=timezone.utc)
+T = datetime(2025, 6, 1, tzinfo=UTC)
 
 
 def _facts(data: bytes) -> SealFacts:
@@ -204,9 +204,15 @@ def test_part_records_round_trip(transfer_id: str, expected: int | None, receive
 
 @pytest.mark.parametrize(
     "data",
-    [b"", b"[]", b'{"version": 2}', b'{"version": 1, "transferId": "", "received": 0}',
-     b'{"version": 1, "transferId": "t", "received": -1}', b'{"version": 1, "transferId": "t", "received": true}',
-     b'{"version": 1, "transferId": "t", "received": 1, "expectedSize": "9"}'],
+    [
+        b"",
+        b"[]",
+        b'{"version": 2}',
+        b'{"version": 1, "transferId": "", "received": 0}',
+        b'{"version": 1, "transferId": "t", "received": -1}',
+        b'{"version": 1, "transferId": "t", "received": true}',
+        b'{"version": 1, "transferId": "t", "received": 1, "expectedSize": "9"}',
+    ],
 )
 def test_broken_part_records_are_refused(data: bytes) -> None:
     with pytest.raises(DownloadError):

@@ -156,7 +156,7 @@ def _make_folder(base: Path) -> dict[str, bytes]:
         "a.txt": b"alpha\n",
         "sub/b.bin": os.urandom(CHUNK_SIZE + 777),
         "sub/deeper/c": b"",
-        "z\u00fcrich.csv": "x,y\n1,2\n".encode(),
+        "z\u00fcrich.csv": b"x,y\n1,2\n",
         "run.sh": b"#!/bin/sh\n",
     }
     for rel, data in files.items():

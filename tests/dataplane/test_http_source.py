@@ -4,7 +4,8 @@ import asyncio
 import base64
 import os
 import socket
-from typing import Any, AsyncIterator
+from collections.abc import AsyncIterator
+from typing import Any
 
 import aiohttp
 import pytest

@@ -14,8 +14,14 @@ from typing import Any
 import pytest
 
 from connector.dataplane.ranges import ByteRange
-from connector.dataplane.sources import CHUNK_SIZE, DataStream, SourceContext, SourceError, build_source
-from connector.dataplane.sources import validate_source_config
+from connector.dataplane.sources import (
+    CHUNK_SIZE,
+    DataStream,
+    SourceContext,
+    SourceError,
+    build_source,
+    validate_source_config,
+)
 from connector.dataplane.sources.sql import BUFFERED_CHUNKS, SqlSource, check_query
 
 ROWS = [

@@ -5,9 +5,10 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import ssl
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, AsyncIterator
+from typing import Any
 
 import aiohttp
 from multidict import CIMultiDict
@@ -54,16 +55,21 @@ async def both(pair: Pair) -> AsyncIterator[tuple[Any, Any]]:
         yield p, c
 
 
-async def agree(pair: Pair, asset_id: str, source: dict[str, Any],
-                formats: tuple[str, ...] = ("HttpData-PULL", "HttpData-PUSH")) -> str:
+async def agree(
+    pair: Pair, asset_id: str, source: dict[str, Any], formats: tuple[str, ...] = ("HttpData-PULL", "HttpData-PUSH")
+) -> str:
     """Offer `source` as `asset_id` at the provider and negotiate it to an agreement; returns its id."""
     pm, cm = pair.pm, pair.cm
-    await pm.call("POST", "/v1/assets", {"id": asset_id, "title": asset_id, "source": source,
-                                         "formats": list(formats)}, 201)
-    await pm.call("POST", "/v1/policies", {"id": f"{asset_id}-use", "policy": {"permission": [{"action": "use"}]}},
-                  201)
-    await pm.call("POST", "/v1/offers", {"id": f"{asset_id}-offer", "assetId": asset_id,
-                                         "contractPolicyId": f"{asset_id}-use"}, 201)
+    await pm.call(
+        "POST", "/v1/assets", {"id": asset_id, "title": asset_id, "source": source, "formats": list(formats)}, 201
+    )
+    await pm.call("POST", "/v1/policies", {"id": f"{asset_id}-use", "policy": {"permission": [{"action": "use"}]}}, 201)
+    await pm.call(
+        "POST",
+        "/v1/offers",
+        {"id": f"{asset_id}-offer", "assetId": asset_id, "contractPolicyId": f"{asset_id}-use"},
+        201,
+    )
     neg = await cm.negotiate(pair.provider, f"{asset_id}-offer", asset_id)
     assert neg["state"] == "FINALIZED", neg
     return neg["agreementId"]
@@ -101,8 +107,9 @@ class Fetched:
         return json.loads(self.body)
 
 
-async def fetch(url: str, who: Participant, token: str | None, method: str = "GET",
-                headers: dict[str, str] | None = None, **kw: Any) -> Fetched:
+async def fetch(
+    url: str, who: Participant, token: str | None, method: str = "GET", headers: dict[str, str] | None = None, **kw: Any
+) -> Fetched:
     """One request to a data endpoint with `who`'s client certificate."""
     all_headers = dict(headers or {})
     if token is not None:
@@ -124,8 +131,11 @@ async def pull_all(pair: Pair, transfer_id: str) -> tuple[bytes, dict[str, Any],
 
 async def settle(pair: Pair, transfer_id: str, data: bytes, seal: dict[str, Any]) -> dict[str, Any]:
     """Report the digest and seal to the consumer node (verified and kept), then complete."""
-    verdict = await pair.cm.call("POST", f"/v1/transfers/{transfer_id}/seal", {
-        "seal": seal, "sha256": hashlib.sha256(data).hexdigest(), "size": len(data)})
+    verdict = await pair.cm.call(
+        "POST",
+        f"/v1/transfers/{transfer_id}/seal",
+        {"seal": seal, "sha256": hashlib.sha256(data).hexdigest(), "size": len(data)},
+    )
     return verdict
 
 
@@ -145,8 +155,9 @@ async def run_cli(*args: str, timeout: float = 120) -> Ran:
     import asyncio
     import sys
 
-    proc = await asyncio.create_subprocess_exec(sys.executable, "-m", "connector", *args,
-                                                stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "connector", *args, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE
+    )
     out, err = await asyncio.wait_for(proc.communicate(), timeout)
     assert proc.returncode is not None
     return Ran(proc.returncode, out.decode(), err.decode())

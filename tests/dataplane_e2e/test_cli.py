@@ -41,9 +41,20 @@ async def _start_and_kill(pair, agreement: str, out) -> int:
     import sys
 
     part = out.with_name(out.name + ".part")
-    proc = await asyncio.create_subprocess_exec(sys.executable, "-m", "connector", "transfer", agreement, "--out",
-                                                str(out), "--config", str(pair.ccfg), "--quiet",
-                                                stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.PIPE)
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "connector",
+        "transfer",
+        agreement,
+        "--out",
+        str(out),
+        "--config",
+        str(pair.ccfg),
+        "--quiet",
+        stdout=asyncio.subprocess.DEVNULL,
+        stderr=asyncio.subprocess.PIPE,
+    )
     loop = asyncio.get_running_loop()
     deadline = loop.time() + 60
     while loop.time() < deadline:
@@ -104,12 +115,15 @@ async def test_a_tampered_byte_is_caught_by_the_seal_and_ends_the_transfer(pair)
 async def test_connector_fetch_does_catalogue_negotiation_and_transfer_in_one_command(pair):
     data = os.urandom(300_000)
     (pair.root / "one.bin").write_bytes(data)
-    pair.ccfg.write_text(pair.ccfg.read_text() + f"""
+    pair.ccfg.write_text(
+        pair.ccfg.read_text()
+        + f"""
 [[peers]]
 name = "provider"
 address = "https://localhost:{pair.provider.protocol_port}/dsp/2025-1"
 participant_id = "{pair.provider.participant_id}"
-""")
+"""
+    )
     out = pair.tmp / "one-copy.bin"
     async with both(pair):
         await pair.pm.call("POST", "/v1/assets", {"id": "one", "source": {"type": "file", "path": "one.bin"}}, 201)
@@ -118,8 +132,9 @@ participant_id = "{pair.provider.participant_id}"
         ran = await run_cli("fetch", "provider", "one", "--out", str(out), "--config", str(pair.ccfg))
         assert ran.returncode == 0, ran.stderr
         assert out.read_bytes() == data and "COMPLETED" in ran.stdout
-        missing = await run_cli("fetch", "provider", "nothing", "--out", str(pair.tmp / "x"), "--config",
-                                str(pair.ccfg))
+        missing = await run_cli(
+            "fetch", "provider", "nothing", "--out", str(pair.tmp / "x"), "--config", str(pair.ccfg)
+        )
         assert missing.returncode == 2 and len(missing.stderr.strip().splitlines()) == 1
         assert "offers no dataset 'nothing'" in missing.stderr
         again = await run_cli("fetch", "provider", "one", "--out", str(out), "--config", str(pair.ccfg))
@@ -149,9 +164,20 @@ async def test_connector_transfer_waits_through_a_suspension_and_continues(pair)
     part = out.with_name(out.name + ".part")
     async with both(pair):
         agreement = await agree(pair, "big", {"type": "file", "path": "big.bin"})
-        proc = await asyncio.create_subprocess_exec(sys.executable, "-m", "connector", "transfer", agreement,
-                                                    "--out", str(out), "--config", str(pair.ccfg), "--json",
-                                                    stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)
+        proc = await asyncio.create_subprocess_exec(
+            sys.executable,
+            "-m",
+            "connector",
+            "transfer",
+            agreement,
+            "--out",
+            str(out),
+            "--config",
+            str(pair.ccfg),
+            "--json",
+            stdout=asyncio.subprocess.PIPE,
+            stderr=asyncio.subprocess.PIPE,
+        )
         loop = asyncio.get_running_loop()
         deadline = loop.time() + 60
         while not (part.exists() and part.stat().st_size >= 2 * 1024 * 1024):

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import pytest
 from hypothesis import given
@@ -15,16 +15,28 @@ from connector.dataplane.ranges import ByteRange
 from connector.dataplane.serving import is_repeatable, requested_range, shape, validator_matches
 from connector.dataplane.sources import StreamInfo
 from connector.dataplane.tokens import TokenClaims
-from connector.dsp.vocabulary import Role, TransferState as S
+from connector.dsp.vocabulary import Role
+from connector.dsp.vocabulary import TransferState as S
 
-NOW = datetime(2025, 6, 1, tzinfo=timezone.utc)
+NOW = datetime(2025, 6, 1, tzinfo=UTC)
 CONSUMER = "did:web:c"
 CERT = "c" * 43
 
 
 def transfer(state: S = S.STARTED, role: Role = Role.PROVIDER, fmt: str = "HttpData-PULL") -> Transfer:
-    return Transfer(id="t1", role=role, state=state, peer_id=CONSUMER, peer_address="https://c", agreement_id="a1",
-                    format=fmt, provider_pid="t1", consumer_pid="c1", created_at=NOW, updated_at=NOW)
+    return Transfer(
+        id="t1",
+        role=role,
+        state=state,
+        peer_id=CONSUMER,
+        peer_address="https://c",
+        agreement_id="a1",
+        format=fmt,
+        provider_pid="t1",
+        consumer_pid="c1",
+        created_at=NOW,
+        updated_at=NOW,
+    )
 
 
 def flow(token_id: str = "j1", cert: str | None = None) -> Flow:
@@ -32,8 +44,15 @@ def flow(token_id: str = "j1", cert: str | None = None) -> Flow:
 
 
 def claims(**changes) -> TokenClaims:
-    base = dict(issuer="did:web:p", subject=CONSUMER, transfer_id="t1", agreement_id="a1", token_id="j1",
-                issued_at=0, expires_at=10)
+    base = dict(
+        issuer="did:web:p",
+        subject=CONSUMER,
+        transfer_id="t1",
+        agreement_id="a1",
+        token_id="j1",
+        issued_at=0,
+        expires_at=10,
+    )
     return TokenClaims(**(base | changes))
 
 
@@ -41,27 +60,35 @@ def test_the_current_token_of_a_started_transfer_in_its_consumers_hands_may_pull
     assert check_pull("t1", transfer(), flow(), claims(), CONSUMER, CERT) is None
 
 
-@pytest.mark.parametrize("case, status, code", [
-    (dict(transfer=None), 404, "dataplane.not_found"),
-    (dict(transfer=transfer(role=Role.CONSUMER)), 404, "dataplane.not_found"),
-    (dict(participant="did:web:intruder"), 403, "token.wrong_holder"),
-    (dict(claims=claims(subject="did:web:intruder")), 403, "token.wrong_holder"),
-    (dict(claims=claims(transfer_id="t2")), 403, "token.wrong_transfer"),
-    (dict(claims=claims(agreement_id="a2")), 403, "token.wrong_transfer"),
-    (dict(flow=flow(cert="d" * 43)), 403, "token.wrong_holder"),
-    (dict(claims=claims(cert_sha256="d" * 43)), 403, "token.wrong_holder"),
-    (dict(transfer=transfer(S.SUSPENDED)), 409, "dataplane.suspended"),
-    (dict(transfer=transfer(S.REQUESTED)), 409, "dataplane.not_started"),
-    (dict(transfer=transfer(S.TERMINATED)), 410, "dataplane.ended"),
-    (dict(transfer=transfer(S.COMPLETED)), 410, "dataplane.ended"),
-    (dict(transfer=transfer(fmt="HttpData-PUSH")), 409, "dataplane.not_pull"),
-    (dict(flow=flow(token_id="j0")), 401, "token.revoked"),
-    (dict(flow=None), 401, "token.revoked"),
-])
+@pytest.mark.parametrize(
+    "case, status, code",
+    [
+        (dict(transfer=None), 404, "dataplane.not_found"),
+        (dict(transfer=transfer(role=Role.CONSUMER)), 404, "dataplane.not_found"),
+        (dict(participant="did:web:intruder"), 403, "token.wrong_holder"),
+        (dict(claims=claims(subject="did:web:intruder")), 403, "token.wrong_holder"),
+        (dict(claims=claims(transfer_id="t2")), 403, "token.wrong_transfer"),
+        (dict(claims=claims(agreement_id="a2")), 403, "token.wrong_transfer"),
+        (dict(flow=flow(cert="d" * 43)), 403, "token.wrong_holder"),
+        (dict(claims=claims(cert_sha256="d" * 43)), 403, "token.wrong_holder"),
+        (dict(transfer=transfer(S.SUSPENDED)), 409, "dataplane.suspended"),
+        (dict(transfer=transfer(S.REQUESTED)), 409, "dataplane.not_started"),
+        (dict(transfer=transfer(S.TERMINATED)), 410, "dataplane.ended"),
+        (dict(transfer=transfer(S.COMPLETED)), 410, "dataplane.ended"),
+        (dict(transfer=transfer(fmt="HttpData-PUSH")), 409, "dataplane.not_pull"),
+        (dict(flow=flow(token_id="j0")), 401, "token.revoked"),
+        (dict(flow=None), 401, "token.revoked"),
+    ],
+)
 def test_everything_else_is_refused_with_its_status(case, status, code) -> None:
-    refusal = check_pull("t1", case.get("transfer", transfer()) if "transfer" in case else transfer(),
-                         case["flow"] if "flow" in case else flow(), case.get("claims", claims()),
-                         case.get("participant", CONSUMER), CERT)
+    refusal = check_pull(
+        "t1",
+        case.get("transfer", transfer()) if "transfer" in case else transfer(),
+        case["flow"] if "flow" in case else flow(),
+        case.get("claims", claims()),
+        case.get("participant", CONSUMER),
+        CERT,
+    )
     assert refusal is not None and (refusal.status, refusal.problem.code) == (status, code)
 
 
@@ -73,8 +100,17 @@ def test_fresh_tokens_go_only_to_the_consumer_of_a_started_pull() -> None:
 
 
 def test_a_push_is_received_only_from_the_provider_with_our_token_while_the_transfer_runs() -> None:
-    mine = Transfer(id="c1", role=Role.CONSUMER, state=S.REQUESTED, peer_id="did:web:p", peer_address="https://p",
-                    agreement_id="a1", format="HttpData-PUSH", created_at=NOW, updated_at=NOW)
+    mine = Transfer(
+        id="c1",
+        role=Role.CONSUMER,
+        state=S.REQUESTED,
+        peer_id="did:web:p",
+        peer_address="https://p",
+        agreement_id="a1",
+        format="HttpData-PUSH",
+        created_at=NOW,
+        updated_at=NOW,
+    )
     ours = Flow("c1", "consumer", "push", NOW, token_id=token_digest("secret"))
     assert check_push_receipt("c1", mine, ours, "secret", "did:web:p") is None
     assert check_push_receipt("c1", mine, ours, "guess", "did:web:p").status == 401  # type: ignore[union-attr]
@@ -104,7 +140,7 @@ def test_ranges_and_validators() -> None:
 
 
 def test_a_repeatable_stream_is_served_with_its_version_and_range() -> None:
-    info = StreamInfo("text/csv", size=10, total_size=100, range=ByteRange(90, 100), name="r ep;\".csv", etag='"v1"')
+    info = StreamInfo("text/csv", size=10, total_size=100, range=ByteRange(90, 100), name='r ep;".csv', etag='"v1"')
     assert is_repeatable(True, info) and not is_repeatable(False, info)
     look = shape(info, repeatable=True, seal_url="https://p/data/t1/seal")
     assert look.status == 206

@@ -34,14 +34,24 @@ async def test_a_push_to_a_destination_that_refuses_terminates_with_the_reason(p
     async with both(pair):
         agreement = await agree(pair, "p", {"type": "file", "path": "p.bin"})
         # A destination the consumer's data plane never issued: its listener refuses the token.
-        port_of_consumer_data = (await pair.cm.call("POST", "/v1/transfers", {
-            "agreementId": agreement, "format": "HttpData-PUSH"}, 201))["dataAddress"]["endpoint"].split("/push/")[0]
-        bogus = {"@type": "DataAddress", "endpointType": "https://w3id.org/idsa/v4.1/HTTP",
-                 "endpoint": f"{port_of_consumer_data}/push/urn:uuid:nobody",
-                 "endpointProperties": [{"@type": "EndpointProperty", "name": "authorization", "value": "guess"},
-                                        {"@type": "EndpointProperty", "name": "authType", "value": "bearer"}]}
-        tp = await pair.cm.call("POST", "/v1/transfers", {"agreementId": agreement, "format": "HttpData-PUSH",
-                                                          "dataDestination": bogus}, 201)
+        port_of_consumer_data = (
+            await pair.cm.call("POST", "/v1/transfers", {"agreementId": agreement, "format": "HttpData-PUSH"}, 201)
+        )["dataAddress"]["endpoint"].split("/push/")[0]
+        bogus = {
+            "@type": "DataAddress",
+            "endpointType": "https://w3id.org/idsa/v4.1/HTTP",
+            "endpoint": f"{port_of_consumer_data}/push/urn:uuid:nobody",
+            "endpointProperties": [
+                {"@type": "EndpointProperty", "name": "authorization", "value": "guess"},
+                {"@type": "EndpointProperty", "name": "authType", "value": "bearer"},
+            ],
+        }
+        tp = await pair.cm.call(
+            "POST",
+            "/v1/transfers",
+            {"agreementId": agreement, "format": "HttpData-PUSH", "dataDestination": bogus},
+            201,
+        )
         ended = await wait_state(pair.cm, tp["id"], "TERMINATED")
         assert "push" in ended["reason"] and "refused" in ended["reason"], ended["reason"]
         provider_side = await wait_state(pair.pm, ended["providerPid"], "TERMINATED")

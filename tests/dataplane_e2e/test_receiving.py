@@ -7,6 +7,7 @@ import asyncio
 import hashlib
 import os
 import threading
+from datetime import UTC
 from pathlib import Path
 
 import pytest
@@ -18,8 +19,8 @@ from connector.dataplane.atomic_file import AtomicDownload
 from connector.dataplane.fetching import BlockingGet, in_thread
 from connector.dataplane.hashing import Digest
 from connector.dataplane.peers import WrongPeer
-from connector.keys import generate_key
 from connector.dataplane.receiving import receive_into
+from connector.keys import generate_key
 
 
 async def _chunks(parts: list[bytes], fail_after: int | None = None):
@@ -31,10 +32,14 @@ async def _chunks(parts: list[bytes], fail_after: int | None = None):
 
 
 @settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
-@given(st.lists(st.binary(min_size=0, max_size=5000), max_size=30), st.integers(1, 20_000),
-       st.one_of(st.none(), st.integers(0, 30)))
-def test_everything_received_is_written_in_order_even_when_the_stream_breaks(tmp_path_factory, parts, batch,
-                                                                               fail_after) -> None:
+@given(
+    st.lists(st.binary(min_size=0, max_size=5000), max_size=30),
+    st.integers(1, 20_000),
+    st.one_of(st.none(), st.integers(0, 30)),
+)
+def test_everything_received_is_written_in_order_even_when_the_stream_breaks(
+    tmp_path_factory, parts, batch, fail_after
+) -> None:
     folder = tmp_path_factory.mktemp("rx")
 
     async def go() -> None:
@@ -60,7 +65,7 @@ def test_a_vectored_write_that_stops_short_continues_where_it_stopped(parts, mos
 
     def short_pwritev(fd: int, views: list[memoryview], offset: int) -> int:
         data = b"".join(bytes(v) for v in views)[:most]
-        buffer[offset:offset + len(data)] = data
+        buffer[offset : offset + len(data)] = data
         return len(data)
 
     original = atomic_file.os.pwritev
@@ -73,7 +78,7 @@ def test_a_vectored_write_that_stops_short_continues_where_it_stopped(parts, mos
 
 
 def _certificate(did: str) -> bytes:
-    from datetime import datetime, timedelta, timezone
+    from datetime import datetime, timedelta
 
     from cryptography import x509
     from cryptography.hazmat.primitives import hashes, serialization
@@ -81,11 +86,18 @@ def _certificate(did: str) -> bytes:
 
     key = generate_key()
     name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "server")])
-    now = datetime.now(timezone.utc)
-    cert = (x509.CertificateBuilder().subject_name(name).issuer_name(name).public_key(key.public_key())
-            .serial_number(1).not_valid_before(now).not_valid_after(now + timedelta(days=1))
-            .add_extension(x509.SubjectAlternativeName([x509.UniformResourceIdentifier(did)]), critical=False)
-            .sign(key, hashes.SHA256()))
+    now = datetime.now(UTC)
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
+        .serial_number(1)
+        .not_valid_before(now)
+        .not_valid_after(now + timedelta(days=1))
+        .add_extension(x509.SubjectAlternativeName([x509.UniformResourceIdentifier(did)]), critical=False)
+        .sign(key, hashes.SHA256())
+    )
     return cert.public_bytes(serialization.Encoding.DER)
 
 
@@ -110,8 +122,8 @@ class _Wire:
             raise ConnectionResetError("broken")
         size = self.pieces[self.turn % len(self.pieces)]
         self.turn += 1
-        piece = self.answer[self.at:self.at + min(size, len(view))]
-        view[:len(piece)] = piece
+        piece = self.answer[self.at : self.at + min(size, len(view))]
+        view[: len(piece)] = piece
         self.at += len(piece)
         return len(piece)
 
@@ -129,8 +141,13 @@ class _Wire:
 def _get(wire: _Wire, peer: str = "did:web:p") -> BlockingGet:
     import ssl
 
-    return BlockingGet("https://localhost:1/x?y=1", {"Authorization": "Bearer t"}, ssl.create_default_context(),
-                       peer, connect=lambda *_: wire)
+    return BlockingGet(
+        "https://localhost:1/x?y=1",
+        {"Authorization": "Bearer t"},
+        ssl.create_default_context(),
+        peer,
+        connect=lambda *_: wire,
+    )
 
 
 def _chunked(body: bytes, sizes: list[int]) -> bytes:
@@ -138,19 +155,29 @@ def _chunked(body: bytes, sizes: list[int]) -> bytes:
     while at < len(body):
         size = min(max(1, sizes[turn % len(sizes)]) if sizes else len(body), len(body) - at)
         turn += 1
-        out += f"{size:x};ext=1\r\n".encode() + body[at:at + size] + b"\r\n"
+        out += f"{size:x};ext=1\r\n".encode() + body[at : at + size] + b"\r\n"
         at += size
     return out + b"0\r\nX-Trailer: t\r\n\r\n"
 
 
 @settings(max_examples=60, deadline=None)
-@given(st.binary(max_size=50_000), st.lists(st.integers(1, 9000), min_size=1, max_size=5),
-       st.lists(st.integers(1, 5000), max_size=4), st.booleans(), st.integers(16, 4096), st.integers(2, 5))
-def test_a_response_is_read_whole_in_order_whatever_its_framing_and_pieces(body, pieces, chunks, chunked,
-                                                                          buffer_bytes, buffers) -> None:
+@given(
+    st.binary(max_size=50_000),
+    st.lists(st.integers(1, 9000), min_size=1, max_size=5),
+    st.lists(st.integers(1, 5000), max_size=4),
+    st.booleans(),
+    st.integers(16, 4096),
+    st.integers(2, 5),
+)
+def test_a_response_is_read_whole_in_order_whatever_its_framing_and_pieces(
+    body, pieces, chunks, chunked, buffer_bytes, buffers
+) -> None:
     head = b"HTTP/1.1 200 OK\r\nContent-Type: x\r\n"
-    answer = head + (b"Transfer-Encoding: chunked\r\n\r\n" + _chunked(body, chunks) if chunked
-                     else f"Content-Length: {len(body)}\r\n\r\n".encode() + body)
+    answer = head + (
+        b"Transfer-Encoding: chunked\r\n\r\n" + _chunked(body, chunks)
+        if chunked
+        else f"Content-Length: {len(body)}\r\n\r\n".encode() + body
+    )
     wire = _Wire(answer + b"junk after the body", pieces)
     get = _get(wire)
     status, headers = get.open()
@@ -216,8 +243,8 @@ async def test_direct_writes_carry_aligned_chunks_and_anything_else_goes_through
     aligned.write(os.urandom(3 * 4096))
     odd = os.urandom(5000)
     expected = bytes(aligned) + odd + bytes(aligned[:4096])
-    download.write_blocking(memoryview(aligned))        # direct
-    download.write_blocking(odd)                         # unaligned length: the page cache
+    download.write_blocking(memoryview(aligned))  # direct
+    download.write_blocking(odd)  # unaligned length: the page cache
     download.write_blocking(memoryview(aligned)[:4096])  # unaligned offset now: the page cache
     assert download.offset == len(expected)
     assert download.digest().sha256 == hashlib.sha256(expected).hexdigest()
@@ -310,7 +337,7 @@ class _StallingWire(_Wire):
             self.stalled.set()
             self.aborted.wait(30)
             raise ConnectionResetError("aborted")
-        return super().read_into(view[:self.stall_at - self.at])
+        return super().read_into(view[: self.stall_at - self.at])
 
     def abort(self) -> None:
         self.aborted.set()
@@ -325,8 +352,9 @@ async def test_a_cancelled_pull_ends_every_thread_and_the_part_resumes_consisten
     wire = _StallingWire(answer, head + 5_000)
     get = _get(wire)
     get.open()
-    task = asyncio.ensure_future(in_thread(get.read_into, download.pipeline_stages(), None, 1000, 3,
-                                           on_cancel=get.abort))
+    task = asyncio.ensure_future(
+        in_thread(get.read_into, download.pipeline_stages(), None, 1000, 3, on_cancel=get.abort)
+    )
     await asyncio.to_thread(wire.stalled.wait, 30)
     task.cancel()
     with pytest.raises(asyncio.CancelledError):

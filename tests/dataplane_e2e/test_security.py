@@ -8,11 +8,11 @@ import sqlite3
 
 import aiohttp
 import pytest
+from dataplane_e2e.kit import access, agree, both, fetch, started, wait_state
+from nodekit import make_participant
 
 from connector import jws
 from connector.keys import load_private_key
-from dataplane_e2e.kit import access, agree, both, fetch, started, wait_state
-from nodekit import make_participant
 
 
 async def test_a_token_replayed_after_termination_is_refused(pair):
@@ -58,13 +58,14 @@ async def test_missing_forged_and_foreign_tokens_are_refused(pair):
         assert (await fetch(info["endpoint"], pair.consumer, "not-a-token")).status == 401
         # The same claims signed by the consumer's own key are not the provider's token.
         header, payload, _ = info["authorization"].split(".")
-        forged = jws.sign_compact(load_private_key(pair.consumer.dir / "signing.key.pem"),
-                                  jws.read_payload_unverified(info["authorization"]),
-                                  {"typ": "dataplane-pull+jwt"})
+        forged = jws.sign_compact(
+            load_private_key(pair.consumer.dir / "signing.key.pem"),
+            jws.read_payload_unverified(info["authorization"]),
+            {"typ": "dataplane-pull+jwt"},
+        )
         refused = await fetch(info["endpoint"], pair.consumer, forged)
         assert refused.status == 401 and refused.json()["code"] == "token.signature"
-        other = await fetch(info["endpoint"].rsplit("/", 1)[0] + "/urn:uuid:nope", pair.consumer,
-                            info["authorization"])
+        other = await fetch(info["endpoint"].rsplit("/", 1)[0] + "/urn:uuid:nope", pair.consumer, info["authorization"])
         assert other.status in (403, 404)
 
 
@@ -90,15 +91,26 @@ async def test_sql_that_tries_to_write_is_refused_and_changes_nothing(pair):
         db.execute("CREATE TABLE t (v INTEGER)")
         db.executemany("INSERT INTO t VALUES (?)", [(i,) for i in range(10)])
     async with both(pair):
-        for n, query in enumerate(("DELETE FROM t", "INSERT INTO t VALUES (99)", "DROP TABLE t",
-                                   "SELECT * FROM t; DELETE FROM t", "ATTACH DATABASE 'x.sqlite' AS x",
-                                   "VACUUM INTO 'copy.sqlite'", "PRAGMA journal_mode=DELETE")):
-            tp = await started(pair, await agree(pair, f"w{n}", {"type": "sql", "database": "w.sqlite",
-                                                               "query": query}))
+        for n, query in enumerate(
+            (
+                "DELETE FROM t",
+                "INSERT INTO t VALUES (99)",
+                "DROP TABLE t",
+                "SELECT * FROM t; DELETE FROM t",
+                "ATTACH DATABASE 'x.sqlite' AS x",
+                "VACUUM INTO 'copy.sqlite'",
+                "PRAGMA journal_mode=DELETE",
+            )
+        ):
+            tp = await started(
+                pair, await agree(pair, f"w{n}", {"type": "sql", "database": "w.sqlite", "query": query})
+            )
             info = await access(pair, tp["id"])
             got = await fetch(info["endpoint"], pair.consumer, info["authorization"])
-            assert got.status >= 400 and got.json()["code"] in ("source.sql.not_read_only", "source.sql.invalid"), \
-                (query, got)
+            assert got.status >= 400 and got.json()["code"] in ("source.sql.not_read_only", "source.sql.invalid"), (
+                query,
+                got,
+            )
     with sqlite3.connect(pair.root / "w.sqlite") as db:
         assert db.execute("SELECT count(*) FROM t").fetchone()[0] == 10
     assert not (pair.root / "copy.sqlite").exists() and not (pair.root / "x.sqlite").exists()

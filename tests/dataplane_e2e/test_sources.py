@@ -2,18 +2,18 @@
 
 from __future__ import annotations
 
+import io
 import os
 import sqlite3
 import tarfile
-import io
 from pathlib import Path
 from typing import Any
 
 from aiohttp import web
-
-from connector.dataplane.sources import SourceContext, build_source
 from dataplane_e2e.kit import Pair, agree, both, pull_all, settle, sha, started
 from nodekit import free_port
+
+from connector.dataplane.sources import SourceContext, build_source
 
 
 async def _expected(pair: Pair, source: dict[str, Any]) -> bytes:
@@ -60,7 +60,7 @@ async def test_an_http_back_end_is_streamed_through_and_its_credentials_stay_wit
         response.content_length = len(content)
         await response.prepare(request)
         for i in range(0, len(content), 100_000):
-            await response.write(content[i:i + 100_000])
+            await response.write(content[i : i + 100_000])
         return response
 
     app = web.Application()
@@ -93,14 +93,21 @@ async def test_an_http_back_end_is_streamed_through_and_its_credentials_stay_wit
 def _sales(root: Path) -> None:
     with sqlite3.connect(root / "sales.sqlite") as db:
         db.execute("CREATE TABLE sales (id INTEGER PRIMARY KEY, region TEXT, amount REAL, note TEXT)")
-        db.executemany("INSERT INTO sales(region, amount, note) VALUES (?, ?, ?)",
-                       [("EU" if i % 3 else "US", i * 1.5, f"line {i}, with \"quotes\"") for i in range(20_000)])
+        db.executemany(
+            "INSERT INTO sales(region, amount, note) VALUES (?, ?, ?)",
+            [("EU" if i % 3 else "US", i * 1.5, f'line {i}, with "quotes"') for i in range(20_000)],
+        )
 
 
 async def test_a_sql_query_arrives_as_csv(pair):
     _sales(pair.root)
-    source = {"type": "sql", "database": "sales.sqlite", "query": "SELECT * FROM sales WHERE region = :region",
-              "parameters": {"region": "EU"}, "format": "csv"}
+    source = {
+        "type": "sql",
+        "database": "sales.sqlite",
+        "query": "SELECT * FROM sales WHERE region = :region",
+        "parameters": {"region": "EU"},
+        "format": "csv",
+    }
     async with both(pair):
         body, seal = await _pull_and_check(pair, "sales-csv", source)
     assert body == await _expected(pair, source)
@@ -110,8 +117,13 @@ async def test_a_sql_query_arrives_as_csv(pair):
 
 async def test_a_sql_query_arrives_as_json_lines(pair):
     _sales(pair.root)
-    source = {"type": "sql", "database": "sales.sqlite", "query": "SELECT id, amount FROM sales WHERE id <= ?",
-              "parameters": [500], "format": "jsonl"}
+    source = {
+        "type": "sql",
+        "database": "sales.sqlite",
+        "query": "SELECT id, amount FROM sales WHERE id <= ?",
+        "parameters": [500],
+        "format": "jsonl",
+    }
     async with both(pair):
         body, _ = await _pull_and_check(pair, "sales-jsonl", source)
     assert body == await _expected(pair, source)

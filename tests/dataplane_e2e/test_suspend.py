@@ -8,7 +8,6 @@ import os
 
 import aiohttp
 import pytest
-
 from dataplane_e2e.kit import Pair, access, agree, both, fetch, settle, sha, started, wait_state
 
 SIZE = 48 * 1024 * 1024
@@ -16,8 +15,11 @@ SIZE = 48 * 1024 * 1024
 
 async def _open_stream(pair: Pair, info: dict, headers: dict | None = None):
     session = aiohttp.ClientSession()
-    response = await session.get(info["endpoint"], ssl=pair.consumer.client_ssl(),
-                                 headers={"Authorization": f"Bearer {info['authorization']}", **(headers or {})})
+    response = await session.get(
+        info["endpoint"],
+        ssl=pair.consumer.client_ssl(),
+        headers={"Authorization": f"Bearer {info['authorization']}", **(headers or {})},
+    )
     return session, response
 
 
@@ -64,8 +66,12 @@ async def test_a_suspension_stops_the_stream_and_a_resume_continues_it_with_a_ra
         stale = await fetch(info["endpoint"], pair.consumer, info["authorization"])
         assert stale.status == 401 and stale.json()["code"] == "token.revoked"
         fresh = await access(pair, tp["id"])
-        tail = await fetch(fresh["endpoint"], pair.consumer, fresh["authorization"],
-                           headers={"Range": f"bytes={len(held)}-", "If-Range": etag})
+        tail = await fetch(
+            fresh["endpoint"],
+            pair.consumer,
+            fresh["authorization"],
+            headers={"Range": f"bytes={len(held)}-", "If-Range": etag},
+        )
         assert tail.status == 206 and tail.headers["Content-Range"] == f"bytes {len(held)}-{SIZE - 1}/{SIZE}"
         whole = held + tail.body
         assert whole == data
@@ -104,12 +110,21 @@ async def test_a_range_for_a_changed_file_is_served_whole(pair):
         info = await access(pair, tp["id"])
         first = await fetch(info["endpoint"], pair.consumer, info["authorization"])
         path.write_bytes(b"version two!" * 1000)
-        again = await fetch(info["endpoint"], pair.consumer, info["authorization"],
-                            headers={"Range": "bytes=100-", "If-Range": first.headers["ETag"]})
+        again = await fetch(
+            info["endpoint"],
+            pair.consumer,
+            info["authorization"],
+            headers={"Range": "bytes=100-", "If-Range": first.headers["ETag"]},
+        )
         assert again.status == 200 and again.body == path.read_bytes()
-        stale_seal = await fetch(info["sealEndpoint"], pair.consumer, info["authorization"],
-                                 headers={"If-Match": first.headers["ETag"]})
+        stale_seal = await fetch(
+            info["sealEndpoint"], pair.consumer, info["authorization"], headers={"If-Match": first.headers["ETag"]}
+        )
         assert stale_seal.status == 412
-        beyond = await fetch(info["endpoint"], pair.consumer, info["authorization"],
-                             headers={"Range": "bytes=999999-", "If-Range": again.headers["ETag"]})
+        beyond = await fetch(
+            info["endpoint"],
+            pair.consumer,
+            info["authorization"],
+            headers={"Range": "bytes=999999-", "If-Range": again.headers["ETag"]},
+        )
         assert beyond.status == 416 and beyond.headers["Content-Range"] == "bytes */12000"

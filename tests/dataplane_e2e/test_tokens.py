@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import pytest
 from hypothesis import given, settings
@@ -15,16 +15,23 @@ from connector.keys import generate_key
 
 KEY = generate_key()
 OTHER = generate_key()
-NOW = datetime(2025, 6, 1, 12, 0, tzinfo=timezone.utc)
+NOW = datetime(2025, 6, 1, 12, 0, tzinfo=UTC)
 PROVIDER = "did:web:localhost%3A8443:provider"
 CONSUMER = "did:web:localhost%3A9443:consumer"
 THUMB = b64url(bytes(32))
 
 
 def claims(**changes) -> TokenClaims:
-    base = dict(issuer=PROVIDER, subject=CONSUMER, transfer_id="urn:uuid:t1", agreement_id="urn:uuid:a1",
-                token_id="j1", issued_at=int(NOW.timestamp()), expires_at=int(NOW.timestamp()) + 300,
-                cert_sha256=None)
+    base = dict(
+        issuer=PROVIDER,
+        subject=CONSUMER,
+        transfer_id="urn:uuid:t1",
+        agreement_id="urn:uuid:a1",
+        token_id="j1",
+        issued_at=int(NOW.timestamp()),
+        expires_at=int(NOW.timestamp()) + 300,
+        cert_sha256=None,
+    )
     base.update(changes)
     return TokenClaims(**base)
 
@@ -34,9 +41,11 @@ def test_a_token_round_trips_and_binds_transfer_holder_and_certificate() -> None
     got = verify_token(KEY.public_key(), token, issuer=PROVIDER, now=NOW)
     assert got == claims(cert_sha256=THUMB)
     check_holder(got, transfer_id="urn:uuid:t1", participant_id=CONSUMER, cert_sha256=THUMB)
-    for kwargs, code in ((dict(transfer_id="urn:uuid:t2"), "token.wrong_transfer"),
-                         (dict(participant_id="did:web:x"), "token.wrong_holder"),
-                         (dict(cert_sha256=b64url(b"\x01" * 32)), "token.wrong_holder")):
+    for kwargs, code in (
+        (dict(transfer_id="urn:uuid:t2"), "token.wrong_transfer"),
+        (dict(participant_id="did:web:x"), "token.wrong_holder"),
+        (dict(cert_sha256=b64url(b"\x01" * 32)), "token.wrong_holder"),
+    ):
         args = dict(transfer_id="urn:uuid:t1", participant_id=CONSUMER, cert_sha256=THUMB) | kwargs
         with pytest.raises(TokenError) as caught:
             check_holder(got, **args)
@@ -47,8 +56,13 @@ def test_a_token_without_cnf_is_held_to_the_certificate_pinned_at_first_use() ->
     got = verify_token(KEY.public_key(), issue_token(KEY, "k", claims()), issuer=PROVIDER, now=NOW)
     check_holder(got, transfer_id="urn:uuid:t1", participant_id=CONSUMER, cert_sha256=THUMB, pinned_sha256=None)
     with pytest.raises(TokenError):
-        check_holder(got, transfer_id="urn:uuid:t1", participant_id=CONSUMER, cert_sha256=THUMB,
-                     pinned_sha256=b64url(b"\x02" * 32))
+        check_holder(
+            got,
+            transfer_id="urn:uuid:t1",
+            participant_id=CONSUMER,
+            cert_sha256=THUMB,
+            pinned_sha256=b64url(b"\x02" * 32),
+        )
 
 
 def test_expiry_issuer_type_and_key_are_all_checked() -> None:
@@ -76,7 +90,7 @@ def test_any_change_to_a_token_is_refused(data) -> None:
     token = issue_token(KEY, "k", claims(cert_sha256=THUMB))
     position = data.draw(st.integers(0, len(token) - 1))
     replacement = data.draw(st.sampled_from("ABCDEFabcdef0123456789-_.=+/ "))
-    tampered = token[:position] + replacement + token[position + 1:]
+    tampered = token[:position] + replacement + token[position + 1 :]
     if tampered == token:
         return
     try:
@@ -95,9 +109,18 @@ def test_arbitrary_text_is_never_accepted_as_a_token(text) -> None:
 
 
 @settings(max_examples=200, deadline=None)
-@given(st.dictionaries(st.sampled_from(["iss", "sub", "tid", "agr", "jti", "iat", "exp", "cnf", "x"]),
-                       st.one_of(st.none(), st.integers(-5, 10**10), st.text(max_size=50), st.booleans(),
-                                 st.dictionaries(st.text(max_size=10), st.text(max_size=50), max_size=2))))
+@given(
+    st.dictionaries(
+        st.sampled_from(["iss", "sub", "tid", "agr", "jti", "iat", "exp", "cnf", "x"]),
+        st.one_of(
+            st.none(),
+            st.integers(-5, 10**10),
+            st.text(max_size=50),
+            st.booleans(),
+            st.dictionaries(st.text(max_size=10), st.text(max_size=50), max_size=2),
+        ),
+    )
+)
 def test_claims_parsing_accepts_only_well_formed_claims(value) -> None:
     try:
         got = TokenClaims.from_json(value)

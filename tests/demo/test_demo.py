@@ -10,8 +10,12 @@ from connector.demo import workspace
 
 
 def test_the_demo_story_completes_with_every_step_as_expected(tmp_path):
-    result = subprocess.run([sys.executable, "-m", "connector", "demo", "--workdir", str(tmp_path / "ws")],
-                            capture_output=True, text=True, timeout=300)
+    result = subprocess.run(
+        [sys.executable, "-m", "connector", "demo", "--workdir", str(tmp_path / "ws")],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert result.returncode == 0, result.stdout[-4000:] + result.stderr[-2000:]
     assert "steps behaved as expected" in result.stdout
     assert "FAIL" not in result.stdout
@@ -33,5 +37,7 @@ def test_the_compose_workspace_names_services_and_its_configurations_load(tmp_pa
         assert org["key"] in config.node.participant_id
         assert [p.name for p in config.peers] and all(p.address.startswith("https://") for p in config.peers)
         assert len(config.trust.lists) == 2
-    assert {a["publicUrl"] for a in ws.data["authorities"]} == {"https://authority-jp:8765",
-                                                                 "https://authority-eu:8765"}
+    assert {a["publicUrl"] for a in ws.data["authorities"]} == {
+        "https://authority-jp:8765",
+        "https://authority-eu:8765",
+    }

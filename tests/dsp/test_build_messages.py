@@ -85,22 +85,39 @@ EVERY_MESSAGE: list[Message] = [
     ContractNegotiationEventMessage(provider_pid=PPID, consumer_pid=CPID, event_type=NegotiationEvent.ACCEPTED),
     ContractNegotiationEventMessage(provider_pid=PPID, consumer_pid=CPID, event_type=NegotiationEvent.FINALIZED),
     ContractNegotiationTerminationMessage(provider_pid=PPID, consumer_pid=CPID),
-    ContractNegotiationTerminationMessage(provider_pid=PPID, consumer_pid=CPID, code="dsp.policy.denied",
-                                          reason=("the purpose 'marketing' is not permitted",)),
+    ContractNegotiationTerminationMessage(
+        provider_pid=PPID,
+        consumer_pid=CPID,
+        code="dsp.policy.denied",
+        reason=("the purpose 'marketing' is not permitted",),
+    ),
     ContractNegotiation(provider_pid=PPID, consumer_pid=CPID, state=NegotiationState.AGREED),
     ContractNegotiationError(provider_pid=PPID, consumer_pid=CPID, code="x", reason=({"detail": "structured"},)),
-    TransferRequestMessage(consumer_pid=CPID, agreement_id="urn:uuid:agreement-7", format="HttpData-PULL",
-                           callback_address="https://localhost:8444/api/dsp/2025-1"),
-    TransferRequestMessage(consumer_pid=CPID, agreement_id="urn:uuid:agreement-7", format="HttpData-PUSH",
-                           callback_address="https://localhost:8444/api/dsp/2025-1", data_address=PULL_ADDRESS),
+    TransferRequestMessage(
+        consumer_pid=CPID,
+        agreement_id="urn:uuid:agreement-7",
+        format="HttpData-PULL",
+        callback_address="https://localhost:8444/api/dsp/2025-1",
+    ),
+    TransferRequestMessage(
+        consumer_pid=CPID,
+        agreement_id="urn:uuid:agreement-7",
+        format="HttpData-PUSH",
+        callback_address="https://localhost:8444/api/dsp/2025-1",
+        data_address=PULL_ADDRESS,
+    ),
     TransferStartMessage(provider_pid=PPID, consumer_pid=CPID, data_address=PULL_ADDRESS),
     TransferStartMessage(provider_pid=PPID, consumer_pid=CPID),
     TransferSuspensionMessage(provider_pid=PPID, consumer_pid=CPID, code="maintenance", reason=("back at noon",)),
     TransferCompletionMessage(provider_pid=PPID, consumer_pid=CPID),
     TransferTerminationMessage(provider_pid=PPID, consumer_pid=CPID),
     TransferProcess(provider_pid=PPID, consumer_pid=CPID, state=TransferState.STARTED),
-    TransferError(provider_pid=PPID, consumer_pid=CPID, code="dsp.transfer.invalid_transition",
-                  reason=("a TransferCompletionMessage is not allowed in state SUSPENDED",)),
+    TransferError(
+        provider_pid=PPID,
+        consumer_pid=CPID,
+        code="dsp.transfer.invalid_transition",
+        reason=("a TransferCompletionMessage is not allowed in state SUSPENDED",),
+    ),
 ]
 
 
@@ -118,12 +135,16 @@ def test_built_message_validates_and_parses_back(message: Message) -> None:
 
 
 def test_message_id_goes_on_the_wire_as_the_message_at_id() -> None:
-    body = ContractAgreementVerificationMessage(provider_pid="p", consumer_pid="c", message_id="urn:uuid:retry-1").to_json()
+    body = ContractAgreementVerificationMessage(
+        provider_pid="p", consumer_pid="c", message_id="urn:uuid:retry-1"
+    ).to_json()
     assert body["@id"] == "urn:uuid:retry-1"
 
 
 def test_states_and_events_are_emitted_as_bare_names() -> None:
-    assert ContractNegotiation(provider_pid="p", consumer_pid="c", state="TERMINATED").to_json()["state"] == "TERMINATED"
+    assert (
+        ContractNegotiation(provider_pid="p", consumer_pid="c", state="TERMINATED").to_json()["state"] == "TERMINATED"
+    )
     event = ContractNegotiationEventMessage(provider_pid="p", consumer_pid="c", event_type="FINALIZED")
     assert event.event_type is NegotiationEvent.FINALIZED and event.to_json()["eventType"] == "FINALIZED"
 
@@ -156,8 +177,9 @@ def test_extensions_may_not_shadow_modelled_properties() -> None:
 
 
 def test_extensions_cannot_change_the_top_level_type_or_context() -> None:
-    message = TransferCompletionMessage(provider_pid="p", consumer_pid="c",
-                                        extensions={"@type": "Other", "@context": ["x"], "note": "kept"})
+    message = TransferCompletionMessage(
+        provider_pid="p", consumer_pid="c", extensions={"@type": "Other", "@context": ["x"], "note": "kept"}
+    )
     body = message.to_json()
     assert (body["@type"], body["@context"], body["note"]) == ("TransferCompletionMessage", [DSP_CONTEXT], "kept")
 
@@ -166,8 +188,9 @@ def test_error_bodies_are_built_from_problems_and_validate() -> None:
     refusal = receive_negotiation(Role.PROVIDER, NegotiationState.OFFERED, "ContractAgreementVerificationMessage")
     problem = refusal.problem  # type: ignore[union-attr]
     negotiation_error = ContractNegotiationError.from_problem(problem, provider_pid=PPID, consumer_pid=CPID).to_json()
-    transfer_error = TransferError.from_problem(Problem("dsp.transfer.unknown", "no such transfer", "providerPid"),
-                                                provider_pid=PPID, consumer_pid=CPID).to_json()
+    transfer_error = TransferError.from_problem(
+        Problem("dsp.transfer.unknown", "no such transfer", "providerPid"), provider_pid=PPID, consumer_pid=CPID
+    ).to_json()
     catalog_error = CatalogError.from_problem(Problem("dsp.catalog.unknown_dataset", "no dataset CAT0103")).to_json()
     assert validate("ContractNegotiationError", negotiation_error) == []
     assert validate("TransferError", transfer_error) == []
@@ -175,8 +198,12 @@ def test_error_bodies_are_built_from_problems_and_validate() -> None:
     assert negotiation_error["code"] == "dsp.negotiation.invalid_transition"
     assert negotiation_error["reason"] == [problem.reason]
     assert transfer_error["reason"] == ["no such transfer (providerPid)"]
-    assert catalog_error == {"@context": [DSP_CONTEXT], "@type": "CatalogError", "code": "dsp.catalog.unknown_dataset",
-                             "reason": ["no dataset CAT0103"]}
+    assert catalog_error == {
+        "@context": [DSP_CONTEXT],
+        "@type": "CatalogError",
+        "code": "dsp.catalog.unknown_dataset",
+        "reason": ["no dataset CAT0103"],
+    }
 
 
 def _weather_dataset(dataset_id: str, access_service: Any = SERVICE.id) -> Dataset:
@@ -247,7 +274,9 @@ def test_offer_without_id_is_refused() -> None:
     assert caught.value.where == "@id"
 
 
-@pytest.mark.parametrize(("offers", "formats", "where"), [([], ["HttpData-PULL"], "hasPolicy"), ([OFFER], [], "distribution")])
+@pytest.mark.parametrize(
+    ("offers", "formats", "where"), [([], ["HttpData-PULL"], "hasPolicy"), ([OFFER], [], "distribution")]
+)
 def test_dataset_needs_an_offer_and_a_format(offers: list[Any], formats: list[str], where: str) -> None:
     with pytest.raises(ConnectorError) as caught:
         build_dataset("urn:uuid:dataset-weather-eu", offers=offers, formats=formats, access_service=SERVICE.id)
@@ -262,8 +291,11 @@ def test_catalog_needs_a_data_service() -> None:
 
 def test_offer_taken_from_a_catalogue_gets_its_target_back_for_a_request() -> None:
     listed = catalog_offer(OFFER, OFFER["target"])
-    request = ContractRequestMessage(consumer_pid=CPID, offer=message_offer(listed, OFFER["target"]),
-                                     callback_address="https://localhost:8444/api/dsp/2025-1")
+    request = ContractRequestMessage(
+        consumer_pid=CPID,
+        offer=message_offer(listed, OFFER["target"]),
+        callback_address="https://localhost:8444/api/dsp/2025-1",
+    )
     assert request.to_json()["offer"] == OFFER
     assert validate("ContractRequestMessage", request.to_json()) == []
 
@@ -278,12 +310,18 @@ def test_version_response_validates_and_names_2025_1() -> None:
     body = version_response("/api/dsp/2025-1", service_id=SERVICE.id)
     assert validate("VersionResponse", body) == []
     assert body["protocolVersions"] == [
-        {"version": "2025-1", "path": "/api/dsp/2025-1", "binding": "HTTPS", "identifierType": "did:web",
-         "serviceId": SERVICE.id}
+        {
+            "version": "2025-1",
+            "path": "/api/dsp/2025-1",
+            "binding": "HTTPS",
+            "identifierType": "did:web",
+            "serviceId": SERVICE.id,
+        }
     ]
 
 
 def test_catalog_round_trips_nested_structures_as_values() -> None:
-    catalog = Catalog(id="c", participant_id=PROVIDER, services=(SERVICE,),
-                      catalogs=(Catalog(id="inner", services=(SERVICE,)),))
+    catalog = Catalog(
+        id="c", participant_id=PROVIDER, services=(SERVICE,), catalogs=(Catalog(id="inner", services=(SERVICE,)),)
+    )
     assert parse_message(catalog.to_json()) == catalog

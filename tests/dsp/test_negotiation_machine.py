@@ -71,8 +71,12 @@ def test_every_role_state_and_message(role: str, direction: str, state: str | No
     outcome = getattr(machine, direction)(role, state, message)
     key = (sender, state, message)
     if key in EXPECTED:
-        assert outcome == Transition(Role(sender), NegotiationMessage(message),
-                                     None if state is None else NegotiationState(state), NegotiationState(EXPECTED[key]))
+        assert outcome == Transition(
+            Role(sender),
+            NegotiationMessage(message),
+            None if state is None else NegotiationState(state),
+            NegotiationState(EXPECTED[key]),
+        )
     elif direction == "receive" and key in REPEATED_ON_RECEIPT:
         assert isinstance(outcome, Transition) and outcome.repeated
         assert outcome.source == outcome.target == NegotiationState.TERMINATED
@@ -112,7 +116,8 @@ def test_final_state_reason() -> None:
     outcome = machine.receive(Role.PROVIDER, NegotiationState.FINALIZED, TER)
     assert isinstance(outcome, Refusal)
     assert outcome.problem.reason == (
-        "the contract negotiation is FINALIZED, a final state: no ContractNegotiationTerminationMessage is accepted any more"
+        "the contract negotiation is FINALIZED, a final state: "
+        "no ContractNegotiationTerminationMessage is accepted any more"
     )
 
 
@@ -127,7 +132,10 @@ def test_unknown_message_kind_is_a_programming_error() -> None:
 
 def test_allowed_lists_what_a_role_may_send_now() -> None:
     assert machine.MACHINE.allowed(Role.CONSUMER, NegotiationState.OFFERED) == (
-        NegotiationMessage.REQUEST, NegotiationMessage.ACCEPTED, NegotiationMessage.TERMINATION)
+        NegotiationMessage.REQUEST,
+        NegotiationMessage.ACCEPTED,
+        NegotiationMessage.TERMINATION,
+    )
     assert machine.MACHINE.allowed(Role.PROVIDER, None) == (NegotiationMessage.OFFER,)
     assert machine.MACHINE.allowed(Role.PROVIDER, NegotiationState.FINALIZED) == ()
 
@@ -138,42 +146,94 @@ def test_allowed_lists_what_a_role_may_send_now() -> None:
 Step = tuple[str, str, str | None]
 PROVIDER_SCENARIOS: dict[str, list[Step]] = {
     "CN:01-01": [("in", REQ, "REQUESTED"), ("out", OFF, "OFFERED"), ("in", TER, "TERMINATED")],
-    "CN:01-02": [("in", REQ, "REQUESTED"), ("out", OFF, "OFFERED"), ("in", REQ, "REQUESTED"), ("out", TER, "TERMINATED")],
-    "CN:01-03": [("in", REQ, "REQUESTED"), ("out", OFF, "OFFERED"), ("in", ACC, "ACCEPTED"), ("out", AGR, "AGREED"),
-                 ("in", VER, "VERIFIED"), ("out", FIN, "FINALIZED")],
+    "CN:01-02": [
+        ("in", REQ, "REQUESTED"),
+        ("out", OFF, "OFFERED"),
+        ("in", REQ, "REQUESTED"),
+        ("out", TER, "TERMINATED"),
+    ],
+    "CN:01-03": [
+        ("in", REQ, "REQUESTED"),
+        ("out", OFF, "OFFERED"),
+        ("in", ACC, "ACCEPTED"),
+        ("out", AGR, "AGREED"),
+        ("in", VER, "VERIFIED"),
+        ("out", FIN, "FINALIZED"),
+    ],
     "CN:01-04": [("in", REQ, "REQUESTED"), ("out", AGR, "AGREED"), ("in", VER, "VERIFIED"), ("out", FIN, "FINALIZED")],
     "CN:02-01": [("in", REQ, "REQUESTED"), ("out", TER, "TERMINATED")],
     "CN:02-02": [("in", REQ, "REQUESTED"), ("in", TER, "TERMINATED")],
     "CN:02-03": [("in", REQ, "REQUESTED"), ("out", AGR, "AGREED"), ("in", TER, "TERMINATED")],
     "CN:02-04": [("in", REQ, "REQUESTED"), ("out", OFF, "OFFERED"), ("in", TER, "TERMINATED")],
     "CN:02-05": [("in", REQ, "REQUESTED"), ("out", OFF, "OFFERED"), ("out", TER, "TERMINATED")],
-    "CN:02-06": [("in", REQ, "REQUESTED"), ("out", OFF, "OFFERED"), ("in", ACC, "ACCEPTED"), ("out", TER, "TERMINATED")],
+    "CN:02-06": [
+        ("in", REQ, "REQUESTED"),
+        ("out", OFF, "OFFERED"),
+        ("in", ACC, "ACCEPTED"),
+        ("out", TER, "TERMINATED"),
+    ],
     "CN:02-07": [("in", REQ, "REQUESTED"), ("out", AGR, "AGREED"), ("in", VER, "VERIFIED"), ("out", TER, "TERMINATED")],
-    "CN:03-01": [("in", REQ, "REQUESTED"), ("out", AGR, "AGREED"), ("in", VER, "VERIFIED"), ("out", FIN, "FINALIZED"),
-                 ("in", TER, None)],
+    "CN:03-01": [
+        ("in", REQ, "REQUESTED"),
+        ("out", AGR, "AGREED"),
+        ("in", VER, "VERIFIED"),
+        ("out", FIN, "FINALIZED"),
+        ("in", TER, None),
+    ],
     "CN:03-02": [("in", REQ, "REQUESTED"), ("out", OFF, "OFFERED"), ("in", VER, None)],
     "CN:03-03": [("in", REQ, "REQUESTED"), ("out", OFF, "OFFERED"), ("in", ACC, "ACCEPTED"), ("in", VER, None)],
     "CN:03-04": [("in", REQ, "REQUESTED"), ("out", OFF, "OFFERED"), ("in", REQ, "REQUESTED"), ("in", REQ, None)],
 }
 CONSUMER_SCENARIOS: dict[str, list[Step]] = {
-    "CN_C:01-01": [("out", REQ, "REQUESTED"), ("in", OFF, "OFFERED"), ("out", ACC, "ACCEPTED"), ("in", AGR, "AGREED"),
-                   ("out", VER, "VERIFIED"), ("in", FIN, "FINALIZED")],
-    "CN_C:01-02": [("out", REQ, "REQUESTED"), ("in", OFF, "OFFERED"), ("out", REQ, "REQUESTED"), ("in", TER, "TERMINATED")],
+    "CN_C:01-01": [
+        ("out", REQ, "REQUESTED"),
+        ("in", OFF, "OFFERED"),
+        ("out", ACC, "ACCEPTED"),
+        ("in", AGR, "AGREED"),
+        ("out", VER, "VERIFIED"),
+        ("in", FIN, "FINALIZED"),
+    ],
+    "CN_C:01-02": [
+        ("out", REQ, "REQUESTED"),
+        ("in", OFF, "OFFERED"),
+        ("out", REQ, "REQUESTED"),
+        ("in", TER, "TERMINATED"),
+    ],
     "CN_C:01-03": [("out", REQ, "REQUESTED"), ("in", OFF, "OFFERED"), ("out", TER, "TERMINATED")],
-    "CN_C:01-04": [("out", REQ, "REQUESTED"), ("in", AGR, "AGREED"), ("out", VER, "VERIFIED"), ("in", FIN, "FINALIZED")],
+    "CN_C:01-04": [
+        ("out", REQ, "REQUESTED"),
+        ("in", AGR, "AGREED"),
+        ("out", VER, "VERIFIED"),
+        ("in", FIN, "FINALIZED"),
+    ],
     "CN_C:02-01": [("out", REQ, "REQUESTED"), ("in", TER, "TERMINATED")],
     "CN_C:02-02": [("out", REQ, "REQUESTED"), ("out", TER, "TERMINATED")],
     "CN_C:02-03": [("out", REQ, "REQUESTED"), ("in", AGR, "AGREED"), ("out", TER, "TERMINATED")],
     "CN_C:02-04": [("out", REQ, "REQUESTED"), ("in", OFF, "OFFERED"), ("in", TER, "TERMINATED")],
-    "CN_C:02-05": [("out", REQ, "REQUESTED"), ("in", OFF, "OFFERED"), ("out", ACC, "ACCEPTED"), ("in", TER, "TERMINATED")],
-    "CN_C:02-06": [("out", REQ, "REQUESTED"), ("in", AGR, "AGREED"), ("out", VER, "VERIFIED"), ("in", TER, "TERMINATED")],
+    "CN_C:02-05": [
+        ("out", REQ, "REQUESTED"),
+        ("in", OFF, "OFFERED"),
+        ("out", ACC, "ACCEPTED"),
+        ("in", TER, "TERMINATED"),
+    ],
+    "CN_C:02-06": [
+        ("out", REQ, "REQUESTED"),
+        ("in", AGR, "AGREED"),
+        ("out", VER, "VERIFIED"),
+        ("in", TER, "TERMINATED"),
+    ],
     "CN_C:03-01": [("out", REQ, "REQUESTED"), ("in", FIN, None)],
     "CN_C:03-02": [("out", REQ, "REQUESTED"), ("in", OFF, "OFFERED"), ("in", AGR, None)],
     "CN_C:03-03": [("out", REQ, "REQUESTED"), ("in", OFF, "OFFERED"), ("in", FIN, None)],
     "CN_C:03-04": [("out", REQ, "REQUESTED"), ("in", OFF, "OFFERED"), ("out", ACC, "ACCEPTED"), ("in", FIN, None)],
     "CN_C:03-05": [("out", REQ, "REQUESTED"), ("in", OFF, "OFFERED"), ("out", ACC, "ACCEPTED"), ("in", OFF, None)],
-    "CN_C:03-06": [("out", REQ, "REQUESTED"), ("in", OFF, "OFFERED"), ("out", ACC, "ACCEPTED"), ("in", AGR, "AGREED"),
-                   ("in", FIN, None)],
+    "CN_C:03-06": [
+        ("out", REQ, "REQUESTED"),
+        ("in", OFF, "OFFERED"),
+        ("out", ACC, "ACCEPTED"),
+        ("in", AGR, "AGREED"),
+        ("in", FIN, None),
+    ],
 }
 
 
@@ -202,13 +262,17 @@ def test_tck_consumer_scenario(scenario: str) -> None:
 
 # --- properties ------------------------------------------------------------------------------------------------
 moves = st.lists(
-    st.tuples(st.sampled_from(list(Role)), st.sampled_from(["receive", "send"]), st.sampled_from(list(NegotiationMessage))),
+    st.tuples(
+        st.sampled_from(list(Role)), st.sampled_from(["receive", "send"]), st.sampled_from(list(NegotiationMessage))
+    ),
     max_size=30,
 )
 
 
 @given(moves)
-def test_random_message_sequences_stay_in_the_spec_and_final_states_absorb(sequence: list[tuple[Role, str, NegotiationMessage]]) -> None:
+def test_random_message_sequences_stay_in_the_spec_and_final_states_absorb(
+    sequence: list[tuple[Role, str, NegotiationMessage]],
+) -> None:
     state: NegotiationState | None = None
     for role, direction, message in sequence:
         before = state
@@ -227,7 +291,9 @@ def test_random_message_sequences_stay_in_the_spec_and_final_states_absorb(seque
 
 
 @given(st.sampled_from(list(Role)), st.sampled_from(list(NegotiationState)), st.sampled_from(list(NegotiationMessage)))
-def test_whatever_we_may_send_the_peer_accepts(role: Role, state: NegotiationState, message: NegotiationMessage) -> None:
+def test_whatever_we_may_send_the_peer_accepts(
+    role: Role, state: NegotiationState, message: NegotiationMessage
+) -> None:
     # Both sides run the same table, so our send and the peer's receive always agree.
     ours = machine.send(role, state, message)
     theirs = machine.receive(role.peer, state, message)

@@ -102,8 +102,13 @@ def test_tck_agreement_with_callback_address_keeps_it_as_an_extension() -> None:
 
 
 def test_tck_termination_with_code_and_no_reason_parses() -> None:
-    body = {"@context": [DSP_CONTEXT], "@type": "ContractNegotiationTerminationMessage", "providerPid": "p",
-            "consumerPid": "c", "code": "1"}
+    body = {
+        "@context": [DSP_CONTEXT],
+        "@type": "ContractNegotiationTerminationMessage",
+        "providerPid": "p",
+        "consumerPid": "c",
+        "code": "1",
+    }
     message = parse_as(body, ContractNegotiationTerminationMessage)
     assert message.code == "1" and message.reason == ()
     assert message.to_json() == body
@@ -115,8 +120,11 @@ def test_tck_start_message_with_pull_address_parses() -> None:
         "@type": "TransferStartMessage",
         "providerPid": "tck-ppid",
         "consumerPid": "ours",
-        "dataAddress": {"@type": "DataAddress", "endpoint": "http://example.com",
-                        "endpointType": "https://w3id.org/idsa/v4.1/HTTP"},
+        "dataAddress": {
+            "@type": "DataAddress",
+            "endpoint": "http://example.com",
+            "endpointType": "https://w3id.org/idsa/v4.1/HTTP",
+        },
     }
     message = parse_as(body, TransferStartMessage)
     assert message.data_address is not None and message.data_address.endpoint == "http://example.com"
@@ -213,9 +221,10 @@ def test_schema_failure_names_the_path_and_counts_the_rest(examples: dict[str, A
     assert error.code == "dsp.invalid_message"
     assert error.where == "$.dataAddress.endpointProperties[1].value"
     assert error.reason == "invalid TransferRequestMessage: must be a string, not a number (and 1 more problem)"
-    assert {"where": "$.agreementId", "reason": "the required property 'agreementId' is missing"} in error.problem.details[
-        "problems"
-    ]
+    assert {
+        "where": "$.agreementId",
+        "reason": "the required property 'agreementId' is missing",
+    } in error.problem.details["problems"]
 
 
 def test_hostile_nesting_is_refused_before_validation() -> None:

@@ -27,8 +27,9 @@ def _examples() -> list[tuple[str, Any]]:
 EXAMPLES = _examples()
 TIMESTAMP_PATTERN = next(p for p in schemas._PREFILTERS)
 
-texts = st.text(max_size=30) | st.sampled_from(["", "ACCEPTED", "FINALIZED", "2024-01-31T10:00:00Z", "Offer",
-                                                "https://example.org/catalog", "dspace:PULL"])
+texts = st.text(max_size=30) | st.sampled_from(
+    ["", "ACCEPTED", "FINALIZED", "2024-01-31T10:00:00Z", "Offer", "https://example.org/catalog", "dspace:PULL"]
+)
 scalars = st.none() | st.booleans() | st.integers(-3, 3) | st.floats(allow_nan=False, width=16) | texts
 
 

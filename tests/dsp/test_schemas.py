@@ -115,7 +115,9 @@ def test_unknown_schema_kind_is_a_connector_error() -> None:
 def test_missing_property_is_reported_at_its_own_path(examples: dict[str, Any]) -> None:
     document = examples["negotiation/contract-request-message.json"]
     del document["offer"]["@id"]
-    assert _problems("ContractRequestMessage", document) == [("$.offer['@id']", "the required property '@id' is missing")]
+    assert _problems("ContractRequestMessage", document) == [
+        ("$.offer['@id']", "the required property '@id' is missing")
+    ]
 
 
 def test_wrong_type_names_expected_and_found_json_types(examples: dict[str, Any]) -> None:

@@ -63,8 +63,12 @@ def test_every_role_state_and_message(role: str, direction: str, state: str | No
     outcome = getattr(machine, direction)(role, state, message)
     key = (sender, state, message)
     if key in EXPECTED:
-        assert outcome == Transition(Role(sender), TransferMessage(message),
-                                     None if state is None else TransferState(state), TransferState(EXPECTED[key]))
+        assert outcome == Transition(
+            Role(sender),
+            TransferMessage(message),
+            None if state is None else TransferState(state),
+            TransferState(EXPECTED[key]),
+        )
     elif direction == "receive" and key in REPEATED_ON_RECEIPT:
         assert isinstance(outcome, Transition) and outcome.repeated
         assert outcome.source == outcome.target == TransferState.TERMINATED
@@ -111,15 +115,35 @@ Step = tuple[str, str, str | None]
 PROVIDER_SCENARIOS: dict[str, list[Step]] = {
     "TP:01-01": [("in", REQ, "REQUESTED"), ("out", STA, "STARTED"), ("out", TER, "TERMINATED")],
     "TP:01-02": [("in", REQ, "REQUESTED"), ("out", STA, "STARTED"), ("out", COM, "COMPLETED")],
-    "TP:01-03": [("in", REQ, "REQUESTED"), ("out", STA, "STARTED"), ("out", SUS, "SUSPENDED"), ("out", TER, "TERMINATED")],
-    "TP:01-04": [("in", REQ, "REQUESTED"), ("out", STA, "STARTED"), ("out", SUS, "SUSPENDED"), ("out", STA, "STARTED"),
-                 ("out", COM, "COMPLETED")],
+    "TP:01-03": [
+        ("in", REQ, "REQUESTED"),
+        ("out", STA, "STARTED"),
+        ("out", SUS, "SUSPENDED"),
+        ("out", TER, "TERMINATED"),
+    ],
+    "TP:01-04": [
+        ("in", REQ, "REQUESTED"),
+        ("out", STA, "STARTED"),
+        ("out", SUS, "SUSPENDED"),
+        ("out", STA, "STARTED"),
+        ("out", COM, "COMPLETED"),
+    ],
     "TP:01-05": [("in", REQ, "REQUESTED"), ("out", TER, "TERMINATED")],
     "TP:02-01": [("in", REQ, "REQUESTED"), ("out", STA, "STARTED"), ("in", TER, "TERMINATED")],
     "TP:02-02": [("in", REQ, "REQUESTED"), ("out", STA, "STARTED"), ("in", COM, "COMPLETED")],
-    "TP:02-03": [("in", REQ, "REQUESTED"), ("out", STA, "STARTED"), ("in", SUS, "SUSPENDED"), ("in", TER, "TERMINATED")],
-    "TP:02-04": [("in", REQ, "REQUESTED"), ("out", STA, "STARTED"), ("in", SUS, "SUSPENDED"), ("in", STA, "STARTED"),
-                 ("in", COM, "COMPLETED")],
+    "TP:02-03": [
+        ("in", REQ, "REQUESTED"),
+        ("out", STA, "STARTED"),
+        ("in", SUS, "SUSPENDED"),
+        ("in", TER, "TERMINATED"),
+    ],
+    "TP:02-04": [
+        ("in", REQ, "REQUESTED"),
+        ("out", STA, "STARTED"),
+        ("in", SUS, "SUSPENDED"),
+        ("in", STA, "STARTED"),
+        ("in", COM, "COMPLETED"),
+    ],
     "TP:02-05": [("in", REQ, "REQUESTED"), ("in", TER, "TERMINATED")],
     "TP:03-01": [("in", REQ, "REQUESTED"), ("in", COM, None)],
     "TP:03-02": [("in", REQ, "REQUESTED"), ("in", SUS, None)],
@@ -131,15 +155,35 @@ PROVIDER_SCENARIOS: dict[str, list[Step]] = {
 CONSUMER_SCENARIOS: dict[str, list[Step]] = {
     "TP_C:01-01": [("out", REQ, "REQUESTED"), ("in", STA, "STARTED"), ("in", TER, "TERMINATED")],
     "TP_C:01-02": [("out", REQ, "REQUESTED"), ("in", STA, "STARTED"), ("in", COM, "COMPLETED")],
-    "TP_C:01-03": [("out", REQ, "REQUESTED"), ("in", STA, "STARTED"), ("in", SUS, "SUSPENDED"), ("in", TER, "TERMINATED")],
-    "TP_C:01-04": [("out", REQ, "REQUESTED"), ("in", STA, "STARTED"), ("in", SUS, "SUSPENDED"), ("in", STA, "STARTED"),
-                   ("in", COM, "COMPLETED")],
+    "TP_C:01-03": [
+        ("out", REQ, "REQUESTED"),
+        ("in", STA, "STARTED"),
+        ("in", SUS, "SUSPENDED"),
+        ("in", TER, "TERMINATED"),
+    ],
+    "TP_C:01-04": [
+        ("out", REQ, "REQUESTED"),
+        ("in", STA, "STARTED"),
+        ("in", SUS, "SUSPENDED"),
+        ("in", STA, "STARTED"),
+        ("in", COM, "COMPLETED"),
+    ],
     "TP_C:01-05": [("out", REQ, "REQUESTED"), ("in", TER, "TERMINATED")],
     "TP_C:02-01": [("out", REQ, "REQUESTED"), ("in", STA, "STARTED"), ("out", TER, "TERMINATED")],
     "TP_C:02-02": [("out", REQ, "REQUESTED"), ("in", STA, "STARTED"), ("out", COM, "COMPLETED")],
-    "TP_C:02-03": [("out", REQ, "REQUESTED"), ("in", STA, "STARTED"), ("out", SUS, "SUSPENDED"), ("out", TER, "TERMINATED")],
-    "TP_C:02-04": [("out", REQ, "REQUESTED"), ("in", STA, "STARTED"), ("out", SUS, "SUSPENDED"), ("out", STA, "STARTED"),
-                   ("out", COM, "COMPLETED")],
+    "TP_C:02-03": [
+        ("out", REQ, "REQUESTED"),
+        ("in", STA, "STARTED"),
+        ("out", SUS, "SUSPENDED"),
+        ("out", TER, "TERMINATED"),
+    ],
+    "TP_C:02-04": [
+        ("out", REQ, "REQUESTED"),
+        ("in", STA, "STARTED"),
+        ("out", SUS, "SUSPENDED"),
+        ("out", STA, "STARTED"),
+        ("out", COM, "COMPLETED"),
+    ],
     "TP_C:02-05": [("out", REQ, "REQUESTED"), ("out", TER, "TERMINATED")],
     "TP_C:03-01": [("out", REQ, "REQUESTED"), ("in", COM, None)],
     "TP_C:03-02": [("out", REQ, "REQUESTED"), ("in", SUS, None)],
@@ -175,13 +219,17 @@ def test_tck_consumer_scenario(scenario: str) -> None:
 
 # --- properties ------------------------------------------------------------------------------------------------
 moves = st.lists(
-    st.tuples(st.sampled_from(list(Role)), st.sampled_from(["receive", "send"]), st.sampled_from(list(TransferMessage))),
+    st.tuples(
+        st.sampled_from(list(Role)), st.sampled_from(["receive", "send"]), st.sampled_from(list(TransferMessage))
+    ),
     max_size=30,
 )
 
 
 @given(moves)
-def test_random_message_sequences_stay_in_the_spec_and_final_states_absorb(sequence: list[tuple[Role, str, TransferMessage]]) -> None:
+def test_random_message_sequences_stay_in_the_spec_and_final_states_absorb(
+    sequence: list[tuple[Role, str, TransferMessage]],
+) -> None:
     state: TransferState | None = None
     for role, direction, message in sequence:
         before = state

@@ -6,9 +6,9 @@ system clock); tests that need a fixed instant use `Pki.now`.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta, timezone
-from typing import Iterable
+from datetime import UTC, datetime, timedelta
 
 import pytest
 from cryptography import x509
@@ -18,7 +18,7 @@ from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 from connector.evidence.signer import SigningIdentity
 from connector.keys import PrivateKey, generate_key
 
-NOW = datetime.now(timezone.utc).replace(microsecond=123456)
+NOW = datetime.now(UTC).replace(microsecond=123456)
 DID_A = "did:web:localhost%3A8443:org-a"
 DID_B = "did:web:localhost%3A8443:org-b"
 DID_C = "did:web:localhost%3A8443:org-c"

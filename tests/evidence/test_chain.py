@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import replace
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta, timezone
 
 import pytest
 from hypothesis import HealthCheck, assume, given, settings
@@ -14,7 +14,7 @@ from connector.evidence.chain import GENESIS, ChainHead, Record, make_record, ve
 from connector.evidence.errors import EvidenceError
 from connector.evidence.rfc3339 import format_utc, parse_utc
 
-T0 = datetime(2025, 3, 1, 12, 0, 0, tzinfo=timezone.utc)
+T0 = datetime(2025, 3, 1, 12, 0, 0, tzinfo=UTC)
 PEER = "did:web:localhost%3A8443:org-b"
 
 
@@ -77,7 +77,7 @@ def test_time_is_stored_in_utc_with_microseconds() -> None:
     offset = timezone(timedelta(hours=2))
     record = make_record(None, at=datetime(2025, 1, 2, 5, 4, 5, 6, tzinfo=offset), kind=ch.STATE_CHANGED)
     assert record.at == "2025-01-02T03:04:05.000006Z"
-    assert record.at_datetime == datetime(2025, 1, 2, 3, 4, 5, 6, tzinfo=timezone.utc)
+    assert record.at_datetime == datetime(2025, 1, 2, 3, 4, 5, 6, tzinfo=UTC)
 
 
 def test_naive_time_is_refused() -> None:
@@ -366,7 +366,7 @@ def test_record_schema_parser_never_raises_anything_but_evidence_errors(obj: dic
         pass
 
 
-@given(st.datetimes(timezones=st.just(timezone.utc), min_value=datetime(1970, 1, 1), max_value=datetime(9999, 1, 1)))
+@given(st.datetimes(timezones=st.just(UTC), min_value=datetime(1970, 1, 1), max_value=datetime(9999, 1, 1)))
 def test_time_spelling_round_trips(moment: datetime) -> None:
     assert parse_utc(format_utc(moment)) == moment
 

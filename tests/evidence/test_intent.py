@@ -96,9 +96,12 @@ def test_changed_agreement_is_refused(fed: Any, org_a: SigningIdentity, org_b: S
     assert refusal(lambda: verify_agreement_signature(changed, psig, org_a.did, [fed.root], fed.now)) == (
         "agreement.signature"
     )
-    assert refusal(
-        lambda: verify_agreement_signature(changed, csig, org_b.did, [fed.root], fed.now, provider_signature=psig)
-    ) == "agreement.signature"
+    assert (
+        refusal(
+            lambda: verify_agreement_signature(changed, csig, org_b.did, [fed.root], fed.now, provider_signature=psig)
+        )
+        == "agreement.signature"
+    )
 
 
 def test_swapped_certificate_is_refused(fed: Any, org_a: SigningIdentity, org_c: SigningIdentity, deal: tuple) -> None:
@@ -109,7 +112,7 @@ def test_swapped_certificate_is_refused(fed: Any, org_a: SigningIdentity, org_c:
     forged = f"{b64url(json.dumps(header).encode())}..{s}"
     # The header is signed, so a different certificate no longer matches the signature, whoever is expected.
     for expected in (org_a.did, org_c.did):
-        assert refusal(lambda: verify_agreement_signature(agr, forged, expected, [fed.root], fed.now)) == (
+        assert refusal(lambda e=expected: verify_agreement_signature(agr, forged, e, [fed.root], fed.now)) == (
             "agreement.signature"
         )
 
@@ -125,9 +128,7 @@ def test_signature_by_another_participant_is_refused(
         "agreement.signer"
     )
     # Verified as org-c's signature it is genuine, but org-c is not a party with that role.
-    assert refusal(lambda: verify_agreement_signature(agr, forged, org_c.did, [fed.root], fed.now)) == (
-        "agreement.kid"
-    )
+    assert refusal(lambda: verify_agreement_signature(agr, forged, org_c.did, [fed.root], fed.now)) == ("agreement.kid")
 
 
 def test_signer_who_is_not_the_assigner_is_refused(fed: Any, org_c: SigningIdentity, deal: tuple) -> None:
@@ -140,15 +141,16 @@ def test_signer_who_is_not_the_assigner_is_refused(fed: Any, org_c: SigningIdent
     )
 
 
-def test_consumer_signature_presented_as_provider_is_refused(
-    fed: Any, org_b: SigningIdentity, deal: tuple
-) -> None:
+def test_consumer_signature_presented_as_provider_is_refused(fed: Any, org_b: SigningIdentity, deal: tuple) -> None:
     agr, psig, csig = deal
-    assert refusal(
-        lambda: verify_agreement_signature(
-            agr, csig, org_b.did, [fed.root], fed.now, provider_signature=psig, expected_role=intent.PROVIDER
+    assert (
+        refusal(
+            lambda: verify_agreement_signature(
+                agr, csig, org_b.did, [fed.root], fed.now, provider_signature=psig, expected_role=intent.PROVIDER
+            )
         )
-    ) == "agreement.role"
+        == "agreement.role"
+    )
 
 
 def test_untrusted_root_is_refused(fed: Any, rogue: Any, org_b: SigningIdentity) -> None:
@@ -166,9 +168,10 @@ def test_countersignature_of_another_provider_signature_is_refused(
 ) -> None:
     agr, _, csig = deal
     other = sign_agreement(agr, org_a, counterparty_credentials=[], now=fed.now + timedelta(seconds=5))
-    assert refusal(
-        lambda: verify_agreement_signature(agr, csig, org_b.did, [fed.root], fed.now, provider_signature=other)
-    ) == "agreement.countersignature"
+    assert (
+        refusal(lambda: verify_agreement_signature(agr, csig, org_b.did, [fed.root], fed.now, provider_signature=other))
+        == "agreement.countersignature"
+    )
     assert refusal(lambda: verify_agreement_signature(agr, csig, org_b.did, [fed.root], fed.now)) == (
         "agreement.countersignature"
     )
@@ -178,12 +181,14 @@ def test_countersigning_something_other_than_a_provider_signature_is_refused(
     fed: Any, org_b: SigningIdentity, deal: tuple
 ) -> None:
     agr, _, csig = deal
-    assert refusal(
-        lambda: countersign_agreement(agr, csig, org_b, counterparty_credentials=[], now=fed.now)
-    ) == "agreement.role"
-    assert refusal(
-        lambda: countersign_agreement(agr, "not-a-jws", org_b, counterparty_credentials=[], now=fed.now)
-    ) == "agreement.malformed"
+    assert (
+        refusal(lambda: countersign_agreement(agr, csig, org_b, counterparty_credentials=[], now=fed.now))
+        == "agreement.role"
+    )
+    assert (
+        refusal(lambda: countersign_agreement(agr, "not-a-jws", org_b, counterparty_credentials=[], now=fed.now))
+        == "agreement.malformed"
+    )
 
 
 def test_signing_certificate_without_non_repudiation_is_refused(fed: Any, org_b: SigningIdentity) -> None:
@@ -198,16 +203,15 @@ def test_signing_certificate_without_non_repudiation_is_refused(fed: Any, org_b:
 def test_signature_dated_in_the_future_is_refused(fed: Any, org_a: SigningIdentity, deal: tuple) -> None:
     agr, _, _ = deal
     sig = sign_agreement(agr, org_a, counterparty_credentials=[], now=fed.now + timedelta(hours=2))
-    assert refusal(lambda: verify_agreement_signature(agr, sig, org_a.did, [fed.root], fed.now)) == (
-        "agreement.future"
-    )
+    assert refusal(lambda: verify_agreement_signature(agr, sig, org_a.did, [fed.root], fed.now)) == ("agreement.future")
 
 
 def test_invalid_credential_hashes_are_refused(fed: Any, org_a: SigningIdentity, deal: tuple) -> None:
     agr, _, _ = deal
-    assert refusal(
-        lambda: sign_agreement(agr, org_a, counterparty_credentials=["not-a-hash"], now=fed.now)
-    ) == "agreement.credentials"
+    assert (
+        refusal(lambda: sign_agreement(agr, org_a, counterparty_credentials=["not-a-hash"], now=fed.now))
+        == "agreement.credentials"
+    )
 
 
 def test_credential_hashes_come_from_verified_claims(fed: Any) -> None:
@@ -220,9 +224,10 @@ def test_credential_hashes_come_from_verified_claims(fed: Any) -> None:
 
 def test_naive_signing_time_is_refused(org_a: SigningIdentity, deal: tuple) -> None:
     agr, _, _ = deal
-    assert refusal(
-        lambda: sign_agreement(agr, org_a, counterparty_credentials=[], now=datetime(2025, 1, 1))
-    ) == "time.naive"
+    assert (
+        refusal(lambda: sign_agreement(agr, org_a, counterparty_credentials=[], now=datetime(2025, 1, 1)))
+        == "time.naive"
+    )
 
 
 def test_party_given_as_an_id_object_is_understood(fed: Any, org_a: SigningIdentity, org_b: SigningIdentity) -> None:

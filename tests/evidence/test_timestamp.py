@@ -119,9 +119,10 @@ def test_tsa_certificate_with_other_key_usages_is_refused(fed: Any) -> None:
 
 def test_tsa_certificate_expired_at_gen_time_is_refused(fed: Any, tsa: tuple) -> None:
     response = stamp(fed, tsa, now=fed.now + timedelta(days=40))
-    assert refusal(
-        lambda: ts.verify_response(response, DIGEST, 42, [fed.root], fed.now + timedelta(days=40))
-    ) == "certpath.validity"
+    assert (
+        refusal(lambda: ts.verify_response(response, DIGEST, 42, [fed.root], fed.now + timedelta(days=40)))
+        == "certpath.validity"
+    )
 
 
 def test_time_stamp_from_the_future_is_refused(fed: Any, tsa: tuple) -> None:
@@ -130,9 +131,10 @@ def test_time_stamp_from_the_future_is_refused(fed: Any, tsa: tuple) -> None:
 
 
 def test_unexpected_policy_is_refused(fed: Any, tsa: tuple) -> None:
-    assert refusal(
-        lambda: ts.verify_response(stamp(fed, tsa), DIGEST, 42, [fed.root], fed.now, policy="1.2.3.4")
-    ) == "timestamp.policy"
+    assert (
+        refusal(lambda: ts.verify_response(stamp(fed, tsa), DIGEST, 42, [fed.root], fed.now, policy="1.2.3.4"))
+        == "timestamp.policy"
+    )
 
 
 def test_token_without_certificate_needs_it_supplied(fed: Any, tsa: tuple) -> None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import hashlib
 import shutil
 import subprocess
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -41,12 +41,21 @@ def test_openssl_query_answered_by_our_responder_verifies_in_openssl(tmp_path: P
     assert query.returncode == 0, query.stderr
 
     request = (tmp_path / "req.tsq").read_bytes()
-    now = datetime.now(timezone.utc)
+    now = datetime.now(UTC)
     response = ts.respond(request, key, cert, [fed.root], serial=1001, now=now, policy_oid=POLICY)
     (tmp_path / "resp.tsr").write_bytes(response)
 
     verify = run(
-        "ts", "-verify", "-in", "resp.tsr", "-queryfile", "req.tsq", "-CAfile", "root.pem", "-untrusted", "tsa.pem",
+        "ts",
+        "-verify",
+        "-in",
+        "resp.tsr",
+        "-queryfile",
+        "req.tsq",
+        "-CAfile",
+        "root.pem",
+        "-untrusted",
+        "tsa.pem",
         cwd=tmp_path,
     )
     assert verify.returncode == 0, verify.stdout + verify.stderr
@@ -61,7 +70,7 @@ def test_openssl_rejects_our_response_for_other_data(tmp_path: Path, fed: Any, t
     (tmp_path / "root.pem").write_bytes(cert_pem(fed.root))
     (tmp_path / "other.bin").write_bytes(b"not what was stamped")
     request = ts.make_request(hashlib.sha256(b"stamped").digest(), 9)
-    response = ts.respond(request, key, cert, [fed.root], serial=2, now=datetime.now(timezone.utc), policy_oid=POLICY)
+    response = ts.respond(request, key, cert, [fed.root], serial=2, now=datetime.now(UTC), policy_oid=POLICY)
     (tmp_path / "resp.tsr").write_bytes(response)
     verify = run("ts", "-verify", "-in", "resp.tsr", "-data", "other.bin", "-CAfile", "root.pem", cwd=tmp_path)
     assert verify.returncode != 0
@@ -108,7 +117,7 @@ def test_openssl_tsa_reply_verifies_with_our_client(tmp_path: Path, fed: Any, ts
     assert reply.returncode == 0, reply.stderr
 
     response = (tmp_path / "resp.tsr").read_bytes()
-    result = ts.verify_response(response, digest, nonce, [fed.root], datetime.now(timezone.utc))
+    result = ts.verify_response(response, digest, nonce, [fed.root], datetime.now(UTC))
     assert result.serial == 0x0B and result.policy == "1.2.3.4.1" and result.nonce == nonce
     assert result.tsa_cert == cert
     attrs = cms.ContentInfo.load(result.token)["content"]["signer_infos"][0]["signed_attrs"]
@@ -117,5 +126,5 @@ def test_openssl_tsa_reply_verifies_with_our_client(tmp_path: Path, fed: Any, ts
     assert result.accuracy is not None and result.accuracy.total_seconds() == pytest.approx(1.5001)
 
     with pytest.raises(EvidenceError) as err:
-        ts.verify_response(response, hashlib.sha256(b"other").digest(), nonce, [fed.root], datetime.now(timezone.utc))
+        ts.verify_response(response, hashlib.sha256(b"other").digest(), nonce, [fed.root], datetime.now(UTC))
     assert err.value.code == "timestamp.imprint"

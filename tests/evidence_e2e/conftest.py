@@ -3,15 +3,14 @@
 from __future__ import annotations
 
 import asyncio
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
+from evidence_e2e.kit import Exchange, run_exchange
 
 from connector.evidence.audit import load_trust_list
 from connector.trust.trust_list import TrustList
-
-from evidence_e2e.kit import Exchange, run_exchange
 
 
 @pytest.fixture(scope="session")
@@ -21,12 +20,12 @@ def exchange(tmp_path_factory: pytest.TempPathFactory) -> Exchange:
 
 @pytest.fixture(scope="session")
 def trust_lists(exchange: Exchange) -> list[TrustList]:
-    return [load_trust_list(exchange.trust_list.read_text(), datetime.now(timezone.utc))]
+    return [load_trust_list(exchange.trust_list.read_text(), datetime.now(UTC))]
 
 
 @pytest.fixture
 def now() -> datetime:
-    return datetime.now(timezone.utc)
+    return datetime.now(UTC)
 
 
 @pytest.fixture

@@ -15,16 +15,16 @@ import shutil
 import sqlite3
 import sys
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
-
-from connector.store.migrations import MIGRATIONS
-from connector.store.sqlite import _statements
 
 from dataplane_e2e.kit import Pair, data_section, pull_all, settle, started, wait_state
 from nodekit import Management, Participant, running_node
 from trust_e2e.kit import Federation, NodeSpec, credentialed, dcp_config, make_federation
+
+from connector.store.migrations import MIGRATIONS
+from connector.store.sqlite import _statements
 
 DATA = b"station,temp\nKYOTO,21.5\nBERLIN,14.0\n"
 
@@ -39,8 +39,16 @@ class Ran:
 async def run_cli(*args: str, cwd: Path | None = None, timeout: float = 120) -> Ran:
     """`connector ...` in its own process, without any CONNECTOR_* variable of ours leaking into it."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("CONNECTOR")}
-    proc = await asyncio.create_subprocess_exec(sys.executable, "-m", "connector", *args, cwd=cwd, env=env,
-                                                stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "connector",
+        *args,
+        cwd=cwd,
+        env=env,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+    )
     out, err = await asyncio.wait_for(proc.communicate(), timeout)
     assert proc.returncode is not None
     return Ran(proc.returncode, out.decode(), err.decode())
@@ -70,8 +78,10 @@ class Exchange:
 
     @property
     def store_files(self) -> dict[str, Path]:
-        return {"provider": self.root / "var-provider" / "connector.sqlite",
-                "consumer": self.root / "var-consumer" / "connector.sqlite"}
+        return {
+            "provider": self.root / "var-provider" / "connector.sqlite",
+            "consumer": self.root / "var-consumer" / "connector.sqlite",
+        }
 
     def copy_node(self, who: str, into: Path) -> Path:
         """A copy of a stopped node's data folder and a configuration pointing at it; returns the config."""
@@ -95,11 +105,22 @@ def _configure(federation: Federation, participant: Participant, root: Path, nam
 
 
 async def _offer(m: Management, asset: str, path: str) -> None:
-    await m.call("POST", "/v1/assets", {"id": asset, "title": asset, "source": {"type": "file", "path": path},
-                                        "mediaType": "text/csv", "formats": ["HttpData-PULL"]}, 201)
+    await m.call(
+        "POST",
+        "/v1/assets",
+        {
+            "id": asset,
+            "title": asset,
+            "source": {"type": "file", "path": path},
+            "mediaType": "text/csv",
+            "formats": ["HttpData-PULL"],
+        },
+        201,
+    )
     await m.call("POST", "/v1/policies", {"id": f"{asset}-use", "policy": {"permission": [{"action": "use"}]}}, 201)
-    await m.call("POST", "/v1/offers", {"id": f"{asset}-offer", "assetId": asset, "contractPolicyId": f"{asset}-use"},
-                 201)
+    await m.call(
+        "POST", "/v1/offers", {"id": f"{asset}-offer", "assetId": asset, "contractPolicyId": f"{asset}-use"}, 201
+    )
 
 
 async def run_exchange(root: Path) -> Exchange:
@@ -129,15 +150,33 @@ async def run_exchange(root: Path) -> Exchange:
             assert verdict["verified"] is True, verdict
             done = await cm.call("POST", f"/v1/transfers/{tp['id']}/complete", None, 200)
             await wait_state(pm, done["providerPid"], "COMPLETED")
-            exchange = Exchange(root, federation, provider, consumer, pcfg, ccfg, trust_list, neg["agreementId"],
-                                other["agreementId"], tp["id"])
+            exchange = Exchange(
+                root,
+                federation,
+                provider,
+                consumer,
+                pcfg,
+                ccfg,
+                trust_list,
+                neg["agreementId"],
+                other["agreementId"],
+                tp["id"],
+            )
             exchange.live["signatures"] = {
                 "consumer": await cm.call("GET", f"/v1/evidence/agreements/{neg['agreementId']}/signatures"),
-                "provider": await pm.call("GET", f"/v1/evidence/agreements/{neg['agreementId']}/signatures")}
+                "provider": await pm.call("GET", f"/v1/evidence/agreements/{neg['agreementId']}/signatures"),
+            }
             exchange.live["checkpoint"] = await run_cli("evidence", "checkpoint", "--config", str(ccfg))
             out = root / "exports"
-            exchange.live["export"] = await run_cli("evidence", "export", neg["agreementId"], "--out",
-                                                    str(out / "consumer.bundle.json"), "--config", str(ccfg))
+            exchange.live["export"] = await run_cli(
+                "evidence",
+                "export",
+                neg["agreementId"],
+                "--out",
+                str(out / "consumer.bundle.json"),
+                "--config",
+                str(ccfg),
+            )
             exchange.bundles["consumer"] = out / "consumer.bundle.json"
             for name, m, agreement in (("provider", pm, neg["agreementId"]), ("other", cm, other["agreementId"])):
                 document = await m.call("GET", f"/v1/evidence/agreements/{agreement}/bundle", None, 200)
@@ -153,6 +192,7 @@ async def run_exchange(root: Path) -> Exchange:
 
 # --- tampering ----------------------------------------------------------------------------------------------
 
+
 def edited(document: dict[str, Any]) -> dict[str, Any]:
     return copy.deepcopy(document)
 
@@ -162,7 +202,7 @@ def flip(text: str, index: int) -> str:
     c = text[index]
     alphabet = "0123456789abcdef" if c in "0123456789abcdef" else "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
     replacement = next(a for a in alphabet if a != c)
-    return text[:index] + replacement + text[index + 1:]
+    return text[:index] + replacement + text[index + 1 :]
 
 
 def open_store(path: Path | str) -> sqlite3.Connection:
@@ -184,7 +224,7 @@ class Clock:
     """A clock for records written in a test: each reading is `step` after the one before."""
 
     def __init__(self, step: timedelta = timedelta(milliseconds=1)) -> None:
-        self.now = datetime(2030, 1, 1, tzinfo=timezone.utc)
+        self.now = datetime(2030, 1, 1, tzinfo=UTC)
         self.step = step
 
     def __call__(self) -> datetime:

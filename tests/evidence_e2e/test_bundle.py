@@ -7,8 +7,9 @@ import base64
 import hashlib
 import json
 import shutil
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
+from evidence_e2e.kit import DATA, cli, edited, flip
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -19,8 +20,6 @@ from connector.evidence.audit import ABSENT, FAILED, OK, failure_codes, verify_b
 from connector.evidence.certpath import x5c_of
 from connector.evidence.signer import SigningIdentity
 from connector.pki.authority import Authority
-
-from evidence_e2e.kit import DATA, cli, edited, flip
 
 
 def _undisclosed_between(proof, after: int, before: int) -> int:
@@ -39,6 +38,7 @@ def statuses(report) -> dict[str, str]:
 
 # --- what holds ---------------------------------------------------------------------------------------------
 
+
 def test_the_exchange_signed_both_ways_and_the_live_log_checks_out(exchange):
     consumer_view = exchange.live["signatures"]["consumer"]["signatures"]
     provider_view = exchange.live["signatures"]["provider"]["signatures"]
@@ -53,8 +53,12 @@ def test_the_exchange_signed_both_ways_and_the_live_log_checks_out(exchange):
     check = exchange.live["check"]
     assert check.returncode == 0 and "the log is intact" in check.stdout, check.stdout + check.stderr
     assert exchange.live["status"]["records"] > 10 and exchange.live["status"]["lastCheckpoint"] is not None
-    assert {"/v1/evidence", "/v1/evidence/checkpoints", "/v1/evidence/check",
-            "/v1/evidence/agreements/{id}/bundle"} <= set(exchange.live["openapi"]["paths"])
+    assert {
+        "/v1/evidence",
+        "/v1/evidence/checkpoints",
+        "/v1/evidence/check",
+        "/v1/evidence/agreements/{id}/bundle",
+    } <= set(exchange.live["openapi"]["paths"])
 
 
 def test_each_side_s_bundle_proves_who_agreed_to_what_when_and_which_bytes(exchange, trust_lists, now):
@@ -69,8 +73,17 @@ def test_each_side_s_bundle_proves_who_agreed_to_what_when_and_which_bytes(excha
         assert [d.sha256 for d in report.deliveries] == [hashlib.sha256(DATA).hexdigest()]
         assert report.deliveries[0].size == len(DATA)
         checks = statuses(report)
-        for name in ("log.timestamp", "log.checkpoint", "log.inclusion", "log.agreement", "signature.provider",
-                     "signature.consumer", "did.provider", "did.consumer", f"seal.{_transfer_id(exchange, side)}"):
+        for name in (
+            "log.timestamp",
+            "log.checkpoint",
+            "log.inclusion",
+            "log.agreement",
+            "signature.provider",
+            "signature.consumer",
+            "did.provider",
+            "did.consumer",
+            f"seal.{_transfer_id(exchange, side)}",
+        ):
             assert checks.get(name) == OK, (side, name, checks)
         # each side holds its own credentials (the peer relied on them) and the peer's, as logged when it verified
         # them, in full: all four verified again offline
@@ -87,8 +100,16 @@ def _transfer_id(exchange, side: str) -> str:
 def test_verify_works_on_a_machine_that_never_saw_either_node(exchange, fresh_dir):
     shutil.copy(exchange.bundles["consumer"], fresh_dir / "bundle.json")
     shutil.copy(exchange.trust_list, fresh_dir / "federation.jws")
-    ran = cli("evidence", "verify", "bundle.json", "--trust-list", "federation.jws", "--agreement",
-              exchange.agreement, cwd=fresh_dir)
+    ran = cli(
+        "evidence",
+        "verify",
+        "bundle.json",
+        "--trust-list",
+        "federation.jws",
+        "--agreement",
+        exchange.agreement,
+        cwd=fresh_dir,
+    )
     assert ran.returncode == 0, ran.stdout + ran.stderr
     assert "RESULT: every check holds" in ran.stdout
     assert exchange.provider.participant_id in ran.stdout and "delivered: " in ran.stdout
@@ -115,19 +136,22 @@ def test_verify_exit_status_is_1_for_tampering_and_2_for_usage_errors(exchange, 
 def test_require_complete_fails_when_evidence_is_only_held_by_hash(exchange, fresh_dir):
     shutil.copy(exchange.trust_list, fresh_dir / "federation.jws")
     shutil.copy(exchange.bundles["consumer"], fresh_dir / "bundle.json")
-    complete = cli("evidence", "verify", "bundle.json", "--trust-list", "federation.jws", "--require-complete",
-                   cwd=fresh_dir)
+    complete = cli(
+        "evidence", "verify", "bundle.json", "--trust-list", "federation.jws", "--require-complete", cwd=fresh_dir
+    )
     assert complete.returncode == 0, complete.stdout
     document = json.loads((fresh_dir / "bundle.json").read_text())
     peer = next(c for c in document["credentials"] if c["holder"] == exchange.provider.participant_id)
     peer["token"] = None  # as from a node that did not keep the provider's credentials
     (fresh_dir / "by-hash.json").write_text(json.dumps(document))
-    ran = cli("evidence", "verify", "by-hash.json", "--trust-list", "federation.jws", "--require-complete",
-              cwd=fresh_dir)
+    ran = cli(
+        "evidence", "verify", "by-hash.json", "--trust-list", "federation.jws", "--require-complete", cwd=fresh_dir
+    )
     assert ran.returncode == 1 and "NOT PROVEN" in ran.stdout and "only by hash" in ran.stdout
 
 
 # --- tampering: each kind detected and named ----------------------------------------------------------------
+
 
 def test_a_changed_byte_in_a_record_is_detected(exchange, trust_lists, now):
     document = edited(exchange.bundle())
@@ -166,7 +190,7 @@ def test_hiding_the_first_record_of_a_process_is_detected(exchange, trust_lists,
     assert first["data"]["process_prev"] is None
     # The run now starts at the next disclosed record: the digests of records in between (about other processes,
     # or about no process, such as a credential verification) are no longer part of it.
-    del proof["bodies"][:_undisclosed_between(proof, first["seq"], proof["records"][0]["seq"])]
+    del proof["bodies"][: _undisclosed_between(proof, first["seq"], proof["records"][0]["seq"])]
     report = verify_bundle(document, trust_lists, now)
     assert statuses(report)["log.inclusion"] == OK
     assert codes(report)[0] == "bundle.incomplete"  # (and its message, still included, is now unlogged)
@@ -199,12 +223,17 @@ def test_a_signature_made_with_a_swapped_certificate_is_detected(exchange, trust
     assert issued
     key = keys.load_private_key(tmp_path / "fake" / "signing.key.pem")
     cert = keys.load_certificate(tmp_path / "fake" / "signing.cert.pem")
-    signer = SigningIdentity(exchange.provider.participant_id,
-                             f"{exchange.provider.participant_id}#{keys.jwk_thumbprint(keys.public_jwk(key))}",
-                             key, cert, (rogue.ca_cert(),))
+    signer = SigningIdentity(
+        exchange.provider.participant_id,
+        f"{exchange.provider.participant_id}#{keys.jwk_thumbprint(keys.public_jwk(key))}",
+        key,
+        cert,
+        (rogue.ca_cert(),),
+    )
     document = edited(exchange.bundle())
     document["signatures"]["provider"]["jws"] = intent.sign_agreement(
-        document["agreement"], signer, counterparty_credentials=[], now=datetime.now(timezone.utc))
+        document["agreement"], signer, counterparty_credentials=[], now=datetime.now(UTC)
+    )
     report = verify_bundle(document, trust_lists, now)
     assert "certpath.untrusted" in codes(report)
 
@@ -340,7 +369,7 @@ def test_any_single_character_change_in_a_disclosed_record_fails_verification(ex
         record[name] = "did:web:example.com" if name == "peer" else "0" * 64
     else:  # data: change one value inside, or add a key
         record[name] = {**value, "tampered": True}
-    report = verify_bundle(document, trust_lists, datetime.now(timezone.utc))
+    report = verify_bundle(document, trust_lists, datetime.now(UTC))
     assert not report.ok and report.failures[0].status == FAILED
     assert (report.failures[0].code or "").startswith("inclusion."), report.failures[0]
 
@@ -360,7 +389,7 @@ def test_a_trust_list_past_its_validity_vouches_only_for_evidence_time_stamped_w
     shutil.copy(exchange.bundles["consumer"], fresh_dir / "bundle.json")
     authority = exchange.federation.authority
     issue_trust_list(authority, fresh_dir / "expired.jws", valid_days=1 / 86400)  # valid from 5 minutes ago
-    future = datetime.now(timezone.utc) + timedelta(minutes=10)
+    future = datetime.now(UTC) + timedelta(minutes=10)
     issue_trust_list(authority, fresh_dir / "future.jws", valid_days=1, now=future)  # valid from 5 minutes ahead
     time.sleep(1.5)
     covered = cli("evidence", "verify", "bundle.json", "--trust-list", "expired.jws", cwd=fresh_dir)

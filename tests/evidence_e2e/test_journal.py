@@ -6,14 +6,13 @@ from __future__ import annotations
 import sqlite3
 
 import pytest
+from evidence_e2e.kit import Clock, fresh_db
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from connector.evidence import tables
 from connector.evidence.chain import GENESIS, Record, verify_chain
 from connector.evidence.journal import PROCESS_PREV, Journal
-
-from evidence_e2e.kit import Clock, fresh_db
 
 
 def stored(conn: sqlite3.Connection) -> list[Record]:
@@ -23,8 +22,14 @@ def stored(conn: sqlite3.Connection) -> list[Record]:
 def test_records_chain_and_subjects_are_kept_canonically():
     conn, journal = fresh_db(), Journal(Clock())
     journal.load(conn)
-    first = journal.append(conn, "dsp.sent", process_id="urn:p1", peer="did:web:example.com",
-                           subject={"b": 1, "a": [1, 2]}, data={"type": "ContractRequestMessage"})
+    first = journal.append(
+        conn,
+        "dsp.sent",
+        process_id="urn:p1",
+        peer="did:web:example.com",
+        subject={"b": 1, "a": [1, 2]},
+        data={"type": "ContractRequestMessage"},
+    )
     second = journal.append(conn, "state.changed", process_id="urn:p1", data={"from": None, "to": "REQUESTED"})
     assert (first.seq, first.prev, second.prev) == (1, GENESIS, first.hash)
     assert first.data[PROCESS_PREV] is None and second.data[PROCESS_PREV] == first.hash
@@ -61,8 +66,11 @@ def test_a_head_loaded_before_another_writer_is_corrected_on_the_next_append():
 
 
 @settings(max_examples=40, deadline=None)
-@given(st.lists(st.tuples(st.booleans(), st.integers(1, 4), st.sampled_from(["urn:a", "urn:b", None])),
-                min_size=1, max_size=12))
+@given(
+    st.lists(
+        st.tuples(st.booleans(), st.integers(1, 4), st.sampled_from(["urn:a", "urn:b", None])), min_size=1, max_size=12
+    )
+)
 def test_any_mix_of_committed_and_rolled_back_transactions_leaves_an_intact_chain(transactions):
     conn, journal = fresh_db(), Journal(Clock())
     journal.load(conn)
@@ -92,8 +100,14 @@ def test_the_sink_keeps_a_step_going_when_a_peer_s_message_cannot_be_canonicalis
     evidence = NodeEvidence(node, identity=None, clock=Clock())  # type: ignore[arg-type]
     conn = fresh_db()
     evidence.journal.load(conn)
-    record = evidence.append(conn, "dsp.received", process_id="urn:p", peer="TCK_PARTICIPANT",
-                             subject={"value": float("nan")}, data={"reason": "x" * 5000})
+    record = evidence.append(
+        conn,
+        "dsp.received",
+        process_id="urn:p",
+        peer="TCK_PARTICIPANT",
+        subject={"value": float("nan")},
+        data={"reason": "x" * 5000},
+    )
     assert record.subject_sha256 is None and "subject_unrepresentable" in record.data
     assert record.peer is None and record.data["peer_name"] == "TCK_PARTICIPANT"
     assert len(record.data["reason"]) < 700 and verify_chain(stored(conn)).ok
@@ -167,16 +181,26 @@ def test_appends_stop_when_the_stored_head_is_not_a_record_hash():
     from connector.evidence.errors import EvidenceError
 
     conn, journal = fresh_db(), Journal(Clock())
-    conn.execute(f"INSERT INTO {tables.RECORDS}(seq, at, kind, data, prev, hash) VALUES (1, 'x', 'k', '{{}}', ?, ?)",
-                 [GENESIS, "not a hash"])
+    conn.execute(
+        f"INSERT INTO {tables.RECORDS}(seq, at, kind, data, prev, hash) VALUES (1, 'x', 'k', '{{}}', ?, ?)",
+        [GENESIS, "not a hash"],
+    )
     journal.load(conn)
     with pytest.raises(EvidenceError) as caught:
         journal.append(conn, "state.changed")
     assert caught.value.code == "chain.record_malformed" and tables.count(conn) == 1
 
 
-@pytest.mark.parametrize("fields", [{"kind": "Bad Kind"}, {"process_id": ""}, {"peer": "not-a-did"},
-                                    {"data": {"n": float("nan")}}, {"data": {"blob": "x" * 20_000}}])
+@pytest.mark.parametrize(
+    "fields",
+    [
+        {"kind": "Bad Kind"},
+        {"process_id": ""},
+        {"peer": "not-a-did"},
+        {"data": {"n": float("nan")}},
+        {"data": {"blob": "x" * 20_000}},
+    ],
+)
 def test_the_journal_still_refuses_what_a_caller_gets_wrong(fields):
     from connector.evidence.errors import EvidenceError
 

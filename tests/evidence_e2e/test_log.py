@@ -4,15 +4,14 @@ from __future__ import annotations
 
 import json
 import sqlite3
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
+from evidence_e2e.kit import cli, drop_triggers, open_store
 
 from connector import keys
 from connector.evidence.log_check import check_log
-
-from evidence_e2e.kit import cli, drop_triggers, open_store
 
 
 @pytest.fixture
@@ -25,7 +24,7 @@ def copy(exchange, tmp_path: Path):
     def check():
         conn = open_store(store)
         try:
-            return check_log(conn, exchange.consumer.participant_id, anchors, anchors, datetime.now(timezone.utc))
+            return check_log(conn, exchange.consumer.participant_id, anchors, anchors, datetime.now(UTC))
         finally:
             conn.close()
 
@@ -37,23 +36,26 @@ def test_the_stored_log_of_each_node_is_intact(exchange):
     for who, path in exchange.store_files.items():
         conn = open_store(path)
         participant = exchange.provider if who == "provider" else exchange.consumer
-        result = check_log(conn, participant.participant_id, anchors, anchors, datetime.now(timezone.utc))
+        result = check_log(conn, participant.participant_id, anchors, anchors, datetime.now(UTC))
         conn.close()
         assert result.ok, (who, result.problems)
         assert result.records > 10 and result.checkpoints >= 1 and result.timestamps >= 1 and result.signatures == 4
 
 
-@pytest.mark.parametrize("statement", [
-    "UPDATE evidence_records SET kind = 'state.changed' WHERE seq = 2",
-    "DELETE FROM evidence_records WHERE seq = (SELECT MAX(seq) FROM evidence_records)",
-    "UPDATE evidence_subjects SET body = '{}'",
-    "DELETE FROM evidence_checkpoints",
-    "UPDATE evidence_timestamps SET gen_time = '2000-01-01T00:00:00.000000Z'",
-    "DELETE FROM agreement_signatures",
-    "INSERT INTO evidence_records(seq, at, kind, data, prev, hash) VALUES (1, 'x', 'x', '{}', 'x', 'x')",
-    "INSERT INTO evidence_records(seq, at, kind, data, prev, hash) "
-    "SELECT MAX(seq) + 1, 'x', 'x', '{}', '0000', 'x' FROM evidence_records",
-])
+@pytest.mark.parametrize(
+    "statement",
+    [
+        "UPDATE evidence_records SET kind = 'state.changed' WHERE seq = 2",
+        "DELETE FROM evidence_records WHERE seq = (SELECT MAX(seq) FROM evidence_records)",
+        "UPDATE evidence_subjects SET body = '{}'",
+        "DELETE FROM evidence_checkpoints",
+        "UPDATE evidence_timestamps SET gen_time = '2000-01-01T00:00:00.000000Z'",
+        "DELETE FROM agreement_signatures",
+        "INSERT INTO evidence_records(seq, at, kind, data, prev, hash) VALUES (1, 'x', 'x', '{}', 'x', 'x')",
+        "INSERT INTO evidence_records(seq, at, kind, data, prev, hash) "
+        "SELECT MAX(seq) + 1, 'x', 'x', '{}', '0000', 'x' FROM evidence_records",
+    ],
+)
 def test_update_delete_and_out_of_chain_inserts_are_refused_by_the_store(copy, statement):
     _, store, check = copy
     conn = open_store(store)
@@ -67,8 +69,10 @@ def test_a_row_changed_behind_the_node_s_back_is_found_by_evidence_check(copy):
     config, store, _ = copy
     conn = open_store(store)
     drop_triggers(conn)
-    conn.execute("UPDATE evidence_records SET data = json_set(data, '$.type', 'Forged') "
-                 "WHERE seq = (SELECT MIN(seq) FROM evidence_records WHERE kind = 'dsp.received')")
+    conn.execute(
+        "UPDATE evidence_records SET data = json_set(data, '$.type', 'Forged') "
+        "WHERE seq = (SELECT MIN(seq) FROM evidence_records WHERE kind = 'dsp.received')"
+    )
     seq = conn.execute("SELECT MIN(seq) FROM evidence_records WHERE kind = 'dsp.received'").fetchone()[0]
     conn.close()
     ran = cli("evidence", "check", "--config", str(config))  # no node runs: the store file is read directly
@@ -114,26 +118,49 @@ def test_a_rewritten_log_is_found_through_the_checkpoint(copy):
         data = dict(record.data)
         if record.seq == 3:
             data["reason"] = "rewritten"
-        new = make_record(previous, at=record.at_datetime, kind=record.kind, process_id=record.process_id,
-                          peer=record.peer, subject_sha256=record.subject_sha256, data=data)
-        conn.execute("UPDATE evidence_records SET data = ?, prev = ?, hash = ? WHERE seq = ?",
-                     [json.dumps(new.data, sort_keys=True, separators=(",", ":")), new.prev, new.hash, new.seq])
+        new = make_record(
+            previous,
+            at=record.at_datetime,
+            kind=record.kind,
+            process_id=record.process_id,
+            peer=record.peer,
+            subject_sha256=record.subject_sha256,
+            data=data,
+        )
+        conn.execute(
+            "UPDATE evidence_records SET data = ?, prev = ?, hash = ? WHERE seq = ?",
+            [json.dumps(new.data, sort_keys=True, separators=(",", ":")), new.prev, new.hash, new.seq],
+        )
         previous = new
     conn.close()
     result = check()
     assert result.first_break is not None and result.first_break.code == "chain.diverged"
 
 
-@pytest.mark.parametrize("statement, code", [
-    ("UPDATE evidence_subjects SET body = '{\"forged\":true}' WHERE sha256 = (SELECT sha256 FROM evidence_subjects "
-     "LIMIT 1)", "subject.altered"),
-    ("UPDATE agreement_signatures SET jws = (SELECT jws FROM agreement_signatures WHERE role = 'consumer' LIMIT 1) "
-     "WHERE role = 'provider'", "signature.unlogged"),
-    ("UPDATE evidence_checkpoints SET head = '0000000000000000000000000000000000000000000000000000000000000000'",
-     "checkpoint.row_altered"),
-    ("UPDATE evidence_timestamps SET token = CAST(substr(token, 1, length(token) - 1) || x'00' AS BLOB)",
-     "timestamp.signature"),
-])
+@pytest.mark.parametrize(
+    "statement, code",
+    [
+        (
+            "UPDATE evidence_subjects SET body = '{\"forged\":true}' "
+            "WHERE sha256 = (SELECT sha256 FROM evidence_subjects LIMIT 1)",
+            "subject.altered",
+        ),
+        (
+            "UPDATE agreement_signatures "
+            "SET jws = (SELECT jws FROM agreement_signatures WHERE role = 'consumer' LIMIT 1) "
+            "WHERE role = 'provider'",
+            "signature.unlogged",
+        ),
+        (
+            "UPDATE evidence_checkpoints SET head = '0000000000000000000000000000000000000000000000000000000000000000'",
+            "checkpoint.row_altered",
+        ),
+        (
+            "UPDATE evidence_timestamps SET token = CAST(substr(token, 1, length(token) - 1) || x'00' AS BLOB)",
+            "timestamp.signature",
+        ),
+    ],
+)
 def test_changed_checkpoints_time_stamps_subjects_and_signatures_are_found(copy, statement, code):
     _, store, check = copy
     conn = open_store(store)

@@ -6,11 +6,10 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-
-from connector.evidence import intent
-
 from evidence_e2e.kit import drop_triggers, open_store
 from nodekit import Management, make_participant, running_node, write_config
+
+from connector.evidence import intent
 
 
 def _configs(authority, tmp_path: Path, provider_evidence: str, consumer_evidence: str):
@@ -60,8 +59,7 @@ async def test_a_provider_that_requires_signatures_refuses_a_consumer_that_does_
         assert "did not sign" in (provider_side["items"][0]["reason"] or "")
 
 
-async def test_a_bad_provider_signature_is_refused_even_when_signatures_are_optional(authority, tmp_path,
-                                                                                     monkeypatch):
+async def test_a_bad_provider_signature_is_refused_even_when_signatures_are_optional(authority, tmp_path, monkeypatch):
     provider, consumer, pcfg, ccfg = _configs(authority, tmp_path, "", "")
     async with running_node(pcfg) as pnode, running_node(ccfg):
         honest = pnode.evidence.signer.sign_agreement
@@ -96,7 +94,7 @@ async def test_the_running_node_finds_a_row_changed_behind_its_back(authority, t
         assert found["firstBreak"]["code"] == "chain.altered" and found["firstBreak"]["details"]["seq"] == 2
 
 
-@pytest.mark.parametrize("setting", ["checkpoint_interval = 0", "tsa_url = \"ftp://x\"", "unknown = 1"])
+@pytest.mark.parametrize("setting", ["checkpoint_interval = 0", 'tsa_url = "ftp://x"', "unknown = 1"])
 def test_bad_evidence_settings_are_refused_naming_the_key(authority, tmp_path, setting):
     from connector.config import load_config
     from connector.errors import ConfigError

@@ -5,12 +5,11 @@ from __future__ import annotations
 
 import hashlib
 from concurrent.futures import ThreadPoolExecutor
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestClient, TestServer
-
 from cryptography import x509
 
 from connector.errors import ConnectorError
@@ -33,11 +32,10 @@ def test_tokens_verify_against_the_federation_root_and_name_the_policy(authority
     tsa = TimeStampAuthority(authority.dir)
     nonce = new_nonce()
     reply = tsa.answer(make_request(DIGEST, nonce))
-    stamp = verify_response(reply, DIGEST, nonce, [authority.ca_cert()], datetime.now(timezone.utc))
+    stamp = verify_response(reply, DIGEST, nonce, [authority.ca_cert()], datetime.now(UTC))
     assert stamp.policy == POLICY_OID and "Time-Stamp Authority" in stamp.tsa_name
     with pytest.raises(ConnectorError) as raised:
-        verify_response(reply, hashlib.sha256(b"other").digest(), nonce, [authority.ca_cert()],
-                        datetime.now(timezone.utc))
+        verify_response(reply, hashlib.sha256(b"other").digest(), nonce, [authority.ca_cert()], datetime.now(UTC))
     assert raised.value.code == "timestamp.imprint"
 
 
@@ -54,7 +52,7 @@ async def test_the_route_answers_queries_and_refuses_other_content(authority):
     async with TestClient(TestServer(app)) as client:
         resp = await client.post("/tsa", data=make_request(DIGEST, 7), headers={"Content-Type": CONTENT_TYPE_QUERY})
         assert resp.status == 200 and resp.content_type == "application/timestamp-reply"
-        stamp = verify_response(await resp.read(), DIGEST, 7, [authority.ca_cert()], datetime.now(timezone.utc))
+        stamp = verify_response(await resp.read(), DIGEST, 7, [authority.ca_cert()], datetime.now(UTC))
         assert stamp.serial >= 1
         wrong = await client.post("/tsa", data=b"{}", headers={"Content-Type": "application/json"})
         assert wrong.status == 415
@@ -71,5 +69,5 @@ async def test_garbage_gets_an_rfc3161_rejection_not_an_error(authority):
         resp = await client.post("/tsa", data=b"\x30\x03\x02\x01\x05", headers={"Content-Type": CONTENT_TYPE_QUERY})
         assert resp.status == 200
         with pytest.raises(ConnectorError) as raised:
-            verify_response(await resp.read(), DIGEST, None, [authority.ca_cert()], datetime.now(timezone.utc))
+            verify_response(await resp.read(), DIGEST, None, [authority.ca_cert()], datetime.now(UTC))
         assert raised.value.code == "timestamp.status"

@@ -1,20 +1,16 @@
 """The command line as users run it: one-line errors, exit status 2, no tracebacks."""
 
-import os
 import signal
 import subprocess
 import sys
 import time
 import urllib.request
 
-import pytest
-
 from nodekit import make_participant, write_config
 
 
 def run(*args, timeout=30):
-    return subprocess.run([sys.executable, "-m", "connector", *args], capture_output=True, text=True,
-                          timeout=timeout)
+    return subprocess.run([sys.executable, "-m", "connector", *args], capture_output=True, text=True, timeout=timeout)
 
 
 def assert_one_line_error(result, *fragments):
@@ -44,21 +40,40 @@ def test_missing_config_file_is_named(tmp_path):
 def test_pki_commands_work_from_the_command_line(tmp_path):
     auth = tmp_path / "auth"
     assert run("pki", "init-authority", "--dir", str(auth), "--name", "Fed").returncode == 0
-    r = run("pki", "issue", "--authority", str(auth), "--participant-id", "did:web:localhost%3A8443:a",
-            "--host", "localhost", "--out", str(tmp_path / "a"), "--country", "JP")
+    r = run(
+        "pki",
+        "issue",
+        "--authority",
+        str(auth),
+        "--participant-id",
+        "did:web:localhost%3A8443:a",
+        "--host",
+        "localhost",
+        "--out",
+        str(tmp_path / "a"),
+        "--country",
+        "JP",
+    )
     assert r.returncode == 0, r.stderr
     assert (tmp_path / "a" / "tls.cert.pem").exists()
-    assert run("pki", "revoke", "--authority", str(auth), "--participant-id",
-               "did:web:localhost%3A8443:a").returncode == 0
-    assert_one_line_error(run("pki", "revoke", "--authority", str(auth), "--participant-id",
-                              "did:web:localhost%3A8443:nobody"), "never issued")
+    assert (
+        run("pki", "revoke", "--authority", str(auth), "--participant-id", "did:web:localhost%3A8443:a").returncode == 0
+    )
+    assert_one_line_error(
+        run("pki", "revoke", "--authority", str(auth), "--participant-id", "did:web:localhost%3A8443:nobody"),
+        "never issued",
+    )
 
 
 def test_serve_runs_until_sigterm_and_refuses_a_port_in_use(authority, tmp_path):
     p = make_participant(authority, tmp_path, "org-a")
     path = write_config(p, tmp_path)
-    proc = subprocess.Popen([sys.executable, "-m", "connector", "serve", "--config", str(path)],
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "connector", "serve", "--config", str(path)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     try:
         deadline = time.time() + 20
         while True:
@@ -68,7 +83,7 @@ def test_serve_runs_until_sigterm_and_refuses_a_port_in_use(authority, tmp_path)
                     break
             except OSError:
                 if time.time() > deadline or proc.poll() is not None:
-                    raise AssertionError(proc.stderr.read() if proc.poll() is not None else "did not start")
+                    raise AssertionError(proc.stderr.read() if proc.poll() is not None else "did not start") from None
                 time.sleep(0.1)
         # A second node on the same ports: refused in one line naming the key.
         clash = tmp_path / "clash.toml"

@@ -1,11 +1,10 @@
 from pathlib import Path
 
 import pytest
-
-from connector.config import Listen, config_from_dict, load_config, parse_listen, reference_markdown
-from connector.errors import ConfigError
-
 from nodekit import make_participant, write_config
+
+from connector.config import Listen, load_config, parse_listen, reference_markdown
+from connector.errors import ConfigError
 
 
 @pytest.fixture
@@ -22,11 +21,14 @@ def test_a_complete_configuration_loads_with_paths_resolved_against_its_folder(c
 
 
 def test_environment_overrides_keys_with_typed_values(config_file):
-    config = load_config(config_file, environ={
-        "CONNECTOR__MANAGEMENT__API_KEY": "from-the-environment-0123",
-        "CONNECTOR__TRUST__RELOAD_INTERVAL": "2.5",
-        "CONNECTOR__LOG__FORMAT": "json",
-    })
+    config = load_config(
+        config_file,
+        environ={
+            "CONNECTOR__MANAGEMENT__API_KEY": "from-the-environment-0123",
+            "CONNECTOR__TRUST__RELOAD_INTERVAL": "2.5",
+            "CONNECTOR__LOG__FORMAT": "json",
+        },
+    )
     assert config.management.api_key == "from-the-environment-0123"
     assert config.trust.reload_interval == 2.5
     assert config.log.format == "json"
@@ -39,17 +41,20 @@ def _mutate(config_file: Path, old: str, new: str) -> Path:
     return config_file
 
 
-@pytest.mark.parametrize("old,new,where", [
-    ('participant_id = "did:web:', 'participant_id = "urn:x:', "node.participant_id"),
-    ("[protocol]\nlisten = ", "[protocol]\nlistenn = ", "protocol.listenn"),
-    ('listen = "127.0.0.1:', 'listen = "127.0.0.1:99999', "protocol.listen"),
-    ('api_key = "', 'api_key = "short"\n#', "management.api_key"),
-    ("reload_interval = 0.2", "reload_interval = -1", "trust.reload_interval"),
-    ("reload_interval = 0.2", 'reload_interval = "soon"', "trust.reload_interval"),
-    ('level = "warning"', 'level = "loud"', "log.level"),
-    ('tls_cert = "', 'tls_cert = "/nonexistent/', "identity.tls_cert"),
-    ("[log]", "[logging]", "logging"),
-])
+@pytest.mark.parametrize(
+    "old,new,where",
+    [
+        ('participant_id = "did:web:', 'participant_id = "urn:x:', "node.participant_id"),
+        ("[protocol]\nlisten = ", "[protocol]\nlistenn = ", "protocol.listenn"),
+        ('listen = "127.0.0.1:', 'listen = "127.0.0.1:99999', "protocol.listen"),
+        ('api_key = "', 'api_key = "short"\n#', "management.api_key"),
+        ("reload_interval = 0.2", "reload_interval = -1", "trust.reload_interval"),
+        ("reload_interval = 0.2", 'reload_interval = "soon"', "trust.reload_interval"),
+        ('level = "warning"', 'level = "loud"', "log.level"),
+        ('tls_cert = "', 'tls_cert = "/nonexistent/', "identity.tls_cert"),
+        ("[log]", "[logging]", "logging"),
+    ],
+)
 def test_each_bad_configuration_is_refused_naming_the_key(config_file, old, new, where):
     _mutate(config_file, old, new)
     with pytest.raises(ConfigError) as err:
@@ -58,7 +63,7 @@ def test_each_bad_configuration_is_refused_naming_the_key(config_file, old, new,
 
 
 def test_a_missing_required_key_is_named(config_file):
-    text = "\n".join(l for l in config_file.read_text().splitlines() if not l.startswith("signing_key"))
+    text = "\n".join(line for line in config_file.read_text().splitlines() if not line.startswith("signing_key"))
     config_file.write_text(text)
     with pytest.raises(ConfigError) as err:
         load_config(config_file, environ={})
@@ -84,8 +89,14 @@ def test_toml_syntax_errors_and_missing_files_are_config_errors(tmp_path):
     assert err.value.code == "config.not_found"
 
 
-@pytest.mark.parametrize("text,expected", [("0.0.0.0:8443", Listen("0.0.0.0", 8443)),
-                                           ("[::1]:80", Listen("::1", 80)), ("localhost:0", Listen("localhost", 0))])
+@pytest.mark.parametrize(
+    "text,expected",
+    [
+        ("0.0.0.0:8443", Listen("0.0.0.0", 8443)),
+        ("[::1]:80", Listen("::1", 80)),
+        ("localhost:0", Listen("localhost", 0)),
+    ],
+)
 def test_listen_addresses_parse(text, expected):
     assert parse_listen(text, "x") == expected
 
@@ -107,5 +118,6 @@ def test_readme_configuration_reference_is_the_generated_one():
     start = readme.index("<!-- config-reference:start")
     start = readme.index("-->", start) + 3
     end = readme.index("<!-- config-reference:end -->")
-    assert readme[start:end].strip() == reference_markdown().strip(), \
+    assert readme[start:end].strip() == reference_markdown().strip(), (
         "README configuration reference is stale: regenerate it from connector.config.reference_markdown()"
+    )

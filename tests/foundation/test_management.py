@@ -1,5 +1,4 @@
 import pytest
-
 from nodekit import API_KEY, get, make_participant, running_node, write_config
 
 
@@ -36,9 +35,11 @@ async def test_every_response_carries_a_request_id_and_echoes_a_sane_one(org_a, 
 
     async with running_node(write_config(org_a, tmp_path)):
         async with aiohttp.ClientSession() as s:
-            async with s.get(f"http://127.0.0.1:{org_a.management_port}/check/health",
-                             headers={"X-Request-Id": "abc-123"}) as resp:
+            async with s.get(
+                f"http://127.0.0.1:{org_a.management_port}/check/health", headers={"X-Request-Id": "abc-123"}
+            ) as resp:
                 assert resp.headers["X-Request-Id"] == "abc-123"
-            async with s.get(f"http://127.0.0.1:{org_a.management_port}/check/health",
-                             headers={"X-Request-Id": "bad id\u00e9" * 20}) as resp:
+            async with s.get(
+                f"http://127.0.0.1:{org_a.management_port}/check/health", headers={"X-Request-Id": "bad id\u00e9" * 20}
+            ) as resp:
                 assert resp.headers["X-Request-Id"] != "bad id"

@@ -1,15 +1,14 @@
 """Mutual TLS on the protocol listener, with real certificates from the project's PKI tool."""
 
 import asyncio
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import aiohttp
 import pytest
+from nodekit import get, make_participant, running_node, wait_for, write_config
 
 from connector import keys
 from connector.pki import certificates
-
-from nodekit import get, make_participant, running_node, wait_for, write_config
 
 PROTECTED = "/dsp/2025-1/catalog/request"
 
@@ -58,10 +57,19 @@ async def test_a_certificate_from_another_authority_is_refused_at_the_handshake(
 
 async def test_an_expired_certificate_is_refused(org_a, tmp_path, authority):
     old = make_participant(authority, tmp_path, "old")
-    past = datetime.now(timezone.utc) - timedelta(days=400)
+    past = datetime.now(UTC) - timedelta(days=400)
     key = keys.load_private_key(old.tls_key)
-    cert = certificates.make_tls_certificate(authority.ca_key(), authority.ca_cert(), key.public_key(),
-                                             old.participant_id, ["localhost"], "Old", "DE", 30, now=past)
+    cert = certificates.make_tls_certificate(
+        authority.ca_key(),
+        authority.ca_cert(),
+        key.public_key(),
+        old.participant_id,
+        ["localhost"],
+        "Old",
+        "DE",
+        30,
+        now=past,
+    )
     keys.write_public_file(old.tls_cert, keys.cert_pem(cert))
     async with running_node(write_config(org_a, tmp_path)):
         with pytest.raises(aiohttp.ClientError):
@@ -75,8 +83,9 @@ async def test_a_revoked_certificate_is_refused_with_the_reason(org_a, org_b, tm
         assert status == 401 and body["code"] == "auth.revoked", body
 
 
-async def test_a_revocation_reaches_a_running_node_for_new_and_kept_alive_connections(org_a, org_b, tmp_path,
-                                                                                      authority):
+async def test_a_revocation_reaches_a_running_node_for_new_and_kept_alive_connections(
+    org_a, org_b, tmp_path, authority
+):
     async with running_node(write_config(org_a, tmp_path)) as node:
         async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(ssl=org_b.client_ssl())) as kept:
             async with kept.get(url(org_a, PROTECTED)) as resp:

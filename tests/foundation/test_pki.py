@@ -1,6 +1,6 @@
 import json
 import stat
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import pytest
 from cryptography import x509
@@ -35,8 +35,9 @@ def test_init_authority_refuses_to_overwrite_an_existing_one(tmp_path):
 
 
 def test_issue_creates_tls_cert_with_participant_uri_san_hosts_and_both_usages(authority, tmp_path):
-    issued = authority.issue_participant(PID, ["localhost", "127.0.0.1"], tmp_path / "org-a", country="JP",
-                                         organisation="Org A", valid_days=30)
+    issued = authority.issue_participant(
+        PID, ["localhost", "127.0.0.1"], tmp_path / "org-a", country="JP", organisation="Org A", valid_days=30
+    )
     cert = keys.load_certificate(tmp_path / "org-a" / "tls.cert.pem")
     assert participant_id_of(cert) == PID
     san = cert.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
@@ -46,7 +47,7 @@ def test_issue_creates_tls_cert_with_participant_uri_san_hosts_and_both_usages(a
     assert ExtendedKeyUsageOID.SERVER_AUTH in eku and ExtendedKeyUsageOID.CLIENT_AUTH in eku
     assert cert.subject.get_attributes_for_oid(NameOID.COUNTRY_NAME)[0].value == "JP"
     cert.verify_directly_issued_by(authority.ca_cert())
-    days = (cert.not_valid_after_utc - datetime.now(timezone.utc)).days
+    days = (cert.not_valid_after_utc - datetime.now(UTC)).days
     assert 28 <= days <= 30
     assert stat.S_IMODE((tmp_path / "org-a" / "tls.key.pem").stat().st_mode) == 0o600
     assert stat.S_IMODE((tmp_path / "org-a" / "signing.key.pem").stat().st_mode) == 0o600

@@ -41,6 +41,7 @@ async def test_a_failing_transaction_leaves_nothing_behind(tmp_path):
     store = SqliteStore(tmp_path / "s.sqlite")
     await store.open()
     try:
+
         def half_then_fail(db):
             db.execute("INSERT INTO settings(key, value) VALUES ('a', '1')")
             raise RuntimeError("boom")

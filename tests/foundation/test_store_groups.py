@@ -18,8 +18,10 @@ async def store(tmp_path):
 
 def _hold(gate: threading.Event):
     """A call that keeps the store thread busy until `gate` is set, so that what is queued meanwhile is grouped."""
+
     def run(db):
         gate.wait(5)
+
     return run
 
 
@@ -27,6 +29,7 @@ def _put(key, value):
     def run(db):
         db.execute("INSERT INTO settings(key, value) VALUES (?, ?)", [key, value])
         return key
+
     return run
 
 
@@ -34,6 +37,7 @@ def _put_then_fail(key):
     def run(db):
         db.execute("INSERT INTO settings(key, value) VALUES (?, 'half')", [key])
         raise RuntimeError(f"boom {key}")
+
     return run
 
 
@@ -50,8 +54,9 @@ async def _grouped(store, calls):
 
 
 async def test_a_failing_call_in_a_group_is_rolled_back_alone(store):
-    results = await _grouped(store, [("write", _put("a", "1")), ("write", _put_then_fail("b")),
-                                     ("write", _put("c", "3"))])
+    results = await _grouped(
+        store, [("write", _put("a", "1")), ("write", _put_then_fail("b")), ("write", _put("c", "3"))]
+    )
     assert results[0] == "a" and results[2] == "c"
     assert isinstance(results[1], RuntimeError) and str(results[1]) == "boom b"
     assert await store.get_setting("a") == "1"

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 
 import pytest
@@ -10,7 +10,7 @@ import pytest
 from connector.policy import DecisionContext
 from connector.trust.claims import VerifiedClaims, VerifiedCredential
 
-NOW = datetime(2026, 3, 1, 12, 0, tzinfo=timezone.utc)
+NOW = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
 PEER = "did:web:localhost%3A8444:org-b"
 PROVIDER = "did:web:localhost%3A8443:org-a"
 
@@ -23,8 +23,13 @@ class Build:
     provider = PROVIDER
 
     @staticmethod
-    def credential(kind: str, subject: dict[str, Any], issuer: str = "did:web:authority-eu",
-                   federation: str = "eu-dataspace", ident: str | None = None) -> VerifiedCredential:
+    def credential(
+        kind: str,
+        subject: dict[str, Any],
+        issuer: str = "did:web:authority-eu",
+        federation: str = "eu-dataspace",
+        ident: str | None = None,
+    ) -> VerifiedCredential:
         return VerifiedCredential(
             ident or f"urn:uuid:{kind}-{len(subject)}",
             ("VerifiableCredential", kind),
@@ -37,9 +42,16 @@ class Build:
         )
 
     @classmethod
-    def claims(cls, country: str | None = None, members: tuple[str, ...] = (), legal_name: str | None = None,
-               extra: tuple[VerifiedCredential, ...] = (), participant: str = PEER,
-               issuer: str = "did:web:authority-eu", federation: str = "eu-dataspace") -> VerifiedClaims:
+    def claims(
+        cls,
+        country: str | None = None,
+        members: tuple[str, ...] = (),
+        legal_name: str | None = None,
+        extra: tuple[VerifiedCredential, ...] = (),
+        participant: str = PEER,
+        issuer: str = "did:web:authority-eu",
+        federation: str = "eu-dataspace",
+    ) -> VerifiedClaims:
         creds: list[VerifiedCredential] = []
         if country is not None:
             subject: dict[str, Any] = {"countryOfEstablishment": country}
@@ -47,8 +59,11 @@ class Build:
                 subject["legalName"] = legal_name
             creds.append(cls.credential("OrganizationCredential", subject, issuer, federation))
         for member in members:
-            creds.append(cls.credential("MembershipCredential", {"memberOf": member}, issuer, federation,
-                                        ident=f"urn:uuid:member-{member}"))
+            creds.append(
+                cls.credential(
+                    "MembershipCredential", {"memberOf": member}, issuer, federation, ident=f"urn:uuid:member-{member}"
+                )
+            )
         return VerifiedClaims(participant, NOW, tuple(creds) + extra)
 
     @classmethod
@@ -61,8 +76,14 @@ class Build:
         return {"leftOperand": left, "operator": operator, "rightOperand": right}
 
     @staticmethod
-    def policy(*constraints: dict[str, Any], action: str = "use", type_: str = "Offer", target: str = "urn:ds:1",
-               uid: str = "urn:offer:1", **extra: Any) -> dict[str, Any]:
+    def policy(
+        *constraints: dict[str, Any],
+        action: str = "use",
+        type_: str = "Offer",
+        target: str = "urn:ds:1",
+        uid: str = "urn:offer:1",
+        **extra: Any,
+    ) -> dict[str, Any]:
         permission: dict[str, Any] = {"action": action}
         if constraints:
             permission["constraint"] = list(constraints)

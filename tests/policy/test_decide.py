@@ -33,25 +33,41 @@ EU_RESEARCH = [
 ]
 
 
-def catalogue_offer(uid: str = "urn:offer:eu", constraints: list[dict[str, Any]] | None = None,
-                    **extra: Any) -> dict[str, Any]:
+def catalogue_offer(
+    uid: str = "urn:offer:eu", constraints: list[dict[str, Any]] | None = None, **extra: Any
+) -> dict[str, Any]:
     """An offer as listed in a catalogue: no target (the dataset is the target)."""
-    return {"@id": uid, "@type": "Offer",
-            "permission": [{"action": "use", "constraint": list(EU_RESEARCH if constraints is None else constraints)}],
-            **extra}
+    return {
+        "@id": uid,
+        "@type": "Offer",
+        "permission": [{"action": "use", "constraint": list(EU_RESEARCH if constraints is None else constraints)}],
+        **extra,
+    }
 
 
-def request(constraints: list[dict[str, Any]], uid: str = "urn:offer:eu", target: str = "urn:ds:1",
-            **extra: Any) -> dict[str, Any]:
-    return {"@id": uid, "@type": "Offer", "target": target,
-            "permission": [{"action": "use", "constraint": constraints}], **extra}
+def request(
+    constraints: list[dict[str, Any]], uid: str = "urn:offer:eu", target: str = "urn:ds:1", **extra: Any
+) -> dict[str, Any]:
+    return {
+        "@id": uid,
+        "@type": "Offer",
+        "target": target,
+        "permission": [{"action": "use", "constraint": constraints}],
+        **extra,
+    }
 
 
 # -- access --------------------------------------------------------------------------------------------------------
 
+
 def test_access_evaluates_the_access_policy_at_the_catalog_stage(build: Any) -> None:
-    access = {"@id": "urn:access", "@type": "Set", "permission": [{"action": "use", "constraint": [
-        atom("membership", "eq", "eu-dataspace"), atom("count", "lteq", 1)]}]}
+    access = {
+        "@id": "urn:access",
+        "@type": "Set",
+        "permission": [
+            {"action": "use", "constraint": [atom("membership", "eq", "eu-dataspace"), atom("count", "lteq", 1)]}
+        ],
+    }
     member = build.ctx(build.claims(members=("eu-dataspace",)), use_count=40)  # stage and count are not used
     decision = decide_access(access, member)
     assert decision.permitted and "at the catalog stage" in decision.trace.required
@@ -67,6 +83,7 @@ def test_access_accepts_parsed_policies_and_refuses_invalid_ones(build: Any) -> 
 
 
 # -- contract ---------------------------------------------------------------------------------------------------------
+
 
 def test_an_identical_request_is_agreed_naming_the_offer(build: Any) -> None:
     ctx = build.ctx(build.claims(country="DE"), purpose="research", stage="negotiation")
@@ -91,8 +108,12 @@ def test_a_narrower_counter_offer_with_extra_constraints_is_agreed(build: Any) -
 
 
 def test_a_widened_request_is_refused_naming_each_offer_and_why(build: Any) -> None:
-    wider = [atom("countryOfEstablishment", "isPartOf", "EEA"), atom("purpose", "isAnyOf", ["research"]),
-             atom("dateTime", "lteq", "2027-12-31"), atom("count", "lteq", 5)]
+    wider = [
+        atom("countryOfEstablishment", "isPartOf", "EEA"),
+        atom("purpose", "isAnyOf", ["research"]),
+        atom("dateTime", "lteq", "2027-12-31"),
+        atom("count", "lteq", 5),
+    ]
     offers = [catalogue_offer(), catalogue_offer("urn:offer:open-jp", [atom("countryOfEstablishment", "eq", "JP")])]
     ctx = build.ctx(build.claims(country="DE"), purpose="research")
     decision = decide_contract(offers, request(wider), ctx, dataset_id="urn:ds:1")
@@ -114,8 +135,9 @@ def test_a_request_missing_an_offered_constraint_is_refused(build: Any) -> None:
 
 
 def test_a_request_for_another_target_is_refused(build: Any) -> None:
-    decision = decide_contract([catalogue_offer()], request(EU_RESEARCH, target="urn:ds:2"), build.ctx(None),
-                               dataset_id="urn:ds:1")
+    decision = decide_contract(
+        [catalogue_offer()], request(EU_RESEARCH, target="urn:ds:2"), build.ctx(None), dataset_id="urn:ds:1"
+    )
     assert any("the request is for target urn:ds:2, the offer for urn:ds:1" in r for r in decision.reasons)
 
 
@@ -133,22 +155,33 @@ def test_catalogue_offers_need_the_dataset_id_as_their_target(build: Any) -> Non
 
 def test_a_request_granting_an_action_the_offer_does_not_is_refused(build: Any) -> None:
     offer = {"@id": "urn:o", "@type": "Offer", "target": "urn:ds:1", "permission": [{"action": "read"}]}
-    decision = decide_contract([offer], {"@id": "urn:o", "@type": "Offer", "target": "urn:ds:1",
-                                         "permission": [{"action": "use"}]}, build.ctx(None))
+    decision = decide_contract(
+        [offer],
+        {"@id": "urn:o", "@type": "Offer", "target": "urn:ds:1", "permission": [{"action": "use"}]},
+        build.ctx(None),
+    )
     assert any("'use', which the offered 'read' does not cover" in r for r in decision.reasons)
 
 
 def test_offered_prohibitions_and_duties_must_be_kept(build: Any) -> None:
-    offer = {"@id": "urn:o", "@type": "Offer", "target": "urn:ds:1",
-             "permission": [{"action": "use", "duty": [{"action": "attribute"}]}],
-             "prohibition": [{"action": "distribute", "constraint": [atom("purpose", "eq", "marketing")]}]}
+    offer = {
+        "@id": "urn:o",
+        "@type": "Offer",
+        "target": "urn:ds:1",
+        "permission": [{"action": "use", "duty": [{"action": "attribute"}]}],
+        "prohibition": [{"action": "distribute", "constraint": [atom("purpose", "eq", "marketing")]}],
+    }
     dropped = {"@id": "urn:o", "@type": "Offer", "target": "urn:ds:1", "permission": [{"action": "use"}]}
     text = "\n".join(decide_contract([offer], dropped, build.ctx(None)).reasons)
     assert "the offer's duty 'attribute' was dropped" in text
     assert "offered prohibition 'distribute' [purpose eq marketing] is not kept" in text
-    broadened = {"@id": "urn:o", "@type": "Offer", "target": "urn:ds:1",
-                 "permission": [{"action": "use", "duty": [{"action": "attribute"}]}],
-                 "prohibition": [{"action": "use"}]}  # prohibits more: kept
+    broadened = {
+        "@id": "urn:o",
+        "@type": "Offer",
+        "target": "urn:ds:1",
+        "permission": [{"action": "use", "duty": [{"action": "attribute"}]}],
+        "prohibition": [{"action": "use"}],
+    }  # prohibits more: kept
     assert not any("not kept" in r for r in decide_contract([offer], broadened, build.ctx(None)).reasons)
 
 
@@ -162,15 +195,20 @@ def test_a_matched_request_is_still_refused_when_the_peer_does_not_qualify(build
 
 def test_the_request_must_be_assigned_to_the_verified_peer(build: Any) -> None:
     ctx = build.ctx(build.claims(country="DE", participant="did:web:someone-else"), purpose="research")
-    decision = decide_contract([catalogue_offer()], request(EU_RESEARCH, assignee=build.peer), ctx,
-                               dataset_id="urn:ds:1")
+    decision = decide_contract(
+        [catalogue_offer()], request(EU_RESEARCH, assignee=build.peer), ctx, dataset_id="urn:ds:1"
+    )
     assert not decision.permitted and "assigned to" in decision.reasons[0]
 
 
 def test_a_request_naming_another_provider_is_refused(build: Any) -> None:
-    decision = decide_contract([catalogue_offer()], request(EU_RESEARCH, assigner="did:web:other"),
-                               build.ctx(build.claims(country="DE"), purpose="research"),
-                               dataset_id="urn:ds:1", provider_id=build.provider)
+    decision = decide_contract(
+        [catalogue_offer()],
+        request(EU_RESEARCH, assigner="did:web:other"),
+        build.ctx(build.claims(country="DE"), purpose="research"),
+        dataset_id="urn:ds:1",
+        provider_id=build.provider,
+    )
     assert not decision.permitted
     assert any("this provider is" in r for r in decision.reasons)
 
@@ -190,32 +228,49 @@ def test_the_offer_the_request_answers_is_tried_first(build: Any) -> None:
         ([catalogue_offer()], {"permission": "nope"}, "the requested policy is invalid"),
     ],
 )
-def test_contract_refusals_for_missing_or_malformed_input(build: Any, offers: list[Any], requested: Any,
-                                                           reason: str) -> None:
+def test_contract_refusals_for_missing_or_malformed_input(
+    build: Any, offers: list[Any], requested: Any, reason: str
+) -> None:
     decision = decide_contract(offers, requested, build.ctx(None))
     assert not decision.permitted and decision.reasons[0].startswith(reason)
 
 
 def test_an_invalid_offer_is_reported_and_the_others_still_tried(build: Any) -> None:
-    decision = decide_contract([{"permission": 1}, catalogue_offer("urn:ok", [])], request([], uid="urn:none"),
-                               build.ctx(None), dataset_id="urn:ds:1")
+    decision = decide_contract(
+        [{"permission": 1}, catalogue_offer("urn:ok", [])],
+        request([], uid="urn:none"),
+        build.ctx(None),
+        dataset_id="urn:ds:1",
+    )
     assert decision.permitted and decision.matched_offer == "urn:ok"
     assert decision.trace.children[0].why == "1 difference(s)"
 
 
 # -- transfer ---------------------------------------------------------------------------------------------------------
 
+
 def agreement(constraints: list[dict[str, Any]], **extra: Any) -> dict[str, Any]:
-    return {"@id": "urn:agreement:1", "@type": "Agreement", "target": "urn:ds:1", "assigner": "did:web:provider",
-            "assignee": "did:web:localhost%3A8444:org-b", "timestamp": "2026-02-01T12:00:00Z",
-            "permission": [{"action": "use", "constraint": constraints}], **extra}
+    return {
+        "@id": "urn:agreement:1",
+        "@type": "Agreement",
+        "target": "urn:ds:1",
+        "assigner": "did:web:provider",
+        "assignee": "did:web:localhost%3A8444:org-b",
+        "timestamp": "2026-02-01T12:00:00Z",
+        "permission": [{"action": "use", "constraint": constraints}],
+        **extra,
+    }
 
 
 def test_transfers_are_counted_including_the_one_being_decided(build: Any) -> None:
     doc = agreement([atom("count", "lteq", 2)])
     claims = build.claims()
     assert [decide_transfer(doc, build.ctx(claims, use_count=n)).permitted for n in range(4)] == [
-        True, True, False, False]
+        True,
+        True,
+        False,
+        False,
+    ]
 
 
 def test_an_expired_agreement_refuses_transfers(build: Any) -> None:
@@ -259,8 +314,15 @@ REQUESTED = request([atom("purpose", "eq", "research"), atom("count", "lteq", 5)
 
 def agreement_for(requested: dict[str, Any]) -> dict[str, Any]:
     doc = copy.deepcopy(requested)
-    doc.update({"@id": "urn:agreement:9", "@type": "Agreement", "assigner": "did:web:provider",
-                "assignee": "did:web:consumer", "timestamp": "2026-03-01T12:00:00Z"})
+    doc.update(
+        {
+            "@id": "urn:agreement:9",
+            "@type": "Agreement",
+            "assigner": "did:web:provider",
+            "assignee": "did:web:consumer",
+            "timestamp": "2026-03-01T12:00:00Z",
+        }
+    )
     return doc
 
 
@@ -302,18 +364,24 @@ def test_and_sequence_order_matters_but_and_order_does_not() -> None:
         return request([{operator: [atom("purpose", "eq", first), atom("purpose", "eq", second)]}])
 
     for operator, equal in (("and", True), ("or", True), ("xone", True), ("andSequence", False)):
-        differences = compare_agreement(with_group(operator, "a", "b"), agreement_for(with_group(operator, "b", "a")),
-                                        "did:web:provider", "did:web:consumer")
+        differences = compare_agreement(
+            with_group(operator, "a", "b"),
+            agreement_for(with_group(operator, "b", "a")),
+            "did:web:provider",
+            "did:web:consumer",
+        )
         assert (differences == []) is equal, operator
 
 
 def test_malformed_input_is_a_difference_not_an_exception() -> None:
     assert compare_agreement({"permission": 3}, agreement_for(REQUESTED), "a", "b")[0].startswith(
-        "the requested offer is invalid")
+        "the requested offer is invalid"
+    )
     assert compare_agreement(REQUESTED, [], "a", "b")[0].startswith("the agreement is invalid")
 
 
 # -- evidence helpers ------------------------------------------------------------------------------------------------
+
 
 def test_policy_hash_is_over_canonical_json() -> None:
     doc = agreement_for(REQUESTED)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta, timezone
 from typing import Any
 
 import pytest
@@ -31,15 +31,17 @@ def test_an_unconstrained_permission_permits(build: Any) -> None:
 
 
 def test_one_satisfied_permission_among_several_is_enough(build: Any) -> None:
-    decision = decide(build, offer(permission=[{"action": "use", "constraint": [NO]},
-                                               {"action": "use", "constraint": [YES]}]))
+    decision = decide(
+        build, offer(permission=[{"action": "use", "constraint": [NO]}, {"action": "use", "constraint": [YES]}])
+    )
     assert decision.permitted
     assert decision.reasons[0].startswith("permission #2 'use' permits 'use'")
 
 
 def test_no_satisfied_permission_denies_naming_each_failed_constraint(build: Any) -> None:
-    decision = decide(build, offer(permission=[{"action": "use", "constraint": [NO]},
-                                               {"action": "use", "constraint": [YES, NO]}]))
+    decision = decide(
+        build, offer(permission=[{"action": "use", "constraint": [NO]}, {"action": "use", "constraint": [YES, NO]}])
+    )
     assert not decision.permitted
     assert len(decision.reasons) == 2
     assert all("purpose eq marketing" in reason and "not satisfied" in reason for reason in decision.reasons)
@@ -98,9 +100,17 @@ def test_a_prohibition_remedy_does_not_block(build: Any) -> None:
 
 @pytest.mark.parametrize(
     ("rule_action", "requested", "covers"),
-    [("use", "use", True), ("use", "read", True), ("use", "distribute", True), ("use", "transfer", False),
-     ("use", "sell", False), ("transfer", "sell", True), ("read", "use", False), ("read", "read", True),
-     ("use", "urn:custom:analyse", True)],
+    [
+        ("use", "use", True),
+        ("use", "read", True),
+        ("use", "distribute", True),
+        ("use", "transfer", False),
+        ("use", "sell", False),
+        ("transfer", "sell", True),
+        ("read", "use", False),
+        ("read", "read", True),
+        ("use", "urn:custom:analyse", True),
+    ],
 )
 def test_action_hierarchy(rule_action: str, requested: str, covers: bool) -> None:
     assert action_covers(rule_action, requested) is covers
@@ -135,35 +145,71 @@ def test_reasons_are_not_repeated(build: Any) -> None:
 
 
 def test_the_trace_has_one_node_per_rule_and_constraint(build: Any) -> None:
-    doc = offer(permission=[{"action": "use", "constraint": [YES, {"or": [NO, YES]}]}],
-                prohibition=[{"action": "use", "constraint": [NO]}])
+    doc = offer(
+        permission=[{"action": "use", "constraint": [YES, {"or": [NO, YES]}]}],
+        prohibition=[{"action": "use", "constraint": [NO]}],
+    )
     trace = decide(build, doc).trace
     assert trace.kind == "policy" and trace.outcome == "permitted"
-    assert [n.kind for n in trace.walk()] == ["policy", "permission", "constraint", "or", "constraint", "constraint",
-                                             "prohibition", "constraint"]
+    assert [n.kind for n in trace.walk()] == [
+        "policy",
+        "permission",
+        "constraint",
+        "or",
+        "constraint",
+        "constraint",
+        "prohibition",
+        "constraint",
+    ]
     assert [n.where for n in trace.walk() if n.kind == "constraint"] == [
-        "permission[0].constraint[0]", "permission[0].constraint[1].or[0]", "permission[0].constraint[1].or[1]",
-        "prohibition[0].constraint[0]"]
+        "permission[0].constraint[0]",
+        "permission[0].constraint[1].or[0]",
+        "permission[0].constraint[1].or[1]",
+        "prohibition[0].constraint[0]",
+    ]
 
 
 def test_decisions_do_not_depend_on_earlier_decisions_sharing_a_context(build: Any) -> None:
     ctx = build.ctx(build.claims(country="DE"), purpose="research")
-    first = parse_policy(offer(permission=[{"action": "use", "constraint": [
-        {"leftOperand": "countryOfEstablishment", "operator": "isPartOf", "rightOperand": "EU"}]}]))
-    second = parse_policy(offer(permission=[{"action": "use", "constraint": [
-        {"leftOperand": "countryOfEstablishment", "operator": "isNoneOf", "rightOperand": ["EU"]}]}]))
+    first = parse_policy(
+        offer(
+            permission=[
+                {
+                    "action": "use",
+                    "constraint": [
+                        {"leftOperand": "countryOfEstablishment", "operator": "isPartOf", "rightOperand": "EU"}
+                    ],
+                }
+            ]
+        )
+    )
+    second = parse_policy(
+        offer(
+            permission=[
+                {
+                    "action": "use",
+                    "constraint": [
+                        {"leftOperand": "countryOfEstablishment", "operator": "isNoneOf", "rightOperand": ["EU"]}
+                    ],
+                }
+            ]
+        )
+    )
     assert [evaluate(first, ctx).permitted, evaluate(second, ctx).permitted, evaluate(first, ctx).permitted] == [
-        True, False, True]
+        True,
+        False,
+        True,
+    ]
 
 
 @pytest.mark.parametrize(
     "fields",
     [
         {"now": datetime(2026, 1, 1)},  # naive
-        {"now": datetime(2026, 1, 1, tzinfo=timezone.utc), "agreement_time": datetime(2026, 1, 1)},
-        {"now": datetime(2026, 1, 1, tzinfo=timezone.utc), "use_count": -1},
-        {"now": datetime(2026, 1, 1, tzinfo=timezone.utc), "use_count": True},
-        {"now": datetime(2026, 1, 1, tzinfo=timezone.utc), "stage": "delivery"},
+        {"now": datetime(2026, 1, 1, tzinfo=UTC), "agreement_time": datetime(2026, 1, 1)},
+        {"now": datetime(2026, 1, 1, tzinfo=UTC), "use_count": -1},
+        {"now": datetime(2026, 1, 1, tzinfo=UTC), "use_count": True},
+        {"now": datetime(2026, 1, 1, tzinfo=UTC), "stage": "delivery"},
     ],
 )
 def test_a_context_refuses_values_it_cannot_decide_with(fields: dict[str, Any]) -> None:
@@ -174,7 +220,13 @@ def test_a_context_refuses_values_it_cannot_decide_with(fields: dict[str, Any]) 
 
 def test_any_timezone_is_accepted_for_now(build: Any) -> None:
     tokyo = timezone(timedelta(hours=9))
-    doc = offer(permission=[{"action": "use", "constraint": [
-        {"leftOperand": "dateTime", "operator": "lt", "rightOperand": "2026-03-01T12:00:00Z"}]}])
+    doc = offer(
+        permission=[
+            {
+                "action": "use",
+                "constraint": [{"leftOperand": "dateTime", "operator": "lt", "rightOperand": "2026-03-01T12:00:00Z"}],
+            }
+        ]
+    )
     assert decide(build, doc, now=datetime(2026, 3, 1, 20, 59, tzinfo=tokyo)).permitted  # 11:59Z
     assert not decide(build, doc, now=datetime(2026, 3, 1, 21, 0, tzinfo=tokyo)).permitted

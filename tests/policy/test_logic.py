@@ -102,8 +102,9 @@ def test_empty_logical_constraints_are_not_evaluable(build: Any, operator: str) 
 
 
 def test_and_sequence_stops_at_the_first_unsatisfied_member_and_reports_the_rest_skipped(build: Any) -> None:
-    decision = evaluate(parse_policy(build.policy(to_json(("andSequence", [T, F, U, T])))),
-                        build.ctx(None, purpose="yes"))
+    decision = evaluate(
+        parse_policy(build.policy(to_json(("andSequence", [T, F, U, T])))), build.ctx(None, purpose="yes")
+    )
     sequence = decision.trace.children[0].children[0]
     assert [n.outcome for n in sequence.children] == [T, F, SKIPPED, SKIPPED]
     assert sequence.outcome == F
@@ -141,7 +142,9 @@ def test_an_applicable_unknown_constraint_always_denies(
 
 def test_unknown_constraints_on_other_actions_do_not_matter(build: Any) -> None:
     doc = {
-        "@id": "urn:p", "@type": "Offer", "target": "urn:t",
+        "@id": "urn:p",
+        "@type": "Offer",
+        "target": "urn:t",
         "permission": [{"action": "use"}, {"action": "transfer", "constraint": [LEAVES[U]]}],
         "prohibition": [{"action": "distribute", "constraint": [LEAVES[U]]}],
     }

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import itertools
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
@@ -16,7 +16,7 @@ from connector.policy.model import Constraint
 from connector.policy.trace import SATISFIED
 from connector.trust.claims import VerifiedClaims, VerifiedCredential
 
-UTC = timezone.utc
+UTC = UTC
 NOW = datetime(2026, 3, 1, 12, tzinfo=UTC)
 
 
@@ -91,20 +91,39 @@ def test_requests_that_cannot_be_proved_narrower(offered: Constraint, requested:
 
 def test_configured_regions_take_part_in_narrowing() -> None:
     nordics = {"NORDICS": frozenset({"DK", "FI", "SE"})}
-    assert narrowing(atom("countryOfEstablishment", "isPartOf", "EU"),
-                     atom("countryOfEstablishment", "isPartOf", "NORDICS"), nordics)
+    assert narrowing(
+        atom("countryOfEstablishment", "isPartOf", "EU"), atom("countryOfEstablishment", "isPartOf", "NORDICS"), nordics
+    )
 
 
 def test_logical_constraints_narrow_member_by_member() -> None:
-    window = constraint({"and": [{"leftOperand": "dateTime", "operator": "gteq", "rightOperand": "2026-01-01"},
-                                 {"leftOperand": "dateTime", "operator": "lteq", "rightOperand": "2026-12-31"}]})
-    inside = constraint({"and": [{"leftOperand": "dateTime", "operator": "gteq", "rightOperand": "2026-02-01"},
-                                 {"leftOperand": "dateTime", "operator": "lteq", "rightOperand": "2026-11-30"},
-                                 {"leftOperand": "purpose", "operator": "eq", "rightOperand": "research"}]})
+    window = constraint(
+        {
+            "and": [
+                {"leftOperand": "dateTime", "operator": "gteq", "rightOperand": "2026-01-01"},
+                {"leftOperand": "dateTime", "operator": "lteq", "rightOperand": "2026-12-31"},
+            ]
+        }
+    )
+    inside = constraint(
+        {
+            "and": [
+                {"leftOperand": "dateTime", "operator": "gteq", "rightOperand": "2026-02-01"},
+                {"leftOperand": "dateTime", "operator": "lteq", "rightOperand": "2026-11-30"},
+                {"leftOperand": "purpose", "operator": "eq", "rightOperand": "research"},
+            ]
+        }
+    )
     assert narrowing(window, inside)
     assert not narrowing(inside, window)
-    either = constraint({"or": [{"leftOperand": "purpose", "operator": "eq", "rightOperand": "research"},
-                                {"leftOperand": "purpose", "operator": "eq", "rightOperand": "education"}]})
+    either = constraint(
+        {
+            "or": [
+                {"leftOperand": "purpose", "operator": "eq", "rightOperand": "research"},
+                {"leftOperand": "purpose", "operator": "eq", "rightOperand": "education"},
+            ]
+        }
+    )
     assert narrowing(either, atom("purpose", "eq", "education"))
     assert narrowing(atom("purpose", "isAnyOf", ["research", "education"]), either)
     assert not narrowing(atom("purpose", "eq", "research"), either)
@@ -113,19 +132,34 @@ def test_logical_constraints_narrow_member_by_member() -> None:
 
 
 def test_an_or_offer_with_a_member_the_node_cannot_evaluate_is_only_matched_exactly() -> None:
-    offered = constraint({"or": [{"leftOperand": "purpose", "operator": "eq", "rightOperand": "research"},
-                                 {"leftOperand": "partner", "operator": "eq", "rightOperand": "gold"}]})
+    offered = constraint(
+        {
+            "or": [
+                {"leftOperand": "purpose", "operator": "eq", "rightOperand": "research"},
+                {"leftOperand": "partner", "operator": "eq", "rightOperand": "gold"},
+            ]
+        }
+    )
     assert not narrowing(offered, atom("purpose", "eq", "research"))
     assert narrowing(offered, offered)
 
 
 # -- soundness: whenever the request holds, the offer holds ----------------------------------------------------------
 
+
 def _claims(countries: tuple[str, ...], members: frozenset[str]) -> VerifiedClaims:
-    creds = [VerifiedCredential(f"urn:org:{c}", ("OrganizationCredential",), "did:web:a", "f",
-                                {"countryOfEstablishment": c}, NOW, None, "") for c in countries[:1]]
-    creds += [VerifiedCredential(f"urn:m:{m}", ("MembershipCredential", f"T{m}"), "did:web:a", "f", {"memberOf": m},
-                                 NOW, None, "") for m in sorted(members)]
+    creds = [
+        VerifiedCredential(
+            f"urn:org:{c}", ("OrganizationCredential",), "did:web:a", "f", {"countryOfEstablishment": c}, NOW, None, ""
+        )
+        for c in countries[:1]
+    ]
+    creds += [
+        VerifiedCredential(
+            f"urn:m:{m}", ("MembershipCredential", f"T{m}"), "did:web:a", "f", {"memberOf": m}, NOW, None, ""
+        )
+        for m in sorted(members)
+    ]
     return VerifiedClaims("did:web:peer", NOW, tuple(creds))
 
 
@@ -159,18 +193,29 @@ def _right(kind: str) -> st.SearchStrategy[Any]:
     if kind == "count":
         return st.integers(0, 12)
     if kind == "dateTime":
-        return st.one_of(st.sampled_from(["2026-02-28", "2026-03-01", "2026-03-02", "2026-03-03"]),
-                         st.integers(-50, 50).map(lambda h: (NOW + timedelta(hours=h)).isoformat()))
+        return st.one_of(
+            st.sampled_from(["2026-02-28", "2026-03-01", "2026-03-02", "2026-03-03"]),
+            st.integers(-50, 50).map(lambda h: (NOW + timedelta(hours=h)).isoformat()),
+        )
     return st.sampled_from(["P1D", "P7D", "P28D", "P30D", "P31D", "P1M", "P2M", "PT36H", "P1M2D", "P0D"])
 
 
-LEFT = {"set": "membership", "term": "purpose", "place": "countryOfEstablishment", "count": "count",
-        "dateTime": "dateTime", "duration": "elapsedTime"}
-OPS = {"set": ["eq", "neq", "isA", "hasPart", "isAllOf", "isAnyOf", "isNoneOf", "isPartOf"],
-       "term": ["eq", "neq", "isAnyOf", "isPartOf", "isNoneOf"],
-       "place": ["eq", "neq", "isAnyOf", "isPartOf", "isNoneOf"],
-       "count": ["eq", "neq", "lt", "lteq", "gt", "gteq"], "dateTime": ["eq", "neq", "lt", "lteq", "gt", "gteq"],
-       "duration": ["eq", "lt", "lteq", "gt", "gteq"]}
+LEFT = {
+    "set": "membership",
+    "term": "purpose",
+    "place": "countryOfEstablishment",
+    "count": "count",
+    "dateTime": "dateTime",
+    "duration": "elapsedTime",
+}
+OPS = {
+    "set": ["eq", "neq", "isA", "hasPart", "isAllOf", "isAnyOf", "isNoneOf", "isPartOf"],
+    "term": ["eq", "neq", "isAnyOf", "isPartOf", "isNoneOf"],
+    "place": ["eq", "neq", "isAnyOf", "isPartOf", "isNoneOf"],
+    "count": ["eq", "neq", "lt", "lteq", "gt", "gteq"],
+    "dateTime": ["eq", "neq", "lt", "lteq", "gt", "gteq"],
+    "duration": ["eq", "lt", "lteq", "gt", "gteq"],
+}
 
 
 @st.composite
@@ -178,11 +223,17 @@ def pairs(draw: st.DrawFn) -> tuple[str, Constraint, Constraint]:
     kind = draw(st.sampled_from(sorted(LEFT)))
 
     def one() -> Constraint:
-        inner = {"leftOperand": LEFT[kind], "operator": draw(st.sampled_from(OPS[kind])),
-                 "rightOperand": draw(_right(kind))}
+        inner = {
+            "leftOperand": LEFT[kind],
+            "operator": draw(st.sampled_from(OPS[kind])),
+            "rightOperand": draw(_right(kind)),
+        }
         if draw(st.integers(0, 4)) == 0:  # sometimes wrap pairs of constraints in a logical group
-            other = {"leftOperand": LEFT[kind], "operator": draw(st.sampled_from(OPS[kind])),
-                     "rightOperand": draw(_right(kind))}
+            other = {
+                "leftOperand": LEFT[kind],
+                "operator": draw(st.sampled_from(OPS[kind])),
+                "rightOperand": draw(_right(kind)),
+            }
             return constraint({draw(st.sampled_from(["and", "or", "xone", "andSequence"])): [inner, other]})
         return constraint(inner)
 

@@ -24,6 +24,7 @@ def outcome(build: Any, constraint: dict[str, Any], ctx: Any) -> TraceNode:
 
 # -- countryOfEstablishment ------------------------------------------------------------------------------------
 
+
 @pytest.mark.parametrize(
     ("country", "operator", "right", "expected"),
     [
@@ -49,12 +50,14 @@ def outcome(build: Any, constraint: dict[str, Any], ctx: Any) -> TraceNode:
 def test_country_of_establishment_against_countries_and_regions(
     build: Any, country: str, operator: str, right: Any, expected: str
 ) -> None:
-    node = outcome(build, build.atom("countryOfEstablishment", operator, right),
-                   build.ctx(build.claims(country=country)))
+    node = outcome(
+        build, build.atom("countryOfEstablishment", operator, right), build.ctx(build.claims(country=country))
+    )
     assert node.outcome == expected
     assert node.source == "verified credentials"
     assert "verified OrganizationCredential issued by did:web:authority-eu in federation 'eu-dataspace'" in (
-        node.provenance or "")
+        node.provenance or ""
+    )
 
 
 def test_configured_regions_are_used_for_country_rules(build: Any) -> None:
@@ -65,8 +68,9 @@ def test_configured_regions_are_used_for_country_rules(build: Any) -> None:
 
 
 def test_a_region_unknown_to_the_node_is_not_evaluable(build: Any) -> None:
-    node = outcome(build, build.atom("countryOfEstablishment", "isPartOf", "NORDICS"),
-                   build.ctx(build.claims(country="NO")))
+    node = outcome(
+        build, build.atom("countryOfEstablishment", "isPartOf", "NORDICS"), build.ctx(build.claims(country="NO"))
+    )
     assert node.outcome == NOT_EVALUABLE
     assert node.code == "policy.unknown_region" and "NORDICS" in node.why
 
@@ -82,8 +86,9 @@ def test_a_region_unknown_to_the_node_is_not_evaluable(build: Any) -> None:
 def test_country_rules_are_not_evaluable_without_a_usable_organization_credential(
     build: Any, claims_kwargs: dict[str, Any], code: str
 ) -> None:
-    node = outcome(build, build.atom("countryOfEstablishment", "isNoneOf", ["JP"]),
-                   build.ctx(build.claims(**claims_kwargs)))
+    node = outcome(
+        build, build.atom("countryOfEstablishment", "isNoneOf", ["JP"]), build.ctx(build.claims(**claims_kwargs))
+    )
     assert node.outcome == NOT_EVALUABLE and node.code == code
 
 
@@ -95,15 +100,21 @@ def test_country_rules_are_not_evaluable_for_an_unverified_peer(build: Any) -> N
 
 def test_conflicting_organization_credentials_make_the_country_ambiguous(build: Any) -> None:
     second = build.credential("OrganizationCredential", {"countryOfEstablishment": "JP"}, ident="urn:uuid:org-2")
-    node = outcome(build, build.atom("countryOfEstablishment", "isPartOf", "EU"),
-                   build.ctx(build.claims(country="DE", extra=(second,))))
+    node = outcome(
+        build,
+        build.atom("countryOfEstablishment", "isPartOf", "EU"),
+        build.ctx(build.claims(country="DE", extra=(second,))),
+    )
     assert node.outcome == NOT_EVALUABLE and node.code == "policy.ambiguous_value"
     assert "DE" in (node.provenance or "") and "JP" in (node.provenance or "")
 
 
 def test_legal_name_is_shown_but_does_not_decide(build: Any) -> None:
-    node = outcome(build, build.atom("countryOfEstablishment", "eq", "JP"),
-                   build.ctx(build.claims(country="JP", legal_name="Acme KK")))
+    node = outcome(
+        build,
+        build.atom("countryOfEstablishment", "eq", "JP"),
+        build.ctx(build.claims(country="JP", legal_name="Acme KK")),
+    )
     assert node.outcome == SATISFIED and node.seen == "the peer (Acme KK) is established in JP"
 
 
@@ -114,6 +125,7 @@ def test_operators_that_do_not_apply_to_one_country_are_not_evaluable(build: Any
 
 
 # -- membership and credentialType --------------------------------------------------------------------------------
+
 
 @pytest.mark.parametrize(
     ("members", "operator", "right", "expected"),
@@ -179,6 +191,7 @@ def test_credential_type_is_the_set_of_verified_credential_types(
 
 # -- purpose -------------------------------------------------------------------------------------------------------
 
+
 @pytest.mark.parametrize(
     ("purpose", "operator", "right", "expected"),
     [
@@ -210,6 +223,7 @@ def test_odrl_core_names_are_accepted_in_every_spelling(build: Any, left: str) -
 
 # -- dateTime -------------------------------------------------------------------------------------------------------
 
+
 @pytest.mark.parametrize(
     ("operator", "right", "expected"),
     [
@@ -233,6 +247,7 @@ def test_date_time_compares_the_node_clock(build: Any, operator: str, right: str
 
 # -- count -----------------------------------------------------------------------------------------------------------
 
+
 @pytest.mark.parametrize(("use_count", "expected"), [(0, SATISFIED), (2, SATISFIED), (3, NOT_SATISFIED)])
 def test_count_at_transfer_includes_the_transfer_being_decided(build: Any, use_count: int, expected: str) -> None:
     node = outcome(build, build.atom("count", "lteq", 3), build.ctx(None, use_count=use_count))
@@ -249,6 +264,7 @@ def test_count_before_an_agreement_is_the_prospective_first_use(build: Any, stag
 
 
 # -- elapsedTime -----------------------------------------------------------------------------------------------------
+
 
 @pytest.mark.parametrize(
     ("age", "operator", "right", "expected"),
@@ -289,6 +305,7 @@ def test_neq_does_not_apply_to_elapsed_time(build: Any) -> None:
 
 
 # -- anything else ---------------------------------------------------------------------------------------------------
+
 
 @pytest.mark.parametrize(
     ("constraint", "code"),

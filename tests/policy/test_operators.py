@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import date, datetime, timedelta, timezone
+from datetime import UTC, date, datetime, timedelta, timezone
 from typing import Any
 
 from hypothesis import given, settings
@@ -12,7 +12,7 @@ from connector.policy import evaluate, parse_policy
 from connector.policy.regions import BUILTIN_REGIONS
 from connector.policy.trace import NOT_EVALUABLE, SATISFIED
 
-UTC = timezone.utc
+UTC = UTC
 SET_OPERATORS = ["eq", "neq", "isA", "hasPart", "isAllOf", "isAnyOf", "isNoneOf", "isPartOf"]
 CHOICE_OPERATORS = ["eq", "neq", "isAnyOf", "isPartOf", "isNoneOf"]
 ORDER_OPERATORS = ["eq", "neq", "lt", "lteq", "gt", "gteq"]
@@ -32,6 +32,7 @@ def as_outcome(holds: bool) -> str:
 
 
 # -- sets ------------------------------------------------------------------------------------------------------------
+
 
 def reference_set(operator: str, held: set[str], right: Any) -> bool | None:
     listed = [right] if isinstance(right, str) else list(right)
@@ -57,18 +58,26 @@ def test_set_operators_on_membership(build: Any, held: set[str], operator: str, 
     assert got == (NOT_EVALUABLE if expected is None else as_outcome(expected))
 
 
-@given(st.sets(st.sampled_from(["OrganizationCredential", "MembershipCredential"])), st.sampled_from(SET_OPERATORS),
-       st.one_of(st.sampled_from(["OrganizationCredential", "MembershipCredential", "X"]),
-                 st.lists(st.sampled_from(["OrganizationCredential", "MembershipCredential", "X"]), min_size=1)))
+@given(
+    st.sets(st.sampled_from(["OrganizationCredential", "MembershipCredential"])),
+    st.sampled_from(SET_OPERATORS),
+    st.one_of(
+        st.sampled_from(["OrganizationCredential", "MembershipCredential", "X"]),
+        st.lists(st.sampled_from(["OrganizationCredential", "MembershipCredential", "X"]), min_size=1),
+    ),
+)
 def test_set_operators_on_credential_types(build: Any, held: set[str], operator: str, right: Any) -> None:
-    claims = build.claims(country="DE" if "OrganizationCredential" in held else None,
-                          members=("m",) if "MembershipCredential" in held else ())
+    claims = build.claims(
+        country="DE" if "OrganizationCredential" in held else None,
+        members=("m",) if "MembershipCredential" in held else (),
+    )
     expected = reference_set(operator, held, right)
     got = engine(build, "credentialType", operator, right, build.ctx(claims))
     assert got == (NOT_EVALUABLE if expected is None else as_outcome(expected))
 
 
 # -- single strings ---------------------------------------------------------------------------------------------------
+
 
 def reference_choice(operator: str, value: str, names: list[str]) -> bool:
     if operator == "eq":
@@ -112,9 +121,16 @@ def test_choice_operators_on_country_with_regions(build: Any, country: str, oper
 
 # -- numbers and instants ---------------------------------------------------------------------------------------------
 
+
 def compare(operator: str, left: Any, right: Any) -> bool:
-    return {"eq": left == right, "neq": left != right, "lt": left < right, "lteq": left <= right,
-            "gt": left > right, "gteq": left >= right}[operator]
+    return {
+        "eq": left == right,
+        "neq": left != right,
+        "lt": left < right,
+        "lteq": left <= right,
+        "gt": left > right,
+        "gteq": left >= right,
+    }[operator]
 
 
 @given(st.integers(0, 20), st.sampled_from(ORDER_OPERATORS), st.integers(-3, 25), st.booleans())
@@ -140,8 +156,9 @@ def test_order_operators_on_date_time_against_whole_days(build: Any, now: dateti
     assert got == as_outcome(compare(operator, now.date(), day))  # the day of `now` against the whole day
 
 
-@given(moments, st.sampled_from(["+05:30", "-08:00", "+14:00"]), st.sampled_from(ORDER_OPERATORS),
-       st.integers(-600, 600))
+@given(
+    moments, st.sampled_from(["+05:30", "-08:00", "+14:00"]), st.sampled_from(ORDER_OPERATORS), st.integers(-600, 600)
+)
 def test_date_time_offsets_are_honoured(build: Any, now: datetime, zone: str, operator: str, minutes: int) -> None:
     sign = 1 if zone[0] == "+" else -1
     offset = timezone(sign * timedelta(hours=int(zone[1:3]), minutes=int(zone[4:6])))
@@ -151,6 +168,7 @@ def test_date_time_offsets_are_honoured(build: Any, now: datetime, zone: str, op
 
 
 # -- durations --------------------------------------------------------------------------------------------------------
+
 
 def add_calendar(start: datetime, months: int, days: int, seconds: int) -> datetime:
     index = start.year * 12 + start.month - 1 + months
@@ -166,10 +184,17 @@ def add_calendar(start: datetime, months: int, days: int, seconds: int) -> datet
 
 
 @settings(max_examples=200)
-@given(moments, st.integers(0, 120 * 86400), st.sampled_from(["eq", "lt", "lteq", "gt", "gteq"]),
-       st.integers(0, 3), st.integers(0, 60), st.integers(0, 86399))
-def test_order_operators_on_elapsed_time(build: Any, now: datetime, age: int, operator: str, months: int, days: int,
-                                         seconds: int) -> None:
+@given(
+    moments,
+    st.integers(0, 120 * 86400),
+    st.sampled_from(["eq", "lt", "lteq", "gt", "gteq"]),
+    st.integers(0, 3),
+    st.integers(0, 60),
+    st.integers(0, 86399),
+)
+def test_order_operators_on_elapsed_time(
+    build: Any, now: datetime, age: int, operator: str, months: int, days: int, seconds: int
+) -> None:
     agreed = now - timedelta(seconds=age)
     text = f"P{months}M{days}DT{seconds}S"
     got = engine(build, "elapsedTime", operator, text, build.ctx(None, now=now, agreement_time=agreed))

@@ -1,7 +1,7 @@
 from __future__ import annotations
 
 import json
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -40,12 +40,26 @@ SPEC_AGREEMENT = {
     "assigner": "http://example.com/Provider",
     "assignee": "http://example.com/Consumer",
     "permission": [
-        {"action": "use", "constraint": [
-            {"leftOperand": "dateTime", "operator": "lteq", "rightOperand": "2023-12-31T06:00Z"}]},
-        {"action": "use", "constraint": [{"or": [
-            {"and": [{"leftOperand": "constraint1", "operator": "eq", "rightOperand": "value1"},
-                     {"leftOperand": "constraint2", "operator": "eq", "rightOperand": "value2"}]},
-            {"leftOperand": "partner", "operator": "eq", "rightOperand": "silver"}]}]},
+        {
+            "action": "use",
+            "constraint": [{"leftOperand": "dateTime", "operator": "lteq", "rightOperand": "2023-12-31T06:00Z"}],
+        },
+        {
+            "action": "use",
+            "constraint": [
+                {
+                    "or": [
+                        {
+                            "and": [
+                                {"leftOperand": "constraint1", "operator": "eq", "rightOperand": "value1"},
+                                {"leftOperand": "constraint2", "operator": "eq", "rightOperand": "value2"},
+                            ]
+                        },
+                        {"leftOperand": "partner", "operator": "eq", "rightOperand": "silver"},
+                    ]
+                }
+            ],
+        },
     ],
 }
 
@@ -53,13 +67,18 @@ SPEC_AGREEMENT = {
 def test_the_specification_agreement_parses_with_nested_logical_constraints() -> None:
     policy = parse_policy(SPEC_AGREEMENT)
     assert (policy.type, policy.target, policy.assigner, policy.assignee) == (
-        "Agreement", SPEC_AGREEMENT["target"], "http://example.com/Provider", "http://example.com/Consumer")
-    assert policy.timestamp == datetime(2023, 1, 1, 1, tzinfo=timezone.utc)
+        "Agreement",
+        SPEC_AGREEMENT["target"],
+        "http://example.com/Provider",
+        "http://example.com/Consumer",
+    )
+    assert policy.timestamp == datetime(2023, 1, 1, 1, tzinfo=UTC)
     assert policy.profile == ("https://test.com/profile",)
     nested = policy.permissions[1].constraints[0]
     assert isinstance(nested, LogicalConstraint) and nested.operator == "or"
     assert isinstance(nested.constraints[0], LogicalConstraint) and nested.constraints[0].where == (
-        "permission[1].constraint[0].or[0]")
+        "permission[1].constraint[0].or[0]"
+    )
     assert policy.raw is SPEC_AGREEMENT
 
 
@@ -74,8 +93,15 @@ def test_every_specification_example_policy_parses(name: str, doc: dict[str, Any
 
 @pytest.mark.parametrize("spelling", ["eq", "odrl:eq", "http://www.w3.org/ns/odrl/2/eq", {"@id": "odrl:eq"}])
 def test_operator_spellings_normalise(spelling: Any) -> None:
-    doc = {"@type": "Offer", "permission": [{"action": "use", "constraint": [
-        {"leftOperand": "odrl:purpose", "operator": spelling, "rightOperand": "research"}]}]}
+    doc = {
+        "@type": "Offer",
+        "permission": [
+            {
+                "action": "use",
+                "constraint": [{"leftOperand": "odrl:purpose", "operator": spelling, "rightOperand": "research"}],
+            }
+        ],
+    }
     constraint = parse_policy(doc).permissions[0].constraints[0]
     assert isinstance(constraint, AtomicConstraint)
     assert (constraint.left_operand, constraint.operator) == ("purpose", "eq")
@@ -83,8 +109,14 @@ def test_operator_spellings_normalise(spelling: Any) -> None:
 
 @pytest.mark.parametrize(
     "action",
-    ["use", "odrl:use", "http://www.w3.org/ns/odrl/2/use", {"@id": "odrl:use"}, {"rdf:value": {"@id": "odrl:use"}},
-     ["use"]],
+    [
+        "use",
+        "odrl:use",
+        "http://www.w3.org/ns/odrl/2/use",
+        {"@id": "odrl:use"},
+        {"rdf:value": {"@id": "odrl:use"}},
+        ["use"],
+    ],
 )
 def test_action_spellings_normalise(action: Any) -> None:
     assert parse_policy({"@type": "Offer", "permission": [{"action": action}]}).permissions[0].action == "use"
@@ -92,10 +124,17 @@ def test_action_spellings_normalise(action: Any) -> None:
 
 def test_prefixed_keys_single_objects_and_json_ld_values_are_accepted() -> None:
     doc = {
-        "@id": "urn:p", "@type": "odrl:Offer", "odrl:target": {"@id": "urn:t"},
-        "odrl:permission": {"odrl:action": {"@id": "odrl:use"}, "odrl:constraint": {
-            "odrl:leftOperand": {"@id": "odrl:dateTime"}, "odrl:operator": {"@id": "odrl:lteq"},
-            "odrl:rightOperand": {"@value": "2026-12-31", "@type": "xsd:date"}}},
+        "@id": "urn:p",
+        "@type": "odrl:Offer",
+        "odrl:target": {"@id": "urn:t"},
+        "odrl:permission": {
+            "odrl:action": {"@id": "odrl:use"},
+            "odrl:constraint": {
+                "odrl:leftOperand": {"@id": "odrl:dateTime"},
+                "odrl:operator": {"@id": "odrl:lteq"},
+                "odrl:rightOperand": {"@value": "2026-12-31", "@type": "xsd:date"},
+            },
+        },
     }
     policy = parse_policy(doc)
     assert policy.type == "Offer" and policy.target == "urn:t"
@@ -128,8 +167,12 @@ def test_duties_remedies_and_consequences_nest() -> None:
 
 
 def test_semantic_problems_do_not_stop_parsing() -> None:
-    doc = {"@type": "Offer", "permission": [{"action": "use", "constraint": [
-        {"leftOperand": "partner", "operator": "within", "rightOperand": 3}]}]}
+    doc = {
+        "@type": "Offer",
+        "permission": [
+            {"action": "use", "constraint": [{"leftOperand": "partner", "operator": "within", "rightOperand": 3}]}
+        ],
+    }
     constraint = parse_policy(doc).permissions[0].constraints[0]
     assert isinstance(constraint, AtomicConstraint)
     assert [p.code for p in constraint.problems] == ["policy.unknown_left_operand", "policy.unknown_operator"]
@@ -146,18 +189,45 @@ def test_a_missing_type_defaults_to_set() -> None:
         ({"@type": "Ticket", "permission": [{"action": "use"}]}, "policy.invalid", "@type"),
         ({"permission": [{"constraint": []}]}, "policy.missing_action", "permission[0].action"),
         ({"permission": "use"}, "policy.invalid", "permission"),
-        ({"permission": [{"action": "use", "constraint": [{"leftOperand": "count", "operator": "eq"}]}]},
-         "policy.invalid", "permission[0].constraint[0].rightOperand"),
-        ({"permission": [{"action": "use", "constraint": [{"and": [], "or": []}]}]},
-         "policy.invalid", "permission[0].constraint[0]"),
-        ({"permission": [{"action": "use", "constraint": [
-            {"and": [], "leftOperand": "count", "operator": "eq", "rightOperand": 1}]}]},
-         "policy.invalid", "permission[0].constraint[0]"),
-        ({"permission": [{"action": {"@id": "use", "refinement": []}}]}, "policy.unsupported",
-         "permission[0].action.refinement"),
-        ({"permission": [{"action": "use", "constraint": [
-            {"leftOperand": "count", "operator": "eq", "rightOperandReference": "urn:x"}]}]},
-         "policy.unsupported", "permission[0].constraint[0].rightOperandReference"),
+        (
+            {"permission": [{"action": "use", "constraint": [{"leftOperand": "count", "operator": "eq"}]}]},
+            "policy.invalid",
+            "permission[0].constraint[0].rightOperand",
+        ),
+        (
+            {"permission": [{"action": "use", "constraint": [{"and": [], "or": []}]}]},
+            "policy.invalid",
+            "permission[0].constraint[0]",
+        ),
+        (
+            {
+                "permission": [
+                    {
+                        "action": "use",
+                        "constraint": [{"and": [], "leftOperand": "count", "operator": "eq", "rightOperand": 1}],
+                    }
+                ]
+            },
+            "policy.invalid",
+            "permission[0].constraint[0]",
+        ),
+        (
+            {"permission": [{"action": {"@id": "use", "refinement": []}}]},
+            "policy.unsupported",
+            "permission[0].action.refinement",
+        ),
+        (
+            {
+                "permission": [
+                    {
+                        "action": "use",
+                        "constraint": [{"leftOperand": "count", "operator": "eq", "rightOperandReference": "urn:x"}],
+                    }
+                ]
+            },
+            "policy.unsupported",
+            "permission[0].constraint[0].rightOperandReference",
+        ),
         ({"permission": [{"action": "use", "failure": []}]}, "policy.unsupported", "permission[0].failure"),
         ({"permission": [{"action": "use", "remedy": []}]}, "policy.unsupported", "permission[0].remedy"),
         ({"inheritFrom": "urn:parent", "permission": [{"action": "use"}]}, "policy.unsupported", "inheritFrom"),
@@ -192,9 +262,12 @@ def test_parsed_policies_are_hashable_values() -> None:
     assert policy == parse_policy(json.loads(json.dumps(SPEC_AGREEMENT)))
 
 
-@given(st.recursive(st.none() | st.booleans() | st.integers() | st.text(max_size=5),
-                    lambda inner: st.lists(inner, max_size=3)
-                    | st.dictionaries(st.text(max_size=5), inner, max_size=3)))
+@given(
+    st.recursive(
+        st.none() | st.booleans() | st.integers() | st.text(max_size=5),
+        lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=5), inner, max_size=3),
+    )
+)
 def test_freeze_and_thaw_round_trip(value: Any) -> None:
     frozen = freeze(value)
     hash(frozen)
@@ -203,17 +276,70 @@ def test_freeze_and_thaw_round_trip(value: Any) -> None:
 
 # -- arbitrary input ------------------------------------------------------------------------------------------------
 
-KEYS = ["@id", "@type", "target", "assigner", "assignee", "permission", "prohibition", "obligation", "action",
-        "constraint", "duty", "remedy", "consequence", "leftOperand", "operator", "rightOperand", "and", "or",
-        "xone", "andSequence", "@value", "refinement", "timestamp", "profile", "odrl:permission", "conflict", "uid",
-        "rdf:value", "dataType", "unit"]
-VALUES = ["use", "Offer", "Agreement", "Set", "eq", "lteq", "isAnyOf", "term-lteq", "dateTime", "count", "purpose",
-          "membership", "countryOfEstablishment", "elapsedTime", "EU", "P30D", "2026-12-31", "", "odrl:use", "prohibit"]
+KEYS = [
+    "@id",
+    "@type",
+    "target",
+    "assigner",
+    "assignee",
+    "permission",
+    "prohibition",
+    "obligation",
+    "action",
+    "constraint",
+    "duty",
+    "remedy",
+    "consequence",
+    "leftOperand",
+    "operator",
+    "rightOperand",
+    "and",
+    "or",
+    "xone",
+    "andSequence",
+    "@value",
+    "refinement",
+    "timestamp",
+    "profile",
+    "odrl:permission",
+    "conflict",
+    "uid",
+    "rdf:value",
+    "dataType",
+    "unit",
+]
+VALUES = [
+    "use",
+    "Offer",
+    "Agreement",
+    "Set",
+    "eq",
+    "lteq",
+    "isAnyOf",
+    "term-lteq",
+    "dateTime",
+    "count",
+    "purpose",
+    "membership",
+    "countryOfEstablishment",
+    "elapsedTime",
+    "EU",
+    "P30D",
+    "2026-12-31",
+    "",
+    "odrl:use",
+    "prohibit",
+]
 json_values = st.recursive(
-    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=True) | st.sampled_from(VALUES)
+    st.none()
+    | st.booleans()
+    | st.integers()
+    | st.floats(allow_nan=True)
+    | st.sampled_from(VALUES)
     | st.text(max_size=8),
-    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.sampled_from(KEYS) | st.text(max_size=4), inner,
-                                                                max_size=5),
+    lambda inner: (
+        st.lists(inner, max_size=4) | st.dictionaries(st.sampled_from(KEYS) | st.text(max_size=4), inner, max_size=5)
+    ),
     max_leaves=40,
 )
 

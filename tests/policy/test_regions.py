@@ -41,8 +41,12 @@ def test_every_region_member_is_a_country_code() -> None:
 
 @pytest.mark.parametrize(
     ("name", "expected"),
-    [("EU", BUILTIN_REGIONS["EU"]), ("eu", BUILTIN_REGIONS["EU"]), ("de", frozenset({"DE"})),
-     ("JP", frozenset({"JP"}))],
+    [
+        ("EU", BUILTIN_REGIONS["EU"]),
+        ("eu", BUILTIN_REGIONS["EU"]),
+        ("de", frozenset({"DE"})),
+        ("JP", frozenset({"JP"})),
+    ],
 )
 def test_places_expand_case_insensitively(name: str, expected: frozenset[str]) -> None:
     assert expand_place(name, {}) == expected

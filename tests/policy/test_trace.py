@@ -8,11 +8,18 @@ from typing import Any
 from connector.policy import decide_contract, evaluate, parse_policy, render_trace
 
 EU_ONLY = {
-    "@id": "urn:offer:eu", "@type": "Offer", "target": "urn:ds:1",
-    "permission": [{"action": "use", "constraint": [
-        {"leftOperand": "countryOfEstablishment", "operator": "isPartOf", "rightOperand": "EU"},
-        {"leftOperand": "dateTime", "operator": "lteq", "rightOperand": "2026-12-31"},
-    ]}],
+    "@id": "urn:offer:eu",
+    "@type": "Offer",
+    "target": "urn:ds:1",
+    "permission": [
+        {
+            "action": "use",
+            "constraint": [
+                {"leftOperand": "countryOfEstablishment", "operator": "isPartOf", "rightOperand": "EU"},
+                {"leftOperand": "dateTime", "operator": "lteq", "rightOperand": "2026-12-31"},
+            ],
+        }
+    ],
 }
 
 
@@ -35,21 +42,31 @@ def test_render_trace_names_rule_constraint_seen_value_source_and_outcome(build:
     assert lines[1] == "    permission 'use' -> not satisfied  @ permission[0]"
     assert lines[2].startswith("      countryOfEstablishment isPartOf EU (AT, BE")
     assert lines[2].endswith("-> not satisfied  @ permission[0].constraint[0]")
-    assert lines[3] == ("      dateTime lteq 2026-12-31: the time is 2026-03-01T12:00:00Z (source: node clock; read at "
-                        "decision time) -> satisfied  @ permission[0].constraint[1]")
+    assert lines[3] == (
+        "      dateTime lteq 2026-12-31: the time is 2026-03-01T12:00:00Z (source: node clock; read at "
+        "decision time) -> satisfied  @ permission[0].constraint[1]"
+    )
 
 
 def test_render_trace_of_a_permit_says_why(build: Any) -> None:
     decision = evaluate(parse_policy(EU_ONLY), build.ctx(build.claims(country="AT")))
     assert render_trace(decision.trace).splitlines()[0] == (
-        "PERMITTED: permission 'use' permits 'use': all 2 constraint(s) are satisfied, and no prohibition applies")
+        "PERMITTED: permission 'use' permits 'use': all 2 constraint(s) are satisfied, and no prohibition applies"
+    )
 
 
 def test_constraints_that_cannot_be_evaluated_say_why(build: Any) -> None:
-    doc = {"permission": [{"action": "use", "constraint": [
-        {"leftOperand": "partner", "operator": "eq", "rightOperand": "gold"},
-        {"leftOperand": "purpose", "operator": "eq", "rightOperand": "research"},
-    ]}]}
+    doc = {
+        "permission": [
+            {
+                "action": "use",
+                "constraint": [
+                    {"leftOperand": "partner", "operator": "eq", "rightOperand": "gold"},
+                    {"leftOperand": "purpose", "operator": "eq", "rightOperand": "research"},
+                ],
+            }
+        ]
+    }
     decision = evaluate(parse_policy(doc), build.ctx(None))
     assert decision.reasons == (
         "permission 'use' requires partner eq gold, which this node cannot evaluate: This node cannot evaluate the "
@@ -62,10 +79,21 @@ def test_constraints_that_cannot_be_evaluated_say_why(build: Any) -> None:
 
 
 def test_skipped_members_of_an_and_sequence_are_shown(build: Any) -> None:
-    doc = {"permission": [{"action": "use", "constraint": [{"andSequence": [
-        {"leftOperand": "count", "operator": "gt", "rightOperand": 5},
-        {"leftOperand": "purpose", "operator": "eq", "rightOperand": "research"},
-    ]}]}]}
+    doc = {
+        "permission": [
+            {
+                "action": "use",
+                "constraint": [
+                    {
+                        "andSequence": [
+                            {"leftOperand": "count", "operator": "gt", "rightOperand": 5},
+                            {"leftOperand": "purpose", "operator": "eq", "rightOperand": "research"},
+                        ]
+                    }
+                ],
+            }
+        ]
+    }
     text = render_trace(evaluate(parse_policy(doc), build.ctx(None)).trace)
     assert "andSequence of 2 constraint(s) -> not satisfied" in text
     assert "purpose eq research -> skipped (an earlier member of the andSequence was not satisfied)" in text
@@ -78,8 +106,11 @@ def test_trace_json_has_one_node_per_rule_and_constraint_and_survives_json(build
     root = data["trace"]
     assert (root["kind"], root["outcome"]) == ("policy", "denied")
     (permission,) = root["children"]
-    assert (permission["kind"], permission["where"], permission["outcome"]) == ("permission", "permission[0]",
-                                                                                  "not satisfied")
+    assert (permission["kind"], permission["where"], permission["outcome"]) == (
+        "permission",
+        "permission[0]",
+        "not satisfied",
+    )
     country, clock = permission["children"]
     assert country == {
         "kind": "constraint",
@@ -96,8 +127,13 @@ def test_trace_json_has_one_node_per_rule_and_constraint_and_survives_json(build
 
 def test_a_contract_trace_shows_each_offer_and_the_evaluation(build: Any) -> None:
     offers = [
-        {"@id": "urn:offer:strict", "@type": "Offer", "permission": [{"action": "use", "constraint": [
-            {"leftOperand": "count", "operator": "lteq", "rightOperand": 1}]}]},
+        {
+            "@id": "urn:offer:strict",
+            "@type": "Offer",
+            "permission": [
+                {"action": "use", "constraint": [{"leftOperand": "count", "operator": "lteq", "rightOperand": 1}]}
+            ],
+        },
         {"@id": "urn:offer:eu", "@type": "Offer", "permission": EU_ONLY["permission"]},
     ]
     requested = {**EU_ONLY, "@id": "urn:request:1"}  # answers no offer in particular: offers are tried in order

@@ -14,10 +14,14 @@ def problems(doc: Any, **kwargs: Any) -> list[tuple[str, str | None]]:
 
 
 def with_constraints(*constraints: Any) -> dict[str, Any]:
-    return {"@id": "urn:p", "@type": "Offer", "permission": [
-        {"action": "use"},
-        {"action": "use", "constraint": list(constraints)},
-    ]}
+    return {
+        "@id": "urn:p",
+        "@type": "Offer",
+        "permission": [
+            {"action": "use"},
+            {"action": "use", "constraint": list(constraints)},
+        ],
+    }
 
 
 def atom(left: str, operator: str, right: Any) -> dict[str, Any]:
@@ -59,7 +63,8 @@ def test_a_realistic_offer_has_no_problems() -> None:
 )
 def test_each_constraint_problem_points_at_its_field(constraint: Any, code: str, field: str) -> None:
     assert problems(with_constraints(atom("count", "lteq", 1), constraint)) == [
-        (code, f"permission[1].constraint[1].{field}")]
+        (code, f"permission[1].constraint[1].{field}")
+    ]
 
 
 def test_an_unknown_region_inside_a_list_is_pinpointed() -> None:
@@ -80,12 +85,16 @@ def test_problems_inside_logical_constraints_have_full_paths() -> None:
 @pytest.mark.parametrize("operator", ["and", "or", "xone", "andSequence"])
 def test_empty_logical_constraints_are_reported(operator: str) -> None:
     assert problems(with_constraints({operator: []})) == [
-        ("policy.empty_logical_constraint", f"permission[1].constraint[0].{operator}")]
+        ("policy.empty_logical_constraint", f"permission[1].constraint[0].{operator}")
+    ]
 
 
 def test_a_missing_action_is_reported_with_the_other_problems() -> None:
-    doc = {"@type": "Offer", "permission": [{"constraint": [atom("purpose", "bogus", "x")]}],
-           "prohibition": [{"action": "use"}, {"constraint": []}]}
+    doc = {
+        "@type": "Offer",
+        "permission": [{"constraint": [atom("purpose", "bogus", "x")]}],
+        "prohibition": [{"action": "use"}, {"constraint": []}],
+    }
     assert problems(doc) == [
         ("policy.missing_action", "permission[0].action"),
         ("policy.missing_action", "prohibition[1].action"),
@@ -94,9 +103,12 @@ def test_a_missing_action_is_reported_with_the_other_problems() -> None:
 
 
 def test_duties_and_obligations_are_reported_as_unfulfillable_but_remedies_are_not() -> None:
-    doc = {"@type": "Offer", "permission": [{"action": "use", "duty": [{"action": "delete"}]}],
-           "prohibition": [{"action": "distribute", "remedy": [{"action": "anonymize"}]}],
-           "obligation": [{"action": "compensate"}]}
+    doc = {
+        "@type": "Offer",
+        "permission": [{"action": "use", "duty": [{"action": "delete"}]}],
+        "prohibition": [{"action": "distribute", "remedy": [{"action": "anonymize"}]}],
+        "obligation": [{"action": "compensate"}],
+    }
     assert problems(doc) == [
         ("policy.unfulfillable_duty", "obligation[0]"),
         ("policy.unfulfillable_duty", "permission[0].duty[0]"),
@@ -114,8 +126,10 @@ def test_an_agreement_must_name_its_parties() -> None:
 
 def test_structural_and_semantic_problems_are_reported_together() -> None:
     doc = {"@type": "Offer", "target": 7, "permission": [{"action": "use", "constraint": [atom("x", "eq", 1)]}]}
-    assert problems(doc) == [("policy.invalid", "target"), ("policy.unknown_left_operand",
-                                                             "permission[0].constraint[0].leftOperand")]
+    assert problems(doc) == [
+        ("policy.invalid", "target"),
+        ("policy.unknown_left_operand", "permission[0].constraint[0].leftOperand"),
+    ]
 
 
 @pytest.mark.parametrize("doc", [None, "policy", 3, []])

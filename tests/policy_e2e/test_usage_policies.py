@@ -2,10 +2,9 @@
 each refusal explained by its trace (also through `connector explain`)."""
 
 import asyncio
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import pytest
-
 from nodekit import Management, acli, make_participant, running_node, write_config
 
 
@@ -29,17 +28,26 @@ async def test_a_purpose_mismatch_is_refused_with_the_reason_and_the_right_purpo
     provider, consumer, pcfg, ccfg = pair
     async with running_node(pcfg), running_node(ccfg):
         pm, cm = Management(provider), Management(consumer)
-        offer = await pm.offer("health", permission({"leftOperand": "purpose", "operator": "isAnyOf",
-                                                     "rightOperand": ["research", "public-health"]}))
+        offer = await pm.offer(
+            "health",
+            permission(
+                {"leftOperand": "purpose", "operator": "isAnyOf", "rightOperand": ["research", "public-health"]}
+            ),
+        )
         refused = await cm.negotiate(provider, offer, "health", purpose="marketing")
         assert refused["state"] == "TERMINATED"
         assert "purpose" in refused["reason"] and "marketing" in refused["reason"], refused["reason"]
         agreed = await cm.negotiate(provider, offer, "health", purpose="research")
         assert agreed["state"] == "FINALIZED", agreed
         provider_side = await pm.call("GET", "/v1/negotiations?state=TERMINATED", None, 200)
-        trace = [h for h in (await pm.call("GET", f"/v1/negotiations/{provider_side['items'][0]['id']}"))["history"]
-                 if h["cause"] == "contract policy decided"][0]
-        assert "DENIED" in trace["detail"]["explanation"] and "declared by the consumer" in trace["detail"]["explanation"]
+        trace = [
+            h
+            for h in (await pm.call("GET", f"/v1/negotiations/{provider_side['items'][0]['id']}"))["history"]
+            if h["cause"] == "contract policy decided"
+        ][0]
+        assert (
+            "DENIED" in trace["detail"]["explanation"] and "declared by the consumer" in trace["detail"]["explanation"]
+        )
 
 
 async def test_the_count_limit_refuses_the_transfer_after_the_last_allowed_one(pair):
@@ -58,16 +66,18 @@ async def test_the_count_limit_refuses_the_transfer_after_the_last_allowed_one(p
 
 async def test_a_time_window_that_closes_between_two_transfers(pair, tmp_path):
     provider, consumer, pcfg, ccfg = pair
-    closes = (datetime.now(timezone.utc) + timedelta(seconds=3)).strftime("%Y-%m-%dT%H:%M:%SZ")
+    closes = (datetime.now(UTC) + timedelta(seconds=3)).strftime("%Y-%m-%dT%H:%M:%SZ")
     async with running_node(pcfg), running_node(ccfg):
         pm, cm = Management(provider), Management(consumer)
-        offer = await pm.offer("quotes", permission({"leftOperand": "dateTime", "operator": "lteq",
-                                                     "rightOperand": closes}))
+        offer = await pm.offer(
+            "quotes", permission({"leftOperand": "dateTime", "operator": "lteq", "rightOperand": closes})
+        )
         neg = await cm.negotiate(provider, offer, "quotes")
         assert neg["state"] == "FINALIZED", neg
         assert (await transfer(cm, neg["agreementId"]))["state"] == "STARTED"
-        await asyncio.sleep(max(0.0, (datetime.fromisoformat(closes.replace("Z", "+00:00"))
-                                      - datetime.now(timezone.utc)).total_seconds() + 1.1))
+        await asyncio.sleep(
+            max(0.0, (datetime.fromisoformat(closes.replace("Z", "+00:00")) - datetime.now(UTC)).total_seconds() + 1.1)
+        )
         late = await transfer(cm, neg["agreementId"])
         assert late["state"] == "TERMINATED" and "dateTime" in late["reason"], late["reason"]
         provider_transfers = await pm.call("GET", "/v1/transfers?state=TERMINATED", None, 200)
@@ -84,11 +94,23 @@ async def test_a_counter_offer_looser_than_the_offer_is_refused_and_a_stricter_o
         address = f"https://localhost:{provider.protocol_port}/dsp/2025-1"
 
         async def request(count):
-            offer = {"@id": "logs-offer", "@type": "Offer", "target": "logs",
-                     **permission({"leftOperand": "count", "operator": "lteq", "rightOperand": str(count)})}
-            neg = await cm.call("POST", "/v1/negotiations", {"counterPartyAddress": address,
-                                                             "counterPartyId": provider.participant_id,
-                                                             "offer": offer, "datasetId": "logs"}, 201)
+            offer = {
+                "@id": "logs-offer",
+                "@type": "Offer",
+                "target": "logs",
+                **permission({"leftOperand": "count", "operator": "lteq", "rightOperand": str(count)}),
+            }
+            neg = await cm.call(
+                "POST",
+                "/v1/negotiations",
+                {
+                    "counterPartyAddress": address,
+                    "counterPartyId": provider.participant_id,
+                    "offer": offer,
+                    "datasetId": "logs",
+                },
+                201,
+            )
             return await cm.call("GET", f"/v1/negotiations/{neg['id']}?wait=FINALIZED,TERMINATED&timeout=20")
 
         looser = await request(10)

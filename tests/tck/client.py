@@ -14,7 +14,6 @@ from dataclasses import dataclass
 from typing import Any
 
 import aiohttp
-
 from tck import tck_messages as msg
 from tck.wire_checks import catalog_dataset_ids, document_problems, parse_json, version_problems
 
@@ -130,25 +129,29 @@ class TckClient:
         body = msg.negotiation_initiation(dataset_id, offer_id, connector_address)
         return await self.post(self.cut.negotiation_initiate_url, body)
 
-    async def contract_offer(self, address: str, consumer_pid: str, message: Mapping[str, Any],
-                             expect_error: bool = False) -> Reply:
+    async def contract_offer(
+        self, address: str, consumer_pid: str, message: Mapping[str, Any], expect_error: bool = False
+    ) -> Reply:
         url = f"{address}/negotiations/{consumer_pid}/offers"
         return await self._message(url, message, expect_error, "ContractNegotiationError")
 
-    async def contract_agreement(self, address: str, consumer_pid: str, message: Mapping[str, Any],
-                                 expect_error: bool = False) -> Reply:
+    async def contract_agreement(
+        self, address: str, consumer_pid: str, message: Mapping[str, Any], expect_error: bool = False
+    ) -> Reply:
         url = f"{address}/negotiations/{consumer_pid}/agreement"
         return await self._message(url, message, expect_error, "ContractNegotiationError")
 
-    async def finalize(self, address: str, consumer_pid: str, message: Mapping[str, Any],
-                       expect_error: bool = False) -> Reply:
+    async def finalize(
+        self, address: str, consumer_pid: str, message: Mapping[str, Any], expect_error: bool = False
+    ) -> Reply:
         url = f"{address}/negotiations/{consumer_pid}/events"
         return await self._message(url, message, expect_error, "ContractNegotiationError")
 
     # --- negotiation, either side ---------------------------------------------------------------------------
 
-    async def terminate_negotiation(self, address: str, pid: str, message: Mapping[str, Any],
-                                    expect_error: bool = False) -> Reply:
+    async def terminate_negotiation(
+        self, address: str, pid: str, message: Mapping[str, Any], expect_error: bool = False
+    ) -> Reply:
         url = f"{address}/negotiations/{pid}/termination"
         return await self._message(url, message, expect_error, "ContractNegotiationError")
 
@@ -172,20 +175,24 @@ class TckClient:
         body = msg.transfer_initiation(agreement_id, transfer_format, connector_address)
         return await self.post(self.cut.transfer_initiate_url, body)
 
-    async def start_transfer(self, address: str, pid: str, message: Mapping[str, Any],
-                             expect_error: bool = False) -> Reply:
+    async def start_transfer(
+        self, address: str, pid: str, message: Mapping[str, Any], expect_error: bool = False
+    ) -> Reply:
         return await self._message(f"{address}/transfers/{pid}/start", message, expect_error, "TransferError")
 
-    async def complete_transfer(self, address: str, pid: str, message: Mapping[str, Any],
-                                expect_error: bool = False) -> Reply:
+    async def complete_transfer(
+        self, address: str, pid: str, message: Mapping[str, Any], expect_error: bool = False
+    ) -> Reply:
         return await self._message(f"{address}/transfers/{pid}/completion", message, expect_error, "TransferError")
 
-    async def suspend_transfer(self, address: str, pid: str, message: Mapping[str, Any],
-                               expect_error: bool = False) -> Reply:
+    async def suspend_transfer(
+        self, address: str, pid: str, message: Mapping[str, Any], expect_error: bool = False
+    ) -> Reply:
         return await self._message(f"{address}/transfers/{pid}/suspension", message, expect_error, "TransferError")
 
-    async def terminate_transfer(self, address: str, pid: str, message: Mapping[str, Any],
-                                 expect_error: bool = False) -> Reply:
+    async def terminate_transfer(
+        self, address: str, pid: str, message: Mapping[str, Any], expect_error: bool = False
+    ) -> Reply:
         return await self._message(f"{address}/transfers/{pid}/termination", message, expect_error, "TransferError")
 
     async def get_transfer(self, address: str, pid: str) -> Mapping[str, Any]:
@@ -236,8 +243,11 @@ def _document(reply: Reply, expected: str | None) -> Mapping[str, Any]:
 
 def _require(reply: Reply, problems: list[str]) -> None:
     if problems:
-        raise AssertionError(f"{reply.url} answered {reply.status} with a body the TCK rejects: "
-                             + "; ".join(problems) + f" -- body: {_excerpt(reply)}")
+        raise AssertionError(
+            f"{reply.url} answered {reply.status} with a body the TCK rejects: "
+            + "; ".join(problems)
+            + f" -- body: {_excerpt(reply)}"
+        )
 
 
 def _excerpt(reply: Reply, limit: int = 300) -> str:

@@ -8,7 +8,6 @@ from pathlib import Path
 import aiohttp
 import pytest
 import pytest_asyncio
-
 from tck.client import CutEndpoints, TckClient
 from tck.fake_tck import FakeTck
 from tck.pipeline import Harness

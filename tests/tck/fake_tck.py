@@ -24,14 +24,14 @@ from dataclasses import dataclass
 from typing import Any
 
 from aiohttp import web
-
-from connector.dsp.vocabulary import NegotiationMessage as NM
-from connector.dsp.vocabulary import TransferMessage as TM
 from tck import tck_messages as msg
 from tck.tck_machines import NegotiationState as NS
 from tck.tck_machines import NegotiationView, Side, TransferView
 from tck.tck_machines import TransferState as TS
 from tck.wire_checks import document_problems, parse_json
+
+from connector.dsp.vocabulary import NegotiationMessage as NM
+from connector.dsp.vocabulary import TransferMessage as TM
 
 DEFAULT_WAIT = 5.0
 NO_HANDLER = "No handler registered on this endpoint"
@@ -73,11 +73,19 @@ ROUTES: tuple[Route, ...] = (
 
 # What each message does to the TCK's view, and which side of the TCK may receive it.
 NEGOTIATION_TARGET: Mapping[str, NS] = {
-    NM.REQUEST: NS.REQUESTED, NM.OFFER: NS.OFFERED, NM.ACCEPTED: NS.ACCEPTED, NM.AGREEMENT: NS.AGREED,
-    NM.VERIFICATION: NS.VERIFIED, NM.FINALIZED: NS.FINALIZED, NM.TERMINATION: NS.TERMINATED,
+    NM.REQUEST: NS.REQUESTED,
+    NM.OFFER: NS.OFFERED,
+    NM.ACCEPTED: NS.ACCEPTED,
+    NM.AGREEMENT: NS.AGREED,
+    NM.VERIFICATION: NS.VERIFIED,
+    NM.FINALIZED: NS.FINALIZED,
+    NM.TERMINATION: NS.TERMINATED,
 }
 TRANSFER_TARGET: Mapping[str, TS] = {
-    TM.START: TS.STARTED, TM.COMPLETION: TS.COMPLETED, TM.SUSPENSION: TS.SUSPENDED, TM.TERMINATION: TS.TERMINATED,
+    TM.START: TS.STARTED,
+    TM.COMPLETION: TS.COMPLETED,
+    TM.SUSPENSION: TS.SUSPENDED,
+    TM.TERMINATION: TS.TERMINATED,
 }
 RECEIVED_BY: Mapping[Side, frozenset[str]] = {
     Side.CONSUMER: frozenset({NM.OFFER, NM.AGREEMENT, NM.FINALIZED, NM.TERMINATION}),
@@ -152,7 +160,7 @@ class Expectation:
     async def wait(self) -> Received:
         try:
             return await asyncio.wait_for(asyncio.shield(self._future), self.timeout)
-        except asyncio.TimeoutError:
+        except TimeoutError:
             self._tck._drop_waiter(self.kind, self.key, self._future)
             raise AssertionError(self._tck.describe_timeout(self.kind, self.key, self.timeout)) from None
 
@@ -212,8 +220,9 @@ class FakeTck:
         return view
 
     def new_transfer(self, agreement_id: str, transfer_format: str, callback_address: str) -> TransferView:
-        view = TransferView(Side.CONSUMER, msg.new_id(), agreement_id, transfer_format,
-                            callback_address=callback_address)
+        view = TransferView(
+            Side.CONSUMER, msg.new_id(), agreement_id, transfer_format, callback_address=callback_address
+        )
         self.transfers[view.own_pid] = view
         return view
 
@@ -268,8 +277,10 @@ class FakeTck:
     def assert_quiet(self, *keys: str) -> None:
         """No message for these processes broke the TCK's rules, and none arrived that nobody asked for."""
         faults = [str(v) for v in self.violations_for(*keys)]
-        faults += [f"the node sent {r.kind} for {r.key} although the scenario expects nothing more"
-                   for r in self.unclaimed(*keys)]
+        faults += [
+            f"the node sent {r.kind} for {r.key} although the scenario expects nothing more"
+            for r in self.unclaimed(*keys)
+        ]
         if faults:
             raise AssertionError("\n".join(faults))
 
@@ -356,18 +367,27 @@ class FakeTck:
         offer_id = offer["@id"]
         dataset_id = msg.dataset_id_from_offer(offer_id)
         if dataset_id is None:
-            problems.append(f"the offer @id {offer_id!r} is not the offerId the TCK gave (it starts with "
-                            f"{msg.OFFER_PREFIX!r}; the TCK derives the dataset from it)")
+            problems.append(
+                f"the offer @id {offer_id!r} is not the offerId the TCK gave (it starts with "
+                f"{msg.OFFER_PREFIX!r}; the TCK derives the dataset from it)"
+            )
         elif offer.get("target") != dataset_id:
             problems.append(f"the offer target is {offer.get('target')!r}, not the dataset {dataset_id!r}")
         if problems:
             return _Outcome(400, None, None, tuple(problems))
         consumer_pid = body["consumerPid"]
-        view = next((v for v in self.negotiations.values()
-                     if v.side is Side.PROVIDER and v.cut_pid == consumer_pid), None)
+        view = next(
+            (v for v in self.negotiations.values() if v.side is Side.PROVIDER and v.cut_pid == consumer_pid), None
+        )
         if view is None:  # a repeated request gets the same negotiation back, as from the TCK
-            view = NegotiationView(Side.PROVIDER, msg.new_id(), dataset_id or "", offer_id, cut_pid=consumer_pid,
-                                   callback_address=body["callbackAddress"])
+            view = NegotiationView(
+                Side.PROVIDER,
+                msg.new_id(),
+                dataset_id or "",
+                offer_id,
+                cut_pid=consumer_pid,
+                callback_address=body["callbackAddress"],
+            )
             view.move(NS.REQUESTED)
             self.negotiations[view.own_pid] = view
         answer = msg.contract_negotiation(view.own_pid, consumer_pid, str(view.state))
@@ -377,11 +397,16 @@ class FakeTck:
         if "callbackAddress" not in body:
             return _Outcome(400, None, None, ("an initial TransferRequestMessage needs a callbackAddress",))
         consumer_pid = body["consumerPid"]
-        view = next((v for v in self.transfers.values()
-                     if v.side is Side.PROVIDER and v.cut_pid == consumer_pid), None)
+        view = next((v for v in self.transfers.values() if v.side is Side.PROVIDER and v.cut_pid == consumer_pid), None)
         if view is None:
-            view = TransferView(Side.PROVIDER, msg.new_id(), body["agreementId"], body.get("format", ""),
-                                cut_pid=consumer_pid, callback_address=body["callbackAddress"])
+            view = TransferView(
+                Side.PROVIDER,
+                msg.new_id(),
+                body["agreementId"],
+                body.get("format", ""),
+                cut_pid=consumer_pid,
+                callback_address=body["callbackAddress"],
+            )
             view.move(TS.REQUESTED)
             self.transfers[view.own_pid] = view
         answer = msg.transfer_process(view.own_pid, consumer_pid, str(view.state))
@@ -393,8 +418,9 @@ class FakeTck:
             return _Outcome(404, None, pid, (f"the TCK has no negotiation {pid}",))
         problems = _pid_problems(view, body)
         if kind not in RECEIVED_BY[view.side]:
-            problems.append(f"the TCK is the {view.side} here, and the {view.side.name.lower()} never receives "
-                            f"{NM(kind).label}")
+            problems.append(
+                f"the TCK is the {view.side} here, and the {view.side.name.lower()} never receives {NM(kind).label}"
+            )
         if problems:
             return _Outcome(400, None, pid, tuple(problems))
         target = NEGOTIATION_TARGET[kind]
@@ -404,8 +430,12 @@ class FakeTck:
             return _Outcome(409, answer, pid, (reason,))
         view.move(target)
         if kind in (NM.OFFER, NM.REQUEST, NM.TERMINATION):
-            return _Outcome(200, msg.contract_negotiation(view.provider_pid or "", view.consumer_pid or "",
-                                                          str(view.state)), pid, ())
+            return _Outcome(
+                200,
+                msg.contract_negotiation(view.provider_pid or "", view.consumer_pid or "", str(view.state)),
+                pid,
+                (),
+            )
         return _Outcome(200, None, pid, ())  # agreement, events, verification: 200 with an empty body
 
     def _transfer_message(self, kind: str, pid: str, body: dict[str, Any]) -> _Outcome:
@@ -423,8 +453,9 @@ class FakeTck:
         view.move(target)
         if kind == TM.START:
             view.data_address = body.get("dataAddress")
-        return _Outcome(200, msg.transfer_process(view.provider_pid or "", view.consumer_pid or "", str(view.state)),
-                        pid, ())
+        return _Outcome(
+            200, msg.transfer_process(view.provider_pid or "", view.consumer_pid or "", str(view.state)), pid, ()
+        )
 
 
 def _observe(future: asyncio.Future[Received]) -> None:
@@ -466,4 +497,3 @@ def _pid_problems(view: NegotiationView | TransferView, body: Mapping[str, Any])
     elif body.get(cut_key) != view.cut_pid:
         problems.append(f"{cut_key} is {body.get(cut_key)!r}, but the node named its process {view.cut_pid!r}")
     return problems
-

@@ -80,9 +80,9 @@ def _unescape(text: str) -> str:
             continue
         code = text[index + 1]
         if code == "u":
-            digits = text[index + 2: index + 6]
+            digits = text[index + 2 : index + 6]
             if len(digits) != 4 or any(d not in "0123456789abcdefABCDEF" for d in digits):
-                raise PropertiesError(f"malformed \\uXXXX escape near {text[index:index + 6]!r}")
+                raise PropertiesError(f"malformed \\uXXXX escape near {text[index : index + 6]!r}")
             out.append(chr(int(digits, 16)))
             index += 6
             continue
@@ -110,4 +110,4 @@ def _escape(text: str, is_key: bool) -> str:
 
 def _utf16(char: str) -> list[int]:
     data = char.encode("utf-16-be")
-    return [int.from_bytes(data[i:i + 2], "big") for i in range(0, len(data), 2)]
+    return [int.from_bytes(data[i : i + 2], "big") for i in range(0, len(data), 2)]

@@ -60,9 +60,9 @@ class _Run:
     async def wait_for_state(self, expectation: Expectation | None, state: str) -> Received | None:
         """The TCK's thenWaitForState: the awaited message arrived and the TCK's own view is in `state`."""
         received = await expectation if expectation is not None else None
-        assert self.view.state == state, (
-            f"the TCK's process is {self.view.state}, expected {state}"
-            + (f" after {received.kind}" if received else ""))
+        assert self.view.state == state, f"the TCK's process is {self.view.state}, expected {state}" + (
+            f" after {received.kind}" if received else ""
+        )
         return received
 
     def finish(self, *keys: str) -> None:
@@ -87,8 +87,7 @@ class NegotiationWithProvider(_Run):
 
     async def send_counter_offer(self, offer_id: str, target: str, expect_error: bool = False) -> None:
         # The TCK's own negotiation has no counter-party id, so the counter-offer carries no assigner.
-        message = msg.counter_offer(self.provider_pid, self.consumer_pid, offer_id, None, msg.TCK_PARTICIPANT,
-                                    target)
+        message = msg.counter_offer(self.provider_pid, self.consumer_pid, offer_id, None, msg.TCK_PARTICIPANT, target)
         if not expect_error:
             self.view.move(NS.REQUESTED)
         await self.h.client.counter_offer(message, expect_error)
@@ -141,15 +140,28 @@ class NegotiationWithConsumer(_Run):
         return self.request
 
     async def send_offer(self, expect_error: bool = False) -> None:
-        message = msg.contract_offer(self.provider_pid, self.consumer_pid, self.view.offer_id, msg.TCK_PARTICIPANT,
-                                     self.h.cut.agent_id, self.view.dataset_id)
+        message = msg.contract_offer(
+            self.provider_pid,
+            self.consumer_pid,
+            self.view.offer_id,
+            msg.TCK_PARTICIPANT,
+            self.h.cut.agent_id,
+            self.view.dataset_id,
+        )
         await self.h.client.contract_offer(self.address, self.consumer_pid, message, expect_error)
         if not expect_error:
             self.view.move(NS.OFFERED)
 
     async def send_agreement(self, expect_error: bool = False) -> None:
-        message = msg.contract_agreement(self.provider_pid, self.consumer_pid, msg.new_id(), msg.TCK_PARTICIPANT,
-                                         self.h.cut.agent_id, self.view.dataset_id, self.h.tck.address)
+        message = msg.contract_agreement(
+            self.provider_pid,
+            self.consumer_pid,
+            msg.new_id(),
+            msg.TCK_PARTICIPANT,
+            self.h.cut.agent_id,
+            self.view.dataset_id,
+            self.h.tck.address,
+        )
         await self.h.client.contract_agreement(self.address, self.consumer_pid, message, expect_error)
         if not expect_error:
             self.view.move(NS.AGREED)
@@ -274,5 +286,6 @@ def _requested(view: NegotiationView | TransferView, initial: NS | TS, requested
     if view.state != initial:
         raise AssertionError(
             f"the node sent a message (the TCK's process is {view.state}) before the TCK had its answer to the "
-            "request; the TCK would lose track of the process (TCK.md 3.6, races)")
+            "request; the TCK would lose track of the process (TCK.md 3.6, races)"
+        )
     view.move(requested)  # type: ignore[arg-type]  # the two views take their own state type

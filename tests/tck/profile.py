@@ -13,10 +13,11 @@ from collections.abc import AsyncIterator, Mapping
 from pathlib import Path
 from typing import Any
 
-from connector.config import load_config
-from connector.node.runtime import DSP_BASE_PATH, Node
 from nodekit import free_port
 from tck.client import CutEndpoints
+
+from connector.config import load_config
+from connector.node.runtime import DSP_BASE_PATH, Node
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 # TCK_PROFILE points the harness at another profile (e.g. one being drafted); by default the shipped one.

@@ -9,7 +9,7 @@ terminations and suspensions): a conformant node must tolerate them.
 from __future__ import annotations
 
 import uuid
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 
 from connector.dsp.vocabulary import DSP_CONTEXT
@@ -34,7 +34,7 @@ def offer_id_for(dataset_id: str) -> str:
 
 def dataset_id_from_offer(offer_id: str) -> str | None:
     """The TCK's reverse mapping; None when the offer id does not start with the prefix (the TCK throws)."""
-    return offer_id[len(OFFER_PREFIX):] if offer_id.startswith(OFFER_PREFIX) else None
+    return offer_id[len(OFFER_PREFIX) :] if offer_id.startswith(OFFER_PREFIX) else None
 
 
 def _message(kind: str, **properties: Any) -> Json:
@@ -60,15 +60,19 @@ def catalog_request() -> Json:
 def contract_request(consumer_pid: str, offer_id: str, dataset_id: str, callback_address: str) -> Json:
     """The initial request: no providerPid, a callbackAddress, the offer as the TCK states it."""
     offer = {"@id": offer_id, "target": dataset_id, "@type": "Offer", "permission": _use_permission()}
-    return _message("ContractRequestMessage", consumerPid=consumer_pid, offer=offer,
-                    callbackAddress=callback_address)
+    return _message("ContractRequestMessage", consumerPid=consumer_pid, offer=offer, callbackAddress=callback_address)
 
 
-def counter_offer(provider_pid: str, consumer_pid: str, offer_id: str, assigner: str | None, assignee: str,
-                  target: str) -> Json:
+def counter_offer(
+    provider_pid: str, consumer_pid: str, offer_id: str, assigner: str | None, assignee: str, target: str
+) -> Json:
     """A ContractRequestMessage in an existing negotiation: both pids, no callbackAddress."""
-    return _message("ContractRequestMessage", providerPid=provider_pid, consumerPid=consumer_pid,
-                    offer=_offer(offer_id, assigner, assignee, target))
+    return _message(
+        "ContractRequestMessage",
+        providerPid=provider_pid,
+        consumerPid=consumer_pid,
+        offer=_offer(offer_id, assigner, assignee, target),
+    )
 
 
 def accepted_event(provider_pid: str, consumer_pid: str) -> Json:
@@ -80,33 +84,52 @@ def verification(provider_pid: str, consumer_pid: str) -> Json:
 
 
 def negotiation_termination(provider_pid: str, consumer_pid: str) -> Json:
-    return _message("ContractNegotiationTerminationMessage", providerPid=provider_pid, consumerPid=consumer_pid,
-                    code=TCK_CODE)
+    return _message(
+        "ContractNegotiationTerminationMessage", providerPid=provider_pid, consumerPid=consumer_pid, code=TCK_CODE
+    )
 
 
 # --- negotiation, TCK as provider ---------------------------------------------------------------------------
 
 
-def contract_offer(provider_pid: str, consumer_pid: str, offer_id: str, assigner: str, assignee: str,
-                   target: str) -> Json:
+def contract_offer(
+    provider_pid: str, consumer_pid: str, offer_id: str, assigner: str, assignee: str, target: str
+) -> Json:
     """An offer in an existing negotiation: consumerPid, and no callbackAddress."""
-    return _message("ContractOfferMessage", providerPid=provider_pid, consumerPid=consumer_pid,
-                    offer=_offer(offer_id, assigner, assignee, target))
+    return _message(
+        "ContractOfferMessage",
+        providerPid=provider_pid,
+        consumerPid=consumer_pid,
+        offer=_offer(offer_id, assigner, assignee, target),
+    )
 
 
-def contract_agreement(provider_pid: str, consumer_pid: str, agreement_id: str, assigner: str, assignee: str,
-                       target: str, callback_address: str, timestamp: str | None = None) -> Json:
+def contract_agreement(
+    provider_pid: str,
+    consumer_pid: str,
+    agreement_id: str,
+    assigner: str,
+    assignee: str,
+    target: str,
+    callback_address: str,
+    timestamp: str | None = None,
+) -> Json:
     agreement = {
         "@type": "Agreement",
         "@id": agreement_id,
         "target": target,
         "permission": _use_permission(),
-        "timestamp": timestamp or iso_instant(datetime.now(timezone.utc)),
+        "timestamp": timestamp or iso_instant(datetime.now(UTC)),
         "assignee": assignee,
         "assigner": assigner,
     }
-    return _message("ContractAgreementMessage", providerPid=provider_pid, consumerPid=consumer_pid,
-                    agreement=agreement, callbackAddress=callback_address)
+    return _message(
+        "ContractAgreementMessage",
+        providerPid=provider_pid,
+        consumerPid=consumer_pid,
+        agreement=agreement,
+        callbackAddress=callback_address,
+    )
 
 
 def finalized_event(provider_pid: str, consumer_pid: str) -> Json:
@@ -115,34 +138,50 @@ def finalized_event(provider_pid: str, consumer_pid: str) -> Json:
 
 def negotiation_initiation(dataset_id: str, offer_id: str, connector_address: str) -> Json:
     """Body of the node's negotiation webhook: plain JSON, no JSON-LD."""
-    return {"providerId": TCK_PARTICIPANT, "offerId": offer_id, "datasetId": dataset_id,
-            "connectorAddress": connector_address}
+    return {
+        "providerId": TCK_PARTICIPANT,
+        "offerId": offer_id,
+        "datasetId": dataset_id,
+        "connectorAddress": connector_address,
+    }
 
 
 def _offer(offer_id: str, assigner: str | None, assignee: str, target: str) -> Json:
-    offer = {"@type": "Offer", "@id": offer_id, "permission": _use_permission(), "target": target,
-             "assignee": assignee, "assigner": assigner}
+    offer = {
+        "@type": "Offer",
+        "@id": offer_id,
+        "permission": _use_permission(),
+        "target": target,
+        "assignee": assignee,
+        "assigner": assigner,
+    }
     # The TCK's serializer drops null values: a party it does not know is simply absent.
     return {key: value for key, value in offer.items() if value is not None}
 
 
 def _event(provider_pid: str, consumer_pid: str, event_type: str) -> Json:
-    return _message("ContractNegotiationEventMessage", providerPid=provider_pid, consumerPid=consumer_pid,
-                    eventType=event_type)
+    return _message(
+        "ContractNegotiationEventMessage", providerPid=provider_pid, consumerPid=consumer_pid, eventType=event_type
+    )
 
 
 # --- transfer -----------------------------------------------------------------------------------------------
 
 
 def transfer_request(consumer_pid: str, agreement_id: str, transfer_format: str, callback_address: str) -> Json:
-    return _message("TransferRequestMessage", consumerPid=consumer_pid, agreementId=agreement_id,
-                    format=transfer_format,
-                    callbackAddress=callback_address)
+    return _message(
+        "TransferRequestMessage",
+        consumerPid=consumer_pid,
+        agreementId=agreement_id,
+        format=transfer_format,
+        callbackAddress=callback_address,
+    )
 
 
 def transfer_start(provider_pid: str, consumer_pid: str, data_address: Json | None = None) -> Json:
-    return _message("TransferStartMessage", providerPid=provider_pid, consumerPid=consumer_pid,
-                    dataAddress=data_address)
+    return _message(
+        "TransferStartMessage", providerPid=provider_pid, consumerPid=consumer_pid, dataAddress=data_address
+    )
 
 
 def transfer_completion(provider_pid: str, consumer_pid: str) -> Json:
@@ -164,8 +203,12 @@ def pull_data_address() -> Json:
 
 def transfer_initiation(agreement_id: str, transfer_format: str, connector_address: str) -> Json:
     """Body of the node's transfer webhook: plain JSON, no JSON-LD."""
-    return {"providerId": TCK_PARTICIPANT, "agreementId": agreement_id, "format": transfer_format,
-            "connectorAddress": connector_address}
+    return {
+        "providerId": TCK_PARTICIPANT,
+        "agreementId": agreement_id,
+        "format": transfer_format,
+        "connectorAddress": connector_address,
+    }
 
 
 # --- the TCK's answers to the node --------------------------------------------------------------------------
@@ -180,16 +223,16 @@ def transfer_process(provider_pid: str, consumer_pid: str, state: str) -> Json:
 
 
 def negotiation_error(provider_pid: str, consumer_pid: str, reason: str) -> Json:
-    return _message("ContractNegotiationError", providerPid=provider_pid, consumerPid=consumer_pid, code="409",
-                    reason=[reason])
+    return _message(
+        "ContractNegotiationError", providerPid=provider_pid, consumerPid=consumer_pid, code="409", reason=[reason]
+    )
 
 
 def transfer_error(provider_pid: str, consumer_pid: str, reason: str) -> Json:
-    return _message("TransferError", providerPid=provider_pid, consumerPid=consumer_pid, code="409",
-                    reason=[reason])
+    return _message("TransferError", providerPid=provider_pid, consumerPid=consumer_pid, code="409", reason=[reason])
 
 
 def iso_instant(moment: datetime) -> str:
     """Java's ISO_INSTANT: UTC with a `Z`, fractional seconds only when there are any."""
-    text = moment.astimezone(timezone.utc).replace(tzinfo=None).isoformat()
+    text = moment.astimezone(UTC).replace(tzinfo=None).isoformat()
     return text + "Z"

@@ -11,12 +11,12 @@ from __future__ import annotations
 import asyncio
 
 import pytest
-
-from connector.dsp.vocabulary import NegotiationMessage as NM
-from connector.dsp.vocabulary import TransferMessage as TM
 from tck.pipeline import Harness, NegotiationWithProvider, TransferWithProvider
 from tck.tck_machines import NegotiationState as NS
 from tck.tck_machines import TransferState as TS
+
+from connector.dsp.vocabulary import NegotiationMessage as NM
+from connector.dsp.vocabulary import TransferMessage as TM
 
 pytestmark = pytest.mark.asyncio(loop_scope="module")
 

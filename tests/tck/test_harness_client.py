@@ -12,7 +12,6 @@ import aiohttp
 import pytest
 import pytest_asyncio
 from aiohttp import web
-
 from tck import tck_messages as msg
 from tck.client import CutEndpoints, TckClient
 
@@ -63,8 +62,9 @@ async def stub() -> AsyncIterator[tuple[StubNode, str]]:
 @pytest_asyncio.fixture
 async def client(stub: tuple[StubNode, str]) -> AsyncIterator[TckClient]:
     _, root = stub
-    cut = CutEndpoints(root + "/dsp/2025-1", root, AUTH, "did:web:node", root + "/tck/negotiations",
-                       root + "/tck/transfers")
+    cut = CutEndpoints(
+        root + "/dsp/2025-1", root, AUTH, "did:web:node", root + "/tck/negotiations", root + "/tck/transfers"
+    )
     async with aiohttp.ClientSession() as session:
         yield TckClient(session, cut, default_wait=0.5)
 
@@ -80,8 +80,10 @@ def error(kind: str) -> dict[str, Any]:
 
 async def test_every_request_carries_the_configured_authorization(client: TckClient, stub) -> None:
     node(stub).script("/tck/negotiations", (204, None))
-    node(stub).script("/.well-known/dspace-version",
-                      (200, {"protocolVersions": [{"version": "2025-1", "path": "/dsp/2025-1", "binding": "HTTPS"}]}))
+    node(stub).script(
+        "/.well-known/dspace-version",
+        (200, {"protocolVersions": [{"version": "2025-1", "path": "/dsp/2025-1", "binding": "HTTPS"}]}),
+    )
     await client.initiate_negotiation("ACNC0101", "offerACNC0101", "http://127.0.0.1:1")
     await client.version()
     assert [auth for _, _, auth in node(stub).seen] == [AUTH, AUTH]
@@ -121,16 +123,20 @@ async def test_an_expected_error_is_a_4xx_with_an_error_document(client: TckClie
     assert reply.status == status and reply.attempts == 1
 
 
-@pytest.mark.parametrize("answer, fragment", [
-    ((200, None), "Expected to throw"),
-    ((500, error("transfer")), "Unexpected response code 500"),
-    ((302, None), "Unexpected response code 302"),
-    ((400, {"code": "dsp.invalid", "reason": "no"}), "rejects"),
-    ((400, error("negotiation")), "expects TransferError"),
-    ((400, "plain text"), "not a JSON TransferError"),
-])
-async def test_an_expected_error_must_be_refused_properly(client: TckClient, stub, answer: Answer,
-                                                          fragment: str) -> None:
+@pytest.mark.parametrize(
+    "answer, fragment",
+    [
+        ((200, None), "Expected to throw"),
+        ((500, error("transfer")), "Unexpected response code 500"),
+        ((302, None), "Unexpected response code 302"),
+        ((400, {"code": "dsp.invalid", "reason": "no"}), "rejects"),
+        ((400, error("negotiation")), "expects TransferError"),
+        ((400, "plain text"), "not a JSON TransferError"),
+    ],
+)
+async def test_an_expected_error_must_be_refused_properly(
+    client: TckClient, stub, answer: Answer, fragment: str
+) -> None:
     path = f"/dsp/2025-1/transfers/{P}/suspension"
     node(stub).script(path, answer)
     with pytest.raises(AssertionError, match=fragment):
@@ -158,11 +164,18 @@ async def test_contract_request_answer_must_be_a_schema_valid_negotiation(client
 
 
 async def test_catalog_and_dataset_answers_are_checked(client: TckClient, stub) -> None:
-    catalog = {"@context": ["https://w3id.org/dspace/2025/1/context.jsonld"], "@id": "urn:catalog", "@type": "Catalog",
-               "participantId": "did:web:node", "dataset": [{"@id": "CAT0101"}]}
+    catalog = {
+        "@context": ["https://w3id.org/dspace/2025/1/context.jsonld"],
+        "@id": "urn:catalog",
+        "@type": "Catalog",
+        "participantId": "did:web:node",
+        "dataset": [{"@id": "CAT0101"}],
+    }
     node(stub).script("/dsp/2025-1/catalog/request", (200, catalog))
-    node(stub).script("/dsp/2025-1/catalog/datasets/CAT0103",
-                      (404, {"@context": ["https://w3id.org/dspace/2025/1/context.jsonld"], "@type": "CatalogError"}))
+    node(stub).script(
+        "/dsp/2025-1/catalog/datasets/CAT0103",
+        (404, {"@context": ["https://w3id.org/dspace/2025/1/context.jsonld"], "@type": "CatalogError"}),
+    )
     node(stub).script("/dsp/2025-1/catalog/datasets/CAT0104", (404, {"error": "not found"}))
     with pytest.raises(AssertionError, match="schema Catalog"):
         await client.catalog()  # datasets without policies and distributions fail the official schema
@@ -188,8 +201,12 @@ async def test_negotiation_state_is_one_read_after_a_short_pause(client: TckClie
 
 async def test_transfer_state_is_polled_until_it_matches(client: TckClient, stub) -> None:
     path = f"/dsp/2025-1/transfers/{P}"
-    node(stub).script(path, (200, msg.transfer_process(P, C, "REQUESTED")),
-                      (200, msg.transfer_process(P, C, "REQUESTED")), (200, msg.transfer_process(P, C, "STARTED")))
+    node(stub).script(
+        path,
+        (200, msg.transfer_process(P, C, "REQUESTED")),
+        (200, msg.transfer_process(P, C, "REQUESTED")),
+        (200, msg.transfer_process(P, C, "STARTED")),
+    )
     await client.await_transfer_state(client.cut.dsp_url, P, "STARTED")
     assert node(stub).count(path) == 3
 
@@ -211,5 +228,9 @@ async def test_transfer_state_polling_fails_at_once_on_a_404(client: TckClient, 
 async def test_webhook_bodies_are_the_tcks_plain_json(client: TckClient, stub) -> None:
     node(stub).script("/tck/transfers", (200, None))
     await client.initiate_transfer("ATPC0101", "HttpData-PULL", "http://127.0.0.1:1")
-    assert json.loads(node(stub).bodies[-1]) == {"providerId": "TCK_PARTICIPANT", "agreementId": "ATPC0101",
-                                                 "format": "HttpData-PULL", "connectorAddress": "http://127.0.0.1:1"}
+    assert json.loads(node(stub).bodies[-1]) == {
+        "providerId": "TCK_PARTICIPANT",
+        "agreementId": "ATPC0101",
+        "format": "HttpData-PULL",
+        "connectorAddress": "http://127.0.0.1:1",
+    }

@@ -12,16 +12,16 @@ import pytest
 import pytest_asyncio
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-
-from connector.dsp.vocabulary import DSP_CONTEXT
-from connector.dsp.vocabulary import NegotiationMessage as NM
-from connector.dsp.vocabulary import TransferMessage as TM
 from tck import tck_messages as msg
 from tck.fake_tck import NO_HANDLER, FakeTck
 from tck.tck_machines import NegotiationState as NS
 from tck.tck_machines import Side
 from tck.tck_machines import TransferState as TS
 from tck.wire_checks import document_problems
+
+from connector.dsp.vocabulary import DSP_CONTEXT
+from connector.dsp.vocabulary import NegotiationMessage as NM
+from connector.dsp.vocabulary import TransferMessage as TM
 
 NODE = "http://127.0.0.1:9/dsp/2025-1"  # where the fake would send its own messages; never contacted here
 
@@ -123,8 +123,9 @@ async def test_strict_fake_refuses_an_early_message_with_404_and_handles_the_ret
     assert status == 200 and body["state"] == "STARTED"
     assert (await waiting).status == 200
     assert view.state is TS.STARTED and view.data_address == msg.pull_data_address()
-    status, text, _ = await post(http, f"{tck.address}/transfers/{view.own_pid}/completion",
-                                 msg.transfer_completion("node-p", view.own_pid))
+    status, text, _ = await post(
+        http, f"{tck.address}/transfers/{view.own_pid}/completion", msg.transfer_completion("node-p", view.own_pid)
+    )
     assert (status, text) == (404, NO_HANDLER), "a handler serves one message, then it is gone"
 
 
@@ -133,8 +134,9 @@ async def test_invalid_transfer_move_is_answered_409_with_a_transfer_error(tck: 
     view.cut_pid = "node-p"
     view.move(TS.REQUESTED)
     waiting = tck.expect(TM.COMPLETION, view.own_pid)
-    status, _, body = await post(http, f"{tck.address}/transfers/{view.own_pid}/completion",
-                                 msg.transfer_completion("node-p", view.own_pid))
+    status, _, body = await post(
+        http, f"{tck.address}/transfers/{view.own_pid}/completion", msg.transfer_completion("node-p", view.own_pid)
+    )
     assert status == 409
     assert document_problems(body, "TransferError") == []
     assert view.state is TS.REQUESTED
@@ -146,8 +148,9 @@ async def test_invalid_negotiation_move_is_refused_and_recorded(tck: FakeTck, ht
     view = tck.new_negotiation("ACN0104", "CD123:ACN0104:456", NODE)
     view.cut_pid = "node-p"
     view.move(NS.REQUESTED)
-    status, text, body = await post(http, f"{tck.address}/negotiations/{view.own_pid}/events",
-                                    msg.finalized_event("node-p", view.own_pid))
+    status, text, body = await post(
+        http, f"{tck.address}/negotiations/{view.own_pid}/events", msg.finalized_event("node-p", view.own_pid)
+    )
     assert status == 409 and document_problems(body, "ContractNegotiationError") == []
     assert view.state is NS.REQUESTED
     with pytest.raises(AssertionError, match="FINALIZED"):
@@ -163,8 +166,9 @@ async def test_agreement_and_events_are_answered_with_an_empty_200(tck: FakeTck,
     status, text, _ = await post(http, f"{tck.address}/negotiations/{view.own_pid}/agreement", agreement)
     assert (status, text) == (200, "") and view.state is NS.AGREED
     view.move(NS.VERIFIED)
-    status, text, _ = await post(http, f"{tck.address}/negotiations/{view.own_pid}/events/",
-                                 msg.finalized_event("node-p", view.own_pid))
+    status, text, _ = await post(
+        http, f"{tck.address}/negotiations/{view.own_pid}/events/", msg.finalized_event("node-p", view.own_pid)
+    )
     assert (status, text) == (200, "") and view.state is NS.FINALIZED
     assert [r.kind for r in tck.unclaimed(view.own_pid)] == [NM.AGREEMENT, NM.FINALIZED]
 
@@ -184,8 +188,11 @@ async def test_a_provider_message_sent_by_a_consumer_is_a_violation(tck: FakeTck
     view = tck.new_negotiation("ACN0101", "CD123:ACN0101:456", NODE)  # the TCK is the consumer here
     view.cut_pid = "node-p"
     view.move(NS.REQUESTED)
-    status, _, _ = await post(http, f"{tck.address}/negotiations/{view.own_pid}/agreement/verification",
-                              msg.verification("node-p", view.own_pid))
+    status, _, _ = await post(
+        http,
+        f"{tck.address}/negotiations/{view.own_pid}/agreement/verification",
+        msg.verification("node-p", view.own_pid),
+    )
     assert status == 400 and "never receives" in str(tck.violations[-1])
 
 
@@ -206,8 +213,12 @@ async def test_transfer_request_from_the_node_creates_the_tcks_provider_process(
     received = await arrival
     assert status == 200 and document_problems(body, "TransferProcess") == []
     view = tck.transfers[received.pid]
-    assert (view.side, view.state, view.cut_pid, view.callback_address) == (Side.PROVIDER, TS.REQUESTED,
-                                                                           "node-c1", NODE)
+    assert (view.side, view.state, view.cut_pid, view.callback_address) == (
+        Side.PROVIDER,
+        TS.REQUESTED,
+        "node-c1",
+        NODE,
+    )
     termination = msg.transfer_termination(received.pid, "node-c1")
     status, _, body = await post(http, f"{tck.address}/transfers/{received.pid}/termination", termination)
     assert status == 200 and body["state"] == "TERMINATED" and view.state is TS.TERMINATED
@@ -231,8 +242,11 @@ async def test_a_wait_that_times_out_says_what_the_node_did_send(tck: FakeTck, h
     view = tck.new_negotiation("ACN0101", "CD123:ACN0101:456", NODE)
     view.cut_pid = "node-p"
     view.move(NS.REQUESTED)
-    await post(http, f"{tck.address}/negotiations/{view.own_pid}/termination",
-               msg.negotiation_termination("node-p", view.own_pid))
+    await post(
+        http,
+        f"{tck.address}/negotiations/{view.own_pid}/termination",
+        msg.negotiation_termination("node-p", view.own_pid),
+    )
     loop = asyncio.get_running_loop()
     started = loop.time()
     with pytest.raises(AssertionError) as failure:
@@ -253,35 +267,51 @@ async def test_assert_quiet_reports_messages_nobody_asked_for(tck: FakeTck, http
     view = tck.new_transfer("ATP0101", "HttpData-PULL", NODE)
     view.cut_pid = "node-p"
     view.move(TS.REQUESTED)
-    await post(http, f"{tck.address}/transfers/{view.own_pid}/termination",
-               msg.transfer_termination("node-p", view.own_pid))
+    await post(
+        http, f"{tck.address}/transfers/{view.own_pid}/termination", msg.transfer_termination("node-p", view.own_pid)
+    )
     tck.assert_quiet("another-process")
     with pytest.raises(AssertionError, match="expects nothing more"):
         tck.assert_quiet(view.own_pid)
 
 
-ROUTE_PATHS = ["/negotiations/request", "/negotiations/{pid}/request", "/negotiations/{pid}/offers",
-               "/negotiations/{pid}/agreement", "/negotiations/{pid}/agreement/verification",
-               "/negotiations/{pid}/events", "/negotiations/{pid}/termination", "/transfers/request",
-               "/transfers/{pid}/start", "/transfers/{pid}/completion", "/transfers/{pid}/suspension",
-               "/transfers/{pid}/termination"]
+ROUTE_PATHS = [
+    "/negotiations/request",
+    "/negotiations/{pid}/request",
+    "/negotiations/{pid}/offers",
+    "/negotiations/{pid}/agreement",
+    "/negotiations/{pid}/agreement/verification",
+    "/negotiations/{pid}/events",
+    "/negotiations/{pid}/termination",
+    "/transfers/request",
+    "/transfers/{pid}/start",
+    "/transfers/{pid}/completion",
+    "/transfers/{pid}/suspension",
+    "/transfers/{pid}/termination",
+]
 json_values = st.recursive(
     st.none() | st.booleans() | st.integers() | st.text(max_size=10),
     lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=10), inner, max_size=4),
     max_leaves=12,
 )
 documents = st.fixed_dictionaries(
-    {"@context": st.just([DSP_CONTEXT]), "@type": st.sampled_from(["ContractOfferMessage", "TransferStartMessage",
-                                                                     "ContractRequestMessage", "X"])},
-    optional={"providerPid": st.text(max_size=5), "consumerPid": st.text(max_size=5), "offer": json_values,
-              "eventType": st.sampled_from(["ACCEPTED", "FINALIZED", "x"]), "callbackAddress": st.text(max_size=5)},
+    {
+        "@context": st.just([DSP_CONTEXT]),
+        "@type": st.sampled_from(["ContractOfferMessage", "TransferStartMessage", "ContractRequestMessage", "X"]),
+    },
+    optional={
+        "providerPid": st.text(max_size=5),
+        "consumerPid": st.text(max_size=5),
+        "offer": json_values,
+        "eventType": st.sampled_from(["ACCEPTED", "FINALIZED", "x"]),
+        "callbackAddress": st.text(max_size=5),
+    },
 )
 
 
 @given(st.sampled_from(ROUTE_PATHS), st.one_of(json_values, documents), st.booleans())
 @settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
-def test_anything_the_node_posts_gets_a_tck_answer_and_failures_are_recorded(path: str, body: Any,
-                                                                             known: bool) -> None:
+def test_anything_the_node_posts_gets_a_tck_answer_and_failures_are_recorded(path: str, body: Any, known: bool) -> None:
     async def exchange() -> tuple[int, FakeTck]:
         async with FakeTck() as fake, aiohttp.ClientSession() as session:
             if "/transfers/" in path:

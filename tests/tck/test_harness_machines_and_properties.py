@@ -5,7 +5,6 @@ from __future__ import annotations
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
-
 from tck import java_properties
 from tck.sample_ids import SAMPLE_IDS
 from tck.tck_machines import (
@@ -23,18 +22,32 @@ N, T = NegotiationState, TransferState
 
 # TCK.md, notes (1), written out pair by pair.
 TCK_NEGOTIATION_PAIRS = {
-    (N.INITIALIZED, N.REQUESTED), (N.INITIALIZED, N.OFFERED), (N.INITIALIZED, N.TERMINATED),
-    (N.REQUESTED, N.OFFERED), (N.REQUESTED, N.AGREED), (N.REQUESTED, N.TERMINATED),
-    (N.OFFERED, N.REQUESTED), (N.OFFERED, N.OFFERED), (N.OFFERED, N.ACCEPTED), (N.OFFERED, N.TERMINATED),
-    (N.ACCEPTED, N.AGREED), (N.ACCEPTED, N.TERMINATED),
-    (N.AGREED, N.VERIFIED), (N.AGREED, N.TERMINATED),
-    (N.VERIFIED, N.FINALIZED), (N.VERIFIED, N.TERMINATED),
+    (N.INITIALIZED, N.REQUESTED),
+    (N.INITIALIZED, N.OFFERED),
+    (N.INITIALIZED, N.TERMINATED),
+    (N.REQUESTED, N.OFFERED),
+    (N.REQUESTED, N.AGREED),
+    (N.REQUESTED, N.TERMINATED),
+    (N.OFFERED, N.REQUESTED),
+    (N.OFFERED, N.OFFERED),
+    (N.OFFERED, N.ACCEPTED),
+    (N.OFFERED, N.TERMINATED),
+    (N.ACCEPTED, N.AGREED),
+    (N.ACCEPTED, N.TERMINATED),
+    (N.AGREED, N.VERIFIED),
+    (N.AGREED, N.TERMINATED),
+    (N.VERIFIED, N.FINALIZED),
+    (N.VERIFIED, N.TERMINATED),
 }
 TCK_TRANSFER_PAIRS = {
     (T.INITIALIZED, T.REQUESTED),
-    (T.REQUESTED, T.STARTED), (T.REQUESTED, T.TERMINATED),
-    (T.SUSPENDED, T.STARTED), (T.SUSPENDED, T.TERMINATED),
-    (T.STARTED, T.SUSPENDED), (T.STARTED, T.COMPLETED), (T.STARTED, T.TERMINATED),
+    (T.REQUESTED, T.STARTED),
+    (T.REQUESTED, T.TERMINATED),
+    (T.SUSPENDED, T.STARTED),
+    (T.SUSPENDED, T.TERMINATED),
+    (T.STARTED, T.SUSPENDED),
+    (T.STARTED, T.COMPLETED),
+    (T.STARTED, T.TERMINATED),
 }
 
 
@@ -96,15 +109,40 @@ def test_views_name_pids_by_role() -> None:
 
 # --- Java properties -----------------------------------------------------------------------------------------
 
+
 def test_properties_reader_follows_java_rules() -> None:
-    text = "\n".join([
-        "# comment", "! also a comment", "a=1", "b : 2", "c   3", "  d = spaced value  ",
-        "e=first \\", "    second", "f=\\u00e9\\ud83d\\ude00", "g\\ h=i", "j", "k=\\=\\:\\\\", "a=later",
-        'auth="{\\"region\\": \\"any\\"}"', "# trailing comment \\", "l=after",
-    ])
+    text = "\n".join(
+        [
+            "# comment",
+            "! also a comment",
+            "a=1",
+            "b : 2",
+            "c   3",
+            "  d = spaced value  ",
+            "e=first \\",
+            "    second",
+            "f=\\u00e9\\ud83d\\ude00",
+            "g\\ h=i",
+            "j",
+            "k=\\=\\:\\\\",
+            "a=later",
+            'auth="{\\"region\\": \\"any\\"}"',
+            "# trailing comment \\",
+            "l=after",
+        ]
+    )
     assert java_properties.loads(text) == {
-        "a": "later", "b": "2", "c": "3", "d": "spaced value  ", "e": "first second", "f": "é😀", "g h": "i",
-        "j": "", "k": "=:\\", "auth": '"{"region": "any"}"', "l": "after",
+        "a": "later",
+        "b": "2",
+        "c": "3",
+        "d": "spaced value  ",
+        "e": "first second",
+        "f": "é😀",
+        "g h": "i",
+        "j": "",
+        "k": "=:\\",
+        "auth": '"{"region": "any"}"',
+        "l": "after",
     }
 
 
@@ -119,6 +157,7 @@ def test_properties_written_are_read_back(values: dict[str, str]) -> None:
 
 
 # --- the sample ids ------------------------------------------------------------------------------------------
+
 
 def test_sample_ids_cover_every_scenario_of_the_tck() -> None:
     datasets = [k for k in SAMPLE_IDS if k.endswith("_DATASETID")]

@@ -12,15 +12,15 @@ import aiohttp
 import pytest
 import pytest_asyncio
 from aiohttp import web
-
-from connector.dsp.vocabulary import NegotiationMessage as NM
-from connector.dsp.vocabulary import TransferMessage as TM
 from tck import tck_messages as msg
 from tck.client import CutEndpoints, TckClient
 from tck.fake_tck import FakeTck
 from tck.pipeline import Harness, NegotiationWithProvider, TransferWithConsumer
 from tck.tck_machines import NegotiationState as NS
 from tck.tck_machines import TransferState as TS
+
+from connector.dsp.vocabulary import NegotiationMessage as NM
+from connector.dsp.vocabulary import TransferMessage as TM
 
 AUTH = "test-token"
 
@@ -84,8 +84,9 @@ class StandIn:
     async def contract_request(self, body: dict[str, Any]) -> web.Response:
         pid = msg.new_id()
         self.states[pid] = "REQUESTED"
-        offer = msg.contract_offer(pid, body["consumerPid"], body["offer"]["@id"], "node", msg.TCK_PARTICIPANT,
-                                   body["offer"]["target"])
+        offer = msg.contract_offer(
+            pid, body["consumerPid"], body["offer"]["@id"], "node", msg.TCK_PARTICIPANT, body["offer"]["target"]
+        )
         url = f"{body['callbackAddress']}/negotiations/{body['consumerPid']}/offers"
         if self.offer_before_answer:
             await self.deliver(url, offer)
@@ -93,16 +94,18 @@ class StandIn:
             self.later(self.offer_delay, self.offer_then_maybe_terminate, url, offer, pid, body)
         return web.json_response(msg.contract_negotiation(pid, body["consumerPid"], "REQUESTED"), status=201)
 
-    async def offer_then_maybe_terminate(self, url: str, offer: dict[str, Any], pid: str,
-                                         request: dict[str, Any]) -> None:
+    async def offer_then_maybe_terminate(
+        self, url: str, offer: dict[str, Any], pid: str, request: dict[str, Any]
+    ) -> None:
         await self.deliver(url, offer)
         self.states[pid] = "OFFERED"
         if self.terminate_after_offer is not None:
             await asyncio.sleep(self.terminate_after_offer)
             self.states[pid] = "TERMINATED"
             termination = msg.negotiation_termination(pid, request["consumerPid"])
-            await self.deliver(f"{request['callbackAddress']}/negotiations/{request['consumerPid']}/termination",
-                               termination)
+            await self.deliver(
+                f"{request['callbackAddress']}/negotiations/{request['consumerPid']}/termination", termination
+            )
 
     async def request_transfer(self, webhook: dict[str, Any]) -> None:
         pid = msg.new_id()
@@ -136,8 +139,14 @@ async def stand_in() -> AsyncIterator[StandIn]:
 
 @pytest_asyncio.fixture
 async def harness(stand_in: StandIn) -> AsyncIterator[Harness]:
-    cut = CutEndpoints(stand_in.dsp, stand_in.root, AUTH, "did:web:stand-in", stand_in.root + "/tck/negotiations",
-                       stand_in.root + "/tck/transfers")
+    cut = CutEndpoints(
+        stand_in.dsp,
+        stand_in.root,
+        AUTH,
+        "did:web:stand-in",
+        stand_in.root + "/tck/negotiations",
+        stand_in.root + "/tck/transfers",
+    )
     async with FakeTck(default_wait=3.0) as tck, aiohttp.ClientSession() as session:
         yield Harness(tck, TckClient(session, cut, default_wait=2.0), cut)
 
@@ -180,8 +189,7 @@ async def test_lenient_tck_keeps_the_early_callback(harness: Harness, stand_in: 
     run.finish()
 
 
-async def test_a_message_sent_before_the_answer_to_the_request_is_flagged(harness: Harness,
-                                                                          stand_in: StandIn) -> None:
+async def test_a_message_sent_before_the_answer_to_the_request_is_flagged(harness: Harness, stand_in: StandIn) -> None:
     stand_in.offer_before_answer = True
     run = NegotiationWithProvider(harness, "ACN0101", "CD123:ACN0101:456")
     run.expect(NM.OFFER)

@@ -5,14 +5,12 @@ from __future__ import annotations
 import copy
 import json
 import re
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
-
-from connector.dsp.vocabulary import DSP_CONTEXT, ODRL_PROFILE_CONTEXT
 from tck import tck_messages as msg
 from tck.wire_checks import (
     OFFLINE_CONTEXTS,
@@ -23,20 +21,24 @@ from tck.wire_checks import (
     version_problems,
 )
 
+from connector.dsp.vocabulary import DSP_CONTEXT, ODRL_PROFILE_CONTEXT
+
 P, C = "provider-1", "consumer-1"
 
 BUILT: dict[str, Any] = {
     "CatalogRequestMessage": msg.catalog_request(),
     "ContractRequestMessage": msg.contract_request(C, "offerACN0101", "ACN0101", "http://127.0.0.1:1"),
-    "ContractRequestMessage (counter-offer)": msg.counter_offer(P, C, "CD123:ACN0102:456", None,
-                                                                msg.TCK_PARTICIPANT, "ACN0102"),
+    "ContractRequestMessage (counter-offer)": msg.counter_offer(
+        P, C, "CD123:ACN0102:456", None, msg.TCK_PARTICIPANT, "ACN0102"
+    ),
     "ContractNegotiationEventMessage": msg.accepted_event(P, C),
     "ContractNegotiationEventMessage (finalized)": msg.finalized_event(P, C),
     "ContractAgreementVerificationMessage": msg.verification(P, C),
     "ContractNegotiationTerminationMessage": msg.negotiation_termination(P, C),
     "ContractOfferMessage": msg.contract_offer(P, C, "offerACNC0101", msg.TCK_PARTICIPANT, "did:web:x", "ACNC0101"),
-    "ContractAgreementMessage": msg.contract_agreement(P, C, msg.new_id(), msg.TCK_PARTICIPANT, "did:web:x",
-                                                       "ACNC0101", "http://127.0.0.1:1"),
+    "ContractAgreementMessage": msg.contract_agreement(
+        P, C, msg.new_id(), msg.TCK_PARTICIPANT, "did:web:x", "ACNC0101", "http://127.0.0.1:1"
+    ),
     "TransferRequestMessage": msg.transfer_request(C, "ATP0101", "HttpData-PULL", "http://127.0.0.1:1"),
     "TransferStartMessage": msg.transfer_start(P, C, msg.pull_data_address()),
     "TransferStartMessage (no address)": msg.transfer_start(P, C),
@@ -86,13 +88,16 @@ def test_unexpected_type_is_rejected() -> None:
     assert any("expects ContractNegotiation" in p for p in problems)
 
 
-@pytest.mark.parametrize("context, fragment", [
-    (None, "no @context"),
-    (DSP_CONTEXT, "must be an array"),
-    ([ODRL_PROFILE_CONTEXT], "does not contain"),
-    ([DSP_CONTEXT, "https://example.com/other.jsonld"], "offline"),
-    ([DSP_CONTEXT, {"@vocab": "x"}], "offline"),
-])
+@pytest.mark.parametrize(
+    "context, fragment",
+    [
+        (None, "no @context"),
+        (DSP_CONTEXT, "must be an array"),
+        ([ODRL_PROFILE_CONTEXT], "does not contain"),
+        ([DSP_CONTEXT, "https://example.com/other.jsonld"], "offline"),
+        ([DSP_CONTEXT, {"@vocab": "x"}], "offline"),
+    ],
+)
 def test_context_must_be_an_array_of_the_dsp_contexts(context: Any, fragment: str) -> None:
     document = copy.deepcopy(BUILT["TransferProcess"])
     if context is None:
@@ -171,8 +176,11 @@ def test_checks_never_crash_and_reject_anything_without_a_string_type(value: Any
 
 
 def _sound_context(value: Any) -> bool:
-    return (isinstance(value, list) and DSP_CONTEXT in value
-            and all(isinstance(entry, str) and entry in OFFLINE_CONTEXTS for entry in value))
+    return (
+        isinstance(value, list)
+        and DSP_CONTEXT in value
+        and all(isinstance(entry, str) and entry in OFFLINE_CONTEXTS for entry in value)
+    )
 
 
 @given(st.sampled_from(sorted(BUILT)), st.sampled_from(["@type", "@context"]), json_values)
@@ -204,13 +212,16 @@ def test_version_document_needs_a_2025_1_entry_with_path_and_binding() -> None:
     assert version_problems(good) == []
     assert version_problems({"protocolVersions": [{"version": "2024-1", "path": "/", "binding": "HTTPS"}]})
     assert version_problems({"protocolVersions": [{"version": "2025-1", "binding": "HTTPS"}]}) == [
-        "the 2025-1 entry has no path"]
+        "the 2025-1 entry has no path"
+    ]
     assert version_problems([]) and version_problems({"protocolVersions": []})
 
 
 def test_catalog_dataset_ids_reads_the_top_level_datasets() -> None:
-    catalog = {"dataset": [{"@id": "CAT0101"}, {"@id": "CAT0102"}, {"title": "no id"}],
-               "catalog": [{"dataset": [{"@id": "NESTED"}]}]}
+    catalog = {
+        "dataset": [{"@id": "CAT0101"}, {"@id": "CAT0102"}, {"title": "no id"}],
+        "catalog": [{"dataset": [{"@id": "NESTED"}]}],
+    }
     assert catalog_dataset_ids(catalog) == ["CAT0101", "CAT0102"]
     assert catalog_dataset_ids({"dataset": {"@id": "ONLY"}}) == ["ONLY"]
     assert catalog_dataset_ids({}) == []
@@ -222,10 +233,10 @@ def test_offer_ids_map_to_datasets_as_the_tck_maps_them() -> None:
     assert msg.dataset_id_from_offer("CD123:ACNC0101:456") is None
 
 
-@given(st.datetimes(min_value=datetime(1970, 1, 1), max_value=datetime(9999, 1, 1), timezones=st.just(timezone.utc)))
+@given(st.datetimes(min_value=datetime(1970, 1, 1), max_value=datetime(9999, 1, 1), timezones=st.just(UTC)))
 def test_iso_instant_is_utc_with_z_and_valid_for_the_agreement_schema(moment: datetime) -> None:
     text = msg.iso_instant(moment)
     assert text.endswith("Z") and "+" not in text
     assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?Z", text)
-    parsed = datetime.fromisoformat(text[:-1]).replace(tzinfo=timezone.utc)
+    parsed = datetime.fromisoformat(text[:-1]).replace(tzinfo=UTC)
     assert abs(parsed - moment) < timedelta(microseconds=1)

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import pytest
-
 from tck.client import TckClient
 
 pytestmark = pytest.mark.asyncio(loop_scope="module")

@@ -7,10 +7,10 @@ ContractRequestMessage (offer `offer<dataset>`) to the fake TCK, which answers a
 from __future__ import annotations
 
 import pytest
-
-from connector.dsp.vocabulary import NegotiationMessage as NM
 from tck.pipeline import Harness, NegotiationWithConsumer
 from tck.tck_machines import NegotiationState as NS
+
+from connector.dsp.vocabulary import NegotiationMessage as NM
 
 pytestmark = pytest.mark.asyncio(loop_scope="module")
 

@@ -7,10 +7,10 @@ handler, which for some scenarios is only after the step that triggers the node'
 from __future__ import annotations
 
 import pytest
-
-from connector.dsp.vocabulary import NegotiationMessage as NM
 from tck.pipeline import Harness, NegotiationWithProvider
 from tck.tck_machines import NegotiationState as NS
+
+from connector.dsp.vocabulary import NegotiationMessage as NM
 
 pytestmark = pytest.mark.asyncio(loop_scope="module")
 

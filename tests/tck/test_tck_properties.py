@@ -10,9 +10,6 @@ from typing import Any
 from urllib.parse import urlsplit
 
 import pytest
-
-from connector.config import parse_listen
-from connector.node.runtime import DSP_BASE_PATH
 from tck import java_properties
 from tck.profile import (
     NEGOTIATION_WEBHOOK,
@@ -24,6 +21,9 @@ from tck.profile import (
     read_profile,
 )
 from tck.sample_ids import CONNECTION_KEYS, SAMPLE_IDS, TP_C_01_05_ACCEPTED
+
+from connector.config import parse_listen
+from connector.node.runtime import DSP_BASE_PATH
 
 KEY = "dataspacetck.dsp.connector."
 
@@ -61,8 +61,7 @@ def test_per_scenario_ids_are_the_ones_the_profile_seeds(properties: dict[str, s
     assert not wrong, "; ".join(wrong)
 
 
-def test_agent_id_and_authorization_are_the_profile_values(properties: dict[str, str],
-                                                          profile: dict[str, Any]) -> None:
+def test_agent_id_and_authorization_are_the_profile_values(properties: dict[str, str], profile: dict[str, Any]) -> None:
     assert properties[KEY + "agent.id"] == profile_participant(profile)
     assert properties[KEY + "http.headers.authorization"] == profile_authorization(profile)
 

@@ -10,11 +10,11 @@ also checks that a second transfer under the same agreement works.
 from __future__ import annotations
 
 import pytest
-
-from connector.dsp.vocabulary import TransferMessage as TM
 from tck import tck_messages as msg
 from tck.pipeline import Harness, TransferWithConsumer
 from tck.tck_machines import TransferState as TS
+
+from connector.dsp.vocabulary import TransferMessage as TM
 
 pytestmark = pytest.mark.asyncio(loop_scope="module")
 

@@ -6,10 +6,10 @@ TP:02-04 is @Disabled in the official TCK and has no test here.
 from __future__ import annotations
 
 import pytest
-
-from connector.dsp.vocabulary import TransferMessage as TM
 from tck.pipeline import Harness, TransferWithProvider
 from tck.tck_machines import TransferState as TS
+
+from connector.dsp.vocabulary import TransferMessage as TM
 
 pytestmark = pytest.mark.asyncio(loop_scope="module")
 

@@ -21,8 +21,15 @@ EVENT_TYPES = frozenset({"ACCEPTED", "FINALIZED"})
 # Properties whose value the TCK reads as an expanded @id or @vocab term: they must be plain non-empty strings.
 _ID_PROPERTIES = ("providerPid", "consumerPid")
 
-_JSON_NAMES = {dict: "an object", list: "an array", str: "a string", bool: "a boolean", int: "a number",
-               float: "a number", type(None): "null"}
+_JSON_NAMES = {
+    dict: "an object",
+    list: "an array",
+    str: "a string",
+    bool: "a boolean",
+    int: "a number",
+    float: "a number",
+    type(None): "null",
+}
 
 
 def json_name(value: Any) -> str:
@@ -74,8 +81,10 @@ def context_problems(context: Any, present: bool = True) -> list[str]:
         problems.append(f"@context does not contain {DSP_CONTEXT}")
     for entry in context:
         if not isinstance(entry, str) or entry not in OFFLINE_CONTEXTS:
-            problems.append(f"@context entry {json.dumps(entry)[:80]} is not one of the two DSP 2025-1 contexts the "
-                            "TCK can load offline")
+            problems.append(
+                f"@context entry {json.dumps(entry)[:80]} is not one of the two DSP 2025-1 contexts the "
+                "TCK can load offline"
+            )
     return problems
 
 
@@ -91,9 +100,11 @@ def _nested_context_problems(body: Mapping[str, Any]) -> list[str]:
             for key, value in node.items():
                 if key == "@context":
                     entries = value if isinstance(value, list) else [value]
-                    problems.extend(f"nested @context {entry!r} is not one of the DSP 2025-1 contexts the TCK can "
-                                    "load offline" for entry in entries
-                                    if isinstance(entry, str) and entry not in OFFLINE_CONTEXTS)
+                    problems.extend(
+                        f"nested @context {entry!r} is not one of the DSP 2025-1 contexts the TCK can load offline"
+                        for entry in entries
+                        if isinstance(entry, str) and entry not in OFFLINE_CONTEXTS
+                    )
                 else:
                     stack.append(value)
     return problems

@@ -8,7 +8,7 @@ issuer), two participants with DID documents, a signed trust list and a status l
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import date, datetime, timedelta, timezone
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 import pytest
@@ -31,14 +31,16 @@ from connector.trust.trust_list import (
     verify_trust_list,
 )
 
-NOW = datetime(2025, 6, 1, 12, 0, 0, tzinfo=timezone.utc)
+NOW = datetime(2025, 6, 1, 12, 0, 0, tzinfo=UTC)
 
 
 class Pki:
     """Root CAs and leaf certificates with a URI SAN, straight from `cryptography`."""
 
     @staticmethod
-    def root(name: str, key: PrivateKey | None = None, not_before: datetime | None = None, days: int = 3650) -> tuple[PrivateKey, x509.Certificate]:
+    def root(
+        name: str, key: PrivateKey | None = None, not_before: datetime | None = None, days: int = 3650
+    ) -> tuple[PrivateKey, x509.Certificate]:
         key = key or generate_key()
         subject = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, name)])
         start = not_before or NOW - timedelta(days=30)
@@ -53,9 +55,15 @@ class Pki:
             .add_extension(x509.BasicConstraints(ca=True, path_length=0), critical=True)
             .add_extension(
                 x509.KeyUsage(
-                    digital_signature=True, content_commitment=False, key_encipherment=False,
-                    data_encipherment=False, key_agreement=False, key_cert_sign=True, crl_sign=True,
-                    encipher_only=False, decipher_only=False,
+                    digital_signature=True,
+                    content_commitment=False,
+                    key_encipherment=False,
+                    data_encipherment=False,
+                    key_agreement=False,
+                    key_cert_sign=True,
+                    crl_sign=True,
+                    encipher_only=False,
+                    decipher_only=False,
                 ),
                 critical=True,
             )
@@ -87,9 +95,15 @@ class Pki:
             .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
             .add_extension(
                 x509.KeyUsage(
-                    digital_signature=digital_signature, content_commitment=True, key_encipherment=False,
-                    data_encipherment=False, key_agreement=False, key_cert_sign=False, crl_sign=False,
-                    encipher_only=False, decipher_only=False,
+                    digital_signature=digital_signature,
+                    content_commitment=True,
+                    key_encipherment=False,
+                    data_encipherment=False,
+                    key_agreement=False,
+                    key_cert_sign=False,
+                    crl_sign=False,
+                    encipher_only=False,
+                    decipher_only=False,
                 ),
                 critical=True,
             )
@@ -135,7 +149,9 @@ class World:
     def store(self) -> TrustStore:
         return TrustStore((self.trust_list,))
 
-    def participant(self, name: str, ca_key: PrivateKey | None = None, ca_cert: x509.Certificate | None = None) -> Participant:
+    def participant(
+        self, name: str, ca_key: PrivateKey | None = None, ca_cert: x509.Certificate | None = None
+    ) -> Participant:
         did = f"did:web:localhost%3A8443:{name}"
         key, cert = self.pki.leaf(ca_key or self.root_key, ca_cert or self.root_cert, did)
         doc = build_did_document(
@@ -149,7 +165,14 @@ class World:
     def status(self, index: int = 7, purpose: str = "revocation") -> StatusEntry:
         return StatusEntry(purpose, index, self.status_url)
 
-    def membership(self, holder: str, index: int = 7, valid_from: datetime | None = None, valid_until: datetime | None = None, **kw: Any) -> str:
+    def membership(
+        self,
+        holder: str,
+        index: int = 7,
+        valid_from: datetime | None = None,
+        valid_until: datetime | None = None,
+        **kw: Any,
+    ) -> str:
         return issue_membership_credential(
             kw.pop("key", self.issuer_key),
             kw.pop("kid", self.issuer_kid),
@@ -164,8 +187,15 @@ class World:
 
     def organization(self, holder: str, index: int = 8) -> str:
         return issue_organization_credential(
-            self.issuer_key, self.issuer_kid, self.authority_did, holder, "Org A GmbH", "DE",
-            NOW - timedelta(days=10), NOW + timedelta(days=365), self.status(index),
+            self.issuer_key,
+            self.issuer_kid,
+            self.authority_did,
+            holder,
+            "Org A GmbH",
+            "DE",
+            NOW - timedelta(days=10),
+            NOW + timedelta(days=365),
+            self.status(index),
         )
 
     def status_list(self, revoked: tuple[int, ...] = (), **kw: Any) -> str:
@@ -180,9 +210,15 @@ class World:
             **kw,
         )
 
-    def sign_list(self, sequence: int = 1, valid_from: datetime | None = None, valid_until: datetime | None = None,
-                  issuers: list[Any] | None = None, federation_id: str = "urn:federation:alpha",
-                  root: tuple[PrivateKey, x509.Certificate] | None = None) -> str:
+    def sign_list(
+        self,
+        sequence: int = 1,
+        valid_from: datetime | None = None,
+        valid_until: datetime | None = None,
+        issuers: list[Any] | None = None,
+        federation_id: str = "urn:federation:alpha",
+        root: tuple[PrivateKey, x509.Certificate] | None = None,
+    ) -> str:
         doc = build_trust_list(
             federation_id,
             "Alpha data space",

@@ -30,7 +30,9 @@ def test_a_status_list_token_verified_once_is_answered_from_memory_for_the_same_
     store, token = world.store, world.status_list(revoked=(7,))
     lists = VerifiedStatusLists()
     first = lists.verify(token, store, world.authority_did, world.status_url, now)
-    again = lists.verify(token, TrustStore(store.lists), world.authority_did, world.status_url, now + timedelta(hours=1))
+    again = lists.verify(
+        token, TrustStore(store.lists), world.authority_did, world.status_url, now + timedelta(hours=1)
+    )
     assert again is first and again.is_set(7)
     assert len(lists) == 1
 

@@ -1,7 +1,7 @@
 from __future__ import annotations
 
 import json
-from datetime import timedelta
+from datetime import UTC, timedelta
 
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -51,7 +51,11 @@ def test_membership_credential_has_the_vc_data_model_shape(world) -> None:
     assert vc["@context"] == ["https://www.w3.org/ns/credentials/v2"]
     assert vc["type"] == ["VerifiableCredential", "MembershipCredential"]
     assert vc["issuer"] == vc["iss"] == world.authority_did
-    assert vc["credentialSubject"] == {"id": world.a.did, "memberOf": "urn:dataspace:alpha", "memberSince": "2024-01-15"}
+    assert vc["credentialSubject"] == {
+        "id": world.a.did,
+        "memberOf": "urn:dataspace:alpha",
+        "memberSince": "2024-01-15",
+    }
     assert vc["credentialStatus"] == {
         "id": f"{world.status_url}#7",
         "type": "BitstringStatusListEntry",
@@ -65,8 +69,16 @@ def test_membership_credential_has_the_vc_data_model_shape(world) -> None:
 
 def test_organization_credential_requires_an_assigned_country_code(world, now) -> None:
     def issue(country: str) -> str:
-        return issue_organization_credential(world.issuer_key, world.issuer_kid, world.authority_did, world.a.did,
-                                             "Org A", country, now, now + timedelta(days=1))
+        return issue_organization_credential(
+            world.issuer_key,
+            world.issuer_kid,
+            world.authority_did,
+            world.a.did,
+            "Org A",
+            country,
+            now,
+            now + timedelta(days=1),
+        )
 
     assert payload(issue("FR"))["credentialSubject"]["countryOfEstablishment"] == "FR"
     for bad in ("XX", "de", "DEU", "EU", ""):
@@ -80,8 +92,17 @@ def test_country_list_holds_the_249_assigned_codes() -> None:
 
 
 def test_issuer_refuses_a_key_id_of_another_party(world, now) -> None:
-    refused("credential.invalid", issue_credential, world.issuer_key, world.a.kid, world.authority_did, MEMBERSHIP_CREDENTIAL,
-            {"id": world.a.did, "memberOf": "x", "memberSince": "2024-01-01"}, now, now + timedelta(days=1))
+    refused(
+        "credential.invalid",
+        issue_credential,
+        world.issuer_key,
+        world.a.kid,
+        world.authority_did,
+        MEMBERSHIP_CREDENTIAL,
+        {"id": world.a.did, "memberOf": "x", "memberSince": "2024-01-01"},
+        now,
+        now + timedelta(days=1),
+    )
 
 
 # --- verification: round trip -----------------------------------------------------------------------------
@@ -150,7 +171,9 @@ def test_credential_naming_its_own_key_is_refused(world, now) -> None:
 
     key = generate_key()
     vc = payload(world.membership(world.a.did))
-    token = jws.sign_compact(key, json.dumps(vc).encode(), {"typ": "vc+jwt", "kid": world.issuer_kid, "jwk": public_jwk(key)})
+    token = jws.sign_compact(
+        key, json.dumps(vc).encode(), {"typ": "vc+jwt", "kid": world.issuer_kid, "jwk": public_jwk(key)}
+    )
     refused("credential.embedded_key", verify, world, now, token)
 
 
@@ -185,7 +208,10 @@ def test_mirrored_jwt_claims_must_agree_with_the_credential(world, now) -> None:
 
 
 def test_unverified_read_gives_types_for_holder_side_selection(world) -> None:
-    assert read_credential_unverified(world.membership(world.a.did)).types == ("VerifiableCredential", "MembershipCredential")
+    assert read_credential_unverified(world.membership(world.a.did)).types == (
+        "VerifiableCredential",
+        "MembershipCredential",
+    )
 
 
 _B64 = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_"
@@ -199,7 +225,7 @@ def test_tampering_with_any_character_fails(world, now, data) -> None:
     replacement = data.draw(st.sampled_from(_B64 + "."))
     if token[position] == replacement:
         return
-    tampered = token[:position] + replacement + token[position + 1:]
+    tampered = token[:position] + replacement + token[position + 1 :]
     with pytest.raises(ConnectorError):
         verify(world, now, tampered)
 
@@ -208,10 +234,24 @@ def test_two_trust_lists_disagreeing_on_types_use_the_stricter_reading(world, pk
     from connector.trust.trust_list import build_trust_list, sign_trust_list
 
     beta_key, beta_cert = pki.root("Beta root")
-    beta_doc = build_trust_list("urn:federation:beta", "Beta", 1, now, now - timedelta(days=1), now + timedelta(days=9),
-                                [beta_cert], [trusted_issuer(world.authority_did, "Alpha authority seen by beta",
-                                                             {world.issuer_kid: world.issuer_key}, [ORGANIZATION_CREDENTIAL],
-                                                             ["https://localhost:8443/authority/status/"])])
+    beta_doc = build_trust_list(
+        "urn:federation:beta",
+        "Beta",
+        1,
+        now,
+        now - timedelta(days=1),
+        now + timedelta(days=9),
+        [beta_cert],
+        [
+            trusted_issuer(
+                world.authority_did,
+                "Alpha authority seen by beta",
+                {world.issuer_kid: world.issuer_key},
+                [ORGANIZATION_CREDENTIAL],
+                ["https://localhost:8443/authority/status/"],
+            )
+        ],
+    )
     beta = verify_trust_list(sign_trust_list(beta_doc, beta_key, beta_cert), beta_cert, now)
     store = TrustStore((world.trust_list, beta))
     refused("credential.type_not_allowed", verify, world, now, world.membership(world.a.did), trust_store=store)
@@ -221,17 +261,26 @@ def test_two_trust_lists_disagreeing_on_types_use_the_stricter_reading(world, pk
 @given(st.text(max_size=300))
 @settings(max_examples=150)
 def test_credential_verifier_raises_only_connector_error(text: str) -> None:
-    from datetime import datetime, timezone
+    from datetime import datetime
 
     try:
-        verify_credential(text, TrustStore(), "did:web:a.example", datetime(2025, 1, 1, tzinfo=timezone.utc))
+        verify_credential(text, TrustStore(), "did:web:a.example", datetime(2025, 1, 1, tzinfo=UTC))
     except ConnectorError:
         pass
 
 
 def test_member_since_must_be_a_date(world, now) -> None:
-    refused("credential.invalid", issue_credential, world.issuer_key, world.issuer_kid, world.authority_did, MEMBERSHIP_CREDENTIAL,
-            {"id": world.a.did, "memberOf": "x", "memberSince": "last year"}, now, now + timedelta(days=1))
+    refused(
+        "credential.invalid",
+        issue_credential,
+        world.issuer_key,
+        world.issuer_kid,
+        world.authority_did,
+        MEMBERSHIP_CREDENTIAL,
+        {"id": world.a.did, "memberOf": "x", "memberSince": "last year"},
+        now,
+        now + timedelta(days=1),
+    )
 
 
 _json = st.recursive(
@@ -240,8 +289,25 @@ _json = st.recursive(
     max_leaves=10,
 )
 _vc_members = st.dictionaries(
-    st.sampled_from(["@context", "id", "type", "issuer", "validFrom", "validUntil", "credentialSubject",
-                     "credentialStatus", "iss", "sub", "jti", "iat", "exp", "nbf", "vc"]),
+    st.sampled_from(
+        [
+            "@context",
+            "id",
+            "type",
+            "issuer",
+            "validFrom",
+            "validUntil",
+            "credentialSubject",
+            "credentialStatus",
+            "iss",
+            "sub",
+            "jti",
+            "iat",
+            "exp",
+            "nbf",
+            "vc",
+        ]
+    ),
     _json,
     max_size=4,
 )

@@ -27,7 +27,6 @@ from connector.trust.did import (
 )
 from connector.trust.vocab import CREDENTIAL_SERVICE, DATA_SERVICE
 
-
 # --- did:web <-> URL -------------------------------------------------------------------------------------
 
 
@@ -212,7 +211,7 @@ def test_service_endpoint_must_be_https(world) -> None:
     doc = copy.deepcopy(world.a.document_json)
     doc["service"][0]["serviceEndpoint"] = "http://localhost:8443/org-a/cs"
     with pytest.raises(ConnectorError) as err:
-        parse_did_document(doc, world.a.did).credential_service_url
+        _ = parse_did_document(doc, world.a.did).credential_service_url
     assert err.value.code == "did.service_invalid"
 
 
@@ -220,14 +219,18 @@ def test_missing_credential_service_is_reported(world) -> None:
     doc = copy.deepcopy(world.a.document_json)
     doc["service"] = doc["service"][1:]
     with pytest.raises(ConnectorError) as err:
-        parse_did_document(doc, world.a.did).credential_service_url
+        _ = parse_did_document(doc, world.a.did).credential_service_url
     assert err.value.code == "did.service_missing"
 
 
 def test_builder_refuses_chain_for_another_key(world) -> None:
     with pytest.raises(ConnectorError) as err:
-        build_did_document(world.a.did, [DidKey("key-1", generate_key().public_key(), (world.a.cert, world.root_cert))],
-                           "https://x.example/cs", "https://x.example/dsp")
+        build_did_document(
+            world.a.did,
+            [DidKey("key-1", generate_key().public_key(), (world.a.cert, world.root_cert))],
+            "https://x.example/cs",
+            "https://x.example/dsp",
+        )
     assert err.value.code == "did.document_invalid"
 
 
@@ -247,10 +250,17 @@ _json = st.recursive(
 )
 
 
-@given(st.fixed_dictionaries(
-    {"@context": st.just(["https://www.w3.org/ns/did/v1"]), "id": st.just("did:web:example.com")},
-    optional={"verificationMethod": _json, "authentication": _json, "service": _json, "capabilityInvocation": _json},
-))
+@given(
+    st.fixed_dictionaries(
+        {"@context": st.just(["https://www.w3.org/ns/did/v1"]), "id": st.just("did:web:example.com")},
+        optional={
+            "verificationMethod": _json,
+            "authentication": _json,
+            "service": _json,
+            "capabilityInvocation": _json,
+        },
+    )
+)
 @settings(max_examples=150)
 def test_document_parser_raises_only_connector_error_on_json(doc) -> None:
     try:
@@ -283,7 +293,9 @@ def test_key_chain_to_an_unknown_root_is_refused(world, pki, now) -> None:
 def test_key_certificate_naming_another_did_is_refused(world, now) -> None:
     doc = copy.deepcopy(world.b.document_json)
     # org-b publishes org-a's certificate chain with its own key: the SAN and the key both disagree.
-    doc["verificationMethod"][0]["publicKeyJwk"]["x5c"] = world.a.document_json["verificationMethod"][0]["publicKeyJwk"]["x5c"]
+    doc["verificationMethod"][0]["publicKeyJwk"]["x5c"] = world.a.document_json["verificationMethod"][0][
+        "publicKeyJwk"
+    ]["x5c"]
     with pytest.raises(ConnectorError) as err:
         verify_key_certificate(parse_did_document(doc, world.b.did), world.b.kid, [world.root_cert], now)
     assert err.value.code == "did.key_certificate"

@@ -57,11 +57,13 @@ def test_presentation_envelopes_credentials_and_round_trips(world, now, vc, vp) 
     assert claims["type"] == ["VerifiablePresentation"]
     assert claims["holder"] == claims["iss"] == world.a.did
     assert claims["aud"] == world.b.did
-    assert claims["verifiableCredential"] == [{
-        "@context": ["https://www.w3.org/ns/credentials/v2"],
-        "id": "data:application/vc+jwt," + vc,
-        "type": "EnvelopedVerifiableCredential",
-    }]
+    assert claims["verifiableCredential"] == [
+        {
+            "@context": ["https://www.w3.org/ns/credentials/v2"],
+            "id": "data:application/vc+jwt," + vc,
+            "type": "EnvelopedVerifiableCredential",
+        }
+    ]
     verified = verify(world, now, vp)
     assert verified.holder == world.a.did
     assert verified.credentials == (vc,)
@@ -98,18 +100,24 @@ def test_expired_presentation_is_refused(world, now, vp) -> None:
 
 
 def test_presentation_with_a_long_lifetime_is_refused(world, now, vc) -> None:
-    long_lived = issue_presentation(world.a.key, world.a.kid, world.a.did, world.b.did, [vc], now, lifetime=timedelta(days=1))
+    long_lived = issue_presentation(
+        world.a.key, world.a.kid, world.a.did, world.b.did, [vc], now, lifetime=timedelta(days=1)
+    )
     refused("presentation.lifetime", verify, world, now, long_lived)
 
 
 def test_presentation_key_needs_the_authentication_relationship(world, now, vp) -> None:
     doc = copy.deepcopy(world.a.document_json)
     del doc[AUTHENTICATION]
-    refused("presentation.kid_relationship", verify, world, now, vp, holder_document=parse_did_document(doc, world.a.did))
+    refused(
+        "presentation.kid_relationship", verify, world, now, vp, holder_document=parse_did_document(doc, world.a.did)
+    )
 
 
 def test_bare_string_credentials_are_refused(world, now, vc) -> None:
-    claims = json.loads(jws.read_payload_unverified(issue_presentation(world.a.key, world.a.kid, world.a.did, world.b.did, [], now)))
+    claims = json.loads(
+        jws.read_payload_unverified(issue_presentation(world.a.key, world.a.kid, world.a.did, world.b.did, [], now))
+    )
     claims["verifiableCredential"] = [vc]
     token = jws.sign_compact(world.a.key, json.dumps(claims).encode(), {"typ": "vp+jwt", "kid": world.a.kid})
     refused("presentation.malformed", verify, world, now, token)
@@ -127,8 +135,11 @@ def test_query_message_round_trip() -> None:
 
 
 def test_query_with_a_presentation_definition_is_unsupported() -> None:
-    refused("dcp.presentation_definition_unsupported", parse_presentation_query,
-            {"@context": [DCP], "type": "PresentationQueryMessage", "presentationDefinition": {"id": "x"}})
+    refused(
+        "dcp.presentation_definition_unsupported",
+        parse_presentation_query,
+        {"@context": [DCP], "type": "PresentationQueryMessage", "presentationDefinition": {"id": "x"}},
+    )
 
 
 @pytest.mark.parametrize(
@@ -136,7 +147,12 @@ def test_query_with_a_presentation_definition_is_unsupported() -> None:
     [
         {"@context": [DCP], "type": "PresentationQueryMessage"},
         {"@context": [DCP], "type": "PresentationQueryMessage", "scope": []},
-        {"@context": [DCP], "type": "PresentationQueryMessage", "scope": [MEMBERSHIP_SCOPE], "presentationDefinition": {}},
+        {
+            "@context": [DCP],
+            "type": "PresentationQueryMessage",
+            "scope": [MEMBERSHIP_SCOPE],
+            "presentationDefinition": {},
+        },
         {"@context": DCP, "type": "PresentationQueryMessage", "scope": [MEMBERSHIP_SCOPE]},
         {"@context": ["https://example.com"], "type": "PresentationQueryMessage", "scope": [MEMBERSHIP_SCOPE]},
         {"@context": [DCP], "type": "PresentationResponseMessage", "scope": [MEMBERSHIP_SCOPE]},
@@ -154,8 +170,15 @@ def test_response_message_round_trip(vp) -> None:
 
 
 def test_response_with_object_presentations_is_refused() -> None:
-    refused("dcp.malformed", parse_presentation_response,
-            {"@context": [DCP], "type": "PresentationResponseMessage", "presentation": [{"type": "VerifiablePresentation"}]})
+    refused(
+        "dcp.malformed",
+        parse_presentation_response,
+        {
+            "@context": [DCP],
+            "type": "PresentationResponseMessage",
+            "presentation": [{"type": "VerifiablePresentation"}],
+        },
+    )
 
 
 @given(st.binary(max_size=200))
@@ -192,7 +215,9 @@ def test_holder_selects_credentials_by_granted_scope(world) -> None:
 
 
 _claims = st.dictionaries(
-    st.sampled_from(["@context", "type", "holder", "verifiableCredential", "iss", "aud", "jti", "nonce", "iat", "exp", "nbf"]),
+    st.sampled_from(
+        ["@context", "type", "holder", "verifiableCredential", "iss", "aud", "jti", "nonce", "iat", "exp", "nbf"]
+    ),
     _json,
 )
 

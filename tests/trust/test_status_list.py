@@ -145,11 +145,16 @@ def test_status_list_credential_round_trip(world, now) -> None:
 def test_revocation_builds_on_the_previous_bitstring(world, now) -> None:
     first = verify_status_list(world.status_list(revoked=(1,)), world.store, world.authority_did, world.status_url, now)
     second = world.status_list(revoked=(2,), base=first.bits)
-    assert set_indexes(verify_status_list(second, world.store, world.authority_did, world.status_url, now).bits) == {1, 2}
+    assert set_indexes(verify_status_list(second, world.store, world.authority_did, world.status_url, now).bits) == {
+        1,
+        2,
+    }
 
 
 def test_revoked_credential_is_refused(world, now) -> None:
-    status_list = verify_status_list(world.status_list(revoked=(7,)), world.store, world.authority_did, world.status_url, now)
+    status_list = verify_status_list(
+        world.status_list(revoked=(7,)), world.store, world.authority_did, world.status_url, now
+    )
     refused("credential.revoked", check_status, world.status(7), status_list)
     check_status(world.status(8), status_list)
 
@@ -162,8 +167,15 @@ def test_suspended_credential_is_refused(world, now) -> None:
 
 
 def test_status_list_of_another_issuer_is_refused(world, now) -> None:
-    refused("status.issuer_mismatch", verify_status_list, world.status_list(), world.store, "did:web:localhost%3A8443:other",
-            world.status_url, now)
+    refused(
+        "status.issuer_mismatch",
+        verify_status_list,
+        world.status_list(),
+        world.store,
+        "did:web:localhost%3A8443:other",
+        world.status_url,
+        now,
+    )
 
 
 def test_status_list_signed_with_an_unlisted_key_is_refused(world, now) -> None:
@@ -178,13 +190,28 @@ def test_forged_status_list_is_refused(world, now) -> None:
 
 def test_status_list_fetched_from_a_url_outside_the_prefixes_is_refused(world, now) -> None:
     url = "https://localhost:8443/elsewhere/1"
-    refused("status.url_not_allowed", verify_status_list, world.status_list(url=url), world.store, world.authority_did, url, now)
+    refused(
+        "status.url_not_allowed",
+        verify_status_list,
+        world.status_list(url=url),
+        world.store,
+        world.authority_did,
+        url,
+        now,
+    )
 
 
 def test_status_list_served_at_another_allowed_url_is_refused(world, now) -> None:
     # A genuine list for /status/1 replayed at /status/2 must not be taken for list 2.
-    refused("status.url_mismatch", verify_status_list, world.status_list(), world.store, world.authority_did,
-            "https://localhost:8443/authority/status/2", now)
+    refused(
+        "status.url_mismatch",
+        verify_status_list,
+        world.status_list(),
+        world.store,
+        world.authority_did,
+        "https://localhost:8443/authority/status/2",
+        now,
+    )
 
 
 def test_expired_status_list_is_refused(world, now) -> None:
@@ -194,7 +221,12 @@ def test_expired_status_list_is_refused(world, now) -> None:
 
 def test_status_entry_for_another_list_is_refused(world, now) -> None:
     status_list = verify_status_list(world.status_list(), world.store, world.authority_did, world.status_url, now)
-    refused("status.url_mismatch", check_status, StatusEntry("revocation", 1, "https://localhost:8443/authority/status/2"), status_list)
+    refused(
+        "status.url_mismatch",
+        check_status,
+        StatusEntry("revocation", 1, "https://localhost:8443/authority/status/2"),
+        status_list,
+    )
 
 
 # --- cache policy -----------------------------------------------------------------------------------------
@@ -222,7 +254,10 @@ def test_fetch_time_in_the_future_is_not_believed(now) -> None:
 
 def test_list_not_yet_valid_is_unusable(now) -> None:
     policy = StatusListCachePolicy()
-    assert policy.evaluate(now, now + timedelta(days=1), None, now, valid_from=now + timedelta(hours=1)) is Freshness.UNUSABLE
+    assert (
+        policy.evaluate(now, now + timedelta(days=1), None, now, valid_from=now + timedelta(hours=1))
+        is Freshness.UNUSABLE
+    )
 
 
 _json = st.recursive(

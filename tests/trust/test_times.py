@@ -1,6 +1,6 @@
 from __future__ import annotations
 
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta, timezone
 
 import pytest
 from hypothesis import given
@@ -16,9 +16,7 @@ from connector.trust.times import (
     to_numeric_date,
 )
 
-_instants = st.datetimes(
-    min_value=datetime(1970, 1, 2), max_value=datetime(2999, 12, 30), timezones=st.just(timezone.utc)
-)
+_instants = st.datetimes(min_value=datetime(1970, 1, 2), max_value=datetime(2999, 12, 30), timezones=st.just(UTC))
 
 
 @given(_instants)
@@ -34,13 +32,21 @@ def test_numeric_dates_round_trip_to_the_second(moment: datetime) -> None:
 
 
 def test_offsets_are_honoured() -> None:
-    assert parse_datetime("2025-06-01T14:00:00+02:00", "c", "w") == datetime(2025, 6, 1, 12, tzinfo=timezone.utc)
+    assert parse_datetime("2025-06-01T14:00:00+02:00", "c", "w") == datetime(2025, 6, 1, 12, tzinfo=UTC)
 
 
 @pytest.mark.parametrize(
     "text",
-    ["2025-06-01T12:00:00", "2025-06-01 12:00:00Z", "2025-13-01T12:00:00Z", "2025-06-01T12:00:00+24:00",
-     "3000-01-01T00:00:00Z", "1969-12-31T23:59:59Z", "٢٠٢٥-06-01T12:00:00Z", 20250601],
+    [
+        "2025-06-01T12:00:00",
+        "2025-06-01 12:00:00Z",
+        "2025-13-01T12:00:00Z",
+        "2025-06-01T12:00:00+24:00",
+        "3000-01-01T00:00:00Z",
+        "1969-12-31T23:59:59Z",
+        "٢٠٢٥-06-01T12:00:00Z",
+        20250601,
+    ],
 )
 def test_instants_without_offset_or_out_of_range_are_refused(text) -> None:
     with pytest.raises(ConnectorError) as err:

@@ -4,7 +4,7 @@ import copy
 import hashlib
 import hmac
 import json
-from datetime import timedelta
+from datetime import UTC, timedelta
 
 import pytest
 from cryptography.hazmat.primitives import serialization
@@ -93,7 +93,10 @@ def test_id_token_accepts_a_document_lookup(world, now, token) -> None:
 
 
 def test_each_issued_token_has_a_fresh_jti(world, now) -> None:
-    jtis = {claims_of(issue_id_token(world.a.key, world.a.kid, world.a.did, world.b.did, None, now))["jti"] for _ in range(5)}
+    jtis = {
+        claims_of(issue_id_token(world.a.key, world.a.kid, world.a.did, world.b.did, None, now))["jti"]
+        for _ in range(5)
+    }
     assert len(jtis) == 5
 
 
@@ -122,7 +125,9 @@ def test_alg_none_is_refused(world, now, token) -> None:
 
 
 def test_hs256_signed_with_the_public_key_bytes_is_refused(world, now, token) -> None:
-    pem = world.a.key.public_key().public_bytes(serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo)
+    pem = world.a.key.public_key().public_bytes(
+        serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
+    )
     header = {"alg": "HS256", "typ": "JWT", "kid": world.a.kid}
     h = b64url(json.dumps(header).encode())
     p = token.split(".")[1]
@@ -164,7 +169,13 @@ def test_token_with_too_long_lifetime_is_refused(world, now) -> None:
 def test_replayed_jti_is_refused(world, now, token) -> None:
     cache = MemoryReplayCache()
     remember_id_token(cache, check(world, now, token), now)
-    refused("token.replayed", remember_id_token, cache, check(world, now + timedelta(seconds=5), token), now + timedelta(seconds=5))
+    refused(
+        "token.replayed",
+        remember_id_token,
+        cache,
+        check(world, now + timedelta(seconds=5), token),
+        now + timedelta(seconds=5),
+    )
 
 
 def test_same_jti_from_another_issuer_is_not_a_replay(world, now) -> None:
@@ -178,7 +189,9 @@ def test_same_jti_from_another_issuer_is_not_a_replay(world, now) -> None:
 def test_token_whose_did_differs_from_the_tls_participant_is_refused(world, now) -> None:
     # org-b signs a perfectly valid token for itself but arrives on org-a's TLS connection.
     t = issue_id_token(world.b.key, world.b.kid, world.b.did, world.b.did, None, now)
-    refused("token.channel_binding", check, world, now, t, expected_audience=world.b.did, issuer_document=world.b.document)
+    refused(
+        "token.channel_binding", check, world, now, t, expected_audience=world.b.did, issuer_document=world.b.document
+    )
 
 
 def test_token_with_iss_different_from_sub_is_refused(world, now, token) -> None:
@@ -221,7 +234,9 @@ def test_credential_typed_jwt_is_not_an_id_token(world, now, token) -> None:
 def test_embedded_jwk_header_is_refused(world, now, token, other_key) -> None:
     from connector.keys import public_jwk
 
-    t = jws.sign_compact(other_key, json.dumps(claims_of(token)).encode(), {"kid": world.a.kid, "jwk": public_jwk(other_key)})
+    t = jws.sign_compact(
+        other_key, json.dumps(claims_of(token)).encode(), {"kid": world.a.kid, "jwk": public_jwk(other_key)}
+    )
     refused("token.embedded_key", check, world, now, t)
 
 
@@ -243,23 +258,32 @@ def test_duplicate_claim_names_are_refused(world, now, token) -> None:
 @given(st.text(max_size=200))
 @settings(max_examples=200)
 def test_id_token_reader_raises_only_connector_error(text: str) -> None:
-    from datetime import datetime, timezone
+    from datetime import datetime
 
     try:
-        read_id_token(text, "did:web:b.example", "did:web:a.example", datetime(2025, 1, 1, tzinfo=timezone.utc))
+        read_id_token(text, "did:web:b.example", "did:web:a.example", datetime(2025, 1, 1, tzinfo=UTC))
     except ConnectorError:
         pass
 
 
-@given(st.dictionaries(st.sampled_from(["iss", "sub", "aud", "jti", "iat", "nbf", "exp", "token"]),
-                       st.none() | st.booleans() | st.integers() | st.floats() | st.text(max_size=5) | st.lists(st.text(max_size=3), max_size=2)))
+@given(
+    st.dictionaries(
+        st.sampled_from(["iss", "sub", "aud", "jti", "iat", "nbf", "exp", "token"]),
+        st.none()
+        | st.booleans()
+        | st.integers()
+        | st.floats()
+        | st.text(max_size=5)
+        | st.lists(st.text(max_size=3), max_size=2),
+    )
+)
 @settings(max_examples=200)
 def test_id_token_reader_raises_only_connector_error_on_odd_claims(claims: dict) -> None:
-    from datetime import datetime, timezone
+    from datetime import datetime
 
     token = raw_jwt({"alg": "ES256", "kid": "did:web:a.example#k"}, claims, b"\x00" * 64)
     try:
-        read_id_token(token, "did:web:b.example", "did:web:a.example", datetime(2025, 1, 1, tzinfo=timezone.utc))
+        read_id_token(token, "did:web:b.example", "did:web:a.example", datetime(2025, 1, 1, tzinfo=UTC))
     except ConnectorError:
         pass
 
@@ -298,8 +322,12 @@ def verifier_token(world, now, access_token: str, **kw) -> str:
 
 
 def grant(world, now, id_token: str, **kw):
-    args = dict(verifier_document=world.b.document, owner_document=world.a.document,
-                peer_tls_participant_id=world.b.did, now=now)
+    args = dict(
+        verifier_document=world.b.document,
+        owner_document=world.a.document,
+        peer_tls_participant_id=world.b.did,
+        now=now,
+    )
     args.update(kw)
     return check_access_token(id_token, **args)
 
@@ -331,8 +359,14 @@ def test_verifier_id_token_for_another_owner_is_refused(world, now, access) -> N
 
 
 def test_verifier_id_token_over_another_tls_identity_is_refused(world, now, access) -> None:
-    refused("token.channel_binding", grant, world, now, verifier_token(world, now, access),
-            peer_tls_participant_id="did:web:localhost%3A8443:org-c")
+    refused(
+        "token.channel_binding",
+        grant,
+        world,
+        now,
+        verifier_token(world, now, access),
+        peer_tls_participant_id="did:web:localhost%3A8443:org-c",
+    )
 
 
 def test_missing_access_token_is_refused(world, now) -> None:
@@ -341,7 +375,9 @@ def test_missing_access_token_is_refused(world, now) -> None:
 
 
 def test_expired_access_token_is_refused(world, now) -> None:
-    old = issue_access_token(world.a.key, world.a.kid, world.a.did, world.b.did, [MEMBERSHIP_SCOPE], now - timedelta(minutes=10))
+    old = issue_access_token(
+        world.a.key, world.a.kid, world.a.did, world.b.did, [MEMBERSHIP_SCOPE], now - timedelta(minutes=10)
+    )
     refused("access_token.expired", grant, world, now, verifier_token(world, now, old))
 
 

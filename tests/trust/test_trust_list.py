@@ -56,7 +56,9 @@ def test_trust_list_not_yet_valid_is_refused(world, now) -> None:
 def test_forged_trust_list_signed_by_another_key_is_refused(world, now) -> None:
     # The header names the real anchor, but the signature is by someone else's key.
     h, p, _ = world.trust_list_jws.split(".")
-    forged = jws.sign_compact(generate_key(), jws.read_payload_unverified(world.trust_list_jws), jws.read_header(world.trust_list_jws))
+    forged = jws.sign_compact(
+        generate_key(), jws.read_payload_unverified(world.trust_list_jws), jws.read_header(world.trust_list_jws)
+    )
     assert forged.split(".")[0] == h and forged.split(".")[1] == p
     refused("trust_list.signature", verify_trust_list, forged, world.root_cert, now)
 
@@ -85,7 +87,13 @@ def test_non_canonical_payload_is_refused(world, now) -> None:
 
 
 def test_pinned_anchor_that_expired_is_refused(world, now) -> None:
-    refused("trust_list.anchor_invalid", verify_trust_list, world.trust_list_jws, world.root_cert, now + timedelta(days=4000))
+    refused(
+        "trust_list.anchor_invalid",
+        verify_trust_list,
+        world.trust_list_jws,
+        world.root_cert,
+        now + timedelta(days=4000),
+    )
 
 
 @pytest.mark.parametrize(
@@ -126,10 +134,29 @@ def test_trust_list_verifier_raises_only_connector_error(world, now, text: str) 
             pass
 
 
-@given(doc=st.dictionaries(st.sampled_from(["type", "version", "federation", "sequence", "issued", "validFrom",
-                                            "validUntil", "tlsCaCertificates", "issuers", "timestampAuthorities"]),
-                           st.none() | st.integers(-2, 2) | st.text(max_size=4) | st.lists(st.text(max_size=3), max_size=2)
-                           | st.dictionaries(st.text(max_size=4), st.text(max_size=4), max_size=2)))
+@given(
+    doc=st.dictionaries(
+        st.sampled_from(
+            [
+                "type",
+                "version",
+                "federation",
+                "sequence",
+                "issued",
+                "validFrom",
+                "validUntil",
+                "tlsCaCertificates",
+                "issuers",
+                "timestampAuthorities",
+            ]
+        ),
+        st.none()
+        | st.integers(-2, 2)
+        | st.text(max_size=4)
+        | st.lists(st.text(max_size=3), max_size=2)
+        | st.dictionaries(st.text(max_size=4), st.text(max_size=4), max_size=2),
+    )
+)
 @settings(max_examples=100, suppress_health_check=[HealthCheck.function_scoped_fixture])
 def test_trust_list_verifier_raises_only_connector_error_on_signed_junk(world, now, doc) -> None:
     signed = jws.sign_compact(world.root_key, canonical_bytes(doc), jws.read_header(world.trust_list_jws))
@@ -193,11 +220,23 @@ def beta(world, pki, now):
     """A second federation with its own root and issuer."""
     key, cert = pki.root("Beta root CA")
     issuer_key = generate_key()
-    issuer = trusted_issuer("did:web:beta.example:authority", "Beta authority",
-                            {"did:web:beta.example:authority#vc": issuer_key}, [MEMBERSHIP_CREDENTIAL],
-                            ["https://beta.example/status/"])
-    doc = build_trust_list("urn:federation:beta", "Beta data space", 3, now, now - timedelta(days=1),
-                           now + timedelta(days=10), [cert], [issuer])
+    issuer = trusted_issuer(
+        "did:web:beta.example:authority",
+        "Beta authority",
+        {"did:web:beta.example:authority#vc": issuer_key},
+        [MEMBERSHIP_CREDENTIAL],
+        ["https://beta.example/status/"],
+    )
+    doc = build_trust_list(
+        "urn:federation:beta",
+        "Beta data space",
+        3,
+        now,
+        now - timedelta(days=1),
+        now + timedelta(days=10),
+        [cert],
+        [issuer],
+    )
     return verify_trust_list(sign_trust_list(doc, key, cert), cert, now), cert
 
 
@@ -220,36 +259,68 @@ def test_two_copies_of_one_federation_cannot_be_combined(world, now) -> None:
 def _beta_naming_alpha(world, pki, now, keys, types, prefixes):
     key, cert = pki.root("Beta root CA")
     issuer = trusted_issuer(world.authority_did, "Alpha authority (as beta sees it)", keys, types, prefixes)
-    doc = build_trust_list("urn:federation:beta", "Beta data space", 1, now, now - timedelta(days=1),
-                           now + timedelta(days=10), [cert], [issuer])
+    doc = build_trust_list(
+        "urn:federation:beta",
+        "Beta data space",
+        1,
+        now,
+        now - timedelta(days=1),
+        now + timedelta(days=10),
+        [cert],
+        [issuer],
+    )
     return verify_trust_list(sign_trust_list(doc, key, cert), cert, now)
 
 
 def test_disagreeing_lists_allow_only_types_both_allow(world, pki, now) -> None:
-    beta = _beta_naming_alpha(world, pki, now, {world.issuer_kid: world.issuer_key}, [ORGANIZATION_CREDENTIAL],
-                              ["https://localhost:8443/authority/status/"])
+    beta = _beta_naming_alpha(
+        world,
+        pki,
+        now,
+        {world.issuer_kid: world.issuer_key},
+        [ORGANIZATION_CREDENTIAL],
+        ["https://localhost:8443/authority/status/"],
+    )
     store = TrustStore((world.trust_list, beta))
     assert store.may_issue(world.authority_did, MEMBERSHIP_CREDENTIAL) is None
     assert store.may_issue(world.authority_did, ORGANIZATION_CREDENTIAL) == "Alpha data space"
 
 
 def test_disagreeing_lists_refuse_a_key_they_describe_differently(world, pki, now) -> None:
-    beta = _beta_naming_alpha(world, pki, now, {world.issuer_kid: generate_key()}, [MEMBERSHIP_CREDENTIAL],
-                              ["https://localhost:8443/authority/status/"])
+    beta = _beta_naming_alpha(
+        world,
+        pki,
+        now,
+        {world.issuer_kid: generate_key()},
+        [MEMBERSHIP_CREDENTIAL],
+        ["https://localhost:8443/authority/status/"],
+    )
     store = TrustStore((world.trust_list, beta))
     refused("trust.issuer_key_conflict", store.issuer_key, world.authority_did, world.issuer_kid)
 
 
 def test_key_on_only_one_of_two_lists_naming_the_issuer_is_refused(world, pki, now) -> None:
-    beta = _beta_naming_alpha(world, pki, now, {f"{world.authority_did}#other": generate_key()}, [MEMBERSHIP_CREDENTIAL],
-                              ["https://localhost:8443/authority/status/"])
+    beta = _beta_naming_alpha(
+        world,
+        pki,
+        now,
+        {f"{world.authority_did}#other": generate_key()},
+        [MEMBERSHIP_CREDENTIAL],
+        ["https://localhost:8443/authority/status/"],
+    )
     store = TrustStore((world.trust_list, beta))
     refused("trust.issuer_key_unknown", store.issuer_key, world.authority_did, world.issuer_kid)
 
 
 def test_disagreeing_lists_allow_only_status_urls_both_allow(world, pki, now) -> None:
-    beta = _beta_naming_alpha(world, pki, now, {world.issuer_kid: world.issuer_key}, [MEMBERSHIP_CREDENTIAL],
-                              ["https://localhost:8443/authority/status/beta/"])
+    beta = _beta_naming_alpha(
+        world,
+        pki,
+        now,
+        {world.issuer_kid: world.issuer_key},
+        [MEMBERSHIP_CREDENTIAL],
+        ["https://localhost:8443/authority/status/beta/"],
+    )
     store = TrustStore((world.trust_list, beta))
     assert not store.status_list_allowed(world.authority_did, world.status_url)
     assert store.status_list_allowed(world.authority_did, "https://localhost:8443/authority/status/beta/1")

@@ -64,8 +64,17 @@ class Peer:
         return PresentationResponseMessage(tuple(vps)).body()
 
 
-def new_plan(world, now, cache=None, settings=None, replay=None, scopes=(MEMBERSHIP_SCOPE,), store=None) -> Verification:
-    return Verification(world.b.did, store or world.store, scopes, replay if replay is not None else MemoryReplayCache(), settings, cache)
+def new_plan(
+    world, now, cache=None, settings=None, replay=None, scopes=(MEMBERSHIP_SCOPE,), store=None
+) -> Verification:
+    return Verification(
+        world.b.did,
+        store or world.store,
+        scopes,
+        replay if replay is not None else MemoryReplayCache(),
+        settings,
+        cache,
+    )
 
 
 def drive(plan, world, peer, now, token=None, status_lists=None, fetched_at=None, document=None):
@@ -108,8 +117,14 @@ def test_full_verification_yields_verified_claims(world, now) -> None:
     assert credential.federation == "Alpha data space"
     assert claims.notes["presentation"] == "fetched"
     assert claims.notes["checks"] == (
-        "token.claims", "token.signature", "token.key_certificate", "token.replay",
-        "presentation.key_certificate", "presentation", "credentials", "status",
+        "token.claims",
+        "token.signature",
+        "token.key_certificate",
+        "token.replay",
+        "presentation.key_certificate",
+        "presentation",
+        "credentials",
+        "status",
     )
     assert claims.notes["status_lists"] == {world.status_url: now.isoformat()}
 
@@ -141,7 +156,13 @@ def test_status_list_unreachable_fails_closed(world, now) -> None:
 
 
 def test_revoked_credential_is_refused(world, now) -> None:
-    step = drive(new_plan(world, now), world, Peer(world, now), now, status_lists={world.status_url: world.status_list(revoked=(7,))})
+    step = drive(
+        new_plan(world, now),
+        world,
+        Peer(world, now),
+        now,
+        status_lists={world.status_url: world.status_list(revoked=(7,))},
+    )
     refusal(step, "credential.revoked")
 
 
@@ -185,7 +206,9 @@ def test_credential_about_another_participant_is_refused(world, now) -> None:
 
 def test_token_without_access_token_cannot_reach_the_credential_service(world, now) -> None:
     peer = Peer(world, now)
-    refusal(drive(new_plan(world, now), world, peer, now, token=peer.id_token(now, scopes=())), "token.access_token_missing")
+    refusal(
+        drive(new_plan(world, now), world, peer, now, token=peer.id_token(now, scopes=())), "token.access_token_missing"
+    )
 
 
 def test_did_document_unreachable_fails_closed(world, now) -> None:
@@ -231,7 +254,7 @@ def test_status_list_still_stale_after_refetch_is_refused(world, now) -> None:
     stale = now - timedelta(hours=1)
     plan = new_plan(world, now)
     plan.check_token(Peer(world, now).id_token(now), world.a.did, now)
-    step = plan.with_presentation(Peer(world, now).answer(plan.with_did_document(world.a.document_json, now), now), now)
+    plan.with_presentation(Peer(world, now).answer(plan.with_did_document(world.a.document_json, now), now), now)
     plan.with_status_list(world.status_url, world.status_list(), stale, now)
     refusal(plan.with_status_list(world.status_url, world.status_list(), stale, now), "status.stale")
 
@@ -262,7 +285,9 @@ def test_verified_presentation_is_reused_but_the_token_and_status_are_always_che
     assert peer.queries == 1
 
     later = now + timedelta(minutes=2)
-    step = drive(new_plan(world, later, cache=cache), world, peer, later, status_lists={world.status_url: world.status_list()})
+    step = drive(
+        new_plan(world, later, cache=cache), world, peer, later, status_lists={world.status_url: world.status_list()}
+    )
     assert isinstance(step, Verified) and step.claims.notes["presentation"] == "cached"
     assert peer.queries == 1
 
@@ -293,16 +318,27 @@ def test_reuse_is_per_participant_and_scope_set(world, now) -> None:
 # --- the plan as a state machine --------------------------------------------------------------------------
 
 _ALL_ACTIONS = [
-    ("token", "good"), ("token", "forged"), ("token", "wrong_peer"),
-    ("document", "good"), ("document", "other"), ("document", "junk"),
-    ("presentation", "good"), ("presentation", "other_subject"), ("presentation", "junk"),
-    ("status", "good"), ("status", "revoked"), ("status", "stale"), ("status", "forged"),
+    ("token", "good"),
+    ("token", "forged"),
+    ("token", "wrong_peer"),
+    ("document", "good"),
+    ("document", "other"),
+    ("document", "junk"),
+    ("presentation", "good"),
+    ("presentation", "other_subject"),
+    ("presentation", "junk"),
+    ("status", "good"),
+    ("status", "revoked"),
+    ("status", "stale"),
+    ("status", "forged"),
     ("unavailable", "-"),
 ]
 _GOOD_RUN = [("token", "good"), ("document", "good"), ("presentation", "good"), ("status", "good")]
 
 
-def _mutate(edits: tuple[list[tuple[int, tuple[str, str]]], list[tuple[int, tuple[str, str]]]]) -> list[tuple[str, str]]:
+def _mutate(
+    edits: tuple[list[tuple[int, tuple[str, str]]], list[tuple[int, tuple[str, str]]]],
+) -> list[tuple[str, str]]:
     replacements, insertions = edits
     run = list(_GOOD_RUN)
     for index, action in replacements:
@@ -351,7 +387,9 @@ def test_no_call_sequence_reaches_verified_without_the_genuine_inputs(world, now
             elif kind == "presentation":
                 body = inputs.get((kind, variant), b"{}")
                 if isinstance(step, NeedPresentation) and variant != "junk":
-                    service = peer if variant == "good" else Peer(world, now, credentials=[world.membership(world.b.did)])
+                    service = (
+                        peer if variant == "good" else Peer(world, now, credentials=[world.membership(world.b.did)])
+                    )
                     body = service.answer(step, now)
                 step = plan.with_presentation(body, now)
             elif kind == "status":
@@ -367,5 +405,11 @@ def test_no_call_sequence_reaches_verified_without_the_genuine_inputs(world, now
             break
     event(type(step).__name__)
     if isinstance(step, Verified):
-        assert used <= {("token", "good"), ("document", "good"), ("presentation", "good"), ("status", "good"), ("status", "stale")}
+        assert used <= {
+            ("token", "good"),
+            ("document", "good"),
+            ("presentation", "good"),
+            ("status", "good"),
+            ("status", "stale"),
+        }
         assert {("token", "good"), ("document", "good"), ("presentation", "good"), ("status", "good")} <= used

@@ -6,11 +6,12 @@ from __future__ import annotations
 import json
 import uuid
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import aiohttp
+from nodekit import Management, Participant, free_port, make_participant, write_config
 
 from connector import keys
 from connector.authority.service import AuthorityService
@@ -24,14 +25,12 @@ from connector.trust.node_edge import TrustEdge, edge_of
 from connector.trust.scopes import type_scope
 from connector.trust.tokens import issue_access_token, issue_id_token
 
-from nodekit import Management, Participant, free_port, make_participant, write_config
-
 TERMINAL = {"FINALIZED", "TERMINATED", "COMPLETED"}
 DSP = "/dsp/2025-1"
 
 
 def utcnow() -> datetime:
-    return datetime.now(timezone.utc)
+    return datetime.now(UTC)
 
 
 @dataclass
@@ -47,7 +46,7 @@ class Federation:
     def name(self) -> str:
         return self.authority.name
 
-    async def start(self, status_validity: timedelta = timedelta(seconds=60)) -> "Federation":
+    async def start(self, status_validity: timedelta = timedelta(seconds=60)) -> Federation:
         self.service = AuthorityService(self.authority.dir, status_validity)
         await self.service.start(Listen("127.0.0.1", self.port))
         return self
@@ -66,16 +65,22 @@ def make_federation(root: Path, name: str, valid_days: float = 30) -> Federation
     return Federation(authority, port, path)
 
 
-def credentialed(federation: Federation, root: Path, name: str, country: str = "DE",
-                 kinds: tuple[str, ...] = ("membership", "organization")) -> Participant:
+def credentialed(
+    federation: Federation,
+    root: Path,
+    name: str,
+    country: str = "DE",
+    kinds: tuple[str, ...] = ("membership", "organization"),
+) -> Participant:
     """A participant with TLS and signing identity and the credentials of its federation, written to its folder."""
     p = make_participant(federation.authority, root, name, country)
     for kind in kinds:
         if kind == "membership":
             issue_participant_credential(federation.authority, p.participant_id, kind, out=p.dir)
         else:
-            issue_participant_credential(federation.authority, p.participant_id, kind, country=country,
-                                         name=f"{name.title()} Ltd", out=p.dir)
+            issue_participant_credential(
+                federation.authority, p.participant_id, kind, country=country, name=f"{name.title()} Ltd", out=p.dir
+            )
     return p
 
 
@@ -120,7 +125,7 @@ def dcp_config(spec: NodeSpec, root: Path) -> Path:
     text = text.replace("[trust]\n", "[trust]\n" + trust_lines, 1)
     for f in spec.recognises:
         file = spec.trust_list_files.get(f.name, f.trust_list)
-        text += (f'\n[[trust.lists]]\nfile = {_toml(str(file))}\nanchor = {_toml(str(f.authority.ca_cert_path))}\n')
+        text += f"\n[[trust.lists]]\nfile = {_toml(str(file))}\nanchor = {_toml(str(f.authority.ca_cert_path))}\n"
     path.write_text(text)
     return path
 
@@ -133,6 +138,7 @@ def edge(node: Any) -> TrustEdge:
 
 # --- tokens crafted by hand -------------------------------------------------------------------------------------
 
+
 @dataclass
 class Signer:
     """A participant's signing key and DID, for tokens made outside any node."""
@@ -141,7 +147,7 @@ class Signer:
     key: keys.PrivateKey
 
     @classmethod
-    def of(cls, p: Participant) -> "Signer":
+    def of(cls, p: Participant) -> Signer:
         return cls(p.participant_id, keys.load_private_key(p.dir / "signing.key.pem"))
 
     @property
@@ -160,6 +166,7 @@ class Signer:
 
 # --- a raw peer: mutual TLS with a participant's certificate, any Authorization header -----------------------------
 
+
 class RawPeer:
     def __init__(self, p: Participant) -> None:
         self.p = p
@@ -170,35 +177,52 @@ class RawPeer:
         if authorization is not None:
             headers["Authorization"] = authorization
         async with aiohttp.ClientSession() as session:
-            async with session.post(f"https://localhost:{target.protocol_port}{path}", data=json.dumps(body),
-                                    headers=headers, ssl=self.ssl) as resp:
+            async with session.post(
+                f"https://localhost:{target.protocol_port}{path}", data=json.dumps(body), headers=headers, ssl=self.ssl
+            ) as resp:
                 text = await resp.text()
                 return resp.status, json.loads(text) if text else None
 
     async def catalogue(self, target: Participant, authorization: str | None) -> tuple[int, Any]:
         return await self.post(target, f"{DSP}/catalog/request", CatalogRequestMessage().to_json(), authorization)
 
-    async def request_contract(self, target: Participant, authorization: str | None,
-                               offer_id: str = "weather-offer", dataset: str = "weather") -> tuple[int, Any]:
-        msg = ContractRequestMessage(consumer_pid=f"urn:uuid:{uuid.uuid4()}",
-                                     offer={"@id": offer_id, "target": dataset, "assigner": target.participant_id,
-                                            "permission": [{"action": "use"}]},
-                                     callback_address=f"https://localhost:{self.p.protocol_port}{DSP}")
+    async def request_contract(
+        self, target: Participant, authorization: str | None, offer_id: str = "weather-offer", dataset: str = "weather"
+    ) -> tuple[int, Any]:
+        msg = ContractRequestMessage(
+            consumer_pid=f"urn:uuid:{uuid.uuid4()}",
+            offer={
+                "@id": offer_id,
+                "target": dataset,
+                "assigner": target.participant_id,
+                "permission": [{"action": "use"}],
+            },
+            callback_address=f"https://localhost:{self.p.protocol_port}{DSP}",
+        )
         return await self.post(target, f"{DSP}/negotiations/request", msg.to_json(), authorization)
 
 
-async def negotiate_offer(m: Management, provider: Participant, offer_id: str, dataset: str,
-                         wait: str = "FINALIZED,TERMINATED") -> dict[str, Any]:
+async def negotiate_offer(
+    m: Management, provider: Participant, offer_id: str, dataset: str, wait: str = "FINALIZED,TERMINATED"
+) -> dict[str, Any]:
     """Start a negotiation with the offer spelled out (no catalogue lookup first) and wait for its outcome."""
-    offer = {"@id": offer_id, "target": dataset, "assigner": provider.participant_id,
-             "permission": [{"action": "use"}]}
-    neg = await m.call("POST", "/v1/negotiations", {
-        "counterPartyAddress": f"https://localhost:{provider.protocol_port}{DSP}",
-        "counterPartyId": provider.participant_id, "offer": offer, "datasetId": dataset}, 201)
+    offer = {"@id": offer_id, "target": dataset, "assigner": provider.participant_id, "permission": [{"action": "use"}]}
+    neg = await m.call(
+        "POST",
+        "/v1/negotiations",
+        {
+            "counterPartyAddress": f"https://localhost:{provider.protocol_port}{DSP}",
+            "counterPartyId": provider.participant_id,
+            "offer": offer,
+            "datasetId": dataset,
+        },
+        201,
+    )
     return await m.call("GET", f"/v1/negotiations/{neg['id']}?wait={wait}&timeout=20", None, 200)
 
 
 # --- reading a node's state -------------------------------------------------------------------------------------
+
 
 async def refusals(m: Management, since: int = 0) -> list[dict[str, Any]]:
     page = await m.call("GET", "/v1/verifications?outcome=refused&limit=500", None, 200)
@@ -217,4 +241,3 @@ async def open_processes(m: Management) -> list[dict[str, Any]]:
         page = await m.call("GET", f"/v1/{kind}?limit=500", None, 200)
         found += [p for p in page["items"] if p["state"] not in TERMINAL]
     return found
-

@@ -20,16 +20,6 @@ from typing import Any
 
 import pytest
 import pytest_asyncio
-
-from connector import jws, keys
-from connector.canonical import b64url, b64url_decode, canonical_bytes
-from connector.pki.authority import Authority
-from connector.pki.credentials import issue_participant_credential
-from connector.pki.trust_list import issue_trust_list
-from connector.trust.compact import sign_jwt
-from connector.trust.credentials import read_credential_unverified
-from connector.trust.edge.repository import OwnCredential
-from connector.trust.trust_list import TRUST_LIST_TYP, build_trust_list, trusted_issuer
 from nodekit import Management, Participant, free_port, running_node, wait_for
 from trust_e2e.kit import (
     Federation,
@@ -46,6 +36,16 @@ from trust_e2e.kit import (
     refusals,
     utcnow,
 )
+
+from connector import jws, keys
+from connector.canonical import b64url, b64url_decode, canonical_bytes
+from connector.pki.authority import Authority
+from connector.pki.credentials import issue_participant_credential
+from connector.pki.trust_list import issue_trust_list
+from connector.trust.compact import sign_jwt
+from connector.trust.credentials import read_credential_unverified
+from connector.trust.edge.repository import OwnCredential
+from connector.trust.trust_list import TRUST_LIST_TYP, build_trust_list, trusted_issuer
 
 pytestmark = pytest.mark.asyncio(loop_scope="module")
 
@@ -83,7 +83,8 @@ class Arena:
         now = utcnow().isoformat()
         edge(self.mnode).holder.credentials = [
             OwnCredential(e.id, e.types, e.issuer, None, "", t, "test", now)
-            for t, e in ((t, read_credential_unverified(t)) for t in tokens)]
+            for t, e in ((t, read_credential_unverified(t)) for t in tokens)
+        ]
         edge(self.vnode).forget_caches()
 
     async def refused_token(self, authorization: str, code: str) -> dict[str, Any]:
@@ -151,12 +152,14 @@ def _compact(header: dict[str, Any], payload: dict[str, Any], signature: str) ->
 
 # --- a well-formed request passes: the harness itself is sound -------------------------------------------------
 
+
 async def test_a_genuine_request_from_the_same_client_is_accepted(arena):
     status, catalog = await arena.raw.catalogue(arena.victim, arena.genuine_authorization())
     assert status == 200 and [d["@id"] for d in catalog["dataset"]] == ["weather"]
 
 
 # --- tokens -------------------------------------------------------------------------------------------------------
+
 
 async def test_an_unsigned_token_is_refused(arena):
     h, p, _ = arena.signer.id_token(arena.victim.participant_id).split(".")
@@ -215,6 +218,7 @@ async def test_a_request_without_a_token_is_refused(arena):
 
 # --- credentials ----------------------------------------------------------------------------------------------------
 
+
 async def test_a_credential_from_an_issuer_on_no_trust_list_is_refused(arena):
     rogue = issue_participant_credential(arena.rogue, arena.mallory.participant_id, "membership")
     arena.present(rogue.token)
@@ -226,15 +230,21 @@ async def test_a_credential_of_a_type_its_issuer_may_not_issue_is_refused(arena)
     genuine = issue_participant_credential(arena.fed.authority, arena.mallory.participant_id, "membership")
     _, claims, _ = _token_parts(genuine.token)
     claims["type"] = ["VerifiableCredential", "MembershipCredential", "AuditorCredential"]
-    forged = sign_jwt(arena.fed.authority.credential_key(), claims,
-                      {"typ": "vc+jwt", "kid": arena.fed.authority.credential_kid})
+    forged = sign_jwt(
+        arena.fed.authority.credential_key(), claims, {"typ": "vc+jwt", "kid": arena.fed.authority.credential_kid}
+    )
     arena.present(forged)
     await arena.refused_negotiation("credential.type_not_allowed")
 
 
 async def test_an_expired_credential_is_refused(arena):
-    old = issue_participant_credential(arena.fed.authority, arena.mallory.participant_id, "membership",
-                                       now=utcnow() - timedelta(days=40), valid_days=30)
+    old = issue_participant_credential(
+        arena.fed.authority,
+        arena.mallory.participant_id,
+        "membership",
+        now=utcnow() - timedelta(days=40),
+        valid_days=30,
+    )
     arena.present(old.token)
     await arena.refused_negotiation("credential.expired")
 
@@ -252,8 +262,10 @@ async def test_a_tampered_credential_is_refused(arena):
     header, claims, signature = genuine.split(".")
     payload = json.loads(b64url_decode(claims))
     payload["credentialSubject"]["legalName"] = "Mallory Holdings (a bank)"
-    arena.present(genuine.split(".")[0] + "." + b64url(canonical_bytes(payload)) + "." + signature,
-                  next(c.token for c in arena.genuine if "MembershipCredential" in c.types))
+    arena.present(
+        genuine.split(".")[0] + "." + b64url(canonical_bytes(payload)) + "." + signature,
+        next(c.token for c in arena.genuine if "MembershipCredential" in c.types),
+    )
     await arena.refused_negotiation("credential.signature")
 
 
@@ -271,13 +283,27 @@ async def test_credentials_whose_status_list_is_unreachable_are_refused(arena):
 
 # --- trust lists ----------------------------------------------------------------------------------------------------
 
+
 def _forged_list(arena: Arena, signer: keys.PrivateKey, x5c_cert: Any) -> str:
     rogue = arena.rogue
-    rogue_issuer = trusted_issuer(rogue.issuer_id, "Rogue", {rogue.credential_kid: rogue.credential_key()},
-                                  ["MembershipCredential", "OrganizationCredential"], [rogue.status_prefix])
+    rogue_issuer = trusted_issuer(
+        rogue.issuer_id,
+        "Rogue",
+        {rogue.credential_kid: rogue.credential_key()},
+        ["MembershipCredential", "OrganizationCredential"],
+        [rogue.status_prefix],
+    )
     now = utcnow()
-    document = build_trust_list(arena.fed.authority.federation_id, FEDERATION, 99, now, now - timedelta(minutes=5),
-                                now + timedelta(days=30), [arena.rogue.ca_cert()], [rogue_issuer])
+    document = build_trust_list(
+        arena.fed.authority.federation_id,
+        FEDERATION,
+        99,
+        now,
+        now - timedelta(minutes=5),
+        now + timedelta(days=30),
+        [arena.rogue.ca_cert()],
+        [rogue_issuer],
+    )
     header = {"typ": TRUST_LIST_TYP, "x5c": [keys.cert_der_b64(x5c_cert)]}
     return jws.sign_compact(signer, canonical_bytes(document), header)
 

@@ -14,6 +14,8 @@ from pathlib import Path
 
 import aiohttp
 import pytest
+from nodekit import cli, free_port
+from trust_e2e.kit import utcnow
 
 from connector.authority.service import AuthorityService
 from connector.config import Listen
@@ -24,8 +26,6 @@ from connector.pki.trust_list import issue_trust_list
 from connector.trust.credentials import verify_credential
 from connector.trust.status_list import check_status, verify_status_list
 from connector.trust.trust_list import TrustStore, verify_trust_list
-from nodekit import cli, free_port
-from trust_e2e.kit import utcnow
 
 PID = "did:web:localhost%3A8443:org-a"
 
@@ -62,13 +62,48 @@ def _store(authority: Authority) -> TrustStore:
 
 def test_cli_issues_credentials_that_verify_against_the_federations_trust_list(tmp_path, run):
     auth = tmp_path / "auth"
-    assert run("pki", "init-authority", "--dir", str(auth), "--name", "Alpha Data Space",
-               "--public-url", "https://localhost:8765/alpha/").returncode == 0
-    r = run("pki", "credential", "--authority", str(auth), "--participant-id", PID, "--type", "organization",
-            "--country", "JP", "--name", "Org A KK", "--out", str(tmp_path / "a"))
+    assert (
+        run(
+            "pki",
+            "init-authority",
+            "--dir",
+            str(auth),
+            "--name",
+            "Alpha Data Space",
+            "--public-url",
+            "https://localhost:8765/alpha/",
+        ).returncode
+        == 0
+    )
+    r = run(
+        "pki",
+        "credential",
+        "--authority",
+        str(auth),
+        "--participant-id",
+        PID,
+        "--type",
+        "organization",
+        "--country",
+        "JP",
+        "--name",
+        "Org A KK",
+        "--out",
+        str(tmp_path / "a"),
+    )
     assert r.returncode == 0, r.stderr
-    r = run("pki", "credential", "--authority", str(auth), "--participant-id", PID, "--type", "membership",
-            "--out", str(tmp_path / "a"))
+    r = run(
+        "pki",
+        "credential",
+        "--authority",
+        str(auth),
+        "--participant-id",
+        PID,
+        "--type",
+        "membership",
+        "--out",
+        str(tmp_path / "a"),
+    )
     assert r.returncode == 0, r.stderr
     r = run("pki", "trust-list", "--authority", str(auth), "--out", str(tmp_path / "list.jws"), "--valid-days", "7")
     assert r.returncode == 0, r.stderr
@@ -91,16 +126,32 @@ def test_cli_issues_credentials_that_verify_against_the_federations_trust_list(t
 
 def test_cli_refuses_wrong_credential_options_and_an_http_public_url_in_one_line(tmp_path, run):
     auth = tmp_path / "auth"
-    one_line_error(run("pki", "init-authority", "--dir", str(auth), "--public-url", "http://localhost:8765"),
-                   "https", "--public-url")
+    one_line_error(
+        run("pki", "init-authority", "--dir", str(auth), "--public-url", "http://localhost:8765"),
+        "https",
+        "--public-url",
+    )
     assert run("pki", "init-authority", "--dir", str(auth)).returncode == 0
     base = ["pki", "credential", "--authority", str(auth), "--participant-id", PID, "--out", str(tmp_path / "a")]
     one_line_error(run(*base, "--type", "organization", "--country", "JP"), "--name")
     one_line_error(run(*base, "--type", "organization", "--name", "X", "--country", "Japan"), "--country")
     one_line_error(run(*base, "--type", "membership", "--country", "JP"), "--country")
     one_line_error(run(*base, "--type", "passport"), "invalid choice")
-    one_line_error(run("pki", "credential", "--authority", str(auth), "--participant-id", "org-a", "--type",
-                       "membership", "--out", str(tmp_path / "a")), "--participant-id")
+    one_line_error(
+        run(
+            "pki",
+            "credential",
+            "--authority",
+            str(auth),
+            "--participant-id",
+            "org-a",
+            "--type",
+            "membership",
+            "--out",
+            str(tmp_path / "a"),
+        ),
+        "--participant-id",
+    )
 
 
 def test_membership_keeps_member_since_and_a_revoked_participant_gets_no_new_credential(authority, tmp_path):
@@ -125,16 +176,23 @@ def test_trust_list_sequence_grows_with_each_list(authority):
 
 def test_revoking_sets_the_status_bits_of_exactly_the_participants_credentials(authority, tmp_path, run):
     other = "did:web:localhost%3A9443:org-b"
-    mine = [issue_participant_credential(authority, PID, "membership"),
-            issue_participant_credential(authority, PID, "organization", country="DE", name="A GmbH")]
+    mine = [
+        issue_participant_credential(authority, PID, "membership"),
+        issue_participant_credential(authority, PID, "organization", country="DE", name="A GmbH"),
+    ]
     theirs = issue_participant_credential(authority, other, "membership")
     authority.issue_participant(PID, ["localhost"], tmp_path / "org-a")
     r = run("pki", "revoke", "--authority", str(authority.dir), "--participant-id", PID, "--credentials-only")
     assert r.returncode == 0 and "revoked 2 credential(s)" in r.stdout, r
     assert json.loads((authority.dir / "issued.json").read_text())["certificates"][0]["revoked"] is None
     store, now = _store(authority), utcnow()
-    status = verify_status_list(sign_status_list(authority, "1", timedelta(minutes=5)), store,
-                                authority.issuer_id, authority.status_list_url("1"), now)
+    status = verify_status_list(
+        sign_status_list(authority, "1", timedelta(minutes=5)),
+        store,
+        authority.issuer_id,
+        authority.status_list_url("1"),
+        now,
+    )
     for issued in mine:
         with pytest.raises(ConnectorError) as err:
             check_status(issued.status, status)
@@ -142,12 +200,18 @@ def test_revoking_sets_the_status_bits_of_exactly_the_participants_credentials(a
     check_status(theirs.status, status)  # untouched
     r = run("pki", "revoke", "--authority", str(authority.dir), "--credential-id", theirs.id)
     assert r.returncode == 0, r
-    status = verify_status_list(sign_status_list(authority, "1", timedelta(minutes=5)), store,
-                                authority.issuer_id, authority.status_list_url("1"), utcnow())
+    status = verify_status_list(
+        sign_status_list(authority, "1", timedelta(minutes=5)),
+        store,
+        authority.issuer_id,
+        authority.status_list_url("1"),
+        utcnow(),
+    )
     with pytest.raises(ConnectorError):
         check_status(theirs.status, status)
-    one_line_error(run("pki", "revoke", "--authority", str(authority.dir), "--credential-id", "urn:uuid:nope"),
-                   "never issued")
+    one_line_error(
+        run("pki", "revoke", "--authority", str(authority.dir), "--credential-id", "urn:uuid:nope"), "never issued"
+    )
 
 
 async def test_the_service_publishes_status_lists_crl_and_trust_list_over_tls_and_follows_revocations(authority):
@@ -159,6 +223,7 @@ async def test_the_service_publishes_status_lists_crl_and_trust_list_over_tls_an
     try:
         ctx = ssl.create_default_context(cafile=str(authority.ca_cert_path))
         async with aiohttp.ClientSession() as session:
+
             async def fetch(path: str) -> tuple[int, str, str]:
                 async with session.get(authority.public_url + path, ssl=ctx) as resp:
                     return resp.status, resp.content_type, await resp.text()
@@ -171,8 +236,9 @@ async def test_the_service_publishes_status_lists_crl_and_trust_list_over_tls_an
             check_status(issued.status, listed)
             assert (await fetch("/status/1"))[2] == token  # unchanged folder: the same signed list
             authority.revoke_credential(issued.id)
-            revoked = verify_status_list((await fetch("/status/1"))[2], store, authority.issuer_id,
-                                         authority.status_list_url("1"), utcnow())
+            revoked = verify_status_list(
+                (await fetch("/status/1"))[2], store, authority.issuer_id, authority.status_list_url("1"), utcnow()
+            )
             with pytest.raises(ConnectorError):
                 check_status(issued.status, revoked)
             status, _, crl = await fetch("/crl.pem")
@@ -186,8 +252,12 @@ async def test_the_service_publishes_status_lists_crl_and_trust_list_over_tls_an
 
 def test_authority_serve_runs_until_sigterm_and_refuses_a_port_in_use(authority, tmp_path):
     port = int(authority.public_url.split(":")[2].split("/")[0])
-    proc = subprocess.Popen([sys.executable, "-m", "connector", "authority", "serve", "--dir", str(authority.dir)],
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "connector", "authority", "serve", "--dir", str(authority.dir)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     try:
         ctx = ssl.create_default_context(cafile=str(authority.ca_cert_path))
         deadline = time.time() + 20
@@ -200,10 +270,13 @@ def test_authority_serve_runs_until_sigterm_and_refuses_a_port_in_use(authority,
                     break
             except OSError:
                 if time.time() > deadline or proc.poll() is not None:
-                    raise AssertionError(proc.stderr.read() if proc.poll() is not None else "did not start")
+                    raise AssertionError(proc.stderr.read() if proc.poll() is not None else "did not start") from None
                 time.sleep(0.1)
-        one_line_error(cli("authority", "serve", "--dir", str(authority.dir), "--listen", f"127.0.0.1:{port}"),
-                       "already in use", "--listen")
+        one_line_error(
+            cli("authority", "serve", "--dir", str(authority.dir), "--listen", f"127.0.0.1:{port}"),
+            "already in use",
+            "--listen",
+        )
     finally:
         proc.send_signal(signal.SIGTERM)
         out, err = proc.communicate(timeout=20)

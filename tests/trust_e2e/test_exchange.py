@@ -9,10 +9,6 @@ from urllib.parse import quote
 import aiohttp
 import pytest
 import pytest_asyncio
-
-from connector.control import repository as repo
-from connector.participant import did_web_document_path
-from connector.trust.did import parse_did_document, verify_key_certificate
 from nodekit import Management, running_node
 from trust_e2e.kit import (
     NodeSpec,
@@ -25,6 +21,10 @@ from trust_e2e.kit import (
     make_federation,
     utcnow,
 )
+
+from connector.control import repository as repo
+from connector.participant import did_web_document_path
+from connector.trust.did import parse_did_document, verify_key_certificate
 
 pytestmark = pytest.mark.asyncio(loop_scope="module")
 
@@ -46,9 +46,15 @@ async def world(tmp_path_factory):
 
 async def test_a_negotiation_between_credentialed_nodes_carries_the_verified_claims_to_the_provider(world):
     fed, provider, consumer, pnode, cnode, pm, cm = world
-    catalog = await cm.call("POST", "/v1/catalog/request", {
-        "counterPartyAddress": f"https://localhost:{provider.protocol_port}/dsp/2025-1",
-        "counterPartyId": provider.participant_id}, 200)
+    catalog = await cm.call(
+        "POST",
+        "/v1/catalog/request",
+        {
+            "counterPartyAddress": f"https://localhost:{provider.protocol_port}/dsp/2025-1",
+            "counterPartyId": provider.participant_id,
+        },
+        200,
+    )
     assert [d["id"] for d in catalog["datasets"]] == ["weather"]
     neg = await cm.negotiate(provider, "weather-offer", "weather")
     assert neg["state"] == "FINALIZED", neg
@@ -59,10 +65,16 @@ async def test_a_negotiation_between_credentialed_nodes_carries_the_verified_cla
     membership, organization = by_type["MembershipCredential"], by_type["OrganizationCredential"]
     assert membership["federation"] == organization["federation"] == "Alpha Data Space"
     assert membership["issuer"] == fed.authority.issuer_id
-    assert membership["subject"] == {"id": consumer.participant_id, "memberOf": fed.authority.federation_id,
-                                     "memberSince": utcnow().date().isoformat()}
-    assert organization["subject"] == {"id": consumer.participant_id, "legalName": "Consumer Ltd",
-                                       "countryOfEstablishment": "DE"}
+    assert membership["subject"] == {
+        "id": consumer.participant_id,
+        "memberOf": fed.authority.federation_id,
+        "memberSince": utcnow().date().isoformat(),
+    }
+    assert organization["subject"] == {
+        "id": consumer.participant_id,
+        "legalName": "Consumer Ltd",
+        "countryOfEstablishment": "DE",
+    }
     tp = await cm.call("POST", "/v1/transfers", {"agreementId": neg["agreementId"]}, 201)
     tp = await cm.call("GET", f"/v1/transfers/{tp['id']}?wait=STARTED,TERMINATED&timeout=20", None, 200)
     assert tp["state"] == "STARTED", tp
@@ -98,8 +110,9 @@ def _evidence_head(db) -> int:
 
 
 def _credential_evidence_after(db, seq: int) -> list:
-    rows = db.conn.execute("SELECT peer, data FROM evidence_records WHERE kind = 'credential.verified' AND seq > ? "
-                           "ORDER BY seq", [seq]).fetchall()
+    rows = db.conn.execute(
+        "SELECT peer, data FROM evidence_records WHERE kind = 'credential.verified' AND seq > ? ORDER BY seq", [seq]
+    ).fetchall()
     return [(row[0], json.loads(row[1])) for row in rows]
 
 
@@ -123,14 +136,21 @@ async def test_the_did_document_is_served_at_the_did_web_path_with_the_signing_k
 
 async def test_the_credential_service_answers_only_a_verifier_holding_our_access_token(world):
     fed, provider, consumer, pnode, cnode, pm, cm = world
-    query = {"@context": ["https://w3id.org/dspace-dcp/v1.0/dcp.jsonld"], "type": "PresentationQueryMessage",
-             "scope": ["org.eclipse.dspace.dcp.vc.type:MembershipCredential:read"]}
+    query = {
+        "@context": ["https://w3id.org/dspace-dcp/v1.0/dcp.jsonld"],
+        "type": "PresentationQueryMessage",
+        "scope": ["org.eclipse.dspace.dcp.vc.type:MembershipCredential:read"],
+    }
     raw = RawPeer(consumer)
     me, them = Signer.of(consumer), Signer.of(provider)
     # An access token the consumer minted for itself is not one the provider issued.
     own_grant = me.access_token(provider.participant_id)
-    status, body = await raw.post(provider, "/dcp/presentations/query", query,
-                                  f"Bearer {me.id_token(provider.participant_id, access_token=own_grant)}")
+    status, body = await raw.post(
+        provider,
+        "/dcp/presentations/query",
+        query,
+        f"Bearer {me.id_token(provider.participant_id, access_token=own_grant)}",
+    )
     assert status == 401 and body["code"].startswith("access_token."), body
     # With the provider's own access token (as a verifier would get it in the provider's ID token): answered.
     granted = them.access_token(consumer.participant_id)
@@ -152,7 +172,9 @@ async def test_the_management_api_shows_verifications_trust_lists_and_own_creden
     assert entry["federationName"] == "Alpha Data Space" and entry["state"] == "valid" and entry["sequence"] == 1
     creds = await pm.call("GET", "/v1/credentials", None, 200)
     assert sorted(t for c in creds["items"] for t in c["types"] if t != "VerifiableCredential") == [
-        "MembershipCredential", "OrganizationCredential"]
+        "MembershipCredential",
+        "OrganizationCredential",
+    ]
     page = await pm.call("GET", "/v1/verifications?limit=1", None, 200)
     assert len(page["items"]) == 1 and page["total"] >= 1 and ("next" in page) == (page["total"] > 1)
     bad = await pm.call("GET", "/v1/verifications?outcome=maybe", None, 400)
@@ -166,14 +188,23 @@ async def test_a_verified_requests_record_is_written_with_the_next_request_at_th
     path = "/dsp/2025-1/catalog/request"
 
     async def ask_catalogue() -> None:
-        await cm.call("POST", "/v1/catalog/request", {
-            "counterPartyAddress": f"https://localhost:{provider.protocol_port}/dsp/2025-1",
-            "counterPartyId": provider.participant_id}, 200)
+        await cm.call(
+            "POST",
+            "/v1/catalog/request",
+            {
+                "counterPartyAddress": f"https://localhost:{provider.protocol_port}/dsp/2025-1",
+                "counterPartyId": provider.participant_id,
+            },
+            200,
+        )
 
     async def stored() -> int:
-        return await pnode.store.read(lambda db: db.execute(
-            "SELECT COUNT(*) FROM verifications WHERE outcome = 'verified' AND path = ? AND peer = ?",
-            [path, consumer.participant_id]).fetchone()[0])
+        return await pnode.store.read(
+            lambda db: db.execute(
+                "SELECT COUNT(*) FROM verifications WHERE outcome = 'verified' AND path = ? AND peer = ?",
+                [path, consumer.participant_id],
+            ).fetchone()[0]
+        )
 
     await pm.call("GET", "/v1/verifications?limit=1", None, 200)  # listing writes whatever was waiting
     before = await stored()
@@ -181,7 +212,8 @@ async def test_a_verified_requests_record_is_written_with_the_next_request_at_th
     await ask_catalogue()
     # The first request's record shared the second one's replay transaction (if it had not been written already).
     assert await stored() >= before + 1
-    page = await pm.call("GET", f"/v1/verifications?outcome=verified&peer={quote(consumer.participant_id)}&limit=2",
-                         None, 200)
+    page = await pm.call(
+        "GET", f"/v1/verifications?outcome=verified&peer={quote(consumer.participant_id)}&limit=2", None, 200
+    )
     assert [r["path"] for r in page["items"]] == [path, path]
     assert await stored() == before + 2

@@ -6,8 +6,6 @@ import contextlib
 
 import pytest
 import pytest_asyncio
-
-from connector.control import repository as repo
 from nodekit import Management, running_node
 from trust_e2e.kit import (
     NodeSpec,
@@ -18,6 +16,8 @@ from trust_e2e.kit import (
     open_processes,
     refusals,
 )
+
+from connector.control import repository as repo
 
 pytestmark = pytest.mark.asyncio(loop_scope="module")
 
@@ -52,8 +52,9 @@ async def test_members_of_two_federations_that_recognise_each_other_exchange_wit
     root, alpha, beta, a, b = feds
     async with _pair(root, NodeSpec(a, [alpha, beta]), NodeSpec(b, [beta, alpha])) as (anode, bnode, am, bm):
         await am.offer("tides")
-        catalog = await bm.call("POST", "/v1/catalog/request", {"counterPartyAddress": _dsp(a),
-                                                                "counterPartyId": a.participant_id}, 200)
+        catalog = await bm.call(
+            "POST", "/v1/catalog/request", {"counterPartyAddress": _dsp(a), "counterPartyId": a.participant_id}, 200
+        )
         assert [d["id"] for d in catalog["datasets"]] == ["tides"]
         neg = await bm.negotiate(a, "tides-offer", "tides")
         assert neg["state"] == "FINALIZED", neg
@@ -77,11 +78,13 @@ async def test_without_the_other_federation_on_either_side_the_nodes_cannot_even
         a_before = (await am.call("GET", "/v1/verifications", None, 200))["total"]
         b_before = (await bm.call("GET", "/v1/verifications", None, 200))["total"]
         # B does not recognise Alpha: A's certificate is not accepted by B, nor B's view of A's server.
-        failed = await bm.call("POST", "/v1/catalog/request", {"counterPartyAddress": _dsp(a),
-                                                               "counterPartyId": a.participant_id})
+        failed = await bm.call(
+            "POST", "/v1/catalog/request", {"counterPartyAddress": _dsp(a), "counterPartyId": a.participant_id}
+        )
         assert failed["code"] in TLS_FAILURES and "certificate" in failed["detail"], failed
-        failed = await am.call("POST", "/v1/catalog/request", {"counterPartyAddress": _dsp(b),
-                                                               "counterPartyId": b.participant_id})
+        failed = await am.call(
+            "POST", "/v1/catalog/request", {"counterPartyAddress": _dsp(b), "counterPartyId": b.participant_id}
+        )
         assert failed["code"] in TLS_FAILURES, failed
         # Nothing reached the verifiers since the first test: the handshakes failed before any request.
         for m, before in ((am, a_before), (bm, b_before)):
@@ -91,12 +94,12 @@ async def test_without_the_other_federation_on_either_side_the_nodes_cannot_even
 async def test_a_federation_trusted_for_tls_only_is_refused_at_the_credential_check(feds):
     root, alpha, beta, a, b = feds
     # B accepts Alpha's certificates on the wire (CA and CRL configured) but has no Alpha trust list.
-    b_tls_only = NodeSpec(b, [beta], extra_cas=[alpha.authority.ca_cert_path],
-                          extra_crls=[alpha.authority.crl_path])
+    b_tls_only = NodeSpec(b, [beta], extra_cas=[alpha.authority.ca_cert_path], extra_crls=[alpha.authority.crl_path])
     async with _pair(root, NodeSpec(a, [alpha, beta]), b_tls_only) as (anode, bnode, am, bm):
         await bm.offer("wine")
-        catalog = await am.call("POST", "/v1/catalog/request", {"counterPartyAddress": _dsp(b),
-                                                                "counterPartyId": b.participant_id}, 200)
+        catalog = await am.call(
+            "POST", "/v1/catalog/request", {"counterPartyAddress": _dsp(b), "counterPartyId": b.participant_id}, 200
+        )
         assert catalog["datasets"] == []  # an unrecognised caller sees an empty catalogue
         neg = await negotiate_offer(am, b, "wine-offer", "wine")
         assert neg["state"] == "TERMINATED"
@@ -104,10 +107,16 @@ async def test_a_federation_trusted_for_tls_only_is_refused_at_the_credential_ch
         assert codes == {"token.key_certificate"}  # A's signing key chains to a CA no list of B's vouches for
         assert await open_processes(bm) == [] and await open_processes(am) == []
     # Even where keys are not required to chain to a listed CA, Alpha's credentials are not recognised.
-    lenient = NodeSpec(b, [beta], extra_cas=[alpha.authority.ca_cert_path], extra_crls=[alpha.authority.crl_path],
-                       trust={"require_key_certificate": False})
+    lenient = NodeSpec(
+        b,
+        [beta],
+        extra_cas=[alpha.authority.ca_cert_path],
+        extra_crls=[alpha.authority.crl_path],
+        trust={"require_key_certificate": False},
+    )
     async with _pair(root, NodeSpec(a, [alpha, beta]), lenient) as (anode, bnode, am, bm):
-        catalog = await am.call("POST", "/v1/catalog/request", {"counterPartyAddress": _dsp(b),
-                                                                "counterPartyId": b.participant_id}, 200)
+        catalog = await am.call(
+            "POST", "/v1/catalog/request", {"counterPartyAddress": _dsp(b), "counterPartyId": b.participant_id}, 200
+        )
         assert catalog["datasets"] == []
         assert {r["code"] for r in await refusals(bm)} >= {"credential.issuer_untrusted"}

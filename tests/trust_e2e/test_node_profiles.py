@@ -5,13 +5,13 @@ from __future__ import annotations
 import logging
 
 import pytest
+from nodekit import Management, make_participant, running_node, write_config
+from trust_e2e.kit import NodeSpec, RawPeer, Signer, credentialed, dcp_config, make_federation
 
 from connector.errors import ConfigError
 from connector.pki.credentials import issue_participant_credential
 from connector.protocol.auth import CertificateAuthenticator
 from connector.trust.edge.authenticator import DcpAuthenticator
-from nodekit import Management, make_participant, running_node, write_config
-from trust_e2e.kit import NodeSpec, RawPeer, Signer, credentialed, dcp_config, make_federation
 
 
 @pytest.fixture
@@ -56,7 +56,8 @@ async def test_a_missing_credential_file_is_named_by_the_configuration(fed, tmp_
 
 
 async def test_without_trust_lists_the_certificate_alone_identifies_a_peer_and_the_node_says_so_once(
-        authority, tmp_path, caplog):
+    authority, tmp_path, caplog
+):
     a = make_participant(authority, tmp_path, "org-a")
     with caplog.at_level(logging.WARNING, logger="connector.trust"):
         async with running_node(write_config(a, tmp_path)) as node:
@@ -73,8 +74,10 @@ async def test_with_credentials_optional_a_request_without_a_token_is_identified
         a = credentialed(fed, tmp_path, "org-a")
         b = credentialed(fed, tmp_path, "org-b")
         spec = NodeSpec(a, [fed], trust={"require_credentials": False})
-        async with running_node(dcp_config(spec, tmp_path)) as node, \
-                running_node(dcp_config(NodeSpec(b, [fed]), tmp_path)):
+        async with (
+            running_node(dcp_config(spec, tmp_path)) as node,
+            running_node(dcp_config(NodeSpec(b, [fed]), tmp_path)),
+        ):
             assert isinstance(node.control.authenticator, DcpAuthenticator)
             await Management(a).offer("weather")
             status, catalog = await RawPeer(b).catalogue(a, None)
@@ -83,8 +86,10 @@ async def test_with_credentials_optional_a_request_without_a_token_is_identified
             status, catalog = await RawPeer(b).catalogue(a, f"Bearer {Signer.of(b).id_token('did:web:elsewhere')}")
             assert status == 200 and catalog.get("dataset", []) == []
             page = await Management(a).call("GET", "/v1/verifications", None, 200)
-            assert [(r["outcome"], r["code"]) for r in page["items"]] == [("refused", "token.audience"),
-                                                                          ("verified", None)]
+            assert [(r["outcome"], r["code"]) for r in page["items"]] == [
+                ("refused", "token.audience"),
+                ("verified", None),
+            ]
             assert page["items"][1]["detail"]["presentation"] == "not_presented"
     finally:
         await fed.stop()

@@ -6,7 +6,6 @@ import asyncio
 import shutil
 
 import pytest
-
 from nodekit import Management, running_node
 from trust_e2e.kit import (
     NodeSpec,
@@ -32,8 +31,10 @@ async def test_revoking_a_participant_stops_its_next_transfer_and_its_next_negot
         stale_crl = tmp_path / "provider-crl.pem"
         shutil.copy(fed.authority.crl_path, stale_crl)
         pspec = NodeSpec(provider, [fed], trust={"status_max_age": STATUS_MAX_AGE}, crl_override=stale_crl)
-        async with running_node(dcp_config(pspec, tmp_path)), \
-                running_node(dcp_config(NodeSpec(consumer, [fed]), tmp_path)):
+        async with (
+            running_node(dcp_config(pspec, tmp_path)),
+            running_node(dcp_config(NodeSpec(consumer, [fed]), tmp_path)),
+        ):
             pm, cm = Management(provider), Management(consumer)
             await pm.offer("weather")
             neg = await negotiate_offer(cm, provider, "weather-offer", "weather")

@@ -4,7 +4,7 @@ model, verification records, and reading the Authorization header."""
 from __future__ import annotations
 
 import sqlite3
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import pytest
 import sqlite_utils
@@ -18,7 +18,7 @@ from connector.trust.edge import repository as repo
 from connector.trust.edge.holder import bearer
 from connector.trust.tokens import MemoryReplayCache
 
-T0 = datetime(2026, 1, 1, tzinfo=timezone.utc)
+T0 = datetime(2026, 1, 1, tzinfo=UTC)
 
 
 def _db() -> sqlite_utils.Database:
@@ -30,8 +30,15 @@ def _db() -> sqlite_utils.Database:
     return sqlite_utils.Database(conn)
 
 
-operations = st.lists(st.tuples(st.sampled_from(["did:web:a", "did:web:b"]), st.sampled_from(["j1", "j2", "j3"]),
-                                st.integers(0, 5), st.integers(1, 8)), max_size=40)
+operations = st.lists(
+    st.tuples(
+        st.sampled_from(["did:web:a", "did:web:b"]),
+        st.sampled_from(["j1", "j2", "j3"]),
+        st.integers(0, 5),
+        st.integers(1, 8),
+    ),
+    max_size=40,
+)
 
 
 @settings(max_examples=150, deadline=None)
@@ -59,9 +66,21 @@ def test_expired_replay_entries_are_purged_and_records_are_pruned_oldest_first()
     assert repo.purge_replay(db, T0 + timedelta(seconds=10)) == 1
     assert not repo.remember_jti(db, "did:web:a", "new", T0 + timedelta(seconds=60), T0 + timedelta(seconds=10))
     for i in range(5):
-        repo.record_verification(db, repo.VerificationRecord(f"t{i}", "did:web:p", "refused" if i % 2 else "verified",
-                                                             "token.expired" if i % 2 else None, None, "token", "POST",
-                                                             "/x", None, {"i": i}))
+        repo.record_verification(
+            db,
+            repo.VerificationRecord(
+                f"t{i}",
+                "did:web:p",
+                "refused" if i % 2 else "verified",
+                "token.expired" if i % 2 else None,
+                None,
+                "token",
+                "POST",
+                "/x",
+                None,
+                {"i": i},
+            ),
+        )
     assert repo.prune_verifications(db, keep=3) == 2
     items, total = repo.list_verifications(db, 10, 0)
     assert total == 3 and [r.detail["i"] for r in items] == [4, 3, 2]
@@ -86,8 +105,13 @@ def test_an_authorization_header_yields_its_bearer_token_or_a_named_refusal(head
 def test_bearer_reads_the_usual_forms():
     assert bearer("Bearer abc.def.ghi") == "abc.def.ghi"
     assert bearer("bearer  abc ") == "abc"
-    for bad, code in ((None, "token.missing"), ("", "token.missing"), ("Basic abc", "token.malformed"),
-                      ("Bearer", "token.malformed"), ("Bearer   ", "token.malformed")):
+    for bad, code in (
+        (None, "token.missing"),
+        ("", "token.missing"),
+        ("Basic abc", "token.malformed"),
+        ("Bearer", "token.malformed"),
+        ("Bearer   ", "token.malformed"),
+    ):
         with pytest.raises(ConnectorError) as err:
             bearer(bad)
         assert err.value.code == code

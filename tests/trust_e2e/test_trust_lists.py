@@ -7,11 +7,11 @@ import shutil
 from datetime import timedelta
 
 import pytest
+from nodekit import Management, running_node
+from trust_e2e.kit import NodeSpec, RawPeer, Signer, credentialed, dcp_config, edge, make_federation, utcnow
 
 from connector.errors import ConfigError, ConnectorError
 from connector.pki.trust_list import issue_trust_list
-from nodekit import Management, running_node
-from trust_e2e.kit import NodeSpec, RawPeer, Signer, credentialed, dcp_config, edge, make_federation, utcnow
 
 
 @pytest.fixture
@@ -41,10 +41,16 @@ async def test_a_node_refuses_to_start_with_an_expired_trust_list_naming_the_ent
     assert err.where == "trust.lists[0].file" and str(expired) in err.reason
 
 
-@pytest.mark.parametrize("damage, code", [
-    (lambda t: t[:-20] + ("AAAAAAAA" if t[-20:-12] != "AAAAAAAA" else "BBBBBBBB") + t[-12:], "trust_list.signature"),
-    (lambda t: "not a list", "trust_list.malformed"),
-])
+@pytest.mark.parametrize(
+    "damage, code",
+    [
+        (
+            lambda t: t[:-20] + ("AAAAAAAA" if t[-20:-12] != "AAAAAAAA" else "BBBBBBBB") + t[-12:],
+            "trust_list.signature",
+        ),
+        (lambda t: "not a list", "trust_list.malformed"),
+    ],
+)
 async def test_a_node_refuses_to_start_with_a_badly_signed_trust_list(fed, tmp_path, damage, code):
     path = _own_list(fed, tmp_path)
     path.write_text(damage(path.read_text().strip()))
@@ -61,7 +67,8 @@ async def test_a_list_signed_by_another_root_than_the_pinned_anchor_is_refused(f
 
 
 async def test_the_kept_copy_is_used_when_the_file_gives_nothing_valid_and_an_older_list_never_replaces_it(
-        fed, tmp_path):
+    fed, tmp_path
+):
     await fed.start()
     try:
         path = _own_list(fed, tmp_path)

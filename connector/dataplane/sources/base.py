@@ -8,10 +8,11 @@ status, then hands back a `DataStream`: an async iterator of `bytes` chunks of a
 from __future__ import annotations
 
 import os
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from concurrent.futures import Executor
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, AsyncIterator, Awaitable, Callable, Mapping, Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
 from connector.dataplane.ranges import ByteRange
 from connector.errors import ConnectorError, Problem

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import math
 import re
-from typing import Any, Mapping
+from collections.abc import Mapping
+from typing import Any
 
 from connector.dataplane.sources.base import SourceError, describe
 from connector.errors import Problem
@@ -96,9 +97,7 @@ def resolve_secret(value: str | Mapping[str, Any], environ: Mapping[str, str], w
             "source.secret.missing", f"the environment variable {name} named by the asset is not set", where
         )
     if not _is_header_safe(found):
-        raise SourceError(
-            "source.secret.invalid", f"the environment variable {name} holds control characters", where
-        )
+        raise SourceError("source.secret.invalid", f"the environment variable {name} holds control characters", where)
     return str(value.get("prefix", "")) + found
 
 

@@ -15,10 +15,11 @@ import re
 import stat
 import threading
 import weakref
+from collections.abc import Mapping
 from concurrent.futures import Executor
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any
 
 from connector.dataplane.ranges import ByteRange
 from connector.dataplane.sources.base import DataStream, SourceContext, SourceError, StreamInfo
@@ -125,8 +126,9 @@ class FileSource:
             etag=opened.etag,
         )
         fast = opened.try_read_at if isinstance(opened, _OpenFile) else None
-        return DataStream(info, positional_chunks(opened.read_at, start, stop, self._executor, try_read_at=fast),
-                          release)
+        return DataStream(
+            info, positional_chunks(opened.read_at, start, stop, self._executor, try_read_at=fast), release
+        )
 
     def _open_blocking(self) -> _OpenFile | _OpenFolder:
         root_fd = open_root(self._root)
@@ -307,9 +309,7 @@ def _scan_into(
     tag: Any,
 ) -> None:
     if len(parts) >= MAX_FOLDER_DEPTH:
-        raise SourceError(
-            "source.file.too_deep", f"'{label}' nests folders more than {MAX_FOLDER_DEPTH} deep", "path"
-        )
+        raise SourceError("source.file.too_deep", f"'{label}' nests folders more than {MAX_FOLDER_DEPTH} deep", "path")
     # Sorted by raw name bytes: the same order whatever the locale or file system.
     for name in sorted(os.listdir(dir_fd), key=os.fsencode):
         rel = parts + (name,)

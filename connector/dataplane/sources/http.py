@@ -17,9 +17,10 @@ from __future__ import annotations
 import asyncio
 import base64
 import logging
+from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass
 from http import HTTPStatus
-from typing import Any, AsyncIterator, Mapping
+from typing import Any
 from urllib.parse import urlsplit
 
 import aiohttp
@@ -54,8 +55,18 @@ _TOKEN_CHARS = frozenset("!#$%&'*+-.^_`|~0123456789abcdefghijklmnopqrstuvwxyzABC
 # Headers this source manages itself: framing, the range it asks for, and identity encoding (so sizes hold).
 _RESERVED_HEADERS = frozenset(
     {
-        "host", "content-length", "transfer-encoding", "connection", "te", "upgrade", "range", "if-range",
-        "accept-encoding", "keep-alive", "trailer", "proxy-connection",
+        "host",
+        "content-length",
+        "transfer-encoding",
+        "connection",
+        "te",
+        "upgrade",
+        "range",
+        "if-range",
+        "accept-encoding",
+        "keep-alive",
+        "trailer",
+        "proxy-connection",
     }
 )
 
@@ -206,7 +217,7 @@ class HttpSource:
         if self._basic_auth is not None:
             user = resolve_secret(self._basic_auth["username"], self._environ, "basicAuth.username")
             password = resolve_secret(self._basic_auth["password"], self._environ, "basicAuth.password")
-            token = base64.b64encode(f"{user}:{password}".encode("utf-8")).decode("ascii")
+            token = base64.b64encode(f"{user}:{password}".encode()).decode("ascii")
             headers["Authorization"] = f"Basic {token}"
         if byte_range is not None and self._pass_ranges:
             headers["Range"] = format_range_header(byte_range)
@@ -220,7 +231,7 @@ class HttpSource:
             response = await self._session.get(
                 self._url, headers=headers, allow_redirects=False, timeout=self._timeout, raise_for_status=False
             )
-        except (asyncio.TimeoutError, aiohttp.ClientError) as exc:
+        except (TimeoutError, aiohttp.ClientError) as exc:
             raise _failure(exc) from None
         try:
             info, plan = self._interpret(response, byte_range, "Range" in headers)
@@ -235,7 +246,7 @@ class HttpSource:
         status = response.status
         if status == 416 and wanted is not None:
             unsatisfied = (response.headers.get("Content-Range") or "").strip()
-            total = unsatisfied[len("bytes */"):] if unsatisfied.startswith("bytes */") else ""
+            total = unsatisfied[len("bytes */") :] if unsatisfied.startswith("bytes */") else ""
             raise RangeNotSatisfiable(wanted.start, int(total)) if total.isdigit() else _status_error(status)
         if status not in (200, 206):
             raise _status_error(status)
@@ -278,7 +289,7 @@ async def _relay(response: aiohttp.ClientResponse, plan: _Plan) -> AsyncIterator
             data = await upstream.__anext__()
         except StopAsyncIteration:
             break
-        except (asyncio.TimeoutError, aiohttp.ClientError) as exc:
+        except (TimeoutError, aiohttp.ClientError) as exc:
             raise _failure(exc) from None
         if skip:
             if len(data) <= skip:
@@ -329,9 +340,7 @@ def _status_error(status: int) -> SourceError:
             upstream_status=status,
         )
     # The upstream body is never read: it may echo internal details or the credentials themselves.
-    return SourceError(
-        "source.http.status", f"the back end answered {status} {phrase}", None, upstream_status=status
-    )
+    return SourceError("source.http.status", f"the back end answered {status} {phrase}", None, upstream_status=status)
 
 
 def _bad_response(what: str) -> SourceError:
@@ -344,6 +353,4 @@ def _failure(exc: BaseException) -> SourceError:
         return SourceError("source.http.timeout", "the back end did not answer in time", None)
     if isinstance(exc, aiohttp.ClientPayloadError):
         return SourceError("source.http.truncated", "the back end's answer broke off", None)
-    return SourceError(
-        "source.http.unreachable", f"the back end could not be reached ({type(exc).__name__})", None
-    )
+    return SourceError("source.http.unreachable", f"the back end could not be reached ({type(exc).__name__})", None)

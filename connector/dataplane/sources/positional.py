@@ -8,8 +8,8 @@ read on the event loop instead (see `try_read_at`), which is cheaper than the th
 from __future__ import annotations
 
 import asyncio
+from collections.abc import AsyncIterator, Callable
 from concurrent.futures import Executor
-from typing import AsyncIterator, Callable
 
 from connector.dataplane.sources.base import CHUNK_SIZE, SourceError
 

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
-from typing import Any, Callable, Iterable, Mapping
+from typing import Any
 
 from connector.dataplane.sources import file, http, sql
 from connector.dataplane.sources.base import Source, SourceContext, SourceError

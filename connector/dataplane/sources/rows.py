@@ -13,7 +13,8 @@ import csv
 import io
 import json
 import math
-from typing import Any, Protocol, Sequence
+from collections.abc import Sequence
+from typing import Any, Protocol
 
 from connector.dataplane.sources.base import SourceError
 

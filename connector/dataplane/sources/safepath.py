@@ -12,7 +12,7 @@ from __future__ import annotations
 import errno
 import os
 import stat
-from typing import Sequence
+from collections.abc import Sequence
 
 from connector.dataplane.sources.base import SourceError
 from connector.errors import Problem
@@ -83,9 +83,7 @@ def open_beneath(dir_fd: int, parts: Sequence[str], shown: str | None = None) ->
         raise
     if not (stat.S_ISREG(st.st_mode) or stat.S_ISDIR(st.st_mode)):
         os.close(current)
-        raise SourceError(
-            "source.file.not_regular", f"'{label}' is neither a regular file nor a folder", "path"
-        )
+        raise SourceError("source.file.not_regular", f"'{label}' is neither a regular file nor a folder", "path")
     return current, st
 
 

@@ -23,8 +23,9 @@ import logging
 import sqlite3
 import threading
 import time
+from collections.abc import AsyncIterator, Mapping, Sequence
 from pathlib import Path
-from typing import Any, AsyncIterator, Mapping, Sequence
+from typing import Any
 from urllib.parse import quote
 
 from connector.dataplane.ranges import ByteRange
@@ -63,11 +64,39 @@ _DENIED_FUNCTIONS = frozenset({"load_extension", "fts3_tokenizer"})
 _ACTION_NAMES = {
     getattr(sqlite3, f"SQLITE_{name}"): name.lower().replace("_", " ")
     for name in (
-        "CREATE_INDEX", "CREATE_TABLE", "CREATE_TEMP_INDEX", "CREATE_TEMP_TABLE", "CREATE_TEMP_TRIGGER",
-        "CREATE_TEMP_VIEW", "CREATE_TRIGGER", "CREATE_VIEW", "DELETE", "DROP_INDEX", "DROP_TABLE",
-        "DROP_TEMP_INDEX", "DROP_TEMP_TABLE", "DROP_TEMP_TRIGGER", "DROP_TEMP_VIEW", "DROP_TRIGGER", "DROP_VIEW",
-        "INSERT", "PRAGMA", "READ", "SELECT", "TRANSACTION", "UPDATE", "ATTACH", "DETACH", "ALTER_TABLE",
-        "REINDEX", "ANALYZE", "CREATE_VTABLE", "DROP_VTABLE", "FUNCTION", "SAVEPOINT", "RECURSIVE",
+        "CREATE_INDEX",
+        "CREATE_TABLE",
+        "CREATE_TEMP_INDEX",
+        "CREATE_TEMP_TABLE",
+        "CREATE_TEMP_TRIGGER",
+        "CREATE_TEMP_VIEW",
+        "CREATE_TRIGGER",
+        "CREATE_VIEW",
+        "DELETE",
+        "DROP_INDEX",
+        "DROP_TABLE",
+        "DROP_TEMP_INDEX",
+        "DROP_TEMP_TABLE",
+        "DROP_TEMP_TRIGGER",
+        "DROP_TEMP_VIEW",
+        "DROP_TRIGGER",
+        "DROP_VIEW",
+        "INSERT",
+        "PRAGMA",
+        "READ",
+        "SELECT",
+        "TRANSACTION",
+        "UPDATE",
+        "ATTACH",
+        "DETACH",
+        "ALTER_TABLE",
+        "REINDEX",
+        "ANALYZE",
+        "CREATE_VTABLE",
+        "DROP_VTABLE",
+        "FUNCTION",
+        "SAVEPOINT",
+        "RECURSIVE",
     )
     if hasattr(sqlite3, f"SQLITE_{name}")
 }
@@ -159,9 +188,7 @@ def connect_read_only(database: Path) -> tuple[sqlite3.Connection, _Guard]:
     try:
         conn = sqlite3.connect(uri, uri=True, isolation_level=None, timeout=5.0)
     except sqlite3.Error:
-        raise SourceError(
-            "source.sql.unavailable", "the database cannot be opened read-only", "database"
-        ) from None
+        raise SourceError("source.sql.unavailable", "the database cannot be opened read-only", "database") from None
     try:
         conn.execute("PRAGMA query_only = ON")
         conn.setlimit(sqlite3.SQLITE_LIMIT_ATTACHED, 0)
@@ -169,9 +196,7 @@ def connect_read_only(database: Path) -> tuple[sqlite3.Connection, _Guard]:
         conn.set_authorizer(guard)
     except sqlite3.Error:
         conn.close()
-        raise SourceError(
-            "source.sql.unavailable", "the database cannot be opened read-only", "database"
-        ) from None
+        raise SourceError("source.sql.unavailable", "the database cannot be opened read-only", "database") from None
     return conn, guard
 
 

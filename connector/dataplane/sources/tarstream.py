@@ -10,8 +10,8 @@ range of it can be produced without producing what comes before (resumable downl
 from __future__ import annotations
 
 import bisect
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Callable, Sequence
 
 BLOCK = 512
 END_OF_ARCHIVE = 2 * BLOCK

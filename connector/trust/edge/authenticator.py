@@ -19,15 +19,19 @@ from __future__ import annotations
 import logging
 import sqlite3
 import time
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import TYPE_CHECKING, Any, Awaitable, Callable
+from typing import TYPE_CHECKING, Any
 
 from aiohttp import web
 
 from connector.errors import ConnectorError, Problem
 from connector.trust.claims import VerifiedClaims, VerifiedCredential
 from connector.trust.did import DidDocument
+from connector.trust.edge import repository as repo
+from connector.trust.edge.fetching import Fetcher, FetchFailed
+from connector.trust.edge.holder import Holder, bearer
 from connector.trust.scopes import type_scope
 from connector.trust.status_list import StatusListCachePolicy, VerifiedStatusLists
 from connector.trust.times import format_datetime
@@ -41,9 +45,6 @@ from connector.trust.verifier import (
     Verified,
     VerifierSettings,
 )
-from connector.trust.edge import repository as repo
-from connector.trust.edge.fetching import FetchFailed, Fetcher
-from connector.trust.edge.holder import Holder, bearer
 
 if TYPE_CHECKING:
     from connector.node.runtime import Node
@@ -67,7 +68,7 @@ class Demands:
     require_credentials: bool
 
 
-def settings_from(node: "Node") -> tuple[VerifierSettings, Demands]:
+def settings_from(node: Node) -> tuple[VerifierSettings, Demands]:
     trust = node.config.trust
     leeway = timedelta(seconds=trust.clock_skew)
     settings = VerifierSettings(
@@ -77,18 +78,25 @@ def settings_from(node: "Node") -> tuple[VerifierSettings, Demands]:
         require_key_certificate=trust.require_key_certificate,
     )
     asked = tuple(dict.fromkeys(trust.credential_types + trust.required_credential_types))
-    demands = Demands(tuple(type_scope(t) for t in asked), trust.required_credential_types,
-                      trust.require_credentials)
+    demands = Demands(tuple(type_scope(t) for t in asked), trust.required_credential_types, trust.require_credentials)
     return settings, demands
 
 
 class DcpAuthenticator:
     """The `Authenticator` seam for DCP: installed as `node.control.authenticator`."""
 
-    def __init__(self, node: "Node", keeper: "TrustListKeeper", fetcher: Fetcher, holder: Holder,
-                 replay: repo.StoreReplayCache, clock: Clock,
-                 record: Callable[[repo.VerificationRecord], Awaitable[None]],
-                 pending: repo.PendingRecords, record_soon: Callable[[repo.VerificationRecord], None]) -> None:
+    def __init__(
+        self,
+        node: Node,
+        keeper: TrustListKeeper,
+        fetcher: Fetcher,
+        holder: Holder,
+        replay: repo.StoreReplayCache,
+        clock: Clock,
+        record: Callable[[repo.VerificationRecord], Awaitable[None]],
+        pending: repo.PendingRecords,
+        record_soon: Callable[[repo.VerificationRecord], None],
+    ) -> None:
         self.node = node
         self.keeper = keeper
         self.fetcher = fetcher
@@ -146,8 +154,15 @@ class DcpAuthenticator:
         """Run the plan for one token presented over a TLS connection identified as `peer_id`."""
         store = self.node.store
         assert store is not None
-        plan = Verification(self.holder.did, self.keeper.trust_store(), self.demands.scopes, self.replay,
-                            self.settings, self.presentations, self.status_lists)
+        plan = Verification(
+            self.holder.did,
+            self.keeper.trust_store(),
+            self.demands.scopes,
+            self.replay,
+            self.settings,
+            self.presentations,
+            self.status_lists,
+        )
         step = plan.check_token(token, peer_id, self.clock())
         while not isinstance(step, (Verified, Refusal)):
             url = None
@@ -176,8 +191,15 @@ class DcpAuthenticator:
         if isinstance(step, Verified):
             missing = [t for t in self.demands.required_types if not step.claims.of_type(t)]
             if self.demands.require_credentials and missing:
-                return Refusal(Problem("credential.required_missing", "the peer presented no verified "
-                                       f"{', '.join(missing)}", "presentation"), peer_id, "credentials")
+                return Refusal(
+                    Problem(
+                        "credential.required_missing",
+                        f"the peer presented no verified {', '.join(missing)}",
+                        "presentation",
+                    ),
+                    peer_id,
+                    "credentials",
+                )
         return step
 
     def _with_document(self, db: Any, plan: Verification, document: DidDocument | bytes, now: datetime) -> Any:
@@ -187,26 +209,42 @@ class DcpAuthenticator:
 
     # --- recording -------------------------------------------------------------------------------------------------
 
-    async def _evidence_of(self, claims: VerifiedClaims, peer: str | None, path: str,
-                           presentation_sha256: str | None, presented: tuple[str, ...]) -> None:
+    async def _evidence_of(
+        self,
+        claims: VerifiedClaims,
+        peer: str | None,
+        path: str,
+        presentation_sha256: str | None,
+        presented: tuple[str, ...],
+    ) -> None:
         """Credentials verified anew (not a reused presentation) go into the evidence log: the hash of each as
         presented (what the agreement signatures cover) in the record, the credentials themselves as its subject,
         so that an exported bundle can show an auditor the peer's credentials, not only their hashes."""
         evidence = getattr(self.node, "evidence", None)
         if evidence is None:
             return
-        data = {"path": path, "presentation_sha256": presentation_sha256,
-                "credentials": [{**_summary(c), "sha256": c.sha256,
-                                 "valid_until": format_datetime(c.valid_until) if c.valid_until else None}
-                                for c in claims.credentials]}
+        data = {
+            "path": path,
+            "presentation_sha256": presentation_sha256,
+            "credentials": [
+                {
+                    **_summary(c),
+                    "sha256": c.sha256,
+                    "valid_until": format_datetime(c.valid_until) if c.valid_until else None,
+                }
+                for c in claims.credentials
+            ],
+        }
         try:
-            await evidence.record(EVIDENCE_KIND, peer=peer, data=data,
-                                  subject={"credentials": list(presented)} if presented else None)
+            await evidence.record(
+                EVIDENCE_KIND, peer=peer, data=data, subject={"credentials": list(presented)} if presented else None
+            )
         except (ConnectorError, sqlite3.Error) as exc:  # the verification stands; the log says what was lost
             log.error("credential verification not logged as evidence: %s", exc, extra={"peer": peer})
 
-    async def _report(self, outcome: Outcome, peer: str | None, method: str, path: str, rid: str | None,
-                      elapsed_ms: float) -> None:
+    async def _report(
+        self, outcome: Outcome, peer: str | None, method: str, path: str, rid: str | None, elapsed_ms: float
+    ) -> None:
         now = self.clock()
         if isinstance(outcome, Verified):
             claims = outcome.claims
@@ -216,20 +254,30 @@ class DcpAuthenticator:
                 "presentation": notes.get("presentation", notes.get("credentials")),
                 "credentials": [_summary(c) for c in claims.credentials],
             }
-            record = repo.VerificationRecord(format_datetime(now), peer, "verified", None, None, None, method,
-                                             path, rid, detail)
+            record = repo.VerificationRecord(
+                format_datetime(now), peer, "verified", None, None, None, method, path, rid, detail
+            )
             # A line at info when credentials were verified anew; a request served by a reused presentation is
             # already in the access log, and its record is in the table, so its line is debug.
             level = logging.INFO if detail["presentation"] == "fetched" else logging.DEBUG
             if log.isEnabledFor(level):
-                log.log(level, "peer verified", extra={
-                    "peer": peer, "path": path, "credentials": len(claims.credentials),
-                    "presentation": detail["presentation"], "ms": elapsed_ms})
+                log.log(
+                    level,
+                    "peer verified",
+                    extra={
+                        "peer": peer,
+                        "path": path,
+                        "credentials": len(claims.credentials),
+                        "presentation": detail["presentation"],
+                        "ms": elapsed_ms,
+                    },
+                )
             # Not awaited: written with the next request's replay record, or within moments (see the edge).
             self.record_soon(record)
             if detail["presentation"] == "fetched":
-                await self._evidence_of(claims, peer, path, notes.get("presentation_sha256"),
-                                        notes.get("presented_credentials", ()))
+                await self._evidence_of(
+                    claims, peer, path, notes.get("presentation_sha256"), notes.get("presented_credentials", ())
+                )
         else:
             detail = {"ms": elapsed_ms}
             if outcome.problem.where:
@@ -239,8 +287,18 @@ class DcpAuthenticator:
             expired = self.keeper.expired_federations(now)
             if expired:
                 detail["expired_trust_lists"] = expired
-            record = repo.VerificationRecord(format_datetime(now), peer, "refused", outcome.code, outcome.reason,
-                                             outcome.step, method, path, rid, detail)
+            record = repo.VerificationRecord(
+                format_datetime(now),
+                peer,
+                "refused",
+                outcome.code,
+                outcome.reason,
+                outcome.step,
+                method,
+                path,
+                rid,
+                detail,
+            )
             extra: dict[str, Any] = {"peer": peer, "path": path, "code": outcome.code, "step": outcome.step}
             if expired:
                 extra["expired_trust_lists"] = expired
@@ -250,5 +308,9 @@ class DcpAuthenticator:
 
 def _summary(credential: VerifiedCredential) -> dict[str, Any]:
     """A verified credential as the verification record and the evidence log name it."""
-    return {"id": credential.id, "types": [t for t in credential.types if t != "VerifiableCredential"],
-            "issuer": credential.issuer, "federation": credential.federation}
+    return {
+        "id": credential.id,
+        "types": [t for t in credential.types if t != "VerifiableCredential"],
+        "issuer": credential.issuer,
+        "federation": credential.federation,
+    }

@@ -12,12 +12,12 @@
 
 from __future__ import annotations
 
-import asyncio
 import json
 from collections import OrderedDict
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import TYPE_CHECKING, Any, Callable, Mapping
+from typing import TYPE_CHECKING, Any
 
 import aiohttp
 
@@ -57,8 +57,9 @@ def _valid_until(token: str) -> datetime | None:
 
 
 class Fetcher:
-    def __init__(self, node: "Node", clock: Clock, did_ttl: timedelta = timedelta(seconds=30),
-                 timeout: float = DEFAULT_TIMEOUT) -> None:
+    def __init__(
+        self, node: Node, clock: Clock, did_ttl: timedelta = timedelta(seconds=30), timeout: float = DEFAULT_TIMEOUT
+    ) -> None:
         self.node = node
         self.clock = clock
         self.did_ttl = did_ttl
@@ -69,16 +70,22 @@ class Fetcher:
 
     # --- transport ------------------------------------------------------------------------------------------
 
-    async def _request(self, method: str, url: str, limit: int, body: bytes | None = None,
-                       headers: Mapping[str, str] | None = None) -> tuple[int, bytes]:
+    async def _request(
+        self, method: str, url: str, limit: int, body: bytes | None = None, headers: Mapping[str, str] | None = None
+    ) -> tuple[int, bytes]:
         session = self.node.http
         if session is None:
             raise FetchFailed("the node is not running")
         self.fetches += 1
         try:
-            async with session.request(method, url, data=body, headers=dict(headers or {}),
-                                       timeout=aiohttp.ClientTimeout(total=self.timeout),
-                                       allow_redirects=False) as resp:
+            async with session.request(
+                method,
+                url,
+                data=body,
+                headers=dict(headers or {}),
+                timeout=aiohttp.ClientTimeout(total=self.timeout),
+                allow_redirects=False,
+            ) as resp:
                 data = bytearray()
                 async for chunk in resp.content.iter_chunked(64 * 1024):
                     data.extend(chunk)
@@ -87,7 +94,7 @@ class Fetcher:
                 return resp.status, bytes(data)
         except FetchFailed:
             raise
-        except (aiohttp.ClientError, asyncio.TimeoutError, OSError, ValueError) as exc:
+        except (TimeoutError, aiohttp.ClientError, OSError, ValueError) as exc:
             raise FetchFailed(f"cannot reach {url}: {str(exc) or type(exc).__name__}") from None
 
     async def get(self, url: str, limit: int) -> bytes:

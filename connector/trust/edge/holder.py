@@ -15,8 +15,9 @@ from __future__ import annotations
 
 import json
 import logging
+from collections.abc import Awaitable, Callable
 from datetime import datetime, timedelta
-from typing import TYPE_CHECKING, Any, Awaitable, Callable
+from typing import TYPE_CHECKING, Any
 
 from aiohttp import web
 
@@ -24,6 +25,7 @@ from connector.canonical import sha256_hex
 from connector.errors import ConfigError, ConnectorError
 from connector.trust.credentials import read_credential_unverified
 from connector.trust.did import DidDocument, DidKey, build_did_document, parse_did, parse_did_document
+from connector.trust.edge import repository as repo
 from connector.trust.presentations import (
     PresentationResponseMessage,
     issue_presentation,
@@ -40,7 +42,6 @@ from connector.trust.tokens import (
     read_id_token,
     remember_id_token,
 )
-from connector.trust.edge import repository as repo
 
 if TYPE_CHECKING:
     from connector.node.runtime import Node
@@ -54,7 +55,7 @@ PRESENTATION_LIFETIME = timedelta(seconds=300)
 
 
 class Holder:
-    def __init__(self, node: "Node", fetcher: "Fetcher", replay: repo.StoreReplayCache, clock: Clock) -> None:
+    def __init__(self, node: Node, fetcher: Fetcher, replay: repo.StoreReplayCache, clock: Clock) -> None:
         self.node = node
         self.fetcher = fetcher
         self.replay = replay
@@ -81,8 +82,9 @@ class Holder:
                 raise ConnectorError("did.no_identity", "this node has no signing identity to publish")
             fragment = identity.signing_kid.split("#", 1)[1]
             key = DidKey(fragment, identity.signing_key.public_key(), (identity.signing_cert, identity.ca_cert))
-            self._document_json = build_did_document(self.did, [key], self.node.public_url + CREDENTIAL_SERVICE_PATH,
-                                                     self.node.dsp_url)
+            self._document_json = build_did_document(
+                self.did, [key], self.node.public_url + CREDENTIAL_SERVICE_PATH, self.node.dsp_url
+            )
         return self._document_json
 
     def document(self) -> DidDocument:
@@ -106,20 +108,34 @@ class Holder:
             try:
                 envelope = read_credential_unverified(token)
             except ConnectorError as exc:
-                raise ConfigError("identity.credential_invalid",
-                                  f"{path} is not a JWT verifiable credential: {exc.reason}", where) from None
+                raise ConfigError(
+                    "identity.credential_invalid", f"{path} is not a JWT verifiable credential: {exc.reason}", where
+                ) from None
             subject = envelope.subject.get("id")
             if subject != self.did:
-                raise ConfigError("identity.credential_subject", f"{path} is a credential about {subject}, not about "
-                                  f"this participant ({self.did})", where)
+                raise ConfigError(
+                    "identity.credential_subject",
+                    f"{path} is a credential about {subject}, not about this participant ({self.did})",
+                    where,
+                )
             until = envelope.valid_until
             if until is not None and until <= now:
-                log.warning("a configured credential has expired; peers will refuse it",
-                            extra={"key": where, "credential": envelope.id, "expired": format_datetime(until)})
-            loaded.append(repo.OwnCredential(
-                id=envelope.id, types=envelope.types, issuer=envelope.issuer,
-                valid_until=format_datetime(until) if until else None, sha256=sha256_hex(token.encode("ascii")),
-                token=token, source=str(path), loaded_at=format_datetime(now)))
+                log.warning(
+                    "a configured credential has expired; peers will refuse it",
+                    extra={"key": where, "credential": envelope.id, "expired": format_datetime(until)},
+                )
+            loaded.append(
+                repo.OwnCredential(
+                    id=envelope.id,
+                    types=envelope.types,
+                    issuer=envelope.issuer,
+                    valid_until=format_datetime(until) if until else None,
+                    sha256=sha256_hex(token.encode("ascii")),
+                    token=token,
+                    source=str(path),
+                    loaded_at=format_datetime(now),
+                )
+            )
         store = self.node.store
         assert store is not None
         await store.run(repo.replace_own_credentials, loaded)
@@ -142,16 +158,18 @@ class Holder:
             return cached[0]
         identity = self.node.identity
         assert identity is not None
-        token = issue_access_token(identity.signing_key, identity.signing_kid, self.did, verifier, scopes, now,
-                                   self.token_lifetime)
+        token = issue_access_token(
+            identity.signing_key, identity.signing_kid, self.did, verifier, scopes, now, self.token_lifetime
+        )
         self._access[verifier] = (token, now + self.token_lifetime / 2)
         return token
 
     def id_token(self, audience: str, access_token: str | None, now: datetime) -> str:
         identity = self.node.identity
         assert identity is not None
-        return issue_id_token(identity.signing_key, identity.signing_kid, self.did, audience, access_token, now,
-                              self.token_lifetime)
+        return issue_id_token(
+            identity.signing_key, identity.signing_kid, self.did, audience, access_token, now, self.token_lifetime
+        )
 
     async def authorization_for(self, peer: str) -> str | None:
         """The Authorization header for a DSP request to `peer` (None if `peer` is no did:web participant)."""
@@ -178,8 +196,7 @@ class Holder:
             token = bearer(request.headers.get("Authorization"))
             unverified = read_id_token(token, self.did, peer.participant_id, now, self.leeway)
             verifier_document = await self.fetcher.resolve(unverified.issuer)
-            grant = check_access_token(token, verifier_document, self.document(), peer.participant_id, now,
-                                       self.leeway)
+            grant = check_access_token(token, verifier_document, self.document(), peer.participant_id, now, self.leeway)
             store = self.node.store
             assert store is not None
             await store.run(self._remember, grant.id_token, now)
@@ -195,30 +212,45 @@ class Holder:
         chosen = select_credentials([c.token for c in self.credentials], allowed)
         identity = self.node.identity
         assert identity is not None
-        presentation = issue_presentation(identity.signing_key, identity.signing_kid, self.did, grant.verifier,
-                                          chosen, now, PRESENTATION_LIFETIME)
-        log.info("presentation given", extra={"verifier": grant.verifier, "credentials": len(chosen),
-                                              "scopes": [str(s) for s in allowed]})
+        presentation = issue_presentation(
+            identity.signing_key, identity.signing_kid, self.did, grant.verifier, chosen, now, PRESENTATION_LIFETIME
+        )
+        log.info(
+            "presentation given",
+            extra={"verifier": grant.verifier, "credentials": len(chosen), "scopes": [str(s) for s in allowed]},
+        )
         return web.Response(body=PresentationResponseMessage((presentation,)).body(), content_type="application/json")
 
     def _remember(self, db: Any, facts: IdTokenFacts, now: datetime) -> None:
         with self.replay.bound(db):
             remember_id_token(self.replay, facts, now, self.leeway)
 
-    async def _record(self, request: web.Request, peer: str | None, exc: ConnectorError, now: datetime,
-                      rid: str | None) -> None:
+    async def _record(
+        self, request: web.Request, peer: str | None, exc: ConnectorError, now: datetime, rid: str | None
+    ) -> None:
         log.warning("presentation query refused", extra={"peer": peer, "code": exc.code, "reason": exc.reason})
         if self.on_outcome is not None:
-            await self.on_outcome(repo.VerificationRecord(
-                at=format_datetime(now), peer=peer, outcome="refused", code=exc.code, reason=exc.reason,
-                step="credential_service", method=request.method, path=request.path, request_id=rid,
-                detail={"details": dict(exc.problem.details)} if exc.problem.details else {}))
+            await self.on_outcome(
+                repo.VerificationRecord(
+                    at=format_datetime(now),
+                    peer=peer,
+                    outcome="refused",
+                    code=exc.code,
+                    reason=exc.reason,
+                    step="credential_service",
+                    method=request.method,
+                    path=request.path,
+                    request_id=rid,
+                    detail={"details": dict(exc.problem.details)} if exc.problem.details else {},
+                )
+            )
 
 
 def bearer(header: str | None) -> str:
     if not header:
-        raise ConnectorError("token.missing", "no Authorization header: a self-issued ID token is required",
-                             "Authorization")
+        raise ConnectorError(
+            "token.missing", "no Authorization header: a self-issued ID token is required", "Authorization"
+        )
     scheme, _, value = header.partition(" ")
     if scheme.lower() != "bearer" or not value.strip():
         raise ConnectorError("token.malformed", "the Authorization header is not 'Bearer <token>'", "Authorization")

@@ -10,9 +10,10 @@ import contextlib
 import json
 import math
 from collections import deque
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, Iterable, Iterator, Mapping
+from typing import Any
 
 from connector.errors import ConnectorError
 
@@ -27,6 +28,7 @@ def _epoch(moment: datetime) -> int:
 
 
 # --- replay cache ---------------------------------------------------------------------------------------------
+
 
 def remember_jti(db: Db, issuer: str, jti: str, until: datetime, now: datetime) -> bool:
     """Insert (issuer, jti) unless an unexpired entry exists; True if inserted. One statement, so atomic."""
@@ -64,12 +66,16 @@ class StoreReplayCache:
 
     def remember(self, issuer: str, jti: str, until: datetime, now: datetime) -> bool:
         if self._db is None:
-            raise ConnectorError("token.replay_unavailable", "the replay cache is not reachable; refusing rather "
-                                 "than accepting a token that may have been used before")
+            raise ConnectorError(
+                "token.replay_unavailable",
+                "the replay cache is not reachable; refusing rather "
+                "than accepting a token that may have been used before",
+            )
         return remember_jti(self._db, issuer, jti, until, now)
 
 
 # --- kept trust lists -----------------------------------------------------------------------------------------
+
 
 @dataclass(frozen=True)
 class KeptList:
@@ -86,9 +92,11 @@ class KeptList:
 
 
 def kept_list(db: Db, anchor_sha256: str) -> KeptList | None:
-    row = db.execute("SELECT anchor_sha256, federation_id, federation_name, sequence, valid_from, valid_until, "
-                     "sha256, jws, source, stored_at FROM trust_list_copies WHERE anchor_sha256 = ?",
-                     [anchor_sha256]).fetchone()
+    row = db.execute(
+        "SELECT anchor_sha256, federation_id, federation_name, sequence, valid_from, valid_until, "
+        "sha256, jws, source, stored_at FROM trust_list_copies WHERE anchor_sha256 = ?",
+        [anchor_sha256],
+    ).fetchone()
     return KeptList(*row) if row else None
 
 
@@ -102,12 +110,23 @@ def keep_list(db: Db, copy: KeptList) -> None:
         "federation_name = excluded.federation_name, sequence = excluded.sequence, valid_from = excluded.valid_from, "
         "valid_until = excluded.valid_until, sha256 = excluded.sha256, jws = excluded.jws, source = excluded.source, "
         "stored_at = excluded.stored_at WHERE excluded.sequence > trust_list_copies.sequence",
-        [copy.anchor_sha256, copy.federation_id, copy.federation_name, copy.sequence, copy.valid_from,
-         copy.valid_until, copy.sha256, copy.jws, copy.source, copy.stored_at],
+        [
+            copy.anchor_sha256,
+            copy.federation_id,
+            copy.federation_name,
+            copy.sequence,
+            copy.valid_from,
+            copy.valid_until,
+            copy.sha256,
+            copy.jws,
+            copy.source,
+            copy.stored_at,
+        ],
     )
 
 
 # --- own credentials --------------------------------------------------------------------------------------------
+
 
 @dataclass(frozen=True)
 class OwnCredential:
@@ -121,8 +140,15 @@ class OwnCredential:
     loaded_at: str
 
     def to_api(self) -> dict[str, Any]:
-        return {"id": self.id, "types": list(self.types), "issuer": self.issuer, "validUntil": self.valid_until,
-                "sha256": self.sha256, "source": self.source, "loadedAt": self.loaded_at}
+        return {
+            "id": self.id,
+            "types": list(self.types),
+            "issuer": self.issuer,
+            "validUntil": self.valid_until,
+            "sha256": self.sha256,
+            "source": self.source,
+            "loadedAt": self.loaded_at,
+        }
 
 
 def replace_own_credentials(db: Db, credentials: Iterable[OwnCredential]) -> int:
@@ -130,21 +156,24 @@ def replace_own_credentials(db: Db, credentials: Iterable[OwnCredential]) -> int
     db.execute("DELETE FROM own_credentials")
     count = 0
     for c in credentials:
-        db.execute("INSERT OR REPLACE INTO own_credentials(id, types, issuer, valid_until, sha256, token, source, "
-                   "loaded_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-                   [c.id, json.dumps(list(c.types)), c.issuer, c.valid_until, c.sha256, c.token, c.source,
-                    c.loaded_at])
+        db.execute(
+            "INSERT OR REPLACE INTO own_credentials(id, types, issuer, valid_until, sha256, token, source, "
+            "loaded_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+            [c.id, json.dumps(list(c.types)), c.issuer, c.valid_until, c.sha256, c.token, c.source, c.loaded_at],
+        )
         count += 1
     return count
 
 
 def own_credentials(db: Db) -> list[OwnCredential]:
-    rows = db.execute("SELECT id, types, issuer, valid_until, sha256, token, source, loaded_at FROM own_credentials "
-                      "ORDER BY id").fetchall()
+    rows = db.execute(
+        "SELECT id, types, issuer, valid_until, sha256, token, source, loaded_at FROM own_credentials ORDER BY id"
+    ).fetchall()
     return [OwnCredential(r[0], tuple(json.loads(r[1])), r[2], r[3], r[4], r[5], r[6], r[7]) for r in rows]
 
 
 # --- verification records ----------------------------------------------------------------------------------------
+
 
 @dataclass(frozen=True)
 class VerificationRecord:
@@ -161,17 +190,37 @@ class VerificationRecord:
     id: int | None = None
 
     def to_api(self) -> dict[str, Any]:
-        return {"id": self.id, "at": self.at, "peer": self.peer, "outcome": self.outcome, "code": self.code,
-                "reason": self.reason, "step": self.step, "method": self.method, "path": self.path,
-                "requestId": self.request_id, "detail": dict(self.detail)}
+        return {
+            "id": self.id,
+            "at": self.at,
+            "peer": self.peer,
+            "outcome": self.outcome,
+            "code": self.code,
+            "reason": self.reason,
+            "step": self.step,
+            "method": self.method,
+            "path": self.path,
+            "requestId": self.request_id,
+            "detail": dict(self.detail),
+        }
 
 
 def record_verification(db: Db, record: VerificationRecord) -> int:
     cursor = db.execute(
         "INSERT INTO verifications(at, peer, outcome, code, reason, step, method, path, request_id, detail) "
         "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-        [record.at, record.peer, record.outcome, record.code, record.reason, record.step, record.method,
-         record.path, record.request_id, json.dumps(dict(record.detail), default=str, sort_keys=True)],
+        [
+            record.at,
+            record.peer,
+            record.outcome,
+            record.code,
+            record.reason,
+            record.step,
+            record.method,
+            record.path,
+            record.request_id,
+            json.dumps(dict(record.detail), default=str, sort_keys=True),
+        ],
     )
     return int(cursor.lastrowid)
 
@@ -209,12 +258,12 @@ class PendingRecords:
 
 
 def prune_verifications(db: Db, keep: int = MAX_VERIFICATION_RECORDS) -> int:
-    return db.execute("DELETE FROM verifications WHERE id <= (SELECT MAX(id) FROM verifications) - ?",
-                      [keep]).rowcount
+    return db.execute("DELETE FROM verifications WHERE id <= (SELECT MAX(id) FROM verifications) - ?", [keep]).rowcount
 
 
-def list_verifications(db: Db, limit: int, offset: int, outcome: str | None = None, peer: str | None = None,
-                       code: str | None = None) -> tuple[list[VerificationRecord], int]:
+def list_verifications(
+    db: Db, limit: int, offset: int, outcome: str | None = None, peer: str | None = None, code: str | None = None
+) -> tuple[list[VerificationRecord], int]:
     """Newest first, filtered by outcome, peer and code (a code filter ending in '.' matches a prefix)."""
     where, args = [], []
     if outcome is not None:
@@ -232,9 +281,25 @@ def list_verifications(db: Db, limit: int, offset: int, outcome: str | None = No
             args.append(code)
     clause = f" WHERE {' AND '.join(where)}" if where else ""
     total = db.execute(f"SELECT COUNT(*) FROM verifications{clause}", args).fetchone()[0]
-    rows = db.execute(f"SELECT id, at, peer, outcome, code, reason, step, method, path, request_id, detail "
-                      f"FROM verifications{clause} ORDER BY id DESC LIMIT ? OFFSET ?",
-                      args + [limit, offset]).fetchall()
-    records = [VerificationRecord(at=r[1], peer=r[2], outcome=r[3], code=r[4], reason=r[5], step=r[6], method=r[7],
-                                  path=r[8], request_id=r[9], detail=json.loads(r[10]), id=r[0]) for r in rows]
+    rows = db.execute(
+        f"SELECT id, at, peer, outcome, code, reason, step, method, path, request_id, detail "
+        f"FROM verifications{clause} ORDER BY id DESC LIMIT ? OFFSET ?",
+        args + [limit, offset],
+    ).fetchall()
+    records = [
+        VerificationRecord(
+            at=r[1],
+            peer=r[2],
+            outcome=r[3],
+            code=r[4],
+            reason=r[5],
+            step=r[6],
+            method=r[7],
+            path=r[8],
+            request_id=r[9],
+            detail=json.loads(r[10]),
+            id=r[0],
+        )
+        for r in rows
+    ]
     return records, int(total)

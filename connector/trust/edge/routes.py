@@ -11,9 +11,9 @@ from connector.errors import ConnectorError
 from connector.management import inputs, openapi
 from connector.node.middleware import open_route
 from connector.participant import did_web_document_path
-from connector.trust.vocab import PRESENTATIONS_QUERY_PATH
 from connector.trust.edge import repository as repo
 from connector.trust.edge.holder import CREDENTIAL_SERVICE_PATH, document_bytes
+from connector.trust.vocab import PRESENTATIONS_QUERY_PATH
 
 if TYPE_CHECKING:
     from connector.trust.node_edge import TrustEdge
@@ -21,13 +21,16 @@ if TYPE_CHECKING:
 OUTCOMES = ("verified", "refused")
 
 
-def protocol_routes(edge: "TrustEdge") -> list[web.RouteDef]:
+def protocol_routes(edge: TrustEdge) -> list[web.RouteDef]:
     holder = edge.holder
 
     @open_route
     async def did_document(request: web.Request) -> web.Response:
-        return web.Response(body=document_bytes(holder.document_json()), content_type="application/did+json",
-                            headers={"Cache-Control": "max-age=60"})
+        return web.Response(
+            body=document_bytes(holder.document_json()),
+            content_type="application/did+json",
+            headers={"Cache-Control": "max-age=60"},
+        )
 
     async def presentation_query(request: web.Request) -> web.Response:
         return await holder.presentation_query(request)
@@ -38,7 +41,7 @@ def protocol_routes(edge: "TrustEdge") -> list[web.RouteDef]:
     ]
 
 
-def management_routes(edge: "TrustEdge") -> list[web.RouteDef]:
+def management_routes(edge: TrustEdge) -> list[web.RouteDef]:
     async def verifications(request: web.Request) -> web.Response:
         page = inputs.page(request)
         outcome = request.query.get("outcome")
@@ -47,8 +50,14 @@ def management_routes(edge: "TrustEdge") -> list[web.RouteDef]:
         store = edge.node.store
         assert store is not None
         await edge.flush_records()  # what was verified before this request is listed
-        items, total = await store.read(repo.list_verifications, page.limit, page.offset, outcome,
-                                        request.query.get("peer"), request.query.get("code"))
+        items, total = await store.read(
+            repo.list_verifications,
+            page.limit,
+            page.offset,
+            outcome,
+            request.query.get("peer"),
+            request.query.get("code"),
+        )
         return page.response(request, [r.to_api() for r in items], total)
 
     async def trust_lists(request: web.Request) -> web.Response:
@@ -80,57 +89,117 @@ def _answers(body: dict[str, Any], *errors: str) -> dict[str, Any]:
 
 
 def _listing(item: str, **extra: Any) -> dict[str, Any]:
-    return {"type": "object", "required": ["items", "total"], "properties": {
-        "items": {"type": "array", "items": _ref(item)}, "total": {"type": "integer"}, **extra}}
+    return {
+        "type": "object",
+        "required": ["items", "total"],
+        "properties": {"items": {"type": "array", "items": _ref(item)}, "total": {"type": "integer"}, **extra},
+    }
 
 
 def _document() -> None:
     """Describe the routes in the management API's OpenAPI document."""
     schemas: dict[str, Any] = {
-        "Verification": {"type": "object", "description": "One verification of a peer's request (DCP)",
-                         "properties": {
-                             "id": {"type": "integer"}, "at": {"type": "string", "format": "date-time"},
-                             "peer": {"type": ["string", "null"], "description": "Participant id of the TLS peer"},
-                             "outcome": {"type": "string", "enum": list(OUTCOMES)},
-                             "code": {"type": ["string", "null"], "description": "The failed check, e.g. "
-                                      "token.replayed, credential.revoked, status.unavailable"},
-                             "reason": {"type": ["string", "null"]},
-                             "step": {"type": ["string", "null"], "enum": ["token", "did_document", "presentation",
-                                                                          "status", "credentials",
-                                                                          "credential_service", None]},
-                             "method": {"type": ["string", "null"]}, "path": {"type": ["string", "null"]},
-                             "requestId": {"type": ["string", "null"]}, "detail": {"type": "object"}}},
-        "TrustListState": {"type": "object", "properties": {
-            "key": {"type": "string"}, "file": {"type": "string"}, "url": {"type": ["string", "null"]},
-            "anchorSha256": {"type": "string"}, "federationId": {"type": ["string", "null"]},
-            "federationName": {"type": ["string", "null"]}, "sequence": {"type": ["integer", "null"]},
-            "validFrom": {"type": ["string", "null"]}, "validUntil": {"type": ["string", "null"]},
-            "state": {"type": "string", "enum": ["valid", "expired", "unusable"]},
-            "source": {"type": ["string", "null"], "enum": ["file", "url", "store", None]},
-            "issuers": {"type": "array", "items": {"type": "object"}},
-            "lastProblem": {"type": ["object", "null"]}}},
-        "OwnCredential": {"type": "object", "properties": {
-            "id": {"type": "string"}, "types": {"type": "array", "items": {"type": "string"}},
-            "issuer": {"type": "string"}, "validUntil": {"type": ["string", "null"]}, "sha256": {"type": "string"},
-            "source": {"type": "string"}, "loadedAt": {"type": "string"}}},
+        "Verification": {
+            "type": "object",
+            "description": "One verification of a peer's request (DCP)",
+            "properties": {
+                "id": {"type": "integer"},
+                "at": {"type": "string", "format": "date-time"},
+                "peer": {"type": ["string", "null"], "description": "Participant id of the TLS peer"},
+                "outcome": {"type": "string", "enum": list(OUTCOMES)},
+                "code": {
+                    "type": ["string", "null"],
+                    "description": "The failed check, e.g. token.replayed, credential.revoked, status.unavailable",
+                },
+                "reason": {"type": ["string", "null"]},
+                "step": {
+                    "type": ["string", "null"],
+                    "enum": [
+                        "token",
+                        "did_document",
+                        "presentation",
+                        "status",
+                        "credentials",
+                        "credential_service",
+                        None,
+                    ],
+                },
+                "method": {"type": ["string", "null"]},
+                "path": {"type": ["string", "null"]},
+                "requestId": {"type": ["string", "null"]},
+                "detail": {"type": "object"},
+            },
+        },
+        "TrustListState": {
+            "type": "object",
+            "properties": {
+                "key": {"type": "string"},
+                "file": {"type": "string"},
+                "url": {"type": ["string", "null"]},
+                "anchorSha256": {"type": "string"},
+                "federationId": {"type": ["string", "null"]},
+                "federationName": {"type": ["string", "null"]},
+                "sequence": {"type": ["integer", "null"]},
+                "validFrom": {"type": ["string", "null"]},
+                "validUntil": {"type": ["string", "null"]},
+                "state": {"type": "string", "enum": ["valid", "expired", "unusable"]},
+                "source": {"type": ["string", "null"], "enum": ["file", "url", "store", None]},
+                "issuers": {"type": "array", "items": {"type": "object"}},
+                "lastProblem": {"type": ["object", "null"]},
+            },
+        },
+        "OwnCredential": {
+            "type": "object",
+            "properties": {
+                "id": {"type": "string"},
+                "types": {"type": "array", "items": {"type": "string"}},
+                "issuer": {"type": "string"},
+                "validUntil": {"type": ["string", "null"]},
+                "sha256": {"type": "string"},
+                "source": {"type": "string"},
+                "loadedAt": {"type": "string"},
+            },
+        },
     }
-    page = _listing("Verification", limit={"type": "integer"}, offset={"type": "integer"},
-                    next={"type": "string", "description": "Relative URL of the next page"})
+    page = _listing(
+        "Verification",
+        limit={"type": "integer"},
+        offset={"type": "integer"},
+        next={"type": "string", "description": "Relative URL of the next page"},
+    )
     paths = {
-        "/v1/verifications": {"get": {
-            "tags": ["trust"], "summary": "Verifications of peers' requests, newest first",
-            "parameters": openapi.PAGING + [
-                {"name": "outcome", "in": "query", "schema": {"type": "string", "enum": list(OUTCOMES)}},
-                {"name": "peer", "in": "query", "schema": {"type": "string"}},
-                {"name": "code", "in": "query", "description": "A check code, or a prefix ending in '.'",
-                 "schema": {"type": "string"}}],
-            "responses": _answers(page, "400")}},
-        "/v1/trust-lists": {"get": {
-            "tags": ["trust"], "summary": "The configured trust lists and the copy of each in force",
-            "responses": _answers(_listing("TrustListState", verifying={"type": "boolean"}))}},
-        "/v1/credentials": {"get": {
-            "tags": ["trust"], "summary": "The credentials this node presents",
-            "responses": _answers(_listing("OwnCredential"))}},
+        "/v1/verifications": {
+            "get": {
+                "tags": ["trust"],
+                "summary": "Verifications of peers' requests, newest first",
+                "parameters": openapi.PAGING
+                + [
+                    {"name": "outcome", "in": "query", "schema": {"type": "string", "enum": list(OUTCOMES)}},
+                    {"name": "peer", "in": "query", "schema": {"type": "string"}},
+                    {
+                        "name": "code",
+                        "in": "query",
+                        "description": "A check code, or a prefix ending in '.'",
+                        "schema": {"type": "string"},
+                    },
+                ],
+                "responses": _answers(page, "400"),
+            }
+        },
+        "/v1/trust-lists": {
+            "get": {
+                "tags": ["trust"],
+                "summary": "The configured trust lists and the copy of each in force",
+                "responses": _answers(_listing("TrustListState", verifying={"type": "boolean"})),
+            }
+        },
+        "/v1/credentials": {
+            "get": {
+                "tags": ["trust"],
+                "summary": "The credentials this node presents",
+                "responses": _answers(_listing("OwnCredential")),
+            }
+        },
     }
     openapi.EXTRA_SCHEMAS.update(schemas)
     openapi.EXTRA_PATHS.update(paths)

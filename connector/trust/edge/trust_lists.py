@@ -15,10 +15,11 @@ from __future__ import annotations
 
 import hashlib
 import logging
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
-from typing import Any, Awaitable, Callable
+from typing import Any
 
 from cryptography import x509
 from cryptography.hazmat.primitives.serialization import Encoding
@@ -26,10 +27,10 @@ from cryptography.hazmat.primitives.serialization import Encoding
 from connector import keys
 from connector.config import TrustListEntry
 from connector.errors import ConfigError, ConnectorError, Problem
-from connector.trust.times import format_datetime, parse_datetime
-from connector.trust.trust_list import TrustList, TrustStore, choose_copy, verify_trust_list
 from connector.trust.edge import repository as repo
 from connector.trust.edge.fetching import FetchFailed
+from connector.trust.times import format_datetime, parse_datetime
+from connector.trust.trust_list import TrustList, TrustStore, choose_copy, verify_trust_list
 
 log = logging.getLogger("connector.trust")
 
@@ -78,20 +79,30 @@ class ListState:
     def to_api(self, now: datetime) -> dict[str, Any]:
         c = self.current
         return {
-            "key": self.key, "file": str(self.entry.file), "url": self.entry.url or None,
+            "key": self.key,
+            "file": str(self.entry.file),
+            "url": self.entry.url or None,
             "anchorSha256": self.anchor_sha256,
-            "federationId": c.federation_id if c else None, "federationName": c.federation_name if c else None,
+            "federationId": c.federation_id if c else None,
+            "federationName": c.federation_name if c else None,
             "sequence": c.sequence if c else None,
             "validFrom": format_datetime(c.valid_from) if c else None,
             "validUntil": format_datetime(c.valid_until) if c else None,
-            "state": "valid" if self.usable(now) else ("expired" if c is not None and now >= c.valid_until else
-                                                       "unusable"),
+            "state": "valid"
+            if self.usable(now)
+            else ("expired" if c is not None and now >= c.valid_until else "unusable"),
             "source": self.source,
-            "issuers": [{"did": i.did, "name": i.name, "credentialTypes": sorted(i.credential_types)}
-                        for i in (c.issuers if c else ())],
-            "lastProblem": None if self.problem is None else {
-                "code": self.problem.code, "reason": self.problem.reason,
-                "at": format_datetime(self.problem_at) if self.problem_at else None},
+            "issuers": [
+                {"did": i.did, "name": i.name, "credentialTypes": sorted(i.credential_types)}
+                for i in (c.issuers if c else ())
+            ],
+            "lastProblem": None
+            if self.problem is None
+            else {
+                "code": self.problem.code,
+                "reason": self.problem.reason,
+                "at": format_datetime(self.problem_at) if self.problem_at else None,
+            },
         }
 
 
@@ -101,8 +112,10 @@ def _reread(kept: repo.KeptList, anchor: x509.Certificate, now: datetime) -> Tru
         return verify_trust_list(kept.jws, anchor, now)
     except ConnectorError as exc:
         if exc.code != "trust_list.expired":
-            log.error("the kept copy of a trust list no longer verifies; ignoring it",
-                      extra={"federation": kept.federation_id, "code": exc.code})
+            log.error(
+                "the kept copy of a trust list no longer verifies; ignoring it",
+                extra={"federation": kept.federation_id, "code": exc.code},
+            )
             return None
     try:
         # Verified as of the last moment it was valid: same signature and anchor checks, no time refusal.
@@ -154,8 +167,9 @@ class TrustListKeeper:
         found = []
         for entry in self.entries:
             try:
-                found.append(verify_trust_list(entry.file.read_text().strip(), keys.load_certificate(entry.anchor),
-                                               now))
+                found.append(
+                    verify_trust_list(entry.file.read_text().strip(), keys.load_certificate(entry.anchor), now)
+                )
             except (ConnectorError, OSError, UnicodeDecodeError):
                 continue  # the start hook reports it properly
         return found
@@ -176,8 +190,11 @@ class TrustListKeeper:
         for state in states:
             if state.anchor_sha256 in seen:
                 first = seen[state.anchor_sha256]
-                raise ConfigError("config.invalid", f"the same anchor is already pinned by trust.lists[{first}]",
-                                  f"{state.key}.anchor")
+                raise ConfigError(
+                    "config.invalid",
+                    f"the same anchor is already pinned by trust.lists[{first}]",
+                    f"{state.key}.anchor",
+                )
             seen[state.anchor_sha256] = state.index
         for state in states:
             kept = await store.read(repo.kept_list, state.anchor_sha256)
@@ -190,27 +207,49 @@ class TrustListKeeper:
             if not state.usable(now):
                 problem = state.problem
                 code = problem.code if problem else ("trust_list.expired" if state.current else "trust_list.missing")
-                why = problem.reason if problem else (
-                    f"the kept list of {state.current.federation_name} has expired" if state.current
-                    else "no trust list was found")
-                raise ConfigError(code, f"the trust list in {state.entry.file} cannot be used ({why}) and no valid "
-                                  "copy of it is kept", f"{state.key}.file")
+                why = (
+                    problem.reason
+                    if problem
+                    else (
+                        f"the kept list of {state.current.federation_name} has expired"
+                        if state.current
+                        else "no trust list was found"
+                    )
+                )
+                raise ConfigError(
+                    code,
+                    f"the trust list in {state.entry.file} cannot be used ({why}) and no valid copy of it is kept",
+                    f"{state.key}.file",
+                )
             if state.problem is not None:
-                log.error("trust list refused; using the copy kept earlier", extra={
-                    "key": f"{state.key}.file", "code": state.problem.code, "reason": state.problem.reason,
-                    "federation": state.current.federation_name if state.current else None})
+                log.error(
+                    "trust list refused; using the copy kept earlier",
+                    extra={
+                        "key": f"{state.key}.file",
+                        "code": state.problem.code,
+                        "reason": state.problem.reason,
+                        "federation": state.current.federation_name if state.current else None,
+                    },
+                )
             state.url_due = 0.0
         try:
             TrustStore(tuple(s.current for s in states if s.current is not None))
         except ConnectorError as exc:
-            raise ConfigError(exc.code, "two trust lists are of the same federation; configure each federation "
-                              "once", "trust.lists") from None
+            raise ConfigError(
+                exc.code, "two trust lists are of the same federation; configure each federation once", "trust.lists"
+            ) from None
         self.states = states
         for state in states:
             assert state.current is not None
-            log.info("trust list in force", extra={
-                "federation": state.current.federation_name, "sequence": state.current.sequence,
-                "valid_until": format_datetime(state.current.valid_until), "source": state.source})
+            log.info(
+                "trust list in force",
+                extra={
+                    "federation": state.current.federation_name,
+                    "sequence": state.current.sequence,
+                    "valid_until": format_datetime(state.current.valid_until),
+                    "source": state.source,
+                },
+            )
 
     async def refresh(self, store: Any, fetch_url: UrlFetch, monotonic: float, force_url: bool = False) -> bool:
         """Re-read changed files and due URLs; True if a kept copy was replaced."""
@@ -231,8 +270,9 @@ class TrustListKeeper:
         except FileNotFoundError:
             return False  # nothing offered: the kept copy (if any) stays
         except (OSError, UnicodeDecodeError) as exc:
-            self._refused(state, Problem("trust_list.unreadable", f"cannot read {state.entry.file}: {exc}"), now,
-                          "file")
+            self._refused(
+                state, Problem("trust_list.unreadable", f"cannot read {state.entry.file}: {exc}"), now, "file"
+            )
             return False
         return await self._consider(state, text, "file", store, now)
 
@@ -255,21 +295,41 @@ class TrustListKeeper:
         if not choice.replaced or choice.trust_list is None:
             return False
         fresh = choice.trust_list
-        copy = repo.KeptList(state.anchor_sha256, fresh.federation_id, fresh.federation_name, fresh.sequence,
-                             format_datetime(fresh.valid_from), format_datetime(fresh.valid_until), fresh.sha256,
-                             candidate, source, format_datetime(now))
+        copy = repo.KeptList(
+            state.anchor_sha256,
+            fresh.federation_id,
+            fresh.federation_name,
+            fresh.sequence,
+            format_datetime(fresh.valid_from),
+            format_datetime(fresh.valid_until),
+            fresh.sha256,
+            candidate,
+            source,
+            format_datetime(now),
+        )
         await store.run(repo.keep_list, copy)
         previous = state.current
         state.current, state.source = fresh, source
         if self.states:  # not during load (which logs what is in force once)
-            log.info("trust list replaced", extra={"federation": fresh.federation_name, "sequence": fresh.sequence,
-                                                   "previous": previous.sequence if previous else None,
-                                                   "source": source})
+            log.info(
+                "trust list replaced",
+                extra={
+                    "federation": fresh.federation_name,
+                    "sequence": fresh.sequence,
+                    "previous": previous.sequence if previous else None,
+                    "source": source,
+                },
+            )
         return True
 
     def _refused(self, state: ListState, problem: Problem, now: datetime, source: str) -> None:
         state.problem, state.problem_at = problem, now
         if self.states:
-            log.error("trust list refused; keeping the copy in force", extra={
-                "key": f"{state.key}.{'url' if source == 'url' else 'file'}", "code": problem.code,
-                "reason": problem.reason})
+            log.error(
+                "trust list refused; keeping the copy in force",
+                extra={
+                    "key": f"{state.key}.{'url' if source == 'url' else 'file'}",
+                    "code": problem.code,
+                    "reason": problem.reason,
+                },
+            )
