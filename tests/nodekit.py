@@ -13,9 +13,9 @@ from typing import Any
 import aiohttp
 
 from connector.config import load_config
+from connector.free_port import free_port
 from connector.node.runtime import Node
 from connector.pki.authority import Authority
-from connector.ports import free_port
 
 API_KEY = "test-api-key-0123456789abcdef"
 

@@ -17,8 +17,8 @@ import aiohttp
 
 from connector.errors import ConnectorError
 from connector.log import request_id
-from connector.node.tls import peer_certificate
 from connector.pki.certificates import participant_id_of
+from connector.web.tls import peer_certificate
 
 if TYPE_CHECKING:
     from connector.node.runtime import Node

@@ -38,7 +38,7 @@ from connector.dataplane.seal import SealError, SealExpectation, SealFacts, veri
 from connector.dsp.vocabulary import Role, TransferState
 from connector.errors import ConnectorError, Problem
 from connector.keys import cert_pem
-from connector.node.middleware import peer_of
+from connector.web.middleware import peer_of
 
 if TYPE_CHECKING:
     from connector.dataplane.service import DataPlane

@@ -19,7 +19,7 @@ from connector.dataplane.ranges import RangeNotSatisfiable, format_unsatisfied_r
 from connector.dataplane.sources import SourceError, http_status_for
 from connector.errors import ConnectorError
 from connector.node.appkeys import NODE
-from connector.node.middleware import json_error, peer_identity, request_context
+from connector.web.middleware import json_error, peer_identity, request_context
 
 if TYPE_CHECKING:
     from connector.dataplane.service import DataPlane

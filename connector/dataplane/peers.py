@@ -15,8 +15,8 @@ import aiohttp
 from cryptography import x509
 
 from connector.errors import ConnectorError
-from connector.node.tls import peer_certificate
 from connector.pki.certificates import participant_id_of
+from connector.web.tls import peer_certificate
 
 
 class WrongPeer(ConnectorError):

@@ -47,8 +47,8 @@ from connector.dataplane.sources import DataStream, Source, SourceError, build_s
 from connector.dataplane.tokens import TokenClaims, TokenError, cert_thumbprint, verify_token
 from connector.dsp.vocabulary import Role, TransferState
 from connector.errors import ConnectorError, Problem
-from connector.node.middleware import peer_of
-from connector.node.tls import client_context
+from connector.web.middleware import peer_of
+from connector.web.tls import client_context
 
 if TYPE_CHECKING:
     from connector.dataplane.service import DataPlane

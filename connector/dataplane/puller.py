@@ -32,7 +32,7 @@ from connector.dataplane.peers import WrongPeer
 from connector.dataplane.ranges import parse_content_range
 from connector.dataplane.seal import SealExpectation, verify_seal
 from connector.errors import ConnectorError
-from connector.node.tls import TrustMaterial, client_context
+from connector.web.tls import TrustMaterial, client_context
 
 ETAG_SUFFIX = ".etag"
 MAX_SETBACKS = 5  # broken streams or refused tokens in a row, without progress, before giving up

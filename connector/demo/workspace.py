@@ -19,8 +19,8 @@ from typing import Any
 from connector.demo import scenario, toml_out
 from connector.demo.scenario import DATASETS, FEDERATIONS, ORGANISATIONS
 from connector.errors import ConnectorError
+from connector.free_port import free_port
 from connector.pki.authority import Authority
-from connector.ports import free_port
 
 WORKSPACE_FILE = "workspace.json"
 COMPOSE_PORTS = {"authority": 8765, "protocol": 8443, "management": 8181, "data": 8444}

@@ -10,9 +10,9 @@ from typing import TYPE_CHECKING
 from aiohttp import web
 
 from connector import __version__
-from connector.management.problems import problem_middleware
 from connector.node.appkeys import NODE
-from connector.node.middleware import api_key_auth, request_context
+from connector.web.middleware import api_key_auth, request_context
+from connector.web.problems import problem_middleware
 
 if TYPE_CHECKING:
     from connector.node.runtime import Node

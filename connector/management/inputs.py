@@ -10,7 +10,7 @@ from typing import Any
 from aiohttp import web
 
 from connector.errors import ConnectorError
-from connector.management.problems import read_json
+from connector.web.problems import read_json
 
 MAX_PAGE = 500
 _ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._:~@\-/]{0,199}$")

@@ -28,9 +28,9 @@ from connector.config import Config, Listen
 from connector.errors import ConnectorError
 from connector.node.identity import NodeIdentity, load_identity
 from connector.node.signals import until_stopped
-from connector.node.tls import ReloadingServerContext, TrustMaterial, client_context
 from connector.participant import did_web_origin
 from connector.store.sqlite import SqliteStore
+from connector.web.tls import ReloadingServerContext, TrustMaterial, client_context
 
 log = logging.getLogger("connector.node")
 

@@ -8,8 +8,8 @@ from typing import TYPE_CHECKING
 from aiohttp import web
 
 from connector.node.appkeys import NODE
-from connector.node.middleware import json_error, peer_identity, request_context
 from connector.protocol import version
+from connector.web.middleware import json_error, peer_identity, request_context
 
 if TYPE_CHECKING:
     from connector.node.runtime import Node

@@ -14,8 +14,8 @@ from typing import Protocol
 from aiohttp import web
 
 from connector.errors import ConnectorError
-from connector.node.middleware import PEER
 from connector.trust.claims import VerifiedClaims
+from connector.web.middleware import PEER
 
 log = logging.getLogger("connector.auth")
 

@@ -82,7 +82,7 @@ async def _authenticate(request: web.Request) -> VerifiedClaims | None:
 
 
 def _tls_peer(request: web.Request) -> str | None:
-    from connector.node.middleware import PEER
+    from connector.web.middleware import PEER
 
     peer = request.get(PEER)
     return peer.participant_id if peer else None

@@ -11,7 +11,7 @@ from aiohttp import web
 from connector.control import negotiations, transfers
 from connector.errors import ConnectorError
 from connector.node.appkeys import NODE
-from connector.node.middleware import open_route
+from connector.web.middleware import open_route
 
 
 async def _body(request: web.Request, keys: tuple[str, ...]) -> dict[str, Any]:

@@ -5,8 +5,8 @@ from __future__ import annotations
 from aiohttp import web
 
 from connector.node.appkeys import NODE
-from connector.node.middleware import open_route
 from connector.node.runtime import DSP_BASE_PATH
+from connector.web.middleware import open_route
 
 
 def version_document(service_id: str, identifier_type: str = "did:web") -> dict:

@@ -123,7 +123,7 @@ class DcpAuthenticator:
 
     async def authenticate(self, request: web.Request) -> VerifiedClaims:
         from connector.log import request_id
-        from connector.node.middleware import PEER
+        from connector.web.middleware import PEER
 
         started = time.perf_counter()
         peer = request.get(PEER)

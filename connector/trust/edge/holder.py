@@ -186,7 +186,7 @@ class Holder:
 
     async def presentation_query(self, request: web.Request) -> web.Response:
         from connector.log import request_id
-        from connector.node.middleware import PEER
+        from connector.web.middleware import PEER
 
         peer = request.get(PEER)
         now = self.clock()

@@ -9,11 +9,11 @@ from aiohttp import web
 
 from connector.errors import ConnectorError
 from connector.management import inputs, openapi
-from connector.node.middleware import open_route
 from connector.participant import did_web_document_path
 from connector.trust.edge import repository as repo
 from connector.trust.edge.holder import CREDENTIAL_SERVICE_PATH, document_bytes
 from connector.trust.vocab import PRESENTATIONS_QUERY_PATH
+from connector.web.middleware import open_route
 
 if TYPE_CHECKING:
     from connector.trust.node_edge import TrustEdge

@@ -2,7 +2,7 @@
 
 import socket
 
-from connector import ports
+from connector import free_port as ports
 
 
 def test_picked_ports_are_distinct_bindable_and_below_the_ephemeral_range():

@@ -20,8 +20,8 @@ from cryptography import x509
 
 from connector.errors import ConnectorError
 from connector.log import request_id
-from connector.node.tls import TrustMaterial, peer_certificate
 from connector.pki.certificates import participant_id_of
+from connector.web.tls import TrustMaterial, peer_certificate
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 access_log = logging.getLogger("connector.access")
@@ -133,7 +133,7 @@ def api_key_auth(expected: str) -> Any:
             return await handler(request)
         presented = request.headers.get("X-Api-Key", "").encode()
         if not presented or not hmac.compare_digest(presented, expected_bytes):
-            from connector.management.problems import problem_response
+            from connector.web.problems import problem_response
 
             return problem_response(
                 401, "auth.api_key", "Unauthorized", "a valid API key is required in the X-Api-Key header"

@@ -1,0 +1,1 @@
+"""HTTP plumbing shared by the listeners and the clients: TLS contexts, middlewares, error bodies, bounded reads."""
