@@ -22,7 +22,7 @@ import time
 from pathlib import Path
 
 from connector.dataplane.hashing import HashingStream
-from connector.dataplane.sources import CHUNK_SIZE, SourceContext, build_source
+from connector.sources import CHUNK_SIZE, SourceContext, build_source
 
 MIB = 1024 * 1024
 

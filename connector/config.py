@@ -427,7 +427,10 @@ class Config:
     evidence: EvidenceSection = field(default_factory=EvidenceSection)
     peers: tuple[PeerEntry, ...] = ()
     source: Path | None = None  # the file it came from
-    extra: Mapping[str, Any] = field(default_factory=dict)  # sections owned by later subsystems
+    # What the node offers ([regions], [[assets]], [[policies]], [[offers]]) as written: read and checked when
+    # the node is put together (control.seeds), so that configuration stays a leaf that knows nothing of them.
+    definitions: Mapping[str, Any] = field(default_factory=dict)
+    base_dir: Path = Path(".")  # the folder relative paths in the file are taken from
 
     @property
     def store_path(self) -> Path:
@@ -457,8 +460,8 @@ SECTIONS: dict[str, type] = {
 }
 TABLE_ARRAYS: dict[str, type] = {"peers": PeerEntry}
 TABLE_KINDS: dict[str, type] = {"TrustListEntry": TrustListEntry}
-# Sections whose content is validated by the subsystem that owns it (registered at import time).
-EXTENSION_SECTIONS: dict[str, Callable[[Any, Path, dict[str, Any]], Any]] = {}
+# Sections kept as written and checked by the part of the node that owns them (see Config.definitions).
+DEFINITION_SECTIONS = ("regions", "assets", "policies", "offers")
 
 
 def parse_listen(value: Any, where: str) -> Listen:
@@ -599,10 +602,7 @@ def load_config(path: Path | str, environ: Mapping[str, str] | None = None) -> C
 
 
 def config_from_dict(raw: dict[str, Any], base: Path, source: Path | None = None) -> Config:
-    from connector.control import seeds
-
-    seeds.register()
-    known = set(SECTIONS) | set(TABLE_ARRAYS) | set(EXTENSION_SECTIONS)
+    known = set(SECTIONS) | set(TABLE_ARRAYS) | set(DEFINITION_SECTIONS)
     for key in raw:
         if key not in known:
             raise ConfigError(
@@ -621,14 +621,11 @@ def config_from_dict(raw: dict[str, Any], base: Path, source: Path | None = None
     for i, name in enumerate(names):
         if names.index(name) != i:
             raise ConfigError("config.invalid", f"peer name '{name}' is used twice", f"peers[{i}].name")
-    extra: dict[str, Any] = {}
-    for name, parse in EXTENSION_SECTIONS.items():  # in registration order: later sections may use earlier ones
-        if name in raw:
-            extra[name] = parse(raw[name], base, extra)
+    definitions = {name: raw[name] for name in DEFINITION_SECTIONS if name in raw}
     node = sections["node"]
     data_dir = node.data_dir if node.data_dir.is_absolute() else base / node.data_dir
     sections["node"] = dataclasses.replace(node, data_dir=data_dir)
-    config = Config(**sections, peers=built_peers, source=source, extra=extra)
+    config = Config(**sections, peers=built_peers, source=source, definitions=definitions, base_dir=base)
     _cross_checks(config)
     return config
 

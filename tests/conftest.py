@@ -40,7 +40,7 @@ def _check_dsp(body, where: str) -> None:
 
 @pytest.fixture(autouse=True)
 def dsp_schema_oracle(monkeypatch):
-    from connector.control import peer_client
+    from connector.web import peer_client
 
     original = peer_client.PeerClient.request
 

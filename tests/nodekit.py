@@ -14,7 +14,7 @@ import aiohttp
 
 from connector.config import load_config
 from connector.free_port import free_port
-from connector.node.runtime import Node
+from connector.node.wiring import RunningNode, running
 from connector.pki.authority import Authority
 
 API_KEY = "test-api-key-0123456789abcdef"
@@ -96,16 +96,9 @@ level = "warning"
 
 
 @contextlib.asynccontextmanager
-async def running_node(config_path: Path, **overrides: Any) -> AsyncIterator[Node]:
-    from connector.node.runtime import _register_subsystems
-
-    node = Node(load_config(config_path, environ={}))
-    _register_subsystems(node)
-    await node.start()
-    try:
+async def running_node(config_path: Path, **overrides: Any) -> AsyncIterator[RunningNode]:
+    async with running(load_config(config_path, environ={})) as node:
         yield node
-    finally:
-        await node.stop()
 
 
 async def get(url: str, ssl_ctx: ssl.SSLContext | bool | None = None, **kw: Any) -> tuple[int, Any]:

@@ -10,7 +10,7 @@ Routes, all below the authority's public URL, its path included (GET unless note
 - ``/trust-list.jws``: the latest trust list ``connector pki trust-list`` signed (404 before the first);
 - ``/ca.cert.pem``: the root certificate (the anchor nodes pin; fetching it is not trusting it);
 - ``/health``;
-- ``POST /tsa``: RFC 3161 time-stamps of the federation's TSA (see `connector.evidence.tsa_service`).
+- ``POST /tsa``: RFC 3161 time-stamps of the federation's TSA (see `connector.evidence.edge.tsa_service`).
 
 Everything served is signed, so the service holds no secret a reader could use; it does hold the credential
 key to re-sign status lists, and the TSA key to sign time-stamps. It serves TLS with a certificate of its own
@@ -141,7 +141,7 @@ class AuthorityService:
                 web.get("/health", self._health),
             ]
         )
-        from connector.evidence.tsa_service import tsa_routes
+        from connector.evidence.edge.tsa_service import tsa_routes
 
         app.add_routes(tsa_routes(self.authority.dir, self.clock))  # RFC 3161 time-stamps for the federation
         base = urlsplit(self.authority.public_url).path.rstrip("/")

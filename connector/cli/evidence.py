@@ -150,7 +150,7 @@ def _offline_check(args: argparse.Namespace) -> dict[str, Any]:
     """Check the store file directly (the node is not running): read-only, nothing is migrated or written."""
     from connector import keys
     from connector.config import load_config
-    from connector.evidence.log_check import check_log
+    from connector.evidence.edge.log_check import check_log
 
     config = load_config(args.config)
     path = config.store_path

@@ -10,22 +10,29 @@ Consumer side: `fetch` asks a peer for its catalogue (following `next` links), `
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from connector.control import repository as repo
-from connector.control.decisions import Verdict
+from connector.control.decisions import Decisions, Verdict
 from connector.control.records import Asset, OfferDefinition, PolicyDefinition
 from connector.dsp import catalog_builder
 from connector.dsp.messages import Catalog, CatalogRequestMessage, Dataset, parse_message
 from connector.dsp.pagination import paginate
 from connector.errors import ConnectorError
+from connector.store.interface import Store
 from connector.trust.claims import VerifiedClaims
+from connector.web.peer_client import PeerClient
 
-if TYPE_CHECKING:
-    from connector.control.plane import ControlPlane
+
+@dataclass(frozen=True)
+class CatalogueSettings:
+    participant_id: str
+    dsp_url: Callable[[], str]  # our DSP base URL (known once the protocol listener is bound)
+    page_size: int = 100
+    title: str = ""
 
 
 @dataclass(frozen=True)
@@ -42,8 +49,11 @@ class CatalogueEntry:
 
 
 class CatalogService:
-    def __init__(self, plane: ControlPlane) -> None:
-        self.plane = plane
+    def __init__(self, store: Store, peers: PeerClient, decisions: Decisions, settings: CatalogueSettings) -> None:
+        self.store = store
+        self.peers = peers
+        self.decisions = decisions
+        self.settings = settings
         self._entries: list[CatalogueEntry] | None = None
         self._lock = asyncio.Lock()
 
@@ -55,7 +65,7 @@ class CatalogService:
         if entries is None:
             async with self._lock:
                 if self._entries is None:
-                    rows = await self.plane.node.store.read(repo.catalogue_rows)
+                    rows = await self.store.read(repo.catalogue_rows)
                     self._entries = [CatalogueEntry(*row) for row in rows]
                 entries = self._entries
         return entries
@@ -63,7 +73,7 @@ class CatalogService:
     async def visible_datasets(self, claims: VerifiedClaims) -> tuple[list[Dataset], list[dict[str, Any]]]:
         """The datasets this peer may see (with only the offers it may see), and a decision per hidden offer."""
         now = datetime.now(UTC)
-        decisions = self.plane.decisions
+        decisions = self.decisions
         by_asset: dict[str, tuple[Asset, list[dict[str, Any]]]] = {}
         hidden: list[dict[str, Any]] = []
         for entry in await self.entries():
@@ -86,24 +96,28 @@ class CatalogService:
         return datasets, hidden
 
     def service_id(self) -> str:
-        return f"{self.plane.node.participant_id}#dsp"
+        return f"{self.settings.participant_id}#dsp"
 
     def data_service(self) -> Any:
-        return catalog_builder.data_service(self.service_id(), self.plane.node.dsp_url)
+        return catalog_builder.data_service(self.service_id(), self.settings.dsp_url())
 
     async def catalogue_page(
         self, claims: VerifiedClaims, cursor: str | None, page_url: str
     ) -> tuple[dict[str, Any], tuple[str, ...], list[dict[str, Any]]]:
         datasets, hidden = await self.visible_datasets(claims)
-        page = paginate(datasets, page_size=self.plane.node.config.dsp.catalog_page_size, cursor=cursor)
-        catalog = catalog_builder.build_catalog(
-            f"{self.plane.node.participant_id}#catalog",
-            participant_id=self.plane.node.participant_id,
-            services=[self.data_service()],
-            datasets=list(page.items),
-            properties={"dct:title": self.plane.node.config.node.name} if self.plane.node.config.node.name else None,
-        )
+        page = paginate(datasets, page_size=self.settings.page_size, cursor=cursor)
+        catalog = self.catalogue_document(list(page.items))
         return catalog.to_json(), page.link_headers(page_url), hidden
+
+    def catalogue_document(self, datasets: list[Dataset]) -> Any:
+        title = self.settings.title
+        return catalog_builder.build_catalog(
+            f"{self.settings.participant_id}#catalog",
+            participant_id=self.settings.participant_id,
+            services=[self.data_service()],
+            datasets=datasets,
+            properties={"dct:title": title} if title else None,
+        )
 
     async def dataset(self, claims: VerifiedClaims, dataset_id: str) -> dict[str, Any] | None:
         now = datetime.now(UTC)
@@ -113,7 +127,7 @@ class CatalogService:
                 continue
             asset = entry.asset
             access = entry.access.policy if entry.access else None
-            if self.plane.decisions.catalogue_visible(access, claims, now).permitted:
+            if self.decisions.catalogue_visible(access, claims, now).permitted:
                 offers.append(entry.offer_json())
         if asset is None or not offers:
             return None
@@ -133,12 +147,12 @@ class CatalogService:
         from urllib.parse import urlsplit
 
         parts = urlsplit(address)
-        resp = await self.plane.engine.peers.get(f"{parts.scheme}://{parts.netloc}/.well-known/dspace-version")
+        resp = await self.peers.get(f"{parts.scheme}://{parts.netloc}/.well-known/dspace-version")
         return resp.server_id
 
     async def fetch(self, address: str, peer_id: str | None, max_pages: int = 50) -> Catalog:
         """A peer's whole catalogue (all pages), parsed and validated."""
-        client = self.plane.engine.peers
+        client = self.peers
         if peer_id is None and address.startswith("https:"):
             peer_id = await self.identify(address)
         url = f"{address.rstrip('/')}/catalog/request"
@@ -178,7 +192,7 @@ class CatalogService:
     async def fetch_dataset(self, address: str, peer_id: str | None, dataset_id: str) -> Dataset:
         from urllib.parse import quote
 
-        client = self.plane.engine.peers
+        client = self.peers
         if peer_id is None and address.startswith("https:"):
             peer_id = await self.identify(address)
         resp = await client.get(

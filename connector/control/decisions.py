@@ -1,79 +1,141 @@
-"""The decision seam: the one place the control plane asks "may this happen?".
+"""The control plane's answers at the decision seam (connector.policy.seam), made by the ODRL engine.
 
-Catalogue visibility, contract agreement, the consumer's check of an agreement, and admission of a transfer all
-come here with the policy, the peer's verified claims and the request; every answer carries its reasons and a
-trace so a refusal explains itself. The ODRL engine (connector.policy) does the evaluation.
+Turns what the control plane holds (offers as stored, agreements as exchanged, claims as verified, usage as
+counted) into decision contexts, and the engine's decisions into verdicts with their trace and its rendering.
+Parsed policies are cached by the canonical form of their JSON, so a catalogue of thousands of offers is parsed
+once, not on every request.
 """
 
 from __future__ import annotations
 
+import json
+from collections import OrderedDict
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any, Protocol
+from typing import Any
 
+from connector import policy as odrl
+from connector.errors import ConnectorError
+from connector.policy.seam import Decisions, OfferedPolicy, UsageContext, Verdict, rules_of
 from connector.trust.claims import VerifiedClaims
 
-# Keys of an ODRL policy that are about the deal itself; the rest (@id, @type, target, parties, profile, ...)
-# is about where the policy sits.
-RULE_KEYS = ("permission", "prohibition", "obligation")
+__all__ = ["Decisions", "OfferedPolicy", "PolicyDecisions", "UsageContext", "Verdict", "rules_of"]
+
+_CACHE: OrderedDict[str, odrl.Policy | ConnectorError] = OrderedDict()
+_CACHE_SIZE = 50_000
 
 
-@dataclass(frozen=True)
-class Verdict:
-    permitted: bool
-    reasons: tuple[str, ...] = ()
-    trace: Mapping[str, Any] | None = None
-    matched_offer_id: str | None = None
-    explanation: str = ""  # the trace rendered for people
-
-    @property
-    def reason(self) -> str:
-        return "; ".join(self.reasons) if self.reasons else ("permitted" if self.permitted else "refused")
-
-
-@dataclass(frozen=True)
-class OfferedPolicy:
-    offer_id: str
-    dataset_id: str
-    policy: Mapping[str, Any]  # the contract policy's rules as offered
-
-
-@dataclass(frozen=True)
-class UsageContext:
-    """What a transfer-time decision needs besides the policy and the claims."""
-
-    now: datetime
-    agreement_time: datetime
-    use_count: int  # transfers started under the agreement before the one being decided
-    purpose: str | None = None
-    stage: str = "transfer"
+def parsed(policy: Mapping[str, Any] | odrl.Policy) -> odrl.Policy:
+    """The parsed policy (cached); raises ConnectorError for an invalid one."""
+    if isinstance(policy, odrl.Policy):
+        return policy
+    key = json.dumps(policy, sort_keys=True, separators=(",", ":"), default=str)
+    found = _CACHE.get(key)
+    if found is None:
+        try:
+            found = odrl.parse_policy(dict(policy))
+        except ConnectorError as exc:
+            found = exc
+        _CACHE[key] = found
+        if len(_CACHE) > _CACHE_SIZE:
+            _CACHE.popitem(last=False)
+    if isinstance(found, ConnectorError):
+        raise found
+    return found
 
 
-class Decisions(Protocol):
-    def catalogue_visible(
-        self, access_policy: Mapping[str, Any] | None, claims: VerifiedClaims, now: datetime
-    ) -> Verdict: ...
-
-    def contract(
-        self,
-        offers: Sequence[OfferedPolicy],
-        requested: Mapping[str, Any],
-        dataset_id: str | None,
-        claims: VerifiedClaims,
-        now: datetime,
-        purpose: str | None,
-    ) -> Verdict: ...
-
-    def agreement_acceptable(
-        self, requested: Mapping[str, Any], agreement: Mapping[str, Any], provider_id: str, consumer_id: str
-    ) -> Verdict: ...
-
-    def transfer(self, agreement: Mapping[str, Any], claims: VerifiedClaims, usage: UsageContext) -> Verdict: ...
+def _verdict(decision: odrl.Decision, matched: str | None = None) -> Verdict:
+    return Verdict(
+        decision.permitted,
+        tuple(decision.reasons),
+        decision.trace.to_json(),
+        matched_offer_id=matched or decision.matched_offer,
+        explanation=odrl.render_trace(decision.trace),
+    )
 
 
-def rules_of(policy: Mapping[str, Any]) -> dict[str, Any]:
-    return {k: policy[k] for k in RULE_KEYS if policy.get(k)}
+def access_verdict(
+    policy: Mapping[str, Any] | odrl.Policy | None,
+    claims: VerifiedClaims,
+    now: datetime,
+    regions: Mapping[str, frozenset[str]],
+) -> Verdict:
+    if policy is None:
+        return Verdict(True, ("the offer has no access policy: visible to every authenticated peer",))
+    ctx = odrl.DecisionContext(claims=claims, now=now, stage="catalog", regions=regions)
+    try:
+        decision = odrl.decide_access(parsed(policy), ctx)
+    except ConnectorError as exc:
+        return Verdict(False, (f"the access policy is invalid: {exc.reason}",))
+    # Catalogue filtering is the hot path: keep the rendering for when someone asks.
+    return Verdict(decision.permitted, tuple(decision.reasons), None)
+
+
+def _offer_policy(offer: OfferedPolicy) -> dict[str, Any]:
+    body = {k: v for k, v in offer.policy.items() if k not in ("@context", "target", "@id", "@type")}
+    return {"@id": offer.offer_id, "@type": "Offer", "target": offer.dataset_id, **body}
+
+
+def contract_verdict(
+    offers: Sequence[OfferedPolicy],
+    requested: Mapping[str, Any],
+    dataset_id: str | None,
+    claims: VerifiedClaims,
+    now: datetime,
+    purpose: str | None,
+    regions: Mapping[str, frozenset[str]],
+) -> Verdict:
+    request = dict(requested)
+    if not request.get("target") and dataset_id:
+        request["target"] = dataset_id
+    request.setdefault("@type", "Offer")
+    ctx = odrl.DecisionContext(claims=claims, now=now, purpose=purpose, stage="negotiation", regions=regions)
+    candidates = [_parsed_or_raw(_offer_policy(o)) for o in offers]
+    decision = odrl.decide_contract(candidates, _parsed_or_raw(request), ctx, dataset_id=dataset_id)
+    return _verdict(decision)
+
+
+def _parsed_or_raw(policy: Mapping[str, Any]) -> odrl.Policy | Mapping[str, Any]:
+    """The cached parse of a valid policy; an invalid one as it came, so the decision words its refusal itself.
+    Every negotiation of an offer brings the same offer (and mostly the same request) again."""
+    try:
+        return parsed(policy)
+    except ConnectorError:
+        return policy
+
+
+def agreement_verdict(
+    requested: Mapping[str, Any], agreement_policy: Mapping[str, Any], provider_id: str, consumer_id: str
+) -> Verdict:
+    request = dict(requested)
+    request.setdefault("@type", "Offer")
+    differences = odrl.compare_agreement(_parsed_or_raw(request), dict(agreement_policy), provider_id, consumer_id)
+    if differences:
+        return Verdict(False, tuple(differences))
+    return Verdict(True, ("the agreement is exactly what was requested (target, parties and rules)",))
+
+
+def transfer_verdict(
+    agreement_policy: Mapping[str, Any],
+    claims: VerifiedClaims,
+    usage: UsageContext,
+    regions: Mapping[str, frozenset[str]],
+) -> Verdict:
+    ctx = odrl.DecisionContext(
+        claims=claims,
+        now=usage.now,
+        purpose=usage.purpose,
+        use_count=usage.use_count,
+        agreement_time=usage.agreement_time,
+        stage="transfer",
+        regions=regions,
+    )
+    try:
+        policy = parsed(agreement_policy)
+    except ConnectorError as exc:
+        return Verdict(False, (f"the agreement is invalid: {exc.reason}",))
+    return _verdict(odrl.decide_transfer(policy, ctx))
 
 
 @dataclass
@@ -85,9 +147,7 @@ class PolicyDecisions:
     def catalogue_visible(
         self, access_policy: Mapping[str, Any] | None, claims: VerifiedClaims, now: datetime
     ) -> Verdict:
-        from connector.control import policy_adapter
-
-        return policy_adapter.access(access_policy, claims, now, self.regions)
+        return access_verdict(access_policy, claims, now, self.regions)
 
     def contract(
         self,
@@ -98,18 +158,12 @@ class PolicyDecisions:
         now: datetime,
         purpose: str | None,
     ) -> Verdict:
-        from connector.control import policy_adapter
-
-        return policy_adapter.contract(offers, requested, dataset_id, claims, now, purpose, self.regions)
+        return contract_verdict(offers, requested, dataset_id, claims, now, purpose, self.regions)
 
     def agreement_acceptable(
         self, requested: Mapping[str, Any], agreement: Mapping[str, Any], provider_id: str, consumer_id: str
     ) -> Verdict:
-        from connector.control import policy_adapter
-
-        return policy_adapter.agreement(requested, agreement, provider_id, consumer_id)
+        return agreement_verdict(requested, agreement, provider_id, consumer_id)
 
     def transfer(self, agreement: Mapping[str, Any], claims: VerifiedClaims, usage: UsageContext) -> Verdict:
-        from connector.control import policy_adapter
-
-        return policy_adapter.transfer(agreement, claims, usage, self.regions)
+        return transfer_verdict(agreement, claims, usage, self.regions)

@@ -20,19 +20,18 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from types import ModuleType
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from connector.control import negotiations, transfers
 from connector.control import repository as repo
-from connector.control.peer_client import PeerClient, PeerUnavailable
 from connector.control.records import OutboxEntry
 from connector.control.repository import FollowUp
 from connector.control.steps import StepEnv
 from connector.dsp.vocabulary import NegotiationState, TransferState
 from connector.errors import ConnectorError
-
-if TYPE_CHECKING:
-    from connector.node.runtime import Node
+from connector.store.interface import Store
+from connector.tasks import Tasks
+from connector.web.peer_client import PeerClient, PeerUnavailable
 
 log = logging.getLogger("connector.control")
 
@@ -70,11 +69,12 @@ class DeliverySettings:
 
 
 class Engine:
-    def __init__(self, node: Node, env: StepEnv, settings: DeliverySettings) -> None:
-        self.node = node
+    def __init__(self, store: Store, tasks: Tasks, peers: PeerClient, env: StepEnv, settings: DeliverySettings) -> None:
+        self.store = store
+        self.tasks = tasks
         self.env = env
         self.settings = settings
-        self.peers = PeerClient(node)
+        self.peers = peers
         self._steps: dict[str, asyncio.Task[Any]] = {}
         self._drains: dict[str, asyncio.Task[Any]] = {}
         self._again_steps: set[str] = set()
@@ -82,10 +82,6 @@ class Engine:
         self._closing = False
         self._follows: dict[str, Follow] = {}  # process id -> what its waiting callers share
         self._announced: dict[str, str] = {}  # process id -> the final state its log line announced
-
-    @property
-    def store(self) -> Any:
-        return self.node.store
 
     # --- entry points ---------------------------------------------------------------------------------------
 
@@ -97,7 +93,7 @@ class Engine:
         if process_id in self._steps:
             self._again_steps.add(process_id)
             return
-        self._steps[process_id] = self.node.spawn(self._step_loop(kind, process_id), f"step:{process_id}")
+        self._steps[process_id] = self.tasks.spawn(self._step_loop(kind, process_id), f"step:{process_id}")
 
     def deliver(self, kind: str, process_id: str, first: Next = UNKNOWN) -> None:
         """Send what `process_id` has queued; `first` is its next outbox entry when the caller just read it."""
@@ -108,7 +104,7 @@ class Engine:
             return
         if first is None:
             return
-        self._drains[process_id] = self.node.spawn(self._drain(kind, process_id, first), f"drain:{process_id}")
+        self._drains[process_id] = self.tasks.spawn(self._drain(kind, process_id, first), f"drain:{process_id}")
 
     def settled(self, kind: str, process_id: str, follow: FollowUp) -> None:
         """A transaction changed `process_id` and said what follows: run its pending step (which delivers after
@@ -175,7 +171,7 @@ class Engine:
         if state != "TERMINATED":
             log.info("%s %s", kind, state, extra={"process_id": process_id})
         elif not self._closing:  # the line names the reason, which only the stored record holds
-            self.node.spawn(self._announce_termination(kind, process_id), f"announce:{process_id}")
+            self.tasks.spawn(self._announce_termination(kind, process_id), f"announce:{process_id}")
 
     async def _announce_termination(self, kind: str, process_id: str) -> None:
         record = await self.store.read(READERS[kind], process_id)

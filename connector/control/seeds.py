@@ -1,22 +1,23 @@
-"""Assets, policies and offers written in the node's configuration (`[[assets]]`, `[[policies]]`, `[[offers]]`).
+"""Assets, policies and offers written in the node's configuration (`[[assets]]`, `[[policies]]`, `[[offers]]`),
+and the named regions policies may use (`[regions]`).
 
-They are validated when the configuration is loaded, by the same validators as the management API (so an error
+They are read and checked before the node starts, by the same validators as the management API (so an error
 names the key, e.g. `policies[1].policy.permission[0].constraint[0].operator`), and written to the store at each
 start: the configuration is the source of truth for the ids it names; others stay as the API left them.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
 
+from connector.config import Config
 from connector.control import repository as repo
+from connector.control.definitions import asset_from_json, offer_from_json, policy_from_json
 from connector.control.records import Asset, OfferDefinition, PolicyDefinition
 from connector.errors import ConfigError, ConnectorError
-
-if TYPE_CHECKING:
-    from connector.node.runtime import Node
+from connector.policy import validate_regions
 
 
 @dataclass(frozen=True)
@@ -24,6 +25,19 @@ class Seeds:
     assets: tuple[Asset, ...] = ()
     policies: tuple[PolicyDefinition, ...] = ()
     offers: tuple[OfferDefinition, ...] = ()
+    regions: Mapping[str, frozenset[str]] = field(default_factory=dict)
+
+
+def definitions(config: Config) -> Seeds:
+    """What the configuration defines, checked; raises ConfigError naming the key of the first problem."""
+    raw = config.definitions
+    regions = parse_regions(raw["regions"]) if "regions" in raw else {}
+    return Seeds(
+        assets=parse_assets(raw["assets"]) if "assets" in raw else (),
+        policies=parse_policies(raw["policies"], regions) if "policies" in raw else (),
+        offers=parse_offers(raw["offers"]) if "offers" in raw else (),
+        regions=regions,
+    )
 
 
 def _entries(raw: Any, section: str) -> list[dict[str, Any]]:
@@ -40,9 +54,7 @@ def _convert(section: str, index: int, entry: dict[str, Any], convert: Any) -> A
         raise ConfigError("config.invalid", exc.reason, where) from None
 
 
-def parse_assets(raw: Any, base: Path, extra: dict[str, Any]) -> tuple[Asset, ...]:
-    from connector.management.resources import asset_from_json
-
+def parse_assets(raw: Any) -> tuple[Asset, ...]:
     out = []
     for i, entry in enumerate(_entries(raw, "assets")):
         entry = _keys_to_api(entry, {"media_type": "mediaType"})
@@ -51,10 +63,7 @@ def parse_assets(raw: Any, base: Path, extra: dict[str, Any]) -> tuple[Asset, ..
     return tuple(out)
 
 
-def parse_policies(raw: Any, base: Path, extra: dict[str, Any]) -> tuple[PolicyDefinition, ...]:
-    from connector.management.resources import policy_from_json
-
-    regions = extra.get("regions", {})
+def parse_policies(raw: Any, regions: Mapping[str, frozenset[str]]) -> tuple[PolicyDefinition, ...]:
     out = [
         _convert("policies", i, e, lambda body: policy_from_json(body, regions=regions))
         for i, e in enumerate(_entries(raw, "policies"))
@@ -63,9 +72,7 @@ def parse_policies(raw: Any, base: Path, extra: dict[str, Any]) -> tuple[PolicyD
     return tuple(out)
 
 
-def parse_offers(raw: Any, base: Path, extra: dict[str, Any]) -> tuple[OfferDefinition, ...]:
-    from connector.management.resources import offer_from_json
-
+def parse_offers(raw: Any) -> tuple[OfferDefinition, ...]:
     mapping = {
         "asset": "assetId",
         "asset_id": "assetId",
@@ -93,10 +100,8 @@ def _unique(items: list[Any], section: str) -> None:
         seen.add(item.id)
 
 
-def parse_regions(raw: Any, base: Path, extra: dict[str, Any]) -> dict[str, frozenset[str]]:
+def parse_regions(raw: Any) -> dict[str, frozenset[str]]:
     """`[regions]`: named sets of ISO 3166-1 alpha-2 codes policies may use (besides EU, EEA, ...)."""
-    from connector.policy import validate_regions
-
     if not isinstance(raw, dict):
         raise ConfigError("config.type", "must be a table of NAME = [country codes]", "regions")
     regions: dict[str, frozenset[str]] = {}
@@ -110,20 +115,6 @@ def parse_regions(raw: Any, base: Path, extra: dict[str, Any]) -> dict[str, froz
             "config.invalid", problems[0].reason, f"regions.{problems[0].where}" if problems[0].where else "regions"
         )
     return regions
-
-
-def register() -> None:
-    from connector.config import EXTENSION_SECTIONS
-
-    EXTENSION_SECTIONS.setdefault("regions", parse_regions)
-    EXTENSION_SECTIONS.setdefault("assets", parse_assets)
-    EXTENSION_SECTIONS.setdefault("policies", parse_policies)
-    EXTENSION_SECTIONS.setdefault("offers", parse_offers)
-
-
-def of(node: Node) -> Seeds:
-    extra = node.config.extra
-    return Seeds(extra.get("assets", ()), extra.get("policies", ()), extra.get("offers", ()))
 
 
 def apply(db: Any, seeds: Seeds) -> int:

@@ -11,7 +11,7 @@ from __future__ import annotations
 import dataclasses
 import uuid
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any, Protocol
 
@@ -19,6 +19,7 @@ from sqlite_utils import Database
 
 from connector.control import repository as repo
 from connector.control.decisions import Decisions
+from connector.control.ports import AgreementSigner, DataPlane, EvidenceSink, no_evidence
 from connector.control.records import Negotiation, Transfer
 from connector.dsp import negotiation_machine, transfer_machine
 from connector.dsp.process_machine import Refusal
@@ -26,23 +27,6 @@ from connector.dsp.vocabulary import NegotiationMessage, TransferMessage
 from connector.errors import ConnectorError, Problem
 
 Process = Negotiation | Transfer
-
-
-class EvidenceSink(Protocol):
-    def __call__(
-        self,
-        db: Database,
-        kind: str,
-        *,
-        process_id: str | None,
-        peer: str | None,
-        subject: Any = None,
-        data: Mapping[str, Any] | None = None,
-    ) -> None: ...
-
-
-def _no_evidence(db: Database, kind: str, **kw: Any) -> None:
-    return None
 
 
 class Script(Protocol):
@@ -53,19 +37,28 @@ class Script(Protocol):
     def after_delivered(self, process: Process, message_type: str, delivered_before: int) -> str | None: ...
 
 
-@dataclass
+def _utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+@dataclass(frozen=True)
 class StepEnv:
+    """What a step may use besides the transaction: made once, complete, by the control plane."""
+
     participant_id: str
-    callback_url: str  # our own DSP base URL, given to peers as callbackAddress
+    callback: Callable[[], str]  # our own DSP base URL, given to peers as callbackAddress (known once bound)
     decisions: Decisions
     delivery_deadline: float
     message_spacing: float = 0.0
     script: Script | None = None
-    evidence: EvidenceSink = _no_evidence
-    clock: Callable[[], datetime] = field(default=lambda: datetime.now(UTC))
-    # Hooks the data plane fills in (start/suspend/terminate a flow, issue pull addresses).
-    dataplane: Any = None
-    signer: Any = None  # proof-of-intent signer (evidence subsystem); None = agreements unsigned
+    evidence: EvidenceSink = no_evidence
+    clock: Callable[[], datetime] = _utcnow
+    dataplane: DataPlane | None = None  # None: a node without a data plane (the plain-HTTP test profile)
+    signer: AgreementSigner | None = None  # None: agreements are not signed (no evidence log)
+
+    @property
+    def callback_url(self) -> str:
+        return self.callback()
 
     def now(self) -> datetime:
         return self.clock()

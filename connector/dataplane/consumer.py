@@ -25,9 +25,7 @@ from cryptography import x509
 from sqlite_utils import Database
 
 from connector.control import repository as repo
-from connector.control import transfers
 from connector.control.records import Agreement, Transfer, iso
-from connector.control.steps import note
 from connector.dataplane.address import AddressError, EndpointAccess, bearer_token
 from connector.dataplane.atomic_file import AtomicDownload, DownloadError
 from connector.dataplane.flows import Flow, get_flow, save_flow
@@ -69,7 +67,7 @@ class ConsumerSide:
 
     @property
     def store(self) -> Any:
-        return self.plane.node.store
+        return self.plane.store
 
     async def stop(self) -> None:
         for transfer_id in list(self._receipts):
@@ -80,7 +78,7 @@ class ConsumerSide:
         receipt = self._receipts.pop(transfer_id, None)
         if receipt is not None:
             done = receipt.download.discard() if discard else receipt.download.pause()
-            self.plane.node.spawn(done, f"forget-receipt:{transfer_id}")
+            self.plane.tasks.spawn(done, f"forget-receipt:{transfer_id}")
 
     # --- loading and checking ---------------------------------------------------------------------------------------
 
@@ -91,12 +89,10 @@ class ConsumerSide:
         return tp, repo.get_agreement(db, tp.agreement_id), get_flow(db, transfer_id)
 
     def trust_anchors(self) -> list[x509.Certificate]:
-        trust = self.plane.node.trust
-        return list(trust.cas) if trust is not None else []
+        return list(self.plane.tls.cas)
 
     def _revoked(self, cert: x509.Certificate) -> Problem | None:
-        trust = self.plane.node.trust
-        if trust is not None and trust.is_revoked(cert):
+        if self.plane.tls.is_revoked(cert):
             return Problem("seal.revoked", "the provider's signing certificate has been revoked")
         return None
 
@@ -143,7 +139,7 @@ class ConsumerSide:
         }
 
     async def _refresh(self, tp: Transfer, url: str) -> Mapping[str, Any]:
-        peers = self.plane.node.control.engine.peers
+        peers = self.plane.peers
         response = await peers.post(url, None, expected_peer=tp.peer_id)
         if not response.ok or not isinstance(response.body, dict):
             raise ConnectorError(
@@ -196,7 +192,7 @@ class ConsumerSide:
             reason = f"the provider's seal was refused: {exc.reason}"
             await self.store.run(self._record_refusal, transfer_id, exc.problem, seal)
             try:
-                await self.plane.node.control.command("transfer", transfers.command, transfer_id, "terminate", reason)
+                await self.plane.control.transfer_command(transfer_id, "terminate", reason)
             except ConnectorError as end:
                 log.info("transfer not terminated", extra={"transfer": transfer_id, "reason": end.reason})
             raise ConnectorError(exc.code, reason, exc.where) from None
@@ -221,9 +217,8 @@ class ConsumerSide:
                 updated_at=now,
             ),
         )
-        note(
+        self.plane.control.note(
             db,
-            self.plane.env,
             tp,
             "seal verified",
             None,
@@ -234,7 +229,7 @@ class ConsumerSide:
                 "anchor": facts.anchor_subject,
             },
         )
-        self.plane.env.evidence(
+        self.plane.evidence(
             db,
             "seal.received",
             process_id=transfer_id,
@@ -247,8 +242,8 @@ class ConsumerSide:
         tp = repo.get_transfer(db, transfer_id)
         if tp is None:
             return
-        note(db, self.plane.env, tp, "seal refused", problem.reason, {"code": problem.code, "where": problem.where})
-        self.plane.env.evidence(
+        self.plane.control.note(db, tp, "seal refused", problem.reason, {"code": problem.code, "where": problem.where})
+        self.plane.evidence(
             db,
             "seal.refused",
             process_id=transfer_id,

@@ -16,9 +16,8 @@ from aiohttp import web
 
 from connector.dataplane.gate import Refused
 from connector.dataplane.ranges import RangeNotSatisfiable, format_unsatisfied_range
-from connector.dataplane.sources import SourceError, http_status_for
 from connector.errors import ConnectorError
-from connector.node.appkeys import NODE
+from connector.sources import SourceError, http_status_for
 from connector.web.middleware import json_error, peer_identity, request_context
 
 if TYPE_CHECKING:
@@ -58,14 +57,12 @@ async def _not_found(request: web.Request) -> web.Response:
 
 
 def build_data_app(plane: DataPlane) -> web.Application:
-    node = plane.node
-    identify = peer_identity(lambda: node.trust)  # type: ignore[arg-type,return-value]
+    identify = peer_identity(plane.tls)
     app = web.Application(
         middlewares=[request_context, identify, problems],
         client_max_size=1024 * 1024,
         handler_args={"read_bufsize": READ_BUFFER},
     )
-    app[NODE] = node
     app.add_routes(
         [
             web.get("/data/{transfer}", plane.provider.pull, allow_head=False),

@@ -32,9 +32,7 @@ from sqlite_utils import Database
 
 from connector.canonical import json_sha256
 from connector.control import repository as repo
-from connector.control import transfers
 from connector.control.records import Transfer
-from connector.control.steps import note
 from connector.dataplane.address import AddressError, EndpointAccess, bearer_token
 from connector.dataplane.flows import KnownDigest, add_bytes_sent, get_digest, get_flow, put_digest, save_flow
 from connector.dataplane.gate import PUSH, Refusal, Refused, check_pull, check_refresh, kind_of, token_refusal
@@ -43,12 +41,11 @@ from connector.dataplane.peers import peer_session
 from connector.dataplane.ranges import RangeNotSatisfiable
 from connector.dataplane.seal import Seal, make_seal
 from connector.dataplane.serving import is_repeatable, requested_range, shape, validator_matches
-from connector.dataplane.sources import DataStream, Source, SourceError, build_source
 from connector.dataplane.tokens import TokenClaims, TokenError, cert_thumbprint, verify_token
 from connector.dsp.vocabulary import Role, TransferState
 from connector.errors import ConnectorError, Problem
+from connector.sources import DataStream, Source, SourceError, build_source
 from connector.web.middleware import peer_of
-from connector.web.tls import client_context
 
 if TYPE_CHECKING:
     from connector.dataplane.service import DataPlane
@@ -88,7 +85,7 @@ class ProviderSide:
 
     @property
     def store(self) -> Any:
-        return self.plane.node.store
+        return self.plane.store
 
     async def stop(self) -> None:
         tasks = list(self._pushes.values())
@@ -108,14 +105,13 @@ class ProviderSide:
     # --- admission ------------------------------------------------------------------------------------------------
 
     def _claims(self, request: web.Request) -> TokenClaims:
-        identity = self.plane.node.identity
-        assert identity is not None
+        identity = self.plane.identity
         token = bearer_token(request.headers.get("Authorization"))
         if token is None:
             raise Refused(Refusal(401, Problem("token.missing", "a bearer token is required")))
         try:
             return verify_token(
-                identity.signing_key.public_key(), token, issuer=self.plane.node.participant_id, now=self.plane.now()
+                identity.signing_key.public_key(), token, issuer=identity.participant_id, now=self.plane.now()
             )
         except TokenError as exc:
             raise Refused(token_refusal(exc)) from None
@@ -130,11 +126,10 @@ class ProviderSide:
             return refusal
         assert tp is not None and flow is not None
         if pulling:
-            verdict = transfers.admission(db, self.plane.env, tp)
+            verdict = self.plane.control.admission(db, tp)
             if not verdict.permitted:
-                note(
+                self.plane.control.note(
                     db,
-                    self.plane.env,
                     tp,
                     "pull refused by the agreement's policy",
                     verdict.reason,
@@ -325,8 +320,7 @@ class ProviderSide:
         return known
 
     async def _issue_seal(self, grant: Grant, digest: Digest, media_type: str) -> Seal:
-        identity = self.plane.node.identity
-        assert identity is not None
+        identity = self.plane.identity
         tp = grant.transfer
         seal = make_seal(
             digest=digest,
@@ -335,7 +329,7 @@ class ProviderSide:
             agreement_id=tp.agreement_id,
             provider_pid=tp.provider_pid or tp.id,
             consumer_pid=tp.consumer_pid or "",
-            issuer=self.plane.node.participant_id,
+            issuer=self.plane.identity.participant_id,
             issued_at=self.plane.now(),
             signing_key=identity.signing_key,
             signing_cert=identity.signing_cert,
@@ -357,7 +351,7 @@ class ProviderSide:
                 flow, seal=seal.to_json(), sha256=claims.sha256, size=claims.size, updated_at=self.plane.now()
             ),
         )
-        self.plane.env.evidence(
+        self.plane.evidence(
             db,
             "seal.sent",
             process_id=transfer_id,
@@ -404,7 +398,7 @@ class ProviderSide:
         running = self._pushes.get(transfer_id)
         if running is not None and not running.done():
             running.cancel()  # a resume: the previous attempt is void
-        task = self.plane.node.spawn(self._push(transfer_id), f"push:{transfer_id}")
+        task = self.plane.tasks.spawn(self._push(transfer_id), f"push:{transfer_id}")
         self._pushes[transfer_id] = task
         task.add_done_callback(
             lambda t: self._pushes.pop(transfer_id, None) if self._pushes.get(transfer_id) is t else None
@@ -414,7 +408,7 @@ class ProviderSide:
         tp = repo.get_transfer(db, transfer_id)
         if tp is None or tp.state != TransferState.STARTED:
             return None
-        verdict = transfers.admission(db, self.plane.env, tp)
+        verdict = self.plane.control.admission(db, tp)
         if not verdict.permitted:
             return Refusal(
                 403, Problem("policy.refused", f"the agreement no longer permits this transfer: {verdict.reason}")
@@ -447,7 +441,7 @@ class ProviderSide:
 
     async def _end(self, transfer_id: str, action: str, reason: str | None) -> None:
         try:
-            await self.plane.node.control.command("transfer", transfers.command, transfer_id, action, reason)
+            await self.plane.control.transfer_command(transfer_id, action, reason)
         except ConnectorError as exc:  # already ended meanwhile (the consumer terminated, say)
             log.info(
                 "push outcome not applied", extra={"transfer": transfer_id, "action": action, "reason": exc.reason}
@@ -455,10 +449,7 @@ class ProviderSide:
 
     async def _send(self, grant: Grant, destination: EndpointAccess) -> None:
         tp = grant.transfer
-        node = self.plane.node
-        identity = node.config.identity
-        assert node.trust is not None and identity.tls_cert is not None and identity.tls_key is not None
-        ssl_context = client_context(identity.tls_cert, identity.tls_key, node.trust)
+        ssl_context = self.plane.tls.client_context()
         stream = await self._source(grant).open(None)
         hasher = RunningDigest()
         task = asyncio.current_task()

@@ -1,12 +1,12 @@
-"""The data plane attached to a running node, and its narrow seam towards the control plane.
+"""The data plane of a running node, and its side of the seam with the control plane.
 
 The control plane calls `start`, `resume`, `after_change`, `completed_by_peer`, `push_destination` and
-`before_complete` (as ``env.dataplane``), always on the store's thread and inside its transaction: these calls
-only read and write rows (flows, tokens) and schedule work onto the event loop; they never touch the network.
-Everything else (serving pulls, pushing, receiving pushes, fetching fresh tokens, verifying seals) runs on the
-event loop in `provider.py` and `consumer.py`, behind the data listener and a few management endpoints. Nothing
-else of the node is used but the store, the control plane's commands, the identity and the trust material, so
-the data plane can later move into a process of its own.
+`before_complete` (its `control.ports.DataPlane` port), always on the store's thread and inside its transaction:
+these calls only read and write rows (flows, tokens) and schedule work onto the event loop; they never touch the
+network. Everything else (serving pulls, pushing, receiving pushes, fetching fresh tokens, verifying seals) runs
+on the event loop in `provider.py` and `consumer.py`, behind the data listener and a few management endpoints.
+The data plane is given what it uses and nothing else (the store, the control plane's narrow `TransferControl`
+port, the identity, the trust material, the evidence sink), so that it can later move into a process of its own.
 """
 
 from __future__ import annotations
@@ -15,33 +15,41 @@ import asyncio
 import dataclasses
 import logging
 import secrets
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
-from urllib.parse import quote, urlsplit
+from urllib.parse import quote
 
 import aiohttp
 from sqlite_utils import Database
 
-from connector.config import Listen
+from connector.config import DataSection, Listen
 from connector.control import repository as repo
 from connector.control.records import Transfer
 from connector.dataplane.address import data_address, pull_address
 from connector.dataplane.flows import Flow, get_flow, save_flow
 from connector.dataplane.gate import PULL, PUSH, kind_of, token_digest
-from connector.dataplane.sources import SourceContext
+from connector.dataplane.ports import TransferControl
 from connector.dataplane.streams import OpenStreams
 from connector.dataplane.tokens import TokenClaims, issue_token
 from connector.dsp.vocabulary import Role, TransferState
 from connector.errors import ConnectorError
+from connector.evidence.recorder import EvidenceSink, no_evidence
+from connector.identity import NodeIdentity
+from connector.sources import SourceContext
+from connector.store.interface import Store
+from connector.tasks import Tasks
+from connector.web.endpoints import PublicEndpoints
+from connector.web.peer_client import PeerClient
+from connector.web.tls import PeerTls
 
 if TYPE_CHECKING:
     from aiohttp import web
 
     from connector.dataplane.consumer import ConsumerSide
     from connector.dataplane.provider import ProviderSide
-    from connector.node.runtime import Node
 
 log = logging.getLogger("connector.dataplane")
 
@@ -51,13 +59,42 @@ PUSH_PATH = "/push/"
 _STOPPING = (TransferState.SUSPENDED, TransferState.TERMINATED, TransferState.COMPLETED)
 
 
+def _utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
 class DataPlane:
-    def __init__(self, node: Node) -> None:
+    def __init__(
+        self,
+        *,
+        settings: DataSection,
+        data_dir: Path,
+        protocol_host: str,
+        identity: NodeIdentity,
+        endpoints: PublicEndpoints,
+        store: Store,
+        tasks: Tasks,
+        tls: PeerTls,
+        peers: PeerClient,
+        control: TransferControl,
+        evidence: EvidenceSink = no_evidence,
+        clock: Callable[[], datetime] = _utcnow,
+    ) -> None:
         from connector.dataplane.consumer import ConsumerSide
         from connector.dataplane.provider import ProviderSide
 
-        self.node = node
-        self.settings = node.config.data
+        self.settings = settings
+        self.data_dir = data_dir
+        self.protocol_host = protocol_host
+        self.identity = identity
+        self.endpoints = endpoints
+        self.store = store
+        self.tasks = tasks
+        self.tls = tls
+        self.peers = peers
+        self.control = control
+        self.evidence = evidence
+        self.clock = clock
         self.streams = OpenStreams()
         self.loop: asyncio.AbstractEventLoop | None = None
         self.pool: ThreadPoolExecutor | None = None
@@ -73,7 +110,7 @@ class DataPlane:
     def listen(self) -> Listen:
         if self.settings.listen is not None:
             return self.settings.listen
-        return Listen(self.node.config.protocol.listen.host, 0)
+        return Listen(self.protocol_host, 0)
 
     async def open(self) -> None:
         self.loop = asyncio.get_running_loop()
@@ -85,17 +122,15 @@ class DataPlane:
         self.context = SourceContext(
             file_roots=roots,
             http_session=self.backend,
-            base_dir=roots.get("default", self.node.config.node.data_dir),
+            base_dir=roots.get("default", self.data_dir),
             executor=self.pool,
         )
         self.inbox.mkdir(parents=True, exist_ok=True)
-        self.node.control.env.dataplane = self
 
     async def after_listening(self) -> None:
         await self.provider.resume_pushes()
 
     async def close(self) -> None:
-        self.node.control.env.dataplane = None
         self.streams.halt_all("the node is stopping")
         await self.provider.stop()
         await self.consumer.stop()
@@ -104,34 +139,25 @@ class DataPlane:
         if self.pool is not None:
             self.pool.shutdown(wait=True, cancel_futures=True)
 
-    def build_app(self, node: Node) -> web.Application:
+    def build_app(self) -> web.Application:
         from connector.dataplane.listener import build_data_app
 
         return build_data_app(self)
 
     # --- shared helpers -------------------------------------------------------------------------------------------
 
-    @property
-    def env(self) -> Any:
-        return self.node.control.env
-
     def now(self) -> datetime:
-        return self.env.now()
+        return self.clock()
 
     @property
     def inbox(self) -> Path:
         inbox = self.settings.inbox
-        return inbox if inbox.is_absolute() else self.node.config.node.data_dir / inbox
+        return inbox if inbox.is_absolute() else self.data_dir / inbox
 
     @property
     def base_url(self) -> str:
         """The data listener's URL as peers reach it (read when needed: the port may be chosen at bind time)."""
-        if self.settings.public_url:
-            return self.settings.public_url.rstrip("/")
-        listener = self.node.listeners.get(LISTENER)
-        port = listener.port if listener is not None else self.listen.port
-        host = urlsplit(self.node.public_url).hostname or self.listen.host
-        return f"https://{'[' + host + ']' if ':' in host else host}:{port}"
+        return self.endpoints.data()
 
     def pull_endpoint(self, transfer_id: str) -> str:
         return self.base_url + DATA_PATH + quote(transfer_id, safe=":")
@@ -145,11 +171,10 @@ class DataPlane:
             self.loop.call_soon_threadsafe(fn, *args)
 
     def issue_pull_token(self, tp: Transfer, now: datetime, cert_sha256: str | None) -> tuple[str, TokenClaims]:
-        identity = self.node.identity
-        assert identity is not None, "the data plane runs only with a TLS identity"
+        identity = self.identity
         lifetime = timedelta(seconds=self.settings.token_lifetime)
         claims = TokenClaims(
-            issuer=self.node.participant_id,
+            issuer=identity.participant_id,
             subject=tp.peer_id,
             transfer_id=tp.id,
             agreement_id=tp.agreement_id,
@@ -249,7 +274,7 @@ class DataPlane:
         def load(db: Database) -> tuple[Transfer | None, Flow | None]:
             return repo.get_transfer(db, transfer_id), get_flow(db, transfer_id)
 
-        tp, flow = await self.node.store.read(load)
+        tp, flow = await self.store.read(load)
         if tp is None:
             raise ConnectorError("transfer.not_found", f"no transfer '{transfer_id}'")
         view = flow.to_api() if flow is not None else {"transferId": transfer_id}

@@ -7,6 +7,8 @@ from typing import Any
 
 from connector.dsp.vocabulary import PROTOCOL_VERSION
 
+DSP_BASE_PATH = "/dsp/2025-1"  # where this node serves the HTTPS binding, below its protocol URL
+
 
 def version_response(
     path: str,

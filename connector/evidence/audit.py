@@ -30,9 +30,8 @@ from connector.errors import ConnectorError
 from connector.evidence import intent
 from connector.evidence.bundle import Bundle, parse_bundle
 from connector.evidence.certpath import certs_from_x5c
-from connector.evidence.chain import Record, verify_inclusion
+from connector.evidence.chain import PROCESS_PREV, Record, verify_inclusion
 from connector.evidence.checkpoint import Checkpoint, checkpoint_digest, verify_checkpoint
-from connector.evidence.journal import PROCESS_PREV
 from connector.evidence.rfc3339 import format_utc, parse_utc, require_aware
 from connector.evidence.timestamp import TimeStamp, verify_response
 from connector.jws import read_header, read_payload_unverified

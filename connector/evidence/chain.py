@@ -29,6 +29,10 @@ from connector.evidence.errors import EvidenceError
 from connector.evidence.rfc3339 import format_utc, parse_utc
 
 GENESIS = "0" * 64  # the `prev` of record 1
+# Each record about a process names the previous record about the same process (its hash; null for the first),
+# so the records of one process form a chain of their own inside the log: an export that leaves one out in the
+# middle, or the first, no longer links up.
+PROCESS_PREV = "process_prev"
 
 # Record kinds written by this node; other dotted lowercase names are accepted for forward compatibility.
 DSP_RECEIVED = "dsp.received"

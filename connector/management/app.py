@@ -1,62 +1,78 @@
-"""The management listener's application: API-key protected REST for the organisation's own tools."""
+"""The management listener's application: API-key protected REST for the organisation's own tools.
+
+Its routes come in groups (definitions, processes, the data plane's, trust's, evidence's), each with its OpenAPI
+description; the probes under /check/ and the OpenAPI document are open.
+"""
 
 from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Callable
-from typing import TYPE_CHECKING
+from collections.abc import Sequence
+from typing import Protocol
 
 from aiohttp import web
 
 from connector import __version__
-from connector.node.appkeys import NODE
+from connector.management.openapi import SECTION
 from connector.web.middleware import api_key_auth, request_context
+from connector.web.openapi import RouteGroup, serving
 from connector.web.problems import problem_middleware
 
-if TYPE_CHECKING:
-    from connector.node.runtime import Node
 
-EXTRA_ROUTES: list[Callable[[Node], list[web.RouteDef]]] = []
+class NodeStatus(Protocol):
+    """What the probes report about the running node."""
 
+    participant_id: str
+    started_at: float  # time.monotonic() at start
+    ready: bool
 
-async def health(request: web.Request) -> web.Response:
-    node = request.app[NODE]
-    store_ok = node.store is not None and await node.store.healthy()
-    body = {
-        "status": "ok" if store_ok and node.ready else "degraded",
-        "participantId": node.participant_id,
-        "version": __version__,
-        "uptimeSeconds": round(time.monotonic() - node.started_at, 1),
-        "checks": {"store": "ok" if store_ok else "failing", "listeners": sorted(node.listeners)},
-    }
-    return web.json_response(body, status=200 if body["status"] == "ok" else 503)
+    def listener_names(self) -> list[str]: ...
+
+    async def store_healthy(self) -> bool: ...
 
 
-async def readiness(request: web.Request) -> web.Response:
-    node = request.app[NODE]
-    ready = node.ready and node.store is not None and await node.store.healthy()
-    return web.json_response({"ready": ready}, status=200 if ready else 503)
+class Probes:
+    def __init__(self, status: NodeStatus) -> None:
+        self.status = status
+
+    async def health(self, request: web.Request) -> web.Response:
+        status = self.status
+        store_ok = await status.store_healthy()
+        body = {
+            "status": "ok" if store_ok and status.ready else "degraded",
+            "participantId": status.participant_id,
+            "version": __version__,
+            "uptimeSeconds": round(time.monotonic() - status.started_at, 1),
+            "checks": {"store": "ok" if store_ok else "failing", "listeners": sorted(status.listener_names())},
+        }
+        return web.json_response(body, status=200 if body["status"] == "ok" else 503)
+
+    async def readiness(self, request: web.Request) -> web.Response:
+        ready = self.status.ready and await self.status.store_healthy()
+        return web.json_response({"ready": ready}, status=200 if ready else 503)
+
+    @staticmethod
+    async def liveness(request: web.Request) -> web.Response:
+        # Answering at all proves the event loop runs; measure how late a zero sleep comes back.
+        started = time.perf_counter()
+        await asyncio.sleep(0)
+        return web.json_response({"alive": True, "loopLagMs": round((time.perf_counter() - started) * 1000, 3)})
+
+    def group(self) -> RouteGroup:
+        return RouteGroup(
+            [
+                web.get("/check/health", self.health),
+                web.get("/check/readiness", self.readiness),
+                web.get("/check/liveness", self.liveness),
+            ]
+        )
 
 
-async def liveness(request: web.Request) -> web.Response:
-    # Answering at all proves the event loop runs; measure how late a zero sleep comes back.
-    started = time.perf_counter()
-    await asyncio.sleep(0)
-    return web.json_response({"alive": True, "loopLagMs": round((time.perf_counter() - started) * 1000, 3)})
-
-
-def build_management_app(node: Node) -> web.Application:
-    app = web.Application(
-        middlewares=[request_context, problem_middleware, api_key_auth(node.config.management_api_key())]
-    )
-    app[NODE] = node
-    routes = [
-        web.get("/check/health", health),
-        web.get("/check/readiness", readiness),
-        web.get("/check/liveness", liveness),
-    ] + list(node.management_routes)
-    for extra in EXTRA_ROUTES:
-        routes.extend(extra(node))
-    app.add_routes(routes)
+def build_management_app(api_key: str, status: NodeStatus, groups: Sequence[RouteGroup]) -> web.Application:
+    app = web.Application(middlewares=[request_context, problem_middleware, api_key_auth(api_key)])
+    every = [Probes(status).group(), *groups]
+    every.append(serving([SECTION, *(g.api for g in every)]))
+    for group in every:
+        app.add_routes(group.routes)
     return app

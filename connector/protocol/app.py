@@ -2,39 +2,20 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from typing import TYPE_CHECKING
+from collections.abc import Sequence
 
 from aiohttp import web
 
-from connector.node.appkeys import NODE
-from connector.protocol import version
 from connector.web.middleware import json_error, peer_identity, request_context
+from connector.web.tls import PeerTls
 
-if TYPE_CHECKING:
-    from connector.node.runtime import Node
-
-# Further protocol routes (DSP, DID document, credential service) are added by their subsystems.
-EXTRA_ROUTES: list[Callable[[Node], list[web.RouteDef]]] = []
-
-TCK_INSECURE_PARTICIPANT = "TCK_PARTICIPANT"
+MAX_BODY = 4 * 1024 * 1024
 
 
-def build_protocol_app(node: Node) -> web.Application:
-    insecure = node.config.protocol.insecure_http
-    app = web.Application(
-        middlewares=[
-            request_context,
-            peer_identity(lambda: node.trust, insecure_participant=None),  # type: ignore[arg-type,return-value]
-        ]
-        if not insecure
-        else [request_context],
-        client_max_size=4 * 1024 * 1024,
-    )
-    app[NODE] = node
-    routes = list(version.ROUTES) + list(node.protocol_routes)
-    for extra in EXTRA_ROUTES:
-        routes.extend(extra(node))
+def build_protocol_app(tls: PeerTls | None, routes: Sequence[web.RouteDef]) -> web.Application:
+    """`tls` None: the plain-HTTP conformance profile (no peer certificates; the verifier seam decides alone)."""
+    middlewares = [request_context] if tls is None else [request_context, peer_identity(tls)]
+    app = web.Application(middlewares=middlewares, client_max_size=MAX_BODY)
     app.add_routes(routes)
     app.router.add_route("*", "/{tail:.*}", _not_found)
     return app

@@ -13,7 +13,7 @@ from typing import Protocol
 
 from aiohttp import web
 
-from connector.errors import ConnectorError
+from connector.errors import ConnectorError, Problem
 from connector.trust.claims import VerifiedClaims
 from connector.web.middleware import PEER
 
@@ -22,6 +22,17 @@ log = logging.getLogger("connector.auth")
 
 class Authenticator(Protocol):
     async def authenticate(self, request: web.Request) -> VerifiedClaims: ...
+
+
+class RefusalLog(Protocol):
+    """Where refusals at the protocol edge are recorded (the evidence log), at a bounded rate per peer."""
+
+    async def record_refusal(self, problem: Problem, peer: str | None, path: str | None) -> None: ...
+
+
+class NoRefusalLog:
+    async def record_refusal(self, problem: Problem, peer: str | None, path: str | None) -> None:
+        return None
 
 
 class CertificateAuthenticator:

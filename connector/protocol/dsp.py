@@ -18,6 +18,7 @@ from aiohttp import web
 from connector.control import negotiations, transfers
 from connector.control import repository as repo
 from connector.control.negotiations import Peer, Reply
+from connector.control.plane import ControlPlane
 from connector.dsp.messages import (
     CatalogError,
     ContractAgreementMessage,
@@ -36,10 +37,11 @@ from connector.dsp.messages import (
     parse_message,
 )
 from connector.dsp.pagination import CURSOR_PARAMETER
+from connector.dsp.versions import DSP_BASE_PATH
 from connector.errors import ConnectorError, Problem
-from connector.node.appkeys import NODE
-from connector.node.runtime import DSP_BASE_PATH
+from connector.protocol.auth import Authenticator, RefusalLog
 from connector.trust.claims import VerifiedClaims
+from connector.web.middleware import PEER
 
 log = logging.getLogger("connector.dsp")
 
@@ -68,22 +70,7 @@ def _error_body(kind: str, problem: Problem, body: Any, path_pid: str | None = N
     return CatalogError.from_problem(problem).to_json()
 
 
-async def _authenticate(request: web.Request) -> VerifiedClaims | None:
-    node = request.app[NODE]
-    try:
-        return await node.control.authenticator.authenticate(request)
-    except ConnectorError as exc:
-        log.warning(
-            "peer refused: %s", exc.reason, extra={"code": exc.code, "path": request.path, "peer": _tls_peer(request)}
-        )
-        if node.evidence is not None:
-            await node.evidence.record_refusal(exc.problem, _tls_peer(request), request.path)
-        return None
-
-
 def _tls_peer(request: web.Request) -> str | None:
-    from connector.web.middleware import PEER
-
     peer = request.get(PEER)
     return peer.participant_id if peer else None
 
@@ -94,40 +81,6 @@ async def _read_body(request: web.Request) -> Any:
         return json.loads(text)
     except ValueError as exc:
         raise ConnectorError("dsp.invalid_json", f"the body is not valid JSON: {exc}", "$") from None
-
-
-def message_endpoint(
-    kind: str,
-    expected: str,
-    apply: Callable[..., Reply],
-    with_pid: bool = True,
-    extra: Callable[[web.Request], tuple[Any, ...]] | None = None,
-) -> Handler:
-    """A POST endpoint that takes one DSP message type and applies it through the control plane."""
-
-    async def handler(request: web.Request) -> web.Response:
-        node = request.app[NODE]
-        path_pid = request.match_info.get("pid") if with_pid else None
-        claims = await _authenticate(request)
-        if claims is None:
-            problem = Problem(f"dsp.{kind}.not_found", "unknown process, or this caller may not use it")
-            return _json(Reply(404, _error_body(kind, problem, None)))
-        body: Any = None
-        try:
-            body = await _read_body(request)
-            msg = parse_message(body, expected=expected)
-        except ConnectorError as exc:
-            return _json(Reply(400, _error_body(kind, exc.problem, body, path_pid)))
-        peer = node.control.peer(claims)
-        args: tuple[Any, ...] = (peer, msg, body)
-        if with_pid:
-            args += (path_pid,)
-        if extra is not None:
-            args += extra(request)
-        reply = await node.control.apply(kind, _remembering(apply), *args)
-        return _json(reply)
-
-    return handler
 
 
 def _remembering(apply: Callable[..., Reply]) -> Callable[..., Reply]:
@@ -149,129 +102,179 @@ def _remembering(apply: Callable[..., Reply]) -> Callable[..., Reply]:
     return run
 
 
-def process_getter(kind: str) -> Handler:
-    module = negotiations if kind == "negotiation" else transfers
+class DspRoutes:
+    """Every endpoint of the binding, for one node: authenticated through `authenticator`, applied through
+    `control`; refusals at the edge are logged as evidence through `refusals`."""
 
-    async def handler(request: web.Request) -> web.Response:
-        node = request.app[NODE]
-        claims = await _authenticate(request)
-        pid = request.match_info["pid"]
-        if claims is None:
-            return _json(module.not_found(pid))
-        reply = await node.store.read(module.get, pid, node.control.peer(claims))
-        return _json(reply)
+    def __init__(self, control: ControlPlane, authenticator: Authenticator, refusals: RefusalLog) -> None:
+        self.control = control
+        self.authenticator = authenticator
+        self.refusals = refusals
 
-    return handler
-
-
-# --- catalogue --------------------------------------------------------------------------------------------------
-
-
-async def catalog_request(request: web.Request) -> web.Response:
-    node = request.app[NODE]
-    claims = await _authenticate(request)
-    body: Any = None
-    try:
-        body = await _read_body(request)
-        parse_message(body, expected="CatalogRequestMessage")
-        cursor = request.query.get(CURSOR_PARAMETER)
-        if claims is None:  # an unauthorised caller sees an empty catalogue, not an error it could probe
-            from connector.dsp import catalog_builder
-
-            empty = catalog_builder.build_catalog(
-                f"{node.participant_id}#catalog",
-                participant_id=node.participant_id,
-                services=[node.control.catalog.data_service()],
-                datasets=[],
+    async def authenticate(self, request: web.Request) -> VerifiedClaims | None:
+        try:
+            return await self.authenticator.authenticate(request)
+        except ConnectorError as exc:
+            log.warning(
+                "peer refused: %s",
+                exc.reason,
+                extra={"code": exc.code, "path": request.path, "peer": _tls_peer(request)},
             )
-            return web.json_response(empty.to_json())
-        page_url = str(request.url.with_query(None))
-        catalog, links, hidden = await node.control.catalog.catalogue_page(claims, cursor, page_url)
-    except ConnectorError as exc:
-        return web.json_response(_error_body("catalog", exc.problem, body), status=400)
-    if hidden:
-        log.info("catalogue filtered", extra={"peer": claims.participant_id, "hidden_offers": len(hidden)})
-    headers = {"Link": ", ".join(links)} if links else None
-    return web.Response(text=json.dumps(catalog), content_type="application/json", headers=headers)
+            await self.refusals.record_refusal(exc.problem, _tls_peer(request), request.path)
+            return None
 
+    def message_endpoint(
+        self,
+        kind: str,
+        expected: str,
+        apply: Callable[..., Reply],
+        with_pid: bool = True,
+        extra: Callable[[web.Request], tuple[Any, ...]] | None = None,
+    ) -> Handler:
+        """A POST endpoint that takes one DSP message type and applies it through the control plane."""
 
-async def dataset_request(request: web.Request) -> web.Response:
-    node = request.app[NODE]
-    claims = await _authenticate(request)
-    dataset_id = request.match_info["id"]
-    dataset = await node.control.catalog.dataset(claims, dataset_id) if claims is not None else None
-    if dataset is None:
-        problem = Problem("dsp.catalog.not_found", f"no dataset '{dataset_id}' is offered to this caller")
-        return web.json_response(_error_body("catalog", problem, None), status=404)
-    return web.json_response(dataset)
+        async def handler(request: web.Request) -> web.Response:
+            path_pid = request.match_info.get("pid") if with_pid else None
+            claims = await self.authenticate(request)
+            if claims is None:
+                problem = Problem(f"dsp.{kind}.not_found", "unknown process, or this caller may not use it")
+                return _json(Reply(404, _error_body(kind, problem, None)))
+            body: Any = None
+            try:
+                body = await _read_body(request)
+                msg = parse_message(body, expected=expected)
+            except ConnectorError as exc:
+                return _json(Reply(400, _error_body(kind, exc.problem, body, path_pid)))
+            peer = self.control.peer(claims)
+            args: tuple[Any, ...] = (peer, msg, body)
+            if with_pid:
+                args += (path_pid,)
+            if extra is not None:
+                args += extra(request)
+            reply = await self.control.apply(kind, _remembering(apply), *args)
+            return _json(reply)
 
+        return handler
 
-# --- routes -----------------------------------------------------------------------------------------------------
+    def process_getter(self, kind: str) -> Handler:
+        module = negotiations if kind == "negotiation" else transfers
 
+        async def handler(request: web.Request) -> web.Response:
+            claims = await self.authenticate(request)
+            pid = request.match_info["pid"]
+            if claims is None:
+                return _json(module.not_found(pid))
+            return _json(await self.control.process_view(kind, pid, claims))
 
-def routes() -> list[web.RouteDef]:
-    b = DSP_BASE_PATH
-    N, T = "negotiation", "transfer"
-    return [
-        web.post(f"{b}/catalog/request", catalog_request),
-        web.get(f"{b}/catalog/datasets/{{id}}", dataset_request),
-        # negotiations (provider side first, then consumer callbacks; `events` and `termination` serve both)
-        web.get(f"{b}/negotiations/{{pid}}", process_getter(N)),
-        web.post(
-            f"{b}/negotiations/request",
-            message_endpoint(
-                N, ContractRequestMessage.TYPE, negotiations.receive_request, with_pid=False, extra=lambda r: (None,)
+        return handler
+
+    # --- catalogue --------------------------------------------------------------------------------------------------
+
+    async def catalog_request(self, request: web.Request) -> web.Response:
+        claims = await self.authenticate(request)
+        body: Any = None
+        try:
+            body = await _read_body(request)
+            parse_message(body, expected="CatalogRequestMessage")
+            cursor = request.query.get(CURSOR_PARAMETER)
+            if claims is None:  # an unauthorised caller sees an empty catalogue, not an error it could probe
+                from connector.dsp import catalog_builder
+
+                empty = catalog_builder.build_catalog(
+                    f"{self.control.participant_id}#catalog",
+                    participant_id=self.control.participant_id,
+                    services=[self.control.catalog.data_service()],
+                    datasets=[],
+                )
+                return web.json_response(empty.to_json())
+            page_url = str(request.url.with_query(None))
+            catalog, links, hidden = await self.control.catalog.catalogue_page(claims, cursor, page_url)
+        except ConnectorError as exc:
+            return web.json_response(_error_body("catalog", exc.problem, body), status=400)
+        if hidden:
+            log.info("catalogue filtered", extra={"peer": claims.participant_id, "hidden_offers": len(hidden)})
+        headers = {"Link": ", ".join(links)} if links else None
+        return web.Response(text=json.dumps(catalog), content_type="application/json", headers=headers)
+
+    async def dataset_request(self, request: web.Request) -> web.Response:
+        claims = await self.authenticate(request)
+        dataset_id = request.match_info["id"]
+        dataset = await self.control.catalog.dataset(claims, dataset_id) if claims is not None else None
+        if dataset is None:
+            problem = Problem("dsp.catalog.not_found", f"no dataset '{dataset_id}' is offered to this caller")
+            return web.json_response(_error_body("catalog", problem, None), status=404)
+        return web.json_response(dataset)
+
+    # --- routes -----------------------------------------------------------------------------------------------------
+
+    def routes(self) -> list[web.RouteDef]:
+        b = DSP_BASE_PATH
+        N, T = "negotiation", "transfer"
+        return [
+            web.post(f"{b}/catalog/request", self.catalog_request),
+            web.get(f"{b}/catalog/datasets/{{id}}", self.dataset_request),
+            # negotiations (provider side first, then consumer callbacks; `events` and `termination` serve both)
+            web.get(f"{b}/negotiations/{{pid}}", self.process_getter(N)),
+            web.post(
+                f"{b}/negotiations/request",
+                self.message_endpoint(
+                    N,
+                    ContractRequestMessage.TYPE,
+                    negotiations.receive_request,
+                    with_pid=False,
+                    extra=lambda r: (None,),
+                ),
             ),
-        ),
-        web.post(
-            f"{b}/negotiations/{{pid}}/request",
-            message_endpoint(N, ContractRequestMessage.TYPE, negotiations.receive_request),
-        ),
-        web.post(
-            f"{b}/negotiations/{{pid}}/events",
-            message_endpoint(N, ContractNegotiationEventMessage.TYPE, negotiations.receive_event),
-        ),
-        web.post(
-            f"{b}/negotiations/{{pid}}/agreement/verification",
-            message_endpoint(N, ContractAgreementVerificationMessage.TYPE, negotiations.receive_verification),
-        ),
-        web.post(
-            f"{b}/negotiations/{{pid}}/termination",
-            message_endpoint(N, ContractNegotiationTerminationMessage.TYPE, negotiations.receive_termination),
-        ),
-        web.post(
-            f"{b}/negotiations/offers",
-            message_endpoint(
-                N, ContractOfferMessage.TYPE, negotiations.receive_offer, with_pid=False, extra=lambda r: (None,)
+            web.post(
+                f"{b}/negotiations/{{pid}}/request",
+                self.message_endpoint(N, ContractRequestMessage.TYPE, negotiations.receive_request),
             ),
-        ),
-        web.post(
-            f"{b}/negotiations/{{pid}}/offers",
-            message_endpoint(N, ContractOfferMessage.TYPE, negotiations.receive_offer),
-        ),
-        web.post(
-            f"{b}/negotiations/{{pid}}/agreement",
-            message_endpoint(N, ContractAgreementMessage.TYPE, negotiations.receive_agreement),
-        ),
-        # transfers (both roles on the same paths)
-        web.get(f"{b}/transfers/{{pid}}", process_getter(T)),
-        web.post(
-            f"{b}/transfers/request",
-            message_endpoint(T, TransferRequestMessage.TYPE, transfers.receive_request, with_pid=False),
-        ),
-        web.post(
-            f"{b}/transfers/{{pid}}/start", message_endpoint(T, TransferStartMessage.TYPE, transfers.receive_start)
-        ),
-        web.post(
-            f"{b}/transfers/{{pid}}/completion",
-            message_endpoint(T, TransferCompletionMessage.TYPE, transfers.receive_completion),
-        ),
-        web.post(
-            f"{b}/transfers/{{pid}}/suspension",
-            message_endpoint(T, TransferSuspensionMessage.TYPE, transfers.receive_suspension),
-        ),
-        web.post(
-            f"{b}/transfers/{{pid}}/termination",
-            message_endpoint(T, TransferTerminationMessage.TYPE, transfers.receive_termination),
-        ),
-    ]
+            web.post(
+                f"{b}/negotiations/{{pid}}/events",
+                self.message_endpoint(N, ContractNegotiationEventMessage.TYPE, negotiations.receive_event),
+            ),
+            web.post(
+                f"{b}/negotiations/{{pid}}/agreement/verification",
+                self.message_endpoint(N, ContractAgreementVerificationMessage.TYPE, negotiations.receive_verification),
+            ),
+            web.post(
+                f"{b}/negotiations/{{pid}}/termination",
+                self.message_endpoint(N, ContractNegotiationTerminationMessage.TYPE, negotiations.receive_termination),
+            ),
+            web.post(
+                f"{b}/negotiations/offers",
+                self.message_endpoint(
+                    N, ContractOfferMessage.TYPE, negotiations.receive_offer, with_pid=False, extra=lambda r: (None,)
+                ),
+            ),
+            web.post(
+                f"{b}/negotiations/{{pid}}/offers",
+                self.message_endpoint(N, ContractOfferMessage.TYPE, negotiations.receive_offer),
+            ),
+            web.post(
+                f"{b}/negotiations/{{pid}}/agreement",
+                self.message_endpoint(N, ContractAgreementMessage.TYPE, negotiations.receive_agreement),
+            ),
+            # transfers (both roles on the same paths)
+            web.get(f"{b}/transfers/{{pid}}", self.process_getter(T)),
+            web.post(
+                f"{b}/transfers/request",
+                self.message_endpoint(T, TransferRequestMessage.TYPE, transfers.receive_request, with_pid=False),
+            ),
+            web.post(
+                f"{b}/transfers/{{pid}}/start",
+                self.message_endpoint(T, TransferStartMessage.TYPE, transfers.receive_start),
+            ),
+            web.post(
+                f"{b}/transfers/{{pid}}/completion",
+                self.message_endpoint(T, TransferCompletionMessage.TYPE, transfers.receive_completion),
+            ),
+            web.post(
+                f"{b}/transfers/{{pid}}/suspension",
+                self.message_endpoint(T, TransferSuspensionMessage.TYPE, transfers.receive_suspension),
+            ),
+            web.post(
+                f"{b}/transfers/{{pid}}/termination",
+                self.message_endpoint(T, TransferTerminationMessage.TYPE, transfers.receive_termination),
+            ),
+        ]

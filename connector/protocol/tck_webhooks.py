@@ -9,8 +9,8 @@ from typing import Any
 from aiohttp import web
 
 from connector.control import negotiations, transfers
+from connector.control.plane import ControlPlane
 from connector.errors import ConnectorError
-from connector.node.appkeys import NODE
 from connector.web.middleware import open_route
 
 
@@ -31,39 +31,46 @@ def _error(exc: ConnectorError) -> web.Response:
     return web.json_response({"code": exc.code, "reason": exc.reason, "where": exc.where}, status=400)
 
 
-@open_route
-async def start_negotiation(request: web.Request) -> web.Response:
-    node = request.app[NODE]
-    try:
-        body = await _body(request, ("providerId", "offerId", "datasetId", "connectorAddress"))
-    except ConnectorError as exc:
-        return _error(exc)
-    # The offer id is used verbatim: the TCK derives the dataset from it.
-    offer = {"@id": body["offerId"], "@type": "Offer", "target": body["datasetId"], "permission": [{"action": "use"}]}
-    neg = await node.control.command(
-        "negotiation", negotiations.start, body["providerId"], body["connectorAddress"], offer, body["datasetId"], None
-    )
-    return web.json_response({"negotiationId": neg.id}, status=200)
+def tck_routes(control: ControlPlane) -> list[web.RouteDef]:
+    @open_route
+    async def start_negotiation(request: web.Request) -> web.Response:
+        try:
+            body = await _body(request, ("providerId", "offerId", "datasetId", "connectorAddress"))
+        except ConnectorError as exc:
+            return _error(exc)
+        # The offer id is used verbatim: the TCK derives the dataset from it.
+        offer = {
+            "@id": body["offerId"],
+            "@type": "Offer",
+            "target": body["datasetId"],
+            "permission": [{"action": "use"}],
+        }
+        neg = await control.command(
+            "negotiation",
+            negotiations.start,
+            body["providerId"],
+            body["connectorAddress"],
+            offer,
+            body["datasetId"],
+            None,
+        )
+        return web.json_response({"negotiationId": neg.id}, status=200)
 
+    @open_route
+    async def start_transfer(request: web.Request) -> web.Response:
+        try:
+            body = await _body(request, ("providerId", "agreementId", "format", "connectorAddress"))
+        except ConnectorError as exc:
+            return _error(exc)
+        tp = await control.command(
+            "transfer",
+            transfers.start,
+            body["agreementId"],
+            body["format"],
+            None,
+            body["providerId"],
+            body["connectorAddress"],
+        )
+        return web.json_response({"transferId": tp.id}, status=200)
 
-@open_route
-async def start_transfer(request: web.Request) -> web.Response:
-    node = request.app[NODE]
-    try:
-        body = await _body(request, ("providerId", "agreementId", "format", "connectorAddress"))
-    except ConnectorError as exc:
-        return _error(exc)
-    tp = await node.control.command(
-        "transfer",
-        transfers.start,
-        body["agreementId"],
-        body["format"],
-        None,
-        body["providerId"],
-        body["connectorAddress"],
-    )
-    return web.json_response({"transferId": tp.id}, status=200)
-
-
-def routes() -> list[web.RouteDef]:
     return [web.post("/tck/negotiations", start_negotiation), web.post("/tck/transfers", start_transfer)]

@@ -4,30 +4,17 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from connector.node.appkeys import NODE
-from connector.node.runtime import DSP_BASE_PATH
+from connector.dsp.versions import DSP_BASE_PATH, version_response
 from connector.web.middleware import open_route
 
-
-def version_document(service_id: str, identifier_type: str = "did:web") -> dict:
-    return {
-        "protocolVersions": [
-            {
-                "version": "2025-1",
-                "path": DSP_BASE_PATH,
-                "binding": "HTTPS",
-                "serviceId": service_id,
-                "identifierType": identifier_type,
-                "auth": {"protocol": "DCP", "version": "1.0", "profile": ["vc20-bssl/jwt"]},
-            }
-        ]
-    }
+AUTH = {"protocol": "DCP", "version": "1.0", "profile": ["vc20-bssl/jwt"]}
 
 
-@open_route
-async def dspace_version(request: web.Request) -> web.Response:
-    node = request.app[NODE]
-    return web.json_response(version_document(f"{node.participant_id}#dsp"))
+def version_routes(participant_id: str) -> list[web.RouteDef]:
+    body = version_response(DSP_BASE_PATH, service_id=f"{participant_id}#dsp", auth=AUTH)
 
+    @open_route
+    async def dspace_version(request: web.Request) -> web.Response:
+        return web.json_response(body)
 
-ROUTES = [web.get("/.well-known/dspace-version", dspace_version)]
+    return [web.get("/.well-known/dspace-version", dspace_version)]

@@ -13,7 +13,7 @@ import time
 import uuid
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 
 from aiohttp import web
 from cryptography import x509
@@ -21,7 +21,7 @@ from cryptography import x509
 from connector.errors import ConnectorError
 from connector.log import request_id
 from connector.pki.certificates import participant_id_of
-from connector.web.tls import TrustMaterial, peer_certificate
+from connector.web.tls import peer_certificate
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 access_log = logging.getLogger("connector.access")
@@ -88,7 +88,11 @@ async def request_context(request: web.Request, handler: Handler) -> web.StreamR
         request_id.reset(token)
 
 
-def peer_identity(trust: Callable[[], TrustMaterial], insecure_participant: str | None = None) -> Any:
+class Revocation(Protocol):
+    def is_revoked(self, cert: x509.Certificate) -> bool: ...
+
+
+def peer_identity(revocation: Revocation, insecure_participant: str | None = None) -> Any:
     """Require a verified client certificate on every route not marked open; expose the peer's id.
 
     The TLS layer has already verified the chain and the CRL at handshake; the check here also refuses a
@@ -102,7 +106,7 @@ def peer_identity(trust: Callable[[], TrustMaterial], insecure_participant: str 
         cert = peer_certificate(request.transport)
         if cert is not None:
             pid = participant_id_of(cert)
-            if trust().is_revoked(cert):
+            if revocation.is_revoked(cert):
                 return json_error(401, "auth.revoked", "the client certificate has been revoked")
             if pid is not None:
                 request[PEER] = PeerIdentity(pid, cert)

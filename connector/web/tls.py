@@ -8,10 +8,11 @@ revocation are caught by `TrustMaterial.is_revoked`, which the request middlewar
 
 from __future__ import annotations
 
+import asyncio
 import functools
 import logging
 import ssl
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -196,3 +197,78 @@ def peer_certificate(transport: object) -> x509.Certificate | None:
 def _parsed(der: bytes) -> x509.Certificate:
     # A peer presents the same certificate on every request of a connection, and on every connection.
     return x509.load_der_x509_certificate(der)
+
+
+class PeerTls:
+    """This node's TLS towards peers: its certificate, the anchors and CRLs it trusts, every listener context and
+    the client context, rebuilt together when the files or the recognised trust lists change.
+
+    `extra_cas` gives the CA certificates of the trust lists in force (asked at each rebuild). `generation` counts
+    rebuilds, so that holders of a client context (the outgoing session) can tell that theirs is stale."""
+
+    def __init__(
+        self,
+        cert: Path,
+        key: Path,
+        ca_paths: tuple[Path, ...],
+        crl_paths: tuple[Path, ...],
+        extra_cas: Callable[[], list[x509.Certificate]] = list,
+    ) -> None:
+        self._cert, self._key = cert, key
+        self._ca_paths, self._crl_paths = ca_paths, crl_paths
+        self._extra_cas = extra_cas
+        self.material = self._load()
+        self.generation = 0
+        self._listeners: list[ReloadingServerContext] = []
+        self._client: tuple[int, ssl.SSLContext] | None = None
+
+    def _load(self) -> TrustMaterial:
+        return TrustMaterial(self._ca_paths, self._crl_paths, extra_cas=tuple(self._extra_cas())).load()
+
+    @property
+    def cas(self) -> list[x509.Certificate]:
+        return self.material.cas
+
+    def is_revoked(self, cert: x509.Certificate) -> bool:
+        return self.material.is_revoked(cert)
+
+    def listener_context(self, require_client_cert: bool = False, check_crl: bool = True) -> ssl.SSLContext:
+        """A context for a new listener that follows every rebuild."""
+        reloading = ReloadingServerContext(self._cert, self._key, self.material, require_client_cert, check_crl)
+        self._listeners.append(reloading)
+        return reloading.listener_context
+
+    def client_context(self) -> ssl.SSLContext:
+        """The context outgoing connections present our certificate with (one per generation)."""
+        if self._client is None or self._client[0] != self.generation:
+            self._client = (self.generation, client_context(self._cert, self._key, self.material))
+        return self._client[1]
+
+    def files_changed(self) -> bool:
+        return self.material.changed()
+
+    def rebuild(self) -> None:
+        """Load the anchors and CRLs again and move every context onto them; raises ConnectorError and keeps the
+        current ones when the new material is unusable."""
+        fresh = self._load()
+        for reloading in self._listeners:
+            reloading.rebuild(fresh)
+        self.material = fresh
+        self.generation += 1
+        log.info("trust material reloaded", extra={"cas": len(fresh.cas), "crls": len(fresh.crls)})
+
+    async def watch(self, interval: float) -> None:
+        """Rebuild when the CA or CRL files change on disk (a revocation reaches new handshakes at once)."""
+        while True:
+            await asyncio.sleep(interval)
+            if not self.files_changed():
+                continue
+            try:
+                self.rebuild()
+            except ConnectorError as exc:
+                log.error(
+                    "trust files changed but cannot be used; keeping the previous ones: %s",
+                    exc.reason,
+                    extra={"where": exc.where},
+                )
+                self.material.stamp = ()  # retry at the next check

@@ -10,8 +10,8 @@ import ssl
 from aiohttp import web
 from nodekit import Management, free_port, make_participant, running_node, wait_for, write_config
 
-from connector.control import peer_client
-from connector.control.peer_client import PeerUnavailable
+from connector.web import peer_client
+from connector.web.peer_client import PeerUnavailable
 
 FAST_RETRIES = "[dsp]\nretry_initial = 0.05\nretry_max = 0.2\n"
 

@@ -58,7 +58,7 @@ async def test_a_revoked_consumer_is_told_at_once_instead_of_retrying(pair, auth
 
         from connector import keys
 
-        await wait_for(lambda: pnode.trust.is_revoked(keys.load_certificate(consumer.tls_cert)))
+        await wait_for(lambda: pnode.tls.is_revoked(keys.load_certificate(consumer.tls_cert)))
         address = f"https://localhost:{provider.protocol_port}/dsp/2025-1"
         neg = await cm.call(
             "POST",

@@ -11,7 +11,7 @@ from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
-from connector.dataplane.sources import SourceContext
+from connector.sources import SourceContext
 
 NOW = datetime(2025, 6, 1, 12, 0, 0, tzinfo=UTC)
 

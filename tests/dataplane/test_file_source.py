@@ -12,8 +12,8 @@ import pytest
 
 from connector.dataplane.hashing import HashingStream
 from connector.dataplane.ranges import ByteRange, RangeNotSatisfiable
-from connector.dataplane.sources import CHUNK_SIZE, SourceContext, SourceError, build_source, validate_source_config
-from connector.dataplane.sources.file import FileSource, guess_media_type
+from connector.sources import CHUNK_SIZE, SourceContext, SourceError, build_source, validate_source_config
+from connector.sources.file import FileSource, guess_media_type
 
 
 def _source(context: SourceContext, path: str, **extra: object) -> FileSource:

@@ -6,7 +6,8 @@ from typing import Any
 import pytest
 
 from connector.dataplane.ranges import ByteRange
-from connector.dataplane.sources import (
+from connector.errors import Problem
+from connector.sources import (
     DataStream,
     SourceContext,
     SourceError,
@@ -18,7 +19,6 @@ from connector.dataplane.sources import (
     http_status_for,
     validate_source_config,
 )
-from connector.errors import Problem
 
 
 def test_the_default_registry_knows_file_http_and_sql() -> None:

@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 
 from connector.dataplane.ranges import ByteRange
-from connector.dataplane.sources import (
+from connector.sources import (
     CHUNK_SIZE,
     DataStream,
     SourceContext,
@@ -22,7 +22,7 @@ from connector.dataplane.sources import (
     build_source,
     validate_source_config,
 )
-from connector.dataplane.sources.sql import BUFFERED_CHUNKS, SqlSource, check_query
+from connector.sources.sql import BUFFERED_CHUNKS, SqlSource, check_query
 
 ROWS = [
     (1, "plain", 1.5, b"\x00\x01", None),

@@ -6,7 +6,7 @@ import tarfile
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from connector.dataplane.sources.tarstream import BLOCK, END_OF_ARCHIVE, MemberSpec, TarPlan, TarReader, member_header
+from connector.sources.tarstream import BLOCK, END_OF_ARCHIVE, MemberSpec, TarPlan, TarReader, member_header
 
 _name_part = st.text(
     alphabet=st.characters(blacklist_categories=("Cs",), blacklist_characters="/\x00"), min_size=1, max_size=70

@@ -13,7 +13,7 @@ from aiohttp import web
 from dataplane_e2e.kit import Pair, agree, both, pull_all, settle, sha, started
 from nodekit import free_port
 
-from connector.dataplane.sources import SourceContext, build_source
+from connector.sources import SourceContext, build_source
 
 
 async def _expected(pair: Pair, source: dict[str, Any]) -> bytes:

@@ -10,9 +10,9 @@ from evidence_e2e.kit import Clock, fresh_db
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from connector.evidence import tables
 from connector.evidence.chain import GENESIS, Record, verify_chain
-from connector.evidence.journal import PROCESS_PREV, Journal
+from connector.evidence.edge import tables
+from connector.evidence.edge.journal import PROCESS_PREV, Journal
 
 
 def stored(conn: sqlite3.Connection) -> list[Record]:
@@ -91,13 +91,11 @@ def test_any_mix_of_committed_and_rolled_back_transactions_leaves_an_intact_chai
 
 
 def test_the_sink_keeps_a_step_going_when_a_peer_s_message_cannot_be_canonicalised():
-    from types import SimpleNamespace
 
     from connector.config import EvidenceSection
-    from connector.evidence.node_edge import NodeEvidence
+    from connector.evidence.edge.service import NodeEvidence
 
-    node = SimpleNamespace(config=SimpleNamespace(evidence=EvidenceSection()), trust=None, store=None)
-    evidence = NodeEvidence(node, identity=None, clock=Clock())  # type: ignore[arg-type]
+    evidence = NodeEvidence(identity=None, settings=EvidenceSection(), store=None, clock=Clock())  # type: ignore[arg-type]
     conn = fresh_db()
     evidence.journal.load(conn)
     record = evidence.append(
@@ -114,7 +112,7 @@ def test_the_sink_keeps_a_step_going_when_a_peer_s_message_cannot_be_canonicalis
 
 
 def test_record_data_is_bounded():
-    from connector.evidence.node_edge import _safe_data
+    from connector.evidence.edge.service import _safe_data
 
     assert _safe_data({"reason": "x" * 5000})["reason"].startswith("x" * 500)
     assert len(_safe_data({"reason": "x" * 5000})["reason"]) < 700

@@ -11,7 +11,7 @@ import pytest
 from evidence_e2e.kit import cli, drop_triggers, open_store
 
 from connector import keys
-from connector.evidence.log_check import check_log
+from connector.evidence.edge.log_check import check_log
 
 
 @pytest.fixture

@@ -6,15 +6,14 @@ from __future__ import annotations
 
 import hashlib
 from datetime import UTC, datetime, timedelta
-from types import SimpleNamespace
 from typing import Any
 
 from evidence_e2e.kit import Clock, fresh_db
 
 from connector.config import EvidenceSection
-from connector.evidence import tables
 from connector.evidence.chain import Record, verify_chain
-from connector.evidence.node_edge import NodeEvidence
+from connector.evidence.edge import tables
+from connector.evidence.edge.service import NodeEvidence
 
 PEER = "did:web:localhost%3A8443:consumer"
 AGREEMENT = {
@@ -128,8 +127,12 @@ def _append_known_records(evidence: NodeEvidence, db: Any) -> None:
 
 
 def _recorded() -> tuple[tuple[int, str], str, list[Record]]:
-    node = SimpleNamespace(config=SimpleNamespace(evidence=EvidenceSection()), trust=None, store=None)
-    evidence = NodeEvidence(node, identity=None, clock=Clock(timedelta(microseconds=1_001)))  # type: ignore[arg-type]
+    evidence = NodeEvidence(
+        identity=None,  # type: ignore[arg-type]
+        settings=EvidenceSection(),
+        store=None,  # type: ignore[arg-type]
+        clock=Clock(timedelta(microseconds=1_001)),
+    )
     db = fresh_db()
     evidence.journal.load(db)
     db.execute("BEGIN IMMEDIATE")
@@ -153,8 +156,12 @@ def test_the_records_written_for_known_inputs_are_pinned_byte_for_byte():
 
 
 def test_what_an_append_returns_is_what_was_stored():
-    node = SimpleNamespace(config=SimpleNamespace(evidence=EvidenceSection()), trust=None, store=None)
-    evidence = NodeEvidence(node, identity=None, clock=Clock(timedelta(microseconds=1_001)))  # type: ignore[arg-type]
+    evidence = NodeEvidence(
+        identity=None,  # type: ignore[arg-type]
+        settings=EvidenceSection(),
+        store=None,  # type: ignore[arg-type]
+        clock=Clock(timedelta(microseconds=1_001)),
+    )
     db = fresh_db()
     evidence.journal.load(db)
     data: dict[str, Any] = {"nested": {"list": [1, 2]}, "b": 1.5, "a": "z"}

@@ -10,9 +10,10 @@ import pytest
 from evidence_e2e.kit import fresh_db
 
 from connector import keys
-from connector.evidence import intent, tables
-from connector.evidence.agreement_signer import AgreementSigner, Anchors
+from connector.evidence import intent
 from connector.evidence.chain import Record, verify_chain
+from connector.evidence.edge import tables
+from connector.evidence.edge.agreement_signer import AgreementSigner, Anchors
 from connector.evidence.signer import SigningIdentity
 from connector.pki.authority import Authority
 
@@ -45,10 +46,9 @@ def signer(me: SigningIdentity, authority: Authority, conn, require: bool = Fals
     """The signer as a node wires it: logging through `NodeEvidence.append` (which never fails a step for a
     peer's odd JSON)."""
     from connector.config import EvidenceSection
-    from connector.evidence.node_edge import NodeEvidence
+    from connector.evidence.edge.service import NodeEvidence
 
-    node = SimpleNamespace(config=SimpleNamespace(evidence=EvidenceSection()), trust=None, store=None)
-    evidence = NodeEvidence(node, me)  # type: ignore[arg-type]
+    evidence = NodeEvidence(me, EvidenceSection(), store=None)  # type: ignore[arg-type]
     evidence.journal.load(conn)
     anchors = Anchors(lambda: [authority.ca_cert()], lambda cert: revoked, lambda: revoked)
     return AgreementSigner(me, evidence.append, anchors, require, now)

@@ -13,8 +13,8 @@ from aiohttp.test_utils import TestClient, TestServer
 from cryptography import x509
 
 from connector.errors import ConnectorError
+from connector.evidence.edge.tsa_service import POLICY_OID, TSA_CERT_FILE, TimeStampAuthority, tsa_routes
 from connector.evidence.timestamp import CONTENT_TYPE_QUERY, make_request, new_nonce, verify_response
-from connector.evidence.tsa_service import POLICY_OID, TSA_CERT_FILE, TimeStampAuthority, tsa_routes
 
 DIGEST = hashlib.sha256(b"a checkpoint").digest()
 

@@ -91,7 +91,7 @@ async def test_a_revocation_reaches_a_running_node_for_new_and_kept_alive_connec
             async with kept.get(url(org_a, PROTECTED)) as resp:
                 assert resp.status != 401
             authority.revoke(org_b.participant_id)
-            await wait_for(lambda: node.trust.is_revoked(keys.load_certificate(org_b.tls_cert)))
+            await wait_for(lambda: node.tls.is_revoked(keys.load_certificate(org_b.tls_cert)))
             async with kept.get(url(org_a, PROTECTED)) as resp:  # same connection, opened before revocation
                 assert resp.status == 401 and (await resp.json())["code"] == "auth.revoked"
         status, body = await get(url(org_a, PROTECTED), org_b.client_ssl())  # a new connection
@@ -109,24 +109,20 @@ async def test_the_node_refuses_to_start_with_a_certificate_for_another_particip
     assert err.value.where in ("identity.tls_key", "identity.tls_cert")
 
 
-async def test_graceful_shutdown_lets_an_in_flight_request_finish(org_a, org_b, tmp_path):
+async def test_graceful_shutdown_lets_an_in_flight_request_finish(org_a, org_b, tmp_path, monkeypatch):
     from aiohttp import web
 
-    from connector.protocol import app as protocol_app
+    from connector.node import wiring
 
     async def slow(request):
         await asyncio.sleep(0.5)
         return web.json_response({"done": True})
 
-    protocol_app.EXTRA_ROUTES.append(lambda node: [web.get("/slow", slow)])
-    try:
-        async with running_node(write_config(org_a, tmp_path)) as node:
-            pending = asyncio.ensure_future(get(url(org_a, "/slow"), org_b.client_ssl()))
-            await asyncio.sleep(0.1)
-            stopping = asyncio.ensure_future(node.stop())
-            status, body = await pending
-            await stopping
-            assert status == 200 and body == {"done": True}
-            node._stack = None  # already stopped
-    finally:
-        protocol_app.EXTRA_ROUTES.pop()
+    original = wiring.version_routes
+    monkeypatch.setattr(wiring, "version_routes", lambda pid: [*original(pid), web.get("/slow", slow)])
+    async with running_node(write_config(org_a, tmp_path)):
+        pending = asyncio.ensure_future(get(url(org_a, "/slow"), org_b.client_ssl()))
+        await asyncio.sleep(0.1)
+    # Leaving the block stopped the node: the request in flight was let finish first.
+    status, body = await pending
+    assert status == 200 and body == {"done": True}

@@ -17,7 +17,8 @@ from nodekit import free_port
 from tck.client import CutEndpoints
 
 from connector.config import load_config
-from connector.node.runtime import DSP_BASE_PATH, Node
+from connector.dsp.versions import DSP_BASE_PATH
+from connector.node.wiring import RunningNode, running
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 # TCK_PROFILE points the harness at another profile (e.g. one being drafted); by default the shipped one.
@@ -69,16 +70,9 @@ def overrides(protocol_port: int, management_port: int, data_dir: Path) -> dict[
 
 
 @contextlib.asynccontextmanager
-async def running_profile(data_dir: Path, path: Path = PROFILE) -> AsyncIterator[tuple[Node, CutEndpoints]]:
+async def running_profile(data_dir: Path, path: Path = PROFILE) -> AsyncIterator[tuple[RunningNode, CutEndpoints]]:
     """A node on the TCK profile, like `nodekit.running_node` but with the overrides above."""
-    from connector.node.runtime import _register_subsystems
-
     port = free_port()
     config = load_config(path, environ=overrides(port, free_port(), data_dir))
-    node = Node(config)
-    _register_subsystems(node)
-    await node.start()
-    try:
+    async with running(config) as node:
         yield node, endpoints(f"http://127.0.0.1:{port}", read_profile(path))
-    finally:
-        await node.stop()

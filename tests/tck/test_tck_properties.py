@@ -23,7 +23,7 @@ from tck.profile import (
 from tck.sample_ids import CONNECTION_KEYS, SAMPLE_IDS, TP_C_01_05_ACCEPTED
 
 from connector.config import parse_listen
-from connector.node.runtime import DSP_BASE_PATH
+from connector.dsp.versions import DSP_BASE_PATH
 
 KEY = "dataspacetck.dsp.connector."
 

@@ -21,7 +21,7 @@ from connector.dsp.negotiation_messages import ContractRequestMessage
 from connector.pki.authority import Authority, slug
 from connector.pki.credentials import issue_participant_credential
 from connector.pki.trust_list import issue_trust_list
-from connector.trust.node_edge import TrustEdge, edge_of
+from connector.trust.edge.service import TrustService
 from connector.trust.scopes import type_scope
 from connector.trust.tokens import issue_access_token, issue_id_token
 
@@ -130,10 +130,8 @@ def dcp_config(spec: NodeSpec, root: Path) -> Path:
     return path
 
 
-def edge(node: Any) -> TrustEdge:
-    found = edge_of(node)
-    assert found is not None
-    return found
+def edge(node: Any) -> TrustService:
+    return node.trust
 
 
 # --- tokens crafted by hand -------------------------------------------------------------------------------------

@@ -195,7 +195,9 @@ async def test_an_expired_token_is_refused(arena):
 
 
 async def test_a_replayed_token_is_refused(arena):
-    authorization = await arena.mnode.outgoing_auth(arena.victim.participant_id)  # what her node really sent
+    authorization = await arena.mnode.trust.holder.authorization_for(
+        arena.victim.participant_id
+    )  # what her node really sent
     status, catalog = await arena.raw.catalogue(arena.victim, authorization)
     assert status == 200 and catalog["dataset"]
     since = await last_record_id(arena.vm)

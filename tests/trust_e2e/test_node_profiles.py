@@ -61,7 +61,7 @@ async def test_without_trust_lists_the_certificate_alone_identifies_a_peer_and_t
     a = make_participant(authority, tmp_path, "org-a")
     with caplog.at_level(logging.WARNING, logger="connector.trust"):
         async with running_node(write_config(a, tmp_path)) as node:
-            assert isinstance(node.control.authenticator, CertificateAuthenticator)
+            assert isinstance(node.authenticator, CertificateAuthenticator)
             lists = await Management(a).call("GET", "/v1/trust-lists", None, 200)
             assert lists == {"items": [], "total": 0, "verifying": False}
     notes = [r for r in caplog.records if "not verified" in r.getMessage()]
@@ -78,7 +78,7 @@ async def test_with_credentials_optional_a_request_without_a_token_is_identified
             running_node(dcp_config(spec, tmp_path)) as node,
             running_node(dcp_config(NodeSpec(b, [fed]), tmp_path)),
         ):
-            assert isinstance(node.control.authenticator, DcpAuthenticator)
+            assert isinstance(node.authenticator, DcpAuthenticator)
             await Management(a).offer("weather")
             status, catalog = await RawPeer(b).catalogue(a, None)
             assert status == 200 and catalog["dataset"]
@@ -102,5 +102,5 @@ async def test_the_tck_profile_keeps_its_static_token_authenticator(fed, tmp_pat
     config = dcp_config(NodeSpec(a, [fed]), tmp_path)
     config.write_text(config.read_text() + '\n[tck]\nenabled = true\nauthorization = "tck-static-token-0123"\n')
     async with running_node(config) as node:
-        assert isinstance(node.control.authenticator, StaticTokenAuthenticator)
-        assert node.outgoing_auth is None
+        assert isinstance(node.authenticator, StaticTokenAuthenticator)
+        assert node.trust.holder is None  # no tokens are sent

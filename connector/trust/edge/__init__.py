@@ -2,7 +2,7 @@
 
 The pure core (``connector.trust``) decides; this package feeds it documents fetched over the node's HTTPS
 session, keeps what must survive a restart in the node's store, and serves the node's own DID document and
-credential service. ``connector.trust.node_edge.attach`` wires it into a node. Modules:
+credential service; the composition root (``connector.node.wiring``) puts the parts together. Modules:
 
 - ``repository``: every SQL statement of the trust tables (replay cache, kept trust lists, own credentials,
   verification records);
@@ -10,5 +10,6 @@ credential service. ``connector.trust.node_edge.attach`` wires it into a node. M
 - ``trust_lists``: the configured trust lists, their kept copies and refreshes;
 - ``holder``: this node as a holder: its DID document, credentials, outgoing tokens, credential service;
 - ``authenticator``: the DCP verifier of every DSP request;
+- ``service``: the verification records and the lifecycle of the parts (start, refresh loops, stop);
 - ``routes``: the protocol and management routes.
 """

@@ -19,14 +19,17 @@ from __future__ import annotations
 import logging
 import sqlite3
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from aiohttp import web
 
+from connector.config import TrustSection
 from connector.errors import ConnectorError, Problem
+from connector.evidence.recorder import NO_EVIDENCE, EvidenceRecorder
+from connector.store.interface import Store
 from connector.trust.claims import VerifiedClaims, VerifiedCredential
 from connector.trust.did import DidDocument
 from connector.trust.edge import repository as repo
@@ -47,7 +50,7 @@ from connector.trust.verifier import (
 )
 
 if TYPE_CHECKING:
-    from connector.node.runtime import Node
+    from connector.trust.edge.service import VerificationLog
     from connector.trust.edge.trust_lists import TrustListKeeper
 
 log = logging.getLogger("connector.trust")
@@ -68,8 +71,7 @@ class Demands:
     require_credentials: bool
 
 
-def settings_from(node: Node) -> tuple[VerifierSettings, Demands]:
-    trust = node.config.trust
+def settings_from(trust: TrustSection) -> tuple[VerifierSettings, Demands]:
     leeway = timedelta(seconds=trust.clock_skew)
     settings = VerifierSettings(
         leeway=leeway,
@@ -83,31 +85,30 @@ def settings_from(node: Node) -> tuple[VerifierSettings, Demands]:
 
 
 class DcpAuthenticator:
-    """The `Authenticator` seam for DCP: installed as `node.control.authenticator`."""
+    """The verifier seam for DCP: every DSP request's token, DID document, presentation and credentials."""
 
     def __init__(
         self,
-        node: Node,
+        trust: TrustSection,
+        store: Store,
         keeper: TrustListKeeper,
         fetcher: Fetcher,
         holder: Holder,
         replay: repo.StoreReplayCache,
         clock: Clock,
-        record: Callable[[repo.VerificationRecord], Awaitable[None]],
-        pending: repo.PendingRecords,
-        record_soon: Callable[[repo.VerificationRecord], None],
+        records: VerificationLog,
+        evidence: EvidenceRecorder = NO_EVIDENCE,
     ) -> None:
-        self.node = node
+        self.store = store
         self.keeper = keeper
         self.fetcher = fetcher
         self.holder = holder
         self.replay = replay
         self.clock = clock
-        self.record = record
-        self.pending = pending
-        self.record_soon = record_soon
-        self.settings, self.demands = settings_from(node)
-        reuse = node.config.trust.presentation_reuse
+        self.records = records
+        self.evidence = evidence
+        self.settings, self.demands = settings_from(trust)
+        reuse = trust.presentation_reuse
         self._reuse = timedelta(seconds=reuse) if reuse > 0 else None
         self.presentations: PresentationCache | None = None
         self.status_lists = VerifiedStatusLists()
@@ -152,8 +153,7 @@ class DcpAuthenticator:
 
     async def verify(self, token: str, peer_id: str) -> Outcome:
         """Run the plan for one token presented over a TLS connection identified as `peer_id`."""
-        store = self.node.store
-        assert store is not None
+        store = self.store
         plan = Verification(
             self.holder.did,
             self.keeper.trust_store(),
@@ -203,7 +203,7 @@ class DcpAuthenticator:
         return step
 
     def _with_document(self, db: Any, plan: Verification, document: DidDocument | bytes, now: datetime) -> Any:
-        self.pending.write(db)
+        self.records.pending.write(db)
         with self.replay.bound(db):
             return plan.with_did_document(document, now)
 
@@ -220,9 +220,6 @@ class DcpAuthenticator:
         """Credentials verified anew (not a reused presentation) go into the evidence log: the hash of each as
         presented (what the agreement signatures cover) in the record, the credentials themselves as its subject,
         so that an exported bundle can show an auditor the peer's credentials, not only their hashes."""
-        evidence = getattr(self.node, "evidence", None)
-        if evidence is None:
-            return
         data = {
             "path": path,
             "presentation_sha256": presentation_sha256,
@@ -236,7 +233,7 @@ class DcpAuthenticator:
             ],
         }
         try:
-            await evidence.record(
+            await self.evidence.record(
                 EVIDENCE_KIND, peer=peer, data=data, subject={"credentials": list(presented)} if presented else None
             )
         except (ConnectorError, sqlite3.Error) as exc:  # the verification stands; the log says what was lost
@@ -273,7 +270,7 @@ class DcpAuthenticator:
                     },
                 )
             # Not awaited: written with the next request's replay record, or within moments (see the edge).
-            self.record_soon(record)
+            self.records.record_soon(record)
             if detail["presentation"] == "fetched":
                 await self._evidence_of(
                     claims, peer, path, notes.get("presentation_sha256"), notes.get("presented_credentials", ())
@@ -303,7 +300,7 @@ class DcpAuthenticator:
             if expired:
                 extra["expired_trust_lists"] = expired
             log.warning("verification failed at %s: %s", outcome.step, outcome.reason, extra=extra)
-            await self.record(record)  # written before the refusal is answered
+            await self.records.record(record)  # written before the refusal is answered
 
 
 def _summary(credential: VerifiedCredential) -> dict[str, Any]:

@@ -17,7 +17,7 @@ from collections import OrderedDict
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import aiohttp
 
@@ -27,9 +27,7 @@ from connector.trust.did import MAX_DOCUMENT_BYTES, DidDocument, parse_did, pars
 from connector.trust.presentations import MAX_MESSAGE_BYTES
 from connector.trust.status_list import MAX_BITSTRING_BYTES
 from connector.trust.times import parse_datetime
-
-if TYPE_CHECKING:
-    from connector.node.runtime import Node
+from connector.web.outgoing import OutgoingHttp
 
 Clock = Callable[[], datetime]
 DEFAULT_TIMEOUT = 10.0
@@ -58,9 +56,13 @@ def _valid_until(token: str) -> datetime | None:
 
 class Fetcher:
     def __init__(
-        self, node: Node, clock: Clock, did_ttl: timedelta = timedelta(seconds=30), timeout: float = DEFAULT_TIMEOUT
+        self,
+        http: OutgoingHttp,
+        clock: Clock,
+        did_ttl: timedelta = timedelta(seconds=30),
+        timeout: float = DEFAULT_TIMEOUT,
     ) -> None:
-        self.node = node
+        self.http = http
         self.clock = clock
         self.did_ttl = did_ttl
         self.timeout = timeout
@@ -73,9 +75,10 @@ class Fetcher:
     async def _request(
         self, method: str, url: str, limit: int, body: bytes | None = None, headers: Mapping[str, str] | None = None
     ) -> tuple[int, bytes]:
-        session = self.node.http
-        if session is None:
-            raise FetchFailed("the node is not running")
+        try:
+            session = self.http.session()
+        except ConnectorError:
+            raise FetchFailed("the node is not running") from None
         self.fetches += 1
         try:
             async with session.request(

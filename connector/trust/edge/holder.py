@@ -17,12 +17,16 @@ import json
 import logging
 from collections.abc import Awaitable, Callable
 from datetime import datetime, timedelta
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from aiohttp import web
 
 from connector.canonical import sha256_hex
+from connector.config import TrustSection
 from connector.errors import ConfigError, ConnectorError
+from connector.identity import NodeIdentity
+from connector.store.interface import Store
 from connector.trust.credentials import read_credential_unverified
 from connector.trust.did import DidDocument, DidKey, build_did_document, parse_did, parse_did_document
 from connector.trust.edge import repository as repo
@@ -42,9 +46,9 @@ from connector.trust.tokens import (
     read_id_token,
     remember_id_token,
 )
+from connector.web.endpoints import PublicEndpoints
 
 if TYPE_CHECKING:
-    from connector.node.runtime import Node
     from connector.trust.edge.fetching import Fetcher
 
 log = logging.getLogger("connector.trust")
@@ -55,35 +59,48 @@ PRESENTATION_LIFETIME = timedelta(seconds=300)
 
 
 class Holder:
-    def __init__(self, node: Node, fetcher: Fetcher, replay: repo.StoreReplayCache, clock: Clock) -> None:
-        self.node = node
+    """This node as a holder of credentials; `identity` is its signing identity (keys and certificates)."""
+
+    def __init__(
+        self,
+        identity: NodeIdentity,
+        endpoints: PublicEndpoints,
+        credential_files: tuple[Path, ...],
+        settings: TrustSection,
+        store: Store,
+        fetcher: Fetcher,
+        replay: repo.StoreReplayCache,
+        clock: Clock,
+        on_outcome: Callable[[repo.VerificationRecord], Awaitable[None]],
+    ) -> None:
+        self.identity = identity
+        self.endpoints = endpoints
+        self.credential_files = credential_files
+        self.store = store
         self.fetcher = fetcher
         self.replay = replay
         self.clock = clock
-        trust = node.config.trust
-        self.leeway = timedelta(seconds=trust.clock_skew)
-        self.token_lifetime = timedelta(seconds=trust.token_lifetime)
+        self.on_outcome = on_outcome  # where refusals at the credential service are recorded
+        self.leeway = timedelta(seconds=settings.clock_skew)
+        self.token_lifetime = timedelta(seconds=settings.token_lifetime)
         self.credentials: list[repo.OwnCredential] = []
         self._document_json: dict[str, Any] | None = None
         self._document: DidDocument | None = None
         self._access: dict[str, tuple[str, datetime]] = {}  # verifier -> (access token, reuse until)
-        self.on_outcome: Callable[[repo.VerificationRecord], Awaitable[None]] | None = None  # set by the edge
 
     @property
     def did(self) -> str:
-        return self.node.participant_id
+        return self.identity.participant_id
 
     # --- DID document -------------------------------------------------------------------------------------------
 
     def document_json(self) -> dict[str, Any]:
         if self._document_json is None:
-            identity = self.node.identity
-            if identity is None:
-                raise ConnectorError("did.no_identity", "this node has no signing identity to publish")
+            identity = self.identity
             fragment = identity.signing_kid.split("#", 1)[1]
             key = DidKey(fragment, identity.signing_key.public_key(), (identity.signing_cert, identity.ca_cert))
             self._document_json = build_did_document(
-                self.did, [key], self.node.public_url + CREDENTIAL_SERVICE_PATH, self.node.dsp_url
+                self.did, [key], self.endpoints.protocol() + CREDENTIAL_SERVICE_PATH, self.endpoints.dsp()
             )
         return self._document_json
 
@@ -97,7 +114,7 @@ class Holder:
     async def load_credentials(self) -> None:
         now = self.clock()
         loaded: list[repo.OwnCredential] = []
-        for i, path in enumerate(self.node.config.identity.credentials):
+        for i, path in enumerate(self.credential_files):
             where = f"identity.credentials[{i}]"
             try:
                 token = path.read_text(encoding="ascii").strip()
@@ -136,10 +153,8 @@ class Holder:
                     loaded_at=format_datetime(now),
                 )
             )
-        store = self.node.store
-        assert store is not None
-        await store.run(repo.replace_own_credentials, loaded)
-        self.credentials = await store.read(repo.own_credentials)
+        await self.store.run(repo.replace_own_credentials, loaded)
+        self.credentials = await self.store.read(repo.own_credentials)
         self._access.clear()
         if self.credentials:
             log.info("credentials loaded", extra={"credentials": len(self.credentials), "types": sorted(self.types())})
@@ -156,8 +171,7 @@ class Holder:
         cached = self._access.get(verifier)
         if cached is not None and now < cached[1]:
             return cached[0]
-        identity = self.node.identity
-        assert identity is not None
+        identity = self.identity
         token = issue_access_token(
             identity.signing_key, identity.signing_kid, self.did, verifier, scopes, now, self.token_lifetime
         )
@@ -165,16 +179,13 @@ class Holder:
         return token
 
     def id_token(self, audience: str, access_token: str | None, now: datetime) -> str:
-        identity = self.node.identity
-        assert identity is not None
+        identity = self.identity
         return issue_id_token(
             identity.signing_key, identity.signing_kid, self.did, audience, access_token, now, self.token_lifetime
         )
 
     async def authorization_for(self, peer: str) -> str | None:
         """The Authorization header for a DSP request to `peer` (None if `peer` is no did:web participant)."""
-        if self.node.identity is None:
-            return None
         try:
             parse_did(peer)
         except ConnectorError:
@@ -197,9 +208,7 @@ class Holder:
             unverified = read_id_token(token, self.did, peer.participant_id, now, self.leeway)
             verifier_document = await self.fetcher.resolve(unverified.issuer)
             grant = check_access_token(token, verifier_document, self.document(), peer.participant_id, now, self.leeway)
-            store = self.node.store
-            assert store is not None
-            await store.run(self._remember, grant.id_token, now)
+            await self.store.run(self._remember, grant.id_token, now)
         except ConnectorError as exc:
             await self._record(request, peer.participant_id if peer else None, exc, now, request_id.get())
             return web.json_response({"code": exc.code, "reason": exc.reason}, status=401)
@@ -210,8 +219,7 @@ class Holder:
             return web.json_response({"code": exc.code, "reason": exc.reason}, status=status)
         allowed = grant.allowed(query.scope)
         chosen = select_credentials([c.token for c in self.credentials], allowed)
-        identity = self.node.identity
-        assert identity is not None
+        identity = self.identity
         presentation = issue_presentation(
             identity.signing_key, identity.signing_kid, self.did, grant.verifier, chosen, now, PRESENTATION_LIFETIME
         )
@@ -229,21 +237,20 @@ class Holder:
         self, request: web.Request, peer: str | None, exc: ConnectorError, now: datetime, rid: str | None
     ) -> None:
         log.warning("presentation query refused", extra={"peer": peer, "code": exc.code, "reason": exc.reason})
-        if self.on_outcome is not None:
-            await self.on_outcome(
-                repo.VerificationRecord(
-                    at=format_datetime(now),
-                    peer=peer,
-                    outcome="refused",
-                    code=exc.code,
-                    reason=exc.reason,
-                    step="credential_service",
-                    method=request.method,
-                    path=request.path,
-                    request_id=rid,
-                    detail={"details": dict(exc.problem.details)} if exc.problem.details else {},
-                )
+        await self.on_outcome(
+            repo.VerificationRecord(
+                at=format_datetime(now),
+                peer=peer,
+                outcome="refused",
+                code=exc.code,
+                reason=exc.reason,
+                step="credential_service",
+                method=request.method,
+                path=request.path,
+                request_id=rid,
+                detail={"details": dict(exc.problem.details)} if exc.problem.details else {},
             )
+        )
 
 
 def bearer(header: str | None) -> str:

@@ -3,26 +3,23 @@ operator reads on the management API (verification records, trust lists in force
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from aiohttp import web
 
 from connector.errors import ConnectorError
-from connector.management import inputs, openapi
 from connector.participant import did_web_document_path
 from connector.trust.edge import repository as repo
-from connector.trust.edge.holder import CREDENTIAL_SERVICE_PATH, document_bytes
+from connector.trust.edge.holder import CREDENTIAL_SERVICE_PATH, Holder, document_bytes
+from connector.trust.edge.service import TrustService
 from connector.trust.vocab import PRESENTATIONS_QUERY_PATH
+from connector.web import inputs, openapi
 from connector.web.middleware import open_route
-
-if TYPE_CHECKING:
-    from connector.trust.node_edge import TrustEdge
 
 OUTCOMES = ("verified", "refused")
 
 
-def protocol_routes(edge: TrustEdge) -> list[web.RouteDef]:
-    holder = edge.holder
+def protocol_routes(holder: Holder) -> list[web.RouteDef]:
 
     @open_route
     async def did_document(request: web.Request) -> web.Response:
@@ -41,16 +38,14 @@ def protocol_routes(edge: TrustEdge) -> list[web.RouteDef]:
     ]
 
 
-def management_routes(edge: TrustEdge) -> list[web.RouteDef]:
+def management_routes(trust: TrustService) -> openapi.RouteGroup:
     async def verifications(request: web.Request) -> web.Response:
         page = inputs.page(request)
         outcome = request.query.get("outcome")
         if outcome is not None and outcome not in OUTCOMES:
             raise ConnectorError("request.invalid", "'outcome' must be verified or refused", "outcome")
-        store = edge.node.store
-        assert store is not None
-        await edge.flush_records()  # what was verified before this request is listed
-        items, total = await store.read(
+        await trust.records.flush()  # what was verified before this request is listed
+        items, total = await trust.store.read(
             repo.list_verifications,
             page.limit,
             page.offset,
@@ -61,19 +56,22 @@ def management_routes(edge: TrustEdge) -> list[web.RouteDef]:
         return page.response(request, [r.to_api() for r in items], total)
 
     async def trust_lists(request: web.Request) -> web.Response:
-        now = edge.clock()
-        items = [s.to_api(now) for s in edge.keeper.states]
-        return web.json_response({"items": items, "total": len(items), "verifying": edge.verifying})
+        now = trust.clock()
+        items = [s.to_api(now) for s in trust.keeper.states]
+        return web.json_response({"items": items, "total": len(items), "verifying": trust.verifying})
 
     async def credentials(request: web.Request) -> web.Response:
-        items = [c.to_api() for c in edge.holder.credentials]
+        items = [c.to_api() for c in trust.holder.credentials] if trust.holder is not None else []
         return web.json_response({"items": items, "total": len(items)})
 
-    return [
-        web.get("/v1/verifications", verifications),
-        web.get("/v1/trust-lists", trust_lists),
-        web.get("/v1/credentials", credentials),
-    ]
+    return openapi.RouteGroup(
+        [
+            web.get("/v1/verifications", verifications),
+            web.get("/v1/trust-lists", trust_lists),
+            web.get("/v1/credentials", credentials),
+        ],
+        API,
+    )
 
 
 def _ref(name: str) -> dict[str, str]:
@@ -96,8 +94,8 @@ def _listing(item: str, **extra: Any) -> dict[str, Any]:
     }
 
 
-def _document() -> None:
-    """Describe the routes in the management API's OpenAPI document."""
+def _document() -> openapi.ApiSection:
+    """The routes' description in the management API's OpenAPI document."""
     schemas: dict[str, Any] = {
         "Verification": {
             "type": "object",
@@ -201,8 +199,7 @@ def _document() -> None:
             }
         },
     }
-    openapi.EXTRA_SCHEMAS.update(schemas)
-    openapi.EXTRA_PATHS.update(paths)
+    return openapi.ApiSection(paths, schemas)
 
 
-_document()
+API = _document()

@@ -9,19 +9,19 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import aiohttp
 
 from connector.errors import ConnectorError
 from connector.log import request_id
 from connector.pki.certificates import participant_id_of
-from connector.web.tls import peer_certificate
+from connector.web.outgoing import OutgoingHttp
 
-if TYPE_CHECKING:
-    from connector.node.runtime import Node
+# The Authorization header to send to a participant (a DCP self-issued token), or None.
+Authorization = Callable[[str], Awaitable[str | None]]
 
 log = logging.getLogger("connector.peers")
 
@@ -54,18 +54,6 @@ class PeerResponse:
         return self.text[:200] or f"HTTP {self.status}"
 
 
-class IdentifiedResponse(aiohttp.ClientResponse):
-    """A response that remembers the server's certificate (the connection may be pooled again before we look)."""
-
-    peer_cert: Any = None
-
-    async def start(self, connection: Any) -> IdentifiedResponse:
-        transport = connection.transport if connection is not None else None
-        self.peer_cert = peer_certificate(transport) if transport is not None else None
-        await super().start(connection)
-        return self
-
-
 # TLS alerts and verification failures that say "this certificate is not accepted", by the peer or by us.
 _CERTIFICATE_ALERTS = {
     "CERTIFICATE_REVOKED": "the peer refused our TLS certificate: it has been revoked",
@@ -91,8 +79,9 @@ def certificate_refusal(exc: BaseException) -> str | None:
 
 
 class PeerClient:
-    def __init__(self, node: Node) -> None:
-        self.node = node
+    def __init__(self, http: OutgoingHttp, authorization: Authorization | None = None) -> None:
+        self.http = http
+        self.authorization = authorization
 
     def _check_server(self, resp: aiohttp.ClientResponse, expected_peer: str | None, url: str) -> str | None:
         if not url.startswith("https:"):
@@ -117,15 +106,13 @@ class PeerClient:
         body_json: str | None = None,
     ) -> PeerResponse:
         """`body` goes as JSON, written here; or as `body_json` when it is already written (a queued message)."""
-        session = self.node.http
-        if session is None:
-            raise ConnectorError("peer.no_session", "the node is not running")
+        session = self.http.session()
         all_headers = {"Content-Type": "application/json", "Accept": "application/json"}
         rid = request_id.get()
         if rid:
             all_headers["X-Request-Id"] = rid
-        if expected_peer is not None and self.node.outgoing_auth is not None:
-            token = await self.node.outgoing_auth(expected_peer)
+        if expected_peer is not None and self.authorization is not None:
+            token = await self.authorization(expected_peer)
             if token:
                 all_headers["Authorization"] = token
         all_headers.update(headers or {})

@@ -25,8 +25,9 @@ from cryptography import x509
 
 from connector.canonical import canonical_bytes
 from connector.errors import ConnectorError, Problem
-from connector.evidence import intent, tables
+from connector.evidence import intent
 from connector.evidence.certpath import certs_from_x5c
+from connector.evidence.edge import tables
 from connector.evidence.rfc3339 import format_utc
 from connector.evidence.signer import SigningIdentity
 from connector.jws import read_header

@@ -6,9 +6,9 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from connector.dataplane.sources import file, http, sql
-from connector.dataplane.sources.base import Source, SourceContext, SourceError
 from connector.errors import Problem
+from connector.sources import file, http, sql
+from connector.sources.base import Source, SourceContext, SourceError
 
 
 @dataclass(frozen=True)

@@ -8,7 +8,7 @@ from datetime import UTC, datetime
 import pytest
 
 from connector import policy as odrl
-from connector.control import policy_adapter
+from connector.control import decisions
 from connector.control.decisions import OfferedPolicy
 from connector.trust.claims import VerifiedClaims
 
@@ -20,7 +20,7 @@ REQUEST = {"@id": "offer-1", "@type": "Offer", "target": "dataset-1", "permissio
 
 @pytest.fixture(autouse=True)
 def empty_cache(monkeypatch):
-    monkeypatch.setattr(policy_adapter, "_CACHE", type(policy_adapter._CACHE)())
+    monkeypatch.setattr(decisions, "_CACHE", type(decisions._CACHE)())
 
 
 @pytest.fixture
@@ -38,7 +38,7 @@ def parses(monkeypatch):
 
 
 def decide(request, offers=(OFFER,)):
-    return policy_adapter.contract(list(offers), request, "dataset-1", CLAIMS, NOW, None, {})
+    return decisions.contract_verdict(list(offers), request, "dataset-1", CLAIMS, NOW, None, {})
 
 
 def test_the_same_offer_and_request_are_parsed_once_over_many_negotiations(parses):
@@ -51,7 +51,7 @@ def test_the_same_offer_and_request_are_parsed_once_over_many_negotiations(parse
 def test_a_cached_decision_is_the_decision_of_a_fresh_parse():
     cached = decide(dict(REQUEST))
     again = decide(dict(REQUEST))
-    fresh = policy_adapter._verdict(
+    fresh = decisions._verdict(
         odrl.decide_contract(
             [{"@id": "offer-1", "@type": "Offer", "target": "dataset-1", "permission": [{"action": "use"}]}],
             dict(REQUEST),
@@ -85,10 +85,10 @@ def test_an_invalid_offer_is_named_as_such_and_a_valid_one_still_matches():
 
 
 def test_the_cache_stays_within_its_bound(monkeypatch):
-    monkeypatch.setattr(policy_adapter, "_CACHE_SIZE", 3)
+    monkeypatch.setattr(decisions, "_CACHE_SIZE", 3)
     for n in range(10):
         decide({**REQUEST, "@id": f"request-{n}"})
-    assert len(policy_adapter._CACHE) <= 3
+    assert len(decisions._CACHE) <= 3
     assert decide(dict(REQUEST)).permitted
 
 
@@ -103,9 +103,9 @@ def test_an_agreement_is_compared_with_the_cached_request_as_with_a_fresh_one(pa
     }
     decide(dict(REQUEST))
     before = len(parses)
-    verdict = policy_adapter.agreement(dict(REQUEST), agreement, "did:web:p", "did:web:c")
+    verdict = decisions.agreement_verdict(dict(REQUEST), agreement, "did:web:p", "did:web:c")
     assert verdict.permitted and len(parses) == before  # the request was known; the agreement parsed by the engine
-    wrong = policy_adapter.agreement(dict(REQUEST), {**agreement, "target": "other"}, "did:web:p", "did:web:c")
+    wrong = decisions.agreement_verdict(dict(REQUEST), {**agreement, "target": "other"}, "did:web:p", "did:web:c")
     assert not wrong.permitted and "target other" in wrong.reasons[0]
-    invalid = policy_adapter.agreement({"permission": 3}, agreement, "did:web:p", "did:web:c")
+    invalid = decisions.agreement_verdict({"permission": 3}, agreement, "did:web:p", "did:web:c")
     assert invalid.reasons[0].startswith("the requested offer is invalid")

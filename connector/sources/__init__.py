@@ -1,6 +1,6 @@
 """Where an asset's bytes come from: files and folders, the provider's HTTP back end, SQLite queries."""
 
-from connector.dataplane.sources.base import (
+from connector.sources.base import (
     CHUNK_SIZE,
     DataStream,
     Source,
@@ -9,7 +9,7 @@ from connector.dataplane.sources.base import (
     StreamInfo,
     http_status_for,
 )
-from connector.dataplane.sources.registry import (
+from connector.sources.registry import (
     SourceKind,
     SourceRegistry,
     build_source,

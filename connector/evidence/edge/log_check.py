@@ -18,9 +18,9 @@ from cryptography import x509
 
 from connector.canonical import sha256_hex
 from connector.errors import ConnectorError, Problem
-from connector.evidence import tables
 from connector.evidence.chain import GENESIS, ChainHead, verify_chain
 from connector.evidence.checkpoint import checkpoint_digest, checkpoint_sha256, verify_checkpoint
+from connector.evidence.edge import tables
 from connector.evidence.intent import signature_sha256
 from connector.evidence.rfc3339 import parse_utc
 from connector.evidence.timestamp import verify_response

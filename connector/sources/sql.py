@@ -29,7 +29,8 @@ from typing import Any
 from urllib.parse import quote
 
 from connector.dataplane.ranges import ByteRange
-from connector.dataplane.sources.base import (
+from connector.errors import Problem
+from connector.sources.base import (
     CHUNK_SIZE,
     DataStream,
     SourceContext,
@@ -37,15 +38,14 @@ from connector.dataplane.sources.base import (
     StreamInfo,
     unsupported_range,
 )
-from connector.dataplane.sources.fields import (
+from connector.sources.fields import (
     check_media_type,
     check_seconds,
     check_string,
     invalid,
     unknown_fields,
 )
-from connector.dataplane.sources.rows import FORMATS, RowEncoder, encoder_for
-from connector.errors import Problem
+from connector.sources.rows import FORMATS, RowEncoder, encoder_for
 
 KIND = "sql"
 BUFFERED_CHUNKS = 2

@@ -16,7 +16,7 @@ import math
 from collections.abc import Sequence
 from typing import Any, Protocol
 
-from connector.dataplane.sources.base import SourceError
+from connector.sources.base import SourceError
 
 CSV_MEDIA_TYPE = "text/csv; charset=utf-8; header=present"
 JSONL_MEDIA_TYPE = "application/jsonl"

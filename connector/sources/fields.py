@@ -7,8 +7,8 @@ import re
 from collections.abc import Mapping
 from typing import Any
 
-from connector.dataplane.sources.base import SourceError, describe
 from connector.errors import Problem
+from connector.sources.base import SourceError, describe
 
 # A media type as "type/subtype" with optional parameters; no control characters (it becomes a header).
 _MEDIA_TYPE = re.compile(

@@ -14,9 +14,9 @@ from typing import Any
 
 from connector.canonical import sha256_hex
 from connector.errors import ConnectorError
-from connector.evidence import tables
 from connector.evidence.bundle import build_bundle
 from connector.evidence.chain import CREDENTIAL_VERIFIED, Record, make_inclusion_proof
+from connector.evidence.edge import tables
 from connector.evidence.errors import EvidenceError
 from connector.jws import read_header
 

@@ -22,10 +22,11 @@ from pathlib import Path
 from typing import Any
 
 from connector.dataplane.ranges import ByteRange
-from connector.dataplane.sources.base import DataStream, SourceContext, SourceError, StreamInfo
-from connector.dataplane.sources.fields import check_media_type, invalid, missing, unknown_fields
-from connector.dataplane.sources.positional import positional_chunks
-from connector.dataplane.sources.safepath import (
+from connector.errors import Problem
+from connector.sources.base import DataStream, SourceContext, SourceError, StreamInfo
+from connector.sources.fields import check_media_type, invalid, missing, unknown_fields
+from connector.sources.positional import positional_chunks
+from connector.sources.safepath import (
     DIR_FLAGS,
     errname,
     open_beneath,
@@ -33,8 +34,7 @@ from connector.dataplane.sources.safepath import (
     path_problems,
     split_path,
 )
-from connector.dataplane.sources.tarstream import MemberSpec, TarPlan, TarReader
-from connector.errors import Problem
+from connector.sources.tarstream import MemberSpec, TarPlan, TarReader
 
 KIND = "file"
 DEFAULT_ROOT = "default"

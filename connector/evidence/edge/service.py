@@ -1,16 +1,13 @@
-"""Evidence in a running node: `attach(node)` wires the log, the agreement signer and checkpoints into it.
+"""Evidence in a running node: the log, the agreement signer and checkpoints.
 
-When the node has a signing identity and ``[evidence] enabled`` (the default), a start hook sets:
+When the node has a signing identity and ``[evidence] enabled`` (the default), the composition root makes one
+`NodeEvidence` and hands each part the port it needs: the control plane its `sink` (called by the steps inside
+their transactions) and its `signer` (proof of intent in the negotiation steps), the data plane and the verifier
+the object itself. How parts log (the record is committed together with the caller's own change, or not at all)::
 
-- ``node.evidence``: a `NodeEvidence`, the entry point for every subsystem that has something to log;
-- ``node.control.env.evidence``: its `sink`, which the control-plane steps call inside their transactions;
-- ``node.control.env.signer``: the `AgreementSigner` (proof of intent in the negotiation steps).
-
-How other subsystems log (the record is committed together with the caller's own change, or not at all)::
-
-    node.evidence.append(db, "credential.verified", peer=did, data={...})   # on the store thread, in a transaction
-    await node.evidence.record("data.sealed", process_id=transfer_id, peer=did, subject=seal_json)  # outside one
-    await node.evidence.record_refusal(problem, peer, path)                  # a peer refused at the DSP edge
+    evidence.append(db, "credential.verified", peer=did, data={...})   # on the store thread, in a transaction
+    await evidence.record("data.sealed", process_id=transfer_id, peer=did, subject=seal_json)  # outside one
+    await evidence.record_refusal(problem, peer, path)                  # a peer refused at the DSP edge
 
 `subject` is any JSON value: it is hashed into the record and its canonical body kept, so exports can show it;
 `data` stays small (it is bounded here). A record with a ``process_id`` also names the previous record about the
@@ -30,28 +27,31 @@ import json
 import logging
 import sqlite3
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from cryptography import x509
 
 from connector import keys
 from connector.canonical import sha256_hex
+from connector.config import EvidenceSection
 from connector.errors import ConnectorError, Problem
-from connector.evidence import export, tables
-from connector.evidence.agreement_signer import AgreementSigner, Anchors
 from connector.evidence.chain import MAX_DATA_BYTES, Record
 from connector.evidence.checkpoint import checkpoint_digest, checkpoint_sha256, make_checkpoint
+from connector.evidence.edge import export, tables
+from connector.evidence.edge.agreement_signer import AgreementSigner, Anchors
+from connector.evidence.edge.journal import SUBJECT_UNUSABLE, Journal
+from connector.evidence.edge.log_check import LogCheck, check_log
+from connector.evidence.edge.tsa_client import request_timestamp
 from connector.evidence.errors import EvidenceError
-from connector.evidence.journal import SUBJECT_UNUSABLE, Journal
-from connector.evidence.log_check import LogCheck, check_log
 from connector.evidence.rfc3339 import format_utc
 from connector.evidence.signer import SigningIdentity
-from connector.evidence.tsa_client import request_timestamp
-
-if TYPE_CHECKING:
-    from connector.node.runtime import Node
+from connector.identity import NodeIdentity
+from connector.store.interface import Store
+from connector.tasks import Tasks
+from connector.web.outgoing import OutgoingHttp
+from connector.web.tls import PeerTls
 
 log = logging.getLogger("connector.evidence")
 
@@ -64,6 +64,8 @@ REFUSALS_PER_MINUTE = 30  # per peer: a flood of refused requests must not becom
 EXPORT_ROUNDS = 3
 
 Clock = Callable[[], datetime]
+# The DID documents an agreement's bundle includes (ours, and the peer's when it can be fetched now).
+DidDocuments = Callable[[str], Awaitable[dict[str, Any]]]
 
 
 def _utcnow() -> datetime:
@@ -127,10 +129,22 @@ def _peer(value: Any) -> str | None:
 class NodeEvidence:
     """The node's evidence log and what writes to it. Methods taking `db` run on the store thread."""
 
-    def __init__(self, node: Node, identity: SigningIdentity, clock: Clock = _utcnow) -> None:
-        self.node = node
-        self.settings = node.config.evidence
+    def __init__(
+        self,
+        identity: SigningIdentity,
+        settings: EvidenceSection,
+        store: Store,
+        tls: PeerTls | None = None,
+        http: OutgoingHttp | None = None,
+        documents: DidDocuments | None = None,
+        clock: Clock = _utcnow,
+    ) -> None:
+        self.store = store
+        self.settings = settings
         self.identity = identity
+        self._tls = tls
+        self._http = http
+        self._documents = documents
         self.clock = clock
         self.journal = Journal(clock)
         self.signer = AgreementSigner(
@@ -149,16 +163,15 @@ class NodeEvidence:
     # --- trust ----------------------------------------------------------------------------------------------
 
     def _anchors(self) -> list[x509.Certificate]:
-        return list(self.node.trust.cas) if self.node.trust is not None else []
+        return list(self._tls.cas) if self._tls is not None else []
 
     def _any_revoked(self) -> bool:
-        return self.node.trust is not None and any(self.node.trust.revoked.values())
+        return self._tls is not None and any(self._tls.material.revoked.values())
 
     def _revoked(self, cert: x509.Certificate) -> bool:
-        trust = self.node.trust
-        if trust is None:
+        if self._tls is None:
             return False
-        return cert.serial_number in trust.revoked.get(cert.issuer.public_bytes(), frozenset())
+        return cert.serial_number in self._tls.material.revoked.get(cert.issuer.public_bytes(), frozenset())
 
     def tsa_anchors(self) -> list[x509.Certificate]:
         return self._tsa_anchors or self._anchors()
@@ -219,8 +232,7 @@ class NodeEvidence:
         data: Mapping[str, Any] | None = None,
     ) -> Record:
         """Log one record in a transaction of its own (for callers outside the store thread)."""
-        assert self.node.store is not None
-        return await self.node.store.run(
+        return await self.store.run(
             lambda db: self.append(db, kind, process_id=process_id, peer=peer, subject=subject, data=data)
         )
 
@@ -273,17 +285,16 @@ class NodeEvidence:
     async def checkpoint(self, on_demand: bool = False, timestamp: bool = True) -> dict[str, Any] | None:
         """Write a signed checkpoint if records were added since the last (on demand: if anything was added at
         all), then time-stamp it when a TSA is configured. Returns the checkpoint's description."""
-        assert self.node.store is not None
         async with self._checkpointing:
-            checkpoint, created = await self.node.store.run(self._make_checkpoint, on_demand)
+            checkpoint, created = await self.store.run(self._make_checkpoint, on_demand)
             if checkpoint is None:
                 return None
             if created:
                 log.info("checkpoint written", extra={"checkpoint": checkpoint.id, "count": checkpoint.count})
-            stamped = await self.node.store.read(tables.timestamps, checkpoint.id)
+            stamped = await self.store.read(tables.timestamps, checkpoint.id)
             if timestamp and not stamped:
                 await self._timestamp(checkpoint)
-            return await self.node.store.read(self._describe, checkpoint.id, created)
+            return await self.store.read(self._describe, checkpoint.id, created)
 
     def _describe(self, db: Any, checkpoint_id: int, created: bool) -> dict[str, Any]:
         checkpoint = tables.get_checkpoint(db, checkpoint_id)
@@ -302,11 +313,11 @@ class NodeEvidence:
 
     async def _timestamp(self, checkpoint: tables.StoredCheckpoint) -> bool:
         url = self.settings.tsa_url
-        if not url or self.node.http is None:
+        if not url or self._http is None:
             return False
         try:
             stamp = await request_timestamp(
-                self.node.http, url, checkpoint_digest(checkpoint.jws), self.tsa_anchors(), self.clock()
+                self._http.session(), url, checkpoint_digest(checkpoint.jws), self.tsa_anchors(), self.clock()
             )
         except EvidenceError as exc:
             log.warning(
@@ -332,8 +343,7 @@ class NodeEvidence:
                 },
             )
 
-        assert self.node.store is not None
-        await self.node.store.run(keep)
+        await self.store.run(keep)
         return True
 
     async def _loop(self) -> None:
@@ -348,9 +358,8 @@ class NodeEvidence:
 
     async def export(self, agreement_id: str) -> dict[str, Any]:
         """The evidence bundle of one agreement, with a fresh checkpoint when none covers its records yet."""
-        store = self.node.store
-        assert store is not None
-        documents = await self._did_documents(agreement_id)
+        store = self.store
+        documents = await self._documents(agreement_id) if self._documents is not None else {}
         for _ in range(EXPORT_ROUNDS):
             needed = await store.read(export.last_seq_about, agreement_id)
             covering = await store.read(tables.checkpoint_covering, needed) if needed else None
@@ -370,41 +379,8 @@ class NodeEvidence:
             return gathered.document
         raise EvidenceError("evidence.busy", "records about the agreement keep arriving; try the export again")
 
-    async def _did_documents(self, agreement_id: str) -> dict[str, Any]:
-        """Our own DID document, and the peer's when it can be fetched now (best effort: evidence, not a need)."""
-        edge = getattr(self.node, "trust_edge", None)
-        documents: dict[str, Any] = {}
-        if edge is None or not getattr(edge, "holding", False):
-            return documents
-        try:
-            documents[self.identity.did] = edge.holder.document_json()
-        except ConnectorError:
-            pass
-        from connector.control import repository as repo
-
-        assert self.node.store is not None
-        agreement = await self.node.store.read(repo.get_agreement, agreement_id)
-        if agreement is None:
-            return documents
-        peer = agreement.consumer_id if agreement.provider_id == self.identity.did else agreement.provider_id
-        from connector.trust.did import parse_did
-        from connector.trust.edge.fetching import FetchFailed
-
-        try:
-            raw = await asyncio.wait_for(edge.fetcher.get(parse_did(peer).url, 256 * 1024), 5.0)
-            document = json.loads(raw)
-        except (TimeoutError, ConnectorError, FetchFailed, ValueError) as exc:
-            log.info("peer DID document not included: %s", exc, extra={"peer": peer})
-            return documents
-        if isinstance(document, dict) and document.get("id") == peer:
-            documents[peer] = document
-        return documents
-
     async def check(self) -> LogCheck:
-        assert self.node.store is not None
-        return await self.node.store.read(
-            check_log, self.identity.did, self._anchors(), self.tsa_anchors(), self.clock()
-        )
+        return await self.store.read(check_log, self.identity.did, self._anchors(), self.tsa_anchors(), self.clock())
 
     async def status(self) -> dict[str, Any]:
         def read(db: Any) -> dict[str, Any]:
@@ -421,67 +397,40 @@ class NodeEvidence:
                 "lastCheckpoint": None if last is None else {"id": last.id, "count": last.count, "at": last.at},
             }
 
-        assert self.node.store is not None
-        return await self.node.store.read(read)
+        return await self.store.read(read)
+
+    # --- lifecycle ------------------------------------------------------------------------------------------
+
+    async def open(self) -> None:
+        """Read the chain's head (the journal may remember more than the head: the store tells it of undos)."""
+        self.store.on_undo(self.journal.forget)
+        self.journal.remember_processes()
+        head = await self.store.run(self.journal.load)
+        log.info(
+            "evidence log open",
+            extra={"records": head.count, "require_signatures": self.settings.require_signatures},
+        )
+
+    def run(self, tasks: Tasks) -> None:
+        """Signed checkpoints every interval; the latest one time-stamped if it went without."""
+        tasks.spawn(self._loop(), "evidence-checkpoints")
+        if self.settings.tsa_url:
+            tasks.spawn(self._stamp_latest(), "evidence-timestamp")
+
+    async def close(self) -> None:
+        try:
+            await self.checkpoint(timestamp=False)  # stamped after the next start
+        except (ConnectorError, sqlite3.Error) as exc:
+            log.error("final checkpoint failed: %s", exc)
+
+    async def _stamp_latest(self) -> None:
+        """At start: time-stamp the latest checkpoint if it went without (e.g. the one written at shutdown)."""
+        latest = await self.store.read(tables.latest_checkpoint)
+        if latest is not None and not await self.store.read(tables.timestamps, latest.id):
+            await self._timestamp(latest)
 
 
-def signing_identity(node: Node) -> SigningIdentity | None:
-    identity = node.identity
-    if identity is None:
-        return None
+def signing_identity(identity: NodeIdentity) -> SigningIdentity:
     return SigningIdentity(
         identity.participant_id, identity.signing_kid, identity.signing_key, identity.signing_cert, (identity.ca_cert,)
     )
-
-
-def attach(node: Node) -> None:
-    """Add evidence to a node before it starts (start, ready and stop hooks; management routes)."""
-    from connector.evidence import routes
-
-    node.management_routes.extend(routes.management_routes())
-    if not node.config.evidence.enabled:
-        return
-
-    async def start(n: Node) -> None:
-        identity = signing_identity(n)
-        if identity is None:
-            log.warning("no evidence log: the node has no signing identity (protocol.insecure_http)")
-            return
-        evidence = NodeEvidence(n, identity)
-        assert n.store is not None
-        n.store.on_undo(evidence.journal.forget)  # so the journal may remember more than the head
-        evidence.journal.remember_processes()
-        head = await n.store.run(evidence.journal.load)
-        n.evidence = evidence
-        if n.control is not None:
-            n.control.env.evidence = evidence.sink
-            n.control.env.signer = evidence.signer
-        log.info(
-            "evidence log open",
-            extra={"records": head.count, "require_signatures": evidence.settings.require_signatures},
-        )
-
-    async def ready(n: Node) -> None:
-        if isinstance(n.evidence, NodeEvidence):
-            n.spawn(n.evidence._loop(), "evidence-checkpoints")
-            if n.evidence.settings.tsa_url:
-                n.spawn(_stamp_latest(n.evidence), "evidence-timestamp")
-
-    async def stop(n: Node) -> None:
-        if isinstance(n.evidence, NodeEvidence):
-            try:
-                await n.evidence.checkpoint(timestamp=False)  # stamped after the next start
-            except (ConnectorError, sqlite3.Error) as exc:
-                log.error("final checkpoint failed: %s", exc)
-
-    node.start_hooks.append(start)
-    node.ready_hooks.append(ready)
-    node.stop_hooks.append(stop)
-
-
-async def _stamp_latest(evidence: NodeEvidence) -> None:
-    """At start: time-stamp the latest checkpoint if it went without (e.g. the one written at shutdown)."""
-    assert evidence.node.store is not None
-    latest = await evidence.node.store.read(tables.latest_checkpoint)
-    if latest is not None and not await evidence.node.store.read(tables.timestamps, latest.id):
-        await evidence._timestamp(latest)

@@ -15,93 +15,97 @@ from typing import Any
 from aiohttp import web
 
 from connector.errors import ConnectorError
-from connector.evidence import tables
-from connector.management import openapi
-from connector.node.appkeys import NODE
+from connector.evidence.edge import tables
+from connector.evidence.edge.service import NodeEvidence
+from connector.store.interface import Store
+from connector.web import openapi
 
 
-def _evidence(request: web.Request) -> Any:
-    evidence = request.app[NODE].evidence
-    if evidence is None:
-        raise ConnectorError(
-            "evidence.unavailable",
-            "this node keeps no evidence log (evidence is disabled, or the node has no signing identity)",
+class EvidenceRoutes:
+    """`evidence` None: the node keeps no evidence log (the routes say so)."""
+
+    def __init__(self, evidence: NodeEvidence | None, store: Store) -> None:
+        self.evidence = evidence
+        self.store = store
+
+    def group(self) -> openapi.RouteGroup:
+        return openapi.RouteGroup(
+            [
+                web.get("/v1/evidence", self.status),
+                web.post("/v1/evidence/checkpoints", self.create_checkpoint),
+                web.get("/v1/evidence/checkpoints", self.list_checkpoints),
+                web.post("/v1/evidence/check", self.check),
+                web.get("/v1/evidence/agreements/{id}/bundle", self.bundle),
+                web.get("/v1/evidence/agreements/{id}/signatures", self.signatures),
+            ],
+            API,
         )
-    return evidence
+
+    def _evidence(self) -> NodeEvidence:
+        evidence = self.evidence
+        if evidence is None:
+            raise ConnectorError(
+                "evidence.unavailable",
+                "this node keeps no evidence log (evidence is disabled, or the node has no signing identity)",
+            )
+        return evidence
+
+    async def status(self, request: web.Request) -> web.Response:
+        evidence = self.evidence
+        if evidence is None:
+            return web.json_response({"enabled": False})
+        return web.json_response(await evidence.status())
+
+    async def create_checkpoint(self, request: web.Request) -> web.Response:
+        described = await self._evidence().checkpoint(on_demand=True)
+        if described is None:
+            raise ConnectorError("evidence.empty", "the log holds no records yet")
+        return web.json_response(described, status=201 if described["created"] else 200)
+
+    async def list_checkpoints(self, request: web.Request) -> web.Response:
+        self._evidence()  # refuses when this node keeps no evidence
+        try:
+            limit = max(1, min(500, int(request.query.get("limit", "20"))))
+        except ValueError:
+            raise ConnectorError("request.invalid", "'limit' must be an integer", "limit") from None
+
+        def read(db: Any) -> list[dict[str, Any]]:
+            rows = tables.checkpoints(db)[-limit:]
+            stamped = {t.checkpoint_id: t for t in tables.timestamps(db)}
+            return [
+                {
+                    "id": c.id,
+                    "count": c.count,
+                    "head": c.head,
+                    "at": c.at,
+                    "timestamp": (
+                        {"genTime": stamped[c.id].gen_time, "tsa": stamped[c.id].tsa} if c.id in stamped else None
+                    ),
+                }
+                for c in reversed(rows)
+            ]
+
+        return web.json_response({"items": await self.store.read(read)})
+
+    async def check(self, request: web.Request) -> web.Response:
+        result = await self._evidence().check()
+        return web.json_response(result.to_json())
+
+    async def bundle(self, request: web.Request) -> web.Response:
+        document = await self._evidence().export(request.match_info["id"])
+        return web.json_response(document)
+
+    async def signatures(self, request: web.Request) -> web.Response:
+        self._evidence()
+        agreement_id = request.match_info["id"]
+        held = await self.store.read(tables.signatures_of, agreement_id)
+        return web.json_response(
+            {"agreementId": agreement_id, "signatures": {role: s.to_api() for role, s in held.items()}}
+        )
 
 
-async def status(request: web.Request) -> web.Response:
-    evidence = request.app[NODE].evidence
-    if evidence is None:
-        return web.json_response({"enabled": False})
-    return web.json_response(await evidence.status())
-
-
-async def create_checkpoint(request: web.Request) -> web.Response:
-    described = await _evidence(request).checkpoint(on_demand=True)
-    if described is None:
-        raise ConnectorError("evidence.empty", "the log holds no records yet")
-    return web.json_response(described, status=201 if described["created"] else 200)
-
-
-async def list_checkpoints(request: web.Request) -> web.Response:
-    _evidence(request)  # refuses when this node keeps no evidence
-    try:
-        limit = max(1, min(500, int(request.query.get("limit", "20"))))
-    except ValueError:
-        raise ConnectorError("request.invalid", "'limit' must be an integer", "limit") from None
-
-    def read(db: Any) -> list[dict[str, Any]]:
-        rows = tables.checkpoints(db)[-limit:]
-        stamped = {t.checkpoint_id: t for t in tables.timestamps(db)}
-        return [
-            {
-                "id": c.id,
-                "count": c.count,
-                "head": c.head,
-                "at": c.at,
-                "timestamp": (
-                    {"genTime": stamped[c.id].gen_time, "tsa": stamped[c.id].tsa} if c.id in stamped else None
-                ),
-            }
-            for c in reversed(rows)
-        ]
-
-    return web.json_response({"items": await request.app[NODE].store.read(read)})
-
-
-async def check(request: web.Request) -> web.Response:
-    result = await _evidence(request).check()
-    return web.json_response(result.to_json())
-
-
-async def bundle(request: web.Request) -> web.Response:
-    document = await _evidence(request).export(request.match_info["id"])
-    return web.json_response(document)
-
-
-async def signatures(request: web.Request) -> web.Response:
-    _evidence(request)
-    agreement_id = request.match_info["id"]
-    held = await request.app[NODE].store.read(tables.signatures_of, agreement_id)
-    return web.json_response(
-        {"agreementId": agreement_id, "signatures": {role: s.to_api() for role, s in held.items()}}
-    )
-
-
-def management_routes() -> list[web.RouteDef]:
-    return [
-        web.get("/v1/evidence", status),
-        web.post("/v1/evidence/checkpoints", create_checkpoint),
-        web.get("/v1/evidence/checkpoints", list_checkpoints),
-        web.post("/v1/evidence/check", check),
-        web.get("/v1/evidence/agreements/{id}/bundle", bundle),
-        web.get("/v1/evidence/agreements/{id}/signatures", signatures),
-    ]
-
-
-def _document() -> None:
-    """Describe the routes in the management API's OpenAPI document."""
+def _document() -> openapi.ApiSection:
+    """The routes' description in the management API's OpenAPI document."""
 
     def ref(name: str) -> dict[str, str]:
         return {"$ref": f"#/components/schemas/{name}"}
@@ -227,8 +231,7 @@ def _document() -> None:
             }
         },
     }
-    openapi.EXTRA_SCHEMAS.update(schemas)
-    openapi.EXTRA_PATHS.update(paths)
+    return openapi.ApiSection(paths, schemas)
 
 
-_document()
+API = _document()

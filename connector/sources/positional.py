@@ -11,7 +11,7 @@ import asyncio
 from collections.abc import AsyncIterator, Callable
 from concurrent.futures import Executor
 
-from connector.dataplane.sources.base import CHUNK_SIZE, SourceError
+from connector.sources.base import CHUNK_SIZE, SourceError
 
 
 async def positional_chunks(

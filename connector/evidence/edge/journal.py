@@ -16,18 +16,14 @@ from datetime import UTC, datetime
 from typing import Any
 
 from connector.canonical import canonical_bytes, sha256_hex
-from connector.evidence import tables
-from connector.evidence.chain import GENESIS, ChainHead, Record, next_record
+from connector.evidence.chain import GENESIS, PROCESS_PREV, ChainHead, Record, next_record
+from connector.evidence.edge import tables
 from connector.evidence.errors import EvidenceError
 from connector.evidence.rfc3339 import format_utc
 
 Db = Any
 Clock = Callable[[], datetime]
 SUBJECT_UNUSABLE = "evidence.subject"
-# Each record about a process names the previous record about the same process (its hash; null for the first),
-# so the records of one process form a chain of their own inside the log: an export that leaves one out in the
-# middle, or the first, no longer links up.
-PROCESS_PREV = "process_prev"
 
 
 def _utcnow() -> datetime:

@@ -14,8 +14,8 @@ import os
 import stat
 from collections.abc import Sequence
 
-from connector.dataplane.sources.base import SourceError
 from connector.errors import Problem
+from connector.sources.base import SourceError
 
 DIR_FLAGS = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
 # O_NONBLOCK: opening a FIFO for reading must not hang the worker; it is refused right after by fstat.

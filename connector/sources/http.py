@@ -26,7 +26,8 @@ from urllib.parse import urlsplit
 import aiohttp
 
 from connector.dataplane.ranges import ByteRange, RangeNotSatisfiable, format_range_header, parse_content_range
-from connector.dataplane.sources.base import (
+from connector.errors import Problem
+from connector.sources.base import (
     CHUNK_SIZE,
     DataStream,
     SourceContext,
@@ -34,7 +35,7 @@ from connector.dataplane.sources.base import (
     StreamInfo,
     unsupported_range,
 )
-from connector.dataplane.sources.fields import (
+from connector.sources.fields import (
     check_media_type,
     check_seconds,
     check_secret,
@@ -44,7 +45,6 @@ from connector.dataplane.sources.fields import (
     resolve_secret,
     unknown_fields,
 )
-from connector.errors import Problem
 
 KIND = "http"
 DEFAULT_CONNECT_TIMEOUT = 10.0

@@ -1,0 +1,91 @@
+"""The node's resources with a lifetime of their own: its data folder's lock, its store, its listeners."""
+
+from __future__ import annotations
+
+import contextlib
+import errno
+import fcntl
+import ssl
+from collections.abc import AsyncIterator, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+from aiohttp import web
+
+from connector.config import Config, Listen
+from connector.errors import ConnectorError
+from connector.store.sqlite import SqliteStore
+
+SHUTDOWN_GRACE = 10.0  # seconds in-flight requests get to finish when a listener closes
+
+
+@dataclass
+class Listener:
+    name: str
+    listen: Listen
+    runner: web.AppRunner
+    site: web.TCPSite
+
+    @property
+    def port(self) -> int:
+        """The bound port (useful when the configuration asked for port 0)."""
+        server = self.site._server
+        sockets = getattr(server, "sockets", None)
+        if sockets:
+            port: int = sockets[0].getsockname()[1]
+            return port
+        return self.listen.port
+
+
+async def listen(
+    stack: contextlib.AsyncExitStack,
+    name: str,
+    address: Listen,
+    app: web.Application,
+    ssl_context: ssl.SSLContext | None,
+) -> Listener:
+    """Serve `app` on `address` until `stack` closes; a port in use or unavailable is a ConnectorError."""
+    runner = web.AppRunner(app, access_log=None, handle_signals=False, shutdown_timeout=SHUTDOWN_GRACE)
+    await runner.setup()
+    stack.push_async_callback(runner.cleanup)
+    site = web.TCPSite(runner, address.host, address.port, ssl_context=ssl_context, reuse_address=True)
+    try:
+        await site.start()
+    except OSError as exc:
+        key = f"{name}.listen"
+        if exc.errno == errno.EADDRINUSE:
+            raise ConnectorError(
+                "listen.in_use", f"port {address.port} on {address.host} is already in use", key
+            ) from None
+        if exc.errno in (errno.EADDRNOTAVAIL, errno.EACCES):
+            raise ConnectorError("listen.unavailable", f"cannot listen on {address}: {exc.strerror}", key) from None
+        raise ConnectorError("listen.failed", f"cannot listen on {address}: {exc}", key) from None
+    return Listener(name, address, runner, site)
+
+
+@contextlib.asynccontextmanager
+async def open_store(config: Config) -> AsyncIterator[SqliteStore]:
+    store = SqliteStore(config.store_path, config.store.synchronous)
+    await store.open()
+    try:
+        yield store
+    finally:
+        await store.close()
+
+
+@contextlib.contextmanager
+def exclusive(data_dir: Path) -> Iterator[None]:
+    """One node per data folder: a second node on the same store would corrupt its processes' ordering."""
+    handle = open(data_dir / "node.lock", "a+")
+    try:
+        fcntl.flock(handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        handle.close()
+        raise ConnectorError(
+            "node.already_running", f"another node is already running on {data_dir}", "node.data_dir"
+        ) from None
+    try:
+        yield
+    finally:
+        fcntl.flock(handle.fileno(), fcntl.LOCK_UN)
+        handle.close()

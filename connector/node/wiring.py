@@ -1,0 +1,399 @@
+"""The composition root: the one module that builds a node from its configuration.
+
+Every part is constructed complete, with what it needs as explicit arguments (ports where a part must not know
+another's type): store, TLS and trust material, identity, outgoing HTTP, the trust service (holder, verifier),
+evidence, the control plane, the data plane, and the three listeners' applications. Nothing else imports all of
+them, and no part configures another.
+
+Lifetimes are entered in start-up order on one exit stack and left in reverse: a stop closes the listeners first
+(in-flight requests finish), then the parts that send and record (control plane, trust records, data plane,
+evidence's last checkpoint), then the background tasks, the outgoing session and finally the store.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import time
+from collections.abc import AsyncIterator, Callable, Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+from aiohttp import web
+
+from connector import __version__
+from connector.config import Config
+from connector.control import seeds, tck
+from connector.control.catalog import CatalogueSettings
+from connector.control.decisions import PolicyDecisions
+from connector.control.plane import ControlPlane
+from connector.control.records import Transfer
+from connector.dataplane.management import DataRoutes
+from connector.dataplane.service import LISTENER as DATA_LISTENER
+from connector.dataplane.service import DataPlane
+from connector.evidence.edge.routes import EvidenceRoutes
+from connector.evidence.edge.service import NodeEvidence, signing_identity
+from connector.evidence.recorder import no_evidence
+from connector.identity import NodeIdentity, load_identity
+from connector.management.app import build_management_app
+from connector.management.processes import ProcessRoutes
+from connector.management.resources import DefinitionRoutes
+from connector.node.documents import AgreementDocuments
+from connector.node.listeners import Listener, exclusive, listen, open_store
+from connector.policy.seam import Verdict
+from connector.protocol.app import build_protocol_app
+from connector.protocol.auth import Authenticator, CertificateAuthenticator, NoRefusalLog, StaticTokenAuthenticator
+from connector.protocol.dsp import DspRoutes
+from connector.protocol.tck_webhooks import tck_routes
+from connector.protocol.version import version_routes
+from connector.store.sqlite import SqliteStore
+from connector.tasks import Tasks
+from connector.trust.edge import repository as trust_repo
+from connector.trust.edge import routes as trust_routes
+from connector.trust.edge.authenticator import DcpAuthenticator
+from connector.trust.edge.fetching import Fetcher
+from connector.trust.edge.holder import Holder
+from connector.trust.edge.service import TrustService, VerificationLog
+from connector.trust.edge.trust_lists import TrustListKeeper
+from connector.web.endpoints import PublicEndpoints
+from connector.web.openapi import RouteGroup
+from connector.web.outgoing import OutgoingHttp
+from connector.web.peer_client import PeerClient
+from connector.web.tls import PeerTls
+
+log = logging.getLogger("connector.node")
+
+
+def _utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+@dataclass
+class RunningNode:
+    """A started node: its parts, for the command line's `serve`, tests and benchmarks."""
+
+    config: Config
+    store: SqliteStore
+    tasks: Tasks
+    endpoints: PublicEndpoints
+    outgoing: OutgoingHttp
+    trust: TrustService
+    control: ControlPlane
+    authenticator: Authenticator
+    tls: PeerTls | None = None
+    identity: NodeIdentity | None = None
+    evidence: NodeEvidence | None = None
+    dataplane: DataPlane | None = None
+    listeners: dict[str, Listener] = field(default_factory=dict)
+    started_at: float = field(default_factory=time.monotonic)
+    ready: bool = False
+
+    @property
+    def participant_id(self) -> str:
+        return self.config.node.participant_id
+
+    # --- what the management probes report (management.app.NodeStatus) ---------------------------------------
+
+    def listener_names(self) -> list[str]:
+        return list(self.listeners)
+
+    async def store_healthy(self) -> bool:
+        return await self.store.healthy()
+
+
+class _ControlForData:
+    """The data plane's `TransferControl` port. The control plane drives the data plane and the data plane
+    reports back to it: the one cycle between parts, closed here once both exist (`to`)."""
+
+    def __init__(self) -> None:
+        self._control: ControlPlane | None = None
+
+    def to(self, control: ControlPlane) -> None:
+        self._control = control
+
+    @property
+    def control(self) -> ControlPlane:
+        assert self._control is not None, "the control plane is made right after the data plane"
+        return self._control
+
+    def admission(self, tx: Any, transfer: Transfer) -> Verdict:
+        return self.control.admission(tx, transfer)
+
+    def note(
+        self, tx: Any, transfer: Transfer, cause: str, why: str | None = None, detail: Mapping[str, Any] | None = None
+    ) -> None:
+        self.control.note(tx, transfer, cause, why, detail)
+
+    async def transfer_command(self, transfer_id: str, action: str, reason: str | None) -> Any:
+        return await self.control.transfer_command(transfer_id, action, reason)
+
+
+@contextlib.asynccontextmanager
+async def running(config: Config, clock: Callable[[], datetime] = _utcnow) -> AsyncIterator[RunningNode]:
+    """Build and start a node; stop it when the block ends."""
+    started_at = time.monotonic()
+    definitions = seeds.definitions(config)  # a mistake in the configuration stops us before anything opens
+    insecure = config.protocol.insecure_http
+    holding = not insecure and not config.tck.enabled
+    verifying = holding and bool(config.trust.lists)
+    async with contextlib.AsyncExitStack() as stack:
+        config.node.data_dir.mkdir(parents=True, exist_ok=True)
+        stack.enter_context(exclusive(config.node.data_dir))
+        store = await stack.enter_async_context(open_store(config))
+
+        # TLS and identity (none in the plain-HTTP conformance profile).
+        keeper = TrustListKeeper(config.trust.lists if verifying else (), config.trust.list_refresh, clock)
+        tls: PeerTls | None = None
+        identity: NodeIdentity | None = None
+        if not insecure:
+            assert config.identity.tls_cert is not None and config.identity.tls_key is not None
+            tls = PeerTls(
+                config.identity.tls_cert,
+                config.identity.tls_key,
+                config.trust.ca,
+                config.trust.crl,
+                keeper.ca_certificates,
+            )
+            identity = load_identity(config, tls.cas)
+        endpoints = PublicEndpoints(config)
+        tasks = Tasks()
+        outgoing = OutgoingHttp(tls)
+        stack.push_async_callback(outgoing.close)
+        stack.push_async_callback(tasks.stop)
+
+        # Trust: this node as a holder, and as a verifier of its peers.
+        records = VerificationLog(store, tasks)
+        replay = trust_repo.StoreReplayCache()
+        fetcher = Fetcher(outgoing, clock)
+        holder: Holder | None = None
+        if holding:
+            assert identity is not None
+            holder = Holder(
+                identity,
+                endpoints,
+                config.identity.credentials,
+                config.trust,
+                store,
+                fetcher,
+                replay,
+                clock,
+                records.record,
+            )
+
+        # Evidence: the hash-chained log, the agreement signer, checkpoints.
+        evidence: NodeEvidence | None = None
+        if config.evidence.enabled and identity is not None:
+            evidence = NodeEvidence(
+                signing_identity(identity),
+                config.evidence,
+                store,
+                tls,
+                outgoing,
+                AgreementDocuments(store, holder, fetcher).for_agreement if holder is not None else None,
+                clock,
+            )
+        elif config.evidence.enabled:
+            log.warning("no evidence log: the node has no signing identity (protocol.insecure_http)")
+
+        authenticator: Authenticator
+        dcp: DcpAuthenticator | None = None
+        if config.tck.enabled:
+            authenticator = StaticTokenAuthenticator(config.tck.authorization, config.tck.participant)
+        elif verifying:
+            assert holder is not None
+            dcp = DcpAuthenticator(
+                config.trust, store, keeper, fetcher, holder, replay, clock, records, evidence or _NO_RECORDER
+            )
+            authenticator = dcp
+        else:
+            authenticator = CertificateAuthenticator()
+        trust = TrustService(
+            settings=config.trust,
+            store=store,
+            tasks=tasks,
+            keeper=keeper,
+            records=records,
+            fetcher=fetcher if holding else None,
+            holder=holder,
+            authenticator=dcp,
+            tls=tls,
+            clock=clock,
+        )
+
+        # The two planes.
+        peers = PeerClient(outgoing, holder.authorization_for if holder is not None else None)
+        decisions = PolicyDecisions(regions=dict(definitions.regions))
+        forward = _ControlForData()
+        dataplane: DataPlane | None = None
+        if not insecure:
+            assert identity is not None and tls is not None
+            dataplane = DataPlane(
+                settings=config.data,
+                data_dir=config.node.data_dir,
+                protocol_host=config.protocol.listen.host,
+                identity=identity,
+                endpoints=endpoints,
+                store=store,
+                tasks=tasks,
+                tls=tls,
+                peers=peers,
+                control=forward,
+                evidence=evidence.sink if evidence is not None else no_evidence,
+            )
+        control = ControlPlane(
+            participant_id=config.node.participant_id,
+            dsp=config.dsp,
+            store=store,
+            tasks=tasks,
+            peers=peers,
+            decisions=decisions,
+            callback=endpoints.dsp,
+            catalogue=CatalogueSettings(
+                config.node.participant_id, endpoints.dsp, config.dsp.catalog_page_size, config.node.name
+            ),
+            definitions=definitions,
+            dataplane=dataplane,
+            evidence=evidence.sink if evidence is not None else no_evidence,
+            signer=evidence.signer if evidence is not None else None,
+            script=tck.TckScript() if config.tck.enabled else None,
+        )
+        forward.to(control)
+
+        node = RunningNode(
+            config=config,
+            store=store,
+            tasks=tasks,
+            endpoints=endpoints,
+            outgoing=outgoing,
+            trust=trust,
+            control=control,
+            authenticator=authenticator,
+            tls=tls,
+            identity=identity,
+            evidence=evidence,
+            dataplane=dataplane,
+            started_at=started_at,
+        )
+
+        # Start-up, before anyone can reach us; each part's stop is pushed so that it runs after the listeners
+        # closed, in this order: control plane, trust records, data plane, evidence.
+        await control.load_definitions()
+        if config.tck.enabled:
+            await store.run(tck.seed, config.node.participant_id)
+        await trust.start()
+        if dataplane is not None:
+            await dataplane.open()
+        if evidence is not None:
+            await evidence.open()
+            stack.push_async_callback(evidence.close)
+        if dataplane is not None:
+            stack.push_async_callback(dataplane.close)
+        stack.push_async_callback(trust.stop)
+        stack.push_async_callback(control.stop)
+        if tls is not None:
+            tasks.spawn(tls.watch(config.trust.reload_interval), "trust-reload")
+
+        # The listeners.
+        protocol = version_routes(config.node.participant_id)
+        protocol += DspRoutes(control, authenticator, evidence or NoRefusalLog()).routes()
+        if holder is not None:
+            protocol += trust_routes.protocol_routes(holder)
+        if config.tck.enabled:
+            protocol += tck_routes(control)
+        if insecure:
+            log.warning(
+                "INSECURE: the protocol listener serves plain HTTP without TLS or peer authentication "
+                "(protocol.insecure_http = true); use this only for conformance tests on loopback"
+            )
+        groups: list[RouteGroup] = [
+            DefinitionRoutes(store, control.catalog.invalidate, definitions.regions).group(),
+            ProcessRoutes(control, config.peers).group(),
+            DataRoutes(dataplane).group(),
+            trust_routes.management_routes(trust),
+            EvidenceRoutes(evidence, store).group(),
+        ]
+        await _listen(
+            stack,
+            node,
+            "protocol",
+            config.protocol.listen,
+            build_protocol_app(tls, protocol),
+            tls.listener_context(check_crl=False) if tls is not None else None,
+        )
+        await _listen(
+            stack,
+            node,
+            "management",
+            config.management.listen,
+            build_management_app(config.management_api_key(), node, groups),
+            None,
+        )
+        if dataplane is not None:
+            assert tls is not None
+            await _listen(
+                stack,
+                node,
+                DATA_LISTENER,
+                dataplane.listen,
+                dataplane.build_app(),
+                tls.listener_context(require_client_cert=True),
+            )
+
+        # Reachable: resume what was left unfinished, start the background work.
+        await control.resume()
+        if dcp is None:
+            why = (
+                "the TCK profile is on"
+                if config.tck.enabled
+                else "the protocol listener is plain HTTP"
+                if insecure
+                else "no [[trust.lists]] are configured"
+            )
+            log.warning(
+                "peers' credentials are not verified (%s): the TLS certificate alone identifies a peer",
+                why,
+                extra={"participant_id": config.node.participant_id},
+            )
+        trust.run()
+        if dataplane is not None:
+            await dataplane.after_listening()
+        if evidence is not None:
+            evidence.run(tasks)
+        node.ready = True
+        log.info(
+            "node started",
+            extra={
+                "participant_id": config.node.participant_id,
+                "version": __version__,
+                "protocol": endpoints.protocol(),
+                "management": str(config.management.listen),
+                "startup_ms": round((time.monotonic() - started_at) * 1000, 1),
+            },
+        )
+        try:
+            yield node
+        finally:
+            node.ready = False
+    log.info("node stopped", extra={"participant_id": config.node.participant_id})
+
+
+async def _listen(
+    stack: contextlib.AsyncExitStack,
+    node: RunningNode,
+    name: str,
+    address: Any,
+    app: web.Application,
+    ssl_context: Any,
+) -> None:
+    listener = await listen(stack, name, address, app, ssl_context)
+    node.listeners[name] = listener
+    node.endpoints.bound(name, listener.port)
+
+
+class _NoRecorder:
+    async def record(self, kind: str, **kw: Any) -> None:
+        return None
+
+
+_NO_RECORDER = _NoRecorder()

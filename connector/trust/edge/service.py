@@ -1,0 +1,212 @@
+"""Trust in a running node: its verification records, and the lifecycle of what the composition root built.
+
+What a node gets, when it has a TLS identity (not the plain-HTTP test profile):
+
+- its DID document (open route, at the path its did:web DID resolves to) and its DCP credential service
+  (`Holder`), with the credentials named in ``[identity] credentials`` loaded into the store at start;
+- an ID token (with an access token for its credential service) on every DSP request it sends;
+- and, when ``[[trust.lists]]`` are configured and the TCK profile is off, the DCP verifier (`DcpAuthenticator`):
+  every DSP request it receives is verified (token, DID document, presentation, credentials, status) against the
+  trust lists of the federations it recognises, whose CA certificates also become TLS anchors.
+
+Background work: trust list files are re-read when they change, URLs fetched every ``list_refresh``, expired
+lists dropped from TLS, the replay cache and old verification records purged, and records of verified requests
+that no replay transaction took along written (within RECORD_DELAY, before they are listed, and at stop).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import sqlite3
+import time
+from collections.abc import Callable
+from datetime import datetime, timedelta
+
+from cryptography import x509
+from cryptography.hazmat.primitives.serialization import Encoding
+
+from connector.config import TrustSection
+from connector.errors import ConnectorError
+from connector.store.interface import Store
+from connector.tasks import Tasks
+from connector.trust.edge import repository as repo
+from connector.trust.edge.authenticator import DcpAuthenticator
+from connector.trust.edge.fetching import Fetcher
+from connector.trust.edge.holder import Holder
+from connector.trust.edge.trust_lists import MAX_LIST_BYTES, TrustListKeeper
+from connector.trust.tokens import DEFAULT_MAX_LIFETIME
+from connector.web.tls import PeerTls
+
+log = logging.getLogger("connector.trust")
+MAINTENANCE_INTERVAL = 60.0
+# How long a verified request's record may wait for a transaction to share before it is written on its own.
+RECORD_DELAY = 0.2
+
+
+class VerificationLog:
+    """Verification outcomes on their way to the store, in the order they happened: written with the next
+    transaction the verifier runs anyway, or on their own within RECORD_DELAY (refusals at once)."""
+
+    def __init__(self, store: Store, tasks: Tasks) -> None:
+        self.store = store
+        self.tasks = tasks
+        self.pending = repo.PendingRecords()
+        self._flush: asyncio.Task[None] | None = None
+
+    async def record(self, record: repo.VerificationRecord) -> None:
+        """Write a record now (with any waiting ones before it, so that the table stays in order)."""
+        self.pending.add(record)
+        await self.store.run(self.pending.write)
+
+    def record_soon(self, record: repo.VerificationRecord) -> None:
+        """Write a record with the next transaction the verifier runs, or within RECORD_DELAY."""
+        self.pending.add(record)
+        if self._flush is None or self._flush.done():
+            self._flush = self.tasks.spawn(self._flush_later(), "trust-records")
+
+    async def _flush_later(self) -> None:
+        await asyncio.sleep(RECORD_DELAY)
+        await self.flush()
+
+    async def flush(self) -> None:
+        """Write every waiting record (before the records are read, and at stop)."""
+        if len(self.pending):
+            await self.store.run(self.pending.write)
+
+
+class TrustService:
+    """Holding (`holder`, None in the plain-HTTP and TCK profiles) and verifying (`authenticator`, None without
+    trust lists) for one node, and the background work both need."""
+
+    def __init__(
+        self,
+        *,
+        settings: TrustSection,
+        store: Store,
+        tasks: Tasks,
+        keeper: TrustListKeeper,
+        records: VerificationLog,
+        fetcher: Fetcher | None = None,
+        holder: Holder | None = None,
+        authenticator: DcpAuthenticator | None = None,
+        tls: PeerTls | None = None,
+        clock: Callable[[], datetime],
+    ) -> None:
+        self.settings = settings
+        self.store = store
+        self.tasks = tasks
+        self.keeper = keeper
+        self.records = records
+        self.fetcher = fetcher
+        self.holder = holder
+        self.authenticator = authenticator
+        self.tls = tls
+        self.clock = clock
+        self._ca_fingerprint: frozenset[bytes] = frozenset()
+
+    @property
+    def holding(self) -> bool:
+        return self.holder is not None
+
+    @property
+    def verifying(self) -> bool:
+        return self.authenticator is not None
+
+    # --- lifecycle ------------------------------------------------------------------------------------------------
+
+    async def start(self) -> None:
+        """Before the listeners open: our credentials loaded, the trust lists loaded and the TLS anchors on them."""
+        if self.holder is not None:
+            await self.holder.load_credentials()
+            lifetime = timedelta(seconds=self.settings.token_lifetime)
+            if lifetime > DEFAULT_MAX_LIFETIME:
+                log.warning(
+                    "trust.token_lifetime is longer than peers accept by default; they may refuse our tokens",
+                    extra={
+                        "token_lifetime_s": lifetime.total_seconds(),
+                        "accepted_s": DEFAULT_MAX_LIFETIME.total_seconds(),
+                    },
+                )
+        if not self.verifying:
+            return
+        preloaded = self._cas()  # what the TLS anchors were built with (from the list files alone)
+        await self.keeper.load(self.store, self._fetch_list)
+        self._ca_fingerprint = self._cas()
+        if self._ca_fingerprint != preloaded:
+            self._rebuild_tls()
+
+    def run(self) -> None:
+        """Once listening: refresh the trust lists, and keep the replay cache and verification records trim."""
+        if self.verifying:
+            self.tasks.spawn(self._refresh_loop(), "trust-lists")
+        if self.holding:
+            self.tasks.spawn(self._maintenance_loop(), "trust-maintenance")
+
+    async def stop(self) -> None:
+        try:
+            await self.records.flush()
+        except (ConnectorError, sqlite3.Error) as exc:  # the store is failing: the log has every outcome
+            log.warning("verification records not written at stop: %s", exc)
+
+    # --- trust lists -------------------------------------------------------------------------------------------
+
+    async def _fetch_list(self, url: str) -> bytes:
+        assert self.fetcher is not None
+        return await self.fetcher.get(url, MAX_LIST_BYTES)
+
+    def _cas(self) -> frozenset[bytes]:
+        return frozenset(_der(c) for c in self.keeper.ca_certificates())
+
+    def _rebuild_tls(self) -> None:
+        """New TLS anchors for listeners and the outgoing session (as the node does when its trust files change)."""
+        if self.tls is not None:
+            self.tls.rebuild()
+
+    async def refresh(self, force_url: bool = False) -> bool:
+        """Re-read trust lists now; True if a kept copy changed. TLS anchors follow expiry and replacement."""
+        changed = await self.keeper.refresh(self.store, self._fetch_list, time.monotonic(), force_url)
+        if changed and self.authenticator is not None:
+            self.authenticator.forget_presentations()
+        cas = self._cas()
+        if cas != self._ca_fingerprint:
+            self._ca_fingerprint = cas
+            try:
+                self._rebuild_tls()
+            except ConnectorError as exc:
+                log.error(
+                    "trust lists changed but the TLS anchors cannot follow: %s",
+                    exc.reason,
+                    extra={"code": exc.code, "where": exc.where},
+                )
+        return changed
+
+    async def _refresh_loop(self) -> None:
+        while True:
+            await asyncio.sleep(self.settings.reload_interval)
+            try:
+                await self.refresh()
+            except (ConnectorError, sqlite3.Error, OSError) as exc:  # try again next time; the kept copies hold
+                log.error("trust list refresh failed: %s", exc, extra={"code": getattr(exc, "code", None)})
+
+    async def _maintenance_loop(self) -> None:
+        while True:
+            await asyncio.sleep(MAINTENANCE_INTERVAL)
+            try:
+                await self.store.run(repo.purge_replay, self.clock())
+                await self.store.run(repo.prune_verifications)
+            except (ConnectorError, sqlite3.Error) as exc:  # the store is closing or busy: next round
+                log.warning("trust maintenance skipped: %s", exc)
+
+    # --- for operators and tests -----------------------------------------------------------------------------
+
+    def forget_caches(self) -> None:
+        """Cold caches: DID documents, status lists and reusable presentations are fetched again."""
+        if self.fetcher is not None:
+            self.fetcher.clear()
+        if self.authenticator is not None:
+            self.authenticator.forget_presentations()
+
+
+def _der(cert: x509.Certificate) -> bytes:
+    return cert.public_bytes(Encoding.DER)
