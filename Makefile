@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 
-.PHONY: test lint demo venv bench clean
+.PHONY: test lint typecheck demo venv bench clean
 
 $(STAMP): pyproject.toml
 	@$(PYTHON) -c 'import sys; assert sys.version_info >= (3, 11), "Python 3.11 or newer is needed"'
@@ -22,6 +22,10 @@ lint: $(STAMP)
 	$(BIN)/ruff check connector tests benchmarks scripts
 	$(BIN)/ruff format --check connector tests benchmarks scripts
 
+# Not part of lint yet: the modules outside the strict set still have findings (see [tool.mypy] in pyproject.toml).
+typecheck: $(STAMP)
+	$(BIN)/mypy --config-file pyproject.toml
+
 demo: $(STAMP)
 	$(BIN)/connector demo
 
@@ -29,4 +33,4 @@ bench: $(STAMP)
 	@for b in benchmarks/bench_*.py; do echo "== $$b"; $(BIN)/python $$b || exit 1; done
 
 clean:
-	rm -rf $(VENV) build *.egg-info .pytest_cache .hypothesis
+	rm -rf $(VENV) build *.egg-info .pytest_cache .hypothesis .mypy_cache

@@ -11,7 +11,12 @@ import json
 import logging
 import sys
 import time
-from typing import Any
+from collections.abc import Mapping
+from types import TracebackType
+from typing import TextIO
+
+# LogRecord's exc_info: what sys.exc_info() returns.
+_ExcInfo = tuple[type[BaseException], BaseException, TracebackType | None] | tuple[None, None, None]
 
 request_id: contextvars.ContextVar[str | None] = contextvars.ContextVar("request_id", default=None)
 
@@ -20,8 +25,8 @@ _SECRET_FIELDS = {"api_key", "authorization", "token", "password", "secret", "pr
 _STANDARD = set(vars(logging.LogRecord("", 0, "", 0, "", (), None))) | {"message", "asctime", "taskName"}
 
 
-def _extras(record: logging.LogRecord) -> dict[str, Any]:
-    out: dict[str, Any] = {}
+def _extras(record: logging.LogRecord) -> dict[str, object]:
+    out: dict[str, object] = {}
     for key, value in vars(record).items():
         if key in _STANDARD or key.startswith("_"):
             continue
@@ -31,7 +36,7 @@ def _extras(record: logging.LogRecord) -> dict[str, Any]:
 
 class JsonFormatter(logging.Formatter):
     def format(self, record: logging.LogRecord) -> str:
-        entry: dict[str, Any] = {
+        entry: dict[str, object] = {
             "ts": time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(record.created)) + f".{int(record.msecs):03d}Z",
             "level": record.levelname.lower(),
             "logger": record.name,
@@ -69,7 +74,19 @@ class TextFormatter(logging.Formatter):
 class _SafeExtras(logging.Logger):
     """A logger whose `extra` keys never crash a caller by clashing with LogRecord's own attributes."""
 
-    def makeRecord(self, name, level, fn, lno, msg, args, exc_info, func=None, extra=None, sinfo=None):  # type: ignore[override]
+    def makeRecord(
+        self,
+        name: str,
+        level: int,
+        fn: str,
+        lno: int,
+        msg: object,
+        args: tuple[object, ...] | Mapping[str, object],
+        exc_info: _ExcInfo | None,
+        func: str | None = None,
+        extra: Mapping[str, object] | None = None,
+        sinfo: str | None = None,
+    ) -> logging.LogRecord:
         if extra:
             extra = {(f"{k}_" if k in _STANDARD else k): v for k, v in extra.items()}
         return super().makeRecord(name, level, fn, lno, msg, args, exc_info, func, extra, sinfo)
@@ -78,7 +95,7 @@ class _SafeExtras(logging.Logger):
 logging.setLoggerClass(_SafeExtras)
 
 
-def setup_logging(level: str = "info", fmt: str = "text", stream: Any = None) -> None:
+def setup_logging(level: str = "info", fmt: str = "text", stream: TextIO | None = None) -> None:
     handler = logging.StreamHandler(stream or sys.stderr)
     handler.setFormatter(JsonFormatter() if fmt == "json" else TextFormatter())
     root = logging.getLogger()

@@ -77,7 +77,7 @@ class ProcessMachine(Generic[S, K]):
         row = self.table[sender].get(state, {})
         if message in row:
             return Transition(sender, message, state, row[message])
-        details = {
+        details: dict[str, object] = {
             "role": role.value,
             "sender": sender.value,
             "state": None if state is None else state.value,

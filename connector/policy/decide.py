@@ -116,8 +116,8 @@ def decide_contract(
     parsed: list[tuple[str, Policy | None, str | None]] = []
     for index, candidate in enumerate(offers_for_dataset):
         try:
-            offer = _as_policy(candidate)
-            parsed.append((offer.uid or f"offer #{index + 1}", offer, None))
+            policy = _as_policy(candidate)
+            parsed.append((policy.uid or f"offer #{index + 1}", policy, None))
         except ConnectorError as exc:
             parsed.append((f"offer #{index + 1}", None, str(exc.problem)))
     # The offer the request says it answers is tried first; the others still count (a counter-offer may differ).

@@ -14,11 +14,12 @@ from datetime import datetime
 from typing import Any, Literal
 
 from connector.errors import Problem
+from connector.policy.vocabulary import LogicalOperator
 
 RuleKind = Literal["permission", "prohibition", "duty", "obligation"]
 
 
-class JsonObject(tuple):  # type: ignore[type-arg]
+class JsonObject(tuple[tuple[str, Any], ...]):
     """A JSON object frozen as sorted (key, value) pairs, so right operands stay hashable."""
 
     __slots__ = ()
@@ -62,7 +63,7 @@ class AtomicConstraint:
 
 @dataclass(frozen=True)
 class LogicalConstraint:
-    operator: Literal["and", "or", "xone", "andSequence"]
+    operator: LogicalOperator
     constraints: tuple[Constraint, ...]
     where: str = field(default="", compare=False)
 

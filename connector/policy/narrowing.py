@@ -228,8 +228,8 @@ def strictness_gaps(offer: Policy, request: Policy, target: str | None, regions:
         per_request = [prohibition_gaps(prohibition, kept, regions) for kept in request.prohibitions]
         if any(not found for found in per_request):
             continue
-        detail = "; ".join(min(per_request, key=len)) if per_request else "the request has no such prohibition"
-        gaps.append(f"offered {describe_rule(prohibition)} is not kept: {detail}")
+        fewest = min(per_request, key=len) if per_request else ["the request has no such prohibition"]
+        gaps.append(f"offered {describe_rule(prohibition)} is not kept: " + "; ".join(fewest))
     for obligation in _kept(offer.obligations, request.obligations):
         gaps.append(f"offered {describe_rule(obligation)} is not kept")
     return gaps

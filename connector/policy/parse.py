@@ -15,7 +15,16 @@ from datetime import datetime
 from typing import Any
 
 from connector.errors import ConnectorError, Problem
-from connector.policy.model import AtomicConstraint, Constraint, LogicalConstraint, Policy, Rule, freeze, thaw
+from connector.policy.model import (
+    AtomicConstraint,
+    Constraint,
+    LogicalConstraint,
+    Policy,
+    Rule,
+    RuleKind,
+    freeze,
+    thaw,
+)
 from connector.policy.operands import OPERAND_SPECS, compile_right_operand, describe_right_operand
 from connector.policy.regions import expand_place, is_static_place
 from connector.policy.values import from_micros, parse_date_time
@@ -33,7 +42,14 @@ _ATOMIC_KEYS = frozenset({"leftOperand", "operator", "rightOperand"})
 _IGNORED_CONSTRAINT_KEYS = frozenset({"uid", "dataType"})  # dataType: the left operand fixes the kind anyway
 _UNSUPPORTED_CONSTRAINT_KEYS = frozenset({"rightOperandReference", "unit", "status"})
 _RULE_KEYS = frozenset({"action", "constraint", "target", "assigner", "assignee", "uid"})
-_NESTED_DUTY_KEY = {"permission": "duty", "prohibition": "remedy", "duty": "consequence", "obligation": "consequence"}
+_NESTED_DUTY_KEY: dict[RuleKind, str] = {
+    "permission": "duty",
+    "prohibition": "remedy",
+    "duty": "consequence",
+    "obligation": "consequence",
+}
+# A policy's own rules; each kind is also the key holding them.
+_POLICY_RULE_KINDS: tuple[RuleKind, ...] = ("permission", "prohibition", "obligation")
 _UNSUPPORTED_POLICY_KEYS = frozenset({"inheritFrom", "inheritAllowed"})
 
 
@@ -127,14 +143,14 @@ class _Reader:
         timestamp = self.timestamp(members.get("timestamp"))
         parties = {"target": target, "assigner": assigner, "assignee": assignee}
         rules: dict[str, tuple[Rule, ...]] = {}
-        for key, kind in (("permission", "permission"), ("prohibition", "prohibition"), ("obligation", "obligation")):
+        for kind in _POLICY_RULE_KINDS:
             found: list[Rule] = []
-            if key in members:
-                for where, item in self.items(members[key], key):
+            if kind in members:
+                for where, item in self.items(members[kind], kind):
                     rule = self.rule(item, kind, where, parties, 0)
                     if rule is not None:
                         found.append(rule)
-            rules[key] = tuple(found)
+            rules[kind] = tuple(found)
         return Policy(
             uid=uid,
             type=policy_type,
@@ -176,7 +192,7 @@ class _Reader:
         return None
 
     # -- rules ----------------------------------------------------------------------------------------------
-    def rule(self, obj: Any, kind: str, where: str, parties: Mapping[str, str | None], depth: int) -> Rule | None:
+    def rule(self, obj: Any, kind: RuleKind, where: str, parties: Mapping[str, str | None], depth: int) -> Rule | None:
         if not isinstance(obj, Mapping):
             self.fail("policy.invalid", f"A {kind} must be a JSON object.", where)
             return None
@@ -207,12 +223,11 @@ class _Reader:
         constraints = self.constraints(members.get("constraint"), _join(where, "constraint"), depth)
         duties: list[Rule] = []
         if nested_key in members:
-            nested_kind = "duty"
             for nested_where, item in self.items(members[nested_key], _join(where, nested_key)):
-                duty = self.rule(item, nested_kind, nested_where, parties, depth + 1)
+                duty = self.rule(item, "duty", nested_where, parties, depth + 1)
                 if duty is not None:
                     duties.append(duty)
-        return Rule(kind, action or "", constraints, tuple(duties), where)  # type: ignore[arg-type]
+        return Rule(kind, action or "", constraints, tuple(duties), where)
 
     def action(self, raw: Any, where: str, kind: str) -> str | None:
         if raw is None:
@@ -281,7 +296,7 @@ class _Reader:
         if logical:
             operator = logical[0]
             inner = self.constraints(members[operator], _join(where, operator), depth)
-            return LogicalConstraint(operator, inner, where)  # type: ignore[arg-type]
+            return LogicalConstraint(operator, inner, where)
         return self.atomic(members, where)
 
     def atomic(self, members: Mapping[str, Any], where: str) -> AtomicConstraint | None:

@@ -6,6 +6,8 @@ Names arrive compact (``eq``), prefixed (``odrl:eq``) or as full IRIs (``http://
 
 from __future__ import annotations
 
+from typing import Literal
+
 ODRL_NAMESPACE = "http://www.w3.org/ns/odrl/2/"
 _PREFIXES = ("odrl:", ODRL_NAMESPACE, "https://www.w3.org/ns/odrl/2/")
 
@@ -31,7 +33,8 @@ OPERATORS: frozenset[str] = frozenset(
 UNSUPPORTED_OPERATORS: frozenset[str] = frozenset({"term-lteq"})
 ORDER_OPERATORS: frozenset[str] = frozenset({"eq", "neq", "lt", "lteq", "gt", "gteq"})
 
-LOGICAL_OPERATORS: tuple[str, ...] = ("and", "or", "xone", "andSequence")
+LogicalOperator = Literal["and", "or", "xone", "andSequence"]
+LOGICAL_OPERATORS: tuple[LogicalOperator, ...] = ("and", "or", "xone", "andSequence")
 
 POLICY_TYPES: frozenset[str] = frozenset({"Offer", "Agreement", "Set"})
 

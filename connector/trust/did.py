@@ -34,7 +34,6 @@ from cryptography import x509
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.hazmat.primitives.serialization import Encoding
-from cryptography.x509.oid import ExtensionOID
 
 from connector.errors import ConnectorError
 from connector.keys import PublicKey, cert_der_b64, key_from_jwk, public_jwk, same_public_key
@@ -180,7 +179,7 @@ def split_did_url(did_url: str) -> tuple[str, str]:
 def did_from_certificate(cert: x509.Certificate) -> str:
     """The participant id a TLS or signing certificate names: its single did:web URI SAN."""
     try:
-        san = cert.extensions.get_extension_for_oid(ExtensionOID.SUBJECT_ALTERNATIVE_NAME).value
+        san = cert.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
     except x509.ExtensionNotFound:
         raise ConnectorError("did.certificate", "certificate has no subjectAltName naming a DID") from None
     uris = [u for u in san.get_values_for_type(x509.UniformResourceIdentifier) if u.startswith("did:")]

@@ -41,7 +41,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from types import MappingProxyType
-from typing import Any
+from typing import Any, TypeGuard
 
 from cryptography import x509
 from cryptography.hazmat.primitives.asymmetric import ec
@@ -467,12 +467,12 @@ class TrustStore:
         entries = self.issuer(did)
         if not entries:
             raise ConnectorError("trust.issuer_unknown", f"{did} is on no trust list", did)
-        jwks = [e.keys.get(kid) for _, e in entries]
-        if any(j is None for j in jwks):
+        jwks = [jwk for _, e in entries if (jwk := e.keys.get(kid)) is not None]
+        if len(jwks) != len(entries):
             raise ConnectorError(
                 "trust.issuer_key_unknown", f"key {kid!r} of {did} is not on every list naming the issuer", kid
             )
-        if any(dict(j) != dict(jwks[0]) for j in jwks if j is not None):
+        if any(dict(j) != dict(jwks[0]) for j in jwks):
             raise ConnectorError("trust.issuer_key_conflict", f"trust lists disagree about key {kid!r} of {did}", kid)
         return entries[0][1].key(kid)
 
@@ -484,7 +484,7 @@ class TrustStore:
         return all(any(url.startswith(p) for p in e.status_list_prefixes) for _, e in entries)
 
 
-def plain_https_url(url: object) -> bool:
+def plain_https_url(url: object) -> TypeGuard[str]:
     """An https URL whose path cannot climb out of a prefix: no query, fragment, user info, dot or encoded
     segments. Prefix matching is only sound on such URLs."""
     if not isinstance(url, str) or not url.startswith("https://") or len(url) > 2048:
