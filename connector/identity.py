@@ -74,6 +74,8 @@ def load_identity(config: Config, anchors: list[x509.Certificate]) -> NodeIdenti
     now = datetime.now(UTC)
     ident = config.identity
     pid = config.node.participant_id
+    # Present whenever the node has TLS (the configuration refuses it otherwise).
+    assert ident.tls_cert and ident.tls_key and ident.signing_cert and ident.signing_key
     tls_cert = keys.load_certificate(ident.tls_cert)
     tls_key = keys.load_private_key(ident.tls_key)
     if not keys.same_public_key(tls_cert.public_key(), tls_key):  # type: ignore[arg-type]

@@ -103,13 +103,14 @@ class ControlPlane:
     async def apply(self, kind: str, fn: Callable[..., Reply], *args: Any) -> Reply:
         """Run one received message's step in a transaction, then start the work it left pending."""
         reply, follow = await self.store.run(self._then_follow_up, kind, fn, lambda r: r.process_id, *args)
-        if reply.process_id is not None:
+        if reply.process_id is not None and follow is not None:
             self.engine.settled(kind, reply.process_id, follow)
         return reply
 
     async def command(self, kind: str, fn: Callable[..., Any], *args: Any) -> Any:
         """Run a user's command (start, terminate, ...) in a transaction, then deliver what it queued."""
         record, follow = await self.store.run(self._then_follow_up, kind, fn, lambda r: r.id, *args)
+        assert follow is not None  # every command names its process
         self.engine.settled(kind, record.id, follow)
         return record
 

@@ -23,7 +23,9 @@ from connector.web.problems import problem_middleware
 class NodeStatus(Protocol):
     """What the probes report about the running node."""
 
-    participant_id: str
+    @property
+    def participant_id(self) -> str: ...
+
     started_at: float  # time.monotonic() at start
     ready: bool
 

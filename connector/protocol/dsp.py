@@ -55,8 +55,8 @@ def _json(reply: Reply, headers: dict[str, str] | None = None) -> web.Response:
 
 
 def _error_body(kind: str, problem: Problem, body: Any, path_pid: str | None = None) -> dict[str, Any]:
-    pids = {
-        k: (body.get(k) if isinstance(body, dict) and isinstance(body.get(k), str) else "")
+    pids: dict[str, str] = {
+        k: (value if isinstance(body, dict) and isinstance(value := body.get(k), str) else "")
         for k in ("providerPid", "consumerPid")
     }
     if kind == "negotiation":

@@ -211,7 +211,7 @@ class NodeEvidence:
 
     def sink(
         self,
-        db: Any,
+        tx: Any,
         kind: str,
         *,
         process_id: str | None,
@@ -219,8 +219,8 @@ class NodeEvidence:
         subject: Any = None,
         data: Mapping[str, Any] | None = None,
     ) -> None:
-        """The control plane's `StepEnv.evidence`."""
-        self.append(db, kind, process_id=process_id, peer=peer, subject=subject, data=data)
+        """The `EvidenceSink` port the control plane's steps and the data plane append through."""
+        self.append(tx, kind, process_id=process_id, peer=peer, subject=subject, data=data)
 
     async def record(
         self,
