@@ -150,6 +150,78 @@ class ManagementSection:
     )
     api_key: str = _doc("API key clients send in the X-Api-Key header.", default="", check=_check_api_key)
     api_key_file: Path | None = _doc("File holding the API key (alternative to api_key).", kind="file", default=None)
+    tls_cert: Path | None = _doc(
+        "PEM certificate to serve the management listener over HTTPS (needed on a non-loopback address).",
+        kind="file",
+        default=None,
+    )
+    tls_key: Path | None = _doc("PEM private key of management.tls_cert.", kind="file", default=None)
+    allow_plain_http_remote: bool = _doc(
+        "Serve the management API over plain HTTP on a non-loopback address (API keys cross the network in the "
+        "clear; only behind a TLS-terminating proxy on a private network). Logged as a warning.",
+        kind="bool",
+        default=False,
+    )
+
+
+def _check_count(value: int) -> str | None:
+    return None if value >= 1 else "must be at least 1"
+
+
+@dataclass(frozen=True)
+class LimitsSection:
+    """What one client may take of a listener: connections, concurrent requests, time and bytes."""
+
+    max_connections: int = _doc(
+        "Open connections a listener accepts in all; further connections are closed at once.",
+        kind="int",
+        default=1024,
+        check=_check_count,
+    )
+    max_connections_per_peer: int = _doc(
+        "Open connections one client may hold on a listener (a peer by its certificate, others by address).",
+        kind="int",
+        default=64,
+        check=_check_count,
+    )
+    max_requests: int = _doc(
+        "Requests a listener handles at once; more are answered 503 with Retry-After.",
+        kind="int",
+        default=512,
+        check=_check_count,
+    )
+    max_requests_per_peer: int = _doc(
+        "Requests one client may have in progress at once; more are answered 503 with Retry-After.",
+        kind="int",
+        default=32,
+        check=_check_count,
+    )
+    header_timeout: float = _doc(
+        "Seconds a new connection has to send its first complete request head.",
+        kind="float",
+        default=10.0,
+        check=_check_positive,
+    )
+    idle_timeout: float = _doc(
+        "Seconds an idle keep-alive connection is kept open; also bounds the head of every further request.",
+        kind="float",
+        default=30.0,
+        check=_check_positive,
+    )
+    body_timeout: float = _doc(
+        "Seconds a request body (a DSP or management message) has to arrive in full; for data pushed to this "
+        "node, the longest pause between two pieces of it.",
+        kind="float",
+        default=30.0,
+        check=_check_positive,
+    )
+    max_message_bytes: int = _doc(
+        "Largest DSP, DCP or management message accepted, in bytes (refused by Content-Length before reading, "
+        "and while reading).",
+        kind="int",
+        default=1024 * 1024,
+        check=_check_count,
+    )
 
 
 @dataclass(frozen=True)
@@ -425,6 +497,7 @@ class Config:
     tck: TckSection = field(default_factory=TckSection)
     data: DataSection = field(default_factory=DataSection)
     evidence: EvidenceSection = field(default_factory=EvidenceSection)
+    limits: LimitsSection = field(default_factory=LimitsSection)
     peers: tuple[PeerEntry, ...] = ()
     source: Path | None = None  # the file it came from
     # What the node offers ([regions], [[assets]], [[policies]], [[offers]]) as written: read and checked when
@@ -457,6 +530,7 @@ SECTIONS: dict[str, type] = {
     "tck": TckSection,
     "data": DataSection,
     "evidence": EvidenceSection,
+    "limits": LimitsSection,
 }
 TABLE_ARRAYS: dict[str, type] = {"peers": PeerEntry}
 TABLE_KINDS: dict[str, type] = {"TrustListEntry": TrustListEntry}
@@ -636,12 +710,21 @@ def _has_required(cls: type) -> bool:
     )
 
 
+def is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
 def _cross_checks(config: Config) -> None:
     if not config.protocol.insecure_http:
         for key in ("tls_cert", "tls_key", "signing_key", "signing_cert"):
             if getattr(config.identity, key) is None:
                 raise ConfigError("config.missing_key", "required key is missing", f"identity.{key}")
-    elif config.protocol.listen.host not in ("127.0.0.1", "::1", "localhost"):
+    elif not is_loopback(config.protocol.listen.host):
         raise ConfigError(
             "config.invalid", "plain HTTP (insecure_http) is only allowed on a loopback address", "protocol.listen"
         )
@@ -659,6 +742,17 @@ def _cross_checks(config: Config) -> None:
     if m.api_key_file is not None and len(config.management_api_key()) < 16:
         raise ConfigError(
             "config.invalid", "the API key in the file must be at least 16 characters", "management.api_key_file"
+        )
+    if (m.tls_cert is None) != (m.tls_key is None):
+        missing = "management.tls_key" if m.tls_key is None else "management.tls_cert"
+        raise ConfigError("config.missing_key", "management TLS needs both tls_cert and tls_key", missing)
+    if not is_loopback(m.listen.host) and m.tls_cert is None and not m.allow_plain_http_remote:
+        raise ConfigError(
+            "config.invalid",
+            f"the management API would be served over plain HTTP on {m.listen.host}, a non-loopback address: "
+            "set management.tls_cert and tls_key, or management.allow_plain_http_remote = true behind a "
+            "TLS-terminating proxy on a private network",
+            "management.listen",
         )
     if config.protocol.listen == m.listen:
         raise ConfigError(

@@ -36,6 +36,7 @@ from connector.dataplane.seal import SealError, SealExpectation, SealFacts, veri
 from connector.dsp.vocabulary import Role, TransferState
 from connector.errors import ConnectorError, Problem
 from connector.keys import cert_pem
+from connector.web.bodies import CLOSING, read_json, stalling
 from connector.web.middleware import peer_of
 
 if TYPE_CHECKING:
@@ -299,7 +300,9 @@ class ConsumerSide:
             await download.restart()  # a push always starts from its first byte
         handle = self.plane.streams.open(tp.id, "push-in", transport=request.transport)
         try:
-            received = await receive_into(download, request.content.iter_any())
+            received = await receive_into(
+                download, stalling(request.content.iter_any(), self.plane.limits.body_timeout)
+            )
         except (aiohttp.ClientError, ConnectionError, asyncio.CancelledError, DownloadError) as exc:
             await download.pause()
             if isinstance(exc, asyncio.CancelledError):
@@ -339,8 +342,10 @@ class ConsumerSide:
                 )
             )
         try:
-            seal = await request.json()
-        except ValueError:
+            seal = await read_json(request, self.plane.limits.max_message_bytes, self.plane.limits.body_timeout)
+        except ConnectorError as exc:
+            if exc.code in CLOSING:
+                raise
             seal = None
         try:
             facts = await self.judge_seal(tp.id, seal, receipt.digest)

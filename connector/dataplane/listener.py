@@ -16,8 +16,10 @@ from aiohttp import web
 
 from connector.dataplane.gate import Refused
 from connector.dataplane.ranges import RangeNotSatisfiable, format_unsatisfied_range
-from connector.errors import ConnectorError
+from connector.errors import ConnectorError, Problem
 from connector.sources import SourceError, http_status_for
+from connector.web.bodies import CLOSING
+from connector.web.limits import request_limits
 from connector.web.middleware import json_error, peer_identity, request_context
 
 if TYPE_CHECKING:
@@ -43,7 +45,10 @@ async def problems(request: web.Request, handler: Handler) -> web.StreamResponse
             log.warning("source failed", extra={"code": exc.code, "reason": exc.reason, "path": request.path})
         return _error(status, exc)
     except ConnectorError as exc:
-        return _error(400, exc)
+        response = _error({"request.too_large": 413, "request.timeout": 408}.get(exc.code, 400), exc)
+        if exc.code in CLOSING:
+            response.force_close()
+        return response
 
 
 def _error(status: int, exc: ConnectorError, headers: dict[str, str] | None = None) -> web.Response:
@@ -52,15 +57,28 @@ def _error(status: int, exc: ConnectorError, headers: dict[str, str] | None = No
     return response
 
 
+def _refusal(request: web.Request, status: int, problem: Problem) -> web.StreamResponse:
+    response = json_error(status, problem.code, problem.reason)
+    if status == 503:
+        response.headers["Retry-After"] = "1"
+    return response
+
+
+def _streamed(request: web.Request) -> bool:
+    """Data pushed to us is a stream of any size (bounded by the transfer, paced by `body_timeout`)."""
+    return request.method == "POST" and request.path.startswith("/push/") and not request.path.endswith("/seal")
+
+
 async def _not_found(request: web.Request) -> web.Response:
     return json_error(404, "route.not_found", f"no such endpoint: {request.method} {request.path}")
 
 
 def build_data_app(plane: DataPlane) -> web.Application:
     identify = peer_identity(plane.tls)
+    limits = request_limits(plane.limits, _refusal, exempt=_streamed)
     app = web.Application(
-        middlewares=[request_context, identify, problems],
-        client_max_size=1024 * 1024,
+        middlewares=[request_context, limits, identify, problems],
+        client_max_size=plane.limits.max_message_bytes,
         handler_args={"read_bufsize": READ_BUFFER},
     )
     app.add_routes(

@@ -25,7 +25,7 @@ from urllib.parse import quote
 import aiohttp
 from sqlite_utils import Database
 
-from connector.config import DataSection, Listen
+from connector.config import DataSection, LimitsSection, Listen
 from connector.control import repository as repo
 from connector.control.records import Transfer
 from connector.dataplane.address import data_address, pull_address
@@ -78,6 +78,7 @@ class DataPlane:
         peers: PeerClient,
         control: TransferControl,
         evidence: EvidenceSink = no_evidence,
+        limits: LimitsSection | None = None,
         clock: Callable[[], datetime] = _utcnow,
     ) -> None:
         from connector.dataplane.consumer import ConsumerSide
@@ -94,6 +95,7 @@ class DataPlane:
         self.peers = peers
         self.control = control
         self.evidence = evidence
+        self.limits = limits or LimitsSection()
         self.clock = clock
         self.streams = OpenStreams()
         self.loop: asyncio.AbstractEventLoop | None = None

@@ -210,7 +210,16 @@ def _node_config(
             "protocol",
             {"listen": entry["listen"]["protocol"], "public_url": entry["protocol"].removesuffix("/dsp/2025-1")},
         ),
-        toml_out.table("management", {"listen": entry["listen"]["management"], "api_key": entry["apiKey"]}),
+        toml_out.table(
+            "management",
+            {
+                "listen": entry["listen"]["management"],
+                "api_key": entry["apiKey"],
+                # In a container the listener binds every interface of the container's own network; the host
+                # publishes it on its loopback only.
+                **({"allow_plain_http_remote": True} if compose else {}),
+            },
+        ),
         toml_out.table("data", {"listen": entry["listen"]["data"], "public_url": entry["data"], "root": "data"}),
         toml_out.table(
             "trust",

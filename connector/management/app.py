@@ -14,10 +14,21 @@ from typing import Protocol
 from aiohttp import web
 
 from connector import __version__
+from connector.config import LimitsSection
+from connector.errors import Problem
 from connector.management.openapi import SECTION
+from connector.web.inputs import LIMITS
+from connector.web.limits import request_limits
 from connector.web.middleware import api_key_auth, request_context
 from connector.web.openapi import RouteGroup, serving
-from connector.web.problems import problem_middleware
+from connector.web.problems import from_problem, problem_middleware
+
+
+def problem_refusal(request: web.Request, status: int, problem: Problem) -> web.StreamResponse:
+    response = from_problem(problem, status)
+    if status == 503:
+        response.headers["Retry-After"] = "1"
+    return response
 
 
 class NodeStatus(Protocol):
@@ -71,8 +82,19 @@ class Probes:
         )
 
 
-def build_management_app(api_key: str, status: NodeStatus, groups: Sequence[RouteGroup]) -> web.Application:
-    app = web.Application(middlewares=[request_context, problem_middleware, api_key_auth(api_key)])
+def build_management_app(
+    api_key: str, status: NodeStatus, groups: Sequence[RouteGroup], limits: LimitsSection
+) -> web.Application:
+    app = web.Application(
+        middlewares=[
+            request_context,
+            problem_middleware,
+            request_limits(limits, problem_refusal),
+            api_key_auth(api_key),
+        ],
+        client_max_size=limits.max_message_bytes,
+    )
+    app[LIMITS] = limits
     every = [Probes(status).group(), *groups]
     every.append(serving([SECTION, *(g.api for g in every)]))
     for group in every:

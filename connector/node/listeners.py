@@ -12,11 +12,15 @@ from pathlib import Path
 
 from aiohttp import web
 
-from connector.config import Config, Listen
+from connector.config import Config, LimitsSection, Listen
 from connector.errors import ConnectorError
 from connector.store.sqlite import SqliteStore
+from connector.web.limits import GuardedSite
 
 SHUTDOWN_GRACE = 10.0  # seconds in-flight requests get to finish when a listener closes
+# Seconds the rest of a refused body is read and dropped after the answer, so that the client can read the
+# answer before the connection closes (closing with unread data would reset it).
+LINGER = 2.0
 
 
 @dataclass
@@ -24,7 +28,7 @@ class Listener:
     name: str
     listen: Listen
     runner: web.AppRunner
-    site: web.TCPSite
+    site: GuardedSite
 
     @property
     def port(self) -> int:
@@ -43,12 +47,21 @@ async def listen(
     address: Listen,
     app: web.Application,
     ssl_context: ssl.SSLContext | None,
+    limits: LimitsSection,
 ) -> Listener:
-    """Serve `app` on `address` until `stack` closes; a port in use or unavailable is a ConnectorError."""
-    runner = web.AppRunner(app, access_log=None, handle_signals=False, shutdown_timeout=SHUTDOWN_GRACE)
+    """Serve `app` on `address` until `stack` closes, within `limits`; a port in use or unavailable is a
+    ConnectorError."""
+    runner = web.AppRunner(
+        app,
+        access_log=None,
+        handle_signals=False,
+        shutdown_timeout=SHUTDOWN_GRACE,
+        keepalive_timeout=limits.idle_timeout,
+        lingering_time=min(LINGER, limits.body_timeout),
+    )
     await runner.setup()
     stack.push_async_callback(runner.cleanup)
-    site = web.TCPSite(runner, address.host, address.port, ssl_context=ssl_context, reuse_address=True)
+    site = GuardedSite(runner, address.host, address.port, limits, ssl_context=ssl_context)
     try:
         await site.start()
     except OSError as exc:

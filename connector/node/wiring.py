@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import ssl
 import time
 from collections.abc import AsyncIterator, Callable, Mapping
 from dataclasses import dataclass, field
@@ -23,7 +24,7 @@ from typing import Any
 from aiohttp import web
 
 from connector import __version__
-from connector.config import Config
+from connector.config import Config, is_loopback
 from connector.control import seeds, tck
 from connector.control.catalog import CatalogueSettings
 from connector.control.decisions import PolicyDecisions
@@ -60,7 +61,7 @@ from connector.web.endpoints import PublicEndpoints
 from connector.web.openapi import RouteGroup
 from connector.web.outgoing import OutgoingHttp
 from connector.web.peer_client import PeerClient
-from connector.web.tls import PeerTls
+from connector.web.tls import PeerTls, server_only_context
 
 log = logging.getLogger("connector.node")
 
@@ -240,6 +241,7 @@ async def running(config: Config, clock: Callable[[], datetime] = _utcnow) -> As
                 peers=peers,
                 control=forward,
                 evidence=evidence.sink if evidence is not None else no_evidence,
+                limits=config.limits,
             )
         control = ControlPlane(
             participant_id=config.node.participant_id,
@@ -296,7 +298,7 @@ async def running(config: Config, clock: Callable[[], datetime] = _utcnow) -> As
 
         # The listeners.
         protocol = version_routes(config.node.participant_id)
-        protocol += DspRoutes(control, authenticator, evidence or NoRefusalLog()).routes()
+        protocol += DspRoutes(control, authenticator, evidence or NoRefusalLog(), config.limits).routes()
         if holder is not None:
             protocol += trust_routes.protocol_routes(holder)
         if config.tck.enabled:
@@ -318,7 +320,7 @@ async def running(config: Config, clock: Callable[[], datetime] = _utcnow) -> As
             node,
             "protocol",
             config.protocol.listen,
-            build_protocol_app(tls, protocol),
+            build_protocol_app(tls, protocol, config.limits),
             tls.listener_context(check_crl=False) if tls is not None else None,
         )
         await _listen(
@@ -326,8 +328,8 @@ async def running(config: Config, clock: Callable[[], datetime] = _utcnow) -> As
             node,
             "management",
             config.management.listen,
-            build_management_app(config.management_api_key(), node, groups),
-            None,
+            build_management_app(config.management_api_key(), node, groups, config.limits),
+            _management_tls(config),
         )
         if dataplane is not None:
             assert tls is not None
@@ -386,9 +388,24 @@ async def _listen(
     app: web.Application,
     ssl_context: Any,
 ) -> None:
-    listener = await listen(stack, name, address, app, ssl_context)
+    listener = await listen(stack, name, address, app, ssl_context, node.config.limits)
     node.listeners[name] = listener
     node.endpoints.bound(name, listener.port)
+
+
+def _management_tls(config: Config) -> ssl.SSLContext | None:
+    """HTTPS for the management listener when configured (no client certificate: the API key authenticates);
+    plain HTTP on a non-loopback address only when the operator said so, and then with a warning."""
+    m = config.management
+    if m.tls_cert is not None and m.tls_key is not None:
+        return server_only_context(m.tls_cert, m.tls_key)
+    if not is_loopback(m.listen.host):
+        log.warning(
+            "the management API is served over plain HTTP on %s (management.allow_plain_http_remote): API keys "
+            "cross the network in the clear unless a TLS-terminating proxy sits in front",
+            m.listen,
+        )
+    return None
 
 
 class _NoRecorder:

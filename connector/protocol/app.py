@@ -6,16 +6,19 @@ from collections.abc import Sequence
 
 from aiohttp import web
 
+from connector.config import LimitsSection
+from connector.protocol.dsp import dsp_errors, refusal_response
+from connector.web.limits import request_limits
 from connector.web.middleware import json_error, peer_identity, request_context
 from connector.web.tls import PeerTls
 
-MAX_BODY = 4 * 1024 * 1024
 
-
-def build_protocol_app(tls: PeerTls | None, routes: Sequence[web.RouteDef]) -> web.Application:
+def build_protocol_app(tls: PeerTls | None, routes: Sequence[web.RouteDef], limits: LimitsSection) -> web.Application:
     """`tls` None: the plain-HTTP conformance profile (no peer certificates; the verifier seam decides alone)."""
-    middlewares = [request_context] if tls is None else [request_context, peer_identity(tls)]
-    app = web.Application(middlewares=middlewares, client_max_size=MAX_BODY)
+    middlewares = [request_context, dsp_errors, request_limits(limits, refusal_response)]
+    if tls is not None:
+        middlewares.append(peer_identity(tls))
+    app = web.Application(middlewares=middlewares, client_max_size=limits.max_message_bytes)
     app.add_routes(routes)
     app.router.add_route("*", "/{tail:.*}", _not_found)
     return app

@@ -1,20 +1,28 @@
 """The DSP 2025-1 HTTPS binding: catalogue, contract negotiation and transfer process endpoints, both roles.
 
-Every handler does the same four things: authenticate the caller through the verifier seam (an unauthorised
-caller gets 404, as DSP prescribes), parse and validate the message (a malformed one gets 400 with a DSP error
-body naming the offending field), apply it in one transaction through the control plane, and answer. Process
-endpoints serve both roles: a pid names our own process, and the record knows which side we are on.
+Every handler does the same four things: authenticate the caller through the verifier seam before a byte of the
+body is read, read and parse the message (bounded in size and time, strict JSON; a malformed one gets 400 with a
+DSP error body naming the offending field), apply it in one transaction through the control plane, and answer.
+Process endpoints serve both roles: a pid names our own process, and the record knows which side we are on.
+
+A caller that is not verified gets the binding's answer with the protocol's error body carrying the reason code
+(`credential.revoked`, `token.expired`, ...): 404 on the negotiation and transfer endpoints, as DSP prescribes
+for unauthorised access, 401 on the catalogue. When the verification could not be completed right now (a DID
+document, a presentation or a status list could not be fetched) the answer is 503 with Retry-After: the caller
+retries, and a process is never ended because of a passing failure.
 """
 
 from __future__ import annotations
 
 import json
 import logging
+import sqlite3
 from collections.abc import Awaitable, Callable
 from typing import Any
 
 from aiohttp import web
 
+from connector.config import LimitsSection
 from connector.control import negotiations, transfers
 from connector.control import repository as repo
 from connector.control.negotiations import Peer, Reply
@@ -41,6 +49,7 @@ from connector.dsp.versions import DSP_BASE_PATH
 from connector.errors import ConnectorError, Problem
 from connector.protocol.auth import Authenticator, RefusalLog
 from connector.trust.claims import VerifiedClaims
+from connector.web.bodies import CLOSING, read_json
 from connector.web.middleware import PEER
 
 log = logging.getLogger("connector.dsp")
@@ -52,6 +61,69 @@ def _json(reply: Reply, headers: dict[str, str] | None = None) -> web.Response:
     return web.Response(
         status=reply.status, text=json.dumps(reply.body), content_type="application/json", headers=headers
     )
+
+
+def transient(problem: Problem) -> bool:
+    """A refusal that says "not now" rather than "no": the caller should retry."""
+    return problem.code.endswith((".unavailable", ".busy"))
+
+
+def _kind_of(path: str) -> str:
+    if path.startswith(DSP_BASE_PATH + "/negotiations"):
+        return "negotiation"
+    if path.startswith(DSP_BASE_PATH + "/transfers"):
+        return "transfer"
+    return "catalog"
+
+
+def error_response(kind: str, status: int, problem: Problem, body: Any = None) -> web.Response:
+    """The binding's error answer: `status` and the protocol's error body for `kind` (negotiation, transfer,
+    catalog). Transient problems get Retry-After; a body that was not read in full closes the connection."""
+    response = web.json_response(_error_body(kind, problem, body), status=status)
+    if transient(problem):
+        response.headers["Retry-After"] = "1"
+    if problem.code in CLOSING:
+        response.force_close()
+    return response
+
+
+def refusal_response(request: web.Request, status: int, problem: Problem) -> web.StreamResponse:
+    """The listener-wide refusals (request limits) in the protocol's error body of the endpoint asked."""
+    return error_response(_kind_of(request.path), status, problem)
+
+
+@web.middleware
+async def dsp_errors(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """Whatever goes wrong while a message is handled, the caller gets the protocol's error body: 503 with
+    Retry-After when the store cannot be used right now (the caller retries; nothing was committed), 400 for a
+    refusal that escaped its handler, 500 for a failure of ours (logged with the request id)."""
+    try:
+        return await handler(request)
+    except web.HTTPException:
+        raise
+    except ConnectorError as exc:
+        status = 503 if transient(exc.problem) else _body_status(exc.problem)
+        return refusal_response(request, status, exc.problem)
+    except sqlite3.Error as exc:
+        log.error("store failed while handling %s: %s", request.path, exc)
+        return refusal_response(
+            request, 503, Problem("store.unavailable", "the node cannot use its store right now; retry shortly")
+        )
+    except Exception:
+        log.exception("unexpected failure while handling %s", request.path)
+        return refusal_response(request, 500, Problem("internal", "the node failed unexpectedly; see its log"))
+
+
+def _body_status(problem: Problem) -> int:
+    return {"request.too_large": 413, "request.timeout": 408}.get(problem.code, 400)
+
+
+def _unverified(kind: str, problem: Problem) -> web.Response:
+    """A caller that is not verified: 503 when verification could not be completed now, else 401 (catalogue) or
+    404 (processes, as DSP prescribes for unauthorised access); the body carries the reason code."""
+    if transient(problem):
+        return error_response(kind, 503, problem)
+    return error_response(kind, 401 if kind == "catalog" else 404, problem)
 
 
 def _error_body(kind: str, problem: Problem, body: Any, path_pid: str | None = None) -> dict[str, Any]:
@@ -73,14 +145,6 @@ def _error_body(kind: str, problem: Problem, body: Any, path_pid: str | None = N
 def _tls_peer(request: web.Request) -> str | None:
     peer = request.get(PEER)
     return peer.participant_id if peer else None
-
-
-async def _read_body(request: web.Request) -> Any:
-    text = await request.text()
-    try:
-        return json.loads(text)
-    except ValueError as exc:
-        raise ConnectorError("dsp.invalid_json", f"the body is not valid JSON: {exc}", "$") from None
 
 
 def _remembering(apply: Callable[..., Reply]) -> Callable[..., Reply]:
@@ -106,12 +170,16 @@ class DspRoutes:
     """Every endpoint of the binding, for one node: authenticated through `authenticator`, applied through
     `control`; refusals at the edge are logged as evidence through `refusals`."""
 
-    def __init__(self, control: ControlPlane, authenticator: Authenticator, refusals: RefusalLog) -> None:
+    def __init__(
+        self, control: ControlPlane, authenticator: Authenticator, refusals: RefusalLog, limits: LimitsSection
+    ) -> None:
         self.control = control
         self.authenticator = authenticator
         self.refusals = refusals
+        self.limits = limits
 
-    async def authenticate(self, request: web.Request) -> VerifiedClaims | None:
+    async def authenticate(self, request: web.Request) -> VerifiedClaims | Problem:
+        """The caller's verified claims, or the problem that refused it (logged, and recorded as evidence)."""
         try:
             return await self.authenticator.authenticate(request)
         except ConnectorError as exc:
@@ -121,7 +189,10 @@ class DspRoutes:
                 extra={"code": exc.code, "path": request.path, "peer": _tls_peer(request)},
             )
             await self.refusals.record_refusal(exc.problem, _tls_peer(request), request.path)
-            return None
+            return exc.problem
+
+    async def read_message(self, request: web.Request) -> Any:
+        return await read_json(request, self.limits.max_message_bytes, self.limits.body_timeout)
 
     def message_endpoint(
         self,
@@ -136,15 +207,14 @@ class DspRoutes:
         async def handler(request: web.Request) -> web.Response:
             path_pid = request.match_info.get("pid") if with_pid else None
             claims = await self.authenticate(request)
-            if claims is None:
-                problem = Problem(f"dsp.{kind}.not_found", "unknown process, or this caller may not use it")
-                return _json(Reply(404, _error_body(kind, problem, None)))
+            if isinstance(claims, Problem):
+                return _unverified(kind, claims)
             body: Any = None
             try:
-                body = await _read_body(request)
+                body = await self.read_message(request)
                 msg = parse_message(body, expected=expected)
             except ConnectorError as exc:
-                return _json(Reply(400, _error_body(kind, exc.problem, body, path_pid)))
+                return error_response(kind, _body_status(exc.problem), exc.problem, body)
             peer = self.control.peer(claims)
             args: tuple[Any, ...] = (peer, msg, body)
             if with_pid:
@@ -162,7 +232,9 @@ class DspRoutes:
         async def handler(request: web.Request) -> web.Response:
             claims = await self.authenticate(request)
             pid = request.match_info["pid"]
-            if claims is None:
+            if isinstance(claims, Problem):
+                if transient(claims):
+                    return _unverified(kind, claims)
                 return _json(module.not_found(pid))
             return _json(await self.control.process_view(kind, pid, claims))
 
@@ -172,25 +244,17 @@ class DspRoutes:
 
     async def catalog_request(self, request: web.Request) -> web.Response:
         claims = await self.authenticate(request)
+        if isinstance(claims, Problem):
+            return _unverified("catalog", claims)
         body: Any = None
         try:
-            body = await _read_body(request)
+            body = await self.read_message(request)
             parse_message(body, expected="CatalogRequestMessage")
             cursor = request.query.get(CURSOR_PARAMETER)
-            if claims is None:  # an unauthorised caller sees an empty catalogue, not an error it could probe
-                from connector.dsp import catalog_builder
-
-                empty = catalog_builder.build_catalog(
-                    f"{self.control.participant_id}#catalog",
-                    participant_id=self.control.participant_id,
-                    services=[self.control.catalog.data_service()],
-                    datasets=[],
-                )
-                return web.json_response(empty.to_json())
             page_url = str(request.url.with_query(None))
             catalog, links, hidden = await self.control.catalog.catalogue_page(claims, cursor, page_url)
         except ConnectorError as exc:
-            return web.json_response(_error_body("catalog", exc.problem, body), status=400)
+            return error_response("catalog", _body_status(exc.problem), exc.problem, body)
         if hidden:
             log.info("catalogue filtered", extra={"peer": claims.participant_id, "hidden_offers": len(hidden)})
         headers = {"Link": ", ".join(links)} if links else None
@@ -198,8 +262,10 @@ class DspRoutes:
 
     async def dataset_request(self, request: web.Request) -> web.Response:
         claims = await self.authenticate(request)
+        if isinstance(claims, Problem):
+            return _unverified("catalog", claims)
         dataset_id = request.match_info["id"]
-        dataset = await self.control.catalog.dataset(claims, dataset_id) if claims is not None else None
+        dataset = await self.control.catalog.dataset(claims, dataset_id)
         if dataset is None:
             problem = Problem("dsp.catalog.not_found", f"no dataset '{dataset_id}' is offered to this caller")
             return web.json_response(_error_body("catalog", problem, None), status=404)

@@ -9,15 +9,20 @@ from typing import Any
 
 from aiohttp import web
 
+from connector.config import LimitsSection
 from connector.errors import ConnectorError
-from connector.web.problems import read_json
+from connector.web.bodies import read_json
 
 MAX_PAGE = 500
 _ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._:~@\-/]{0,199}$")
+# The limits of the listener the request came to (bodies are read within them).
+LIMITS = web.AppKey("limits", LimitsSection)
+_DEFAULT_LIMITS = LimitsSection()
 
 
 async def body_object(request: web.Request) -> dict[str, Any]:
-    body = await read_json(request)
+    limits = request.app.get(LIMITS, _DEFAULT_LIMITS)
+    body = await read_json(request, limits.max_message_bytes, limits.body_timeout)
     if not isinstance(body, dict):
         raise ConnectorError("request.invalid", "the body must be a JSON object", "$")
     return body

@@ -27,11 +27,15 @@ _SUFFIX_STATUS = {
     "timeout": 504,
     "peer_error": 502,
     "unreachable": 502,
+    "too_large": 413,
+    "busy": 503,
 }
+_CODE_STATUS = {"request.timeout": 408}
+CLOSING = frozenset({"request.too_large", "request.timeout"})  # the body was not read in full
 
 
 def status_for(code: str) -> int:
-    return _SUFFIX_STATUS.get(code.rsplit(".", 1)[-1], 400)
+    return _CODE_STATUS.get(code) or _SUFFIX_STATUS.get(code.rsplit(".", 1)[-1], 400)
 
 
 def problem_response(
@@ -53,7 +57,10 @@ def problem_response(
 def from_problem(problem: Problem, status: int | None = None) -> web.Response:
     status = status or status_for(problem.code)
     extra = {"details": problem.details} if problem.details else {}
-    return problem_response(status, problem.code, _title(status), problem.reason, problem.where, **extra)
+    response = problem_response(status, problem.code, _title(status), problem.reason, problem.where, **extra)
+    if problem.code in CLOSING:
+        response.force_close()
+    return response
 
 
 def _title(status: int) -> str:
@@ -92,11 +99,3 @@ async def problem_middleware(
             "Internal Server Error",
             "the node failed unexpectedly; the log has the details under this request id",
         )
-
-
-async def read_json(request: web.Request) -> Any:
-    """The request body as JSON, or a 400 problem naming what is wrong."""
-    try:
-        return await request.json()
-    except (ValueError, UnicodeDecodeError) as exc:
-        raise ConnectorError("request.invalid_json", f"the body is not valid JSON: {exc}") from None

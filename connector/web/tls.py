@@ -149,6 +149,14 @@ def server_context(
     return ctx
 
 
+def server_only_context(cert: Path, key: Path) -> ssl.SSLContext:
+    """A server context that asks for no client certificate (the management API authenticates by API key)."""
+    ctx = _base_context(ssl.PROTOCOL_TLS_SERVER)
+    _load_chain(ctx, cert, key)
+    ctx.verify_mode = ssl.CERT_NONE
+    return ctx
+
+
 def client_context(cert: Path, key: Path, trust: TrustMaterial) -> ssl.SSLContext:
     """A client context presenting this node's certificate and checking the peer's against the anchors."""
     ctx = _base_context(ssl.PROTOCOL_TLS_CLIENT)

@@ -2,12 +2,14 @@
 
 The victim recognises one federation. Mallory is a member of it with a real node (for attacks that go through
 her credential service) and a raw mutual-TLS client with her certificate (for hand-made tokens). Each attack is
-refused as DSP prescribes (404 on a process route, an empty catalogue), the victim records the exact check that
+refused as DSP prescribes (404 on a process route, 401 on the catalogue, each with the protocol's error body
+carrying the reason code), the victim records the exact check that
 failed, and no process is left behind in a non-terminal state on either side.
 """
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import hashlib
 import hmac
@@ -88,12 +90,14 @@ class Arena:
         edge(self.vnode).forget_caches()
 
     async def refused_token(self, authorization: str, code: str) -> dict[str, Any]:
-        """A hand-made request of Mallory's: empty catalogue, 404 on a negotiation, the exact check recorded."""
+        """A hand-made request of Mallory's: 401 on the catalogue and 404 on a negotiation, each with the protocol's
+        error body naming the failed check; the exact check recorded."""
         since = await last_record_id(self.vm)
         status, catalog = await self.raw.catalogue(self.victim, authorization)
-        assert status == 200 and catalog.get("dataset", []) == [], catalog
+        assert status == 401 and catalog["@type"] == "CatalogError" and catalog["code"] == code, catalog
+        assert "dataset" not in catalog
         status, body = await self.raw.request_contract(self.victim, authorization)
-        assert status == 404 and body["@type"] == "ContractNegotiationError", body
+        assert status == 404 and body["@type"] == "ContractNegotiationError" and body["code"] == code, body
         records = await refusals(self.vm, since)
         assert [r["code"] for r in records] == [code, code], records
         assert {r["peer"] for r in records} == {self.mallory.participant_id}
@@ -271,14 +275,37 @@ async def test_a_tampered_credential_is_refused(arena):
     await arena.refused_negotiation("credential.signature")
 
 
-async def test_credentials_whose_status_list_is_unreachable_are_refused(arena):
+async def test_credentials_whose_status_list_is_unreachable_are_refused_for_now_not_for_good(arena):
+    """Fail closed, but as "not now": 503 with Retry-After and the reason; the negotiation a node started
+    meanwhile keeps trying and concludes once the status list can be fetched again."""
+    since = await last_record_id(arena.vm)
     await arena.fed.stop()
     try:
-        record = await arena.refused_negotiation("status.unavailable")
-        assert arena.fed.authority.public_url in record["reason"]
+        status, body = await arena.raw.request_contract(arena.victim, arena.genuine_authorization())
+        assert status == 503 and body["@type"] == "ContractNegotiationError", body
+        assert body["code"] == "status.unavailable" and arena.fed.authority.public_url in body["reason"][0]
+        offer = {"@id": "weather-offer", "target": "weather", "permission": [{"action": "use"}]}
+        neg = await arena.mm.call(
+            "POST",
+            "/v1/negotiations",
+            {
+                "counterPartyAddress": f"https://localhost:{arena.victim.protocol_port}/dsp/2025-1",
+                "counterPartyId": arena.victim.participant_id,
+                "offer": offer,
+                "datasetId": "weather",
+            },
+            201,
+        )
+        await asyncio.sleep(1.0)
+        waiting = await arena.mm.call("GET", f"/v1/negotiations/{neg['id']}", None, 200)
+        assert waiting["state"] == "REQUESTED", "a verification that could not be completed is no final refusal"
+        records = await refusals(arena.vm, since)
+        assert records and {r["code"] for r in records} == {"status.unavailable"}, records
+        assert await open_processes(arena.vm) == []
     finally:
         await arena.fed.start()
-    arena.present(*(c.token for c in arena.genuine))
+    done = await arena.mm.call("GET", f"/v1/negotiations/{neg['id']}?wait=FINALIZED,TERMINATED&timeout=20", None, 200)
+    assert done["state"] == "FINALIZED", done
     status, catalog = await arena.raw.catalogue(arena.victim, arena.genuine_authorization())
     assert status == 200 and catalog["dataset"], "the service is back: the same credentials pass again"
 
@@ -344,7 +371,7 @@ async def test_once_its_trust_list_expires_a_node_refuses_that_federations_membe
         assert status == 200 and not await refusals(m)
         await wait_for(lambda: edge(node).keeper.expired_federations(utcnow()), timeout=5, interval=0.1)
         status, catalog = await arena.raw.catalogue(other, f"Bearer {arena.signer.id_token(other.participant_id)}")
-        assert status == 200 and catalog.get("dataset", []) == []
+        assert status == 401 and catalog["@type"] == "CatalogError" and "dataset" not in catalog
         (record,) = await refusals(m)
         # No list vouches for the federation's CA any more, so the first check needing it fails.
         assert record["code"] == "token.key_certificate" and record["detail"]["expired_trust_lists"] == [FEDERATION]

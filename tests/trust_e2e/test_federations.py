@@ -97,10 +97,11 @@ async def test_a_federation_trusted_for_tls_only_is_refused_at_the_credential_ch
     b_tls_only = NodeSpec(b, [beta], extra_cas=[alpha.authority.ca_cert_path], extra_crls=[alpha.authority.crl_path])
     async with _pair(root, NodeSpec(a, [alpha, beta]), b_tls_only) as (anode, bnode, am, bm):
         await bm.offer("wine")
-        catalog = await am.call(
-            "POST", "/v1/catalog/request", {"counterPartyAddress": _dsp(b), "counterPartyId": b.participant_id}, 200
+        refused = await am.call(
+            "POST", "/v1/catalog/request", {"counterPartyAddress": _dsp(b), "counterPartyId": b.participant_id}, 502
         )
-        assert catalog["datasets"] == []  # an unrecognised caller sees an empty catalogue
+        # An unrecognised caller is refused with the reason, which reaches the consumer's user.
+        assert refused["code"] == "catalog.peer_error" and "(401)" in refused["detail"], refused
         neg = await negotiate_offer(am, b, "wine-offer", "wine")
         assert neg["state"] == "TERMINATED"
         codes = {r["code"] for r in await refusals(bm)}
@@ -115,8 +116,8 @@ async def test_a_federation_trusted_for_tls_only_is_refused_at_the_credential_ch
         trust={"require_key_certificate": False},
     )
     async with _pair(root, NodeSpec(a, [alpha, beta]), lenient) as (anode, bnode, am, bm):
-        catalog = await am.call(
-            "POST", "/v1/catalog/request", {"counterPartyAddress": _dsp(b), "counterPartyId": b.participant_id}, 200
+        refused = await am.call(
+            "POST", "/v1/catalog/request", {"counterPartyAddress": _dsp(b), "counterPartyId": b.participant_id}, 502
         )
-        assert catalog["datasets"] == []
+        assert "credential.issuer_untrusted" in refused["detail"], refused
         assert {r["code"] for r in await refusals(bm)} >= {"credential.issuer_untrusted"}

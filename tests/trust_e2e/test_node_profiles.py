@@ -84,7 +84,7 @@ async def test_with_credentials_optional_a_request_without_a_token_is_identified
             assert status == 200 and catalog["dataset"]
             # A token that is presented is still checked in full.
             status, catalog = await RawPeer(b).catalogue(a, f"Bearer {Signer.of(b).id_token('did:web:elsewhere')}")
-            assert status == 200 and catalog.get("dataset", []) == []
+            assert status == 401 and catalog["code"] == "token.audience" and "dataset" not in catalog
             page = await Management(a).call("GET", "/v1/verifications", None, 200)
             assert [(r["outcome"], r["code"]) for r in page["items"]] == [
                 ("refused", "token.audience"),
