@@ -311,6 +311,15 @@ class TrustSection:
     list_refresh: float = _doc(
         "Seconds between fetches of the trust lists from their url.", kind="float", default=300.0, check=_check_positive
     )
+    credential_service_origins: tuple[str, ...] = _doc(
+        "Origins (https://host:port) where a peer's credential service may be besides its DID's own host (an "
+        "identity hub); the verifier asks them without presenting this node's certificate.",
+        kind="strings",
+        default=(),
+        check=lambda v: (
+            None if all(_check_url(o) is None and o.startswith("https://") for o in v) else "must be https URLs"
+        ),
+    )
 
 
 @dataclass(frozen=True)

@@ -79,6 +79,7 @@ class DataPlane:
         control: TransferControl,
         evidence: EvidenceSink = no_evidence,
         limits: LimitsSection | None = None,
+        protected_files: tuple[Path, ...] = (),
         clock: Callable[[], datetime] = _utcnow,
     ) -> None:
         from connector.dataplane.consumer import ConsumerSide
@@ -96,6 +97,7 @@ class DataPlane:
         self.control = control
         self.evidence = evidence
         self.limits = limits or LimitsSection()
+        self.protected_files = protected_files  # never served by a source (the node's own store)
         self.clock = clock
         self.streams = OpenStreams()
         self.loop: asyncio.AbstractEventLoop | None = None
@@ -124,7 +126,7 @@ class DataPlane:
         self.context = SourceContext(
             file_roots=roots,
             http_session=self.backend,
-            base_dir=roots.get("default", self.data_dir),
+            protected_files=self.protected_files,
             executor=self.pool,
         )
         self.inbox.mkdir(parents=True, exist_ok=True)

@@ -223,7 +223,7 @@ async def running(config: Config, clock: Callable[[], datetime] = _utcnow) -> As
         )
 
         # The two planes.
-        peers = PeerClient(outgoing, holder.authorization_for if holder is not None else None)
+        peers = PeerClient(outgoing, holder.authorization_for if holder is not None else None, allow_http=insecure)
         decisions = PolicyDecisions(regions=dict(definitions.regions))
         forward = _ControlForData()
         dataplane: DataPlane | None = None
@@ -242,6 +242,7 @@ async def running(config: Config, clock: Callable[[], datetime] = _utcnow) -> As
                 control=forward,
                 evidence=evidence.sink if evidence is not None else no_evidence,
                 limits=config.limits,
+                protected_files=(config.store_path,),
             )
         control = ControlPlane(
             participant_id=config.node.participant_id,

@@ -122,8 +122,8 @@ class SourceContext:
     http_session: aiohttp.ClientSession | None = None
     # Where secret values named as {"env": NAME} are looked up (read at open, so rotation takes effect).
     environ: Mapping[str, str] = field(default_factory=_environment)
-    # Relative database paths of SQL sources are taken relative to this folder.
-    base_dir: Path | None = None
+    # Files no source may serve, whatever root they lie below (the node's own store).
+    protected_files: tuple[Path, ...] = ()
     # Worker threads for blocking file reads; None uses the loop's default executor.
     executor: Executor | None = None
 

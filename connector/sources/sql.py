@@ -2,8 +2,13 @@
 
 Data address::
 
-    {"type": "sql", "database": "warehouse.sqlite", "query": "SELECT * FROM sales WHERE region = :region",
-     "parameters": {"region": "EU"}, "format": "csv", "timeout": 300}
+    {"type": "sql", "database": "warehouse.sqlite", "root": "default",
+     "query": "SELECT * FROM sales WHERE region = :region", "parameters": {"region": "EU"}, "format": "csv",
+     "timeout": 300}
+
+The database is confined exactly like a file source's path: relative to a configured data root (named by `root`,
+default "default"), no `..`, no absolute path, no symbolic link anywhere on the way, a regular file; the file
+opened is checked to be the one so found, and the node's own store is never served even if it lies below a root.
 
 Nothing the query does can change the database, by four independent locks: the file is opened read-only
 (``mode=ro``), ``PRAGMA query_only`` is on, an authorizer allows nothing but reading (refusing at prepare time, so
@@ -20,10 +25,13 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 import sqlite3
+import stat
 import threading
 import time
 from collections.abc import AsyncIterator, Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote
@@ -46,6 +54,7 @@ from connector.sources.fields import (
     unknown_fields,
 )
 from connector.sources.rows import FORMATS, RowEncoder, encoder_for
+from connector.sources.safepath import open_beneath, open_root, path_problems, split_path
 
 KIND = "sql"
 BUFFERED_CHUNKS = 2
@@ -54,7 +63,8 @@ MAX_BATCH = 4096
 DEFAULT_TIMEOUT = 300.0
 PROGRESS_STEPS = 1000  # SQLite VM instructions between checks for a stop request or the timeout
 CLOSE_WAIT = 30.0
-_FIELDS = frozenset({"type", "database", "query", "parameters", "format", "mediaType", "timeout"})
+_FIELDS = frozenset({"type", "database", "root", "query", "parameters", "format", "mediaType", "timeout"})
+DEFAULT_ROOT = "default"
 
 _ALLOWED_ACTIONS = frozenset(
     {sqlite3.SQLITE_SELECT, sqlite3.SQLITE_READ, sqlite3.SQLITE_FUNCTION, sqlite3.SQLITE_RECURSIVE}
@@ -112,6 +122,17 @@ log = logging.getLogger(__name__)
 def validate_source_config(config: Mapping[str, Any]) -> list[Problem]:
     problems = unknown_fields(config, _FIELDS)
     problems += check_string(config, "database", "the database file", required=True)
+    if isinstance(config.get("database"), str) and config["database"]:
+        problems += [
+            Problem(
+                p.code.replace("source.file.", "source.sql."),
+                p.reason.replace("the path", "the database path"),
+                p.where,
+            )
+            for p in path_problems(config["database"], "database")
+        ]
+    if "root" in config and not isinstance(config["root"], str):
+        problems.append(invalid("root", "root must name a configured data root"))
     problems += check_string(config, "query", "the query", required=True)
     if "parameters" in config:
         problems += _parameter_problems(config["parameters"])
@@ -147,12 +168,17 @@ def build_source(config: Mapping[str, Any], context: SourceContext) -> SqlSource
     problems = validate_source_config(config)
     if problems:
         raise SourceError(problems[0].code, problems[0].reason, problems[0].where)
-    database = Path(config["database"])
-    if not database.is_absolute():
-        database = (context.base_dir or Path.cwd()) / database
+    root_name = config.get("root", DEFAULT_ROOT)
+    root = context.file_roots.get(root_name)
+    if root is None:
+        raise SourceError(
+            "source.sql.no_root",
+            f"no data root named '{root_name}' is configured; SQL databases are read only below a data root",
+            "root",
+        )
     parameters = config.get("parameters", [])
     return SqlSource(
-        database=database,
+        database=ConfinedDatabase(Path(root), split_path(config["database"]), tuple(context.protected_files)),
         query=config["query"],
         parameters=dict(parameters) if isinstance(parameters, Mapping) else list(parameters),
         fmt=config.get("format", "csv"),
@@ -182,13 +208,62 @@ class _Guard:
         return sqlite3.SQLITE_DENY
 
 
-def connect_read_only(database: Path) -> tuple[sqlite3.Connection, _Guard]:
-    """A connection that can only read; raises SourceError when the database cannot be opened so."""
-    uri = "file:" + quote(str(database.absolute())) + "?mode=ro"
+@dataclass(frozen=True)
+class ConfinedDatabase:
+    """A database file below a data root, as an asset names it."""
+
+    root: Path
+    parts: tuple[str, ...]
+    protected: tuple[Path, ...] = ()  # files never served (the node's own store)
+
+    @property
+    def shown(self) -> str:
+        return "/".join(self.parts)
+
+    def check(self) -> tuple[int, int]:
+        """(device, inode) of the regular file the parts name below the root, followed without any link; refuses
+        the protected files."""
+        root_fd = open_root(self.root)
+        try:
+            fd, st = open_beneath(root_fd, self.parts, self.shown)
+            os.close(fd)
+        except SourceError as exc:
+            code = "source.sql.unavailable" if exc.code == "source.file.not_found" else exc.code
+            raise SourceError(code.replace("source.file.", "source.sql."), exc.reason, "database") from None
+        finally:
+            os.close(root_fd)
+        if stat.S_ISDIR(st.st_mode):
+            raise SourceError("source.sql.not_regular", f"'{self.shown}' is a folder, not a database", "database")
+        for protected in self.protected:
+            try:
+                other = os.stat(protected)
+            except OSError:
+                continue
+            if (other.st_dev, other.st_ino) == (st.st_dev, st.st_ino):
+                raise SourceError("source.sql.forbidden", f"'{self.shown}' is the node's own store", "database")
+        return st.st_dev, st.st_ino
+
+
+def connect_read_only(database: ConfinedDatabase) -> tuple[sqlite3.Connection, _Guard]:
+    """A connection that can only read the confined database; raises SourceError when it cannot be opened so, or
+    when the file opened is not the one checked (it was replaced meanwhile)."""
+    checked = database.check()
+    path = database.root.joinpath(*database.parts)
+    uri = "file:" + quote(str(path.absolute())) + "?mode=ro"
     try:
         conn = sqlite3.connect(uri, uri=True, isolation_level=None, timeout=5.0)
     except sqlite3.Error:
         raise SourceError("source.sql.unavailable", "the database cannot be opened read-only", "database") from None
+    try:
+        conn.execute("PRAGMA schema_version")  # SQLite opens the file now
+        if database.check() != checked:
+            raise SourceError("source.sql.changed", "the database file was replaced while it was opened", "database")
+    except sqlite3.Error:
+        conn.close()
+        raise SourceError("source.sql.unavailable", "the database cannot be opened read-only", "database") from None
+    except SourceError:
+        conn.close()
+        raise
     try:
         conn.execute("PRAGMA query_only = ON")
         conn.setlimit(sqlite3.SQLITE_LIMIT_ATTACHED, 0)
@@ -265,7 +340,7 @@ class SqlSource:
 
     def __init__(
         self,
-        database: Path,
+        database: ConfinedDatabase,
         query: str,
         parameters: Sequence[Any] | Mapping[str, Any],
         fmt: str = "csv",

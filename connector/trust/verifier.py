@@ -42,6 +42,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from types import MappingProxyType
 from typing import Any
+from urllib.parse import urlsplit
 
 from connector.errors import ConnectorError, Problem
 from connector.trust.claims import VerifiedClaims
@@ -85,6 +86,34 @@ class VerifierSettings:
     # Demand that DID-document keys chain to a federation CA (x5c). Peers whose DID documents carry no x5c
     # (e.g. plain EDC IdentityHub deployments) need this off.
     require_key_certificate: bool = True
+    # Origins (https://host[:port]) where a peer's credential service may be besides its DID's own host.
+    credential_service_origins: frozenset[str] = frozenset()
+
+
+def origin_of(url: str) -> str:
+    """`https://host[:port]` of a URL, lower-cased, with the default port left out."""
+    parts = urlsplit(url)
+    host = (parts.hostname or "").lower()
+    if ":" in host:
+        host = f"[{host}]"
+    port = parts.port
+    default = {"https": 443, "http": 80}.get(parts.scheme)
+    return f"{parts.scheme}://{host}" + (f":{port}" if port is not None and port != default else "")
+
+
+def credential_service_problem(did: str, url: str, allowed: frozenset[str]) -> str | None:
+    """Why a verifier must not send a presentation query to `url` for `did`, or None. It goes only to an https
+    URL without query or fragment on the DID's own host (or an origin the node was told to accept): a DID
+    document must not be able to point the verifier, with its own identity, at another party."""
+    parts = urlsplit(url)
+    if parts.scheme != "https" or parts.query or parts.fragment or "@" in parts.netloc:
+        return "the credential service must be an https URL without credentials, query or fragment"
+    if origin_of(url) != origin_of(parse_did(did).url) and origin_of(url) not in allowed:
+        return (
+            f"the credential service of {did} is on {origin_of(url)}, not on the DID's own host; a verifier goes "
+            "there only if trust.credential_service_origins names it"
+        )
+    return None
 
 
 # ---------------------------------------------------------------------------------------------------------
@@ -348,6 +377,9 @@ class Verification:
                 "token",
             )
         base = doc.credential_service_url.rstrip("/")
+        problem = credential_service_problem(doc.id, base, self.settings.credential_service_origins)
+        if problem is not None:
+            raise ConnectorError("did.service_invalid", problem, "service")
         step = NeedPresentation(
             doc.id, base + PRESENTATIONS_QUERY_PATH, presentation_query(self._scopes), facts.access_token
         )

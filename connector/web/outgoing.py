@@ -1,21 +1,33 @@
-"""The node's outgoing HTTPS: one pooled session presenting our certificate, renewed when the trust changes.
+"""The node's outgoing HTTPS: two pooled sessions, renewed when the trust changes.
 
-Every request to a peer goes through `OutgoingHttp.session()`. When `PeerTls` has been rebuilt (a CRL or trust list
-changed), the next call opens a new session with the new client context; the old pool keeps serving the requests
-already on it and closes after a grace period.
+- `session()` talks to peers: it presents our certificate, and a request made while `EXPECTED_PEER` names a
+  participant goes out only on a connection whose server certificate names that participant - checked after the
+  handshake and before a byte of the request is written, on new and reused connections alike.
+- `public()` fetches public material (DID documents, status lists, trust lists, time stamps, a credential service
+  on another host): it never presents our certificate, trusts the federations' CAs and the system's, and has a
+  pool of its own, so that identity material never waits behind message traffic.
+
+When `PeerTls` has been rebuilt (a CRL or trust list changed), the next call opens new sessions with the new
+contexts; the old pools keep serving the requests already on them and close after a grace period.
 """
 
 from __future__ import annotations
 
 import asyncio
+import ssl
+from contextvars import ContextVar
 from typing import Any
 
 import aiohttp
 
 from connector import __version__
+from connector.errors import ConnectorError
+from connector.pki.certificates import participant_id_of
 from connector.web.tls import PeerTls, peer_certificate
 
 DRAIN_GRACE = 10.0  # seconds an old pool keeps serving the requests already on it
+# The participant the requests of the current task are meant for (set around a request by PeerClient, Fetcher).
+EXPECTED_PEER: ContextVar[str | None] = ContextVar("expected_peer", default=None)
 
 
 class IdentifiedResponse(aiohttp.ClientResponse):
@@ -30,32 +42,62 @@ class IdentifiedResponse(aiohttp.ClientResponse):
         return self
 
 
+class _PeerCheckingConnector(aiohttp.TCPConnector):
+    """Hands a request a connection only if its server is the participant the request is meant for."""
+
+    async def connect(self, req: Any, traces: Any, timeout: Any) -> Any:
+        connection = await super().connect(req, traces, timeout)
+        expected = EXPECTED_PEER.get()
+        if expected is not None and req.url.scheme == "https":
+            cert = peer_certificate(connection.transport)
+            found = participant_id_of(cert) if cert is not None else None
+            if found != expected:
+                connection.close()  # never used, never pooled again
+                raise ConnectorError(
+                    "peer.identity_mismatch",
+                    f"{req.url.origin()} is served by {found or 'an unidentified party'}, not by {expected}",
+                )
+        return connection
+
+
 class OutgoingHttp:
     def __init__(self, tls: PeerTls | None) -> None:
         self._tls = tls
-        self._session: aiohttp.ClientSession | None = None
-        self._generation = -1
+        self._sessions: dict[str, tuple[int, aiohttp.ClientSession]] = {}
         self._draining: set[asyncio.Task[None]] = set()
         self._closed = False
 
     def session(self) -> aiohttp.ClientSession:
-        """The session to send with now (must be called on the event loop)."""
-        if self._closed:
-            from connector.errors import ConnectorError
+        """The session to talk to peers with now (must be called on the event loop)."""
+        return self._current("peers")
 
+    def public(self) -> aiohttp.ClientSession:
+        """The session to fetch public material with (no client certificate, a pool of its own)."""
+        return self._current("public")
+
+    def _current(self, kind: str) -> aiohttp.ClientSession:
+        if self._closed:
             raise ConnectorError("peer.no_session", "the node is not running")
         generation = self._tls.generation if self._tls is not None else 0
-        if self._session is None or generation != self._generation:
-            old, self._session, self._generation = self._session, self._new_session(), generation
-            if old is not None:
-                task = asyncio.ensure_future(self._close_later(old))
+        held = self._sessions.get(kind)
+        if held is None or held[0] != generation:
+            self._sessions[kind] = (generation, self._new_session(kind))
+            if held is not None:
+                task = asyncio.ensure_future(self._close_later(held[1]))
                 self._draining.add(task)
                 task.add_done_callback(self._draining.discard)
-        return self._session
+        return self._sessions[kind][1]
 
-    def _new_session(self) -> aiohttp.ClientSession:
-        ssl_ctx = self._tls.client_context() if self._tls is not None else False
-        conn = aiohttp.TCPConnector(ssl=ssl_ctx, limit=200, limit_per_host=50, keepalive_timeout=60)
+    def _new_session(self, kind: str) -> aiohttp.ClientSession:
+        conn: aiohttp.TCPConnector
+        if kind == "peers":
+            ssl_ctx: ssl.SSLContext | bool = self._tls.client_context() if self._tls is not None else False
+            # Keep-alive shorter than the peers' idle timeout, so that a pooled connection is not reused just
+            # as the server closes it.
+            conn = _PeerCheckingConnector(ssl=ssl_ctx, limit=200, limit_per_host=50, keepalive_timeout=15)
+        else:
+            public: ssl.SSLContext | bool = self._tls.public_context() if self._tls is not None else True
+            conn = aiohttp.TCPConnector(ssl=public, limit=64, limit_per_host=16, keepalive_timeout=15)
         return aiohttp.ClientSession(
             connector=conn,
             timeout=aiohttp.ClientTimeout(total=30, connect=5),
@@ -75,6 +117,6 @@ class OutgoingHttp:
         for task in list(self._draining):
             task.cancel()
         await asyncio.gather(*self._draining, return_exceptions=True)
-        if self._session is not None:
-            await self._session.close()
-            self._session = None
+        for _, session in self._sessions.values():
+            await session.close()
+        self._sessions.clear()

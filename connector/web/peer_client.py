@@ -18,7 +18,7 @@ import aiohttp
 from connector.errors import ConnectorError
 from connector.log import request_id
 from connector.pki.certificates import participant_id_of
-from connector.web.outgoing import OutgoingHttp
+from connector.web.outgoing import EXPECTED_PEER, OutgoingHttp
 
 # The Authorization header to send to a participant (a DCP self-issued token), or None.
 Authorization = Callable[[str], Awaitable[str | None]]
@@ -79,21 +79,20 @@ def certificate_refusal(exc: BaseException) -> str | None:
 
 
 class PeerClient:
-    def __init__(self, http: OutgoingHttp, authorization: Authorization | None = None) -> None:
+    """Requests to peers: https only (unless `allow_http`, the plain-HTTP conformance profile), no redirects, and
+    a request for a known participant leaves only on a connection to that participant (OutgoingHttp)."""
+
+    def __init__(
+        self, http: OutgoingHttp, authorization: Authorization | None = None, allow_http: bool = False
+    ) -> None:
         self.http = http
         self.authorization = authorization
+        self.allow_http = allow_http
 
-    def _check_server(self, resp: aiohttp.ClientResponse, expected_peer: str | None, url: str) -> str | None:
-        if not url.startswith("https:"):
-            return None
-        cert = getattr(resp, "peer_cert", None)
-        found = participant_id_of(cert) if cert is not None else None
-        if expected_peer is not None and found != expected_peer:
-            raise ConnectorError(
-                "peer.identity_mismatch",
-                f"{url} is served by {found or 'an unidentified party'}, not by {expected_peer}",
-            )
-        return found
+    @staticmethod
+    def _server_id(resp: aiohttp.ClientResponse, url: str) -> str | None:
+        cert = getattr(resp, "peer_cert", None) if url.startswith("https:") else None
+        return participant_id_of(cert) if cert is not None else None
 
     async def request(
         self,
@@ -106,6 +105,10 @@ class PeerClient:
         body_json: str | None = None,
     ) -> PeerResponse:
         """`body` goes as JSON, written here; or as `body_json` when it is already written (a queued message)."""
+        if not url.startswith("https://") and not (self.allow_http and url.startswith("http://")):
+            raise ConnectorError(
+                "peer.insecure_url", f"{url[:200]} is not an https URL; peers are reached over TLS only"
+            )
         session = self.http.session()
         all_headers = {"Content-Type": "application/json", "Accept": "application/json"}
         rid = request_id.get()
@@ -117,11 +120,17 @@ class PeerClient:
                 all_headers["Authorization"] = token
         all_headers.update(headers or {})
         data = body_json if body_json is not None else None if body is None else json.dumps(body)
+        expecting = EXPECTED_PEER.set(expected_peer)
         try:
             async with session.request(
-                method, url, data=data, headers=all_headers, timeout=aiohttp.ClientTimeout(total=timeout)
+                method,
+                url,
+                data=data,
+                headers=all_headers,
+                timeout=aiohttp.ClientTimeout(total=timeout),
+                allow_redirects=False,
             ) as resp:
-                server_id = self._check_server(resp, expected_peer, url)
+                server_id = self._server_id(resp, url)
                 text = await resp.text()
                 status = resp.status
                 resp_headers = dict(resp.headers)
@@ -136,6 +145,8 @@ class PeerClient:
                 raise ConnectorError("peer.tls_refused", f"{url}: {refusal}") from None
             reason = str(exc) or type(exc).__name__
             raise PeerUnavailable("peer.unreachable", f"cannot reach {url}: {reason}") from None
+        finally:
+            EXPECTED_PEER.reset(expecting)
         try:
             decoded = json.loads(text) if text.strip() else None
         except ValueError:

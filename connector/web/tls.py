@@ -229,6 +229,7 @@ class PeerTls:
         self.generation = 0
         self._listeners: list[ReloadingServerContext] = []
         self._client: tuple[int, ssl.SSLContext] | None = None
+        self._public: tuple[int, ssl.SSLContext] | None = None
 
     def _load(self) -> TrustMaterial:
         return TrustMaterial(self._ca_paths, self._crl_paths, extra_cas=tuple(self._extra_cas())).load()
@@ -251,6 +252,18 @@ class PeerTls:
         if self._client is None or self._client[0] != self.generation:
             self._client = (self.generation, client_context(self._cert, self._key, self.material))
         return self._client[1]
+
+    def public_context(self) -> ssl.SSLContext:
+        """For public material: no client certificate; the federations' CAs and the system's are trusted."""
+        if self._public is None or self._public[0] != self.generation:
+            ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)  # the default suites: hosts outside the federation too
+            ctx.minimum_version = ssl.TLSVersion.TLSv1_2
+            ctx.load_default_certs(ssl.Purpose.SERVER_AUTH)
+            ctx.load_verify_locations(cadata=self.material.cadata())
+            ctx.check_hostname = True
+            ctx.verify_mode = ssl.CERT_REQUIRED
+            self._public = (self.generation, ctx)
+        return self._public[1]
 
     def files_changed(self) -> bool:
         return self.material.changed()

@@ -98,7 +98,7 @@ def data_root(tmp_path: Path) -> Path:
 
 @pytest.fixture
 def context(data_root: Path, tmp_path: Path) -> SourceContext:
-    return SourceContext(file_roots={"default": data_root}, base_dir=tmp_path, environ={})
+    return SourceContext(file_roots={"default": data_root}, environ={})
 
 
 @pytest.fixture(scope="session")

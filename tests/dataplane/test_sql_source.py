@@ -52,7 +52,8 @@ def database(tmp_path: Path) -> Path:
 
 
 def _source(database: Path, query: str, **extra: Any) -> SqlSource:
-    source = build_source({"type": "sql", "database": str(database), "query": query, **extra}, SourceContext())
+    context = SourceContext(file_roots={"default": database.parent})
+    source = build_source({"type": "sql", "database": database.name, "query": query, **extra}, context)
     assert isinstance(source, SqlSource)
     return source
 
@@ -194,7 +195,7 @@ async def test_query_results_are_not_seekable(database: Path) -> None:
 
 async def test_a_relative_database_path_is_taken_from_the_base_folder(database: Path) -> None:
     config = {"type": "sql", "database": database.name, "query": "SELECT count(*) AS n FROM items"}
-    source = build_source(config, SourceContext(base_dir=database.parent))
+    source = build_source(config, SourceContext(file_roots={"default": database.parent}))
     assert await (await source.open()).read_all() == b"n\r\n3\r\n"
 
 
@@ -239,8 +240,8 @@ async def test_statements_that_could_write_are_refused_before_anything_changes(
 ) -> None:
     monkeypatch.chdir(tmp_path)  # where relative ATTACH / VACUUM INTO targets would land
     before = _fingerprint(tmp_path)
-    config = {"type": "sql", "database": str(database), "query": statement}
-    problems = check_query(config, SourceContext())
+    config = {"type": "sql", "database": database.name, "query": statement}
+    problems = check_query(config, SourceContext(file_roots={"default": database.parent}))
     assert problems and problems[0].code in ("source.sql.not_read_only", "source.sql.invalid")
     assert problems[0].where == "query"
     with pytest.raises(SourceError) as caught:
@@ -265,13 +266,14 @@ async def test_the_refusal_names_what_the_query_would_have_done(database: Path) 
 
 
 def test_check_query_accepts_a_plain_select_and_explains_typos_to_the_operator(database: Path) -> None:
-    ok = {"type": "sql", "database": str(database), "query": "SELECT * FROM items WHERE id = ?", "parameters": [1]}
-    assert check_query(ok, SourceContext()) == []
+    ok = {"type": "sql", "database": database.name, "query": "SELECT * FROM items WHERE id = ?", "parameters": [1]}
+    context = SourceContext(file_roots={"default": database.parent})
+    assert check_query(ok, context) == []
     typo = {**ok, "query": "SELECT * FROM itemz"}
-    problems = check_query(typo, SourceContext())
+    problems = check_query(typo, context)
     assert problems[0].code == "source.sql.failed" and "itemz" in problems[0].reason
     wrong_count = {**ok, "parameters": [1, 2]}
-    assert check_query(wrong_count, SourceContext())[0].code == "source.sql.invalid"
+    assert check_query(wrong_count, context)[0].code == "source.sql.invalid"
 
 
 @pytest.mark.parametrize(
@@ -291,3 +293,49 @@ def test_check_query_accepts_a_plain_select_and_explains_typos_to_the_operator(d
 def test_invalid_sql_configurations_name_the_field(config: dict[str, Any], where: str) -> None:
     problems = validate_source_config({"type": "sql", **config})
     assert where in [p.where for p in problems], problems
+
+
+@pytest.mark.parametrize(
+    ("database_field", "code"),
+    [
+        ("../var/connector.sqlite", "source.sql.escape"),
+        ("/etc/passwd", "source.sql.escape"),
+        ("sub/../warehouse.sqlite", "source.sql.escape"),
+        ("./warehouse.sqlite", "source.sql.escape"),
+    ],
+)
+def test_a_database_outside_the_data_root_is_refused_as_configured(database_field: str, code: str) -> None:
+    from connector.sources.sql import validate_source_config
+
+    problems = validate_source_config({"type": "sql", "database": database_field, "query": "SELECT 1"})
+    assert problems and problems[0].code == code and problems[0].where == "database"
+
+
+async def test_a_database_reached_through_a_link_or_being_the_nodes_store_is_refused(
+    database: Path, tmp_path: Path
+) -> None:
+    root = tmp_path / "root"
+    root.mkdir()
+    (root / "linked.sqlite").symlink_to(database)
+    (root / "folder").mkdir()
+    store = tmp_path / "var" / "connector.sqlite"
+    store.parent.mkdir()
+    sqlite3.connect(store).close()
+    (root / "store.sqlite").hardlink_to(store)
+    context = SourceContext(file_roots={"default": root}, protected_files=(store,))
+    for name, code in (
+        ("linked.sqlite", "source.sql.symlink"),
+        ("folder", "source.sql.not_regular"),
+        ("store.sqlite", "source.sql.forbidden"),
+        ("absent.sqlite", "source.sql.unavailable"),
+    ):
+        source = build_source({"type": "sql", "database": name, "query": "SELECT 1"}, context)
+        with pytest.raises(SourceError) as caught:
+            await (await source.open()).read_all()
+        assert caught.value.code == code, (name, caught.value)
+
+
+def test_without_a_data_root_no_database_is_read() -> None:
+    with pytest.raises(SourceError) as caught:
+        build_source({"type": "sql", "database": "w.sqlite", "query": "SELECT 1"}, SourceContext())
+    assert caught.value.code == "source.sql.no_root"

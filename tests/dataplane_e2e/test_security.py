@@ -132,3 +132,29 @@ async def test_an_expired_token_is_refused_and_a_fresh_one_works(pair):
         assert (await fetch(fresh["endpoint"], pair.consumer, fresh["authorization"])).body == b"d" * 5000
         old = await fetch(info["endpoint"], pair.consumer, info["authorization"])
         assert old.status == 401
+
+
+@pytest.mark.parametrize("database", ["../var-provider/connector.sqlite", "/etc/passwd", "sub/../../x.sqlite"])
+async def test_a_sql_asset_cannot_name_a_database_outside_the_data_root(pair, database):
+    async with both(pair):
+        problem = await pair.pm.call(
+            "POST",
+            "/v1/assets",
+            {"id": "store", "source": {"type": "sql", "database": database, "query": "SELECT * FROM negotiations"}},
+            400,
+        )
+    assert problem["code"] == "asset.invalid_source" and problem["where"] == "source.database", problem
+    assert "database path" in problem["detail"]
+
+
+async def test_the_nodes_own_store_is_never_served_even_below_the_data_root(pair):
+    async with both(pair) as (pnode, _):
+        store = pnode.config.store_path
+        os.link(store, pair.root / "store-copy.sqlite")  # the same file, under the root
+        tp = await started(
+            pair,
+            await agree(pair, "s", {"type": "sql", "database": "store-copy.sqlite", "query": "SELECT 1 AS one"}),
+        )
+        info = await access(pair, tp["id"])
+        refused = await fetch(info["endpoint"], pair.consumer, info["authorization"])
+        assert refused.status >= 400 and refused.json()["code"] == "source.sql.forbidden", refused.json()

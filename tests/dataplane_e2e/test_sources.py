@@ -18,7 +18,7 @@ from connector.sources import SourceContext, build_source
 
 async def _expected(pair: Pair, source: dict[str, Any]) -> bytes:
     """What the provider's source yields, read locally (the oracle for the bytes the consumer gets)."""
-    context = SourceContext(file_roots={"default": pair.root}, base_dir=pair.root)
+    context = SourceContext(file_roots={"default": pair.root})
     stream = await build_source(source, context).open()
     return await stream.read_all()
 

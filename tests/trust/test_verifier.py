@@ -413,3 +413,25 @@ def test_no_call_sequence_reaches_verified_without_the_genuine_inputs(world, now
             ("status", "stale"),
         }
         assert {("token", "good"), ("document", "good"), ("presentation", "good"), ("status", "good")} <= used
+
+
+@pytest.mark.parametrize(
+    ("url", "allowed", "refused"),
+    [
+        ("https://localhost:8443/org-a/dcp", frozenset(), False),
+        ("https://LOCALHOST:8443/dcp", frozenset(), False),
+        ("https://localhost:9443/dcp", frozenset(), True),  # another port: another node
+        ("https://hub.example/dcp", frozenset(), True),
+        ("https://hub.example/dcp", frozenset({"https://hub.example"}), False),
+        ("https://hub.example:443/dcp", frozenset({"https://hub.example"}), False),
+        ("https://localhost:8443/dcp?next=/dsp", frozenset(), True),
+        ("https://localhost:8443/dcp#x", frozenset(), True),
+        ("https://user@localhost:8443/dcp", frozenset(), True),
+        ("http://localhost:8443/dcp", frozenset(), True),
+    ],
+)
+def test_a_credential_service_is_asked_only_on_the_dids_own_host_or_a_named_origin(url, allowed, refused) -> None:
+    from connector.trust.verifier import credential_service_problem
+
+    problem = credential_service_problem("did:web:localhost%3A8443:org-a", url, allowed)
+    assert (problem is not None) == refused, problem

@@ -378,3 +378,33 @@ async def test_once_its_trust_list_expires_a_node_refuses_that_federations_membe
         (state,) = (await m.call("GET", "/v1/trust-lists", None, 200))["items"]
         assert state["state"] == "expired"
         assert await open_processes(m) == []
+
+
+# --- a DID document cannot send the verifier elsewhere (confused deputy) -----------------------------------------
+
+
+@pytest.mark.parametrize(
+    "where",
+    [
+        "https://localhost:{victim}/dsp/2025-1/catalog/request",  # another node's DSP endpoint (here: the victim's)
+        "https://localhost:{mallory}/dcp?x=/../../dsp/2025-1/catalog/request",  # a query
+        "http://localhost:{mallory}/dcp",  # not https
+    ],
+)
+async def test_a_credential_service_elsewhere_than_the_peers_host_is_not_asked(arena, where):
+    holder = edge(arena.mnode).holder
+    genuine = holder.document_json()
+    forged = json.loads(json.dumps(genuine))
+    endpoint = where.format(victim=arena.victim.protocol_port, mallory=arena.mallory.protocol_port)
+    for service in forged["service"]:
+        if service["id"].endswith("#credential-service"):
+            service["serviceEndpoint"] = endpoint
+    holder._document_json, holder._document = forged, None
+    try:
+        since = await last_record_id(arena.vm)
+        status, body = await arena.raw.request_contract(arena.victim, arena.genuine_authorization())
+        assert status == 404 and body["code"] == "did.service_invalid", body
+        records = await refusals(arena.vm, since)
+        assert [r["peer"] for r in records] == [arena.mallory.participant_id], "nothing was sent anywhere else"
+    finally:
+        holder._document_json, holder._document = genuine, None

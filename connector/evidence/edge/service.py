@@ -317,7 +317,7 @@ class NodeEvidence:
             return False
         try:
             stamp = await request_timestamp(
-                self._http.session(), url, checkpoint_digest(checkpoint.jws), self.tsa_anchors(), self.clock()
+                self._http.public(), url, checkpoint_digest(checkpoint.jws), self.tsa_anchors(), self.clock()
             )
         except EvidenceError as exc:
             log.warning(

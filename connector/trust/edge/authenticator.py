@@ -47,6 +47,7 @@ from connector.trust.verifier import (
     Verification,
     Verified,
     VerifierSettings,
+    origin_of,
 )
 
 if TYPE_CHECKING:
@@ -78,6 +79,7 @@ def settings_from(trust: TrustSection) -> tuple[VerifierSettings, Demands]:
         status_cache=StatusListCachePolicy(max_age=timedelta(seconds=trust.status_max_age), leeway=leeway),
         require_status=True,
         require_key_certificate=trust.require_key_certificate,
+        credential_service_origins=frozenset(origin_of(o) for o in trust.credential_service_origins),
     )
     asked = tuple(dict.fromkeys(trust.credential_types + trust.required_credential_types))
     demands = Demands(tuple(type_scope(t) for t in asked), trust.required_credential_types, trust.require_credentials)
@@ -176,7 +178,7 @@ class DcpAuthenticator:
                 elif isinstance(step, NeedPresentation):
                     url = step.url
                     own = self.holder.id_token(step.holder, step.access_token, self.clock())
-                    body = await self.fetcher.presentation(step.url, step.body(), step.headers(own))
+                    body = await self.fetcher.presentation(step.url, step.body(), step.headers(own), step.holder)
                     step = plan.with_presentation(body, self.clock())
                 elif isinstance(step, NeedStatusLists):
                     url = step.urls[0]

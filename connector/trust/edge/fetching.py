@@ -18,6 +18,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
+from urllib.parse import urlsplit
 
 import aiohttp
 
@@ -27,7 +28,7 @@ from connector.trust.did import MAX_DOCUMENT_BYTES, DidDocument, parse_did, pars
 from connector.trust.presentations import MAX_MESSAGE_BYTES
 from connector.trust.status_list import MAX_BITSTRING_BYTES
 from connector.trust.times import parse_datetime
-from connector.web.outgoing import OutgoingHttp
+from connector.web.outgoing import EXPECTED_PEER, OutgoingHttp
 
 Clock = Callable[[], datetime]
 DEFAULT_TIMEOUT = 10.0
@@ -54,6 +55,11 @@ def _valid_until(token: str) -> datetime | None:
         return None
 
 
+def _origin(url: str) -> tuple[str, str, int | None]:
+    parts = urlsplit(url)
+    return parts.scheme, (parts.hostname or "").lower(), parts.port or (443 if parts.scheme == "https" else None)
+
+
 class Fetcher:
     def __init__(
         self,
@@ -73,13 +79,22 @@ class Fetcher:
     # --- transport ------------------------------------------------------------------------------------------
 
     async def _request(
-        self, method: str, url: str, limit: int, body: bytes | None = None, headers: Mapping[str, str] | None = None
+        self,
+        method: str,
+        url: str,
+        limit: int,
+        body: bytes | None = None,
+        headers: Mapping[str, str] | None = None,
+        peer: str | None = None,
     ) -> tuple[int, bytes]:
+        """Public material goes through the session without our certificate; a request to a peer (`peer`) goes
+        through ours, and only to a server whose certificate names that peer."""
         try:
-            session = self.http.session()
+            session = self.http.session() if peer is not None else self.http.public()
         except ConnectorError:
             raise FetchFailed("the node is not running") from None
         self.fetches += 1
+        expecting = EXPECTED_PEER.set(peer)
         try:
             async with session.request(
                 method,
@@ -97,8 +112,12 @@ class Fetcher:
                 return resp.status, bytes(data)
         except FetchFailed:
             raise
+        except ConnectorError as exc:  # the server is not the peer
+            raise FetchFailed(exc.reason) from None
         except (TimeoutError, aiohttp.ClientError, OSError, ValueError) as exc:
             raise FetchFailed(f"cannot reach {url}: {str(exc) or type(exc).__name__}") from None
+        finally:
+            EXPECTED_PEER.reset(expecting)
 
     async def get(self, url: str, limit: int) -> bytes:
         status, data = await self._request("GET", url, limit)
@@ -106,8 +125,10 @@ class Fetcher:
             raise FetchFailed(f"{url} answered HTTP {status}")
         return data
 
-    async def post(self, url: str, body: bytes, headers: Mapping[str, str], limit: int) -> tuple[int, bytes]:
-        return await self._request("POST", url, limit, body, headers)
+    async def post(
+        self, url: str, body: bytes, headers: Mapping[str, str], limit: int, peer: str | None = None
+    ) -> tuple[int, bytes]:
+        return await self._request("POST", url, limit, body, headers, peer)
 
     # --- DID documents --------------------------------------------------------------------------------------
 
@@ -166,8 +187,12 @@ class Fetcher:
 
     # --- presentations -----------------------------------------------------------------------------------------
 
-    async def presentation(self, url: str, body: bytes, headers: Mapping[str, str]) -> bytes:
-        status, data = await self.post(url, body, headers, MAX_MESSAGE_BYTES)
+    async def presentation(self, url: str, body: bytes, headers: Mapping[str, str], holder: str) -> bytes:
+        """Ask `holder`'s credential service. On the holder's own host the server must be the holder (mutual TLS,
+        our certificate presented); elsewhere (a host its trust list or our configuration names) it is asked as
+        public material, without our certificate: it is never shown to a party that is not the peer."""
+        own_host = _origin(url) == _origin(parse_did(holder).url)
+        status, data = await self.post(url, body, headers, MAX_MESSAGE_BYTES, holder if own_host else None)
         if status != 200:
             reason = ""
             try:
