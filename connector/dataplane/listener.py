@@ -15,11 +15,11 @@ from typing import TYPE_CHECKING
 from aiohttp import web
 
 from connector.dataplane.gate import Refused
-from connector.dataplane.ranges import RangeNotSatisfiable, format_unsatisfied_range
 from connector.dataplane.sources import SourceError, http_status_for
 from connector.errors import ConnectorError
 from connector.node.appkeys import NODE
 from connector.web.middleware import json_error, peer_identity, request_context
+from connector.web.ranges import RangeNotSatisfiable, format_unsatisfied_range
 
 if TYPE_CHECKING:
     from connector.dataplane.service import DataPlane

@@ -39,8 +39,6 @@ from connector.dataplane.address import AddressError, EndpointAccess, bearer_tok
 from connector.dataplane.flows import KnownDigest, add_bytes_sent, get_digest, get_flow, put_digest, save_flow
 from connector.dataplane.gate import PUSH, Refusal, Refused, check_pull, check_refresh, kind_of, token_refusal
 from connector.dataplane.hashing import Digest, RunningDigest
-from connector.dataplane.peers import peer_session
-from connector.dataplane.ranges import RangeNotSatisfiable
 from connector.dataplane.seal import Seal, make_seal
 from connector.dataplane.serving import is_repeatable, requested_range, shape, validator_matches
 from connector.dataplane.sources import DataStream, Source, SourceError, build_source
@@ -48,6 +46,8 @@ from connector.dataplane.tokens import TokenClaims, TokenError, cert_thumbprint,
 from connector.dsp.vocabulary import Role, TransferState
 from connector.errors import ConnectorError, Problem
 from connector.web.middleware import peer_of
+from connector.web.peers import peer_session
+from connector.web.ranges import RangeNotSatisfiable
 from connector.web.tls import client_context
 
 if TYPE_CHECKING:

@@ -18,9 +18,9 @@ from connector.dataplane import atomic_file
 from connector.dataplane.atomic_file import AtomicDownload
 from connector.dataplane.fetching import BlockingGet, in_thread
 from connector.dataplane.hashing import Digest
-from connector.dataplane.peers import WrongPeer
 from connector.dataplane.receiving import receive_into
 from connector.keys import generate_key
+from connector.web.peers import WrongPeer
 
 
 async def _chunks(parts: list[bytes], fail_after: int | None = None):

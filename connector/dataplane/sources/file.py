@@ -21,7 +21,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from connector.dataplane.ranges import ByteRange
 from connector.dataplane.sources.base import DataStream, SourceContext, SourceError, StreamInfo
 from connector.dataplane.sources.fields import check_media_type, invalid, missing, unknown_fields
 from connector.dataplane.sources.positional import positional_chunks
@@ -35,6 +34,7 @@ from connector.dataplane.sources.safepath import (
 )
 from connector.dataplane.sources.tarstream import MemberSpec, TarPlan, TarReader
 from connector.errors import Problem
+from connector.web.ranges import ByteRange
 
 KIND = "file"
 DEFAULT_ROOT = "default"

@@ -28,7 +28,6 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
-from connector.dataplane.ranges import ByteRange
 from connector.dataplane.sources.base import (
     CHUNK_SIZE,
     DataStream,
@@ -46,6 +45,7 @@ from connector.dataplane.sources.fields import (
 )
 from connector.dataplane.sources.rows import FORMATS, RowEncoder, encoder_for
 from connector.errors import Problem
+from connector.web.ranges import ByteRange
 
 KIND = "sql"
 BUFFERED_CHUNKS = 2
