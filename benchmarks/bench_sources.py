@@ -21,8 +21,8 @@ import tempfile
 import time
 from pathlib import Path
 
-from connector.dataplane.hashing import HashingStream
 from connector.dataplane.sources import CHUNK_SIZE, SourceContext, build_source
+from connector.evidence.digest import HashingStream
 
 MIB = 1024 * 1024
 

@@ -20,9 +20,9 @@ from cryptography.hazmat.primitives.asymmetric import ec
 
 from connector import jws
 from connector.canonical import canonical_bytes
-from connector.dataplane.hashing import Digest
 from connector.dataplane.signer import SignerError, check_signing_certificate, decode_x5c, verify_signer
 from connector.errors import ConnectorError, Problem
+from connector.evidence.digest import Digest
 from connector.keys import PrivateKey, cert_der_b64, jwk_thumbprint, public_jwk, same_public_key
 
 SEAL_TYPE = "DataSeal"

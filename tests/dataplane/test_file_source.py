@@ -10,9 +10,9 @@ from pathlib import Path
 
 import pytest
 
-from connector.dataplane.hashing import HashingStream
 from connector.dataplane.sources import CHUNK_SIZE, SourceContext, SourceError, build_source, validate_source_config
 from connector.dataplane.sources.file import FileSource, guess_media_type
+from connector.evidence.digest import HashingStream
 from connector.web.ranges import ByteRange, RangeNotSatisfiable
 
 

@@ -17,8 +17,8 @@ from hypothesis import strategies as st
 from connector.dataplane import atomic_file
 from connector.dataplane.atomic_file import AtomicDownload
 from connector.dataplane.fetching import BlockingGet, in_thread
-from connector.dataplane.hashing import Digest
 from connector.dataplane.receiving import receive_into
+from connector.evidence.digest import Digest
 from connector.keys import generate_key
 from connector.web.peers import WrongPeer
 
