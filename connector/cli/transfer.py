@@ -25,8 +25,8 @@ from connector.cli.progress import ProgressBar, human_bytes
 from connector.config import Config
 from connector.dataplane.atomic_file import PartRecord, record_path
 from connector.dataplane.puller import Identity, NoProgress, NotRunning, Puller, PullRefused, PullResult
-from connector.dataplane.seal import SealError
 from connector.errors import ConfigError, ConnectorError, UsageError
+from connector.evidence.seal import SealError
 
 PULL = "HttpData-PULL"
 _LIVE_STATES = ("REQUESTED", "STARTED", "SUSPENDED")

@@ -33,10 +33,10 @@ from connector.dataplane.atomic_file import AtomicDownload, DownloadError
 from connector.dataplane.flows import Flow, get_flow, save_flow
 from connector.dataplane.gate import PULL, Refusal, Refused, check_push_receipt, kind_of
 from connector.dataplane.receiving import receive_into
-from connector.dataplane.seal import SealError, SealExpectation, SealFacts, verify_seal
 from connector.dsp.vocabulary import Role, TransferState
 from connector.errors import ConnectorError, Problem
 from connector.evidence.digest import Digest
+from connector.evidence.seal import SealError, SealExpectation, SealFacts, verify_seal
 from connector.keys import cert_pem
 from connector.web.middleware import peer_of
 

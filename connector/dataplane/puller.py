@@ -28,8 +28,8 @@ from cryptography import x509
 
 from connector.dataplane.atomic_file import AtomicDownload, part_path
 from connector.dataplane.fetching import BlockingGet, in_thread
-from connector.dataplane.seal import SealExpectation, verify_seal
 from connector.errors import ConnectorError
+from connector.evidence.seal import SealExpectation, verify_seal
 from connector.web.peers import WrongPeer
 from connector.web.ranges import parse_content_range
 from connector.web.tls import TrustMaterial, client_context

@@ -11,8 +11,8 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from connector.dataplane.atomic_file import AtomicDownload, DownloadError, PartRecord, part_path, record_path
-from connector.dataplane.seal import SealClaims, SealFacts
 from connector.evidence.digest import Digest
+from connector.evidence.seal import SealClaims, SealFacts
 
 DATA = os.urandom(300_000)
 T = datetime(2025, 6, 1, tzinfo=UTC)

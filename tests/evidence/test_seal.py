@@ -14,9 +14,9 @@ from cryptography.hazmat.primitives.asymmetric import ec
 
 from connector import jws
 from connector.canonical import b64url, canonical_bytes
-from connector.dataplane.seal import Seal, SealError, SealExpectation, make_seal, verify_seal
 from connector.errors import Problem
 from connector.evidence.digest import Digest
+from connector.evidence.seal import Seal, SealError, SealExpectation, make_seal, verify_seal
 from connector.keys import cert_der_b64, jwk_thumbprint, public_jwk
 
 PROVIDER = "did:web:localhost%3A8443:org-a"
