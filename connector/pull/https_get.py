@@ -21,7 +21,7 @@ from urllib.parse import urlsplit
 
 from cryptography import x509
 
-from connector.dataplane.tlsstream import TlsStream
+from connector.pull.tls_socket import TlsStream
 from connector.web.peers import wrong_peer
 
 T = TypeVar("T")
