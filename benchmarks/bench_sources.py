@@ -21,7 +21,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from connector.dataplane.hashing import HashingStream
+from connector.evidence.digest import HashingStream
 from connector.sources import CHUNK_SIZE, SourceContext, build_source
 
 MIB = 1024 * 1024

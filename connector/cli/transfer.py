@@ -23,10 +23,10 @@ from connector.cli.base import EXIT_FAILED, EXIT_OK
 from connector.cli.client import ManagementClient, NodeError, add_config_argument, client_from, peer_body, run
 from connector.cli.progress import ProgressBar, human_bytes
 from connector.config import Config
-from connector.dataplane.atomic_file import PartRecord, record_path
-from connector.dataplane.puller import Identity, NoProgress, NotRunning, Puller, PullRefused, PullResult
-from connector.dataplane.seal import SealError
 from connector.errors import ConfigError, ConnectorError, UsageError
+from connector.evidence.seal import SealError
+from connector.pull.atomic_file import PartRecord, record_path
+from connector.pull.client import Identity, NoProgress, NotRunning, Puller, PullRefused, PullResult
 
 PULL = "HttpData-PULL"
 _LIVE_STATES = ("REQUESTED", "STARTED", "SUSPENDED")

@@ -27,15 +27,15 @@ from sqlite_utils import Database
 from connector.control import repository as repo
 from connector.control.records import Agreement, Transfer, iso
 from connector.dataplane.address import AddressError, EndpointAccess, bearer_token
-from connector.dataplane.atomic_file import AtomicDownload, DownloadError
 from connector.dataplane.flows import Flow, get_flow, save_flow
 from connector.dataplane.gate import PULL, Refusal, Refused, check_push_receipt, kind_of
-from connector.dataplane.hashing import Digest
-from connector.dataplane.receiving import receive_into
-from connector.dataplane.seal import SealError, SealExpectation, SealFacts, verify_seal
 from connector.dsp.vocabulary import Role, TransferState
 from connector.errors import ConnectorError, Problem
+from connector.evidence.digest import Digest
+from connector.evidence.seal import SealError, SealExpectation, SealFacts, verify_seal
 from connector.keys import cert_pem
+from connector.pull.atomic_file import AtomicDownload, DownloadError
+from connector.pull.receiving import receive_into
 from connector.web.bodies import CLOSING, read_json, stalling
 from connector.web.middleware import peer_of
 

@@ -15,12 +15,12 @@ from typing import TYPE_CHECKING
 from aiohttp import web
 
 from connector.dataplane.gate import Refused
-from connector.dataplane.ranges import RangeNotSatisfiable, format_unsatisfied_range
 from connector.errors import ConnectorError, Problem
 from connector.sources import SourceError, http_status_for
 from connector.web.bodies import CLOSING
 from connector.web.limits import request_limits
 from connector.web.middleware import json_error, peer_identity, request_context
+from connector.web.ranges import RangeNotSatisfiable, format_unsatisfied_range
 
 if TYPE_CHECKING:
     from connector.dataplane.service import DataPlane

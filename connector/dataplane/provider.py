@@ -36,16 +36,16 @@ from connector.control.records import Transfer
 from connector.dataplane.address import AddressError, EndpointAccess, bearer_token
 from connector.dataplane.flows import KnownDigest, add_bytes_sent, get_digest, get_flow, put_digest, save_flow
 from connector.dataplane.gate import PUSH, Refusal, Refused, check_pull, check_refresh, kind_of, token_refusal
-from connector.dataplane.hashing import Digest, RunningDigest
-from connector.dataplane.peers import peer_session
-from connector.dataplane.ranges import RangeNotSatisfiable
-from connector.dataplane.seal import Seal, make_seal
 from connector.dataplane.serving import is_repeatable, requested_range, shape, validator_matches
 from connector.dataplane.tokens import TokenClaims, TokenError, cert_thumbprint, verify_token
 from connector.dsp.vocabulary import Role, TransferState
 from connector.errors import ConnectorError, Problem
+from connector.evidence.digest import Digest, RunningDigest
+from connector.evidence.seal import Seal, make_seal
 from connector.sources import DataStream, Source, SourceError, build_source
 from connector.web.middleware import peer_of
+from connector.web.peers import peer_session
+from connector.web.ranges import RangeNotSatisfiable
 
 if TYPE_CHECKING:
     from connector.dataplane.service import DataPlane

@@ -10,8 +10,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from connector.dataplane.ranges import ByteRange, format_content_range, parse_range_header
 from connector.sources import StreamInfo
+from connector.web.ranges import ByteRange, format_content_range, parse_range_header
 
 
 def requested_range(range_header: str | None) -> ByteRange | None:

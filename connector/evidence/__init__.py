@@ -2,7 +2,8 @@
 
 The core is pure: it builds and checks evidence from values and never touches a socket, a clock or a database,
 so an auditor can run the same checks offline on an exported bundle (chain, checkpoint, timestamp, intent,
-certpath, signer, bundle, audit).
+certpath, signer, bundle, audit). The data plane's proofs belong to it too: the provider's seal of exactly the
+bytes it sent (seal) and the running SHA-256 of data in motion that a seal commits to (digest).
 
 The edge (``evidence.edge``) puts it to work in a node: the tables and the journal that appends inside the
 caller's transaction (tables, journal), the negotiation steps' signer (agreement_signer), exports and checks of

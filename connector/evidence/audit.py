@@ -33,6 +33,7 @@ from connector.evidence.certpath import certs_from_x5c
 from connector.evidence.chain import PROCESS_PREV, Record, verify_inclusion
 from connector.evidence.checkpoint import Checkpoint, checkpoint_digest, verify_checkpoint
 from connector.evidence.rfc3339 import format_utc, parse_utc, require_aware
+from connector.evidence.seal import SealClaims, SealExpectation, verify_seal
 from connector.evidence.timestamp import TimeStamp, verify_response
 from connector.jws import read_header, read_payload_unverified
 from connector.keys import same_public_key
@@ -635,8 +636,6 @@ def _check_seals(
     now: datetime,
     provider: str | None,
 ) -> None:
-    from connector.dataplane.seal import SealClaims, SealExpectation, verify_seal
-
     logged = {r.subject_sha256 for r in records if r.kind in SEAL_KINDS}
     dataset = bundle.agreement.get("target")
     for transfer in bundle.transfers:

@@ -5,6 +5,10 @@ built from the certificates that travel with the signature to one of the given t
 caller-chosen instant (usually the time the signature claims, or a trusted time-stamp), not at "now".
 Revocation is deliberately not consulted here: whether a later revocation voids an earlier signature is a
 policy question for the caller, who may hold CRLs that this pure function does not.
+
+A participant's signing certificate (`verify_signer`) is a path like any other, with a profile for its leaf: issued
+by its federation's authority to the participant's DID as URI SAN, for digitalSignature, not a CA, ECDSA P-256.
+Any certificate a signer sends along is only a path-building hint: trust comes from the anchors passed in.
 """
 
 from __future__ import annotations
@@ -19,7 +23,8 @@ from typing import Any
 
 from cryptography import x509
 from cryptography.exceptions import InvalidSignature, UnsupportedAlgorithm
-from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import ExtensionOID
 
 from connector.evidence.errors import EvidenceError
@@ -36,10 +41,15 @@ _UNDERSTOOD = frozenset(
     }
 )
 
-MAX_DEPTH = 5
+# Certificates a signer may send (leaf first), and so the most a path holds below its anchor.
+MAX_CHAIN = 4
 
 # What cryptography raises for certificates it can decode only partly (bad version, duplicate extensions...).
 _UNUSABLE = (ValueError, UnsupportedAlgorithm, x509.InvalidVersion, x509.DuplicateExtension)
+
+
+class SignerError(EvidenceError):
+    """A participant's signing certificate, or its chain, that cannot be accepted (``signer.*``)."""
 
 
 @dataclass(frozen=True)
@@ -74,8 +84,10 @@ def load_usable_der(der: bytes) -> x509.Certificate | None:
 
 def certs_from_x5c(value: Any, where: str = "x5c") -> tuple[x509.Certificate, ...]:
     """Parse a JWS ``x5c`` header (RFC 7515 4.1.6: standard base64 DER, signer first)."""
-    if not isinstance(value, list) or not value or not all(isinstance(v, str) for v in value):
-        raise EvidenceError("certpath.x5c", "x5c must be a non-empty list of base64 DER certificates", where)
+    if not isinstance(value, list) or not 0 < len(value) <= MAX_CHAIN or not all(isinstance(v, str) for v in value):
+        raise EvidenceError(
+            "certpath.x5c", f"x5c must list 1 to {MAX_CHAIN} base64 DER certificates, signer first", where
+        )
     certs = []
     for index, text in enumerate(value):
         cert = _x5c_entry(text)
@@ -146,6 +158,30 @@ def _basic_constraints(cert: x509.Certificate) -> x509.BasicConstraints | None:
         return None
 
 
+def _is_ca(cert: x509.Certificate) -> bool:
+    constraints = _basic_constraints(cert)
+    return constraints is not None and constraints.ca
+
+
+def _valid_at(cert: x509.Certificate, at: datetime) -> bool:
+    return cert.not_valid_before_utc <= at <= cert.not_valid_after_utc
+
+
+def _issuer_among(
+    cert: x509.Certificate, candidates: Iterable[x509.Certificate], at: datetime
+) -> x509.Certificate | None:
+    """The first of `candidates` that issued `cert`, preferring one valid at `at`: a renewed CA certificate (same
+    name, same key) may follow an expired one, and the path through it is the one that can hold."""
+    expired = None
+    for candidate in candidates:
+        if _issued_by(cert, candidate):
+            if _valid_at(candidate, at):
+                return candidate
+            if expired is None:
+                expired = candidate
+    return expired
+
+
 class _LazyName:
     """A certificate's subject, rendered only if a message needs it (it rarely does, and rendering costs)."""
 
@@ -162,10 +198,12 @@ class _LazyName:
 def _check(path: list[x509.Certificate], at: datetime, where: str) -> None:
     for index, cert in enumerate(path):
         name = _LazyName(cert)
-        if not cert.not_valid_before_utc <= at <= cert.not_valid_after_utc:
-            raise EvidenceError(
-                "certpath.validity", f"certificate {name!r} is not valid at {at.isoformat()}", where, index=index
-            )
+        if not _valid_at(cert, at):
+            if index and index == len(path) - 1:
+                reason = f"the trusted root {name!r} was not valid at {at.isoformat()}"
+            else:
+                reason = f"certificate {name!r} is not valid at {at.isoformat()}"
+            raise EvidenceError("certpath.validity", reason, where, index=index)
         for ext in cert.extensions:
             if ext.critical and ext.oid not in _UNDERSTOOD:
                 raise EvidenceError(
@@ -175,10 +213,8 @@ def _check(path: list[x509.Certificate], at: datetime, where: str) -> None:
                     where,
                 )
         if index == 0:
-            if len(path) > 1:
-                constraints = _basic_constraints(cert)
-                if constraints is not None and constraints.ca:
-                    raise EvidenceError("certpath.leaf_is_ca", f"signer certificate {name!r} is a CA", where)
+            if len(path) > 1 and _is_ca(cert):
+                raise EvidenceError("certpath.leaf_is_ca", f"signer certificate {name!r} is a CA", where)
             continue
         constraints = _basic_constraints(cert)
         if constraints is None or not constraints.ca:
@@ -219,27 +255,25 @@ def validate_path(
     """
     key = (leaf, tuple(intermediates), tuple(anchors))
     known = _VALID_PATHS.get(key)
-    if known is not None:
-        # Built from these very certificates before, and everything but the instant checked: only the validity
-        # periods remain, in the order `_check` takes them (its other checks cannot fail for this path).
-        for cert in known:
-            if not cert.not_valid_before_utc <= at <= cert.not_valid_after_utc:
-                _check(list(known), at, where)  # raises, with its own message
+    if known is not None and all(_valid_at(c, at) for c in known):
+        # Built from these very certificates before and checked in every respect but the instant, which holds.
+        # Otherwise the path is built afresh: another anchor or intermediate may be valid then, and a refusal
+        # reads exactly as a first one would.
         return CertPath(known)
     anchor_ders = {_der(a) for a in anchors}
     path = [leaf]
     current = leaf
-    while len(path) <= MAX_DEPTH:
+    while len(path) <= MAX_CHAIN:
         if _der(current) in anchor_ders:
             _check(path, at, where)
             return _remember(key, path)
-        issuer = next((a for a in anchors if _issued_by(current, a)), None)
+        issuer = _issuer_among(current, anchors, at)
         if issuer is not None:
             path.append(issuer)
             _check(path, at, where)
             return _remember(key, path)
         seen = {_der(c) for c in path}
-        issuer = next((c for c in intermediates if _der(c) not in seen and _issued_by(current, c)), None)
+        issuer = _issuer_among(current, (c for c in intermediates if _der(c) not in seen), at)
         if issuer is None:
             break
         path.append(issuer)
@@ -249,3 +283,65 @@ def validate_path(
         f"no chain from {leaf.subject.rfc4514_string()!r} to a trusted root",
         where,
     )
+
+
+@dataclass(frozen=True)
+class Signer:
+    """A participant whose signing certificate chains to a trusted root."""
+
+    did: str
+    path: CertPath
+
+    @property
+    def certificate(self) -> x509.Certificate:
+        return self.path.leaf
+
+    @property
+    def anchor(self) -> x509.Certificate:
+        return self.path.anchor
+
+    @property
+    def fingerprint(self) -> str:
+        """Hex SHA-256 of the signing certificate (DER)."""
+        return self.certificate.fingerprint(hashes.SHA256()).hex()
+
+
+def check_signing_certificate(cert: x509.Certificate, did: str, at: datetime) -> None:
+    """The leaf must be a P-256 end-entity certificate for `did`, allowed to sign, valid at `at`."""
+    if not _valid_at(cert, at):
+        subject = cert.subject.rfc4514_string()
+        raise SignerError(
+            "signer.expired", f"the signing certificate ({subject}) was not valid at {at.isoformat()}", "x5c.0"
+        )
+    if did not in uri_sans(cert):
+        raise SignerError(
+            "signer.identity", f"the signing certificate is not issued to {did} (its URI SAN differs)", "x5c.0"
+        )
+    usage = key_usage(cert)
+    if usage is None or not usage.digital_signature:
+        raise SignerError("signer.usage", "the signing certificate lacks the digitalSignature key usage", "x5c.0")
+    if _is_ca(cert):
+        raise SignerError("signer.usage", "a CA certificate cannot be a participant's signing certificate", "x5c.0")
+    key = cert.public_key()
+    if not isinstance(key, ec.EllipticCurvePublicKey) or not isinstance(key.curve, ec.SECP256R1):
+        raise SignerError("signer.key", "the signing certificate's key is not ECDSA P-256", "x5c.0")
+
+
+def verify_signer(
+    chain: Sequence[x509.Certificate], did: str, anchors: Sequence[x509.Certificate], at: datetime
+) -> Signer:
+    """Check the leaf of `chain` for `did` and build a path from it to one of `anchors`, all valid at `at`.
+
+    A leaf that fails its profile is refused with its own code; any other refusal (no path, an issuer that is
+    not a CA, a root that had expired by then) is ``signer.untrusted``.
+    """
+    if at.tzinfo is None:
+        raise ValueError("the verification time must be timezone-aware")
+    if not chain:
+        raise SignerError("signer.x5c", "no signing certificate was given", "x5c")
+    check_signing_certificate(chain[0], did, at)
+    try:
+        path = validate_path(chain[0], chain[1:], anchors, at)
+    except EvidenceError as exc:
+        raise SignerError("signer.untrusted", exc.reason, exc.where) from None
+    return Signer(did, path)

@@ -1,7 +1,8 @@
 """The error type of the evidence package.
 
 Every refusal carries a stable dotted code (``chain.*``, ``inclusion.*``, ``checkpoint.*``, ``certpath.*``,
-``timestamp.*``, ``agreement.*``) so an auditor's tool can tell *which* proof failed, not merely that one did.
+``signer.*``, ``timestamp.*``, ``agreement.*``) so an auditor's tool can tell *which* proof failed, not merely that
+one did.
 """
 
 from __future__ import annotations

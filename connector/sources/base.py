@@ -14,8 +14,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
-from connector.dataplane.ranges import ByteRange
 from connector.errors import ConnectorError, Problem
+from connector.web.ranges import ByteRange
 
 if TYPE_CHECKING:
     import aiohttp

@@ -21,7 +21,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from connector.dataplane.ranges import ByteRange
 from connector.errors import Problem
 from connector.sources.base import DataStream, SourceContext, SourceError, StreamInfo
 from connector.sources.fields import check_media_type, invalid, missing, unknown_fields
@@ -35,6 +34,7 @@ from connector.sources.safepath import (
     split_path,
 )
 from connector.sources.tarstream import MemberSpec, TarPlan, TarReader
+from connector.web.ranges import ByteRange
 
 KIND = "file"
 DEFAULT_ROOT = "default"

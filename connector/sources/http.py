@@ -25,7 +25,6 @@ from urllib.parse import urlsplit
 
 import aiohttp
 
-from connector.dataplane.ranges import ByteRange, RangeNotSatisfiable, format_range_header, parse_content_range
 from connector.errors import Problem
 from connector.sources.base import (
     CHUNK_SIZE,
@@ -45,6 +44,7 @@ from connector.sources.fields import (
     resolve_secret,
     unknown_fields,
 )
+from connector.web.ranges import ByteRange, RangeNotSatisfiable, format_range_header, parse_content_range
 
 KIND = "http"
 DEFAULT_CONNECT_TIMEOUT = 10.0

@@ -36,7 +36,6 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
-from connector.dataplane.ranges import ByteRange
 from connector.errors import Problem
 from connector.sources.base import (
     CHUNK_SIZE,
@@ -55,6 +54,7 @@ from connector.sources.fields import (
 )
 from connector.sources.rows import FORMATS, RowEncoder, encoder_for
 from connector.sources.safepath import open_beneath, open_root, path_problems, split_path
+from connector.web.ranges import ByteRange
 
 KIND = "sql"
 BUFFERED_CHUNKS = 2

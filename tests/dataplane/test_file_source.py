@@ -10,10 +10,10 @@ from pathlib import Path
 
 import pytest
 
-from connector.dataplane.hashing import HashingStream
-from connector.dataplane.ranges import ByteRange, RangeNotSatisfiable
+from connector.evidence.digest import HashingStream
 from connector.sources import CHUNK_SIZE, SourceContext, SourceError, build_source, validate_source_config
 from connector.sources.file import FileSource, guess_media_type
+from connector.web.ranges import ByteRange, RangeNotSatisfiable
 
 
 def _source(context: SourceContext, path: str, **extra: object) -> FileSource:

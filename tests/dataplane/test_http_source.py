@@ -12,9 +12,9 @@ import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestServer
 
-from connector.dataplane.ranges import ByteRange, RangeNotSatisfiable
 from connector.sources import CHUNK_SIZE, SourceContext, SourceError, build_source, validate_source_config
 from connector.sources.http import HttpSource
+from connector.web.ranges import ByteRange, RangeNotSatisfiable
 
 SECRET = "s3cret-token-value"
 DATA = os.urandom(CHUNK_SIZE * 2 + 4321)

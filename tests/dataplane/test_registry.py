@@ -5,7 +5,6 @@ from typing import Any
 
 import pytest
 
-from connector.dataplane.ranges import ByteRange
 from connector.errors import Problem
 from connector.sources import (
     DataStream,
@@ -19,6 +18,7 @@ from connector.sources import (
     http_status_for,
     validate_source_config,
 )
+from connector.web.ranges import ByteRange
 
 
 def test_the_default_registry_knows_file_http_and_sql() -> None:

@@ -13,7 +13,6 @@ from typing import Any
 
 import pytest
 
-from connector.dataplane.ranges import ByteRange
 from connector.sources import (
     CHUNK_SIZE,
     DataStream,
@@ -23,6 +22,7 @@ from connector.sources import (
     validate_source_config,
 )
 from connector.sources.sql import BUFFERED_CHUNKS, SqlSource, check_query
+from connector.web.ranges import ByteRange
 
 ROWS = [
     (1, "plain", 1.5, b"\x00\x01", None),

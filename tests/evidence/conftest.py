@@ -1,7 +1,8 @@
 """A tiny PKI for the evidence tests, built with `cryptography` directly.
 
 Certificates are valid around the real current time (the openssl interoperability tests verify against the
-system clock); tests that need a fixed instant use `Pki.now`.
+system clock); tests that need a fixed instant use `Pki.now`. The seal tests have an authority of their own
+(`authority`), built around the fixed instant `now`.
 """
 
 from __future__ import annotations
@@ -13,12 +14,14 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
 from connector.evidence.signer import SigningIdentity
 from connector.keys import PrivateKey, generate_key
 
 NOW = datetime.now(UTC).replace(microsecond=123456)
+SEAL_NOW = datetime(2025, 6, 1, 12, 0, 0, tzinfo=UTC)
 DID_A = "did:web:localhost%3A8443:org-a"
 DID_B = "did:web:localhost%3A8443:org-b"
 DID_C = "did:web:localhost%3A8443:org-c"
@@ -148,3 +151,71 @@ def org_c(fed: Pki) -> SigningIdentity:
 def build() -> object:
     """`build_cert`, for tests that need unusual certificates (test modules cannot import this conftest)."""
     return build_cert
+
+
+class Authority:
+    """A federation authority's root CA, able to issue participant signing certificates (and sub-CAs)."""
+
+    def __init__(self, name: str = "Test Federation Root", *, parent: Authority | None = None) -> None:
+        self.key = ec.generate_private_key(ec.SECP256R1())
+        self.name = _name(name)
+        self.cert = (
+            x509.CertificateBuilder()
+            .subject_name(self.name)
+            .issuer_name(parent.name if parent else self.name)
+            .public_key(self.key.public_key())
+            .serial_number(x509.random_serial_number())
+            .not_valid_before(SEAL_NOW - timedelta(days=365))
+            .not_valid_after(SEAL_NOW + timedelta(days=3650))
+            .add_extension(x509.BasicConstraints(ca=True, path_length=1), critical=True)
+            .add_extension(_usage("key_cert_sign", "crl_sign"), critical=True)
+            .sign(parent.key if parent else self.key, hashes.SHA256())
+        )
+
+    def issue_signing(
+        self,
+        did: str,
+        *,
+        digital_signature: bool = True,
+        not_before: datetime | None = None,
+        not_after: datetime | None = None,
+        san: str | None = None,
+        ca: bool = False,
+        key: ec.EllipticCurvePrivateKey | None = None,
+    ) -> tuple[ec.EllipticCurvePrivateKey, x509.Certificate]:
+        key = key or ec.generate_private_key(ec.SECP256R1())
+        usages = ["content_commitment"]
+        if digital_signature:
+            usages.append("digital_signature")
+        if ca:
+            usages.append("key_cert_sign")
+        builder = (
+            x509.CertificateBuilder()
+            .subject_name(_name(did))
+            .issuer_name(self.name)
+            .public_key(key.public_key())
+            .serial_number(x509.random_serial_number())
+            .not_valid_before(not_before or SEAL_NOW - timedelta(days=30))
+            .not_valid_after(not_after or SEAL_NOW + timedelta(days=365))
+            .add_extension(x509.SubjectAlternativeName([x509.UniformResourceIdentifier(san or did)]), critical=False)
+            .add_extension(_usage(*usages), critical=True)
+        )
+        if ca:
+            builder = builder.add_extension(x509.BasicConstraints(ca=True, path_length=0), critical=True)
+        return key, builder.sign(self.key, hashes.SHA256())
+
+
+@pytest.fixture(scope="session")
+def authority() -> Authority:
+    return Authority()
+
+
+@pytest.fixture(scope="session")
+def new_authority() -> type[Authority]:
+    """Makes further, independent authorities (for an untrusted root)."""
+    return Authority
+
+
+@pytest.fixture
+def now() -> datetime:
+    return SEAL_NOW

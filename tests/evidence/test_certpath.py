@@ -7,7 +7,7 @@ from typing import Any
 import pytest
 from cryptography import x509
 
-from connector.evidence.certpath import certs_from_x5c, uri_sans, validate_path, x5c_of
+from connector.evidence.certpath import MAX_CHAIN, certs_from_x5c, uri_sans, validate_path, x5c_of
 from connector.evidence.errors import EvidenceError
 from connector.keys import generate_key
 
@@ -83,6 +83,34 @@ def test_pinned_anchor_is_a_path_of_one(fed: Any, org_a: Any) -> None:
 @pytest.mark.parametrize("value", [None, [], "abc", [1], ["%%%"], [base64.b64encode(b"not der").decode()]])
 def test_malformed_x5c_is_refused(value: object) -> None:
     assert refusal(lambda: certs_from_x5c(value)) == "certpath.x5c"
+
+
+def test_an_x5c_longer_than_a_path_may_be_is_refused(org_a: Any) -> None:
+    assert certs_from_x5c(x5c_of([org_a.cert] * MAX_CHAIN))
+    assert refusal(lambda: certs_from_x5c(x5c_of([org_a.cert] * (MAX_CHAIN + 1)))) == "certpath.x5c"
+
+
+def test_a_renewed_root_is_preferred_to_its_expired_predecessor(fed: Any, build: Any) -> None:
+    key = generate_key()
+    old = build(
+        "Renewed Root",
+        key,
+        key,
+        None,
+        ca=True,
+        usages=("key_cert_sign",),
+        not_before=fed.now - timedelta(days=400),
+        not_after=fed.now - timedelta(days=1),
+    )
+    new = build(
+        "Renewed Root", key, key, None, ca=True, usages=("key_cert_sign",), not_before=fed.now - timedelta(days=10)
+    )
+    leaf = build("leaf", generate_key(), key, new, not_before=fed.now - timedelta(days=30))
+    assert validate_path(leaf, [], [old, new], fed.now - timedelta(days=5)).anchor == old  # both valid then
+    assert validate_path(leaf, [], [old, new], fed.now).anchor == new  # the path found before no longer holds
+    with pytest.raises(EvidenceError) as err:
+        validate_path(leaf, [], [old], fed.now)
+    assert err.value.code == "certpath.validity" and "was not valid" in err.value.reason
 
 
 def test_x5c_round_trips(org_a: Any) -> None:

@@ -21,8 +21,8 @@ from urllib.parse import urlsplit
 
 from cryptography import x509
 
-from connector.dataplane.peers import wrong_peer
-from connector.dataplane.tlsstream import TlsStream
+from connector.pull.tls_socket import TlsStream
+from connector.web.peers import wrong_peer
 
 T = TypeVar("T")
 BUFFER_BYTES = 4 * 1024 * 1024

@@ -6,7 +6,7 @@ the file, over a connection that must present the provider's certificate. The fi
 `AtomicDownload`: a part file beside the final name, published only with the verified seal of exactly its bytes.
 An interrupted pull (a broken connection, a suspension, a killed process) continues from the part's size with
 ``Range`` and ``If-Range``; the ETag it was started with is kept beside the part (``<file>.part.etag``).
-The stream itself is read outside the event loop (`fetching`), written and hashed in threads of its own, with
+The stream itself is read outside the event loop (`https_get`), written and hashed in threads of its own, with
 direct writes where the file system allows them (a large download is not worth the page cache).
 """
 
@@ -26,12 +26,12 @@ from typing import Any, Protocol
 
 from cryptography import x509
 
-from connector.dataplane.atomic_file import AtomicDownload, part_path
-from connector.dataplane.fetching import BlockingGet, in_thread
-from connector.dataplane.peers import WrongPeer
-from connector.dataplane.ranges import parse_content_range
-from connector.dataplane.seal import SealExpectation, verify_seal
 from connector.errors import ConnectorError
+from connector.evidence.seal import SealExpectation, verify_seal
+from connector.pull.atomic_file import AtomicDownload, part_path
+from connector.pull.https_get import BlockingGet, in_thread
+from connector.web.peers import WrongPeer
+from connector.web.ranges import parse_content_range
 from connector.web.tls import TrustMaterial, client_context
 
 ETAG_SUFFIX = ".etag"

@@ -14,9 +14,9 @@ from cryptography.hazmat.primitives.asymmetric import ec
 
 from connector import jws
 from connector.canonical import b64url, canonical_bytes
-from connector.dataplane.hashing import Digest
-from connector.dataplane.seal import Seal, SealError, SealExpectation, make_seal, verify_seal
 from connector.errors import Problem
+from connector.evidence.digest import Digest
+from connector.evidence.seal import Seal, SealError, SealExpectation, make_seal, verify_seal
 from connector.keys import cert_der_b64, jwk_thumbprint, public_jwk
 
 PROVIDER = "did:web:localhost%3A8443:org-a"
@@ -316,7 +316,7 @@ def test_make_seal_refuses_a_key_that_is_not_the_certificates(seal_of: Callable[
 
 
 def test_a_root_that_had_expired_at_the_seals_time_vouches_for_nothing(authority: Any, now: datetime) -> None:
-    from connector.dataplane.signer import SignerError, verify_signer
+    from connector.evidence.certpath import SignerError, verify_signer
 
     _, cert = authority.issue_signing(PROVIDER, not_after=now + timedelta(days=4000))
     later = now + timedelta(days=3700)  # the leaf is still valid, the root is not

@@ -20,9 +20,10 @@ from cryptography.hazmat.primitives.asymmetric import ec
 
 from connector import jws
 from connector.canonical import canonical_bytes
-from connector.dataplane.hashing import Digest
-from connector.dataplane.signer import SignerError, check_signing_certificate, decode_x5c, verify_signer
 from connector.errors import ConnectorError, Problem
+from connector.evidence.certpath import SignerError, certs_from_x5c, check_signing_certificate, verify_signer
+from connector.evidence.digest import Digest
+from connector.evidence.errors import EvidenceError
 from connector.keys import PrivateKey, cert_der_b64, jwk_thumbprint, public_jwk, same_public_key
 
 SEAL_TYPE = "DataSeal"
@@ -250,8 +251,8 @@ def verify_seal(
     if not isinstance(kid, str) or not kid.startswith(claims.issuer + "#"):
         raise SealError("seal.kid", "the JWS kid is not a DID URL of the seal's issuer", "kid")
     try:
-        chain = decode_x5c(header.get("x5c"))
-    except SignerError as exc:
+        chain = certs_from_x5c(header.get("x5c"))
+    except EvidenceError as exc:
         raise SealError("seal.certificate", exc.reason, exc.where) from None
     try:
         jws.verify_detached(chain[0].public_key(), token, canonical_bytes(dict(raw_claims)))  # type: ignore[arg-type]

@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncIterable, Callable
 
-from connector.dataplane.atomic_file import AtomicDownload
+from connector.pull.atomic_file import AtomicDownload
 
 BATCH_BYTES = 4 * 1024 * 1024
 

@@ -10,9 +10,9 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from connector.dataplane.atomic_file import AtomicDownload, DownloadError, PartRecord, part_path, record_path
-from connector.dataplane.hashing import Digest
-from connector.dataplane.seal import SealClaims, SealFacts
+from connector.evidence.digest import Digest
+from connector.evidence.seal import SealClaims, SealFacts
+from connector.pull.atomic_file import AtomicDownload, DownloadError, PartRecord, part_path, record_path
 
 DATA = os.urandom(300_000)
 T = datetime(2025, 6, 1, tzinfo=UTC)

@@ -14,13 +14,13 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from connector.dataplane import atomic_file
-from connector.dataplane.atomic_file import AtomicDownload
-from connector.dataplane.fetching import BlockingGet, in_thread
-from connector.dataplane.hashing import Digest
-from connector.dataplane.peers import WrongPeer
-from connector.dataplane.receiving import receive_into
+from connector.evidence.digest import Digest
 from connector.keys import generate_key
+from connector.pull import atomic_file
+from connector.pull.atomic_file import AtomicDownload
+from connector.pull.https_get import BlockingGet, in_thread
+from connector.pull.receiving import receive_into
+from connector.web.peers import WrongPeer
 
 
 async def _chunks(parts: list[bytes], fail_after: int | None = None):

@@ -22,9 +22,9 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from connector.canonical import canonical_bytes
-from connector.dataplane.hashing import Digest, RunningDigest
-from connector.dataplane.seal import SealFacts
 from connector.errors import ConnectorError
+from connector.evidence.digest import Digest, RunningDigest
+from connector.evidence.seal import SealFacts
 
 PART_SUFFIX = ".part"
 RECORD_SUFFIX = ".part.json"

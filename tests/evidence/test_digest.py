@@ -7,7 +7,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from connector.dataplane.hashing import Digest, HashingStream, RunningDigest, digest_chunks
+from connector.evidence.digest import Digest, HashingStream, RunningDigest, digest_chunks
 
 
 async def _chunks(parts: list[bytes]) -> AsyncIterator[bytes]:

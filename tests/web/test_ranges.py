@@ -4,7 +4,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from connector.dataplane.ranges import (
+from connector.web.ranges import (
     ByteRange,
     RangeNotSatisfiable,
     format_content_range,

@@ -1,4 +1,4 @@
-"""Byte ranges: the one piece of HTTP range semantics (RFC 9110 section 14) the data plane needs.
+"""Byte ranges: the one piece of HTTP range semantics (RFC 9110 section 14) that serving and fetching data need.
 
 Only single ranges are honoured. A header this module cannot use (another unit, several ranges, bad syntax) is
 ignored and the whole representation is served, which RFC 9110 allows; only a well-formed range that lies wholly
