@@ -17,7 +17,7 @@ def build_protocol_app(tls: PeerTls | None, routes: Sequence[web.RouteDef], limi
     """`tls` None: the plain-HTTP conformance profile (no peer certificates; the verifier seam decides alone)."""
     middlewares = [request_context, dsp_errors, request_limits(limits, refusal_response)]
     if tls is not None:
-        middlewares.append(peer_identity(tls))
+        middlewares.append(peer_identity(tls, defer=True))
     app = web.Application(middlewares=middlewares, client_max_size=limits.max_message_bytes)
     app.add_routes(routes)
     app.router.add_route("*", "/{tail:.*}", _not_found)

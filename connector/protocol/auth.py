@@ -15,7 +15,7 @@ from aiohttp import web
 
 from connector.errors import ConnectorError, Problem
 from connector.trust.claims import VerifiedClaims
-from connector.web.middleware import PEER
+from connector.web.middleware import PEER, PEER_PROBLEM
 
 log = logging.getLogger("connector.auth")
 
@@ -41,7 +41,8 @@ class CertificateAuthenticator:
     async def authenticate(self, request: web.Request) -> VerifiedClaims:
         peer = request.get(PEER)
         if peer is None:
-            raise ConnectorError("auth.no_peer", "no authenticated peer on this connection")
+            problem = request.get(PEER_PROBLEM) or Problem("auth.no_peer", "no authenticated peer on this connection")
+            raise ConnectorError(problem.code, problem.reason)
         return VerifiedClaims(participant_id=peer.participant_id, verified_at=datetime.now(UTC))
 
 

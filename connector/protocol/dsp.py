@@ -227,15 +227,12 @@ class DspRoutes:
         return handler
 
     def process_getter(self, kind: str) -> Handler:
-        module = negotiations if kind == "negotiation" else transfers
 
         async def handler(request: web.Request) -> web.Response:
             claims = await self.authenticate(request)
             pid = request.match_info["pid"]
             if isinstance(claims, Problem):
-                if transient(claims):
-                    return _unverified(kind, claims)
-                return _json(module.not_found(pid))
+                return _unverified(kind, claims)
             return _json(await self.control.process_view(kind, pid, claims))
 
         return handler

@@ -18,7 +18,7 @@ from typing import Any, Protocol
 from aiohttp import web
 from cryptography import x509
 
-from connector.errors import ConnectorError
+from connector.errors import ConnectorError, Problem
 from connector.log import request_id
 from connector.pki.certificates import participant_id_of
 from connector.web.tls import peer_certificate
@@ -92,11 +92,18 @@ class Revocation(Protocol):
     def is_revoked(self, cert: x509.Certificate) -> bool: ...
 
 
-def peer_identity(revocation: Revocation, insecure_participant: str | None = None) -> Any:
-    """Require a verified client certificate on every route not marked open; expose the peer's id.
+PEER_PROBLEM = web.RequestKey("peer_problem", Problem)
 
-    The TLS layer has already verified the chain and the CRL at handshake; the check here also refuses a
-    certificate revoked after its connection was opened, and one that names no single participant id.
+
+def peer_identity(revocation: Revocation, insecure_participant: str | None = None, defer: bool = False) -> Any:
+    """Expose the peer a verified client certificate names (`PEER`); refuse every route not marked open to a
+    connection without one.
+
+    The TLS layer has already verified the chain and the CRL at handshake; the check here also catches a
+    certificate revoked after its connection was opened, and one that names no single participant id. Open routes
+    are served whatever the certificate says. With `defer`, a protected route is not refused here: the problem is
+    left in `PEER_PROBLEM` for the route's own authentication, which answers in its protocol's terms and records
+    the refusal.
     """
 
     @web.middleware
@@ -104,24 +111,28 @@ def peer_identity(revocation: Revocation, insecure_participant: str | None = Non
         route_handler = request.match_info.route.handler
         is_open = getattr(route_handler, "open_to_anyone", False)
         cert = peer_certificate(request.transport)
+        problem: Problem | None = None
         if cert is not None:
             pid = participant_id_of(cert)
             if revocation.is_revoked(cert):
-                return json_error(401, "auth.revoked", "the client certificate has been revoked")
-            if pid is not None:
+                problem = Problem("certificate.revoked", "the client certificate has been revoked")
+            elif pid is not None:
                 request[PEER] = PeerIdentity(pid, cert)
+            else:
+                problem = Problem(
+                    "certificate.no_participant_id", "the client certificate names no did: participant id"
+                )
         elif insecure_participant is not None:
             request[PEER] = PeerIdentity(insecure_participant, None)
-        if not is_open and PEER not in request:
-            if cert is None:
-                return json_error(
-                    401,
-                    "auth.no_client_certificate",
-                    "this route requires a client certificate issued by a trusted authority",
-                )
-            return json_error(
-                401, "auth.no_participant_id", "the client certificate names no single did: participant id"
+        else:
+            problem = Problem(
+                "certificate.missing", "this route requires a client certificate issued by a trusted authority"
             )
+        if problem is not None and not is_open:
+            if defer:
+                request[PEER_PROBLEM] = problem
+            else:
+                return json_error(401, problem.code, problem.reason)
         return await handler(request)
 
     return middleware

@@ -10,7 +10,7 @@ from nodekit import get, make_participant, running_node, wait_for, write_config
 from connector import keys
 from connector.pki import certificates
 
-PROTECTED = "/dsp/2025-1/catalog/request"
+PROTECTED = "/dsp/2025-1/catalog/datasets/none"  # a catalogue route: refusals are 401 with a CatalogError
 
 
 @pytest.fixture
@@ -45,7 +45,8 @@ async def test_without_a_certificate_open_routes_answer_and_protected_routes_ref
         status, _ = await get(url(org_a, "/.well-known/dspace-version"), anonymous)
         assert status == 200
         status, body = await get(url(org_a, PROTECTED), anonymous)
-        assert status == 401 and body["code"] == "auth.no_client_certificate"
+        assert status == 401 and body["code"] == "certificate.missing", body
+        assert body["@type"] == "CatalogError"
 
 
 async def test_a_certificate_from_another_authority_is_refused_at_the_handshake(org_a, tmp_path, other_authority):
@@ -80,7 +81,11 @@ async def test_a_revoked_certificate_is_refused_with_the_reason(org_a, org_b, tm
     authority.revoke(org_b.participant_id)
     async with running_node(write_config(org_a, tmp_path)):
         status, body = await get(url(org_a, PROTECTED), org_b.client_ssl())
-        assert status == 401 and body["code"] == "auth.revoked", body
+        assert status == 401 and body["code"] == "certificate.revoked", body
+        assert body["@type"] == "CatalogError" and body["reason"]
+        # The open routes stay open to it: a revoked participant can still learn the versions and DID documents.
+        status, body = await get(url(org_a, "/.well-known/dspace-version"), org_b.client_ssl())
+        assert status == 200
 
 
 async def test_a_revocation_reaches_a_running_node_for_new_and_kept_alive_connections(
@@ -93,9 +98,9 @@ async def test_a_revocation_reaches_a_running_node_for_new_and_kept_alive_connec
             authority.revoke(org_b.participant_id)
             await wait_for(lambda: node.tls.is_revoked(keys.load_certificate(org_b.tls_cert)))
             async with kept.get(url(org_a, PROTECTED)) as resp:  # same connection, opened before revocation
-                assert resp.status == 401 and (await resp.json())["code"] == "auth.revoked"
+                assert resp.status == 401 and (await resp.json())["code"] == "certificate.revoked"
         status, body = await get(url(org_a, PROTECTED), org_b.client_ssl())  # a new connection
-        assert status == 401 and body["code"] == "auth.revoked"
+        assert status == 401 and body["code"] == "certificate.revoked"
 
 
 async def test_the_node_refuses_to_start_with_a_certificate_for_another_participant(org_a, org_b, tmp_path):

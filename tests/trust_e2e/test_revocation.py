@@ -18,6 +18,8 @@ from trust_e2e.kit import (
     refusals,
 )
 
+from connector import keys
+
 STATUS_MAX_AGE = 0.5
 
 
@@ -67,3 +69,31 @@ async def test_revoking_a_participant_stops_its_next_transfer_and_its_next_negot
 async def _settled(*managements: Management) -> None:
     for m in managements:
         assert await open_processes(m) == []
+
+
+async def test_a_revoked_certificate_is_refused_with_its_reason_and_listed_among_the_verifications(tmp_path):
+    fed = await make_federation(tmp_path, "Alpha Data Space").start()
+    try:
+        provider = credentialed(fed, tmp_path, "provider")
+        consumer = credentialed(fed, tmp_path, "consumer")
+        async with (
+            running_node(dcp_config(NodeSpec(provider, [fed]), tmp_path)) as pnode,
+            running_node(dcp_config(NodeSpec(consumer, [fed]), tmp_path)),
+        ):
+            pm, cm = Management(provider), Management(consumer)
+            await pm.offer("weather")
+            since = await last_record_id(pm)
+            fed.authority.revoke(consumer.participant_id)
+            for _ in range(50):  # the provider reloads its CRL file within its reload interval
+                if pnode.tls.is_revoked(keys.load_certificate(consumer.tls_cert)):
+                    break
+                await asyncio.sleep(0.1)
+            neg = await negotiate_offer(cm, provider, "weather-offer", "weather")
+            assert neg["state"] == "TERMINATED" and "certificate.revoked" in neg["reason"], neg
+            records = await refusals(pm, since)
+            assert records and {r["code"] for r in records} == {"certificate.revoked"}, records
+            assert {r["peer"] for r in records} == {consumer.participant_id}
+            assert {r["step"] for r in records} == {"certificate"}
+            await _settled(pm, cm)
+    finally:
+        await fed.stop()

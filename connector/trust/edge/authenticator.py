@@ -126,7 +126,7 @@ class DcpAuthenticator:
 
     async def authenticate(self, request: web.Request) -> VerifiedClaims:
         from connector.log import request_id
-        from connector.web.middleware import PEER
+        from connector.web.middleware import PEER, PEER_PROBLEM
 
         started = time.perf_counter()
         peer = request.get(PEER)
@@ -134,7 +134,8 @@ class DcpAuthenticator:
         header = request.headers.get("Authorization")
         outcome: Outcome
         if peer_id is None:
-            outcome = Refusal(Problem("auth.no_peer", "no authenticated peer on this connection"), None, "token")
+            problem = request.get(PEER_PROBLEM) or Problem("auth.no_peer", "no authenticated peer on this connection")
+            outcome = Refusal(problem, _certificate_holder(request), "certificate")
         elif header is None and not self.demands.require_credentials:
             outcome = Verified(VerifiedClaims(peer_id, self.clock(), notes={"credentials": "not_presented"}))
         else:
@@ -145,7 +146,14 @@ class DcpAuthenticator:
             else:
                 outcome = await self.verify(token, peer_id)
         elapsed_ms = round((time.perf_counter() - started) * 1000, 2)
-        await self._report(outcome, peer_id, request.method, request.path, request_id.get(), elapsed_ms)
+        await self._report(
+            outcome,
+            peer_id or getattr(outcome, "peer", None),
+            request.method,
+            request.path,
+            request_id.get(),
+            elapsed_ms,
+        )
         if isinstance(outcome, Refusal):
             details = {**dict(outcome.problem.details), "step": outcome.step}
             raise ConnectorError(outcome.code, outcome.reason, outcome.problem.where, **details)
@@ -313,3 +321,12 @@ def _summary(credential: VerifiedCredential) -> dict[str, Any]:
         "issuer": credential.issuer,
         "federation": credential.federation,
     }
+
+
+def _certificate_holder(request: web.Request) -> str | None:
+    """Who a refused certificate names (a revoked one still names its holder), for the record."""
+    from connector.pki.certificates import participant_id_of
+    from connector.web.tls import peer_certificate
+
+    cert = peer_certificate(request.transport)
+    return participant_id_of(cert) if cert is not None else None

@@ -113,6 +113,7 @@ def _document() -> openapi.ApiSection:
                 "step": {
                     "type": ["string", "null"],
                     "enum": [
+                        "certificate",
                         "token",
                         "did_document",
                         "presentation",
