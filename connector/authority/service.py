@@ -204,7 +204,7 @@ async def serve(
     directory: Path, listen: Listen | None = None, status_validity: timedelta = DEFAULT_STATUS_VALIDITY
 ) -> None:
     """Run the service until SIGINT or SIGTERM; in-flight requests finish."""
-    from connector.node.signals import until_stopped
+    from connector.signals import until_stopped
 
     service = AuthorityService(directory, status_validity)
     await service.start(listen)

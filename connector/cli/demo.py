@@ -18,7 +18,7 @@ from connector.cli.base import EXIT_FAILED, Parser
 from connector.demo import workspace as ws_module
 from connector.demo.processes import DataSpace, answers
 from connector.demo.story import Console, Story, summary
-from connector.node.signals import stop_requested
+from connector.signals import stop_requested
 
 
 def register(sub: argparse._SubParsersAction) -> None:

@@ -6,8 +6,8 @@ import gc
 import logging
 
 from connector.config import Config
-from connector.node.signals import until_stopped
 from connector.node.wiring import running
+from connector.signals import until_stopped
 
 log = logging.getLogger("connector.node")
 
