@@ -19,9 +19,9 @@ from connector.control.decisions import Decisions
 from connector.control.engine import DeliverySettings, Engine
 from connector.control.negotiations import Peer, Reply
 from connector.control.ports import AgreementSigner, DataPlane, EvidenceSink, no_evidence
-from connector.control.records import Transfer
 from connector.control.steps import Script, StepEnv
 from connector.policy.seam import Verdict
+from connector.records.processes import Transfer
 from connector.store.interface import Store
 from connector.tasks import Tasks
 from connector.trust.claims import VerifiedClaims

@@ -8,25 +8,16 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
 from sqlite_utils import Database
 
-from connector.control.records import (
-    Agreement,
-    Asset,
-    HistoryEntry,
-    Negotiation,
-    OfferDefinition,
-    OutboxEntry,
-    PolicyDefinition,
-    Transfer,
-    iso,
-)
 from connector.dsp.vocabulary import NegotiationState, TransferState
 from connector.errors import ConnectorError
+from connector.records.columns import iso
+from connector.records.definitions import Asset, OfferDefinition, PolicyDefinition
+from connector.records.processes import Agreement, FollowUp, HistoryEntry, Negotiation, OutboxEntry, Transfer
 
 _UPSERT_SQL: dict[tuple[str, tuple[str, ...]], str] = {}
 
@@ -382,15 +373,6 @@ def enqueue(
 def next_outbox(db: Database, process_id: str) -> OutboxEntry | None:
     row = _one(db, "SELECT * FROM outbox WHERE process_id = ? ORDER BY id LIMIT 1", [process_id])
     return OutboxEntry.from_row(row) if row else None
-
-
-@dataclass(frozen=True)
-class FollowUp:
-    """What a process owes once a transaction that changed it commits."""
-
-    pending: bool  # a step of ours is pending (so the engine runs it, and delivers after)
-    next: OutboxEntry | None  # the first message still to deliver
-    state: str | None = None  # the process's state as committed (None: the process does not exist)
 
 
 _TABLES = {"negotiation": "negotiations", "transfer": "transfers"}

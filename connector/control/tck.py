@@ -14,8 +14,9 @@ from typing import Any
 from sqlite_utils import Database
 
 from connector.control import repository as repo
-from connector.control.records import Agreement, Asset, Negotiation, OfferDefinition, PolicyDefinition, Transfer
 from connector.dsp.vocabulary import Role
+from connector.records.definitions import Asset, OfferDefinition, PolicyDefinition
+from connector.records.processes import Agreement, Negotiation, Transfer
 
 USE_POLICY = {"permission": [{"action": "use"}]}
 

@@ -25,10 +25,9 @@ from cryptography import x509
 from sqlite_utils import Database
 
 from connector.control import repository as repo
-from connector.control.records import Agreement, Transfer, iso
 from connector.dataplane.address import AddressError, EndpointAccess, bearer_token
 from connector.dataplane.atomic_file import AtomicDownload, DownloadError
-from connector.dataplane.flows import Flow, get_flow, save_flow
+from connector.dataplane.flows import get_flow, save_flow
 from connector.dataplane.gate import PULL, Refusal, Refused, check_push_receipt, kind_of
 from connector.dataplane.hashing import Digest
 from connector.dataplane.receiving import receive_into
@@ -36,6 +35,9 @@ from connector.dataplane.seal import SealError, SealExpectation, SealFacts, veri
 from connector.dsp.vocabulary import Role, TransferState
 from connector.errors import ConnectorError, Problem
 from connector.keys import cert_pem
+from connector.records.columns import iso
+from connector.records.flows import Flow
+from connector.records.processes import Agreement, Transfer
 from connector.web.middleware import peer_of
 
 if TYPE_CHECKING:

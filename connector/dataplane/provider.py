@@ -32,9 +32,8 @@ from sqlite_utils import Database
 
 from connector.canonical import json_sha256
 from connector.control import repository as repo
-from connector.control.records import Transfer
 from connector.dataplane.address import AddressError, EndpointAccess, bearer_token
-from connector.dataplane.flows import KnownDigest, add_bytes_sent, get_digest, get_flow, put_digest, save_flow
+from connector.dataplane.flows import add_bytes_sent, get_digest, get_flow, put_digest, save_flow
 from connector.dataplane.gate import PUSH, Refusal, Refused, check_pull, check_refresh, kind_of, token_refusal
 from connector.dataplane.hashing import Digest, RunningDigest
 from connector.dataplane.peers import peer_session
@@ -44,6 +43,8 @@ from connector.dataplane.serving import is_repeatable, requested_range, shape, v
 from connector.dataplane.tokens import TokenClaims, TokenError, cert_thumbprint, verify_token
 from connector.dsp.vocabulary import Role, TransferState
 from connector.errors import ConnectorError, Problem
+from connector.records.flows import KnownDigest
+from connector.records.processes import Transfer
 from connector.sources import DataStream, Source, SourceError, build_source
 from connector.web.middleware import peer_of
 

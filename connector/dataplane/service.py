@@ -27,9 +27,8 @@ from sqlite_utils import Database
 
 from connector.config import DataSection, Listen
 from connector.control import repository as repo
-from connector.control.records import Transfer
 from connector.dataplane.address import data_address, pull_address
-from connector.dataplane.flows import Flow, get_flow, save_flow
+from connector.dataplane.flows import get_flow, save_flow
 from connector.dataplane.gate import PULL, PUSH, kind_of, token_digest
 from connector.dataplane.ports import TransferControl
 from connector.dataplane.streams import OpenStreams
@@ -38,6 +37,8 @@ from connector.dsp.vocabulary import Role, TransferState
 from connector.errors import ConnectorError
 from connector.evidence.recorder import EvidenceSink, no_evidence
 from connector.identity import NodeIdentity
+from connector.records.flows import Flow
+from connector.records.processes import Transfer
 from connector.sources import SourceContext
 from connector.store.interface import Store
 from connector.tasks import Tasks

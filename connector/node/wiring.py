@@ -28,7 +28,6 @@ from connector.control import seeds, tck
 from connector.control.catalog import CatalogueSettings
 from connector.control.decisions import PolicyDecisions
 from connector.control.plane import ControlPlane
-from connector.control.records import Transfer
 from connector.dataplane.management import DataRoutes
 from connector.dataplane.service import LISTENER as DATA_LISTENER
 from connector.dataplane.service import DataPlane
@@ -47,6 +46,7 @@ from connector.protocol.auth import Authenticator, CertificateAuthenticator, NoR
 from connector.protocol.dsp import DspRoutes
 from connector.protocol.tck_webhooks import tck_routes
 from connector.protocol.version import version_routes
+from connector.records.processes import Transfer
 from connector.store.sqlite import SqliteStore
 from connector.tasks import Tasks
 from connector.trust.edge import repository as trust_repo

@@ -12,6 +12,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from connector.errors import ConnectorError
+from connector.records.trust import VerificationRecord
 from connector.store.migrations import MIGRATIONS
 from connector.store.sqlite import _statements
 from connector.trust.edge import repository as repo
@@ -68,7 +69,7 @@ def test_expired_replay_entries_are_purged_and_records_are_pruned_oldest_first()
     for i in range(5):
         repo.record_verification(
             db,
-            repo.VerificationRecord(
+            VerificationRecord(
                 f"t{i}",
                 "did:web:p",
                 "refused" if i % 2 else "verified",

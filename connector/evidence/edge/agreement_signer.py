@@ -31,6 +31,7 @@ from connector.evidence.edge import tables
 from connector.evidence.rfc3339 import format_utc
 from connector.evidence.signer import SigningIdentity
 from connector.jws import read_header
+from connector.records.evidence import INVALID, SIGNED, UNSIGNED, VERIFIED, StoredSignature
 
 Db = Any
 AGREEMENT_SIGNED = "agreement.signed"  # this node signed (data: role, agreement, signature hash)
@@ -131,18 +132,18 @@ class AgreementSigner:
             jws = _carried(msg.extensions, intent.signature_in)
         except ConnectorError as exc:
             self._refuse(db, neg, agreement, intent.PROVIDER, None, exc.problem)
-            return {"providerSignature": tables.INVALID, "code": exc.code, "reason": exc.reason}
+            return {"providerSignature": INVALID, "code": exc.code, "reason": exc.reason}
         if jws is None:
             self._unsigned(db, neg, agreement, intent.PROVIDER)
-            return {"providerSignature": tables.UNSIGNED}
+            return {"providerSignature": UNSIGNED}
         problem = self._verify(db, neg, agreement, intent.PROVIDER, jws)
         if problem is not None:
-            return {"providerSignature": tables.INVALID, "code": problem.code, "reason": problem.reason}
-        return {"providerSignature": tables.VERIFIED, "signer": neg.peer_id}
+            return {"providerSignature": INVALID, "code": problem.code, "reason": problem.reason}
+        return {"providerSignature": VERIFIED, "signer": neg.peer_id}
 
     def check_agreement(self, db: Db, neg: Any, agreement: Any) -> Problem | None:
         held = tables.signatures_of(db, agreement.id).get(intent.PROVIDER)
-        if held is None or held.status == tables.UNSIGNED:
+        if held is None or held.status == UNSIGNED:
             if self.require_signatures:
                 return Problem(
                     "agreement.unsigned",
@@ -150,7 +151,7 @@ class AgreementSigner:
                     "requires signed agreements ([evidence] require_signatures)",
                 )
             return None
-        if held.status == tables.INVALID:
+        if held.status == INVALID:
             return Problem(
                 held.code or "agreement.signature",
                 f"the provider's signature on the agreement is not acceptable: {held.reason}",
@@ -159,7 +160,7 @@ class AgreementSigner:
 
     def countersign(self, db: Db, neg: Any, agreement: Any, body: Mapping[str, Any]) -> dict[str, Any]:
         held = tables.signatures_of(db, agreement.id).get(intent.PROVIDER)
-        if held is None or held.status != tables.VERIFIED or held.jws is None:
+        if held is None or held.status != VERIFIED or held.jws is None:
             return dict(body)  # nothing verified to countersign: the agreement stays unsigned on our side too
         now = self.clock()
         credentials = credential_hashes(neg.claims)
@@ -193,9 +194,7 @@ class AgreementSigner:
         agreement_id = str(agreement.get("@id"))
         tables.put_signature(
             db,
-            tables.StoredSignature(
-                agreement_id, role, tables.SIGNED, self.identity.did, jws, None, None, format_utc(now)
-            ),
+            StoredSignature(agreement_id, role, SIGNED, self.identity.did, jws, None, None, format_utc(now)),
         )
         self.append(
             db,
@@ -240,7 +239,7 @@ class AgreementSigner:
         agreement_id = str(agreement.get("@id"))
         tables.put_signature(
             db,
-            tables.StoredSignature(agreement_id, role, tables.VERIFIED, neg.peer_id, jws, None, None, format_utc(now)),
+            StoredSignature(agreement_id, role, VERIFIED, neg.peer_id, jws, None, None, format_utc(now)),
         )
         self.append(
             db,
@@ -251,7 +250,7 @@ class AgreementSigner:
             data={
                 "agreement": agreement_id,
                 "role": role,
-                "status": tables.VERIFIED,
+                "status": VERIFIED,
                 "signature_sha256": intent.signature_sha256(jws),
                 "credentials": list(facts.credential_sha256),
                 "kid": facts.kid,
@@ -264,9 +263,7 @@ class AgreementSigner:
         agreement_id = str(agreement.get("@id"))
         tables.put_signature(
             db,
-            tables.StoredSignature(
-                agreement_id, role, tables.UNSIGNED, neg.peer_id, None, None, None, format_utc(self.clock())
-            ),
+            StoredSignature(agreement_id, role, UNSIGNED, neg.peer_id, None, None, None, format_utc(self.clock())),
         )
         self.append(
             db,
@@ -274,7 +271,7 @@ class AgreementSigner:
             process_id=neg.id,
             peer=neg.peer_id,
             subject=dict(agreement),
-            data={"agreement": agreement_id, "role": role, "status": tables.UNSIGNED},
+            data={"agreement": agreement_id, "role": role, "status": UNSIGNED},
         )
         if self.require_signatures:
             side = "provider" if role == intent.PROVIDER else "consumer"
@@ -291,10 +288,10 @@ class AgreementSigner:
         agreement_id = str(agreement.get("@id"))
         tables.put_signature(
             db,
-            tables.StoredSignature(
+            StoredSignature(
                 agreement_id,
                 role,
-                tables.INVALID,
+                INVALID,
                 neg.peer_id,
                 jws,
                 problem.code,
@@ -305,7 +302,7 @@ class AgreementSigner:
         data: dict[str, Any] = {
             "agreement": agreement_id,
             "role": role,
-            "status": tables.INVALID,
+            "status": INVALID,
             "code": problem.code,
             "reason": problem.reason[:500],
         }

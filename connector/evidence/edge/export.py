@@ -19,6 +19,7 @@ from connector.evidence.chain import CREDENTIAL_VERIFIED, Record, make_inclusion
 from connector.evidence.edge import tables
 from connector.evidence.errors import EvidenceError
 from connector.jws import read_header
+from connector.records.evidence import StoredSignature
 
 Db = Any
 FLOWS_TABLE = "data_flows"  # the data plane's per-transfer table (migration 4), where seals are kept
@@ -27,7 +28,7 @@ OWN_CREDENTIALS_TABLE = "own_credentials"  # the trust subsystem's table of the 
 
 def _processes(db: Db, agreement_id: str) -> tuple[Any, Any, list[Any]]:
     from connector.control import repository as repo
-    from connector.control.records import Transfer
+    from connector.records.processes import Transfer
 
     agreement = repo.get_agreement(db, agreement_id)
     if agreement is None:
@@ -129,7 +130,7 @@ def _credentials(db: Db, negotiation: Any, own_did: str, covered: set[str]) -> l
     return out
 
 
-def _covered(signatures: Mapping[str, tables.StoredSignature]) -> set[str]:
+def _covered(signatures: Mapping[str, StoredSignature]) -> set[str]:
     found: set[str] = set()
     for signature in signatures.values():
         if signature.jws is None:

@@ -24,6 +24,7 @@ from connector.evidence.edge import tables
 from connector.evidence.intent import signature_sha256
 from connector.evidence.rfc3339 import parse_utc
 from connector.evidence.timestamp import verify_response
+from connector.records.evidence import INVALID, StoredCheckpoint, StoredTimestamp
 
 Db = Any
 CHECKPOINT_KIND = "checkpoint"
@@ -127,12 +128,7 @@ def check_log(
     for signature in tables.signature_rows(db):
         result.signatures += 1
         logged = (signature.agreement_id, signature.role, signature_sha256(signature.jws or ""))
-        if (
-            signature.jws is not None
-            and signature.status != tables.INVALID
-            and logged not in logged_signatures
-            and intact
-        ):
+        if signature.jws is not None and signature.status != INVALID and logged not in logged_signatures and intact:
             result.problems.append(
                 Problem(
                     "signature.unlogged",
@@ -146,8 +142,8 @@ def check_log(
 
 def _check_checkpoints(
     result: LogCheck,
-    stored: list[tables.StoredCheckpoint],
-    stamps: list[tables.StoredTimestamp],
+    stored: list[StoredCheckpoint],
+    stamps: list[StoredTimestamp],
     at_count: dict[int, str],
     announced: set[str],
     node: str,

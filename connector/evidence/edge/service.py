@@ -48,6 +48,7 @@ from connector.evidence.errors import EvidenceError
 from connector.evidence.rfc3339 import format_utc
 from connector.evidence.signer import SigningIdentity
 from connector.identity import NodeIdentity
+from connector.records.evidence import StoredCheckpoint, StoredTimestamp
 from connector.store.interface import Store
 from connector.tasks import Tasks
 from connector.web.outgoing import OutgoingHttp
@@ -258,7 +259,7 @@ class NodeEvidence:
 
     # --- checkpoints ----------------------------------------------------------------------------------------
 
-    def _make_checkpoint(self, db: Any, on_demand: bool) -> tuple[tables.StoredCheckpoint | None, bool]:
+    def _make_checkpoint(self, db: Any, on_demand: bool) -> tuple[StoredCheckpoint | None, bool]:
         head = self.journal.load(db)
         last = tables.latest_checkpoint(db)
         if last is not None and (
@@ -280,7 +281,7 @@ class NodeEvidence:
                 "checkpoint_sha256": checkpoint_sha256(jws),
             },
         )
-        return tables.StoredCheckpoint(checkpoint_id, head.count, head.hash, format_utc(at), jws), True
+        return StoredCheckpoint(checkpoint_id, head.count, head.hash, format_utc(at), jws), True
 
     async def checkpoint(self, on_demand: bool = False, timestamp: bool = True) -> dict[str, Any] | None:
         """Write a signed checkpoint if records were added since the last (on demand: if anything was added at
@@ -311,7 +312,7 @@ class NodeEvidence:
             ],
         }
 
-    async def _timestamp(self, checkpoint: tables.StoredCheckpoint) -> bool:
+    async def _timestamp(self, checkpoint: StoredCheckpoint) -> bool:
         url = self.settings.tsa_url
         if not url or self._http is None:
             return False
@@ -324,7 +325,7 @@ class NodeEvidence:
                 "checkpoint not time-stamped: %s", exc.reason, extra={"code": exc.code, "checkpoint": checkpoint.id}
             )
             return False
-        stored = tables.StoredTimestamp(
+        stored = StoredTimestamp(
             checkpoint.id, format_utc(stamp.gen_time), stamp.tsa_name, str(stamp.serial), stamp.token
         )
 

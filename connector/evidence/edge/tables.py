@@ -7,12 +7,11 @@ DELETE, and `evidence_records` refuses any insert that does not extend the chain
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterator
-from dataclasses import dataclass
 from typing import Any
 
 from connector.evidence.chain import GENESIS, ChainHead, Record
+from connector.records.evidence import StoredCheckpoint, StoredSignature, StoredTimestamp, row_json
 
 Db = Any  # sqlite_utils.Database on the store thread
 
@@ -45,26 +44,6 @@ def insert_record(db: Db, record: Record) -> None:
             record.hash,
         ],
     )
-
-
-def row_json(row: Any) -> dict[str, Any]:
-    """A stored row as the record's JSON object (not validated: a tampered row must still be reportable)."""
-    data: Any
-    try:
-        data = json.loads(row["data"])
-    except (TypeError, ValueError):
-        data = row["data"]
-    return {
-        "seq": row["seq"],
-        "at": row["at"],
-        "kind": row["kind"],
-        "process_id": row["process_id"],
-        "peer": row["peer"],
-        "subject_sha256": row["subject_sha256"],
-        "data": data,
-        "prev": row["prev"],
-        "hash": row["hash"],
-    }
 
 
 def head(db: Db) -> ChainHead:
@@ -159,15 +138,6 @@ def subject_rows(db: Db, batch: int = 1000) -> Iterator[tuple[str, Any]]:
 # --- checkpoints and time-stamps --------------------------------------------------------------------------
 
 
-@dataclass(frozen=True)
-class StoredCheckpoint:
-    id: int
-    count: int
-    head: str
-    at: str
-    jws: str
-
-
 def insert_checkpoint(db: Db, count_: int, head_hash: str, at: str, jws: str) -> int:
     cursor = db.execute(
         f"INSERT INTO {CHECKPOINTS}(count, head, at, jws) VALUES (?, ?, ?, ?)", [count_, head_hash, at, jws]
@@ -175,18 +145,14 @@ def insert_checkpoint(db: Db, count_: int, head_hash: str, at: str, jws: str) ->
     return int(cursor.lastrowid)
 
 
-def _checkpoint(row: Any) -> StoredCheckpoint:
-    return StoredCheckpoint(int(row[0]), int(row[1]), str(row[2]), str(row[3]), str(row[4]))
-
-
 def checkpoints(db: Db) -> list[StoredCheckpoint]:
     rows = db.execute(f"SELECT id, count, head, at, jws FROM {CHECKPOINTS} ORDER BY id").fetchall()
-    return [_checkpoint(r) for r in rows]
+    return [StoredCheckpoint.from_row(r) for r in rows]
 
 
 def latest_checkpoint(db: Db) -> StoredCheckpoint | None:
     row = db.execute(f"SELECT id, count, head, at, jws FROM {CHECKPOINTS} ORDER BY id DESC LIMIT 1").fetchone()
-    return None if row is None else _checkpoint(row)
+    return None if row is None else StoredCheckpoint.from_row(row)
 
 
 def checkpoint_covering(db: Db, seq: int) -> StoredCheckpoint | None:
@@ -194,21 +160,12 @@ def checkpoint_covering(db: Db, seq: int) -> StoredCheckpoint | None:
     row = db.execute(
         f"SELECT id, count, head, at, jws FROM {CHECKPOINTS} WHERE count >= ? ORDER BY id LIMIT 1", [seq]
     ).fetchone()
-    return None if row is None else _checkpoint(row)
+    return None if row is None else StoredCheckpoint.from_row(row)
 
 
 def get_checkpoint(db: Db, checkpoint_id: int) -> StoredCheckpoint | None:
     row = db.execute(f"SELECT id, count, head, at, jws FROM {CHECKPOINTS} WHERE id = ?", [checkpoint_id]).fetchone()
-    return None if row is None else _checkpoint(row)
-
-
-@dataclass(frozen=True)
-class StoredTimestamp:
-    checkpoint_id: int
-    gen_time: str
-    tsa: str
-    serial: str
-    token: bytes
+    return None if row is None else StoredCheckpoint.from_row(row)
 
 
 def insert_timestamp(db: Db, stamp: StoredTimestamp) -> None:
@@ -230,34 +187,6 @@ def timestamps(db: Db, checkpoint_id: int | None = None) -> list[StoredTimestamp
 
 
 # --- agreement signatures ---------------------------------------------------------------------------------
-
-SIGNED = "signed"  # our own signature
-VERIFIED = "verified"  # the peer's signature, verified when it arrived
-UNSIGNED = "unsigned"  # the peer sent none
-INVALID = "invalid"  # the peer sent one that did not verify (kept as evidence of what was sent)
-
-
-@dataclass(frozen=True)
-class StoredSignature:
-    agreement_id: str
-    role: str  # provider | consumer: whose signature this is
-    status: str
-    signer: str
-    jws: str | None
-    code: str | None
-    reason: str | None
-    at: str
-
-    def to_api(self) -> dict[str, Any]:
-        return {
-            "role": self.role,
-            "status": self.status,
-            "signer": self.signer,
-            "jws": self.jws,
-            "code": self.code,
-            "reason": self.reason,
-            "at": self.at,
-        }
 
 
 def put_signature(db: Db, signature: StoredSignature) -> bool:

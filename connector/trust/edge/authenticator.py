@@ -29,6 +29,7 @@ from aiohttp import web
 from connector.config import TrustSection
 from connector.errors import ConnectorError, Problem
 from connector.evidence.recorder import NO_EVIDENCE, EvidenceRecorder
+from connector.records.trust import VerificationRecord
 from connector.store.interface import Store
 from connector.trust.claims import VerifiedClaims, VerifiedCredential
 from connector.trust.did import DidDocument
@@ -251,7 +252,7 @@ class DcpAuthenticator:
                 "presentation": notes.get("presentation", notes.get("credentials")),
                 "credentials": [_summary(c) for c in claims.credentials],
             }
-            record = repo.VerificationRecord(
+            record = VerificationRecord(
                 format_datetime(now), peer, "verified", None, None, None, method, path, rid, detail
             )
             # A line at info when credentials were verified anew; a request served by a reused presentation is
@@ -284,7 +285,7 @@ class DcpAuthenticator:
             expired = self.keeper.expired_federations(now)
             if expired:
                 detail["expired_trust_lists"] = expired
-            record = repo.VerificationRecord(
+            record = VerificationRecord(
                 format_datetime(now),
                 peer,
                 "refused",

@@ -26,6 +26,7 @@ from connector.canonical import sha256_hex
 from connector.config import TrustSection
 from connector.errors import ConfigError, ConnectorError
 from connector.identity import NodeIdentity
+from connector.records.trust import OwnCredential, VerificationRecord
 from connector.store.interface import Store
 from connector.trust.credentials import read_credential_unverified
 from connector.trust.did import DidDocument, DidKey, build_did_document, parse_did, parse_did_document
@@ -71,7 +72,7 @@ class Holder:
         fetcher: Fetcher,
         replay: repo.StoreReplayCache,
         clock: Clock,
-        on_outcome: Callable[[repo.VerificationRecord], Awaitable[None]],
+        on_outcome: Callable[[VerificationRecord], Awaitable[None]],
     ) -> None:
         self.identity = identity
         self.endpoints = endpoints
@@ -83,7 +84,7 @@ class Holder:
         self.on_outcome = on_outcome  # where refusals at the credential service are recorded
         self.leeway = timedelta(seconds=settings.clock_skew)
         self.token_lifetime = timedelta(seconds=settings.token_lifetime)
-        self.credentials: list[repo.OwnCredential] = []
+        self.credentials: list[OwnCredential] = []
         self._document_json: dict[str, Any] | None = None
         self._document: DidDocument | None = None
         self._access: dict[str, tuple[str, datetime]] = {}  # verifier -> (access token, reuse until)
@@ -113,7 +114,7 @@ class Holder:
 
     async def load_credentials(self) -> None:
         now = self.clock()
-        loaded: list[repo.OwnCredential] = []
+        loaded: list[OwnCredential] = []
         for i, path in enumerate(self.credential_files):
             where = f"identity.credentials[{i}]"
             try:
@@ -142,7 +143,7 @@ class Holder:
                     extra={"key": where, "credential": envelope.id, "expired": format_datetime(until)},
                 )
             loaded.append(
-                repo.OwnCredential(
+                OwnCredential(
                     id=envelope.id,
                     types=envelope.types,
                     issuer=envelope.issuer,
@@ -238,7 +239,7 @@ class Holder:
     ) -> None:
         log.warning("presentation query refused", extra={"peer": peer, "code": exc.code, "reason": exc.reason})
         await self.on_outcome(
-            repo.VerificationRecord(
+            VerificationRecord(
                 at=format_datetime(now),
                 peer=peer,
                 outcome="refused",

@@ -10,12 +10,12 @@ import contextlib
 import json
 import math
 from collections import deque
-from collections.abc import Iterable, Iterator, Mapping
-from dataclasses import dataclass
+from collections.abc import Iterable, Iterator
 from datetime import datetime
 from typing import Any
 
 from connector.errors import ConnectorError
+from connector.records.trust import KeptList, OwnCredential, VerificationRecord
 
 Db = Any  # sqlite_utils.Database on the store thread
 
@@ -77,20 +77,6 @@ class StoreReplayCache:
 # --- kept trust lists -----------------------------------------------------------------------------------------
 
 
-@dataclass(frozen=True)
-class KeptList:
-    anchor_sha256: str
-    federation_id: str
-    federation_name: str
-    sequence: int
-    valid_from: str
-    valid_until: str
-    sha256: str
-    jws: str
-    source: str
-    stored_at: str
-
-
 def kept_list(db: Db, anchor_sha256: str) -> KeptList | None:
     row = db.execute(
         "SELECT anchor_sha256, federation_id, federation_name, sequence, valid_from, valid_until, "
@@ -128,29 +114,6 @@ def keep_list(db: Db, copy: KeptList) -> None:
 # --- own credentials --------------------------------------------------------------------------------------------
 
 
-@dataclass(frozen=True)
-class OwnCredential:
-    id: str
-    types: tuple[str, ...]
-    issuer: str
-    valid_until: str | None
-    sha256: str
-    token: str
-    source: str
-    loaded_at: str
-
-    def to_api(self) -> dict[str, Any]:
-        return {
-            "id": self.id,
-            "types": list(self.types),
-            "issuer": self.issuer,
-            "validUntil": self.valid_until,
-            "sha256": self.sha256,
-            "source": self.source,
-            "loadedAt": self.loaded_at,
-        }
-
-
 def replace_own_credentials(db: Db, credentials: Iterable[OwnCredential]) -> int:
     """The configured files are the truth: the stored set becomes exactly what they hold."""
     db.execute("DELETE FROM own_credentials")
@@ -173,36 +136,6 @@ def own_credentials(db: Db) -> list[OwnCredential]:
 
 
 # --- verification records ----------------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class VerificationRecord:
-    at: str
-    peer: str | None
-    outcome: str  # verified | refused
-    code: str | None
-    reason: str | None
-    step: str | None
-    method: str | None
-    path: str | None
-    request_id: str | None
-    detail: Mapping[str, Any]
-    id: int | None = None
-
-    def to_api(self) -> dict[str, Any]:
-        return {
-            "id": self.id,
-            "at": self.at,
-            "peer": self.peer,
-            "outcome": self.outcome,
-            "code": self.code,
-            "reason": self.reason,
-            "step": self.step,
-            "method": self.method,
-            "path": self.path,
-            "requestId": self.request_id,
-            "detail": dict(self.detail),
-        }
 
 
 def record_verification(db: Db, record: VerificationRecord) -> int:

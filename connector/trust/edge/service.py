@@ -28,6 +28,7 @@ from cryptography.hazmat.primitives.serialization import Encoding
 
 from connector.config import TrustSection
 from connector.errors import ConnectorError
+from connector.records.trust import VerificationRecord
 from connector.store.interface import Store
 from connector.tasks import Tasks
 from connector.trust.edge import repository as repo
@@ -54,12 +55,12 @@ class VerificationLog:
         self.pending = repo.PendingRecords()
         self._flush: asyncio.Task[None] | None = None
 
-    async def record(self, record: repo.VerificationRecord) -> None:
+    async def record(self, record: VerificationRecord) -> None:
         """Write a record now (with any waiting ones before it, so that the table stays in order)."""
         self.pending.add(record)
         await self.store.run(self.pending.write)
 
-    def record_soon(self, record: repo.VerificationRecord) -> None:
+    def record_soon(self, record: VerificationRecord) -> None:
         """Write a record with the next transaction the verifier runs, or within RECORD_DELAY."""
         self.pending.add(record)
         if self._flush is None or self._flush.done():
