@@ -15,10 +15,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlite_utils import Database
-
 from connector.control import claims_codec
-from connector.control import repository as repo
 from connector.control.decisions import OfferedPolicy, rules_of
 from connector.control.steps import StepEnv, note, scripted_step_after_delivery, send, transition
 from connector.dsp import negotiation_machine as machine
@@ -39,6 +36,8 @@ from connector.dsp.vocabulary import NegotiationState as S
 from connector.errors import ConnectorError, Problem
 from connector.records.columns import iso
 from connector.records.processes import Agreement, Negotiation, OutboxEntry
+from connector.store.interface import Tx as Database
+from connector.store.sql import processes as repo
 
 KIND = "negotiation"
 

@@ -49,11 +49,11 @@ from connector.protocol.version import version_routes
 from connector.records.processes import Transfer
 from connector.store.sqlite import SqliteStore
 from connector.tasks import Tasks
-from connector.trust.edge import repository as trust_repo
 from connector.trust.edge import routes as trust_routes
 from connector.trust.edge.authenticator import DcpAuthenticator
 from connector.trust.edge.fetching import Fetcher
 from connector.trust.edge.holder import Holder
+from connector.trust.edge.replay import StoreReplayCache
 from connector.trust.edge.service import TrustService, VerificationLog
 from connector.trust.edge.trust_lists import TrustListKeeper
 from connector.web.endpoints import PublicEndpoints
@@ -164,7 +164,7 @@ async def running(config: Config, clock: Callable[[], datetime] = _utcnow) -> As
 
         # Trust: this node as a holder, and as a verifier of its peers.
         records = VerificationLog(store, tasks)
-        replay = trust_repo.StoreReplayCache()
+        replay = StoreReplayCache()
         fetcher = Fetcher(outgoing, clock)
         holder: Holder | None = None
         if holding:

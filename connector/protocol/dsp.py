@@ -16,7 +16,6 @@ from typing import Any
 from aiohttp import web
 
 from connector.control import negotiations, transfers
-from connector.control import repository as repo
 from connector.control.negotiations import Peer, Reply
 from connector.control.plane import ControlPlane
 from connector.dsp.messages import (
@@ -40,6 +39,7 @@ from connector.dsp.pagination import CURSOR_PARAMETER
 from connector.dsp.versions import DSP_BASE_PATH
 from connector.errors import ConnectorError, Problem
 from connector.protocol.auth import Authenticator, RefusalLog
+from connector.store.sql import processes as repo
 from connector.trust.claims import VerifiedClaims
 from connector.web.middleware import PEER
 

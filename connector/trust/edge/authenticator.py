@@ -33,9 +33,9 @@ from connector.records.trust import VerificationRecord
 from connector.store.interface import Store
 from connector.trust.claims import VerifiedClaims, VerifiedCredential
 from connector.trust.did import DidDocument
-from connector.trust.edge import repository as repo
 from connector.trust.edge.fetching import Fetcher, FetchFailed
 from connector.trust.edge.holder import Holder, bearer
+from connector.trust.edge.replay import StoreReplayCache
 from connector.trust.scopes import type_scope
 from connector.trust.status_list import StatusListCachePolicy, VerifiedStatusLists
 from connector.trust.times import format_datetime
@@ -95,7 +95,7 @@ class DcpAuthenticator:
         keeper: TrustListKeeper,
         fetcher: Fetcher,
         holder: Holder,
-        replay: repo.StoreReplayCache,
+        replay: StoreReplayCache,
         clock: Clock,
         records: VerificationLog,
         evidence: EvidenceRecorder = NO_EVIDENCE,

@@ -28,9 +28,10 @@ from connector.errors import ConfigError, ConnectorError
 from connector.identity import NodeIdentity
 from connector.records.trust import OwnCredential, VerificationRecord
 from connector.store.interface import Store
+from connector.store.sql import trust as repo
 from connector.trust.credentials import read_credential_unverified
 from connector.trust.did import DidDocument, DidKey, build_did_document, parse_did, parse_did_document
-from connector.trust.edge import repository as repo
+from connector.trust.edge.replay import StoreReplayCache
 from connector.trust.presentations import (
     PresentationResponseMessage,
     issue_presentation,
@@ -70,7 +71,7 @@ class Holder:
         settings: TrustSection,
         store: Store,
         fetcher: Fetcher,
-        replay: repo.StoreReplayCache,
+        replay: StoreReplayCache,
         clock: Clock,
         on_outcome: Callable[[VerificationRecord], Awaitable[None]],
     ) -> None:

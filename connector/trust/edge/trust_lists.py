@@ -28,7 +28,7 @@ from connector import keys
 from connector.config import TrustListEntry
 from connector.errors import ConfigError, ConnectorError, Problem
 from connector.records.trust import KeptList
-from connector.trust.edge import repository as repo
+from connector.store.sql import trust as repo
 from connector.trust.edge.fetching import FetchFailed
 from connector.trust.times import format_datetime, parse_datetime
 from connector.trust.trust_list import TrustList, TrustStore, choose_copy, verify_trust_list
