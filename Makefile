@@ -24,6 +24,7 @@ test-slow: $(STAMP)
 lint: $(STAMP)
 	$(BIN)/ruff check connector tests benchmarks scripts
 	$(BIN)/ruff format --check connector tests benchmarks scripts
+	$(BIN)/lint-imports --no-cache
 
 # Not part of lint yet: the modules outside the strict set still have findings (see [tool.mypy] in pyproject.toml).
 typecheck: $(STAMP)

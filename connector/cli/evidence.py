@@ -151,6 +151,7 @@ def _offline_check(args: argparse.Namespace) -> dict[str, Any]:
     from connector import keys
     from connector.config import load_config
     from connector.evidence.edge.log_check import check_log
+    from connector.store.sqlite import reading
 
     config = load_config(args.config)
     path = config.store_path
@@ -159,15 +160,11 @@ def _offline_check(args: argparse.Namespace) -> dict[str, Any]:
     anchors = [c for p in config.trust.ca for c in keys.load_certificates(p)]
     anchors += [keys.load_certificate(entry.anchor) for entry in config.trust.lists]
     tsa = [c for p in config.evidence.tsa_certificates for c in keys.load_certificates(p)] or anchors
-    conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
-    conn.row_factory = sqlite3.Row
     try:
-        conn.execute("BEGIN")
-        result = check_log(conn, config.node.participant_id, anchors, tsa, datetime.now(UTC))
+        with reading(path) as tx:
+            result = check_log(tx, config.node.participant_id, anchors, tsa, datetime.now(UTC))
     except sqlite3.Error as exc:
         raise ConnectorError("evidence.store", f"the store {path} cannot be read: {exc}", "store.path") from None
-    finally:
-        conn.close()
     return {**result.to_json(), "offline": True}
 
 

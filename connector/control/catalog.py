@@ -15,14 +15,14 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from connector.control import repository as repo
 from connector.control.decisions import Decisions, Verdict
-from connector.control.records import Asset, OfferDefinition, PolicyDefinition
 from connector.dsp import catalog_builder
 from connector.dsp.messages import Catalog, CatalogRequestMessage, Dataset, parse_message
 from connector.dsp.pagination import paginate
 from connector.errors import ConnectorError
+from connector.records.definitions import Asset, OfferDefinition, PolicyDefinition
 from connector.store.interface import Store
+from connector.store.sql import definitions as repo
 from connector.trust.claims import VerifiedClaims
 from connector.web.peer_client import PeerClient
 

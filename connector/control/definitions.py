@@ -9,9 +9,9 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from connector.control.records import Asset, OfferDefinition, PolicyDefinition
 from connector.errors import ConnectorError
 from connector.policy import validate_policy
+from connector.records.definitions import Asset, OfferDefinition, PolicyDefinition
 from connector.sources import validate_source_config
 from connector.web import inputs
 

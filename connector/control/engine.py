@@ -23,13 +23,12 @@ from types import ModuleType
 from typing import Any
 
 from connector.control import negotiations, transfers
-from connector.control import repository as repo
-from connector.control.records import OutboxEntry
-from connector.control.repository import FollowUp
 from connector.control.steps import StepEnv
 from connector.dsp.vocabulary import NegotiationState, TransferState
 from connector.errors import ConnectorError
+from connector.records.processes import FollowUp, OutboxEntry
 from connector.store.interface import Store
+from connector.store.sql import processes as repo
 from connector.tasks import Tasks
 from connector.web.peer_client import PeerClient, PeerUnavailable
 

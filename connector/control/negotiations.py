@@ -15,12 +15,8 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlite_utils import Database
-
 from connector.control import claims_codec
-from connector.control import repository as repo
 from connector.control.decisions import OfferedPolicy, rules_of
-from connector.control.records import Agreement, Negotiation, OutboxEntry, iso
 from connector.control.steps import StepEnv, note, scripted_step_after_delivery, send, transition
 from connector.dsp import negotiation_machine as machine
 from connector.dsp.messages import (
@@ -38,6 +34,10 @@ from connector.dsp.vocabulary import NegotiationEvent, Role
 from connector.dsp.vocabulary import NegotiationMessage as M
 from connector.dsp.vocabulary import NegotiationState as S
 from connector.errors import ConnectorError, Problem
+from connector.records.columns import iso
+from connector.records.processes import Agreement, Negotiation, OutboxEntry
+from connector.store.interface import Tx as Database
+from connector.store.sql import processes as repo
 
 KIND = "negotiation"
 

@@ -14,15 +14,15 @@ from typing import Any
 
 from connector.config import DspSection
 from connector.control import catalog, negotiations, seeds, steps, transfers
-from connector.control import repository as repo
 from connector.control.decisions import Decisions
 from connector.control.engine import DeliverySettings, Engine
 from connector.control.negotiations import Peer, Reply
 from connector.control.ports import AgreementSigner, DataPlane, EvidenceSink, no_evidence
-from connector.control.records import Transfer
 from connector.control.steps import Script, StepEnv
 from connector.policy.seam import Verdict
+from connector.records.processes import Transfer
 from connector.store.interface import Store
+from connector.store.sql import processes as repo
 from connector.tasks import Tasks
 from connector.trust.claims import VerifiedClaims
 from connector.web.peer_client import PeerClient

@@ -13,7 +13,7 @@ from connector.errors import Problem
 from connector.evidence.recorder import EvidenceSink, no_evidence
 
 if TYPE_CHECKING:
-    from connector.control.records import Negotiation, Transfer
+    from connector.records.processes import Negotiation, Transfer
 
 Tx = Any  # the store's transaction handle (see connector.store)
 

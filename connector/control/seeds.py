@@ -13,11 +13,11 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from connector.config import Config
-from connector.control import repository as repo
 from connector.control.definitions import asset_from_json, offer_from_json, policy_from_json
-from connector.control.records import Asset, OfferDefinition, PolicyDefinition
 from connector.errors import ConfigError, ConnectorError
 from connector.policy import validate_regions
+from connector.records.definitions import Asset, OfferDefinition, PolicyDefinition
+from connector.store.sql import definitions as repo
 
 
 @dataclass(frozen=True)

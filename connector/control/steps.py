@@ -15,16 +15,15 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any, Protocol
 
-from sqlite_utils import Database
-
-from connector.control import repository as repo
 from connector.control.decisions import Decisions
 from connector.control.ports import AgreementSigner, DataPlane, EvidenceSink, no_evidence
-from connector.control.records import Negotiation, Transfer
 from connector.dsp import negotiation_machine, transfer_machine
 from connector.dsp.process_machine import Refusal
 from connector.dsp.vocabulary import NegotiationMessage, TransferMessage
 from connector.errors import ConnectorError, Problem
+from connector.records.processes import Negotiation, Transfer
+from connector.store.interface import Tx as Database
+from connector.store.sql import processes as repo
 
 Process = Negotiation | Transfer
 

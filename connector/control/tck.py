@@ -11,11 +11,11 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlite_utils import Database
-
-from connector.control import repository as repo
-from connector.control.records import Agreement, Asset, Negotiation, OfferDefinition, PolicyDefinition, Transfer
 from connector.dsp.vocabulary import Role
+from connector.records.definitions import Asset, OfferDefinition, PolicyDefinition
+from connector.records.processes import Agreement, Negotiation, Transfer
+from connector.store.interface import Tx as Database
+from connector.store.sql import processes as repo
 
 USE_POLICY = {"permission": [{"action": "use"}]}
 

@@ -13,13 +13,9 @@ from collections.abc import Mapping
 from datetime import timedelta
 from typing import Any
 
-from sqlite_utils import Database
-
 from connector.control import claims_codec
-from connector.control import repository as repo
 from connector.control.decisions import UsageContext, Verdict
 from connector.control.negotiations import Peer, Reply, _is_url, _peer_reason
-from connector.control.records import Agreement, OutboxEntry, Transfer
 from connector.control.steps import StepEnv, note, scripted_step_after_delivery, send, transition
 from connector.dsp import transfer_machine as machine
 from connector.dsp.messages import (
@@ -36,6 +32,9 @@ from connector.dsp.vocabulary import Role
 from connector.dsp.vocabulary import TransferMessage as M
 from connector.dsp.vocabulary import TransferState as S
 from connector.errors import ConnectorError, Problem
+from connector.records.processes import Agreement, OutboxEntry, Transfer
+from connector.store.interface import Tx as Database
+from connector.store.sql import processes as repo
 
 KIND = "transfer"
 

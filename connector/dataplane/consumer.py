@@ -22,12 +22,8 @@ from typing import TYPE_CHECKING, Any
 import aiohttp
 from aiohttp import web
 from cryptography import x509
-from sqlite_utils import Database
 
-from connector.control import repository as repo
-from connector.control.records import Agreement, Transfer, iso
 from connector.dataplane.address import AddressError, EndpointAccess, bearer_token
-from connector.dataplane.flows import Flow, get_flow, save_flow
 from connector.dataplane.gate import PULL, Refusal, Refused, check_push_receipt, kind_of
 from connector.dsp.vocabulary import Role, TransferState
 from connector.errors import ConnectorError, Problem
@@ -36,6 +32,12 @@ from connector.evidence.seal import SealError, SealExpectation, SealFacts, verif
 from connector.keys import cert_pem
 from connector.pull.atomic_file import AtomicDownload, DownloadError
 from connector.pull.receiving import receive_into
+from connector.records.columns import iso
+from connector.records.flows import Flow
+from connector.records.processes import Agreement, Transfer
+from connector.store.interface import Tx
+from connector.store.sql import processes as repo
+from connector.store.sql.flows import get_flow, save_flow
 from connector.web.bodies import CLOSING, read_json, stalling
 from connector.web.middleware import peer_of
 
@@ -83,7 +85,7 @@ class ConsumerSide:
 
     # --- loading and checking ---------------------------------------------------------------------------------------
 
-    def _load(self, db: Database, transfer_id: str) -> tuple[Transfer, Agreement | None, Flow | None]:
+    def _load(self, db: Tx, transfer_id: str) -> tuple[Transfer, Agreement | None, Flow | None]:
         tp = repo.get_transfer(db, transfer_id)
         if tp is None or tp.role != Role.CONSUMER:
             raise ConnectorError("transfer.not_found", f"no transfer '{transfer_id}' in which this node consumes")
@@ -149,7 +151,7 @@ class ConsumerSide:
             )
         return response.body
 
-    def _keep_address(self, db: Database, tp: Transfer, address: Mapping[str, Any], at: datetime) -> None:
+    def _keep_address(self, db: Tx, tp: Transfer, address: Mapping[str, Any], at: datetime) -> None:
         flow = get_flow(db, tp.id) or Flow(tp.id, "consumer", PULL, at)
         save_flow(db, dataclasses.replace(flow, address=dict(address), updated_at=at))
 
@@ -200,7 +202,7 @@ class ConsumerSide:
         await self.store.run(self._keep_seal, transfer_id, seal, facts)
         return facts
 
-    def _keep_seal(self, db: Database, transfer_id: str, seal: Any, facts: SealFacts) -> None:
+    def _keep_seal(self, db: Tx, transfer_id: str, seal: Any, facts: SealFacts) -> None:
         tp = repo.get_transfer(db, transfer_id)
         assert tp is not None
         now = self.plane.now()
@@ -239,7 +241,7 @@ class ConsumerSide:
             data={"sha256": facts.claims.sha256, "size": facts.claims.size},
         )
 
-    def _record_refusal(self, db: Database, transfer_id: str, problem: Problem, seal: Any) -> None:
+    def _record_refusal(self, db: Tx, transfer_id: str, problem: Problem, seal: Any) -> None:
         tp = repo.get_transfer(db, transfer_id)
         if tp is None:
             return
@@ -275,7 +277,7 @@ class ConsumerSide:
         token = bearer_token(request.headers.get("Authorization"))
         transfer_id = request.match_info["transfer"]
 
-        def check(db: Database) -> tuple[Transfer, Flow] | Refusal:
+        def check(db: Tx) -> tuple[Transfer, Flow] | Refusal:
             tp = repo.get_transfer(db, transfer_id)
             flow = get_flow(db, transfer_id)
             refusal = check_push_receipt(transfer_id, tp, flow, token, peer.participant_id)
@@ -321,7 +323,7 @@ class ConsumerSide:
         await self.store.run(self._note_received, tp.id, digest, str(target))
         return web.json_response({"received": digest.size, "sha256": digest.sha256})
 
-    def _note_received(self, db: Database, transfer_id: str, digest: Digest, file: str) -> None:
+    def _note_received(self, db: Tx, transfer_id: str, digest: Digest, file: str) -> None:
         flow = get_flow(db, transfer_id)
         if flow is not None:
             save_flow(

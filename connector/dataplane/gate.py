@@ -17,8 +17,8 @@ from connector.dsp.vocabulary import Role, TransferState
 from connector.errors import ConnectorError, Problem
 
 if TYPE_CHECKING:
-    from connector.control.records import Transfer
-    from connector.dataplane.flows import Flow
+    from connector.records.flows import Flow
+    from connector.records.processes import Transfer
 
 PULL = "pull"
 PUSH = "push"

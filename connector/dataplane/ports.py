@@ -5,8 +5,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any, Protocol
 
-from connector.control.records import Transfer
 from connector.policy.seam import Verdict
+from connector.records.processes import Transfer
 
 Tx = Any  # the store's transaction handle (see connector.store)
 

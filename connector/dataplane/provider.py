@@ -28,13 +28,9 @@ from typing import TYPE_CHECKING, Any
 
 import aiohttp
 from aiohttp import web
-from sqlite_utils import Database
 
 from connector.canonical import json_sha256
-from connector.control import repository as repo
-from connector.control.records import Transfer
 from connector.dataplane.address import AddressError, EndpointAccess, bearer_token
-from connector.dataplane.flows import KnownDigest, add_bytes_sent, get_digest, get_flow, put_digest, save_flow
 from connector.dataplane.gate import PUSH, Refusal, Refused, check_pull, check_refresh, kind_of, token_refusal
 from connector.dataplane.serving import is_repeatable, requested_range, shape, validator_matches
 from connector.dataplane.tokens import TokenClaims, TokenError, cert_thumbprint, verify_token
@@ -42,7 +38,12 @@ from connector.dsp.vocabulary import Role, TransferState
 from connector.errors import ConnectorError, Problem
 from connector.evidence.digest import Digest, RunningDigest
 from connector.evidence.seal import Seal, make_seal
+from connector.records.flows import KnownDigest
+from connector.records.processes import Transfer
 from connector.sources import DataStream, Source, SourceError, build_source
+from connector.store.interface import Tx
+from connector.store.sql import processes as repo
+from connector.store.sql.flows import add_bytes_sent, get_digest, get_flow, put_digest, save_flow
 from connector.web.middleware import peer_of
 from connector.web.peers import peer_session
 from connector.web.ranges import RangeNotSatisfiable
@@ -117,7 +118,7 @@ class ProviderSide:
             raise Refused(token_refusal(exc)) from None
 
     def _admit(
-        self, db: Database, transfer_id: str, claims: TokenClaims, participant_id: str, cert_sha256: str, pulling: bool
+        self, db: Tx, transfer_id: str, claims: TokenClaims, participant_id: str, cert_sha256: str, pulling: bool
     ) -> Grant | Refusal:
         tp = repo.get_transfer(db, transfer_id)
         flow = get_flow(db, transfer_id)
@@ -143,7 +144,7 @@ class ProviderSide:
         return self._grant(db, tp)
 
     @staticmethod
-    def _grant(db: Database, tp: Transfer) -> Grant | Refusal:
+    def _grant(db: Tx, tp: Transfer) -> Grant | Refusal:
         agreement = repo.get_agreement(db, tp.agreement_id)
         asset = repo.get_asset(db, agreement.dataset_id) if agreement is not None else None
         if agreement is None or asset is None:
@@ -339,7 +340,7 @@ class ProviderSide:
         await self.store.run(self._keep_seal, tp.id, seal)
         return seal
 
-    def _keep_seal(self, db: Database, transfer_id: str, seal: Seal) -> None:
+    def _keep_seal(self, db: Tx, transfer_id: str, seal: Seal) -> None:
         flow = get_flow(db, transfer_id)
         tp = repo.get_transfer(db, transfer_id)
         if flow is None or tp is None:
@@ -369,9 +370,7 @@ class ProviderSide:
             raise Refused(outcome)
         return web.json_response(outcome, headers={"Cache-Control": "no-store"})
 
-    def _refresh(
-        self, db: Database, transfer_id: str, participant_id: str, cert_sha256: str
-    ) -> dict[str, Any] | Refusal:
+    def _refresh(self, db: Tx, transfer_id: str, participant_id: str, cert_sha256: str) -> dict[str, Any] | Refusal:
         tp = repo.get_transfer(db, transfer_id)
         refusal = check_refresh(transfer_id, tp, participant_id)
         if refusal is not None:
@@ -384,7 +383,7 @@ class ProviderSide:
     async def resume_pushes(self) -> None:
         """After a restart: push again what was STARTED and never completed."""
 
-        def started(db: Database) -> list[str]:
+        def started(db: Tx) -> list[str]:
             return [
                 t.id
                 for t in repo.open_transfers(db)
@@ -404,7 +403,7 @@ class ProviderSide:
             lambda t: self._pushes.pop(transfer_id, None) if self._pushes.get(transfer_id) is t else None
         )
 
-    def _admit_push(self, db: Database, transfer_id: str) -> tuple[Grant, EndpointAccess] | Refusal | None:
+    def _admit_push(self, db: Tx, transfer_id: str) -> tuple[Grant, EndpointAccess] | Refusal | None:
         tp = repo.get_transfer(db, transfer_id)
         if tp is None or tp.state != TransferState.STARTED:
             return None

@@ -23,13 +23,9 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
 
 import aiohttp
-from sqlite_utils import Database
 
 from connector.config import DataSection, LimitsSection, Listen
-from connector.control import repository as repo
-from connector.control.records import Transfer
 from connector.dataplane.address import data_address, pull_address
-from connector.dataplane.flows import Flow, get_flow, save_flow
 from connector.dataplane.gate import PULL, PUSH, kind_of, token_digest
 from connector.dataplane.ports import TransferControl
 from connector.dataplane.streams import OpenStreams
@@ -38,8 +34,12 @@ from connector.dsp.vocabulary import Role, TransferState
 from connector.errors import ConnectorError
 from connector.evidence.recorder import EvidenceSink, no_evidence
 from connector.identity import NodeIdentity
+from connector.records.flows import Flow
+from connector.records.processes import Transfer
 from connector.sources import SourceContext
-from connector.store.interface import Store
+from connector.store.interface import Store, Tx
+from connector.store.sql import processes as repo
+from connector.store.sql.flows import get_flow, save_flow
 from connector.tasks import Tasks
 from connector.web.endpoints import PublicEndpoints
 from connector.web.peer_client import PeerClient
@@ -189,7 +189,7 @@ class DataPlane:
         )
         return issue_token(identity.signing_key, identity.signing_kid, claims), claims
 
-    def new_pull_address(self, db: Database, tp: Transfer, cert_sha256: str | None, restarted: bool) -> dict[str, Any]:
+    def new_pull_address(self, db: Tx, tp: Transfer, cert_sha256: str | None, restarted: bool) -> dict[str, Any]:
         """Issue a fresh token (retiring the previous one) and record it; returns the DataAddress."""
         now = self.now()
         token, claims = self.issue_pull_token(tp, now, cert_sha256)
@@ -210,15 +210,15 @@ class DataPlane:
 
     # --- the seam (store thread, inside the control plane's transaction) --------------------------------------------
 
-    def start(self, db: Database, tp: Transfer) -> dict[str, Any] | None:
+    def start(self, db: Tx, tp: Transfer) -> dict[str, Any] | None:
         """Provider, REQUESTED -> STARTED: a pull address with a fresh token, or (push) None and a push to come."""
         return self._begin(db, tp)
 
-    def resume(self, db: Database, tp: Transfer) -> dict[str, Any] | None:
+    def resume(self, db: Tx, tp: Transfer) -> dict[str, Any] | None:
         """Provider, SUSPENDED -> STARTED: a fresh token (the old one stays retired), or the push again."""
         return self._begin(db, tp)
 
-    def _begin(self, db: Database, tp: Transfer) -> dict[str, Any] | None:
+    def _begin(self, db: Tx, tp: Transfer) -> dict[str, Any] | None:
         if kind_of(tp.format) == PULL:
             return self.new_pull_address(db, tp, None, restarted=True)
         now = self.now()
@@ -243,7 +243,7 @@ class DataPlane:
             self.provider.forget(transfer_id)
         self.consumer.forget(transfer_id, discard=state == str(TransferState.TERMINATED))
 
-    def completed_by_peer(self, db: Database, tp: Transfer) -> dict[str, Any]:
+    def completed_by_peer(self, db: Tx, tp: Transfer) -> dict[str, Any]:
         """The peer reported completion: what the data plane can say about it, for the history."""
         flow = get_flow(db, tp.id)
         if flow is None:
@@ -252,13 +252,13 @@ class DataPlane:
             return {"dataplane": {"bytesSent": flow.bytes_sent, "sealIssued": flow.seal is not None}}
         return {"dataplane": {"sealVerified": flow.seal_verified_at is not None, "sha256": flow.sha256}}
 
-    def push_destination(self, db: Database, transfer_id: str, agreement_id: str) -> dict[str, Any]:
+    def push_destination(self, db: Tx, transfer_id: str, agreement_id: str) -> dict[str, Any]:
         """Consumer: where a provider should push a transfer's data (our listener, with a token we issued)."""
         token = secrets.token_urlsafe(32)
         save_flow(db, Flow(transfer_id, "consumer", PUSH, self.now(), token_id=token_digest(token)))
         return data_address(self.push_endpoint(transfer_id), token)
 
-    def before_complete(self, db: Database, tp: Transfer) -> None:
+    def before_complete(self, db: Tx, tp: Transfer) -> None:
         """Consumer: a transfer is reported COMPLETED only once the provider's seal of its data is verified."""
         if tp.role != Role.CONSUMER:
             return
@@ -275,7 +275,7 @@ class DataPlane:
     # --- management (consumer side, and views) ----------------------------------------------------------------------
 
     async def flow_view(self, transfer_id: str) -> dict[str, Any]:
-        def load(db: Database) -> tuple[Transfer | None, Flow | None]:
+        def load(db: Tx) -> tuple[Transfer | None, Flow | None]:
             return repo.get_transfer(db, transfer_id), get_flow(db, transfer_id)
 
         tp, flow = await self.store.read(load)

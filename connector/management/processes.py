@@ -12,9 +12,9 @@ from aiohttp import web
 
 from connector.config import PeerEntry
 from connector.control import negotiations, transfers
-from connector.control import repository as repo
 from connector.control.plane import ControlPlane
 from connector.errors import ConnectorError
+from connector.store.sql import processes as repo
 from connector.web import inputs
 from connector.web.openapi import RouteGroup
 

@@ -13,11 +13,11 @@ from typing import Any
 
 from aiohttp import web
 
-from connector.control import repository as repo
 from connector.control.definitions import asset_from_json, offer_from_json, policy_from_json
-from connector.control.records import utcnow
 from connector.errors import ConnectorError
+from connector.records.columns import utcnow
 from connector.store.interface import Store
+from connector.store.sql import definitions as repo
 from connector.web import inputs
 from connector.web.openapi import RouteGroup
 

@@ -8,9 +8,9 @@ import json
 import logging
 from typing import Any
 
-from connector.control import repository as repo
 from connector.errors import ConnectorError
 from connector.store.interface import Store
+from connector.store.sql import processes as repo
 from connector.trust.did import parse_did
 from connector.trust.edge.fetching import Fetcher, FetchFailed
 from connector.trust.edge.holder import Holder

@@ -29,7 +29,6 @@ from connector.control import seeds, tck
 from connector.control.catalog import CatalogueSettings
 from connector.control.decisions import PolicyDecisions
 from connector.control.plane import ControlPlane
-from connector.control.records import Transfer
 from connector.dataplane.management import DataRoutes
 from connector.dataplane.service import LISTENER as DATA_LISTENER
 from connector.dataplane.service import DataPlane
@@ -48,13 +47,14 @@ from connector.protocol.auth import Authenticator, CertificateAuthenticator, NoR
 from connector.protocol.dsp import DspRoutes
 from connector.protocol.tck_webhooks import tck_routes
 from connector.protocol.version import version_routes
+from connector.records.processes import Transfer
 from connector.store.sqlite import SqliteStore
 from connector.tasks import Tasks
-from connector.trust.edge import repository as trust_repo
 from connector.trust.edge import routes as trust_routes
 from connector.trust.edge.authenticator import DcpAuthenticator
 from connector.trust.edge.fetching import Fetcher
 from connector.trust.edge.holder import Holder
+from connector.trust.edge.replay import StoreReplayCache
 from connector.trust.edge.service import TrustService, VerificationLog
 from connector.trust.edge.trust_lists import TrustListKeeper
 from connector.web.endpoints import PublicEndpoints
@@ -165,7 +165,7 @@ async def running(config: Config, clock: Callable[[], datetime] = _utcnow) -> As
 
         # Trust: this node as a holder, and as a verifier of its peers.
         records = VerificationLog(store, tasks)
-        replay = trust_repo.StoreReplayCache()
+        replay = StoreReplayCache()
         fetcher = Fetcher(outgoing, clock)
         holder: Holder | None = None
         if holding:

@@ -24,7 +24,6 @@ from aiohttp import web
 
 from connector.config import LimitsSection
 from connector.control import negotiations, transfers
-from connector.control import repository as repo
 from connector.control.negotiations import Peer, Reply
 from connector.control.plane import ControlPlane
 from connector.dsp.messages import (
@@ -48,6 +47,7 @@ from connector.dsp.pagination import CURSOR_PARAMETER
 from connector.dsp.versions import DSP_BASE_PATH
 from connector.errors import ConnectorError, Problem
 from connector.protocol.auth import Authenticator, RefusalLog
+from connector.store.sql import processes as repo
 from connector.trust.claims import VerifiedClaims
 from connector.web.bodies import CLOSING, read_json
 from connector.web.middleware import PEER

@@ -1,6 +1,7 @@
-"""Persistence behind one narrow interface (`Store`); SQLite now, PostgreSQL later."""
+"""Persistence behind one narrow seam (`Store` runs functions in transactions, each given a `Tx`): the schema's
+migrations, every SQL statement of the node (`sql`), and the SQLite backend; PostgreSQL later."""
 
-from connector.store.interface import Store
-from connector.store.sqlite import SqliteStore, open_store
+from connector.store.interface import Store, Tx
+from connector.store.sqlite import SqliteStore, SqliteTx, open_store
 
-__all__ = ["Store", "SqliteStore", "open_store"]
+__all__ = ["Store", "Tx", "SqliteStore", "SqliteTx", "open_store"]

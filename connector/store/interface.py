@@ -1,15 +1,56 @@
-"""The store interface the rest of the node depends on.
+"""The store seam: what the rest of the node depends on, whatever database holds its state.
 
-It is deliberately narrow: domain operations, not SQL. The SQLite backend runs them on one worker thread; a
-PostgreSQL backend for replicated deployments implements the same methods.
+`Store` runs functions in transactions; every such function takes a `Tx` first, the handle of the transaction
+it runs in. The node's statements (connector.store.sql) use nothing but `Tx`, and are written in SQL that SQLite
+and PostgreSQL both accept: `?` placeholders (a backend whose driver wants another style translates them),
+`INSERT ... ON CONFLICT (...) DO ...` for upserts, `RETURNING` for assigned keys. Where the dialects differ, a
+statement asks `tx.dialect`.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from typing import Any, Protocol, TypeVar
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from typing import Any, Literal, Protocol, TypeVar
 
 T = TypeVar("T")
+
+Dialect = Literal["sqlite", "postgresql"]
+
+
+class Row(Protocol):
+    """A result row: read by position (`row[0]`) or by column name (`row["id"]`); `dict(row)` maps names to values."""
+
+    def __getitem__(self, key: int | str, /) -> Any: ...
+
+    def keys(self) -> list[str]: ...
+
+
+class Cursor(Protocol):
+    """What a statement returns: its rows (iterated or fetched) and, for a change, how many rows it touched."""
+
+    @property
+    def rowcount(self) -> int: ...
+
+    def fetchone(self) -> Any: ...  # a Row, or None when there is none left
+
+    def fetchall(self) -> list[Any]: ...  # Rows
+
+    def __iter__(self) -> Iterator[Any]: ...  # Rows
+
+
+class Tx(Protocol):
+    """The open transaction a store function runs in. It is only valid during that call, on the store's thread."""
+
+    @property
+    def dialect(self) -> Dialect: ...
+
+    def execute(self, sql: str, params: Sequence[Any] = (), /) -> Cursor: ...
+
+    def executemany(self, sql: str, seq: Iterable[Sequence[Any]], /) -> Cursor: ...
+
+    def query(self, sql: str, params: Sequence[Any] = (), /) -> Iterator[dict[str, Any]]:
+        """The rows of a SELECT, each as a dict by column name."""
+        ...
 
 
 class Store(Protocol):
@@ -18,16 +59,12 @@ class Store(Protocol):
     async def close(self) -> None: ...
 
     async def run(self, fn: Callable[..., T], *args: Any) -> T:
-        """Run `fn(db, *args)` in one write transaction; all or nothing."""
+        """Run `fn(tx, *args)` in one write transaction, committed before this returns; all or nothing."""
         ...
 
     async def read(self, fn: Callable[..., T], *args: Any) -> T:
-        """Run `fn(db, *args)` for reading only."""
+        """Run `fn(tx, *args)` for reading only: whatever it changes is rolled back."""
         ...
-
-    async def get_setting(self, key: str) -> str | None: ...
-
-    async def put_setting(self, key: str, value: str) -> None: ...
 
     async def healthy(self) -> bool: ...
 

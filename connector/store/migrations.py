@@ -1,22 +1,56 @@
-"""The versioned schema: an ordered list of migrations, each applied once, in its own transaction.
+"""The versioned schema: one ordered list of migrations, each applied once, in its own transaction.
 
-Never edit a migration that has shipped; add a new one. The schema version is SQLite's `user_version`, and
-`schema_history` records when each step was applied.
+Never edit a migration that has shipped; add a new one at the end. Every table of the node is created here (no
+other package adds to the list). A migration's SQL is written once for every dialect: the few things SQLite and
+PostgreSQL spell differently are named (`$serial_key`, ...) and spelled by `SPELLINGS`; what has no common form
+(the evidence tables' guarding triggers) is given per dialect, and runs after the common part.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from string import Template
+
+from connector.store.interface import Dialect
+
+SPELLINGS: dict[Dialect, dict[str, str]] = {
+    "sqlite": {
+        "serial_key": "INTEGER PRIMARY KEY AUTOINCREMENT",  # a key the store assigns, never reused
+        "row_key": "INTEGER PRIMARY KEY",  # an integer key, assigned by the store where none is given
+        "bytes": "BLOB",
+        "keyed_only": "WITHOUT ROWID",  # a table stored by its primary key alone
+    },
+}
 
 
 @dataclass(frozen=True)
 class Migration:
     version: int
     description: str
-    sql: str
+    sql: str  # for every dialect, with the names of SPELLINGS
+    only: Mapping[Dialect, str] = field(default_factory=dict)  # dialect -> what runs there alone, after `sql`
+
+    def script(self, dialect: Dialect) -> str:
+        """The migration as `dialect` runs it."""
+        spelled = Template(self.sql).substitute(SPELLINGS[dialect])
+        return spelled + self.only.get(dialect, "")
 
 
-MIGRATIONS: list[Migration] = [
+_GENESIS = "0" * 64
+
+
+def _sqlite_append_only(table: str) -> str:
+    """Triggers that refuse UPDATE and DELETE: evidence is written once, through the node's code only."""
+    return f"""
+        CREATE TRIGGER {table}_no_update BEFORE UPDATE ON {table}
+        BEGIN SELECT RAISE(ABORT, 'evidence.append_only: {table} rows cannot be changed'); END;
+        CREATE TRIGGER {table}_no_delete BEFORE DELETE ON {table}
+        BEGIN SELECT RAISE(ABORT, 'evidence.append_only: {table} rows cannot be deleted'); END;
+    """
+
+
+MIGRATIONS: tuple[Migration, ...] = (
     Migration(
         1,
         "node settings and schema history",
@@ -32,18 +66,6 @@ MIGRATIONS: list[Migration] = [
         );
         """,
     ),
-]
-
-
-def register(migration: Migration) -> None:
-    """Subsystems add their migrations at import time; versions must be unique and increasing."""
-    if any(m.version == migration.version for m in MIGRATIONS):
-        raise ValueError(f"migration {migration.version} registered twice")
-    MIGRATIONS.append(migration)
-    MIGRATIONS.sort(key=lambda m: m.version)
-
-
-MIGRATIONS.append(
     Migration(
         2,
         "control plane: assets, policies, offers, negotiations, agreements, transfers, outbox",
@@ -148,7 +170,7 @@ MIGRATIONS.append(
             PRIMARY KEY (process_id, seq)
         );
         CREATE TABLE outbox (
-            id INTEGER PRIMARY KEY AUTOINCREMENT,
+            id $serial_key,
             process_kind TEXT NOT NULL,
             process_id TEXT NOT NULL,
             peer_id TEXT NOT NULL,
@@ -172,10 +194,7 @@ MIGRATIONS.append(
             PRIMARY KEY (peer_id, message_id)
         );
         """,
-    )
-)
-
-MIGRATIONS.append(
+    ),
     Migration(
         3,
         "trust: replay cache, kept trust lists, own credentials, verification records",
@@ -185,7 +204,7 @@ MIGRATIONS.append(
             jti TEXT NOT NULL,
             until_epoch INTEGER NOT NULL,
             PRIMARY KEY (issuer, jti)
-        ) WITHOUT ROWID;
+        ) $keyed_only;
         CREATE INDEX trust_replay_by_until ON trust_replay(until_epoch);
         CREATE TABLE trust_list_copies (
             anchor_sha256 TEXT PRIMARY KEY,
@@ -210,7 +229,7 @@ MIGRATIONS.append(
             loaded_at TEXT NOT NULL
         );
         CREATE TABLE verifications (
-            id INTEGER PRIMARY KEY AUTOINCREMENT,
+            id $serial_key,
             at TEXT NOT NULL,
             peer TEXT,
             outcome TEXT NOT NULL CHECK (outcome IN ('verified', 'refused')),
@@ -225,10 +244,7 @@ MIGRATIONS.append(
         CREATE INDEX verifications_by_outcome ON verifications(outcome, id);
         CREATE INDEX verifications_by_peer ON verifications(peer, id);
         """,
-    )
-)
-
-MIGRATIONS.append(
+    ),
     Migration(
         4,
         "data plane: flows (pull tokens, push destinations, seals) and digests of repeatable sources",
@@ -261,29 +277,13 @@ MIGRATIONS.append(
             PRIMARY KEY (source_key, etag)
         );
         """,
-    )
-)
-
-_GENESIS = "0" * 64
-
-
-def _append_only(table: str) -> str:
-    """Triggers that refuse UPDATE and DELETE: evidence is written once, through the node's code only."""
-    return f"""
-        CREATE TRIGGER {table}_no_update BEFORE UPDATE ON {table}
-        BEGIN SELECT RAISE(ABORT, 'evidence.append_only: {table} rows cannot be changed'); END;
-        CREATE TRIGGER {table}_no_delete BEFORE DELETE ON {table}
-        BEGIN SELECT RAISE(ABORT, 'evidence.append_only: {table} rows cannot be deleted'); END;
-    """
-
-
-MIGRATIONS.append(
+    ),
     Migration(
         5,
         "evidence: hash-chained records, their subjects, signed checkpoints, time-stamps, agreement signatures",
-        f"""
+        """
         CREATE TABLE evidence_records (
-            seq INTEGER PRIMARY KEY,
+            seq $row_key,
             at TEXT NOT NULL,
             kind TEXT NOT NULL,
             process_id TEXT,
@@ -294,33 +294,25 @@ MIGRATIONS.append(
             hash TEXT NOT NULL
         );
         CREATE INDEX evidence_records_by_process ON evidence_records(process_id) WHERE process_id IS NOT NULL;
-        CREATE TRIGGER evidence_records_chain BEFORE INSERT ON evidence_records
-        WHEN NEW.seq IS NOT (SELECT COALESCE(MAX(seq), 0) + 1 FROM evidence_records)
-          OR NEW.prev IS NOT COALESCE((SELECT hash FROM evidence_records WHERE seq = NEW.seq - 1), '{_GENESIS}')
-        BEGIN SELECT RAISE(ABORT, 'evidence.chain: a record must follow the last one'); END;
-        {_append_only("evidence_records")}
         CREATE TABLE evidence_subjects (
             sha256 TEXT PRIMARY KEY,
             body TEXT NOT NULL
-        ) WITHOUT ROWID;
-        {_append_only("evidence_subjects")}
+        ) $keyed_only;
         CREATE TABLE evidence_checkpoints (
-            id INTEGER PRIMARY KEY,
+            id $row_key,
             count INTEGER NOT NULL,
             head TEXT NOT NULL,
             at TEXT NOT NULL,
             jws TEXT NOT NULL
         );
-        {_append_only("evidence_checkpoints")}
         CREATE TABLE evidence_timestamps (
             checkpoint_id INTEGER NOT NULL REFERENCES evidence_checkpoints(id),
             gen_time TEXT NOT NULL,
             tsa TEXT NOT NULL,
             serial TEXT NOT NULL,
-            token BLOB NOT NULL,
+            token $bytes NOT NULL,
             PRIMARY KEY (checkpoint_id, tsa, serial)
         );
-        {_append_only("evidence_timestamps")}
         CREATE TABLE agreement_signatures (
             agreement_id TEXT NOT NULL,
             role TEXT NOT NULL CHECK (role IN ('provider', 'consumer')),
@@ -332,7 +324,21 @@ MIGRATIONS.append(
             at TEXT NOT NULL,
             PRIMARY KEY (agreement_id, role)
         );
-        {_append_only("agreement_signatures")}
         """,
-    )
+        # The evidence tables refuse UPDATE and DELETE, and `evidence_records` refuses any insert that does not
+        # extend the chain by exactly one record: in SQLite by triggers.
+        only={
+            "sqlite": f"""
+        CREATE TRIGGER evidence_records_chain BEFORE INSERT ON evidence_records
+        WHEN NEW.seq IS NOT (SELECT COALESCE(MAX(seq), 0) + 1 FROM evidence_records)
+          OR NEW.prev IS NOT COALESCE((SELECT hash FROM evidence_records WHERE seq = NEW.seq - 1), '{_GENESIS}')
+        BEGIN SELECT RAISE(ABORT, 'evidence.chain: a record must follow the last one'); END;
+        {_sqlite_append_only("evidence_records")}
+        {_sqlite_append_only("evidence_subjects")}
+        {_sqlite_append_only("evidence_checkpoints")}
+        {_sqlite_append_only("evidence_timestamps")}
+        {_sqlite_append_only("agreement_signatures")}
+        """,
+        },
+    ),
 )

@@ -14,17 +14,16 @@ loop per group instead of one per call; a lone call runs exactly as before, in a
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import queue
 import sqlite3
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, TypeVar
-
-import sqlite_utils
+from typing import Any, Literal, TypeVar
 
 from connector.errors import ConnectorError
 from connector.store.migrations import MIGRATIONS
@@ -49,6 +48,75 @@ class _Call:
     outcome: tuple[bool, Any] = field(default=(False, None))  # (succeeded, result or exception)
 
 
+class SqliteTx:
+    """The `Tx` over an SQLite connection. `execute` and `executemany` are the connection's own (bound once, so
+    that a statement costs no call more than it would on the connection); rows are `sqlite3.Row`s."""
+
+    __slots__ = ("execute", "executemany")
+    dialect: Literal["sqlite"] = "sqlite"
+
+    def __init__(self, conn: sqlite3.Connection) -> None:
+        self.execute: Callable[..., sqlite3.Cursor] = conn.execute
+        self.executemany: Callable[[str, Iterable[Sequence[Any]]], sqlite3.Cursor] = conn.executemany
+
+    def query(self, sql: str, params: Sequence[Any] = ()) -> Iterator[dict[str, Any]]:
+        for row in self.execute(sql, params):
+            yield dict(row)
+
+
+def connect(path: Path | str, read_only: bool = False) -> sqlite3.Connection:
+    """A connection as the store uses one: transactions begun and ended explicitly, rows by column name."""
+    if read_only:
+        conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True, isolation_level=None)
+    else:
+        conn = sqlite3.connect(path, isolation_level=None, check_same_thread=True)
+    conn.row_factory = sqlite3.Row  # rows read by column name, without a dict per row
+    # A row a conflict replaces counts as deleted, for the evidence tables' guards too: REPLACE cannot get round them.
+    conn.execute("PRAGMA recursive_triggers=ON")
+    return conn
+
+
+def migrate(conn: sqlite3.Connection, name: str = "the store") -> None:
+    """Apply the migrations `conn` has not seen yet, each in a transaction of its own (`user_version` counts them)."""
+    current = conn.execute("PRAGMA user_version").fetchone()[0]
+    known = MIGRATIONS[-1].version if MIGRATIONS else 0
+    if current > known:
+        raise ConnectorError(
+            "store.too_new",
+            f"{name} has schema version {current}, newer than this program knows ({known}); run a newer connector",
+            "store.path",
+        )
+    for migration in MIGRATIONS:
+        if migration.version <= current:
+            continue
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            for statement in _statements(migration.script("sqlite")):
+                conn.execute(statement)
+            conn.execute(
+                "INSERT INTO schema_history(version, description, applied_at) VALUES (?, ?, ?)",
+                (migration.version, migration.description, datetime.now(UTC).isoformat()),
+            )
+            conn.execute(f"PRAGMA user_version={migration.version}")
+            conn.execute("COMMIT")
+        except BaseException:
+            conn.execute("ROLLBACK")
+            raise
+        log.info("store migrated", extra={"version": migration.version, "step": migration.description})
+
+
+@contextlib.contextmanager
+def reading(path: Path | str) -> Iterator[SqliteTx]:
+    """A read transaction on the store file at `path`, opened read-only and without migrating (for tools that
+    inspect a store no node has open)."""
+    conn = connect(path, read_only=True)
+    try:
+        conn.execute("BEGIN")
+        yield SqliteTx(conn)
+    finally:
+        conn.close()
+
+
 def _settle(calls: list[_Call]) -> None:
     """On the event loop: hand every call of a group its outcome."""
     for call in calls:
@@ -67,8 +135,8 @@ class SqliteStore:
         self.synchronous = synchronous
         self._calls: queue.SimpleQueue[_Call | None] | None = None
         self._thread: threading.Thread | None = None
-        self._db: sqlite_utils.Database | None = None
-        self._thread_id: int | None = None
+        self._conn: sqlite3.Connection | None = None
+        self._tx: SqliteTx | None = None
         self._undo_hooks: list[Callable[[], None]] = []
 
     # --- lifecycle ------------------------------------------------------------------------------------------
@@ -82,12 +150,10 @@ class SqliteStore:
         await self._submit(RAW, self._open_sync)
 
     def _open_sync(self) -> None:
-        self._thread_id = threading.get_ident()
         try:
-            conn = sqlite3.connect(self.path, isolation_level=None, check_same_thread=True)
+            conn = connect(self.path)
         except sqlite3.Error as exc:
             raise ConnectorError("store.open", f"cannot open the store {self.path}: {exc}", "store.path") from None
-        conn.row_factory = sqlite3.Row  # rows read by column name, without a dict per row
         conn.execute("PRAGMA journal_mode=WAL")
         conn.execute(f"PRAGMA synchronous={self.synchronous.upper()}")
         conn.execute("PRAGMA foreign_keys=ON")
@@ -98,36 +164,8 @@ class SqliteStore:
         conn.execute(f"PRAGMA cache_size=-{CACHE_KIB}")
         # The undo records of savepoints (one per call in a group) stay in memory instead of a temporary file.
         conn.execute("PRAGMA temp_store=MEMORY")
-        self._db = sqlite_utils.Database(conn)
-        self._migrate(conn)
-
-    def _migrate(self, conn: sqlite3.Connection) -> None:
-        current = conn.execute("PRAGMA user_version").fetchone()[0]
-        known = MIGRATIONS[-1].version if MIGRATIONS else 0
-        if current > known:
-            raise ConnectorError(
-                "store.too_new",
-                f"the store {self.path} has schema version {current}, newer than this program knows ({known}); "
-                "run a newer connector",
-                "store.path",
-            )
-        for migration in MIGRATIONS:
-            if migration.version <= current:
-                continue
-            conn.execute("BEGIN IMMEDIATE")
-            try:
-                for statement in _statements(migration.sql):
-                    conn.execute(statement)
-                conn.execute(
-                    "INSERT INTO schema_history(version, description, applied_at) VALUES (?, ?, ?)",
-                    (migration.version, migration.description, datetime.now(UTC).isoformat()),
-                )
-                conn.execute(f"PRAGMA user_version={migration.version}")
-                conn.execute("COMMIT")
-            except BaseException:
-                conn.execute("ROLLBACK")
-                raise
-            log.info("store migrated", extra={"version": migration.version, "step": migration.description})
+        self._conn, self._tx = conn, SqliteTx(conn)
+        migrate(conn, f"the store {self.path}")
 
     async def close(self) -> None:
         if self._calls is None:
@@ -143,14 +181,14 @@ class SqliteStore:
             self._thread = None
 
     def _close_sync(self) -> None:
-        if self._db is not None:
-            conn = self._db.conn
+        conn = self._conn
+        if conn is not None:
             try:
                 conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
             except sqlite3.Error as exc:  # a busy checkpoint is harmless; the WAL is replayed on open
                 log.warning("store checkpoint skipped: %s", exc)
             conn.close()
-            self._db = None
+            self._conn = self._tx = None
 
     def on_undo(self, hook: Callable[[], None]) -> None:
         """Call `hook` on the store thread whenever writes are rolled back (a call failed, a read wrote), so that
@@ -213,7 +251,7 @@ class SqliteStore:
     def _abandon(self, group: list[_Call], exc: BaseException) -> None:
         """Something failed outside any one call (a ROLLBACK TO, say): nothing of the group is kept."""
         log.error("store group failed: %s", exc)
-        conn = self._db.conn if self._db is not None else None
+        conn = self._conn
         if conn is not None and conn.in_transaction:
             try:
                 conn.execute("ROLLBACK")
@@ -241,8 +279,8 @@ class SqliteStore:
             call.outcome = (False, exc)
 
     def _group(self, group: list[_Call]) -> None:
-        db = self._db
-        if db is None:
+        conn, tx = self._conn, self._tx
+        if conn is None or tx is None:
             error = ConnectorError("store.closed", "the store is not open")
             for call in group:
                 call.outcome = (False, error)
@@ -254,7 +292,6 @@ class SqliteStore:
             except BaseException as exc:
                 call.outcome = (False, exc)
             return
-        conn = db.conn
         writes = any(call.mode == WRITE for call in group)
         try:
             conn.execute("BEGIN IMMEDIATE" if writes else "BEGIN")
@@ -271,7 +308,7 @@ class SqliteStore:
                 continue
             changes = conn.total_changes
             try:
-                result = call.fn(db, *call.args)
+                result = call.fn(tx, *call.args)
             except BaseException as exc:
                 call.outcome = (False, exc)
                 self._undone()
@@ -307,12 +344,11 @@ class SqliteStore:
                 call.outcome = (False, exc)
 
     def _transaction(self, fn: Callable[..., T], *args: Any) -> T:
-        db = self._db
-        assert db is not None, "store used before open()"
-        conn = db.conn
+        conn, tx = self._conn, self._tx
+        assert conn is not None and tx is not None, "store used before open()"
         conn.execute("BEGIN IMMEDIATE")
         try:
-            result = fn(db, *args)
+            result = fn(tx, *args)
         except BaseException:
             try:
                 conn.execute("ROLLBACK")
@@ -327,54 +363,30 @@ class SqliteStore:
         return result
 
     def _read(self, fn: Callable[..., T], *args: Any) -> T:
-        db = self._db
-        assert db is not None, "store used before open()"
-        conn = db.conn
+        conn, tx = self._conn, self._tx
+        assert conn is not None and tx is not None, "store used before open()"
         conn.execute("BEGIN")
         changes = conn.total_changes
         try:
-            return fn(db, *args)
+            return fn(tx, *args)
         finally:
             conn.execute("ROLLBACK")
             if conn.total_changes != changes:
                 self._undone()
 
     async def run(self, fn: Callable[..., T], *args: Any) -> T:
-        """`fn(db, *args)` atomically, committed before this returns (possibly sharing its COMMIT)."""
+        """`fn(tx, *args)` atomically, committed before this returns (possibly sharing its COMMIT)."""
         return await self._submit(WRITE, fn, *args)
 
     async def read(self, fn: Callable[..., T], *args: Any) -> T:
         return await self._submit(READ, fn, *args)
 
-    def run_sync(self, fn: Callable[..., T], *args: Any) -> T:
-        """For code already on the store thread (nested work inside `run`)."""
-        assert threading.get_ident() == self._thread_id
-        return fn(self._db, *args)
-
-    # --- small shared operations ----------------------------------------------------------------------------
-
-    async def get_setting(self, key: str) -> str | None:
-        def get(db: sqlite_utils.Database) -> str | None:
-            row = db.execute("SELECT value FROM settings WHERE key = ?", [key]).fetchone()
-            return row[0] if row else None
-
-        return await self.read(get)
-
-    async def put_setting(self, key: str, value: str) -> None:
-        def put(db: sqlite_utils.Database) -> None:
-            db.execute(
-                "INSERT INTO settings(key, value) VALUES (?, ?) ON CONFLICT(key) DO UPDATE SET value = excluded.value",
-                [key, value],
-            )
-
-        await self.run(put)
-
     async def schema_version(self) -> int:
-        return await self.read(lambda db: db.execute("PRAGMA user_version").fetchone()[0])
+        return await self.read(lambda tx: tx.execute("PRAGMA user_version").fetchone()[0])
 
     async def healthy(self) -> bool:
         try:
-            return await self.read(lambda db: db.execute("SELECT 1").fetchone()[0] == 1)
+            return await self.read(lambda tx: tx.execute("SELECT 1").fetchone()[0] == 1)
         except (sqlite3.Error, ConnectorError):
             return False
 

@@ -14,6 +14,20 @@ from connector.web import peer_client
 from connector.web.peer_client import PeerUnavailable
 
 FAST_RETRIES = "[dsp]\nretry_initial = 0.05\nretry_max = 0.2\n"
+# The offer as configuration, so that it exists from the node's first answer on (a consumer retrying every 0.2 s
+# may reach the provider before an offer made through its API).
+WEATHER_OFFER = """
+[[assets]]
+id = "weather"
+source = {type = "http", url = "http://127.0.0.1:9/data"}
+[[policies]]
+id = "weather-contract"
+policy = {permission = [{action = "use"}]}
+[[offers]]
+id = "weather-offer"
+asset = "weather"
+contract_policy = "weather-contract"
+"""
 
 
 def _configs(authority, tmp_path, consumer_dsp: str = FAST_RETRIES, provider_dsp: str = ""):
@@ -44,7 +58,7 @@ async def _start_negotiation(cm: Management, provider, offer_id: str, dataset_id
 
 
 async def test_a_peer_answering_503_is_retried_until_the_real_node_answers(authority, tmp_path):
-    provider, consumer, pcfg, ccfg = _configs(authority, tmp_path)
+    provider, consumer, pcfg, ccfg = _configs(authority, tmp_path, provider_dsp=WEATHER_OFFER)
     # The provider's address is first served, with the provider's own certificate, by a server that answers 503
     # (an overloaded or restarting deployment); then the provider node itself takes the port over.
     answered: list[str] = []
@@ -74,8 +88,6 @@ async def test_a_peer_answering_503_is_retried_until_the_real_node_answers(autho
         pending = await cm.call("GET", f"/v1/negotiations/{negotiation_id}", None, 200)
         assert pending["state"] == "REQUESTED", pending
         async with running_node(pcfg):
-            pm = Management(provider)
-            await pm.offer("weather")
             done = await cm.call(
                 "GET", f"/v1/negotiations/{negotiation_id}?wait=FINALIZED,TERMINATED&timeout=20", None, 200
             )

@@ -95,7 +95,7 @@ async def test_malformed_messages_never_cause_a_server_error(authority, tmp_path
                     assert error.get("reason"), text
         # The noise created nothing that is left waiting: no process and no message pending.
         open_processes = await node.store.read(
-            lambda db: db.conn.execute("SELECT count(*) FROM negotiations WHERE pending IS NOT NULL").fetchone()[0]
+            lambda db: db.execute("SELECT count(*) FROM negotiations WHERE pending IS NOT NULL").fetchone()[0]
         )
         assert open_processes == 0
     assert statuses & {400, 404}, statuses

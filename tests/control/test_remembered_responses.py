@@ -2,7 +2,7 @@
 
 from datetime import UTC, datetime, timedelta
 
-from connector.control import repository as repo
+from connector.store.sql import processes as repo
 from connector.store.sqlite import SqliteStore
 
 T0 = datetime(2026, 1, 1, tzinfo=UTC)

@@ -23,8 +23,7 @@ from dataplane_e2e.kit import Pair, data_section, pull_all, settle, started, wai
 from nodekit import Management, Participant, running_node
 from trust_e2e.kit import Federation, NodeSpec, credentialed, dcp_config, make_federation
 
-from connector.store.migrations import MIGRATIONS
-from connector.store.sqlite import _statements
+from connector.store.sqlite import SqliteTx, connect, migrate
 
 DATA = b"station,temp\nKYOTO,21.5\nBERLIN,14.0\n"
 
@@ -211,13 +210,12 @@ def open_store(path: Path | str) -> sqlite3.Connection:
     return conn
 
 
-def fresh_db() -> sqlite3.Connection:
-    """An in-memory database with every migration applied, as a node's store starts."""
-    conn = open_store(":memory:")
-    for migration in MIGRATIONS:
-        for statement in _statements(migration.sql):
-            conn.execute(statement)
-    return conn
+def fresh_db() -> SqliteTx:
+    """A transaction handle on an in-memory store with every migration applied, as a node's store starts (the
+    caller begins and ends transactions with plain statements)."""
+    conn = connect(":memory:")
+    migrate(conn)
+    return SqliteTx(conn)
 
 
 class Clock:

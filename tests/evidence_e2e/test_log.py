@@ -12,6 +12,7 @@ from evidence_e2e.kit import cli, drop_triggers, open_store
 
 from connector import keys
 from connector.evidence.edge.log_check import check_log
+from connector.store.sqlite import SqliteTx
 
 
 @pytest.fixture
@@ -24,7 +25,7 @@ def copy(exchange, tmp_path: Path):
     def check():
         conn = open_store(store)
         try:
-            return check_log(conn, exchange.consumer.participant_id, anchors, anchors, datetime.now(UTC))
+            return check_log(SqliteTx(conn), exchange.consumer.participant_id, anchors, anchors, datetime.now(UTC))
         finally:
             conn.close()
 
@@ -36,7 +37,7 @@ def test_the_stored_log_of_each_node_is_intact(exchange):
     for who, path in exchange.store_files.items():
         conn = open_store(path)
         participant = exchange.provider if who == "provider" else exchange.consumer
-        result = check_log(conn, participant.participant_id, anchors, anchors, datetime.now(UTC))
+        result = check_log(SqliteTx(conn), participant.participant_id, anchors, anchors, datetime.now(UTC))
         conn.close()
         assert result.ok, (who, result.problems)
         assert result.records > 10 and result.checkpoints >= 1 and result.timestamps >= 1 and result.signatures == 4

@@ -8,6 +8,7 @@ import pytest
 
 from connector.errors import ConnectorError
 from connector.store.migrations import MIGRATIONS
+from connector.store.sql.settings import get_setting, put_setting
 from connector.store.sqlite import SqliteStore, _statements
 
 
@@ -27,12 +28,12 @@ async def test_opening_applies_every_migration_and_records_it(tmp_path):
 async def test_reopening_keeps_data_and_does_not_migrate_twice(tmp_path):
     store = SqliteStore(tmp_path / "s.sqlite")
     await store.open()
-    await store.put_setting("k", "v1")
+    await store.run(put_setting, "k", "v1")
     await store.close()
     store = SqliteStore(tmp_path / "s.sqlite")
     await store.open()
     try:
-        assert await store.get_setting("k") == "v1"
+        assert await store.read(get_setting, "k") == "v1"
     finally:
         await store.close()
 
@@ -48,7 +49,7 @@ async def test_a_failing_transaction_leaves_nothing_behind(tmp_path):
 
         with pytest.raises(RuntimeError):
             await store.run(half_then_fail)
-        assert await store.get_setting("a") is None
+        assert await store.read(get_setting, "a") is None
     finally:
         await store.close()
 
@@ -112,3 +113,16 @@ def test_a_process_killed_mid_write_leaves_a_consistent_store(tmp_path):
     a = conn.execute("SELECT value FROM settings WHERE key='a'").fetchone()[0]
     b = conn.execute("SELECT value FROM settings WHERE key='b'").fetchone()[0]
     assert a == b and int(a) >= 50, "both keys come from the same committed transaction"
+
+
+async def test_replacing_a_row_counts_as_deleting_it_for_the_evidence_tables_guards(tmp_path):
+    store = SqliteStore(tmp_path / "s.sqlite")
+    await store.open()
+    try:
+        sql = "INSERT OR REPLACE INTO evidence_subjects(sha256, body) VALUES ('a', ?)"
+        await store.run(lambda tx: tx.execute(sql, ["{}"]))
+        with pytest.raises(sqlite3.IntegrityError, match="evidence.append_only"):
+            await store.run(lambda tx: tx.execute(sql, ['{"forged":1}']))
+        assert await store.read(lambda tx: tx.execute("SELECT body FROM evidence_subjects").fetchall()[0][0]) == "{}"
+    finally:
+        await store.close()

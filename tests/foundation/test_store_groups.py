@@ -5,6 +5,7 @@ import threading
 
 import pytest
 
+from connector.store.sql.settings import get_setting, put_setting
 from connector.store.sqlite import SqliteStore
 
 
@@ -59,9 +60,9 @@ async def test_a_failing_call_in_a_group_is_rolled_back_alone(store):
     )
     assert results[0] == "a" and results[2] == "c"
     assert isinstance(results[1], RuntimeError) and str(results[1]) == "boom b"
-    assert await store.get_setting("a") == "1"
-    assert await store.get_setting("b") is None
-    assert await store.get_setting("c") == "3"
+    assert await store.read(get_setting, "a") == "1"
+    assert await store.read(get_setting, "b") is None
+    assert await store.read(get_setting, "c") == "3"
 
 
 async def test_calls_of_a_group_see_the_writes_queued_before_them(store):
@@ -80,12 +81,12 @@ async def test_a_read_in_a_group_leaves_nothing_behind_even_if_it_writes(store):
 
     results = await _grouped(store, [("read", sneaky_read), ("write", _put("kept", "1"))])
     assert results == ["read", "kept"]
-    assert await store.get_setting("sneaky") is None
-    assert await store.get_setting("kept") == "1"
+    assert await store.read(get_setting, "sneaky") is None
+    assert await store.read(get_setting, "kept") == "1"
 
 
 async def test_a_group_of_reads_only_writes_nothing(store):
-    await store.put_setting("k", "v")
+    await store.run(put_setting, "k", "v")
     get = lambda db: db.execute("SELECT value FROM settings WHERE key = 'k'").fetchone()[0]  # noqa: E731
     assert await _grouped(store, [("read", get), ("read", get)]) == ["v", "v"]
 
@@ -115,7 +116,7 @@ async def test_a_call_whose_caller_gave_up_before_it_started_is_skipped(store):
     await busy
     with pytest.raises(asyncio.CancelledError):
         await abandoned
-    assert await store.get_setting("gone") is None
+    assert await store.read(get_setting, "gone") is None
 
 
 async def test_many_concurrent_writers_all_commit(store):

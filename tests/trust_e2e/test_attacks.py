@@ -44,9 +44,9 @@ from connector.canonical import b64url, b64url_decode, canonical_bytes
 from connector.pki.authority import Authority
 from connector.pki.credentials import issue_participant_credential
 from connector.pki.trust_list import issue_trust_list
+from connector.records.trust import OwnCredential
 from connector.trust.compact import sign_jwt
 from connector.trust.credentials import read_credential_unverified
-from connector.trust.edge.repository import OwnCredential
 from connector.trust.trust_list import TRUST_LIST_TYP, build_trust_list, trusted_issuer
 
 pytestmark = pytest.mark.asyncio(loop_scope="module")

@@ -22,8 +22,8 @@ from trust_e2e.kit import (
     utcnow,
 )
 
-from connector.control import repository as repo
 from connector.participant import did_web_document_path
+from connector.store.sql import processes as repo
 from connector.trust.did import parse_did_document, verify_key_certificate
 
 pytestmark = pytest.mark.asyncio(loop_scope="module")
@@ -106,11 +106,11 @@ async def test_a_verified_presentation_is_reused_within_a_negotiation_and_the_st
 
 
 def _evidence_head(db) -> int:
-    return db.conn.execute("SELECT COALESCE(MAX(seq), 0) FROM evidence_records").fetchone()[0]
+    return db.execute("SELECT COALESCE(MAX(seq), 0) FROM evidence_records").fetchone()[0]
 
 
 def _credential_evidence_after(db, seq: int) -> list:
-    rows = db.conn.execute(
+    rows = db.execute(
         "SELECT peer, data FROM evidence_records WHERE kind = 'credential.verified' AND seq > ? ORDER BY seq", [seq]
     ).fetchall()
     return [(row[0], json.loads(row[1])) for row in rows]

@@ -17,7 +17,7 @@ from trust_e2e.kit import (
     refusals,
 )
 
-from connector.control import repository as repo
+from connector.store.sql import processes as repo
 
 pytestmark = pytest.mark.asyncio(loop_scope="module")
 

@@ -3,31 +3,27 @@ model, verification records, and reading the Authorization header."""
 
 from __future__ import annotations
 
-import sqlite3
 from datetime import UTC, datetime, timedelta
 
 import pytest
-import sqlite_utils
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from connector.errors import ConnectorError
-from connector.store.migrations import MIGRATIONS
-from connector.store.sqlite import _statements
-from connector.trust.edge import repository as repo
+from connector.records.trust import VerificationRecord
+from connector.store.sql import trust as repo
+from connector.store.sqlite import SqliteTx, connect, migrate
 from connector.trust.edge.holder import bearer
+from connector.trust.edge.replay import StoreReplayCache
 from connector.trust.tokens import MemoryReplayCache
 
 T0 = datetime(2026, 1, 1, tzinfo=UTC)
 
 
-def _db() -> sqlite_utils.Database:
-    conn = sqlite3.connect(":memory:", isolation_level=None)
-    for migration in MIGRATIONS:
-        if migration.version == 3:
-            for statement in _statements(migration.sql):
-                conn.execute(statement)
-    return sqlite_utils.Database(conn)
+def _db() -> SqliteTx:
+    conn = connect(":memory:")
+    migrate(conn)
+    return SqliteTx(conn)
 
 
 operations = st.lists(
@@ -44,7 +40,7 @@ operations = st.lists(
 @settings(max_examples=150, deadline=None)
 @given(operations)
 def test_the_store_replay_cache_answers_exactly_like_the_in_memory_model(ops):
-    db, model, cache = _db(), MemoryReplayCache(), repo.StoreReplayCache()
+    db, model, cache = _db(), MemoryReplayCache(), StoreReplayCache()
     cache.bind(db)
     now = T0
     for issuer, jti, advance, lifetime in ops:
@@ -55,7 +51,7 @@ def test_the_store_replay_cache_answers_exactly_like_the_in_memory_model(ops):
 
 def test_the_replay_cache_refuses_when_it_cannot_reach_the_store():
     with pytest.raises(ConnectorError) as err:
-        repo.StoreReplayCache().remember("did:web:a", "j", T0, T0)
+        StoreReplayCache().remember("did:web:a", "j", T0, T0)
     assert err.value.code == "token.replay_unavailable"
 
 
@@ -68,7 +64,7 @@ def test_expired_replay_entries_are_purged_and_records_are_pruned_oldest_first()
     for i in range(5):
         repo.record_verification(
             db,
-            repo.VerificationRecord(
+            VerificationRecord(
                 f"t{i}",
                 "did:web:p",
                 "refused" if i % 2 else "verified",

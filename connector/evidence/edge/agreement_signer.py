@@ -27,12 +27,14 @@ from connector.canonical import canonical_bytes
 from connector.errors import ConnectorError, Problem
 from connector.evidence import intent
 from connector.evidence.certpath import certs_from_x5c
-from connector.evidence.edge import tables
 from connector.evidence.rfc3339 import format_utc
 from connector.evidence.signer import SigningIdentity
 from connector.jws import read_header
+from connector.records.evidence import INVALID, SIGNED, UNSIGNED, VERIFIED, StoredSignature
+from connector.store.interface import Tx
+from connector.store.sql import evidence as tables
+from connector.store.sql import processes as repo
 
-Db = Any
 AGREEMENT_SIGNED = "agreement.signed"  # this node signed (data: role, agreement, signature hash)
 AGREEMENT_VERIFIED = "agreement.verified"  # the outcome of checking the peer's signature (or its absence)
 MAX_SIGNATURE_CHARS = 64 * 1024  # a compact JWS with a two-certificate x5c is a few kilobytes
@@ -91,7 +93,7 @@ class AgreementSigner:
 
     # --- provider -----------------------------------------------------------------------------------------
 
-    def sign_agreement(self, db: Db, neg: Any, agreement: Mapping[str, Any], body: Mapping[str, Any]) -> dict[str, Any]:
+    def sign_agreement(self, db: Tx, neg: Any, agreement: Mapping[str, Any], body: Mapping[str, Any]) -> dict[str, Any]:
         now = self.clock()
         credentials = credential_hashes(neg.claims)
         # The agreement's canonical bytes, made once: what is signed, and the record's subject.
@@ -104,9 +106,7 @@ class AgreementSigner:
         self._keep_own(db, neg, agreement, intent.PROVIDER, jws, credentials, now, signed)
         return intent.with_signature(body, jws)
 
-    def check_countersignature(self, db: Db, neg: Any, msg: Any) -> Problem | None:
-        from connector.control import repository as repo
-
+    def check_countersignature(self, db: Tx, neg: Any, msg: Any) -> Problem | None:
         agreement = repo.get_agreement(db, neg.agreement_id or "")
         if agreement is None:
             return Problem("agreement.missing", "the agreement to finalize is missing")
@@ -126,23 +126,23 @@ class AgreementSigner:
 
     # --- consumer -----------------------------------------------------------------------------------------
 
-    def receive_agreement(self, db: Db, neg: Any, agreement: Mapping[str, Any], msg: Any) -> dict[str, Any]:
+    def receive_agreement(self, db: Tx, neg: Any, agreement: Mapping[str, Any], msg: Any) -> dict[str, Any]:
         try:
             jws = _carried(msg.extensions, intent.signature_in)
         except ConnectorError as exc:
             self._refuse(db, neg, agreement, intent.PROVIDER, None, exc.problem)
-            return {"providerSignature": tables.INVALID, "code": exc.code, "reason": exc.reason}
+            return {"providerSignature": INVALID, "code": exc.code, "reason": exc.reason}
         if jws is None:
             self._unsigned(db, neg, agreement, intent.PROVIDER)
-            return {"providerSignature": tables.UNSIGNED}
+            return {"providerSignature": UNSIGNED}
         problem = self._verify(db, neg, agreement, intent.PROVIDER, jws)
         if problem is not None:
-            return {"providerSignature": tables.INVALID, "code": problem.code, "reason": problem.reason}
-        return {"providerSignature": tables.VERIFIED, "signer": neg.peer_id}
+            return {"providerSignature": INVALID, "code": problem.code, "reason": problem.reason}
+        return {"providerSignature": VERIFIED, "signer": neg.peer_id}
 
-    def check_agreement(self, db: Db, neg: Any, agreement: Any) -> Problem | None:
+    def check_agreement(self, db: Tx, neg: Any, agreement: Any) -> Problem | None:
         held = tables.signatures_of(db, agreement.id).get(intent.PROVIDER)
-        if held is None or held.status == tables.UNSIGNED:
+        if held is None or held.status == UNSIGNED:
             if self.require_signatures:
                 return Problem(
                     "agreement.unsigned",
@@ -150,16 +150,16 @@ class AgreementSigner:
                     "requires signed agreements ([evidence] require_signatures)",
                 )
             return None
-        if held.status == tables.INVALID:
+        if held.status == INVALID:
             return Problem(
                 held.code or "agreement.signature",
                 f"the provider's signature on the agreement is not acceptable: {held.reason}",
             )
         return None
 
-    def countersign(self, db: Db, neg: Any, agreement: Any, body: Mapping[str, Any]) -> dict[str, Any]:
+    def countersign(self, db: Tx, neg: Any, agreement: Any, body: Mapping[str, Any]) -> dict[str, Any]:
         held = tables.signatures_of(db, agreement.id).get(intent.PROVIDER)
-        if held is None or held.status != tables.VERIFIED or held.jws is None:
+        if held is None or held.status != VERIFIED or held.jws is None:
             return dict(body)  # nothing verified to countersign: the agreement stays unsigned on our side too
         now = self.clock()
         credentials = credential_hashes(neg.claims)
@@ -181,7 +181,7 @@ class AgreementSigner:
 
     def _keep_own(
         self,
-        db: Db,
+        db: Tx,
         neg: Any,
         agreement: Mapping[str, Any],
         role: str,
@@ -193,9 +193,7 @@ class AgreementSigner:
         agreement_id = str(agreement.get("@id"))
         tables.put_signature(
             db,
-            tables.StoredSignature(
-                agreement_id, role, tables.SIGNED, self.identity.did, jws, None, None, format_utc(now)
-            ),
+            StoredSignature(agreement_id, role, SIGNED, self.identity.did, jws, None, None, format_utc(now)),
         )
         self.append(
             db,
@@ -213,7 +211,7 @@ class AgreementSigner:
         )
 
     def _verify(
-        self, db: Db, neg: Any, agreement: Mapping[str, Any], role: str, jws: str, provider_signature: str | None = None
+        self, db: Tx, neg: Any, agreement: Mapping[str, Any], role: str, jws: str, provider_signature: str | None = None
     ) -> Problem | None:
         now = self.clock()
         try:
@@ -240,7 +238,7 @@ class AgreementSigner:
         agreement_id = str(agreement.get("@id"))
         tables.put_signature(
             db,
-            tables.StoredSignature(agreement_id, role, tables.VERIFIED, neg.peer_id, jws, None, None, format_utc(now)),
+            StoredSignature(agreement_id, role, VERIFIED, neg.peer_id, jws, None, None, format_utc(now)),
         )
         self.append(
             db,
@@ -251,7 +249,7 @@ class AgreementSigner:
             data={
                 "agreement": agreement_id,
                 "role": role,
-                "status": tables.VERIFIED,
+                "status": VERIFIED,
                 "signature_sha256": intent.signature_sha256(jws),
                 "credentials": list(facts.credential_sha256),
                 "kid": facts.kid,
@@ -260,13 +258,11 @@ class AgreementSigner:
         )
         return None
 
-    def _unsigned(self, db: Db, neg: Any, agreement: Mapping[str, Any], role: str) -> Problem | None:
+    def _unsigned(self, db: Tx, neg: Any, agreement: Mapping[str, Any], role: str) -> Problem | None:
         agreement_id = str(agreement.get("@id"))
         tables.put_signature(
             db,
-            tables.StoredSignature(
-                agreement_id, role, tables.UNSIGNED, neg.peer_id, None, None, None, format_utc(self.clock())
-            ),
+            StoredSignature(agreement_id, role, UNSIGNED, neg.peer_id, None, None, None, format_utc(self.clock())),
         )
         self.append(
             db,
@@ -274,7 +270,7 @@ class AgreementSigner:
             process_id=neg.id,
             peer=neg.peer_id,
             subject=dict(agreement),
-            data={"agreement": agreement_id, "role": role, "status": tables.UNSIGNED},
+            data={"agreement": agreement_id, "role": role, "status": UNSIGNED},
         )
         if self.require_signatures:
             side = "provider" if role == intent.PROVIDER else "consumer"
@@ -286,15 +282,15 @@ class AgreementSigner:
         return None
 
     def _refuse(
-        self, db: Db, neg: Any, agreement: Mapping[str, Any], role: str, jws: str | None, problem: Problem
+        self, db: Tx, neg: Any, agreement: Mapping[str, Any], role: str, jws: str | None, problem: Problem
     ) -> Problem:
         agreement_id = str(agreement.get("@id"))
         tables.put_signature(
             db,
-            tables.StoredSignature(
+            StoredSignature(
                 agreement_id,
                 role,
-                tables.INVALID,
+                INVALID,
                 neg.peer_id,
                 jws,
                 problem.code,
@@ -305,7 +301,7 @@ class AgreementSigner:
         data: dict[str, Any] = {
             "agreement": agreement_id,
             "role": role,
-            "status": tables.INVALID,
+            "status": INVALID,
             "code": problem.code,
             "reason": problem.reason[:500],
         }

@@ -16,19 +16,17 @@ from connector.canonical import sha256_hex
 from connector.errors import ConnectorError
 from connector.evidence.bundle import build_bundle
 from connector.evidence.chain import CREDENTIAL_VERIFIED, Record, make_inclusion_proof
-from connector.evidence.edge import tables
 from connector.evidence.errors import EvidenceError
 from connector.jws import read_header
+from connector.records.evidence import StoredSignature
+from connector.records.processes import Agreement, Negotiation, Transfer
+from connector.store.interface import Tx
+from connector.store.sql import evidence as tables
+from connector.store.sql import flows, trust
+from connector.store.sql import processes as repo
 
-Db = Any
-FLOWS_TABLE = "data_flows"  # the data plane's per-transfer table (migration 4), where seals are kept
-OWN_CREDENTIALS_TABLE = "own_credentials"  # the trust subsystem's table of the credentials this node presents
 
-
-def _processes(db: Db, agreement_id: str) -> tuple[Any, Any, list[Any]]:
-    from connector.control import repository as repo
-    from connector.control.records import Transfer
-
+def _processes(db: Tx, agreement_id: str) -> tuple[Agreement, Negotiation, list[Transfer]]:
     agreement = repo.get_agreement(db, agreement_id)
     if agreement is None:
         raise ConnectorError("agreement.not_found", f"no agreement '{agreement_id}' is known to this node")
@@ -37,17 +35,13 @@ def _processes(db: Db, agreement_id: str) -> tuple[Any, Any, list[Any]]:
         raise ConnectorError(
             "negotiation.not_found", f"the negotiation of agreement '{agreement_id}' is missing from the store"
         )
-    rows = db.execute("SELECT * FROM transfers WHERE agreement_id = ? ORDER BY created_at", [agreement_id]).fetchall()
-    return agreement, negotiation, [Transfer.from_row(dict(r)) for r in rows]
+    return agreement, negotiation, repo.transfers_under(db, agreement_id)
 
 
-def last_seq_about(db: Db, agreement_id: str) -> int:
+def last_seq_about(db: Tx, agreement_id: str) -> int:
     """The highest seq of a record about the agreement (0 if none): the checkpoint must reach it."""
     _, negotiation, transfers = _processes(db, agreement_id)
-    ids = [negotiation.id] + [t.id for t in transfers]
-    marks = ", ".join("?" for _ in ids)
-    row = db.execute(f"SELECT MAX(seq) FROM {tables.RECORDS} WHERE process_id IN ({marks})", ids).fetchone()
-    return int(row[0] or 0)
+    return tables.last_seq_of(db, [negotiation.id] + [t.id for t in transfers])
 
 
 @dataclass(frozen=True)
@@ -57,26 +51,15 @@ class Gathered:
     disclosed: int
 
 
-def _seal_of(db: Db, transfer_id: str) -> Mapping[str, Any] | None:
-    if not tables.table_exists(db, FLOWS_TABLE):
-        return None
-    row = db.execute(f"SELECT seal FROM {FLOWS_TABLE} WHERE transfer_id = ?", [transfer_id]).fetchone()
-    if row is None or row[0] is None:
-        return None
-    seal = json.loads(row[0])
+def _seal_of(db: Tx, transfer_id: str) -> Mapping[str, Any] | None:
+    flow = flows.get_flow(db, transfer_id)
+    seal = None if flow is None else flow.seal
     return seal if isinstance(seal, dict) else None
 
 
-def _presented_by(db: Db, peer: str) -> dict[str, str]:
+def _presented_by(db: Tx, peer: str) -> dict[str, str]:
     """The credentials `peer` presented to this node, as logged when they were verified: sha256 -> token."""
-    hashes = [
-        row[0]
-        for row in db.execute(
-            f"SELECT DISTINCT subject_sha256 FROM {tables.RECORDS} WHERE kind = ? AND peer = ? AND subject_sha256 "
-            "IS NOT NULL",
-            [CREDENTIAL_VERIFIED, peer],
-        ).fetchall()
-    ]
+    hashes = tables.subject_hashes(db, CREDENTIAL_VERIFIED, peer)
     found: dict[str, str] = {}
     for body in tables.subjects(db, hashes).values():
         try:
@@ -89,7 +72,7 @@ def _presented_by(db: Db, peer: str) -> dict[str, str]:
     return found
 
 
-def _credentials(db: Db, negotiation: Any, own_did: str, covered: set[str]) -> list[dict[str, Any]]:
+def _credentials(db: Tx, negotiation: Any, own_did: str, covered: set[str]) -> list[dict[str, Any]]:
     out: list[dict[str, Any]] = []
     claims = negotiation.claims or {}
     presented: dict[str, str] | None = None
@@ -108,9 +91,9 @@ def _credentials(db: Db, negotiation: Any, own_did: str, covered: set[str]) -> l
                     "token": presented.get(c["sha256"]),
                 }
             )
-    if covered and tables.table_exists(db, OWN_CREDENTIALS_TABLE):
+    if covered:
         # Our own credentials, in full, where the peer's signature says it relied on them.
-        for row in db.execute(f"SELECT id, types, issuer, sha256, token FROM {OWN_CREDENTIALS_TABLE}").fetchall():
+        for row in trust.own_credential_rows(db):
             if row["sha256"] in covered and row["sha256"] not in {c["sha256"] for c in out}:
                 try:
                     types = json.loads(row["types"])
@@ -129,7 +112,7 @@ def _credentials(db: Db, negotiation: Any, own_did: str, covered: set[str]) -> l
     return out
 
 
-def _covered(signatures: Mapping[str, tables.StoredSignature]) -> set[str]:
+def _covered(signatures: Mapping[str, StoredSignature]) -> set[str]:
     found: set[str] = set()
     for signature in signatures.values():
         if signature.jws is None:
@@ -144,7 +127,7 @@ def _covered(signatures: Mapping[str, tables.StoredSignature]) -> set[str]:
 
 
 def gather(
-    db: Db, agreement_id: str, own_did: str, exported_at: str, did_documents: Mapping[str, Mapping[str, Any]]
+    db: Tx, agreement_id: str, own_did: str, exported_at: str, did_documents: Mapping[str, Mapping[str, Any]]
 ) -> Gathered:
     """The bundle of `agreement_id`, proven against the first checkpoint covering its records."""
     agreement, negotiation, transfers = _processes(db, agreement_id)

@@ -17,11 +17,11 @@ from typing import Any
 
 from connector.canonical import canonical_bytes, sha256_hex
 from connector.evidence.chain import GENESIS, PROCESS_PREV, ChainHead, Record, next_record
-from connector.evidence.edge import tables
 from connector.evidence.errors import EvidenceError
 from connector.evidence.rfc3339 import format_utc
+from connector.store.interface import Tx
+from connector.store.sql import evidence as tables
 
-Db = Any
 Clock = Callable[[], datetime]
 SUBJECT_UNUSABLE = "evidence.subject"
 
@@ -55,7 +55,7 @@ class Journal:
         look-up per append. Only for a store that calls `forget` whenever it rolls writes back."""
         self._last = {}
 
-    def load(self, db: Db) -> ChainHead:
+    def load(self, db: Tx) -> ChainHead:
         """Read the committed head (at start, and whenever memory turns out to be ahead of the store)."""
         self._head = tables.head(db)
         self.forget()
@@ -66,7 +66,7 @@ class Journal:
         if self._last is not None:
             self._last.clear()
 
-    def _last_hash_of(self, db: Db, process_id: str) -> str | None:
+    def _last_hash_of(self, db: Tx, process_id: str) -> str | None:
         if self._last is None:
             return tables.last_hash_of(db, process_id)
         known = self._last.get(process_id)
@@ -81,7 +81,7 @@ class Journal:
 
     def append(
         self,
-        db: Db,
+        db: Tx,
         kind: str,
         *,
         process_id: str | None = None,

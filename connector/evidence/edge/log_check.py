@@ -20,12 +20,13 @@ from connector.canonical import sha256_hex
 from connector.errors import ConnectorError, Problem
 from connector.evidence.chain import GENESIS, ChainHead, verify_chain
 from connector.evidence.checkpoint import checkpoint_digest, checkpoint_sha256, verify_checkpoint
-from connector.evidence.edge import tables
 from connector.evidence.intent import signature_sha256
 from connector.evidence.rfc3339 import parse_utc
 from connector.evidence.timestamp import verify_response
+from connector.records.evidence import INVALID, StoredCheckpoint, StoredTimestamp
+from connector.store.interface import Tx
+from connector.store.sql import evidence as tables
 
-Db = Any
 CHECKPOINT_KIND = "checkpoint"
 BATCH = 2000
 
@@ -67,7 +68,7 @@ class LogCheck:
 
 
 def check_log(
-    db: Db, node: str, anchors: Sequence[x509.Certificate], tsa_anchors: Sequence[x509.Certificate], now: datetime
+    db: Tx, node: str, anchors: Sequence[x509.Certificate], tsa_anchors: Sequence[x509.Certificate], now: datetime
 ) -> LogCheck:
     """Verify the stored log of `node` (read-only); every problem found is listed, the chain's first break first."""
     result = LogCheck()
@@ -127,12 +128,7 @@ def check_log(
     for signature in tables.signature_rows(db):
         result.signatures += 1
         logged = (signature.agreement_id, signature.role, signature_sha256(signature.jws or ""))
-        if (
-            signature.jws is not None
-            and signature.status != tables.INVALID
-            and logged not in logged_signatures
-            and intact
-        ):
+        if signature.jws is not None and signature.status != INVALID and logged not in logged_signatures and intact:
             result.problems.append(
                 Problem(
                     "signature.unlogged",
@@ -146,8 +142,8 @@ def check_log(
 
 def _check_checkpoints(
     result: LogCheck,
-    stored: list[tables.StoredCheckpoint],
-    stamps: list[tables.StoredTimestamp],
+    stored: list[StoredCheckpoint],
+    stamps: list[StoredTimestamp],
     at_count: dict[int, str],
     announced: set[str],
     node: str,

@@ -15,9 +15,9 @@ from typing import Any
 from aiohttp import web
 
 from connector.errors import ConnectorError
-from connector.evidence.edge import tables
 from connector.evidence.edge.service import NodeEvidence
-from connector.store.interface import Store
+from connector.store.interface import Store, Tx
+from connector.store.sql import evidence as tables
 from connector.web import openapi
 
 
@@ -69,7 +69,7 @@ class EvidenceRoutes:
         except ValueError:
             raise ConnectorError("request.invalid", "'limit' must be an integer", "limit") from None
 
-        def read(db: Any) -> list[dict[str, Any]]:
+        def read(db: Tx) -> list[dict[str, Any]]:
             rows = tables.checkpoints(db)[-limit:]
             stamped = {t.checkpoint_id: t for t in tables.timestamps(db)}
             return [

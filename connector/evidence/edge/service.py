@@ -39,7 +39,7 @@ from connector.config import EvidenceSection
 from connector.errors import ConnectorError, Problem
 from connector.evidence.chain import MAX_DATA_BYTES, Record
 from connector.evidence.checkpoint import checkpoint_digest, checkpoint_sha256, make_checkpoint
-from connector.evidence.edge import export, tables
+from connector.evidence.edge import export
 from connector.evidence.edge.agreement_signer import AgreementSigner, Anchors
 from connector.evidence.edge.journal import SUBJECT_UNUSABLE, Journal
 from connector.evidence.edge.log_check import LogCheck, check_log
@@ -48,7 +48,9 @@ from connector.evidence.errors import EvidenceError
 from connector.evidence.rfc3339 import format_utc
 from connector.evidence.signer import SigningIdentity
 from connector.identity import NodeIdentity
-from connector.store.interface import Store
+from connector.records.evidence import StoredCheckpoint, StoredTimestamp
+from connector.store.interface import Store, Tx
+from connector.store.sql import evidence as tables
 from connector.tasks import Tasks
 from connector.web.outgoing import OutgoingHttp
 from connector.web.tls import PeerTls
@@ -180,7 +182,7 @@ class NodeEvidence:
 
     def append(
         self,
-        db: Any,
+        db: Tx,
         kind: str,
         *,
         process_id: str | None = None,
@@ -258,7 +260,7 @@ class NodeEvidence:
 
     # --- checkpoints ----------------------------------------------------------------------------------------
 
-    def _make_checkpoint(self, db: Any, on_demand: bool) -> tuple[tables.StoredCheckpoint | None, bool]:
+    def _make_checkpoint(self, db: Tx, on_demand: bool) -> tuple[StoredCheckpoint | None, bool]:
         head = self.journal.load(db)
         last = tables.latest_checkpoint(db)
         if last is not None and (
@@ -280,7 +282,7 @@ class NodeEvidence:
                 "checkpoint_sha256": checkpoint_sha256(jws),
             },
         )
-        return tables.StoredCheckpoint(checkpoint_id, head.count, head.hash, format_utc(at), jws), True
+        return StoredCheckpoint(checkpoint_id, head.count, head.hash, format_utc(at), jws), True
 
     async def checkpoint(self, on_demand: bool = False, timestamp: bool = True) -> dict[str, Any] | None:
         """Write a signed checkpoint if records were added since the last (on demand: if anything was added at
@@ -296,7 +298,7 @@ class NodeEvidence:
                 await self._timestamp(checkpoint)
             return await self.store.read(self._describe, checkpoint.id, created)
 
-    def _describe(self, db: Any, checkpoint_id: int, created: bool) -> dict[str, Any]:
+    def _describe(self, db: Tx, checkpoint_id: int, created: bool) -> dict[str, Any]:
         checkpoint = tables.get_checkpoint(db, checkpoint_id)
         assert checkpoint is not None
         return {
@@ -311,7 +313,7 @@ class NodeEvidence:
             ],
         }
 
-    async def _timestamp(self, checkpoint: tables.StoredCheckpoint) -> bool:
+    async def _timestamp(self, checkpoint: StoredCheckpoint) -> bool:
         url = self.settings.tsa_url
         if not url or self._http is None:
             return False
@@ -324,11 +326,11 @@ class NodeEvidence:
                 "checkpoint not time-stamped: %s", exc.reason, extra={"code": exc.code, "checkpoint": checkpoint.id}
             )
             return False
-        stored = tables.StoredTimestamp(
+        stored = StoredTimestamp(
             checkpoint.id, format_utc(stamp.gen_time), stamp.tsa_name, str(stamp.serial), stamp.token
         )
 
-        def keep(db: Any) -> None:
+        def keep(db: Tx) -> None:
             tables.insert_timestamp(db, stored)
             self.append(
                 db,
@@ -383,7 +385,7 @@ class NodeEvidence:
         return await self.store.read(check_log, self.identity.did, self._anchors(), self.tsa_anchors(), self.clock())
 
     async def status(self) -> dict[str, Any]:
-        def read(db: Any) -> dict[str, Any]:
+        def read(db: Tx) -> dict[str, Any]:
             head = tables.head(db)
             last = tables.latest_checkpoint(db)
             return {

@@ -29,12 +29,13 @@ from aiohttp import web
 from connector.config import TrustSection
 from connector.errors import ConnectorError, Problem
 from connector.evidence.recorder import NO_EVIDENCE, EvidenceRecorder
+from connector.records.trust import VerificationRecord
 from connector.store.interface import Store
 from connector.trust.claims import VerifiedClaims, VerifiedCredential
 from connector.trust.did import DidDocument
-from connector.trust.edge import repository as repo
 from connector.trust.edge.fetching import Fetcher, FetchFailed
 from connector.trust.edge.holder import Holder, bearer
+from connector.trust.edge.replay import StoreReplayCache
 from connector.trust.scopes import type_scope
 from connector.trust.status_list import StatusListCachePolicy, VerifiedStatusLists
 from connector.trust.times import format_datetime
@@ -96,7 +97,7 @@ class DcpAuthenticator:
         keeper: TrustListKeeper,
         fetcher: Fetcher,
         holder: Holder,
-        replay: repo.StoreReplayCache,
+        replay: StoreReplayCache,
         clock: Clock,
         records: VerificationLog,
         evidence: EvidenceRecorder = NO_EVIDENCE,
@@ -261,7 +262,7 @@ class DcpAuthenticator:
                 "presentation": notes.get("presentation", notes.get("credentials")),
                 "credentials": [_summary(c) for c in claims.credentials],
             }
-            record = repo.VerificationRecord(
+            record = VerificationRecord(
                 format_datetime(now), peer, "verified", None, None, None, method, path, rid, detail
             )
             # A line at info when credentials were verified anew; a request served by a reused presentation is
@@ -294,7 +295,7 @@ class DcpAuthenticator:
             expired = self.keeper.expired_federations(now)
             if expired:
                 detail["expired_trust_lists"] = expired
-            record = repo.VerificationRecord(
+            record = VerificationRecord(
                 format_datetime(now),
                 peer,
                 "refused",

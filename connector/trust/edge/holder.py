@@ -26,10 +26,12 @@ from connector.canonical import sha256_hex
 from connector.config import TrustSection
 from connector.errors import ConfigError, ConnectorError
 from connector.identity import NodeIdentity
+from connector.records.trust import OwnCredential, VerificationRecord
 from connector.store.interface import Store
+from connector.store.sql import trust as repo
 from connector.trust.credentials import read_credential_unverified
 from connector.trust.did import DidDocument, DidKey, build_did_document, parse_did, parse_did_document
-from connector.trust.edge import repository as repo
+from connector.trust.edge.replay import StoreReplayCache
 from connector.trust.presentations import (
     PresentationResponseMessage,
     issue_presentation,
@@ -69,9 +71,9 @@ class Holder:
         settings: TrustSection,
         store: Store,
         fetcher: Fetcher,
-        replay: repo.StoreReplayCache,
+        replay: StoreReplayCache,
         clock: Clock,
-        on_outcome: Callable[[repo.VerificationRecord], Awaitable[None]],
+        on_outcome: Callable[[VerificationRecord], Awaitable[None]],
     ) -> None:
         self.identity = identity
         self.endpoints = endpoints
@@ -83,7 +85,7 @@ class Holder:
         self.on_outcome = on_outcome  # where refusals at the credential service are recorded
         self.leeway = timedelta(seconds=settings.clock_skew)
         self.token_lifetime = timedelta(seconds=settings.token_lifetime)
-        self.credentials: list[repo.OwnCredential] = []
+        self.credentials: list[OwnCredential] = []
         self._document_json: dict[str, Any] | None = None
         self._document: DidDocument | None = None
         self._access: dict[str, tuple[str, datetime]] = {}  # verifier -> (access token, reuse until)
@@ -113,7 +115,7 @@ class Holder:
 
     async def load_credentials(self) -> None:
         now = self.clock()
-        loaded: list[repo.OwnCredential] = []
+        loaded: list[OwnCredential] = []
         for i, path in enumerate(self.credential_files):
             where = f"identity.credentials[{i}]"
             try:
@@ -142,7 +144,7 @@ class Holder:
                     extra={"key": where, "credential": envelope.id, "expired": format_datetime(until)},
                 )
             loaded.append(
-                repo.OwnCredential(
+                OwnCredential(
                     id=envelope.id,
                     types=envelope.types,
                     issuer=envelope.issuer,
@@ -238,7 +240,7 @@ class Holder:
     ) -> None:
         log.warning("presentation query refused", extra={"peer": peer, "code": exc.code, "reason": exc.reason})
         await self.on_outcome(
-            repo.VerificationRecord(
+            VerificationRecord(
                 at=format_datetime(now),
                 peer=peer,
                 outcome="refused",

@@ -9,7 +9,7 @@ from aiohttp import web
 
 from connector.errors import ConnectorError
 from connector.participant import did_web_document_path
-from connector.trust.edge import repository as repo
+from connector.store.sql import trust as repo
 from connector.trust.edge.holder import CREDENTIAL_SERVICE_PATH, Holder, document_bytes
 from connector.trust.edge.service import TrustService
 from connector.trust.vocab import PRESENTATIONS_QUERY_PATH

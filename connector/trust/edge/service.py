@@ -20,6 +20,7 @@ import asyncio
 import logging
 import sqlite3
 import time
+from collections import deque
 from collections.abc import Callable
 from datetime import datetime, timedelta
 
@@ -28,9 +29,10 @@ from cryptography.hazmat.primitives.serialization import Encoding
 
 from connector.config import TrustSection
 from connector.errors import ConnectorError
-from connector.store.interface import Store
+from connector.records.trust import VerificationRecord
+from connector.store.interface import Store, Tx
+from connector.store.sql import trust as repo
 from connector.tasks import Tasks
-from connector.trust.edge import repository as repo
 from connector.trust.edge.authenticator import DcpAuthenticator
 from connector.trust.edge.fetching import Fetcher
 from connector.trust.edge.holder import Holder
@@ -44,6 +46,38 @@ MAINTENANCE_INTERVAL = 60.0
 RECORD_DELAY = 0.2
 
 
+class PendingRecords:
+    """Verification records waiting to be written, oldest first; at most `max_entries` (beyond, the oldest go).
+
+    The verifier appends on the event loop; `write` drains on the store thread, inside a transaction the verifier
+    runs anyway (a token's replay record) or a flush of its own. A deque: append and popleft are atomic, so a
+    record is written once, and one not taken by a transaction that never ran stays for the next. A transaction
+    that fails takes its records with it (the store is failing; every outcome's log line is written regardless).
+    """
+
+    def __init__(self, max_entries: int = 10_000) -> None:
+        if max_entries < 1:
+            raise ValueError("max_entries must be positive")
+        self._queue: deque[VerificationRecord] = deque(maxlen=max_entries)
+
+    def add(self, record: VerificationRecord) -> None:
+        self._queue.append(record)
+
+    def __len__(self) -> int:
+        return len(self._queue)
+
+    def write(self, tx: Tx) -> int:
+        """Insert every waiting record (store thread); how many were written."""
+        written = 0
+        while True:
+            try:
+                record = self._queue.popleft()
+            except IndexError:
+                return written
+            repo.record_verification(tx, record)
+            written += 1
+
+
 class VerificationLog:
     """Verification outcomes on their way to the store, in the order they happened: written with the next
     transaction the verifier runs anyway, or on their own within RECORD_DELAY (refusals at once)."""
@@ -51,15 +85,15 @@ class VerificationLog:
     def __init__(self, store: Store, tasks: Tasks) -> None:
         self.store = store
         self.tasks = tasks
-        self.pending = repo.PendingRecords()
+        self.pending = PendingRecords()
         self._flush: asyncio.Task[None] | None = None
 
-    async def record(self, record: repo.VerificationRecord) -> None:
+    async def record(self, record: VerificationRecord) -> None:
         """Write a record now (with any waiting ones before it, so that the table stays in order)."""
         self.pending.add(record)
         await self.store.run(self.pending.write)
 
-    def record_soon(self, record: repo.VerificationRecord) -> None:
+    def record_soon(self, record: VerificationRecord) -> None:
         """Write a record with the next transaction the verifier runs, or within RECORD_DELAY."""
         self.pending.add(record)
         if self._flush is None or self._flush.done():

@@ -27,7 +27,8 @@ from cryptography.hazmat.primitives.serialization import Encoding
 from connector import keys
 from connector.config import TrustListEntry
 from connector.errors import ConfigError, ConnectorError, Problem
-from connector.trust.edge import repository as repo
+from connector.records.trust import KeptList
+from connector.store.sql import trust as repo
 from connector.trust.edge.fetching import FetchFailed
 from connector.trust.times import format_datetime, parse_datetime
 from connector.trust.trust_list import TrustList, TrustStore, choose_copy, verify_trust_list
@@ -106,7 +107,7 @@ class ListState:
         }
 
 
-def _reread(kept: repo.KeptList, anchor: x509.Certificate, now: datetime) -> TrustList | None:
+def _reread(kept: KeptList, anchor: x509.Certificate, now: datetime) -> TrustList | None:
     """The kept copy as a TrustList, even if it has expired since (it still guards against rollback)."""
     try:
         return verify_trust_list(kept.jws, anchor, now)
@@ -295,7 +296,7 @@ class TrustListKeeper:
         if not choice.replaced or choice.trust_list is None:
             return False
         fresh = choice.trust_list
-        copy = repo.KeptList(
+        copy = KeptList(
             state.anchor_sha256,
             fresh.federation_id,
             fresh.federation_name,

@@ -1,188 +1,19 @@
-"""The control plane's persistent records, as values.
+"""The processes the control plane runs, as values: negotiations, the agreements they conclude, transfers, each
+process's history, the messages it still owes its peer (the outbox), and what it owes once a change commits.
 
-A record is what the store holds about one asset, policy, offer, negotiation, agreement or transfer. Records are
-frozen: a step computes the next record with `dataclasses.replace` and the store writes it in the same
+Records are frozen: a step computes the next record with `dataclasses.replace` and the store writes it in the same
 transaction as the history entry and any outgoing message.
 """
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping
-from dataclasses import asdict, dataclass, field, fields
-from datetime import UTC, datetime
+from dataclasses import dataclass, field, fields
+from datetime import datetime
 from typing import Any
 
 from connector.dsp.vocabulary import NegotiationState, Role, TransferState
-
-
-def utcnow() -> datetime:
-    return datetime.now(UTC)
-
-
-def iso(moment: datetime | None) -> str | None:
-    if moment is None:
-        return None
-    if moment.tzinfo is not UTC:  # most times here are UTC already; converting would only copy them
-        moment = moment.astimezone(UTC)
-    return moment.isoformat(timespec="microseconds")
-
-
-def parse_iso(text: str | None) -> datetime | None:
-    return None if text is None else datetime.fromisoformat(text)
-
-
-def json_column(value: Any) -> str | None:
-    """A JSON value as stored in a TEXT column (None stays NULL)."""
-    return None if value is None else json.dumps(value, separators=(",", ":"), sort_keys=True)
-
-
-def from_json_column(text: str | None) -> Any:
-    return None if text is None else json.loads(text)
-
-
-@dataclass(frozen=True)
-class Asset:
-    id: str
-    title: str = ""
-    description: str = ""
-    keywords: tuple[str, ...] = ()
-    media_type: str = "application/octet-stream"
-    formats: tuple[str, ...] = ("HttpData-PULL",)
-    source: Mapping[str, Any] = field(default_factory=dict)  # the data address the data plane reads from
-    properties: Mapping[str, Any] = field(default_factory=dict)
-    created_at: datetime = field(default_factory=utcnow)
-    updated_at: datetime = field(default_factory=utcnow)
-
-    def to_row(self) -> dict[str, Any]:
-        return {
-            "id": self.id,
-            "title": self.title,
-            "description": self.description,
-            "keywords": json_column(list(self.keywords)),
-            "media_type": self.media_type,
-            "formats": json_column(list(self.formats)),
-            "source": json_column(dict(self.source)),
-            "properties": json_column(dict(self.properties)),
-            "created_at": iso(self.created_at),
-            "updated_at": iso(self.updated_at),
-        }
-
-    @classmethod
-    def from_row(cls, row: Mapping[str, Any]) -> Asset:
-        return cls(
-            id=row["id"],
-            title=row["title"],
-            description=row["description"],
-            keywords=tuple(from_json_column(row["keywords"])),
-            media_type=row["media_type"],
-            formats=tuple(from_json_column(row["formats"])),
-            source=from_json_column(row["source"]),
-            properties=from_json_column(row["properties"]),
-            created_at=parse_iso(row["created_at"]),
-            updated_at=parse_iso(row["updated_at"]),  # type: ignore[arg-type]
-        )
-
-    def to_api(self, include_source: bool = True) -> dict[str, Any]:
-        out: dict[str, Any] = {
-            "id": self.id,
-            "title": self.title,
-            "description": self.description,
-            "keywords": list(self.keywords),
-            "mediaType": self.media_type,
-            "formats": list(self.formats),
-            "properties": dict(self.properties),
-            "createdAt": iso(self.created_at),
-            "updatedAt": iso(self.updated_at),
-        }
-        if include_source:
-            out["source"] = _redacted(self.source)
-        return out
-
-
-def _redacted(source: Mapping[str, Any]) -> dict[str, Any]:
-    """A source as the API shows it: secret header values are never echoed back."""
-    out = dict(source)
-    headers = out.get("headers")
-    if isinstance(headers, dict):
-        out["headers"] = {k: (v if isinstance(v, dict) and "env" in v else "***") for k, v in headers.items()}
-    return out
-
-
-@dataclass(frozen=True)
-class PolicyDefinition:
-    id: str
-    policy: Mapping[str, Any]  # ODRL JSON as it goes on the wire (permission/prohibition/obligation)
-    description: str = ""
-    created_at: datetime = field(default_factory=utcnow)
-    updated_at: datetime = field(default_factory=utcnow)
-
-    def to_row(self) -> dict[str, Any]:
-        return {
-            "id": self.id,
-            "description": self.description,
-            "policy": json_column(dict(self.policy)),
-            "created_at": iso(self.created_at),
-            "updated_at": iso(self.updated_at),
-        }
-
-    @classmethod
-    def from_row(cls, row: Mapping[str, Any]) -> PolicyDefinition:
-        return cls(
-            id=row["id"],
-            policy=from_json_column(row["policy"]),
-            description=row["description"],
-            created_at=parse_iso(row["created_at"]),
-            updated_at=parse_iso(row["updated_at"]),
-        )  # type: ignore[arg-type]
-
-    def to_api(self) -> dict[str, Any]:
-        return {
-            "id": self.id,
-            "description": self.description,
-            "policy": dict(self.policy),
-            "createdAt": iso(self.created_at),
-            "updatedAt": iso(self.updated_at),
-        }
-
-
-@dataclass(frozen=True)
-class OfferDefinition:
-    """Which asset is offered under which contract policy, and who may see it (access policy)."""
-
-    id: str  # the Offer @id peers see in the catalogue and put in their requests
-    asset_id: str
-    contract_policy_id: str
-    access_policy_id: str | None = None
-    created_at: datetime = field(default_factory=utcnow)
-
-    def to_row(self) -> dict[str, Any]:
-        return {
-            "id": self.id,
-            "asset_id": self.asset_id,
-            "contract_policy_id": self.contract_policy_id,
-            "access_policy_id": self.access_policy_id,
-            "created_at": iso(self.created_at),
-        }
-
-    @classmethod
-    def from_row(cls, row: Mapping[str, Any]) -> OfferDefinition:
-        return cls(
-            id=row["id"],
-            asset_id=row["asset_id"],
-            contract_policy_id=row["contract_policy_id"],
-            access_policy_id=row["access_policy_id"],
-            created_at=parse_iso(row["created_at"]),
-        )  # type: ignore[arg-type]
-
-    def to_api(self) -> dict[str, Any]:
-        return {
-            "id": self.id,
-            "assetId": self.asset_id,
-            "contractPolicyId": self.contract_policy_id,
-            "accessPolicyId": self.access_policy_id,
-            "createdAt": iso(self.created_at),
-        }
+from connector.records.columns import from_json_column, iso, json_column, parse_iso, utcnow
 
 
 @dataclass(frozen=True)
@@ -301,10 +132,10 @@ class Agreement:
             dataset_id=row["dataset_id"],
             policy=from_json_column(row["policy"]),
             concluded_at=parse_iso(row["concluded_at"]),
-            finalized=bool(row["finalized"]),  # type: ignore[arg-type]
+            finalized=bool(row["finalized"]),
             provider_address=row["provider_address"],
             created_at=parse_iso(row["created_at"]),
-        )  # type: ignore[arg-type]
+        )
 
     def to_api(self) -> dict[str, Any]:
         return {
@@ -424,7 +255,7 @@ class HistoryEntry:
             process_id=row["process_id"],
             seq=row["seq"],
             kind=row["kind"],
-            at=parse_iso(row["at"]),  # type: ignore[arg-type]
+            at=parse_iso(row["at"]),
             from_state=row["from_state"],
             to_state=row["to_state"],
             cause=row["cause"],
@@ -433,7 +264,7 @@ class HistoryEntry:
         )
 
     def to_api(self) -> dict[str, Any]:
-        out = {
+        out: dict[str, Any] = {
             "seq": self.seq,
             "at": iso(self.at),
             "from": self.from_state,
@@ -462,7 +293,7 @@ class OutboxEntry:
 
     @property
     def body(self) -> Mapping[str, Any]:
-        return from_json_column(self.body_json)  # type: ignore[no-any-return]
+        return from_json_column(self.body_json)
 
     @classmethod
     def from_row(cls, row: Mapping[str, Any]) -> OutboxEntry:
@@ -474,24 +305,17 @@ class OutboxEntry:
             url=row["url"],
             message_type=row["message_type"],
             body_json=row["body"],
-            deadline_at=parse_iso(row["deadline_at"]),  # type: ignore[arg-type]
+            deadline_at=parse_iso(row["deadline_at"]),
             not_before=parse_iso(row["not_before"]),
             attempts=row["attempts"],
             last_error=row["last_error"],
         )
 
 
-__all__ = [
-    "Asset",
-    "PolicyDefinition",
-    "OfferDefinition",
-    "Negotiation",
-    "Agreement",
-    "Transfer",
-    "HistoryEntry",
-    "OutboxEntry",
-    "utcnow",
-    "iso",
-    "parse_iso",
-    "asdict",
-]
+@dataclass(frozen=True)
+class FollowUp:
+    """What a process owes once a transaction that changed it commits."""
+
+    pending: bool  # a step of ours is pending (so the engine runs it, and delivers after)
+    next: OutboxEntry | None  # the first message still to deliver
+    state: str | None = None  # the process's state as committed (None: the process does not exist)

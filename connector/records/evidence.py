@@ -1,0 +1,103 @@
+"""What the evidence log keeps beside its chain records: signed checkpoints, their time-stamps, and the signatures
+of each agreement; and a stored chain record as the record's JSON object.
+
+The chain records themselves are `connector.evidence.chain.Record` values (their bytes are fixed by the chain's
+rules, not by a table).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+# The status of a kept agreement signature.
+SIGNED = "signed"  # our own signature
+VERIFIED = "verified"  # the peer's signature, verified when it arrived
+UNSIGNED = "unsigned"  # the peer sent none
+INVALID = "invalid"  # the peer sent one that did not verify (kept as evidence of what was sent)
+
+
+def row_json(row: Mapping[str, Any]) -> dict[str, Any]:
+    """A stored chain record as the record's JSON object (not validated: a tampered row must still be reportable)."""
+    data: Any
+    try:
+        data = json.loads(row["data"])
+    except (TypeError, ValueError):
+        data = row["data"]
+    return {
+        "seq": row["seq"],
+        "at": row["at"],
+        "kind": row["kind"],
+        "process_id": row["process_id"],
+        "peer": row["peer"],
+        "subject_sha256": row["subject_sha256"],
+        "data": data,
+        "prev": row["prev"],
+        "hash": row["hash"],
+    }
+
+
+@dataclass(frozen=True)
+class StoredCheckpoint:
+    id: int
+    count: int
+    head: str
+    at: str
+    jws: str
+
+    @classmethod
+    def from_row(cls, row: Mapping[str, Any]) -> StoredCheckpoint:
+        return cls(int(row["id"]), int(row["count"]), str(row["head"]), str(row["at"]), str(row["jws"]))
+
+
+@dataclass(frozen=True)
+class StoredTimestamp:
+    checkpoint_id: int
+    gen_time: str
+    tsa: str
+    serial: str
+    token: bytes
+
+    @classmethod
+    def from_row(cls, row: Mapping[str, Any]) -> StoredTimestamp:
+        return cls(
+            int(row["checkpoint_id"]), str(row["gen_time"]), str(row["tsa"]), str(row["serial"]), bytes(row["token"])
+        )
+
+
+@dataclass(frozen=True)
+class StoredSignature:
+    agreement_id: str
+    role: str  # provider | consumer: whose signature this is
+    status: str
+    signer: str
+    jws: str | None
+    code: str | None
+    reason: str | None
+    at: str
+
+    @classmethod
+    def from_row(cls, row: Mapping[str, Any]) -> StoredSignature:
+        return cls(
+            row["agreement_id"],
+            row["role"],
+            row["status"],
+            row["signer"],
+            row["jws"],
+            row["code"],
+            row["reason"],
+            row["at"],
+        )
+
+    def to_api(self) -> dict[str, Any]:
+        return {
+            "role": self.role,
+            "status": self.status,
+            "signer": self.signer,
+            "jws": self.jws,
+            "code": self.code,
+            "reason": self.reason,
+            "at": self.at,
+        }

@@ -1,0 +1,246 @@
+"""The statements of the evidence tables: the hash-chained records, their subjects, signed checkpoints, their
+time-stamps, and agreement signatures.
+
+Rows are only ever inserted: the tables refuse UPDATE and DELETE, and `evidence_records` refuses any insert that
+does not extend the chain by exactly one record (migration 5).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+from connector.evidence.chain import GENESIS, ChainHead, Record
+from connector.records.evidence import StoredCheckpoint, StoredSignature, StoredTimestamp, row_json
+from connector.store.interface import Tx
+from connector.store.migrations import SPELLINGS
+
+RECORDS = "evidence_records"
+SUBJECTS = "evidence_subjects"
+CHECKPOINTS = "evidence_checkpoints"
+TIMESTAMPS = "evidence_timestamps"
+SIGNATURES = "agreement_signatures"
+
+_RECORD_COLUMNS = "seq, at, kind, process_id, peer, subject_sha256, data, prev, hash"
+_INSERT_RECORD = f"INSERT INTO {RECORDS}({_RECORD_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)"
+
+
+# --- records ----------------------------------------------------------------------------------------------
+
+
+def insert_record(tx: Tx, record: Record) -> None:
+    # `data` is kept as plain JSON: its hash is recomputed from the parsed value, in canonical form, on reading.
+    # The record's canonical form of it is that JSON (the same text json.dumps writes for plain data), already made.
+    tx.execute(
+        _INSERT_RECORD,
+        [
+            record.seq,
+            record.at,
+            record.kind,
+            record.process_id,
+            record.peer,
+            record.subject_sha256,
+            record.data_json.decode("utf-8"),
+            record.prev,
+            record.hash,
+        ],
+    )
+
+
+def head(tx: Tx) -> ChainHead:
+    """The committed head as the table holds it (GENESIS for an empty log)."""
+    row = tx.execute(f"SELECT seq, hash FROM {RECORDS} ORDER BY seq DESC LIMIT 1").fetchone()
+    return ChainHead(0, GENESIS) if row is None else ChainHead(int(row[0]), str(row[1]))
+
+
+def last_hash_of(tx: Tx, process_id: str) -> str | None:
+    """The hash of the latest record about `process_id`, or None."""
+    row = tx.execute(
+        f"SELECT hash FROM {RECORDS} WHERE process_id = ? ORDER BY seq DESC LIMIT 1", [process_id]
+    ).fetchone()
+    return None if row is None else str(row[0])
+
+
+def last_seq_of(tx: Tx, process_ids: list[str]) -> int:
+    """The highest seq of a record about any of these processes (0 if none)."""
+    if not process_ids:
+        return 0
+    marks = ", ".join("?" for _ in process_ids)
+    row = tx.execute(f"SELECT MAX(seq) FROM {RECORDS} WHERE process_id IN ({marks})", process_ids).fetchone()
+    return int(row[0] or 0)
+
+
+def count(tx: Tx) -> int:
+    row = tx.execute(f"SELECT COUNT(*) FROM {RECORDS}").fetchone()
+    return int(row[0])
+
+
+def record_rows(tx: Tx, first: int, last: int | None = None, batch: int = 2000) -> Iterator[dict[str, Any]]:
+    """Rows with first <= seq (<= last), ascending, read in batches (the log can be large)."""
+    after = first - 1
+    while True:
+        bound = "" if last is None else " AND seq <= ?"
+        params: list[Any] = [after] + ([] if last is None else [last]) + [batch]
+        rows = tx.execute(
+            f"SELECT {_RECORD_COLUMNS} FROM {RECORDS} WHERE seq > ?{bound} ORDER BY seq LIMIT ?", params
+        ).fetchall()
+        if not rows:
+            return
+        for row in rows:
+            yield row_json(row)
+        after = rows[-1]["seq"]
+
+
+def records_of(tx: Tx, process_ids: list[str]) -> list[dict[str, Any]]:
+    """Every record about these processes, ascending."""
+    if not process_ids:
+        return []
+    marks = ", ".join("?" for _ in process_ids)
+    rows = tx.execute(
+        f"SELECT {_RECORD_COLUMNS} FROM {RECORDS} WHERE process_id IN ({marks}) ORDER BY seq", process_ids
+    ).fetchall()
+    return [row_json(r) for r in rows]
+
+
+def unannounced_since(tx: Tx, seq: int, quiet_kinds: tuple[str, ...]) -> bool:
+    """Whether any record after `seq` is of a kind other than `quiet_kinds` (those a checkpoint itself adds)."""
+    marks = ", ".join("?" for _ in quiet_kinds)
+    row = tx.execute(
+        f"SELECT 1 FROM {RECORDS} WHERE seq > ? AND kind NOT IN ({marks}) LIMIT 1", [seq, *quiet_kinds]
+    ).fetchone()
+    return row is not None
+
+
+def subject_hashes(tx: Tx, kind: str, peer: str) -> list[str]:
+    """The distinct subject hashes of the records of `kind` about `peer`."""
+    rows = tx.execute(
+        f"SELECT DISTINCT subject_sha256 FROM {RECORDS} WHERE kind = ? AND peer = ? AND subject_sha256 IS NOT NULL",
+        [kind, peer],
+    ).fetchall()
+    return [row[0] for row in rows]
+
+
+# --- subjects ---------------------------------------------------------------------------------------------
+
+
+def insert_subject(tx: Tx, sha256: str, body: bytes) -> None:
+    tx.execute(
+        f"INSERT INTO {SUBJECTS}(sha256, body) VALUES (?, ?) ON CONFLICT (sha256) DO NOTHING",
+        [sha256, body.decode("utf-8")],
+    )
+
+
+def subjects(tx: Tx, hashes: list[str]) -> dict[str, str]:
+    """The stored canonical bodies of these subjects (those absent are left out)."""
+    found: dict[str, str] = {}
+    for start in range(0, len(hashes), 500):
+        chunk = hashes[start : start + 500]
+        marks = ", ".join("?" for _ in chunk)
+        for row in tx.execute(f"SELECT sha256, body FROM {SUBJECTS} WHERE sha256 IN ({marks})", chunk):
+            found[row[0]] = row[1]
+    return found
+
+
+def subject_rows(tx: Tx, batch: int = 1000) -> Iterator[tuple[str, Any]]:
+    after = ""
+    while True:
+        rows = tx.execute(
+            f"SELECT sha256, body FROM {SUBJECTS} WHERE sha256 > ? ORDER BY sha256 LIMIT ?", [after, batch]
+        ).fetchall()
+        if not rows:
+            return
+        for row in rows:
+            yield str(row[0]), row[1]
+        after = rows[-1][0]
+
+
+# --- checkpoints and time-stamps --------------------------------------------------------------------------
+
+_CHECKPOINT_COLUMNS = "id, count, head, at, jws"
+
+
+def insert_checkpoint(tx: Tx, count_: int, head_hash: str, at: str, jws: str) -> int:
+    cursor = tx.execute(
+        f"INSERT INTO {CHECKPOINTS}(count, head, at, jws) VALUES (?, ?, ?, ?) RETURNING id",
+        [count_, head_hash, at, jws],
+    )
+    return int(cursor.fetchone()[0])
+
+
+def checkpoints(tx: Tx) -> list[StoredCheckpoint]:
+    rows = tx.execute(f"SELECT {_CHECKPOINT_COLUMNS} FROM {CHECKPOINTS} ORDER BY id").fetchall()
+    return [StoredCheckpoint.from_row(r) for r in rows]
+
+
+def latest_checkpoint(tx: Tx) -> StoredCheckpoint | None:
+    row = tx.execute(f"SELECT {_CHECKPOINT_COLUMNS} FROM {CHECKPOINTS} ORDER BY id DESC LIMIT 1").fetchone()
+    return None if row is None else StoredCheckpoint.from_row(row)
+
+
+def checkpoint_covering(tx: Tx, seq: int) -> StoredCheckpoint | None:
+    """The first checkpoint that commits to record `seq` (the shortest proof and the earliest trusted time)."""
+    row = tx.execute(
+        f"SELECT {_CHECKPOINT_COLUMNS} FROM {CHECKPOINTS} WHERE count >= ? ORDER BY id LIMIT 1", [seq]
+    ).fetchone()
+    return None if row is None else StoredCheckpoint.from_row(row)
+
+
+def get_checkpoint(tx: Tx, checkpoint_id: int) -> StoredCheckpoint | None:
+    row = tx.execute(f"SELECT {_CHECKPOINT_COLUMNS} FROM {CHECKPOINTS} WHERE id = ?", [checkpoint_id]).fetchone()
+    return None if row is None else StoredCheckpoint.from_row(row)
+
+
+def insert_timestamp(tx: Tx, stamp: StoredTimestamp) -> None:
+    tx.execute(
+        f"INSERT INTO {TIMESTAMPS}(checkpoint_id, gen_time, tsa, serial, token) VALUES (?, ?, ?, ?, ?) "
+        "ON CONFLICT DO NOTHING",
+        [stamp.checkpoint_id, stamp.gen_time, stamp.tsa, stamp.serial, stamp.token],
+    )
+
+
+def timestamps(tx: Tx, checkpoint_id: int | None = None) -> list[StoredTimestamp]:
+    where, params = ("WHERE checkpoint_id = ?", [checkpoint_id]) if checkpoint_id is not None else ("", [])
+    # Read as bytes whatever the column holds: a token stored otherwise (edited behind the node's back) must
+    # still be reportable as one that does not verify.
+    rows = tx.execute(
+        f"SELECT checkpoint_id, gen_time, tsa, serial, CAST(token AS {SPELLINGS[tx.dialect]['bytes']}) AS token "
+        f"FROM {TIMESTAMPS} {where} ORDER BY checkpoint_id, gen_time",
+        params,
+    ).fetchall()
+    return [StoredTimestamp.from_row(r) for r in rows]
+
+
+# --- agreement signatures ---------------------------------------------------------------------------------
+
+_SIGNATURE_COLUMNS = "agreement_id, role, status, signer, jws, code, reason, at"
+
+
+def put_signature(tx: Tx, signature: StoredSignature) -> bool:
+    """Keep the first signature seen per agreement and role; True if this one was stored."""
+    cursor = tx.execute(
+        f"INSERT INTO {SIGNATURES}({_SIGNATURE_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?) "
+        "ON CONFLICT (agreement_id, role) DO NOTHING",
+        [
+            signature.agreement_id,
+            signature.role,
+            signature.status,
+            signature.signer,
+            signature.jws,
+            signature.code,
+            signature.reason,
+            signature.at,
+        ],
+    )
+    return cursor.rowcount == 1
+
+
+def signatures_of(tx: Tx, agreement_id: str) -> dict[str, StoredSignature]:
+    rows = tx.execute(
+        f"SELECT {_SIGNATURE_COLUMNS} FROM {SIGNATURES} WHERE agreement_id = ?", [agreement_id]
+    ).fetchall()
+    return {str(r["role"]): StoredSignature.from_row(r) for r in rows}
+
+
+def signature_rows(tx: Tx) -> list[StoredSignature]:
+    rows = tx.execute(f"SELECT {_SIGNATURE_COLUMNS} FROM {SIGNATURES} ORDER BY agreement_id, role").fetchall()
+    return [StoredSignature.from_row(r) for r in rows]

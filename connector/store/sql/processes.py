@@ -1,0 +1,306 @@
+"""The statements of the control plane's processes: negotiations, agreements, transfers, each process's history
+and outbox, and the answers remembered for messages received."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from datetime import datetime
+from typing import Any
+
+from connector.dsp.vocabulary import NegotiationState, TransferState
+from connector.records.columns import iso
+from connector.records.processes import Agreement, FollowUp, HistoryEntry, Negotiation, OutboxEntry, Transfer
+from connector.store.interface import Tx
+
+# The definitions a process step reads (and the TCK profile seeds), so that the control plane's steps find every
+# statement they use in this one module.
+from connector.store.sql.definitions import get_asset as get_asset
+from connector.store.sql.definitions import get_offer as get_offer
+from connector.store.sql.definitions import get_policy as get_policy
+from connector.store.sql.definitions import insert_offer as insert_offer
+from connector.store.sql.definitions import offers_for_asset as offers_for_asset
+from connector.store.sql.definitions import upsert_asset as upsert_asset
+from connector.store.sql.definitions import upsert_policy as upsert_policy
+from connector.store.sql.rows import filters, one, page, upsert
+
+# --- negotiations and agreements --------------------------------------------------------------------------------
+
+
+def get_negotiation(tx: Tx, negotiation_id: str) -> Negotiation | None:
+    row = one(tx, "SELECT * FROM negotiations WHERE id = ?", [negotiation_id])
+    return Negotiation.from_row(row) if row else None
+
+
+def find_provider_negotiation(tx: Tx, peer_id: str, consumer_pid: str) -> Negotiation | None:
+    row = one(
+        tx,
+        "SELECT * FROM negotiations WHERE role = 'provider' AND peer_id = ? AND consumer_pid = ?",
+        [peer_id, consumer_pid],
+    )
+    return Negotiation.from_row(row) if row else None
+
+
+def find_consumer_negotiation(tx: Tx, peer_id: str, provider_pid: str) -> Negotiation | None:
+    row = one(
+        tx,
+        "SELECT * FROM negotiations WHERE role = 'consumer' AND peer_id = ? AND provider_pid = ?",
+        [peer_id, provider_pid],
+    )
+    return Negotiation.from_row(row) if row else None
+
+
+def save_negotiation(tx: Tx, negotiation: Negotiation) -> None:
+    upsert(tx, "negotiations", negotiation.to_row())
+
+
+def set_pending(tx: Tx, kind: str, process_id: str, step: str | None) -> None:
+    """Only the `pending` column of a stored process (the rest of its row is already what the caller holds)."""
+    tx.execute(f"UPDATE {_TABLES[kind]} SET pending = ? WHERE id = ?", [step, process_id])
+
+
+def list_negotiations(
+    tx: Tx, limit: int, offset: int, state: str | None = None, role: str | None = None
+) -> tuple[list[Negotiation], int]:
+    where, params = filters(state=state, role=role)
+    rows, total = page(tx, "negotiations", limit, offset, where, params, order="created_at DESC, id")
+    return [Negotiation.from_row(r) for r in rows], total
+
+
+def open_negotiations(tx: Tx) -> list[Negotiation]:
+    return [
+        Negotiation.from_row(r)
+        for r in tx.execute("SELECT * FROM negotiations WHERE state NOT IN ('FINALIZED', 'TERMINATED')")
+    ]
+
+
+def save_agreement(tx: Tx, agreement: Agreement) -> None:
+    upsert(tx, "agreements", agreement.to_row())
+
+
+def get_agreement(tx: Tx, agreement_id: str) -> Agreement | None:
+    row = one(tx, "SELECT * FROM agreements WHERE id = ?", [agreement_id])
+    return Agreement.from_row(row) if row else None
+
+
+def list_agreements(tx: Tx, limit: int, offset: int) -> tuple[list[Agreement], int]:
+    rows, total = page(tx, "agreements", limit, offset, order="created_at DESC, id")
+    return [Agreement.from_row(r) for r in rows], total
+
+
+def count_transfers_started(tx: Tx, agreement_id: str, role: str = "provider") -> int:
+    """Transfers under an agreement that got as far as STARTED (at any time): the agreement's uses."""
+    return tx.execute(
+        "SELECT count(DISTINCT t.id) FROM transfers t JOIN process_history h ON h.process_id = t.id "
+        "WHERE t.agreement_id = ? AND t.role = ? AND h.to_state = 'STARTED'",
+        [agreement_id, role],
+    ).fetchone()[0]
+
+
+# --- transfers --------------------------------------------------------------------------------------------------
+
+
+def get_transfer(tx: Tx, transfer_id: str) -> Transfer | None:
+    row = one(tx, "SELECT * FROM transfers WHERE id = ?", [transfer_id])
+    return Transfer.from_row(row) if row else None
+
+
+def find_provider_transfer(tx: Tx, peer_id: str, consumer_pid: str) -> Transfer | None:
+    row = one(
+        tx,
+        "SELECT * FROM transfers WHERE role = 'provider' AND peer_id = ? AND consumer_pid = ?",
+        [peer_id, consumer_pid],
+    )
+    return Transfer.from_row(row) if row else None
+
+
+def save_transfer(tx: Tx, transfer: Transfer) -> None:
+    upsert(tx, "transfers", transfer.to_row())
+
+
+def list_transfers(
+    tx: Tx,
+    limit: int,
+    offset: int,
+    state: str | None = None,
+    role: str | None = None,
+    agreement_id: str | None = None,
+) -> tuple[list[Transfer], int]:
+    where, params = filters(state=state, role=role, agreement_id=agreement_id)
+    rows, total = page(tx, "transfers", limit, offset, where, params, order="created_at DESC, id")
+    return [Transfer.from_row(r) for r in rows], total
+
+
+def open_transfers(tx: Tx) -> list[Transfer]:
+    return [
+        Transfer.from_row(r)
+        for r in tx.execute("SELECT * FROM transfers WHERE state NOT IN ('COMPLETED', 'TERMINATED')")
+    ]
+
+
+def transfers_under(tx: Tx, agreement_id: str) -> list[Transfer]:
+    """Every transfer under an agreement, oldest first."""
+    return [
+        Transfer.from_row(r)
+        for r in tx.execute("SELECT * FROM transfers WHERE agreement_id = ? ORDER BY created_at", [agreement_id])
+    ]
+
+
+# --- history ----------------------------------------------------------------------------------------------------
+
+# The next seq is taken in the insert itself: one statement per entry instead of a lookup and an insert.
+_HISTORY_INSERT = (
+    "INSERT INTO process_history(process_id, seq, kind, at, from_state, to_state, cause, reason, detail) "
+    "VALUES (?, (SELECT coalesce(max(seq), 0) + 1 FROM process_history WHERE process_id = ?), ?, ?, ?, ?, ?, ?, ?)"
+)
+
+
+def append_history(
+    tx: Tx,
+    kind: str,
+    process_id: str,
+    at: datetime,
+    from_state: str | None,
+    to_state: str,
+    cause: str,
+    reason: str | None = None,
+    detail: Mapping[str, Any] | None = None,
+) -> None:
+    tx.execute(
+        _HISTORY_INSERT,
+        [
+            process_id,
+            process_id,
+            kind,
+            iso(at),
+            from_state,
+            to_state,
+            cause,
+            reason,
+            None if detail is None else json.dumps(detail, sort_keys=True, default=str),
+        ],
+    )
+
+
+def history(tx: Tx, process_id: str) -> list[HistoryEntry]:
+    return [
+        HistoryEntry.from_row(r)
+        for r in tx.execute("SELECT * FROM process_history WHERE process_id = ? ORDER BY seq", [process_id])
+    ]
+
+
+# --- outbox -----------------------------------------------------------------------------------------------------
+
+
+def enqueue(
+    tx: Tx,
+    process_kind: str,
+    process_id: str,
+    peer_id: str,
+    url: str,
+    message_type: str,
+    body: Mapping[str, Any],
+    created: datetime,
+    deadline: datetime,
+    not_before: datetime | None = None,
+) -> int:
+    cursor = tx.execute(
+        "INSERT INTO outbox(process_kind, process_id, peer_id, url, message_type, body, not_before, deadline_at, "
+        "created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id",
+        [
+            process_kind,
+            process_id,
+            peer_id,
+            url,
+            message_type,
+            json.dumps(body),
+            iso(not_before),
+            iso(deadline),
+            iso(created),
+        ],
+    )
+    return int(cursor.fetchone()[0])
+
+
+def next_outbox(tx: Tx, process_id: str) -> OutboxEntry | None:
+    row = one(tx, "SELECT * FROM outbox WHERE process_id = ? ORDER BY id LIMIT 1", [process_id])
+    return OutboxEntry.from_row(row) if row else None
+
+
+_TABLES = {"negotiation": "negotiations", "transfer": "transfers"}
+_TERMINAL = {
+    kind: frozenset(s.value for s in states if s.is_terminal)
+    for kind, states in (("negotiation", NegotiationState), ("transfer", TransferState))
+}
+
+
+def process_status(tx: Tx, kind: str, process_id: str) -> tuple[str, bool] | None:
+    """(state, whether a step of ours is pending and the process not over), or None if there is no such process."""
+    row = one(tx, f"SELECT state, pending FROM {_TABLES[kind]} WHERE id = ?", [process_id])
+    if row is None:
+        return None
+    state = row[0]
+    return state, row[1] is not None and state not in _TERMINAL[kind]
+
+
+def has_open_step(tx: Tx, kind: str, process_id: str) -> bool:
+    """Whether the process exists, is not over, and a step of ours is pending."""
+    status = process_status(tx, kind, process_id)
+    return status is not None and status[1]
+
+
+def follow_up(tx: Tx, kind: str, process_id: str) -> FollowUp:
+    status = process_status(tx, kind, process_id)
+    if status is None:
+        return FollowUp(False, next_outbox(tx, process_id))
+    state, pending = status
+    return FollowUp(pending, None if pending else next_outbox(tx, process_id), state)
+
+
+def outbox_processes(tx: Tx) -> list[str]:
+    return [r[0] for r in tx.execute("SELECT DISTINCT process_id FROM outbox")]
+
+
+def outbox_failed_attempt(tx: Tx, entry_id: int, error: str) -> None:
+    tx.execute("UPDATE outbox SET attempts = attempts + 1, last_error = ? WHERE id = ?", [error[:500], entry_id])
+
+
+def outbox_done(tx: Tx, entry_id: int) -> None:
+    tx.execute("DELETE FROM outbox WHERE id = ?", [entry_id])
+
+
+def outbox_drop_process(tx: Tx, process_id: str) -> int:
+    return tx.execute("DELETE FROM outbox WHERE process_id = ?", [process_id]).rowcount
+
+
+def outbox_pending(tx: Tx, process_id: str) -> list[OutboxEntry]:
+    return [
+        OutboxEntry.from_row(r)
+        for r in tx.execute("SELECT * FROM outbox WHERE process_id = ? ORDER BY id", [process_id])
+    ]
+
+
+# --- idempotency of received messages ---------------------------------------------------------------------------
+
+
+def remembered_response(tx: Tx, peer_id: str, message_id: str) -> tuple[int, Any] | None:
+    row = one(
+        tx, "SELECT status, response FROM received_messages WHERE peer_id = ? AND message_id = ?", [peer_id, message_id]
+    )
+    return (row["status"], json.loads(row["response"])) if row else None
+
+
+def remember_response(
+    tx: Tx, peer_id: str, message_id: str, process_id: str | None, status: int, response: Any, at: datetime
+) -> None:
+    tx.execute(
+        "INSERT INTO received_messages(peer_id, message_id, process_id, status, response, at) "
+        "VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (peer_id, message_id) DO UPDATE SET process_id = excluded.process_id, "
+        "status = excluded.status, response = excluded.response, at = excluded.at",
+        [peer_id, message_id, process_id, status, json.dumps(response), iso(at)],
+    )
+
+
+def forget_responses(tx: Tx, before: datetime) -> int:
+    """Drop the remembered answers to messages received before `before` (no peer retries for that long)."""
+    return tx.execute("DELETE FROM received_messages WHERE at < ?", [iso(before)]).rowcount

@@ -1,0 +1,203 @@
+"""The evidence tables through the store: the chain, subjects, checkpoints, time-stamps and signatures, and the
+guards that keep what was written as it was."""
+
+from __future__ import annotations
+
+import pytest
+
+from connector.evidence.chain import GENESIS, ChainHead, Record, next_record, verify_chain
+from connector.records.evidence import SIGNED, UNSIGNED, VERIFIED, StoredSignature, StoredTimestamp
+from connector.store.interface import Tx
+from connector.store.sql import evidence as sql
+
+KINDS = ("dsp.received", "state.changed", "credential.verified", "checkpoint")
+
+
+def _append(tx: Tx, count: int) -> list[Record]:
+    """`count` records after the stored head: about processes p0..p2 in turn, every fourth about none (and
+    without a subject)."""
+    out = []
+    head = sql.head(tx)
+    for _ in range(count):
+        n = head.count + 1
+        process = None if n % 4 == 0 else f"p{n % 3}"
+        subject = f"{n % 4:064x}" if n % 4 else None  # one subject per kind, repeated
+        record = next_record(
+            head,
+            f"2030-01-01T00:00:{n:02d}.000000Z",
+            KINDS[n % 4],
+            process,
+            "did:web:peer",
+            subject,
+            {"n": n, "ü": [1.5, None]},
+        )
+        sql.insert_record(tx, record)
+        head = record.head
+        out.append(record)
+    return out
+
+
+async def test_records_read_back_in_order_as_the_chain_they_form(store):
+    assert await store.read(sql.head) == ChainHead(0, GENESIS)
+    written = await store.run(_append, 7)
+    assert await store.read(sql.head) == written[-1].head and await store.read(sql.count) == 7
+    rows = await store.read(lambda tx: list(sql.record_rows(tx, 1, batch=3)))
+    assert [Record.from_json(r) for r in rows] == written and verify_chain(rows).ok
+    middle = await store.read(lambda tx: list(sql.record_rows(tx, 3, 5, batch=2)))
+    assert [r["seq"] for r in middle] == [3, 4, 5]
+
+
+async def test_records_about_processes_are_found_by_process(store):
+    written = await store.run(_append, 9)
+    about = {p: [r.seq for r in written if r.process_id == p] for p in ("p0", "p1", "p2")}
+    rows = await store.read(sql.records_of, ["p1", "p0"])
+    assert [r["seq"] for r in rows] == sorted(about["p1"] + about["p0"])
+    assert await store.read(sql.records_of, []) == []
+    assert await store.read(sql.last_hash_of, "p2") == written[about["p2"][-1] - 1].hash
+    assert await store.read(sql.last_hash_of, "nothing") is None
+    assert await store.read(sql.last_seq_of, ["p0", "p1"]) == max(about["p0"] + about["p1"])
+    assert await store.read(sql.last_seq_of, ["nothing"]) == 0
+
+
+async def test_records_of_other_kinds_after_a_point_are_noticed(store):
+    await store.run(_append, 4)  # kinds by seq: 1 state.changed, 2 credential.verified, 3 checkpoint, 4 dsp.received
+    assert await store.read(sql.unannounced_since, 3, ("checkpoint",)) is True
+    assert await store.read(sql.unannounced_since, 2, ("checkpoint", "dsp.received")) is False
+    assert await store.read(sql.unannounced_since, 4, ("checkpoint",)) is False
+
+
+async def test_the_subjects_of_records_of_a_kind_about_a_peer(store):
+    written = await store.run(_append, 8)
+    assert sum(r.kind == "credential.verified" for r in written) == 2
+    assert await store.read(sql.subject_hashes, "credential.verified", "did:web:peer") == [f"{2:064x}"]
+    assert await store.read(sql.subject_hashes, "credential.verified", "did:web:other") == []
+
+
+async def test_a_record_that_does_not_extend_the_chain_is_refused(backend):
+    store = backend.store
+    written = await store.run(_append, 2)
+
+    def again(tx: Tx) -> None:
+        sql.insert_record(tx, written[1])
+
+    def skipping(tx: Tx) -> None:
+        sql.insert_record(
+            tx, next_record(ChainHead(3, written[1].hash), "2030-01-01T00:00:00.000000Z", "x.y", None, None, None, {})
+        )
+
+    def wrong_prev(tx: Tx) -> None:
+        sql.insert_record(
+            tx, next_record(ChainHead(2, "f" * 64), "2030-01-01T00:00:00.000000Z", "x.y", None, None, None, {})
+        )
+
+    for refused in (again, skipping, wrong_prev):
+        with pytest.raises(backend.integrity_error):
+            await store.run(refused)
+    assert await store.read(sql.count) == 2
+
+
+@pytest.mark.parametrize(
+    "statement",
+    [
+        "UPDATE evidence_records SET kind = 'state.changed'",
+        "DELETE FROM evidence_records",
+        "UPDATE evidence_subjects SET body = '{}'",
+        "DELETE FROM evidence_subjects",
+        "UPDATE evidence_checkpoints SET count = 0",
+        "DELETE FROM evidence_checkpoints",
+        "UPDATE evidence_timestamps SET tsa = 'x'",
+        "DELETE FROM evidence_timestamps",
+        "UPDATE agreement_signatures SET status = 'signed'",
+        "DELETE FROM agreement_signatures",
+    ],
+)
+async def test_evidence_once_written_cannot_be_changed_or_deleted(backend, statement):
+    store = backend.store
+
+    def fill(tx: Tx) -> None:
+        _append(tx, 2)
+        sql.insert_subject(tx, "a" * 64, b'{"x":1}')
+        checkpoint = sql.insert_checkpoint(tx, 2, "h", "2030", "jws")
+        sql.insert_timestamp(tx, StoredTimestamp(checkpoint, "2030", "tsa", "1", b"\x30\x00"))
+        sql.put_signature(tx, StoredSignature("a1", "provider", UNSIGNED, "did:web:p", None, None, None, "2030"))
+
+    await store.run(fill)
+    with pytest.raises(backend.integrity_error, match="evidence"):
+        await store.run(lambda tx: tx.execute(statement))
+
+
+async def test_a_subject_is_kept_once_and_read_back_by_hash(store):
+    def fill(tx: Tx) -> None:
+        for i in range(1200):  # more than one chunk of hashes per statement
+            sql.insert_subject(tx, f"{i:064x}", f'{{"i":{i}}}'.encode())
+        sql.insert_subject(tx, f"{5:064x}", b'{"i":"again"}')
+
+    await store.run(fill)
+    wanted = [f"{i:064x}" for i in range(0, 1200, 2)] + ["f" * 64]
+    found = await store.read(sql.subjects, wanted)
+    assert len(found) == 600 and found[f"{4:064x}"] == '{"i":4}' and "f" * 64 not in found
+    assert (await store.read(sql.subjects, [f"{5:064x}"])) == {f"{5:064x}": '{"i":5}'}
+    rows = await store.read(lambda tx: list(sql.subject_rows(tx, batch=500)))
+    assert [sha for sha, _ in rows] == [f"{i:064x}" for i in range(1200)]
+
+
+async def test_checkpoints_are_numbered_and_found_by_what_they_cover(store):
+    assert await store.read(sql.latest_checkpoint) is None
+
+    def fill(tx: Tx) -> list[int]:
+        return [
+            sql.insert_checkpoint(tx, count, f"head{count}", f"2030-0{count}", f"jws{count}") for count in (2, 5, 9)
+        ]
+
+    ids = await store.run(fill)
+    assert ids == sorted(ids) and len(set(ids)) == 3
+    stored = await store.read(sql.checkpoints)
+    assert [(c.id, c.count, c.head, c.at, c.jws) for c in stored] == [
+        (ids[0], 2, "head2", "2030-02", "jws2"),
+        (ids[1], 5, "head5", "2030-05", "jws5"),
+        (ids[2], 9, "head9", "2030-09", "jws9"),
+    ]
+    assert await store.read(sql.latest_checkpoint) == stored[2]
+    assert await store.read(sql.checkpoint_covering, 3) == stored[1]
+    assert await store.read(sql.checkpoint_covering, 5) == stored[1]
+    assert await store.read(sql.checkpoint_covering, 10) is None
+    assert await store.read(sql.get_checkpoint, ids[0]) == stored[0]
+    assert await store.read(sql.get_checkpoint, ids[2] + 1) is None
+
+
+async def test_time_stamps_keep_their_bytes_and_are_kept_once(store):
+    token = bytes(range(256))
+
+    def fill(tx: Tx) -> tuple[int, int]:
+        first = sql.insert_checkpoint(tx, 1, "h1", "2030-01", "jws1")
+        second = sql.insert_checkpoint(tx, 2, "h2", "2030-02", "jws2")
+        sql.insert_timestamp(tx, StoredTimestamp(second, "2030-02-01", "tsa-a", "7", token))
+        sql.insert_timestamp(tx, StoredTimestamp(first, "2030-01-02", "tsa-a", "9", b"\x01"))
+        sql.insert_timestamp(tx, StoredTimestamp(first, "2030-01-01", "tsa-b", "9", b"\x02"))
+        sql.insert_timestamp(tx, StoredTimestamp(second, "2031", "tsa-a", "7", b"other"))  # the same stamp again
+        return first, second
+
+    first, second = await store.run(fill)
+    every = await store.read(sql.timestamps)
+    assert [(t.checkpoint_id, t.gen_time, t.token) for t in every] == [
+        (first, "2030-01-01", b"\x02"),
+        (first, "2030-01-02", b"\x01"),
+        (second, "2030-02-01", token),
+    ]
+    assert await store.read(sql.timestamps, second) == [StoredTimestamp(second, "2030-02-01", "tsa-a", "7", token)]
+
+
+async def test_the_first_signature_per_agreement_and_role_is_the_one_kept(store):
+    own = StoredSignature("a1", "provider", SIGNED, "did:web:me", "jws-1", None, None, "2030-01")
+    peer = StoredSignature("a1", "consumer", VERIFIED, "did:web:peer", "jws-2", None, None, "2030-02")
+    other = StoredSignature("a0", "consumer", UNSIGNED, "did:web:x", None, "code", "why", "2030-03")
+    assert await store.run(sql.put_signature, own) is True
+    assert await store.run(sql.put_signature, peer) is True
+    assert await store.run(sql.put_signature, other) is True
+    assert (
+        await store.run(sql.put_signature, StoredSignature("a1", "provider", SIGNED, "x", "y", None, None, "z"))
+        is False
+    )
+    assert await store.read(sql.signatures_of, "a1") == {"provider": own, "consumer": peer}
+    assert await store.read(sql.signatures_of, "none") == {}
+    assert await store.read(sql.signature_rows) == [other, peer, own]
