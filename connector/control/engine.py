@@ -6,7 +6,7 @@ is unreachable or answers 5xx, until its deadline, when the process ends with th
 leave in the order they were queued. At start-up every unfinished step and undelivered message is resumed.
 
 Every hop to the store thread costs a transaction and a wake-up of the loop, so the transaction that changes a
-process also says what follows (`FollowUp`: is a step pending, which message is next in the outbox), and the
+process also says what follows (`ProcessStatus`: is a step pending, which message is next in the outbox), and the
 transaction that records a delivery also reads the next message. Such a look-ahead is used at once by the task
 that asked for it, or dropped when a delivery of that process is already under way (that one reads for itself).
 """
@@ -19,22 +19,18 @@ import logging
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from types import ModuleType
 from typing import Any
 
-from connector.control import negotiations, transfers
-from connector.control.steps import StepEnv
+from connector.control.apply import ProcessStatus, StepRunner
 from connector.dsp.vocabulary import NegotiationState, TransferState
 from connector.errors import ConnectorError
-from connector.records.processes import FollowUp, OutboxEntry
+from connector.records.processes import OutboxEntry
 from connector.store.interface import Store
 from connector.store.sql import processes as repo
 from connector.tasks import Tasks
 from connector.web.peer_client import PeerClient, PeerUnavailable
 
 log = logging.getLogger("connector.control")
-
-MODULES: dict[str, ModuleType] = {"negotiation": negotiations, "transfer": transfers}
 
 
 class _Unknown:
@@ -49,7 +45,7 @@ READERS = {"negotiation": repo.get_negotiation, "transfer": repo.get_transfer}
 MAX_ANNOUNCED = 4096
 
 
-class Follow:
+class Watch:
     """What the callers waiting on one process know between their reads of it: `changed` is set at its next
     change, and `state` is its state after the latest change when that change said so (None when it did not)."""
 
@@ -68,10 +64,12 @@ class DeliverySettings:
 
 
 class Engine:
-    def __init__(self, store: Store, tasks: Tasks, peers: PeerClient, env: StepEnv, settings: DeliverySettings) -> None:
+    def __init__(
+        self, store: Store, tasks: Tasks, peers: PeerClient, runner: StepRunner, settings: DeliverySettings
+    ) -> None:
         self.store = store
         self.tasks = tasks
-        self.env = env
+        self.runner = runner
         self.settings = settings
         self.peers = peers
         self._steps: dict[str, asyncio.Task[Any]] = {}
@@ -79,22 +77,22 @@ class Engine:
         self._again_steps: set[str] = set()
         self._again_drains: set[str] = set()
         self._closing = False
-        self._follows: dict[str, Follow] = {}  # process id -> what its waiting callers share
+        self._watches: dict[str, Watch] = {}  # process id -> what its waiting callers share
         self._announced: dict[str, str] = {}  # process id -> the final state its log line announced
 
     # --- entry points ---------------------------------------------------------------------------------------
 
-    def wake(self, kind: str, process_id: str, state: str | None = None) -> None:
+    def wake(self, process_kind: str, process_id: str, state: str | None = None) -> None:
         """Something happened to a process: run its pending step, then deliver what it queued."""
         if self._closing:
             return
-        self._notify(kind, process_id, state)
+        self._notify(process_kind, process_id, state)
         if process_id in self._steps:
             self._again_steps.add(process_id)
             return
-        self._steps[process_id] = self.tasks.spawn(self._step_loop(kind, process_id), f"step:{process_id}")
+        self._steps[process_id] = self.tasks.spawn(self._step_loop(process_kind, process_id), f"step:{process_id}")
 
-    def deliver(self, kind: str, process_id: str, first: Next = UNKNOWN) -> None:
+    def deliver(self, process_kind: str, process_id: str, first: Next = UNKNOWN) -> None:
         """Send what `process_id` has queued; `first` is its next outbox entry when the caller just read it."""
         if self._closing:
             return
@@ -103,21 +101,21 @@ class Engine:
             return
         if first is None:
             return
-        self._drains[process_id] = self.tasks.spawn(self._drain(kind, process_id, first), f"drain:{process_id}")
+        self._drains[process_id] = self.tasks.spawn(self._drain(process_kind, process_id, first), f"drain:{process_id}")
 
-    def settled(self, kind: str, process_id: str, follow: FollowUp) -> None:
+    def settled(self, process_kind: str, process_id: str, status: ProcessStatus) -> None:
         """A transaction changed `process_id` and said what follows: run its pending step (which delivers after
         it), or deliver what it queued, without another transaction to find out."""
-        if follow.pending:
-            self.wake(kind, process_id, follow.state)
+        if status.step_pending:
+            self.wake(process_kind, process_id, status.state)
             return
         if self._closing:
             return
-        self._notify(kind, process_id, follow.state)
+        self._notify(process_kind, process_id, status.state)
         if process_id in self._steps:  # a step is running: it delivers when it ends
             self._again_steps.add(process_id)
             return
-        self.deliver(kind, process_id, follow.next)
+        self.deliver(process_kind, process_id, status.next_message)
 
     async def resume(self) -> int:
         """After a start: pick up every unfinished step and every undelivered message."""
@@ -131,8 +129,8 @@ class Engine:
         kinds = await self.store.read(
             lambda db: {pid: ("negotiation" if repo.get_negotiation(db, pid) else "transfer") for pid in outbox}
         )
-        for kind, pid in work:
-            self.wake(kind, pid)
+        for process_kind, pid in work:
+            self.wake(process_kind, pid)
         for pid in outbox:
             if pid not in self._steps:
                 self.deliver(kinds[pid], pid)
@@ -147,19 +145,19 @@ class Engine:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
 
-    def _notify(self, kind: str, process_id: str, state: str | None = None) -> None:
+    def _notify(self, process_kind: str, process_id: str, state: str | None = None) -> None:
         """`process_id` changed; `state` is its committed state now, when the caller read it."""
         if state in FINAL_STATES:
-            self._announce(kind, process_id, state)
-        follow = self._follows.get(process_id)
-        if follow is None:
+            self._announce(process_kind, process_id, state)
+        watch = self._watches.get(process_id)
+        if watch is None:
             return
-        follow.state = state
-        follow.terminal = state in FINAL_STATES
-        follow.changed.set()
-        follow.changed = asyncio.Event()  # for the change after this one
+        watch.state = state
+        watch.terminal = state in FINAL_STATES
+        watch.changed.set()
+        watch.changed = asyncio.Event()  # for the change after this one
 
-    def _announce(self, kind: str, process_id: str, state: str) -> None:
+    def _announce(self, process_kind: str, process_id: str, state: str) -> None:
         """One log line when a process has ended (committed), so that an operator reading the log sees how each
         negotiation and transfer ended, and why, without asking the API."""
         if self._announced.get(process_id) == state:
@@ -168,34 +166,34 @@ class Engine:
             self._announced.clear()  # a repeated line at worst
         self._announced[process_id] = state
         if state != "TERMINATED":
-            log.info("%s %s", kind, state, extra={"process_id": process_id})
+            log.info("%s %s", process_kind, state, extra={"process_id": process_id})
         elif not self._closing:  # the line names the reason, which only the stored record holds
-            self.tasks.spawn(self._announce_termination(kind, process_id), f"announce:{process_id}")
+            self.tasks.spawn(self._announce_termination(process_kind, process_id), f"announce:{process_id}")
 
-    async def _announce_termination(self, kind: str, process_id: str) -> None:
-        record = await self.store.read(READERS[kind], process_id)
+    async def _announce_termination(self, process_kind: str, process_id: str) -> None:
+        record = await self.store.read(READERS[process_kind], process_id)
         if record is not None and str(record.state) == "TERMINATED":
             log.info(
                 "%s TERMINATED: %s",
-                kind,
+                process_kind,
                 record.reason or "no reason given",
                 extra={"process_id": process_id, "peer": record.peer_id},
             )
 
     @contextlib.contextmanager
-    def following(self, process_id: str) -> Iterator[Follow]:
+    def watching(self, process_id: str) -> Iterator[Watch]:
         """How API callers wait for a process without polling: take `changed` BEFORE reading the state you wait
         on, and after it is set, `state` tells whether reading the process again can be worth it."""
-        follow = self._follows.get(process_id)
-        if follow is None:
-            follow = self._follows[process_id] = Follow()
-        follow.users += 1
+        watch = self._watches.get(process_id)
+        if watch is None:
+            watch = self._watches[process_id] = Watch()
+        watch.users += 1
         try:
-            yield follow
+            yield watch
         finally:
-            follow.users -= 1
-            if follow.users == 0 and self._follows.get(process_id) is follow:
-                del self._follows[process_id]
+            watch.users -= 1
+            if watch.users == 0 and self._watches.get(process_id) is watch:
+                del self._watches[process_id]
 
     @staticmethod
     async def wait_for(event: asyncio.Event, timeout: float) -> bool:
@@ -208,17 +206,14 @@ class Engine:
 
     # --- steps ----------------------------------------------------------------------------------------------
 
-    def _perform(self, db: Any, kind: str, process_id: str) -> tuple[bool, Next, str | None]:
-        more = bool(MODULES[kind].perform(db, self.env, process_id))
-        status = repo.process_status(db, kind, process_id)
-        return more, (UNKNOWN if more else repo.next_outbox(db, process_id)), status[0] if status else None
-
-    async def _step_loop(self, kind: str, process_id: str) -> None:
-        following: Next = UNKNOWN
+    async def _step_loop(self, process_kind: str, process_id: str) -> None:
+        next_entry: Next = UNKNOWN
         try:
             while True:
-                more, following, state = await self.store.run(self._perform, kind, process_id)
-                self._notify(kind, process_id, state)
+                status = await self.store.run(self.runner.perform, process_kind, process_id)
+                more = status.step_pending
+                next_entry = UNKNOWN if more else status.next_message
+                self._notify(process_kind, process_id, status.state)
                 if more:
                     continue
                 if process_id in self._again_steps:
@@ -227,11 +222,11 @@ class Engine:
                 break
         except ConnectorError as exc:
             log.error("step failed", extra={"process_id": process_id, "reason": exc.reason})
-            following = UNKNOWN
+            next_entry = UNKNOWN
         finally:
             self._steps.pop(process_id, None)
         # Deliver what the step queued in this same task (one task less per step), unless a delivery runs.
-        if self._closing or following is None:
+        if self._closing or next_entry is None:
             return
         if process_id in self._drains:
             self._again_drains.add(process_id)
@@ -239,12 +234,11 @@ class Engine:
         task = asyncio.current_task()
         assert task is not None
         self._drains[process_id] = task
-        await self._drain(kind, process_id, following)
+        await self._drain(process_kind, process_id, next_entry)
 
     # --- delivery -------------------------------------------------------------------------------------------
 
-    async def _drain(self, kind: str, process_id: str, first: Next = UNKNOWN) -> None:
-        module = MODULES[kind]
+    async def _drain(self, process_kind: str, process_id: str, first: Next = UNKNOWN) -> None:
         entry = first
         try:
             while True:
@@ -257,7 +251,7 @@ class Engine:
                         continue
                     break
                 try:
-                    more, entry, state = await self._deliver_one(module, entry)
+                    more, entry, state = await self._deliver_one(entry)
                 except asyncio.CancelledError:
                     raise
                 except Exception:  # a bug must not strand the message: log it, try again shortly
@@ -266,29 +260,26 @@ class Engine:
                     entry = UNKNOWN
                     continue
                 if more:
-                    self.wake(kind, process_id, state)
+                    self.wake(process_kind, process_id, state)
                 else:
-                    self._notify(kind, process_id, state)
+                    self._notify(process_kind, process_id, state)
         finally:
             self._drains.pop(process_id, None)
 
-    def _delivered(
-        self, db: Any, module: ModuleType, entry: OutboxEntry, response: Any
-    ) -> tuple[bool, Next, str | None]:
-        more = bool(module.delivered(db, self.env, entry, response))
-        status = repo.process_status(db, entry.process_kind, entry.process_id)
-        return more, repo.next_outbox(db, entry.process_id), status[0] if status else None
+    def _delivered(self, db: Any, entry: OutboxEntry, response: Any) -> tuple[bool, Next, str | None]:
+        status = self.runner.delivered(db, entry, response)
+        return status.step_pending, status.next_message, status.state
 
-    async def _failed(self, module: ModuleType, entry: OutboxEntry, reason: str) -> None:
+    async def _failed(self, entry: OutboxEntry, reason: str) -> None:
         """The message cannot be delivered: the process ends with `reason` (unless it had ended already)."""
-        await self.store.run(module.delivery_failed, self.env, entry, reason)
+        await self.store.run(self.runner.delivery_failed, entry, reason)
         log.warning(
             "delivery failed",
             extra={"process_id": entry.process_id, "type": entry.message_type, "peer": entry.peer_id, "reason": reason},
         )
         self._notify(entry.process_kind, entry.process_id, "TERMINATED")  # announced if it did end so
 
-    async def _deliver_one(self, module: ModuleType, entry: OutboxEntry) -> tuple[bool, Next, str | None]:
+    async def _deliver_one(self, entry: OutboxEntry) -> tuple[bool, Next, str | None]:
         """Deliver one message: (another step became pending, the next outbox entry if it was read, the
         process's state when it was read)."""
         delay = self.settings.retry_initial
@@ -306,11 +297,11 @@ class Engine:
             except PeerUnavailable as exc:
                 retryable, last_error = True, exc.reason
             except ConnectorError as exc:  # e.g. the server is not the participant we meant to talk to
-                await self._failed(module, entry, f"could not deliver {entry.message_type}: {exc.reason}")
+                await self._failed(entry, f"could not deliver {entry.message_type}: {exc.reason}")
                 return False, UNKNOWN, None
             else:
                 if response.ok:
-                    return await self.store.run(self._delivered, module, entry, response.body)
+                    return await self.store.run(self._delivered, entry, response.body)
                 not_found_grace = (now - first_attempt).total_seconds() < self.settings.retry_not_found_for
                 if response.status == 404 and not_found_grace:
                     retryable, last_error = True, f"404 from {entry.url}"
@@ -318,12 +309,12 @@ class Engine:
                     reason = (
                         f"the peer refused our {entry.message_type} with {response.status}: {response.error_reason()}"
                     )
-                    await self._failed(module, entry, reason)
+                    await self._failed(entry, reason)
                     return False, UNKNOWN, None
             assert retryable
             if datetime.now(UTC) >= entry.deadline_at:
                 await self._failed(
-                    module, entry, f"the peer stayed unreachable past the delivery deadline; last error: {last_error}"
+                    entry, f"the peer stayed unreachable past the delivery deadline; last error: {last_error}"
                 )
                 return False, UNKNOWN, None
             await self.store.run(repo.outbox_failed_attempt, entry.id, last_error)

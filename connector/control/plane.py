@@ -1,4 +1,4 @@
-"""The control plane: its step environment, engine and catalogue, made complete from the ports it is given.
+"""The control plane: its step runner, engine and catalogue, made complete from the ports it is given.
 
 Protocol and management handlers come here; this is the only object that knows how a received message becomes
 a committed change plus the follow-up work it triggers.
@@ -13,14 +13,16 @@ from datetime import timedelta
 from typing import Any
 
 from connector.config import DspSection
-from connector.control import catalog, negotiations, seeds, steps, transfers
+from connector.control import catalog, claims_codec, seeds
+from connector.control.apply import StepRunner
 from connector.control.decisions import Decisions
 from connector.control.engine import DeliverySettings, Engine
-from connector.control.negotiations import Peer, Reply
+from connector.control.events import Peer, Received
+from connector.control.outcome import Reply
 from connector.control.ports import AgreementSigner, DataPlane, EvidenceSink, no_evidence
-from connector.control.steps import Script, StepEnv
+from connector.control.steps import Script
 from connector.policy.seam import Verdict
-from connector.records.processes import Transfer
+from connector.records.processes import Negotiation, Transfer
 from connector.store.interface import Store
 from connector.store.sql import processes as repo
 from connector.tasks import Tasks
@@ -57,7 +59,7 @@ class ControlPlane:
         self.decisions = decisions
         self.definitions = definitions or seeds.Seeds()
         self._dsp = dsp
-        self.env = StepEnv(
+        self.runner = StepRunner(
             participant_id=participant_id,
             callback=callback,
             decisions=decisions,
@@ -69,7 +71,11 @@ class ControlPlane:
             signer=signer,
         )
         self.engine = Engine(
-            store, tasks, peers, self.env, DeliverySettings(dsp.retry_initial, dsp.retry_max, dsp.retry_not_found_for)
+            store,
+            tasks,
+            peers,
+            self.runner,
+            DeliverySettings(dsp.retry_initial, dsp.retry_max, dsp.retry_not_found_for),
         )
         self.catalog = catalog.CatalogService(store, peers, decisions, catalogue)
 
@@ -90,7 +96,7 @@ class ControlPlane:
         for its delivery deadline at most, so after a generous margin the answers are dropped."""
         keep = timedelta(seconds=max(RESPONSES_KEPT_FOR, 2 * self._dsp.delivery_deadline))
         while True:
-            dropped = await self.store.run(repo.forget_responses, self.env.now() - keep)
+            dropped = await self.store.run(repo.forget_responses, self.runner.clock() - keep)
             if dropped:
                 log.info("old remembered answers dropped", extra={"count": dropped})
             await asyncio.sleep(RESPONSES_SWEEP_INTERVAL)
@@ -100,52 +106,70 @@ class ControlPlane:
 
     # --- running steps --------------------------------------------------------------------------------------
 
-    async def apply(self, kind: str, fn: Callable[..., Reply], *args: Any) -> Reply:
-        """Run one received message's step in a transaction, then start the work it left pending."""
-        reply, follow = await self.store.run(self._then_follow_up, kind, fn, lambda r: r.process_id, *args)
-        if reply.process_id is not None and follow is not None:
-            self.engine.settled(kind, reply.process_id, follow)
+    async def receive(self, kind: str, event: Received) -> Reply:
+        """Apply a peer's message in a transaction, then start the work it left pending."""
+        reply, status = await self.store.run(self.runner.receive, event)
+        if reply.process_id is not None and status is not None:
+            self.engine.settled(kind, reply.process_id, status)
         return reply
 
-    async def command(self, kind: str, fn: Callable[..., Any], *args: Any) -> Any:
-        """Run a user's command (start, terminate, ...) in a transaction, then deliver what it queued."""
-        record, follow = await self.store.run(self._then_follow_up, kind, fn, lambda r: r.id, *args)
-        assert follow is not None  # every command names its process
-        self.engine.settled(kind, record.id, follow)
+    async def start_negotiation(
+        self,
+        provider_id: str,
+        provider_address: str,
+        offer: Mapping[str, Any],
+        dataset_id: str,
+        purpose: str | None = None,
+    ) -> Negotiation:
+        """Consumer: ask a provider for a contract on `offer`; the request leaves once committed."""
+        neg, status = await self.store.run(
+            self.runner.start_negotiation, provider_id, provider_address, offer, dataset_id, purpose
+        )
+        self.engine.settled("negotiation", neg.id, status)
+        return neg
+
+    async def start_transfer(
+        self,
+        agreement_id: str,
+        format: str,
+        destination: Mapping[str, Any] | None = None,
+        provider_id: str | None = None,
+        provider_address: str | None = None,
+    ) -> Transfer:
+        """Consumer: request a transfer under one of our agreements (or, for conformance tests, a given provider)."""
+        tp, status = await self.store.run(
+            self.runner.start_transfer, agreement_id, format, destination, provider_id, provider_address
+        )
+        self.engine.settled("transfer", tp.id, status)
+        return tp
+
+    async def command(self, kind: str, pid: str, action: str, reason: str | None = None) -> Any:
+        """A user's command on a process (terminate, accept, suspend, resume, complete), then what it queued."""
+        record, status = await self.store.run(self.runner.command, kind, pid, action, reason)
+        self.engine.settled(kind, record.id, status)
         return record
 
     async def transfer_command(self, transfer_id: str, action: str, reason: str | None) -> Any:
         """suspend | resume | complete | terminate a transfer (a user, or the data plane when a flow fails)."""
-        return await self.command("transfer", transfers.command, transfer_id, action, reason)
+        return await self.command("transfer", transfer_id, action, reason)
 
     # --- the data plane's port (dataplane.ports.TransferControl) ---------------------------------------------
 
     def admission(self, tx: Any, transfer: Transfer) -> Verdict:
-        return transfers.admission(tx, self.env, transfer)
+        return self.runner.admission(tx, transfer)
 
     def note(
         self, tx: Any, transfer: Transfer, cause: str, why: str | None = None, detail: Mapping[str, Any] | None = None
     ) -> None:
-        steps.note(tx, self.env, transfer, cause, why, detail)
-
-    def _then_follow_up(
-        self, db: Any, kind: str, fn: Callable[..., Any], process_of: Callable[[Any], str | None], *args: Any
-    ) -> tuple[Any, repo.FollowUp | None]:
-        # Read in the same transaction what the engine must do next, so that it need not ask the store again.
-        result = fn(db, self.env, *args)
-        pid = process_of(result)
-        return result, (repo.follow_up(db, kind, pid) if pid is not None else None)
+        self.runner.note(tx, transfer, cause, why, detail)
 
     async def process_view(self, kind: str, pid: str, claims: VerifiedClaims) -> Reply:
         """`GET .../negotiations|transfers/{pid}` for a peer: the process if it is the peer's."""
-        module = negotiations if kind == "negotiation" else transfers
-        return await self.store.read(module.get, pid, self.peer(claims))
+        return await self.store.read(self.runner.view, kind, pid, self.peer(claims))
 
     @staticmethod
     def peer(claims: VerifiedClaims) -> Peer:
-        from connector.control import claims_codec
-
         return Peer(claims.participant_id, claims_codec.to_json(claims) if claims.credentials else None)
 
 
-__all__ = ["ControlPlane", "negotiations", "transfers"]
+__all__ = ["ControlPlane"]

@@ -1,192 +1,252 @@
-"""What every control-plane step shares: its environment, and the two moves that change a process.
+"""What negotiation and transfer steps share: their context, the two kinds of process, and the draft a step fills.
 
-A step is a plain function run inside one store transaction: it loads a record, asks the state machine, and
-writes the new record, its history entry, its evidence and any outgoing message together. `transition` changes
-the state (and says why); `send` does what the machine allows us to send, by queueing the message in the outbox
-in the same transaction, so the new state is committed before the peer can possibly react to it.
+A step is a pure function: given the process as loaded, the event, the facts the shell read for it and a
+`StepContext` (the clock's reading, ids, decisions), it returns an `Outcome` and writes nothing. Inside, it
+fills a `Draft`: `transition` changes the state (and says why), `send` queues what the state machine allows us
+to send and takes that transition, `terminate` ends the process and tells the peer. The shell persists the
+outcome in one transaction, so the new state is committed before the peer can possibly react to it.
+
+The moves both kinds make alike are here: accepting a message about a process (`admit`), starting a process as
+the peer or as the consumer, performing the pending step, and the outcome of a delivery.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import json
 import uuid
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
-from typing import Any, Protocol
+from datetime import datetime
+from types import EllipsisType
+from typing import Any, Generic, Protocol, TypeVar
 
 from connector.control.decisions import Decisions
-from connector.control.ports import AgreementSigner, DataPlane, EvidenceSink, no_evidence
+from connector.control.events import Received
+from connector.control.facts import Facts
+from connector.control.outcome import (
+    Countersign,
+    EvidenceNote,
+    HistoryNote,
+    OpenFlow,
+    Outcome,
+    Outgoing,
+    Process,
+    Reply,
+    SignAgreement,
+)
+from connector.control.pending import PendingStep, StepName, encoded
 from connector.dsp import negotiation_machine, transfer_machine
-from connector.dsp.process_machine import Refusal
-from connector.dsp.vocabulary import NegotiationMessage, TransferMessage
+from connector.dsp.messages import (
+    ContractNegotiation,
+    ContractNegotiationError,
+    ContractNegotiationTerminationMessage,
+    TransferError,
+    TransferProcess,
+    TransferTerminationMessage,
+)
+from connector.dsp.process_machine import ProcessMachine, Refusal, Transition
+from connector.dsp.vocabulary import NegotiationMessage, NegotiationState, Role, TransferMessage, TransferState
 from connector.errors import ConnectorError, Problem
-from connector.records.processes import Negotiation, Transfer
-from connector.store.interface import Tx as Database
-from connector.store.sql import processes as repo
+from connector.records.processes import Agreement, Negotiation
 
-Process = Negotiation | Transfer
+Message = NegotiationMessage | TransferMessage
+P = TypeVar("P", bound=Process)
 
 
 class Script(Protocol):
-    """Overrides of the default next step (used by the conformance-test profile)."""
+    """Overrides of the default next step (used by the conformance-test profile); `...`: no override."""
 
-    def on_received(self, process: Process, message: str) -> str | None | type[Ellipsis]: ...
+    def on_received(self, process: Process, message: str) -> PendingStep | None | EllipsisType: ...
 
-    def after_delivered(self, process: Process, message_type: str, delivered_before: int) -> str | None: ...
+    def after_delivered(self, process: Process, message_type: str, delivered_before: int) -> PendingStep | None: ...
 
 
-def _utcnow() -> datetime:
-    return datetime.now(UTC)
+def new_urn() -> str:
+    return f"urn:uuid:{uuid.uuid4()}"
 
 
 @dataclass(frozen=True)
-class StepEnv:
-    """What a step may use besides the transaction: made once, complete, by the control plane."""
+class StepContext:
+    """What a step may use besides its process, the event and the facts: made by the shell for each step."""
 
     participant_id: str
-    callback: Callable[[], str]  # our own DSP base URL, given to peers as callbackAddress (known once bound)
+    now: datetime
     decisions: Decisions
-    delivery_deadline: float
-    message_spacing: float = 0.0
     script: Script | None = None
-    evidence: EvidenceSink = no_evidence
-    clock: Callable[[], datetime] = _utcnow
-    dataplane: DataPlane | None = None  # None: a node without a data plane (the plain-HTTP test profile)
-    signer: AgreementSigner | None = None  # None: agreements are not signed (no evidence log)
-
-    @property
-    def callback_url(self) -> str:
-        return self.callback()
-
-    def now(self) -> datetime:
-        return self.clock()
-
-    @staticmethod
-    def new_pid() -> str:
-        return f"urn:uuid:{uuid.uuid4()}"
+    new_id: Callable[[], str] = new_urn  # a new process, agreement or message id
 
 
-def kind_of(process: Process) -> str:
-    return "negotiation" if isinstance(process, Negotiation) else "transfer"
+@dataclass(frozen=True)
+class ProcessKind:
+    """Negotiation or transfer: what the shared moves need to know of each."""
 
+    name: str  # "negotiation" | "transfer", as history and outbox rows name it
+    path: str  # the DSP path segment of its processes
+    machine: ProcessMachine[Any, Any]
+    terminated: NegotiationState | TransferState
+    termination: Message  # the message that ends a process
+    request: Message  # the consumer's message that starts a process
+    acknowledgement: type[ContractNegotiation] | type[TransferProcess]
+    error_body: type[ContractNegotiationError] | type[TransferError]
+    termination_message: type[ContractNegotiationTerminationMessage] | type[TransferTerminationMessage]
 
-def machine_of(process: Process) -> Any:
-    return negotiation_machine if isinstance(process, Negotiation) else transfer_machine
+    def ack(self, record: Process, status: int = 200) -> Reply:
+        body = self.acknowledgement(
+            provider_pid=record.provider_pid or "",
+            consumer_pid=record.consumer_pid or "",
+            state=record.state,  # type: ignore[arg-type]
+        ).to_json()
+        return Reply(status, body, record.id)
 
+    def error(self, status: int, problem: Problem, provider_pid: str | None, consumer_pid: str | None) -> Reply:
+        body = self.error_body.from_problem(problem, provider_pid=provider_pid or "", consumer_pid=consumer_pid or "")
+        return Reply(status, body.to_json())
 
-def save(db: Database, process: Process) -> None:
-    if isinstance(process, Negotiation):
-        repo.save_negotiation(db, process)
-    else:
-        repo.save_transfer(db, process)
-
-
-def transition(
-    db: Database,
-    env: StepEnv,
-    process: Process,
-    to_state: Any,
-    cause: str,
-    why: str | None = None,
-    detail: Mapping[str, Any] | None = None,
-    **changes: Any,
-) -> Any:
-    """Move `process` to `to_state` (or only record a change when the state stays), with history and evidence.
-    `why` goes into the history entry; `changes` are record fields (including the record's own `reason`)."""
-    now = env.now()
-    updated = dataclasses.replace(process, state=to_state, updated_at=now, **changes)
-    if updated.is_terminal:
-        updated = dataclasses.replace(updated, pending=None, deadline_at=None)
-    save(db, updated)
-    repo.append_history(db, kind_of(process), process.id, now, str(process.state), str(to_state), cause, why, detail)
-    if str(process.state) != str(to_state):
-        env.evidence(
-            db,
-            "state.changed",
-            process_id=process.id,
-            peer=process.peer_id,
-            data={
-                "kind": kind_of(process),
-                "from": str(process.state),
-                "to": str(to_state),
-                "cause": cause,
-                "reason": why,
-            },
+    def not_found(self, pid: str | None, provider_pid: str | None = None, consumer_pid: str | None = None) -> Reply:
+        problem = Problem(
+            f"{self.machine.code_prefix}.not_found", f"no {self.machine.process} '{pid}' exists for this participant"
         )
-    return updated
+        return self.error(404, problem, provider_pid, consumer_pid)
+
+    def url(self, record: Process, action: str) -> str:
+        """Where the peer takes `action` messages about `record`: under the peer's own process id."""
+        peer_pid = record.consumer_pid if record.role == Role.PROVIDER else record.provider_pid
+        return f"{record.peer_address}/{self.path}/{peer_pid}/{action}"
 
 
-def note(
-    db: Database,
-    env: StepEnv,
-    process: Process,
-    cause: str,
-    why: str | None = None,
-    detail: Mapping[str, Any] | None = None,
-) -> None:
-    """A history entry without a state change (a decision, a delivery, a retry that gave up)."""
-    repo.append_history(
-        db, kind_of(process), process.id, env.now(), str(process.state), str(process.state), cause, why, detail
-    )
+NEGOTIATION = ProcessKind(
+    name="negotiation",
+    path="negotiations",
+    machine=negotiation_machine.MACHINE,
+    terminated=NegotiationState.TERMINATED,
+    termination=NegotiationMessage.TERMINATION,
+    request=NegotiationMessage.REQUEST,
+    acknowledgement=ContractNegotiation,
+    error_body=ContractNegotiationError,
+    termination_message=ContractNegotiationTerminationMessage,
+)
+TRANSFER = ProcessKind(
+    name="transfer",
+    path="transfers",
+    machine=transfer_machine.MACHINE,
+    terminated=TransferState.TERMINATED,
+    termination=TransferMessage.TERMINATION,
+    request=TransferMessage.REQUEST,
+    acknowledgement=TransferProcess,
+    error_body=TransferError,
+    termination_message=TransferTerminationMessage,
+)
+KINDS = {kind.name: kind for kind in (NEGOTIATION, TRANSFER)}
 
 
-def send(
-    db: Database,
-    env: StepEnv,
-    process: Process,
-    message: NegotiationMessage | TransferMessage,
-    body: Mapping[str, Any],
-    url: str,
-    why: str | None = None,
-    detail: Mapping[str, Any] | None = None,
-    **changes: Any,
-) -> Any:
-    """Queue `body` for the peer and take the transition the machine allows; raises if it is not allowed."""
-    outcome = machine_of(process).send(process.role, process.state, message)
-    if isinstance(outcome, Refusal):
-        raise ConnectorError(outcome.problem.code, outcome.problem.reason)
-    now = env.now()
-    # Spacing (conformance profile): a peer that registers for our next message only after it has handled
-    # the previous one must not be raced.
-    not_before = now + timedelta(seconds=env.message_spacing) if env.message_spacing > 0 else None
-    body = with_message_id(body)
-    repo.enqueue(
-        db,
-        kind_of(process),
-        process.id,
-        process.peer_id,
-        url,
-        body.get("@type", str(message)),
-        body,
-        now,
-        now + timedelta(seconds=env.delivery_deadline),
-        not_before,
-    )
-    env.evidence(
-        db,
-        "dsp.sent",
-        process_id=process.id,
-        peer=process.peer_id,
-        subject=body,
-        data={"type": body.get("@type"), "url": url},
-    )
-    cause = f"sent {message.label if hasattr(message, 'label') else message}"
-    return transition(db, env, process, outcome.target, cause, why, detail, **changes)
+def kind_of(process: Process) -> ProcessKind:
+    return NEGOTIATION if isinstance(process, Negotiation) else TRANSFER
 
 
-def scripted_step_after_delivery(db: Database, env: StepEnv, process: Process, message_type: str) -> str | None:
-    """Conformance profile only: the step the TCK's script wants after we delivered `message_type` (counting the
-    earlier deliveries of that type), or None."""
-    if env.script is None or process.is_terminal:
-        return None
-    cause = f"delivered {message_type}"
-    before = sum(1 for h in repo.history(db, process.id) if h.cause == cause) - 1
-    step: str | None = env.script.after_delivered(process, message_type, before)
-    return step
+class Draft(Generic[P]):
+    """The outcome a step is making: the process as it becomes, and what is to be written and sent with it."""
+
+    def __init__(self, record: P, ctx: StepContext, *, created: bool = False) -> None:
+        self.kind = kind_of(record)
+        self.ctx = ctx
+        self.record: P = record
+        self.changed = created
+        self.history: list[HistoryNote] = []
+        self.evidence: list[EvidenceNote] = []
+        self.messages: list[Outgoing] = []
+        self.drop_queued = False
+        self.agreement: Agreement | None = None
+        self.finalizes_agreement = False
+        self.flow: OpenFlow | None = None
+
+    def change(self, **fields: Any) -> None:
+        self.record = dataclasses.replace(self.record, **fields)
+        self.changed = True
+
+    def set_pending(self, step: PendingStep | None) -> None:
+        text = encoded(step)
+        if self.record.pending != text:
+            self.change(pending=text)
+
+    def note(self, cause: str, why: str | None = None, detail: Mapping[str, Any] | None = None) -> None:
+        """A history entry without a state change (a decision, a delivery, a step not taken)."""
+        state = str(self.record.state)
+        self.history.append(HistoryNote(cause, state, state, why, detail))
+
+    def record_evidence(self, kind: str, subject: Any = None, data: Mapping[str, Any] | None = None) -> None:
+        self.evidence.append(EvidenceNote(kind, subject, data))
+
+    def transition(
+        self,
+        to_state: Any,
+        cause: str,
+        why: str | None = None,
+        detail: Mapping[str, Any] | None = None,
+        **changes: Any,
+    ) -> None:
+        """Move to `to_state` (or only record a change when the state stays). `why` goes into the history entry;
+        `changes` are record fields (including the record's own `reason`)."""
+        if to_state.is_terminal:  # nothing is owed in a final state
+            changes = {**changes, "pending": None, "deadline_at": None}
+        before = self.record
+        self.change(state=to_state, updated_at=self.ctx.now, **changes)
+        self.history.append(HistoryNote(cause, str(before.state), str(to_state), why, detail))
+
+    def send(
+        self,
+        message: Message,
+        body: Mapping[str, Any],
+        url: str,
+        why: str | None = None,
+        detail: Mapping[str, Any] | None = None,
+        *,
+        signing: SignAgreement | Countersign | None = None,
+        flow: OpenFlow | None = None,
+        **changes: Any,
+    ) -> None:
+        """Queue `body` for the peer and take the transition the machine allows; raises if it is not allowed."""
+        allowed = self.kind.machine.send(self.record.role, self.record.state, message)
+        if isinstance(allowed, Refusal):
+            raise ConnectorError(allowed.problem.code, allowed.problem.reason)
+        body = with_message_id(body, self.ctx.new_id)
+        self.messages.append(Outgoing(url, body.get("@type", str(message)), body, signing))
+        if flow is not None:
+            self.flow = flow
+        self.transition(allowed.target, f"sent {message.label}", why, detail, **changes)
+
+    def terminate(self, reason: str, code: str = "terminated") -> None:
+        """End the process and tell the peer why (when the peer already knows the process)."""
+        self.drop_queued = True
+        record = self.record
+        if record.provider_pid and record.consumer_pid:
+            body = self.kind.termination_message(
+                provider_pid=record.provider_pid, consumer_pid=record.consumer_pid, code=code, reason=(reason,)
+            ).to_json()
+            try:
+                self.send(self.kind.termination, body, self.kind.url(record, "termination"), reason, reason=reason)
+                return
+            except ConnectorError:
+                pass
+        self.transition(self.kind.terminated, "terminated", reason, reason=reason)
+
+    def outcome(self, reply: Reply | None = None) -> Outcome:
+        return Outcome(
+            record=self.record,
+            at=self.ctx.now,
+            changed=self.changed,
+            history=tuple(self.history),
+            evidence=tuple(self.evidence),
+            messages=tuple(self.messages),
+            drop_queued=self.drop_queued,
+            agreement=self.agreement,
+            finalizes_agreement=self.finalizes_agreement,
+            flow=self.flow,
+            reply=reply,
+        )
 
 
-def with_message_id(body: Mapping[str, Any]) -> Mapping[str, Any]:
+def with_message_id(body: Mapping[str, Any], new_id: Callable[[], str] = new_urn) -> Mapping[str, Any]:
     """`body` with a message `@id` of its own (kept if it has one): every retry of a queued message carries the
     same `@id`, so a peer whose answer was lost answers the retry as it answered the first delivery, instead of
     refusing a transition it has already taken."""
@@ -196,10 +256,188 @@ def with_message_id(body: Mapping[str, Any]) -> Mapping[str, Any]:
     for key, value in body.items():
         identified[key] = value
         if key == "@type":
-            identified["@id"] = f"urn:uuid:{uuid.uuid4()}"
-    identified.setdefault("@id", f"urn:uuid:{uuid.uuid4()}")
+            identified["@id"] = new_id()
+    if "@id" not in identified:
+        identified["@id"] = new_id()
     return identified
 
 
-def refusal_problem(outcome: Refusal) -> Problem:
-    return outcome.problem
+def scripted(ctx: StepContext, record: Process, message: str, default: PendingStep | None) -> PendingStep | None:
+    """The step owed after receiving `message`: `default`, unless the conformance profile's script says otherwise."""
+    if ctx.script is not None:
+        override = ctx.script.on_received(record, message)
+        if not isinstance(override, EllipsisType):
+            return override
+    return default
+
+
+# --- messages received -------------------------------------------------------------------------------------------
+
+
+def pids_match(record: Process, provider_pid: str | None, consumer_pid: str | None) -> bool:
+    # Our own pid must match; the peer's may still be unknown to us (its answer to our request is in flight).
+    if record.role == Role.PROVIDER:
+        return provider_pid == record.provider_pid and consumer_pid == record.consumer_pid
+    return consumer_pid == record.consumer_pid and (record.provider_pid is None or provider_pid == record.provider_pid)
+
+
+def admit(
+    kind: ProcessKind, record: Process | None, event: Received, our_role: Role | None = None
+) -> Reply | Transition[Any, Any]:
+    """Whether a message about one of our processes is taken: the transition it makes, or the answer refusing it
+    (or acknowledging a repeated termination). A process of another peer, or in which we are not `our_role`,
+    is 'not found' (DSP: unauthorised = 404)."""
+    msg = event.message
+    if (
+        record is None
+        or record.peer_id != event.peer.participant_id
+        or (our_role is not None and record.role != our_role)
+        or not pids_match(record, msg.provider_pid, msg.consumer_pid)
+    ):
+        return kind.not_found(event.path_pid, msg.provider_pid, msg.consumer_pid)
+    allowed = kind.machine.receive(record.role, record.state, msg.kind)
+    if isinstance(allowed, Refusal):
+        return kind.error(400, allowed.problem, record.provider_pid, record.consumer_pid)
+    if allowed.repeated:
+        return kind.ack(record)
+    return allowed
+
+
+def receipt(event: Received) -> EvidenceNote:
+    """The evidence that a message was received and taken."""
+    return EvidenceNote("dsp.received", dict(event.body), {"type": event.message.kind})
+
+
+def first_message_answered(kind: ProcessKind, event: Received, existing: Process | None) -> Reply | None:
+    """The answer to a peer's first message that starts no process: a retry is acknowledged as the process it
+    started (`existing`), a message whose callbackAddress is no http(s) URL is refused."""
+    if existing is not None:
+        return kind.ack(existing, 201)
+    msg = event.message
+    if is_url(msg.callback_address):
+        return None
+    problem = Problem("dsp.invalid_message", "callbackAddress must be an http(s) URL", "$.callbackAddress")
+    return kind.error(400, problem, getattr(msg, "provider_pid", None), getattr(msg, "consumer_pid", None))
+
+
+def created(
+    record: Process,
+    event: Received,
+    ctx: StepContext,
+    cause: str,
+    why: str | None,
+    detail: Mapping[str, Any],
+    script_key: str,
+    default: PendingStep | None,
+) -> Outcome:
+    """A process the peer started with `event`: stored with the step we owe, acknowledged with 201."""
+    draft = Draft(record, ctx, created=True)
+    draft.set_pending(scripted(ctx, record, script_key, default))
+    draft.history.append(HistoryNote(cause, None, str(record.state), why, detail))
+    draft.evidence.append(receipt(event))
+    return draft.outcome(reply=draft.kind.ack(draft.record, 201))
+
+
+# --- our own moves -------------------------------------------------------------------------------------------------
+
+
+def opened(record: Process, ctx: StepContext, body: Mapping[str, Any], url: str, detail: Mapping[str, Any]) -> Outcome:
+    """A process we start as consumer with the request `body` (the process is new, so `body` needs no `@id`)."""
+    kind = kind_of(record)
+    allowed = kind.machine.send(Role.CONSUMER, None, kind.request)
+    assert not isinstance(allowed, Refusal)
+    draft = Draft(record, ctx, created=True)
+    message_type = body["@type"]
+    draft.messages.append(Outgoing(url, message_type, body))
+    draft.history.append(HistoryNote(f"sent {message_type}", None, str(record.state), None, detail))
+    return draft.outcome()
+
+
+# A pending step's move: fills the draft of the process it is owed in, given the step's argument and the facts.
+Step = Callable[[Draft[P], str | None, Facts], None]
+
+
+def perform(record: P, facts: Facts, ctx: StepContext, steps: Mapping[StepName, Step[P]]) -> Outcome:
+    """Take the step `record` owes (its `pending`, which it then owes no longer)."""
+    draft = Draft(record, ctx)
+    text = record.pending or ""
+    step = PendingStep.decode(text)
+    draft.set_pending(None)
+    handler = steps.get(step.name) if step is not None else None
+    if step is None or handler is None:
+        draft.terminate(f"internal: unknown step '{text.partition(':')[0]}'")
+        return draft.outcome()
+    try:
+        handler(draft, step.argument, facts)
+    except ConnectorError as exc:  # the machine or a check refused our own move: say so, do not crash
+        draft.note(f"step '{step.name}' not taken", exc.reason)
+    return draft.outcome()
+
+
+def commanded(record: P | None, kind: ProcessKind, pid: str) -> P:
+    """The process a user's command is about, if it is there and not over."""
+    if record is None:
+        raise ConnectorError(f"{kind.name}.not_found", f"no {kind.name} '{pid}'")
+    if record.is_terminal:
+        raise ConnectorError(f"{kind.name}.invalid_state", f"{kind.name} '{pid}' is already {record.state}")
+    return record
+
+
+# --- deliveries ----------------------------------------------------------------------------------------------------
+
+
+def delivered(record: Process, message_type: str, response: Any, facts: Facts, ctx: StepContext) -> Outcome:
+    """Our message reached the peer: note it, learn the provider's pid from the answer to our first request."""
+    draft = Draft(record, ctx)
+    kind = draft.kind
+    if message_type == kind.request and record.role == Role.CONSUMER and record.provider_pid is None:
+        provider_pid = response.get("providerPid") if isinstance(response, dict) else None
+        if not isinstance(provider_pid, str) or not provider_pid:
+            why = f"the provider's answer to our {message_type} names no providerPid"
+            # A negotiation keeps the reason it ended; a transfer ending so never did (its row stays as it was).
+            changes: dict[str, Any] = {"reason": why} if kind is NEGOTIATION else {}
+            draft.transition(kind.terminated, "delivery failed", why, **changes)
+            return draft.outcome()
+        draft.change(provider_pid=provider_pid, updated_at=ctx.now)
+    draft.note(f"delivered {message_type}")
+    if ctx.script is not None and not draft.record.is_terminal:
+        step = ctx.script.after_delivered(draft.record, message_type, facts.delivered_before)
+        if step is not None:
+            draft.set_pending(step)
+    return draft.outcome()
+
+
+def delivery_failed(record: Process, reason: str, ctx: StepContext) -> Outcome:
+    """The peer refused our message, or stayed away past the deadline: the process ends, with that reason."""
+    draft = Draft(record, ctx)
+    draft.transition(draft.kind.terminated, "delivery failed", reason, reason=reason)
+    return draft.outcome()
+
+
+# --- helpers -------------------------------------------------------------------------------------------------------
+
+
+def is_url(value: Any) -> bool:
+    return (
+        isinstance(value, str) and (value.startswith("https://") or value.startswith("http://")) and len(value) < 2048
+    )
+
+
+def peer_reason(prefix: str, code: str | None, reasons: tuple[Any, ...]) -> str:
+    """One line saying why the peer ended or suspended a process, from its message's code and reasons."""
+    text = "; ".join(_reason_text(r) for r in reasons if r) if reasons else ""
+    parts = [prefix]
+    if text:
+        parts.append(text)
+    if code:
+        parts.append(f"(code {code})")
+    return ": ".join(parts[:2]) + (" " + parts[2] if len(parts) > 2 else "")
+
+
+def _reason_text(reason: Any) -> str:
+    if isinstance(reason, dict):  # e.g. {"message": "..."}, as some peers send
+        for key in ("message", "reason", "description", "@value"):
+            if isinstance(reason.get(key), str):
+                return str(reason[key])
+        return json.dumps(reason, sort_keys=True)
+    return str(reason)

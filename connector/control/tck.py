@@ -9,8 +9,10 @@ defaults of the control plane.
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from types import EllipsisType
 from typing import Any
 
+from connector.control.pending import PendingStep, StepName
 from connector.dsp.vocabulary import Role
 from connector.records.definitions import Asset, OfferDefinition, PolicyDefinition
 from connector.records.processes import Agreement, Negotiation, Transfer
@@ -89,11 +91,12 @@ def _ids(prefix: str, numbers: str) -> list[str]:
     return [f"{prefix}{n}" for n in numbers.split()]
 
 
-def _table(prefix: str, **moves: str) -> dict[str, str | None]:
-    table: dict[str, str | None] = {}
+def _table(prefix: str, **moves: str) -> dict[str, PendingStep | None]:
+    """Scenario id -> the step to take there (`nothing`: none), from each step's list of scenario numbers."""
+    table: dict[str, PendingStep | None] = {}
     for move, numbers in moves.items():
         for key in _ids(prefix, numbers):
-            table[key] = None if move == "nothing" else move
+            table[key] = None if move == "nothing" else PendingStep(StepName(move))
     return table
 
 
@@ -136,11 +139,11 @@ TC_AFTER_SUSPENSION_DELIVERED = _table("ATPC", terminate="0203")
 class TckScript:
     """The TCK's scripted moves; `...` (Ellipsis) means: no script for this case, use the default."""
 
-    def on_received(self, process: Any, message: str) -> Any:
+    def on_received(self, process: Any, message: str) -> PendingStep | None | EllipsisType:
         key = _key(process)
         if key is None:
             return ...
-        table: dict[str, str | None] | None = None
+        table: dict[str, PendingStep | None] | None = None
         if isinstance(process, Negotiation):
             if process.role == Role.PROVIDER:
                 table = {
@@ -164,7 +167,7 @@ class TckScript:
             return ...
         return table[key]
 
-    def after_delivered(self, process: Any, message_type: str, delivered_before: int) -> str | None:
+    def after_delivered(self, process: Any, message_type: str, delivered_before: int) -> PendingStep | None:
         key = _key(process)
         if key is None:
             return None

@@ -11,7 +11,6 @@ from typing import Any
 from aiohttp import web
 
 from connector.config import PeerEntry
-from connector.control import negotiations, transfers
 from connector.control.plane import ControlPlane
 from connector.errors import ConnectorError
 from connector.store.sql import processes as repo
@@ -161,9 +160,7 @@ class ProcessRoutes:
             raise ConnectorError(
                 "request.missing", "the provider's participant id is unknown; give 'counterPartyId'", "counterPartyId"
             )
-        neg = await self.control.command(
-            "negotiation", negotiations.start, peer_id, address, offer, dataset_id, purpose
-        )
+        neg = await self.control.start_negotiation(peer_id, address, offer, dataset_id, purpose)
         return web.json_response(neg.to_api(), status=201, headers={"Location": f"/v1/negotiations/{neg.id}"})
 
     async def _find_offer(
@@ -195,8 +192,8 @@ class ProcessRoutes:
             raise ConnectorError("request.invalid", "'timeout' must be a number of seconds", "timeout") from None
         deadline = time.monotonic() + timeout
         engine = self.control.engine
-        with engine.following(pid) as follow:
-            changed = follow.changed  # taken before reading, so that no change after the read goes unnoticed
+        with engine.watching(pid) as watch:
+            changed = watch.changed  # taken before reading, so that no change after the read goes unnoticed
             record = await self.control.store.read(load, pid)
             while True:
                 if record is None:
@@ -207,8 +204,8 @@ class ProcessRoutes:
                 if remaining <= 0:
                     return record
                 woken = await engine.wait_for(changed, min(remaining, 5.0))
-                changed = follow.changed
-                if woken and follow.state is not None and follow.state not in wanted and not follow.terminal:
+                changed = watch.changed
+                if woken and watch.state is not None and watch.state not in wanted and not watch.terminal:
                     continue  # it changed, into a state nobody here waits for: reading it would tell nothing new
                 record = await self.control.store.read(load, pid)
 
@@ -224,11 +221,7 @@ class ProcessRoutes:
         inputs.unknown_keys(body, ("reason",))
         action = request.match_info["action"]
         neg = await self.control.command(
-            "negotiation",
-            negotiations.command,
-            request.match_info["id"],
-            action,
-            inputs.string(body, "reason", required=False),
+            "negotiation", request.match_info["id"], action, inputs.string(body, "reason", required=False)
         )
         return web.json_response(neg.to_api())
 
@@ -265,7 +258,8 @@ class ProcessRoutes:
         agreement_id = inputs.string(body, "agreementId")
         fmt = inputs.string(body, "format", required=False, default="HttpData-PULL")
         destination = inputs.obj(body, "dataDestination", required=False)
-        tp = await self.control.command("transfer", transfers.start, agreement_id, fmt, destination)
+        assert agreement_id is not None and fmt is not None  # required, and defaulted
+        tp = await self.control.start_transfer(agreement_id, fmt, destination)
         return web.json_response(tp.to_api(), status=201, headers={"Location": f"/v1/transfers/{tp.id}"})
 
     async def get_transfer(self, request: web.Request) -> web.Response:
@@ -280,7 +274,6 @@ class ProcessRoutes:
         inputs.unknown_keys(body, ("reason",))
         tp = await self.control.command(
             "transfer",
-            transfers.command,
             request.match_info["id"],
             request.match_info["action"],
             inputs.string(body, "reason", required=False),

@@ -23,8 +23,8 @@ from typing import Any
 from aiohttp import web
 
 from connector.config import LimitsSection
-from connector.control import negotiations, transfers
-from connector.control.negotiations import Peer, Reply
+from connector.control.events import Received
+from connector.control.outcome import Reply
 from connector.control.plane import ControlPlane
 from connector.dsp.messages import (
     CatalogError,
@@ -47,7 +47,6 @@ from connector.dsp.pagination import CURSOR_PARAMETER
 from connector.dsp.versions import DSP_BASE_PATH
 from connector.errors import ConnectorError, Problem
 from connector.protocol.auth import Authenticator, RefusalLog
-from connector.store.sql import processes as repo
 from connector.trust.claims import VerifiedClaims
 from connector.web.bodies import CLOSING, read_json
 from connector.web.middleware import PEER
@@ -147,25 +146,6 @@ def _tls_peer(request: web.Request) -> str | None:
     return peer.participant_id if peer else None
 
 
-def _remembering(apply: Callable[..., Reply]) -> Callable[..., Reply]:
-    """Answer a retried message (same sender, same message @id) with the answer it got the first time."""
-
-    def run(db: Any, env: Any, peer: Peer, msg: Any, body: Any, *rest: Any) -> Reply:
-        message_id = getattr(msg, "message_id", None)
-        if message_id:
-            seen = repo.remembered_response(db, peer.participant_id, message_id)
-            if seen is not None:
-                return Reply(seen[0], seen[1])
-        reply = apply(db, env, peer, msg, body, *rest)
-        if message_id:
-            repo.remember_response(
-                db, peer.participant_id, message_id, reply.process_id, reply.status, reply.body, env.now()
-            )
-        return reply
-
-    return run
-
-
 class DspRoutes:
     """Every endpoint of the binding, for one node: authenticated through `authenticator`, applied through
     `control`; refusals at the edge are logged as evidence through `refusals`."""
@@ -194,14 +174,7 @@ class DspRoutes:
     async def read_message(self, request: web.Request) -> Any:
         return await read_json(request, self.limits.max_message_bytes, self.limits.body_timeout)
 
-    def message_endpoint(
-        self,
-        kind: str,
-        expected: str,
-        apply: Callable[..., Reply],
-        with_pid: bool = True,
-        extra: Callable[[web.Request], tuple[Any, ...]] | None = None,
-    ) -> Handler:
+    def message_endpoint(self, kind: str, expected: str, with_pid: bool = True) -> Handler:
         """A POST endpoint that takes one DSP message type and applies it through the control plane."""
 
         async def handler(request: web.Request) -> web.Response:
@@ -215,13 +188,7 @@ class DspRoutes:
                 msg = parse_message(body, expected=expected)
             except ConnectorError as exc:
                 return error_response(kind, _body_status(exc.problem), exc.problem, body)
-            peer = self.control.peer(claims)
-            args: tuple[Any, ...] = (peer, msg, body)
-            if with_pid:
-                args += (path_pid,)
-            if extra is not None:
-                args += extra(request)
-            reply = await self.control.apply(kind, _remembering(apply), *args)
+            reply = await self.control.receive(kind, Received(self.control.peer(claims), msg, body, path_pid))
             return _json(reply)
 
         return handler
@@ -280,64 +247,56 @@ class DspRoutes:
             web.get(f"{b}/negotiations/{{pid}}", self.process_getter(N)),
             web.post(
                 f"{b}/negotiations/request",
-                self.message_endpoint(
-                    N,
-                    ContractRequestMessage.TYPE,
-                    negotiations.receive_request,
-                    with_pid=False,
-                    extra=lambda r: (None,),
-                ),
+                self.message_endpoint(N, ContractRequestMessage.TYPE, with_pid=False),
             ),
             web.post(
                 f"{b}/negotiations/{{pid}}/request",
-                self.message_endpoint(N, ContractRequestMessage.TYPE, negotiations.receive_request),
+                self.message_endpoint(N, ContractRequestMessage.TYPE),
             ),
             web.post(
                 f"{b}/negotiations/{{pid}}/events",
-                self.message_endpoint(N, ContractNegotiationEventMessage.TYPE, negotiations.receive_event),
+                self.message_endpoint(N, ContractNegotiationEventMessage.TYPE),
             ),
             web.post(
                 f"{b}/negotiations/{{pid}}/agreement/verification",
-                self.message_endpoint(N, ContractAgreementVerificationMessage.TYPE, negotiations.receive_verification),
+                self.message_endpoint(N, ContractAgreementVerificationMessage.TYPE),
             ),
             web.post(
                 f"{b}/negotiations/{{pid}}/termination",
-                self.message_endpoint(N, ContractNegotiationTerminationMessage.TYPE, negotiations.receive_termination),
+                self.message_endpoint(N, ContractNegotiationTerminationMessage.TYPE),
             ),
             web.post(
                 f"{b}/negotiations/offers",
-                self.message_endpoint(
-                    N, ContractOfferMessage.TYPE, negotiations.receive_offer, with_pid=False, extra=lambda r: (None,)
-                ),
+                self.message_endpoint(N, ContractOfferMessage.TYPE, with_pid=False),
             ),
             web.post(
                 f"{b}/negotiations/{{pid}}/offers",
-                self.message_endpoint(N, ContractOfferMessage.TYPE, negotiations.receive_offer),
+                self.message_endpoint(N, ContractOfferMessage.TYPE),
             ),
             web.post(
                 f"{b}/negotiations/{{pid}}/agreement",
-                self.message_endpoint(N, ContractAgreementMessage.TYPE, negotiations.receive_agreement),
+                self.message_endpoint(N, ContractAgreementMessage.TYPE),
             ),
             # transfers (both roles on the same paths)
             web.get(f"{b}/transfers/{{pid}}", self.process_getter(T)),
             web.post(
                 f"{b}/transfers/request",
-                self.message_endpoint(T, TransferRequestMessage.TYPE, transfers.receive_request, with_pid=False),
+                self.message_endpoint(T, TransferRequestMessage.TYPE, with_pid=False),
             ),
             web.post(
                 f"{b}/transfers/{{pid}}/start",
-                self.message_endpoint(T, TransferStartMessage.TYPE, transfers.receive_start),
+                self.message_endpoint(T, TransferStartMessage.TYPE),
             ),
             web.post(
                 f"{b}/transfers/{{pid}}/completion",
-                self.message_endpoint(T, TransferCompletionMessage.TYPE, transfers.receive_completion),
+                self.message_endpoint(T, TransferCompletionMessage.TYPE),
             ),
             web.post(
                 f"{b}/transfers/{{pid}}/suspension",
-                self.message_endpoint(T, TransferSuspensionMessage.TYPE, transfers.receive_suspension),
+                self.message_endpoint(T, TransferSuspensionMessage.TYPE),
             ),
             web.post(
                 f"{b}/transfers/{{pid}}/termination",
-                self.message_endpoint(T, TransferTerminationMessage.TYPE, transfers.receive_termination),
+                self.message_endpoint(T, TransferTerminationMessage.TYPE),
             ),
         ]

@@ -8,7 +8,6 @@ from typing import Any
 
 from aiohttp import web
 
-from connector.control import negotiations, transfers
 from connector.control.plane import ControlPlane
 from connector.errors import ConnectorError
 from connector.web.middleware import open_route
@@ -45,15 +44,7 @@ def tck_routes(control: ControlPlane) -> list[web.RouteDef]:
             "target": body["datasetId"],
             "permission": [{"action": "use"}],
         }
-        neg = await control.command(
-            "negotiation",
-            negotiations.start,
-            body["providerId"],
-            body["connectorAddress"],
-            offer,
-            body["datasetId"],
-            None,
-        )
+        neg = await control.start_negotiation(body["providerId"], body["connectorAddress"], offer, body["datasetId"])
         return web.json_response({"negotiationId": neg.id}, status=200)
 
     @open_route
@@ -62,14 +53,8 @@ def tck_routes(control: ControlPlane) -> list[web.RouteDef]:
             body = await _body(request, ("providerId", "agreementId", "format", "connectorAddress"))
         except ConnectorError as exc:
             return _error(exc)
-        tp = await control.command(
-            "transfer",
-            transfers.start,
-            body["agreementId"],
-            body["format"],
-            None,
-            body["providerId"],
-            body["connectorAddress"],
+        tp = await control.start_transfer(
+            body["agreementId"], body["format"], None, body["providerId"], body["connectorAddress"]
         )
         return web.json_response({"transferId": tp.id}, status=200)
 
