@@ -189,9 +189,9 @@ class AuthorityService:
 
     @property
     def port(self) -> int:
-        server = self._site._server if self._site else None
-        if server is not None and server.sockets:
-            return int(server.sockets[0].getsockname()[1])
+        sockets = getattr(self._site._server, "sockets", None) if self._site else None
+        if sockets:
+            return int(sockets[0].getsockname()[1])
         raise ConnectorError("authority.not_running", "the service is not listening")
 
     async def stop(self) -> None:

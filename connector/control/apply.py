@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from connector.control import negotiations, queries, steps, transfers
+from connector.control import negotiations, steps, transfers
 from connector.control.decisions import Decisions, OfferedPolicy, Verdict
 from connector.control.events import Peer, Received
 from connector.control.facts import NO_FACTS, Admission, Facts
@@ -38,6 +38,7 @@ from connector.dsp.messages import (
 )
 from connector.dsp.vocabulary import NegotiationMessage, Role, TransferMessage
 from connector.records.processes import Negotiation, OutboxEntry, Transfer
+from connector.store.sql import definitions as definitions_sql
 from connector.store.sql import processes as repo
 
 
@@ -126,7 +127,7 @@ class StepRunner:
         elif isinstance(msg, TransferRequestMessage):
             transfer = repo.find_provider_transfer(tx, peer_id, msg.consumer_pid)
             agreement = repo.get_agreement(tx, msg.agreement_id) if transfer is None else None
-            asset = repo.get_asset(tx, agreement.dataset_id) if agreement is not None else None
+            asset = definitions_sql.get_asset(tx, agreement.dataset_id) if agreement is not None else None
             started = transfers.initial_request(event, self.context(), transfer, agreement, asset)
             existing = transfer
         else:
@@ -179,7 +180,7 @@ class StepRunner:
             if message == NegotiationMessage.AGREEMENT and self.signer is not None:
                 return Facts(signature_detail=self.signer.receive_agreement(tx, record, dict(msg.agreement), msg))
             if message == NegotiationMessage.TERMINATION:
-                return Facts(queued=queries.count_queued(tx, record.id))
+                return Facts(queued=repo.count_queued(tx, record.id))
             return NO_FACTS
         if message == TransferMessage.START and record.role == Role.PROVIDER:
             return Facts(admission=self._admission(tx, record))
@@ -350,7 +351,7 @@ class StepRunner:
         if outcome.agreement is not None:
             repo.save_agreement(tx, outcome.agreement)
         if outcome.finalizes_agreement and record.agreement_id:
-            queries.finalize_agreement(tx, record.agreement_id)
+            repo.finalize_agreement(tx, record.agreement_id)
         for note in outcome.evidence:
             self._log(tx, record, note)
         if outcome.flow is not None and self.dataplane is not None:
@@ -446,8 +447,8 @@ class StepRunner:
         if not dataset_id:
             return ()
         out = []
-        for offer in repo.offers_for_asset(tx, dataset_id):
-            policy = repo.get_policy(tx, offer.contract_policy_id)
+        for offer in definitions_sql.offers_for_asset(tx, dataset_id):
+            policy = definitions_sql.get_policy(tx, offer.contract_policy_id)
             if policy is not None:
                 out.append(OfferedPolicy(offer.id, offer.asset_id, policy.policy))
         return tuple(out)
@@ -459,7 +460,7 @@ class StepRunner:
         offer_id = offer.get("@id")
         if isinstance(target, str) and target or not isinstance(offer_id, str):
             return None
-        return repo.get_offer(tx, offer_id)
+        return definitions_sql.get_offer(tx, offer_id)
 
     @staticmethod
     def _admission(tx: Tx, transfer: Transfer) -> Admission:
@@ -467,4 +468,4 @@ class StepRunner:
         if agreement is None:
             return Admission(None)
         started = repo.count_transfers_started(tx, agreement.id, "provider")
-        return Admission(agreement, started, queries.negotiation_purpose(tx, agreement.negotiation_id))
+        return Admission(agreement, started, repo.negotiation_purpose(tx, agreement.negotiation_id))

@@ -177,9 +177,10 @@ class CatalogService:
                 )
             first = first or catalog
             datasets.extend(catalog.datasets)
-            url = _next_link(resp.headers.get("Link", ""))
-            if url is None:
+            following = _next_link(resp.headers.get("Link", ""))
+            if following is None:
                 break
+            url = following
         assert first is not None
         return Catalog(
             id=first.id,

@@ -17,7 +17,7 @@ from connector.control.definitions import asset_from_json, offer_from_json, poli
 from connector.errors import ConfigError, ConnectorError
 from connector.policy import validate_regions
 from connector.records.definitions import Asset, OfferDefinition, PolicyDefinition
-from connector.store.sql import definitions as repo
+from connector.store.sql import definitions as definitions_sql
 
 
 @dataclass(frozen=True)
@@ -120,12 +120,12 @@ def parse_regions(raw: Any) -> dict[str, frozenset[str]]:
 def apply(db: Any, seeds: Seeds) -> int:
     """Write the configured definitions (in one transaction: all of them or none)."""
     for asset in seeds.assets:
-        repo.upsert_asset(db, asset)
+        definitions_sql.upsert_asset(db, asset)
     for policy in seeds.policies:
-        repo.upsert_policy(db, policy)
+        definitions_sql.upsert_policy(db, policy)
     for i, offer in enumerate(seeds.offers):
         try:
-            repo.insert_offer(db, offer, replace=True)
+            definitions_sql.insert_offer(db, offer, replace=True)
         except ConnectorError as exc:
             raise ConfigError("config.invalid", exc.reason, f"offers[{i}].{exc.where or 'id'}") from None
     return len(seeds.assets) + len(seeds.policies) + len(seeds.offers)

@@ -13,10 +13,11 @@ from types import EllipsisType
 from typing import Any
 
 from connector.control.pending import PendingStep, StepName
-from connector.dsp.vocabulary import Role
+from connector.dsp.vocabulary import NegotiationState, Role
 from connector.records.definitions import Asset, OfferDefinition, PolicyDefinition
 from connector.records.processes import Agreement, Negotiation, Transfer
-from connector.store.interface import Tx as Database
+from connector.store.interface import Tx
+from connector.store.sql import definitions as definitions_sql
 from connector.store.sql import processes as repo
 
 USE_POLICY = {"permission": [{"action": "use"}]}
@@ -30,12 +31,12 @@ def offer_id(dataset: str) -> str:
     return f"CD123:{dataset}:456"
 
 
-def seed(db: Database, participant_id: str, consumer: str = "TCK_PARTICIPANT") -> None:
+def seed(db: Tx, participant_id: str, consumer: str = "TCK_PARTICIPANT") -> None:
     """Datasets, offers and agreements of TCK.md section 3.4 (idempotent)."""
     now = datetime.now(UTC)
-    repo.upsert_policy(db, PolicyDefinition("tck-use", USE_POLICY, "use, without constraints (TCK)"))
+    definitions_sql.upsert_policy(db, PolicyDefinition("tck-use", USE_POLICY, "use, without constraints (TCK)"))
     for dataset in CATALOG_DATASETS + NEGOTIATION_DATASETS:
-        repo.upsert_asset(
+        definitions_sql.upsert_asset(
             db,
             Asset(
                 dataset,
@@ -44,7 +45,7 @@ def seed(db: Database, participant_id: str, consumer: str = "TCK_PARTICIPANT") -
                 source={"type": "inline", "data": f"dataset {dataset}\n"},
             ),
         )
-        repo.insert_offer(db, OfferDefinition(offer_id(dataset), dataset, "tck-use"), replace=True)
+        definitions_sql.insert_offer(db, OfferDefinition(offer_id(dataset), dataset, "tck-use"), replace=True)
     for agreement_id in TRANSFER_AGREEMENTS:
         if repo.get_agreement(db, agreement_id) is not None:
             continue
@@ -54,8 +55,8 @@ def seed(db: Database, participant_id: str, consumer: str = "TCK_PARTICIPANT") -
             Negotiation(
                 id=negotiation_id,
                 role=Role.PROVIDER,
-                state="FINALIZED",
-                peer_id=consumer,  # type: ignore[arg-type]
+                state=NegotiationState.FINALIZED,
+                peer_id=consumer,
                 peer_address="",
                 provider_pid=negotiation_id,
                 consumer_pid=negotiation_id,

@@ -42,6 +42,7 @@ from connector.records.flows import KnownDigest
 from connector.records.processes import Transfer
 from connector.sources import DataStream, Source, SourceError, build_source
 from connector.store.interface import Tx
+from connector.store.sql import definitions as definitions_sql
 from connector.store.sql import processes as repo
 from connector.store.sql.flows import add_bytes_sent, get_digest, get_flow, put_digest, save_flow
 from connector.web.middleware import peer_of
@@ -146,7 +147,7 @@ class ProviderSide:
     @staticmethod
     def _grant(db: Tx, tp: Transfer) -> Grant | Refusal:
         agreement = repo.get_agreement(db, tp.agreement_id)
-        asset = repo.get_asset(db, agreement.dataset_id) if agreement is not None else None
+        asset = definitions_sql.get_asset(db, agreement.dataset_id) if agreement is not None else None
         if agreement is None or asset is None:
             return Refusal(410, Problem("dataplane.asset_gone", "the dataset of this transfer is no longer offered"))
         return Grant(tp, agreement.dataset_id, dict(asset.source))

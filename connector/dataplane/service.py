@@ -281,6 +281,6 @@ class DataPlane:
         tp, flow = await self.store.read(load)
         if tp is None:
             raise ConnectorError("transfer.not_found", f"no transfer '{transfer_id}'")
-        view = flow.to_api() if flow is not None else {"transferId": transfer_id}
+        view: dict[str, Any] = flow.to_api() if flow is not None else {"transferId": transfer_id}
         view["openStreams"] = self.streams.count(transfer_id)
         return view

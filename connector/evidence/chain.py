@@ -20,7 +20,7 @@ import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime
-from json.encoder import encode_basestring  # type: ignore[attr-defined]
+from json.encoder import encode_basestring
 from typing import Any
 
 from connector.canonical import canonical_bytes, json_sha256, sha256_hex
@@ -207,7 +207,7 @@ class Record:
     @property
     def data_json(self) -> bytes:
         """The canonical bytes of `data`."""
-        return self._data_json  # type: ignore[attr-defined, no-any-return]
+        return self._data_json  # type: ignore[attr-defined]
 
     @property
     def body_sha256(self) -> str:
@@ -378,7 +378,9 @@ def _coerce(item: object) -> Record | EvidenceError:
     try:
         if isinstance(item, Record):
             return item
-        if isinstance(item, (bytes, bytearray, str)):
+        if isinstance(item, bytearray):
+            return Record.from_line(bytes(item))
+        if isinstance(item, (bytes, str)):
             return Record.from_line(item)
         return Record.from_json(item)
     except EvidenceError as exc:
@@ -564,14 +566,14 @@ def verify_inclusion(proof: InclusionProof, head: ChainHead) -> tuple[Record, ..
     bodies = iter(proof.bodies)
     running = records[0].prev
     for seq in range(seqs[0], head.count + 1):
-        record = disclosed.get(seq)
-        if record is None:
+        found = disclosed.get(seq)
+        if found is None:
             running = link_hash(seq, running, next(bodies))
             continue
-        if record.prev != running:
+        if found.prev != running:
             reason = f"record seq {seq} does not follow from the run before it"
             raise EvidenceError("inclusion.link", reason, f"seq {seq}")
-        running = record.hash
+        running = found.hash
     if running != head.hash:
         raise EvidenceError("inclusion.head", "the run does not end at the checkpoint's head hash")
     return records

@@ -239,7 +239,7 @@ def _token_from(data: bytes) -> cms.ContentInfo:
             token = response["time_stamp_token"]
             if isinstance(token, core.Void):
                 raise _fail("malformed", "a granted response without a token")
-            return token  # type: ignore[no-any-return]
+            return token
         return cms.ContentInfo.load(data, strict=True)
     except (ValueError, TypeError, KeyError):
         raise _fail("malformed", "not a DER time-stamp response or token") from None

@@ -70,7 +70,7 @@ class TlsStream:
         """Decrypt up to len(view) bytes into `view`; 0 at the end of the stream (a close, or a clean EOF)."""
         while True:
             try:
-                return self._tls.read(len(view), view)
+                return _read_into(self._tls, len(view), view)
             except ssl.SSLWantReadError:
                 self._flush()  # a key update or ticket may want an answer
                 if not self._fill():
@@ -81,12 +81,12 @@ class TlsStream:
     def read_full(self, view: memoryview) -> int:
         """Decrypt until `view` is full (fewer bytes only at the end of the stream). One call per buffer keeps
         the per-record work (OpenSSL returns one 16 KiB record per read) in this tight loop."""
-        read = self._tls.read
+        tls = self._tls
         size = len(view)
         filled = 0
         while filled < size:
             try:
-                got = read(size - filled, view[filled:])
+                got = _read_into(tls, size - filled, view[filled:])
             except ssl.SSLWantReadError:
                 self._flush()
                 if not self._fill():
@@ -108,3 +108,10 @@ class TlsStream:
 
     def close(self) -> None:
         self._sock.close()
+
+
+def _read_into(tls: ssl.SSLObject, size: int, buffer: memoryview) -> int:
+    """SSLObject.read with a buffer: it fills the buffer and answers the count (its stubs say bytes)."""
+    got: object = tls.read(size, buffer)
+    assert isinstance(got, int)
+    return got

@@ -310,12 +310,3 @@ class OutboxEntry:
             attempts=row["attempts"],
             last_error=row["last_error"],
         )
-
-
-@dataclass(frozen=True)
-class FollowUp:
-    """What a process owes once a transaction that changed it commits."""
-
-    pending: bool  # a step of ours is pending (so the engine runs it, and delivers after)
-    next: OutboxEntry | None  # the first message still to deliver
-    state: str | None = None  # the process's state as committed (None: the process does not exist)

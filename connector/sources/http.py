@@ -246,8 +246,8 @@ class HttpSource:
         status = response.status
         if status == 416 and wanted is not None:
             unsatisfied = (response.headers.get("Content-Range") or "").strip()
-            total = unsatisfied[len("bytes */") :] if unsatisfied.startswith("bytes */") else ""
-            raise RangeNotSatisfiable(wanted.start, int(total)) if total.isdigit() else _status_error(status)
+            size = unsatisfied[len("bytes */") :] if unsatisfied.startswith("bytes */") else ""
+            raise RangeNotSatisfiable(wanted.start, int(size)) if size.isdigit() else _status_error(status)
         if status not in (200, 206):
             raise _status_error(status)
         encoded = response.headers.get("Content-Encoding", "identity").strip().lower() not in ("", "identity")

@@ -117,7 +117,9 @@ class _Guarded(asyncio.Protocol):
             self._deadline = None
 
     def eof_received(self) -> bool | None:
-        return self._handler.eof_received() if self._client is not None else None
+        if self._client is not None:
+            self._handler.eof_received()
+        return None  # close the transport (aiohttp's handler never keeps a half-closed connection open)
 
     def pause_writing(self) -> None:
         self._handler.pause_writing()

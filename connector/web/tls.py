@@ -18,11 +18,13 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from cryptography import x509
+from cryptography.hazmat.primitives.asymmetric import ec, ed25519, rsa
 
 from connector import keys
 from connector.errors import ConnectorError
 
 log = logging.getLogger("connector.tls")
+CrlSigningKey = ec.EllipticCurvePublicKey | rsa.RSAPublicKey | ed25519.Ed25519PublicKey
 
 # Modern suites only; TLS 1.3 suites are fixed by OpenSSL and all acceptable.
 _TLS12_CIPHERS = "ECDHE-ECDSA-AES128-GCM-SHA256:ECDHE-ECDSA-AES256-GCM-SHA384:ECDHE-ECDSA-CHACHA20-POLY1305"
@@ -71,7 +73,7 @@ class TrustMaterial:
             issuer = next((c for c in cas if c.subject == crl.issuer), None)
             if issuer is None:
                 raise ConnectorError("tls.crl_issuer", f"CRL {path} is not from any configured authority", "trust.crl")
-            if not crl.is_signature_valid(issuer.public_key()):
+            if not crl.is_signature_valid(_crl_key(issuer)):
                 raise ConnectorError("tls.crl_signature", f"CRL {path} is not signed by its authority", "trust.crl")
             if crl.next_update_utc is not None and crl.next_update_utc < now:
                 raise ConnectorError(
@@ -102,6 +104,14 @@ class TrustMaterial:
 
     def cadata(self) -> str:
         return "".join(keys.cert_pem(c).decode() for c in self.cas)
+
+
+def _crl_key(issuer: x509.Certificate) -> CrlSigningKey:
+    """The issuer's public key, of a kind that can sign a CRL (else the CRL cannot be its)."""
+    key = issuer.public_key()
+    if not isinstance(key, (ec.EllipticCurvePublicKey, rsa.RSAPublicKey, ed25519.Ed25519PublicKey)):
+        raise ConnectorError("tls.crl_signature", "the authority's key cannot sign CRLs", "trust.crl")
+    return key
 
 
 def _base_context(purpose: int) -> ssl.SSLContext:

@@ -7,7 +7,6 @@ import dataclasses
 from store.kit import agreement, at, negotiation, transfer
 
 from connector.dsp.vocabulary import NegotiationState, Role, TransferState
-from connector.records.processes import FollowUp
 from connector.store.interface import Tx
 from connector.store.sql import processes as sql
 
@@ -49,16 +48,6 @@ async def test_negotiations_are_found_by_peer_and_the_peer_s_process_id(store):
     assert await store.read(sql.find_provider_negotiation, "did:web:b", "c-of-a") is None
     assert await store.read(sql.find_consumer_negotiation, "did:web:b", "p-of-b") == consumer
     assert await store.read(sql.find_consumer_negotiation, "did:web:a", "p-of-b") is None
-
-
-async def test_setting_the_pending_step_changes_that_column_alone(store):
-    stored = negotiation("n1", pending="decide")
-    await store.run(sql.save_negotiation, stored)
-    await store.run(sql.save_transfer, transfer("t1", "a1"))
-    await store.run(sql.set_pending, "negotiation", "n1", None)
-    await store.run(sql.set_pending, "transfer", "t1", "start")
-    assert await store.read(sql.get_negotiation, "n1") == dataclasses.replace(stored, pending=None)
-    assert (await store.read(sql.get_transfer, "t1")).pending == "start"
 
 
 async def test_negotiations_are_listed_newest_first_filtered_and_counted(store):
@@ -186,30 +175,22 @@ async def test_the_outbox_keeps_messages_per_process_in_the_order_they_were_queu
     assert await store.read(sql.outbox_processes) == ["n2"]
 
 
-async def test_a_process_s_status_and_what_it_owes_after_a_commit(store):
+async def test_an_agreement_is_finalised_once_and_queued_messages_are_counted(store):
     def work(tx: Tx) -> None:
-        sql.save_negotiation(tx, negotiation("waiting"))
-        sql.save_negotiation(tx, negotiation("stepping", pending="agree"))
-        sql.save_negotiation(tx, negotiation("over", state=NegotiationState.TERMINATED, pending="terminate"))
-        _enqueue(tx, "waiting", "A")
-        _enqueue(tx, "gone", "B")
+        sql.save_negotiation(tx, negotiation("n1", purpose="research"))
+        _enqueue(tx, "n1", "A")
+        _enqueue(tx, "n1", "B")
 
     await store.run(work)
-    assert await store.read(sql.process_status, "negotiation", "waiting") == ("REQUESTED", False)
-    assert await store.read(sql.process_status, "negotiation", "stepping") == ("REQUESTED", True)
-    assert await store.read(sql.process_status, "negotiation", "over") == ("TERMINATED", False)
-    assert await store.read(sql.process_status, "transfer", "stepping") is None
-    assert [await store.read(sql.has_open_step, "negotiation", p) for p in ("waiting", "stepping", "over", "x")] == [
-        False,
-        True,
-        False,
-        False,
-    ]
-    waiting = await store.read(sql.follow_up, "negotiation", "waiting")
-    assert waiting.pending is False and waiting.next.message_type == "A" and waiting.state == "REQUESTED"
-    assert await store.read(sql.follow_up, "negotiation", "stepping") == FollowUp(True, None, "REQUESTED")
-    gone = await store.read(sql.follow_up, "negotiation", "gone")
-    assert gone.pending is False and gone.next.message_type == "B" and gone.state is None
+    assert await store.read(sql.count_queued, "n1") == 2
+    assert await store.read(sql.count_queued, "none") == 0
+    assert await store.read(sql.negotiation_purpose, "n1") == "research"
+    assert await store.read(sql.negotiation_purpose, "none") is None
+    await store.run(sql.save_agreement, agreement("a1", "n1"))
+    await store.run(sql.finalize_agreement, "a1")
+    await store.run(sql.finalize_agreement, "a1")  # once final, it stays so
+    await store.run(sql.finalize_agreement, "unknown")
+    assert (await store.read(sql.get_agreement, "a1")).finalized is True
 
 
 async def test_an_answer_is_remembered_by_peer_and_message_replaced_and_forgotten_by_age(store):

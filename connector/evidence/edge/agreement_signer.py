@@ -161,13 +161,14 @@ class AgreementSigner:
         held = tables.signatures_of(db, agreement.id).get(intent.PROVIDER)
         if held is None or held.status != VERIFIED or held.jws is None:
             return dict(body)  # nothing verified to countersign: the agreement stays unsigned on our side too
+        provider_jws = held.jws
         now = self.clock()
         credentials = credential_hashes(neg.claims)
         signed = _canonical_or_refuse(lambda: canonical_bytes(dict(agreement.policy)))
         jws = _canonical_or_refuse(
             lambda: intent.countersign_agreement(
                 agreement.policy,
-                held.jws,
+                provider_jws,
                 self.identity,
                 counterparty_credentials=credentials,
                 now=now,

@@ -72,8 +72,8 @@ def _presented_by(db: Tx, peer: str) -> dict[str, str]:
     return found
 
 
-def _credentials(db: Tx, negotiation: Any, own_did: str, covered: set[str]) -> list[dict[str, Any]]:
-    out: list[dict[str, Any]] = []
+def _credentials(db: Tx, negotiation: Any, own_did: str, covered: set[str]) -> list[Mapping[str, Any]]:
+    out: list[Mapping[str, Any]] = []
     claims = negotiation.claims or {}
     presented: dict[str, str] | None = None
     for c in claims.get("credentials", []) if isinstance(claims, Mapping) else []:

@@ -212,14 +212,14 @@ def _check_checkpoints(
     by_id = {c.id: c for c in stored}
     for stamp in stamps:
         result.timestamps += 1
-        checkpoint = by_id.get(stamp.checkpoint_id)
+        stamped = by_id.get(stamp.checkpoint_id)
         where = f"checkpoint {stamp.checkpoint_id}"
-        if checkpoint is None:
+        if stamped is None:
             result.problems.append(Problem("timestamp.orphan", "a time-stamp belongs to no stored checkpoint", where))
             continue
         try:
-            verify_response(stamp.token, checkpoint_digest(checkpoint.jws), None, tsa_anchors, now)
+            verify_response(stamp.token, checkpoint_digest(stamped.jws), None, tsa_anchors, now)
         except ConnectorError as exc:
             result.problems.append(
-                Problem(exc.code, f"the time-stamp of checkpoint {checkpoint.id} does not verify: {exc.reason}", where)
+                Problem(exc.code, f"the time-stamp of checkpoint {stamped.id} does not verify: {exc.reason}", where)
             )

@@ -8,20 +8,9 @@ from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
 
-from connector.dsp.vocabulary import NegotiationState, TransferState
 from connector.records.columns import iso
-from connector.records.processes import Agreement, FollowUp, HistoryEntry, Negotiation, OutboxEntry, Transfer
+from connector.records.processes import Agreement, HistoryEntry, Negotiation, OutboxEntry, Transfer
 from connector.store.interface import Tx
-
-# The definitions a process step reads (and the TCK profile seeds), so that the control plane's steps find every
-# statement they use in this one module.
-from connector.store.sql.definitions import get_asset as get_asset
-from connector.store.sql.definitions import get_offer as get_offer
-from connector.store.sql.definitions import get_policy as get_policy
-from connector.store.sql.definitions import insert_offer as insert_offer
-from connector.store.sql.definitions import offers_for_asset as offers_for_asset
-from connector.store.sql.definitions import upsert_asset as upsert_asset
-from connector.store.sql.definitions import upsert_policy as upsert_policy
 from connector.store.sql.rows import filters, one, page, upsert
 
 # --- negotiations and agreements --------------------------------------------------------------------------------
@@ -52,11 +41,6 @@ def find_consumer_negotiation(tx: Tx, peer_id: str, provider_pid: str) -> Negoti
 
 def save_negotiation(tx: Tx, negotiation: Negotiation) -> None:
     upsert(tx, "negotiations", negotiation.to_row())
-
-
-def set_pending(tx: Tx, kind: str, process_id: str, step: str | None) -> None:
-    """Only the `pending` column of a stored process (the rest of its row is already what the caller holds)."""
-    tx.execute(f"UPDATE {_TABLES[kind]} SET pending = ? WHERE id = ?", [step, process_id])
 
 
 def list_negotiations(
@@ -227,36 +211,6 @@ def next_outbox(tx: Tx, process_id: str) -> OutboxEntry | None:
     return OutboxEntry.from_row(row) if row else None
 
 
-_TABLES = {"negotiation": "negotiations", "transfer": "transfers"}
-_TERMINAL = {
-    kind: frozenset(s.value for s in states if s.is_terminal)
-    for kind, states in (("negotiation", NegotiationState), ("transfer", TransferState))
-}
-
-
-def process_status(tx: Tx, kind: str, process_id: str) -> tuple[str, bool] | None:
-    """(state, whether a step of ours is pending and the process not over), or None if there is no such process."""
-    row = one(tx, f"SELECT state, pending FROM {_TABLES[kind]} WHERE id = ?", [process_id])
-    if row is None:
-        return None
-    state = row[0]
-    return state, row[1] is not None and state not in _TERMINAL[kind]
-
-
-def has_open_step(tx: Tx, kind: str, process_id: str) -> bool:
-    """Whether the process exists, is not over, and a step of ours is pending."""
-    status = process_status(tx, kind, process_id)
-    return status is not None and status[1]
-
-
-def follow_up(tx: Tx, kind: str, process_id: str) -> FollowUp:
-    status = process_status(tx, kind, process_id)
-    if status is None:
-        return FollowUp(False, next_outbox(tx, process_id))
-    state, pending = status
-    return FollowUp(pending, None if pending else next_outbox(tx, process_id), state)
-
-
 def outbox_processes(tx: Tx) -> list[str]:
     return [r[0] for r in tx.execute("SELECT DISTINCT process_id FROM outbox")]
 
@@ -304,3 +258,19 @@ def remember_response(
 def forget_responses(tx: Tx, before: datetime) -> int:
     """Drop the remembered answers to messages received before `before` (no peer retries for that long)."""
     return tx.execute("DELETE FROM received_messages WHERE at < ?", [iso(before)]).rowcount
+
+
+def finalize_agreement(tx: Tx, agreement_id: str) -> None:
+    """The agreement is final (unchanged if it is already, or unknown)."""
+    tx.execute("UPDATE agreements SET finalized = 1 WHERE id = ? AND finalized = 0", [agreement_id])
+
+
+def count_queued(tx: Tx, process_id: str) -> int:
+    """How many messages of the process are still undelivered."""
+    return int(tx.execute("SELECT count(*) FROM outbox WHERE process_id = ?", [process_id]).fetchone()[0])
+
+
+def negotiation_purpose(tx: Tx, negotiation_id: str) -> str | None:
+    """The purpose declared in a negotiation (None if it declared none, or is unknown)."""
+    row = tx.execute("SELECT purpose FROM negotiations WHERE id = ?", [negotiation_id]).fetchone()
+    return None if row is None else row[0]
