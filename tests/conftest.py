@@ -55,3 +55,19 @@ def dsp_schema_oracle(monkeypatch):
     DSP_SEEN.clear()
     yield DSP_SEEN
     assert not DSP_VIOLATIONS, "DSP messages violating the official schemas:\n" + "\n".join(DSP_VIOLATIONS)
+
+
+# --- the e2e marker ------------------------------------------------------------------------------------------
+# Tests that run real nodes (in-process or as processes, over mutual TLS on loopback) are marked e2e, so that
+# `pytest -m "not e2e"` runs the unit tests alone, in seconds.
+
+_REAL_NODES = ("running_node", "NodeProcess", "running_profile", "both", "_pair", "arena")
+
+
+def pytest_collection_modifyitems(config, items):
+    for item in items:
+        folder = item.path.parent.name
+        module = getattr(item, "module", None)
+        starts_nodes = module is not None and any(hasattr(module, name) for name in _REAL_NODES)
+        if folder.endswith("_e2e") or folder in ("tck", "demo") or starts_nodes:
+            item.add_marker(pytest.mark.e2e)

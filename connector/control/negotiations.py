@@ -40,7 +40,7 @@ from connector.dsp.messages import (
     ContractOfferMessage,
     ContractRequestMessage,
 )
-from connector.dsp.process_machine import Refusal, Transition
+from connector.dsp.process_machine import Transition, TransitionRefusal
 from connector.dsp.vocabulary import NegotiationEvent, Role
 from connector.dsp.vocabulary import NegotiationMessage as M
 from connector.dsp.vocabulary import NegotiationState as S
@@ -78,7 +78,7 @@ def initial_request(
     if answered is not None:
         return answered
     allowed = machine.receive(Role.PROVIDER, None, M.REQUEST)
-    assert not isinstance(allowed, Refusal)
+    assert not isinstance(allowed, TransitionRefusal)
     pid = ctx.new_id()
     target = msg.offer.get("target")
     neg = Negotiation(
@@ -114,7 +114,7 @@ def initial_offer(event: Received, ctx: StepContext, existing: Negotiation | Non
     if answered is not None:
         return answered
     allowed = machine.receive(Role.CONSUMER, None, M.OFFER)
-    assert not isinstance(allowed, Refusal)
+    assert not isinstance(allowed, TransitionRefusal)
     pid = ctx.new_id()
     neg = Negotiation(
         id=pid,

@@ -45,7 +45,7 @@ from connector.dsp.messages import (
     TransferProcess,
     TransferTerminationMessage,
 )
-from connector.dsp.process_machine import ProcessMachine, Refusal, Transition
+from connector.dsp.process_machine import ProcessMachine, Transition, TransitionRefusal
 from connector.dsp.vocabulary import NegotiationMessage, NegotiationState, Role, TransferMessage, TransferState
 from connector.errors import ConnectorError, Problem
 from connector.records.processes import Agreement, Negotiation
@@ -207,7 +207,7 @@ class Draft(Generic[P]):
     ) -> None:
         """Queue `body` for the peer and take the transition the machine allows; raises if it is not allowed."""
         allowed = self.kind.machine.send(self.record.role, self.record.state, message)
-        if isinstance(allowed, Refusal):
+        if isinstance(allowed, TransitionRefusal):
             raise ConnectorError(allowed.problem.code, allowed.problem.reason)
         body = with_message_id(body, self.ctx.new_id)
         self.messages.append(Outgoing(url, body.get("@type", str(message)), body, signing))
@@ -296,7 +296,7 @@ def admit(
     ):
         return kind.not_found(event.path_pid, msg.provider_pid, msg.consumer_pid)
     allowed = kind.machine.receive(record.role, record.state, msg.kind)
-    if isinstance(allowed, Refusal):
+    if isinstance(allowed, TransitionRefusal):
         return kind.error(400, allowed.problem, record.provider_pid, record.consumer_pid)
     if allowed.repeated:
         return kind.ack(record)
@@ -345,7 +345,7 @@ def opened(record: Process, ctx: StepContext, body: Mapping[str, Any], url: str,
     """A process we start as consumer with the request `body` (the process is new, so `body` needs no `@id`)."""
     kind = kind_of(record)
     allowed = kind.machine.send(Role.CONSUMER, None, kind.request)
-    assert not isinstance(allowed, Refusal)
+    assert not isinstance(allowed, TransitionRefusal)
     draft = Draft(record, ctx, created=True)
     message_type = body["@type"]
     draft.messages.append(Outgoing(url, message_type, body))

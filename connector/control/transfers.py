@@ -38,7 +38,7 @@ from connector.dsp.messages import (
     TransferStartMessage,
     TransferSuspensionMessage,
 )
-from connector.dsp.process_machine import Refusal, Transition
+from connector.dsp.process_machine import Transition, TransitionRefusal
 from connector.dsp.vocabulary import Role
 from connector.dsp.vocabulary import TransferMessage as M
 from connector.dsp.vocabulary import TransferState as S
@@ -91,7 +91,7 @@ def initial_request(
         )
         return KIND.error(400, problem, None, msg.consumer_pid)
     allowed = machine.receive(Role.PROVIDER, None, M.REQUEST)
-    assert not isinstance(allowed, Refusal)
+    assert not isinstance(allowed, TransitionRefusal)
     pid = ctx.new_id()
     tp = Transfer(
         id=pid,

@@ -24,7 +24,7 @@ from aiohttp import web
 from cryptography import x509
 
 from connector.dataplane.address import AddressError, EndpointAccess, bearer_token
-from connector.dataplane.gate import PULL, Refusal, Refused, check_push_receipt, kind_of
+from connector.dataplane.endpoint_access import PULL, AccessRefusal, Refused, check_push_receipt, kind_of
 from connector.dsp.vocabulary import Role, TransferState
 from connector.errors import ConnectorError, Problem
 from connector.evidence.digest import Digest
@@ -42,7 +42,7 @@ from connector.web.bodies import CLOSING, read_json, stalling
 from connector.web.middleware import peer_of
 
 if TYPE_CHECKING:
-    from connector.dataplane.service import DataPlane
+    from connector.dataplane.data_plane import DataPlane
 
 log = logging.getLogger("connector.dataplane")
 
@@ -277,7 +277,7 @@ class ConsumerSide:
         token = bearer_token(request.headers.get("Authorization"))
         transfer_id = request.match_info["transfer"]
 
-        def check(db: Tx) -> tuple[Transfer, Flow] | Refusal:
+        def check(db: Tx) -> tuple[Transfer, Flow] | AccessRefusal:
             tp = repo.get_transfer(db, transfer_id)
             flow = get_flow(db, transfer_id)
             refusal = check_push_receipt(transfer_id, tp, flow, token, peer.participant_id)
@@ -287,7 +287,7 @@ class ConsumerSide:
             return tp, flow
 
         outcome = await self.store.read(check)
-        if isinstance(outcome, Refusal):
+        if isinstance(outcome, AccessRefusal):
             raise Refused(outcome)
         return outcome
 
@@ -311,13 +311,15 @@ class ConsumerSide:
                 raise
             why = handle.stopped or (exc.reason if isinstance(exc, ConnectorError) else "the stream broke")
             raise Refused(
-                Refusal(400, Problem("dataplane.incomplete", f"the pushed data is incomplete: {why}"))
+                AccessRefusal(400, Problem("dataplane.incomplete", f"the pushed data is incomplete: {why}"))
             ) from None
         finally:
             self.plane.streams.close(handle)
         if request.content_length is not None and received != request.content_length:
             await download.pause()
-            raise Refused(Refusal(400, Problem("dataplane.incomplete", "the pushed data is shorter than announced")))
+            raise Refused(
+                AccessRefusal(400, Problem("dataplane.incomplete", "the pushed data is shorter than announced"))
+            )
         digest = download.digest()
         self._receipts[tp.id] = Receipt(download, digest)
         await self.store.run(self._note_received, tp.id, digest, str(target))
@@ -338,7 +340,7 @@ class ConsumerSide:
         receipt = self._receipts.get(tp.id)
         if receipt is None:
             raise Refused(
-                Refusal(
+                AccessRefusal(
                     409,
                     Problem("dataplane.nothing_received", "no pushed data of this transfer is waiting for its seal"),
                 )

@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING
 
 from aiohttp import web
 
-from connector.dataplane.gate import Refused
+from connector.dataplane.endpoint_access import Refused
 from connector.errors import ConnectorError, Problem
 from connector.sources import SourceError, http_status_for
 from connector.web.bodies import CLOSING
@@ -23,7 +23,7 @@ from connector.web.middleware import json_error, peer_identity, request_context
 from connector.web.ranges import RangeNotSatisfiable, format_unsatisfied_range
 
 if TYPE_CHECKING:
-    from connector.dataplane.service import DataPlane
+    from connector.dataplane.data_plane import DataPlane
 
 log = logging.getLogger("connector.dataplane")
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]

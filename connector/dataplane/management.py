@@ -12,7 +12,7 @@ from connector.web import inputs
 from connector.web.openapi import ID, ApiSection, RouteGroup
 
 if TYPE_CHECKING:
-    from connector.dataplane.service import DataPlane
+    from connector.dataplane.data_plane import DataPlane
 
 PROBLEM = {"content": {"application/problem+json": {"schema": {"$ref": "#/components/schemas/Problem"}}}}
 

@@ -31,9 +31,17 @@ from aiohttp import web
 
 from connector.canonical import json_sha256
 from connector.dataplane.address import AddressError, EndpointAccess, bearer_token
-from connector.dataplane.gate import PUSH, Refusal, Refused, check_pull, check_refresh, kind_of, token_refusal
+from connector.dataplane.endpoint_access import (
+    PUSH,
+    AccessRefusal,
+    Refused,
+    check_pull,
+    check_refresh,
+    kind_of,
+    token_refusal,
+)
+from connector.dataplane.pull_tokens import TokenClaims, TokenError, cert_thumbprint, verify_token
 from connector.dataplane.serving import is_repeatable, requested_range, shape, validator_matches
-from connector.dataplane.tokens import TokenClaims, TokenError, cert_thumbprint, verify_token
 from connector.dsp.vocabulary import Role, TransferState
 from connector.errors import ConnectorError, Problem
 from connector.evidence.digest import Digest, RunningDigest
@@ -50,7 +58,7 @@ from connector.web.peers import peer_session
 from connector.web.ranges import RangeNotSatisfiable
 
 if TYPE_CHECKING:
-    from connector.dataplane.service import DataPlane
+    from connector.dataplane.data_plane import DataPlane
 
 log = logging.getLogger("connector.dataplane")
 
@@ -74,7 +82,7 @@ class Grant:
 def _peer(request: web.Request) -> tuple[str, str]:
     peer = peer_of(request)
     if peer.certificate is None:
-        raise Refused(Refusal(401, Problem("auth.no_client_certificate", "a client certificate is required")))
+        raise Refused(AccessRefusal(401, Problem("auth.no_client_certificate", "a client certificate is required")))
     return peer.participant_id, cert_thumbprint(peer.certificate)
 
 
@@ -110,7 +118,7 @@ class ProviderSide:
         identity = self.plane.identity
         token = bearer_token(request.headers.get("Authorization"))
         if token is None:
-            raise Refused(Refusal(401, Problem("token.missing", "a bearer token is required")))
+            raise Refused(AccessRefusal(401, Problem("token.missing", "a bearer token is required")))
         try:
             return verify_token(
                 identity.signing_key.public_key(), token, issuer=identity.participant_id, now=self.plane.now()
@@ -120,7 +128,7 @@ class ProviderSide:
 
     def _admit(
         self, db: Tx, transfer_id: str, claims: TokenClaims, participant_id: str, cert_sha256: str, pulling: bool
-    ) -> Grant | Refusal:
+    ) -> Grant | AccessRefusal:
         tp = repo.get_transfer(db, transfer_id)
         flow = get_flow(db, transfer_id)
         refusal = check_pull(transfer_id, tp, flow, claims, participant_id, cert_sha256)
@@ -137,7 +145,7 @@ class ProviderSide:
                     verdict.reason,
                     {"trace": verdict.trace},
                 )
-                return Refusal(
+                return AccessRefusal(
                     403, Problem("policy.refused", f"the agreement no longer permits this transfer: {verdict.reason}")
                 )
             if flow.token_cert is None:  # bind the token to the certificate it is first used with
@@ -145,11 +153,13 @@ class ProviderSide:
         return self._grant(db, tp)
 
     @staticmethod
-    def _grant(db: Tx, tp: Transfer) -> Grant | Refusal:
+    def _grant(db: Tx, tp: Transfer) -> Grant | AccessRefusal:
         agreement = repo.get_agreement(db, tp.agreement_id)
         asset = definitions_sql.get_asset(db, agreement.dataset_id) if agreement is not None else None
         if agreement is None or asset is None:
-            return Refusal(410, Problem("dataplane.asset_gone", "the dataset of this transfer is no longer offered"))
+            return AccessRefusal(
+                410, Problem("dataplane.asset_gone", "the dataset of this transfer is no longer offered")
+            )
         return Grant(tp, agreement.dataset_id, dict(asset.source))
 
     async def _admitted(self, request: web.Request, *, pulling: bool) -> Grant:
@@ -157,7 +167,7 @@ class ProviderSide:
         claims = self._claims(request)
         run = self.store.run if pulling else self.store.read
         outcome = await run(self._admit, request.match_info["transfer"], claims, participant_id, cert_sha256, pulling)
-        if isinstance(outcome, Refusal):
+        if isinstance(outcome, AccessRefusal):
             raise Refused(outcome)
         return outcome
 
@@ -262,7 +272,9 @@ class ProviderSide:
                 if not validator_matches(request.headers.get("If-Match"), etag):
                     await stream.aclose()
                     raise Refused(
-                        Refusal(412, Problem("dataplane.changed", "the data changed since it was sent; pull it again"))
+                        AccessRefusal(
+                            412, Problem("dataplane.changed", "the data changed since it was sent; pull it again")
+                        )
                     )
                 known = await self._digest(grant.source_key, stream)
                 flow = await self.store.read(get_flow, tid)
@@ -282,7 +294,7 @@ class ProviderSide:
         if flow is not None and flow.seal is not None:
             return web.json_response(dict(flow.seal), headers={"Cache-Control": "no-store"})
         raise Refused(
-            Refusal(
+            AccessRefusal(
                 404,
                 Problem(
                     "seal.not_ready",
@@ -367,11 +379,13 @@ class ProviderSide:
     async def refresh(self, request: web.Request) -> web.Response:
         participant_id, cert_sha256 = _peer(request)
         outcome = await self.store.run(self._refresh, request.match_info["transfer"], participant_id, cert_sha256)
-        if isinstance(outcome, Refusal):
+        if isinstance(outcome, AccessRefusal):
             raise Refused(outcome)
         return web.json_response(outcome, headers={"Cache-Control": "no-store"})
 
-    def _refresh(self, db: Tx, transfer_id: str, participant_id: str, cert_sha256: str) -> dict[str, Any] | Refusal:
+    def _refresh(
+        self, db: Tx, transfer_id: str, participant_id: str, cert_sha256: str
+    ) -> dict[str, Any] | AccessRefusal:
         tp = repo.get_transfer(db, transfer_id)
         refusal = check_refresh(transfer_id, tp, participant_id)
         if refusal is not None:
@@ -404,28 +418,28 @@ class ProviderSide:
             lambda t: self._pushes.pop(transfer_id, None) if self._pushes.get(transfer_id) is t else None
         )
 
-    def _admit_push(self, db: Tx, transfer_id: str) -> tuple[Grant, EndpointAccess] | Refusal | None:
+    def _admit_push(self, db: Tx, transfer_id: str) -> tuple[Grant, EndpointAccess] | AccessRefusal | None:
         tp = repo.get_transfer(db, transfer_id)
         if tp is None or tp.state != TransferState.STARTED:
             return None
         verdict = self.plane.control.admission(db, tp)
         if not verdict.permitted:
-            return Refusal(
+            return AccessRefusal(
                 403, Problem("policy.refused", f"the agreement no longer permits this transfer: {verdict.reason}")
             )
         try:
             destination = EndpointAccess.from_address(tp.data_address)
         except AddressError as exc:
-            return Refusal(400, Problem(exc.code, f"the push destination is unusable: {exc.reason}", exc.where))
+            return AccessRefusal(400, Problem(exc.code, f"the push destination is unusable: {exc.reason}", exc.where))
         grant = self._grant(db, tp)
-        return grant if isinstance(grant, Refusal) else (grant, destination)
+        return grant if isinstance(grant, AccessRefusal) else (grant, destination)
 
     async def _push(self, transfer_id: str) -> None:
         try:
             outcome = await self.store.run(self._admit_push, transfer_id)
             if outcome is None:
                 return
-            if isinstance(outcome, Refusal):
+            if isinstance(outcome, AccessRefusal):
                 raise Refused(outcome)
             grant, destination = outcome
             await self._send(grant, destination)

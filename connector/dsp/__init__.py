@@ -5,7 +5,8 @@ A protocol handler does, in order:
 
     msg = parse_message(body, expected="ContractRequestMessage")    # or raises ConnectorError (-> 400)
     outcome = negotiation_machine.receive(Role.PROVIDER, state, msg.kind)
-    if isinstance(outcome, Refusal): reply 400 with ContractNegotiationError.from_problem(outcome.problem, ...)
+    if isinstance(outcome, TransitionRefusal):
+        reply 400 with ContractNegotiationError.from_problem(outcome.problem, ...)
     else: persist outcome.target, reply ContractNegotiation(...).to_json()
 
 The official schemas, contexts and examples are vendored unchanged in `spec/` (Apache-2.0, see spec/NOTICE.md).
@@ -13,7 +14,7 @@ The official schemas, contexts and examples are vendored unchanged in `spec/` (A
 
 from connector.dsp import negotiation_machine, transfer_machine
 from connector.dsp.messages import MESSAGE_CLASSES, Message, parse_as, parse_message
-from connector.dsp.process_machine import Refusal, Transition
+from connector.dsp.process_machine import Transition, TransitionRefusal
 from connector.dsp.vocabulary import (
     DSP_CONTEXT,
     PROTOCOL_VERSION,
@@ -35,7 +36,7 @@ __all__ = [
     "NegotiationEvent",
     "NegotiationMessage",
     "NegotiationState",
-    "Refusal",
+    "TransitionRefusal",
     "Role",
     "TransferMessage",
     "TransferState",

@@ -28,12 +28,21 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
-from connector.dsp.process_machine import ProcessMachine, Refusal, Transition
+from connector.dsp.process_machine import ProcessMachine, Transition, TransitionRefusal
 from connector.dsp.vocabulary import NegotiationMessage as M
 from connector.dsp.vocabulary import NegotiationState as S
 from connector.dsp.vocabulary import Role
 
-__all__ = ["MACHINE", "REPEATABLE", "TRANSITIONS", "NegotiationTransition", "Refusal", "Transition", "receive", "send"]
+__all__ = [
+    "MACHINE",
+    "REPEATABLE",
+    "TRANSITIONS",
+    "NegotiationTransition",
+    "TransitionRefusal",
+    "Transition",
+    "receive",
+    "send",
+]
 
 NegotiationTransition = Transition[S, M]
 
@@ -76,11 +85,11 @@ MACHINE: ProcessMachine[S, M] = ProcessMachine(
 )
 
 
-def receive(role: Role | str, state: S | str | None, message: M | str) -> Transition[S, M] | Refusal:
+def receive(role: Role | str, state: S | str | None, message: M | str) -> Transition[S, M] | TransitionRefusal:
     """We, in `role`, received `message` (e.g. `msg.kind`) from the peer; `state` is None for a new negotiation."""
     return MACHINE.receive(role, state, message)
 
 
-def send(role: Role | str, state: S | str | None, message: M | str) -> Transition[S, M] | Refusal:
+def send(role: Role | str, state: S | str | None, message: M | str) -> Transition[S, M] | TransitionRefusal:
     """We, in `role`, want to send `message`; `state` is None when it would start a negotiation."""
     return MACHINE.send(role, state, message)

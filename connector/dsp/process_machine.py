@@ -36,7 +36,7 @@ class Transition(Generic[S, K]):
 
 
 @dataclass(frozen=True)
-class Refusal:
+class TransitionRefusal:
     """A move the protocol forbids; `problem.reason` is the sentence to put in the DSP error body."""
 
     problem: Problem
@@ -60,11 +60,13 @@ class ProcessMachine(Generic[S, K]):
         """The message kinds `sender` may send in `state` (None: to start a process)."""
         return tuple(self.table[Role(sender)].get(self._state(state), {}))
 
-    def receive(self, role: Role | str, state: S | str | None, message: K | str) -> Transition[S, K] | Refusal:
+    def receive(
+        self, role: Role | str, state: S | str | None, message: K | str
+    ) -> Transition[S, K] | TransitionRefusal:
         """We (in `role`) received `message` from the peer while the process is in `state`."""
         return self._decide(Role(role), Role(role).peer, self._state(state), self.messages(message), "received")
 
-    def send(self, role: Role | str, state: S | str | None, message: K | str) -> Transition[S, K] | Refusal:
+    def send(self, role: Role | str, state: S | str | None, message: K | str) -> Transition[S, K] | TransitionRefusal:
         """We (in `role`) want to send `message` while the process is in `state`."""
         return self._decide(Role(role), Role(role), self._state(state), self.messages(message), "sent")
 
@@ -73,7 +75,7 @@ class ProcessMachine(Generic[S, K]):
 
     def _decide(
         self, role: Role, sender: Role, state: S | None, message: K, direction: str
-    ) -> Transition[S, K] | Refusal:
+    ) -> Transition[S, K] | TransitionRefusal:
         row = self.table[sender].get(state, {})
         if message in row:
             return Transition(sender, message, state, row[message])
@@ -116,8 +118,8 @@ class ProcessMachine(Generic[S, K]):
             details,
         )
 
-    def _refuse(self, code: str, reason: str, details: dict[str, object]) -> Refusal:
-        return Refusal(Problem(f"{self.code_prefix}.{code}", reason, None, details))
+    def _refuse(self, code: str, reason: str, details: dict[str, object]) -> TransitionRefusal:
+        return TransitionRefusal(Problem(f"{self.code_prefix}.{code}", reason, None, details))
 
 
 def _label(kind: StrEnum) -> str:

@@ -23,12 +23,21 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
-from connector.dsp.process_machine import ProcessMachine, Refusal, Transition
+from connector.dsp.process_machine import ProcessMachine, Transition, TransitionRefusal
 from connector.dsp.vocabulary import Role
 from connector.dsp.vocabulary import TransferMessage as M
 from connector.dsp.vocabulary import TransferState as S
 
-__all__ = ["MACHINE", "REPEATABLE", "TRANSITIONS", "Refusal", "Transition", "TransferTransition", "receive", "send"]
+__all__ = [
+    "MACHINE",
+    "REPEATABLE",
+    "TRANSITIONS",
+    "TransitionRefusal",
+    "Transition",
+    "TransferTransition",
+    "receive",
+    "send",
+]
 
 TransferTransition = Transition[S, M]
 
@@ -67,11 +76,11 @@ MACHINE: ProcessMachine[S, M] = ProcessMachine(
 )
 
 
-def receive(role: Role | str, state: S | str | None, message: M | str) -> Transition[S, M] | Refusal:
+def receive(role: Role | str, state: S | str | None, message: M | str) -> Transition[S, M] | TransitionRefusal:
     """We, in `role`, received `message` (e.g. `msg.kind`) from the peer; `state` is None for a new transfer."""
     return MACHINE.receive(role, state, message)
 
 
-def send(role: Role | str, state: S | str | None, message: M | str) -> Transition[S, M] | Refusal:
+def send(role: Role | str, state: S | str | None, message: M | str) -> Transition[S, M] | TransitionRefusal:
     """We, in `role`, want to send `message`; `state` is None when it would start a transfer."""
     return MACHINE.send(role, state, message)

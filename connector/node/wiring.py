@@ -27,18 +27,18 @@ from connector import __version__
 from connector.config import Config, is_loopback
 from connector.control import seeds, tck
 from connector.control.catalog import CatalogueSettings
+from connector.control.control_plane import ControlPlane
 from connector.control.decisions import PolicyDecisions
-from connector.control.plane import ControlPlane
+from connector.dataplane.data_plane import LISTENER as DATA_LISTENER
+from connector.dataplane.data_plane import DataPlane
 from connector.dataplane.management import DataRoutes
-from connector.dataplane.service import LISTENER as DATA_LISTENER
-from connector.dataplane.service import DataPlane
 from connector.evidence.edge.routes import EvidenceRoutes
 from connector.evidence.edge.service import NodeEvidence, signing_identity
 from connector.evidence.recorder import no_evidence
 from connector.identity import NodeIdentity, load_identity
 from connector.management.app import build_management_app
-from connector.management.processes import ProcessRoutes
-from connector.management.resources import DefinitionRoutes
+from connector.management.definition_routes import DefinitionRoutes
+from connector.management.process_routes import ProcessRoutes
 from connector.node.documents import AgreementDocuments
 from connector.node.listeners import Listener, exclusive, listen, open_store
 from connector.policy.seam import Verdict

@@ -23,9 +23,9 @@ from typing import Any
 from aiohttp import web
 
 from connector.config import LimitsSection
+from connector.control.control_plane import ControlPlane
 from connector.control.events import Received
 from connector.control.outcome import Reply
-from connector.control.plane import ControlPlane
 from connector.dsp.messages import (
     CatalogError,
     ContractAgreementMessage,

@@ -8,7 +8,7 @@ from typing import Any
 
 from aiohttp import web
 
-from connector.control.plane import ControlPlane
+from connector.control.control_plane import ControlPlane
 from connector.errors import ConnectorError
 from connector.web.middleware import open_route
 

@@ -9,7 +9,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from connector.dsp import negotiation_machine as machine
-from connector.dsp.process_machine import Refusal, Transition
+from connector.dsp.process_machine import Transition, TransitionRefusal
 from connector.dsp.vocabulary import NegotiationMessage, NegotiationState, Role
 
 REQ = "ContractRequestMessage"
@@ -81,7 +81,7 @@ def test_every_role_state_and_message(role: str, direction: str, state: str | No
         assert isinstance(outcome, Transition) and outcome.repeated
         assert outcome.source == outcome.target == NegotiationState.TERMINATED
     else:
-        assert isinstance(outcome, Refusal)
+        assert isinstance(outcome, TransitionRefusal)
         assert outcome.problem.code == _expected_refusal_code(sender, state, message)
         assert NegotiationMessage(message).label in outcome.problem.reason
         if state is not None:
@@ -95,7 +95,7 @@ def test_the_table_covers_every_state_for_both_roles() -> None:
 
 def test_refusal_reason_reads_as_a_sentence() -> None:
     outcome = machine.receive(Role.PROVIDER, NegotiationState.OFFERED, VER)
-    assert isinstance(outcome, Refusal)
+    assert isinstance(outcome, TransitionRefusal)
     assert outcome.problem.reason == (
         "a ContractAgreementVerificationMessage from the consumer is not allowed in state OFFERED; expected from the "
         "consumer: ContractRequestMessage, ContractNegotiationEventMessage (ACCEPTED) or "
@@ -106,7 +106,7 @@ def test_refusal_reason_reads_as_a_sentence() -> None:
 
 def test_wrong_sender_reason_names_the_role_that_sends_it() -> None:
     outcome = machine.receive(Role.PROVIDER, NegotiationState.VERIFIED, FIN)
-    assert isinstance(outcome, Refusal)
+    assert isinstance(outcome, TransitionRefusal)
     assert outcome.problem.reason == (
         "a ContractNegotiationEventMessage (FINALIZED) is sent only by the provider, never by the consumer"
     )
@@ -114,7 +114,7 @@ def test_wrong_sender_reason_names_the_role_that_sends_it() -> None:
 
 def test_final_state_reason() -> None:
     outcome = machine.receive(Role.PROVIDER, NegotiationState.FINALIZED, TER)
-    assert isinstance(outcome, Refusal)
+    assert isinstance(outcome, TransitionRefusal)
     assert outcome.problem.reason == (
         "the contract negotiation is FINALIZED, a final state: "
         "no ContractNegotiationTerminationMessage is accepted any more"
@@ -122,7 +122,7 @@ def test_final_state_reason() -> None:
 
 
 def test_we_never_send_a_termination_into_a_terminated_negotiation() -> None:
-    assert isinstance(machine.send(Role.CONSUMER, NegotiationState.TERMINATED, TER), Refusal)
+    assert isinstance(machine.send(Role.CONSUMER, NegotiationState.TERMINATED, TER), TransitionRefusal)
 
 
 def test_unknown_message_kind_is_a_programming_error() -> None:
@@ -243,7 +243,7 @@ def _play(role: Role, steps: list[Step]) -> None:
         decide = machine.receive if direction == "in" else machine.send
         outcome = decide(role, state, message)
         if after is None:
-            assert isinstance(outcome, Refusal), f"step {number}: {message} must be refused in {state}"
+            assert isinstance(outcome, TransitionRefusal), f"step {number}: {message} must be refused in {state}"
         else:
             assert isinstance(outcome, Transition), f"step {number}: {outcome}"
             assert outcome.target == NegotiationState(after)
@@ -286,7 +286,7 @@ def test_random_message_sequences_stay_in_the_spec_and_final_states_absorb(
                 assert outcome.repeated and outcome.target == before and message is NegotiationMessage.TERMINATION
             state = outcome.target
         else:
-            assert isinstance(outcome, Refusal) and outcome.problem.code.startswith("dsp.negotiation.")
+            assert isinstance(outcome, TransitionRefusal) and outcome.problem.code.startswith("dsp.negotiation.")
     assert state is None or state in NegotiationState
 
 
@@ -300,4 +300,4 @@ def test_whatever_we_may_send_the_peer_accepts(
     if isinstance(ours, Transition):
         assert ours == theirs
     elif not (isinstance(theirs, Transition) and theirs.repeated):
-        assert isinstance(theirs, Refusal) and theirs.problem.code == ours.problem.code
+        assert isinstance(theirs, TransitionRefusal) and theirs.problem.code == ours.problem.code

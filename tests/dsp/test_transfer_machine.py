@@ -9,7 +9,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from connector.dsp import transfer_machine as machine
-from connector.dsp.process_machine import Refusal, Transition
+from connector.dsp.process_machine import Transition, TransitionRefusal
 from connector.dsp.vocabulary import Role, TransferMessage, TransferState
 
 REQ = "TransferRequestMessage"
@@ -73,7 +73,7 @@ def test_every_role_state_and_message(role: str, direction: str, state: str | No
         assert isinstance(outcome, Transition) and outcome.repeated
         assert outcome.source == outcome.target == TransferState.TERMINATED
     else:
-        assert isinstance(outcome, Refusal)
+        assert isinstance(outcome, TransitionRefusal)
         assert outcome.problem.code == _expected_refusal_code(sender, state, message)
         assert message in outcome.problem.reason
 
@@ -85,7 +85,7 @@ def test_the_table_covers_every_state_for_both_roles() -> None:
 
 def test_completion_while_suspended_is_explained() -> None:
     outcome = machine.receive(Role.PROVIDER, TransferState.SUSPENDED, COM)
-    assert isinstance(outcome, Refusal)
+    assert isinstance(outcome, TransitionRefusal)
     assert outcome.problem.reason == (
         "a TransferCompletionMessage from the consumer is not allowed in state SUSPENDED; expected from the consumer: "
         "TransferStartMessage or TransferTerminationMessage"
@@ -94,7 +94,7 @@ def test_completion_while_suspended_is_explained() -> None:
 
 def test_a_provider_cannot_open_a_transfer() -> None:
     outcome = machine.receive(Role.CONSUMER, None, REQ)
-    assert isinstance(outcome, Refusal)
+    assert isinstance(outcome, TransitionRefusal)
     assert outcome.problem.code == "dsp.transfer.invalid_transition"
     assert "starts with a TransferRequestMessage from the consumer" in outcome.problem.reason
 
@@ -102,7 +102,7 @@ def test_a_provider_cannot_open_a_transfer() -> None:
 def test_a_consumer_resumes_but_does_not_start_a_transfer() -> None:
     assert isinstance(machine.send(Role.CONSUMER, TransferState.SUSPENDED, STA), Transition)
     refusal = machine.send(Role.CONSUMER, TransferState.REQUESTED, STA)
-    assert isinstance(refusal, Refusal) and refusal.problem.code == "dsp.transfer.invalid_transition"
+    assert isinstance(refusal, TransitionRefusal) and refusal.problem.code == "dsp.transfer.invalid_transition"
 
 
 def test_final_states_are_reported() -> None:
@@ -200,7 +200,7 @@ def _play(role: Role, steps: list[Step]) -> None:
         decide = machine.receive if direction == "in" else machine.send
         outcome = decide(role, state, message)
         if after is None:
-            assert isinstance(outcome, Refusal), f"step {number}: {message} must be refused in {state}"
+            assert isinstance(outcome, TransitionRefusal), f"step {number}: {message} must be refused in {state}"
         else:
             assert isinstance(outcome, Transition), f"step {number}: {outcome}"
             assert outcome.target == TransferState(after)
@@ -240,7 +240,7 @@ def test_random_message_sequences_stay_in_the_spec_and_final_states_absorb(
                 assert outcome.repeated and outcome.target == before and message is TransferMessage.TERMINATION
             state = outcome.target
         else:
-            assert isinstance(outcome, Refusal) and outcome.problem.code.startswith("dsp.transfer.")
+            assert isinstance(outcome, TransitionRefusal) and outcome.problem.code.startswith("dsp.transfer.")
     assert state is None or state in TransferState
 
 
@@ -251,4 +251,4 @@ def test_whatever_we_may_send_the_peer_accepts(role: Role, state: TransferState,
     if isinstance(ours, Transition):
         assert ours == theirs
     elif not (isinstance(theirs, Transition) and theirs.repeated):
-        assert isinstance(theirs, Refusal) and theirs.problem.code == ours.problem.code
+        assert isinstance(theirs, TransitionRefusal) and theirs.problem.code == ours.problem.code

@@ -26,10 +26,10 @@ import aiohttp
 
 from connector.config import DataSection, LimitsSection, Listen
 from connector.dataplane.address import data_address, pull_address
-from connector.dataplane.gate import PULL, PUSH, kind_of, token_digest
+from connector.dataplane.endpoint_access import PULL, PUSH, kind_of, token_digest
 from connector.dataplane.ports import TransferControl
+from connector.dataplane.pull_tokens import TokenClaims, issue_token
 from connector.dataplane.streams import OpenStreams
-from connector.dataplane.tokens import TokenClaims, issue_token
 from connector.dsp.vocabulary import Role, TransferState
 from connector.errors import ConnectorError
 from connector.evidence.recorder import EvidenceSink, no_evidence

@@ -12,7 +12,7 @@ import hmac
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from connector.dataplane.tokens import TokenClaims, TokenError, check_holder
+from connector.dataplane.pull_tokens import TokenClaims, TokenError, check_holder
 from connector.dsp.vocabulary import Role, TransferState
 from connector.errors import ConnectorError, Problem
 
@@ -25,7 +25,7 @@ PUSH = "push"
 
 
 @dataclass(frozen=True)
-class Refusal:
+class AccessRefusal:
     status: int
     problem: Problem
 
@@ -33,7 +33,7 @@ class Refusal:
 class Refused(ConnectorError):
     """A refusal with its HTTP status, raised through the handlers to the listener's error middleware."""
 
-    def __init__(self, refusal: Refusal) -> None:
+    def __init__(self, refusal: AccessRefusal) -> None:
         p = refusal.problem
         super().__init__(p.code, p.reason, p.where, **p.details)
         self.status = refusal.status
@@ -42,8 +42,8 @@ class Refused(ConnectorError):
 _TOKEN_STATUS = {"token.wrong_holder": 403, "token.wrong_transfer": 403}
 
 
-def token_refusal(error: TokenError) -> Refusal:
-    return Refusal(_TOKEN_STATUS.get(error.code, 401), error.problem)
+def token_refusal(error: TokenError) -> AccessRefusal:
+    return AccessRefusal(_TOKEN_STATUS.get(error.code, 401), error.problem)
 
 
 def token_digest(token: str) -> str:
@@ -56,22 +56,24 @@ def kind_of(format_name: str) -> str:
     return PUSH if format_name.upper().endswith("-PUSH") else PULL
 
 
-def _not_found(transfer_id: str) -> Refusal:
-    return Refusal(404, Problem("dataplane.not_found", f"no transfer '{transfer_id}' is known here"))
+def _not_found(transfer_id: str) -> AccessRefusal:
+    return AccessRefusal(404, Problem("dataplane.not_found", f"no transfer '{transfer_id}' is known here"))
 
 
-def state_refusal(transfer: Transfer) -> Refusal | None:
+def state_refusal(transfer: Transfer) -> AccessRefusal | None:
     """None while the transfer is STARTED; otherwise why its data cannot flow now."""
     state = transfer.state
     if state == TransferState.STARTED:
         return None
     if state.is_terminal:
-        return Refusal(410, Problem("dataplane.ended", f"the transfer is {state}; its data can no longer be fetched"))
+        return AccessRefusal(
+            410, Problem("dataplane.ended", f"the transfer is {state}; its data can no longer be fetched")
+        )
     if state == TransferState.SUSPENDED:
-        return Refusal(
+        return AccessRefusal(
             409, Problem("dataplane.suspended", "the transfer is SUSPENDED; data flows again once it is resumed")
         )
-    return Refusal(409, Problem("dataplane.not_started", f"the transfer is {state}, not STARTED yet"))
+    return AccessRefusal(409, Problem("dataplane.not_started", f"the transfer is {state}, not STARTED yet"))
 
 
 def check_pull(
@@ -81,13 +83,13 @@ def check_pull(
     claims: TokenClaims,
     participant_id: str,
     cert_sha256: str,
-) -> Refusal | None:
+) -> AccessRefusal | None:
     """May the TLS peer `participant_id` (certificate `cert_sha256`) pull transfer `transfer_id` with a token
     whose signature and expiry have been checked and whose claims are `claims`?"""
     if transfer is None or transfer.role != Role.PROVIDER:
         return _not_found(transfer_id)
     if transfer.peer_id != participant_id:
-        return Refusal(
+        return AccessRefusal(
             403, Problem("token.wrong_holder", f"{participant_id} is not the consumer of transfer '{transfer_id}'")
         )
     try:
@@ -101,48 +103,48 @@ def check_pull(
     except TokenError as exc:
         return token_refusal(exc)
     if claims.agreement_id != transfer.agreement_id:
-        return Refusal(403, Problem("token.wrong_transfer", "the bearer token names another agreement"))
+        return AccessRefusal(403, Problem("token.wrong_transfer", "the bearer token names another agreement"))
     if kind_of(transfer.format) != PULL:
-        return Refusal(409, Problem("dataplane.not_pull", "this transfer pushes its data; it cannot be pulled"))
+        return AccessRefusal(409, Problem("dataplane.not_pull", "this transfer pushes its data; it cannot be pulled"))
     refused = state_refusal(transfer)
     if refused is not None:
         return refused
     if flow is None or flow.token_id != claims.token_id:
-        return Refusal(
+        return AccessRefusal(
             401, Problem("token.revoked", "the bearer token has been replaced or revoked; ask for a fresh one")
         )
     return None
 
 
-def check_refresh(transfer_id: str, transfer: Transfer | None, participant_id: str) -> Refusal | None:
+def check_refresh(transfer_id: str, transfer: Transfer | None, participant_id: str) -> AccessRefusal | None:
     """May the TLS peer have a fresh pull token for the transfer? Only its consumer, only while STARTED."""
     if transfer is None or transfer.role != Role.PROVIDER:
         return _not_found(transfer_id)
     if transfer.peer_id != participant_id:
-        return Refusal(
+        return AccessRefusal(
             403, Problem("token.wrong_holder", f"{participant_id} is not the consumer of transfer '{transfer_id}'")
         )
     if kind_of(transfer.format) != PULL:
-        return Refusal(409, Problem("dataplane.not_pull", "this transfer pushes its data; it has no pull token"))
+        return AccessRefusal(409, Problem("dataplane.not_pull", "this transfer pushes its data; it has no pull token"))
     return state_refusal(transfer)
 
 
 def check_push_receipt(
     transfer_id: str, transfer: Transfer | None, flow: Flow | None, token: str | None, participant_id: str
-) -> Refusal | None:
+) -> AccessRefusal | None:
     """May the TLS peer push into our transfer `transfer_id` with `token`? Only our provider, with the token we put
     in our request. The provider pushes right after its own STARTED is committed, possibly before its start
     message reached us, so REQUESTED is accepted too."""
     if transfer is None or transfer.role != Role.CONSUMER or kind_of(transfer.format) != PUSH:
         return _not_found(transfer_id)
     if transfer.peer_id != participant_id:
-        return Refusal(
+        return AccessRefusal(
             403, Problem("token.wrong_holder", f"{participant_id} is not the provider of transfer '{transfer_id}'")
         )
     if token is None or flow is None or flow.token_id is None:
-        return Refusal(401, Problem("token.missing", "a push needs the bearer token of the destination"))
+        return AccessRefusal(401, Problem("token.missing", "a push needs the bearer token of the destination"))
     if not hmac.compare_digest(flow.token_id, token_digest(token)):
-        return Refusal(401, Problem("token.revoked", "the bearer token is not this destination's token"))
+        return AccessRefusal(401, Problem("token.revoked", "the bearer token is not this destination's token"))
     if transfer.state in (TransferState.REQUESTED, TransferState.STARTED):
         return None
     return state_refusal(transfer)

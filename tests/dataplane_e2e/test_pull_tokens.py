@@ -10,7 +10,7 @@ from hypothesis import strategies as st
 
 from connector import jws
 from connector.canonical import b64url, canonical_bytes
-from connector.dataplane.tokens import TOKEN_TYPE, TokenClaims, TokenError, check_holder, issue_token, verify_token
+from connector.dataplane.pull_tokens import TOKEN_TYPE, TokenClaims, TokenError, check_holder, issue_token, verify_token
 from connector.keys import generate_key
 
 KEY = generate_key()

@@ -11,7 +11,7 @@ from typing import Any
 from aiohttp import web
 
 from connector.config import PeerEntry
-from connector.control.plane import ControlPlane
+from connector.control.control_plane import ControlPlane
 from connector.errors import ConnectorError
 from connector.store.sql import processes as repo
 from connector.web import inputs

@@ -8,9 +8,9 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from connector.dataplane.gate import check_pull, check_push_receipt, check_refresh, kind_of, token_digest
+from connector.dataplane.endpoint_access import check_pull, check_push_receipt, check_refresh, kind_of, token_digest
+from connector.dataplane.pull_tokens import TokenClaims
 from connector.dataplane.serving import is_repeatable, requested_range, shape, validator_matches
-from connector.dataplane.tokens import TokenClaims
 from connector.dsp.vocabulary import Role
 from connector.dsp.vocabulary import TransferState as S
 from connector.records.flows import Flow
