@@ -19,4 +19,3 @@ def data_root(tmp_path: Path) -> Path:
 @pytest.fixture
 def context(data_root: Path, tmp_path: Path) -> SourceContext:
     return SourceContext(file_roots={"default": data_root}, environ={})
-
