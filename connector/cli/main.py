@@ -14,6 +14,7 @@ from collections.abc import Sequence
 from connector import __version__
 from connector.cli import (
     authority,
+    definitions,
     demo,
     evidence,
     explain,
@@ -35,7 +36,7 @@ from connector.cli.base import (
 )
 from connector.errors import ConnectorError
 
-COMMANDS = (pki, authority, serve, processes, transfer, evidence, explain, demo)
+COMMANDS = (pki, authority, serve, processes, definitions, transfer, evidence, explain, demo)
 
 
 def build_parser() -> Parser:

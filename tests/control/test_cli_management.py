@@ -1,5 +1,5 @@
-"""The command line against real nodes over mutual TLS: agreements, pages of lists, refusals, and the exit
-statuses of a node or peer that cannot be reached."""
+"""The command line against real nodes over mutual TLS: what a node offers (assets, policies, offers), its
+agreements, pages of lists, and the exit statuses of a node or peer that cannot be reached."""
 
 import asyncio
 import json
@@ -38,6 +38,66 @@ def one_line(result, status: int, kind: str, *fragments: str) -> str:
     for fragment in fragments:
         assert fragment in lines[0], lines[0]
     return lines[0]
+
+
+async def test_assets_policies_and_offers_are_listed_added_and_removed(configs, tmp_path):
+    provider, consumer, pcfg, ccfg = configs
+    cfg = ["--config", str(pcfg)]
+    async with running_node(pcfg):
+        asset = tmp_path / "asset.json"
+        asset.write_text(json.dumps({"id": "rain", "title": "Rain", "source": {"type": "http", "url": "http://x/r"}}))
+        added = await acli("assets", "add", str(asset), *cfg)
+        assert added.returncode == 0 and added.stdout.strip() == "added asset 'rain'", added
+        inline = '{"id": "use", "policy": {"permission": [{"action": "use"}]}}'
+        assert (await acli("policies", "add", inline, *cfg)).stdout.strip() == "added policy 'use'"
+        proc = await asyncio.create_subprocess_exec(
+            sys.executable,
+            "-m",
+            "connector",
+            "offers",
+            "add",
+            "-",
+            *cfg,
+            stdin=asyncio.subprocess.PIPE,
+            stdout=asyncio.subprocess.PIPE,
+            stderr=asyncio.subprocess.PIPE,
+        )
+        out, err = await proc.communicate(b'{"id": "rain-offer", "assetId": "rain", "contractPolicyId": "use"}')
+        assert proc.returncode == 0 and out.decode().strip() == "added offer 'rain-offer'", err
+
+        listing = await acli("assets", "list", *cfg)
+        assert listing.returncode == 0
+        header, rule, row = listing.stdout.splitlines()
+        assert header.split() == ["ID", "TITLE", "MEDIA", "TYPE", "SOURCE", "UPDATED"]
+        assert row.split()[:5] == ["rain", "Rain", "application/octet-stream", "http", "http://x/r"]
+        policies = await acli("policies", "list", *cfg)
+        assert "perm use" in policies.stdout
+        offers = json.loads((await acli("offers", "list", "--json", *cfg)).stdout)
+        assert [(o["id"], o["assetId"], o["contractPolicyId"]) for o in offers["items"]] == [
+            ("rain-offer", "rain", "use")
+        ]
+        shown = json.loads((await acli("assets", "show", "rain", *cfg)).stdout)
+        assert shown["source"] == {"type": "http", "url": "http://x/r"}
+
+        # Mistakes: named by the node (the field) or by the command line (the JSON), exit status 2.
+        bad = await acli("policies", "add", '{"id": "p", "policy": {"permission": [{"action": 5}]}}', *cfg)
+        one_line(bad, 2, "error", "policy.permission[0].action")
+        one_line(await acli("policies", "add", inline, *cfg), 2, "error", "already exists")
+        one_line(await acli("assets", "add", "{not json", *cfg), 2, "error", "is not JSON")
+        one_line(await acli("assets", "add", str(tmp_path / "none.json"), *cfg), 2, "error", "none.json")
+        one_line(await acli("assets", "remove", "rain", *cfg), 2, "error", "still offered")
+        as_json = await acli("assets", "remove", "nothing", "--json", *cfg)
+        assert as_json.returncode == 2 and as_json.stderr == ""
+        assert json.loads(as_json.stdout)["error"] == {
+            "code": "asset.not_found",
+            "reason": "no asset 'nothing'",
+            "where": "id",
+        }
+
+        for kind, pid in (("offers", "rain-offer"), ("policies", "use"), ("assets", "rain")):
+            removed = await acli(kind, "remove", pid, *cfg)
+            assert removed.returncode == 0 and removed.stdout.strip().endswith(f"'{pid}'"), removed
+        assert (await Management(provider).call("GET", "/v1/assets"))["total"] == 0
 
 
 async def test_agreements_negotiations_and_pages(configs):
