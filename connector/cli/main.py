@@ -14,6 +14,7 @@ from collections.abc import Sequence
 from connector import __version__
 from connector.cli import (
     authority,
+    configuration,
     definitions,
     demo,
     evidence,
@@ -36,7 +37,7 @@ from connector.cli.base import (
 )
 from connector.errors import ConnectorError
 
-COMMANDS = (pki, authority, serve, processes, definitions, transfer, evidence, explain, demo)
+COMMANDS = (pki, authority, configuration, serve, processes, definitions, transfer, evidence, explain, demo)
 
 
 def build_parser() -> Parser:
