@@ -14,6 +14,7 @@ from collections.abc import Sequence
 from connector import __version__
 from connector.cli import (
     authority,
+    completion,
     configuration,
     definitions,
     demo,
@@ -37,7 +38,7 @@ from connector.cli.base import (
 )
 from connector.errors import ConnectorError
 
-COMMANDS = (pki, authority, configuration, serve, processes, definitions, transfer, evidence, explain, demo)
+COMMANDS = (pki, authority, configuration, serve, processes, definitions, transfer, evidence, explain, completion, demo)
 
 
 def build_parser() -> Parser:

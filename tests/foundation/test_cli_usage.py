@@ -106,6 +106,7 @@ def _read_by_nobody(*argv: str) -> tuple[int, str]:
 def test_a_reader_that_goes_away_ends_the_command_quietly_with_its_own_status(tmp_path):
     assert _read_by_nobody("pki", "init-authority", "--dir", str(tmp_path / "auth")) == (0, "")
     assert (tmp_path / "auth" / "ca.cert.pem").exists()
+    assert _read_by_nobody("completion", "bash") == (0, "")
     # A JSON error nobody reads still ends the command with the error's status.
     assert _read_by_nobody("agreements", "--json", "--config", str(tmp_path / "none.toml")) == (2, "")
 
