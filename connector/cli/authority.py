@@ -3,17 +3,14 @@
 from __future__ import annotations
 
 import argparse
-import asyncio
-from datetime import timedelta
 from pathlib import Path
 
-from connector.cli.base import Parser
+from connector.cli.base import subcommands
 
 
 def register(sub: argparse._SubParsersAction) -> None:
     authority = sub.add_parser("authority", help="run a federation authority's publication service")
-    authority_sub = authority.add_subparsers(dest="authority_command", metavar="COMMAND", parser_class=Parser)
-    authority_sub.required = True
+    authority_sub = subcommands(authority, "authority_command")
     serve = authority_sub.add_parser("serve", help="serve status lists, CRL and trust list at the public URL")
     serve.add_argument("--dir", required=True, type=Path, help="authority folder")
     serve.add_argument("--listen", help="HOST:PORT to listen on (default: the public URL's port on loopback)")
@@ -28,6 +25,9 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
+    import asyncio
+    from datetime import timedelta
+
     from connector.authority.service import serve
     from connector.config import parse_listen
     from connector.errors import UsageError

@@ -1,25 +1,30 @@
 """Commands that drive a running node through its management API (`--config FILE` says which node).
 
-The configuration gives the management address and API key; every failure the node reports (a problem with a
-code and a reason) is shown as one line, exit status 2 for usage and configuration errors, 1 when the node
-answered "no".
+The configuration gives the management address and API key. Every problem the node answers with (a code and a
+reason) becomes a NodeError whose exit status follows what it means: a mistake in what was asked (2), a refusal
+by the peer or the node (1), a peer or node that cannot be reached or cannot answer now (3).
+
+aiohttp and the configuration are imported when a command first talks to a node, not when the parser is built.
 """
 
 from __future__ import annotations
 
 import argparse
-import asyncio
-import json
 import os
 import sys
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import aiohttp
-
-from connector.config import Config, load_config
+from connector.cli.base import EXIT_FAILED, EXIT_UNREACHABLE, Unreachable, emit_json, exit_status
 from connector.errors import ConnectorError, UsageError
+
+if TYPE_CHECKING:
+    from connector.config import Config
+
+__all__ = ["emit_json"]
+
+PAGE = 500  # the largest page the management API serves
 
 
 class NodeError(ConnectorError):
@@ -30,10 +35,15 @@ class NodeError(ConnectorError):
         self.status = status
 
     @property
-    def is_usage(self) -> bool:
-        """Something the user gave was wrong (exit 2: a malformed request, an unknown id); a peer that refused
-        or failed (5xx from our node, peer.* and policy.* codes) is an answer "no" (exit 1)."""
-        return self.status < 500 and not self.code.startswith(("peer.", "policy."))
+    def exit_status(self) -> int:
+        """A peer that cannot be reached, or a node or peer that cannot answer now: 3. A refusal (the peer's, a
+        policy's, a seal that does not verify) or a failure of the node: 1. Anything else the node rejects is a
+        mistake in what it was asked (a malformed request, an unknown id): 2."""
+        if self.code in ("peer.unreachable", "peer.unavailable") or self.status in (503, 504):
+            return EXIT_UNREACHABLE
+        if self.status >= 500:
+            return EXIT_FAILED
+        return exit_status(ConnectorError(self.code, self.reason))
 
 
 def add_config_argument(parser: argparse.ArgumentParser) -> None:
@@ -41,12 +51,31 @@ def add_config_argument(parser: argparse.ArgumentParser) -> None:
         "--config",
         type=Path,
         default=os.environ.get("CONNECTOR_CONFIG"),
-        help="configuration of the node to talk to (default: $CONNECTOR_CONFIG)",
+        metavar="FILE",
+        help="configuration of the node (default: $CONNECTOR_CONFIG)",
     )
 
 
 def add_json_argument(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--json", action="store_true", help="print machine-readable JSON")
+    parser.add_argument("--json", action="store_true", help="print machine-readable JSON (errors too)")
+
+
+def add_paging_arguments(parser: argparse.ArgumentParser, default_limit: int = 50) -> None:
+    parser.add_argument("--limit", type=_count(1, PAGE), default=default_limit, help=f"at most this many (1-{PAGE})")
+    parser.add_argument("--offset", type=_count(0, 10**9), default=0, help="skip this many first (the next page)")
+
+
+def _count(low: int, high: int) -> Callable[[str], int]:
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"'{text}' is not a whole number") from None
+        if not low <= value <= high:
+            raise argparse.ArgumentTypeError(f"{value} is not between {low} and {high}")
+        return value
+
+    return parse
 
 
 class ManagementClient:
@@ -58,38 +87,63 @@ class ManagementClient:
         self.config = config
 
     async def call(self, method: str, path: str, body: Any = None, timeout: float = 60) -> Any:
+        import json
+
+        import aiohttp
+
         try:
             async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=timeout)) as session:
                 async with session.request(
                     method, self.base + path, json=body, headers={"X-Api-Key": self.api_key}
                 ) as resp:
                     text = await resp.text()
-                    data = json.loads(text) if text else None
+                    try:
+                        data = json.loads(text) if text else None
+                    except ValueError:
+                        data = None
                     if resp.status >= 400:
                         problem = data if isinstance(data, dict) else {}
                         raise NodeError(
-                            problem.get("code", f"http.{resp.status}"),
-                            problem.get("detail") or text[:300] or f"HTTP {resp.status}",
+                            str(problem.get("code") or f"http.{resp.status}"),
+                            str(problem.get("detail") or text[:300] or f"HTTP {resp.status}"),
                             problem.get("where"),
                             resp.status,
                         )
                     return data
         except aiohttp.ClientConnectionError:
-            raise ConnectorError(
+            raise Unreachable(
                 "cli.node_down",
                 f"no node answers at {self.base} (is 'connector serve' running with this configuration?)",
                 "management.listen",
             ) from None
         except TimeoutError:
-            raise ConnectorError("cli.timeout", f"the node at {self.base} did not answer in time") from None
+            raise Unreachable("cli.timeout", f"the node at {self.base} did not answer in time") from None
+
+    async def every(self, path: str, query: str = "") -> list[Any]:
+        """Every item of a paginated list, in the node's order (newest first)."""
+        items: list[Any] = []
+        offset = 0
+        while True:
+            page = await self.call("GET", f"{path}?limit={PAGE}&offset={offset}{query}")
+            items += page["items"]
+            offset += len(page["items"])
+            if not page["items"] or offset >= page["total"]:
+                return items
+
+
+def load(args: argparse.Namespace) -> Config:
+    """The configuration named by --config (or $CONNECTOR_CONFIG)."""
+    from connector.config import load_config
+
+    if args.config is None:
+        raise UsageError(
+            "cli.no_config", "name the node's configuration: --config FILE (or set CONNECTOR_CONFIG)", "--config"
+        )
+    return load_config(args.config)
 
 
 def client_from(args: argparse.Namespace) -> ManagementClient:
-    if args.config is None:
-        raise UsageError(
-            "cli.no_config", "say which node to talk to: --config FILE (or set CONNECTOR_CONFIG)", "--config"
-        )
-    return ManagementClient(load_config(args.config))
+    return ManagementClient(load(args))
 
 
 def peer_body(peer: str) -> dict[str, str]:
@@ -100,6 +154,8 @@ def peer_body(peer: str) -> dict[str, str]:
 
 
 def run(coro_fn: Callable[..., Any], *args: Any) -> Any:
+    import asyncio
+
     return asyncio.run(coro_fn(*args))
 
 
@@ -107,16 +163,27 @@ def table(rows: list[list[str]], headers: list[str]) -> str:
     widths = [len(h) for h in headers]
     for row in rows:
         widths = [max(w, len(c)) for w, c in zip(widths, row)]
-    lines = ["  ".join(h.ljust(w) for h, w in zip(headers, widths)), "  ".join("-" * w for w in widths)]
-    lines += ["  ".join(c.ljust(w) for c, w in zip(row, widths)) for row in rows]
+    lines = ["  ".join(h.ljust(w) for h, w in zip(headers, widths)).rstrip(), "  ".join("-" * w for w in widths)]
+    lines += ["  ".join(c.ljust(w) for c, w in zip(row, widths)).rstrip() for row in rows]
     return "\n".join(lines)
 
 
-def emit_json(data: Any) -> None:
-    json.dump(data, sys.stdout, indent=2)
-    sys.stdout.write("\n")
+def page_note(page: dict[str, Any], shown: int) -> str | None:
+    """A line saying which part of a longer list was shown, and how to see the next part."""
+    total, offset = page["total"], page.get("offset", 0)
+    if shown >= total and offset == 0:
+        return None
+    if shown == 0:
+        return f"(nothing at offset {offset}; {total} in all)"
+    last = offset + shown
+    more = f"; next: --offset {last}" if last < total else ""
+    return f"({offset + 1}-{last} of {total}{more})"
 
 
 def short(value: Any, width: int = 40) -> str:
     text = "" if value is None else str(value)
     return text if len(text) <= width else text[: width - 1] + "…"
+
+
+def stderr(text: str) -> None:
+    print(text, file=sys.stderr)

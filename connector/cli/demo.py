@@ -9,16 +9,15 @@ connector demo story --workdir DIR                 run the story against a runni
 from __future__ import annotations
 
 import argparse
-import asyncio
-import time
-from datetime import datetime
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from connector.cli.base import EXIT_FAILED, Parser
-from connector.demo import workspace as ws_module
-from connector.demo.processes import DataSpace, answers
-from connector.demo.story import Console, Story, summary
-from connector.signals import stop_requested
+
+if TYPE_CHECKING:
+    from connector.demo.processes import DataSpace
+    from connector.demo.story import Console
+    from connector.demo.workspace import Workspace
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -50,20 +49,32 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def _default_workdir() -> Path:
+    from datetime import datetime
+
     return Path.cwd() / f"demo-{datetime.now():%Y%m%d-%H%M%S}"
 
 
 def cmd_init(args: argparse.Namespace) -> int:
+    from connector.demo import workspace as ws_module
+
     ws = ws_module.create(args.workdir, args.profile)
     print(f"workspace created in {ws.dir} ({args.profile} profile); see {ws.dir / ws_module.WORKSPACE_FILE}")
     return 0
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
+    import asyncio
+
     return asyncio.run(_demo(args.workdir or _default_workdir(), args.keep_running))
 
 
 async def _demo(workdir: Path, keep_running: bool) -> int:
+    import time
+
+    from connector.demo import workspace as ws_module
+    from connector.demo.processes import DataSpace
+    from connector.demo.story import Console, Story, summary
+
     console = Console()
     started = time.monotonic()
     console.write(f"Creating the data space in {workdir}")
@@ -87,7 +98,12 @@ async def _demo(workdir: Path, keep_running: bool) -> int:
         space.stop()
 
 
-async def _keep_running(ws: ws_module.Workspace, console: Console, space: DataSpace) -> None:
+async def _keep_running(ws: Workspace, console: Console, space: DataSpace) -> None:
+    import asyncio
+
+    from connector.demo import workspace as ws_module
+    from connector.signals import stop_requested
+
     console.write("")
     console.write("The data space keeps running; try, from the repository root:")
     berlin = ws.path(ws.organisation("berlin-energy")["config"])
@@ -111,6 +127,12 @@ async def _keep_running(ws: ws_module.Workspace, console: Console, space: DataSp
 
 
 def cmd_up(args: argparse.Namespace) -> int:
+    import asyncio
+
+    from connector.demo import workspace as ws_module
+    from connector.demo.processes import DataSpace
+    from connector.demo.story import Console
+
     async def up() -> int:
         console = Console()
         ws = ws_module.Workspace.load(args.workdir)
@@ -127,6 +149,12 @@ def cmd_up(args: argparse.Namespace) -> int:
 
 
 def cmd_story(args: argparse.Namespace) -> int:
+    import asyncio
+    import time
+
+    from connector.demo import workspace as ws_module
+    from connector.demo.story import Console, Story, summary
+
     async def story() -> int:
         console = Console()
         ws = ws_module.Workspace.load(args.workdir)
@@ -139,8 +167,13 @@ def cmd_story(args: argparse.Namespace) -> int:
     return asyncio.run(story())
 
 
-async def _wait_for_nodes(ws: ws_module.Workspace, seconds: float) -> None:
+async def _wait_for_nodes(ws: Workspace, seconds: float) -> None:
+    import asyncio
+    import time
+
     import aiohttp
+
+    from connector.demo.processes import answers
 
     deadline = time.monotonic() + seconds
     async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=2)) as session:

@@ -10,22 +10,18 @@ from __future__ import annotations
 
 import argparse
 import json
-import sqlite3
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from connector.cli.base import EXIT_FAILED, EXIT_OK
+from connector.cli.base import EXIT_FAILED, EXIT_OK, subcommands
 from connector.cli.client import add_config_argument, add_json_argument, client_from, emit_json, run
 from connector.errors import ConnectorError, UsageError
 
 
 def register(sub: argparse._SubParsersAction) -> None:
-    from connector.cli.base import Parser
-
     evidence = sub.add_parser("evidence", help="export, verify and check evidence (signed agreements, the log)")
-    evidence_sub = evidence.add_subparsers(dest="evidence_command", metavar="COMMAND", parser_class=Parser)
-    evidence_sub.required = True
+    evidence_sub = subcommands(evidence, "evidence_command")
 
     exp = evidence_sub.add_parser("export", help="write the self-contained evidence bundle of an agreement")
     exp.add_argument("agreement_id", metavar="AGREEMENT_ID")
@@ -148,6 +144,8 @@ def cmd_verify(args: argparse.Namespace) -> int:
 
 def _offline_check(args: argparse.Namespace) -> dict[str, Any]:
     """Check the store file directly (the node is not running): read-only, nothing is migrated or written."""
+    import sqlite3
+
     from connector import keys
     from connector.config import load_config
     from connector.evidence.edge.log_check import check_log

@@ -6,15 +6,21 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from connector.cli.base import Parser
+from connector.cli.base import subcommands
 from connector.errors import UsageError
-from connector.pki.authority import DEFAULT_PUBLIC_URL, Authority
+
+# connector.pki.authority.DEFAULT_PUBLIC_URL (a test keeps them in step), here so that the parser loads no crypto.
+DEFAULT_PUBLIC_URL = "https://localhost:8765"
+# What `connector pki issue` writes that must not be replaced by mistake.
+PRIVATE_KEYS = ("tls.key.pem", "signing.key.pem")
+# connector.config's defaults of trust.reload_interval and trust.status_max_age (kept in step by a test).
+RELOAD_INTERVAL = 5.0
+STATUS_MAX_AGE = 60.0
 
 
 def register(sub: argparse._SubParsersAction) -> None:
     pki = sub.add_parser("pki", help="create authorities, issue identities, revoke them")
-    pki_sub = pki.add_subparsers(dest="pki_command", metavar="COMMAND", parser_class=Parser)
-    pki_sub.required = True
+    pki_sub = subcommands(pki, "pki_command")
 
     init = pki_sub.add_parser("init-authority", help="create a trust anchor (root CA, credential key, CRL)")
     init.add_argument("--dir", required=True, type=Path, help="folder to create the authority in")
@@ -43,6 +49,11 @@ def register(sub: argparse._SubParsersAction) -> None:
     issue.add_argument("--country", help="ISO 3166-1 alpha-2 country of establishment, e.g. JP")
     issue.add_argument("--name", help="organisation name")
     issue.add_argument("--valid-days", type=int, default=365, help="certificate validity in days")
+    issue.add_argument(
+        "--force",
+        action="store_true",
+        help="replace the private keys already in --out (the certificates issued with them stay valid until revoked)",
+    )
     issue.set_defaults(func=cmd_issue)
 
     cred = pki_sub.add_parser("credential", help="issue a verifiable credential (JWT) to a participant")
@@ -87,6 +98,8 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def cmd_init_authority(args: argparse.Namespace) -> int:
+    from connector.pki.authority import Authority
+
     authority = Authority.init(args.dir, args.name, args.issuer_id, args.valid_days, public_url=args.public_url)
     print(f"authority '{authority.name}' created in {authority.dir}")
     print(f"  trust anchor: {authority.ca_cert_path} (sha256 {authority.meta['ca_sha256'][:16]}...)")
@@ -97,6 +110,7 @@ def cmd_init_authority(args: argparse.Namespace) -> int:
 
 
 def cmd_credential(args: argparse.Namespace) -> int:
+    from connector.pki.authority import Authority
     from connector.pki.credentials import issue_participant_credential
 
     authority = Authority(args.authority)
@@ -113,6 +127,7 @@ def cmd_credential(args: argparse.Namespace) -> int:
 
 
 def cmd_trust_list(args: argparse.Namespace) -> int:
+    from connector.pki.authority import Authority
     from connector.pki.trust_list import issue_trust_list
 
     authority = Authority(args.authority)
@@ -127,6 +142,16 @@ def cmd_trust_list(args: argparse.Namespace) -> int:
 
 
 def cmd_issue(args: argparse.Namespace) -> int:
+    from connector.pki.authority import Authority
+
+    present = [name for name in PRIVATE_KEYS if (args.out / name).exists()]
+    if present and not args.force:
+        raise UsageError(
+            "pki.exists",
+            f"{args.out} already holds a private key ({', '.join(present)}); use --force to replace it "
+            "(the certificates issued with the old keys stay valid until revoked)",
+            "--out",
+        )
     authority = Authority(args.authority)
     issued = authority.issue_participant(
         args.participant_id, args.host, args.out, args.country, args.name, args.valid_days
@@ -138,7 +163,27 @@ def cmd_issue(args: argparse.Namespace) -> int:
     return 0
 
 
+def _when_seen(crl: object, certificates: bool, credentials: bool) -> str:
+    """How long running nodes take to see a revocation (the README's revocation step waits that long)."""
+    if not certificates and not credentials:
+        return ""
+    lines = ["running nodes refuse it:"]
+    if certificates:
+        lines.append(
+            f"  the certificates within trust.reload_interval (default {RELOAD_INTERVAL:g} s) where nodes read {crl}, "
+            "elsewhere once their copy of it is replaced"
+        )
+    if credentials:
+        lines.append(
+            f"  the credentials within trust.status_max_age (default {STATUS_MAX_AGE:g} s) of their verifiers, "
+            "once 'connector authority serve' publishes the status list (at once while it runs)"
+        )
+    return "\n".join(lines)
+
+
 def cmd_revoke(args: argparse.Namespace) -> int:
+    from connector.pki.authority import Authority
+
     authority = Authority(args.authority)
     if args.credential_id is not None:
         if args.credentials_only:
@@ -148,6 +193,8 @@ def cmd_revoke(args: argparse.Namespace) -> int:
             f"{args.credential_id} {'revoked' if fresh else 'was already revoked'}; its status bit is set in "
             f"the status lists under {authority.status_prefix}"
         )
+        if fresh:
+            print(_when_seen(authority.crl_path, certificates=False, credentials=True))
         return 0
     done = authority.revoke_participant(args.participant_id, credentials_only=args.credentials_only)
     if not args.credentials_only:
@@ -167,10 +214,15 @@ def cmd_revoke(args: argparse.Namespace) -> int:
         )
     elif args.credentials_only:
         print(f"{args.participant_id} holds no unrevoked credential of this authority")
+    seen = _when_seen(authority.crl_path, not args.credentials_only, bool(done.credential_ids))
+    if seen:
+        print(seen)
     return 0
 
 
 def cmd_crl(args: argparse.Namespace) -> int:
+    from connector.pki.authority import Authority
+
     authority = Authority(args.authority)
     path = authority.write_crl()
     print(f"CRL re-signed: {path} (number {authority.meta['crl_number']})")

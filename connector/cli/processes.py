@@ -1,22 +1,29 @@
-"""`connector catalog | negotiate | negotiations | transfers`: the consumer's day-to-day commands."""
+"""`connector catalog | negotiate | negotiations | agreements | transfers`: the consumer's day-to-day commands."""
 
 from __future__ import annotations
 
 import argparse
-import json
 from typing import Any
 
-from connector.cli.base import EXIT_FAILED
+from connector.cli.base import Refused, Unreachable
 from connector.cli.client import (
     add_config_argument,
     add_json_argument,
+    add_paging_arguments,
     client_from,
     emit_json,
+    page_note,
     peer_body,
     run,
     short,
     table,
 )
+
+# The protocol's states (connector.dsp.vocabulary; a test keeps these in step), spelled out here so that
+# building the parser does not load the protocol package.
+NEGOTIATION_STATES = ("REQUESTED", "OFFERED", "ACCEPTED", "AGREED", "VERIFIED", "FINALIZED", "TERMINATED")
+TRANSFER_STATES = ("REQUESTED", "STARTED", "SUSPENDED", "COMPLETED", "TERMINATED")
+ROLES = ("provider", "consumer")
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -40,22 +47,43 @@ def register(sub: argparse._SubParsersAction) -> None:
 
     negs = sub.add_parser("negotiations", help="list negotiations, or show one with its history")
     negs.add_argument("id", nargs="?", help="a negotiation id: show it with its history")
-    negs.add_argument("--state", help="only this state (e.g. TERMINATED)")
-    negs.add_argument("--limit", type=int, default=50)
-    add_config_argument(negs)
-    add_json_argument(negs)
+    _filters(negs, NEGOTIATION_STATES)
     negs.set_defaults(func=cmd_negotiations)
+
+    agr = sub.add_parser("agreements", help="list contract agreements, or show one with its policy")
+    agr.add_argument("id", nargs="?", help="an agreement id: show it with its policy")
+    add_paging_arguments(agr)
+    add_config_argument(agr)
+    add_json_argument(agr)
+    agr.set_defaults(func=cmd_agreements)
 
     tps = sub.add_parser("transfers", help="list transfers, or show one with its history")
     tps.add_argument("id", nargs="?", help="a transfer id: show it with its history")
-    tps.add_argument("--state", help="only this state (e.g. STARTED)")
-    tps.add_argument("--limit", type=int, default=50)
-    add_config_argument(tps)
-    add_json_argument(tps)
+    _filters(tps, TRANSFER_STATES)
+    tps.add_argument("--agreement", dest="agreement_id", help="only transfers under this agreement")
     tps.set_defaults(func=cmd_transfers)
 
 
-def _offer_terms(offer: dict[str, Any]) -> str:
+def _state(states: tuple[str, ...]) -> Any:
+    def parse(text: str) -> str:
+        if text.upper() not in states:
+            raise argparse.ArgumentTypeError(f"unknown state '{text}' (the states are {', '.join(states)})")
+        return text.upper()
+
+    return parse
+
+
+def _filters(parser: argparse.ArgumentParser, states: tuple[str, ...]) -> None:
+    parser.add_argument(
+        "--state", type=_state(states), choices=states, metavar="STATE", help=f"only this state: {', '.join(states)}"
+    )
+    parser.add_argument("--role", choices=ROLES, help="only where this node is the provider, or the consumer")
+    add_paging_arguments(parser)
+    add_config_argument(parser)
+    add_json_argument(parser)
+
+
+def offer_terms(offer: dict[str, Any]) -> str:
     parts = []
     for kind in ("permission", "prohibition", "obligation"):
         for rule in offer.get(kind) or []:
@@ -87,7 +115,9 @@ def cmd_catalog(args: argparse.Namespace) -> int:
     if args.json:
         emit_json(result)
         return 0
-    print(f"catalogue of {result['participantId']} ({result['address']}): {len(result['datasets'])} dataset(s)")
+    count = len(result["datasets"])
+    offered = "" if count else " (the peer offers nothing to this node)"
+    print(f"catalogue of {result['participantId']} ({result['address']}): {count} dataset(s){offered}")
     rows = []
     for ds in result["datasets"]:
         for offer in ds["offers"] or [{}]:
@@ -96,7 +126,7 @@ def cmd_catalog(args: argparse.Namespace) -> int:
                     ds["id"],
                     short(ds.get("title") or "", 30),
                     offer.get("@id", ""),
-                    short(_offer_terms(offer), 60),
+                    short(offer_terms(offer), 60),
                     ",".join(ds["formats"]),
                 ]
             )
@@ -125,18 +155,27 @@ def cmd_negotiate(args: argparse.Namespace) -> int:
         )
 
     neg = run(go)
+    check_concluded(neg, args.timeout)
     if args.json:
         emit_json(neg)
-    elif neg["state"] == "FINALIZED":
-        print(f"FINALIZED: agreement {neg['agreementId']} (negotiation {neg['id']})")
-    elif neg["state"] == "TERMINATED":
-        print(f"TERMINATED: {neg.get('reason') or 'no reason given'} (negotiation {neg['id']})")
     else:
-        print(
-            f"still {neg['state']} after {args.timeout:g}s (negotiation {neg['id']}); "
-            f"see 'connector negotiations {neg['id']}'"
+        print(f"FINALIZED: agreement {neg['agreementId']} (negotiation {neg['id']})")
+    return 0
+
+
+def check_concluded(neg: dict[str, Any], timeout: float) -> None:
+    """A negotiation that did not end FINALIZED is a refusal (TERMINATED) or an answer that has not come yet."""
+    if neg["state"] == "TERMINATED":
+        raise Refused(
+            "negotiation.terminated",
+            f"the negotiation ended TERMINATED: {neg.get('reason') or 'no reason given'} (negotiation {neg['id']})",
         )
-    return 0 if neg["state"] == "FINALIZED" else EXIT_FAILED
+    if neg["state"] != "FINALIZED":
+        raise Unreachable(
+            "negotiation.pending",
+            f"the negotiation is still {neg['state']} after {timeout:g} s; the node carries on: "
+            f"see 'connector negotiations {neg['id']}'",
+        )
 
 
 def _show(record: dict[str, Any]) -> None:
@@ -153,26 +192,39 @@ def _show(record: dict[str, Any]) -> None:
 FULL_WIDTH = frozenset({"id", "agreementId"})
 
 
-def _list(args: argparse.Namespace, kind: str, columns: list[tuple[str, str]]) -> int:
+def _query(args: argparse.Namespace, **filters: str | None) -> str:
+    from urllib.parse import urlencode
+
+    params = {"limit": args.limit, "offset": args.offset, **{k: v for k, v in filters.items() if v}}
+    return "?" + urlencode(params)
+
+
+def _list(args: argparse.Namespace, kind: str, columns: list[tuple[str, str]], **filters: str | None) -> int:
+    from urllib.parse import quote
+
     client = client_from(args)
     if args.id:
-        record = run(client.call, "GET", f"/v1/{kind}/{args.id}")
+        record = run(client.call, "GET", f"/v1/{kind}/{quote(args.id, safe='')}")
         emit_json(record) if args.json else _show(record)
         return 0
-    query = f"?limit={args.limit}" + (f"&state={args.state}" if args.state else "")
-    page = run(client.call, "GET", f"/v1/{kind}{query}")
+    page = run(client.call, "GET", f"/v1/{kind}{_query(args, **filters)}")
     if args.json:
         emit_json(page)
         return 0
+    print_page(page, columns)
+    return 0
+
+
+def print_page(page: dict[str, Any], columns: list[tuple[str, str]]) -> None:
     # Identifiers in full (they are what the next command takes); other cells cut to keep the table readable.
     rows = [
         [str(item.get(key) or "") if key in FULL_WIDTH else short(item.get(key), 44) for key, _ in columns]
         for item in page["items"]
     ]
     print(table(rows, [title for _, title in columns]))
-    if page["total"] > len(rows):
-        print(f"({len(rows)} of {page['total']}; use --limit)")
-    return 0
+    note = page_note(page, len(rows))
+    if note:
+        print(note)
 
 
 def cmd_negotiations(args: argparse.Namespace) -> int:
@@ -185,8 +237,11 @@ def cmd_negotiations(args: argparse.Namespace) -> int:
             ("state", "STATE"),
             ("counterPartyId", "PEER"),
             ("datasetId", "DATASET"),
+            ("agreementId", "AGREEMENT"),
             ("reason", "REASON"),
         ],
+        state=args.state,
+        role=args.role,
     )
 
 
@@ -202,7 +257,45 @@ def cmd_transfers(args: argparse.Namespace) -> int:
             ("format", "FORMAT"),
             ("reason", "REASON"),
         ],
+        state=args.state,
+        role=args.role,
+        agreementId=args.agreement_id,
     )
 
 
-__all__ = ["register", "json"]
+def cmd_agreements(args: argparse.Namespace) -> int:
+    from urllib.parse import quote
+
+    client = client_from(args)
+    me = client.config.node.participant_id
+    if args.id:
+        agreement = run(client.call, "GET", f"/v1/agreements/{quote(args.id, safe='')}")
+        if args.json:
+            emit_json(agreement)
+            return 0
+        for key in ("id", "negotiationId", "providerId", "consumerId", "datasetId", "concludedAt", "finalized"):
+            print(f"{key:15} {agreement.get(key)}")
+        print(f"{'policy':15} {offer_terms(agreement.get('policy') or {}) or '(no rules)'}")
+        return 0
+    page = run(client.call, "GET", f"/v1/agreements{_query(args)}")
+    if args.json:
+        emit_json(page)
+        return 0
+    for item in page["items"]:
+        provider = item.get("providerId") == me
+        item["role"] = "provider" if provider else "consumer"
+        item["peer"] = item.get("consumerId") if provider else item.get("providerId")
+        item["concluded"] = (item.get("concludedAt") or "")[:19]
+        item["terms"] = offer_terms(item.get("policy") or {})
+    print_page(
+        page,
+        [
+            ("id", "ID"),
+            ("role", "ROLE"),
+            ("peer", "PEER"),
+            ("datasetId", "DATASET"),
+            ("concluded", "CONCLUDED"),
+            ("terms", "TERMS"),
+        ],
+    )
+    return 0

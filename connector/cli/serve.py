@@ -3,25 +3,23 @@
 from __future__ import annotations
 
 import argparse
-import asyncio
 import os
-from pathlib import Path
 from typing import Any
 
-from connector.config import load_config
-from connector.log import setup_logging
+from connector.cli.client import add_config_argument, load
 
 
 def register(sub: argparse._SubParsersAction) -> None:
     serve = sub.add_parser("serve", help="run a connector node")
-    serve.add_argument("--config", required=True, type=Path, help="node configuration (TOML)")
+    add_config_argument(serve)
     serve.set_defaults(func=cmd_serve)
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
+    from connector.log import setup_logging
     from connector.node.runtime import serve
 
-    config = load_config(args.config)
+    config = load(args)
     setup_logging(config.log.level, config.log.format)
     run_loop(serve(config))
     return 0
@@ -29,6 +27,8 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
 def run_loop(coro: Any) -> Any:
     """Run on uvloop where it is installed (faster TLS and HTTP), unless CONNECTOR_EVENT_LOOP=asyncio."""
+    import asyncio
+
     if os.environ.get("CONNECTOR_EVENT_LOOP", "uvloop") == "uvloop":
         try:
             import uvloop

@@ -3,30 +3,30 @@
 `transfer` asks the node for a transfer under an agreement (or continues the one a part file beside FILE belongs
 to), waits until it is STARTED, pulls the data with the node's own TLS identity straight from the provider,
 shows progress on stderr, has the node verify and keep the provider's seal, publishes FILE atomically and
-completes the transfer. Run it again after an interruption and it continues where it stopped. `fetch` does the
-catalogue request and the negotiation first: the whole consumer side in one command.
+completes the transfer. Run it again after an interruption (Ctrl-C says the exact command) and it continues
+where it stopped. `fetch` does the catalogue request and the negotiation first, or with `--reuse` takes an
+agreement already concluded for that dataset: the whole consumer side in one command.
 
 Exit status: 0 done, 1 refused (the transfer or negotiation ended, the seal did not verify), 2 usage or
-configuration.
+configuration, 3 the node or the provider unreachable, 130 interrupted.
 """
 
 from __future__ import annotations
 
 import argparse
-import json
+import shlex
 import sys
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from connector.cli.base import EXIT_FAILED, EXIT_OK
+from connector.cli.base import EXIT_FAILED, EXIT_OK, Interrupted, Refused
 from connector.cli.client import ManagementClient, NodeError, add_config_argument, client_from, peer_body, run
-from connector.cli.progress import ProgressBar, human_bytes
-from connector.config import Config
 from connector.errors import ConfigError, ConnectorError, UsageError
-from connector.evidence.seal import SealError
-from connector.pull.atomic_file import PartRecord, record_path
-from connector.pull.client import Identity, NoProgress, NotRunning, Puller, PullRefused, PullResult
+
+if TYPE_CHECKING:
+    from connector.config import Config
+    from connector.pull.client import Identity, PullResult
 
 PULL = "HttpData-PULL"
 _LIVE_STATES = ("REQUESTED", "STARTED", "SUSPENDED")
@@ -43,6 +43,12 @@ def register(sub: argparse._SubParsersAction) -> None:
     fe.add_argument("dataset_id", metavar="DATASET_ID", help="the dataset, as the peer's catalogue names it")
     fe.add_argument("--offer", dest="offer_id", help="which of the dataset's offers (default: the first)")
     fe.add_argument("--purpose", help="the purpose you declare for using the data")
+    fe.add_argument(
+        "--reuse",
+        action="store_true",
+        help="use the latest FINALIZED agreement with this peer for this dataset (and offer and purpose, if "
+        "given) instead of negotiating again; negotiate only if there is none",
+    )
     _common(fe)
     fe.set_defaults(func=cmd_fetch)
 
@@ -54,7 +60,7 @@ def _common(parser: argparse.ArgumentParser) -> None:
         "--timeout", type=float, default=120.0, help="seconds to wait for the transfer to start or resume (default 120)"
     )
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
-    parser.add_argument("--json", action="store_true", help="print the outcome as JSON")
+    parser.add_argument("--json", action="store_true", help="print the outcome as JSON (errors too)")
     add_config_argument(parser)
 
 
@@ -65,6 +71,8 @@ class _Link:
         self.client = client
 
     async def access(self, transfer_id: str) -> Mapping[str, Any]:
+        from connector.pull.client import NotRunning
+
         try:
             return await self.client.call("POST", f"/v1/transfers/{transfer_id}/token", timeout=60)
         except NodeError as exc:
@@ -78,6 +86,8 @@ class _Link:
         )
 
     async def report_seal(self, transfer_id: str, report: Mapping[str, Any]) -> Mapping[str, Any]:
+        from connector.pull.client import PullRefused
+
         try:
             return await self.client.call("POST", f"/v1/transfers/{transfer_id}/seal", dict(report), timeout=60)
         except NodeError as exc:
@@ -90,6 +100,8 @@ class _Link:
 
 
 def _identity(config: Config) -> Identity:
+    from connector.pull.client import Identity
+
     ident = config.identity
     if ident.tls_cert is None or ident.tls_key is None:
         raise ConfigError("config.missing_key", "pulling needs the node's TLS certificate and key", "identity.tls_cert")
@@ -100,6 +112,8 @@ def _identity(config: Config) -> Identity:
 
 def _resumable(out: Path) -> str | None:
     """The transfer a part file beside `out` belongs to, if any."""
+    from connector.pull.atomic_file import PartRecord, record_path
+
     try:
         return PartRecord.from_bytes(record_path(out).read_bytes()).transfer_id
     except (FileNotFoundError, ConnectorError):
@@ -109,11 +123,13 @@ def _resumable(out: Path) -> str | None:
 async def _transfer_id(link: _Link, agreement_id: str, out: Path, timeout: float, progress: Any) -> tuple[str, bool]:
     """The transfer to pull: the one the part beside `out` belongs to while it lives, else a new one.
     Returns (id, whether a foreign part may be replaced)."""
+    from urllib.parse import quote
+
     client = link.client
     previous = _resumable(out)
     if previous is not None:
         try:
-            record = await client.call("GET", f"/v1/transfers/{previous}")
+            record = await client.call("GET", f"/v1/transfers/{quote(previous, safe='')}")
         except NodeError:
             record = None
         if record is not None and record.get("agreementId") == agreement_id and record.get("state") in _LIVE_STATES:
@@ -124,18 +140,25 @@ async def _transfer_id(link: _Link, agreement_id: str, out: Path, timeout: float
         "GET", f"/v1/transfers/{started['id']}?wait=STARTED&timeout={timeout}", timeout=timeout + 10
     )
     if record["state"] == "TERMINATED":
-        raise PullRefused(
+        raise Refused(
             "transfer.terminated",
             f"the provider did not start the transfer: {record.get('reason') or 'no reason given'}",
         )
     return started["id"], True
 
 
+def _out(args: argparse.Namespace) -> Path:
+    return Path(args.out).expanduser().absolute()
+
+
 async def _pull(config: Config, agreement_id: str, args: argparse.Namespace) -> PullResult:
+    from connector.cli.progress import ProgressBar
+    from connector.pull.client import NoProgress, Puller
+
     client = ManagementClient(config)
     link = _Link(client)
     progress = NoProgress() if args.quiet else ProgressBar()
-    out = args.out.expanduser().absolute()
+    out = _out(args)
     if not out.parent.is_dir():
         raise UsageError("cli.no_folder", f"the folder of {out} does not exist", "--out")
     if out.exists() and not args.overwrite:
@@ -147,9 +170,12 @@ async def _pull(config: Config, agreement_id: str, args: argparse.Namespace) -> 
 
 
 def _report(result: PullResult, as_json: bool) -> int:
+    from connector.cli.client import emit_json
+    from connector.cli.progress import human_bytes
+
     rate = result.received / result.stream_seconds if result.stream_seconds > 0 else 0.0
     if as_json:
-        json.dump(
+        emit_json(
             {
                 "transferId": result.transfer_id,
                 "file": str(result.path),
@@ -163,42 +189,107 @@ def _report(result: PullResult, as_json: bool) -> int:
                 "seal": dict(result.verdict),
                 "completed": result.completed,
                 "completionError": result.completion_error,
-            },
-            sys.stdout,
-            indent=2,
+            }
         )
-        sys.stdout.write("\n")
-    else:
-        print(
-            f"saved {result.path} ({human_bytes(result.size)}, sha256 {result.sha256}), sealed by "
-            f"{result.verdict.get('issuer')}; received {human_bytes(result.received)} at {human_bytes(rate)}/s"
-        )
-        if result.completed:
-            print(f"transfer {result.transfer_id} COMPLETED")
-    if not result.completed:
-        print(
-            f"connector: error: the data is saved, but the transfer could not be completed: {result.completion_error}",
-            file=sys.stderr,
-        )
-        return EXIT_FAILED
-    return EXIT_OK
-
-
-def _refused(exc: ConnectorError) -> int:
-    print(f"connector: refused: {exc.reason}", file=sys.stderr)
+        # The document says it all (completed, completionError); nothing more goes to stderr.
+        return EXIT_OK if result.completed else EXIT_FAILED
+    print(
+        f"saved {result.path} ({human_bytes(result.size)}, sha256 {result.sha256}), sealed by "
+        f"{result.verdict.get('issuer')}; received {human_bytes(result.received)} at {human_bytes(rate)}/s"
+    )
+    if result.completed:
+        print(f"transfer {result.transfer_id} COMPLETED")
+        return EXIT_OK
+    print(
+        f"connector: refused: the data is saved, but the transfer could not be completed: {result.completion_error}",
+        file=sys.stderr,
+    )
     return EXIT_FAILED
+
+
+def _refusal(exc: ConnectorError) -> Refused:
+    return Refused(exc.code, exc.reason, exc.where)
+
+
+def _command(*words: str | Path) -> str:
+    return " ".join(shlex.quote(str(w)) for w in words)
+
+
+def _resume_command(args: argparse.Namespace, config: Config, agreement_id: str) -> str:
+    words: list[str | Path] = ["connector", "transfer", agreement_id, "--out", _out(args)]
+    if args.overwrite:
+        words.append("--overwrite")
+    words += ["--config", Path(config.source or args.config).absolute()]
+    return _command(*words)
+
+
+def _interrupted(args: argparse.Namespace, config: Config, agreement_id: str | None) -> Interrupted:
+    """Ctrl-C: what was received stays in the part file; say exactly how to go on."""
+    if sys.stderr.isatty() and not args.quiet:
+        sys.stderr.write("\n")  # off the progress bar's line
+    if agreement_id is not None:
+        return Interrupted(
+            "cli.interrupted",
+            "the transfer stopped; the data received so far is kept and the next run continues from there: "
+            + _resume_command(args, config, agreement_id),
+        )
+    words: list[str | Path] = ["connector", "fetch", args.peer, args.dataset_id, "--out", _out(args), "--reuse"]
+    for flag, value in (("--offer", args.offer_id), ("--purpose", args.purpose)):
+        if value:
+            words += [flag, value]
+    words += ["--config", Path(config.source or args.config).absolute()]
+    return Interrupted(
+        "cli.interrupted",
+        "stopped before the transfer began; a negotiation under way goes on in the node, and this takes up "
+        "its agreement once it is FINALIZED: " + _command(*words),
+    )
+
+
+def _pulled(config: Config, agreement_id: str, args: argparse.Namespace) -> int:
+    from connector.evidence.seal import SealError
+    from connector.pull.client import PullRefused
+
+    try:
+        result = run(_pull, config, agreement_id, args)
+    except (PullRefused, SealError) as exc:
+        raise _refusal(exc) from None
+    except KeyboardInterrupt:
+        raise _interrupted(args, config, agreement_id) from None
+    return _report(result, args.json)
 
 
 def cmd_transfer(args: argparse.Namespace) -> int:
     client = client_from(args)
-    try:
-        result = run(_pull, client.config, args.agreement_id, args)
-    except (PullRefused, SealError) as exc:
-        return _refused(exc)
-    return _report(result, args.json)
+    return _pulled(client.config, args.agreement_id, args)
+
+
+async def _reusable(client: ManagementClient, args: argparse.Namespace) -> dict[str, Any] | None:
+    """The latest FINALIZED negotiation (as consumer) of this dataset with this peer, or None."""
+    if args.peer.startswith(("https://", "http://")):
+        address, peer_id = args.peer.rstrip("/"), None
+    else:
+        entry = client.config.peer(args.peer)
+        if entry is None:
+            return None  # the node names the configured peers when it is asked for the catalogue
+        address, peer_id = entry.address.rstrip("/"), entry.participant_id or None
+    for neg in await client.every("/v1/negotiations", "&state=FINALIZED&role=consumer"):
+        same_peer = (peer_id is not None and neg.get("counterPartyId") == peer_id) or (
+            str(neg.get("counterPartyAddress") or "").rstrip("/") == address
+        )
+        if (
+            same_peer
+            and neg.get("agreementId")
+            and neg.get("datasetId") == args.dataset_id
+            and args.offer_id in (None, neg.get("offerId"))
+            and args.purpose in (None, neg.get("purpose"))
+        ):
+            return dict(neg)
+    return None
 
 
 async def _negotiate(client: ManagementClient, args: argparse.Namespace) -> str:
+    from connector.cli.processes import check_concluded
+
     body = peer_body(args.peer)
     catalog = await client.call("POST", "/v1/catalog/request", body)
     dataset = next((d for d in catalog["datasets"] if d["id"] == args.dataset_id), None)
@@ -226,24 +317,32 @@ async def _negotiate(client: ManagementClient, args: argparse.Namespace) -> str:
         f"/v1/negotiations/{started['id']}?wait=FINALIZED,TERMINATED&timeout={args.timeout}",
         timeout=args.timeout + 10,
     )
-    if neg["state"] != "FINALIZED":
-        raise PullRefused(
-            "negotiation.refused", f"the negotiation ended {neg['state']}: {neg.get('reason') or 'no reason given'}"
-        )
+    check_concluded(neg, args.timeout)
     return str(neg["agreementId"])
 
 
 def cmd_fetch(args: argparse.Namespace) -> int:
     client = client_from(args)
 
-    async def go() -> PullResult:
+    async def agree() -> str:
+        reused = await _reusable(client, args) if args.reuse else None
+        if reused is not None:
+            if not args.quiet:
+                print(
+                    f"reusing agreement {reused['agreementId']} (negotiation {reused['id']}, "
+                    f"{str(reused.get('updatedAt') or '')[:19]})",
+                    file=sys.stderr,
+                )
+            return str(reused["agreementId"])
+        if args.reuse and not args.quiet:
+            print("no FINALIZED agreement for this dataset with this peer yet: negotiating", file=sys.stderr)
         agreement_id = await _negotiate(client, args)
         if not args.quiet:
             print(f"agreement {agreement_id}", file=sys.stderr)
-        return await _pull(client.config, agreement_id, args)
+        return agreement_id
 
     try:
-        result = run(go)
-    except (PullRefused, SealError) as exc:
-        return _refused(exc)
-    return _report(result, args.json)
+        agreement_id = run(agree)
+    except KeyboardInterrupt:
+        raise _interrupted(args, client.config, None) from None
+    return _pulled(client.config, agreement_id, args)

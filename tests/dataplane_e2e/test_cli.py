@@ -193,3 +193,94 @@ async def test_connector_transfer_waits_through_a_suspension_and_continues(pair)
         assert proc.returncode == 0, stderr.decode()
         assert "continuing at byte" in stderr.decode()
         assert out.read_bytes() == data and json.loads(stdout)["completed"] is True
+
+
+def _with_peer(pair) -> None:
+    pair.ccfg.write_text(
+        pair.ccfg.read_text()
+        + f"""
+[[peers]]
+name = "provider"
+address = "https://localhost:{pair.provider.protocol_port}/dsp/2025-1"
+participant_id = "{pair.provider.participant_id}"
+"""
+    )
+
+
+async def test_fetch_reuse_takes_the_agreement_already_concluded(pair):
+    data = os.urandom(10_000)
+    (pair.root / "one.bin").write_bytes(data)
+    _with_peer(pair)
+    out = pair.tmp / "one-copy.bin"
+    fetch = ["fetch", "provider", "one", "--out", str(out), "--overwrite", "--config", str(pair.ccfg)]
+    async with both(pair):
+        await pair.pm.call("POST", "/v1/assets", {"id": "one", "source": {"type": "file", "path": "one.bin"}}, 201)
+        await pair.pm.call("POST", "/v1/policies", {"id": "use", "policy": {"permission": [{"action": "use"}]}}, 201)
+        await pair.pm.call("POST", "/v1/offers", {"id": "one-offer", "assetId": "one", "contractPolicyId": "use"}, 201)
+
+        first = await run_cli(*fetch, "--reuse")  # nothing to reuse yet: it negotiates
+        assert first.returncode == 0, first.stderr
+        assert "no FINALIZED agreement for this dataset with this peer yet: negotiating" in first.stderr
+        agreement = next(line for line in first.stderr.splitlines() if line.startswith("agreement ")).split()[1]
+
+        again = await run_cli(*fetch, "--reuse")
+        assert again.returncode == 0, again.stderr
+        assert f"reusing agreement {agreement}" in again.stderr and out.read_bytes() == data
+        by_url = [*fetch, "--reuse"]
+        by_url[1] = f"https://localhost:{pair.provider.protocol_port}/dsp/2025-1"
+        assert f"reusing agreement {agreement}" in (await run_cli(*by_url)).stderr
+        negotiations = await pair.cm.call("GET", "/v1/negotiations?role=consumer", None, 200)
+        assert negotiations["total"] == 1
+        transfers = await pair.cm.call("GET", f"/v1/transfers?agreementId={agreement}", None, 200)
+        assert [t["state"] for t in transfers["items"]] == ["COMPLETED"] * 3
+
+        # Another declared purpose is another agreement; without --reuse, always a new one.
+        purposed = await run_cli(*fetch, "--reuse", "--purpose", "research")
+        assert purposed.returncode == 0 and "negotiating" in purposed.stderr, purposed.stderr
+        assert (await run_cli(*fetch)).returncode == 0
+        negotiations = await pair.cm.call("GET", "/v1/negotiations?role=consumer", None, 200)
+        assert negotiations["total"] == 3
+
+
+async def test_ctrl_c_during_a_transfer_says_how_to_resume_and_exits_130(pair):
+    import asyncio
+    import shlex
+    import signal
+    import sys
+
+    data = _big_file(pair.root / "big.bin")
+    out = pair.tmp / "big-copy.bin"
+    part = out.with_name(out.name + ".part")
+    async with both(pair):
+        agreement = await agree(pair, "big", {"type": "file", "path": "big.bin"})
+        proc = await asyncio.create_subprocess_exec(
+            sys.executable,
+            "-m",
+            "connector",
+            "transfer",
+            agreement,
+            "--out",
+            str(out),
+            "--config",
+            str(pair.ccfg),
+            stdout=asyncio.subprocess.PIPE,
+            stderr=asyncio.subprocess.PIPE,
+        )
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + 60
+        while not (part.exists() and part.stat().st_size >= 2 * 1024 * 1024):
+            assert proc.returncode is None and loop.time() < deadline
+            await asyncio.sleep(0.001)
+        proc.send_signal(signal.SIGINT)
+        stdout, stderr = await asyncio.wait_for(proc.communicate(), 60)
+        assert proc.returncode == 130, stderr.decode()
+        last = stderr.decode().strip().splitlines()[-1]
+        assert last.startswith("connector: interrupted: the transfer stopped; the data received so far is kept")
+        command = shlex.split(last.split("continues from there: ", 1)[1])
+        assert command == ["connector", "transfer", agreement, "--out", str(out), "--config", str(pair.ccfg)]
+        assert part.exists() and not out.exists() and stdout == b""
+
+        resumed = await run_cli(*command[1:], "--json")
+        assert resumed.returncode == 0, resumed.stderr
+        assert json.loads(resumed.stdout)["resumedFrom"] > 0 and "continuing transfer" in resumed.stderr
+        assert out.read_bytes() == data
