@@ -538,6 +538,8 @@ def parse_presentation_query(data: bytes | str | Mapping[str, Any]) -> Presentat
     if has_scope and has_definition:
         raise ConnectorError("dcp.malformed", "a query carries either scope or presentationDefinition, not both")
     if has_definition:
+        if not isinstance(message["presentationDefinition"], Mapping):
+            raise ConnectorError("dcp.malformed", "presentationDefinition must be an object", "presentationDefinition")
         raise ConnectorError(
             "dcp.presentation_definition_unsupported", "presentationDefinition queries are not implemented"
         )
@@ -574,6 +576,8 @@ def parse_presentation_response(data: bytes | str | Mapping[str, Any]) -> Presen
         )
     if not all(isinstance(p, str) and p for p in presentation):
         raise ConnectorError("dcp.malformed", "only JWT presentations (strings) are accepted", "presentation")
+    if "presentationSubmission" in message and not isinstance(message["presentationSubmission"], Mapping):
+        raise ConnectorError("dcp.malformed", "presentationSubmission must be an object", "presentationSubmission")
     return PresentationResponseMessage(tuple(presentation))
 
 
