@@ -23,13 +23,15 @@ closed). Calling a step out of order is a programming error and raises ``verific
 Order of checks: the ID token's own claims first (structure, algorithm, iss = sub, channel binding to the TLS
 participant id, audience, times) so that no document is fetched for a token that cannot pass; then the issuer's
 DID document (token signature with a capabilityInvocation key, optionally the key's x5c chain to a federation
-CA, then replay); then the presentations (holder signature, audience, times, each credential against the
-trust store, and that every credential falls under a requested scope); then one status list per distinct URL.
+CA, then replay); then the presentations of either DCP profile (holder signature, audience, times, each
+credential against the trust store and of its presentation's profile, and that every credential falls under a
+requested scope); then one status list per distinct URL.
 
 Reuse: a verified presentation may be reused for the same peer and scopes until the earliest of its own
-``exp``, ``max_reuse`` after it was verified, and the earliest credential expiry. Reuse skips the presentation
-fetch only: the ID token is always checked in full, and credential status is always re-established from a
-status list no older than the status cache policy allows, so revocation is honoured within ``max_age``.
+``exp`` (when it states one), ``max_reuse`` after it was verified, and the earliest credential expiry. Reuse
+skips the presentation fetch only: the ID token is always checked in full, and credential status is always
+re-established from a status list no older than the status cache policy allows, so revocation is honoured within
+``max_age``.
 With a `VerifiedStatusLists`, a status list token already verified against the same trust lists is not verified
 again (its validity period and the freshness of the copy still are, on every use).
 """

@@ -15,6 +15,8 @@ from typing import Any
 
 import jwt as pyjwt
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from connector import jws
 from connector.errors import ConnectorError
@@ -71,8 +73,10 @@ def payload(token: str) -> dict[str, Any]:
 
 
 def sign(claims: dict[str, Any], key, kid: str, **header: Any) -> str:
-    """Header alg and kid, and typ only when given (PyJWT would add typ JWT; EDC's tokens carry none)."""
-    return pyjwt.encode(claims, key, algorithm="ES256", headers={"kid": kid, "typ": None, **header})
+    """Header alg and kid, and typ only when given (PyJWT would add typ JWT; EDC's tokens carry none). The claims
+    are signed as they are (not checked as a JWT claims set), so that junk can be signed too."""
+    headers = {"kid": kid, "typ": None, **header}
+    return pyjwt.api_jws.encode(json.dumps(claims).encode(), key, algorithm="ES256", headers=headers)
 
 
 def sl2021_status(world, index: int = 7) -> StatusEntry:
@@ -573,3 +577,79 @@ def test_the_membership_credential_dates_and_holder_survive_both_profiles(world,
     v11 = verify_credential(vc11(world, now), world.store, world.a.did, now)
     assert dict(v20.subject) == dict(v11.subject)
     assert v11.subject["memberSince"] == date(2024, 1, 15).isoformat()
+
+
+# --- robustness: any signed junk in the new shapes is a named refusal, never another exception ------------------
+
+_json = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.text(max_size=10),
+    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=8), inner, max_size=3),
+    max_leaves=10,
+)
+_vc_members = st.dictionaries(
+    st.sampled_from(
+        ["@context", "id", "type", "issuer", "issuanceDate", "expirationDate", "credentialSubject", "credentialStatus"]
+    ),
+    _json,
+    max_size=3,
+)
+_jwt_members = st.dictionaries(
+    st.sampled_from(["iss", "sub", "jti", "nbf", "iat", "exp", "vp", "@context"]), _json, max_size=2
+)
+
+
+@given(vc=_vc_members, claims=_jwt_members)
+@settings(max_examples=150, suppress_health_check=[HealthCheck.function_scoped_fixture], deadline=None)
+def test_the_vc11_reader_raises_only_connector_error_on_signed_junk(world, now, vc, claims) -> None:
+    base = tck_style_vc11(world, now)
+    token = sign({**base, **claims, "vc": {**base["vc"], **vc}}, world.issuer_key, world.issuer_kid)
+    for check in (
+        lambda: verify_credential(token, world.store, world.a.did, now),
+        lambda: verify_status_list(token, world.store, world.authority_did, world.status_url, now),
+        lambda: read_credential_unverified(token),
+    ):
+        try:
+            check()
+        except ConnectorError:
+            pass
+
+
+_vp_members = st.dictionaries(
+    st.sampled_from(["@context", "type", "holder", "verifiableCredential", "id", "iss", "aud", "exp", "iat", "vp"]),
+    _json,
+    max_size=3,
+)
+
+
+@given(outer=_vp_members, inner=_vp_members, vc11_form=st.booleans())
+@settings(max_examples=150, suppress_health_check=[HealthCheck.function_scoped_fixture], deadline=None)
+def test_the_presentation_readers_raise_only_connector_error_on_signed_junk(
+    world, now, outer, inner, vc11_form
+) -> None:
+    credential = world.membership(world.a.did)
+    if vc11_form:
+        base = vc11_presentation_claims(world, now, [credential])
+        token = sign({**base, **outer, "vp": {**base["vp"], **inner}}, world.a.key, world.a.kid)
+    else:
+        wrapped = payload(identityhub_vc20(world, [credential]))
+        inner_token = sign({**payload(wrapped["id"].split(",", 1)[1]), **inner}, world.a.key, world.a.kid)
+        token = sign({**wrapped, "id": f"data:application/vp+jwt,{inner_token}", **outer}, world.a.key, world.a.kid)
+    try:
+        verify_presentation(token, world.a.document, world.a.did, world.b.did, now)
+    except ConnectorError:
+        pass
+
+
+def test_a_presentation_without_kid_is_checked_with_the_holders_one_authentication_key(world, now) -> None:
+    credential = vc11(world, now)
+    token = pyjwt.api_jws.encode(
+        json.dumps(vc11_presentation_claims(world, now, [credential])).encode(), world.a.key, algorithm="ES256"
+    )
+    assert verify_presentation(token, world.a.document, world.a.did, world.b.did, now).kid == world.a.kid
+    wrapped = identityhub_vc20(world, [world.membership(world.a.did)])
+    claims = payload(wrapped)
+    inner = pyjwt.encode(payload(claims["id"].split(",", 1)[1]), world.a.key, algorithm="ES256", headers={"typ": None})
+    bare = pyjwt.encode(
+        {**claims, "id": f"data:application/vp+jwt,{inner}"}, world.a.key, algorithm="ES256", headers={"typ": None}
+    )
+    assert verify_presentation(bare, world.a.document, world.a.did, world.b.did, now).kid == world.a.kid
