@@ -276,6 +276,12 @@ class TrustSection:
         default=120.0,
         check=_check_positive,
     )
+    max_token_lifetime: float = _doc(
+        "Longest lifetime in seconds accepted for a peer's self-issued ID token (the DCP TCK issues 600 s tokens).",
+        kind="float",
+        default=600.0,
+        check=_check_positive,
+    )
     presentation_reuse: float = _doc(
         "Seconds a verified presentation of a peer may be reused (bounded by its own validity).",
         kind="float",

@@ -1,8 +1,15 @@
-"""JSON Web Signatures with one pinned algorithm (ES256).
+"""JSON Web Signatures whose algorithm is pinned to the key, never chosen by the token.
 
-The algorithm is never chosen by the token: a header naming anything but ES256 (``none``, ``HS256``, ...) is
-refused before any key is touched. Compact JWS for tokens and credentials; detached JWS (RFC 7515 appendix F)
-for seals and signatures over documents that travel separately.
+This node signs with one algorithm, ES256 (P-256). It verifies the algorithms the Decentralized Claims Protocol
+expects of a verifier, each tied to one key type (`algorithms_for`): ES256 for P-256, ES384 for P-384, EdDSA for
+Ed25519, RS256 and PS256 for RSA keys of at least 2048 bits. A header naming anything else (``none``, ``HS256``,
+...) is refused before any key is touched, and a signature is only checked when the header's algorithm is one
+the chosen key may produce, so a public key can never be used as an HMAC secret or with another curve's hash.
+The signature arithmetic is PyJWT's; the framing (strict compact serialisation, detached payloads) is ours.
+
+Compact JWS for tokens and credentials; detached JWS (RFC 7515 appendix F) for seals and signatures over
+documents that travel separately. `read_header` / `check_header` accept only ES256: they read this project's
+own signatures (seals, agreement signatures, checkpoints), which are never anything else.
 """
 
 from __future__ import annotations
@@ -11,40 +18,48 @@ import json
 from collections.abc import Mapping
 from typing import Any
 
-from cryptography.exceptions import InvalidSignature
-from cryptography.hazmat.primitives import hashes
-from cryptography.hazmat.primitives.asymmetric import ec
-from cryptography.hazmat.primitives.asymmetric.utils import decode_dss_signature, encode_dss_signature
+from cryptography.hazmat.primitives.asymmetric import ec, ed25519, rsa
+from jwt.algorithms import ECAlgorithm, OKPAlgorithm, RSAAlgorithm, RSAPSSAlgorithm
 
 from connector.canonical import b64url, b64url_decode
 from connector.errors import ConnectorError
-from connector.keys import PrivateKey, PublicKey
+from connector.keys import MIN_RSA_BITS, PrivateKey, VerifyingKey
 
-ALGORITHM = "ES256"
+ALGORITHM = "ES256"  # what this node signs with
+# What this node verifies, and the PyJWT implementation of each (immutable, shared by every check).
+_IMPLEMENTATIONS: Mapping[str, ECAlgorithm | OKPAlgorithm | RSAAlgorithm] = {
+    "ES256": ECAlgorithm(ECAlgorithm.SHA256),
+    "ES384": ECAlgorithm(ECAlgorithm.SHA384),
+    "EdDSA": OKPAlgorithm(),
+    "RS256": RSAAlgorithm(RSAAlgorithm.SHA256),
+    "PS256": RSAPSSAlgorithm(RSAPSSAlgorithm.SHA256),
+}
+ALGORITHMS = frozenset(_IMPLEMENTATIONS)
 
 
 class JwsError(ConnectorError):
     """A signature or token that cannot be accepted; `code` says which check failed."""
 
 
-_ES256 = ec.ECDSA(hashes.SHA256())  # immutable: one for every signature and check
+def algorithms_for(key: object) -> tuple[str, ...]:
+    """The algorithms `key` may verify, by its type alone; () for a key of no supported type."""
+    if isinstance(key, ec.EllipticCurvePublicKey):
+        if isinstance(key.curve, ec.SECP256R1):
+            return ("ES256",)
+        if isinstance(key.curve, ec.SECP384R1):
+            return ("ES384",)
+        return ()
+    if isinstance(key, ed25519.Ed25519PublicKey):
+        return ("EdDSA",)
+    if isinstance(key, rsa.RSAPublicKey) and key.key_size >= MIN_RSA_BITS:
+        return ("RS256", "PS256")
+    return ()
 
 
 def _sign_raw(key: PrivateKey, signing_input: bytes) -> bytes:
-    der = key.sign(signing_input, _ES256)
-    r, s = decode_dss_signature(der)
-    return r.to_bytes(32, "big") + s.to_bytes(32, "big")
-
-
-def _verify_raw(key: PublicKey, signing_input: bytes, signature: bytes) -> bool:
-    if len(signature) != 64:
-        return False
-    der = encode_dss_signature(int.from_bytes(signature[:32], "big"), int.from_bytes(signature[32:], "big"))
-    try:
-        key.verify(der, signing_input, _ES256)
-        return True
-    except InvalidSignature:
-        return False
+    if not isinstance(key, ec.EllipticCurvePrivateKey) or not isinstance(key.curve, ec.SECP256R1):
+        raise JwsError("jws.key_unsupported", "this node signs with P-256 keys only")
+    return _IMPLEMENTATIONS[ALGORITHM].sign(signing_input, key)  # type: ignore[arg-type]
 
 
 def sign_compact(key: PrivateKey, payload: bytes, header: dict[str, Any] | None = None) -> str:
@@ -72,17 +87,39 @@ def read_header(jws: str) -> dict[str, Any]:
 
 
 def check_header(header: Mapping[str, Any]) -> None:
-    """The checks `read_header` makes of a header the caller has already decoded: the pinned algorithm, no crit."""
+    """The checks `read_header` makes of a header the caller has already decoded: ES256, no crit."""
     if header.get("alg") != ALGORITHM:
         raise JwsError("jws.algorithm", f"algorithm {header.get('alg')!r} refused; only {ALGORITHM} is accepted")
+    _no_critical(header)
+
+
+def check_foreign_header(header: Mapping[str, Any]) -> None:
+    """A header of another party's JWS: an algorithm this node verifies (never none or HMAC), no crit."""
+    alg = header.get("alg")
+    if not isinstance(alg, str) or alg not in ALGORITHMS:
+        raise JwsError(
+            "jws.algorithm",
+            f"algorithm {str(alg)[:20]!r} refused; accepted are {', '.join(sorted(ALGORITHMS))}",
+        )
+    _no_critical(header)
+
+
+def _no_critical(header: Mapping[str, Any]) -> None:
     if "crit" in header:
         raise JwsError("jws.critical", "JWS header lists critical extensions this node does not understand")
 
 
-def verify_signing_input(key: PublicKey, signing_input: bytes, signature: bytes) -> None:
-    """Check the signature over ``header.payload`` of a compact JWS whose parts the caller has already decoded
-    and whose header it has checked (`check_header`); raises JwsError('jws.signature')."""
-    if not _verify_raw(key, signing_input, signature):
+def verify_signing_input(key: VerifyingKey, signing_input: bytes, signature: bytes, algorithm: str = ALGORITHM) -> None:
+    """Check the signature over ``header.payload`` of a compact JWS whose parts the caller has already decoded and
+    whose header names `algorithm`; raises JwsError('jws.key_unsupported' / 'jws.algorithm' / 'jws.signature')."""
+    allowed = algorithms_for(key)
+    if not allowed:
+        raise JwsError("jws.key_unsupported", f"a {type(key).__name__} cannot verify signatures here")
+    if algorithm not in allowed:
+        raise JwsError(
+            "jws.algorithm", f"algorithm {str(algorithm)[:20]!r} is not one this key signs with ({', '.join(allowed)})"
+        )
+    if not _IMPLEMENTATIONS[algorithm].verify(signing_input, key, signature):  # type: ignore[arg-type]
         raise JwsError("jws.signature", "signature does not verify with the expected key")
 
 
@@ -94,8 +131,8 @@ def read_payload_unverified(jws: str) -> bytes:
         raise JwsError("jws.malformed", "JWS payload is not base64url") from None
 
 
-def verify_compact(key: PublicKey, jws: str) -> tuple[dict[str, Any], bytes]:
-    """Verify a compact JWS; returns (header, payload) or raises JwsError."""
+def verify_compact(key: VerifyingKey, jws: str) -> tuple[dict[str, Any], bytes]:
+    """Verify a compact ES256 JWS; returns (header, payload) or raises JwsError."""
     header = read_header(jws)
     h, p, s = jws.split(".")
     try:
@@ -113,8 +150,10 @@ def sign_detached(key: PrivateKey, payload: bytes, header: dict[str, Any] | None
     return f"{h}..{s}"
 
 
-def verify_detached(key: PublicKey, jws: str, payload: bytes, header: dict[str, Any] | None = None) -> dict[str, Any]:
-    """Verify a detached compact JWS against the payload it covers; returns the header.
+def verify_detached(
+    key: VerifyingKey, jws: str, payload: bytes, header: dict[str, Any] | None = None
+) -> dict[str, Any]:
+    """Verify a detached compact ES256 JWS against the payload it covers; returns the header.
 
     `header` is `read_header(jws)` when the caller has already read (and so checked) it."""
     if not isinstance(jws, str) or jws.count(".") != 2 or jws.split(".")[1] != "":

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import base64
+import json
 from pathlib import Path
 
 import pytest
@@ -55,6 +57,53 @@ def dsp_schema_oracle(monkeypatch):
     DSP_SEEN.clear()
     yield DSP_SEEN
     assert not DSP_VIOLATIONS, "DSP messages violating the official schemas:\n" + "\n".join(DSP_VIOLATIONS)
+
+
+# --- the DCP schemas as oracle --------------------------------------------------------------------------------
+# Every DCP presentation query and response the trust core builds, and every self-issued ID token it signs, in
+# every test (unit or real nodes), is checked against the official DCP 1.0.1 schemas and the base protocol's
+# claim rules (tests/dcp_oracle.py); a violation fails the test that caused it.
+
+DCP_VIOLATIONS: list[str] = []
+DCP_SEEN: list[str] = []  # what was checked in the current test ("PresentationQueryMessage", "IdToken", ...)
+
+
+@pytest.fixture(autouse=True)
+def dcp_schema_oracle(monkeypatch):
+    import dcp_oracle
+
+    from connector.trust import presentations, tokens
+
+    def watch(cls) -> None:
+        original = cls.to_json
+
+        def checked(self):
+            body = original(self)
+            DCP_SEEN.append(body.get("type", "?"))
+            for problem in dcp_oracle.schema_problems(body.get("type"), body):
+                DCP_VIOLATIONS.append(f"{body.get('type')}: {problem}")
+            return body
+
+        monkeypatch.setattr(cls, "to_json", checked)
+
+    watch(presentations.PresentationQueryMessage)
+    watch(presentations.PresentationResponseMessage)
+    sign_jwt = tokens.sign_jwt
+
+    def signed(key, claims, header):
+        token = sign_jwt(key, claims, header)
+        if header.get("typ") == tokens.ID_TOKEN_TYP:  # an ID token, not an access token
+            DCP_SEEN.append("IdToken")
+            as_sent = [json.loads(base64.urlsafe_b64decode(part + "==")) for part in token.split(".")[:2]]
+            for problem in dcp_oracle.id_token_problems(*as_sent):
+                DCP_VIOLATIONS.append(f"ID token: {problem}")
+        return token
+
+    monkeypatch.setattr(tokens, "sign_jwt", signed)
+    DCP_VIOLATIONS.clear()
+    DCP_SEEN.clear()
+    yield DCP_SEEN
+    assert not DCP_VIOLATIONS, "DCP messages or tokens violating the specification:\n" + "\n".join(DCP_VIOLATIONS)
 
 
 # --- the e2e marker ------------------------------------------------------------------------------------------

@@ -9,6 +9,9 @@ Routes, all below the authority's public URL, its path included (GET unless note
 - ``/crl.pem``: the current CRL, as ``connector pki`` last signed it;
 - ``/trust-list.jws``: the latest trust list ``connector pki trust-list`` signed (404 before the first);
 - ``/ca.cert.pem``: the root certificate (the anchor nodes pin; fetching it is not trusting it);
+- ``/did.json`` (``/.well-known/did.json`` for a public URL without a path): the issuer's DID document, where
+  its did:web issuer id resolves, so that the ``kid`` of its credentials and status lists can be looked up by
+  verifiers that resolve issuer keys (EDC); only when the issuer id is the public URL's DID;
 - ``/health``;
 - ``POST /tsa``: RFC 3161 time-stamps of the federation's TSA (see `connector.evidence.edge.tsa_service`).
 
@@ -127,6 +130,11 @@ class AuthorityService:
     async def _ca(self, request: web.Request) -> web.Response:
         return await self._file(self.authority.ca_cert_path, "application/x-pem-file")
 
+    async def _did(self, request: web.Request) -> web.Response:
+        return web.json_response(
+            self.authority.did_document(), content_type="application/did+json", headers={"Cache-Control": "no-cache"}
+        )
+
     async def _health(self, request: web.Request) -> web.Response:
         return web.json_response({"status": "ok", "authority": self.authority.name, "issuer": self.authority.issuer_id})
 
@@ -141,6 +149,9 @@ class AuthorityService:
                 web.get("/health", self._health),
             ]
         )
+        did_route = self.authority.did_document_route
+        if did_route is not None:
+            app.add_routes([web.get(did_route, self._did)])
         from connector.evidence.edge.tsa_service import tsa_routes
 
         app.add_routes(tsa_routes(self.authority.dir, self.clock))  # RFC 3161 time-stamps for the federation

@@ -25,7 +25,10 @@ def register(sub: argparse._SubParsersAction) -> None:
     init = pki_sub.add_parser("init-authority", help="create a trust anchor (root CA, credential key, CRL)")
     init.add_argument("--dir", required=True, type=Path, help="folder to create the authority in")
     init.add_argument("--name", default="Dev Authority", help="display name of the authority (federation)")
-    init.add_argument("--issuer-id", help="issuer id used in credentials (default: did:web:<name as slug>)")
+    init.add_argument(
+        "--issuer-id",
+        help="issuer id used in credentials (default: the did:web DID of --public-url, else did:web:<name as slug>)",
+    )
     init.add_argument("--valid-days", type=int, default=3650, help="validity of the root certificate")
     init.add_argument(
         "--public-url",

@@ -17,6 +17,13 @@ Every change takes an exclusive lock on the folder, so two commands run at once 
 The public URL is where the authority's service publishes status lists (``<url>/status/<n>``), the CRL and the
 trust list. It must be https: verifiers accept status lists only from plain https URLs that the trust list
 names, so a revocation cannot be served by whoever sits on the path.
+
+The issuer id is a did:web DID derived from the public URL (``https://host:8765/alpha`` ->
+``did:web:host%3A8765:alpha``), so that the authority's service can publish the DID document its credentials'
+and status lists' ``kid`` resolves in (`Authority.did_document`, at `Authority.did_document_route`). An
+authority made without a public URL, or whose URL names an IP address (which did:web cannot), keeps the
+name-derived ``did:web:<slug>``; ``--issuer-id`` overrides both. Trust lists carry the credential key
+themselves, so verifiers of this project work offline whichever it is.
 """
 
 from __future__ import annotations
@@ -30,6 +37,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
@@ -59,6 +67,19 @@ def _write_json(path: Path, data: Any) -> None:
 
 def _now() -> datetime:
     return datetime.now(UTC)
+
+
+def did_from_public_url(url: str) -> str | None:
+    """The did:web DID whose document lives at the public URL (``/.well-known/did.json`` for a URL without a path,
+    ``<path>/did.json`` below one), or None when the URL cannot be a did:web location (an IP address, ...)."""
+    from connector.trust.did import url_to_did
+
+    base = url.rstrip("/")
+    path = urlsplit(base).path
+    try:
+        return url_to_did(base + ("/did.json" if path else "/.well-known/did.json"))
+    except ConnectorError:
+        return None
 
 
 def check_public_url(url: str) -> str:
@@ -113,12 +134,15 @@ class Authority:
         issuer_id: str | None = None,
         valid_days: int = 3650,
         crl_days: int = 30,
-        public_url: str = DEFAULT_PUBLIC_URL,
+        public_url: str | None = None,
     ) -> Authority:
+        """Create the folder. The issuer id is `issuer_id`, else the DID of `public_url` (when given and usable
+        as a did:web location), else ``did:web:<name as slug>``."""
         directory = Path(directory)
         if (directory / AUTHORITY_FILE).exists():
             raise ConnectorError("pki.exists", f"an authority already exists in {directory}", "--dir")
-        public_url = check_public_url(public_url)
+        url_did = did_from_public_url(check_public_url(public_url)) if public_url is not None else None
+        public_url = check_public_url(public_url if public_url is not None else DEFAULT_PUBLIC_URL)
         if issuer_id is not None:
             from connector.trust.did import parse_did
 
@@ -134,7 +158,7 @@ class Authority:
             keys.write_private_key(directory / "ca.key.pem", ca_key)
             keys.write_public_file(directory / "ca.cert.pem", keys.cert_pem(ca_cert))
             keys.write_private_key(directory / "credential.key.pem", credential_key)
-            issuer = issuer_id or f"did:web:{slug(name)}"
+            issuer = issuer_id or url_did or f"did:web:{slug(name)}"
             jwk = keys.public_jwk(credential_key)
             meta = {
                 "name": name,
@@ -175,6 +199,25 @@ class Authority:
     @property
     def public_url(self) -> str:
         return self.meta.get("public_url", DEFAULT_PUBLIC_URL)
+
+    def did_document(self) -> dict[str, Any]:
+        """The issuer's DID document: the credential key (which also signs status lists) under assertionMethod,
+        with the id credentials and status lists name as their ``kid``."""
+        from connector.trust.did import ASSERTION_METHOD, DidKey, build_issuer_did_document
+
+        did, _, fragment = self.credential_kid.partition("#")
+        if did != self.issuer_id:
+            raise ConnectorError("pki.corrupt", "the credential key id is not a key of the issuer id", "--authority")
+        key = DidKey(fragment, self.credential_key().public_key(), relationships=(ASSERTION_METHOD,))
+        return build_issuer_did_document(self.issuer_id, [key])
+
+    @property
+    def did_document_route(self) -> str | None:
+        """Where below the public URL the DID document is published so that the issuer id resolves to it, or None
+        when the issuer id is not the public URL's DID (then it is not published)."""
+        if did_from_public_url(self.public_url) != self.issuer_id:
+            return None
+        return "/did.json" if urlsplit(self.public_url).path.strip("/") else "/.well-known/did.json"
 
     @property
     def federation_id(self) -> str:

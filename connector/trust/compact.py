@@ -1,4 +1,4 @@
-"""Compact JWTs as every artifact of this package travels: strict parsing, pinned ES256, named failures.
+"""Compact JWTs as every artifact of this package travels: strict parsing, algorithms pinned to keys, named failures.
 
 Each caller names what it is reading (``token``, ``credential``, ``presentation``...) and every failure comes
 back as that name plus the failed check (``credential.signature``, ``token.algorithm``), so a refusal on the wire
@@ -8,8 +8,10 @@ Stricter than RFC 7515/7519 where they leave room, because every leniency here i
 - each of the three parts must be canonical unpadded base64url (re-encoding the decoded bytes must give the
   same text), so no two strings carry the same signed content;
 - header and payload must be JSON objects without duplicate member names or non-finite numbers;
-- the algorithm is checked first (``<what>.algorithm``), then an empty signature part is refused as
-  ``<what>.unsigned``;
+- the algorithm is checked first (``<what>.algorithm``: only ES256, ES384, EdDSA, RS256 and PS256, never
+  ``none`` or HMAC), then an empty signature part is refused as ``<what>.unsigned``; when the signature is
+  checked, the header's algorithm must also be the one the chosen key's type signs with (``<what>.algorithm``
+  again), so a token cannot pick how its key is used;
 - keys are never taken from the token itself: ``jwk``, ``jku`` and ``x5u`` headers are refused, ``x5c`` only
   where the caller pins the certificate it must equal (trust lists).
 """
@@ -28,7 +30,7 @@ from typing import Any
 from connector import jws
 from connector.canonical import b64url, b64url_decode, canonical_bytes
 from connector.errors import ConnectorError
-from connector.keys import PrivateKey, PublicKey
+from connector.keys import PrivateKey, VerifyingKey
 from connector.trust.times import from_numeric_date, require_aware
 
 # Large enough for a presentation carrying a handful of credentials, small enough to bound parsing work.
@@ -54,6 +56,10 @@ class Jwt:
     def kid(self) -> str | None:
         kid = self.header.get("kid")
         return kid if isinstance(kid, str) else None
+
+    @property
+    def algorithm(self) -> str:
+        return str(self.header.get("alg"))
 
 
 def _no_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
@@ -127,7 +133,8 @@ def _part(text: str, what: str, name: str) -> bytes:
 
 
 def parse_jwt(token: object, what: str, *, allow_x5c: bool = False, max_length: int = MAX_JWT_LENGTH) -> Jwt:
-    """Split and decode a compact JWS; checks structure and the pinned algorithm, not the signature."""
+    """Split and decode a compact JWS; checks structure and that the algorithm is one this node verifies, not the
+    signature."""
     if not isinstance(token, str):
         raise ConnectorError(f"{what}.malformed", f"{what} is not a string")
     if len(token) > max_length:
@@ -139,7 +146,7 @@ def parse_jwt(token: object, what: str, *, allow_x5c: bool = False, max_length: 
     if not isinstance(header, dict):
         raise ConnectorError(f"{what}.malformed", f"{what} header is not a JSON object")
     try:
-        jws.check_header(header)  # the pinned algorithm, before anything else is believed
+        jws.check_foreign_header(header)  # the algorithm, before anything else is believed
     except jws.JwsError as exc:
         raise _renamed(exc, what) from None
     if parts[2] == "":
@@ -165,13 +172,15 @@ def _renamed(exc: jws.JwsError, what: str) -> ConnectorError:
     return ConnectorError(f"{what}.{check}", f"{what}: {exc.reason}", exc.where)
 
 
-def verify_signature(jwt: Jwt, key: PublicKey, what: str) -> None:
-    """Check the ES256 signature of a parsed JWT with a key the caller chose."""
+def verify_signature(jwt: Jwt, key: VerifyingKey, what: str) -> None:
+    """Check the signature of a parsed JWT with a key the caller chose, by the algorithm that key's type signs with
+    (the header must name it); raises ConnectorError('<what>.algorithm' / '<what>.signature' / ...)."""
     try:
         if jwt.signing_input:
-            jws.verify_signing_input(key, jwt.signing_input, jwt.signature)
+            jws.verify_signing_input(key, jwt.signing_input, jwt.signature, jwt.algorithm)
         else:  # built by hand rather than by parse_jwt
-            jws.verify_compact(key, jwt.token)
+            parsed = parse_jwt(jwt.token, what, allow_x5c=True)
+            jws.verify_signing_input(key, parsed.signing_input, parsed.signature, parsed.algorithm)
     except jws.JwsError as exc:
         raise _renamed(exc, what) from None
 

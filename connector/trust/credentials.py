@@ -1,8 +1,18 @@
-"""Verifiable credentials as JWTs (VC Data Model 2.0 secured with JOSE, ``application/vc+jwt``).
+"""Verifiable credentials as JWTs, in both DCP credential profiles (dcp.profiles.md).
 
-The JWT payload is the credential itself (``@context``, ``id``, ``type``, ``issuer``, ``validFrom``,
-``validUntil``, ``credentialSubject``, ``credentialStatus``) plus ``iss``/``sub``/``jti``/``iat``/``exp``
-mirroring it; the header is ``{"alg": "ES256", "typ": "vc+jwt", "kid": <issuer key id>}``.
+- ``vc20-bssl/jwt``: VC Data Model 2.0 secured with JOSE (``application/vc+jwt``): the JWT payload is the
+  credential itself (``@context``, ``id``, ``type``, ``issuer``, ``validFrom``, ``validUntil``,
+  ``credentialSubject``, ``credentialStatus``), with ``iss``/``sub``/``jti``/``iat``/``exp`` mirroring it when
+  present; header ``typ`` ``vc+jwt`` (or none, as EDC writes it). Status: ``BitstringStatusListEntry``.
+  This is what this node's authorities issue (`issue_credential`).
+- ``vc11-sl2021/jwt``: VC Data Model 1.1 as a JWT (section 6.3.1 of that model): the credential is the ``vc``
+  claim, and the registered claims stand for its properties - ``iss`` the issuer, ``sub`` the subject id,
+  ``jti`` the id, ``nbf`` the issuance date, ``exp`` the expiration date - taking precedence over the same
+  properties inside ``vc``; header ``typ`` ``JWT`` or none. Status: ``StatusList2021Entry``
+  (`issue_vc11_credential` writes one, for holders and tests).
+
+A status entry of either kind is read in either data model (EDC's verifier picks the revocation check by the
+entry's type alone). `read_envelope` gives both the same shape, `Envelope`, with its `profile`.
 
 Two credential types are issued and understood:
 - ``MembershipCredential``: credentialSubject ``id``, ``memberOf`` (data space id), ``memberSince`` (date);
@@ -10,21 +20,24 @@ Two credential types are issued and understood:
   alpha-2, an officially assigned code).
 
 Verification (``credential.*`` codes): ``malformed``, ``unsigned``, ``algorithm``, ``embedded_key``,
-``media_type`` (typ is not vc+jwt), ``issuer_untrusted`` (issuer on no trust list), ``type_not_allowed``
-(issuer not trusted for one of the credential's types), ``kid_unknown`` (signing key not on the trust lists for
-that issuer), ``signature``, ``not_yet_valid``, ``expired``, ``subject_mismatch`` (credentialSubject.id is not
-the holder), ``status_missing``, ``status_unsupported``, ``status_url_not_allowed``.
+``media_type`` (a typ that says it is something else), ``issuer_untrusted`` (issuer on no trust list),
+``type_not_allowed`` (issuer not trusted for one of the credential's types), ``kid_unknown`` (signing key not on
+the trust lists for that issuer), ``key_unsupported``, ``signature``, ``not_yet_valid``, ``expired``,
+``subject_mismatch`` (credentialSubject.id is not the holder), ``status_missing``, ``status_unsupported``,
+``status_url_not_allowed``.
 
 Choices where the specifications leave room (the stricter one each time):
 - The verification key comes from the trust store only - never from the credential, its header, or the
-  issuer's DID document - so a credential can name no key of its own choosing.
-- ``id``, ``validFrom`` and ``validUntil`` are required; JWT claims that mirror credential properties (iss,
-  sub, jti) must agree with them when present; the ``vc``/``vp`` claims of the older JWT encoding are refused.
-- Exactly one credentialSubject (an object, not a list); every type other than VerifiableCredential must be
-  allowed for the issuer.
+  issuer's DID document - so a credential can name no key of its own choosing. Its algorithm is the one of
+  the key's type (`connector.jws`).
+- An id, a start of validity and an end of validity are required; in VC 2.0 the JWT claims that mirror
+  credential properties (iss, sub, jti) must agree with them when present; in VC 1.1 the issuer and subject
+  named both ways must agree (the id and the dates follow the JWT claims, as the data model says).
+- Exactly one credentialSubject (an object, or a list holding one object); every type other than
+  VerifiableCredential must be allowed for the issuer.
 - A credential status is required by default (revocation must be checkable) and must be a single
-  ``BitstringStatusListEntry`` of purpose revocation or suspension, statusSize 1, whose list URL the trust store
-  allows for that issuer - checked before anything is fetched.
+  ``BitstringStatusListEntry`` (statusSize 1) or ``StatusList2021Entry`` of purpose revocation or suspension,
+  whose list URL the trust store allows for that issuer - checked before anything is fetched.
 """
 
 from __future__ import annotations
@@ -43,7 +56,15 @@ from connector.errors import ConnectorError
 from connector.keys import PrivateKey
 from connector.trust import vocab
 from connector.trust.claims import MEMBERSHIP_CREDENTIAL, ORGANIZATION_CREDENTIAL, VerifiedCredential
-from connector.trust.compact import Jwt, did_of_kid, optional_time, parse_jwt, sign_jwt, verify_signature
+from connector.trust.compact import (
+    Jwt,
+    did_of_kid,
+    optional_string,
+    optional_time,
+    parse_jwt,
+    sign_jwt,
+    verify_signature,
+)
 from connector.trust.did import parse_did
 from connector.trust.times import (
     format_date,
@@ -72,19 +93,23 @@ ISO_3166_ALPHA2 = frozenset(
 )
 
 
+STATUS_ENTRY_TYPES = (vocab.BITSTRING_STATUS_LIST_ENTRY, vocab.STATUS_LIST_2021_ENTRY)
+
+
 @dataclass(frozen=True)
 class StatusEntry:
-    """A BitstringStatusListEntry: where to look up a credential's status."""
+    """A status entry (BitstringStatusListEntry or StatusList2021Entry): where to look up a credential's status."""
 
     purpose: str
     index: int
     list_url: str
     id: str | None = None
+    type: str = vocab.BITSTRING_STATUS_LIST_ENTRY
 
     def to_json(self) -> dict[str, Any]:
         return {
             "id": self.id or f"{self.list_url}#{self.index}",
-            "type": vocab.BITSTRING_STATUS_LIST_ENTRY,
+            "type": self.type,
             "statusPurpose": self.purpose,
             "statusListIndex": str(self.index),
             "statusListCredential": self.list_url,
@@ -134,6 +159,52 @@ def issue_credential(
         claims["credentialStatus"] = status.to_json()
     _check_subject(credential_type, claims["credentialSubject"], "credential.invalid")
     return sign_jwt(key, claims, {"typ": vocab.VC_JWT_TYP, "kid": kid})
+
+
+def issue_vc11_credential(
+    key: PrivateKey,
+    kid: str,
+    issuer_did: str,
+    credential_type: str,
+    subject: Mapping[str, Any],
+    valid_from: datetime,
+    valid_until: datetime,
+    status: StatusEntry | None = None,
+    credential_id: str | None = None,
+) -> str:
+    """A VC Data Model 1.1 JWT (profile vc11-sl2021/jwt) of type [VerifiableCredential, `credential_type`]: the
+    credential in the ``vc`` claim, its issuer, subject, id and dates also as iss, sub, jti, nbf and exp."""
+    kid_did, _ = did_of_kid(kid, "credential")
+    parse_did(issuer_did)
+    if kid_did != issuer_did:
+        raise ConnectorError("credential.invalid", "the signing key id is not a key of the issuer", "kid")
+    holder = subject.get("id")
+    parse_did(holder)
+    if not valid_from < valid_until:
+        raise ConnectorError("credential.invalid", "validFrom must precede validUntil")
+    _check_subject(credential_type, subject, "credential.invalid")
+    cid = credential_id or f"urn:uuid:{uuid.uuid4()}"
+    vc: dict[str, Any] = {
+        "@context": [vocab.VC_V1_CONTEXT],
+        "id": cid,
+        "type": [vocab.VERIFIABLE_CREDENTIAL, credential_type],
+        "issuer": issuer_did,
+        "issuanceDate": format_datetime(valid_from),
+        "expirationDate": format_datetime(valid_until),
+        "credentialSubject": dict(subject),
+    }
+    if status is not None:
+        vc["credentialStatus"] = status.to_json()
+    claims = {
+        "iss": issuer_did,
+        "sub": holder,
+        "jti": cid,
+        "nbf": to_numeric_date(valid_from),
+        "iat": to_numeric_date(valid_from),
+        "exp": to_numeric_date(valid_until),
+        "vc": vc,
+    }
+    return sign_jwt(key, claims, {"typ": vocab.JWT_TYP, "kid": kid})
 
 
 def issue_membership_credential(
@@ -196,7 +267,7 @@ def _check_subject(credential_type: str, subject: Mapping[str, Any], code: str) 
 
 @dataclass(frozen=True)
 class Envelope:
-    """The VC Data Model 2.0 properties of a JWT-secured credential, read but not yet trusted."""
+    """The properties of a JWT-secured credential in either data model, read but not yet trusted."""
 
     id: str
     types: tuple[str, ...]
@@ -206,45 +277,69 @@ class Envelope:
     valid_until: datetime | None
     expires_at: datetime | None  # JWT exp: the signature's own expiry
     status: Any
+    profile: str = vocab.PROFILE_VC20
 
 
 def read_envelope(jwt: Jwt, what: str) -> Envelope:
-    """Read and cross-check the credential properties of a parsed vc+jwt; raises ConnectorError('<what>.*')."""
-    bad = f"{what}.malformed"
-    if jwt.header.get("typ") != vocab.VC_JWT_TYP:
-        raise ConnectorError(f"{what}.media_type", f"{what} header typ must be {vocab.VC_JWT_TYP!r}", "typ")
-    if jwt.header.get("cty", "vc") != "vc":
-        raise ConnectorError(f"{what}.media_type", f"{what} header cty must be 'vc' when present", "cty")
-    c = jwt.claims
-    if "vc" in c or "vp" in c:
-        raise ConnectorError(bad, "the vc and vp JWT claims of VC Data Model 1.1 are not accepted", "vc")
-    context = c.get("@context")
-    if not isinstance(context, list) or not context or context[0] != vocab.VC_CONTEXT:
-        raise ConnectorError(bad, f"@context must start with {vocab.VC_CONTEXT}", "@context")
-    raw_types = c.get("type")
-    types = (raw_types,) if isinstance(raw_types, str) else raw_types
+    """Read and cross-check the credential properties of a parsed JWT credential of either profile (a ``vc``
+    claim makes it VC Data Model 1.1); raises ConnectorError('<what>.*')."""
+    if "vp" in jwt.claims:
+        raise ConnectorError(f"{what}.malformed", "a presentation (vp claim) is not a credential", "vp")
+    if "vc" in jwt.claims:
+        return _read_vc11(jwt, what)
+    return _read_vc20(jwt, what)
+
+
+def _types(raw: object, bad: str) -> tuple[str, ...]:
+    types = (raw,) if isinstance(raw, str) else raw
     if not isinstance(types, (list, tuple)) or not all(isinstance(t, str) and t for t in types):
         raise ConnectorError(bad, "type must be a string or list of strings", "type")
     if vocab.VERIFIABLE_CREDENTIAL not in types or len(set(types)) != len(types):
         raise ConnectorError(bad, "type must include VerifiableCredential once", "type")
-    cid = c.get("id")
-    if not isinstance(cid, str) or not cid:
-        raise ConnectorError(bad, "credential id is required", "id")
-    issuer = c.get("issuer")
-    if isinstance(issuer, dict):
-        issuer = issuer.get("id")
+    return tuple(types)
+
+
+def _issuer(raw: object, bad: str) -> str:
+    issuer = raw.get("id") if isinstance(raw, dict) else raw
     if not isinstance(issuer, str):
         raise ConnectorError(bad, "issuer must be a DID", "issuer")
     try:
         parse_did(issuer)
     except ConnectorError:
         raise ConnectorError(bad, "issuer must be a did:web DID", "issuer") from None
+    return issuer
+
+
+def _one_subject(raw: object, bad: str) -> dict[str, Any]:
+    if isinstance(raw, list) and len(raw) == 1:
+        raw = raw[0]
+    if not isinstance(raw, dict):
+        raise ConnectorError(bad, "credentialSubject must be one object", "credentialSubject")
+    return raw
+
+
+def _read_vc20(jwt: Jwt, what: str) -> Envelope:
+    bad = f"{what}.malformed"
+    typ = jwt.header.get("typ")
+    if typ is not None and typ not in (vocab.VC_JWT_TYP, "application/" + vocab.VC_JWT_TYP):
+        raise ConnectorError(f"{what}.media_type", f"{what} header typ must be {vocab.VC_JWT_TYP!r}", "typ")
+    if jwt.header.get("cty", "vc") != "vc":
+        raise ConnectorError(f"{what}.media_type", f"{what} header cty must be 'vc' when present", "cty")
+    c = jwt.claims
+    context = c.get("@context")
+    if not isinstance(context, list) or not context or context[0] != vocab.VC_CONTEXT:
+        raise ConnectorError(bad, f"@context must start with {vocab.VC_CONTEXT}", "@context")
+    types = _types(c.get("type"), bad)
+    cid = c.get("id")
+    if not isinstance(cid, str) or not cid:
+        raise ConnectorError(bad, "credential id is required", "id")
+    issuer = _issuer(c.get("issuer"), bad)
     if c.get("iss", issuer) != issuer:
         raise ConnectorError(bad, "JWT iss disagrees with the credential issuer", "iss")
     if c.get("jti", cid) != cid:
         raise ConnectorError(bad, "JWT jti disagrees with the credential id", "jti")
-    subject = c.get("credentialSubject")
-    if not isinstance(subject, dict) or not isinstance(subject.get("id"), str) or not subject["id"]:
+    subject = _one_subject(c.get("credentialSubject"), bad)
+    if not isinstance(subject.get("id"), str) or not subject["id"]:
         raise ConnectorError(bad, "credentialSubject must be one object with an id", "credentialSubject")
     if c.get("sub", subject["id"]) != subject["id"]:
         raise ConnectorError(bad, "JWT sub disagrees with credentialSubject.id", "sub")
@@ -254,13 +349,71 @@ def read_envelope(jwt: Jwt, what: str) -> Envelope:
         raise ConnectorError(bad, "validUntil does not follow validFrom", "validUntil")
     return Envelope(
         id=cid,
-        types=tuple(types),
+        types=types,
         issuer=issuer,
         subject=MappingProxyType(dict(subject)),
         valid_from=valid_from,
         valid_until=valid_until,
         expires_at=optional_time(c, "exp", what),
         status=c.get("credentialStatus"),
+        profile=vocab.PROFILE_VC20,
+    )
+
+
+def _read_vc11(jwt: Jwt, what: str) -> Envelope:
+    bad = f"{what}.malformed"
+    typ = jwt.header.get("typ")
+    if typ is not None and typ != vocab.JWT_TYP:
+        raise ConnectorError(f"{what}.media_type", f"a VC 1.1 JWT {what} has typ 'JWT' or none", "typ")
+    c = jwt.claims
+    if "@context" in c or "credentialSubject" in c:
+        raise ConnectorError(bad, "a vc claim and VC 2.0 credential members cannot be mixed", "vc")
+    vc = c["vc"]
+    if not isinstance(vc, dict):
+        raise ConnectorError(bad, "the vc claim is not an object", "vc")
+    context = vc.get("@context")
+    if not isinstance(context, list) or not context or context[0] != vocab.VC_V1_CONTEXT:
+        raise ConnectorError(bad, f"vc.@context must start with {vocab.VC_V1_CONTEXT}", "vc.@context")
+    types = _types(vc.get("type"), bad)
+    jti, inner_id = optional_string(c, "jti", what), vc.get("id")
+    if inner_id is not None and (not isinstance(inner_id, str) or not inner_id):
+        raise ConnectorError(bad, "vc.id is not a non-empty string", "vc.id")
+    cid = jti or inner_id
+    if cid is None:
+        raise ConnectorError(bad, "credential id is required (jti or vc.id)", "jti")
+    iss = optional_string(c, "iss", what)
+    issuer = _issuer(iss if iss is not None else vc.get("issuer"), bad)
+    if "issuer" in vc and _issuer(vc["issuer"], bad) != issuer:
+        raise ConnectorError(bad, "JWT iss disagrees with vc.issuer", "iss")
+    subject = dict(_one_subject(vc.get("credentialSubject"), bad))
+    sub = optional_string(c, "sub", what)
+    inner_subject = subject.get("id")
+    if inner_subject is not None and (not isinstance(inner_subject, str) or (sub is not None and sub != inner_subject)):
+        raise ConnectorError(bad, "JWT sub disagrees with vc.credentialSubject.id", "sub")
+    holder = sub if sub is not None else inner_subject
+    if not holder:
+        raise ConnectorError(bad, "credentialSubject has no id (sub or vc.credentialSubject.id)", "sub")
+    subject["id"] = holder
+    nbf, exp = optional_time(c, "nbf", what), optional_time(c, "exp", what)
+    valid_from = nbf if nbf is not None else parse_datetime(vc.get("issuanceDate"), bad, "vc.issuanceDate")
+    if exp is not None:
+        valid_until: datetime | None = exp
+    elif "expirationDate" in vc:
+        valid_until = parse_datetime(vc["expirationDate"], bad, "vc.expirationDate")
+    else:
+        valid_until = None
+    if valid_until is not None and valid_until <= valid_from:
+        raise ConnectorError(bad, "the expiration date does not follow the issuance date", "exp")
+    return Envelope(
+        id=cid,
+        types=types,
+        issuer=issuer,
+        subject=MappingProxyType(subject),
+        valid_from=valid_from,
+        valid_until=valid_until,
+        expires_at=exp,
+        status=vc.get("credentialStatus"),
+        profile=vocab.PROFILE_VC11,
     )
 
 
@@ -287,6 +440,7 @@ class CheckedCredential:
     valid_from: datetime
     valid_until: datetime
     status: StatusEntry | None
+    profile: str = vocab.PROFILE_VC20
 
     @functools.cached_property
     def sha256(self) -> str:
@@ -321,10 +475,13 @@ def _status_entry(raw: Any, trust_store: TrustStore, issuer: str) -> StatusEntry
                 "credential.status_unsupported", "exactly one credentialStatus entry is supported", "credentialStatus"
             )
         raw = raw[0]
-    if not isinstance(raw, dict) or raw.get("type") != vocab.BITSTRING_STATUS_LIST_ENTRY:
+    if not isinstance(raw, dict) or raw.get("type") not in STATUS_ENTRY_TYPES:
         raise ConnectorError(
-            "credential.status_unsupported", "credentialStatus must be a BitstringStatusListEntry", "credentialStatus"
+            "credential.status_unsupported",
+            "credentialStatus must be a BitstringStatusListEntry or a StatusList2021Entry",
+            "credentialStatus",
         )
+    kind = raw["type"]
     purpose = raw.get("statusPurpose")
     if purpose not in ("revocation", "suspension"):
         raise ConnectorError(
@@ -332,7 +489,7 @@ def _status_entry(raw: Any, trust_store: TrustStore, issuer: str) -> StatusEntry
             f"status purpose {str(purpose)[:50]!r} cannot be evaluated",
             "statusPurpose",
         )
-    if raw.get("statusSize", 1) != 1:
+    if kind == vocab.BITSTRING_STATUS_LIST_ENTRY and raw.get("statusSize", 1) != 1:
         raise ConnectorError("credential.status_unsupported", "only statusSize 1 is supported", "statusSize")
     index = raw.get("statusListIndex")
     if not isinstance(index, str) or not _INDEX.match(index):
@@ -351,7 +508,7 @@ def _status_entry(raw: Any, trust_store: TrustStore, issuer: str) -> StatusEntry
             "statusListCredential",
         )
     entry_id = raw.get("id")
-    return StatusEntry(purpose, int(index), url, entry_id if isinstance(entry_id, str) else None)
+    return StatusEntry(purpose, int(index), url, entry_id if isinstance(entry_id, str) else None, kind)
 
 
 def verify_credential(
@@ -431,4 +588,5 @@ def verify_credential(
         valid_from=envelope.valid_from,
         valid_until=expiry,
         status=status,
+        profile=envelope.profile,
     )

@@ -2,7 +2,8 @@
 
 A participant id is a did:web DID; its DID document carries the signing key (as a P-256 JWK with an ``x5c``
 chain up to the federation root, so the key can also be checked offline) and the service entries a peer needs:
-the DCP ``CredentialService`` and the DSP ``DataService``.
+the DCP ``CredentialService`` and the DSP ``DataService``. A credential issuer's DID document
+(`build_issuer_did_document`) carries only its keys, so that the ``kid`` of what it signs resolves.
 
 Choices where the specifications leave room (the stricter one each time):
 - DID syntax: the host is lower-case DNS labels (no IP literal, as did:web requires), an optional port written
@@ -13,7 +14,14 @@ Choices where the specifications leave room (the stricter one each time):
   (no keys delegated to another controller); a public JWK carrying private members is refused outright.
 - Keys are only usable through a verification relationship: ID tokens need ``capabilityInvocation``
   (DCP 1.0 base protocol), presentations ``authentication`` (DCP presentation validation), anything the
-  participant asserts ``assertionMethod``. Only P-256 JWKs of type ``JsonWebKey2020``/``JsonWebKey`` are usable.
+  participant asserts ``assertionMethod``. A document that does not distinguish signing purposes - it lists no
+  key under ``assertionMethod``, ``capabilityInvocation`` or ``capabilityDelegation``, as EDC IdentityHub
+  publishes them - is read for what it says: its ``authentication`` keys (or, when it lists no relationship at
+  all, every key) serve for ID tokens and presentations (`DidDocument.usable_key`). A document that does
+  distinguish them is taken at its word.
+- Usable keys are JWKs (``publicKeyJwk``) of type ``JsonWebKey2020`` or ``JsonWebKey``: EC P-256 or P-384,
+  Ed25519, RSA of at least 2048 bits (`connector.keys.verifying_key_from_jwk`).
+- Without a ``kid``, the key is the document's one key usable for the purpose; none or several is a refusal.
 - Service endpoints this package reads must be absolute https URLs.
 """
 
@@ -32,11 +40,10 @@ from urllib.parse import urlsplit
 
 from cryptography import x509
 from cryptography.exceptions import InvalidSignature
-from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.hazmat.primitives.serialization import Encoding
 
 from connector.errors import ConnectorError
-from connector.keys import PublicKey, cert_der_b64, key_from_jwk, public_jwk, same_public_key
+from connector.keys import VerifyingKey, cert_der_b64, public_jwk, same_public_key, verifying_key_from_jwk
 from connector.trust import vocab
 from connector.trust.compact import strict_json
 from connector.trust.times import require_aware
@@ -48,6 +55,9 @@ CAPABILITY_DELEGATION = "capabilityDelegation"
 KEY_AGREEMENT = "keyAgreement"
 RELATIONSHIPS = (AUTHENTICATION, ASSERTION_METHOD, CAPABILITY_INVOCATION, CAPABILITY_DELEGATION, KEY_AGREEMENT)
 DEFAULT_RELATIONSHIPS = (AUTHENTICATION, ASSERTION_METHOD, CAPABILITY_INVOCATION)
+# Relationships that set signing keys apart by purpose; a document listing none of them does not.
+_PURPOSE_RELATIONSHIPS = frozenset({ASSERTION_METHOD, CAPABILITY_INVOCATION, CAPABILITY_DELEGATION})
+KEY_TYPES = (vocab.JSON_WEB_KEY_2020, vocab.JSON_WEB_KEY)
 
 MAX_DID_LENGTH = 2048
 MAX_DOCUMENT_BYTES = 256 * 1024
@@ -200,7 +210,7 @@ class DidKey:
     """A key to publish: its fragment (``key-1`` -> ``<did>#key-1``), the public key, and the x5c chain."""
 
     fragment: str
-    public_key: PublicKey
+    public_key: VerifyingKey
     chain: tuple[x509.Certificate, ...] = ()  # [signing cert, CA cert]
     relationships: tuple[str, ...] = DEFAULT_RELATIONSHIPS
 
@@ -217,6 +227,27 @@ def build_did_document(
         raise ConnectorError("did.document_invalid", "a DID document needs at least one key")
     _require_https(credential_service_url, "credential service URL")
     _require_https(dsp_url, "DSP URL")
+    document = _document_with_keys(did, keys, [vocab.DID_CONTEXT, vocab.JWS_2020_CONTEXT, vocab.DCP_CONTEXT])
+    document["service"] = [
+        {
+            "id": f"{did}#credential-service",
+            "type": vocab.CREDENTIAL_SERVICE,
+            "serviceEndpoint": credential_service_url,
+        },
+        {"id": f"{did}#dsp", "type": vocab.DATA_SERVICE, "serviceEndpoint": dsp_url},
+    ]
+    return document
+
+
+def build_issuer_did_document(did: str, keys: Sequence[DidKey]) -> dict[str, Any]:
+    """A DID document for a credential issuer: its keys (usually under ``assertionMethod``) and no services."""
+    return _document_with_keys(did, keys, [vocab.DID_CONTEXT, vocab.JWS_2020_CONTEXT])
+
+
+def _document_with_keys(did: str, keys: Sequence[DidKey], context: list[str]) -> dict[str, Any]:
+    parse_did(did)
+    if not keys:
+        raise ConnectorError("did.document_invalid", "a DID document needs at least one key")
     methods: list[dict[str, Any]] = []
     relations: dict[str, list[str]] = {name: [] for name in RELATIONSHIPS}
     for key in keys:
@@ -239,30 +270,16 @@ def build_did_document(
             relations[relation].append(kid)
     if len({m["id"] for m in methods}) != len(methods):
         raise ConnectorError("did.document_invalid", "two keys share a fragment")
-    document: dict[str, Any] = {
-        "@context": [vocab.DID_CONTEXT, vocab.JWS_2020_CONTEXT, vocab.DCP_CONTEXT],
-        "id": did,
-        "verificationMethod": methods,
-    }
+    document: dict[str, Any] = {"@context": context, "id": did, "verificationMethod": methods}
     document.update({name: ids for name, ids in relations.items() if ids})
-    document["service"] = [
-        {
-            "id": f"{did}#credential-service",
-            "type": vocab.CREDENTIAL_SERVICE,
-            "serviceEndpoint": credential_service_url,
-        },
-        {"id": f"{did}#dsp", "type": vocab.DATA_SERVICE, "serviceEndpoint": dsp_url},
-    ]
     return document
 
 
-def _holds(cert: x509.Certificate, key: PublicKey) -> bool:
-    cert_key = cert.public_key()
-    return (
-        isinstance(cert_key, ec.EllipticCurvePublicKey)
-        and isinstance(cert_key.curve, ec.SECP256R1)
-        and same_public_key(cert_key, key)
-    )
+def _holds(cert: x509.Certificate, key: VerifyingKey) -> bool:
+    try:
+        return same_public_key(cert.public_key(), key)  # type: ignore[arg-type]
+    except ConnectorError:  # a certificate key of a type no JWK here describes
+        return False
 
 
 def _require_https(url: object, what: str) -> str:
@@ -319,8 +336,8 @@ class DidDocument:
                 return method
         raise ConnectorError("did.key_unknown", f"key {kid!r} is not in the DID document of {self.id}", kid)
 
-    def key(self, kid: str, relationship: str = AUTHENTICATION) -> PublicKey:
-        """The P-256 public key for `kid`, if the document grants it `relationship`."""
+    def key(self, kid: str, relationship: str = AUTHENTICATION) -> VerifyingKey:
+        """The public key for `kid`, if the document lists it under `relationship` (read literally)."""
         method = self.method(kid)
         if relationship not in method.relationships:
             raise ConnectorError(
@@ -328,14 +345,54 @@ class DidDocument:
                 f"key {kid!r} is not listed under {relationship!r} in the DID document of {self.id}",
                 kid,
             )
-        if method.type not in (vocab.JSON_WEB_KEY_2020, vocab.JSON_WEB_KEY):
+        return _public_key(method, kid)
+
+    def usable_key(self, kid: str | None, relationship: str) -> tuple[VerificationMethod, VerifyingKey]:
+        """The method and key that may sign for `relationship`: the one `kid` names, or without a kid the one key
+        of the document usable for it. Relationships are read as the module docstring says (a document that does
+        not distinguish signing purposes lends its authentication keys, or all its keys, to both DCP purposes)."""
+        if kid is not None:
+            method = self.method(kid)
+            if not self._serves(method, relationship):
+                raise ConnectorError(
+                    "did.key_relationship",
+                    f"key {kid!r} may not be used for {relationship!r} according to the DID document of {self.id}",
+                    kid,
+                )
+            return method, _public_key(method, kid)
+        usable = []
+        for method in self.methods:
+            if self._serves(method, relationship):
+                try:
+                    usable.append((method, _public_key(method, method.id)))
+                except ConnectorError:
+                    continue  # a key of another representation or type is not "usable" for the count
+        if len(usable) != 1:
             raise ConnectorError(
-                "did.key_unsupported", f"verification method type {method.type!r} is not supported", kid
+                "did.key_unknown",
+                f"no key id given and the DID document of {self.id} has {len(usable)} keys usable for "
+                f"{relationship!r}; exactly one is needed to go without a key id",
+                "kid",
             )
-        try:
-            return key_from_jwk(dict(method.jwk))
-        except ConnectorError:
-            raise ConnectorError("did.key_unsupported", f"key {kid!r} is not an EC P-256 JWK", kid) from None
+        return usable[0]
+
+    def _serves(self, method: VerificationMethod, relationship: str) -> bool:
+        if relationship in method.relationships:
+            return True
+        if relationship not in (AUTHENTICATION, CAPABILITY_INVOCATION) or self.distinguishes_purposes:
+            return False
+        if self.lists_authentication:
+            return AUTHENTICATION in method.relationships
+        return True
+
+    @functools.cached_property
+    def distinguishes_purposes(self) -> bool:
+        """Whether any key is listed under assertionMethod, capabilityInvocation or capabilityDelegation."""
+        return any(m.relationships & _PURPOSE_RELATIONSHIPS for m in self.methods)
+
+    @functools.cached_property
+    def lists_authentication(self) -> bool:
+        return any(AUTHENTICATION in m.relationships for m in self.methods)
 
     def service_endpoint(self, service_type: str) -> str:
         """The https endpoint of the single service of `service_type`."""
@@ -362,6 +419,15 @@ class DidDocument:
 
     def _absolute(self, kid: str) -> str:
         return f"{self.id}{kid}" if isinstance(kid, str) and kid.startswith("#") else kid
+
+
+def _public_key(method: VerificationMethod, kid: str) -> VerifyingKey:
+    if method.type not in KEY_TYPES:
+        raise ConnectorError("did.key_unsupported", f"verification method type {method.type!r} is not supported", kid)
+    try:
+        return verifying_key_from_jwk(dict(method.jwk))
+    except ConnectorError as exc:
+        raise ConnectorError("did.key_unsupported", f"key {kid!r} is not usable: {exc.reason}", kid) from None
 
 
 def _malformed(why: str, where: str | None = None) -> ConnectorError:
@@ -551,10 +617,7 @@ def verify_key_certificate(
             raise ConnectorError("did.key_certificate", f"signing certificate of {kid!r} is a CA certificate", kid)
     except x509.ExtensionNotFound:
         pass
-    try:
-        published = key_from_jwk(dict(method.jwk))
-    except ConnectorError:
-        raise ConnectorError("did.key_unsupported", f"key {kid!r} is not an EC P-256 JWK", kid) from None
+    published = _public_key(method, kid)
     if not _holds(leaf, published):
         raise ConnectorError(
             "did.key_certificate", f"signing certificate of {kid!r} holds another key than the document", kid

@@ -1,12 +1,16 @@
 """DCP scopes: what a verifier may read from a holder's credential service.
 
 A scope is ``<alias>:<discriminator>[:<operation>]``. DCP 1.0 defines two aliases that must be supported,
-``org.eclipse.dspace.dcp.vc.type`` (by credential type) and ``org.eclipse.dspace.dcp.vc.id`` (by credential id);
-EDC writes the operation explicitly (``...:MembershipCredential:read``).
+``org.eclipse.dspace.dcp.vc.type`` (by credential type) and ``org.eclipse.dspace.dcp.vc.id`` (by credential id)
+(verifiable.presentation.protocol.md, "Scopes"); EDC writes the operation explicitly
+(``...:MembershipCredential:read``), and EDC deployments configured before that alias existed ask with
+``org.eclipse.edc.vc.type:<Type>:read``.
 
-Choices: only those two aliases are understood; the operation, when written, must be ``read`` (a presentation
-query never needs more); a scope written without an operation means ``read`` and is rendered with it. Scopes
-travel space-delimited in access tokens, so whitespace and control characters are refused.
+Choices: only those aliases are understood, the EDC one as a synonym of the DCP type alias (a scope grants the
+same whichever of the two spells it: `Scope.grant`); the operation, when written, must be ``read`` (a
+presentation query never needs more); a scope written without an operation means ``read`` and is rendered with
+it. Scopes this node writes use the DCP aliases. Scopes travel space-delimited in access tokens, so whitespace
+and control characters are refused.
 """
 
 from __future__ import annotations
@@ -19,9 +23,11 @@ from connector.errors import ConnectorError
 
 VC_TYPE_ALIAS = "org.eclipse.dspace.dcp.vc.type"
 VC_ID_ALIAS = "org.eclipse.dspace.dcp.vc.id"
+EDC_VC_TYPE_ALIAS = "org.eclipse.edc.vc.type"
 READ = "read"
 _KNOWN_OPERATIONS = ("read", "write", "all")
-_ALIASES = (VC_TYPE_ALIAS, VC_ID_ALIAS)
+_ALIASES = (VC_TYPE_ALIAS, VC_ID_ALIAS, EDC_VC_TYPE_ALIAS)
+_TYPE_ALIASES = (VC_TYPE_ALIAS, EDC_VC_TYPE_ALIAS)
 _PRINTABLE = re.compile(r"^[\x21-\x7e]+$")
 MAX_SCOPE_LENGTH = 512
 
@@ -35,9 +41,18 @@ class Scope:
     def __str__(self) -> str:
         return f"{self.alias}:{self.discriminator}:{self.operation}"
 
+    @property
+    def by_type(self) -> bool:
+        return self.alias in _TYPE_ALIASES
+
+    @property
+    def grant(self) -> tuple[str, str, str]:
+        """What the scope grants, whichever alias spells it: (``type`` or ``id``, discriminator, operation)."""
+        return ("type" if self.by_type else "id", self.discriminator, self.operation)
+
     def matches(self, types: Iterable[str], credential_id: str | None) -> bool:
         """Whether a credential with these types and id falls under this scope."""
-        if self.alias == VC_TYPE_ALIAS:
+        if self.by_type:
             return self.discriminator in set(types)
         return credential_id is not None and credential_id == self.discriminator
 
@@ -48,14 +63,16 @@ def parse_scope(text: object) -> Scope:
         raise ConnectorError("scope.invalid", "a scope is a short string of printable characters without spaces")
     alias, sep, rest = text.partition(":")
     if not sep or alias not in _ALIASES:
-        raise ConnectorError("scope.invalid", f"scope alias must be {VC_TYPE_ALIAS} or {VC_ID_ALIAS}", text[:100])
+        raise ConnectorError(
+            "scope.invalid", f"scope alias must be {VC_TYPE_ALIAS}, {VC_ID_ALIAS} or {EDC_VC_TYPE_ALIAS}", text[:100]
+        )
     discriminator, operation = rest, READ
     head, sep, tail = rest.rpartition(":")
     if sep and tail in _KNOWN_OPERATIONS:
         discriminator, operation = head, tail
     if operation != READ:
         raise ConnectorError("scope.invalid", "only the read operation can be granted for presentations", text[:100])
-    if discriminator == "" or (alias == VC_TYPE_ALIAS and ":" in discriminator):
+    if discriminator == "" or (alias in _TYPE_ALIASES and ":" in discriminator):
         raise ConnectorError("scope.invalid", "scope names no credential type or id", text[:100])
     return Scope(alias, discriminator, operation)
 

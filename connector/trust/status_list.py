@@ -1,7 +1,15 @@
-"""W3C Bitstring Status List v1.0: the encoded list, the status list credential, and how long a copy is good for.
+"""Status lists: W3C Bitstring Status List v1.0 (profile vc20-bssl/jwt) and Status List 2021 (vc11-sl2021/jwt).
 
-``encodedList`` is the multibase (prefix ``u``) unpadded base64url of the GZIP-compressed bitstring; index 0 is
-the most significant bit of the first byte; a list holds at least 131,072 entries (16 KiB).
+The encoded list, the status list credential, and how long a copy is good for. ``encodedList`` is the GZIP-
+compressed bitstring, base64url-encoded: with the multibase prefix ``u`` and no padding for a Bitstring Status
+List; for a Status List 2021 (2023-04-27 draft: "base-64 encoded") also without the prefix, in either base64
+alphabet with its canonical padding, as EDC and the draft's own examples write it. Index 0 is the most
+significant bit of the first byte; a list holds at least 131,072 entries (16 KiB) in both.
+
+Status list credentials are read in either data model: a VC 2.0 JOSE ``BitstringStatusListCredential`` (what
+this node's authorities publish), or a VC 1.1 JWT (``vc`` claim) holding a ``StatusList2021Credential`` or a
+``BitstringStatusListCredential`` (as EDC IssuerService publishes its lists). A credential's status entry must
+point at a list of its own kind (``status.type_mismatch``).
 
 Choices where the specifications leave room (the stricter one each time):
 - Only ``statusSize`` 1 and the purposes ``revocation`` and ``suspension`` are understood; a set bit means the
@@ -20,6 +28,8 @@ Choices where the specifications leave room (the stricter one each time):
 
 from __future__ import annotations
 
+import base64
+import binascii
 import enum
 import gzip
 import re
@@ -36,13 +46,19 @@ from connector.keys import PrivateKey
 from connector.trust import vocab
 from connector.trust.compact import Jwt, did_of_kid, parse_jwt, sign_jwt, verify_signature
 from connector.trust.credentials import StatusEntry, read_envelope
-from connector.trust.times import format_datetime, require_aware, to_numeric_date
+from connector.trust.times import format_datetime, parse_datetime, require_aware, to_numeric_date
 from connector.trust.trust_list import TrustList, TrustStore
 
 MIN_ENTRIES = 131_072
 MAX_BITSTRING_BYTES = 16 * 1024 * 1024
 SUPPORTED_PURPOSES = ("revocation", "suspension")
 _ENCODED = re.compile(r"^u[A-Za-z0-9_-]+$")
+_ENCODED_2021 = re.compile(r"^(?:[A-Za-z0-9_-]+|[A-Za-z0-9+/]+={0,2})$")
+# The kind of list each status entry type points at.
+LIST_OF_ENTRY = {
+    vocab.BITSTRING_STATUS_LIST_ENTRY: vocab.BITSTRING_STATUS_LIST,
+    vocab.STATUS_LIST_2021_ENTRY: vocab.STATUS_LIST_2021,
+}
 
 
 # ---------------------------------------------------------------------------------------------------------
@@ -88,17 +104,19 @@ def encode_bitstring(bits: bytes) -> str:
     return "u" + b64url(gzip.compress(bytes(bits), compresslevel=9, mtime=0))
 
 
-def decode_bitstring(encoded: object, max_bytes: int = MAX_BITSTRING_BYTES) -> bytes:
-    """Inverse of `encode_bitstring`, with the bounds above; raises ConnectorError('status.list_malformed')."""
-    if not isinstance(encoded, str) or not _ENCODED.match(encoded) or len(encoded) > max_bytes:
+def decode_bitstring(encoded: object, max_bytes: int = MAX_BITSTRING_BYTES, *, status_list_2021: bool = False) -> bytes:
+    """Inverse of `encode_bitstring`, with the bounds above; raises ConnectorError('status.list_malformed').
+
+    With `status_list_2021`, the Status List 2021 spellings are read too: no multibase prefix, and standard
+    base64 with its padding."""
+    if not isinstance(encoded, str) or len(encoded) > max_bytes:
         raise ConnectorError("status.list_malformed", "encodedList is not multibase base64url (prefix 'u')")
-    text = encoded[1:]
-    try:
-        compressed = b64url_decode(text)
-    except ValueError:
-        raise ConnectorError("status.list_malformed", "encodedList is not base64url") from None
-    if b64url(compressed) != text:
-        raise ConnectorError("status.list_malformed", "encodedList is not canonical unpadded base64url")
+    if _ENCODED.match(encoded):
+        compressed = _canonical_b64url(encoded[1:])
+    elif status_list_2021 and _ENCODED_2021.match(encoded):
+        compressed = _canonical_b64(encoded)
+    else:
+        raise ConnectorError("status.list_malformed", "encodedList is not multibase base64url (prefix 'u')")
     inflater = zlib.decompressobj(wbits=16 + zlib.MAX_WBITS)
     try:
         bits = inflater.decompress(compressed, max_bytes + 1)
@@ -113,6 +131,29 @@ def decode_bitstring(encoded: object, max_bytes: int = MAX_BITSTRING_BYTES) -> b
             "status.list_too_short", f"status list holds {len(bits) * 8} entries; at least {MIN_ENTRIES} required"
         )
     return bits
+
+
+def _canonical_b64url(text: str) -> bytes:
+    try:
+        compressed = b64url_decode(text)
+    except ValueError:
+        raise ConnectorError("status.list_malformed", "encodedList is not base64url") from None
+    if b64url(compressed) != text:
+        raise ConnectorError("status.list_malformed", "encodedList is not canonical unpadded base64url")
+    return compressed
+
+
+def _canonical_b64(text: str) -> bytes:
+    """Status List 2021: base64url without padding, or standard base64 with exactly its padding."""
+    if "+" not in text and "/" not in text and "=" not in text:
+        return _canonical_b64url(text)
+    try:
+        compressed = base64.b64decode(text, validate=True)
+    except (binascii.Error, ValueError):
+        raise ConnectorError("status.list_malformed", "encodedList is not base64") from None
+    if base64.b64encode(compressed).decode("ascii") != text:
+        raise ConnectorError("status.list_malformed", "encodedList is not canonical base64")
+    return compressed
 
 
 def allocate_index(used: Collection[int], size: int = MIN_ENTRIES) -> int:
@@ -176,6 +217,50 @@ def issue_status_list_credential(
     return sign_jwt(key, claims, {"typ": vocab.VC_JWT_TYP, "kid": kid})
 
 
+def issue_status_list_2021_credential(
+    key: PrivateKey,
+    kid: str,
+    issuer_did: str,
+    url: str,
+    revoked: Iterable[int],
+    valid_from: datetime,
+    valid_until: datetime,
+    purpose: str = "revocation",
+    size: int = MIN_ENTRIES,
+) -> str:
+    """A StatusList2021Credential as a VC Data Model 1.1 JWT (profile vc11-sl2021/jwt) for the list at `url`."""
+    if purpose not in SUPPORTED_PURPOSES:
+        raise ConnectorError("status.invalid", f"status purpose must be one of {SUPPORTED_PURPOSES}")
+    if did_of_kid(kid, "status")[0] != issuer_did:
+        raise ConnectorError("status.invalid", "the signing key id is not a key of the issuer")
+    if not valid_from < valid_until:
+        raise ConnectorError("status.invalid", "validFrom must precede validUntil")
+    vc = {
+        "@context": [vocab.VC_V1_CONTEXT, "https://w3id.org/vc/status-list/2021/v1"],
+        "id": url,
+        "type": [vocab.VERIFIABLE_CREDENTIAL, vocab.STATUS_LIST_2021_CREDENTIAL],
+        "issuer": issuer_did,
+        "issuanceDate": format_datetime(valid_from),
+        "expirationDate": format_datetime(valid_until),
+        "credentialSubject": {
+            "id": f"{url}#list",
+            "type": vocab.STATUS_LIST_2021,
+            "statusPurpose": purpose,
+            "encodedList": encode_bitstring(bitstring_with(revoked, size))[1:],
+        },
+    }
+    claims = {
+        "iss": issuer_did,
+        "sub": f"{url}#list",
+        "jti": url,
+        "nbf": to_numeric_date(valid_from),
+        "iat": to_numeric_date(valid_from),
+        "exp": to_numeric_date(valid_until),
+        "vc": vc,
+    }
+    return sign_jwt(key, claims, {"typ": vocab.JWT_TYP, "kid": kid})
+
+
 @dataclass(frozen=True)
 class StatusList:
     """A verified status list credential."""
@@ -187,6 +272,7 @@ class StatusList:
     valid_from: datetime
     valid_until: datetime
     ttl: timedelta | None
+    kind: str = vocab.BITSTRING_STATUS_LIST  # or STATUS_LIST_2021
 
     @property
     def size(self) -> int:
@@ -212,8 +298,14 @@ def verify_status_list(
     require_aware(now)
     jwt: Jwt = parse_jwt(token, "status", max_length=MAX_BITSTRING_BYTES)
     envelope = read_envelope(jwt, "status")
-    if vocab.BITSTRING_STATUS_LIST_CREDENTIAL not in envelope.types:
-        raise _bad("type does not include BitstringStatusListCredential", "type")
+    if vocab.BITSTRING_STATUS_LIST_CREDENTIAL in envelope.types:
+        kind = vocab.BITSTRING_STATUS_LIST
+    elif vocab.STATUS_LIST_2021_CREDENTIAL in envelope.types and envelope.profile == vocab.PROFILE_VC11:
+        kind = vocab.STATUS_LIST_2021
+    else:
+        raise _bad(
+            "type does not include BitstringStatusListCredential (or, in VC 1.1, StatusList2021Credential)", "type"
+        )
     if envelope.issuer != expected_issuer:
         raise ConnectorError("status.issuer_mismatch", "status list is not issued by the credential's issuer", "issuer")
     if not trust_store.status_list_allowed(envelope.issuer, url):
@@ -233,16 +325,16 @@ def verify_status_list(
         raise ConnectorError("status.kid_unknown", exc.reason, "kid") from None
     verify_signature(jwt, key, "status")
     subject = envelope.subject
-    if subject.get("type") != vocab.BITSTRING_STATUS_LIST:
-        raise _bad("credentialSubject.type is not BitstringStatusList", "credentialSubject.type")
+    if subject.get("type") != kind:
+        raise _bad(f"credentialSubject.type is not {kind}", "credentialSubject.type")
     raw_purpose = subject.get("statusPurpose")
     purposes = [raw_purpose] if isinstance(raw_purpose, str) else raw_purpose
     if not isinstance(purposes, list) or not purposes or not all(isinstance(p, str) for p in purposes):
         raise _bad("statusPurpose is not a string or list of strings", "credentialSubject.statusPurpose")
     if subject.get("statusSize", 1) != 1:
         raise ConnectorError("status.unsupported", "only status lists with statusSize 1 are supported", "statusSize")
-    bits = decode_bitstring(subject.get("encodedList"))
-    ttl_ms = subject.get("ttl")
+    bits = decode_bitstring(subject.get("encodedList"), status_list_2021=kind == vocab.STATUS_LIST_2021)
+    ttl_ms = subject.get("ttl") if kind == vocab.BITSTRING_STATUS_LIST else None
     ttl = None
     if ttl_ms is not None:
         if isinstance(ttl_ms, bool) or not isinstance(ttl_ms, int) or ttl_ms <= 0 or ttl_ms > 10**12:
@@ -251,10 +343,22 @@ def verify_status_list(
     if envelope.valid_until is None:
         raise _bad("validUntil is required for status lists", "validUntil")
     status_list = StatusList(
-        url, envelope.issuer, frozenset(purposes), bits, envelope.valid_from, envelope.valid_until, ttl
+        url, envelope.issuer, frozenset(purposes), bits, envelope.valid_from, envelope.valid_until, ttl, kind
     )
     check_list_times(status_list, now, leeway)
     return status_list
+
+
+def valid_until_unverified(token: str) -> datetime | None:
+    """The end of validity a status list credential of either data model claims, read without trusting it (for a
+    cache that must forget a copy in time); None when it states none or cannot be read."""
+    try:
+        jwt = parse_jwt(token, "status", max_length=MAX_BITSTRING_BYTES)
+        if "vc" not in jwt.claims:
+            return parse_datetime(jwt.claims.get("validUntil"), "status.list_malformed", "validUntil")
+        return read_envelope(jwt, "status").valid_until
+    except ConnectorError:
+        return None
 
 
 def check_list_times(status_list: StatusList, now: datetime, leeway: timedelta) -> None:
@@ -347,6 +451,10 @@ def check_status(entry: StatusEntry, status_list: StatusList) -> None:
     """Refuse a credential whose bit is set; raises ConnectorError('credential.revoked' / '.suspended')."""
     if entry.list_url != status_list.url:
         raise ConnectorError("status.url_mismatch", "status entry refers to another list", "statusListCredential")
+    if LIST_OF_ENTRY.get(entry.type) != status_list.kind:
+        raise ConnectorError(
+            "status.type_mismatch", f"a {entry.type} cannot be looked up in a {status_list.kind}", "credentialStatus"
+        )
     if entry.purpose not in status_list.purposes:
         raise ConnectorError(
             "status.purpose_mismatch", f"status list does not carry the {entry.purpose!r} purpose", "statusPurpose"

@@ -1,23 +1,28 @@
 """DCP self-issued ID tokens and the access tokens they carry.
 
 A participant authenticates each request with a self-issued ID token (DCP 1.0 base protocol): iss = sub = its
-DID, aud = the verifier's DID, a random jti, iat, nbf, exp, signed ES256 with a key of its DID document. The
+DID, aud = the verifier's DID, a random jti, iat, nbf, exp, signed with a key of its DID document (this node signs
+ES256; it verifies every algorithm `connector.jws` pins to a key type). The
 optional ``token`` claim carries an access token for the participant's own credential service, which the
 verifier forwards inside an ID token of its own when it asks for presentations.
 
 Checks and their Problem codes (ID token; access tokens use ``access_token.*`` the same way):
-``token.malformed``, ``token.unsigned``, ``token.algorithm`` (anything but ES256, including ``none`` and HS*),
+``token.malformed``, ``token.unsigned``, ``token.algorithm`` (``none``, HS*, anything unsupported, or not the
+algorithm of the key's type),
 ``token.embedded_key``, ``token.type``, ``token.subject_mismatch`` (iss != sub), ``token.channel_binding``
 (iss is not the participant id of the peer's TLS certificate), ``token.audience``, ``token.expired``,
 ``token.not_yet_valid``, ``token.lifetime``, ``token.document_mismatch``, ``token.kid_unknown``,
 ``token.kid_relationship``, ``token.key_unsupported``, ``token.signature``, ``token.replayed``.
 
 Choices where DCP leaves room:
-- ``kid`` is required and must be an absolute DID URL of the issuer (DCP allows omitting it when the document
-  has a single key); the key must hold the ``capabilityInvocation`` relationship, as DCP 1.0 requires.
+- ``kid``, when present, must be an absolute DID URL of the issuer; without it the document's one key usable for
+  ID tokens is used (DCP 1.0 base protocol, validation step 3), and a document with none or several such keys
+  is a refusal. The key must hold the ``capabilityInvocation`` relationship, as DCP 1.0 requires, unless the
+  document does not distinguish signing purposes at all (see `connector.trust.did`).
 - ``aud`` must be exactly the verifier DID (a string, or a list of exactly that one string).
-- ``iat`` is required and the lifetime ``exp - iat`` is bounded (default 300 s), so the replay cache only has
-  to remember a jti for that long; ``nbf`` is honoured when present.
+- ``iat`` is required and the lifetime ``exp - iat`` is bounded (a setting, default 600 s: the DCP TCK issues
+  600 s tokens; the tokens this node issues live much shorter), so the replay cache only has to remember a jti
+  for that long; ``nbf`` is honoured when present.
 - ``typ``, when present, must be ``JWT`` so that a credential, presentation or access token signed by the same
   key can never pass as an ID token.
 - Channel binding: the token issuer must equal the participant id taken from the peer's TLS certificate; this
@@ -33,6 +38,7 @@ token signed by that same verifier, addressed to the owner, and bound to the ver
 
 from __future__ import annotations
 
+import dataclasses
 import uuid
 from collections import OrderedDict
 from collections.abc import Callable, Iterable
@@ -41,7 +47,7 @@ from datetime import datetime, timedelta
 from typing import Protocol
 
 from connector.errors import ConnectorError
-from connector.keys import PrivateKey, PublicKey
+from connector.keys import PrivateKey, VerifyingKey
 from connector.trust.compact import (
     Jwt,
     check_window,
@@ -61,7 +67,7 @@ from connector.trust.times import require_aware, to_numeric_date
 
 DEFAULT_LIFETIME = timedelta(seconds=300)
 DEFAULT_LEEWAY = timedelta(seconds=30)
-DEFAULT_MAX_LIFETIME = timedelta(seconds=300)
+DEFAULT_MAX_LIFETIME = timedelta(seconds=600)
 ID_TOKEN_TYP = "JWT"
 ACCESS_TOKEN_TYP = "at+jwt"
 
@@ -88,7 +94,7 @@ class IdTokenFacts:
     """What a verified ID token establishes."""
 
     issuer: str
-    kid: str
+    kid: str  # the verification method that signed it ("" until a token without kid header is verified)
     jti: str
     issued_at: datetime
     expires_at: datetime
@@ -172,7 +178,7 @@ def read_id_token(
         raise ConnectorError("token.audience", "ID token is addressed to another participant", "aud")
     window = read_window(claims, "token")
     check_window(window, "token", now, leeway, max_lifetime)
-    kid = _require_own_kid(jwt.kid, iss, "token")
+    kid = _require_own_kid(jwt.kid, iss, "token") if "kid" in jwt.header else ""
     facts = IdTokenFacts(iss, kid, jti, required_time(claims, "iat", "token"), window.expires_at, access_token)
     return UnverifiedIdToken(jwt, facts)
 
@@ -184,9 +190,11 @@ def _document_for(source: DocumentSource, did: str, what: str) -> DidDocument:
     return document
 
 
-def _key_for(document: DidDocument, kid: str, relationship: str, what: str) -> PublicKey:
+def _key_for(document: DidDocument, kid: str, relationship: str, what: str) -> tuple[str, VerifyingKey]:
+    """(verification method id, key) for `kid`, or without one ("") the document's one usable key."""
     try:
-        return document.key(kid, relationship)
+        method, key = document.usable_key(kid or None, relationship)
+        return method.id, key
     except ConnectorError as exc:
         check = {
             "did.key_unknown": "kid_unknown",
@@ -200,9 +208,9 @@ def verify_id_token(unverified: UnverifiedIdToken, issuer_document: DocumentSour
     """Finish an ID token check: the signature, with a capabilityInvocation key of the issuer's DID document."""
     facts = unverified.facts
     document = _document_for(issuer_document, facts.issuer, "token")
-    key = _key_for(document, facts.kid, CAPABILITY_INVOCATION, "token")
+    kid, key = _key_for(document, facts.kid, CAPABILITY_INVOCATION, "token")
     verify_signature(unverified.jwt, key, "token")
-    return facts
+    return facts if kid == facts.kid else dataclasses.replace(facts, kid=kid)
 
 
 def check_id_token(
@@ -291,12 +299,14 @@ class AccessGrant:
 
     def permits(self, scope: str | Scope) -> bool:
         wanted = parse_scope(scope) if isinstance(scope, str) else scope
-        return wanted in self.scopes
+        return wanted.grant in {s.grant for s in self.scopes}
 
     def allowed(self, requested: Iterable[str | Scope]) -> tuple[Scope, ...]:
-        """The requested scopes this grant covers (DCP: answer 2xx with fewer entries, not an error)."""
+        """The requested scopes this grant covers, whichever alias spells them (DCP: answer 2xx with fewer
+        entries, not an error)."""
         wanted = parse_scopes(str(s) for s in requested)
-        return tuple(s for s in wanted if s in self.scopes)
+        granted = {s.grant for s in self.scopes}
+        return tuple(s for s in wanted if s.grant in granted)
 
 
 def issue_access_token(
@@ -354,7 +364,7 @@ def check_access_token(
     if jwt.header.get("typ") != ACCESS_TOKEN_TYP:
         raise ConnectorError(f"{what}.type", f"access tokens carry typ {ACCESS_TOKEN_TYP!r}", "typ")
     kid = _require_own_kid(jwt.kid, owner, what)
-    verify_signature(jwt, _key_for(owner_document, kid, CAPABILITY_INVOCATION, what), what)
+    verify_signature(jwt, _key_for(owner_document, kid, CAPABILITY_INVOCATION, what)[1], what)
     claims = jwt.claims
     if required_string(claims, "iss", what) != owner:
         raise ConnectorError(f"{what}.issuer", "access token was not issued by this credential service's owner", "iss")

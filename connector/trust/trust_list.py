@@ -2,7 +2,9 @@
 
 A trust list is a JSON document signed by its federation authority's root key as a compact JWS whose header
 carries ``x5c`` = [root CA certificate]. A node pins each federation's root certificate out of band and accepts a
-list only if that header certificate is byte-for-byte the pinned anchor and the signature verifies with it.
+list only if that header certificate is byte-for-byte the pinned anchor and the signature verifies with it (by
+the algorithm of the anchor's key type). Issuer keys on a list are public JWKs of any type the verifier handles
+(EC P-256/P-384, Ed25519, RSA of at least 2048 bits); credentials and status lists are checked with them.
 
 Document (members in camelCase, times as dateTimeStamp)::
 
@@ -44,13 +46,21 @@ from types import MappingProxyType
 from typing import Any, TypeGuard
 
 from cryptography import x509
-from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.hazmat.primitives.serialization import Encoding
 
 from connector import jws
 from connector.canonical import b64url, canonical_bytes, sha256_hex
 from connector.errors import ConnectorError, Problem
-from connector.keys import PrivateKey, PublicKey, cert_der_b64, cert_pem, key_from_jwk, public_jwk
+from connector.keys import (
+    PrivateKey,
+    SigningKey,
+    VerifyingKey,
+    cert_der_b64,
+    cert_pem,
+    public_jwk,
+    same_public_key,
+    verifying_key_from_jwk,
+)
 from connector.trust.compact import parse_jwt, verify_signature
 from connector.trust.did import parse_did, split_did_url
 from connector.trust.times import format_datetime, parse_datetime, require_aware
@@ -73,13 +83,13 @@ class TrustedIssuer:
     credential_types: frozenset[str]
     status_list_prefixes: tuple[str, ...]
 
-    def key(self, kid: str) -> PublicKey:
+    def key(self, kid: str) -> VerifyingKey:
         jwk = self.keys.get(kid)
         if jwk is None:
             raise ConnectorError(
                 "trust.issuer_key_unknown", f"issuer {self.did} has no key {kid!r} on its trust list", kid
             )
-        return key_from_jwk(dict(jwk))
+        return verifying_key_from_jwk(dict(jwk))
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -94,7 +104,7 @@ class TrustedIssuer:
 def trusted_issuer(
     did: str,
     name: str,
-    keys: Mapping[str, PublicKey | PrivateKey],
+    keys: Mapping[str, VerifyingKey | SigningKey],
     credential_types: Iterable[str],
     status_list_prefixes: Iterable[str],
 ) -> TrustedIssuer:
@@ -104,8 +114,7 @@ def trusted_issuer(
     for kid, key in keys.items():
         if split_did_url(kid)[0] != did:
             raise ConnectorError("trust_list.invalid", f"key id {kid!r} is not a key of {did}", kid)
-        public = key.public_key() if isinstance(key, ec.EllipticCurvePrivateKey) else key
-        jwks[kid] = MappingProxyType({**public_jwk(public), "kid": kid})
+        jwks[kid] = MappingProxyType({**public_jwk(key), "kid": kid})
     prefixes = tuple(status_list_prefixes)
     for prefix in prefixes:
         _check_prefix(prefix, "trust_list.invalid")
@@ -191,9 +200,11 @@ def sign_trust_list(document: Mapping[str, Any], root_key: PrivateKey, root_cert
     )
 
 
-def _same_key(cert: x509.Certificate, key: PublicKey) -> bool:
-    cert_key = cert.public_key()
-    return isinstance(cert_key, ec.EllipticCurvePublicKey) and public_jwk(cert_key) == public_jwk(key)
+def _same_key(cert: x509.Certificate, key: VerifyingKey) -> bool:
+    try:
+        return same_public_key(cert.public_key(), key)  # type: ignore[arg-type]
+    except ConnectorError:
+        return False
 
 
 def verify_trust_list(jws_text: object, anchor_cert: x509.Certificate, now: datetime) -> TrustList:
@@ -210,9 +221,11 @@ def verify_trust_list(jws_text: object, anchor_cert: x509.Certificate, now: date
     if not (anchor_cert.not_valid_before_utc <= now <= anchor_cert.not_valid_after_utc):
         raise ConnectorError("trust_list.anchor_invalid", "the pinned federation root certificate is not valid now")
     anchor_key = anchor_cert.public_key()
-    if not isinstance(anchor_key, ec.EllipticCurvePublicKey) or not isinstance(anchor_key.curve, ec.SECP256R1):
-        raise ConnectorError("trust_list.anchor_invalid", "the pinned federation root key is not P-256")
-    verify_signature(jwt, anchor_key, "trust_list")
+    if not jws.algorithms_for(anchor_key):
+        raise ConnectorError(
+            "trust_list.anchor_invalid", "the pinned federation root key is of a type no signature is checked with"
+        )
+    verify_signature(jwt, anchor_key, "trust_list")  # type: ignore[arg-type]
     document = dict(jwt.claims)
     try:
         canonical = canonical_bytes(document)
@@ -280,11 +293,11 @@ def _issuer(raw: object, where: str) -> TrustedIssuer:
         try:
             if split_did_url(kid)[0] != did:
                 raise _bad(f"{here}.kid is not a key of {did}", here)
-            key_from_jwk(jwk)
+            verifying_key_from_jwk(jwk)
         except ConnectorError as exc:
             if exc.code == "trust_list.malformed":
                 raise
-            raise _bad(f"{here} is not a P-256 key with a DID URL kid", here) from None
+            raise _bad(f"{here} is not a supported public key with a DID URL kid ({exc.reason})", here) from None
         if kid in keys:
             raise _bad(f"{here}.kid is listed twice", here)
         keys[kid] = MappingProxyType(dict(jwk))
@@ -462,7 +475,7 @@ class TrustStore:
             return None
         return entries[0][0]
 
-    def issuer_key(self, did: str, kid: str) -> PublicKey:
+    def issuer_key(self, did: str, kid: str) -> VerifyingKey:
         """The issuer key `kid`, if every list naming the issuer carries it identically."""
         entries = self.issuer(did)
         if not entries:

@@ -23,13 +23,15 @@ closed). Calling a step out of order is a programming error and raises ``verific
 Order of checks: the ID token's own claims first (structure, algorithm, iss = sub, channel binding to the TLS
 participant id, audience, times) so that no document is fetched for a token that cannot pass; then the issuer's
 DID document (token signature with a capabilityInvocation key, optionally the key's x5c chain to a federation
-CA, then replay); then the presentations (holder signature, audience, times, each credential against the
-trust store, and that every credential falls under a requested scope); then one status list per distinct URL.
+CA, then replay); then the presentations of either DCP profile (holder signature, audience, times, each
+credential against the trust store and of its presentation's profile, and that every credential falls under a
+requested scope); then one status list per distinct URL.
 
 Reuse: a verified presentation may be reused for the same peer and scopes until the earliest of its own
-``exp``, ``max_reuse`` after it was verified, and the earliest credential expiry. Reuse skips the presentation
-fetch only: the ID token is always checked in full, and credential status is always re-established from a
-status list no older than the status cache policy allows, so revocation is honoured within ``max_age``.
+``exp`` (when it states one), ``max_reuse`` after it was verified, and the earliest credential expiry. Reuse
+skips the presentation fetch only: the ID token is always checked in full, and credential status is always
+re-established from a status list no older than the status cache policy allows, so revocation is honoured within
+``max_age``.
 With a `VerifiedStatusLists`, a status list token already verified against the same trust lists is not verified
 again (its validity period and the freshness of the copy still are, on every use).
 """
@@ -65,6 +67,7 @@ from connector.trust.status_list import (
 )
 from connector.trust.times import require_aware
 from connector.trust.tokens import (
+    DEFAULT_MAX_LIFETIME,
     IdTokenFacts,
     ReplayCache,
     UnverifiedIdToken,
@@ -79,7 +82,8 @@ from connector.trust.vocab import PRESENTATIONS_QUERY_PATH
 @dataclass(frozen=True)
 class VerifierSettings:
     leeway: timedelta = timedelta(seconds=30)
-    max_token_lifetime: timedelta = timedelta(seconds=300)
+    # Longest ID token accepted (exp - iat): the DCP TCK issues 600 s tokens, EDC 300 s by default.
+    max_token_lifetime: timedelta = DEFAULT_MAX_LIFETIME
     max_presentation_lifetime: timedelta = timedelta(seconds=300)
     status_cache: StatusListCachePolicy = field(default_factory=StatusListCachePolicy)
     require_status: bool = True
@@ -219,12 +223,14 @@ class PresentationCache:
         scopes: Iterable[str],
         credentials: Iterable[CheckedCredential],
         presentation_sha256: str,
-        presentation_expires_at: datetime,
+        presentation_expires_at: datetime | None,
         now: datetime,
     ) -> CachedPresentation:
+        """`presentation_expires_at` None: the presentation states no expiry (reuse is bounded by the rest)."""
         require_aware(now)
         creds = tuple(credentials)
-        until = min([presentation_expires_at, now + self.max_reuse] + [c.valid_until for c in creds])
+        bounds = [now + self.max_reuse] + [c.valid_until for c in creds]
+        until = min(bounds + ([presentation_expires_at] if presentation_expires_at is not None else []))
         key = self._key(holder, scopes)
         entry = CachedPresentation(holder, key[1], creds, presentation_sha256, now, until)
         self._entries[key] = entry
@@ -274,7 +280,7 @@ class Verification:
         self._facts: IdTokenFacts | None = None
         self._document: DidDocument | None = None
         self._credentials: tuple[CheckedCredential, ...] = ()
-        self._presentation: tuple[str, datetime] | None = None  # (sha256, exp) when freshly fetched
+        self._presentation: tuple[str, datetime | None] | None = None  # (sha256, exp) when freshly fetched
         self._pending: dict[str, set[str]] = {}  # status URL -> issuers whose credentials use it
         self._refetch: set[str] = set()
         self._status_seen: dict[str, str] = {}
@@ -396,16 +402,25 @@ class Verification:
             holder = self._document.id
             checked: list[CheckedCredential] = []
             presented: list[str] = []  # the credentials exactly as presented, for the evidence log
-            digests, expiry = [], None
+            digests: list[str] = []
+            expiries: list[datetime] = []
             for vp in message.presentation:
                 presentation = verify_presentation(
                     vp, self._document, holder, self.verifier_did, now, s.leeway, s.max_presentation_lifetime
                 )
                 self._key_certificate(self._document, presentation.kid, now, "presentation")
                 digests.append(presentation.sha256)
-                expiry = presentation.expires_at if expiry is None else min(expiry, presentation.expires_at)
+                if presentation.expires_at is not None:
+                    expiries.append(presentation.expires_at)
                 for token in presentation.credentials:
                     credential = verify_credential(token, self._store, holder, now, s.leeway, s.require_status)
+                    if credential.profile != presentation.profile:
+                        raise ConnectorError(
+                            "presentation.heterogeneous",
+                            f"a {presentation.profile} presentation carries a {credential.profile} credential "
+                            "(DCP profiles: credentials and presentations are homogeneous)",
+                            "verifiableCredential",
+                        )
                     if not any(scope.matches(credential.types, credential.id) for scope in self._scopes):
                         raise ConnectorError(
                             "presentation.scope",
@@ -420,8 +435,8 @@ class Verification:
             self._notes["presentation"] = "fetched"
             self._notes["presentation_sha256"] = ",".join(digests)
             self._notes["presented_credentials"] = tuple(presented)
-            if expiry is not None:
-                self._presentation = (",".join(digests), expiry)
+            if digests:
+                self._presentation = (",".join(digests), min(expiries) if expiries else None)
             return self._status_phase(now)
         except ConnectorError as exc:
             return self._refuse(exc, "presentation")

@@ -6,19 +6,36 @@ is fixed once.
 
 from __future__ import annotations
 
+# The DCP credential profiles (dcp.profiles.md): VC Data Model, revocation system and proof stack.
+PROFILE_VC20 = "vc20-bssl/jwt"
+PROFILE_VC11 = "vc11-sl2021/jwt"
+
 # W3C Verifiable Credentials Data Model 2.0 and its JOSE securing (VC-JOSE-COSE).
 VC_CONTEXT = "https://www.w3.org/ns/credentials/v2"
 VERIFIABLE_CREDENTIAL = "VerifiableCredential"
 VERIFIABLE_PRESENTATION = "VerifiablePresentation"
 ENVELOPED_VERIFIABLE_CREDENTIAL = "EnvelopedVerifiableCredential"
+ENVELOPED_VERIFIABLE_PRESENTATION = "EnvelopedVerifiablePresentation"
 VC_JWT_TYP = "vc+jwt"
 VP_JWT_TYP = "vp+jwt"
 VC_JWT_DATA_URL_PREFIX = "data:application/vc+jwt,"
+VP_JWT_DATA_URL_PREFIX = "data:application/vp+jwt,"
+
+# W3C Verifiable Credentials Data Model 1.1 as JWT (the vc and vp claims), and the context EDC and the DCP TCK
+# add to JWT presentations of it.
+VC_V1_CONTEXT = "https://www.w3.org/2018/credentials/v1"
+PRESENTATION_SUBMISSION_CONTEXT = "https://identity.foundation/presentation-exchange/submission/v1"
+JWT_TYP = "JWT"
 
 # W3C Bitstring Status List v1.0.
 BITSTRING_STATUS_LIST_CREDENTIAL = "BitstringStatusListCredential"
 BITSTRING_STATUS_LIST = "BitstringStatusList"
 BITSTRING_STATUS_LIST_ENTRY = "BitstringStatusListEntry"
+
+# W3C Status List 2021 (the 2023-04-27 working draft DCP's vc11-sl2021/jwt profile names).
+STATUS_LIST_2021_CREDENTIAL = "StatusList2021Credential"
+STATUS_LIST_2021 = "StatusList2021"
+STATUS_LIST_2021_ENTRY = "StatusList2021Entry"
 
 # Eclipse Decentralized Claims Protocol 1.0.
 DCP_CONTEXT = "https://w3id.org/dspace-dcp/v1.0/dcp.jsonld"

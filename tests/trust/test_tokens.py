@@ -212,8 +212,19 @@ def test_kid_of_another_did_is_refused(world, now, token) -> None:
 
 
 def test_missing_kid_is_refused(world, now, token) -> None:
+    # DCP base protocol, validation step 3: without a kid, a document with more than one usable key refuses the
+    # token (with exactly one, the token is accepted: see tests/trust/test_dcp_keys.py).
+    from connector.keys import generate_key
+    from connector.trust.did import DidKey, build_did_document
+
+    two_keys = build_did_document(
+        world.a.did,
+        [DidKey("key-1", world.a.key.public_key()), DidKey("key-2", generate_key().public_key())],
+        "https://localhost:8443/org-a/cs",
+        "https://localhost:8443/org-a/dsp",
+    )
     t = jws.sign_compact(world.a.key, json.dumps(claims_of(token)).encode(), {})
-    refused("token.kid_unknown", check, world, now, t)
+    refused("token.kid_unknown", check, world, now, t, issuer_document=parse_did_document(two_keys, world.a.did))
 
 
 def test_key_without_capability_invocation_is_refused(world, now, token) -> None:

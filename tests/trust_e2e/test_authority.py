@@ -111,7 +111,7 @@ def test_cli_issues_credentials_that_verify_against_the_federations_trust_list(t
     trust_list = verify_trust_list((tmp_path / "list.jws").read_text().strip(), authority.ca_cert(), utcnow())
     assert trust_list.federation_name == "Alpha Data Space" and trust_list.sequence == 1
     (issuer,) = trust_list.issuers
-    assert issuer.did == "did:web:alpha-data-space"
+    assert issuer.did == "did:web:localhost%3A8765:alpha"  # the public URL's DID (its document is served there)
     assert issuer.status_list_prefixes == ("https://localhost:8765/alpha/status/",)
     assert timedelta(days=6) < trust_list.valid_until - utcnow() <= timedelta(days=7)
     store = TrustStore((trust_list,))

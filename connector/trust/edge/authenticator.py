@@ -81,6 +81,7 @@ def settings_from(trust: TrustSection) -> tuple[VerifierSettings, Demands]:
         require_status=True,
         require_key_certificate=trust.require_key_certificate,
         credential_service_origins=frozenset(origin_of(o) for o in trust.credential_service_origins),
+        max_token_lifetime=timedelta(seconds=trust.max_token_lifetime),
     )
     asked = tuple(dict.fromkeys(trust.credential_types + trust.required_credential_types))
     demands = Demands(tuple(type_scope(t) for t in asked), trust.required_credential_types, trust.require_credentials)

@@ -23,11 +23,9 @@ from urllib.parse import urlsplit
 import aiohttp
 
 from connector.errors import ConnectorError
-from connector.trust.compact import parse_jwt
 from connector.trust.did import MAX_DOCUMENT_BYTES, DidDocument, parse_did, parse_did_document
 from connector.trust.presentations import MAX_MESSAGE_BYTES
-from connector.trust.status_list import MAX_BITSTRING_BYTES
-from connector.trust.times import parse_datetime
+from connector.trust.status_list import MAX_BITSTRING_BYTES, valid_until_unverified
 from connector.web.outgoing import EXPECTED_PEER, OutgoingHttp
 
 Clock = Callable[[], datetime]
@@ -44,15 +42,6 @@ class CachedStatusList:
     token: str
     fetched_at: datetime
     valid_until: datetime
-
-
-def _valid_until(token: str) -> datetime | None:
-    """The validUntil a status list claims, read without trusting it (only to forget the copy in time)."""
-    try:
-        claims = parse_jwt(token, "status", max_length=MAX_BITSTRING_BYTES).claims
-        return parse_datetime(claims.get("validUntil"), "status.list_malformed", "validUntil")
-    except ConnectorError:
-        return None
 
 
 def _origin(url: str) -> tuple[str, str, int | None]:
@@ -173,7 +162,7 @@ class Fetcher:
             token = data.decode("ascii").strip()
         except UnicodeDecodeError:
             raise FetchFailed(f"{url} did not answer a JWT") from None
-        until = _valid_until(token)
+        until = valid_until_unverified(token)
         if until is not None:  # what states no validity cannot be kept for a bounded time: not kept at all
             self._status[url] = CachedStatusList(token, fetched_at, until)
             self._status.move_to_end(url)

@@ -34,7 +34,7 @@ from connector.trust.did import DidDocument, DidKey, build_did_document, parse_d
 from connector.trust.edge.replay import StoreReplayCache
 from connector.trust.presentations import (
     PresentationResponseMessage,
-    issue_presentation,
+    issue_presentations,
     parse_presentation_query,
     select_credentials,
 )
@@ -85,6 +85,7 @@ class Holder:
         self.on_outcome = on_outcome  # where refusals at the credential service are recorded
         self.leeway = timedelta(seconds=settings.clock_skew)
         self.token_lifetime = timedelta(seconds=settings.token_lifetime)
+        self.max_token_lifetime = timedelta(seconds=settings.max_token_lifetime)
         self.credentials: list[OwnCredential] = []
         self._document_json: dict[str, Any] | None = None
         self._document: DidDocument | None = None
@@ -207,9 +208,17 @@ class Holder:
             if peer is None:
                 raise ConnectorError("auth.no_peer", "the credential service needs a mutual-TLS peer")
             token = bearer(request.headers.get("Authorization"))
-            unverified = read_id_token(token, self.did, peer.participant_id, now, self.leeway)
+            unverified = read_id_token(token, self.did, peer.participant_id, now, self.leeway, self.max_token_lifetime)
             verifier_document = await self.fetcher.resolve(unverified.issuer)
-            grant = check_access_token(token, verifier_document, self.document(), peer.participant_id, now, self.leeway)
+            grant = check_access_token(
+                token,
+                verifier_document,
+                self.document(),
+                peer.participant_id,
+                now,
+                self.leeway,
+                self.max_token_lifetime,
+            )
             await self.store.run(self._remember, grant.id_token, now)
         except ConnectorError as exc:
             await self._record(request, peer.participant_id if peer else None, exc, now, request_id.get())
@@ -222,14 +231,17 @@ class Holder:
         allowed = grant.allowed(query.scope)
         chosen = select_credentials([c.token for c in self.credentials], allowed)
         identity = self.identity
-        presentation = issue_presentation(
+        # One presentation per credential profile, VC 2.0 ones enveloped: what EDC's verifier reads.
+        presentations = issue_presentations(
             identity.signing_key, identity.signing_kid, self.did, grant.verifier, chosen, now, PRESENTATION_LIFETIME
         )
         log.info(
             "presentation given",
             extra={"verifier": grant.verifier, "credentials": len(chosen), "scopes": [str(s) for s in allowed]},
         )
-        return web.Response(body=PresentationResponseMessage((presentation,)).body(), content_type="application/json")
+        return web.Response(
+            body=PresentationResponseMessage(tuple(presentations)).body(), content_type="application/json"
+        )
 
     def _remember(self, db: Any, facts: IdTokenFacts, now: datetime) -> None:
         with self.replay.bound(db):

@@ -154,7 +154,7 @@ class TrustService:
         if self.holder is not None:
             await self.holder.load_credentials()
             lifetime = timedelta(seconds=self.settings.token_lifetime)
-            if lifetime > DEFAULT_MAX_LIFETIME:
+            if lifetime > DEFAULT_MAX_LIFETIME:  # what peers accept by default (DCP's and ours)
                 log.warning(
                     "trust.token_lifetime is longer than peers accept by default; they may refuse our tokens",
                     extra={
