@@ -10,22 +10,20 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
+from connector.dsp.process_messages import ProcessError, ProcessMessage, ReasonedMessage
 from connector.dsp.vocabulary import NegotiationEvent, NegotiationMessage, NegotiationState
 from connector.dsp.wire import (
     CALLBACK_ADDRESS,
-    CODE,
     CONSUMER_PID,
     JSON_OBJECT,
     MESSAGE_ID,
     PROVIDER_PID,
-    REASON,
     EnumCodec,
     Field,
     Message,
     coerce_enum,
     require_exactly_one,
 )
-from connector.errors import Problem
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -91,7 +89,7 @@ class ContractOfferMessage(Message):
 
 
 @dataclass(frozen=True, kw_only=True)
-class ContractAgreementMessage(Message):
+class ContractAgreementMessage(ProcessMessage):
     TYPE: ClassVar[str] = "ContractAgreementMessage"
     WIRE: ClassVar[tuple[Field, ...]] = (
         MESSAGE_ID,
@@ -99,10 +97,7 @@ class ContractAgreementMessage(Message):
         CONSUMER_PID,
         Field("agreement", "agreement", JSON_OBJECT),
     )
-    provider_pid: str
-    consumer_pid: str
     agreement: Mapping[str, Any]
-    message_id: str | None = None
 
     @property
     def kind(self) -> NegotiationMessage:
@@ -110,12 +105,8 @@ class ContractAgreementMessage(Message):
 
 
 @dataclass(frozen=True, kw_only=True)
-class ContractAgreementVerificationMessage(Message):
+class ContractAgreementVerificationMessage(ProcessMessage):
     TYPE: ClassVar[str] = "ContractAgreementVerificationMessage"
-    WIRE: ClassVar[tuple[Field, ...]] = (MESSAGE_ID, PROVIDER_PID, CONSUMER_PID)
-    provider_pid: str
-    consumer_pid: str
-    message_id: str | None = None
 
     @property
     def kind(self) -> NegotiationMessage:
@@ -123,7 +114,7 @@ class ContractAgreementVerificationMessage(Message):
 
 
 @dataclass(frozen=True, kw_only=True)
-class ContractNegotiationEventMessage(Message):
+class ContractNegotiationEventMessage(ProcessMessage):
     TYPE: ClassVar[str] = "ContractNegotiationEventMessage"
     WIRE: ClassVar[tuple[Field, ...]] = (
         MESSAGE_ID,
@@ -131,10 +122,7 @@ class ContractNegotiationEventMessage(Message):
         CONSUMER_PID,
         Field("eventType", "event_type", EnumCodec(NegotiationEvent)),
     )
-    provider_pid: str
-    consumer_pid: str
     event_type: NegotiationEvent
-    message_id: str | None = None
 
     def __post_init__(self) -> None:
         super().__post_init__()
@@ -147,14 +135,8 @@ class ContractNegotiationEventMessage(Message):
 
 
 @dataclass(frozen=True, kw_only=True)
-class ContractNegotiationTerminationMessage(Message):
+class ContractNegotiationTerminationMessage(ReasonedMessage):
     TYPE: ClassVar[str] = "ContractNegotiationTerminationMessage"
-    WIRE: ClassVar[tuple[Field, ...]] = (MESSAGE_ID, PROVIDER_PID, CONSUMER_PID, CODE, REASON)
-    provider_pid: str
-    consumer_pid: str
-    code: str | None = None
-    reason: tuple[Any, ...] = ()
-    message_id: str | None = None
 
     @property
     def kind(self) -> NegotiationMessage:
@@ -162,7 +144,7 @@ class ContractNegotiationTerminationMessage(Message):
 
 
 @dataclass(frozen=True, kw_only=True)
-class ContractNegotiation(Message):
+class ContractNegotiation(ProcessMessage):
     """The acknowledgement of a negotiation message, and the answer to GET /negotiations/{pid}."""
 
     TYPE: ClassVar[str] = "ContractNegotiation"
@@ -172,10 +154,7 @@ class ContractNegotiation(Message):
         CONSUMER_PID,
         Field("state", "state", EnumCodec(NegotiationState)),
     )
-    provider_pid: str
-    consumer_pid: str
     state: NegotiationState
-    message_id: str | None = None
 
     def __post_init__(self) -> None:
         super().__post_init__()
@@ -183,16 +162,5 @@ class ContractNegotiation(Message):
 
 
 @dataclass(frozen=True, kw_only=True)
-class ContractNegotiationError(Message):
+class ContractNegotiationError(ProcessError):
     TYPE: ClassVar[str] = "ContractNegotiationError"
-    WIRE: ClassVar[tuple[Field, ...]] = (MESSAGE_ID, PROVIDER_PID, CONSUMER_PID, CODE, REASON)
-    provider_pid: str
-    consumer_pid: str
-    code: str | None = None
-    reason: tuple[Any, ...] = ()
-    message_id: str | None = None
-
-    @classmethod
-    def from_problem(cls, problem: Problem, *, provider_pid: str, consumer_pid: str) -> ContractNegotiationError:
-        """The error body for a refused negotiation message: the problem's code and its sentence."""
-        return cls(provider_pid=provider_pid, consumer_pid=consumer_pid, code=problem.code, reason=(str(problem),))

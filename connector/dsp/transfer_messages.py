@@ -6,16 +6,15 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, ClassVar
+from typing import ClassVar
 
+from connector.dsp.process_messages import ProcessError, ProcessMessage, ReasonedMessage
 from connector.dsp.vocabulary import TransferMessage, TransferState
 from connector.dsp.wire import (
     CALLBACK_ADDRESS,
-    CODE,
     CONSUMER_PID,
     MESSAGE_ID,
     PROVIDER_PID,
-    REASON,
     EnumCodec,
     Field,
     Message,
@@ -24,7 +23,6 @@ from connector.dsp.wire import (
     NodeListCodec,
     coerce_enum,
 )
-from connector.errors import Problem
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -81,13 +79,10 @@ class TransferRequestMessage(Message):
 
 
 @dataclass(frozen=True, kw_only=True)
-class TransferStartMessage(Message):
+class TransferStartMessage(ProcessMessage):
     TYPE: ClassVar[str] = "TransferStartMessage"
     WIRE: ClassVar[tuple[Field, ...]] = (MESSAGE_ID, PROVIDER_PID, CONSUMER_PID, _DATA_ADDRESS)
-    provider_pid: str
-    consumer_pid: str
     data_address: DataAddress | None = None  # required for pull transfers
-    message_id: str | None = None
 
     @property
     def kind(self) -> TransferMessage:
@@ -95,14 +90,8 @@ class TransferStartMessage(Message):
 
 
 @dataclass(frozen=True, kw_only=True)
-class TransferSuspensionMessage(Message):
+class TransferSuspensionMessage(ReasonedMessage):
     TYPE: ClassVar[str] = "TransferSuspensionMessage"
-    WIRE: ClassVar[tuple[Field, ...]] = (MESSAGE_ID, PROVIDER_PID, CONSUMER_PID, CODE, REASON)
-    provider_pid: str
-    consumer_pid: str
-    code: str | None = None
-    reason: tuple[Any, ...] = ()
-    message_id: str | None = None
 
     @property
     def kind(self) -> TransferMessage:
@@ -110,12 +99,8 @@ class TransferSuspensionMessage(Message):
 
 
 @dataclass(frozen=True, kw_only=True)
-class TransferCompletionMessage(Message):
+class TransferCompletionMessage(ProcessMessage):
     TYPE: ClassVar[str] = "TransferCompletionMessage"
-    WIRE: ClassVar[tuple[Field, ...]] = (MESSAGE_ID, PROVIDER_PID, CONSUMER_PID)
-    provider_pid: str
-    consumer_pid: str
-    message_id: str | None = None
 
     @property
     def kind(self) -> TransferMessage:
@@ -123,14 +108,8 @@ class TransferCompletionMessage(Message):
 
 
 @dataclass(frozen=True, kw_only=True)
-class TransferTerminationMessage(Message):
+class TransferTerminationMessage(ReasonedMessage):
     TYPE: ClassVar[str] = "TransferTerminationMessage"
-    WIRE: ClassVar[tuple[Field, ...]] = (MESSAGE_ID, PROVIDER_PID, CONSUMER_PID, CODE, REASON)
-    provider_pid: str
-    consumer_pid: str
-    code: str | None = None
-    reason: tuple[Any, ...] = ()
-    message_id: str | None = None
 
     @property
     def kind(self) -> TransferMessage:
@@ -138,7 +117,7 @@ class TransferTerminationMessage(Message):
 
 
 @dataclass(frozen=True, kw_only=True)
-class TransferProcess(Message):
+class TransferProcess(ProcessMessage):
     """The acknowledgement of a transfer message, and the answer to GET /transfers/{pid}."""
 
     TYPE: ClassVar[str] = "TransferProcess"
@@ -148,10 +127,7 @@ class TransferProcess(Message):
         CONSUMER_PID,
         Field("state", "state", EnumCodec(TransferState)),
     )
-    provider_pid: str
-    consumer_pid: str
     state: TransferState
-    message_id: str | None = None
 
     def __post_init__(self) -> None:
         super().__post_init__()
@@ -159,16 +135,5 @@ class TransferProcess(Message):
 
 
 @dataclass(frozen=True, kw_only=True)
-class TransferError(Message):
+class TransferError(ProcessError):
     TYPE: ClassVar[str] = "TransferError"
-    WIRE: ClassVar[tuple[Field, ...]] = (MESSAGE_ID, PROVIDER_PID, CONSUMER_PID, CODE, REASON)
-    provider_pid: str
-    consumer_pid: str
-    code: str | None = None
-    reason: tuple[Any, ...] = ()
-    message_id: str | None = None
-
-    @classmethod
-    def from_problem(cls, problem: Problem, *, provider_pid: str, consumer_pid: str) -> TransferError:
-        """The error body for a refused transfer message: the problem's code and its sentence."""
-        return cls(provider_pid=provider_pid, consumer_pid=consumer_pid, code=problem.code, reason=(str(problem),))
