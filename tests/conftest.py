@@ -110,7 +110,10 @@ def dcp_schema_oracle(monkeypatch):
 # Tests that run real nodes (in-process or as processes, over mutual TLS on loopback) are marked e2e, so that
 # `pytest -m "not e2e"` runs the unit tests alone, in seconds.
 
-_REAL_NODES = ("running_node", "NodeProcess", "running_profile", "both", "_pair", "arena")
+# A module starts nodes when it holds one of these names: the kit's in-process node and node process, the TCK
+# profile, `connector serve` as its own process (tests/node), and the fixtures that start pairs of nodes. A module
+# whose nodes are started elsewhere (the flood test runs a benchmark) marks itself.
+_REAL_NODES = ("running_node", "NodeProcess", "running_profile", "serving", "both", "_pair", "arena")
 
 
 def pytest_collection_modifyitems(config, items):

@@ -3,28 +3,14 @@ errors with --json, quiet broken pipes, keys that are never overwritten by accid
 
 import json
 import os
-import signal
 import subprocess
 import sys
-import time
-import urllib.request
 
 import pytest
-from nodekit import make_participant, write_config
+from cli.kit import run
 
 from connector.cli import pki, processes
 from connector.cli.base import EXIT_STATUSES
-
-
-def run(*args, env=None, input=None, timeout=30):
-    return subprocess.run(
-        [sys.executable, "-m", "connector", *args],
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-        env=env,
-        input=input,
-    )
 
 
 def test_help_documents_every_exit_status():
@@ -172,29 +158,3 @@ def test_the_command_line_knows_the_defaults_it_names():
     assert pki.DEFAULT_PUBLIC_URL == DEFAULT_PUBLIC_URL
     assert pki.RELOAD_INTERVAL == TrustSection.__dataclass_fields__["reload_interval"].default
     assert pki.STATUS_MAX_AGE == TrustSection.__dataclass_fields__["status_max_age"].default
-
-
-def test_serve_takes_its_configuration_from_the_environment(authority, tmp_path):
-    p = make_participant(authority, tmp_path, "org-a")
-    path = write_config(p, tmp_path)
-    env = {**os.environ, "CONNECTOR_CONFIG": str(tmp_path / "missing.toml")}
-    assert "missing.toml" in run("serve", env=env).stderr
-    env["CONNECTOR_CONFIG"] = str(path)
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "connector", "serve"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env
-    )
-    try:
-        deadline = time.time() + 20
-        while True:
-            try:
-                with urllib.request.urlopen(f"http://127.0.0.1:{p.management_port}/check/readiness") as r:
-                    assert r.status == 200
-                    break
-            except OSError:
-                if time.time() > deadline or proc.poll() is not None:
-                    raise AssertionError("the node did not start from $CONNECTOR_CONFIG") from None
-                time.sleep(0.1)
-    finally:
-        proc.send_signal(signal.SIGTERM)
-        proc.communicate(timeout=20)
-    assert proc.returncode == 0
