@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.e2e]  # the benchmark runs the node as its own process
 
 
 async def test_a_flood_of_hostile_bodies_neither_grows_the_node_nor_starves_honest_peers():
