@@ -8,172 +8,129 @@ from __future__ import annotations
 
 import pytest
 from tck.pipeline import Harness, NegotiationWithConsumer
+from tck.scenarios import Expect, Lacks, Scenario, Send, Verify, Wait, play, scenario
 from tck.tck_machines import NegotiationState as NS
 
 from connector.dsp.vocabulary import NegotiationMessage as NM
 
 pytestmark = pytest.mark.asyncio(loop_scope="module")
 
+INITIATE = Send("initiate")  # the webhook; the node's request arrives and the TCK's process is REQUESTED
 
-async def started(harness: Harness, dataset_id: str) -> NegotiationWithConsumer:
-    run = NegotiationWithConsumer(harness, dataset_id)
-    await run.initiate()
-    return run
-
-
-async def test_CN_C_01_01_offer_accept_agree_verify_finalize(harness: Harness) -> None:
-    run = await started(harness, "ACNC0101")
-    accepted = run.expect(NM.ACCEPTED)
-    await run.send_offer()
-    await run.wait_for_state(accepted, NS.ACCEPTED)
-    verification = run.expect(NM.VERIFICATION)
-    await run.send_agreement()
-    await run.wait_for_state(verification, NS.VERIFIED)
-    await run.send_finalized()
-    await run.verify_consumer_state(NS.FINALIZED)
-    run.finish()
-
-
-async def test_CN_C_01_02_offer_counter_offer_provider_terminates(harness: Harness) -> None:
-    run = await started(harness, "ACNC0102")
-    counter_offer = run.expect(NM.REQUEST)
-    await run.send_offer()
-    received = await run.wait_for_state(counter_offer, NS.REQUESTED)
-    assert received is not None and "callbackAddress" not in received.body
-    await run.send_termination()
-    await run.wait_for_state(None, NS.TERMINATED)
-    run.finish()
-
-
-async def test_CN_C_01_03_offer_then_consumer_terminates(harness: Harness) -> None:
-    run = await started(harness, "ACNC0103")
-    termination = run.expect(NM.TERMINATION)
-    await run.send_offer()
-    await run.wait_for_state(termination, NS.TERMINATED)
-    await run.verify_consumer_state(NS.TERMINATED)
-    run.finish()
-
-
-async def test_CN_C_01_04_agreement_verify_finalize(harness: Harness) -> None:
-    run = await started(harness, "ACNC0104")
-    verification = run.expect(NM.VERIFICATION)
-    await run.send_agreement()
-    await run.wait_for_state(verification, NS.VERIFIED)
-    await run.send_finalized()
-    await run.verify_consumer_state(NS.FINALIZED)
-    run.finish()
-
-
-async def test_CN_C_02_01_provider_terminates_requested(harness: Harness) -> None:
-    run = await started(harness, "ACNC0201")
-    await run.send_termination()
-    await run.wait_for_state(None, NS.TERMINATED)
-    await run.verify_consumer_state(NS.TERMINATED)
-    run.finish()
-
-
-async def test_CN_C_02_02_consumer_terminates_after_request(harness: Harness) -> None:
-    run = await started(harness, "ACNC0202")
-    termination = run.expect(NM.TERMINATION)  # the TCK registers this handler only after the request
-    await run.wait_for_state(termination, NS.TERMINATED)
-    await run.verify_consumer_state(NS.TERMINATED)
-    run.finish()
-
-
-async def test_CN_C_02_03_agreement_then_consumer_terminates(harness: Harness) -> None:
-    run = await started(harness, "ACNC0203")
-    termination = run.expect(NM.TERMINATION)
-    await run.send_agreement()
-    await run.wait_for_state(termination, NS.TERMINATED)
-    await run.verify_consumer_state(NS.TERMINATED)
-    run.finish()
-
-
-async def test_CN_C_02_04_offer_kept_then_provider_terminates(harness: Harness) -> None:
-    run = await started(harness, "ACNC0204")
-    await run.send_offer()
-    await run.wait_for_state(None, NS.OFFERED)
-    await run.verify_consumer_state(NS.OFFERED)
-    await run.send_termination()
-    await run.wait_for_state(None, NS.TERMINATED)
-    await run.verify_consumer_state(NS.TERMINATED)
-    run.finish()
-
-
-async def test_CN_C_02_05_accept_then_provider_terminates(harness: Harness) -> None:
-    run = await started(harness, "ACNC0205")
-    accepted = run.expect(NM.ACCEPTED)
-    await run.send_offer()
-    await run.wait_for_state(accepted, NS.ACCEPTED)
-    await run.send_termination()
-    await run.wait_for_state(None, NS.TERMINATED)
-    await run.verify_consumer_state(NS.TERMINATED)
-    run.finish()
-
-
-async def test_CN_C_02_06_verify_then_provider_terminates(harness: Harness) -> None:
-    run = await started(harness, "ACNC0206")
-    verification = run.expect(NM.VERIFICATION)
-    await run.send_agreement()
-    await run.wait_for_state(verification, NS.VERIFIED)
-    await run.send_termination()
-    await run.verify_consumer_state(NS.TERMINATED)
-    run.finish()
-
-
-async def test_CN_C_03_01_finalized_while_requested_is_refused(harness: Harness) -> None:
-    run = await started(harness, "ACNC0301")
-    await run.send_finalized(expect_error=True)
-    await run.verify_consumer_state(NS.REQUESTED)
-    run.finish()
-
-
-async def test_CN_C_03_02_agreement_while_offered_is_refused(harness: Harness) -> None:
-    run = await started(harness, "ACNC0302")
-    await run.send_offer()
-    await run.wait_for_state(None, NS.OFFERED)
-    await run.verify_consumer_state(NS.OFFERED)
-    await run.send_agreement(expect_error=True)
-    await run.verify_consumer_state(NS.OFFERED)
-    run.finish()
+SCENARIOS: tuple[Scenario, ...] = (
+    scenario(
+        "CN_C:01-01",
+        "offer, accept, agree, verify, finalize",
+        INITIATE,
+        (Expect(NM.ACCEPTED), Send("offer"), Wait(NS.ACCEPTED)),
+        (Expect(NM.VERIFICATION), Send("agreement"), Wait(NS.VERIFIED)),
+        (Send("finalized"), Verify(NS.FINALIZED)),
+    ),
+    scenario(
+        "CN_C:01-02",
+        "offer, counter-offer, the provider terminates",
+        INITIATE,
+        (Expect(NM.REQUEST), Send("offer"), Wait(NS.REQUESTED), Lacks("callbackAddress")),
+        (Send("termination"), Wait(NS.TERMINATED)),
+    ),
+    scenario(
+        "CN_C:01-03",
+        "offer, then the consumer terminates",
+        INITIATE,
+        (Expect(NM.TERMINATION), Send("offer"), Wait(NS.TERMINATED), Verify(NS.TERMINATED)),
+    ),
+    scenario(
+        "CN_C:01-04",
+        "agreement, verify, finalize",
+        INITIATE,
+        (Expect(NM.VERIFICATION), Send("agreement"), Wait(NS.VERIFIED)),
+        (Send("finalized"), Verify(NS.FINALIZED)),
+    ),
+    scenario(
+        "CN_C:02-01",
+        "the provider terminates the request",
+        INITIATE,
+        (Send("termination"), Wait(NS.TERMINATED), Verify(NS.TERMINATED)),
+    ),
+    scenario(
+        "CN_C:02-02",
+        "the consumer terminates after its request",
+        INITIATE,
+        Expect(NM.TERMINATION),  # the TCK registers this handler only after the request
+        (Wait(NS.TERMINATED), Verify(NS.TERMINATED)),
+    ),
+    scenario(
+        "CN_C:02-03",
+        "agreement, then the consumer terminates",
+        INITIATE,
+        (Expect(NM.TERMINATION), Send("agreement"), Wait(NS.TERMINATED), Verify(NS.TERMINATED)),
+    ),
+    scenario(
+        "CN_C:02-04",
+        "the offer is kept, then the provider terminates",
+        INITIATE,
+        (Send("offer"), Wait(NS.OFFERED), Verify(NS.OFFERED)),
+        (Send("termination"), Wait(NS.TERMINATED), Verify(NS.TERMINATED)),
+    ),
+    scenario(
+        "CN_C:02-05",
+        "accept, then the provider terminates",
+        INITIATE,
+        (Expect(NM.ACCEPTED), Send("offer"), Wait(NS.ACCEPTED)),
+        (Send("termination"), Wait(NS.TERMINATED), Verify(NS.TERMINATED)),
+    ),
+    scenario(
+        "CN_C:02-06",
+        "verify, then the provider terminates",
+        INITIATE,
+        (Expect(NM.VERIFICATION), Send("agreement"), Wait(NS.VERIFIED)),
+        (Send("termination"), Verify(NS.TERMINATED)),
+    ),
+    scenario(
+        "CN_C:03-01",
+        "a finalized event while requested is refused",
+        INITIATE,
+        (Send("finalized", refused=True), Verify(NS.REQUESTED)),
+    ),
+    scenario(
+        "CN_C:03-02",
+        "an agreement while offered is refused",
+        INITIATE,
+        (Send("offer"), Wait(NS.OFFERED), Verify(NS.OFFERED)),
+        (Send("agreement", refused=True), Verify(NS.OFFERED)),
+    ),
+    scenario(
+        "CN_C:03-03",
+        "a finalized event while offered is refused",
+        INITIATE,
+        (Send("offer"), Wait(NS.OFFERED)),
+        (Send("finalized", refused=True), Verify(NS.OFFERED)),
+    ),
+    scenario(
+        "CN_C:03-04",
+        "a finalized event while accepted is refused",
+        INITIATE,
+        (Expect(NM.ACCEPTED), Send("offer"), Wait(NS.ACCEPTED)),
+        (Send("finalized", refused=True), Verify(NS.ACCEPTED)),
+    ),
+    scenario(
+        "CN_C:03-05",
+        "an offer while accepted is refused",
+        INITIATE,
+        (Expect(NM.ACCEPTED), Send("offer"), Wait(NS.ACCEPTED)),
+        (Send("offer", refused=True), Verify(NS.ACCEPTED)),
+    ),
+    scenario(
+        "CN_C:03-06",
+        "a finalized event while agreed is refused",
+        INITIATE,
+        (Expect(NM.ACCEPTED), Send("offer"), Wait(NS.ACCEPTED)),
+        (Send("agreement"), Wait(NS.AGREED)),
+        (Send("finalized", refused=True), Verify(NS.AGREED)),
+    ),
+)
 
 
-async def test_CN_C_03_03_finalized_while_offered_is_refused(harness: Harness) -> None:
-    run = await started(harness, "ACNC0303")
-    await run.send_offer()
-    await run.wait_for_state(None, NS.OFFERED)
-    await run.send_finalized(expect_error=True)
-    await run.verify_consumer_state(NS.OFFERED)
-    run.finish()
-
-
-async def test_CN_C_03_04_finalized_while_accepted_is_refused(harness: Harness) -> None:
-    run = await started(harness, "ACNC0304")
-    accepted = run.expect(NM.ACCEPTED)
-    await run.send_offer()
-    await run.wait_for_state(accepted, NS.ACCEPTED)
-    await run.send_finalized(expect_error=True)
-    await run.verify_consumer_state(NS.ACCEPTED)
-    run.finish()
-
-
-async def test_CN_C_03_05_offer_while_accepted_is_refused(harness: Harness) -> None:
-    run = await started(harness, "ACNC0305")
-    accepted = run.expect(NM.ACCEPTED)
-    await run.send_offer()
-    await run.wait_for_state(accepted, NS.ACCEPTED)
-    await run.send_offer(expect_error=True)
-    await run.verify_consumer_state(NS.ACCEPTED)
-    run.finish()
-
-
-async def test_CN_C_03_06_finalized_while_agreed_is_refused(harness: Harness) -> None:
-    run = await started(harness, "ACNC0306")
-    accepted = run.expect(NM.ACCEPTED)
-    await run.send_offer()
-    await run.wait_for_state(accepted, NS.ACCEPTED)
-    await run.send_agreement()
-    await run.wait_for_state(None, NS.AGREED)
-    await run.send_finalized(expect_error=True)
-    await run.verify_consumer_state(NS.AGREED)
-    run.finish()
+@pytest.mark.parametrize("case", SCENARIOS, ids=str)
+async def test_negotiation_with_the_node_as_consumer(harness: Harness, case: Scenario) -> None:
+    await play(NegotiationWithConsumer(harness, case.sample("DATASETID")), case)

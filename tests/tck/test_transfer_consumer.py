@@ -10,180 +10,124 @@ also checks that a second transfer under the same agreement works.
 from __future__ import annotations
 
 import pytest
-from tck import tck_messages as msg
 from tck.pipeline import Harness, TransferWithConsumer
+from tck.scenarios import Expect, Scenario, Send, Verify, Wait, play, scenario
 from tck.tck_machines import TransferState as TS
 
 from connector.dsp.vocabulary import TransferMessage as TM
 
 pytestmark = pytest.mark.asyncio(loop_scope="module")
 
+INITIATE = Send("initiate")  # the webhook; the node's request arrives and the TCK's process is REQUESTED
+START = Send("start", pull_address=True)  # the TCK's start message, with its unreachable pull address
+STARTED = (INITIATE, START, Wait(TS.STARTED), Verify(TS.STARTED))  # the head of the 01 and 03 scenarios
+TERMINATED_BY_PROVIDER = (
+    (INITIATE, Verify(TS.REQUESTED)),
+    (START, Wait(TS.STARTED), Verify(TS.STARTED)),
+    (Send("termination"), Wait(TS.TERMINATED), Verify(TS.TERMINATED)),
+)
 
-async def requested(harness: Harness, agreement_id: str) -> TransferWithConsumer:
-    run = TransferWithConsumer(harness, agreement_id)
-    await run.initiate()
-    return run
-
-
-async def started(harness: Harness, agreement_id: str) -> TransferWithConsumer:
-    """Head of the 01 and 03 scenarios: request, TCK start, GET-C(STARTED)."""
-    run = await requested(harness, agreement_id)
-    await run.send_start(msg.pull_data_address())
-    await run.wait_for_state(None, TS.STARTED)
-    await run.verify_consumer_state(TS.STARTED)
-    return run
-
-
-async def test_TP_C_01_01_start_then_provider_terminates(harness: Harness) -> None:
-    run = await started(harness, "ATPC0101")
-    await run.send_termination()
-    await run.wait_for_state(None, TS.TERMINATED)
-    await run.verify_consumer_state(TS.TERMINATED)
-    run.finish()
-
-
-async def test_TP_C_01_02_start_then_provider_completes(harness: Harness) -> None:
-    run = await started(harness, "ATPC0102")
-    await run.send_completion()
-    await run.wait_for_state(None, TS.COMPLETED)
-    await run.verify_consumer_state(TS.COMPLETED)
-    run.finish()
-
-
-async def test_TP_C_01_03_start_provider_suspends_then_terminates(harness: Harness) -> None:
-    run = await started(harness, "ATPC0103")
-    await run.send_suspension()
-    await run.wait_for_state(None, TS.SUSPENDED)
-    await run.verify_consumer_state(TS.SUSPENDED)
-    await run.send_termination()
-    await run.wait_for_state(None, TS.TERMINATED)
-    await run.verify_consumer_state(TS.TERMINATED)
-    run.finish()
-
-
-async def test_TP_C_01_04_start_suspend_restart_then_provider_completes(harness: Harness) -> None:
-    run = await started(harness, "ATPC0104")
-    await run.send_suspension()
-    await run.wait_for_state(None, TS.SUSPENDED)
-    await run.verify_consumer_state(TS.SUSPENDED)
-    await run.send_start(msg.pull_data_address())
-    await run.wait_for_state(None, TS.STARTED)
-    await run.verify_consumer_state(TS.STARTED)
-    await run.send_completion()
-    await run.wait_for_state(None, TS.COMPLETED)
-    await run.verify_consumer_state(TS.COMPLETED)
-    run.finish()
-
-
-async def test_TP_C_01_05_provider_terminates_requested(harness: Harness) -> None:
-    run = await requested(harness, "ATPC0104")
-    await run.send_termination()
-    await run.wait_for_state(None, TS.TERMINATED)
-    await run.verify_consumer_state(TS.TERMINATED)
-    run.finish()
-
-
-async def test_TP_C_02_01_start_then_consumer_terminates(harness: Harness) -> None:
-    run = await requested(harness, "ATPC0201")
-    termination = run.expect(TM.TERMINATION)
-    await run.send_start(msg.pull_data_address())
-    await run.wait_for_state(termination, TS.TERMINATED)
-    await run.verify_consumer_state(TS.TERMINATED)
-    run.finish()
-
-
-async def test_TP_C_02_02_start_then_consumer_completes(harness: Harness) -> None:
-    run = await requested(harness, "ATPC0202")
-    completion = run.expect(TM.COMPLETION)
-    await run.send_start(msg.pull_data_address())
-    await run.wait_for_state(completion, TS.COMPLETED)
-    await run.verify_consumer_state(TS.COMPLETED)
-    run.finish()
-
-
-async def test_TP_C_02_03_start_consumer_suspends_then_terminates(harness: Harness) -> None:
-    run = await requested(harness, "ATPC0203")
-    suspension = run.expect(TM.SUSPENSION)
-    await run.send_start(msg.pull_data_address())
-    await run.wait_for_state(suspension, TS.SUSPENDED)
-    termination = run.expect(TM.TERMINATION)
-    await run.wait_for_state(termination, TS.TERMINATED)
-    await run.verify_consumer_state(TS.TERMINATED)
-    run.finish()
-
-
-async def test_TP_C_02_05_consumer_terminates_after_request(harness: Harness) -> None:
-    run = await requested(harness, "ATPC0205")
-    termination = run.expect(TM.TERMINATION)  # the TCK registers this handler only after the request
-    await run.wait_for_state(termination, TS.TERMINATED)
-    await run.verify_consumer_state(TS.TERMINATED)
-    run.finish()
-
-
-async def test_TP_C_03_01_completion_while_requested_is_refused(harness: Harness) -> None:
-    run = await requested(harness, "ATPC0301")
-    await run.verify_consumer_state(TS.REQUESTED)
-    await run.send_completion(expect_error=True)
-    await run.wait_for_state(None, TS.REQUESTED)
-    await run.verify_consumer_state(TS.REQUESTED)
-    run.finish()
-
-
-async def test_TP_C_03_02_suspension_while_requested_is_refused(harness: Harness) -> None:
-    run = await requested(harness, "ATPC0302")
-    await run.verify_consumer_state(TS.REQUESTED)
-    await run.send_suspension(expect_error=True)
-    await run.wait_for_state(None, TS.REQUESTED)
-    await run.verify_consumer_state(TS.REQUESTED)
-    run.finish()
+SCENARIOS: tuple[Scenario, ...] = (
+    scenario(
+        "TP_C:01-01",
+        "start, then the provider terminates",
+        STARTED,
+        (Send("termination"), Wait(TS.TERMINATED), Verify(TS.TERMINATED)),
+    ),
+    scenario(
+        "TP_C:01-02",
+        "start, then the provider completes",
+        STARTED,
+        (Send("completion"), Wait(TS.COMPLETED), Verify(TS.COMPLETED)),
+    ),
+    scenario(
+        "TP_C:01-03",
+        "start, the provider suspends, then terminates",
+        STARTED,
+        (Send("suspension"), Wait(TS.SUSPENDED), Verify(TS.SUSPENDED)),
+        (Send("termination"), Wait(TS.TERMINATED), Verify(TS.TERMINATED)),
+    ),
+    scenario(
+        "TP_C:01-04",
+        "start, suspend, restart, then the provider completes",
+        STARTED,
+        (Send("suspension"), Wait(TS.SUSPENDED), Verify(TS.SUSPENDED)),
+        (START, Wait(TS.STARTED), Verify(TS.STARTED)),
+        (Send("completion"), Wait(TS.COMPLETED), Verify(TS.COMPLETED)),
+    ),
+    scenario(
+        "TP_C:01-05",
+        "the provider terminates the request",
+        INITIATE,
+        (Send("termination"), Wait(TS.TERMINATED), Verify(TS.TERMINATED)),
+    ),
+    scenario(
+        "TP_C:02-01",
+        "start, then the consumer terminates",
+        INITIATE,
+        (Expect(TM.TERMINATION), START, Wait(TS.TERMINATED), Verify(TS.TERMINATED)),
+    ),
+    scenario(
+        "TP_C:02-02",
+        "start, then the consumer completes",
+        INITIATE,
+        (Expect(TM.COMPLETION), START, Wait(TS.COMPLETED), Verify(TS.COMPLETED)),
+    ),
+    scenario(
+        "TP_C:02-03",
+        "start, the consumer suspends, then terminates",
+        INITIATE,
+        (Expect(TM.SUSPENSION), START, Wait(TS.SUSPENDED)),
+        (Expect(TM.TERMINATION), Wait(TS.TERMINATED), Verify(TS.TERMINATED)),
+    ),
+    scenario(
+        "TP_C:02-05",
+        "the consumer terminates after its request",
+        INITIATE,
+        Expect(TM.TERMINATION),  # the TCK registers this handler only after the request
+        (Wait(TS.TERMINATED), Verify(TS.TERMINATED)),
+    ),
+    scenario(
+        "TP_C:03-01",
+        "a completion while requested is refused",
+        (INITIATE, Verify(TS.REQUESTED)),
+        (Send("completion", refused=True), Wait(TS.REQUESTED), Verify(TS.REQUESTED)),
+    ),
+    scenario(
+        "TP_C:03-02",
+        "a suspension while requested is refused",
+        (INITIATE, Verify(TS.REQUESTED)),
+        (Send("suspension", refused=True), Wait(TS.REQUESTED), Verify(TS.REQUESTED)),
+    ),
+    scenario(
+        "TP_C:03-03",
+        "a completion while suspended is refused",
+        (INITIATE, Verify(TS.REQUESTED)),
+        (START, Wait(TS.STARTED), Verify(TS.STARTED)),
+        (Send("suspension"), Wait(TS.SUSPENDED), Verify(TS.SUSPENDED)),
+        (Send("completion", refused=True), Wait(TS.SUSPENDED), Verify(TS.SUSPENDED)),
+    ),
+    scenario(
+        "TP_C:03-04",
+        "a start after termination is refused",
+        TERMINATED_BY_PROVIDER,
+        (Send("start", refused=True), Wait(TS.TERMINATED), Verify(TS.TERMINATED)),
+    ),
+    scenario(
+        "TP_C:03-05",
+        "a suspension after termination is refused",
+        TERMINATED_BY_PROVIDER,
+        (Send("suspension", refused=True), Wait(TS.TERMINATED), Verify(TS.TERMINATED)),
+    ),
+    scenario(
+        "TP_C:03-06",
+        "a completion after termination is refused",
+        TERMINATED_BY_PROVIDER,
+        (Send("completion", refused=True), Wait(TS.TERMINATED), Verify(TS.TERMINATED)),
+    ),
+)
 
 
-async def test_TP_C_03_03_completion_while_suspended_is_refused(harness: Harness) -> None:
-    run = await requested(harness, "ATPC0303")
-    await run.verify_consumer_state(TS.REQUESTED)
-    await run.send_start(msg.pull_data_address())
-    await run.wait_for_state(None, TS.STARTED)
-    await run.verify_consumer_state(TS.STARTED)
-    await run.send_suspension()
-    await run.wait_for_state(None, TS.SUSPENDED)
-    await run.verify_consumer_state(TS.SUSPENDED)
-    await run.send_completion(expect_error=True)
-    await run.wait_for_state(None, TS.SUSPENDED)
-    await run.verify_consumer_state(TS.SUSPENDED)
-    run.finish()
-
-
-async def terminated_by_provider(harness: Harness, agreement_id: str) -> TransferWithConsumer:
-    run = await requested(harness, agreement_id)
-    await run.verify_consumer_state(TS.REQUESTED)
-    await run.send_start(msg.pull_data_address())
-    await run.wait_for_state(None, TS.STARTED)
-    await run.verify_consumer_state(TS.STARTED)
-    await run.send_termination()
-    await run.wait_for_state(None, TS.TERMINATED)
-    await run.verify_consumer_state(TS.TERMINATED)
-    return run
-
-
-async def test_TP_C_03_04_start_after_termination_is_refused(harness: Harness) -> None:
-    run = await terminated_by_provider(harness, "ATPC0304")
-    await run.send_start(expect_error=True)
-    await run.wait_for_state(None, TS.TERMINATED)
-    await run.verify_consumer_state(TS.TERMINATED)
-    run.finish()
-
-
-async def test_TP_C_03_05_suspension_after_termination_is_refused(harness: Harness) -> None:
-    run = await terminated_by_provider(harness, "ATPC0305")
-    await run.send_suspension(expect_error=True)
-    await run.wait_for_state(None, TS.TERMINATED)
-    await run.verify_consumer_state(TS.TERMINATED)
-    run.finish()
-
-
-async def test_TP_C_03_06_completion_after_termination_is_refused(harness: Harness) -> None:
-    run = await terminated_by_provider(harness, "ATPC0306")
-    await run.send_completion(expect_error=True)
-    await run.wait_for_state(None, TS.TERMINATED)
-    await run.verify_consumer_state(TS.TERMINATED)
-    run.finish()
+@pytest.mark.parametrize("case", SCENARIOS, ids=str)
+async def test_transfer_with_the_node_as_consumer(harness: Harness, case: Scenario) -> None:
+    await play(TransferWithConsumer(harness, case.sample("AGREEMENTID")), case)

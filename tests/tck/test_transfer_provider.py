@@ -7,179 +7,116 @@ from __future__ import annotations
 
 import pytest
 from tck.pipeline import Harness, TransferWithProvider
+from tck.scenarios import Expect, Scenario, Send, Verify, Wait, play, scenario
 from tck.tck_machines import TransferState as TS
 
 from connector.dsp.vocabulary import TransferMessage as TM
 
 pytestmark = pytest.mark.asyncio(loop_scope="module")
 
+STARTED = (Expect(TM.START), Send("request"), Wait(TS.STARTED))  # the node starts the transfer it was asked for
+STARTED_BY_NODE = (STARTED, Verify(TS.STARTED))  # the common head of most scenarios: ... GET-P(STARTED)
+LEFT_REQUESTED = (Send("request"), Wait(TS.REQUESTED), Verify(TS.REQUESTED))
+TERMINATED_BY_CONSUMER = (STARTED_BY_NODE, Send("termination"), Wait(TS.TERMINATED), Verify(TS.TERMINATED))
 
-async def started_by_node(harness: Harness, agreement_id: str) -> TransferWithProvider:
-    """The common head of most scenarios: request, the node starts, GET-P(STARTED)."""
-    run = TransferWithProvider(harness, agreement_id)
-    start = run.expect(TM.START)
-    await run.send_request()
-    await run.wait_for_state(start, TS.STARTED)
-    await run.verify_provider_state(TS.STARTED)
-    return run
-
-
-async def left_requested(harness: Harness, agreement_id: str) -> TransferWithProvider:
-    run = TransferWithProvider(harness, agreement_id)
-    await run.send_request()
-    await run.wait_for_state(None, TS.REQUESTED)
-    await run.verify_provider_state(TS.REQUESTED)
-    return run
-
-
-async def test_TP_01_01_start_then_provider_terminates(harness: Harness) -> None:
-    run = TransferWithProvider(harness, "ATP0101")
-    start = run.expect(TM.START)
-    await run.send_request()
-    await run.wait_for_state(start, TS.STARTED)
-    termination = run.expect(TM.TERMINATION)
-    await run.wait_for_state(termination, TS.TERMINATED)
-    await run.verify_provider_state(TS.TERMINATED)
-    run.finish()
-
-
-async def test_TP_01_02_start_then_provider_completes(harness: Harness) -> None:
-    run = TransferWithProvider(harness, "ATP0102")
-    start = run.expect(TM.START)
-    await run.send_request()
-    await run.wait_for_state(start, TS.STARTED)
-    completion = run.expect(TM.COMPLETION)
-    await run.wait_for_state(completion, TS.COMPLETED)
-    await run.verify_provider_state(TS.COMPLETED)
-    run.finish()
-
-
-async def test_TP_01_03_start_suspend_then_provider_terminates(harness: Harness) -> None:
-    run = TransferWithProvider(harness, "ATP0103")
-    start = run.expect(TM.START)
-    await run.send_request()
-    await run.wait_for_state(start, TS.STARTED)
-    suspension = run.expect(TM.SUSPENSION)
-    await run.wait_for_state(suspension, TS.SUSPENDED)
-    termination = run.expect(TM.TERMINATION)
-    await run.wait_for_state(termination, TS.TERMINATED)
-    await run.verify_provider_state(TS.TERMINATED)
-    run.finish()
-
-
-async def test_TP_01_04_start_suspend_resume_then_provider_completes(harness: Harness) -> None:
-    run = TransferWithProvider(harness, "ATP0104")
-    start = run.expect(TM.START)
-    await run.send_request()
-    await run.wait_for_state(start, TS.STARTED)
-    suspension = run.expect(TM.SUSPENSION)
-    await run.wait_for_state(suspension, TS.SUSPENDED)
-    restart = run.expect(TM.START)
-    await run.wait_for_state(restart, TS.STARTED)
-    completion = run.expect(TM.COMPLETION)
-    await run.wait_for_state(completion, TS.COMPLETED)
-    await run.verify_provider_state(TS.COMPLETED)
-    run.finish()
-
-
-async def test_TP_01_05_provider_terminates_requested(harness: Harness) -> None:
-    run = TransferWithProvider(harness, "ATP0105")
-    termination = run.expect(TM.TERMINATION)
-    await run.send_request()
-    await run.wait_for_state(termination, TS.TERMINATED)
-    await run.verify_provider_state(TS.TERMINATED)
-    run.finish()
-
-
-async def test_TP_02_01_start_then_consumer_terminates(harness: Harness) -> None:
-    run = await started_by_node(harness, "ATP0201")
-    await run.send_termination()
-    await run.wait_for_state(None, TS.TERMINATED)
-    await run.verify_provider_state(TS.TERMINATED)
-    run.finish()
-
-
-async def test_TP_02_02_start_then_consumer_completes(harness: Harness) -> None:
-    run = await started_by_node(harness, "ATP0202")
-    await run.send_completion()
-    await run.wait_for_state(None, TS.COMPLETED)
-    await run.verify_provider_state(TS.COMPLETED)
-    run.finish()
-
-
-async def test_TP_02_03_start_consumer_suspends_then_terminates(harness: Harness) -> None:
-    run = await started_by_node(harness, "ATP0203")
-    await run.send_suspension()
-    await run.wait_for_state(None, TS.SUSPENDED)
-    await run.verify_provider_state(TS.SUSPENDED)
-    await run.send_termination()
-    await run.wait_for_state(None, TS.TERMINATED)
-    await run.verify_provider_state(TS.TERMINATED)
-    run.finish()
+SCENARIOS: tuple[Scenario, ...] = (
+    scenario(
+        "TP:01-01",
+        "start, then the provider terminates",
+        STARTED,
+        (Expect(TM.TERMINATION), Wait(TS.TERMINATED), Verify(TS.TERMINATED)),
+    ),
+    scenario(
+        "TP:01-02",
+        "start, then the provider completes",
+        STARTED,
+        (Expect(TM.COMPLETION), Wait(TS.COMPLETED), Verify(TS.COMPLETED)),
+    ),
+    scenario(
+        "TP:01-03",
+        "start, the provider suspends, then terminates",
+        STARTED,
+        (Expect(TM.SUSPENSION), Wait(TS.SUSPENDED)),
+        (Expect(TM.TERMINATION), Wait(TS.TERMINATED), Verify(TS.TERMINATED)),
+    ),
+    scenario(
+        "TP:01-04",
+        "start, suspend, resume, then the provider completes",
+        STARTED,
+        (Expect(TM.SUSPENSION), Wait(TS.SUSPENDED)),
+        (Expect(TM.START), Wait(TS.STARTED)),
+        (Expect(TM.COMPLETION), Wait(TS.COMPLETED), Verify(TS.COMPLETED)),
+    ),
+    scenario(
+        "TP:01-05",
+        "the provider terminates the request",
+        (Expect(TM.TERMINATION), Send("request"), Wait(TS.TERMINATED), Verify(TS.TERMINATED)),
+    ),
+    scenario(
+        "TP:02-01",
+        "start, then the consumer terminates",
+        STARTED_BY_NODE,
+        (Send("termination"), Wait(TS.TERMINATED), Verify(TS.TERMINATED)),
+    ),
+    scenario(
+        "TP:02-02",
+        "start, then the consumer completes",
+        STARTED_BY_NODE,
+        (Send("completion"), Wait(TS.COMPLETED), Verify(TS.COMPLETED)),
+    ),
+    scenario(
+        "TP:02-03",
+        "start, the consumer suspends, then terminates",
+        STARTED_BY_NODE,
+        (Send("suspension"), Wait(TS.SUSPENDED), Verify(TS.SUSPENDED)),
+        (Send("termination"), Wait(TS.TERMINATED), Verify(TS.TERMINATED)),
+    ),
+    scenario(
+        "TP:02-05",
+        "the consumer terminates the request",
+        LEFT_REQUESTED,
+        (Send("termination"), Wait(TS.TERMINATED), Verify(TS.TERMINATED)),
+    ),
+    scenario(
+        "TP:03-01",
+        "a completion while requested is refused",
+        LEFT_REQUESTED,
+        (Send("completion", refused=True), Wait(TS.REQUESTED), Verify(TS.REQUESTED)),
+    ),
+    scenario(
+        "TP:03-02",
+        "a suspension while requested is refused",
+        LEFT_REQUESTED,
+        (Send("suspension", refused=True), Wait(TS.REQUESTED), Verify(TS.REQUESTED)),
+    ),
+    scenario(
+        "TP:03-03",
+        "a completion while suspended is refused",
+        STARTED_BY_NODE,
+        (Send("suspension"), Wait(TS.SUSPENDED), Verify(TS.SUSPENDED)),
+        (Send("completion", refused=True), Wait(TS.SUSPENDED), Verify(TS.SUSPENDED)),
+    ),
+    scenario(
+        "TP:03-04",
+        "a start after termination is refused",
+        TERMINATED_BY_CONSUMER,
+        (Send("start", refused=True), Wait(TS.TERMINATED), Verify(TS.TERMINATED)),
+    ),
+    scenario(
+        "TP:03-05",
+        "a suspension after termination is refused",
+        TERMINATED_BY_CONSUMER,
+        (Send("suspension", refused=True), Wait(TS.TERMINATED), Verify(TS.TERMINATED)),
+    ),
+    scenario(
+        "TP:03-06",
+        "a completion after termination is refused",
+        TERMINATED_BY_CONSUMER,
+        (Send("completion", refused=True), Wait(TS.TERMINATED), Verify(TS.TERMINATED)),
+    ),
+)
 
 
-async def test_TP_02_05_consumer_terminates_requested(harness: Harness) -> None:
-    run = await left_requested(harness, "ATP0205")
-    await run.send_termination()
-    await run.wait_for_state(None, TS.TERMINATED)
-    await run.verify_provider_state(TS.TERMINATED)
-    run.finish()
-
-
-async def test_TP_03_01_completion_while_requested_is_refused(harness: Harness) -> None:
-    run = await left_requested(harness, "ATP0301")
-    await run.send_completion(expect_error=True)
-    await run.wait_for_state(None, TS.REQUESTED)
-    await run.verify_provider_state(TS.REQUESTED)
-    run.finish()
-
-
-async def test_TP_03_02_suspension_while_requested_is_refused(harness: Harness) -> None:
-    run = await left_requested(harness, "ATP0302")
-    await run.send_suspension(expect_error=True)
-    await run.wait_for_state(None, TS.REQUESTED)
-    await run.verify_provider_state(TS.REQUESTED)
-    run.finish()
-
-
-async def test_TP_03_03_completion_while_suspended_is_refused(harness: Harness) -> None:
-    run = await started_by_node(harness, "ATP0303")
-    await run.send_suspension()
-    await run.wait_for_state(None, TS.SUSPENDED)
-    await run.verify_provider_state(TS.SUSPENDED)
-    await run.send_completion(expect_error=True)
-    await run.wait_for_state(None, TS.SUSPENDED)
-    await run.verify_provider_state(TS.SUSPENDED)
-    run.finish()
-
-
-async def terminated_by_consumer(harness: Harness, agreement_id: str) -> TransferWithProvider:
-    run = await started_by_node(harness, agreement_id)
-    await run.send_termination()
-    await run.wait_for_state(None, TS.TERMINATED)
-    await run.verify_provider_state(TS.TERMINATED)
-    return run
-
-
-async def test_TP_03_04_start_after_termination_is_refused(harness: Harness) -> None:
-    run = await terminated_by_consumer(harness, "ATP0304")
-    await run.send_start(expect_error=True)
-    await run.wait_for_state(None, TS.TERMINATED)
-    await run.verify_provider_state(TS.TERMINATED)
-    run.finish()
-
-
-async def test_TP_03_05_suspension_after_termination_is_refused(harness: Harness) -> None:
-    run = await terminated_by_consumer(harness, "ATP0305")
-    await run.send_suspension(expect_error=True)
-    await run.wait_for_state(None, TS.TERMINATED)
-    await run.verify_provider_state(TS.TERMINATED)
-    run.finish()
-
-
-async def test_TP_03_06_completion_after_termination_is_refused(harness: Harness) -> None:
-    run = await terminated_by_consumer(harness, "ATP0306")
-    await run.send_completion(expect_error=True)
-    await run.wait_for_state(None, TS.TERMINATED)
-    await run.verify_provider_state(TS.TERMINATED)
-    run.finish()
+@pytest.mark.parametrize("case", SCENARIOS, ids=str)
+async def test_transfer_with_the_node_as_provider(harness: Harness, case: Scenario) -> None:
+    await play(TransferWithProvider(harness, case.sample("AGREEMENTID")), case)
