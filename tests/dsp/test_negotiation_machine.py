@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import itertools
-
 import pytest
+from dsp.machines import C, Expectations, P, Step
 from hypothesis import given
 from hypothesis import strategies as st
 
 from connector.dsp import negotiation_machine as machine
-from connector.dsp.process_machine import Transition, TransitionRefusal
+from connector.dsp.process_machine import TransitionRefusal
 from connector.dsp.vocabulary import NegotiationMessage, NegotiationState, Role
 
 REQ = "ContractRequestMessage"
@@ -19,7 +18,6 @@ VER = "ContractAgreementVerificationMessage"
 ACC = "ContractNegotiationEventMessage:ACCEPTED"
 FIN = "ContractNegotiationEventMessage:FINALIZED"
 TER = "ContractNegotiationTerminationMessage"
-C, P = "consumer", "provider"
 
 # Written out independently of the implementation, from the spec's state machine figure and message text:
 # (sender, state before, message) -> state after. Everything not listed must be refused.
@@ -44,53 +42,26 @@ EXPECTED: dict[tuple[str, str | None, str], str] = {
     (P, "VERIFIED", TER): "TERMINATED",
     (C, "VERIFIED", TER): "TERMINATED",
 }
-# A termination received for an already terminated negotiation is acknowledged without change.
-REPEATED_ON_RECEIPT = {(C, "TERMINATED", TER), (P, "TERMINATED", TER)}
-NEVER_SENT_BY = {C: {OFF, AGR, FIN}, P: {REQ, ACC, VER}}
-FINAL = {"FINALIZED", "TERMINATED"}
-STATES: list[str | None] = [None, *[s.value for s in NegotiationState]]
-MESSAGES = [m.value for m in NegotiationMessage]
+NEGOTIATION = Expectations(
+    machine,
+    NegotiationMessage,
+    NegotiationState,
+    codes="dsp.negotiation",
+    expected=EXPECTED,
+    # A termination received for an already terminated negotiation is acknowledged without change.
+    repeated_on_receipt={(C, "TERMINATED", TER), (P, "TERMINATED", TER)},
+    never_sent_by={C: {OFF, AGR, FIN}, P: {REQ, ACC, VER}},
+    final={"FINALIZED", "TERMINATED"},
+)
 
 
-def _expected_refusal_code(sender: str, state: str | None, message: str) -> str:
-    if state is None:
-        return "dsp.negotiation.invalid_transition"
-    if state in FINAL:
-        return "dsp.negotiation.final_state"
-    if message in NEVER_SENT_BY[sender]:
-        return "dsp.negotiation.wrong_sender"
-    return "dsp.negotiation.invalid_transition"
-
-
-CASES = list(itertools.product([C, P], ["receive", "send"], STATES, MESSAGES))
-
-
-@pytest.mark.parametrize(("role", "direction", "state", "message"), CASES)
+@pytest.mark.parametrize(("role", "direction", "state", "message"), NEGOTIATION.cases())
 def test_every_role_state_and_message(role: str, direction: str, state: str | None, message: str) -> None:
-    sender = role if direction == "send" else Role(role).peer.value
-    outcome = getattr(machine, direction)(role, state, message)
-    key = (sender, state, message)
-    if key in EXPECTED:
-        assert outcome == Transition(
-            Role(sender),
-            NegotiationMessage(message),
-            None if state is None else NegotiationState(state),
-            NegotiationState(EXPECTED[key]),
-        )
-    elif direction == "receive" and key in REPEATED_ON_RECEIPT:
-        assert isinstance(outcome, Transition) and outcome.repeated
-        assert outcome.source == outcome.target == NegotiationState.TERMINATED
-    else:
-        assert isinstance(outcome, TransitionRefusal)
-        assert outcome.problem.code == _expected_refusal_code(sender, state, message)
-        assert NegotiationMessage(message).label in outcome.problem.reason
-        if state is not None:
-            assert state in outcome.problem.reason or outcome.problem.code.endswith("wrong_sender")
+    NEGOTIATION.check_outcome(role, direction, state, message)
 
 
 def test_the_table_covers_every_state_for_both_roles() -> None:
-    for role in Role:
-        assert set(machine.TRANSITIONS[role]) == set(STATES)
+    NEGOTIATION.check_table_covers_every_state()
 
 
 def test_refusal_reason_reads_as_a_sentence() -> None:
@@ -141,9 +112,6 @@ def test_allowed_lists_what_a_role_may_send_now() -> None:
 
 
 # --- the TCK scenarios, seen from the connector under test -----------------------------------------------------
-# Each step: ("in" = we receive, "out" = we send, message, expected state after, or None for a refusal that must
-# leave the state unchanged).
-Step = tuple[str, str, str | None]
 PROVIDER_SCENARIOS: dict[str, list[Step]] = {
     "CN:01-01": [("in", REQ, "REQUESTED"), ("out", OFF, "OFFERED"), ("in", TER, "TERMINATED")],
     "CN:01-02": [
@@ -237,67 +205,26 @@ CONSUMER_SCENARIOS: dict[str, list[Step]] = {
 }
 
 
-def _play(role: Role, steps: list[Step]) -> None:
-    state: NegotiationState | None = None
-    for number, (direction, message, after) in enumerate(steps):
-        decide = machine.receive if direction == "in" else machine.send
-        outcome = decide(role, state, message)
-        if after is None:
-            assert isinstance(outcome, TransitionRefusal), f"step {number}: {message} must be refused in {state}"
-        else:
-            assert isinstance(outcome, Transition), f"step {number}: {outcome}"
-            assert outcome.target == NegotiationState(after)
-            state = outcome.target
-
-
 @pytest.mark.parametrize("scenario", sorted(PROVIDER_SCENARIOS))
 def test_tck_provider_scenario(scenario: str) -> None:
-    _play(Role.PROVIDER, PROVIDER_SCENARIOS[scenario])
+    NEGOTIATION.play(Role.PROVIDER, PROVIDER_SCENARIOS[scenario])
 
 
 @pytest.mark.parametrize("scenario", sorted(CONSUMER_SCENARIOS))
 def test_tck_consumer_scenario(scenario: str) -> None:
-    _play(Role.CONSUMER, CONSUMER_SCENARIOS[scenario])
+    NEGOTIATION.play(Role.CONSUMER, CONSUMER_SCENARIOS[scenario])
 
 
 # --- properties ------------------------------------------------------------------------------------------------
-moves = st.lists(
-    st.tuples(
-        st.sampled_from(list(Role)), st.sampled_from(["receive", "send"]), st.sampled_from(list(NegotiationMessage))
-    ),
-    max_size=30,
-)
-
-
-@given(moves)
+@given(NEGOTIATION.random_moves())
 def test_random_message_sequences_stay_in_the_spec_and_final_states_absorb(
     sequence: list[tuple[Role, str, NegotiationMessage]],
 ) -> None:
-    state: NegotiationState | None = None
-    for role, direction, message in sequence:
-        before = state
-        outcome = getattr(machine, direction)(role, state, message)
-        if isinstance(outcome, Transition):
-            assert outcome.source == before and outcome.target in NegotiationState
-            sender = role if direction == "send" else role.peer
-            assert outcome.sender == sender
-            if before is not None and before.is_terminal:
-                # The only thing a final state lets through is a received, repeated termination: a no-op.
-                assert outcome.repeated and outcome.target == before and message is NegotiationMessage.TERMINATION
-            state = outcome.target
-        else:
-            assert isinstance(outcome, TransitionRefusal) and outcome.problem.code.startswith("dsp.negotiation.")
-    assert state is None or state in NegotiationState
+    NEGOTIATION.check_random_sequence(sequence)
 
 
 @given(st.sampled_from(list(Role)), st.sampled_from(list(NegotiationState)), st.sampled_from(list(NegotiationMessage)))
 def test_whatever_we_may_send_the_peer_accepts(
     role: Role, state: NegotiationState, message: NegotiationMessage
 ) -> None:
-    # Both sides run the same table, so our send and the peer's receive always agree.
-    ours = machine.send(role, state, message)
-    theirs = machine.receive(role.peer, state, message)
-    if isinstance(ours, Transition):
-        assert ours == theirs
-    elif not (isinstance(theirs, Transition) and theirs.repeated):
-        assert isinstance(theirs, TransitionRefusal) and theirs.problem.code == ours.problem.code
+    NEGOTIATION.check_send_agrees_with_receive(role, state, message)

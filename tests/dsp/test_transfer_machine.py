@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
-import itertools
-
 import pytest
+from dsp.machines import C, Expectations, P, Step
 from hypothesis import given
 from hypothesis import strategies as st
 
@@ -17,7 +16,6 @@ STA = "TransferStartMessage"
 SUS = "TransferSuspensionMessage"
 COM = "TransferCompletionMessage"
 TER = "TransferTerminationMessage"
-C, P = "consumer", "provider"
 
 # Written out independently of the implementation, from the spec's state machine figure:
 # (sender, state before, message) -> state after. Everything not listed must be refused.
@@ -37,50 +35,25 @@ EXPECTED: dict[tuple[str, str | None, str], str] = {
     (P, "SUSPENDED", TER): "TERMINATED",
     (C, "SUSPENDED", TER): "TERMINATED",
 }
-REPEATED_ON_RECEIPT = {(C, "TERMINATED", TER), (P, "TERMINATED", TER)}
-NEVER_SENT_BY: dict[str, set[str]] = {C: set(), P: {REQ}}
-FINAL = {"COMPLETED", "TERMINATED"}
-STATES: list[str | None] = [None, *[s.value for s in TransferState]]
-MESSAGES = [m.value for m in TransferMessage]
+TRANSFER = Expectations(
+    machine,
+    TransferMessage,
+    TransferState,
+    codes="dsp.transfer",
+    expected=EXPECTED,
+    repeated_on_receipt={(C, "TERMINATED", TER), (P, "TERMINATED", TER)},
+    never_sent_by={C: set(), P: {REQ}},
+    final={"COMPLETED", "TERMINATED"},
+)
 
 
-def _expected_refusal_code(sender: str, state: str | None, message: str) -> str:
-    if state is None:
-        return "dsp.transfer.invalid_transition"
-    if state in FINAL:
-        return "dsp.transfer.final_state"
-    if message in NEVER_SENT_BY[sender]:
-        return "dsp.transfer.wrong_sender"
-    return "dsp.transfer.invalid_transition"
-
-
-CASES = list(itertools.product([C, P], ["receive", "send"], STATES, MESSAGES))
-
-
-@pytest.mark.parametrize(("role", "direction", "state", "message"), CASES)
+@pytest.mark.parametrize(("role", "direction", "state", "message"), TRANSFER.cases())
 def test_every_role_state_and_message(role: str, direction: str, state: str | None, message: str) -> None:
-    sender = role if direction == "send" else Role(role).peer.value
-    outcome = getattr(machine, direction)(role, state, message)
-    key = (sender, state, message)
-    if key in EXPECTED:
-        assert outcome == Transition(
-            Role(sender),
-            TransferMessage(message),
-            None if state is None else TransferState(state),
-            TransferState(EXPECTED[key]),
-        )
-    elif direction == "receive" and key in REPEATED_ON_RECEIPT:
-        assert isinstance(outcome, Transition) and outcome.repeated
-        assert outcome.source == outcome.target == TransferState.TERMINATED
-    else:
-        assert isinstance(outcome, TransitionRefusal)
-        assert outcome.problem.code == _expected_refusal_code(sender, state, message)
-        assert message in outcome.problem.reason
+    TRANSFER.check_outcome(role, direction, state, message)
 
 
 def test_the_table_covers_every_state_for_both_roles() -> None:
-    for role in Role:
-        assert set(machine.TRANSITIONS[role]) == set(STATES)
+    TRANSFER.check_table_covers_every_state()
 
 
 def test_completion_while_suspended_is_explained() -> None:
@@ -111,7 +84,6 @@ def test_final_states_are_reported() -> None:
 
 
 # --- the TCK scenarios, seen from the connector under test -----------------------------------------------------
-Step = tuple[str, str, str | None]
 PROVIDER_SCENARIOS: dict[str, list[Step]] = {
     "TP:01-01": [("in", REQ, "REQUESTED"), ("out", STA, "STARTED"), ("out", TER, "TERMINATED")],
     "TP:01-02": [("in", REQ, "REQUESTED"), ("out", STA, "STARTED"), ("out", COM, "COMPLETED")],
@@ -194,61 +166,24 @@ CONSUMER_SCENARIOS: dict[str, list[Step]] = {
 }
 
 
-def _play(role: Role, steps: list[Step]) -> None:
-    state: TransferState | None = None
-    for number, (direction, message, after) in enumerate(steps):
-        decide = machine.receive if direction == "in" else machine.send
-        outcome = decide(role, state, message)
-        if after is None:
-            assert isinstance(outcome, TransitionRefusal), f"step {number}: {message} must be refused in {state}"
-        else:
-            assert isinstance(outcome, Transition), f"step {number}: {outcome}"
-            assert outcome.target == TransferState(after)
-            state = outcome.target
-
-
 @pytest.mark.parametrize("scenario", sorted(PROVIDER_SCENARIOS))
 def test_tck_provider_scenario(scenario: str) -> None:
-    _play(Role.PROVIDER, PROVIDER_SCENARIOS[scenario])
+    TRANSFER.play(Role.PROVIDER, PROVIDER_SCENARIOS[scenario])
 
 
 @pytest.mark.parametrize("scenario", sorted(CONSUMER_SCENARIOS))
 def test_tck_consumer_scenario(scenario: str) -> None:
-    _play(Role.CONSUMER, CONSUMER_SCENARIOS[scenario])
+    TRANSFER.play(Role.CONSUMER, CONSUMER_SCENARIOS[scenario])
 
 
 # --- properties ------------------------------------------------------------------------------------------------
-moves = st.lists(
-    st.tuples(
-        st.sampled_from(list(Role)), st.sampled_from(["receive", "send"]), st.sampled_from(list(TransferMessage))
-    ),
-    max_size=30,
-)
-
-
-@given(moves)
+@given(TRANSFER.random_moves())
 def test_random_message_sequences_stay_in_the_spec_and_final_states_absorb(
     sequence: list[tuple[Role, str, TransferMessage]],
 ) -> None:
-    state: TransferState | None = None
-    for role, direction, message in sequence:
-        before = state
-        outcome = getattr(machine, direction)(role, state, message)
-        if isinstance(outcome, Transition):
-            assert outcome.source == before and outcome.target in TransferState
-            if before is not None and before.is_terminal:
-                assert outcome.repeated and outcome.target == before and message is TransferMessage.TERMINATION
-            state = outcome.target
-        else:
-            assert isinstance(outcome, TransitionRefusal) and outcome.problem.code.startswith("dsp.transfer.")
-    assert state is None or state in TransferState
+    TRANSFER.check_random_sequence(sequence)
 
 
 @given(st.sampled_from(list(Role)), st.sampled_from(list(TransferState)), st.sampled_from(list(TransferMessage)))
 def test_whatever_we_may_send_the_peer_accepts(role: Role, state: TransferState, message: TransferMessage) -> None:
-    ours = machine.send(role, state, message)
-    theirs = machine.receive(role.peer, state, message)
-    if isinstance(ours, Transition):
-        assert ours == theirs
-    elif not (isinstance(theirs, Transition) and theirs.repeated):
-        assert isinstance(theirs, TransitionRefusal) and theirs.problem.code == ours.problem.code
+    TRANSFER.check_send_agrees_with_receive(role, state, message)
