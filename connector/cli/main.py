@@ -6,7 +6,7 @@ import os
 import sys
 
 from connector import __version__
-from connector.cli import authority, demo, evidence, explain, pki, processes, serve, transfer
+from connector.cli import authority, demo, evidence, explain, pki, processes, serve, store, transfer
 from connector.cli.base import Parser, fail
 from connector.errors import ConnectorError
 
@@ -16,7 +16,7 @@ def build_parser() -> Parser:
     parser.add_argument("--version", action="version", version=f"connector {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=Parser)
     sub.required = True
-    for module in (pki, authority, serve, processes, transfer, evidence, explain, demo):
+    for module in (pki, authority, serve, processes, transfer, evidence, explain, demo, store):
         module.register(sub)
     return parser
 
