@@ -60,7 +60,7 @@ T = TypeVar("T")
 log = logging.getLogger("connector.store")
 
 CONNECT_TIMEOUT = 10  # seconds to reach the server
-POOL_TIMEOUT = 30.0  # seconds a call waits for a connection of the pool before it fails as unavailable
+POOL_TIMEOUT = 10.0  # seconds a call waits for a connection of the pool before it fails as unavailable
 HEALTH_TIMEOUT = 5.0
 EVIDENCE_TABLES = (
     "evidence_records",
@@ -473,7 +473,7 @@ class PostgresStore:
             return
         done: list[Call] = []
         try:
-            conn = pool.getconn()
+            conn = self._begin(pool, "BEGIN ISOLATION LEVEL READ COMMITTED")
         except BaseException as exc:
             for call in group:
                 call.outcome = (False, exc)
@@ -492,9 +492,30 @@ class PostgresStore:
         finally:
             pool.putconn(conn)
 
+    def _begin(self, pool: ConnectionPool[psycopg.Connection[Any]], begin: str) -> psycopg.Connection[Any]:
+        """A connection of the pool, in a transaction begun with `begin`. A connection the server ended while it
+        sat in the pool (the database restarted, an idle timeout) fails at BEGIN, before anything ran, and is
+        replaced: the call never sees it."""
+        for _ in range(self.pool_size):
+            conn = pool.getconn()
+            try:
+                conn.execute(begin)
+                return conn
+            except psycopg.OperationalError:
+                pool.putconn(conn)  # a broken one is dropped, and a new one made
+                if not conn.broken:
+                    raise
+        conn = pool.getconn()
+        try:
+            conn.execute(begin)
+        except BaseException:
+            pool.putconn(conn)
+            raise
+        return conn
+
     def _write(self, conn: psycopg.Connection[Any], group: list[Call], done: list[Call]) -> None:
+        """Run `group` in the transaction open on `conn`, and end it."""
         tx = PostgresTx(conn)
-        conn.execute("BEGIN ISOLATION LEVEL READ COMMITTED")
         if len(group) == 1:
             call = group[0]
             try:
@@ -543,10 +564,9 @@ class PostgresStore:
         pool = self._pool
         if pool is None:
             raise ConnectorError("store.closed", "the store is not open")
-        conn = pool.getconn()
+        conn = self._begin(pool, "BEGIN ISOLATION LEVEL REPEATABLE READ")
         tx = PostgresTx(conn)
         try:
-            conn.execute("BEGIN ISOLATION LEVEL REPEATABLE READ")
             try:
                 return fn(tx, *args)
             finally:

@@ -210,25 +210,30 @@ async def test_the_restricted_role_runs_a_node_but_cannot_change_evidence(node_r
         await store.close()
 
 
-async def test_connections_the_database_ends_are_replaced_and_the_failures_are_unavailable(
+async def test_connections_the_database_ends_are_replaced_and_a_call_cut_off_is_unavailable(
     postgres_migrated_url, postgres_server
 ):
-    store = PostgresStore(postgres_migrated_url, pool_size=2)
+    store = PostgresStore(postgres_migrated_url, pool_size=3)
     await store.open()
     try:
         await store.run(put_setting, "before", "1")
+        await asyncio.gather(*(store.read(get_setting, "before") for _ in range(4)))  # every connection in use once
         database = postgres_migrated_url.rsplit("/", 1)[1]
         postgres_server.admin(f"SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = '{database}'")
-        outcomes: list[Any] = []
-        for i in range(4):
-            try:
-                outcomes.append(await store.run(put_setting, f"after{i}", "1"))
-            except StoreError as exc:
-                outcomes.append(exc)
-        assert isinstance(outcomes[0], StoreUnavailable) and outcomes[-1] is None, outcomes
-        assert await store.read(get_setting, "before") == "1"
-        assert await store.healthy() is True  # the node's lock was taken again, on a new session
-        assert await store.read(get_setting, "after3") == "1"
+        # Connections ended while idle in the pool fail at BEGIN, before anything ran: replaced, unseen by callers.
+        await store.run(put_setting, "after", "1")
+        assert await store.read(get_setting, "after") == "1"
+        assert await store.healthy() is True  # the node's lock taken again, on a new session
+
+        def cut_off(tx: Any) -> None:
+            put_setting(tx, "lost", "1")
+            tx.execute("SELECT pg_terminate_backend(pg_backend_pid())")
+
+        with pytest.raises(StoreUnavailable):
+            await store.run(cut_off)
+        assert await store.read(get_setting, "lost") is None
+        await store.run(put_setting, "later", "1")
+        assert [await store.read(get_setting, k) for k in ("before", "after", "later")] == ["1", "1", "1"]
     finally:
         await store.close()
 
