@@ -83,6 +83,11 @@ def _postgresql_append_only(table: str) -> str:
 # first takes CHAIN_LOCK until the appending transaction ends: then, in READ COMMITTED, the head it reads is the
 # committed one of every other connection, so two processes appending make one chain, never a fork.
 _POSTGRESQL_GUARDS = f"""
+        -- SQLite's index on process_id keeps equal keys in rowid (seq) order, so "the latest record about a process"
+        -- reads one entry; PostgreSQL's keeps them in no useful order, and its planner then prefers to walk the
+        -- primary key backwards through the log until it meets the process: seq goes in the index.
+        DROP INDEX evidence_records_by_process;
+        CREATE INDEX evidence_records_by_process ON evidence_records(process_id, seq) WHERE process_id IS NOT NULL;
         CREATE FUNCTION evidence_chain() RETURNS trigger LANGUAGE plpgsql AS $$
         DECLARE
             last_seq BIGINT;

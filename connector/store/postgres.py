@@ -180,15 +180,16 @@ _CHANGES = ("INSERT", "UPDATE", "DELETE", "MERGE")
 class PostgresTx:
     """The `Tx` over a psycopg connection in a transaction the store opened."""
 
-    __slots__ = ("_conn", "wrote")
+    __slots__ = ("_conn", "wrote", "_prepare")
     dialect: Literal["postgresql"] = "postgresql"
 
     def __init__(self, conn: psycopg.Connection[Any]) -> None:
         self._conn = conn
         self.wrote = False  # whether a statement changed rows (so that a rolled-back read tells the undo hooks)
+        self._prepare: bool | None = None  # psycopg's choice (a statement run often is prepared), or never
 
     def execute(self, sql: str, params: Sequence[Any] = ()) -> psycopg.Cursor[Any]:
-        cursor = self._conn.execute(to_psycopg(sql), params)
+        cursor = self._conn.execute(to_psycopg(sql), params, prepare=self._prepare)
         if not self.wrote:
             tag = cursor.statusmessage
             if tag is not None and tag.startswith(_CHANGES) and cursor.rowcount > 0:
@@ -208,11 +209,20 @@ class PostgresTx:
 
     @contextlib.contextmanager
     def savepoint(self) -> Iterator[None]:
+        # In a pipeline, the savepoint, the block's statements and the release travel in one round trip (a statement
+        # whose rows are read waits for them there); an error is raised at the latest when the pipeline ends.
+        # Nothing in it is prepared: a statement prepared in a pipeline that then fails is forgotten by the server
+        # but not by psycopg.
         conn = self._conn
-        conn.execute("SAVEPOINT attempt")
+        self.wrote = True  # (what the block's statements changed is not known in a pipeline: assume they wrote)
+        outer, self._prepare = self._prepare, False
         try:
-            yield
+            with conn.pipeline():
+                conn.execute("SAVEPOINT attempt", prepare=False)
+                yield
+                conn.execute("RELEASE SAVEPOINT attempt", prepare=False)
         except BaseException as exc:
+            self._prepare = outer
             if conn.info.transaction_status in (TransactionStatus.INTRANS, TransactionStatus.INERROR):
                 conn.execute("ROLLBACK TO SAVEPOINT attempt")
                 conn.execute("RELEASE SAVEPOINT attempt")
@@ -220,7 +230,7 @@ class PostgresTx:
             if error is exc:
                 raise
             raise error from exc
-        conn.execute("RELEASE SAVEPOINT attempt")
+        self._prepare = outer
 
 
 # --- connections and migrations ---------------------------------------------------------------------------------
@@ -472,8 +482,9 @@ class PostgresStore:
                 call.outcome = (False, error)
             return
         done: list[Call] = []
+        begin = "BEGIN ISOLATION LEVEL READ COMMITTED" + ("; SAVEPOINT call" if len(group) > 1 else "")
         try:
-            conn = self._begin(pool, "BEGIN ISOLATION LEVEL READ COMMITTED")
+            conn = self._begin(pool, begin)
         except BaseException as exc:
             for call in group:
                 call.outcome = (False, exc)
@@ -514,7 +525,8 @@ class PostgresStore:
         return conn
 
     def _write(self, conn: psycopg.Connection[Any], group: list[Call], done: list[Call]) -> None:
-        """Run `group` in the transaction open on `conn`, and end it."""
+        """Run `group` in the transaction open on `conn` (with the first call's savepoint when there are several),
+        and end it. Each call's savepoint statements travel with the next one's, in one round trip."""
         tx = PostgresTx(conn)
         if len(group) == 1:
             call = group[0]
@@ -525,26 +537,27 @@ class PostgresStore:
                 conn.execute("ROLLBACK")
                 self._undone()
                 return
-        else:
-            for call in group:
-                conn.execute("SAVEPOINT call")
-                try:
-                    result = call.fn(tx, *call.args)
-                except BaseException as exc:
-                    call.outcome = (False, exc)
-                    conn.execute("ROLLBACK TO SAVEPOINT call")
-                    conn.execute("RELEASE SAVEPOINT call")
-                    self._undone()
-                    continue
-                conn.execute("RELEASE SAVEPOINT call")
+            conn.execute("COMMIT")
+            call.outcome = (True, result)
+            return
+        for index, call in enumerate(group):
+            last = index == len(group) - 1
+            try:
+                result = call.fn(tx, *call.args)
+            except BaseException as exc:
+                call.outcome = (False, exc)
+                ended = "ROLLBACK TO SAVEPOINT call; RELEASE SAVEPOINT call"
+                self._undone()
+            else:
+                ended = "RELEASE SAVEPOINT call"
                 call.outcome = (True, result)
                 done.append(call)
-            if not done:
+            if not last:
+                conn.execute(f"{ended}; SAVEPOINT call")
+            elif done:
+                conn.execute(f"{ended}; COMMIT")
+            else:
                 conn.execute("ROLLBACK")
-                return
-        conn.execute("COMMIT")
-        if len(group) == 1:
-            group[0].outcome = (True, result)
 
     # --- reads ----------------------------------------------------------------------------------------------
 

@@ -129,7 +129,7 @@ async def test_a_source_whose_chain_is_broken_is_not_copied(tmp_path, postgres_u
     conn = sqlite3.connect(source, isolation_level=None)
     conn.execute("DROP TRIGGER evidence_records_no_update")
     conn.execute("UPDATE evidence_records SET data = '{\"i\": 99}' WHERE seq = 4")  # its hash no longer follows
-    conn.execute("UPDATE evidence_records SET prev = 'f' || substr(prev, 2) WHERE seq = 5")
+    conn.execute("UPDATE evidence_records SET prev = hash WHERE seq = 5")  # no longer the hash of record 4
     conn.close()
     for target in (postgres_url, str(tmp_path / "new.sqlite")):
         with pytest.raises(ConnectorError) as err:

@@ -4,6 +4,7 @@ connections append, the node's restricted role, and connections that go away."""
 from __future__ import annotations
 
 import asyncio
+import json
 import threading
 import time
 import uuid
@@ -260,3 +261,23 @@ def test_placeholders_are_translated_outside_literals_names_and_comments():
         "SELECT '?', 'it''s ?', \"?\" FROM t -- ?\nWHERE b LIKE 'x%%' AND c = %s /* ? */"
     )
     assert to_psycopg("SELECT 1") == "SELECT 1"
+
+
+def test_the_latest_record_about_a_process_is_found_by_its_index_not_by_walking_the_log(postgres_migrated_url):
+    conn = connect(postgres_migrated_url)
+    tx = PostgresTx(conn)
+    journal = Journal()
+    try:
+        journal.load(tx)
+        conn.execute("BEGIN")
+        for i in range(2000):
+            journal.append(tx, "test.appended", process_id=f"p{i % 50}")
+        conn.execute("COMMIT")
+        conn.execute("ANALYZE evidence_records")
+        for process in ("p7", "a process with no record yet"):
+            latest = "SELECT hash FROM evidence_records WHERE process_id = %s ORDER BY seq DESC LIMIT 1"
+            plan = conn.execute(f"EXPLAIN (FORMAT JSON) {latest}", [process]).fetchone()[0]
+            assert "evidence_records_by_process" in json.dumps(plan), plan
+        assert tables.last_hash_of(tx, "p7") == list(tables.records_of(tx, ["p7"]))[-1]["hash"]
+    finally:
+        conn.close()
