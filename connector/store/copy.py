@@ -114,8 +114,12 @@ def reading(source: str | Path, password: str | None = None) -> Iterator[Tx]:
                     raise ConnectorError(
                         "store.in_use", f"a node is using {postgres.describe(str(source))}: stop it first", "store.url"
                     )
-                _check_version(tx, postgres.describe(str(source)))
-                yield tx
+                try:
+                    _check_version(tx, postgres.describe(str(source)))
+                    yield tx
+                finally:  # at once, not when the server ends the session: the node may be started right after
+                    with contextlib.suppress(Exception):  # (else the session's end releases it)
+                        tx.execute("SELECT pg_advisory_unlock(?)", [NODE_LOCK])
         else:
             from connector.store import sqlite
 
@@ -156,7 +160,7 @@ def _writing_postgres(url: str, password: str | None) -> Iterator[Tx]:
     name = postgres.describe(url)
     conn = postgres.connect(url, password, "the target")
     try:
-        if not _locked(conn.execute("SELECT pg_try_advisory_lock(%s)", [NODE_LOCK]).fetchone()):
+        if not postgres.take_node_lock(conn):
             raise ConnectorError("store.in_use", f"a node is using {name}", "--to")
         postgres.migrate(conn, name)
         conn.execute("BEGIN")
@@ -167,7 +171,8 @@ def _writing_postgres(url: str, password: str | None) -> Iterator[Tx]:
             raise
         conn.execute("COMMIT")
     finally:
-        conn.close()  # and with it the lock
+        postgres.release_node_lock(conn)
+        conn.close()
 
 
 @contextlib.contextmanager

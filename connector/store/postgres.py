@@ -24,6 +24,10 @@ head under the same lock and appends again (connector.evidence.edge.journal). Ev
 its own: one node per database, which the store enforces with a session advisory lock (NODE_LOCK) held from open
 to close, as the node's data folder is locked for SQLite.
 
+Connections: at most `pool_size` in the pool (one for the writer, the rest for readers) and one more that holds
+NODE_LOCK. One that the server ended while it sat in the pool (a restart, an idle timeout) fails at BEGIN, before
+anything ran, and is replaced there; `healthy()` is a round trip, and takes NODE_LOCK again after a restart.
+
 Errors: psycopg's become connector.store.errors errors (a refused constraint or guard StoreConflict; a lost
 connection, a full disk, a deadlock, a serialization failure, a cancelled statement StoreUnavailable). A
 connection lost during COMMIT is reported as StoreUnavailable although the transaction may have committed, as an
@@ -40,6 +44,7 @@ import functools
 import logging
 import queue
 import threading
+import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
@@ -62,6 +67,9 @@ log = logging.getLogger("connector.store")
 CONNECT_TIMEOUT = 10  # seconds to reach the server
 POOL_TIMEOUT = 10.0  # seconds a call waits for a connection of the pool before it fails as unavailable
 HEALTH_TIMEOUT = 5.0
+# Seconds a starting node waits for NODE_LOCK: the session of a node that just stopped or died may still hold it
+# for a moment (the server ends a session after its client has gone).
+LOCK_WAIT = 5.0
 EVIDENCE_TABLES = (
     "evidence_records",
     "evidence_subjects",
@@ -316,6 +324,25 @@ def reading(url: str, password: str | None = None) -> Iterator[PostgresTx]:
         conn.close()
 
 
+def take_node_lock(conn: psycopg.Connection[Any], wait: float = 0.0) -> bool:
+    """Take NODE_LOCK for the session of `conn` (trying again for `wait` seconds); whether it was taken."""
+    deadline = time.monotonic() + wait
+    while True:
+        if _value(conn.execute("SELECT pg_try_advisory_lock(%s)", [NODE_LOCK])):
+            return True
+        if time.monotonic() >= deadline:
+            return False
+        time.sleep(0.2)
+
+
+def release_node_lock(conn: psycopg.Connection[Any]) -> None:
+    """Give NODE_LOCK up now (closing the connection alone releases it only once the server has ended the
+    session, a moment later: a node started at once could find it still taken)."""
+    if conn.info.transaction_status == TransactionStatus.IDLE:
+        with contextlib.suppress(psycopg.Error):
+            conn.execute("SELECT pg_advisory_unlock(%s)", [NODE_LOCK])
+
+
 def restricted_role_sql(role: str, database: str) -> str:
     """SQL an operator runs (as the database's owner, once the node's tables exist) to create `role` for the node:
     every right it needs on its tables, and none to change or delete evidence, whatever the triggers say (only the
@@ -337,11 +364,19 @@ REVOKE UPDATE, DELETE, TRUNCATE ON {evidence} FROM {quoted};
 class PostgresStore:
     """The node's store in PostgreSQL. `pool_size` connections at most: one writes, the others read."""
 
-    def __init__(self, url: str, pool_size: int = 4, password: str | None = None, exclusive: bool = True) -> None:
+    def __init__(
+        self,
+        url: str,
+        pool_size: int = 4,
+        password: str | None = None,
+        exclusive: bool = True,
+        lock_wait: float = LOCK_WAIT,
+    ) -> None:
         self.url = url
         self.pool_size = max(2, pool_size)
         self.password = password
         self.exclusive = exclusive
+        self.lock_wait = lock_wait
         self.name = f"the store {describe(url)}"
         self._pool: ConnectionPool[psycopg.Connection[Any]] | None = None
         self._lock_conn: psycopg.Connection[Any] | None = None
@@ -369,7 +404,7 @@ class PostgresStore:
     def _open_sync(self) -> None:
         conn = connect(self.url, self.password, self.name)
         try:
-            if self.exclusive and not _value(conn.execute("SELECT pg_try_advisory_lock(%s)", [NODE_LOCK])):
+            if self.exclusive and not take_node_lock(conn, self.lock_wait):
                 raise ConnectorError(
                     "store.in_use",
                     f"another node is using {self.name}; each node needs a database of its own",
@@ -424,7 +459,8 @@ class PostgresStore:
             self._pool.close()
             self._pool = None
         if self._lock_conn is not None:
-            self._lock_conn.close()  # releases NODE_LOCK
+            release_node_lock(self._lock_conn)
+            self._lock_conn.close()
             self._lock_conn = None
 
     def on_undo(self, hook: Callable[[], None]) -> None:

@@ -60,17 +60,18 @@ async def test_an_empty_database_is_migrated_once_into_64_bit_integers_and_a_new
     assert err.value.code == "store.too_new" and err.value.where == "store.url"
 
 
-async def test_one_node_per_database(postgres_migrated_url):
+async def test_one_node_per_database_and_the_next_may_start_as_soon_as_the_first_stopped(postgres_migrated_url):
     first = PostgresStore(postgres_migrated_url)
     await first.open()
     try:
+        started = time.monotonic()
         with pytest.raises(ConnectorError) as err:
-            await PostgresStore(postgres_migrated_url).open()
-        assert err.value.code == "store.in_use"
+            await PostgresStore(postgres_migrated_url, lock_wait=0.5).open()
+        assert err.value.code == "store.in_use" and time.monotonic() - started >= 0.5  # it waited for the lock
     finally:
         await first.close()
-    second = PostgresStore(postgres_migrated_url)
-    await second.open()  # the lock went with the first store
+    second = PostgresStore(postgres_migrated_url, lock_wait=0)
+    await second.open()  # the lock was given up at close, not when the server ends the session
     await second.close()
 
 
