@@ -23,8 +23,11 @@ With --data-space the two nodes are those of the demo's data space instead (Toky
 provides, Berlin in the European one asks): credentials verified on every DSP request, two trust lists, status
 lists from the authorities' services, and the demo's membership policy; the other set-up is certificate-only.
 
+With --store-url the provider keeps its state in that PostgreSQL database (empty, of its own) instead of SQLite;
+the database server's own CPU is not in the provider's figure.
+
     python benchmarks/bench_negotiation.py [--latency-runs 200] [--throughput 1000] [--rounds 3] [--concurrency 64]
-                                           [--data-space]
+                                           [--data-space] [--store-url postgresql://...]
 """
 
 from __future__ import annotations
@@ -293,7 +296,12 @@ def main() -> None:
         help="the demo's data space instead of two certificate-only nodes: credentials verified on "
         "every request, two federations, the policy of the demo's open dataset",
     )
+    parser.add_argument(
+        "--store-url", default="", help="an empty PostgreSQL database for the provider's store (default: SQLite)"
+    )
     args = parser.parse_args()
+    if args.store_url and args.data_space:
+        parser.error("--store-url is for the two certificate-only nodes, not --data-space")
     root = Path(tempfile.mkdtemp(prefix="bench-negotiation-"))
     space = None
     if args.data_space:
@@ -301,7 +309,8 @@ def main() -> None:
         procs = [space_process(space, "tokyo-mobility"), space_process(space, "berlin-energy")]
     else:
         authority = Authority.init(root / "authority", "Bench Federation")
-        provider = write_node(root, authority, "provider", SEEDS)
+        store = f'[store]\nurl = "{args.store_url}"\n' if args.store_url else ""
+        provider = write_node(root, authority, "provider", SEEDS + store)
         consumer = write_node(root, authority, "consumer")
         procs = [start(provider), start(consumer)]
     try:
@@ -346,6 +355,7 @@ def main() -> None:
             if args.data_space
             else "two nodes, certificates only (no trust lists, no credentials), a policy without constraints"
         ),
+        "provider_store": "PostgreSQL" if args.store_url else "SQLite",
         "catalogue_to_finalized_ms": {
             "median": round(latency_median, 2),
             "p95": round(pct(lat, 95), 2),

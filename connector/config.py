@@ -328,15 +328,46 @@ class TrustSection:
     )
 
 
+def _check_store_url(value: str) -> str | None:
+    if not value:
+        return None
+    if not re.match(r"^postgres(ql)?://", value):
+        return "must be a postgresql:// URL (or empty, for SQLite at store.path)"
+    return None
+
+
+def _check_pool_size(value: int) -> str | None:
+    return None if 2 <= value <= 100 else "must be between 2 and 100"
+
+
 @dataclass(frozen=True)
 class StoreSection:
     path: Path = _doc(
-        "SQLite database file (relative paths are below node.data_dir).", kind="path", default=Path("connector.sqlite")
+        "SQLite database file (relative paths are below node.data_dir); used when store.url is empty.",
+        kind="path",
+        default=Path("connector.sqlite"),
     )
     synchronous: str = _doc(
         "SQLite durability: 'normal' survives a crashed process, 'full' also a lost machine at some cost per commit.",
         default="normal",
         check=_check_sync,
+    )
+    url: str = _doc(
+        "PostgreSQL instead of SQLite: postgresql://user@host:port/database (a database of this node's own, "
+        "created empty; the node creates its tables). Empty: SQLite at store.path.",
+        default="",
+        check=_check_store_url,
+    )
+    pool_size: int = _doc(
+        "PostgreSQL connections the node keeps at most: one writes, the others read.",
+        kind="int",
+        default=4,
+        check=_check_pool_size,
+    )
+    password_file: Path | None = _doc(
+        "File holding the PostgreSQL password (so that it is neither in store.url nor in this file).",
+        kind="file",
+        default=None,
     )
 
 
@@ -523,6 +554,12 @@ class Config:
     @property
     def store_path(self) -> Path:
         return self.store.path if self.store.path.is_absolute() else self.node.data_dir / self.store.path
+
+    def store_password(self) -> str | None:
+        """The PostgreSQL password from store.password_file, if one is set."""
+        if self.store.password_file is None:
+            return None
+        return self.store.password_file.read_text().rstrip("\r\n")
 
     def management_api_key(self) -> str:
         if self.management.api_key_file is not None:
@@ -772,6 +809,10 @@ def _cross_checks(config: Config) -> None:
     if config.protocol.listen == m.listen:
         raise ConfigError(
             "config.invalid", "the protocol and management listeners need different ports", "management.listen"
+        )
+    if config.store.password_file is not None and not config.store.url:
+        raise ConfigError(
+            "config.invalid", "store.password_file is for PostgreSQL: set store.url too", "store.password_file"
         )
     if len(config.trust.crl) < 1 and not config.protocol.insecure_http:
         raise ConfigError("config.missing_key", "at least one CRL is needed to check peer certificates", "trust.crl")

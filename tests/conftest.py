@@ -1,12 +1,15 @@
-"""Fixtures shared by the whole suite: authorities and participants made with the project's own PKI tool."""
+"""Fixtures shared by the whole suite: authorities and participants made with the project's own PKI tool, and a
+real PostgreSQL server (started once per session, when a test first asks for a database)."""
 
 from __future__ import annotations
 
 import base64
 import json
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from pgserver import PostgresServer
 
 from connector.pki.authority import Authority
 
@@ -19,6 +22,35 @@ def authority(tmp_path: Path) -> Authority:
 @pytest.fixture
 def other_authority(tmp_path: Path) -> Authority:
     return Authority.init(tmp_path / "other-authority", "Other Federation")
+
+
+@pytest.fixture(scope="session")
+def postgres_server() -> Iterator[PostgresServer]:
+    server = PostgresServer.start()
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+@pytest.fixture
+def postgres_url(postgres_server: PostgresServer) -> Iterator[str]:
+    """The URL of a new, empty database of the session's PostgreSQL server, dropped after the test."""
+    url = postgres_server.create_database()
+    try:
+        yield url
+    finally:
+        postgres_server.drop_database(url)
+
+
+@pytest.fixture
+def postgres_migrated_url(postgres_server: PostgresServer) -> Iterator[str]:
+    """As postgres_url, with the node's migrations already applied (faster to open)."""
+    url = postgres_server.create_database(migrated=True)
+    try:
+        yield url
+    finally:
+        postgres_server.drop_database(url)
 
 
 # --- the DSP schemas as oracle --------------------------------------------------------------------------------

@@ -143,26 +143,27 @@ def cmd_verify(args: argparse.Namespace) -> int:
 
 
 def _offline_check(args: argparse.Namespace) -> dict[str, Any]:
-    """Check the store file directly (the node is not running): read-only, nothing is migrated or written."""
-    import sqlite3
-
+    """Check the store directly (the node is not running): read-only, nothing is migrated or written; SQLite or
+    PostgreSQL, whichever the configuration names."""
     from connector import keys
     from connector.config import load_config
     from connector.evidence.edge.log_check import check_log
-    from connector.store.sqlite import reading
+    from connector.store.copy import reading
+    from connector.store.errors import StoreError
 
     config = load_config(args.config)
-    path = config.store_path
-    if not path.exists():
-        raise UsageError("cli.missing_file", f"no store at {path}", "store.path")
+    source: str | Path = config.store.url or config.store_path
+    if not config.store.url and not config.store_path.exists():
+        raise UsageError("cli.missing_file", f"no store at {config.store_path}", "store.path")
     anchors = [c for p in config.trust.ca for c in keys.load_certificates(p)]
     anchors += [keys.load_certificate(entry.anchor) for entry in config.trust.lists]
     tsa = [c for p in config.evidence.tsa_certificates for c in keys.load_certificates(p)] or anchors
     try:
-        with reading(path) as tx:
+        with reading(source, config.store_password()) as tx:
             result = check_log(tx, config.node.participant_id, anchors, tsa, datetime.now(UTC))
-    except sqlite3.Error as exc:
-        raise ConnectorError("evidence.store", f"the store {path} cannot be read: {exc}", "store.path") from None
+    except StoreError as exc:
+        where = "store.url" if config.store.url else "store.path"
+        raise ConnectorError("evidence.store", f"the store cannot be read: {exc}", where) from None
     return {**result.to_json(), "offline": True}
 
 

@@ -23,6 +23,7 @@ from connector.cli import (
     pki,
     processes,
     serve,
+    store,
     transfer,
 )
 from connector.cli.base import (
@@ -38,7 +39,20 @@ from connector.cli.base import (
 )
 from connector.errors import ConnectorError
 
-COMMANDS = (pki, authority, configuration, serve, processes, definitions, transfer, evidence, explain, completion, demo)
+COMMANDS = (
+    pki,
+    authority,
+    configuration,
+    serve,
+    processes,
+    definitions,
+    transfer,
+    evidence,
+    explain,
+    completion,
+    store,
+    demo,
+)
 
 
 def build_parser() -> Parser:

@@ -14,6 +14,7 @@ from aiohttp import web
 
 from connector.config import Config, LimitsSection, Listen
 from connector.errors import ConnectorError
+from connector.store.interface import Store
 from connector.store.sqlite import SqliteStore
 from connector.web.limits import GuardedSite
 
@@ -77,8 +78,15 @@ async def listen(
 
 
 @contextlib.asynccontextmanager
-async def open_store(config: Config) -> AsyncIterator[SqliteStore]:
-    store = SqliteStore(config.store_path, config.store.synchronous)
+async def open_store(config: Config) -> AsyncIterator[Store]:
+    """The node's store: PostgreSQL when store.url is set, else SQLite at store.path."""
+    store: Store
+    if config.store.url:
+        from connector.store.postgres import PostgresStore  # psycopg is loaded only by nodes that use it
+
+        store = PostgresStore(config.store.url, config.store.pool_size, config.store_password())
+    else:
+        store = SqliteStore(config.store_path, config.store.synchronous)
     await store.open()
     try:
         yield store

@@ -48,7 +48,7 @@ from connector.protocol.dsp import DspRoutes
 from connector.protocol.tck_webhooks import tck_routes
 from connector.protocol.version import version_routes
 from connector.records.processes import Transfer
-from connector.store.sqlite import SqliteStore
+from connector.store.interface import Store
 from connector.tasks import Tasks
 from connector.trust.edge import routes as trust_routes
 from connector.trust.edge.authenticator import DcpAuthenticator
@@ -75,7 +75,7 @@ class RunningNode:
     """A started node: its parts, for the command line's `serve`, tests and benchmarks."""
 
     config: Config
-    store: SqliteStore
+    store: Store
     tasks: Tasks
     endpoints: PublicEndpoints
     outgoing: OutgoingHttp

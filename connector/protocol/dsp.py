@@ -47,6 +47,7 @@ from connector.dsp.pagination import CURSOR_PARAMETER
 from connector.dsp.versions import DSP_BASE_PATH
 from connector.errors import ConnectorError, Problem
 from connector.protocol.auth import Authenticator, RefusalLog
+from connector.store.errors import StoreUnavailable
 from connector.trust.claims import VerifiedClaims
 from connector.web.bodies import CLOSING, read_json
 from connector.web.middleware import PEER
@@ -103,7 +104,7 @@ async def dsp_errors(request: web.Request, handler: Handler) -> web.StreamRespon
     except ConnectorError as exc:
         status = 503 if transient(exc.problem) else _body_status(exc.problem)
         return refusal_response(request, status, exc.problem)
-    except sqlite3.Error as exc:
+    except (StoreUnavailable, sqlite3.Error) as exc:  # sqlite3 directly too, until nothing raises it past the seam
         log.error("store failed while handling %s: %s", request.path, exc)
         return refusal_response(
             request, 503, Problem("store.unavailable", "the node cannot use its store right now; retry shortly")

@@ -5,11 +5,16 @@ it runs in. The node's statements (connector.store.sql) use nothing but `Tx`, an
 and PostgreSQL both accept: `?` placeholders (a backend whose driver wants another style translates them),
 `INSERT ... ON CONFLICT (...) DO ...` for upserts, `RETURNING` for assigned keys. Where the dialects differ, a
 statement asks `tx.dialect`.
+
+What the database raises reaches the caller of `run` or `read` as connector.store.errors (StoreConflict,
+StoreUnavailable, StoreError), never as the driver's own exceptions; inside a transaction, a statement that may be
+refused runs in `tx.savepoint()`, which turns the driver's error into those and keeps the transaction usable.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Iterator, Sequence
+from contextlib import AbstractContextManager
 from typing import Any, Literal, Protocol, TypeVar
 
 T = TypeVar("T")
@@ -52,6 +57,12 @@ class Tx(Protocol):
         """The rows of a SELECT, each as a dict by column name."""
         ...
 
+    def savepoint(self) -> AbstractContextManager[None]:
+        """A block that, when it raises, is undone alone and leaves the transaction usable (PostgreSQL otherwise
+        refuses every statement after a failed one until the transaction ends); a driver's error raised in it
+        leaves the block as a connector.store.errors error."""
+        ...
+
 
 class Store(Protocol):
     async def open(self) -> None: ...
@@ -59,7 +70,8 @@ class Store(Protocol):
     async def close(self) -> None: ...
 
     async def run(self, fn: Callable[..., T], *args: Any) -> T:
-        """Run `fn(tx, *args)` in one write transaction, committed before this returns; all or nothing."""
+        """Run `fn(tx, *args)` in one write transaction, committed before this returns; all or nothing. What `fn`
+        raises is raised here (a database's error as a connector.store.errors error), and nothing of it is kept."""
         ...
 
     async def read(self, fn: Callable[..., T], *args: Any) -> T:
@@ -68,6 +80,10 @@ class Store(Protocol):
 
     async def healthy(self) -> bool: ...
 
+    async def schema_version(self) -> int:
+        """The number of the last migration applied to the database."""
+        ...
+
     def on_undo(self, hook: Callable[[], None]) -> None:
-        """Call `hook` (on the store's thread) whenever a transaction is rolled back."""
+        """Call `hook` (on the thread that rolled it back) whenever a transaction's writes are rolled back."""
         ...

@@ -9,6 +9,9 @@ call inside a savepoint of its own, so one call that fails is rolled back alone 
 Results are handed back only after the COMMIT, so no caller can act on a change that might not be durable.
 Under load this turns many commits (each writes its pages to the WAL) into one, and one wake-up of the event
 loop per group instead of one per call; a lone call runs exactly as before, in a transaction of its own.
+
+What `sqlite3` raises reaches callers as the store's own errors (connector.store.errors): a refused constraint
+or guard as StoreConflict, a busy, locked, full or failing database as StoreUnavailable.
 """
 
 from __future__ import annotations
@@ -20,48 +23,82 @@ import queue
 import sqlite3
 import threading
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Literal, TypeVar
 
 from connector.errors import ConnectorError
+from connector.store.calls import MAX_GROUP, RAW, READ, WRITE, Call, hand_back
+from connector.store.errors import StoreConflict, StoreError, StoreUnavailable
 from connector.store.migrations import MIGRATIONS
 
 T = TypeVar("T")
 log = logging.getLogger("connector.store")
 
 CACHE_KIB = 16 * 1024
-MAX_GROUP = 48  # calls sharing one COMMIT: bounds how long the first of them waits for the others
 
-WRITE, READ, RAW = "write", "read", "raw"  # a transaction of its own, a read rolled back, no transaction
+# Primary result codes that say "not now" (the database or its file cannot be used at the moment), not "no".
+_UNAVAILABLE = frozenset(
+    {
+        sqlite3.SQLITE_BUSY,
+        sqlite3.SQLITE_LOCKED,
+        sqlite3.SQLITE_FULL,
+        sqlite3.SQLITE_IOERR,
+        sqlite3.SQLITE_NOMEM,
+        sqlite3.SQLITE_CANTOPEN,
+        sqlite3.SQLITE_PROTOCOL,
+        sqlite3.SQLITE_INTERRUPT,
+        sqlite3.SQLITE_READONLY,
+    }
+)
 
 
-@dataclass
-class _Call:
-    mode: str
-    fn: Callable[..., Any]
-    args: tuple[Any, ...]
-    loop: asyncio.AbstractEventLoop
-    future: asyncio.Future[Any]
-    cancelled: bool = False  # set from the loop when the caller gave up: the call is skipped if not started
-    outcome: tuple[bool, Any] = field(default=(False, None))  # (succeeded, result or exception)
+def store_error(exc: BaseException) -> BaseException:
+    """`exc` as the store's own error when it is SQLite's (its cause kept); anything else unchanged."""
+    if not isinstance(exc, sqlite3.Error):
+        return exc
+    kind: type[StoreError]
+    if isinstance(exc, sqlite3.IntegrityError):
+        kind = StoreConflict
+    else:
+        code = getattr(exc, "sqlite_errorcode", None)
+        kind = StoreUnavailable if code is not None and code & 0xFF in _UNAVAILABLE else StoreError
+    error = kind(str(exc))
+    error.__cause__ = exc
+    return error
 
 
 class SqliteTx:
     """The `Tx` over an SQLite connection. `execute` and `executemany` are the connection's own (bound once, so
     that a statement costs no call more than it would on the connection); rows are `sqlite3.Row`s."""
 
-    __slots__ = ("execute", "executemany")
+    __slots__ = ("execute", "executemany", "_conn")
     dialect: Literal["sqlite"] = "sqlite"
 
     def __init__(self, conn: sqlite3.Connection) -> None:
         self.execute: Callable[..., sqlite3.Cursor] = conn.execute
         self.executemany: Callable[[str, Iterable[Sequence[Any]]], sqlite3.Cursor] = conn.executemany
+        self._conn = conn
 
     def query(self, sql: str, params: Sequence[Any] = ()) -> Iterator[dict[str, Any]]:
         for row in self.execute(sql, params):
             yield dict(row)
+
+    @contextlib.contextmanager
+    def savepoint(self) -> Iterator[None]:
+        conn = self._conn
+        conn.execute("SAVEPOINT attempt")
+        try:
+            yield
+        except BaseException as exc:
+            if conn.in_transaction:  # else SQLite abandoned the whole transaction (I/O error, disk full)
+                conn.execute("ROLLBACK TO attempt")
+                conn.execute("RELEASE attempt")
+            error = store_error(exc)
+            if error is exc:
+                raise
+            raise error from exc
+        conn.execute("RELEASE attempt")
 
 
 def connect(path: Path | str, read_only: bool = False) -> sqlite3.Connection:
@@ -117,23 +154,11 @@ def reading(path: Path | str) -> Iterator[SqliteTx]:
         conn.close()
 
 
-def _settle(calls: list[_Call]) -> None:
-    """On the event loop: hand every call of a group its outcome."""
-    for call in calls:
-        if call.future.done():
-            continue
-        ok, value = call.outcome
-        if ok:
-            call.future.set_result(value)
-        else:
-            call.future.set_exception(value)
-
-
 class SqliteStore:
     def __init__(self, path: Path | str, synchronous: str = "normal") -> None:
         self.path = Path(path)
         self.synchronous = synchronous
-        self._calls: queue.SimpleQueue[_Call | None] | None = None
+        self._calls: queue.SimpleQueue[Call | None] | None = None
         self._thread: threading.Thread | None = None
         self._conn: sqlite3.Connection | None = None
         self._tx: SqliteTx | None = None
@@ -206,7 +231,7 @@ class SqliteStore:
         if calls is None:
             raise ConnectorError("store.closed", "the store is not open")
         loop = asyncio.get_running_loop()
-        call = _Call(mode, fn, args, loop, loop.create_future())
+        call = Call(mode, fn, args, loop, loop.create_future())
         calls.put(call)
         try:
             return await call.future
@@ -214,7 +239,7 @@ class SqliteStore:
             call.cancelled = True
             raise
 
-    def _serve(self, calls: queue.SimpleQueue[_Call | None]) -> None:
+    def _serve(self, calls: queue.SimpleQueue[Call | None]) -> None:
         """The store thread: take what is queued, run it in groups, hand results back; until `None` arrives."""
         while True:
             first = calls.get()
@@ -246,9 +271,9 @@ class SqliteStore:
                     except BaseException as exc:  # the thread must outlive anything a group can throw
                         self._abandon(group, exc)
                 start += len(group)
-                self._hand_back(group)
+                hand_back(group, store_error)
 
-    def _abandon(self, group: list[_Call], exc: BaseException) -> None:
+    def _abandon(self, group: list[Call], exc: BaseException) -> None:
         """Something failed outside any one call (a ROLLBACK TO, say): nothing of the group is kept."""
         log.error("store group failed: %s", exc)
         conn = self._conn
@@ -261,24 +286,13 @@ class SqliteStore:
         for call in group:
             call.outcome = (False, exc)
 
-    @staticmethod
-    def _hand_back(group: list[_Call]) -> None:
-        by_loop: dict[asyncio.AbstractEventLoop, list[_Call]] = {}
-        for call in group:
-            by_loop.setdefault(call.loop, []).append(call)
-        for loop, settled in by_loop.items():
-            try:
-                loop.call_soon_threadsafe(_settle, settled)
-            except RuntimeError:  # that loop is closed: nobody is waiting any more
-                pass
-
-    def _raw(self, call: _Call) -> None:
+    def _raw(self, call: Call) -> None:
         try:
             call.outcome = (True, call.fn(*call.args))
         except BaseException as exc:  # handed to the caller, as an executor would
             call.outcome = (False, exc)
 
-    def _group(self, group: list[_Call]) -> None:
+    def _group(self, group: list[Call]) -> None:
         conn, tx = self._conn, self._tx
         if conn is None or tx is None:
             error = ConnectorError("store.closed", "the store is not open")
@@ -299,7 +313,7 @@ class SqliteStore:
             for call in group:
                 call.outcome = (False, exc)
             return
-        done: list[_Call] = []
+        done: list[Call] = []
         for call in group:
             try:
                 conn.execute("SAVEPOINT call")
@@ -387,7 +401,7 @@ class SqliteStore:
     async def healthy(self) -> bool:
         try:
             return await self.read(lambda tx: tx.execute("SELECT 1").fetchone()[0] == 1)
-        except (sqlite3.Error, ConnectorError):
+        except (StoreError, ConnectorError):
             return False
 
 

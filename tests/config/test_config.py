@@ -121,3 +121,42 @@ def test_readme_configuration_reference_is_the_generated_one():
     assert readme[start:end].strip() == reference_markdown().strip(), (
         "README configuration reference is stale: regenerate it from connector.config.reference_markdown()"
     )
+
+
+def test_the_store_is_sqlite_unless_a_postgresql_url_is_given_and_its_password_may_come_from_a_file(
+    config_file, tmp_path
+):
+    assert load_config(config_file, environ={}).store.url == ""
+    secret = tmp_path / "store.password"
+    secret.write_text("s3cret\n")
+    text = config_file.read_text()
+    config_file.write_text(
+        text + f'\n[store]\nurl = "postgresql://node@db.example:5432/connector"\npassword_file = "{secret}"\n'
+        "pool_size = 6\n"
+    )
+    config = load_config(config_file, environ={})
+    assert (config.store.url, config.store.pool_size, config.store_password()) == (
+        "postgresql://node@db.example:5432/connector",
+        6,
+        "s3cret",
+    )
+    overridden = load_config(config_file, environ={"CONNECTOR__STORE__URL": "postgres://other/db"})
+    assert overridden.store.url == "postgres://other/db"
+
+
+@pytest.mark.parametrize(
+    "store,where",
+    [
+        ('url = "mysql://node@db/connector"', "store.url"),
+        ('url = "postgresql://db/x"\npool_size = 1', "store.pool_size"),
+        ('password_file = "{secret}"', "store.password_file"),  # a password for no PostgreSQL
+        ('url = "postgresql://db/x"\npassword_file = "/nonexistent/password"', "store.password_file"),
+    ],
+)
+def test_a_bad_store_configuration_is_refused_naming_the_key(config_file, tmp_path, store, where):
+    secret = tmp_path / "store.password"
+    secret.write_text("s3cret")
+    config_file.write_text(config_file.read_text() + "\n[store]\n" + store.format(secret=secret) + "\n")
+    with pytest.raises(ConfigError) as err:
+        load_config(config_file, environ={})
+    assert err.value.where == where, err.value

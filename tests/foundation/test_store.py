@@ -7,6 +7,7 @@ import time
 import pytest
 
 from connector.errors import ConnectorError
+from connector.store.errors import StoreConflict
 from connector.store.migrations import MIGRATIONS
 from connector.store.sql.settings import get_setting, put_setting
 from connector.store.sqlite import SqliteStore, _statements
@@ -121,7 +122,7 @@ async def test_replacing_a_row_counts_as_deleting_it_for_the_evidence_tables_gua
     try:
         sql = "INSERT OR REPLACE INTO evidence_subjects(sha256, body) VALUES ('a', ?)"
         await store.run(lambda tx: tx.execute(sql, ["{}"]))
-        with pytest.raises(sqlite3.IntegrityError, match="evidence.append_only"):
+        with pytest.raises(StoreConflict, match="evidence.append_only"):
             await store.run(lambda tx: tx.execute(sql, ['{"forged":1}']))
         assert await store.read(lambda tx: tx.execute("SELECT body FROM evidence_subjects").fetchall()[0][0]) == "{}"
     finally:

@@ -1,4 +1,5 @@
-"""Group commit: calls queued while the store thread is busy share one COMMIT, and each stays atomic on its own."""
+"""SQLite's group commit with reads: a read queued while the store thread is busy joins the group, sees the writes
+queued before it and leaves nothing behind (what every backend's writes do is in tests/store/test_groups.py)."""
 
 import asyncio
 import threading
@@ -54,17 +55,6 @@ async def _grouped(store, calls):
     return await asyncio.gather(*pending, return_exceptions=True)
 
 
-async def test_a_failing_call_in_a_group_is_rolled_back_alone(store):
-    results = await _grouped(
-        store, [("write", _put("a", "1")), ("write", _put_then_fail("b")), ("write", _put("c", "3"))]
-    )
-    assert results[0] == "a" and results[2] == "c"
-    assert isinstance(results[1], RuntimeError) and str(results[1]) == "boom b"
-    assert await store.read(get_setting, "a") == "1"
-    assert await store.read(get_setting, "b") is None
-    assert await store.read(get_setting, "c") == "3"
-
-
 async def test_calls_of_a_group_see_the_writes_queued_before_them(store):
     def read_a(db):
         row = db.execute("SELECT value FROM settings WHERE key = 'a'").fetchone()
@@ -89,48 +79,3 @@ async def test_a_group_of_reads_only_writes_nothing(store):
     await store.run(put_setting, "k", "v")
     get = lambda db: db.execute("SELECT value FROM settings WHERE key = 'k'").fetchone()[0]  # noqa: E731
     assert await _grouped(store, [("read", get), ("read", get)]) == ["v", "v"]
-
-
-async def test_rolled_back_writes_are_announced_to_undo_hooks(store):
-    undone = []
-    store.on_undo(lambda: undone.append(threading.get_ident()))
-    await _grouped(store, [("write", _put("a", "1")), ("write", _put_then_fail("b"))])
-    assert len(undone) == 1 and undone[0] != threading.get_ident()  # on the store thread
-    with pytest.raises(RuntimeError):
-        await store.run(_put_then_fail("c"))  # a transaction of its own
-    assert len(undone) == 2
-    await store.run(_put("d", "4"))
-    await store.read(lambda db: db.execute("SELECT 1").fetchone())
-    assert len(undone) == 2  # commits and clean reads undo nothing
-
-
-async def test_a_call_whose_caller_gave_up_before_it_started_is_skipped(store):
-    gate = threading.Event()
-    busy = asyncio.ensure_future(store.run(_hold(gate)))
-    await asyncio.sleep(0.05)
-    abandoned = asyncio.ensure_future(store.run(_put("gone", "x")))
-    await asyncio.sleep(0.05)
-    abandoned.cancel()
-    await asyncio.sleep(0)
-    gate.set()
-    await busy
-    with pytest.raises(asyncio.CancelledError):
-        await abandoned
-    assert await store.read(get_setting, "gone") is None
-
-
-async def test_many_concurrent_writers_all_commit(store):
-    await asyncio.gather(*(store.run(_put(f"k{i}", str(i))) for i in range(200)))
-    count = await store.read(lambda db: db.execute("SELECT count(*) FROM settings").fetchone()[0])
-    assert count == 200
-
-
-async def test_calls_after_close_are_refused_with_a_clear_error(tmp_path):
-    from connector.errors import ConnectorError
-
-    s = SqliteStore(tmp_path / "s.sqlite")
-    await s.open()
-    await s.close()
-    with pytest.raises(ConnectorError) as err:
-        await s.run(_put("a", "1"))
-    assert err.value.code == "store.closed"

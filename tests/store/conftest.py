@@ -4,7 +4,6 @@ with functions taking a `Tx`), once against each backend of `store.kit.BACKENDS`
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -14,8 +13,8 @@ from connector.store.interface import Store
 
 
 @pytest.fixture(params=sorted(BACKENDS))
-async def backend(request: Any, tmp_path: Path) -> AsyncIterator[Backend]:
-    async with BACKENDS[request.param](tmp_path) as opened:
+async def backend(request: Any) -> AsyncIterator[Backend]:
+    async with BACKENDS[request.param](request) as opened:
         yield opened
 
 

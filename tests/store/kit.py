@@ -1,23 +1,23 @@
 """What the store's contract tests share: the backends they run against, a clock, and records to store.
 
-A backend is an async context manager that yields a freshly opened, fully migrated store; the tests run once per
-entry of BACKENDS, so another backend is one more entry there (and nothing else).
+A backend is an async context manager that yields a freshly opened, fully migrated store, given the test's
+request (for the fixtures it needs: a temporary folder, a database); the tests run once per entry of BACKENDS, so
+another backend is one more entry there (and nothing else).
 """
 
 from __future__ import annotations
 
 import contextlib
-import sqlite3
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 from typing import Any
 
 from connector.dsp.vocabulary import NegotiationState, Role, TransferState
 from connector.records.definitions import Asset, OfferDefinition, PolicyDefinition
 from connector.records.processes import Agreement, Negotiation, Transfer
 from connector.store.interface import Store
+from connector.store.postgres import PostgresStore
 from connector.store.sqlite import SqliteStore
 
 T0 = datetime(2030, 1, 2, 3, 4, 5, 123456, tzinfo=UTC)
@@ -31,20 +31,32 @@ def at(seconds: float) -> datetime:
 class Backend:
     name: str  # the dialect its transactions report
     store: Store
-    integrity_error: type[Exception]  # what a statement refused by a constraint or a guard raises
 
 
 @contextlib.asynccontextmanager
-async def _sqlite(tmp_path: Path) -> AsyncIterator[Backend]:
-    store = SqliteStore(tmp_path / "store.sqlite")
+async def _sqlite(request: Any) -> AsyncIterator[Backend]:
+    store = SqliteStore(request.getfixturevalue("tmp_path") / "store.sqlite")
     await store.open()
     try:
-        yield Backend("sqlite", store, sqlite3.IntegrityError)
+        yield Backend("sqlite", store)
     finally:
         await store.close()
 
 
-BACKENDS: dict[str, Callable[[Path], contextlib.AbstractAsyncContextManager[Backend]]] = {"sqlite": _sqlite}
+@contextlib.asynccontextmanager
+async def _postgresql(request: Any) -> AsyncIterator[Backend]:
+    store = PostgresStore(request.getfixturevalue("postgres_migrated_url"), pool_size=3)
+    await store.open()
+    try:
+        yield Backend("postgresql", store)
+    finally:
+        await store.close()
+
+
+BACKENDS: dict[str, Callable[[Any], contextlib.AbstractAsyncContextManager[Backend]]] = {
+    "sqlite": _sqlite,
+    "postgresql": _postgresql,
+}
 
 
 def asset(asset_id: str, created: float = 0, **fields: Any) -> Asset:

@@ -7,6 +7,7 @@ import pytest
 
 from connector.evidence.chain import GENESIS, ChainHead, Record, next_record, verify_chain
 from connector.records.evidence import SIGNED, UNSIGNED, VERIFIED, StoredSignature, StoredTimestamp
+from connector.store.errors import StoreConflict
 from connector.store.interface import Tx
 from connector.store.sql import evidence as sql
 
@@ -91,7 +92,7 @@ async def test_a_record_that_does_not_extend_the_chain_is_refused(backend):
         )
 
     for refused in (again, skipping, wrong_prev):
-        with pytest.raises(backend.integrity_error):
+        with pytest.raises(StoreConflict):
             await store.run(refused)
     assert await store.read(sql.count) == 2
 
@@ -122,7 +123,7 @@ async def test_evidence_once_written_cannot_be_changed_or_deleted(backend, state
         sql.put_signature(tx, StoredSignature("a1", "provider", UNSIGNED, "did:web:p", None, None, None, "2030"))
 
     await store.run(fill)
-    with pytest.raises(backend.integrity_error, match="evidence"):
+    with pytest.raises(StoreConflict, match="evidence"):
         await store.run(lambda tx: tx.execute(statement))
 
 

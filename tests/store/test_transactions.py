@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import hashlib
+from string import Template
+
 import pytest
 
+from connector.store.errors import StoreConflict
 from connector.store.interface import Tx
 from connector.store.migrations import MIGRATIONS, SPELLINGS
 from connector.store.sql.settings import get_setting, put_setting
@@ -19,9 +23,26 @@ async def test_every_migration_is_applied_once_and_recorded_in_order(store):
 
 def test_every_migration_is_spelled_completely_in_every_dialect():
     for dialect in SPELLINGS:
+        assert set(SPELLINGS[dialect]) == set(SPELLINGS["sqlite"]), dialect
         for migration in MIGRATIONS:
-            script = migration.script(dialect)  # an unknown name raises
-            assert "$" not in script, (dialect, migration.version)
+            migration.script(dialect)  # an unknown name raises
+            common = Template(migration.sql).substitute(SPELLINGS[dialect])
+            assert "$" not in common, (dialect, migration.version)  # (a dialect's own part may quote with $$)
+
+
+# The SQLite text of the migrations that have shipped: stores made by earlier versions were built from exactly these.
+SHIPPED_SQLITE = {
+    1: "81df0c46990dd0ebf4368d3e9d2de29793399bd830dca1e28adc4821bf932261",
+    2: "3f4a8d0882d632ee490573c94b59d2e25248a385b11b6c82b954a3ea11d8f421",
+    3: "d7422fda5ff054c04bdbd90d7781939b1bd511bc069c841f2220f6ceaf18cecf",
+    4: "06ceb0f21b44380100dcc150a2d36ecedd2455229bc52ef94c54e2b962627a92",
+    5: "8f5d050e3001e032d60b8be134a6510b543620a9088d4eeb28f05bdd0130b521",
+}
+
+
+def test_a_shipped_migration_is_never_changed_for_sqlite():
+    scripts = {m.version: hashlib.sha256(m.script("sqlite").encode()).hexdigest() for m in MIGRATIONS}
+    assert {v: scripts[v] for v in SHIPPED_SQLITE} == SHIPPED_SQLITE
 
 
 async def test_a_transaction_reports_the_backend_s_dialect(backend):
@@ -108,3 +129,44 @@ async def test_an_insert_returns_the_key_the_store_assigned(store):
 
     first, second, third = await store.run(work)
     assert first < second < third
+
+
+async def test_question_marks_and_percent_signs_in_literals_are_text_not_placeholders(store):
+    def work(tx: Tx) -> tuple[object, ...]:
+        put_setting(tx, "50%?", "a 'quoted' ? and 100%")
+        row = tx.execute(
+            "SELECT '?' AS mark, '%s%%' AS percent, value, ? AS given FROM settings WHERE key = ? -- a ? here too",
+            ["x?%", "50%?"],
+        ).fetchone()
+        return tuple(row)
+
+    assert await store.run(work) == ("?", "%s%%", "a 'quoted' ? and 100%", "x?%")
+
+
+async def test_a_refused_constraint_is_a_store_conflict_and_nothing_of_the_run_is_kept(store):
+    def twice(tx: Tx) -> None:
+        put_setting(tx, "other", "1")
+        tx.execute("INSERT INTO settings(key, value) VALUES (?, ?)", ["k", "1"])
+        tx.execute("INSERT INTO settings(key, value) VALUES (?, ?)", ["k", "2"])
+
+    with pytest.raises(StoreConflict):
+        await store.run(twice)
+    assert await store.read(get_setting, "other") is None
+
+
+async def test_a_statement_refused_in_a_savepoint_leaves_the_transaction_usable(store):
+    def work(tx: Tx) -> str:
+        put_setting(tx, "k", "1")
+        try:
+            with tx.savepoint():
+                put_setting(tx, "inside", "x")
+                tx.execute("INSERT INTO settings(key, value) VALUES (?, ?)", ["k", "2"])
+        except StoreConflict as exc:
+            refused = str(exc)
+        put_setting(tx, "after", "2")
+        with tx.savepoint():
+            put_setting(tx, "kept", "3")
+        return refused
+
+    assert await store.run(work)
+    assert [await store.read(get_setting, k) for k in ("k", "inside", "after", "kept")] == ["1", None, "2", "3"]

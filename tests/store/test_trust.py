@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+from datetime import UTC, datetime
 
 from store.kit import at
 
@@ -82,3 +83,11 @@ async def test_verification_records_are_numbered_listed_newest_first_filtered_an
     assert await store.run(sql.prune_verifications, 2) == 3
     listed, total = await store.read(sql.list_verifications, 10, 0)
     assert total == 2 and [r.request_id for r in listed] == ["r4", "r3"]
+
+
+async def test_a_token_remembered_past_2038_keeps_its_expiry(store):
+    far = datetime(2100, 1, 1, tzinfo=UTC)  # beyond a 32-bit count of seconds
+    assert await store.run(sql.remember_jti, "did:web:a", "j", far, at(0)) is True
+    assert await store.run(sql.remember_jti, "did:web:a", "j", far, datetime(2099, 12, 31, tzinfo=UTC)) is False
+    assert await store.run(sql.purge_replay, datetime(2099, 12, 31, tzinfo=UTC)) == 0
+    assert await store.run(sql.purge_replay, far) == 1

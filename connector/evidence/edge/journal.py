@@ -3,14 +3,14 @@
 `Journal.append` runs on the store thread within whatever transaction the caller opened (a protocol step, a
 credential check, a seal), so a record is committed exactly when the change it describes is, and rolled back
 with it. The head is kept in memory so an append costs one insert; a head left advanced by a transaction that
-was rolled back afterwards is caught by the table's chain trigger on the next append, which then re-reads the
-committed head and retries once. So the memory can be wrong only about records that no longer exist, never
-about what is stored.
+was rolled back afterwards (or passed by another process appending to the same PostgreSQL database) is caught by
+the table's chain trigger on the next append, which then re-reads the committed head under the chain's lock and
+retries once. The refused insert runs in a savepoint, so that the transaction stays usable in PostgreSQL too. So
+the memory can be wrong only about records that no longer exist, never about what is stored.
 """
 
 from __future__ import annotations
 
-import sqlite3
 from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
 from typing import Any
@@ -19,6 +19,7 @@ from connector.canonical import canonical_bytes, sha256_hex
 from connector.evidence.chain import GENESIS, PROCESS_PREV, ChainHead, Record, next_record
 from connector.evidence.errors import EvidenceError
 from connector.evidence.rfc3339 import format_utc
+from connector.store.errors import StoreConflict
 from connector.store.interface import Tx
 from connector.store.sql import evidence as tables
 
@@ -105,11 +106,15 @@ class Journal:
         for attempt in (1, 2):
             record = next_record(self._head, at, kind, process_id, peer, subject_sha256, fields)
             try:
-                tables.insert_record(db, record)
-            except sqlite3.IntegrityError:
+                with db.savepoint():
+                    tables.insert_record(db, record)
+            except StoreConflict:
                 if attempt == 2:
                     raise
-                self.load(db)  # a transaction that appended was rolled back: memory ran ahead
+                # Memory ran ahead (a transaction that appended was rolled back) or another process appended:
+                # the committed head, read under the chain's lock, stays the head until this transaction ends.
+                tables.lock_chain(db)
+                self.load(db)
                 continue
             break
         if body is not None and subject_sha256 is not None:

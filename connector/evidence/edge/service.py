@@ -25,7 +25,6 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-import sqlite3
 import time
 from collections.abc import Awaitable, Callable, Mapping
 from datetime import UTC, datetime
@@ -49,6 +48,7 @@ from connector.evidence.rfc3339 import format_utc
 from connector.evidence.signer import SigningIdentity
 from connector.identity import NodeIdentity
 from connector.records.evidence import StoredCheckpoint, StoredTimestamp
+from connector.store.errors import StoreError
 from connector.store.interface import Store, Tx
 from connector.store.sql import evidence as tables
 from connector.tasks import Tasks
@@ -255,7 +255,7 @@ class NodeEvidence:
             data["suppressed_before"] = suppressed
         try:
             await self.record(PEER_REFUSED, peer=peer, data=data)
-        except (ConnectorError, sqlite3.Error) as exc:
+        except (ConnectorError, StoreError) as exc:
             log.error("refusal not logged: %s", exc)
 
     # --- checkpoints ----------------------------------------------------------------------------------------
@@ -353,7 +353,7 @@ class NodeEvidence:
             await asyncio.sleep(self.settings.checkpoint_interval)
             try:
                 await self.checkpoint()
-            except (ConnectorError, sqlite3.Error) as exc:
+            except (ConnectorError, StoreError) as exc:
                 log.error("checkpoint failed: %s", exc)
 
     # --- export and check -----------------------------------------------------------------------------------
@@ -422,7 +422,7 @@ class NodeEvidence:
     async def close(self) -> None:
         try:
             await self.checkpoint(timestamp=False)  # stamped after the next start
-        except (ConnectorError, sqlite3.Error) as exc:
+        except (ConnectorError, StoreError) as exc:
             log.error("final checkpoint failed: %s", exc)
 
     async def _stamp_latest(self) -> None:

@@ -13,7 +13,7 @@ from typing import Any
 from connector.evidence.chain import GENESIS, ChainHead, Record
 from connector.records.evidence import StoredCheckpoint, StoredSignature, StoredTimestamp, row_json
 from connector.store.interface import Tx
-from connector.store.migrations import SPELLINGS
+from connector.store.migrations import CHAIN_LOCK, SPELLINGS
 
 RECORDS = "evidence_records"
 SUBJECTS = "evidence_subjects"
@@ -45,6 +45,14 @@ def insert_record(tx: Tx, record: Record) -> None:
             record.hash,
         ],
     )
+
+
+def lock_chain(tx: Tx) -> None:
+    """Hold the chain's lock until the transaction ends, so that the head read next stays the head until this
+    transaction appends to it. PostgreSQL only: there the chain trigger takes the same lock, and other connections
+    append concurrently; an SQLite write transaction holds the whole database already."""
+    if tx.dialect == "postgresql":
+        tx.execute("SELECT pg_advisory_xact_lock(?)", [CHAIN_LOCK])
 
 
 def head(tx: Tx) -> ChainHead:

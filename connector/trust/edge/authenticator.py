@@ -17,7 +17,6 @@ one store round trip, not two. Reading the records through the management API wr
 from __future__ import annotations
 
 import logging
-import sqlite3
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -30,6 +29,7 @@ from connector.config import TrustSection
 from connector.errors import ConnectorError, Problem
 from connector.evidence.recorder import NO_EVIDENCE, EvidenceRecorder
 from connector.records.trust import VerificationRecord
+from connector.store.errors import StoreError
 from connector.store.interface import Store
 from connector.trust.claims import VerifiedClaims, VerifiedCredential
 from connector.trust.did import DidDocument
@@ -248,7 +248,7 @@ class DcpAuthenticator:
             await self.evidence.record(
                 EVIDENCE_KIND, peer=peer, data=data, subject={"credentials": list(presented)} if presented else None
             )
-        except (ConnectorError, sqlite3.Error) as exc:  # the verification stands; the log says what was lost
+        except (ConnectorError, StoreError) as exc:  # the verification stands; the log says what was lost
             log.error("credential verification not logged as evidence: %s", exc, extra={"peer": peer})
 
     async def _report(

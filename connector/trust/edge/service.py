@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import sqlite3
 import time
 from collections import deque
 from collections.abc import Callable
@@ -30,6 +29,7 @@ from cryptography.hazmat.primitives.serialization import Encoding
 from connector.config import TrustSection
 from connector.errors import ConnectorError
 from connector.records.trust import VerificationRecord
+from connector.store.errors import StoreError
 from connector.store.interface import Store, Tx
 from connector.store.sql import trust as repo
 from connector.tasks import Tasks
@@ -180,7 +180,7 @@ class TrustService:
     async def stop(self) -> None:
         try:
             await self.records.flush()
-        except (ConnectorError, sqlite3.Error) as exc:  # the store is failing: the log has every outcome
+        except (ConnectorError, StoreError) as exc:  # the store is failing: the log has every outcome
             log.warning("verification records not written at stop: %s", exc)
 
     # --- trust lists -------------------------------------------------------------------------------------------
@@ -220,7 +220,7 @@ class TrustService:
             await asyncio.sleep(self.settings.reload_interval)
             try:
                 await self.refresh()
-            except (ConnectorError, sqlite3.Error, OSError) as exc:  # try again next time; the kept copies hold
+            except (ConnectorError, StoreError, OSError) as exc:  # try again next time; the kept copies hold
                 log.error("trust list refresh failed: %s", exc, extra={"code": getattr(exc, "code", None)})
 
     async def _maintenance_loop(self) -> None:
@@ -229,7 +229,7 @@ class TrustService:
             try:
                 await self.store.run(repo.purge_replay, self.clock())
                 await self.store.run(repo.prune_verifications)
-            except (ConnectorError, sqlite3.Error) as exc:  # the store is closing or busy: next round
+            except (ConnectorError, StoreError) as exc:  # the store is closing or busy: next round
                 log.warning("trust maintenance skipped: %s", exc)
 
     # --- for operators and tests -----------------------------------------------------------------------------
