@@ -465,9 +465,17 @@ class DataSection:
         default=Path("inbox"),
     )
     token_lifetime: float = _doc(
-        "Seconds a pull token is valid; while the transfer is STARTED the consumer can get a fresh one.",
+        "Seconds a pull token is valid; while the transfer is STARTED and its data not yet delivered in full, the "
+        "consumer can get a fresh one.",
         kind="float",
         default=300.0,
+        check=_check_positive,
+    )
+    standing_interval: float = _doc(
+        "Seconds between two checks of the standing (certificate, credentials) of the peer of every stream in "
+        "progress; a peer no longer in standing has its streams cut and its transfer ended.",
+        kind="float",
+        default=5.0,
         check=_check_positive,
     )
     workers: int = _doc(

@@ -2,8 +2,10 @@
 
 `export` and `checkpoint` ask the running node (management API). `verify` runs entirely offline, on the bundle
 and the trust lists the auditor chose, and works on a machine that never saw either node: exit 0 only if every
-check holds, 1 if one fails, 2 for usage errors (unreadable files, unusable trust lists). `check` asks the
-running node to verify its whole log, or, when no node answers, reads the store file itself (read-only).
+check holds and none is missing (complete evidence), 1 if one fails or evidence is absent, 2 for usage errors
+(unreadable files, unusable trust lists). `--accept-partial` accepts absent evidence, and the verdict says so.
+`check` asks the running node to verify its whole log, or, when no node answers, reads the store file itself
+(read-only).
 """
 
 from __future__ import annotations
@@ -41,11 +43,14 @@ def register(sub: argparse._SubParsersAction) -> None:
         help="a federation's signed trust list (repeat for several federations)",
     )
     ver.add_argument("--agreement", help="the agreement id the bundle must be about")
-    ver.add_argument(
-        "--require-complete",
+    partial = ver.add_mutually_exclusive_group()
+    partial.add_argument(
+        "--accept-partial",
         action="store_true",
-        help="also fail when evidence is absent (an unsigned side, no time-stamp, no seal)",
+        help="accept a bundle where evidence is absent (an unsigned side, no time-stamp, no seal) as long as no "
+        "check fails; the verdict says it was accepted as partial (default: absent evidence fails)",
     )
+    partial.add_argument("--require-complete", action="store_true", help=argparse.SUPPRESS)  # the default now
     add_json_argument(ver)
     ver.set_defaults(func=cmd_verify)
 
@@ -92,7 +97,7 @@ def _read_json(path: Path, what: str, where: str) -> Any:
 
 
 def cmd_verify(args: argparse.Namespace) -> int:
-    from connector.evidence.audit import load_trust_list, render, verify_bundle
+    from connector.evidence.audit import load_trust_list, render, verdict, verify_bundle
 
     now = datetime.now(UTC)
     document = _read_json(args.bundle, "bundle", "FILE")
@@ -132,13 +137,15 @@ def cmd_verify(args: argparse.Namespace) -> int:
                 "and the evidence has no time-stamp within its validity",
                 "trust_list.validity",
             )
+    holds, said = verdict(report, args.accept_partial)
     if args.json:
-        emit_json({**report.to_json(), "notes": notes})
+        emit_json(
+            {**report.to_json(), "holds": holds, "acceptPartial": args.accept_partial, "verdict": said, "notes": notes}
+        )
     else:
         for note in notes:
             print(note)
-        print(render(report))
-    holds = report.complete if args.require_complete else report.ok
+        print(render(report, args.accept_partial))
     return EXIT_OK if holds else EXIT_FAILED
 
 

@@ -47,6 +47,7 @@ if TYPE_CHECKING:
 log = logging.getLogger("connector.dataplane")
 
 PROVIDER_PID_WAIT = 10.0
+DELIVERED = "transfer.delivered"  # the provider delivered the data in full: the transfer's one use is spent
 _HEX64 = re.compile(r"[0-9a-f]{64}")
 
 
@@ -121,11 +122,19 @@ class ConsumerSide:
                 "transfer.no_address", f"the provider's data address is unusable: {exc.reason}", exc.where
             ) from None
         received_at = self.plane.now()
+        delivered = False
         if access.refresh_endpoint is not None:
-            address = await self._refresh(tp, access.refresh_endpoint)
-            access = EndpointAccess.from_address(address)
-            received_at = self.plane.now()
-            await self.store.run(self._keep_address, tp, address, received_at)
+            try:
+                address = await self._refresh(tp, access.refresh_endpoint)
+            except ConnectorError as exc:
+                if exc.code != DELIVERED:
+                    raise
+                # The data was delivered in full: no fresh token, but the one held still fetches the seal.
+                delivered = True
+            else:
+                access = EndpointAccess.from_address(address)
+                received_at = self.plane.now()
+                await self.store.run(self._keep_address, tp, address, received_at)
         expires = access.expires_at(received_at)
         return {
             "transferId": tp.id,
@@ -139,14 +148,17 @@ class ConsumerSide:
             "sealEndpoint": access.seal_endpoint,
             "expiresAt": iso(expires),
             "trustAnchors": [cert_pem(c).decode("ascii") for c in self.trust_anchors()],
+            "delivered": delivered,
         }
 
     async def _refresh(self, tp: Transfer, url: str) -> Mapping[str, Any]:
         peers = self.plane.peers
         response = await peers.post(url, None, expected_peer=tp.peer_id)
         if not response.ok or not isinstance(response.body, dict):
+            code = {409: "transfer.invalid_state", 410: "transfer.invalid_state", 503: "peer.unavailable"}
+            said = response.body.get("code") if isinstance(response.body, dict) else None
             raise ConnectorError(
-                "transfer.invalid_state" if response.status in (409, 410) else "peer.refused",
+                DELIVERED if said == "dataplane.delivered" else code.get(response.status, "peer.refused"),
                 f"the provider gave no fresh token: {response.error_reason()}",
             )
         return response.body

@@ -6,7 +6,8 @@ these calls only read and write rows (flows, tokens) and schedule work onto the 
 network. Everything else (serving pulls, pushing, receiving pushes, fetching fresh tokens, verifying seals) runs
 on the event loop in `provider.py` and `consumer.py`, behind the data listener and a few management endpoints.
 The data plane is given what it uses and nothing else (the store, the control plane's narrow `TransferControl`
-port, the identity, the trust material, the evidence sink), so that it can later move into a process of its own.
+port, the trust edge's `PeerStanding` port, the identity, the trust material, the evidence sink), so that it can
+later move into a process of its own. Data flows only while the peer is in standing (`standing.py`).
 """
 
 from __future__ import annotations
@@ -26,12 +27,13 @@ import aiohttp
 
 from connector.config import DataSection, LimitsSection, Listen
 from connector.dataplane.address import data_address, pull_address
-from connector.dataplane.endpoint_access import PULL, PUSH, kind_of, token_digest
-from connector.dataplane.ports import TransferControl
+from connector.dataplane.endpoint_access import PULL, PUSH, AccessRefusal, kind_of, token_digest
+from connector.dataplane.ports import PeerStanding, TransferControl
 from connector.dataplane.pull_tokens import TokenClaims, issue_token
+from connector.dataplane.standing import STANDING_REFUSED, StandingWatch, out_of_standing, transient
 from connector.dataplane.streams import OpenStreams
 from connector.dsp.vocabulary import Role, TransferState
-from connector.errors import ConnectorError
+from connector.errors import ConnectorError, Problem
 from connector.evidence.recorder import EvidenceSink, no_evidence
 from connector.identity import NodeIdentity
 from connector.records.flows import Flow
@@ -77,6 +79,7 @@ class DataPlane:
         tls: PeerTls,
         peers: PeerClient,
         control: TransferControl,
+        standing: PeerStanding,
         evidence: EvidenceSink = no_evidence,
         limits: LimitsSection | None = None,
         protected_files: tuple[Path, ...] = (),
@@ -95,6 +98,8 @@ class DataPlane:
         self.tls = tls
         self.peers = peers
         self.control = control
+        self.standing = standing
+        self.watch = StandingWatch(self, settings.standing_interval)
         self.evidence = evidence
         self.limits = limits or LimitsSection()
         self.protected_files = protected_files  # never served by a source (the node's own store)
@@ -133,6 +138,7 @@ class DataPlane:
 
     async def after_listening(self) -> None:
         await self.provider.resume_pushes()
+        self.tasks.spawn(self.watch.run(), "data-standing")
 
     async def close(self) -> None:
         self.streams.halt_all("the node is stopping")
@@ -168,6 +174,35 @@ class DataPlane:
 
     def push_endpoint(self, transfer_id: str) -> str:
         return self.base_url + PUSH_PATH + quote(transfer_id, safe=":")
+
+    async def transfer(self, transfer_id: str) -> Transfer | None:
+        return await self.store.read(repo.get_transfer, transfer_id)
+
+    def refuse_standing(self, db: Tx, tp: Transfer, problem: Problem, during: str) -> AccessRefusal:
+        """A token or data refused for the peer's standing: recorded, answered 403 (503 when it could not be
+        decided now; the caller ends the transfer otherwise)."""
+        self._note_standing(db, tp, problem, during)
+        if transient(problem):
+            return AccessRefusal(503, problem)
+        return AccessRefusal(
+            403, Problem(problem.code, f"{out_of_standing(problem)}; the transfer is terminated", problem.where)
+        )
+
+    def note_standing(self, db: Tx, transfer_id: str, problem: Problem, during: str) -> None:
+        tp = repo.get_transfer(db, transfer_id)
+        if tp is not None:
+            self._note_standing(db, tp, problem, during)
+
+    def _note_standing(self, db: Tx, tp: Transfer, problem: Problem, during: str) -> None:
+        cause = f"{during} refused: the peer is not in standing" + (" now" if transient(problem) else "")
+        self.control.note(db, tp, cause, problem.reason, {"code": problem.code, "where": problem.where})
+        self.evidence(
+            db,
+            STANDING_REFUSED,
+            process_id=tp.id,
+            peer=tp.peer_id,
+            data={"during": during, "code": problem.code, "reason": problem.reason, "transient": transient(problem)},
+        )
 
     def call_soon(self, fn: Any, *args: Any) -> None:
         """Schedule `fn` on the event loop from any thread (the store's thread calls the seam)."""

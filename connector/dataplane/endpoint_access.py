@@ -2,7 +2,8 @@
 
 Pure: the node loads the transfer and its flow in one store transaction and asks here. A refusal carries the
 HTTP status the endpoint answers with: 401 for a token that is not (or no longer) valid, 403 for the wrong
-holder, 404 for an unknown transfer, 409 while the transfer is not running, 410 once it has ended.
+holder, 404 for an unknown transfer, 409 while the transfer is not running, 410 once it has ended or its data
+was delivered in full.
 """
 
 from __future__ import annotations
@@ -10,11 +11,13 @@ from __future__ import annotations
 import hashlib
 import hmac
 from dataclasses import dataclass
+from datetime import datetime
 from typing import TYPE_CHECKING
 
 from connector.dataplane.pull_tokens import TokenClaims, TokenError, check_holder
 from connector.dsp.vocabulary import Role, TransferState
 from connector.errors import ConnectorError, Problem
+from connector.records.columns import iso
 
 if TYPE_CHECKING:
     from connector.records.flows import Flow
@@ -116,8 +119,26 @@ def check_pull(
     return None
 
 
-def check_refresh(transfer_id: str, transfer: Transfer | None, participant_id: str) -> AccessRefusal | None:
-    """May the TLS peer have a fresh pull token for the transfer? Only its consumer, only while STARTED."""
+def delivered_refusal(delivered_at: datetime | None) -> AccessRefusal | None:
+    """A transfer is one use of its agreement: once its data was delivered in full, it serves no further pull and
+    issues no fresh token (its seal stays available). None while it was not."""
+    if delivered_at is None:
+        return None
+    return AccessRefusal(
+        410,
+        Problem(
+            "dataplane.delivered",
+            f"the data of this transfer was delivered in full at {iso(delivered_at)}; a transfer is one use of "
+            "its agreement: request a new transfer to get the data again",
+        ),
+    )
+
+
+def check_refresh(
+    transfer_id: str, transfer: Transfer | None, participant_id: str, flow: Flow | None = None
+) -> AccessRefusal | None:
+    """May the TLS peer have a fresh pull token for the transfer? Only its consumer, only while STARTED, only
+    until the data was delivered in full."""
     if transfer is None or transfer.role != Role.PROVIDER:
         return _not_found(transfer_id)
     if transfer.peer_id != participant_id:
@@ -126,7 +147,7 @@ def check_refresh(transfer_id: str, transfer: Transfer | None, participant_id: s
         )
     if kind_of(transfer.format) != PULL:
         return AccessRefusal(409, Problem("dataplane.not_pull", "this transfer pushes its data; it has no pull token"))
-    return state_refusal(transfer)
+    return state_refusal(transfer) or delivered_refusal(flow.delivered_at if flow is not None else None)
 
 
 def check_push_receipt(

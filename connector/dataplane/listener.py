@@ -28,6 +28,7 @@ if TYPE_CHECKING:
 log = logging.getLogger("connector.dataplane")
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 READ_BUFFER = 4 * 1024 * 1024
+STANDING_RETRY_AFTER = 5  # seconds, when a peer's standing could not be decided (a status list unreachable)
 
 
 @web.middleware
@@ -36,6 +37,8 @@ async def problems(request: web.Request, handler: Handler) -> web.StreamResponse
         return await handler(request)
     except Refused as exc:
         headers = {"WWW-Authenticate": 'Bearer error="invalid_token"'} if exc.status == 401 else None
+        if exc.status == 503:  # the peer's standing could not be decided now
+            headers = {"Retry-After": str(STANDING_RETRY_AFTER)}
         return _error(exc.status, exc, headers)
     except RangeNotSatisfiable as exc:
         return _error(416, exc, {"Content-Range": format_unsatisfied_range(exc.total)})

@@ -31,6 +31,11 @@ SCHEMAS: dict[str, Any] = {
             "authorization": {"type": "string", "description": "Bearer token"},
             "sealEndpoint": {"type": "string"},
             "expiresAt": {"type": ["string", "null"]},
+            "delivered": {
+                "type": "boolean",
+                "description": "The provider delivered the data in full: no fresh token is given, the one held "
+                "still fetches the seal, and no further pull is served (the transfer's one use is spent)",
+            },
             "trustAnchors": {
                 "type": "array",
                 "items": {"type": "string"},

@@ -2,8 +2,16 @@
 
 Pull: ``GET /data/{transfer}`` on the data listener (mutual TLS, the client certificate must be the transfer's
 consumer, the bearer token must be the transfer's current one), streamed in 256 KiB writes. Every pull that
-starts is admitted again by the agreement's policy. A repeatable source (seekable, with an ETag) honours
-``Range``/``If-Range``; any other is served whole.
+starts, and every fresh token, is admitted again on the consumer's standing now (`ports.PeerStanding`: its
+certificate and the credentials verified when the transfer was requested, re-checked) and, for a pull, by the
+agreement's policy; a consumer no longer in standing ends the transfer (TERMINATED, with the reason). A
+repeatable source (seekable, with an ETag) honours ``Range``/``If-Range``; any other is served whole.
+
+One use: a transfer delivers its data once. A new pull of a transfer stops the one still streaming; the data
+counts as delivered when a stream sent its last byte, when its seal was served, or when the bytes sent under the
+transfer reach `DELIVERY_ALLOWANCE` times its size (where a stream is cut: an interrupted pull resumes from where
+it broke, it does not fetch the data again); from then on the transfer serves no pull and no fresh token
+(``dataplane.delivered``), only its seal, with the token it holds even once that has expired.
 
 The seal: ``GET /data/{transfer}/seal`` (same authentication) answers the provider's seal of the whole
 representation. For a repeatable source it is computed by a separate read of the version that was served (the
@@ -24,6 +32,7 @@ import dataclasses
 import logging
 from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass
+from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 import aiohttp
@@ -37,22 +46,25 @@ from connector.dataplane.endpoint_access import (
     Refused,
     check_pull,
     check_refresh,
+    delivered_refusal,
     kind_of,
     token_refusal,
 )
 from connector.dataplane.pull_tokens import TokenClaims, TokenError, cert_thumbprint, verify_token
 from connector.dataplane.serving import is_repeatable, requested_range, shape, validator_matches
+from connector.dataplane.standing import out_of_standing, transient
 from connector.dsp.vocabulary import Role, TransferState
 from connector.errors import ConnectorError, Problem
 from connector.evidence.digest import Digest, RunningDigest
 from connector.evidence.seal import Seal, make_seal
-from connector.records.flows import KnownDigest
+from connector.records.flows import Flow, KnownDigest
 from connector.records.processes import Transfer
-from connector.sources import DataStream, Source, SourceError, build_source
+from connector.sources import DataStream, Source, SourceError, StreamInfo, build_source
 from connector.store.interface import Tx
 from connector.store.sql import definitions as definitions_sql
 from connector.store.sql import processes as repo
 from connector.store.sql.flows import add_bytes_sent, get_digest, get_flow, put_digest, save_flow
+from connector.trust.times import to_numeric_date
 from connector.web.middleware import peer_of
 from connector.web.peers import peer_session
 from connector.web.ranges import RangeNotSatisfiable
@@ -64,6 +76,7 @@ log = logging.getLogger("connector.dataplane")
 
 SEAL_WAIT = 120.0  # how long a seal request waits for a stream still being sent
 PUSH_READ_TIMEOUT = 120.0
+DELIVERY_ALLOWANCE = 2  # bytes sent under one transfer, in sizes of its data, before it counts as delivered
 
 
 @dataclass(frozen=True)
@@ -73,6 +86,12 @@ class Grant:
     transfer: Transfer
     dataset_id: str
     source: Mapping[str, Any]
+    sent_before: int = 0  # bytes already sent under the transfer (the pulls before this one)
+
+    def budget(self, total: int | None) -> int | None:
+        """How many bytes this pull may still send: a transfer never sends more than DELIVERY_ALLOWANCE times its
+        data (None when the size is unknown)."""
+        return None if total is None else max(0, DELIVERY_ALLOWANCE * max(total, 1) - self.sent_before)
 
     @property
     def source_key(self) -> str:
@@ -86,12 +105,23 @@ def _peer(request: web.Request) -> tuple[str, str]:
     return peer.participant_id, cert_thumbprint(peer.certificate)
 
 
+def _reaches_end(info: StreamInfo) -> bool:
+    """Whether a stream, sent to its last chunk, carried the last byte of the representation."""
+    served = info.range
+    if served is None or served.stop is None:
+        return True
+    return info.total_size is not None and served.stop >= info.total_size
+
+
 class ProviderSide:
     def __init__(self, plane: DataPlane) -> None:
         self.plane = plane
         self._sealing: dict[str, asyncio.Future[Seal | None]] = {}  # non-repeatable streams being sent
         self._digests: dict[tuple[str, str], asyncio.Future[KnownDigest]] = {}  # digest passes in progress
         self._pushes: dict[str, asyncio.Task[None]] = {}
+        # Transfers whose last byte is leaving or has left, marked before it leaves: a pull sent the moment the
+        # consumer has it is refused even while the store is still recording the delivery.
+        self._last_byte_out: set[str] = set()
 
     @property
     def store(self) -> Any:
@@ -111,23 +141,57 @@ class ProviderSide:
         sealing = self._sealing.pop(transfer_id, None)
         if sealing is not None and not sealing.done():
             sealing.set_result(None)
+        self._last_byte_out.discard(transfer_id)
 
     # --- admission ------------------------------------------------------------------------------------------------
 
-    def _claims(self, request: web.Request) -> TokenClaims:
+    def _claims(self, request: web.Request, expired_ok: bool = False) -> TokenClaims:
         identity = self.plane.identity
         token = bearer_token(request.headers.get("Authorization"))
         if token is None:
             raise Refused(AccessRefusal(401, Problem("token.missing", "a bearer token is required")))
         try:
             return verify_token(
-                identity.signing_key.public_key(), token, issuer=identity.participant_id, now=self.plane.now()
+                identity.signing_key.public_key(),
+                token,
+                issuer=identity.participant_id,
+                now=self.plane.now(),
+                expired_ok=expired_ok,
             )
         except TokenError as exc:
             raise Refused(token_refusal(exc)) from None
 
+    async def _standing(self, request: web.Request, transfer_id: str, participant_id: str) -> Problem | None:
+        """The consumer's standing now, asked only for its own STARTED transfer (for anything else the endpoint
+        refuses on its own checks, and nothing is worth fetching)."""
+        tp = await self.store.read(repo.get_transfer, transfer_id)
+        if (
+            tp is None
+            or tp.role != Role.PROVIDER
+            or tp.peer_id != participant_id
+            or tp.state != TransferState.STARTED
+            or kind_of(tp.format) == PUSH
+        ):
+            return None
+        certificate = peer_of(request).certificate
+        return await self.plane.standing.standing(
+            tp.peer_id, tp.claims, certificate, method=request.method, path=request.path
+        )
+
+    async def _after_refusal(self, transfer_id: str, standing: Problem | None, refusal: AccessRefusal) -> None:
+        """A consumer refused for its standing (not for a passing failure to establish it): its transfer ends."""
+        if standing is not None and not transient(standing) and refusal.problem.code == standing.code:
+            await self._end(transfer_id, "terminate", out_of_standing(standing))
+
     def _admit(
-        self, db: Tx, transfer_id: str, claims: TokenClaims, participant_id: str, cert_sha256: str, pulling: bool
+        self,
+        db: Tx,
+        transfer_id: str,
+        claims: TokenClaims,
+        participant_id: str,
+        cert_sha256: str,
+        pulling: bool,
+        standing: Problem | None = None,
     ) -> Grant | AccessRefusal:
         tp = repo.get_transfer(db, transfer_id)
         flow = get_flow(db, transfer_id)
@@ -135,7 +199,15 @@ class ProviderSide:
         if refusal is not None:
             return refusal
         assert tp is not None and flow is not None
+        if not pulling and flow.delivered_at is None and to_numeric_date(self.plane.now()) >= claims.expires_at:
+            # Before the data is delivered a seal is fetched with a valid token; after, the one held will do.
+            return token_refusal(TokenError("token.expired", "the bearer token has expired; ask for a fresh one"))
         if pulling:
+            refusal = delivered_refusal(flow.delivered_at)
+            if refusal is not None:
+                return refusal
+            if standing is not None:
+                return self.plane.refuse_standing(db, tp, standing, "pull")
             verdict = self.plane.control.admission(db, tp)
             if not verdict.permitted:
                 self.plane.control.note(
@@ -150,6 +222,10 @@ class ProviderSide:
                 )
             if flow.token_cert is None:  # bind the token to the certificate it is first used with
                 save_flow(db, dataclasses.replace(flow, token_cert=cert_sha256, updated_at=self.plane.now()))
+            grant = self._grant(db, tp)
+            return (
+                grant if isinstance(grant, AccessRefusal) else dataclasses.replace(grant, sent_before=flow.bytes_sent)
+            )
         return self._grant(db, tp)
 
     @staticmethod
@@ -164,10 +240,13 @@ class ProviderSide:
 
     async def _admitted(self, request: web.Request, *, pulling: bool) -> Grant:
         participant_id, cert_sha256 = _peer(request)
-        claims = self._claims(request)
+        claims = self._claims(request, expired_ok=not pulling)
+        transfer_id = request.match_info["transfer"]
+        standing = await self._standing(request, transfer_id, participant_id) if pulling else None
         run = self.store.run if pulling else self.store.read
-        outcome = await run(self._admit, request.match_info["transfer"], claims, participant_id, cert_sha256, pulling)
+        outcome = await run(self._admit, transfer_id, claims, participant_id, cert_sha256, pulling, standing)
         if isinstance(outcome, AccessRefusal):
+            await self._after_refusal(transfer_id, standing, outcome)
             raise Refused(outcome)
         return outcome
 
@@ -179,6 +258,10 @@ class ProviderSide:
     async def pull(self, request: web.Request) -> web.StreamResponse:
         grant = await self._admitted(request, pulling=True)
         tid = grant.transfer.id
+        refused = delivered_refusal(self.plane.now()) if tid in self._last_byte_out else None
+        if refused is not None:
+            raise Refused(refused)
+        self.plane.streams.halt(tid, "a newer pull of this transfer took its place", what="pull")
         source = self._source(grant)
         stream = await self._open(
             source, requested_range(request.headers.get("Range")), request.headers.get("If-Range")
@@ -195,27 +278,46 @@ class ProviderSide:
             if previous is not None and not previous.done():
                 previous.set_result(None)
             self._sealing[tid] = sealing
-        handle = self.plane.streams.open(tid, "pull", transport=request.transport)
+        handle = self.plane.streams.open(
+            tid, "pull", transport=request.transport, certificate=peer_of(request).certificate
+        )
         sent = 0
         complete = False
+        budget = grant.budget(stream.info.total_size)
+        to_end = _reaches_end(stream.info)
+        size = stream.info.size
+        marked = False
         try:
             await response.prepare(request)
             async for chunk in stream:
                 if handle.stopped is not None:
                     break
+                if budget is not None and sent + len(chunk) > budget:  # the transfer's one use is spent
+                    await response.write(chunk[: budget - sent])
+                    sent = budget
+                    break
                 if hasher is not None:
                     hasher.update(chunk)
+                if to_end and size is not None and sent + len(chunk) >= size:
+                    self._last_byte_out.add(tid)
+                    marked = True
                 await response.write(chunk)
                 sent += len(chunk)
             else:
                 complete = True
+                if to_end:
+                    self._last_byte_out.add(tid)  # (before the end of a stream of unknown size is written)
+                    marked = True
         except (ConnectionError, SourceError) as exc:
             why = handle.stopped or (exc.reason if isinstance(exc, ConnectorError) else "the consumer left")
             log.info("pull stream ended early", extra={"transfer": tid, "sent": sent, "why": why})
         finally:
             self.plane.streams.close(handle)
             await stream.aclose()
-            await self.store.run(add_bytes_sent, tid, sent)
+            whole = complete and to_end
+            if marked and not whole:  # the last bytes did not leave after all: the pull may resume
+                self._last_byte_out.discard(tid)
+            await self.store.run(self._streamed, tid, sent, whole, stream.info.total_size)
         if not complete and request.transport is not None:
             # Dropped, not ended: the consumer must see a broken stream, never a short complete one.
             request.transport.abort()
@@ -227,6 +329,31 @@ class ProviderSide:
         if complete:
             await response.write_eof()
         return response
+
+    def _streamed(self, db: Tx, transfer_id: str, sent: int, whole: bool, total: int | None) -> None:
+        """Count what a stream sent; the transfer's data is delivered once a stream carried its last byte, or once
+        the bytes sent under it add up to DELIVERY_ALLOWANCE times its size."""
+        add_bytes_sent(db, transfer_id, sent)
+        flow = get_flow(db, transfer_id)
+        if flow is None or flow.delivered_at is not None:
+            return
+        if whole or (total is not None and flow.bytes_sent >= DELIVERY_ALLOWANCE * max(total, 1)):
+            why = "a stream sent its last byte" if whole else f"{flow.bytes_sent} bytes sent of data of {total}"
+            self._delivered(db, flow, why)
+
+    def _delivered(self, db: Tx, flow: Flow, why: str) -> None:
+        now = self.plane.now()
+        save_flow(db, dataclasses.replace(flow, delivered_at=now, updated_at=now))
+        tp = repo.get_transfer(db, flow.transfer_id)
+        if tp is not None:
+            self.plane.control.note(
+                db, tp, "data delivered in full", why, {"bytesSent": flow.bytes_sent, "oneUse": True}
+            )
+
+    def _seal_served(self, db: Tx, transfer_id: str) -> None:
+        flow = get_flow(db, transfer_id)
+        if flow is not None and flow.delivered_at is None:
+            self._delivered(db, flow, "its seal was served")
 
     async def _open(self, source: Source, wanted: Any, if_range: str | None) -> DataStream:
         """Open the source for the range asked for, or whole when it cannot serve it or the version changed."""
@@ -263,6 +390,7 @@ class ProviderSide:
             except TimeoutError:
                 seal = None
             if seal is not None:
+                await self.store.run(self._seal_served, tid)
                 return web.json_response(seal.to_json(), headers={"Cache-Control": "no-store"})
         source = self._source(grant)
         if source.seekable:
@@ -288,10 +416,12 @@ class ProviderSide:
                     sealed = (
                         await self._issue_seal(grant, Digest(known.sha256, known.size), known.media_type)
                     ).to_json()
+                await self.store.run(self._seal_served, tid)
                 return web.json_response(sealed, headers={"Cache-Control": "no-store", "ETag": etag or ""})
             await stream.aclose()
         flow = await self.store.read(get_flow, tid)
         if flow is not None and flow.seal is not None:
+            await self.store.run(self._seal_served, tid)
             return web.json_response(dict(flow.seal), headers={"Cache-Control": "no-store"})
         raise Refused(
             AccessRefusal(
@@ -378,19 +508,33 @@ class ProviderSide:
 
     async def refresh(self, request: web.Request) -> web.Response:
         participant_id, cert_sha256 = _peer(request)
-        outcome = await self.store.run(self._refresh, request.match_info["transfer"], participant_id, cert_sha256)
+        transfer_id = request.match_info["transfer"]
+        standing = await self._standing(request, transfer_id, participant_id)
+        delivering = self.plane.now() if transfer_id in self._last_byte_out else None
+        outcome = await self.store.run(self._refresh, transfer_id, participant_id, cert_sha256, standing, delivering)
         if isinstance(outcome, AccessRefusal):
+            await self._after_refusal(transfer_id, standing, outcome)
             raise Refused(outcome)
         return web.json_response(outcome, headers={"Cache-Control": "no-store"})
 
     def _refresh(
-        self, db: Tx, transfer_id: str, participant_id: str, cert_sha256: str
+        self,
+        db: Tx,
+        transfer_id: str,
+        participant_id: str,
+        cert_sha256: str,
+        standing: Problem | None = None,
+        delivering: datetime | None = None,
     ) -> dict[str, Any] | AccessRefusal:
+        """`delivering`: the last byte of its data is leaving right now (not recorded yet)."""
         tp = repo.get_transfer(db, transfer_id)
-        refusal = check_refresh(transfer_id, tp, participant_id)
+        refusal = check_refresh(transfer_id, tp, participant_id, get_flow(db, transfer_id))
+        refusal = refusal or delivered_refusal(delivering)
         if refusal is not None:
             return refusal
         assert tp is not None
+        if standing is not None:
+            return self.plane.refuse_standing(db, tp, standing, "token")
         return self.plane.new_pull_address(db, tp, cert_sha256, restarted=False)
 
     # --- push -----------------------------------------------------------------------------------------------------
@@ -436,6 +580,7 @@ class ProviderSide:
 
     async def _push(self, transfer_id: str) -> None:
         try:
+            await self._push_standing(transfer_id)
             outcome = await self.store.run(self._admit_push, transfer_id)
             if outcome is None:
                 return
@@ -452,6 +597,21 @@ class ProviderSide:
             await self._end(transfer_id, "terminate", f"the push of the data failed: {reason}")
             return
         await self._end(transfer_id, "complete", None)
+
+    async def _push_standing(self, transfer_id: str) -> None:
+        """Raises Refused when the consumer of a push about to start is no longer in standing."""
+        tp = await self.store.read(repo.get_transfer, transfer_id)
+        if tp is None or tp.state != TransferState.STARTED:
+            return
+        path = self.plane.push_endpoint(transfer_id)
+        standing = await self.plane.standing.standing(tp.peer_id, tp.claims, None, method="POST", path=path)
+        if standing is not None:
+            raise Refused(await self.store.run(self._refuse_push, transfer_id, standing))
+
+    def _refuse_push(self, db: Tx, transfer_id: str, standing: Problem) -> AccessRefusal:
+        tp = repo.get_transfer(db, transfer_id)
+        assert tp is not None
+        return self.plane.refuse_standing(db, tp, standing, "push")
 
     async def _end(self, transfer_id: str, action: str, reason: str | None) -> None:
         try:
@@ -472,14 +632,18 @@ class ProviderSide:
         if stream.info.size is not None:
             headers["Content-Length"] = str(stream.info.size)
 
+        timeout = aiohttp.ClientTimeout(total=None, sock_connect=10, sock_read=PUSH_READ_TIMEOUT)
+        session = peer_session(tp.peer_id, ssl_context, timeout=timeout)
+
         async def body() -> AsyncIterator[bytes]:
+            # The body is asked for once the connection stands: its certificate is the consumer's (checked).
+            handle.certificate = getattr(session.connector, "peer_certificate", None)
             async for chunk in stream:
                 hasher.update(chunk)
                 yield chunk
 
-        timeout = aiohttp.ClientTimeout(total=None, sock_connect=10, sock_read=PUSH_READ_TIMEOUT)
         try:
-            async with peer_session(tp.peer_id, ssl_context, timeout=timeout) as session:
+            async with session:
                 async with session.post(destination.endpoint, data=body(), headers=headers) as resp:
                     await _expect_ok(resp, "the consumer refused the pushed data")
                 await self.store.run(add_bytes_sent, tp.id, hasher.size)

@@ -2,9 +2,16 @@
 
 `verify_bundle` re-derives every statement from signatures, hashes and the federation roots of the trust lists
 the auditor chose; nothing is believed because the bundle says so. The result is a list of checks, each
-``ok`` (proven), ``absent`` (the bundle holds no evidence for it: weaker, not wrong) or ``failed`` (the
-evidence contradicts itself or does not verify), with the failing check's stable code, plus the facts an
-auditor wants in one place: who agreed to what, when, and which bytes were delivered under it.
+``ok`` (proven), ``absent`` (the bundle holds no evidence for it: the verification is not complete) or
+``failed`` (the evidence contradicts itself or does not verify), with the failing check's stable code, plus the
+facts an auditor wants in one place: who agreed to what, when, and which bytes were delivered under it. Only
+what a signature covers (directly, or through the signed checkpoint of the log) is stated as a fact; what the
+bundle merely says - its export time, states no disclosed record confirms, credentials held by hash, the rest
+of a DID document than the key checked - is listed apart as unverified context, and where the log or a signed
+value contradicts it, that is a failure (``bundle.state_altered``, ``bundle.credential_altered``).
+
+A verification holds when no check failed and none is absent (`Report.complete`); `verdict` says so, or,
+when the caller accepts partial evidence explicitly, that it was accepted as partial.
 
 Trust, in order: the time-stamp authority's token gives a trusted time for the checkpoint; the checkpoint,
 signed by the exporting node, fixes its log up to a head; the inclusion proof places the disclosed records in
@@ -28,9 +35,9 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from connector.canonical import canonical_bytes, json_sha256
 from connector.errors import ConnectorError
 from connector.evidence import intent
-from connector.evidence.bundle import Bundle, parse_bundle
+from connector.evidence.bundle import Bundle, HeldCredential, parse_bundle
 from connector.evidence.certpath import certs_from_x5c
-from connector.evidence.chain import PROCESS_PREV, Record, verify_inclusion
+from connector.evidence.chain import PROCESS_PREV, STATE_CHANGED, Record, verify_inclusion
 from connector.evidence.checkpoint import Checkpoint, checkpoint_digest, verify_checkpoint
 from connector.evidence.rfc3339 import format_utc, parse_utc, require_aware
 from connector.evidence.seal import SealClaims, SealExpectation, verify_seal
@@ -79,6 +86,15 @@ class Delivery:
     issuer: str
 
 
+@dataclass(frozen=True)
+class Context:
+    """Something the bundle states that no signature covers: shown to the auditor as such, never as a fact."""
+
+    name: str  # where in the bundle (e.g. "exportedAt", "transfers[0].state")
+    value: str  # what the bundle states
+    note: str  # why it is not verified
+
+
 @dataclass
 class Report:
     agreement_id: str | None = None
@@ -91,6 +107,7 @@ class Report:
     checkpoint_time: datetime | None = None  # the node's own claim
     deliveries: list[Delivery] = field(default_factory=list)
     checks: list[Check] = field(default_factory=list)
+    context: list[Context] = field(default_factory=list)
 
     @property
     def ok(self) -> bool:
@@ -104,8 +121,18 @@ class Report:
     def failures(self) -> list[Check]:
         return [c for c in self.checks if c.status == FAILED]
 
+    @property
+    def absent(self) -> list[Check]:
+        return [c for c in self.checks if c.status == ABSENT]
+
+    def passed(self, name: str) -> bool:
+        return any(c.name == name and c.status == OK for c in self.checks)
+
     def add(self, name: str, status: str, statement: str, code: str | None = None) -> None:
         self.checks.append(Check(name, status, statement, code))
+
+    def unverified(self, name: str, value: Any, note: str) -> None:
+        self.context.append(Context(name, value if isinstance(value, str) else json.dumps(value), note))
 
     def fail(self, name: str, error: ConnectorError | str, code: str | None = None) -> None:
         if isinstance(error, ConnectorError):
@@ -149,6 +176,7 @@ class Report:
             "checks": [
                 {"name": c.name, "status": c.status, "statement": c.statement, "code": c.code} for c in self.checks
             ],
+            "unverifiedContext": [{"name": c.name, "value": c.value, "note": c.note} for c in self.context],
         }
 
 
@@ -290,7 +318,9 @@ def verify_bundle(
     signatures = _check_signatures(report, bundle, records, anchors, provider_did, consumer_did, limit)
     _check_credentials(report, bundle, store, signatures)
     _check_did_documents(report, bundle, signatures)
-    _check_seals(report, bundle, records, anchors, now, provider_did)
+    states = _check_states(report, bundle, records)
+    _check_seals(report, bundle, records, anchors, now, provider_did, states)
+    _note_context(report, bundle, signatures, states)
     return report
 
 
@@ -581,6 +611,10 @@ def _check_credentials(report: Report, bundle: Bundle, store: TrustStore, signat
             except ConnectorError as exc:
                 report.fail(name, exc)
                 continue
+            said = _misdescribed(credential, checked.id, checked.issuer, checked.types)
+            if said is not None:
+                report.fail(name, f"the bundle describes the credential {said}", "bundle.credential_altered")
+                continue
             types = ", ".join(t for t in checked.types if t != "VerifiableCredential")
             report.add(
                 name,
@@ -588,6 +622,17 @@ def _check_credentials(report: Report, bundle: Bundle, store: TrustStore, signat
                 f"the {role} relied on {types} of {credential.holder} issued by "
                 f"{checked.issuer} ({checked.federation}), valid at the signing time",
             )
+
+
+def _misdescribed(held: HeldCredential, cid: str, issuer: str, types: tuple[str, ...]) -> str | None:
+    """How the bundle's own description of a credential (unsigned) contradicts the credential, or None."""
+    if held.issuer is not None and held.issuer != issuer:
+        return f"as issued by {held.issuer}, but it was issued by {issuer}"
+    if held.id is not None and held.id != cid:
+        return f"as {held.id}, but its id is {cid}"
+    if held.types and set(held.types) - {"VerifiableCredential"} != set(types) - {"VerifiableCredential"}:
+        return f"as {', '.join(held.types)}, but it is {', '.join(types)}"
+    return None
 
 
 def _token_sha256(token: str) -> str:
@@ -628,6 +673,76 @@ def _check_did_documents(report: Report, bundle: Bundle, signatures: Mapping[str
         )
 
 
+def _check_states(report: Report, bundle: Bundle, records: tuple[Record, ...]) -> dict[str, str]:
+    """The state each process reached as its disclosed records say (signed through the checkpoint), held against
+    the state the bundle states; returns the proven states by process id. Only when the records of every process
+    link up without a gap: otherwise the last one disclosed need not be the last one logged."""
+    if not records or not report.passed("log.complete"):
+        return {}
+    reached: dict[str, tuple[str, int]] = {}
+    for record in records:
+        to = record.data.get("to")
+        if record.kind == STATE_CHANGED and record.process_id is not None and isinstance(to, str):
+            reached[record.process_id] = (to, record.seq)
+    processes = [("negotiation", str(bundle.negotiation["id"]), bundle.negotiation.get("state"))]
+    processes += [("transfer", t.id, t.state) for t in bundle.transfers]
+    proven: dict[str, str] = {}
+    for kind, pid, stated in processes:
+        if pid not in reached:
+            continue
+        state, seq = reached[pid]
+        if stated != state:
+            report.fail(
+                f"state.{pid}",
+                f"the bundle states {kind} {pid} is {stated}, but its last logged state change (seq {seq}) is to "
+                f"{state}",
+                "bundle.state_altered",
+            )
+            continue
+        proven[pid] = state
+        report.add(f"state.{pid}", OK, f"the log records that {kind} {pid} reached {state} (seq {seq})")
+    return proven
+
+
+def _note_context(
+    report: Report, bundle: Bundle, signatures: Mapping[str, _Verified], states: Mapping[str, str]
+) -> None:
+    """What the bundle states that no signature covers, named so that nobody takes it for a proven fact."""
+    report.unverified(
+        "exportedAt", bundle.exported_at, "the exporting node's own clock; the checkpoint and its time-stamp bound it"
+    )
+    processes = [("negotiation", str(bundle.negotiation["id"]), bundle.negotiation.get("state"))]
+    processes += [(f"transfers[{i}]", t.id, t.state) for i, t in enumerate(bundle.transfers)]
+    for where, pid, stated in processes:
+        if pid not in states and stated is not None:
+            report.unverified(f"{where}.state", stated, "no disclosed record of the log states it")
+    for i, transfer in enumerate(bundle.transfers):
+        if transfer.format is not None:
+            report.unverified(f"transfers[{i}].format", transfer.format, "covered by no signature")
+        if transfer.seal is None:
+            pids = {"providerPid": transfer.provider_pid, "consumerPid": transfer.consumer_pid}
+            report.unverified(f"transfers[{i}].pids", pids, "no seal names them")
+    relied = {sha for signed in signatures.values() for sha in signed.facts.credential_sha256}
+    for i, credential in enumerate(bundle.credentials):
+        if credential.token is not None and credential.sha256 in relied:
+            continue  # verified from the credential itself, its description held against it
+        described = {"id": credential.id, "types": list(credential.types), "issuer": credential.issuer}
+        why = "held by hash only" if credential.token is None else "relied on by no verified signature"
+        report.unverified(f"credentials[{i}]", described, f"{why}: its id, types and issuer are the bundle's word")
+    checked = {signed.facts.signer: signed.facts.kid for signed in signatures.values()}
+    for did in bundle.did_documents:
+        kid = checked.get(did)
+        if kid is not None and report.passed(f"did.{_role_of(signatures, did)}"):
+            note = f"only key {kid} is checked (against the signing certificate); services and other keys are not"
+            report.unverified(f"didDocuments[{did}]", "services and keys other than the one checked", note)
+        else:
+            report.unverified(f"didDocuments[{did}]", "the whole document", "no verified signature resolves in it")
+
+
+def _role_of(signatures: Mapping[str, _Verified], did: str) -> str:
+    return next((role for role, signed in signatures.items() if signed.facts.signer == did), "")
+
+
 def _check_seals(
     report: Report,
     bundle: Bundle,
@@ -635,16 +750,19 @@ def _check_seals(
     anchors: list[x509.Certificate],
     now: datetime,
     provider: str | None,
+    states: Mapping[str, str],
 ) -> None:
     logged = {r.subject_sha256 for r in records if r.kind in SEAL_KINDS}
     dataset = bundle.agreement.get("target")
     for transfer in bundle.transfers:
         name = f"seal.{transfer.id}"
         if transfer.seal is None:
+            state = states.get(transfer.id)
+            known = f" ({state}, as logged)" if state is not None else ""
             report.add(
                 name,
                 ABSENT,
-                f"transfer {transfer.id} ({transfer.state}) has no seal: which bytes were delivered is not proven",
+                f"transfer {transfer.id}{known} has no seal: which bytes were delivered is not proven",
             )
             continue
         try:
@@ -685,12 +803,16 @@ def _check_seals(
 # --- the readable report ------------------------------------------------------------------------------------
 
 
-def render(report: Report) -> str:
+def render(report: Report, accept_partial: bool = False) -> str:
     lines = [f"Evidence for agreement {report.agreement_id or '(unreadable)'}"]
+    unproven = " (not proven)"
     if report.exported_by:
-        lines.append(f"  exported by {report.exported_by}")
+        proven = report.passed("log.checkpoint") and report.passed("agreement.parties")
+        lines.append(f"  exported by {report.exported_by}" + ("" if proven else unproven))
     if report.target:
-        lines.append(f"  what: {report.target}" + (f" - {'; '.join(report.terms)}" if report.terms else ""))
+        signed = report.passed("signature.provider") or report.passed("signature.consumer")
+        terms = f" - {'; '.join(report.terms)}" if report.terms else ""
+        lines.append(f"  what: {report.target}{terms}" + ("" if signed else " (not proven: no verified signature)"))
     for role in ("provider", "consumer"):
         party = report.parties.get(role)
         if party is None:
@@ -717,14 +839,33 @@ def render(report: Report) -> str:
         for check in chosen:
             code = f" [{check.code}]" if check.code else ""
             lines.append(f"  {mark} {check.name}: {check.statement}{code}")
+    if report.context:
+        lines.append("UNVERIFIED CONTEXT (stated by the bundle, covered by no signature: not evidence)")
+        for item in report.context:
+            lines.append(f"  [??]   {item.name}: {item.value} - {item.note}")
     lines.append("")
-    if report.ok:
-        lines.append(
-            "RESULT: every check holds" + ("" if report.complete else " (some evidence is absent, see NOT PROVEN)")
-        )
-    else:
-        lines.append(f"RESULT: {len(report.failures)} check(s) FAILED; the first: {report.failures[0].code}")
+    lines.append("RESULT: " + verdict(report, accept_partial)[1])
     return "\n".join(lines)
+
+
+def verdict(report: Report, accept_partial: bool = False) -> tuple[bool, str]:
+    """(holds, the sentence saying so). Complete evidence is the default demand; partial evidence (checks absent,
+    none failed) holds only when the caller accepts it explicitly, and the sentence says that it did."""
+    if not report.ok:
+        first = report.failures[0].code if report.failures else "bundle.empty"
+        return False, f"{len(report.failures)} check(s) FAILED; the first: {first}"
+    if report.complete:
+        return True, "every check holds: the evidence is complete"
+    missing = len(report.absent)
+    if accept_partial:
+        return True, (
+            f"PARTIAL evidence accepted (--accept-partial): every check made holds, but {missing} "
+            "cannot be made (see NOT PROVEN)"
+        )
+    return False, (
+        f"INCOMPLETE: {missing} check(s) cannot be made, the evidence is absent (see NOT PROVEN); "
+        "--accept-partial accepts partial evidence"
+    )
 
 
 def failure_codes(report: Report) -> list[str]:

@@ -43,6 +43,7 @@ CREDENTIAL_VERIFIED = "credential.verified"
 SEAL_SENT = "seal.sent"
 SEAL_RECEIVED = "seal.received"
 AGREEMENT_SIGNED = "agreement.signed"
+STANDING_REFUSED = "standing.refused"  # the data plane refused a peer no longer in standing (a pull, a token)
 CHECKPOINT = "checkpoint"
 KNOWN_KINDS = frozenset(
     {
@@ -54,6 +55,7 @@ KNOWN_KINDS = frozenset(
         SEAL_SENT,
         SEAL_RECEIVED,
         AGREEMENT_SIGNED,
+        STANDING_REFUSED,
         CHECKPOINT,
     }
 )

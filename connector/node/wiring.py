@@ -25,7 +25,7 @@ from aiohttp import web
 
 from connector import __version__
 from connector.config import Config, is_loopback
-from connector.control import seeds, tck
+from connector.control import claims_codec, seeds, tck
 from connector.control.catalog import CatalogueSettings
 from connector.control.control_plane import ControlPlane
 from connector.control.decisions import PolicyDecisions
@@ -56,6 +56,7 @@ from connector.trust.edge.fetching import Fetcher
 from connector.trust.edge.holder import Holder
 from connector.trust.edge.replay import StoreReplayCache
 from connector.trust.edge.service import TrustService, VerificationLog
+from connector.trust.edge.standing import StandingService
 from connector.trust.edge.trust_lists import TrustListKeeper
 from connector.web.endpoints import PublicEndpoints
 from connector.web.openapi import RouteGroup
@@ -229,6 +230,11 @@ async def running(config: Config, clock: Callable[[], datetime] = _utcnow) -> As
         dataplane: DataPlane | None = None
         if not insecure:
             assert identity is not None and tls is not None
+            # Data flows only while the peer stands as verified: its certificate, and its stored credentials
+            # re-checked with the verifier's fetcher and caches (when this node verifies credentials).
+            standing = StandingService(
+                tls=tls, records=records, clock=clock, decode=claims_codec.from_json, verifier=dcp
+            )
             dataplane = DataPlane(
                 settings=config.data,
                 data_dir=config.node.data_dir,
@@ -240,6 +246,7 @@ async def running(config: Config, clock: Callable[[], datetime] = _utcnow) -> As
                 tls=tls,
                 peers=peers,
                 control=forward,
+                standing=standing,
                 evidence=evidence.sink if evidence is not None else no_evidence,
                 limits=config.limits,
                 protected_files=(config.store_path,),

@@ -1,8 +1,9 @@
 """What the data plane keeps per transfer (its flow) and per version of a repeatable source (its digest).
 
-A flow exists on both sides: the provider records which pull token is current, which certificate it is bound to
-and the seal it issued; the consumer records the data address it holds, the push destination token it issued,
-where pushed data went, and the seal it verified and keeps as evidence.
+A flow exists on both sides: the provider records which pull token is current, which certificate it is bound to,
+the seal it issued and when the data was delivered in full (after which the transfer serves no further pull);
+the consumer records the data address it holds, the push destination token it issued, where pushed data went,
+and the seal it verified and keeps as evidence.
 """
 
 from __future__ import annotations
@@ -33,6 +34,7 @@ class Flow:
     seal_signer: str | None = None  # consumer: hex SHA-256 of the provider's signing certificate
     file: str | None = None  # consumer push: where the data was written
     bytes_sent: int = 0  # provider: bytes served or pushed, all requests together
+    delivered_at: datetime | None = None  # provider pull: when the data was delivered in full (its one use)
 
     def to_row(self) -> dict[str, Any]:
         row = {f.name: getattr(self, f.name) for f in fields(self)}
@@ -40,6 +42,7 @@ class Flow:
             updated_at=iso(self.updated_at),
             token_expires_at=iso(self.token_expires_at),
             seal_verified_at=iso(self.seal_verified_at),
+            delivered_at=iso(self.delivered_at),
             address=json_column(self.address),
             seal=json_column(self.seal),
         )
@@ -52,6 +55,7 @@ class Flow:
             updated_at=parse_iso(row["updated_at"]),
             token_expires_at=parse_iso(row["token_expires_at"]),
             seal_verified_at=parse_iso(row["seal_verified_at"]),
+            delivered_at=parse_iso(row["delivered_at"]),
             address=from_json_column(row["address"]),
             seal=from_json_column(row["seal"]),
         )
@@ -71,6 +75,7 @@ class Flow:
             "sealSigner": self.seal_signer,
             "file": self.file,
             "bytesSent": self.bytes_sent,
+            "deliveredAt": iso(self.delivered_at),
             "updatedAt": iso(self.updated_at),
         }
 

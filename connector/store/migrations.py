@@ -414,4 +414,11 @@ MIGRATIONS: tuple[Migration, ...] = (
             ),
         },
     ),
+    Migration(
+        6,
+        "data plane: when a pull transfer's data was delivered in full (a transfer is one use of its agreement)",
+        """
+        ALTER TABLE data_flows ADD COLUMN delivered_at TEXT;
+        """,
+    ),
 )

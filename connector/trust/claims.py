@@ -9,7 +9,10 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from connector.trust.credentials import StatusEntry
 
 # Credential types this node issues and understands (VC data model 2.0 `type` values).
 MEMBERSHIP_CREDENTIAL = "MembershipCredential"
@@ -28,6 +31,8 @@ class VerifiedCredential:
     valid_from: datetime
     valid_until: datetime | None
     sha256: str  # hex SHA-256 of the credential exactly as presented (the compact JWT)
+    # Where its status is published: what re-checking it later needs, without asking the holder again.
+    status: StatusEntry | None = None
 
     def has_type(self, credential_type: str) -> bool:
         return credential_type in self.types

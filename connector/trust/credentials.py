@@ -462,6 +462,7 @@ class CheckedCredential:
             valid_from=self.valid_from,
             valid_until=self.valid_until,
             sha256=self.sha256,
+            status=self.status,
         )
 
     def valid_at(self, now: datetime, leeway: timedelta = DEFAULT_LEEWAY) -> bool:

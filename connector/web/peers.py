@@ -39,6 +39,7 @@ class PeerCheckingConnector(aiohttp.TCPConnector):
     def __init__(self, participant_id: str, ssl_context: ssl.SSLContext, **kwargs: Any) -> None:
         super().__init__(ssl=ssl_context, **kwargs)
         self.participant_id = participant_id
+        self.peer_certificate: x509.Certificate | None = None  # the last one a connection presented
 
     async def connect(self, req: Any, traces: Any, timeout: Any) -> Any:
         conn = await super().connect(req, traces, timeout)
@@ -47,6 +48,7 @@ class PeerCheckingConnector(aiohttp.TCPConnector):
         if wrong is not None:
             conn.close()
             raise wrong
+        self.peer_certificate = cert
         return conn
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import os
 
-from dataplane_e2e.kit import agree, both, run_cli, wait_state
+from dataplane_e2e.kit import access, agree, both, fetch, run_cli, wait_state
 
 
 async def test_connector_transfer_pulls_verifies_and_completes(pair):
@@ -87,6 +87,38 @@ async def test_a_killed_transfer_continues_where_it_stopped_when_run_again(pair)
         assert not list(pair.tmp.glob("big-copy.bin.part*"))
         transfers = await pair.cm.call("GET", "/v1/transfers?role=consumer", None, 200)
         assert [t["state"] for t in transfers["items"]] == ["COMPLETED"]  # one transfer, continued
+
+
+async def test_a_transfer_stopped_after_its_last_byte_left_finishes_with_the_seal_when_run_again(pair):
+    """The provider counts the data delivered once its last byte left: no fresh token, no pull. A run stopped
+    after the bytes reached the part but before the seal still finishes, with the token it holds."""
+    data = _big_file(pair.root / "big.bin")
+    out = pair.tmp / "big-copy.bin"
+    async with both(pair):
+        agreement = await agree(pair, "big", {"type": "file", "path": "big.bin"})
+        held = await _start_and_kill(pair, agreement, out)
+        (transfer,) = (await pair.cm.call("GET", "/v1/transfers?role=consumer", None, 200))["items"]
+        info = await access(pair, transfer["id"])
+        etag = out.with_name(out.name + ".part.etag").read_text().strip()
+        rest = await fetch(
+            info["endpoint"],
+            pair.consumer,
+            info["authorization"],
+            headers={"Range": f"bytes={held}-", "If-Range": etag},
+        )
+        assert rest.status == 206
+        with open(out.with_name(out.name + ".part"), "ab") as part:
+            part.write(rest.body)  # the last bytes reached the part; then the puller stopped
+        refused = await fetch(_refresh(info), pair.consumer, None, method="POST")
+        assert refused.status == 410 and refused.json()["code"] == "dataplane.delivered"
+        ran = await run_cli("transfer", agreement, "--out", str(out), "--config", str(pair.ccfg), "--json")
+        assert ran.returncode == 0, ran.stderr + ran.stdout
+        assert out.read_bytes() == data and json.loads(ran.stdout)["received"] == 0
+        await wait_state(pair.cm, transfer["id"], "COMPLETED")
+
+
+def _refresh(info: dict) -> str:
+    return info["endpoint"] + "/token"
 
 
 async def test_a_tampered_byte_is_caught_by_the_seal_and_ends_the_transfer(pair):

@@ -16,7 +16,7 @@ from hypothesis import strategies as st
 from connector import keys
 from connector.canonical import b64url, b64url_decode, canonical_bytes
 from connector.evidence import intent
-from connector.evidence.audit import ABSENT, FAILED, OK, failure_codes, verify_bundle
+from connector.evidence.audit import ABSENT, FAILED, OK, failure_codes, render, verify_bundle
 from connector.evidence.certpath import x5c_of
 from connector.evidence.signer import SigningIdentity
 from connector.pki.authority import Authority
@@ -133,21 +133,100 @@ def test_verify_exit_status_is_1_for_tampering_and_2_for_usage_errors(exchange, 
     assert no_list.returncode == 2
 
 
-def test_require_complete_fails_when_evidence_is_only_held_by_hash(exchange, fresh_dir):
+def test_verification_demands_complete_evidence_unless_partial_evidence_is_accepted(exchange, fresh_dir):
     shutil.copy(exchange.trust_list, fresh_dir / "federation.jws")
     shutil.copy(exchange.bundles["consumer"], fresh_dir / "bundle.json")
-    complete = cli(
-        "evidence", "verify", "bundle.json", "--trust-list", "federation.jws", "--require-complete", cwd=fresh_dir
-    )
-    assert complete.returncode == 0, complete.stdout
+    complete = cli("evidence", "verify", "bundle.json", "--trust-list", "federation.jws", cwd=fresh_dir)
+    assert complete.returncode == 0 and "the evidence is complete" in complete.stdout, complete.stdout
     document = json.loads((fresh_dir / "bundle.json").read_text())
     peer = next(c for c in document["credentials"] if c["holder"] == exchange.provider.participant_id)
     peer["token"] = None  # as from a node that did not keep the provider's credentials
     (fresh_dir / "by-hash.json").write_text(json.dumps(document))
-    ran = cli(
-        "evidence", "verify", "by-hash.json", "--trust-list", "federation.jws", "--require-complete", cwd=fresh_dir
+    for flags in ((), ("--require-complete",)):
+        ran = cli("evidence", "verify", "by-hash.json", "--trust-list", "federation.jws", *flags, cwd=fresh_dir)
+        assert ran.returncode == 1 and "NOT PROVEN" in ran.stdout and "only by hash" in ran.stdout, ran.stdout
+        assert "RESULT: INCOMPLETE" in ran.stdout and "--accept-partial" in ran.stdout
+    accepted = cli(
+        "evidence", "verify", "by-hash.json", "--trust-list", "federation.jws", "--accept-partial", cwd=fresh_dir
     )
-    assert ran.returncode == 1 and "NOT PROVEN" in ran.stdout and "only by hash" in ran.stdout
+    assert accepted.returncode == 0 and "RESULT: PARTIAL evidence accepted (--accept-partial)" in accepted.stdout
+    as_json = cli("evidence", "verify", "by-hash.json", "--trust-list", "federation.jws", "--json", cwd=fresh_dir)
+    verdict = json.loads(as_json.stdout)
+    assert as_json.returncode == 1 and verdict["holds"] is False and verdict["ok"] is True
+    assert verdict["complete"] is False and "INCOMPLETE" in verdict["verdict"]
+
+
+def _strip_signature(document):
+    document["signatures"]["consumer"] = {"status": "unsigned", "jws": None}
+
+
+def _strip_timestamps(document):
+    document["log"]["timestamps"] = []
+
+
+def _strip_seal(document):
+    document["transfers"][0]["seal"] = None
+
+
+def test_a_bundle_stripped_of_a_signature_a_time_stamp_or_a_seal_fails_by_default(exchange, fresh_dir):
+    shutil.copy(exchange.trust_list, fresh_dir / "federation.jws")
+    for strip, check in (
+        (_strip_signature, "signature.consumer"),
+        (_strip_timestamps, "log.timestamp"),
+        (_strip_seal, f"seal.{exchange.transfer}"),
+    ):
+        document = exchange.bundle("provider" if strip is _strip_signature else "consumer")
+        strip(document)
+        (fresh_dir / "stripped.json").write_text(json.dumps(document))
+        ran = cli("evidence", "verify", "stripped.json", "--trust-list", "federation.jws", cwd=fresh_dir)
+        assert ran.returncode == 1, (check, ran.stdout)
+        assert f"[--]   {check}:" in ran.stdout and "RESULT: INCOMPLETE" in ran.stdout, (check, ran.stdout)
+
+
+def test_what_no_signature_covers_is_shown_as_unverified_context(exchange, trust_lists, now):
+    report = verify_bundle(exchange.bundle(), trust_lists, now)
+    assert report.complete, [(c.name, c.status, c.statement) for c in report.checks if c.status != OK]
+    context = {c.name: c for c in report.context}
+    assert context["exportedAt"].value == exchange.bundle()["exportedAt"]
+    assert "transfers[0].format" in context
+    dids = [name for name in context if name.startswith("didDocuments[")]
+    assert dids and all("services" in context[n].value or "whole" in context[n].value for n in dids)
+    # the states the log proves are checks, not context
+    assert statuses(report)[f"state.{exchange.transfer}"] == OK
+    assert "transfers[0].state" not in context and "negotiation.state" not in context
+    text = render(report)
+    assert "UNVERIFIED CONTEXT" in text and "exportedAt" in text.split("UNVERIFIED CONTEXT")[1]
+
+
+def test_unsigned_fields_changed_are_either_caught_or_shown_only_as_unverified(exchange, trust_lists, now):
+    original = exchange.bundle()
+    document = edited(original)
+    document["negotiation"]["state"] = "TERMINATED"
+    assert codes(verify_bundle(document, trust_lists, now)) == ["bundle.state_altered"]
+
+    document = edited(original)
+    document["transfers"][0]["state"] = "STARTED"
+    assert codes(verify_bundle(document, trust_lists, now)) == ["bundle.state_altered"]
+
+    document = edited(original)
+    held = next(c for c in document["credentials"] if c["token"])
+    held["issuer"] = "did:web:forged.example"
+    report = verify_bundle(document, trust_lists, now)
+    assert codes(report) == ["bundle.credential_altered"] and "did:web:forged.example" in report.failures[0].statement
+
+    document = edited(original)
+    document["exportedAt"] = "1999-01-01T00:00:00Z"
+    report = verify_bundle(document, trust_lists, now)
+    assert report.complete and {c.name: c.value for c in report.context}["exportedAt"] == "1999-01-01T00:00:00Z"
+    assert "1999" not in render(report).split("UNVERIFIED CONTEXT")[0]
+
+    document = edited(original)
+    did, did_document = next(iter(document["didDocuments"].items()))
+    did_document["service"] = [{"id": "#evil", "type": "CredentialService", "serviceEndpoint": "https://evil.example"}]
+    report = verify_bundle(document, trust_lists, now)
+    assert report.complete
+    assert "services" in {c.name: c.value for c in report.context}[f"didDocuments[{did}]"]
+    assert "evil.example" not in render(report)
 
 
 # --- tampering: each kind detected and named ----------------------------------------------------------------

@@ -2,7 +2,9 @@
 
 The records disclosed are those about the agreement's negotiation and its transfers, up to the first checkpoint
 that covers them; the proof carries the body digest of every other record in that run, so it shows nothing
-about other peers or processes. The node edge makes sure such a checkpoint exists before it calls `gather`.
+about other peers or processes. No bearer secret leaves in a bundle: the log keeps data addresses with their
+tokens withheld (`evidence.secrets`), and a message logged with one before that is disclosed by its hash alone.
+The node edge makes sure such a checkpoint exists before it calls `gather`.
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ from connector.errors import ConnectorError
 from connector.evidence.bundle import build_bundle
 from connector.evidence.chain import CREDENTIAL_VERIFIED, Record, make_inclusion_proof
 from connector.evidence.errors import EvidenceError
+from connector.evidence.secrets import holds_secrets
 from connector.jws import read_header
 from connector.records.evidence import StoredSignature
 from connector.records.processes import Agreement, Negotiation, Transfer
@@ -152,6 +155,8 @@ def gather(
         ) from None
     hashes = sorted({r.subject_sha256 for r in proof.records if r.subject_sha256})
     subjects = {sha: json.loads(body) for sha, body in tables.subjects(db, hashes).items()}
+    # A message logged before tokens were withheld still holds one: it goes by its hash alone, never in full.
+    subjects = {sha: body for sha, body in subjects.items() if not holds_secrets(body)}
     signatures = tables.signatures_of(db, agreement_id)
     held = {role: {"status": s.status, "jws": s.jws} for role, s in signatures.items()}
     document = build_bundle(

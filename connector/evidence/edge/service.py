@@ -9,7 +9,8 @@ the object itself. How parts log (the record is committed together with the call
     await evidence.record("data.sealed", process_id=transfer_id, peer=did, subject=seal_json)  # outside one
     await evidence.record_refusal(problem, peer, path)                  # a peer refused at the DSP edge
 
-`subject` is any JSON value: it is hashed into the record and its canonical body kept, so exports can show it;
+`subject` is any JSON value: it is hashed into the record and its canonical body kept, so exports can show it
+(with the bearer token of any data address in it replaced by the token's digest: `evidence.secrets`);
 `data` stays small (it is bounded here). A record with a ``process_id`` also names the previous record about the
 same process (journal.PROCESS_PREV), which lets an auditor see that an export left none out. Seals are logged
 with the seal JSON as subject and the transfer's id as ``process_id`` (the data plane's ``data.sealed`` and
@@ -45,6 +46,7 @@ from connector.evidence.edge.log_check import LogCheck, check_log
 from connector.evidence.edge.tsa_client import request_timestamp
 from connector.evidence.errors import EvidenceError
 from connector.evidence.rfc3339 import format_utc
+from connector.evidence.secrets import withhold_secrets
 from connector.evidence.signer import SigningIdentity
 from connector.identity import NodeIdentity
 from connector.records.evidence import StoredCheckpoint, StoredTimestamp
@@ -196,6 +198,8 @@ class NodeEvidence:
         if peer is not None and _peer(peer) is None:
             safe["peer_name"] = str(peer)[:MAX_TEXT]
         pid = process_id[:1024] if isinstance(process_id, str) and process_id else None
+        if subject is not None and subject_json is None:
+            subject = withhold_secrets(subject)  # a data address's token never enters the log
         try:
             return self.journal.append(
                 db, kind, process_id=pid, peer=_peer(peer), subject=subject, data=safe, subject_json=subject_json
