@@ -159,7 +159,8 @@ async def running(config: Config, clock: Callable[[], datetime] = _utcnow) -> As
             identity = load_identity(config, tls.cas)
         endpoints = PublicEndpoints(config)
         tasks = Tasks()
-        outgoing = OutgoingHttp(tls)
+        certificate_optional = config.protocol.client_certificate == "optional"
+        outgoing = OutgoingHttp(tls, accept_web_pki=certificate_optional)
         stack.push_async_callback(outgoing.close)
         stack.push_async_callback(tasks.stop)
 
@@ -180,6 +181,7 @@ async def running(config: Config, clock: Callable[[], datetime] = _utcnow) -> As
                 replay,
                 clock,
                 records.record,
+                certificate_optional=certificate_optional,
             )
 
         # Evidence: the hash-chained log, the agreement signer, checkpoints.
@@ -298,7 +300,7 @@ async def running(config: Config, clock: Callable[[], datetime] = _utcnow) -> As
             tasks.spawn(tls.watch(config.trust.reload_interval), "trust-reload")
 
         # The listeners.
-        protocol = version_routes(config.node.participant_id)
+        protocol = version_routes(config.node.participant_id, config.protocol.client_certificate)
         protocol += DspRoutes(control, authenticator, evidence or NoRefusalLog(), config.limits).routes()
         if holder is not None:
             protocol += trust_routes.protocol_routes(holder)
@@ -321,7 +323,7 @@ async def running(config: Config, clock: Callable[[], datetime] = _utcnow) -> As
             node,
             "protocol",
             config.protocol.listen,
-            build_protocol_app(tls, protocol, config.limits),
+            build_protocol_app(tls, protocol, config.limits, certificate_optional),
             tls.listener_context(check_crl=False) if tls is not None else None,
         )
         await _listen(
@@ -340,7 +342,7 @@ async def running(config: Config, clock: Callable[[], datetime] = _utcnow) -> As
                 DATA_LISTENER,
                 dataplane.listen,
                 dataplane.build_app(),
-                tls.listener_context(require_client_cert=True),
+                tls.listener_context(require_client_cert=config.data.client_certificate == "required"),
             )
 
         # Reachable: resume what was left unfinished, start the background work.
