@@ -1,7 +1,9 @@
 """The provider's side of the data plane: serving pulls, issuing fresh tokens and seals, pushing.
 
 Pull: ``GET /data/{transfer}`` on the data listener (mutual TLS, the client certificate must be the transfer's
-consumer, the bearer token must be the transfer's current one), streamed in 256 KiB writes. Every pull that
+consumer, the bearer token must be the transfer's current one; with ``data.client_certificate = "optional"`` a
+pull without a certificate is authenticated by its token alone, unless the token is bound to one), streamed in
+256 KiB writes. Every pull that
 starts is admitted again by the agreement's policy. A repeatable source (seekable, with an ETag) honours
 ``Range``/``If-Range``; any other is served whole.
 
@@ -53,7 +55,7 @@ from connector.store.interface import Tx
 from connector.store.sql import definitions as definitions_sql
 from connector.store.sql import processes as repo
 from connector.store.sql.flows import add_bytes_sent, get_digest, get_flow, put_digest, save_flow
-from connector.web.middleware import peer_of
+from connector.web.middleware import PEER, peer_of
 from connector.web.peers import peer_session
 from connector.web.ranges import RangeNotSatisfiable
 
@@ -79,7 +81,11 @@ class Grant:
         return json_sha256(dict(self.source))
 
 
-def _peer(request: web.Request) -> tuple[str, str]:
+def _peer(request: web.Request) -> tuple[str | None, str | None]:
+    """(participant, certificate thumbprint) of the TLS peer; (None, None) for a request without a certificate,
+    which reaches a handler only when the data listener lets certificates be optional."""
+    if request.get(PEER) is None:
+        return None, None
     peer = peer_of(request)
     if peer.certificate is None:
         raise Refused(AccessRefusal(401, Problem("auth.no_client_certificate", "a client certificate is required")))
@@ -127,7 +133,13 @@ class ProviderSide:
             raise Refused(token_refusal(exc)) from None
 
     def _admit(
-        self, db: Tx, transfer_id: str, claims: TokenClaims, participant_id: str, cert_sha256: str, pulling: bool
+        self,
+        db: Tx,
+        transfer_id: str,
+        claims: TokenClaims,
+        participant_id: str,
+        cert_sha256: str | None,
+        pulling: bool,
     ) -> Grant | AccessRefusal:
         tp = repo.get_transfer(db, transfer_id)
         flow = get_flow(db, transfer_id)
@@ -148,7 +160,7 @@ class ProviderSide:
                 return AccessRefusal(
                     403, Problem("policy.refused", f"the agreement no longer permits this transfer: {verdict.reason}")
                 )
-            if flow.token_cert is None:  # bind the token to the certificate it is first used with
+            if flow.token_cert is None and cert_sha256 is not None:  # bind the token to its first certificate
                 save_flow(db, dataclasses.replace(flow, token_cert=cert_sha256, updated_at=self.plane.now()))
         return self._grant(db, tp)
 
@@ -166,7 +178,10 @@ class ProviderSide:
         participant_id, cert_sha256 = _peer(request)
         claims = self._claims(request)
         run = self.store.run if pulling else self.store.read
-        outcome = await run(self._admit, request.match_info["transfer"], claims, participant_id, cert_sha256, pulling)
+        transfer_id = request.match_info["transfer"]
+        # Without a certificate the token names its holder (it is a bearer token, as EDC's data plane has them).
+        holder = participant_id if participant_id is not None else claims.subject
+        outcome = await run(self._admit, transfer_id, claims, holder, cert_sha256, pulling)
         if isinstance(outcome, AccessRefusal):
             raise Refused(outcome)
         return outcome
@@ -378,6 +393,9 @@ class ProviderSide:
 
     async def refresh(self, request: web.Request) -> web.Response:
         participant_id, cert_sha256 = _peer(request)
+        if participant_id is None:
+            problem = Problem("auth.no_client_certificate", "a fresh token is only issued over mutual TLS")
+            raise Refused(AccessRefusal(401, problem))
         outcome = await self.store.run(self._refresh, request.match_info["transfer"], participant_id, cert_sha256)
         if isinstance(outcome, AccessRefusal):
             raise Refused(outcome)

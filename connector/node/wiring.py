@@ -245,6 +245,7 @@ async def running(config: Config, clock: Callable[[], datetime] = _utcnow) -> As
                 evidence=evidence.sink if evidence is not None else no_evidence,
                 limits=config.limits,
                 protected_files=(config.store_path,),
+                require_seals=config.evidence.require_seals,
             )
         control = ControlPlane(
             participant_id=config.node.participant_id,
