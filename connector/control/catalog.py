@@ -20,6 +20,7 @@ from connector.dsp import catalog_builder
 from connector.dsp.messages import Catalog, CatalogRequestMessage, Dataset, parse_message
 from connector.dsp.pagination import paginate
 from connector.errors import ConnectorError
+from connector.policy.spelling import wire_policy
 from connector.records.definitions import Asset, OfferDefinition, PolicyDefinition
 from connector.store.interface import Store
 from connector.store.sql import definitions as repo
@@ -43,9 +44,10 @@ class CatalogueEntry:
     access: PolicyDefinition | None
 
     def offer_json(self) -> dict[str, Any]:
-        """The offer as a catalogue lists it: the contract policy's rules under the offer's id."""
+        """The offer as a catalogue lists it: the contract policy's rules under the offer's id, left operands
+        spelled to survive JSON-LD expansion."""
         policy = {k: v for k, v in self.contract.policy.items() if k not in ("@id", "@type", "target", "@context")}
-        return {"@id": self.offer.id, "@type": "Offer", **policy}
+        return {"@id": self.offer.id, "@type": "Offer", **wire_policy(policy)}
 
 
 class CatalogService:
