@@ -19,6 +19,7 @@ import time
 from collections.abc import AsyncIterator, Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from types import MappingProxyType
 from typing import Any
 
 from aiohttp import web
@@ -41,6 +42,7 @@ from connector.management.definition_routes import DefinitionRoutes
 from connector.management.process_routes import ProcessRoutes
 from connector.node.documents import AgreementDocuments
 from connector.node.listeners import Listener, exclusive, listen, open_store
+from connector.policy.parties import PartyNames
 from connector.policy.seam import Verdict
 from connector.protocol.app import build_protocol_app
 from connector.protocol.auth import Authenticator, CertificateAuthenticator, NoRefusalLog, StaticTokenAuthenticator
@@ -226,7 +228,8 @@ async def running(config: Config, clock: Callable[[], datetime] = _utcnow) -> As
 
         # The two planes.
         peers = PeerClient(outgoing, holder.authorization_for if holder is not None else None, allow_http=insecure)
-        decisions = PolicyDecisions(regions=dict(definitions.regions))
+        parties = PartyNames(MappingProxyType(config.party_aliases()))
+        decisions = PolicyDecisions(regions=dict(definitions.regions), parties=parties)
         forward = _ControlForData()
         dataplane: DataPlane | None = None
         if not insecure:
@@ -263,6 +266,7 @@ async def running(config: Config, clock: Callable[[], datetime] = _utcnow) -> As
             evidence=evidence.sink if evidence is not None else no_evidence,
             signer=evidence.signer if evidence is not None else None,
             script=tck.TckScript() if config.tck.enabled else None,
+            parties=parties,
         )
         forward.to(control)
 
@@ -286,7 +290,7 @@ async def running(config: Config, clock: Callable[[], datetime] = _utcnow) -> As
         # closed, in this order: control plane, trust records, data plane, evidence.
         await control.load_definitions()
         if config.tck.enabled:
-            await store.run(tck.seed, config.node.participant_id)
+            await store.run(tck.seed, config.node.participant_id, config.tck.participant)
         await trust.start()
         if dataplane is not None:
             await dataplane.open()

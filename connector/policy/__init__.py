@@ -17,6 +17,7 @@ from connector.policy.evaluate import evaluate
 from connector.policy.model import AtomicConstraint, Constraint, LogicalConstraint, Policy, Rule
 from connector.policy.narrowing import narrowing, strictness_gaps
 from connector.policy.parse import parse_policy, validate_policy
+from connector.policy.parties import PartyNames
 from connector.policy.regions import BUILTIN_REGIONS, validate_regions
 from connector.policy.spelling import declare_purpose, wire_policy
 from connector.policy.trace import Decision, TraceNode, render_trace
@@ -28,6 +29,7 @@ __all__ = [
     "Decision",
     "DecisionContext",
     "LogicalConstraint",
+    "PartyNames",
     "Policy",
     "Rule",
     "Stage",
