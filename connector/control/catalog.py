@@ -20,6 +20,7 @@ from connector.dsp import catalog_builder
 from connector.dsp.messages import Catalog, CatalogRequestMessage, Dataset, parse_message
 from connector.dsp.pagination import paginate
 from connector.errors import ConnectorError
+from connector.policy.parties import PartyNames
 from connector.policy.spelling import wire_policy
 from connector.records.definitions import Asset, OfferDefinition, PolicyDefinition
 from connector.store.interface import Store
@@ -51,7 +52,15 @@ class CatalogueEntry:
 
 
 class CatalogService:
-    def __init__(self, store: Store, peers: PeerClient, decisions: Decisions, settings: CatalogueSettings) -> None:
+    def __init__(
+        self,
+        store: Store,
+        peers: PeerClient,
+        decisions: Decisions,
+        settings: CatalogueSettings,
+        parties: PartyNames | None = None,
+    ) -> None:
+        self.parties = parties or PartyNames()  # a publisher may name itself by an alias (a BPN)
         self.store = store
         self.peers = peers
         self.decisions = decisions
@@ -171,7 +180,8 @@ class CatalogService:
             catalog = _peer_document(resp.body, "Catalog", address)
             assert isinstance(catalog, Catalog)
             publisher = peer_id or resp.server_id
-            if publisher is not None and catalog.participant_id != publisher:
+            named = self.parties.participant(catalog.participant_id) if catalog.participant_id else None
+            if publisher is not None and named != publisher:
                 raise ConnectorError(
                     "catalog.identity_mismatch",
                     f"the catalogue at {address} names "

@@ -80,7 +80,7 @@ class ControlPlane:
             self.runner,
             DeliverySettings(dsp.retry_initial, dsp.retry_max, dsp.retry_not_found_for),
         )
-        self.catalog = catalog.CatalogService(store, peers, decisions, catalogue)
+        self.catalog = catalog.CatalogService(store, peers, decisions, catalogue, self.parties)
 
     async def load_definitions(self) -> None:
         """Write the configured assets, policies and offers (the configuration wins for the ids it names)."""
