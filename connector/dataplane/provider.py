@@ -1,11 +1,10 @@
 """The provider's side of the data plane: serving pulls, issuing fresh tokens and seals, pushing.
 
 Pull: ``GET /data/{transfer}`` on the data listener (mutual TLS, the client certificate must be the transfer's
-consumer, the bearer token must be the transfer's current one; with ``data.client_certificate = "optional"`` a
-pull without a certificate is authenticated by its token alone, unless the token is bound to one), streamed in
-256 KiB writes. Every pull that
-starts is admitted again by the agreement's policy. A repeatable source (seekable, with an ETag) honours
-``Range``/``If-Range``; any other is served whole.
+consumer, the bearer token must be the transfer's current one; with ``data.client_certificate = "optional"`` a pull
+without a certificate is authenticated by its token alone, unless the token is bound to one), streamed in 256 KiB
+writes. Every pull that starts is admitted again by the agreement's policy. A repeatable source (seekable, with an
+ETag) honours ``Range``/``If-Range``; any other is served whole.
 
 The seal: ``GET /data/{transfer}/seal`` (same authentication) answers the provider's seal of the whole
 representation. For a repeatable source it is computed by a separate read of the version that was served (the
