@@ -87,6 +87,21 @@ def _check_credential_types(value: tuple[str, ...]) -> str | None:
     return None
 
 
+CLIENT_CERTIFICATE_MODES = ("required", "optional")
+
+
+def _check_certificate_mode(value: str) -> str | None:
+    return None if value in CLIENT_CERTIFICATE_MODES else "must be required or optional"
+
+
+def _check_aliases(value: tuple[str, ...]) -> str | None:
+    if not all(v and v == v.strip() and len(v) <= 512 for v in value):
+        return "must be non-empty names without surrounding spaces (at most 512 characters)"
+    if any(v.startswith("did:") for v in value):
+        return "must not be DIDs (a DID names a participant itself; aliases are other names for it)"
+    return None
+
+
 def _check_api_key(value: str) -> str | None:
     if value and len(value) < 16:
         return "must be at least 16 characters (use a long random value)"
@@ -103,6 +118,13 @@ class NodeSection:
     name: str = _doc("Display name of the organisation.", default="")
     data_dir: Path = _doc(
         "Folder for the store and runtime files (created if missing).", kind="path", default=Path("var")
+    )
+    aliases: tuple[str, ...] = _doc(
+        "Other names peers may use for this node as assigner or assignee of a policy (data-space identifiers "
+        "such as a BPN); read as node.participant_id.",
+        kind="strings",
+        default=(),
+        check=_check_aliases,
     )
 
 
@@ -138,6 +160,16 @@ class ProtocolSection:
         "refuses it unless set and warns loudly.",
         kind="bool",
         default=False,
+    )
+    client_certificate: str = _doc(
+        "How peers authenticate on DSP routes and the credential service. 'required': a client certificate from "
+        "a recognised authority, and the DCP token bound to it. 'optional': a peer without a client certificate "
+        "is authenticated by DCP alone (its ID token, presentation and credentials, as EDC does); one that "
+        "presents a certificate is still held to it. With 'optional' a peer's server certificate may also be an "
+        "ordinary web certificate (system or trust.ca authorities) valid for the host reached. Needs "
+        "[[trust.lists]].",
+        default="required",
+        check=_check_certificate_mode,
     )
 
 
@@ -478,6 +510,14 @@ class DataSection:
         default=5.0,
         check=_check_positive,
     )
+    client_certificate: str = _doc(
+        "How the data listener authenticates pulls. 'required': the consumer's client certificate, to which its "
+        "token is bound. 'optional': a pull without a client certificate is authenticated by its token alone (as "
+        "EDC's data plane does); a token bound to a certificate still needs it. With 'optional' a data endpoint "
+        "may also be served under an ordinary web certificate (system or trust.ca authorities).",
+        default="required",
+        check=_check_certificate_mode,
+    )
     workers: int = _doc(
         "Worker threads for file reads and hashing.",
         kind="int",
@@ -527,6 +567,12 @@ class EvidenceSection:
         kind="files",
         default=(),
     )
+    require_seals: bool = _doc(
+        "Refuse pulled data its provider does not seal. Off: from a provider whose data address offers no seal "
+        "(EDC's data plane never seals) the data is kept and the transfer completed, recorded as unsealed.",
+        kind="bool",
+        default=False,
+    )
 
 
 @dataclass(frozen=True)
@@ -535,6 +581,13 @@ class PeerEntry:
     address: str = _doc("The peer's DSP base URL.", check=_check_url, example="https://localhost:9443/dsp/2025-1")
     participant_id: str = _doc(
         "The peer's participant id (did:web).", default="", check=lambda v: _check_did(v) if v else None
+    )
+    aliases: tuple[str, ...] = _doc(
+        "Other names of the peer as assigner or assignee of its policies (data-space identifiers such as a BPN); "
+        "read as its participant_id, which they need.",
+        kind="strings",
+        default=(),
+        check=_check_aliases,
     )
 
 
@@ -576,6 +629,13 @@ class Config:
 
     def peer(self, name: str) -> PeerEntry | None:
         return next((p for p in self.peers if p.name == name), None)
+
+    def party_aliases(self) -> dict[str, str]:
+        """Alias -> the participant id it stands for: the node's own aliases and those of its peers."""
+        found = {alias: self.node.participant_id for alias in self.node.aliases}
+        for peer in self.peers:
+            found.update((alias, peer.participant_id) for alias in peer.aliases)
+        return found
 
 
 SECTIONS: dict[str, type] = {
@@ -824,6 +884,30 @@ def _cross_checks(config: Config) -> None:
         )
     if len(config.trust.crl) < 1 and not config.protocol.insecure_http:
         raise ConfigError("config.missing_key", "at least one CRL is needed to check peer certificates", "trust.crl")
+    if config.protocol.client_certificate == "optional" and not config.trust.lists:
+        raise ConfigError(
+            "config.invalid",
+            "a peer without a client certificate can only be authenticated by DCP, against [[trust.lists]]; "
+            "configure the trust lists of the federations you recognise, or keep 'required'",
+            "protocol.client_certificate",
+        )
+    _check_alias_owners(config)
+
+
+def _check_alias_owners(config: Config) -> None:
+    """Every alias stands for exactly one participant."""
+    owners: dict[str, str] = {alias: config.node.participant_id for alias in config.node.aliases}
+    for i, peer in enumerate(config.peers):
+        if peer.aliases and not peer.participant_id:
+            raise ConfigError(
+                "config.missing_key", "aliases name a participant: set the peer's participant_id", f"peers[{i}]"
+            )
+        for alias in peer.aliases:
+            owner = owners.setdefault(alias, peer.participant_id)
+            if owner != peer.participant_id:
+                raise ConfigError(
+                    "config.invalid", f"alias '{alias}' already stands for {owner}", f"peers[{i}].aliases"
+                )
 
 
 def reference_markdown() -> str:

@@ -79,6 +79,11 @@ def register(sub: argparse._SubParsersAction) -> None:
     tl.add_argument("--authority", required=True, type=Path, help="authority folder")
     tl.add_argument("--out", required=True, type=Path, help="file to write the signed list to")
     tl.add_argument("--valid-days", type=float, default=30, help="validity of the list in days")
+    tl.add_argument(
+        "--require-client-certificate",
+        action="store_true",
+        help="members must present a client certificate, even to nodes that accept peers without one",
+    )
     tl.set_defaults(func=cmd_trust_list)
 
     revoke = pki_sub.add_parser(
@@ -134,7 +139,9 @@ def cmd_trust_list(args: argparse.Namespace) -> int:
     from connector.pki.trust_list import issue_trust_list
 
     authority = Authority(args.authority)
-    issued = issue_trust_list(authority, args.out, args.valid_days)
+    issued = issue_trust_list(
+        authority, args.out, args.valid_days, require_client_certificate=args.require_client_certificate
+    )
     print(
         f"trust list of '{authority.name}' signed: sequence {issued.sequence}, valid until "
         f"{issued.valid_until:%Y-%m-%d %H:%M:%S}Z"

@@ -107,7 +107,9 @@ def _identity(config: Config) -> Identity:
         raise ConfigError("config.missing_key", "pulling needs the node's TLS certificate and key", "identity.tls_cert")
     if not config.trust.crl:
         raise ConfigError("config.missing_key", "pulling needs the revocation lists of the authorities", "trust.crl")
-    return Identity(ident.tls_cert, ident.tls_key, tuple(config.trust.crl))
+    return Identity(
+        ident.tls_cert, ident.tls_key, tuple(config.trust.crl), web_pki=config.data.client_certificate == "optional"
+    )
 
 
 def _resumable(out: Path) -> str | None:
@@ -193,9 +195,14 @@ def _report(result: PullResult, as_json: bool) -> int:
         )
         # The document says it all (completed, completionError); nothing more goes to stderr.
         return EXIT_OK if result.completed else EXIT_FAILED
+    sealed = (
+        f"sealed by {result.verdict.get('issuer')}"
+        if result.verdict.get("sealed") is not False
+        else "unsealed (the provider does not seal its data)"
+    )
     print(
-        f"saved {result.path} ({human_bytes(result.size)}, sha256 {result.sha256}), sealed by "
-        f"{result.verdict.get('issuer')}; received {human_bytes(result.received)} at {human_bytes(rate)}/s"
+        f"saved {result.path} ({human_bytes(result.size)}, sha256 {result.sha256}), {sealed}; "
+        f"received {human_bytes(result.received)} at {human_bytes(rate)}/s"
     )
     if result.completed:
         print(f"transfer {result.transfer_id} COMPLETED")

@@ -20,6 +20,8 @@ from connector.dsp import catalog_builder
 from connector.dsp.messages import Catalog, CatalogRequestMessage, Dataset, parse_message
 from connector.dsp.pagination import paginate
 from connector.errors import ConnectorError
+from connector.policy.parties import PartyNames
+from connector.policy.spelling import wire_policy
 from connector.records.definitions import Asset, OfferDefinition, PolicyDefinition
 from connector.store.interface import Store
 from connector.store.sql import definitions as repo
@@ -43,13 +45,22 @@ class CatalogueEntry:
     access: PolicyDefinition | None
 
     def offer_json(self) -> dict[str, Any]:
-        """The offer as a catalogue lists it: the contract policy's rules under the offer's id."""
+        """The offer as a catalogue lists it: the contract policy's rules under the offer's id, left operands
+        spelled to survive JSON-LD expansion."""
         policy = {k: v for k, v in self.contract.policy.items() if k not in ("@id", "@type", "target", "@context")}
-        return {"@id": self.offer.id, "@type": "Offer", **policy}
+        return {"@id": self.offer.id, "@type": "Offer", **wire_policy(policy)}
 
 
 class CatalogService:
-    def __init__(self, store: Store, peers: PeerClient, decisions: Decisions, settings: CatalogueSettings) -> None:
+    def __init__(
+        self,
+        store: Store,
+        peers: PeerClient,
+        decisions: Decisions,
+        settings: CatalogueSettings,
+        parties: PartyNames | None = None,
+    ) -> None:
+        self.parties = parties or PartyNames()  # a publisher may name itself by an alias (a BPN)
         self.store = store
         self.peers = peers
         self.decisions = decisions
@@ -169,7 +180,8 @@ class CatalogService:
             catalog = _peer_document(resp.body, "Catalog", address)
             assert isinstance(catalog, Catalog)
             publisher = peer_id or resp.server_id
-            if publisher is not None and catalog.participant_id != publisher:
+            named = self.parties.participant(catalog.participant_id) if catalog.participant_id else None
+            if publisher is not None and named != publisher:
                 raise ConnectorError(
                     "catalog.identity_mismatch",
                     f"the catalogue at {address} names "

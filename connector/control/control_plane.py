@@ -21,6 +21,7 @@ from connector.control.events import Peer, Received
 from connector.control.outcome import Reply
 from connector.control.ports import AgreementSigner, DataPlane, EvidenceSink, no_evidence
 from connector.control.steps import Script
+from connector.policy.parties import PartyNames
 from connector.policy.seam import Verdict
 from connector.records.processes import Negotiation, Transfer
 from connector.store.interface import Store
@@ -52,8 +53,10 @@ class ControlPlane:
         evidence: EvidenceSink = no_evidence,
         signer: AgreementSigner | None = None,
         script: Script | None = None,
+        parties: PartyNames | None = None,
     ) -> None:
         self.participant_id = participant_id
+        self.parties = parties or PartyNames()  # data-space names (aliases) of the participants
         self.store = store
         self.tasks = tasks
         self.decisions = decisions
@@ -77,7 +80,7 @@ class ControlPlane:
             self.runner,
             DeliverySettings(dsp.retry_initial, dsp.retry_max, dsp.retry_not_found_for),
         )
-        self.catalog = catalog.CatalogService(store, peers, decisions, catalogue)
+        self.catalog = catalog.CatalogService(store, peers, decisions, catalogue, self.parties)
 
     async def load_definitions(self) -> None:
         """Write the configured assets, policies and offers (the configuration wins for the ids it names)."""
@@ -121,7 +124,9 @@ class ControlPlane:
         dataset_id: str,
         purpose: str | None = None,
     ) -> Negotiation:
-        """Consumer: ask a provider for a contract on `offer`; the request leaves once committed."""
+        """Consumer: ask a provider for a contract on `offer`; the request leaves once committed. `provider_id`
+        may be an alias of the provider's participant id."""
+        provider_id = self.parties.participant(provider_id)
         neg, status = await self.store.run(
             self.runner.start_negotiation, provider_id, provider_address, offer, dataset_id, purpose
         )
@@ -137,6 +142,7 @@ class ControlPlane:
         provider_address: str | None = None,
     ) -> Transfer:
         """Consumer: request a transfer under one of our agreements (or, for conformance tests, a given provider)."""
+        provider_id = self.parties.participant(provider_id) if provider_id is not None else None
         tp, status = await self.store.run(
             self.runner.start_transfer, agreement_id, format, destination, provider_id, provider_address
         )

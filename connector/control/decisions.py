@@ -3,7 +3,8 @@
 Turns what the control plane holds (offers as stored, agreements as exchanged, claims as verified, usage as
 counted) into decision contexts, and the engine's decisions into verdicts with their trace and its rendering.
 Parsed policies are cached by the canonical form of their JSON, so a catalogue of thousands of offers is parsed
-once, not on every request.
+once, not on every request. Policies are read with the configured aliases of the parties (`PartyNames`): an
+assigner or assignee named by a data-space identifier counts as the participant it stands for.
 """
 
 from __future__ import annotations
@@ -55,12 +56,18 @@ def _verdict(decision: odrl.Decision, matched: str | None = None) -> Verdict:
     )
 
 
+NO_ALIASES = odrl.PartyNames()
+
+
 def access_verdict(
     policy: Mapping[str, Any] | odrl.Policy | None,
     claims: VerifiedClaims,
     now: datetime,
     regions: Mapping[str, frozenset[str]],
+    parties: odrl.PartyNames = NO_ALIASES,
 ) -> Verdict:
+    if isinstance(policy, Mapping):
+        policy = parties.resolve(policy)
     if policy is None:
         return Verdict(True, ("the offer has no access policy: visible to every authenticated peer",))
     ctx = odrl.DecisionContext(claims=claims, now=now, stage="catalog", regions=regions)
@@ -85,13 +92,14 @@ def contract_verdict(
     now: datetime,
     purpose: str | None,
     regions: Mapping[str, frozenset[str]],
+    parties: odrl.PartyNames = NO_ALIASES,
 ) -> Verdict:
-    request = dict(requested)
+    request = dict(parties.resolve(requested))
     if not request.get("target") and dataset_id:
         request["target"] = dataset_id
     request.setdefault("@type", "Offer")
     ctx = odrl.DecisionContext(claims=claims, now=now, purpose=purpose, stage="negotiation", regions=regions)
-    candidates = [_parsed_or_raw(_offer_policy(o)) for o in offers]
+    candidates = [_parsed_or_raw(parties.resolve(_offer_policy(o))) for o in offers]
     decision = odrl.decide_contract(candidates, _parsed_or_raw(request), ctx, dataset_id=dataset_id)
     return _verdict(decision)
 
@@ -106,11 +114,16 @@ def _parsed_or_raw(policy: Mapping[str, Any]) -> odrl.Policy | Mapping[str, Any]
 
 
 def agreement_verdict(
-    requested: Mapping[str, Any], agreement_policy: Mapping[str, Any], provider_id: str, consumer_id: str
+    requested: Mapping[str, Any],
+    agreement_policy: Mapping[str, Any],
+    provider_id: str,
+    consumer_id: str,
+    parties: odrl.PartyNames = NO_ALIASES,
 ) -> Verdict:
-    request = dict(requested)
+    request = dict(parties.resolve(requested))
     request.setdefault("@type", "Offer")
-    differences = odrl.compare_agreement(_parsed_or_raw(request), dict(agreement_policy), provider_id, consumer_id)
+    agreement = dict(parties.resolve(agreement_policy))
+    differences = odrl.compare_agreement(_parsed_or_raw(request), agreement, provider_id, consumer_id)
     if differences:
         return Verdict(False, tuple(differences))
     return Verdict(True, ("the agreement is exactly what was requested (target, parties and rules)",))
@@ -121,7 +134,9 @@ def transfer_verdict(
     claims: VerifiedClaims,
     usage: UsageContext,
     regions: Mapping[str, frozenset[str]],
+    parties: odrl.PartyNames = NO_ALIASES,
 ) -> Verdict:
+    agreement_policy = parties.resolve(agreement_policy)
     ctx = odrl.DecisionContext(
         claims=claims,
         now=usage.now,
@@ -140,14 +155,15 @@ def transfer_verdict(
 
 @dataclass
 class PolicyDecisions:
-    """Decisions made by the ODRL engine, with configured region sets."""
+    """Decisions made by the ODRL engine, with configured region sets and aliases of the parties."""
 
     regions: Mapping[str, frozenset[str]] = field(default_factory=dict)
+    parties: odrl.PartyNames = NO_ALIASES
 
     def catalogue_visible(
         self, access_policy: Mapping[str, Any] | None, claims: VerifiedClaims, now: datetime
     ) -> Verdict:
-        return access_verdict(access_policy, claims, now, self.regions)
+        return access_verdict(access_policy, claims, now, self.regions, self.parties)
 
     def contract(
         self,
@@ -158,12 +174,12 @@ class PolicyDecisions:
         now: datetime,
         purpose: str | None,
     ) -> Verdict:
-        return contract_verdict(offers, requested, dataset_id, claims, now, purpose, self.regions)
+        return contract_verdict(offers, requested, dataset_id, claims, now, purpose, self.regions, self.parties)
 
     def agreement_acceptable(
         self, requested: Mapping[str, Any], agreement: Mapping[str, Any], provider_id: str, consumer_id: str
     ) -> Verdict:
-        return agreement_verdict(requested, agreement, provider_id, consumer_id)
+        return agreement_verdict(requested, agreement, provider_id, consumer_id, self.parties)
 
     def transfer(self, agreement: Mapping[str, Any], claims: VerifiedClaims, usage: UsageContext) -> Verdict:
-        return transfer_verdict(agreement, claims, usage, self.regions)
+        return transfer_verdict(agreement, claims, usage, self.regions, self.parties)

@@ -45,6 +45,7 @@ from connector.dsp.vocabulary import NegotiationEvent, Role
 from connector.dsp.vocabulary import NegotiationMessage as M
 from connector.dsp.vocabulary import NegotiationState as S
 from connector.errors import ConnectorError, Problem
+from connector.policy import declare_purpose, declared_purpose, wire_policy
 from connector.records.definitions import OfferDefinition
 from connector.records.processes import Agreement, Negotiation
 
@@ -345,7 +346,7 @@ def _offer(draft: Draft[Negotiation], _: str | None, facts: Facts) -> None:
     """Provider counter-offer: the dataset's first offer, as we offer it (conformance profile)."""
     neg = draft.record
     offered = facts.offered
-    policy = dict(offered[0].policy) if offered else dict(neg.offer or {})
+    policy = wire_policy(offered[0].policy) if offered else dict(neg.offer or {})
     offer = {
         **policy,
         "@id": offered[0].offer_id if offered else policy.get("@id", draft.ctx.new_id()),
@@ -449,6 +450,8 @@ def start(
     pid = ctx.new_id()
     offer = {**offer, "target": offer.get("target") or dataset_id}
     offer.setdefault("@type", "Offer")
+    if purpose:
+        offer = declare_purpose(offer, purpose)
     neg = Negotiation(
         id=pid,
         role=Role.CONSUMER,
@@ -468,7 +471,6 @@ def start(
         consumer_pid=pid,
         offer=offer,
         callback_address=callback_url,
-        extensions={"purpose": purpose} if purpose else {},
     ).to_json()
     detail = {"offer": neg.offer_id, "dataset": dataset_id, "provider": provider_id}
     return opened(neg, ctx, body, f"{neg.peer_address}/negotiations/request", detail)
@@ -497,8 +499,13 @@ def command(
 
 
 def _purpose(msg: ContractRequestMessage) -> str | None:
+    """The purpose the consumer declares: in the requested policy (``odrl:purpose eq X``, see
+    `connector.policy.spelling`), or as the top-level ``purpose`` member older nodes of this project send (a term
+    the DSP context does not define: read, never written)."""
     value = msg.extensions.get("purpose") if msg.extensions else None
-    return value if isinstance(value, str) and value else None
+    if isinstance(value, str) and value:
+        return value
+    return declared_purpose(msg.offer)
 
 
 def _timestamp(value: Any, default: datetime) -> datetime:

@@ -3,7 +3,9 @@
 Pulling itself is done by whoever holds the node's TLS identity (the ``connector transfer`` command); the node
 gives it a current token (asking the provider for a fresh one over mutual TLS), and judges the seal: a seal that
 verifies against the federations' roots and matches the bytes is kept with the transfer as evidence; one that
-does not terminates the transfer with the reason. Pushed data arrives at ``POST /push/{transfer}`` with the token
+does not terminates the transfer with the reason. A provider whose data address offers no seal (EDC's data plane
+never seals) does not fail the transfer: the digest of what was received is kept, recorded as unsealed, unless
+``[evidence] require_seals``. Pushed data arrives at ``POST /push/{transfer}`` with the token
 this node put in its request, is written atomically into the inbox, and is published under its final name only
 when the provider's seal (``POST /push/{transfer}/seal``) verifies.
 """
@@ -145,6 +147,7 @@ class ConsumerSide:
             "providerId": tp.peer_id,
             "endpoint": access.endpoint,
             "authorization": access.token,
+            "authorizationHeader": access.authorization_header(),
             "sealEndpoint": access.seal_endpoint,
             "expiresAt": iso(expires),
             "trustAnchors": [cert_pem(c).decode("ascii") for c in self.trust_anchors()],
@@ -274,13 +277,53 @@ class ConsumerSide:
             raise ConnectorError("request.invalid", "'sha256' must be 64 lowercase hex digits", "sha256")
         if isinstance(size, bool) or not isinstance(size, int) or size < 0:
             raise ConnectorError("request.invalid", "'size' must be the number of bytes received", "size")
-        if not isinstance(seal, Mapping):
+        if seal is not None and not isinstance(seal, Mapping):
             raise ConnectorError("request.invalid", "'seal' must be the seal object the provider served", "seal")
-        tp, _, _ = await self.store.read(self._load, transfer_id)
+        tp, _, flow = await self.store.read(self._load, transfer_id)
         if kind_of(tp.format) != PULL:
             raise ConnectorError("transfer.invalid_state", "the seal of pushed data arrives with the push")
+        if seal is None:
+            return await self._unsealed(tp, flow, Digest(sha256, size))
         facts = await self.judge_seal(transfer_id, seal, Digest(sha256, size))
         return facts_json(facts)
+
+    async def _unsealed(self, tp: Transfer, flow: Flow | None, digest: Digest) -> dict[str, Any]:
+        """The puller received the data without a seal: kept as unsealed when the provider offers none and no seal
+        is required; otherwise refused like a seal that does not verify."""
+        if offers_seal(tp, flow):
+            problem = Problem("seal.missing", "the provider serves a seal of this data, and none was reported", "seal")
+        elif self.plane.require_seals:
+            problem = Problem(
+                "seal.required",
+                "the provider does not seal its data, and this node requires seals ([evidence] require_seals)",
+                "seal",
+            )
+        else:
+            await self.store.run(self._keep_unsealed, tp.id, digest)
+            return {"verified": False, "sealed": False, "sha256": digest.sha256, "size": digest.size}
+        reason = f"the provider's seal was refused: {problem.reason}"
+        await self.store.run(self._record_refusal, tp.id, problem, None)
+        try:
+            await self.plane.control.transfer_command(tp.id, "terminate", reason)
+        except ConnectorError as end:
+            log.info("transfer not terminated", extra={"transfer": tp.id, "reason": end.reason})
+        raise ConnectorError(problem.code, reason, problem.where)
+
+    def _keep_unsealed(self, db: Tx, transfer_id: str, digest: Digest) -> None:
+        tp = repo.get_transfer(db, transfer_id)
+        assert tp is not None
+        now = self.plane.now()
+        flow = get_flow(db, transfer_id) or Flow(transfer_id, "consumer", PULL, now)
+        save_flow(db, dataclasses.replace(flow, sha256=digest.sha256, size=digest.size, updated_at=now))
+        why = "the provider's data address offers no seal"
+        self.plane.control.note(db, tp, "data received unsealed", why, {"sha256": digest.sha256, "size": digest.size})
+        self.plane.evidence(
+            db,
+            UNSEALED,
+            process_id=transfer_id,
+            peer=tp.peer_id,
+            data={"sha256": digest.sha256, "size": digest.size, "reason": why},
+        )
 
     # --- push: receiving ------------------------------------------------------------------------------------------
 
@@ -374,9 +417,34 @@ class ConsumerSide:
         return web.json_response(facts_json(facts))
 
 
+UNSEALED = "seal.absent"  # the evidence log's record of data received from a provider that does not seal
+
+
+def offers_seal(tp: Transfer, flow: Flow | None) -> bool:
+    """Whether the provider's latest data address for a pull offers a seal of the data."""
+    address = (flow.address if flow is not None and flow.address else None) or tp.data_address
+    try:
+        return EndpointAccess.from_address(address).seal_endpoint is not None
+    except AddressError:
+        return True  # an address that cannot be read offers nothing, and excuses nothing either
+
+
+def accepted_unsealed(tp: Transfer, flow: Flow | None, require_seals: bool) -> bool:
+    """A consumer's pull completed without a seal: the digest was kept and the provider offers no seal."""
+    return (
+        not require_seals
+        and flow is not None
+        and flow.seal_verified_at is None
+        and flow.sha256 is not None
+        and kind_of(tp.format) == PULL
+        and not offers_seal(tp, flow)
+    )
+
+
 def facts_json(facts: SealFacts) -> dict[str, Any]:
     return {
         "verified": True,
+        "sealed": True,
         "sha256": facts.claims.sha256,
         "size": facts.claims.size,
         "kid": facts.kid,

@@ -84,6 +84,7 @@ class DataPlane:
         limits: LimitsSection | None = None,
         protected_files: tuple[Path, ...] = (),
         clock: Callable[[], datetime] = _utcnow,
+        require_seals: bool = False,
     ) -> None:
         from connector.dataplane.consumer import ConsumerSide
         from connector.dataplane.provider import ProviderSide
@@ -104,6 +105,7 @@ class DataPlane:
         self.limits = limits or LimitsSection()
         self.protected_files = protected_files  # never served by a source (the node's own store)
         self.clock = clock
+        self.require_seals = require_seals  # refuse pulled data a provider does not seal
         self.streams = OpenStreams()
         self.loop: asyncio.AbstractEventLoop | None = None
         self.pool: ThreadPoolExecutor | None = None
@@ -294,10 +296,15 @@ class DataPlane:
         return data_address(self.push_endpoint(transfer_id), token)
 
     def before_complete(self, db: Tx, tp: Transfer) -> None:
-        """Consumer: a transfer is reported COMPLETED only once the provider's seal of its data is verified."""
+        """Consumer: a transfer is reported COMPLETED only once the provider's seal of its data is verified, or
+        its data was received from a provider that offers no seal (kept as unsealed, unless seals are required)."""
+        from connector.dataplane.consumer import accepted_unsealed
+
         if tp.role != Role.CONSUMER:
             return
         flow = get_flow(db, tp.id)
+        if accepted_unsealed(tp, flow, self.require_seals):
+            return
         if flow is None or flow.seal_verified_at is None:
             raise ConnectorError(
                 "transfer.invalid_state",

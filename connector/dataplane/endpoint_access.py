@@ -85,10 +85,11 @@ def check_pull(
     flow: Flow | None,
     claims: TokenClaims,
     participant_id: str,
-    cert_sha256: str,
+    cert_sha256: str | None,
 ) -> AccessRefusal | None:
-    """May the TLS peer `participant_id` (certificate `cert_sha256`) pull transfer `transfer_id` with a token
-    whose signature and expiry have been checked and whose claims are `claims`?"""
+    """May the TLS peer `participant_id` (certificate `cert_sha256`; None: no certificate, the token's subject)
+    pull transfer `transfer_id` with a token whose signature and expiry have been checked and whose claims are
+    `claims`?"""
     if transfer is None or transfer.role != Role.PROVIDER:
         return _not_found(transfer_id)
     if transfer.peer_id != participant_id:

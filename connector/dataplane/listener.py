@@ -1,9 +1,11 @@
-"""The data listener's application: mutual TLS only, the pull and push endpoints, errors as JSON.
+"""The data listener's application: mutual TLS, the pull and push endpoints, errors as JSON.
 
 Every route needs a client certificate from a recognised authority that names one participant (the same
 middleware as the protocol listener, so a certificate revoked after its connection opened is refused too); each
-handler then requires that participant to be the transfer's counterpart. Errors are ``{"code", "reason"}`` with
-the status the refusal calls for.
+handler then requires that participant to be the transfer's counterpart. With ``data.client_certificate =
+"optional"`` a request without a certificate reaches the handlers, and a pull is authenticated by its token alone
+(a certificate that is presented is still checked, and a token bound to one still needs it). Errors are
+``{"code", "reason"}`` with the status the refusal calls for.
 """
 
 from __future__ import annotations
@@ -48,7 +50,8 @@ async def problems(request: web.Request, handler: Handler) -> web.StreamResponse
             log.warning("source failed", extra={"code": exc.code, "reason": exc.reason, "path": request.path})
         return _error(status, exc)
     except ConnectorError as exc:
-        response = _error({"request.too_large": 413, "request.timeout": 408}.get(exc.code, 400), exc)
+        status = {"request.too_large": 413, "request.timeout": 408, "auth.no_peer": 401}.get(exc.code, 400)
+        response = _error(status, exc)
         if exc.code in CLOSING:
             response.force_close()
         return response
@@ -77,7 +80,7 @@ async def _not_found(request: web.Request) -> web.Response:
 
 
 def build_data_app(plane: DataPlane) -> web.Application:
-    identify = peer_identity(plane.tls)
+    identify = peer_identity(plane.tls, optional=plane.settings.client_certificate == "optional")
     limits = request_limits(plane.limits, _refusal, exempt=_streamed)
     app = web.Application(
         middlewares=[request_context, limits, identify, problems],

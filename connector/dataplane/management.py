@@ -28,8 +28,16 @@ SCHEMAS: dict[str, Any] = {
             "datasetId": {"type": "string"},
             "providerId": {"type": "string"},
             "endpoint": {"type": "string"},
-            "authorization": {"type": "string", "description": "Bearer token"},
-            "sealEndpoint": {"type": "string"},
+            "authorization": {"type": "string", "description": "The token"},
+            "authorizationHeader": {
+                "type": "string",
+                "description": "The Authorization header to send, as the data address says (Bearer <token>, or "
+                "the bare token for an EDC data plane)",
+            },
+            "sealEndpoint": {
+                "type": ["string", "null"],
+                "description": "Where the provider's seal is served; null: the provider does not seal",
+            },
             "expiresAt": {"type": ["string", "null"]},
             "delivered": {
                 "type": "boolean",
@@ -47,7 +55,11 @@ SCHEMAS: dict[str, Any] = {
         "type": "object",
         "required": ["seal", "sha256", "size"],
         "properties": {
-            "seal": {"type": "object", "description": "The seal as the provider served it"},
+            "seal": {
+                "type": ["object", "null"],
+                "description": "The seal as the provider served it; null when the provider's data address offers "
+                "none (recorded as unsealed unless [evidence] require_seals)",
+            },
             "sha256": {"type": "string", "description": "Hex SHA-256 of the bytes received"},
             "size": {"type": "integer"},
         },
@@ -56,6 +68,7 @@ SCHEMAS: dict[str, Any] = {
         "type": "object",
         "properties": {
             "verified": {"type": "boolean"},
+            "sealed": {"type": "boolean", "description": "false: received from a provider that does not seal"},
             "sha256": {"type": "string"},
             "size": {"type": "integer"},
             "kid": {"type": "string"},

@@ -1,11 +1,12 @@
 """The provider's side of the data plane: serving pulls, issuing fresh tokens and seals, pushing.
 
 Pull: ``GET /data/{transfer}`` on the data listener (mutual TLS, the client certificate must be the transfer's
-consumer, the bearer token must be the transfer's current one), streamed in 256 KiB writes. Every pull that
-starts, and every fresh token, is admitted again on the consumer's standing now (`ports.PeerStanding`: its
-certificate and the credentials verified when the transfer was requested, re-checked) and, for a pull, by the
-agreement's policy; a consumer no longer in standing ends the transfer (TERMINATED, with the reason). A
-repeatable source (seekable, with an ETag) honours ``Range``/``If-Range``; any other is served whole.
+consumer, the bearer token must be the transfer's current one; with ``data.client_certificate = "optional"`` a pull
+without a certificate is authenticated by its token alone, unless the token is bound to one), streamed in 256 KiB
+writes. Every pull that starts, and every fresh token, is admitted again on the consumer's standing now
+(`ports.PeerStanding`: its certificate and the credentials verified when the transfer was requested, re-checked)
+and, for a pull, by the agreement's policy; a consumer no longer in standing ends the transfer (TERMINATED, with the
+reason). A repeatable source (seekable, with an ETag) honours ``Range``/``If-Range``; any other is served whole.
 
 One use: a transfer delivers its data once. A new pull of a transfer stops the one still streaming; the data
 counts as delivered when a stream sent its last byte, when its seal was served, or when the bytes sent under the
@@ -37,6 +38,7 @@ from typing import TYPE_CHECKING, Any
 
 import aiohttp
 from aiohttp import web
+from cryptography import x509
 
 from connector.canonical import json_sha256
 from connector.dataplane.address import AddressError, EndpointAccess, bearer_token
@@ -65,7 +67,7 @@ from connector.store.sql import definitions as definitions_sql
 from connector.store.sql import processes as repo
 from connector.store.sql.flows import add_bytes_sent, get_digest, get_flow, put_digest, save_flow
 from connector.trust.times import to_numeric_date
-from connector.web.middleware import peer_of
+from connector.web.middleware import PEER, peer_of
 from connector.web.peers import peer_session
 from connector.web.ranges import RangeNotSatisfiable
 
@@ -98,11 +100,21 @@ class Grant:
         return json_sha256(dict(self.source))
 
 
-def _peer(request: web.Request) -> tuple[str, str]:
+def _peer(request: web.Request) -> tuple[str | None, str | None]:
+    """(participant, certificate thumbprint) of the TLS peer; (None, None) for a request without a certificate,
+    which reaches a handler only when the data listener lets certificates be optional."""
+    if request.get(PEER) is None:
+        return None, None
     peer = peer_of(request)
     if peer.certificate is None:
         raise Refused(AccessRefusal(401, Problem("auth.no_client_certificate", "a client certificate is required")))
     return peer.participant_id, cert_thumbprint(peer.certificate)
+
+
+def _certificate(request: web.Request) -> x509.Certificate | None:
+    """The client certificate of the connection, if it presented one."""
+    peer = request.get(PEER)
+    return None if peer is None else peer.certificate
 
 
 def _reaches_end(info: StreamInfo) -> bool:
@@ -173,9 +185,8 @@ class ProviderSide:
             or kind_of(tp.format) == PUSH
         ):
             return None
-        certificate = peer_of(request).certificate
         return await self.plane.standing.standing(
-            tp.peer_id, tp.claims, certificate, method=request.method, path=request.path
+            tp.peer_id, tp.claims, _certificate(request), method=request.method, path=request.path
         )
 
     async def _after_refusal(self, transfer_id: str, standing: Problem | None, refusal: AccessRefusal) -> None:
@@ -189,7 +200,7 @@ class ProviderSide:
         transfer_id: str,
         claims: TokenClaims,
         participant_id: str,
-        cert_sha256: str,
+        cert_sha256: str | None,
         pulling: bool,
         standing: Problem | None = None,
     ) -> Grant | AccessRefusal:
@@ -220,7 +231,7 @@ class ProviderSide:
                 return AccessRefusal(
                     403, Problem("policy.refused", f"the agreement no longer permits this transfer: {verdict.reason}")
                 )
-            if flow.token_cert is None:  # bind the token to the certificate it is first used with
+            if flow.token_cert is None and cert_sha256 is not None:  # bind the token to its first certificate
                 save_flow(db, dataclasses.replace(flow, token_cert=cert_sha256, updated_at=self.plane.now()))
             grant = self._grant(db, tp)
             return (
@@ -242,9 +253,11 @@ class ProviderSide:
         participant_id, cert_sha256 = _peer(request)
         claims = self._claims(request, expired_ok=not pulling)
         transfer_id = request.match_info["transfer"]
-        standing = await self._standing(request, transfer_id, participant_id) if pulling else None
+        # Without a certificate the token names its holder (it is a bearer token, as EDC's data plane has them).
+        holder = participant_id if participant_id is not None else claims.subject
+        standing = await self._standing(request, transfer_id, holder) if pulling else None
         run = self.store.run if pulling else self.store.read
-        outcome = await run(self._admit, transfer_id, claims, participant_id, cert_sha256, pulling, standing)
+        outcome = await run(self._admit, transfer_id, claims, holder, cert_sha256, pulling, standing)
         if isinstance(outcome, AccessRefusal):
             await self._after_refusal(transfer_id, standing, outcome)
             raise Refused(outcome)
@@ -278,9 +291,7 @@ class ProviderSide:
             if previous is not None and not previous.done():
                 previous.set_result(None)
             self._sealing[tid] = sealing
-        handle = self.plane.streams.open(
-            tid, "pull", transport=request.transport, certificate=peer_of(request).certificate
-        )
+        handle = self.plane.streams.open(tid, "pull", transport=request.transport, certificate=_certificate(request))
         sent = 0
         complete = False
         budget = grant.budget(stream.info.total_size)
@@ -508,6 +519,9 @@ class ProviderSide:
 
     async def refresh(self, request: web.Request) -> web.Response:
         participant_id, cert_sha256 = _peer(request)
+        if participant_id is None:
+            problem = Problem("auth.no_client_certificate", "a fresh token is only issued over mutual TLS")
+            raise Refused(AccessRefusal(401, problem))
         transfer_id = request.match_info["transfer"]
         standing = await self._standing(request, transfer_id, participant_id)
         delivering = self.plane.now() if transfer_id in self._last_byte_out else None

@@ -139,10 +139,15 @@ def verify_token(key: PublicKey, token: str, *, issuer: str, now: datetime, expi
 
 
 def check_holder(
-    claims: TokenClaims, *, transfer_id: str, participant_id: str, cert_sha256: str, pinned_sha256: str | None = None
+    claims: TokenClaims,
+    *,
+    transfer_id: str,
+    participant_id: str,
+    cert_sha256: str | None,
+    pinned_sha256: str | None = None,
 ) -> None:
     """The token must be for this transfer and presented by its consumer, with the certificate it is bound to
-    (its `cnf`, or the one pinned at first use). Raises TokenError."""
+    (its `cnf`, or the one pinned at first use; `cert_sha256` None: none was presented). Raises TokenError."""
     if claims.transfer_id != transfer_id:
         raise TokenError("token.wrong_transfer", "the bearer token was issued for another transfer")
     if claims.subject != participant_id:

@@ -3,6 +3,7 @@ agreements, transfers), each with its full history so that a stuck or failed pro
 
 from __future__ import annotations
 
+import re
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -35,6 +36,24 @@ def _summary(catalog: Any) -> list[dict[str, Any]]:
             }
         )
     return out
+
+
+def _same_id(wanted: str, listed: object) -> bool:
+    return listed == wanted
+
+
+_BASE64 = re.compile(r"^[A-Za-z0-9+/]+={0,2}$")
+
+
+def _same_edc_offer(wanted: str, listed: object) -> bool:
+    """EDC's offer ids are base64 of the contract definition, the asset and a random part drawn anew for every
+    catalogue, and EDC reads only the first two: an id seen in an earlier catalogue names the offer that has the
+    same definition and asset now."""
+    if not isinstance(listed, str):
+        return False
+    ours, theirs = wanted.split(":"), listed.split(":")
+    parts = ours + theirs
+    return len(ours) == len(theirs) == 3 and ours[:2] == theirs[:2] and all(_BASE64.match(p) for p in parts)
 
 
 @dataclass(frozen=True)
@@ -174,9 +193,10 @@ class ProcessRoutes:
             catalog = await self.control.catalog.fetch(address, peer_id)
             candidates = [(d, o) for d in catalog.datasets for o in d.has_policy]
             learned = catalog.participant_id
-        for dataset, offer in candidates:
-            if offer.get("@id") == offer_id:
-                return {**dict(offer), "target": dataset.id}, dataset.id, learned
+        for same in (_same_id, _same_edc_offer):
+            for dataset, offer in candidates:
+                if same(offer_id, offer.get("@id")):
+                    return {**dict(offer), "target": dataset.id}, dataset.id, learned
         raise ConnectorError(
             "offer.not_found",
             f"the peer offers no '{offer_id}' to this node" + (f" for dataset '{dataset_id}'" if dataset_id else ""),

@@ -19,6 +19,7 @@ import time
 from collections.abc import AsyncIterator, Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from types import MappingProxyType
 from typing import Any
 
 from aiohttp import web
@@ -41,6 +42,7 @@ from connector.management.definition_routes import DefinitionRoutes
 from connector.management.process_routes import ProcessRoutes
 from connector.node.documents import AgreementDocuments
 from connector.node.listeners import Listener, exclusive, listen, open_store
+from connector.policy.parties import PartyNames
 from connector.policy.seam import Verdict
 from connector.protocol.app import build_protocol_app
 from connector.protocol.auth import Authenticator, CertificateAuthenticator, NoRefusalLog, StaticTokenAuthenticator
@@ -160,7 +162,8 @@ async def running(config: Config, clock: Callable[[], datetime] = _utcnow) -> As
             identity = load_identity(config, tls.cas)
         endpoints = PublicEndpoints(config)
         tasks = Tasks()
-        outgoing = OutgoingHttp(tls)
+        certificate_optional = config.protocol.client_certificate == "optional"
+        outgoing = OutgoingHttp(tls, accept_web_pki=certificate_optional)
         stack.push_async_callback(outgoing.close)
         stack.push_async_callback(tasks.stop)
 
@@ -181,6 +184,7 @@ async def running(config: Config, clock: Callable[[], datetime] = _utcnow) -> As
                 replay,
                 clock,
                 records.record,
+                certificate_optional=certificate_optional,
             )
 
         # Evidence: the hash-chained log, the agreement signer, checkpoints.
@@ -225,7 +229,8 @@ async def running(config: Config, clock: Callable[[], datetime] = _utcnow) -> As
 
         # The two planes.
         peers = PeerClient(outgoing, holder.authorization_for if holder is not None else None, allow_http=insecure)
-        decisions = PolicyDecisions(regions=dict(definitions.regions))
+        parties = PartyNames(MappingProxyType(config.party_aliases()))
+        decisions = PolicyDecisions(regions=dict(definitions.regions), parties=parties)
         forward = _ControlForData()
         dataplane: DataPlane | None = None
         if not insecure:
@@ -250,6 +255,7 @@ async def running(config: Config, clock: Callable[[], datetime] = _utcnow) -> As
                 evidence=evidence.sink if evidence is not None else no_evidence,
                 limits=config.limits,
                 protected_files=(config.store_path,),
+                require_seals=config.evidence.require_seals,
             )
         control = ControlPlane(
             participant_id=config.node.participant_id,
@@ -267,6 +273,7 @@ async def running(config: Config, clock: Callable[[], datetime] = _utcnow) -> As
             evidence=evidence.sink if evidence is not None else no_evidence,
             signer=evidence.signer if evidence is not None else None,
             script=tck.TckScript() if config.tck.enabled else None,
+            parties=parties,
         )
         forward.to(control)
 
@@ -290,7 +297,7 @@ async def running(config: Config, clock: Callable[[], datetime] = _utcnow) -> As
         # closed, in this order: control plane, trust records, data plane, evidence.
         await control.load_definitions()
         if config.tck.enabled:
-            await store.run(tck.seed, config.node.participant_id)
+            await store.run(tck.seed, config.node.participant_id, config.tck.participant)
         await trust.start()
         if dataplane is not None:
             await dataplane.open()
@@ -305,7 +312,7 @@ async def running(config: Config, clock: Callable[[], datetime] = _utcnow) -> As
             tasks.spawn(tls.watch(config.trust.reload_interval), "trust-reload")
 
         # The listeners.
-        protocol = version_routes(config.node.participant_id)
+        protocol = version_routes(config.node.participant_id, config.protocol.client_certificate)
         protocol += DspRoutes(control, authenticator, evidence or NoRefusalLog(), config.limits).routes()
         if holder is not None:
             protocol += trust_routes.protocol_routes(holder)
@@ -328,7 +335,7 @@ async def running(config: Config, clock: Callable[[], datetime] = _utcnow) -> As
             node,
             "protocol",
             config.protocol.listen,
-            build_protocol_app(tls, protocol, config.limits),
+            build_protocol_app(tls, protocol, config.limits, certificate_optional),
             tls.listener_context(check_crl=False) if tls is not None else None,
         )
         await _listen(
@@ -347,7 +354,7 @@ async def running(config: Config, clock: Callable[[], datetime] = _utcnow) -> As
                 DATA_LISTENER,
                 dataplane.listen,
                 dataplane.build_app(),
-                tls.listener_context(require_client_cert=True),
+                tls.listener_context(require_client_cert=config.data.client_certificate == "required"),
             )
 
         # Reachable: resume what was left unfinished, start the background work.

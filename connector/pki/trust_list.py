@@ -34,8 +34,11 @@ def issue_trust_list(
     valid_days: float = 30,
     credential_types: Iterable[str] | None = None,
     now: datetime | None = None,
+    require_client_certificate: bool = False,
 ) -> IssuedTrustList:
-    """Sign a new trust list of the authority's federation; written to the folder (for the service) and `out`."""
+    """Sign a new trust list of the authority's federation; written to the folder (for the service) and `out`.
+    `require_client_certificate`: members must present a client certificate even to nodes that accept peers
+    without one."""
     if valid_days <= 0:
         raise ConnectorError("pki.bad_validity", "a trust list must be valid for some time", "--valid-days")
     types = sorted(set(credential_types if credential_types is not None else KINDS.values()))
@@ -61,6 +64,7 @@ def issue_trust_list(
             valid_until,
             [authority.ca_cert()],
             [issuer],
+            require_client_certificate=require_client_certificate,
         )
         token = sign_trust_list(document, authority.ca_key(), authority.ca_cert())
         data = (token + "\n").encode("ascii")

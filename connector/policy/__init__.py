@@ -17,7 +17,9 @@ from connector.policy.evaluate import evaluate
 from connector.policy.model import AtomicConstraint, Constraint, LogicalConstraint, Policy, Rule
 from connector.policy.narrowing import narrowing, strictness_gaps
 from connector.policy.parse import parse_policy, validate_policy
+from connector.policy.parties import PartyNames
 from connector.policy.regions import BUILTIN_REGIONS, validate_regions
+from connector.policy.spelling import declare_purpose, wire_policy
 from connector.policy.trace import Decision, TraceNode, render_trace
 
 __all__ = [
@@ -27,6 +29,7 @@ __all__ = [
     "Decision",
     "DecisionContext",
     "LogicalConstraint",
+    "PartyNames",
     "Policy",
     "Rule",
     "Stage",
@@ -35,6 +38,7 @@ __all__ = [
     "decide_access",
     "decide_contract",
     "decide_transfer",
+    "declare_purpose",
     "declared_purpose",
     "evaluate",
     "narrowing",
@@ -44,4 +48,5 @@ __all__ = [
     "strictness_gaps",
     "validate_policy",
     "validate_regions",
+    "wire_policy",
 ]

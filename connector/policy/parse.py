@@ -1,10 +1,12 @@
 """From compact ODRL JSON (as in DSP messages, configuration and the management API) to a `Policy`.
 
-Two strictness levels. A *structural* problem (not an object, a rule without an action, a constraint that is
-neither atomic nor logical, an ODRL feature whose meaning this node would silently drop) makes `parse_policy`
-raise ConnectorError. A *semantic* problem (an unknown left operand or operator, a right operand of the wrong
-type) does not: the constraint is kept, marked not evaluable, and any decision that depends on it is a denial
-naming it, because a policy from a peer must be decidable even when it says something this node does not know.
+Two strictness levels. A *structural* problem (not an object, a rule without an action, a constraint that is neither
+atomic nor logical, an ODRL feature whose meaning this node would silently drop) makes `parse_policy` raise
+ConnectorError. A member of a rule that is no ODRL rule property (a title, an extension of another vocabulary)
+carries no policy meaning and is left aside. A *semantic* problem (an unknown left operand or operator, a right
+operand of the wrong type) does not: the constraint is kept, marked not evaluable, and any decision that depends on
+it is a denial naming it, because a policy from a peer must be decidable even when it says something this node does
+not know.
 `validate_policy` reports both kinds, every one with the path of the offending field, for authoring.
 """
 
@@ -33,6 +35,7 @@ from connector.policy.vocabulary import (
     OPERATORS,
     POLICY_TYPES,
     UNSUPPORTED_OPERATORS,
+    left_operand_name,
     normalise_name,
 )
 
@@ -42,6 +45,12 @@ _ATOMIC_KEYS = frozenset({"leftOperand", "operator", "rightOperand"})
 _IGNORED_CONSTRAINT_KEYS = frozenset({"uid", "dataType"})  # dataType: the left operand fixes the kind anyway
 _UNSUPPORTED_CONSTRAINT_KEYS = frozenset({"rightOperandReference", "unit", "status"})
 _RULE_KEYS = frozenset({"action", "constraint", "target", "assigner", "assignee", "uid"})
+# ODRL rule properties that change what a rule means and that this engine does not implement (the nested duty
+# kinds count when they sit on the wrong kind of rule). Any other member of a rule (a title, a description, an
+# extension of another vocabulary) carries no policy meaning here and is left aside, as the DSP schema allows.
+_MEANINGFUL_RULE_KEYS = frozenset(
+    {"duty", "remedy", "consequence", "failure", "function", "relation", "output", "refinement", "partOf"}
+)
 _NESTED_DUTY_KEY: dict[RuleKind, str] = {
     "permission": "duty",
     "prohibition": "remedy",
@@ -95,7 +104,7 @@ class _Reader:
         if isinstance(value, Mapping) and set(value) <= {"@id", "@type"} and "@id" in value:
             value = value["@id"]
         if isinstance(value, str) and value:
-            return normalise_name(value)
+            return left_operand_name(value) if what == "left operand" else normalise_name(value)
         self.fail("policy.invalid", f"The {what} must be a non-empty string.", where)
         return None
 
@@ -202,7 +211,7 @@ class _Reader:
         members = self.keys(obj, where)
         nested_key = _NESTED_DUTY_KEY[kind]
         for key in members:
-            if key.startswith("@") or key in _RULE_KEYS or key == nested_key:
+            if key.startswith("@") or key in _RULE_KEYS or key == nested_key or key not in _MEANINGFUL_RULE_KEYS:
                 continue
             self.fail(
                 "policy.unsupported",

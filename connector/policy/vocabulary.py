@@ -1,7 +1,17 @@
-"""ODRL 2.2 names as this engine understands them: operators, logical operators, actions and their hierarchy.
+"""ODRL 2.2 names as this engine understands them: operators, logical operators, actions and their hierarchy,
+and the names of the left operands it evaluates.
 
 Names arrive compact (``eq``), prefixed (``odrl:eq``) or as full IRIs (``http://www.w3.org/ns/odrl/2/eq``);
-`normalise_name` reduces all three to the compact term, which is what the DSP 2025-1 context puts on the wire.
+`normalise_name` reduces all three to the compact term, which is what the DSP 2025-1 context defines for operators,
+actions and policy members.
+
+Left operands are different: the DSP 2025-1 context defines none, so a bare ``purpose`` expands to an IRI
+relative to the document (it means nothing to a JSON-LD reader). On the wire this node therefore names them
+``odrl:purpose``, ``odrl:count``, ``odrl:dateTime``, ``odrl:elapsedTime`` (ODRL's own left operands, through the
+``odrl`` prefix the context declares) and, for what ODRL has no term for, absolute IRIs in this project's
+namespace (``https://w3id.org/connector/policy/membership``, ``.../credentialType``,
+``.../countryOfEstablishment``). It reads those spellings, ODRL's full IRIs, and the bare names (its own
+configuration and older peers); an ODRL-prefixed name ODRL does not define stays unknown.
 """
 
 from __future__ import annotations
@@ -45,6 +55,34 @@ TRANSFER = "transfer"
 # ownership transfers, which are narrower than `transfer`. Unknown (profile) actions count as kinds of `use`.
 _NARROWER_THAN_TRANSFER: frozenset[str] = frozenset({"give", "sell"})
 _TOP_LEVEL: frozenset[str] = frozenset({USE, TRANSFER})
+
+
+# Left operands: those ODRL 2.2 defines, and this project's own (absolute IRIs in its namespace on the wire).
+POLICY_NAMESPACE = "https://w3id.org/connector/policy/"
+ODRL_LEFT_OPERANDS: frozenset[str] = frozenset({"purpose", "count", "dateTime", "elapsedTime"})
+OWN_LEFT_OPERANDS: frozenset[str] = frozenset({"membership", "credentialType", "countryOfEstablishment"})
+
+
+def left_operand_name(name: str) -> str:
+    """The engine's name for a left operand as a peer spells it (bare, ``odrl:`` or ODRL IRI for ODRL's own, this
+    project's IRI for the rest); any other spelling is returned unchanged, and stays unknown."""
+    for prefix in _PREFIXES:
+        if name.startswith(prefix):
+            local = name[len(prefix) :]
+            return local if local in ODRL_LEFT_OPERANDS else name
+    if name.startswith(POLICY_NAMESPACE):
+        local = name[len(POLICY_NAMESPACE) :]
+        return local if local in OWN_LEFT_OPERANDS else name
+    return name
+
+
+def wire_left_operand(name: str) -> str:
+    """How this node writes a left operand it knows, so that it survives JSON-LD expansion."""
+    if name in ODRL_LEFT_OPERANDS:
+        return "odrl:" + name
+    if name in OWN_LEFT_OPERANDS:
+        return POLICY_NAMESPACE + name
+    return name
 
 
 def normalise_name(name: str) -> str:

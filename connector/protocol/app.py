@@ -13,11 +13,15 @@ from connector.web.middleware import json_error, peer_identity, request_context
 from connector.web.tls import PeerTls
 
 
-def build_protocol_app(tls: PeerTls | None, routes: Sequence[web.RouteDef], limits: LimitsSection) -> web.Application:
-    """`tls` None: the plain-HTTP conformance profile (no peer certificates; the verifier seam decides alone)."""
+def build_protocol_app(
+    tls: PeerTls | None, routes: Sequence[web.RouteDef], limits: LimitsSection, certificate_optional: bool = False
+) -> web.Application:
+    """`tls` None: the plain-HTTP conformance profile (no peer certificates; the verifier seam decides alone).
+    `certificate_optional`: a peer without a client certificate reaches the verifier seam, which authenticates it
+    by its token alone."""
     middlewares = [request_context, dsp_errors, request_limits(limits, refusal_response)]
     if tls is not None:
-        middlewares.append(peer_identity(tls, defer=True))
+        middlewares.append(peer_identity(tls, defer=True, optional=certificate_optional))
     app = web.Application(middlewares=middlewares, client_max_size=limits.max_message_bytes)
     app.add_routes(routes)
     app.router.add_route("*", "/{tail:.*}", _not_found)

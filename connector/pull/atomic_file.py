@@ -417,6 +417,19 @@ class AtomicDownload:
         await self._run(self._commit_blocking, fd)
         return self.final_path
 
+    async def commit_unsealed(self, recorded: Digest) -> Path:
+        """Publish the download without a seal: for data from a provider that does not seal, once the consumer's
+        node has recorded `recorded` (the digest it was told) as received unsealed. It must be these bytes."""
+        fd = self._require_open()
+        if recorded != self._running.digest():
+            raise DownloadError(
+                "download.unverified",
+                "the digest recorded for the unsealed data is not that of the bytes written",
+                str(self.part_path),
+            )
+        await self._run(self._commit_blocking, fd)
+        return self.final_path
+
     def _commit_blocking(self, fd: int) -> None:
         self._close_direct()
         os.fsync(fd)

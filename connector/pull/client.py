@@ -2,8 +2,11 @@
 
 The node (through its management API, `NodeLink`) hands out the data endpoint with a current token and the trust
 anchors, judges the seal and completes the transfer; the bytes go straight from the provider's data listener to
-the file, over a connection that must present the provider's certificate. The file is written through an
-`AtomicDownload`: a part file beside the final name, published only with the verified seal of exactly its bytes.
+the file, over a connection that must present the provider's certificate (or, where the data plane accepts web
+certificates, one that names no participant). The request carries the Authorization header the data address asks
+for. The file is written through an `AtomicDownload`: a part file beside the final name, published only with the
+verified seal of exactly its bytes - or, from a provider whose address offers no seal (an EDC data plane), once
+the node has recorded the digest of what arrived as unsealed.
 An interrupted pull (a broken connection, a suspension, a killed process) continues from the part's size with
 ``Range`` and ``If-Range``; the ETag it was started with is kept beside the part (``<file>.part.etag``).
 The stream itself is read outside the event loop (`https_get`), written and hashed in threads of its own, with
@@ -18,7 +21,7 @@ import json
 import os
 import ssl
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -84,15 +87,30 @@ class NoProgress:
 
 @dataclass(frozen=True)
 class Identity:
-    """The consumer's TLS identity and revocation lists, as its configuration names them."""
+    """The consumer's TLS identity and revocation lists, as its configuration names them. `web_pki`: a provider's
+    data endpoint may serve an ordinary web certificate (`data.client_certificate = "optional"`)."""
 
     tls_cert: Path
     tls_key: Path
     crls: tuple[Path, ...]
+    web_pki: bool = False
 
     def ssl_context(self, anchors: list[x509.Certificate]) -> Any:
+        return self.connection(anchors)[0]
+
+    def connection(self, anchors: list[x509.Certificate]) -> tuple[ssl.SSLContext, Callable[[Any], bool] | None]:
+        """The context to connect with, and the revocation check left to the caller (None: OpenSSL checks)."""
         trust = TrustMaterial(ca_paths=(), crl_paths=self.crls, extra_cas=tuple(anchors)).load()
-        return client_context(self.tls_cert, self.tls_key, trust)
+        if not self.web_pki:
+            return client_context(self.tls_cert, self.tls_key, trust), None
+        ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+        ctx.minimum_version = ssl.TLSVersion.TLSv1_2
+        ctx.load_cert_chain(self.tls_cert, self.tls_key)
+        ctx.load_default_certs(ssl.Purpose.SERVER_AUTH)
+        ctx.load_verify_locations(cadata=trust.cadata())
+        ctx.check_hostname = True
+        ctx.verify_mode = ssl.CERT_REQUIRED
+        return ctx, trust.is_revoked
 
 
 @dataclass(frozen=True)
@@ -167,12 +185,13 @@ class Puller:
         self.wait_timeout = wait_timeout
         self._stream_seconds = 0.0
         self._received = 0
+        self._revoked: Callable[[Any], bool] | None = None
 
     async def pull(self, transfer_id: str, *, replace_foreign: bool = False) -> PullResult:
         started = time.monotonic()
         info = await self._access(transfer_id)
         anchors = _anchors(info)
-        ssl_context = self.identity.ssl_context(anchors)
+        ssl_context, self._revoked = self.identity.connection(anchors)
         download = await AtomicDownload.begin(
             self.out, transfer_id, None, replace_foreign=replace_foreign, overwrite=self.overwrite
         )
@@ -183,9 +202,12 @@ class Puller:
             self.progress.note(f"resuming at byte {resumed_from} of an earlier pull")
         else:
             _write_etag(self.out, None)
+        seal: Mapping[str, Any] | None = None
         try:
             while True:
                 info = await self._receive(ssl_context, info, download)
+                if not info.get("sealEndpoint"):
+                    break  # the provider does not seal: the node decides whether that will do
                 seal = await self._seal(ssl_context, info, download)
                 if seal is not None:
                     break
@@ -204,8 +226,13 @@ class Puller:
             await download.pause()
             raise
         try:
-            facts = verify_seal(seal, digest.sha256, digest.size, _expectation(info), anchors, datetime.now(UTC))
-            path = await download.commit(facts)
+            if seal is None:
+                if verdict.get("sealed") is not False or verdict.get("sha256") != digest.sha256:
+                    raise PullRefused("seal.missing", "the node did not accept the data without a seal")
+                path = await download.commit_unsealed(digest)
+            else:
+                facts = verify_seal(seal, digest.sha256, digest.size, _expectation(info), anchors, datetime.now(UTC))
+                path = await download.commit(facts)
         except BaseException:
             await download.pause()
             raise
@@ -280,8 +307,15 @@ class Puller:
     async def _get(
         self, ssl_context: ssl.SSLContext, info: Mapping[str, Any], url: str, headers: dict[str, str]
     ) -> tuple[BlockingGet, int, dict[str, str]]:
+        # What the data address asks for: "Bearer <token>", or the bare token for an EDC data plane.
+        authorization = info.get("authorizationHeader") or f"Bearer {info['authorization']}"
         get = BlockingGet(
-            url, {"Authorization": f"Bearer {info['authorization']}", **headers}, ssl_context, str(info["providerId"])
+            url,
+            {"Authorization": str(authorization), **headers},
+            ssl_context,
+            str(info["providerId"]),
+            accept_unnamed=self.identity.web_pki,
+            revoked=self._revoked,
         )
         try:
             status, answer = await in_thread(get.open, on_cancel=get.abort)

@@ -5,7 +5,8 @@ therefore reads each stream outside the event loop: one thread decrypts (`TlsStr
 page-aligned 4 MiB buffers, and further threads take each filled buffer in turn (write it, then hash it), so that
 decrypting, hashing and writing overlap with no hand-over per network chunk. The HTTP/1.1 it needs is small: one
 request, a response head, and a body framed by Content-Length or chunked encoding. The server's certificate must
-name the expected participant before the request (and its bearer token) is sent.
+name the expected participant before the request (and its bearer token) is sent (or, where web certificates are
+accepted, name no participant at all; see `connector.web.peers`).
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ from urllib.parse import urlsplit
 from cryptography import x509
 
 from connector.pull.tls_socket import TlsStream
-from connector.web.peers import wrong_peer
+from connector.web.peers import WrongPeer, wrong_peer
 
 T = TypeVar("T")
 BUFFER_BYTES = 4 * 1024 * 1024
@@ -99,6 +100,8 @@ class BlockingGet:
         expected_peer: str,
         timeout: float = 120.0,
         connect: Callable[[str, int, ssl.SSLContext, float], Stream] = TlsStream,
+        accept_unnamed: bool = False,
+        revoked: Callable[[x509.Certificate], bool] | None = None,
     ) -> None:
         parts = urlsplit(url)
         if parts.scheme != "https" or not parts.hostname:
@@ -112,6 +115,8 @@ class BlockingGet:
         self._expected = expected_peer
         self._timeout = timeout
         self._connect = connect
+        self._accept_unnamed = accept_unnamed
+        self._revoked = revoked  # when the context leaves CRLs to us (web certificates accepted)
         self._tls: Stream | None = None
         self._aborted = False
         self._pending = bytearray()  # decrypted bytes read past what was consumed (head, chunk framing)
@@ -127,9 +132,11 @@ class BlockingGet:
         if self._aborted:
             self._tls.abort()
         der = self._tls.peer_certificate_der()
-        wrong = wrong_peer(
-            x509.load_der_x509_certificate(der) if der else None, self._expected, f"https://{self._host}:{self._port}"
-        )
+        cert = x509.load_der_x509_certificate(der) if der else None
+        origin = f"https://{self._host}:{self._port}"
+        wrong = wrong_peer(cert, self._expected, origin, self._accept_unnamed)
+        if wrong is None and cert is not None and self._revoked is not None and self._revoked(cert):
+            wrong = WrongPeer("dataplane.wrong_peer", f"the certificate of {origin} has been revoked")
         if wrong is not None:
             self.close()
             raise wrong

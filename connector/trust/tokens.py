@@ -25,8 +25,10 @@ Choices where DCP leaves room:
   for that long; ``nbf`` is honoured when present.
 - ``typ``, when present, must be ``JWT`` so that a credential, presentation or access token signed by the same
   key can never pass as an ID token.
-- Channel binding: the token issuer must equal the participant id taken from the peer's TLS certificate; this
-  is checked before any DID document is fetched, so a peer cannot make the node fetch arbitrary documents.
+- Channel binding: over a connection with a client certificate, the token issuer must equal the participant id
+  taken from it; this is checked before any DID document is fetched. A peer without a client certificate (None,
+  where the node allows it) is authenticated by the token alone, as DCP 1.0 and EDC do: its issuer's DID
+  document is fetched, and the signature, audience, times and replay are checked exactly the same way.
 - Replay: (iss, jti) is remembered until exp + leeway, only after the signature verified (forged tokens cannot
   fill the cache). A full in-memory cache refuses rather than forgets (fail closed).
 
@@ -146,12 +148,13 @@ def issue_id_token(
 def read_id_token(
     token: object,
     expected_audience: str,
-    peer_tls_participant_id: str,
+    peer_tls_participant_id: str | None,
     now: datetime,
     leeway: timedelta = DEFAULT_LEEWAY,
     max_lifetime: timedelta = DEFAULT_MAX_LIFETIME,
 ) -> UnverifiedIdToken:
-    """Every ID token check that needs no key: structure, algorithm, iss = sub, channel binding, audience, times."""
+    """Every ID token check that needs no key: structure, algorithm, iss = sub, channel binding (unless the peer
+    has no TLS identity, None), audience, times."""
     require_aware(now)
     jwt = parse_jwt(token, "token")
     typ = jwt.header.get("typ")
@@ -166,7 +169,7 @@ def read_id_token(
         raise ConnectorError(
             "token.subject_mismatch", "ID token iss and sub differ; a self-issued token names one party", "sub"
         )
-    if iss != peer_tls_participant_id:
+    if peer_tls_participant_id is not None and iss != peer_tls_participant_id:
         raise ConnectorError(
             "token.channel_binding",
             "ID token issuer is not the participant identified by the TLS connection",
@@ -217,7 +220,7 @@ def check_id_token(
     token: object,
     issuer_document: DocumentSource,
     expected_audience: str,
-    peer_tls_participant_id: str,
+    peer_tls_participant_id: str | None,
     now: datetime,
     leeway: timedelta = DEFAULT_LEEWAY,
     max_lifetime: timedelta = DEFAULT_MAX_LIFETIME,
@@ -344,7 +347,7 @@ def check_access_token(
     id_token: object,
     verifier_document: DocumentSource,
     owner_document: DidDocument,
-    peer_tls_participant_id: str,
+    peer_tls_participant_id: str | None,
     now: datetime,
     leeway: timedelta = DEFAULT_LEEWAY,
     max_lifetime: timedelta = DEFAULT_MAX_LIFETIME,
@@ -352,8 +355,9 @@ def check_access_token(
     """Credential-service side: the verifier's ID token, then the access token inside it.
 
     The ID token must be signed by the verifier, addressed to the owner, and bound to the verifier's TLS
-    identity; the access token must be signed by the owner, addressed to the owner, and issued to that same
-    verifier. Replay of the ID token is left to `remember_id_token`, as for any ID token.
+    identity when it has one (None: a verifier without a client certificate); the access token must be signed by
+    the owner, addressed to the owner, and issued to that same verifier. Replay of the ID token is left to
+    `remember_id_token`, as for any ID token.
     """
     owner = owner_document.id
     facts = check_id_token(id_token, verifier_document, owner, peer_tls_participant_id, now, leeway, max_lifetime)

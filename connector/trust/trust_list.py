@@ -16,7 +16,13 @@ Document (members in camelCase, times as dateTimeStamp)::
                   "keys": [{"kid": "did:web:...#vc-1", "kty": "EC", "crv": "P-256", "x": "...", "y": "..."}],
                   "credentialTypes": ["MembershipCredential"],
                   "statusListPrefixes": ["https://.../status/"]}],
-     "timestampAuthorities": ["-----BEGIN CERTIFICATE-----..."]}
+     "timestampAuthorities": ["-----BEGIN CERTIFICATE-----..."],
+     "requireClientCertificate": true}
+
+``requireClientCertificate`` (optional, false when absent) says that the federation's members authenticate with
+a client certificate from one of its CAs even towards nodes that accept peers without one: a caller whose
+credentials come from an issuer of such a list is refused when it presents no certificate. Nodes that predate
+the member ignore it, and they require certificates anyway.
 
 The JWS payload is the RFC 8785 canonical form of the document; a payload in any other form is refused, so the
 document hash is the same for every holder of the list.
@@ -136,6 +142,7 @@ class TrustList:
     tsa_certificates: tuple[x509.Certificate, ...]
     document: Mapping[str, Any] = field(repr=False, compare=False)
     sha256: str = ""  # hex SHA-256 of the canonical document
+    require_client_certificate: bool = False
 
     def issuer(self, did: str) -> TrustedIssuer | None:
         for entry in self.issuers:
@@ -168,6 +175,7 @@ def build_trust_list(
     ca_certificates: Sequence[x509.Certificate],
     issuers: Sequence[TrustedIssuer],
     tsa_certificates: Sequence[x509.Certificate] = (),
+    require_client_certificate: bool = False,
 ) -> dict[str, Any]:
     """The unsigned trust list document."""
     if isinstance(sequence, bool) or not isinstance(sequence, int) or sequence < 0:
@@ -176,7 +184,7 @@ def build_trust_list(
         raise ConnectorError("trust_list.invalid", "validFrom must precede validUntil")
     if len({i.did for i in issuers}) != len(issuers):
         raise ConnectorError("trust_list.invalid", "an issuer is listed twice")
-    return {
+    document: dict[str, Any] = {
         "type": TRUST_LIST_TYPE,
         "version": TRUST_LIST_VERSION,
         "federation": {"id": federation_id, "name": federation_name},
@@ -188,6 +196,9 @@ def build_trust_list(
         "issuers": [i.to_json() for i in issuers],
         "timestampAuthorities": [cert_pem(c).decode("ascii") for c in tsa_certificates],
     }
+    if require_client_certificate:  # absent otherwise: lists signed before the member existed stay as they were
+        document["requireClientCertificate"] = True
+    return document
 
 
 def sign_trust_list(document: Mapping[str, Any], root_key: PrivateKey, root_cert: x509.Certificate) -> str:
@@ -333,6 +344,9 @@ def _parse_document(doc: Mapping[str, Any]) -> TrustList:
     valid_until = parse_datetime(doc.get("validUntil"), "trust_list.malformed", "validUntil")
     if not valid_from < valid_until:
         raise _bad("validFrom does not precede validUntil", "validUntil")
+    require_certificate = doc.get("requireClientCertificate", False)
+    if not isinstance(require_certificate, bool):
+        raise _bad("requireClientCertificate is not true or false", "requireClientCertificate")
     try:
         digest = sha256_hex(canonical_bytes(dict(doc)))
     except ValueError:
@@ -349,6 +363,7 @@ def _parse_document(doc: Mapping[str, Any]) -> TrustList:
         tsa_certificates=_certs(doc.get("timestampAuthorities", []), "timestampAuthorities"),
         document=MappingProxyType(dict(doc)),
         sha256=digest,
+        require_client_certificate=require_certificate,
     )
 
 
@@ -488,6 +503,18 @@ class TrustStore:
         if any(dict(j) != dict(jwks[0]) for j in jwks):
             raise ConnectorError("trust.issuer_key_conflict", f"trust lists disagree about key {kid!r} of {did}", kid)
         return entries[0][1].key(kid)
+
+    def requiring_certificates(self, issuers: Iterable[str]) -> tuple[str, ...]:
+        """The federations (by name) whose lists name one of `issuers` and require their members to present a
+        client certificate."""
+        wanted = set(issuers)
+        return tuple(
+            sorted(
+                t.federation_name
+                for t in self.lists
+                if t.require_client_certificate and any(i.did in wanted for i in t.issuers)
+            )
+        )
 
     def status_list_allowed(self, issuer: str, url: str) -> bool:
         """Whether `issuer` may publish status lists at `url` according to every list naming it."""

@@ -21,17 +21,20 @@ but a `Verified` step ever carries claims, so an edge that gives up half way has
 closed). Calling a step out of order is a programming error and raises ``verification.out_of_order``.
 
 Order of checks: the ID token's own claims first (structure, algorithm, iss = sub, channel binding to the TLS
-participant id, audience, times) so that no document is fetched for a token that cannot pass; then the issuer's
-DID document (token signature with a capabilityInvocation key, optionally the key's x5c chain to a federation
-CA, then replay); then the presentations of either DCP profile (holder signature, audience, times, each
-credential against the trust store and of its presentation's profile, and that every credential falls under a
-requested scope); then one status list per distinct URL.
+participant id when the peer presented a client certificate, audience, times) so that no document is fetched for a
+token that cannot pass; then the issuer's DID document (token signature with a capabilityInvocation key, optionally
+the key's x5c chain to a federation CA, then replay); then the presentations of either DCP profile (holder
+signature, audience, times, each credential against the trust store and of its presentation's profile, and that
+every credential falls under a requested scope); then one status list per distinct URL.
 
 Reuse: a verified presentation may be reused for the same peer and scopes until the earliest of its own
 ``exp`` (when it states one), ``max_reuse`` after it was verified, and the earliest credential expiry. Reuse
 skips the presentation fetch only: the ID token is always checked in full, and credential status is always
 re-established from a status list no older than the status cache policy allows, so revocation is honoured within
 ``max_age``.
+A peer without a client certificate (`check_token` with no TLS participant id) is the token's issuer once every
+check passed, as in DCP 1.0; it is refused at the end when a trust list vouching for one of its credentials'
+issuers requires its members to present a certificate (``certificate.required``).
 With a `VerifiedStatusLists`, a status list token already verified against the same trust lists is not verified
 again (its validity period and the freshness of the copy still are, on every use).
 """
@@ -276,6 +279,7 @@ class Verification:
         self._verify_list = status_lists.verify if status_lists is not None else verify_status_list
         self._expecting: type | None = None
         self._peer: str | None = None
+        self._bound = True  # the token is bound to a TLS client certificate
         self._unverified: UnverifiedIdToken | None = None
         self._facts: IdTokenFacts | None = None
         self._document: DidDocument | None = None
@@ -308,11 +312,14 @@ class Verification:
     def _passed(self, check: str) -> None:
         self._notes["checks"].append(check)
 
-    def check_token(self, token: object, peer_tls_participant_id: str, now: datetime) -> Step:
-        """Start: every check of the peer's ID token that needs no document."""
+    def check_token(self, token: object, peer_tls_participant_id: str | None, now: datetime) -> Step:
+        """Start: every check of the peer's ID token that needs no document. `peer_tls_participant_id` None: the
+        peer presented no client certificate, and the token alone names it."""
         if self.step is not None:
             raise ConnectorError("verification.out_of_order", "this verification has already started")
         self._peer = peer_tls_participant_id
+        self._bound = peer_tls_participant_id is not None
+        self._notes["channel"] = "tls" if self._bound else "token"
         try:
             require_aware(now)
             self._store = self._all_lists.valid_at(now)
@@ -322,6 +329,7 @@ class Verification:
             )
             self._passed("token.claims")
             did = self._unverified.issuer
+            self._peer = did
             return self._finish(NeedDidDocument(did, parse_did(did).url), NeedDidDocument)
         except ConnectorError as exc:
             return self._refuse(exc, "token")
@@ -511,6 +519,17 @@ class Verification:
 
     def _complete(self, now: datetime) -> Step:
         assert self._peer is not None
+        if not self._bound:
+            federations = self._store.requiring_certificates(c.issuer for c in self._credentials)
+            if federations:
+                return self._refuse(
+                    ConnectorError(
+                        "certificate.required",
+                        f"{', '.join(federations)} requires its members to present a client certificate from one "
+                        "of its authorities; this peer presented none",
+                    ),
+                    "certificate",
+                )
         if self._cache is not None and self._presentation is not None:
             digest, expiry = self._presentation
             self._cache.put(self._peer, self._scope_texts, self._credentials, digest, expiry, now)

@@ -95,9 +95,12 @@ class Revocation(Protocol):
 PEER_PROBLEM = web.RequestKey("peer_problem", Problem)
 
 
-def peer_identity(revocation: Revocation, insecure_participant: str | None = None, defer: bool = False) -> Any:
+def peer_identity(
+    revocation: Revocation, insecure_participant: str | None = None, defer: bool = False, optional: bool = False
+) -> Any:
     """Expose the peer a verified client certificate names (`PEER`); refuse every route not marked open to a
-    connection without one.
+    connection without one, unless certificates are `optional` (the route's own authentication then names the
+    peer from its token, and a request without a certificate has neither `PEER` nor `PEER_PROBLEM`).
 
     The TLS layer has already verified the chain and the CRL at handshake; the check here also catches a
     certificate revoked after its connection was opened, and one that names no single participant id. Open routes
@@ -124,7 +127,7 @@ def peer_identity(revocation: Revocation, insecure_participant: str | None = Non
                 )
         elif insecure_participant is not None:
             request[PEER] = PeerIdentity(insecure_participant, None)
-        else:
+        elif not optional:
             problem = Problem(
                 "certificate.missing", "this route requires a client certificate issued by a trusted authority"
             )

@@ -2,7 +2,12 @@
 
 - `session()` talks to peers: it presents our certificate, and a request made while `EXPECTED_PEER` names a
   participant goes out only on a connection whose server certificate names that participant - checked after the
-  handshake and before a byte of the request is written, on new and reused connections alike.
+  handshake and before a byte of the request is written, on new and reused connections alike. When peers may do
+  without certificates (`accept_web_pki`), a server certificate that names no participant at all is accepted if
+  it is an ordinary web certificate valid for the host reached (system or configured authorities, host name
+  checked at the handshake, not revoked by a CRL the node holds): such a peer is known by its DCP tokens, and the
+  address was chosen by configuration or by a message its token authenticated. One that names another
+  participant is still refused.
 - `public()` fetches public material (DID documents, status lists, trust lists, time stamps, a credential service
   on another host): it never presents our certificate, trusts the federations' CAs and the system's, and has a
   pool of its own, so that identity material never waits behind message traffic.
@@ -43,7 +48,12 @@ class IdentifiedResponse(aiohttp.ClientResponse):
 
 
 class _PeerCheckingConnector(aiohttp.TCPConnector):
-    """Hands a request a connection only if its server is the participant the request is meant for."""
+    """Hands a request a connection only if its server is the participant the request is meant for (or, with
+    `web_pki`, a web server that names no participant, as an EDC connector's)."""
+
+    def __init__(self, *args: Any, web_pki: PeerTls | None = None, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._web_pki = web_pki
 
     async def connect(self, req: Any, traces: Any, timeout: Any) -> Any:
         connection = await super().connect(req, traces, timeout)
@@ -51,18 +61,25 @@ class _PeerCheckingConnector(aiohttp.TCPConnector):
         if expected is not None and req.url.scheme == "https":
             cert = peer_certificate(connection.transport)
             found = participant_id_of(cert) if cert is not None else None
-            if found != expected:
-                connection.close()  # never used, never pooled again
-                raise ConnectorError(
+            problem = None
+            if self._web_pki is not None and cert is not None and self._web_pki.is_revoked(cert):
+                problem = ConnectorError("peer.revoked", f"the certificate of {req.url.origin()} has been revoked")
+            elif found != expected and not (found is None and cert is not None and self._web_pki is not None):
+                problem = ConnectorError(
                     "peer.identity_mismatch",
                     f"{req.url.origin()} is served by {found or 'an unidentified party'}, not by {expected}",
                 )
+            if problem is not None:
+                connection.close()  # never used, never pooled again
+                raise problem
         return connection
 
 
 class OutgoingHttp:
-    def __init__(self, tls: PeerTls | None) -> None:
+    def __init__(self, tls: PeerTls | None, accept_web_pki: bool = False) -> None:
+        """`accept_web_pki`: peers may be served under ordinary web certificates (see the module's note)."""
         self._tls = tls
+        self._web_pki = accept_web_pki
         self._sessions: dict[str, tuple[int, aiohttp.ClientSession]] = {}
         self._draining: set[asyncio.Task[None]] = set()
         self._closed = False
@@ -91,10 +108,15 @@ class OutgoingHttp:
     def _new_session(self, kind: str) -> aiohttp.ClientSession:
         conn: aiohttp.TCPConnector
         if kind == "peers":
-            ssl_ctx: ssl.SSLContext | bool = self._tls.client_context() if self._tls is not None else False
+            ssl_ctx: ssl.SSLContext | bool = False
+            web_pki = self._tls if self._web_pki else None
+            if self._tls is not None:
+                ssl_ctx = self._tls.web_client_context() if web_pki is not None else self._tls.client_context()
             # Keep-alive shorter than the peers' idle timeout, so that a pooled connection is not reused just
             # as the server closes it.
-            conn = _PeerCheckingConnector(ssl=ssl_ctx, limit=200, limit_per_host=50, keepalive_timeout=15)
+            conn = _PeerCheckingConnector(
+                ssl=ssl_ctx, limit=200, limit_per_host=50, keepalive_timeout=15, web_pki=web_pki
+            )
         else:
             public: ssl.SSLContext | bool = self._tls.public_context() if self._tls is not None else True
             conn = aiohttp.TCPConnector(ssl=public, limit=64, limit_per_host=16, keepalive_timeout=15)

@@ -239,6 +239,7 @@ class PeerTls:
         self.generation = 0
         self._listeners: list[ReloadingServerContext] = []
         self._client: tuple[int, ssl.SSLContext] | None = None
+        self._web_client: tuple[int, ssl.SSLContext] | None = None
         self._public: tuple[int, ssl.SSLContext] | None = None
 
     def _load(self) -> TrustMaterial:
@@ -262,6 +263,22 @@ class PeerTls:
         if self._client is None or self._client[0] != self.generation:
             self._client = (self.generation, client_context(self._cert, self._key, self.material))
         return self._client[1]
+
+    def web_client_context(self) -> ssl.SSLContext:
+        """For peers that may serve an ordinary web certificate (client certificates optional): our certificate
+        presented, the federations' CAs, trust.ca and the system's trusted, the host name checked. OpenSSL does not
+        look at CRLs here (a web authority's would be missing); the caller checks `is_revoked` after the
+        handshake, which covers every authority whose CRL the node holds."""
+        if self._web_client is None or self._web_client[0] != self.generation:
+            ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)  # the default suites: servers outside the federation
+            ctx.minimum_version = ssl.TLSVersion.TLSv1_2
+            _load_chain(ctx, self._cert, self._key)
+            ctx.load_default_certs(ssl.Purpose.SERVER_AUTH)
+            ctx.load_verify_locations(cadata=self.material.cadata())
+            ctx.check_hostname = True
+            ctx.verify_mode = ssl.CERT_REQUIRED
+            self._web_client = (self.generation, ctx)
+        return self._web_client[1]
 
     def public_context(self) -> ssl.SSLContext:
         """For public material: no client certificate; the federations' CAs and the system's are trusted."""

@@ -78,6 +78,43 @@ def test_same_port_for_both_listeners_is_refused(config_file):
     assert err.value.where == "management.listen"
 
 
+def test_certificates_are_required_unless_configured_otherwise(config_file):
+    config = load_config(config_file, environ={})
+    assert (config.protocol.client_certificate, config.data.client_certificate) == ("required", "required")
+    assert config.evidence.require_seals is False and config.party_aliases() == {}
+
+
+def test_optional_certificates_need_trust_lists_and_a_known_mode(config_file):
+    with pytest.raises(ConfigError) as err:
+        load_config(config_file, environ={"CONNECTOR__PROTOCOL__CLIENT_CERTIFICATE": "optional"})
+    assert err.value.where == "protocol.client_certificate" and "trust.lists" in err.value.reason
+    with pytest.raises(ConfigError) as err:
+        load_config(config_file, environ={"CONNECTOR__DATA__CLIENT_CERTIFICATE": "sometimes"})
+    assert err.value.where == "data.client_certificate"
+    config = load_config(config_file, environ={"CONNECTOR__DATA__CLIENT_CERTIFICATE": "optional"})
+    assert config.data.client_certificate == "optional"
+
+
+def test_aliases_name_one_participant_each(config_file):
+    peer = '\n[[peers]]\nname = "b"\naddress = "https://b.example/dsp/2025-1"\n'
+    did = 'participant_id = "did:web:b.example"\n'
+    base = config_file.read_text()
+    config_file.write_text(
+        base.replace("[node]\n", '[node]\naliases = ["BPNL0001"]\n') + peer + did + 'aliases = ["BPNL0002"]\n'
+    )
+    config = load_config(config_file, environ={})
+    assert config.party_aliases() == {"BPNL0001": config.node.participant_id, "BPNL0002": "did:web:b.example"}
+    for extra, where in (
+        ('aliases = ["BPNL0002"]\n', "peers[0]"),  # no participant_id to stand for
+        (did + 'aliases = ["BPNL0001"]\n', "peers[0].aliases"),  # already the node's
+        (did + 'aliases = ["did:web:c.example"]\n', "peers[0].aliases"),  # a DID is no alias
+    ):
+        config_file.write_text(base.replace("[node]\n", '[node]\naliases = ["BPNL0001"]\n') + peer + extra)
+        with pytest.raises(ConfigError) as err:
+            load_config(config_file, environ={})
+        assert err.value.where == where, err.value
+
+
 def test_toml_syntax_errors_and_missing_files_are_config_errors(tmp_path):
     bad = tmp_path / "bad.toml"
     bad.write_text("[node\n")

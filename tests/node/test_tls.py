@@ -124,7 +124,7 @@ async def test_graceful_shutdown_lets_an_in_flight_request_finish(org_a, org_b, 
         return web.json_response({"done": True})
 
     original = wiring.version_routes
-    monkeypatch.setattr(wiring, "version_routes", lambda pid: [*original(pid), web.get("/slow", slow)])
+    monkeypatch.setattr(wiring, "version_routes", lambda *args: [*original(*args), web.get("/slow", slow)])
     async with running_node(write_config(org_a, tmp_path)):
         pending = asyncio.ensure_future(get(url(org_a, "/slow"), org_b.client_ssl()))
         await asyncio.sleep(0.1)

@@ -119,3 +119,33 @@ async def test_a_counter_offer_looser_than_the_offer_is_refused_and_a_stricter_o
         assert stricter["state"] == "FINALIZED", stricter
         agreement = await cm.call("GET", f"/v1/agreements/{stricter['agreementId']}")
         assert agreement["policy"]["permission"][0]["constraint"][0]["rightOperand"] == "3"
+
+
+async def test_offers_and_the_declared_purpose_go_out_in_terms_that_survive_expansion(pair):
+    provider, consumer, pcfg, ccfg = pair
+    async with running_node(pcfg), running_node(ccfg):
+        pm, cm = Management(provider), Management(consumer)
+        offer = await pm.offer(
+            "health",
+            permission(
+                {"leftOperand": "purpose", "operator": "isAnyOf", "rightOperand": ["research"]},
+                {"leftOperand": "countryOfEstablishment", "operator": "isPartOf", "rightOperand": "EU"},
+            ),
+        )
+        catalog = await cm.call(
+            "POST",
+            "/v1/catalog/request",
+            {
+                "counterPartyAddress": f"https://localhost:{provider.protocol_port}/dsp/2025-1",
+                "counterPartyId": provider.participant_id,
+            },
+            200,
+        )
+        (listed,) = catalog["datasets"][0]["offers"]
+        operands = [c["leftOperand"] for c in listed["permission"][0]["constraint"]]
+        assert operands == ["odrl:purpose", "https://w3id.org/connector/policy/countryOfEstablishment"]
+        agreed = await cm.negotiate(provider, offer, "health", purpose="research")
+        # Not established anywhere (no credentials in this pair): refused, but on the declared purpose it is heard.
+        provider_side = (await pm.call("GET", "/v1/negotiations", None, 200))["items"][0]
+        assert provider_side["purpose"] == "research", provider_side
+        assert agreed["state"] == "TERMINATED" and "countryOfEstablishment" in agreed["reason"], agreed["reason"]

@@ -53,6 +53,17 @@ async def test_a_download_is_published_only_by_commit_with_its_seal(tmp_path: Pa
     assert download.committed
 
 
+async def test_unsealed_data_is_published_only_with_the_digest_recorded_for_it(tmp_path: Path) -> None:
+    final = tmp_path / "unsealed.csv"
+    download = await AtomicDownload.begin(final, "tp-1", len(DATA))
+    await _write(download, DATA)
+    with pytest.raises(DownloadError) as caught:
+        await download.commit_unsealed(Digest(hashlib.sha256(b"other").hexdigest(), len(DATA)))
+    assert caught.value.code == "download.unverified" and not final.exists()
+    assert await download.commit_unsealed(Digest(hashlib.sha256(DATA).hexdigest(), len(DATA))) == final
+    assert final.read_bytes() == DATA
+
+
 async def test_an_interrupted_download_leaves_nothing_under_the_final_name_and_resumes(tmp_path: Path) -> None:
     final = tmp_path / "sales.csv"
     with pytest.raises(ConnectionError):

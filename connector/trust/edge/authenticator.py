@@ -134,10 +134,19 @@ class DcpAuthenticator:
         peer = request.get(PEER)
         peer_id = peer.participant_id if peer is not None else None
         header = request.headers.get("Authorization")
+        # Without a certificate and without a problem with one, the listener lets certificates be optional: the
+        # token alone names the peer (DCP 1.0).
+        problem = request.get(PEER_PROBLEM)
         outcome: Outcome
-        if peer_id is None:
-            problem = request.get(PEER_PROBLEM) or Problem("auth.no_peer", "no authenticated peer on this connection")
+        if peer_id is None and problem is not None:
             outcome = Refusal(problem, _certificate_holder(request), "certificate")
+        elif peer_id is None:
+            try:
+                token = bearer(header)
+            except ConnectorError as exc:
+                outcome = Refusal(exc.problem, None, "token")
+            else:
+                outcome = await self.verify(token, None)
         elif header is None and not self.demands.require_credentials:
             outcome = Verified(VerifiedClaims(peer_id, self.clock(), notes={"credentials": "not_presented"}))
         else:
@@ -148,9 +157,10 @@ class DcpAuthenticator:
             else:
                 outcome = await self.verify(token, peer_id)
         elapsed_ms = round((time.perf_counter() - started) * 1000, 2)
+        named = outcome.claims.participant_id if isinstance(outcome, Verified) else outcome.peer
         await self._report(
             outcome,
-            peer_id or getattr(outcome, "peer", None),
+            peer_id or named,
             request.method,
             request.path,
             request_id.get(),
@@ -163,8 +173,9 @@ class DcpAuthenticator:
 
     # --- the driving loop -------------------------------------------------------------------------------------------
 
-    async def verify(self, token: str, peer_id: str) -> Outcome:
-        """Run the plan for one token presented over a TLS connection identified as `peer_id`."""
+    async def verify(self, token: str, peer_id: str | None) -> Outcome:
+        """Run the plan for one token presented over a TLS connection identified as `peer_id` (None: a connection
+        without a client certificate; the token names the peer)."""
         store = self.store
         plan = Verification(
             self.holder.did,
@@ -209,7 +220,7 @@ class DcpAuthenticator:
                         f"the peer presented no verified {', '.join(missing)}",
                         "presentation",
                     ),
-                    peer_id,
+                    step.claims.participant_id,
                     "credentials",
                 )
         return step

@@ -6,9 +6,10 @@
   missing, is not a JWT VC, or is about another participant stops the node with an error naming the entry.
 - Outgoing: every DSP request carries a fresh self-issued ID token (own jti, short lifetime) addressed to the
   peer, with an access token for our credential service bound to that peer and to the types we hold.
-- Credential service (DCP presentation query, mutual TLS): the verifier's ID token must be bound to its TLS
-  identity, signed by it, addressed to us, not replayed, and carry an access token we issued to it; it gets a
-  presentation signed by our signing key holding the credentials its scopes and our grant both cover.
+- Credential service (DCP presentation query): the verifier's ID token must be bound to its TLS identity (when
+  certificates are optional, a verifier without one is named by the token alone, as DCP 1.0 has it), signed by
+  it, addressed to us, not replayed, and carry an access token we issued to it; it gets a presentation signed by
+  our signing key holding the credentials its scopes and our grant both cover.
 """
 
 from __future__ import annotations
@@ -24,7 +25,7 @@ from aiohttp import web
 
 from connector.canonical import sha256_hex
 from connector.config import TrustSection
-from connector.errors import ConfigError, ConnectorError
+from connector.errors import ConfigError, ConnectorError, Problem
 from connector.identity import NodeIdentity
 from connector.records.trust import OwnCredential, VerificationRecord
 from connector.store.interface import Store
@@ -74,8 +75,10 @@ class Holder:
         replay: StoreReplayCache,
         clock: Clock,
         on_outcome: Callable[[VerificationRecord], Awaitable[None]],
+        certificate_optional: bool = False,
     ) -> None:
         self.identity = identity
+        self.certificate_optional = certificate_optional
         self.endpoints = endpoints
         self.credential_files = credential_files
         self.store = store
@@ -200,28 +203,33 @@ class Holder:
 
     async def presentation_query(self, request: web.Request) -> web.Response:
         from connector.log import request_id
-        from connector.web.middleware import PEER
+        from connector.web.middleware import PEER, PEER_PROBLEM
 
         peer = request.get(PEER)
+        bound = peer.participant_id if peer is not None else None
+        named = bound
         now = self.clock()
         try:
-            if peer is None:
-                raise ConnectorError("auth.no_peer", "the credential service needs a mutual-TLS peer")
+            problem = request.get(PEER_PROBLEM)
+            if peer is None and (problem is not None or not self.certificate_optional):
+                found = problem or Problem("auth.no_peer", "the credential service needs a mutual-TLS peer")
+                raise ConnectorError(found.code, found.reason)
             token = bearer(request.headers.get("Authorization"))
-            unverified = read_id_token(token, self.did, peer.participant_id, now, self.leeway, self.max_token_lifetime)
+            unverified = read_id_token(token, self.did, bound, now, self.leeway, self.max_token_lifetime)
+            named = unverified.issuer
             verifier_document = await self.fetcher.resolve(unverified.issuer)
             grant = check_access_token(
                 token,
                 verifier_document,
                 self.document(),
-                peer.participant_id,
+                bound,
                 now,
                 self.leeway,
                 self.max_token_lifetime,
             )
             await self.store.run(self._remember, grant.id_token, now)
         except ConnectorError as exc:
-            await self._record(request, peer.participant_id if peer else None, exc, now, request_id.get())
+            await self._record(request, named, exc, now, request_id.get())
             return web.json_response({"code": exc.code, "reason": exc.reason}, status=401)
         try:
             query = parse_presentation_query(await request.read())

@@ -521,14 +521,24 @@ def test_start_queues_the_request_for_the_provider() -> None:
         S.REQUESTED,
         PROVIDER_DSP,
     )
+    # The purpose is declared in the requested policy, as ODRL states one (a top-level member would be dropped by
+    # JSON-LD expansion: the DSP context does not define it).
+    declared = {"leftOperand": "odrl:purpose", "operator": "eq", "rightOperand": "research"}
     assert (
         neg.offer
         == neg.requested
-        == {"@id": "o", "permission": [{"action": "use"}], "target": DATASET, "@type": "Offer"}
+        == {
+            "@id": "o",
+            "permission": [{"action": "use", "constraint": [declared]}],
+            "target": DATASET,
+            "@type": "Offer",
+        }
     )
+    assert neg.purpose == "research"
     (message,) = outcome.messages
     assert message.url == f"{PROVIDER_DSP}/negotiations/request" and "@id" not in message.body
-    assert message.body["callbackAddress"] == CONSUMER_DSP and message.body["purpose"] == "research"
+    assert message.body["callbackAddress"] == CONSUMER_DSP and "purpose" not in message.body
+    assert message.body["offer"] == neg.offer
     (entry,) = outcome.history
     assert (entry.from_state, entry.to_state, entry.cause) == (None, "REQUESTED", "sent ContractRequestMessage")
     assert entry.detail == {"offer": "o", "dataset": DATASET, "provider": PROVIDER}
