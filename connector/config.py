@@ -141,6 +141,13 @@ class ProtocolSection:
     )
 
 
+def _check_origins(value: tuple[str, ...]) -> str | None:
+    for origin in value:
+        if not re.fullmatch(r"https?://[A-Za-z0-9.\-]+(:\d{1,5})?|https?://\[[0-9A-Fa-f:.]+\](:\d{1,5})?", origin):
+            return f"has {origin!r}, which is not an origin such as https://console.example:8443 (no path, no '*')"
+    return None
+
+
 @dataclass(frozen=True)
 class ManagementSection:
     listen: Listen = _doc(
@@ -161,6 +168,13 @@ class ManagementSection:
         "clear; only behind a TLS-terminating proxy on a private network). Logged as a warning.",
         kind="bool",
         default=False,
+    )
+    cors_origins: tuple[str, ...] = _doc(
+        "Browser origins (scheme://host[:port]) allowed to call the management API from their pages (CORS); "
+        "empty: none, browsers refuse cross-origin calls. The API key is still required.",
+        kind="strings",
+        default=(),
+        check=_check_origins,
     )
 
 

@@ -317,7 +317,9 @@ async def running(config: Config, clock: Callable[[], datetime] = _utcnow) -> As
                 "(protocol.insecure_http = true); use this only for conformance tests on loopback"
             )
         groups: list[RouteGroup] = [
-            DefinitionRoutes(store, control.catalog.invalidate, definitions.regions).group(),
+            DefinitionRoutes(
+                store, control.catalog.invalidate, definitions.regions, definitions, config.source
+            ).group(),
             ProcessRoutes(control, config.peers).group(),
             DataRoutes(dataplane).group(),
             trust_routes.management_routes(trust),
@@ -336,7 +338,9 @@ async def running(config: Config, clock: Callable[[], datetime] = _utcnow) -> As
             node,
             "management",
             config.management.listen,
-            build_management_app(config.management_api_key(), node, groups, config.limits),
+            build_management_app(
+                config.management_api_key(), node, groups, config.limits, config.management.cors_origins
+            ),
             _management_tls(config),
         )
         if dataplane is not None:
