@@ -169,6 +169,19 @@ class ManagementSection:
         kind="bool",
         default=False,
     )
+    metrics_public: bool = _doc(
+        "Serve GET /metrics without the API key, for a Prometheus scraper that cannot send one (keep the "
+        "management listener on a private network then). Off: /metrics needs the X-Api-Key header like the API.",
+        kind="bool",
+        default=False,
+    )
+    metrics_peers: int = _doc(
+        "Peers named in metric labels: the first this many peers (the busiest, as the store counts them) keep their "
+        "participant id as the `peer` label, any further peer is counted as `other`.",
+        kind="int",
+        default=50,
+        check=lambda v: None if 1 <= v <= 10_000 else "must be between 1 and 10000",
+    )
     cors_origins: tuple[str, ...] = _doc(
         "Browser origins (scheme://host[:port]) allowed to call the management API from their pages (CORS); "
         "empty: none, browsers refuse cross-origin calls. The API key is still required.",

@@ -26,6 +26,7 @@ from connector.records.processes import Negotiation, Transfer
 from connector.store.interface import Store
 from connector.store.sql import processes as repo
 from connector.tasks import Tasks
+from connector.telemetry import NO_TELEMETRY, Telemetry
 from connector.trust.claims import VerifiedClaims
 from connector.web.peer_client import PeerClient
 
@@ -52,8 +53,10 @@ class ControlPlane:
         evidence: EvidenceSink = no_evidence,
         signer: AgreementSigner | None = None,
         script: Script | None = None,
+        telemetry: Telemetry = NO_TELEMETRY,
     ) -> None:
         self.participant_id = participant_id
+        self.tracer = telemetry.tracer
         self.store = store
         self.tasks = tasks
         self.decisions = decisions
@@ -76,6 +79,7 @@ class ControlPlane:
             peers,
             self.runner,
             DeliverySettings(dsp.retry_initial, dsp.retry_max, dsp.retry_not_found_for),
+            telemetry,
         )
         self.catalog = catalog.CatalogService(store, peers, decisions, catalogue)
 
@@ -108,10 +112,15 @@ class ControlPlane:
 
     async def receive(self, kind: str, event: Received) -> Reply:
         """Apply a peer's message in a transaction, then start the work it left pending."""
-        reply, status = await self.store.run(self.runner.receive, event)
-        if reply.process_id is not None and status is not None:
-            self.engine.settled(kind, reply.process_id, status)
-        return reply
+        message_type = getattr(event.message, "TYPE", type(event.message).__name__)
+        attributes = {"connector.process_kind": kind, "connector.peer": event.peer.participant_id}
+        with self.tracer.span(f"dsp.receive {message_type}", attributes=attributes) as span:
+            reply, status = await self.store.run(self.runner.receive, event)
+            span.set("connector.process_id", reply.process_id or "")
+            span.set("http.response.status_code", reply.status)
+            if reply.process_id is not None and status is not None:
+                self.engine.settled(kind, reply.process_id, status)
+            return reply
 
     async def start_negotiation(
         self,
@@ -122,11 +131,13 @@ class ControlPlane:
         purpose: str | None = None,
     ) -> Negotiation:
         """Consumer: ask a provider for a contract on `offer`; the request leaves once committed."""
-        neg, status = await self.store.run(
-            self.runner.start_negotiation, provider_id, provider_address, offer, dataset_id, purpose
-        )
-        self.engine.settled("negotiation", neg.id, status)
-        return neg
+        with self.tracer.span("negotiation start", attributes={"connector.peer": provider_id}) as span:
+            neg, status = await self.store.run(
+                self.runner.start_negotiation, provider_id, provider_address, offer, dataset_id, purpose
+            )
+            span.set("connector.process_id", neg.id)
+            self.engine.settled("negotiation", neg.id, status)
+            return neg
 
     async def start_transfer(
         self,
@@ -137,17 +148,20 @@ class ControlPlane:
         provider_address: str | None = None,
     ) -> Transfer:
         """Consumer: request a transfer under one of our agreements (or, for conformance tests, a given provider)."""
-        tp, status = await self.store.run(
-            self.runner.start_transfer, agreement_id, format, destination, provider_id, provider_address
-        )
-        self.engine.settled("transfer", tp.id, status)
-        return tp
+        with self.tracer.span("transfer start", attributes={"connector.agreement_id": agreement_id}) as span:
+            tp, status = await self.store.run(
+                self.runner.start_transfer, agreement_id, format, destination, provider_id, provider_address
+            )
+            span.set("connector.process_id", tp.id)
+            self.engine.settled("transfer", tp.id, status)
+            return tp
 
     async def command(self, kind: str, pid: str, action: str, reason: str | None = None) -> Any:
         """A user's command on a process (terminate, accept, suspend, resume, complete), then what it queued."""
-        record, status = await self.store.run(self.runner.command, kind, pid, action, reason)
-        self.engine.settled(kind, record.id, status)
-        return record
+        with self.tracer.span(f"{kind} {action}", attributes={"connector.process_id": pid}):
+            record, status = await self.store.run(self.runner.command, kind, pid, action, reason)
+            self.engine.settled(kind, record.id, status)
+            return record
 
     async def transfer_command(self, transfer_id: str, action: str, reason: str | None) -> Any:
         """suspend | resume | complete | terminate a transfer (a user, or the data plane when a flow fails)."""

@@ -38,6 +38,7 @@ from connector.records.processes import Agreement, Transfer
 from connector.store.interface import Tx
 from connector.store.sql import processes as repo
 from connector.store.sql.flows import get_flow, save_flow
+from connector.telemetry import RECEIVED
 from connector.web.bodies import CLOSING, read_json, stalling
 from connector.web.middleware import peer_of
 
@@ -280,6 +281,7 @@ class ConsumerSide:
         if kind_of(tp.format) != PULL:
             raise ConnectorError("transfer.invalid_state", "the seal of pushed data arrives with the push")
         facts = await self.judge_seal(transfer_id, seal, Digest(sha256, size))
+        self.plane.meter.moved(RECEIVED, tp.peer_id, size)  # pulled by this node's command line
         return facts_json(facts)
 
     # --- push: receiving ------------------------------------------------------------------------------------------
@@ -333,6 +335,7 @@ class ConsumerSide:
                 AccessRefusal(400, Problem("dataplane.incomplete", "the pushed data is shorter than announced"))
             )
         digest = download.digest()
+        self.plane.meter.moved(RECEIVED, tp.peer_id, digest.size)
         self._receipts[tp.id] = Receipt(download, digest)
         await self.store.run(self._note_received, tp.id, digest, str(target))
         return web.json_response({"received": digest.size, "sha256": digest.sha256})

@@ -43,6 +43,7 @@ from connector.store.interface import Store, Tx
 from connector.store.sql import processes as repo
 from connector.store.sql.flows import get_flow, save_flow
 from connector.tasks import Tasks
+from connector.telemetry import NO_METER, Meter
 from connector.web.endpoints import PublicEndpoints
 from connector.web.peer_client import PeerClient
 from connector.web.tls import PeerTls
@@ -84,6 +85,7 @@ class DataPlane:
         limits: LimitsSection | None = None,
         protected_files: tuple[Path, ...] = (),
         clock: Callable[[], datetime] = _utcnow,
+        meter: Meter = NO_METER,
     ) -> None:
         from connector.dataplane.consumer import ConsumerSide
         from connector.dataplane.provider import ProviderSide
@@ -104,6 +106,7 @@ class DataPlane:
         self.limits = limits or LimitsSection()
         self.protected_files = protected_files  # never served by a source (the node's own store)
         self.clock = clock
+        self.meter = meter  # bytes moved, refusals at the data listener
         self.streams = OpenStreams()
         self.loop: asyncio.AbstractEventLoop | None = None
         self.pool: ThreadPoolExecutor | None = None
