@@ -133,3 +133,19 @@ async def test_process_gauges_name_the_busiest_peers_and_sum_the_rest_as_other(t
     assert found["connector_outbox_oldest_message_age_seconds", ()] == 42
     key = ("connector_trust_material_expiry_timestamp_seconds", (("kind", "crl"), ("name", "CN=Test CA")))
     assert found[key] == (now + timedelta(days=7)).timestamp()
+
+
+def test_the_process_gauges_are_read_from_an_index_alone(tmp_path):
+    """A scrape groups every negotiation and transfer: from a covering index, never a scan of the tables' rows."""
+    from connector.store.sql.gauges import PROCESS_COUNTS
+    from connector.store.sqlite import connect, migrate
+
+    conn = connect(tmp_path / "s.sqlite")
+    try:
+        migrate(conn)
+        for table in ("negotiations", "transfers"):
+            query = "EXPLAIN QUERY PLAN " + PROCESS_COUNTS.format(table=table)
+            plan = " ".join(row[3] for row in conn.execute(query))
+            assert f"USING COVERING INDEX {table}_by_state" in plan and "TEMP B-TREE" not in plan, plan
+    finally:
+        conn.close()

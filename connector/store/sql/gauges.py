@@ -23,13 +23,18 @@ class OutboxDepth:
     oldest: str | None  # created_at of the oldest message waiting (ISO 8601), None when empty
 
 
+# Read from the covering index (role, state, peer_id) of each table alone (its migration): a scrape walks the
+# index in order, never the rows.
+PROCESS_COUNTS = (
+    "SELECT role, state, peer_id, COUNT(*) AS n FROM {table} "
+    "GROUP BY role, state, peer_id ORDER BY role, state, peer_id"
+)
+
+
 def process_counts(tx: Tx) -> list[ProcessCount]:
     out: list[ProcessCount] = []
     for kind, table in (("negotiation", "negotiations"), ("transfer", "transfers")):
-        rows = tx.execute(
-            f"SELECT role, state, peer_id, COUNT(*) AS n FROM {table} GROUP BY role, state, peer_id "
-            "ORDER BY role, state, peer_id"
-        )
+        rows = tx.execute(PROCESS_COUNTS.format(table=table))
         out += [ProcessCount(kind, row["role"], row["state"], row["peer_id"], int(row["n"])) for row in rows]
     return out
 
