@@ -144,6 +144,13 @@ class NodeMetrics:
         for operation in (WRITE, READ):  # present at zero, so that an alert on their rate has a series to watch
             for error in ("conflict", "unavailable", "error"):
                 self._store_errors.labels(operation, error)
+        # The children of the series observed on every store call, looked up once (a lookup takes a lock).
+        self._store_by_operation = {operation: self._store.labels(operation) for operation in (WRITE, READ)}
+        self._decision_by = {
+            (stage, permitted): self._decision.labels(stage, "permitted" if permitted else "denied")
+            for stage in ("catalog", "contract", "agreement", "transfer")
+            for permitted in (True, False)
+        }
         ProcessCollector(registry=r)  # process_cpu_seconds_total, process_resident_memory_bytes, ...
 
     # --- the Meter port -------------------------------------------------------------------------------------
@@ -155,7 +162,8 @@ class NodeMetrics:
         self._verification.labels(outcome).observe(seconds)
 
     def decided(self, stage: str, seconds: float, permitted: bool) -> None:
-        self._decision.labels(stage, "permitted" if permitted else "denied").observe(seconds)
+        child = self._decision_by.get((stage, permitted))
+        (child or self._decision.labels(stage, "permitted" if permitted else "denied")).observe(seconds)
 
     def moved(self, direction: str, peer: str, count: int) -> None:
         if count > 0:
@@ -165,6 +173,7 @@ class NodeMetrics:
         self._retries.inc()
 
     def stored(self, operation: str, seconds: float, error: str | None) -> None:
-        self._store.labels(operation).observe(seconds)
+        child = self._store_by_operation.get(operation)
+        (child or self._store.labels(operation)).observe(seconds)
         if error is not None:
             self._store_errors.labels(operation, error).inc()
