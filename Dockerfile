@@ -1,9 +1,13 @@
-# The connector node as a container image.
+# The connector node as a container image, tagged with the package's version (never `latest`).
 #
-#   docker build -t connector .                                   # from source, with access to PyPI
-#   pip wheel -w wheels . && docker build --build-arg WHEELS=wheels -t connector .   # offline, from wheels
+#   docker build -t localhost/connector:0.1.0 .                   # from source, with access to PyPI
+#   docker build --build-arg WHEELS=wheels -t localhost/connector:0.1.0 .   # offline, from wheels (see below)
 #   docker build --build-arg BASE_IMAGE=localhost/debian-base ...  # any Debian-like base, Python or not
 #
+# Dependencies are installed exactly as requirements.lock pins them, each file checked against its hash (`make
+# lock` writes the lock from pyproject.toml), so that two builds of one commit hold the same code. Offline, the
+# wheels folder must hold those very files and the project's own wheel:
+#   pip wheel -w wheels --require-hashes -r requirements.lock && pip wheel -w wheels --no-deps .
 # Wheels must be built by a Python of the same minor version as the image's (3.12 for python:3.12-slim,
 # 3.11 for Debian bookworm's python3): binary wheels are specific to it.
 ARG BASE_IMAGE=python:3.12-slim
@@ -32,10 +36,14 @@ ARG WHEELS=
 COPY . /src
 RUN python3 -m venv /opt/connector \
     && if [ -n "$WHEELS" ]; then \
-        /opt/connector/bin/pip install --no-cache-dir --no-index --find-links "/src/$WHEELS" connector; \
+        /opt/connector/bin/pip install --no-cache-dir --no-index --find-links "/src/$WHEELS" \
+            --require-hashes -r /src/requirements.lock \
+        && /opt/connector/bin/pip install --no-cache-dir --no-index --find-links "/src/$WHEELS" --no-deps connector; \
     else \
-        /opt/connector/bin/pip install --no-cache-dir /src; \
+        /opt/connector/bin/pip install --no-cache-dir --require-hashes -r /src/requirements.lock \
+        && /opt/connector/bin/pip install --no-cache-dir --no-deps /src; \
     fi \
+    && /opt/connector/bin/pip check \
     && /opt/connector/bin/connector --version \
     && { /opt/connector/bin/python -m pip uninstall --yes --quiet pip setuptools || true; }
 # (the installer and setuptools are not needed at run time)
@@ -58,5 +66,13 @@ ENV PATH=/opt/connector/bin:$PATH \
     PYTHONUNBUFFERED=1
 USER connector
 WORKDIR /home/connector
+# The listeners of a node as the demo's compose profile places them (a configuration may choose others): the
+# protocol listener (peers, mutual TLS), the data listener (peers, mutual TLS), the management listener (the
+# organisation's own tools), and a federation authority's publication service.
+EXPOSE 8443 8444 8181 8765
+# A node's own health probe, when this container runs a node (CONNECTOR_CONFIG names its configuration, as in
+# the compose file); a container that runs no node (an authority, a one-off command) has nothing to report.
+HEALTHCHECK --interval=30s --timeout=10s --start-period=60s --retries=3 \
+    CMD if [ -n "${CONNECTOR_CONFIG:-}" ]; then connector health --quiet; fi
 ENTRYPOINT ["connector"]
 CMD ["--help"]

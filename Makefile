@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 
-.PHONY: test test-slow lint typecheck demo venv bench clean
+.PHONY: test test-slow lint typecheck demo venv bench lock clean
 
 $(STAMP): pyproject.toml
 	@$(PYTHON) -c 'import sys; assert sys.version_info >= (3, 11), "Python 3.11 or newer is needed"'
@@ -37,5 +37,16 @@ demo: $(STAMP)
 bench: $(STAMP)
 	@for b in benchmarks/bench_*.py; do echo "== $$b"; $(BIN)/python $$b || exit 1; done
 
+# The container image's dependencies, pinned with their hashes (requirements.lock, what the Dockerfile installs):
+# run after changing the dependencies in pyproject.toml, and commit the result. One lock for every Python the
+# image may have (3.11 and later) and every platform.
+lock: $(STAMP)
+	$(BIN)/python -m pip install --quiet "uv>=0.4"
+	$(BIN)/uv pip compile pyproject.toml --universal --python-version 3.11 --generate-hashes --quiet \
+		--custom-compile-command "make lock" --output-file requirements.lock
+
+# Build leftovers, the virtual environment, demo workspaces (demo-*/) and what the README's by-hand steps made
+# (work/, and certs/, var/, weather.csv and bundle.json where earlier versions of those steps put them).
 clean:
-	rm -rf $(VENV) build *.egg-info .pytest_cache .hypothesis .mypy_cache
+	rm -rf $(VENV) build *.egg-info .pytest_cache .hypothesis .mypy_cache .import_linter_cache wheels
+	rm -rf demo-*/ work/ certs/ var/ weather.csv bundle.json

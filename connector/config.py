@@ -173,6 +173,13 @@ class ProtocolSection:
     )
 
 
+def _check_origins(value: tuple[str, ...]) -> str | None:
+    for origin in value:
+        if not re.fullmatch(r"https?://[A-Za-z0-9.\-]+(:\d{1,5})?|https?://\[[0-9A-Fa-f:.]+\](:\d{1,5})?", origin):
+            return f"has {origin!r}, which is not an origin such as https://console.example:8443 (no path, no '*')"
+    return None
+
+
 @dataclass(frozen=True)
 class ManagementSection:
     listen: Listen = _doc(
@@ -193,6 +200,26 @@ class ManagementSection:
         "clear; only behind a TLS-terminating proxy on a private network). Logged as a warning.",
         kind="bool",
         default=False,
+    )
+    metrics_public: bool = _doc(
+        "Serve GET /metrics without the API key, for a Prometheus scraper that cannot send one (keep the "
+        "management listener on a private network then). Off: /metrics needs the X-Api-Key header like the API.",
+        kind="bool",
+        default=False,
+    )
+    metrics_peers: int = _doc(
+        "Peers named in metric labels: the first this many peers (the busiest, as the store counts them) keep their "
+        "participant id as the `peer` label, any further peer is counted as `other`.",
+        kind="int",
+        default=50,
+        check=lambda v: None if 1 <= v <= 10_000 else "must be between 1 and 10000",
+    )
+    cors_origins: tuple[str, ...] = _doc(
+        "Browser origins (scheme://host[:port]) allowed to call the management API from their pages (CORS); "
+        "empty: none, browsers refuse cross-origin calls. The API key is still required.",
+        kind="strings",
+        default=(),
+        check=_check_origins,
     )
 
 

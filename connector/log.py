@@ -12,6 +12,7 @@ import logging
 import sys
 import time
 from collections.abc import Mapping
+from datetime import datetime
 from types import TracebackType
 from typing import TextIO
 
@@ -51,12 +52,19 @@ class JsonFormatter(logging.Formatter):
         return json.dumps(entry, default=str, ensure_ascii=False)
 
 
+def local_timestamp(created: float) -> str:
+    """ISO 8601 local time with milliseconds and the UTC offset (2025-03-01T14:02:07.318+01:00): a line read
+    next to another machine's log, or after a change of daylight-saving time, still says when it happened."""
+    return datetime.fromtimestamp(created).astimezone().isoformat(timespec="milliseconds")
+
+
 class TextFormatter(logging.Formatter):
     def format(self, record: logging.LogRecord) -> str:
-        stamp = time.strftime("%H:%M:%S", time.localtime(record.created))
+        stamp = local_timestamp(record.created)
         rid = request_id.get()
         extras = _extras(record)
-        tail = " ".join(f"{k}={v}" for k, v in extras.items())
+        # A field without a value says nothing to a reader (`peer=None`); JSON lines keep it as null.
+        tail = " ".join(f"{k}={v}" for k, v in extras.items() if v is not None)
         parts = [
             stamp,
             f"{record.levelname.lower():7}",

@@ -29,7 +29,8 @@ set -euo pipefail
 
 repo=$(cd "$(dirname "$0")/.." && pwd)
 project=connector-demo
-image=localhost/connector:latest
+version=$(sed -n 's/^version = "\(.*\)"$/\1/p' "$repo/pyproject.toml")
+image=localhost/connector:$version
 tools=${PODMAN_DEMO_TOOLS:-${XDG_CACHE_HOME:-$HOME/.cache}/connector-podman-demo}
 keep=0
 case ${1:-} in
@@ -159,8 +160,11 @@ fi
 step "building the project's wheels into $repo/wheels (pip wheel, on this machine)"
 # setuptools builds in the tree's build/ folder, where files deleted from the sources would linger: start clean.
 rm -rf "$repo/build" "$repo"/wheels/connector-*.whl
-(cd "$repo" && "$tools/python-$py/bin/pip" wheel --quiet --disable-pip-version-check --wheel-dir wheels . \
-    >"$logs/wheels.log" 2>&1) || { tail -n 20 "$logs/wheels.log"; die "pip wheel failed"; }
+# The dependencies exactly as requirements.lock pins them (the image checks their hashes), then the project's own.
+(cd "$repo" && "$tools/python-$py/bin/pip" wheel --quiet --disable-pip-version-check --wheel-dir wheels \
+    --require-hashes -r requirements.lock \
+    && "$tools/python-$py/bin/pip" wheel --quiet --disable-pip-version-check --wheel-dir wheels --no-deps .) \
+    >"$logs/wheels.log" 2>&1 || { tail -n 20 "$logs/wheels.log"; die "pip wheel failed"; }
 rm -rf "$repo/build"
 note "$(find "$repo/wheels" -name '*.whl' | wc -l) wheels"
 

@@ -1,4 +1,8 @@
-"""`connector store copy | migrate | restricted-role`: the node's store itself, with the node stopped.
+"""`connector store backup | copy | migrate | restricted-role`: the node's store itself.
+
+`backup --to FILE` takes a consistent copy of a SQLite store while the node runs (SQLite's online backup), and
+checks it: SQLite's integrity check and the evidence log's (as `connector evidence check`). To restore, stop the
+node and put the copy at store.path. The other commands want the node stopped.
 
 `copy --to TARGET` copies the whole store of the configured node (SQLite at store.path, or PostgreSQL at
 store.url) into TARGET, a `postgresql://` URL or an SQLite file, which must hold no data; the copy commits only
@@ -25,9 +29,19 @@ from connector.errors import ConnectorError, UsageError
 def register(sub: argparse._SubParsersAction) -> None:
     from connector.cli.base import Parser
 
-    store = sub.add_parser("store", help="copy the node's store to another database, migrate it, restrict its role")
+    store = sub.add_parser(
+        "store", help="back up the node's store, copy it to another database, migrate it, restrict its role"
+    )
     store_sub = store.add_subparsers(dest="store_command", metavar="COMMAND", parser_class=Parser)
     store_sub.required = True
+
+    bk = store_sub.add_parser(
+        "backup", help="copy a SQLite store, while the node runs, to a new file, and check the copy"
+    )
+    bk.add_argument("--to", required=True, type=Path, metavar="FILE", help="the new file (must not exist)")
+    add_config_argument(bk)
+    add_json_argument(bk)
+    bk.set_defaults(func=cmd_backup)
 
     cp = store_sub.add_parser(
         "copy", help="copy the whole store (evidence included) into an empty PostgreSQL database or SQLite file"
@@ -71,6 +85,53 @@ def _same(a: str | Path, b: str | Path) -> bool:
 class _Unverified(Exception):
     def __init__(self, copy: Any, source: Any) -> None:
         self.copy, self.source = copy, source
+
+
+def cmd_backup(args: argparse.Namespace) -> int:
+    from connector import keys
+    from connector.evidence.edge.log_check import check_log
+    from connector.store.backup import backup_sqlite
+    from connector.store.copy import reading
+
+    config = _config(args)
+    if config.store.url:
+        raise UsageError(
+            "cli.usage",
+            "the node's store is PostgreSQL: back it up with the database's own tools (pg_dump, or continuous "
+            "archiving), see the README's operations guide",
+            "store.url",
+        )
+    target = args.to.expanduser().resolve()
+    if _same(Path(config.store_path), target):
+        raise UsageError("cli.usage", "the target is the node's own store", "--to")
+    made = backup_sqlite(Path(config.store_path), target)
+    anchors = [c for p in config.trust.ca for c in keys.load_certificates(p)]
+    anchors += [keys.load_certificate(entry.anchor) for entry in config.trust.lists]
+    tsa = [c for p in config.evidence.tsa_certificates for c in keys.load_certificates(p)] or anchors
+    with reading(target) as tx:
+        check = check_log(tx, config.node.participant_id, anchors, tsa, datetime.now(UTC))
+    if args.json:
+        emit_json(
+            {
+                "backedUp": True,
+                "to": str(made.path),
+                "bytes": made.bytes,
+                "schemaVersion": made.schema_version,
+                "check": check.to_json(),
+            }
+        )
+        return EXIT_OK if check.ok else EXIT_FAILED
+    print(f"backed up the store ({made.bytes} bytes, schema version {made.schema_version}) to {made.path}")
+    if not check.ok:
+        first = check.first_break
+        print(f"the copy's evidence log does NOT verify [{first.code}]: {first.reason}" if first else "")
+        print("(the copy is kept: it is what the store holds; `connector evidence check` on the node says more)")
+        return EXIT_FAILED
+    print(
+        f"its evidence log verifies: {check.records} records (head {check.head.hash} at seq {check.head.count}), "
+        f"{check.checkpoints} checkpoints, {check.timestamps} time-stamps"
+    )
+    return EXIT_OK
 
 
 def cmd_copy(args: argparse.Namespace) -> int:

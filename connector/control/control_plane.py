@@ -27,6 +27,7 @@ from connector.records.processes import Negotiation, Transfer
 from connector.store.interface import Store
 from connector.store.sql import processes as repo
 from connector.tasks import Tasks
+from connector.telemetry import NO_TELEMETRY, Telemetry
 from connector.trust.claims import VerifiedClaims
 from connector.web.peer_client import PeerClient
 
@@ -54,9 +55,11 @@ class ControlPlane:
         signer: AgreementSigner | None = None,
         script: Script | None = None,
         parties: PartyNames | None = None,
+        telemetry: Telemetry = NO_TELEMETRY,
     ) -> None:
         self.participant_id = participant_id
         self.parties = parties or PartyNames()  # data-space names (aliases) of the participants
+        self.tracer = telemetry.tracer
         self.store = store
         self.tasks = tasks
         self.decisions = decisions
@@ -79,6 +82,7 @@ class ControlPlane:
             peers,
             self.runner,
             DeliverySettings(dsp.retry_initial, dsp.retry_max, dsp.retry_not_found_for),
+            telemetry,
         )
         self.catalog = catalog.CatalogService(store, peers, decisions, catalogue, self.parties)
 
@@ -111,10 +115,15 @@ class ControlPlane:
 
     async def receive(self, kind: str, event: Received) -> Reply:
         """Apply a peer's message in a transaction, then start the work it left pending."""
-        reply, status = await self.store.run(self.runner.receive, event)
-        if reply.process_id is not None and status is not None:
-            self.engine.settled(kind, reply.process_id, status)
-        return reply
+        message_type = getattr(event.message, "TYPE", type(event.message).__name__)
+        attributes = {"connector.process_kind": kind, "connector.peer": event.peer.participant_id}
+        with self.tracer.span(f"dsp.receive {message_type}", attributes=attributes) as span:
+            reply, status = await self.store.run(self.runner.receive, event)
+            span.set("connector.process_id", reply.process_id or "")
+            span.set("http.response.status_code", reply.status)
+            if reply.process_id is not None and status is not None:
+                self.engine.settled(kind, reply.process_id, status)
+            return reply
 
     async def start_negotiation(
         self,
@@ -127,11 +136,13 @@ class ControlPlane:
         """Consumer: ask a provider for a contract on `offer`; the request leaves once committed. `provider_id`
         may be an alias of the provider's participant id."""
         provider_id = self.parties.participant(provider_id)
-        neg, status = await self.store.run(
-            self.runner.start_negotiation, provider_id, provider_address, offer, dataset_id, purpose
-        )
-        self.engine.settled("negotiation", neg.id, status)
-        return neg
+        with self.tracer.span("negotiation start", attributes={"connector.peer": provider_id}) as span:
+            neg, status = await self.store.run(
+                self.runner.start_negotiation, provider_id, provider_address, offer, dataset_id, purpose
+            )
+            span.set("connector.process_id", neg.id)
+            self.engine.settled("negotiation", neg.id, status)
+            return neg
 
     async def start_transfer(
         self,
@@ -143,17 +154,20 @@ class ControlPlane:
     ) -> Transfer:
         """Consumer: request a transfer under one of our agreements (or, for conformance tests, a given provider)."""
         provider_id = self.parties.participant(provider_id) if provider_id is not None else None
-        tp, status = await self.store.run(
-            self.runner.start_transfer, agreement_id, format, destination, provider_id, provider_address
-        )
-        self.engine.settled("transfer", tp.id, status)
-        return tp
+        with self.tracer.span("transfer start", attributes={"connector.agreement_id": agreement_id}) as span:
+            tp, status = await self.store.run(
+                self.runner.start_transfer, agreement_id, format, destination, provider_id, provider_address
+            )
+            span.set("connector.process_id", tp.id)
+            self.engine.settled("transfer", tp.id, status)
+            return tp
 
     async def command(self, kind: str, pid: str, action: str, reason: str | None = None) -> Any:
         """A user's command on a process (terminate, accept, suspend, resume, complete), then what it queued."""
-        record, status = await self.store.run(self.runner.command, kind, pid, action, reason)
-        self.engine.settled(kind, record.id, status)
-        return record
+        with self.tracer.span(f"{kind} {action}", attributes={"connector.process_id": pid}):
+            record, status = await self.store.run(self.runner.command, kind, pid, action, reason)
+            self.engine.settled(kind, record.id, status)
+            return record
 
     async def transfer_command(self, transfer_id: str, action: str, reason: str | None) -> Any:
         """suspend | resume | complete | terminate a transfer (a user, or the data plane when a flow fails)."""

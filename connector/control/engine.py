@@ -28,6 +28,7 @@ from connector.records.processes import OutboxEntry
 from connector.store.interface import Store
 from connector.store.sql import processes as repo
 from connector.tasks import Tasks
+from connector.telemetry import NO_TELEMETRY, Telemetry
 from connector.web.peer_client import PeerClient, PeerUnavailable
 
 log = logging.getLogger("connector.control")
@@ -65,13 +66,21 @@ class DeliverySettings:
 
 class Engine:
     def __init__(
-        self, store: Store, tasks: Tasks, peers: PeerClient, runner: StepRunner, settings: DeliverySettings
+        self,
+        store: Store,
+        tasks: Tasks,
+        peers: PeerClient,
+        runner: StepRunner,
+        settings: DeliverySettings,
+        telemetry: Telemetry = NO_TELEMETRY,
     ) -> None:
         self.store = store
         self.tasks = tasks
         self.runner = runner
         self.settings = settings
         self.peers = peers
+        self.meter = telemetry.meter
+        self.tracer = telemetry.tracer  # a span per step and per message sent (each in the trace that caused it)
         self._steps: dict[str, asyncio.Task[Any]] = {}
         self._drains: dict[str, asyncio.Task[Any]] = {}
         self._again_steps: set[str] = set()
@@ -210,7 +219,9 @@ class Engine:
         next_entry: Next = UNKNOWN
         try:
             while True:
-                status = await self.store.run(self.runner.perform, process_kind, process_id)
+                with self.tracer.span(f"step {process_kind}", attributes={"connector.process_id": process_id}) as span:
+                    status = await self.store.run(self.runner.perform, process_kind, process_id)
+                    span.set("connector.state", status.state or "")
                 more = status.step_pending
                 next_entry = UNKNOWN if more else status.next_message
                 self._notify(process_kind, process_id, status.state)
@@ -291,9 +302,13 @@ class Engine:
                 await asyncio.sleep((entry.not_before - now).total_seconds())
             retryable = False
             try:
-                response = await self.peers.post(
-                    entry.url, entry.body, expected_peer=entry.peer_id, body_json=entry.body_json
-                )
+                with self.tracer.span(
+                    f"dsp.send {entry.message_type}",
+                    attributes={"connector.process_id": entry.process_id, "connector.peer": entry.peer_id},
+                ):
+                    response = await self.peers.post(
+                        entry.url, entry.body, expected_peer=entry.peer_id, body_json=entry.body_json
+                    )
             except PeerUnavailable as exc:
                 retryable, last_error = True, exc.reason
             except ConnectorError as exc:  # e.g. the server is not the participant we meant to talk to
@@ -318,6 +333,7 @@ class Engine:
                 )
                 return False, UNKNOWN, None
             await self.store.run(repo.outbox_failed_attempt, entry.id, last_error)
+            self.meter.delivery_retried(entry.message_type)
             log.info(
                 "delivery retry",
                 extra={

@@ -3,7 +3,8 @@ and the named regions policies may use (`[regions]`).
 
 They are read and checked before the node starts, by the same validators as the management API (so an error
 names the key, e.g. `policies[1].policy.permission[0].constraint[0].operator`), and written to the store at each
-start: the configuration is the source of truth for the ids it names; others stay as the API left them.
+start: the configuration is the source of truth for the ids it names, and the management API refuses to replace
+or delete those (409, naming the file and key); other ids stay as the API left them.
 """
 
 from __future__ import annotations

@@ -40,6 +40,7 @@ from connector.records.processes import Agreement, Transfer
 from connector.store.interface import Tx
 from connector.store.sql import processes as repo
 from connector.store.sql.flows import get_flow, save_flow
+from connector.telemetry import RECEIVED
 from connector.web.bodies import CLOSING, read_json, stalling
 from connector.web.middleware import peer_of
 
@@ -285,6 +286,7 @@ class ConsumerSide:
         if seal is None:
             return await self._unsealed(tp, flow, Digest(sha256, size))
         facts = await self.judge_seal(transfer_id, seal, Digest(sha256, size))
+        self.plane.meter.moved(RECEIVED, tp.peer_id, size)  # pulled by this node's command line
         return facts_json(facts)
 
     async def _unsealed(self, tp: Transfer, flow: Flow | None, digest: Digest) -> dict[str, Any]:
@@ -376,6 +378,7 @@ class ConsumerSide:
                 AccessRefusal(400, Problem("dataplane.incomplete", "the pushed data is shorter than announced"))
             )
         digest = download.digest()
+        self.plane.meter.moved(RECEIVED, tp.peer_id, digest.size)
         self._receipts[tp.id] = Receipt(download, digest)
         await self.store.run(self._note_received, tp.id, digest, str(target))
         return web.json_response({"received": digest.size, "sha256": digest.sha256})

@@ -43,6 +43,7 @@ from connector.store.interface import Store, Tx
 from connector.store.sql import processes as repo
 from connector.store.sql.flows import get_flow, save_flow
 from connector.tasks import Tasks
+from connector.telemetry import NO_METER, Meter
 from connector.web.endpoints import PublicEndpoints
 from connector.web.peer_client import PeerClient
 from connector.web.tls import PeerTls
@@ -85,6 +86,7 @@ class DataPlane:
         protected_files: tuple[Path, ...] = (),
         clock: Callable[[], datetime] = _utcnow,
         require_seals: bool = False,
+        meter: Meter = NO_METER,
     ) -> None:
         from connector.dataplane.consumer import ConsumerSide
         from connector.dataplane.provider import ProviderSide
@@ -106,6 +108,7 @@ class DataPlane:
         self.protected_files = protected_files  # never served by a source (the node's own store)
         self.clock = clock
         self.require_seals = require_seals  # refuse pulled data a provider does not seal
+        self.meter = meter  # bytes moved, refusals at the data listener
         self.streams = OpenStreams()
         self.loop: asyncio.AbstractEventLoop | None = None
         self.pool: ThreadPoolExecutor | None = None

@@ -12,13 +12,14 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Awaitable, Callable
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from aiohttp import web
 
 from connector.dataplane.endpoint_access import Refused
 from connector.errors import ConnectorError, Problem
 from connector.sources import SourceError, http_status_for
+from connector.telemetry import Meter
 from connector.web.bodies import CLOSING
 from connector.web.limits import request_limits
 from connector.web.middleware import json_error, peer_identity, request_context
@@ -33,28 +34,38 @@ READ_BUFFER = 4 * 1024 * 1024
 STANDING_RETRY_AFTER = 5  # seconds, when a peer's standing could not be decided (a status list unreachable)
 
 
-@web.middleware
-async def problems(request: web.Request, handler: Handler) -> web.StreamResponse:
-    try:
-        return await handler(request)
-    except Refused as exc:
-        headers = {"WWW-Authenticate": 'Bearer error="invalid_token"'} if exc.status == 401 else None
-        if exc.status == 503:  # the peer's standing could not be decided now
-            headers = {"Retry-After": str(STANDING_RETRY_AFTER)}
-        return _error(exc.status, exc, headers)
-    except RangeNotSatisfiable as exc:
-        return _error(416, exc, {"Content-Range": format_unsatisfied_range(exc.total)})
-    except SourceError as exc:
-        status = http_status_for(exc.problem)
-        if status >= 500:
-            log.warning("source failed", extra={"code": exc.code, "reason": exc.reason, "path": request.path})
-        return _error(status, exc)
-    except ConnectorError as exc:
-        status = {"request.too_large": 413, "request.timeout": 408, "auth.no_peer": 401}.get(exc.code, 400)
-        response = _error(status, exc)
-        if exc.code in CLOSING:
-            response.force_close()
-        return response
+def problems(meter: Meter) -> Any:
+    """Refusals and failures as `{"code", "reason"}` with their status; each refusal counted by its code."""
+
+    @web.middleware
+    async def middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
+        try:
+            return await handler(request)
+        except Refused as exc:
+            meter.refused(exc.code)
+            return _refused(exc)
+        except RangeNotSatisfiable as exc:
+            return _error(416, exc, {"Content-Range": format_unsatisfied_range(exc.total)})
+        except SourceError as exc:
+            status = http_status_for(exc.problem)
+            if status >= 500:
+                log.warning("source failed", extra={"code": exc.code, "reason": exc.reason, "path": request.path})
+            return _error(status, exc)
+        except ConnectorError as exc:
+            status = {"request.too_large": 413, "request.timeout": 408, "auth.no_peer": 401}.get(exc.code, 400)
+            response = _error(status, exc)
+            if exc.code in CLOSING:
+                response.force_close()
+            return response
+
+    return middleware
+
+
+def _refused(exc: Refused) -> web.Response:
+    headers = {"WWW-Authenticate": 'Bearer error="invalid_token"'} if exc.status == 401 else None
+    if exc.status == 503:  # the peer's standing could not be decided now
+        headers = {"Retry-After": str(STANDING_RETRY_AFTER)}
+    return _error(exc.status, exc, headers)
 
 
 def _error(status: int, exc: ConnectorError, headers: dict[str, str] | None = None) -> web.Response:
@@ -83,7 +94,7 @@ def build_data_app(plane: DataPlane) -> web.Application:
     identify = peer_identity(plane.tls, optional=plane.settings.client_certificate == "optional")
     limits = request_limits(plane.limits, _refusal, exempt=_streamed)
     app = web.Application(
-        middlewares=[request_context, limits, identify, problems],
+        middlewares=[request_context, limits, identify, problems(plane.meter)],
         client_max_size=plane.limits.max_message_bytes,
         handler_args={"read_bufsize": READ_BUFFER},
     )

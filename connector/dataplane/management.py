@@ -86,7 +86,8 @@ PATHS: dict[str, Any] = {
     "/v1/transfers/{id}/token": {
         "post": {
             "tags": ["transfers"],
-            "summary": "Consumer, pull: the data endpoint with a fresh token",
+            "operationId": "getPullAccess",
+            "summary": "Get the data endpoint of a pull transfer with a fresh token (as consumer)",
             "parameters": ID,
             "responses": {
                 "200": {
@@ -100,8 +101,9 @@ PATHS: dict[str, Any] = {
     "/v1/transfers/{id}/seal": {
         "post": {
             "tags": ["transfers"],
-            "summary": "Consumer, pull: report the data's digest and the provider's seal; "
-            "the seal is verified and kept, or the transfer is terminated with the reason",
+            "operationId": "reportSeal",
+            "summary": "Report the digest and the provider's seal of pulled data (as consumer)",
+            "description": "The seal is verified and kept, or the transfer is terminated with the reason.",
             "parameters": ID,
             "requestBody": {
                 "required": True,
@@ -119,7 +121,8 @@ PATHS: dict[str, Any] = {
     "/v1/transfers/{id}/flow": {
         "get": {
             "tags": ["transfers"],
-            "summary": "The data plane's view of a transfer (token, bytes, seal, streams)",
+            "operationId": "getDataFlow",
+            "summary": "Get the data plane's view of a transfer (token, bytes, seal, streams)",
             "parameters": ID,
             "responses": {
                 "200": {

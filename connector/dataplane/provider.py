@@ -66,6 +66,7 @@ from connector.store.interface import Tx
 from connector.store.sql import definitions as definitions_sql
 from connector.store.sql import processes as repo
 from connector.store.sql.flows import add_bytes_sent, get_digest, get_flow, put_digest, save_flow
+from connector.telemetry import SENT
 from connector.trust.times import to_numeric_date
 from connector.web.middleware import PEER, peer_of
 from connector.web.peers import peer_session
@@ -329,6 +330,7 @@ class ProviderSide:
             if marked and not whole:  # the last bytes did not leave after all: the pull may resume
                 self._last_byte_out.discard(tid)
             await self.store.run(self._streamed, tid, sent, whole, stream.info.total_size)
+            self.plane.meter.moved(SENT, grant.transfer.peer_id, sent)
         if not complete and request.transport is not None:
             # Dropped, not ended: the consumer must see a broken stream, never a short complete one.
             request.transport.abort()
@@ -661,6 +663,7 @@ class ProviderSide:
                 async with session.post(destination.endpoint, data=body(), headers=headers) as resp:
                     await _expect_ok(resp, "the consumer refused the pushed data")
                 await self.store.run(add_bytes_sent, tp.id, hasher.size)
+                self.plane.meter.moved(SENT, tp.peer_id, hasher.size)
                 seal = await self._issue_seal(grant, hasher.digest(), stream.info.media_type)
                 async with session.post(
                     destination.endpoint + "/seal",

@@ -17,6 +17,7 @@ from connector import __version__
 from connector.config import LimitsSection
 from connector.errors import Problem
 from connector.management.openapi import SECTION
+from connector.web.cors import cors
 from connector.web.inputs import LIMITS
 from connector.web.limits import request_limits
 from connector.web.middleware import api_key_auth, request_context
@@ -83,11 +84,17 @@ class Probes:
 
 
 def build_management_app(
-    api_key: str, status: NodeStatus, groups: Sequence[RouteGroup], limits: LimitsSection
+    api_key: str,
+    status: NodeStatus,
+    groups: Sequence[RouteGroup],
+    limits: LimitsSection,
+    cors_origins: Sequence[str] = (),
 ) -> web.Application:
     app = web.Application(
         middlewares=[
             request_context,
+            # Browsers from configured origins only (management.cors_origins); none by default.
+            *([cors(cors_origins)] if cors_origins else []),
             problem_middleware,
             request_limits(limits, problem_refusal),
             api_key_auth(api_key),

@@ -2,6 +2,10 @@
 
 Every input is validated before anything is stored (control.definitions), with errors that name the offending
 field; every change invalidates the catalogue so that peers see it at their next request.
+
+One rule keeps configuration and API from fighting: an id defined in the configuration file belongs to it (the
+node writes it again at each start), so the API refuses to replace or delete it, with a 409 that names the file
+and the key; ids the configuration does not name are the API's alone.
 """
 
 from __future__ import annotations
@@ -9,11 +13,13 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from aiohttp import web
 
 from connector.control.definitions import asset_from_json, offer_from_json, policy_from_json
+from connector.control.seeds import Seeds
 from connector.errors import ConnectorError
 from connector.records.columns import utcnow
 from connector.store.interface import Store
@@ -34,15 +40,29 @@ class Collection:
     insert: Callable[..., Any]
     delete: Callable[..., Any]
     upsert: Callable[..., Any] | None = None  # None: not replaceable (offers are deleted and created again)
+    section: str = ""  # where the configuration defines them ([[assets]], ...)
 
 
 class DefinitionRoutes:
     def __init__(
-        self, store: Store, changed: Callable[[], None], regions: Mapping[str, frozenset[str]] | None = None
+        self,
+        store: Store,
+        changed: Callable[[], None],
+        regions: Mapping[str, frozenset[str]] | None = None,
+        configured: Seeds | None = None,
+        config_file: Path | None = None,
     ) -> None:
         self.store = store
         self.changed = changed  # the catalogue must be rebuilt
         regions = regions or {}
+        seeds = configured or Seeds()
+        # id -> its key in the configuration, per collection
+        self.configured: dict[str, dict[str, str]] = {
+            "assets": {item.id: f"assets[{i}]" for i, item in enumerate(seeds.assets)},
+            "policies": {item.id: f"policies[{i}]" for i, item in enumerate(seeds.policies)},
+            "offers": {item.id: f"offers[{i}]" for i, item in enumerate(seeds.offers)},
+        }
+        self.config_file = config_file
         self.collections = (
             Collection(
                 "asset",
@@ -53,6 +73,7 @@ class DefinitionRoutes:
                 repo.insert_asset,
                 repo.delete_asset,
                 repo.upsert_asset,
+                "assets",
             ),
             Collection(
                 "policy",
@@ -63,6 +84,7 @@ class DefinitionRoutes:
                 repo.insert_policy,
                 repo.delete_policy,
                 repo.upsert_policy,
+                "policies",
             ),
             Collection(
                 "offer",
@@ -72,6 +94,7 @@ class DefinitionRoutes:
                 repo.get_offer,
                 repo.insert_offer,
                 repo.delete_offer,
+                section="offers",
             ),
         )
 
@@ -114,11 +137,26 @@ class DefinitionRoutes:
 
         return handler
 
+    def _not_configured(self, c: Collection, item_id: str, change: str) -> None:
+        """Refuse to `change` an item the configuration defines: it would be written back at the next start."""
+        key = self.configured.get(c.section, {}).get(item_id)
+        if key is None:
+            return
+        where = f"{self.config_file} ({key})" if self.config_file is not None else f"the configuration ({key})"
+        raise ConnectorError(
+            f"{c.name}.conflict",
+            f"{c.name} '{item_id}' is defined in {where}, which the node applies at every start: {change} it "
+            "there and restart the node (the API manages only the ids the configuration does not name)",
+            "id",
+            configured=key,
+        )
+
     def _replacer(self, c: Collection) -> Any:
         assert c.upsert is not None
         upsert = c.upsert
 
         async def handler(request: web.Request) -> web.Response:
+            self._not_configured(c, request.match_info["id"], "change")
             body = await inputs.body_object(request)
             if "id" in body and body["id"] != request.match_info["id"]:
                 raise ConnectorError(f"{c.name}.invalid", "the id in the body differs from the one in the path", "id")
@@ -131,6 +169,7 @@ class DefinitionRoutes:
 
     def _deleter(self, c: Collection) -> Any:
         async def handler(request: web.Request) -> web.Response:
+            self._not_configured(c, request.match_info["id"], "remove")
             await self.store.run(c.delete, request.match_info["id"])
             self.changed()
             return web.Response(status=204)

@@ -20,6 +20,150 @@ from connector.web.openapi import (
     ref,
 )
 
+
+def _secret(what: str) -> dict[str, Any]:
+    return {
+        "description": f"{what}: the value itself, or where the node reads it at each request "
+        '({"env": "VARIABLE", "prefix": "Bearer "}), so that the secret need not be stored with the asset',
+        "oneOf": [
+            {"type": "string"},
+            {
+                "type": "object",
+                "required": ["env"],
+                "additionalProperties": False,
+                "properties": {
+                    "env": {"type": "string", "description": "The environment variable holding the value"},
+                    "prefix": {"type": "string", "description": "Text put before the variable's value"},
+                },
+            },
+        ],
+    }
+
+
+_MEDIA_TYPE = {
+    "type": "string",
+    "description": "The media type consumers are told (default: guessed or the back end's)",
+}
+_ROOT = {
+    "type": "string",
+    "default": "default",
+    "description": "The data root the path is below: 'default' (data.root) or a name of data.roots",
+}
+SOURCE_SCHEMAS: dict[str, Any] = {
+    "FileSource": {
+        "type": "object",
+        "description": "A file, or a folder sent as a tar archive, below a data root of the node; nothing "
+        "outside the root, no symbolic link and no '..' is ever served",
+        "required": ["type", "path"],
+        "additionalProperties": False,
+        "properties": {
+            "type": {"const": "file"},
+            "path": {
+                "type": "string",
+                "description": "The file or folder, relative to the root",
+                "examples": ["reports/2024.csv"],
+            },
+            "root": _ROOT,
+            "mediaType": {
+                **_MEDIA_TYPE,
+                "description": "The media type consumers are told (default: guessed "
+                "from the file name; application/x-tar for a folder)",
+            },
+        },
+    },
+    "HttpSource": {
+        "type": "object",
+        "description": "The provider's own HTTP back end, streamed through; its headers, errors, URL and "
+        "credentials never reach the consumer, and redirects are not followed",
+        "required": ["type", "url"],
+        "additionalProperties": False,
+        "properties": {
+            "type": {"const": "http"},
+            "url": {
+                "type": "string",
+                "format": "uri",
+                "description": "The back end's absolute http(s) URL, without credentials or fragment",
+            },
+            "headers": {
+                "type": "object",
+                "description": "Headers sent to the back end (not Host, Range, framing or encoding headers, "
+                "which the node sets)",
+                "additionalProperties": _secret("A header value"),
+            },
+            "basicAuth": {
+                "type": "object",
+                "description": "HTTP basic authentication towards the back end (instead of an Authorization header)",
+                "required": ["username", "password"],
+                "additionalProperties": False,
+                "properties": {"username": _secret("The user name (no ':')"), "password": _secret("The password")},
+            },
+            "timeouts": {
+                "type": "object",
+                "description": "Seconds the node waits for the back end",
+                "additionalProperties": False,
+                "properties": {
+                    "connect": {"type": "number", "exclusiveMinimum": 0, "default": 10, "description": "To connect"},
+                    "read": {
+                        "type": "number",
+                        "exclusiveMinimum": 0,
+                        "default": 60,
+                        "description": "Between two pieces of the answer",
+                    },
+                    "total": {
+                        "type": "number",
+                        "exclusiveMinimum": 0,
+                        "description": "For the whole answer (default: no limit)",
+                    },
+                },
+            },
+            "ranges": {
+                "type": "boolean",
+                "default": True,
+                "description": "Pass a consumer's byte range on to "
+                "the back end (false: the node reads from the start and skips)",
+            },
+            "mediaType": _MEDIA_TYPE,
+        },
+    },
+    "SqlSource": {
+        "type": "object",
+        "description": "One read-only query on a SQLite database below a data root, streamed as CSV or JSON "
+        "lines; nothing the query does can change the database",
+        "required": ["type", "database", "query"],
+        "additionalProperties": False,
+        "properties": {
+            "type": {"const": "sql"},
+            "database": {"type": "string", "description": "The database file, relative to the root"},
+            "root": _ROOT,
+            "query": {
+                "type": "string",
+                "description": "A SELECT statement; parameters are bound, never formatted in",
+                "examples": ["SELECT * FROM sales WHERE region = :region"],
+            },
+            "parameters": {
+                "description": "Values of the query's parameters: a list for ?, an object for :name",
+                "oneOf": [
+                    {"type": "array", "items": {"type": ["string", "number", "boolean", "null"]}},
+                    {"type": "object", "additionalProperties": {"type": ["string", "number", "boolean", "null"]}},
+                ],
+            },
+            "format": {
+                "type": "string",
+                "enum": ["csv", "jsonl"],
+                "default": "csv",
+                "description": "How rows are written: CSV with a header line, or one JSON object per line",
+            },
+            "mediaType": {**_MEDIA_TYPE, "description": "The media type consumers are told (default: by format)"},
+            "timeout": {
+                "type": "number",
+                "exclusiveMinimum": 0,
+                "default": 300,
+                "description": "Seconds the query may run",
+            },
+        },
+    },
+}
+
 SCHEMAS: dict[str, Any] = {
     "Asset": {
         "type": "object",
@@ -32,14 +176,22 @@ SCHEMAS: dict[str, Any] = {
             "mediaType": {"type": "string"},
             "formats": {"type": "array", "items": {"type": "string", "enum": ["HttpData-PULL", "HttpData-PUSH"]}},
             "source": {
-                "type": "object",
-                "description": "Where the data comes from: {type: file|http|sql, ...}",
-                "required": ["type"],
-                "properties": {"type": {"type": "string", "enum": ["file", "http", "sql"]}},
+                "description": "Where the data comes from: a file or folder below a data root, the provider's "
+                "HTTP back end, or a read-only SQL query; each kind takes the fields described in its schema",
+                "oneOf": [ref("FileSource"), ref("HttpSource"), ref("SqlSource")],
+                "discriminator": {
+                    "propertyName": "type",
+                    "mapping": {
+                        "file": "#/components/schemas/FileSource",
+                        "http": "#/components/schemas/HttpSource",
+                        "sql": "#/components/schemas/SqlSource",
+                    },
+                },
             },
             "properties": {"type": "object"},
         },
     },
+    **SOURCE_SCHEMAS,
     "Policy": {
         "type": "object",
         "required": ["id", "policy"],
@@ -192,7 +344,8 @@ PATHS: dict[str, Any] = {
     "/check/health": {
         "get": {
             "tags": ["checks"],
-            "summary": "Health of the node (no API key needed)",
+            "operationId": "getHealth",
+            "summary": "Get the node's health (no API key needed)",
             "security": [],
             "responses": {"200": {"description": "Healthy"}, "503": {"description": "Degraded"}},
         }
@@ -200,7 +353,8 @@ PATHS: dict[str, Any] = {
     "/check/readiness": {
         "get": {
             "tags": ["checks"],
-            "summary": "Ready to serve",
+            "operationId": "getReadiness",
+            "summary": "Tell whether the node is ready to serve",
             "security": [],
             "responses": {"200": {"description": "Ready"}, "503": {"description": "Not yet"}},
         }
@@ -208,20 +362,22 @@ PATHS: dict[str, Any] = {
     "/check/liveness": {
         "get": {
             "tags": ["checks"],
-            "summary": "The event loop answers",
+            "operationId": "getLiveness",
+            "summary": "Tell whether the node's event loop answers",
             "security": [],
             "responses": {"200": {"description": "Alive"}},
         }
     },
-    "/v1/assets": collection("asset", "Asset", "assets"),
+    "/v1/assets": collection("asset", "assets", "Asset", "assets"),
     "/v1/assets/{id}": crud("asset", "Asset", "assets"),
-    "/v1/policies": collection("policy", "Policy", "policies"),
+    "/v1/policies": collection("policy", "policies", "Policy", "policies"),
     "/v1/policies/{id}": crud("policy", "Policy", "policies"),
-    "/v1/offers": collection("offer", "Offer", "offers"),
+    "/v1/offers": collection("offer", "offers", "Offer", "offers"),
     "/v1/offers/{id}": crud("offer", "Offer", "offers", updatable=False),
     "/v1/catalog/request": {
         "post": {
             "tags": ["catalog"],
+            "operationId": "requestCatalog",
             "summary": "Ask a peer for its catalogue",
             "requestBody": body("CatalogRequest"),
             "responses": {**ok("Catalog"), **problems("400", "502")},
@@ -230,6 +386,7 @@ PATHS: dict[str, Any] = {
     "/v1/negotiations": {
         "get": {
             "tags": ["negotiations"],
+            "operationId": "listNegotiations",
             "summary": "List negotiations",
             "parameters": PAGING
             + [
@@ -240,6 +397,7 @@ PATHS: dict[str, Any] = {
         },
         "post": {
             "tags": ["negotiations"],
+            "operationId": "startNegotiation",
             "summary": "Start a negotiation with a provider (as consumer)",
             "requestBody": body("NegotiationRequest"),
             "responses": {**ok("Negotiation", "201", "Started"), **problems("400", "502")},
@@ -248,15 +406,17 @@ PATHS: dict[str, Any] = {
     "/v1/negotiations/{id}": {
         "get": {
             "tags": ["negotiations"],
-            "summary": "A negotiation with its history",
+            "operationId": "getNegotiation",
+            "summary": "Get a negotiation with its history",
             "parameters": ID + WAIT,
             "responses": {**ok("Negotiation"), **problems("404")},
         }
     },
-    "/v1/negotiations/{id}/{action}": command("negotiations", ["terminate", "accept"], "Negotiation"),
+    "/v1/negotiations/{id}/{action}": command("negotiations", "negotiation", ["terminate", "accept"], "Negotiation"),
     "/v1/agreements": {
         "get": {
             "tags": ["agreements"],
+            "operationId": "listAgreements",
             "summary": "List agreements",
             "parameters": PAGING,
             "responses": {**ok(page_of("Agreement")), **problems("400")},
@@ -265,7 +425,8 @@ PATHS: dict[str, Any] = {
     "/v1/agreements/{id}": {
         "get": {
             "tags": ["agreements"],
-            "summary": "One agreement",
+            "operationId": "getAgreement",
+            "summary": "Get an agreement",
             "parameters": ID,
             "responses": {**ok("Agreement"), **problems("404")},
         }
@@ -273,6 +434,7 @@ PATHS: dict[str, Any] = {
     "/v1/transfers": {
         "get": {
             "tags": ["transfers"],
+            "operationId": "listTransfers",
             "summary": "List transfers",
             "parameters": PAGING
             + [
@@ -284,6 +446,7 @@ PATHS: dict[str, Any] = {
         },
         "post": {
             "tags": ["transfers"],
+            "operationId": "startTransfer",
             "summary": "Request a transfer under an agreement (as consumer)",
             "requestBody": body("TransferRequest"),
             "responses": {**ok("Transfer", "201", "Requested"), **problems("400", "404", "409")},
@@ -292,12 +455,15 @@ PATHS: dict[str, Any] = {
     "/v1/transfers/{id}": {
         "get": {
             "tags": ["transfers"],
-            "summary": "A transfer with its history",
+            "operationId": "getTransfer",
+            "summary": "Get a transfer with its history",
             "parameters": ID + WAIT,
             "responses": {**ok("Transfer"), **problems("404")},
         }
     },
-    "/v1/transfers/{id}/{action}": command("transfers", ["suspend", "resume", "complete", "terminate"], "Transfer"),
+    "/v1/transfers/{id}/{action}": command(
+        "transfers", "transfer", ["suspend", "resume", "complete", "terminate"], "Transfer"
+    ),
 }
 
 SECTION = ApiSection(PATHS, SCHEMAS)

@@ -42,6 +42,11 @@ from connector.management.definition_routes import DefinitionRoutes
 from connector.management.process_routes import ProcessRoutes
 from connector.node.documents import AgreementDocuments
 from connector.node.listeners import Listener, exclusive, listen, open_store
+from connector.observability.gauges import Gauges
+from connector.observability.metrics import NodeMetrics
+from connector.observability.observed import ObservedAuthenticator, ObservedDecisions, ObservedStore
+from connector.observability.routes import MetricsRoutes
+from connector.observability.tracing import from_environment as tracer_from_environment
 from connector.policy.parties import PartyNames
 from connector.policy.seam import Verdict
 from connector.protocol.app import build_protocol_app
@@ -52,6 +57,7 @@ from connector.protocol.version import version_routes
 from connector.records.processes import Transfer
 from connector.store.interface import Store
 from connector.tasks import Tasks
+from connector.telemetry import NO_TELEMETRY, Telemetry, Tracer
 from connector.trust.edge import routes as trust_routes
 from connector.trust.edge.authenticator import DcpAuthenticator
 from connector.trust.edge.fetching import Fetcher
@@ -61,6 +67,7 @@ from connector.trust.edge.service import TrustService, VerificationLog
 from connector.trust.edge.standing import StandingService
 from connector.trust.edge.trust_lists import TrustListKeeper
 from connector.web.endpoints import PublicEndpoints
+from connector.web.middleware import TRACER
 from connector.web.openapi import RouteGroup
 from connector.web.outgoing import OutgoingHttp
 from connector.web.peer_client import PeerClient
@@ -92,6 +99,8 @@ class RunningNode:
     listeners: dict[str, Listener] = field(default_factory=dict)
     started_at: float = field(default_factory=time.monotonic)
     ready: bool = False
+    metrics: NodeMetrics | None = None
+    telemetry: Telemetry = NO_TELEMETRY
 
     @property
     def participant_id(self) -> str:
@@ -134,17 +143,25 @@ class _ControlForData:
 
 
 @contextlib.asynccontextmanager
-async def running(config: Config, clock: Callable[[], datetime] = _utcnow) -> AsyncIterator[RunningNode]:
-    """Build and start a node; stop it when the block ends."""
+async def running(
+    config: Config, clock: Callable[[], datetime] = _utcnow, tracer: Tracer | None = None
+) -> AsyncIterator[RunningNode]:
+    """Build and start a node; stop it when the block ends. `tracer`: where its spans go (default: as the
+    standard OTEL_* variables say, which is nowhere unless they ask for traces)."""
     started_at = time.monotonic()
     definitions = seeds.definitions(config)  # a mistake in the configuration stops us before anything opens
     insecure = config.protocol.insecure_http
     holding = not insecure and not config.tck.enabled
     verifying = holding and bool(config.trust.lists)
+    metrics = NodeMetrics(config.node.participant_id, config.management.metrics_peers)
+    if tracer is None:
+        tracer = tracer_from_environment(config.node.participant_id)
+    telemetry = Telemetry(metrics, tracer)
     async with contextlib.AsyncExitStack() as stack:
+        stack.push_async_callback(telemetry.tracer.close)  # the last spans leave once everything stopped
         config.node.data_dir.mkdir(parents=True, exist_ok=True)
         stack.enter_context(exclusive(config.node.data_dir))
-        store = await stack.enter_async_context(open_store(config))
+        store: Store = ObservedStore(await stack.enter_async_context(open_store(config)), metrics)
 
         # TLS and identity (none in the plain-HTTP conformance profile).
         keeper = TrustListKeeper(config.trust.lists if verifying else (), config.trust.list_refresh, clock)
@@ -228,9 +245,14 @@ async def running(config: Config, clock: Callable[[], datetime] = _utcnow) -> As
         )
 
         # The two planes.
-        peers = PeerClient(outgoing, holder.authorization_for if holder is not None else None, allow_http=insecure)
+        peers = PeerClient(
+            outgoing,
+            holder.authorization_for if holder is not None else None,
+            allow_http=insecure,
+            tracer=telemetry.tracer,
+        )
         parties = PartyNames(MappingProxyType(config.party_aliases()))
-        decisions = PolicyDecisions(regions=dict(definitions.regions), parties=parties)
+        decisions = ObservedDecisions(PolicyDecisions(regions=dict(definitions.regions), parties=parties), telemetry)
         forward = _ControlForData()
         dataplane: DataPlane | None = None
         if not insecure:
@@ -256,6 +278,7 @@ async def running(config: Config, clock: Callable[[], datetime] = _utcnow) -> As
                 limits=config.limits,
                 protected_files=(config.store_path,),
                 require_seals=config.evidence.require_seals,
+                meter=metrics,
             )
         control = ControlPlane(
             participant_id=config.node.participant_id,
@@ -274,6 +297,7 @@ async def running(config: Config, clock: Callable[[], datetime] = _utcnow) -> As
             signer=evidence.signer if evidence is not None else None,
             script=tck.TckScript() if config.tck.enabled else None,
             parties=parties,
+            telemetry=telemetry,
         )
         forward.to(control)
 
@@ -291,6 +315,8 @@ async def running(config: Config, clock: Callable[[], datetime] = _utcnow) -> As
             evidence=evidence,
             dataplane=dataplane,
             started_at=started_at,
+            metrics=metrics,
+            telemetry=telemetry,
         )
 
         # Start-up, before anyone can reach us; each part's stop is pushed so that it runs after the listeners
@@ -313,7 +339,8 @@ async def running(config: Config, clock: Callable[[], datetime] = _utcnow) -> As
 
         # The listeners.
         protocol = version_routes(config.node.participant_id, config.protocol.client_certificate)
-        protocol += DspRoutes(control, authenticator, evidence or NoRefusalLog(), config.limits).routes()
+        verifier = ObservedAuthenticator(authenticator, telemetry)  # timed, its refusals counted
+        protocol += DspRoutes(control, verifier, evidence or NoRefusalLog(), config.limits).routes()
         if holder is not None:
             protocol += trust_routes.protocol_routes(holder)
         if config.tck.enabled:
@@ -324,11 +351,16 @@ async def running(config: Config, clock: Callable[[], datetime] = _utcnow) -> As
                 "(protocol.insecure_http = true); use this only for conformance tests on loopback"
             )
         groups: list[RouteGroup] = [
-            DefinitionRoutes(store, control.catalog.invalidate, definitions.regions).group(),
+            DefinitionRoutes(
+                store, control.catalog.invalidate, definitions.regions, definitions, config.source
+            ).group(),
             ProcessRoutes(control, config.peers).group(),
             DataRoutes(dataplane).group(),
             trust_routes.management_routes(trust),
             EvidenceRoutes(evidence, store).group(),
+            MetricsRoutes(metrics, Gauges(store, lambda: trust.expiries(identity), metrics.peers, clock)).group(
+                config.management.metrics_public
+            ),
         ]
         await _listen(
             stack,
@@ -343,7 +375,9 @@ async def running(config: Config, clock: Callable[[], datetime] = _utcnow) -> As
             node,
             "management",
             config.management.listen,
-            build_management_app(config.management_api_key(), node, groups, config.limits),
+            build_management_app(
+                config.management_api_key(), node, groups, config.limits, config.management.cors_origins
+            ),
             _management_tls(config),
         )
         if dataplane is not None:
@@ -403,6 +437,7 @@ async def _listen(
     app: web.Application,
     ssl_context: Any,
 ) -> None:
+    app[TRACER] = node.telemetry.tracer
     listener = await listen(stack, name, address, app, ssl_context, node.config.limits)
     node.listeners[name] = listener
     node.endpoints.bound(name, listener.port)

@@ -421,4 +421,12 @@ MIGRATIONS: tuple[Migration, ...] = (
         ALTER TABLE data_flows ADD COLUMN delivered_at TEXT;
         """,
     ),
+    Migration(
+        7,
+        "metrics: processes counted by role, state and peer from an index alone (each scrape of /metrics)",
+        """
+        CREATE INDEX negotiations_by_state ON negotiations(role, state, peer_id);
+        CREATE INDEX transfers_by_state ON transfers(role, state, peer_id);
+        """,
+    ),
 )

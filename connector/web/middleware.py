@@ -21,6 +21,7 @@ from cryptography import x509
 from connector.errors import ConnectorError, Problem
 from connector.log import request_id
 from connector.pki.certificates import participant_id_of
+from connector.telemetry import NO_TRACER, Tracer
 from connector.web.tls import peer_certificate
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
@@ -37,9 +38,18 @@ class PeerIdentity:
 
 
 def open_route(handler: Handler) -> Handler:
-    """Mark a protocol route as reachable without a client certificate (version, DID documents)."""
+    """Mark a route as reachable without a client certificate (protocol: version, DID documents) or without the
+    API key (management: what the operator configured open)."""
     handler.open_to_anyone = True  # type: ignore[attr-defined]
     return handler
+
+
+def is_open(request: web.Request) -> bool:
+    return getattr(request.match_info.route.handler, "open_to_anyone", False)
+
+
+# The tracer of the node whose listener serves an application (none: no spans).
+TRACER = web.AppKey("tracer", Tracer)
 
 
 PEER = web.RequestKey("peer", PeerIdentity)
@@ -64,27 +74,38 @@ async def request_context(request: web.Request, handler: Handler) -> web.StreamR
     token = request_id.set(rid)
     started = time.perf_counter()
     status = 500
+    tracer = request.app.get(TRACER, NO_TRACER)
+    resource = request.match_info.route.resource
+    route = resource.canonical if resource is not None else "(no route)"
     try:
-        response = await handler(request)
-        status = response.status
+        # The server span continues the caller's trace when its request carries a W3C `traceparent`.
+        with tracer.span(
+            f"{request.method} {route}",
+            kind="server",
+            attributes={"http.request.method": request.method, "http.route": route, "connector.request_id": rid},
+            carrier=request.headers,
+        ) as span:
+            try:
+                response = await handler(request)
+                status = response.status
+            except web.HTTPException as exc:
+                status = exc.status
+                raise
+            finally:
+                span.set("http.response.status_code", status)
+                if status >= 500:
+                    span.failed(f"HTTP {status}")
         response.headers["X-Request-Id"] = rid
         return response
     except web.HTTPException as exc:
-        status = exc.status
         exc.headers["X-Request-Id"] = rid
         raise
     finally:
         peer = request.get(PEER)
-        access_log.info(
-            "%s %s %s",
-            request.method,
-            request.path,
-            status,
-            extra={
-                "ms": round((time.perf_counter() - started) * 1000, 2),
-                "peer": peer.participant_id if peer else None,
-            },
-        )
+        fields: dict[str, Any] = {"ms": round((time.perf_counter() - started) * 1000, 2)}
+        if peer is not None:  # management and open routes have none
+            fields["peer"] = peer.participant_id
+        access_log.info("%s %s %s", request.method, request.path, status, extra=fields)
         request_id.reset(token)
 
 
@@ -111,8 +132,6 @@ def peer_identity(
 
     @web.middleware
     async def middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
-        route_handler = request.match_info.route.handler
-        is_open = getattr(route_handler, "open_to_anyone", False)
         cert = peer_certificate(request.transport)
         problem: Problem | None = None
         if cert is not None:
@@ -131,7 +150,7 @@ def peer_identity(
             problem = Problem(
                 "certificate.missing", "this route requires a client certificate issued by a trusted authority"
             )
-        if problem is not None and not is_open:
+        if problem is not None and not is_open(request):
             if defer:
                 request[PEER_PROBLEM] = problem
             else:
@@ -147,7 +166,7 @@ def api_key_auth(expected: str) -> Any:
 
     @web.middleware
     async def middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
-        if request.path.startswith("/check/") or request.path == "/v1/openapi.json":
+        if request.path.startswith("/check/") or request.path == "/v1/openapi.json" or is_open(request):
             return await handler(request)
         presented = request.headers.get("X-Api-Key", "").encode()
         if not presented or not hmac.compare_digest(presented, expected_bytes):

@@ -81,17 +81,29 @@ WAIT = [
 ]
 
 
+def a(noun: str) -> str:
+    """The noun with its indefinite article: "an asset", "a policy"."""
+    return ("an " if noun[:1].lower() in "aeio" else "a ") + noun
+
+
+def either(words: list[str]) -> str:
+    """ "suspend, resume or terminate"."""
+    return words[0] if len(words) == 1 else ", ".join(words[:-1]) + " or " + words[-1]
+
+
 def crud(name: str, schema: str, tag: str, updatable: bool = True) -> dict[str, Any]:
     item: dict[str, Any] = {
         "get": {
             "tags": [tag],
-            "summary": f"Get one {name}",
+            "operationId": f"get{schema}",
+            "summary": f"Get {a(name)}",
             "parameters": ID,
             "responses": {**ok(schema), **problems("404")},
         },
         "delete": {
             "tags": [tag],
-            "summary": f"Delete a {name}",
+            "operationId": f"delete{schema}",
+            "summary": f"Delete {a(name)}",
             "parameters": ID,
             "responses": {"204": {"description": "Deleted"}, **problems("404", "409")},
         },
@@ -99,36 +111,42 @@ def crud(name: str, schema: str, tag: str, updatable: bool = True) -> dict[str, 
     if updatable:
         item["put"] = {
             "tags": [tag],
-            "summary": f"Replace a {name}",
+            "operationId": f"replace{schema}",
+            "summary": f"Replace {a(name)}",
             "parameters": ID,
             "requestBody": body(schema),
-            "responses": {**ok(schema), **problems("400")},
+            "responses": {**ok(schema), **problems("400", "409")},
         }
     return item
 
 
-def collection(name: str, schema: str, tag: str) -> dict[str, Any]:
+def collection(name: str, plural: str, schema: str, tag: str) -> dict[str, Any]:
     return {
         "get": {
             "tags": [tag],
-            "summary": f"List {name}s",
+            "operationId": f"list{plural[:1].upper()}{plural[1:]}",
+            "summary": f"List {plural}",
             "parameters": PAGING,
             "responses": {**ok(page_of(schema)), **problems("400")},
         },
         "post": {
             "tags": [tag],
-            "summary": f"Create a {name}",
+            "operationId": f"create{schema}",
+            "summary": f"Create {a(name)}",
             "requestBody": body(schema),
             "responses": {**ok(schema, "201", "Created"), **problems("400", "409")},
         },
     }
 
 
-def command(tag: str, actions: list[str], schema: str) -> dict[str, Any]:
+def command(tag: str, name: str, actions: list[str], schema: str) -> dict[str, Any]:
+    """`POST .../{id}/{action}` on a process called `name` (negotiation, transfer)."""
+    words = either(actions)
     return {
         "post": {
             "tags": [tag],
-            "summary": "Act on the process: " + ", ".join(actions),
+            "operationId": f"actOn{schema}",
+            "summary": f"{words[:1].upper()}{words[1:]} {a(name)}",
             "parameters": ID
             + [{"name": "action", "in": "path", "required": True, "schema": {"type": "string", "enum": actions}}],
             "requestBody": {
@@ -205,7 +223,8 @@ def serving(sections: Sequence[ApiSection]) -> RouteGroup:
             "/v1/openapi.json": {
                 "get": {
                     "tags": ["meta"],
-                    "summary": "This document",
+                    "operationId": "getOpenApiDocument",
+                    "summary": "Get this OpenAPI document",
                     "security": [],
                     "responses": {"200": {"description": "OpenAPI 3.1 document"}},
                 }

@@ -18,6 +18,7 @@ import aiohttp
 from connector.errors import ConnectorError
 from connector.log import request_id
 from connector.pki.certificates import participant_id_of
+from connector.telemetry import NO_TRACER, Tracer
 from connector.web.outgoing import EXPECTED_PEER, OutgoingHttp
 
 # The Authorization header to send to a participant (a DCP self-issued token), or None.
@@ -83,11 +84,16 @@ class PeerClient:
     a request for a known participant leaves only on a connection to that participant (OutgoingHttp)."""
 
     def __init__(
-        self, http: OutgoingHttp, authorization: Authorization | None = None, allow_http: bool = False
+        self,
+        http: OutgoingHttp,
+        authorization: Authorization | None = None,
+        allow_http: bool = False,
+        tracer: Tracer = NO_TRACER,
     ) -> None:
         self.http = http
         self.authorization = authorization
         self.allow_http = allow_http
+        self.tracer = tracer  # a client span per request, its W3C trace context sent along
 
     @staticmethod
     def _server_id(resp: aiohttp.ClientResponse, url: str) -> str | None:
@@ -120,33 +126,43 @@ class PeerClient:
                 all_headers["Authorization"] = token
         all_headers.update(headers or {})
         data = body_json if body_json is not None else None if body is None else json.dumps(body)
-        expecting = EXPECTED_PEER.set(expected_peer)
-        try:
-            async with session.request(
-                method,
-                url,
-                data=data,
-                headers=all_headers,
-                timeout=aiohttp.ClientTimeout(total=timeout),
-                allow_redirects=False,
-            ) as resp:
-                server_id = self._server_id(resp, url)
-                text = await resp.text()
-                status = resp.status
-                resp_headers = dict(resp.headers)
-        except ConnectorError:
-            raise
-        except aiohttp.ClientResponseError as exc:
-            raise PeerUnavailable("peer.unreachable", f"{url}: {exc.status} {exc.message}") from None
-        except (TimeoutError, aiohttp.ClientError, OSError) as exc:
-            refusal = certificate_refusal(exc)
-            log.debug("peer request failed", extra={"url": url, "error": repr(exc), "refusal": refusal})
-            if refusal is not None:  # not transient: retrying would only hide the reason
-                raise ConnectorError("peer.tls_refused", f"{url}: {refusal}") from None
-            reason = str(exc) or type(exc).__name__
-            raise PeerUnavailable("peer.unreachable", f"cannot reach {url}: {reason}") from None
-        finally:
-            EXPECTED_PEER.reset(expecting)
+        attributes = {"http.request.method": method, "url.full": url, "connector.peer": expected_peer or ""}
+        with self.tracer.span(method, kind="client", attributes=attributes) as span:
+            self.tracer.inject(all_headers)
+            expecting = EXPECTED_PEER.set(expected_peer)
+            try:
+                async with session.request(
+                    method,
+                    url,
+                    data=data,
+                    headers=all_headers,
+                    timeout=aiohttp.ClientTimeout(total=timeout),
+                    allow_redirects=False,
+                ) as resp:
+                    server_id = self._server_id(resp, url)
+                    text = await resp.text()
+                    status = resp.status
+                    resp_headers = dict(resp.headers)
+            except ConnectorError as exc:
+                span.failed(exc.code)
+                raise
+            except aiohttp.ClientResponseError as exc:
+                span.failed("peer.unreachable")
+                raise PeerUnavailable("peer.unreachable", f"{url}: {exc.status} {exc.message}") from None
+            except (TimeoutError, aiohttp.ClientError, OSError) as exc:
+                refusal = certificate_refusal(exc)
+                log.debug("peer request failed", extra={"url": url, "error": repr(exc), "refusal": refusal})
+                if refusal is not None:  # not transient: retrying would only hide the reason
+                    span.failed("peer.tls_refused")
+                    raise ConnectorError("peer.tls_refused", f"{url}: {refusal}") from None
+                reason = str(exc) or type(exc).__name__
+                span.failed("peer.unreachable")
+                raise PeerUnavailable("peer.unreachable", f"cannot reach {url}: {reason}") from None
+            finally:
+                EXPECTED_PEER.reset(expecting)
+            span.set("http.response.status_code", status)
+            if status >= 400:
+                span.failed(f"HTTP {status}")
         try:
             decoded = json.loads(text) if text.strip() else None
         except ValueError:

@@ -187,19 +187,22 @@ def _document() -> openapi.ApiSection:
         "/v1/evidence": {
             "get": {
                 "tags": ["evidence"],
-                "summary": "The evidence log: head and last checkpoint",
+                "operationId": "getEvidenceStatus",
+                "summary": "Get the evidence log's head and last checkpoint",
                 "responses": answers(ref("EvidenceStatus")),
             }
         },
         "/v1/evidence/checkpoints": {
             "get": {
                 "tags": ["evidence"],
-                "summary": "The latest signed checkpoints, newest first",
+                "operationId": "listCheckpoints",
+                "summary": "List the latest signed checkpoints, newest first",
                 "parameters": [{"name": "limit", "in": "query", "schema": {"type": "integer"}}],
                 "responses": answers({"type": "object", "properties": {"items": {"type": "array"}}}, "503"),
             },
             "post": {
                 "tags": ["evidence"],
+                "operationId": "writeCheckpoint",
                 "summary": "Write a signed (and time-stamped) checkpoint now",
                 "responses": {
                     **answers(ref("Checkpoint"), "400", "503", status="201"),
@@ -210,14 +213,16 @@ def _document() -> openapi.ApiSection:
         "/v1/evidence/check": {
             "post": {
                 "tags": ["evidence"],
-                "summary": "Verify the whole stored log; the first broken link comes first",
+                "operationId": "checkEvidenceLog",
+                "summary": "Verify the whole stored log (the first broken link comes first)",
                 "responses": answers(ref("LogCheck"), "503"),
             }
         },
         "/v1/evidence/agreements/{id}/bundle": {
             "get": {
                 "tags": ["evidence"],
-                "summary": "The evidence bundle of one agreement",
+                "operationId": "exportEvidenceBundle",
+                "summary": "Export the evidence bundle of an agreement",
                 "parameters": openapi.ID,
                 "responses": answers(ref("EvidenceBundle"), "400", "404", "503"),
             }
@@ -225,7 +230,8 @@ def _document() -> openapi.ApiSection:
         "/v1/evidence/agreements/{id}/signatures": {
             "get": {
                 "tags": ["evidence"],
-                "summary": "The signatures held for one agreement",
+                "operationId": "getAgreementSignatures",
+                "summary": "Get the signatures held for an agreement",
                 "parameters": openapi.ID,
                 "responses": answers(ref("AgreementSignatures"), "503"),
             }

@@ -170,6 +170,10 @@ class Fetcher:
                 self._status.popitem(last=False)
         return token, fetched_at
 
+    def cached_status_lists(self) -> list[tuple[str, datetime]]:
+        """The status lists held (URL, until when each is valid)."""
+        return [(url, cached.valid_until) for url, cached in list(self._status.items())]
+
     def forget_status(self, url: str) -> None:
         """Drop a cached status list the verifier could not use, so the next request fetches it again."""
         self._status.pop(url, None)

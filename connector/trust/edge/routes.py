@@ -170,7 +170,8 @@ def _document() -> openapi.ApiSection:
         "/v1/verifications": {
             "get": {
                 "tags": ["trust"],
-                "summary": "Verifications of peers' requests, newest first",
+                "operationId": "listVerifications",
+                "summary": "List the verifications of peers' requests, newest first",
                 "parameters": openapi.PAGING
                 + [
                     {"name": "outcome", "in": "query", "schema": {"type": "string", "enum": list(OUTCOMES)}},
@@ -188,14 +189,16 @@ def _document() -> openapi.ApiSection:
         "/v1/trust-lists": {
             "get": {
                 "tags": ["trust"],
-                "summary": "The configured trust lists and the copy of each in force",
+                "operationId": "listTrustLists",
+                "summary": "List the configured trust lists and the copy of each in force",
                 "responses": _answers(_listing("TrustListState", verifying={"type": "boolean"})),
             }
         },
         "/v1/credentials": {
             "get": {
                 "tags": ["trust"],
-                "summary": "The credentials this node presents",
+                "operationId": "listCredentials",
+                "summary": "List the credentials this node presents",
                 "responses": _answers(_listing("OwnCredential")),
             }
         },

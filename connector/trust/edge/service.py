@@ -21,6 +21,7 @@ import logging
 import time
 from collections import deque
 from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from cryptography import x509
@@ -28,6 +29,7 @@ from cryptography.hazmat.primitives.serialization import Encoding
 
 from connector.config import TrustSection
 from connector.errors import ConnectorError
+from connector.identity import NodeIdentity
 from connector.records.trust import VerificationRecord
 from connector.store.errors import StoreError
 from connector.store.interface import Store, Tx
@@ -37,6 +39,7 @@ from connector.trust.edge.authenticator import DcpAuthenticator
 from connector.trust.edge.fetching import Fetcher
 from connector.trust.edge.holder import Holder
 from connector.trust.edge.trust_lists import MAX_LIST_BYTES, TrustListKeeper
+from connector.trust.times import parse_datetime
 from connector.trust.tokens import DEFAULT_MAX_LIFETIME
 from connector.web.tls import PeerTls
 
@@ -107,6 +110,16 @@ class VerificationLog:
         """Write every waiting record (before the records are read, and at stop)."""
         if len(self.pending):
             await self.store.run(self.pending.write)
+
+
+@dataclass(frozen=True)
+class Expiry:
+    """When a piece of trust material stops being usable: `kind` certificate (the node's own: tls, signing), ca,
+    crl, trust_list, status_list or credential (the node's own), `name` which one."""
+
+    kind: str
+    name: str
+    at: datetime
 
 
 class TrustService:
@@ -233,6 +246,32 @@ class TrustService:
                 log.warning("trust maintenance skipped: %s", exc)
 
     # --- for operators and tests -----------------------------------------------------------------------------
+
+    def expiries(self, identity: NodeIdentity | None) -> list[Expiry]:
+        """When each piece of trust material in force runs out: the node's own certificates and credentials, the
+        CAs and CRLs it trusts, the trust lists it keeps and the status lists it holds."""
+        found: dict[tuple[str, str], datetime] = {}
+        if identity is not None:
+            found["certificate", "tls"] = identity.tls_cert.not_valid_after_utc
+            found["certificate", "signing"] = identity.signing_cert.not_valid_after_utc
+        if self.tls is not None:
+            for ca in self.tls.material.cas:
+                found["ca", ca.subject.rfc4514_string()] = ca.not_valid_after_utc
+            for crl in self.tls.material.crls:
+                if crl.next_update_utc is not None:
+                    found["crl", crl.issuer.rfc4514_string()] = crl.next_update_utc
+        for state in self.keeper.states:
+            if state.current is not None:
+                found["trust_list", state.current.federation_name] = state.current.valid_until
+        if self.fetcher is not None:
+            for url, until in self.fetcher.cached_status_lists():
+                found["status_list", url] = until
+        for credential in self.holder.credentials if self.holder is not None else ():
+            if credential.valid_until is not None:
+                kind = next((t for t in credential.types if t != "VerifiableCredential"), "VerifiableCredential")
+                at = parse_datetime(credential.valid_until, "credential.invalid", "validUntil")
+                found["credential", f"{kind} {credential.id}"] = at
+        return [Expiry(kind, name, at) for (kind, name), at in sorted(found.items())]
 
     def forget_caches(self) -> None:
         """Cold caches: DID documents, status lists and reusable presentations are fetched again."""

@@ -1,0 +1,61 @@
+"""`connector health` (what the container image's HEALTHCHECK runs): 0 healthy, 1 degraded, 3 not answering."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import sys
+
+from aiohttp import web
+from nodekit import make_participant, running_node, write_config
+
+
+async def _health(config, *extra: str) -> tuple[int, str, str]:
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "connector",
+        "health",
+        "--config",
+        str(config),
+        *extra,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+    )
+    out, err = await asyncio.wait_for(proc.communicate(), 60)
+    assert proc.returncode is not None
+    return proc.returncode, out.decode(), err.decode()
+
+
+async def test_health_of_a_running_node_then_of_none(authority, tmp_path):
+    p = make_participant(authority, tmp_path, "org-a")
+    config = write_config(p, tmp_path)
+    async with running_node(config):
+        status, out, _ = await _health(config)
+        assert status == 0 and out.startswith(f"ok: {p.participant_id} (store ok, listeners "), out
+        status, out, _ = await _health(config, "--json")
+        assert status == 0 and json.loads(out)["status"] == "ok"
+        status, out, _ = await _health(config, "--quiet")
+        assert status == 0 and out == ""
+    status, out, err = await _health(config)
+    assert status == 3 and out == "" and "no node answers" in err, (status, out, err)
+
+
+async def test_a_degraded_answer_is_exit_status_1(authority, tmp_path):
+    p = make_participant(authority, tmp_path, "org-a")
+    config = write_config(p, tmp_path)
+
+    async def degraded(request: web.Request) -> web.Response:
+        body = {"status": "degraded", "participantId": p.participant_id, "checks": {"store": "failing"}}
+        return web.json_response(body, status=503)
+
+    app = web.Application()
+    app.router.add_get("/check/health", degraded)
+    runner = web.AppRunner(app)
+    await runner.setup()
+    await web.TCPSite(runner, "127.0.0.1", p.management_port).start()
+    try:
+        status, out, _ = await _health(config)
+    finally:
+        await runner.cleanup()
+    assert status == 1 and out.startswith("degraded:") and "store failing" in out, out
