@@ -66,7 +66,10 @@ class NodeApi:
     ) -> Any:
         """The API's JSON answer, or ApiProblem (unless the status is one of `accept`: the health probe answers
         503 with a body); an API that cannot be reached is a 503 problem."""
-        headers = {"X-Api-Key": self._key, "X-Request-Id": request_id.get() or ""}
+        headers = {"X-Api-Key": self._key}
+        rid = request_id.get()
+        if rid:
+            headers["X-Request-Id"] = rid  # the console request's id, to tie the two in the access log
         try:
             async with self._client().request(
                 method,

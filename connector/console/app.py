@@ -19,28 +19,29 @@ from connector.console.definitions import Definitions
 from connector.console.evidence import Evidence
 from connector.console.fetching import Fetches, Spawn
 from connector.console.kit import Handler, Kit, Part
+from connector.console.material import OwnMaterial
 from connector.console.overview import Overview
 from connector.console.peers import Peers
 from connector.console.processes import Processes
 from connector.console.rendering import DOCS_POLICY, Templates, see_other
 from connector.console.sessions import Sessions
+from connector.errors import ConnectorError
 from connector.pull.client import Identity
 from connector.web.openapi import RouteGroup
+from connector.web.problems import status_for
 
 DOWNLOADS = Path("console") / "downloads"  # below node.data_dir
 
 
 class Console:
-    def __init__(self, config: Config, api: NodeApi, fetches: Fetches, node: Callable[[], str] | None = None) -> None:
+    def __init__(self, config: Config, api: NodeApi, fetches: Fetches) -> None:
         self.templates = Templates()
         self.sessions = Sessions(config.management.console_session_timeout)
-        self.gate = Gate(
-            self.sessions, config.management_api_key(), self.templates, node or (lambda: config.node.participant_id)
-        )
+        self.gate = Gate(self.sessions, config.management_api_key(), self.templates, config.node.participant_id)
         self.api = api
         self.kit = Kit(api, self.gate, self.templates)
         self.pages: list[Part] = [
-            Overview(self.kit),
+            Overview(self.kit, OwnMaterial(config), config.node.name),
             Peers(self.kit, config.peers, fetches),
             Processes(self.kit),
             Definitions(self.kit),
@@ -56,6 +57,9 @@ class Console:
             except ApiProblem as problem:
                 status = problem.status if 400 <= problem.status < 500 else 502
                 return self.templates.render(request, "problem.html", {"problem": problem}, status=status)
+            except ConnectorError as error:
+                said = ApiProblem(status_for(error.code), error.code, error.reason, error.where)
+                return self.templates.render(request, "problem.html", {"problem": said}, status=said.status)
 
         return page
 

@@ -34,7 +34,7 @@ def _safe_next(target: str | None) -> str:
 
 
 class Gate:
-    def __init__(self, sessions: Sessions, api_key: str, templates: Templates, node: Callable[[], str]) -> None:
+    def __init__(self, sessions: Sessions, api_key: str, templates: Templates, node: str) -> None:
         self.sessions = sessions
         self._key = api_key.encode()
         self.templates = templates
@@ -57,7 +57,7 @@ class Gate:
             session_id = request.cookies.get(COOKIE)
             session, expired = self.sessions.find(session_id)
             if session is None or not session.authenticated or session_id is None:
-                if request.method == "GET":
+                if request.method in ("GET", "HEAD"):
                     query = {"next": request.path_qs}
                     if expired:
                         query["expired"] = "1"
@@ -75,10 +75,10 @@ class Gate:
         return own_authentication(gated)
 
     def _context(self, session: Session, notice: str | None, signed_in: bool) -> dict[str, Any]:
-        return {"csrf": session.csrf, "notice": notice, "signed_in": signed_in, "node_id": self.node()}
+        return {"csrf": session.csrf, "notice": notice, "signed_in": signed_in, "node_id": self.node}
 
     def refuse(self, request: web.Request, reason: str) -> web.StreamResponse:
-        request[CONTEXT] = {"csrf": "", "notice": None, "signed_in": False, "node_id": self.node()}
+        request[CONTEXT] = {"csrf": "", "notice": None, "signed_in": False, "node_id": self.node}
         return self.templates.render(request, "refused.html", {"reason": reason}, status=403)
 
     def tell(self, request: web.Request, notice: str) -> None:

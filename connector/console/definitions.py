@@ -236,12 +236,12 @@ class Definitions:
         """The form again, with the API's (or the form's own) complaint next to its field."""
         if isinstance(problem, FieldError):
             return await self._form_page(request, kind, values, existing, {problem.field: problem.reason}, status=400)
-        where = field_of(problem.where, kind.fields)
-        said = f"{problem.reason}" + (f" (at {problem.where})" if problem.where and where is None else "")
         status = problem.status if 400 <= problem.status < 500 else 502
-        if where is not None:
-            detail = problem.reason + (f" (at {problem.where})" if problem.where != where else "")
-            return await self._form_page(request, kind, values, existing, {where: detail}, status=status)
+        said = problem.reason + (f" (at {problem.where})" if problem.where else "")
+        field = field_of(problem.where, kind.fields)
+        if field is not None:
+            said = problem.reason if problem.where == field else said
+            return await self._form_page(request, kind, values, existing, {field: said}, status=status)
         return await self._form_page(request, kind, values, existing, problem=f"{said} [{problem.code}]", status=status)
 
     async def create(self, request: web.Request) -> web.StreamResponse:

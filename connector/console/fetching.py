@@ -58,11 +58,10 @@ class _Progress:
 
     def __init__(self, fetch: Fetch) -> None:
         self.fetch = fetch
-        self._base = 0
 
     def begin(self, total: int | None, already: int) -> None:
         self.fetch.total = total
-        self._base = already
+        self.fetch.received = already
 
     def update(self, done: int) -> None:
         self.fetch.received = done

@@ -11,6 +11,7 @@ from aiohttp import web
 
 from connector.console.api import path
 from connector.console.kit import Kit, Route
+from connector.console.material import OwnMaterial
 
 REFUSALS_READ = 200  # the latest refusals grouped on the page
 
@@ -43,8 +44,10 @@ def refusals_by_reason(items: Sequence[Mapping[str, Any]]) -> list[RefusalGroup]
 
 
 class Overview:
-    def __init__(self, kit: Kit) -> None:
+    def __init__(self, kit: Kit, material: OwnMaterial, name: str) -> None:
         self.kit = kit
+        self.material = material
+        self.name = name  # the organisation's display name (node.name)
 
     def routes(self) -> list[Route]:
         return [("GET", "/", self.page)]
@@ -64,6 +67,8 @@ class Overview:
             request,
             "overview.html",
             health=health or {},
+            organisation=self.name,
+            material=self.material.read(),
             trust_lists=trust_lists,
             trust_problem=trust_problem,
             credentials=(credentials or {}).get("items", []),
