@@ -39,25 +39,27 @@ def see_other(location: str) -> web.Response:
     return web.Response(status=303, headers={"Location": location})
 
 
+def _moment(value: Any) -> datetime | None:
+    """An API timestamp (ISO 8601), or None when there is none or it does not read as one."""
+    try:
+        return datetime.fromisoformat(str(value).replace("Z", "+00:00")) if value else None
+    except ValueError:
+        return None
+
+
 def _when(value: Any) -> str:
     """An API timestamp as a person reads it: date and time to the second, in UTC."""
-    if not value:
-        return "-"
-    try:
-        moment = datetime.fromisoformat(str(value).replace("Z", "+00:00"))
-    except ValueError:
-        return str(value)
+    moment = _moment(value)
+    if moment is None:
+        return str(value) if value else "-"
     return moment.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
 
 
 def _until(value: Any) -> str:
     """How long until an API timestamp (or how long ago), in the largest sensible unit."""
-    if not value:
-        return "no end"
-    try:
-        moment = datetime.fromisoformat(str(value).replace("Z", "+00:00"))
-    except ValueError:
-        return str(value)
+    moment = _moment(value)
+    if moment is None:
+        return str(value) if value else "no end"
     seconds = (moment - datetime.now(UTC)).total_seconds()
     span = abs(seconds)
     for unit, size in (("day", 86400), ("hour", 3600), ("minute", 60)):
@@ -71,13 +73,8 @@ def _until(value: Any) -> str:
 
 
 def _days_left(value: Any) -> float | None:
-    if not value:
-        return None
-    try:
-        moment = datetime.fromisoformat(str(value).replace("Z", "+00:00"))
-    except ValueError:
-        return None
-    return (moment - datetime.now(UTC)).total_seconds() / 86400
+    moment = _moment(value)
+    return None if moment is None else (moment - datetime.now(UTC)).total_seconds() / 86400
 
 
 def _pretty(value: Any) -> str:

@@ -17,7 +17,6 @@ from typing import Any
 
 import aiohttp
 from dataplane_e2e.kit import data_section
-from evidence_e2e.kit import run_cli
 from nodekit import API_KEY, Management, Participant, running_node
 from trust_e2e.kit import Federation, NodeSpec, credentialed, dcp_config, make_federation
 
@@ -98,9 +97,6 @@ async def dataspace(root: Path) -> AsyncIterator[Dataspace]:
     pcfg = _configure(federation, provider, root, management_tls=False)
     ccfg = _configure(federation, consumer, root, management_tls=True)
     (root / "provider-data" / "weather.csv").write_bytes(WEATHER)
-    trust_list = root / "auditor" / "test-federation.trust-list.jws"
-    ran = await run_cli("pki", "trust-list", "--authority", str(federation.authority.dir), "--out", str(trust_list))
-    assert ran.returncode == 0, ran.stderr
     await federation.start()
     try:
         async with running_node(pcfg), running_node(ccfg):
@@ -108,7 +104,7 @@ async def dataspace(root: Path) -> AsyncIterator[Dataspace]:
             await _offer(pm, "weather", {"permission": [{"action": "use"}]}, "Daily weather, two stations")
             await _offer(pm, "survey", RESEARCH_ONLY, "Household survey, research only")
             await _offer(pm, "meters", EU_ONLY, "Smart-meter readings, EU only")
-            yield Dataspace(root, federation, provider, consumer, pcfg, ccfg, trust_list)
+            yield Dataspace(root, federation, provider, consumer, pcfg, ccfg, federation.trust_list)
     finally:
         await federation.stop()
 
