@@ -66,13 +66,18 @@ def space(background: Background) -> Dataspace:
 
 
 @pytest.fixture(scope="module")
-def driver(space: Dataspace, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
+def chromium() -> None:
+    """Chromium and its driver are here, or the tests say why not: skipped locally, failed in CI."""
     why = browser.missing()
     if why is not None:
         NOT_RUN.append(why)
         if browser.in_ci():
             pytest.fail(f"the console's browser tests cannot run in CI: {why}", pytrace=False)
         pytest.skip(f"the console's browser tests cannot run: {why}")
+
+
+@pytest.fixture(scope="module")
+def driver(chromium: None, space: Dataspace, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
     downloads = tmp_path_factory.mktemp("downloads")
     chrome = browser.start_browser(downloads, [space.consumer.tls_cert])
     chrome.downloads = downloads
