@@ -3,6 +3,7 @@ health, its evidence log, and the requests it refused lately, grouped by reason.
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -54,14 +55,18 @@ class Overview:
 
     async def page(self, request: web.Request) -> web.StreamResponse:
         kit = self.kit
-        health = await kit.api.call("GET", "/check/health", accept=(503,))
-        trust_lists, trust_problem = await kit.maybe("GET", "/v1/trust-lists")
-        credentials, _ = await kit.maybe("GET", "/v1/credentials")
-        evidence, _ = await kit.maybe("GET", "/v1/evidence")
-        refused, _ = await kit.maybe("GET", path("/v1/verifications", outcome="refused", limit=REFUSALS_READ))
-        negotiations, _ = await kit.maybe("GET", path("/v1/negotiations", limit=5))
-        transfers, _ = await kit.maybe("GET", path("/v1/transfers", limit=5))
-        agreements, _ = await kit.maybe("GET", path("/v1/agreements", limit=1))
+        health, trust, *rest = await asyncio.gather(
+            kit.api.call("GET", "/check/health", accept=(503,)),
+            kit.maybe("GET", "/v1/trust-lists"),
+            kit.maybe("GET", "/v1/credentials"),
+            kit.maybe("GET", "/v1/evidence"),
+            kit.maybe("GET", path("/v1/verifications", outcome="refused", limit=REFUSALS_READ)),
+            kit.maybe("GET", path("/v1/negotiations", limit=5)),
+            kit.maybe("GET", path("/v1/transfers", limit=5)),
+            kit.maybe("GET", path("/v1/agreements", limit=1)),
+        )
+        trust_lists, trust_problem = trust
+        credentials, evidence, refused, negotiations, transfers, agreements = (answer for answer, _ in rest)
         refusals = (refused or {}).get("items", [])
         return kit.render(
             request,
