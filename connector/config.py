@@ -221,6 +221,16 @@ class ManagementSection:
         default=(),
         check=_check_origins,
     )
+    console: bool = _doc(
+        "Serve the web console at /console/ on this listener (sign in with the API key).", kind="bool", default=True
+    )
+    console_session_timeout: float = _doc(
+        "Seconds a console session lasts without a request (at most 12 hours in all); then the operator signs in "
+        "again.",
+        kind="float",
+        default=1800.0,
+        check=_check_positive,
+    )
 
 
 def _check_count(value: int) -> str | None:

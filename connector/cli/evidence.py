@@ -97,46 +97,23 @@ def _read_json(path: Path, what: str, where: str) -> Any:
 
 
 def cmd_verify(args: argparse.Namespace) -> int:
-    from connector.evidence.audit import load_trust_list, render, verdict, verify_bundle
+    from connector.evidence.audit import chosen_trust_lists, render, verdict, verify_against
 
     now = datetime.now(UTC)
     document = _read_json(args.bundle, "bundle", "FILE")
-    notes: list[str] = []
-    lists = []
+    texts = []
     for path in args.trust_lists:
         try:
-            text = path.read_text(encoding="ascii")
+            texts.append((str(path), path.read_text(encoding="ascii")))
         except FileNotFoundError:
             raise UsageError("cli.missing_file", f"trust list not found: {path}", "--trust-list") from None
         except (OSError, UnicodeDecodeError) as exc:
             raise UsageError("cli.unreadable", f"trust list {path} is not readable: {exc}", "--trust-list") from None
-        try:
-            lists.append(load_trust_list(text, now))
-        except ConnectorError as exc:
-            if exc.code not in ("trust_list.expired", "trust_list.not_yet_valid"):
-                raise UsageError(exc.code, f"trust list {path} cannot be used: {exc.reason}", "--trust-list") from None
-            # Old evidence under a list that has expired since: read the list as it stood, and hold the
-            # evidence's trusted time against its validity below.
-            try:
-                lists.append(load_trust_list(text, now, any_time=True))
-            except ConnectorError:
-                raise UsageError(exc.code, f"trust list {path} cannot be used: {exc.reason}", "--trust-list") from None
-            notes.append(
-                f"note: trust list {path} is not valid now ({exc.reason}); it vouches only for evidence "
-                "time-stamped within its validity"
-            )
-    report = verify_bundle(document, lists, now, expected_agreement=args.agreement)
-    for trust_list in lists:
-        if trust_list.valid_at(now):
-            continue
-        # A list used past its validity vouches only for evidence whose trusted time falls within it.
-        if report.trusted_time is None or not trust_list.valid_at(report.trusted_time):
-            report.fail(
-                "trust.list_validity",
-                f"the trust list of {trust_list.federation_name} is not valid now, "
-                "and the evidence has no time-stamp within its validity",
-                "trust_list.validity",
-            )
+    try:
+        lists, notes = chosen_trust_lists(texts, now)
+    except ConnectorError as exc:
+        raise UsageError(exc.code, exc.reason, "--trust-list") from None
+    report = verify_against(document, lists, now, expected_agreement=args.agreement)
     holds, said = verdict(report, args.accept_partial)
     if args.json:
         emit_json(

@@ -16,7 +16,6 @@ from __future__ import annotations
 import argparse
 import shlex
 import sys
-from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -64,41 +63,6 @@ def _common(parser: argparse.ArgumentParser) -> None:
     add_config_argument(parser)
 
 
-class _Link:
-    """The puller's view of the node: the management API."""
-
-    def __init__(self, client: ManagementClient) -> None:
-        self.client = client
-
-    async def access(self, transfer_id: str) -> Mapping[str, Any]:
-        from connector.pull.client import NotRunning
-
-        try:
-            return await self.client.call("POST", f"/v1/transfers/{transfer_id}/token", timeout=60)
-        except NodeError as exc:
-            if exc.code == "transfer.invalid_state":
-                raise NotRunning(exc.code, exc.reason) from None
-            raise
-
-    async def wait_running(self, transfer_id: str, timeout: float) -> Mapping[str, Any]:
-        return await self.client.call(
-            "GET", f"/v1/transfers/{transfer_id}?wait=STARTED&timeout={timeout}", timeout=timeout + 10
-        )
-
-    async def report_seal(self, transfer_id: str, report: Mapping[str, Any]) -> Mapping[str, Any]:
-        from connector.pull.client import PullRefused
-
-        try:
-            return await self.client.call("POST", f"/v1/transfers/{transfer_id}/seal", dict(report), timeout=60)
-        except NodeError as exc:
-            if exc.code.startswith("seal."):
-                raise PullRefused(exc.code, exc.reason) from None
-            raise
-
-    async def complete(self, transfer_id: str) -> Mapping[str, Any]:
-        return await self.client.call("POST", f"/v1/transfers/{transfer_id}/complete")
-
-
 def _identity(config: Config) -> Identity:
     from connector.pull.client import Identity
 
@@ -122,12 +86,13 @@ def _resumable(out: Path) -> str | None:
         return None
 
 
-async def _transfer_id(link: _Link, agreement_id: str, out: Path, timeout: float, progress: Any) -> tuple[str, bool]:
+async def _transfer_id(
+    client: ManagementClient, agreement_id: str, out: Path, timeout: float, progress: Any
+) -> tuple[str, bool]:
     """The transfer to pull: the one the part beside `out` belongs to while it lives, else a new one.
     Returns (id, whether a foreign part may be replaced)."""
     from urllib.parse import quote
 
-    client = link.client
     previous = _resumable(out)
     if previous is not None:
         try:
@@ -156,9 +121,10 @@ def _out(args: argparse.Namespace) -> Path:
 async def _pull(config: Config, agreement_id: str, args: argparse.Namespace) -> PullResult:
     from connector.cli.progress import ProgressBar
     from connector.pull.client import NoProgress, Puller
+    from connector.pull.link import ManagementLink
 
     client = ManagementClient(config)
-    link = _Link(client)
+    link = ManagementLink(client.call)
     progress = NoProgress() if args.quiet else ProgressBar()
     out = _out(args)
     if not out.parent.is_dir():
@@ -166,7 +132,7 @@ async def _pull(config: Config, agreement_id: str, args: argparse.Namespace) -> 
     if out.exists() and not args.overwrite:
         raise UsageError("cli.exists", f"{out} already exists (use --overwrite to replace it)", "--out")
     identity = _identity(config)
-    transfer_id, replace_foreign = await _transfer_id(link, agreement_id, out, args.timeout, progress)
+    transfer_id, replace_foreign = await _transfer_id(client, agreement_id, out, args.timeout, progress)
     puller = Puller(link, identity, out, overwrite=args.overwrite, progress=progress, wait_timeout=args.timeout)
     return await puller.pull(transfer_id, replace_foreign=replace_foreign)
 

@@ -207,6 +207,52 @@ def load_trust_list(text: str, now: datetime, *, any_time: bool = False) -> Trus
     return verify_trust_list(token, anchor, valid_from)
 
 
+def chosen_trust_lists(texts: Sequence[tuple[str, str]], now: datetime) -> tuple[list[TrustList], list[str]]:
+    """The trust lists an auditor chose, as (name, signed text) pairs, and notes about them.
+
+    A list that has expired (or is not valid yet) is read as it stood, with a note: it vouches only for evidence
+    time-stamped within its validity, which `verify_against` holds it to. Any other problem is a ConnectorError
+    whose reason names the list."""
+    lists: list[TrustList] = []
+    notes: list[str] = []
+    for name, text in texts:
+        try:
+            lists.append(load_trust_list(text, now))
+            continue
+        except ConnectorError as exc:
+            if exc.code not in ("trust_list.expired", "trust_list.not_yet_valid"):
+                raise ConnectorError(exc.code, f"trust list {name} cannot be used: {exc.reason}") from None
+            problem = exc
+        try:
+            lists.append(load_trust_list(text, now, any_time=True))
+        except ConnectorError:
+            raise ConnectorError(problem.code, f"trust list {name} cannot be used: {problem.reason}") from None
+        notes.append(
+            f"note: trust list {name} is not valid now ({problem.reason}); it vouches only for evidence "
+            "time-stamped within its validity"
+        )
+    return lists, notes
+
+
+def verify_against(
+    document: Any, lists: Sequence[TrustList], now: datetime, expected_agreement: str | None = None
+) -> Report:
+    """`verify_bundle`, where a list used past its validity vouches only for evidence whose trusted time falls
+    within it."""
+    report = verify_bundle(document, lists, now, expected_agreement=expected_agreement)
+    for trust_list in lists:
+        if trust_list.valid_at(now):
+            continue
+        if report.trusted_time is None or not trust_list.valid_at(report.trusted_time):
+            report.fail(
+                "trust.list_validity",
+                f"the trust list of {trust_list.federation_name} is not valid now, "
+                "and the evidence has no time-stamp within its validity",
+                "trust_list.validity",
+            )
+    return report
+
+
 # --- helpers ------------------------------------------------------------------------------------------------
 
 

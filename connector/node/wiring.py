@@ -26,6 +26,7 @@ from aiohttp import web
 
 from connector import __version__
 from connector.config import Config, is_loopback
+from connector.console.app import console_for
 from connector.control import claims_codec, seeds, tck
 from connector.control.catalog import CatalogueSettings
 from connector.control.control_plane import ControlPlane
@@ -362,6 +363,10 @@ async def running(
                 config.management.metrics_public
             ),
         ]
+        if config.management.console:
+            console = console_for(config, lambda: node.listeners["management"].port, tasks.spawn)
+            groups.append(console.group())
+            stack.push_async_callback(console.close)
         await _listen(
             stack,
             node,

@@ -52,6 +52,13 @@ def is_open(request: web.Request) -> bool:
 TRACER = web.AppKey("tracer", Tracer)
 
 
+def own_authentication(handler: Handler) -> Handler:
+    """Mark a management route that authenticates its callers itself (the console's session), so that the API
+    key is not asked of it."""
+    handler.authenticates_itself = True  # type: ignore[attr-defined]
+    return handler
+
+
 PEER = web.RequestKey("peer", PeerIdentity)
 
 
@@ -161,12 +168,15 @@ def peer_identity(
 
 
 def api_key_auth(expected: str) -> Any:
-    """Constant-time check of the X-Api-Key header (open: the /check/* probes)."""
+    """Constant-time check of the X-Api-Key header (open: the /check/* probes, and the routes that authenticate
+    their callers themselves)."""
     expected_bytes = expected.encode()
 
     @web.middleware
     async def middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
         if request.path.startswith("/check/") or request.path == "/v1/openapi.json" or is_open(request):
+            return await handler(request)
+        if getattr(request.match_info.route.handler, "authenticates_itself", False):
             return await handler(request)
         presented = request.headers.get("X-Api-Key", "").encode()
         if not presented or not hmac.compare_digest(presented, expected_bytes):

@@ -1,0 +1,47 @@
+"""The puller's `NodeLink` over the management API, for any client of it (the command line, the console).
+
+`call(method, path, body, timeout)` is the client's own way to the API; it answers the API's JSON or raises a
+ConnectorError carrying the problem's code.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable, Mapping
+from typing import Any
+from urllib.parse import quote
+
+from connector.errors import ConnectorError
+from connector.pull.client import NotRunning, PullRefused
+
+Call = Callable[[str, str, Any, float], Awaitable[Any]]
+
+
+class ManagementLink:
+    def __init__(self, call: Call) -> None:
+        self.call = call
+
+    @staticmethod
+    def _path(transfer_id: str, tail: str = "") -> str:
+        return f"/v1/transfers/{quote(transfer_id, safe='')}{tail}"
+
+    async def access(self, transfer_id: str) -> Mapping[str, Any]:
+        try:
+            return await self.call("POST", self._path(transfer_id, "/token"), None, 60)
+        except ConnectorError as exc:
+            if exc.code == "transfer.invalid_state":
+                raise NotRunning(exc.code, exc.reason) from None
+            raise
+
+    async def wait_running(self, transfer_id: str, timeout: float) -> Mapping[str, Any]:
+        return await self.call("GET", self._path(transfer_id, f"?wait=STARTED&timeout={timeout}"), None, timeout + 10)
+
+    async def report_seal(self, transfer_id: str, report: Mapping[str, Any]) -> Mapping[str, Any]:
+        try:
+            return await self.call("POST", self._path(transfer_id, "/seal"), dict(report), 60)
+        except ConnectorError as exc:
+            if exc.code.startswith("seal."):
+                raise PullRefused(exc.code, exc.reason) from None
+            raise
+
+    async def complete(self, transfer_id: str) -> Mapping[str, Any]:
+        return await self.call("POST", self._path(transfer_id, "/complete"), None, 60)
