@@ -75,11 +75,32 @@ def register(sub: argparse._SubParsersAction) -> None:
     cred.add_argument("--valid-days", type=int, default=365, help="credential validity in days")
     cred.set_defaults(func=cmd_credential)
 
-    tl = pki_sub.add_parser("trust-list", help="sign the federation's trust list (CA, issuer, status lists)")
+    tl = pki_sub.add_parser(
+        "trust-list", help="sign the federation's trust list (its accredited services: CA, issuer, TSA)"
+    )
     tl.add_argument("--authority", required=True, type=Path, help="authority folder")
     tl.add_argument("--out", required=True, type=Path, help="file to write the signed list to")
     tl.add_argument("--valid-days", type=float, default=30, help="validity of the list in days")
+    tl.add_argument(
+        "--format",
+        choices=["jws", "etsi"],
+        help="jws: the signed JSON list; etsi: an ETSI TS 119 612 trusted list (XML, XAdES), with every service's "
+        "status history (default: etsi when --out ends in .xml, else jws)",
+    )
     tl.set_defaults(func=cmd_trust_list)
+
+    svc = pki_sub.add_parser(
+        "service", help="change the status of one of the federation's services (then sign the trust list again)"
+    )
+    svc.add_argument("--authority", required=True, type=Path, help="authority folder")
+    svc.add_argument(
+        "--service", required=True, choices=["ca", "issuer", "tsa"], help="the root CA, credential issuer or TSA"
+    )
+    svc.add_argument("--status", required=True, choices=["granted", "withdrawn"], help="its new status")
+    svc.add_argument(
+        "--since", help="when the status takes effect (ISO 8601 with a timezone; default now, never before the last)"
+    )
+    svc.set_defaults(func=cmd_service)
 
     revoke = pki_sub.add_parser(
         "revoke", help="revoke a participant: its certificates (CRL) and credentials (status list)"
@@ -134,13 +155,36 @@ def cmd_trust_list(args: argparse.Namespace) -> int:
     from connector.pki.trust_list import issue_trust_list
 
     authority = Authority(args.authority)
-    issued = issue_trust_list(authority, args.out, args.valid_days)
+    issued = issue_trust_list(authority, args.out, args.valid_days, format=args.format)
+    form = "ETSI TS 119 612 trusted list" if issued.format == "etsi" else "trust list"
     print(
-        f"trust list of '{authority.name}' signed: sequence {issued.sequence}, valid until "
+        f"{form} of '{authority.name}' signed: sequence {issued.sequence}, valid until "
         f"{issued.valid_until:%Y-%m-%d %H:%M:%S}Z"
     )
-    print(f"  written to {args.out} (and {authority.trust_list_path} for the authority's service)")
+    print(f"  written to {args.out} (and {issued.paths[0]} for the authority's service)")
     print(f"  nodes pin the anchor {authority.ca_cert_path} in [[trust.lists]]")
+    return 0
+
+
+def cmd_service(args: argparse.Namespace) -> int:
+    from datetime import datetime
+
+    from connector.pki.authority import Authority
+    from connector.pki.services import change_status
+    from connector.trust.services import status_word
+
+    since = None
+    if args.since is not None:
+        try:
+            since = datetime.fromisoformat(args.since.replace("Z", "+00:00"))
+        except ValueError:
+            raise UsageError("pki.bad_time", f"'{args.since}' is not an ISO 8601 date and time", "--since") from None
+    authority = Authority(args.authority)
+    record = change_status(authority, args.service, args.status, since)
+    latest = record.history.changes[-1]
+    print(f"{record.name}: {status_word(latest.status)} from {latest.since.isoformat()}")
+    print(f"  history: {record.history.describe()}")
+    print("  sign the trust list again (connector pki trust-list --format etsi) for verifiers to see it")
     return 0
 
 

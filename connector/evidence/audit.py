@@ -294,9 +294,7 @@ def verify_bundle(
     report.target = bundle.agreement.get("target") if isinstance(bundle.agreement.get("target"), str) else None
     report.terms = _terms(bundle.agreement)
     store = TrustStore(tuple(trust_lists))
-    anchors = list(store.ca_certificates())
-    tsa_anchors = anchors + list(store.tsa_certificates())
-    if not anchors:
+    if not any(s.kind == "ca" for t in store.lists for s in t.services):
         report.fail("trust.anchors", "the trust lists name no root certificate", "trust.no_anchor")
         return report
     report.add("bundle.format", OK, f"the bundle is well-formed and about agreement {bundle.agreement_id}")
@@ -311,7 +309,7 @@ def verify_bundle(
     consumer_did = _party_of(bundle.agreement, "assignee")
     _check_parties(report, bundle, provider_did, consumer_did)
 
-    checkpoint, trusted = _check_log_head(report, bundle, anchors, tsa_anchors, now)
+    checkpoint, trusted, anchors = _check_log_head(report, bundle, store, now)
     records = _check_inclusion(report, bundle, checkpoint)
     _check_records(report, bundle, records)
     limit = trusted or (checkpoint.at_datetime if checkpoint else None)
@@ -346,16 +344,27 @@ def _check_parties(report: Report, bundle: Bundle, provider: str | None, consume
 
 
 def _check_log_head(
-    report: Report, bundle: Bundle, anchors: list[x509.Certificate], tsa_anchors: list[x509.Certificate], now: datetime
-) -> tuple[Checkpoint | None, datetime | None]:
+    report: Report, bundle: Bundle, store: TrustStore, now: datetime
+) -> tuple[Checkpoint | None, datetime | None, list[x509.Certificate]]:
+    """The time-stamps (each counts only if its TSA's service was accredited at its genTime), then the checkpoint
+    under the CAs whose services were accredited at the trusted time (the checkpoint existed then, and so did
+    every signature it logged). Also the CA anchors the other checks use."""
     digest = checkpoint_digest(bundle.checkpoint) if bundle.checkpoint.isascii() else b"\0" * 32
+    tsa_anchors = list(store.tsa_anchors())
     stamps: list[TimeStamp] = []
     for index, token in enumerate(bundle.timestamps):
         try:
-            stamps.append(verify_response(token, digest, None, tsa_anchors, now))
+            stamp = verify_response(token, digest, None, tsa_anchors, now)
         except ConnectorError as exc:
             report.fail(f"log.timestamp[{index}]", exc)
+            continue
+        problem = store.timestamp_problem(stamp.tsa_cert, stamp.gen_time)
+        if problem is not None:
+            report.fail(f"log.timestamp[{index}]", problem, "timestamp.tsa_not_accredited")
+            continue
+        stamps.append(stamp)
     trusted = min((s.gen_time for s in stamps), default=None)
+    anchors = list(store.ca_anchors_at(trusted or now))
     if stamps:
         first = min(stamps, key=lambda s: s.gen_time)
         report.trusted_time, report.time_authority = first.gen_time, first.tsa_name
@@ -374,10 +383,10 @@ def _check_log_head(
         checkpoint = verify_checkpoint(bundle.checkpoint, anchors, at, expected_node=bundle.log_node)
     except ConnectorError as exc:
         report.fail("log.checkpoint", exc)
-        return None, trusted
+        return None, trusted, anchors
     if checkpoint.at_datetime > now + SKEW:
         report.fail("log.checkpoint", "the checkpoint is dated in the future", "checkpoint.future")
-        return None, trusted
+        return None, trusted, anchors
     report.checkpoint_time = checkpoint.at_datetime
     report.add(
         "log.checkpoint",
@@ -386,7 +395,7 @@ def _check_log_head(
         f"head {checkpoint.head[:16]}..., at {checkpoint.at} (certificate of "
         f"'{_organisation(checkpoint.signer_cert)}')",
     )
-    return checkpoint, trusted
+    return checkpoint, trusted, anchors
 
 
 def _check_inclusion(report: Report, bundle: Bundle, checkpoint: Checkpoint | None) -> tuple[Record, ...]:

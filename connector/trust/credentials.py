@@ -21,7 +21,9 @@ Two credential types are issued and understood:
 
 Verification (``credential.*`` codes): ``malformed``, ``unsigned``, ``algorithm``, ``embedded_key``,
 ``media_type`` (a typ that says it is something else), ``issuer_untrusted`` (issuer on no trust list),
-``type_not_allowed`` (issuer not trusted for one of the credential's types), ``kid_unknown`` (signing key not on
+``type_not_allowed`` (issuer not trusted for one of the credential's types), ``issuer_not_accredited`` (the
+issuer's service was not in an approved status when the credential was issued - its validFrom - on a trust list
+that carries status history), ``kid_unknown`` (signing key not on
 the trust lists for that issuer), ``key_unsupported``, ``signature``, ``not_yet_valid``, ``expired``,
 ``subject_mismatch`` (credentialSubject.id is not the holder), ``status_missing``, ``status_unsupported``,
 ``status_url_not_allowed``.
@@ -542,6 +544,16 @@ def verify_credential(
                 "type",
             )
         federations.append(federation)
+    # Judged by the issuer service's status when the credential was issued (its validFrom): one issued while
+    # the service was accredited keeps counting after a later withdrawal, one issued after it never does.
+    not_accredited = trust_store.issuer_not_accredited(issuer, envelope.valid_from)
+    if not_accredited is not None:
+        raise ConnectorError(
+            "credential.issuer_not_accredited",
+            f"credential {envelope.id} was issued at {format_datetime(envelope.valid_from)}, when its issuer "
+            f"{issuer} was not accredited: {not_accredited}",
+            "issuer",
+        )
     kid = jwt.kid or ""
     if did_of_kid(kid, "credential")[0] != issuer:
         raise ConnectorError("credential.kid_unknown", "credential is signed with a key of another party", "kid")

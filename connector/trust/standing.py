@@ -3,7 +3,8 @@
 When a transfer is requested, the verifier checks the consumer's credentials (`verifier.Verification`) and the
 claims are stored with the transfer. Data flows long after that: a token is refreshed, a pull starts, a stream
 runs for minutes. `Standing` decides, at any such moment, whether those credentials still hold: each one still
-within its validity, its issuer still on a trust list in force for each of its types, its status list entry
+within its validity, its issuer still on a trust list in force for each of its types (and accredited when the
+credential was issued, where the list keeps status history), its status list entry
 still neither revoked nor suspended on a copy of the list no older than the status cache policy allows. It asks
 nothing of the peer (no token, no presentation): status lists are public, fetched by the edge.
 
@@ -85,6 +86,13 @@ def credential_problem(
                 f"no trust list in force lets {credential.issuer} issue {credential_type}",
                 "type",
             )
+    not_accredited = trust_store.issuer_not_accredited(credential.issuer, credential.valid_from)
+    if not_accredited is not None:
+        return ConnectorError(
+            "credential.issuer_not_accredited",
+            f"credential {credential.id} was issued when its issuer was not accredited: {not_accredited}",
+            "issuer",
+        )
     if credential.status is None:
         return ConnectorError(
             "credential.status_missing",

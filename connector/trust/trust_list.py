@@ -57,12 +57,23 @@ from connector.keys import (
     VerifyingKey,
     cert_der_b64,
     cert_pem,
+    cert_sha256,
     public_jwk,
     same_public_key,
     verifying_key_from_jwk,
 )
 from connector.trust.compact import parse_jwt, verify_signature
 from connector.trust.did import parse_did, split_did_url
+from connector.trust.services import (
+    ALWAYS,
+    CA_PKC,
+    EAA,
+    KIND_CA,
+    KIND_TSA,
+    TSA,
+    ServiceHistory,
+    TrustService,
+)
 from connector.trust.times import format_datetime, parse_datetime, require_aware
 
 TRUST_LIST_TYPE = "TrustList"
@@ -82,6 +93,8 @@ class TrustedIssuer:
     keys: Mapping[str, Mapping[str, Any]]  # kid -> public JWK (with "kid")
     credential_types: frozenset[str]
     status_list_prefixes: tuple[str, ...]
+    # The issuer service's status over time (an ETSI list); empty: approved throughout (a JSON list).
+    history: ServiceHistory = ALWAYS
 
     def key(self, kid: str) -> VerifyingKey:
         jwk = self.keys.get(kid)
@@ -117,7 +130,7 @@ def trusted_issuer(
         jwks[kid] = MappingProxyType({**public_jwk(key), "kid": kid})
     prefixes = tuple(status_list_prefixes)
     for prefix in prefixes:
-        _check_prefix(prefix, "trust_list.invalid")
+        check_prefix(prefix, "trust_list.invalid")
     return TrustedIssuer(did, name, MappingProxyType(jwks), frozenset(credential_types), prefixes)
 
 
@@ -136,6 +149,10 @@ class TrustList:
     tsa_certificates: tuple[x509.Certificate, ...]
     document: Mapping[str, Any] = field(repr=False, compare=False)
     sha256: str = ""  # hex SHA-256 of the canonical document
+    # Every service the list names, with its status history (a JSON list's are derived, approved throughout).
+    services: tuple[TrustService, ...] = ()
+    format: str = "jws"  # jws (the signed JSON list) | etsi (ETSI TS 119 612 XML)
+    signer_sha256: str = ""  # hex SHA-256 of the certificate the list is signed under (its federation's anchor)
 
     def issuer(self, did: str) -> TrustedIssuer | None:
         for entry in self.issuers:
@@ -143,11 +160,14 @@ class TrustList:
                 return entry
         return None
 
+    def services_of(self, kind: str) -> tuple[TrustService, ...]:
+        return tuple(s for s in self.services if s.kind == kind)
+
     def valid_at(self, now: datetime) -> bool:
         return self.valid_from <= now < self.valid_until
 
 
-def _check_prefix(prefix: object, code: str) -> str:
+def check_prefix(prefix: object, code: str) -> str:
     # A prefix ends at a path boundary, or "https://a.example/status" would also admit ".../statusevil".
     if not isinstance(prefix, str) or not prefix.endswith("/") or not plain_https_url(prefix[:-1]):
         raise ConnectorError(
@@ -194,7 +214,7 @@ def sign_trust_list(document: Mapping[str, Any], root_key: PrivateKey, root_cert
     """Compact JWS over the canonical document, header x5c = [root certificate]."""
     if not _same_key(root_cert, root_key.public_key()):
         raise ConnectorError("trust_list.invalid", "the root key does not match the root certificate")
-    _parse_document(document)  # never sign what verification would refuse
+    _parse_document(document, cert_sha256(root_cert))  # never sign what verification would refuse
     return jws.sign_compact(
         root_key, canonical_bytes(dict(document)), {"typ": TRUST_LIST_TYP, "x5c": [cert_der_b64(root_cert)]}
     )
@@ -208,8 +228,16 @@ def _same_key(cert: x509.Certificate, key: VerifyingKey) -> bool:
 
 
 def verify_trust_list(jws_text: object, anchor_cert: x509.Certificate, now: datetime) -> TrustList:
-    """Verify a signed trust list against the pinned federation root certificate; raises ConnectorError."""
+    """Verify a signed trust list against the pinned federation root certificate; raises ConnectorError.
+
+    Either form: the signed JSON list (a compact JWS) or an ETSI TS 119 612 trusted list (XML, XAdES-signed)."""
     require_aware(now)
+    if isinstance(jws_text, (str, bytes)):
+        from connector.trust import etsi
+
+        text = jws_text.decode("utf-8", "replace") if isinstance(jws_text, bytes) else jws_text
+        if etsi.looks_like_xml(text):
+            return etsi.verify_etsi_list(text, anchor_cert, now)
     jwt = parse_jwt(jws_text, "trust_list", allow_x5c=True, max_length=MAX_TRUST_LIST_LENGTH)
     x5c = jwt.header.get("x5c")
     if not isinstance(x5c, list) or len(x5c) != 1 or x5c[0] != cert_der_b64(anchor_cert):
@@ -235,7 +263,7 @@ def verify_trust_list(jws_text: object, anchor_cert: x509.Certificate, now: date
         ) from None
     if jwt.token.split(".")[1] != b64url(canonical):
         raise ConnectorError("trust_list.malformed", "trust list payload is not in RFC 8785 canonical form")
-    trust_list = _parse_document(document)
+    trust_list = _parse_document(document, cert_sha256(anchor_cert))
     if now < trust_list.valid_from:
         raise ConnectorError(
             "trust_list.not_yet_valid",
@@ -308,13 +336,24 @@ def _issuer(raw: object, where: str) -> TrustedIssuer:
     if not isinstance(prefixes, list):
         raise _bad(f"{where}.statusListPrefixes is not a list", where)
     for prefix in prefixes:
-        _check_prefix(prefix, "trust_list.malformed")
+        check_prefix(prefix, "trust_list.malformed")
     return TrustedIssuer(
         did, _text(raw.get("name"), f"{where}.name"), MappingProxyType(keys), frozenset(types), tuple(prefixes)
     )
 
 
-def _parse_document(doc: Mapping[str, Any]) -> TrustList:
+def _derived_services(
+    name: str, cas: tuple[x509.Certificate, ...], issuers: tuple[TrustedIssuer, ...], tsas: tuple[x509.Certificate, ...]
+) -> tuple[TrustService, ...]:
+    """A JSON list's content as services, approved throughout (the format has no status history)."""
+    return (
+        tuple(TrustService(CA_PKC, f"{name} CA", name, (c,)) for c in cas)
+        + tuple(TrustService(EAA, i.name, name, (), ALWAYS, i.did) for i in issuers)
+        + tuple(TrustService(TSA, f"{name} TSA", name, (c,)) for c in tsas)
+    )
+
+
+def _parse_document(doc: Mapping[str, Any], signer_sha256: str) -> TrustList:
     if doc.get("type") != TRUST_LIST_TYPE or doc.get("version") != TRUST_LIST_VERSION:
         raise _bad(f"not a version {TRUST_LIST_VERSION} {TRUST_LIST_TYPE}", "type")
     federation = doc.get("federation")
@@ -337,18 +376,23 @@ def _parse_document(doc: Mapping[str, Any]) -> TrustList:
         digest = sha256_hex(canonical_bytes(dict(doc)))
     except ValueError:
         raise _bad("numbers outside the canonical JSON range") from None
+    name = _text(federation.get("name"), "federation.name")
+    cas = _certs(doc.get("tlsCaCertificates"), "tlsCaCertificates")
+    tsas = _certs(doc.get("timestampAuthorities", []), "timestampAuthorities")
     return TrustList(
         federation_id=_text(federation.get("id"), "federation.id"),
-        federation_name=_text(federation.get("name"), "federation.name"),
+        federation_name=name,
         sequence=sequence,
         issued=parse_datetime(doc.get("issued"), "trust_list.malformed", "issued"),
         valid_from=valid_from,
         valid_until=valid_until,
-        ca_certificates=_certs(doc.get("tlsCaCertificates"), "tlsCaCertificates"),
+        ca_certificates=cas,
         issuers=issuers,
-        tsa_certificates=_certs(doc.get("timestampAuthorities", []), "timestampAuthorities"),
+        tsa_certificates=tsas,
         document=MappingProxyType(dict(doc)),
         sha256=digest,
+        services=_derived_services(name, cas, issuers, tsas),
+        signer_sha256=signer_sha256,
     )
 
 
@@ -474,6 +518,57 @@ class TrustStore:
         if not entries or not all(credential_type in e.credential_types for _, e in entries):
             return None
         return entries[0][0]
+
+    def issuer_not_accredited(self, did: str, issued_at: datetime) -> str | None:
+        """Why the issuer service of `did` was not in an approved status at `issued_at` on some list naming it
+        (None: it was on every one). A credential counts by its issuer's status when it was issued."""
+        for name, entry in self.issuer(did):
+            why = entry.history.why_not_at(issued_at)
+            if why is not None:
+                return f"on the trust list of {name}, {why}"
+        return None
+
+    def lists_naming(self, did: str) -> tuple[TrustList, ...]:
+        """The lists naming the issuer `did`, ordered by federation id."""
+        return tuple(sorted((t for t in self.lists if t.issuer(did) is not None), key=lambda t: t.federation_id))
+
+    def ca_anchors_at(self, moment: datetime) -> tuple[x509.Certificate, ...]:
+        """The CA certificates of services in an approved status at `moment` (for evidence made then)."""
+        return _unique(
+            c
+            for t in self.lists
+            for s in t.services_of(KIND_CA)
+            if s.history.approved_at(moment)
+            for c in s.certificates
+        )
+
+    def tsa_anchors(self) -> tuple[x509.Certificate, ...]:
+        """What a time-stamp's TSA certificate must chain to: the certificates of the listed time-stamp services
+        (whatever their status: what counts is their status at the time-stamp's genTime, `timestamp_problem`),
+        and the CAs of lists that name no time-stamp service (a JSON list: a TSA certified by its federation)."""
+        found: list[x509.Certificate] = []
+        for t in self.lists:
+            tsas = t.services_of(KIND_TSA)
+            if tsas:
+                found.extend(c for s in tsas for c in s.certificates)
+            else:
+                found.extend(c for s in t.services_of(KIND_CA) for c in s.certificates)
+        return _unique(found)
+
+    def timestamp_problem(self, tsa_cert: x509.Certificate, gen_time: datetime) -> str | None:
+        """Why a time-stamp signed with `tsa_cert` at `gen_time` is not evidence: its time-stamp service was not
+        in an approved status then (None: it was, or the TSA is certified by a list without such services)."""
+        der = tsa_cert.public_bytes(Encoding.DER)
+        for t in self.lists:
+            for service in t.services_of(KIND_TSA):
+                if any(c.public_bytes(Encoding.DER) == der for c in service.certificates):
+                    why = service.history.why_not_at(gen_time)
+                    if why is not None:
+                        return (
+                            f"the time-stamp service '{service.name}' on the trust list of {t.federation_name} was "
+                            f"not accredited when the time-stamp was made ({format_datetime(gen_time)}): {why}"
+                        )
+        return None
 
     def issuer_key(self, did: str, kid: str) -> VerifyingKey:
         """The issuer key `kid`, if every list naming the issuer carries it identically."""
