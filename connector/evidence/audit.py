@@ -187,8 +187,19 @@ def load_trust_list(text: str, now: datetime, *, any_time: bool = False) -> Trus
     """A trust list the auditor chose to trust: verified under the root certificate it carries itself.
 
     With `any_time`, a list outside its validity is still read (signature and all) as at its own validFrom;
-    the caller must then hold the evidence's trusted time against `TrustList.valid_at`."""
+    the caller must then hold the evidence's trusted time against `TrustList.valid_at`. Either form: the signed
+    JSON list, or an ETSI TS 119 612 trusted list (under the certificate its signature carries)."""
+    from connector.trust import etsi
+
     token = text.strip()
+    if etsi.looks_like_xml(token):
+        signer = etsi.signer_certificate(token)
+        try:
+            return etsi.verify_etsi_list(token, signer, now)
+        except ConnectorError as exc:
+            if not any_time or exc.code not in ("trust_list.expired", "trust_list.not_yet_valid"):
+                raise
+        return etsi.verify_etsi_list(token, signer, etsi.read_etsi_list(token, [signer]).issued)
     try:
         x5c = read_header(token).get("x5c")
         anchor = certs_from_x5c(x5c)[0]

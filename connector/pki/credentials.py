@@ -121,6 +121,14 @@ def issue_participant_credential(
         raise ConnectorError("pki.bad_validity", "validity must be at least one day", "--valid-days")
     now = now or _now()
     credential_type = KINDS[kind]
+    from connector.pki.services import ISSUER, service
+
+    if not service(authority, ISSUER).granted_now:
+        raise ConnectorError(
+            "pki.service_withdrawn",
+            f"the credential issuer of '{authority.name}' is withdrawn (connector pki service): it issues nothing",
+            "--authority",
+        )
     with authority.locked():
         if any(
             e["participant_id"] == participant_id and e["revoked"] and e.get("kind") != "service"

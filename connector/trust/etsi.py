@@ -567,6 +567,14 @@ def _pointers(info: Any) -> tuple[Pointer, ...]:
     return tuple(found)
 
 
+def signer_certificate(text: str | bytes) -> x509.Certificate:
+    """The certificate a list's signature names (unverified: the caller decides whether to trust it)."""
+    signatures = _parse(text).findall("ds:Signature/ds:KeyInfo/ds:X509Data/ds:X509Certificate", _NS)
+    if not signatures:
+        raise ConnectorError("trust_list.unsigned", "the trusted list carries no signature with a certificate")
+    return _certificate(signatures[0].text, "Signature.KeyInfo")
+
+
 def _signed_content(root: Any, anchors: Sequence[x509.Certificate]) -> tuple[Any, x509.Certificate]:
     """Verify the enveloped XAdES signature under one of `anchors`; the signed list and the signer."""
     signatures = root.findall("ds:Signature", _NS)
@@ -734,3 +742,28 @@ def verify_member_list(
         )
     until = min(lotl_until, _check_time(member, now))
     return _to_trust_list(member, until, member.federation or member.distribution_point or pointer.location)
+
+
+def lotl_pointer(lotl_text: str | bytes, lotl_anchor: x509.Certificate, territory: str, now: datetime) -> Pointer:
+    """Where the LOTL, verified and valid now, says the trusted list of `territory` lives (to fetch it)."""
+    require_aware(now)
+    lotl = read_etsi_list(lotl_text, [lotl_anchor])
+    _check_time(lotl, now)
+    return member_list_pointer(lotl, territory)
+
+
+def member_pair(lotl_text: str, member_text: str) -> str:
+    """A member state's list with the LOTL it is read through, as one text to keep (a small JSON object)."""
+    return json.dumps({"lotl": lotl_text, "memberList": member_text})
+
+
+def verify_member_pair(text: str, lotl_anchor: x509.Certificate, territory: str, now: datetime) -> TrustList:
+    """`verify_member_list` on a text `member_pair` made."""
+    try:
+        pair = json.loads(text)
+        lotl, member = pair["lotl"], pair["memberList"]
+        if not isinstance(lotl, str) or not isinstance(member, str):
+            raise TypeError
+    except (ValueError, TypeError, KeyError):
+        raise _bad("not a list of trusted lists with a member state's list") from None
+    return verify_member_list(lotl, lotl_anchor, territory, member, now)

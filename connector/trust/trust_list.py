@@ -39,7 +39,7 @@ from __future__ import annotations
 
 import functools
 import re
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from types import MappingProxyType
@@ -409,11 +409,15 @@ class CopyChoice:
     problem: Problem | None = None
 
 
+Verify = Callable[[str, x509.Certificate, datetime], TrustList]
+
+
 def choose_copy(
     current_valid: TrustList | None,
     candidate: str,
     anchor_cert: x509.Certificate,
     now: datetime,
+    verify: Verify | None = None,
 ) -> CopyChoice:
     """Decide whether a freshly fetched list replaces the copy kept for offline work.
 
@@ -421,10 +425,10 @@ def choose_copy(
     higher sequence number. A candidate with the same sequence but different content is equivocation by the
     authority and is refused; an older sequence is a rollback and is refused. The current copy is kept even if
     it has since expired (the caller's TrustStore stops using expired lists), so a later valid list of lower
-    sequence can never sneak back in.
+    sequence can never sneak back in. `verify` reads the candidate (default `verify_trust_list`).
     """
     try:
-        fresh = verify_trust_list(candidate, anchor_cert, now)
+        fresh = (verify or verify_trust_list)(candidate, anchor_cert, now)
     except ConnectorError as exc:
         return CopyChoice(current_valid, False, exc.problem)
     if current_valid is None:

@@ -7,7 +7,7 @@ import subprocess
 import sys
 
 import pytest
-from cli.kit import run
+from cli.kit import assert_one_line_error, run
 
 from connector.cli import pki, processes
 from connector.cli.base import EXIT_STATUSES
@@ -158,3 +158,28 @@ def test_the_command_line_knows_the_defaults_it_names():
     assert pki.DEFAULT_PUBLIC_URL == DEFAULT_PUBLIC_URL
     assert pki.RELOAD_INTERVAL == TrustSection.__dataclass_fields__["reload_interval"].default
     assert pki.STATUS_MAX_AGE == TrustSection.__dataclass_fields__["status_max_age"].default
+
+
+def test_pki_service_changes_a_status_and_names_a_bad_time(tmp_path):
+    auth = tmp_path / "auth"
+    assert run("pki", "init-authority", "--dir", str(auth)).returncode == 0
+    changed = run("pki", "service", "--authority", str(auth), "--service", "tsa", "--status", "withdrawn")
+    assert changed.returncode == 0 and "withdrawn from" in changed.stdout and "trust-list" in changed.stdout
+    bad = run("pki", "service", "--authority", str(auth), "--service", "tsa", "--status", "granted", "--since", "soon")
+    assert_one_line_error(bad, "--since", "soon")
+    earlier = run(
+        "pki",
+        "service",
+        "--authority",
+        str(auth),
+        "--service",
+        "tsa",
+        "--status",
+        "granted",
+        "--since",
+        "2020-01-01T00:00Z",
+    )
+    assert_one_line_error(earlier, "--since", "later")
+    listed = run("pki", "trust-list", "--authority", str(auth), "--out", str(tmp_path / "list.xml"))
+    assert listed.returncode == 0 and "ETSI TS 119 612" in listed.stdout
+    assert "Svcstatus/withdrawn" in (tmp_path / "list.xml").read_text()
