@@ -67,10 +67,24 @@ def register(sub: argparse._SubParsersAction) -> None:
         required=True,
         choices=["membership", "organization"],
         dest="kind",
-        help="membership (data space, member since) or organization (legal name, country)",
+        help="membership (data space, member since) or organization (legal name, country; with --registry, the "
+        "registered name, address and identifier)",
     )
     cred.add_argument("--country", help="organization: ISO 3166-1 alpha-2 country of establishment, e.g. JP")
     cred.add_argument("--name", help="organization: legal name")
+    cred.add_argument(
+        "--registry",
+        choices=["jp-corporate-number", "lei"],
+        help="organization: check the organisation against a base registry (the National Tax Agency's corporate "
+        "numbers, or GLEIF's LEIs); the credential then states its registered name, address and identifier",
+    )
+    cred.add_argument(
+        "--registry-file",
+        type=Path,
+        help="with --registry: the publication to check against (the corporate number CSV, Unicode edition; a "
+        "GLEIF golden copy CSV extract)",
+    )
+    cred.add_argument("--registry-id", help="with --registry: the corporate number or LEI")
     cred.add_argument("--out", required=True, type=Path, help="folder to write <type>.credential.jwt to")
     cred.add_argument("--valid-days", type=int, default=365, help="credential validity in days")
     cred.set_defaults(func=cmd_credential)
@@ -137,11 +151,22 @@ def cmd_credential(args: argparse.Namespace) -> int:
     from connector.pki.authority import Authority
     from connector.pki.credentials import issue_participant_credential
 
+    registry = None
+    given = [args.registry, args.registry_file, args.registry_id]
+    if any(v is not None for v in given):
+        missing = [f for f, v in zip(("--registry", "--registry-file", "--registry-id"), given) if v is None]
+        if missing:
+            raise UsageError("cli.usage", f"a registry check also needs {', '.join(missing)}", missing[0])
+        from connector.pki.credentials import RegistryRequest
+
+        registry = RegistryRequest(args.registry, args.registry_file, args.registry_id)
     authority = Authority(args.authority)
     issued = issue_participant_credential(
-        authority, args.participant_id, args.kind, args.country, args.name, args.out, args.valid_days
+        authority, args.participant_id, args.kind, args.country, args.name, args.out, args.valid_days, registry=registry
     )
     print(f"issued {issued.credential_type} {issued.id} to {issued.participant_id} by '{authority.name}'")
+    if registry is not None:
+        print(f"  checked against {registry.file.name}: {registry.registry} {registry.identifier}")
     print(
         f"  {issued.path}  (until {issued.valid_until:%Y-%m-%d}; status {issued.status.list_url} "
         f"index {issued.status.index})"

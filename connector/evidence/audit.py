@@ -602,6 +602,7 @@ def _check_signatures(
 
 def _check_credentials(report: Report, bundle: Bundle, store: TrustStore, signatures: Mapping[str, _Verified]) -> None:
     from connector.trust.credentials import verify_credential
+    from connector.trust.registries import read_registry_facts
 
     held = {c.sha256: c for c in bundle.credentials}
     for role, signed in signatures.items():
@@ -636,11 +637,13 @@ def _check_credentials(report: Report, bundle: Bundle, store: TrustStore, signat
                 report.fail(name, f"the bundle describes the credential {said}", "bundle.credential_altered")
                 continue
             types = ", ".join(t for t in checked.types if t != "VerifiableCredential")
+            facts = read_registry_facts(checked.subject)
+            registry = f"; its issuer checked it against a base registry: {facts.describe()}" if facts else ""
             report.add(
                 name,
                 OK,
                 f"the {role} relied on {types} of {credential.holder} issued by "
-                f"{checked.issuer} ({checked.federation}), valid at the signing time",
+                f"{checked.issuer} ({checked.federation}), valid at the signing time{registry}",
             )
 
 

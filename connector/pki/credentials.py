@@ -33,6 +33,15 @@ _LIST_ID = re.compile(r"^[1-9][0-9]{0,5}$")
 
 
 @dataclass(frozen=True)
+class RegistryRequest:
+    """Check the organisation against a base registry: which one, the publication file, the identifier."""
+
+    registry: str
+    file: Path
+    identifier: str
+
+
+@dataclass(frozen=True)
 class IssuedCredential:
     id: str
     participant_id: str
@@ -99,11 +108,14 @@ def issue_participant_credential(
     out: Path | None = None,
     valid_days: int = 365,
     now: datetime | None = None,
+    registry: RegistryRequest | None = None,
 ) -> IssuedCredential:
     """Issue a `kind` ("membership" or "organization") credential to a participant; write it to `out`.
 
     Refused for a participant whose certificates this authority has revoked. A membership credential keeps the
-    ``memberSince`` of the participant's first membership with this authority.
+    ``memberSince`` of the participant's first membership with this authority. With `registry`, an organization
+    credential states what the base registry's publication says of the organisation (legal name, address,
+    identifier), and the check is recorded in the ledger.
     """
     from connector.participant import check_participant_id
     from connector.trust.did import parse_did
@@ -129,6 +141,16 @@ def issue_participant_credential(
             f"the credential issuer of '{authority.name}' is withdrawn (connector pki service): it issues nothing",
             "--authority",
         )
+    checked = None
+    if registry is not None:
+        if kind != "organization":
+            raise ConnectorError(
+                "pki.credential_option", "a registry check is for an organization credential", "--registry"
+            )
+        from connector.pki.registries import check_organisation, reconcile
+
+        checked = check_organisation(registry.registry, registry.file, registry.identifier, now)
+        name, country = reconcile(checked, name, country)
     with authority.locked():
         if any(
             e["participant_id"] == participant_id and e["revoked"] and e.get("kind") != "service"
@@ -141,7 +163,11 @@ def issue_participant_credential(
         mine = [e for e in ledger if e["participant_id"] == participant_id]
         since = [parse_date(e["member_since"], "pki.corrupt", "member_since") for e in mine if e.get("member_since")]
         member_since = min(since) if since else now.date()
-        subject = _subject(kind, participant_id, country, name, authority.federation_id, member_since)
+        subject: dict[str, object] = dict(
+            _subject(kind, participant_id, country, name, authority.federation_id, member_since)
+        )
+        if checked is not None:
+            subject.update(checked.facts.subject_claims())
         list_id, index = _allocate(ledger)
         status = StatusEntry(STATUS_PURPOSE, index, authority.status_list_url(list_id))
         valid_from = now - timedelta(minutes=5)  # verifiers' clocks may run a little behind
@@ -170,6 +196,8 @@ def issue_participant_credential(
         }
         if kind == "membership":
             entry["member_since"] = subject["memberSince"]
+        if checked is not None:
+            entry["registry_check"] = checked.to_ledger()
         ledger.append(entry)
         path = None
         if out is not None:

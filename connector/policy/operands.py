@@ -10,11 +10,11 @@ set of strings (`membership`, `credentialType`; V may be empty)
     hasPart R   every element of R is in V            isAllOf R     the same: V includes all of R
     isAnyOf R   V and R share an element              isNoneOf R    V and R share no element
     isPartOf R  V is non-empty and every element of V is in R
-single string (`purpose`, `countryOfEstablishment`)
+single string (`purpose`, `countryOfEstablishment`, `registeredIn`, `legalEntity`)
     eq r / neq r                      V equals / differs from r
     isAnyOf R, isPartOf R / isNoneOf R  V is / is not one of R
-    For `countryOfEstablishment`, each name in R is a country code or a region standing for its member
-    countries (`eq EU` reads "established in the EU"). hasPart, isAllOf and isA do not apply to one value.
+    For `countryOfEstablishment` and `registeredIn`, each name in R is a country code or a region standing for
+    its member countries (`eq EU` reads "established in the EU"). hasPart, isAllOf and isA do not apply to one value.
 date-time (`dateTime`; R an xsd:dateTime, or an xsd:date meaning that whole UTC day)
     eq, neq, lt, lteq, gt, gteq compare instants; against a date, eq/neq mean within/outside the day, lt/gteq
     compare with its first instant, lteq/gt with its last (`lteq 2026-12-31` includes all of 31 December).
@@ -34,6 +34,12 @@ Where values come from (the trace names the source and the particular credential
 - `countryOfEstablishment`: the `countryOfEstablishment` claim of the verified OrganizationCredential, upper-cased
   (`legalName` is only shown). Source "verified credentials". Not evaluable without one, when several disagree,
   or when the claim is not an ISO 3166-1 alpha-2 code.
+- `registeredIn`, `legalEntity`: the registry facts of the verified OrganizationCredential - what its issuer
+  checked against a base registry at issuance (`connector.trust.registries`): the country of the registered legal
+  address (a place, like `countryOfEstablishment`), and the legal entity as ``<registry>:<identifier>`` (e.g.
+  ``lei:5299...`` or ``jp-corporate-number:7010...``; `isAnyOf` a list admits the entities it names). Source
+  "verified credentials"; the provenance names the registry, the publication and when it was checked. Not
+  evaluable without a credential carrying such facts, or when several disagree.
 - `purpose`: `DecisionContext.purpose`, what the consumer declared. Source "declared by the consumer".
 - `dateTime`: `DecisionContext.now`. Source "node clock".
 - `count`: the number of transfers started under the agreement *including the one being decided*, that is
@@ -66,7 +72,13 @@ from connector.policy.values import (
     parse_integer,
     to_micros,
 )
-from connector.trust.claims import MEMBERSHIP_CREDENTIAL, ORGANIZATION_CREDENTIAL, VerifiedClaims
+from connector.trust.claims import (
+    MEMBERSHIP_CREDENTIAL,
+    ORGANIZATION_CREDENTIAL,
+    VerifiedClaims,
+    VerifiedCredential,
+)
+from connector.trust.registries import RegistryFacts, read_registry_facts
 
 # Where values come from; the trace names these.
 FROM_CREDENTIALS = "verified credentials"
@@ -433,6 +445,60 @@ def _observe_country(ctx: DecisionContext) -> Observation:
     return Observation(code, f"{who} is established in {code}", FROM_CREDENTIALS, origin)
 
 
+def _registry_facts(claims: VerifiedClaims) -> list[tuple[RegistryFacts, VerifiedCredential]]:
+    found = []
+    for cred in claims.of_type(ORGANIZATION_CREDENTIAL):
+        try:
+            facts = read_registry_facts(cred.subject)
+        except ConnectorError:  # a verified credential's facts are well-formed; this is defensive
+            continue
+        if facts is not None:
+            found.append((facts, cred))
+    return found
+
+
+def _observe_registry(name: str, ctx: DecisionContext, value_of: Callable[[RegistryFacts], str]) -> Observation:
+    claims = ctx.claims
+    if claims is None:
+        return _unverified(name)
+    found = _registry_facts(claims)
+    if not found:
+        return Observation(
+            None,
+            "the peer's registration in a base registry is not known",
+            FROM_CREDENTIALS,
+            "no verified OrganizationCredential carries registry-checked facts",
+            available=False,
+            code="policy.missing_value",
+        )
+    values = sorted({value_of(f) for f, _ in found})
+    if len(values) > 1:
+        return Observation(
+            None,
+            f"the peer's {name} is ambiguous",
+            FROM_CREDENTIALS,
+            "verified OrganizationCredentials disagree: " + ", ".join(values),
+            available=False,
+            code="policy.ambiguous_value",
+        )
+    facts, cred = found[0]
+    origin = _credential_origin(ORGANIZATION_CREDENTIAL, cred.issuer, cred.federation)
+    provenance = f"{origin}; registry {facts.describe()}"
+    if name == "registeredIn":
+        seen = f"the peer ({facts.legal_name}) is registered in {facts.address.country} as {facts.legal_entity}"
+    else:
+        seen = f"the peer is the legal entity {facts.legal_entity} ({facts.legal_name})"
+    return Observation(values[0], seen, FROM_CREDENTIALS, provenance)
+
+
+def _observe_registered_in(ctx: DecisionContext) -> Observation:
+    return _observe_registry("registeredIn", ctx, lambda f: f.address.country)
+
+
+def _observe_legal_entity(ctx: DecisionContext) -> Observation:
+    return _observe_registry("legalEntity", ctx, lambda f: f.legal_entity)
+
+
 def _observe_purpose(ctx: DecisionContext) -> Observation:
     if not ctx.purpose:
         return Observation(
@@ -531,6 +597,22 @@ OPERAND_SPECS: Mapping[str, OperandSpec] = {
             _observe_country,
         ),
         OperandSpec(
+            "registeredIn",
+            "place",
+            CHOICE_OPERATORS,
+            FROM_CREDENTIALS,
+            "the country where the peer is registered, as its issuer checked against a base registry",
+            _observe_registered_in,
+        ),
+        OperandSpec(
+            "legalEntity",
+            "term",
+            CHOICE_OPERATORS,
+            FROM_CREDENTIALS,
+            "the peer's legal entity in a base registry, as <registry>:<identifier> (jp-corporate-number, lei)",
+            _observe_legal_entity,
+        ),
+        OperandSpec(
             "purpose", "term", CHOICE_OPERATORS, FROM_CONSUMER, "the purpose the consumer declared", _observe_purpose
         ),
         OperandSpec("dateTime", "instant", ORDER_OPERATORS, FROM_CLOCK, "the time of the decision", _observe_date_time),
@@ -557,7 +639,7 @@ OPERAND_SPECS: Mapping[str, OperandSpec] = {
 # Observations read from credentials depend on the VerifiedClaims object alone, and a node reuses that object
 # for a peer until it re-verifies, so they are kept per claims object (dropped when it is garbage-collected)
 # rather than recomputed for every new context.
-_FROM_CLAIMS = frozenset({"membership", "credentialType", "countryOfEstablishment"})
+_FROM_CLAIMS = frozenset({"membership", "credentialType", "countryOfEstablishment", "registeredIn", "legalEntity"})
 _claims_memo: dict[int, dict[str, Observation]] = {}
 
 

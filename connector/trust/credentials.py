@@ -17,7 +17,8 @@ entry's type alone). `read_envelope` gives both the same shape, `Envelope`, with
 Two credential types are issued and understood:
 - ``MembershipCredential``: credentialSubject ``id``, ``memberOf`` (data space id), ``memberSince`` (date);
 - ``OrganizationCredential``: credentialSubject ``id``, ``legalName``, ``countryOfEstablishment`` (ISO 3166-1
-  alpha-2, an officially assigned code).
+  alpha-2, an officially assigned code), and, when the issuer checked the organisation against a base registry,
+  ``legalAddress`` and ``registration`` (`connector.trust.registries`).
 
 Verification (``credential.*`` codes): ``malformed``, ``unsigned``, ``algorithm``, ``embedded_key``,
 ``media_type`` (a typ that says it is something else), ``issuer_untrusted`` (issuer on no trust list),
@@ -68,6 +69,7 @@ from connector.trust.compact import (
     verify_signature,
 )
 from connector.trust.did import parse_did
+from connector.trust.registries import RegistryFacts, read_registry_facts
 from connector.trust.times import (
     format_date,
     format_datetime,
@@ -238,8 +240,15 @@ def issue_organization_credential(
     valid_until: datetime,
     status: StatusEntry | None = None,
     credential_id: str | None = None,
+    registry: RegistryFacts | None = None,
 ) -> str:
-    subject = {"id": holder_did, "legalName": legal_name, "countryOfEstablishment": country_of_establishment}
+    subject: dict[str, Any] = {
+        "id": holder_did,
+        "legalName": legal_name,
+        "countryOfEstablishment": country_of_establishment,
+    }
+    if registry is not None:
+        subject.update(registry.subject_claims())
     return issue_credential(
         key, kid, issuer_did, ORGANIZATION_CREDENTIAL, subject, valid_from, valid_until, status, credential_id
     )
@@ -261,6 +270,7 @@ def _check_subject(credential_type: str, subject: Mapping[str, Any], code: str) 
                 "countryOfEstablishment must be an ISO 3166-1 alpha-2 code",
                 "credentialSubject.countryOfEstablishment",
             )
+        read_registry_facts(subject, code)  # registry facts, when carried, must be well-formed
 
 
 # ---------------------------------------------------------------------------------------------------------

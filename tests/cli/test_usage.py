@@ -183,3 +183,24 @@ def test_pki_service_changes_a_status_and_names_a_bad_time(tmp_path):
     listed = run("pki", "trust-list", "--authority", str(auth), "--out", str(tmp_path / "list.xml"))
     assert listed.returncode == 0 and "ETSI TS 119 612" in listed.stdout
     assert "Svcstatus/withdrawn" in (tmp_path / "list.xml").read_text()
+
+
+def test_pki_credential_checks_a_registry_only_with_all_three_options(tmp_path):
+    auth = tmp_path / "auth"
+    assert run("pki", "init-authority", "--dir", str(auth)).returncode == 0
+    pid = "did:web:localhost%3A8443:org-a"
+    base = ["pki", "credential", "--authority", str(auth), "--participant-id", pid, "--type", "organization"]
+    half = run(*base, "--registry", "lei", "--out", str(tmp_path / "org"))
+    assert_one_line_error(half, "--registry-file", "--registry-id")
+    missing = run(
+        *base,
+        "--registry",
+        "lei",
+        "--registry-file",
+        str(tmp_path / "none.csv"),
+        "--registry-id",
+        "5493001KJTIIGC8Y1R12",
+        "--out",
+        str(tmp_path / "org"),
+    )
+    assert_one_line_error(missing, "registry file not found", "--registry-file")

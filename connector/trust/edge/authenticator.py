@@ -36,6 +36,7 @@ from connector.trust.did import DidDocument
 from connector.trust.edge.fetching import Fetcher, FetchFailed
 from connector.trust.edge.holder import Holder, bearer
 from connector.trust.edge.replay import StoreReplayCache
+from connector.trust.registries import read_registry_facts
 from connector.trust.scopes import type_scope
 from connector.trust.status_list import StatusListCachePolicy, VerifiedStatusLists
 from connector.trust.times import format_datetime
@@ -316,13 +317,26 @@ class DcpAuthenticator:
 
 
 def _summary(credential: VerifiedCredential) -> dict[str, Any]:
-    """A verified credential as the verification record and the evidence log name it."""
-    return {
+    """A verified credential as the verification record and the evidence log name it (with the registry check its
+    issuer made, when it carries one: which entity, which registry, against which publication, when)."""
+    summary: dict[str, Any] = {
         "id": credential.id,
         "types": [t for t in credential.types if t != "VerifiableCredential"],
         "issuer": credential.issuer,
         "federation": credential.federation,
     }
+    try:
+        facts = read_registry_facts(credential.subject)
+    except ConnectorError:
+        facts = None
+    if facts is not None:
+        summary["registration"] = {
+            "legalEntity": facts.legal_entity,
+            "legalName": facts.legal_name,
+            "country": facts.address.country,
+            **facts.registration_json(),
+        }
+    return summary
 
 
 def _certificate_holder(request: web.Request) -> str | None:
