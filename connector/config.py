@@ -276,6 +276,12 @@ class TrustSection:
         kind="tables:TrustListEntry",
         default=(),
     )
+    recognitions: tuple[Path, ...] = _doc(
+        "Recognition statements (JWT files, `connector pki recognise`) by which this node's federation accepts "
+        "credentials of another federation as its own; only those its own federation signed are applied.",
+        kind="files",
+        default=(),
+    )
     reload_interval: float = _doc(
         "Seconds between checks of the CRL and trust files for changes.",
         kind="float",

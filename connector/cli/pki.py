@@ -116,6 +116,33 @@ def register(sub: argparse._SubParsersAction) -> None:
     )
     svc.set_defaults(func=cmd_service)
 
+    rec = pki_sub.add_parser(
+        "recognise",
+        help="sign a statement that this federation accepts another federation's credentials as its own",
+    )
+    rec.add_argument("--authority", required=True, type=Path, help="authority folder (the recognising federation)")
+    rec.add_argument(
+        "--trust-list", required=True, type=Path, help="the other federation's trust list (JSON or ETSI form)"
+    )
+    rec.add_argument(
+        "--accept",
+        action="append",
+        default=[],
+        metavar="THEIRS[=OURS]",
+        help="a credential type of the other federation, and the type it counts as here (repeatable; default "
+        "MembershipCredential and OrganizationCredential, each as itself)",
+    )
+    rec.add_argument(
+        "--purpose", action="append", default=[], help="a purpose the recognition holds for (repeatable; default: any)"
+    )
+    rec.add_argument(
+        "--min-level", choices=["low", "substantial", "high"], help="the least assurance level accepted (eIDAS)"
+    )
+    rec.add_argument("--transitive", action="store_true", help="also accept what the other federation recognises")
+    rec.add_argument("--valid-days", type=float, default=365, help="how long the recognition holds")
+    rec.add_argument("--out", required=True, type=Path, help="file to write the signed statement to")
+    rec.set_defaults(func=cmd_recognise)
+
     revoke = pki_sub.add_parser(
         "revoke", help="revoke a participant: its certificates (CRL) and credentials (status list)"
     )
@@ -210,6 +237,34 @@ def cmd_service(args: argparse.Namespace) -> int:
     print(f"{record.name}: {status_word(latest.status)} from {latest.since.isoformat()}")
     print(f"  history: {record.history.describe()}")
     print("  sign the trust list again (connector pki trust-list --format etsi) for verifiers to see it")
+    return 0
+
+
+def cmd_recognise(args: argparse.Namespace) -> int:
+    from connector.pki.authority import Authority
+    from connector.pki.recognitions import issue_recognition_statement, parse_accept
+
+    accept = [parse_accept(a) for a in args.accept] or [
+        ("MembershipCredential", "MembershipCredential"),
+        ("OrganizationCredential", "OrganizationCredential"),
+    ]
+    authority = Authority(args.authority)
+    issued = issue_recognition_statement(
+        authority,
+        args.trust_list,
+        accept,
+        args.purpose,
+        args.valid_days,
+        args.transitive,
+        args.min_level,
+        args.out,
+    )
+    what = ", ".join(f"{t} as {o}" if t != o else t for t, o in accept)
+    purposes = ", ".join(args.purpose) if args.purpose else "any purpose"
+    print(f"'{authority.name}' recognises '{issued.recognised}': {what}; for {purposes}")
+    print(f"  statement {issued.id}, until {issued.valid_until:%Y-%m-%d}, written to {issued.path}")
+    print("  nodes of the federation apply it from [trust] recognitions; revoke it with")
+    print(f"  connector pki revoke --authority {args.authority} --credential-id {issued.id}")
     return 0
 
 

@@ -44,7 +44,7 @@ from connector.evidence.seal import SealClaims, SealExpectation, verify_seal
 from connector.evidence.timestamp import TimeStamp, verify_response
 from connector.jws import read_header, read_payload_unverified
 from connector.keys import same_public_key
-from connector.trust.trust_list import TrustList, TrustStore, verify_trust_list
+from connector.trust.trust_list import TrustList, TrustStore, verify_self_anchored
 
 OK = "ok"
 ABSENT = "absent"
@@ -184,38 +184,11 @@ class Report:
 
 
 def load_trust_list(text: str, now: datetime, *, any_time: bool = False) -> TrustList:
-    """A trust list the auditor chose to trust: verified under the root certificate it carries itself.
+    """A trust list the auditor chose to trust: verified under the certificate it carries itself (either form).
 
-    With `any_time`, a list outside its validity is still read (signature and all) as at its own validFrom;
-    the caller must then hold the evidence's trusted time against `TrustList.valid_at`. Either form: the signed
-    JSON list, or an ETSI TS 119 612 trusted list (under the certificate its signature carries)."""
-    from connector.trust import etsi
-
-    token = text.strip()
-    if etsi.looks_like_xml(token):
-        signer = etsi.signer_certificate(token)
-        try:
-            return etsi.verify_etsi_list(token, signer, now)
-        except ConnectorError as exc:
-            if not any_time or exc.code not in ("trust_list.expired", "trust_list.not_yet_valid"):
-                raise
-        return etsi.verify_etsi_list(token, signer, etsi.read_etsi_list(token, [signer]).issued)
-    try:
-        x5c = read_header(token).get("x5c")
-        anchor = certs_from_x5c(x5c)[0]
-    except ConnectorError as exc:
-        raise ConnectorError("trust_list.malformed", f"not a signed trust list: {exc.reason}") from None
-    try:
-        return verify_trust_list(token, anchor, now)
-    except ConnectorError as exc:
-        if not any_time or exc.code not in ("trust_list.expired", "trust_list.not_yet_valid"):
-            raise
-    try:
-        claims = json.loads(read_payload_unverified(token))
-        valid_from = datetime.fromisoformat(str(claims["validFrom"]).replace("Z", "+00:00"))
-    except (ConnectorError, ValueError, KeyError, TypeError):
-        raise ConnectorError("trust_list.malformed", "the trust list's validFrom is unreadable") from None
-    return verify_trust_list(token, anchor, valid_from)
+    With `any_time`, a list outside its validity is still read (signature and all) as at its own start;
+    the caller must then hold the evidence's trusted time against `TrustList.valid_at`."""
+    return verify_self_anchored(text, now, any_time=any_time)
 
 
 # --- helpers ------------------------------------------------------------------------------------------------

@@ -87,7 +87,7 @@ def _subject(
     return {"id": participant_id, "legalName": name.strip(), "countryOfEstablishment": country}
 
 
-def _allocate(ledger: list[dict[str, object]]) -> tuple[str, int]:
+def allocate_status(ledger: list[dict[str, object]]) -> tuple[str, int]:
     """A free (list id, index): the lowest-numbered list with room, a random index in it."""
     used: dict[str, set[int]] = {}
     for entry in ledger:
@@ -168,7 +168,7 @@ def issue_participant_credential(
         )
         if checked is not None:
             subject.update(checked.facts.subject_claims())
-        list_id, index = _allocate(ledger)
+        list_id, index = allocate_status(ledger)
         status = StatusEntry(STATUS_PURPOSE, index, authority.status_list_url(list_id))
         valid_from = now - timedelta(minutes=5)  # verifiers' clocks may run a little behind
         valid_until = now + timedelta(days=valid_days)

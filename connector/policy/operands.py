@@ -27,6 +27,10 @@ Anything else (an operator outside a kind's list, set operators on numbers, ...)
 
 Where values come from (the trace names the source and the particular credential, record or reading):
 
+Values read from credentials include the peer's credentials of other federations that this node's federation
+recognises (`VerifiedClaims.recognised`), in this federation's terms, when the recognition covers the declared
+purpose; the provenance then names the recognition path (which statements, signed by whom, for what, until when).
+
 - `membership`: the `memberOf` claims (string, list, or objects with an id) of the peer's verified
   MembershipCredentials; `credentialType`: the types of all its verified credentials, VerifiableCredential
   excepted. Source "verified credentials". An unverified peer (no claims) makes both not evaluable; a verified
@@ -75,6 +79,7 @@ from connector.policy.values import (
 from connector.trust.claims import (
     MEMBERSHIP_CREDENTIAL,
     ORGANIZATION_CREDENTIAL,
+    RecognisedCredential,
     VerifiedClaims,
     VerifiedCredential,
 )
@@ -343,6 +348,13 @@ def _credential_origin(kind: str, issuer: str, federation: str) -> str:
     return f"verified {kind} issued by {issuer} in federation '{federation}'"
 
 
+def _origin(kind: str, cred: VerifiedCredential, via: RecognisedCredential | None) -> str:
+    """Where a credential a decision relies on comes from: verified as is, or recognised (with the path)."""
+    if via is None:
+        return _credential_origin(kind, cred.issuer, cred.federation)
+    return f"{kind} of federation '{cred.federation}', {via.describe()}"
+
+
 def _unverified(name: str) -> Observation:
     return Observation(
         None,
@@ -374,11 +386,11 @@ def _observe_membership(ctx: DecisionContext) -> Observation:
         return _unverified("membership")
     members: set[str] = set()
     origins: list[str] = []
-    for cred in claims.of_type(MEMBERSHIP_CREDENTIAL):
+    for cred, via in claims.usable(MEMBERSHIP_CREDENTIAL, ctx.purpose):
         names = _member_names(cred.subject.get("memberOf"))
         if names:
             members.update(names)
-            origins.append(_credential_origin(MEMBERSHIP_CREDENTIAL, cred.issuer, cred.federation))
+            origins.append(_origin(MEMBERSHIP_CREDENTIAL, cred, via))
     value = frozenset(members)
     seen = f"the peer is a verified member of {_set_text(value)}" if value else "the peer is a member of no data space"
     provenance = "; ".join(origins) if origins else "no verified MembershipCredential names a data space"
@@ -389,7 +401,8 @@ def _observe_credential_types(ctx: DecisionContext) -> Observation:
     claims = ctx.claims
     if claims is None:
         return _unverified("credential types")
-    value = claims.credential_types
+    usable = claims.usable(None, ctx.purpose)
+    value = frozenset(t for c, _ in usable for t in c.types if t != "VerifiableCredential")
     federations = sorted({c.federation for c in claims.credentials})
     seen = f"the peer holds verified credentials of types {_set_text(value)}" if value else "the peer holds none"
     provenance = (
@@ -398,6 +411,9 @@ def _observe_credential_types(ctx: DecisionContext) -> Observation:
         if claims.credentials
         else "no verified credentials were presented"
     )
+    recognised = [via.describe() for _, via in usable if via is not None]
+    if recognised:
+        provenance += "; " + "; ".join(recognised)
     return Observation(value, seen, FROM_CREDENTIALS, provenance)
 
 
@@ -406,10 +422,10 @@ def _observe_country(ctx: DecisionContext) -> Observation:
     if claims is None:
         return _unverified("countryOfEstablishment")
     stated = []
-    for cred in claims.of_type(ORGANIZATION_CREDENTIAL):
+    for cred, via in claims.usable(ORGANIZATION_CREDENTIAL, ctx.purpose):
         code = cred.subject.get("countryOfEstablishment")
         if isinstance(code, str) and code.strip():
-            stated.append((code.strip().upper(), cred))
+            stated.append((code.strip().upper(), cred, via))
     if not stated:
         return Observation(
             None,
@@ -419,9 +435,9 @@ def _observe_country(ctx: DecisionContext) -> Observation:
             available=False,
             code="policy.missing_value",
         )
-    codes = sorted({code for code, _ in stated})
-    code, cred = stated[0]
-    origin = _credential_origin(ORGANIZATION_CREDENTIAL, cred.issuer, cred.federation)
+    codes = sorted({code for code, _, _ in stated})
+    code, cred, via = stated[0]
+    origin = _origin(ORGANIZATION_CREDENTIAL, cred, via)
     if len(codes) > 1:
         return Observation(
             None,
@@ -445,15 +461,17 @@ def _observe_country(ctx: DecisionContext) -> Observation:
     return Observation(code, f"{who} is established in {code}", FROM_CREDENTIALS, origin)
 
 
-def _registry_facts(claims: VerifiedClaims) -> list[tuple[RegistryFacts, VerifiedCredential]]:
+def _registry_facts(
+    claims: VerifiedClaims, purpose: str | None
+) -> list[tuple[RegistryFacts, VerifiedCredential, RecognisedCredential | None]]:
     found = []
-    for cred in claims.of_type(ORGANIZATION_CREDENTIAL):
+    for cred, via in claims.usable(ORGANIZATION_CREDENTIAL, purpose):
         try:
             facts = read_registry_facts(cred.subject)
         except ConnectorError:  # a verified credential's facts are well-formed; this is defensive
             continue
         if facts is not None:
-            found.append((facts, cred))
+            found.append((facts, cred, via))
     return found
 
 
@@ -461,7 +479,7 @@ def _observe_registry(name: str, ctx: DecisionContext, value_of: Callable[[Regis
     claims = ctx.claims
     if claims is None:
         return _unverified(name)
-    found = _registry_facts(claims)
+    found = _registry_facts(claims, ctx.purpose)
     if not found:
         return Observation(
             None,
@@ -471,7 +489,7 @@ def _observe_registry(name: str, ctx: DecisionContext, value_of: Callable[[Regis
             available=False,
             code="policy.missing_value",
         )
-    values = sorted({value_of(f) for f, _ in found})
+    values = sorted({value_of(f) for f, _, _ in found})
     if len(values) > 1:
         return Observation(
             None,
@@ -481,8 +499,8 @@ def _observe_registry(name: str, ctx: DecisionContext, value_of: Callable[[Regis
             available=False,
             code="policy.ambiguous_value",
         )
-    facts, cred = found[0]
-    origin = _credential_origin(ORGANIZATION_CREDENTIAL, cred.issuer, cred.federation)
+    facts, cred, via = found[0]
+    origin = _origin(ORGANIZATION_CREDENTIAL, cred, via)
     provenance = f"{origin}; registry {facts.describe()}"
     if name == "registeredIn":
         seen = f"the peer ({facts.legal_name}) is registered in {facts.address.country} as {facts.legal_entity}"
@@ -640,10 +658,10 @@ OPERAND_SPECS: Mapping[str, OperandSpec] = {
 # for a peer until it re-verifies, so they are kept per claims object (dropped when it is garbage-collected)
 # rather than recomputed for every new context.
 _FROM_CLAIMS = frozenset({"membership", "credentialType", "countryOfEstablishment", "registeredIn", "legalEntity"})
-_claims_memo: dict[int, dict[str, Observation]] = {}
+_claims_memo: dict[int, dict[str | tuple[str, str | None], Observation]] = {}
 
 
-def _claims_observations(claims: VerifiedClaims) -> dict[str, Observation]:
+def _claims_observations(claims: VerifiedClaims) -> dict[str | tuple[str, str | None], Observation]:
     key = id(claims)
     found = _claims_memo.get(key)
     if found is None:
@@ -654,16 +672,17 @@ def _claims_observations(claims: VerifiedClaims) -> dict[str, Observation]:
 
 def observe(name: str, ctx: DecisionContext) -> Observation:
     """The value of a known left operand in this context, computed once per context (per claims object for
-    values read from credentials)."""
+    values read from credentials, and per purpose when recognised credentials count for some purposes only)."""
     cache = ctx.observations
     found = cache.get(name)
     if found is None:
         claims = ctx.claims
         if claims is not None and name in _FROM_CLAIMS:
             shared = _claims_observations(claims)
-            found = shared.get(name)
+            key: str | tuple[str, str | None] = (name, ctx.purpose) if claims.recognised else name
+            found = shared.get(key)
             if found is None:
-                found = shared[name] = OPERAND_SPECS[name].observe(ctx)
+                found = shared[key] = OPERAND_SPECS[name].observe(ctx)
         else:
             found = OPERAND_SPECS[name].observe(ctx)
         cache[name] = found

@@ -453,6 +453,7 @@ class CheckedCredential:
     valid_until: datetime
     status: StatusEntry | None
     profile: str = vocab.PROFILE_VC20
+    federation_id: str = ""
 
     @functools.cached_property
     def sha256(self) -> str:
@@ -475,13 +476,15 @@ class CheckedCredential:
             valid_until=self.valid_until,
             sha256=self.sha256,
             status=self.status,
+            federation_id=self.federation_id,
         )
 
     def valid_at(self, now: datetime, leeway: timedelta = DEFAULT_LEEWAY) -> bool:
         return self.valid_from <= now + leeway and now < self.valid_until + leeway
 
 
-def _status_entry(raw: Any, trust_store: TrustStore, issuer: str) -> StatusEntry:
+def status_entry(raw: Any, trust_store: TrustStore, issuer: str) -> StatusEntry:
+    """A credential status entry (of a credential of `issuer`) whose list URL the trust store allows."""
     if isinstance(raw, list):
         if len(raw) != 1:
             raise ConnectorError(
@@ -593,7 +596,7 @@ def verify_credential(
         _check_subject(credential_type, envelope.subject, "credential.malformed")
     status = None
     if envelope.status is not None:
-        status = _status_entry(envelope.status, trust_store, issuer)
+        status = status_entry(envelope.status, trust_store, issuer)
     elif require_status:
         raise ConnectorError(
             "credential.status_missing",
@@ -612,4 +615,5 @@ def verify_credential(
         valid_until=expiry,
         status=status,
         profile=envelope.profile,
+        federation_id=trust_store.lists_naming(issuer)[0].federation_id,
     )

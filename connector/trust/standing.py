@@ -19,8 +19,12 @@ Sans-I/O, like the verifier, and driven the same way::
             step = check.unavailable(str(exc), url)
     # step is InStanding or Refusal
 
+Credentials accepted through recognition statements (`VerifiedClaims.recognised`) stand only while every statement
+of their path does: not expired, and neither revoked nor suspended on its issuer's status list.
+
 Every refusal names the failed check (``credential.expired``, ``credential.issuer_untrusted``,
-``credential.type_not_allowed``, ``credential.revoked``, ``credential.suspended``, ``status.*``); one that
+``credential.type_not_allowed``, ``credential.revoked``, ``credential.suspended``, ``recognition.revoked``,
+``recognition.expired``, ``status.*``); one that
 could not be decided right now ends in ``.unavailable``. A credential stored without its status entry (claims
 kept before the status was) cannot be re-checked and is refused (``credential.status_missing``).
 """
@@ -31,7 +35,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 from connector.errors import ConnectorError
-from connector.trust.claims import VerifiedClaims, VerifiedCredential
+from connector.trust.claims import RecognitionStep, VerifiedClaims, VerifiedCredential
 from connector.trust.status_list import (
     Freshness,
     StatusList,
@@ -110,6 +114,21 @@ def credential_problem(
     return None
 
 
+def _check_statement(step: RecognitionStep, status_list: StatusList) -> None:
+    assert step.status is not None
+    try:
+        check_status(step.status, status_list)
+    except ConnectorError as exc:
+        if exc.code not in ("credential.revoked", "credential.suspended"):
+            raise
+        verb = exc.code.rsplit(".", 1)[1]
+        raise ConnectorError(
+            f"recognition.{verb}",
+            f"the recognition through which the peer's credential was accepted has been {verb}: {step.describe()}",
+            "recognition",
+        ) from None
+
+
 class Standing:
     """One re-check of one peer's stored claims. Not reusable; one task drives it."""
 
@@ -153,6 +172,20 @@ class Standing:
                 return self._refuse(problem, "credentials")
             assert credential.status is not None
             self._pending.setdefault(credential.status.list_url, set()).add(credential.issuer)
+        for recognised in self.claims.recognised:
+            for step in recognised.path:
+                if now >= step.valid_until + self.settings.leeway:
+                    return self._refuse(
+                        ConnectorError(
+                            "recognition.expired",
+                            f"the recognition statement {step.statement} ({step.describe()}) expired at "
+                            f"{step.valid_until.isoformat()}",
+                            "recognition",
+                        ),
+                        "credentials",
+                    )
+                if step.status is not None:
+                    self._pending.setdefault(step.status.list_url, set()).add(step.issuer)
         if not self._pending:
             return self._done()
         return self._need()
@@ -185,6 +218,10 @@ class Standing:
             for credential in self.claims.credentials:
                 if credential.status is not None and credential.status.list_url == url:
                     check_status(credential.status, by_issuer[credential.issuer])
+            for recognised in self.claims.recognised:
+                for step in recognised.path:
+                    if step.status is not None and step.status.list_url == url:
+                        _check_statement(step, by_issuer[step.issuer])
         except ConnectorError as exc:
             return self._refuse(exc, "status")
         self._seen[url] = fetched_at.isoformat()

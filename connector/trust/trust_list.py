@@ -37,7 +37,10 @@ combined (choose one with ``choose_copy``).
 
 from __future__ import annotations
 
+import base64
+import binascii
 import functools
+import json
 import re
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -275,6 +278,42 @@ def verify_trust_list(jws_text: object, anchor_cert: x509.Certificate, now: date
             f"trust list of {trust_list.federation_name} expired at {trust_list.valid_until.isoformat()}",
         )
     return trust_list
+
+
+def verify_self_anchored(text: str, now: datetime, *, any_time: bool = False) -> TrustList:
+    """A list verified under the certificate it carries itself (for one who chose to trust that list: an auditor,
+    an authority recognising another federation). Either form. With `any_time`, a list outside its validity is
+    read as at its own start (the caller holds its own times against `TrustList.valid_at`)."""
+    from connector.trust import etsi
+
+    token = text.strip()
+    if etsi.looks_like_xml(token):
+        signer = etsi.signer_certificate(token)
+        try:
+            return etsi.verify_etsi_list(token, signer, now)
+        except ConnectorError as exc:
+            if not any_time or exc.code not in ("trust_list.expired", "trust_list.not_yet_valid"):
+                raise
+        return etsi.verify_etsi_list(token, signer, etsi.read_etsi_list(token, [signer]).issued)
+    try:
+        x5c = jws.read_header(token).get("x5c")
+        if not isinstance(x5c, list) or not x5c or not isinstance(x5c[0], str):
+            raise ConnectorError("trust_list.malformed", "no x5c certificate in the header")
+        anchor = x509.load_der_x509_certificate(base64.b64decode(x5c[0], validate=True))
+    except (ConnectorError, ValueError, binascii.Error) as exc:
+        reason = exc.reason if isinstance(exc, ConnectorError) else "the x5c certificate is unreadable"
+        raise ConnectorError("trust_list.malformed", f"not a signed trust list: {reason}") from None
+    try:
+        return verify_trust_list(token, anchor, now)
+    except ConnectorError as exc:
+        if not any_time or exc.code not in ("trust_list.expired", "trust_list.not_yet_valid"):
+            raise
+    try:
+        claims = json.loads(jws.read_payload_unverified(token))
+        valid_from = parse_datetime(claims["validFrom"], "trust_list.malformed", "validFrom")
+    except (ConnectorError, ValueError, KeyError, TypeError):
+        raise ConnectorError("trust_list.malformed", "the trust list's validFrom is unreadable") from None
+    return verify_trust_list(token, anchor, valid_from)
 
 
 def _bad(why: str, where: str | None = None) -> ConnectorError:

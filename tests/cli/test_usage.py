@@ -204,3 +204,16 @@ def test_pki_credential_checks_a_registry_only_with_all_three_options(tmp_path):
         str(tmp_path / "org"),
     )
     assert_one_line_error(missing, "registry file not found", "--registry-file")
+
+
+def test_pki_recognise_names_what_is_wrong(tmp_path):
+    auth = tmp_path / "auth"
+    assert run("pki", "init-authority", "--dir", str(auth)).returncode == 0
+    base = ["pki", "recognise", "--authority", str(auth), "--out", str(tmp_path / "s.jwt")]
+    assert_one_line_error(
+        run(*base, "--trust-list", str(tmp_path / "none.jws")), "trust list not found", "--trust-list"
+    )
+    own = tmp_path / "own.jws"
+    assert run("pki", "trust-list", "--authority", str(auth), "--out", str(own)).returncode == 0
+    assert_one_line_error(run(*base, "--trust-list", str(own)), "does not recognise itself")
+    assert_one_line_error(run(*base, "--trust-list", str(own), "--accept", "=X"), "--accept")

@@ -60,6 +60,11 @@ def management_routes(trust: TrustService) -> openapi.RouteGroup:
         items = [s.to_api(now) for s in trust.keeper.states]
         return web.json_response({"items": items, "total": len(items), "verifying": trust.verifying})
 
+    async def recognitions(request: web.Request) -> web.Response:
+        if trust.authenticator is None:
+            return web.json_response({"own": [], "items": [], "problems": []})
+        return web.json_response(trust.authenticator.recognitions.to_api(trust.keeper.trust_store(), trust.clock()))
+
     async def credentials(request: web.Request) -> web.Response:
         items = [c.to_api() for c in trust.holder.credentials] if trust.holder is not None else []
         return web.json_response({"items": items, "total": len(items)})
@@ -68,6 +73,7 @@ def management_routes(trust: TrustService) -> openapi.RouteGroup:
         [
             web.get("/v1/verifications", verifications),
             web.get("/v1/trust-lists", trust_lists),
+            web.get("/v1/recognitions", recognitions),
             web.get("/v1/credentials", credentials),
         ],
         API,
@@ -197,6 +203,23 @@ def _document() -> openapi.ApiSection:
                 "tags": ["trust"],
                 "summary": "The configured trust lists and the copy of each in force",
                 "responses": _answers(_listing("TrustListState", verifying={"type": "boolean"})),
+            }
+        },
+        "/v1/recognitions": {
+            "get": {
+                "tags": ["trust"],
+                "summary": "The recognition statements this node holds: which its own federation signed (applied), "
+                "and those that could not be verified",
+                "responses": _answers(
+                    {
+                        "type": "object",
+                        "properties": {
+                            "own": {"type": "array", "items": {"type": "string"}},
+                            "items": {"type": "array", "items": {"type": "object"}},
+                            "problems": {"type": "array", "items": {"type": "object"}},
+                        },
+                    }
+                ),
             }
         },
         "/v1/credentials": {
