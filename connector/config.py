@@ -293,18 +293,38 @@ class LimitsSection:
     )
 
 
+def _check_territory(value: str) -> str | None:
+    return None if re.fullmatch(r"[A-Z]{2}", value) else "must be a two-letter territory code such as DE"
+
+
 @dataclass(frozen=True)
 class TrustListEntry:
     file: Path = _doc(
-        "The signed trust list (compact JWS) of a federation; its last valid copy is kept in the store.", kind="path"
+        "The signed trust list of a federation: the JSON list (compact JWS) or an ETSI TS 119 612 trusted list "
+        "(XML), or the EU list of trusted lists with territory; its last valid copy is kept in the store.",
+        kind="path",
     )
     anchor: Path = _doc(
-        "The federation's root CA certificate the list must be signed by (the pinned anchor).", kind="file"
+        "The certificate the list must be signed by (the pinned anchor): the federation's root CA certificate, or "
+        "the EU list of trusted lists' signing certificate.",
+        kind="file",
     )
     url: str = _doc(
         "Where a fresher copy is published (optional); fetched at start and every refresh interval.",
         default="",
         check=lambda v: _check_url(v) if v else None,
+    )
+    territory: str = _doc(
+        "With file an EU list of trusted lists: the member state whose trusted list to take (as SchemeTerritory "
+        "names it, e.g. DE); that list must be signed by a certificate the list of lists names for it.",
+        default="",
+        check=lambda v: _check_territory(v) if v else None,
+    )
+    territory_file: Path | None = _doc(
+        "With territory: a copy of the member state's trusted list; without it the list is fetched from where "
+        "the list of lists points.",
+        kind="path",
+        default=None,
     )
 
 
@@ -320,8 +340,15 @@ class TrustSection:
         "PEM certificate revocation lists, one per authority; reloaded when changed.", kind="files", default=()
     )
     lists: tuple[TrustListEntry, ...] = _doc(
-        "Trust lists of the federations this node recognises (array of tables with file, anchor, url).",
+        "Trust lists of the federations this node recognises (array of tables with file, anchor, url; territory "
+        "and territory_file for an EU list of trusted lists).",
         kind="tables:TrustListEntry",
+        default=(),
+    )
+    recognitions: tuple[Path, ...] = _doc(
+        "Recognition statements (JWT files, `connector pki recognise`) by which this node's federation accepts "
+        "credentials of another federation as its own; only those its own federation signed are applied.",
+        kind="files",
         default=(),
     )
     reload_interval: float = _doc(

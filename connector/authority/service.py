@@ -7,7 +7,8 @@ Routes, all below the authority's public URL, its path included (GET unless note
   the validity has passed. Verifiers cache it no longer than its validity, so a short validity bounds how long
   a revocation can go unseen even by a verifier with a generous cache policy;
 - ``/crl.pem``: the current CRL, as ``connector pki`` last signed it;
-- ``/trust-list.jws``: the latest trust list ``connector pki trust-list`` signed (404 before the first);
+- ``/trust-list.jws``: the latest trust list ``connector pki trust-list`` signed (404 before the first), and
+  ``/trust-list.xml`` the latest in the form of an ETSI TS 119 612 trusted list (``--format etsi``);
 - ``/ca.cert.pem``: the root certificate (the anchor nodes pin; fetching it is not trusting it);
 - ``/did.json`` (``/.well-known/did.json`` for a public URL without a path): the issuer's DID document, where
   its did:web issuer id resolves, so that the ``kid`` of its credentials and status lists can be looked up by
@@ -127,6 +128,12 @@ class AuthorityService:
     async def _trust_list(self, request: web.Request) -> web.Response:
         return await self._file(self.authority.trust_list_path, "application/jose")
 
+    async def _etsi_trust_list(self, request: web.Request) -> web.Response:
+        from connector.pki.trust_list import ETSI_TRUST_LIST_FILE
+        from connector.trust.etsi import TSL_MIME_TYPE
+
+        return await self._file(self.authority.dir / ETSI_TRUST_LIST_FILE, TSL_MIME_TYPE)
+
     async def _ca(self, request: web.Request) -> web.Response:
         return await self._file(self.authority.ca_cert_path, "application/x-pem-file")
 
@@ -145,6 +152,7 @@ class AuthorityService:
                 web.get("/status/{list_id}", self._status),
                 web.get("/crl.pem", self._crl),
                 web.get("/trust-list.jws", self._trust_list),
+                web.get("/trust-list.xml", self._etsi_trust_list),
                 web.get("/ca.cert.pem", self._ca),
                 web.get("/health", self._health),
             ]

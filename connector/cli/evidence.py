@@ -40,7 +40,8 @@ def register(sub: argparse._SubParsersAction) -> None:
         type=Path,
         dest="trust_lists",
         metavar="FILE",
-        help="a federation's signed trust list (repeat for several federations)",
+        help="a federation's signed trust list, the JSON list or an ETSI TS 119 612 trusted list (XML); repeat for "
+        "several federations. Time-stamps and credentials count by their service's status when they were made",
     )
     ver.add_argument("--agreement", help="the agreement id the bundle must be about")
     partial = ver.add_mutually_exclusive_group()
@@ -104,7 +105,7 @@ def cmd_verify(args: argparse.Namespace) -> int:
     texts = []
     for path in args.trust_lists:
         try:
-            texts.append((str(path), path.read_text(encoding="ascii")))
+            texts.append((str(path), path.read_text(encoding="utf-8")))
         except FileNotFoundError:
             raise UsageError("cli.missing_file", f"trust list not found: {path}", "--trust-list") from None
         except (OSError, UnicodeDecodeError) as exc:

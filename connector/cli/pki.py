@@ -67,24 +67,86 @@ def register(sub: argparse._SubParsersAction) -> None:
         required=True,
         choices=["membership", "organization"],
         dest="kind",
-        help="membership (data space, member since) or organization (legal name, country)",
+        help="membership (data space, member since) or organization (legal name, country; with --registry, the "
+        "registered name, address and identifier)",
     )
     cred.add_argument("--country", help="organization: ISO 3166-1 alpha-2 country of establishment, e.g. JP")
     cred.add_argument("--name", help="organization: legal name")
+    cred.add_argument(
+        "--registry",
+        choices=["jp-corporate-number", "lei"],
+        help="organization: check the organisation against a base registry (the National Tax Agency's corporate "
+        "numbers, or GLEIF's LEIs); the credential then states its registered name, address and identifier",
+    )
+    cred.add_argument(
+        "--registry-file",
+        type=Path,
+        help="with --registry: the publication to check against (the corporate number CSV, Unicode edition; a "
+        "GLEIF golden copy CSV extract)",
+    )
+    cred.add_argument("--registry-id", help="with --registry: the corporate number or LEI")
     cred.add_argument("--out", required=True, type=Path, help="folder to write <type>.credential.jwt to")
     cred.add_argument("--valid-days", type=int, default=365, help="credential validity in days")
     cred.set_defaults(func=cmd_credential)
 
-    tl = pki_sub.add_parser("trust-list", help="sign the federation's trust list (CA, issuer, status lists)")
+    tl = pki_sub.add_parser(
+        "trust-list", help="sign the federation's trust list (its accredited services: CA, issuer, TSA)"
+    )
     tl.add_argument("--authority", required=True, type=Path, help="authority folder")
     tl.add_argument("--out", required=True, type=Path, help="file to write the signed list to")
     tl.add_argument("--valid-days", type=float, default=30, help="validity of the list in days")
     tl.add_argument(
         "--require-client-certificate",
         action="store_true",
-        help="members must present a client certificate, even to nodes that accept peers without one",
+        help="members must present a client certificate, even to nodes that accept peers without one (JSON list only)",
+    )
+    tl.add_argument(
+        "--format",
+        choices=["jws", "etsi"],
+        help="jws: the signed JSON list; etsi: an ETSI TS 119 612 trusted list (XML, XAdES), with every service's "
+        "status history (default: etsi when --out ends in .xml, else jws)",
     )
     tl.set_defaults(func=cmd_trust_list)
+
+    svc = pki_sub.add_parser(
+        "service", help="change the status of one of the federation's services (then sign the trust list again)"
+    )
+    svc.add_argument("--authority", required=True, type=Path, help="authority folder")
+    svc.add_argument(
+        "--service", required=True, choices=["ca", "issuer", "tsa"], help="the root CA, credential issuer or TSA"
+    )
+    svc.add_argument("--status", required=True, choices=["granted", "withdrawn"], help="its new status")
+    svc.add_argument(
+        "--since", help="when the status takes effect (ISO 8601 with a timezone; default now, never before the last)"
+    )
+    svc.set_defaults(func=cmd_service)
+
+    rec = pki_sub.add_parser(
+        "recognise",
+        help="sign a statement that this federation accepts another federation's credentials as its own",
+    )
+    rec.add_argument("--authority", required=True, type=Path, help="authority folder (the recognising federation)")
+    rec.add_argument(
+        "--trust-list", required=True, type=Path, help="the other federation's trust list (JSON or ETSI form)"
+    )
+    rec.add_argument(
+        "--accept",
+        action="append",
+        default=[],
+        metavar="THEIRS[=OURS]",
+        help="a credential type of the other federation, and the type it counts as here (repeatable; default "
+        "MembershipCredential and OrganizationCredential, each as itself)",
+    )
+    rec.add_argument(
+        "--purpose", action="append", default=[], help="a purpose the recognition holds for (repeatable; default: any)"
+    )
+    rec.add_argument(
+        "--min-level", choices=["low", "substantial", "high"], help="the least assurance level accepted (eIDAS)"
+    )
+    rec.add_argument("--transitive", action="store_true", help="also accept what the other federation recognises")
+    rec.add_argument("--valid-days", type=float, default=365, help="how long the recognition holds")
+    rec.add_argument("--out", required=True, type=Path, help="file to write the signed statement to")
+    rec.set_defaults(func=cmd_recognise)
 
     revoke = pki_sub.add_parser(
         "revoke", help="revoke a participant: its certificates (CRL) and credentials (status list)"
@@ -121,11 +183,22 @@ def cmd_credential(args: argparse.Namespace) -> int:
     from connector.pki.authority import Authority
     from connector.pki.credentials import issue_participant_credential
 
+    registry = None
+    given = [args.registry, args.registry_file, args.registry_id]
+    if any(v is not None for v in given):
+        missing = [f for f, v in zip(("--registry", "--registry-file", "--registry-id"), given) if v is None]
+        if missing:
+            raise UsageError("cli.usage", f"a registry check also needs {', '.join(missing)}", missing[0])
+        from connector.pki.credentials import RegistryRequest
+
+        registry = RegistryRequest(args.registry, args.registry_file, args.registry_id)
     authority = Authority(args.authority)
     issued = issue_participant_credential(
-        authority, args.participant_id, args.kind, args.country, args.name, args.out, args.valid_days
+        authority, args.participant_id, args.kind, args.country, args.name, args.out, args.valid_days, registry=registry
     )
     print(f"issued {issued.credential_type} {issued.id} to {issued.participant_id} by '{authority.name}'")
+    if registry is not None:
+        print(f"  checked against {registry.file.name}: {registry.registry} {registry.identifier}")
     print(
         f"  {issued.path}  (until {issued.valid_until:%Y-%m-%d}; status {issued.status.list_url} "
         f"index {issued.status.index})"
@@ -140,14 +213,69 @@ def cmd_trust_list(args: argparse.Namespace) -> int:
 
     authority = Authority(args.authority)
     issued = issue_trust_list(
-        authority, args.out, args.valid_days, require_client_certificate=args.require_client_certificate
+        authority,
+        args.out,
+        args.valid_days,
+        format=args.format,
+        require_client_certificate=args.require_client_certificate,
     )
+    form = "ETSI TS 119 612 trusted list" if issued.format == "etsi" else "trust list"
     print(
-        f"trust list of '{authority.name}' signed: sequence {issued.sequence}, valid until "
+        f"{form} of '{authority.name}' signed: sequence {issued.sequence}, valid until "
         f"{issued.valid_until:%Y-%m-%d %H:%M:%S}Z"
     )
-    print(f"  written to {args.out} (and {authority.trust_list_path} for the authority's service)")
+    print(f"  written to {args.out} (and {issued.paths[0]} for the authority's service)")
     print(f"  nodes pin the anchor {authority.ca_cert_path} in [[trust.lists]]")
+    return 0
+
+
+def cmd_service(args: argparse.Namespace) -> int:
+    from datetime import datetime
+
+    from connector.pki.authority import Authority
+    from connector.pki.services import change_status
+    from connector.trust.services import status_word
+
+    since = None
+    if args.since is not None:
+        try:
+            since = datetime.fromisoformat(args.since.replace("Z", "+00:00"))
+        except ValueError:
+            raise UsageError("pki.bad_time", f"'{args.since}' is not an ISO 8601 date and time", "--since") from None
+    authority = Authority(args.authority)
+    record = change_status(authority, args.service, args.status, since)
+    latest = record.history.changes[-1]
+    print(f"{record.name}: {status_word(latest.status)} from {latest.since.isoformat()}")
+    print(f"  history: {record.history.describe()}")
+    print("  sign the trust list again (connector pki trust-list --format etsi) for verifiers to see it")
+    return 0
+
+
+def cmd_recognise(args: argparse.Namespace) -> int:
+    from connector.pki.authority import Authority
+    from connector.pki.recognitions import issue_recognition_statement, parse_accept
+
+    accept = [parse_accept(a) for a in args.accept] or [
+        ("MembershipCredential", "MembershipCredential"),
+        ("OrganizationCredential", "OrganizationCredential"),
+    ]
+    authority = Authority(args.authority)
+    issued = issue_recognition_statement(
+        authority,
+        args.trust_list,
+        accept,
+        args.purpose,
+        args.valid_days,
+        args.transitive,
+        args.min_level,
+        args.out,
+    )
+    what = ", ".join(f"{t} as {o}" if t != o else t for t, o in accept)
+    purposes = ", ".join(args.purpose) if args.purpose else "any purpose"
+    print(f"'{authority.name}' recognises '{issued.recognised}': {what}; for {purposes}")
+    print(f"  statement {issued.id}, until {issued.valid_until:%Y-%m-%d}, written to {issued.path}")
+    print("  nodes of the federation apply it from [trust] recognitions; revoke it with")
+    print(f"  connector pki revoke --authority {args.authority} --credential-id {issued.id}")
     return 0
 
 

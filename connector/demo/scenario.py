@@ -6,7 +6,12 @@ countries, and datasets whose policies show free flow with trust.
   trade.
 - Tokyo Mobility (JP), Berlin Energie (DE) and Lyon Sante (FR).
 - Datasets: one open to all members, one restricted to organisations established in the EU (data
-  localisation), one limited to a declared purpose and a number of transfers.
+  localisation), one limited to a declared purpose and a number of transfers; one offered to the members of one
+  federation only, in its own terms (which members of the other reach through mutual recognition), and one offered
+  to a list of legal entities as base registries identify them.
+- Each federation recognises the other's membership as its own for research and public health (a signed
+  recognition statement); each organisation's credential states its registration, checked by its authority
+  against a base registry (the Japanese corporate number publication, the GLEIF LEI golden copy).
 """
 
 from __future__ import annotations
@@ -28,6 +33,10 @@ class Organisation:
     name: str
     country: str
     federation: str
+    registry: str  # the base registry its authority checks it against: jp-corporate-number or lei
+    registry_id: str  # its corporate number or LEI (check digits included)
+    registered_name: str  # its legal name in the registry
+    address: tuple[str, str, str, str]  # street, locality, region, postal code (as the registry has them)
 
 
 @dataclass(frozen=True)
@@ -51,10 +60,39 @@ FEDERATIONS = (
 )
 
 ORGANISATIONS = (
-    Organisation("tokyo-mobility", "Tokyo Mobility K.K.", "JP", "jp"),
-    Organisation("berlin-energy", "Berlin Energie GmbH", "DE", "eu"),
-    Organisation("lyon-health", "Lyon Sante SAS", "FR", "eu"),
+    Organisation(
+        "tokyo-mobility",
+        "Tokyo Mobility K.K.",
+        "JP",
+        "jp",
+        "jp-corporate-number",
+        "9010401123456",
+        "東京モビリティ株式会社",
+        ("2-7-1 Otemachi", "Chiyoda ku", "Tokyo", "1000004"),
+    ),
+    Organisation(
+        "berlin-energy",
+        "Berlin Energie GmbH",
+        "DE",
+        "eu",
+        "lei",
+        "5299000BERLINENERG61",
+        "Berlin Energie GmbH",
+        ("Stromstrasse 15", "Berlin", "DE-BE", "10551"),
+    ),
+    Organisation(
+        "lyon-health",
+        "Lyon Sante SAS",
+        "FR",
+        "eu",
+        "lei",
+        "969500LYONSANTE00095",
+        "Lyon Sante SAS",
+        ("3 quai des Celestins", "Lyon", "FR-69", "69002"),
+    ),
 )
+# The purposes each federation recognises the other's membership for.
+RECOGNISED_PURPOSES = ("research", "public-health")
 
 MEMBERS_OF_EITHER = {
     "leftOperand": "membership",
@@ -62,7 +100,7 @@ MEMBERS_OF_EITHER = {
     "rightOperand": [f.dataspace for f in FEDERATIONS],
 }
 
-DATASETS = (
+DATASETS: tuple[Dataset, ...] = (
     Dataset(
         id="traffic-flow",
         provider="tokyo-mobility",
@@ -131,6 +169,61 @@ DATASETS = (
         keywords=("health", "hospital", "Lyon"),
     ),
 )
+
+
+# Offered under the trust framework: recognition between federations, base registries.
+TRUST_FRAMEWORK_DATASETS = (
+    Dataset(
+        id="grid-frequency",
+        provider="berlin-energy",
+        title="Grid frequency, Berlin substation, one-second samples",
+        description="Mains frequency at a 110 kV substation for one hour, for research on grid stability.",
+        source={"type": "file", "path": "grid-frequency.csv", "mediaType": "text/csv"},
+        policy={
+            "permission": [
+                {
+                    "action": "use",
+                    "constraint": [
+                        {
+                            "leftOperand": "membership",
+                            "operator": "eq",
+                            "rightOperand": "urn:dataspace:european-data-space",
+                        }
+                    ],
+                }
+            ]
+        },
+        policy_words="members of the European Data Space only (its own terms)",
+        expected={"tokyo-mobility": "granted for research through mutual recognition, refused for marketing"},
+        keywords=("energy", "grid", "Berlin"),
+    ),
+    Dataset(
+        id="charging-stations",
+        provider="tokyo-mobility",
+        title="EV charging stations in Tokyo, occupancy by hour",
+        description="Occupancy of 120 public charging points for one week, for the listed partner companies.",
+        source={"type": "file", "path": "charging-stations.csv", "mediaType": "text/csv"},
+        policy={
+            "permission": [
+                {
+                    "action": "use",
+                    "constraint": [
+                        {
+                            "leftOperand": "legalEntity",
+                            "operator": "isAnyOf",
+                            "rightOperand": ["lei:5299000BERLINENERG61"],
+                        },
+                        {"leftOperand": "registeredIn", "operator": "isPartOf", "rightOperand": "EU"},
+                    ],
+                }
+            ]
+        },
+        policy_words="only the listed legal entity (by LEI), registered in the EU",
+        expected={"berlin-energy": "granted: its LEI, checked against the GLEIF golden copy, is on the list"},
+        keywords=("mobility", "charging", "Tokyo"),
+    ),
+)
+DATASETS = DATASETS + TRUST_FRAMEWORK_DATASETS
 
 
 def organisation(key: str) -> Organisation:

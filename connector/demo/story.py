@@ -12,9 +12,12 @@ import filecmp
 import json
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
 import aiohttp
 
@@ -140,6 +143,7 @@ class Story:
         self.console = console or Console()
         self.outcomes: list[Outcome] = []
         self.agreement_for_evidence: tuple[str, str] | None = None  # (org key, agreement id)
+        self.evidence_bundle: Path | None = None  # the bundle the evidence step exported
 
     async def run(self) -> list[Outcome]:
         async with aiohttp.ClientSession() as session:
@@ -152,6 +156,7 @@ class Story:
                 ("Purpose and count limits, decided again at transfer time", self.usage_limits),
                 ("Revocation: a participant loses its standing", self.revocation),
                 ("Evidence an auditor verifies offline", self.evidence),
+                *self.trust_framework_steps(),
             ]
             for number, (title, step) in enumerate(steps, 1):
                 self.console.heading(number, title)
@@ -262,8 +267,8 @@ class Story:
             neg["state"] == "FINALIZED",
         )
 
-    async def _provider_trace(self, provider: Node, consumer_id: str, dataset: str) -> str:
-        page = await provider.api("GET", "/v1/negotiations?state=TERMINATED&limit=20")
+    async def _provider_trace(self, provider: Node, consumer_id: str, dataset: str, state: str = "TERMINATED") -> str:
+        page = await provider.api("GET", f"/v1/negotiations?state={state}&limit=20")
         for item in page["items"]:
             if item["counterPartyId"] == consumer_id and item["datasetId"] == dataset:
                 record = await provider.api("GET", f"/v1/negotiations/{item['id']}")
@@ -358,6 +363,7 @@ class Story:
         code, out, err = await node.cli("evidence", "export", agreement, "--out", str(bundle))
         if code:
             raise StepFailed(f"export failed: {err.strip() or out.strip()}")
+        self.evidence_bundle = bundle
         lists = [str(self.ws.path(a["trustList"])) for a in self.ws.data["authorities"]]
         self.console.detail(
             f"{node.info['name']} exports the evidence bundle of agreement {agreement[:24]}...;\n"
@@ -384,6 +390,180 @@ class Story:
             f"verify exit status {proc.returncode}" + (f": {stderr.decode().strip()}" if proc.returncode else ""),
             proc.returncode == 0,
         )
+
+    # --- trust frameworks: recognition, base registries, accredited services ------------------------------------
+
+    def trust_framework_steps(self) -> list[tuple[str, Callable[[dict[str, Node]], Awaitable[None]]]]:
+        return [
+            (
+                "Mutual recognition: a credential of the other federation satisfies a policy in its own terms",
+                self.recognition,
+            ),
+            ("A registry-checked organisation: a policy on legal entities as base registries name them", self.registry),
+            ("A time-stamp authority withdrawn: evidence stamped before still verifies", self.withdrawn_tsa),
+        ]
+
+    async def recognition(self, nodes: dict[str, Node]) -> None:
+        consumer, provider = nodes["tokyo-mobility"], nodes["berlin-energy"]
+        eu = self.ws.authority(provider.info["federation"])
+        jp = self.ws.authority(consumer.info["federation"])
+        self.console.detail(
+            f"{provider.info['name']} offers grid-frequency to members of the {eu['name']} only, in its own\n"
+            f"terms (membership eq {eu['dataspace']}). The {eu['name']} has signed that it accepts\n"
+            f"membership of the {jp['name']} as its own for research and public health\n"
+            f"({eu['recognition']}); {provider.info['name']}'s node applies what its own federation signed."
+        )
+        granted = await consumer.negotiate(provider, "grid-frequency", purpose="research")
+        self.console.detail(f"{consumer.info['name']}, for 'research': {states(granted)}")
+        trace = await self._provider_trace(provider, consumer.info["participantId"], "grid-frequency", "FINALIZED")
+        path = [line.strip() for line in trace.splitlines() if "membership" in line and "recognised" in line]
+        for line in path[:1]:
+            self.console.detail("the provider's trace: " + line)
+        self.record(
+            "recognition",
+            "granted for research: a Japan Data Space member counts as a European one, the trace shows the path",
+            f"{granted['state']}" + (f": {gist(granted.get('reason'))}" if granted["state"] != "FINALIZED" else ""),
+            granted["state"] == "FINALIZED" and bool(path) and eu["recognitionId"] in path[0],
+        )
+        refused = await consumer.negotiate(provider, "grid-frequency", purpose="marketing")
+        self.console.detail(f"for 'marketing' (a purpose the recognition does not cover): {states(refused)}")
+        self.record(
+            "recognition",
+            "refused for marketing: the recognition holds for research and public health only",
+            f"{refused['state']}: {gist(refused.get('reason'))}",
+            refused["state"] == "TERMINATED" and "membership" in (refused.get("reason") or ""),
+        )
+
+    async def registry(self, nodes: dict[str, Node]) -> None:
+        consumer, provider = nodes["berlin-energy"], nodes["tokyo-mobility"]
+        source = self.ws.data["registries"]["lei"].rsplit("/", 1)[-1]
+        self.console.detail(
+            f"{provider.info['name']} offers charging-stations to a list of legal entities, by LEI, registered in\n"
+            f"the EU. {consumer.info['name']}'s OrganizationCredential states its LEI, legal name and address,\n"
+            f"as its authority checked them against the GLEIF golden copy ({source}) at issuance."
+        )
+        neg = await consumer.negotiate(provider, "charging-stations")
+        self.console.detail(f"{consumer.info['name']}: {states(neg)}")
+        trace = await self._provider_trace(provider, consumer.info["participantId"], "charging-stations", "FINALIZED")
+        lines = [line.strip() for line in trace.splitlines() if line.strip().startswith("legalEntity")]
+        for line in lines[:1]:
+            self.console.detail("the provider's trace: " + line)
+        records = await provider.api(
+            "GET", f"/v1/verifications?outcome=verified&peer={quote(consumer.info['participantId'], safe='')}&limit=20"
+        )
+        checked = [
+            c["registration"]
+            for r in records["items"]
+            for c in r["detail"].get("credentials", [])
+            if c.get("registration")
+        ]
+        if checked:
+            self.console.detail(
+                f"recorded with the verification (and in {provider.info['name']}'s evidence log): "
+                f"{checked[0]['legalEntity']}, {checked[0]['legalName']}, checked at {checked[0]['checkedAt']} "
+                f"against {checked[0]['source']['name']}"
+            )
+        self.record(
+            "registry",
+            "granted: the consumer's LEI, checked against the GLEIF golden copy, is on the provider's list",
+            f"{neg['state']}" + (f": {gist(neg.get('reason'))}" if neg["state"] != "FINALIZED" else ""),
+            neg["state"] == "FINALIZED"
+            and bool(lines)
+            and source in lines[0]
+            and bool(checked)
+            and checked[0]["legalEntity"] == consumer.info["legalEntity"],
+        )
+
+    async def withdrawn_tsa(self, nodes: dict[str, Node]) -> None:
+        from connector.pki.authority import Authority
+        from connector.pki.services import change_status
+        from connector.pki.trust_list import issue_trust_list
+
+        if self.evidence_bundle is None or self.agreement_for_evidence is None:
+            raise StepFailed("no evidence bundle from the evidence step")
+        node = nodes[self.agreement_for_evidence[0]]
+        fed = self.ws.authority(node.info["federation"])
+        authority = Authority(self.ws.path(fed["dir"]))
+        self.console.detail(
+            f"The {fed['name']} withdraws its time-stamp authority (the service that stamped {node.info['name']}'s\n"
+            f"checkpoints) and publishes its ETSI TS 119 612 trusted list again, with the TSA's status history."
+        )
+        for each in nodes.values():  # every record so far under a time-stamp made before the withdrawal
+            await each.api("POST", "/v1/evidence/checkpoints")
+        withdrawn = _next_second()
+        change_status(authority, "tsa", "withdrawn", withdrawn)
+        listed = self.ws.path(f"evidence/{fed['key']}-trust-list-tsa-withdrawn.xml")
+        issue_trust_list(authority, listed, valid_days=30, format="etsi")
+        self.console.detail(f"TSA: granted, then withdrawn from {withdrawn.isoformat()}")
+        code, report = await self._verify(self.evidence_bundle, listed, fed["key"])
+        for line in report[:2] + [line for line in report if "log.timestamp" in line][:1]:
+            self.console.detail(line)
+        self.record(
+            "withdrawn TSA",
+            "the bundle time-stamped before the withdrawal still verifies (exit status 0)",
+            f"verify exit status {code}",
+            code == 0,
+        )
+        await _until(withdrawn)
+        provider = nodes["tokyo-mobility"] if node.info["key"] != "tokyo-mobility" else nodes["berlin-energy"]
+        later = await node.negotiate(
+            provider, "traffic-flow" if provider.info["key"] == "tokyo-mobility" else "smart-meter-readings"
+        )
+        if later["state"] != "FINALIZED":
+            raise StepFailed(
+                f"the negotiation after the withdrawal ended {later['state']}: {gist(later.get('reason'))}"
+            )
+        after = self.ws.path("evidence/stamped-after-withdrawal.bundle.json")
+        document = await node.api("GET", f"/v1/evidence/agreements/{quote(later['agreementId'], safe='')}/bundle")
+        after.write_text(json.dumps(document))
+        code, report = await self._verify(after, listed, fed["key"])
+        failed = [line for line in report if "not accredited" in line]
+        for line in failed[:1]:  # the auditor's report marks it [FAIL]: here it is the expected outcome
+            self.console.detail("evidence stamped after it is refused: " + line.replace("[FAIL]", "").strip())
+        self.record(
+            "withdrawn TSA",
+            "evidence time-stamped after the withdrawal does not verify (exit status 1)",
+            f"verify exit status {code}" + (": the TSA was not accredited when it stamped" if failed else ""),
+            code == 1 and bool(failed),
+        )
+        # The federation accredits its TSA again, so that what follows is stamped by an accredited service.
+        granted = _next_second()
+        change_status(authority, "tsa", "granted", granted)
+        issue_trust_list(authority, valid_days=30, format="etsi")
+        await _until(granted)
+        for each in nodes.values():
+            await each.api("POST", "/v1/evidence/checkpoints")
+
+    async def _verify(self, bundle: Path, trust_list: Path, federation: str) -> tuple[int, list[str]]:
+        """`connector evidence verify` as an auditor runs it: `trust_list` for `federation`, the others as they are."""
+        lists = [trust_list] + [
+            self.ws.path(a["trustList"]) for a in self.ws.data["authorities"] if a["key"] != federation
+        ]
+        proc = await asyncio.create_subprocess_exec(
+            sys.executable,
+            "-m",
+            "connector",
+            "evidence",
+            "verify",
+            str(bundle),
+            *[arg for path in lists for arg in ("--trust-list", str(path))],
+            stdout=asyncio.subprocess.PIPE,
+            stderr=asyncio.subprocess.PIPE,
+        )
+        stdout, _ = await proc.communicate()
+        return proc.returncode or 0, stdout.decode().strip().splitlines()
+
+
+def _next_second() -> datetime:
+    """The next whole second (trusted lists state whole seconds: a status taking effect then is unambiguous)."""
+    now = datetime.now(UTC)
+    return (now + timedelta(seconds=1)).replace(microsecond=0)
+
+
+async def _until(moment: datetime) -> None:
+    wait = (moment - datetime.now(UTC)).total_seconds() + 0.05
+    if wait > 0:
+        await asyncio.sleep(wait)
 
 
 def summary(outcomes: list[Outcome], console: Console, seconds: float) -> bool:

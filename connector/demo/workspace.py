@@ -94,7 +94,7 @@ def create(directory: Path, profile: str = "local") -> Workspace:
                 "service": service,
                 "issuerId": authority.issuer_id,
                 "caCertificate": f"authorities/{fed.key}/ca.cert.pem",
-                "trustList": f"authorities/{fed.key}/trust-list.jws",
+                "trustList": f"authorities/{fed.key}/trust-list.xml",
                 "crl": f"authorities/{fed.key}/crl.pem",
             },
         )
@@ -102,6 +102,9 @@ def create(directory: Path, profile: str = "local") -> Workspace:
             raise ConnectorError(
                 "demo.internal", f"federation id {authority.federation_id} differs from the scenario's {fed.dataspace}"
             )
+
+    # Base registries, as their publications would be downloaded: every organisation is checked against one.
+    registries = _write_registries(directory)
 
     # Organisations: identity, credentials, data, configuration.
     orgs: list[dict[str, Any]] = []
@@ -119,11 +122,17 @@ def create(directory: Path, profile: str = "local") -> Workspace:
             country=org.country,
             organisation=org.name,
         )
-        from connector.pki.credentials import issue_participant_credential
+        from connector.pki.credentials import RegistryRequest, issue_participant_credential
 
         issue_participant_credential(authority, pid, "membership", out=org_dir / "identity")
         issue_participant_credential(
-            authority, pid, "organization", country=org.country, name=org.name, out=org_dir / "identity"
+            authority,
+            pid,
+            "organization",
+            country=org.country,
+            name=org.name,
+            out=org_dir / "identity",
+            registry=RegistryRequest(org.registry, directory / registries[org.registry], org.registry_id),
         )
         (org_dir / "data").mkdir(parents=True, exist_ok=True)
         entry = {
@@ -137,16 +146,19 @@ def create(directory: Path, profile: str = "local") -> Workspace:
             "management": f"http://{'127.0.0.1' if not compose else h}:{p_mgmt}",
             "data": f"https://{h}:{p_data}",
             "apiKey": secrets.token_urlsafe(24),
+            "legalEntity": f"{org.registry}:{org.registry_id}",
             "listen": {"protocol": f"{bind}:{p_proto}", "management": f"{bind}:{p_mgmt}", "data": f"{bind}:{p_data}"},
         }
         orgs.append(entry)
         plans.append((org, entry, org_dir))
 
-    # Trust lists, after every participant exists (they list CAs and issuers, not participants).
+    # Trust lists, after every participant exists (they list CAs and issuers, not participants): ETSI TS 119 612
+    # trusted lists of each federation's accredited services.
     from connector.pki.trust_list import issue_trust_list
 
     for authority, _ in authorities.values():
-        issue_trust_list(authority, valid_days=30)
+        issue_trust_list(authority, valid_days=30, format="etsi")
+    _issue_recognitions(directory, authorities)
 
     _write_data(directory, plans)
     for org, entry, org_dir in plans:
@@ -157,6 +169,7 @@ def create(directory: Path, profile: str = "local") -> Workspace:
         "created": datetime.now(UTC).isoformat(timespec="seconds"),
         "profile": profile,
         "authorities": [meta for _, meta in authorities.values()],
+        "registries": registries,
         "organisations": orgs,
         "datasets": [
             {
@@ -225,6 +238,7 @@ def _node_config(
             "trust",
             {
                 "crl": [f"../../{meta['crl']}" for _, meta in authorities.values()],
+                "recognitions": [f"../../{meta['recognition']}" for _, meta in authorities.values()],
                 "reload_interval": 0.5,
                 "status_max_age": 2.0,
                 "presentation_reuse": 60.0,
@@ -238,7 +252,7 @@ def _node_config(
                 {
                     "file": f"../../{meta['trustList']}",
                     "anchor": f"../../{meta['caCertificate']}",
-                    "url": f"{meta['publicUrl']}/trust-list.jws",
+                    "url": f"{meta['publicUrl']}/trust-list.xml",
                 },
             )
         )
@@ -285,6 +299,68 @@ def _node_config(
     return "\n".join(parts)
 
 
+def _issue_recognitions(directory: Path, authorities: dict[str, tuple[Any, dict[str, Any]]]) -> None:
+    """Each federation recognises the other's membership as its own, for the scenario's purposes (a signed
+    statement per federation, named in its entry of the workspace)."""
+    from connector.pki.recognitions import issue_recognition_statement
+
+    for key, (authority, meta) in authorities.items():
+        other = next(m for k, (_, m) in authorities.items() if k != key)
+        statement = f"authorities/{key}/recognises-{other['key']}.jwt"
+        issued = issue_recognition_statement(
+            authority,
+            directory / other["trustList"],
+            [("MembershipCredential", "MembershipCredential")],
+            scenario.RECOGNISED_PURPOSES,
+            out=directory / statement,
+        )
+        meta.update(recognition=statement, recognitionId=issued.id)
+
+
+def _write_registries(directory: Path) -> dict[str, str]:
+    """The demo's organisations in the two registries' publications (made-up entries in the published layouts):
+    the corporate number CSV (Unicode edition, no header) and a GLEIF golden copy extract. Registry -> file."""
+    import csv
+
+    from connector.trust.registries import (
+        GLEIF_COLUMNS,
+        JP_CORPORATE_NUMBER,
+        LEI,
+        LegalAddress,
+        RegistryRecord,
+        to_gleif_row,
+        to_nta_row,
+    )
+
+    day = datetime.now(UTC).strftime("%Y%m%d")
+    files = {
+        JP_CORPORATE_NUMBER: f"registries/00_zenkoku_all_{day}.csv",
+        LEI: f"registries/{day}-0800-gleif-goldencopy-lei2-golden-copy.csv",
+    }
+    (directory / "registries").mkdir(parents=True, exist_ok=True)
+    updated = datetime.now(UTC).date().isoformat()
+    nta_rows: list[list[str]] = []
+    lei_rows: list[list[str]] = []
+    for org in ORGANISATIONS:
+        street, locality, region, postal = org.address
+        address = LegalAddress(street, locality, org.country, region, postal)
+        record = RegistryRecord(
+            org.registry, org.registry_id, org.registered_name, address, True, "registered", updated, org.name
+        )
+        if org.registry == JP_CORPORATE_NUMBER:
+            japanese = LegalAddress("大手町２丁目７－１", "千代田区", "JP", "東京都", postal)
+            nta_rows.append(to_nta_row(record, len(nta_rows) + 1, japanese, codes=("13", "101")))
+        else:
+            lei_rows.append(to_gleif_row(record, org.country, "2HBR" if org.country == "DE" else "6CHY"))
+    with open(directory / files[JP_CORPORATE_NUMBER], "w", encoding="utf-8", newline="") as f:
+        csv.writer(f, quoting=csv.QUOTE_ALL, lineterminator="\r\n").writerows(nta_rows)
+    with open(directory / files[LEI], "w", encoding="utf-8", newline="") as f:
+        writer = csv.writer(f, lineterminator="\r\n")
+        writer.writerow(GLEIF_COLUMNS)
+        writer.writerows(lei_rows)
+    return files
+
+
 def _write_data(directory: Path, plans: list[tuple[Any, dict[str, Any], Path]]) -> None:
     """Realistic, deterministic datasets (a fixed seed: the same bytes every run)."""
     rng = random.Random(2025)
@@ -315,6 +391,17 @@ def _write_data(directory: Path, plans: list[tuple[Any, dict[str, Any], Path]]) 
     )
     db.commit()
     db.close()
+    with open(dirs["berlin-energy"] / "grid-frequency.csv", "w", newline="") as f:
+        f.write("timestamp,frequency_hz\n")
+        for second in range(3600):
+            moment = (start + timedelta(seconds=second)).strftime("%Y-%m-%dT%H:%M:%SZ")
+            f.write(f"{moment},{50 + rng.gauss(0, 0.012):.4f}\n")
+    with open(dirs["tokyo-mobility"] / "charging-stations.csv", "w", newline="") as f:
+        f.write("station,hour,occupied_points,total_points\n")
+        for hour in range(7 * 24):
+            moment = (start + timedelta(hours=hour)).strftime("%Y-%m-%dT%H:00Z")
+            for station in range(1, 121):
+                f.write(f"TKY-EV-{station:03d},{moment},{rng.randint(0, 4)},4\n")
     with open(dirs["lyon-health"] / "hospital-occupancy.jsonl", "w") as f:
         for day in range(365):
             date = (start + timedelta(days=day)).strftime("%Y-%m-%d")

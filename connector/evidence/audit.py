@@ -44,7 +44,7 @@ from connector.evidence.seal import SealClaims, SealExpectation, verify_seal
 from connector.evidence.timestamp import TimeStamp, verify_response
 from connector.jws import read_header, read_payload_unverified
 from connector.keys import same_public_key
-from connector.trust.trust_list import TrustList, TrustStore, verify_trust_list
+from connector.trust.trust_list import TrustList, TrustStore, verify_self_anchored
 
 OK = "ok"
 ABSENT = "absent"
@@ -184,27 +184,11 @@ class Report:
 
 
 def load_trust_list(text: str, now: datetime, *, any_time: bool = False) -> TrustList:
-    """A trust list the auditor chose to trust: verified under the root certificate it carries itself.
+    """A trust list the auditor chose to trust: verified under the certificate it carries itself (either form).
 
-    With `any_time`, a list outside its validity is still read (signature and all) as at its own validFrom;
+    With `any_time`, a list outside its validity is still read (signature and all) as at its own start;
     the caller must then hold the evidence's trusted time against `TrustList.valid_at`."""
-    token = text.strip()
-    try:
-        x5c = read_header(token).get("x5c")
-        anchor = certs_from_x5c(x5c)[0]
-    except ConnectorError as exc:
-        raise ConnectorError("trust_list.malformed", f"not a signed trust list: {exc.reason}") from None
-    try:
-        return verify_trust_list(token, anchor, now)
-    except ConnectorError as exc:
-        if not any_time or exc.code not in ("trust_list.expired", "trust_list.not_yet_valid"):
-            raise
-    try:
-        claims = json.loads(read_payload_unverified(token))
-        valid_from = datetime.fromisoformat(str(claims["validFrom"]).replace("Z", "+00:00"))
-    except (ConnectorError, ValueError, KeyError, TypeError):
-        raise ConnectorError("trust_list.malformed", "the trust list's validFrom is unreadable") from None
-    return verify_trust_list(token, anchor, valid_from)
+    return verify_self_anchored(text, now, any_time=any_time)
 
 
 def chosen_trust_lists(texts: Sequence[tuple[str, str]], now: datetime) -> tuple[list[TrustList], list[str]]:
@@ -340,9 +324,7 @@ def verify_bundle(
     report.target = bundle.agreement.get("target") if isinstance(bundle.agreement.get("target"), str) else None
     report.terms = _terms(bundle.agreement)
     store = TrustStore(tuple(trust_lists))
-    anchors = list(store.ca_certificates())
-    tsa_anchors = anchors + list(store.tsa_certificates())
-    if not anchors:
+    if not any(s.kind == "ca" for t in store.lists for s in t.services):
         report.fail("trust.anchors", "the trust lists name no root certificate", "trust.no_anchor")
         return report
     report.add("bundle.format", OK, f"the bundle is well-formed and about agreement {bundle.agreement_id}")
@@ -357,7 +339,7 @@ def verify_bundle(
     consumer_did = _party_of(bundle.agreement, "assignee")
     _check_parties(report, bundle, provider_did, consumer_did)
 
-    checkpoint, trusted = _check_log_head(report, bundle, anchors, tsa_anchors, now)
+    checkpoint, trusted, anchors = _check_log_head(report, bundle, store, now)
     records = _check_inclusion(report, bundle, checkpoint)
     _check_records(report, bundle, records)
     limit = trusted or (checkpoint.at_datetime if checkpoint else None)
@@ -392,16 +374,27 @@ def _check_parties(report: Report, bundle: Bundle, provider: str | None, consume
 
 
 def _check_log_head(
-    report: Report, bundle: Bundle, anchors: list[x509.Certificate], tsa_anchors: list[x509.Certificate], now: datetime
-) -> tuple[Checkpoint | None, datetime | None]:
+    report: Report, bundle: Bundle, store: TrustStore, now: datetime
+) -> tuple[Checkpoint | None, datetime | None, list[x509.Certificate]]:
+    """The time-stamps (each counts only if its TSA's service was accredited at its genTime), then the checkpoint
+    under the CAs whose services were accredited at the trusted time (the checkpoint existed then, and so did
+    every signature it logged). Also the CA anchors the other checks use."""
     digest = checkpoint_digest(bundle.checkpoint) if bundle.checkpoint.isascii() else b"\0" * 32
+    tsa_anchors = list(store.tsa_anchors())
     stamps: list[TimeStamp] = []
     for index, token in enumerate(bundle.timestamps):
         try:
-            stamps.append(verify_response(token, digest, None, tsa_anchors, now))
+            stamp = verify_response(token, digest, None, tsa_anchors, now)
         except ConnectorError as exc:
             report.fail(f"log.timestamp[{index}]", exc)
+            continue
+        problem = store.timestamp_problem(stamp.tsa_cert, stamp.gen_time)
+        if problem is not None:
+            report.fail(f"log.timestamp[{index}]", problem, "timestamp.tsa_not_accredited")
+            continue
+        stamps.append(stamp)
     trusted = min((s.gen_time for s in stamps), default=None)
+    anchors = list(store.ca_anchors_at(trusted or now))
     if stamps:
         first = min(stamps, key=lambda s: s.gen_time)
         report.trusted_time, report.time_authority = first.gen_time, first.tsa_name
@@ -420,10 +413,10 @@ def _check_log_head(
         checkpoint = verify_checkpoint(bundle.checkpoint, anchors, at, expected_node=bundle.log_node)
     except ConnectorError as exc:
         report.fail("log.checkpoint", exc)
-        return None, trusted
+        return None, trusted, anchors
     if checkpoint.at_datetime > now + SKEW:
         report.fail("log.checkpoint", "the checkpoint is dated in the future", "checkpoint.future")
-        return None, trusted
+        return None, trusted, anchors
     report.checkpoint_time = checkpoint.at_datetime
     report.add(
         "log.checkpoint",
@@ -432,7 +425,7 @@ def _check_log_head(
         f"head {checkpoint.head[:16]}..., at {checkpoint.at} (certificate of "
         f"'{_organisation(checkpoint.signer_cert)}')",
     )
-    return checkpoint, trusted
+    return checkpoint, trusted, anchors
 
 
 def _check_inclusion(report: Report, bundle: Bundle, checkpoint: Checkpoint | None) -> tuple[Record, ...]:
@@ -628,6 +621,7 @@ def _check_signatures(
 
 def _check_credentials(report: Report, bundle: Bundle, store: TrustStore, signatures: Mapping[str, _Verified]) -> None:
     from connector.trust.credentials import verify_credential
+    from connector.trust.registries import read_registry_facts
 
     held = {c.sha256: c for c in bundle.credentials}
     for role, signed in signatures.items():
@@ -662,11 +656,13 @@ def _check_credentials(report: Report, bundle: Bundle, store: TrustStore, signat
                 report.fail(name, f"the bundle describes the credential {said}", "bundle.credential_altered")
                 continue
             types = ", ".join(t for t in checked.types if t != "VerifiableCredential")
+            facts = read_registry_facts(checked.subject)
+            registry = f"; its issuer checked it against a base registry: {facts.describe()}" if facts else ""
             report.add(
                 name,
                 OK,
                 f"the {role} relied on {types} of {credential.holder} issued by "
-                f"{checked.issuer} ({checked.federation}), valid at the signing time",
+                f"{checked.issuer} ({checked.federation}), valid at the signing time{registry}",
             )
 
 

@@ -33,6 +33,15 @@ _LIST_ID = re.compile(r"^[1-9][0-9]{0,5}$")
 
 
 @dataclass(frozen=True)
+class RegistryRequest:
+    """Check the organisation against a base registry: which one, the publication file, the identifier."""
+
+    registry: str
+    file: Path
+    identifier: str
+
+
+@dataclass(frozen=True)
 class IssuedCredential:
     id: str
     participant_id: str
@@ -78,7 +87,7 @@ def _subject(
     return {"id": participant_id, "legalName": name.strip(), "countryOfEstablishment": country}
 
 
-def _allocate(ledger: list[dict[str, object]]) -> tuple[str, int]:
+def allocate_status(ledger: list[dict[str, object]]) -> tuple[str, int]:
     """A free (list id, index): the lowest-numbered list with room, a random index in it."""
     used: dict[str, set[int]] = {}
     for entry in ledger:
@@ -99,11 +108,14 @@ def issue_participant_credential(
     out: Path | None = None,
     valid_days: int = 365,
     now: datetime | None = None,
+    registry: RegistryRequest | None = None,
 ) -> IssuedCredential:
     """Issue a `kind` ("membership" or "organization") credential to a participant; write it to `out`.
 
     Refused for a participant whose certificates this authority has revoked. A membership credential keeps the
-    ``memberSince`` of the participant's first membership with this authority.
+    ``memberSince`` of the participant's first membership with this authority. With `registry`, an organization
+    credential states what the base registry's publication says of the organisation (legal name, address,
+    identifier), and the check is recorded in the ledger.
     """
     from connector.participant import check_participant_id
     from connector.trust.did import parse_did
@@ -121,6 +133,24 @@ def issue_participant_credential(
         raise ConnectorError("pki.bad_validity", "validity must be at least one day", "--valid-days")
     now = now or _now()
     credential_type = KINDS[kind]
+    from connector.pki.services import ISSUER, service
+
+    if not service(authority, ISSUER).granted_now:
+        raise ConnectorError(
+            "pki.service_withdrawn",
+            f"the credential issuer of '{authority.name}' is withdrawn (connector pki service): it issues nothing",
+            "--authority",
+        )
+    checked = None
+    if registry is not None:
+        if kind != "organization":
+            raise ConnectorError(
+                "pki.credential_option", "a registry check is for an organization credential", "--registry"
+            )
+        from connector.pki.registries import check_organisation, reconcile
+
+        checked = check_organisation(registry.registry, registry.file, registry.identifier, now)
+        name, country = reconcile(checked, name, country)
     with authority.locked():
         if any(
             e["participant_id"] == participant_id and e["revoked"] and e.get("kind") != "service"
@@ -133,8 +163,12 @@ def issue_participant_credential(
         mine = [e for e in ledger if e["participant_id"] == participant_id]
         since = [parse_date(e["member_since"], "pki.corrupt", "member_since") for e in mine if e.get("member_since")]
         member_since = min(since) if since else now.date()
-        subject = _subject(kind, participant_id, country, name, authority.federation_id, member_since)
-        list_id, index = _allocate(ledger)
+        subject: dict[str, object] = dict(
+            _subject(kind, participant_id, country, name, authority.federation_id, member_since)
+        )
+        if checked is not None:
+            subject.update(checked.facts.subject_claims())
+        list_id, index = allocate_status(ledger)
         status = StatusEntry(STATUS_PURPOSE, index, authority.status_list_url(list_id))
         valid_from = now - timedelta(minutes=5)  # verifiers' clocks may run a little behind
         valid_until = now + timedelta(days=valid_days)
@@ -162,6 +196,8 @@ def issue_participant_credential(
         }
         if kind == "membership":
             entry["member_since"] = subject["memberSince"]
+        if checked is not None:
+            entry["registry_check"] = checked.to_ledger()
         ledger.append(entry)
         path = None
         if out is not None:

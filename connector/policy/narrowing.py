@@ -11,11 +11,11 @@ Anything not proved is not narrower. What is proved, per value kind (same left o
 - `elapsedTime`: bounds in the same direction with a duration that is shorter (upper bounds) or longer (lower
   bounds) from every possible start, counting a month as 28 to 31 days: `lteq P30D` is narrowed by `lteq P7D`,
   `lteq PT1H`, `lteq P0M27D`, not by `lteq P1M`.
-- single strings (`purpose`, `countryOfEstablishment`, regions expanded): "is one of S1" narrows "is one of S2"
-  when S1 is a subset of S2; "is none of S1" narrows "is none of S2" when S1 includes S2; "is one of S1" narrows
-  "is none of S2" when they are disjoint; for countries, "is none of S1" narrows "is one of S2" when every
-  other country is in S2. So `purpose isAnyOf [research, education]` is narrowed by `purpose eq research` and
-  `countryOfEstablishment isPartOf EEA` by `eq DE` or `isPartOf EU`.
+- single strings (`purpose`, `countryOfEstablishment`, `registeredIn`, `legalEntity`, regions expanded): "is
+  one of S1" narrows "is one of S2" when S1 is a subset of S2; "is none of S1" narrows "is none of S2" when S1
+  includes S2; "is one of S1" narrows "is none of S2" when they are disjoint; for countries, "is none of S1"
+  narrows "is one of S2" when every other country is in S2. So `purpose isAnyOf [research, education]` is
+  narrowed by `purpose eq research` and `countryOfEstablishment isPartOf EEA` by `eq DE` or `isPartOf EU`.
 - sets (`membership`, `credentialType`): by the table in `_set_implies`, e.g. `isAnyOf [a, b, c]` is narrowed by
   `isAnyOf [a, b]`, `eq a` and `isAllOf [a, x]`.
 - logical: a request implies an `and` (or `andSequence`) offer when it implies every member; a request `and`

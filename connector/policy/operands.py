@@ -10,11 +10,11 @@ set of strings (`membership`, `credentialType`; V may be empty)
     hasPart R   every element of R is in V            isAllOf R     the same: V includes all of R
     isAnyOf R   V and R share an element              isNoneOf R    V and R share no element
     isPartOf R  V is non-empty and every element of V is in R
-single string (`purpose`, `countryOfEstablishment`)
+single string (`purpose`, `countryOfEstablishment`, `registeredIn`, `legalEntity`)
     eq r / neq r                      V equals / differs from r
     isAnyOf R, isPartOf R / isNoneOf R  V is / is not one of R
-    For `countryOfEstablishment`, each name in R is a country code or a region standing for its member
-    countries (`eq EU` reads "established in the EU"). hasPart, isAllOf and isA do not apply to one value.
+    For `countryOfEstablishment` and `registeredIn`, each name in R is a country code or a region standing for
+    its member countries (`eq EU` reads "established in the EU"). hasPart, isAllOf and isA do not apply to one value.
 date-time (`dateTime`; R an xsd:dateTime, or an xsd:date meaning that whole UTC day)
     eq, neq, lt, lteq, gt, gteq compare instants; against a date, eq/neq mean within/outside the day, lt/gteq
     compare with its first instant, lteq/gt with its last (`lteq 2026-12-31` includes all of 31 December).
@@ -27,6 +27,10 @@ Anything else (an operator outside a kind's list, set operators on numbers, ...)
 
 Where values come from (the trace names the source and the particular credential, record or reading):
 
+Values read from credentials include the peer's credentials of other federations that this node's federation
+recognises (`VerifiedClaims.recognised`), in this federation's terms, when the recognition covers the declared
+purpose; the provenance then names the recognition path (which statements, signed by whom, for what, until when).
+
 - `membership`: the `memberOf` claims (string, list, or objects with an id) of the peer's verified
   MembershipCredentials; `credentialType`: the types of all its verified credentials, VerifiableCredential
   excepted. Source "verified credentials". An unverified peer (no claims) makes both not evaluable; a verified
@@ -34,6 +38,12 @@ Where values come from (the trace names the source and the particular credential
 - `countryOfEstablishment`: the `countryOfEstablishment` claim of the verified OrganizationCredential, upper-cased
   (`legalName` is only shown). Source "verified credentials". Not evaluable without one, when several disagree,
   or when the claim is not an ISO 3166-1 alpha-2 code.
+- `registeredIn`, `legalEntity`: the registry facts of the verified OrganizationCredential - what its issuer
+  checked against a base registry at issuance (`connector.trust.registries`): the country of the registered legal
+  address (a place, like `countryOfEstablishment`), and the legal entity as ``<registry>:<identifier>`` (e.g.
+  ``lei:5299...`` or ``jp-corporate-number:7010...``; `isAnyOf` a list admits the entities it names). Source
+  "verified credentials"; the provenance names the registry, the publication and when it was checked. Not
+  evaluable without a credential carrying such facts, or when several disagree.
 - `purpose`: `DecisionContext.purpose`, what the consumer declared. Source "declared by the consumer".
 - `dateTime`: `DecisionContext.now`. Source "node clock".
 - `count`: the number of transfers started under the agreement *including the one being decided*, that is
@@ -66,7 +76,14 @@ from connector.policy.values import (
     parse_integer,
     to_micros,
 )
-from connector.trust.claims import MEMBERSHIP_CREDENTIAL, ORGANIZATION_CREDENTIAL, VerifiedClaims
+from connector.trust.claims import (
+    MEMBERSHIP_CREDENTIAL,
+    ORGANIZATION_CREDENTIAL,
+    RecognisedCredential,
+    VerifiedClaims,
+    VerifiedCredential,
+)
+from connector.trust.registries import RegistryFacts, read_registry_facts
 
 # Where values come from; the trace names these.
 FROM_CREDENTIALS = "verified credentials"
@@ -331,6 +348,13 @@ def _credential_origin(kind: str, issuer: str, federation: str) -> str:
     return f"verified {kind} issued by {issuer} in federation '{federation}'"
 
 
+def _origin(kind: str, cred: VerifiedCredential, via: RecognisedCredential | None) -> str:
+    """Where a credential a decision relies on comes from: verified as is, or recognised (with the path)."""
+    if via is None:
+        return _credential_origin(kind, cred.issuer, cred.federation)
+    return f"{kind} of federation '{cred.federation}', {via.describe()}"
+
+
 def _unverified(name: str) -> Observation:
     return Observation(
         None,
@@ -362,11 +386,11 @@ def _observe_membership(ctx: DecisionContext) -> Observation:
         return _unverified("membership")
     members: set[str] = set()
     origins: list[str] = []
-    for cred in claims.of_type(MEMBERSHIP_CREDENTIAL):
+    for cred, via in claims.usable(MEMBERSHIP_CREDENTIAL, ctx.purpose):
         names = _member_names(cred.subject.get("memberOf"))
         if names:
             members.update(names)
-            origins.append(_credential_origin(MEMBERSHIP_CREDENTIAL, cred.issuer, cred.federation))
+            origins.append(_origin(MEMBERSHIP_CREDENTIAL, cred, via))
     value = frozenset(members)
     seen = f"the peer is a verified member of {_set_text(value)}" if value else "the peer is a member of no data space"
     provenance = "; ".join(origins) if origins else "no verified MembershipCredential names a data space"
@@ -377,7 +401,8 @@ def _observe_credential_types(ctx: DecisionContext) -> Observation:
     claims = ctx.claims
     if claims is None:
         return _unverified("credential types")
-    value = claims.credential_types
+    usable = claims.usable(None, ctx.purpose)
+    value = frozenset(t for c, _ in usable for t in c.types if t != "VerifiableCredential")
     federations = sorted({c.federation for c in claims.credentials})
     seen = f"the peer holds verified credentials of types {_set_text(value)}" if value else "the peer holds none"
     provenance = (
@@ -386,6 +411,9 @@ def _observe_credential_types(ctx: DecisionContext) -> Observation:
         if claims.credentials
         else "no verified credentials were presented"
     )
+    recognised = [via.describe() for _, via in usable if via is not None]
+    if recognised:
+        provenance += "; " + "; ".join(recognised)
     return Observation(value, seen, FROM_CREDENTIALS, provenance)
 
 
@@ -394,10 +422,10 @@ def _observe_country(ctx: DecisionContext) -> Observation:
     if claims is None:
         return _unverified("countryOfEstablishment")
     stated = []
-    for cred in claims.of_type(ORGANIZATION_CREDENTIAL):
+    for cred, via in claims.usable(ORGANIZATION_CREDENTIAL, ctx.purpose):
         code = cred.subject.get("countryOfEstablishment")
         if isinstance(code, str) and code.strip():
-            stated.append((code.strip().upper(), cred))
+            stated.append((code.strip().upper(), cred, via))
     if not stated:
         return Observation(
             None,
@@ -407,9 +435,9 @@ def _observe_country(ctx: DecisionContext) -> Observation:
             available=False,
             code="policy.missing_value",
         )
-    codes = sorted({code for code, _ in stated})
-    code, cred = stated[0]
-    origin = _credential_origin(ORGANIZATION_CREDENTIAL, cred.issuer, cred.federation)
+    codes = sorted({code for code, _, _ in stated})
+    code, cred, via = stated[0]
+    origin = _origin(ORGANIZATION_CREDENTIAL, cred, via)
     if len(codes) > 1:
         return Observation(
             None,
@@ -431,6 +459,62 @@ def _observe_country(ctx: DecisionContext) -> Observation:
     legal_name = cred.subject.get("legalName")
     who = f"the peer ({legal_name})" if isinstance(legal_name, str) and legal_name else "the peer"
     return Observation(code, f"{who} is established in {code}", FROM_CREDENTIALS, origin)
+
+
+def _registry_facts(
+    claims: VerifiedClaims, purpose: str | None
+) -> list[tuple[RegistryFacts, VerifiedCredential, RecognisedCredential | None]]:
+    found = []
+    for cred, via in claims.usable(ORGANIZATION_CREDENTIAL, purpose):
+        try:
+            facts = read_registry_facts(cred.subject)
+        except ConnectorError:  # a verified credential's facts are well-formed; this is defensive
+            continue
+        if facts is not None:
+            found.append((facts, cred, via))
+    return found
+
+
+def _observe_registry(name: str, ctx: DecisionContext, value_of: Callable[[RegistryFacts], str]) -> Observation:
+    claims = ctx.claims
+    if claims is None:
+        return _unverified(name)
+    found = _registry_facts(claims, ctx.purpose)
+    if not found:
+        return Observation(
+            None,
+            "the peer's registration in a base registry is not known",
+            FROM_CREDENTIALS,
+            "no verified OrganizationCredential carries registry-checked facts",
+            available=False,
+            code="policy.missing_value",
+        )
+    values = sorted({value_of(f) for f, _, _ in found})
+    if len(values) > 1:
+        return Observation(
+            None,
+            f"the peer's {name} is ambiguous",
+            FROM_CREDENTIALS,
+            "verified OrganizationCredentials disagree: " + ", ".join(values),
+            available=False,
+            code="policy.ambiguous_value",
+        )
+    facts, cred, via = found[0]
+    origin = _origin(ORGANIZATION_CREDENTIAL, cred, via)
+    provenance = f"{origin}; registry {facts.describe()}"
+    if name == "registeredIn":
+        seen = f"the peer ({facts.legal_name}) is registered in {facts.address.country} as {facts.legal_entity}"
+    else:
+        seen = f"the peer is the legal entity {facts.legal_entity} ({facts.legal_name})"
+    return Observation(values[0], seen, FROM_CREDENTIALS, provenance)
+
+
+def _observe_registered_in(ctx: DecisionContext) -> Observation:
+    return _observe_registry("registeredIn", ctx, lambda f: f.address.country)
+
+
+def _observe_legal_entity(ctx: DecisionContext) -> Observation:
+    return _observe_registry("legalEntity", ctx, lambda f: f.legal_entity)
 
 
 def _observe_purpose(ctx: DecisionContext) -> Observation:
@@ -531,6 +615,22 @@ OPERAND_SPECS: Mapping[str, OperandSpec] = {
             _observe_country,
         ),
         OperandSpec(
+            "registeredIn",
+            "place",
+            CHOICE_OPERATORS,
+            FROM_CREDENTIALS,
+            "the country where the peer is registered, as its issuer checked against a base registry",
+            _observe_registered_in,
+        ),
+        OperandSpec(
+            "legalEntity",
+            "term",
+            CHOICE_OPERATORS,
+            FROM_CREDENTIALS,
+            "the peer's legal entity in a base registry, as <registry>:<identifier> (jp-corporate-number, lei)",
+            _observe_legal_entity,
+        ),
+        OperandSpec(
             "purpose", "term", CHOICE_OPERATORS, FROM_CONSUMER, "the purpose the consumer declared", _observe_purpose
         ),
         OperandSpec("dateTime", "instant", ORDER_OPERATORS, FROM_CLOCK, "the time of the decision", _observe_date_time),
@@ -557,11 +657,11 @@ OPERAND_SPECS: Mapping[str, OperandSpec] = {
 # Observations read from credentials depend on the VerifiedClaims object alone, and a node reuses that object
 # for a peer until it re-verifies, so they are kept per claims object (dropped when it is garbage-collected)
 # rather than recomputed for every new context.
-_FROM_CLAIMS = frozenset({"membership", "credentialType", "countryOfEstablishment"})
-_claims_memo: dict[int, dict[str, Observation]] = {}
+_FROM_CLAIMS = frozenset({"membership", "credentialType", "countryOfEstablishment", "registeredIn", "legalEntity"})
+_claims_memo: dict[int, dict[str | tuple[str, str | None], Observation]] = {}
 
 
-def _claims_observations(claims: VerifiedClaims) -> dict[str, Observation]:
+def _claims_observations(claims: VerifiedClaims) -> dict[str | tuple[str, str | None], Observation]:
     key = id(claims)
     found = _claims_memo.get(key)
     if found is None:
@@ -572,16 +672,17 @@ def _claims_observations(claims: VerifiedClaims) -> dict[str, Observation]:
 
 def observe(name: str, ctx: DecisionContext) -> Observation:
     """The value of a known left operand in this context, computed once per context (per claims object for
-    values read from credentials)."""
+    values read from credentials, and per purpose when recognised credentials count for some purposes only)."""
     cache = ctx.observations
     found = cache.get(name)
     if found is None:
         claims = ctx.claims
         if claims is not None and name in _FROM_CLAIMS:
             shared = _claims_observations(claims)
-            found = shared.get(name)
+            key: str | tuple[str, str | None] = (name, ctx.purpose) if claims.recognised else name
+            found = shared.get(key)
             if found is None:
-                found = shared[name] = OPERAND_SPECS[name].observe(ctx)
+                found = shared[key] = OPERAND_SPECS[name].observe(ctx)
         else:
             found = OPERAND_SPECS[name].observe(ctx)
         cache[name] = found

@@ -465,7 +465,7 @@ def validate_policy(doc: Any, regions: Mapping[str, frozenset[str]] | None = Non
                     )
                 continue
             problems.extend(constraint.problems)
-            if not constraint.problems and constraint.left_operand == "countryOfEstablishment":
+            if not constraint.problems and constraint.left_operand in ("countryOfEstablishment", "registeredIn"):
                 names = thaw(constraint.right_operand)
                 for index, name in enumerate(names if isinstance(names, list) else [names]):
                     if not is_static_place(name) and expand_place(name, configured) is None:

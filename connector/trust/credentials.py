@@ -17,11 +17,14 @@ entry's type alone). `read_envelope` gives both the same shape, `Envelope`, with
 Two credential types are issued and understood:
 - ``MembershipCredential``: credentialSubject ``id``, ``memberOf`` (data space id), ``memberSince`` (date);
 - ``OrganizationCredential``: credentialSubject ``id``, ``legalName``, ``countryOfEstablishment`` (ISO 3166-1
-  alpha-2, an officially assigned code).
+  alpha-2, an officially assigned code), and, when the issuer checked the organisation against a base registry,
+  ``legalAddress`` and ``registration`` (`connector.trust.registries`).
 
 Verification (``credential.*`` codes): ``malformed``, ``unsigned``, ``algorithm``, ``embedded_key``,
 ``media_type`` (a typ that says it is something else), ``issuer_untrusted`` (issuer on no trust list),
-``type_not_allowed`` (issuer not trusted for one of the credential's types), ``kid_unknown`` (signing key not on
+``type_not_allowed`` (issuer not trusted for one of the credential's types), ``issuer_not_accredited`` (the
+issuer's service was not in an approved status when the credential was issued - its validFrom - on a trust list
+that carries status history), ``kid_unknown`` (signing key not on
 the trust lists for that issuer), ``key_unsupported``, ``signature``, ``not_yet_valid``, ``expired``,
 ``subject_mismatch`` (credentialSubject.id is not the holder), ``status_missing``, ``status_unsupported``,
 ``status_url_not_allowed``.
@@ -66,6 +69,7 @@ from connector.trust.compact import (
     verify_signature,
 )
 from connector.trust.did import parse_did
+from connector.trust.registries import RegistryFacts, read_registry_facts
 from connector.trust.times import (
     format_date,
     format_datetime,
@@ -236,8 +240,15 @@ def issue_organization_credential(
     valid_until: datetime,
     status: StatusEntry | None = None,
     credential_id: str | None = None,
+    registry: RegistryFacts | None = None,
 ) -> str:
-    subject = {"id": holder_did, "legalName": legal_name, "countryOfEstablishment": country_of_establishment}
+    subject: dict[str, Any] = {
+        "id": holder_did,
+        "legalName": legal_name,
+        "countryOfEstablishment": country_of_establishment,
+    }
+    if registry is not None:
+        subject.update(registry.subject_claims())
     return issue_credential(
         key, kid, issuer_did, ORGANIZATION_CREDENTIAL, subject, valid_from, valid_until, status, credential_id
     )
@@ -259,6 +270,7 @@ def _check_subject(credential_type: str, subject: Mapping[str, Any], code: str) 
                 "countryOfEstablishment must be an ISO 3166-1 alpha-2 code",
                 "credentialSubject.countryOfEstablishment",
             )
+        read_registry_facts(subject, code)  # registry facts, when carried, must be well-formed
 
 
 # ---------------------------------------------------------------------------------------------------------
@@ -441,6 +453,7 @@ class CheckedCredential:
     valid_until: datetime
     status: StatusEntry | None
     profile: str = vocab.PROFILE_VC20
+    federation_id: str = ""
 
     @functools.cached_property
     def sha256(self) -> str:
@@ -463,13 +476,15 @@ class CheckedCredential:
             valid_until=self.valid_until,
             sha256=self.sha256,
             status=self.status,
+            federation_id=self.federation_id,
         )
 
     def valid_at(self, now: datetime, leeway: timedelta = DEFAULT_LEEWAY) -> bool:
         return self.valid_from <= now + leeway and now < self.valid_until + leeway
 
 
-def _status_entry(raw: Any, trust_store: TrustStore, issuer: str) -> StatusEntry:
+def status_entry(raw: Any, trust_store: TrustStore, issuer: str) -> StatusEntry:
+    """A credential status entry (of a credential of `issuer`) whose list URL the trust store allows."""
     if isinstance(raw, list):
         if len(raw) != 1:
             raise ConnectorError(
@@ -542,6 +557,16 @@ def verify_credential(
                 "type",
             )
         federations.append(federation)
+    # Judged by the issuer service's status when the credential was issued (its validFrom): one issued while
+    # the service was accredited keeps counting after a later withdrawal, one issued after it never does.
+    not_accredited = trust_store.issuer_not_accredited(issuer, envelope.valid_from)
+    if not_accredited is not None:
+        raise ConnectorError(
+            "credential.issuer_not_accredited",
+            f"credential {envelope.id} was issued at {format_datetime(envelope.valid_from)}, when its issuer "
+            f"{issuer} was not accredited: {not_accredited}",
+            "issuer",
+        )
     kid = jwt.kid or ""
     if did_of_kid(kid, "credential")[0] != issuer:
         raise ConnectorError("credential.kid_unknown", "credential is signed with a key of another party", "kid")
@@ -571,7 +596,7 @@ def verify_credential(
         _check_subject(credential_type, envelope.subject, "credential.malformed")
     status = None
     if envelope.status is not None:
-        status = _status_entry(envelope.status, trust_store, issuer)
+        status = status_entry(envelope.status, trust_store, issuer)
     elif require_status:
         raise ConnectorError(
             "credential.status_missing",
@@ -590,4 +615,5 @@ def verify_credential(
         valid_until=expiry,
         status=status,
         profile=envelope.profile,
+        federation_id=trust_store.lists_naming(issuer)[0].federation_id,
     )

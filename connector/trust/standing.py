@@ -3,7 +3,8 @@
 When a transfer is requested, the verifier checks the consumer's credentials (`verifier.Verification`) and the
 claims are stored with the transfer. Data flows long after that: a token is refreshed, a pull starts, a stream
 runs for minutes. `Standing` decides, at any such moment, whether those credentials still hold: each one still
-within its validity, its issuer still on a trust list in force for each of its types, its status list entry
+within its validity, its issuer still on a trust list in force for each of its types (and accredited when the
+credential was issued, where the list keeps status history), its status list entry
 still neither revoked nor suspended on a copy of the list no older than the status cache policy allows. It asks
 nothing of the peer (no token, no presentation): status lists are public, fetched by the edge.
 
@@ -18,8 +19,12 @@ Sans-I/O, like the verifier, and driven the same way::
             step = check.unavailable(str(exc), url)
     # step is InStanding or Refusal
 
+Credentials accepted through recognition statements (`VerifiedClaims.recognised`) stand only while every statement
+of their path does: not expired, and neither revoked nor suspended on its issuer's status list.
+
 Every refusal names the failed check (``credential.expired``, ``credential.issuer_untrusted``,
-``credential.type_not_allowed``, ``credential.revoked``, ``credential.suspended``, ``status.*``); one that
+``credential.type_not_allowed``, ``credential.revoked``, ``credential.suspended``, ``recognition.revoked``,
+``recognition.expired``, ``status.*``); one that
 could not be decided right now ends in ``.unavailable``. A credential stored without its status entry (claims
 kept before the status was) cannot be re-checked and is refused (``credential.status_missing``).
 """
@@ -30,7 +35,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 from connector.errors import ConnectorError
-from connector.trust.claims import VerifiedClaims, VerifiedCredential
+from connector.trust.claims import RecognitionStep, VerifiedClaims, VerifiedCredential
 from connector.trust.status_list import (
     Freshness,
     StatusList,
@@ -85,6 +90,13 @@ def credential_problem(
                 f"no trust list in force lets {credential.issuer} issue {credential_type}",
                 "type",
             )
+    not_accredited = trust_store.issuer_not_accredited(credential.issuer, credential.valid_from)
+    if not_accredited is not None:
+        return ConnectorError(
+            "credential.issuer_not_accredited",
+            f"credential {credential.id} was issued when its issuer was not accredited: {not_accredited}",
+            "issuer",
+        )
     if credential.status is None:
         return ConnectorError(
             "credential.status_missing",
@@ -100,6 +112,21 @@ def credential_problem(
             "statusListCredential",
         )
     return None
+
+
+def _check_statement(step: RecognitionStep, status_list: StatusList) -> None:
+    assert step.status is not None
+    try:
+        check_status(step.status, status_list)
+    except ConnectorError as exc:
+        if exc.code not in ("credential.revoked", "credential.suspended"):
+            raise
+        verb = exc.code.rsplit(".", 1)[1]
+        raise ConnectorError(
+            f"recognition.{verb}",
+            f"the recognition through which the peer's credential was accepted has been {verb}: {step.describe()}",
+            "recognition",
+        ) from None
 
 
 class Standing:
@@ -145,6 +172,20 @@ class Standing:
                 return self._refuse(problem, "credentials")
             assert credential.status is not None
             self._pending.setdefault(credential.status.list_url, set()).add(credential.issuer)
+        for recognised in self.claims.recognised:
+            for step in recognised.path:
+                if now >= step.valid_until + self.settings.leeway:
+                    return self._refuse(
+                        ConnectorError(
+                            "recognition.expired",
+                            f"the recognition statement {step.statement} ({step.describe()}) expired at "
+                            f"{step.valid_until.isoformat()}",
+                            "recognition",
+                        ),
+                        "credentials",
+                    )
+                if step.status is not None:
+                    self._pending.setdefault(step.status.list_url, set()).add(step.issuer)
         if not self._pending:
             return self._done()
         return self._need()
@@ -177,6 +218,10 @@ class Standing:
             for credential in self.claims.credentials:
                 if credential.status is not None and credential.status.list_url == url:
                     check_status(credential.status, by_issuer[credential.issuer])
+            for recognised in self.claims.recognised:
+                for step in recognised.path:
+                    if step.status is not None and step.status.list_url == url:
+                        _check_statement(step, by_issuer[step.issuer])
         except ConnectorError as exc:
             return self._refuse(exc, "status")
         self._seen[url] = fetched_at.isoformat()

@@ -43,9 +43,12 @@ combined (choose one with ``choose_copy``).
 
 from __future__ import annotations
 
+import base64
+import binascii
 import functools
+import json
 import re
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from types import MappingProxyType
@@ -63,12 +66,23 @@ from connector.keys import (
     VerifyingKey,
     cert_der_b64,
     cert_pem,
+    cert_sha256,
     public_jwk,
     same_public_key,
     verifying_key_from_jwk,
 )
 from connector.trust.compact import parse_jwt, verify_signature
 from connector.trust.did import parse_did, split_did_url
+from connector.trust.services import (
+    ALWAYS,
+    CA_PKC,
+    EAA,
+    KIND_CA,
+    KIND_TSA,
+    TSA,
+    ServiceHistory,
+    TrustService,
+)
 from connector.trust.times import format_datetime, parse_datetime, require_aware
 
 TRUST_LIST_TYPE = "TrustList"
@@ -88,6 +102,8 @@ class TrustedIssuer:
     keys: Mapping[str, Mapping[str, Any]]  # kid -> public JWK (with "kid")
     credential_types: frozenset[str]
     status_list_prefixes: tuple[str, ...]
+    # The issuer service's status over time (an ETSI list); empty: approved throughout (a JSON list).
+    history: ServiceHistory = ALWAYS
 
     def key(self, kid: str) -> VerifyingKey:
         jwk = self.keys.get(kid)
@@ -123,7 +139,7 @@ def trusted_issuer(
         jwks[kid] = MappingProxyType({**public_jwk(key), "kid": kid})
     prefixes = tuple(status_list_prefixes)
     for prefix in prefixes:
-        _check_prefix(prefix, "trust_list.invalid")
+        check_prefix(prefix, "trust_list.invalid")
     return TrustedIssuer(did, name, MappingProxyType(jwks), frozenset(credential_types), prefixes)
 
 
@@ -143,6 +159,10 @@ class TrustList:
     document: Mapping[str, Any] = field(repr=False, compare=False)
     sha256: str = ""  # hex SHA-256 of the canonical document
     require_client_certificate: bool = False
+    # Every service the list names, with its status history (a JSON list's are derived, approved throughout).
+    services: tuple[TrustService, ...] = ()
+    format: str = "jws"  # jws (the signed JSON list) | etsi (ETSI TS 119 612 XML)
+    signer_sha256: str = ""  # hex SHA-256 of the certificate the list is signed under (its federation's anchor)
 
     def issuer(self, did: str) -> TrustedIssuer | None:
         for entry in self.issuers:
@@ -150,11 +170,14 @@ class TrustList:
                 return entry
         return None
 
+    def services_of(self, kind: str) -> tuple[TrustService, ...]:
+        return tuple(s for s in self.services if s.kind == kind)
+
     def valid_at(self, now: datetime) -> bool:
         return self.valid_from <= now < self.valid_until
 
 
-def _check_prefix(prefix: object, code: str) -> str:
+def check_prefix(prefix: object, code: str) -> str:
     # A prefix ends at a path boundary, or "https://a.example/status" would also admit ".../statusevil".
     if not isinstance(prefix, str) or not prefix.endswith("/") or not plain_https_url(prefix[:-1]):
         raise ConnectorError(
@@ -205,7 +228,7 @@ def sign_trust_list(document: Mapping[str, Any], root_key: PrivateKey, root_cert
     """Compact JWS over the canonical document, header x5c = [root certificate]."""
     if not _same_key(root_cert, root_key.public_key()):
         raise ConnectorError("trust_list.invalid", "the root key does not match the root certificate")
-    _parse_document(document)  # never sign what verification would refuse
+    _parse_document(document, cert_sha256(root_cert))  # never sign what verification would refuse
     return jws.sign_compact(
         root_key, canonical_bytes(dict(document)), {"typ": TRUST_LIST_TYP, "x5c": [cert_der_b64(root_cert)]}
     )
@@ -219,8 +242,16 @@ def _same_key(cert: x509.Certificate, key: VerifyingKey) -> bool:
 
 
 def verify_trust_list(jws_text: object, anchor_cert: x509.Certificate, now: datetime) -> TrustList:
-    """Verify a signed trust list against the pinned federation root certificate; raises ConnectorError."""
+    """Verify a signed trust list against the pinned federation root certificate; raises ConnectorError.
+
+    Either form: the signed JSON list (a compact JWS) or an ETSI TS 119 612 trusted list (XML, XAdES-signed)."""
     require_aware(now)
+    if isinstance(jws_text, (str, bytes)):
+        from connector.trust import etsi
+
+        text = jws_text.decode("utf-8", "replace") if isinstance(jws_text, bytes) else jws_text
+        if etsi.looks_like_xml(text):
+            return etsi.verify_etsi_list(text, anchor_cert, now)
     jwt = parse_jwt(jws_text, "trust_list", allow_x5c=True, max_length=MAX_TRUST_LIST_LENGTH)
     x5c = jwt.header.get("x5c")
     if not isinstance(x5c, list) or len(x5c) != 1 or x5c[0] != cert_der_b64(anchor_cert):
@@ -246,7 +277,7 @@ def verify_trust_list(jws_text: object, anchor_cert: x509.Certificate, now: date
         ) from None
     if jwt.token.split(".")[1] != b64url(canonical):
         raise ConnectorError("trust_list.malformed", "trust list payload is not in RFC 8785 canonical form")
-    trust_list = _parse_document(document)
+    trust_list = _parse_document(document, cert_sha256(anchor_cert))
     if now < trust_list.valid_from:
         raise ConnectorError(
             "trust_list.not_yet_valid",
@@ -258,6 +289,42 @@ def verify_trust_list(jws_text: object, anchor_cert: x509.Certificate, now: date
             f"trust list of {trust_list.federation_name} expired at {trust_list.valid_until.isoformat()}",
         )
     return trust_list
+
+
+def verify_self_anchored(text: str, now: datetime, *, any_time: bool = False) -> TrustList:
+    """A list verified under the certificate it carries itself (for one who chose to trust that list: an auditor,
+    an authority recognising another federation). Either form. With `any_time`, a list outside its validity is
+    read as at its own start (the caller holds its own times against `TrustList.valid_at`)."""
+    from connector.trust import etsi
+
+    token = text.strip()
+    if etsi.looks_like_xml(token):
+        signer = etsi.signer_certificate(token)
+        try:
+            return etsi.verify_etsi_list(token, signer, now)
+        except ConnectorError as exc:
+            if not any_time or exc.code not in ("trust_list.expired", "trust_list.not_yet_valid"):
+                raise
+        return etsi.verify_etsi_list(token, signer, etsi.read_etsi_list(token, [signer]).issued)
+    try:
+        x5c = jws.read_header(token).get("x5c")
+        if not isinstance(x5c, list) or not x5c or not isinstance(x5c[0], str):
+            raise ConnectorError("trust_list.malformed", "no x5c certificate in the header")
+        anchor = x509.load_der_x509_certificate(base64.b64decode(x5c[0], validate=True))
+    except (ConnectorError, ValueError, binascii.Error) as exc:
+        reason = exc.reason if isinstance(exc, ConnectorError) else "the x5c certificate is unreadable"
+        raise ConnectorError("trust_list.malformed", f"not a signed trust list: {reason}") from None
+    try:
+        return verify_trust_list(token, anchor, now)
+    except ConnectorError as exc:
+        if not any_time or exc.code not in ("trust_list.expired", "trust_list.not_yet_valid"):
+            raise
+    try:
+        claims = json.loads(jws.read_payload_unverified(token))
+        valid_from = parse_datetime(claims["validFrom"], "trust_list.malformed", "validFrom")
+    except (ConnectorError, ValueError, KeyError, TypeError):
+        raise ConnectorError("trust_list.malformed", "the trust list's validFrom is unreadable") from None
+    return verify_trust_list(token, anchor, valid_from)
 
 
 def _bad(why: str, where: str | None = None) -> ConnectorError:
@@ -319,13 +386,24 @@ def _issuer(raw: object, where: str) -> TrustedIssuer:
     if not isinstance(prefixes, list):
         raise _bad(f"{where}.statusListPrefixes is not a list", where)
     for prefix in prefixes:
-        _check_prefix(prefix, "trust_list.malformed")
+        check_prefix(prefix, "trust_list.malformed")
     return TrustedIssuer(
         did, _text(raw.get("name"), f"{where}.name"), MappingProxyType(keys), frozenset(types), tuple(prefixes)
     )
 
 
-def _parse_document(doc: Mapping[str, Any]) -> TrustList:
+def _derived_services(
+    name: str, cas: tuple[x509.Certificate, ...], issuers: tuple[TrustedIssuer, ...], tsas: tuple[x509.Certificate, ...]
+) -> tuple[TrustService, ...]:
+    """A JSON list's content as services, approved throughout (the format has no status history)."""
+    return (
+        tuple(TrustService(CA_PKC, f"{name} CA", name, (c,)) for c in cas)
+        + tuple(TrustService(EAA, i.name, name, (), ALWAYS, i.did) for i in issuers)
+        + tuple(TrustService(TSA, f"{name} TSA", name, (c,)) for c in tsas)
+    )
+
+
+def _parse_document(doc: Mapping[str, Any], signer_sha256: str) -> TrustList:
     if doc.get("type") != TRUST_LIST_TYPE or doc.get("version") != TRUST_LIST_VERSION:
         raise _bad(f"not a version {TRUST_LIST_VERSION} {TRUST_LIST_TYPE}", "type")
     federation = doc.get("federation")
@@ -351,19 +429,24 @@ def _parse_document(doc: Mapping[str, Any]) -> TrustList:
         digest = sha256_hex(canonical_bytes(dict(doc)))
     except ValueError:
         raise _bad("numbers outside the canonical JSON range") from None
+    name = _text(federation.get("name"), "federation.name")
+    cas = _certs(doc.get("tlsCaCertificates"), "tlsCaCertificates")
+    tsas = _certs(doc.get("timestampAuthorities", []), "timestampAuthorities")
     return TrustList(
         federation_id=_text(federation.get("id"), "federation.id"),
-        federation_name=_text(federation.get("name"), "federation.name"),
+        federation_name=name,
         sequence=sequence,
         issued=parse_datetime(doc.get("issued"), "trust_list.malformed", "issued"),
         valid_from=valid_from,
         valid_until=valid_until,
-        ca_certificates=_certs(doc.get("tlsCaCertificates"), "tlsCaCertificates"),
+        ca_certificates=cas,
         issuers=issuers,
-        tsa_certificates=_certs(doc.get("timestampAuthorities", []), "timestampAuthorities"),
+        tsa_certificates=tsas,
         document=MappingProxyType(dict(doc)),
         sha256=digest,
         require_client_certificate=require_certificate,
+        services=_derived_services(name, cas, issuers, tsas),
+        signer_sha256=signer_sha256,
     )
 
 
@@ -380,11 +463,15 @@ class CopyChoice:
     problem: Problem | None = None
 
 
+Verify = Callable[[str, x509.Certificate, datetime], TrustList]
+
+
 def choose_copy(
     current_valid: TrustList | None,
     candidate: str,
     anchor_cert: x509.Certificate,
     now: datetime,
+    verify: Verify | None = None,
 ) -> CopyChoice:
     """Decide whether a freshly fetched list replaces the copy kept for offline work.
 
@@ -392,10 +479,10 @@ def choose_copy(
     higher sequence number. A candidate with the same sequence but different content is equivocation by the
     authority and is refused; an older sequence is a rollback and is refused. The current copy is kept even if
     it has since expired (the caller's TrustStore stops using expired lists), so a later valid list of lower
-    sequence can never sneak back in.
+    sequence can never sneak back in. `verify` reads the candidate (default `verify_trust_list`).
     """
     try:
-        fresh = verify_trust_list(candidate, anchor_cert, now)
+        fresh = (verify or verify_trust_list)(candidate, anchor_cert, now)
     except ConnectorError as exc:
         return CopyChoice(current_valid, False, exc.problem)
     if current_valid is None:
@@ -489,6 +576,57 @@ class TrustStore:
         if not entries or not all(credential_type in e.credential_types for _, e in entries):
             return None
         return entries[0][0]
+
+    def issuer_not_accredited(self, did: str, issued_at: datetime) -> str | None:
+        """Why the issuer service of `did` was not in an approved status at `issued_at` on some list naming it
+        (None: it was on every one). A credential counts by its issuer's status when it was issued."""
+        for name, entry in self.issuer(did):
+            why = entry.history.why_not_at(issued_at)
+            if why is not None:
+                return f"on the trust list of {name}, {why}"
+        return None
+
+    def lists_naming(self, did: str) -> tuple[TrustList, ...]:
+        """The lists naming the issuer `did`, ordered by federation id."""
+        return tuple(sorted((t for t in self.lists if t.issuer(did) is not None), key=lambda t: t.federation_id))
+
+    def ca_anchors_at(self, moment: datetime) -> tuple[x509.Certificate, ...]:
+        """The CA certificates of services in an approved status at `moment` (for evidence made then)."""
+        return _unique(
+            c
+            for t in self.lists
+            for s in t.services_of(KIND_CA)
+            if s.history.approved_at(moment)
+            for c in s.certificates
+        )
+
+    def tsa_anchors(self) -> tuple[x509.Certificate, ...]:
+        """What a time-stamp's TSA certificate must chain to: the certificates of the listed time-stamp services
+        (whatever their status: what counts is their status at the time-stamp's genTime, `timestamp_problem`),
+        and the CAs of lists that name no time-stamp service (a JSON list: a TSA certified by its federation)."""
+        found: list[x509.Certificate] = []
+        for t in self.lists:
+            tsas = t.services_of(KIND_TSA)
+            if tsas:
+                found.extend(c for s in tsas for c in s.certificates)
+            else:
+                found.extend(c for s in t.services_of(KIND_CA) for c in s.certificates)
+        return _unique(found)
+
+    def timestamp_problem(self, tsa_cert: x509.Certificate, gen_time: datetime) -> str | None:
+        """Why a time-stamp signed with `tsa_cert` at `gen_time` is not evidence: its time-stamp service was not
+        in an approved status then (None: it was, or the TSA is certified by a list without such services)."""
+        der = tsa_cert.public_bytes(Encoding.DER)
+        for t in self.lists:
+            for service in t.services_of(KIND_TSA):
+                if any(c.public_bytes(Encoding.DER) == der for c in service.certificates):
+                    why = service.history.why_not_at(gen_time)
+                    if why is not None:
+                        return (
+                            f"the time-stamp service '{service.name}' on the trust list of {t.federation_name} was "
+                            f"not accredited when the time-stamp was made ({format_datetime(gen_time)}): {why}"
+                        )
+        return None
 
     def issuer_key(self, did: str, kid: str) -> VerifyingKey:
         """The issuer key `kid`, if every list naming the issuer carries it identically."""

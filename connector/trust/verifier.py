@@ -25,7 +25,10 @@ participant id when the peer presented a client certificate, audience, times) so
 token that cannot pass; then the issuer's DID document (token signature with a capabilityInvocation key, optionally
 the key's x5c chain to a federation CA, then replay); then the presentations of either DCP profile (holder
 signature, audience, times, each credential against the trust store and of its presentation's profile, and that
-every credential falls under a requested scope); then one status list per distinct URL.
+every credential falls under a requested scope); then one status list per distinct URL - those of the credentials
+and those of the recognition statements (`connector.trust.recognition`) through which this node's federation would
+accept a credential of another federation. A revoked credential refuses the peer; a revoked statement is only not
+applied.
 
 Reuse: a verified presentation may be reused for the same peer and scopes until the earliest of its own
 ``exp`` (when it states one), ``max_reuse`` after it was verified, and the earliest credential expiry. Reuse
@@ -50,8 +53,8 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from connector.errors import ConnectorError, Problem
-from connector.trust.claims import VerifiedClaims
-from connector.trust.credentials import CheckedCredential, verify_credential
+from connector.trust.claims import RecognisedCredential, VerifiedClaims
+from connector.trust.credentials import CheckedCredential, StatusEntry, verify_credential
 from connector.trust.did import DidDocument, parse_did, parse_did_document, verify_key_certificate
 from connector.trust.presentations import (
     PresentationQueryMessage,
@@ -59,6 +62,7 @@ from connector.trust.presentations import (
     presentation_query,
     verify_presentation,
 )
+from connector.trust.recognition import Recognitions
 from connector.trust.scopes import Scope, parse_scopes
 from connector.trust.status_list import (
     Freshness,
@@ -266,6 +270,7 @@ class Verification:
         settings: VerifierSettings | None = None,
         presentation_cache: PresentationCache | None = None,
         status_lists: VerifiedStatusLists | None = None,
+        recognitions: Recognitions | None = None,
     ) -> None:
         parse_did(verifier_did)
         self.verifier_did = verifier_did
@@ -288,6 +293,9 @@ class Verification:
         self._pending: dict[str, set[str]] = {}  # status URL -> issuers whose credentials use it
         self._refetch: set[str] = set()
         self._status_seen: dict[str, str] = {}
+        self._recognitions = recognitions
+        self._statements: list[tuple[str, StatusEntry, str]] = []  # (statement id, status entry, its issuer)
+        self._revoked_statements: set[str] = set()
         self._notes: dict[str, Any] = {"checks": []}
         self.step: Step | None = None
 
@@ -454,6 +462,16 @@ class Verification:
         for credential in self._credentials:
             if credential.status is not None:
                 self._pending.setdefault(credential.status.list_url, set()).add(credential.issuer)
+        if self._recognitions is not None:
+            # The statements that would recognise these credentials: their status is looked up like theirs.
+            seen: dict[str, tuple[str, StatusEntry, str]] = {}
+            for recognised in self._recognitions.candidates((c.verified() for c in self._credentials), now):
+                for step in recognised.path:
+                    if step.status is not None:
+                        seen[step.statement] = (step.statement, step.status, step.issuer)
+            self._statements = list(seen.values())
+            for _, entry, issuer in self._statements:
+                self._pending.setdefault(entry.list_url, set()).add(issuer)
         if not self._pending:
             return self._complete(now)
         return self._finish(NeedStatusLists(tuple(self._pending), frozenset(self._refetch)), NeedStatusLists)
@@ -486,6 +504,14 @@ class Verification:
             for credential in self._credentials:
                 if credential.status is not None and credential.status.list_url == url:
                     check_status(credential.status, by_issuer[credential.issuer])
+            for statement, entry, issuer in self._statements:
+                if entry.list_url == url:
+                    try:
+                        check_status(entry, by_issuer[issuer])
+                    except ConnectorError as exc:
+                        if exc.code not in ("credential.revoked", "credential.suspended"):
+                            raise
+                        self._revoked_statements.add(statement)  # not applied; the peer is not refused for it
             self._status_seen[url] = fetched_at.isoformat()
             del self._pending[url]
             if self._pending:
@@ -539,10 +565,18 @@ class Verification:
             "status_lists": MappingProxyType(dict(self._status_seen)),
             "scopes": self._scope_texts,
         }
+        credentials = tuple(c.verified() for c in self._credentials)
+        recognised: tuple[RecognisedCredential, ...] = ()
+        if self._recognitions is not None:
+            revoked = frozenset(self._revoked_statements)
+            if revoked:
+                notes["recognitions_revoked"] = tuple(sorted(revoked))
+            recognised = self._recognitions.candidates(credentials, now, revoked)
         claims = VerifiedClaims(
             participant_id=self._peer,
             verified_at=now,
-            credentials=tuple(c.verified() for c in self._credentials),
+            credentials=credentials,
             notes=MappingProxyType(notes),
+            recognised=recognised,
         )
         return self._finish(Verified(claims))

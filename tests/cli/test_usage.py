@@ -7,7 +7,7 @@ import subprocess
 import sys
 
 import pytest
-from cli.kit import run
+from cli.kit import assert_one_line_error, run
 
 from connector.cli import pki, processes
 from connector.cli.base import EXIT_STATUSES
@@ -158,3 +158,62 @@ def test_the_command_line_knows_the_defaults_it_names():
     assert pki.DEFAULT_PUBLIC_URL == DEFAULT_PUBLIC_URL
     assert pki.RELOAD_INTERVAL == TrustSection.__dataclass_fields__["reload_interval"].default
     assert pki.STATUS_MAX_AGE == TrustSection.__dataclass_fields__["status_max_age"].default
+
+
+def test_pki_service_changes_a_status_and_names_a_bad_time(tmp_path):
+    auth = tmp_path / "auth"
+    assert run("pki", "init-authority", "--dir", str(auth)).returncode == 0
+    changed = run("pki", "service", "--authority", str(auth), "--service", "tsa", "--status", "withdrawn")
+    assert changed.returncode == 0 and "withdrawn from" in changed.stdout and "trust-list" in changed.stdout
+    bad = run("pki", "service", "--authority", str(auth), "--service", "tsa", "--status", "granted", "--since", "soon")
+    assert_one_line_error(bad, "--since", "soon")
+    earlier = run(
+        "pki",
+        "service",
+        "--authority",
+        str(auth),
+        "--service",
+        "tsa",
+        "--status",
+        "granted",
+        "--since",
+        "2020-01-01T00:00Z",
+    )
+    assert_one_line_error(earlier, "--since", "later")
+    listed = run("pki", "trust-list", "--authority", str(auth), "--out", str(tmp_path / "list.xml"))
+    assert listed.returncode == 0 and "ETSI TS 119 612" in listed.stdout
+    assert "Svcstatus/withdrawn" in (tmp_path / "list.xml").read_text()
+
+
+def test_pki_credential_checks_a_registry_only_with_all_three_options(tmp_path):
+    auth = tmp_path / "auth"
+    assert run("pki", "init-authority", "--dir", str(auth)).returncode == 0
+    pid = "did:web:localhost%3A8443:org-a"
+    base = ["pki", "credential", "--authority", str(auth), "--participant-id", pid, "--type", "organization"]
+    half = run(*base, "--registry", "lei", "--out", str(tmp_path / "org"))
+    assert_one_line_error(half, "--registry-file", "--registry-id")
+    missing = run(
+        *base,
+        "--registry",
+        "lei",
+        "--registry-file",
+        str(tmp_path / "none.csv"),
+        "--registry-id",
+        "5493001KJTIIGC8Y1R12",
+        "--out",
+        str(tmp_path / "org"),
+    )
+    assert_one_line_error(missing, "registry file not found", "--registry-file")
+
+
+def test_pki_recognise_names_what_is_wrong(tmp_path):
+    auth = tmp_path / "auth"
+    assert run("pki", "init-authority", "--dir", str(auth)).returncode == 0
+    base = ["pki", "recognise", "--authority", str(auth), "--out", str(tmp_path / "s.jwt")]
+    assert_one_line_error(
+        run(*base, "--trust-list", str(tmp_path / "none.jws")), "trust list not found", "--trust-list"
+    )
+    own = tmp_path / "own.jws"
+    assert run("pki", "trust-list", "--authority", str(auth), "--out", str(own)).returncode == 0
+    assert_one_line_error(run(*base, "--trust-list", str(own)), "does not recognise itself")
+    assert_one_line_error(run(*base, "--trust-list", str(own), "--accept", "=X"), "--accept")

@@ -21,6 +21,13 @@ def test_the_demo_story_completes_with_every_step_as_expected(tmp_path):
     assert "FAIL" not in result.stdout
     for state in ("REQUESTED -> AGREED -> VERIFIED -> FINALIZED", "countryOfEstablishment", "count lteq 2"):
         assert state in result.stdout, state
+    # The trust framework steps: a recognition path in a trace, a registry check, a TSA judged at stamping time.
+    for shown in (
+        "European Data Space recognises Japan Data Space's MembershipCredential",
+        "gleif-goldencopy-lei2-golden-copy.csv",
+        "not accredited when the time-stamp was made",
+    ):
+        assert shown in result.stdout, shown
     described = json.loads((tmp_path / "ws" / "workspace.json").read_text())
     assert {o["key"] for o in described["organisations"]} == {"tokyo-mobility", "berlin-energy", "lyon-health"}
     assert len({o["country"] for o in described["organisations"]}) == 3

@@ -331,3 +331,63 @@ def test_values_read_from_credentials_are_forgotten_with_their_claims(build: Any
     del claims
     gc.collect()
     assert key not in _claims_memo  # a later claims object at the same address starts afresh
+
+
+# -- registeredIn, legalEntity -----------------------------------------------------------------------------------
+
+
+def _registered(build: Any, country: str = "JP", identifier: str = "4010001123456") -> Any:
+    registry = "jp-corporate-number" if len(identifier) == 13 else "lei"
+    subject = {
+        "countryOfEstablishment": country,
+        "legalName": "川崎データ流通株式会社",
+        "legalAddress": {"streetAddress": "1-2-3 Marunouchi", "locality": "Chiyoda ku", "countryCode": country},
+        "registration": {
+            "registry": registry,
+            "identifier": identifier,
+            "checkedAt": "2026-03-01T09:00:00Z",
+            "source": {"name": "00_zenkoku_all_20260228.csv", "sha256": "ab" * 32, "published": "2026-02-28"},
+        },
+    }
+    return build.claims(extra=(build.credential("OrganizationCredential", subject),))
+
+
+@pytest.mark.parametrize(
+    ("left", "operator", "right", "expected"),
+    [
+        ("registeredIn", "eq", "JP", SATISFIED),
+        ("registeredIn", "isAnyOf", ["EU", "JP"], SATISFIED),
+        ("registeredIn", "isPartOf", "EU", NOT_SATISFIED),
+        ("legalEntity", "isAnyOf", ["jp-corporate-number:4010001123456", "lei:529900RHEINDATA00060"], SATISFIED),
+        ("legalEntity", "eq", "jp-corporate-number:4010001123456", SATISFIED),
+        ("legalEntity", "isNoneOf", ["jp-corporate-number:4010001123456"], NOT_SATISFIED),
+        ("legalEntity", "isAnyOf", ["lei:529900RHEINDATA00060"], NOT_SATISFIED),
+    ],
+)
+def test_registry_facts_against_countries_and_lists_of_legal_entities(
+    build: Any, left: str, operator: str, right: Any, expected: str
+) -> None:
+    node = outcome(build, build.atom(left, operator, right), build.ctx(_registered(build)))
+    assert node.outcome == expected
+    assert "registry jp-corporate-number:4010001123456, checked against 00_zenkoku_all_20260228.csv" in (
+        node.provenance or ""
+    )
+    assert "2026-03-01T09:00:00Z" in (node.provenance or "")
+
+
+def test_registry_facts_that_are_missing_are_not_evaluable(build: Any) -> None:
+    # An OrganizationCredential its issuer did not check against a registry states a country, not a registration.
+    node = outcome(build, build.atom("registeredIn", "eq", "DE"), build.ctx(build.claims(country="DE")))
+    assert node.outcome == NOT_EVALUABLE and node.code == "policy.missing_value"
+    node = outcome(build, build.atom("legalEntity", "isAnyOf", ["lei:x"]), build.ctx(None))
+    assert node.outcome == NOT_EVALUABLE
+
+
+def test_two_registrations_that_disagree_are_not_evaluable(build: Any) -> None:
+    one = _registered(build).credentials
+    other = _registered(build, identifier="1010001654321").credentials
+    claims = build.claims(
+        extra=one + tuple(build.credential("OrganizationCredential", dict(c.subject), ident="x") for c in other)
+    )
+    node = outcome(build, build.atom("legalEntity", "eq", "jp-corporate-number:4010001123456"), build.ctx(claims))
+    assert node.outcome == NOT_EVALUABLE and node.code == "policy.ambiguous_value"

@@ -21,6 +21,8 @@ from connector.keys import PrivateKey, generate_key
 from connector.trust.claims import MEMBERSHIP_CREDENTIAL, ORGANIZATION_CREDENTIAL
 from connector.trust.credentials import StatusEntry, issue_membership_credential, issue_organization_credential
 from connector.trust.did import DidDocument, DidKey, build_did_document, parse_did_document
+from connector.trust.etsi import Provider, Scheme, build_etsi_list, sign_etsi_list
+from connector.trust.services import CA_PKC, EAA, GRANTED, TSA, ServiceHistory, StatusChange, TrustService
 from connector.trust.status_list import issue_status_list_credential
 from connector.trust.trust_list import (
     TrustList,
@@ -231,6 +233,46 @@ class World:
         )
         key, cert = root or (self.root_key, self.root_cert)
         return sign_trust_list(doc, key, cert)
+
+    def etsi_list(
+        self,
+        issuer_history: tuple[StatusChange, ...] = (),
+        tsa: tuple[x509.Certificate, tuple[StatusChange, ...]] | None = None,
+        sequence: int = 1,
+        issued: datetime | None = None,
+        next_update: datetime | None = None,
+    ) -> str:
+        """This federation's list in the ETSI form: its CA and issuer (granted since a year ago unless
+        `issuer_history` says otherwise), and a TSA when given."""
+        since = (StatusChange(GRANTED, NOW - timedelta(days=365)),)
+        services = [
+            TrustService(CA_PKC, "Alpha root CA", "Alpha authority", (self.root_cert,), ServiceHistory.of(since)),
+            TrustService(
+                EAA,
+                "Alpha issuer",
+                "Alpha authority",
+                (),
+                ServiceHistory.of(issuer_history or since),
+                self.authority_did,
+            ),
+        ]
+        if tsa is not None:
+            services.append(TrustService(TSA, "Alpha TSA", "Alpha authority", (tsa[0],), ServiceHistory.of(tsa[1])))
+        scheme = Scheme(
+            "Alpha data space",
+            "Alpha: accredited services",
+            "https://localhost:8443/authority",
+            federation_id="urn:federation:alpha",
+        )
+        root = build_etsi_list(
+            scheme,
+            sequence,
+            issued or NOW - timedelta(days=1),
+            next_update or NOW + timedelta(days=30),
+            [Provider("Alpha authority", "https://localhost:8443/authority", tuple(services))],
+            [self.alpha_issuer()],
+        )
+        return sign_etsi_list(root, self.root_key, self.root_cert)
 
     def alpha_issuer(self, types: tuple[str, ...] = (MEMBERSHIP_CREDENTIAL, ORGANIZATION_CREDENTIAL)) -> Any:
         return trusted_issuer(

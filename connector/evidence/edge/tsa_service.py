@@ -15,29 +15,27 @@ import asyncio
 import json
 import logging
 from collections.abc import Callable
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from pathlib import Path
 
 from aiohttp import web
 from cryptography import x509
-from cryptography.hazmat.primitives.asymmetric import ec
 
 from connector import keys
-from connector.evidence.timestamp import CONTENT_TYPE_QUERY, CONTENT_TYPE_REPLY, issue_tsa_certificate, respond
+from connector.evidence.timestamp import CONTENT_TYPE_QUERY, CONTENT_TYPE_REPLY, respond
 from connector.keys import PrivateKey
 from connector.pki.authority import Authority
+from connector.pki.tsa import RENEW_BEFORE, TSA_CERT_FILE, TSA_KEY_FILE, tsa_identity
+
+__all__ = ["POLICY_OID", "TSA_CERT_FILE", "TSA_KEY_FILE", "TSA_PATH", "TimeStampAuthority", "tsa_routes"]
 
 log = logging.getLogger("connector.authority.tsa")
 
 TSA_PATH = "/tsa"
-TSA_KEY_FILE = "tsa.key.pem"
-TSA_CERT_FILE = "tsa.cert.pem"
 SERIAL_FILE = "tsa-serial.json"
 # The policy under which this TSA issues tokens: an OID from the UUID arc (ITU-T X.667), so none is borrowed.
 POLICY_OID = "2.25.35289772558532908196082464425292313010"
 MAX_REQUEST_BYTES = 16 * 1024
-CERT_DAYS = 5 * 365
-RENEW_BEFORE = timedelta(days=30)
 
 Clock = Callable[[], datetime]
 
@@ -62,36 +60,9 @@ class TimeStampAuthority:
     def identity(self) -> tuple[PrivateKey, x509.Certificate, x509.Certificate]:
         """(TSA key, TSA certificate, CA certificate), issuing the certificate when absent or about to expire."""
         now = self.clock()
-        if self._cert is not None and self._key is not None and self._cert.not_valid_after_utc - now > RENEW_BEFORE:
-            return self._key, self._cert, self.authority.ca_cert()
-        with self.authority.locked():
-            ca_cert = self.authority.ca_cert()
-            key_path, cert_path = self.authority.dir / TSA_KEY_FILE, self.cert_path
-            key = cert = None
-            if key_path.exists() and cert_path.exists():
-                key, cert = keys.load_private_key(key_path), keys.load_certificate(cert_path)
-                public = cert.public_key()
-                usable = (
-                    isinstance(public, ec.EllipticCurvePublicKey)
-                    and keys.same_public_key(key, public)
-                    and cert.issuer == ca_cert.subject
-                    and cert.not_valid_after_utc - now > RENEW_BEFORE
-                )
-                if not usable:
-                    key = cert = None
-            if key is None or cert is None:
-                days = max(1, min(CERT_DAYS, (ca_cert.not_valid_after_utc - now).days))
-                key, cert = issue_tsa_certificate(
-                    self.authority.ca_key(), ca_cert, f"{self.authority.name} Time-Stamp Authority", days, now=now
-                )
-                keys.write_private_key(key_path, key)
-                keys.write_public_file(cert_path, keys.cert_pem(cert))
-                log.info(
-                    "TSA certificate issued",
-                    extra={"authority": self.authority.name, "not_after": cert.not_valid_after_utc.isoformat()},
-                )
-            self._key, self._cert = key, cert
-            return key, cert, ca_cert
+        if self._cert is None or self._key is None or self._cert.not_valid_after_utc - now <= RENEW_BEFORE:
+            self._key, self._cert = tsa_identity(self.authority, now)
+        return self._key, self._cert, self.authority.ca_cert()
 
     def next_serial(self) -> int:
         """The next serial, durably counted before it is used."""

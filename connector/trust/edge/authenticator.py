@@ -24,6 +24,7 @@ from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from aiohttp import web
+from cryptography.hazmat.primitives.serialization import Encoding
 
 from connector.config import TrustSection
 from connector.errors import ConnectorError, Problem
@@ -31,11 +32,13 @@ from connector.evidence.recorder import NO_EVIDENCE, EvidenceRecorder
 from connector.records.trust import VerificationRecord
 from connector.store.errors import StoreError
 from connector.store.interface import Store
-from connector.trust.claims import VerifiedClaims, VerifiedCredential
+from connector.trust.claims import RecognisedCredential, VerifiedClaims, VerifiedCredential
 from connector.trust.did import DidDocument
 from connector.trust.edge.fetching import Fetcher, FetchFailed
 from connector.trust.edge.holder import Holder, bearer
+from connector.trust.edge.recognitions import RecognitionKeeper
 from connector.trust.edge.replay import StoreReplayCache
+from connector.trust.registries import read_registry_facts
 from connector.trust.scopes import type_scope
 from connector.trust.status_list import StatusListCachePolicy, VerifiedStatusLists
 from connector.trust.times import format_datetime
@@ -112,6 +115,9 @@ class DcpAuthenticator:
         self.records = records
         self.evidence = evidence
         self.settings, self.demands = settings_from(trust)
+        self.recognitions = RecognitionKeeper(
+            trust.recognitions, holder.identity.ca_cert.public_bytes(Encoding.DER), trust.reload_interval
+        )
         reuse = trust.presentation_reuse
         self._reuse = timedelta(seconds=reuse) if reuse > 0 else None
         self.presentations: PresentationCache | None = None
@@ -177,14 +183,16 @@ class DcpAuthenticator:
         """Run the plan for one token presented over a TLS connection identified as `peer_id` (None: a connection
         without a client certificate; the token names the peer)."""
         store = self.store
+        lists = self.keeper.trust_store()
         plan = Verification(
             self.holder.did,
-            self.keeper.trust_store(),
+            lists,
             self.demands.scopes,
             self.replay,
             self.settings,
             self.presentations,
             self.status_lists,
+            self.recognitions.current(lists, self.clock()),
         )
         step = plan.check_token(token, peer_id, self.clock())
         while not isinstance(step, (Verified, Refusal)):
@@ -255,6 +263,8 @@ class DcpAuthenticator:
                 for c in claims.credentials
             ],
         }
+        if claims.recognised:
+            data["recognised"] = [_recognised(r) for r in claims.recognised]
         try:
             await self.evidence.record(
                 EVIDENCE_KIND, peer=peer, data=data, subject={"credentials": list(presented)} if presented else None
@@ -274,6 +284,10 @@ class DcpAuthenticator:
                 "presentation": notes.get("presentation", notes.get("credentials")),
                 "credentials": [_summary(c) for c in claims.credentials],
             }
+            if claims.recognised:
+                detail["recognised"] = [_recognised(r) for r in claims.recognised]
+            if notes.get("recognitions_revoked"):
+                detail["recognitionsRevoked"] = list(notes["recognitions_revoked"])
             record = VerificationRecord(
                 format_datetime(now), peer, "verified", None, None, None, method, path, rid, detail
             )
@@ -327,12 +341,40 @@ class DcpAuthenticator:
 
 
 def _summary(credential: VerifiedCredential) -> dict[str, Any]:
-    """A verified credential as the verification record and the evidence log name it."""
-    return {
+    """A verified credential as the verification record and the evidence log name it (with the registry check its
+    issuer made, when it carries one: which entity, which registry, against which publication, when)."""
+    summary: dict[str, Any] = {
         "id": credential.id,
         "types": [t for t in credential.types if t != "VerifiableCredential"],
         "issuer": credential.issuer,
         "federation": credential.federation,
+    }
+    try:
+        facts = read_registry_facts(credential.subject)
+    except ConnectorError:
+        facts = None
+    if facts is not None:
+        summary["registration"] = {
+            "legalEntity": facts.legal_entity,
+            "legalName": facts.legal_name,
+            "country": facts.address.country,
+            **facts.registration_json(),
+        }
+    return summary
+
+
+def _recognised(recognised: RecognisedCredential) -> dict[str, Any]:
+    """A credential accepted through recognition statements, with its path, as records name it."""
+    return {
+        "credential": recognised.original.id,
+        "federation": recognised.original.federation,
+        "acceptedAs": [t for t in recognised.credential.types if t != "VerifiableCredential"],
+        "by": recognised.credential.federation,
+        "purposes": sorted(recognised.purposes) if recognised.purposes is not None else None,
+        "path": [
+            {"statement": step.statement, "by": step.by, "of": step.of, "accepted": step.accepted}
+            for step in recognised.path
+        ],
     }
 
 

@@ -60,6 +60,11 @@ def management_routes(trust: TrustService) -> openapi.RouteGroup:
         items = [s.to_api(now) for s in trust.keeper.states]
         return web.json_response({"items": items, "total": len(items), "verifying": trust.verifying})
 
+    async def recognitions(request: web.Request) -> web.Response:
+        if trust.authenticator is None:
+            return web.json_response({"own": [], "items": [], "problems": []})
+        return web.json_response(trust.authenticator.recognitions.to_api(trust.keeper.trust_store(), trust.clock()))
+
     async def credentials(request: web.Request) -> web.Response:
         items = [c.to_api() for c in trust.holder.credentials] if trust.holder is not None else []
         return web.json_response({"items": items, "total": len(items)})
@@ -68,6 +73,7 @@ def management_routes(trust: TrustService) -> openapi.RouteGroup:
         [
             web.get("/v1/verifications", verifications),
             web.get("/v1/trust-lists", trust_lists),
+            web.get("/v1/recognitions", recognitions),
             web.get("/v1/credentials", credentials),
         ],
         API,
@@ -143,7 +149,14 @@ def _document() -> openapi.ApiSection:
                 "validUntil": {"type": ["string", "null"]},
                 "state": {"type": "string", "enum": ["valid", "expired", "unusable"]},
                 "source": {"type": ["string", "null"], "enum": ["file", "url", "store", None]},
+                "format": {"type": ["string", "null"], "enum": ["jws", "etsi", None]},
+                "territory": {"type": ["string", "null"], "description": "A member state's list through the LOTL"},
                 "issuers": {"type": "array", "items": {"type": "object"}},
+                "services": {
+                    "type": "array",
+                    "description": "The accredited services the list names (ETSI TS 119 612 types and statuses)",
+                    "items": {"type": "object"},
+                },
                 "lastProblem": {"type": ["object", "null"]},
             },
         },
@@ -192,6 +205,23 @@ def _document() -> openapi.ApiSection:
                 "operationId": "listTrustLists",
                 "summary": "List the configured trust lists and the copy of each in force",
                 "responses": _answers(_listing("TrustListState", verifying={"type": "boolean"})),
+            }
+        },
+        "/v1/recognitions": {
+            "get": {
+                "tags": ["trust"],
+                "summary": "The recognition statements this node holds: which its own federation signed (applied), "
+                "and those that could not be verified",
+                "responses": _answers(
+                    {
+                        "type": "object",
+                        "properties": {
+                            "own": {"type": "array", "items": {"type": "string"}},
+                            "items": {"type": "array", "items": {"type": "object"}},
+                            "problems": {"type": "array", "items": {"type": "object"}},
+                        },
+                    }
+                ),
             }
         },
         "/v1/credentials": {

@@ -179,6 +179,8 @@ class TrustService:
             return
         preloaded = self._cas()  # what the TLS anchors were built with (from the list files alone)
         await self.keeper.load(self.store, self._fetch_list)
+        if self.authenticator is not None:
+            self.authenticator.recognitions.load(self.keeper.trust_store(), self.clock())
         self._ca_fingerprint = self._cas()
         if self._ca_fingerprint != preloaded:
             self._rebuild_tls()

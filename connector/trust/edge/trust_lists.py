@@ -9,6 +9,11 @@ number ever takes over. The kept copy is what the node uses when file and url gi
 At start, an entry without any valid copy (file expired, forged, badly signed, and nothing kept) stops the node
 with an error naming the entry's key. Later, a refused candidate is logged and shown on the management API, and
 the kept copy stays in force until it expires; an expired list no longer vouches for anything.
+
+A list is either form the core reads (the signed JSON list, or an ETSI TS 119 612 trusted list in XML). An entry
+with a ``territory`` pins the EU list of trusted lists (LOTL): its candidate is the LOTL (from the file or url)
+together with the member state's list it points to (from ``territory_file``, else fetched from the location the
+LOTL names), verified as a pair and kept as one.
 """
 
 from __future__ import annotations
@@ -29,7 +34,9 @@ from connector.config import TrustListEntry
 from connector.errors import ConfigError, ConnectorError, Problem
 from connector.records.trust import KeptList
 from connector.store.sql import trust as repo
+from connector.trust import etsi
 from connector.trust.edge.fetching import FetchFailed
+from connector.trust.services import TrustService
 from connector.trust.times import format_datetime, parse_datetime
 from connector.trust.trust_list import TrustList, TrustStore, choose_copy, verify_trust_list
 
@@ -37,10 +44,12 @@ log = logging.getLogger("connector.trust")
 
 Clock = Callable[[], datetime]
 UrlFetch = Callable[[str], Awaitable[bytes]]
-MAX_LIST_BYTES = 2 * 1024 * 1024
+MAX_LIST_BYTES = etsi.MAX_ETSI_LIST_LENGTH  # member states' ETSI lists run to several megabytes
 
 
-def _stat(path: Path) -> tuple[int, int]:
+def _stat(path: Path | None) -> tuple[int, int]:
+    if path is None:
+        return 0, 0
     try:
         st = path.stat()
         return st.st_mtime_ns, st.st_size
@@ -63,7 +72,7 @@ class ListState:
     source: str | None = None  # where the kept copy came from: file, url or store
     problem: Problem | None = None  # why the last candidate was refused
     problem_at: datetime | None = None
-    file_stamp: tuple[int, int] = (-2, -2)
+    file_stamp: tuple[int, int, int, int] = (-2, -2, -2, -2)
     url_due: float = 0.0  # monotonic time of the next url fetch
 
     @property
@@ -73,6 +82,16 @@ class ListState:
     @property
     def anchor_sha256(self) -> str:
         return _sha256(self.anchor)
+
+    @property
+    def stamp(self) -> tuple[int, int, int, int]:
+        return _stat(self.entry.file) + _stat(self.entry.territory_file)
+
+    def verify(self, text: str, anchor: x509.Certificate, now: datetime) -> TrustList:
+        """A candidate or kept copy of this entry: a list, or (with a territory) a LOTL and member state pair."""
+        if self.entry.territory:
+            return etsi.verify_member_pair(text, anchor, self.entry.territory, now)
+        return verify_trust_list(text, anchor, now)
 
     def usable(self, now: datetime) -> bool:
         return self.current is not None and self.current.valid_at(now)
@@ -93,10 +112,13 @@ class ListState:
             if self.usable(now)
             else ("expired" if c is not None and now >= c.valid_until else "unusable"),
             "source": self.source,
+            "format": c.format if c else None,
+            "territory": self.entry.territory or None,
             "issuers": [
                 {"did": i.did, "name": i.name, "credentialTypes": sorted(i.credential_types)}
                 for i in (c.issuers if c else ())
             ],
+            "services": [_service_api(s) for s in (c.services if c else ())],
             "lastProblem": None
             if self.problem is None
             else {
@@ -107,10 +129,27 @@ class ListState:
         }
 
 
-def _reread(kept: KeptList, anchor: x509.Certificate, now: datetime) -> TrustList | None:
+def _service_api(service: TrustService) -> dict[str, Any]:
+    current = service.history.current
+    return {
+        "type": service.type,
+        "kind": service.kind,
+        "name": service.name,
+        "provider": service.provider,
+        "status": current.status if current else None,
+        "statusSince": format_datetime(current.since) if current else None,
+        "accredited": service.history.approved_now,
+        "history": [{"status": h.status, "since": format_datetime(h.since)} for h in service.history.changes],
+        "certificateSha256": [_sha256(cert) for cert in service.certificates],
+        "issuer": service.issuer_did,
+    }
+
+
+def _reread(state: ListState, kept: KeptList, now: datetime) -> TrustList | None:
     """The kept copy as a TrustList, even if it has expired since (it still guards against rollback)."""
+    anchor = state.anchor
     try:
-        return verify_trust_list(kept.jws, anchor, now)
+        return state.verify(kept.jws, anchor, now)
     except ConnectorError as exc:
         if exc.code != "trust_list.expired":
             log.error(
@@ -121,7 +160,7 @@ def _reread(kept: KeptList, anchor: x509.Certificate, now: datetime) -> TrustLis
     try:
         # Verified as of the last moment it was valid: same signature and anchor checks, no time refusal.
         last_valid = parse_datetime(kept.valid_until, "trust_list.malformed", "validUntil") - timedelta(seconds=1)
-        return verify_trust_list(kept.jws, anchor, last_valid)
+        return state.verify(kept.jws, anchor, last_valid)
     except ConnectorError:
         return None
 
@@ -168,11 +207,15 @@ class TrustListKeeper:
         found = []
         for entry in self.entries:
             try:
-                found.append(
-                    verify_trust_list(entry.file.read_text().strip(), keys.load_certificate(entry.anchor), now)
-                )
+                text = entry.file.read_text(encoding="utf-8").strip()
+                anchor = keys.load_certificate(entry.anchor)
+                if entry.territory and entry.territory_file is not None:
+                    member = entry.territory_file.read_text(encoding="utf-8").strip()
+                    found.append(etsi.verify_member_list(text, anchor, entry.territory, member, now))
+                elif not entry.territory:
+                    found.append(verify_trust_list(text, anchor, now))
             except (ConnectorError, OSError, UnicodeDecodeError):
-                continue  # the start hook reports it properly
+                continue  # the start hook reports it properly (a member list to fetch: the start hook fetches it)
         return found
 
     # --- loading ----------------------------------------------------------------------------------------------
@@ -186,6 +229,12 @@ class TrustListKeeper:
                 anchor = keys.load_certificate(entry.anchor)
             except ConnectorError as exc:
                 raise ConfigError(exc.code, exc.reason, f"trust.lists[{i}].anchor") from None
+            if entry.territory_file is not None and not entry.territory:
+                raise ConfigError(
+                    "config.invalid",
+                    "territory_file is the member state's list of an EU list of trusted lists: set territory too",
+                    f"trust.lists[{i}].territory_file",
+                )
             states.append(ListState(i, entry, anchor))
         seen: dict[str, int] = {}
         for state in states:
@@ -200,9 +249,9 @@ class TrustListKeeper:
         for state in states:
             kept = await store.read(repo.kept_list, state.anchor_sha256)
             if kept is not None:
-                state.current = _reread(kept, state.anchor, now)
+                state.current = _reread(state, kept, now)
                 state.source = "store" if state.current is not None else None
-            await self._consider_file(state, store, now)
+            await self._consider_file(state, store, fetch_url, now)
             if not state.usable(now) and state.entry.url:
                 await self._consider_url(state, store, fetch_url, now)
             if not state.usable(now):
@@ -257,17 +306,17 @@ class TrustListKeeper:
         now = self.clock()
         changed = False
         for state in self.states:
-            if _stat(state.entry.file) != state.file_stamp:
-                changed |= await self._consider_file(state, store, now)
+            if state.stamp != state.file_stamp:
+                changed |= await self._consider_file(state, store, fetch_url, now)
             if state.entry.url and (force_url or monotonic >= state.url_due):
                 state.url_due = monotonic + self.refresh_interval
                 changed |= await self._consider_url(state, store, fetch_url, now)
         return changed
 
-    async def _consider_file(self, state: ListState, store: Any, now: datetime) -> bool:
-        state.file_stamp = _stat(state.entry.file)
+    async def _consider_file(self, state: ListState, store: Any, fetch_url: UrlFetch, now: datetime) -> bool:
+        state.file_stamp = state.stamp
         try:
-            text = state.entry.file.read_text(encoding="ascii").strip()
+            text = state.entry.file.read_text(encoding="utf-8").strip()
         except FileNotFoundError:
             return False  # nothing offered: the kept copy (if any) stays
         except (OSError, UnicodeDecodeError) as exc:
@@ -275,20 +324,49 @@ class TrustListKeeper:
                 state, Problem("trust_list.unreadable", f"cannot read {state.entry.file}: {exc}"), now, "file"
             )
             return False
-        return await self._consider(state, text, "file", store, now)
+        candidate = await self._with_member_list(state, text, fetch_url, now, "file")
+        if candidate is None:
+            return False
+        return await self._consider(state, candidate, "file", store, now)
 
     async def _consider_url(self, state: ListState, store: Any, fetch_url: UrlFetch, now: datetime) -> bool:
         try:
             data = await fetch_url(state.entry.url)
-            text = data.decode("ascii").strip()
+            text = data.decode("utf-8").strip()
         except (FetchFailed, UnicodeDecodeError) as exc:
-            reason = str(exc) if isinstance(exc, FetchFailed) else "the answer is not a JWS"
+            reason = str(exc) if isinstance(exc, FetchFailed) else "the answer is not text"
             self._refused(state, Problem("trust_list.unavailable", f"trust list not fetched: {reason}"), now, "url")
             return False
-        return await self._consider(state, text, "url", store, now)
+        candidate = await self._with_member_list(state, text, fetch_url, now, "url")
+        if candidate is None:
+            return False
+        return await self._consider(state, candidate, "url", store, now)
+
+    async def _with_member_list(
+        self, state: ListState, text: str, fetch_url: UrlFetch, now: datetime, source: str
+    ) -> str | None:
+        """The candidate to consider: the list itself, or for a LOTL entry the LOTL with its member state's list
+        (None when that list cannot be had: the refusal is recorded)."""
+        entry = state.entry
+        if not entry.territory:
+            return text
+        try:
+            if entry.territory_file is not None:
+                member = entry.territory_file.read_text(encoding="utf-8").strip()
+            else:
+                pointer = etsi.lotl_pointer(text, state.anchor, entry.territory, now)
+                member = (await fetch_url(pointer.location)).decode("utf-8").strip()
+        except ConnectorError as exc:
+            self._refused(state, exc.problem, now, source)
+            return None
+        except (OSError, UnicodeDecodeError, FetchFailed) as exc:
+            problem = Problem("trust_list.unavailable", f"the trusted list of {entry.territory} was not read: {exc}")
+            self._refused(state, problem, now, source)
+            return None
+        return etsi.member_pair(text, member)
 
     async def _consider(self, state: ListState, candidate: str, source: str, store: Any, now: datetime) -> bool:
-        choice = choose_copy(state.current, candidate, state.anchor, now)
+        choice = choose_copy(state.current, candidate, state.anchor, now, state.verify)
         if choice.problem is not None:
             self._refused(state, choice.problem, now, source)
         else:
