@@ -47,6 +47,8 @@ TABLES: tuple[tuple[str, tuple[str, ...]], ...] = (
     ("evidence_checkpoints", ("id",)),
     ("evidence_timestamps", ("checkpoint_id", "tsa", "serial")),
     ("agreement_signatures", ("agreement_id", "role")),
+    ("received_data", ("transfer_id",)),
+    ("duty_receipts", ("sha256",)),
 )
 # The keys the database assigns, whose counters a copy carries over.
 ASSIGNED_KEYS = {"outbox": "id", "verifications": "id", "evidence_checkpoints": "id"}
