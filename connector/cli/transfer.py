@@ -95,8 +95,8 @@ class _Link:
                 raise PullRefused(exc.code, exc.reason) from None
             raise
 
-    async def complete(self, transfer_id: str) -> Mapping[str, Any]:
-        return await self.client.call("POST", f"/v1/transfers/{transfer_id}/complete")
+    async def complete(self, transfer_id: str, file: Path) -> Mapping[str, Any]:
+        return await self.client.call("POST", f"/v1/transfers/{transfer_id}/complete", {"file": str(file)})
 
 
 def _identity(config: Config) -> Identity:

@@ -52,6 +52,7 @@ class ControlPlane:
         evidence: EvidenceSink = no_evidence,
         signer: AgreementSigner | None = None,
         script: Script | None = None,
+        withhold: catalog.Withhold | None = None,
     ) -> None:
         self.participant_id = participant_id
         self.store = store
@@ -77,7 +78,7 @@ class ControlPlane:
             self.runner,
             DeliverySettings(dsp.retry_initial, dsp.retry_max, dsp.retry_not_found_for),
         )
-        self.catalog = catalog.CatalogService(store, peers, decisions, catalogue)
+        self.catalog = catalog.CatalogService(store, peers, decisions, catalogue, withhold)
 
     async def load_definitions(self) -> None:
         """Write the configured assets, policies and offers (the configuration wins for the ids it names)."""

@@ -7,7 +7,7 @@ field; every change invalidates the catalogue so that peers see it at their next
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -34,14 +34,24 @@ class Collection:
     insert: Callable[..., Any]
     delete: Callable[..., Any]
     upsert: Callable[..., Any] | None = None  # None: not replaceable (offers are deleted and created again)
+    vetted: bool = False  # checked by the routes' `vet_asset` before it is stored
+
+
+# Refuses (raises ConnectorError) a record that may not be stored: an asset offering data the node may not offer.
+Vet = Callable[[Any], Awaitable[None]]
 
 
 class DefinitionRoutes:
     def __init__(
-        self, store: Store, changed: Callable[[], None], regions: Mapping[str, frozenset[str]] | None = None
+        self,
+        store: Store,
+        changed: Callable[[], None],
+        regions: Mapping[str, frozenset[str]] | None = None,
+        vet_asset: Vet | None = None,
     ) -> None:
         self.store = store
         self.changed = changed  # the catalogue must be rebuilt
+        self.vet_asset = vet_asset
         regions = regions or {}
         self.collections = (
             Collection(
@@ -53,6 +63,7 @@ class DefinitionRoutes:
                 repo.insert_asset,
                 repo.delete_asset,
                 repo.upsert_asset,
+                vetted=True,
             ),
             Collection(
                 "policy",
@@ -88,6 +99,10 @@ class DefinitionRoutes:
             routes.append(web.delete(c.path + "/{id}", self._deleter(c)))
         return RouteGroup(routes)
 
+    async def _vet(self, c: Collection, record: Any) -> None:
+        if c.vetted and self.vet_asset is not None:
+            await self.vet_asset(record)
+
     def _lister(self, c: Collection) -> Any:
         async def handler(request: web.Request) -> web.Response:
             p = inputs.page(request)
@@ -99,6 +114,7 @@ class DefinitionRoutes:
     def _creator(self, c: Collection) -> Any:
         async def handler(request: web.Request) -> web.Response:
             record = c.parse(await inputs.body_object(request), None)
+            await self._vet(c, record)
             await self.store.run(c.insert, record)
             self.changed()
             return web.json_response(record.to_api(), status=201, headers={"Location": f"{c.path}/{record.id}"})
@@ -123,6 +139,7 @@ class DefinitionRoutes:
             if "id" in body and body["id"] != request.match_info["id"]:
                 raise ConnectorError(f"{c.name}.invalid", "the id in the body differs from the one in the path", "id")
             record = c.parse({k: v for k, v in body.items() if k != "id"}, request.match_info["id"])
+            await self._vet(c, record)
             await self.store.run(upsert, dataclasses.replace(record, updated_at=utcnow()))
             self.changed()
             return web.json_response(record.to_api())

@@ -297,7 +297,18 @@ PATHS: dict[str, Any] = {
             "responses": {**ok("Transfer"), **problems("404")},
         }
     },
-    "/v1/transfers/{id}/{action}": command("transfers", ["suspend", "resume", "complete", "terminate"], "Transfer"),
+    "/v1/transfers/{id}/{action}": command(
+        "transfers",
+        ["suspend", "resume", "complete", "terminate"],
+        "Transfer",
+        {
+            "file": {
+                "type": "string",
+                "description": "complete, as consumer: where the data received was written (the node keeps it as "
+                "received data and carries out the agreement's duties on it, such as deleting it when due)",
+            }
+        },
+    ),
 }
 
 SECTION = ApiSection(PATHS, SCHEMAS)

@@ -32,6 +32,8 @@ from connector.control.decisions import PolicyDecisions
 from connector.dataplane.data_plane import LISTENER as DATA_LISTENER
 from connector.dataplane.data_plane import DataPlane
 from connector.dataplane.management import DataRoutes
+from connector.duties.routes import DutyManagementRoutes, DutyProtocolRoutes
+from connector.duties.service import DutyService
 from connector.evidence.edge.routes import EvidenceRoutes
 from connector.evidence.edge.service import NodeEvidence, signing_identity
 from connector.evidence.recorder import no_evidence
@@ -87,6 +89,7 @@ class RunningNode:
     identity: NodeIdentity | None = None
     evidence: NodeEvidence | None = None
     dataplane: DataPlane | None = None
+    duties: DutyService | None = None
     listeners: dict[str, Listener] = field(default_factory=dict)
     started_at: float = field(default_factory=time.monotonic)
     ready: bool = False
@@ -228,8 +231,24 @@ async def running(config: Config, clock: Callable[[], datetime] = _utcnow) -> As
         decisions = PolicyDecisions(regions=dict(definitions.regions))
         forward = _ControlForData()
         dataplane: DataPlane | None = None
+        duties: DutyService | None = None
         if not insecure:
             assert identity is not None and tls is not None
+            # Usage duties: data received kept track of (deleted when due, never offered onward when so agreed),
+            # fulfilment receipts signed, sent, accepted and fetched.
+            duties = DutyService(
+                store=store,
+                participant_id=config.node.participant_id,
+                tasks=tasks,
+                peers=peers,
+                anchors=lambda: list(tls.cas),
+                roots=config.data.file_roots(),
+                identity=signing_identity(identity),
+                evidence=evidence.sink if evidence is not None else no_evidence,
+                retry_initial=config.dsp.retry_initial,
+                retry_max=config.dsp.retry_max,
+                clock=clock,
+            )
             # Data flows only while the peer stands as verified: its certificate, and its stored credentials
             # re-checked with the verifier's fetcher and caches (when this node verifies credentials).
             standing = StandingService(
@@ -248,6 +267,7 @@ async def running(config: Config, clock: Callable[[], datetime] = _utcnow) -> As
                 control=forward,
                 standing=standing,
                 evidence=evidence.sink if evidence is not None else no_evidence,
+                duties=duties,
                 limits=config.limits,
                 protected_files=(config.store_path,),
             )
@@ -267,8 +287,11 @@ async def running(config: Config, clock: Callable[[], datetime] = _utcnow) -> As
             evidence=evidence.sink if evidence is not None else no_evidence,
             signer=evidence.signer if evidence is not None else None,
             script=tck.TckScript() if config.tck.enabled else None,
+            withhold=duties.withheld if duties is not None else None,
         )
         forward.to(control)
+        if duties is not None:
+            duties.on_change(control.catalog.invalidate)
 
         node = RunningNode(
             config=config,
@@ -283,6 +306,7 @@ async def running(config: Config, clock: Callable[[], datetime] = _utcnow) -> As
             identity=identity,
             evidence=evidence,
             dataplane=dataplane,
+            duties=duties,
             started_at=started_at,
         )
 
@@ -309,6 +333,8 @@ async def running(config: Config, clock: Callable[[], datetime] = _utcnow) -> As
         protocol += DspRoutes(control, authenticator, evidence or NoRefusalLog(), config.limits).routes()
         if holder is not None:
             protocol += trust_routes.protocol_routes(holder)
+        if duties is not None:
+            protocol += DutyProtocolRoutes(duties, authenticator.authenticate, config.limits).routes()
         if config.tck.enabled:
             protocol += tck_routes(control)
         if insecure:
@@ -317,12 +343,19 @@ async def running(config: Config, clock: Callable[[], datetime] = _utcnow) -> As
                 "(protocol.insecure_http = true); use this only for conformance tests on loopback"
             )
         groups: list[RouteGroup] = [
-            DefinitionRoutes(store, control.catalog.invalidate, definitions.regions).group(),
-            ProcessRoutes(control, config.peers).group(),
+            DefinitionRoutes(
+                store,
+                control.catalog.invalidate,
+                definitions.regions,
+                duties.vet_asset if duties is not None else None,
+            ).group(),
+            ProcessRoutes(control, config.peers, duties.before_complete if duties is not None else None).group(),
             DataRoutes(dataplane).group(),
             trust_routes.management_routes(trust),
             EvidenceRoutes(evidence, store).group(),
         ]
+        if duties is not None:
+            groups.append(DutyManagementRoutes(duties).group())
         await _listen(
             stack,
             node,
@@ -368,6 +401,8 @@ async def running(config: Config, clock: Callable[[], datetime] = _utcnow) -> As
         trust.run()
         if dataplane is not None:
             await dataplane.after_listening()
+        if duties is not None:
+            duties.run()
         if evidence is not None:
             evidence.run(tasks)
         node.ready = True

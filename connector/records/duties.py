@@ -101,7 +101,8 @@ class DutyReceipt:
     at: datetime  # when the duty was fulfilled, as the receipt states
     jws: str
     recorded_at: datetime
-    delivered_at: datetime | None = None  # issued: when the provider acknowledged it (None: not yet)
+    delivered_at: datetime | None = None  # issued: when sending it ended (None: not yet)
+    delivery: str | None = None  # issued: "delivered", or why the provider refused it
 
     def to_row(self) -> dict[str, Any]:
         return {
@@ -112,8 +113,9 @@ class DutyReceipt:
             "duty": self.duty,
             "at": iso(self.at),
             "jws": self.jws,
-            "delivered_at": iso(self.delivered_at),
             "recorded_at": iso(self.recorded_at),
+            "delivered_at": iso(self.delivered_at),
+            "delivery": self.delivery,
         }
 
     @classmethod
@@ -128,4 +130,5 @@ class DutyReceipt:
             jws=row["jws"],
             recorded_at=parse_iso(row["recorded_at"]),
             delivered_at=parse_iso(row["delivered_at"]),
+            delivery=row["delivery"],
         )

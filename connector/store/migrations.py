@@ -451,8 +451,9 @@ MIGRATIONS: tuple[Migration, ...] = (
             duty TEXT NOT NULL,
             at TEXT NOT NULL,
             jws TEXT NOT NULL,
+            recorded_at TEXT NOT NULL,
             delivered_at TEXT,
-            recorded_at TEXT NOT NULL
+            delivery TEXT
         );
         CREATE INDEX duty_receipts_by_agreement ON duty_receipts(agreement_id, at);
         CREATE INDEX duty_receipts_undelivered ON duty_receipts(recorded_at) WHERE delivered_at IS NULL;

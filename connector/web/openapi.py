@@ -124,7 +124,8 @@ def collection(name: str, schema: str, tag: str) -> dict[str, Any]:
     }
 
 
-def command(tag: str, actions: list[str], schema: str) -> dict[str, Any]:
+def command(tag: str, actions: list[str], schema: str, fields: Mapping[str, Any] | None = None) -> dict[str, Any]:
+    properties = {"reason": {"type": "string"}, **(fields or {})}
     return {
         "post": {
             "tags": [tag],
@@ -133,7 +134,7 @@ def command(tag: str, actions: list[str], schema: str) -> dict[str, Any]:
             + [{"name": "action", "in": "path", "required": True, "schema": {"type": "string", "enum": actions}}],
             "requestBody": {
                 "required": False,
-                "content": {JSON: {"schema": {"type": "object", "properties": {"reason": {"type": "string"}}}}},
+                "content": {JSON: {"schema": {"type": "object", "properties": properties}}},
             },
             "responses": {**ok(schema), **problems("404", "409")},
         }

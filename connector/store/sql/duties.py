@@ -90,7 +90,9 @@ def undelivered(tx: Tx, limit: int = 100) -> list[DutyReceipt]:
     return [DutyReceipt.from_row(r) for r in rows]
 
 
-def mark_delivered(tx: Tx, sha256: str, at: datetime) -> None:
+def mark_delivered(tx: Tx, sha256: str, at: datetime, outcome: str = "delivered") -> None:
+    """Sending an issued receipt ended: acknowledged ("delivered") or refused for good (the reason)."""
     tx.execute(
-        f"UPDATE {RECEIPT_TABLE} SET delivered_at = ? WHERE sha256 = ? AND delivered_at IS NULL", [iso(at), sha256]
+        f"UPDATE {RECEIPT_TABLE} SET delivered_at = ?, delivery = ? WHERE sha256 = ? AND delivered_at IS NULL",
+        [iso(at), outcome, sha256],
     )
