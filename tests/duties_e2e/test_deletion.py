@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 import time
+from pathlib import Path
 
 from dataplane_e2e.kit import both, started
 from duties_e2e.kit import agreed, delete_within, duties_of, duty_policy, offer_file, pulled, receipts_at
@@ -64,13 +65,15 @@ async def test_the_deletion_is_carried_out_after_a_restart_and_a_pushed_copy_is_
         agreement = await agreed(pair, "rain")
         agreed_at = time.monotonic()
         tp = await started(pair, agreement, "HttpData-PUSH")
-        await wait_for(lambda: any(pair.inbox.iterdir()) if pair.inbox.exists() else False, 15, 0.05)
-        [pushed] = [p for p in pair.inbox.iterdir() if not p.name.endswith((".part", ".partinfo"))]
+        kept: list[dict] = []
 
         async def recorded() -> bool:
-            return bool((await duties_of(pair.cm, agreement))["received"])
+            kept[:] = (await duties_of(pair.cm, agreement))["received"]
+            return bool(kept)
 
         await wait_for(recorded, 15, 0.05)
+        pushed = Path(kept[0]["file"])
+        assert pushed.parent == pair.inbox.resolve() and kept[0]["transferId"] == tp["id"]
     assert pushed.read_bytes() == data  # the consumer stopped before the deletion was due
     assert time.monotonic() - agreed_at < 5, "too slow to test a restart before the deadline"
     async with running_node(pair.ccfg):
