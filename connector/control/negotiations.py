@@ -45,6 +45,7 @@ from connector.dsp.vocabulary import NegotiationEvent, Role
 from connector.dsp.vocabulary import NegotiationMessage as M
 from connector.dsp.vocabulary import NegotiationState as S
 from connector.errors import ConnectorError, Problem
+from connector.policy import parse_policy, usage_duties
 from connector.records.definitions import OfferDefinition
 from connector.records.processes import Agreement, Negotiation
 
@@ -445,7 +446,9 @@ def start(
     purpose: str | None,
     callback_url: str,
 ) -> Outcome:
-    """Consumer: ask a provider for a contract on `offer` (which must name its target dataset)."""
+    """Consumer: ask a provider for a contract on `offer` (which must name its target dataset). An offer that
+    imposes a duty this node cannot fulfil is refused here: agreeing to it would be a promise not kept."""
+    _fulfillable(offer)
     pid = ctx.new_id()
     offer = {**offer, "target": offer.get("target") or dataset_id}
     offer.setdefault("@type", "Offer")
@@ -491,6 +494,19 @@ def command(
     else:
         raise ConnectorError("negotiation.bad_command", f"unknown action '{action}'")
     return draft.outcome()
+
+
+def _fulfillable(offer: Mapping[str, Any]) -> None:
+    try:
+        policy = parse_policy(offer)
+    except ConnectorError:
+        return  # the provider judges an offer its own catalogue gave in its own terms
+    unfulfillable = usage_duties(policy).unfulfillable
+    if unfulfillable:
+        first = unfulfillable[0]
+        raise ConnectorError(
+            first.code, f"the offer imposes a duty this node cannot fulfil: {first.reason}", first.where
+        )
 
 
 # --- helpers ----------------------------------------------------------------------------------------------------
