@@ -13,6 +13,7 @@ from collections.abc import Sequence
 
 from connector import __version__
 from connector.cli import (
+    archive,
     authority,
     completion,
     configuration,
@@ -53,6 +54,7 @@ COMMANDS = (
     explain,
     completion,
     store,
+    archive,
     demo,
 )
 
