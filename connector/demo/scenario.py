@@ -6,7 +6,8 @@ countries, and datasets whose policies show free flow with trust.
   trade.
 - Tokyo Mobility (JP), Berlin Energie (DE) and Lyon Sante (FR).
 - Datasets: one open to all members, one restricted to organisations established in the EU (data
-  localisation), one limited to a declared purpose and a number of transfers.
+  localisation), one limited to a declared purpose and a number of transfers, and one that comes with usage
+  duties (delete it after a period, inform the provider of each use, never offer it onward).
 """
 
 from __future__ import annotations
@@ -43,6 +44,7 @@ class Dataset:
     media_type: str = "text/csv"
     keywords: tuple[str, ...] = ()
     access_policy: dict[str, Any] | None = None
+    formats: tuple[str, ...] = ("HttpData-PULL",)
 
 
 FEDERATIONS = (
@@ -61,6 +63,47 @@ MEMBERS_OF_EITHER = {
     "operator": "isAnyOf",
     "rightOperand": [f.dataspace for f in FEDERATIONS],
 }
+
+# The demo's "delete after a period": seconds, so that the story sees it happen (in earnest, P30D and the like).
+DELETE_WITHIN = "PT4S"
+
+EV_CHARGING = Dataset(
+    id="ev-charging-sessions",
+    provider="tokyo-mobility",
+    title="EV charging sessions, Tokyo (per session)",
+    description="Start, end and energy of each session at 25 public charging points in Tokyo, one week.",
+    source={"type": "file", "path": "ev-charging-sessions.csv", "mediaType": "text/csv"},
+    policy={
+        "permission": [
+            {
+                "action": "use",
+                "constraint": [MEMBERS_OF_EITHER],
+                "duty": [
+                    {
+                        "action": "odrl:delete",
+                        "constraint": [
+                            {
+                                "leftOperand": "odrl:elapsedTime",
+                                "operator": "odrl:lteq",
+                                "rightOperand": {"@value": DELETE_WITHIN, "@type": "xsd:duration"},
+                            }
+                        ],
+                    },
+                    {"action": "odrl:inform"},
+                ],
+            }
+        ],
+        "prohibition": [{"action": "odrl:distribute"}],
+    },
+    policy_words=(
+        f"members of either data space; delete within {DELETE_WITHIN} of the agreement, inform the provider "
+        "of each use, no onward transfer"
+    ),
+    expected={"berlin-energy": "granted: deleted when due, each use receipted, never offered onward"},
+    keywords=("mobility", "electric vehicles", "Tokyo"),
+    formats=("HttpData-PULL", "HttpData-PUSH"),
+)
+
 
 DATASETS = (
     Dataset(
@@ -130,6 +173,7 @@ DATASETS = (
         media_type="application/x-ndjson",
         keywords=("health", "hospital", "Lyon"),
     ),
+    EV_CHARGING,
 )
 
 
