@@ -8,7 +8,7 @@ import dataclasses
 import hashlib
 import os
 import zipfile
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -51,27 +51,14 @@ def _evidence_rows(tx: Tx, part: Part) -> Iterator[Mapping[str, Any]]:
                     f"the kept subject {sha[:16]}... no longer matches its hash; run 'connector evidence check'",
                 )
             yield {"sha256": sha, "body": body}
-    elif part.table == tables.CHECKPOINTS:
-        for checkpoint in tables.checkpoints(tx):
-            yield {
-                "id": checkpoint.id,
-                "count": checkpoint.count,
-                "head": checkpoint.head,
-                "at": checkpoint.at,
-                "jws": checkpoint.jws,
-            }
-    elif part.table == tables.TIMESTAMPS:
-        for stamp in tables.timestamps(tx):
-            yield {
-                "checkpoint_id": stamp.checkpoint_id,
-                "gen_time": stamp.gen_time,
-                "tsa": stamp.tsa,
-                "serial": stamp.serial,
-                "token": stamp.token,
-            }
-    else:
-        for signature in tables.signature_rows(tx):
-            yield dataclasses.asdict(signature)
+    else:  # checkpoints, time-stamps and signatures: their records are named as the columns are
+        readers: dict[str, Callable[[Tx], Sequence[Any]]] = {
+            tables.CHECKPOINTS: tables.checkpoints,
+            tables.TIMESTAMPS: tables.timestamps,
+            tables.SIGNATURES: tables.signature_rows,
+        }
+        for item in readers[str(part.table)](tx):
+            yield dataclasses.asdict(item)
 
 
 EVIDENCE_TABLES = {tables.RECORDS, tables.SUBJECTS, tables.CHECKPOINTS, tables.TIMESTAMPS, tables.SIGNATURES}
