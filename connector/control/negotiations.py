@@ -480,7 +480,7 @@ def start(
 def command(
     neg: Negotiation | None, pid: str, action: str, reason: str | None, facts: Facts, ctx: StepContext
 ) -> Outcome:
-    """A user's decision on a negotiation: terminate, or accept (an offer)."""
+    """A user's decision on a negotiation: terminate, or accept (an offer whose duties this node can fulfil)."""
     neg = commanded(neg, KIND, pid)
     draft = Draft(neg, ctx)
     if action == "terminate":
@@ -490,6 +490,7 @@ def command(
             raise ConnectorError(
                 "negotiation.invalid_state", "only an OFFERED negotiation of ours as consumer can be accepted"
             )
+        _fulfillable(neg.offer or {})  # the provider's terms may differ from what we asked for
         _accept(draft, None, facts)
     else:
         raise ConnectorError("negotiation.bad_command", f"unknown action '{action}'")

@@ -564,6 +564,15 @@ def test_commands_terminate_or_accept() -> None:
         assert refused.value.code == code
 
 
+def test_accept_refuses_an_offer_whose_duties_this_node_cannot_fulfil() -> None:
+    offer = {**OFFER, "permission": [{"action": "use", "duty": [{"action": "compensate"}]}]}
+    neg = negotiation(Role.CONSUMER, S.OFFERED, pending="consider-offer", offer=offer)
+    with pytest.raises(ConnectorError) as refused:
+        negotiations.command(neg, OUR_PID, "accept", None, NO_FACTS, consumer_context())
+    assert refused.value.code == "policy.unfulfillable_duty" and refused.value.where == "permission[0].duty[0]"
+    assert negotiations.command(neg, OUR_PID, "terminate", None, NO_FACTS, consumer_context()).state == "TERMINATED"
+
+
 def test_received_events_are_values() -> None:
     event = Received(Peer(CONSUMER), object(), {})
     assert event.path_pid is None and event.peer.claims is None
