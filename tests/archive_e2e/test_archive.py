@@ -13,8 +13,8 @@ from pathlib import Path
 
 import pytest
 from dataplane_e2e.kit import Pair, both, run_cli
-from duties_e2e.kit import agreed, duties_pair, duty_policy, offer_file, pulled, receipts_at
-from nodekit import Management, running_node
+from duties_e2e.kit import agreed, delete_within, duties_pair, duty_policy, offer_file, pulled, receipts_at
+from nodekit import Management, running_node, wait_for
 
 from connector.evidence.chain import verify_chain
 from connector.pki.authority import Authority
@@ -120,6 +120,31 @@ async def test_an_archive_restores_into_postgresql(exported, postgres_url):
     assert result["files"]["agreements.jsonl"] == 1 and result["files"]["evidence/records.jsonl"] > 10
     checked = await run_cli("evidence", "check", "--config", str(config))
     assert checked.returncode == 0 and "the log is intact" in checked.stdout, checked.stdout + checked.stderr
+
+
+async def test_a_deletion_owed_when_the_archive_was_written_is_carried_out_by_the_node_it_moved_to(authority, tmp_path):
+    pair = duties_pair(authority, tmp_path)
+    out = pair.tmp / "consumer-data" / "swell.bin"
+    archive = tmp_path / "consumer.archive.zip"
+    async with both(pair):
+        await offer_file(pair, "swell", os.urandom(3000), duty_policy(delete_within("PT30S")))
+        agreement = await agreed(pair, "swell")
+        await pulled(pair, agreement, out)
+        ran = await run_cli("export", "--all", "--out", str(archive), "--config", str(pair.ccfg))
+        assert ran.returncode == 0, ran.stderr + ran.stdout
+    assert out.exists()  # the old installation stopped before the data was due for deletion
+    config = fresh_config(pair, "var-moved")
+    ran = await run_cli("import", str(archive), "--config", str(config))
+    assert ran.returncode == 0, ran.stderr + ran.stdout
+
+    async with running_node(config) as moved, running_node(pair.pcfg):
+        m = Management(pair.consumer)
+        m.base = f"http://127.0.0.1:{moved.listeners['management'].port}"
+        await wait_for(lambda: not out.exists(), 60, 0.2)
+        [receipt] = await receipts_at(m, agreement, 1)
+        assert (receipt["duty"], receipt["outcome"], receipt["direction"]) == ("delete", "deleted", "issued")
+        [held] = await receipts_at(pair.pm, agreement, 1)  # the provider has the moved node's receipt
+        assert held["duty"] == "delete" and held["direction"] == "received"
 
 
 def _rewritten(archive: Path, target: Path, change: dict[str, bytes]) -> Path:
