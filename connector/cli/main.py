@@ -13,11 +13,13 @@ from collections.abc import Sequence
 
 from connector import __version__
 from connector.cli import (
+    archive,
     authority,
     completion,
     configuration,
     definitions,
     demo,
+    duties,
     evidence,
     explain,
     health,
@@ -49,10 +51,12 @@ COMMANDS = (
     processes,
     definitions,
     transfer,
+    duties,
     evidence,
     explain,
     completion,
     store,
+    archive,
     demo,
 )
 

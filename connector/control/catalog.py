@@ -10,7 +10,8 @@ Consumer side: `fetch` asks a peer for its catalogue (following `next` links), `
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable, Mapping
+import logging
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -27,6 +28,11 @@ from connector.store.interface import Store
 from connector.store.sql import definitions as repo
 from connector.trust.claims import VerifiedClaims
 from connector.web.peer_client import PeerClient
+
+log = logging.getLogger("connector.catalog")
+
+# Which assets may not be offered, each with why (data received under an agreement prohibiting its distribution).
+Withhold = Callable[[Sequence[Asset]], Awaitable[Mapping[str, str]]]
 
 
 @dataclass(frozen=True)
@@ -59,12 +65,14 @@ class CatalogService:
         decisions: Decisions,
         settings: CatalogueSettings,
         parties: PartyNames | None = None,
+        withhold: Withhold | None = None,
     ) -> None:
         self.parties = parties or PartyNames()  # a publisher may name itself by an alias (a BPN)
         self.store = store
         self.peers = peers
         self.decisions = decisions
         self.settings = settings
+        self.withhold = withhold
         self._entries: list[CatalogueEntry] | None = None
         self._lock = asyncio.Lock()
 
@@ -77,9 +85,18 @@ class CatalogService:
             async with self._lock:
                 if self._entries is None:
                     rows = await self.store.read(repo.catalogue_rows)
-                    self._entries = [CatalogueEntry(*row) for row in rows]
+                    self._entries = await self._offerable([CatalogueEntry(*row) for row in rows])
                 entries = self._entries
         return entries
+
+    async def _offerable(self, entries: list[CatalogueEntry]) -> list[CatalogueEntry]:
+        """The entries without those whose asset may not be offered at all (said in the log, with why)."""
+        if self.withhold is None or not entries:
+            return entries
+        withheld = await self.withhold([e.asset for e in entries])
+        for asset_id, reason in withheld.items():
+            log.warning("withheld from the catalogue: %s", reason, extra={"asset": asset_id})
+        return [e for e in entries if e.asset.id not in withheld]
 
     async def visible_datasets(self, claims: VerifiedClaims) -> tuple[list[Dataset], list[dict[str, Any]]]:
         """The datasets this peer may see (with only the offers it may see), and a decision per hidden offer."""

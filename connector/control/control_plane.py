@@ -56,6 +56,7 @@ class ControlPlane:
         script: Script | None = None,
         parties: PartyNames | None = None,
         telemetry: Telemetry = NO_TELEMETRY,
+        withhold: catalog.Withhold | None = None,
     ) -> None:
         self.participant_id = participant_id
         self.parties = parties or PartyNames()  # data-space names (aliases) of the participants
@@ -84,7 +85,7 @@ class ControlPlane:
             DeliverySettings(dsp.retry_initial, dsp.retry_max, dsp.retry_not_found_for),
             telemetry,
         )
-        self.catalog = catalog.CatalogService(store, peers, decisions, catalogue, self.parties)
+        self.catalog = catalog.CatalogService(store, peers, decisions, catalogue, self.parties, withhold)
 
     async def load_definitions(self) -> None:
         """Write the configured assets, policies and offers (the configuration wins for the ids it names)."""

@@ -45,7 +45,7 @@ from connector.dsp.vocabulary import NegotiationEvent, Role
 from connector.dsp.vocabulary import NegotiationMessage as M
 from connector.dsp.vocabulary import NegotiationState as S
 from connector.errors import ConnectorError, Problem
-from connector.policy import declare_purpose, declared_purpose, wire_policy
+from connector.policy import declare_purpose, declared_purpose, parse_policy, usage_duties, wire_policy
 from connector.records.definitions import OfferDefinition
 from connector.records.processes import Agreement, Negotiation
 
@@ -446,7 +446,9 @@ def start(
     purpose: str | None,
     callback_url: str,
 ) -> Outcome:
-    """Consumer: ask a provider for a contract on `offer` (which must name its target dataset)."""
+    """Consumer: ask a provider for a contract on `offer` (which must name its target dataset). An offer that
+    imposes a duty this node cannot fulfil is refused here: agreeing to it would be a promise not kept."""
+    _fulfillable(offer)
     pid = ctx.new_id()
     offer = {**offer, "target": offer.get("target") or dataset_id}
     offer.setdefault("@type", "Offer")
@@ -479,7 +481,7 @@ def start(
 def command(
     neg: Negotiation | None, pid: str, action: str, reason: str | None, facts: Facts, ctx: StepContext
 ) -> Outcome:
-    """A user's decision on a negotiation: terminate, or accept (an offer)."""
+    """A user's decision on a negotiation: terminate, or accept (an offer whose duties this node can fulfil)."""
     neg = commanded(neg, KIND, pid)
     draft = Draft(neg, ctx)
     if action == "terminate":
@@ -489,10 +491,24 @@ def command(
             raise ConnectorError(
                 "negotiation.invalid_state", "only an OFFERED negotiation of ours as consumer can be accepted"
             )
+        _fulfillable(neg.offer or {})  # the provider's terms may differ from what we asked for
         _accept(draft, None, facts)
     else:
         raise ConnectorError("negotiation.bad_command", f"unknown action '{action}'")
     return draft.outcome()
+
+
+def _fulfillable(offer: Mapping[str, Any]) -> None:
+    try:
+        policy = parse_policy(offer)
+    except ConnectorError:
+        return  # the provider judges an offer its own catalogue gave in its own terms
+    unfulfillable = usage_duties(policy).unfulfillable
+    if unfulfillable:
+        first = unfulfillable[0]
+        raise ConnectorError(
+            first.code, f"the offer imposes a duty this node cannot fulfil: {first.reason}", first.where
+        )
 
 
 # --- helpers ----------------------------------------------------------------------------------------------------

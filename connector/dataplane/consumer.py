@@ -37,6 +37,7 @@ from connector.pull.receiving import receive_into
 from connector.records.columns import iso
 from connector.records.flows import Flow
 from connector.records.processes import Agreement, Transfer
+from connector.store.errors import StoreError
 from connector.store.interface import Tx
 from connector.store.sql import processes as repo
 from connector.store.sql.flows import get_flow, save_flow
@@ -417,6 +418,11 @@ class ConsumerSide:
         self._receipts.pop(tp.id, None)
         path = await receipt.download.commit(facts)
         log.info("pushed data received", extra={"transfer": tp.id, "file": str(path), "bytes": receipt.digest.size})
+        if self.plane.duties is not None:
+            try:
+                await self.plane.duties.received(tp.id, str(path))
+            except (ConnectorError, StoreError) as exc:  # the data is here; its duties must not be forgotten quietly
+                log.error("the duties of pushed data were not recorded: %s", exc, extra={"transfer": tp.id})
         return web.json_response(facts_json(facts))
 
 

@@ -28,7 +28,7 @@ import aiohttp
 from connector.config import DataSection, LimitsSection, Listen
 from connector.dataplane.address import data_address, pull_address
 from connector.dataplane.endpoint_access import PULL, PUSH, AccessRefusal, kind_of, token_digest
-from connector.dataplane.ports import PeerStanding, TransferControl
+from connector.dataplane.ports import PeerStanding, TransferControl, UsageDuties
 from connector.dataplane.pull_tokens import TokenClaims, issue_token
 from connector.dataplane.standing import STANDING_REFUSED, StandingWatch, out_of_standing, transient
 from connector.dataplane.streams import OpenStreams
@@ -82,6 +82,7 @@ class DataPlane:
         control: TransferControl,
         standing: PeerStanding,
         evidence: EvidenceSink = no_evidence,
+        duties: UsageDuties | None = None,
         limits: LimitsSection | None = None,
         protected_files: tuple[Path, ...] = (),
         clock: Callable[[], datetime] = _utcnow,
@@ -104,6 +105,7 @@ class DataPlane:
         self.standing = standing
         self.watch = StandingWatch(self, settings.standing_interval)
         self.evidence = evidence
+        self.duties = duties
         self.limits = limits or LimitsSection()
         self.protected_files = protected_files  # never served by a source (the node's own store)
         self.clock = clock

@@ -31,6 +31,19 @@ class TransferControl(Protocol):
         ...
 
 
+class UsageDuties(Protocol):
+    """The duty service's side of the data plane: data received, and data that may not be offered onward."""
+
+    async def received(self, transfer_id: str, file: str | None) -> Any:
+        """Consumer: the data of a transfer arrived, its seal verified, and was written to `file`."""
+        ...
+
+    async def withheld_source(self, source: Mapping[str, Any]) -> str | None:
+        """Provider: why an asset's source may not be served (it reads data received under an agreement that
+        prohibits distributing it), or None."""
+        ...
+
+
 class PeerStanding(Protocol):
     async def standing(
         self,

@@ -267,10 +267,18 @@ class ProviderSide:
     def _source(self, grant: Grant) -> Source:
         return build_source(grant.source, self.plane.context)
 
+    async def _onward(self, grant: Grant) -> None:
+        """Refuse to serve data this node received under an agreement that prohibits distributing it."""
+        duties = self.plane.duties
+        reason = await duties.withheld_source(grant.source) if duties is not None else None
+        if reason is not None:
+            raise Refused(AccessRefusal(403, Problem("duty.no_onward_transfer", reason)))
+
     # --- GET /data/{transfer} -----------------------------------------------------------------------------------
 
     async def pull(self, request: web.Request) -> web.StreamResponse:
         grant = await self._admitted(request, pulling=True)
+        await self._onward(grant)
         tid = grant.transfer.id
         refused = delivered_refusal(self.plane.now()) if tid in self._last_byte_out else None
         if refused is not None:
@@ -603,6 +611,7 @@ class ProviderSide:
             if isinstance(outcome, AccessRefusal):
                 raise Refused(outcome)
             grant, destination = outcome
+            await self._onward(grant)
             await self._send(grant, destination)
         except asyncio.CancelledError:
             log.info("push stopped", extra={"transfer": transfer_id})

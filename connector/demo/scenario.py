@@ -6,9 +6,10 @@ countries, and datasets whose policies show free flow with trust.
   trade.
 - Tokyo Mobility (JP), Berlin Energie (DE) and Lyon Sante (FR).
 - Datasets: one open to all members, one restricted to organisations established in the EU (data
-  localisation), one limited to a declared purpose and a number of transfers; one offered to the members of one
-  federation only, in its own terms (which members of the other reach through mutual recognition), and one offered
-  to a list of legal entities as base registries identify them.
+  localisation), one limited to a declared purpose and a number of transfers; one that comes with usage duties
+  (delete it after a period, inform the provider of each use, never offer it onward); one offered to the members of
+  one federation only, in its own terms (which members of the other reach through mutual recognition), and one
+  offered to a list of legal entities as base registries identify them.
 - Each federation recognises the other's membership as its own for research and public health (a signed
   recognition statement); each organisation's credential states its registration, checked by its authority
   against a base registry (the Japanese corporate number publication, the GLEIF LEI golden copy).
@@ -52,6 +53,7 @@ class Dataset:
     media_type: str = "text/csv"
     keywords: tuple[str, ...] = ()
     access_policy: dict[str, Any] | None = None
+    formats: tuple[str, ...] = ("HttpData-PULL",)
 
 
 FEDERATIONS = (
@@ -99,6 +101,47 @@ MEMBERS_OF_EITHER = {
     "operator": "isAnyOf",
     "rightOperand": [f.dataspace for f in FEDERATIONS],
 }
+
+# The demo's "delete after a period": seconds, so that the story sees it happen (in earnest, P30D and the like).
+DELETE_WITHIN = "PT4S"
+
+EV_CHARGING = Dataset(
+    id="ev-charging-sessions",
+    provider="tokyo-mobility",
+    title="EV charging sessions, Tokyo (per session)",
+    description="Start, end and energy of each session at 25 public charging points in Tokyo, one week.",
+    source={"type": "file", "path": "ev-charging-sessions.csv", "mediaType": "text/csv"},
+    policy={
+        "permission": [
+            {
+                "action": "use",
+                "constraint": [MEMBERS_OF_EITHER],
+                "duty": [
+                    {
+                        "action": "odrl:delete",
+                        "constraint": [
+                            {
+                                "leftOperand": "odrl:elapsedTime",
+                                "operator": "odrl:lteq",
+                                "rightOperand": {"@value": DELETE_WITHIN, "@type": "xsd:duration"},
+                            }
+                        ],
+                    },
+                    {"action": "odrl:inform"},
+                ],
+            }
+        ],
+        "prohibition": [{"action": "odrl:distribute"}],
+    },
+    policy_words=(
+        f"members of either data space; delete within {DELETE_WITHIN} of the agreement, inform the provider "
+        "of each use, no onward transfer"
+    ),
+    expected={"berlin-energy": "granted: deleted when due, each use receipted, never offered onward"},
+    keywords=("mobility", "electric vehicles", "Tokyo"),
+    formats=("HttpData-PULL", "HttpData-PUSH"),
+)
+
 
 DATASETS: tuple[Dataset, ...] = (
     Dataset(
@@ -168,6 +211,7 @@ DATASETS: tuple[Dataset, ...] = (
         media_type="application/x-ndjson",
         keywords=("health", "hospital", "Lyon"),
     ),
+    EV_CHARGING,
 )
 
 

@@ -80,6 +80,14 @@ class Node:
         return str(self.ws.path(self.info["config"]))
 
     async def api(self, method: str, path: str, body: Any = None, timeout: float = 60) -> Any:
+        status, data = await self.attempt(method, path, body, timeout)
+        if status >= 400:
+            detail = data.get("detail") if isinstance(data, dict) else data
+            raise StepFailed(f"{self.info['key']}: {method} {path} -> {status}: {detail}")
+        return data
+
+    async def attempt(self, method: str, path: str, body: Any = None, timeout: float = 60) -> tuple[int, Any]:
+        """A management call whose refusal is an outcome to show: (status, body)."""
         async with self.session.request(
             method,
             self.info["management"] + path,
@@ -88,11 +96,7 @@ class Node:
             timeout=aiohttp.ClientTimeout(total=timeout),
         ) as resp:
             text = await resp.text()
-            data = json.loads(text) if text else None
-            if resp.status >= 400:
-                detail = data.get("detail") if isinstance(data, dict) else text
-                raise StepFailed(f"{self.info['key']}: {method} {path} -> {resp.status}: {detail}")
-            return data
+            return resp.status, json.loads(text) if text else None
 
     async def negotiate(self, provider: Node, dataset: str, purpose: str | None = None) -> dict[str, Any]:
         body: dict[str, Any] = {"peer": provider.info["key"], "offerId": f"{dataset}-offer", "datasetId": dataset}
@@ -101,14 +105,14 @@ class Node:
         neg = await self.api("POST", "/v1/negotiations", body)
         return await self.api("GET", f"/v1/negotiations/{neg['id']}?wait=FINALIZED,TERMINATED&timeout=30")
 
-    async def cli(self, *args: str, timeout: float = 120) -> tuple[int, str, str]:
+    async def cli(self, *args: str, timeout: float = 120, config: Path | None = None) -> tuple[int, str, str]:
         proc = await asyncio.create_subprocess_exec(
             sys.executable,
             "-m",
             "connector",
             *args,
             "--config",
-            self.config,
+            str(config) if config is not None else self.config,
             stdout=asyncio.subprocess.PIPE,
             stderr=asyncio.subprocess.PIPE,
             cwd=self.ws.dir,
@@ -157,6 +161,8 @@ class Story:
                 ("Revocation: a participant loses its standing", self.revocation),
                 ("Evidence an auditor verifies offline", self.evidence),
                 *self.trust_framework_steps(),
+                ("No unintended use: duties fulfilled and receipted", self.usage_duties),
+                ("No lock-in: an export restored into a fresh node", self.no_lock_in),
             ]
             for number, (title, step) in enumerate(steps, 1):
                 self.console.heading(number, title)
@@ -364,11 +370,25 @@ class Story:
         if code:
             raise StepFailed(f"export failed: {err.strip() or out.strip()}")
         self.evidence_bundle = bundle
-        lists = [str(self.ws.path(a["trustList"])) for a in self.ws.data["authorities"]]
         self.console.detail(
             f"{node.info['name']} exports the evidence bundle of agreement {agreement[:24]}...;\n"
             f"an auditor checks it offline with nothing but the bundle and the trust lists."
         )
+        status, stdout, stderr = await self.verify_offline(bundle)
+        report = stdout.strip().splitlines()
+        for line in report[:14]:
+            self.console.detail(line)
+        self.record(
+            "evidence",
+            "the bundle verifies offline (exit status 0)",
+            f"verify exit status {status}" + (f": {stderr.strip()}" if status else ""),
+            status == 0,
+        )
+
+    async def verify_offline(self, bundle: Path) -> tuple[int, str, str]:
+        """`connector evidence verify` of a bundle against the two federations' trust lists, as an auditor runs it:
+        with nothing of any node."""
+        lists = [str(self.ws.path(a["trustList"])) for a in self.ws.data["authorities"]]
         proc = await asyncio.create_subprocess_exec(
             sys.executable,
             "-m",
@@ -381,15 +401,144 @@ class Story:
             stderr=asyncio.subprocess.PIPE,
         )
         stdout, stderr = await proc.communicate()
-        report = stdout.decode().strip().splitlines()
-        for line in report[:14]:
-            self.console.detail(line)
-        self.record(
-            "evidence",
-            "the bundle verifies offline (exit status 0)",
-            f"verify exit status {proc.returncode}" + (f": {stderr.decode().strip()}" if proc.returncode else ""),
-            proc.returncode == 0,
+        return proc.returncode or 0, stdout.decode(), stderr.decode()
+
+    async def usage_duties(self, nodes: dict[str, Node]) -> None:
+        consumer, provider = nodes["berlin-energy"], nodes["tokyo-mobility"]
+        dataset = "ev-charging-sessions"
+        self.console.detail(
+            f"{provider.info['name']} offers {dataset} under duties that travel with the signed agreement:\n"
+            f"{self.ws.dataset(dataset)['policy']}."
         )
+        neg = await consumer.negotiate(provider, dataset)
+        if neg["state"] != "FINALIZED":
+            raise StepFailed(f"the negotiation ended {neg['state']}: {neg.get('reason')}")
+        agreement = neg["agreementId"]
+        tp = await consumer.api("POST", "/v1/transfers", {"agreementId": agreement, "format": "HttpData-PUSH"})
+        tp = await consumer.api("GET", f"/v1/transfers/{tp['id']}?wait=COMPLETED,TERMINATED&timeout=30")
+        duties_path = f"/v1/agreements/{agreement}/duties"
+        view = await consumer.api("GET", duties_path)
+        if tp["state"] != "COMPLETED" or not view["received"]:
+            raise StepFailed(f"the data did not arrive: the transfer is {tp['state']} {tp.get('reason') or ''}")
+        received = view["received"][0]
+        self.console.detail(
+            f"{provider.info['name']} pushed it to {consumer.info['name']} ({received['size']} bytes, "
+            f"to be deleted by {received['deleteDueAt'][:19]})."
+        )
+
+        name = received["file"].rsplit("/", 1)[-1]
+        source = {"type": "file", "root": "received", "path": name}
+        status, body = await consumer.attempt("POST", "/v1/assets", {"id": f"{dataset}-resale", "source": source})
+        said = body.get("detail") if isinstance(body, dict) else str(body)
+        self.console.detail(f"{consumer.info['name']} tries to offer the data on: {status}, {gist(said, 200)}")
+        self.record(
+            "usage duties",
+            "offering the data onward is refused (no onward transfer)",
+            f"{status} {body.get('code') if isinstance(body, dict) else ''}",
+            status == 409 and isinstance(body, dict) and body.get("code") == "duty.no_onward_transfer",
+        )
+
+        async def held(duty: str) -> bool:
+            return any(r["duty"] == duty for r in (await provider.api("GET", duties_path))["receipts"])
+
+        notified = await _until(lambda: held("inform"), 15)
+        self.record(
+            "usage duties",
+            "the provider holds the consumer's signed notice of the use",
+            "notice received and verified" if notified else "no notice arrived",
+            notified,
+        )
+        deleted = await _until(lambda: held("delete"), 20)
+        code, shown, err = await provider.cli("duties", agreement, "--fetch")
+        for line in shown.strip().splitlines():
+            self.console.detail(line)
+        receipts = (await consumer.api("GET", duties_path))["receipts"]
+        deletion = next((r for r in receipts if r["duty"] == "delete"), None)
+        self.record(
+            "usage duties",
+            "deleted when due, the consumer's signed receipt held by the provider",
+            (deletion["statement"] if deletion else "no deletion yet") + (f" ({err.strip()})" if code else ""),
+            code == 0
+            and deleted
+            and deletion is not None
+            and deletion["outcome"] == "deleted"
+            and not deletion["late"],
+        )
+
+        bundle = self.ws.path(f"evidence/{agreement.rsplit(':', 1)[-1]}.duties.bundle.json")
+        bundle.parent.mkdir(parents=True, exist_ok=True)
+        code, _, err = await provider.cli("evidence", "export", agreement, "--out", str(bundle))
+        if code:
+            raise StepFailed(f"export failed: {err.strip()}")
+        status, stdout, stderr = await self.verify_offline(bundle)
+        for line in stdout.splitlines():
+            if line.startswith("  duty: "):
+                self.console.detail(line.strip())
+        self.record(
+            "usage duties",
+            "the provider's evidence bundle proves both receipts offline",
+            f"verify exit status {status}" + (f": {stderr.strip() or stdout.strip()[-300:]}" if status else ""),
+            status == 0 and stdout.count("  duty: ") == 2,
+        )
+
+    async def no_lock_in(self, nodes: dict[str, Node]) -> None:
+        node = nodes["berlin-energy"]
+        if self.ws.data.get("profile") == "compose":
+            # The node's store lives in its container's own volume, out of the story's reach.
+            self.record(
+                "no lock-in",
+                "shown by `connector demo`, where the story can read the node's store",
+                f"in containers: docker compose exec {node.info['key']} connector export --all --out /tmp/a.zip",
+                True,
+            )
+            return
+        archive = self.ws.path(f"exports/{node.info['key']}.archive.zip")
+        archive.parent.mkdir(parents=True, exist_ok=True)
+        self.console.detail(
+            f"{node.info['name']} exports everything it holds while it runs: a signed archive in an open format\n"
+            "(JSON Lines and a manifest of hashes, docs/archive.md), restored into a fresh node that verifies it."
+        )
+        code, out, err = await node.cli("export", "--all", "--out", str(archive), "--json")
+        if code:
+            raise StepFailed(f"export failed: {err.strip()}")
+        manifest = json.loads(out)["manifest"]
+        rows = {f["path"]: f["rows"] for f in manifest["files"]}
+        self.console.detail(
+            f"wrote {archive.name}: {rows['agreements.jsonl']} agreements, {rows['assets.jsonl']} assets, "
+            f"{rows['counterparties.jsonl']} counterparties, {manifest['evidence']['records']} evidence records "
+            f"and {manifest['evidence']['checkpoints']} checkpoint(s), signed by {manifest['node']}"
+        )
+        fresh = self._fresh_installation(node)
+        code, out, err = await node.cli("import", str(archive), config=fresh)
+        lines = out.strip().splitlines()
+        if lines:
+            self.console.detail(lines[-1])
+        self.record(
+            "no lock-in",
+            "the archive is restored into a fresh node, its signature, files and evidence chain verified",
+            "restored" if code == 0 else f"import exit status {code}: {err.strip()}",
+            code == 0,
+        )
+        code, out, err = await node.cli("evidence", "check", config=fresh)
+        self.console.detail(out.strip().splitlines()[-1] if out.strip() else err.strip())
+        self.record(
+            "no lock-in",
+            "the fresh node's evidence log checks out (`connector evidence check`)",
+            f"exit status {code}: " + (out.strip().splitlines()[-1][:120] if out.strip() else err.strip()),
+            code == 0 and "the log is intact" in out,
+        )
+
+    def _fresh_installation(self, node: Node) -> Path:
+        """The organisation's configuration for a new installation: a data folder of its own, a management port
+        nothing listens on (so that commands read its store, as they do with a stopped node)."""
+        from connector.free_port import free_port
+
+        config = self.ws.path(node.info["config"])
+        text = config.read_text().replace('data_dir = "var"', 'data_dir = "var-restored"')
+        text = text.replace(f'listen = "{node.info["listen"]["management"]}"', f'listen = "127.0.0.1:{free_port()}"')
+        fresh = config.with_name("node-restored.toml")
+        fresh.write_text(text)
+        return fresh
 
     # --- trust frameworks: recognition, base registries, accredited services ------------------------------------
 
@@ -504,7 +653,7 @@ class Story:
             f"verify exit status {code}",
             code == 0,
         )
-        await _until(withdrawn)
+        await _sleep_until(withdrawn)
         provider = nodes["tokyo-mobility"] if node.info["key"] != "tokyo-mobility" else nodes["berlin-energy"]
         later = await node.negotiate(
             provider, "traffic-flow" if provider.info["key"] == "tokyo-mobility" else "smart-meter-readings"
@@ -530,7 +679,7 @@ class Story:
         granted = _next_second()
         change_status(authority, "tsa", "granted", granted)
         issue_trust_list(authority, valid_days=30, format="etsi")
-        await _until(granted)
+        await _sleep_until(granted)
         for each in nodes.values():
             await each.api("POST", "/v1/evidence/checkpoints")
 
@@ -554,13 +703,27 @@ class Story:
         return proc.returncode or 0, stdout.decode().strip().splitlines()
 
 
+async def _until(predicate: Callable[[], Any], timeout: float, interval: float = 0.2) -> bool:
+    """Whether `predicate` (sync or async) held within `timeout` seconds."""
+    deadline = time.monotonic() + timeout
+    while True:
+        held = predicate()
+        if asyncio.iscoroutine(held):
+            held = await held
+        if held:
+            return True
+        if time.monotonic() >= deadline:
+            return False
+        await asyncio.sleep(interval)
+
+
 def _next_second() -> datetime:
     """The next whole second (trusted lists state whole seconds: a status taking effect then is unambiguous)."""
     now = datetime.now(UTC)
     return (now + timedelta(seconds=1)).replace(microsecond=0)
 
 
-async def _until(moment: datetime) -> None:
+async def _sleep_until(moment: datetime) -> None:
     wait = (moment - datetime.now(UTC)).total_seconds() + 0.05
     if wait > 0:
         await asyncio.sleep(wait)

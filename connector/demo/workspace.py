@@ -233,7 +233,18 @@ def _node_config(
                 **({"allow_plain_http_remote": True} if compose else {}),
             },
         ),
-        toml_out.table("data", {"listen": entry["listen"]["data"], "public_url": entry["data"], "root": "data"}),
+        toml_out.table(
+            "data",
+            {
+                "listen": entry["listen"]["data"],
+                "public_url": entry["data"],
+                "root": "data",
+                # Where pushed data lands, as a data root too: the story shows that what arrived under "no onward
+                # transfer" cannot be offered from there (the node's data folder is a volume of its own in a
+                # container).
+                "roots": {"received": "/var/lib/connector/inbox" if compose else "var/inbox"},
+            },
+        ),
         toml_out.table(
             "trust",
             {
@@ -280,6 +291,7 @@ def _node_config(
                     "description": dataset.description,
                     "keywords": list(dataset.keywords),
                     "mediaType": dataset.media_type,
+                    "formats": list(dataset.formats),
                     "source": dataset.source,
                 },
             )
@@ -421,3 +433,13 @@ def _write_data(directory: Path, plans: list[tuple[Any, dict[str, Any], Path]]) 
                         )
                         + "\n"
                     )
+    ev = random.Random(2026)  # a seed of its own: the other datasets stay byte for byte as they were
+    with open(dirs["tokyo-mobility"] / "ev-charging-sessions.csv", "w", newline="") as f:
+        f.write("point,start,end,kwh\n")
+        for _ in range(600):
+            begin = start + timedelta(minutes=ev.randrange(7 * 24 * 60))
+            end = begin + timedelta(minutes=ev.randrange(20, 240))
+            f.write(
+                f"TKY-EV{ev.randrange(1, 26):02d},{begin:%Y-%m-%dT%H:%M:%SZ},{end:%Y-%m-%dT%H:%M:%SZ},"
+                f"{ev.uniform(4, 55):.2f}\n"
+            )

@@ -55,6 +55,9 @@ SKEW = timedelta(minutes=5)
 SEAL_KINDS = ("data.sealed", "data.seal_verified", "seal.sent", "seal.received")
 SEAL_VERIFIED_KINDS = ("data.seal_verified", "seal.received")
 AGREEMENT_KINDS = ("agreement.signed", "agreement.verified")
+# Fulfilment receipts are logged with ``{"receipt": JWS}`` as subject: by the consumer that signed one, and by the
+# provider that verified one it was sent (connector.duties).
+RECEIPT_KINDS = ("duty.fulfilled", "duty.receipt")
 
 
 @dataclass(frozen=True)
@@ -106,6 +109,7 @@ class Report:
     time_authority: str | None = None
     checkpoint_time: datetime | None = None  # the node's own claim
     deliveries: list[Delivery] = field(default_factory=list)
+    duties: list[str] = field(default_factory=list)  # what the verified receipts prove was done, in sentences
     checks: list[Check] = field(default_factory=list)
     context: list[Context] = field(default_factory=list)
 
@@ -173,6 +177,7 @@ class Report:
                 }
                 for d in self.deliveries
             ],
+            "duties": list(self.duties),
             "checks": [
                 {"name": c.name, "status": c.status, "statement": c.statement, "code": c.code} for c in self.checks
             ],
@@ -348,6 +353,7 @@ def verify_bundle(
     _check_did_documents(report, bundle, signatures)
     states = _check_states(report, bundle, records)
     _check_seals(report, bundle, records, anchors, now, provider_did, states)
+    _check_receipts(report, bundle, records, anchors, now, provider_did, consumer_did, limit)
     _note_context(report, bundle, signatures, states)
     return report
 
@@ -842,6 +848,109 @@ def _check_seals(
         )
 
 
+def _check_receipts(
+    report: Report,
+    bundle: Bundle,
+    records: tuple[Record, ...],
+    anchors: list[x509.Certificate],
+    now: datetime,
+    provider: str | None,
+    consumer: str | None,
+    logged_by: datetime | None,
+) -> None:
+    """Each fulfilment receipt the log holds, verified (signed by the consumer, about this agreement and the
+    data its transfer delivered); then each duty that was due by the checkpoint and has no receipt."""
+    from connector.evidence.receipts import verify_receipt
+
+    transfers = {t.id: t for t in bundle.transfers}
+    delivered = {d.transfer_id: d for d in report.deliveries}
+    done: set[tuple[str, str]] = set()
+    for record in records:
+        if record.kind not in RECEIPT_KINDS or record.process_id not in transfers:
+            continue
+        subject = bundle.subjects.get(record.subject_sha256 or "")
+        token = subject.get("receipt") if isinstance(subject, Mapping) else None
+        name = f"receipt.seq{record.seq}"
+        if not isinstance(token, str):
+            report.add(name, ABSENT, f"the receipt logged at seq {record.seq} is not in the bundle")
+            continue
+        try:
+            facts = verify_receipt(token, anchors, now)
+        except ConnectorError as exc:
+            report.fail(name, exc)
+            continue
+        claims, transfer = facts.claims, transfers[record.process_id]
+        wrong = _receipt_mismatch(claims, bundle.agreement_id, provider, consumer, transfer, delivered)
+        if wrong is not None:
+            report.fail(name, f"the receipt logged at seq {record.seq} {wrong}", "receipt.mismatch")
+            continue
+        done.add((claims.duty, transfer.id))
+        report.duties.append(claims.describe())
+        report.add(
+            f"receipt.{claims.duty}.{transfer.id}",
+            OK,
+            claims.describe() + f" (signed by the consumer; logged at seq {record.seq})",
+        )
+    _check_duties_due(report, bundle, done, logged_by)
+
+
+def _receipt_mismatch(
+    claims: Any,
+    agreement_id: str,
+    provider: str | None,
+    consumer: str | None,
+    transfer: Any,
+    delivered: Mapping[str, Delivery],
+) -> str | None:
+    if claims.agreement_id != agreement_id:
+        return f"is about agreement {claims.agreement_id}"
+    if claims.provider != provider or claims.consumer != consumer:
+        return f"names {claims.provider} and {claims.consumer}, not this agreement's parties"
+    if (claims.provider_pid, claims.consumer_pid) != (transfer.provider_pid, transfer.consumer_pid):
+        return f"is about another transfer than {transfer.id}"
+    sealed = delivered.get(transfer.id)
+    if sealed is not None and sealed.sha256 != claims.sha256:
+        return f"is about data with SHA-256 {claims.sha256}, not the {sealed.sha256} sealed for transfer {transfer.id}"
+    return None
+
+
+def _check_duties_due(report: Report, bundle: Bundle, done: set[tuple[str, str]], logged_by: datetime | None) -> None:
+    """A duty whose receipt should be in the log by the checkpoint, but is not: the evidence of it is absent."""
+    from connector.policy import parse_policy, usage_duties
+
+    try:
+        policy = parse_policy(bundle.agreement)
+    except ConnectorError:
+        return
+    duties = usage_duties(policy)
+    if not (duties.inform or duties.delete):
+        return
+    agreed_at = policy.timestamp
+    due = duties.delete_due(agreed_at) if agreed_at is not None else None
+    for delivery in report.deliveries:
+        transfer = delivery.transfer_id
+        if duties.inform and ("inform", transfer) not in done:
+            report.add(
+                f"receipt.inform.{transfer}",
+                ABSENT,
+                f"the agreement obliges informing the provider of each use, but the bundle holds no notice of the "
+                f"use of transfer {transfer}",
+            )
+        if due is None or ("delete", transfer) in done:
+            continue
+        if logged_by is not None and due <= logged_by:
+            report.add(
+                f"receipt.delete.{transfer}",
+                ABSENT,
+                f"the data of transfer {transfer} was to be deleted by {_when(due)}, before the checkpoint, but the "
+                "bundle holds no receipt of its deletion",
+            )
+        else:
+            report.unverified(
+                f"duties.delete.{transfer}", _when(due), "the deletion was not yet due when the log was checkpointed"
+            )
+
+
 # --- the readable report ------------------------------------------------------------------------------------
 
 
@@ -868,6 +977,8 @@ def render(report: Report, accept_partial: bool = False) -> str:
         lines.append(f"  existed by: {_when(report.checkpoint_time)} (the node's own claim; no time-stamp)")
     for delivery in report.deliveries:
         lines.append(f"  delivered: {delivery.size} bytes, SHA-256 {delivery.sha256} (transfer {delivery.transfer_id})")
+    for duty in report.duties:
+        lines.append(f"  duty: {duty}")
     lines.append("")
     for title, status, mark in (
         ("PROVEN", OK, "[ok]  "),

@@ -11,7 +11,7 @@ and the key; ids the configuration does not name are the API's alone.
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -41,6 +41,11 @@ class Collection:
     delete: Callable[..., Any]
     upsert: Callable[..., Any] | None = None  # None: not replaceable (offers are deleted and created again)
     section: str = ""  # where the configuration defines them ([[assets]], ...)
+    vetted: bool = False  # checked by the routes' `vet_asset` before it is stored
+
+
+# Refuses (raises ConnectorError) a record that may not be stored: an asset offering data the node may not offer.
+Vet = Callable[[Any], Awaitable[None]]
 
 
 class DefinitionRoutes:
@@ -51,9 +56,11 @@ class DefinitionRoutes:
         regions: Mapping[str, frozenset[str]] | None = None,
         configured: Seeds | None = None,
         config_file: Path | None = None,
+        vet_asset: Vet | None = None,
     ) -> None:
         self.store = store
         self.changed = changed  # the catalogue must be rebuilt
+        self.vet_asset = vet_asset
         regions = regions or {}
         seeds = configured or Seeds()
         # id -> its key in the configuration, per collection
@@ -74,6 +81,7 @@ class DefinitionRoutes:
                 repo.delete_asset,
                 repo.upsert_asset,
                 "assets",
+                vetted=True,
             ),
             Collection(
                 "policy",
@@ -111,6 +119,10 @@ class DefinitionRoutes:
             routes.append(web.delete(c.path + "/{id}", self._deleter(c)))
         return RouteGroup(routes)
 
+    async def _vet(self, c: Collection, record: Any) -> None:
+        if c.vetted and self.vet_asset is not None:
+            await self.vet_asset(record)
+
     def _lister(self, c: Collection) -> Any:
         async def handler(request: web.Request) -> web.Response:
             p = inputs.page(request)
@@ -122,6 +134,7 @@ class DefinitionRoutes:
     def _creator(self, c: Collection) -> Any:
         async def handler(request: web.Request) -> web.Response:
             record = c.parse(await inputs.body_object(request), None)
+            await self._vet(c, record)
             await self.store.run(c.insert, record)
             self.changed()
             return web.json_response(record.to_api(), status=201, headers={"Location": f"{c.path}/{record.id}"})
@@ -161,6 +174,7 @@ class DefinitionRoutes:
             if "id" in body and body["id"] != request.match_info["id"]:
                 raise ConnectorError(f"{c.name}.invalid", "the id in the body differs from the one in the path", "id")
             record = c.parse({k: v for k, v in body.items() if k != "id"}, request.match_info["id"])
+            await self._vet(c, record)
             await self.store.run(upsert, dataclasses.replace(record, updated_at=utcnow()))
             self.changed()
             return web.json_response(record.to_api())

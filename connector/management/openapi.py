@@ -462,7 +462,17 @@ PATHS: dict[str, Any] = {
         }
     },
     "/v1/transfers/{id}/{action}": command(
-        "transfers", "transfer", ["suspend", "resume", "complete", "terminate"], "Transfer"
+        "transfers",
+        "transfer",
+        ["suspend", "resume", "complete", "terminate"],
+        "Transfer",
+        {
+            "file": {
+                "type": "string",
+                "description": "complete, as consumer: where the data received was written (the node keeps it as "
+                "received data and carries out the agreement's duties on it, such as deleting it when due)",
+            }
+        },
     ),
 }
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import re
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -83,10 +83,17 @@ def _with_history(get: Any) -> Any:
     return load
 
 
+# Before a consumer's transfer is reported complete: record the data received into `file` (its usage duties).
+BeforeComplete = Callable[[str, str | None], Awaitable[None]]
+
+
 class ProcessRoutes:
-    def __init__(self, control: ControlPlane, peers: Sequence[PeerEntry] = ()) -> None:
+    def __init__(
+        self, control: ControlPlane, peers: Sequence[PeerEntry] = (), before_complete: BeforeComplete | None = None
+    ) -> None:
         self.control = control
         self.peers = tuple(peers)
+        self.before_complete = before_complete
 
     def group(self) -> RouteGroup:
         return RouteGroup(
@@ -291,11 +298,15 @@ class ProcessRoutes:
 
     async def transfer_command(self, request: web.Request) -> web.Response:
         body = await inputs.body_object(request) if request.can_read_body else {}
-        inputs.unknown_keys(body, ("reason",))
+        action = request.match_info["action"]
+        inputs.unknown_keys(body, ("reason", "file") if action == "complete" else ("reason",))
+        file = inputs.string(body, "file", required=False)
+        if action == "complete" and self.before_complete is not None:
+            await self.before_complete(request.match_info["id"], file)
         tp = await self.control.command(
             "transfer",
             request.match_info["id"],
-            request.match_info["action"],
+            action,
             inputs.string(body, "reason", required=False),
         )
         return web.json_response(tp.to_api())

@@ -34,6 +34,8 @@ from connector.control.decisions import PolicyDecisions
 from connector.dataplane.data_plane import LISTENER as DATA_LISTENER
 from connector.dataplane.data_plane import DataPlane
 from connector.dataplane.management import DataRoutes
+from connector.duties.routes import DutyManagementRoutes, DutyProtocolRoutes
+from connector.duties.service import DutyService
 from connector.evidence.edge.routes import EvidenceRoutes
 from connector.evidence.edge.service import NodeEvidence, signing_identity
 from connector.evidence.recorder import no_evidence
@@ -97,6 +99,7 @@ class RunningNode:
     identity: NodeIdentity | None = None
     evidence: NodeEvidence | None = None
     dataplane: DataPlane | None = None
+    duties: DutyService | None = None
     listeners: dict[str, Listener] = field(default_factory=dict)
     started_at: float = field(default_factory=time.monotonic)
     ready: bool = False
@@ -256,8 +259,24 @@ async def running(
         decisions = ObservedDecisions(PolicyDecisions(regions=dict(definitions.regions), parties=parties), telemetry)
         forward = _ControlForData()
         dataplane: DataPlane | None = None
+        duties: DutyService | None = None
         if not insecure:
             assert identity is not None and tls is not None
+            # Usage duties: data received kept track of (deleted when due, never offered onward when so agreed),
+            # fulfilment receipts signed, sent, accepted and fetched.
+            duties = DutyService(
+                store=store,
+                participant_id=config.node.participant_id,
+                tasks=tasks,
+                peers=peers,
+                anchors=lambda: list(tls.cas),
+                roots=config.data.file_roots(),
+                identity=signing_identity(identity),
+                evidence=evidence.sink if evidence is not None else no_evidence,
+                retry_initial=config.dsp.retry_initial,
+                retry_max=config.dsp.retry_max,
+                clock=clock,
+            )
             # Data flows only while the peer stands as verified: its certificate, and its stored credentials
             # re-checked with the verifier's fetcher and caches (when this node verifies credentials).
             standing = StandingService(
@@ -276,6 +295,7 @@ async def running(
                 control=forward,
                 standing=standing,
                 evidence=evidence.sink if evidence is not None else no_evidence,
+                duties=duties,
                 limits=config.limits,
                 protected_files=(config.store_path,),
                 require_seals=config.evidence.require_seals,
@@ -299,8 +319,11 @@ async def running(
             script=tck.TckScript() if config.tck.enabled else None,
             parties=parties,
             telemetry=telemetry,
+            withhold=duties.withheld if duties is not None else None,
         )
         forward.to(control)
+        if duties is not None:
+            duties.on_change(control.catalog.invalidate)
 
         node = RunningNode(
             config=config,
@@ -315,6 +338,7 @@ async def running(
             identity=identity,
             evidence=evidence,
             dataplane=dataplane,
+            duties=duties,
             started_at=started_at,
             metrics=metrics,
             telemetry=telemetry,
@@ -344,6 +368,8 @@ async def running(
         protocol += DspRoutes(control, verifier, evidence or NoRefusalLog(), config.limits).routes()
         if holder is not None:
             protocol += trust_routes.protocol_routes(holder)
+        if duties is not None:
+            protocol += DutyProtocolRoutes(duties, authenticator.authenticate, config.limits).routes()
         if config.tck.enabled:
             protocol += tck_routes(control)
         if insecure:
@@ -353,9 +379,14 @@ async def running(
             )
         groups: list[RouteGroup] = [
             DefinitionRoutes(
-                store, control.catalog.invalidate, definitions.regions, definitions, config.source
+                store,
+                control.catalog.invalidate,
+                definitions.regions,
+                definitions,
+                config.source,
+                duties.vet_asset if duties is not None else None,
             ).group(),
-            ProcessRoutes(control, config.peers).group(),
+            ProcessRoutes(control, config.peers, duties.before_complete if duties is not None else None).group(),
             DataRoutes(dataplane).group(),
             trust_routes.management_routes(trust),
             EvidenceRoutes(evidence, store).group(),
@@ -367,6 +398,8 @@ async def running(
             console = console_for(config, lambda: node.listeners["management"].port, tasks.spawn)
             groups.append(console.group())
             stack.push_async_callback(console.close)
+        if duties is not None:
+            groups.append(DutyManagementRoutes(duties).group())
         await _listen(
             stack,
             node,
@@ -414,6 +447,8 @@ async def running(
         trust.run()
         if dataplane is not None:
             await dataplane.after_listening()
+        if duties is not None:
+            duties.run()
         if evidence is not None:
             evidence.run(tasks)
         node.ready = True

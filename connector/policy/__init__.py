@@ -13,6 +13,7 @@ from connector.policy.decide import (
     declared_purpose,
     policy_sha256,
 )
+from connector.policy.duties import UsageDuties, usage_duties
 from connector.policy.evaluate import evaluate
 from connector.policy.model import AtomicConstraint, Constraint, LogicalConstraint, Policy, Rule
 from connector.policy.narrowing import narrowing, strictness_gaps
@@ -34,6 +35,7 @@ __all__ = [
     "Rule",
     "Stage",
     "TraceNode",
+    "UsageDuties",
     "compare_agreement",
     "decide_access",
     "decide_contract",
@@ -46,6 +48,7 @@ __all__ = [
     "policy_sha256",
     "render_trace",
     "strictness_gaps",
+    "usage_duties",
     "validate_policy",
     "validate_regions",
     "wire_policy",

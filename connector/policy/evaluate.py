@@ -23,9 +23,10 @@ PERMITTED exactly when all of these hold, and DENIED otherwise, naming every con
 3. no applicable permission or prohibition is not evaluable (a constraint the node cannot judge is never
    ignored, even one in an alternative permission: the node will not act on a policy it does not understand);
 4. no applicable prohibition is satisfied (prohibitions win, ODRL's `prohibit` conflict strategy);
-5. no applicable permission carries a duty and the policy has no obligation: this node fulfils no duties yet,
-   so it cannot grant a rule that imposes one. A prohibition's remedies never come due (the prohibited action
-   is refused), so they do not block.
+5. every duty of an applicable permission, and every obligation of the policy, is one the assignee's node
+   fulfils (duties.py: delete the data received by a time, inform the provider of each use); such a duty is
+   shown in the trace as owed by the assignee, and any other is a denial naming it. A prohibition's remedies
+   never come due (the prohibited action is refused), so they do not block.
 Rules about other actions are reported as not applicable and do not affect the decision.
 
 Where a left operand's value comes from, and how `count` and `elapsedTime` look ahead to the first use before a
@@ -35,6 +36,7 @@ transfer, is in operands.py.
 from __future__ import annotations
 
 from connector.policy.context import DecisionContext
+from connector.policy.duties import duty_problem, fulfilment
 from connector.policy.model import AtomicConstraint, Constraint, Policy, Rule
 from connector.policy.operands import NotEvaluable, observe
 from connector.policy.trace import (
@@ -42,6 +44,7 @@ from connector.policy.trace import (
     NOT_APPLICABLE,
     NOT_EVALUABLE,
     NOT_SATISFIED,
+    OWED,
     PERMITTED,
     SATISFIED,
     SKIPPED,
@@ -182,16 +185,12 @@ def _rule_node(rule: Rule, label: str, ctx: DecisionContext) -> TraceNode:
     return TraceNode(rule.kind, rule.where, label, outcome, why=why, label=label, children=tuple(nodes) + duties)
 
 
-def _duty_node(duty: Rule, owner: str) -> TraceNode:
-    return TraceNode(
-        duty.kind,
-        duty.where,
-        f"{duty.kind} '{duty.action}' of {owner}",
-        UNFULFILLABLE,
-        why="this node fulfils no duties",
-        code="policy.unfulfillable_duty",
-        label=owner,
-    )
+def _duty_node(duty: Rule, owner: str | None) -> TraceNode:
+    required = f"{duty.kind} '{duty.action}'" + (f" of {owner}" if owner else "")
+    problem = duty_problem(duty)
+    if problem is None:
+        return TraceNode(duty.kind, duty.where, required, OWED, why=fulfilment(duty), label=owner)
+    return TraceNode(duty.kind, duty.where, required, UNFULFILLABLE, why=problem.reason, code=problem.code, label=owner)
 
 
 def _party_node(assignee: str, ctx: DecisionContext) -> TraceNode:
@@ -301,7 +300,8 @@ def evaluate(policy: Policy, ctx: DecisionContext, action: str = "use") -> Decis
         if node.outcome == NOT_EVALUABLE:
             blockers.extend(_constraint_sentences(node, NOT_EVALUABLE))
         for duty in rule.duties:
-            blockers.append(f"{label} imposes the duty '{duty.action}', which this node cannot fulfil")
+            if duty_problem(duty) is not None:
+                blockers.append(f"{label} imposes the duty '{duty.action}', which this node cannot fulfil")
     if not satisfied:
         if not failed:
             blockers.append(f"the policy has no permission that covers '{requested}'")
@@ -331,17 +331,10 @@ def evaluate(policy: Policy, ctx: DecisionContext, action: str = "use") -> Decis
             blockers.append(f"{label} applies: {detail}")
 
     for rule in policy.obligations:
-        children.append(
-            TraceNode(
-                "obligation",
-                rule.where,
-                f"obligation '{rule.action}'",
-                UNFULFILLABLE,
-                why="this node fulfils no duties",
-                code="policy.unfulfillable_duty",
-            )
-        )
-        blockers.append(f"the policy imposes the obligation '{rule.action}', which this node cannot fulfil")
+        node = _duty_node(rule, None)
+        children.append(node)
+        if node.outcome == UNFULFILLABLE:
+            blockers.append(f"the policy imposes the obligation '{rule.action}', which this node cannot fulfil")
 
     permitted = not blockers and bool(satisfied)
     if not permitted and not blockers:  # defensive: every denial path above names a reason

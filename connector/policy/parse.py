@@ -17,6 +17,7 @@ from datetime import datetime
 from typing import Any
 
 from connector.errors import ConnectorError, Problem
+from connector.policy.duties import duty_problem
 from connector.policy.model import (
     AtomicConstraint,
     Constraint,
@@ -444,14 +445,16 @@ def validate_policy(doc: Any, regions: Mapping[str, frozenset[str]] | None = Non
                 problems.append(Problem("policy.invalid", f"An Agreement must name its {party}.", party))
     # A prohibition's remedies never come due (a prohibited action is refused), so only these duties matter.
     for rule in policy.obligations + tuple(d for p in policy.permissions for d in p.duties):
-        problems.append(
-            Problem(
-                "policy.unfulfillable_duty",
-                f"This node cannot fulfil the {rule.kind} '{rule.action}', so a decision that "
-                "depends on it is always a denial.",
-                rule.where,
+        unfulfillable = duty_problem(rule)
+        if unfulfillable is not None:
+            problems.append(
+                Problem(
+                    unfulfillable.code,
+                    f"This node cannot fulfil the {rule.kind} '{rule.action}' ({unfulfillable.reason}), so a "
+                    "decision that depends on it is always a denial.",
+                    rule.where,
+                )
             )
-        )
     for rule in _walk_rules(policy.rules):
         for constraint in _walk(rule.constraints):
             if isinstance(constraint, LogicalConstraint):

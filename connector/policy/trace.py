@@ -18,6 +18,7 @@ NOT_EVALUABLE = "not evaluable"
 SKIPPED = "skipped"  # after an unsatisfied member of an andSequence
 NOT_APPLICABLE = "not applicable"  # a rule about another action
 UNFULFILLABLE = "cannot be fulfilled"
+OWED = "owed by the assignee"  # a duty the assignee's node fulfils after the permitted use (duties.py)
 PERMITTED = "permitted"
 DENIED = "denied"
 MATCHED = "matched"

@@ -62,7 +62,9 @@ class NodeLink(Protocol):
 
     async def report_seal(self, transfer_id: str, report: Mapping[str, Any]) -> Mapping[str, Any]: ...
 
-    async def complete(self, transfer_id: str) -> Mapping[str, Any]: ...
+    async def complete(self, transfer_id: str, file: Path) -> Mapping[str, Any]:
+        """Report the transfer complete, its data published at `file` (the node keeps it as received data)."""
+        ...
 
 
 class Progress(Protocol):
@@ -239,7 +241,7 @@ class Puller:
         _write_etag(self.out, None)
         completed, completion_error = True, None
         try:
-            await self.node.complete(transfer_id)
+            await self.node.complete(transfer_id, path)
         except ConnectorError as exc:
             completed, completion_error = False, exc.reason
         return PullResult(

@@ -7,6 +7,7 @@ ConnectorError carrying the problem's code.
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Mapping
+from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
@@ -43,5 +44,6 @@ class ManagementLink:
                 raise PullRefused(exc.code, exc.reason) from None
             raise
 
-    async def complete(self, transfer_id: str) -> Mapping[str, Any]:
-        return await self.call("POST", self._path(transfer_id, "/complete"), None, 60)
+    async def complete(self, transfer_id: str, file: Path) -> Mapping[str, Any]:
+        # The node records where the data went, to carry out the agreement's duties on it (deletion when due).
+        return await self.call("POST", self._path(transfer_id, "/complete"), {"file": str(file)}, 60)

@@ -47,6 +47,8 @@ TABLES: tuple[tuple[str, tuple[str, ...]], ...] = (
     ("evidence_checkpoints", ("id",)),
     ("evidence_timestamps", ("checkpoint_id", "tsa", "serial")),
     ("agreement_signatures", ("agreement_id", "role")),
+    ("received_data", ("transfer_id",)),
+    ("duty_receipts", ("sha256",)),
 )
 # The keys the database assigns, whose counters a copy carries over.
 ASSIGNED_KEYS = {"outbox": "id", "verifications": "id", "evidence_checkpoints": "id"}
@@ -96,7 +98,8 @@ def _locked(row: Any) -> bool:
     return row is not None and bool(row[0])
 
 
-def _version(tx: Tx) -> int:
+def schema_version(tx: Tx) -> int:
+    """The number of the last migration applied to the store `tx` is on."""
     row = tx.execute("SELECT COALESCE(MAX(version), 0) FROM schema_history").fetchone()
     return int(row[0])
 
@@ -132,7 +135,7 @@ def reading(source: str | Path, password: str | None = None) -> Iterator[Tx]:
 
 
 def _check_version(tx: Tx, name: str) -> None:
-    version, known = _version(tx), MIGRATIONS[-1].version
+    version, known = schema_version(tx), MIGRATIONS[-1].version
     if version != known:
         hint = "start the node once with this program to migrate it" if version < known else "use a newer program"
         raise ConnectorError(
@@ -211,6 +214,13 @@ def occupied(tx: Tx) -> dict[str, int]:
     return {table: count for table, count in counts.items() if count}
 
 
+def table_rows(tx: Tx, table: str, key: tuple[str, ...]) -> Iterator[dict[str, Any]]:
+    """Every row of `table` in key order, each as a dict by column name (read a batch at a time)."""
+    for rows in _batches(tx, table, key):
+        for row in rows:
+            yield dict(row)
+
+
 def _batches(tx: Tx, table: str, key: tuple[str, ...]) -> Iterator[list[Any]]:
     """The rows of `table` in key order, a batch at a time (keyset pages: no OFFSET to count past)."""
     order = ", ".join(key)
@@ -264,6 +274,11 @@ def _set_counter(tx: Tx, table: str, column: str, value: int) -> None:
         )
 
 
+def keep_counting(tx: Tx, table: str, column: str) -> None:
+    """After rows were inserted with their keys: the keys the database assigns next follow the highest one."""
+    _set_counter(tx, table, column, _counter(tx, table, column))
+
+
 def copy_rows(source: Tx, target: Tx, progress: Callable[[str, int], None] | None = None) -> Copied:
     """Copy every row of `source` into `target`, which must hold none, and check that both count the same."""
     taken = occupied(target)
@@ -301,4 +316,15 @@ def copy_rows(source: Tx, target: Tx, progress: Callable[[str, int], None] | Non
     return copied
 
 
-__all__ = ["TABLES", "Copied", "copy_rows", "is_url", "occupied", "reading", "writing"]
+__all__ = [
+    "TABLES",
+    "Copied",
+    "copy_rows",
+    "is_url",
+    "keep_counting",
+    "occupied",
+    "reading",
+    "schema_version",
+    "table_rows",
+    "writing",
+]

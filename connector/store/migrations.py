@@ -429,4 +429,42 @@ MIGRATIONS: tuple[Migration, ...] = (
         CREATE INDEX transfers_by_state ON transfers(role, state, peer_id);
         """,
     ),
+    Migration(
+        8,
+        "usage duties: data received under agreements (provenance, deletions due) and fulfilment receipts",
+        """
+        CREATE TABLE received_data (
+            transfer_id TEXT PRIMARY KEY,
+            agreement_id TEXT NOT NULL,
+            provider_id TEXT NOT NULL,
+            dataset_id TEXT NOT NULL,
+            file TEXT,
+            file_stamp TEXT,
+            sha256 TEXT NOT NULL,
+            size $integer NOT NULL,
+            received_at TEXT NOT NULL,
+            duties TEXT NOT NULL DEFAULT '{}',
+            no_onward_transfer $integer NOT NULL DEFAULT 0,
+            delete_due_at TEXT,
+            deleted_at TEXT,
+            deletion TEXT
+        );
+        CREATE INDEX received_data_due ON received_data(delete_due_at) WHERE deleted_at IS NULL;
+        CREATE INDEX received_data_by_agreement ON received_data(agreement_id);
+        CREATE TABLE duty_receipts (
+            sha256 TEXT PRIMARY KEY,
+            agreement_id TEXT NOT NULL,
+            transfer_id TEXT NOT NULL,
+            direction TEXT NOT NULL CHECK (direction IN ('issued', 'received')),
+            duty TEXT NOT NULL,
+            at TEXT NOT NULL,
+            jws TEXT NOT NULL,
+            recorded_at TEXT NOT NULL,
+            delivered_at TEXT,
+            delivery TEXT
+        );
+        CREATE INDEX duty_receipts_by_agreement ON duty_receipts(agreement_id, at);
+        CREATE INDEX duty_receipts_undelivered ON duty_receipts(recorded_at) WHERE delivered_at IS NULL;
+        """,
+    ),
 )

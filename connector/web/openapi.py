@@ -139,9 +139,12 @@ def collection(name: str, plural: str, schema: str, tag: str) -> dict[str, Any]:
     }
 
 
-def command(tag: str, name: str, actions: list[str], schema: str) -> dict[str, Any]:
-    """`POST .../{id}/{action}` on a process called `name` (negotiation, transfer)."""
+def command(
+    tag: str, name: str, actions: list[str], schema: str, fields: Mapping[str, Any] | None = None
+) -> dict[str, Any]:
+    """`POST .../{id}/{action}` on a process called `name` (negotiation, transfer); `fields` beside `reason`."""
     words = either(actions)
+    properties = {"reason": {"type": "string"}, **(fields or {})}
     return {
         "post": {
             "tags": [tag],
@@ -151,7 +154,7 @@ def command(tag: str, name: str, actions: list[str], schema: str) -> dict[str, A
             + [{"name": "action", "in": "path", "required": True, "schema": {"type": "string", "enum": actions}}],
             "requestBody": {
                 "required": False,
-                "content": {JSON: {"schema": {"type": "object", "properties": {"reason": {"type": "string"}}}}},
+                "content": {JSON: {"schema": {"type": "object", "properties": properties}}},
             },
             "responses": {**ok(schema), **problems("404", "409")},
         }

@@ -30,7 +30,7 @@ _SUFFIX_STATUS = {
     "too_large": 413,
     "busy": 503,
 }
-_CODE_STATUS = {"request.timeout": 408}
+_CODE_STATUS = {"request.timeout": 408, "duty.no_onward_transfer": 409}
 CLOSING = frozenset({"request.too_large", "request.timeout"})  # the body was not read in full
 
 

@@ -19,7 +19,14 @@ def test_the_demo_story_completes_with_every_step_as_expected(tmp_path):
     assert result.returncode == 0, result.stdout[-4000:] + result.stderr[-2000:]
     assert "steps behaved as expected" in result.stdout
     assert "FAIL" not in result.stdout
-    for state in ("REQUESTED -> AGREED -> VERIFIED -> FINALIZED", "countryOfEstablishment", "count lteq 2"):
+    for state in (
+        "REQUESTED -> AGREED -> VERIFIED -> FINALIZED",
+        "countryOfEstablishment",
+        "count lteq 2",
+        "409 duty.no_onward_transfer",
+        "by its deadline",
+        "the restored evidence log verifies",
+    ):
         assert state in result.stdout, state
     # The trust framework steps: a recognition path in a trace, a registry check, a TSA judged at stamping time.
     for shown in (

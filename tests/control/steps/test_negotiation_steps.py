@@ -502,6 +502,18 @@ def test_pending_steps_are_stored_as_their_names_with_the_reason() -> None:
 # --- commands ---------------------------------------------------------------------------------------------------
 
 
+def test_start_refuses_an_offer_whose_duties_this_node_cannot_fulfil() -> None:
+    def start(duty: dict[str, Any]) -> Outcome:
+        offer = {"@id": "o", "permission": [{"action": "use", "duty": [duty]}]}
+        return negotiations.start(consumer_context(), PROVIDER, PROVIDER_DSP, offer, DATASET, None, CONSUMER_DSP)
+
+    with pytest.raises(ConnectorError) as refused:
+        start({"action": "compensate"})
+    assert refused.value.code == "policy.unfulfillable_duty" and refused.value.where == "permission[0].duty[0]"
+    assert "the offer imposes a duty this node cannot fulfil" in refused.value.reason
+    assert start({"action": "inform"}).record.state == S.REQUESTED
+
+
 def test_start_queues_the_request_for_the_provider() -> None:
     outcome = negotiations.start(
         consumer_context(),
@@ -560,6 +572,15 @@ def test_commands_terminate_or_accept() -> None:
         with pytest.raises(ConnectorError) as refused:
             negotiations.command(record, OUR_PID, action, None, NO_FACTS, ctx)
         assert refused.value.code == code
+
+
+def test_accept_refuses_an_offer_whose_duties_this_node_cannot_fulfil() -> None:
+    offer = {**OFFER, "permission": [{"action": "use", "duty": [{"action": "compensate"}]}]}
+    neg = negotiation(Role.CONSUMER, S.OFFERED, pending="consider-offer", offer=offer)
+    with pytest.raises(ConnectorError) as refused:
+        negotiations.command(neg, OUR_PID, "accept", None, NO_FACTS, consumer_context())
+    assert refused.value.code == "policy.unfulfillable_duty" and refused.value.where == "permission[0].duty[0]"
+    assert negotiations.command(neg, OUR_PID, "terminate", None, NO_FACTS, consumer_context()).state == "TERMINATED"
 
 
 def test_received_events_are_values() -> None:

@@ -1,0 +1,150 @@
+"""Writing a node's archive from one read transaction of its store (a consistent snapshot, also of a running
+node's store), signed with the node's signing key."""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import hashlib
+import os
+import zipfile
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+from typing import IO, Any
+
+from connector import __version__
+from connector.archive.format import MANIFEST, PARTS, SIGNATURE, FileEntry, Manifest, Part, row_line, sign_manifest
+from connector.canonical import sha256_hex
+from connector.errors import ConnectorError
+from connector.evidence.signer import SigningIdentity
+from connector.store.copy import schema_version, table_rows
+from connector.store.interface import Tx
+from connector.store.sql import evidence as tables
+
+
+@dataclass
+class _Writer:
+    """One file of the archive being written: its hash and rows counted as it goes."""
+
+    stream: IO[bytes]
+    digest: Any = field(default_factory=hashlib.sha256)
+    rows: int = 0
+
+    def line(self, data: bytes) -> None:
+        data += b"\n"
+        self.digest.update(data)
+        self.stream.write(data)
+        self.rows += 1
+
+
+def _evidence_rows(tx: Tx, part: Part) -> Iterator[Mapping[str, Any]]:
+    """The evidence tables, read through the evidence statements (records in chain order)."""
+    if part.table == tables.RECORDS:
+        yield from tables.record_rows(tx, 1)
+    elif part.table == tables.SUBJECTS:
+        for sha, body in tables.subject_rows(tx):
+            if sha256_hex(str(body).encode("utf-8", "surrogatepass")) != sha:
+                raise ConnectorError(
+                    "archive.evidence",
+                    f"the kept subject {sha[:16]}... no longer matches its hash; run 'connector evidence check'",
+                )
+            yield {"sha256": sha, "body": body}
+    else:  # checkpoints, time-stamps and signatures: their records are named as the columns are
+        readers: dict[str, Callable[[Tx], Sequence[Any]]] = {
+            tables.CHECKPOINTS: tables.checkpoints,
+            tables.TIMESTAMPS: tables.timestamps,
+            tables.SIGNATURES: tables.signature_rows,
+        }
+        for item in readers[str(part.table)](tx):
+            yield dataclasses.asdict(item)
+
+
+EVIDENCE_TABLES = {tables.RECORDS, tables.SUBJECTS, tables.CHECKPOINTS, tables.TIMESTAMPS, tables.SIGNATURES}
+
+
+def counterparties(tx: Tx) -> list[dict[str, Any]]:
+    """Who the node dealt with: each participant its negotiations name, their addresses and roles."""
+    found: dict[str, dict[str, Any]] = {}
+    for row in tx.query(
+        "SELECT peer_id, peer_address, role, created_at, updated_at FROM negotiations ORDER BY created_at, id"
+    ):
+        entry = found.setdefault(
+            row["peer_id"],
+            {
+                "participant_id": row["peer_id"],
+                "addresses": [],
+                "roles": [],
+                "negotiations": 0,
+                "agreements": 0,
+                "first_seen": row["created_at"],
+                "last_seen": row["updated_at"],
+            },
+        )
+        their_role = "consumer" if row["role"] == "provider" else "provider"
+        if row["peer_address"] not in entry["addresses"]:
+            entry["addresses"].append(row["peer_address"])
+        if their_role not in entry["roles"]:
+            entry["roles"].append(their_role)
+        entry["negotiations"] += 1
+        entry["last_seen"] = max(entry["last_seen"], row["updated_at"])
+    for row in tx.query("SELECT provider_id, consumer_id FROM agreements"):
+        for did in (row["provider_id"], row["consumer_id"]):
+            if did in found:
+                found[did]["agreements"] += 1
+    return sorted(found.values(), key=lambda e: str(e["participant_id"]))
+
+
+def _rows(tx: Tx, part: Part) -> Iterable[Mapping[str, Any]]:
+    if part.table is None:
+        return counterparties(tx)
+    if part.table in EVIDENCE_TABLES:
+        return _evidence_rows(tx, part)
+    return table_rows(tx, part.table, part.key)
+
+
+@dataclass(frozen=True)
+class Exported:
+    manifest: Manifest
+    path: Path
+    size: int
+
+
+def write_archive(tx: Tx, out: Path, signer: SigningIdentity, now: datetime) -> Exported:
+    """Write the archive of the store `tx` reads into `out` (published whole, or not at all)."""
+    part_file = out.with_name(out.name + ".part")
+    entries: list[FileEntry] = []
+    head = tables.head(tx)
+    try:
+        with zipfile.ZipFile(part_file, "w", compression=zipfile.ZIP_DEFLATED, compresslevel=6) as archive:
+            for part in PARTS:
+                with archive.open(part.path, "w", force_zip64=True) as stream:
+                    writer = _Writer(stream)
+                    for row in _rows(tx, part):
+                        writer.line(row_line(part, row))
+                entries.append(FileEntry(part.path, writer.rows, writer.digest.hexdigest()))
+            records = next(e.rows for e in entries if e.path == "evidence/records.jsonl")
+            if records != head.count:
+                raise ConnectorError("archive.evidence", "the evidence log changed while it was read; export again")
+            manifest = Manifest(
+                node=signer.did,
+                created_at=now,
+                schema_version=schema_version(tx),
+                program=f"connector {__version__}",
+                files=tuple(entries),
+                records=head.count,
+                head=head.hash,
+                checkpoints=next(e.rows for e in entries if e.path == "evidence/checkpoints.jsonl"),
+            )
+            archive.writestr(MANIFEST, manifest.to_bytes())
+            archive.writestr(SIGNATURE, sign_manifest(manifest, signer) + "\n")
+        os.replace(part_file, out)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            part_file.unlink()
+        raise
+    return Exported(manifest, out, out.stat().st_size)
+
+
+__all__ = ["Exported", "counterparties", "write_archive"]

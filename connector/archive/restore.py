@@ -1,0 +1,183 @@
+"""Reading an archive and restoring it into an empty store, in one transaction the caller commits only once the
+restored evidence log verifies.
+
+Every check that can fail is made before the COMMIT: the manifest's signature (by the node it names, chaining to
+the trust anchors given), every file's SHA-256 and row count against the manifest, nothing in the archive that the
+manifest does not list, each evidence record in canonical form and linked to the one before it (the store's own
+chain trigger refuses any other), each subject hashing to its key; the caller then checks the whole log
+(connector.evidence.edge.log_check: checkpoints signed, time-stamps, subjects, signatures as logged).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import json
+import zipfile
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from cryptography import x509
+
+from connector.archive.format import (
+    MANIFEST,
+    MAX_LINE,
+    PARTS,
+    SIGNATURE,
+    FileEntry,
+    Manifest,
+    Part,
+    line_row,
+    verify_manifest,
+)
+from connector.canonical import canonical_bytes, sha256_hex
+from connector.errors import ConnectorError
+from connector.evidence.chain import Record
+from connector.evidence.errors import EvidenceError
+from connector.records.evidence import StoredSignature, StoredTimestamp
+from connector.store.copy import keep_counting
+from connector.store.errors import StoreConflict, StoreError
+from connector.store.interface import Tx
+from connector.store.migrations import MIGRATIONS
+from connector.store.sql import evidence as tables
+
+RESTORED = tuple(part for part in PARTS if part.table is not None)
+
+
+@dataclass(frozen=True)
+class Opened:
+    manifest: Manifest
+    archive: zipfile.ZipFile
+
+
+@contextlib.contextmanager
+def open_archive(path: Path, anchors: Sequence[x509.Certificate]) -> Iterator[Opened]:
+    """The archive at `path`, its manifest's signature verified and its contents those the manifest lists."""
+    try:
+        archive = zipfile.ZipFile(path)
+    except FileNotFoundError:
+        raise ConnectorError("cli.missing_file", f"no archive at {path}", "FILE") from None
+    except (zipfile.BadZipFile, OSError) as exc:
+        raise ConnectorError("archive.malformed", f"{path} is not an archive ({exc})", "FILE") from None
+    with archive:
+        names = archive.namelist()
+        if len(set(names)) != len(names):
+            raise ConnectorError("archive.malformed", "the archive holds a file twice")
+        for needed in (MANIFEST, SIGNATURE):
+            if needed not in names:
+                raise ConnectorError("archive.malformed", f"the archive has no {needed}", needed)
+        raw = archive.read(MANIFEST)
+        jws = archive.read(SIGNATURE).decode("ascii", "replace")
+        manifest = verify_manifest(raw, jws, anchors)
+        listed = {f.path for f in manifest.files}
+        extra = sorted(set(names) - listed - {MANIFEST, SIGNATURE})
+        if extra:
+            raise ConnectorError("archive.altered", f"the archive holds files its manifest does not list: {extra}")
+        missing = sorted(listed - set(names)) + sorted(p.path for p in RESTORED if p.path not in listed)
+        if missing:
+            raise ConnectorError("archive.altered", f"files are missing from the archive: {missing}")
+        known = MIGRATIONS[-1].version
+        if manifest.schema_version > known:
+            raise ConnectorError(
+                "archive.version",
+                f"the archive was made by a newer program (schema version {manifest.schema_version}, this program "
+                f"{known}); use that version or a newer one",
+            )
+        yield Opened(manifest, archive)
+
+
+def _lines(archive: zipfile.ZipFile, entry: FileEntry) -> Iterator[tuple[int, bytes]]:
+    """The lines of one file, numbered from 1; its hash and count are held against the manifest at its end."""
+    digest = hashlib.sha256()
+    count = 0
+    with archive.open(entry.path) as stream:
+        while True:
+            line = stream.readline(MAX_LINE + 1)
+            if not line:
+                break
+            digest.update(line)
+            if not line.endswith(b"\n") or len(line) > MAX_LINE:
+                raise ConnectorError("archive.malformed", f"{entry.path} line {count + 1} is cut or too long")
+            count += 1
+            yield count, line[:-1]
+    if digest.hexdigest() != entry.sha256 or count != entry.rows:
+        raise ConnectorError(
+            "archive.altered",
+            f"{entry.path} is not the file the archive's signed manifest lists (its SHA-256 or its row count differ)",
+            entry.path,
+        )
+
+
+def _insert(tx: Tx, table: str, row: dict[str, Any]) -> None:
+    columns = list(row)
+    tx.execute(
+        f"INSERT INTO {table} ({', '.join(columns)}) VALUES ({', '.join('?' for _ in columns)})",
+        [row[c] for c in columns],
+    )
+
+
+def _restore_line(tx: Tx, part: Part, line: bytes, where: str) -> None:
+    if part.table == tables.RECORDS:
+        try:
+            record = Record.from_line(line)
+        except EvidenceError as exc:
+            raise ConnectorError("archive.evidence", f"{where}: {exc.reason}", where) from None
+        tables.insert_record(tx, record)  # the store's chain trigger refuses a record that does not follow
+        return
+    if part.table == tables.SUBJECTS:
+        value = json.loads(line)
+        body = canonical_bytes(value.get("body"))
+        if sha256_hex(body) != value.get("sha256"):
+            raise ConnectorError("archive.evidence", f"{where}: the subject does not hash to its key", where)
+        tables.insert_subject(tx, value["sha256"], body)
+        return
+    row = line_row(part, line, where)
+    if part.table == tables.TIMESTAMPS:
+        tables.insert_timestamp(tx, StoredTimestamp.from_row(row))
+    elif part.table == tables.SIGNATURES:
+        tables.put_signature(tx, StoredSignature.from_row(row))
+    else:
+        assert part.table is not None
+        _insert(tx, part.table, row)
+
+
+def occupied(tx: Tx) -> dict[str, int]:
+    """The tables an archive restores that already hold rows, with their counts."""
+    counts = {p.table: int(tx.execute(f"SELECT count(*) FROM {p.table}").fetchone()[0]) for p in RESTORED}
+    return {str(table): count for table, count in counts.items() if count}
+
+
+def restore(tx: Tx, opened: Opened) -> dict[str, int]:
+    """Insert every row of the archive into the empty store `tx`; rows restored per file."""
+    taken = occupied(tx)
+    if taken:
+        listed = ", ".join(f"{table} ({count})" for table, count in taken.items())
+        raise ConnectorError(
+            "store.not_empty",
+            f"the node's store already holds rows: {listed}; an archive is restored only into an "
+            "empty store (a fresh node)",
+        )
+    restored: dict[str, int] = {}
+    entries = {f.path: f for f in opened.manifest.files}
+    for part in RESTORED:
+        entry = entries[part.path]
+        where = part.path
+        try:
+            with tx.savepoint():
+                for number, line in _lines(opened.archive, entry):
+                    where = f"{part.path} line {number}"
+                    _restore_line(tx, part, line, where)
+        except StoreConflict as exc:
+            if part.table == tables.RECORDS:
+                reason = f"{where}: the record does not follow the one before it: the evidence chain is broken"
+                raise ConnectorError("archive.evidence", reason, where) from None
+            raise ConnectorError("archive.malformed", f"{where} does not fit the store: {exc}", where) from None
+        except StoreError as exc:
+            raise ConnectorError("archive.malformed", f"{where} does not fit the store: {exc}", where) from None
+        except (ValueError, KeyError, TypeError) as exc:
+            raise ConnectorError("archive.malformed", f"{where} is not a row of {part.table}: {exc}", where) from None
+        restored[part.path] = entry.rows
+    keep_counting(tx, tables.CHECKPOINTS, "id")
+    return restored
