@@ -1,9 +1,12 @@
 """The control plane's event loop side: runs pending steps and delivers outgoing messages, driven by events.
 
 Nothing here polls. A step runs when something happened (a message arrived, a user asked, a delivery
-succeeded); a message is sent as soon as it is queued and retried with exponential back-off only while the peer
-is unreachable or answers 5xx, until its deadline, when the process ends with the reason. Messages of one process
-leave in the order they were queued. At start-up every unfinished step and undelivered message is resumed.
+succeeded); a message is sent as soon as it is queued and retried with exponential back-off and jitter only while
+the peer is unreachable or answers 5xx, until its deadline, when the process ends with the reason. Messages of one
+process leave in the order they were queued. At start-up every unfinished step and undelivered message is resumed.
+
+A store that fails (full, locked, read-only, away) fails a step or a delivery only for now: both are tried again
+with back-off until the store works again, and nothing is lost meanwhile (what was not committed is still owed).
 
 Every hop to the store thread costs a transaction and a wake-up of the loop, so the transaction that changes a
 process also says what follows (`ProcessStatus`: is a step pending, which message is next in the outbox), and the
@@ -21,10 +24,12 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
+from connector.backoff import Backoff
 from connector.control.apply import ProcessStatus, StepRunner
 from connector.dsp.vocabulary import NegotiationState, TransferState
 from connector.errors import ConnectorError
 from connector.records.processes import OutboxEntry
+from connector.store.errors import StoreError
 from connector.store.interface import Store
 from connector.store.sql import processes as repo
 from connector.tasks import Tasks
@@ -43,6 +48,10 @@ Next = OutboxEntry | None | _Unknown
 FINAL_STATES = frozenset(s.value for states in (NegotiationState, TransferState) for s in states if s.is_terminal)
 READERS = {"negotiation": repo.get_negotiation, "transfer": repo.get_transfer}
 MAX_ANNOUNCED = 4096
+# A step or a delivery the store failed is tried again after these delays (with jitter): the store is the node's
+# own, so it is asked again soon, but never in a tight loop while it stays full, locked or away.
+STORE_RETRY_INITIAL = 0.05
+STORE_RETRY_MAX = 5.0
 
 
 class Watch:
@@ -208,9 +217,15 @@ class Engine:
 
     async def _step_loop(self, process_kind: str, process_id: str) -> None:
         next_entry: Next = UNKNOWN
+        store_backoff = self._store_backoff()
         try:
             while True:
-                status = await self.store.run(self.runner.perform, process_kind, process_id)
+                try:
+                    status = await self.store.run(self.runner.perform, process_kind, process_id)
+                except StoreError as exc:
+                    await self._store_failed("step", process_id, exc, store_backoff)
+                    continue
+                store_backoff.reset()
                 more = status.step_pending
                 next_entry = UNKNOWN if more else status.next_message
                 self._notify(process_kind, process_id, status.state)
@@ -236,29 +251,52 @@ class Engine:
         self._drains[process_id] = task
         await self._drain(process_kind, process_id, next_entry)
 
+    @staticmethod
+    def _store_backoff() -> Backoff:
+        return Backoff(STORE_RETRY_INITIAL, STORE_RETRY_MAX)
+
+    @staticmethod
+    async def _store_failed(what: str, process_id: str, exc: StoreError, backoff: Backoff) -> None:
+        """The store failed a step or a delivery: say so, and wait before the next attempt."""
+        delay = backoff.next()
+        log.warning(
+            "%s postponed: the store failed: %s",
+            what,
+            exc,
+            extra={"process_id": process_id, "attempt": backoff.attempts, "in_s": round(delay, 2)},
+        )
+        await asyncio.sleep(delay)
+
     # --- delivery -------------------------------------------------------------------------------------------
 
     async def _drain(self, process_kind: str, process_id: str, first: Next = UNKNOWN) -> None:
         entry = first
+        store_backoff = self._store_backoff()
+        failures = Backoff(self.settings.retry_initial, max(self.settings.retry_initial, self.settings.retry_max))
         try:
             while True:
-                if isinstance(entry, _Unknown):
-                    entry = await self.store.read(repo.next_outbox, process_id)
-                if entry is None:
-                    if process_id in self._again_drains:
-                        self._again_drains.discard(process_id)
-                        entry = UNKNOWN
-                        continue
-                    break
                 try:
+                    if isinstance(entry, _Unknown):
+                        entry = await self.store.read(repo.next_outbox, process_id)
+                    if entry is None:
+                        if process_id in self._again_drains:
+                            self._again_drains.discard(process_id)
+                            entry = UNKNOWN
+                            continue
+                        break
                     more, entry, state = await self._deliver_one(entry)
                 except asyncio.CancelledError:
                     raise
-                except Exception:  # a bug must not strand the message: log it, try again shortly
-                    log.exception("delivery failed unexpectedly; retrying", extra={"process_id": process_id})
-                    await asyncio.sleep(self.settings.retry_max)
+                except StoreError as exc:  # the message is still queued: deliver it once the store works again
+                    await self._store_failed("delivery", process_id, exc, store_backoff)
                     entry = UNKNOWN
                     continue
+                except Exception:  # a bug must not strand the message: log it, try again later
+                    log.exception("delivery failed unexpectedly; retrying", extra={"process_id": process_id})
+                    await asyncio.sleep(failures.next())
+                    entry = UNKNOWN
+                    continue
+                store_backoff.reset()
                 if more:
                     self.wake(process_kind, process_id, state)
                 else:
@@ -282,7 +320,7 @@ class Engine:
     async def _deliver_one(self, entry: OutboxEntry) -> tuple[bool, Next, str | None]:
         """Deliver one message: (another step became pending, the next outbox entry if it was read, the
         process's state when it was read)."""
-        delay = self.settings.retry_initial
+        backoff = Backoff(self.settings.retry_initial, max(self.settings.retry_initial, self.settings.retry_max))
         first_attempt = datetime.now(UTC)
         last_error = entry.last_error or ""
         while True:
@@ -318,6 +356,7 @@ class Engine:
                 )
                 return False, UNKNOWN, None
             await self.store.run(repo.outbox_failed_attempt, entry.id, last_error)
+            delay = backoff.next()
             log.info(
                 "delivery retry",
                 extra={
@@ -329,7 +368,6 @@ class Engine:
             )
             remaining = (entry.deadline_at - datetime.now(UTC)).total_seconds()
             await asyncio.sleep(max(0.0, min(delay, remaining)))
-            delay = min(delay * 2, self.settings.retry_max)
             # The process may have ended meanwhile (the peer terminated it): then nothing is left to send.
             current = await self.store.read(repo.next_outbox, entry.process_id)
             if current is None or current.id != entry.id:
