@@ -72,6 +72,7 @@ class StepRunner:
         signer: AgreementSigner | None = None,  # None: agreements are not signed (no evidence log)
         clock: Callable[[], datetime] = _utcnow,
         new_id: Callable[[], str] = new_urn,
+        http_callbacks: bool = False,  # accept plain-http callback addresses (the loopback test profile only)
     ) -> None:
         self.participant_id = participant_id
         self.callback = callback
@@ -86,9 +87,12 @@ class StepRunner:
         self.signer = signer
         self.clock = clock
         self.new_id = new_id
+        self.http_callbacks = http_callbacks
 
     def context(self) -> StepContext:
-        return StepContext(self.participant_id, self.clock(), self.decisions, self.script, self.new_id)
+        return StepContext(
+            self.participant_id, self.clock(), self.decisions, self.script, self.new_id, self.http_callbacks
+        )
 
     # --- messages from peers --------------------------------------------------------------------------------
 

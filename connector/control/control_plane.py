@@ -52,6 +52,7 @@ class ControlPlane:
         evidence: EvidenceSink = no_evidence,
         signer: AgreementSigner | None = None,
         script: Script | None = None,
+        http_callbacks: bool = False,
     ) -> None:
         self.participant_id = participant_id
         self.store = store
@@ -69,6 +70,7 @@ class ControlPlane:
             evidence=evidence,
             dataplane=dataplane,
             signer=signer,
+            http_callbacks=http_callbacks,
         )
         self.engine = Engine(
             store,

@@ -46,6 +46,7 @@ from connector.dsp.messages import (
     TransferTerminationMessage,
 )
 from connector.dsp.process_machine import ProcessMachine, Transition, TransitionRefusal
+from connector.dsp.process_messages import callback_problem, pid_problem, pid_segment
 from connector.dsp.vocabulary import NegotiationMessage, NegotiationState, Role, TransferMessage, TransferState
 from connector.errors import ConnectorError, Problem
 from connector.records.processes import Agreement, Negotiation
@@ -75,6 +76,7 @@ class StepContext:
     decisions: Decisions
     script: Script | None = None
     new_id: Callable[[], str] = new_urn  # a new process, agreement or message id
+    http_callbacks: bool = False  # peers may give plain-http callback addresses (the loopback test profile only)
 
 
 @dataclass(frozen=True)
@@ -112,7 +114,7 @@ class ProcessKind:
     def url(self, record: Process, action: str) -> str:
         """Where the peer takes `action` messages about `record`: under the peer's own process id."""
         peer_pid = record.consumer_pid if record.role == Role.PROVIDER else record.provider_pid
-        return f"{record.peer_address}/{self.path}/{peer_pid}/{action}"
+        return f"{record.peer_address}/{self.path}/{pid_segment(peer_pid or '')}/{action}"
 
 
 NEGOTIATION = ProcessKind(
@@ -308,15 +310,18 @@ def receipt(event: Received) -> EvidenceNote:
     return EvidenceNote("dsp.received", dict(event.body), {"type": event.message.kind})
 
 
-def first_message_answered(kind: ProcessKind, event: Received, existing: Process | None) -> Reply | None:
+def first_message_answered(
+    kind: ProcessKind, event: Received, existing: Process | None, ctx: StepContext
+) -> Reply | None:
     """The answer to a peer's first message that starts no process: a retry is acknowledged as the process it
-    started (`existing`), a message whose callbackAddress is no http(s) URL is refused."""
+    started (`existing`), a message whose callbackAddress we would not send to is refused."""
     if existing is not None:
         return kind.ack(existing, 201)
     msg = event.message
-    if is_url(msg.callback_address):
+    why = callback_problem(msg.callback_address, allow_http=ctx.http_callbacks)
+    if why is None:
         return None
-    problem = Problem("dsp.invalid_message", "callbackAddress must be an http(s) URL", "$.callbackAddress")
+    problem = Problem("dsp.invalid_message", f"callbackAddress {why}", "$.callbackAddress")
     return kind.error(400, problem, getattr(msg, "provider_pid", None), getattr(msg, "consumer_pid", None))
 
 
@@ -392,8 +397,11 @@ def delivered(record: Process, message_type: str, response: Any, facts: Facts, c
     kind = draft.kind
     if message_type == kind.request and record.role == Role.CONSUMER and record.provider_pid is None:
         provider_pid = response.get("providerPid") if isinstance(response, dict) else None
-        if not isinstance(provider_pid, str) or not provider_pid:
+        unusable = pid_problem(provider_pid)
+        if unusable is not None:
             why = f"the provider's answer to our {message_type} names no providerPid"
+            if isinstance(provider_pid, str) and provider_pid:
+                why = f"the providerPid in the provider's answer to our {message_type} {unusable}"
             # A negotiation keeps the reason it ended; a transfer ending so never did (its row stays as it was).
             changes: dict[str, Any] = {"reason": why} if kind is NEGOTIATION else {}
             draft.transition(kind.terminated, "delivery failed", why, **changes)
@@ -415,12 +423,6 @@ def delivery_failed(record: Process, reason: str, ctx: StepContext) -> Outcome:
 
 
 # --- helpers -------------------------------------------------------------------------------------------------------
-
-
-def is_url(value: Any) -> bool:
-    return (
-        isinstance(value, str) and (value.startswith("https://") or value.startswith("http://")) and len(value) < 2048
-    )
 
 
 def peer_reason(prefix: str, code: str | None, reasons: tuple[Any, ...]) -> str:

@@ -267,6 +267,7 @@ async def running(config: Config, clock: Callable[[], datetime] = _utcnow) -> As
             evidence=evidence.sink if evidence is not None else no_evidence,
             signer=evidence.signer if evidence is not None else None,
             script=tck.TckScript() if config.tck.enabled else None,
+            http_callbacks=insecure,  # the plain-HTTP conformance profile, on loopback only
         )
         forward.to(control)
 
