@@ -401,6 +401,21 @@ class DspSection:
     message_spacing: float = _doc(
         "Minimum seconds between two messages of one process to the same peer.", kind="float", default=0.0
     )
+    wait_deadline: float = _doc(
+        "Seconds a process waits for its peer's next move (a negotiation short of its end, a transfer REQUESTED); "
+        "then it ends TERMINATED and the peer is told.",
+        kind="float",
+        default=3600.0,
+        check=_check_positive,
+    )
+    state_query_after: float = _doc(
+        "Seconds a waiting process waits before it asks the peer for the process's state (GET "
+        ".../negotiations|transfers/{pid}) and follows it where it ended; asked again at this interval until the "
+        "wait deadline. 0: never asked.",
+        kind="float",
+        default=60.0,
+        check=lambda v: None if v >= 0 else "must be zero or more",
+    )
     catalog_page_size: int = _doc(
         "Datasets per catalogue page (more pages are linked with Link headers).",
         kind="int",

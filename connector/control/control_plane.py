@@ -20,7 +20,8 @@ from connector.control.engine import DeliverySettings, Engine
 from connector.control.events import Peer, Received
 from connector.control.outcome import Reply
 from connector.control.ports import AgreementSigner, DataPlane, EvidenceSink, no_evidence
-from connector.control.steps import Script
+from connector.control.steps import Script, Waits
+from connector.control.timers import WaitTimers
 from connector.policy.seam import Verdict
 from connector.records.processes import Negotiation, Transfer
 from connector.store.interface import Store
@@ -71,6 +72,10 @@ class ControlPlane:
             dataplane=dataplane,
             signer=signer,
             http_callbacks=http_callbacks,
+            waits=Waits(
+                timedelta(seconds=dsp.wait_deadline),
+                timedelta(seconds=dsp.state_query_after) if dsp.state_query_after > 0 else None,
+            ),
         )
         self.engine = Engine(
             store,
@@ -79,6 +84,8 @@ class ControlPlane:
             self.runner,
             DeliverySettings(dsp.retry_initial, dsp.retry_max, dsp.retry_not_found_for),
         )
+        self.timers = WaitTimers(store, tasks, peers, self.runner, self.engine.settled)
+        self.engine.checks = self.timers.schedule
         self.catalog = catalog.CatalogService(store, peers, decisions, catalogue)
 
     async def load_definitions(self) -> None:
@@ -89,8 +96,10 @@ class ControlPlane:
             log.info("configured assets, policies and offers applied", extra={"definitions": count})
 
     async def resume(self) -> None:
-        """Once peers can reach us: pick up unfinished steps and deliveries, and forget old answers daily."""
+        """Once peers can reach us: pick up unfinished steps and deliveries, look at waiting processes when their time
+        comes, and forget old answers daily."""
         await self.engine.resume()
+        self.timers.start()
         self.tasks.spawn(self._forget_old_responses(), "forget-old-responses")
 
     async def _forget_old_responses(self) -> None:

@@ -19,7 +19,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -88,6 +88,8 @@ class Engine:
         self._closing = False
         self._watches: dict[str, Watch] = {}  # process id -> what its waiting callers share
         self._announced: dict[str, str] = {}  # process id -> the final state its log line announced
+        # Told when a process waiting for its peer is to be looked at (timers.WaitTimers.schedule, once made).
+        self.checks: Callable[[datetime | None], None] = lambda at: None
 
     # --- entry points ---------------------------------------------------------------------------------------
 
@@ -115,6 +117,7 @@ class Engine:
     def settled(self, process_kind: str, process_id: str, status: ProcessStatus) -> None:
         """A transaction changed `process_id` and said what follows: run its pending step (which delivers after
         it), or deliver what it queued, without another transaction to find out."""
+        self.checks(status.check_at)
         if status.step_pending:
             self.wake(process_kind, process_id, status.state)
             return
@@ -226,6 +229,7 @@ class Engine:
                     await self._store_failed("step", process_id, exc, store_backoff)
                     continue
                 store_backoff.reset()
+                self.checks(status.check_at)
                 more = status.step_pending
                 next_entry = UNKNOWN if more else status.next_message
                 self._notify(process_kind, process_id, status.state)
@@ -304,10 +308,6 @@ class Engine:
         finally:
             self._drains.pop(process_id, None)
 
-    def _delivered(self, db: Any, entry: OutboxEntry, response: Any) -> tuple[bool, Next, str | None]:
-        status = self.runner.delivered(db, entry, response)
-        return status.step_pending, status.next_message, status.state
-
     async def _failed(self, entry: OutboxEntry, reason: str) -> None:
         """The message cannot be delivered: the process ends with `reason` (unless it had ended already)."""
         await self.store.run(self.runner.delivery_failed, entry, reason)
@@ -339,7 +339,9 @@ class Engine:
                 return False, UNKNOWN, None
             else:
                 if response.ok:
-                    return await self.store.run(self._delivered, entry, response.body)
+                    status = await self.store.run(self.runner.delivered, entry, response.body)
+                    self.checks(status.check_at)
+                    return status.step_pending, status.next_message, status.state
                 not_found_grace = (now - first_attempt).total_seconds() < self.settings.retry_not_found_for
                 if response.status == 404 and not_found_grace:
                     retryable, last_error = True, f"404 from {entry.url}"
