@@ -112,7 +112,15 @@ class ControlPlane:
                 log.info("old remembered answers dropped", extra={"count": dropped})
             await asyncio.sleep(RESPONSES_SWEEP_INTERVAL)
 
+    async def drain(self, grace: float) -> None:
+        """The node begins to stop: no deadline or state query any more, nothing new starts, and the steps and
+        deliveries under way get `grace` seconds to finish (while the listeners still serve what peers need to
+        verify these last messages)."""
+        await self.timers.stop()
+        await self.engine.close(grace)
+
     async def stop(self) -> None:
+        await self.timers.stop()
         await self.engine.close()
 
     # --- running steps --------------------------------------------------------------------------------------

@@ -86,6 +86,7 @@ class Engine:
         self._again_steps: set[str] = set()
         self._again_drains: set[str] = set()
         self._closing = False
+        self._stopping = asyncio.Event()  # set by close(): waits for a retry end at once
         self._watches: dict[str, Watch] = {}  # process id -> what its waiting callers share
         self._announced: dict[str, str] = {}  # process id -> the final state its log line announced
         # Told when a process waiting for its peer is to be looked at (timers.WaitTimers.schedule, once made).
@@ -150,12 +151,25 @@ class Engine:
             log.info("resumed unfinished work", extra={"steps": len(work), "outbox_processes": len(outbox)})
         return len(work) + len(outbox)
 
-    async def close(self) -> None:
+    async def close(self, grace: float = 0.0) -> None:
+        """Stop: nothing new starts; a step or a delivery under way gets `grace` seconds to finish (with what its
+        process queued meanwhile), but none waits for a retry; then the rest is cancelled. Whatever is left stays
+        in the store and is resumed at the next start."""
         self._closing = True
+        self._stopping.set()
         tasks = list(self._steps.values()) + list(self._drains.values())
+        if grace > 0 and tasks:
+            await asyncio.wait(tasks, timeout=grace)
         for task in tasks:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
+
+    async def _pause(self, seconds: float) -> bool:
+        """Wait `seconds` unless the engine stops meanwhile; whether it may go on."""
+        if not self._closing and seconds > 0:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._stopping.wait(), seconds)
+        return not self._closing
 
     def _notify(self, process_kind: str, process_id: str, state: str | None = None) -> None:
         """`process_id` changed; `state` is its committed state now, when the caller read it."""
@@ -226,7 +240,8 @@ class Engine:
                 try:
                     status = await self.store.run(self.runner.perform, process_kind, process_id)
                 except StoreError as exc:
-                    await self._store_failed("step", process_id, exc, store_backoff)
+                    if not await self._store_failed("step", process_id, exc, store_backoff):
+                        return  # stopping: the step stays pending in the store
                     continue
                 store_backoff.reset()
                 self.checks(status.check_at)
@@ -244,8 +259,9 @@ class Engine:
             next_entry = UNKNOWN
         finally:
             self._steps.pop(process_id, None)
-        # Deliver what the step queued in this same task (one task less per step), unless a delivery runs.
-        if self._closing or next_entry is None:
+        # Deliver what the step queued in this same task (one task less per step), unless a delivery runs; also
+        # while the node stops, within the grace it gives what is under way.
+        if next_entry is None:
             return
         if process_id in self._drains:
             self._again_drains.add(process_id)
@@ -259,9 +275,8 @@ class Engine:
     def _store_backoff() -> Backoff:
         return Backoff(STORE_RETRY_INITIAL, STORE_RETRY_MAX)
 
-    @staticmethod
-    async def _store_failed(what: str, process_id: str, exc: StoreError, backoff: Backoff) -> None:
-        """The store failed a step or a delivery: say so, and wait before the next attempt."""
+    async def _store_failed(self, what: str, process_id: str, exc: StoreError, backoff: Backoff) -> bool:
+        """The store failed a step or a delivery: say so, and wait before the next attempt (False: stopping)."""
         delay = backoff.next()
         log.warning(
             "%s postponed: the store failed: %s",
@@ -269,7 +284,7 @@ class Engine:
             exc,
             extra={"process_id": process_id, "attempt": backoff.attempts, "in_s": round(delay, 2)},
         )
-        await asyncio.sleep(delay)
+        return await self._pause(delay)
 
     # --- delivery -------------------------------------------------------------------------------------------
 
@@ -292,12 +307,14 @@ class Engine:
                 except asyncio.CancelledError:
                     raise
                 except StoreError as exc:  # the message is still queued: deliver it once the store works again
-                    await self._store_failed("delivery", process_id, exc, store_backoff)
+                    if not await self._store_failed("delivery", process_id, exc, store_backoff):
+                        break
                     entry = UNKNOWN
                     continue
                 except Exception:  # a bug must not strand the message: log it, try again later
                     log.exception("delivery failed unexpectedly; retrying", extra={"process_id": process_id})
-                    await asyncio.sleep(failures.next())
+                    if not await self._pause(failures.next()):
+                        break
                     entry = UNKNOWN
                     continue
                 store_backoff.reset()
@@ -326,7 +343,8 @@ class Engine:
         while True:
             now = datetime.now(UTC)
             if entry.not_before is not None and entry.not_before > now:
-                await asyncio.sleep((entry.not_before - now).total_seconds())
+                if not await self._pause((entry.not_before - now).total_seconds()):
+                    return False, None, None  # stopping: the message stays queued
             retryable = False
             try:
                 response = await self.peers.post(
@@ -369,7 +387,8 @@ class Engine:
                 },
             )
             remaining = (entry.deadline_at - datetime.now(UTC)).total_seconds()
-            await asyncio.sleep(max(0.0, min(delay, remaining)))
+            if not await self._pause(max(0.0, min(delay, remaining))):
+                return False, None, None  # stopping: the message stays queued for the next start
             # The process may have ended meanwhile (the peer terminated it): then nothing is left to send.
             current = await self.store.read(repo.next_outbox, entry.process_id)
             if current is None or current.id != entry.id:

@@ -53,6 +53,12 @@ class WaitTimers:
         if self._task is None:
             self._task = self.tasks.spawn(self._run(), "wait-timers")
 
+    async def stop(self) -> None:
+        task, self._task = self._task, None
+        if task is not None:
+            task.cancel()
+            await asyncio.gather(task, return_exceptions=True)
+
     def schedule(self, at: datetime | None) -> None:
         """A process is to be looked at `at`: wake the timer if that is sooner than it sleeps."""
         if at is not None and (self._next is None or at < self._next):

@@ -5,9 +5,12 @@ another's type): store, TLS and trust material, identity, outgoing HTTP, the tru
 evidence, the control plane, the data plane, and the three listeners' applications. Nothing else imports all of
 them, and no part configures another.
 
-Lifetimes are entered in start-up order on one exit stack and left in reverse: a stop closes the listeners first
-(in-flight requests finish), then the parts that send and record (control plane, trust records, data plane,
-evidence's last checkpoint), then the background tasks, the outgoing session and finally the store.
+Lifetimes are entered in start-up order on one exit stack and left in reverse. A stop first stops taking new
+work (readiness fails, new DSP requests are answered 503 with Retry-After) and gives the steps and deliveries
+under way DRAIN_GRACE seconds to finish, while the protocol listener still serves the DID document and the
+credential service that peers need to verify these last messages; then it closes the listeners (requests in
+progress finish), then the parts that send and record (control plane, trust records, data plane, evidence's last
+checkpoint), then the background tasks, the outgoing session and last of all the store.
 """
 
 from __future__ import annotations
@@ -59,12 +62,15 @@ from connector.trust.edge.service import TrustService, VerificationLog
 from connector.trust.edge.standing import StandingService
 from connector.trust.edge.trust_lists import TrustListKeeper
 from connector.web.endpoints import PublicEndpoints
+from connector.web.limits import Gate
 from connector.web.openapi import RouteGroup
 from connector.web.outgoing import OutgoingHttp
 from connector.web.peer_client import PeerClient
 from connector.web.tls import PeerTls, server_only_context
 
 log = logging.getLogger("connector.node")
+
+DRAIN_GRACE = 5.0  # seconds the steps and deliveries under way get to finish when the node stops
 
 
 def _utcnow() -> datetime:
@@ -90,6 +96,14 @@ class RunningNode:
     listeners: dict[str, Listener] = field(default_factory=dict)
     started_at: float = field(default_factory=time.monotonic)
     ready: bool = False
+    gate: Gate = field(default_factory=Gate)  # closed when the node begins to stop: no new DSP work
+
+    async def drain(self, grace: float = DRAIN_GRACE) -> None:
+        """Begin to stop: not ready, no new DSP work, and what is under way gets `grace` seconds to finish (the
+        first thing a stop does; `running` does it when its block ends)."""
+        self.ready = False
+        self.gate.close()
+        await self.control.drain(grace)
 
     @property
     def participant_id(self) -> str:
@@ -329,7 +343,7 @@ async def running(config: Config, clock: Callable[[], datetime] = _utcnow) -> As
             node,
             "protocol",
             config.protocol.listen,
-            build_protocol_app(tls, protocol, config.limits),
+            build_protocol_app(tls, protocol, config.limits, node.gate),
             tls.listener_context(check_crl=False) if tls is not None else None,
         )
         await _listen(
@@ -351,7 +365,9 @@ async def running(config: Config, clock: Callable[[], datetime] = _utcnow) -> As
                 tls.listener_context(require_client_cert=True),
             )
 
-        # Reachable: resume what was left unfinished, start the background work.
+        # Reachable: resume what was left unfinished, start the background work. A stop drains first (pushed
+        # last, so run first): while the listeners still serve, the last messages go out.
+        stack.push_async_callback(node.drain)
         await control.resume()
         if dcp is None:
             why = (

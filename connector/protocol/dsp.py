@@ -67,8 +67,9 @@ def _json(reply: Reply, headers: dict[str, str] | None = None) -> web.Response:
 
 
 def transient(problem: Problem) -> bool:
-    """A refusal that says "not now" rather than "no": the caller should retry."""
-    return problem.code.endswith((".unavailable", ".busy"))
+    """A refusal that says "not now" rather than "no": the caller should retry. A store that is closing (the node
+    is stopping) is one: whatever could not be checked or applied because of it is not the caller's fault."""
+    return problem.code.endswith((".unavailable", ".busy")) or problem.code == "store.closed"
 
 
 def _kind_of(path: str) -> str:
