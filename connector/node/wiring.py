@@ -146,8 +146,11 @@ class _ControlForData:
 
 
 @contextlib.asynccontextmanager
-async def running(config: Config, clock: Callable[[], datetime] = _utcnow) -> AsyncIterator[RunningNode]:
-    """Build and start a node; stop it when the block ends."""
+async def running(
+    config: Config, clock: Callable[[], datetime] = _utcnow, initialise: bool = False
+) -> AsyncIterator[RunningNode]:
+    """Build and start a node; stop it when the block ends. `initialise`: a store that is gone or empty although
+    the data folder records one is replaced by a new, empty store (`connector serve --initialise`)."""
     started_at = time.monotonic()
     definitions = seeds.definitions(config)  # a mistake in the configuration stops us before anything opens
     insecure = config.protocol.insecure_http
@@ -156,7 +159,7 @@ async def running(config: Config, clock: Callable[[], datetime] = _utcnow) -> As
     async with contextlib.AsyncExitStack() as stack:
         config.node.data_dir.mkdir(parents=True, exist_ok=True)
         stack.enter_context(exclusive(config.node.data_dir))
-        store = await stack.enter_async_context(open_store(config))
+        store = await stack.enter_async_context(open_store(config, initialise))
 
         # TLS and identity (none in the plain-HTTP conformance profile).
         keeper = TrustListKeeper(config.trust.lists if verifying else (), config.trust.list_refresh, clock)
