@@ -317,6 +317,13 @@ class TrustSection:
     list_refresh: float = _doc(
         "Seconds between fetches of the trust lists from their url.", kind="float", default=300.0, check=_check_positive
     )
+    freshness_grace: float = _doc(
+        "Seconds a CRL may be past its next update, or a trust list's URL fail to answer, before the node reports "
+        "itself not ready (/check/readiness) naming it; an expired trust list or own certificate is at once.",
+        kind="float",
+        default=3600.0,
+        check=lambda v: None if v >= 0 else "must be zero or more",
+    )
     credential_service_origins: tuple[str, ...] = _doc(
         "Origins (https://host:port) where a peer's credential service may be besides its DID's own host (an "
         "identity hub); the verifier asks them without presenting this node's certificate.",

@@ -39,10 +39,11 @@ from connector.evidence.edge.routes import EvidenceRoutes
 from connector.evidence.edge.service import NodeEvidence, signing_identity
 from connector.evidence.recorder import no_evidence
 from connector.identity import NodeIdentity, load_identity
-from connector.management.app import build_management_app
+from connector.management.app import HealthCheck, build_management_app
 from connector.management.definition_routes import DefinitionRoutes
 from connector.management.process_routes import ProcessRoutes
 from connector.node.documents import AgreementDocuments
+from connector.node.health import NodeHealth
 from connector.node.listeners import Listener, exclusive, listen, open_store
 from connector.policy.seam import Verdict
 from connector.protocol.app import build_protocol_app
@@ -93,6 +94,7 @@ class RunningNode:
     identity: NodeIdentity | None = None
     evidence: NodeEvidence | None = None
     dataplane: DataPlane | None = None
+    health: NodeHealth | None = None
     listeners: dict[str, Listener] = field(default_factory=dict)
     started_at: float = field(default_factory=time.monotonic)
     ready: bool = False
@@ -116,6 +118,9 @@ class RunningNode:
 
     async def store_healthy(self) -> bool:
         return await self.store.healthy()
+
+    async def health_checks(self) -> list[HealthCheck]:
+        return await self.health.checks() if self.health is not None else []
 
 
 class _ControlForData:
@@ -301,6 +306,15 @@ async def running(
             identity=identity,
             evidence=evidence,
             dataplane=dataplane,
+            health=NodeHealth(
+                store=store,
+                settings=config.trust,
+                keeper=keeper,
+                records=records,
+                clock=clock,
+                tls=tls,
+                identity=identity,
+            ),
             started_at=started_at,
         )
 

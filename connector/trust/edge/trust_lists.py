@@ -63,6 +63,7 @@ class ListState:
     source: str | None = None  # where the kept copy came from: file, url or store
     problem: Problem | None = None  # why the last candidate was refused
     problem_at: datetime | None = None
+    unreachable_since: datetime | None = None  # the url has not answered since (None: it did at the last fetch)
     file_stamp: tuple[int, int] = (-2, -2)
     url_due: float = 0.0  # monotonic time of the next url fetch
 
@@ -284,7 +285,10 @@ class TrustListKeeper:
         except (FetchFailed, UnicodeDecodeError) as exc:
             reason = str(exc) if isinstance(exc, FetchFailed) else "the answer is not a JWS"
             self._refused(state, Problem("trust_list.unavailable", f"trust list not fetched: {reason}"), now, "url")
+            if isinstance(exc, FetchFailed) and state.unreachable_since is None:
+                state.unreachable_since = now
             return False
+        state.unreachable_since = None
         return await self._consider(state, text, "url", store, now)
 
     async def _consider(self, state: ListState, candidate: str, source: str, store: Any, now: datetime) -> bool:
