@@ -25,6 +25,7 @@ from cryptography import x509
 from cryptography.hazmat.primitives.serialization import Encoding
 
 from connector import keys
+from connector.backoff import Backoff, jittered
 from connector.config import TrustListEntry
 from connector.errors import ConfigError, ConnectorError, Problem
 from connector.records.trust import KeptList
@@ -38,6 +39,7 @@ log = logging.getLogger("connector.trust")
 Clock = Callable[[], datetime]
 UrlFetch = Callable[[str], Awaitable[bytes]]
 MAX_LIST_BYTES = 2 * 1024 * 1024
+RETRY_INITIAL = 5.0  # seconds before a trust list url that failed is fetched again (doubling)
 
 
 def _stat(path: Path) -> tuple[int, int]:
@@ -66,6 +68,7 @@ class ListState:
     unreachable_since: datetime | None = None  # the url has not answered since (None: it did at the last fetch)
     file_stamp: tuple[int, int] = (-2, -2)
     url_due: float = 0.0  # monotonic time of the next url fetch
+    retry: Backoff | None = None  # after a failed url fetch: when to try again (doubling up to the refresh interval)
 
     @property
     def key(self) -> str:
@@ -261,9 +264,19 @@ class TrustListKeeper:
             if _stat(state.entry.file) != state.file_stamp:
                 changed |= await self._consider_file(state, store, now)
             if state.entry.url and (force_url or monotonic >= state.url_due):
-                state.url_due = monotonic + self.refresh_interval
                 changed |= await self._consider_url(state, store, fetch_url, now)
+                state.url_due = monotonic + self._next_fetch(state)
         return changed
+
+    def _next_fetch(self, state: ListState) -> float:
+        """Seconds until the url is fetched again: the refresh interval, with jitter so that the nodes of a
+        federation do not all ask at once; sooner after a failure, backing off to the interval."""
+        if state.retry is None:
+            state.retry = Backoff(min(RETRY_INITIAL, self.refresh_interval), self.refresh_interval)
+        if state.unreachable_since is None:
+            state.retry.reset()
+            return jittered(self.refresh_interval)
+        return state.retry.next()
 
     async def _consider_file(self, state: ListState, store: Any, now: datetime) -> bool:
         state.file_stamp = _stat(state.entry.file)
