@@ -413,6 +413,13 @@ class TrustSection:
     list_refresh: float = _doc(
         "Seconds between fetches of the trust lists from their url.", kind="float", default=300.0, check=_check_positive
     )
+    freshness_grace: float = _doc(
+        "Seconds a CRL may be past its next update, or a trust list's URL fail to answer, before the node reports "
+        "itself not ready (/check/readiness) naming it; an expired trust list or own certificate is at once.",
+        kind="float",
+        default=3600.0,
+        check=lambda v: None if v >= 0 else "must be zero or more",
+    )
     credential_service_origins: tuple[str, ...] = _doc(
         "Origins (https://host:port) where a peer's credential service may be besides its DID's own host (an "
         "identity hub); the verifier asks them without presenting this node's certificate.",
@@ -496,6 +503,21 @@ class DspSection:
     )
     message_spacing: float = _doc(
         "Minimum seconds between two messages of one process to the same peer.", kind="float", default=0.0
+    )
+    wait_deadline: float = _doc(
+        "Seconds a process waits for its peer's next move (a negotiation short of its end, a transfer REQUESTED); "
+        "then it ends TERMINATED and the peer is told.",
+        kind="float",
+        default=3600.0,
+        check=_check_positive,
+    )
+    state_query_after: float = _doc(
+        "Seconds a waiting process waits before it asks the peer for the process's state (GET "
+        ".../negotiations|transfers/{pid}) and follows it where it ended; asked again at this interval until the "
+        "wait deadline. 0: never asked.",
+        kind="float",
+        default=60.0,
+        check=lambda v: None if v >= 0 else "must be zero or more",
     )
     catalog_page_size: int = _doc(
         "Datasets per catalogue page (more pages are linked with Link headers).",

@@ -12,6 +12,12 @@ from connector.cli.client import add_config_argument, load
 def register(sub: argparse._SubParsersAction) -> None:
     serve = sub.add_parser("serve", help="run a connector node")
     add_config_argument(serve)
+    serve.add_argument(
+        "--initialise",
+        action="store_true",
+        help="begin with a new, empty store where the data folder records a store that is now missing or empty "
+        "(without it the node refuses to start then, rather than forget its agreements and evidence)",
+    )
     serve.set_defaults(func=cmd_serve)
 
 
@@ -21,7 +27,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
     config = load(args)
     setup_logging(config.log.level, config.log.format)
-    run_loop(serve(config))
+    run_loop(serve(config, initialise=args.initialise))
     return 0
 
 

@@ -58,6 +58,14 @@ def _common(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--timeout", type=float, default=120.0, help="seconds to wait for the transfer to start or resume (default 120)"
     )
+    parser.add_argument(
+        "--retry-for",
+        type=float,
+        default=60.0,
+        metavar="SECONDS",
+        help="how long to keep trying, with growing pauses, while the provider cannot be reached and no data "
+        "arrives (default 60); then exit status 3, and running the command again continues",
+    )
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
     parser.add_argument("--json", action="store_true", help="print the outcome as JSON (errors too)")
     add_config_argument(parser)
@@ -133,7 +141,17 @@ async def _pull(config: Config, agreement_id: str, args: argparse.Namespace) -> 
         raise UsageError("cli.exists", f"{out} already exists (use --overwrite to replace it)", "--out")
     identity = _identity(config)
     transfer_id, replace_foreign = await _transfer_id(client, agreement_id, out, args.timeout, progress)
-    puller = Puller(link, identity, out, overwrite=args.overwrite, progress=progress, wait_timeout=args.timeout)
+    if args.retry_for < 0:
+        raise UsageError("cli.usage", "--retry-for must be 0 or more seconds", "--retry-for")
+    puller = Puller(
+        link,
+        identity,
+        out,
+        overwrite=args.overwrite,
+        progress=progress,
+        wait_timeout=args.timeout,
+        retry_for=args.retry_for,
+    )
     return await puller.pull(transfer_id, replace_foreign=replace_foreign)
 
 

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from connector.control import negotiations, steps, transfers
+from connector.control import negotiations, steps, transfers, waiting
 from connector.control.decisions import Decisions, OfferedPolicy, Verdict
 from connector.control.events import Peer, Received
 from connector.control.facts import NO_FACTS, Admission, Facts
@@ -29,7 +29,17 @@ from connector.control.outcome import (
 )
 from connector.control.pending import PendingStep, StepName
 from connector.control.ports import AgreementSigner, DataPlane, EvidenceSink, Tx, no_evidence
-from connector.control.steps import NEGOTIATION, TRANSFER, ProcessKind, Script, StepContext, kind_of, new_urn
+from connector.control.steps import (
+    NEGOTIATION,
+    TRANSFER,
+    ProcessKind,
+    Script,
+    StepContext,
+    Waits,
+    kind_of,
+    new_urn,
+)
+from connector.control.waiting import StateQuery
 from connector.dsp.messages import (
     ContractAgreementMessage,
     ContractOfferMessage,
@@ -53,6 +63,7 @@ class ProcessStatus:
     state: str | None  # its state as committed (None: there is no such process)
     step_pending: bool  # a step of ours is pending (the engine runs it, and delivers after)
     next_message: OutboxEntry | None  # the first message still to deliver (not read while a step is pending)
+    check_at: datetime | None = None  # while it waits for the peer: when it is next looked at
 
 
 class StepRunner:
@@ -72,6 +83,8 @@ class StepRunner:
         signer: AgreementSigner | None = None,  # None: agreements are not signed (no evidence log)
         clock: Callable[[], datetime] = _utcnow,
         new_id: Callable[[], str] = new_urn,
+        http_callbacks: bool = False,  # accept plain-http callback addresses (the loopback test profile only)
+        waits: Waits | None = None,  # how long processes wait for their peers (None: without deadlines)
     ) -> None:
         self.participant_id = participant_id
         self.callback = callback
@@ -86,9 +99,13 @@ class StepRunner:
         self.signer = signer
         self.clock = clock
         self.new_id = new_id
+        self.http_callbacks = http_callbacks
+        self.waits = waits
 
     def context(self) -> StepContext:
-        return StepContext(self.participant_id, self.clock(), self.decisions, self.script, self.new_id)
+        return StepContext(
+            self.participant_id, self.clock(), self.decisions, self.script, self.new_id, self.http_callbacks, self.waits
+        )
 
     # --- messages from peers --------------------------------------------------------------------------------
 
@@ -98,15 +115,23 @@ class StepRunner:
         peer_id = event.peer.participant_id
         message_id = getattr(event.message, "message_id", None)
         if message_id:
-            seen = repo.remembered_response(tx, peer_id, message_id)
+            seen = repo.remembered_answer(tx, peer_id, message_id)
             if seen is not None:
-                return Reply(seen[0], seen[1]), None
+                return self._answered_again(tx, event, *seen), None
         reply, record = self._receive(tx, event)
         if message_id:
             repo.remember_response(tx, peer_id, message_id, reply.process_id, reply.status, reply.body, self.clock())
         if reply.process_id is None or record is None:
             return reply, None
         return reply, self._status(tx, record)
+
+    def _answered_again(self, tx: Tx, event: Received, status: int, body: Any, process_id: str | None) -> Reply:
+        """A message received before: its first answer, unless the process it was about has moved on since."""
+        if not 200 <= status < 300 or process_id is None:
+            return Reply(status, body)
+        kind = NEGOTIATION if isinstance(event.message.kind, NegotiationMessage) else TRANSFER
+        record = self._load(kind, tx, process_id)
+        return Reply(status, body) if record is None else steps.answered_again(kind, record, status, body)
 
     def _receive(self, tx: Tx, event: Received) -> tuple[Reply, Process | None]:
         msg = event.message
@@ -313,7 +338,7 @@ class StepRunner:
             facts = Facts(delivered_before=sum(1 for h in repo.history(tx, record.id) if h.cause == cause))
         after = self.persist(tx, steps.delivered(record, entry.message_type, response, facts, self.context()))
         more = after.pending is not None and after.pending != record.pending and not after.is_terminal
-        return ProcessStatus(str(after.state), more, repo.next_outbox(tx, entry.process_id))
+        return ProcessStatus(str(after.state), more, repo.next_outbox(tx, entry.process_id), after.check_at)
 
     def delivery_failed(self, tx: Tx, entry: OutboxEntry, reason: str) -> None:
         """The message cannot be delivered: the process ends with `reason` (unless it had ended already)."""
@@ -323,6 +348,25 @@ class StepRunner:
         if record is None or record.is_terminal:
             return
         self.persist(tx, steps.delivery_failed(record, reason, self.context()))
+
+    # --- processes waiting for their peers ------------------------------------------------------------------
+
+    def check_due(self, tx: Tx, kind_name: str, pid: str) -> tuple[StateQuery | None, ProcessStatus | None]:
+        """The process's check time has come: give up at its deadline, or say which state query to send (its next
+        check is moved on first, so that a query that never comes back is simply sent again later)."""
+        kind = steps.KINDS[kind_name]
+        record = self._load(kind, tx, pid)
+        queued = repo.count_queued(tx, pid) if record is not None else 0
+        outcome, query = waiting.when_due(record, queued, self.context())
+        if outcome is None:
+            return query, None
+        return query, self._status(tx, self.persist(tx, outcome))
+
+    def follow_peer(self, tx: Tx, kind_name: str, pid: str, status: int, body: Any) -> ProcessStatus | None:
+        """The peer answered our state query with `status` and `body`: follow it where it says the process ended."""
+        kind = steps.KINDS[kind_name]
+        outcome = waiting.followed(self._load(kind, tx, pid), status, body, self.context())
+        return None if outcome is None else self._status(tx, self.persist(tx, outcome))
 
     # --- the data plane's port ------------------------------------------------------------------------------
 
@@ -439,7 +483,8 @@ class StepRunner:
     @staticmethod
     def _status(tx: Tx, record: Process) -> ProcessStatus:
         step_pending = record.pending is not None and not record.is_terminal
-        return ProcessStatus(str(record.state), step_pending, None if step_pending else repo.next_outbox(tx, record.id))
+        next_message = None if step_pending else repo.next_outbox(tx, record.id)
+        return ProcessStatus(str(record.state), step_pending, next_message, record.check_at)
 
     @staticmethod
     def _offered(tx: Tx, dataset_id: str | None) -> tuple[OfferedPolicy, ...]:

@@ -20,7 +20,8 @@ from connector.control.engine import DeliverySettings, Engine
 from connector.control.events import Peer, Received
 from connector.control.outcome import Reply
 from connector.control.ports import AgreementSigner, DataPlane, EvidenceSink, no_evidence
-from connector.control.steps import Script
+from connector.control.steps import Script, Waits
+from connector.control.timers import WaitTimers
 from connector.policy.parties import PartyNames
 from connector.policy.seam import Verdict
 from connector.records.processes import Negotiation, Transfer
@@ -57,6 +58,7 @@ class ControlPlane:
         parties: PartyNames | None = None,
         telemetry: Telemetry = NO_TELEMETRY,
         withhold: catalog.Withhold | None = None,
+        http_callbacks: bool = False,
     ) -> None:
         self.participant_id = participant_id
         self.parties = parties or PartyNames()  # data-space names (aliases) of the participants
@@ -76,6 +78,11 @@ class ControlPlane:
             evidence=evidence,
             dataplane=dataplane,
             signer=signer,
+            http_callbacks=http_callbacks,
+            waits=Waits(
+                timedelta(seconds=dsp.wait_deadline),
+                timedelta(seconds=dsp.state_query_after) if dsp.state_query_after > 0 else None,
+            ),
         )
         self.engine = Engine(
             store,
@@ -85,6 +92,8 @@ class ControlPlane:
             DeliverySettings(dsp.retry_initial, dsp.retry_max, dsp.retry_not_found_for),
             telemetry,
         )
+        self.timers = WaitTimers(store, tasks, peers, self.runner, self.engine.settled)
+        self.engine.checks = self.timers.schedule
         self.catalog = catalog.CatalogService(store, peers, decisions, catalogue, self.parties, withhold)
 
     async def load_definitions(self) -> None:
@@ -95,8 +104,10 @@ class ControlPlane:
             log.info("configured assets, policies and offers applied", extra={"definitions": count})
 
     async def resume(self) -> None:
-        """Once peers can reach us: pick up unfinished steps and deliveries, and forget old answers daily."""
+        """Once peers can reach us: pick up unfinished steps and deliveries, look at waiting processes when their time
+        comes, and forget old answers daily."""
         await self.engine.resume()
+        self.timers.start()
         self.tasks.spawn(self._forget_old_responses(), "forget-old-responses")
 
     async def _forget_old_responses(self) -> None:
@@ -109,7 +120,15 @@ class ControlPlane:
                 log.info("old remembered answers dropped", extra={"count": dropped})
             await asyncio.sleep(RESPONSES_SWEEP_INTERVAL)
 
+    async def drain(self, grace: float) -> None:
+        """The node begins to stop: no deadline or state query any more, nothing new starts, and the steps and
+        deliveries under way get `grace` seconds to finish (while the listeners still serve what peers need to
+        verify these last messages)."""
+        await self.timers.stop()
+        await self.engine.close(grace)
+
     async def stop(self) -> None:
+        await self.timers.stop()
         await self.engine.close()
 
     # --- running steps --------------------------------------------------------------------------------------

@@ -1,9 +1,12 @@
 """The control plane's event loop side: runs pending steps and delivers outgoing messages, driven by events.
 
 Nothing here polls. A step runs when something happened (a message arrived, a user asked, a delivery
-succeeded); a message is sent as soon as it is queued and retried with exponential back-off only while the peer
-is unreachable or answers 5xx, until its deadline, when the process ends with the reason. Messages of one process
-leave in the order they were queued. At start-up every unfinished step and undelivered message is resumed.
+succeeded); a message is sent as soon as it is queued and retried with exponential back-off and jitter only while
+the peer is unreachable or answers 5xx, until its deadline, when the process ends with the reason. Messages of one
+process leave in the order they were queued. At start-up every unfinished step and undelivered message is resumed.
+
+A store that fails (full, locked, read-only, away) fails a step or a delivery only for now: both are tried again
+with back-off until the store works again, and nothing is lost meanwhile (what was not committed is still owed).
 
 Every hop to the store thread costs a transaction and a wake-up of the loop, so the transaction that changes a
 process also says what follows (`ProcessStatus`: is a step pending, which message is next in the outbox), and the
@@ -16,15 +19,17 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
+from connector.backoff import Backoff
 from connector.control.apply import ProcessStatus, StepRunner
 from connector.dsp.vocabulary import NegotiationState, TransferState
 from connector.errors import ConnectorError
 from connector.records.processes import OutboxEntry
+from connector.store.errors import StoreError
 from connector.store.interface import Store
 from connector.store.sql import processes as repo
 from connector.tasks import Tasks
@@ -44,6 +49,10 @@ Next = OutboxEntry | None | _Unknown
 FINAL_STATES = frozenset(s.value for states in (NegotiationState, TransferState) for s in states if s.is_terminal)
 READERS = {"negotiation": repo.get_negotiation, "transfer": repo.get_transfer}
 MAX_ANNOUNCED = 4096
+# A step or a delivery the store failed is tried again after these delays (with jitter): the store is the node's
+# own, so it is asked again soon, but never in a tight loop while it stays full, locked or away.
+STORE_RETRY_INITIAL = 0.05
+STORE_RETRY_MAX = 5.0
 
 
 class Watch:
@@ -86,8 +95,11 @@ class Engine:
         self._again_steps: set[str] = set()
         self._again_drains: set[str] = set()
         self._closing = False
+        self._stopping = asyncio.Event()  # set by close(): waits for a retry end at once
         self._watches: dict[str, Watch] = {}  # process id -> what its waiting callers share
         self._announced: dict[str, str] = {}  # process id -> the final state its log line announced
+        # Told when a process waiting for its peer is to be looked at (timers.WaitTimers.schedule, once made).
+        self.checks: Callable[[datetime | None], None] = lambda at: None
 
     # --- entry points ---------------------------------------------------------------------------------------
 
@@ -115,6 +127,7 @@ class Engine:
     def settled(self, process_kind: str, process_id: str, status: ProcessStatus) -> None:
         """A transaction changed `process_id` and said what follows: run its pending step (which delivers after
         it), or deliver what it queued, without another transaction to find out."""
+        self.checks(status.check_at)
         if status.step_pending:
             self.wake(process_kind, process_id, status.state)
             return
@@ -147,12 +160,25 @@ class Engine:
             log.info("resumed unfinished work", extra={"steps": len(work), "outbox_processes": len(outbox)})
         return len(work) + len(outbox)
 
-    async def close(self) -> None:
+    async def close(self, grace: float = 0.0) -> None:
+        """Stop: nothing new starts; a step or a delivery under way gets `grace` seconds to finish (with what its
+        process queued meanwhile), but none waits for a retry; then the rest is cancelled. Whatever is left stays
+        in the store and is resumed at the next start."""
         self._closing = True
+        self._stopping.set()
         tasks = list(self._steps.values()) + list(self._drains.values())
+        if grace > 0 and tasks:
+            await asyncio.wait(tasks, timeout=grace)
         for task in tasks:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
+
+    async def _pause(self, seconds: float) -> bool:
+        """Wait `seconds` unless the engine stops meanwhile; whether it may go on."""
+        if not self._closing and seconds > 0:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._stopping.wait(), seconds)
+        return not self._closing
 
     def _notify(self, process_kind: str, process_id: str, state: str | None = None) -> None:
         """`process_id` changed; `state` is its committed state now, when the caller read it."""
@@ -217,11 +243,23 @@ class Engine:
 
     async def _step_loop(self, process_kind: str, process_id: str) -> None:
         next_entry: Next = UNKNOWN
+        store_backoff = self._store_backoff()
         try:
             while True:
+                failure: StoreError | None = None
                 with self.tracer.span(f"step {process_kind}", attributes={"connector.process_id": process_id}) as span:
-                    status = await self.store.run(self.runner.perform, process_kind, process_id)
-                    span.set("connector.state", status.state or "")
+                    try:
+                        status = await self.store.run(self.runner.perform, process_kind, process_id)
+                    except StoreError as exc:
+                        failure = exc
+                    else:
+                        span.set("connector.state", status.state or "")
+                if failure is not None:
+                    if not await self._store_failed("step", process_id, failure, store_backoff):
+                        return  # stopping: the step stays pending in the store
+                    continue
+                store_backoff.reset()
+                self.checks(status.check_at)
                 more = status.step_pending
                 next_entry = UNKNOWN if more else status.next_message
                 self._notify(process_kind, process_id, status.state)
@@ -236,8 +274,9 @@ class Engine:
             next_entry = UNKNOWN
         finally:
             self._steps.pop(process_id, None)
-        # Deliver what the step queued in this same task (one task less per step), unless a delivery runs.
-        if self._closing or next_entry is None:
+        # Deliver what the step queued in this same task (one task less per step), unless a delivery runs; also
+        # while the node stops, within the grace it gives what is under way.
+        if next_entry is None:
             return
         if process_id in self._drains:
             self._again_drains.add(process_id)
@@ -247,39 +286,59 @@ class Engine:
         self._drains[process_id] = task
         await self._drain(process_kind, process_id, next_entry)
 
+    @staticmethod
+    def _store_backoff() -> Backoff:
+        return Backoff(STORE_RETRY_INITIAL, STORE_RETRY_MAX)
+
+    async def _store_failed(self, what: str, process_id: str, exc: StoreError, backoff: Backoff) -> bool:
+        """The store failed a step or a delivery: say so, and wait before the next attempt (False: stopping)."""
+        delay = backoff.next()
+        log.warning(
+            "%s postponed: the store failed: %s",
+            what,
+            exc,
+            extra={"process_id": process_id, "attempt": backoff.attempts, "in_s": round(delay, 2)},
+        )
+        return await self._pause(delay)
+
     # --- delivery -------------------------------------------------------------------------------------------
 
     async def _drain(self, process_kind: str, process_id: str, first: Next = UNKNOWN) -> None:
         entry = first
+        store_backoff = self._store_backoff()
+        failures = Backoff(self.settings.retry_initial, max(self.settings.retry_initial, self.settings.retry_max))
         try:
             while True:
-                if isinstance(entry, _Unknown):
-                    entry = await self.store.read(repo.next_outbox, process_id)
-                if entry is None:
-                    if process_id in self._again_drains:
-                        self._again_drains.discard(process_id)
-                        entry = UNKNOWN
-                        continue
-                    break
                 try:
+                    if isinstance(entry, _Unknown):
+                        entry = await self.store.read(repo.next_outbox, process_id)
+                    if entry is None:
+                        if process_id in self._again_drains:
+                            self._again_drains.discard(process_id)
+                            entry = UNKNOWN
+                            continue
+                        break
                     more, entry, state = await self._deliver_one(entry)
                 except asyncio.CancelledError:
                     raise
-                except Exception:  # a bug must not strand the message: log it, try again shortly
-                    log.exception("delivery failed unexpectedly; retrying", extra={"process_id": process_id})
-                    await asyncio.sleep(self.settings.retry_max)
+                except StoreError as exc:  # the message is still queued: deliver it once the store works again
+                    if not await self._store_failed("delivery", process_id, exc, store_backoff):
+                        break
                     entry = UNKNOWN
                     continue
+                except Exception:  # a bug must not strand the message: log it, try again later
+                    log.exception("delivery failed unexpectedly; retrying", extra={"process_id": process_id})
+                    if not await self._pause(failures.next()):
+                        break
+                    entry = UNKNOWN
+                    continue
+                store_backoff.reset()
                 if more:
                     self.wake(process_kind, process_id, state)
                 else:
                     self._notify(process_kind, process_id, state)
         finally:
             self._drains.pop(process_id, None)
-
-    def _delivered(self, db: Any, entry: OutboxEntry, response: Any) -> tuple[bool, Next, str | None]:
-        status = self.runner.delivered(db, entry, response)
-        return status.step_pending, status.next_message, status.state
 
     async def _failed(self, entry: OutboxEntry, reason: str) -> None:
         """The message cannot be delivered: the process ends with `reason` (unless it had ended already)."""
@@ -293,13 +352,14 @@ class Engine:
     async def _deliver_one(self, entry: OutboxEntry) -> tuple[bool, Next, str | None]:
         """Deliver one message: (another step became pending, the next outbox entry if it was read, the
         process's state when it was read)."""
-        delay = self.settings.retry_initial
+        backoff = Backoff(self.settings.retry_initial, max(self.settings.retry_initial, self.settings.retry_max))
         first_attempt = datetime.now(UTC)
         last_error = entry.last_error or ""
         while True:
             now = datetime.now(UTC)
             if entry.not_before is not None and entry.not_before > now:
-                await asyncio.sleep((entry.not_before - now).total_seconds())
+                if not await self._pause((entry.not_before - now).total_seconds()):
+                    return False, None, None  # stopping: the message stays queued
             retryable = False
             try:
                 with self.tracer.span(
@@ -316,7 +376,9 @@ class Engine:
                 return False, UNKNOWN, None
             else:
                 if response.ok:
-                    return await self.store.run(self._delivered, entry, response.body)
+                    status = await self.store.run(self.runner.delivered, entry, response.body)
+                    self.checks(status.check_at)
+                    return status.step_pending, status.next_message, status.state
                 not_found_grace = (now - first_attempt).total_seconds() < self.settings.retry_not_found_for
                 if response.status == 404 and not_found_grace:
                     retryable, last_error = True, f"404 from {entry.url}"
@@ -334,6 +396,7 @@ class Engine:
                 return False, UNKNOWN, None
             await self.store.run(repo.outbox_failed_attempt, entry.id, last_error)
             self.meter.delivery_retried(entry.message_type)
+            delay = backoff.next()
             log.info(
                 "delivery retry",
                 extra={
@@ -344,8 +407,8 @@ class Engine:
                 },
             )
             remaining = (entry.deadline_at - datetime.now(UTC)).total_seconds()
-            await asyncio.sleep(max(0.0, min(delay, remaining)))
-            delay = min(delay * 2, self.settings.retry_max)
+            if not await self._pause(max(0.0, min(delay, remaining))):
+                return False, None, None  # stopping: the message stays queued for the next start
             # The process may have ended meanwhile (the peer terminated it): then nothing is left to send.
             current = await self.store.read(repo.next_outbox, entry.process_id)
             if current is None or current.id != entry.id:

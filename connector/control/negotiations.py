@@ -75,7 +75,7 @@ def initial_request(
             "an initial ContractRequestMessage (with callbackAddress) goes to /negotiations/request",
         )
         return KIND.error(400, problem, event.path_pid, msg.consumer_pid)
-    answered = first_message_answered(KIND, event, existing)
+    answered = first_message_answered(KIND, event, existing, ctx)
     if answered is not None:
         return answered
     allowed = machine.receive(Role.PROVIDER, None, M.REQUEST)
@@ -111,7 +111,7 @@ def initial_offer(event: Received, ctx: StepContext, existing: Negotiation | Non
     if event.path_pid is not None:
         problem = Problem("dsp.negotiation.misrouted", "an initial ContractOfferMessage goes to /negotiations/offers")
         return KIND.error(400, problem, msg.provider_pid, event.path_pid)
-    answered = first_message_answered(KIND, event, existing)
+    answered = first_message_answered(KIND, event, existing, ctx)
     if answered is not None:
         return answered
     allowed = machine.receive(Role.CONSUMER, None, M.OFFER)

@@ -17,7 +17,7 @@ import json
 import uuid
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from types import EllipsisType
 from typing import Any, Generic, Protocol, TypeVar
 
@@ -46,6 +46,7 @@ from connector.dsp.messages import (
     TransferTerminationMessage,
 )
 from connector.dsp.process_machine import ProcessMachine, Transition, TransitionRefusal
+from connector.dsp.process_messages import callback_problem, pid_problem, pid_segment
 from connector.dsp.vocabulary import NegotiationMessage, NegotiationState, Role, TransferMessage, TransferState
 from connector.errors import ConnectorError, Problem
 from connector.records.processes import Agreement, Negotiation
@@ -67,6 +68,20 @@ def new_urn() -> str:
 
 
 @dataclass(frozen=True)
+class Waits:
+    """How long a process waits for its peer: the deadline when it gives up (and tells the peer), and after how
+    long (then again at that interval) it asks the peer for the process's state; None: it never asks."""
+
+    deadline: timedelta
+    query_after: timedelta | None = None
+
+    def times(self, now: datetime) -> tuple[datetime, datetime]:
+        """(deadline_at, check_at) for a process that starts waiting at `now`."""
+        deadline = now + self.deadline
+        return deadline, deadline if self.query_after is None else min(deadline, now + self.query_after)
+
+
+@dataclass(frozen=True)
 class StepContext:
     """What a step may use besides its process, the event and the facts: made by the shell for each step."""
 
@@ -75,6 +90,8 @@ class StepContext:
     decisions: Decisions
     script: Script | None = None
     new_id: Callable[[], str] = new_urn  # a new process, agreement or message id
+    http_callbacks: bool = False  # peers may give plain-http callback addresses (the loopback test profile only)
+    waits: Waits | None = None  # None: processes wait for their peers without deadlines (the steps' own tests)
 
 
 @dataclass(frozen=True)
@@ -112,7 +129,7 @@ class ProcessKind:
     def url(self, record: Process, action: str) -> str:
         """Where the peer takes `action` messages about `record`: under the peer's own process id."""
         peer_pid = record.consumer_pid if record.role == Role.PROVIDER else record.provider_pid
-        return f"{record.peer_address}/{self.path}/{peer_pid}/{action}"
+        return f"{record.peer_address}/{self.path}/{pid_segment(peer_pid or '')}/{action}"
 
 
 NEGOTIATION = ProcessKind(
@@ -144,12 +161,23 @@ def kind_of(process: Process) -> ProcessKind:
     return NEGOTIATION if isinstance(process, Negotiation) else TRANSFER
 
 
+def waits_for_peer(process: Process) -> bool:
+    """Whether the process cannot go on until its peer (or, for an offer to consider, our own user) moves: it
+    has not ended and owes no step. Every such negotiation state is a wait (REQUESTED, OFFERED, ACCEPTED, AGREED,
+    VERIFIED); of a transfer only REQUESTED: STARTED is data flowing (or ready to) and SUSPENDED a pause one side
+    chose, both for as long as the parties want."""
+    if process.is_terminal or process.pending is not None:
+        return False
+    return isinstance(process, Negotiation) or process.state == TransferState.REQUESTED
+
+
 class Draft(Generic[P]):
     """The outcome a step is making: the process as it becomes, and what is to be written and sent with it."""
 
     def __init__(self, record: P, ctx: StepContext, *, created: bool = False) -> None:
         self.kind = kind_of(record)
         self.ctx = ctx
+        self.before: P | None = None if created else record
         self.record: P = record
         self.changed = created
         self.history: list[HistoryNote] = []
@@ -188,7 +216,7 @@ class Draft(Generic[P]):
         """Move to `to_state` (or only record a change when the state stays). `why` goes into the history entry;
         `changes` are record fields (including the record's own `reason`)."""
         if to_state.is_terminal:  # nothing is owed in a final state
-            changes = {**changes, "pending": None, "deadline_at": None}
+            changes = {**changes, "pending": None, "deadline_at": None, "check_at": None}
         before = self.record
         self.change(state=to_state, updated_at=self.ctx.now, **changes)
         self.history.append(HistoryNote(cause, str(before.state), str(to_state), why, detail))
@@ -203,9 +231,11 @@ class Draft(Generic[P]):
         *,
         signing: SignAgreement | Countersign | None = None,
         flow: OpenFlow | None = None,
+        cause: str | None = None,
         **changes: Any,
     ) -> None:
-        """Queue `body` for the peer and take the transition the machine allows; raises if it is not allowed."""
+        """Queue `body` for the peer and take the transition the machine allows; raises if it is not allowed.
+        The history names the transition by the message sent, unless `cause` says why it was sent."""
         allowed = self.kind.machine.send(self.record.role, self.record.state, message)
         if isinstance(allowed, TransitionRefusal):
             raise ConnectorError(allowed.problem.code, allowed.problem.reason)
@@ -213,10 +243,11 @@ class Draft(Generic[P]):
         self.messages.append(Outgoing(url, body.get("@type", str(message)), body, signing))
         if flow is not None:
             self.flow = flow
-        self.transition(allowed.target, f"sent {message.label}", why, detail, **changes)
+        self.transition(allowed.target, cause or f"sent {message.label}", why, detail, **changes)
 
-    def terminate(self, reason: str, code: str = "terminated") -> None:
-        """End the process and tell the peer why (when the peer already knows the process)."""
+    def terminate(self, reason: str, code: str = "terminated", cause: str | None = None) -> None:
+        """End the process and tell the peer why (when the peer already knows the process); `cause` names the
+        transition in the history (default: the termination message sent, or "terminated")."""
         self.drop_queued = True
         record = self.record
         if record.provider_pid and record.consumer_pid:
@@ -224,13 +255,35 @@ class Draft(Generic[P]):
                 provider_pid=record.provider_pid, consumer_pid=record.consumer_pid, code=code, reason=(reason,)
             ).to_json()
             try:
-                self.send(self.kind.termination, body, self.kind.url(record, "termination"), reason, reason=reason)
+                url = self.kind.url(record, "termination")
+                self.send(self.kind.termination, body, url, reason, cause=cause, reason=reason)
                 return
             except ConnectorError:
                 pass
-        self.transition(self.kind.terminated, "terminated", reason, reason=reason)
+        self.transition(self.kind.terminated, cause or "terminated", reason, reason=reason)
+
+    def _wait_times(self) -> None:
+        """A process that starts waiting for its peer gets its deadline and its first state query; one that
+        no longer waits has neither. While it keeps waiting in the same state, its times stay."""
+        waits = self.ctx.waits
+        if waits is None:
+            return
+        record, before = self.record, self.before
+        if waits_for_peer(record):
+            same_wait = (
+                before is not None
+                and before.state == record.state
+                and waits_for_peer(before)
+                and record.deadline_at is not None
+            )
+            if not same_wait:
+                deadline_at, check_at = waits.times(self.ctx.now)
+                self.change(deadline_at=deadline_at, check_at=check_at)
+        elif record.deadline_at is not None or record.check_at is not None:
+            self.change(deadline_at=None, check_at=None)
 
     def outcome(self, reply: Reply | None = None) -> Outcome:
+        self._wait_times()
         return Outcome(
             record=self.record,
             at=self.ctx.now,
@@ -308,15 +361,34 @@ def receipt(event: Received) -> EvidenceNote:
     return EvidenceNote("dsp.received", dict(event.body), {"type": event.message.kind})
 
 
-def first_message_answered(kind: ProcessKind, event: Received, existing: Process | None) -> Reply | None:
-    """The answer to a peer's first message that starts no process: a retry is acknowledged as the process it
-    started (`existing`), a message whose callbackAddress is no http(s) URL is refused."""
+def answered_again(kind: ProcessKind, record: Process, status: int, remembered: Any = None) -> Reply:
+    """The answer to a message received again (the peer's answer got lost and it retried): the first answer
+    (`status`, `remembered`) while the process is as it was then, the process as it is now when it moved on, and
+    the protocol's error when it has ended TERMINATED since, so that the peer ends its side too instead of waiting
+    for a process that is over."""
+    if isinstance(remembered, dict) and remembered.get("state") == str(record.state):
+        return Reply(status, remembered)
+    if record.state == kind.terminated:
+        problem = Problem(
+            f"{kind.machine.code_prefix}.terminated",
+            f"the {kind.machine.process} has ended: TERMINATED ({record.reason or 'no reason given'})",
+        )
+        return kind.error(400, problem, record.provider_pid, record.consumer_pid)
+    return kind.ack(record, status)
+
+
+def first_message_answered(
+    kind: ProcessKind, event: Received, existing: Process | None, ctx: StepContext
+) -> Reply | None:
+    """The answer to a peer's first message that starts no process: a retry is answered for the process it
+    started (`existing`), a message whose callbackAddress we would not send to is refused."""
     if existing is not None:
-        return kind.ack(existing, 201)
+        return answered_again(kind, existing, 201)
     msg = event.message
-    if is_url(msg.callback_address):
+    why = callback_problem(msg.callback_address, allow_http=ctx.http_callbacks)
+    if why is None:
         return None
-    problem = Problem("dsp.invalid_message", "callbackAddress must be an http(s) URL", "$.callbackAddress")
+    problem = Problem("dsp.invalid_message", f"callbackAddress {why}", "$.callbackAddress")
     return kind.error(400, problem, getattr(msg, "provider_pid", None), getattr(msg, "consumer_pid", None))
 
 
@@ -392,8 +464,11 @@ def delivered(record: Process, message_type: str, response: Any, facts: Facts, c
     kind = draft.kind
     if message_type == kind.request and record.role == Role.CONSUMER and record.provider_pid is None:
         provider_pid = response.get("providerPid") if isinstance(response, dict) else None
-        if not isinstance(provider_pid, str) or not provider_pid:
+        unusable = pid_problem(provider_pid)
+        if unusable is not None:
             why = f"the provider's answer to our {message_type} names no providerPid"
+            if isinstance(provider_pid, str) and provider_pid:
+                why = f"the providerPid in the provider's answer to our {message_type} {unusable}"
             # A negotiation keeps the reason it ended; a transfer ending so never did (its row stays as it was).
             changes: dict[str, Any] = {"reason": why} if kind is NEGOTIATION else {}
             draft.transition(kind.terminated, "delivery failed", why, **changes)
@@ -408,19 +483,15 @@ def delivered(record: Process, message_type: str, response: Any, facts: Facts, c
 
 
 def delivery_failed(record: Process, reason: str, ctx: StepContext) -> Outcome:
-    """The peer refused our message, or stayed away past the deadline: the process ends, with that reason."""
+    """The peer refused our message, or stayed away past the deadline: the process ends, with that reason, and
+    the peer is told (best effort: the termination is tried until its own delivery deadline, then dropped), so
+    that a peer that comes back does not wait for a process we gave up."""
     draft = Draft(record, ctx)
-    draft.transition(draft.kind.terminated, "delivery failed", reason, reason=reason)
+    draft.terminate(reason, code="delivery.failed", cause="delivery failed")
     return draft.outcome()
 
 
 # --- helpers -------------------------------------------------------------------------------------------------------
-
-
-def is_url(value: Any) -> bool:
-    return (
-        isinstance(value, str) and (value.startswith("https://") or value.startswith("http://")) and len(value) < 2048
-    )
 
 
 def peer_reason(prefix: str, code: str | None, reasons: tuple[Any, ...]) -> str:

@@ -65,7 +65,7 @@ def initial_request(
     """Provider: a consumer's TransferRequestMessage. `existing`: the transfer this consumer pid already started
     with us; `agreement`: the agreement it names; `asset`: that agreement's dataset."""
     msg: TransferRequestMessage = event.message
-    answered = first_message_answered(KIND, event, existing)
+    answered = first_message_answered(KIND, event, existing, ctx)
     if answered is not None:
         return answered
     peer_id = event.peer.participant_id

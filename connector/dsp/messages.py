@@ -29,6 +29,7 @@ from connector.dsp.negotiation_messages import (
     ContractOfferMessage,
     ContractRequestMessage,
 )
+from connector.dsp.process_messages import pid_problem
 from connector.dsp.schemas import INVALID_MESSAGE, validate
 from connector.dsp.transfer_messages import (
     DataAddress,
@@ -105,6 +106,7 @@ MESSAGE_CLASSES: Mapping[str, type[Message]] = {
 # Deeper than any legitimate DSP document (nested ODRL constraints included); refusing early keeps
 # recursive validation from exhausting the stack on hostile input.
 MAX_DEPTH = 32
+PID_KEYS = ("providerPid", "consumerPid")  # process ids: opaque path segments (process_messages.pid_problem)
 
 _TYPE_WHERE = "$['@type']"
 _NAME_TAIL = re.compile(r"[^:/#]+$")
@@ -116,7 +118,8 @@ def parse_message(body: Any, expected: str | None = None) -> Message:
     """The message value of a decoded JSON body.
 
     `expected` is the compact type the endpoint accepts (e.g. "ContractRequestMessage"); any other type is
-    refused with `dsp.unexpected_message`. Unknown properties are kept in the message's `extensions`.
+    refused with `dsp.unexpected_message`. Unknown properties are kept in the message's `extensions`. Process ids
+    (providerPid, consumerPid) must be opaque path segments (`process_messages.pid_problem`).
     """
     if expected is not None and expected not in MESSAGE_CLASSES:
         raise ValueError(f"{expected!r} is not a DSP message type")
@@ -145,6 +148,9 @@ def parse_message(body: Any, expected: str | None = None) -> Message:
             where=first.where,
             problems=[{"where": p.where, "reason": p.reason} for p in problems],
         )
+    for key in PID_KEYS:
+        if key in body and (why := pid_problem(body[key])) is not None:
+            raise ConnectorError(INVALID_MESSAGE, f"invalid {message_type}: {key} {why}", where=f"$.{key}")
     return cls.from_json(body)
 
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Protocol
 
 from aiohttp import web
@@ -32,6 +33,17 @@ def problem_refusal(request: web.Request, status: int, problem: Problem) -> web.
     return response
 
 
+@dataclass(frozen=True)
+class HealthCheck:
+    """One part of the node, checked by exercising it: `name` (store, certificate, crl, trust_lists, peers),
+    whether it holds, what was found, and whether a failure takes the node out of rotation (readiness)."""
+
+    name: str
+    ok: bool
+    detail: str
+    readiness: bool = True
+
+
 class NodeStatus(Protocol):
     """What the probes report about the running node."""
 
@@ -45,26 +57,42 @@ class NodeStatus(Protocol):
 
     async def store_healthy(self) -> bool: ...
 
+    async def health_checks(self) -> list[HealthCheck]: ...
+
+
+def _problems(checks: list[HealthCheck]) -> list[dict[str, str]]:
+    return [{"check": c.name, "detail": c.detail} for c in checks if not c.ok]
+
 
 class Probes:
     def __init__(self, status: NodeStatus) -> None:
         self.status = status
 
     async def health(self, request: web.Request) -> web.Response:
+        """Every check, exercised now; the body names what failed and why."""
         status = self.status
-        store_ok = await status.store_healthy()
+        checks = await status.health_checks()
+        healthy = status.ready and all(c.ok for c in checks)
         body = {
-            "status": "ok" if store_ok and status.ready else "degraded",
+            "status": "ok" if healthy else "degraded",
             "participantId": status.participant_id,
             "version": __version__,
             "uptimeSeconds": round(time.monotonic() - status.started_at, 1),
-            "checks": {"store": "ok" if store_ok else "failing", "listeners": sorted(status.listener_names())},
+            "checks": {
+                **{c.name: "ok" if c.ok else "failing" for c in checks},
+                "listeners": sorted(status.listener_names()),
+            },
+            "details": {c.name: c.detail for c in checks},
+            "problems": _problems(checks) + ([] if status.ready else [{"check": "node", "detail": "not running"}]),
         }
-        return web.json_response(body, status=200 if body["status"] == "ok" else 503)
+        return web.json_response(body, status=200 if healthy else 503)
 
     async def readiness(self, request: web.Request) -> web.Response:
-        ready = self.status.ready and await self.status.store_healthy()
-        return web.json_response({"ready": ready}, status=200 if ready else 503)
+        """Ready: running, and every check that takes the node out of rotation holds (peers' refusals do not)."""
+        checks = [c for c in await self.status.health_checks() if c.readiness] if self.status.ready else []
+        ready = self.status.ready and all(c.ok for c in checks)
+        body = {"ready": ready, "problems": _problems(checks)}
+        return web.json_response(body, status=200 if ready else 503)
 
     @staticmethod
     async def liveness(request: web.Request) -> web.Response:

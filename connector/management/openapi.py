@@ -273,6 +273,16 @@ SCHEMAS: dict[str, Any] = {
             "agreementId": {"type": ["string", "null"]},
             "reason": {"type": ["string", "null"]},
             "pendingStep": {"type": ["string", "null"]},
+            "deadline": {
+                "type": ["string", "null"],
+                "format": "date-time",
+                "description": "While waiting for the peer: when the process gives up (TERMINATED, the peer told)",
+            },
+            "nextStateQuery": {
+                "type": ["string", "null"],
+                "format": "date-time",
+                "description": "While waiting for the peer: when the peer is next asked for the process's state",
+            },
             "counterPartyClaims": ref("VerifiedClaims"),
             "history": {"type": "array", "items": ref("HistoryEntry")},
         },
@@ -308,6 +318,16 @@ SCHEMAS: dict[str, Any] = {
             "agreementId": {"type": "string"},
             "format": {"type": "string"},
             "reason": {"type": ["string", "null"]},
+            "deadline": {
+                "type": ["string", "null"],
+                "format": "date-time",
+                "description": "While waiting for the peer: when the process gives up (TERMINATED, the peer told)",
+            },
+            "nextStateQuery": {
+                "type": ["string", "null"],
+                "format": "date-time",
+                "description": "While waiting for the peer: when the peer is next asked for the process's state",
+            },
             "counterPartyClaims": ref("VerifiedClaims"),
             "history": {"type": "array", "items": ref("HistoryEntry")},
         },

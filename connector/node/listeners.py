@@ -14,6 +14,8 @@ from aiohttp import web
 
 from connector.config import Config, LimitsSection, Listen
 from connector.errors import ConnectorError
+from connector.node.store_identity import Marker, gone, settle
+from connector.store.errors import StoreError
 from connector.store.interface import Store
 from connector.store.sqlite import SqliteStore
 from connector.web.limits import GuardedSite
@@ -78,17 +80,32 @@ async def listen(
 
 
 @contextlib.asynccontextmanager
-async def open_store(config: Config) -> AsyncIterator[Store]:
-    """The node's store: PostgreSQL when store.url is set, else SQLite at store.path."""
+async def open_store(config: Config, initialise: bool = False) -> AsyncIterator[Store]:
+    """The node's store: PostgreSQL when store.url is set, else SQLite at store.path; checked (intact, the one the
+    data folder's marker records, not newer than this program) before anything uses it. A missing or empty store
+    is created only on the node's first start, or when `initialise` says a new one is meant."""
+    data_dir = config.node.data_dir
+    marker = Marker.read(data_dir)
+    create = initialise or marker is None
     store: Store
     if config.store.url:
-        from connector.store.postgres import PostgresStore  # psycopg is loaded only by nodes that use it
+        from connector.store.postgres import PostgresStore, describe  # psycopg is loaded only by nodes that use it
 
-        store = PostgresStore(config.store.url, config.store.pool_size, config.store_password())
+        where, key = describe(config.store.url), "store.url"
+        store = PostgresStore(config.store.url, config.store.pool_size, config.store_password(), create=create)
     else:
-        store = SqliteStore(config.store_path, config.store.synchronous)
-    await store.open()
+        where, key = str(config.store_path), "store.path"
+        store = SqliteStore(config.store_path, config.store.synchronous, create=create)
     try:
+        await store.open()
+    except ConnectorError as exc:
+        if marker is not None and exc.code in ("store.missing", "store.empty"):
+            raise gone(marker, where, key, Marker.path(data_dir)) from None
+        raise
+    except StoreError as exc:
+        raise ConnectorError("store.unavailable", f"cannot open the store {where}: {exc}", key) from None
+    try:
+        await settle(store, data_dir, config.node.participant_id, where, key, marker, initialise)
         yield store
     finally:
         await store.close()

@@ -17,9 +17,9 @@ log = logging.getLogger("connector.node")
 GC_THRESHOLD = (20_000, 20, 20)
 
 
-async def serve(config: Config) -> None:
-    """Run a node until SIGINT or SIGTERM."""
-    async with running(config):
+async def serve(config: Config, initialise: bool = False) -> None:
+    """Run a node until SIGINT or SIGTERM (`initialise`: see wiring.running)."""
+    async with running(config, initialise=initialise):
         _tune_collector()
         await until_stopped()
         log.info("shutting down: finishing in-flight requests")

@@ -5,9 +5,12 @@ another's type): store, TLS and trust material, identity, outgoing HTTP, the tru
 evidence, the control plane, the data plane, and the three listeners' applications. Nothing else imports all of
 them, and no part configures another.
 
-Lifetimes are entered in start-up order on one exit stack and left in reverse: a stop closes the listeners first
-(in-flight requests finish), then the parts that send and record (control plane, trust records, data plane,
-evidence's last checkpoint), then the background tasks, the outgoing session and finally the store.
+Lifetimes are entered in start-up order on one exit stack and left in reverse. A stop first stops taking new
+work (readiness fails, new DSP requests are answered 503 with Retry-After) and gives the steps and deliveries
+under way DRAIN_GRACE seconds to finish, while the protocol listener still serves the DID document and the
+credential service that peers need to verify these last messages; then it closes the listeners (requests in
+progress finish), then the parts that send and record (control plane, trust records, data plane, evidence's last
+checkpoint), then the background tasks, the outgoing session and last of all the store.
 """
 
 from __future__ import annotations
@@ -40,10 +43,11 @@ from connector.evidence.edge.routes import EvidenceRoutes
 from connector.evidence.edge.service import NodeEvidence, signing_identity
 from connector.evidence.recorder import no_evidence
 from connector.identity import NodeIdentity, load_identity
-from connector.management.app import build_management_app
+from connector.management.app import HealthCheck, build_management_app
 from connector.management.definition_routes import DefinitionRoutes
 from connector.management.process_routes import ProcessRoutes
 from connector.node.documents import AgreementDocuments
+from connector.node.health import NodeHealth
 from connector.node.listeners import Listener, exclusive, listen, open_store
 from connector.observability.gauges import Gauges
 from connector.observability.metrics import NodeMetrics
@@ -70,6 +74,7 @@ from connector.trust.edge.service import TrustService, VerificationLog
 from connector.trust.edge.standing import StandingService
 from connector.trust.edge.trust_lists import TrustListKeeper
 from connector.web.endpoints import PublicEndpoints
+from connector.web.limits import Gate
 from connector.web.middleware import TRACER
 from connector.web.openapi import RouteGroup
 from connector.web.outgoing import OutgoingHttp
@@ -77,6 +82,8 @@ from connector.web.peer_client import PeerClient
 from connector.web.tls import PeerTls, server_only_context
 
 log = logging.getLogger("connector.node")
+
+DRAIN_GRACE = 5.0  # seconds the steps and deliveries under way get to finish when the node stops
 
 
 def _utcnow() -> datetime:
@@ -100,11 +107,20 @@ class RunningNode:
     evidence: NodeEvidence | None = None
     dataplane: DataPlane | None = None
     duties: DutyService | None = None
+    health: NodeHealth | None = None
     listeners: dict[str, Listener] = field(default_factory=dict)
     started_at: float = field(default_factory=time.monotonic)
     ready: bool = False
     metrics: NodeMetrics | None = None
     telemetry: Telemetry = NO_TELEMETRY
+    gate: Gate = field(default_factory=Gate)  # closed when the node begins to stop: no new DSP work
+
+    async def drain(self, grace: float = DRAIN_GRACE) -> None:
+        """Begin to stop: not ready, no new DSP work, and what is under way gets `grace` seconds to finish (the
+        first thing a stop does; `running` does it when its block ends)."""
+        self.ready = False
+        self.gate.close()
+        await self.control.drain(grace)
 
     @property
     def participant_id(self) -> str:
@@ -117,6 +133,9 @@ class RunningNode:
 
     async def store_healthy(self) -> bool:
         return await self.store.healthy()
+
+    async def health_checks(self) -> list[HealthCheck]:
+        return await self.health.checks() if self.health is not None else []
 
 
 class _ControlForData:
@@ -148,10 +167,15 @@ class _ControlForData:
 
 @contextlib.asynccontextmanager
 async def running(
-    config: Config, clock: Callable[[], datetime] = _utcnow, tracer: Tracer | None = None
+    config: Config,
+    clock: Callable[[], datetime] = _utcnow,
+    tracer: Tracer | None = None,
+    initialise: bool = False,
 ) -> AsyncIterator[RunningNode]:
     """Build and start a node; stop it when the block ends. `tracer`: where its spans go (default: as the
-    standard OTEL_* variables say, which is nowhere unless they ask for traces)."""
+    standard OTEL_* variables say, which is nowhere unless they ask for traces). `initialise`: a store that is gone
+    or empty although the data folder records one is replaced by a new, empty store (`connector serve
+    --initialise`)."""
     started_at = time.monotonic()
     definitions = seeds.definitions(config)  # a mistake in the configuration stops us before anything opens
     insecure = config.protocol.insecure_http
@@ -165,7 +189,7 @@ async def running(
         stack.push_async_callback(telemetry.tracer.close)  # the last spans leave once everything stopped
         config.node.data_dir.mkdir(parents=True, exist_ok=True)
         stack.enter_context(exclusive(config.node.data_dir))
-        store: Store = ObservedStore(await stack.enter_async_context(open_store(config)), metrics)
+        store: Store = ObservedStore(await stack.enter_async_context(open_store(config, initialise)), metrics)
 
         # TLS and identity (none in the plain-HTTP conformance profile).
         keeper = TrustListKeeper(config.trust.lists if verifying else (), config.trust.list_refresh, clock)
@@ -320,6 +344,7 @@ async def running(
             parties=parties,
             telemetry=telemetry,
             withhold=duties.withheld if duties is not None else None,
+            http_callbacks=insecure,  # the plain-HTTP conformance profile, on loopback only
         )
         forward.to(control)
         if duties is not None:
@@ -339,6 +364,15 @@ async def running(
             evidence=evidence,
             dataplane=dataplane,
             duties=duties,
+            health=NodeHealth(
+                store=store,
+                settings=config.trust,
+                keeper=keeper,
+                records=records,
+                clock=clock,
+                tls=tls,
+                identity=identity,
+            ),
             started_at=started_at,
             metrics=metrics,
             telemetry=telemetry,
@@ -405,7 +439,7 @@ async def running(
             node,
             "protocol",
             config.protocol.listen,
-            build_protocol_app(tls, protocol, config.limits, certificate_optional),
+            build_protocol_app(tls, protocol, config.limits, certificate_optional, node.gate),
             tls.listener_context(check_crl=False) if tls is not None else None,
         )
         await _listen(
@@ -429,7 +463,9 @@ async def running(
                 tls.listener_context(require_client_cert=config.data.client_certificate == "required"),
             )
 
-        # Reachable: resume what was left unfinished, start the background work.
+        # Reachable: resume what was left unfinished, start the background work. A stop drains first (pushed
+        # last, so run first): while the listeners still serve, the last messages go out.
+        stack.push_async_callback(node.drain)
         await control.resume()
         if dcp is None:
             why = (

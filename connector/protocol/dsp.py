@@ -4,6 +4,8 @@ Every handler does the same four things: authenticate the caller through the ver
 body is read, read and parse the message (bounded in size and time, strict JSON; a malformed one gets 400 with a
 DSP error body naming the offending field), apply it in one transaction through the control plane, and answer.
 Process endpoints serve both roles: a pid names our own process, and the record knows which side we are on.
+What ends up in URLs this node builds later is checked on arrival: a process id, in the path or in the body, must
+be an opaque path segment, and a callbackAddress an https URL (plain http only in the loopback test profile).
 
 A caller that is not verified gets the binding's answer with the protocol's error body carrying the reason code
 (`credential.revoked`, `token.expired`, ...): 404 on the negotiation and transfer endpoints, as DSP prescribes
@@ -44,6 +46,7 @@ from connector.dsp.messages import (
     parse_message,
 )
 from connector.dsp.pagination import CURSOR_PARAMETER
+from connector.dsp.process_messages import pid_problem
 from connector.dsp.versions import DSP_BASE_PATH
 from connector.errors import ConnectorError, Problem
 from connector.protocol.auth import Authenticator, RefusalLog
@@ -64,8 +67,9 @@ def _json(reply: Reply, headers: dict[str, str] | None = None) -> web.Response:
 
 
 def transient(problem: Problem) -> bool:
-    """A refusal that says "not now" rather than "no": the caller should retry."""
-    return problem.code.endswith((".unavailable", ".busy"))
+    """A refusal that says "not now" rather than "no": the caller should retry. A store that is closing (the node
+    is stopping) is one: whatever could not be checked or applied because of it is not the caller's fault."""
+    return problem.code.endswith((".unavailable", ".busy")) or problem.code == "store.closed"
 
 
 def _kind_of(path: str) -> str:
@@ -142,6 +146,14 @@ def _error_body(kind: str, problem: Problem, body: Any, path_pid: str | None = N
     return CatalogError.from_problem(problem).to_json()
 
 
+def _path_pid_refused(kind: str, pid: str | None) -> web.Response | None:
+    """A process id in the path that cannot be one (see process_messages.pid_problem): refused by name."""
+    why = pid_problem(pid) if pid is not None else None
+    if why is None:
+        return None
+    return error_response(kind, 400, Problem("dsp.invalid_message", f"the process id in the path {why}", "path"))
+
+
 def _tls_peer(request: web.Request) -> str | None:
     peer = request.get(PEER)
     return peer.participant_id if peer else None
@@ -183,6 +195,9 @@ class DspRoutes:
             claims = await self.authenticate(request)
             if isinstance(claims, Problem):
                 return _unverified(kind, claims)
+            refused = _path_pid_refused(kind, path_pid)
+            if refused is not None:
+                return refused
             body: Any = None
             try:
                 body = await self.read_message(request)
@@ -201,7 +216,7 @@ class DspRoutes:
             pid = request.match_info["pid"]
             if isinstance(claims, Problem):
                 return _unverified(kind, claims)
-            return _json(await self.control.process_view(kind, pid, claims))
+            return _path_pid_refused(kind, pid) or _json(await self.control.process_view(kind, pid, claims))
 
         return handler
 

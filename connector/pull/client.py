@@ -9,6 +9,8 @@ verified seal of exactly its bytes - or, from a provider whose address offers no
 the node has recorded the digest of what arrived as unsealed.
 An interrupted pull (a broken connection, a suspension, a killed process) continues from the part's size with
 ``Range`` and ``If-Range``; the ETag it was started with is kept beside the part (``<file>.part.etag``).
+A provider that cannot be reached (its data listener, or the node's way to it for a fresh token) is asked again
+with back-off and jitter until `retry_for` seconds have passed without a byte received.
 The stream itself is read outside the event loop (`https_get`), written and hashed in threads of its own, with
 direct writes where the file system allows them (a large download is not worth the page cache).
 """
@@ -19,6 +21,7 @@ import asyncio
 import http.client
 import json
 import os
+import random
 import ssl
 import time
 from collections.abc import Callable, Mapping
@@ -29,6 +32,7 @@ from typing import Any, Protocol
 
 from cryptography import x509
 
+from connector.backoff import Backoff
 from connector.errors import ConnectorError
 from connector.evidence.seal import SealExpectation, verify_seal
 from connector.pull.atomic_file import AtomicDownload, part_path
@@ -38,7 +42,10 @@ from connector.web.ranges import parse_content_range
 from connector.web.tls import TrustMaterial, client_context
 
 ETAG_SUFFIX = ".etag"
-MAX_SETBACKS = 5  # broken streams or refused tokens in a row, without progress, before giving up
+MAX_SETBACKS = 5  # refused tokens in a row, without progress, before giving up
+RETRY_FOR = 60.0  # seconds a provider that cannot be reached is asked again, by default
+RETRY_INITIAL = 0.25  # seconds before the first attempt again (doubling, with jitter) ...
+RETRY_MAX = 5.0  # ... up to this
 CHECKPOINT_BYTES = 1024 * 1024 * 1024  # fsync the part this often (the commit makes it all durable anyway)
 _BROKEN = (OSError, http.client.HTTPException)
 
@@ -51,11 +58,17 @@ class NotRunning(ConnectorError):
     """The transfer is not STARTED right now (requested, suspended, or ended: the puller finds out which)."""
 
 
+class ProviderAway(ConnectorError):
+    """The provider cannot be reached right now (the node could not get a fresh token from it): trying again may
+    help."""
+
+
 class NodeLink(Protocol):
     """What the puller needs from the consumer's node."""
 
     async def access(self, transfer_id: str) -> Mapping[str, Any]:
-        """The endpoint with a current token; raises NotRunning when the transfer is not STARTED."""
+        """The endpoint with a current token; raises NotRunning when the transfer is not STARTED, ProviderAway when
+        the provider cannot be reached."""
         ...
 
     async def wait_running(self, transfer_id: str, timeout: float) -> Mapping[str, Any]: ...
@@ -178,6 +191,8 @@ class Puller:
         overwrite: bool = False,
         progress: Progress | None = None,
         wait_timeout: float = 120.0,
+        retry_for: float = RETRY_FOR,
+        draw: Callable[[], float] = random.random,  # the back-off's jitter
     ) -> None:
         self.node = node
         self.identity = identity
@@ -185,6 +200,9 @@ class Puller:
         self.overwrite = overwrite
         self.progress = progress or NoProgress()
         self.wait_timeout = wait_timeout
+        self.retry_for = retry_for
+        self._backoff = Backoff(RETRY_INITIAL, RETRY_MAX, draw=draw)
+        self._away_since: float | None = None  # monotonic time the provider was first found away (no byte since)
         self._stream_seconds = 0.0
         self._received = 0
         self._revoked: Callable[[Any], bool] | None = None
@@ -269,11 +287,11 @@ class Puller:
                 outcome = await self._stream_once(ssl_context, info, download)
             except _BROKEN as exc:
                 await download.checkpoint()
-                setbacks = 0 if download.offset > before else setbacks + 1
-                if setbacks >= MAX_SETBACKS:
-                    raise ConnectorError(
-                        "pull.broken", f"the data stream keeps breaking ({exc or type(exc).__name__})"
-                    ) from None
+                if download.offset > before:
+                    self._came_back()
+                    setbacks = 0
+                else:
+                    await self._wait_out(f"the provider cannot be reached ({exc or type(exc).__name__})")
                 outcome = "interrupted"
             if outcome == "done":
                 return info
@@ -284,7 +302,6 @@ class Puller:
             if outcome in ("interrupted", "suspended"):
                 await self._until_running(download.transfer_id)
                 self.progress.note(f"continuing at byte {download.offset}")
-                await asyncio.sleep(min(2.0, 0.1 * setbacks))
             info = await self._access(download.transfer_id)  # a fresh token
 
     async def _access(self, transfer_id: str) -> Mapping[str, Any]:
@@ -293,6 +310,25 @@ class Puller:
                 return await self.node.access(transfer_id)
             except NotRunning:
                 await self._until_running(transfer_id)
+            except ProviderAway as exc:
+                await self._wait_out(exc.reason)
+
+    async def _wait_out(self, why: str) -> None:
+        """The provider is away: wait (back-off with jitter) before the next attempt, or give up once `retry_for`
+        seconds have passed since it was first found away without a byte received since."""
+        now = time.monotonic()
+        if self._away_since is None:
+            self._away_since = now
+        left = self._away_since + self.retry_for - now
+        if left <= 0:
+            raise ConnectorError("pull.broken", f"{why}; gave up after trying for {self.retry_for:g} s")
+        delay = min(self._backoff.next(), left)
+        self.progress.note(f"{why}; trying again in {delay:.1f} s")
+        await asyncio.sleep(delay)
+
+    def _came_back(self) -> None:
+        self._away_since = None
+        self._backoff.reset()
 
     async def _until_running(self, transfer_id: str) -> None:
         """Wait while the transfer is suspended (or not started yet); an ended transfer is a refusal."""

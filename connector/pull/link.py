@@ -12,9 +12,17 @@ from typing import Any
 from urllib.parse import quote
 
 from connector.errors import ConnectorError
-from connector.pull.client import NotRunning, PullRefused
+from connector.pull.client import NotRunning, ProviderAway, PullRefused
 
 Call = Callable[[str, str, Any, float], Awaitable[Any]]
+
+# The node could not reach the provider, or could not answer now: the puller tries again for a while.
+AWAY_CODES = frozenset({"peer.unreachable", "peer.unavailable"})
+AWAY_STATUSES = frozenset({503, 504})
+
+
+def _away(exc: ConnectorError) -> bool:
+    return exc.code in AWAY_CODES or getattr(exc, "status", None) in AWAY_STATUSES
 
 
 class ManagementLink:
@@ -31,6 +39,8 @@ class ManagementLink:
         except ConnectorError as exc:
             if exc.code == "transfer.invalid_state":
                 raise NotRunning(exc.code, exc.reason) from None
+            if _away(exc):
+                raise ProviderAway(exc.code, exc.reason) from None
             raise
 
     async def wait_running(self, transfer_id: str, timeout: float) -> Mapping[str, Any]:

@@ -34,7 +34,8 @@ class Negotiation:
     pending: str | None = None  # the step our side owes next; None while waiting for the peer
     reason: str | None = None  # why it ended, or the last failure
     claims: Mapping[str, Any] | None = None  # summary of the peer's verified claims (types, issuers, hashes)
-    deadline_at: datetime | None = None
+    deadline_at: datetime | None = None  # while we wait for the peer: when we give up (and tell the peer)
+    check_at: datetime | None = None  # while we wait for the peer: when we next ask it for the process's state
     created_at: datetime = field(default_factory=utcnow)
     updated_at: datetime = field(default_factory=utcnow)
 
@@ -51,6 +52,7 @@ class Negotiation:
             requested=json_column(self.requested),
             claims=json_column(self.claims),
             deadline_at=iso(self.deadline_at),
+            check_at=iso(self.check_at),
             created_at=iso(self.created_at),
             updated_at=iso(self.updated_at),
         )
@@ -66,6 +68,7 @@ class Negotiation:
             requested=from_json_column(row["requested"]),
             claims=from_json_column(row["claims"]),
             deadline_at=parse_iso(row["deadline_at"]),
+            check_at=parse_iso(row["check_at"]),
             created_at=parse_iso(row["created_at"]),
             updated_at=parse_iso(row["updated_at"]),
         )
@@ -89,6 +92,7 @@ class Negotiation:
             "pendingStep": self.pending,
             "reason": self.reason,
             "deadline": iso(self.deadline_at),
+            "nextStateQuery": iso(self.check_at),
             "counterPartyClaims": self.claims,  # what was verified of the peer: its credentials, by whom, until when
             "createdAt": iso(self.created_at),
             "updatedAt": iso(self.updated_at),
@@ -166,7 +170,8 @@ class Transfer:
     pending: str | None = None
     reason: str | None = None
     claims: Mapping[str, Any] | None = None
-    deadline_at: datetime | None = None
+    deadline_at: datetime | None = None  # as for negotiations
+    check_at: datetime | None = None
     created_at: datetime = field(default_factory=utcnow)
     updated_at: datetime = field(default_factory=utcnow)
 
@@ -182,6 +187,7 @@ class Transfer:
             data_address=json_column(self.data_address),
             claims=json_column(self.claims),
             deadline_at=iso(self.deadline_at),
+            check_at=iso(self.check_at),
             created_at=iso(self.created_at),
             updated_at=iso(self.updated_at),
         )
@@ -196,6 +202,7 @@ class Transfer:
             data_address=from_json_column(row["data_address"]),
             claims=from_json_column(row["claims"]),
             deadline_at=parse_iso(row["deadline_at"]),
+            check_at=parse_iso(row["check_at"]),
             created_at=parse_iso(row["created_at"]),
             updated_at=parse_iso(row["updated_at"]),
         )
@@ -221,6 +228,8 @@ class Transfer:
             "dataAddress": address,
             "pendingStep": self.pending,
             "reason": self.reason,
+            "deadline": iso(self.deadline_at),
+            "nextStateQuery": iso(self.check_at),
             "counterPartyClaims": self.claims,
             "createdAt": iso(self.created_at),
             "updatedAt": iso(self.updated_at),

@@ -467,4 +467,14 @@ MIGRATIONS: tuple[Migration, ...] = (
         CREATE INDEX duty_receipts_undelivered ON duty_receipts(recorded_at) WHERE delivered_at IS NULL;
         """,
     ),
+    Migration(
+        9,
+        "processes waiting for the peer: when each is looked at next (a state query, or its deadline)",
+        """
+        ALTER TABLE negotiations ADD COLUMN check_at TEXT;
+        ALTER TABLE transfers ADD COLUMN check_at TEXT;
+        CREATE INDEX negotiations_by_check ON negotiations(check_at) WHERE check_at IS NOT NULL;
+        CREATE INDEX transfers_by_check ON transfers(check_at) WHERE check_at IS NOT NULL;
+        """,
+    ),
 )

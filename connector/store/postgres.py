@@ -85,8 +85,9 @@ _UNAVAILABLE_CLASSES = ("08", "53", "57")
 _UNAVAILABLE_STATES = frozenset({"40001", "40P01", "55P03", "55006"})
 
 
-def store_error(exc: BaseException) -> BaseException:
-    """`exc` as the store's own error when it is psycopg's or the pool's (its cause kept); anything else unchanged."""
+def store_error(exc: BaseException, where: str | None = None) -> BaseException:
+    """`exc` as the store's own error when it is psycopg's or the pool's (its cause kept), naming the store
+    `where` (its URL without password); anything else unchanged."""
     kind: type[StoreError]
     if isinstance(exc, PoolTimeout):
         kind = StoreUnavailable
@@ -104,7 +105,8 @@ def store_error(exc: BaseException) -> BaseException:
             kind = StoreError
     else:
         return exc
-    error = kind(str(exc).strip())
+    text = str(exc).strip()
+    error = kind(f"{text} ({where})" if where else text)
     error.__cause__ = exc
     return error
 
@@ -279,13 +281,15 @@ def schema_version(conn: psycopg.Connection[Any]) -> int:
     return int(_value(conn.execute("SELECT COALESCE(MAX(version), 0) FROM schema_history")))
 
 
-def migrate(conn: psycopg.Connection[Any], name: str = "the store") -> None:
+def migrate(conn: psycopg.Connection[Any], name: str = "the store", create: bool = True) -> None:
     """Apply the migrations the database has not seen yet, each in a transaction of its own; one process at a time
     (MIGRATION_LOCK), so that two nodes or tools starting together do not both apply one."""
     conn.execute("SELECT pg_advisory_lock(%s)", [MIGRATION_LOCK])
     try:
         current = schema_version(conn)
         known = MIGRATIONS[-1].version if MIGRATIONS else 0
+        if current == 0 and not create:  # the node knows a store existed here: do not start a new one
+            raise ConnectorError("store.empty", f"{name} is empty", "store.url")
         if current > known:
             raise ConnectorError(
                 "store.too_new",
@@ -371,13 +375,16 @@ class PostgresStore:
         password: str | None = None,
         exclusive: bool = True,
         lock_wait: float = LOCK_WAIT,
+        create: bool = True,  # False: an empty database is refused (store.empty) instead of given the tables
     ) -> None:
         self.url = url
+        self.create = create
         self.pool_size = max(2, pool_size)
         self.password = password
         self.exclusive = exclusive
         self.lock_wait = lock_wait
         self.name = f"the store {describe(url)}"
+        self._translate = functools.partial(store_error, where=self.name)
         self._pool: ConnectionPool[psycopg.Connection[Any]] | None = None
         self._lock_conn: psycopg.Connection[Any] | None = None
         self._calls: queue.SimpleQueue[Call | None] | None = None
@@ -392,7 +399,7 @@ class PostgresStore:
         try:
             await asyncio.to_thread(self._open_sync)
         except Exception as exc:
-            error = store_error(exc)
+            error = self._translate(exc)
             if error is exc:
                 raise
             raise error from exc
@@ -410,7 +417,7 @@ class PostgresStore:
                     f"another node is using {self.name}; each node needs a database of its own",
                     "store.url",
                 )
-            migrate(conn, self.name)
+            migrate(conn, self.name, self.create)
             order = _value(conn.execute("SELECT datcollate FROM pg_database WHERE datname = current_database()"))
             if order not in ("C", "POSIX", "C.UTF-8", "C.utf8", "ucs_basic"):
                 log.warning(
@@ -478,7 +485,7 @@ class PostgresStore:
         """`fn(tx, *args)` atomically, committed before this returns (possibly sharing its COMMIT)."""
         calls = self._calls
         if calls is None:
-            raise ConnectorError("store.closed", "the store is not open")
+            raise ConnectorError("store.closed", f"{self.name} is not open (the node is stopping)")
         loop = asyncio.get_running_loop()
         call = Call(WRITE, fn, args, loop, loop.create_future())
         calls.put(call)
@@ -508,12 +515,12 @@ class PostgresStore:
             group = [c for c in group if not c.cancelled]
             if group:
                 self._group(group)
-                hand_back(group, store_error)
+                hand_back(group, self._translate)
 
     def _group(self, group: list[Call]) -> None:
         pool = self._pool
         if pool is None:
-            error = ConnectorError("store.closed", "the store is not open")
+            error = ConnectorError("store.closed", f"{self.name} is not open (the node is stopping)")
             for call in group:
                 call.outcome = (False, error)
             return
@@ -600,11 +607,11 @@ class PostgresStore:
     async def read(self, fn: Callable[..., T], *args: Any) -> T:
         readers = self._readers
         if readers is None:
-            raise ConnectorError("store.closed", "the store is not open")
+            raise ConnectorError("store.closed", f"{self.name} is not open (the node is stopping)")
         try:
             return await asyncio.get_running_loop().run_in_executor(readers, self._read, fn, args)
         except Exception as exc:
-            error = store_error(exc)
+            error = self._translate(exc)
             if error is exc:
                 raise
             raise error from exc
@@ -612,7 +619,7 @@ class PostgresStore:
     def _read(self, fn: Callable[..., T], args: tuple[Any, ...]) -> T:
         pool = self._pool
         if pool is None:
-            raise ConnectorError("store.closed", "the store is not open")
+            raise ConnectorError("store.closed", f"{self.name} is not open (the node is stopping)")
         conn = self._begin(pool, "BEGIN ISOLATION LEVEL REPEATABLE READ")
         tx = PostgresTx(conn)
         try:

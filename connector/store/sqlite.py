@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
 import queue
 import sqlite3
@@ -53,8 +54,9 @@ _UNAVAILABLE = frozenset(
 )
 
 
-def store_error(exc: BaseException) -> BaseException:
-    """`exc` as the store's own error when it is SQLite's (its cause kept); anything else unchanged."""
+def store_error(exc: BaseException, where: str | None = None) -> BaseException:
+    """`exc` as the store's own error when it is SQLite's (its cause kept), naming the store file `where`;
+    anything else unchanged."""
     if not isinstance(exc, sqlite3.Error):
         return exc
     kind: type[StoreError]
@@ -63,22 +65,28 @@ def store_error(exc: BaseException) -> BaseException:
     else:
         code = getattr(exc, "sqlite_errorcode", None)
         kind = StoreUnavailable if code is not None and code & 0xFF in _UNAVAILABLE else StoreError
-    error = kind(str(exc))
+    error = kind(f"{exc} (the store {where})" if where else str(exc))
     error.__cause__ = exc
     return error
+
+
+def _damaged(exc: sqlite3.Error) -> bool:
+    code = getattr(exc, "sqlite_errorcode", None)
+    return code is not None and code & 0xFF in (sqlite3.SQLITE_CORRUPT, sqlite3.SQLITE_NOTADB)
 
 
 class SqliteTx:
     """The `Tx` over an SQLite connection. `execute` and `executemany` are the connection's own (bound once, so
     that a statement costs no call more than it would on the connection); rows are `sqlite3.Row`s."""
 
-    __slots__ = ("execute", "executemany", "_conn")
+    __slots__ = ("execute", "executemany", "_conn", "_where")
     dialect: Literal["sqlite"] = "sqlite"
 
-    def __init__(self, conn: sqlite3.Connection) -> None:
+    def __init__(self, conn: sqlite3.Connection, where: str | None = None) -> None:
         self.execute: Callable[..., sqlite3.Cursor] = conn.execute
         self.executemany: Callable[[str, Iterable[Sequence[Any]]], sqlite3.Cursor] = conn.executemany
         self._conn = conn
+        self._where = where  # the store file, named in the errors raised from a savepoint
 
     def query(self, sql: str, params: Sequence[Any] = ()) -> Iterator[dict[str, Any]]:
         for row in self.execute(sql, params):
@@ -94,7 +102,7 @@ class SqliteTx:
             if conn.in_transaction:  # else SQLite abandoned the whole transaction (I/O error, disk full)
                 conn.execute("ROLLBACK TO attempt")
                 conn.execute("RELEASE attempt")
-            error = store_error(exc)
+            error = store_error(exc, self._where)
             if error is exc:
                 raise
             raise error from exc
@@ -155,9 +163,14 @@ def reading(path: Path | str) -> Iterator[SqliteTx]:
 
 
 class SqliteStore:
-    def __init__(self, path: Path | str, synchronous: str = "normal") -> None:
+    """`create`: an empty or missing store file is made a new store (False: it is refused, `store.missing` or
+    `store.empty`, before anything is written: the node knows a store existed there)."""
+
+    def __init__(self, path: Path | str, synchronous: str = "normal", create: bool = True) -> None:
         self.path = Path(path)
         self.synchronous = synchronous
+        self.create = create
+        self._translate = functools.partial(store_error, where=str(self.path))
         self._calls: queue.SimpleQueue[Call | None] | None = None
         self._thread: threading.Thread | None = None
         self._conn: sqlite3.Connection | None = None
@@ -175,22 +188,48 @@ class SqliteStore:
         await self._submit(RAW, self._open_sync)
 
     def _open_sync(self) -> None:
+        if not self.create and not self.path.exists():
+            raise ConnectorError("store.missing", f"the store {self.path} does not exist", "store.path")
         try:
             conn = connect(self.path)
         except sqlite3.Error as exc:
             raise ConnectorError("store.open", f"cannot open the store {self.path}: {exc}", "store.path") from None
-        conn.execute("PRAGMA journal_mode=WAL")
-        conn.execute(f"PRAGMA synchronous={self.synchronous.upper()}")
-        conn.execute("PRAGMA foreign_keys=ON")
-        conn.execute("PRAGMA busy_timeout=5000")
-        # Room for what a group of transactions touches (see the module docstring) plus the hot pages around it:
-        # with the default 2 MiB, SQLite writes dirty pages to the WAL mid-transaction to make room, and again
-        # at commit. Memory only; what a commit guarantees is unchanged.
-        conn.execute(f"PRAGMA cache_size=-{CACHE_KIB}")
-        # The undo records of savepoints (one per call in a group) stay in memory instead of a temporary file.
-        conn.execute("PRAGMA temp_store=MEMORY")
-        self._conn, self._tx = conn, SqliteTx(conn)
-        migrate(conn, f"the store {self.path}")
+        try:
+            self._prepare(conn)
+        except BaseException:
+            conn.close()
+            raise
+        self._conn, self._tx = conn, SqliteTx(conn, str(self.path))
+
+    def _prepare(self, conn: sqlite3.Connection) -> None:
+        """Check the store file (intact, not empty unless it may be created), set the connection up, migrate."""
+        try:
+            problems = [str(row[0]) for row in conn.execute("PRAGMA quick_check(5)")]
+            if problems != ["ok"]:
+                raise ConnectorError(
+                    "store.damaged",
+                    f"the store {self.path} is damaged ({'; '.join(problems)}); restore it from a backup",
+                    "store.path",
+                )
+            if not self.create and conn.execute("PRAGMA user_version").fetchone()[0] == 0:
+                raise ConnectorError("store.empty", f"the store {self.path} is empty", "store.path")
+            conn.execute("PRAGMA journal_mode=WAL")
+            conn.execute(f"PRAGMA synchronous={self.synchronous.upper()}")
+            conn.execute("PRAGMA foreign_keys=ON")
+            conn.execute("PRAGMA busy_timeout=5000")
+            # Room for what a group of transactions touches (see the module docstring) plus the hot pages around
+            # it: with the default 2 MiB, SQLite writes dirty pages to the WAL mid-transaction to make room, and
+            # again at commit. Memory only; what a commit guarantees is unchanged.
+            conn.execute(f"PRAGMA cache_size=-{CACHE_KIB}")
+            # The undo records of savepoints (one per call in a group) stay in memory instead of a temporary file.
+            conn.execute("PRAGMA temp_store=MEMORY")
+            migrate(conn, f"the store {self.path}")
+        except sqlite3.Error as exc:
+            if _damaged(exc):
+                raise ConnectorError(
+                    "store.damaged", f"the store {self.path} is damaged ({exc}); restore it from a backup", "store.path"
+                ) from None
+            raise ConnectorError("store.open", f"cannot open the store {self.path}: {exc}", "store.path") from None
 
     async def close(self) -> None:
         if self._calls is None:
@@ -229,7 +268,7 @@ class SqliteStore:
     async def _submit(self, mode: str, fn: Callable[..., T], *args: Any) -> T:
         calls = self._calls
         if calls is None:
-            raise ConnectorError("store.closed", "the store is not open")
+            raise ConnectorError("store.closed", f"the store {self.path} is not open (the node is stopping)")
         loop = asyncio.get_running_loop()
         call = Call(mode, fn, args, loop, loop.create_future())
         calls.put(call)
@@ -271,7 +310,7 @@ class SqliteStore:
                     except BaseException as exc:  # the thread must outlive anything a group can throw
                         self._abandon(group, exc)
                 start += len(group)
-                hand_back(group, store_error)
+                hand_back(group, self._translate)
 
     def _abandon(self, group: list[Call], exc: BaseException) -> None:
         """Something failed outside any one call (a ROLLBACK TO, say): nothing of the group is kept."""
@@ -295,7 +334,7 @@ class SqliteStore:
     def _group(self, group: list[Call]) -> None:
         conn, tx = self._conn, self._tx
         if conn is None or tx is None:
-            error = ConnectorError("store.closed", "the store is not open")
+            error = ConnectorError("store.closed", f"the store {self.path} is not open (the node is stopping)")
             for call in group:
                 call.outcome = (False, error)
             return

@@ -229,3 +229,29 @@ def request_limits(
                 del book.by_client[client]
 
     return middleware
+
+
+class Gate:
+    """Whether a listener still takes new work. The node closes it when it begins to stop: what it guards is then
+    answered 503 with Retry-After (the caller comes back once the node runs again), while everything else (what a
+    peer needs to verify the node's last messages: DID documents, the credential service) is still served."""
+
+    def __init__(self) -> None:
+        self.open = True
+
+    def close(self) -> None:
+        self.open = False
+
+
+def gated(gate: Gate, refuse: Refuse, guarded: Callable[[web.Request], bool]) -> Any:
+    """The middleware of `gate`: `guarded` requests arriving once it is closed are refused as "not now"."""
+
+    @web.middleware
+    async def middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
+        if not gate.open and guarded(request):
+            response = refuse(request, 503, Problem("node.unavailable", "the node is stopping; retry shortly"))
+            response.headers["Retry-After"] = RETRY_AFTER
+            return response
+        return await handler(request)
+
+    return middleware

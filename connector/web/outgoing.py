@@ -1,4 +1,4 @@
-"""The node's outgoing HTTPS: two pooled sessions, renewed when the trust changes.
+"""The node's outgoing HTTPS: three pooled sessions, renewed when the trust changes.
 
 - `session()` talks to peers: it presents our certificate, and a request made while `EXPECTED_PEER` names a
   participant goes out only on a connection whose server certificate names that participant - checked after the
@@ -8,6 +8,9 @@
   checked at the handshake, not revoked by a CRL the node holds): such a peer is known by its DCP tokens, and the
   address was chosen by configuration or by a message its token authenticated. One that names another
   participant is still refused.
+- `identity()` is the same for what verifying a peer needs from the peer itself (its credential service on its
+  own host), through a pool of its own: a peer's messages waiting for connections never hold up the
+  verification that would let them through.
 - `public()` fetches public material (DID documents, status lists, trust lists, time stamps, a credential service
   on another host): it never presents our certificate, trusts the federations' CAs and the system's, and has a
   pool of its own, so that identity material never waits behind message traffic.
@@ -92,6 +95,11 @@ class OutgoingHttp:
         """The session to fetch public material with (no client certificate, a pool of its own)."""
         return self._current("public")
 
+    def identity(self) -> aiohttp.ClientSession:
+        """The session to ask a peer for what verifying it needs (our certificate, checked like `session()`, and
+        a pool apart from message traffic)."""
+        return self._current("identity")
+
     def _current(self, kind: str) -> aiohttp.ClientSession:
         if self._closed:
             raise ConnectorError("peer.no_session", "the node is not running")
@@ -107,15 +115,16 @@ class OutgoingHttp:
 
     def _new_session(self, kind: str) -> aiohttp.ClientSession:
         conn: aiohttp.TCPConnector
-        if kind == "peers":
+        if kind in ("peers", "identity"):
             ssl_ctx: ssl.SSLContext | bool = False
             web_pki = self._tls if self._web_pki else None
             if self._tls is not None:
                 ssl_ctx = self._tls.web_client_context() if web_pki is not None else self._tls.client_context()
             # Keep-alive shorter than the peers' idle timeout, so that a pooled connection is not reused just
             # as the server closes it.
+            limit, per_host = (200, 50) if kind == "peers" else (64, 8)
             conn = _PeerCheckingConnector(
-                ssl=ssl_ctx, limit=200, limit_per_host=50, keepalive_timeout=15, web_pki=web_pki
+                ssl=ssl_ctx, limit=limit, limit_per_host=per_host, keepalive_timeout=15, web_pki=web_pki
             )
         else:
             public: ssl.SSLContext | bool = self._tls.public_context() if self._tls is not None else True

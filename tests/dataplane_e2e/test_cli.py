@@ -89,6 +89,61 @@ async def test_a_killed_transfer_continues_where_it_stopped_when_run_again(pair)
         assert [t["state"] for t in transfers["items"]] == ["COMPLETED"]  # one transfer, continued
 
 
+async def test_a_pull_outlasts_a_provider_away_for_a_few_seconds(pair):
+    """The provider goes away in the middle of a transfer (here: before the pull that continues it begins) and
+    comes back a few seconds later on the same data port: the pull keeps trying, with back-off, and finishes."""
+    import asyncio
+    import sys
+
+    from nodekit import free_port, running_node
+
+    data_port = free_port()
+    pair.pcfg.write_text(pair.pcfg.read_text().replace("[data]\n", f'[data]\nlisten = "127.0.0.1:{data_port}"\n', 1))
+    data = _big_file(pair.root / "big.bin")
+    out = pair.tmp / "big-copy.bin"
+    async with running_node(pair.ccfg):
+        async with running_node(pair.pcfg):
+            agreement = await agree(pair, "big", {"type": "file", "path": "big.bin"})
+            await _start_and_kill(pair, agreement, out)
+        # The provider is away: the pull that continues the transfer starts now.
+        command = ("transfer", agreement, "--out", str(out), "--config", str(pair.ccfg), "--json")
+        proc = await asyncio.create_subprocess_exec(
+            sys.executable, "-m", "connector", *command, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE
+        )
+        await asyncio.sleep(3.0)
+        assert proc.returncode is None, (await proc.stderr.read()).decode()  # type: ignore[union-attr]
+        async with running_node(pair.pcfg):
+            stdout, stderr = await asyncio.wait_for(proc.communicate(), 60)
+            assert proc.returncode == 0, stderr.decode() + stdout.decode()
+            assert out.read_bytes() == data
+            assert "trying again" in stderr.decode()
+            (transfer,) = (await pair.cm.call("GET", "/v1/transfers?role=consumer", None, 200))["items"]
+            await wait_state(pair.cm, transfer["id"], "COMPLETED")
+
+
+async def test_a_pull_gives_up_once_its_retry_budget_is_spent(pair):
+    import time
+
+    from nodekit import free_port, running_node
+
+    data_port = free_port()
+    pair.pcfg.write_text(pair.pcfg.read_text().replace("[data]\n", f'[data]\nlisten = "127.0.0.1:{data_port}"\n', 1))
+    _big_file(pair.root / "big.bin")
+    out = pair.tmp / "big-copy.bin"
+    async with running_node(pair.ccfg):
+        async with running_node(pair.pcfg):
+            agreement = await agree(pair, "big", {"type": "file", "path": "big.bin"})
+            await _start_and_kill(pair, agreement, out)
+        began = time.monotonic()
+        ran = await run_cli(
+            "transfer", agreement, "--out", str(out), "--config", str(pair.ccfg), "--retry-for", "2", "--quiet"
+        )
+        took = time.monotonic() - began
+    assert ran.returncode == 3, ran.stderr  # unreachable: trying again later may help
+    assert "connector: unreachable:" in ran.stderr and "2 s" in ran.stderr, ran.stderr
+    assert 2.0 <= took < 20, took
+
+
 async def test_a_transfer_stopped_after_its_last_byte_left_finishes_with_the_seal_when_run_again(pair):
     """The provider counts the data delivered once its last byte left: no fresh token, no pull. A run stopped
     after the bytes reached the part but before the seal still finishes, with the token it holds."""

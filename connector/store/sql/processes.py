@@ -8,7 +8,7 @@ from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
 
-from connector.records.columns import iso
+from connector.records.columns import iso, parse_iso
 from connector.records.processes import Agreement, HistoryEntry, Negotiation, OutboxEntry, Transfer
 from connector.store.interface import Tx
 from connector.store.sql.rows import filters, one, page, upsert
@@ -237,11 +237,19 @@ def outbox_pending(tx: Tx, process_id: str) -> list[OutboxEntry]:
 # --- idempotency of received messages ---------------------------------------------------------------------------
 
 
-def remembered_response(tx: Tx, peer_id: str, message_id: str) -> tuple[int, Any] | None:
+def remembered_answer(tx: Tx, peer_id: str, message_id: str) -> tuple[int, Any, str | None] | None:
+    """The answer given to a message received before: (status, body, the process it was about, if any)."""
     row = one(
-        tx, "SELECT status, response FROM received_messages WHERE peer_id = ? AND message_id = ?", [peer_id, message_id]
+        tx,
+        "SELECT status, response, process_id FROM received_messages WHERE peer_id = ? AND message_id = ?",
+        [peer_id, message_id],
     )
-    return (row["status"], json.loads(row["response"])) if row else None
+    return (row["status"], json.loads(row["response"]), row["process_id"]) if row else None
+
+
+def remembered_response(tx: Tx, peer_id: str, message_id: str) -> tuple[int, Any] | None:
+    found = remembered_answer(tx, peer_id, message_id)
+    return None if found is None else (found[0], found[1])
 
 
 def remember_response(
@@ -274,3 +282,29 @@ def negotiation_purpose(tx: Tx, negotiation_id: str) -> str | None:
     """The purpose declared in a negotiation (None if it declared none, or is unknown)."""
     row = tx.execute("SELECT purpose FROM negotiations WHERE id = ?", [negotiation_id]).fetchone()
     return None if row is None else row[0]
+
+
+# --- processes waiting for their peers --------------------------------------------------------------------------
+
+
+def due_checks(tx: Tx, now: datetime, limit: int) -> list[tuple[str, str]]:
+    """(kind, id) of the processes whose check time has come, soonest first."""
+    rows = tx.execute(
+        "SELECT kind, id FROM ("
+        "SELECT 'negotiation' AS kind, id, check_at FROM negotiations WHERE check_at IS NOT NULL AND check_at <= ? "
+        "UNION ALL "
+        "SELECT 'transfer' AS kind, id, check_at FROM transfers WHERE check_at IS NOT NULL AND check_at <= ?"
+        ") due ORDER BY check_at LIMIT ?",
+        [iso(now), iso(now), limit],
+    )
+    return [(r[0], r[1]) for r in rows]
+
+
+def next_check(tx: Tx) -> datetime | None:
+    """The soonest check time of any process (None: no process waits)."""
+    found = [
+        tx.execute(f"SELECT min(check_at) FROM {table} WHERE check_at IS NOT NULL").fetchone()[0]
+        for table in ("negotiations", "transfers")
+    ]
+    times = [parse_iso(t) for t in found if t is not None]
+    return min(times) if times else None

@@ -1,27 +1,39 @@
 """Fetching what verification needs, over the node's mutual-TLS session, with bounds and short-lived caches.
 
-- DID documents: cached parsed for `did_ttl` (a key rotation reaches us within it); a document that does not
-  parse is never cached, so the plan sees the bytes and names the exact problem.
+- DID documents: cached parsed for `did_ttl`, refreshed in the background from DID_REFRESH_AT of it on, and
+  served while a fresh copy is fetched for at most `stale_for` past it (so a key rotation reaches us within
+  `did_ttl` + `stale_for`, and no request waits for a document that was merely due); one fetch per document at a
+  time, whoever asks. A document that does not parse is never cached, so the plan sees the bytes and names the
+  exact problem.
 - Status list credentials: cached as fetched, with the time they were fetched. Whether a cached copy may still
   be used is the core's decision (`StatusListCachePolicy`: validity, ttl, `status_max_age`); the plan asks for
   a refetch when it is not, the cache forgets copies past their own validity, and the verifier drops a copy
   it could not use (so one bad answer does not refuse every request until it would have expired).
 - Every body is read up to a limit; an oversized answer, a non-200 status, a timeout or a refused connection is
   a `FetchFailed`, which the driver turns into the plan's "could not be obtained" refusal (fail closed).
+- Public material that could not be fetched is not asked for again at every request: each URL that failed waits
+  out an exponential back-off with jitter (up to RETRY_MAX) before the next attempt, answered meanwhile with the
+  same failure, so that an authority coming back is not met by every verification at once.
+- A peer's credential service on its own host is asked through the node's identity pool (`OutgoingHttp.identity`),
+  never behind the peer's own messages.
 """
 
 from __future__ import annotations
 
+import asyncio
 import json
+import logging
+import random
 from collections import OrderedDict
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 from urllib.parse import urlsplit
 
 import aiohttp
 
+from connector.backoff import Backoff
 from connector.errors import ConnectorError
 from connector.trust.did import MAX_DOCUMENT_BYTES, DidDocument, parse_did, parse_did_document
 from connector.trust.presentations import MAX_MESSAGE_BYTES
@@ -31,6 +43,11 @@ from connector.web.outgoing import EXPECTED_PEER, OutgoingHttp
 Clock = Callable[[], datetime]
 DEFAULT_TIMEOUT = 10.0
 MAX_CACHED = 1024
+DID_REFRESH_AT = 0.8  # of did_ttl: from then on a cached DID document is refreshed in the background
+RETRY_INITIAL = 0.25  # seconds a URL that failed is not asked again (doubling, with jitter) ...
+RETRY_MAX = 10.0  # ... up to this
+
+log = logging.getLogger("connector.trust")
 
 
 class FetchFailed(Exception):
@@ -42,6 +59,15 @@ class CachedStatusList:
     token: str
     fetched_at: datetime
     valid_until: datetime
+
+
+@dataclass
+class _Failing:
+    """A URL that could not be fetched: why, and until when it is not asked again."""
+
+    backoff: Backoff
+    reason: str = ""
+    until: datetime = field(default_factory=lambda: datetime.min)
 
 
 def _origin(url: str) -> tuple[str, str, int | None]:
@@ -56,13 +82,20 @@ class Fetcher:
         clock: Clock,
         did_ttl: timedelta = timedelta(seconds=30),
         timeout: float = DEFAULT_TIMEOUT,
+        stale_for: timedelta | None = None,  # default: did_ttl
+        draw: Callable[[], float] = random.random,  # the back-off's jitter
     ) -> None:
         self.http = http
         self.clock = clock
         self.did_ttl = did_ttl
+        self.stale_for = did_ttl if stale_for is None else stale_for
         self.timeout = timeout
+        self.draw = draw
         self._documents: OrderedDict[str, tuple[DidDocument, datetime]] = OrderedDict()
         self._status: OrderedDict[str, CachedStatusList] = OrderedDict()
+        self._fetching: dict[str, asyncio.Future[DidDocument | bytes]] = {}  # DID -> the fetch under way
+        self._refreshing: set[asyncio.Task[None]] = set()
+        self._failing: OrderedDict[str, _Failing] = OrderedDict()
         self.fetches = 0  # requests actually sent (for the benchmark and tests)
 
     # --- transport ------------------------------------------------------------------------------------------
@@ -79,7 +112,7 @@ class Fetcher:
         """Public material goes through the session without our certificate; a request to a peer (`peer`) goes
         through ours, and only to a server whose certificate names that peer."""
         try:
-            session = self.http.session() if peer is not None else self.http.public()
+            session = self.http.identity() if peer is not None else self.http.public()
         except ConnectorError:
             raise FetchFailed("the node is not running") from None
         self.fetches += 1
@@ -109,9 +142,24 @@ class Fetcher:
             EXPECTED_PEER.reset(expecting)
 
     async def get(self, url: str, limit: int) -> bytes:
-        status, data = await self._request("GET", url, limit)
-        if status != 200:
-            raise FetchFailed(f"{url} answered HTTP {status}")
+        """Public material at `url`; a URL that failed lately fails again at once until its back-off is over."""
+        failing = self._failing.get(url)
+        if failing is not None and self.clock() < failing.until:
+            wait = (failing.until - self.clock()).total_seconds()
+            raise FetchFailed(f"{failing.reason} (asked again in {wait:.1f} s)")
+        try:
+            status, data = await self._request("GET", url, limit)
+            if status != 200:
+                raise FetchFailed(f"{url} answered HTTP {status}")
+        except FetchFailed as exc:
+            if failing is None:
+                failing = self._failing[url] = _Failing(Backoff(RETRY_INITIAL, RETRY_MAX, draw=self.draw))
+                while len(self._failing) > MAX_CACHED:
+                    self._failing.popitem(last=False)
+            failing.reason = str(exc)
+            failing.until = self.clock() + timedelta(seconds=failing.backoff.next())
+            raise
+        self._failing.pop(url, None)
         return data
 
     async def post(
@@ -123,16 +171,51 @@ class Fetcher:
 
     async def did_document(self, did: str, url: str) -> DidDocument | bytes:
         """The DID document of `did`: parsed (and cached) when it parses, otherwise the raw bytes."""
-        now = self.clock()
         cached = self._documents.get(did)
-        if cached is not None and now - cached[1] < self.did_ttl:
-            return cached[0]
+        if cached is not None:
+            age = self.clock() - cached[1]
+            if age < self.did_ttl * DID_REFRESH_AT:
+                return cached[0]
+            if age < self.did_ttl + self.stale_for:  # due, or a little past: fetched afresh behind the answer
+                self._refresh(did, url)
+                return cached[0]
+        return await self._document(did, url)
+
+    async def _document(self, did: str, url: str) -> DidDocument | bytes:
+        """Fetch `did`'s document, sharing a fetch already under way (a caller giving up does not end it)."""
+        running = self._fetching.get(did)
+        if running is None:
+            running = self._fetching[did] = asyncio.ensure_future(self._load_document(did, url))
+            running.add_done_callback(lambda done: self._fetched(did, done))
+        return await asyncio.shield(running)
+
+    def _fetched(self, did: str, done: asyncio.Future[DidDocument | bytes]) -> None:
+        if self._fetching.get(did) is done:
+            del self._fetching[did]
+        if not done.cancelled():
+            done.exception()  # looked at: a failure nobody awaited (a background refresh) is not reported as lost
+
+    def _refresh(self, did: str, url: str) -> None:
+        if did in self._fetching:
+            return
+        task = asyncio.ensure_future(self._refresh_quietly(did, url))
+        self._refreshing.add(task)
+        task.add_done_callback(self._refreshing.discard)
+
+    async def _refresh_quietly(self, did: str, url: str) -> None:
+        try:
+            await self._document(did, url)
+        except (FetchFailed, ConnectorError) as exc:  # the cached copy serves until stale_for is over
+            log.info("DID document not refreshed: %s", exc, extra={"did": did})
+
+    async def _load_document(self, did: str, url: str) -> DidDocument | bytes:
+        fetched_at = self.clock()
         data = await self.get(url, MAX_DOCUMENT_BYTES)
         try:
             document = parse_did_document(data, did)
         except ConnectorError:
             return data
-        self._documents[did] = (document, now)
+        self._documents[did] = (document, fetched_at)
         self._documents.move_to_end(did)
         while len(self._documents) > MAX_CACHED:
             self._documents.popitem(last=False)
@@ -200,3 +283,4 @@ class Fetcher:
     def clear(self) -> None:
         self._documents.clear()
         self._status.clear()
+        self._failing.clear()

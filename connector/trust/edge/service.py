@@ -90,14 +90,26 @@ class VerificationLog:
         self.tasks = tasks
         self.pending = PendingRecords()
         self._flush: asyncio.Task[None] | None = None
+        # The latest outcomes in memory, (monotonic time, refused code or None), for the health probe.
+        self.latest: deque[tuple[float, str | None]] = deque(maxlen=1000)
+
+    def _note(self, record: VerificationRecord) -> None:
+        self.latest.append((time.monotonic(), record.code if record.outcome != "verified" else None))
+
+    def since(self, seconds: float) -> list[str | None]:
+        """The outcomes of the last `seconds` (None: verified; else the refusal's code), oldest first."""
+        cutoff = time.monotonic() - seconds
+        return [code for at, code in self.latest if at >= cutoff]
 
     async def record(self, record: VerificationRecord) -> None:
         """Write a record now (with any waiting ones before it, so that the table stays in order)."""
+        self._note(record)
         self.pending.add(record)
         await self.store.run(self.pending.write)
 
     def record_soon(self, record: VerificationRecord) -> None:
         """Write a record with the next transaction the verifier runs, or within RECORD_DELAY."""
+        self._note(record)
         self.pending.add(record)
         if self._flush is None or self._flush.done():
             self._flush = self.tasks.spawn(self._flush_later(), "trust-records")

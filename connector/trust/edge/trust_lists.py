@@ -30,6 +30,7 @@ from cryptography import x509
 from cryptography.hazmat.primitives.serialization import Encoding
 
 from connector import keys
+from connector.backoff import Backoff, jittered
 from connector.config import TrustListEntry
 from connector.errors import ConfigError, ConnectorError, Problem
 from connector.records.trust import KeptList
@@ -45,6 +46,7 @@ log = logging.getLogger("connector.trust")
 Clock = Callable[[], datetime]
 UrlFetch = Callable[[str], Awaitable[bytes]]
 MAX_LIST_BYTES = etsi.MAX_ETSI_LIST_LENGTH  # member states' ETSI lists run to several megabytes
+RETRY_INITIAL = 5.0  # seconds before a trust list url that failed is fetched again (doubling)
 
 
 def _stat(path: Path | None) -> tuple[int, int]:
@@ -72,8 +74,10 @@ class ListState:
     source: str | None = None  # where the kept copy came from: file, url or store
     problem: Problem | None = None  # why the last candidate was refused
     problem_at: datetime | None = None
+    unreachable_since: datetime | None = None  # the url has not answered since (None: it did at the last fetch)
     file_stamp: tuple[int, int, int, int] = (-2, -2, -2, -2)
     url_due: float = 0.0  # monotonic time of the next url fetch
+    retry: Backoff | None = None  # after a failed url fetch: when to try again (doubling up to the refresh interval)
 
     @property
     def key(self) -> str:
@@ -309,9 +313,19 @@ class TrustListKeeper:
             if state.stamp != state.file_stamp:
                 changed |= await self._consider_file(state, store, fetch_url, now)
             if state.entry.url and (force_url or monotonic >= state.url_due):
-                state.url_due = monotonic + self.refresh_interval
                 changed |= await self._consider_url(state, store, fetch_url, now)
+                state.url_due = monotonic + self._next_fetch(state)
         return changed
+
+    def _next_fetch(self, state: ListState) -> float:
+        """Seconds until the url is fetched again: the refresh interval, with jitter so that the nodes of a
+        federation do not all ask at once; sooner after a failure, backing off to the interval."""
+        if state.retry is None:
+            state.retry = Backoff(min(RETRY_INITIAL, self.refresh_interval), self.refresh_interval)
+        if state.unreachable_since is None:
+            state.retry.reset()
+            return jittered(self.refresh_interval)
+        return state.retry.next()
 
     async def _consider_file(self, state: ListState, store: Any, fetch_url: UrlFetch, now: datetime) -> bool:
         state.file_stamp = state.stamp
@@ -336,7 +350,10 @@ class TrustListKeeper:
         except (FetchFailed, UnicodeDecodeError) as exc:
             reason = str(exc) if isinstance(exc, FetchFailed) else "the answer is not text"
             self._refused(state, Problem("trust_list.unavailable", f"trust list not fetched: {reason}"), now, "url")
+            if isinstance(exc, FetchFailed) and state.unreachable_since is None:
+                state.unreachable_since = now
             return False
+        state.unreachable_since = None
         candidate = await self._with_member_list(state, text, fetch_url, now, "url")
         if candidate is None:
             return False

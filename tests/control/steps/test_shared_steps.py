@@ -76,12 +76,24 @@ def test_a_script_may_owe_a_step_after_a_delivery_counting_the_earlier_ones() ->
     ],
     ids=["negotiation", "transfer"],
 )
-def test_a_failed_delivery_ends_the_process_with_its_reason(record: Any) -> None:
+def test_a_failed_delivery_ends_the_process_with_its_reason_and_tells_the_peer(record: Any) -> None:
     outcome = steps.delivery_failed(record, "the peer refused our message with 409", provider_context())
     assert outcome.state == "TERMINATED" and outcome.record.reason == "the peer refused our message with 409"
-    assert outcome.record.pending is None and not outcome.messages and not outcome.drop_queued
+    assert outcome.record.pending is None and outcome.drop_queued  # what was still queued goes, the farewell stays
+    (farewell,) = outcome.messages
+    kind = steps.kind_of(record)
+    assert farewell.url == f"{record.peer_address}/{kind.path}/{PEER_PID}/termination"
+    assert farewell.body["@type"] == kind.termination_message.TYPE and farewell.body["code"] == "delivery.failed"
+    assert farewell.body["reason"] == ["the peer refused our message with 409"]
+    assert_valid(farewell.body)
     (entry,) = outcome.history
     assert entry.cause == "delivery failed" and entry.changes_state
+
+
+def test_a_failed_delivery_of_a_process_the_peer_never_named_ends_it_without_a_word() -> None:
+    record = negotiation(Role.CONSUMER, NegotiationState.REQUESTED, provider_pid=None)
+    outcome = steps.delivery_failed(record, "cannot reach the provider", consumer_context())
+    assert outcome.state == "TERMINATED" and not outcome.messages
 
 
 def test_messages_get_an_id_after_their_type_and_keep_the_one_they_have() -> None:
