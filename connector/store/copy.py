@@ -47,6 +47,10 @@ TABLES: tuple[tuple[str, tuple[str, ...]], ...] = (
     ("evidence_checkpoints", ("id",)),
     ("evidence_timestamps", ("checkpoint_id", "tsa", "serial")),
     ("agreement_signatures", ("agreement_id", "role")),
+    # The replicas that served the node and their claims (a replica killed leaves its row): the first replica to
+    # start on the copy finds them gone and takes their work over, as on the original.
+    ("replicas", ("id",)),
+    ("work_claims", ("name",)),
 )
 # The keys the database assigns, whose counters a copy carries over.
 ASSIGNED_KEYS = {"outbox": "id", "verifications": "id", "evidence_checkpoints": "id"}

@@ -29,6 +29,7 @@ from typing import Any, Literal, TypeVar
 
 from connector.errors import ConnectorError
 from connector.store.calls import MAX_GROUP, RAW, READ, WRITE, Call, hand_back
+from connector.store.coordination import SOLO, Solo
 from connector.store.errors import StoreConflict, StoreError, StoreUnavailable
 from connector.store.migrations import MIGRATIONS
 
@@ -163,6 +164,11 @@ class SqliteStore:
         self._conn: sqlite3.Connection | None = None
         self._tx: SqliteTx | None = None
         self._undo_hooks: list[Callable[[], None]] = []
+
+    @property
+    def coordination(self) -> Solo:
+        """One process has the file (the node's data folder is locked): every claim is its own."""
+        return SOLO
 
     # --- lifecycle ------------------------------------------------------------------------------------------
 
