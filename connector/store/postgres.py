@@ -241,15 +241,26 @@ class PostgresTx:
         # In a pipeline, the savepoint, the block's statements and the release travel in one round trip (a statement
         # whose rows are read waits for them there); an error is raised at the latest when the pipeline ends.
         # Nothing in it is prepared: a statement prepared in a pipeline that then fails is forgotten by the server
-        # but not by psycopg.
+        # but not by psycopg. A refusal whose answer arrives while the block still sends (an evidence record that
+        # another replica's append got ahead of, say) is kept until the pipeline has ended, and raised then: the
+        # pipeline is not left with an error on its way out, which psycopg would log as one it ignored.
         conn = self._conn
         self.wrote = True  # (what the block's statements changed is not known in a pipeline: assume they wrote)
         outer, self._prepare = self._prepare, False
+        refused: psycopg.Error | None = None
         try:
-            with conn.pipeline():
-                conn.execute("SAVEPOINT attempt", prepare=False)
-                yield
-                conn.execute("RELEASE SAVEPOINT attempt", prepare=False)
+            try:
+                with conn.pipeline():
+                    conn.execute("SAVEPOINT attempt", prepare=False)
+                    try:
+                        yield
+                        conn.execute("RELEASE SAVEPOINT attempt", prepare=False)
+                    except psycopg.Error as exc:
+                        refused = exc
+            except psycopg.Error as exc:  # the refusal, or the statements it aborted
+                refused = refused or exc
+            if refused is not None:
+                raise refused
         except BaseException as exc:
             self._prepare = outer
             if conn.info.transaction_status in (TransactionStatus.INTRANS, TransactionStatus.INERROR):
