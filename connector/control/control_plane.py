@@ -23,7 +23,8 @@ from connector.control.ports import AgreementSigner, DataPlane, EvidenceSink, no
 from connector.control.steps import Script
 from connector.policy.seam import Verdict
 from connector.records.processes import Negotiation, Transfer
-from connector.store.interface import Store
+from connector.store.coordination import SOLO
+from connector.store.interface import Coordination, Store
 from connector.store.sql import processes as repo
 from connector.tasks import Tasks
 from connector.trust.claims import VerifiedClaims
@@ -52,6 +53,7 @@ class ControlPlane:
         evidence: EvidenceSink = no_evidence,
         signer: AgreementSigner | None = None,
         script: Script | None = None,
+        coordination: Coordination = SOLO,
     ) -> None:
         self.participant_id = participant_id
         self.store = store
@@ -76,8 +78,10 @@ class ControlPlane:
             peers,
             self.runner,
             DeliverySettings(dsp.retry_initial, dsp.retry_max, dsp.retry_not_found_for),
+            coordination,
         )
         self.catalog = catalog.CatalogService(store, peers, decisions, catalogue)
+        coordination.on("definitions", lambda table: self.catalog.invalidate())  # changed through another replica
 
     async def load_definitions(self) -> None:
         """Write the configured assets, policies and offers (the configuration wins for the ids it names)."""

@@ -5,6 +5,11 @@ succeeded); a message is sent as soon as it is queued and retried with exponenti
 is unreachable or answers 5xx, until its deadline, when the process ends with the reason. Messages of one process
 leave in the order they were queued. At start-up every unfinished step and undelivered message is resumed.
 
+Several replicas of the node may share its store: the work of a process (its pending steps, then its messages) is
+done by the replica that holds the process's claim (`Coordination.hold`), one at a time, taken over when a replica
+dies; a replica that committed work it cannot claim tells the holder. Callers waiting for a process on one replica
+see the changes another replica made (`seen`). With one process, every claim is granted at once.
+
 Every hop to the store thread costs a transaction and a wake-up of the loop, so the transaction that changes a
 process also says what follows (`ProcessStatus`: is a step pending, which message is next in the outbox), and the
 transaction that records a delivery also reads the next message. Such a look-ahead is used at once by the task
@@ -16,7 +21,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -25,7 +30,8 @@ from connector.control.apply import ProcessStatus, StepRunner
 from connector.dsp.vocabulary import NegotiationState, TransferState
 from connector.errors import ConnectorError
 from connector.records.processes import OutboxEntry
-from connector.store.interface import Store
+from connector.store.coordination import SOLO, work_name
+from connector.store.interface import Coordination, Store
 from connector.store.sql import processes as repo
 from connector.tasks import Tasks
 from connector.web.peer_client import PeerClient, PeerUnavailable
@@ -65,13 +71,20 @@ class DeliverySettings:
 
 class Engine:
     def __init__(
-        self, store: Store, tasks: Tasks, peers: PeerClient, runner: StepRunner, settings: DeliverySettings
+        self,
+        store: Store,
+        tasks: Tasks,
+        peers: PeerClient,
+        runner: StepRunner,
+        settings: DeliverySettings,
+        claims: Coordination = SOLO,
     ) -> None:
         self.store = store
         self.tasks = tasks
         self.runner = runner
         self.settings = settings
         self.peers = peers
+        self.claims = claims
         self._steps: dict[str, asyncio.Task[Any]] = {}
         self._drains: dict[str, asyncio.Task[Any]] = {}
         self._again_steps: set[str] = set()
@@ -79,20 +92,26 @@ class Engine:
         self._closing = False
         self._watches: dict[str, Watch] = {}  # process id -> what its waiting callers share
         self._announced: dict[str, str] = {}  # process id -> the final state its log line announced
+        for kind in READERS:
+            claims.claimant(kind, self._waker(kind), self.sweep)
+        claims.on("process", self._changed_elsewhere)
 
     # --- entry points ---------------------------------------------------------------------------------------
 
-    def wake(self, process_kind: str, process_id: str, state: str | None = None) -> None:
-        """Something happened to a process: run its pending step, then deliver what it queued."""
+    def wake(self, process_kind: str, process_id: str, state: str | None = None, announce: bool = True) -> None:
+        """Something happened to a process: run its pending step, then deliver what it queued. `announce`: this
+        replica just committed the work (a replica holding the process is told to look again)."""
         if self._closing:
             return
         self._notify(process_kind, process_id, state)
         if process_id in self._steps:
             self._again_steps.add(process_id)
             return
-        self._steps[process_id] = self.tasks.spawn(self._step_loop(process_kind, process_id), f"step:{process_id}")
+        self._steps[process_id] = self.tasks.spawn(
+            self._step_loop(process_kind, process_id, announce), f"step:{process_id}"
+        )
 
-    def deliver(self, process_kind: str, process_id: str, first: Next = UNKNOWN) -> None:
+    def deliver(self, process_kind: str, process_id: str, first: Next = UNKNOWN, announce: bool = True) -> None:
         """Send what `process_id` has queued; `first` is its next outbox entry when the caller just read it."""
         if self._closing:
             return
@@ -101,7 +120,9 @@ class Engine:
             return
         if first is None:
             return
-        self._drains[process_id] = self.tasks.spawn(self._drain(process_kind, process_id, first), f"drain:{process_id}")
+        self._drains[process_id] = self.tasks.spawn(
+            self._claimed_drain(process_kind, process_id, first, announce), f"drain:{process_id}"
+        )
 
     def settled(self, process_kind: str, process_id: str, status: ProcessStatus) -> None:
         """A transaction changed `process_id` and said what follows: run its pending step (which delivers after
@@ -117,8 +138,9 @@ class Engine:
             return
         self.deliver(process_kind, process_id, status.next_message)
 
-    async def resume(self) -> int:
-        """After a start: pick up every unfinished step and every undelivered message."""
+    async def resume(self, quiet: bool = False) -> int:
+        """After a start (and in a replica's sweeps, `quiet`): pick up every unfinished step and undelivered message
+        that no other replica holds."""
 
         def pending(db: Any) -> tuple[list[tuple[str, str]], list[str]]:
             work = [("negotiation", n.id) for n in repo.open_negotiations(db) if n.pending]
@@ -130,13 +152,42 @@ class Engine:
             lambda db: {pid: ("negotiation" if repo.get_negotiation(db, pid) else "transfer") for pid in outbox}
         )
         for process_kind, pid in work:
-            self.wake(process_kind, pid)
+            self.wake(process_kind, pid, announce=False)
         for pid in outbox:
             if pid not in self._steps:
-                self.deliver(kinds[pid], pid)
-        if work or outbox:
+                self.deliver(kinds[pid], pid, announce=False)
+        if (work or outbox) and not quiet:
             log.info("resumed unfinished work", extra={"steps": len(work), "outbox_processes": len(outbox)})
         return len(work) + len(outbox)
+
+    async def sweep(self) -> None:
+        """A replica's look for work no replica holds (after one died, or a notification was missed)."""
+        await self.resume(quiet=True)
+
+    def _waker(self, process_kind: str) -> Callable[[str], None]:
+        """What runs a process of `process_kind` whose work became this replica's (asked by the replica that
+        committed it, or taken over from one that died)."""
+
+        def wake(process_id: str) -> None:
+            self.wake(process_kind, process_id, announce=False)
+
+        return wake
+
+    def _changed_elsewhere(self, body: str) -> None:
+        """Another replica committed a change of a process: callers waiting for it here see it."""
+        process_kind, _, rest = body.partition(" ")
+        state, _, process_id = rest.partition(" ")
+        if process_kind in READERS and process_id:
+            self.seen(process_id, state)
+
+    def seen(self, process_id: str, state: str) -> None:
+        """`process_id` is in `state` now, changed by another replica: wake whoever waits for it here."""
+        watch = self._watches.get(process_id)
+        if watch is not None:
+            watch.state = state
+            watch.terminal = state in FINAL_STATES
+            watch.changed.set()
+            watch.changed = asyncio.Event()
 
     async def close(self) -> None:
         self._closing = True
@@ -206,7 +257,17 @@ class Engine:
 
     # --- steps ----------------------------------------------------------------------------------------------
 
-    async def _step_loop(self, process_kind: str, process_id: str) -> None:
+    async def _step_loop(self, process_kind: str, process_id: str, announce: bool = True) -> None:
+        try:
+            async with self.claims.hold(work_name(process_kind, process_id), announce) as held:
+                if held:
+                    await self._steps_then_drain(process_kind, process_id)
+        finally:  # (not held: another replica holds the process; it was told, it runs the step)
+            if self._steps.get(process_id) is asyncio.current_task():
+                del self._steps[process_id]
+                self._again_steps.discard(process_id)
+
+    async def _steps_then_drain(self, process_kind: str, process_id: str) -> None:
         next_entry: Next = UNKNOWN
         try:
             while True:
@@ -237,6 +298,16 @@ class Engine:
         await self._drain(process_kind, process_id, next_entry)
 
     # --- delivery -------------------------------------------------------------------------------------------
+
+    async def _claimed_drain(self, process_kind: str, process_id: str, first: Next, announce: bool) -> None:
+        try:
+            async with self.claims.hold(work_name(process_kind, process_id), announce) as held:
+                if held:
+                    await self._drain(process_kind, process_id, first)
+        finally:  # (not held: another replica holds the process; it delivers)
+            if self._drains.get(process_id) is asyncio.current_task():
+                del self._drains[process_id]
+                self._again_drains.discard(process_id)
 
     async def _drain(self, process_kind: str, process_id: str, first: Next = UNKNOWN) -> None:
         entry = first

@@ -1,4 +1,8 @@
-"""The node's resources with a lifetime of their own: its data folder's lock, its store, its listeners."""
+"""The node's resources with a lifetime of their own: its data folder's lock, its store, its listeners.
+
+Replicas of one node (the same configuration, a PostgreSQL store) share their data folder (its lock is then shared)
+and, with `node.reuse_port`, their listeners' ports: each replica opens its own listening sockets with
+SO_REUSEPORT, and the kernel spreads incoming connections among the replicas still listening."""
 
 from __future__ import annotations
 
@@ -49,9 +53,10 @@ async def listen(
     app: web.Application,
     ssl_context: ssl.SSLContext | None,
     limits: LimitsSection,
+    reuse_port: bool = False,
 ) -> Listener:
-    """Serve `app` on `address` until `stack` closes, within `limits`; a port in use or unavailable is a
-    ConnectorError."""
+    """Serve `app` on `address` until `stack` closes, within `limits` (sharing the port with other processes that
+    listen on it with `reuse_port` too); a port in use or unavailable is a ConnectorError."""
     runner = web.AppRunner(
         app,
         access_log=None,
@@ -62,14 +67,15 @@ async def listen(
     )
     await runner.setup()
     stack.push_async_callback(runner.cleanup)
-    site = GuardedSite(runner, address.host, address.port, limits, ssl_context=ssl_context)
+    site = GuardedSite(runner, address.host, address.port, limits, ssl_context=ssl_context, reuse_port=reuse_port)
     try:
         await site.start()
     except OSError as exc:
         key = f"{name}.listen"
         if exc.errno == errno.EADDRINUSE:
+            shared = " by a process that does not share it (node.reuse_port)" if reuse_port else ""
             raise ConnectorError(
-                "listen.in_use", f"port {address.port} on {address.host} is already in use", key
+                "listen.in_use", f"port {address.port} on {address.host} is already in use{shared}", key
             ) from None
         if exc.errno in (errno.EADDRNOTAVAIL, errno.EACCES):
             raise ConnectorError("listen.unavailable", f"cannot listen on {address}: {exc.strerror}", key) from None
@@ -78,13 +84,21 @@ async def listen(
 
 
 @contextlib.asynccontextmanager
-async def open_store(config: Config) -> AsyncIterator[Store]:
-    """The node's store: PostgreSQL when store.url is set, else SQLite at store.path."""
+async def open_store(config: Config, replica: bool = False) -> AsyncIterator[Store]:
+    """The node's store: PostgreSQL when store.url is set, else SQLite at store.path. A `replica` (a running node)
+    shares a PostgreSQL database with the other replicas of its node; otherwise the caller has it to itself."""
     store: Store
     if config.store.url:
         from connector.store.postgres import PostgresStore  # psycopg is loaded only by nodes that use it
 
-        store = PostgresStore(config.store.url, config.store.pool_size, config.store_password())
+        store = PostgresStore(
+            config.store.url,
+            config.store.pool_size,
+            config.store_password(),
+            node=config.node.participant_id if replica else None,
+            lease=config.store.replica_lease,
+            sweep_interval=config.store.sweep_interval,
+        )
     else:
         store = SqliteStore(config.store_path, config.store.synchronous)
     await store.open()
@@ -95,15 +109,20 @@ async def open_store(config: Config) -> AsyncIterator[Store]:
 
 
 @contextlib.contextmanager
-def exclusive(data_dir: Path) -> Iterator[None]:
-    """One node per data folder: a second node on the same store would corrupt its processes' ordering."""
+def exclusive(data_dir: Path, shared: bool = False) -> Iterator[None]:
+    """One node per data folder: a second node on the same SQLite store would corrupt its processes' ordering.
+    `shared`: the replicas of a node whose store is PostgreSQL share the folder (and keep out a node that would
+    have it to itself)."""
     handle = open(data_dir / "node.lock", "a+")
     try:
-        fcntl.flock(handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+        fcntl.flock(handle.fileno(), (fcntl.LOCK_SH if shared else fcntl.LOCK_EX) | fcntl.LOCK_NB)
     except BlockingIOError:
         handle.close()
         raise ConnectorError(
-            "node.already_running", f"another node is already running on {data_dir}", "node.data_dir"
+            "node.already_running",
+            f"another node is already running on {data_dir}"
+            + (" without sharing it (its store is not this PostgreSQL database)" if shared else ""),
+            "node.data_dir",
         ) from None
     try:
         yield

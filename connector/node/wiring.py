@@ -141,8 +141,9 @@ async def running(config: Config, clock: Callable[[], datetime] = _utcnow) -> As
     verifying = holding and bool(config.trust.lists)
     async with contextlib.AsyncExitStack() as stack:
         config.node.data_dir.mkdir(parents=True, exist_ok=True)
-        stack.enter_context(exclusive(config.node.data_dir))
-        store = await stack.enter_async_context(open_store(config))
+        stack.enter_context(exclusive(config.node.data_dir, shared=bool(config.store.url)))
+        store = await stack.enter_async_context(open_store(config, replica=True))
+        coordination = store.coordination  # how this process shares the node's work with its other replicas
 
         # TLS and identity (none in the plain-HTTP conformance profile).
         keeper = TrustListKeeper(config.trust.lists if verifying else (), config.trust.list_refresh, clock)
@@ -194,6 +195,7 @@ async def running(config: Config, clock: Callable[[], datetime] = _utcnow) -> As
                 outgoing,
                 AgreementDocuments(store, holder, fetcher).for_agreement if holder is not None else None,
                 clock,
+                coordination,
             )
         elif config.evidence.enabled:
             log.warning("no evidence log: the node has no signing identity (protocol.insecure_http)")
@@ -250,6 +252,7 @@ async def running(config: Config, clock: Callable[[], datetime] = _utcnow) -> As
                 evidence=evidence.sink if evidence is not None else no_evidence,
                 limits=config.limits,
                 protected_files=(config.store_path,),
+                coordination=coordination,
             )
         control = ControlPlane(
             participant_id=config.node.participant_id,
@@ -267,6 +270,7 @@ async def running(config: Config, clock: Callable[[], datetime] = _utcnow) -> As
             evidence=evidence.sink if evidence is not None else no_evidence,
             signer=evidence.signer if evidence is not None else None,
             script=tck.TckScript() if config.tck.enabled else None,
+            coordination=coordination,
         )
         forward.to(control)
 
@@ -370,11 +374,13 @@ async def running(config: Config, clock: Callable[[], datetime] = _utcnow) -> As
             await dataplane.after_listening()
         if evidence is not None:
             evidence.run(tasks)
+        await coordination.start()
         node.ready = True
         log.info(
             "node started",
             extra={
                 "participant_id": config.node.participant_id,
+                "replica": coordination.replica,
                 "version": __version__,
                 "protocol": endpoints.protocol(),
                 "management": str(config.management.listen),
@@ -396,7 +402,7 @@ async def _listen(
     app: web.Application,
     ssl_context: Any,
 ) -> None:
-    listener = await listen(stack, name, address, app, ssl_context, node.config.limits)
+    listener = await listen(stack, name, address, app, ssl_context, node.config.limits, node.config.node.reuse_port)
     node.listeners[name] = listener
     node.endpoints.bound(name, listener.port)
 
