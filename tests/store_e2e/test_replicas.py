@@ -24,7 +24,7 @@ from typing import Any
 import aiohttp
 import psycopg
 from dataplane_e2e.kit import data_section, run_cli
-from nodekit import API_KEY, Participant, make_participant, write_config
+from nodekit import API_KEY, Management, Participant, make_participant, running_node, write_config
 from replicakit import Serving, as_replica
 
 OFFERS = """
@@ -278,3 +278,28 @@ async def test_the_count_limit_holds_with_transfers_spread_over_both_replicas(au
         assert started == [(3,)]
         spread = [r.served("POST /dsp/2025-1/transfers/request") for r in w.replicas]
         assert all(count > 0 for count in spread) and sum(spread) >= 16, spread
+
+
+async def test_a_caller_waiting_on_one_replica_sees_the_change_another_replica_made(authority, tmp_path, postgres_url):
+    provider = make_participant(authority, tmp_path, "provider")
+    consumer = make_participant(authority, tmp_path, "consumer")
+    root = tmp_path / "provider-data"
+    root.mkdir()
+    (root / "weather.bin").write_bytes(b"hourly weather\n")
+    pcfg = write_config(provider, tmp_path, extra=data_section(root, tmp_path / "provider-inbox") + OFFERS)
+    pcfg.write_text(as_replica(pcfg.read_text(), postgres_url))
+    ccfg = write_config(consumer, tmp_path, extra=data_section(tmp_path / "consumer-data", tmp_path / "inbox"))
+    async with running_node(pcfg) as a, running_node(pcfg) as b, running_node(ccfg):
+        assert a.store.coordination.replica != b.store.coordination.replica
+        cm = Management(consumer)
+        neg = await cm.negotiate(provider, "weather-offer", "weather")
+        assert neg["state"] == "FINALIZED", neg
+        tp = await cm.call("POST", "/v1/transfers", {"agreementId": neg["agreementId"], "format": "HttpData-PULL"}, 201)
+        tp = await cm.call("GET", f"/v1/transfers/{tp['id']}?wait=STARTED,TERMINATED&timeout=20", None, 200)
+        assert tp["state"] == "STARTED", tp
+        for changing, waiting, action, state in ((a, b, "suspend", "SUSPENDED"), (b, a, "terminate", "TERMINATED")):
+            with waiting.control.engine.watching(tp["providerPid"]) as watch:
+                changed = watch.changed
+                await changing.control.command("transfer", tp["providerPid"], action, "maintenance")
+                assert await waiting.control.engine.wait_for(changed, 5), f"{state} not seen by the other replica"
+                assert watch.state == state
