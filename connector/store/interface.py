@@ -137,3 +137,10 @@ class Store(Protocol):
     def on_undo(self, hook: Callable[[], None]) -> None:
         """Call `hook` (on the thread that rolled it back) whenever a transaction's writes are rolled back."""
         ...
+
+    def at_write_begin(self, query: str, hook: Callable[[Any], None]) -> None:
+        """Where other processes write to the same database (the node's replicas), run `query` (a SELECT without
+        parameters) at the start of every write transaction, and hand `hook` its first row (None when it has none)
+        before the transaction's functions run, so that what memory holds about the store can follow what the
+        others wrote. A store only this process writes never calls `hook`."""
+        ...

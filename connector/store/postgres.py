@@ -459,6 +459,7 @@ class PostgresStore:
         self._undo_hooks: list[Callable[[], None]] = []
         self._lock_guard = threading.Lock()
         self._replicas: Any = None  # connector.store.replicas.Replicas, for a node's replica
+        self._at_begin: list[tuple[str, Callable[[Any], None]]] = []
 
     @property
     def shared(self) -> bool:
@@ -582,6 +583,12 @@ class PostgresStore:
             self._lock_conn.close()
             self._lock_conn = None
 
+    def at_write_begin(self, query: str, hook: Callable[[Any], None]) -> None:
+        """For a replica (other processes write to the database too): run `query` at the start of every write
+        transaction, once the write lock is taken, in the BEGIN's round trip, and hand `hook` its first row (None
+        when it has none) on the writer thread, before the transaction's functions run."""
+        self._at_begin.append((query, hook))
+
     def on_undo(self, hook: Callable[[], None]) -> None:
         """Call `hook` whenever writes are rolled back (a call failed, a read wrote), on the thread that rolled them
         back, so that what is kept in memory about the store can be dropped rather than be ahead of it."""
@@ -638,13 +645,17 @@ class PostgresStore:
             return
         done: list[Call] = []
         begin = WRITE_BEGIN + ("; SAVEPOINT call" if len(group) > 1 else "")
+        hooks = self._at_begin if self.shared else []
+        begin += "".join(f"; {query}" for query, _ in hooks)
         try:
-            conn = self._begin(pool, begin)
+            conn, cursor = self._begin(pool, begin)
         except BaseException as exc:
             for call in group:
                 call.outcome = (False, exc)
             return
         try:
+            if hooks:
+                self._begun(cursor, hooks)
             self._write(conn, group, done)
         except BaseException as exc:  # the connection failed outside any one call: nothing of the group is kept
             log.error("store group failed: %s", exc)
@@ -658,26 +669,37 @@ class PostgresStore:
         finally:
             pool.putconn(conn)
 
-    def _begin(self, pool: ConnectionPool[psycopg.Connection[Any]], begin: str) -> psycopg.Connection[Any]:
-        """A connection of the pool, in a transaction begun with `begin`. A connection the server ended while it
-        sat in the pool (the database restarted, an idle timeout) fails at BEGIN, before anything ran, and is
-        replaced: the call never sees it."""
+    def _begin(
+        self, pool: ConnectionPool[psycopg.Connection[Any]], begin: str
+    ) -> tuple[psycopg.Connection[Any], psycopg.Cursor[Any]]:
+        """A connection of the pool, in a transaction begun with `begin` (and the cursor of its statements). A
+        connection the server ended while it sat in the pool (the database restarted, an idle timeout) fails at
+        BEGIN, before anything ran, and is replaced: the call never sees it."""
         for _ in range(self.pool_size):
             conn = pool.getconn()
             try:
-                conn.execute(begin)
-                return conn
+                return conn, conn.execute(begin)
             except psycopg.OperationalError:
                 pool.putconn(conn)  # a broken one is dropped, and a new one made
                 if not conn.broken:
                     raise
         conn = pool.getconn()
         try:
-            conn.execute(begin)
+            return conn, conn.execute(begin)
         except BaseException:
             pool.putconn(conn)
             raise
-        return conn
+
+    @staticmethod
+    def _begun(cursor: psycopg.Cursor[Any], hooks: list[tuple[str, Callable[[Any], None]]]) -> None:
+        """Hand each `at_write_begin` hook the first row of its query (the last statements of the BEGIN)."""
+        rows = []
+        while True:
+            rows.append(cursor.fetchone() if cursor.description is not None else None)
+            if not cursor.nextset():
+                break
+        for (_, hook), row in zip(hooks, rows[-len(hooks) :], strict=True):
+            hook(row)
 
     def _write(self, conn: psycopg.Connection[Any], group: list[Call], done: list[Call]) -> None:
         """Run `group` in the transaction open on `conn` (with the first call's savepoint when there are several),
@@ -732,7 +754,7 @@ class PostgresStore:
         pool = self._pool
         if pool is None:
             raise ConnectorError("store.closed", "the store is not open")
-        conn = self._begin(pool, "BEGIN ISOLATION LEVEL REPEATABLE READ")
+        conn, _ = self._begin(pool, "BEGIN ISOLATION LEVEL REPEATABLE READ")
         tx = PostgresTx(conn)
         try:
             try:

@@ -221,6 +221,10 @@ class SqliteStore:
             conn.close()
             self._conn = self._tx = None
 
+    def at_write_begin(self, query: str, hook: Callable[[Any], None]) -> None:
+        """Only this process writes the file (the data folder is locked): what memory holds stays right."""
+        return None
+
     def on_undo(self, hook: Callable[[], None]) -> None:
         """Call `hook` on the store thread whenever writes are rolled back (a call failed, a read wrote), so that
         what is kept in memory about the store can be dropped rather than be ahead of it."""

@@ -14,8 +14,11 @@ import psycopg
 import pytest
 
 from connector.errors import ConnectorError
+from connector.evidence.chain import PROCESS_PREV, verify_chain
+from connector.evidence.edge.journal import Journal
 from connector.store.coordination import SOLO
 from connector.store.postgres import PostgresStore
+from connector.store.sql import evidence as tables
 from connector.store.sql.settings import get_setting, put_setting
 from connector.store.sqlite import SqliteStore
 
@@ -235,3 +238,30 @@ async def test_on_sqlite_the_one_process_holds_every_claim(tmp_path):
         assert store.coordination.healthy()
     finally:
         await store.close()
+
+
+async def test_replicas_appending_to_the_evidence_chain_follow_each_other_without_a_refusal(
+    postgres_migrated_url, monkeypatch
+):
+    async with replica(postgres_migrated_url) as a, replica(postgres_migrated_url) as b:
+        journals = {}
+        for store in (a, b):
+            journal = Journal()
+            store.on_undo(journal.forget)
+            store.at_write_begin(tables.HEAD, journal.follow)
+            journal.remember_processes()
+            await store.run(journal.load)
+            journals[store.replica] = journal
+        refused: list[int] = []
+        lock_chain = tables.lock_chain
+        monkeypatch.setattr(tables, "lock_chain", lambda tx: (refused.append(1), lock_chain(tx)))  # after a refusal
+        for i in range(5):
+            for store in (a, b, b, a):
+                journal = journals[store.replica]
+                await store.run(lambda tx, j=journal, n=i: j.append(tx, "test.step", process_id="p1", data={"i": n}))
+        rows = await a.read(lambda tx: list(tables.record_rows(tx, 1)))
+    assert refused == []  # each transaction began with the head the other replica left
+    assert len(rows) == 20 and verify_chain(rows).ok
+    hashes = [row["hash"] for row in rows]
+    links = [row["data"][PROCESS_PREV] for row in rows]
+    assert links == [None, *hashes[:-1]]  # each names the record before it about the process, whoever wrote it

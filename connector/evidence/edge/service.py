@@ -419,6 +419,7 @@ class NodeEvidence:
     async def open(self) -> None:
         """Read the chain's head (the journal may remember more than the head: the store tells it of undos)."""
         self.store.on_undo(self.journal.forget)
+        self.store.at_write_begin(tables.HEAD, self.journal.follow)  # (replicas append to the chain too)
         self.journal.remember_processes()
         head = await self.store.run(self.journal.load)
         log.info(
