@@ -377,7 +377,7 @@ class StoreSection:
         default=None,
     )
     replica_lease: float = _doc(
-        "PostgreSQL: seconds a replica's claims on work (pending steps, deliveries, pushes, checkpoints) outlive "
+        "PostgreSQL: seconds a replica's claims on work (deliveries of messages, pushes, checkpoints) outlive "
         "its last renewal, renewed every third of it; the work of a replica that died is taken over by another "
         "within about 1.3 times this.",
         kind="float",

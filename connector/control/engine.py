@@ -5,10 +5,12 @@ succeeded); a message is sent as soon as it is queued and retried with exponenti
 is unreachable or answers 5xx, until its deadline, when the process ends with the reason. Messages of one process
 leave in the order they were queued. At start-up every unfinished step and undelivered message is resumed.
 
-Several replicas of the node may share its store: the work of a process (its pending steps, then its messages) is
-done by the replica that holds the process's claim (`Coordination.hold`), one at a time, taken over when a replica
-dies; a replica that committed work it cannot claim tells the holder. Callers waiting for a process on one replica
-see the changes another replica made (`seen`). With one process, every claim is granted at once.
+Several replicas of the node may share its store. A step needs no claim: it runs in a write transaction that reads
+the process again after the store's write lock, so whichever replica takes a pending step first takes it, and
+another finds it done. What leaves the node does: a process's messages are delivered by the replica holding its
+claim (`Coordination.hold`), one at a time and in order; a replica that queued messages another holds the claim
+for tells the holder, and the claim of a replica that dies is taken over. Callers waiting for a process on one
+replica see the changes another replica made (`seen`). With one process, every claim is granted at once.
 
 Every hop to the store thread costs a transaction and a wake-up of the loop, so the transaction that changes a
 process also says what follows (`ProcessStatus`: is a step pending, which message is next in the outbox), and the
@@ -258,16 +260,6 @@ class Engine:
     # --- steps ----------------------------------------------------------------------------------------------
 
     async def _step_loop(self, process_kind: str, process_id: str, announce: bool = True) -> None:
-        try:
-            async with self.claims.hold(work_name(process_kind, process_id), announce) as held:
-                if held:
-                    await self._steps_then_drain(process_kind, process_id)
-        finally:  # (not held: another replica holds the process; it was told, it runs the step)
-            if self._steps.get(process_id) is asyncio.current_task():
-                del self._steps[process_id]
-                self._again_steps.discard(process_id)
-
-    async def _steps_then_drain(self, process_kind: str, process_id: str) -> None:
         next_entry: Next = UNKNOWN
         try:
             while True:
@@ -295,7 +287,7 @@ class Engine:
         task = asyncio.current_task()
         assert task is not None
         self._drains[process_id] = task
-        await self._drain(process_kind, process_id, next_entry)
+        await self._claimed_drain(process_kind, process_id, next_entry, announce)
 
     # --- delivery -------------------------------------------------------------------------------------------
 

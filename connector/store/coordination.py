@@ -1,11 +1,11 @@
 """Sharing a node's work between the processes that serve it: the store seam's `Coordination`, as one process has
 it (`Solo`: every claim granted at once, no one to signal), and the bookkeeping of claims every implementation
-shares (`Holdings`: claims of one process nest, so that a process's steps and deliveries hold one claim between
-them).
+shares (`Holdings`: claims of one process nest, so that work done under a claim may take it again).
 
-What is claimed is named `kind:id`: `negotiation:<id>` and `transfer:<id>` (a process's pending steps and outgoing
-messages), `push:<transfer id>` (the data a provider pushes), `job:<name>` (work done once for the whole node,
-such as a checkpoint of the evidence log).
+What is claimed is named `kind:id`: `negotiation:<id>` and `transfer:<id>` (a process's outgoing messages, which
+one replica delivers in order; its steps need no claim, each runs in a write transaction that reads the process
+anew), `push:<transfer id>` (the data a provider pushes), `job:<name>` (work done once for the whole node, such
+as a checkpoint of the evidence log).
 """
 
 from __future__ import annotations
