@@ -126,6 +126,13 @@ class NodeSection:
         default=(),
         check=_check_aliases,
     )
+    reuse_port: bool = _doc(
+        "Open the protocol, management and data listeners with SO_REUSEPORT, so that several replicas of this "
+        "node on one machine (same configuration, store.url on one PostgreSQL database) share their ports, the "
+        "kernel spreading connections among them. Needs fixed ports, data.listen included.",
+        kind="bool",
+        default=False,
+    )
 
 
 @dataclass(frozen=True)
@@ -471,6 +478,21 @@ class StoreSection:
         "File holding the PostgreSQL password (so that it is neither in store.url nor in this file).",
         kind="file",
         default=None,
+    )
+    replica_lease: float = _doc(
+        "PostgreSQL: seconds a replica's claims on work (deliveries of messages, pushes, checkpoints) outlive "
+        "its last renewal, renewed every third of it; the work of a replica that died is taken over by another "
+        "within about 1.3 times this.",
+        kind="float",
+        default=5.0,
+        check=lambda v: None if 1 <= v <= 600 else "must be between 1 and 600",
+    )
+    sweep_interval: float = _doc(
+        "PostgreSQL: seconds between a replica's sweeps for unfinished work that no replica holds (replicas wake "
+        "each other with notifications; the sweep catches one that was lost).",
+        kind="float",
+        default=60.0,
+        check=lambda v: None if 1 <= v <= 86400 else "must be between 1 and 86400",
     )
 
 
@@ -968,6 +990,17 @@ def _cross_checks(config: Config) -> None:
         raise ConfigError(
             "config.invalid", "store.password_file is for PostgreSQL: set store.url too", "store.password_file"
         )
+    if config.node.reuse_port:
+        fixed: dict[str, Listen | None] = {"protocol.listen": config.protocol.listen, "management.listen": m.listen}
+        if not config.protocol.insecure_http:
+            fixed["data.listen"] = config.data.listen
+        for key, listen in fixed.items():
+            if listen is None or listen.port == 0:
+                raise ConfigError(
+                    "config.invalid",
+                    "node.reuse_port needs a fixed port here: replicas sharing ports must all listen on the same one",
+                    key,
+                )
     if len(config.trust.crl) < 1 and not config.protocol.insecure_http:
         raise ConfigError("config.missing_key", "at least one CRL is needed to check peer certificates", "trust.crl")
     if config.protocol.client_certificate == "optional" and not config.trust.lists:

@@ -25,7 +25,8 @@ from connector.control.timers import WaitTimers
 from connector.policy.parties import PartyNames
 from connector.policy.seam import Verdict
 from connector.records.processes import Negotiation, Transfer
-from connector.store.interface import Store
+from connector.store.coordination import SOLO
+from connector.store.interface import Coordination, Store
 from connector.store.sql import processes as repo
 from connector.tasks import Tasks
 from connector.telemetry import NO_TELEMETRY, Telemetry
@@ -59,6 +60,7 @@ class ControlPlane:
         telemetry: Telemetry = NO_TELEMETRY,
         withhold: catalog.Withhold | None = None,
         http_callbacks: bool = False,
+        coordination: Coordination = SOLO,
     ) -> None:
         self.participant_id = participant_id
         self.parties = parties or PartyNames()  # data-space names (aliases) of the participants
@@ -91,10 +93,12 @@ class ControlPlane:
             self.runner,
             DeliverySettings(dsp.retry_initial, dsp.retry_max, dsp.retry_not_found_for),
             telemetry,
+            coordination,
         )
         self.timers = WaitTimers(store, tasks, peers, self.runner, self.engine.settled)
         self.engine.checks = self.timers.schedule
         self.catalog = catalog.CatalogService(store, peers, decisions, catalogue, self.parties, withhold)
+        coordination.on("definitions", lambda table: self.catalog.invalidate())  # changed through another replica
 
     async def load_definitions(self) -> None:
         """Write the configured assets, policies and offers (the configuration wins for the ids it names)."""

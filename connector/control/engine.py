@@ -8,6 +8,13 @@ process leave in the order they were queued. At start-up every unfinished step a
 A store that fails (full, locked, read-only, away) fails a step or a delivery only for now: both are tried again
 with back-off until the store works again, and nothing is lost meanwhile (what was not committed is still owed).
 
+Several replicas of the node may share its store. A step needs no claim: it runs in a write transaction that reads
+the process again after the store's write lock, so whichever replica takes a pending step first takes it, and
+another finds it done. What leaves the node does: a process's messages are delivered by the replica holding its
+claim (`Coordination.hold`), one at a time and in order; a replica that queued messages another holds the claim
+for tells the holder, and the claim of a replica that dies is taken over. Callers waiting for a process on one
+replica see the changes another replica made (`seen`). With one process, every claim is granted at once.
+
 Every hop to the store thread costs a transaction and a wake-up of the loop, so the transaction that changes a
 process also says what follows (`ProcessStatus`: is a step pending, which message is next in the outbox), and the
 transaction that records a delivery also reads the next message. Such a look-ahead is used at once by the task
@@ -29,8 +36,9 @@ from connector.control.apply import ProcessStatus, StepRunner
 from connector.dsp.vocabulary import NegotiationState, TransferState
 from connector.errors import ConnectorError
 from connector.records.processes import OutboxEntry
+from connector.store.coordination import SOLO, work_name
 from connector.store.errors import StoreError
-from connector.store.interface import Store
+from connector.store.interface import Coordination, Store
 from connector.store.sql import processes as repo
 from connector.tasks import Tasks
 from connector.telemetry import NO_TELEMETRY, Telemetry
@@ -82,6 +90,7 @@ class Engine:
         runner: StepRunner,
         settings: DeliverySettings,
         telemetry: Telemetry = NO_TELEMETRY,
+        claims: Coordination = SOLO,
     ) -> None:
         self.store = store
         self.tasks = tasks
@@ -90,6 +99,7 @@ class Engine:
         self.peers = peers
         self.meter = telemetry.meter
         self.tracer = telemetry.tracer  # a span per step and per message sent (each in the trace that caused it)
+        self.claims = claims
         self._steps: dict[str, asyncio.Task[Any]] = {}
         self._drains: dict[str, asyncio.Task[Any]] = {}
         self._again_steps: set[str] = set()
@@ -100,20 +110,26 @@ class Engine:
         self._announced: dict[str, str] = {}  # process id -> the final state its log line announced
         # Told when a process waiting for its peer is to be looked at (timers.WaitTimers.schedule, once made).
         self.checks: Callable[[datetime | None], None] = lambda at: None
+        for kind in READERS:
+            claims.claimant(kind, self._waker(kind), self.sweep)
+        claims.on("process", self._changed_elsewhere)
 
     # --- entry points ---------------------------------------------------------------------------------------
 
-    def wake(self, process_kind: str, process_id: str, state: str | None = None) -> None:
-        """Something happened to a process: run its pending step, then deliver what it queued."""
+    def wake(self, process_kind: str, process_id: str, state: str | None = None, announce: bool = True) -> None:
+        """Something happened to a process: run its pending step, then deliver what it queued. `announce`: this
+        replica just committed the work (a replica holding the process is told to look again)."""
         if self._closing:
             return
         self._notify(process_kind, process_id, state)
         if process_id in self._steps:
             self._again_steps.add(process_id)
             return
-        self._steps[process_id] = self.tasks.spawn(self._step_loop(process_kind, process_id), f"step:{process_id}")
+        self._steps[process_id] = self.tasks.spawn(
+            self._step_loop(process_kind, process_id, announce), f"step:{process_id}"
+        )
 
-    def deliver(self, process_kind: str, process_id: str, first: Next = UNKNOWN) -> None:
+    def deliver(self, process_kind: str, process_id: str, first: Next = UNKNOWN, announce: bool = True) -> None:
         """Send what `process_id` has queued; `first` is its next outbox entry when the caller just read it."""
         if self._closing:
             return
@@ -122,7 +138,9 @@ class Engine:
             return
         if first is None:
             return
-        self._drains[process_id] = self.tasks.spawn(self._drain(process_kind, process_id, first), f"drain:{process_id}")
+        self._drains[process_id] = self.tasks.spawn(
+            self._claimed_drain(process_kind, process_id, first, announce), f"drain:{process_id}"
+        )
 
     def settled(self, process_kind: str, process_id: str, status: ProcessStatus) -> None:
         """A transaction changed `process_id` and said what follows: run its pending step (which delivers after
@@ -139,8 +157,9 @@ class Engine:
             return
         self.deliver(process_kind, process_id, status.next_message)
 
-    async def resume(self) -> int:
-        """After a start: pick up every unfinished step and every undelivered message."""
+    async def resume(self, quiet: bool = False) -> int:
+        """After a start (and in a replica's sweeps, `quiet`): pick up every unfinished step and undelivered message
+        that no other replica holds."""
 
         def pending(db: Any) -> tuple[list[tuple[str, str]], list[str]]:
             work = [("negotiation", n.id) for n in repo.open_negotiations(db) if n.pending]
@@ -152,13 +171,42 @@ class Engine:
             lambda db: {pid: ("negotiation" if repo.get_negotiation(db, pid) else "transfer") for pid in outbox}
         )
         for process_kind, pid in work:
-            self.wake(process_kind, pid)
+            self.wake(process_kind, pid, announce=False)
         for pid in outbox:
             if pid not in self._steps:
-                self.deliver(kinds[pid], pid)
-        if work or outbox:
+                self.deliver(kinds[pid], pid, announce=False)
+        if (work or outbox) and not quiet:
             log.info("resumed unfinished work", extra={"steps": len(work), "outbox_processes": len(outbox)})
         return len(work) + len(outbox)
+
+    async def sweep(self) -> None:
+        """A replica's look for work no replica holds (after one died, or a notification was missed)."""
+        await self.resume(quiet=True)
+
+    def _waker(self, process_kind: str) -> Callable[[str], None]:
+        """What runs a process of `process_kind` whose work became this replica's (asked by the replica that
+        committed it, or taken over from one that died)."""
+
+        def wake(process_id: str) -> None:
+            self.wake(process_kind, process_id, announce=False)
+
+        return wake
+
+    def _changed_elsewhere(self, body: str) -> None:
+        """Another replica committed a change of a process: callers waiting for it here see it."""
+        process_kind, _, rest = body.partition(" ")
+        state, _, process_id = rest.partition(" ")
+        if process_kind in READERS and process_id:
+            self.seen(process_id, state)
+
+    def seen(self, process_id: str, state: str) -> None:
+        """`process_id` is in `state` now, changed by another replica: wake whoever waits for it here."""
+        watch = self._watches.get(process_id)
+        if watch is not None:
+            watch.state = state
+            watch.terminal = state in FINAL_STATES
+            watch.changed.set()
+            watch.changed = asyncio.Event()
 
     async def close(self, grace: float = 0.0) -> None:
         """Stop: nothing new starts; a step or a delivery under way gets `grace` seconds to finish (with what its
@@ -241,7 +289,7 @@ class Engine:
 
     # --- steps ----------------------------------------------------------------------------------------------
 
-    async def _step_loop(self, process_kind: str, process_id: str) -> None:
+    async def _step_loop(self, process_kind: str, process_id: str, announce: bool = True) -> None:
         next_entry: Next = UNKNOWN
         store_backoff = self._store_backoff()
         try:
@@ -284,7 +332,7 @@ class Engine:
         task = asyncio.current_task()
         assert task is not None
         self._drains[process_id] = task
-        await self._drain(process_kind, process_id, next_entry)
+        await self._claimed_drain(process_kind, process_id, next_entry, announce)
 
     @staticmethod
     def _store_backoff() -> Backoff:
@@ -302,6 +350,16 @@ class Engine:
         return await self._pause(delay)
 
     # --- delivery -------------------------------------------------------------------------------------------
+
+    async def _claimed_drain(self, process_kind: str, process_id: str, first: Next, announce: bool) -> None:
+        try:
+            async with self.claims.hold(work_name(process_kind, process_id), announce) as held:
+                if held:
+                    await self._drain(process_kind, process_id, first)
+        finally:  # (not held: another replica holds the process; it delivers)
+            if self._drains.get(process_id) is asyncio.current_task():
+                del self._drains[process_id]
+                self._again_drains.discard(process_id)
 
     async def _drain(self, process_kind: str, process_id: str, first: Next = UNKNOWN) -> None:
         entry = first

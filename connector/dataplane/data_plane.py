@@ -8,6 +8,11 @@ on the event loop in `provider.py` and `consumer.py`, behind the data listener a
 The data plane is given what it uses and nothing else (the store, the control plane's narrow `TransferControl`
 port, the trust edge's `PeerStanding` port, the identity, the trust material, the evidence sink), so that it can
 later move into a process of its own. Data flows only while the peer is in standing (`standing.py`).
+
+Replicas of the node (a PostgreSQL store shared by several processes) serve any pull, token or push of any
+transfer from the rows they share; what lives in one process's memory is kept in step through the store's
+`Coordination`: a transfer that stops has its streams stopped on every replica, a new pull stops the older one
+wherever it runs, and a push is sent by the one replica that claimed it (taken over if that replica dies).
 """
 
 from __future__ import annotations
@@ -31,7 +36,7 @@ from connector.dataplane.endpoint_access import PULL, PUSH, AccessRefusal, kind_
 from connector.dataplane.ports import PeerStanding, TransferControl, UsageDuties
 from connector.dataplane.pull_tokens import TokenClaims, issue_token
 from connector.dataplane.standing import STANDING_REFUSED, StandingWatch, out_of_standing, transient
-from connector.dataplane.streams import OpenStreams
+from connector.dataplane.streams import NEWER_PULL, OpenStreams
 from connector.dsp.vocabulary import Role, TransferState
 from connector.errors import ConnectorError, Problem
 from connector.evidence.recorder import EvidenceSink, no_evidence
@@ -39,7 +44,8 @@ from connector.identity import NodeIdentity
 from connector.records.flows import Flow
 from connector.records.processes import Transfer
 from connector.sources import SourceContext
-from connector.store.interface import Store, Tx
+from connector.store.coordination import SOLO
+from connector.store.interface import Coordination, Store, Tx
 from connector.store.sql import processes as repo
 from connector.store.sql.flows import get_flow, save_flow
 from connector.tasks import Tasks
@@ -88,6 +94,7 @@ class DataPlane:
         clock: Callable[[], datetime] = _utcnow,
         require_seals: bool = False,
         meter: Meter = NO_METER,
+        coordination: Coordination = SOLO,
     ) -> None:
         from connector.dataplane.consumer import ConsumerSide
         from connector.dataplane.provider import ProviderSide
@@ -119,6 +126,10 @@ class DataPlane:
         self.provider: ProviderSide = ProviderSide(self)
         self.consumer: ConsumerSide = ConsumerSide(self)
         self._pushes_wanted: set[str] = set()  # provider push flows started in a transaction not yet seen STARTED
+        self.coordination = coordination
+        coordination.on("process", self._changed_elsewhere)
+        coordination.on("halt", self._newer_pull_elsewhere)
+        coordination.claimant("push", self.provider.take_push, self.provider.resume_pushes)
 
     # --- lifecycle ----------------------------------------------------------------------------------------------
 
@@ -277,6 +288,16 @@ class DataPlane:
         elif tp.state == TransferState.STARTED and tp.role == Role.PROVIDER and tp.id in self._pushes_wanted:
             self._pushes_wanted.discard(tp.id)
             self.call_soon(self.provider.start_push, tp.id)
+
+    def _changed_elsewhere(self, body: str) -> None:
+        """Another replica committed a change of a process: a transfer that no longer runs stops here too."""
+        kind, _, rest = body.partition(" ")
+        state, _, transfer_id = rest.partition(" ")
+        if kind == "transfer" and state in _STOPPING:
+            self._halt(transfer_id, state)
+
+    def _newer_pull_elsewhere(self, transfer_id: str) -> None:
+        self.streams.halt(transfer_id, NEWER_PULL, what="pull")
 
     def _halt(self, transfer_id: str, state: str) -> None:
         self.streams.halt(transfer_id, f"the transfer is {state}")

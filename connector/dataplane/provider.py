@@ -55,6 +55,7 @@ from connector.dataplane.endpoint_access import (
 from connector.dataplane.pull_tokens import TokenClaims, TokenError, cert_thumbprint, verify_token
 from connector.dataplane.serving import is_repeatable, requested_range, shape, validator_matches
 from connector.dataplane.standing import out_of_standing, transient
+from connector.dataplane.streams import NEWER_PULL
 from connector.dsp.vocabulary import Role, TransferState
 from connector.errors import ConnectorError, Problem
 from connector.evidence.digest import Digest, RunningDigest
@@ -62,6 +63,7 @@ from connector.evidence.seal import Seal, make_seal
 from connector.records.flows import Flow, KnownDigest
 from connector.records.processes import Transfer
 from connector.sources import DataStream, Source, SourceError, StreamInfo, build_source
+from connector.store.coordination import work_name
 from connector.store.interface import Tx
 from connector.store.sql import definitions as definitions_sql
 from connector.store.sql import processes as repo
@@ -74,6 +76,7 @@ from connector.web.ranges import RangeNotSatisfiable
 
 if TYPE_CHECKING:
     from connector.dataplane.data_plane import DataPlane
+
 
 log = logging.getLogger("connector.dataplane")
 
@@ -283,7 +286,8 @@ class ProviderSide:
         refused = delivered_refusal(self.plane.now()) if tid in self._last_byte_out else None
         if refused is not None:
             raise Refused(refused)
-        self.plane.streams.halt(tid, "a newer pull of this transfer took its place", what="pull")
+        self.plane.streams.halt(tid, NEWER_PULL, what="pull")
+        self.plane.coordination.signal("halt", tid)  # and wherever another replica serves it
         source = self._source(grant)
         stream = await self._open(
             source, requested_range(request.headers.get("Range")), request.headers.get("If-Range")
@@ -576,6 +580,12 @@ class ProviderSide:
         for transfer_id in await self.store.read(started):
             self.start_push(transfer_id)
 
+    def take_push(self, transfer_id: str) -> None:
+        """The push became this replica's to send (its sender died): send it, unless it is being sent here."""
+        running = self._pushes.get(transfer_id)
+        if running is None or running.done():
+            self.start_push(transfer_id)
+
     def start_push(self, transfer_id: str) -> None:
         running = self._pushes.get(transfer_id)
         if running is not None and not running.done():
@@ -603,6 +613,11 @@ class ProviderSide:
         return grant if isinstance(grant, AccessRefusal) else (grant, destination)
 
     async def _push(self, transfer_id: str) -> None:
+        async with self.plane.coordination.hold(work_name("push", transfer_id), announce=False) as held:
+            if held:  # (else another replica sends it)
+                await self._claimed_push(transfer_id)
+
+    async def _claimed_push(self, transfer_id: str) -> None:
         try:
             await self._push_standing(transfer_id)
             outcome = await self.store.run(self._admit_push, transfer_id)

@@ -18,6 +18,8 @@ from cryptography import x509
 
 log = logging.getLogger("connector.dataplane")
 
+NEWER_PULL = "a newer pull of this transfer took its place"
+
 
 @dataclass(eq=False)
 class OpenStream:

@@ -1,4 +1,8 @@
-"""The node's resources with a lifetime of their own: its data folder's lock, its store, its listeners."""
+"""The node's resources with a lifetime of their own: its data folder's lock, its store, its listeners.
+
+Replicas of one node (the same configuration, a PostgreSQL store) share their data folder (its lock is then shared)
+and, with `node.reuse_port`, their listeners' ports: each replica opens its own listening sockets with
+SO_REUSEPORT, and the kernel spreads incoming connections among the replicas still listening."""
 
 from __future__ import annotations
 
@@ -51,9 +55,10 @@ async def listen(
     app: web.Application,
     ssl_context: ssl.SSLContext | None,
     limits: LimitsSection,
+    reuse_port: bool = False,
 ) -> Listener:
-    """Serve `app` on `address` until `stack` closes, within `limits`; a port in use or unavailable is a
-    ConnectorError."""
+    """Serve `app` on `address` until `stack` closes, within `limits` (sharing the port with other processes that
+    listen on it with `reuse_port` too); a port in use or unavailable is a ConnectorError."""
     runner = web.AppRunner(
         app,
         access_log=None,
@@ -64,14 +69,15 @@ async def listen(
     )
     await runner.setup()
     stack.push_async_callback(runner.cleanup)
-    site = GuardedSite(runner, address.host, address.port, limits, ssl_context=ssl_context)
+    site = GuardedSite(runner, address.host, address.port, limits, ssl_context=ssl_context, reuse_port=reuse_port)
     try:
         await site.start()
     except OSError as exc:
         key = f"{name}.listen"
         if exc.errno == errno.EADDRINUSE:
+            shared = " by a process that does not share it (node.reuse_port)" if reuse_port else ""
             raise ConnectorError(
-                "listen.in_use", f"port {address.port} on {address.host} is already in use", key
+                "listen.in_use", f"port {address.port} on {address.host} is already in use{shared}", key
             ) from None
         if exc.errno in (errno.EADDRNOTAVAIL, errno.EACCES):
             raise ConnectorError("listen.unavailable", f"cannot listen on {address}: {exc.strerror}", key) from None
@@ -80,10 +86,11 @@ async def listen(
 
 
 @contextlib.asynccontextmanager
-async def open_store(config: Config, initialise: bool = False) -> AsyncIterator[Store]:
+async def open_store(config: Config, initialise: bool = False, replica: bool = False) -> AsyncIterator[Store]:
     """The node's store: PostgreSQL when store.url is set, else SQLite at store.path; checked (intact, the one the
     data folder's marker records, not newer than this program) before anything uses it. A missing or empty store
-    is created only on the node's first start, or when `initialise` says a new one is meant."""
+    is created only on the node's first start, or when `initialise` says a new one is meant. A `replica` (a running
+    node) shares a PostgreSQL database with the other replicas of its node; otherwise the caller has it to itself."""
     data_dir = config.node.data_dir
     marker = Marker.read(data_dir)
     create = initialise or marker is None
@@ -92,7 +99,15 @@ async def open_store(config: Config, initialise: bool = False) -> AsyncIterator[
         from connector.store.postgres import PostgresStore, describe  # psycopg is loaded only by nodes that use it
 
         where, key = describe(config.store.url), "store.url"
-        store = PostgresStore(config.store.url, config.store.pool_size, config.store_password(), create=create)
+        store = PostgresStore(
+            config.store.url,
+            config.store.pool_size,
+            config.store_password(),
+            create=create,
+            node=config.node.participant_id if replica else None,
+            lease=config.store.replica_lease,
+            sweep_interval=config.store.sweep_interval,
+        )
     else:
         where, key = str(config.store_path), "store.path"
         store = SqliteStore(config.store_path, config.store.synchronous, create=create)
@@ -112,15 +127,20 @@ async def open_store(config: Config, initialise: bool = False) -> AsyncIterator[
 
 
 @contextlib.contextmanager
-def exclusive(data_dir: Path) -> Iterator[None]:
-    """One node per data folder: a second node on the same store would corrupt its processes' ordering."""
+def exclusive(data_dir: Path, shared: bool = False) -> Iterator[None]:
+    """One node per data folder: a second node on the same SQLite store would corrupt its processes' ordering.
+    `shared`: the replicas of a node whose store is PostgreSQL share the folder (and keep out a node that would
+    have it to itself)."""
     handle = open(data_dir / "node.lock", "a+")
     try:
-        fcntl.flock(handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+        fcntl.flock(handle.fileno(), (fcntl.LOCK_SH if shared else fcntl.LOCK_EX) | fcntl.LOCK_NB)
     except BlockingIOError:
         handle.close()
         raise ConnectorError(
-            "node.already_running", f"another node is already running on {data_dir}", "node.data_dir"
+            "node.already_running",
+            f"another node is already running on {data_dir}"
+            + (" without sharing it (its store is not this PostgreSQL database)" if shared else ""),
+            "node.data_dir",
         ) from None
     try:
         yield

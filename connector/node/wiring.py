@@ -188,8 +188,11 @@ async def running(
     async with contextlib.AsyncExitStack() as stack:
         stack.push_async_callback(telemetry.tracer.close)  # the last spans leave once everything stopped
         config.node.data_dir.mkdir(parents=True, exist_ok=True)
-        stack.enter_context(exclusive(config.node.data_dir))
-        store: Store = ObservedStore(await stack.enter_async_context(open_store(config, initialise)), metrics)
+        stack.enter_context(exclusive(config.node.data_dir, shared=bool(config.store.url)))
+        store: Store = ObservedStore(
+            await stack.enter_async_context(open_store(config, initialise, replica=True)), metrics
+        )
+        coordination = store.coordination  # how this process shares the node's work with its other replicas
 
         # TLS and identity (none in the plain-HTTP conformance profile).
         keeper = TrustListKeeper(config.trust.lists if verifying else (), config.trust.list_refresh, clock)
@@ -243,6 +246,7 @@ async def running(
                 outgoing,
                 AgreementDocuments(store, holder, fetcher).for_agreement if holder is not None else None,
                 clock,
+                coordination,
             )
         elif config.evidence.enabled:
             log.warning("no evidence log: the node has no signing identity (protocol.insecure_http)")
@@ -324,6 +328,7 @@ async def running(
                 protected_files=(config.store_path,),
                 require_seals=config.evidence.require_seals,
                 meter=metrics,
+                coordination=coordination,
             )
         control = ControlPlane(
             participant_id=config.node.participant_id,
@@ -345,6 +350,7 @@ async def running(
             telemetry=telemetry,
             withhold=duties.withheld if duties is not None else None,
             http_callbacks=insecure,  # the plain-HTTP conformance profile, on loopback only
+            coordination=coordination,
         )
         forward.to(control)
         if duties is not None:
@@ -487,11 +493,13 @@ async def running(
             duties.run()
         if evidence is not None:
             evidence.run(tasks)
+        await coordination.start()
         node.ready = True
         log.info(
             "node started",
             extra={
                 "participant_id": config.node.participant_id,
+                "replica": coordination.replica,
                 "version": __version__,
                 "protocol": endpoints.protocol(),
                 "management": str(config.management.listen),
@@ -514,7 +522,7 @@ async def _listen(
     ssl_context: Any,
 ) -> None:
     app[TRACER] = node.telemetry.tracer
-    listener = await listen(stack, name, address, app, ssl_context, node.config.limits)
+    listener = await listen(stack, name, address, app, ssl_context, node.config.limits, node.config.node.reuse_port)
     node.listeners[name] = listener
     node.endpoints.bound(name, listener.port)
 

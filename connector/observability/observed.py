@@ -23,7 +23,7 @@ from connector.errors import ConnectorError
 from connector.policy.seam import Decisions, OfferedPolicy, UsageContext, Verdict
 from connector.protocol.auth import Authenticator
 from connector.store.errors import StoreConflict, StoreError, StoreUnavailable
-from connector.store.interface import Store
+from connector.store.interface import Coordination, Store
 from connector.telemetry import READ, WRITE, Meter, Telemetry
 from connector.trust.claims import VerifiedClaims
 
@@ -83,6 +83,13 @@ class ObservedStore:
 
     def on_undo(self, hook: Callable[[], None]) -> None:
         self.inner.on_undo(hook)
+
+    @property
+    def coordination(self) -> Coordination:
+        return self.inner.coordination
+
+    def at_write_begin(self, query: str, hook: Callable[[Any], None]) -> None:
+        self.inner.at_write_begin(query, hook)
 
 
 class ObservedAuthenticator:

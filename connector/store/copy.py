@@ -49,6 +49,10 @@ TABLES: tuple[tuple[str, tuple[str, ...]], ...] = (
     ("agreement_signatures", ("agreement_id", "role")),
     ("received_data", ("transfer_id",)),
     ("duty_receipts", ("sha256",)),
+    # The replicas that served the node and their claims (a replica killed leaves its row): the first replica to
+    # start on the copy finds them gone and takes their work over, as on the original.
+    ("replicas", ("id",)),
+    ("work_claims", ("name",)),
 )
 # The keys the database assigns, whose counters a copy carries over.
 ASSIGNED_KEYS = {"outbox": "id", "verifications": "id", "evidence_checkpoints": "id"}

@@ -39,7 +39,10 @@ SPELLINGS: dict[Dialect, dict[str, str]] = {
 # PostgreSQL advisory lock keys (each 8 ASCII bytes read as a number, so that they show what they are in pg_locks).
 CHAIN_LOCK = int.from_bytes(b"evidence", "big")  # held by whoever appends to the chain, until its transaction ends
 MIGRATION_LOCK = int.from_bytes(b"migrate!", "big")  # held while a process checks and applies migrations
-NODE_LOCK = int.from_bytes(b"nodelock", "big")  # held by the node using the database, for as long as it runs
+# Held by the node using the database for as long as it runs: shared by the replicas of one node, exclusively by a
+# tool that needs the database to itself (`connector store copy`).
+NODE_LOCK = int.from_bytes(b"nodelock", "big")
+NOTIFY_CHANNEL = "connector"  # what the replicas of a node tell each other (connector.store.replicas)
 
 
 @dataclass(frozen=True)
@@ -476,5 +479,53 @@ MIGRATIONS: tuple[Migration, ...] = (
         CREATE INDEX negotiations_by_check ON negotiations(check_at) WHERE check_at IS NOT NULL;
         CREATE INDEX transfers_by_check ON transfers(check_at) WHERE check_at IS NOT NULL;
         """,
+    ),
+    Migration(
+        10,
+        "replicas: the processes serving the node from one database, and the work each has claimed",
+        """
+        CREATE TABLE replicas (
+            id TEXT PRIMARY KEY,
+            host TEXT NOT NULL,
+            pid $integer NOT NULL,
+            started_at TEXT NOT NULL,
+            alive_until $integer NOT NULL
+        );
+        CREATE TABLE work_claims (
+            name TEXT PRIMARY KEY,
+            replica TEXT NOT NULL,
+            claimed_at TEXT NOT NULL
+        );
+        CREATE INDEX work_claims_by_replica ON work_claims(replica);
+        """,
+        # Every committed change of a process, and of what the catalogue lists, is told to the other replicas
+        # (LISTEN/NOTIFY, sent when the transaction commits): "<topic> <replica that wrote it> <what>".
+        only={
+            "postgresql": f"""
+        CREATE FUNCTION process_changed() RETURNS trigger LANGUAGE plpgsql AS $$
+        BEGIN
+            PERFORM pg_notify('{NOTIFY_CHANNEL}', 'process '
+                || COALESCE(current_setting('connector.replica', true), '-')
+                || ' ' || TG_ARGV[0] || ' ' || NEW.state || ' ' || NEW.id);
+            RETURN NULL;
+        END $$;
+        CREATE TRIGGER negotiations_changed AFTER INSERT OR UPDATE ON negotiations
+            FOR EACH ROW EXECUTE FUNCTION process_changed('negotiation');
+        CREATE TRIGGER transfers_changed AFTER INSERT OR UPDATE ON transfers
+            FOR EACH ROW EXECUTE FUNCTION process_changed('transfer');
+        CREATE FUNCTION definitions_changed() RETURNS trigger LANGUAGE plpgsql AS $$
+        BEGIN
+            PERFORM pg_notify('{NOTIFY_CHANNEL}', 'definitions '
+                || COALESCE(current_setting('connector.replica', true), '-') || ' ' || TG_TABLE_NAME);
+            RETURN NULL;
+        END $$;
+        CREATE TRIGGER assets_changed AFTER INSERT OR UPDATE OR DELETE OR TRUNCATE ON assets
+            FOR EACH STATEMENT EXECUTE FUNCTION definitions_changed();
+        CREATE TRIGGER policies_changed AFTER INSERT OR UPDATE OR DELETE OR TRUNCATE ON policies
+            FOR EACH STATEMENT EXECUTE FUNCTION definitions_changed();
+        CREATE TRIGGER offers_changed AFTER INSERT OR UPDATE OR DELETE OR TRUNCATE ON offers
+            FOR EACH STATEMENT EXECUTE FUNCTION definitions_changed();
+        """
+        },
     ),
 )

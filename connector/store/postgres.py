@@ -14,19 +14,29 @@ the SQLite store, not merely similar.
 Reads: on the other threads of the store, concurrently with the writer and each other, each in a REPEATABLE READ
 transaction (one snapshot for the whole read, as an SQLite read transaction sees), always rolled back.
 
-Isolation of writes: READ COMMITTED, with explicit locks where a rule spans rows, rather than SERIALIZABLE. A
-write transaction runs functions with effects outside the database (an appended record moves the chain's head in
-memory, a step schedules work on the event loop), so it cannot simply be run again after a serialization failure,
-which SERIALIZABLE makes routine. The rules that span rows are the evidence chain's: its trigger takes an advisory
-lock (CHAIN_LOCK) held until the appending transaction ends, then checks the new record against the committed
-head, so two processes appending make one chain; a loser of that race is refused, and its journal re-reads the
-head under the same lock and appends again (connector.evidence.edge.journal). Everything else a node writes is
-its own: one node per database, which the store enforces with a session advisory lock (NODE_LOCK) held from open
-to close, as the node's data folder is locked for SQLite.
+Isolation of writes: READ COMMITTED, with every write transaction taking one advisory lock first (CHAIN_LOCK,
+held until it ends), rather than SERIALIZABLE. A write transaction runs functions with effects outside the
+database (an appended record moves the chain's head in memory, a step schedules work on the event loop), so it
+cannot simply be run again after a serialization failure, which SERIALIZABLE makes routine. With the lock, the
+write transactions of every process on the database follow one another, as SQLite's do, and each sees all that
+the ones before it committed: two replicas of a node (connector.store.replicas) then cannot both take the step of
+one process, start more transfers than an agreement's count allows, or answer one remembered message twice, and
+no two write transactions wait for each other's rows (no deadlocks). The evidence chain's trigger takes the same
+lock (so does any other process appending) and checks each new record against the committed head, so the
+processes appending make one chain; a loser of that race (a head kept in memory that another replica moved on) is
+refused, and its journal re-reads the head and appends again (connector.evidence.edge.journal). Reads do not take
+it. Writes from several replicas therefore do not run at the same time; what replicas share out is everything
+around them (TLS, verification, policy decisions, reads, messages in flight).
 
-Connections: at most `pool_size` in the pool (one for the writer, the rest for readers) and one more that holds
-NODE_LOCK. One that the server ended while it sat in the pool (a restart, an idle timeout) fails at BEGIN, before
-anything ran, and is replaced there; `healthy()` is a round trip, and takes NODE_LOCK again after a restart.
+Which processes may use the database: the replicas of one node (`node`), sharing a session advisory lock
+(NODE_LOCK) from open to close, the database recording which node it belongs to (a replica of another node is
+refused); or one program alone (no `node`: the lock taken exclusively, as `connector store copy` and the store's
+tools do, which are therefore refused while any replica runs, and keep replicas out while they work).
+
+Connections: at most `pool_size` in the pool (one for the writer, the rest for readers), one more that holds
+NODE_LOCK, and for a replica one that listens for the others. One that the server ended while it sat in the pool (a
+restart, an idle timeout) fails at BEGIN, before anything ran, and is replaced there; `healthy()` is a round trip,
+and takes NODE_LOCK again after a restart.
 
 Errors: psycopg's become connector.store.errors errors (a refused constraint or guard StoreConflict; a lost
 connection, a full disk, a deadlock, a serialization failure, a cancelled statement StoreUnavailable). A
@@ -46,7 +56,7 @@ import queue
 import threading
 import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from datetime import UTC, datetime
 from typing import Any, Literal, TypeVar
 from urllib.parse import urlsplit
@@ -58,8 +68,10 @@ from psycopg_pool import ConnectionPool, PoolTimeout
 
 from connector.errors import ConnectorError
 from connector.store.calls import MAX_GROUP, WRITE, Call, hand_back
+from connector.store.coordination import SOLO
 from connector.store.errors import StoreConflict, StoreError, StoreUnavailable
-from connector.store.migrations import MIGRATION_LOCK, MIGRATIONS, NODE_LOCK
+from connector.store.interface import Coordination
+from connector.store.migrations import CHAIN_LOCK, MIGRATION_LOCK, MIGRATIONS, NODE_LOCK
 
 T = TypeVar("T")
 log = logging.getLogger("connector.store")
@@ -70,6 +82,15 @@ HEALTH_TIMEOUT = 5.0
 # Seconds a starting node waits for NODE_LOCK: the session of a node that just stopped or died may still hold it
 # for a moment (the server ends a session after its client has gone).
 LOCK_WAIT = 5.0
+NODE_SETTING = "node.participant_id"  # the node a database belongs to (the settings table)
+# What a replica's sessions ask of the server: notice a client gone silent (its machine lost, the network cut)
+# within about half a minute, and never keep a transaction open that long, so that the lock every write takes
+# (CHAIN_LOCK) is not held for the others by a replica that is gone.
+REPLICA_SESSION = (
+    "-c tcp_keepalives_idle=10 -c tcp_keepalives_interval=5 -c tcp_keepalives_count=3 "
+    "-c idle_in_transaction_session_timeout=30000"
+)
+WRITE_BEGIN = f"BEGIN ISOLATION LEVEL READ COMMITTED; SELECT pg_advisory_xact_lock({CHAIN_LOCK})"
 EVIDENCE_TABLES = (
     "evidence_records",
     "evidence_subjects",
@@ -222,15 +243,26 @@ class PostgresTx:
         # In a pipeline, the savepoint, the block's statements and the release travel in one round trip (a statement
         # whose rows are read waits for them there); an error is raised at the latest when the pipeline ends.
         # Nothing in it is prepared: a statement prepared in a pipeline that then fails is forgotten by the server
-        # but not by psycopg.
+        # but not by psycopg. A refusal whose answer arrives while the block still sends (an evidence record that
+        # another replica's append got ahead of, say) is kept until the pipeline has ended, and raised then: the
+        # pipeline is not left with an error on its way out, which psycopg would log as one it ignored.
         conn = self._conn
         self.wrote = True  # (what the block's statements changed is not known in a pipeline: assume they wrote)
         outer, self._prepare = self._prepare, False
+        refused: psycopg.Error | None = None
         try:
-            with conn.pipeline():
-                conn.execute("SAVEPOINT attempt", prepare=False)
-                yield
-                conn.execute("RELEASE SAVEPOINT attempt", prepare=False)
+            try:
+                with conn.pipeline():
+                    conn.execute("SAVEPOINT attempt", prepare=False)
+                    try:
+                        yield
+                        conn.execute("RELEASE SAVEPOINT attempt", prepare=False)
+                    except psycopg.Error as exc:
+                        refused = exc
+            except psycopg.Error as exc:  # the refusal, or the statements it aborted
+                refused = refused or exc
+            if refused is not None:
+                raise refused
         except BaseException as exc:
             self._prepare = outer
             if conn.info.transaction_status in (TransactionStatus.INTRANS, TransactionStatus.INERROR):
@@ -253,22 +285,28 @@ def _value(cursor: psycopg.Cursor[Any]) -> Any:
     return row[0]
 
 
-def _parameters(password: str | None) -> dict[str, Any]:
-    """What every connection of the store is opened with (besides the URL)."""
-    extra = {"password": password} if password else {}  # else the URL's, or PGPASSWORD / PGPASSFILE
+def _parameters(password: str | None, replica: str | None = None) -> dict[str, Any]:
+    """What every connection of the store is opened with (besides the URL); a replica's name is a setting of each
+    of its sessions (`connector.replica`, which the triggers that tell the other replicas put in their messages)."""
+    extra: dict[str, Any] = {"password": password} if password else {}  # else the URL's, or PGPASSWORD / PGPASSFILE
+    if replica is not None:
+        extra["options"] = f"-c connector.replica={replica} {REPLICA_SESSION}"
+        extra.update(keepalives=1, keepalives_idle=10, keepalives_interval=5, keepalives_count=3)
     return {
         "autocommit": True,
         "row_factory": _rows,
         "connect_timeout": CONNECT_TIMEOUT,
-        "application_name": "connector",
+        "application_name": f"connector {replica}"[:63] if replica else "connector",
         **extra,
     }
 
 
-def connect(url: str, password: str | None = None, name: str = "the store") -> psycopg.Connection[Any]:
+def connect(
+    url: str, password: str | None = None, name: str = "the store", replica: str | None = None
+) -> psycopg.Connection[Any]:
     """A connection as the store uses one: transactions begun and ended explicitly, rows by position and name."""
     try:
-        return psycopg.Connection.connect(url, **_parameters(password))
+        return psycopg.Connection.connect(url, **_parameters(password, replica))
     except psycopg.Error as exc:
         reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         raise ConnectorError("store.open", f"cannot connect to {name} {describe(url)}: {reason}", "store.url") from None
@@ -328,23 +366,45 @@ def reading(url: str, password: str | None = None) -> Iterator[PostgresTx]:
         conn.close()
 
 
-def take_node_lock(conn: psycopg.Connection[Any], wait: float = 0.0) -> bool:
-    """Take NODE_LOCK for the session of `conn` (trying again for `wait` seconds); whether it was taken."""
+def take_node_lock(conn: psycopg.Connection[Any], wait: float = 0.0, shared: bool = False) -> bool:
+    """Take NODE_LOCK for the session of `conn` (shared by a node's replicas, else for this program alone; trying
+    again for `wait` seconds); whether it was taken."""
+    take = "SELECT pg_try_advisory_lock_shared(%s)" if shared else "SELECT pg_try_advisory_lock(%s)"
     deadline = time.monotonic() + wait
     while True:
-        if _value(conn.execute("SELECT pg_try_advisory_lock(%s)", [NODE_LOCK])):
+        if _value(conn.execute(take, [NODE_LOCK])):
             return True
         if time.monotonic() >= deadline:
             return False
         time.sleep(0.2)
 
 
-def release_node_lock(conn: psycopg.Connection[Any]) -> None:
+def release_node_lock(conn: psycopg.Connection[Any], shared: bool = False) -> None:
     """Give NODE_LOCK up now (closing the connection alone releases it only once the server has ended the
     session, a moment later: a node started at once could find it still taken)."""
     if conn.info.transaction_status == TransactionStatus.IDLE:
         with contextlib.suppress(psycopg.Error):
-            conn.execute("SELECT pg_advisory_unlock(%s)", [NODE_LOCK])
+            unlock = "SELECT pg_advisory_unlock_shared(%s)" if shared else "SELECT pg_advisory_unlock(%s)"
+            conn.execute(unlock, [NODE_LOCK])
+
+
+def bind_node(conn: psycopg.Connection[Any], node: str, name: str = "the store") -> None:
+    """Record that the database belongs to `node` (the first node to open it), or refuse another node's replica."""
+    conn.execute("SELECT pg_advisory_lock(%s)", [MIGRATION_LOCK])
+    try:
+        row = conn.execute("SELECT value FROM settings WHERE key = %s", [NODE_SETTING]).fetchone()
+        if row is None:
+            conn.execute("INSERT INTO settings(key, value) VALUES (%s, %s)", [NODE_SETTING, node])
+        elif row[0] != node:
+            raise ConnectorError(
+                "store.in_use",
+                f"{name} belongs to the node {row[0]}, not to {node}: each node needs a database of its own "
+                "(only the replicas of one node share one)",
+                "store.url",
+            )
+    finally:
+        if conn.info.transaction_status == TransactionStatus.IDLE:
+            conn.execute("SELECT pg_advisory_unlock(%s)", [MIGRATION_LOCK])
 
 
 def restricted_role_sql(role: str, database: str) -> str:
@@ -366,25 +426,38 @@ REVOKE UPDATE, DELETE, TRUNCATE ON {evidence} FROM {quoted};
 
 
 class PostgresStore:
-    """The node's store in PostgreSQL. `pool_size` connections at most: one writes, the others read."""
+    """The node's store in PostgreSQL. `pool_size` connections at most: one writes, the others read.
+
+    With `node` (a participant id), this process is one replica of that node: the database may be shared with
+    other replicas of the same node (connector.store.replicas: `coordination`), never with another node. Without,
+    the program has the database to itself (NODE_LOCK taken exclusively)."""
 
     def __init__(
         self,
         url: str,
         pool_size: int = 4,
         password: str | None = None,
-        exclusive: bool = True,
         lock_wait: float = LOCK_WAIT,
         create: bool = True,  # False: an empty database is refused (store.empty) instead of given the tables
+        node: str | None = None,
+        lease: float = 5.0,
+        sweep_interval: float = 60.0,
     ) -> None:
         self.url = url
         self.create = create
         self.pool_size = max(2, pool_size)
         self.password = password
-        self.exclusive = exclusive
         self.lock_wait = lock_wait
+        self.node = node
+        self.lease = lease
+        self.sweep_interval = sweep_interval
         self.name = f"the store {describe(url)}"
         self._translate = functools.partial(store_error, where=self.name)
+        self.replica: str | None = None
+        if node is not None:
+            from connector.store.replicas import replica_name
+
+            self.replica = replica_name()
         self._pool: ConnectionPool[psycopg.Connection[Any]] | None = None
         self._lock_conn: psycopg.Connection[Any] | None = None
         self._calls: queue.SimpleQueue[Call | None] | None = None
@@ -392,6 +465,17 @@ class PostgresStore:
         self._readers: ThreadPoolExecutor | None = None
         self._undo_hooks: list[Callable[[], None]] = []
         self._lock_guard = threading.Lock()
+        self._replicas: Any = None  # connector.store.replicas.Replicas, for a node's replica
+        self._at_begin: list[tuple[str, Callable[[Any], None]]] = []
+
+    @property
+    def shared(self) -> bool:
+        """Whether other replicas of the node may use the database too."""
+        return self.node is not None
+
+    @property
+    def coordination(self) -> Coordination:
+        return self._replicas if self._replicas is not None else SOLO
 
     # --- lifecycle ------------------------------------------------------------------------------------------
 
@@ -407,17 +491,31 @@ class PostgresStore:
         self._writer = threading.Thread(target=self._serve, args=(self._calls,), name="store-writer", daemon=True)
         self._writer.start()
         self._readers = ThreadPoolExecutor(self.pool_size - 1, thread_name_prefix="store-reader")
+        if self.replica is not None:
+            from connector.store.replicas import Replicas
+
+            replicas = Replicas(self, self.replica, self.lease, self.sweep_interval)
+            try:
+                await replicas.open()
+            except BaseException:
+                await self.close()
+                raise
+            self._replicas = replicas
 
     def _open_sync(self) -> None:
-        conn = connect(self.url, self.password, self.name)
+        conn = connect(self.url, self.password, self.name, self.replica)
         try:
-            if self.exclusive and not take_node_lock(conn, self.lock_wait):
+            if not take_node_lock(conn, self.lock_wait, shared=self.shared):
                 raise ConnectorError(
                     "store.in_use",
-                    f"another node is using {self.name}; each node needs a database of its own",
+                    f"another program has {self.name} to itself (connector store copy?); stop it first"
+                    if self.shared
+                    else f"another node is using {self.name}; each node needs a database of its own",
                     "store.url",
                 )
             migrate(conn, self.name, self.create)
+            if self.node is not None:
+                bind_node(conn, self.node, self.name)
             order = _value(conn.execute("SELECT datcollate FROM pg_database WHERE datname = current_database()"))
             if order not in ("C", "POSIX", "C.UTF-8", "C.utf8", "ucs_basic"):
                 log.warning(
@@ -431,7 +529,7 @@ class PostgresStore:
         self._lock_conn = conn  # holds NODE_LOCK for as long as the store is open
         pool: ConnectionPool[psycopg.Connection[Any]] = ConnectionPool(
             self.url,
-            kwargs=_parameters(self.password),
+            kwargs=_parameters(self.password, self.replica),
             min_size=min(2, self.pool_size),
             max_size=self.pool_size,
             timeout=POOL_TIMEOUT,
@@ -449,7 +547,29 @@ class PostgresStore:
             ) from None
         self._pool = pool
 
+    def connect_listener(self) -> psycopg.Connection[Any]:
+        """A connection of its own for listening to the other replicas (ConnectorError when it cannot be made)."""
+        return connect(self.url, self.password, self.name, self.replica)
+
+    def notify(self, channel: str, payload: str) -> Future[None]:
+        """Send a notification now, on a connection of the pool outside any transaction (a reader's thread)."""
+        readers, pool = self._readers, self._pool
+        if readers is None or pool is None:
+            raise ConnectorError("store.closed", "the store is not open")
+
+        def send() -> None:
+            conn = pool.getconn()
+            try:
+                conn.execute("SELECT pg_notify(%s, %s)", [channel, payload])
+            finally:
+                pool.putconn(conn)
+
+        return readers.submit(send)
+
     async def close(self) -> None:
+        replicas, self._replicas = self._replicas, None
+        if replicas is not None:
+            await replicas.close()  # (its claims and registration given up while the store still works)
         calls, writer, readers = self._calls, self._writer, self._readers
         if calls is None:
             return
@@ -466,9 +586,15 @@ class PostgresStore:
             self._pool.close()
             self._pool = None
         if self._lock_conn is not None:
-            release_node_lock(self._lock_conn)
+            release_node_lock(self._lock_conn, self.shared)
             self._lock_conn.close()
             self._lock_conn = None
+
+    def at_write_begin(self, query: str, hook: Callable[[Any], None]) -> None:
+        """For a replica (other processes write to the database too): run `query` at the start of every write
+        transaction, once the write lock is taken, in the BEGIN's round trip, and hand `hook` its first row (None
+        when it has none) on the writer thread, before the transaction's functions run."""
+        self._at_begin.append((query, hook))
 
     def on_undo(self, hook: Callable[[], None]) -> None:
         """Call `hook` whenever writes are rolled back (a call failed, a read wrote), on the thread that rolled them
@@ -525,14 +651,18 @@ class PostgresStore:
                 call.outcome = (False, error)
             return
         done: list[Call] = []
-        begin = "BEGIN ISOLATION LEVEL READ COMMITTED" + ("; SAVEPOINT call" if len(group) > 1 else "")
+        begin = WRITE_BEGIN + ("; SAVEPOINT call" if len(group) > 1 else "")
+        hooks = self._at_begin if self.shared else []
+        begin += "".join(f"; {query}" for query, _ in hooks)
         try:
-            conn = self._begin(pool, begin)
+            conn, cursor = self._begin(pool, begin)
         except BaseException as exc:
             for call in group:
                 call.outcome = (False, exc)
             return
         try:
+            if hooks:
+                self._begun(cursor, hooks)
             self._write(conn, group, done)
         except BaseException as exc:  # the connection failed outside any one call: nothing of the group is kept
             log.error("store group failed: %s", exc)
@@ -546,26 +676,37 @@ class PostgresStore:
         finally:
             pool.putconn(conn)
 
-    def _begin(self, pool: ConnectionPool[psycopg.Connection[Any]], begin: str) -> psycopg.Connection[Any]:
-        """A connection of the pool, in a transaction begun with `begin`. A connection the server ended while it
-        sat in the pool (the database restarted, an idle timeout) fails at BEGIN, before anything ran, and is
-        replaced: the call never sees it."""
+    def _begin(
+        self, pool: ConnectionPool[psycopg.Connection[Any]], begin: str
+    ) -> tuple[psycopg.Connection[Any], psycopg.Cursor[Any]]:
+        """A connection of the pool, in a transaction begun with `begin` (and the cursor of its statements). A
+        connection the server ended while it sat in the pool (the database restarted, an idle timeout) fails at
+        BEGIN, before anything ran, and is replaced: the call never sees it."""
         for _ in range(self.pool_size):
             conn = pool.getconn()
             try:
-                conn.execute(begin)
-                return conn
+                return conn, conn.execute(begin)
             except psycopg.OperationalError:
                 pool.putconn(conn)  # a broken one is dropped, and a new one made
                 if not conn.broken:
                     raise
         conn = pool.getconn()
         try:
-            conn.execute(begin)
+            return conn, conn.execute(begin)
         except BaseException:
             pool.putconn(conn)
             raise
-        return conn
+
+    @staticmethod
+    def _begun(cursor: psycopg.Cursor[Any], hooks: list[tuple[str, Callable[[Any], None]]]) -> None:
+        """Hand each `at_write_begin` hook the first row of its query (the last statements of the BEGIN)."""
+        rows = []
+        while True:
+            rows.append(cursor.fetchone() if cursor.description is not None else None)
+            if not cursor.nextset():
+                break
+        for (_, hook), row in zip(hooks, rows[-len(hooks) :], strict=True):
+            hook(row)
 
     def _write(self, conn: psycopg.Connection[Any], group: list[Call], done: list[Call]) -> None:
         """Run `group` in the transaction open on `conn` (with the first call's savepoint when there are several),
@@ -620,7 +761,7 @@ class PostgresStore:
         pool = self._pool
         if pool is None:
             raise ConnectorError("store.closed", f"{self.name} is not open (the node is stopping)")
-        conn = self._begin(pool, "BEGIN ISOLATION LEVEL REPEATABLE READ")
+        conn, _ = self._begin(pool, "BEGIN ISOLATION LEVEL REPEATABLE READ")
         tx = PostgresTx(conn)
         try:
             try:
@@ -637,12 +778,13 @@ class PostgresStore:
         return await self.read(lambda tx: schema_version(tx._conn))
 
     async def healthy(self) -> bool:
-        """A round trip to the database through the pool, and the node's lock still held."""
+        """A round trip to the database through the pool, the node's lock still held, and for a replica its lease
+        renewed within the lease (else its work is being taken over, and a load balancer should turn away)."""
         try:
             answered = await asyncio.wait_for(
                 self.read(lambda tx: tx.execute("SELECT 1").fetchone()[0] == 1), HEALTH_TIMEOUT
             )
-            return answered and (not self.exclusive or await asyncio.to_thread(self._hold_lock))
+            return answered and self.coordination.healthy() and await asyncio.to_thread(self._hold_lock)
         except (StoreError, ConnectorError, TimeoutError):
             return False
 
@@ -659,11 +801,11 @@ class PostgresStore:
             except psycopg.Error:
                 pass
             try:
-                fresh = connect(self.url, self.password, self.name)
+                fresh = connect(self.url, self.password, self.name, self.replica)
             except ConnectorError:
                 return False
             try:
-                taken = _value(fresh.execute("SELECT pg_try_advisory_lock(%s)", [NODE_LOCK]))
+                taken = take_node_lock(fresh, shared=self.shared)
             except psycopg.Error:
                 taken = False
             if not taken:
@@ -678,6 +820,7 @@ class PostgresStore:
 
 
 async def open_store(url: str, pool_size: int = 4, password: str | None = None) -> PostgresStore:
+    """The store at `url`, open, for this program alone."""
     store = PostgresStore(url, pool_size, password)
     await store.open()
     return store

@@ -30,6 +30,7 @@ from typing import Any, Literal, TypeVar
 
 from connector.errors import ConnectorError
 from connector.store.calls import MAX_GROUP, RAW, READ, WRITE, Call, hand_back
+from connector.store.coordination import SOLO, Solo
 from connector.store.errors import StoreConflict, StoreError, StoreUnavailable
 from connector.store.migrations import MIGRATIONS
 
@@ -177,6 +178,11 @@ class SqliteStore:
         self._tx: SqliteTx | None = None
         self._undo_hooks: list[Callable[[], None]] = []
 
+    @property
+    def coordination(self) -> Solo:
+        """One process has the file (the node's data folder is locked): every claim is its own."""
+        return SOLO
+
     # --- lifecycle ------------------------------------------------------------------------------------------
 
     async def open(self) -> None:
@@ -253,6 +259,10 @@ class SqliteStore:
                 log.warning("store checkpoint skipped: %s", exc)
             conn.close()
             self._conn = self._tx = None
+
+    def at_write_begin(self, query: str, hook: Callable[[Any], None]) -> None:
+        """Only this process writes the file (the data folder is locked): what memory holds stays right."""
+        return None
 
     def on_undo(self, hook: Callable[[], None]) -> None:
         """Call `hook` on the store thread whenever writes are rolled back (a call failed, a read wrote), so that

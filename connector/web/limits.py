@@ -148,8 +148,9 @@ class GuardedSite(web.TCPSite):
         port: int,
         limits: LimitsSection,
         ssl_context: ssl.SSLContext | None = None,
+        reuse_port: bool = False,
     ) -> None:
-        super().__init__(runner, host, port, ssl_context=ssl_context, reuse_address=True)
+        super().__init__(runner, host, port, ssl_context=ssl_context, reuse_address=True, reuse_port=reuse_port)
         self.limits = limits
         self.book = ConnectionBook(limits.max_connections, limits.max_connections_per_peer)
 

@@ -188,6 +188,8 @@ def test_the_store_is_sqlite_unless_a_postgresql_url_is_given_and_its_password_m
         ('url = "postgresql://db/x"\npool_size = 1', "store.pool_size"),
         ('password_file = "{secret}"', "store.password_file"),  # a password for no PostgreSQL
         ('url = "postgresql://db/x"\npassword_file = "/nonexistent/password"', "store.password_file"),
+        ('url = "postgresql://db/x"\nreplica_lease = 0.5', "store.replica_lease"),
+        ('url = "postgresql://db/x"\nsweep_interval = 0', "store.sweep_interval"),
     ],
 )
 def test_a_bad_store_configuration_is_refused_naming_the_key(config_file, tmp_path, store, where):
@@ -197,3 +199,19 @@ def test_a_bad_store_configuration_is_refused_naming_the_key(config_file, tmp_pa
     with pytest.raises(ConfigError) as err:
         load_config(config_file, environ={})
     assert err.value.where == where, err.value
+
+
+def test_replicas_share_ports_only_where_every_listener_has_a_fixed_one(config_file):
+    text = config_file.read_text().replace("[node]", "[node]\nreuse_port = true", 1)
+    config_file.write_text(text)
+    with pytest.raises(ConfigError) as err:  # the data listener would take any free port
+        load_config(config_file, environ={})
+    assert err.value.where == "data.listen" and "reuse_port" in err.value.reason
+    config = load_config(config_file, environ={"CONNECTOR__DATA__LISTEN": "127.0.0.1:9444"})
+    assert config.node.reuse_port and config.data.listen == Listen("127.0.0.1", 9444)
+    with pytest.raises(ConfigError) as err:
+        load_config(
+            config_file,
+            environ={"CONNECTOR__DATA__LISTEN": "127.0.0.1:9444", "CONNECTOR__PROTOCOL__LISTEN": "0.0.0.0:0"},
+        )
+    assert err.value.where == "protocol.listen"

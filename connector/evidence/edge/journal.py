@@ -2,11 +2,13 @@
 
 `Journal.append` runs on the store thread within whatever transaction the caller opened (a protocol step, a
 credential check, a seal), so a record is committed exactly when the change it describes is, and rolled back
-with it. The head is kept in memory so an append costs one insert; a head left advanced by a transaction that
-was rolled back afterwards (or passed by another process appending to the same PostgreSQL database) is caught by
-the table's chain trigger on the next append, which then re-reads the committed head under the chain's lock and
-retries once. The refused insert runs in a savepoint, so that the transaction stays usable in PostgreSQL too. So
-the memory can be wrong only about records that no longer exist, never about what is stored.
+with it. The head is kept in memory so an append costs one insert. Where other processes append too (the node's
+replicas on one PostgreSQL database), each write transaction hands the journal the committed head as it begins
+(`follow`), read under the lock every write takes. A head left advanced by a transaction that was rolled back
+afterwards (or passed by another process appending) is caught by the table's chain trigger on the next append,
+which then re-reads the committed head under the chain's lock and retries once. The refused insert runs in a
+savepoint, so that the transaction stays usable in PostgreSQL too. So the memory can be wrong only about records
+that no longer exist, never about what is stored.
 """
 
 from __future__ import annotations
@@ -61,6 +63,14 @@ class Journal:
         self._head = tables.head(db)
         self.forget()
         return self._head
+
+    def follow(self, row: Any) -> None:
+        """A write transaction begins with this committed head (a row of `tables.HEAD`): when another process moved
+        it on, take it, and forget what memory holds about processes (the other may have appended about them)."""
+        committed = tables.head_of(row)
+        if committed != self._head:
+            self._head = committed
+            self.forget()
 
     def forget(self) -> None:
         """Drop what memory holds about processes (the store rolled back writes it may include)."""

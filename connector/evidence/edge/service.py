@@ -18,7 +18,8 @@ with the seal JSON as subject and the transfer's id as ``process_id`` (the data 
 
 Background work: a signed checkpoint every ``checkpoint_interval`` seconds when records were added (and at
 shutdown), time-stamped when ``tsa_url`` is set (a checkpoint the TSA could not stamp is retried at the next interval
-and at start, and the one an export relies on is stamped before it is exported).
+and at start, and the one an export relies on is stamped before it is exported). Of several replicas of the node,
+the one holding the claim on this work (`CHECKPOINTS`) writes the checkpoints; another takes it over if it dies.
 """
 
 from __future__ import annotations
@@ -50,8 +51,9 @@ from connector.evidence.secrets import withhold_secrets
 from connector.evidence.signer import SigningIdentity
 from connector.identity import NodeIdentity
 from connector.records.evidence import StoredCheckpoint, StoredTimestamp
+from connector.store.coordination import SOLO
 from connector.store.errors import StoreError
-from connector.store.interface import Store, Tx
+from connector.store.interface import Coordination, Store, Tx
 from connector.store.sql import evidence as tables
 from connector.tasks import Tasks
 from connector.web.outgoing import OutgoingHttp
@@ -66,6 +68,7 @@ PEER_REFUSED = "peer.refused"
 MAX_TEXT = 500
 REFUSALS_PER_MINUTE = 30  # per peer: a flood of refused requests must not become a flood of permanent rows
 EXPORT_ROUNDS = 3
+CHECKPOINTS = "job:checkpoints"  # the claim of the replica that writes and time-stamps the node's checkpoints
 
 Clock = Callable[[], datetime]
 # The DID documents an agreement's bundle includes (ours, and the peer's when it can be fetched now).
@@ -142,8 +145,10 @@ class NodeEvidence:
         http: OutgoingHttp | None = None,
         documents: DidDocuments | None = None,
         clock: Clock = _utcnow,
+        coordination: Coordination = SOLO,
     ) -> None:
         self.store = store
+        self.coordination = coordination
         self.settings = settings
         self.identity = identity
         self._tls = tls
@@ -353,12 +358,16 @@ class NodeEvidence:
         return True
 
     async def _loop(self) -> None:
+        interval = self.settings.checkpoint_interval
         while True:
-            await asyncio.sleep(self.settings.checkpoint_interval)
-            try:
-                await self.checkpoint()
-            except (ConnectorError, StoreError) as exc:
-                log.error("checkpoint failed: %s", exc)
+            async with self.coordination.hold(CHECKPOINTS, announce=False) as held:
+                while held and self.coordination.holds(CHECKPOINTS):  # (until it stops, or is taken for dead)
+                    await asyncio.sleep(interval)
+                    try:
+                        await self.checkpoint()
+                    except (ConnectorError, StoreError) as exc:
+                        log.error("checkpoint failed: %s", exc)
+            await asyncio.sleep(interval)  # another replica writes them: ask again later
 
     # --- export and check -----------------------------------------------------------------------------------
 
@@ -410,6 +419,7 @@ class NodeEvidence:
     async def open(self) -> None:
         """Read the chain's head (the journal may remember more than the head: the store tells it of undos)."""
         self.store.on_undo(self.journal.forget)
+        self.store.at_write_begin(tables.HEAD, self.journal.follow)  # (replicas append to the chain too)
         self.journal.remember_processes()
         head = await self.store.run(self.journal.load)
         log.info(
@@ -431,9 +441,12 @@ class NodeEvidence:
 
     async def _stamp_latest(self) -> None:
         """At start: time-stamp the latest checkpoint if it went without (e.g. the one written at shutdown)."""
-        latest = await self.store.read(tables.latest_checkpoint)
-        if latest is not None and not await self.store.read(tables.timestamps, latest.id):
-            await self._timestamp(latest)
+        async with self.coordination.hold(CHECKPOINTS, announce=False) as held:
+            if not held:
+                return  # the replica writing the checkpoints stamps them
+            latest = await self.store.read(tables.latest_checkpoint)
+            if latest is not None and not await self.store.read(tables.timestamps, latest.id):
+                await self._timestamp(latest)
 
 
 def signing_identity(identity: NodeIdentity) -> SigningIdentity:

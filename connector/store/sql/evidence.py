@@ -55,9 +55,16 @@ def lock_chain(tx: Tx) -> None:
         tx.execute("SELECT pg_advisory_xact_lock(?)", [CHAIN_LOCK])
 
 
+HEAD = f"SELECT seq, hash FROM {RECORDS} ORDER BY seq DESC LIMIT 1"
+
+
 def head(tx: Tx) -> ChainHead:
     """The committed head as the table holds it (GENESIS for an empty log)."""
-    row = tx.execute(f"SELECT seq, hash FROM {RECORDS} ORDER BY seq DESC LIMIT 1").fetchone()
+    return head_of(tx.execute(HEAD).fetchone())
+
+
+def head_of(row: Any) -> ChainHead:
+    """The head from a row of `HEAD` (None: the log is empty)."""
     return ChainHead(0, GENESIS) if row is None else ChainHead(int(row[0]), str(row[1]))
 
 
