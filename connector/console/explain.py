@@ -7,6 +7,8 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from connector.policy.vocabulary import left_operand_name, normalise_name
+
 DECISION_KEYS = ("explanation", "differences", "trace")
 NEGOTIATION_STATES = ("REQUESTED", "OFFERED", "ACCEPTED", "AGREED", "VERIFIED", "FINALIZED", "TERMINATED")
 TRANSFER_STATES = ("REQUESTED", "STARTED", "SUSPENDED", "COMPLETED", "TERMINATED")
@@ -69,7 +71,14 @@ def constraint_words(constraint: Any) -> str:
         right = ", ".join(str(r) for r in right)
     elif isinstance(right, Mapping):
         right = right.get("@value", right)
-    return f"{constraint.get('leftOperand')} {constraint.get('operator')} {right}"
+    # Peers and this node write ODRL terms prefixed or as IRIs on the wire: show the names an operator writes.
+    left = constraint.get("leftOperand")
+    operator = constraint.get("operator")
+    if isinstance(left, str):
+        left = left_operand_name(left)
+    if isinstance(operator, str):
+        operator = normalise_name(operator)
+    return f"{left} {operator} {right}"
 
 
 def policy_words(policy: Any) -> list[str]:
@@ -84,6 +93,8 @@ def policy_words(policy: Any) -> list[str]:
             action = rule.get("action")
             if isinstance(action, Mapping):
                 action = action.get("@id") or action.get("action") or action
+            if isinstance(action, str):
+                action = normalise_name(action)
             constraints = [constraint_words(c) for c in rule.get("constraint") or []]
             duties = [f"duty {d.get('action')}" for d in rule.get("duty") or [] if isinstance(d, Mapping)]
             condition = " and ".join(constraints + duties)

@@ -60,7 +60,9 @@ _TOP_LEVEL: frozenset[str] = frozenset({USE, TRANSFER})
 # Left operands: those ODRL 2.2 defines, and this project's own (absolute IRIs in its namespace on the wire).
 POLICY_NAMESPACE = "https://w3id.org/connector/policy/"
 ODRL_LEFT_OPERANDS: frozenset[str] = frozenset({"purpose", "count", "dateTime", "elapsedTime"})
-OWN_LEFT_OPERANDS: frozenset[str] = frozenset({"membership", "credentialType", "countryOfEstablishment"})
+OWN_LEFT_OPERANDS: frozenset[str] = frozenset(
+    {"membership", "credentialType", "countryOfEstablishment", "registeredIn", "legalEntity"}
+)
 
 
 def left_operand_name(name: str) -> str:
