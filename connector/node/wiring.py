@@ -54,6 +54,7 @@ from connector.trust.edge import routes as trust_routes
 from connector.trust.edge.authenticator import DcpAuthenticator
 from connector.trust.edge.fetching import Fetcher
 from connector.trust.edge.holder import Holder
+from connector.trust.edge.issuance import CredentialIssuance
 from connector.trust.edge.replay import StoreReplayCache
 from connector.trust.edge.service import TrustService, VerificationLog
 from connector.trust.edge.standing import StandingService
@@ -210,6 +211,11 @@ async def running(config: Config, clock: Callable[[], datetime] = _utcnow) -> As
             authenticator = dcp
         else:
             authenticator = CertificateAuthenticator()
+        issuance = (
+            CredentialIssuance(holder, fetcher, store, clock, keeper, config.limits.max_message_bytes)
+            if holder is not None
+            else None
+        )
         trust = TrustService(
             settings=config.trust,
             store=store,
@@ -221,6 +227,7 @@ async def running(config: Config, clock: Callable[[], datetime] = _utcnow) -> As
             authenticator=dcp,
             tls=tls,
             clock=clock,
+            issuance=issuance,
         )
 
         # The two planes.
@@ -308,7 +315,7 @@ async def running(config: Config, clock: Callable[[], datetime] = _utcnow) -> As
         protocol = version_routes(config.node.participant_id)
         protocol += DspRoutes(control, authenticator, evidence or NoRefusalLog(), config.limits).routes()
         if holder is not None:
-            protocol += trust_routes.protocol_routes(holder)
+            protocol += trust_routes.protocol_routes(holder, issuance)
         if config.tck.enabled:
             protocol += tck_routes(control)
         if insecure:

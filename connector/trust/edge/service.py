@@ -36,6 +36,7 @@ from connector.tasks import Tasks
 from connector.trust.edge.authenticator import DcpAuthenticator
 from connector.trust.edge.fetching import Fetcher
 from connector.trust.edge.holder import Holder
+from connector.trust.edge.issuance import CredentialIssuance
 from connector.trust.edge.trust_lists import MAX_LIST_BYTES, TrustListKeeper
 from connector.trust.tokens import DEFAULT_MAX_LIFETIME
 from connector.web.tls import PeerTls
@@ -126,6 +127,7 @@ class TrustService:
         authenticator: DcpAuthenticator | None = None,
         tls: PeerTls | None = None,
         clock: Callable[[], datetime],
+        issuance: CredentialIssuance | None = None,
     ) -> None:
         self.settings = settings
         self.store = store
@@ -137,6 +139,7 @@ class TrustService:
         self.authenticator = authenticator
         self.tls = tls
         self.clock = clock
+        self.issuance = issuance
         self._ca_fingerprint: frozenset[bytes] = frozenset()
 
     @property
