@@ -9,7 +9,7 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import Sequence
-from typing import Protocol
+from typing import Any, Protocol
 
 from aiohttp import web
 
@@ -17,6 +17,7 @@ from connector import __version__
 from connector.config import LimitsSection
 from connector.errors import Problem
 from connector.management.openapi import SECTION
+from connector.trust.edge.freshness import Freshness
 from connector.web.inputs import LIMITS
 from connector.web.limits import request_limits
 from connector.web.middleware import api_key_auth, request_context
@@ -44,6 +45,8 @@ class NodeStatus(Protocol):
 
     async def store_healthy(self) -> bool: ...
 
+    def freshness(self) -> Freshness | None: ...
+
 
 class Probes:
     def __init__(self, status: NodeStatus) -> None:
@@ -52,12 +55,20 @@ class Probes:
     async def health(self, request: web.Request) -> web.Response:
         status = self.status
         store_ok = await status.store_healthy()
+        freshness = status.freshness()
+        material_ok = freshness is None or freshness.ok
+        checks: dict[str, Any] = {
+            "store": "ok" if store_ok else "failing",
+            "listeners": sorted(status.listener_names()),
+        }
+        if freshness is not None:
+            checks["trustMaterial"] = freshness.to_json()
         body = {
-            "status": "ok" if store_ok and status.ready else "degraded",
+            "status": "ok" if store_ok and status.ready and material_ok else "degraded",
             "participantId": status.participant_id,
             "version": __version__,
             "uptimeSeconds": round(time.monotonic() - status.started_at, 1),
-            "checks": {"store": "ok" if store_ok else "failing", "listeners": sorted(status.listener_names())},
+            "checks": checks,
         }
         return web.json_response(body, status=200 if body["status"] == "ok" else 503)
 

@@ -52,7 +52,9 @@ from connector.store.interface import Store
 from connector.tasks import Tasks
 from connector.trust.edge import routes as trust_routes
 from connector.trust.edge.authenticator import DcpAuthenticator
+from connector.trust.edge.crls import CrlKeeper
 from connector.trust.edge.fetching import Fetcher
+from connector.trust.edge.freshness import Freshness
 from connector.trust.edge.holder import Holder
 from connector.trust.edge.issuance import CredentialIssuance
 from connector.trust.edge.replay import StoreReplayCache
@@ -104,6 +106,10 @@ class RunningNode:
     async def store_healthy(self) -> bool:
         return await self.store.healthy()
 
+    def freshness(self) -> Freshness | None:
+        """When the trust material the node depends on expires (None without a TLS identity)."""
+        return self.trust.freshness() if self.tls is not None else None
+
 
 class _ControlForData:
     """The data plane's `TransferControl` port. The control plane drives the data plane and the data plane
@@ -147,6 +153,7 @@ async def running(config: Config, clock: Callable[[], datetime] = _utcnow) -> As
 
         # TLS and identity (none in the plain-HTTP conformance profile).
         keeper = TrustListKeeper(config.trust.lists if verifying else (), config.trust.list_refresh, clock)
+        crls = CrlKeeper(config.node.data_dir, config.trust.crl_max_age, config.trust.crl_grace, clock)
         tls: PeerTls | None = None
         identity: NodeIdentity | None = None
         if not insecure:
@@ -157,6 +164,9 @@ async def running(config: Config, clock: Callable[[], datetime] = _utcnow) -> As
                 config.trust.ca,
                 config.trust.crl,
                 keeper.ca_certificates,
+                crls.paths,
+                config.trust.crl_max_age + config.trust.crl_grace,
+                tuple(entry.anchor for entry in config.trust.lists),
             )
             identity = load_identity(config, tls.cas)
         endpoints = PublicEndpoints(config)
@@ -169,6 +179,7 @@ async def running(config: Config, clock: Callable[[], datetime] = _utcnow) -> As
         records = VerificationLog(store, tasks)
         replay = StoreReplayCache()
         fetcher = Fetcher(outgoing, clock)
+        crls.fetch = fetcher.get
         holder: Holder | None = None
         if holding:
             assert identity is not None
@@ -228,6 +239,7 @@ async def running(config: Config, clock: Callable[[], datetime] = _utcnow) -> As
             tls=tls,
             clock=clock,
             issuance=issuance,
+            crls=crls if tls is not None else None,
         )
 
         # The two planes.

@@ -164,9 +164,12 @@ class Authority:
         valid_days: int = 3650,
         crl_days: int = 30,
         public_url: str | None = None,
+        distribution_point: bool = True,
     ) -> Authority:
         """Create the folder. The issuer id is `issuer_id`, else the DID of `public_url` (when given and usable
-        as a did:web location), else ``did:web:<name as slug>``."""
+        as a did:web location), else ``did:web:<name as slug>``. Without `distribution_point` its certificates
+        name no CRL distribution point (as those of authorities made before there was one): nodes then need its
+        CRL as a file."""
         directory = Path(directory)
         if (directory / AUTHORITY_FILE).exists():
             raise ConnectorError("pki.exists", f"an authority already exists in {directory}", "--dir")
@@ -182,7 +185,8 @@ class Authority:
         directory.mkdir(parents=True, exist_ok=True)
         with _locked(directory):
             ca_key = keys.generate_key()
-            ca_cert = certificates.make_root_ca(ca_key, name, valid_days, crl_url=public_url + CRL_PATH)
+            crl_url = public_url + CRL_PATH if distribution_point else None
+            ca_cert = certificates.make_root_ca(ca_key, name, valid_days, crl_url=crl_url)
             credential_key = keys.generate_key()
             keys.write_private_key(directory / "ca.key.pem", ca_key)
             keys.write_public_file(directory / "ca.cert.pem", keys.cert_pem(ca_cert))
@@ -202,6 +206,7 @@ class Authority:
                 "public_url": public_url,
                 "federation_id": f"urn:dataspace:{slug(name)}",
                 "trust_list_sequence": 0,
+                "distribution_point": distribution_point,
             }
             _write_json(directory / AUTHORITY_FILE, meta)
             _write_json(directory / LEDGER_FILE, {"certificates": []})
@@ -258,8 +263,11 @@ class Authority:
         return self.public_url + STATUS_PATH
 
     @property
-    def crl_url(self) -> str:
-        """Where the CRL is published; every certificate this authority signs names it."""
+    def crl_url(self) -> str | None:
+        """Where the CRL is published; every certificate this authority signs names it (None for an authority whose
+        certificates name no distribution point)."""
+        if not self.meta.get("distribution_point", False):
+            return None
         return self.public_url + CRL_PATH
 
     def status_list_url(self, list_id: str) -> str:

@@ -84,14 +84,23 @@ class NoProgress:
 
 @dataclass(frozen=True)
 class Identity:
-    """The consumer's TLS identity and revocation lists, as its configuration names them."""
+    """The consumer's TLS identity and revocation lists: those its configuration names, and those its node fetched
+    from the authorities' distribution points (no older than `fetched_max_age` seconds)."""
 
     tls_cert: Path
     tls_key: Path
     crls: tuple[Path, ...]
+    fetched: tuple[Path, ...] = ()
+    fetched_max_age: float | None = None
 
     def ssl_context(self, anchors: list[x509.Certificate]) -> Any:
-        trust = TrustMaterial(ca_paths=(), crl_paths=self.crls, extra_cas=tuple(anchors)).load()
+        trust = TrustMaterial(
+            ca_paths=(),
+            crl_paths=self.crls,
+            extra_cas=tuple(anchors),
+            fetched=self.fetched,
+            fetched_max_age=self.fetched_max_age,
+        ).load()
         return client_context(self.tls_cert, self.tls_key, trust)
 
 
