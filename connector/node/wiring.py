@@ -41,6 +41,7 @@ from connector.management.definition_routes import DefinitionRoutes
 from connector.management.process_routes import ProcessRoutes
 from connector.node.documents import AgreementDocuments
 from connector.node.listeners import Listener, exclusive, listen, open_store
+from connector.node.reload import Reloader
 from connector.policy.seam import Verdict
 from connector.protocol.app import build_protocol_app
 from connector.protocol.auth import Authenticator, CertificateAuthenticator, NoRefusalLog, StaticTokenAuthenticator
@@ -93,6 +94,7 @@ class RunningNode:
     listeners: dict[str, Listener] = field(default_factory=dict)
     started_at: float = field(default_factory=time.monotonic)
     ready: bool = False
+    reloader: Reloader | None = None
 
     @property
     def participant_id(self) -> str:
@@ -105,6 +107,11 @@ class RunningNode:
 
     async def store_healthy(self) -> bool:
         return await self.store.healthy()
+
+    async def reload(self) -> None:
+        """Re-read the identity files and the configuration's definitions (what SIGHUP does)."""
+        if self.reloader is not None:
+            await self.reloader.reload()
 
     def freshness(self) -> Freshness | None:
         """When the trust material the node depends on expires (None without a TLS identity)."""
@@ -320,8 +327,11 @@ async def running(config: Config, clock: Callable[[], datetime] = _utcnow) -> As
             stack.push_async_callback(dataplane.close)
         stack.push_async_callback(trust.stop)
         stack.push_async_callback(control.stop)
-        if tls is not None:
-            tasks.spawn(tls.watch(config.trust.reload_interval), "trust-reload")
+        node.reloader = Reloader(
+            config, tls, identity, holder, dataplane, evidence, control, decisions, definitions.regions
+        )
+        node.reloader.on_identity = lambda fresh: setattr(node, "identity", fresh)
+        tasks.spawn(node.reloader.watch(config.trust.reload_interval), "identity-reload")
 
         # The listeners.
         protocol = version_routes(config.node.participant_id)

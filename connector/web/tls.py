@@ -32,7 +32,7 @@ CrlSigningKey = ec.EllipticCurvePublicKey | rsa.RSAPublicKey | ed25519.Ed25519Pu
 _TLS12_CIPHERS = "ECDHE-ECDSA-AES128-GCM-SHA256:ECDHE-ECDSA-AES256-GCM-SHA384:ECDHE-ECDSA-CHACHA20-POLY1305"
 
 
-def _stat_key(paths: Iterable[Path]) -> tuple[tuple[str, int, int], ...]:
+def file_stamp(paths: Iterable[Path]) -> tuple[tuple[str, int, int], ...]:
     out = []
     for path in paths:
         try:
@@ -113,7 +113,7 @@ class TrustMaterial:
         self.configured_issuers = configured
         self.pending = frozenset(c.subject.public_bytes() for c in uncovered)
         self.revoked = {k: frozenset(v) for k, v in revoked.items()}
-        self.stamp = _stat_key(self.ca_paths + self.crl_paths + self.fetched)
+        self.stamp = file_stamp(self.ca_paths + self.crl_paths + self.fetched)
         return self
 
     def _fetched(
@@ -141,7 +141,7 @@ class TrustMaterial:
         return list(best.values())
 
     def changed(self) -> bool:
-        return _stat_key(self.ca_paths + self.crl_paths + self.fetched) != self.stamp
+        return file_stamp(self.ca_paths + self.crl_paths + self.fetched) != self.stamp
 
     def is_revoked(self, cert: x509.Certificate) -> bool:
         serial = cert.serial_number
@@ -310,7 +310,7 @@ class PeerTls:
         self._fetched_max_age = fetched_max_age
         self._public_anchors = public_anchors
         self.material = self._load()
-        self._own_stamp = _stat_key((cert, key))
+        self._own_stamp = file_stamp((cert, key))
         self.generation = 0
         self._listeners: list[ReloadingServerContext] = []
         self._client: tuple[int, ssl.SSLContext] | None = None
@@ -369,14 +369,14 @@ class PeerTls:
         return self._public[1]
 
     def files_changed(self) -> bool:
-        return self.material.changed() or _stat_key((self._cert, self._key)) != self._own_stamp
+        return self.material.changed() or file_stamp((self._cert, self._key)) != self._own_stamp
 
     def rebuild(self) -> None:
         """Load the anchors, CRLs and this node's certificate and key again and move every context onto them
         (handshakes under way finish on the context they began with); raises ConnectorError and keeps the current
         ones when the new material is unusable."""
         fresh = self._load()
-        own = _stat_key((self._cert, self._key))
+        own = file_stamp((self._cert, self._key))
         prepared = [reloading.prepare(fresh) for reloading in self._listeners]  # all, or none if one fails
         for reloading, context in zip(self._listeners, prepared):
             reloading.use(context, fresh)
