@@ -1,15 +1,36 @@
-"""Creating the demo workspace: authorities, identities, credentials, trust lists, node configurations, data, and
-`workspace.json`, which describes it all for scripts (and for `connector demo story`).
+"""Creating the demo's data space as its parties would: each authority and each organisation in a folder of its
+own, holding its own keys and nothing of another party's but public material.
 
-Two profiles: `local` (everything on loopback, free ports, processes on this machine) and `compose` (the
-docker-compose service names as hosts, fixed ports, listeners on all interfaces inside the network).
+Layout (the same in every profile; with compose each party's folder is a volume of its own)::
+
+    workspace.json          what the story and scripts need to know (no secret: API keys are in files)
+    public/                 what authorities hand out of band: their root certificates and trust lists
+    authorities/<fed>/      an authority's folder (its root CA and credential keys, ledgers, onboarding record)
+    orgs/<org>/
+        identity/           the node's own keys and signing requests (certificates once enrolled)
+        anchors/, trust/    the federations' roots and trust lists, from public/
+        api-key             the management API key (0600), named by management.api_key_file
+        node.toml, data/    the node's configuration and datasets
+
+What is made here: each authority (root CA, credential key, trust list) with the organisations of its federation
+onboarded (their participant ids, legal names and countries: what the operator agreed to vouch for), and each
+organisation's keys and signing requests, made in its own folder. No certificate and no credential is issued
+here: organisations enrol their signing requests with their authority's service and ask its issuer service for
+their credentials over the network once it runs (`connector.demo.onboarding`).
+
+Profiles: `local` (every party on this machine's loopback, free ports), `hosts` (each party on a host of its own:
+names, addresses and the command prefix that runs a command there come from a hosts file; `scripts/netns-demo.sh`
+gives each a network namespace), `compose` (docker-compose service names as hosts; each container makes its own
+folder with `create_party`).
 """
 
 from __future__ import annotations
 
 import json
+import os
 import random
 import secrets
+import shutil
 import sqlite3
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -23,7 +44,21 @@ from connector.free_port import free_port
 from connector.pki.authority import Authority
 
 WORKSPACE_FILE = "workspace.json"
-COMPOSE_PORTS = {"authority": 8765, "protocol": 8443, "management": 8181, "data": 8444}
+PROFILES = ("local", "hosts", "compose")
+PORTS = {"authority": 8765, "protocol": 8443, "management": 8181, "data": 8444}
+SECRETS = "/run/secrets"  # where compose mounts a container's secrets
+
+
+@dataclass(frozen=True)
+class Place:
+    """Where a party runs: the host name peers use, the address its listeners bind, its ports, and the command
+    prefix that runs a command as that party (empty: on this machine)."""
+
+    host: str
+    bind: str
+    ports: dict[str, int]
+    run: tuple[str, ...] = ()
+    path_style: bool = False  # participant ids with a path (several parties on one host:port space)
 
 
 @dataclass
@@ -35,7 +70,7 @@ class Workspace:
     def load(cls, directory: Path) -> Workspace:
         path = Path(directory) / WORKSPACE_FILE
         try:
-            return cls(Path(directory), json.loads(path.read_text()))
+            return cls(Path(directory).resolve(), json.loads(path.read_text()))
         except FileNotFoundError:
             raise ConnectorError(
                 "demo.no_workspace",
@@ -55,108 +90,93 @@ class Workspace:
     def dataset(self, dataset_id: str) -> dict[str, Any]:
         return next(d for d in self.data["datasets"] if d["id"] == dataset_id)
 
+    def api_key(self, org: dict[str, Any]) -> str:
+        path = Path(org["apiKeyFile"])
+        return (path if path.is_absolute() else self.dir / path).read_text().strip()
 
-def create(directory: Path, profile: str = "local") -> Workspace:
-    if profile not in ("local", "compose"):
-        raise ConnectorError("demo.profile", f"unknown profile '{profile}' (local or compose)", "--profile")
-    directory = Path(directory)
-    if (directory / WORKSPACE_FILE).exists():
-        raise ConnectorError(
-            "demo.exists", f"{directory} already holds a demo workspace; choose another --workdir", "--workdir"
-        )
-    directory.mkdir(parents=True, exist_ok=True)
-    compose = profile == "compose"
 
-    def host(service: str) -> str:
-        return service if compose else "localhost"
+# --- where the parties are ------------------------------------------------------------------------------------------
 
-    def port(kind: str) -> int:
-        return COMPOSE_PORTS[kind] if compose else free_port()
 
-    bind = "0.0.0.0" if compose else "127.0.0.1"
+def places(profile: str, hosts: dict[str, Any] | None = None) -> dict[str, Place]:
+    """Every party's place: authorities as ``authority-<fed>``, organisations by their key."""
+    if profile not in PROFILES:
+        raise ConnectorError("demo.profile", f"unknown profile '{profile}' ({', '.join(PROFILES)})", "--profile")
+    parties = [f"authority-{f.key}" for f in FEDERATIONS] + [o.key for o in ORGANISATIONS]
+    found: dict[str, Place] = {}
+    for party in parties:
+        if profile == "local":
+            found[party] = Place(
+                "localhost", "127.0.0.1", {k: free_port() for k in PORTS}, path_style=not party.startswith("auth")
+            )
+        elif profile == "compose":
+            found[party] = Place(party, "0.0.0.0", dict(PORTS))
+        else:
+            entry = (hosts or {}).get(party)
+            if not isinstance(entry, dict) or not isinstance(entry.get("host"), str):
+                raise ConnectorError("demo.hosts", f"the hosts file names no host for {party}", "--hosts")
+            run = entry.get("run", [])
+            if not isinstance(run, list) or not all(isinstance(x, str) for x in run):
+                raise ConnectorError("demo.hosts", f"'run' of {party} must be a list of strings", "--hosts")
+            found[party] = Place(entry["host"], str(entry.get("address", entry["host"])), dict(PORTS), tuple(run))
+    return found
 
-    # Authorities: one per federation, each publishing status lists, CRL, trust list (and time stamps).
-    authorities: dict[str, tuple[Authority, dict[str, Any]]] = {}
+
+def _participant_id(key: str, place: Place) -> str:
+    port = place.ports["protocol"]
+    return f"did:web:{place.host}%3A{port}:{key}" if place.path_style else f"did:web:{place.host}%3A{port}"
+
+
+def describe(profile: str, where: dict[str, Place]) -> dict[str, Any]:
+    """What workspace.json says: every party, where it is reached, and the datasets (no secret)."""
+    authorities = []
     for fed in FEDERATIONS:
-        service = f"authority-{fed.key}"
-        p = port("authority")
-        public_url = f"https://{host(service)}:{p}"
-        authority = Authority.init(directory / "authorities" / fed.key, fed.name, public_url=public_url)
-        authorities[fed.key] = (
-            authority,
+        place = where[f"authority-{fed.key}"]
+        url = f"https://{place.host}:{place.ports['authority']}"
+        authorities.append(
             {
                 "key": fed.key,
                 "name": fed.name,
-                "dataspace": authority.federation_id,
+                "dataspace": fed.dataspace,
                 "dir": f"authorities/{fed.key}",
-                "publicUrl": public_url,
-                "listen": f"{bind}:{p}",
-                "service": service,
-                "issuerId": authority.issuer_id,
-                "caCertificate": f"authorities/{fed.key}/ca.cert.pem",
-                "trustList": f"authorities/{fed.key}/trust-list.jws",
-                "crl": f"authorities/{fed.key}/crl.pem",
-            },
+                "publicUrl": url,
+                "listen": f"{place.bind}:{place.ports['authority']}",
+                "service": f"authority-{fed.key}",
+                "caCertificate": f"public/{fed.key}.ca.cert.pem",
+                "trustList": f"public/{fed.key}.trust-list.jws",
+                "run": list(place.run),
+            }
         )
-        if authority.federation_id != fed.dataspace:
-            raise ConnectorError(
-                "demo.internal", f"federation id {authority.federation_id} differs from the scenario's {fed.dataspace}"
-            )
-
-    # Organisations: identity, credentials, data, configuration.
-    orgs: list[dict[str, Any]] = []
-    plans = []
+    orgs = []
     for org in ORGANISATIONS:
-        p_proto, p_mgmt, p_data = port("protocol"), port("management"), port("data")
-        h = host(org.key)
-        pid = f"did:web:{h}%3A{p_proto}" if compose else f"did:web:localhost%3A{p_proto}:{org.key}"
-        authority, _ = authorities[org.federation]
-        org_dir = directory / "orgs" / org.key
-        authority.issue_participant(
-            pid,
-            [h, "localhost", "127.0.0.1"] if not compose else [h, "localhost"],
-            org_dir / "identity",
-            country=org.country,
-            organisation=org.name,
+        place = where[org.key]
+        management_host = "127.0.0.1" if profile == "local" else place.bind if profile == "hosts" else place.host
+        orgs.append(
+            {
+                "key": org.key,
+                "name": org.name,
+                "country": org.country,
+                "federation": org.federation,
+                "participantId": _participant_id(org.key, place),
+                "dir": f"orgs/{org.key}",
+                "config": f"orgs/{org.key}/node.toml",
+                "protocol": f"https://{place.host}:{place.ports['protocol']}/dsp/2025-1",
+                "management": f"http://{management_host}:{place.ports['management']}",
+                "data": f"https://{place.host}:{place.ports['data']}",
+                "apiKeyFile": f"{SECRETS}/{org.key}-api-key" if profile == "compose" else f"orgs/{org.key}/api-key",
+                "listen": {
+                    "protocol": f"{place.bind}:{place.ports['protocol']}",
+                    "management": f"{place.bind}:{place.ports['management']}",
+                    "data": f"{place.bind}:{place.ports['data']}",
+                },
+                "run": list(place.run),
+            }
         )
-        from connector.pki.credentials import issue_participant_credential
-
-        issue_participant_credential(authority, pid, "membership", out=org_dir / "identity")
-        issue_participant_credential(
-            authority, pid, "organization", country=org.country, name=org.name, out=org_dir / "identity"
-        )
-        (org_dir / "data").mkdir(parents=True, exist_ok=True)
-        entry = {
-            "key": org.key,
-            "name": org.name,
-            "country": org.country,
-            "federation": org.federation,
-            "participantId": pid,
-            "config": f"orgs/{org.key}/node.toml",
-            "protocol": f"https://{h}:{p_proto}/dsp/2025-1",
-            "management": f"http://{'127.0.0.1' if not compose else h}:{p_mgmt}",
-            "data": f"https://{h}:{p_data}",
-            "apiKey": secrets.token_urlsafe(24),
-            "listen": {"protocol": f"{bind}:{p_proto}", "management": f"{bind}:{p_mgmt}", "data": f"{bind}:{p_data}"},
-        }
-        orgs.append(entry)
-        plans.append((org, entry, org_dir))
-
-    # Trust lists, after every participant exists (they list CAs and issuers, not participants).
-    from connector.pki.trust_list import issue_trust_list
-
-    for authority, _ in authorities.values():
-        issue_trust_list(authority, valid_days=30)
-
-    _write_data(directory, plans)
-    for org, entry, org_dir in plans:
-        (org_dir / "node.toml").write_text(_node_config(org, entry, orgs, authorities, compose))
-
-    data = {
-        "version": 1,
+    return {
+        "version": 2,
         "created": datetime.now(UTC).isoformat(timespec="seconds"),
         "profile": profile,
-        "authorities": [meta for _, meta in authorities.values()],
+        "authorities": authorities,
         "organisations": orgs,
         "datasets": [
             {
@@ -171,8 +191,114 @@ def create(directory: Path, profile: str = "local") -> Workspace:
             for d in DATASETS
         ],
     }
+
+
+# --- the parties' folders -------------------------------------------------------------------------------------------
+
+
+def init_authority(directory: Path, data: dict[str, Any], key: str) -> Authority:
+    """An authority's folder: root CA, credential key, the organisations of its federation onboarded, a trust
+    list; its root certificate and trust list are published to ``public/`` (they are handed out of band)."""
+    meta = next(a for a in data["authorities"] if a["key"] == key)
+    folder = directory / meta["dir"]
+    authority = (
+        Authority(folder)
+        if (folder / "authority.json").exists()
+        else Authority.init(folder, meta["name"], public_url=meta["publicUrl"])
+    )
+    if authority.federation_id != meta["dataspace"]:
+        raise ConnectorError("demo.internal", f"federation id {authority.federation_id} is not {meta['dataspace']}")
+    from connector.pki import onboarding
+    from connector.pki.trust_list import issue_trust_list
+
+    for org in data["organisations"]:
+        if org["federation"] == key and onboarding.onboarded(authority, org["participantId"]) is None:
+            onboarding.onboard(authority, org["participantId"], scenario.organisation(org["key"]).name, org["country"])
+    if not authority.trust_list_path.exists():
+        issue_trust_list(authority, valid_days=30)
+    public = directory / "public"
+    public.mkdir(parents=True, exist_ok=True)
+    shutil.copyfile(authority.ca_cert_path, directory / meta["caCertificate"])
+    shutil.copyfile(authority.trust_list_path, directory / meta["trustList"])
+    return authority
+
+
+def init_organisation(directory: Path, data: dict[str, Any], key: str, profile: str) -> Path:
+    """An organisation's folder: its own keys and signing requests, the public anchors and trust lists, its API
+    key, its node's configuration and its datasets. Returns the folder."""
+    from connector.pki.requests import make_requests
+
+    entry = next(o for o in data["organisations"] if o["key"] == key)
+    org = scenario.organisation(key)
+    folder = directory / entry["dir"]
+    identity = folder / "identity"
+    if not (identity / "tls.key.pem").exists():
+        host = entry["protocol"].split("//", 1)[1].split(":", 1)[0]
+        hosts = [host, "localhost", "127.0.0.1"] if profile == "local" else [host]
+        make_requests(identity, entry["participantId"], hosts, org.country, org.name)
+    for meta in data["authorities"]:
+        for kind, source in (("anchors", meta["caCertificate"]), ("trust", meta["trustList"])):
+            target = folder / kind / Path(source).name
+            target.parent.mkdir(parents=True, exist_ok=True)
+            shutil.copyfile(directory / source, target)
+    if profile != "compose" and not (folder / "api-key").exists():
+        fd = os.open(folder / "api-key", os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "w") as handle:
+            handle.write(secrets.token_urlsafe(24) + "\n")
+    (folder / "data").mkdir(parents=True, exist_ok=True)
+    _write_data(folder / "data", key)
+    (folder / "node.toml").write_text(_node_config(org, entry, data, profile))
+    return folder
+
+
+def create(directory: Path, profile: str = "local", hosts: dict[str, Any] | None = None) -> Workspace:
+    """Every party's folder, for a data space on this machine (local) or on hosts reached by name (hosts)."""
+    if profile == "compose":
+        raise ConnectorError(
+            "demo.profile", "with compose each container makes its own folder ('connector demo party')", "--profile"
+        )
+    directory = Path(directory).resolve()
+    if (directory / WORKSPACE_FILE).exists():
+        raise ConnectorError(
+            "demo.exists", f"{directory} already holds a demo workspace; choose another --workdir", "--workdir"
+        )
+    directory.mkdir(parents=True, exist_ok=True)
+    data = describe(profile, places(profile, hosts))
+    for fed in FEDERATIONS:
+        init_authority(directory, data, fed.key)
+    for org in ORGANISATIONS:
+        init_organisation(directory, data, org.key, profile)
     (directory / WORKSPACE_FILE).write_text(json.dumps(data, indent=2) + "\n")
     return Workspace(directory, data)
+
+
+def create_party(directory: Path, party: str) -> Path:
+    """One party's folder in the compose profile (in its own container, its own volume): an authority
+    (``authority-<fed>``, which also publishes its root and trust list to ``public/``) or an organisation (which
+    needs both federations' published roots and trust lists there)."""
+    data = describe("compose", places("compose"))
+    directory = Path(directory)
+    for fed in FEDERATIONS:
+        if party == f"authority-{fed.key}":
+            return init_authority(directory, data, fed.key).dir
+    if any(o.key == party for o in ORGANISATIONS):
+        missing = [a["caCertificate"] for a in data["authorities"] if not (directory / a["caCertificate"]).exists()]
+        if missing:
+            raise ConnectorError(
+                "demo.not_published", f"the authorities have not published {', '.join(missing)} yet", "--workdir"
+            )
+        return init_organisation(directory, data, party, "compose")
+    raise ConnectorError("demo.party", f"no party '{party}' in the scenario", "PARTY")
+
+
+def derived(directory: Path, profile: str) -> Workspace:
+    """The workspace of a profile whose parties made their own folders (compose): described, not loaded."""
+    if (Path(directory) / WORKSPACE_FILE).exists():
+        return Workspace.load(directory)
+    return Workspace(Path(directory).resolve(), describe(profile, places(profile)))
+
+
+# --- a node's configuration --------------------------------------------------------------------------------------
 
 
 def _source_words(source: dict[str, Any]) -> str:
@@ -183,27 +309,22 @@ def _source_words(source: dict[str, Any]) -> str:
     return source["type"]
 
 
-def _node_config(
-    org: scenario.Organisation,
-    entry: dict[str, Any],
-    orgs: list[dict[str, Any]],
-    authorities: dict[str, tuple[Authority, dict[str, Any]]],
-    compose: bool,
-) -> str:
-    identity = "identity"
-    own_authority = authorities[org.federation][1]
+def _node_config(org: scenario.Organisation, entry: dict[str, Any], data: dict[str, Any], profile: str) -> str:
+    own = next(a for a in data["authorities"] if a["key"] == org.federation)
+    api_key_file = entry["apiKeyFile"] if profile == "compose" else "api-key"
     parts = [
-        f"# {org.name} ({org.country}), member of the {own_authority['name']}.\n"
-        f"# Generated by 'connector demo'; paths are relative to this file.\n",
+        f"# {org.name} ({org.country}), member of the {own['name']}.\n"
+        f"# Generated by 'connector demo'; paths are relative to this file. The keys in identity/ were made here;\n"
+        f"# the certificates come from enrolling with {own['publicUrl']} ('connector pki enrol'), the credentials\n"
+        f"# from its issuer service ('connector credentials request'), the CRLs from the authorities' URLs.\n",
         toml_out.table("node", {"participant_id": entry["participantId"], "name": org.name, "data_dir": "var"}),
         toml_out.table(
             "identity",
             {
-                "tls_cert": f"{identity}/tls.cert.pem",
-                "tls_key": f"{identity}/tls.key.pem",
-                "signing_key": f"{identity}/signing.key.pem",
-                "signing_cert": f"{identity}/signing.cert.pem",
-                "credentials": [f"{identity}/membership.credential.jwt", f"{identity}/organization.credential.jwt"],
+                "tls_cert": "identity/tls.cert.pem",
+                "tls_key": "identity/tls.key.pem",
+                "signing_key": "identity/signing.key.pem",
+                "signing_cert": "identity/signing.cert.pem",
             },
         ),
         toml_out.table(
@@ -214,40 +335,40 @@ def _node_config(
             "management",
             {
                 "listen": entry["listen"]["management"],
-                "api_key": entry["apiKey"],
-                # In a container the listener binds every interface of the container's own network; the host
-                # publishes it on its loopback only.
-                **({"allow_plain_http_remote": True} if compose else {}),
+                "api_key_file": api_key_file,
+                # Outside the local profile the listener binds the host's own address on a private network
+                # (the demo's namespaces or containers) for the story to reach it.
+                **({"allow_plain_http_remote": True} if profile != "local" else {}),
             },
         ),
         toml_out.table("data", {"listen": entry["listen"]["data"], "public_url": entry["data"], "root": "data"}),
         toml_out.table(
             "trust",
             {
-                "crl": [f"../../{meta['crl']}" for _, meta in authorities.values()],
+                "ca": [f"anchors/{Path(own['caCertificate']).name}"],
                 "reload_interval": 0.5,
+                "crl_max_age": 1.0,
+                "crl_grace": 60.0,
                 "status_max_age": 2.0,
                 "presentation_reuse": 60.0,
             },
         ),
     ]
-    for _, meta in authorities.values():
+    for meta in data["authorities"]:
         parts.append(
             toml_out.array_table(
                 "trust.lists",
                 {
-                    "file": f"../../{meta['trustList']}",
-                    "anchor": f"../../{meta['caCertificate']}",
+                    "file": f"trust/{Path(meta['trustList']).name}",
+                    "anchor": f"anchors/{Path(meta['caCertificate']).name}",
                     "url": f"{meta['publicUrl']}/trust-list.jws",
                 },
             )
         )
-    parts.append(
-        toml_out.table("evidence", {"tsa_url": f"{own_authority['publicUrl']}/tsa", "checkpoint_interval": 60.0})
-    )
+    parts.append(toml_out.table("evidence", {"tsa_url": f"{own['publicUrl']}/tsa", "checkpoint_interval": 60.0}))
     parts.append(toml_out.table("dsp", {"delivery_deadline": 30.0, "retry_max": 2.0}))
     parts.append(toml_out.table("log", {"level": "info"}))
-    for peer in orgs:
+    for peer in data["organisations"]:
         if peer["key"] != org.key:
             parts.append(
                 toml_out.array_table(
@@ -285,52 +406,58 @@ def _node_config(
     return "\n".join(parts)
 
 
-def _write_data(directory: Path, plans: list[tuple[Any, dict[str, Any], Path]]) -> None:
-    """Realistic, deterministic datasets (a fixed seed: the same bytes every run)."""
-    rng = random.Random(2025)
-    dirs = {org.key: org_dir / "data" for org, _, org_dir in plans}
+# --- datasets --------------------------------------------------------------------------------------------------
+
+
+def _write_data(folder: Path, key: str) -> None:
+    """Realistic, deterministic datasets (a fixed seed per dataset: the same bytes every run, whoever makes them)."""
     start = datetime(2026, 6, 1, tzinfo=UTC)
-    with open(dirs["tokyo-mobility"] / "traffic-flow.csv", "w", newline="") as f:
-        f.write("station,timestamp,lane,vehicles,mean_speed_kmh\n")
-        for minute in range(0, 24 * 60, 5):
-            moment = (start + timedelta(minutes=minute)).strftime("%Y-%m-%dT%H:%M:%SZ")
-            for station in range(1, 41):
-                for lane in (1, 2):
-                    vehicles = max(0, int(rng.gauss(60 if 6 <= minute // 60 <= 21 else 15, 12)))
-                    f.write(f"TKY-{station:03d},{moment},{lane},{vehicles},{rng.uniform(12, 58):.1f}\n")
-    meters = dirs["berlin-energy"] / "meters.sqlite"
-    db = sqlite3.connect(meters)
-    db.execute("CREATE TABLE readings (meter TEXT, ts TEXT, kwh REAL)")
-    db.executemany(
-        "INSERT INTO readings VALUES (?, ?, ?)",
-        [
-            (
-                f"BER-{m:04d}",
-                (start + timedelta(minutes=15 * q)).strftime("%Y-%m-%dT%H:%M:%SZ"),
-                round(abs(rng.gauss(0.12, 0.05)), 3),
-            )
-            for m in range(1, 201)
-            for q in range(96)
-        ],
-    )
-    db.commit()
-    db.close()
-    with open(dirs["lyon-health"] / "hospital-occupancy.jsonl", "w") as f:
-        for day in range(365):
-            date = (start + timedelta(days=day)).strftime("%Y-%m-%d")
-            for hospital in range(1, 13):
-                for ward in ("icu", "surgery", "medicine", "paediatrics"):
-                    beds = {"icu": 20, "surgery": 60, "medicine": 90, "paediatrics": 30}[ward]
-                    occupied = min(beds, max(0, int(rng.gauss(beds * 0.8, beds * 0.1))))
-                    f.write(
-                        json.dumps(
-                            {
-                                "date": date,
-                                "hospital": f"LYO-H{hospital:02d}",
-                                "ward": ward,
-                                "beds": beds,
-                                "occupied": occupied,
-                            }
+    if key == "tokyo-mobility" and not (folder / "traffic-flow.csv").exists():
+        rng = random.Random(2025)
+        with open(folder / "traffic-flow.csv", "w", newline="") as f:
+            f.write("station,timestamp,lane,vehicles,mean_speed_kmh\n")
+            for minute in range(0, 24 * 60, 5):
+                moment = (start + timedelta(minutes=minute)).strftime("%Y-%m-%dT%H:%M:%SZ")
+                for station in range(1, 41):
+                    for lane in (1, 2):
+                        vehicles = max(0, int(rng.gauss(60 if 6 <= minute // 60 <= 21 else 15, 12)))
+                        f.write(f"TKY-{station:03d},{moment},{lane},{vehicles},{rng.uniform(12, 58):.1f}\n")
+    if key == "berlin-energy" and not (folder / "meters.sqlite").exists():
+        rng = random.Random(2026)
+        db = sqlite3.connect(folder / "meters.sqlite")
+        db.execute("CREATE TABLE readings (meter TEXT, ts TEXT, kwh REAL)")
+        db.executemany(
+            "INSERT INTO readings VALUES (?, ?, ?)",
+            [
+                (
+                    f"BER-{m:04d}",
+                    (start + timedelta(minutes=15 * q)).strftime("%Y-%m-%dT%H:%M:%SZ"),
+                    round(abs(rng.gauss(0.12, 0.05)), 3),
+                )
+                for m in range(1, 201)
+                for q in range(96)
+            ],
+        )
+        db.commit()
+        db.close()
+    if key == "lyon-health" and not (folder / "hospital-occupancy.jsonl").exists():
+        rng = random.Random(2027)
+        beds = {"icu": 20, "surgery": 60, "medicine": 90, "paediatrics": 30}
+        with open(folder / "hospital-occupancy.jsonl", "w") as f:
+            for day in range(365):
+                date = (start + timedelta(days=day)).strftime("%Y-%m-%d")
+                for hospital in range(1, 13):
+                    for ward, total in beds.items():
+                        occupied = min(total, max(0, int(rng.gauss(total * 0.8, total * 0.1))))
+                        f.write(
+                            json.dumps(
+                                {
+                                    "date": date,
+                                    "hospital": f"LYO-H{hospital:02d}",
+                                    "ward": ward,
+                                    "beds": total,
+                                    "occupied": occupied,
+                                }
+                            )
+                            + "\n"
                         )
-                        + "\n"
-                    )
