@@ -238,8 +238,9 @@ def cmd_request(args: argparse.Namespace) -> int:
     _refuse_replacing_keys(args.out, args.force)
     made = make_requests(args.out, args.participant_id, args.host, args.country, args.name)
     print(f"keys and certificate signing requests of {made.participant_id} written to {args.out}")
-    for kind, path in made.requests.items():
-        print(f"  {path.name:<18} (key {made.key_sha256[kind][:16]}..., the private key stays in {args.out})")
+    for kind, path in made.requests.items():  # the whole digest: what an authority's operator may pin
+        print(f"  {path.name:<18} key sha256 {made.key_sha256[kind]}")
+    print(f"  the private keys stay in {args.out}")
     print("  send the requests to the authority: 'connector pki enrol' over the network, or")
     print("  'connector pki issue --csr ...' by its operator; then start the node and request credentials")
     return 0

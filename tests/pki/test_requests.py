@@ -157,3 +157,19 @@ def test_the_command_line_makes_requests_and_signs_them_without_a_private_key_cr
     assert mixed.returncode == 2 and "--host" in mixed.stderr
     neither = run("pki", "issue", "--authority", str(tmp_path / "auth"), "--out", str(out))
     assert neither.returncode == 2 and "--csr" in neither.stderr
+
+
+def test_the_keys_digests_the_command_line_prints_are_what_an_operator_pins(tmp_path):
+    def run(*args):
+        return subprocess.run([sys.executable, "-m", "connector", *args], capture_output=True, text=True, timeout=60)
+
+    assert run("pki", "init-authority", "--dir", str(tmp_path / "auth"), "--name", "EU").returncode == 0
+    made = run("pki", "request", "--participant-id", PID, "--host", "berlin.example", "--out", str(tmp_path / "id"))
+    assert made.returncode == 0, made.stderr
+    printed = [line.split()[-1] for line in made.stdout.splitlines() if "key sha256" in line]
+    assert printed == [r.key_sha256 for r in read_requests(tmp_path / "id")]
+    pins = [arg for digest in printed for arg in ("--key-sha256", digest)]
+    onboarded = run("pki", "onboard", "--authority", str(tmp_path / "auth"), "--participant-id", PID, *pins)
+    assert onboarded.returncode == 0, onboarded.stderr
+    record = json.loads((tmp_path / "auth" / onboarding.ONBOARDING_FILE).read_text())
+    assert sorted(record["participants"][0]["key_pins"]) == sorted(printed)
