@@ -10,8 +10,8 @@
 # It runs the demo's story (catalogue, negotiation, transfer with seal, the country refusal, usage limits,
 # revocation reaching the other hosts by network alone, evidence verified offline), then checks that no party's
 # folder holds another party's private key. It exits 0 only if every step behaved. The namespaces, and whatever
-# still runs in them, are always removed on exit. PYTHON names the interpreter (default: .venv/bin/python if
-# present, else python3); it must have the connector installed.
+# still runs in them, are always removed on exit. PYTHON names an interpreter with the connector installed
+# (default: the project's .venv, made with `make venv` if missing).
 set -euo pipefail
 
 cd "$(dirname "$0")/.."
@@ -20,8 +20,9 @@ if [[ $(id -u) -ne 0 ]]; then
   exit 2
 fi
 command -v ip >/dev/null || { echo "netns-demo: the 'ip' command (iproute2) is needed" >&2; exit 2; }
-if [[ -z ${PYTHON:-} ]]; then
-  if [[ -x .venv/bin/python ]]; then PYTHON=$PWD/.venv/bin/python; else PYTHON=$(command -v python3); fi
+if [[ -z ${PYTHON:-} ]]; then  # as `make demo` does: the project's .venv, made on first use
+  [[ -x .venv/bin/python ]] || { echo "== making .venv (make venv)"; make venv; }
+  PYTHON=$PWD/.venv/bin/python
 fi
 "$PYTHON" -c 'import connector' 2>/dev/null || { echo "netns-demo: $PYTHON cannot import connector" >&2; exit 2; }
 
