@@ -13,8 +13,10 @@ from connector.errors import UsageError
 DEFAULT_PUBLIC_URL = "https://localhost:8765"
 # What `connector pki issue` writes that must not be replaced by mistake.
 PRIVATE_KEYS = ("tls.key.pem", "signing.key.pem")
-# connector.config's defaults of trust.reload_interval and trust.status_max_age (kept in step by a test).
+# connector.config's defaults of trust.reload_interval, trust.crl_max_age and trust.status_max_age (kept in step
+# by a test).
 RELOAD_INTERVAL = 5.0
+CRL_MAX_AGE = 60.0
 STATUS_MAX_AGE = 60.0
 
 
@@ -379,7 +381,7 @@ def _issue_from_requests(args: argparse.Namespace) -> int:
     return 0
 
 
-def _when_seen(crl: object, certificates: bool, credentials: bool) -> str:
+def _when_seen(crl: object, certificates: bool, credentials: bool, crl_url: str | None = None) -> str:
     """How long running nodes take to see a revocation (the README's revocation step waits that long)."""
     if not certificates and not credentials:
         return ""
@@ -387,7 +389,12 @@ def _when_seen(crl: object, certificates: bool, credentials: bool) -> str:
     if certificates:
         lines.append(
             f"  the certificates within trust.reload_interval (default {RELOAD_INTERVAL:g} s) where nodes read {crl}, "
-            "elsewhere once their copy of it is replaced"
+            + (
+                f"and within trust.crl_max_age (default {CRL_MAX_AGE:g} s) where they fetch it from {crl_url} "
+                "(the distribution point its certificates name)"
+                if crl_url
+                else "elsewhere once their copy of it is replaced"
+            )
         )
     if credentials:
         lines.append(
@@ -430,7 +437,7 @@ def cmd_revoke(args: argparse.Namespace) -> int:
         )
     elif args.credentials_only:
         print(f"{args.participant_id} holds no unrevoked credential of this authority")
-    seen = _when_seen(authority.crl_path, not args.credentials_only, bool(done.credential_ids))
+    seen = _when_seen(authority.crl_path, not args.credentials_only, bool(done.credential_ids), authority.crl_url)
     if seen:
         print(seen)
     return 0

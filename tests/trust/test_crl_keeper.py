@@ -82,6 +82,20 @@ async def test_a_crl_that_goes_back_or_is_not_the_authority_s_is_refused_and_the
     assert source.crl is not None and int(source.crl.extensions[0].value.crl_number) == 7
 
 
+async def test_a_newer_crl_asks_for_a_rebuild_at_once_and_the_same_one_again_does_not(world):
+    authority, net, clocks, keeper, material = world
+    net.answers = [crl_pem(authority, 1)]
+    keeper.sync(material)
+    assert await keeper.refresh() is True
+    clocks.advance(61)
+    assert await keeper.refresh() is False  # the same CRL again: nothing to rebuild
+    net.answers = [crl_pem(authority, 2, revoked=(42,))]
+    clocks.advance(61)
+    assert await keeper.refresh() is True  # a revocation: the TLS layer must take it now, not at its next check
+    reloaded = TrustMaterial((authority.ca_cert_path,), (), fetched=keeper.paths()).load()
+    assert 42 in next(iter(reloaded.revoked.values()))
+
+
 async def test_failures_back_off_with_jitter_and_the_copy_lapses_after_the_grace_period(world, monkeypatch):
     authority, net, clocks, keeper, material = world
     monkeypatch.setattr(crls_module.random, "uniform", lambda low, high: high)  # the longest wait

@@ -204,11 +204,14 @@ class CrlKeeper:
         """Fetch every due CRL (concurrently); True if what is in force changed (the TLS layer then rebuilds)."""
         now_m = self.monotonic()
         due = [s for s in self.sources.values() if force or now_m >= s.due]
+        renewed: list[bool] = []
         if due and self.fetch is not None:
-            await asyncio.gather(*(self._fetch(s) for s in due))
-        return self._settle()
+            renewed = await asyncio.gather(*(self._fetch(s) for s in due))
+        settled = self._settle()
+        return any(renewed) or settled  # a new CRL counts at once: the revocation it brings must not wait
 
-    async def _fetch(self, source: CrlSource) -> None:
+    async def _fetch(self, source: CrlSource) -> bool:
+        """Fetch the source's CRL and put it in force if it holds; True if it is a new one (another number)."""
         assert self.fetch is not None
         try:
             data = await self.fetch(source.url, MAX_CRL_BYTES)
@@ -218,11 +221,11 @@ class CrlKeeper:
                 crl = x509.load_der_x509_crl(data)
         except (FetchFailed, ValueError) as exc:
             self._failed(source, str(exc) if isinstance(exc, FetchFailed) else "the answer is not a CRL")
-            return
+            return False
         problem = self._problem(source, crl)
         if problem is not None:
             self._failed(source, f"the CRL fetched from {source.url} is refused: {problem}")
-            return
+            return False
         self.folder.mkdir(parents=True, exist_ok=True)
         keys.write_public_file(source.path, crl.public_bytes(Encoding.PEM))
         now = self.clock()
@@ -234,11 +237,13 @@ class CrlKeeper:
         source.crl, source.fetched_at = crl, now
         source.failures, source.last_error = 0, None
         source.due = self._next_fetch(source)
-        if previous is None or _number(previous) != _number(crl):
-            log.info(
-                "CRL in force",
-                extra={"authority": source.name, "number": _number(crl), "revoked": len(crl), "url": source.url},
-            )
+        if previous is not None and _number(previous) == _number(crl):
+            return False
+        log.info(
+            "CRL in force",
+            extra={"authority": source.name, "number": _number(crl), "revoked": len(crl), "url": source.url},
+        )
+        return True
 
     def _failed(self, source: CrlSource, reason: str) -> None:
         source.failures += 1
