@@ -54,13 +54,15 @@ LABEL org.opencontainers.image.title="connector" \
       org.opencontainers.image.description="A federated data-connector node (Dataspace Protocol 2025-1)" \
       org.opencontainers.image.licenses="Apache-2.0"
 COPY --from=build /opt/connector /opt/connector
-# The folders compose mounts volumes on exist and belong to the user, so that fresh volumes take that owner.
+# The folders compose mounts volumes on (docker-compose.yml: one per party of the demo, and the public one) exist
+# and belong to the user, so that fresh volumes take that owner.
 RUN (command -v useradd >/dev/null || { echo "useradd is missing from the base image" >&2; exit 1; }) \
     && groupadd --gid 10001 connector \
     && useradd --uid 10001 --gid 10001 --home-dir /home/connector --create-home \
         --shell /usr/sbin/nologin connector \
-    && mkdir -p /workspace /var/lib/connector \
-    && chown connector:connector /workspace /var/lib/connector
+    && mkdir -p /workspace/public /workspace/authorities/jp /workspace/authorities/eu \
+        /workspace/orgs/tokyo-mobility /workspace/orgs/berlin-energy /workspace/orgs/lyon-health /var/lib/connector \
+    && chown -R connector:connector /workspace /var/lib/connector
 ENV PATH=/opt/connector/bin:$PATH \
     PYTHONDONTWRITEBYTECODE=1 \
     PYTHONUNBUFFERED=1

@@ -344,7 +344,11 @@ class TrustSection:
         default=(),
     )
     crl: tuple[Path, ...] = _doc(
-        "PEM certificate revocation lists, one per authority; reloaded when changed.", kind="files", default=()
+        "PEM certificate revocation lists, one per authority, reloaded when changed. Needed only for authorities "
+        "whose certificates name no CRL distribution point: the others' CRLs are fetched from it (a file given "
+        "for an authority is used instead of fetching).",
+        kind="files",
+        default=(),
     )
     lists: tuple[TrustListEntry, ...] = _doc(
         "Trust lists of the federations this node recognises (array of tables with file, anchor, url; territory "
@@ -359,9 +363,32 @@ class TrustSection:
         default=(),
     )
     reload_interval: float = _doc(
-        "Seconds between checks of the CRL and trust files for changes.",
+        "Seconds between checks of the node's identity, CRL and trust files for changes (a changed file is "
+        "reloaded without a restart).",
         kind="float",
         default=5.0,
+        check=_check_positive,
+    )
+    crl_max_age: float = _doc(
+        "Seconds a CRL fetched from its authority's distribution point is used before it is fetched again: the "
+        "longest a revoked certificate goes unnoticed.",
+        kind="float",
+        default=60.0,
+        check=_check_positive,
+    )
+    crl_grace: float = _doc(
+        "Seconds past crl_max_age a fetched CRL stays in force while its distribution point cannot be reached "
+        "(logged at every failed attempt); after it, the authority's participants are refused until a CRL "
+        "arrives.",
+        kind="float",
+        default=3600.0,
+        check=lambda v: None if v >= 0 else "must be zero or more",
+    )
+    expiry_warning: float = _doc(
+        "Seconds before something the node depends on expires (its certificates and credentials, trust lists, "
+        "CRLs) that it starts warning about, in its log and its health probe.",
+        kind="float",
+        default=7 * 24 * 3600.0,
         check=_check_positive,
     )
     require_credentials: bool = _doc(
@@ -1001,8 +1028,6 @@ def _cross_checks(config: Config) -> None:
                     "node.reuse_port needs a fixed port here: replicas sharing ports must all listen on the same one",
                     key,
                 )
-    if len(config.trust.crl) < 1 and not config.protocol.insecure_http:
-        raise ConfigError("config.missing_key", "at least one CRL is needed to check peer certificates", "trust.crl")
     if config.protocol.client_certificate == "optional" and not config.trust.lists:
         raise ConfigError(
             "config.invalid",

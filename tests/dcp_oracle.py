@@ -1,9 +1,10 @@
 """An oracle for the Decentralized Claims Protocol that does not ask the code under test.
 
 - Messages: validated with `jsonschema` against the official DCP 1.0.1 JSON Schemas vendored unchanged in
-  `connector/trust/spec/schemas/` (see its README.md for the two upstream defects worked around here: the context
-  schema's `$id`, and the Presentation Exchange schemas DCP references but does not ship, of which only the
-  object type is checked).
+  `connector/trust/spec/schemas/` (see its README.md for the upstream defects worked around here: the context
+  schema's `$id`, the Presentation Exchange schemas DCP references but does not ship, of which only the
+  object type is checked, and the CredentialMessage schema that leaves `type` unchecked, whose value the
+  specification's text states and this oracle checks for every issuance message).
 - Self-issued ID tokens: the claims base.protocol.md ("Self-Issued ID Tokens") says MUST be included, as it says
   them - nothing of this project's own token code is used.
 """
@@ -25,12 +26,34 @@ BASE = "https://w3id.org/dspace-dcp/v1.0/"
 SCHEMAS = {
     "PresentationQueryMessage": "presentation/presentation-query-message-schema.json",
     "PresentationResponseMessage": "presentation/presentation-response-message-schema.json",
+    "IssuerMetadata": "issuance/issuer-metadata-schema.json",
+    "CredentialObject": "issuance/credential-object-schema.json",
+    "CredentialRequestMessage": "issuance/credential-request-message-schema.json",
+    "CredentialStatus": "issuance/credential-status-schema.json",
+    "CredentialMessage": "issuance/credential-message-schema.json",
+    "CredentialOfferMessage": "issuance/credential-offer-message-schema.json",
 }
+ISSUANCE = (
+    "IssuerMetadata",
+    "CredentialRequestMessage",
+    "CredentialStatus",
+    "CredentialMessage",
+    "CredentialOfferMessage",
+)
 EXAMPLES = {
     "presentation-query-message.json": "PresentationQueryMessage",
     "presentation-query-message-w-presentation-definition.json": "PresentationQueryMessage",
     "presentation-response-message.json": "PresentationResponseMessage",
     "presentation-response-message-w-presentation-submission.json": "PresentationResponseMessage",
+}
+ISSUANCE_EXAMPLES = {
+    "issuer-metadata.json": "IssuerMetadata",
+    "credential-object.json": "CredentialObject",
+    "credential-request-message.json": "CredentialRequestMessage",
+    "credential-status.json": "CredentialStatus",
+    "credential-message.json": "CredentialMessage",
+    "credential-message-rejected.json": "CredentialMessage",
+    "credential-offer-message.json": "CredentialOfferMessage",
 }
 # Not part of DCP: only the shape DCP itself states for them (a JSON object) is checked.
 _PRESENTATION_EXCHANGE = {
@@ -46,12 +69,17 @@ def load(relative: str) -> Any:
 
 
 def example(name: str) -> Any:
-    return load(f"examples/presentation/{name}")
+    folder = "issuance" if name in ISSUANCE_EXAMPLES else "presentation"
+    return load(f"examples/{folder}/{name}")
 
 
 @functools.cache
 def _validator(kind: str) -> Draft201909Validator:
-    resources_by_url = [(BASE + relative, load(f"schemas/{relative}")) for relative in SCHEMAS.values()]
+    # Each schema under the URL it declares as its $id (the CredentialMessage schema's lies under presentation/).
+    resources_by_url = [
+        (load(f"schemas/{relative}").get("$id", BASE + relative), load(f"schemas/{relative}"))
+        for relative in SCHEMAS.values()
+    ]
     # Referenced by the message schemas under the 1.0 URL, although its own $id says v08.
     resources_by_url.append((BASE + "common/context-schema.json", load("schemas/common/context-schema.json")))
     resources_by_url.extend(_PRESENTATION_EXCHANGE.items())
@@ -63,10 +91,13 @@ def _validator(kind: str) -> Draft201909Validator:
 
 def schema_problems(kind: str, document: Any) -> list[str]:
     """Every way `document` violates the official schema of message `kind` (empty when it is valid)."""
-    return [
+    problems = [
         f"{'/'.join(str(p) for p in error.absolute_path) or '(root)'}: {error.message}"
         for error in _validator(kind).iter_errors(document)
     ]
+    if kind in ISSUANCE and isinstance(document, dict) and document.get("type") != kind:
+        problems.append(f"type: the specification names this message {kind}")
+    return problems
 
 
 def id_token_problems(header: Mapping[str, Any], claims: Mapping[str, Any]) -> list[str]:

@@ -14,15 +14,22 @@ Routes, all below the authority's public URL, its path included (GET unless note
   its did:web issuer id resolves, so that the ``kid`` of its credentials and status lists can be looked up by
   verifiers that resolve issuer keys (EDC); only when the issuer id is the public URL's DID;
 - ``/health``;
-- ``POST /tsa``: RFC 3161 time-stamps of the federation's TSA (see `connector.evidence.edge.tsa_service`).
+- ``POST /tsa``: RFC 3161 time-stamps of the federation's TSA (see `connector.evidence.edge.tsa_service`);
+- the issuer service: enrolment of participants' signing requests and DCP credential issuance (see
+  `connector.authority.issuer`).
 
 Everything served is signed, so the service holds no secret a reader could use; it does hold the credential
 key to re-sign status lists, and the TSA key to sign time-stamps. It serves TLS with a certificate of its own
 root for the public URL's host.
+
+Nothing it publishes lapses while it runs: the CRL and the trust list are signed again once less than half of
+their validity is left (`republish`, checked every `REPUBLISH_INTERVAL`), with the same validity as before, and
+status lists are signed on demand with a short validity.
 """
 
 from __future__ import annotations
 
+import asyncio
 import errno
 import logging
 import ssl
@@ -33,15 +40,19 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 from aiohttp import web
+from cryptography import x509
 
+from connector.authority.issuer import IssuerService
 from connector.config import Listen
 from connector.errors import ConnectorError
 from connector.pki.authority import CREDENTIALS_FILE, Authority
 from connector.pki.credentials import sign_status_list, status_list_ids
+from connector.tasks import Tasks
 
 log = logging.getLogger("connector.authority")
 
 DEFAULT_STATUS_VALIDITY = timedelta(minutes=5)
+REPUBLISH_INTERVAL = 60.0
 Clock = Callable[[], datetime]
 
 
@@ -77,6 +88,64 @@ class AuthorityService:
         self._signed: dict[str, _Signed] = {}
         self._runner: web.AppRunner | None = None
         self._site: web.TCPSite | None = None
+        self.issuer = IssuerService(self.authority, clock, self._client_tls)
+        self._tasks = Tasks()
+
+    def _client_tls(self) -> ssl.SSLContext:
+        """For reaching participants (their DID documents, their credential services): their server certificates
+        are this authority's."""
+        return ssl.create_default_context(cafile=str(self.authority.ca_cert_path))
+
+    # --- republishing ----------------------------------------------------------------------------------------------
+
+    def republish(self) -> list[str]:
+        """Sign the CRL and the trust list again when less than half of their validity is left; what was signed."""
+        now = self.clock()
+        done = []
+        try:
+            crl = x509.load_pem_x509_crl(self.authority.crl_path.read_bytes())
+        except (OSError, ValueError):
+            crl = None
+        if crl is None or _half_spent(crl.last_update_utc, crl.next_update_utc, now):
+            self.authority.write_crl()
+            done.append("crl")
+        current = self._trust_list_window()
+        if current is not None and _half_spent(current[0], current[1], now):
+            from connector.pki.trust_list import issue_trust_list
+
+            days = (current[1] - current[0]).total_seconds() / 86400
+            issue_trust_list(self.authority, valid_days=days, now=now)
+            done.append("trust list")
+        if done:
+            log.info("publications signed again before they expire", extra={"signed": done})
+        return done
+
+    def _trust_list_window(self) -> tuple[datetime, datetime] | None:
+        """(validFrom, validUntil) of the trust list in the folder (signed here: read without verifying)."""
+        import json
+
+        from connector.jws import read_payload_unverified
+        from connector.trust.times import parse_datetime
+
+        try:
+            document = json.loads(read_payload_unverified(self.authority.trust_list_path.read_text().strip()))
+            return (
+                parse_datetime(document["validFrom"], "trust_list.malformed", "validFrom"),
+                parse_datetime(document["validUntil"], "trust_list.malformed", "validUntil"),
+            )
+        except FileNotFoundError:
+            return None  # none signed yet: nothing to keep alive
+        except (ConnectorError, ValueError, KeyError, TypeError) as exc:
+            log.error("the trust list in the folder cannot be read: %s", exc)
+            return None
+
+    async def _republish_loop(self) -> None:
+        while True:
+            try:
+                await asyncio.to_thread(self.republish)
+            except (ConnectorError, OSError) as exc:
+                log.error("publications could not be signed again: %s", exc)
+            await asyncio.sleep(REPUBLISH_INTERVAL)
 
     # --- content ---------------------------------------------------------------------------------------------
 
@@ -163,6 +232,7 @@ class AuthorityService:
         from connector.evidence.edge.tsa_service import tsa_routes
 
         app.add_routes(tsa_routes(self.authority.dir, self.clock))  # RFC 3161 time-stamps for the federation
+        app.add_routes(self.issuer.routes())
         base = urlsplit(self.authority.public_url).path.rstrip("/")
         if not base:
             return app
@@ -201,6 +271,8 @@ class AuthorityService:
                 "listen.failed", f"cannot listen on {listen}: {exc.strerror or exc}", "--listen"
             ) from None
         self._runner, self._site = runner, site
+        self._tasks.spawn(self._republish_loop(), "authority-republish")
+        self._tasks.spawn(self.issuer.run(), "authority-issuance")
         log.info(
             "authority service started",
             extra={"authority": self.authority.name, "listen": str(listen), "public_url": self.authority.public_url},
@@ -217,6 +289,14 @@ class AuthorityService:
         if self._runner is not None:
             await self._runner.cleanup()
             self._runner, self._site = None, None
+        await self._tasks.stop()
+        await self.issuer.close()
+
+
+def _half_spent(valid_from: datetime, valid_until: datetime | None, now: datetime) -> bool:
+    if valid_until is None:
+        return False
+    return now >= valid_until - (valid_until - valid_from) / 2
 
 
 async def serve(

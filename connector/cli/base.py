@@ -49,9 +49,13 @@ _REFUSALS = frozenset(
         "transfer.terminated",
         "pull.ended",
         "pull.refused_again",
+        "issuance.refused",
+        "pki.enrol_rejected",
     }
 )
-_UNREACHABLE = frozenset({"peer.unreachable", "peer.unavailable", "pull.broken", "pull.waiting"})
+_UNREACHABLE = frozenset(
+    {"peer.unreachable", "peer.unavailable", "pull.broken", "pull.waiting", "pki.authority_unreachable"}
+)
 
 
 class Refused(ConnectorError):

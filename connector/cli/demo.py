@@ -1,9 +1,18 @@
 """`connector demo`: a three-organisation data space in two federations, and its story, in under a minute.
 
 connector demo [--workdir DIR] [--keep-running]    create, start, run the story, stop (what `make demo` runs)
-connector demo init --workdir DIR [--profile P]    only create the workspace (P: local or compose)
-connector demo up --workdir DIR                    start an existing local workspace and keep it running
+connector demo init --workdir DIR [--profile P]    only create the parties' folders (P: local, or hosts with
+                                                   --hosts FILE: each party on a host of its own)
+connector demo up --workdir DIR                    start an existing workspace and keep it running
+connector demo run --workdir DIR                   start an existing workspace, run the story, stop
 connector demo story --workdir DIR                 run the story against a running data space
+connector demo check-keys --workdir DIR            no party's folder holds another party's private key
+connector demo party PARTY --workdir DIR [--serve] one party's own folder (compose: in its container), and
+                                                   with --serve: run it (an authority's service, or an
+                                                   organisation's node, enrolled and credentialed first)
+
+Starting is onboarding: the authorities run, each organisation enrols the signing requests it made with its own
+keys, its node starts and asks its authority's issuer service for its credentials.
 """
 
 from __future__ import annotations
@@ -33,17 +42,40 @@ def register(sub: argparse._SubParsersAction) -> None:
     )
     demo.set_defaults(func=cmd_demo)
     demo_sub = demo.add_subparsers(dest="demo_command", metavar="STEP", parser_class=Parser)
-    init = demo_sub.add_parser("init", help="create the workspace only")
+    init = demo_sub.add_parser("init", help="create the parties' folders only")
     init.add_argument("--workdir", type=Path, required=True)
-    init.add_argument("--profile", choices=["local", "compose"], default="local")
+    init.add_argument("--profile", choices=["local", "hosts"], default="local")
+    init.add_argument(
+        "--hosts",
+        type=Path,
+        help="hosts profile: JSON naming, for each party, its host name, address and the command prefix that runs a "
+        'command there ({"tokyo-mobility": {"host": ..., "address": ..., "run": [...]}, ...})',
+    )
     init.set_defaults(func=cmd_init)
-    up = demo_sub.add_parser("up", help="start an existing local workspace and keep it running")
+    up = demo_sub.add_parser("up", help="start an existing workspace and keep it running")
     up.add_argument("--workdir", type=Path, required=True)
     up.set_defaults(func=cmd_up)
+    run = demo_sub.add_parser("run", help="start an existing workspace, run the story, stop")
+    run.add_argument("--workdir", type=Path, required=True)
+    run.set_defaults(func=cmd_run)
+    keys = demo_sub.add_parser("check-keys", help="check that no party's folder holds another party's private key")
+    keys.add_argument("--workdir", type=Path, required=True)
+    keys.set_defaults(func=cmd_check_keys)
+    party = demo_sub.add_parser("party", help="one party's own folder, and with --serve run it (compose)")
+    party.add_argument("party", metavar="PARTY", help="authority-jp, authority-eu, or an organisation's key")
+    party.add_argument("--workdir", type=Path, required=True)
+    party.add_argument("--serve", action="store_true", help="then run it until SIGTERM")
+    party.set_defaults(func=cmd_party)
     story = demo_sub.add_parser("story", help="run the story against a running data space")
     story.add_argument("--workdir", type=Path, required=True)
     story.add_argument(
         "--wait", type=float, default=0.0, help="seconds to wait for the nodes to answer first (containers starting up)"
+    )
+    story.add_argument(
+        "--profile",
+        choices=["local", "hosts", "compose"],
+        default="local",
+        help="compose: the parties made their own folders; the data space is described, not read from workspace.json",
     )
     story.set_defaults(func=cmd_story)
 
@@ -55,9 +87,20 @@ def _default_workdir() -> Path:
 
 
 def cmd_init(args: argparse.Namespace) -> int:
-    from connector.demo import workspace as ws_module
+    import json
 
-    ws = ws_module.create(args.workdir, args.profile)
+    from connector.demo import workspace as ws_module
+    from connector.errors import UsageError
+
+    hosts = None
+    if args.profile == "hosts":
+        if args.hosts is None:
+            raise UsageError("cli.usage", "the hosts profile needs --hosts FILE", "--hosts")
+        try:
+            hosts = json.loads(args.hosts.read_text())
+        except (OSError, ValueError) as exc:
+            raise UsageError("cli.usage", f"cannot read {args.hosts}: {exc}", "--hosts") from None
+    ws = ws_module.create(args.workdir, args.profile, hosts)
     print(f"workspace created in {ws.dir} ({args.profile} profile); see {ws.dir / ws_module.WORKSPACE_FILE}")
     return 0
 
@@ -72,8 +115,7 @@ async def _demo(workdir: Path, keep_running: bool) -> int:
     import time
 
     from connector.demo import workspace as ws_module
-    from connector.demo.processes import DataSpace
-    from connector.demo.story import Console, Story, summary
+    from connector.demo.story import Console
 
     console = Console()
     started = time.monotonic()
@@ -85,9 +127,19 @@ async def _demo(workdir: Path, keep_running: bool) -> int:
         )
     for org in ws.data["organisations"]:
         console.detail(f"organisation: {org['name']} ({org['country']}), {org['participantId']}")
+    return await _start_and_tell(ws, console, started, keep_running)
+
+
+async def _start_and_tell(ws: Workspace, console: Console, started: float, keep_running: bool) -> int:
+    import time
+
+    from connector.demo.processes import DataSpace
+    from connector.demo.story import Story, summary
+
     space = DataSpace.of(ws)
     try:
-        seconds = await space.start()
+        console.detail("onboarding: each organisation enrols its own keys and asks its authority for credentials")
+        seconds = await space.start(say=lambda line: console.detail("  " + line))
         console.detail(f"{len(space.services)} processes started in {seconds:.1f} s (logs in {ws.dir / 'logs'})")
         outcomes = await Story(ws, console).run()
         passed = summary(outcomes, console, time.monotonic() - started)
@@ -126,6 +178,47 @@ async def _keep_running(ws: Workspace, console: Console, space: DataSpace) -> No
     console.write("stopping the data space...")
 
 
+def cmd_run(args: argparse.Namespace) -> int:
+    import asyncio
+    import time
+
+    from connector.demo import workspace as ws_module
+    from connector.demo.story import Console
+
+    ws = ws_module.Workspace.load(args.workdir)
+    return asyncio.run(_start_and_tell(ws, Console(), time.monotonic(), keep_running=False))
+
+
+def cmd_check_keys(args: argparse.Namespace) -> int:
+    from connector.cli.base import Refused
+    from connector.demo import workspace as ws_module
+    from connector.demo.audit import crossings, held_keys
+
+    ws = ws_module.Workspace.load(args.workdir)
+    problems = crossings(ws)
+    if problems:
+        raise Refused("demo.keys_shared", "; ".join(problems))
+    held = held_keys(ws)
+    parties = sorted({k.party for k in held})
+    print(f"{len(held)} private keys in {len(parties)} parties' folders, each held by its own party alone")
+    return 0
+
+
+def cmd_party(args: argparse.Namespace) -> int:
+    import asyncio
+
+    from connector.demo import workspace as ws_module
+
+    if args.serve:
+        from connector.demo.party import serve
+
+        asyncio.run(serve(args.workdir, args.party))
+        return 0
+    folder = ws_module.create_party(args.workdir, args.party)
+    print(f"{args.party}: its folder is {folder}")
+    return 0
+
+
 def cmd_up(args: argparse.Namespace) -> int:
     import asyncio
 
@@ -157,7 +250,7 @@ def cmd_story(args: argparse.Namespace) -> int:
 
     async def story() -> int:
         console = Console()
-        ws = ws_module.Workspace.load(args.workdir)
+        ws = ws_module.derived(args.workdir, args.profile)
         if args.wait:
             await _wait_for_nodes(ws, args.wait)
         started = time.monotonic()
@@ -173,11 +266,10 @@ async def _wait_for_nodes(ws: Workspace, seconds: float) -> None:
 
     import aiohttp
 
-    from connector.demo.processes import answers
+    from connector.demo.processes import holds_credentials
 
     deadline = time.monotonic() + seconds
     async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=2)) as session:
-        for org in ws.data["organisations"]:
-            url = f"{org['management']}/check/readiness"
-            while not await answers(session, url) and time.monotonic() <= deadline:
+        for org in ws.data["organisations"]:  # up, and holding its credentials
+            while not await holds_credentials(session, ws, org) and time.monotonic() <= deadline:
                 await asyncio.sleep(0.5)

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import argparse
 from pathlib import Path
+from typing import Any
 
 from connector.cli.base import subcommands
 from connector.errors import UsageError
@@ -13,8 +14,10 @@ from connector.errors import UsageError
 DEFAULT_PUBLIC_URL = "https://localhost:8765"
 # What `connector pki issue` writes that must not be replaced by mistake.
 PRIVATE_KEYS = ("tls.key.pem", "signing.key.pem")
-# connector.config's defaults of trust.reload_interval and trust.status_max_age (kept in step by a test).
+# connector.config's defaults of trust.reload_interval, trust.crl_max_age and trust.status_max_age (kept in step
+# by a test).
 RELOAD_INTERVAL = 5.0
+CRL_MAX_AGE = 60.0
 STATUS_MAX_AGE = 60.0
 
 
@@ -38,19 +41,47 @@ def register(sub: argparse._SubParsersAction) -> None:
     )
     init.set_defaults(func=cmd_init_authority)
 
-    issue = pki_sub.add_parser("issue", help="issue a participant's TLS certificate and signing key")
-    issue.add_argument("--authority", required=True, type=Path, help="authority folder")
-    issue.add_argument("--participant-id", required=True, help="did:web participant id")
-    issue.add_argument(
+    request = pki_sub.add_parser(
+        "request",
+        help="as a participant: make this node's own keys and certificate signing requests (no key leaves --out)",
+    )
+    request.add_argument("--participant-id", required=True, help="did:web participant id the certificates name")
+    request.add_argument(
         "--host",
         action="append",
         default=[],
         required=True,
         help="DNS name or IP address the node is reached at (repeatable)",
     )
-    issue.add_argument("--out", required=True, type=Path, help="folder to write the identity to")
-    issue.add_argument("--country", help="ISO 3166-1 alpha-2 country of establishment, e.g. JP")
-    issue.add_argument("--name", help="organisation name")
+    request.add_argument("--out", required=True, type=Path, help="folder for the keys and requests (the identity)")
+    request.add_argument("--country", help="ISO 3166-1 alpha-2 country of establishment, e.g. JP")
+    request.add_argument("--name", help="organisation name")
+    request.add_argument("--force", action="store_true", help="replace the private keys already in --out")
+    request.set_defaults(func=cmd_request)
+
+    issue = pki_sub.add_parser(
+        "issue",
+        help="sign a participant's certificate signing requests (--csr); without --csr, a development shortcut "
+        "that also makes the participant's keys",
+    )
+    issue.add_argument("--authority", required=True, type=Path, help="authority folder")
+    issue.add_argument(
+        "--csr",
+        action="append",
+        default=[],
+        type=Path,
+        help="a certificate signing request made by 'connector pki request' (repeatable: tls and signing)",
+    )
+    issue.add_argument("--participant-id", help="did:web participant id (with --csr: checked against the requests)")
+    issue.add_argument(
+        "--host",
+        action="append",
+        default=[],
+        help="without --csr: DNS name or IP address the node is reached at (repeatable)",
+    )
+    issue.add_argument("--out", required=True, type=Path, help="folder to write the certificates (and keys) to")
+    issue.add_argument("--country", help="without --csr: ISO 3166-1 alpha-2 country of establishment, e.g. JP")
+    issue.add_argument("--name", help="without --csr: organisation name")
     issue.add_argument("--valid-days", type=int, default=365, help="certificate validity in days")
     issue.add_argument(
         "--force",
@@ -72,19 +103,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     )
     cred.add_argument("--country", help="organization: ISO 3166-1 alpha-2 country of establishment, e.g. JP")
     cred.add_argument("--name", help="organization: legal name")
-    cred.add_argument(
-        "--registry",
-        choices=["jp-corporate-number", "lei"],
-        help="organization: check the organisation against a base registry (the National Tax Agency's corporate "
-        "numbers, or GLEIF's LEIs); the credential then states its registered name, address and identifier",
-    )
-    cred.add_argument(
-        "--registry-file",
-        type=Path,
-        help="with --registry: the publication to check against (the corporate number CSV, Unicode edition; a "
-        "GLEIF golden copy CSV extract)",
-    )
-    cred.add_argument("--registry-id", help="with --registry: the corporate number or LEI")
+    _registry_arguments(cred, "organization: ")
     cred.add_argument("--out", required=True, type=Path, help="folder to write <type>.credential.jwt to")
     cred.add_argument("--valid-days", type=int, default=365, help="credential validity in days")
     cred.set_defaults(func=cmd_credential)
@@ -162,6 +181,56 @@ def register(sub: argparse._SubParsersAction) -> None:
     )
     revoke.set_defaults(func=cmd_revoke)
 
+    enrol = pki_sub.add_parser(
+        "enrol", help="as a participant: send this node's signing requests to its authority and fetch the certificates"
+    )
+    enrol.add_argument("--authority-url", required=True, help="the authority's public URL (https)")
+    enrol.add_argument(
+        "--anchor", required=True, type=Path, help="the authority's root certificate (obtained out of band)"
+    )
+    enrol.add_argument(
+        "--identity", required=True, type=Path, help="the folder 'connector pki request' wrote (keys stay there)"
+    )
+    enrol.add_argument(
+        "--wait", type=float, default=0.0, help="seconds to wait for the authority's operator to approve"
+    )
+    enrol.add_argument("--request", help="look up this earlier request instead of sending the requests again")
+    enrol.set_defaults(func=cmd_enrol)
+
+    onboard = pki_sub.add_parser(
+        "onboard",
+        help="as the authority's operator: accept a participant (its enrolment and credential requests are granted "
+        "without approval)",
+    )
+    onboard.add_argument("--authority", required=True, type=Path, help="authority folder")
+    onboard.add_argument("--participant-id", required=True, help="did:web participant id")
+    onboard.add_argument("--name", help="legal name its organisation credential states")
+    onboard.add_argument("--country", help="ISO 3166-1 alpha-2 country of establishment its credential states")
+    _registry_arguments(onboard, "its organisation credential, whenever issued: ")
+    onboard.add_argument(
+        "--key-sha256",
+        action="append",
+        default=[],
+        help="only enrol requests for this key (SHA-256 that 'connector pki request' printed; repeatable)",
+    )
+    onboard.set_defaults(func=cmd_onboard)
+
+    pending = pki_sub.add_parser("requests", help="list the enrolment and credential requests participants sent")
+    pending.add_argument("--authority", required=True, type=Path, help="authority folder")
+    pending.add_argument("--all", action="store_true", help="also those already settled")
+    pending.set_defaults(func=cmd_requests)
+
+    approve = pki_sub.add_parser("approve", help="grant a waiting request (see 'connector pki requests')")
+    approve.add_argument("--authority", required=True, type=Path, help="authority folder")
+    approve.add_argument("request_id", metavar="REQUEST", help="the request's id")
+    approve.set_defaults(func=cmd_approve)
+
+    reject = pki_sub.add_parser("reject", help="refuse a waiting request")
+    reject.add_argument("--authority", required=True, type=Path, help="authority folder")
+    reject.add_argument("request_id", metavar="REQUEST", help="the request's id")
+    reject.add_argument("--reason", default="", help="told to the participant (no confidential detail)")
+    reject.set_defaults(func=cmd_reject)
+
     crl = pki_sub.add_parser("crl", help="re-sign the CRL (do this before it expires)")
     crl.add_argument("--authority", required=True, type=Path, help="authority folder")
     crl.set_defaults(func=cmd_crl)
@@ -179,19 +248,40 @@ def cmd_init_authority(args: argparse.Namespace) -> int:
     return 0
 
 
+def _registry_arguments(parser: argparse.ArgumentParser, scope: str) -> None:
+    parser.add_argument(
+        "--registry",
+        choices=["jp-corporate-number", "lei"],
+        help=f"{scope}check the organisation against a base registry (the National Tax Agency's corporate "
+        "numbers, or GLEIF's LEIs); the credential then states its registered name, address and identifier",
+    )
+    parser.add_argument(
+        "--registry-file",
+        type=Path,
+        help="with --registry: the publication to check against (the corporate number CSV, Unicode edition; a "
+        "GLEIF golden copy CSV extract)",
+    )
+    parser.add_argument("--registry-id", help="with --registry: the corporate number or LEI")
+
+
+def _registry(args: argparse.Namespace) -> Any:
+    """The registry check the arguments ask for (a RegistryRequest), or None."""
+    given = [args.registry, args.registry_file, args.registry_id]
+    if all(v is None for v in given):
+        return None
+    missing = [f for f, v in zip(("--registry", "--registry-file", "--registry-id"), given) if v is None]
+    if missing:
+        raise UsageError("cli.usage", f"a registry check also needs {', '.join(missing)}", missing[0])
+    from connector.pki.credentials import RegistryRequest
+
+    return RegistryRequest(args.registry, args.registry_file, args.registry_id)
+
+
 def cmd_credential(args: argparse.Namespace) -> int:
     from connector.pki.authority import Authority
     from connector.pki.credentials import issue_participant_credential
 
-    registry = None
-    given = [args.registry, args.registry_file, args.registry_id]
-    if any(v is not None for v in given):
-        missing = [f for f, v in zip(("--registry", "--registry-file", "--registry-id"), given) if v is None]
-        if missing:
-            raise UsageError("cli.usage", f"a registry check also needs {', '.join(missing)}", missing[0])
-        from connector.pki.credentials import RegistryRequest
-
-        registry = RegistryRequest(args.registry, args.registry_file, args.registry_id)
+    registry = _registry(args)
     authority = Authority(args.authority)
     issued = issue_participant_credential(
         authority, args.participant_id, args.kind, args.country, args.name, args.out, args.valid_days, registry=registry
@@ -279,17 +369,41 @@ def cmd_recognise(args: argparse.Namespace) -> int:
     return 0
 
 
-def cmd_issue(args: argparse.Namespace) -> int:
-    from connector.pki.authority import Authority
-
-    present = [name for name in PRIVATE_KEYS if (args.out / name).exists()]
-    if present and not args.force:
+def _refuse_replacing_keys(out: Path, force: bool) -> None:
+    present = [name for name in PRIVATE_KEYS if (out / name).exists()]
+    if present and not force:
         raise UsageError(
             "pki.exists",
-            f"{args.out} already holds a private key ({', '.join(present)}); use --force to replace it "
+            f"{out} already holds a private key ({', '.join(present)}); use --force to replace it "
             "(the certificates issued with the old keys stay valid until revoked)",
             "--out",
         )
+
+
+def cmd_request(args: argparse.Namespace) -> int:
+    from connector.pki.requests import make_requests
+
+    _refuse_replacing_keys(args.out, args.force)
+    made = make_requests(args.out, args.participant_id, args.host, args.country, args.name)
+    print(f"keys and certificate signing requests of {made.participant_id} written to {args.out}")
+    for kind, path in made.requests.items():  # the whole digest: what an authority's operator may pin
+        print(f"  {path.name:<18} key sha256 {made.key_sha256[kind]}")
+    print(f"  the private keys stay in {args.out}")
+    print("  send the requests to the authority: 'connector pki enrol' over the network, or")
+    print("  'connector pki issue --csr ...' by its operator; then start the node and request credentials")
+    return 0
+
+
+def cmd_issue(args: argparse.Namespace) -> int:
+    from connector.pki.authority import Authority
+
+    if args.csr:
+        return _issue_from_requests(args)
+    if args.participant_id is None or not args.host:
+        raise UsageError(
+            "cli.usage", "give --csr (signing requests), or --participant-id and --host", "--participant-id"
+        )
+    _refuse_replacing_keys(args.out, args.force)
     authority = Authority(args.authority)
     issued = authority.issue_participant(
         args.participant_id, args.host, args.out, args.country, args.name, args.valid_days
@@ -301,7 +415,126 @@ def cmd_issue(args: argparse.Namespace) -> int:
     return 0
 
 
-def _when_seen(crl: object, certificates: bool, credentials: bool) -> str:
+def cmd_enrol(args: argparse.Namespace) -> int:
+    import asyncio
+
+    from connector.cli.base import Unreachable
+    from connector.pki.enrolment import enrol
+
+    if not args.wait >= 0:
+        raise UsageError("cli.usage", "--wait is a number of seconds", "--wait")
+    result = asyncio.run(enrol(args.authority_url, args.anchor, args.identity, args.wait, args.request))
+    if result.status == "ISSUED":
+        print(f"enrolled {result.participant_id} (request {result.request_id}): certificates written")
+        for path in result.written:
+            print(f"  {path}")
+        return 0
+    if result.status == "REJECTED":
+        from connector.cli.base import Refused
+
+        raise Refused("pki.enrol_rejected", f"the authority rejected request {result.request_id}: {result.reason}")
+    raise Unreachable(
+        "pki.enrol_pending",
+        f"request {result.request_id} waits for the authority's operator ('connector pki approve "
+        f"{result.request_id}'); ask again with --request {result.request_id} --wait SECONDS",
+    )
+
+
+def cmd_onboard(args: argparse.Namespace) -> int:
+    from connector.pki import onboarding
+    from connector.pki.authority import Authority
+
+    registry = _registry(args)
+    if registry is not None and not registry.file.is_file():
+        raise UsageError("cli.missing_file", f"registry publication not found: {registry.file}", "--registry-file")
+    entry = onboarding.onboard(
+        Authority(args.authority), args.participant_id, args.name, args.country, args.key_sha256, registry
+    )
+    print(f"onboarded {entry.participant_id}" + (f" ({entry.name}, {entry.country})" if entry.name else ""))
+    if entry.registry is not None:
+        print(f"  its organisation credential is checked against {entry.registry.file.name} when issued")
+    print(
+        "  its enrolment "
+        + ("for the pinned keys" if entry.key_pins else "(the first one)")
+        + " and its credential requests are granted without approval"
+    )
+    return 0
+
+
+def cmd_requests(args: argparse.Namespace) -> int:
+    from connector.cli.client import table
+    from connector.pki import onboarding
+    from connector.pki.authority import Authority
+
+    found = onboarding.requests(Authority(args.authority), None if args.all else onboarding.RECEIVED)
+    rows = []
+    for r in found:
+        what = (
+            ", ".join(r.get("credential_types", []))
+            if r["kind"] == onboarding.CREDENTIALS
+            else "keys " + ", ".join(f"{k} {v[:16]}..." for k, v in sorted(r.get("keys", {}).items()))
+        )
+        rows.append([r["id"], r["kind"], r["participant_id"], r["status"], what])
+    if not rows:
+        print("no request waits for approval" if not args.all else "no request yet")
+        return 0
+    print(table(rows, ["REQUEST", "KIND", "PARTICIPANT", "STATUS", "ASKS FOR"]))
+    return 0
+
+
+def cmd_approve(args: argparse.Namespace) -> int:
+    from connector.pki import onboarding
+    from connector.pki.authority import Authority
+
+    entry = onboarding.approve(Authority(args.authority), args.request_id)
+    if entry["kind"] == onboarding.CERTIFICATES:
+        print(f"certificates of {entry['participant_id']} signed; it fetches them with 'connector pki enrol'")
+    else:
+        print(
+            f"credentials for {entry['participant_id']} approved; 'connector authority serve' issues them and "
+            "delivers them to the holder's credential service"
+        )
+    return 0
+
+
+def cmd_reject(args: argparse.Namespace) -> int:
+    from connector.pki import onboarding
+    from connector.pki.authority import Authority
+
+    entry = onboarding.reject(Authority(args.authority), args.request_id, args.reason)
+    print(f"request {entry['id']} of {entry['participant_id']} rejected")
+    return 0
+
+
+def _issue_from_requests(args: argparse.Namespace) -> int:
+    from connector.pki.authority import Authority
+    from connector.pki.certificates import read_request
+
+    for flag, value in (("--host", args.host), ("--country", args.country), ("--name", args.name)):
+        if value:
+            raise UsageError("cli.usage", f"{flag} comes from the signing request with --csr", flag)
+    requests = []
+    for path in args.csr:
+        try:
+            data = path.read_bytes()
+        except OSError as exc:
+            raise UsageError("cli.missing_file", f"cannot read {path}: {exc.strerror or exc}", "--csr") from None
+        requests.append(read_request(data, str(path)))
+    if args.participant_id is not None and any(r.participant_id != args.participant_id for r in requests):
+        raise UsageError("pki.bad_request", "the requests name another participant id", "--participant-id")
+    authority = Authority(args.authority)
+    issued = authority.sign_requests(requests, args.valid_days)
+    issued.write(args.out)
+    print(
+        f"signed {len(issued.certificates)} request(s) of {issued.participant_id} by '{authority.name}' into {args.out}"
+    )
+    for kind, cert in issued.certificates.items():
+        print(f"  {kind}.cert.pem  (serial {cert.serial_number:x}, until {cert.not_valid_after_utc:%Y-%m-%d})")
+    print("  ca.cert.pem  (the authority's root certificate); no private key was seen")
+    return 0
+
+
+def _when_seen(crl: object, certificates: bool, credentials: bool, crl_url: str | None = None) -> str:
     """How long running nodes take to see a revocation (the README's revocation step waits that long)."""
     if not certificates and not credentials:
         return ""
@@ -309,7 +542,12 @@ def _when_seen(crl: object, certificates: bool, credentials: bool) -> str:
     if certificates:
         lines.append(
             f"  the certificates within trust.reload_interval (default {RELOAD_INTERVAL:g} s) where nodes read {crl}, "
-            "elsewhere once their copy of it is replaced"
+            + (
+                f"and within trust.crl_max_age (default {CRL_MAX_AGE:g} s) where they fetch it from {crl_url} "
+                "(the distribution point its certificates name)"
+                if crl_url
+                else "elsewhere once their copy of it is replaced"
+            )
         )
     if credentials:
         lines.append(
@@ -352,7 +590,7 @@ def cmd_revoke(args: argparse.Namespace) -> int:
         )
     elif args.credentials_only:
         print(f"{args.participant_id} holds no unrevoked credential of this authority")
-    seen = _when_seen(authority.crl_path, not args.credentials_only, bool(done.credential_ids))
+    seen = _when_seen(authority.crl_path, not args.credentials_only, bool(done.credential_ids), authority.crl_url)
     if seen:
         print(seen)
     return 0

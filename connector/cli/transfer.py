@@ -77,10 +77,15 @@ def _identity(config: Config) -> Identity:
     ident = config.identity
     if ident.tls_cert is None or ident.tls_key is None:
         raise ConfigError("config.missing_key", "pulling needs the node's TLS certificate and key", "identity.tls_cert")
-    if not config.trust.crl:
-        raise ConfigError("config.missing_key", "pulling needs the revocation lists of the authorities", "trust.crl")
+    from connector.trust.edge.crls import fetched_crl_files
+
     return Identity(
-        ident.tls_cert, ident.tls_key, tuple(config.trust.crl), web_pki=config.data.client_certificate == "optional"
+        ident.tls_cert,
+        ident.tls_key,
+        tuple(config.trust.crl),
+        fetched_crl_files(config.node.data_dir),
+        config.trust.crl_max_age + config.trust.crl_grace,
+        web_pki=config.data.client_certificate == "optional",
     )
 
 

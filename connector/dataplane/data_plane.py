@@ -30,6 +30,7 @@ from urllib.parse import quote
 
 import aiohttp
 
+from connector import keys
 from connector.config import DataSection, LimitsSection, Listen
 from connector.dataplane.address import data_address, pull_address
 from connector.dataplane.endpoint_access import PULL, PUSH, AccessRefusal, kind_of, token_digest
@@ -103,6 +104,7 @@ class DataPlane:
         self.data_dir = data_dir
         self.protocol_host = protocol_host
         self.identity = identity
+        self.earlier_token_keys: list[Any] = []  # keys of pull tokens issued before the signing key was rotated
         self.endpoints = endpoints
         self.store = store
         self.tasks = tasks
@@ -138,6 +140,13 @@ class DataPlane:
         if self.settings.listen is not None:
             return self.settings.listen
         return Listen(self.protocol_host, 0)
+
+    def use_identity(self, identity: NodeIdentity) -> None:
+        """A reloaded identity: new pull tokens are signed with its key; those signed with the previous key are
+        still accepted while they live (at most the token lifetime), so that pulls under way go on."""
+        if not keys.same_public_key(identity.signing_key, self.identity.signing_key):
+            self.earlier_token_keys = [self.identity.signing_key.public_key(), *self.earlier_token_keys][:2]
+        self.identity = identity
 
     async def open(self) -> None:
         self.loop = asyncio.get_running_loop()

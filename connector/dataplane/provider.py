@@ -166,16 +166,16 @@ class ProviderSide:
         token = bearer_token(request.headers.get("Authorization"))
         if token is None:
             raise Refused(AccessRefusal(401, Problem("token.missing", "a bearer token is required")))
-        try:
-            return verify_token(
-                identity.signing_key.public_key(),
-                token,
-                issuer=identity.participant_id,
-                now=self.plane.now(),
-                expired_ok=expired_ok,
-            )
-        except TokenError as exc:
-            raise Refused(token_refusal(exc)) from None
+        for key in (identity.signing_key.public_key(), *self.plane.earlier_token_keys):
+            try:
+                return verify_token(
+                    key, token, issuer=identity.participant_id, now=self.plane.now(), expired_ok=expired_ok
+                )
+            except TokenError as exc:
+                refusal = exc
+                if exc.code != "token.signature":
+                    break
+        raise Refused(token_refusal(refusal)) from None
 
     async def _standing(self, request: web.Request, transfer_id: str, participant_id: str) -> Problem | None:
         """The consumer's standing now, asked only for its own STARTED transfer (for anything else the endpoint

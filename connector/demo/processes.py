@@ -1,5 +1,10 @@
-"""Running the demo's data space on this machine: each authority service and each node is its own process,
-logging into the workspace's `logs/` folder, stopped with SIGTERM (SIGKILL only if it does not stop)."""
+"""Running the demo's data space: each authority service and each node is its own process (run with its party's
+command prefix: on this machine, or in the network namespace of its host), logging into the workspace's `logs/`
+folder, stopped with SIGTERM (SIGKILL only if it does not stop).
+
+Start-up is the parties' onboarding: the authorities start; each organisation enrols its signing requests with
+its authority (once); the nodes start; each organisation asks its authority's issuer service for its credentials
+(when its node holds none yet)."""
 
 from __future__ import annotations
 
@@ -9,11 +14,14 @@ import signal
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import aiohttp
 
+from connector.demo import onboarding
 from connector.demo.workspace import Workspace
 from connector.errors import ConnectorError
 
@@ -34,6 +42,7 @@ class Service:
     ready_url: str
     log: Path
     process: subprocess.Popen[bytes] | None = None
+    kind: str = "node"  # node | authority
 
     def start(self, cwd: Path) -> None:
         self.log.parent.mkdir(parents=True, exist_ok=True)
@@ -77,7 +86,8 @@ class DataSpace:
             services.append(
                 Service(
                     auth["service"],
-                    exe
+                    auth.get("run", [])
+                    + exe
                     + [
                         "authority",
                         "serve",
@@ -90,27 +100,39 @@ class DataSpace:
                     ],
                     f"{auth['publicUrl']}/health",
                     workspace.path(f"logs/{auth['service']}.log"),
+                    kind="authority",
                 )
             )
         for org in workspace.data["organisations"]:
             services.append(
                 Service(
                     org["key"],
-                    exe + ["serve", "--config", org["config"]],
+                    org.get("run", []) + exe + ["serve", "--config", org["config"]],
                     f"{org['management']}/check/readiness",
                     workspace.path(f"logs/{org['key']}.log"),
                 )
             )
         return cls(workspace, services)
 
-    async def start(self, timeout: float = 45.0) -> float:
-        """Start everything, wait until each answers; returns the seconds it took."""
+    async def start(self, timeout: float = 60.0, say: Callable[[str], None] = lambda text: None) -> float:
+        """Start the authorities, onboard the organisations, start their nodes and get their credentials; wait
+        until each answers. Returns the seconds it took."""
         started = time.monotonic()
-        for service in self.services:
-            service.start(self.workspace.dir)
+        ws = self.workspace
         async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=2)) as session:
-            for service in self.services:
-                await self._wait_ready(session, service, started + timeout)
+            for kind in ("authority", "node"):
+                group = [s for s in self.services if s.kind == kind]
+                if kind == "node":
+                    pending = [o for o in ws.data["organisations"] if not onboarding.enrolled(ws, o)]
+                    for line in await asyncio.gather(*(onboarding.enrol(ws, o) for o in pending)):
+                        say(line.splitlines()[0])
+                for service in group:
+                    service.start(ws.dir)
+                for service in group:
+                    await self._wait_ready(session, service, started + timeout)
+            needy = [o for o in ws.data["organisations"] if not await holds_credentials(session, ws, o)]
+            for line in await asyncio.gather(*(onboarding.request_credentials(ws, o) for o in needy)):
+                say(line.splitlines()[0])
         return time.monotonic() - started
 
     async def _wait_ready(self, session: aiohttp.ClientSession, service: Service, deadline: float) -> None:
@@ -131,3 +153,15 @@ class DataSpace:
     def stop(self) -> None:
         for service in reversed(self.services):
             service.stop()
+
+
+async def holds_credentials(session: aiohttp.ClientSession, ws: Workspace, org: dict[str, Any]) -> bool:
+    """Whether the organisation's node holds every credential type the demo gives it."""
+    try:
+        async with session.get(org["management"] + "/v1/credentials", headers={"X-Api-Key": ws.api_key(org)}) as resp:
+            if resp.status != 200:
+                return False
+            held = {t for c in (await resp.json())["items"] for t in c["types"]}
+    except (TimeoutError, aiohttp.ClientError, OSError, ValueError):
+        return False
+    return set(onboarding.CREDENTIAL_TYPES) <= held

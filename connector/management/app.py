@@ -10,7 +10,7 @@ import asyncio
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Any, Protocol
 
 from aiohttp import web
 
@@ -18,6 +18,7 @@ from connector import __version__
 from connector.config import LimitsSection
 from connector.errors import Problem
 from connector.management.openapi import SECTION
+from connector.trust.edge.freshness import Freshness
 from connector.web.cors import cors
 from connector.web.inputs import LIMITS
 from connector.web.limits import request_limits
@@ -59,9 +60,22 @@ class NodeStatus(Protocol):
 
     async def health_checks(self) -> list[HealthCheck]: ...
 
+    def freshness(self) -> Freshness | None: ...
+
 
 def _problems(checks: list[HealthCheck]) -> list[dict[str, str]]:
     return [{"check": c.name, "detail": c.detail} for c in checks if not c.ok]
+
+
+def _lapsed(freshness: Freshness | None) -> list[dict[str, str]]:
+    """Trust material that has expired, as problems."""
+    if freshness is None:
+        return []
+    return [
+        {"check": "trustMaterial", "detail": f"{m.kind} {m.name} has expired"}
+        for m in freshness.attention
+        if m.state == "expired"
+    ]
 
 
 class Probes:
@@ -72,18 +86,24 @@ class Probes:
         """Every check, exercised now; the body names what failed and why."""
         status = self.status
         checks = await status.health_checks()
-        healthy = status.ready and all(c.ok for c in checks)
+        freshness = status.freshness()
+        healthy = status.ready and all(c.ok for c in checks) and (freshness is None or freshness.ok)
+        summary: dict[str, Any] = {
+            **{c.name: "ok" if c.ok else "failing" for c in checks},
+            "listeners": sorted(status.listener_names()),
+        }
+        if freshness is not None:
+            summary["trustMaterial"] = freshness.to_json()  # what expires soon or has expired, soonest first
         body = {
             "status": "ok" if healthy else "degraded",
             "participantId": status.participant_id,
             "version": __version__,
             "uptimeSeconds": round(time.monotonic() - status.started_at, 1),
-            "checks": {
-                **{c.name: "ok" if c.ok else "failing" for c in checks},
-                "listeners": sorted(status.listener_names()),
-            },
+            "checks": summary,
             "details": {c.name: c.detail for c in checks},
-            "problems": _problems(checks) + ([] if status.ready else [{"check": "node", "detail": "not running"}]),
+            "problems": _problems(checks)
+            + _lapsed(freshness)
+            + ([] if status.ready else [{"check": "node", "detail": "not running"}]),
         }
         return web.json_response(body, status=200 if healthy else 503)
 

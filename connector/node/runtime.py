@@ -7,7 +7,7 @@ import logging
 
 from connector.config import Config
 from connector.node.wiring import running
-from connector.signals import until_stopped
+from connector.signals import on_hangup, until_stopped
 
 log = logging.getLogger("connector.node")
 
@@ -18,8 +18,9 @@ GC_THRESHOLD = (20_000, 20, 20)
 
 
 async def serve(config: Config, initialise: bool = False) -> None:
-    """Run a node until SIGINT or SIGTERM (`initialise`: see wiring.running)."""
-    async with running(config, initialise=initialise):
+    """Run a node until SIGINT or SIGTERM; SIGHUP reloads its identity and what it offers (`initialise`: see
+    wiring.running)."""
+    async with running(config, initialise=initialise) as node, on_hangup(node.reload):
         _tune_collector()
         await until_stopped()
         log.info("shutting down: finishing in-flight requests")

@@ -49,6 +49,7 @@ from connector.management.process_routes import ProcessRoutes
 from connector.node.documents import AgreementDocuments
 from connector.node.health import NodeHealth
 from connector.node.listeners import Listener, exclusive, listen, open_store
+from connector.node.reload import Reloader
 from connector.observability.gauges import Gauges
 from connector.observability.metrics import NodeMetrics
 from connector.observability.observed import ObservedAuthenticator, ObservedDecisions, ObservedStore
@@ -67,8 +68,11 @@ from connector.tasks import Tasks
 from connector.telemetry import NO_TELEMETRY, Telemetry, Tracer
 from connector.trust.edge import routes as trust_routes
 from connector.trust.edge.authenticator import DcpAuthenticator
+from connector.trust.edge.crls import CrlKeeper
 from connector.trust.edge.fetching import Fetcher
+from connector.trust.edge.freshness import Freshness
 from connector.trust.edge.holder import Holder
+from connector.trust.edge.issuance import CredentialIssuance
 from connector.trust.edge.replay import StoreReplayCache
 from connector.trust.edge.service import TrustService, VerificationLog
 from connector.trust.edge.standing import StandingService
@@ -111,6 +115,7 @@ class RunningNode:
     listeners: dict[str, Listener] = field(default_factory=dict)
     started_at: float = field(default_factory=time.monotonic)
     ready: bool = False
+    reloader: Reloader | None = None
     metrics: NodeMetrics | None = None
     telemetry: Telemetry = NO_TELEMETRY
     gate: Gate = field(default_factory=Gate)  # closed when the node begins to stop: no new DSP work
@@ -136,6 +141,15 @@ class RunningNode:
 
     async def health_checks(self) -> list[HealthCheck]:
         return await self.health.checks() if self.health is not None else []
+
+    async def reload(self) -> None:
+        """Re-read the identity files and the configuration's definitions (what SIGHUP does)."""
+        if self.reloader is not None:
+            await self.reloader.reload()
+
+    def freshness(self) -> Freshness | None:
+        """When the trust material the node depends on expires (None without a TLS identity)."""
+        return self.trust.freshness() if self.tls is not None else None
 
 
 class _ControlForData:
@@ -196,6 +210,7 @@ async def running(
 
         # TLS and identity (none in the plain-HTTP conformance profile).
         keeper = TrustListKeeper(config.trust.lists if verifying else (), config.trust.list_refresh, clock)
+        crls = CrlKeeper(config.node.data_dir, config.trust.crl_max_age, config.trust.crl_grace, clock)
         tls: PeerTls | None = None
         identity: NodeIdentity | None = None
         if not insecure:
@@ -206,6 +221,9 @@ async def running(
                 config.trust.ca,
                 config.trust.crl,
                 keeper.ca_certificates,
+                crls.paths,
+                config.trust.crl_max_age + config.trust.crl_grace,
+                tuple(entry.anchor for entry in config.trust.lists),
             )
             identity = load_identity(config, tls.cas)
         endpoints = PublicEndpoints(config)
@@ -219,6 +237,7 @@ async def running(
         records = VerificationLog(store, tasks)
         replay = StoreReplayCache()
         fetcher = Fetcher(outgoing, clock)
+        crls.fetch = fetcher.get
         holder: Holder | None = None
         if holding:
             assert identity is not None
@@ -263,6 +282,11 @@ async def running(
             authenticator = dcp
         else:
             authenticator = CertificateAuthenticator()
+        issuance = (
+            CredentialIssuance(holder, fetcher, store, clock, keeper, config.limits.max_message_bytes)
+            if holder is not None
+            else None
+        )
         trust = TrustService(
             settings=config.trust,
             store=store,
@@ -274,6 +298,8 @@ async def running(
             authenticator=dcp,
             tls=tls,
             clock=clock,
+            issuance=issuance,
+            crls=crls if tls is not None else None,
         )
 
         # The two planes.
@@ -284,7 +310,8 @@ async def running(
             tracer=telemetry.tracer,
         )
         parties = PartyNames(MappingProxyType(config.party_aliases()))
-        decisions = ObservedDecisions(PolicyDecisions(regions=dict(definitions.regions), parties=parties), telemetry)
+        policy = PolicyDecisions(regions=dict(definitions.regions), parties=parties)  # its regions follow a reload
+        decisions = ObservedDecisions(policy, telemetry)
         forward = _ControlForData()
         dataplane: DataPlane | None = None
         duties: DutyService | None = None
@@ -399,15 +426,18 @@ async def running(
             stack.push_async_callback(dataplane.close)
         stack.push_async_callback(trust.stop)
         stack.push_async_callback(control.stop)
-        if tls is not None:
-            tasks.spawn(tls.watch(config.trust.reload_interval), "trust-reload")
+        node.reloader = Reloader(
+            config, tls, identity, holder, dataplane, evidence, control, policy, definitions.regions
+        )
+        node.reloader.on_identity = lambda fresh: setattr(node, "identity", fresh)
+        tasks.spawn(node.reloader.watch(config.trust.reload_interval), "identity-reload")
 
         # The listeners.
         protocol = version_routes(config.node.participant_id, config.protocol.client_certificate)
         verifier = ObservedAuthenticator(authenticator, telemetry)  # timed, its refusals counted
         protocol += DspRoutes(control, verifier, evidence or NoRefusalLog(), config.limits).routes()
         if holder is not None:
-            protocol += trust_routes.protocol_routes(holder)
+            protocol += trust_routes.protocol_routes(holder, issuance)
         if duties is not None:
             protocol += DutyProtocolRoutes(duties, authenticator.authenticate, config.limits).routes()
         if config.tck.enabled:

@@ -6,17 +6,20 @@ Layout of an authority folder::
     ca.key.pem            root CA private key (0600)
     ca.cert.pem           root CA certificate: the trust anchor peers configure
     credential.key.pem    separate key that signs verifiable credentials and status lists (0600)
-    crl.pem               certificate revocation list, re-signed on every revocation
+    crl.pem               certificate revocation list, re-signed on every revocation (and before it expires)
     issued.json           ledger of issued certificates and their revocation state
     credentials.json      ledger of issued credentials: type, holder, status list index, revocation state
+    onboarding.json       participants the operator onboarded, and the requests participants sent (see
+                          `connector.pki.onboarding`): never a participant's private key
     trust-list.jws        the latest signed trust list of the federation
     service.*.pem         TLS identity of the authority's service (created by `connector authority serve`)
 
 Every change takes an exclusive lock on the folder, so two commands run at once cannot lose a revocation.
 
-The public URL is where the authority's service publishes status lists (``<url>/status/<n>``), the CRL and the
-trust list. It must be https: verifiers accept status lists only from plain https URLs that the trust list
-names, so a revocation cannot be served by whoever sits on the path.
+The public URL is where the authority's service publishes status lists (``<url>/status/<n>``), the CRL
+(``<url>/crl.pem``, named by every certificate it signs as CRL Distribution Point) and the trust list. It must
+be https: verifiers accept status lists only from plain https URLs that the trust list names, so a revocation
+cannot be served by whoever sits on the path.
 
 The issuer id is a did:web DID derived from the public URL (``https://host:8765/alpha`` ->
 ``did:web:host%3A8765:alpha``), so that the authority's service can publish the DID document its credentials'
@@ -32,7 +35,7 @@ import contextlib
 import fcntl
 import json
 import re
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -54,6 +57,7 @@ SERVICE_CERT_FILE = "service.cert.pem"
 SERVICE_KEY_FILE = "service.key.pem"
 DEFAULT_PUBLIC_URL = "https://localhost:8765"
 STATUS_PATH = "/status/"
+CRL_PATH = "/crl.pem"
 
 
 def slug(text: str) -> str:
@@ -99,6 +103,31 @@ def check_public_url(url: str) -> str:
 
 
 @dataclass(frozen=True)
+class IssuedCertificates:
+    """Certificates signed from a participant's requests, by kind ("tls", "signing"), and the root they chain to."""
+
+    participant_id: str
+    certificates: dict[str, x509.Certificate]
+    ca: x509.Certificate
+
+    def pems(self) -> dict[str, str]:
+        """Certificates as PEM, keyed like their files: ``tls.cert.pem``, ``signing.cert.pem``, ``ca.cert.pem``."""
+        out = {f"{kind}.cert.pem": keys.cert_pem(cert).decode("ascii") for kind, cert in self.certificates.items()}
+        out["ca.cert.pem"] = keys.cert_pem(self.ca).decode("ascii")
+        return out
+
+    def write(self, out: Path) -> list[Path]:
+        """Write the certificates (public files) into `out`."""
+        out = Path(out)
+        out.mkdir(parents=True, exist_ok=True)
+        written = []
+        for name, pem in self.pems().items():
+            keys.write_public_file(out / name, pem.encode("ascii"))
+            written.append(out / name)
+        return written
+
+
+@dataclass(frozen=True)
 class IssuedParticipant:
     participant_id: str
     out: Path
@@ -135,9 +164,12 @@ class Authority:
         valid_days: int = 3650,
         crl_days: int = 30,
         public_url: str | None = None,
+        distribution_point: bool = True,
     ) -> Authority:
         """Create the folder. The issuer id is `issuer_id`, else the DID of `public_url` (when given and usable
-        as a did:web location), else ``did:web:<name as slug>``."""
+        as a did:web location), else ``did:web:<name as slug>``. Without `distribution_point` its certificates
+        name no CRL distribution point (as those of authorities made before there was one): nodes then need its
+        CRL as a file."""
         directory = Path(directory)
         if (directory / AUTHORITY_FILE).exists():
             raise ConnectorError("pki.exists", f"an authority already exists in {directory}", "--dir")
@@ -153,7 +185,8 @@ class Authority:
         directory.mkdir(parents=True, exist_ok=True)
         with _locked(directory):
             ca_key = keys.generate_key()
-            ca_cert = certificates.make_root_ca(ca_key, name, valid_days)
+            crl_url = public_url + CRL_PATH if distribution_point else None
+            ca_cert = certificates.make_root_ca(ca_key, name, valid_days, crl_url=crl_url)
             credential_key = keys.generate_key()
             keys.write_private_key(directory / "ca.key.pem", ca_key)
             keys.write_public_file(directory / "ca.cert.pem", keys.cert_pem(ca_cert))
@@ -173,6 +206,7 @@ class Authority:
                 "public_url": public_url,
                 "federation_id": f"urn:dataspace:{slug(name)}",
                 "trust_list_sequence": 0,
+                "distribution_point": distribution_point,
             }
             _write_json(directory / AUTHORITY_FILE, meta)
             _write_json(directory / LEDGER_FILE, {"certificates": []})
@@ -227,6 +261,14 @@ class Authority:
     def status_prefix(self) -> str:
         """Every status list of this authority lives below this URL (the trust list says so)."""
         return self.public_url + STATUS_PATH
+
+    @property
+    def crl_url(self) -> str | None:
+        """Where the CRL is published; every certificate this authority signs names it (None for an authority whose
+        certificates name no distribution point)."""
+        if not self.meta.get("distribution_point", False):
+            return None
+        return self.public_url + CRL_PATH
 
     def status_list_url(self, list_id: str) -> str:
         return self.status_prefix + list_id
@@ -309,10 +351,25 @@ class Authority:
             ca_key, ca_cert = self.ca_key(), self.ca_cert()
             tls_key, signing_key = keys.generate_key(), keys.generate_key()
             tls_cert = certificates.make_tls_certificate(
-                ca_key, ca_cert, tls_key.public_key(), participant_id, hosts, organisation, country, valid_days
+                ca_key,
+                ca_cert,
+                tls_key.public_key(),
+                participant_id,
+                hosts,
+                organisation,
+                country,
+                valid_days,
+                crl_url=self.crl_url,
             )
             signing_cert = certificates.make_signing_certificate(
-                ca_key, ca_cert, signing_key.public_key(), participant_id, organisation, country, valid_days
+                ca_key,
+                ca_cert,
+                signing_key.public_key(),
+                participant_id,
+                organisation,
+                country,
+                valid_days,
+                crl_url=self.crl_url,
             )
             out.mkdir(parents=True, exist_ok=True)
             keys.write_private_key(out / "tls.key.pem", tls_key)
@@ -332,22 +389,86 @@ class Authority:
                 "not_after": tls_cert.not_valid_after_utc.isoformat(),
             }
             _write_json(out / "participant.json", info)
-            ledger = self.ledger()
-            for kind, cert in (("tls", tls_cert), ("signing", signing_cert)):
-                ledger.append(
-                    {
-                        "participant_id": participant_id,
-                        "kind": kind,
-                        "serial": str(cert.serial_number),
-                        "not_after": cert.not_valid_after_utc.isoformat(),
-                        "issued": _now().isoformat(),
-                        "revoked": None,
-                    }
-                )
-            self._save_ledger(ledger)
+            self._record(participant_id, (("tls", tls_cert), ("signing", signing_cert)))
         return IssuedParticipant(
             participant_id, out, tls_cert.serial_number, signing_cert.serial_number, tls_cert.not_valid_after_utc
         )
+
+    def _record(self, participant_id: str, issued: Iterable[tuple[str, x509.Certificate]]) -> None:
+        """Only under `locked()`: add certificates to the ledger."""
+        ledger = self.ledger()
+        for kind, cert in issued:
+            ledger.append(
+                {
+                    "participant_id": participant_id,
+                    "kind": kind,
+                    "serial": str(cert.serial_number),
+                    "not_after": cert.not_valid_after_utc.isoformat(),
+                    "issued": _now().isoformat(),
+                    "revoked": None,
+                }
+            )
+        self._save_ledger(ledger)
+
+    def is_revoked_participant(self, participant_id: str) -> bool:
+        """Whether this authority revoked a certificate of the participant (it gets nothing new automatically)."""
+        return any(
+            e["participant_id"] == participant_id and e["revoked"] and e.get("kind") != "service" for e in self.ledger()
+        )
+
+    def sign_requests(
+        self, requests: Iterable[certificates.CertificateRequest], valid_days: int = 365
+    ) -> IssuedCertificates:
+        """Sign a participant's certificate signing requests (one TLS, one signing, or both), never seeing a
+        private key: the requests name the participant id, the hosts and the organisation; the authority decides
+        every extension. Both requests must name the same participant."""
+        requests = list(requests)
+        if not requests:
+            raise ConnectorError("pki.bad_request", "no certificate signing request given", "--csr")
+        kinds = [r.kind for r in requests]
+        if len(set(kinds)) != len(kinds):
+            raise ConnectorError("pki.bad_request", "two requests ask for the same kind of certificate", "--csr")
+        participants = {r.participant_id for r in requests}
+        if len(participants) != 1:
+            raise ConnectorError("pki.bad_request", "the requests name different participant ids", "--csr")
+        if valid_days < 1:
+            raise ConnectorError("pki.bad_validity", "validity must be at least one day", "--valid-days")
+        participant_id = participants.pop()
+        for request in requests:
+            if request.country is not None and not re.fullmatch(r"[A-Z]{2}", request.country):
+                raise ConnectorError(
+                    "pki.bad_country", f"the request names '{request.country}', not an ISO 3166-1 alpha-2 code", "--csr"
+                )
+        with self.locked():
+            ca_key, ca_cert = self.ca_key(), self.ca_cert()
+            issued: list[tuple[str, x509.Certificate]] = []
+            for r in requests:
+                if r.kind == certificates.TLS:
+                    cert = certificates.make_tls_certificate(
+                        ca_key,
+                        ca_cert,
+                        r.public_key,
+                        participant_id,
+                        list(r.hosts),
+                        r.organisation,
+                        r.country,
+                        valid_days,
+                        crl_url=self.crl_url,
+                    )
+                else:
+                    cert = certificates.make_signing_certificate(
+                        ca_key,
+                        ca_cert,
+                        r.public_key,
+                        participant_id,
+                        r.organisation,
+                        r.country,
+                        valid_days,
+                        crl_url=self.crl_url,
+                    )
+                issued.append((r.kind, cert))
+            self._record(participant_id, issued)
+        return IssuedCertificates(participant_id, dict(issued), ca_cert)
 
     # --- revocation -----------------------------------------------------------------------------------------
 
@@ -416,7 +537,15 @@ class Authority:
                 return cert_path, key_path
             key = keys.generate_key()
             cert = certificates.make_tls_certificate(
-                self.ca_key(), self.ca_cert(), key.public_key(), self.issuer_id, hosts, self.name, None, valid_days
+                self.ca_key(),
+                self.ca_cert(),
+                key.public_key(),
+                self.issuer_id,
+                hosts,
+                self.name,
+                None,
+                valid_days,
+                crl_url=self.crl_url,
             )
             keys.write_private_key(key_path, key)
             keys.write_public_file(cert_path, keys.cert_pem(cert))

@@ -152,10 +152,7 @@ def issue_participant_credential(
         checked = check_organisation(registry.registry, registry.file, registry.identifier, now)
         name, country = reconcile(checked, name, country)
     with authority.locked():
-        if any(
-            e["participant_id"] == participant_id and e["revoked"] and e.get("kind") != "service"
-            for e in authority.ledger()
-        ):
+        if authority.is_revoked_participant(participant_id):
             raise ConnectorError(
                 "pki.revoked_participant", f"{participant_id} has been revoked by this authority", "--participant-id"
             )

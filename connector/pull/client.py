@@ -102,12 +102,15 @@ class NoProgress:
 
 @dataclass(frozen=True)
 class Identity:
-    """The consumer's TLS identity and revocation lists, as its configuration names them. `web_pki`: a provider's
+    """The consumer's TLS identity and revocation lists: those its configuration names, and those its node fetched
+    from the authorities' distribution points (no older than `fetched_max_age` seconds). `web_pki`: a provider's
     data endpoint may serve an ordinary web certificate (`data.client_certificate = "optional"`)."""
 
     tls_cert: Path
     tls_key: Path
     crls: tuple[Path, ...]
+    fetched: tuple[Path, ...] = ()
+    fetched_max_age: float | None = None
     web_pki: bool = False
 
     def ssl_context(self, anchors: list[x509.Certificate]) -> Any:
@@ -115,7 +118,13 @@ class Identity:
 
     def connection(self, anchors: list[x509.Certificate]) -> tuple[ssl.SSLContext, Callable[[Any], bool] | None]:
         """The context to connect with, and the revocation check left to the caller (None: OpenSSL checks)."""
-        trust = TrustMaterial(ca_paths=(), crl_paths=self.crls, extra_cas=tuple(anchors)).load()
+        trust = TrustMaterial(
+            ca_paths=(),
+            crl_paths=self.crls,
+            extra_cas=tuple(anchors),
+            fetched=self.fetched,
+            fetched_max_age=self.fetched_max_age,
+        ).load()
         if not self.web_pki:
             return client_context(self.tls_cert, self.tls_key, trust), None
         ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)

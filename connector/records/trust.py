@@ -1,5 +1,6 @@
-"""What the trust edge keeps: copies of verified trust lists, the node's own credentials, and a record of every
-verification of a peer's request."""
+"""What the trust edge keeps: copies of verified trust lists, the node's own credentials (configured files, or
+issued to it over DCP), the credentials it asked issuers for, and a record of every verification of a peer's
+request."""
 
 from __future__ import annotations
 
@@ -99,6 +100,71 @@ class OwnCredential:
             "sha256": self.sha256,
             "source": self.source,
             "loadedAt": self.loaded_at,
+        }
+
+
+ISSUED_SOURCE = "issued:"  # the source of a credential an issuer delivered: "issued:<issuer DID>"
+
+
+@dataclass(frozen=True)
+class CredentialRequest:
+    """Credentials this node asked an issuer for (DCP), by its own request id (`holder_pid`)."""
+
+    holder_pid: str
+    issuer: str  # the issuer's DID
+    issuer_url: str  # the issuer service's base URL
+    types: tuple[str, ...]
+    state: str  # REQUESTED (sent, not yet acknowledged), RECEIVED, ISSUED, REJECTED
+    created_at: str
+    updated_at: str
+    issuer_pid: str | None = None
+    status_url: str | None = None
+    reason: str | None = None
+    credentials: tuple[str, ...] = ()  # ids of the credentials stored from it
+
+    def to_row(self) -> dict[str, Any]:
+        return {
+            "holder_pid": self.holder_pid,
+            "issuer": self.issuer,
+            "issuer_url": self.issuer_url,
+            "issuer_pid": self.issuer_pid,
+            "status_url": self.status_url,
+            "types": json.dumps(list(self.types)),
+            "state": self.state,
+            "reason": self.reason,
+            "credentials": json.dumps(list(self.credentials)),
+            "created_at": self.created_at,
+            "updated_at": self.updated_at,
+        }
+
+    @classmethod
+    def from_row(cls, row: Mapping[str, Any]) -> CredentialRequest:
+        return cls(
+            holder_pid=row["holder_pid"],
+            issuer=row["issuer"],
+            issuer_url=row["issuer_url"],
+            types=tuple(json.loads(row["types"])),
+            state=row["state"],
+            created_at=row["created_at"],
+            updated_at=row["updated_at"],
+            issuer_pid=row["issuer_pid"],
+            status_url=row["status_url"],
+            reason=row["reason"],
+            credentials=tuple(json.loads(row["credentials"])),
+        )
+
+    def to_api(self) -> dict[str, Any]:
+        return {
+            "id": self.holder_pid,
+            "issuer": self.issuer,
+            "issuerUrl": self.issuer_url,
+            "issuerPid": self.issuer_pid,
+            "types": list(self.types),
+            "state": self.state,
+            "reason": self.reason,
+            "credentials": list(self.credentials),
+            "createdAt": self.created_at,
+            "updatedAt": self.updated_at,
         }
 
 

@@ -39,6 +39,7 @@ TABLES: tuple[tuple[str, tuple[str, ...]], ...] = (
     ("trust_replay", ("issuer", "jti")),
     ("trust_list_copies", ("anchor_sha256",)),
     ("own_credentials", ("id",)),
+    ("credential_requests", ("holder_pid",)),
     ("verifications", ("id",)),
     ("data_flows", ("transfer_id",)),
     ("data_digests", ("source_key", "etag")),

@@ -528,4 +528,23 @@ MIGRATIONS: tuple[Migration, ...] = (
         """
         },
     ),
+    Migration(
+        11,
+        "trust: the credentials this node asked issuers for (DCP credential issuance), by the holder's request id",
+        """
+        CREATE TABLE credential_requests (
+            holder_pid TEXT PRIMARY KEY,
+            issuer TEXT NOT NULL,
+            issuer_url TEXT NOT NULL,
+            issuer_pid TEXT,
+            status_url TEXT,
+            types TEXT NOT NULL,
+            state TEXT NOT NULL CHECK (state IN ('REQUESTED', 'RECEIVED', 'ISSUED', 'REJECTED')),
+            reason TEXT,
+            credentials TEXT NOT NULL,
+            created_at TEXT NOT NULL,
+            updated_at TEXT NOT NULL
+        );
+        """,
+    ),
 )

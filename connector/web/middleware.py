@@ -119,6 +119,8 @@ async def request_context(request: web.Request, handler: Handler) -> web.StreamR
 class Revocation(Protocol):
     def is_revoked(self, cert: x509.Certificate) -> bool: ...
 
+    def revocation_unknown(self, cert: x509.Certificate) -> bool: ...
+
 
 PEER_PROBLEM = web.RequestKey("peer_problem", Problem)
 
@@ -145,6 +147,12 @@ def peer_identity(
             pid = participant_id_of(cert)
             if revocation.is_revoked(cert):
                 problem = Problem("certificate.revoked", "the client certificate has been revoked")
+            elif revocation.revocation_unknown(cert):
+                problem = Problem(
+                    "revocation.unavailable",
+                    "the revocation list of the client certificate's authority could not be fetched: its "
+                    "participants are refused until it is",
+                )
             elif pid is not None:
                 request[PEER] = PeerIdentity(pid, cert)
             else:
@@ -160,6 +168,10 @@ def peer_identity(
         if problem is not None and not is_open(request):
             if defer:
                 request[PEER_PROBLEM] = problem
+            elif problem.code.endswith(".unavailable"):
+                response = json_error(503, problem.code, problem.reason)
+                response.headers["Retry-After"] = "5"
+                return response
             else:
                 return json_error(401, problem.code, problem.reason)
         return await handler(request)

@@ -12,6 +12,7 @@ import asyncio
 import functools
 import logging
 import ssl
+import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -22,6 +23,7 @@ from cryptography.hazmat.primitives.asymmetric import ec, ed25519, rsa
 
 from connector import keys
 from connector.errors import ConnectorError
+from connector.pki.certificates import crl_url_of
 
 log = logging.getLogger("connector.tls")
 CrlSigningKey = ec.EllipticCurvePublicKey | rsa.RSAPublicKey | ed25519.Ed25519PublicKey
@@ -30,7 +32,7 @@ CrlSigningKey = ec.EllipticCurvePublicKey | rsa.RSAPublicKey | ed25519.Ed25519Pu
 _TLS12_CIPHERS = "ECDHE-ECDSA-AES128-GCM-SHA256:ECDHE-ECDSA-AES256-GCM-SHA384:ECDHE-ECDSA-CHACHA20-POLY1305"
 
 
-def _stat_key(paths: Iterable[Path]) -> tuple[tuple[str, int, int], ...]:
+def file_stamp(paths: Iterable[Path]) -> tuple[tuple[str, int, int], ...]:
     out = []
     for path in paths:
         try:
@@ -43,14 +45,26 @@ def _stat_key(paths: Iterable[Path]) -> tuple[tuple[str, int, int], ...]:
 
 @dataclass
 class TrustMaterial:
-    """CA certificates and their CRLs as loaded from files, checked for consistency."""
+    """CA certificates and their CRLs as loaded from files, checked for consistency.
+
+    A CA's CRL comes from a configured file (`crl_paths`, which must be valid: a problem stops the node) or, for a
+    CA whose certificate names a CRL Distribution Point, from a copy fetched from there (`fetched`: files written
+    by the trust edge; one that does not verify, has expired or is older than `fetched_max_age` seconds is left
+    out). A CA with a distribution point but no CRL in force yet is *pending*: its participants are refused
+    (OpenSSL finds no CRL for them; `revocation_unknown` tells the request middleware) until one arrives. A CA
+    with neither is a configuration error, as before."""
 
     ca_paths: tuple[Path, ...]
     crl_paths: tuple[Path, ...]
     extra_cas: tuple[x509.Certificate, ...] = ()
+    fetched: tuple[Path, ...] = ()
+    fetched_max_age: float | None = None
     cas: list[x509.Certificate] = field(default_factory=list)
     crls: list[x509.CertificateRevocationList] = field(default_factory=list)
+    crl_files: tuple[Path, ...] = ()  # the CRL files in force (what OpenSSL loads)
     revoked: dict[bytes, frozenset[int]] = field(default_factory=dict)  # issuer DER name -> serials
+    configured_issuers: frozenset[bytes] = frozenset()  # CAs whose CRL is a configured file
+    pending: frozenset[bytes] = frozenset()  # CAs (DER names) whose CRL is expected from the network
     stamp: tuple = ()
 
     def load(self) -> TrustMaterial:
@@ -73,7 +87,7 @@ class TrustMaterial:
             issuer = next((c for c in cas if c.subject == crl.issuer), None)
             if issuer is None:
                 raise ConnectorError("tls.crl_issuer", f"CRL {path} is not from any configured authority", "trust.crl")
-            if not crl.is_signature_valid(_crl_key(issuer)):
+            if not crl.is_signature_valid(crl_issuer_key(issuer)):
                 raise ConnectorError("tls.crl_signature", f"CRL {path} is not signed by its authority", "trust.crl")
             if crl.next_update_utc is not None and crl.next_update_utc < now:
                 raise ConnectorError(
@@ -83,17 +97,51 @@ class TrustMaterial:
                 )
             bucket = revoked.setdefault(crl.issuer.public_bytes(), set())
             bucket.update(r.serial_number for r in crl)
-        missing = [c for c in cas if not any(crl.issuer == c.subject for crl in crls)]
+        configured = frozenset(crl.issuer.public_bytes() for crl in crls)
+        files = list(self.crl_paths)
+        for crl, path in self._fetched(cas, configured, now):
+            crls.append(crl)
+            files.append(path)
+            revoked.setdefault(crl.issuer.public_bytes(), set()).update(r.serial_number for r in crl)
+        covered = {crl.issuer.public_bytes() for crl in crls}
+        uncovered = [c for c in cas if c.subject.public_bytes() not in covered]
+        missing = [c for c in uncovered if crl_url_of(c) is None]
         if missing:
             names = ", ".join(c.subject.rfc4514_string() for c in missing)
             raise ConnectorError("tls.crl_missing", f"no CRL configured for authority {names}", "trust.crl")
-        self.cas, self.crls = cas, crls
+        self.cas, self.crls, self.crl_files = cas, crls, tuple(files)
+        self.configured_issuers = configured
+        self.pending = frozenset(c.subject.public_bytes() for c in uncovered)
         self.revoked = {k: frozenset(v) for k, v in revoked.items()}
-        self.stamp = _stat_key(self.ca_paths + self.crl_paths)
+        self.stamp = file_stamp(self.ca_paths + self.crl_paths + self.fetched)
         return self
 
+    def _fetched(
+        self, cas: list[x509.Certificate], configured: frozenset[bytes], now: datetime
+    ) -> list[tuple[x509.CertificateRevocationList, Path]]:
+        """The newest usable fetched CRL of each CA that has no configured one."""
+        best: dict[bytes, tuple[x509.CertificateRevocationList, Path]] = {}
+        for path in self.fetched:
+            try:
+                if self.fetched_max_age is not None and time.time() - path.stat().st_mtime > self.fetched_max_age:
+                    continue
+                crl = x509.load_pem_x509_crl(path.read_bytes())
+            except (OSError, ValueError):
+                continue
+            name = crl.issuer.public_bytes()
+            issuer = next((c for c in cas if c.subject == crl.issuer), None)
+            if name in configured or issuer is None or crl_url_of(issuer) is None:
+                continue
+            if not crl.is_signature_valid(crl_issuer_key(issuer)):
+                continue
+            if crl.next_update_utc is not None and crl.next_update_utc < now:
+                continue
+            if name not in best or _crl_number(crl) > _crl_number(best[name][0]):
+                best[name] = (crl, path)
+        return list(best.values())
+
     def changed(self) -> bool:
-        return _stat_key(self.ca_paths + self.crl_paths) != self.stamp
+        return file_stamp(self.ca_paths + self.crl_paths + self.fetched) != self.stamp
 
     def is_revoked(self, cert: x509.Certificate) -> bool:
         serial = cert.serial_number
@@ -102,12 +150,23 @@ class TrustMaterial:
             return False
         return serial in self.revoked.get(cert.issuer.public_bytes(), frozenset())
 
+    def revocation_unknown(self, cert: x509.Certificate) -> bool:
+        """Whether no CRL of the certificate's authority is in force (it is expected from the network)."""
+        return bool(self.pending) and cert.issuer.public_bytes() in self.pending
+
     def cadata(self) -> str:
         return "".join(keys.cert_pem(c).decode() for c in self.cas)
 
 
-def _crl_key(issuer: x509.Certificate) -> CrlSigningKey:
-    """The issuer's public key, of a kind that can sign a CRL (else the CRL cannot be its)."""
+def _crl_number(crl: x509.CertificateRevocationList) -> int:
+    try:
+        return int(crl.extensions.get_extension_for_class(x509.CRLNumber).value.crl_number)
+    except x509.ExtensionNotFound:
+        return -1
+
+
+def crl_issuer_key(issuer: x509.Certificate) -> CrlSigningKey:
+    """The issuer's public key, of a kind that can sign a CRL (else the CRL cannot be its); ConnectorError if not."""
     key = issuer.public_key()
     if not isinstance(key, (ec.EllipticCurvePublicKey, rsa.RSAPublicKey, ed25519.Ed25519PublicKey)):
         raise ConnectorError("tls.crl_signature", "the authority's key cannot sign CRLs", "trust.crl")
@@ -126,7 +185,7 @@ def _add_trust(ctx: ssl.SSLContext, trust: TrustMaterial, check_crl: bool = True
     ctx.verify_flags |= ssl.VERIFY_X509_STRICT
     if not check_crl:
         return
-    for path in trust.crl_paths:  # OpenSSL takes CRLs from files only
+    for path in trust.crl_files:  # OpenSSL takes CRLs from files only
         try:
             ctx.load_verify_locations(cafile=str(path))
         except (OSError, ssl.SSLError) as exc:
@@ -192,9 +251,15 @@ class ReloadingServerContext:
     def _on_hello(self, sslobj: ssl.SSLObject, server_name: str | None, ctx: ssl.SSLContext) -> None:
         sslobj.context = self._current
 
+    def prepare(self, trust: TrustMaterial) -> ssl.SSLContext:
+        """A context on new material (raises ConnectorError when the certificate and key cannot be used)."""
+        return server_context(self._cert, self._key, trust, self._require, self._crl)
+
+    def use(self, context: ssl.SSLContext, trust: TrustMaterial) -> None:
+        self._current, self.trust = context, trust
+
     def rebuild(self, trust: TrustMaterial) -> None:
-        self._current = server_context(self._cert, self._key, trust, self._require, self._crl)
-        self.trust = trust
+        self.use(self.prepare(trust), trust)
 
 
 def peer_certificate(transport: object) -> x509.Certificate | None:
@@ -219,10 +284,13 @@ def _parsed(der: bytes) -> x509.Certificate:
 
 class PeerTls:
     """This node's TLS towards peers: its certificate, the anchors and CRLs it trusts, every listener context and
-    the client context, rebuilt together when the files or the recognised trust lists change.
+    the client context, rebuilt together when the files (its own certificate and key included) or the recognised
+    trust lists change.
 
-    `extra_cas` gives the CA certificates of the trust lists in force (asked at each rebuild). `generation` counts
-    rebuilds, so that holders of a client context (the outgoing session) can tell that theirs is stale."""
+    `extra_cas` gives the CA certificates of the trust lists in force, `extra_crls` the CRL files fetched from
+    distribution points (both asked at each rebuild). `public_anchors` are trusted besides for public material
+    alone (a federation's pinned root, whose trust list is fetched before it vouches for anything). `generation`
+    counts rebuilds, so that holders of a client context (the outgoing session) can tell that theirs is stale."""
 
     def __init__(
         self,
@@ -231,11 +299,18 @@ class PeerTls:
         ca_paths: tuple[Path, ...],
         crl_paths: tuple[Path, ...],
         extra_cas: Callable[[], list[x509.Certificate]] = list,
+        extra_crls: Callable[[], tuple[Path, ...]] = tuple,
+        fetched_max_age: float | None = None,
+        public_anchors: tuple[Path, ...] = (),
     ) -> None:
         self._cert, self._key = cert, key
         self._ca_paths, self._crl_paths = ca_paths, crl_paths
         self._extra_cas = extra_cas
+        self._extra_crls = extra_crls
+        self._fetched_max_age = fetched_max_age
+        self._public_anchors = public_anchors
         self.material = self._load()
+        self._own_stamp = file_stamp((cert, key))
         self.generation = 0
         self._listeners: list[ReloadingServerContext] = []
         self._client: tuple[int, ssl.SSLContext] | None = None
@@ -243,7 +318,13 @@ class PeerTls:
         self._public: tuple[int, ssl.SSLContext] | None = None
 
     def _load(self) -> TrustMaterial:
-        return TrustMaterial(self._ca_paths, self._crl_paths, extra_cas=tuple(self._extra_cas())).load()
+        return TrustMaterial(
+            self._ca_paths,
+            self._crl_paths,
+            extra_cas=tuple(self._extra_cas()),
+            fetched=tuple(self._extra_crls()),
+            fetched_max_age=self._fetched_max_age,
+        ).load()
 
     @property
     def cas(self) -> list[x509.Certificate]:
@@ -251,6 +332,13 @@ class PeerTls:
 
     def is_revoked(self, cert: x509.Certificate) -> bool:
         return self.material.is_revoked(cert)
+
+    def revocation_unknown(self, cert: x509.Certificate) -> bool:
+        return self.material.revocation_unknown(cert)
+
+    def serving(self) -> x509.Certificate:
+        """The certificate new handshakes are served (as the file held it at the last rebuild)."""
+        return keys.load_certificate(self._cert)
 
     def listener_context(self, require_client_cert: bool = False, check_crl: bool = True) -> ssl.SSLContext:
         """A context for a new listener that follows every rebuild."""
@@ -287,36 +375,55 @@ class PeerTls:
             ctx.minimum_version = ssl.TLSVersion.TLSv1_2
             ctx.load_default_certs(ssl.Purpose.SERVER_AUTH)
             ctx.load_verify_locations(cadata=self.material.cadata())
+            for anchor in self._public_anchors:
+                try:
+                    ctx.load_verify_locations(cafile=str(anchor))
+                except (OSError, ssl.SSLError) as exc:
+                    log.warning("a pinned anchor cannot be used for public material: %s", exc, extra={"file": anchor})
             ctx.check_hostname = True
             ctx.verify_mode = ssl.CERT_REQUIRED
             self._public = (self.generation, ctx)
         return self._public[1]
 
     def files_changed(self) -> bool:
-        return self.material.changed()
+        return self.material.changed() or file_stamp((self._cert, self._key)) != self._own_stamp
 
     def rebuild(self) -> None:
-        """Load the anchors and CRLs again and move every context onto them; raises ConnectorError and keeps the
-        current ones when the new material is unusable."""
+        """Load the anchors, CRLs and this node's certificate and key again and move every context onto them
+        (handshakes under way finish on the context they began with); raises ConnectorError and keeps the current
+        ones when the new material is unusable."""
         fresh = self._load()
-        for reloading in self._listeners:
-            reloading.rebuild(fresh)
+        own = file_stamp((self._cert, self._key))
+        prepared = [reloading.prepare(fresh) for reloading in self._listeners]  # all, or none if one fails
+        for reloading, context in zip(self._listeners, prepared):
+            reloading.use(context, fresh)
         self.material = fresh
+        self._own_stamp = own
         self.generation += 1
-        log.info("trust material reloaded", extra={"cas": len(fresh.cas), "crls": len(fresh.crls)})
+        log.info(
+            "TLS material reloaded",
+            extra={"cas": len(fresh.cas), "crls": len(fresh.crls), "pending_crls": len(fresh.pending)},
+        )
 
     async def watch(self, interval: float) -> None:
-        """Rebuild when the CA or CRL files change on disk (a revocation reaches new handshakes at once)."""
+        """Rebuild when the CA, CRL, certificate or key files change on disk (a revocation reaches new handshakes
+        at once, a rotated certificate is served to new connections)."""
         while True:
             await asyncio.sleep(interval)
             if not self.files_changed():
                 continue
-            try:
-                self.rebuild()
-            except ConnectorError as exc:
-                log.error(
-                    "trust files changed but cannot be used; keeping the previous ones: %s",
-                    exc.reason,
-                    extra={"where": exc.where},
-                )
-                self.material.stamp = ()  # retry at the next check
+            self.try_rebuild()
+
+    def try_rebuild(self) -> bool:
+        """`rebuild`, logging instead of raising (the previous material stays, and is retried at the next check)."""
+        try:
+            self.rebuild()
+            return True
+        except ConnectorError as exc:
+            log.error(
+                "TLS files changed but cannot be used; keeping the previous ones: %s",
+                exc.reason,
+                extra={"where": exc.where},
+            )
+            self.material.stamp = ()  # retry at the next check
+            return False

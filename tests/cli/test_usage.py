@@ -128,6 +128,9 @@ def test_pki_issue_refuses_to_overwrite_private_keys_without_force(tmp_path):
     assert (tmp_path / "a" / "signing.key.pem").read_bytes() != signing
 
 
+DEFAULT_CRL_URL = "https://localhost:8765/crl.pem"  # where an authority of the default public URL publishes it
+
+
 def test_pki_revoke_says_when_running_nodes_see_it(tmp_path):
     auth = tmp_path / "auth"
     assert run("pki", "init-authority", "--dir", str(auth)).returncode == 0
@@ -140,6 +143,7 @@ def test_pki_revoke_says_when_running_nodes_see_it(tmp_path):
     assert f"the certificates within trust.reload_interval (default 5 s) where nodes read {auth / 'crl.pem'}" in (
         revoked.stdout
     )
+    assert f"within trust.crl_max_age (default 60 s) where they fetch it from {DEFAULT_CRL_URL}" in revoked.stdout
     assert "credentials" not in revoked.stdout.split("refuse it:")[1]  # it held none
     other = "did:web:localhost%3A9443:b"
     out = ["--out", str(tmp_path / "b")]
@@ -157,6 +161,7 @@ def test_the_command_line_knows_the_defaults_it_names():
 
     assert pki.DEFAULT_PUBLIC_URL == DEFAULT_PUBLIC_URL
     assert pki.RELOAD_INTERVAL == TrustSection.__dataclass_fields__["reload_interval"].default
+    assert pki.CRL_MAX_AGE == TrustSection.__dataclass_fields__["crl_max_age"].default
     assert pki.STATUS_MAX_AGE == TrustSection.__dataclass_fields__["status_max_age"].default
 
 

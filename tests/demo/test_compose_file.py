@@ -1,21 +1,32 @@
-"""docker-compose.yml, checked offline: it validates against the Compose specification's schema (the one that
-check-jsonschema ships), and it describes the data space the compose workspace creates, service for service."""
+"""docker-compose.yml, checked offline (no container engine runs here): it validates against the Compose
+specification's schema (the one check-jsonschema ships), every party has a volume of its own, no volume holds
+another party's private key (each party's folder made as its container makes it), and API keys come from secret
+files, one per node."""
 
 import shlex
 import subprocess
 import sys
+import tomllib
 from pathlib import Path
 
 from ruamel.yaml import YAML
 
 from connector.demo import workspace
+from connector.demo.audit import crossings, held_keys
+from connector.demo.scenario import FEDERATIONS, ORGANISATIONS
 
 ROOT = Path(__file__).resolve().parents[2]
 COMPOSE = ROOT / "docker-compose.yml"
+PARTIES = [f"authority-{f.key}" for f in FEDERATIONS] + [o.key for o in ORGANISATIONS]
 
 
 def _compose() -> dict:
     return YAML(typ="safe").load(COMPOSE.read_text(encoding="utf-8"))
+
+
+def _mounts(service: dict) -> dict[str, str]:
+    """volume name -> where it is mounted (with :ro kept on the path)."""
+    return {v.split(":", 1)[0]: v.split(":", 1)[1] for v in service.get("volumes", [])}
 
 
 def test_the_compose_file_validates_against_the_compose_specification():
@@ -40,34 +51,63 @@ def test_a_file_that_breaks_the_specification_is_caught(tmp_path):
     assert result.returncode != 0
 
 
-def test_every_organisation_and_authority_of_the_compose_workspace_is_a_service(tmp_path):
-    ws = workspace.create(tmp_path / "compose", "compose")
+def test_every_party_runs_in_its_own_service_on_a_volume_of_its_own():
+    compose = _compose()
+    services = compose["services"]
+    described = workspace.describe("compose", workspace.places("compose"))
+    folders = {a["service"]: a["dir"] for a in described["authorities"]} | {
+        o["key"]: o["dir"] for o in described["organisations"]
+    }
+    owners: dict[str, str] = {}
+    for party in PARTIES:
+        service = services[party]
+        assert service["command"][:3] == ["demo", "party", party] and "--serve" in service["command"]
+        mounts = _mounts(service)
+        own = [name for name in mounts if name != "public"]
+        assert own == [party], (party, mounts)  # its own volume, and the public one
+        assert mounts[party] == f"/workspace/{folders[party]}"
+        owners[party] = party
+        if party.startswith("authority-"):
+            assert mounts["public"] == "/workspace/public" and "secrets" not in service
+        else:
+            assert mounts["public"] == "/workspace/public:ro"  # organisations only read what is public
+            assert service["secrets"] == [f"{party}-api-key"]  # its own API key, nobody else's
+            assert service["environment"]["CONNECTOR_CONFIG"] == f"/workspace/{folders[party]}/node.toml"
+            assert all(p.startswith("127.0.0.1:") and p.endswith(":8181") for p in service["ports"])
+    assert set(compose["volumes"]) == set(PARTIES) | {"public"}
+    for name, service in services.items():  # no party service mounts another party's volume
+        if name in PARTIES:
+            assert set(_mounts(service)) <= {name, "public"}
+
+
+def test_the_story_acts_as_berlin_and_the_eu_authority_with_every_node_s_api_key():
     services = _compose()["services"]
-    for authority in ws.data["authorities"]:
-        service = services[authority["service"]]
-        command = service["command"]
-        assert command[:2] == ["authority", "serve"]
-        assert command[command.index("--dir") + 1] == f"/workspace/{authority['dir']}"
-        assert command[command.index("--listen") + 1] == authority["listen"]
-        assert authority["publicUrl"] == f"https://{authority['service']}:{authority['listen'].rsplit(':', 1)[1]}"
+    story = services["story"]
+    assert shlex.split(" ".join(story["command"]))[:2] == ["demo", "story"] and "compose" in story["command"]
+    assert set(_mounts(story)) == {"berlin-energy", "authority-eu", "public"}
+    assert sorted(story["secrets"]) == sorted(f"{o.key}-api-key" for o in ORGANISATIONS)
+    assert story["network_mode"] == "service:berlin-energy"
+    secrets = _compose()["secrets"]
+    assert all(secrets[f"{o.key}-api-key"]["file"].endswith(f"/{o.key}-api-key") for o in ORGANISATIONS)
+
+
+def test_each_party_made_as_its_container_makes_it_holds_its_own_keys_only(tmp_path):
+    for party in PARTIES[:2]:  # the authorities first: they publish what organisations need
+        workspace.create_party(tmp_path, party)
+    for party in PARTIES[2:]:
+        workspace.create_party(tmp_path, party)
+    ws = workspace.derived(tmp_path, "compose")
+    assert crossings(ws) == []
+    held = held_keys(ws)
+    assert {k.party for k in held} == set(PARTIES)
+    assert not [k for k in held if k.party == "public"]
     for org in ws.data["organisations"]:
-        service = services[org["key"]]
-        config = f"/workspace/{org['config']}"
-        assert service["command"] == ["serve", "--config", config]
-        assert service["environment"]["CONNECTOR_CONFIG"] == config
-        assert "workspace:/workspace:ro" in service["volumes"]
-        # The management API is published on the host's loopback only, on the port the node listens on.
-        inside = org["listen"]["management"].rsplit(":", 1)[1]
-        assert all(p.startswith("127.0.0.1:") and p.endswith(f":{inside}") for p in service["ports"]), service["ports"]
-        assert f"https://{org['key']}:" in org["protocol"]
-
-
-def test_the_init_service_creates_the_compose_workspace_and_the_story_runs_against_it():
-    services = _compose()["services"]
-    init_script = services["init"]["entrypoint"][-1]
-    assert "connector demo init --workdir /workspace --profile compose" in init_script
-    assert shlex.split(" ".join(services["story"]["command"]))[:2] == ["demo", "story"]
-    declared = set(_compose()["volumes"])
-    for name, service in services.items():
-        for volume in service.get("volumes", []):
-            assert volume.split(":", 1)[0] in declared, (name, volume)
+        config = tomllib.loads(ws.path(org["config"]).read_text())  # (its certificates come with enrolment)
+        assert config["management"]["api_key_file"] == f"/run/secrets/{org['key']}-api-key"
+        assert "api_key" not in config["management"] and "crl" not in config["trust"]
+        assert config["node"]["participant_id"] == f"did:web:{org['key']}%3A8443"
+        assert config["protocol"]["listen"] == "0.0.0.0:8443" and len(config["trust"]["lists"]) == 2
+    # A key copied into another party's folder is found.
+    berlin = ws.path(ws.organisation("berlin-energy")["dir"])
+    (ws.path(ws.authority("eu")["dir"]) / "copied.pem").write_bytes((berlin / "identity" / "tls.key.pem").read_bytes())
+    assert crossings(ws) and "authority-eu" in crossings(ws)[0] and "berlin-energy" in crossings(ws)[0]

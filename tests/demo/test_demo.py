@@ -4,9 +4,10 @@ is complete and every configuration in it loads."""
 import json
 import subprocess
 import sys
+import tomllib
 
-from connector.config import load_config
 from connector.demo import workspace
+from connector.demo.audit import crossings
 
 
 def test_the_demo_story_completes_with_every_step_as_expected(tmp_path):
@@ -19,6 +20,7 @@ def test_the_demo_story_completes_with_every_step_as_expected(tmp_path):
     assert result.returncode == 0, result.stdout[-4000:] + result.stderr[-2000:]
     assert "steps behaved as expected" in result.stdout
     assert "FAIL" not in result.stdout
+    assert result.stdout.count("certificates written") == 3 and result.stdout.count("and stored") == 3
     for state in (
         "REQUESTED -> AGREED -> VERIFIED -> FINALIZED",
         "countryOfEstablishment",
@@ -41,17 +43,36 @@ def test_the_demo_story_completes_with_every_step_as_expected(tmp_path):
     assert len(described["authorities"]) == 2
     for dataset in described["datasets"]:
         assert dataset["expected"] and dataset["policy"] and dataset["source"]
+    assert crossings(workspace.Workspace.load(tmp_path / "ws")) == []  # each party still holds only its own keys
 
 
-def test_the_compose_workspace_names_services_and_its_configurations_load(tmp_path):
-    ws = workspace.create(tmp_path / "compose", "compose")
+def test_a_local_workspace_gives_each_party_its_own_keys_and_no_certificate_before_enrolment(tmp_path):
+    ws = workspace.create(tmp_path / "local", "local")
+    assert crossings(ws) == []
     for org in ws.data["organisations"]:
-        config = load_config(ws.path(org["config"]), environ={})
-        assert config.protocol.listen.host == "0.0.0.0"
-        assert org["key"] in config.node.participant_id
-        assert [p.name for p in config.peers] and all(p.address.startswith("https://") for p in config.peers)
-        assert len(config.trust.lists) == 2
-    assert {a["publicUrl"] for a in ws.data["authorities"]} == {
-        "https://authority-jp:8765",
-        "https://authority-eu:8765",
+        folder = ws.path(org["dir"])
+        assert (folder / "identity" / "tls.csr.pem").exists() and not (folder / "identity" / "tls.cert.pem").exists()
+        assert not list(folder.glob("identity/*.credential.jwt"))
+        config = tomllib.loads(ws.path(org["config"]).read_text())  # (its certificates come with enrolment)
+        assert config["management"]["api_key_file"] == "api-key" and "api_key" not in config["management"]
+        assert "crl" not in config["trust"] and len(config["trust"]["lists"]) == 2
+        assert oct((folder / "api-key").stat().st_mode & 0o777) == "0o600"
+    for authority in ws.data["authorities"]:
+        onboarded = json.loads((ws.path(authority["dir"]) / "onboarding.json").read_text())["participants"]
+        members = {o["participantId"] for o in ws.data["organisations"] if o["federation"] == authority["key"]}
+        assert {p["participant_id"] for p in onboarded} == members
+
+
+def test_the_hosts_profile_names_each_party_by_its_host_and_runs_its_commands_there(tmp_path):
+    hosts = {
+        party: {"host": f"{party}.test", "address": f"10.9.0.{i + 2}", "run": ["env", f"PARTY={party}"]}
+        for i, party in enumerate(["authority-jp", "authority-eu", "tokyo-mobility", "berlin-energy", "lyon-health"])
     }
+    ws = workspace.create(tmp_path / "hosts", "hosts", hosts)
+    tokyo = ws.organisation("tokyo-mobility")
+    assert tokyo["participantId"] == "did:web:tokyo-mobility.test%3A8443"
+    assert tokyo["management"] == "http://10.9.0.4:8181" and tokyo["run"] == ["env", "PARTY=tokyo-mobility"]
+    assert ws.authority("eu")["publicUrl"] == "https://authority-eu.test:8765"
+    config = tomllib.loads(ws.path(tokyo["config"]).read_text())
+    assert config["protocol"]["listen"] == "10.9.0.4:8443" and config["management"]["allow_plain_http_remote"]
+    assert config["trust"]["lists"][1]["url"] == "https://authority-eu.test:8765/trust-list.xml"

@@ -57,9 +57,11 @@ class Federation:
             self.service = None
 
 
-def make_federation(root: Path, name: str, valid_days: float = 30) -> Federation:
+def make_federation(root: Path, name: str, valid_days: float = 30, distribution_point: bool = True) -> Federation:
     port = free_port()
-    authority = Authority.init(root / slug(name), name, public_url=f"https://localhost:{port}")
+    authority = Authority.init(
+        root / slug(name), name, public_url=f"https://localhost:{port}", distribution_point=distribution_point
+    )
     path = root / f"{slug(name)}.trust-list.jws"
     issue_trust_list(authority, path, valid_days)
     return Federation(authority, port, path)

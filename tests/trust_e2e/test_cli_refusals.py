@@ -110,6 +110,6 @@ async def test_the_readme_revocation_step_refuses_the_next_request_after_the_sta
         )
         assert revoked.returncode == 0, revoked.stderr
         assert "the certificates within trust.reload_interval (default 5 s) where nodes read" in revoked.stdout
-        # What the README has a person do: wait the provider's reload interval, then try again.
+        # A provider that reads the CRL from a file: wait its reload interval, then try again.
         await asyncio.sleep(node.config.trust.reload_interval + 0.5)
         refused(await acli("negotiate", "org-a", "weather-offer", *cfg), "revoked")

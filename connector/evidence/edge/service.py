@@ -169,6 +169,12 @@ class NodeEvidence:
         self._refusals: dict[str | None, tuple[float, int, int]] = {}  # peer -> (window start, count, suppressed)
         self._checkpointing = asyncio.Lock()
 
+    def use_identity(self, identity: SigningIdentity) -> None:
+        """A reloaded signing identity: agreements, countersignatures and checkpoints are signed with it from now
+        on (what was signed before keeps the certificate it carries)."""
+        self.identity = identity
+        self.signer.identity = identity
+
     # --- trust ----------------------------------------------------------------------------------------------
 
     def _anchors(self) -> list[x509.Certificate]:

@@ -8,7 +8,7 @@ from collections.abc import Iterable
 from datetime import datetime
 from typing import Any
 
-from connector.records.trust import KeptList, OwnCredential, VerificationRecord
+from connector.records.trust import ISSUED_SOURCE, CredentialRequest, KeptList, OwnCredential, VerificationRecord
 from connector.store.interface import Tx
 
 # Records beyond this many are pruned, oldest first (the log keeps every line anyway).
@@ -70,17 +70,35 @@ def keep_list(tx: Tx, copy: KeptList) -> None:
 _OWN_COLUMNS = ("id", "types", "issuer", "valid_until", "sha256", "token", "source", "loaded_at")
 
 
+_INSERT_OWN = (
+    f"INSERT INTO own_credentials({', '.join(_OWN_COLUMNS)}) VALUES ({', '.join('?' for _ in _OWN_COLUMNS)}) "
+    "ON CONFLICT (id) DO UPDATE SET " + ", ".join(f"{c} = excluded.{c}" for c in _OWN_COLUMNS if c != "id")
+)
+
+
 def replace_own_credentials(tx: Tx, credentials: Iterable[OwnCredential]) -> int:
-    """The configured files are the truth: the stored set becomes exactly what they hold."""
-    tx.execute("DELETE FROM own_credentials")
-    insert = (
-        f"INSERT INTO own_credentials({', '.join(_OWN_COLUMNS)}) VALUES ({', '.join('?' for _ in _OWN_COLUMNS)}) "
-        "ON CONFLICT (id) DO UPDATE SET " + ", ".join(f"{c} = excluded.{c}" for c in _OWN_COLUMNS if c != "id")
-    )
+    """The configured files are the truth for what came from files: those stored become exactly what the files
+    hold. Credentials issuers delivered (source ``issued:...``) stay."""
+    tx.execute("DELETE FROM own_credentials WHERE substr(source, 1, ?) <> ?", [len(ISSUED_SOURCE), ISSUED_SOURCE])
     count = 0
     for credential in credentials:
         row = credential.to_row()
-        tx.execute(insert, [row[c] for c in _OWN_COLUMNS])
+        tx.execute(_INSERT_OWN, [row[c] for c in _OWN_COLUMNS])
+        count += 1
+    return count
+
+
+def store_issued_credentials(tx: Tx, credentials: Iterable[OwnCredential]) -> int:
+    """Keep credentials an issuer delivered; each replaces the earlier ones of the same issuer and types (a
+    credential issued again, e.g. before the old one expires)."""
+    count = 0
+    for credential in credentials:
+        row = credential.to_row()
+        tx.execute(
+            "DELETE FROM own_credentials WHERE issuer = ? AND types = ? AND substr(source, 1, ?) = ? AND id <> ?",
+            [row["issuer"], row["types"], len(ISSUED_SOURCE), ISSUED_SOURCE, row["id"]],
+        )
+        tx.execute(_INSERT_OWN, [row[c] for c in _OWN_COLUMNS])
         count += 1
     return count
 
@@ -94,6 +112,51 @@ def own_credential_rows(tx: Tx) -> list[dict[str, Any]]:
     """The stored own credentials as rows, unparsed, in the order they were stored (for export, which reports a
     row it cannot read rather than fail)."""
     return list(tx.query("SELECT id, types, issuer, sha256, token FROM own_credentials"))
+
+
+# --- credential requests -------------------------------------------------------------------------------------
+
+_REQUEST_COLUMNS = (
+    "holder_pid",
+    "issuer",
+    "issuer_url",
+    "issuer_pid",
+    "status_url",
+    "types",
+    "state",
+    "reason",
+    "credentials",
+    "created_at",
+    "updated_at",
+)
+
+
+def save_credential_request(tx: Tx, request: CredentialRequest) -> None:
+    row = request.to_row()
+    tx.execute(
+        f"INSERT INTO credential_requests({', '.join(_REQUEST_COLUMNS)}) "
+        f"VALUES ({', '.join('?' for _ in _REQUEST_COLUMNS)}) ON CONFLICT (holder_pid) DO UPDATE SET "
+        + ", ".join(f"{c} = excluded.{c}" for c in _REQUEST_COLUMNS if c not in ("holder_pid", "created_at")),
+        [row[c] for c in _REQUEST_COLUMNS],
+    )
+
+
+def credential_request(tx: Tx, holder_pid: str) -> CredentialRequest | None:
+    row = tx.execute(
+        f"SELECT {', '.join(_REQUEST_COLUMNS)} FROM credential_requests WHERE holder_pid = ?", [holder_pid]
+    ).fetchone()
+    return CredentialRequest.from_row(row) if row else None
+
+
+def credential_requests(tx: Tx, limit: int, offset: int) -> tuple[list[CredentialRequest], int]:
+    """Newest first."""
+    total = tx.execute("SELECT COUNT(*) FROM credential_requests").fetchone()[0]
+    rows = tx.execute(
+        f"SELECT {', '.join(_REQUEST_COLUMNS)} FROM credential_requests ORDER BY created_at DESC, holder_pid "
+        "LIMIT ? OFFSET ?",
+        [limit, offset],
+    ).fetchall()
+    return [CredentialRequest.from_row(r) for r in rows], int(total)
 
 
 # --- verification records ----------------------------------------------------------------------------------------

@@ -108,7 +108,7 @@ class Fetcher:
         body: bytes | None = None,
         headers: Mapping[str, str] | None = None,
         peer: str | None = None,
-    ) -> tuple[int, bytes]:
+    ) -> tuple[int, bytes, Mapping[str, str]]:
         """Public material goes through the session without our certificate; a request to a peer (`peer`) goes
         through ours, and only to a server whose certificate names that peer."""
         try:
@@ -131,7 +131,7 @@ class Fetcher:
                     data.extend(chunk)
                     if len(data) > limit:
                         raise FetchFailed(f"{url} answered more than {limit} bytes")
-                return resp.status, bytes(data)
+                return resp.status, bytes(data), dict(resp.headers)
         except FetchFailed:
             raise
         except ConnectorError as exc:  # the server is not the peer
@@ -148,7 +148,7 @@ class Fetcher:
             wait = (failing.until - self.clock()).total_seconds()
             raise FetchFailed(f"{failing.reason} (asked again in {wait:.1f} s)")
         try:
-            status, data = await self._request("GET", url, limit)
+            status, data, _ = await self._request("GET", url, limit)
             if status != 200:
                 raise FetchFailed(f"{url} answered HTTP {status}")
         except FetchFailed as exc:
@@ -165,7 +165,15 @@ class Fetcher:
     async def post(
         self, url: str, body: bytes, headers: Mapping[str, str], limit: int, peer: str | None = None
     ) -> tuple[int, bytes]:
-        return await self._request("POST", url, limit, body, headers, peer)
+        status, data, _ = await self._request("POST", url, limit, body, headers, peer)
+        return status, data
+
+    async def exchange(
+        self, method: str, url: str, body: bytes | None, headers: Mapping[str, str], limit: int
+    ) -> tuple[int, bytes, Mapping[str, str]]:
+        """A request to a service that is no peer (an issuer service), without our certificate: status, body and
+        response headers, whatever the status."""
+        return await self._request(method, url, limit, body, headers)
 
     # --- DID documents --------------------------------------------------------------------------------------
 

@@ -2,8 +2,10 @@
 
 - DID document: the signing key as a JsonWebKey2020 with ``x5c`` = [signing certificate, CA certificate], the
   CredentialService (``<public URL>/dcp``) and the DSP DataService entries.
-- Credentials: the JWT files named in ``[identity] credentials``, loaded into the store at start. A file that is
-  missing, is not a JWT VC, or is about another participant stops the node with an error naming the entry.
+- Credentials: the JWT files named in ``[identity] credentials``, loaded into the store at start (and again when
+  the node reloads its identity), and those issuers delivered over DCP (`connector.trust.edge.issuance`), kept in
+  the store. A file that is missing, is not a JWT VC, or is about another participant stops the node with an
+  error naming the entry (at a reload: the reload is refused and the credentials in use stay).
 - Outgoing: every DSP request carries a fresh self-issued ID token (own jti, short lifetime) addressed to the
   peer, with an access token for our credential service bound to that peer and to the types we hold.
 - Credential service (DCP presentation query): the verifier's ID token must be bound to its TLS identity (when
@@ -164,6 +166,19 @@ class Holder:
         self._access.clear()
         if self.credentials:
             log.info("credentials loaded", extra={"credentials": len(self.credentials), "types": sorted(self.types())})
+
+    async def reload_stored(self) -> None:
+        """Present what the store holds now (credentials an issuer just delivered)."""
+        self.credentials = await self.store.read(repo.own_credentials)
+        self._access.clear()
+
+    def use_identity(self, identity: NodeIdentity) -> None:
+        """A reloaded identity (a rotated signing key or certificate): the DID document and the access tokens
+        follow it."""
+        self.identity = identity
+        self._document_json = None
+        self._document = None
+        self._access.clear()
 
     def types(self) -> set[str]:
         return {t for c in self.credentials for t in c.types if t != "VerifiableCredential"}

@@ -11,7 +11,9 @@ from connector.errors import ConnectorError
 from connector.participant import did_web_document_path
 from connector.store.sql import trust as repo
 from connector.trust.edge.holder import CREDENTIAL_SERVICE_PATH, Holder, document_bytes
+from connector.trust.edge.issuance import CredentialIssuance
 from connector.trust.edge.service import TrustService
+from connector.trust.issuance import CREDENTIALS_PATH
 from connector.trust.vocab import PRESENTATIONS_QUERY_PATH
 from connector.web import inputs, openapi
 from connector.web.middleware import open_route
@@ -19,7 +21,7 @@ from connector.web.middleware import open_route
 OUTCOMES = ("verified", "refused")
 
 
-def protocol_routes(holder: Holder) -> list[web.RouteDef]:
+def protocol_routes(holder: Holder, issuance: CredentialIssuance | None = None) -> list[web.RouteDef]:
 
     @open_route
     async def did_document(request: web.Request) -> web.Response:
@@ -32,10 +34,18 @@ def protocol_routes(holder: Holder) -> list[web.RouteDef]:
     async def presentation_query(request: web.Request) -> web.Response:
         return await holder.presentation_query(request)
 
-    return [
+    routes = [
         web.get(did_web_document_path(holder.did), did_document),
         web.post(CREDENTIAL_SERVICE_PATH + PRESENTATIONS_QUERY_PATH, presentation_query),
     ]
+    if issuance is not None:
+
+        @open_route  # an issuer presents no certificate: its ID token and this node's storage grant authenticate it
+        async def store_credentials(request: web.Request) -> web.Response:
+            return await issuance.store_credentials(request)
+
+        routes.append(web.post(CREDENTIAL_SERVICE_PATH + CREDENTIALS_PATH, store_credentials))
+    return routes
 
 
 def management_routes(trust: TrustService) -> openapi.RouteGroup:
@@ -69,12 +79,42 @@ def management_routes(trust: TrustService) -> openapi.RouteGroup:
         items = [c.to_api() for c in trust.holder.credentials] if trust.holder is not None else []
         return web.json_response({"items": items, "total": len(items)})
 
+    def issuing() -> CredentialIssuance:
+        if trust.issuance is None:
+            raise ConnectorError(
+                "issuance.unavailable", "this node holds no credentials (plain HTTP or the TCK profile)"
+            )
+        return trust.issuance
+
+    async def request_credentials(request: web.Request) -> web.Response:
+        body = await inputs.body_object(request)
+        inputs.unknown_keys(body, ("issuer", "types"))
+        issuer = inputs.string(body, "issuer")
+        types = inputs.string_list(body, "types")
+        if not types:
+            raise ConnectorError("request.missing", "'types' lists the credential types to ask for", "types")
+        assert issuer is not None
+        record = await issuing().request(issuer, list(types))
+        return web.json_response(record.to_api(), status=201)
+
+    async def credential_requests(request: web.Request) -> web.Response:
+        page = inputs.page(request)
+        items, total = await trust.store.read(repo.credential_requests, page.limit, page.offset)
+        return page.response(request, [r.to_api() for r in items], total)
+
+    async def credential_request(request: web.Request) -> web.Response:
+        record = await issuing().refresh(request.match_info["request_id"])
+        return web.json_response(record.to_api())
+
     return openapi.RouteGroup(
         [
             web.get("/v1/verifications", verifications),
             web.get("/v1/trust-lists", trust_lists),
             web.get("/v1/recognitions", recognitions),
             web.get("/v1/credentials", credentials),
+            web.post("/v1/credentials/requests", request_credentials),
+            web.get("/v1/credentials/requests", credential_requests),
+            web.get("/v1/credentials/requests/{request_id}", credential_request),
         ],
         API,
     )
@@ -173,6 +213,23 @@ def _document() -> openapi.ApiSection:
             },
         },
     }
+    schemas["CredentialRequest"] = {
+        "type": "object",
+        "description": "Credentials this node asked an issuer for (DCP credential issuance)",
+        "properties": {
+            "id": {"type": "string", "description": "This node's request id (holderPid)"},
+            "issuer": {"type": "string", "description": "The issuer's DID"},
+            "issuerUrl": {"type": "string"},
+            "issuerPid": {"type": ["string", "null"]},
+            "types": {"type": "array", "items": {"type": "string"}},
+            "state": {"type": "string", "enum": ["REQUESTED", "RECEIVED", "ISSUED", "REJECTED"]},
+            "reason": {"type": ["string", "null"]},
+            "credentials": {"type": "array", "items": {"type": "string"}, "description": "Ids stored from it"},
+            "createdAt": {"type": "string", "format": "date-time"},
+            "updatedAt": {"type": "string", "format": "date-time"},
+        },
+    }
+    requests_page = _listing("CredentialRequest", limit={"type": "integer"}, offset={"type": "integer"})
     page = _listing(
         "Verification",
         limit={"type": "integer"},
@@ -230,6 +287,49 @@ def _document() -> openapi.ApiSection:
                 "operationId": "listCredentials",
                 "summary": "List the credentials this node presents",
                 "responses": _answers(_listing("OwnCredential")),
+            }
+        },
+        "/v1/credentials/requests": {
+            "get": {
+                "tags": ["trust"],
+                "summary": "Credentials asked of issuers, newest first",
+                "parameters": openapi.PAGING,
+                "responses": _answers(requests_page, "400"),
+            },
+            "post": {
+                "tags": ["trust"],
+                "summary": "Ask an issuer service for credentials (DCP CredentialRequestMessage); the issuer delivers "
+                "them to this node's credential service once it approves",
+                "requestBody": {
+                    "required": True,
+                    "content": {
+                        "application/json": {
+                            "schema": {
+                                "type": "object",
+                                "required": ["issuer", "types"],
+                                "properties": {
+                                    "issuer": {"type": "string", "description": "The issuer service's base URL"},
+                                    "types": {"type": "array", "items": {"type": "string"}},
+                                },
+                            }
+                        }
+                    },
+                },
+                "responses": {
+                    **{k: v for k, v in _answers(_ref("CredentialRequest"), "400", "503").items() if k != "200"},
+                    "201": {
+                        "description": "Sent and acknowledged",
+                        "content": {"application/json": {"schema": _ref("CredentialRequest")}},
+                    },
+                },
+            },
+        },
+        "/v1/credentials/requests/{request_id}": {
+            "get": {
+                "tags": ["trust"],
+                "summary": "One credential request, with the issuer's current status",
+                "parameters": [{"name": "request_id", "in": "path", "required": True, "schema": {"type": "string"}}],
+                "responses": _answers(_ref("CredentialRequest"), "404"),
             }
         },
     }

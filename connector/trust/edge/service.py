@@ -10,8 +10,10 @@ What a node gets, when it has a TLS identity (not the plain-HTTP test profile):
   trust lists of the federations it recognises, whose CA certificates also become TLS anchors.
 
 Background work: trust list files are re-read when they change, URLs fetched every ``list_refresh``, expired
-lists dropped from TLS, the replay cache and old verification records purged, and records of verified requests
-that no replay transaction took along written (within RECORD_DELAY, before they are listed, and at stop).
+lists dropped from TLS, the CRLs of the trusted authorities fetched from their distribution points
+(`connector.trust.edge.crls`), the freshness of all that material watched (`connector.trust.edge.freshness`),
+the replay cache and old verification records purged, and records of verified requests that no replay
+transaction took along written (within RECORD_DELAY, before they are listed, and at stop).
 """
 
 from __future__ import annotations
@@ -36,8 +38,11 @@ from connector.store.interface import Store, Tx
 from connector.store.sql import trust as repo
 from connector.tasks import Tasks
 from connector.trust.edge.authenticator import DcpAuthenticator
+from connector.trust.edge.crls import CrlKeeper
 from connector.trust.edge.fetching import Fetcher
+from connector.trust.edge.freshness import Freshness, FreshnessWatch, assess
 from connector.trust.edge.holder import Holder
+from connector.trust.edge.issuance import CredentialIssuance
 from connector.trust.edge.trust_lists import MAX_LIST_BYTES, TrustListKeeper
 from connector.trust.times import parse_datetime
 from connector.trust.tokens import DEFAULT_MAX_LIFETIME
@@ -45,6 +50,7 @@ from connector.web.tls import PeerTls
 
 log = logging.getLogger("connector.trust")
 MAINTENANCE_INTERVAL = 60.0
+FIRST_CRL_FETCH = 5.0  # seconds a start waits for the CRLs of the trusted authorities (then they keep coming)
 # How long a verified request's record may wait for a transaction to share before it is written on its own.
 RECORD_DELAY = 0.2
 
@@ -151,6 +157,8 @@ class TrustService:
         authenticator: DcpAuthenticator | None = None,
         tls: PeerTls | None = None,
         clock: Callable[[], datetime],
+        issuance: CredentialIssuance | None = None,
+        crls: CrlKeeper | None = None,
     ) -> None:
         self.settings = settings
         self.store = store
@@ -162,6 +170,9 @@ class TrustService:
         self.authenticator = authenticator
         self.tls = tls
         self.clock = clock
+        self.issuance = issuance
+        self.crls = crls
+        self.watch = FreshnessWatch(self.freshness)
         self._ca_fingerprint: frozenset[bytes] = frozenset()
 
     @property
@@ -187,22 +198,56 @@ class TrustService:
                         "accepted_s": DEFAULT_MAX_LIFETIME.total_seconds(),
                     },
                 )
-        if not self.verifying:
+        if self.verifying:
+            preloaded = self._cas()  # what the TLS anchors were built with (from the list files alone)
+            await self.keeper.load(self.store, self._fetch_list)
+            if self.authenticator is not None:
+                self.authenticator.recognitions.load(self.keeper.trust_store(), self.clock())
+            self._ca_fingerprint = self._cas()
+            if self._ca_fingerprint != preloaded:
+                self._rebuild_tls()
+        await self._first_crls()
+
+    async def _first_crls(self) -> None:
+        """The CRLs of every trusted authority that publishes one, before peers can reach us (a short wait: an
+        authority that does not answer yet has its participants refused until it does)."""
+        if self.crls is None or self.tls is None or self.fetcher is None:
             return
-        preloaded = self._cas()  # what the TLS anchors were built with (from the list files alone)
-        await self.keeper.load(self.store, self._fetch_list)
-        if self.authenticator is not None:
-            self.authenticator.recognitions.load(self.keeper.trust_store(), self.clock())
-        self._ca_fingerprint = self._cas()
-        if self._ca_fingerprint != preloaded:
-            self._rebuild_tls()
+        changed = self.crls.sync(self.tls.material)
+        try:
+            changed |= await asyncio.wait_for(self.crls.refresh(force=True), FIRST_CRL_FETCH)
+        except TimeoutError:
+            changed = True
+        if changed:
+            self.tls.try_rebuild()
 
     def run(self) -> None:
-        """Once listening: refresh the trust lists, and keep the replay cache and verification records trim."""
+        """Once listening: refresh the trust lists and CRLs, watch what expires, and keep the replay cache and
+        verification records trim."""
         if self.verifying:
             self.tasks.spawn(self._refresh_loop(), "trust-lists")
         if self.holding:
             self.tasks.spawn(self._maintenance_loop(), "trust-maintenance")
+        if self.crls is not None and self.tls is not None and self.fetcher is not None:
+            tls = self.tls
+            self.tasks.spawn(
+                self.crls.run(lambda: tls.material, tls.try_rebuild, min(1.0, self.settings.reload_interval)),
+                "trust-crls",
+            )
+        if self.holding:
+            self.tasks.spawn(self.watch.run(), "trust-freshness")
+
+    def freshness(self) -> Freshness:
+        """When each piece of trust material the node depends on expires, and whether it is still usable."""
+        return assess(
+            self.clock(),
+            timedelta(seconds=self.settings.expiry_warning),
+            self.holder.identity if self.holder is not None else None,
+            self.holder.credentials if self.holder is not None else (),
+            self.keeper if self.verifying else None,
+            self.tls.material if self.tls is not None else None,
+            self.crls,
+        )
 
     async def stop(self) -> None:
         try:

@@ -74,6 +74,12 @@ class StandingService:
         if certificate is not None and self.tls.is_revoked(certificate):
             problem = Problem("certificate.revoked", "the peer's certificate has been revoked")
             refusal = Refusal(problem, peer_id, "certificate")
+        elif certificate is not None and self.tls.revocation_unknown(certificate):
+            problem = Problem(
+                "revocation.unavailable",
+                "the revocation list of the peer's authority could not be fetched: nothing flows until it is",
+            )
+            refusal = Refusal(problem, peer_id, "certificate")
         elif self.verifier is not None and claims:
             refusal = await self._credentials(peer_id, claims)
         if refusal is None:

@@ -1,0 +1,98 @@
+"""One party of the compose data space, run in its own container (`connector demo party PARTY --serve`): an
+authority's service, or an organisation that enrols the signing requests it made with its own keys, runs its
+node and asks its authority's issuer service for its credentials. Each step is tried again while the other
+party is still starting (containers start in any order)."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from datetime import timedelta
+from pathlib import Path
+
+from connector.demo.onboarding import CREDENTIAL_TYPES
+from connector.demo.workspace import derived
+from connector.errors import ConnectorError
+from connector.node.wiring import RunningNode
+
+log = logging.getLogger("connector.demo")
+RETRY = 2.0
+
+
+async def serve(workdir: Path, party: str) -> None:
+    """Make the party's folder (an organisation waits until its authorities have published their roots and trust
+    lists), then run it until SIGTERM."""
+    from connector.config import load_config, parse_listen
+    from connector.demo.workspace import create_party
+    from connector.log import setup_logging
+
+    setup_logging("info")
+    while True:
+        try:
+            folder = create_party(workdir, party)
+            break
+        except ConnectorError as exc:
+            if exc.code != "demo.not_published":
+                raise
+            log.info("waiting for the authorities: %s", exc.reason)
+            await asyncio.sleep(RETRY)
+    log.info("party folder ready", extra={"party": party, "folder": str(folder)})
+    ws = derived(workdir, "compose")
+    for authority in ws.data["authorities"]:
+        if authority["service"] == party:
+            from connector.authority.service import serve as serve_authority
+
+            listen = parse_listen(authority["listen"], "listen")
+            await serve_authority(ws.path(authority["dir"]), listen, timedelta(seconds=60))
+            return
+    org = ws.organisation(party)
+    authority = ws.authority(org["federation"])
+    folder = ws.path(org["dir"])
+    await _enrol(
+        authority["publicUrl"], folder / "anchors" / Path(authority["caCertificate"]).name, folder / "identity"
+    )
+    from connector.node.wiring import running
+    from connector.signals import until_stopped
+
+    async with running(load_config(folder / "node.toml")) as node:
+        await _credentials(node, authority["publicUrl"])
+        await until_stopped()
+
+
+async def _enrol(url: str, anchor: Path, identity: Path) -> None:
+    from connector.pki.enrolment import enrol
+
+    if (identity / "tls.cert.pem").exists():
+        return
+    request_id = None
+    while True:
+        try:
+            result = await enrol(url, anchor, identity, 5.0, request_id)
+        except ConnectorError as exc:
+            log.info("enrolment not done yet: %s", exc.reason)
+            await asyncio.sleep(RETRY)
+            continue
+        if result.status == "ISSUED":
+            log.info("enrolled", extra={"request": result.request_id})
+            return
+        if result.status == "REJECTED":
+            raise ConnectorError("demo.enrol_rejected", f"the authority rejected the enrolment: {result.reason}")
+        request_id = result.request_id
+        log.info("enrolment waits for the authority's operator", extra={"request": request_id})
+
+
+async def _credentials(node: RunningNode, url: str) -> None:
+    holder, issuance = node.trust.holder, node.trust.issuance
+    assert holder is not None and issuance is not None
+    while not set(CREDENTIAL_TYPES) <= holder.types():
+        try:
+            await issuance.request(url, list(CREDENTIAL_TYPES))
+        except ConnectorError as exc:
+            log.info("credentials not asked yet: %s", exc.reason)
+            await asyncio.sleep(RETRY)
+            continue
+        for _ in range(30):
+            if set(CREDENTIAL_TYPES) <= holder.types():
+                break
+            await asyncio.sleep(1.0)
+    log.info("credentials held", extra={"types": sorted(holder.types())})
