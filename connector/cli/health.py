@@ -48,7 +48,20 @@ def cmd_health(args: argparse.Namespace) -> int:
         emit_json(body)
     elif not args.quiet:
         checks = body.get("checks", {}) if isinstance(body, dict) else {}
-        detail = ", ".join(f"{k} {v if isinstance(v, str) else ' '.join(map(str, v))}" for k, v in checks.items())
+        detail = ", ".join(f"{k} {_check_words(v)}" for k, v in checks.items())
         state = body.get("status", "unknown") if isinstance(body, dict) else "unknown"
         print(f"{state}: {body.get('participantId', '') if isinstance(body, dict) else ''} ({detail})".strip())
     return EXIT_OK if healthy else EXIT_FAILED
+
+
+def _check_words(value: object) -> str:
+    """One check of the probe in a few words: its state, the listeners, or the trust material needing attention."""
+    if isinstance(value, str):
+        return value
+    if isinstance(value, dict):  # trustMaterial: {"ok": ..., "attention": [...]}
+        attention = value.get("attention") or []
+        state = "ok" if value.get("ok") else "failing"
+        return state + (f" ({len(attention)} expiring or expired)" if attention else "")
+    if isinstance(value, list):
+        return " ".join(map(str, value))
+    return str(value)

@@ -64,7 +64,8 @@ class Marker:
             "recordedAt": self.recorded_at,
         }
         path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_name(path.name + ".tmp")
+        # A temporary name of this process's own: replicas sharing the data folder may record it at once.
+        tmp = path.with_name(f"{path.name}.{os.getpid()}.tmp")
         tmp.write_text(json.dumps(body, indent=2) + "\n", encoding="utf-8")
         os.replace(tmp, path)
 

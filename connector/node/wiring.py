@@ -287,6 +287,15 @@ async def running(
             if holder is not None
             else None
         )
+        if issuance is not None and holder is not None:
+            # Credentials an issuer delivered to one replica are presented by every replica of the node.
+            issuance.stored = lambda: coordination.signal("credentials", "stored")
+            reload_credentials = holder.reload_stored
+
+            def credentials_stored(_: str) -> None:
+                tasks.spawn(reload_credentials(), "credentials-reload")
+
+            coordination.on("credentials", credentials_stored)
         trust = TrustService(
             settings=config.trust,
             store=store,

@@ -32,7 +32,8 @@ async def test_health_of_a_running_node_then_of_none(authority, tmp_path):
     config = write_config(p, tmp_path)
     async with running_node(config):
         status, out, _ = await _health(config)
-        assert status == 0 and out.startswith(f"ok: {p.participant_id} (store ok, listeners "), out
+        assert status == 0 and out.startswith(f"ok: {p.participant_id} (store ok, "), out
+        assert "listeners data management protocol" in out and "trustMaterial ok" in out, out
         status, out, _ = await _health(config, "--json")
         assert status == 0 and json.loads(out)["status"] == "ok"
         status, out, _ = await _health(config, "--quiet")

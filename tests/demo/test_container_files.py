@@ -14,7 +14,7 @@ from packaging.requirements import Requirement
 from packaging.utils import canonicalize_name
 from ruamel.yaml import YAML
 
-from connector.demo.workspace import COMPOSE_PORTS
+from connector.demo.workspace import PORTS
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -44,7 +44,7 @@ def _version() -> str:
 def test_the_image_exposes_the_listeners_and_checks_the_nodes_health():
     final = _final_stage(_instructions((REPO / "Dockerfile").read_text()))
     exposed = {int(p) for word, args in final if word == "EXPOSE" for p in args.split()}
-    assert exposed == set(COMPOSE_PORTS.values()), exposed
+    assert exposed == set(PORTS.values()), exposed
     checks = [args for word, args in final if word == "HEALTHCHECK"]
     assert len(checks) == 1, checks
     options, _, command = checks[0].partition("CMD ")

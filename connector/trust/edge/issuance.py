@@ -73,6 +73,8 @@ class CredentialIssuance:
         self.clock = clock
         self.keeper = keeper
         self.max_message_bytes = max_message_bytes
+        # Told once credentials are stored (the node's other replicas present them too).
+        self.stored: Callable[[], None] = lambda: None
 
     # --- asking --------------------------------------------------------------------------------------------------
 
@@ -237,6 +239,7 @@ class CredentialIssuance:
         await self.store.run(keep)
         await self._settle(record.holder_pid, issuance.ISSUED, credentials=ids)
         await self.holder.reload_stored()
+        self.stored()
         log.info(
             "credentials received",
             extra={
