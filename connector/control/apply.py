@@ -29,7 +29,7 @@ from connector.control.outcome import (
 )
 from connector.control.pending import PendingStep, StepName
 from connector.control.ports import AgreementSigner, DataPlane, EvidenceSink, Tx, no_evidence
-from connector.control.steps import NEGOTIATION, TRANSFER, ProcessKind, Script, StepContext, kind_of, new_urn
+from connector.control.steps import NEGOTIATION, TRANSFER, ProcessKind, Script, StepContext, kind_of
 from connector.dsp.messages import (
     ContractAgreementMessage,
     ContractOfferMessage,
@@ -37,6 +37,7 @@ from connector.dsp.messages import (
     TransferRequestMessage,
 )
 from connector.dsp.vocabulary import NegotiationMessage, Role, TransferMessage
+from connector.ids import new_urn
 from connector.records.processes import Negotiation, OutboxEntry, Transfer
 from connector.store.sql import definitions as definitions_sql
 from connector.store.sql import processes as repo

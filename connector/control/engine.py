@@ -291,8 +291,9 @@ class Engine:
                 await asyncio.sleep((entry.not_before - now).total_seconds())
             retryable = False
             try:
+                # The body as queued goes on the wire as it is: never parsed again to be written again.
                 response = await self.peers.post(
-                    entry.url, entry.body, expected_peer=entry.peer_id, body_json=entry.body_json
+                    entry.url, None, expected_peer=entry.peer_id, body_json=entry.body_json
                 )
             except PeerUnavailable as exc:
                 retryable, last_error = True, exc.reason
