@@ -112,6 +112,63 @@ _POSTGRESQL_GUARDS = f"""
         END $$;
 """
 
+
+# An archived segment's rows may be removed, and only in the transaction that records the archive (which inserts
+# its id into evidence_removals, deletes, and deletes that row again): records up to the archive's last one, the
+# checkpoints before its anchor (kept: the live log continues from the head it signed) and their time-stamps, and
+# the subjects, parts and agreement signatures the archive holds. Anything else is refused as before.
+_REMOVING = "SELECT 1 FROM evidence_removals r JOIN evidence_archives a ON a.id = r.archive_id"
+_REMOVABLE = {
+    "evidence_records": f"EXISTS ({_REMOVING} WHERE OLD.seq <= a.last_seq)",
+    "evidence_checkpoints": f"EXISTS ({_REMOVING} WHERE OLD.count <= a.last_seq AND OLD.id <> a.checkpoint_id)",
+    "evidence_timestamps": f"EXISTS ({_REMOVING} WHERE OLD.checkpoint_id <> a.checkpoint_id)",
+    "evidence_subjects": f"EXISTS ({_REMOVING})",
+    "evidence_blobs": f"EXISTS ({_REMOVING})",
+    "agreement_signatures": f"EXISTS ({_REMOVING})",
+}
+
+
+def _sqlite_removable(table: str) -> str:
+    return f"""
+        DROP TRIGGER IF EXISTS {table}_no_delete;
+        CREATE TRIGGER {table}_no_delete BEFORE DELETE ON {table} WHEN NOT {_REMOVABLE[table]}
+        BEGIN SELECT RAISE(ABORT, 'evidence.append_only: {table} rows cannot be deleted'); END;
+    """
+
+
+_POSTGRESQL_REMOVABLE = (
+    """
+        CREATE FUNCTION evidence_removable() RETURNS trigger LANGUAGE plpgsql AS $$
+        DECLARE
+            allowed BOOLEAN;
+        BEGIN
+"""
+    + "".join(
+        f"""            {"IF" if i == 0 else "ELSIF"} TG_TABLE_NAME = '{table}' THEN
+                allowed := {condition};
+"""
+        for i, (table, condition) in enumerate(_REMOVABLE.items())
+    )
+    + """            ELSE
+                allowed := FALSE;
+            END IF;
+            IF NOT allowed THEN
+                RAISE EXCEPTION 'evidence.append_only: % rows cannot be deleted', TG_TABLE_NAME
+                    USING ERRCODE = 'integrity_constraint_violation';
+            END IF;
+            RETURN OLD;
+        END $$;
+"""
+    + "".join(
+        f"""
+        DROP TRIGGER IF EXISTS {table}_no_delete ON {table};
+        CREATE TRIGGER {table}_no_delete BEFORE DELETE ON {table}
+            FOR EACH ROW EXECUTE FUNCTION evidence_removable();"""
+        for table in _REMOVABLE
+    )
+)
+
+
 MIGRATIONS: tuple[Migration, ...] = (
     Migration(
         1,
@@ -420,5 +477,53 @@ MIGRATIONS: tuple[Migration, ...] = (
         """
         ALTER TABLE data_flows ADD COLUMN delivered_at TEXT;
         """,
+    ),
+    Migration(
+        9,
+        "content kept once by its hash (evidence subjects and their parts, large column values); evidence archives",
+        """
+        CREATE TABLE evidence_blobs (
+            id $row_key,
+            sha256 TEXT NOT NULL,
+            body TEXT NOT NULL
+        );
+        CREATE UNIQUE INDEX evidence_blobs_by_hash ON evidence_blobs(sha256);
+        CREATE TABLE content_blobs (
+            id $row_key,
+            sha256 TEXT NOT NULL,
+            body TEXT NOT NULL
+        );
+        CREATE UNIQUE INDEX content_blobs_by_hash ON content_blobs(sha256);
+        CREATE TABLE evidence_archives (
+            id $row_key,
+            first_seq $integer NOT NULL,
+            last_seq $integer NOT NULL,
+            head TEXT NOT NULL,
+            checkpoint_id $integer NOT NULL,
+            file TEXT NOT NULL,
+            sha256 TEXT NOT NULL,
+            at TEXT NOT NULL,
+            jws TEXT NOT NULL
+        );
+        CREATE TABLE evidence_removals (
+            archive_id $integer PRIMARY KEY
+        );
+        """,
+        only={
+            "sqlite": f"""
+        CREATE TRIGGER evidence_blobs_no_update BEFORE UPDATE ON evidence_blobs
+        BEGIN SELECT RAISE(ABORT, 'evidence.append_only: evidence_blobs rows cannot be changed'); END;
+        {_sqlite_append_only("evidence_archives")}
+        {"".join(_sqlite_removable(table) for table in _REMOVABLE)}
+        """,
+            "postgresql": _POSTGRESQL_REMOVABLE
+            + """
+        CREATE TRIGGER evidence_blobs_no_update BEFORE UPDATE ON evidence_blobs
+            FOR EACH ROW EXECUTE FUNCTION evidence_append_only();
+        CREATE TRIGGER evidence_blobs_no_truncate BEFORE TRUNCATE ON evidence_blobs
+            FOR EACH STATEMENT EXECUTE FUNCTION evidence_append_only();
+"""
+            + _postgresql_append_only("evidence_archives"),
+        },
     ),
 )

@@ -73,6 +73,8 @@ LOCK_WAIT = 5.0
 EVIDENCE_TABLES = (
     "evidence_records",
     "evidence_subjects",
+    "evidence_blobs",
+    "evidence_archives",
     "evidence_checkpoints",
     "evidence_timestamps",
     "agreement_signatures",

@@ -3,6 +3,8 @@ guards that keep what was written as it was."""
 
 from __future__ import annotations
 
+import json
+
 import pytest
 
 from connector.evidence.chain import GENESIS, ChainHead, Record, next_record, verify_chain
@@ -110,6 +112,10 @@ async def test_a_record_that_does_not_extend_the_chain_is_refused(backend):
         "DELETE FROM evidence_timestamps",
         "UPDATE agreement_signatures SET status = 'signed'",
         "DELETE FROM agreement_signatures",
+        "UPDATE evidence_blobs SET body = '{}'",
+        "DELETE FROM evidence_blobs",
+        "UPDATE evidence_archives SET last_seq = 0",
+        "DELETE FROM evidence_archives",
     ],
 )
 async def test_evidence_once_written_cannot_be_changed_or_deleted(backend, statement):
@@ -118,6 +124,12 @@ async def test_evidence_once_written_cannot_be_changed_or_deleted(backend, state
     def fill(tx: Tx) -> None:
         _append(tx, 2)
         sql.insert_subject(tx, "a" * 64, b'{"x":1}')
+        # as a store written before subjects were kept in evidence_blobs holds them
+        tx.execute("INSERT INTO evidence_subjects(sha256, body) VALUES (?, ?)", ["b" * 64, '{"x":2}'])
+        tx.execute(
+            "INSERT INTO evidence_archives(first_seq, last_seq, head, checkpoint_id, file, sha256, at, jws) "
+            "VALUES (1, 0, 'h', 1, 'f', 's', '2030', 'jws')"
+        )
         checkpoint = sql.insert_checkpoint(tx, 2, "h", "2030", "jws")
         sql.insert_timestamp(tx, StoredTimestamp(checkpoint, "2030", "tsa", "1", b"\x30\x00"))
         sql.put_signature(tx, StoredSignature("a1", "provider", UNSIGNED, "did:web:p", None, None, None, "2030"))
@@ -202,3 +214,54 @@ async def test_the_first_signature_per_agreement_and_role_is_the_one_kept(store)
     assert await store.read(sql.signatures_of, "a1") == {"provider": own, "consumer": peer}
     assert await store.read(sql.signatures_of, "none") == {}
     assert await store.read(sql.signature_rows) == [other, peer, own]
+
+
+def _signature_jws(cert: str) -> str:
+    import base64
+    import json
+
+    header = json.dumps({"alg": "ES256", "typ": "dsp-agreement+jws", "x5c": [cert]}).encode()
+    return base64.urlsafe_b64encode(header).rstrip(b"=").decode() + "..c2ln"
+
+
+async def test_large_subjects_are_kept_in_parts_once_and_read_back_exactly(store):
+    from connector.canonical import canonical_bytes, sha256_hex
+
+    cert = "MII" + "Q" * 900
+    policy = {"permission": [{"action": "use", "constraint": [{"leftOperand": "purpose", "rightOperand": "x" * 600}]}]}
+    messages = [
+        {"@type": "ContractAgreementMessage", "agreement": {"@id": f"urn:a{i}", **policy}, "sig": _signature_jws(cert)}
+        for i in range(3)
+    ]
+    bodies = {sha256_hex(canonical_bytes(m)): canonical_bytes(m) for m in messages}
+
+    def fill(tx: Tx) -> None:
+        for (sha, body), message in zip(bodies.items(), messages):
+            sql.insert_subject(tx, sha, body, message)
+
+    await store.run(fill)
+    found = await store.read(sql.subjects, list(bodies))
+    assert found == {sha: body.decode() for sha, body in bodies.items()}
+    kept = await store.read(lambda tx: [r[0] for r in tx.execute("SELECT body FROM evidence_blobs").fetchall()])
+    assert sum(cert in row for row in kept) == 1  # the certificate once, not once per message
+    assert sum(json.dumps("x" * 600) in row for row in kept) == 1  # the policy's large value once
+    rows = await store.read(lambda tx: dict(sql.subject_rows(tx)))
+    assert all(sha256_hex(text.encode()) == sha for sha, text in rows.items()) and set(bodies) <= set(rows)
+
+
+async def test_a_signature_is_kept_once_with_the_message_that_carried_it_and_read_back(store):
+    from connector.canonical import canonical_bytes, sha256_hex
+
+    jws = _signature_jws("MII" + "R" * 900)
+    message = {"@type": "ContractAgreementMessage", "signature": jws}
+    body = canonical_bytes(message)
+
+    def fill(tx: Tx) -> None:
+        sql.put_signature(tx, StoredSignature("a1", "provider", SIGNED, "did:web:p", jws, None, None, "2030"))
+        sql.insert_subject(tx, sha256_hex(body), body, message)
+
+    await store.run(fill)
+    assert (await store.read(sql.signatures_of, "a1"))["provider"].jws == jws
+    assert [s.jws for s in await store.read(sql.signature_rows)] == [jws]
+    column = await store.read(lambda tx: tx.execute("SELECT jws FROM agreement_signatures").fetchone()[0])
+    assert len(column) < 100  # a reference to the row the message shares

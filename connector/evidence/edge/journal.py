@@ -5,7 +5,7 @@ credential check, a seal), so a record is committed exactly when the change it d
 with it. The head is kept in memory so an append costs one insert; a head left advanced by a transaction that
 was rolled back afterwards (or passed by another process appending to the same PostgreSQL database) is caught by
 the table's chain trigger on the next append, which then re-reads the committed head under the chain's lock and
-retries once. The refused insert runs in a savepoint, so that the transaction stays usable in PostgreSQL too. So
+retries once. A refused insert leaves the transaction usable (in PostgreSQL it runs in a savepoint). So
 the memory can be wrong only about records that no longer exist, never about what is stored.
 """
 
@@ -106,8 +106,7 @@ class Journal:
         for attempt in (1, 2):
             record = next_record(self._head, at, kind, process_id, peer, subject_sha256, fields)
             try:
-                with db.savepoint():
-                    tables.insert_record(db, record)
+                tables.insert_record_checked(db, record)
             except StoreConflict:
                 if attempt == 2:
                     raise
@@ -118,7 +117,7 @@ class Journal:
                 continue
             break
         if body is not None and subject_sha256 is not None:
-            tables.insert_subject(db, subject_sha256, body)
+            tables.insert_subject(db, subject_sha256, body, subject)
         self._head = record.head
         self.appended += 1
         if self._last is not None and process_id is not None:
