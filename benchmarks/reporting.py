@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import os
 import statistics
+import uuid
 from collections.abc import Iterable, Sequence
 from dataclasses import asdict, dataclass
 from typing import Any
@@ -66,6 +67,7 @@ def report(title: str, figures: Sequence[Figure], details: dict[str, Any] | None
         print("  details: " + json.dumps(details, indent=None, default=str))
     path = os.environ.get("BENCH_RESULTS")
     if path:
+        run = uuid.uuid4().hex  # tells the figures of a later run of the same benchmark from these
         with open(path, "a", encoding="utf-8") as out:
             for figure in figures:
-                out.write(json.dumps({"benchmark": title, **asdict(figure), "meets": figure.meets}) + "\n")
+                out.write(json.dumps({"benchmark": title, "run": run, **asdict(figure), "meets": figure.meets}) + "\n")
