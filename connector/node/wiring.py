@@ -33,6 +33,7 @@ from connector.control.decisions import PolicyDecisions
 from connector.dataplane.data_plane import LISTENER as DATA_LISTENER
 from connector.dataplane.data_plane import DataPlane
 from connector.dataplane.management import DataRoutes
+from connector.evidence.edge.archive import FOLDER as ARCHIVE_FOLDER
 from connector.evidence.edge.routes import EvidenceRoutes
 from connector.evidence.edge.service import NodeEvidence, signing_identity
 from connector.evidence.recorder import no_evidence
@@ -198,6 +199,7 @@ async def running(config: Config, clock: Callable[[], datetime] = _utcnow) -> As
                 outgoing,
                 AgreementDocuments(store, holder, fetcher).for_agreement if holder is not None else None,
                 clock,
+                config.node.data_dir / ARCHIVE_FOLDER,
             )
         elif config.evidence.enabled:
             log.warning("no evidence log: the node has no signing identity (protocol.insecure_http)")

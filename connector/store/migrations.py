@@ -128,6 +128,41 @@ _REMOVABLE = {
 }
 
 
+# With its older records archived, the live log's first record follows the last archive's head (and a copy of such
+# a store, its archive rows first, starts there): where no record is left, the chain goes on from that archive.
+_SQLITE_CHAIN_AFTER_ARCHIVES = f"""
+        DROP TRIGGER evidence_records_chain;
+        CREATE TRIGGER evidence_records_chain BEFORE INSERT ON evidence_records
+        WHEN NEW.seq IS NOT COALESCE(
+                (SELECT MAX(seq) FROM evidence_records), (SELECT MAX(last_seq) FROM evidence_archives), 0) + 1
+          OR NEW.prev IS NOT COALESCE(
+                (SELECT hash FROM evidence_records WHERE seq = NEW.seq - 1),
+                (SELECT head FROM evidence_archives WHERE last_seq = NEW.seq - 1),
+                '{_GENESIS}')
+        BEGIN SELECT RAISE(ABORT, 'evidence.chain: a record must follow the last one'); END;
+"""
+_POSTGRESQL_CHAIN_AFTER_ARCHIVES = f"""
+        CREATE OR REPLACE FUNCTION evidence_chain() RETURNS trigger LANGUAGE plpgsql AS $$
+        DECLARE
+            last_seq BIGINT;
+            last_hash TEXT;
+        BEGIN
+            PERFORM pg_advisory_xact_lock({CHAIN_LOCK});
+            SELECT seq, hash INTO last_seq, last_hash FROM evidence_records ORDER BY seq DESC LIMIT 1;
+            IF NOT FOUND THEN
+                SELECT a.last_seq, a.head INTO last_seq, last_hash FROM evidence_archives a
+                    ORDER BY a.last_seq DESC LIMIT 1;
+            END IF;
+            IF NEW.seq IS DISTINCT FROM COALESCE(last_seq, 0) + 1
+               OR NEW.prev IS DISTINCT FROM COALESCE(last_hash, '{_GENESIS}') THEN
+                RAISE EXCEPTION 'evidence.chain: a record must follow the last one'
+                    USING ERRCODE = 'integrity_constraint_violation';
+            END IF;
+            RETURN NEW;
+        END $$;
+"""
+
+
 def _sqlite_removable(table: str) -> str:
     return f"""
         DROP TRIGGER IF EXISTS {table}_no_delete;
@@ -515,8 +550,10 @@ MIGRATIONS: tuple[Migration, ...] = (
         BEGIN SELECT RAISE(ABORT, 'evidence.append_only: evidence_blobs rows cannot be changed'); END;
         {_sqlite_append_only("evidence_archives")}
         {"".join(_sqlite_removable(table) for table in _REMOVABLE)}
+        {_SQLITE_CHAIN_AFTER_ARCHIVES}
         """,
             "postgresql": _POSTGRESQL_REMOVABLE
+            + _POSTGRESQL_CHAIN_AFTER_ARCHIVES
             + """
         CREATE TRIGGER evidence_blobs_no_update BEFORE UPDATE ON evidence_blobs
             FOR EACH ROW EXECUTE FUNCTION evidence_append_only();

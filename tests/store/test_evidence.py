@@ -4,11 +4,12 @@ guards that keep what was written as it was."""
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 
 import pytest
 
 from connector.evidence.chain import GENESIS, ChainHead, Record, next_record, verify_chain
-from connector.records.evidence import SIGNED, UNSIGNED, VERIFIED, StoredSignature, StoredTimestamp
+from connector.records.evidence import SIGNED, UNSIGNED, VERIFIED, StoredArchive, StoredSignature, StoredTimestamp
 from connector.store.errors import StoreConflict
 from connector.store.interface import Tx
 from connector.store.sql import evidence as sql
@@ -265,3 +266,74 @@ async def test_a_signature_is_kept_once_with_the_message_that_carried_it_and_rea
     assert [s.jws for s in await store.read(sql.signature_rows)] == [jws]
     column = await store.read(lambda tx: tx.execute("SELECT jws FROM agreement_signatures").fetchone()[0])
     assert len(column) < 100  # a reference to the row the message shares
+
+
+async def test_an_archived_segment_leaves_the_live_log_which_goes_on_from_its_checkpoint(store):
+    def fill(tx: Tx) -> tuple[list[Record], list[int]]:
+        written = _append(tx, 6)
+        ids = [sql.insert_checkpoint(tx, n, written[n - 1].hash, f"2030-0{n}", f"jws{n}") for n in (2, 4, 6)]
+        for checkpoint in ids:
+            sql.insert_timestamp(tx, StoredTimestamp(checkpoint, "2030", "tsa", str(checkpoint), b"\x30\x00"))
+        return written, ids
+
+    written, ids = await store.run(fill)
+    archive = StoredArchive(0, 1, 4, written[3].hash, ids[1], "evidence-1-4.json", "s" * 64, "2030-05", "jws")
+    archive_id = await store.run(sql.remove_archived, archive)
+
+    assert await store.read(sql.archives) == [replace(archive, id=archive_id)]
+    rows = await store.read(lambda tx: list(sql.record_rows(tx, 1)))
+    assert [r["seq"] for r in rows] == [5, 6] and verify_chain(rows, written[3].hash, start_seq=5).ok
+    assert [c.count for c in await store.read(sql.checkpoints)] == [4, 6]  # its own checkpoint stays
+    assert sorted(t.checkpoint_id for t in await store.read(sql.timestamps)) == ids[1:]
+    assert await store.read(sql.subjects, [f"{1:064x}"]) == {}  # no subjects were kept by these records
+    more = await store.run(_append, 2)  # the chain goes on from the live head
+    assert [r.seq for r in more] == [7, 8] and await store.read(sql.head) == more[-1].head
+
+    # Outside the transaction that records an archive, nothing may be removed, not even what an archive holds.
+    for statement in (
+        "DELETE FROM evidence_records WHERE seq <= 5",
+        f"DELETE FROM evidence_checkpoints WHERE id = {ids[1]}",
+    ):
+        with pytest.raises(StoreConflict, match="evidence"):
+            await store.run(lambda tx, s=statement: tx.execute(s))
+    assert await store.read(sql.count) == 4 and len(await store.read(sql.checkpoints)) == 2
+
+
+async def test_an_archive_cannot_remove_its_own_checkpoint_or_records_past_it(backend):
+    store = backend.store
+    written = await store.run(_append, 4)
+    checkpoint = await store.run(sql.insert_checkpoint, 2, written[1].hash, "2030", "jws")
+
+    def sneaky(tx: Tx) -> None:
+        archive_id = sql.remove_archived(
+            tx, StoredArchive(0, 1, 2, written[1].hash, checkpoint, "f", "s", "2030", "jws")
+        )
+        tx.execute("INSERT INTO evidence_removals(archive_id) VALUES (?)", [archive_id])
+        tx.execute("DELETE FROM evidence_records WHERE seq = 3")
+
+    with pytest.raises(StoreConflict, match="evidence"):
+        await store.run(sneaky)
+    assert await store.read(sql.count) == 4 and await store.read(sql.archives) == []
+
+
+async def test_where_no_record_is_left_the_chain_goes_on_from_the_last_archive(store):
+    # As a copy of an archived store begins: its archive rows first, then its live records.
+    head = ChainHead(40, "a" * 64)
+    archive = StoredArchive(0, 1, head.count, head.hash, 7, "evidence-1-40.json", "s" * 64, "2030", "jws")
+    await store.run(
+        lambda tx: tx.execute(
+            "INSERT INTO evidence_archives(first_seq, last_seq, head, checkpoint_id, file, sha256, at, jws) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+            [1, archive.last_seq, archive.head, 7, archive.file, archive.sha256, archive.at, archive.jws],
+        )
+    )
+
+    def record(after: ChainHead) -> Record:
+        return next_record(after, "2030-01-01T00:00:00.000000Z", "x.y", None, None, None, {})
+
+    for refused in (record(ChainHead(0, GENESIS)), record(ChainHead(40, "b" * 64)), record(ChainHead(41, "a" * 64))):
+        with pytest.raises(StoreConflict):
+            await store.run(sql.insert_record, refused)
+    following = record(head)
+    await store.run(sql.insert_record, following)
+    assert await store.read(sql.head) == following.head and following.seq == 41

@@ -1,8 +1,9 @@
 """The statements of the evidence tables: the hash-chained records, their subjects, signed checkpoints, their
-time-stamps, and agreement signatures.
+time-stamps, agreement signatures, and the archives older records were moved to.
 
 Rows are only ever inserted: the tables refuse UPDATE and DELETE, and `evidence_records` refuses any insert that
-does not extend the chain by exactly one record (migration 5).
+does not extend the chain by exactly one record (migration 5). The one exception is `remove_archived`: in the
+transaction that records an archive, the records it holds and the checkpoints before its own may go (migration 9).
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ from typing import Any
 from connector.canonical import canonical_bytes
 from connector.evidence.chain import GENESIS, ChainHead, Record
 from connector.records import content
-from connector.records.evidence import StoredCheckpoint, StoredSignature, StoredTimestamp, row_json
+from connector.records.evidence import StoredArchive, StoredCheckpoint, StoredSignature, StoredTimestamp, row_json
 from connector.store.interface import Tx
 from connector.store.migrations import CHAIN_LOCK, SPELLINGS
 from connector.store.sql.content import EVIDENCE as BLOBS
@@ -26,6 +27,7 @@ SUBJECTS = "evidence_subjects"
 CHECKPOINTS = "evidence_checkpoints"
 TIMESTAMPS = "evidence_timestamps"
 SIGNATURES = "agreement_signatures"
+ARCHIVES = "evidence_archives"
 
 _RECORD_COLUMNS = "seq, at, kind, process_id, peer, subject_sha256, data, prev, hash"
 _INSERT_RECORD = f"INSERT INTO {RECORDS}({_RECORD_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)"
@@ -339,3 +341,44 @@ def signature_rows(tx: Tx) -> list[StoredSignature]:
     rows = tx.execute(f"SELECT {_SIGNATURE_COLUMNS} FROM {SIGNATURES} ORDER BY agreement_id, role").fetchall()
     cache: dict[str, str] = {}
     return [_signature(tx, r, cache) for r in rows]
+
+
+# --- archives ---------------------------------------------------------------------------------------------
+
+_ARCHIVE_COLUMNS = "first_seq, last_seq, head, checkpoint_id, file, sha256, at, jws"
+
+
+def archives(tx: Tx) -> list[StoredArchive]:
+    """The archives in the order they were made (each continues the one before)."""
+    rows = tx.execute(f"SELECT id, {_ARCHIVE_COLUMNS} FROM {ARCHIVES} ORDER BY id").fetchall()
+    return [StoredArchive.from_row(r) for r in rows]
+
+
+def remove_archived(tx: Tx, archive: StoredArchive) -> int:
+    """Record `archive` (its id is assigned here) and remove what it holds from the live log: its records, and the
+    checkpoints it covers before its own (with their time-stamps). Its own checkpoint stays: the live log continues
+    from the head it signed. Subjects and agreement signatures stay too (parts are shared with later records).
+    The guards allow these deletes only while the archive's id is in `evidence_removals`, i.e. in here."""
+    cursor = tx.execute(
+        f"INSERT INTO {ARCHIVES}({_ARCHIVE_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?) RETURNING id",
+        [
+            archive.first_seq,
+            archive.last_seq,
+            archive.head,
+            archive.checkpoint_id,
+            archive.file,
+            archive.sha256,
+            archive.at,
+            archive.jws,
+        ],
+    )
+    archive_id = int(cursor.fetchone()[0])
+    tx.execute("INSERT INTO evidence_removals(archive_id) VALUES (?)", [archive_id])
+    covered = f"SELECT id FROM {CHECKPOINTS} WHERE count <= ? AND id <> ?"
+    tx.execute(
+        f"DELETE FROM {TIMESTAMPS} WHERE checkpoint_id IN ({covered})", [archive.last_seq, archive.checkpoint_id]
+    )
+    tx.execute(f"DELETE FROM {CHECKPOINTS} WHERE count <= ? AND id <> ?", [archive.last_seq, archive.checkpoint_id])
+    tx.execute(f"DELETE FROM {RECORDS} WHERE seq <= ?", [archive.last_seq])
+    tx.execute("DELETE FROM evidence_removals WHERE archive_id = ?", [archive_id])
+    return archive_id
