@@ -82,26 +82,31 @@ def _postgresql_append_only(table: str) -> str:
 # Refusals raise SQLSTATE 23000 (integrity_constraint_violation), as a refused constraint does. The chain check
 # first takes CHAIN_LOCK until the appending transaction ends: then, in READ COMMITTED, the head it reads is the
 # committed one of every other connection, so two processes appending make one chain, never a fork.
-_POSTGRESQL_GUARDS = f"""
-        -- SQLite's index on process_id keeps equal keys in rowid (seq) order, so "the latest record about a process"
-        -- reads one entry; PostgreSQL's keeps them in no useful order, and its planner then prefers to walk the
-        -- primary key backwards through the log until it meets the process: seq goes in the index.
-        DROP INDEX evidence_records_by_process;
-        CREATE INDEX evidence_records_by_process ON evidence_records(process_id, seq) WHERE process_id IS NOT NULL;
-        CREATE FUNCTION evidence_chain() RETURNS trigger LANGUAGE plpgsql AS $$
+def _postgresql_chain(create: str, otherwise: str = "") -> str:
+    """The chain check's function: `otherwise` reads the head to follow when no record is left."""
+    return f"""        {create} evidence_chain() RETURNS trigger LANGUAGE plpgsql AS $$
         DECLARE
             last_seq BIGINT;
             last_hash TEXT;
         BEGIN
             PERFORM pg_advisory_xact_lock({CHAIN_LOCK});
-            SELECT seq, hash INTO last_seq, last_hash FROM evidence_records ORDER BY seq DESC LIMIT 1;
+            SELECT seq, hash INTO last_seq, last_hash FROM evidence_records ORDER BY seq DESC LIMIT 1;{otherwise}
             IF NEW.seq IS DISTINCT FROM COALESCE(last_seq, 0) + 1
                OR NEW.prev IS DISTINCT FROM COALESCE(last_hash, '{_GENESIS}') THEN
                 RAISE EXCEPTION 'evidence.chain: a record must follow the last one'
                     USING ERRCODE = 'integrity_constraint_violation';
             END IF;
             RETURN NEW;
-        END $$;
+        END $$;"""
+
+
+_POSTGRESQL_GUARDS = f"""
+        -- SQLite's index on process_id keeps equal keys in rowid (seq) order, so "the latest record about a process"
+        -- reads one entry; PostgreSQL's keeps them in no useful order, and its planner then prefers to walk the
+        -- primary key backwards through the log until it meets the process: seq goes in the index.
+        DROP INDEX evidence_records_by_process;
+        CREATE INDEX evidence_records_by_process ON evidence_records(process_id, seq) WHERE process_id IS NOT NULL;
+{_postgresql_chain("CREATE FUNCTION")}
         CREATE TRIGGER evidence_records_chain BEFORE INSERT ON evidence_records
             FOR EACH ROW EXECUTE FUNCTION evidence_chain();
         CREATE FUNCTION evidence_append_only() RETURNS trigger LANGUAGE plpgsql AS $$
@@ -141,26 +146,18 @@ _SQLITE_CHAIN_AFTER_ARCHIVES = f"""
                 '{_GENESIS}')
         BEGIN SELECT RAISE(ABORT, 'evidence.chain: a record must follow the last one'); END;
 """
-_POSTGRESQL_CHAIN_AFTER_ARCHIVES = f"""
-        CREATE OR REPLACE FUNCTION evidence_chain() RETURNS trigger LANGUAGE plpgsql AS $$
-        DECLARE
-            last_seq BIGINT;
-            last_hash TEXT;
-        BEGIN
-            PERFORM pg_advisory_xact_lock({CHAIN_LOCK});
-            SELECT seq, hash INTO last_seq, last_hash FROM evidence_records ORDER BY seq DESC LIMIT 1;
+_POSTGRESQL_CHAIN_AFTER_ARCHIVES = (
+    "\n"
+    + _postgresql_chain(
+        "CREATE OR REPLACE FUNCTION",
+        """
             IF NOT FOUND THEN
                 SELECT a.last_seq, a.head INTO last_seq, last_hash FROM evidence_archives a
                     ORDER BY a.last_seq DESC LIMIT 1;
-            END IF;
-            IF NEW.seq IS DISTINCT FROM COALESCE(last_seq, 0) + 1
-               OR NEW.prev IS DISTINCT FROM COALESCE(last_hash, '{_GENESIS}') THEN
-                RAISE EXCEPTION 'evidence.chain: a record must follow the last one'
-                    USING ERRCODE = 'integrity_constraint_violation';
-            END IF;
-            RETURN NEW;
-        END $$;
-"""
+            END IF;""",
+    )
+    + "\n"
+)
 
 
 def _sqlite_removable(table: str) -> str:

@@ -12,13 +12,13 @@ from __future__ import annotations
 
 import base64
 import json
-import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from connector.canonical import sha256_hex
 from connector.evidence.chain import GENESIS
+from connector.keys import write_public_file
 from connector.records.evidence import StoredArchive, StoredCheckpoint, StoredTimestamp
 from connector.store.interface import Tx
 from connector.store.sql import evidence as tables
@@ -94,13 +94,8 @@ def gather(db: Tx, node: str, segment: Segment) -> bytes:
 def write(folder: Path, name: str, data: bytes, manifest: str) -> None:
     """Write the archive and its signed manifest, each complete on disk before it has its name."""
     folder.mkdir(parents=True, exist_ok=True)
-    for path, content in ((folder / name, data), (folder / (name + SIGNATURE_SUFFIX), manifest.encode("ascii"))):
-        partial = path.with_name(path.name + ".partial")
-        with open(partial, "wb") as out:
-            out.write(content)
-            out.flush()
-            os.fsync(out.fileno())
-        os.replace(partial, path)
+    write_public_file(folder / name, data)
+    write_public_file(folder / (name + SIGNATURE_SUFFIX), manifest.encode("ascii"))
 
 
 @dataclass(frozen=True)
