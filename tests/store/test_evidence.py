@@ -9,6 +9,7 @@ from dataclasses import replace
 import pytest
 
 from connector.evidence.chain import GENESIS, ChainHead, Record, next_record, verify_chain
+from connector.evidence.edge.archive import next_segment
 from connector.records.evidence import SIGNED, UNSIGNED, VERIFIED, StoredArchive, StoredSignature, StoredTimestamp
 from connector.store.errors import StoreConflict
 from connector.store.interface import Tx
@@ -337,3 +338,24 @@ async def test_where_no_record_is_left_the_chain_goes_on_from_the_last_archive(s
     following = record(head)
     await store.run(sql.insert_record, following)
     assert await store.read(sql.head) == following.head and following.seq == 41
+
+
+async def test_the_next_segment_to_archive_ends_at_a_checkpoint_old_enough_and_within_its_size(store):
+    def fill(tx: Tx) -> None:
+        written = _append(tx, 12)
+        for n, at in ((3, "2030-01-03"), (6, "2030-01-06"), (9, "2030-01-09"), (12, "2030-01-12")):
+            sql.insert_checkpoint(tx, n, written[n - 1].hash, at, f"jws{n}")
+
+    await store.run(fill)
+    segment = await store.read(next_segment, "2030-01-10")
+    assert segment is not None and (segment.first, segment.prev, segment.anchor.count) == (1, GENESIS, 9)
+    assert (await store.read(next_segment, "2030-01-10", 7)).anchor.count == 6  # within 7 records
+    assert (await store.read(next_segment, "2030-01-10", 2)).anchor.count == 3  # none within: the shortest
+    assert await store.read(next_segment, "2030-01-02") is None  # no checkpoint old enough
+    assert (await store.read(next_segment, "2030-02-01")).anchor.count == 9  # the last one has no record after it
+    head = (await store.read(lambda tx: list(sql.record_rows(tx, 6, 6))))[0]
+    sixth = [c for c in await store.read(sql.checkpoints) if c.count == 6][0]
+    archive = StoredArchive(0, 1, 6, head["hash"], sixth.id, "f", "s", "2030", "jws")
+    await store.run(sql.remove_archived, archive)
+    following = await store.read(next_segment, "2030-01-10")
+    assert (following.first, following.prev, following.anchor.count) == (7, head["hash"], 9)

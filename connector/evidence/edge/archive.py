@@ -26,6 +26,7 @@ from connector.store.sql import evidence as tables
 FOLDER = "evidence-archives"  # below the node's data folder
 TYPE = "connector-evidence-archive"
 SIGNATURE_SUFFIX = ".jws"
+MAX_RECORDS = 200_000  # per archive, where the checkpoints allow: an archive is put together in memory
 
 
 @dataclass(frozen=True)
@@ -37,17 +38,19 @@ class Segment:
     anchor: StoredCheckpoint
 
 
-def next_segment(db: Tx, cutoff: str) -> Segment | None:
+def next_segment(db: Tx, cutoff: str, most: int = MAX_RECORDS) -> Segment | None:
     """From the record after the last archive up to the newest checkpoint made at or before `cutoff` (an RFC 3339
-    UTC time, compared as text: the node writes them all alike) that some live record follows."""
+    UTC time, compared as text: the node writes them all alike) that some live record follows, within `most`
+    records if a checkpoint allows (an archive is made in memory; the next one takes the rest)."""
     done = tables.archives(db)
     first, prev = (done[-1].last_seq + 1, done[-1].head) if done else (1, GENESIS)
     head = tables.head(db).count
-    chosen = None
-    for checkpoint in tables.checkpoints(db):
-        if first <= checkpoint.count < head and checkpoint.at <= cutoff:
-            chosen = checkpoint if chosen is None or checkpoint.count >= chosen.count else chosen
-    return None if chosen is None else Segment(first, prev, chosen)
+    eligible = [c for c in tables.checkpoints(db) if first <= c.count < head and c.at <= cutoff]
+    if not eligible:
+        return None
+    within = [c for c in eligible if c.count - first < most]
+    chosen = max(within, key=lambda c: c.count) if within else min(eligible, key=lambda c: c.count)
+    return Segment(first, prev, chosen)
 
 
 def _checkpoint_json(checkpoint: StoredCheckpoint, stamps: list[StoredTimestamp]) -> dict[str, Any]:
