@@ -7,7 +7,9 @@ Runs a number of negotiations to FINALIZED (after a warm-up) between the data sp
 - packed size: the size of `VACUUM INTO` a copy (no free pages, every table and index rebuilt full), i.e. the
   bytes the content itself needs.
 Bytes per negotiation are the growth divided by the negotiations; the growth of each table and index (dbstat) is
-listed too. Nothing is timed.
+listed too. With retention (`connector evidence archive`), the log is archived after the warm-up and again after
+the run, and the live store's packed growth is reported as well (the records moved to the archive files; their
+size per negotiation is listed). Nothing is timed.
 
     python benchmarks/bench_storage.py [--negotiations 300] [--json]
 """
@@ -24,7 +26,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from bench_negotiation import data_space, latency, throughput
+import aiohttp
+from bench_negotiation import api, data_space, latency, throughput
 from reporting import Figure, report
 
 TARGET_BYTES = 8 * 1024
@@ -54,6 +57,12 @@ def sizes(path: Path, scratch: Path) -> dict[str, object]:
     return {"logical": logical, "packed": packed, "tables": tables}
 
 
+async def archive(node: dict) -> dict:
+    """Archive the node's log up to a checkpoint made now."""
+    async with aiohttp.ClientSession() as session:
+        return await api(session, node, "POST", "/v1/evidence/archives", {"olderThanDays": 0})
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--negotiations", type=int, default=300, help="negotiations measured (1000 for the full run)")
@@ -68,8 +77,15 @@ def main() -> None:
         before = sizes(store, root)
         _, finalized = asyncio.run(throughput(provider, consumer, args.negotiations, args.concurrency))
         after = sizes(store, root)
+        asyncio.run(archive(provider))  # the warm-up's records and those before the run
+        archived_before = sizes(store, root)
+        _, archived_run = asyncio.run(throughput(provider, consumer, args.negotiations, args.concurrency))
+        moved = asyncio.run(archive(provider))
+        archived_after = sizes(store, root)
     finally:
         space.stop()
+    archive_bytes = Path(moved["path"]).stat().st_size / max(1, archived_run)
+    live = (archived_after["packed"] - archived_before["packed"]) / max(1, archived_run)  # type: ignore[operator]
     done = max(1, finalized)
     logical = (after["logical"] - before["logical"]) / done  # type: ignore[operator]
     packed = (after["packed"] - before["packed"]) / done  # type: ignore[operator]
@@ -81,6 +97,11 @@ def main() -> None:
         "negotiations": finalized,
         "bytes_per_negotiation": {"logical": round(logical), "packed": round(packed)},
         "by_table_packed": dict(sorted(((k, v) for k, v in grown.items() if v), key=lambda kv: -kv[1])),
+        "with_retention": {
+            "negotiations": archived_run,
+            "live_bytes_per_negotiation_packed": round(live),
+            "archive_file_bytes_per_negotiation": round(archive_bytes),
+        },
     }
     if args.json:
         print(json.dumps(result, indent=2))
@@ -97,6 +118,7 @@ def main() -> None:
                 before=BEFORE_KIB,
             ),
             Figure("store per negotiation, logical (checkpointed file)", logical / 1024, "KiB", None, "max"),
+            Figure("live store per negotiation, log archived", live / 1024, "KiB", TARGET_BYTES / 1024, "max"),
         ],
         details=result,
     )
