@@ -1,16 +1,17 @@
 """Archive files of the evidence log: what a closed segment of the chain held, written out so that its records can
 leave the live store, and read back to verify the chain across archives.
 
-An archive `evidence-<first>-<last>.json` holds the segment's records as stored, the subjects they name, and the
-signed checkpoints up to its last record (the last of them, its anchor, commits to its final hash and stays in
-the live store) with their RFC 3161 time-stamps. Beside it, `<file>.jws` is the node's signed manifest
-(connector.evidence.archive): the segment's bounds, the hash before it and its final hash, and the file's SHA-256.
-The node keeps the same manifest in `evidence_archives`.
+An archive `evidence-<first>-<last>.json.gz` (gzipped JSON) holds the segment's records as stored, the subjects
+they name, and the signed checkpoints up to its last record (the last of them, its anchor, commits to its final
+hash and stays in the live store) with their RFC 3161 time-stamps. Beside it, `<file>.jws` is the node's signed
+manifest (connector.evidence.archive): the segment's bounds, the hash before it and its final hash, and the
+(compressed) file's SHA-256. The node keeps the same manifest in `evidence_archives`.
 """
 
 from __future__ import annotations
 
 import base64
+import gzip
 import json
 from dataclasses import dataclass
 from pathlib import Path
@@ -91,7 +92,8 @@ def gather(db: Tx, node: str, segment: Segment) -> bytes:
         "records": records,
         "subjects": tables.subjects(db, wanted),
     }
-    return json.dumps(document, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
+    text = json.dumps(document, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
+    return gzip.compress(text, compresslevel=6, mtime=0)  # no time in the header: the same segment, the same bytes
 
 
 def write(folder: Path, name: str, data: bytes, manifest: str) -> None:
@@ -118,9 +120,9 @@ def load(folder: Path | None, archive: StoredArchive) -> Loaded:
     if sha256_hex(data) != archive.sha256:
         return Loaded(None, ("archive.altered", f"the archive of records {_span(archive)} is not the one written"))
     try:
-        document = json.loads(data)
-    except ValueError:
-        return Loaded(None, ("archive.malformed", f"the archive of records {_span(archive)} is not JSON"))
+        document = json.loads(gzip.decompress(data))
+    except (OSError, EOFError, ValueError):
+        return Loaded(None, ("archive.malformed", f"the archive of records {_span(archive)} is not gzipped JSON"))
     bounds = (archive.first_seq, archive.last_seq, archive.head)
     if not isinstance(document, dict) or document.get("type") != TYPE:
         return Loaded(None, ("archive.malformed", f"{archive.file} is not an evidence archive"))

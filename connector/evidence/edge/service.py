@@ -440,7 +440,7 @@ class NodeEvidence:
                 self.identity.did, segment.first, last, segment.prev, segment.anchor.head, sha256_hex(data), at
             )
             jws = make_manifest(self.identity, manifest)
-            name = f"evidence-{segment.first:012d}-{last:012d}.json"
+            name = f"evidence-{segment.first:012d}-{last:012d}.json.gz"
             await asyncio.to_thread(archives.write, folder, name, data, jws)
             stored = StoredArchive(
                 0, segment.first, last, manifest.head, segment.anchor.id, name, manifest.sha256, at, jws
