@@ -34,8 +34,13 @@ typecheck: $(STAMP)
 demo: $(STAMP)
 	$(BIN)/connector demo
 
+# Every benchmark, then the negotiation with credentials verified on every request; each prints its figures
+# beside their targets and baselines, and summary.py prints them all again at the end.
 bench: $(STAMP)
-	@for b in benchmarks/bench_*.py; do echo "== $$b"; $(BIN)/python $$b || exit 1; done
+	@results=$$(mktemp); export BENCH_RESULTS=$$results; \
+	for b in benchmarks/bench_*.py; do echo "== $$b"; $(BIN)/python $$b || exit 1; done; \
+	echo "== benchmarks/bench_negotiation.py --data-space"; $(BIN)/python benchmarks/bench_negotiation.py --data-space || exit 1; \
+	echo; $(BIN)/python benchmarks/summary.py $$results; rm -f $$results
 
 # The container image's dependencies, pinned with their hashes (requirements.lock, what the Dockerfile installs):
 # run after changing the dependencies in pyproject.toml, and commit the result. One lock for every Python the

@@ -79,7 +79,8 @@ def dsp_schema_oracle(monkeypatch):
     original = peer_client.PeerClient.request
 
     async def checked(self, method, url, body=None, expected_peer=None, **kw):
-        _check_dsp(body, f"sent to {url}")
+        sent = json.loads(kw["body_json"]) if body is None and kw.get("body_json") is not None else body
+        _check_dsp(sent, f"sent to {url}")
         response = await original(self, method, url, body, expected_peer, **kw)
         _check_dsp(response.body, f"answer from {url}")
         return response

@@ -1,9 +1,11 @@
-"""`connector evidence export | verify | check | checkpoint`: proof of what was agreed and delivered.
+"""`connector evidence export | verify | check | checkpoint | archive`: proof of what was agreed and delivered.
 
-`export` and `checkpoint` ask the running node (management API). `verify` runs entirely offline, on the bundle
-and the trust lists the auditor chose, and works on a machine that never saw either node: exit 0 only if every
-check holds and none is missing (complete evidence), 1 if one fails or evidence is absent, 2 for usage errors
-(unreadable files, unusable trust lists). `--accept-partial` accepts absent evidence, and the verdict says so.
+`export`, `checkpoint` and `archive` ask the running node (management API). `archive` moves the log's records up
+to a checkpoint of a given age to a signed archive file in the node's data folder (`evidence-archives`), so that
+the live store stays small; `check` verifies the chain through those archives. `verify` runs entirely offline, on
+the bundle and the trust lists the auditor chose, and works on a machine that never saw either node: exit 0 only
+if every check holds and none is missing (complete evidence), 1 if one fails or evidence is absent, 2 for usage
+errors (unreadable files, unusable trust lists). `--accept-partial` accepts absent evidence, and the verdict says so.
 `check` asks the running node to verify its whole log, or, when no node answers, reads the store file itself
 (read-only).
 """
@@ -64,6 +66,20 @@ def register(sub: argparse._SubParsersAction) -> None:
     add_config_argument(cp)
     add_json_argument(cp)
     cp.set_defaults(func=cmd_checkpoint)
+
+    arc = evidence_sub.add_parser(
+        "archive", help="move the log's older records to a signed archive file; the live log goes on from there"
+    )
+    arc.add_argument(
+        "--older-than-days",
+        type=int,
+        default=30,
+        metavar="DAYS",
+        help="archive up to the newest checkpoint at least this old (default 30; 0: a checkpoint made now)",
+    )
+    add_config_argument(arc)
+    add_json_argument(arc)
+    arc.set_defaults(func=cmd_archive)
 
 
 def _write(path: Path, data: bytes) -> None:
@@ -132,6 +148,7 @@ def _offline_check(args: argparse.Namespace) -> dict[str, Any]:
     PostgreSQL, whichever the configuration names."""
     from connector import keys
     from connector.config import load_config
+    from connector.evidence.edge.archive import FOLDER
     from connector.evidence.edge.log_check import check_log
     from connector.store.copy import reading
     from connector.store.errors import StoreError
@@ -145,7 +162,8 @@ def _offline_check(args: argparse.Namespace) -> dict[str, Any]:
     tsa = [c for p in config.evidence.tsa_certificates for c in keys.load_certificates(p)] or anchors
     try:
         with reading(source, config.store_password()) as tx:
-            result = check_log(tx, config.node.participant_id, anchors, tsa, datetime.now(UTC))
+            archives = config.node.data_dir / FOLDER
+            result = check_log(tx, config.node.participant_id, anchors, tsa, datetime.now(UTC), archives)
     except StoreError as exc:
         where = "store.url" if config.store.url else "store.path"
         raise ConnectorError("evidence.store", f"the store cannot be read: {exc}", where) from None
@@ -168,6 +186,7 @@ def cmd_check(args: argparse.Namespace) -> int:
             f"checked {result['records']} records, {result['checkpoints']} checkpoints, "
             f"{result['timestamps']} time-stamps, {result['subjects']} subjects and {result['signatures']} "
             f"agreement signatures in {source}"
+            + (f", through {result['archives']} archives" if result.get("archives") else "")
         )
         first = result.get("firstBreak")
         if first is None:
@@ -192,6 +211,22 @@ def cmd_checkpoint(args: argparse.Namespace) -> int:
     print(
         f"checkpoint {described['id']} {made}: {described['count']} records, head {described['head']}, "
         f"at {described['at']}{stamp}"
+    )
+    return EXIT_OK
+
+
+def cmd_archive(args: argparse.Namespace) -> int:
+    if args.older_than_days < 0:
+        raise UsageError("cli.usage", "--older-than-days must be 0 or more", "--older-than-days")
+    client = client_from(args)
+    described = run(client.call, "POST", "/v1/evidence/archives", {"olderThanDays": args.older_than_days}, 600)
+    if args.json:
+        emit_json(described)
+        return EXIT_OK
+    print(
+        f"records {described['first']}-{described['last']} archived to {described['path']} "
+        f"(sha256 {described['sha256']}, signed manifest beside it); the live log goes on from checkpoint "
+        f"{described['checkpoint']}"
     )
     return EXIT_OK
 

@@ -136,6 +136,7 @@ def cmd_backup(args: argparse.Namespace) -> int:
 
 def cmd_copy(args: argparse.Namespace) -> int:
     from connector import keys
+    from connector.evidence.edge.archive import FOLDER
     from connector.evidence.edge.log_check import check_log
     from connector.node.listeners import exclusive
     from connector.store.copy import copy_rows, is_url, reading, writing
@@ -157,15 +158,16 @@ def cmd_copy(args: argparse.Namespace) -> int:
     anchors += [keys.load_certificate(entry.anchor) for entry in config.trust.lists]
     tsa = [c for p in config.evidence.tsa_certificates for c in keys.load_certificates(p)] or anchors
     node = config.node.participant_id
+    archives = config.node.data_dir / FOLDER  # the copy's records moved to archives are checked there, as before
     # With SQLite, the data folder's lock keeps the node from running (PostgreSQL: the database's lock, in reading).
     folder = config.node.data_dir
     guard = exclusive(folder) if not is_url(source) and folder.is_dir() else contextlib.nullcontext()
     try:
         with guard, reading(source, config.store_password()) as src, writing(target, password) as dst:
             copied = copy_rows(src, dst)
-            check = check_log(dst, node, anchors, tsa, datetime.now(UTC))
+            check = check_log(dst, node, anchors, tsa, datetime.now(UTC), archives)
             if not check.ok:
-                raise _Unverified(check, check_log(src, node, anchors, tsa, datetime.now(UTC)))
+                raise _Unverified(check, check_log(src, node, anchors, tsa, datetime.now(UTC), archives))
     except ConnectorError as exc:
         if exc.code == "node.already_running":
             raise ConnectorError(exc.code, "the node is running: stop it before copying its store", exc.where) from None

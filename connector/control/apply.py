@@ -37,7 +37,6 @@ from connector.control.steps import (
     StepContext,
     Waits,
     kind_of,
-    new_urn,
 )
 from connector.control.waiting import StateQuery
 from connector.dsp.messages import (
@@ -47,6 +46,7 @@ from connector.dsp.messages import (
     TransferRequestMessage,
 )
 from connector.dsp.vocabulary import NegotiationMessage, Role, TransferMessage
+from connector.ids import new_urn
 from connector.records.processes import Negotiation, OutboxEntry, Transfer
 from connector.store.sql import definitions as definitions_sql
 from connector.store.sql import processes as repo

@@ -420,12 +420,13 @@ class Engine:
                     return False, None, None  # stopping: the message stays queued
             retryable = False
             try:
+                # The body as queued goes on the wire as it is: never parsed again to be written again.
                 with self.tracer.span(
                     f"dsp.send {entry.message_type}",
                     attributes={"connector.process_id": entry.process_id, "connector.peer": entry.peer_id},
                 ):
                     response = await self.peers.post(
-                        entry.url, entry.body, expected_peer=entry.peer_id, body_json=entry.body_json
+                        entry.url, None, expected_peer=entry.peer_id, body_json=entry.body_json
                     )
             except PeerUnavailable as exc:
                 retryable, last_error = True, exc.reason

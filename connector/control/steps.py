@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import uuid
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -49,6 +48,7 @@ from connector.dsp.process_machine import ProcessMachine, Transition, Transition
 from connector.dsp.process_messages import callback_problem, pid_problem, pid_segment
 from connector.dsp.vocabulary import NegotiationMessage, NegotiationState, Role, TransferMessage, TransferState
 from connector.errors import ConnectorError, Problem
+from connector.ids import new_urn
 from connector.records.processes import Agreement, Negotiation
 
 Message = NegotiationMessage | TransferMessage
@@ -61,10 +61,6 @@ class Script(Protocol):
     def on_received(self, process: Process, message: str) -> PendingStep | None | EllipsisType: ...
 
     def after_delivered(self, process: Process, message_type: str, delivered_before: int) -> PendingStep | None: ...
-
-
-def new_urn() -> str:
-    return f"urn:uuid:{uuid.uuid4()}"
 
 
 @dataclass(frozen=True)

@@ -1,5 +1,6 @@
-"""What the evidence log keeps beside its chain records: signed checkpoints, their time-stamps, and the signatures
-of each agreement; and a stored chain record as the record's JSON object.
+"""What the evidence log keeps beside its chain records: signed checkpoints, their time-stamps, the signatures of
+each agreement and the archives its older records were moved to; and a stored chain record as the record's JSON
+object.
 
 The chain records themselves are `connector.evidence.chain.Record` values (their bytes are fixed by the chain's
 rules, not by a table).
@@ -101,3 +102,34 @@ class StoredSignature:
             "reason": self.reason,
             "at": self.at,
         }
+
+
+@dataclass(frozen=True)
+class StoredArchive:
+    """Records `first`..`last` (the last one hashing to `head`) moved to the archive `file` (its SHA-256 `sha256`)
+    at `at`, up to the signed checkpoint `checkpoint_id`, which stays in the store; `jws` is the node's signature
+    of the archive's manifest."""
+
+    id: int
+    first_seq: int
+    last_seq: int
+    head: str
+    checkpoint_id: int
+    file: str
+    sha256: str
+    at: str
+    jws: str
+
+    @classmethod
+    def from_row(cls, row: Mapping[str, Any]) -> StoredArchive:
+        return cls(
+            int(row["id"]),
+            int(row["first_seq"]),
+            int(row["last_seq"]),
+            str(row["head"]),
+            int(row["checkpoint_id"]),
+            str(row["file"]),
+            str(row["sha256"]),
+            str(row["at"]),
+            str(row["jws"]),
+        )

@@ -43,8 +43,12 @@ TABLES: tuple[tuple[str, tuple[str, ...]], ...] = (
     ("verifications", ("id",)),
     ("data_flows", ("transfer_id",)),
     ("data_digests", ("source_key", "etag")),
+    ("content_blobs", ("id",)),
+    ("evidence_archives", ("id",)),
+    ("evidence_removals", ("archive_id",)),  # empty but while an archive's rows are being removed
     ("evidence_records", ("seq",)),  # in chain order: the target's trigger checks each record against the last
     ("evidence_subjects", ("sha256",)),
+    ("evidence_blobs", ("id",)),
     ("evidence_checkpoints", ("id",)),
     ("evidence_timestamps", ("checkpoint_id", "tsa", "serial")),
     ("agreement_signatures", ("agreement_id", "role")),
@@ -56,7 +60,14 @@ TABLES: tuple[tuple[str, tuple[str, ...]], ...] = (
     ("work_claims", ("name",)),
 )
 # The keys the database assigns, whose counters a copy carries over.
-ASSIGNED_KEYS = {"outbox": "id", "verifications": "id", "evidence_checkpoints": "id"}
+ASSIGNED_KEYS = {
+    "outbox": "id",
+    "verifications": "id",
+    "evidence_checkpoints": "id",
+    "content_blobs": "id",
+    "evidence_archives": "id",
+    "evidence_blobs": "id",
+}
 BATCH = 1000
 
 

@@ -85,26 +85,31 @@ def _postgresql_append_only(table: str) -> str:
 # Refusals raise SQLSTATE 23000 (integrity_constraint_violation), as a refused constraint does. The chain check
 # first takes CHAIN_LOCK until the appending transaction ends: then, in READ COMMITTED, the head it reads is the
 # committed one of every other connection, so two processes appending make one chain, never a fork.
-_POSTGRESQL_GUARDS = f"""
-        -- SQLite's index on process_id keeps equal keys in rowid (seq) order, so "the latest record about a process"
-        -- reads one entry; PostgreSQL's keeps them in no useful order, and its planner then prefers to walk the
-        -- primary key backwards through the log until it meets the process: seq goes in the index.
-        DROP INDEX evidence_records_by_process;
-        CREATE INDEX evidence_records_by_process ON evidence_records(process_id, seq) WHERE process_id IS NOT NULL;
-        CREATE FUNCTION evidence_chain() RETURNS trigger LANGUAGE plpgsql AS $$
+def _postgresql_chain(create: str, otherwise: str = "") -> str:
+    """The chain check's function: `otherwise` reads the head to follow when no record is left."""
+    return f"""        {create} evidence_chain() RETURNS trigger LANGUAGE plpgsql AS $$
         DECLARE
             last_seq BIGINT;
             last_hash TEXT;
         BEGIN
             PERFORM pg_advisory_xact_lock({CHAIN_LOCK});
-            SELECT seq, hash INTO last_seq, last_hash FROM evidence_records ORDER BY seq DESC LIMIT 1;
+            SELECT seq, hash INTO last_seq, last_hash FROM evidence_records ORDER BY seq DESC LIMIT 1;{otherwise}
             IF NEW.seq IS DISTINCT FROM COALESCE(last_seq, 0) + 1
                OR NEW.prev IS DISTINCT FROM COALESCE(last_hash, '{_GENESIS}') THEN
                 RAISE EXCEPTION 'evidence.chain: a record must follow the last one'
                     USING ERRCODE = 'integrity_constraint_violation';
             END IF;
             RETURN NEW;
-        END $$;
+        END $$;"""
+
+
+_POSTGRESQL_GUARDS = f"""
+        -- SQLite's index on process_id keeps equal keys in rowid (seq) order, so "the latest record about a process"
+        -- reads one entry; PostgreSQL's keeps them in no useful order, and its planner then prefers to walk the
+        -- primary key backwards through the log until it meets the process: seq goes in the index.
+        DROP INDEX evidence_records_by_process;
+        CREATE INDEX evidence_records_by_process ON evidence_records(process_id, seq) WHERE process_id IS NOT NULL;
+{_postgresql_chain("CREATE FUNCTION")}
         CREATE TRIGGER evidence_records_chain BEFORE INSERT ON evidence_records
             FOR EACH ROW EXECUTE FUNCTION evidence_chain();
         CREATE FUNCTION evidence_append_only() RETURNS trigger LANGUAGE plpgsql AS $$
@@ -114,6 +119,90 @@ _POSTGRESQL_GUARDS = f"""
                 USING ERRCODE = 'integrity_constraint_violation';
         END $$;
 """
+
+
+# An archived segment's rows may be removed, and only in the transaction that records the archive (which inserts
+# its id into evidence_removals, deletes, and deletes that row again): records up to the archive's last one, the
+# checkpoints before its anchor (kept: the live log continues from the head it signed) and their time-stamps, and
+# the subjects, parts and agreement signatures the archive holds. Anything else is refused as before.
+_REMOVING = "SELECT 1 FROM evidence_removals r JOIN evidence_archives a ON a.id = r.archive_id"
+_REMOVABLE = {
+    "evidence_records": f"EXISTS ({_REMOVING} WHERE OLD.seq <= a.last_seq)",
+    "evidence_checkpoints": f"EXISTS ({_REMOVING} WHERE OLD.count <= a.last_seq AND OLD.id <> a.checkpoint_id)",
+    "evidence_timestamps": f"EXISTS ({_REMOVING} WHERE OLD.checkpoint_id <> a.checkpoint_id)",
+    "evidence_subjects": f"EXISTS ({_REMOVING})",
+    "evidence_blobs": f"EXISTS ({_REMOVING})",
+    "agreement_signatures": f"EXISTS ({_REMOVING})",
+}
+
+
+# With its older records archived, the live log's first record follows the last archive's head (and a copy of such
+# a store, its archive rows first, starts there): where no record is left, the chain goes on from that archive.
+_SQLITE_CHAIN_AFTER_ARCHIVES = f"""
+        DROP TRIGGER evidence_records_chain;
+        CREATE TRIGGER evidence_records_chain BEFORE INSERT ON evidence_records
+        WHEN NEW.seq IS NOT COALESCE(
+                (SELECT MAX(seq) FROM evidence_records), (SELECT MAX(last_seq) FROM evidence_archives), 0) + 1
+          OR NEW.prev IS NOT COALESCE(
+                (SELECT hash FROM evidence_records WHERE seq = NEW.seq - 1),
+                (SELECT head FROM evidence_archives WHERE last_seq = NEW.seq - 1),
+                '{_GENESIS}')
+        BEGIN SELECT RAISE(ABORT, 'evidence.chain: a record must follow the last one'); END;
+"""
+_POSTGRESQL_CHAIN_AFTER_ARCHIVES = (
+    "\n"
+    + _postgresql_chain(
+        "CREATE OR REPLACE FUNCTION",
+        """
+            IF NOT FOUND THEN
+                SELECT a.last_seq, a.head INTO last_seq, last_hash FROM evidence_archives a
+                    ORDER BY a.last_seq DESC LIMIT 1;
+            END IF;""",
+    )
+    + "\n"
+)
+
+
+def _sqlite_removable(table: str) -> str:
+    return f"""
+        DROP TRIGGER IF EXISTS {table}_no_delete;
+        CREATE TRIGGER {table}_no_delete BEFORE DELETE ON {table} WHEN NOT {_REMOVABLE[table]}
+        BEGIN SELECT RAISE(ABORT, 'evidence.append_only: {table} rows cannot be deleted'); END;
+    """
+
+
+_POSTGRESQL_REMOVABLE = (
+    """
+        CREATE FUNCTION evidence_removable() RETURNS trigger LANGUAGE plpgsql AS $$
+        DECLARE
+            allowed BOOLEAN;
+        BEGIN
+"""
+    + "".join(
+        f"""            {"IF" if i == 0 else "ELSIF"} TG_TABLE_NAME = '{table}' THEN
+                allowed := {condition};
+"""
+        for i, (table, condition) in enumerate(_REMOVABLE.items())
+    )
+    + """            ELSE
+                allowed := FALSE;
+            END IF;
+            IF NOT allowed THEN
+                RAISE EXCEPTION 'evidence.append_only: % rows cannot be deleted', TG_TABLE_NAME
+                    USING ERRCODE = 'integrity_constraint_violation';
+            END IF;
+            RETURN OLD;
+        END $$;
+"""
+    + "".join(
+        f"""
+        DROP TRIGGER IF EXISTS {table}_no_delete ON {table};
+        CREATE TRIGGER {table}_no_delete BEFORE DELETE ON {table}
+            FOR EACH ROW EXECUTE FUNCTION evidence_removable();"""
+        for table in _REMOVABLE
+    )
+)
+
 
 MIGRATIONS: tuple[Migration, ...] = (
     Migration(
@@ -546,5 +635,55 @@ MIGRATIONS: tuple[Migration, ...] = (
             updated_at TEXT NOT NULL
         );
         """,
+    ),
+    Migration(
+        12,
+        "content kept once by its hash (evidence subjects and their parts, large column values); evidence archives",
+        """
+        CREATE TABLE evidence_blobs (
+            id $row_key,
+            sha256 TEXT NOT NULL,
+            body TEXT NOT NULL
+        );
+        CREATE UNIQUE INDEX evidence_blobs_by_hash ON evidence_blobs(sha256);
+        CREATE TABLE content_blobs (
+            id $row_key,
+            sha256 TEXT NOT NULL,
+            body TEXT NOT NULL
+        );
+        CREATE UNIQUE INDEX content_blobs_by_hash ON content_blobs(sha256);
+        CREATE TABLE evidence_archives (
+            id $row_key,
+            first_seq $integer NOT NULL,
+            last_seq $integer NOT NULL,
+            head TEXT NOT NULL,
+            checkpoint_id $integer NOT NULL,
+            file TEXT NOT NULL,
+            sha256 TEXT NOT NULL,
+            at TEXT NOT NULL,
+            jws TEXT NOT NULL
+        );
+        CREATE TABLE evidence_removals (
+            archive_id $integer PRIMARY KEY
+        );
+        """,
+        only={
+            "sqlite": f"""
+        CREATE TRIGGER evidence_blobs_no_update BEFORE UPDATE ON evidence_blobs
+        BEGIN SELECT RAISE(ABORT, 'evidence.append_only: evidence_blobs rows cannot be changed'); END;
+        {_sqlite_append_only("evidence_archives")}
+        {"".join(_sqlite_removable(table) for table in _REMOVABLE)}
+        {_SQLITE_CHAIN_AFTER_ARCHIVES}
+        """,
+            "postgresql": _POSTGRESQL_REMOVABLE
+            + _POSTGRESQL_CHAIN_AFTER_ARCHIVES
+            + """
+        CREATE TRIGGER evidence_blobs_no_update BEFORE UPDATE ON evidence_blobs
+            FOR EACH ROW EXECUTE FUNCTION evidence_append_only();
+        CREATE TRIGGER evidence_blobs_no_truncate BEFORE TRUNCATE ON evidence_blobs
+            FOR EACH STATEMENT EXECUTE FUNCTION evidence_append_only();
+"""
+            + _postgresql_append_only("evidence_archives"),
+        },
     ),
 )

@@ -94,6 +94,8 @@ WRITE_BEGIN = f"BEGIN ISOLATION LEVEL READ COMMITTED; SELECT pg_advisory_xact_lo
 EVIDENCE_TABLES = (
     "evidence_records",
     "evidence_subjects",
+    "evidence_blobs",
+    "evidence_archives",
     "evidence_checkpoints",
     "evidence_timestamps",
     "agreement_signatures",

@@ -42,7 +42,6 @@ Choices where DCP leaves room (the stricter one each time):
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -50,6 +49,7 @@ from typing import Any
 
 from connector.canonical import canonical_bytes, sha256_hex
 from connector.errors import ConnectorError
+from connector.ids import new_urn
 from connector.keys import PrivateKey
 from connector.trust import vocab
 from connector.trust.compact import (
@@ -91,7 +91,7 @@ def _jwt_claims(holder_did: str, verifier_did: str, now: datetime, lifetime: tim
     return {
         "iss": holder_did,
         "aud": verifier_did,
-        "jti": f"urn:uuid:{uuid.uuid4()}",
+        "jti": new_urn(),
         "iat": iat,
         "exp": iat + int(lifetime.total_seconds()),
     }

@@ -41,7 +41,6 @@ token signed by that same verifier, addressed to the owner, and bound to the ver
 from __future__ import annotations
 
 import dataclasses
-import uuid
 from collections import OrderedDict
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
@@ -49,6 +48,7 @@ from datetime import datetime, timedelta
 from typing import Protocol
 
 from connector.errors import ConnectorError
+from connector.ids import new_urn
 from connector.keys import PrivateKey, VerifyingKey
 from connector.trust.compact import (
     Jwt,
@@ -77,7 +77,7 @@ DocumentSource = DidDocument | Callable[[str], DidDocument]
 
 
 def _new_jti() -> str:
-    return f"urn:uuid:{uuid.uuid4()}"
+    return new_urn()
 
 
 def _require_own_kid(kid: str | None, did: str, what: str) -> str:

@@ -29,6 +29,7 @@ _SUFFIX_STATUS = {
     "unreachable": 502,
     "too_large": 413,
     "busy": 503,
+    "archived": 410,  # moved out of the live store
 }
 _CODE_STATUS = {"request.timeout": 408, "duty.no_onward_transfer": 409}
 CLOSING = frozenset({"request.too_large", "request.timeout"})  # the body was not read in full

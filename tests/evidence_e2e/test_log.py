@@ -48,7 +48,8 @@ def test_the_stored_log_of_each_node_is_intact(exchange):
     [
         "UPDATE evidence_records SET kind = 'state.changed' WHERE seq = 2",
         "DELETE FROM evidence_records WHERE seq = (SELECT MAX(seq) FROM evidence_records)",
-        "UPDATE evidence_subjects SET body = '{}'",
+        "UPDATE evidence_blobs SET body = '{}'",
+        "DELETE FROM evidence_blobs",
         "DELETE FROM evidence_checkpoints",
         "UPDATE evidence_timestamps SET gen_time = '2000-01-01T00:00:00.000000Z'",
         "DELETE FROM agreement_signatures",
@@ -142,8 +143,8 @@ def test_a_rewritten_log_is_found_through_the_checkpoint(copy):
     "statement, code",
     [
         (
-            "UPDATE evidence_subjects SET body = '{\"forged\":true}' "
-            "WHERE sha256 = (SELECT sha256 FROM evidence_subjects LIMIT 1)",
+            "UPDATE evidence_blobs SET body = '{\"forged\":true}' "
+            "WHERE sha256 = (SELECT sha256 FROM evidence_blobs LIMIT 1)",
             "subject.altered",
         ),
         (

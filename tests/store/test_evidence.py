@@ -3,10 +3,14 @@ guards that keep what was written as it was."""
 
 from __future__ import annotations
 
+import json
+from dataclasses import replace
+
 import pytest
 
 from connector.evidence.chain import GENESIS, ChainHead, Record, next_record, verify_chain
-from connector.records.evidence import SIGNED, UNSIGNED, VERIFIED, StoredSignature, StoredTimestamp
+from connector.evidence.edge.archive import next_segment
+from connector.records.evidence import SIGNED, UNSIGNED, VERIFIED, StoredArchive, StoredSignature, StoredTimestamp
 from connector.store.errors import StoreConflict
 from connector.store.interface import Tx
 from connector.store.sql import evidence as sql
@@ -110,6 +114,10 @@ async def test_a_record_that_does_not_extend_the_chain_is_refused(backend):
         "DELETE FROM evidence_timestamps",
         "UPDATE agreement_signatures SET status = 'signed'",
         "DELETE FROM agreement_signatures",
+        "UPDATE evidence_blobs SET body = '{}'",
+        "DELETE FROM evidence_blobs",
+        "UPDATE evidence_archives SET last_seq = 0",
+        "DELETE FROM evidence_archives",
     ],
 )
 async def test_evidence_once_written_cannot_be_changed_or_deleted(backend, statement):
@@ -118,6 +126,12 @@ async def test_evidence_once_written_cannot_be_changed_or_deleted(backend, state
     def fill(tx: Tx) -> None:
         _append(tx, 2)
         sql.insert_subject(tx, "a" * 64, b'{"x":1}')
+        # as a store written before subjects were kept in evidence_blobs holds them
+        tx.execute("INSERT INTO evidence_subjects(sha256, body) VALUES (?, ?)", ["b" * 64, '{"x":2}'])
+        tx.execute(
+            "INSERT INTO evidence_archives(first_seq, last_seq, head, checkpoint_id, file, sha256, at, jws) "
+            "VALUES (1, 0, 'h', 1, 'f', 's', '2030', 'jws')"
+        )
         checkpoint = sql.insert_checkpoint(tx, 2, "h", "2030", "jws")
         sql.insert_timestamp(tx, StoredTimestamp(checkpoint, "2030", "tsa", "1", b"\x30\x00"))
         sql.put_signature(tx, StoredSignature("a1", "provider", UNSIGNED, "did:web:p", None, None, None, "2030"))
@@ -202,3 +216,146 @@ async def test_the_first_signature_per_agreement_and_role_is_the_one_kept(store)
     assert await store.read(sql.signatures_of, "a1") == {"provider": own, "consumer": peer}
     assert await store.read(sql.signatures_of, "none") == {}
     assert await store.read(sql.signature_rows) == [other, peer, own]
+
+
+def _signature_jws(cert: str) -> str:
+    import base64
+    import json
+
+    header = json.dumps({"alg": "ES256", "typ": "dsp-agreement+jws", "x5c": [cert]}).encode()
+    return base64.urlsafe_b64encode(header).rstrip(b"=").decode() + "..c2ln"
+
+
+async def test_large_subjects_are_kept_in_parts_once_and_read_back_exactly(store):
+    from connector.canonical import canonical_bytes, sha256_hex
+
+    cert = "MII" + "Q" * 900
+    policy = {"permission": [{"action": "use", "constraint": [{"leftOperand": "purpose", "rightOperand": "x" * 600}]}]}
+    messages = [
+        {"@type": "ContractAgreementMessage", "agreement": {"@id": f"urn:a{i}", **policy}, "sig": _signature_jws(cert)}
+        for i in range(3)
+    ]
+    bodies = {sha256_hex(canonical_bytes(m)): canonical_bytes(m) for m in messages}
+
+    def fill(tx: Tx) -> None:
+        for (sha, body), message in zip(bodies.items(), messages):
+            sql.insert_subject(tx, sha, body, message)
+
+    await store.run(fill)
+    found = await store.read(sql.subjects, list(bodies))
+    assert found == {sha: body.decode() for sha, body in bodies.items()}
+    kept = await store.read(lambda tx: [r[0] for r in tx.execute("SELECT body FROM evidence_blobs").fetchall()])
+    assert sum(cert in row for row in kept) == 1  # the certificate once, not once per message
+    assert sum(json.dumps("x" * 600) in row for row in kept) == 1  # the policy's large value once
+    rows = await store.read(lambda tx: dict(sql.subject_rows(tx)))
+    assert all(sha256_hex(text.encode()) == sha for sha, text in rows.items()) and set(bodies) <= set(rows)
+
+
+async def test_a_signature_is_kept_once_with_the_message_that_carried_it_and_read_back(store):
+    from connector.canonical import canonical_bytes, sha256_hex
+
+    jws = _signature_jws("MII" + "R" * 900)
+    message = {"@type": "ContractAgreementMessage", "signature": jws}
+    body = canonical_bytes(message)
+
+    def fill(tx: Tx) -> None:
+        sql.put_signature(tx, StoredSignature("a1", "provider", SIGNED, "did:web:p", jws, None, None, "2030"))
+        sql.insert_subject(tx, sha256_hex(body), body, message)
+
+    await store.run(fill)
+    assert (await store.read(sql.signatures_of, "a1"))["provider"].jws == jws
+    assert [s.jws for s in await store.read(sql.signature_rows)] == [jws]
+    column = await store.read(lambda tx: tx.execute("SELECT jws FROM agreement_signatures").fetchone()[0])
+    assert len(column) < 100  # a reference to the row the message shares
+
+
+async def test_an_archived_segment_leaves_the_live_log_which_goes_on_from_its_checkpoint(store):
+    def fill(tx: Tx) -> tuple[list[Record], list[int]]:
+        written = _append(tx, 6)
+        ids = [sql.insert_checkpoint(tx, n, written[n - 1].hash, f"2030-0{n}", f"jws{n}") for n in (2, 4, 6)]
+        for checkpoint in ids:
+            sql.insert_timestamp(tx, StoredTimestamp(checkpoint, "2030", "tsa", str(checkpoint), b"\x30\x00"))
+        return written, ids
+
+    written, ids = await store.run(fill)
+    archive = StoredArchive(0, 1, 4, written[3].hash, ids[1], "evidence-1-4.json", "s" * 64, "2030-05", "jws")
+    archive_id = await store.run(sql.remove_archived, archive)
+
+    assert await store.read(sql.archives) == [replace(archive, id=archive_id)]
+    rows = await store.read(lambda tx: list(sql.record_rows(tx, 1)))
+    assert [r["seq"] for r in rows] == [5, 6] and verify_chain(rows, written[3].hash, start_seq=5).ok
+    assert [c.count for c in await store.read(sql.checkpoints)] == [4, 6]  # its own checkpoint stays
+    assert sorted(t.checkpoint_id for t in await store.read(sql.timestamps)) == ids[1:]
+    assert await store.read(sql.subjects, [f"{1:064x}"]) == {}  # no subjects were kept by these records
+    more = await store.run(_append, 2)  # the chain goes on from the live head
+    assert [r.seq for r in more] == [7, 8] and await store.read(sql.head) == more[-1].head
+
+    # Outside the transaction that records an archive, nothing may be removed, not even what an archive holds.
+    for statement in (
+        "DELETE FROM evidence_records WHERE seq <= 5",
+        f"DELETE FROM evidence_checkpoints WHERE id = {ids[1]}",
+    ):
+        with pytest.raises(StoreConflict, match="evidence"):
+            await store.run(lambda tx, s=statement: tx.execute(s))
+    assert await store.read(sql.count) == 4 and len(await store.read(sql.checkpoints)) == 2
+
+
+async def test_an_archive_cannot_remove_its_own_checkpoint_or_records_past_it(backend):
+    store = backend.store
+    written = await store.run(_append, 4)
+    checkpoint = await store.run(sql.insert_checkpoint, 2, written[1].hash, "2030", "jws")
+
+    def sneaky(tx: Tx) -> None:
+        archive_id = sql.remove_archived(
+            tx, StoredArchive(0, 1, 2, written[1].hash, checkpoint, "f", "s", "2030", "jws")
+        )
+        tx.execute("INSERT INTO evidence_removals(archive_id) VALUES (?)", [archive_id])
+        tx.execute("DELETE FROM evidence_records WHERE seq = 3")
+
+    with pytest.raises(StoreConflict, match="evidence"):
+        await store.run(sneaky)
+    assert await store.read(sql.count) == 4 and await store.read(sql.archives) == []
+
+
+async def test_where_no_record_is_left_the_chain_goes_on_from_the_last_archive(store):
+    # As a copy of an archived store begins: its archive rows first, then its live records.
+    head = ChainHead(40, "a" * 64)
+    archive = StoredArchive(0, 1, head.count, head.hash, 7, "evidence-1-40.json", "s" * 64, "2030", "jws")
+    await store.run(
+        lambda tx: tx.execute(
+            "INSERT INTO evidence_archives(first_seq, last_seq, head, checkpoint_id, file, sha256, at, jws) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+            [1, archive.last_seq, archive.head, 7, archive.file, archive.sha256, archive.at, archive.jws],
+        )
+    )
+
+    def record(after: ChainHead) -> Record:
+        return next_record(after, "2030-01-01T00:00:00.000000Z", "x.y", None, None, None, {})
+
+    for refused in (record(ChainHead(0, GENESIS)), record(ChainHead(40, "b" * 64)), record(ChainHead(41, "a" * 64))):
+        with pytest.raises(StoreConflict):
+            await store.run(sql.insert_record, refused)
+    following = record(head)
+    await store.run(sql.insert_record, following)
+    assert await store.read(sql.head) == following.head and following.seq == 41
+
+
+async def test_the_next_segment_to_archive_ends_at_a_checkpoint_old_enough_and_within_its_size(store):
+    def fill(tx: Tx) -> None:
+        written = _append(tx, 12)
+        for n, at in ((3, "2030-01-03"), (6, "2030-01-06"), (9, "2030-01-09"), (12, "2030-01-12")):
+            sql.insert_checkpoint(tx, n, written[n - 1].hash, at, f"jws{n}")
+
+    await store.run(fill)
+    segment = await store.read(next_segment, "2030-01-10")
+    assert segment is not None and (segment.first, segment.prev, segment.anchor.count) == (1, GENESIS, 9)
+    assert (await store.read(next_segment, "2030-01-10", 7)).anchor.count == 6  # within 7 records
+    assert (await store.read(next_segment, "2030-01-10", 2)).anchor.count == 3  # none within: the shortest
+    assert await store.read(next_segment, "2030-01-02") is None  # no checkpoint old enough
+    assert (await store.read(next_segment, "2030-02-01")).anchor.count == 9  # the last one has no record after it
+    head = (await store.read(lambda tx: list(sql.record_rows(tx, 6, 6))))[0]
+    sixth = [c for c in await store.read(sql.checkpoints) if c.count == 6][0]
+    archive = StoredArchive(0, 1, 6, head["hash"], sixth.id, "f", "s", "2030", "jws")
+    await store.run(sql.remove_archived, archive)
+    following = await store.read(next_segment, "2030-01-10")
+    assert (following.first, following.prev, following.anchor.count) == (7, head["hash"], 9)

@@ -140,6 +140,34 @@ async def test_history_entries_are_numbered_per_process_in_order(store):
     assert [e.seq for e in await store.read(sql.history, "n2")] == [1]
 
 
+async def test_large_claims_and_details_are_kept_once_and_read_back_exactly(store):
+    credentials = [{"sha256": f"{i:064x}", "types": ["MembershipCredential"], "issuer": "did:web:x"} for i in range(6)]
+    trace = {"explanation": "permitted because " * 60, "trace": {"children": [{"why": "y" * 300}] * 3}}
+    stored = [
+        negotiation(f"n{i}", i, claims={"credentials": credentials, "verifiedAt": f"2030-01-0{i + 1}"})
+        for i in range(3)
+    ]
+
+    def work(tx: Tx) -> None:
+        for record in stored:
+            sql.save_negotiation(tx, record)
+            sql.append_history(tx, "negotiation", record.id, at(1), None, "REQUESTED", "decided", None, trace)
+        sql.save_transfer(tx, transfer("t1", "a1", claims=stored[0].claims))
+
+    await store.run(work)
+    assert [await store.read(sql.get_negotiation, n.id) for n in stored] == stored
+    assert (await store.read(sql.get_transfer, "t1")).claims == stored[0].claims
+    assert [e.detail for e in await store.read(sql.history, "n2")] == [trace]
+
+    def sizes(tx: Tx) -> tuple[int, int]:
+        kept = sum(len(r[0]) for r in tx.execute("SELECT claims FROM negotiations").fetchall())
+        parts = tx.execute("SELECT count(*) FROM content_blobs").fetchone()[0]
+        return kept, parts
+
+    kept, parts = await store.read(sizes)
+    assert kept < 3 * 250 and parts <= 6  # each negotiation holds a reference; the credentials and trace once
+
+
 def _enqueue(tx: Tx, pid: str, message_type: str) -> int:
     return sql.enqueue(
         tx, "negotiation", pid, "did:web:peer", "https://peer/dsp", message_type, {"@type": message_type}, at(0), at(60)

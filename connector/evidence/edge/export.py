@@ -19,6 +19,7 @@ from connector.errors import ConnectorError
 from connector.evidence.bundle import build_bundle
 from connector.evidence.chain import CREDENTIAL_VERIFIED, Record, make_inclusion_proof
 from connector.evidence.errors import EvidenceError
+from connector.evidence.rfc3339 import parse_utc
 from connector.evidence.secrets import holds_secrets
 from connector.jws import read_header
 from connector.records.evidence import StoredSignature
@@ -45,6 +46,18 @@ def last_seq_about(db: Tx, agreement_id: str) -> int:
     """The highest seq of a record about the agreement (0 if none): the checkpoint must reach it."""
     _, negotiation, transfers = _processes(db, agreement_id)
     return tables.last_seq_of(db, [negotiation.id] + [t.id for t in transfers])
+
+
+def archived_part(db: Tx, agreement_id: str) -> str | None:
+    """The newest archive file that may hold records about the agreement (its negotiation began before that
+    archive's checkpoint), or None: a bundle is made from the live log alone, which then does not hold them all."""
+    done = tables.archives(db)
+    if not done:
+        return None
+    _, negotiation, _ = _processes(db, agreement_id)
+    anchor = tables.get_checkpoint(db, done[-1].checkpoint_id)
+    cut = parse_utc(anchor.at if anchor is not None else done[-1].at)
+    return done[-1].file if negotiation.created_at <= cut else None
 
 
 @dataclass(frozen=True)

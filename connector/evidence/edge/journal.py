@@ -116,8 +116,7 @@ class Journal:
         for attempt in (1, 2):
             record = next_record(self._head, at, kind, process_id, peer, subject_sha256, fields)
             try:
-                with db.savepoint():
-                    tables.insert_record(db, record)
+                tables.insert_record_checked(db, record)
             except StoreConflict:
                 if attempt == 2:
                     raise
@@ -128,7 +127,7 @@ class Journal:
                 continue
             break
         if body is not None and subject_sha256 is not None:
-            tables.insert_subject(db, subject_sha256, body)
+            tables.insert_subject(db, subject_sha256, body, subject)
         self._head = record.head
         self.appended += 1
         if self._last is not None and process_id is not None:

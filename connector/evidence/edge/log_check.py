@@ -5,6 +5,11 @@ made behind the node's back (triggers dropped, the file edited). It re-hashes ev
 signed checkpoint against the chain (a checkpoint fixes the head, so records removed from the end or a log
 rewritten wholesale are found too), verifies every time-stamp over its checkpoint, every kept subject against
 its hash, and every kept agreement signature against the hash its chain record holds.
+
+Records moved to archive files (`connector evidence archive`) are checked in those files, in order, as if they
+were still in the store: each archive's signed manifest against what the store recorded of it, the file against
+its hash, its records as the chain's segment before the next, its checkpoints and time-stamps with the rest. An
+archive that is missing or altered is a break in the chain.
 """
 
 from __future__ import annotations
@@ -12,18 +17,21 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
+from pathlib import Path
 from typing import Any
 
 from cryptography import x509
 
 from connector.canonical import sha256_hex
 from connector.errors import ConnectorError, Problem
+from connector.evidence.archive import verify_manifest
 from connector.evidence.chain import GENESIS, ChainHead, verify_chain
 from connector.evidence.checkpoint import checkpoint_digest, checkpoint_sha256, verify_checkpoint
+from connector.evidence.edge.archive import checkpoints_of, load
 from connector.evidence.intent import signature_sha256
 from connector.evidence.rfc3339 import parse_utc
 from connector.evidence.timestamp import verify_response
-from connector.records.evidence import INVALID, StoredCheckpoint, StoredTimestamp
+from connector.records.evidence import INVALID, StoredArchive, StoredCheckpoint, StoredTimestamp
 from connector.store.interface import Tx
 from connector.store.sql import evidence as tables
 
@@ -39,6 +47,7 @@ class LogCheck:
     timestamps: int = 0
     subjects: int = 0
     signatures: int = 0
+    archives: int = 0
     problems: list[Problem] = field(default_factory=list)
 
     @property
@@ -62,21 +71,29 @@ class LogCheck:
             "timestamps": self.timestamps,
             "subjects": self.subjects,
             "signatures": self.signatures,
+            "archives": self.archives,
             "firstBreak": problem(self.problems[0]) if self.problems else None,
             "problems": [problem(p) for p in self.problems],
         }
 
 
 def check_log(
-    db: Tx, node: str, anchors: Sequence[x509.Certificate], tsa_anchors: Sequence[x509.Certificate], now: datetime
+    db: Tx,
+    node: str,
+    anchors: Sequence[x509.Certificate],
+    tsa_anchors: Sequence[x509.Certificate],
+    now: datetime,
+    archive_dir: Path | None = None,
 ) -> LogCheck:
-    """Verify the stored log of `node` (read-only); every problem found is listed, the chain's first break first."""
+    """Verify the stored log of `node` (read-only), with the archives in `archive_dir` its older records were moved
+    to; every problem found is listed, the chain's first break first."""
     result = LogCheck()
-    stored = tables.checkpoints(db)
-    wanted = {c.count for c in stored}
+    stored = {c.id: c for c in tables.checkpoints(db)}
+    stamps = {(s.checkpoint_id, s.serial, s.tsa): s for s in tables.timestamps(db)}
     at_count: dict[int, str] = {0: GENESIS}
     announced: set[str] = set()
     logged_signatures: set[tuple[Any, Any, str]] = set()  # (agreement, role, signature hash) as logged
+    wanted: set[int] = set()
 
     prev, expected = GENESIS, 1
     batch: list[dict[str, Any]] = []
@@ -104,27 +121,56 @@ def check_log(
             return False
         return True
 
-    intact = True
-    for row in tables.record_rows(db, 1, batch=BATCH):
-        batch.append(row)
-        if len(batch) >= BATCH and not (intact := flush()):
-            break
-    if intact:
-        intact = flush()
+    def follow(rows: Any) -> bool:
+        for row in rows:
+            batch.append(row)
+            if len(batch) >= BATCH and not flush():
+                return False
+        return flush()
 
-    _check_checkpoints(
-        result, stored, tables.timestamps(db), at_count, announced, node, anchors, tsa_anchors, now, intact
-    )
-    for sha, body in tables.subject_rows(db):
-        result.subjects += 1
-        if not isinstance(body, str) or sha256_hex(body.encode("utf-8", "surrogatepass")) != sha:
+    intact = True
+    for archive in tables.archives(db):
+        result.archives += 1
+        document = _archive(result, archive, prev, node, anchors, now, archive_dir)
+        if document is None:
+            intact = False
+            break
+        carried, carried_stamps = checkpoints_of(document)
+        for checkpoint in carried:
+            stored.setdefault(checkpoint.id, checkpoint)
+        for stamp in carried_stamps:
+            stamps.setdefault((stamp.checkpoint_id, stamp.serial, stamp.tsa), stamp)
+        wanted = {c.count for c in stored.values()}
+        _check_subjects(result, (document.get("subjects") or {}).items())
+        if not (intact := follow(document.get("records") or [])):
+            break
+        if result.head != ChainHead(archive.last_seq, archive.head):
             result.problems.append(
                 Problem(
-                    "subject.altered",
-                    f"the kept subject {sha[:16]}... no longer matches its hash: it was changed in the store",
-                    f"subject {sha}",
+                    "archive.incomplete",
+                    f"the archive of records {archive.first_seq}-{archive.last_seq} ends at seq {result.head.count}",
+                    f"archive {archive.id}",
                 )
             )
+            intact = False
+            break
+    wanted = {c.count for c in stored.values()}
+    if intact:
+        intact = follow(tables.record_rows(db, expected, batch=BATCH))
+
+    _check_checkpoints(
+        result,
+        sorted(stored.values(), key=lambda c: c.id),
+        list(stamps.values()),
+        at_count,
+        announced,
+        node,
+        anchors,
+        tsa_anchors,
+        now,
+        intact,
+    )
+    _check_subjects(result, tables.subject_rows(db))
     for signature in tables.signature_rows(db):
         result.signatures += 1
         logged = (signature.agreement_id, signature.role, signature_sha256(signature.jws or ""))
@@ -138,6 +184,60 @@ def check_log(
                 )
             )
     return result
+
+
+def _check_subjects(result: LogCheck, subjects: Any) -> None:
+    for sha, body in subjects:
+        result.subjects += 1
+        if not isinstance(body, str) or sha256_hex(body.encode("utf-8", "surrogatepass")) != sha:
+            result.problems.append(
+                Problem(
+                    "subject.altered",
+                    f"the kept subject {str(sha)[:16]}... no longer matches its hash: it was changed in the store",
+                    f"subject {sha}",
+                )
+            )
+
+
+def _archive(
+    result: LogCheck,
+    archive: StoredArchive,
+    prev: str,
+    node: str,
+    anchors: Sequence[x509.Certificate],
+    now: datetime,
+    folder: Path | None,
+) -> dict[str, Any] | None:
+    """The document of `archive` when its manifest verifies, says what the store recorded and follows `prev`, and
+    its file is the one written; None (with the problem listed) otherwise."""
+    where = f"archive {archive.id}"
+    span = f"{archive.first_seq}-{archive.last_seq}"
+    try:
+        manifest = verify_manifest(archive.jws, anchors, min(parse_utc(archive.at), now), expected_node=node)
+    except ConnectorError as exc:
+        result.problems.append(Problem(exc.code, f"the archive of records {span} does not verify: {exc.reason}", where))
+        return None
+    signed = (manifest.first, manifest.last, manifest.head, manifest.sha256, manifest.at)
+    if signed != (archive.first_seq, archive.last_seq, archive.head, archive.sha256, archive.at):
+        reason = f"the stored bounds, head, hash or time of the archive of records {span} differ from what it signed"
+        result.problems.append(Problem("archive.row_altered", reason, where))
+        return None
+    if manifest.prev != prev or manifest.first != result.head.count + 1:
+        reason = f"the archive of records {span} does not continue the chain where the archive before it ended"
+        result.problems.append(Problem("archive.gap", reason, where))
+        return None
+    loaded = load(folder, archive)
+    if loaded.problem is not None:
+        result.problems.append(Problem(loaded.problem[0], loaded.problem[1], where))
+        return None
+    assert loaded.document is not None
+    try:
+        checkpoints_of(loaded.document)
+    except (KeyError, TypeError, ValueError):
+        reason = f"the checkpoints in the archive of records {span} cannot be read"
+        result.problems.append(Problem("archive.malformed", reason, where))
+        return None
+    return loaded.document
 
 
 def _check_checkpoints(

@@ -3,13 +3,18 @@
 - ``GET  /v1/evidence``: whether the log is kept, its head, the last checkpoint;
 - ``POST /v1/evidence/checkpoints``: write a signed checkpoint now (time-stamped when a TSA is configured);
 - ``GET  /v1/evidence/checkpoints``: the latest checkpoints, newest first (``?limit=``);
-- ``POST /v1/evidence/check``: verify the whole stored log; the first broken link comes first in ``problems``;
+- ``POST /v1/evidence/check``: verify the whole stored log (and its archives); the first broken link comes first
+  in ``problems``;
+- ``POST /v1/evidence/archives``: move the records up to a checkpoint at least ``olderThanDays`` old (default 30;
+  0 for a checkpoint made now) to a signed archive file in the node's data folder;
+- ``GET  /v1/evidence/archives``: the archives made so far, oldest first;
 - ``GET  /v1/evidence/agreements/{id}/bundle``: the self-contained evidence bundle of one agreement;
 - ``GET  /v1/evidence/agreements/{id}/signatures``: the signatures held for one agreement, with their status.
 """
 
 from __future__ import annotations
 
+from datetime import timedelta
 from typing import Any
 
 from aiohttp import web
@@ -19,6 +24,10 @@ from connector.evidence.edge.service import NodeEvidence
 from connector.store.interface import Store, Tx
 from connector.store.sql import evidence as tables
 from connector.web import openapi
+from connector.web.inputs import body_object
+
+DEFAULT_ARCHIVE_AGE_DAYS = 30
+MAX_ARCHIVE_AGE_DAYS = 36_500
 
 
 class EvidenceRoutes:
@@ -35,6 +44,8 @@ class EvidenceRoutes:
                 web.post("/v1/evidence/checkpoints", self.create_checkpoint),
                 web.get("/v1/evidence/checkpoints", self.list_checkpoints),
                 web.post("/v1/evidence/check", self.check),
+                web.post("/v1/evidence/archives", self.create_archive),
+                web.get("/v1/evidence/archives", self.list_archives),
                 web.get("/v1/evidence/agreements/{id}/bundle", self.bundle),
                 web.get("/v1/evidence/agreements/{id}/signatures", self.signatures),
             ],
@@ -90,6 +101,23 @@ class EvidenceRoutes:
     async def check(self, request: web.Request) -> web.Response:
         result = await self._evidence().check()
         return web.json_response(result.to_json())
+
+    async def create_archive(self, request: web.Request) -> web.Response:
+        evidence = self._evidence()
+        body = await body_object(request) if request.can_read_body else {}
+        days = body.get("olderThanDays", DEFAULT_ARCHIVE_AGE_DAYS)
+        if not isinstance(days, int) or isinstance(days, bool) or not 0 <= days <= MAX_ARCHIVE_AGE_DAYS:
+            raise ConnectorError(
+                "request.invalid",
+                f"'olderThanDays' must be an integer from 0 to {MAX_ARCHIVE_AGE_DAYS}",
+                "olderThanDays",
+            )
+        return web.json_response(await evidence.archive(timedelta(days=days)), status=201)
+
+    async def list_archives(self, request: web.Request) -> web.Response:
+        self._evidence()
+        done = await self.store.read(tables.archives)
+        return web.json_response({"items": [NodeEvidence.describe_archive(a) for a in done]})
 
     async def bundle(self, request: web.Request) -> web.Response:
         document = await self._evidence().export(request.match_info["id"])
@@ -158,12 +186,27 @@ def _document() -> openapi.ApiSection:
                 "timestamps": {"type": "integer"},
                 "subjects": {"type": "integer"},
                 "signatures": {"type": "integer"},
+                "archives": {"type": "integer", "description": "Archives checked (their records are counted)"},
                 "firstBreak": {
                     "type": ["object", "null"],
                     "description": "code (chain.altered, chain.missing, "
                     "chain.truncated, chain.diverged, ...), reason, where, details.seq",
                 },
                 "problems": {"type": "array", "items": {"type": "object"}},
+            },
+        },
+        "EvidenceArchive": {
+            "type": "object",
+            "properties": {
+                "id": {"type": "integer"},
+                "first": {"type": "integer", "description": "The first record it holds"},
+                "last": {"type": "integer", "description": "The last record it holds"},
+                "head": {"type": "string", "description": "Hash of its last record"},
+                "checkpoint": {"type": "integer", "description": "The checkpoint at its last record (kept live)"},
+                "file": {"type": "string", "description": "Its file in the node's evidence-archives folder"},
+                "sha256": {"type": "string"},
+                "at": {"type": "string"},
+                "path": {"type": "string", "description": "Where the node wrote it (when just made)"},
             },
         },
         "EvidenceBundle": {
@@ -218,13 +261,38 @@ def _document() -> openapi.ApiSection:
                 "responses": answers(ref("LogCheck"), "503"),
             }
         },
+        "/v1/evidence/archives": {
+            "get": {
+                "tags": ["evidence"],
+                "summary": "The evidence archives, oldest first",
+                "responses": answers(
+                    {"type": "object", "properties": {"items": {"type": "array", "items": ref("EvidenceArchive")}}},
+                    "503",
+                ),
+            },
+            "post": {
+                "tags": ["evidence"],
+                "summary": "Move the records up to a checkpoint of the given age to a signed archive file",
+                "requestBody": {
+                    "content": {
+                        "application/json": {
+                            "schema": {
+                                "type": "object",
+                                "properties": {"olderThanDays": {"type": "integer", "minimum": 0, "default": 30}},
+                            }
+                        }
+                    }
+                },
+                "responses": answers(ref("EvidenceArchive"), "400", "503", status="201"),
+            },
+        },
         "/v1/evidence/agreements/{id}/bundle": {
             "get": {
                 "tags": ["evidence"],
                 "operationId": "exportEvidenceBundle",
                 "summary": "Export the evidence bundle of an agreement",
                 "parameters": openapi.ID,
-                "responses": answers(ref("EvidenceBundle"), "400", "404", "503"),
+                "responses": answers(ref("EvidenceBundle"), "400", "404", "410", "503"),
             }
         },
         "/v1/evidence/agreements/{id}/signatures": {

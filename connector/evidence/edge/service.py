@@ -16,6 +16,10 @@ same process (journal.PROCESS_PREV), which lets an auditor see that an export le
 with the seal JSON as subject and the transfer's id as ``process_id`` (the data plane's ``data.sealed`` and
 ``data.seal_verified``): that is how an exported bundle proves them.
 
+Archiving (`archive`): the records up to a checkpoint of a given age leave the live store for an archive file
+(connector.evidence.edge.archive) with the node's signed manifest; the chain goes on from that checkpoint, and
+`check` follows it through the archives.
+
 Background work: a signed checkpoint every ``checkpoint_interval`` seconds when records were added (and at
 shutdown), time-stamped when ``tsa_url`` is set (a checkpoint the TSA could not stamp is retried at the next interval
 and at start, and the one an export relies on is stamped before it is exported). Of several replicas of the node,
@@ -29,7 +33,8 @@ import json
 import logging
 import time
 from collections.abc import Awaitable, Callable, Mapping
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 from cryptography import x509
@@ -38,8 +43,10 @@ from connector import keys
 from connector.canonical import sha256_hex
 from connector.config import EvidenceSection
 from connector.errors import ConnectorError, Problem
+from connector.evidence.archive import ArchiveManifest, make_manifest
 from connector.evidence.chain import MAX_DATA_BYTES, Record
 from connector.evidence.checkpoint import checkpoint_digest, checkpoint_sha256, make_checkpoint
+from connector.evidence.edge import archive as archives
 from connector.evidence.edge import export
 from connector.evidence.edge.agreement_signer import AgreementSigner, Anchors
 from connector.evidence.edge.journal import SUBJECT_UNUSABLE, Journal
@@ -50,7 +57,7 @@ from connector.evidence.rfc3339 import format_utc
 from connector.evidence.secrets import withhold_secrets
 from connector.evidence.signer import SigningIdentity
 from connector.identity import NodeIdentity
-from connector.records.evidence import StoredCheckpoint, StoredTimestamp
+from connector.records.evidence import StoredArchive, StoredCheckpoint, StoredTimestamp
 from connector.store.coordination import SOLO
 from connector.store.errors import StoreError
 from connector.store.interface import Coordination, Store, Tx
@@ -146,9 +153,11 @@ class NodeEvidence:
         documents: DidDocuments | None = None,
         clock: Clock = _utcnow,
         coordination: Coordination = SOLO,
+        archive_dir: Path | None = None,
     ) -> None:
         self.store = store
         self.coordination = coordination
+        self.archive_dir = archive_dir
         self.settings = settings
         self.identity = identity
         self._tls = tls
@@ -168,6 +177,7 @@ class NodeEvidence:
         ]
         self._refusals: dict[str | None, tuple[float, int, int]] = {}  # peer -> (window start, count, suppressed)
         self._checkpointing = asyncio.Lock()
+        self._archiving = asyncio.Lock()
 
     def use_identity(self, identity: SigningIdentity) -> None:
         """A reloaded signing identity: agreements, countersignatures and checkpoints are signed with it from now
@@ -380,6 +390,13 @@ class NodeEvidence:
     async def export(self, agreement_id: str) -> dict[str, Any]:
         """The evidence bundle of one agreement, with a fresh checkpoint when none covers its records yet."""
         store = self.store
+        archived = await store.read(export.archived_part, agreement_id)
+        if archived is not None:
+            raise EvidenceError(
+                "evidence.archived",
+                f"records about agreement {agreement_id} were moved to the evidence archives (up to {archived}): "
+                "its bundle cannot be made from the live log",
+            )
         documents = await self._documents(agreement_id) if self._documents is not None else {}
         for _ in range(EXPORT_ROUNDS):
             needed = await store.read(export.last_seq_about, agreement_id)
@@ -401,7 +418,64 @@ class NodeEvidence:
         raise EvidenceError("evidence.busy", "records about the agreement keep arriving; try the export again")
 
     async def check(self) -> LogCheck:
-        return await self.store.read(check_log, self.identity.did, self._anchors(), self.tsa_anchors(), self.clock())
+        return await self.store.read(
+            check_log, self.identity.did, self._anchors(), self.tsa_anchors(), self.clock(), self.archive_dir
+        )
+
+    # --- archives -------------------------------------------------------------------------------------------
+
+    async def archive(self, older_than: timedelta) -> dict[str, Any]:
+        """Move the records up to the newest checkpoint at least `older_than` old (a fresh one for no age) to an
+        archive file, time-stamping that checkpoint first when a TSA is configured; returns the archive's
+        description."""
+        folder = self.archive_dir
+        if folder is None:
+            raise ConnectorError("evidence.unavailable", "this node has no folder for evidence archives")
+        async with self._archiving:
+            if older_than <= timedelta(0):
+                await self.checkpoint(on_demand=True)
+            segment = await self.store.read(archives.next_segment, format_utc(self.clock() - older_than))
+            if segment is None:
+                raise ConnectorError(
+                    "evidence.nothing_to_archive",
+                    "no checkpoint old enough covers records that are not archived yet",
+                    "olderThanDays",
+                )
+            stamped = await self.store.read(tables.timestamps, segment.anchor.id)
+            if self.settings.tsa_url and not stamped and not await self._timestamp(segment.anchor):
+                # Archived records are proven by that checkpoint alone: not without the trusted time it can have.
+                raise ConnectorError(
+                    "timestamp.unavailable",
+                    "the checkpoint the archive would end at could not be time-stamped now; try again later",
+                )
+            data = await self.store.read(archives.gather, self.identity.did, segment)
+            last = segment.anchor.count
+            at = format_utc(self.clock())
+            manifest = ArchiveManifest(
+                self.identity.did, segment.first, last, segment.prev, segment.anchor.head, sha256_hex(data), at
+            )
+            jws = make_manifest(self.identity, manifest)
+            name = f"evidence-{segment.first:012d}-{last:012d}.json.gz"
+            await asyncio.to_thread(archives.write, folder, name, data, jws)
+            stored = StoredArchive(
+                0, segment.first, last, manifest.head, segment.anchor.id, name, manifest.sha256, at, jws
+            )
+            archive_id = await self.store.run(tables.remove_archived, stored)
+        log.info("evidence archived", extra={"archive": archive_id, "first": segment.first, "last": last})
+        return {**self.describe_archive(stored), "id": archive_id, "path": str(folder / name)}
+
+    @staticmethod
+    def describe_archive(archive: StoredArchive) -> dict[str, Any]:
+        return {
+            "id": archive.id,
+            "first": archive.first_seq,
+            "last": archive.last_seq,
+            "head": archive.head,
+            "checkpoint": archive.checkpoint_id,
+            "file": archive.file,
+            "sha256": archive.sha256,
+            "at": archive.at,
+        }
 
     async def status(self) -> dict[str, Any]:
         def read(db: Tx) -> dict[str, Any]:

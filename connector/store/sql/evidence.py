@@ -1,25 +1,33 @@
 """The statements of the evidence tables: the hash-chained records, their subjects, signed checkpoints, their
-time-stamps, and agreement signatures.
+time-stamps, agreement signatures, and the archives older records were moved to.
 
 Rows are only ever inserted: the tables refuse UPDATE and DELETE, and `evidence_records` refuses any insert that
-does not extend the chain by exactly one record (migration 5).
+does not extend the chain by exactly one record (migration 5). The one exception is `remove_archived`: in the
+transaction that records an archive, the records it holds and the checkpoints before its own may go (migration 9).
 """
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 from typing import Any
 
+from connector.canonical import canonical_bytes
 from connector.evidence.chain import GENESIS, ChainHead, Record
-from connector.records.evidence import StoredCheckpoint, StoredSignature, StoredTimestamp, row_json
+from connector.records import content
+from connector.records.evidence import StoredArchive, StoredCheckpoint, StoredSignature, StoredTimestamp, row_json
 from connector.store.interface import Tx
 from connector.store.migrations import CHAIN_LOCK, SPELLINGS
+from connector.store.sql.content import EVIDENCE as BLOBS
+from connector.store.sql.content import expanded, put_rows, rows_of
+from connector.store.sqlite import store_error
 
 RECORDS = "evidence_records"
 SUBJECTS = "evidence_subjects"
 CHECKPOINTS = "evidence_checkpoints"
 TIMESTAMPS = "evidence_timestamps"
 SIGNATURES = "agreement_signatures"
+ARCHIVES = "evidence_archives"
 
 _RECORD_COLUMNS = "seq, at, kind, process_id, peer, subject_sha256, data, prev, hash"
 _INSERT_RECORD = f"INSERT INTO {RECORDS}({_RECORD_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)"
@@ -45,6 +53,23 @@ def insert_record(tx: Tx, record: Record) -> None:
             record.hash,
         ],
     )
+
+
+def insert_record_checked(tx: Tx, record: Record) -> None:
+    """`insert_record`, raising StoreConflict when the chain's guard refuses it (the record does not follow the
+    last one), with the transaction still usable. SQLite undoes a refused statement alone and carries on, so a
+    savepoint (two statements more per record) is needed only where a refusal spoils the transaction."""
+    if tx.dialect != "sqlite":
+        with tx.savepoint():
+            insert_record(tx, record)
+        return
+    try:
+        insert_record(tx, record)
+    except Exception as exc:  # the driver's own error, as the store's (StoreConflict for the guard's refusal)
+        error = store_error(exc)
+        if error is exc:
+            raise
+        raise error from exc
 
 
 def lock_chain(tx: Tx) -> None:
@@ -138,35 +163,69 @@ def subject_hashes(tx: Tx, kind: str, peer: str) -> list[str]:
 # --- subjects ---------------------------------------------------------------------------------------------
 
 
-def insert_subject(tx: Tx, sha256: str, body: bytes) -> None:
-    tx.execute(
-        f"INSERT INTO {SUBJECTS}(sha256, body) VALUES (?, ?) ON CONFLICT (sha256) DO NOTHING",
-        [sha256, body.decode("utf-8")],
-    )
+# Subjects are kept in `evidence_blobs`, each large part of them once (connector.records.content): a message and
+# the agreement it carries, a signature and the certificates in its header, a presentation and its credentials.
+# `evidence_subjects` holds those of stores written before, read as they are.
+
+
+def _canonical_text(value: Any) -> str:
+    return canonical_bytes(value).decode("utf-8")
+
+
+def insert_subject(tx: Tx, sha256: str, body: bytes, value: Any = None) -> None:
+    """Keep a subject's canonical body (`value`, when given, is the JSON value it is the canonical form of: its
+    large parts are then kept once each)."""
+    text = body.decode("utf-8")
+    row, parts = (text, {}) if value is None else content.compact(value, text, _canonical_text)
+    parts[sha256] = row
+    put_rows(tx, BLOBS, parts)
 
 
 def subjects(tx: Tx, hashes: list[str]) -> dict[str, str]:
-    """The stored canonical bodies of these subjects (those absent are left out)."""
+    """The stored canonical bodies of these subjects (those absent, or whose parts are missing, are left out)."""
+    cache: dict[str, str] = {}
     found: dict[str, str] = {}
-    for start in range(0, len(hashes), 500):
-        chunk = hashes[start : start + 500]
-        marks = ", ".join("?" for _ in chunk)
-        for row in tx.execute(f"SELECT sha256, body FROM {SUBJECTS} WHERE sha256 IN ({marks})", chunk):
-            found[row[0]] = row[1]
+    for sha, row in rows_of(tx, BLOBS, hashes).items():
+        try:
+            found[sha] = expanded(tx, BLOBS, row, cache)
+        except LookupError:
+            continue
+    missing = [h for h in hashes if h not in found]
+    if missing:
+        found.update(rows_of(tx, SUBJECTS, missing))
     return found
 
 
 def subject_rows(tx: Tx, batch: int = 1000) -> Iterator[tuple[str, Any]]:
+    """Every kept subject and part, as the text it stands for (None for one whose parts are missing)."""
     after = ""
     while True:
         rows = tx.execute(
             f"SELECT sha256, body FROM {SUBJECTS} WHERE sha256 > ? ORDER BY sha256 LIMIT ?", [after, batch]
         ).fetchall()
         if not rows:
-            return
+            break
         for row in rows:
             yield str(row[0]), row[1]
         after = rows[-1][0]
+    cache: dict[str, str] = {}
+    last = 0
+    while True:
+        rows = tx.execute(
+            f"SELECT id, sha256, body FROM {BLOBS} WHERE id > ? ORDER BY id LIMIT ?", [last, batch]
+        ).fetchall()
+        if not rows:
+            return
+        if len(cache) > 10_000:
+            cache.clear()
+        for row in rows:
+            body = row["body"]
+            try:
+                text = expanded(tx, BLOBS, body, cache) if isinstance(body, str) else body
+            except LookupError:
+                text = None
+            yield str(row["sha256"]), text
+        last = int(rows[-1]["id"])
 
 
 # --- checkpoints and time-stamps --------------------------------------------------------------------------
@@ -230,6 +289,34 @@ def timestamps(tx: Tx, checkpoint_id: int | None = None) -> list[StoredTimestamp
 _SIGNATURE_COLUMNS = "agreement_id, role, status, signer, jws, code, reason, at"
 
 
+# A signature is kept as the hash of its JWS (as a JSON string) in `evidence_blobs`, the row the message that
+# carried it shares, with the certificates of its header kept once: `REF` + the hash in the `jws` column.
+
+
+def _jws_column(tx: Tx, jws: str | None) -> str | None:
+    if jws is None:
+        return None
+    text = _canonical_text(jws)
+    sha = content.sha256_text(text)
+    insert_subject(tx, sha, text.encode("utf-8"), jws)
+    return content.REF + sha
+
+
+def _signature(tx: Tx, row: Any, cache: dict[str, str]) -> StoredSignature:
+    stored = row["jws"]
+    if isinstance(stored, str) and stored.startswith(content.REF):
+        sha = stored[len(content.REF) :]
+        found = rows_of(tx, BLOBS, [sha]).get(sha)
+        try:
+            text = expanded(tx, BLOBS, found, cache) if found is not None else None
+        except LookupError:
+            text = None
+        # A JWS whose row is gone reads as the reference itself: no signature hash can match it.
+        jws = json.loads(text) if text is not None else stored
+        row = {**dict(row), "jws": jws}
+    return StoredSignature.from_row(row)
+
+
 def put_signature(tx: Tx, signature: StoredSignature) -> bool:
     """Keep the first signature seen per agreement and role; True if this one was stored."""
     cursor = tx.execute(
@@ -240,7 +327,7 @@ def put_signature(tx: Tx, signature: StoredSignature) -> bool:
             signature.role,
             signature.status,
             signature.signer,
-            signature.jws,
+            _jws_column(tx, signature.jws),
             signature.code,
             signature.reason,
             signature.at,
@@ -253,9 +340,52 @@ def signatures_of(tx: Tx, agreement_id: str) -> dict[str, StoredSignature]:
     rows = tx.execute(
         f"SELECT {_SIGNATURE_COLUMNS} FROM {SIGNATURES} WHERE agreement_id = ?", [agreement_id]
     ).fetchall()
-    return {str(r["role"]): StoredSignature.from_row(r) for r in rows}
+    cache: dict[str, str] = {}
+    return {str(r["role"]): _signature(tx, r, cache) for r in rows}
 
 
 def signature_rows(tx: Tx) -> list[StoredSignature]:
     rows = tx.execute(f"SELECT {_SIGNATURE_COLUMNS} FROM {SIGNATURES} ORDER BY agreement_id, role").fetchall()
-    return [StoredSignature.from_row(r) for r in rows]
+    cache: dict[str, str] = {}
+    return [_signature(tx, r, cache) for r in rows]
+
+
+# --- archives ---------------------------------------------------------------------------------------------
+
+_ARCHIVE_COLUMNS = "first_seq, last_seq, head, checkpoint_id, file, sha256, at, jws"
+
+
+def archives(tx: Tx) -> list[StoredArchive]:
+    """The archives in the order they were made (each continues the one before)."""
+    rows = tx.execute(f"SELECT id, {_ARCHIVE_COLUMNS} FROM {ARCHIVES} ORDER BY id").fetchall()
+    return [StoredArchive.from_row(r) for r in rows]
+
+
+def remove_archived(tx: Tx, archive: StoredArchive) -> int:
+    """Record `archive` (its id is assigned here) and remove what it holds from the live log: its records, and the
+    checkpoints it covers before its own (with their time-stamps). Its own checkpoint stays: the live log continues
+    from the head it signed. Subjects and agreement signatures stay too (parts are shared with later records).
+    The guards allow these deletes only while the archive's id is in `evidence_removals`, i.e. in here."""
+    cursor = tx.execute(
+        f"INSERT INTO {ARCHIVES}({_ARCHIVE_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?) RETURNING id",
+        [
+            archive.first_seq,
+            archive.last_seq,
+            archive.head,
+            archive.checkpoint_id,
+            archive.file,
+            archive.sha256,
+            archive.at,
+            archive.jws,
+        ],
+    )
+    archive_id = int(cursor.fetchone()[0])
+    tx.execute("INSERT INTO evidence_removals(archive_id) VALUES (?)", [archive_id])
+    covered = f"SELECT id FROM {CHECKPOINTS} WHERE count <= ? AND id <> ?"
+    tx.execute(
+        f"DELETE FROM {TIMESTAMPS} WHERE checkpoint_id IN ({covered})", [archive.last_seq, archive.checkpoint_id]
+    )
+    tx.execute(f"DELETE FROM {CHECKPOINTS} WHERE count <= ? AND id <> ?", [archive.last_seq, archive.checkpoint_id])
+    tx.execute(f"DELETE FROM {RECORDS} WHERE seq <= ?", [archive.last_seq])
+    tx.execute("DELETE FROM evidence_removals WHERE archive_id = ?", [archive_id])
+    return archive_id

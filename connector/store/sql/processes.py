@@ -11,14 +11,42 @@ from typing import Any
 from connector.records.columns import iso, parse_iso
 from connector.records.processes import Agreement, HistoryEntry, Negotiation, OutboxEntry, Transfer
 from connector.store.interface import Tx
+from connector.store.sql.content import column_text, compact_column
 from connector.store.sql.rows import filters, one, page, upsert
+
+# A peer's verified claims are kept with each of its processes: the bulk of them (its credentials, the same for
+# every process until they are verified anew) as a part of `content_blobs`, stored once.
+
+
+def _claims_stored(tx: Tx, row: dict[str, Any], claims: Any) -> dict[str, Any]:
+    row["claims"] = compact_column(tx, claims, row["claims"])
+    return row
+
+
+def _with_claims(tx: Tx, row: Any) -> Any:
+    """A row of negotiations or transfers with its claims column as JSON text (whatever way it was stored)."""
+    stored = row["claims"]
+    if stored is None or stored[:1] == "{":
+        return row
+    plain = dict(row)
+    plain["claims"] = column_text(tx, stored)
+    return plain
+
+
+def _negotiation(tx: Tx, row: Any) -> Negotiation:
+    return Negotiation.from_row(_with_claims(tx, row))
+
+
+def _transfer(tx: Tx, row: Any) -> Transfer:
+    return Transfer.from_row(_with_claims(tx, row))
+
 
 # --- negotiations and agreements --------------------------------------------------------------------------------
 
 
 def get_negotiation(tx: Tx, negotiation_id: str) -> Negotiation | None:
     row = one(tx, "SELECT * FROM negotiations WHERE id = ?", [negotiation_id])
-    return Negotiation.from_row(row) if row else None
+    return _negotiation(tx, row) if row else None
 
 
 def find_provider_negotiation(tx: Tx, peer_id: str, consumer_pid: str) -> Negotiation | None:
@@ -27,7 +55,7 @@ def find_provider_negotiation(tx: Tx, peer_id: str, consumer_pid: str) -> Negoti
         "SELECT * FROM negotiations WHERE role = 'provider' AND peer_id = ? AND consumer_pid = ?",
         [peer_id, consumer_pid],
     )
-    return Negotiation.from_row(row) if row else None
+    return _negotiation(tx, row) if row else None
 
 
 def find_consumer_negotiation(tx: Tx, peer_id: str, provider_pid: str) -> Negotiation | None:
@@ -36,11 +64,11 @@ def find_consumer_negotiation(tx: Tx, peer_id: str, provider_pid: str) -> Negoti
         "SELECT * FROM negotiations WHERE role = 'consumer' AND peer_id = ? AND provider_pid = ?",
         [peer_id, provider_pid],
     )
-    return Negotiation.from_row(row) if row else None
+    return _negotiation(tx, row) if row else None
 
 
 def save_negotiation(tx: Tx, negotiation: Negotiation) -> None:
-    upsert(tx, "negotiations", negotiation.to_row())
+    upsert(tx, "negotiations", _claims_stored(tx, negotiation.to_row(), negotiation.claims))
 
 
 def list_negotiations(
@@ -48,13 +76,13 @@ def list_negotiations(
 ) -> tuple[list[Negotiation], int]:
     where, params = filters(state=state, role=role)
     rows, total = page(tx, "negotiations", limit, offset, where, params, order="created_at DESC, id")
-    return [Negotiation.from_row(r) for r in rows], total
+    return [_negotiation(tx, r) for r in rows], total
 
 
 def open_negotiations(tx: Tx) -> list[Negotiation]:
     return [
-        Negotiation.from_row(r)
-        for r in tx.execute("SELECT * FROM negotiations WHERE state NOT IN ('FINALIZED', 'TERMINATED')")
+        _negotiation(tx, r)
+        for r in tx.execute("SELECT * FROM negotiations WHERE state NOT IN ('FINALIZED', 'TERMINATED')").fetchall()
     ]
 
 
@@ -86,7 +114,7 @@ def count_transfers_started(tx: Tx, agreement_id: str, role: str = "provider") -
 
 def get_transfer(tx: Tx, transfer_id: str) -> Transfer | None:
     row = one(tx, "SELECT * FROM transfers WHERE id = ?", [transfer_id])
-    return Transfer.from_row(row) if row else None
+    return _transfer(tx, row) if row else None
 
 
 def find_provider_transfer(tx: Tx, peer_id: str, consumer_pid: str) -> Transfer | None:
@@ -95,11 +123,11 @@ def find_provider_transfer(tx: Tx, peer_id: str, consumer_pid: str) -> Transfer 
         "SELECT * FROM transfers WHERE role = 'provider' AND peer_id = ? AND consumer_pid = ?",
         [peer_id, consumer_pid],
     )
-    return Transfer.from_row(row) if row else None
+    return _transfer(tx, row) if row else None
 
 
 def save_transfer(tx: Tx, transfer: Transfer) -> None:
-    upsert(tx, "transfers", transfer.to_row())
+    upsert(tx, "transfers", _claims_stored(tx, transfer.to_row(), transfer.claims))
 
 
 def list_transfers(
@@ -112,21 +140,23 @@ def list_transfers(
 ) -> tuple[list[Transfer], int]:
     where, params = filters(state=state, role=role, agreement_id=agreement_id)
     rows, total = page(tx, "transfers", limit, offset, where, params, order="created_at DESC, id")
-    return [Transfer.from_row(r) for r in rows], total
+    return [_transfer(tx, r) for r in rows], total
 
 
 def open_transfers(tx: Tx) -> list[Transfer]:
     return [
-        Transfer.from_row(r)
-        for r in tx.execute("SELECT * FROM transfers WHERE state NOT IN ('COMPLETED', 'TERMINATED')")
+        _transfer(tx, r)
+        for r in tx.execute("SELECT * FROM transfers WHERE state NOT IN ('COMPLETED', 'TERMINATED')").fetchall()
     ]
 
 
 def transfers_under(tx: Tx, agreement_id: str) -> list[Transfer]:
     """Every transfer under an agreement, oldest first."""
     return [
-        Transfer.from_row(r)
-        for r in tx.execute("SELECT * FROM transfers WHERE agreement_id = ? ORDER BY created_at", [agreement_id])
+        _transfer(tx, r)
+        for r in tx.execute(
+            "SELECT * FROM transfers WHERE agreement_id = ? ORDER BY created_at", [agreement_id]
+        ).fetchall()
     ]
 
 
@@ -161,16 +191,23 @@ def append_history(
             to_state,
             cause,
             reason,
-            None if detail is None else json.dumps(detail, sort_keys=True, default=str),
+            None if detail is None else compact_column(tx, detail, _detail_text(detail), _detail_text),
         ],
     )
 
 
+def _detail_text(value: Any) -> str:
+    return json.dumps(value, sort_keys=True, default=str)
+
+
 def history(tx: Tx, process_id: str) -> list[HistoryEntry]:
-    return [
-        HistoryEntry.from_row(r)
-        for r in tx.execute("SELECT * FROM process_history WHERE process_id = ? ORDER BY seq", [process_id])
-    ]
+    entries = []
+    for row in tx.execute("SELECT * FROM process_history WHERE process_id = ? ORDER BY seq", [process_id]).fetchall():
+        stored = row["detail"]
+        if stored is not None and stored[:1] != "{":
+            row = {**dict(row), "detail": column_text(tx, stored)}
+        entries.append(HistoryEntry.from_row(row))
+    return entries
 
 
 # --- outbox -----------------------------------------------------------------------------------------------------

@@ -1,0 +1,146 @@
+"""Archive files of the evidence log: what a closed segment of the chain held, written out so that its records can
+leave the live store, and read back to verify the chain across archives.
+
+An archive `evidence-<first>-<last>.json.gz` (gzipped JSON) holds the segment's records as stored, the subjects
+they name, and the signed checkpoints up to its last record (the last of them, its anchor, commits to its final
+hash and stays in the live store) with their RFC 3161 time-stamps. Beside it, `<file>.jws` is the node's signed
+manifest (connector.evidence.archive): the segment's bounds, the hash before it and its final hash, and the
+(compressed) file's SHA-256. The node keeps the same manifest in `evidence_archives`.
+"""
+
+from __future__ import annotations
+
+import base64
+import gzip
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from connector.canonical import sha256_hex
+from connector.evidence.chain import GENESIS
+from connector.keys import write_public_file
+from connector.records.evidence import StoredArchive, StoredCheckpoint, StoredTimestamp
+from connector.store.interface import Tx
+from connector.store.sql import evidence as tables
+
+FOLDER = "evidence-archives"  # below the node's data folder
+TYPE = "connector-evidence-archive"
+SIGNATURE_SUFFIX = ".jws"
+MAX_RECORDS = 200_000  # per archive, where the checkpoints allow: an archive is put together in memory
+
+
+@dataclass(frozen=True)
+class Segment:
+    """The next segment to archive: records `first`..`anchor.count`, after the hash `prev`."""
+
+    first: int
+    prev: str
+    anchor: StoredCheckpoint
+
+
+def next_segment(db: Tx, cutoff: str, most: int = MAX_RECORDS) -> Segment | None:
+    """From the record after the last archive up to the newest checkpoint made at or before `cutoff` (an RFC 3339
+    UTC time, compared as text: the node writes them all alike) that some live record follows, within `most`
+    records if a checkpoint allows (an archive is made in memory; the next one takes the rest)."""
+    done = tables.archives(db)
+    first, prev = (done[-1].last_seq + 1, done[-1].head) if done else (1, GENESIS)
+    head = tables.head(db).count
+    eligible = [c for c in tables.checkpoints(db) if first <= c.count < head and c.at <= cutoff]
+    if not eligible:
+        return None
+    within = [c for c in eligible if c.count - first < most]
+    chosen = max(within, key=lambda c: c.count) if within else min(eligible, key=lambda c: c.count)
+    return Segment(first, prev, chosen)
+
+
+def _checkpoint_json(checkpoint: StoredCheckpoint, stamps: list[StoredTimestamp]) -> dict[str, Any]:
+    return {
+        "id": checkpoint.id,
+        "count": checkpoint.count,
+        "head": checkpoint.head,
+        "at": checkpoint.at,
+        "jws": checkpoint.jws,
+        "timestamps": [
+            {"genTime": s.gen_time, "tsa": s.tsa, "serial": s.serial, "token": base64.b64encode(s.token).decode()}
+            for s in stamps
+        ],
+    }
+
+
+def gather(db: Tx, node: str, segment: Segment) -> bytes:
+    """The archive file's bytes for `segment`."""
+    last = segment.anchor.count
+    records = list(tables.record_rows(db, segment.first, last))
+    wanted = sorted({r["subject_sha256"] for r in records if r["subject_sha256"]})
+    stamps: dict[int, list[StoredTimestamp]] = {}
+    for stamp in tables.timestamps(db):
+        stamps.setdefault(stamp.checkpoint_id, []).append(stamp)
+    checkpoints = [
+        _checkpoint_json(c, stamps.get(c.id, []))
+        for c in tables.checkpoints(db)
+        if c.count <= last and (c.count >= segment.first or c.id == segment.anchor.id)
+    ]
+    document = {
+        "type": TYPE,
+        "node": node,
+        "first": segment.first,
+        "last": last,
+        "prev": segment.prev,
+        "head": segment.anchor.head,
+        "checkpoints": checkpoints,
+        "records": records,
+        "subjects": tables.subjects(db, wanted),
+    }
+    text = json.dumps(document, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
+    return gzip.compress(text, compresslevel=6, mtime=0)  # no time in the header: the same segment, the same bytes
+
+
+def write(folder: Path, name: str, data: bytes, manifest: str) -> None:
+    """Write the archive and its signed manifest, each complete on disk before it has its name."""
+    folder.mkdir(parents=True, exist_ok=True)
+    write_public_file(folder / name, data)
+    write_public_file(folder / (name + SIGNATURE_SUFFIX), manifest.encode("ascii"))
+
+
+@dataclass(frozen=True)
+class Loaded:
+    """An archive file read back: its document, or why it cannot be used."""
+
+    document: dict[str, Any] | None
+    problem: tuple[str, str] | None  # (code, reason)
+
+
+def load(folder: Path | None, archive: StoredArchive) -> Loaded:
+    """Read the file of `archive` and hold it against what the store recorded of it (its hash, its bounds)."""
+    if folder is None or not (folder / archive.file).is_file():
+        where = folder / archive.file if folder is not None else archive.file
+        return Loaded(None, ("archive.missing", f"the archive of records {_span(archive)} is not at {where}"))
+    data = (folder / archive.file).read_bytes()
+    if sha256_hex(data) != archive.sha256:
+        return Loaded(None, ("archive.altered", f"the archive of records {_span(archive)} is not the one written"))
+    try:
+        document = json.loads(gzip.decompress(data))
+    except (OSError, EOFError, ValueError):
+        return Loaded(None, ("archive.malformed", f"the archive of records {_span(archive)} is not gzipped JSON"))
+    bounds = (archive.first_seq, archive.last_seq, archive.head)
+    if not isinstance(document, dict) or document.get("type") != TYPE:
+        return Loaded(None, ("archive.malformed", f"{archive.file} is not an evidence archive"))
+    if (document.get("first"), document.get("last"), document.get("head")) != bounds:
+        return Loaded(None, ("archive.malformed", f"{archive.file} names other records than its manifest"))
+    return Loaded(document, None)
+
+
+def checkpoints_of(document: dict[str, Any]) -> tuple[list[StoredCheckpoint], list[StoredTimestamp]]:
+    """The checkpoints an archive carries and their time-stamps, as the store held them."""
+    checkpoints, stamps = [], []
+    for c in document.get("checkpoints") or []:
+        checkpoints.append(StoredCheckpoint.from_row(c))
+        for s in c.get("timestamps") or []:
+            token = base64.b64decode(s["token"])
+            stamps.append(StoredTimestamp(int(c["id"]), str(s["genTime"]), str(s["tsa"]), str(s["serial"]), token))
+    return checkpoints, stamps
+
+
+def _span(archive: StoredArchive) -> str:
+    return f"{archive.first_seq}-{archive.last_seq}"

@@ -1,0 +1,109 @@
+"""The content-addressed tables: JSON texts stored compactly (connector.records.content), each part once by its
+hash, and read back exactly.
+
+`evidence_blobs` holds the evidence log's subjects and their parts (append-only like the rest of the evidence);
+`content_blobs` the parts of large values of the node's own tables (a peer's verified claims, a decision's trace),
+whose columns then hold a compact row instead of the whole text. Parts are immutable, so the node keeps the
+`content_blobs` parts it read last in memory.
+"""
+
+from __future__ import annotations
+
+import json
+from collections import OrderedDict
+from collections.abc import Callable, Mapping
+from typing import Any
+
+from connector.records import content
+from connector.store.interface import Tx
+
+EVIDENCE = "evidence_blobs"
+CONTENT = "content_blobs"
+_BATCH = 500
+_REMEMBERED = 2048
+
+# Parts of `content_blobs` read lately (a part's row never changes: its hash is its key).
+_parts: OrderedDict[str, str] = OrderedDict()
+
+
+def put_rows(tx: Tx, table: str, rows: Mapping[str, str]) -> None:
+    """Store rows by hash; a hash already stored keeps its row."""
+    if rows:
+        tx.executemany(
+            f"INSERT INTO {table}(sha256, body) VALUES (?, ?) ON CONFLICT (sha256) DO NOTHING", list(rows.items())
+        )
+
+
+def rows_of(tx: Tx, table: str, hashes: list[str]) -> dict[str, str]:
+    """The stored rows of these hashes (those absent are left out), as stored."""
+    found: dict[str, str] = {}
+    for start in range(0, len(hashes), _BATCH):
+        chunk = hashes[start : start + _BATCH]
+        marks = ", ".join("?" for _ in chunk)
+        for row in tx.execute(f"SELECT sha256, body FROM {table} WHERE sha256 IN ({marks})", chunk):
+            found[str(row[0])] = row[1]
+    return found
+
+
+def fetcher(tx: Tx, table: str, cache: dict[str, str] | None = None) -> content.Fetch:
+    """Reads a part's row by hash, each at most once per `cache` (one per read, by default)."""
+    known = cache if cache is not None else {}
+    sql = f"SELECT body FROM {table} WHERE sha256 = ?"
+
+    def fetch(sha: str) -> str | None:
+        row = known.get(sha)
+        if row is None:
+            found = tx.execute(sql, [sha]).fetchone()
+            if found is None:
+                return None
+            row = known[sha] = found[0]
+        return row
+
+    return fetch
+
+
+def expanded(tx: Tx, table: str, row: str, cache: dict[str, str] | None = None) -> str:
+    """The text a stored row stands for (LookupError if a part it refers to is missing)."""
+    return content.expand(row, fetcher(tx, table, cache)) if content.is_compact(row) else row
+
+
+# --- large values of the node's own tables ------------------------------------------------------------------------
+
+
+def _column_text(value: Any) -> str:
+    """A JSON value as the node's columns write it (connector.records.columns.json_column)."""
+    return json.dumps(value, separators=(",", ":"), sort_keys=True)
+
+
+def compact_column(tx: Tx, value: Any, text: str | None, encode: Callable[[Any], str] = _column_text) -> str | None:
+    """What a JSON column holds for `value` (written as `text` by `encode`): its compact row, the parts stored."""
+    if text is None or len(text) < content.THRESHOLD:
+        return text
+    row, parts = content.compact(value, text, encode)
+    put_rows(tx, CONTENT, parts)
+    return row
+
+
+def column_text(tx: Tx, stored: str | None) -> str | None:
+    """The JSON text of a column `compact_column` wrote (a plain text is returned as it is)."""
+    if stored is None or not content.is_compact(stored):
+        return stored
+    return content.expand(stored, _remembered(tx))
+
+
+def _remembered(tx: Tx) -> content.Fetch:
+    read = fetcher(tx, CONTENT)
+
+    def fetch(sha: str) -> str | None:
+        row = _parts.get(sha)
+        if row is not None:
+            _parts.move_to_end(sha)
+            return row
+        row = read(sha)
+        if row is not None:
+            _parts[sha] = row
+            if len(_parts) > _REMEMBERED:
+                _parts.popitem(last=False)
+        return row
+
+    return fetch

@@ -1,0 +1,98 @@
+"""Large JSON values kept once by their hash: whatever is compacted is read back byte for byte, parts are shared,
+and what cannot be restored exactly is kept as it is."""
+
+from __future__ import annotations
+
+import base64
+import json
+
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from connector.canonical import canonical_bytes
+from connector.records import content
+
+
+def canonical(value):
+    return canonical_bytes(value).decode("utf-8")
+
+
+def b64url(data: bytes) -> str:
+    return base64.urlsafe_b64encode(data).rstrip(b"=").decode("ascii")
+
+
+CERT = base64.b64encode(bytes(range(256)) * 3).decode("ascii")  # a stand-in for a DER certificate in an x5c
+
+
+def jws(header: dict, payload: str = "", signature: str = "c2lnbmF0dXJl") -> str:
+    return b64url(json.dumps(header).encode()) + "." + payload + "." + signature
+
+
+def stored(value, encode=canonical):
+    text = encode(value)
+    row, parts = content.compact(value, text, encode)
+    return text, row, parts
+
+
+json_values = st.recursive(
+    st.none() | st.booleans() | st.integers(-(2**53) + 1, 2**53 - 1) | st.text(max_size=700),
+    lambda children: st.lists(children, max_size=6) | st.dictionaries(st.text(max_size=8), children, max_size=6),
+    max_leaves=40,
+)
+
+
+@settings(max_examples=150, deadline=None)
+@given(json_values)
+def test_any_value_is_read_back_exactly(value):
+    for encode in (canonical, lambda v: json.dumps(v, sort_keys=True, separators=(",", ":"))):
+        text, row, parts = stored(value, encode)
+        assert content.expand(row, parts.get) == text
+        assert all(content.sha256_text(content.expand(r, parts.get)) == sha for sha, r in parts.items())
+
+
+def test_large_members_become_parts_shared_by_every_value_that_holds_them():
+    policy = {
+        "permission": [
+            {"action": "use", "constraint": [{"leftOperand": f"k{i}", "rightOperand": "v" * 40}]} for i in range(8)
+        ]
+    }
+    first = {"@id": "urn:a", "policy": policy}
+    second = {"@id": "urn:b", "policy": policy}
+    (_, row_a, parts_a), (_, row_b, parts_b) = stored(first), stored(second)
+    shared = content.sha256_text(canonical(policy))
+    assert shared in parts_a and shared in parts_b and row_a != row_b
+    assert content.references(row_a) == [shared] and len(row_a) < 120
+
+
+def test_the_certificates_of_a_signature_header_are_parts_and_the_signature_is_restored():
+    token = jws({"alg": "ES256", "kid": "did:web:a#k", "x5c": [CERT, CERT[::-1]]}, "", "c2ln")
+    text, row, parts = stored(token)
+    assert row.startswith(content.JWS) and CERT not in row and len(row) < len(text) / 3
+    assert content.sha256_text(json.dumps(CERT)) in parts
+    assert content.expand(row, parts.get) == text
+    message = {"@type": "ContractAgreementMessage", "signature": token}
+    _, message_row, message_parts = stored(message)
+    assert content.sha256_text(text) in message_parts  # the same row as the signature on its own
+
+
+def test_a_header_written_otherwise_than_it_reads_back_is_kept_as_it_is():
+    padded = base64.urlsafe_b64encode(json.dumps({"x5c": [CERT]}).encode()).decode()  # with "=" padding
+    for token in (padded + ".." + "c2ln", "a" * 600, "not.a.jws" + "x" * 600):
+        text, row, parts = stored(token)
+        assert row == text and not parts
+
+
+def test_a_text_holding_the_reference_escape_itself_is_never_compacted():
+    value = {"a": "\x01" + "0" * 64, "b": "x" * 800}
+    text, row, parts = stored(value)
+    assert row == text and parts == {}
+
+
+def test_a_missing_part_is_a_lookup_error():
+    _, row, parts = stored({"big": "y" * 900})
+    try:
+        content.expand(row, {}.get)
+    except LookupError as exc:
+        assert str(exc).strip("'") in parts
+    else:
+        raise AssertionError("a missing part must not read as anything")
