@@ -19,9 +19,11 @@ from connector.archive.format import MANIFEST, PARTS, SIGNATURE, FileEntry, Mani
 from connector.canonical import sha256_hex
 from connector.errors import ConnectorError
 from connector.evidence.signer import SigningIdentity
+from connector.records.content import is_compact
 from connector.store.copy import schema_version, table_rows
 from connector.store.interface import Tx
 from connector.store.sql import evidence as tables
+from connector.store.sql.content import column_text
 
 
 @dataclass
@@ -101,7 +103,16 @@ def _rows(tx: Tx, part: Part) -> Iterable[Mapping[str, Any]]:
         return counterparties(tx)
     if part.table in EVIDENCE_TABLES:
         return _evidence_rows(tx, part)
-    return table_rows(tx, part.table, part.key)
+    return _full_texts(tx, part, table_rows(tx, part.table, part.key))
+
+
+def _full_texts(tx: Tx, part: Part, rows: Iterable[Mapping[str, Any]]) -> Iterator[Mapping[str, Any]]:
+    """Rows with each JSON column as its whole text: the store may keep a large value as a compact row whose parts
+    it holds once by hash (connector.store.sql.content); the archive is read without the store."""
+    for row in rows:
+        if any(isinstance(row.get(c), str) and is_compact(row[c]) for c in part.json):
+            row = {**row, **{c: column_text(tx, row[c]) for c in part.json if isinstance(row.get(c), str)}}
+        yield row
 
 
 @dataclass(frozen=True)

@@ -133,7 +133,9 @@ PATHS: dict[str, Any] = {
     "/v1/received": {
         "get": {
             "tags": ["duties"],
-            "summary": "Data received as consumer, with its duties (deletion due and made, no onward transfer)",
+            "operationId": "listReceivedData",
+            "summary": "List the data received as consumer, with its duties",
+            "description": "The deletion due and made, and whether it may be offered onward.",
             "parameters": [*PAGING, {"name": "agreementId", "in": "query", "schema": {"type": "string"}}],
             "responses": {**ok(page_of("ReceivedData")), **problems("400")},
         }
@@ -141,13 +143,15 @@ PATHS: dict[str, Any] = {
     "/v1/agreements/{id}/duties": {
         "get": {
             "tags": ["duties"],
-            "summary": "An agreement's usage duties, the data received under it and the receipts known here",
+            "operationId": "getAgreementDuties",
+            "summary": "Get an agreement's usage duties, the data received under it and the receipts known here",
             "parameters": ID,
             "responses": {**ok("AgreementDuties"), **problems("404")},
         },
         "post": {
             "tags": ["duties"],
-            "summary": "Provider: ask the consumer for the agreement's receipts, record those that verify",
+            "operationId": "fetchAgreementReceipts",
+            "summary": "Ask the consumer for the agreement's receipts (as provider); those that verify are recorded",
             "parameters": ID,
             "responses": {**ok("AgreementDuties"), **problems("404", "502", "503")},
         },

@@ -264,7 +264,8 @@ def _document() -> openapi.ApiSection:
         "/v1/evidence/archives": {
             "get": {
                 "tags": ["evidence"],
-                "summary": "The evidence archives, oldest first",
+                "operationId": "listEvidenceArchives",
+                "summary": "List the evidence archives, oldest first",
                 "responses": answers(
                     {"type": "object", "properties": {"items": {"type": "array", "items": ref("EvidenceArchive")}}},
                     "503",
@@ -272,7 +273,8 @@ def _document() -> openapi.ApiSection:
             },
             "post": {
                 "tags": ["evidence"],
-                "summary": "Move the records up to a checkpoint of the given age to a signed archive file",
+                "operationId": "createEvidenceArchive",
+                "summary": "Create a signed archive of the records up to a checkpoint of the given age",
                 "requestBody": {
                     "content": {
                         "application/json": {

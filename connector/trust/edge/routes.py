@@ -267,8 +267,10 @@ def _document() -> openapi.ApiSection:
         "/v1/recognitions": {
             "get": {
                 "tags": ["trust"],
-                "summary": "The recognition statements this node holds: which its own federation signed (applied), "
-                "and those that could not be verified",
+                "operationId": "listRecognitions",
+                "summary": "List the recognition statements this node holds",
+                "description": "Which statements its own federation signed (those it applies), and those that could "
+                "not be verified, with the reason.",
                 "responses": _answers(
                     {
                         "type": "object",
@@ -292,14 +294,17 @@ def _document() -> openapi.ApiSection:
         "/v1/credentials/requests": {
             "get": {
                 "tags": ["trust"],
-                "summary": "Credentials asked of issuers, newest first",
+                "operationId": "listCredentialRequests",
+                "summary": "List the credentials asked of issuers, newest first",
                 "parameters": openapi.PAGING,
                 "responses": _answers(requests_page, "400"),
             },
             "post": {
                 "tags": ["trust"],
-                "summary": "Ask an issuer service for credentials (DCP CredentialRequestMessage); the issuer delivers "
-                "them to this node's credential service once it approves",
+                "operationId": "requestCredentials",
+                "summary": "Request credentials from an issuer service",
+                "description": "A DCP CredentialRequestMessage; the issuer delivers the credentials to this node's "
+                "credential service once it approves.",
                 "requestBody": {
                     "required": True,
                     "content": {
@@ -327,7 +332,8 @@ def _document() -> openapi.ApiSection:
         "/v1/credentials/requests/{request_id}": {
             "get": {
                 "tags": ["trust"],
-                "summary": "One credential request, with the issuer's current status",
+                "operationId": "getCredentialRequest",
+                "summary": "Get a credential request, with the issuer's current status",
                 "parameters": [{"name": "request_id", "in": "path", "required": True, "schema": {"type": "string"}}],
                 "responses": _answers(_ref("CredentialRequest"), "404"),
             }
