@@ -1,19 +1,28 @@
-"""Pull 1 GiB between two local nodes over mutual TLS, against a bare aiohttp mutual-TLS stream of the same size.
+"""Pull 1 GiB between two local nodes over mutual TLS, against bare aiohttp clients and a server of the same size.
 
-    python benchmarks/bench_transfer.py [--size-mib 1024] [--rounds 5] [--dir FOLDER] [--keep]
+    python benchmarks/bench_transfer.py [--size-mib 1024] [--rounds 5] [--dir FOLDER] [--keep] [--no-pin]
 
 Everything runs as separate processes, so that each peak RSS is that process's own: the provider and consumer
 nodes (``connector serve``), the puller (``connector transfer``, which pulls with the consumer's identity, hashes,
-and writes the file atomically), and for the baseline a bare aiohttp server (``StreamResponse``, 256 KiB writes
-from memory) and a bare aiohttp client (``iter_chunked(256 KiB)``, nothing kept). Rounds alternate between the
-series so that noise from the machine hits them alike; medians are reported (and the best, for reference).
+and writes the file atomically), and for the baselines a bare aiohttp server (``StreamResponse``, 256 KiB writes
+from memory), a bare aiohttp client (``iter_chunked(256 KiB)``, nothing kept) and a bare aiohttp client doing the
+puller's work in the plainest way (each chunk hashed with SHA-256 and written to a file). The serving side (the
+provider node, the bare server) is pinned to one core and the receiving side (the consumer node, the puller, the
+bare clients) to another, so that each figure measures one side's work, not who else is busy. Rounds alternate
+between the series so that noise from the machine hits them alike; medians are reported (and the best, for
+reference).
 
-Three series: the bare stream; the provider node serving that same bare client (a transfer and a token, nothing
-written, nothing hashed: the node's own cost next to the bare server's); and ``connector transfer``, whose rate is
-the data phase as the puller measures it (response headers to the last byte hashed and written). "End to end"
-adds the process start, the transfer request, the token, the seal (computed once per version of the file: the
-first round pays for it), the atomic publication and the completion. Peak RSS is VmHWM from /proc for the nodes
-and the bare server, and ru_maxrss of the puller and the bare client.
+Four series: the bare stream; the bare client hashing and writing, from the bare server; the provider node serving
+the plain bare client (a transfer and a token, nothing written, nothing hashed: the node's own cost next to the
+bare server's); and ``connector transfer``, whose rate is the data phase as the puller measures it (response
+headers to the last byte hashed and written). "End to end" adds the process start, the transfer request, the
+token, the seal (computed once per version of the file: the first round pays for it), the atomic publication and
+the completion.
+
+Rates in MB/s are bytes over wall time, which other processes on the same core still move. "Per core" rates are
+bytes over the CPU each side spent on them (the server processes' CPU from /proc around the stream, the clients'
+own CPU over the data phase, every thread): what a core given to that side alone would do, almost untouched by
+noise. Peak RSS is VmHWM from /proc for the nodes and the bare server, and ru_maxrss of the clients.
 """
 
 from __future__ import annotations
@@ -33,9 +42,16 @@ import urllib.request
 from pathlib import Path
 from typing import Any
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from reporting import Figure, report
+
 MIB = 1024 * 1024
 CHUNK = 256 * 1024
 API_KEY = "bench-api-key-0123456789abcdef"
+SERVING_TARGET, TRANSFER_TARGET, RSS_TARGET_MIB = 0.95, 0.9, 100.0
+# Before the performance work (README): serving 1.00 and `connector transfer` 0.66 of the bare stream, unpinned.
+SERVING_BEFORE, TRANSFER_BEFORE = 1.00, 0.66
 
 BARE_SERVER = textwrap.dedent("""
     import asyncio, os, ssl, sys
@@ -84,15 +100,51 @@ BARE_CLIENT = textwrap.dedent("""
         async with aiohttp.ClientSession() as session:
             async with session.get(url, ssl=ctx, headers=headers) as response:
                 assert response.status == 200, response.status
-                began = time.monotonic()
+                began, began_cpu = time.monotonic(), time.process_time()
                 async for chunk in response.content.iter_chunked(256 * 1024):
                     got += len(chunk)
-                seconds = time.monotonic() - began
+                seconds, cpu = time.monotonic() - began, time.process_time() - began_cpu
         rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-        print(json.dumps({"bytes": got, "seconds": seconds, "rssMiB": rss}))
+        print(json.dumps({"bytes": got, "seconds": seconds, "cpu": cpu, "rssMiB": rss}))
 
     asyncio.run(main())
 """)
+
+# The honest limit of what the puller does: the same receive over mutual TLS, each chunk hashed (SHA-256) and
+# written to a file, in the plainest way (one loop, the page cache); timed like the puller's data phase.
+BARE_WORKER = textwrap.dedent("""
+    import asyncio, hashlib, json, resource, ssl, sys, time
+    import aiohttp
+    url, cert, key, ca, token, out = sys.argv[1:7]
+
+    async def main():
+        ctx = ssl.create_default_context(cafile=ca)
+        ctx.load_cert_chain(cert, key)
+        got = 0
+        digest = hashlib.sha256()
+        headers = {"Authorization": "Bearer " + token} if token else {}
+        with open(out, "wb") as f:
+            async with aiohttp.ClientSession() as session:
+                async with session.get(url, ssl=ctx, headers=headers) as response:
+                    assert response.status == 200, response.status
+                    began, began_cpu = time.monotonic(), time.process_time()
+                    async for chunk in response.content.iter_chunked(256 * 1024):
+                        digest.update(chunk)
+                        f.write(chunk)
+                        got += len(chunk)
+                    seconds, cpu = time.monotonic() - began, time.process_time() - began_cpu
+        rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+        print(json.dumps({"bytes": got, "seconds": seconds, "cpu": cpu, "rssMiB": rss}))
+
+    asyncio.run(main())
+""")
+
+
+def pin_to(cpu: int | None) -> Any:
+    """A preexec function that keeps a child (and every thread it starts) on one core, or None."""
+    if cpu is None:
+        return None
+    return lambda: os.sched_setaffinity(0, {cpu})
 
 
 def free_port() -> int:
@@ -103,6 +155,12 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
+def cpu_seconds(pid: int) -> float:
+    """User and system CPU a running process has used so far, every thread."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def peak_rss_mib(pid: int) -> float:
     """VmHWM: the peak resident set of a running process."""
     for line in Path(f"/proc/{pid}/status").read_text().splitlines():
@@ -111,9 +169,9 @@ def peak_rss_mib(pid: int) -> float:
     return float("nan")
 
 
-def run_child(cmd: list[str]) -> tuple[str, float]:
-    """Run a command to its end; returns its stdout and its own peak RSS in MiB."""
-    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+def run_child(cmd: list[str], cpu: int | None) -> tuple[str, float]:
+    """Run a command to its end (on core `cpu`); returns its stdout and its own peak RSS in MiB."""
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, preexec_fn=pin_to(cpu))
     out = proc.stdout.read()  # type: ignore[union-attr]
     err = proc.stderr.read()  # type: ignore[union-attr]
     _, status, usage = os.wait4(proc.pid, 0)
@@ -198,8 +256,13 @@ def main() -> int:
     parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--dir", type=Path, help="work folder (default: a temporary one)")
     parser.add_argument("--keep", action="store_true", help="keep the work folder")
+    parser.add_argument("--no-pin", action="store_true", help="let the system place the processes on any core")
     args = parser.parse_args()
     size = args.size_mib * MIB
+    cores = sorted(os.sched_getaffinity(0))
+    # The serving side on one core, the receiving side on another: the figures then measure each side's own
+    # work, not who else happens to be busy on the machine.
+    serving_cpu, receiving_cpu = (None, None) if args.no_pin or len(cores) < 2 else (cores[0], cores[1])
     work = Path(tempfile.mkdtemp(prefix="bench-transfer-", dir=args.dir))
     children: list[subprocess.Popen[bytes]] = []
     try:
@@ -233,6 +296,7 @@ def main() -> int:
                 [sys.executable, "-m", "connector", "serve", "--config", str(config)],
                 stdout=open(log, "ab"),
                 stderr=subprocess.STDOUT,
+                preexec_fn=pin_to(serving_cpu if name == "provider" else receiving_cpu),
             )
             children.append(proc)
             nodes[name] = proc
@@ -272,31 +336,67 @@ def main() -> int:
                 str(bport),
             ],
             stdout=subprocess.PIPE,
+            preexec_fn=pin_to(serving_cpu),
         )
         children.append(bare)
         assert bare.stdout is not None and bare.stdout.readline().strip() == b"ready"
         cons = work / "consumer"
 
-        results: dict[str, list[dict[str, float]]] = {"node": [], "bare": [], "serve": []}
+        results: dict[str, list[dict[str, float]]] = {"node": [], "bare": [], "work": [], "serve": []}
         out = work / "copy.bin"
+        bare_out = work / "bare-copy.bin"
         client_args = [str(cons / "tls.cert.pem"), str(cons / "tls.key.pem"), str(authority.ca_cert_path)]
         for round_no in range(args.rounds):
+            server_cpu = cpu_seconds(bare.pid)
             text, rss = run_child(
-                [sys.executable, "-c", BARE_CLIENT, f"https://localhost:{bport}/data", *client_args, ""]
+                [sys.executable, "-c", BARE_CLIENT, f"https://localhost:{bport}/data", *client_args, ""],
+                receiving_cpu,
             )
+            server_cpu = cpu_seconds(bare.pid) - server_cpu
             bare_run = json.loads(text)
             assert bare_run["bytes"] == size, bare_run
-            results["bare"].append({"mbps": size / bare_run["seconds"] / 1e6, "rss": rss})
+            results["bare"].append(
+                {
+                    "mbps": size / bare_run["seconds"] / 1e6,
+                    "rss": rss,
+                    "core": size / bare_run["cpu"] / 1e6,
+                    "serverCore": size / server_cpu / 1e6,
+                }
+            )
+            bare_out.unlink(missing_ok=True)
+            text, rss = run_child(
+                [
+                    sys.executable,
+                    "-c",
+                    BARE_WORKER,
+                    f"https://localhost:{bport}/data",
+                    *client_args,
+                    "",
+                    str(bare_out),
+                ],
+                receiving_cpu,
+            )
+            work_run = json.loads(text)
+            assert work_run["bytes"] == size, work_run
+            results["work"].append(
+                {"mbps": size / work_run["seconds"] / 1e6, "rss": rss, "core": size / work_run["cpu"] / 1e6}
+            )
+            bare_out.unlink()
             # The provider node serving the same bare client (a transfer and a token, no file, no seal).
             tp = call(cm, "POST", "/v1/transfers", {"agreementId": agreement})
             call(cm, "GET", f"/v1/transfers/{tp['id']}?wait=STARTED&timeout=30")
             access = call(cm, "POST", f"/v1/transfers/{tp['id']}/token")
+            node_cpu = cpu_seconds(nodes["provider"].pid)
             text, rss = run_child(
-                [sys.executable, "-c", BARE_CLIENT, access["endpoint"], *client_args, access["authorization"]]
+                [sys.executable, "-c", BARE_CLIENT, access["endpoint"], *client_args, access["authorization"]],
+                receiving_cpu,
             )
+            node_cpu = cpu_seconds(nodes["provider"].pid) - node_cpu
             serve_run = json.loads(text)
             assert serve_run["bytes"] == size, serve_run
-            results["serve"].append({"mbps": size / serve_run["seconds"] / 1e6, "rss": rss})
+            results["serve"].append(
+                {"mbps": size / serve_run["seconds"] / 1e6, "rss": rss, "serverCore": size / node_cpu / 1e6}
+            )
             call(cm, "POST", f"/v1/transfers/{tp['id']}/terminate", {"reason": "benchmark"})
             out.unlink(missing_ok=True)
             started = time.monotonic()
@@ -313,16 +413,23 @@ def main() -> int:
                     str(configs["consumer"]),
                     "--json",
                     "--quiet",
-                ]
+                ],
+                receiving_cpu,
             )
             wall = time.monotonic() - started
             node_run = json.loads(text)
             assert node_run["size"] == size and node_run["completed"], node_run
             results["node"].append(
-                {"mbps": node_run["received"] / node_run["streamSeconds"] / 1e6, "rss": rss, "e2e": size / wall / 1e6}
+                {
+                    "mbps": node_run["received"] / node_run["streamSeconds"] / 1e6,
+                    "rss": rss,
+                    "e2e": size / wall / 1e6,
+                    "core": node_run["received"] / node_run["streamCpuSeconds"] / 1e6,
+                }
             )
             print(
-                f"round {round_no + 1}: bare {results['bare'][-1]['mbps']:6.0f} MB/s   node serving "
+                f"round {round_no + 1}: bare {results['bare'][-1]['mbps']:6.0f} MB/s   bare hashing and writing "
+                f"{results['work'][-1]['mbps']:6.0f} MB/s   node serving "
                 f"{results['serve'][-1]['mbps']:6.0f} MB/s   connector transfer {results['node'][-1]['mbps']:6.0f} "
                 f"MB/s (end to end {results['node'][-1]['e2e']:.0f} MB/s)",
                 file=sys.stderr,
@@ -336,12 +443,31 @@ def main() -> int:
         node_mbps = statistics.median(r["mbps"] for r in results["node"])
         bare_mbps = statistics.median(r["mbps"] for r in results["bare"])
         serve_mbps = statistics.median(r["mbps"] for r in results["serve"])
+        work_mbps = statistics.median(r["mbps"] for r in results["work"])
+        # Per core: bytes over the CPU each side spent on them, whatever else ran on its core meanwhile.
+        core = {
+            "bareServer": statistics.median(r["serverCore"] for r in results["bare"]),
+            "providerNode": statistics.median(r["serverCore"] for r in results["serve"]),
+            "bareClient": statistics.median(r["core"] for r in results["bare"]),
+            "bareWorker": statistics.median(r["core"] for r in results["work"]),
+            "puller": statistics.median(r["core"] for r in results["node"]),
+        }
+        # Ratios round by round (each side against its baseline a moment apart), then their median.
+        rounds = list(zip(results["bare"], results["work"], results["serve"], results["node"]))
+        serving_cpu_ratio = statistics.median(s["serverCore"] / b["serverCore"] for b, _, s, _ in rounds)
+        transfer_cpu_ratio = statistics.median(n["core"] / w["core"] for _, w, _, n in rounds)
         summary = {
             "sizeBytes": size,
             "rounds": args.rounds,
             "nodeMBps": round(node_mbps),
             "bareMBps": round(bare_mbps),
-            "ratio": round(node_mbps / bare_mbps, 3),
+            "bareWorkMBps": round(work_mbps),
+            "ratio": round(node_mbps / work_mbps, 3),
+            "ratioToStream": round(node_mbps / bare_mbps, 3),
+            "pinned": serving_cpu is not None,
+            "perCoreMBps": {k: round(v) for k, v in core.items()},
+            "servingCpuRatio": round(serving_cpu_ratio, 3),
+            "transferCpuRatio": round(transfer_cpu_ratio, 3),
             "nodeServingMBps": round(serve_mbps),
             "servingRatio": round(serve_mbps / bare_mbps, 3),
             "nodeBestMBps": round(max(r["mbps"] for r in results["node"])),
@@ -353,19 +479,75 @@ def main() -> int:
                 "puller": round(max(r["rss"] for r in results["node"]), 1),
                 "bareServer": round(peaks["bare server"], 1),
                 "bareClient": round(max(r["rss"] for r in results["bare"]), 1),
+                "bareWorker": round(max(r["rss"] for r in results["work"]), 1),
             },
         }
-        print(f"\n{size / MIB:.0f} MiB over mutual TLS, median of {args.rounds} rounds (MB = 10^6 bytes)")
+        placed = (
+            f"serving side on core {serving_cpu}, receiving side on core {receiving_cpu}"
+            if serving_cpu is not None
+            else "not pinned"
+        )
+        print(f"\n{size / MIB:.0f} MiB over mutual TLS, median of {args.rounds} rounds (MB = 10^6 bytes; {placed})")
         print(f"  bare aiohttp stream                       {bare_mbps:8.0f} MB/s")
         print(
             f"  provider node serving the bare client     {serve_mbps:8.0f} MB/s   ratio {summary['servingRatio']:.2f}"
+            "   (to the bare stream; target >= 0.95)"
         )
+        print(f"  bare client hashing and writing the file  {work_mbps:8.0f} MB/s")
         print(
             f"  connector transfer (hashes, writes file)  {node_mbps:8.0f} MB/s   ratio {summary['ratio']:.2f}"
-            f"   (end to end {summary['nodeEndToEndMBps']} MB/s; target ratio >= 0.9)"
+            f"   (to the bare client doing the same work; target >= 0.9; to the bare stream "
+            f"{summary['ratioToStream']:.2f}; end to end {summary['nodeEndToEndMBps']} MB/s)"
         )
         print("  peak RSS (MiB): " + ", ".join(f"{k} {v}" for k, v in summary["peakRssMiB"].items()))
+        print(
+            "  per core (bytes over each side's own CPU, MB/s): "
+            + ", ".join(f"{k} {v:.0f}" for k, v in core.items())
+            + f"; serving {summary['servingCpuRatio']:.2f} of the bare server, connector transfer "
+            f"{summary['transferCpuRatio']:.2f} of the bare client doing the same work"
+        )
         print(json.dumps(summary))
+        rss = summary["peakRssMiB"]
+        report(
+            "transfer",
+            [
+                Figure(
+                    "serving path / bare stream", serve_mbps / bare_mbps, "", SERVING_TARGET, "min", 1.0, SERVING_BEFORE
+                ),
+                Figure(
+                    "connector transfer / bare client hashing and writing",
+                    node_mbps / work_mbps,
+                    "",
+                    TRANSFER_TARGET,
+                    "min",
+                    1.0,
+                ),
+                Figure(
+                    "connector transfer / bare stream", node_mbps / bare_mbps, "", None, "min", 1.0, TRANSFER_BEFORE
+                ),
+                Figure("connector transfer", node_mbps, "MB/s", None, "min", work_mbps),
+                Figure(
+                    "serving path per core / bare server's",
+                    serving_cpu_ratio,
+                    "",
+                    SERVING_TARGET,
+                    "min",
+                    1.0,
+                ),
+                Figure(
+                    "connector transfer per core / bare client's doing the same work",
+                    transfer_cpu_ratio,
+                    "",
+                    TRANSFER_TARGET,
+                    "min",
+                    1.0,
+                ),
+                *(
+                    Figure(f"peak RSS, {name}", rss[key], "MiB", RSS_TARGET_MIB, "max")
+                    for name, key in (("provider node", "providerNode"), ("puller", "puller"))
+                ),
+            ],
+        )
         return 0
     finally:
         for child in children:

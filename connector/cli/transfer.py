@@ -175,6 +175,7 @@ def _report(result: PullResult, as_json: bool) -> int:
                 "resumedFrom": result.resumed_from,
                 "received": result.received,
                 "streamSeconds": round(result.stream_seconds, 4),
+                "streamCpuSeconds": round(result.stream_cpu_seconds, 4),
                 "seconds": round(result.seconds, 4),
                 "bytesPerSecond": round(rate),
                 "seal": dict(result.verdict),

@@ -146,6 +146,7 @@ class PullResult:
     resumed_from: int  # bytes already held when this run began
     received: int  # bytes received by this run
     stream_seconds: float  # time spent receiving
+    stream_cpu_seconds: float  # CPU the process spent meanwhile, every thread (what one core alone would need)
     seconds: float  # the whole run, seal and completion included
     verdict: Mapping[str, Any]
     completed: bool
@@ -213,6 +214,7 @@ class Puller:
         self._backoff = Backoff(RETRY_INITIAL, RETRY_MAX, draw=draw)
         self._away_since: float | None = None  # monotonic time the provider was first found away (no byte since)
         self._stream_seconds = 0.0
+        self._stream_cpu_seconds = 0.0
         self._received = 0
         self._revoked: Callable[[Any], bool] | None = None
 
@@ -279,6 +281,7 @@ class Puller:
             resumed_from,
             self._received,
             self._stream_seconds,
+            self._stream_cpu_seconds,
             time.monotonic() - started,
             verdict,
             completed,
@@ -413,7 +416,7 @@ class Puller:
                 total = int(length) if length is not None and length.isdigit() else None
             _write_etag(self.out, answer.get("etag"))
             self.progress.begin(total, offset)
-            began = time.monotonic()
+            began, began_cpu = time.monotonic(), time.process_time()
 
             write_stage, hash_stage = download.pipeline_stages()
 
@@ -427,6 +430,7 @@ class Puller:
                 )
             finally:
                 self._stream_seconds += time.monotonic() - began
+                self._stream_cpu_seconds += time.process_time() - began_cpu
             self.progress.finish()
             if total is not None and download.offset != total:
                 raise ConnectionResetError(f"the stream ended at byte {download.offset} of {total}")

@@ -19,6 +19,8 @@ async def test_connector_transfer_pulls_verifies_and_completes(pair):
         result = json.loads(ran.stdout)
         assert out.read_bytes() == data
         assert result["size"] == len(data) and result["completed"] is True
+        # The data phase's CPU, every thread of the puller: what a core given to it alone would need.
+        assert 0 < result["streamCpuSeconds"] < result["seconds"] * (os.cpu_count() or 1)
         assert not list(pair.tmp.glob("rain-copy.bin.part*"))
         tp = await wait_state(pair.cm, result["transferId"], "COMPLETED")
         await wait_state(pair.pm, tp["providerPid"], "COMPLETED")
