@@ -58,8 +58,11 @@ class CatalogueEntry:
     def offer_json(self) -> dict[str, Any]:
         """The offer as a catalogue lists it: the contract policy's rules under the offer's id, left operands
         spelled to survive JSON-LD expansion."""
+        return {"@id": self.offer.id, "@type": "Offer", **self.rules_json()}
+
+    def rules_json(self) -> dict[str, Any]:
         policy = {k: v for k, v in self.contract.policy.items() if k not in ("@id", "@type", "target", "@context")}
-        return {"@id": self.offer.id, "@type": "Offer", **wire_policy(policy)}
+        return wire_policy(policy)
 
 
 @dataclass(frozen=True)
@@ -77,6 +80,7 @@ class CatalogueIndex:
     def __init__(self, entries: list[CatalogueEntry], decisions: Decisions, classes: int = 128) -> None:
         self.entries = entries
         groups: dict[str, int] = {}
+        rules: dict[str, dict[str, Any]] = {}  # by contract policy: offers under one share its wire form
         self.policies: list[Mapping[str, Any] | None] = []
         self.assets: list[tuple[Asset, list[tuple[int, dict[str, Any]]]]] = []
         self.position: dict[str, int] = {}
@@ -91,7 +95,10 @@ class CatalogueIndex:
             if at is None:
                 at = self.position[entry.asset.id] = len(self.assets)
                 self.assets.append((entry.asset, []))
-            self.assets[at][1].append((group, entry.offer_json()))
+            wired = rules.get(entry.contract.id)
+            if wired is None:
+                wired = rules[entry.contract.id] = entry.rules_json()
+            self.assets[at][1].append((group, {"@id": entry.offer.id, "@type": "Offer", **wired}))
         by_class = [decisions.decided_by_class(policy) for policy in self.policies]
         self.class_groups = tuple(g for g, steady in enumerate(by_class) if steady)
         self.request_groups = tuple(g for g, steady in enumerate(by_class) if not steady)
