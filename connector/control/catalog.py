@@ -99,6 +99,9 @@ class CatalogueIndex:
             if wired is None:
                 wired = rules[entry.contract.id] = entry.rules_json()
             self.assets[at][1].append((group, {"@id": entry.offer.id, "@type": "Offer", **wired}))
+        # Each asset with all its offers, shared by every listing that shows them all (most do): a listing kept for
+        # a class then costs a pointer per visible asset.
+        self._whole = [(asset, tuple(offer for _, offer in offers)) for asset, offers in self.assets]
         by_class = [decisions.decided_by_class(policy) for policy in self.policies]
         self.class_groups = tuple(g for g, steady in enumerate(by_class) if steady)
         self.request_groups = tuple(g for g, steady in enumerate(by_class) if not steady)
@@ -135,10 +138,12 @@ class CatalogueIndex:
     def _list(self, permitted: frozenset[int]) -> Listing:
         visible: list[tuple[Asset, tuple[dict[str, Any], ...]]] = []
         hidden = 0
-        for asset, offers in self.assets:
+        for (asset, offers), whole in zip(self.assets, self._whole):
             shown = tuple(offer for group, offer in offers if group in permitted)
             hidden += len(offers) - len(shown)
-            if shown:
+            if len(shown) == len(offers):
+                visible.append(whole)
+            elif shown:
                 visible.append((asset, shown))
         return Listing(tuple(visible), hidden)
 
