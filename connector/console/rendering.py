@@ -6,13 +6,15 @@ from __future__ import annotations
 import json
 from collections.abc import Mapping
 from datetime import UTC, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
 
-import jinja2
 from aiohttp import web
 
 from connector import __version__
+
+if TYPE_CHECKING:
+    import jinja2
 
 # Scripts, styles and images come from the console only; forms post to it only; no page may be framed.
 POLICY = (
@@ -93,15 +95,26 @@ def _q(value: Any) -> str:
 
 class Templates:
     def __init__(self) -> None:
-        self.env = jinja2.Environment(
-            loader=jinja2.PackageLoader("connector.console", "templates"),
-            autoescape=True,
-            undefined=jinja2.StrictUndefined,
-            trim_blocks=True,
-            lstrip_blocks=True,
-        )
-        self.env.filters.update(when=_when, until=_until, days_left=_days_left, pretty=_pretty, short=_short, q=_q)
-        self.env.globals["version"] = __version__
+        self._env: jinja2.Environment | None = None
+
+    @property
+    def env(self) -> jinja2.Environment:
+        """The template engine, loaded with the first page shown (a node whose console nobody opens never needs
+        it)."""
+        if self._env is None:
+            import jinja2
+
+            env = jinja2.Environment(
+                loader=jinja2.PackageLoader("connector.console", "templates"),
+                autoescape=True,
+                undefined=jinja2.StrictUndefined,
+                trim_blocks=True,
+                lstrip_blocks=True,
+            )
+            env.filters.update(when=_when, until=_until, days_left=_days_left, pretty=_pretty, short=_short, q=_q)
+            env.globals["version"] = __version__
+            self._env = env
+        return self._env
 
     def render(
         self,

@@ -1,8 +1,11 @@
 """The catalogue: what this node offers, as each peer may see it, and reading other nodes' catalogues.
 
 Provider side: every offer's access policy is evaluated for the requesting peer; a dataset appears with the
-offers the peer may see, and not at all if it may see none. The parsed catalogue is cached in memory and rebuilt
-only when assets, policies or offers change.
+offers the peer may see, and not at all if it may see none. The catalogue is read into an index once and rebuilt
+only when assets, policies or offers change (here or, through the coordination signal `definitions`, on another
+replica). Offers sharing an access policy are decided once; a policy that reads only what credentials say (not
+the clock, not who the peer is) is decided once per class of claims (connector.policy.classes), and the listing
+it gives is kept for that class; only a page of it is built per request.
 
 Consumer side: `fetch` asks a peer for its catalogue (following `next` links), `fetch_dataset` for one dataset.
 """
@@ -10,13 +13,15 @@ Consumer side: `fetch` asks a peer for its catalogue (following `next` links), `
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
-from collections.abc import Awaitable, Callable, Mapping, Sequence
+from collections import OrderedDict
+from collections.abc import Awaitable, Callable, Hashable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from connector.control.decisions import Decisions, Verdict
+from connector.control.decisions import Decisions
 from connector.dsp import catalog_builder
 from connector.dsp.messages import Catalog, CatalogRequestMessage, Dataset, parse_message
 from connector.dsp.pagination import paginate
@@ -53,8 +58,94 @@ class CatalogueEntry:
     def offer_json(self) -> dict[str, Any]:
         """The offer as a catalogue lists it: the contract policy's rules under the offer's id, left operands
         spelled to survive JSON-LD expansion."""
+        return {"@id": self.offer.id, "@type": "Offer", **self.rules_json()}
+
+    def rules_json(self) -> dict[str, Any]:
         policy = {k: v for k, v in self.contract.policy.items() if k not in ("@id", "@type", "target", "@context")}
-        return {"@id": self.offer.id, "@type": "Offer", **wire_policy(policy)}
+        return wire_policy(policy)
+
+
+@dataclass(frozen=True)
+class Listing:
+    assets: tuple[tuple[Asset, tuple[dict[str, Any], ...]], ...]  # in catalogue order, each with its visible offers
+    hidden: int  # offers not shown to this peer
+
+
+class CatalogueIndex:
+    """The catalogue as read once per change of definitions: the entries, each asset with its offers in catalogue
+    order, and the distinct access policies (offers sharing one are decided once). Verdicts of the policies that
+    depend on the peer's class of claims alone are kept per class, with the resulting listing when no policy
+    needs deciding for every request."""
+
+    def __init__(self, entries: list[CatalogueEntry], decisions: Decisions, classes: int = 128) -> None:
+        self.entries = entries
+        groups: dict[str, int] = {}
+        rules: dict[str, dict[str, Any]] = {}  # by contract policy: offers under one share its wire form
+        self.policies: list[Mapping[str, Any] | None] = []
+        self.assets: list[tuple[Asset, list[tuple[int, dict[str, Any]]]]] = []
+        self.position: dict[str, int] = {}
+        for entry in entries:
+            access = entry.access.policy if entry.access else None
+            key = "" if access is None else _decisive(access)
+            group = groups.get(key)
+            if group is None:
+                group = groups[key] = len(self.policies)
+                self.policies.append(access)
+            at = self.position.get(entry.asset.id)
+            if at is None:
+                at = self.position[entry.asset.id] = len(self.assets)
+                self.assets.append((entry.asset, []))
+            wired = rules.get(entry.contract.id)
+            if wired is None:
+                wired = rules[entry.contract.id] = entry.rules_json()
+            self.assets[at][1].append((group, {"@id": entry.offer.id, "@type": "Offer", **wired}))
+        # Each asset with all its offers, shared by every listing that shows them all (most do): a listing kept for
+        # a class then costs a pointer per visible asset.
+        self._whole = [(asset, tuple(offer for _, offer in offers)) for asset, offers in self.assets]
+        by_class = [decisions.decided_by_class(policy) for policy in self.policies]
+        self.class_groups = tuple(g for g, steady in enumerate(by_class) if steady)
+        self.request_groups = tuple(g for g, steady in enumerate(by_class) if not steady)
+        self._classes: OrderedDict[Hashable, tuple[frozenset[int], Listing | None]] = OrderedDict()
+        self._capacity = classes
+
+    def listing(self, decisions: Decisions, claims: VerifiedClaims, now: datetime) -> Listing:
+        """The assets this peer may see, each with the offers it may see, and how many offers are hidden."""
+        key = decisions.catalogue_class(claims, now) if self.class_groups else None
+        known = self._classes.get(key) if key is not None else None
+        if known is not None:
+            self._classes.move_to_end(key)
+            by_class, listed = known
+            if listed is not None:
+                return listed
+        else:
+            by_class = self._decide(decisions, self.class_groups, claims, now)
+        permitted = by_class
+        if self.request_groups:
+            permitted = by_class | self._decide(decisions, self.request_groups, claims, now)
+        listed = self._list(permitted)
+        if key is not None and known is None:
+            self._classes[key] = (by_class, None if self.request_groups else listed)
+            if len(self._classes) > self._capacity:
+                self._classes.popitem(last=False)
+        return listed
+
+    def _decide(
+        self, decisions: Decisions, groups: Sequence[int], claims: VerifiedClaims, now: datetime
+    ) -> frozenset[int]:
+        policies = self.policies
+        return frozenset(g for g in groups if decisions.catalogue_visible(policies[g], claims, now).permitted)
+
+    def _list(self, permitted: frozenset[int]) -> Listing:
+        visible: list[tuple[Asset, tuple[dict[str, Any], ...]]] = []
+        hidden = 0
+        for (asset, offers), whole in zip(self.assets, self._whole):
+            shown = tuple(offer for group, offer in offers if group in permitted)
+            hidden += len(offers) - len(shown)
+            if len(shown) == len(offers):
+                visible.append(whole)
+            elif shown:
+                visible.append((asset, shown))
+        return Listing(tuple(visible), hidden)
 
 
 class CatalogService:
@@ -73,21 +164,30 @@ class CatalogService:
         self.decisions = decisions
         self.settings = settings
         self.withhold = withhold
-        self._entries: list[CatalogueEntry] | None = None
+        self._index: CatalogueIndex | None = None
+        self._changes = 0  # definitions changed so often: an index read before a change is not kept
         self._lock = asyncio.Lock()
 
     def invalidate(self) -> None:
-        self._entries = None
+        self._changes += 1
+        self._index = None
+
+    async def index(self) -> CatalogueIndex:
+        index = self._index
+        if index is None:
+            async with self._lock:
+                index = self._index
+                if index is None:
+                    changes = self._changes
+                    rows = await self.store.read(repo.catalogue_rows)
+                    entries = await self._offerable([CatalogueEntry(*row) for row in rows])
+                    index = CatalogueIndex(entries, self.decisions)
+                    if changes == self._changes:
+                        self._index = index
+        return index
 
     async def entries(self) -> list[CatalogueEntry]:
-        entries = self._entries
-        if entries is None:
-            async with self._lock:
-                if self._entries is None:
-                    rows = await self.store.read(repo.catalogue_rows)
-                    self._entries = await self._offerable([CatalogueEntry(*row) for row in rows])
-                entries = self._entries
-        return entries
+        return (await self.index()).entries
 
     async def _offerable(self, entries: list[CatalogueEntry]) -> list[CatalogueEntry]:
         """The entries without those whose asset may not be offered at all (said in the log, with why)."""
@@ -98,30 +198,18 @@ class CatalogService:
             log.warning("withheld from the catalogue: %s", reason, extra={"asset": asset_id})
         return [e for e in entries if e.asset.id not in withheld]
 
-    async def visible_datasets(self, claims: VerifiedClaims) -> tuple[list[Dataset], list[dict[str, Any]]]:
-        """The datasets this peer may see (with only the offers it may see), and a decision per hidden offer."""
-        now = datetime.now(UTC)
-        decisions = self.decisions
-        by_asset: dict[str, tuple[Asset, list[dict[str, Any]]]] = {}
-        hidden: list[dict[str, Any]] = []
-        for entry in await self.entries():
-            verdict: Verdict = decisions.catalogue_visible(entry.access.policy if entry.access else None, claims, now)
-            if not verdict.permitted:
-                hidden.append({"offer": entry.offer.id, "dataset": entry.asset.id, "reason": verdict.reason})
-                continue
-            by_asset.setdefault(entry.asset.id, (entry.asset, []))[1].append(entry.offer_json())
-        service = self.service_id()
-        datasets = [
-            catalog_builder.build_dataset(
-                asset.id,
-                offers=offers,
-                formats=asset.formats,
-                access_service=service,
-                properties=_dcat_properties(asset),
-            )
-            for asset, offers in by_asset.values()
-        ]
-        return datasets, hidden
+    async def listing(self, claims: VerifiedClaims) -> Listing:
+        """The assets this peer may see, each with only the offers it may see, and how many offers are hidden."""
+        return (await self.index()).listing(self.decisions, claims, datetime.now(UTC))
+
+    def _dataset(self, asset: Asset, offers: Sequence[dict[str, Any]], service: Any) -> Dataset:
+        return catalog_builder.build_dataset(
+            asset.id,
+            offers=list(offers),
+            formats=asset.formats,
+            access_service=service,
+            properties=_dcat_properties(asset),
+        )
 
     def service_id(self) -> str:
         return f"{self.settings.participant_id}#dsp"
@@ -131,11 +219,13 @@ class CatalogService:
 
     async def catalogue_page(
         self, claims: VerifiedClaims, cursor: str | None, page_url: str
-    ) -> tuple[dict[str, Any], tuple[str, ...], list[dict[str, Any]]]:
-        datasets, hidden = await self.visible_datasets(claims)
-        page = paginate(datasets, page_size=self.settings.page_size, cursor=cursor)
-        catalog = self.catalogue_document(list(page.items))
-        return catalog.to_json(), page.link_headers(page_url), hidden
+    ) -> tuple[dict[str, Any], tuple[str, ...], int]:
+        """One page of the catalogue as this peer may see it, its `Link` headers, and how many offers it hides."""
+        listed = await self.listing(claims)
+        page = paginate(listed.assets, page_size=self.settings.page_size, cursor=cursor)
+        service = self.service_id()
+        catalog = self.catalogue_document([self._dataset(asset, offers, service) for asset, offers in page.items])
+        return catalog.to_json(), page.link_headers(page_url), listed.hidden
 
     def catalogue_document(self, datasets: list[Dataset]) -> Any:
         title = self.settings.title
@@ -148,24 +238,17 @@ class CatalogService:
         )
 
     async def dataset(self, claims: VerifiedClaims, dataset_id: str) -> dict[str, Any] | None:
-        now = datetime.now(UTC)
-        offers, asset = [], None
-        for entry in await self.entries():
-            if entry.asset.id != dataset_id:
-                continue
-            asset = entry.asset
-            access = entry.access.policy if entry.access else None
-            if self.decisions.catalogue_visible(access, claims, now).permitted:
-                offers.append(entry.offer_json())
-        if asset is None or not offers:
+        index = await self.index()
+        at = index.position.get(dataset_id)
+        if at is None:
             return None
-        return catalog_builder.build_dataset(
-            asset.id,
-            offers=offers,
-            formats=asset.formats,
-            access_service=self.data_service(),
-            properties=_dcat_properties(asset),
-        ).to_json()
+        asset, offers = index.assets[at]
+        now = datetime.now(UTC)
+        policies = index.policies
+        visible = [o for g, o in offers if self.decisions.catalogue_visible(policies[g], claims, now).permitted]
+        if not visible:
+            return None
+        return self._dataset(asset, visible, self.data_service()).to_json()
 
     # --- consumer side --------------------------------------------------------------------------------------
 
@@ -246,6 +329,12 @@ def _peer_document(body: Any, kind: str, address: str) -> Any:
         raise ConnectorError(
             "catalog.peer_error", f"{address} sent an invalid {kind}: {exc.reason}", exc.where
         ) from None
+
+
+def _decisive(policy: Mapping[str, Any]) -> str:
+    """The policy's canonical JSON without its @id, which names where it is kept, not what it decides."""
+    body = {k: v for k, v in policy.items() if k != "@id"}
+    return json.dumps(body, sort_keys=True, separators=(",", ":"), default=str)
 
 
 def _dcat_properties(asset: Asset) -> Mapping[str, Any]:

@@ -11,13 +11,14 @@ from __future__ import annotations
 
 import json
 from collections import OrderedDict
-from collections.abc import Mapping, Sequence
+from collections.abc import Hashable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
 from connector import policy as odrl
 from connector.errors import ConnectorError
+from connector.policy.classes import claims_class, decided_by_class
 from connector.policy.seam import Decisions, OfferedPolicy, UsageContext, Verdict, rules_of
 from connector.trust.claims import VerifiedClaims
 
@@ -164,6 +165,17 @@ class PolicyDecisions:
         self, access_policy: Mapping[str, Any] | None, claims: VerifiedClaims, now: datetime
     ) -> Verdict:
         return access_verdict(access_policy, claims, now, self.regions, self.parties)
+
+    def catalogue_class(self, claims: VerifiedClaims, now: datetime) -> Hashable | None:
+        return claims_class(odrl.DecisionContext(claims=claims, now=now, stage="catalog", regions=self.regions))
+
+    def decided_by_class(self, access_policy: Mapping[str, Any] | None) -> bool:
+        if access_policy is None:
+            return True
+        try:
+            return decided_by_class(parsed(self.parties.resolve(access_policy)))
+        except ConnectorError:
+            return True  # an invalid policy hides its offer from everyone
 
     def contract(
         self,

@@ -18,15 +18,15 @@ from collections.abc import Iterable, Iterator, Mapping
 from functools import cache
 from importlib import resources
 from importlib.resources.abc import Traversable
-from typing import Any
-
-from jsonschema import Draft201909Validator
-from jsonschema.exceptions import ValidationError
-from referencing import Registry, Resource
-from referencing.jsonschema import DRAFT201909
+from typing import TYPE_CHECKING, Any
 
 from connector.dsp.vocabulary import DSP_CONTEXT, DSP_NAMESPACE, ODRL_PROFILE_CONTEXT
 from connector.errors import ConnectorError, Problem
+
+if TYPE_CHECKING:  # the validator is loaded with the first message validated: an idle node has no use for it
+    from jsonschema import Draft201909Validator
+    from jsonschema.exceptions import ValidationError
+    from referencing import Registry
 
 INVALID_MESSAGE = "dsp.invalid_message"
 
@@ -108,6 +108,9 @@ def _schemas() -> tuple[Any, ...]:
 
 @cache
 def _registry() -> Registry:
+    from referencing import Registry, Resource
+    from referencing.jsonschema import DRAFT201909
+
     resources_by_id = [
         (contents["$id"], Resource.from_contents(contents, default_specification=DRAFT201909))
         for contents in _schemas()
@@ -122,6 +125,8 @@ def validator(kind: str) -> Draft201909Validator:
         relative = SCHEMA_FILES[kind]
     except KeyError:
         raise ConnectorError("dsp.unknown_schema", f"there is no DSP schema for '{kind}'", kind=kind) from None
+    from jsonschema import Draft201909Validator
+
     registry = _registry()
     schema = registry.contents(DSP_NAMESPACE + relative)
     return Draft201909Validator(schema, registry=registry)

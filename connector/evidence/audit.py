@@ -27,7 +27,7 @@ import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from cryptography import x509
 from cryptography.hazmat.primitives.asymmetric import ec
@@ -41,10 +41,12 @@ from connector.evidence.chain import PROCESS_PREV, STATE_CHANGED, Record, verify
 from connector.evidence.checkpoint import Checkpoint, checkpoint_digest, verify_checkpoint
 from connector.evidence.rfc3339 import format_utc, parse_utc, require_aware
 from connector.evidence.seal import SealClaims, SealExpectation, verify_seal
-from connector.evidence.timestamp import TimeStamp, verify_response
 from connector.jws import read_header, read_payload_unverified
 from connector.keys import same_public_key
 from connector.trust.trust_list import TrustList, TrustStore, verify_self_anchored
+
+if TYPE_CHECKING:
+    from connector.evidence.timestamp import TimeStamp
 
 OK = "ok"
 ABSENT = "absent"
@@ -388,6 +390,8 @@ def _check_log_head(
     digest = checkpoint_digest(bundle.checkpoint) if bundle.checkpoint.isascii() else b"\0" * 32
     tsa_anchors = list(store.tsa_anchors())
     stamps: list[TimeStamp] = []
+    if bundle.timestamps:  # the ASN.1 library loads only for a bundle that has time-stamps
+        from connector.evidence.timestamp import verify_response
     for index, token in enumerate(bundle.timestamps):
         try:
             stamp = verify_response(token, digest, None, tsa_anchors, now)

@@ -13,7 +13,7 @@ from __future__ import annotations
 import contextvars
 import functools
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Hashable, Mapping, Sequence
 from datetime import datetime
 from typing import Any, TypeVar
 
@@ -145,6 +145,12 @@ class ObservedDecisions:
         verdict = self.inner.catalogue_visible(access_policy, claims, now)
         self.meter.decided("catalog", time.perf_counter() - started, verdict.permitted)
         return verdict
+
+    def catalogue_class(self, claims: VerifiedClaims, now: datetime) -> Hashable | None:
+        return self.inner.catalogue_class(claims, now)
+
+    def decided_by_class(self, access_policy: Mapping[str, Any] | None) -> bool:
+        return self.inner.decided_by_class(access_policy)
 
     def contract(
         self,

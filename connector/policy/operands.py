@@ -657,7 +657,7 @@ OPERAND_SPECS: Mapping[str, OperandSpec] = {
 # Observations read from credentials depend on the VerifiedClaims object alone, and a node reuses that object
 # for a peer until it re-verifies, so they are kept per claims object (dropped when it is garbage-collected)
 # rather than recomputed for every new context.
-_FROM_CLAIMS = frozenset({"membership", "credentialType", "countryOfEstablishment", "registeredIn", "legalEntity"})
+FROM_CLAIMS = frozenset({"membership", "credentialType", "countryOfEstablishment", "registeredIn", "legalEntity"})
 _claims_memo: dict[int, dict[str | tuple[str, str | None], Observation]] = {}
 
 
@@ -677,7 +677,7 @@ def observe(name: str, ctx: DecisionContext) -> Observation:
     found = cache.get(name)
     if found is None:
         claims = ctx.claims
-        if claims is not None and name in _FROM_CLAIMS:
+        if claims is not None and name in FROM_CLAIMS:
             shared = _claims_observations(claims)
             key: str | tuple[str, str | None] = (name, ctx.purpose) if claims.recognised else name
             found = shared.get(key)

@@ -7,7 +7,7 @@ reasons and a trace so a refusal explains itself. The control plane's `PolicyDec
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Hashable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Protocol
@@ -54,6 +54,16 @@ class Decisions(Protocol):
     def catalogue_visible(
         self, access_policy: Mapping[str, Any] | None, claims: VerifiedClaims, now: datetime
     ) -> Verdict: ...
+
+    def catalogue_class(self, claims: VerifiedClaims, now: datetime) -> Hashable | None:
+        """A key shared by every peer that each access policy `decided_by_class` admits or hides alike (None:
+        decide this peer on its own)."""
+        ...
+
+    def decided_by_class(self, access_policy: Mapping[str, Any] | None) -> bool:
+        """Whether the policy's catalogue verdict depends on the peer's `catalogue_class` alone (not on the
+        clock or on who the peer is)."""
+        ...
 
     def contract(
         self,

@@ -236,7 +236,7 @@ class DspRoutes:
         except ConnectorError as exc:
             return error_response("catalog", _body_status(exc.problem), exc.problem, body)
         if hidden:
-            log.info("catalogue filtered", extra={"peer": claims.participant_id, "hidden_offers": len(hidden)})
+            log.info("catalogue filtered", extra={"peer": claims.participant_id, "hidden_offers": hidden})
         headers = {"Link": ", ".join(links)} if links else None
         return web.Response(text=json.dumps(catalog), content_type="application/json", headers=headers)
 

@@ -303,3 +303,43 @@ async def test_a_caller_waiting_on_one_replica_sees_the_change_another_replica_m
                 await changing.control.command("transfer", tp["providerPid"], action, "maintenance")
                 assert await waiting.control.engine.wait_for(changed, 5), f"{state} not seen by the other replica"
                 assert watch.state == state
+
+
+async def test_a_replica_lists_what_another_replica_changed_in_its_catalogue(authority, tmp_path, postgres_url):
+    from datetime import UTC, datetime
+
+    from nodekit import wait_for
+
+    from connector.trust.claims import VerifiedClaims
+
+    provider = make_participant(authority, tmp_path, "provider")
+    pcfg = write_config(provider, tmp_path, extra=OFFERS)
+    pcfg.write_text(as_replica(pcfg.read_text(), postgres_url))
+    peer = VerifiedClaims("did:web:example.com:peer", datetime.now(UTC))
+    async with running_node(pcfg) as a, running_node(pcfg) as b:
+
+        async def offered(node: Any) -> list[str]:
+            listing = await node.control.catalog.listing(peer)
+            return [offer["@id"] for _, offers in listing.assets for offer in offers]
+
+        for node in (a, b):  # each replica has decided its catalogue for this peer's class
+            assert await offered(node) == ["prices-offer", "weather-offer"]
+        pm = Management(provider)  # the management port is shared: whichever replica the kernel chooses
+        await pm.offer("forecast", access={"permission": [{"action": "use"}]})
+        for node in (a, b):
+            await wait_for(lambda node=node: _has(offered(node), "forecast-offer"), timeout=10)
+        closed = {"permission": [{"action": "use", "constraint": [MEMBERS_ONLY]}]}
+        await pm.call("PUT", "/v1/policies/forecast-access", {"id": "forecast-access", "policy": closed}, 200)
+        for node in (a, b):
+            await wait_for(lambda node=node: _lacks(offered(node), "forecast-offer"), timeout=10)
+
+
+MEMBERS_ONLY = {"leftOperand": "membership", "operator": "eq", "rightOperand": "eu-dataspace"}
+
+
+async def _has(listed: Any, offer: str) -> bool:
+    return offer in await listed
+
+
+async def _lacks(listed: Any, offer: str) -> bool:
+    return offer not in await listed

@@ -30,7 +30,6 @@ from connector.evidence.checkpoint import checkpoint_digest, checkpoint_sha256, 
 from connector.evidence.edge.archive import checkpoints_of, load
 from connector.evidence.intent import signature_sha256
 from connector.evidence.rfc3339 import parse_utc
-from connector.evidence.timestamp import verify_response
 from connector.records.evidence import INVALID, StoredArchive, StoredCheckpoint, StoredTimestamp
 from connector.store.interface import Tx
 from connector.store.sql import evidence as tables
@@ -310,6 +309,8 @@ def _check_checkpoints(
                 )
             )
     by_id = {c.id: c for c in stored}
+    if stamps:  # the ASN.1 library loads only for a log that has time-stamps
+        from connector.evidence.timestamp import verify_response
     for stamp in stamps:
         result.timestamps += 1
         stamped = by_id.get(stamp.checkpoint_id)

@@ -9,18 +9,15 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import datetime
+from typing import TYPE_CHECKING
 
 import aiohttp
 from cryptography import x509
 
 from connector.evidence.errors import EvidenceError
-from connector.evidence.timestamp import (
-    CONTENT_TYPE_QUERY,
-    TimeStamp,
-    make_request,
-    new_nonce,
-    verify_response,
-)
+
+if TYPE_CHECKING:  # the ASN.1 library loads with the first time-stamp asked for, not with every node
+    from connector.evidence.timestamp import TimeStamp
 
 MAX_REPLY_BYTES = 64 * 1024
 
@@ -34,6 +31,8 @@ async def request_timestamp(
     timeout: float = 10.0,
 ) -> TimeStamp:
     """A verified time-stamp for a SHA-256 `digest` from the TSA at `url`; EvidenceError('timestamp.*') if not."""
+    from connector.evidence.timestamp import CONTENT_TYPE_QUERY, make_request, new_nonce, verify_response
+
     nonce = new_nonce()
     body = make_request(digest, nonce, cert_req=True)
     try:

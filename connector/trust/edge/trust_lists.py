@@ -35,7 +35,6 @@ from connector.config import TrustListEntry
 from connector.errors import ConfigError, ConnectorError, Problem
 from connector.records.trust import KeptList
 from connector.store.sql import trust as repo
-from connector.trust import etsi
 from connector.trust.edge.fetching import FetchFailed
 from connector.trust.services import TrustService
 from connector.trust.times import format_datetime, parse_datetime
@@ -45,7 +44,9 @@ log = logging.getLogger("connector.trust")
 
 Clock = Callable[[], datetime]
 UrlFetch = Callable[[str], Awaitable[bytes]]
-MAX_LIST_BYTES = etsi.MAX_ETSI_LIST_LENGTH  # member states' ETSI lists run to several megabytes
+# Member states' ETSI lists run to several megabytes: etsi.MAX_ETSI_LIST_LENGTH, without loading the XML libraries
+# that module needs (only lists in ETSI form do).
+MAX_LIST_BYTES = 16 * 1024 * 1024
 RETRY_INITIAL = 5.0  # seconds before a trust list url that failed is fetched again (doubling)
 
 
@@ -94,6 +95,8 @@ class ListState:
     def verify(self, text: str, anchor: x509.Certificate, now: datetime) -> TrustList:
         """A candidate or kept copy of this entry: a list, or (with a territory) a LOTL and member state pair."""
         if self.entry.territory:
+            from connector.trust import etsi
+
             return etsi.verify_member_pair(text, anchor, self.entry.territory, now)
         return verify_trust_list(text, anchor, now)
 
@@ -214,6 +217,8 @@ class TrustListKeeper:
                 text = entry.file.read_text(encoding="utf-8").strip()
                 anchor = keys.load_certificate(entry.anchor)
                 if entry.territory and entry.territory_file is not None:
+                    from connector.trust import etsi
+
                     member = entry.territory_file.read_text(encoding="utf-8").strip()
                     found.append(etsi.verify_member_list(text, anchor, entry.territory, member, now))
                 elif not entry.territory:
@@ -367,6 +372,8 @@ class TrustListKeeper:
         entry = state.entry
         if not entry.territory:
             return text
+        from connector.trust import etsi
+
         try:
             if entry.territory_file is not None:
                 member = entry.territory_file.read_text(encoding="utf-8").strip()
