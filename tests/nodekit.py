@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import os
 import ssl
+import subprocess
+import sys
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -319,21 +322,45 @@ class NodeProcess:
         return self.proc.returncode if self.proc else 0
 
 
-def cli(*args: str, timeout: float = 60) -> Any:
-    import subprocess
-    import sys
+@dataclass(frozen=True)
+class Ran:
+    """What a `connector` command run in its own process did."""
 
-    return subprocess.run([sys.executable, "-m", "connector", *args], capture_output=True, text=True, timeout=timeout)
+    returncode: int
+    stdout: str
+    stderr: str
 
 
-async def acli(*args: str, timeout: float = 60) -> Any:
-    """The CLI run without blocking the event loop (so in-process nodes can answer it)."""
-    import subprocess
-    import sys
-    from types import SimpleNamespace
+def _cli_environment() -> dict[str, str]:
+    """The test run's environment without any CONNECTOR_* variable, which would change what the command reads."""
+    return {k: v for k, v in os.environ.items() if not k.startswith("CONNECTOR")}
 
+
+def cli(*args: str, cwd: Path | None = None, timeout: float = 120) -> Ran:
+    """`connector ...` in its own process, waited for (no node of this event loop has to answer it)."""
+    done = subprocess.run(
+        [sys.executable, "-m", "connector", *args],
+        capture_output=True,
+        text=True,
+        cwd=cwd,
+        env=_cli_environment(),
+        timeout=timeout,
+    )
+    return Ran(done.returncode, done.stdout, done.stderr)
+
+
+async def acli(*args: str, cwd: Path | None = None, timeout: float = 120) -> Ran:
+    """`connector ...` in its own process, without blocking the event loop (so in-process nodes can answer it)."""
     proc = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "connector", *args, stdout=subprocess.PIPE, stderr=subprocess.PIPE
+        sys.executable,
+        "-m",
+        "connector",
+        *args,
+        cwd=cwd,
+        env=_cli_environment(),
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
     )
     out, err = await asyncio.wait_for(proc.communicate(), timeout)
-    return SimpleNamespace(returncode=proc.returncode, stdout=out.decode(), stderr=err.decode())
+    assert proc.returncode is not None
+    return Ran(proc.returncode, out.decode(), err.decode())

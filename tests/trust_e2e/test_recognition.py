@@ -10,8 +10,7 @@ import json
 
 import pytest
 import pytest_asyncio
-from evidence_e2e.kit import run_cli
-from nodekit import Management, running_node
+from nodekit import Management, acli, running_node
 from trust_e2e.kit import NodeSpec, credentialed, dcp_config, make_federation
 
 pytestmark = pytest.mark.asyncio(loop_scope="module")
@@ -27,7 +26,7 @@ async def world(tmp_path_factory):
     a = credentialed(alpha, root, "org-a", country="JP")
     b = credentialed(beta, root, "org-b", country="FR")
     statement = root / "beta-recognises-alpha.jwt"
-    ran = await run_cli(
+    ran = await acli(
         "pki",
         "recognise",
         "--authority",
@@ -74,7 +73,7 @@ async def test_a_recognised_membership_satisfies_a_policy_in_the_other_federatio
         assert refused["state"] == "TERMINATED" and "membership" in refused["reason"], refused
         # The provider's trace shows the path; so does `connector explain` on its side.
         provider_side = await bm.call("GET", "/v1/negotiations?state=FINALIZED", None, 200)
-        ran = await run_cli("explain", provider_side["items"][0]["id"], "--config", str(b_config))
+        ran = await acli("explain", provider_side["items"][0]["id"], "--config", str(b_config))
         assert ran.returncode == 0, ran.stderr
         assert "recognised: MembershipCredential" in ran.stdout and statement_id in ran.stdout, ran.stdout
         assert f"{BETA} recognises {ALPHA}" in ran.stdout
@@ -94,7 +93,7 @@ async def test_a_revoked_recognition_stops_counting_like_any_revocation(world):
         bm, am = Management(b), Management(a)
         await bm.offer("tides", BETA_MEMBERS_ONLY)
         assert (await am.negotiate(b, "tides-offer", "tides", purpose="research"))["state"] == "FINALIZED"
-        ran = await run_cli("pki", "revoke", "--authority", str(beta.authority.dir), "--credential-id", statement_id)
+        ran = await acli("pki", "revoke", "--authority", str(beta.authority.dir), "--credential-id", statement_id)
         assert ran.returncode == 0, ran.stderr
         await asyncio.sleep(1.5)  # the provider's trust.status_max_age
         refused = await am.negotiate(b, "tides-offer", "tides", purpose="research")
