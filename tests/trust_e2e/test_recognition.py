@@ -11,7 +11,7 @@ import json
 import pytest
 import pytest_asyncio
 from nodekit import Management, acli, running_node
-from trust_e2e.kit import NodeSpec, credentialed, dcp_config, make_federation
+from trust_e2e.kit import NodeSpec, dcp_config, two_federations
 
 pytestmark = pytest.mark.asyncio(loop_scope="module")
 
@@ -21,33 +21,28 @@ ALPHA, BETA = "Alpha Recognised", "Beta Recognising"
 @pytest_asyncio.fixture(scope="module", loop_scope="module")
 async def world(tmp_path_factory):
     root = tmp_path_factory.mktemp("recognition")
-    alpha = await make_federation(root, ALPHA).start()
-    beta = await make_federation(root, BETA).start()
-    a = credentialed(alpha, root, "org-a", country="JP")
-    b = credentialed(beta, root, "org-b", country="FR")
-    statement = root / "beta-recognises-alpha.jwt"
-    ran = await acli(
-        "pki",
-        "recognise",
-        "--authority",
-        str(beta.authority.dir),
-        "--trust-list",
-        str(alpha.trust_list),
-        "--accept",
-        "MembershipCredential",
-        "--purpose",
-        "research",
-        "--out",
-        str(statement),
-    )
-    assert ran.returncode == 0 and "recognises 'Alpha Recognised'" in ran.stdout, ran.stderr
-    statement_id = ran.stdout.split("statement ", 1)[1].split(",", 1)[0]
-    quick = {"status_max_age": 1.0, "presentation_reuse": 0.0, "recognitions": [str(statement)]}
-    b_config = dcp_config(NodeSpec(b, [beta, alpha], trust=quick), root)
-    a_config = dcp_config(NodeSpec(a, [alpha, beta], trust={"recognitions": [str(statement)]}), root)
-    yield root, alpha, beta, a, b, a_config, b_config, statement_id
-    await alpha.stop()
-    await beta.stop()
+    async with two_federations(root, (ALPHA, BETA)) as (alpha, beta, a, b):
+        statement = root / "beta-recognises-alpha.jwt"
+        ran = await acli(
+            "pki",
+            "recognise",
+            "--authority",
+            str(beta.authority.dir),
+            "--trust-list",
+            str(alpha.trust_list),
+            "--accept",
+            "MembershipCredential",
+            "--purpose",
+            "research",
+            "--out",
+            str(statement),
+        )
+        assert ran.returncode == 0 and "recognises 'Alpha Recognised'" in ran.stdout, ran.stderr
+        statement_id = ran.stdout.split("statement ", 1)[1].split(",", 1)[0]
+        quick = {"status_max_age": 1.0, "presentation_reuse": 0.0, "recognitions": [str(statement)]}
+        b_config = dcp_config(NodeSpec(b, [beta, alpha], trust=quick), root)
+        a_config = dcp_config(NodeSpec(a, [alpha, beta], trust={"recognitions": [str(statement)]}), root)
+        yield root, alpha, beta, a, b, a_config, b_config, statement_id
 
 
 BETA_MEMBERS_ONLY = {
