@@ -143,6 +143,10 @@ contract_policy = "{policy_id}"
 """
 
 
+# The offer of `offered_weather()` as a consumer spells it in its request.
+WEATHER_OFFER = {"@id": "weather-offer", "@type": "Offer", "target": "weather", "permission": [{"action": "use"}]}
+
+
 def peer_entry(participant: Participant, name: str = "provider") -> str:
     """A `[[peers]]` entry naming `participant`, as the CLI's commands refer to it."""
     return f"""

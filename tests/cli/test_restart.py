@@ -2,6 +2,7 @@
 
 import pytest
 from nodekit import (
+    WEATHER_OFFER,
     Management,
     NodeProcess,
     cli,
@@ -59,7 +60,7 @@ async def test_a_negotiation_interrupted_by_kill_9_finishes_after_restart(nodes)
             "peer": "provider",
             "offerId": "weather-offer",
             "datasetId": "weather",
-            "offer": {"@id": "weather-offer", "@type": "Offer", "target": "weather", "permission": [{"action": "use"}]},
+            "offer": WEATHER_OFFER,
         },
         201,
     )

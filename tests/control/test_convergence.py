@@ -9,6 +9,7 @@ from datetime import UTC, datetime, timedelta
 import aiohttp
 from aiohttp import web
 from nodekit import (
+    WEATHER_OFFER,
     Management,
     dsp_settings,
     make_participant,
@@ -32,7 +33,6 @@ FAST = {"retry_initial": 0.05, "retry_max": 0.2}
 # between two of them; and gives up delivering after a second.
 SLOW_PROVIDER = dsp_settings(**FAST, message_spacing=1.5, delivery_deadline=1.0) + offered_weather()
 ASKING_CONSUMER = dsp_settings(**FAST, state_query_after=0.5)
-OFFER = {"@id": "weather-offer", "@type": "Offer", "target": "weather", "permission": [{"action": "use"}]}
 
 
 async def _history_has(m: Management, pid: str, cause: str) -> bool:
@@ -124,7 +124,7 @@ async def test_a_request_received_again_after_its_negotiation_ended_is_answered_
     pcfg = write_config(provider, tmp_path, extra=dsp_settings(**FAST, message_spacing=5.0) + offered_weather())
     request = ContractRequestMessage(
         consumer_pid="urn:uuid:m-1",
-        offer=OFFER,
+        offer=WEATHER_OFFER,
         callback_address=f"https://localhost:{mallory.protocol_port}{DSP}",
         message_id="urn:uuid:request-1",
     ).to_json()
@@ -170,7 +170,9 @@ async def test_a_process_waiting_past_its_deadline_gives_up_and_tells_the_peer(a
         return web.json_response({})
 
     request = ContractRequestMessage(
-        consumer_pid="urn:uuid:s-1", offer=OFFER, callback_address=f"https://localhost:{silent.protocol_port}{DSP}"
+        consumer_pid="urn:uuid:s-1",
+        offer=WEATHER_OFFER,
+        callback_address=f"https://localhost:{silent.protocol_port}{DSP}",
     ).to_json()
     async with (
         serving_as(silent, answer),

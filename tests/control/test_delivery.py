@@ -8,6 +8,7 @@ import logging
 
 from aiohttp import web
 from nodekit import (
+    WEATHER_OFFER,
     Management,
     dsp_settings,
     free_port,
@@ -22,7 +23,6 @@ from connector.web import peer_client
 from connector.web.peer_client import PeerUnavailable
 
 FAST = {"retry_initial": 0.05, "retry_max": 0.2}
-OFFER = {"@id": "weather-offer", "@type": "Offer", "target": "weather", "permission": [{"action": "use"}]}
 
 
 async def test_a_peer_answering_503_is_retried_until_the_real_node_answers(authority, tmp_path):
@@ -40,7 +40,7 @@ async def test_a_peer_answering_503_is_retried_until_the_real_node_answers(autho
     async with running_node(ccfg):
         cm = Management(consumer)
         async with serving_as(provider, unavailable):
-            negotiation_id = await cm.start_negotiation(provider, offer=OFFER)
+            negotiation_id = await cm.start_negotiation(provider, offer=WEATHER_OFFER)
             for _ in range(200):
                 if len(answered) >= 2:
                     break
@@ -101,7 +101,7 @@ async def test_a_peer_that_stays_away_past_the_deadline_ends_the_negotiation_wit
     async with running_node(ccfg):
         caplog.set_level(logging.INFO, logger="connector.control")
         cm = Management(consumer)
-        negotiation_id = await cm.start_negotiation(provider, offer=OFFER)
+        negotiation_id = await cm.start_negotiation(provider, offer=WEATHER_OFFER)
         done = await cm.await_negotiation(negotiation_id, "TERMINATED")
         assert done["state"] == "TERMINATED", done
         assert "delivery deadline" in done["reason"] and "cannot reach" in done["reason"], done["reason"]

@@ -12,6 +12,7 @@ import aiohttp
 import pytest
 from aiohttp import web
 from nodekit import (
+    WEATHER_OFFER,
     Management,
     dsp_settings,
     free_port,
@@ -30,7 +31,6 @@ from connector.records.processes import Negotiation
 
 DSP = "/dsp/2025-1"
 SETTINGS = dsp_settings(retry_initial=0.05, retry_max=0.2, delivery_deadline=2.0) + offered_weather()
-OFFER = {"@id": "weather-offer", "@type": "Offer", "target": "weather", "permission": [{"action": "use"}]}
 
 
 @pytest.fixture
@@ -49,7 +49,7 @@ async def _post(participant, url: str, body: dict) -> tuple[int, dict]:
 
 
 def _request(consumer_pid: str, callback: str) -> dict:
-    return ContractRequestMessage(consumer_pid=consumer_pid, offer=OFFER, callback_address=callback).to_json()
+    return ContractRequestMessage(consumer_pid=consumer_pid, offer=WEATHER_OFFER, callback_address=callback).to_json()
 
 
 class RawTlsServer:
