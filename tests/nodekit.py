@@ -4,13 +4,17 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import os
 import ssl
+import subprocess
+import sys
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import aiohttp
+from aiohttp import web
 
 from connector.config import load_config
 from connector.free_port import free_port
@@ -43,6 +47,13 @@ class Participant:
         for extra in trust or []:
             ctx.load_verify_locations(cafile=str(extra))
         ctx.load_cert_chain(self.tls_cert, self.tls_key)
+        return ctx
+
+    def server_ssl(self) -> ssl.SSLContext:
+        """A server context presenting this participant's certificate to clients its authority certified."""
+        ctx = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH, cafile=str(self.authority.ca_cert_path))
+        ctx.load_cert_chain(self.tls_cert, self.tls_key)
+        ctx.verify_mode = ssl.CERT_REQUIRED
         return ctx
 
 
@@ -95,10 +106,76 @@ level = "warning"
     return path
 
 
+def provider_and_consumer(
+    authority: Authority, root: Path, provider_extra: str = "", consumer_extra: str = ""
+) -> tuple[Participant, Participant, Path, Path]:
+    """Two members of `authority`, "provider" and "consumer", and their configurations."""
+    provider = make_participant(authority, root, "provider")
+    consumer = make_participant(authority, root, "consumer")
+    return (
+        provider,
+        consumer,
+        write_config(provider, root, extra=provider_extra),
+        write_config(consumer, root, extra=consumer_extra),
+    )
+
+
+def dsp_settings(**settings: float) -> str:
+    """A `[dsp]` table of a configuration (retry times, deadlines, message spacing)."""
+    return "\n[dsp]\n" + "".join(f"{key} = {value}\n" for key, value in settings.items())
+
+
+def offered_weather(policy_id: str = "weather-contract", url: str = "http://127.0.0.1:9/data", title: str = "") -> str:
+    """Configuration offering the dataset "weather" as "weather-offer" under a plain use policy: unlike an offer made
+    through the API, it is there from the node's first answer on."""
+    title_line = f'title = "{title}"\n' if title else ""
+    return f"""
+[[assets]]
+id = "weather"
+{title_line}source = {{type = "http", url = "{url}"}}
+[[policies]]
+id = "{policy_id}"
+policy = {{permission = [{{action = "use"}}]}}
+[[offers]]
+id = "weather-offer"
+asset = "weather"
+contract_policy = "{policy_id}"
+"""
+
+
+# The offer of `offered_weather()` as a consumer spells it in its request.
+WEATHER_OFFER = {"@id": "weather-offer", "@type": "Offer", "target": "weather", "permission": [{"action": "use"}]}
+
+
+def peer_entry(participant: Participant, name: str = "provider") -> str:
+    """A `[[peers]]` entry naming `participant`, as the CLI's commands refer to it."""
+    return f"""
+[[peers]]
+name = "{name}"
+address = "https://localhost:{participant.protocol_port}/dsp/2025-1"
+participant_id = "{participant.participant_id}"
+"""
+
+
 @contextlib.asynccontextmanager
 async def running_node(config_path: Path, **overrides: Any) -> AsyncIterator[RunningNode]:
     async with running(load_config(config_path, environ={})) as node:
         yield node
+
+
+@contextlib.asynccontextmanager
+async def serving_as(participant: Participant, handler: Any) -> AsyncIterator[None]:
+    """A stand-in for `participant`'s node on its protocol port, with its certificate: `handler` answers every
+    request."""
+    app = web.Application()
+    app.router.add_route("*", "/{tail:.*}", handler)
+    runner = web.AppRunner(app)
+    await runner.setup()
+    try:
+        await web.TCPSite(runner, "127.0.0.1", participant.protocol_port, ssl_context=participant.server_ssl()).start()
+        yield
+    finally:
+        await runner.cleanup()
 
 
 async def get(url: str, ssl_ctx: ssl.SSLContext | bool | None = None, **kw: Any) -> tuple[int, Any]:
@@ -174,7 +251,10 @@ class Management:
         await self.call("POST", "/v1/offers", body, 201)
         return body["id"]
 
-    async def negotiate(self, provider: Participant, offer_id: str, dataset_id: str, **extra: Any) -> dict[str, Any]:
+    async def start_negotiation(
+        self, provider: Participant, offer_id: str = "weather-offer", dataset_id: str = "weather", **extra: Any
+    ) -> str:
+        """Ask the node to negotiate for an offer of `provider`; the negotiation's id, without waiting for it."""
         neg = await self.call(
             "POST",
             "/v1/negotiations",
@@ -187,7 +267,16 @@ class Management:
             },
             201,
         )
-        return await self.call("GET", f"/v1/negotiations/{neg['id']}?wait=FINALIZED,TERMINATED&timeout=20", None, 200)
+        return str(neg["id"])
+
+    async def negotiate(self, provider: Participant, offer_id: str, dataset_id: str, **extra: Any) -> dict[str, Any]:
+        return await self.await_negotiation(await self.start_negotiation(provider, offer_id, dataset_id, **extra))
+
+    async def await_negotiation(
+        self, negotiation_id: str, states: str = "FINALIZED,TERMINATED", timeout: int = 20
+    ) -> dict[str, Any]:
+        """The negotiation as the node answers once it is in one of `states` (or after `timeout` seconds)."""
+        return await self.call("GET", f"/v1/negotiations/{negotiation_id}?wait={states}&timeout={timeout}", None, 200)
 
 
 class NodeProcess:
@@ -237,21 +326,45 @@ class NodeProcess:
         return self.proc.returncode if self.proc else 0
 
 
-def cli(*args: str, timeout: float = 60) -> Any:
-    import subprocess
-    import sys
+@dataclass(frozen=True)
+class Ran:
+    """What a `connector` command run in its own process did."""
 
-    return subprocess.run([sys.executable, "-m", "connector", *args], capture_output=True, text=True, timeout=timeout)
+    returncode: int
+    stdout: str
+    stderr: str
 
 
-async def acli(*args: str, timeout: float = 60) -> Any:
-    """The CLI run without blocking the event loop (so in-process nodes can answer it)."""
-    import subprocess
-    import sys
-    from types import SimpleNamespace
+def _cli_environment() -> dict[str, str]:
+    """The test run's environment without any CONNECTOR_* variable, which would change what the command reads."""
+    return {k: v for k, v in os.environ.items() if not k.startswith("CONNECTOR")}
 
+
+def cli(*args: str, cwd: Path | None = None, timeout: float = 120) -> Ran:
+    """`connector ...` in its own process, waited for (no node of this event loop has to answer it)."""
+    done = subprocess.run(
+        [sys.executable, "-m", "connector", *args],
+        capture_output=True,
+        text=True,
+        cwd=cwd,
+        env=_cli_environment(),
+        timeout=timeout,
+    )
+    return Ran(done.returncode, done.stdout, done.stderr)
+
+
+async def acli(*args: str, cwd: Path | None = None, timeout: float = 120) -> Ran:
+    """`connector ...` in its own process, without blocking the event loop (so in-process nodes can answer it)."""
     proc = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "connector", *args, stdout=subprocess.PIPE, stderr=subprocess.PIPE
+        sys.executable,
+        "-m",
+        "connector",
+        *args,
+        cwd=cwd,
+        env=_cli_environment(),
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
     )
     out, err = await asyncio.wait_for(proc.communicate(), timeout)
-    return SimpleNamespace(returncode=proc.returncode, stdout=out.decode(), stderr=err.decode())
+    assert proc.returncode is not None
+    return Ran(proc.returncode, out.decode(), err.decode())

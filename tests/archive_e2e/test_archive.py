@@ -12,9 +12,9 @@ import zipfile
 from pathlib import Path
 
 import pytest
-from dataplane_e2e.kit import Pair, both, run_cli
+from dataplane_e2e.kit import Pair, both
 from duties_e2e.kit import agreed, delete_within, duties_pair, duty_policy, offer_file, pulled, receipts_at
-from nodekit import Management, running_node, wait_for
+from nodekit import Management, acli, running_node, wait_for
 
 from connector.evidence.chain import verify_chain
 from connector.pki.authority import Authority
@@ -38,9 +38,9 @@ async def _exchange(pair: Pair, archive: Path) -> str:
         agreement = await agreed(pair, "ocean")
         await pulled(pair, agreement, pair.tmp / "consumer-data" / "ocean.bin")
         await receipts_at(pair.cm, agreement, 1)
-        ran = await run_cli("evidence", "checkpoint", "--config", str(pair.ccfg))
+        ran = await acli("evidence", "checkpoint", "--config", str(pair.ccfg))
         assert ran.returncode == 0, ran.stderr
-        ran = await run_cli("export", "--all", "--out", str(archive), "--config", str(pair.ccfg), "--json")
+        ran = await acli("export", "--all", "--out", str(archive), "--config", str(pair.ccfg), "--json")
         assert ran.returncode == 0, ran.stderr + ran.stdout
     assert json.loads(ran.stdout)["manifest"]["node"] == pair.consumer.participant_id
     return agreement
@@ -87,13 +87,13 @@ async def test_an_archive_is_self_describing_and_its_evidence_verifies_from_the_
 async def test_an_archive_restores_into_a_fresh_node_which_verifies_its_evidence_and_carries_on(exported):
     pair, archive, agreement = exported
     config = fresh_config(pair, "var-moved")
-    ran = await run_cli("import", str(archive), "--config", str(config))
+    ran = await acli("import", str(archive), "--config", str(config))
     assert ran.returncode == 0, ran.stderr + ran.stdout
     assert "the restored evidence log verifies" in ran.stdout
-    checked = await run_cli("evidence", "check", "--config", str(config), "--json")
+    checked = await acli("evidence", "check", "--config", str(config), "--json")
     assert checked.returncode == 0, checked.stdout + checked.stderr
     assert json.loads(checked.stdout)["ok"] is True
-    again = await run_cli("import", str(archive), "--config", str(config))
+    again = await acli("import", str(archive), "--config", str(config))
     assert again.returncode == 2 and "already holds rows" in again.stderr, again.stderr
 
     async with running_node(config) as moved, running_node(pair.pcfg):
@@ -113,12 +113,12 @@ async def test_an_archive_restores_into_a_fresh_node_which_verifies_its_evidence
 async def test_an_archive_restores_into_postgresql(exported, postgres_url):
     pair, archive, agreement = exported
     config = fresh_config(pair, "var-pg", f'\n[store]\nurl = "{postgres_url}"\n')
-    ran = await run_cli("import", str(archive), "--config", str(config), "--json")
+    ran = await acli("import", str(archive), "--config", str(config), "--json")
     assert ran.returncode == 0, ran.stderr + ran.stdout
     result = json.loads(ran.stdout)
     assert result["imported"] is True and result["check"]["ok"] is True
     assert result["files"]["agreements.jsonl"] == 1 and result["files"]["evidence/records.jsonl"] > 10
-    checked = await run_cli("evidence", "check", "--config", str(config))
+    checked = await acli("evidence", "check", "--config", str(config))
     assert checked.returncode == 0 and "the log is intact" in checked.stdout, checked.stdout + checked.stderr
 
 
@@ -130,11 +130,11 @@ async def test_a_deletion_owed_when_the_archive_was_written_is_carried_out_by_th
         await offer_file(pair, "swell", os.urandom(3000), duty_policy(delete_within("PT30S")))
         agreement = await agreed(pair, "swell")
         await pulled(pair, agreement, out)
-        ran = await run_cli("export", "--all", "--out", str(archive), "--config", str(pair.ccfg))
+        ran = await acli("export", "--all", "--out", str(archive), "--config", str(pair.ccfg))
         assert ran.returncode == 0, ran.stderr + ran.stdout
     assert out.exists()  # the old installation stopped before the data was due for deletion
     config = fresh_config(pair, "var-moved")
-    ran = await run_cli("import", str(archive), "--config", str(config))
+    ran = await acli("import", str(archive), "--config", str(config))
     assert ran.returncode == 0, ran.stderr + ran.stdout
 
     async with running_node(config) as moved, running_node(pair.pcfg):
@@ -173,7 +173,7 @@ async def test_an_archive_that_does_not_verify_restores_nothing(exported, tmp_pa
     assert changed != records
 
     altered = _rewritten(archive, tmp_path / "altered.zip", {"evidence/records.jsonl": changed})
-    ran = await run_cli("import", str(altered), "--config", str(config))
+    ran = await acli("import", str(altered), "--config", str(config))
     assert ran.returncode == 1, ran.stderr
     assert "is not the file the archive's signed manifest lists" in ran.stderr and "nothing was restored" in ran.stderr
 
@@ -185,18 +185,18 @@ async def test_an_archive_that_does_not_verify_restores_nothing(exported, tmp_pa
         tmp_path / "resigned.zip",
         {"evidence/records.jsonl": changed, "manifest.json": canonical_bytes(manifest)},
     )
-    ran = await run_cli("import", str(resigned), "--config", str(config), "--json")
+    ran = await acli("import", str(resigned), "--config", str(config), "--json")
     assert ran.returncode == 1 and json.loads(ran.stdout)["error"]["code"] == "archive.signature", ran.stdout
 
     extra = _rewritten(archive, tmp_path / "extra.zip", {"notes.txt": b"hello"})
-    ran = await run_cli("import", str(extra), "--config", str(config))
+    ran = await acli("import", str(extra), "--config", str(config))
     assert ran.returncode == 1 and "does not list" in ran.stderr
 
-    ran = await run_cli("import", str(archive), "--config", str(pair.pcfg))
+    ran = await acli("import", str(archive), "--config", str(pair.pcfg))
     assert ran.returncode == 1 and f"the archive is of {pair.consumer.participant_id}" in ran.stderr
-    ran = await run_cli("export", "--out", str(tmp_path / "x.zip"), "--config", str(config))
+    ran = await acli("export", "--out", str(tmp_path / "x.zip"), "--config", str(config))
     assert ran.returncode == 2 and "--all" in ran.stderr
 
     # The refused archives left the store as empty as they found it: the genuine one restores into it whole.
-    ran = await run_cli("import", str(archive), "--config", str(config), "--json")
+    ran = await acli("import", str(archive), "--config", str(config), "--json")
     assert ran.returncode == 0 and json.loads(ran.stdout)["check"]["ok"] is True, ran.stderr + ran.stdout

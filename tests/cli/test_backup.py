@@ -6,24 +6,9 @@ from __future__ import annotations
 import asyncio
 import json
 import shutil
-import sys
 
 from cli.kit import assert_one_line_error, run
-from nodekit import Management, make_participant, running_node, write_config
-
-
-async def _cli(*args: str) -> tuple[int, str, str]:
-    proc = await asyncio.create_subprocess_exec(
-        sys.executable,
-        "-m",
-        "connector",
-        *args,
-        stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.PIPE,
-    )
-    out, err = await asyncio.wait_for(proc.communicate(), 120)
-    assert proc.returncode is not None
-    return proc.returncode, out.decode(), err.decode()
+from nodekit import Management, acli, make_participant, running_node, write_config
 
 
 async def test_a_running_nodes_store_is_backed_up_restored_and_verified(authority, tmp_path):
@@ -38,10 +23,10 @@ async def test_a_running_nodes_store_is_backed_up_restored_and_verified(authorit
         assert first["state"] == "FINALIZED", first
         # The backup runs while the node goes on working (another negotiation at the same time).
         second = asyncio.ensure_future(cm.negotiate(provider, await pm.offer("rain"), "rain"))
-        status, out, err = await _cli("store", "backup", "--to", str(backup), "--config", str(pcfg), "--json")
+        backed_up = await acli("store", "backup", "--to", str(backup), "--config", str(pcfg), "--json")
         assert (await second)["state"] == "FINALIZED"
-    assert status == 0, (out, err)
-    report = json.loads(out)
+    assert backed_up.returncode == 0, backed_up
+    report = json.loads(backed_up.stdout)
     assert report["backedUp"] and report["check"]["ok"], report
     assert report["check"]["records"] > 10 and report["schemaVersion"] > 0, report
     assert not list(backup.parent.glob(".*partial")), "no temporary file is left"
@@ -52,9 +37,9 @@ async def test_a_running_nodes_store_is_backed_up_restored_and_verified(authorit
     shutil.copyfile(backup, fresh / "connector.sqlite")
     restored = tmp_path / "restored.toml"
     restored.write_text(pcfg.read_text().replace(str(tmp_path / "var-provider"), str(fresh)))
-    status, out, err = await _cli("evidence", "check", "--config", str(restored), "--json")
-    assert status == 0, (out, err)
-    check = json.loads(out)
+    checked = await acli("evidence", "check", "--config", str(restored), "--json")
+    assert checked.returncode == 0, checked
+    check = json.loads(checked.stdout)
     assert check["ok"] and check["offline"], check
     assert check["records"] == report["check"]["records"] and check["head"] == report["check"]["head"]
 

@@ -2,29 +2,15 @@
 
 from __future__ import annotations
 
-import asyncio
 import json
-import sys
 
 from aiohttp import web
-from nodekit import make_participant, running_node, write_config
+from nodekit import acli, make_participant, running_node, write_config
 
 
 async def _health(config, *extra: str) -> tuple[int, str, str]:
-    proc = await asyncio.create_subprocess_exec(
-        sys.executable,
-        "-m",
-        "connector",
-        "health",
-        "--config",
-        str(config),
-        *extra,
-        stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.PIPE,
-    )
-    out, err = await asyncio.wait_for(proc.communicate(), 60)
-    assert proc.returncode is not None
-    return proc.returncode, out.decode(), err.decode()
+    ran = await acli("health", "--config", str(config), *extra, timeout=60)
+    return ran.returncode, ran.stdout, ran.stderr
 
 
 async def test_health_of_a_running_node_then_of_none(authority, tmp_path):

@@ -1,38 +1,30 @@
 """Nodes as operators run them: separate processes, the CLI, kill -9 in the middle, restart."""
 
 import pytest
-from nodekit import Management, NodeProcess, cli, make_participant, write_config
+from nodekit import (
+    WEATHER_OFFER,
+    Management,
+    NodeProcess,
+    cli,
+    dsp_settings,
+    make_participant,
+    offered_weather,
+    peer_entry,
+    write_config,
+)
 
-SEEDS = """
-[[assets]]
-id = "weather"
-title = "Hourly weather"
-source = {type = "http", url = "http://127.0.0.1:9/weather"}
-
-[[policies]]
-id = "use"
-policy = {permission = [{action = "use"}]}
-
-[[offers]]
-id = "weather-offer"
-asset = "weather"
-contract_policy = "use"
-"""
+SEEDS = offered_weather(policy_id="use", url="http://127.0.0.1:9/weather", title="Hourly weather")
+# Deliveries go on for a minute, retried at least every half second, so that a node killed and started again in
+# between is reached.
+PATIENT = dsp_settings(delivery_deadline=60, retry_max=0.5)
 
 
 @pytest.fixture
 def nodes(authority, tmp_path):
     provider = make_participant(authority, tmp_path, "provider")
     consumer = make_participant(authority, tmp_path, "consumer")
-    pcfg = write_config(provider, tmp_path, extra=SEEDS)
-    peers = f"""
-[[peers]]
-name = "provider"
-address = "https://localhost:{provider.protocol_port}/dsp/2025-1"
-participant_id = "{provider.participant_id}"
-"""
-    ccfg = write_config(consumer, tmp_path, extra=peers + "[dsp]\ndelivery_deadline = 60\nretry_max = 0.5\n")
-    pcfg.write_text(pcfg.read_text() + "[dsp]\ndelivery_deadline = 60\nretry_max = 0.5\n")
+    pcfg = write_config(provider, tmp_path, extra=SEEDS + PATIENT)
+    ccfg = write_config(consumer, tmp_path, extra=peer_entry(provider) + PATIENT)
     p, c = NodeProcess(pcfg, provider), NodeProcess(ccfg, consumer)
     yield p, c, pcfg, ccfg
     p.stop()
@@ -68,7 +60,7 @@ async def test_a_negotiation_interrupted_by_kill_9_finishes_after_restart(nodes)
             "peer": "provider",
             "offerId": "weather-offer",
             "datasetId": "weather",
-            "offer": {"@id": "weather-offer", "@type": "Offer", "target": "weather", "permission": [{"action": "use"}]},
+            "offer": WEATHER_OFFER,
         },
         201,
     )
@@ -77,7 +69,7 @@ async def test_a_negotiation_interrupted_by_kill_9_finishes_after_restart(nodes)
     c.kill()
     p.start()
     c.start()  # resumes the undelivered request
-    done = await cm.call("GET", f"/v1/negotiations/{neg['id']}?wait=FINALIZED,TERMINATED&timeout=30", None, 200)
+    done = await cm.await_negotiation(neg["id"], timeout=30)
     assert done["state"] == "FINALIZED", done
     causes = [h["cause"] for h in done["history"]]
     assert "delivered ContractRequestMessage" in causes
@@ -104,5 +96,5 @@ async def test_a_provider_killed_before_its_agreement_reached_the_consumer_resum
     p.kill()
     p.start()
     c.start()
-    done = await cm.call("GET", f"/v1/negotiations/{neg['id']}?wait=FINALIZED,TERMINATED&timeout=30", None, 200)
+    done = await cm.await_negotiation(neg["id"], timeout=30)
     assert done["state"] == "FINALIZED", done

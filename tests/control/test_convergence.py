@@ -4,13 +4,22 @@ answered with the end, and a wait has a deadline. Real nodes over mutual TLS, st
 
 from __future__ import annotations
 
-import contextlib
-import ssl
 from datetime import UTC, datetime, timedelta
 
 import aiohttp
 from aiohttp import web
-from nodekit import Management, make_participant, running_node, wait_for, write_config
+from nodekit import (
+    WEATHER_OFFER,
+    Management,
+    dsp_settings,
+    make_participant,
+    offered_weather,
+    provider_and_consumer,
+    running_node,
+    serving_as,
+    wait_for,
+    write_config,
+)
 from trust_e2e.kit import NodeSpec, credentialed, dcp_config, make_federation
 
 from connector.config import load_config
@@ -19,43 +28,11 @@ from connector.node.wiring import running
 from connector.store.sql import processes as repo
 
 DSP = "/dsp/2025-1"
-FAST = """
-[dsp]
-retry_initial = 0.05
-retry_max = 0.2
-"""
-WEATHER_OFFER = """
-[[assets]]
-id = "weather"
-source = {type = "http", url = "http://127.0.0.1:9/data"}
-[[policies]]
-id = "weather-contract"
-policy = {permission = [{action = "use"}]}
-[[offers]]
-id = "weather-offer"
-asset = "weather"
-contract_policy = "weather-contract"
-"""
+FAST = {"retry_initial": 0.05, "retry_max": 0.2}
 # The provider holds each message of a process back a moment, so that the test can take the consumer away
 # between two of them; and gives up delivering after a second.
-SLOW_PROVIDER = FAST + "message_spacing = 1.5\ndelivery_deadline = 1.0\n" + WEATHER_OFFER
-ASKING_CONSUMER = FAST + "state_query_after = 0.5\n"
-OFFER = {"@id": "weather-offer", "@type": "Offer", "target": "weather", "permission": [{"action": "use"}]}
-
-
-async def _start(cm: Management, provider) -> str:
-    neg = await cm.call(
-        "POST",
-        "/v1/negotiations",
-        {
-            "counterPartyAddress": f"https://localhost:{provider.protocol_port}{DSP}",
-            "counterPartyId": provider.participant_id,
-            "offerId": "weather-offer",
-            "datasetId": "weather",
-        },
-        201,
-    )
-    return neg["id"]
+SLOW_PROVIDER = dsp_settings(**FAST, message_spacing=1.5, delivery_deadline=1.0) + offered_weather()
+ASKING_CONSUMER = dsp_settings(**FAST, state_query_after=0.5)
 
 
 async def _history_has(m: Management, pid: str, cause: str) -> bool:
@@ -67,52 +44,42 @@ async def _nothing_queued(node, pid: str) -> bool:
     return await node.store.read(repo.count_queued, pid) == 0
 
 
-async def _ended(m: Management, pid: str, states: str = "FINALIZED,TERMINATED") -> dict:
-    return await m.call("GET", f"/v1/negotiations/{pid}?wait={states}&timeout=20", None, 200)
-
-
 async def test_a_consumer_away_past_the_providers_delivery_deadline_ends_like_the_provider_when_back(
     authority, tmp_path
 ):
-    provider = make_participant(authority, tmp_path, "provider")
-    consumer = make_participant(authority, tmp_path, "consumer")
-    pcfg = write_config(provider, tmp_path, extra=SLOW_PROVIDER)
-    ccfg = write_config(consumer, tmp_path, extra=ASKING_CONSUMER)
+    provider, consumer, pcfg, ccfg = provider_and_consumer(authority, tmp_path, SLOW_PROVIDER, ASKING_CONSUMER)
     pm, cm = Management(provider), Management(consumer)
     async with running_node(pcfg):
         async with running_node(ccfg):
-            negotiation_id = await _start(cm, provider)
+            negotiation_id = await cm.start_negotiation(provider)
             await wait_for(lambda: _history_has(cm, negotiation_id, "delivered ContractRequestMessage"), 10)
             provider_pid = (await cm.call("GET", f"/v1/negotiations/{negotiation_id}", None, 200))["providerPid"]
         # The consumer is away: the provider's agreement (and the termination after it) find nobody.
-        theirs = await _ended(pm, provider_pid, "TERMINATED")
+        theirs = await pm.await_negotiation(provider_pid, "TERMINATED")
         assert theirs["state"] == "TERMINATED" and "delivery deadline" in theirs["reason"], theirs
         async with running_node(ccfg):
-            ours = await _ended(cm, negotiation_id)
+            ours = await cm.await_negotiation(negotiation_id)
     assert ours["state"] == "TERMINATED", ours
     assert ours["reason"] == "the peer reports the negotiation TERMINATED", ours
     assert "state query: terminated by the peer" in [h["cause"] for h in ours["history"]]
 
 
 async def test_a_lost_finalized_event_is_recovered_from_the_providers_state(authority, tmp_path):
-    provider = make_participant(authority, tmp_path, "provider")
-    consumer = make_participant(authority, tmp_path, "consumer")
-    pcfg = write_config(provider, tmp_path, extra=SLOW_PROVIDER)
-    ccfg = write_config(consumer, tmp_path, extra=ASKING_CONSUMER)
+    provider, consumer, pcfg, ccfg = provider_and_consumer(authority, tmp_path, SLOW_PROVIDER, ASKING_CONSUMER)
     pm, cm = Management(provider), Management(consumer)
     async with running_node(pcfg) as pnode:
         async with running_node(ccfg):
-            negotiation_id = await _start(cm, provider)
+            negotiation_id = await cm.start_negotiation(provider)
             await wait_for(
                 lambda: _history_has(cm, negotiation_id, "delivered ContractAgreementVerificationMessage"), 15
             )
             provider_pid = (await cm.call("GET", f"/v1/negotiations/{negotiation_id}", None, 200))["providerPid"]
-        theirs = await _ended(pm, provider_pid)
+        theirs = await pm.await_negotiation(provider_pid)
         assert theirs["state"] == "FINALIZED", theirs
         # The FINALIZED event never arrives: the provider stops trying, and stays FINALIZED.
         await wait_for(lambda: _nothing_queued(pnode, provider_pid), 10)
         async with running_node(ccfg):
-            ours = await _ended(cm, negotiation_id)
+            ours = await cm.await_negotiation(negotiation_id)
             agreement = await cm.call("GET", f"/v1/agreements/{ours['agreementId']}", None, 200)
     assert ours["state"] == "FINALIZED", ours
     assert "state query: the peer has ended it so" in [h["cause"] for h in ours["history"]]
@@ -124,7 +91,7 @@ async def test_a_message_refused_for_a_skewed_clock_leaves_both_sides_terminated
     provider = credentialed(fed, tmp_path, "provider")
     consumer = credentialed(fed, tmp_path, "consumer")
     pcfg = dcp_config(NodeSpec(provider, [fed]), tmp_path)
-    pcfg.write_text(pcfg.read_text() + FAST + "message_spacing = 1.0\n" + WEATHER_OFFER)
+    pcfg.write_text(pcfg.read_text() + dsp_settings(**FAST, message_spacing=1.0) + offered_weather())
     ccfg = dcp_config(NodeSpec(consumer, [fed]), tmp_path)
     ccfg.write_text(ccfg.read_text() + ASKING_CONSUMER)
     skew = [timedelta(0)]
@@ -135,13 +102,13 @@ async def test_a_message_refused_for_a_skewed_clock_leaves_both_sides_terminated
     pm, cm = Management(provider), Management(consumer)
     try:
         async with running(load_config(pcfg, environ={}), clock=provider_clock), running_node(ccfg):
-            negotiation_id = await _start(cm, provider)
+            negotiation_id = await cm.start_negotiation(provider)
             await wait_for(lambda: _history_has(cm, negotiation_id, "delivered ContractRequestMessage"), 10)
             # The provider's clock steps 90 s ahead (past the consumer's tolerance of 30 s) before its agreement
             # leaves: the consumer refuses it, as "issued in the future".
             skew[0] = timedelta(seconds=90)
-            ours = await _ended(cm, negotiation_id)
-            theirs = await _ended(pm, ours["providerPid"])
+            ours = await cm.await_negotiation(negotiation_id)
+            theirs = await pm.await_negotiation(ours["providerPid"])
     finally:
         await fed.stop()
     # The consumer refused the provider's agreement (its token "issued in the future"); the provider gave up and
@@ -154,10 +121,10 @@ async def test_a_message_refused_for_a_skewed_clock_leaves_both_sides_terminated
 async def test_a_request_received_again_after_its_negotiation_ended_is_answered_with_the_end(authority, tmp_path):
     provider = make_participant(authority, tmp_path, "provider")
     mallory = make_participant(authority, tmp_path, "mallory")
-    pcfg = write_config(provider, tmp_path, extra=FAST + "message_spacing = 5.0\n" + WEATHER_OFFER)
+    pcfg = write_config(provider, tmp_path, extra=dsp_settings(**FAST, message_spacing=5.0) + offered_weather())
     request = ContractRequestMessage(
         consumer_pid="urn:uuid:m-1",
-        offer=OFFER,
+        offer=WEATHER_OFFER,
         callback_address=f"https://localhost:{mallory.protocol_port}{DSP}",
         message_id="urn:uuid:request-1",
     ).to_json()
@@ -193,40 +160,34 @@ async def test_a_request_received_again_after_its_negotiation_ended_is_answered_
 async def test_a_process_waiting_past_its_deadline_gives_up_and_tells_the_peer(authority, tmp_path):
     provider = make_participant(authority, tmp_path, "provider")
     silent = make_participant(authority, tmp_path, "silent")
-    pcfg = write_config(provider, tmp_path, extra=FAST + "wait_deadline = 1.0\nstate_query_after = 0\n" + WEATHER_OFFER)
+    pcfg = write_config(
+        provider, tmp_path, extra=dsp_settings(**FAST, wait_deadline=1.0, state_query_after=0) + offered_weather()
+    )
     received: list[dict] = []
 
     async def answer(request: web.Request) -> web.Response:  # acknowledges everything, never moves on
         received.append(await request.json())
         return web.json_response({})
 
-    app = web.Application()
-    app.router.add_route("*", "/{tail:.*}", answer)
-    runner = web.AppRunner(app)
-    await runner.setup()
-    tls = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH, cafile=str(authority.ca_cert_path))
-    tls.load_cert_chain(silent.tls_cert, silent.tls_key)
-    await web.TCPSite(runner, "127.0.0.1", silent.protocol_port, ssl_context=tls).start()
     request = ContractRequestMessage(
-        consumer_pid="urn:uuid:s-1", offer=OFFER, callback_address=f"https://localhost:{silent.protocol_port}{DSP}"
+        consumer_pid="urn:uuid:s-1",
+        offer=WEATHER_OFFER,
+        callback_address=f"https://localhost:{silent.protocol_port}{DSP}",
     ).to_json()
-    try:
-        async with (
-            running_node(pcfg),
-            aiohttp.ClientSession(connector=aiohttp.TCPConnector(ssl=silent.client_ssl())) as session,
-        ):
-            async with session.post(
-                f"https://localhost:{provider.protocol_port}{DSP}/negotiations/request", json=request
-            ) as resp:
-                ack = await resp.json()
-            pm = Management(provider)
-            agreed = await pm.call("GET", f"/v1/negotiations/{ack['providerPid']}?wait=AGREED&timeout=10", None, 200)
-            assert agreed["state"] == "AGREED" and agreed["deadline"] is not None, agreed
-            done = await _ended(pm, ack["providerPid"], "TERMINATED")
-            await wait_for(lambda: any(m["@type"].endswith("TerminationMessage") for m in received), 10)
-    finally:
-        with contextlib.suppress(Exception):
-            await runner.cleanup()
+    async with (
+        serving_as(silent, answer),
+        running_node(pcfg),
+        aiohttp.ClientSession(connector=aiohttp.TCPConnector(ssl=silent.client_ssl())) as session,
+    ):
+        async with session.post(
+            f"https://localhost:{provider.protocol_port}{DSP}/negotiations/request", json=request
+        ) as resp:
+            ack = await resp.json()
+        pm = Management(provider)
+        agreed = await pm.await_negotiation(ack["providerPid"], "AGREED", timeout=10)
+        assert agreed["state"] == "AGREED" and agreed["deadline"] is not None, agreed
+        done = await pm.await_negotiation(ack["providerPid"], "TERMINATED")
+        await wait_for(lambda: any(m["@type"].endswith("TerminationMessage") for m in received), 10)
     assert done["state"] == "TERMINATED" and "gave up waiting for the peer" in done["reason"], done
     assert done["deadline"] is None
     farewell = next(m for m in received if m["@type"].endswith("TerminationMessage"))

@@ -5,60 +5,30 @@ reason once the delivery deadline has passed."""
 import asyncio
 import json
 import logging
-import ssl
 
 from aiohttp import web
-from nodekit import Management, free_port, make_participant, running_node, wait_for, write_config
+from nodekit import (
+    WEATHER_OFFER,
+    Management,
+    dsp_settings,
+    free_port,
+    offered_weather,
+    provider_and_consumer,
+    running_node,
+    serving_as,
+    wait_for,
+)
 
 from connector.web import peer_client
 from connector.web.peer_client import PeerUnavailable
 
-FAST_RETRIES = "[dsp]\nretry_initial = 0.05\nretry_max = 0.2\n"
-# The offer as configuration, so that it exists from the node's first answer on (a consumer retrying every 0.2 s
-# may reach the provider before an offer made through its API).
-WEATHER_OFFER = """
-[[assets]]
-id = "weather"
-source = {type = "http", url = "http://127.0.0.1:9/data"}
-[[policies]]
-id = "weather-contract"
-policy = {permission = [{action = "use"}]}
-[[offers]]
-id = "weather-offer"
-asset = "weather"
-contract_policy = "weather-contract"
-"""
-
-
-def _configs(authority, tmp_path, consumer_dsp: str = FAST_RETRIES, provider_dsp: str = ""):
-    provider = make_participant(authority, tmp_path, "provider")
-    consumer = make_participant(authority, tmp_path, "consumer")
-    return (
-        provider,
-        consumer,
-        write_config(provider, tmp_path, extra=provider_dsp),
-        write_config(consumer, tmp_path, extra=consumer_dsp),
-    )
-
-
-async def _start_negotiation(cm: Management, provider, offer_id: str, dataset_id: str) -> str:
-    neg = await cm.call(
-        "POST",
-        "/v1/negotiations",
-        {
-            "counterPartyAddress": f"https://localhost:{provider.protocol_port}/dsp/2025-1",
-            "counterPartyId": provider.participant_id,
-            "offerId": offer_id,
-            "datasetId": dataset_id,
-            "offer": {"@id": offer_id, "@type": "Offer", "target": dataset_id, "permission": [{"action": "use"}]},
-        },
-        201,
-    )
-    return neg["id"]
+FAST = {"retry_initial": 0.05, "retry_max": 0.2}
 
 
 async def test_a_peer_answering_503_is_retried_until_the_real_node_answers(authority, tmp_path):
-    provider, consumer, pcfg, ccfg = _configs(authority, tmp_path, provider_dsp=WEATHER_OFFER)
+    # The offer as configuration, so that it exists from the node's first answer on (a consumer retrying every
+    # 0.2 s may reach the provider before an offer made through its API).
+    provider, consumer, pcfg, ccfg = provider_and_consumer(authority, tmp_path, offered_weather(), dsp_settings(**FAST))
     # The provider's address is first served, with the provider's own certificate, by a server that answers 503
     # (an overloaded or restarting deployment); then the provider node itself takes the port over.
     answered: list[str] = []
@@ -67,30 +37,19 @@ async def test_a_peer_answering_503_is_retried_until_the_real_node_answers(autho
         answered.append(request.path)
         return web.json_response({"error": "starting"}, status=503)
 
-    app = web.Application()
-    app.router.add_route("*", "/{tail:.*}", unavailable)
-    tls = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH, cafile=str(authority.ca_cert_path))
-    tls.load_cert_chain(provider.tls_cert, provider.tls_key)
-    tls.verify_mode = ssl.CERT_REQUIRED
-    runner = web.AppRunner(app)
-    await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", provider.protocol_port, ssl_context=tls)
-    await site.start()
     async with running_node(ccfg):
         cm = Management(consumer)
-        negotiation_id = await _start_negotiation(cm, provider, "weather-offer", "weather")
-        for _ in range(200):
-            if len(answered) >= 2:
-                break
-            await asyncio.sleep(0.02)
-        await runner.cleanup()
+        async with serving_as(provider, unavailable):
+            negotiation_id = await cm.start_negotiation(provider, offer=WEATHER_OFFER)
+            for _ in range(200):
+                if len(answered) >= 2:
+                    break
+                await asyncio.sleep(0.02)
         assert len(answered) >= 2 and all(path.endswith("/negotiations/request") for path in answered)
         pending = await cm.call("GET", f"/v1/negotiations/{negotiation_id}", None, 200)
         assert pending["state"] == "REQUESTED", pending
         async with running_node(pcfg):
-            done = await cm.call(
-                "GET", f"/v1/negotiations/{negotiation_id}?wait=FINALIZED,TERMINATED&timeout=20", None, 200
-            )
+            done = await cm.await_negotiation(negotiation_id)
     assert done["state"] == "FINALIZED", done
     assert "delivered ContractRequestMessage" in [h["cause"] for h in done["history"]]
 
@@ -100,7 +59,9 @@ async def test_a_lost_acknowledgement_is_retried_and_answered_as_the_first_time(
 ):
     # The provider waits a second between two messages of a process, so the consumer's retry reaches it before
     # its FINALIZED event could make the retry moot: the retry itself must be answered well.
-    provider, consumer, pcfg, ccfg = _configs(authority, tmp_path, provider_dsp="[dsp]\nmessage_spacing = 1.0\n")
+    provider, consumer, pcfg, ccfg = provider_and_consumer(
+        authority, tmp_path, dsp_settings(message_spacing=1.0), dsp_settings(**FAST)
+    )
     sent = peer_client.PeerClient.request
     lost: list[dict] = []
 
@@ -124,7 +85,7 @@ async def test_a_lost_acknowledgement_is_retried_and_answered_as_the_first_time(
         assert lost and lost[0].get("@id"), "the verification carries a message @id"
         provider_side = await pm.call("GET", "/v1/negotiations?role=provider", None, 200)
         [theirs] = provider_side["items"]
-        theirs = await pm.call("GET", f"/v1/negotiations/{theirs['id']}?wait=FINALIZED&timeout=10", None, 200)
+        theirs = await pm.await_negotiation(theirs["id"], "FINALIZED", timeout=10)
     assert theirs["state"] == "FINALIZED", theirs
     verified = [h for h in theirs["history"] if h["cause"] == "received ContractAgreementVerificationMessage"]
     assert len(verified) == 1, theirs["history"]  # the repeated message changed nothing
@@ -133,13 +94,15 @@ async def test_a_lost_acknowledgement_is_retried_and_answered_as_the_first_time(
 async def test_a_peer_that_stays_away_past_the_deadline_ends_the_negotiation_with_the_reason(
     authority, tmp_path, caplog
 ):
-    provider, consumer, _pcfg, ccfg = _configs(authority, tmp_path, FAST_RETRIES + "delivery_deadline = 1.0\n")
+    provider, consumer, _pcfg, ccfg = provider_and_consumer(
+        authority, tmp_path, consumer_extra=dsp_settings(**FAST, delivery_deadline=1.0)
+    )
     provider.protocol_port = free_port()  # nothing listens there
     async with running_node(ccfg):
         caplog.set_level(logging.INFO, logger="connector.control")
         cm = Management(consumer)
-        negotiation_id = await _start_negotiation(cm, provider, "weather-offer", "weather")
-        done = await cm.call("GET", f"/v1/negotiations/{negotiation_id}?wait=TERMINATED&timeout=20", None, 200)
+        negotiation_id = await cm.start_negotiation(provider, offer=WEATHER_OFFER)
+        done = await cm.await_negotiation(negotiation_id, "TERMINATED")
         assert done["state"] == "TERMINATED", done
         assert "delivery deadline" in done["reason"] and "cannot reach" in done["reason"], done["reason"]
 

@@ -4,37 +4,11 @@ nothing needs a restart."""
 
 import logging
 
-from nodekit import Management, make_participant, running_node, wait_for, write_config
+from nodekit import Management, dsp_settings, offered_weather, provider_and_consumer, running_node, wait_for
 
 from connector.store.sql import processes as repo
 
-WEATHER_OFFER = """
-[dsp]
-retry_initial = 0.05
-retry_max = 0.3
-
-[[assets]]
-id = "weather"
-source = {type = "http", url = "http://127.0.0.1:9/data"}
-[[policies]]
-id = "weather-contract"
-policy = {permission = [{action = "use"}]}
-[[offers]]
-id = "weather-offer"
-asset = "weather"
-contract_policy = "weather-contract"
-"""
-
-
-def _pair(authority, tmp_path):
-    provider = make_participant(authority, tmp_path, "provider")
-    consumer = make_participant(authority, tmp_path, "consumer")
-    return (
-        provider,
-        consumer,
-        write_config(provider, tmp_path, extra=WEATHER_OFFER),
-        write_config(consumer, tmp_path, extra=WEATHER_OFFER),
-    )
+SETTINGS = dsp_settings(retry_initial=0.05, retry_max=0.3) + offered_weather()
 
 
 def _writes(store, allowed: bool):
@@ -43,23 +17,8 @@ def _writes(store, allowed: bool):
     return store.read(lambda tx: tx.execute(f"PRAGMA query_only={0 if allowed else 1}"))
 
 
-async def _negotiate(cm: Management, provider) -> str:
-    neg = await cm.call(
-        "POST",
-        "/v1/negotiations",
-        {
-            "counterPartyAddress": f"https://localhost:{provider.protocol_port}/dsp/2025-1",
-            "counterPartyId": provider.participant_id,
-            "offerId": "weather-offer",
-            "datasetId": "weather",
-        },
-        201,
-    )
-    return neg["id"]
-
-
 async def test_a_step_the_store_failed_is_taken_again_once_the_store_works(authority, tmp_path, caplog):
-    provider, consumer, pcfg, ccfg = _pair(authority, tmp_path)
+    provider, consumer, pcfg, ccfg = provider_and_consumer(authority, tmp_path, SETTINGS, SETTINGS)
     async with running_node(pcfg), running_node(ccfg) as cnode:
         caplog.set_level(logging.WARNING, logger="connector.control")
         runner = cnode.control.runner
@@ -75,23 +34,23 @@ async def test_a_step_the_store_failed_is_taken_again_once_the_store_works(autho
 
         runner.perform = store_fails_at_verify
         cm = Management(consumer)
-        negotiation_id = await _negotiate(cm, provider)
+        negotiation_id = await cm.start_negotiation(provider)
         await wait_for(lambda: failed, timeout=10)
         await wait_for(lambda: sum("step postponed" in r.getMessage() for r in caplog.records) >= 3, timeout=10)
         held = await cnode.store.read(repo.get_negotiation, negotiation_id)
         assert str(held.state) == "AGREED" and held.pending == "verify", held
         await _writes(cnode.store, allowed=True)
-        done = await cm.call("GET", f"/v1/negotiations/{negotiation_id}?wait=FINALIZED,TERMINATED&timeout=20")
+        done = await cm.await_negotiation(negotiation_id)
     assert done["state"] == "FINALIZED", done
 
 
 async def test_a_peer_is_answered_503_while_the_store_fails_and_its_retry_lands_afterwards(authority, tmp_path, caplog):
-    provider, consumer, pcfg, ccfg = _pair(authority, tmp_path)
+    provider, consumer, pcfg, ccfg = provider_and_consumer(authority, tmp_path, SETTINGS, SETTINGS)
     async with running_node(pcfg) as pnode, running_node(ccfg):
         caplog.set_level(logging.INFO, logger="connector.control")
         await _writes(pnode.store, allowed=False)
         cm = Management(consumer)
-        negotiation_id = await _negotiate(cm, provider)
+        negotiation_id = await cm.start_negotiation(provider)
 
         def refusals():
             return [
@@ -103,5 +62,5 @@ async def test_a_peer_is_answered_503_while_the_store_fails_and_its_retry_lands_
         pending = await cm.call("GET", f"/v1/negotiations/{negotiation_id}", None, 200)
         assert pending["state"] == "REQUESTED", pending
         await _writes(pnode.store, allowed=True)
-        done = await cm.call("GET", f"/v1/negotiations/{negotiation_id}?wait=FINALIZED,TERMINATED&timeout=20")
+        done = await cm.await_negotiation(negotiation_id)
     assert done["state"] == "FINALIZED", done

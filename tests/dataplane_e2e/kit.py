@@ -141,23 +141,3 @@ async def settle(pair: Pair, transfer_id: str, data: bytes, seal: dict[str, Any]
 
 def sha(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
-
-
-@dataclass
-class Ran:
-    returncode: int
-    stdout: str
-    stderr: str
-
-
-async def run_cli(*args: str, timeout: float = 120) -> Ran:
-    """The `connector` command in its own process (the test's nodes keep running on this event loop)."""
-    import asyncio
-    import sys
-
-    proc = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "connector", *args, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE
-    )
-    out, err = await asyncio.wait_for(proc.communicate(), timeout)
-    assert proc.returncode is not None
-    return Ran(proc.returncode, out.decode(), err.decode())

@@ -5,7 +5,8 @@ from __future__ import annotations
 import json
 import os
 
-from dataplane_e2e.kit import access, agree, both, fetch, run_cli, wait_state
+from dataplane_e2e.kit import access, agree, both, fetch, wait_state
+from nodekit import acli
 
 
 async def test_connector_transfer_pulls_verifies_and_completes(pair):
@@ -14,7 +15,7 @@ async def test_connector_transfer_pulls_verifies_and_completes(pair):
     out = pair.tmp / "rain-copy.bin"
     async with both(pair):
         agreement = await agree(pair, "rain", {"type": "file", "path": "rain.bin"})
-        ran = await run_cli("transfer", agreement, "--out", str(out), "--config", str(pair.ccfg), "--json")
+        ran = await acli("transfer", agreement, "--out", str(out), "--config", str(pair.ccfg), "--json")
         assert ran.returncode == 0, ran.stderr + ran.stdout
         result = json.loads(ran.stdout)
         assert out.read_bytes() == data
@@ -79,7 +80,7 @@ async def test_a_killed_transfer_continues_where_it_stopped_when_run_again(pair)
         agreement = await agree(pair, "big", {"type": "file", "path": "big.bin"})
         held = await _start_and_kill(pair, agreement, out)
         assert not out.exists()
-        ran = await run_cli("transfer", agreement, "--out", str(out), "--config", str(pair.ccfg), "--json")
+        ran = await acli("transfer", agreement, "--out", str(out), "--config", str(pair.ccfg), "--json")
         assert ran.returncode == 0, ran.stderr
         result = json.loads(ran.stdout)
         assert result["resumedFrom"] >= held - 4 * 1024 * 1024 and result["resumedFrom"] > 0
@@ -137,7 +138,7 @@ async def test_a_pull_gives_up_once_its_retry_budget_is_spent(pair):
             agreement = await agree(pair, "big", {"type": "file", "path": "big.bin"})
             await _start_and_kill(pair, agreement, out)
         began = time.monotonic()
-        ran = await run_cli(
+        ran = await acli(
             "transfer", agreement, "--out", str(out), "--config", str(pair.ccfg), "--retry-for", "2", "--quiet"
         )
         took = time.monotonic() - began
@@ -168,7 +169,7 @@ async def test_a_transfer_stopped_after_its_last_byte_left_finishes_with_the_sea
             part.write(rest.body)  # the last bytes reached the part; then the puller stopped
         refused = await fetch(_refresh(info), pair.consumer, None, method="POST")
         assert refused.status == 410 and refused.json()["code"] == "dataplane.delivered"
-        ran = await run_cli("transfer", agreement, "--out", str(out), "--config", str(pair.ccfg), "--json")
+        ran = await acli("transfer", agreement, "--out", str(out), "--config", str(pair.ccfg), "--json")
         assert ran.returncode == 0, ran.stderr + ran.stdout
         assert out.read_bytes() == data and json.loads(ran.stdout)["received"] == 0
         await wait_state(pair.cm, transfer["id"], "COMPLETED")
@@ -190,7 +191,7 @@ async def test_a_tampered_byte_is_caught_by_the_seal_and_ends_the_transfer(pair)
             byte = f.read(1)
             f.seek(1000)
             f.write(bytes([byte[0] ^ 0x01]))
-        ran = await run_cli("transfer", agreement, "--out", str(out), "--config", str(pair.ccfg))
+        ran = await acli("transfer", agreement, "--out", str(out), "--config", str(pair.ccfg))
         assert ran.returncode == 1, ran.stderr + ran.stdout
         lines = ran.stderr.strip().splitlines()
         assert lines[-1].startswith("connector: refused: the provider's seal was refused: the data's SHA-256")
@@ -218,15 +219,13 @@ participant_id = "{pair.provider.participant_id}"
         await pair.pm.call("POST", "/v1/assets", {"id": "one", "source": {"type": "file", "path": "one.bin"}}, 201)
         await pair.pm.call("POST", "/v1/policies", {"id": "use", "policy": {"permission": [{"action": "use"}]}}, 201)
         await pair.pm.call("POST", "/v1/offers", {"id": "one-offer", "assetId": "one", "contractPolicyId": "use"}, 201)
-        ran = await run_cli("fetch", "provider", "one", "--out", str(out), "--config", str(pair.ccfg))
+        ran = await acli("fetch", "provider", "one", "--out", str(out), "--config", str(pair.ccfg))
         assert ran.returncode == 0, ran.stderr
         assert out.read_bytes() == data and "COMPLETED" in ran.stdout
-        missing = await run_cli(
-            "fetch", "provider", "nothing", "--out", str(pair.tmp / "x"), "--config", str(pair.ccfg)
-        )
+        missing = await acli("fetch", "provider", "nothing", "--out", str(pair.tmp / "x"), "--config", str(pair.ccfg))
         assert missing.returncode == 2 and len(missing.stderr.strip().splitlines()) == 1
         assert "offers no dataset 'nothing'" in missing.stderr
-        again = await run_cli("fetch", "provider", "one", "--out", str(out), "--config", str(pair.ccfg))
+        again = await acli("fetch", "provider", "one", "--out", str(out), "--config", str(pair.ccfg))
         assert again.returncode == 2 and "already exists" in again.stderr
 
 
@@ -237,10 +236,10 @@ async def test_a_transfer_the_provider_refuses_exits_1_with_the_reason(pair):
         agreement = await agree(pair, "r", {"type": "file", "path": "r.bin"})
         await pair.pm.call("DELETE", "/v1/offers/r-offer", None, 204)
         await pair.pm.call("DELETE", "/v1/assets/r", None, 204)
-        ran = await run_cli("transfer", agreement, "--out", str(out), "--config", str(pair.ccfg))
+        ran = await acli("transfer", agreement, "--out", str(out), "--config", str(pair.ccfg))
         assert ran.returncode == 1, ran.stderr
         assert len(ran.stderr.strip().splitlines()) == 1 and "no longer offered" in ran.stderr
-        unknown = await run_cli("transfer", "urn:uuid:none", "--out", str(out), "--config", str(pair.ccfg))
+        unknown = await acli("transfer", "urn:uuid:none", "--out", str(out), "--config", str(pair.ccfg))
         assert unknown.returncode == 2 and "no agreement" in unknown.stderr
 
 
@@ -307,26 +306,26 @@ async def test_fetch_reuse_takes_the_agreement_already_concluded(pair):
         await pair.pm.call("POST", "/v1/policies", {"id": "use", "policy": {"permission": [{"action": "use"}]}}, 201)
         await pair.pm.call("POST", "/v1/offers", {"id": "one-offer", "assetId": "one", "contractPolicyId": "use"}, 201)
 
-        first = await run_cli(*fetch, "--reuse")  # nothing to reuse yet: it negotiates
+        first = await acli(*fetch, "--reuse")  # nothing to reuse yet: it negotiates
         assert first.returncode == 0, first.stderr
         assert "no FINALIZED agreement for this dataset with this peer yet: negotiating" in first.stderr
         agreement = next(line for line in first.stderr.splitlines() if line.startswith("agreement ")).split()[1]
 
-        again = await run_cli(*fetch, "--reuse")
+        again = await acli(*fetch, "--reuse")
         assert again.returncode == 0, again.stderr
         assert f"reusing agreement {agreement}" in again.stderr and out.read_bytes() == data
         by_url = [*fetch, "--reuse"]
         by_url[1] = f"https://localhost:{pair.provider.protocol_port}/dsp/2025-1"
-        assert f"reusing agreement {agreement}" in (await run_cli(*by_url)).stderr
+        assert f"reusing agreement {agreement}" in (await acli(*by_url)).stderr
         negotiations = await pair.cm.call("GET", "/v1/negotiations?role=consumer", None, 200)
         assert negotiations["total"] == 1
         transfers = await pair.cm.call("GET", f"/v1/transfers?agreementId={agreement}", None, 200)
         assert [t["state"] for t in transfers["items"]] == ["COMPLETED"] * 3
 
         # Another declared purpose is another agreement; without --reuse, always a new one.
-        purposed = await run_cli(*fetch, "--reuse", "--purpose", "research")
+        purposed = await acli(*fetch, "--reuse", "--purpose", "research")
         assert purposed.returncode == 0 and "negotiating" in purposed.stderr, purposed.stderr
-        assert (await run_cli(*fetch)).returncode == 0
+        assert (await acli(*fetch)).returncode == 0
         negotiations = await pair.cm.call("GET", "/v1/negotiations?role=consumer", None, 200)
         assert negotiations["total"] == 3
 
@@ -369,7 +368,7 @@ async def test_ctrl_c_during_a_transfer_says_how_to_resume_and_exits_130(pair):
         assert command == ["connector", "transfer", agreement, "--out", str(out), "--config", str(pair.ccfg)]
         assert part.exists() and not out.exists() and stdout == b""
 
-        resumed = await run_cli(*command[1:], "--json")
+        resumed = await acli(*command[1:], "--json")
         assert resumed.returncode == 0, resumed.stderr
         assert json.loads(resumed.stdout)["resumedFrom"] > 0 and "continuing transfer" in resumed.stderr
         assert out.read_bytes() == data

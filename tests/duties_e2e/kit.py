@@ -7,8 +7,8 @@ import asyncio
 from pathlib import Path
 from typing import Any
 
-from dataplane_e2e.kit import Pair, make_pair, run_cli, wait_state
-from nodekit import Management, wait_for
+from dataplane_e2e.kit import Pair, make_pair, wait_state
+from nodekit import Management, acli, wait_for
 
 
 def delete_within(duration: str) -> dict[str, Any]:
@@ -71,7 +71,7 @@ async def agreed(pair: Pair, asset_id: str) -> str:
 
 async def pulled(pair: Pair, agreement: str, out: Path) -> str:
     """`connector transfer` into `out`; returns the consumer's transfer id (COMPLETED)."""
-    ran = await run_cli("transfer", agreement, "--out", str(out), "--config", str(pair.ccfg), "--json", "--quiet")
+    ran = await acli("transfer", agreement, "--out", str(out), "--config", str(pair.ccfg), "--json", "--quiet")
     assert ran.returncode == 0, ran.stderr + ran.stdout
     import json
 

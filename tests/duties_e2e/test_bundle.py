@@ -9,9 +9,9 @@ import os
 from datetime import UTC, datetime
 from pathlib import Path
 
-from dataplane_e2e.kit import Pair, data_section, run_cli
+from dataplane_e2e.kit import Pair, data_section
 from duties_e2e.kit import agreed, delete_within, duty_policy, offer_file, pulled, receipts_at
-from nodekit import running_node, wait_for
+from nodekit import acli, running_node, wait_for
 from trust_e2e.kit import NodeSpec, credentialed, dcp_config, make_federation
 
 from connector.evidence.audit import load_trust_list, verify_bundle
@@ -33,7 +33,7 @@ async def test_both_sides_bundles_prove_the_duties_fulfilled_and_verify_offline(
     ccfg = _configure(federation, consumer, tmp_path, "consumer")
     pair = Pair(provider, consumer, pcfg, ccfg, tmp_path / "provider-data", tmp_path / "consumer-inbox", tmp_path)
     trust_list = tmp_path / "auditor" / "trust-list.jws"
-    ran = await run_cli("pki", "trust-list", "--authority", str(federation.authority.dir), "--out", str(trust_list))
+    ran = await acli("pki", "trust-list", "--authority", str(federation.authority.dir), "--out", str(trust_list))
     assert ran.returncode == 0, ran.stderr
     out = tmp_path / "consumer-data" / "air.bin"
     await federation.start()
@@ -47,13 +47,13 @@ async def test_both_sides_bundles_prove_the_duties_fulfilled_and_verify_offline(
             bundles = {}
             for side, cfg in (("consumer", ccfg), ("provider", pcfg)):
                 bundles[side] = tmp_path / f"{side}.bundle.json"
-                ran = await run_cli("evidence", "export", agreement, "--out", str(bundles[side]), "--config", str(cfg))
+                ran = await acli("evidence", "export", agreement, "--out", str(bundles[side]), "--config", str(cfg))
                 assert ran.returncode == 0, ran.stderr
     finally:
         await federation.stop()
 
     for side, path in bundles.items():
-        ran = await run_cli("evidence", "verify", str(path), "--trust-list", str(trust_list))
+        ran = await acli("evidence", "verify", str(path), "--trust-list", str(trust_list))
         assert ran.returncode == 0, side + ran.stdout + ran.stderr
         assert "duty: " in ran.stdout and "informed" in ran.stdout and "deleted the data of transfer" in ran.stdout
         assert "by its deadline" in ran.stdout

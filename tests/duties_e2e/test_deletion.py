@@ -8,9 +8,9 @@ import os
 import time
 from pathlib import Path
 
-from dataplane_e2e.kit import both, run_cli, started
+from dataplane_e2e.kit import both, started
 from duties_e2e.kit import agreed, delete_within, duties_of, duty_policy, offer_file, pulled, receipts_at
-from nodekit import running_node, wait_for
+from nodekit import acli, running_node, wait_for
 
 
 async def test_received_data_is_deleted_when_due_and_each_duty_is_receipted_on_both_sides(pair):
@@ -53,15 +53,15 @@ async def test_received_data_is_deleted_when_due_and_each_duty_is_receipted_on_b
         provider_history = await pair.pm.call("GET", f"/v1/transfers/{tp['providerPid']}", None, 200)
         assert "receipt received: delete" in [h["cause"] for h in provider_history["history"]]
 
-        shown = await run_cli("duties", agreement, "--config", str(pair.ccfg))
+        shown = await acli("duties", agreement, "--config", str(pair.ccfg))
         assert shown.returncode == 0, shown.stderr
         assert "duties: delete the data received within PT6S of the agreement; inform the provider" in shown.stdout
         assert f"into {out.resolve()}, deleted at" in shown.stdout and "(deleted)" in shown.stdout
         assert "receipt (issued): " in shown.stdout and "[delivered]" in shown.stdout
-        fetched = await run_cli("duties", agreement, "--fetch", "--json", "--config", str(pair.pcfg))
+        fetched = await acli("duties", agreement, "--fetch", "--json", "--config", str(pair.pcfg))
         assert fetched.returncode == 0, fetched.stderr
         assert json.loads(fetched.stdout)["fetched"]["received"] == 2
-        listed = await run_cli("received", "--config", str(pair.ccfg))
+        listed = await acli("received", "--config", str(pair.ccfg))
         assert agreement in listed.stdout and "deleted at" in listed.stdout
 
 

@@ -7,54 +7,22 @@ work on copies of what it left behind: bundle files, trust lists and the nodes' 
 
 from __future__ import annotations
 
-import asyncio
 import copy
 import json
-import os
 import shutil
 import sqlite3
-import sys
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 from dataplane_e2e.kit import Pair, data_section, pull_all, settle, started, wait_state
-from nodekit import Management, Participant, running_node
+from nodekit import Management, Participant, acli, running_node
 from trust_e2e.kit import Federation, NodeSpec, credentialed, dcp_config, make_federation
 
 from connector.store.sqlite import SqliteTx, connect, migrate
 
 DATA = b"station,temp\nKYOTO,21.5\nBERLIN,14.0\n"
-
-
-@dataclass
-class Ran:
-    returncode: int
-    stdout: str
-    stderr: str
-
-
-async def run_cli(*args: str, cwd: Path | None = None, timeout: float = 120) -> Ran:
-    """`connector ...` in its own process, without any CONNECTOR_* variable of ours leaking into it."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith("CONNECTOR")}
-    proc = await asyncio.create_subprocess_exec(
-        sys.executable,
-        "-m",
-        "connector",
-        *args,
-        cwd=cwd,
-        env=env,
-        stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.PIPE,
-    )
-    out, err = await asyncio.wait_for(proc.communicate(), timeout)
-    assert proc.returncode is not None
-    return Ran(proc.returncode, out.decode(), err.decode())
-
-
-def cli(*args: str, cwd: Path | None = None) -> Ran:
-    return asyncio.run(run_cli(*args, cwd=cwd))
 
 
 @dataclass
@@ -130,7 +98,7 @@ async def run_exchange(root: Path) -> Exchange:
     ccfg = _configure(federation, consumer, root, "consumer")
     (root / "provider-data" / "weather.csv").write_bytes(DATA)
     trust_list = root / "auditor" / "test-federation.trust-list.jws"
-    ran = await run_cli("pki", "trust-list", "--authority", str(federation.authority.dir), "--out", str(trust_list))
+    ran = await acli("pki", "trust-list", "--authority", str(federation.authority.dir), "--out", str(trust_list))
     assert ran.returncode == 0, ran.stderr
     await federation.start()
     try:
@@ -165,9 +133,9 @@ async def run_exchange(root: Path) -> Exchange:
                 "consumer": await cm.call("GET", f"/v1/evidence/agreements/{neg['agreementId']}/signatures"),
                 "provider": await pm.call("GET", f"/v1/evidence/agreements/{neg['agreementId']}/signatures"),
             }
-            exchange.live["checkpoint"] = await run_cli("evidence", "checkpoint", "--config", str(ccfg))
+            exchange.live["checkpoint"] = await acli("evidence", "checkpoint", "--config", str(ccfg))
             out = root / "exports"
-            exchange.live["export"] = await run_cli(
+            exchange.live["export"] = await acli(
                 "evidence",
                 "export",
                 neg["agreementId"],
@@ -181,7 +149,7 @@ async def run_exchange(root: Path) -> Exchange:
                 document = await m.call("GET", f"/v1/evidence/agreements/{agreement}/bundle", None, 200)
                 exchange.bundles[name] = out / f"{name}.bundle.json"
                 exchange.bundles[name].write_text(json.dumps(document, indent=2))
-            exchange.live["check"] = await run_cli("evidence", "check", "--config", str(ccfg))
+            exchange.live["check"] = await acli("evidence", "check", "--config", str(ccfg))
             exchange.live["status"] = await cm.call("GET", "/v1/evidence", None, 200)
             exchange.live["openapi"] = await cm.call("GET", "/v1/openapi.json", None, 200)
     finally:

@@ -8,8 +8,7 @@ import json
 from pathlib import Path
 
 import pytest
-from evidence_e2e.kit import run_cli
-from nodekit import Management, running_node
+from nodekit import Management, acli, running_node
 from trust_e2e.kit import NodeSpec, credentialed, dcp_config, make_federation
 
 pytestmark = pytest.mark.asyncio
@@ -32,7 +31,7 @@ async def test_evidence_stamped_before_the_tsa_was_withdrawn_still_verifies_and_
     consumer = credentialed(federation, tmp_path, "consumer", country="JP")
     authority = str(federation.authority.dir)
     listed = tmp_path / "auditor" / "stamped.xml"
-    ran = await run_cli("pki", "trust-list", "--authority", authority, "--out", str(listed))
+    ran = await acli("pki", "trust-list", "--authority", authority, "--out", str(listed))
     assert ran.returncode == 0 and "ETSI TS 119 612" in ran.stdout, ran.stderr
     tsa = f'\n[evidence]\ntsa_url = "https://localhost:{federation.port}/tsa"\n'
     configs = []
@@ -46,10 +45,10 @@ async def test_evidence_stamped_before_the_tsa_was_withdrawn_still_verifies_and_
             pm, cm = Management(provider), Management(consumer)
             before = await _agree_and_export(cm, pm, provider, "tides", tmp_path / "before.json")
             await asyncio.sleep(1.1)  # the withdrawal takes effect at a whole second after the time-stamp
-            ran = await run_cli("pki", "service", "--authority", authority, "--service", "tsa", "--status", "withdrawn")
+            ran = await acli("pki", "service", "--authority", authority, "--service", "tsa", "--status", "withdrawn")
             assert ran.returncode == 0 and "withdrawn" in ran.stdout, ran.stderr
             withdrawn_list = tmp_path / "auditor" / "stamped-withdrawn.xml"
-            ran = await run_cli("pki", "trust-list", "--authority", authority, "--out", str(withdrawn_list))
+            ran = await acli("pki", "trust-list", "--authority", authority, "--out", str(withdrawn_list))
             assert ran.returncode == 0, ran.stderr
             await asyncio.sleep(1.1)
             after = await _agree_and_export(cm, pm, provider, "reefs", tmp_path / "after.json")
@@ -57,10 +56,10 @@ async def test_evidence_stamped_before_the_tsa_was_withdrawn_still_verifies_and_
         await federation.stop()
 
     # The auditor holds the list as published after the withdrawal.
-    ran = await run_cli("evidence", "verify", str(before), "--trust-list", str(withdrawn_list))
+    ran = await acli("evidence", "verify", str(before), "--trust-list", str(withdrawn_list))
     assert ran.returncode == 0, ran.stdout + ran.stderr
     assert "time-stamp authority" in ran.stdout
-    ran = await run_cli("evidence", "verify", str(after), "--trust-list", str(withdrawn_list), "--json")
+    ran = await acli("evidence", "verify", str(after), "--trust-list", str(withdrawn_list), "--json")
     assert ran.returncode == 1, ran.stdout + ran.stderr
     report = json.loads(ran.stdout)
     failed = [c for c in report["checks"] if c["status"] == "failed"]
@@ -68,5 +67,5 @@ async def test_evidence_stamped_before_the_tsa_was_withdrawn_still_verifies_and_
     assert any("withdrawn" in c["statement"] for c in failed), failed
     # Under the list as it stood before the withdrawal, the later evidence verifies: what decides is the status
     # the list the auditor trusts gives the TSA at the time of the stamp.
-    ran = await run_cli("evidence", "verify", str(after), "--trust-list", str(listed))
+    ran = await acli("evidence", "verify", str(after), "--trust-list", str(listed))
     assert ran.returncode == 0, ran.stdout + ran.stderr

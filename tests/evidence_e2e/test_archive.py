@@ -9,8 +9,8 @@ import shutil
 from datetime import UTC, datetime
 from pathlib import Path
 
-from evidence_e2e.kit import open_store, run_cli
-from nodekit import Management, running_node
+from evidence_e2e.kit import open_store
+from nodekit import Management, acli, running_node
 
 from connector import keys
 from connector.evidence.archive import verify_manifest
@@ -91,10 +91,10 @@ async def test_older_records_move_to_signed_archives_and_the_log_is_checked_thro
             await exchange.federation.stop()
 
     assert _check(exchange, store, folder).ok
-    ran = await run_cli("evidence", "check", "--config", str(config))
+    ran = await acli("evidence", "check", "--config", str(config))
     assert ran.returncode == 0 and "through 2 archives" in ran.stdout, ran.stdout + ran.stderr
     # A copy of the store starts its chain where the archives end, and is checked through them like the original.
-    ran = await run_cli("store", "copy", "--config", str(config), "--to", str(tmp_path / "copy.sqlite"))
+    ran = await acli("store", "copy", "--config", str(config), "--to", str(tmp_path / "copy.sqlite"))
     assert ran.returncode == 0, ran.stdout + ran.stderr
     assert _check(exchange, tmp_path / "copy.sqlite", folder).ok
 
@@ -108,7 +108,7 @@ async def test_older_records_move_to_signed_archives_and_the_log_is_checked_thro
     archive.write_bytes(gzip.compress(text, mtime=0))
     altered = _check(exchange, store, folder)
     assert not altered.ok and altered.first_break.code == "archive.altered"
-    ran = await run_cli("evidence", "check", "--config", str(config))
+    ran = await acli("evidence", "check", "--config", str(config))
     assert ran.returncode == 1 and "archive.altered" in ran.stdout, ran.stdout + ran.stderr
     shutil.copy(kept, archive)
     assert _check(exchange, store, folder).ok

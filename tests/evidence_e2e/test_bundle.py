@@ -9,9 +9,10 @@ import json
 import shutil
 from datetime import UTC, datetime, timedelta
 
-from evidence_e2e.kit import DATA, cli, edited, flip
+from evidence_e2e.kit import DATA, edited, flip
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from nodekit import cli
 
 from connector import keys
 from connector.canonical import b64url, b64url_decode, canonical_bytes

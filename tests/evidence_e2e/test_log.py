@@ -8,7 +8,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
-from evidence_e2e.kit import cli, drop_triggers, open_store
+from evidence_e2e.kit import drop_triggers, open_store
+from nodekit import cli
 
 from connector import keys
 from connector.evidence.edge.log_check import check_log

@@ -4,20 +4,9 @@ what the API made stays the API's across restarts."""
 
 from __future__ import annotations
 
-from nodekit import Management, make_participant, running_node, write_config
+from nodekit import Management, make_participant, offered_weather, running_node, write_config
 
-CONFIGURED = """
-[[assets]]
-id = "weather"
-source = {type = "http", url = "http://127.0.0.1:9/weather"}
-[[policies]]
-id = "use"
-policy = {permission = [{action = "use"}]}
-[[offers]]
-id = "weather-offer"
-asset = "weather"
-contract_policy = "use"
-"""
+CONFIGURED = offered_weather(policy_id="use", url="http://127.0.0.1:9/weather")
 
 
 async def test_the_api_refuses_to_change_what_the_configuration_defines_and_says_where(authority, tmp_path):

@@ -11,30 +11,14 @@ import signal
 from datetime import timedelta
 
 import aiohttp
-from nodekit import Management, NodeProcess, running_node, wait_for
+from nodekit import Management, NodeProcess, dsp_settings, offered_weather, running_node, wait_for
 from trust_e2e.kit import DSP, NodeSpec, RawPeer, Signer, credentialed, dcp_config, make_federation
 
 from connector.participant import did_web_document_path
 
-WEATHER_OFFER = """
-[[assets]]
-id = "weather"
-source = {type = "http", url = "http://127.0.0.1:9/data"}
-[[policies]]
-id = "weather-contract"
-policy = {permission = [{action = "use"}]}
-[[offers]]
-id = "weather-offer"
-asset = "weather"
-contract_policy = "weather-contract"
-"""
 # Fast retries; every message verified in full (no presentation reused), so that each needs the sender's DID
 # document and credential service while the sender stops.
-EAGER = """
-[dsp]
-retry_initial = 0.05
-retry_max = 0.3
-"""
+EAGER = dsp_settings(retry_initial=0.05, retry_max=0.3)
 BURST = 24
 
 
@@ -45,7 +29,7 @@ async def data_space(tmp_path):
     consumer = credentialed(fed, tmp_path, "consumer")
     spec = {"presentation_reuse": 0.0}
     pcfg = dcp_config(NodeSpec(provider, [fed], trust=spec), tmp_path)
-    pcfg.write_text(pcfg.read_text() + EAGER + WEATHER_OFFER)
+    pcfg.write_text(pcfg.read_text() + EAGER + offered_weather())
     ccfg = dcp_config(NodeSpec(consumer, [fed], trust=spec), tmp_path)
     ccfg.write_text(ccfg.read_text() + EAGER)
     try:
@@ -55,21 +39,7 @@ async def data_space(tmp_path):
 
 
 async def _burst(cm: Management, provider, count: int) -> list[str]:
-    async def one() -> str:
-        neg = await cm.call(
-            "POST",
-            "/v1/negotiations",
-            {
-                "counterPartyAddress": f"https://localhost:{provider.protocol_port}{DSP}",
-                "counterPartyId": provider.participant_id,
-                "offerId": "weather-offer",
-                "datasetId": "weather",
-            },
-            201,
-        )
-        return neg["id"]
-
-    return list(await asyncio.gather(*(one() for _ in range(count))))
+    return list(await asyncio.gather(*(cm.start_negotiation(provider) for _ in range(count))))
 
 
 async def _states(m: Management, role: str) -> dict[str, dict]:

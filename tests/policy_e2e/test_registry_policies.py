@@ -7,8 +7,7 @@ from __future__ import annotations
 from urllib.parse import quote
 
 import pytest
-from evidence_e2e.kit import run_cli
-from nodekit import Management, running_node
+from nodekit import Management, acli, running_node
 from registry_samples import KAWASAKI, write_nta
 from trust_e2e.kit import NodeSpec, credentialed, dcp_config, make_federation
 
@@ -80,7 +79,7 @@ async def test_a_registry_checked_organisation_is_admitted_by_its_legal_entity_a
             assert registrations, verified
             assert registrations[0]["legalEntity"] == f"jp-corporate-number:{KAWASAKI.identifier}"
             bundle = tmp_path / "bundle.json"
-            ran = await run_cli(
+            ran = await acli(
                 "evidence", "export", agreed["agreementId"], "--out", str(bundle), "--config", str(configs["checked"])
             )
             assert ran.returncode == 0, ran.stderr
@@ -89,5 +88,5 @@ async def test_a_registry_checked_organisation_is_admitted_by_its_legal_entity_a
     # The auditor sees, among the proven statements, that the provider relied on a registry-checked credential.
     listed = tmp_path / "registry.jws"
     listed.write_text(federation.trust_list.read_text())
-    ran = await run_cli("evidence", "verify", str(bundle), "--trust-list", str(listed), "--accept-partial")
+    ran = await acli("evidence", "verify", str(bundle), "--trust-list", str(listed), "--accept-partial")
     assert "checked it against a base registry" in ran.stdout, ran.stdout + ran.stderr

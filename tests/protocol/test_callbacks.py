@@ -11,7 +11,18 @@ import ssl
 import aiohttp
 import pytest
 from aiohttp import web
-from nodekit import Management, free_port, make_participant, running_node, wait_for, write_config
+from nodekit import (
+    WEATHER_OFFER,
+    Management,
+    dsp_settings,
+    free_port,
+    make_participant,
+    offered_weather,
+    running_node,
+    serving_as,
+    wait_for,
+    write_config,
+)
 
 from connector.control.steps import NEGOTIATION
 from connector.dsp.messages import ContractRequestMessage, TransferRequestMessage
@@ -19,24 +30,7 @@ from connector.dsp.vocabulary import NegotiationState, Role
 from connector.records.processes import Negotiation
 
 DSP = "/dsp/2025-1"
-WEATHER_OFFER = """
-[dsp]
-retry_initial = 0.05
-retry_max = 0.2
-delivery_deadline = 2.0
-
-[[assets]]
-id = "weather"
-source = {type = "http", url = "http://127.0.0.1:9/data"}
-[[policies]]
-id = "weather-contract"
-policy = {permission = [{action = "use"}]}
-[[offers]]
-id = "weather-offer"
-asset = "weather"
-contract_policy = "weather-contract"
-"""
-OFFER = {"@id": "weather-offer", "@type": "Offer", "target": "weather", "permission": [{"action": "use"}]}
+SETTINGS = dsp_settings(retry_initial=0.05, retry_max=0.2, delivery_deadline=2.0) + offered_weather()
 
 
 @pytest.fixture
@@ -45,7 +39,7 @@ def world(authority, tmp_path):
     provider = make_participant(authority, tmp_path, "provider")
     mallory = make_participant(authority, tmp_path, "mallory")
     victim = make_participant(authority, tmp_path, "victim")
-    return provider, mallory, victim, write_config(provider, tmp_path, extra=WEATHER_OFFER)
+    return provider, mallory, victim, write_config(provider, tmp_path, extra=SETTINGS)
 
 
 async def _post(participant, url: str, body: dict) -> tuple[int, dict]:
@@ -55,7 +49,7 @@ async def _post(participant, url: str, body: dict) -> tuple[int, dict]:
 
 
 def _request(consumer_pid: str, callback: str) -> dict:
-    return ContractRequestMessage(consumer_pid=consumer_pid, offer=OFFER, callback_address=callback).to_json()
+    return ContractRequestMessage(consumer_pid=consumer_pid, offer=WEATHER_OFFER, callback_address=callback).to_json()
 
 
 class RawTlsServer:
@@ -145,7 +139,7 @@ async def test_a_callback_served_by_another_participant_gets_no_byte_of_the_agre
         )
         assert status == 201, ack
         pm = Management(provider)
-        done = await pm.call("GET", f"/v1/negotiations/{ack['providerPid']}?wait=TERMINATED&timeout=20", None, 200)
+        done = await pm.await_negotiation(ack["providerPid"], "TERMINATED")
         assert done["state"] == "TERMINATED", done
         assert victim.participant_id in done["reason"] and f"not by {mallory.participant_id}" in done["reason"], done
         await wait_for(lambda: elsewhere.connections >= 1)
@@ -168,26 +162,17 @@ async def test_a_redirect_from_the_callback_is_not_followed(world):
     inner.app.router.add_route("*", "/{tail:.*}", target)
     await inner.setup()
     await web.TCPSite(inner, "127.0.0.1", inside).start()
-    outer = web.AppRunner(web.Application())
-    outer.app.router.add_route("*", "/{tail:.*}", moved)
-    await outer.setup()
-    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
-    ctx.load_cert_chain(mallory.tls_cert, mallory.tls_key)
-    await web.TCPSite(outer, "127.0.0.1", mallory.protocol_port, ssl_context=ctx).start()
     try:
-        async with running_node(config):
+        async with serving_as(mallory, moved), running_node(config):
             status, ack = await _post(
                 mallory,
                 f"https://localhost:{provider.protocol_port}{DSP}/negotiations/request",
                 _request("urn:uuid:m-2", f"https://localhost:{mallory.protocol_port}{DSP}"),
             )
             assert status == 201, ack
-            done = await Management(provider).call(
-                "GET", f"/v1/negotiations/{ack['providerPid']}?wait=TERMINATED&timeout=20", None, 200
-            )
+            done = await Management(provider).await_negotiation(ack["providerPid"], "TERMINATED")
             assert done["state"] == "TERMINATED" and "with 307" in done["reason"], done
     finally:
-        await outer.cleanup()
         await inner.cleanup()
     assert hits == []
 

@@ -1,13 +1,21 @@
 """Group commit, on every backend: write calls queued while the store's writer is busy share one COMMIT, and each
-stays atomic on its own."""
+stays atomic on its own. On SQLite, whose one thread also serves reads, a read queued meanwhile joins the group too:
+it sees the writes queued before it and leaves nothing behind (PostgreSQL serves reads beside the writer)."""
 
 import asyncio
 import threading
 
 import pytest
+from store.kit import BACKENDS
 
 from connector.errors import ConnectorError
-from connector.store.sql.settings import get_setting
+from connector.store.sql.settings import get_setting, put_setting
+
+
+@pytest.fixture
+async def sqlite_store(request):
+    async with BACKENDS["sqlite"](request) as opened:
+        yield opened.store
 
 
 def _hold(gate: threading.Event):
@@ -100,3 +108,29 @@ async def test_calls_after_close_are_refused_with_a_clear_error(backend):
     with pytest.raises(ConnectorError) as err:
         await backend.store.read(get_setting, "a")
     assert err.value.code == "store.closed"
+
+
+async def test_calls_of_a_group_see_the_writes_queued_before_them(sqlite_store):
+    def read_a(db):
+        row = db.execute("SELECT value FROM settings WHERE key = 'a'").fetchone()
+        return row[0] if row else None
+
+    results = await _grouped(sqlite_store, [("write", _put("a", "1")), ("read", read_a)])
+    assert results == ["a", "1"]
+
+
+async def test_a_read_in_a_group_leaves_nothing_behind_even_if_it_writes(sqlite_store):
+    def sneaky_read(db):
+        db.execute("INSERT INTO settings(key, value) VALUES ('sneaky', 'x')")
+        return "read"
+
+    results = await _grouped(sqlite_store, [("read", sneaky_read), ("write", _put("kept", "1"))])
+    assert results == ["read", "kept"]
+    assert await sqlite_store.read(get_setting, "sneaky") is None
+    assert await sqlite_store.read(get_setting, "kept") == "1"
+
+
+async def test_a_group_of_reads_only_writes_nothing(sqlite_store):
+    await sqlite_store.run(put_setting, "k", "v")
+    get = lambda db: db.execute("SELECT value FROM settings WHERE key = 'k'").fetchone()[0]  # noqa: E731
+    assert await _grouped(sqlite_store, [("read", get), ("read", get)]) == ["v", "v"]

@@ -228,6 +228,7 @@ async def test_an_answer_is_remembered_by_peer_and_message_replaced_and_forgotte
     assert await store.read(sql.remembered_response, "did:web:a", "m1") == (200, {"state": "B"})
     assert await store.read(sql.remembered_response, "did:web:b", "m1") == (400, ["x"])
     assert await store.read(sql.remembered_response, "did:web:a", "m2") is None
+    assert await store.read(sql.remembered_response, "did:web:c", "m1") is None  # another peer's id is not theirs
     assert await store.run(sql.forget_responses, at(15)) == 1
     assert await store.read(sql.remembered_response, "did:web:a", "m1") is None
     assert await store.read(sql.remembered_response, "did:web:b", "m1") == (400, ["x"])

@@ -8,7 +8,8 @@ import subprocess
 from pathlib import Path
 
 import psycopg
-from dataplane_e2e.kit import agree, both, make_pair, run_cli
+from dataplane_e2e.kit import agree, both, make_pair
+from nodekit import acli
 from pgserver import _installed
 
 
@@ -47,11 +48,11 @@ async def test_a_dump_taken_while_the_node_runs_restores_into_a_node_that_carrie
         assert 0 < _rows(restored, "SELECT count(*) FROM evidence_records")[0][0] <= records
         pair.pcfg.write_text(written + f'\n[store]\nurl = "{restored}"\n')
         async with both(pair):
-            ran = await run_cli("evidence", "check", "--config", str(pair.pcfg))
+            ran = await acli("evidence", "check", "--config", str(pair.pcfg))
             assert ran.returncode == 0 and "the log is intact" in ran.stdout, ran.stdout + ran.stderr
             again = await agree(pair, "weather-again", {"type": "file", "path": "weather.bin"})
             assert again != first
-            ran = await run_cli("evidence", "check", "--config", str(pair.pcfg))
+            ran = await acli("evidence", "check", "--config", str(pair.pcfg))
             assert ran.returncode == 0 and "the log is intact" in ran.stdout, ran.stdout + ran.stderr
         # The restored database still refuses to change evidence (its triggers came back with it).
         with psycopg.connect(restored) as conn:

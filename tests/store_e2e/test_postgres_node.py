@@ -7,7 +7,8 @@ from __future__ import annotations
 import os
 
 import psycopg
-from dataplane_e2e.kit import agree, both, make_pair, pull_all, run_cli, settle, sha, started, wait_state
+from dataplane_e2e.kit import agree, both, make_pair, pull_all, settle, sha, started, wait_state
+from nodekit import acli
 
 
 def _store(config: str, **keys: str) -> str:
@@ -39,9 +40,9 @@ async def test_a_node_on_postgresql_exchanges_data_and_its_store_moves_between_d
         done = await pair.cm.call("POST", f"/v1/transfers/{tp['id']}/complete", None, 200)
         await wait_state(pair.pm, done["providerPid"], "COMPLETED")
 
-        ran = await run_cli("evidence", "checkpoint", "--config", str(pair.pcfg))
+        ran = await acli("evidence", "checkpoint", "--config", str(pair.pcfg))
         assert ran.returncode == 0, ran.stdout + ran.stderr
-        ran = await run_cli("evidence", "check", "--config", str(pair.pcfg))
+        ran = await acli("evidence", "check", "--config", str(pair.pcfg))
         assert ran.returncode == 0, ran.stdout + ran.stderr
         assert "in the running node" in ran.stdout and "the log is intact" in ran.stdout, ran.stdout
 
@@ -53,7 +54,7 @@ async def test_a_node_on_postgresql_exchanges_data_and_its_store_moves_between_d
         health = await pair.pm.call("GET", "/check/readiness")
         assert health is not None
 
-        refused = await run_cli("store", "copy", "--to", str(tmp_path / "early.sqlite"), "--config", str(pair.pcfg))
+        refused = await acli("store", "copy", "--to", str(tmp_path / "early.sqlite"), "--config", str(pair.pcfg))
         assert refused.returncode == 2 and "stop it first" in refused.stderr, refused.stderr
         assert not (tmp_path / "early.sqlite").exists()
 
@@ -71,23 +72,23 @@ async def test_a_node_on_postgresql_exchanges_data_and_its_store_moves_between_d
 
     # PostgreSQL -> an SQLite file, checked offline there by `connector evidence check`.
     copy = tmp_path / "copy" / "provider.sqlite"
-    ran = await run_cli("store", "copy", "--to", str(copy), "--config", str(pair.pcfg))
+    ran = await acli("store", "copy", "--to", str(copy), "--config", str(pair.pcfg))
     assert ran.returncode == 0, ran.stdout + ran.stderr
     assert f"head {head} at seq {records}" in ran.stdout, ran.stdout
     on_sqlite = tmp_path / "provider-on-sqlite.toml"
     on_sqlite.write_text(_store(written, path=str(copy)))
-    ran = await run_cli("evidence", "check", "--config", str(on_sqlite))
+    ran = await acli("evidence", "check", "--config", str(on_sqlite))
     assert ran.returncode == 0, ran.stdout + ran.stderr
     assert "the store file (no node running)" in ran.stdout and f"head {head} at seq {records}" in ran.stdout
 
     # A target that holds rows is refused, and left as it was.
-    ran = await run_cli("store", "copy", "--to", postgres_url, "--config", str(on_sqlite))
+    ran = await acli("store", "copy", "--to", postgres_url, "--config", str(on_sqlite))
     assert ran.returncode == 2 and "already holds rows" in ran.stderr, ran.stderr
 
     # The SQLite file -> another PostgreSQL database, where the provider carries on.
     moved = postgres_server.create_database()
     try:
-        ran = await run_cli("store", "copy", "--to", moved, "--config", str(on_sqlite), "--json")
+        ran = await acli("store", "copy", "--to", moved, "--config", str(on_sqlite), "--json")
         assert ran.returncode == 0, ran.stdout + ran.stderr
         assert _rows(moved, "SELECT count(*) FROM evidence_records") == [(records,)]
         pair.pcfg.write_text(_store(written, url=moved))
@@ -96,7 +97,7 @@ async def test_a_node_on_postgresql_exchanges_data_and_its_store_moves_between_d
             tp = await started(pair, again)
             body, _, _ = await pull_all(pair, tp["id"])
             assert body == data
-            ran = await run_cli("evidence", "check", "--config", str(pair.pcfg))
+            ran = await acli("evidence", "check", "--config", str(pair.pcfg))
             assert ran.returncode == 0 and "the log is intact" in ran.stdout, ran.stdout + ran.stderr
         assert _rows(moved, "SELECT count(*) FROM negotiations") == [(3,)]
         assert _rows(moved, "SELECT count(*) FROM evidence_records")[0][0] > records

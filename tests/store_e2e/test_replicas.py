@@ -23,8 +23,8 @@ from typing import Any
 
 import aiohttp
 import psycopg
-from dataplane_e2e.kit import data_section, run_cli
-from nodekit import API_KEY, Management, Participant, make_participant, running_node, write_config
+from dataplane_e2e.kit import data_section
+from nodekit import API_KEY, Management, Participant, acli, make_participant, running_node, write_config
 from replicakit import Serving, as_replica
 
 OFFERS = """
@@ -252,7 +252,7 @@ async def test_a_replica_killed_amid_100_exchanges_loses_nothing(authority, tmp_
         assert w.provider_rows("SELECT count(*) FROM work_claims") in ([(0,)], [(1,)])  # (the checkpoints' claim)
 
         for config in (w.pcfg, w.ccfg):
-            ran = await run_cli("evidence", "check", "--config", str(config))
+            ran = await acli("evidence", "check", "--config", str(config))
             assert ran.returncode == 0 and "the log is intact" in ran.stdout, ran.stdout + ran.stderr
 
 

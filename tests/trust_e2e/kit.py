@@ -3,8 +3,10 @@ node configurations that recognise chosen federations, and a raw mutual-TLS clie
 
 from __future__ import annotations
 
+import contextlib
 import json
 import uuid
+from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -84,6 +86,28 @@ def credentialed(
                 federation.authority, p.participant_id, kind, country=country, name=f"{name.title()} Ltd", out=p.dir
             )
     return p
+
+
+@contextlib.asynccontextmanager
+async def two_federations(
+    root: Path,
+    names: tuple[str, str] = ("Alpha Data Space", "Beta Data Space"),
+    members: tuple[str, str] = ("org-a", "org-b"),
+    countries: tuple[str, str] = ("JP", "FR"),
+) -> AsyncIterator[tuple[Federation, Federation, Participant, Participant]]:
+    """Two federations with their services started, and a member of each (`members[0]` of the first, `members[1]`
+    of the second, in `countries`); the services stop at the end, whatever happened."""
+    alpha = await make_federation(root, names[0]).start()
+    try:
+        beta = await make_federation(root, names[1]).start()
+        try:
+            a = credentialed(alpha, root, members[0], country=countries[0])
+            b = credentialed(beta, root, members[1], country=countries[1])
+            yield alpha, beta, a, b
+        finally:
+            await beta.stop()
+    finally:
+        await alpha.stop()
 
 
 def credential_files(p: Participant) -> list[Path]:

@@ -14,7 +14,7 @@ import pytest_asyncio
 from cryptography.hazmat.primitives import serialization
 from eu_lists import build_eu_lists
 from nodekit import Management, make_participant, running_node
-from trust_e2e.kit import NodeSpec, credentialed, dcp_config, make_federation, negotiate_offer, refusals
+from trust_e2e.kit import NodeSpec, dcp_config, negotiate_offer, refusals, two_federations
 
 from connector import keys
 from connector.errors import ConfigError
@@ -32,16 +32,12 @@ ALPHA, BETA = "Alpha Accredited", "Beta Accredited"
 @pytest_asyncio.fixture(scope="module", loop_scope="module")
 async def feds(tmp_path_factory):
     root = tmp_path_factory.mktemp("accredited")
-    alpha = await make_federation(root, ALPHA).start()
-    beta = await make_federation(root, BETA).start()
-    a = credentialed(alpha, root, "org-a", country="JP")
-    b = credentialed(beta, root, "org-b", country="FR")
-    lists = {
-        f.name: issue_trust_list(f.authority, root / f"{f.authority.meta['slug']}.xml").paths[-1] for f in (alpha, beta)
-    }
-    yield root, alpha, beta, a, b, lists
-    await alpha.stop()
-    await beta.stop()
+    async with two_federations(root, (ALPHA, BETA)) as (alpha, beta, a, b):
+        lists = {
+            f.name: issue_trust_list(f.authority, root / f"{f.authority.meta['slug']}.xml").paths[-1]
+            for f in (alpha, beta)
+        }
+        yield root, alpha, beta, a, b, lists
 
 
 @contextlib.asynccontextmanager

@@ -4,19 +4,10 @@ a verification the peer cannot complete now, exit status 3; and the README's rev
 import asyncio
 import json
 
-from nodekit import Management, acli, make_participant, running_node, write_config
+from nodekit import Management, acli, make_participant, offered_weather, peer_entry, running_node, write_config
 from trust_e2e.kit import NodeSpec, credentialed, dcp_config, make_federation
 
 STATUS_MAX_AGE = 0.3
-
-
-def peers(provider) -> str:
-    return f"""
-[[peers]]
-name = "provider"
-address = "https://localhost:{provider.protocol_port}/dsp/2025-1"
-participant_id = "{provider.participant_id}"
-"""
 
 
 def refused(result, *fragments: str) -> str:
@@ -36,7 +27,7 @@ async def test_a_consumer_whose_credentials_are_revoked_is_told_why_with_exit_st
         consumer = credentialed(fed, tmp_path, "consumer")
         pcfg = dcp_config(NodeSpec(provider, [fed], trust={"status_max_age": STATUS_MAX_AGE}), tmp_path)
         ccfg = dcp_config(NodeSpec(consumer, [fed]), tmp_path)
-        ccfg.write_text(ccfg.read_text() + peers(provider))
+        ccfg.write_text(ccfg.read_text() + peer_entry(provider))
         cfg = ["--config", str(ccfg)]
         async with running_node(pcfg), running_node(ccfg):
             await Management(provider).offer("weather")
@@ -69,7 +60,7 @@ async def test_a_verification_the_peer_cannot_complete_now_is_exit_status_3(tmp_
     consumer = credentialed(fed, tmp_path, "consumer")
     pcfg = dcp_config(NodeSpec(provider, [fed], trust={"status_max_age": STATUS_MAX_AGE}), tmp_path)
     ccfg = dcp_config(NodeSpec(consumer, [fed]), tmp_path)
-    ccfg.write_text(ccfg.read_text() + peers(provider))
+    ccfg.write_text(ccfg.read_text() + peer_entry(provider))
     async with running_node(pcfg), running_node(ccfg):
         await Management(provider).offer("weather")
         assert (await acli("catalog", "provider", "--config", str(ccfg))).returncode == 0
@@ -81,27 +72,14 @@ async def test_a_verification_the_peer_cannot_complete_now_is_exit_status_3(tmp_
         assert line.startswith("connector: unreachable: ") and "503" in line and len(line.splitlines()) == 1
 
 
-SEEDS = """
-[[assets]]
-id = "weather"
-source = {type = "http", url = "http://127.0.0.1:9/weather"}
-
-[[policies]]
-id = "use"
-policy = {permission = [{action = "use"}]}
-
-[[offers]]
-id = "weather-offer"
-asset = "weather"
-contract_policy = "use"
-"""
+SEEDS = offered_weather(policy_id="use", url="http://127.0.0.1:9/weather")
 
 
 async def test_the_readme_revocation_step_refuses_the_next_request_after_the_stated_wait(authority, tmp_path):
     provider = make_participant(authority, tmp_path, "org-a")
     consumer = make_participant(authority, tmp_path, "org-b")
     pcfg = write_config(provider, tmp_path, extra=SEEDS)
-    ccfg = write_config(consumer, tmp_path, extra=peers(provider).replace('"provider"', '"org-a"'))
+    ccfg = write_config(consumer, tmp_path, extra=peer_entry(provider, name="org-a"))
     cfg = ["--config", str(ccfg)]
     async with running_node(pcfg) as node, running_node(ccfg):
         assert (await acli("negotiate", "org-a", "weather-offer", *cfg)).returncode == 0

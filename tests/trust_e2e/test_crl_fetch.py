@@ -8,7 +8,7 @@ import re
 from pathlib import Path
 
 from nodekit import Management, get, running_node, wait_for
-from trust_e2e.kit import NodeSpec, RawPeer, Signer, credentialed, dcp_config, make_federation
+from trust_e2e.kit import NodeSpec, RawPeer, Signer, dcp_config, two_federations
 
 from connector.trust.edge.crls import fetched_crl_files
 
@@ -21,12 +21,13 @@ def no_crl_files(config: Path, **trust: float) -> Path:
     return config
 
 
+def _provider_and_consumer_apart(tmp_path: Path):
+    """A provider member of Alpha, a consumer member of Beta."""
+    return two_federations(tmp_path, members=("provider", "consumer"), countries=("JP", "DE"))
+
+
 async def test_a_revocation_reaches_a_node_of_another_federation_by_network_alone(tmp_path):
-    alpha = await make_federation(tmp_path, "Alpha Data Space").start()
-    beta = await make_federation(tmp_path, "Beta Data Space").start()
-    try:
-        provider = credentialed(alpha, tmp_path, "provider", country="JP")
-        consumer = credentialed(beta, tmp_path, "consumer", country="DE")
+    async with _provider_and_consumer_apart(tmp_path) as (alpha, beta, provider, consumer):
         pconf = no_crl_files(dcp_config(NodeSpec(provider, [alpha, beta]), tmp_path), crl_max_age=1.0, crl_grace=2.0)
         cconf = no_crl_files(dcp_config(NodeSpec(consumer, [alpha, beta]), tmp_path), crl_max_age=1.0, crl_grace=2.0)
         assert "crl =" not in pconf.read_text()
@@ -49,17 +50,10 @@ async def test_a_revocation_reaches_a_node_of_another_federation_by_network_alon
             await wait_for(refused, timeout=6)  # crl_max_age (1 s), a tick and a fetch
             health = (await get(f"http://127.0.0.1:{provider.management_port}/check/health"))[1]
             assert health["checks"]["trustMaterial"]["ok"] is True
-    finally:
-        await alpha.stop()
-        await beta.stop()
 
 
 async def test_an_authority_that_cannot_be_reached_past_the_grace_period_has_its_participants_refused(tmp_path):
-    alpha = await make_federation(tmp_path, "Alpha Data Space").start()
-    beta = await make_federation(tmp_path, "Beta Data Space").start()
-    try:
-        provider = credentialed(alpha, tmp_path, "provider", country="JP")
-        consumer = credentialed(beta, tmp_path, "consumer", country="DE")
+    async with _provider_and_consumer_apart(tmp_path) as (alpha, beta, provider, consumer):
         pconf = no_crl_files(dcp_config(NodeSpec(provider, [alpha, beta]), tmp_path), crl_max_age=0.5, crl_grace=1.0)
         cconf = dcp_config(NodeSpec(consumer, [alpha, beta]), tmp_path)
         async with running_node(pconf) as pnode, running_node(cconf):
@@ -91,6 +85,3 @@ async def test_an_authority_that_cannot_be_reached_past_the_grace_period_has_its
                 return status == 200
 
             await wait_for(served, timeout=8)
-    finally:
-        await alpha.stop()
-        await beta.stop()

@@ -10,9 +10,8 @@ import json
 
 import pytest
 import pytest_asyncio
-from evidence_e2e.kit import run_cli
-from nodekit import Management, running_node
-from trust_e2e.kit import NodeSpec, credentialed, dcp_config, make_federation
+from nodekit import Management, acli, running_node
+from trust_e2e.kit import NodeSpec, dcp_config, two_federations
 
 pytestmark = pytest.mark.asyncio(loop_scope="module")
 
@@ -22,33 +21,28 @@ ALPHA, BETA = "Alpha Recognised", "Beta Recognising"
 @pytest_asyncio.fixture(scope="module", loop_scope="module")
 async def world(tmp_path_factory):
     root = tmp_path_factory.mktemp("recognition")
-    alpha = await make_federation(root, ALPHA).start()
-    beta = await make_federation(root, BETA).start()
-    a = credentialed(alpha, root, "org-a", country="JP")
-    b = credentialed(beta, root, "org-b", country="FR")
-    statement = root / "beta-recognises-alpha.jwt"
-    ran = await run_cli(
-        "pki",
-        "recognise",
-        "--authority",
-        str(beta.authority.dir),
-        "--trust-list",
-        str(alpha.trust_list),
-        "--accept",
-        "MembershipCredential",
-        "--purpose",
-        "research",
-        "--out",
-        str(statement),
-    )
-    assert ran.returncode == 0 and "recognises 'Alpha Recognised'" in ran.stdout, ran.stderr
-    statement_id = ran.stdout.split("statement ", 1)[1].split(",", 1)[0]
-    quick = {"status_max_age": 1.0, "presentation_reuse": 0.0, "recognitions": [str(statement)]}
-    b_config = dcp_config(NodeSpec(b, [beta, alpha], trust=quick), root)
-    a_config = dcp_config(NodeSpec(a, [alpha, beta], trust={"recognitions": [str(statement)]}), root)
-    yield root, alpha, beta, a, b, a_config, b_config, statement_id
-    await alpha.stop()
-    await beta.stop()
+    async with two_federations(root, (ALPHA, BETA)) as (alpha, beta, a, b):
+        statement = root / "beta-recognises-alpha.jwt"
+        ran = await acli(
+            "pki",
+            "recognise",
+            "--authority",
+            str(beta.authority.dir),
+            "--trust-list",
+            str(alpha.trust_list),
+            "--accept",
+            "MembershipCredential",
+            "--purpose",
+            "research",
+            "--out",
+            str(statement),
+        )
+        assert ran.returncode == 0 and "recognises 'Alpha Recognised'" in ran.stdout, ran.stderr
+        statement_id = ran.stdout.split("statement ", 1)[1].split(",", 1)[0]
+        quick = {"status_max_age": 1.0, "presentation_reuse": 0.0, "recognitions": [str(statement)]}
+        b_config = dcp_config(NodeSpec(b, [beta, alpha], trust=quick), root)
+        a_config = dcp_config(NodeSpec(a, [alpha, beta], trust={"recognitions": [str(statement)]}), root)
+        yield root, alpha, beta, a, b, a_config, b_config, statement_id
 
 
 BETA_MEMBERS_ONLY = {
@@ -74,7 +68,7 @@ async def test_a_recognised_membership_satisfies_a_policy_in_the_other_federatio
         assert refused["state"] == "TERMINATED" and "membership" in refused["reason"], refused
         # The provider's trace shows the path; so does `connector explain` on its side.
         provider_side = await bm.call("GET", "/v1/negotiations?state=FINALIZED", None, 200)
-        ran = await run_cli("explain", provider_side["items"][0]["id"], "--config", str(b_config))
+        ran = await acli("explain", provider_side["items"][0]["id"], "--config", str(b_config))
         assert ran.returncode == 0, ran.stderr
         assert "recognised: MembershipCredential" in ran.stdout and statement_id in ran.stdout, ran.stdout
         assert f"{BETA} recognises {ALPHA}" in ran.stdout
@@ -94,7 +88,7 @@ async def test_a_revoked_recognition_stops_counting_like_any_revocation(world):
         bm, am = Management(b), Management(a)
         await bm.offer("tides", BETA_MEMBERS_ONLY)
         assert (await am.negotiate(b, "tides-offer", "tides", purpose="research"))["state"] == "FINALIZED"
-        ran = await run_cli("pki", "revoke", "--authority", str(beta.authority.dir), "--credential-id", statement_id)
+        ran = await acli("pki", "revoke", "--authority", str(beta.authority.dir), "--credential-id", statement_id)
         assert ran.returncode == 0, ran.stderr
         await asyncio.sleep(1.5)  # the provider's trust.status_max_age
         refused = await am.negotiate(b, "tides-offer", "tides", purpose="research")
