@@ -93,6 +93,11 @@ def _column_text(value: Any) -> str:
     return json.dumps(value, separators=(",", ":"), sort_keys=True)
 
 
+def detail_text(value: Any) -> str:
+    """A detail as its columns write it (a history entry's, a verification record's): keys sorted, spaced."""
+    return json.dumps(value, sort_keys=True, default=str)
+
+
 def compact_column(tx: Tx, value: Any, text: str | None, encode: Callable[[Any], str] = _column_text) -> str | None:
     """What a JSON column holds for `value` (written as `text` by `encode`): its compact row, the parts stored."""
     if text is None or len(text) < content.THRESHOLD:
