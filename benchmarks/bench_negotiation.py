@@ -132,7 +132,7 @@ def data_space(root: Path) -> tuple[DataSpace, dict, dict]:
             "pid": org["participantId"],
             "port": int(org["listen"]["protocol"].rsplit(":", 1)[1]),
             "mport": int(org["listen"]["management"].rsplit(":", 1)[1]),
-            "api_key": org["apiKey"],
+            "api_key": ws.api_key(org),
             "tls": (identity / "tls.cert.pem", identity / "tls.key.pem"),
             "ca": ws.path(ws.authority(org["federation"])["caCertificate"]),
         }

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import functools
+import hashlib
 import logging
 import ssl
 import time
@@ -17,6 +18,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 from cryptography import x509
 from cryptography.hazmat.primitives.asymmetric import ec, ed25519, rsa
@@ -40,6 +42,18 @@ def file_stamp(paths: Iterable[Path]) -> tuple[tuple[str, int, int], ...]:
             out.append((str(path), st.st_mtime_ns, st.st_size))
         except FileNotFoundError:
             out.append((str(path), -1, -1))
+    return tuple(out)
+
+
+def content_stamp(paths: Iterable[Path]) -> tuple[tuple[str, str], ...]:
+    """What files hold (their SHA-256), for files rewritten with the same content as a matter of course: a CRL
+    fetched again is written again (its time is the copy's age), and only a different CRL is a change."""
+    out = []
+    for path in paths:
+        try:
+            out.append((str(path), hashlib.sha256(path.read_bytes()).hexdigest()))
+        except OSError:
+            out.append((str(path), ""))
     return tuple(out)
 
 
@@ -113,8 +127,13 @@ class TrustMaterial:
         self.configured_issuers = configured
         self.pending = frozenset(c.subject.public_bytes() for c in uncovered)
         self.revoked = {k: frozenset(v) for k, v in revoked.items()}
-        self.stamp = file_stamp(self.ca_paths + self.crl_paths + self.fetched)
+        self.stamp = self._stamp()
         return self
+
+    def _stamp(self) -> tuple[Any, ...]:
+        # Fetched CRLs by content: the trust edge refreshes them every crl_max_age, most often with the same CRL,
+        # and a rebuild for nothing would drop every pooled connection and session cache.
+        return file_stamp(self.ca_paths + self.crl_paths) + content_stamp(self.fetched)
 
     def _fetched(
         self, cas: list[x509.Certificate], configured: frozenset[bytes], now: datetime
@@ -141,7 +160,7 @@ class TrustMaterial:
         return list(best.values())
 
     def changed(self) -> bool:
-        return file_stamp(self.ca_paths + self.crl_paths + self.fetched) != self.stamp
+        return self._stamp() != self.stamp
 
     def is_revoked(self, cert: x509.Certificate) -> bool:
         serial = cert.serial_number

@@ -96,3 +96,18 @@ def test_a_missing_part_is_a_lookup_error():
         assert str(exc).strip("'") in parts
     else:
         raise AssertionError("a missing part must not read as anything")
+
+
+def test_a_text_compacted_again_is_remembered_and_gives_the_same_row_and_parts(monkeypatch):
+    from connector.store.sql import content as columns
+
+    value = {"presentation": jws({"alg": "ES256", "x5c": [CERT]}), "claims": {"name": "x" * 600}}
+    text = canonical(value)
+    first = columns.compacted(value, text, canonical)
+    assert first == content.compact(value, text, canonical) and first[1]
+
+    def walked(*args):
+        raise AssertionError("compacted again")
+
+    monkeypatch.setattr(content, "compact", walked)
+    assert columns.compacted(json.loads(text), text, canonical) == first

@@ -91,3 +91,25 @@ async def test_a_token_remembered_past_2038_keeps_its_expiry(store):
     assert await store.run(sql.remember_jti, "did:web:a", "j", far, datetime(2099, 12, 31, tzinfo=UTC)) is False
     assert await store.run(sql.purge_replay, datetime(2099, 12, 31, tzinfo=UTC)) == 0
     assert await store.run(sql.purge_replay, far) == 1
+
+
+async def test_the_large_parts_of_verification_details_are_kept_once_and_read_back_exactly(store):
+    credentials = [
+        {"id": f"urn:uuid:{i}", "issuer": "did:web:issuer", "types": ["MembershipCredential"] * 8} for i in range(4)
+    ]
+    records = [
+        dataclasses.replace(_verification(i, "verified", None), detail={"credentials": credentials, "ms": i / 3})
+        for i in range(3)
+    ]
+    for record in records:
+        await store.run(sql.record_verification, record)
+
+    def stored(tx):
+        columns = [row[0] for row in tx.execute("SELECT detail FROM verifications ORDER BY id")]
+        return columns, tx.execute("SELECT COUNT(*) FROM content_blobs").fetchone()[0]
+
+    columns, parts = await store.read(stored)
+    assert parts == 1  # the credentials, shared by the three records
+    assert all(len(column) < 200 for column in columns)  # each row refers to them by hash
+    listed, _ = await store.read(sql.list_verifications, 10, 0)
+    assert [r.detail for r in reversed(listed)] == [{"credentials": credentials, "ms": i / 3} for i in range(3)]

@@ -96,6 +96,24 @@ async def test_a_newer_crl_asks_for_a_rebuild_at_once_and_the_same_one_again_doe
     assert 42 in next(iter(reloaded.revoked.values()))
 
 
+async def test_the_tls_material_sees_a_change_in_a_fetched_crl_only_when_it_holds_another_crl(world):
+    authority, net, clocks, keeper, material = world
+    net.answers = [crl_pem(authority, 1)]
+    keeper.sync(material)
+    await keeper.refresh()
+    loaded = TrustMaterial((authority.ca_cert_path,), (), fetched=keeper.paths()).load()
+    path = keeper.paths()[0]
+    written = path.stat().st_mtime_ns
+    clocks.advance(61)
+    assert await keeper.refresh() is False  # fetched and written again, the same CRL
+    os.utime(path, ns=(written + 10**9, written + 10**9))  # the copy's new age, whatever the file system's clock
+    assert not loaded.changed()  # nothing to rebuild: connections and sessions stay
+    net.answers = [crl_pem(authority, 2, revoked=(42,))]
+    clocks.advance(61)
+    assert await keeper.refresh() is True
+    assert loaded.changed()
+
+
 async def test_failures_back_off_with_jitter_and_the_copy_lapses_after_the_grace_period(world, monkeypatch):
     authority, net, clocks, keeper, material = world
     monkeypatch.setattr(crls_module.random, "uniform", lambda low, high: high)  # the longest wait

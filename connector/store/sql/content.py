@@ -24,6 +24,24 @@ _REMEMBERED = 2048
 
 # Parts of `content_blobs` read lately (a part's row never changes: its hash is its key).
 _parts: OrderedDict[str, str] = OrderedDict()
+# Texts compacted lately, with their row and parts: a process's claims are written again at each of its steps,
+# a peer's presentation with each of its requests, and compacting is a pure function of the text.
+_compacted: OrderedDict[tuple[Callable[[Any], str], str], tuple[str, dict[str, str]]] = OrderedDict()
+_COMPACTED = 256
+
+
+def compacted(value: Any, text: str, encode: Callable[[Any], str]) -> tuple[str, Mapping[str, str]]:
+    """`content.compact(value, text, encode)`, remembered for the texts compacted last (do not change the parts)."""
+    key = (encode, text)
+    known = _compacted.get(key)
+    if known is not None:
+        _compacted.move_to_end(key)
+        return known
+    known = content.compact(value, text, encode)
+    _compacted[key] = known
+    if len(_compacted) > _COMPACTED:
+        _compacted.popitem(last=False)
+    return known
 
 
 def put_rows(tx: Tx, table: str, rows: Mapping[str, str]) -> None:
@@ -75,11 +93,16 @@ def _column_text(value: Any) -> str:
     return json.dumps(value, separators=(",", ":"), sort_keys=True)
 
 
+def detail_text(value: Any) -> str:
+    """A detail as its columns write it (a history entry's, a verification record's): keys sorted, spaced."""
+    return json.dumps(value, sort_keys=True, default=str)
+
+
 def compact_column(tx: Tx, value: Any, text: str | None, encode: Callable[[Any], str] = _column_text) -> str | None:
     """What a JSON column holds for `value` (written as `text` by `encode`): its compact row, the parts stored."""
     if text is None or len(text) < content.THRESHOLD:
         return text
-    row, parts = content.compact(value, text, encode)
+    row, parts = compacted(value, text, encode)
     put_rows(tx, CONTENT, parts)
     return row
 

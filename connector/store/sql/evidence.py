@@ -19,7 +19,7 @@ from connector.records.evidence import StoredArchive, StoredCheckpoint, StoredSi
 from connector.store.interface import Tx
 from connector.store.migrations import CHAIN_LOCK, SPELLINGS
 from connector.store.sql.content import EVIDENCE as BLOBS
-from connector.store.sql.content import expanded, put_rows, rows_of
+from connector.store.sql.content import compacted, expanded, put_rows, rows_of
 from connector.store.sqlite import store_error
 
 RECORDS = "evidence_records"
@@ -176,9 +176,8 @@ def insert_subject(tx: Tx, sha256: str, body: bytes, value: Any = None) -> None:
     """Keep a subject's canonical body (`value`, when given, is the JSON value it is the canonical form of: its
     large parts are then kept once each)."""
     text = body.decode("utf-8")
-    row, parts = (text, {}) if value is None else content.compact(value, text, _canonical_text)
-    parts[sha256] = row
-    put_rows(tx, BLOBS, parts)
+    row, parts = (text, {}) if value is None else compacted(value, text, _canonical_text)
+    put_rows(tx, BLOBS, {**parts, sha256: row})
 
 
 def subjects(tx: Tx, hashes: list[str]) -> dict[str, str]:

@@ -11,7 +11,7 @@ from typing import Any
 from connector.records.columns import iso, parse_iso
 from connector.records.processes import Agreement, HistoryEntry, Negotiation, OutboxEntry, Transfer
 from connector.store.interface import Tx
-from connector.store.sql.content import column_text, compact_column
+from connector.store.sql.content import column_text, compact_column, detail_text
 from connector.store.sql.rows import filters, one, page, upsert
 
 # A peer's verified claims are kept with each of its processes: the bulk of them (its credentials, the same for
@@ -191,13 +191,9 @@ def append_history(
             to_state,
             cause,
             reason,
-            None if detail is None else compact_column(tx, detail, _detail_text(detail), _detail_text),
+            None if detail is None else compact_column(tx, detail, detail_text(detail), detail_text),
         ],
     )
-
-
-def _detail_text(value: Any) -> str:
-    return json.dumps(value, sort_keys=True, default=str)
 
 
 def history(tx: Tx, process_id: str) -> list[HistoryEntry]:

@@ -10,6 +10,7 @@ from typing import Any
 
 from connector.records.trust import ISSUED_SOURCE, CredentialRequest, KeptList, OwnCredential, VerificationRecord
 from connector.store.interface import Tx
+from connector.store.sql.content import column_text, compact_column, detail_text
 
 # Records beyond this many are pruned, oldest first (the log keeps every line anyway).
 MAX_VERIFICATION_RECORDS = 100_000
@@ -169,7 +170,10 @@ _RECORD_VERIFICATION = (
 
 
 def record_verification(tx: Tx, record: VerificationRecord) -> int:
+    # A peer's details (its credentials, the recognitions that accepted them) repeat at every request it makes:
+    # their large parts are kept once, by hash.
     row = record.to_row()
+    row["detail"] = compact_column(tx, dict(record.detail), row["detail"], detail_text)
     return int(tx.execute(_RECORD_VERIFICATION, [row[c] for c in _VERIFICATION_COLUMNS]).fetchone()[0])
 
 
@@ -202,4 +206,4 @@ def list_verifications(
         f"SELECT id, {', '.join(_VERIFICATION_COLUMNS)} FROM verifications{clause} ORDER BY id DESC LIMIT ? OFFSET ?",
         args + [limit, offset],
     ).fetchall()
-    return [VerificationRecord.from_row(r) for r in rows], int(total)
+    return [VerificationRecord.from_row({**dict(r), "detail": column_text(tx, r["detail"])}) for r in rows], int(total)
