@@ -37,6 +37,7 @@ demo: $(STAMP)
 # Every benchmark, then the negotiation with credentials verified on every request; each prints its figures
 # beside their targets and baselines, and summary.py prints them all again at the end.
 bench: $(STAMP)
+	$(BIN)/python -m pip install --quiet -e '.[bench]'
 	@results=$$(mktemp); export BENCH_RESULTS=$$results; \
 	for b in benchmarks/bench_*.py; do echo "== $$b"; $(BIN)/python $$b || exit 1; done; \
 	echo "== benchmarks/bench_negotiation.py --data-space"; $(BIN)/python benchmarks/bench_negotiation.py --data-space || exit 1; \
