@@ -174,6 +174,12 @@ def register(sub: argparse._SubParsersAction) -> None:
     who = revoke.add_mutually_exclusive_group(required=True)
     who.add_argument("--participant-id", help="did:web participant id")
     who.add_argument("--credential-id", help="revoke this one credential only")
+    who.add_argument(
+        "--serial",
+        type=_serial,
+        help="revoke this one certificate only, by its serial in hex as openssl prints it (e.g. the one a rotation "
+        "replaced); the participant's other certificates and credentials stay valid",
+    )
     revoke.add_argument(
         "--credentials-only",
         action="store_true",
@@ -557,10 +563,25 @@ def _when_seen(crl: object, certificates: bool, credentials: bool, crl_url: str 
     return "\n".join(lines)
 
 
+def _serial(text: str) -> int:
+    try:
+        return int(text.replace(":", "").removeprefix("0x").removeprefix("0X"), 16)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"'{text}' is not a certificate serial in hex") from None
+
+
 def cmd_revoke(args: argparse.Namespace) -> int:
     from connector.pki.authority import Authority
 
     authority = Authority(args.authority)
+    if args.serial is not None:
+        if args.credentials_only:
+            raise UsageError("cli.usage", "--credentials-only goes with --participant-id", "--credentials-only")
+        participant, fresh = authority.revoke_certificate(args.serial)
+        state = "revoked" if fresh else "was already revoked"
+        print(f"certificate {args.serial:x} of {participant} {state}; CRL updated: {authority.crl_path}")
+        print(_when_seen(authority.crl_path, True, False, authority.crl_url))
+        return 0
     if args.credential_id is not None:
         if args.credentials_only:
             raise UsageError("cli.usage", "--credentials-only goes with --participant-id", "--credentials-only")

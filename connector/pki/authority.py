@@ -511,6 +511,25 @@ class Authority:
                 self.save_credential_ledger(credentials)
         return Revocation(participant_id, serials, credential_ids)
 
+    def revoke_certificate(self, serial: int) -> tuple[str, bool]:
+        """Revoke one certificate (a newer CRL), e.g. the one a rotation replaced; returns its participant and
+        whether it was newly revoked. The participant's other certificates and its credentials stay valid."""
+        with self.locked():
+            ledger = self.ledger()
+            entry = next((e for e in ledger if int(e["serial"]) == serial and e.get("kind") != "service"), None)
+            if entry is None:
+                raise ConnectorError(
+                    "pki.unknown_certificate",
+                    f"this authority never issued a certificate with serial {serial:x}",
+                    "--serial",
+                )
+            fresh = entry["revoked"] is None
+            if fresh:
+                entry["revoked"] = _now().isoformat()
+                self._save_ledger(ledger)
+            self._write_crl_locked()
+        return str(entry["participant_id"]), fresh
+
     def revoke_credential(self, credential_id: str) -> bool:
         """Revoke one credential (its status bit is set); False if it was already revoked."""
         with self.locked():

@@ -97,6 +97,29 @@ def test_revoke_lists_every_certificate_of_the_participant_in_a_newer_crl(author
     assert authority.revoke(PID) == []  # idempotent
 
 
+def test_one_certificate_is_revoked_alone_by_its_serial_from_the_command_line(authority, tmp_path):
+    """A rotation replaced a TLS certificate: the old one is revoked, the new one and the credentials stay valid."""
+    import subprocess
+    import sys
+
+    old = authority.issue_participant(PID, ["localhost"], tmp_path / "org-a")
+    new = authority.issue_participant(PID, ["localhost"], tmp_path / "org-a-next")
+    command = [sys.executable, "-m", "connector", "pki", "revoke", "--authority", str(authority.dir)]
+    ran = subprocess.run([*command, "--serial", f"{old.tls_serial:X}"], capture_output=True, text=True, timeout=60)
+    assert ran.returncode == 0, ran.stderr
+    assert f"certificate {old.tls_serial:x} of {PID} revoked" in ran.stdout and "trust.crl_max_age" in ran.stdout
+    crl = x509.load_pem_x509_crl(authority.crl_path.read_bytes())
+    assert crl.is_signature_valid(authority.ca_cert().public_key())
+    assert {r.serial_number for r in crl} == {old.tls_serial}
+    assert new.tls_serial not in {r.serial_number for r in crl}
+    again = subprocess.run([*command, "--serial", f"{old.tls_serial:x}"], capture_output=True, text=True, timeout=60)
+    assert again.returncode == 0 and "was already revoked" in again.stdout
+    unknown = subprocess.run([*command, "--serial", "abc"], capture_output=True, text=True, timeout=60)
+    assert unknown.returncode == 2 and "never issued a certificate with serial abc" in unknown.stderr
+    bad = subprocess.run([*command, "--serial", "xyz"], capture_output=True, text=True, timeout=60)
+    assert bad.returncode == 2 and "not a certificate serial" in bad.stderr
+
+
 def test_revoke_of_an_unknown_participant_is_a_clear_error(authority):
     with pytest.raises(ConnectorError) as err:
         authority.revoke(PID)
