@@ -400,9 +400,9 @@ def _node_config(org: scenario.Organisation, entry: dict[str, Any], data: dict[s
                 "listen": entry["listen"]["data"],
                 "public_url": entry["data"],
                 "root": "data",
-                # Where pushed data lands, as a data root too: the story shows that what arrived under "no onward
-                # transfer" cannot be offered from there (in a container, the node's data folder is a volume).
-                "roots": {"received": "/var/lib/connector/inbox" if profile == "compose" else "var/inbox"},
+                # Where pushed data lands (data.inbox below node.data_dir), as a data root too: the story shows
+                # that what arrived under "no onward transfer" cannot be offered from there.
+                "roots": {"received": "var/inbox"},
             },
         ),
         toml_out.table(
