@@ -57,9 +57,10 @@ async def serve(workdir: Path, party: str) -> None:
         authority["publicUrl"], folder / "anchors" / Path(authority["caCertificate"]).name, folder / "identity"
     )
     from connector.node.wiring import running
-    from connector.signals import until_stopped
+    from connector.signals import on_hangup, until_stopped
 
-    async with running(load_config(folder / "node.toml")) as node:
+    # SIGHUP reloads as with `connector serve` (`kill -s HUP` on the container).
+    async with running(load_config(folder / "node.toml")) as node, on_hangup(node.reload):
         await _credentials(node, authority["publicUrl"])
         await until_stopped()
 
