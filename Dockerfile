@@ -3,6 +3,7 @@
 #   docker build -t localhost/connector:0.1.0 .                   # from source, with access to PyPI
 #   docker build --build-arg WHEELS=wheels -t localhost/connector:0.1.0 .   # offline, from wheels (see below)
 #   docker build --build-arg BASE_IMAGE=localhost/debian-base ...  # any Debian-like base, Python or not
+#   podman build --format docker ...                              # podman: its default format drops HEALTHCHECK
 #
 # Dependencies are installed exactly as requirements.lock pins them, each file checked against its hash (`make
 # lock` writes the lock from pyproject.toml), so that two builds of one commit hold the same code. Offline, the

@@ -177,8 +177,10 @@ rm -rf "$repo/build" "$repo"/wheels/connector-*.whl
 rm -rf "$repo/build"
 note "$(find "$repo/wheels" -name '*.whl' | wc -l) wheels"
 
-step "building $image (podman build --build-arg BASE_IMAGE=$BASE_IMAGE --build-arg WHEELS=wheels)"
-(cd "$repo" && podman build --build-arg BASE_IMAGE="$BASE_IMAGE" --build-arg WHEELS=wheels -t "$image" . \
+step "building $image (podman build --format docker --build-arg BASE_IMAGE=$BASE_IMAGE --build-arg WHEELS=wheels)"
+# The docker format keeps the Dockerfile's HEALTHCHECK (podman's default OCI format drops it with a warning).
+(cd "$repo" && podman build --format docker --build-arg BASE_IMAGE="$BASE_IMAGE" --build-arg WHEELS=wheels \
+    -t "$image" . \
     >"$logs/build.log" 2>&1) || { tail -n 30 "$logs/build.log"; die "podman build failed"; }
 note "$(podman run --rm "$image" --version), $(podman image inspect --format '{{.Size}}' "$image" \
     | awk '{ printf "%.0f MB", $1 / 1e6 }')"

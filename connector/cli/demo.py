@@ -262,6 +262,7 @@ def cmd_story(args: argparse.Namespace) -> int:
 
 async def _wait_for_nodes(ws: Workspace, seconds: float) -> None:
     import asyncio
+    import sys
     import time
 
     import aiohttp
@@ -271,5 +272,13 @@ async def _wait_for_nodes(ws: Workspace, seconds: float) -> None:
     deadline = time.monotonic() + seconds
     async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=2)) as session:
         for org in ws.data["organisations"]:  # up, and holding its credentials
-            while not await holds_credentials(session, ws, org) and time.monotonic() <= deadline:
+            while not await holds_credentials(session, ws, org):
+                if time.monotonic() > deadline:
+                    # Said before the story's steps fail on it, which only show that the node did not answer.
+                    print(
+                        f"connector demo story: {org['name']}'s node does not hold its credentials after "
+                        f"{seconds:g} s (see its log); the story runs anyway",
+                        file=sys.stderr,
+                    )
+                    break
                 await asyncio.sleep(0.5)

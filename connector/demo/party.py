@@ -9,6 +9,7 @@ import asyncio
 import logging
 from datetime import timedelta
 from pathlib import Path
+from typing import Any
 
 from connector.demo.onboarding import CREDENTIAL_TYPES
 from connector.demo.workspace import derived
@@ -20,8 +21,8 @@ RETRY = 2.0
 
 
 async def serve(workdir: Path, party: str) -> None:
-    """Make the party's folder (an organisation waits until its authorities have published their roots and trust
-    lists), then run it until SIGTERM."""
+    """Make the party's folder (an organisation waits until its authorities have published their roots, trust
+    lists and recognitions), then run it until SIGTERM."""
     from connector.config import load_config, parse_listen
     from connector.demo.workspace import create_party
     from connector.log import setup_logging
@@ -43,7 +44,11 @@ async def serve(workdir: Path, party: str) -> None:
             from connector.authority.service import serve as serve_authority
 
             listen = parse_listen(authority["listen"], "listen")
-            await serve_authority(ws.path(authority["dir"]), listen, timedelta(seconds=60))
+            recognising = asyncio.create_task(sign_recognition(workdir, ws.data, authority))
+            try:
+                await serve_authority(ws.path(authority["dir"]), listen, timedelta(seconds=60))
+            finally:
+                recognising.cancel()
             return
     org = ws.organisation(party)
     authority = ws.authority(org["federation"])
@@ -52,11 +57,26 @@ async def serve(workdir: Path, party: str) -> None:
         authority["publicUrl"], folder / "anchors" / Path(authority["caCertificate"]).name, folder / "identity"
     )
     from connector.node.wiring import running
-    from connector.signals import until_stopped
+    from connector.signals import on_hangup, until_stopped
 
-    async with running(load_config(folder / "node.toml")) as node:
+    # SIGHUP reloads as with `connector serve` (`kill -s HUP` on the container).
+    async with running(load_config(folder / "node.toml")) as node, on_hangup(node.reload):
         await _credentials(node, authority["publicUrl"])
         await until_stopped()
+
+
+async def sign_recognition(workdir: Path, data: dict[str, Any], authority: dict[str, Any]) -> None:
+    """Sign this authority's recognition of the other federation once that one's trust list is published: the
+    other authority's container may start later, and organisations wait for both recognitions."""
+    from connector.demo.workspace import recognise
+
+    while True:
+        recognise(workdir, data, authority["key"])
+        if (workdir / authority["recognition"]).exists():
+            break
+        log.info("waiting for the other federation's trust list, to sign the recognition")
+        await asyncio.sleep(RETRY)
+    log.info("recognition published", extra={"statement": authority["recognition"]})
 
 
 async def _enrol(url: str, anchor: Path, identity: Path) -> None:

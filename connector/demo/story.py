@@ -224,7 +224,9 @@ class Story:
         if self.agreement_for_evidence is None:
             raise StepFailed("no agreement from the previous step")
         agreement = self.agreement_for_evidence[1]
-        out = self.ws.path("downloads/berlin-energy/traffic-flow.csv")
+        # In the consumer's own folder: the node records where the data landed (to delete it when due), so the
+        # file must be one it sees too (with compose the story and the node share only that volume).
+        out = self.ws.path(f"{consumer.info['dir']}/downloads/traffic-flow.csv")
         out.parent.mkdir(parents=True, exist_ok=True)
         self.console.detail(
             f"{consumer.info['name']} pulls the data under agreement {agreement[:24]}...: the "
@@ -454,27 +456,27 @@ class Story:
             notified,
         )
         deleted = await _until(lambda: held("delete"), 20)
-        code, shown, err = await provider.cli("duties", agreement, "--fetch")
-        for line in shown.strip().splitlines():
-            self.console.detail(line)
+        # The provider's operator asks the consumer for the receipts (as `connector duties --fetch` does), through
+        # the management API: with compose the story holds the provider's API key, not its configuration.
+        view = await provider.api("POST", duties_path)
+        if view.get("fetched"):
+            fetched = view["fetched"]
+            self.console.detail(f"asked {fetched['asked']}: {fetched['received']} receipt(s), {fetched['new']} new")
+        for receipt in view["receipts"]:
+            self.console.detail(f"receipt ({receipt['direction']}): {receipt['statement']}")
         receipts = (await consumer.api("GET", duties_path))["receipts"]
         deletion = next((r for r in receipts if r["duty"] == "delete"), None)
         self.record(
             "usage duties",
             "deleted when due, the consumer's signed receipt held by the provider",
-            (deletion["statement"] if deletion else "no deletion yet") + (f" ({err.strip()})" if code else ""),
-            code == 0
-            and deleted
-            and deletion is not None
-            and deletion["outcome"] == "deleted"
-            and not deletion["late"],
+            deletion["statement"] if deletion else "no deletion yet",
+            deleted and deletion is not None and deletion["outcome"] == "deleted" and not deletion["late"],
         )
 
         bundle = self.ws.path(f"evidence/{agreement.rsplit(':', 1)[-1]}.duties.bundle.json")
         bundle.parent.mkdir(parents=True, exist_ok=True)
-        code, _, err = await provider.cli("evidence", "export", agreement, "--out", str(bundle))
-        if code:
-            raise StepFailed(f"export failed: {err.strip()}")
+        document = await provider.api("GET", f"/v1/evidence/agreements/{quote(agreement, safe='')}/bundle")
+        bundle.write_text(json.dumps(document, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
         status, stdout, stderr = await self.verify_offline(bundle)
         for line in stdout.splitlines():
             if line.startswith("  duty: "):

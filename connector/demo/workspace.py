@@ -43,6 +43,7 @@ from connector.demo import scenario, toml_out
 from connector.demo.scenario import DATASETS, FEDERATIONS, ORGANISATIONS
 from connector.errors import ConnectorError
 from connector.free_port import free_port
+from connector.keys import write_public_file
 from connector.pki.authority import Authority
 
 WORKSPACE_FILE = "workspace.json"
@@ -231,8 +232,9 @@ def init_authority(directory: Path, data: dict[str, Any], key: str) -> Authority
         issue_trust_list(authority, valid_days=30, format="etsi")
     public = directory / "public"
     public.mkdir(parents=True, exist_ok=True)
-    shutil.copyfile(authority.ca_cert_path, directory / meta["caCertificate"])
-    shutil.copyfile(trust_list, directory / meta["trustList"])
+    # Written whole or not at all: organisations' containers read public/ while authorities publish to it.
+    write_public_file(directory / meta["caCertificate"], authority.ca_cert_path.read_bytes())
+    write_public_file(directory / meta["trustList"], trust_list.read_bytes())
     recognise(directory, data, key)
     return authority
 
@@ -331,7 +333,9 @@ def create_party(directory: Path, party: str) -> Path:
         if party == f"authority-{fed.key}":
             return init_authority(directory, data, fed.key).dir
     if any(o.key == party for o in ORGANISATIONS):
-        missing = [a["caCertificate"] for a in data["authorities"] if not (directory / a["caCertificate"]).exists()]
+        # The node's configuration names every federation's root, trust list and recognition: all must be there.
+        published = [a[kind] for a in data["authorities"] for kind in ("caCertificate", "trustList", "recognition")]
+        missing = [name for name in published if not (directory / name).exists()]
         if missing:
             raise ConnectorError(
                 "demo.not_published", f"the authorities have not published {', '.join(missing)} yet", "--workdir"
@@ -396,9 +400,9 @@ def _node_config(org: scenario.Organisation, entry: dict[str, Any], data: dict[s
                 "listen": entry["listen"]["data"],
                 "public_url": entry["data"],
                 "root": "data",
-                # Where pushed data lands, as a data root too: the story shows that what arrived under "no onward
-                # transfer" cannot be offered from there (in a container, the node's data folder is a volume).
-                "roots": {"received": "/var/lib/connector/inbox" if profile == "compose" else "var/inbox"},
+                # Where pushed data lands (data.inbox below node.data_dir), as a data root too: the story shows
+                # that what arrived under "no onward transfer" cannot be offered from there.
+                "roots": {"received": "var/inbox"},
             },
         ),
         toml_out.table(

@@ -3,17 +3,21 @@ specification's schema (the one check-jsonschema ships), every party has a volum
 another party's private key (each party's folder made as its container makes it), and API keys come from secret
 files, one per node."""
 
+import asyncio
 import shlex
 import subprocess
 import sys
 import tomllib
 from pathlib import Path
 
+import pytest
 from ruamel.yaml import YAML
 
 from connector.demo import workspace
 from connector.demo.audit import crossings, held_keys
+from connector.demo.party import sign_recognition
 from connector.demo.scenario import FEDERATIONS, ORGANISATIONS
+from connector.errors import ConnectorError
 
 ROOT = Path(__file__).resolve().parents[2]
 COMPOSE = ROOT / "docker-compose.yml"
@@ -91,9 +95,32 @@ def test_the_story_acts_as_berlin_and_the_eu_authority_with_every_node_s_api_key
     assert all(secrets[f"{o.key}-api-key"]["file"].endswith(f"/{o.key}-api-key") for o in ORGANISATIONS)
 
 
-def test_each_party_made_as_its_container_makes_it_holds_its_own_keys_only(tmp_path):
-    for party in PARTIES[:2]:  # the authorities first: they publish what organisations need
+def _authorities_up(directory: Path) -> None:
+    """Both authorities' containers: each makes its folder, publishes, and signs its recognition of the other
+    once the other's trust list is out (the first one up finds none at first)."""
+    for party in PARTIES[:2]:
+        workspace.create_party(directory, party)
+    ws = workspace.derived(directory, "compose")
+    for authority in ws.data["authorities"]:
+        asyncio.run(sign_recognition(directory, ws.data, authority))
+
+
+def test_an_organisation_waits_until_both_authorities_signed_their_recognitions(tmp_path):
+    for party in PARTIES[:2]:  # the first authority made its folder before the second published its trust list
         workspace.create_party(tmp_path, party)
+    with pytest.raises(ConnectorError) as caught:
+        workspace.create_party(tmp_path, "tokyo-mobility")
+    assert caught.value.code == "demo.not_published" and "jp.recognises-eu.jwt" in caught.value.reason
+    ws = workspace.derived(tmp_path, "compose")
+    asyncio.run(sign_recognition(tmp_path, ws.data, ws.authority("jp")))  # as authority-jp's container does
+    folder = workspace.create_party(tmp_path, "tokyo-mobility")
+    trust = tomllib.loads((folder / "node.toml").read_text())["trust"]
+    named = trust["ca"] + trust["recognitions"] + [f for t in trust["lists"] for f in (t["file"], t["anchor"])]
+    assert len(trust["recognitions"]) == 2 and all((folder / name).is_file() for name in named)
+
+
+def test_each_party_made_as_its_container_makes_it_holds_its_own_keys_only(tmp_path):
+    _authorities_up(tmp_path)  # the authorities first: they publish what organisations need
     for party in PARTIES[2:]:
         workspace.create_party(tmp_path, party)
     ws = workspace.derived(tmp_path, "compose")
