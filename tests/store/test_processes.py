@@ -279,6 +279,7 @@ async def test_a_process_saved_with_the_claims_it_was_read_with_writes_no_part_a
         return counting.touching("content_blobs")
 
     assert await store.run(step, None) == []
+    assert await store.run(step, _large_claims("2030-01-01")) == []  # verified anew, equal: the same column
     got = await store.read(sql.get_negotiation, "n1")
     assert got.state is NegotiationState.AGREED and got.claims == _large_claims("2030-01-01")
 

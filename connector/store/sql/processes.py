@@ -17,8 +17,9 @@ from connector.store.sql.rows import filters, one, page, upsert
 
 # A peer's verified claims are kept with each of its processes: the bulk of them (its credentials, the same for
 # every process until they are verified anew) as a part of `content_blobs`, stored once. A process's claims seldom
-# change between its steps: the column read with them is remembered (`Tx.memo`, by process) and written again as
-# it is while the process holds the same claims, instead of serialising and compacting them at every save.
+# change between its steps: the column read or written with them is remembered (`Tx.memo`, by process) and written
+# again as it is while the process holds the same claims (or equal ones: verified anew, unchanged), instead of
+# serialising and compacting them at every save.
 
 _CLAIMS = "processes.claims"
 _CLAIMS_MAX = 4096
@@ -38,7 +39,7 @@ def _remember_claims(tx: Tx, process_id: str, claims: Any, column: str | None) -
 def _row(tx: Tx, process: Negotiation | Transfer) -> dict[str, Any]:
     """The process's row, its claims column as stored (the remembered one while they are the claims it stands for)."""
     known = tx.memo.get(_CLAIMS, {}).get(process.id)
-    if known is not None and known[0] is process.claims:
+    if known is not None and (known[0] is process.claims or known[0] == process.claims):
         row = replace(process, claims=None).to_row()
         row["claims"] = known[1]
         return row
