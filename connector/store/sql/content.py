@@ -32,7 +32,7 @@ _COMPACTED = 256
 # Parts a writer knows are stored, per table (`Tx.memo`, emptied when writes are rolled back); parts are never
 # removed, so what was stored stays stored. Forgotten all at once past this many: a miss costs one insert.
 _KNOWN = "content.stored"
-_KNOWN_MAX = 65536
+_KNOWN_MAX = 16384
 
 
 def compacted(value: Any, text: str, encode: Callable[[Any], str]) -> tuple[str, Mapping[str, str]]:

@@ -22,18 +22,21 @@ from connector.store.sql.rows import filters, one, page, upsert
 # serialising and compacting them at every save.
 
 _CLAIMS = "processes.claims"
-_CLAIMS_MAX = 4096
+_CLAIMS_MAX = 1024
 
 Process = TypeVar("Process", Negotiation, Transfer)
 
 
-def _remember_claims(tx: Tx, process_id: str, claims: Any, column: str | None) -> None:
-    if column is None:
-        return
+def _remember_claims(tx: Tx, process: Negotiation | Transfer, column: str | None) -> None:
+    """Remember the column of a process's claims while it is open (an ended one is seldom saved again, and its
+    claims, kept alive here, would only take memory)."""
     known: dict[str, tuple[Any, str]] = tx.memo.setdefault(_CLAIMS, {})
-    if len(known) >= _CLAIMS_MAX and process_id not in known:
-        known.clear()  # a miss costs one serialisation; finished processes need not linger
-    known[process_id] = (claims, column)
+    if column is None or process.is_terminal:
+        known.pop(process.id, None)
+        return
+    if len(known) >= _CLAIMS_MAX and process.id not in known:
+        known.clear()  # a miss costs one serialisation
+    known[process.id] = (process.claims, column)
 
 
 def _row(tx: Tx, process: Negotiation | Transfer) -> dict[str, Any]:
@@ -42,10 +45,10 @@ def _row(tx: Tx, process: Negotiation | Transfer) -> dict[str, Any]:
     if known is not None and (known[0] is process.claims or known[0] == process.claims):
         row = replace(process, claims=None).to_row()
         row["claims"] = known[1]
-        return row
-    row = process.to_row()
-    row["claims"] = compact_column(tx, process.claims, row["claims"])
-    _remember_claims(tx, process.id, process.claims, row["claims"])
+    else:
+        row = process.to_row()
+        row["claims"] = compact_column(tx, process.claims, row["claims"])
+    _remember_claims(tx, process, row["claims"])
     return row
 
 
@@ -55,7 +58,7 @@ def _read(tx: Tx, cls: type[Process], row: Any) -> Process:
     if stored is not None and stored[:1] != "{":
         row = {**dict(row), "claims": column_text(tx, stored)}
     process = cls.from_row(row)
-    _remember_claims(tx, process.id, process.claims, stored)
+    _remember_claims(tx, process, stored)
     return process
 
 
