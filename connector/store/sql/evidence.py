@@ -332,9 +332,13 @@ def _signature(tx: Tx, row: Any, cache: dict[str, str]) -> StoredSignature:
             text = expanded(tx, BLOBS, found, cache) if found is not None else None
         except LookupError:
             text = None
-        # A JWS whose row is gone reads as the reference itself: no signature hash can match it.
-        jws = json.loads(text) if text is not None else stored
-        row = {**dict(row), "jws": jws}
+        # A JWS whose row is gone, or was changed into anything but a JSON string, reads as the reference itself:
+        # no signature hash can match it.
+        try:
+            jws = json.loads(text) if text is not None else stored
+        except ValueError:
+            jws = stored
+        row = {**dict(row), "jws": jws if isinstance(jws, str) else stored}
     return StoredSignature.from_row(row)
 
 
