@@ -208,3 +208,78 @@ def test_the_journal_still_refuses_what_a_caller_gets_wrong(fields):
     with pytest.raises(EvidenceError):
         journal.append(conn, arguments.pop("kind"), **arguments)
     assert tables.count(conn) == 0 and journal.head.count == 0
+
+
+def _appends(journal: Journal, conn) -> list[Record]:
+    return [
+        journal.append(conn, "dsp.received", process_id="urn:p1", peer="did:web:example.com", subject={"m": 1}),
+        journal.append(conn, "policy.decided", process_id="urn:p1", data={"permitted": True}),
+        journal.append(conn, "dsp.sent", process_id="urn:p2", subject={"m": 2, "big": "x" * 3000}),
+        journal.append(conn, "state.changed", process_id="urn:p1", data={"from": None, "to": "REQUESTED"}),
+    ]
+
+
+class _Counting:
+    """A transaction handle that counts the statements inserting into the records table."""
+
+    def __init__(self, tx) -> None:
+        self.tx, self.inserts = tx, 0
+        self.dialect, self.memo = tx.dialect, tx.memo
+
+    def execute(self, sql, params=()):
+        self.inserts += sql.startswith("INSERT INTO evidence_records")
+        return self.tx.execute(sql, params)
+
+    def executemany(self, sql, seq):
+        return self.tx.executemany(sql, seq)
+
+    def savepoint(self):
+        return self.tx.savepoint()
+
+
+def test_records_appended_in_a_batch_are_those_appended_one_by_one_inserted_with_one_statement():
+    one_by_one, batched = fresh_db(), _Counting(fresh_db())
+    alone, together = Journal(Clock()), Journal(Clock())
+    for conn, journal in ((one_by_one, alone), (batched.tx, together)):
+        journal.remember_processes()
+        journal.load(conn)
+    expected = _appends(alone, one_by_one)
+    with together.batched(batched):
+        returned = _appends(together, batched)
+        assert tables.count(batched.tx) == 0  # not inserted yet
+    assert batched.inserts == 1
+    assert returned == expected == stored(batched.tx) == stored(one_by_one)
+    hashes = [r.subject_sha256 for r in expected if r.subject_sha256]
+    assert tables.subjects(batched.tx, hashes) == tables.subjects(one_by_one, hashes)
+    assert together.head == alone.head and verify_chain(stored(batched.tx)).ok
+
+
+def test_a_batch_whose_head_moved_is_made_again_from_the_committed_head():
+    conn = fresh_db()
+    stale, other = Journal(Clock()), Journal(Clock())
+    for journal in (stale, other):
+        journal.remember_processes()
+        journal.load(conn)
+    stale.append(conn, "first", process_id="urn:p1")
+    other.load(conn)
+    moved = other.append(conn, "by.other", process_id="urn:p1")
+    with stale.batched(conn):
+        stale.append(conn, "second", process_id="urn:p1")
+        stale.append(conn, "third", process_id="urn:p1")
+    records = stored(conn)
+    assert [r.kind for r in records] == ["first", "by.other", "second", "third"]
+    assert records[2].data[PROCESS_PREV] == moved.hash and records[3].data[PROCESS_PREV] == records[2].hash
+    assert verify_chain(records).ok and stale.head == tables.head(conn)
+
+
+def test_a_batch_that_fails_inserts_nothing_and_leaves_the_head_where_it_was():
+    conn, journal = fresh_db(), Journal(Clock())
+    journal.remember_processes()
+    journal.load(conn)
+    first = journal.append(conn, "first", process_id="urn:p1")
+    with pytest.raises(RuntimeError), journal.batched(conn):
+        journal.append(conn, "never", process_id="urn:p1")
+        raise RuntimeError("the step failed")
+    assert journal.head == tables.head(conn) and tables.count(conn) == 1
+    after = journal.append(conn, "after", process_id="urn:p1")
+    assert after.data[PROCESS_PREV] == first.hash and verify_chain(stored(conn)).ok

@@ -172,3 +172,20 @@ def test_changed_checkpoints_time_stamps_subjects_and_signatures_are_found(copy,
     conn.close()
     result = check()
     assert code in [p.code for p in result.problems], result.problems
+
+
+@pytest.mark.parametrize("body", ['{"forged":true}', "not json"])
+def test_a_kept_signature_changed_into_something_else_is_named_not_a_crash(copy, body):
+    _, store, check = copy
+    conn = open_store(store)
+    drop_triggers(conn)
+    conn.execute(
+        "UPDATE evidence_blobs SET body = ? WHERE sha256 = "
+        "(SELECT substr(jws, length(jws) - 63) FROM agreement_signatures WHERE role = 'provider')",
+        [body],
+    )
+    assert conn.total_changes == 1
+    conn.commit()
+    conn.close()
+    codes = [p.code for p in check().problems]
+    assert "subject.altered" in codes and "signature.unlogged" in codes, codes
