@@ -19,9 +19,11 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import atexit
 import hashlib
 import json
 import os
+import shutil
 import ssl
 import statistics
 import sys
@@ -186,6 +188,7 @@ def main() -> None:
     parser.add_argument("--concurrency", type=int, default=32)
     args = parser.parse_args()
     root = Path(tempfile.mkdtemp(prefix="bench-evidence-"))
+    atexit.register(shutil.rmtree, root, True)  # the nodes' folders go when the benchmark ends
     authority = Authority.init(root / "authority", "Bench Federation")
     trust_list = issue_trust_list(authority, root / "trust-list.jws").token
     pairs = {

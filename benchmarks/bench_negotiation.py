@@ -34,9 +34,11 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import atexit
 import contextlib
 import json
 import os
+import shutil
 import socket
 import ssl
 import statistics
@@ -346,6 +348,7 @@ def main() -> None:
     if args.store_url and args.data_space:
         parser.error("--store-url is for the two certificate-only nodes, not --data-space")
     root = Path(tempfile.mkdtemp(prefix="bench-negotiation-"))
+    atexit.register(shutil.rmtree, root, True)  # the nodes' folders go when the benchmark ends
     space = None
     if args.data_space:
         space, provider, consumer = data_space(root)

@@ -29,8 +29,10 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import atexit
 import json
 import os
+import shutil
 import ssl
 import statistics
 import subprocess
@@ -324,6 +326,7 @@ def main() -> None:
     from pgserver import PostgresServer
 
     root = Path(tempfile.mkdtemp(prefix="bench-replicas-"))
+    atexit.register(shutil.rmtree, root, True)  # the nodes' folders go when the benchmark ends
     authority = Authority.init(root / "authority", "Bench Federation")
     server = PostgresServer.start()
     results: dict[str, list[dict[str, Any]]] = {setup: [] for setup in SETUPS}

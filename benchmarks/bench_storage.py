@@ -18,7 +18,9 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import atexit
 import json
+import shutil
 import sqlite3
 import sys
 import tempfile
@@ -70,6 +72,7 @@ def main() -> None:
     parser.add_argument("--json", action="store_true", help="print the figures as JSON only")
     args = parser.parse_args()
     root = Path(tempfile.mkdtemp(prefix="bench-storage-"))
+    atexit.register(shutil.rmtree, root, True)  # the nodes' folders go when the benchmark ends
     space, provider, consumer = data_space(root)
     store = root / "data-space" / "orgs" / "tokyo-mobility" / "var" / "connector.sqlite"
     try:
