@@ -28,7 +28,7 @@ from connector.control.outcome import (
     SignAgreement,
 )
 from connector.control.pending import PendingStep, StepName
-from connector.control.ports import AgreementSigner, DataPlane, EvidenceBatch, EvidenceSink, Tx, no_evidence, unbatched
+from connector.control.ports import AgreementSigner, DataPlane, EvidenceSink, Tx, no_evidence
 from connector.control.steps import (
     NEGOTIATION,
     TRANSFER,
@@ -79,7 +79,6 @@ class StepRunner:
         message_spacing: float = 0.0,
         script: Script | None = None,
         evidence: EvidenceSink = no_evidence,
-        evidence_batch: EvidenceBatch = unbatched,  # a step's records inserted together
         dataplane: DataPlane | None = None,  # None: a node without a data plane (the plain-HTTP test profile)
         signer: AgreementSigner | None = None,  # None: agreements are not signed (no evidence log)
         clock: Callable[[], datetime] = _utcnow,
@@ -96,7 +95,6 @@ class StepRunner:
         self.message_spacing = timedelta(seconds=message_spacing) if message_spacing > 0 else None
         self.script = script
         self.evidence = evidence
-        self.evidence_batch = evidence_batch
         self.dataplane = dataplane
         self.signer = signer
         self.clock = clock
@@ -389,12 +387,7 @@ class StepRunner:
     # --- persisting -----------------------------------------------------------------------------------------
 
     def persist(self, tx: Tx, outcome: Outcome) -> Process:
-        """Write `outcome` in the transaction `tx`; returns the process as stored. Its evidence records (the step's,
-        the messages signed, the transitions) are inserted together, at the end."""
-        with self.evidence_batch(tx):
-            return self._persist(tx, outcome)
-
-    def _persist(self, tx: Tx, outcome: Outcome) -> Process:
+        """Write `outcome` in the transaction `tx`; returns the process as stored."""
         record = outcome.record
         kind = kind_of(record)
         if outcome.drop_queued:

@@ -19,7 +19,7 @@ from connector.control.decisions import Decisions
 from connector.control.engine import DeliverySettings, Engine
 from connector.control.events import Peer, Received
 from connector.control.outcome import Reply
-from connector.control.ports import AgreementSigner, DataPlane, EvidenceBatch, EvidenceSink, no_evidence, unbatched
+from connector.control.ports import AgreementSigner, DataPlane, EvidenceSink, no_evidence
 from connector.control.steps import Script, Waits
 from connector.control.timers import WaitTimers
 from connector.policy.parties import PartyNames
@@ -54,7 +54,6 @@ class ControlPlane:
         definitions: seeds.Seeds | None = None,
         dataplane: DataPlane | None = None,
         evidence: EvidenceSink = no_evidence,
-        evidence_batch: EvidenceBatch = unbatched,
         signer: AgreementSigner | None = None,
         script: Script | None = None,
         parties: PartyNames | None = None,
@@ -79,7 +78,6 @@ class ControlPlane:
             message_spacing=dsp.message_spacing,
             script=script,
             evidence=evidence,
-            evidence_batch=evidence_batch,
             dataplane=dataplane,
             signer=signer,
             http_callbacks=http_callbacks,

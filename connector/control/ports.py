@@ -10,14 +10,14 @@ from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any, Protocol
 
 from connector.errors import Problem
-from connector.evidence.recorder import EvidenceBatch, EvidenceSink, no_evidence, unbatched
+from connector.evidence.recorder import EvidenceSink, no_evidence
 
 if TYPE_CHECKING:
     from connector.records.processes import Negotiation, Transfer
 
 Tx = Any  # the store's transaction handle (see connector.store)
 
-__all__ = ["AgreementSigner", "DataPlane", "EvidenceBatch", "EvidenceSink", "Tx", "no_evidence", "unbatched"]
+__all__ = ["AgreementSigner", "DataPlane", "EvidenceSink", "Tx", "no_evidence"]
 
 
 class DataPlane(Protocol):

@@ -7,7 +7,6 @@ transaction of its own (from the event loop)."""
 from __future__ import annotations
 
 from collections.abc import Mapping
-from contextlib import AbstractContextManager, nullcontext
 from typing import Any, Protocol
 
 
@@ -28,17 +27,6 @@ class EvidenceSink(Protocol):
 
 def no_evidence(tx: Any, kind: str, **kw: Any) -> None:
     return None
-
-
-class EvidenceBatch(Protocol):
-    """A block in the caller's transaction whose records are inserted together as it ends (it must not read the
-    log meanwhile): `with batch(tx): ...`."""
-
-    def __call__(self, tx: Any) -> AbstractContextManager[None]: ...
-
-
-def unbatched(tx: Any) -> AbstractContextManager[None]:
-    return nullcontext()
 
 
 class EvidenceRecorder(Protocol):

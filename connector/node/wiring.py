@@ -42,7 +42,7 @@ from connector.duties.service import DutyService
 from connector.evidence.edge.archive import FOLDER as ARCHIVE_FOLDER
 from connector.evidence.edge.routes import EvidenceRoutes
 from connector.evidence.edge.service import NodeEvidence, signing_identity
-from connector.evidence.recorder import no_evidence, unbatched
+from connector.evidence.recorder import no_evidence
 from connector.identity import NodeIdentity, load_identity
 from connector.management.app import HealthCheck, build_management_app
 from connector.management.definition_routes import DefinitionRoutes
@@ -382,7 +382,6 @@ async def running(
             definitions=definitions,
             dataplane=dataplane,
             evidence=evidence.sink if evidence is not None else no_evidence,
-            evidence_batch=evidence.batched if evidence is not None else unbatched,
             signer=evidence.signer if evidence is not None else None,
             script=tck.TckScript() if config.tck.enabled else None,
             parties=parties,

@@ -53,13 +53,6 @@ class Tx(Protocol):
     @property
     def dialect(self) -> Dialect: ...
 
-    @property
-    def memo(self) -> dict[str, Any]:
-        """What statements remember about the database from one transaction to the next of the same writer (parts
-        known to be stored, the stored column of a value read): the store empties it whenever it rolls writes back,
-        so that it never holds what a rollback undid. A transaction of its own (a tool's, a reader's) starts empty."""
-        ...
-
     def execute(self, sql: str, params: Sequence[Any] = (), /) -> Cursor: ...
 
     def executemany(self, sql: str, seq: Iterable[Sequence[Any]], /) -> Cursor: ...

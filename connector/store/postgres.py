@@ -213,12 +213,11 @@ _CHANGES = ("INSERT", "UPDATE", "DELETE", "MERGE")
 class PostgresTx:
     """The `Tx` over a psycopg connection in a transaction the store opened."""
 
-    __slots__ = ("_conn", "wrote", "_prepare", "memo")
+    __slots__ = ("_conn", "wrote", "_prepare")
     dialect: Literal["postgresql"] = "postgresql"
 
-    def __init__(self, conn: psycopg.Connection[Any], memo: dict[str, Any] | None = None) -> None:
+    def __init__(self, conn: psycopg.Connection[Any]) -> None:
         self._conn = conn
-        self.memo: dict[str, Any] = {} if memo is None else memo
         self.wrote = False  # whether a statement changed rows (so that a rolled-back read tells the undo hooks)
         self._prepare: bool | None = None  # psycopg's choice (a statement run often is prepared), or never
 
@@ -467,7 +466,6 @@ class PostgresStore:
         self._writer: threading.Thread | None = None
         self._readers: ThreadPoolExecutor | None = None
         self._undo_hooks: list[Callable[[], None]] = []
-        self._memo: dict[str, Any] = {}  # the writer's transactions' `Tx.memo` (one writer thread)
         self._lock_guard = threading.Lock()
         self._replicas: Any = None  # connector.store.replicas.Replicas, for a node's replica
         self._at_begin: list[tuple[str, Callable[[Any], None]]] = []
@@ -606,7 +604,6 @@ class PostgresStore:
         self._undo_hooks.append(hook)
 
     def _undone(self) -> None:
-        self._memo.clear()
         for hook in self._undo_hooks:
             hook()
 
@@ -716,7 +713,7 @@ class PostgresStore:
     def _write(self, conn: psycopg.Connection[Any], group: list[Call], done: list[Call]) -> None:
         """Run `group` in the transaction open on `conn` (with the first call's savepoint when there are several),
         and end it. Each call's savepoint statements travel with the next one's, in one round trip."""
-        tx = PostgresTx(conn, self._memo)
+        tx = PostgresTx(conn)
         if len(group) == 1:
             call = group[0]
             try:

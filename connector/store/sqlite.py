@@ -80,11 +80,10 @@ class SqliteTx:
     """The `Tx` over an SQLite connection. `execute` and `executemany` are the connection's own (bound once, so
     that a statement costs no call more than it would on the connection); rows are `sqlite3.Row`s."""
 
-    __slots__ = ("execute", "executemany", "_conn", "_where", "memo")
+    __slots__ = ("execute", "executemany", "_conn", "_where")
     dialect: Literal["sqlite"] = "sqlite"
 
     def __init__(self, conn: sqlite3.Connection, where: str | None = None) -> None:
-        self.memo: dict[str, Any] = {}  # the store's one connection: kept across its transactions
         self.execute: Callable[..., sqlite3.Cursor] = conn.execute
         self.executemany: Callable[[str, Iterable[Sequence[Any]]], sqlite3.Cursor] = conn.executemany
         self._conn = conn
@@ -271,8 +270,6 @@ class SqliteStore:
         self._undo_hooks.append(hook)
 
     def _undone(self) -> None:
-        if self._tx is not None:
-            self._tx.memo.clear()
         for hook in self._undo_hooks:
             hook()
 

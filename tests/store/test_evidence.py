@@ -359,26 +359,3 @@ async def test_the_next_segment_to_archive_ends_at_a_checkpoint_old_enough_and_w
     await store.run(sql.remove_archived, archive)
     following = await store.read(next_segment, "2030-01-10")
     assert (following.first, following.prev, following.anchor.count) == (7, head["hash"], 9)
-
-
-async def test_records_inserted_together_are_each_checked_and_refused_together(store):
-    def chain(after: ChainHead, count: int) -> list[Record]:
-        out = []
-        for n in range(count):
-            out.append(next_record(after, f"2030-01-01T00:00:{n:02d}.000000Z", "x.y", "p1", None, None, {"n": n}))
-            after = out[-1].head
-        return out
-
-    await store.run(_append, 2)
-    head = await store.read(sql.head)
-    gap = chain(head, 3)
-    gap[1] = replace(gap[1], prev="c" * 64)  # the second does not follow the first
-
-    def refused_then_following(tx: Tx) -> None:
-        with pytest.raises(StoreConflict):
-            sql.insert_records_checked(tx, gap)
-        sql.insert_records_checked(tx, chain(head, 3))  # the transaction is still usable
-
-    await store.run(refused_then_following)
-    records = await store.read(lambda tx: [Record.from_json(r) for r in sql.record_rows(tx, 1)])
-    assert [r.seq for r in records] == [1, 2, 3, 4, 5] and verify_chain(records).ok

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import dataclasses
 
-import pytest
 from store.kit import agreement, at, negotiation, transfer
 
 from connector.dsp.vocabulary import NegotiationState, Role, TransferState
@@ -233,88 +232,3 @@ async def test_an_answer_is_remembered_by_peer_and_message_replaced_and_forgotte
     assert await store.run(sql.forget_responses, at(15)) == 1
     assert await store.read(sql.remembered_response, "did:web:a", "m1") is None
     assert await store.read(sql.remembered_response, "did:web:b", "m1") == (400, ["x"])
-
-
-class _Counting:
-    """A transaction handle that keeps the statements run through it."""
-
-    def __init__(self, tx: Tx) -> None:
-        self.tx = tx
-        self.statements: list[str] = []
-
-    @property
-    def dialect(self):  # type: ignore[no-untyped-def]
-        return self.tx.dialect
-
-    @property
-    def memo(self):  # type: ignore[no-untyped-def]
-        return self.tx.memo
-
-    def execute(self, sql: str, params=()):  # type: ignore[no-untyped-def]
-        self.statements.append(sql)
-        return self.tx.execute(sql, params)
-
-    def executemany(self, sql: str, seq):  # type: ignore[no-untyped-def]
-        self.statements.append(sql)
-        return self.tx.executemany(sql, seq)
-
-    def touching(self, table: str) -> list[str]:
-        return [s for s in self.statements if table in s]
-
-
-def _large_claims(verified: str) -> dict:
-    credentials = [{"sha256": f"{i:064x}", "types": ["MembershipCredential"], "issuer": "did:web:x"} for i in range(6)]
-    return {"credentials": credentials, "verifiedAt": verified}
-
-
-async def test_a_process_saved_with_the_claims_it_was_read_with_writes_no_part_again(store):
-    await store.run(sql.save_negotiation, negotiation("n1", claims=_large_claims("2030-01-01")))
-
-    def step(tx: Tx, claims: dict | None) -> list[str]:
-        counting = _Counting(tx)
-        read = sql.get_negotiation(counting, "n1")
-        assert read is not None
-        changed = dataclasses.replace(read, state=NegotiationState.AGREED, claims=claims or read.claims)
-        sql.save_negotiation(counting, changed)
-        return counting.touching("content_blobs")
-
-    assert await store.run(step, None) == []
-    assert await store.run(step, _large_claims("2030-01-01")) == []  # verified anew, equal: the same column
-    got = await store.read(sql.get_negotiation, "n1")
-    assert got.state is NegotiationState.AGREED and got.claims == _large_claims("2030-01-01")
-
-    # Claims verified anew are written (their parts are those stored already).
-    await store.run(step, _large_claims("2030-02-02"))
-    assert (await store.read(sql.get_negotiation, "n1")).claims == _large_claims("2030-02-02")
-
-
-async def test_parts_stored_by_an_earlier_transaction_are_not_inserted_again(store):
-    await store.run(sql.save_negotiation, negotiation("n1", claims=_large_claims("2030-01-01")))
-
-    def save(tx: Tx) -> list[str]:
-        counting = _Counting(tx)
-        sql.save_transfer(counting, transfer("t1", "a1", claims=_large_claims("2030-01-01")))
-        return counting.touching("content_blobs")
-
-    assert await store.run(save) == []
-    assert (await store.read(sql.get_transfer, "t1")).claims == _large_claims("2030-01-01")
-
-
-async def test_what_a_rolled_back_transaction_stored_is_stored_again(store):
-    claims = _large_claims("2030-03-03")
-    record = negotiation("n1", claims=claims)
-
-    def fails(tx: Tx) -> None:
-        sql.save_negotiation(tx, record)
-        sql.append_history(tx, "negotiation", "n1", at(1), None, "REQUESTED", "decided", None, {"why": "w" * 900})
-        raise RuntimeError("refused")
-
-    with pytest.raises(RuntimeError):
-        await store.run(fails)
-    # The same record, the same claims object: its parts and the history's are written again, not taken for stored.
-    await store.run(sql.save_negotiation, record)
-    await store.run(
-        sql.append_history, "negotiation", "n1", at(1), None, "REQUESTED", "decided", None, {"why": "w" * 900}
-    )
-    assert (await store.read(sql.get_negotiation, "n1")).claims == claims
-    assert [e.detail for e in await store.read(sql.history, "n1")] == [{"why": "w" * 900}]

@@ -33,7 +33,6 @@ import json
 import logging
 import time
 from collections.abc import Awaitable, Callable, Mapping
-from contextlib import AbstractContextManager
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -249,10 +248,6 @@ class NodeEvidence:
     ) -> None:
         """The `EvidenceSink` port the control plane's steps and the data plane append through."""
         self.append(tx, kind, process_id=process_id, peer=peer, subject=subject, data=data)
-
-    def batched(self, tx: Any) -> AbstractContextManager[None]:
-        """The `EvidenceBatch` port: the records appended in the block are inserted together as it ends."""
-        return self.journal.batched(tx)
 
     async def record(
         self,

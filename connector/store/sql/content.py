@@ -4,8 +4,7 @@ hash, and read back exactly.
 `evidence_blobs` holds the evidence log's subjects and their parts (append-only like the rest of the evidence);
 `content_blobs` the parts of large values of the node's own tables (a peer's verified claims, a decision's trace),
 whose columns then hold a compact row instead of the whole text. Parts are immutable, so the node keeps the
-`content_blobs` parts it read last in memory, and each writer the hashes it knows are stored (`Tx.memo`), so that
-a part is inserted once, not again with every value that holds it.
+`content_blobs` parts it read last in memory.
 """
 
 from __future__ import annotations
@@ -29,10 +28,6 @@ _parts: OrderedDict[str, str] = OrderedDict()
 # a peer's presentation with each of its requests, and compacting is a pure function of the text.
 _compacted: OrderedDict[tuple[Callable[[Any], str], str], tuple[str, dict[str, str]]] = OrderedDict()
 _COMPACTED = 256
-# Parts a writer knows are stored, per table (`Tx.memo`, emptied when writes are rolled back); parts are never
-# removed, so what was stored stays stored. Forgotten all at once past this many: a miss costs one insert.
-_KNOWN = "content.stored"
-_KNOWN_MAX = 16384
 
 
 def compacted(value: Any, text: str, encode: Callable[[Any], str]) -> tuple[str, Mapping[str, str]]:
@@ -50,17 +45,11 @@ def compacted(value: Any, text: str, encode: Callable[[Any], str]) -> tuple[str,
 
 
 def put_rows(tx: Tx, table: str, rows: Mapping[str, str]) -> None:
-    """Store rows by hash; a hash already stored keeps its row (and one this writer knows is stored is not sent)."""
-    if not rows:
-        return
-    known: set[tuple[str, str]] = tx.memo.setdefault(_KNOWN, set())
-    new = [item for item in rows.items() if (table, item[0]) not in known]
-    if not new:
-        return
-    tx.executemany(f"INSERT INTO {table}(sha256, body) VALUES (?, ?) ON CONFLICT (sha256) DO NOTHING", new)
-    if len(known) + len(new) > _KNOWN_MAX:
-        known.clear()
-    known.update((table, sha) for sha, _ in new)
+    """Store rows by hash; a hash already stored keeps its row."""
+    if rows:
+        tx.executemany(
+            f"INSERT INTO {table}(sha256, body) VALUES (?, ?) ON CONFLICT (sha256) DO NOTHING", list(rows.items())
+        )
 
 
 def rows_of(tx: Tx, table: str, hashes: list[str]) -> dict[str, str]:

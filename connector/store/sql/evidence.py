@@ -31,26 +31,17 @@ ARCHIVES = "evidence_archives"
 
 _RECORD_COLUMNS = "seq, at, kind, process_id, peer, subject_sha256, data, prev, hash"
 _INSERT_RECORD = f"INSERT INTO {RECORDS}({_RECORD_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)"
-_INSERT_RECORDS: dict[int, str] = {1: _INSERT_RECORD}
 
 
 # --- records ----------------------------------------------------------------------------------------------
 
 
 def insert_record(tx: Tx, record: Record) -> None:
-    insert_records(tx, [record])
-
-
-def insert_records(tx: Tx, records: list[Record]) -> None:
-    """Insert records that follow one another, in one statement (the chain's guard checks each row in turn)."""
-    sql = _INSERT_RECORDS.get(len(records))
-    if sql is None:
-        sql = _INSERT_RECORDS[len(records)] = _INSERT_RECORD + ", (?, ?, ?, ?, ?, ?, ?, ?, ?)" * (len(records) - 1)
-    params: list[Any] = []
-    for record in records:
-        # `data` is kept as plain JSON: its hash is recomputed from the parsed value, in canonical form, on reading.
-        # The record's canonical form of it is that JSON (the same text json.dumps writes for plain data).
-        params += (
+    # `data` is kept as plain JSON: its hash is recomputed from the parsed value, in canonical form, on reading.
+    # The record's canonical form of it is that JSON (the same text json.dumps writes for plain data), already made.
+    tx.execute(
+        _INSERT_RECORD,
+        [
             record.seq,
             record.at,
             record.kind,
@@ -60,24 +51,20 @@ def insert_records(tx: Tx, records: list[Record]) -> None:
             record.data_json.decode("utf-8"),
             record.prev,
             record.hash,
-        )
-    tx.execute(sql, params)
+        ],
+    )
 
 
 def insert_record_checked(tx: Tx, record: Record) -> None:
-    insert_records_checked(tx, [record])
-
-
-def insert_records_checked(tx: Tx, records: list[Record]) -> None:
-    """`insert_records`, raising StoreConflict when the chain's guard refuses one (it does not follow the one
-    before), with none of them kept and the transaction still usable. SQLite undoes a refused statement alone and
-    carries on, so a savepoint (two statements more) is needed only where a refusal spoils the transaction."""
+    """`insert_record`, raising StoreConflict when the chain's guard refuses it (the record does not follow the
+    last one), with the transaction still usable. SQLite undoes a refused statement alone and carries on, so a
+    savepoint (two statements more per record) is needed only where a refusal spoils the transaction."""
     if tx.dialect != "sqlite":
         with tx.savepoint():
-            insert_records(tx, records)
+            insert_record(tx, record)
         return
     try:
-        insert_records(tx, records)
+        insert_record(tx, record)
     except Exception as exc:  # the driver's own error, as the store's (StoreConflict for the guard's refusal)
         error = store_error(exc)
         if error is exc:
@@ -188,18 +175,9 @@ def _canonical_text(value: Any) -> str:
 def insert_subject(tx: Tx, sha256: str, body: bytes, value: Any = None) -> None:
     """Keep a subject's canonical body (`value`, when given, is the JSON value it is the canonical form of: its
     large parts are then kept once each)."""
-    insert_subjects(tx, [(sha256, body, value)])
-
-
-def insert_subjects(tx: Tx, subjects: list[tuple[str, bytes, Any]]) -> None:
-    """`insert_subject` for each (sha256, body, value), their rows and parts inserted together."""
-    rows: dict[str, str] = {}
-    for sha256, body, value in subjects:
-        text = body.decode("utf-8")
-        row, parts = (text, {}) if value is None else compacted(value, text, _canonical_text)
-        rows.update(parts)
-        rows[sha256] = row
-    put_rows(tx, BLOBS, rows)
+    text = body.decode("utf-8")
+    row, parts = (text, {}) if value is None else compacted(value, text, _canonical_text)
+    put_rows(tx, BLOBS, {**parts, sha256: row})
 
 
 def subjects(tx: Tx, hashes: list[str]) -> dict[str, str]:

@@ -5,9 +5,8 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping
-from dataclasses import replace
 from datetime import datetime
-from typing import Any, TypeVar
+from typing import Any
 
 from connector.records.columns import iso, parse_iso
 from connector.records.processes import Agreement, HistoryEntry, Negotiation, OutboxEntry, Transfer
@@ -16,58 +15,30 @@ from connector.store.sql.content import column_text, compact_column, detail_text
 from connector.store.sql.rows import filters, one, page, upsert
 
 # A peer's verified claims are kept with each of its processes: the bulk of them (its credentials, the same for
-# every process until they are verified anew) as a part of `content_blobs`, stored once. A process's claims seldom
-# change between its steps: the column read or written with them is remembered (`Tx.memo`, by process) and written
-# again as it is while the process holds the same claims (or equal ones: verified anew, unchanged), instead of
-# serialising and compacting them at every save.
-
-_CLAIMS = "processes.claims"
-_CLAIMS_MAX = 1024
-
-Process = TypeVar("Process", Negotiation, Transfer)
+# every process until they are verified anew) as a part of `content_blobs`, stored once.
 
 
-def _remember_claims(tx: Tx, process: Negotiation | Transfer, column: str | None) -> None:
-    """Remember the column of a process's claims while it is open (an ended one is seldom saved again, and its
-    claims, kept alive here, would only take memory)."""
-    known: dict[str, tuple[Any, str]] = tx.memo.setdefault(_CLAIMS, {})
-    if column is None or process.is_terminal:
-        known.pop(process.id, None)
-        return
-    if len(known) >= _CLAIMS_MAX and process.id not in known:
-        known.clear()  # a miss costs one serialisation
-    known[process.id] = (process.claims, column)
-
-
-def _row(tx: Tx, process: Negotiation | Transfer) -> dict[str, Any]:
-    """The process's row, its claims column as stored (the remembered one while they are the claims it stands for)."""
-    known = tx.memo.get(_CLAIMS, {}).get(process.id)
-    if known is not None and (known[0] is process.claims or known[0] == process.claims):
-        row = replace(process, claims=None).to_row()
-        row["claims"] = known[1]
-    else:
-        row = process.to_row()
-        row["claims"] = compact_column(tx, process.claims, row["claims"])
-    _remember_claims(tx, process, row["claims"])
+def _claims_stored(tx: Tx, row: dict[str, Any], claims: Any) -> dict[str, Any]:
+    row["claims"] = compact_column(tx, claims, row["claims"])
     return row
 
 
-def _read(tx: Tx, cls: type[Process], row: Any) -> Process:
-    """A row of negotiations or transfers as its record (the claims column expanded, whatever way it was stored)."""
+def _with_claims(tx: Tx, row: Any) -> Any:
+    """A row of negotiations or transfers with its claims column as JSON text (whatever way it was stored)."""
     stored = row["claims"]
-    if stored is not None and stored[:1] != "{":
-        row = {**dict(row), "claims": column_text(tx, stored)}
-    process = cls.from_row(row)
-    _remember_claims(tx, process, stored)
-    return process
+    if stored is None or stored[:1] == "{":
+        return row
+    plain = dict(row)
+    plain["claims"] = column_text(tx, stored)
+    return plain
 
 
 def _negotiation(tx: Tx, row: Any) -> Negotiation:
-    return _read(tx, Negotiation, row)
+    return Negotiation.from_row(_with_claims(tx, row))
 
 
 def _transfer(tx: Tx, row: Any) -> Transfer:
-    return _read(tx, Transfer, row)
+    return Transfer.from_row(_with_claims(tx, row))
 
 
 # --- negotiations and agreements --------------------------------------------------------------------------------
@@ -97,7 +68,7 @@ def find_consumer_negotiation(tx: Tx, peer_id: str, provider_pid: str) -> Negoti
 
 
 def save_negotiation(tx: Tx, negotiation: Negotiation) -> None:
-    upsert(tx, "negotiations", _row(tx, negotiation))
+    upsert(tx, "negotiations", _claims_stored(tx, negotiation.to_row(), negotiation.claims))
 
 
 def list_negotiations(
@@ -156,7 +127,7 @@ def find_provider_transfer(tx: Tx, peer_id: str, consumer_pid: str) -> Transfer 
 
 
 def save_transfer(tx: Tx, transfer: Transfer) -> None:
-    upsert(tx, "transfers", _row(tx, transfer))
+    upsert(tx, "transfers", _claims_stored(tx, transfer.to_row(), transfer.claims))
 
 
 def list_transfers(
