@@ -67,7 +67,7 @@ from psycopg.pq import TransactionStatus
 from psycopg_pool import ConnectionPool, PoolTimeout
 
 from connector.errors import ConnectorError
-from connector.store.calls import MAX_GROUP, WRITE, Call, hand_back
+from connector.store.calls import WRITE, Call, hand_back, next_group, submit
 from connector.store.coordination import SOLO
 from connector.store.errors import StoreConflict, StoreError, StoreUnavailable
 from connector.store.interface import Coordination
@@ -614,33 +614,11 @@ class PostgresStore:
         calls = self._calls
         if calls is None:
             raise ConnectorError("store.closed", f"{self.name} is not open (the node is stopping)")
-        loop = asyncio.get_running_loop()
-        call = Call(WRITE, fn, args, loop, loop.create_future())
-        calls.put(call)
-        try:
-            result: T = await call.future
-            return result
-        except asyncio.CancelledError:
-            call.cancelled = True
-            raise
+        return await submit(calls, WRITE, fn, args)
 
     def _serve(self, calls: queue.SimpleQueue[Call | None]) -> None:
         """The writer thread: take what is queued, run it in groups, hand results back; until `None` arrives."""
-        while True:
-            first = calls.get()
-            if first is None:
-                return
-            group = [first]
-            while len(group) < MAX_GROUP:
-                try:
-                    more = calls.get_nowait()
-                except queue.Empty:
-                    break
-                if more is None:
-                    calls.put(None)  # finish this group, then stop
-                    break
-                group.append(more)
-            group = [c for c in group if not c.cancelled]
+        while (group := next_group(calls)) is not None:
             if group:
                 self._group(group)
                 hand_back(group, self._translate)

@@ -16,7 +16,6 @@ or guard as StoreConflict, a busy, locked, full or failing database as StoreUnav
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import functools
 import logging
@@ -29,7 +28,7 @@ from pathlib import Path
 from typing import Any, Literal, TypeVar
 
 from connector.errors import ConnectorError
-from connector.store.calls import MAX_GROUP, RAW, READ, WRITE, Call, hand_back
+from connector.store.calls import RAW, READ, WRITE, Call, hand_back, next_group, submit
 from connector.store.coordination import SOLO, Solo
 from connector.store.errors import StoreConflict, StoreError, StoreUnavailable
 from connector.store.migrations import MIGRATIONS
@@ -279,32 +278,11 @@ class SqliteStore:
         calls = self._calls
         if calls is None:
             raise ConnectorError("store.closed", f"the store {self.path} is not open (the node is stopping)")
-        loop = asyncio.get_running_loop()
-        call = Call(mode, fn, args, loop, loop.create_future())
-        calls.put(call)
-        try:
-            return await call.future
-        except asyncio.CancelledError:
-            call.cancelled = True
-            raise
+        return await submit(calls, mode, fn, args)
 
     def _serve(self, calls: queue.SimpleQueue[Call | None]) -> None:
         """The store thread: take what is queued, run it in groups, hand results back; until `None` arrives."""
-        while True:
-            first = calls.get()
-            if first is None:
-                return
-            batch = [first]
-            while len(batch) < MAX_GROUP:
-                try:
-                    more = calls.get_nowait()
-                except queue.Empty:
-                    break
-                if more is None:
-                    calls.put(None)  # finish this batch, then stop
-                    break
-                batch.append(more)
-            batch = [c for c in batch if not c.cancelled]
+        while (batch := next_group(calls)) is not None:
             start = 0
             while start < len(batch):
                 if batch[start].mode == RAW:
