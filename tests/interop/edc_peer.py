@@ -820,15 +820,16 @@ class EdcPeer:
         neg = Negotiation(pid, body["consumerPid"], "REQUESTED", caller, body["callbackAddress"], body["offer"])
         self.negotiations[pid] = neg
         self._soon(self._agree(neg))
-        return web.json_response(self._negotiation_body(neg), status=201)
+        return web.json_response(self._process_body("ContractNegotiation", neg), status=201)
 
-    def _negotiation_body(self, neg: Negotiation) -> dict[str, Any]:
+    def _process_body(self, kind: str, process: Negotiation | Transfer) -> dict[str, Any]:
+        """A ContractNegotiation or TransferProcess answer: the two process ids and the state."""
         body = {
             "@context": [DSP_CONTEXT],
-            "@type": "ContractNegotiation",
-            "providerPid": neg.provider_pid,
-            "consumerPid": neg.consumer_pid,
-            "state": neg.state,
+            "@type": kind,
+            "providerPid": process.provider_pid,
+            "consumerPid": process.consumer_pid,
+            "state": process.state,
         }
         self._check_dsp(body, "sent")
         return body
@@ -883,7 +884,7 @@ class EdcPeer:
         except Refused:
             return web.json_response({"error": "unauthorised"}, status=404)
         neg = self.negotiations.get(request.match_info["pid"])
-        return web.json_response(self._negotiation_body(neg)) if neg else web.Response(status=404)
+        return web.json_response(self._process_body("ContractNegotiation", neg)) if neg else web.Response(status=404)
 
     async def _agreement(self, request: web.Request) -> web.Response:
         got = await self._message(request, "ContractAgreementMessage")
@@ -941,18 +942,7 @@ class EdcPeer:
         tp = Transfer(pid, body["consumerPid"], "REQUESTED", caller, body["callbackAddress"], body["agreementId"])
         self.transfers[pid] = tp
         self._soon(self._start(tp))
-        return web.json_response(self._transfer_body(tp), status=201)
-
-    def _transfer_body(self, tp: Transfer) -> dict[str, Any]:
-        body = {
-            "@context": [DSP_CONTEXT],
-            "@type": "TransferProcess",
-            "providerPid": tp.provider_pid,
-            "consumerPid": tp.consumer_pid,
-            "state": tp.state,
-        }
-        self._check_dsp(body, "sent")
-        return body
+        return web.json_response(self._process_body("TransferProcess", tp), status=201)
 
     async def _start(self, tp: Transfer) -> None:
         await asyncio.sleep(0.05)
@@ -992,7 +982,7 @@ class EdcPeer:
         except Refused:
             return web.json_response({"error": "unauthorised"}, status=404)
         tp = self.transfers.get(request.match_info["pid"])
-        return web.json_response(self._transfer_body(tp)) if tp else web.Response(status=404)
+        return web.json_response(self._process_body("TransferProcess", tp)) if tp else web.Response(status=404)
 
     async def _transfer_start(self, request: web.Request) -> web.Response:
         got = await self._message(request, "TransferStartMessage")
