@@ -24,11 +24,14 @@ def _rows(url: str, sql: str) -> list[tuple]:
         return conn.execute(sql).fetchall()  # type: ignore[arg-type]
 
 
-async def _registered(url: str, count: int, timeout: float = 30.0) -> None:
+async def _registered(url: str, replicas: list[Service], timeout: float = 30.0) -> None:
+    """Wait until each replica is registered. Their readiness says little: they share their ports, so the probe
+    of the second may be answered by the first."""
     deadline = time.monotonic() + timeout
-    while _rows(url, "SELECT count(*) FROM replicas") != [(count,)]:
-        if time.monotonic() > deadline:
-            raise AssertionError(f"not {count} replicas: {_rows(url, 'SELECT id FROM replicas')}")
+    while _rows(url, "SELECT count(*) FROM replicas") != [(len(replicas),)]:
+        if time.monotonic() > deadline or not all(r.running() for r in replicas):
+            logs = "\n".join(f"--- {r.name} (running: {r.running()})\n{r.last_lines(30)}" for r in replicas)
+            raise AssertionError(f"not {len(replicas)} replicas: {_rows(url, 'SELECT id FROM replicas')}\n{logs}")
         await asyncio.sleep(0.1)
 
 
@@ -52,7 +55,7 @@ def test_two_replicas_of_tokyo_serve_the_demo_story_and_one_killed_loses_nothing
 
     async def story() -> bool:
         await space.start()
-        await _registered(postgres_url, 2)
+        await _registered(postgres_url, [first, second])
         outcomes = await Story(ws, Console(write=write, colour=False)).run()
         return summary(outcomes, Console(write=lines.append, colour=False), 0.0)
 
