@@ -12,7 +12,9 @@ bare clients) to another, so that each figure measures one side's work, not who 
 between the series so that noise from the machine hits them alike; medians are reported (and the best, for
 reference).
 
-Four series: the bare stream; the bare client hashing and writing, from the bare server; the provider node serving
+Five series: the bare stream; the same bare server reading the file it sends with ``os.pread`` (the work the
+node does that a stream from memory does not: the honest limit of serving a file); the bare client hashing and
+writing, from the bare server; the provider node serving
 the plain bare client (a transfer and a token, nothing written, nothing hashed: the node's own cost next to the
 bare server's); and ``connector transfer``, whose rate is the data phase as the puller measures it (response
 headers to the last byte hashed and written). "End to end" adds the process start, the transfer request, the
@@ -57,6 +59,7 @@ BARE_SERVER = textwrap.dedent("""
     import asyncio, os, ssl, sys
     from aiohttp import web
     size, cert, key, ca, port = int(sys.argv[1]), sys.argv[2], sys.argv[3], sys.argv[4], int(sys.argv[5])
+    path = sys.argv[6]
     block = os.urandom(256 * 1024)
 
     async def stream(request):
@@ -71,6 +74,23 @@ BARE_SERVER = textwrap.dedent("""
         await response.write_eof()
         return response
 
+    async def from_file(request):
+        # The plainest server of a file: a fresh buffer from os.pread for each 256 KiB, on the event loop.
+        response = web.StreamResponse(headers={"Content-Type": "application/octet-stream"})
+        response.content_length = size
+        await response.prepare(request)
+        fd = os.open(path, os.O_RDONLY)
+        try:
+            offset = 0
+            while offset < size:
+                piece = os.pread(fd, 256 * 1024, offset)
+                await response.write(piece)
+                offset += len(piece)
+        finally:
+            os.close(fd)
+        await response.write_eof()
+        return response
+
     async def main():
         ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
         ctx.load_cert_chain(cert, key)
@@ -78,6 +98,7 @@ BARE_SERVER = textwrap.dedent("""
         ctx.verify_mode = ssl.CERT_REQUIRED
         app = web.Application()
         app.router.add_get("/data", stream)
+        app.router.add_get("/file", from_file)
         runner = web.AppRunner(app, access_log=None)
         await runner.setup()
         await web.TCPSite(runner, "127.0.0.1", port, ssl_context=ctx).start()
@@ -334,6 +355,7 @@ def main() -> int:
                 str(prov / "tls.key.pem"),
                 str(authority.ca_cert_path),
                 str(bport),
+                str(root / "big.bin"),
             ],
             stdout=subprocess.PIPE,
             preexec_fn=pin_to(serving_cpu),
@@ -342,7 +364,7 @@ def main() -> int:
         assert bare.stdout is not None and bare.stdout.readline().strip() == b"ready"
         cons = work / "consumer"
 
-        results: dict[str, list[dict[str, float]]] = {"node": [], "bare": [], "work": [], "serve": []}
+        results: dict[str, list[dict[str, float]]] = {"node": [], "bare": [], "work": [], "serve": [], "file": []}
         out = work / "copy.bin"
         bare_out = work / "bare-copy.bin"
         client_args = [str(cons / "tls.cert.pem"), str(cons / "tls.key.pem"), str(authority.ca_cert_path)]
@@ -363,6 +385,15 @@ def main() -> int:
                     "serverCore": size / server_cpu / 1e6,
                 }
             )
+            server_cpu = cpu_seconds(bare.pid)
+            text, rss = run_child(
+                [sys.executable, "-c", BARE_CLIENT, f"https://localhost:{bport}/file", *client_args, ""],
+                receiving_cpu,
+            )
+            server_cpu = cpu_seconds(bare.pid) - server_cpu
+            file_run = json.loads(text)
+            assert file_run["bytes"] == size, file_run
+            results["file"].append({"mbps": size / file_run["seconds"] / 1e6, "serverCore": size / server_cpu / 1e6})
             bare_out.unlink(missing_ok=True)
             text, rss = run_child(
                 [
@@ -447,6 +478,7 @@ def main() -> int:
         # Per core: bytes over the CPU each side spent on them, whatever else ran on its core meanwhile.
         core = {
             "bareServer": statistics.median(r["serverCore"] for r in results["bare"]),
+            "bareFileServer": statistics.median(r["serverCore"] for r in results["file"]),
             "providerNode": statistics.median(r["serverCore"] for r in results["serve"]),
             "bareClient": statistics.median(r["core"] for r in results["bare"]),
             "bareWorker": statistics.median(r["core"] for r in results["work"]),
@@ -455,6 +487,9 @@ def main() -> int:
         # Ratios round by round (each side against its baseline a moment apart), then their median.
         rounds = list(zip(results["bare"], results["work"], results["serve"], results["node"]))
         serving_cpu_ratio = statistics.median(s["serverCore"] / b["serverCore"] for b, _, s, _ in rounds)
+        serving_file_ratio = statistics.median(
+            s["serverCore"] / f["serverCore"] for s, f in zip(results["serve"], results["file"])
+        )
         transfer_cpu_ratio = statistics.median(n["core"] / w["core"] for _, w, _, n in rounds)
         summary = {
             "sizeBytes": size,
@@ -467,6 +502,7 @@ def main() -> int:
             "pinned": serving_cpu is not None,
             "perCoreMBps": {k: round(v) for k, v in core.items()},
             "servingCpuRatio": round(serving_cpu_ratio, 3),
+            "servingFileCpuRatio": round(serving_file_ratio, 3),
             "transferCpuRatio": round(transfer_cpu_ratio, 3),
             "nodeServingMBps": round(serve_mbps),
             "servingRatio": round(serve_mbps / bare_mbps, 3),
@@ -503,7 +539,8 @@ def main() -> int:
         print(
             "  per core (bytes over each side's own CPU, MB/s): "
             + ", ".join(f"{k} {v:.0f}" for k, v in core.items())
-            + f"; serving {summary['servingCpuRatio']:.2f} of the bare server, connector transfer "
+            + f"; serving {summary['servingCpuRatio']:.2f} of the bare server ("
+            f"{summary['servingFileCpuRatio']:.2f} of the bare server reading the same file), connector transfer "
             f"{summary['transferCpuRatio']:.2f} of the bare client doing the same work"
         )
         print(json.dumps(summary))
@@ -531,6 +568,14 @@ def main() -> int:
                     serving_cpu_ratio,
                     "",
                     SERVING_TARGET,
+                    "min",
+                    1.0,
+                ),
+                Figure(
+                    "serving path per core / bare server's reading the same file",
+                    serving_file_ratio,
+                    "",
+                    None,
                     "min",
                     1.0,
                 ),

@@ -338,3 +338,38 @@ async def test_file_content_hash_matches_the_digest_of_the_stream(data_root: Pat
         async for _ in hashing:
             pass
     assert hashing.digest().sha256 == hashlib.sha256(content).hexdigest()
+
+
+# --- read buffers used again -----------------------------------------------------------------------------------
+
+
+def test_a_read_buffer_is_handed_out_again_only_once_nobody_holds_it() -> None:
+    from connector.sources.file import _Recycled
+
+    pool = _Recycled(keep=2)
+    first = pool.take(16)
+    first_id = id(first)
+    first[:] = b"x" * 16
+    held = pool.take(16)  # `first` is still held here
+    assert held is not first
+    view = memoryview(held)
+    del first
+    again = pool.take(16)
+    assert id(again) == first_id  # let go: taken again
+    assert pool.take(16) is not held  # a memoryview still reads `held`
+    view.release()
+    assert pool.take(8) is not again and len(pool.take(8)) == 8  # other sizes are fresh buffers
+
+
+async def test_a_consumer_that_keeps_every_chunk_sees_each_as_read(data_root: Path, context: SourceContext) -> None:
+    content = os.urandom(12 * CHUNK_SIZE + 7)
+    (data_root / "kept.bin").write_bytes(content)
+    (data_root / "kept.bin").read_bytes()  # in the page cache: read on the event loop, into recycled buffers
+    stream = await _source(context, "kept.bin").open()
+    kept = [chunk async for chunk in stream]
+    views = []
+    stream = await _source(context, "kept.bin").open()
+    async for chunk in stream:
+        views.append(memoryview(chunk))
+    assert b"".join(kept) == content
+    assert b"".join(bytes(v) for v in views) == content
