@@ -114,6 +114,40 @@ async def test_the_tls_material_sees_a_change_in_a_fetched_crl_only_when_it_hold
     assert loaded.changed()
 
 
+async def test_the_same_crl_fetched_again_only_ages_the_copy_on_disk_and_a_lost_copy_is_written_again(world):
+    authority, net, clocks, keeper, material = world
+    pem = crl_pem(authority, 1)
+    net.answers = [pem]
+    keeper.sync(material)
+    await keeper.refresh()
+    path = keeper.paths()[0]
+    first = path.stat()
+    clocks.advance(61)
+    assert await keeper.refresh() is False
+    again = path.stat()
+    assert again.st_ino == first.st_ino  # not written again (no new file, no sync)
+    assert again.st_mtime == pytest.approx(clocks.now.timestamp())  # but its age is the fetch's
+    path.unlink()
+    clocks.advance(61)
+    assert await keeper.refresh() is False
+    assert path.read_bytes() == pem and keeper.paths() == (path,)
+
+
+async def test_a_new_crl_that_cannot_be_kept_on_disk_is_not_put_in_force(world):
+    authority, net, clocks, keeper, material = world
+    net.answers = [crl_pem(authority, 1)]
+    keeper.sync(material)
+    await keeper.refresh()
+    source = next(iter(keeper.sources.values()))
+    source.path.unlink()
+    source.path.mkdir()  # the copy's name taken by a folder: the new CRL cannot replace it
+    net.answers = [crl_pem(authority, 2, revoked=(42,))]
+    clocks.advance(61)
+    assert await keeper.refresh() is False
+    assert "cannot be kept" in (source.last_error or "") and source.failures == 1
+    assert source.crl is not None and 42 not in {r.serial_number for r in source.crl}
+
+
 async def test_failures_back_off_with_jitter_and_the_copy_lapses_after_the_grace_period(world, monkeypatch):
     authority, net, clocks, keeper, material = world
     monkeypatch.setattr(crls_module.random, "uniform", lambda low, high: high)  # the longest wait

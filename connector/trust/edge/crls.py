@@ -226,12 +226,21 @@ class CrlKeeper:
         if problem is not None:
             self._failed(source, f"the CRL fetched from {source.url} is refused: {problem}")
             return False
-        self.folder.mkdir(parents=True, exist_ok=True)
-        keys.write_public_file(source.path, crl.public_bytes(Encoding.PEM))
+        previous = source.crl
         now = self.clock()
         stamp = now.timestamp()
-        os.utime(source.path, (stamp, stamp))  # the file's age is the copy's age, for the next start
-        previous = source.crl
+        same = previous is not None and previous.public_bytes(Encoding.DER) == crl.public_bytes(Encoding.DER)
+        if same:  # the copy on disk is this CRL: only its age changes (no write, no sync on the event loop)
+            try:
+                os.utime(source.path, (stamp, stamp))
+            except OSError:
+                same = False  # gone from disk: written again
+        if not same:  # the TLS layer reads the copy on disk: a CRL not kept there is not in force
+            try:
+                await asyncio.to_thread(self._keep, source.path, crl.public_bytes(Encoding.PEM), stamp)
+            except OSError as exc:
+                self._failed(source, f"the CRL fetched from {source.url} cannot be kept ({exc.strerror or exc})")
+                return False
         if source.failures or source.last_error:
             log.info("CRL fetched again", extra={"authority": source.name, "after_failures": source.failures})
         source.crl, source.fetched_at = crl, now
@@ -244,6 +253,11 @@ class CrlKeeper:
             extra={"authority": source.name, "number": _number(crl), "revoked": len(crl), "url": source.url},
         )
         return True
+
+    def _keep(self, path: Path, pem: bytes, stamp: float) -> None:
+        self.folder.mkdir(parents=True, exist_ok=True)
+        keys.write_public_file(path, pem)
+        os.utime(path, (stamp, stamp))  # the file's age is the copy's age, for the next start
 
     def _failed(self, source: CrlSource, reason: str) -> None:
         source.failures += 1
