@@ -3,7 +3,9 @@ request a pull transfer, pull the data with the node's own TLS identity, have th
 
 The data lands in the node's data folder (`console/downloads/`), published only once its seal verified; the
 operator downloads it from the fetch's page. Each fetch is kept in memory (the latest `KEPT`) with its stage, so
-that its page can say where it is.
+that its page can say where it is. What no page can reach any more does not fill the disk: a fetch's folder goes
+when the fetch leaves the list (once it has ended), and folders left by an earlier run of the node go once they
+are `RETENTION` old (looked at when the first fetch of this run starts).
 """
 
 from __future__ import annotations
@@ -11,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import re
 import secrets
+import shutil
 import time
 from collections import OrderedDict
 from collections.abc import Callable, Coroutine
@@ -24,6 +27,7 @@ from connector.pull.client import Identity, Puller
 from connector.pull.link import ManagementLink
 
 KEPT = 100
+RETENTION = 7 * 24 * 3600.0  # seconds a download folder of an earlier run is kept
 WAIT = 120.0  # seconds to wait for an agreement, or for a transfer to start
 PULL = "HttpData-PULL"
 Spawn = Callable[[Coroutine[Any, Any, Any], str], Any]
@@ -42,6 +46,7 @@ class Fetch:
     received: int = 0
     total: int | None = None
     file: Path | None = None
+    folder: Path | None = None
     sha256: str | None = None
     size: int | None = None
     sealed_by: str | None = None
@@ -85,6 +90,7 @@ class Fetches:
         self.downloads = downloads
         self.spawn = spawn
         self._kept: OrderedDict[str, Fetch] = OrderedDict()
+        self._swept = False
 
     def get(self, fetch_id: str) -> Fetch | None:
         return self._kept.get(fetch_id)
@@ -113,9 +119,33 @@ class Fetches:
             fetch.stage = "transferring"
         self._kept[fetch.id] = fetch
         while len(self._kept) > KEPT:
-            self._kept.popitem(last=False)
+            _, old = self._kept.popitem(last=False)
+            if not old.running:  # (one still running removes its folder when it ends)
+                self._remove(old)
+        if not self._swept:
+            self._swept = True
+            ours = {f.folder for f in self._kept.values() if f.folder is not None}
+            self.spawn(asyncio.to_thread(self._sweep, time.time(), ours), "console-downloads-sweep")
         self.spawn(self._run(fetch), f"console-fetch-{fetch.id}")
         return fetch
+
+    def _remove(self, fetch: Fetch) -> None:
+        if fetch.folder is not None:
+            self.spawn(asyncio.to_thread(shutil.rmtree, fetch.folder, True), f"console-fetch-{fetch.id}-removal")
+
+    def _sweep(self, now: float, ours: set[Path]) -> None:
+        """Remove the download folders of earlier runs (no fetch of this run names them) once RETENTION old."""
+        try:
+            entries = list(self.downloads.iterdir())
+        except OSError:
+            return
+        for entry in entries:
+            try:
+                old = entry.is_dir() and not entry.is_symlink() and now - entry.stat().st_mtime > RETENTION
+            except OSError:
+                continue
+            if old and entry not in ours:
+                shutil.rmtree(entry, ignore_errors=True)
 
     async def _run(self, fetch: Fetch) -> None:
         try:
@@ -127,6 +157,9 @@ class Fetches:
             fetch.stage, fetch.error = "failed", f"{exc.reason} ({exc.code})"
         except OSError as exc:
             fetch.stage, fetch.error = "failed", f"the data could not be written: {exc}"
+        finally:
+            if fetch.id not in self._kept:  # left the list while it ran: nobody can download it
+                self._remove(fetch)
 
     async def _steps(self, fetch: Fetch) -> None:
         api = self.api
@@ -153,6 +186,7 @@ class Fetches:
         fetch.stage = "pulling"
         folder = self.downloads / _file_name(fetch.transfer_id.split(":")[-1])
         folder.mkdir(parents=True, exist_ok=True)
+        fetch.folder = folder
         assert self.identity is not None
         puller = Puller(
             ManagementLink(api.call),
