@@ -29,7 +29,7 @@ from aiohttp import web
 
 from connector import __version__
 from connector.config import Config, is_loopback
-from connector.console.app import console_for
+from connector.console.deferred import DeferredConsole
 from connector.control import claims_codec, seeds, tck
 from connector.control.catalog import CatalogueSettings
 from connector.control.control_plane import ControlPlane
@@ -476,7 +476,7 @@ async def running(
             ),
         ]
         if config.management.console:
-            console = console_for(config, lambda: node.listeners["management"].port, tasks.spawn)
+            console = DeferredConsole(config, lambda: node.listeners["management"].port, tasks.spawn)
             groups.append(console.group())
             stack.push_async_callback(console.close)
         if duties is not None:
