@@ -23,7 +23,7 @@ from collections.abc import AsyncIterator, Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from types import MappingProxyType
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from aiohttp import web
 
@@ -68,7 +68,6 @@ from connector.store.interface import Store
 from connector.tasks import Tasks
 from connector.telemetry import NO_TELEMETRY, Telemetry, Tracer
 from connector.trust.edge import routes as trust_routes
-from connector.trust.edge.authenticator import DcpAuthenticator
 from connector.trust.edge.crls import CrlKeeper
 from connector.trust.edge.fetching import Fetcher
 from connector.trust.edge.freshness import Freshness
@@ -85,6 +84,9 @@ from connector.web.openapi import RouteGroup
 from connector.web.outgoing import OutgoingHttp
 from connector.web.peer_client import PeerClient
 from connector.web.tls import PeerTls, server_only_context
+
+if TYPE_CHECKING:
+    from connector.trust.edge.authenticator import DcpAuthenticator
 
 log = logging.getLogger("connector.node")
 
@@ -277,6 +279,8 @@ async def running(
         if config.tck.enabled:
             authenticator = StaticTokenAuthenticator(config.tck.authorization, config.tck.participant)
         elif verifying:
+            from connector.trust.edge.authenticator import DcpAuthenticator  # the verifier's modules: only with lists
+
             assert holder is not None
             dcp = DcpAuthenticator(
                 config.trust, store, keeper, fetcher, holder, replay, clock, records, evidence or _NO_RECORDER
