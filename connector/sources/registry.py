@@ -61,10 +61,10 @@ def built_in(name: str, module: str) -> SourceKind:
     of that kind is first checked, so that a node loads only the kinds its assets use."""
 
     def validate(config: Mapping[str, Any]) -> list[Problem]:
-        return importlib.import_module(module).validate_source_config(config)  # type: ignore[no-any-return]
+        return importlib.import_module(module).validate_source_config(config)
 
     def build(config: Mapping[str, Any], context: SourceContext) -> Source:
-        return importlib.import_module(module).build_source(config, context)  # type: ignore[no-any-return]
+        return importlib.import_module(module).build_source(config, context)
 
     return SourceKind(name, validate, build)
 
