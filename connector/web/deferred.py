@@ -14,7 +14,7 @@ from typing import Any
 
 from aiohttp import web
 from aiohttp.abc import AbstractRouter
-from aiohttp.web_urldispatcher import AbstractResource, AbstractRoute, UrlDispatcher
+from aiohttp.web_urldispatcher import AbstractResource, AbstractRoute, UrlDispatcher, _InfoDict
 from yarl import URL
 
 
@@ -85,8 +85,8 @@ class _Deferred(AbstractResource):
     def add_prefix(self, prefix: str) -> None:
         raise NotImplementedError("deferred routes belong to the application they were added to")
 
-    def get_info(self) -> dict[str, Any]:
-        return {"prefix": self._routes.prefix, "paths": self._routes.paths, "made": self._routes.made}
+    def get_info(self) -> _InfoDict:
+        return {"prefix": self._routes.prefix}
 
     def raw_match(self, path: str) -> bool:
         return False
