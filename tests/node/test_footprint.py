@@ -71,6 +71,7 @@ PARTS_ON_FIRST_USE = {
     "connector.pull.atomic_file": "the first data pushed to this node, or a pulled transfer's access asked for",
     "connector.cli.pki": "a command line naming another command than `serve`",
     "jwt": "the first signature made or checked",
+    "prometheus_client": "the first scrape of /metrics",
 }
 
 # Run as `python -m connector serve` runs it; once ready, note what is loaded, ask for a console page and the API
@@ -92,8 +93,11 @@ def watch():
     document = urllib.request.Request(base + "/v1/openapi.json", headers={"X-Api-Key": key})
     with urllib.request.urlopen(document, timeout=10) as answer:
         paths = sorted(json.load(answer)["paths"])
+    scrape = urllib.request.Request(base + "/metrics", headers={"X-Api-Key": key})
+    with urllib.request.urlopen(scrape, timeout=10) as answer:
+        types = [line.split()[2] for line in answer.read().decode().splitlines() if line.startswith("# TYPE")]
     with open(out, "w") as f:
-        json.dump({"idle": idle, "used": sorted(sys.modules), "login": login, "paths": paths}, f)
+        json.dump({"idle": idle, "used": sorted(sys.modules), "login": login, "paths": paths, "types": types}, f)
     os.kill(os.getpid(), signal.SIGTERM)
 threading.Thread(target=watch, daemon=True).start()
 sys.argv = ["connector", "serve", "--config", config]
@@ -121,7 +125,12 @@ def test_an_idle_node_loads_none_of_its_parts_that_wait_for_first_use_and_they_w
     loaded = [name for name in PARTS_ON_FIRST_USE if name in seen["idle"]]
     assert loaded == [], {name: PARTS_ON_FIRST_USE[name] for name in loaded}
     assert "connector.node.wiring" in seen["idle"]  # the probe looked at a started node
-    # First use: the console's sign-in page and the whole API document, as before.
+    # First use: the console's sign-in page, the whole API document and the metrics, as before.
     assert seen["login"] == [200, True]
     assert "connector.console.app" in seen["used"] and "connector.management.openapi" in seen["used"]
     assert {"/v1/assets", "/v1/negotiations", "/v1/openapi.json", "/v1/evidence/check"} <= set(seen["paths"])
+    # The metrics: the node's own series, the process's, then what is read at each scrape.
+    types = seen["types"]
+    assert types[:2] == ["connector_info", "connector_refusals_total"], types
+    assert types.index("connector_store_errors_total") < types.index("process_resident_memory_bytes")
+    assert types.index("process_resident_memory_bytes") < types.index("connector_negotiations")
