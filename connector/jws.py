@@ -14,27 +14,37 @@ own signatures (seals, agreement signatures, checkpoints), which are never anyth
 
 from __future__ import annotations
 
+import functools
 import json
 from collections.abc import Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from cryptography.hazmat.primitives.asymmetric import ec, ed25519, rsa
-from jwt.algorithms import ECAlgorithm, OKPAlgorithm, RSAAlgorithm, RSAPSSAlgorithm
 
 from connector.canonical import b64url, b64url_decode
 from connector.errors import ConnectorError
 from connector.keys import MIN_RSA_BITS, PrivateKey, VerifyingKey
 
+if TYPE_CHECKING:
+    from jwt.algorithms import ECAlgorithm, OKPAlgorithm, RSAAlgorithm
+
 ALGORITHM = "ES256"  # what this node signs with
-# What this node verifies, and the PyJWT implementation of each (immutable, shared by every check).
-_IMPLEMENTATIONS: Mapping[str, ECAlgorithm | OKPAlgorithm | RSAAlgorithm] = {
-    "ES256": ECAlgorithm(ECAlgorithm.SHA256),
-    "ES384": ECAlgorithm(ECAlgorithm.SHA384),
-    "EdDSA": OKPAlgorithm(),
-    "RS256": RSAAlgorithm(RSAAlgorithm.SHA256),
-    "PS256": RSAPSSAlgorithm(RSAPSSAlgorithm.SHA256),
-}
-ALGORITHMS = frozenset(_IMPLEMENTATIONS)
+ALGORITHMS = frozenset({"ES256", "ES384", "EdDSA", "RS256", "PS256"})  # what this node verifies
+
+
+@functools.cache
+def _implementations() -> Mapping[str, ECAlgorithm | OKPAlgorithm | RSAAlgorithm]:
+    """The PyJWT implementation of each algorithm in ALGORITHMS (immutable, shared by every check; PyJWT is loaded
+    with the first signature made or checked)."""
+    from jwt.algorithms import ECAlgorithm, OKPAlgorithm, RSAAlgorithm, RSAPSSAlgorithm
+
+    return {
+        "ES256": ECAlgorithm(ECAlgorithm.SHA256),
+        "ES384": ECAlgorithm(ECAlgorithm.SHA384),
+        "EdDSA": OKPAlgorithm(),
+        "RS256": RSAAlgorithm(RSAAlgorithm.SHA256),
+        "PS256": RSAPSSAlgorithm(RSAPSSAlgorithm.SHA256),
+    }
 
 
 class JwsError(ConnectorError):
@@ -59,7 +69,7 @@ def algorithms_for(key: object) -> tuple[str, ...]:
 def _sign_raw(key: PrivateKey, signing_input: bytes) -> bytes:
     if not isinstance(key, ec.EllipticCurvePrivateKey) or not isinstance(key.curve, ec.SECP256R1):
         raise JwsError("jws.key_unsupported", "this node signs with P-256 keys only")
-    return _IMPLEMENTATIONS[ALGORITHM].sign(signing_input, key)  # type: ignore[arg-type]
+    return _implementations()[ALGORITHM].sign(signing_input, key)  # type: ignore[arg-type]
 
 
 def sign_compact(key: PrivateKey, payload: bytes, header: dict[str, Any] | None = None) -> str:
@@ -119,7 +129,7 @@ def verify_signing_input(key: VerifyingKey, signing_input: bytes, signature: byt
         raise JwsError(
             "jws.algorithm", f"algorithm {str(algorithm)[:20]!r} is not one this key signs with ({', '.join(allowed)})"
         )
-    if not _IMPLEMENTATIONS[algorithm].verify(signing_input, key, signature):  # type: ignore[arg-type]
+    if not _implementations()[algorithm].verify(signing_input, key, signature):  # type: ignore[arg-type]
         raise JwsError("jws.signature", "signature does not verify with the expected key")
 
 

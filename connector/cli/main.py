@@ -1,35 +1,20 @@
 """Entry point of the `connector` command (also `python -m connector`).
 
-Building the parser imports only the command modules' parser definitions; each command imports what it needs
-(aiohttp, cryptography, the node) when it runs, so that `--version`, `--help` and mistakes answer at once.
+Building the parser imports only the command modules' parser definitions (only the named command's module when the
+command line names one); each command imports what it needs (aiohttp, cryptography, the node) when it runs, so that
+`--version`, `--help` and mistakes answer at once.
 """
 
 from __future__ import annotations
 
 import argparse
+import importlib
 import os
 import sys
 from collections.abc import Sequence
+from typing import Any
 
 from connector import __version__
-from connector.cli import (
-    archive,
-    authority,
-    completion,
-    configuration,
-    credentials,
-    definitions,
-    demo,
-    duties,
-    evidence,
-    explain,
-    health,
-    pki,
-    processes,
-    serve,
-    store,
-    transfer,
-)
 from connector.cli.base import (
     EXIT_OK,
     EXIT_STATUSES,
@@ -43,27 +28,35 @@ from connector.cli.base import (
 )
 from connector.errors import ConnectorError
 
-COMMANDS = (
-    pki,
-    authority,
-    configuration,
-    serve,
-    health,
-    processes,
-    definitions,
-    credentials,
-    transfer,
-    duties,
-    evidence,
-    explain,
-    completion,
-    store,
-    archive,
-    demo,
-)
+# The command modules, in the order `--help` lists their commands, each with the commands it registers. A command
+# line naming one of them loads only its module (the node a `serve` starts does not hold every command's parser).
+COMMANDS: dict[str, tuple[str, ...]] = {
+    "pki": ("pki",),
+    "authority": ("authority",),
+    "configuration": ("config",),
+    "serve": ("serve",),
+    "health": ("health",),
+    "processes": ("catalog", "negotiate", "negotiations", "agreements", "transfers"),
+    "definitions": ("assets", "policies", "offers"),
+    "credentials": ("credentials",),
+    "transfer": ("transfer", "fetch"),
+    "duties": ("duties", "received"),
+    "evidence": ("evidence",),
+    "explain": ("explain",),
+    "completion": ("completion",),
+    "store": ("store",),
+    "archive": ("export", "import"),
+    "demo": ("demo",),
+}
 
 
-def build_parser() -> Parser:
+def command_module(name: str) -> Any:
+    return importlib.import_module(f"connector.cli.{name}")
+
+
+def build_parser(argv: Sequence[str] = ()) -> Parser:
+    """The command line's parser: with every command, or only the one `argv` names first (whose parsing, help and
+    mistakes are the same either way)."""
     parser = Parser(
         prog="connector",
         description="A federated data-connector node (Dataspace Protocol 2025-1).",
@@ -72,8 +65,9 @@ def build_parser() -> Parser:
     )
     parser.add_argument("--version", action="version", version=f"connector {__version__}")
     sub = subcommands(parser, "command")
-    for module in COMMANDS:
-        module.register(sub)
+    named = [module for module, commands in COMMANDS.items() if argv and argv[0] in commands]
+    for module in named or COMMANDS:
+        command_module(module).register(sub)
     return parser
 
 
@@ -82,7 +76,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     as_json = wants_json(argv)
     try:
         try:
-            args = build_parser().parse_args(argv)
+            args = build_parser(argv).parse_args(argv)
             status = int(args.func(args) or 0)
             sys.stdout.flush()  # here, where a reader that went away is noticed, not at the interpreter's exit
             return status

@@ -15,12 +15,12 @@ from urllib.parse import urlencode
 from aiohttp import web
 from multidict import MultiDictProxy
 
+from connector.console.deferred import PREFIX
 from connector.console.rendering import CONTEXT, Templates, secure_headers, see_other
 from connector.console.sessions import COOKIE, Session, Sessions, same_token
 from connector.web.middleware import own_authentication
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
-PREFIX = "/console"
 HOME = PREFIX + "/"
 SESSION_ID = web.RequestKey("console_session_id", str)
 FORM = web.RequestKey("console_form", MultiDictProxy)

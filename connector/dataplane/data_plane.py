@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import functools
 import logging
 import secrets
 from collections.abc import Callable
@@ -97,7 +98,6 @@ class DataPlane:
         meter: Meter = NO_METER,
         coordination: Coordination = SOLO,
     ) -> None:
-        from connector.dataplane.consumer import ConsumerSide
         from connector.dataplane.provider import ProviderSide
 
         self.settings = settings
@@ -126,7 +126,6 @@ class DataPlane:
         self.backend: aiohttp.ClientSession | None = None  # for the provider's own HTTP back ends
         self.context = SourceContext()
         self.provider: ProviderSide = ProviderSide(self)
-        self.consumer: ConsumerSide = ConsumerSide(self)
         self._pushes_wanted: set[str] = set()  # provider push flows started in a transaction not yet seen STARTED
         self.coordination = coordination
         coordination.on("process", self._changed_elsewhere)
@@ -163,6 +162,17 @@ class DataPlane:
         )
         self.inbox.mkdir(parents=True, exist_ok=True)
 
+    @functools.cached_property
+    def consumer(self) -> ConsumerSide:
+        """The consumer's side, made when first needed (data pushed to us, a pulled transfer's access or seal asked
+        for); until then it holds nothing to stop or forget."""
+        from connector.dataplane.consumer import ConsumerSide
+
+        return ConsumerSide(self)
+
+    def _consumer_made(self) -> bool:
+        return "consumer" in vars(self)
+
     async def after_listening(self) -> None:
         await self.provider.resume_pushes()
         self.tasks.spawn(self.watch.run(), "data-standing")
@@ -170,7 +180,8 @@ class DataPlane:
     async def close(self) -> None:
         self.streams.halt_all("the node is stopping")
         await self.provider.stop()
-        await self.consumer.stop()
+        if self._consumer_made():
+            await self.consumer.stop()
         if self.backend is not None:
             await self.backend.close()
         if self.pool is not None:
@@ -313,7 +324,8 @@ class DataPlane:
         ended = state in (str(TransferState.TERMINATED), str(TransferState.COMPLETED))
         if ended:
             self.provider.forget(transfer_id)
-        self.consumer.forget(transfer_id, discard=state == str(TransferState.TERMINATED))
+        if self._consumer_made():
+            self.consumer.forget(transfer_id, discard=state == str(TransferState.TERMINATED))
 
     def completed_by_peer(self, db: Tx, tp: Transfer) -> dict[str, Any]:
         """The peer reported completion: what the data plane can say about it, for the history."""

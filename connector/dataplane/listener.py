@@ -98,13 +98,21 @@ def build_data_app(plane: DataPlane) -> web.Application:
         client_max_size=plane.limits.max_message_bytes,
         handler_args={"read_bufsize": READ_BUFFER},
     )
+
+    # The consumer's side is made with the first push received.
+    async def receive_push(request: web.Request) -> web.StreamResponse:
+        return await plane.consumer.receive_push(request)
+
+    async def receive_push_seal(request: web.Request) -> web.StreamResponse:
+        return await plane.consumer.receive_push_seal(request)
+
     app.add_routes(
         [
             web.get("/data/{transfer}", plane.provider.pull, allow_head=False),
             web.get("/data/{transfer}/seal", plane.provider.seal, allow_head=False),
             web.post("/data/{transfer}/token", plane.provider.refresh),
-            web.post("/push/{transfer}", plane.consumer.receive_push),
-            web.post("/push/{transfer}/seal", plane.consumer.receive_push_seal),
+            web.post("/push/{transfer}", receive_push),
+            web.post("/push/{transfer}/seal", receive_push_seal),
         ]
     )
     app.router.add_route("*", "/{tail:.*}", _not_found)

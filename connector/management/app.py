@@ -17,13 +17,12 @@ from aiohttp import web
 from connector import __version__
 from connector.config import LimitsSection
 from connector.errors import Problem
-from connector.management.openapi import SECTION
 from connector.trust.edge.freshness import Freshness
 from connector.web.cors import cors
 from connector.web.inputs import LIMITS
 from connector.web.limits import request_limits
 from connector.web.middleware import api_key_auth, request_context
-from connector.web.openapi import RouteGroup, serving
+from connector.web.openapi import ApiSection, RouteGroup, serving
 from connector.web.problems import from_problem, problem_middleware
 
 
@@ -131,6 +130,13 @@ class Probes:
         )
 
 
+def _own_section() -> ApiSection:
+    """The management API's own description, loaded with the first request for the document."""
+    from connector.management.openapi import SECTION
+
+    return SECTION
+
+
 def build_management_app(
     api_key: str,
     status: NodeStatus,
@@ -151,7 +157,8 @@ def build_management_app(
     )
     app[LIMITS] = limits
     every = [Probes(status).group(), *groups]
-    every.append(serving([SECTION, *(g.api for g in every)]))
+    sections = [g.api for g in every]
+    every.append(serving(lambda: [_own_section(), *sections]))
     for group in every:
         app.add_routes(group.routes)
     return app

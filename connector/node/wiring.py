@@ -3,7 +3,11 @@
 Every part is constructed complete, with what it needs as explicit arguments (ports where a part must not know
 another's type): store, TLS and trust material, identity, outgoing HTTP, the trust service (holder, verifier),
 evidence, the control plane, the data plane, and the three listeners' applications. Nothing else imports all of
-them, and no part configures another.
+them, and no part configures another. What a configuration does not use yet waits for its first use, so that an
+idle node holds only what it runs: the console is made with the first request for one of its pages, the DCP
+verifier's modules are loaded only with `[[trust.lists]]`, and within the parts the metrics library, the API
+document, the consumer's side of the data plane, the kinds of data source and the evidence export load when first
+asked for (tests/node/test_footprint.py names them).
 
 Lifetimes are entered in start-up order on one exit stack and left in reverse. A stop first stops taking new
 work (readiness fails, new DSP requests are answered 503 with Retry-After) and gives the steps and deliveries
@@ -23,13 +27,13 @@ from collections.abc import AsyncIterator, Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from types import MappingProxyType
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from aiohttp import web
 
 from connector import __version__
 from connector.config import Config, is_loopback
-from connector.console.app import console_for
+from connector.console.deferred import DeferredConsole
 from connector.control import claims_codec, seeds, tck
 from connector.control.catalog import CatalogueSettings
 from connector.control.control_plane import ControlPlane
@@ -68,7 +72,6 @@ from connector.store.interface import Store
 from connector.tasks import Tasks
 from connector.telemetry import NO_TELEMETRY, Telemetry, Tracer
 from connector.trust.edge import routes as trust_routes
-from connector.trust.edge.authenticator import DcpAuthenticator
 from connector.trust.edge.crls import CrlKeeper
 from connector.trust.edge.fetching import Fetcher
 from connector.trust.edge.freshness import Freshness
@@ -85,6 +88,9 @@ from connector.web.openapi import RouteGroup
 from connector.web.outgoing import OutgoingHttp
 from connector.web.peer_client import PeerClient
 from connector.web.tls import PeerTls, server_only_context
+
+if TYPE_CHECKING:
+    from connector.trust.edge.authenticator import DcpAuthenticator
 
 log = logging.getLogger("connector.node")
 
@@ -277,6 +283,8 @@ async def running(
         if config.tck.enabled:
             authenticator = StaticTokenAuthenticator(config.tck.authorization, config.tck.participant)
         elif verifying:
+            from connector.trust.edge.authenticator import DcpAuthenticator  # the verifier's modules: only with lists
+
             assert holder is not None
             dcp = DcpAuthenticator(
                 config.trust, store, keeper, fetcher, holder, replay, clock, records, evidence or _NO_RECORDER
@@ -476,7 +484,7 @@ async def running(
             ),
         ]
         if config.management.console:
-            console = console_for(config, lambda: node.listeners["management"].port, tasks.spawn)
+            console = DeferredConsole(config, lambda: node.listeners["management"].port, tasks.spawn)
             groups.append(console.group())
             stack.push_async_callback(console.close)
         if duties is not None:

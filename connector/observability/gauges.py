@@ -10,13 +10,15 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-
-from prometheus_client.core import GaugeMetricFamily, Metric
+from typing import TYPE_CHECKING
 
 from connector.observability.metrics import OTHER, PeerLabels
 from connector.store.interface import Store, Tx
 from connector.store.sql.gauges import OutboxDepth, ProcessCount, outbox_depth, process_counts
 from connector.trust.edge.service import Expiry
+
+if TYPE_CHECKING:
+    from prometheus_client.core import Metric
 
 
 @dataclass(frozen=True)
@@ -51,6 +53,8 @@ class Gauges:
         self.last = Snapshot(processes, outbox, tuple(self.material()), self.clock())
 
     def collect(self) -> Iterator[Metric]:
+        from prometheus_client.core import GaugeMetricFamily  # loaded with the first scrape
+
         snap = self.last
         labels = ["role", "state", "peer"]
         families = {

@@ -7,7 +7,6 @@ that cannot send headers (then keep the management listener on a private network
 from __future__ import annotations
 
 from aiohttp import web
-from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from connector.observability.gauges import Gauges
 from connector.observability.metrics import NodeMetrics
@@ -21,9 +20,11 @@ class MetricsRoutes:
     def __init__(self, metrics: NodeMetrics, gauges: Gauges) -> None:
         self.metrics = metrics
         self.gauges = gauges
-        metrics.registry.register(gauges)
+        metrics.also(gauges)
 
     async def scrape(self, request: web.Request) -> web.Response:
+        from prometheus_client import CONTENT_TYPE_LATEST, generate_latest  # loaded with the first scrape
+
         await self.gauges.refresh()
         body = generate_latest(self.metrics.registry)
         return web.Response(body=body, headers={"Content-Type": CONTENT_TYPE_LATEST})

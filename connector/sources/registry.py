@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
+import importlib
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
 from connector.errors import Problem
-from connector.sources import file, http, sql
 from connector.sources.base import Source, SourceContext, SourceError
 
 
@@ -56,12 +56,25 @@ class SourceRegistry:
         return self._kinds[config["type"]].build(config, context)
 
 
+def built_in(name: str, module: str) -> SourceKind:
+    """A kind whose module (with its `validate_source_config` and `build_source`) is imported when a data address
+    of that kind is first checked, so that a node loads only the kinds its assets use."""
+
+    def validate(config: Mapping[str, Any]) -> list[Problem]:
+        return importlib.import_module(module).validate_source_config(config)
+
+    def build(config: Mapping[str, Any], context: SourceContext) -> Source:
+        return importlib.import_module(module).build_source(config, context)
+
+    return SourceKind(name, validate, build)
+
+
 def default_registry() -> SourceRegistry:
     return SourceRegistry(
         [
-            SourceKind(file.KIND, file.validate_source_config, file.build_source),
-            SourceKind(http.KIND, http.validate_source_config, http.build_source),
-            SourceKind(sql.KIND, sql.validate_source_config, sql.build_source),
+            built_in("file", "connector.sources.file"),
+            built_in("http", "connector.sources.http"),
+            built_in("sql", "connector.sources.sql"),
         ]
     )
 

@@ -36,6 +36,7 @@ from datetime import datetime, timedelta
 
 from connector.errors import ConnectorError
 from connector.trust.claims import RecognitionStep, VerifiedClaims, VerifiedCredential
+from connector.trust.outcomes import NeedStatusLists, Refusal
 from connector.trust.status_list import (
     Freshness,
     StatusList,
@@ -46,7 +47,6 @@ from connector.trust.status_list import (
 )
 from connector.trust.times import require_aware
 from connector.trust.trust_list import TrustStore
-from connector.trust.verifier import NeedStatusLists, Refusal
 
 _GENERIC = "VerifiableCredential"
 

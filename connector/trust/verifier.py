@@ -52,10 +52,12 @@ from types import MappingProxyType
 from typing import Any
 from urllib.parse import urlsplit
 
-from connector.errors import ConnectorError, Problem
+from connector.errors import ConnectorError
 from connector.trust.claims import RecognisedCredential, VerifiedClaims
 from connector.trust.credentials import CheckedCredential, StatusEntry, verify_credential
 from connector.trust.did import DidDocument, parse_did, parse_did_document, verify_key_certificate
+from connector.trust.outcomes import NeedStatusLists as NeedStatusLists
+from connector.trust.outcomes import Refusal as Refusal
 from connector.trust.presentations import (
     PresentationQueryMessage,
     parse_presentation_response,
@@ -154,31 +156,8 @@ class NeedPresentation:
 
 
 @dataclass(frozen=True)
-class NeedStatusLists:
-    """Status lists still to fetch; for URLs in `refetch` a cached copy must not be offered again."""
-
-    urls: tuple[str, ...]
-    refetch: frozenset[str] = frozenset()
-
-
-@dataclass(frozen=True)
 class Verified:
     claims: VerifiedClaims
-
-
-@dataclass(frozen=True)
-class Refusal:
-    problem: Problem
-    peer: str | None
-    step: str
-
-    @property
-    def code(self) -> str:
-        return self.problem.code
-
-    @property
-    def reason(self) -> str:
-        return self.problem.reason
 
 
 Step = NeedDidDocument | NeedPresentation | NeedStatusLists | Verified | Refusal

@@ -6,7 +6,7 @@ joins the sections of the routes it serves into one document, so that descriptio
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -190,7 +190,7 @@ class ApiSection:
 class RouteGroup:
     """Management routes served together, with their description."""
 
-    routes: Sequence[web.RouteDef]
+    routes: Sequence[web.AbstractRouteDef]
     api: ApiSection = ApiSection()
 
 
@@ -219,8 +219,8 @@ def document(sections: Sequence[ApiSection]) -> dict[str, Any]:
     }
 
 
-def serving(sections: Sequence[ApiSection]) -> RouteGroup:
-    """`GET /v1/openapi.json`: the document of `sections` and of itself."""
+def serving(sections: Callable[[], Sequence[ApiSection]]) -> RouteGroup:
+    """`GET /v1/openapi.json`: the document of `sections()` (gathered at the first request) and of itself."""
     own = ApiSection(
         paths={
             "/v1/openapi.json": {
@@ -234,9 +234,11 @@ def serving(sections: Sequence[ApiSection]) -> RouteGroup:
             }
         }
     )
-    body = document([*sections, own])
+    made: list[dict[str, Any]] = []
 
     async def serve(request: web.Request) -> web.Response:
-        return web.json_response(body)
+        if not made:
+            made.append(document([*sections(), own]))
+        return web.json_response(made[0])
 
     return RouteGroup([web.get("/v1/openapi.json", serve)], own)

@@ -4,6 +4,7 @@ Measured by what the interpreter imported (`-X importtime` names every module it
 so that the test holds on a busy machine.
 """
 
+import json
 import subprocess
 import sys
 
@@ -55,3 +56,51 @@ def test_the_measure_sees_heavy_modules_where_they_are_used(tmp_path):
     # The same measure on a command that does need the configuration: it must see it loaded.
     names = imported("negotiations", "--config", str(tmp_path / "none.toml"))
     assert "connector.config" in names
+
+
+def test_the_table_of_commands_names_what_each_module_registers():
+    from connector.cli.base import Parser, subcommands
+    from connector.cli.main import COMMANDS, command_module
+
+    for module, commands in COMMANDS.items():
+        sub = subcommands(Parser(prog="connector"), "command")
+        command_module(module).register(sub)
+        assert tuple(sub.choices) == commands, module
+
+
+def commands_loaded(*args: str) -> list[str]:
+    """The command modules `connector ARGS` loaded."""
+    probe = (
+        "import contextlib, io, json, sys; from connector.cli.main import COMMANDS, main\n"
+        "with contextlib.redirect_stdout(io.StringIO()), contextlib.suppress(SystemExit):\n"
+        f"    main({list(args)!r})\n"
+        "print(json.dumps(sorted(m for m in COMMANDS if 'connector.cli.' + m in sys.modules)))"
+    )
+    result = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, timeout=60)
+    return json.loads(result.stdout)
+
+
+def test_a_command_loads_only_its_own_module_of_commands():
+    assert commands_loaded("serve", "--help") == ["serve"]
+    assert commands_loaded("export", "--help") == ["archive"]
+    assert commands_loaded("--help") == sorted(COMMAND_MODULES)  # the whole table when none is named
+
+
+COMMAND_MODULES = (
+    "pki",
+    "authority",
+    "configuration",
+    "serve",
+    "health",
+    "processes",
+    "definitions",
+    "credentials",
+    "transfer",
+    "duties",
+    "evidence",
+    "explain",
+    "completion",
+    "store",
+    "archive",
+    "demo",
+)

@@ -149,3 +149,46 @@ def test_the_process_gauges_are_read_from_an_index_alone(tmp_path):
             assert f"USING COVERING INDEX {table}_by_state" in plan and "TEMP B-TREE" not in plan, plan
     finally:
         conn.close()
+
+
+def test_the_series_render_as_the_library_s_own_counters_and_histograms_would():
+    from prometheus_client import CollectorRegistry, Counter, Histogram, disable_created_metrics
+
+    from connector.observability.metrics import STORE_BUCKETS
+
+    disable_created_metrics()
+    metrics = NodeMetrics("did:web:me")
+    library = CollectorRegistry()
+    store = Histogram(
+        "connector_store_transaction_seconds",
+        "Time of a store transaction as its caller waits for it (queueing and commit included), by operation",
+        ["operation"],
+        buckets=STORE_BUCKETS,
+        registry=library,
+    )
+    retries = Counter(
+        "connector_delivery_retries",
+        "Outgoing DSP messages sent again because the peer was unreachable or answered 5xx (the log says which)",
+        registry=library,
+    )
+    for operation in ("write", "read"):
+        store.labels(operation)
+    # Amounts on the bounds, between them, below the first and beyond the last.
+    for operation, seconds in [("write", 0.0001), ("read", 0.0003), ("write", 5.0), ("write", 7.5), ("x", 0.00001)]:
+        metrics.stored(operation, seconds, None)
+        store.labels(operation).observe(seconds)
+    for _ in range(3):
+        metrics.delivery_retried("ContractRequestMessage")
+        retries.inc()
+
+    def blocks(text: str, names: tuple[str, ...]) -> list[str]:
+        def name_of(line: str) -> str:
+            return line.split(" ")[2] if line.startswith("#") else line.split("{")[0].split(" ")[0]
+
+        return [line for line in text.splitlines() if name_of(line).startswith(names)]
+
+    ours = blocks(generate_latest(metrics.registry).decode(), ("connector_store_transaction", "connector_delivery"))
+    theirs = generate_latest(library).decode().splitlines()
+    assert sorted(ours) == sorted(theirs) and len(ours) > 40
+    # The same order within each series, too.
+    assert [line for line in ours if "store" in line] == [line for line in theirs if "store" in line]

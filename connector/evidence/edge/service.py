@@ -35,7 +35,7 @@ import time
 from collections.abc import Awaitable, Callable, Mapping
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from cryptography import x509
 
@@ -47,11 +47,8 @@ from connector.evidence.archive import ArchiveManifest, make_manifest
 from connector.evidence.chain import MAX_DATA_BYTES, Record
 from connector.evidence.checkpoint import checkpoint_digest, checkpoint_sha256, make_checkpoint
 from connector.evidence.edge import archive as archives
-from connector.evidence.edge import export
 from connector.evidence.edge.agreement_signer import AgreementSigner, Anchors
 from connector.evidence.edge.journal import SUBJECT_UNUSABLE, Journal
-from connector.evidence.edge.log_check import LogCheck, check_log
-from connector.evidence.edge.tsa_client import request_timestamp
 from connector.evidence.errors import EvidenceError
 from connector.evidence.rfc3339 import format_utc
 from connector.evidence.secrets import withhold_secrets
@@ -65,6 +62,9 @@ from connector.store.sql import evidence as tables
 from connector.tasks import Tasks
 from connector.web.outgoing import OutgoingHttp
 from connector.web.tls import PeerTls
+
+if TYPE_CHECKING:
+    from connector.evidence.edge.log_check import LogCheck
 
 log = logging.getLogger("connector.evidence")
 
@@ -342,6 +342,8 @@ class NodeEvidence:
         url = self.settings.tsa_url
         if not url or self._http is None:
             return False
+        from connector.evidence.edge.tsa_client import request_timestamp  # loaded with the first time-stamp
+
         try:
             stamp = await request_timestamp(
                 self._http.public(), url, checkpoint_digest(checkpoint.jws), self.tsa_anchors(), self.clock()
@@ -389,6 +391,8 @@ class NodeEvidence:
 
     async def export(self, agreement_id: str) -> dict[str, Any]:
         """The evidence bundle of one agreement, with a fresh checkpoint when none covers its records yet."""
+        from connector.evidence.edge import export  # loaded with the first export
+
         store = self.store
         archived = await store.read(export.archived_part, agreement_id)
         if archived is not None:
@@ -418,6 +422,8 @@ class NodeEvidence:
         raise EvidenceError("evidence.busy", "records about the agreement keep arriving; try the export again")
 
     async def check(self) -> LogCheck:
+        from connector.evidence.edge.log_check import check_log  # loaded with the first check
+
         return await self.store.read(
             check_log, self.identity.did, self._anchors(), self.tsa_anchors(), self.clock(), self.archive_dir
         )

@@ -38,6 +38,7 @@ from connector.trust.edge.fetching import Fetcher, FetchFailed
 from connector.trust.edge.holder import Holder, bearer
 from connector.trust.edge.recognitions import RecognitionKeeper
 from connector.trust.edge.replay import StoreReplayCache
+from connector.trust.outcomes import NeedStatusLists, Refusal
 from connector.trust.registries import read_registry_facts
 from connector.trust.scopes import type_scope
 from connector.trust.status_list import StatusListCachePolicy, VerifiedStatusLists
@@ -45,9 +46,7 @@ from connector.trust.times import format_datetime
 from connector.trust.verifier import (
     NeedDidDocument,
     NeedPresentation,
-    NeedStatusLists,
     PresentationCache,
-    Refusal,
     Verification,
     Verified,
     VerifierSettings,

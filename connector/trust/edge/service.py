@@ -25,6 +25,7 @@ from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import TYPE_CHECKING
 
 from cryptography import x509
 from cryptography.hazmat.primitives.serialization import Encoding
@@ -37,7 +38,6 @@ from connector.store.errors import StoreError
 from connector.store.interface import Store, Tx
 from connector.store.sql import trust as repo
 from connector.tasks import Tasks
-from connector.trust.edge.authenticator import DcpAuthenticator
 from connector.trust.edge.crls import CrlKeeper
 from connector.trust.edge.fetching import Fetcher
 from connector.trust.edge.freshness import Freshness, FreshnessWatch, assess
@@ -47,6 +47,9 @@ from connector.trust.edge.trust_lists import MAX_LIST_BYTES, TrustListKeeper
 from connector.trust.times import parse_datetime
 from connector.trust.tokens import DEFAULT_MAX_LIFETIME
 from connector.web.tls import PeerTls
+
+if TYPE_CHECKING:
+    from connector.trust.edge.authenticator import DcpAuthenticator
 
 log = logging.getLogger("connector.trust")
 MAINTENANCE_INTERVAL = 60.0

@@ -24,13 +24,12 @@ from connector.errors import Problem
 from connector.log import request_id
 from connector.records.trust import VerificationRecord
 from connector.trust.claims import VerifiedClaims
-from connector.trust.edge.authenticator import SETTLED, DcpAuthenticator
 from connector.trust.edge.fetching import FetchFailed
-from connector.trust.standing import InStanding, Standing, StandingSettings
+from connector.trust.outcomes import NeedStatusLists, Refusal
 from connector.trust.times import format_datetime
-from connector.trust.verifier import NeedStatusLists, Refusal
 
 if TYPE_CHECKING:
+    from connector.trust.edge.authenticator import DcpAuthenticator
     from connector.trust.edge.service import VerificationLog
     from connector.web.tls import PeerTls
 
@@ -88,6 +87,9 @@ class StandingService:
         return refusal.problem
 
     async def _credentials(self, peer_id: str, stored: Mapping[str, Any]) -> Refusal | None:
+        from connector.trust.edge.authenticator import SETTLED  # loaded with the verifier
+        from connector.trust.standing import InStanding, Standing, StandingSettings
+
         verifier = self.verifier
         assert verifier is not None
         now = self.clock()
