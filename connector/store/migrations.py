@@ -686,4 +686,49 @@ MIGRATIONS: tuple[Migration, ...] = (
             + _postgresql_append_only("evidence_archives"),
         },
     ),
+    Migration(
+        13,
+        "texts of the evidence log and of content parts packed (connector.records.packing); history by its key alone",
+        # A packed row holds its text in `packed` and an empty `data` or `body`; rows written before stay as they are.
+        """
+        ALTER TABLE evidence_records ADD COLUMN packed $bytes;
+        ALTER TABLE evidence_blobs ADD COLUMN packed $bytes;
+        ALTER TABLE content_blobs ADD COLUMN packed $bytes;
+        """,
+        # SQLite kept the keys of every history entry and received message twice: in the table, by rowid, and in the
+        # index of its primary key.
+        only={
+            "sqlite": """
+        CREATE TABLE process_history_keyed (
+            process_id TEXT NOT NULL,
+            seq INTEGER NOT NULL,
+            kind TEXT NOT NULL CHECK (kind IN ('negotiation', 'transfer')),
+            at TEXT NOT NULL,
+            from_state TEXT,
+            to_state TEXT NOT NULL,
+            cause TEXT NOT NULL,
+            reason TEXT,
+            detail TEXT,
+            PRIMARY KEY (process_id, seq)
+        ) WITHOUT ROWID;
+        INSERT INTO process_history_keyed SELECT process_id, seq, kind, at, from_state, to_state, cause, reason, detail
+            FROM process_history;
+        DROP TABLE process_history;
+        ALTER TABLE process_history_keyed RENAME TO process_history;
+        CREATE TABLE received_messages_keyed (
+            peer_id TEXT NOT NULL,
+            message_id TEXT NOT NULL,
+            process_id TEXT,
+            status INTEGER NOT NULL,
+            response TEXT NOT NULL,
+            at TEXT NOT NULL,
+            PRIMARY KEY (peer_id, message_id)
+        ) WITHOUT ROWID;
+        INSERT INTO received_messages_keyed SELECT peer_id, message_id, process_id, status, response, at
+            FROM received_messages;
+        DROP TABLE received_messages;
+        ALTER TABLE received_messages_keyed RENAME TO received_messages;
+        """
+        },
+    ),
 )

@@ -14,6 +14,7 @@ from connector.records.evidence import SIGNED, UNSIGNED, VERIFIED, StoredArchive
 from connector.store.errors import StoreConflict
 from connector.store.interface import Tx
 from connector.store.sql import evidence as sql
+from connector.store.sql.content import stored_row
 
 KINDS = ("dsp.received", "state.changed", "credential.verified", "checkpoint")
 
@@ -115,6 +116,8 @@ async def test_a_record_that_does_not_extend_the_chain_is_refused(backend):
         "UPDATE agreement_signatures SET status = 'signed'",
         "DELETE FROM agreement_signatures",
         "UPDATE evidence_blobs SET body = '{}'",
+        "UPDATE evidence_blobs SET packed = NULL",
+        "UPDATE evidence_records SET packed = NULL",
         "DELETE FROM evidence_blobs",
         "UPDATE evidence_archives SET last_seq = 0",
         "DELETE FROM evidence_archives",
@@ -244,7 +247,9 @@ async def test_large_subjects_are_kept_in_parts_once_and_read_back_exactly(store
     await store.run(fill)
     found = await store.read(sql.subjects, list(bodies))
     assert found == {sha: body.decode() for sha, body in bodies.items()}
-    kept = await store.read(lambda tx: [r[0] for r in tx.execute("SELECT body FROM evidence_blobs").fetchall()])
+    kept = await store.read(
+        lambda tx: [stored_row(*r) for r in tx.execute("SELECT body, packed FROM evidence_blobs").fetchall()]
+    )
     assert sum(cert in row for row in kept) == 1  # the certificate once, not once per message
     assert sum(json.dumps("x" * 600) in row for row in kept) == 1  # the policy's large value once
     rows = await store.read(lambda tx: dict(sql.subject_rows(tx)))

@@ -14,12 +14,12 @@ from typing import Any
 
 from connector.canonical import canonical_bytes
 from connector.evidence.chain import GENESIS, ChainHead, Record
-from connector.records import content
+from connector.records import content, packing
 from connector.records.evidence import StoredArchive, StoredCheckpoint, StoredSignature, StoredTimestamp, row_json
 from connector.store.interface import Tx
 from connector.store.migrations import CHAIN_LOCK, SPELLINGS
 from connector.store.sql.content import EVIDENCE as BLOBS
-from connector.store.sql.content import compacted, expanded, put_rows, rows_of
+from connector.store.sql.content import compacted, expanded, put_rows, rows_of, stored_row
 from connector.store.sqlite import store_error
 
 RECORDS = "evidence_records"
@@ -29,16 +29,16 @@ TIMESTAMPS = "evidence_timestamps"
 SIGNATURES = "agreement_signatures"
 ARCHIVES = "evidence_archives"
 
-_RECORD_COLUMNS = "seq, at, kind, process_id, peer, subject_sha256, data, prev, hash"
-_INSERT_RECORD = f"INSERT INTO {RECORDS}({_RECORD_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)"
+_RECORD_COLUMNS = "seq, at, kind, process_id, peer, subject_sha256, data, prev, hash, packed"
+_INSERT_RECORD = f"INSERT INTO {RECORDS}({_RECORD_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, '', ?, ?, ?)"
 
 
 # --- records ----------------------------------------------------------------------------------------------
 
 
 def insert_record(tx: Tx, record: Record) -> None:
-    # `data` is kept as plain JSON: its hash is recomputed from the parsed value, in canonical form, on reading.
-    # The record's canonical form of it is that JSON (the same text json.dumps writes for plain data), already made.
+    # `data` is kept as its canonical JSON, packed (connector.records.packing), with an empty `data` column: its hash
+    # is recomputed from the parsed value, in canonical form, on reading.
     tx.execute(
         _INSERT_RECORD,
         [
@@ -48,9 +48,9 @@ def insert_record(tx: Tx, record: Record) -> None:
             record.process_id,
             record.peer,
             record.subject_sha256,
-            record.data_json.decode("utf-8"),
             record.prev,
             record.hash,
+            packing.pack(record.data_json.decode("utf-8")),
         ],
     )
 
@@ -211,14 +211,14 @@ def subject_rows(tx: Tx, batch: int = 1000) -> Iterator[tuple[str, Any]]:
     last = 0
     while True:
         rows = tx.execute(
-            f"SELECT id, sha256, body FROM {BLOBS} WHERE id > ? ORDER BY id LIMIT ?", [last, batch]
+            f"SELECT id, sha256, body, packed FROM {BLOBS} WHERE id > ? ORDER BY id LIMIT ?", [last, batch]
         ).fetchall()
         if not rows:
             return
         if len(cache) > 10_000:
             cache.clear()
         for row in rows:
-            body = row["body"]
+            body = stored_row(row["body"], row["packed"])
             try:
                 text = expanded(tx, BLOBS, body, cache) if isinstance(body, str) else body
             except LookupError:
