@@ -26,18 +26,21 @@ _REMEMBERED = 2048
 _parts: OrderedDict[str, str] = OrderedDict()
 # Texts compacted lately, with their row and parts: a process's claims are written again at each of its steps,
 # a peer's presentation with each of its requests, and compacting is a pure function of the text.
-_compacted: OrderedDict[tuple[Callable[[Any], str], str], tuple[str, dict[str, str]]] = OrderedDict()
+_compacted: OrderedDict[tuple[Callable[[Any], str], str, int], tuple[str, Mapping[str, str]]] = OrderedDict()
 _COMPACTED = 256
 
 
-def compacted(value: Any, text: str, encode: Callable[[Any], str]) -> tuple[str, Mapping[str, str]]:
-    """`content.compact(value, text, encode)`, remembered for the texts compacted last (do not change the parts)."""
-    key = (encode, text)
+def compacted(
+    value: Any, text: str, encode: Callable[[Any], str], threshold: int = content.THRESHOLD
+) -> tuple[str, Mapping[str, str]]:
+    """`content.compact(value, text, encode, threshold)`, remembered for the texts compacted last (do not change the
+    parts)."""
+    key = (encode, text, threshold)
     known = _compacted.get(key)
     if known is not None:
         _compacted.move_to_end(key)
         return known
-    known = content.compact(value, text, encode)
+    known = content.compact(value, text, encode, threshold)
     _compacted[key] = known
     if len(_compacted) > _COMPACTED:
         _compacted.popitem(last=False)
@@ -113,11 +116,23 @@ def detail_text(value: Any) -> str:
     return json.dumps(value, sort_keys=True, default=str)
 
 
-def compact_column(tx: Tx, value: Any, text: str | None, encode: Callable[[Any], str] = _column_text) -> str | None:
-    """What a JSON column holds for `value` (written as `text` by `encode`): its compact row, the parts stored."""
-    if text is None or len(text) < content.THRESHOLD:
+# Parts of values repeated whole from row to row (a policy's rules in each negotiation and agreement under one
+# offer, the recognitions of a peer's credentials at each of its requests) are worth keeping once from this size.
+REPEATED = 128
+
+
+def compact_column(
+    tx: Tx,
+    value: Any,
+    text: str | None,
+    encode: Callable[[Any], str] = _column_text,
+    threshold: int = content.THRESHOLD,
+) -> str | None:
+    """What a JSON column holds for `value` (written as `text` by `encode`): its compact row, the parts stored (its
+    members of at least `threshold` characters)."""
+    if text is None or len(text) < threshold:
         return text
-    row, parts = compacted(value, text, encode)
+    row, parts = compacted(value, text, encode, threshold)
     put_rows(tx, CONTENT, parts)
     return row
 
