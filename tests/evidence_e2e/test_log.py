@@ -15,6 +15,7 @@ from connector import keys
 from connector.evidence.edge.log_check import check_log
 from connector.records.evidence import row_json
 from connector.records.packing import pack
+from connector.store.sql import evidence as tables
 from connector.store.sqlite import SqliteTx
 
 
@@ -119,10 +120,10 @@ def test_a_rewritten_log_is_found_through_the_checkpoint(copy):
     _, store, check = copy
     conn = open_store(store)
     drop_triggers(conn)
-    rows = [dict(r) for r in conn.execute("SELECT * FROM evidence_records ORDER BY seq")]
+    rows = list(tables.record_rows(SqliteTx(conn), 1))  # as the node reads them
     previous = None
     for row in rows:
-        record = Record.from_json(row_json(row))
+        record = Record.from_json(row)
         data = dict(record.data)
         if record.seq == 3:
             data["reason"] = "rewritten"
