@@ -364,3 +364,32 @@ async def test_the_next_segment_to_archive_ends_at_a_checkpoint_old_enough_and_w
     await store.run(sql.remove_archived, archive)
     following = await store.read(next_segment, "2030-01-10")
     assert (following.first, following.prev, following.anchor.count) == (7, head["hash"], 9)
+
+
+async def test_records_are_kept_packed_with_their_prev_read_from_the_record_before(store):
+    """The stored form is not the hashed form: `data` packed, `prev` the hash of the record before (read back from
+    there); records kept whole, as stores written before did, read back alike and the chain goes on from them."""
+
+    def old_form(tx: Tx) -> list[Record]:
+        head, out = sql.head(tx), []
+        for n in (1, 2):
+            record = next_record(head, f"2030-01-01T00:00:0{n}.000000Z", "x.y", "p", None, None, {"n": n})
+            tx.execute(
+                "INSERT INTO evidence_records(seq, at, kind, process_id, peer, subject_sha256, data, prev, hash) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                [record.seq, record.at, record.kind, "p", None, None, record.data_json.decode(), record.prev, record.hash],
+            )
+            head = record.head
+            out.append(record)
+        return out
+
+    written = await store.run(old_form) + await store.run(_append, 4)
+    rows = await store.read(lambda tx: list(sql.record_rows(tx, 1, batch=2)))
+    assert [Record.from_json(r) for r in rows] == written and verify_chain(rows).ok
+    about = await store.read(sql.records_of, ["p", "p1"])
+    assert [Record.from_json(r) for r in about] == [r for r in written if r.process_id in ("p", "p1")]
+    stored = await store.read(
+        lambda tx: [tuple(r) for r in tx.execute("SELECT seq, data, prev, packed IS NULL FROM evidence_records")]
+    )
+    assert sorted(stored)[:2] == [(1, '{"n":1}', GENESIS, 1), (2, '{"n":2}', written[0].hash, 1)]
+    assert all(data == "" and prev == "" and not whole for _, data, prev, whole in sorted(stored)[2:])
