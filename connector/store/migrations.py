@@ -717,12 +717,15 @@ MIGRATIONS: tuple[Migration, ...] = (
     ),
     Migration(
         13,
-        "texts of the evidence log and of content parts packed (connector.records.packing); history by its key alone",
+        "evidence texts and content parts packed, records' prev read from the record before; keyed tables; unused indexes",
         # A packed row holds its text in `packed` and an empty `data` or `body`; rows written before stay as they are.
         """
         ALTER TABLE evidence_records ADD COLUMN packed $bytes;
         ALTER TABLE evidence_blobs ADD COLUMN packed $bytes;
         ALTER TABLE content_blobs ADD COLUMN packed $bytes;
+        -- No statement reads negotiations by their time of change, nor agreements by their negotiation.
+        DROP INDEX negotiations_by_update;
+        DROP INDEX agreements_by_negotiation;
         """,
         # SQLite kept the keys of every history entry, received message and agreement signature twice: in the table,
         # by rowid, and in the index of its primary key (the signatures keep their guards). A record's `prev` may be

@@ -28,6 +28,9 @@ _parts: OrderedDict[str, str] = OrderedDict()
 # a peer's presentation with each of its requests, and compacting is a pure function of the text.
 _compacted: OrderedDict[tuple[Callable[[Any], str], str, int], tuple[str, Mapping[str, str]]] = OrderedDict()
 _COMPACTED = 256
+# Rows packed lately, by hash, with the row they were packed from: a process's claims, a signer's certificates and an
+# offer's rules are put again at each step (and kept once).
+_packings: OrderedDict[str, tuple[str, bytes]] = OrderedDict()
 
 
 def compacted(
@@ -47,12 +50,25 @@ def compacted(
     return known
 
 
+def _packed(sha: str, row: str) -> bytes:
+    """`packing.pack(row)`, remembered by hash for the rows packed last (the same parts are put again and again)."""
+    known = _packings.get(sha)
+    if known is not None and known[0] == row:
+        _packings.move_to_end(sha)
+        return known[1]
+    packed = packing.pack(row)
+    _packings[sha] = (row, packed)
+    if len(_packings) > _REMEMBERED:
+        _packings.popitem(last=False)
+    return packed
+
+
 def put_rows(tx: Tx, table: str, rows: Mapping[str, str]) -> None:
     """Store rows by hash, each packed (connector.records.packing); a hash already stored keeps its row."""
     if rows:
         tx.executemany(
             f"INSERT INTO {table}(sha256, body, packed) VALUES (?, '', ?) ON CONFLICT (sha256) DO NOTHING",
-            [(sha, packing.pack(row)) for sha, row in rows.items()],
+            [(sha, _packed(sha, row)) for sha, row in rows.items()],
         )
 
 
