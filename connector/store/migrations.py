@@ -723,6 +723,7 @@ MIGRATIONS: tuple[Migration, ...] = (
         ALTER TABLE evidence_records ADD COLUMN packed $bytes;
         ALTER TABLE evidence_blobs ADD COLUMN packed $bytes;
         ALTER TABLE content_blobs ADD COLUMN packed $bytes;
+        ALTER TABLE received_messages ADD COLUMN packed $bytes;
         -- No statement reads negotiations by their time of change, nor agreements by their negotiation.
         DROP INDEX negotiations_by_update;
         DROP INDEX agreements_by_negotiation;
@@ -755,9 +756,10 @@ MIGRATIONS: tuple[Migration, ...] = (
             status INTEGER NOT NULL,
             response TEXT NOT NULL,
             at TEXT NOT NULL,
+            packed BLOB,
             PRIMARY KEY (peer_id, message_id)
         ) WITHOUT ROWID;
-        INSERT INTO received_messages_keyed SELECT peer_id, message_id, process_id, status, response, at
+        INSERT INTO received_messages_keyed SELECT peer_id, message_id, process_id, status, response, at, packed
             FROM received_messages;
         DROP TABLE received_messages;
         ALTER TABLE received_messages_keyed RENAME TO received_messages;

@@ -8,10 +8,11 @@ from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
 
+from connector.records import packing
 from connector.records.columns import iso, parse_iso
 from connector.records.processes import Agreement, HistoryEntry, Negotiation, OutboxEntry, Transfer
 from connector.store.interface import Tx
-from connector.store.sql.content import REPEATED, column_text, compact_column, detail_text
+from connector.store.sql.content import REPEATED, column_text, compact_column, detail_text, stored_row
 from connector.store.sql.rows import filters, one, page, upsert
 
 # A peer's verified claims are kept with each of its processes: the bulk of them (its credentials, the same for
@@ -288,10 +289,10 @@ def remembered_answer(tx: Tx, peer_id: str, message_id: str) -> tuple[int, Any, 
     """The answer given to a message received before: (status, body, the process it was about, if any)."""
     row = one(
         tx,
-        "SELECT status, response, process_id FROM received_messages WHERE peer_id = ? AND message_id = ?",
+        "SELECT status, response, packed, process_id FROM received_messages WHERE peer_id = ? AND message_id = ?",
         [peer_id, message_id],
     )
-    return (row["status"], json.loads(row["response"]), row["process_id"]) if row else None
+    return (row["status"], json.loads(stored_row(row["response"], row["packed"])), row["process_id"]) if row else None
 
 
 def remembered_response(tx: Tx, peer_id: str, message_id: str) -> tuple[int, Any] | None:
@@ -303,10 +304,10 @@ def remember_response(
     tx: Tx, peer_id: str, message_id: str, process_id: str | None, status: int, response: Any, at: datetime
 ) -> None:
     tx.execute(
-        "INSERT INTO received_messages(peer_id, message_id, process_id, status, response, at) "
-        "VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (peer_id, message_id) DO UPDATE SET process_id = excluded.process_id, "
-        "status = excluded.status, response = excluded.response, at = excluded.at",
-        [peer_id, message_id, process_id, status, json.dumps(response), iso(at)],
+        "INSERT INTO received_messages(peer_id, message_id, process_id, status, response, packed, at) "
+        "VALUES (?, ?, ?, ?, '', ?, ?) ON CONFLICT (peer_id, message_id) DO UPDATE SET process_id = excluded.process_id, "
+        "status = excluded.status, response = excluded.response, packed = excluded.packed, at = excluded.at",
+        [peer_id, message_id, process_id, status, packing.pack(json.dumps(response)), iso(at)],  # kept packed
     )
 
 
