@@ -7,8 +7,8 @@ words they share, they take about half. A packed text is one format byte and the
 DEFLATE (RFC 1951) against that format's dictionary, with a 4 KiB window.
 
 The stored form is not what any hash covers: hashes are computed over the text, which unpacking restores byte for
-byte (DEFLATE is lossless, and a row that does not unpack is reported, not guessed at). A format's dictionary never changes once written; another
-dictionary would be another format byte.
+byte (DEFLATE is lossless, and a row that does not unpack is reported, not guessed at). A format's dictionary never
+changes once written; another dictionary would be another format byte.
 """
 
 from __future__ import annotations

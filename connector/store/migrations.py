@@ -717,8 +717,9 @@ MIGRATIONS: tuple[Migration, ...] = (
     ),
     Migration(
         13,
-        "evidence texts and content parts packed, records' prev read from the record before; keyed tables; unused indexes",
-        # A packed row holds its text in `packed` and an empty `data` or `body`; rows written before stay as they are.
+        "texts packed, records' prev read from the record before; tables by their key alone; unused indexes dropped",
+        # A packed row holds its text in `packed` and an empty `data`, `body` or `response`; rows written before stay
+        # as they are.
         """
         ALTER TABLE evidence_records ADD COLUMN packed $bytes;
         ALTER TABLE evidence_blobs ADD COLUMN packed $bytes;

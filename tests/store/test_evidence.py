@@ -377,7 +377,17 @@ async def test_records_are_kept_packed_with_their_prev_read_from_the_record_befo
             tx.execute(
                 "INSERT INTO evidence_records(seq, at, kind, process_id, peer, subject_sha256, data, prev, hash) "
                 "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                [record.seq, record.at, record.kind, "p", None, None, record.data_json.decode(), record.prev, record.hash],
+                [
+                    record.seq,
+                    record.at,
+                    record.kind,
+                    "p",
+                    None,
+                    None,
+                    record.data_json.decode(),
+                    record.prev,
+                    record.hash,
+                ],
             )
             head = record.head
             out.append(record)

@@ -29,6 +29,7 @@ TIMESTAMPS = "evidence_timestamps"
 SIGNATURES = "agreement_signatures"
 ARCHIVES = "evidence_archives"
 
+
 # A record's `prev` is the hash of the record before it (or the head of the archive the live log continues, or
 # GENESIS): the node stores it as '' and it is read back from there. `_PREV` is that value for the row `r`.
 def _prev_of(seq: str) -> str:

@@ -305,8 +305,9 @@ def remember_response(
 ) -> None:
     tx.execute(
         "INSERT INTO received_messages(peer_id, message_id, process_id, status, response, packed, at) "
-        "VALUES (?, ?, ?, ?, '', ?, ?) ON CONFLICT (peer_id, message_id) DO UPDATE SET process_id = excluded.process_id, "
-        "status = excluded.status, response = excluded.response, packed = excluded.packed, at = excluded.at",
+        "VALUES (?, ?, ?, ?, '', ?, ?) ON CONFLICT (peer_id, message_id) DO UPDATE SET "
+        "process_id = excluded.process_id, status = excluded.status, response = excluded.response, "
+        "packed = excluded.packed, at = excluded.at",
         [peer_id, message_id, process_id, status, packing.pack(json.dumps(response)), iso(at)],  # kept packed
     )
 
