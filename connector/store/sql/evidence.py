@@ -19,7 +19,7 @@ from connector.records.evidence import StoredArchive, StoredCheckpoint, StoredSi
 from connector.store.interface import Tx
 from connector.store.migrations import CHAIN_LOCK, SPELLINGS
 from connector.store.sql.content import EVIDENCE as BLOBS
-from connector.store.sql.content import REPEATED, compacted, expanded, put_rows, rows_of, stored_row
+from connector.store.sql.content import compacted, expanded, put_rows, rows_of, stored_row
 from connector.store.sqlite import store_error
 
 RECORDS = "evidence_records"
@@ -189,8 +189,7 @@ def subject_hashes(tx: Tx, kind: str, peer: str) -> list[str]:
 
 
 # Subjects are kept in `evidence_blobs`, each large part of them once (connector.records.content): a message and
-# the agreement it carries, a signature and the certificates in its header, a presentation and its credentials, the
-# rules of an offer that every request for it repeats.
+# the agreement it carries, a signature and the certificates in its header, a presentation and its credentials.
 # `evidence_subjects` holds those of stores written before, read as they are.
 
 
@@ -202,7 +201,7 @@ def insert_subject(tx: Tx, sha256: str, body: bytes, value: Any = None) -> None:
     """Keep a subject's canonical body (`value`, when given, is the JSON value it is the canonical form of: its
     large parts are then kept once each)."""
     text = body.decode("utf-8")
-    row, parts = (text, {}) if value is None else compacted(value, text, _canonical_text, REPEATED)
+    row, parts = (text, {}) if value is None else compacted(value, text, _canonical_text)
     put_rows(tx, BLOBS, {**parts, sha256: row})
 
 
