@@ -158,6 +158,7 @@ def test_a_rewritten_log_is_found_through_the_checkpoint(copy):
             "UPDATE evidence_blobs SET packed = x'01ff' WHERE sha256 = (SELECT sha256 FROM evidence_blobs LIMIT 1)",
             "subject.altered",
         ),
+        ("UPDATE evidence_records SET packed = x'01ff' WHERE seq = 3", "chain.malformed"),
         (
             "UPDATE agreement_signatures "
             "SET jws = (SELECT jws FROM agreement_signatures WHERE role = 'consumer' LIMIT 1) "
