@@ -389,6 +389,12 @@ def _coerce(item: object) -> Record | EvidenceError:
         return exc
 
 
+def missing_before(expected_seq: int, seq: int, position: int) -> ChainBreak:
+    """The break of records `expected_seq`..`seq - 1` missing before the record `seq` at `position`."""
+    gap = f"seq {expected_seq}" if seq == expected_seq + 1 else f"seqs {expected_seq}..{seq - 1}"
+    return ChainBreak(MISSING, expected_seq, position, f"{gap} missing before seq {seq}: records were removed")
+
+
 def _examine(
     position: int,
     item: Record | EvidenceError,
@@ -425,8 +431,7 @@ def _examine(
         if later or seq < expected_seq:
             reason = f"seq {expected_seq} expected at position {position} but seq {seq} found: records were reordered"
             return ChainBreak(REORDERED, expected_seq, position, reason)
-        gap = f"seq {expected_seq}" if seq == expected_seq + 1 else f"seqs {expected_seq}..{seq - 1}"
-        return ChainBreak(MISSING, expected_seq, position, f"{gap} missing before seq {seq}: records were removed")
+        return missing_before(expected_seq, seq, position)
     if item.prev != expected_prev:
         return ChainBreak(
             WRONG_PREV,

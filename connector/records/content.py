@@ -52,12 +52,13 @@ def is_compact(row: str) -> bool:
     return row[:1] in (COMPACT, JWS)
 
 
-def compact(value: Any, text: str, encode: Encode) -> tuple[str, Parts]:
-    """The row that stores `text` (the JSON text of `value`, as `encode` writes it) and the rows of its parts."""
-    if len(text) < THRESHOLD or _ESCAPED_REF in text or "\x01" in text or "\x02" in text:
+def compact(value: Any, text: str, encode: Encode, threshold: int = THRESHOLD) -> tuple[str, Parts]:
+    """The row that stores `text` (the JSON text of `value`, as `encode` writes it) and the rows of its parts (its
+    members of at least `threshold` characters: a smaller one for values known to repeat whole, a policy's rules)."""
+    if len(text) < threshold or _ESCAPED_REF in text or "\x01" in text or "\x02" in text:
         return text, {}
     parts: Parts = {}
-    row = _compact(value, text, encode, parts, 0)
+    row = _compact(value, text, encode, parts, 0, threshold)
     if row == text:
         return text, {}
     restored = expand(row, parts.get)
@@ -66,7 +67,7 @@ def compact(value: Any, text: str, encode: Encode) -> tuple[str, Parts]:
     return row, parts
 
 
-def _compact(value: Any, text: str, encode: Encode, parts: Parts, depth: int) -> str:
+def _compact(value: Any, text: str, encode: Encode, parts: Parts, depth: int, threshold: int) -> str:
     if type(value) is str:
         return _compact_jws(value, text, encode, parts) or text
     if depth >= MAX_DEPTH or not isinstance(value, (dict, list)):
@@ -75,16 +76,16 @@ def _compact(value: Any, text: str, encode: Encode, parts: Parts, depth: int) ->
     items = value.items() if isinstance(value, dict) else enumerate(value)
     for key, child in items:
         if isinstance(child, str):
-            if len(child) < THRESHOLD:
+            if len(child) < threshold:
                 continue
         elif not isinstance(child, (dict, list)) or not child:
             continue
         child_text = encode(child)
-        if len(child_text) < THRESHOLD:
+        if len(child_text) < threshold:
             continue
         sha = sha256_text(child_text)
         if sha not in parts:
-            parts[sha] = _compact(child, child_text, encode, parts, depth + 1)
+            parts[sha] = _compact(child, child_text, encode, parts, depth + 1, threshold)
         if replaced is None:
             replaced = dict(value) if isinstance(value, dict) else list(value)
         replaced[key] = REF + sha

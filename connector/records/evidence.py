@@ -13,6 +13,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from connector.records import packing
+
 # The status of a kept agreement signature.
 SIGNED = "signed"  # our own signature
 VERIFIED = "verified"  # the peer's signature, verified when it arrived
@@ -22,11 +24,17 @@ INVALID = "invalid"  # the peer sent one that did not verify (kept as evidence o
 
 def row_json(row: Mapping[str, Any]) -> dict[str, Any]:
     """A stored chain record as the record's JSON object (not validated: a tampered row must still be reportable)."""
-    data: Any
+    data: Any = row["data"]
+    packed = row["packed"] if "packed" in row.keys() else None
+    if packed is not None and data == "":  # kept packed (connector.records.packing)
+        try:
+            data = packing.unpack(packed)
+        except ValueError:
+            data = bytes(packed).hex()  # no record's data: reported as altered
     try:
-        data = json.loads(row["data"])
+        data = json.loads(data)
     except (TypeError, ValueError):
-        data = row["data"]
+        pass
     return {
         "seq": row["seq"],
         "at": row["at"],

@@ -85,8 +85,9 @@ def _postgresql_append_only(table: str) -> str:
 # Refusals raise SQLSTATE 23000 (integrity_constraint_violation), as a refused constraint does. The chain check
 # first takes CHAIN_LOCK until the appending transaction ends: then, in READ COMMITTED, the head it reads is the
 # committed one of every other connection, so two processes appending make one chain, never a fork.
-def _postgresql_chain(create: str, otherwise: str = "") -> str:
-    """The chain check's function: `otherwise` reads the head to follow when no record is left."""
+def _postgresql_chain(create: str, otherwise: str = "", stored_prev: str = "NEW.prev IS DISTINCT FROM") -> str:
+    """The chain check's function: `otherwise` reads the head to follow when no record is left; `stored_prev`, how
+    the record's `prev` is compared with the head's hash."""
     return f"""        {create} evidence_chain() RETURNS trigger LANGUAGE plpgsql AS $$
         DECLARE
             last_seq BIGINT;
@@ -95,7 +96,7 @@ def _postgresql_chain(create: str, otherwise: str = "") -> str:
             PERFORM pg_advisory_xact_lock({CHAIN_LOCK});
             SELECT seq, hash INTO last_seq, last_hash FROM evidence_records ORDER BY seq DESC LIMIT 1;{otherwise}
             IF NEW.seq IS DISTINCT FROM COALESCE(last_seq, 0) + 1
-               OR NEW.prev IS DISTINCT FROM COALESCE(last_hash, '{_GENESIS}') THEN
+               OR {stored_prev} COALESCE(last_hash, '{_GENESIS}') THEN
                 RAISE EXCEPTION 'evidence.chain: a record must follow the last one'
                     USING ERRCODE = 'integrity_constraint_violation';
             END IF;
@@ -158,6 +159,34 @@ _POSTGRESQL_CHAIN_AFTER_ARCHIVES = (
                 SELECT a.last_seq, a.head INTO last_seq, last_hash FROM evidence_archives a
                     ORDER BY a.last_seq DESC LIMIT 1;
             END IF;""",
+    )
+    + "\n"
+)
+
+
+# The node stores a record's `prev` as '': it is the hash of the record before, read back from there (and the
+# statement that inserts a record checks it). A `prev` given in full is still checked here.
+_SQLITE_CHAIN_STORED_PREV_DERIVED = f"""
+        DROP TRIGGER evidence_records_chain;
+        CREATE TRIGGER evidence_records_chain BEFORE INSERT ON evidence_records
+        WHEN NEW.seq IS NOT COALESCE(
+                (SELECT MAX(seq) FROM evidence_records), (SELECT MAX(last_seq) FROM evidence_archives), 0) + 1
+          OR (NEW.prev IS NOT '' AND NEW.prev IS NOT COALESCE(
+                (SELECT hash FROM evidence_records WHERE seq = NEW.seq - 1),
+                (SELECT head FROM evidence_archives WHERE last_seq = NEW.seq - 1),
+                '{_GENESIS}'))
+        BEGIN SELECT RAISE(ABORT, 'evidence.chain: a record must follow the last one'); END;
+"""
+_POSTGRESQL_CHAIN_STORED_PREV_DERIVED = (
+    "\n"
+    + _postgresql_chain(
+        "CREATE OR REPLACE FUNCTION",
+        """
+            IF NOT FOUND THEN
+                SELECT a.last_seq, a.head INTO last_seq, last_hash FROM evidence_archives a
+                    ORDER BY a.last_seq DESC LIMIT 1;
+            END IF;""",
+        "NEW.prev <> '' AND NEW.prev IS DISTINCT FROM",
     )
     + "\n"
 )
@@ -684,6 +713,78 @@ MIGRATIONS: tuple[Migration, ...] = (
             FOR EACH STATEMENT EXECUTE FUNCTION evidence_append_only();
 """
             + _postgresql_append_only("evidence_archives"),
+        },
+    ),
+    Migration(
+        13,
+        "texts packed, records' prev read from the record before; tables by their key alone; unused indexes dropped",
+        # A packed row holds its text in `packed` and an empty `data`, `body` or `response`; rows written before stay
+        # as they are.
+        """
+        ALTER TABLE evidence_records ADD COLUMN packed $bytes;
+        ALTER TABLE evidence_blobs ADD COLUMN packed $bytes;
+        ALTER TABLE content_blobs ADD COLUMN packed $bytes;
+        ALTER TABLE received_messages ADD COLUMN packed $bytes;
+        -- No statement reads negotiations by their time of change, nor agreements by their negotiation.
+        DROP INDEX negotiations_by_update;
+        DROP INDEX agreements_by_negotiation;
+        """,
+        # SQLite kept the keys of every history entry, received message and agreement signature twice: in the table,
+        # by rowid, and in the index of its primary key (the signatures keep their guards). A record's `prev` may be
+        # stored as '' (connector.store.sql.evidence): the chain's guard then checks its seq.
+        only={
+            "sqlite": f"""
+        CREATE TABLE process_history_keyed (
+            process_id TEXT NOT NULL,
+            seq INTEGER NOT NULL,
+            kind TEXT NOT NULL CHECK (kind IN ('negotiation', 'transfer')),
+            at TEXT NOT NULL,
+            from_state TEXT,
+            to_state TEXT NOT NULL,
+            cause TEXT NOT NULL,
+            reason TEXT,
+            detail TEXT,
+            PRIMARY KEY (process_id, seq)
+        ) WITHOUT ROWID;
+        INSERT INTO process_history_keyed SELECT process_id, seq, kind, at, from_state, to_state, cause, reason, detail
+            FROM process_history;
+        DROP TABLE process_history;
+        ALTER TABLE process_history_keyed RENAME TO process_history;
+        CREATE TABLE received_messages_keyed (
+            peer_id TEXT NOT NULL,
+            message_id TEXT NOT NULL,
+            process_id TEXT,
+            status INTEGER NOT NULL,
+            response TEXT NOT NULL,
+            at TEXT NOT NULL,
+            packed BLOB,
+            PRIMARY KEY (peer_id, message_id)
+        ) WITHOUT ROWID;
+        INSERT INTO received_messages_keyed SELECT peer_id, message_id, process_id, status, response, at, packed
+            FROM received_messages;
+        DROP TABLE received_messages;
+        ALTER TABLE received_messages_keyed RENAME TO received_messages;
+        CREATE TABLE agreement_signatures_keyed (
+            agreement_id TEXT NOT NULL,
+            role TEXT NOT NULL CHECK (role IN ('provider', 'consumer')),
+            status TEXT NOT NULL CHECK (status IN ('signed', 'verified', 'unsigned', 'invalid')),
+            signer TEXT NOT NULL,
+            jws TEXT,
+            code TEXT,
+            reason TEXT,
+            at TEXT NOT NULL,
+            PRIMARY KEY (agreement_id, role)
+        ) WITHOUT ROWID;
+        INSERT INTO agreement_signatures_keyed
+            SELECT agreement_id, role, status, signer, jws, code, reason, at FROM agreement_signatures;
+        DROP TABLE agreement_signatures;
+        ALTER TABLE agreement_signatures_keyed RENAME TO agreement_signatures;
+        CREATE TRIGGER agreement_signatures_no_update BEFORE UPDATE ON agreement_signatures
+        BEGIN SELECT RAISE(ABORT, 'evidence.append_only: agreement_signatures rows cannot be changed'); END;
+        {_sqlite_removable("agreement_signatures")}
+        {_SQLITE_CHAIN_STORED_PREV_DERIVED}
+        """,
+            "postgresql": _POSTGRESQL_CHAIN_STORED_PREV_DERIVED,
         },
     ),
 )

@@ -13,6 +13,9 @@ from nodekit import cli
 
 from connector import keys
 from connector.evidence.edge.log_check import check_log
+from connector.records.evidence import row_json
+from connector.records.packing import pack
+from connector.store.sql import evidence as tables
 from connector.store.sqlite import SqliteTx
 
 
@@ -72,11 +75,14 @@ def test_a_row_changed_behind_the_node_s_back_is_found_by_evidence_check(copy):
     config, store, _ = copy
     conn = open_store(store)
     drop_triggers(conn)
-    conn.execute(
-        "UPDATE evidence_records SET data = json_set(data, '$.type', 'Forged') "
-        "WHERE seq = (SELECT MIN(seq) FROM evidence_records WHERE kind = 'dsp.received')"
-    )
     seq = conn.execute("SELECT MIN(seq) FROM evidence_records WHERE kind = 'dsp.received'").fetchone()[0]
+    row = conn.execute("SELECT * FROM evidence_records WHERE seq = ?", [seq]).fetchone()
+    forged = {**row_json(row)["data"], "type": "Forged"}  # in the form the node keeps it: packed
+    conn.execute(
+        "UPDATE evidence_records SET packed = ? WHERE seq = ?",
+        [pack(json.dumps(forged, sort_keys=True, separators=(",", ":"))), seq],
+    )
+    conn.commit()
     conn.close()
     ran = cli("evidence", "check", "--config", str(config))  # no node runs: the store file is read directly
     assert ran.returncode == 1, ran.stdout + ran.stderr
@@ -114,10 +120,10 @@ def test_a_rewritten_log_is_found_through_the_checkpoint(copy):
     _, store, check = copy
     conn = open_store(store)
     drop_triggers(conn)
-    rows = [dict(r) for r in conn.execute("SELECT * FROM evidence_records ORDER BY seq")]
+    rows = list(tables.record_rows(SqliteTx(conn), 1))  # as the node reads them
     previous = None
     for row in rows:
-        record = Record.from_json({**row, "data": json.loads(row["data"])})
+        record = Record.from_json(row)
         data = dict(record.data)
         if record.seq == 3:
             data["reason"] = "rewritten"
@@ -131,8 +137,8 @@ def test_a_rewritten_log_is_found_through_the_checkpoint(copy):
             data=data,
         )
         conn.execute(
-            "UPDATE evidence_records SET data = ?, prev = ?, hash = ? WHERE seq = ?",
-            [json.dumps(new.data, sort_keys=True, separators=(",", ":")), new.prev, new.hash, new.seq],
+            "UPDATE evidence_records SET packed = ?, prev = ?, hash = ? WHERE seq = ?",
+            [pack(new.data_json.decode()), new.prev, new.hash, new.seq],
         )
         previous = new
     conn.close()
@@ -148,6 +154,11 @@ def test_a_rewritten_log_is_found_through_the_checkpoint(copy):
             "WHERE sha256 = (SELECT sha256 FROM evidence_blobs LIMIT 1)",
             "subject.altered",
         ),
+        (  # a packing that no longer unpacks
+            "UPDATE evidence_blobs SET packed = x'01ff' WHERE sha256 = (SELECT sha256 FROM evidence_blobs LIMIT 1)",
+            "subject.altered",
+        ),
+        ("UPDATE evidence_records SET packed = x'01ff' WHERE seq = 3", "chain.malformed"),
         (
             "UPDATE agreement_signatures "
             "SET jws = (SELECT jws FROM agreement_signatures WHERE role = 'consumer' LIMIT 1) "

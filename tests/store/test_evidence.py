@@ -14,6 +14,7 @@ from connector.records.evidence import SIGNED, UNSIGNED, VERIFIED, StoredArchive
 from connector.store.errors import StoreConflict
 from connector.store.interface import Tx
 from connector.store.sql import evidence as sql
+from connector.store.sql.content import stored_row
 
 KINDS = ("dsp.received", "state.changed", "credential.verified", "checkpoint")
 
@@ -115,6 +116,8 @@ async def test_a_record_that_does_not_extend_the_chain_is_refused(backend):
         "UPDATE agreement_signatures SET status = 'signed'",
         "DELETE FROM agreement_signatures",
         "UPDATE evidence_blobs SET body = '{}'",
+        "UPDATE evidence_blobs SET packed = NULL",
+        "UPDATE evidence_records SET packed = NULL",
         "DELETE FROM evidence_blobs",
         "UPDATE evidence_archives SET last_seq = 0",
         "DELETE FROM evidence_archives",
@@ -244,7 +247,9 @@ async def test_large_subjects_are_kept_in_parts_once_and_read_back_exactly(store
     await store.run(fill)
     found = await store.read(sql.subjects, list(bodies))
     assert found == {sha: body.decode() for sha, body in bodies.items()}
-    kept = await store.read(lambda tx: [r[0] for r in tx.execute("SELECT body FROM evidence_blobs").fetchall()])
+    kept = await store.read(
+        lambda tx: [stored_row(*r) for r in tx.execute("SELECT body, packed FROM evidence_blobs").fetchall()]
+    )
     assert sum(cert in row for row in kept) == 1  # the certificate once, not once per message
     assert sum(json.dumps("x" * 600) in row for row in kept) == 1  # the policy's large value once
     rows = await store.read(lambda tx: dict(sql.subject_rows(tx)))
@@ -359,3 +364,42 @@ async def test_the_next_segment_to_archive_ends_at_a_checkpoint_old_enough_and_w
     await store.run(sql.remove_archived, archive)
     following = await store.read(next_segment, "2030-01-10")
     assert (following.first, following.prev, following.anchor.count) == (7, head["hash"], 9)
+
+
+async def test_records_are_kept_packed_with_their_prev_read_from_the_record_before(store):
+    """The stored form is not the hashed form: `data` packed, `prev` the hash of the record before (read back from
+    there); records kept whole, as stores written before did, read back alike and the chain goes on from them."""
+
+    def old_form(tx: Tx) -> list[Record]:
+        head, out = sql.head(tx), []
+        for n in (1, 2):
+            record = next_record(head, f"2030-01-01T00:00:0{n}.000000Z", "x.y", "p", None, None, {"n": n})
+            tx.execute(
+                "INSERT INTO evidence_records(seq, at, kind, process_id, peer, subject_sha256, data, prev, hash) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                [
+                    record.seq,
+                    record.at,
+                    record.kind,
+                    "p",
+                    None,
+                    None,
+                    record.data_json.decode(),
+                    record.prev,
+                    record.hash,
+                ],
+            )
+            head = record.head
+            out.append(record)
+        return out
+
+    written = await store.run(old_form) + await store.run(_append, 4)
+    rows = await store.read(lambda tx: list(sql.record_rows(tx, 1, batch=2)))
+    assert [Record.from_json(r) for r in rows] == written and verify_chain(rows).ok
+    about = await store.read(sql.records_of, ["p", "p1"])
+    assert [Record.from_json(r) for r in about] == [r for r in written if r.process_id in ("p", "p1")]
+    stored = await store.read(
+        lambda tx: [tuple(r) for r in tx.execute("SELECT seq, data, prev, packed IS NULL FROM evidence_records")]
+    )
+    assert sorted(stored)[:2] == [(1, '{"n":1}', GENESIS, 1), (2, '{"n":2}', written[0].hash, 1)]
+    assert all(data == "" and prev == "" and not whole for _, data, prev, whole in sorted(stored)[2:])

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import contextlib
-import json
 from urllib.parse import quote
 
 import aiohttp
@@ -23,6 +22,7 @@ from trust_e2e.kit import (
 )
 
 from connector.participant import did_web_document_path
+from connector.records.evidence import row_json
 from connector.store.sql import processes as repo
 from connector.trust.did import parse_did_document, verify_key_certificate
 
@@ -111,9 +111,9 @@ def _evidence_head(db) -> int:
 
 def _credential_evidence_after(db, seq: int) -> list:
     rows = db.execute(
-        "SELECT peer, data FROM evidence_records WHERE kind = 'credential.verified' AND seq > ? ORDER BY seq", [seq]
+        "SELECT * FROM evidence_records WHERE kind = 'credential.verified' AND seq > ? ORDER BY seq", [seq]
     ).fetchall()
-    return [(row[0], json.loads(row[1])) for row in rows]
+    return [(row["peer"], row_json(row)["data"]) for row in rows]  # `data` as the node reads it (kept packed)
 
 
 async def test_the_did_document_is_served_at_the_did_web_path_with_the_signing_key_chained_to_the_ca(world):

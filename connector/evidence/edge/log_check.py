@@ -15,7 +15,7 @@ archive that is missing or altered is a break in the chain.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -25,7 +25,7 @@ from cryptography import x509
 from connector.canonical import sha256_hex
 from connector.errors import ConnectorError, Problem
 from connector.evidence.archive import verify_manifest
-from connector.evidence.chain import GENESIS, ChainHead, verify_chain
+from connector.evidence.chain import ALTERED, GENESIS, ChainHead, missing_before, verify_chain
 from connector.evidence.checkpoint import checkpoint_digest, checkpoint_sha256, verify_checkpoint
 from connector.evidence.edge.archive import checkpoints_of, load
 from connector.evidence.intent import signature_sha256
@@ -102,6 +102,13 @@ def check_log(
         if not batch:
             return True
         report = verify_chain(batch, prev, start_seq=expected)
+        broken = report.first_break
+        if broken is not None and broken.kind == ALTERED and isinstance(batch[broken.position]["seq"], int):
+            # The store keeps a record's `prev` as the hash of the record before it: a record after removed ones
+            # cannot match its hash, and what broke first is the removal.
+            seq = batch[broken.position]["seq"]
+            if seq > report.head.count + 1:
+                report = replace(report, first_break=missing_before(report.head.count + 1, seq, broken.position))
         for row in batch[: report.verified]:
             seq = row["seq"]
             if seq in wanted:

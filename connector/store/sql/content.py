@@ -3,8 +3,8 @@ hash, and read back exactly.
 
 `evidence_blobs` holds the evidence log's subjects and their parts (append-only like the rest of the evidence);
 `content_blobs` the parts of large values of the node's own tables (a peer's verified claims, a decision's trace),
-whose columns then hold a compact row instead of the whole text. Parts are immutable, so the node keeps the
-`content_blobs` parts it read last in memory.
+whose columns then hold a compact row instead of the whole text. Rows are kept packed (connector.records.packing).
+Parts are immutable, so the node keeps the `content_blobs` parts it read last in memory.
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ from collections import OrderedDict
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from connector.records import content
+from connector.records import content, packing
 from connector.store.interface import Tx
 
 EVIDENCE = "evidence_blobs"
@@ -26,47 +26,81 @@ _REMEMBERED = 2048
 _parts: OrderedDict[str, str] = OrderedDict()
 # Texts compacted lately, with their row and parts: a process's claims are written again at each of its steps,
 # a peer's presentation with each of its requests, and compacting is a pure function of the text.
-_compacted: OrderedDict[tuple[Callable[[Any], str], str], tuple[str, dict[str, str]]] = OrderedDict()
+_compacted: OrderedDict[tuple[Callable[[Any], str], str, int], tuple[str, Mapping[str, str]]] = OrderedDict()
 _COMPACTED = 256
+# Rows packed lately, by hash, with the row they were packed from: a process's claims, a signer's certificates and an
+# offer's rules are put again at each step (and kept once).
+_packings: OrderedDict[str, tuple[str, bytes]] = OrderedDict()
 
 
-def compacted(value: Any, text: str, encode: Callable[[Any], str]) -> tuple[str, Mapping[str, str]]:
-    """`content.compact(value, text, encode)`, remembered for the texts compacted last (do not change the parts)."""
-    key = (encode, text)
+def compacted(
+    value: Any, text: str, encode: Callable[[Any], str], threshold: int = content.THRESHOLD
+) -> tuple[str, Mapping[str, str]]:
+    """`content.compact(value, text, encode, threshold)`, remembered for the texts compacted last (do not change the
+    parts)."""
+    key = (encode, text, threshold)
     known = _compacted.get(key)
     if known is not None:
         _compacted.move_to_end(key)
         return known
-    known = content.compact(value, text, encode)
+    known = content.compact(value, text, encode, threshold)
     _compacted[key] = known
     if len(_compacted) > _COMPACTED:
         _compacted.popitem(last=False)
     return known
 
 
+def _packed(sha: str, row: str) -> bytes:
+    """`packing.pack(row)`, remembered by hash for the rows packed last (the same parts are put again and again)."""
+    known = _packings.get(sha)
+    if known is not None and known[0] == row:
+        _packings.move_to_end(sha)
+        return known[1]
+    packed = packing.pack(row)
+    _packings[sha] = (row, packed)
+    if len(_packings) > _REMEMBERED:
+        _packings.popitem(last=False)
+    return packed
+
+
 def put_rows(tx: Tx, table: str, rows: Mapping[str, str]) -> None:
-    """Store rows by hash; a hash already stored keeps its row."""
+    """Store rows by hash, each packed (connector.records.packing); a hash already stored keeps its row."""
     if rows:
         tx.executemany(
-            f"INSERT INTO {table}(sha256, body) VALUES (?, ?) ON CONFLICT (sha256) DO NOTHING", list(rows.items())
+            f"INSERT INTO {table}(sha256, body, packed) VALUES (?, '', ?) ON CONFLICT (sha256) DO NOTHING",
+            [(sha, _packed(sha, row)) for sha, row in rows.items()],
         )
 
 
+def stored_row(body: Any, packed: Any) -> Any:
+    """A row as `put_rows` was given it, from its `body` and `packed` columns: a packed row has an empty body (one
+    written before packing, its whole text). A packing that does not unpack (a damaged row) reads as a text no hash
+    matches, nor any row's format: a NUL and the hex of its bytes."""
+    if packed is None or body != "":
+        return body
+    try:
+        return packing.unpack(packed)
+    except ValueError:
+        return "\x00" + bytes(packed).hex()
+
+
 def rows_of(tx: Tx, table: str, hashes: list[str]) -> dict[str, str]:
-    """The stored rows of these hashes (those absent are left out), as stored."""
+    """The stored rows of these hashes (those absent are left out), unpacked (`evidence_subjects`, the subjects of
+    stores written before parts, has no packed rows)."""
     found: dict[str, str] = {}
+    packed = "packed" if table in (EVIDENCE, CONTENT) else "NULL"
     for start in range(0, len(hashes), _BATCH):
         chunk = hashes[start : start + _BATCH]
         marks = ", ".join("?" for _ in chunk)
-        for row in tx.execute(f"SELECT sha256, body FROM {table} WHERE sha256 IN ({marks})", chunk):
-            found[str(row[0])] = row[1]
+        for row in tx.execute(f"SELECT sha256, body, {packed} FROM {table} WHERE sha256 IN ({marks})", chunk):
+            found[str(row[0])] = stored_row(row[1], row[2])
     return found
 
 
 def fetcher(tx: Tx, table: str, cache: dict[str, str] | None = None) -> content.Fetch:
     """Reads a part's row by hash, each at most once per `cache` (one per read, by default)."""
     known = cache if cache is not None else {}
-    sql = f"SELECT body FROM {table} WHERE sha256 = ?"
+    sql = f"SELECT body, packed FROM {table} WHERE sha256 = ?"
 
     def fetch(sha: str) -> str | None:
         row = known.get(sha)
@@ -74,7 +108,7 @@ def fetcher(tx: Tx, table: str, cache: dict[str, str] | None = None) -> content.
             found = tx.execute(sql, [sha]).fetchone()
             if found is None:
                 return None
-            row = known[sha] = found[0]
+            row = known[sha] = stored_row(found[0], found[1])
         return row
 
     return fetch
@@ -98,11 +132,23 @@ def detail_text(value: Any) -> str:
     return json.dumps(value, sort_keys=True, default=str)
 
 
-def compact_column(tx: Tx, value: Any, text: str | None, encode: Callable[[Any], str] = _column_text) -> str | None:
-    """What a JSON column holds for `value` (written as `text` by `encode`): its compact row, the parts stored."""
-    if text is None or len(text) < content.THRESHOLD:
+# Parts of values repeated whole from row to row (a policy's rules in each negotiation and agreement under one
+# offer, the recognitions of a peer's credentials at each of its requests) are worth keeping once from this size.
+REPEATED = 128
+
+
+def compact_column(
+    tx: Tx,
+    value: Any,
+    text: str | None,
+    encode: Callable[[Any], str] = _column_text,
+    threshold: int = content.THRESHOLD,
+) -> str | None:
+    """What a JSON column holds for `value` (written as `text` by `encode`): its compact row, the parts stored (its
+    members of at least `threshold` characters)."""
+    if text is None or len(text) < threshold:
         return text
-    row, parts = compacted(value, text, encode)
+    row, parts = compacted(value, text, encode, threshold)
     put_rows(tx, CONTENT, parts)
     return row
 

@@ -14,12 +14,12 @@ from typing import Any
 
 from connector.canonical import canonical_bytes
 from connector.evidence.chain import GENESIS, ChainHead, Record
-from connector.records import content
+from connector.records import content, packing
 from connector.records.evidence import StoredArchive, StoredCheckpoint, StoredSignature, StoredTimestamp, row_json
 from connector.store.interface import Tx
 from connector.store.migrations import CHAIN_LOCK, SPELLINGS
 from connector.store.sql.content import EVIDENCE as BLOBS
-from connector.store.sql.content import compacted, expanded, put_rows, rows_of
+from connector.store.sql.content import compacted, expanded, put_rows, rows_of, stored_row
 from connector.store.sqlite import store_error
 
 RECORDS = "evidence_records"
@@ -29,16 +29,38 @@ TIMESTAMPS = "evidence_timestamps"
 SIGNATURES = "agreement_signatures"
 ARCHIVES = "evidence_archives"
 
-_RECORD_COLUMNS = "seq, at, kind, process_id, peer, subject_sha256, data, prev, hash"
-_INSERT_RECORD = f"INSERT INTO {RECORDS}({_RECORD_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)"
+
+# A record's `prev` is the hash of the record before it (or the head of the archive the live log continues, or
+# GENESIS): the node stores it as '' and it is read back from there. `_PREV` is that value for the row `r`.
+def _prev_of(seq: str) -> str:
+    return (
+        f"COALESCE((SELECT p.hash FROM {RECORDS} p WHERE p.seq = {seq} - 1), "
+        f"(SELECT a.head FROM {ARCHIVES} a WHERE a.last_seq = {seq} - 1), '{GENESIS}')"
+    )
+
+
+_PREV = f"CASE WHEN r.prev <> '' THEN r.prev ELSE {_prev_of('r.seq')} END"
+_RECORD_COLUMNS = (
+    f"r.seq, r.at, r.kind, r.process_id, r.peer, r.subject_sha256, r.data, {_PREV} AS prev, r.hash, r.packed"
+)
+
+
+# A record whose `prev` follows the chain is stored with '' there; one whose `prev` does not is stored with it in
+# full, for the chain's trigger to refuse (it checks the seq of every record, and a `prev` that is not '').
+_INSERT_RECORD = (
+    f"INSERT INTO {RECORDS}(seq, at, kind, process_id, peer, subject_sha256, data, prev, hash, packed) "
+    "VALUES (?, ?, ?, ?, ?, ?, '', "
+    f"CASE WHEN CAST(? AS TEXT) = {_prev_of('CAST(? AS BIGINT)')} THEN '' ELSE CAST(? AS TEXT) END, ?, ?)"
+)
 
 
 # --- records ----------------------------------------------------------------------------------------------
 
 
 def insert_record(tx: Tx, record: Record) -> None:
-    # `data` is kept as plain JSON: its hash is recomputed from the parsed value, in canonical form, on reading.
-    # The record's canonical form of it is that JSON (the same text json.dumps writes for plain data), already made.
+    """Append `record`; the chain's trigger refuses one that does not follow the last one."""
+    # `data` is kept as its canonical JSON, packed (connector.records.packing), with an empty `data` column: its hash
+    # is recomputed from the parsed value, in canonical form, on reading. `prev` is the hash of the record before.
     tx.execute(
         _INSERT_RECORD,
         [
@@ -48,9 +70,12 @@ def insert_record(tx: Tx, record: Record) -> None:
             record.process_id,
             record.peer,
             record.subject_sha256,
-            record.data_json.decode("utf-8"),
+            record.prev,
+            record.seq,  # twice: the record before, or the archive the log continues
+            record.seq,
             record.prev,
             record.hash,
+            packing.pack(record.data_json.decode("utf-8")),
         ],
     )
 
@@ -119,10 +144,10 @@ def record_rows(tx: Tx, first: int, last: int | None = None, batch: int = 2000) 
     """Rows with first <= seq (<= last), ascending, read in batches (the log can be large)."""
     after = first - 1
     while True:
-        bound = "" if last is None else " AND seq <= ?"
+        bound = "" if last is None else " AND r.seq <= ?"
         params: list[Any] = [after] + ([] if last is None else [last]) + [batch]
         rows = tx.execute(
-            f"SELECT {_RECORD_COLUMNS} FROM {RECORDS} WHERE seq > ?{bound} ORDER BY seq LIMIT ?", params
+            f"SELECT {_RECORD_COLUMNS} FROM {RECORDS} r WHERE r.seq > ?{bound} ORDER BY r.seq LIMIT ?", params
         ).fetchall()
         if not rows:
             return
@@ -137,7 +162,7 @@ def records_of(tx: Tx, process_ids: list[str]) -> list[dict[str, Any]]:
         return []
     marks = ", ".join("?" for _ in process_ids)
     rows = tx.execute(
-        f"SELECT {_RECORD_COLUMNS} FROM {RECORDS} WHERE process_id IN ({marks}) ORDER BY seq", process_ids
+        f"SELECT {_RECORD_COLUMNS} FROM {RECORDS} r WHERE r.process_id IN ({marks}) ORDER BY r.seq", process_ids
     ).fetchall()
     return [row_json(r) for r in rows]
 
@@ -211,14 +236,14 @@ def subject_rows(tx: Tx, batch: int = 1000) -> Iterator[tuple[str, Any]]:
     last = 0
     while True:
         rows = tx.execute(
-            f"SELECT id, sha256, body FROM {BLOBS} WHERE id > ? ORDER BY id LIMIT ?", [last, batch]
+            f"SELECT id, sha256, body, packed FROM {BLOBS} WHERE id > ? ORDER BY id LIMIT ?", [last, batch]
         ).fetchall()
         if not rows:
             return
         if len(cache) > 10_000:
             cache.clear()
         for row in rows:
-            body = row["body"]
+            body = stored_row(row["body"], row["packed"])
             try:
                 text = expanded(tx, BLOBS, body, cache) if isinstance(body, str) else body
             except LookupError:

@@ -8,14 +8,16 @@ from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
 
+from connector.records import packing
 from connector.records.columns import iso, parse_iso
 from connector.records.processes import Agreement, HistoryEntry, Negotiation, OutboxEntry, Transfer
 from connector.store.interface import Tx
-from connector.store.sql.content import column_text, compact_column, detail_text
+from connector.store.sql.content import REPEATED, column_text, compact_column, detail_text, stored_row
 from connector.store.sql.rows import filters, one, page, upsert
 
 # A peer's verified claims are kept with each of its processes: the bulk of them (its credentials, the same for
-# every process until they are verified anew) as a part of `content_blobs`, stored once.
+# every process until they are verified anew) as a part of `content_blobs`, stored once. So are the rules of the
+# offer a negotiation is about and of the agreement it concluded, the same for every negotiation under one offer.
 
 
 def _claims_stored(tx: Tx, row: dict[str, Any], claims: Any) -> dict[str, Any]:
@@ -23,22 +25,33 @@ def _claims_stored(tx: Tx, row: dict[str, Any], claims: Any) -> dict[str, Any]:
     return row
 
 
-def _with_claims(tx: Tx, row: Any) -> Any:
-    """A row of negotiations or transfers with its claims column as JSON text (whatever way it was stored)."""
-    stored = row["claims"]
-    if stored is None or stored[:1] == "{":
+def _negotiation_stored(tx: Tx, negotiation: Negotiation) -> dict[str, Any]:
+    row = _claims_stored(tx, negotiation.to_row(), negotiation.claims)
+    row["offer"] = compact_column(tx, negotiation.offer, row["offer"], threshold=REPEATED)
+    return row
+
+
+def _plain(tx: Tx, row: Any, columns: tuple[str, ...]) -> Any:
+    """A row with each of these JSON columns as JSON text (whatever way it was stored)."""
+    compact = [c for c in columns if row[c] is not None and row[c][:1] not in ("{", "[")]
+    if not compact:
         return row
     plain = dict(row)
-    plain["claims"] = column_text(tx, stored)
+    for column in compact:
+        plain[column] = column_text(tx, row[column])
     return plain
 
 
 def _negotiation(tx: Tx, row: Any) -> Negotiation:
-    return Negotiation.from_row(_with_claims(tx, row))
+    return Negotiation.from_row(_plain(tx, row, ("claims", "offer")))
 
 
 def _transfer(tx: Tx, row: Any) -> Transfer:
-    return Transfer.from_row(_with_claims(tx, row))
+    return Transfer.from_row(_plain(tx, row, ("claims",)))
+
+
+def _agreement(tx: Tx, row: Any) -> Agreement:
+    return Agreement.from_row(_plain(tx, row, ("policy",)))
 
 
 # --- negotiations and agreements --------------------------------------------------------------------------------
@@ -68,7 +81,7 @@ def find_consumer_negotiation(tx: Tx, peer_id: str, provider_pid: str) -> Negoti
 
 
 def save_negotiation(tx: Tx, negotiation: Negotiation) -> None:
-    upsert(tx, "negotiations", _claims_stored(tx, negotiation.to_row(), negotiation.claims))
+    upsert(tx, "negotiations", _negotiation_stored(tx, negotiation))
 
 
 def list_negotiations(
@@ -87,17 +100,19 @@ def open_negotiations(tx: Tx) -> list[Negotiation]:
 
 
 def save_agreement(tx: Tx, agreement: Agreement) -> None:
-    upsert(tx, "agreements", agreement.to_row())
+    row = agreement.to_row()
+    row["policy"] = compact_column(tx, dict(agreement.policy), row["policy"], threshold=REPEATED)
+    upsert(tx, "agreements", row)
 
 
 def get_agreement(tx: Tx, agreement_id: str) -> Agreement | None:
     row = one(tx, "SELECT * FROM agreements WHERE id = ?", [agreement_id])
-    return Agreement.from_row(row) if row else None
+    return _agreement(tx, row) if row else None
 
 
 def list_agreements(tx: Tx, limit: int, offset: int) -> tuple[list[Agreement], int]:
     rows, total = page(tx, "agreements", limit, offset, order="created_at DESC, id")
-    return [Agreement.from_row(r) for r in rows], total
+    return [_agreement(tx, r) for r in rows], total
 
 
 def count_transfers_started(tx: Tx, agreement_id: str, role: str = "provider") -> int:
@@ -274,10 +289,10 @@ def remembered_answer(tx: Tx, peer_id: str, message_id: str) -> tuple[int, Any, 
     """The answer given to a message received before: (status, body, the process it was about, if any)."""
     row = one(
         tx,
-        "SELECT status, response, process_id FROM received_messages WHERE peer_id = ? AND message_id = ?",
+        "SELECT status, response, packed, process_id FROM received_messages WHERE peer_id = ? AND message_id = ?",
         [peer_id, message_id],
     )
-    return (row["status"], json.loads(row["response"]), row["process_id"]) if row else None
+    return (row["status"], json.loads(stored_row(row["response"], row["packed"])), row["process_id"]) if row else None
 
 
 def remembered_response(tx: Tx, peer_id: str, message_id: str) -> tuple[int, Any] | None:
@@ -289,10 +304,11 @@ def remember_response(
     tx: Tx, peer_id: str, message_id: str, process_id: str | None, status: int, response: Any, at: datetime
 ) -> None:
     tx.execute(
-        "INSERT INTO received_messages(peer_id, message_id, process_id, status, response, at) "
-        "VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (peer_id, message_id) DO UPDATE SET process_id = excluded.process_id, "
-        "status = excluded.status, response = excluded.response, at = excluded.at",
-        [peer_id, message_id, process_id, status, json.dumps(response), iso(at)],
+        "INSERT INTO received_messages(peer_id, message_id, process_id, status, response, packed, at) "
+        "VALUES (?, ?, ?, ?, '', ?, ?) ON CONFLICT (peer_id, message_id) DO UPDATE SET "
+        "process_id = excluded.process_id, status = excluded.status, response = excluded.response, "
+        "packed = excluded.packed, at = excluded.at",
+        [peer_id, message_id, process_id, status, packing.pack(json.dumps(response)), iso(at)],  # kept packed
     )
 
 

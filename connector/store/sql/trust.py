@@ -10,7 +10,7 @@ from typing import Any
 
 from connector.records.trust import ISSUED_SOURCE, CredentialRequest, KeptList, OwnCredential, VerificationRecord
 from connector.store.interface import Tx
-from connector.store.sql.content import column_text, compact_column, detail_text
+from connector.store.sql.content import REPEATED, column_text, compact_column, detail_text
 
 # Records beyond this many are pruned, oldest first (the log keeps every line anyway).
 MAX_VERIFICATION_RECORDS = 100_000
@@ -173,7 +173,7 @@ def record_verification(tx: Tx, record: VerificationRecord) -> int:
     # A peer's details (its credentials, the recognitions that accepted them) repeat at every request it makes:
     # their large parts are kept once, by hash.
     row = record.to_row()
-    row["detail"] = compact_column(tx, dict(record.detail), row["detail"], detail_text)
+    row["detail"] = compact_column(tx, dict(record.detail), row["detail"], detail_text, REPEATED)
     return int(tx.execute(_RECORD_VERIFICATION, [row[c] for c in _VERIFICATION_COLUMNS]).fetchone()[0])
 
 
