@@ -8,10 +8,12 @@ algorithm a key may verify is decided by its type alone (`connector.jws.algorith
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import hashlib
 import json
 import os
+import secrets
 from pathlib import Path
 from typing import Any
 
@@ -43,26 +45,33 @@ def write_private_key(path: Path, key: PrivateKey) -> None:
         serialization.PrivateFormat.PKCS8,
         serialization.NoEncryption(),
     )
-    path = Path(path)
-    tmp = path.with_name(path.name + ".tmp")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    try:
-        os.write(fd, data)
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-    os.replace(tmp, path)
+    _write_atomically(Path(path), data, 0o600)
 
 
 def write_public_file(path: Path, data: bytes) -> None:
     """Write a non-secret file atomically (no half-written certificate or CRL is ever visible)."""
-    path = Path(path)
-    tmp = path.with_name(path.name + ".tmp")
-    with open(tmp, "wb") as f:
-        f.write(data)
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(tmp, path)
+    _write_atomically(Path(path), data, 0o644)
+
+
+def _write_atomically(path: Path, data: bytes, mode: int) -> None:
+    """Write `data` to a temporary file of this writer's own beside `path`, then rename it over `path`: processes
+    writing the same file at once (replicas sharing a data folder, each keeping the same fetched CRL) never write
+    into each other's temporary file, and the last rename wins whole."""
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.{secrets.token_hex(4)}.tmp")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, mode)
+    try:
+        try:
+            view = memoryview(data)
+            while view:
+                view = view[os.write(fd, view) :]
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+        raise
 
 
 def load_private_key(path: Path) -> PrivateKey:

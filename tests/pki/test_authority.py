@@ -130,3 +130,20 @@ def test_opening_a_folder_without_authority_names_the_problem(tmp_path):
     with pytest.raises(ConnectorError) as err:
         Authority(tmp_path)
     assert "init-authority" in err.value.reason
+
+
+def test_processes_writing_the_same_file_at_once_never_trip_over_each_other(tmp_path):
+    """Replicas sharing a data folder keep the same fetched CRL at the same moment: every write succeeds, the file
+    ends whole (one writer's bytes), and no temporary file is left behind."""
+    import subprocess
+    import sys
+
+    target = tmp_path / "shared.pem"
+    script = (
+        "import sys\nfrom pathlib import Path\nfrom connector import keys\n"
+        "for _ in range(100):\n    keys.write_public_file(Path(sys.argv[1]), bytes([int(sys.argv[2])]) * 65536)\n"
+    )
+    writers = [subprocess.Popen([sys.executable, "-c", script, str(target), str(n)]) for n in range(6)]
+    assert [w.wait(timeout=120) for w in writers] == [0] * 6
+    assert target.read_bytes() in {bytes([n]) * 65536 for n in range(6)}
+    assert [p.name for p in tmp_path.iterdir()] == ["shared.pem"]
