@@ -63,8 +63,10 @@ def test_two_replicas_of_tokyo_serve_the_demo_story_and_one_killed_loses_nothing
         passed = asyncio.run(story())
         assert passed, "\n".join(lines)
         assert first.process is not None and first.process.returncode == -signal.SIGKILL
-        for replica in (first, second):  # both served other organisations (DSP, data) before one of them died
-            assert re.search(r" access .* peer=did:web:\S+(berlin|lyon)", replica.log.read_text()), replica.name
+        # The survivor served the other organisations (DSP, data). Which replica a new connection reaches is the
+        # kernel's choice (SO_REUSEPORT hashes each connection), so the killed one may have served none of them
+        # before it died; tests/store_e2e/test_replicas.py kills replicas with work in hand.
+        assert re.search(r" access .* peer=did:web:\S+(berlin|lyon)", second.log.read_text()), second.name
         for state in ("REQUESTED -> AGREED -> VERIFIED -> FINALIZED", "countryOfEstablishment", "count lteq 2"):
             assert state in "\n".join(lines), state
         assert second.running()
