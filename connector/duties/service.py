@@ -60,6 +60,17 @@ def agreement_receipts_path(agreement_id: str) -> str:
     return f"/duties/agreements/{quote(agreement_id, safe='')}/receipts"
 
 
+def _deletion_wait(due: datetime | None, now: datetime, attempted: bool) -> float:
+    """Seconds the deletion step waits before it looks again: until the next deletion is due; a while when one was
+    due but none could be made (the failed ones are tried again later); not at all when the time came meanwhile
+    (a timer that fired a moment early: the next look makes the deletion)."""
+    if due is None:
+        return MAX_SLEEP
+    if attempted:
+        return RETRY_AFTER_FAILURE
+    return min(max((due - now).total_seconds(), 0.0), MAX_SLEEP)
+
+
 class DutyService:
     def __init__(
         self,
@@ -225,23 +236,19 @@ class DutyService:
     async def _deletions(self) -> None:
         while True:
             self._deletions_due.clear()
+            attempted = False
             try:
                 due = await self.store.read(sql.next_deletion)
                 if due is not None:
                     due -= AHEAD
-                now = self.clock()
-                if due is not None and due <= now and await self.delete_due() > 0:
-                    continue
+                if due is not None and due <= self.clock():
+                    attempted = True
+                    if await self.delete_due() > 0:
+                        continue
             except (ConnectorError, StoreError) as exc:
                 log.error("deletions not carried out: %s", exc)
                 due = None
-            now = self.clock()
-            if due is None:
-                wait = MAX_SLEEP
-            elif due <= now:  # due, but none could be made: the failed ones are tried again later
-                wait = RETRY_AFTER_FAILURE
-            else:
-                wait = min((due - now).total_seconds(), MAX_SLEEP)
+            wait = _deletion_wait(due, self.clock(), attempted)
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._deletions_due.wait(), wait)
 
