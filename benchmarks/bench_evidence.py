@@ -93,6 +93,22 @@ async def agreement(provider: dict[str, Any], consumer: dict[str, Any]) -> str:
     return str(done["agreementId"])
 
 
+async def fetch(session: aiohttp.ClientSession, url: str, headers: dict[str, str], attempts: int = 5) -> bytes:
+    """GET from the provider's data listener; a 503 (its per-peer limit reached: the node asks for tokens with the
+    same identity) is asked again after its Retry-After."""
+    for attempt in range(attempts):
+        async with session.get(url, headers=headers) as resp:
+            body = await resp.read()
+            if resp.status == 503 and attempt + 1 < attempts:
+                retry_after = resp.headers.get("Retry-After", "")
+                await asyncio.sleep(min(float(retry_after), 2.0) if retry_after.isdigit() else 0.2)
+                continue
+            if resp.status != 200:
+                raise RuntimeError(f"GET {url}: {resp.status} {body[:300]!r}")
+            return body
+    raise AssertionError("unreachable")
+
+
 async def transfers(
     provider: dict[str, Any], consumer: dict[str, Any], agreement_id: str, count: int, concurrency: int
 ) -> tuple[float, int]:
@@ -112,10 +128,8 @@ async def transfers(
                 return
             access = await api(session, consumer, "POST", f"/v1/transfers/{tp['id']}/token")
             headers = {"Authorization": f"Bearer {access['authorization']}"}
-            async with data_session.get(access["endpoint"], headers=headers) as resp:
-                body = await resp.read()
-            async with data_session.get(access["sealEndpoint"], headers=headers) as resp:
-                seal = await resp.json()
+            body = await fetch(data_session, access["endpoint"], headers)
+            seal = json.loads(await fetch(data_session, access["sealEndpoint"], headers))
             await api(
                 session,
                 consumer,

@@ -185,17 +185,25 @@ def peak_rss_mib(proc: subprocess.Popen) -> float:
     return float("nan")
 
 
-async def api(session: aiohttp.ClientSession, node: dict, method: str, path: str, body=None):
-    async with session.request(
-        method,
-        f"http://127.0.0.1:{node['mport']}{path}",
-        json=body,
-        headers={"X-Api-Key": node.get("api_key", API_KEY)},
-    ) as resp:
-        data = await resp.json(content_type=None)
-        if resp.status >= 400:
-            raise RuntimeError(f"{method} {path}: {resp.status} {data}")
-        return data
+async def api(session: aiohttp.ClientSession, node: dict, method: str, path: str, body=None, attempts: int = 5):
+    """A management API call; a 503 (a node, or its peer, busy: their [limits]) is asked again after its
+    Retry-After, as a client should."""
+    for attempt in range(attempts):
+        async with session.request(
+            method,
+            f"http://127.0.0.1:{node['mport']}{path}",
+            json=body,
+            headers={"X-Api-Key": node.get("api_key", API_KEY)},
+        ) as resp:
+            data = await resp.json(content_type=None)
+            if resp.status == 503 and attempt + 1 < attempts:
+                retry_after = resp.headers.get("Retry-After", "")
+                await asyncio.sleep(min(float(retry_after), 2.0) if retry_after.isdigit() else 0.2)
+                continue
+            if resp.status >= 400:
+                raise RuntimeError(f"{method} {path}: {resp.status} {data}")
+            return data
+    raise AssertionError("unreachable")
 
 
 async def latency(provider: dict, consumer: dict, runs: int) -> list[float]:
