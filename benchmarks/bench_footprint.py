@@ -71,13 +71,19 @@ def node_round(node: dict, idle: float, code: Path | None = None) -> tuple[float
                 if time.perf_counter() > deadline or proc.poll() is not None:
                     raise SystemExit("the node did not become ready") from None
                 time.sleep(0.005)
-        ready = time.perf_counter() - started
-        cpu = cpu_seconds(proc)
-        time.sleep(idle)
-        return ready, resident_mib(proc), cpu
+        return settled(proc, started, idle)
     finally:
         proc.terminate()
         proc.wait(timeout=30)
+
+
+def settled(proc: subprocess.Popen[bytes], started: float, idle: float) -> tuple[float, float, float]:
+    """A process that just said it is ready: (seconds since `started`, RSS in MiB after `idle` seconds, CPU
+    seconds to ready)."""
+    ready = time.perf_counter() - started
+    cpu = cpu_seconds(proc)
+    time.sleep(idle)
+    return ready, resident_mib(proc), cpu
 
 
 def baseline_round(idle: float) -> tuple[float, float, float]:
@@ -86,10 +92,7 @@ def baseline_round(idle: float) -> tuple[float, float, float]:
     try:
         assert proc.stdout is not None
         proc.stdout.readline()
-        ready = time.perf_counter() - started
-        cpu = cpu_seconds(proc)
-        time.sleep(idle)
-        return ready, resident_mib(proc), cpu
+        return settled(proc, started, idle)
     finally:
         proc.kill()
         proc.wait(timeout=30)

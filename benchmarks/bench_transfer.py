@@ -368,15 +368,18 @@ def main() -> int:
         out = work / "copy.bin"
         bare_out = work / "bare-copy.bin"
         client_args = [str(cons / "tls.cert.pem"), str(cons / "tls.key.pem"), str(authority.ca_cert_path)]
+
+        def streamed(server_pid: int, url: str, token: str) -> tuple[dict[str, float], float, float]:
+            """The bare client's stream from `url`: its report, its peak RSS and the server's CPU seconds."""
+            before = cpu_seconds(server_pid)
+            text, rss = run_child([sys.executable, "-c", BARE_CLIENT, url, *client_args, token], receiving_cpu)
+            server_cpu = cpu_seconds(server_pid) - before
+            run = json.loads(text)
+            assert run["bytes"] == size, run
+            return run, rss, server_cpu
+
         for round_no in range(args.rounds):
-            server_cpu = cpu_seconds(bare.pid)
-            text, rss = run_child(
-                [sys.executable, "-c", BARE_CLIENT, f"https://localhost:{bport}/data", *client_args, ""],
-                receiving_cpu,
-            )
-            server_cpu = cpu_seconds(bare.pid) - server_cpu
-            bare_run = json.loads(text)
-            assert bare_run["bytes"] == size, bare_run
+            bare_run, rss, server_cpu = streamed(bare.pid, f"https://localhost:{bport}/data", "")
             results["bare"].append(
                 {
                     "mbps": size / bare_run["seconds"] / 1e6,
@@ -385,14 +388,7 @@ def main() -> int:
                     "serverCore": size / server_cpu / 1e6,
                 }
             )
-            server_cpu = cpu_seconds(bare.pid)
-            text, rss = run_child(
-                [sys.executable, "-c", BARE_CLIENT, f"https://localhost:{bport}/file", *client_args, ""],
-                receiving_cpu,
-            )
-            server_cpu = cpu_seconds(bare.pid) - server_cpu
-            file_run = json.loads(text)
-            assert file_run["bytes"] == size, file_run
+            file_run, _, server_cpu = streamed(bare.pid, f"https://localhost:{bport}/file", "")
             results["file"].append({"mbps": size / file_run["seconds"] / 1e6, "serverCore": size / server_cpu / 1e6})
             bare_out.unlink(missing_ok=True)
             text, rss = run_child(
@@ -417,14 +413,7 @@ def main() -> int:
             tp = call(cm, "POST", "/v1/transfers", {"agreementId": agreement})
             call(cm, "GET", f"/v1/transfers/{tp['id']}?wait=STARTED&timeout=30")
             access = call(cm, "POST", f"/v1/transfers/{tp['id']}/token")
-            node_cpu = cpu_seconds(nodes["provider"].pid)
-            text, rss = run_child(
-                [sys.executable, "-c", BARE_CLIENT, access["endpoint"], *client_args, access["authorization"]],
-                receiving_cpu,
-            )
-            node_cpu = cpu_seconds(nodes["provider"].pid) - node_cpu
-            serve_run = json.loads(text)
-            assert serve_run["bytes"] == size, serve_run
+            serve_run, rss, node_cpu = streamed(nodes["provider"].pid, access["endpoint"], access["authorization"])
             results["serve"].append(
                 {"mbps": size / serve_run["seconds"] / 1e6, "rss": rss, "serverCore": size / node_cpu / 1e6}
             )

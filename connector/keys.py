@@ -8,12 +8,9 @@ algorithm a key may verify is decided by its type alone (`connector.jws.algorith
 
 from __future__ import annotations
 
-import contextlib
 import functools
 import hashlib
 import json
-import os
-import secrets
 from pathlib import Path
 from typing import Any
 
@@ -21,6 +18,7 @@ from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, ed25519, rsa
 
+from connector.atomic_write import write_atomically
 from connector.canonical import b64url, b64url_decode
 from connector.errors import ConnectorError
 
@@ -45,33 +43,12 @@ def write_private_key(path: Path, key: PrivateKey) -> None:
         serialization.PrivateFormat.PKCS8,
         serialization.NoEncryption(),
     )
-    _write_atomically(Path(path), data, 0o600)
+    write_atomically(Path(path), data, 0o600)
 
 
 def write_public_file(path: Path, data: bytes) -> None:
     """Write a non-secret file atomically (no half-written certificate or CRL is ever visible)."""
-    _write_atomically(Path(path), data, 0o644)
-
-
-def _write_atomically(path: Path, data: bytes, mode: int) -> None:
-    """Write `data` to a temporary file of this writer's own beside `path`, then rename it over `path`: processes
-    writing the same file at once (replicas sharing a data folder, each keeping the same fetched CRL) never write
-    into each other's temporary file, and the last rename wins whole."""
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.{secrets.token_hex(4)}.tmp")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, mode)
-    try:
-        try:
-            view = memoryview(data)
-            while view:
-                view = view[os.write(fd, view) :]
-            os.fsync(fd)
-        finally:
-            os.close(fd)
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.unlink(tmp)
-        raise
+    write_atomically(Path(path), data, 0o644)
 
 
 def load_private_key(path: Path) -> PrivateKey:

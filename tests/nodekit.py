@@ -326,6 +326,14 @@ class NodeProcess:
         return self.proc.returncode if self.proc else 0
 
 
+def in_fresh_process(code: str) -> Any:
+    """What `code` prints as JSON when run by a Python process of its own (what an import loads is seen there)."""
+    import json
+
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    return json.loads(done.stdout)
+
+
 @dataclass(frozen=True)
 class Ran:
     """What a `connector` command run in its own process did."""

@@ -12,12 +12,12 @@ from __future__ import annotations
 
 import json
 import logging
-import os
 import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
+from connector.atomic_write import write_atomically
 from connector.errors import ConnectorError
 from connector.store.interface import Store
 from connector.store.sql.settings import get_setting, put_setting
@@ -64,10 +64,8 @@ class Marker:
             "recordedAt": self.recorded_at,
         }
         path.parent.mkdir(parents=True, exist_ok=True)
-        # A temporary name of this process's own: replicas sharing the data folder may record it at once.
-        tmp = path.with_name(f"{path.name}.{os.getpid()}.tmp")
-        tmp.write_text(json.dumps(body, indent=2) + "\n", encoding="utf-8")
-        os.replace(tmp, path)
+        # (replicas sharing the data folder may record it at once)
+        write_atomically(path, (json.dumps(body, indent=2) + "\n").encode("utf-8"), 0o644)
 
 
 def gone(marker: Marker, where: str, key: str, marker_path: Path) -> ConnectorError:

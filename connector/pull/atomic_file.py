@@ -21,6 +21,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
 
+from connector.atomic_write import write_atomically
 from connector.canonical import canonical_bytes
 from connector.errors import ConnectorError
 from connector.evidence.digest import Digest, RunningDigest
@@ -81,17 +82,6 @@ def part_path(final: Path) -> Path:
 
 def record_path(final: Path) -> Path:
     return final.with_name(final.name + RECORD_SUFFIX)
-
-
-def _write_atomically(path: Path, data: bytes) -> None:
-    tmp = path.with_name(path.name + ".tmp")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600)
-    try:
-        _write_all(fd, data)
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-    os.replace(tmp, path)
 
 
 def _write_all(fd: int, data: bytes | bytearray | memoryview, offset: int = 0) -> None:
@@ -251,7 +241,7 @@ class AtomicDownload:
                 running.update(block)
                 position += len(block)
             os.fsync(fd)
-            _write_atomically(rec_path, PartRecord(transfer_id, expected_size, position).to_bytes())
+            write_atomically(rec_path, PartRecord(transfer_id, expected_size, position).to_bytes())
         except BaseException:
             os.close(fd)
             raise
@@ -382,7 +372,7 @@ class AtomicDownload:
         os.fsync(fd)
         self._durable = self._size
         record = PartRecord(self.transfer_id, self.expected_size, self._size)
-        _write_atomically(self.record_path, record.to_bytes())
+        write_atomically(self.record_path, record.to_bytes())
 
     async def checkpoint(self) -> None:
         """Make everything written so far durable and record it."""

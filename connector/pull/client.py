@@ -20,7 +20,6 @@ from __future__ import annotations
 import asyncio
 import http.client
 import json
-import os
 import random
 import ssl
 import time
@@ -32,6 +31,7 @@ from typing import Any, Protocol
 
 from cryptography import x509
 
+from connector.atomic_write import write_atomically
 from connector.backoff import Backoff
 from connector.errors import ConnectorError
 from connector.evidence.seal import SealExpectation, verify_seal
@@ -175,9 +175,7 @@ def _write_etag(final: Path, etag: str | None) -> None:
     if etag is None:
         path.unlink(missing_ok=True)
         return
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(etag, encoding="ascii")
-    os.replace(tmp, path)
+    write_atomically(path, etag.encode("ascii"), 0o644)
 
 
 def _problem(status: int, body: bytes) -> tuple[str, str]:

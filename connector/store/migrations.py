@@ -139,57 +139,37 @@ _REMOVABLE = {
 
 # With its older records archived, the live log's first record follows the last archive's head (and a copy of such
 # a store, its archive rows first, starts there): where no record is left, the chain goes on from that archive.
-_SQLITE_CHAIN_AFTER_ARCHIVES = f"""
+# `prev_checked` says when SQLite compares a record's `prev` with the head, `stored_prev` how PostgreSQL does.
+def _sqlite_chain_after_archives(prev_checked: str = "NEW.prev IS NOT {head}") -> str:
+    head = f"""COALESCE(
+                (SELECT hash FROM evidence_records WHERE seq = NEW.seq - 1),
+                (SELECT head FROM evidence_archives WHERE last_seq = NEW.seq - 1),
+                '{_GENESIS}')"""
+    return f"""
         DROP TRIGGER evidence_records_chain;
         CREATE TRIGGER evidence_records_chain BEFORE INSERT ON evidence_records
         WHEN NEW.seq IS NOT COALESCE(
                 (SELECT MAX(seq) FROM evidence_records), (SELECT MAX(last_seq) FROM evidence_archives), 0) + 1
-          OR NEW.prev IS NOT COALESCE(
-                (SELECT hash FROM evidence_records WHERE seq = NEW.seq - 1),
-                (SELECT head FROM evidence_archives WHERE last_seq = NEW.seq - 1),
-                '{_GENESIS}')
+          OR {prev_checked.format(head=head)}
         BEGIN SELECT RAISE(ABORT, 'evidence.chain: a record must follow the last one'); END;
 """
-_POSTGRESQL_CHAIN_AFTER_ARCHIVES = (
-    "\n"
-    + _postgresql_chain(
-        "CREATE OR REPLACE FUNCTION",
-        """
+
+
+def _postgresql_chain_after_archives(stored_prev: str = "NEW.prev IS DISTINCT FROM") -> str:
+    otherwise = """
             IF NOT FOUND THEN
                 SELECT a.last_seq, a.head INTO last_seq, last_hash FROM evidence_archives a
                     ORDER BY a.last_seq DESC LIMIT 1;
-            END IF;""",
-    )
-    + "\n"
-)
+            END IF;"""
+    return "\n" + _postgresql_chain("CREATE OR REPLACE FUNCTION", otherwise, stored_prev) + "\n"
 
 
+_SQLITE_CHAIN_AFTER_ARCHIVES = _sqlite_chain_after_archives()
+_POSTGRESQL_CHAIN_AFTER_ARCHIVES = _postgresql_chain_after_archives()
 # The node stores a record's `prev` as '': it is the hash of the record before, read back from there (and the
 # statement that inserts a record checks it). A `prev` given in full is still checked here.
-_SQLITE_CHAIN_STORED_PREV_DERIVED = f"""
-        DROP TRIGGER evidence_records_chain;
-        CREATE TRIGGER evidence_records_chain BEFORE INSERT ON evidence_records
-        WHEN NEW.seq IS NOT COALESCE(
-                (SELECT MAX(seq) FROM evidence_records), (SELECT MAX(last_seq) FROM evidence_archives), 0) + 1
-          OR (NEW.prev IS NOT '' AND NEW.prev IS NOT COALESCE(
-                (SELECT hash FROM evidence_records WHERE seq = NEW.seq - 1),
-                (SELECT head FROM evidence_archives WHERE last_seq = NEW.seq - 1),
-                '{_GENESIS}'))
-        BEGIN SELECT RAISE(ABORT, 'evidence.chain: a record must follow the last one'); END;
-"""
-_POSTGRESQL_CHAIN_STORED_PREV_DERIVED = (
-    "\n"
-    + _postgresql_chain(
-        "CREATE OR REPLACE FUNCTION",
-        """
-            IF NOT FOUND THEN
-                SELECT a.last_seq, a.head INTO last_seq, last_hash FROM evidence_archives a
-                    ORDER BY a.last_seq DESC LIMIT 1;
-            END IF;""",
-        "NEW.prev <> '' AND NEW.prev IS DISTINCT FROM",
-    )
-    + "\n"
-)
+_SQLITE_CHAIN_STORED_PREV_DERIVED = _sqlite_chain_after_archives("(NEW.prev IS NOT '' AND NEW.prev IS NOT {head})")
+_POSTGRESQL_CHAIN_STORED_PREV_DERIVED = _postgresql_chain_after_archives("NEW.prev <> '' AND NEW.prev IS DISTINCT FROM")
 
 
 def _sqlite_removable(table: str) -> str:

@@ -4,6 +4,7 @@ from collections.abc import Mapping
 from typing import Any
 
 import pytest
+from nodekit import in_fresh_process
 
 from connector.errors import Problem
 from connector.sources import (
@@ -33,18 +34,13 @@ def test_each_built_in_kind_is_named_as_its_module_names_it() -> None:
 
 
 def test_a_kind_s_module_is_loaded_with_the_first_address_of_that_kind() -> None:
-    import json
-    import subprocess
-    import sys
-
     probe = (
         "import json, sys; from connector.sources import validate_source_config as v; "
         "loaded = lambda: sorted(k for k in ('file', 'http', 'sql') if 'connector.sources.' + k in sys.modules); "
         "before = loaded(); problems = v({'type': 'sql', 'path': 'a.db'}); "
         "print(json.dumps([before, loaded(), [p.code for p in problems]]))"
     )
-    out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True).stdout
-    before, after, codes = json.loads(out)
+    before, after, codes = in_fresh_process(probe)
     assert (before, after) == ([], ["sql"])
     assert codes == ["source.config.unknown", "source.config.missing", "source.config.missing"]  # checked as before
 

@@ -7,6 +7,8 @@ import json
 import subprocess
 import sys
 
+from nodekit import in_fresh_process
+
 # Each with what first needs it.
 LOADED_ON_FIRST_USE = {
     "lxml": "a trusted list in ETSI form",
@@ -22,9 +24,7 @@ def test_starting_a_node_loads_none_of_what_only_some_requests_need() -> None:
         "import json, sys; import connector.cli.main, connector.node.runtime, connector.node.wiring; "
         f"print(json.dumps(sorted(m for m in {sorted(LOADED_ON_FIRST_USE)!r} if m in sys.modules)))"
     )
-    loaded = json.loads(
-        subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True).stdout
-    )
+    loaded = in_fresh_process(probe)
     assert loaded == [], {name: LOADED_ON_FIRST_USE[name] for name in loaded}
 
 
@@ -35,8 +35,7 @@ def test_what_is_loaded_on_first_use_still_works() -> None:
         "from connector.console.rendering import Templates; Templates().env.get_template('login.html'); "
         "print(json.dumps([bool(problems), 'jsonschema' in sys.modules, 'jinja2' in sys.modules]))"
     )
-    out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True).stdout
-    assert json.loads(out) == [True, True, True]  # a message without its @context is refused, as before
+    assert in_fresh_process(probe) == [True, True, True]  # a message without its @context is refused, as before
 
 
 def test_signatures_load_their_library_when_first_made_and_check_as_before() -> None:
@@ -50,8 +49,7 @@ def test_signatures_load_their_library_when_first_made_and_check_as_before() -> 
         "print(json.dumps([before, 'jwt' in sys.modules, header['alg'], payload.decode(), refused, "
         "sorted(jws._implementations()) == sorted(jws.ALGORITHMS)]))"
     )
-    out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True).stdout
-    assert json.loads(out) == [False, True, "ES256", "payload", True, True]
+    assert in_fresh_process(probe) == [False, True, "ES256", "payload", True, True]
 
 
 # The node's own parts an idle node with the default configuration (certificates only, the console on) does not

@@ -1,0 +1,34 @@
+"""Replacing a small file whole: readers see the old content or the new, never part of either.
+
+The bytes go to a temporary file of this writer's own beside the target (its process id and a random part), are
+synced, and the temporary file is renamed over the target. Writers of the same file at once (replicas sharing a
+data folder, each keeping the same fetched CRL) never write into each other's temporary file, and the last rename
+wins whole. The temporary file is created exclusively, so a link planted under its name is not followed.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import secrets
+from pathlib import Path
+
+
+def write_atomically(path: Path, data: bytes, mode: int = 0o600) -> None:
+    """Replace `path` with `data` (a new file gets `mode`, less the umask)."""
+    path = Path(path)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.{secrets.token_hex(4)}.tmp")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, mode)
+    try:
+        try:
+            view = memoryview(data)
+            while view:
+                view = view[os.write(fd, view) :]
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+        raise
