@@ -12,7 +12,9 @@ the default configuration (evidence on, agreements signed and countersigned).
   and for the load generator, and how busy the machine's cores were. Capacity per core is 1000 / CPU ms: what
   one core given to that node alone would finalise per second (an estimate: measured under contention, it is
   on the safe side). When the cores are nearly all busy, end-to-end throughput is bounded by the sum of the
-  three CPU figures, not by any one process.
+  three CPU figures, not by any one process. Each node's CPU is also split between its event loop (the main
+  thread: HTTP, TLS, the DSP handlers) and its other threads (mostly the store's, where every step's
+  transaction runs with the Python around it).
 - Baseline in the same run: a plain mutual-TLS request/response round trip between the same two machines'
   worth of processes (the provider's version endpoint), so the ratio shows what the protocol costs on top of
   the transport on this machine.
@@ -48,6 +50,7 @@ import tempfile
 import time
 import urllib.request
 from pathlib import Path
+from typing import Any
 
 import aiohttp
 
@@ -167,6 +170,25 @@ def start(node: dict) -> subprocess.Popen:
 def cpu_seconds(proc: subprocess.Popen) -> float:
     fields = Path(f"/proc/{proc.pid}/stat").read_text().rsplit(")", 1)[1].split()
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def thread_cpu_seconds(proc: subprocess.Popen) -> tuple[float, float]:
+    """(event loop, other threads) CPU seconds of a node so far: its main thread runs the event loop (HTTP, TLS,
+    the DSP handlers), the others are the store's thread (every step's transaction, with the Python that runs in
+    it) and any worker threads."""
+    loop = other = 0.0
+    tick = os.sysconf("SC_CLK_TCK")
+    for task in Path(f"/proc/{proc.pid}/task").iterdir():
+        try:
+            fields = (task / "stat").read_text().rsplit(")", 1)[1].split()
+        except FileNotFoundError:  # a thread that ended meanwhile (its time is lost from the split, not the total)
+            continue
+        seconds = (int(fields[11]) + int(fields[12])) / tick
+        if task.name == str(proc.pid):
+            loop += seconds
+        else:
+            other += seconds
+    return loop, other
 
 
 def machine_busy() -> tuple[float, float]:
@@ -371,9 +393,10 @@ def main() -> None:
         asyncio.run(latency(provider, consumer, 10))  # warm up connections and caches
         lat = asyncio.run(latency(provider, consumer, args.latency_runs))
         base = asyncio.run(transport_baseline(provider, consumer, args.latency_runs))
-        rounds = []
+        rounds: list[dict[str, Any]] = []
         for _ in range(args.rounds):
             cpu_before = [cpu_seconds(p) for p in procs]
+            threads_before = [thread_cpu_seconds(p) for p in procs]
             load_before, machine_before = time.process_time(), machine_busy()
             with contextlib.ExitStack() as sampling:
                 if args.profile is not None and not rounds:
@@ -383,6 +406,10 @@ def main() -> None:
                 elapsed, finalized = asyncio.run(throughput(provider, consumer, args.throughput, args.concurrency))
             done = max(1, finalized)
             cpu_ms = [(cpu_seconds(p) - b) * 1000 / done for p, b in zip(procs, cpu_before)]
+            split_ms = [
+                [(now - then) * 1000 / done for now, then in zip(thread_cpu_seconds(p), b)]
+                for p, b in zip(procs, threads_before)
+            ]
             load_ms = (time.process_time() - load_before) * 1000 / done
             busy, total = (after - before for after, before in zip(machine_busy(), machine_before))
             rounds.append(
@@ -392,6 +419,7 @@ def main() -> None:
                     "per_second": finalized / elapsed,
                     "provider_ms": cpu_ms[0],
                     "consumer_ms": cpu_ms[1],
+                    "split_ms": split_ms,
                     "load_ms": load_ms,
                     "busy_pct": 100 * busy / total if total else float("nan"),
                 }
@@ -433,6 +461,10 @@ def main() -> None:
                 "provider": round(median_round["provider_ms"], 2),
                 "consumer": round(median_round["consumer_ms"], 2),
                 "load_generator": round(median_round["load_ms"], 2),
+            },
+            "cpu_ms_per_negotiation_by_thread": {
+                side: {"event_loop": round(split[0], 2), "store_and_other_threads": round(split[1], 2)}
+                for side, split in zip(("provider", "consumer"), median_round["split_ms"])
             },
             "capacity_per_core": {
                 "provider": round(1000 / median_round["provider_ms"], 1),
