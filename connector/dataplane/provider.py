@@ -12,11 +12,11 @@ One use: a transfer delivers its data once. A new pull of a transfer stops the o
 counts as delivered when a stream sent its last byte, when its seal was served, or when the bytes sent under the
 transfer reach `DELIVERY_ALLOWANCE` times its size (where a stream is cut: an interrupted pull resumes from where
 it broke, it does not fetch the data again); from then on the transfer serves no pull and no fresh token
-(``dataplane.delivered``), only its seal, with the token it holds even once that has expired. One pull is still
-served after the last byte left, until the seal was served and within the allowance: a resume (``Range:
-bytes=N-`` past byte 0 with ``If-Range`` naming the version sent), with that token too. A last byte handed to
-the network is not a last byte held: a consumer stopped with the tail still in a socket or in a buffer it was
-filling gets the rest, instead of a part it can never complete (and a seal it must refuse).
+(``dataplane.delivered``), only its seal, with the token it holds even once that has expired. Resumes are still
+served after the last byte left, until the seal was served and within the allowance (``Range: bytes=N-`` past
+byte 0 with ``If-Range`` naming the version sent), with that token too. A last byte handed to the network is not
+a last byte held: a consumer stopped with the tail still in a socket or in a buffer it was filling gets the
+rest, instead of a part it can never complete (and a seal it must refuse).
 
 The seal: ``GET /data/{transfer}/seal`` (same authentication) answers the provider's seal of the whole
 representation. For a repeatable source it is computed by a separate read of the version that was served (the
