@@ -12,7 +12,11 @@ One use: a transfer delivers its data once. A new pull of a transfer stops the o
 counts as delivered when a stream sent its last byte, when its seal was served, or when the bytes sent under the
 transfer reach `DELIVERY_ALLOWANCE` times its size (where a stream is cut: an interrupted pull resumes from where
 it broke, it does not fetch the data again); from then on the transfer serves no pull and no fresh token
-(``dataplane.delivered``), only its seal, with the token it holds even once that has expired.
+(``dataplane.delivered``), only its seal, with the token it holds even once that has expired. Resumes are still
+served after the last byte left, until the seal was served and within the allowance (``Range: bytes=N-`` past
+byte 0 with ``If-Range`` naming the version sent), with that token too. A last byte handed to the network is not
+a last byte held: a consumer stopped with the tail still in a socket or in a buffer it was filling gets the
+rest, instead of a part it can never complete (and a seal it must refuse).
 
 The seal: ``GET /data/{transfer}/seal`` (same authentication) answers the provider's seal of the whole
 representation. For a repeatable source it is computed by a separate read of the version that was served (the
@@ -93,6 +97,7 @@ class Grant:
     dataset_id: str
     source: Mapping[str, Any]
     sent_before: int = 0  # bytes already sent under the transfer (the pulls before this one)
+    tail_only: bool = False  # admitted only to resume: the last byte was sent, but no seal was asked for yet
 
     def budget(self, total: int | None) -> int | None:
         """How many bytes this pull may still send: a transfer never sends more than DELIVERY_ALLOWANCE times its
@@ -119,6 +124,13 @@ def _certificate(request: web.Request) -> x509.Certificate | None:
     """The client certificate of the connection, if it presented one."""
     peer = request.get(PEER)
     return None if peer is None else peer.certificate
+
+
+def _resumes(request: web.Request) -> bool:
+    """Whether a pull continues one that broke off: ``Range: bytes=N-`` past byte 0, for the version it began
+    with (``If-Range``)."""
+    wanted = requested_range(request.headers.get("Range"))
+    return wanted is not None and wanted.start > 0 and wanted.stop is None and bool(request.headers.get("If-Range"))
 
 
 def _reaches_end(info: StreamInfo) -> bool:
@@ -207,18 +219,26 @@ class ProviderSide:
         cert_sha256: str | None,
         pulling: bool,
         standing: Problem | None = None,
+        resuming: bool = False,
     ) -> Grant | AccessRefusal:
+        """`resuming`: a pull that continues one that broke off (see `_resumes`)."""
         tp = repo.get_transfer(db, transfer_id)
         flow = get_flow(db, transfer_id)
         refusal = check_pull(transfer_id, tp, flow, claims, participant_id, cert_sha256)
         if refusal is not None:
             return refusal
         assert tp is not None and flow is not None
-        if not pulling and flow.delivered_at is None and to_numeric_date(self.plane.now()) >= claims.expires_at:
+        expired = to_numeric_date(self.plane.now()) >= claims.expires_at
+        if (not pulling or resuming) and flow.delivered_at is None and expired:
             # Before the data is delivered a seal is fetched with a valid token; after, the one held will do.
             return token_refusal(TokenError("token.expired", "the bearer token has expired; ask for a fresh one"))
+        tail_only = False
         if pulling:
-            refusal = delivered_refusal(flow.delivered_at)
+            # The last byte having left is no proof that the consumer holds it (it may have been in a socket or a
+            # buffer when the consumer stopped): until the consumer asks for the seal, a resume may still fetch
+            # what it lacks, within the allowance, with the token it holds.
+            tail_only = flow.delivered_at is not None and resuming and flow.seal is None
+            refusal = None if tail_only else delivered_refusal(flow.delivered_at)
             if refusal is not None:
                 return refusal
             if standing is not None:
@@ -238,9 +258,9 @@ class ProviderSide:
             if flow.token_cert is None and cert_sha256 is not None:  # bind the token to its first certificate
                 save_flow(db, dataclasses.replace(flow, token_cert=cert_sha256, updated_at=self.plane.now()))
             grant = self._grant(db, tp)
-            return (
-                grant if isinstance(grant, AccessRefusal) else dataclasses.replace(grant, sent_before=flow.bytes_sent)
-            )
+            if isinstance(grant, AccessRefusal):
+                return grant
+            return dataclasses.replace(grant, sent_before=flow.bytes_sent, tail_only=tail_only)
         return self._grant(db, tp)
 
     @staticmethod
@@ -255,13 +275,16 @@ class ProviderSide:
 
     async def _admitted(self, request: web.Request, *, pulling: bool) -> Grant:
         participant_id, cert_sha256 = _peer(request)
-        claims = self._claims(request, expired_ok=not pulling)
+        resuming = pulling and _resumes(request)
+        # An expired token is judged with the transfer at hand: the one held still serves a seal, or the last
+        # bytes of data whose last byte left, once no fresh token is given.
+        claims = self._claims(request, expired_ok=not pulling or resuming)
         transfer_id = request.match_info["transfer"]
         # Without a certificate the token names its holder (it is a bearer token, as EDC's data plane has them).
         holder = participant_id if participant_id is not None else claims.subject
         standing = await self._standing(request, transfer_id, holder) if pulling else None
         run = self.store.run if pulling else self.store.read
-        outcome = await run(self._admit, transfer_id, claims, holder, cert_sha256, pulling, standing)
+        outcome = await run(self._admit, transfer_id, claims, holder, cert_sha256, pulling, standing, resuming)
         if isinstance(outcome, AccessRefusal):
             await self._after_refusal(transfer_id, standing, outcome)
             raise Refused(outcome)
@@ -283,7 +306,8 @@ class ProviderSide:
         grant = await self._admitted(request, pulling=True)
         await self._onward(grant)
         tid = grant.transfer.id
-        refused = delivered_refusal(self.plane.now()) if tid in self._last_byte_out else None
+        resuming = _resumes(request)
+        refused = delivered_refusal(self.plane.now()) if tid in self._last_byte_out and not resuming else None
         if refused is not None:
             raise Refused(refused)
         self.plane.streams.halt(tid, NEWER_PULL, what="pull")
@@ -293,6 +317,12 @@ class ProviderSide:
             source, requested_range(request.headers.get("Range")), request.headers.get("If-Range")
         )
         repeatable = is_repeatable(source.seekable, stream.info)
+        if grant.tail_only and (stream.info.range is None or grant.budget(stream.info.total_size) == 0):
+            # Only the rest of the version already sent may follow its last byte, and only within the allowance.
+            await stream.aclose()
+            spent = delivered_refusal(self.plane.now())
+            assert spent is not None
+            raise Refused(spent)
         look = shape(stream.info, repeatable=repeatable, seal_url=self.plane.pull_endpoint(tid) + "/seal")
         response = web.StreamResponse(status=look.status, headers=look.headers)
         hasher = None

@@ -148,8 +148,8 @@ async def test_a_pull_gives_up_once_its_retry_budget_is_spent(pair):
 
 
 async def test_a_transfer_stopped_after_its_last_byte_left_finishes_with_the_seal_when_run_again(pair):
-    """The provider counts the data delivered once its last byte left: no fresh token, no pull. A run stopped
-    after the bytes reached the part but before the seal still finishes, with the token it holds."""
+    """The provider counts the data delivered once its last byte left: no fresh token, no pull from the start. A
+    run stopped after the bytes reached the part but before the seal still finishes, with the token it holds."""
     data = _big_file(pair.root / "big.bin")
     out = pair.tmp / "big-copy.bin"
     async with both(pair):
@@ -172,6 +172,41 @@ async def test_a_transfer_stopped_after_its_last_byte_left_finishes_with_the_sea
         ran = await acli("transfer", agreement, "--out", str(out), "--config", str(pair.ccfg), "--json")
         assert ran.returncode == 0, ran.stderr + ran.stdout
         assert out.read_bytes() == data and json.loads(ran.stdout)["received"] == 0
+        await wait_state(pair.cm, transfer["id"], "COMPLETED")
+
+
+async def test_a_pull_stopped_with_its_last_bytes_in_flight_fetches_them_when_run_again(pair):
+    """The provider's last byte can leave while the puller is stopped before it holds it (a Ctrl-C with the
+    tail still in the socket or in a buffer being filled): the provider then counts the data as sent in full,
+    and the next run must still get the bytes it lacks, not be refused and fail on the seal."""
+    data = _big_file(pair.root / "big.bin")
+    out = pair.tmp / "big-copy.bin"
+    part = out.with_name(out.name + ".part")
+    async with both(pair):
+        agreement = await agree(pair, "big", {"type": "file", "path": "big.bin"})
+        held = await _start_and_kill(pair, agreement, out)
+        (transfer,) = (await pair.cm.call("GET", "/v1/transfers?role=consumer", None, 200))["items"]
+        info = await access(pair, transfer["id"])
+        etag = out.with_name(out.name + ".part.etag").read_text().strip()
+        rest = await fetch(
+            info["endpoint"],
+            pair.consumer,
+            info["authorization"],
+            headers={"Range": f"bytes={held}-", "If-Range": etag},
+        )
+        assert rest.status == 206 and held + len(rest.body) == len(data)
+        kept = len(rest.body) - 3 * 1024 * 1024 - 5  # the last bytes left the provider but never reached the part
+        with open(part, "ab") as f:
+            f.write(rest.body[:kept])
+        # Still one use: the data is not given again from the start, nor a fresh token.
+        whole = await fetch(info["endpoint"], pair.consumer, info["authorization"])
+        token = await fetch(_refresh(info), pair.consumer, None, method="POST")
+        assert whole.status == token.status == 410 and token.json()["code"] == "dataplane.delivered"
+        ran = await acli("transfer", agreement, "--out", str(out), "--config", str(pair.ccfg), "--json")
+        assert ran.returncode == 0, ran.stderr + ran.stdout
+        result = json.loads(ran.stdout)
+        assert result["resumedFrom"] == held + kept and result["received"] == len(data) - held - kept
+        assert out.read_bytes() == data
         await wait_state(pair.cm, transfer["id"], "COMPLETED")
 
 

@@ -1,6 +1,6 @@
 """A transfer is one use of its agreement: its data is delivered once. Within it an interrupted pull resumes,
-but once the last byte was sent (or the seal served) no pull and no fresh token are given; its seal stays
-available with the token held, even expired. The `count` of a policy counts these uses."""
+but once the last byte was sent (or the seal served) no fresh token and no pull but a resume until the seal are
+given; its seal stays available with the token held, even expired. The `count` of a policy counts these uses."""
 
 from __future__ import annotations
 
@@ -78,6 +78,47 @@ async def test_once_delivered_a_transfer_serves_no_pull_and_no_token_but_its_sea
         second = await pair.cm.call("POST", "/v1/transfers", {"agreementId": agreement}, 201)
         second = await wait_state(pair.cm, second["id"], "TERMINATED")
         assert "count" in second["reason"], second["reason"]
+
+
+async def test_after_the_last_byte_left_a_resume_gets_what_was_lost_in_flight_until_the_seal(authority, tmp_path):
+    """The last byte leaving is no proof that it arrived: until the consumer asks for the seal, a resume (a range
+    past byte 0 of the version sent) still gets the rest, with the token held even expired, within the
+    allowance; nothing else is given, and nothing at all once the seal was served."""
+    pair = _pair(authority, tmp_path, "token_lifetime = 2.0")
+    data = os.urandom(SIZE)
+    (pair.root / "d.bin").write_bytes(data)
+    async with both(pair):
+        tp = await started(pair, await agree(pair, "d", {"type": "file", "path": "d.bin"}))
+        info = await access(pair, tp["id"])
+        url, token = info["endpoint"], info["authorization"]
+        got = await fetch(url, pair.consumer, token)
+        assert got.status == 200 and got.body == data
+        etag = got.headers["ETag"]
+        await _delivered_flow(pair, tp["providerPid"])
+        for refused_headers in ({}, {"Range": "bytes=1000-"}, {"Range": "bytes=0-", "If-Range": etag}):
+            refused = await fetch(url, pair.consumer, token, headers=refused_headers)
+            assert refused.status == 410 and refused.json()["code"] == "dataplane.delivered", refused_headers
+        await asyncio.sleep(2.2)  # the token held has expired, and no fresh one is given
+        fresh = await fetch(_refresh_url(info), pair.consumer, None, method="POST")
+        assert fresh.status == 410 and fresh.json()["code"] == "dataplane.delivered"
+        resume = {"Range": "bytes=1000-", "If-Range": etag}
+        rest = await fetch(url, pair.consumer, token, headers=resume)
+        assert rest.status == 206 and rest.body == data[1000:]
+        with pytest.raises(aiohttp.ClientPayloadError):  # cut at twice the data's size: the allowance is spent
+            await fetch(url, pair.consumer, token, headers=resume)
+        spent = await fetch(url, pair.consumer, token, headers=resume)
+        assert spent.status == 410 and spent.json()["code"] == "dataplane.delivered"
+
+    async with both(pair):
+        tp = await started(pair, await agree(pair, "e", {"type": "file", "path": "d.bin"}))
+        info = await access(pair, tp["id"])
+        url, token = info["endpoint"], info["authorization"]
+        got = await fetch(url, pair.consumer, token)
+        seal = await fetch(info["sealEndpoint"], pair.consumer, token)
+        assert got.status == seal.status == 200
+        resume = {"Range": "bytes=1000-", "If-Range": got.headers["ETag"]}
+        sealed = await fetch(url, pair.consumer, token, headers=resume)
+        assert sealed.status == 410 and sealed.json()["code"] == "dataplane.delivered"
 
 
 async def _agree_with(pair: Pair, asset_id: str, source: dict, constraint: dict) -> str:
