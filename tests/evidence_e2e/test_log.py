@@ -159,6 +159,11 @@ def test_a_rewritten_log_is_found_through_the_checkpoint(copy):
             "subject.altered",
         ),
         ("UPDATE evidence_records SET packed = x'01ff' WHERE seq = 3", "chain.malformed"),
+        (  # a subject a record names, removed (archiving removes only those no live record needs)
+            "DELETE FROM evidence_blobs WHERE sha256 = "
+            "(SELECT subject_sha256 FROM evidence_records WHERE kind = 'dsp.received' LIMIT 1)",
+            "subject.missing",
+        ),
         (
             "UPDATE agreement_signatures "
             "SET jws = (SELECT jws FROM agreement_signatures WHERE role = 'consumer' LIMIT 1) "

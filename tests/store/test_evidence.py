@@ -305,6 +305,72 @@ async def test_an_archived_segment_leaves_the_live_log_which_goes_on_from_its_ch
     assert await store.read(sql.count) == 4 and len(await store.read(sql.checkpoints)) == 2
 
 
+async def test_the_subjects_only_archived_records_named_leave_with_them_and_what_is_still_needed_stays(store):
+    """Subjects go with the records that named them, unless the live store still needs them: named by a live
+    record, kept as an agreement signature, or a part (however deep) of what a live record names."""
+    from connector.canonical import canonical_bytes, sha256_hex
+
+    cert = "MII" + "S" * 900
+    jws = _signature_jws(cert)
+    rules = {"permission": [{"action": "use", "constraint": [{"rightOperand": "r" * 600}]}]}
+
+    def agreement(n: int) -> dict:
+        return {"@id": f"urn:agreement:{n}", "assigner": "did:web:p", "policy": rules, "note": f"{n}" * 600}
+
+    only_archived = {"@type": "ContractRequestMessage", "offer": agreement(1), "n": 1}
+    shared = {"@type": "ContractNegotiationEventMessage", "n": 2}
+    carried = agreement(3)  # an archived record's subject that a live message carries whole
+    deeper = {"deep": agreement(4)}  # a part of a part of a live message
+    live_message = {"@type": "ContractAgreementMessage", "agreement": carried, "envelope": {"wrapped": deeper}}
+    sha = {name: sha256_hex(canonical_bytes(v)) for name, v in locals().items() if isinstance(v, dict)}
+    signature_sha = sha256_hex(canonical_bytes(jws))
+    legacy = {"legacy": True}
+    legacy_sha = sha256_hex(canonical_bytes(legacy))
+    archived_subjects = [
+        (only_archived, sha["only_archived"]),
+        (shared, sha["shared"]),
+        (carried, sha["carried"]),
+        (deeper, sha["deeper"]),
+        (jws, signature_sha),
+    ]
+
+    def fill(tx: Tx) -> tuple[Record, int]:
+        head, last = sql.head(tx), None
+        subjects = [*archived_subjects, (legacy, legacy_sha), (shared, sha["shared"]), (live_message, None)]
+        for n, (value, _) in enumerate(subjects, start=1):
+            body = canonical_bytes(value)
+            digest = sha256_hex(body)
+            record = next_record(head, f"2030-01-01T00:00:{n:02d}.000000Z", "dsp.sent", "p", None, digest, {})
+            sql.insert_record(tx, record)
+            if value is legacy:  # as stores written before parts kept it
+                tx.execute("INSERT INTO evidence_subjects(sha256, body) VALUES (?, ?)", [digest, body.decode()])
+            else:
+                sql.insert_subject(tx, digest, body, value)
+            head = record.head
+            if n == len(archived_subjects) + 1:
+                last = record
+        sql.put_signature(tx, StoredSignature("a1", "provider", SIGNED, "did:web:p", jws, None, None, "2030"))
+        assert last is not None
+        return last, sql.insert_checkpoint(tx, last.seq, last.hash, "2030-02", "jws")
+
+    last, checkpoint = await store.run(fill)
+    everything = [digest for _, digest in archived_subjects] + [legacy_sha]
+    assert set(await store.read(sql.subjects, everything)) == set(everything)
+    archive = StoredArchive(0, 1, last.seq, last.hash, checkpoint, "evidence.json", "s" * 64, "2030-03", "jws")
+    await store.run(sql.remove_archived, archive)
+
+    kept = await store.read(sql.subjects, everything)
+    assert set(kept) == {sha["shared"], sha["carried"], sha["deeper"], signature_sha}
+    assert kept[sha["carried"]] == canonical_bytes(carried).decode()
+    assert (await store.read(sql.signatures_of, "a1"))["provider"].jws == jws
+    live = await store.read(lambda tx: list(sql.record_rows(tx, 1)))
+    named = [r["subject_sha256"] for r in live]
+    assert set(await store.read(sql.subjects, named)) == set(named)  # every live record's subject is whole
+    rows = await store.read(lambda tx: dict(sql.subject_rows(tx)))
+    assert all(sha256_hex(text.encode()) == digest for digest, text in rows.items())
+    assert sha["only_archived"] not in rows and legacy_sha not in rows
+
+
 async def test_an_archive_cannot_remove_its_own_checkpoint_or_records_past_it(backend):
     store = backend.store
     written = await store.run(_append, 4)

@@ -14,7 +14,7 @@ archive that is missing or altered is a break in the chain.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 from pathlib import Path
@@ -96,6 +96,8 @@ def check_log(
 
     prev, expected = GENESIS, 1
     batch: list[dict[str, Any]] = []
+    unheld: list[Problem] = []  # records whose subject is kept nowhere (listed after the chain's own problems)
+    held: Callable[[list[str]], set[str]] = _in_store(db)  # where the subjects of the records being followed are
 
     def flush() -> bool:
         nonlocal prev, expected
@@ -118,6 +120,19 @@ def check_log(
                 announced.add(data["checkpoint_sha256"])
             if isinstance(data.get("signature_sha256"), str):
                 logged_signatures.add((data.get("agreement"), data.get("role"), data["signature_sha256"]))
+        named = {
+            str(row["subject_sha256"]): row["seq"] for row in batch[: report.verified] if row.get("subject_sha256")
+        }
+        if named:
+            for sha in sorted(set(named) - held(list(named)), key=named.__getitem__):
+                unheld.append(
+                    Problem(
+                        "subject.missing",
+                        f"record {named[sha]} names a subject ({sha[:16]}...) that is kept neither in the store nor "
+                        "in the archive of its records",
+                        f"record {named[sha]}",
+                    )
+                )
         result.records += report.verified
         result.head = report.head
         prev, expected = report.head.hash, report.head.count + 1
@@ -148,6 +163,7 @@ def check_log(
             stamps.setdefault((stamp.checkpoint_id, stamp.serial, stamp.tsa), stamp)
         wanted = {c.count for c in stored.values()}
         _check_subjects(result, (document.get("subjects") or {}).items())
+        held = _in_archive(document)
         if not (intact := follow(document.get("records") or [])):
             break
         if result.head != ChainHead(archive.last_seq, archive.head):
@@ -162,6 +178,7 @@ def check_log(
             break
     wanted = {c.count for c in stored.values()}
     if intact:
+        held = _in_store(db)
         intact = follow(tables.record_rows(db, expected, batch=BATCH))
 
     _check_checkpoints(
@@ -176,6 +193,7 @@ def check_log(
         now,
         intact,
     )
+    result.problems.extend(unheld)
     _check_subjects(result, tables.subject_rows(db))
     for signature in tables.signature_rows(db):
         result.signatures += 1
@@ -190,6 +208,16 @@ def check_log(
                 )
             )
     return result
+
+
+def _in_store(db: Tx) -> Callable[[list[str]], set[str]]:
+    return lambda hashes: tables.subjects_held(db, hashes)
+
+
+def _in_archive(document: dict[str, Any]) -> Callable[[list[str]], set[str]]:
+    carried = document.get("subjects")
+    kept = carried if isinstance(carried, dict) else {}
+    return lambda hashes: {sha for sha in hashes if sha in kept}
 
 
 def _check_subjects(result: LogCheck, subjects: Any) -> None:

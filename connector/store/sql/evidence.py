@@ -3,7 +3,8 @@ time-stamps, agreement signatures, and the archives older records were moved to.
 
 Rows are only ever inserted: the tables refuse UPDATE and DELETE, and `evidence_records` refuses any insert that
 does not extend the chain by exactly one record (migration 5). The one exception is `remove_archived`: in the
-transaction that records an archive, the records it holds and the checkpoints before its own may go (migration 9).
+transaction that records an archive, the records it holds, the checkpoints before its own and the subjects only
+its records name may go (migration 9).
 """
 
 from __future__ import annotations
@@ -220,6 +221,19 @@ def subjects(tx: Tx, hashes: list[str]) -> dict[str, str]:
     return found
 
 
+def subjects_held(tx: Tx, hashes: list[str]) -> set[str]:
+    """Which of these subjects the store keeps (in either table; whether whole is `subject_rows`' question)."""
+    found: set[str] = set()
+    for start in range(0, len(hashes), _BATCH):
+        chunk = hashes[start : start + _BATCH]
+        marks = ", ".join("?" for _ in chunk)
+        for table in (BLOBS, SUBJECTS):
+            found.update(
+                str(row[0]) for row in tx.execute(f"SELECT sha256 FROM {table} WHERE sha256 IN ({marks})", chunk)
+            )
+    return found
+
+
 def subject_rows(tx: Tx, batch: int = 1000) -> Iterator[tuple[str, Any]]:
     """Every kept subject and part, as the text it stands for (None for one whose parts are missing)."""
     after = ""
@@ -390,9 +404,11 @@ def archives(tx: Tx) -> list[StoredArchive]:
 
 
 def remove_archived(tx: Tx, archive: StoredArchive) -> int:
-    """Record `archive` (its id is assigned here) and remove what it holds from the live log: its records, and the
-    checkpoints it covers before its own (with their time-stamps). Its own checkpoint stays: the live log continues
-    from the head it signed. Subjects and agreement signatures stay too (parts are shared with later records).
+    """Record `archive` (its id is assigned here) and remove what it holds from the live log: its records, the
+    checkpoints it covers before its own (with their time-stamps), and the subjects that only its records name.
+    Its own checkpoint stays: the live log continues from the head it signed. The parts of subjects stay (they are
+    shared with later records: an offer's rules, a signer's certificates), and so do agreement signatures (the
+    proof of intent of agreements still in force), with the subjects they or live records still need.
     The guards allow these deletes only while the archive's id is in `evidence_removals`, i.e. in here."""
     cursor = tx.execute(
         f"INSERT INTO {ARCHIVES}({_ARCHIVE_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?) RETURNING id",
@@ -414,6 +430,67 @@ def remove_archived(tx: Tx, archive: StoredArchive) -> int:
         f"DELETE FROM {TIMESTAMPS} WHERE checkpoint_id IN ({covered})", [archive.last_seq, archive.checkpoint_id]
     )
     tx.execute(f"DELETE FROM {CHECKPOINTS} WHERE count <= ? AND id <> ?", [archive.last_seq, archive.checkpoint_id])
+    named = [
+        str(row[0])
+        for row in tx.execute(
+            f"SELECT DISTINCT subject_sha256 FROM {RECORDS} WHERE seq <= ? AND subject_sha256 IS NOT NULL",
+            [archive.last_seq],
+        ).fetchall()
+    ]
     tx.execute(f"DELETE FROM {RECORDS} WHERE seq <= ?", [archive.last_seq])
+    if named:
+        unneeded = sorted(set(named) - _still_needed(tx, named))
+        for start in range(0, len(unneeded), _BATCH):
+            chunk = unneeded[start : start + _BATCH]
+            marks = ", ".join("?" for _ in chunk)
+            for table in (BLOBS, SUBJECTS):
+                tx.execute(f"DELETE FROM {table} WHERE sha256 IN ({marks})", chunk)
     tx.execute("DELETE FROM evidence_removals WHERE archive_id = ?", [archive_id])
     return archive_id
+
+
+_BATCH = 500
+
+
+def _still_needed(tx: Tx, named: list[str]) -> set[str]:
+    """Of the subjects `named` by archived records, those the live store still needs once these records are gone:
+    named by a live record, kept as an agreement signature, or a part of what a live record names (a message whose
+    record followed the archive's checkpoint, carrying the agreement an archived record named)."""
+    needed: set[str] = set()
+    for start in range(0, len(named), _BATCH):
+        chunk = named[start : start + _BATCH]
+        marks = ", ".join("?" for _ in chunk)
+        needed.update(
+            str(row[0])
+            for row in tx.execute(
+                f"SELECT DISTINCT subject_sha256 FROM {RECORDS} WHERE subject_sha256 IN ({marks})", chunk
+            )
+        )
+        refs = [content.REF + sha for sha in chunk]
+        needed.update(
+            str(row[0])[len(content.REF) :]
+            for row in tx.execute(f"SELECT jws FROM {SIGNATURES} WHERE jws IN ({marks})", refs)
+        )
+    wanted = set(named) - needed
+    # What the live records name, and the parts of those, followed down (a part read once however often shared).
+    seen: set[str] = set()
+    after = 0
+    while wanted:
+        rows = tx.execute(
+            f"SELECT seq, subject_sha256 FROM {RECORDS} WHERE seq > ? AND subject_sha256 IS NOT NULL "
+            "ORDER BY seq LIMIT ?",
+            [after, _BATCH],
+        ).fetchall()
+        if not rows:
+            break
+        after = int(rows[-1][0])
+        frontier = {str(row[1]) for row in rows} - seen
+        while frontier and wanted:
+            seen |= frontier
+            parts: set[str] = set()
+            for row in rows_of(tx, BLOBS, sorted(frontier)).values():
+                parts.update(content.references(row))
+            needed |= parts & wanted
+            wanted -= parts
+            frontier = parts - seen
+    return needed
