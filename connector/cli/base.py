@@ -49,6 +49,7 @@ _REFUSALS = frozenset(
         "transfer.terminated",
         "pull.ended",
         "pull.refused_again",
+        "pull.undelivered",
         "issuance.refused",
         "pki.enrol_rejected",
     }

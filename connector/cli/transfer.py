@@ -4,8 +4,10 @@
 to), waits until it is STARTED, pulls the data with the node's own TLS identity straight from the provider,
 shows progress on stderr, has the node verify and keep the provider's seal, publishes FILE atomically and
 completes the transfer. Run it again after an interruption (Ctrl-C says the exact command) and it continues
-where it stopped. `fetch` does the catalogue request and the negotiation first, or with `--reuse` takes an
-agreement already concluded for that dataset: the whole consumer side in one command.
+where it stopped; if the provider counts the data as delivered while the part is known to lack its end, the
+transfer is terminated with the reason, and running it again starts a new one. `fetch` does the catalogue
+request and the negotiation first, or with `--reuse` takes an agreement already concluded for that dataset: the
+whole consumer side in one command.
 
 Exit status: 0 done, 1 refused (the transfer or negotiation ended, the seal did not verify), 2 usage or
 configuration, 3 the node or the provider unreachable, 130 interrupted.
@@ -244,10 +246,13 @@ def _interrupted(args: argparse.Namespace, config: Config, agreement_id: str | N
 
 def _pulled(config: Config, agreement_id: str, args: argparse.Namespace) -> int:
     from connector.evidence.seal import SealError
-    from connector.pull.client import PullRefused
+    from connector.pull.client import PullRefused, Undelivered
 
     try:
         result = run(_pull, config, agreement_id, args)
+    except Undelivered as exc:
+        # The part is gone and the transfer ended: the next run starts a new transfer.
+        raise Refused(exc.code, f"{exc.reason} (running this command again does)", exc.where) from None
     except (PullRefused, SealError) as exc:
         raise _refusal(exc) from None
     except KeyboardInterrupt:

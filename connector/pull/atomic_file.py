@@ -123,6 +123,13 @@ def _unlink_quietly(path: Path) -> None:
         pass
 
 
+def recorded_size(final: Path, transfer_id: str) -> int | None:
+    """The size of the data that the record of the part beside `final` states, if it is a part of `transfer_id`
+    (read it before `begin`, which records the size it is given)."""
+    record = _read_record(record_path(final))
+    return record.expected_size if record is not None and record.transfer_id == transfer_id else None
+
+
 def _read_record(path: Path) -> PartRecord | None:
     try:
         return PartRecord.from_bytes(path.read_bytes())
@@ -377,6 +384,14 @@ class AtomicDownload:
     async def checkpoint(self) -> None:
         """Make everything written so far durable and record it."""
         await self._run(self._checkpoint_blocking, self._require_open())
+
+    async def expect(self, size: int | None) -> None:
+        """Take `size` as the size of the data (None: unknown), as the provider's answer states it, and record it:
+        no write may go past it, and a later run resuming this part knows it (`recorded_size`)."""
+        if size == self.expected_size:
+            return
+        self.expected_size = size
+        await self.checkpoint()
 
     async def restart(self) -> None:
         """Drop what is held and start from byte 0 (the provider answered 200 to a resumed request)."""

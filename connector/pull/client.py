@@ -8,7 +8,11 @@ for. The file is written through an `AtomicDownload`: a part file beside the fin
 verified seal of exactly its bytes - or, from a provider whose address offers no seal (an EDC data plane), once
 the node has recorded the digest of what arrived as unsealed.
 An interrupted pull (a broken connection, a suspension, a killed process) continues from the part's size with
-``Range`` and ``If-Range``; the ETag it was started with is kept beside the part (``<file>.part.etag``).
+``Range`` and ``If-Range``; the ETag it was started with is kept beside the part (``<file>.part.etag``), the size
+the provider's first answer stated in the part's record. A resume the provider refuses because it counts the data
+as delivered (``dataplane.delivered``) is taken as "the part holds it all" (the seal decides), unless the part is
+known to be shorter than the data: then the rest can never come under this transfer, and the pull ends
+(`Undelivered`) without asking for a seal that must fail.
 A provider that cannot be reached (its data listener, or the node's way to it for a fresh token) is asked again
 with back-off and jitter until `retry_for` seconds have passed without a byte received.
 The stream itself is read outside the event loop (`https_get`), written and hashed in threads of its own, with
@@ -35,7 +39,7 @@ from connector.atomic_write import write_atomically
 from connector.backoff import Backoff
 from connector.errors import ConnectorError
 from connector.evidence.seal import SealExpectation, verify_seal
-from connector.pull.atomic_file import AtomicDownload, part_path
+from connector.pull.atomic_file import AtomicDownload, part_path, recorded_size
 from connector.pull.https_get import BlockingGet, in_thread
 from connector.web.peers import WrongPeer
 from connector.web.ranges import parse_content_range
@@ -52,6 +56,11 @@ _BROKEN = (OSError, http.client.HTTPException)
 
 class PullRefused(ConnectorError):
     """The provider or the node said no for good (the transfer ended, the seal was refused, ...)."""
+
+
+class Undelivered(PullRefused):
+    """The provider counts the data as delivered but the part is known to lack some of it: the rest cannot be
+    fetched under this transfer, which the puller therefore ends."""
 
 
 class NotRunning(ConnectorError):
@@ -77,6 +86,10 @@ class NodeLink(Protocol):
 
     async def complete(self, transfer_id: str, file: Path) -> Mapping[str, Any]:
         """Report the transfer complete, its data published at `file` (the node keeps it as received data)."""
+        ...
+
+    async def terminate(self, transfer_id: str, reason: str) -> Mapping[str, Any]:
+        """End the transfer TERMINATED with `reason` (the node tells the provider)."""
         ...
 
 
@@ -178,6 +191,20 @@ def _write_etag(final: Path, etag: str | None) -> None:
     write_atomically(path, etag.encode("ascii"), 0o644)
 
 
+def short_of_delivered(held: int, total: int | None) -> Undelivered | None:
+    """A resume was refused because the provider counts the data as delivered (``dataplane.delivered``): the
+    refusal to raise when the part, holding `held` bytes, is known to be shorter than the data's `total` size;
+    None when it may hold everything (the total is unknown, or reached), which the seal then decides."""
+    if total is None or held >= total:
+        return None
+    return Undelivered(
+        "pull.undelivered",
+        f"the provider counts the data as delivered and refused to send more (dataplane.delivered), but the part "
+        f"held only {held} of its {total} bytes: the missing {total - held} bytes cannot be fetched under this "
+        "transfer",
+    )
+
+
 def _problem(status: int, body: bytes) -> tuple[str, str]:
     """The code and reason of an error answer ({"code", "reason"} JSON), or the status."""
     try:
@@ -221,6 +248,7 @@ class Puller:
         info = await self._access(transfer_id)
         anchors = _anchors(info)
         ssl_context, self._revoked = self.identity.connection(anchors)
+        total = recorded_size(self.out, transfer_id)  # what an earlier run was told, if it was
         download = await AtomicDownload.begin(
             self.out, transfer_id, None, replace_foreign=replace_foreign, overwrite=self.overwrite
         )
@@ -229,6 +257,7 @@ class Puller:
         resumed_from = download.offset
         if resumed_from:
             self.progress.note(f"resuming at byte {resumed_from} of an earlier pull")
+            await download.expect(total)
         else:
             _write_etag(self.out, None)
         seal: Mapping[str, Any] | None = None
@@ -247,6 +276,10 @@ class Puller:
             verdict = await self.node.report_seal(
                 transfer_id, {"seal": seal, "sha256": digest.sha256, "size": digest.size}
             )
+        except Undelivered as exc:
+            await download.discard()
+            _write_etag(self.out, None)
+            raise await self._terminate(transfer_id, exc) from None
         except PullRefused:
             await download.discard()
             _write_etag(self.out, None)
@@ -285,6 +318,17 @@ class Puller:
             completed,
             completion_error,
         )
+
+    async def _terminate(self, transfer_id: str, undelivered: Undelivered) -> Undelivered:
+        """End the transfer that cannot deliver what is missing, with the reason: it is not left STARTED, and
+        not taken for a seal that failed. Returns the refusal to raise, saying what became of the transfer."""
+        try:
+            await self.node.terminate(transfer_id, undelivered.reason)
+        except ConnectorError as exc:
+            ended = f"the part is discarded, but the node did not end the transfer ({exc.reason})"
+        else:
+            ended = "the part is discarded and the transfer TERMINATED"
+        return Undelivered(undelivered.code, f"{undelivered.reason}; {ended}; request a new transfer")
 
     async def _receive(
         self, ssl_context: ssl.SSLContext, info: Mapping[str, Any], download: AtomicDownload
@@ -398,6 +442,9 @@ class Puller:
                 if status == 409:
                     return "suspended"
                 if code == "dataplane.delivered" and offset:
+                    short = short_of_delivered(offset, download.expected_size)
+                    if short is not None:
+                        raise short
                     return "done"  # the last bytes reached the part before a stop: the seal says if all did
                 raise PullRefused(code, f"the provider refused the pull ({status}): {reason}")
             if status == 206:
@@ -405,6 +452,8 @@ class Puller:
                 if stated_range is None or stated_range[0].start != offset:
                     raise ConnectorError("pull.bad_range", "the provider answered another range than asked for")
                 total = stated_range[1]
+                if total is not None:
+                    await download.expect(total)
             else:
                 if offset:
                     self.progress.note("the provider sent the data whole; starting again")
@@ -412,6 +461,7 @@ class Puller:
                     offset = 0
                 length = answer.get("content-length")
                 total = int(length) if length is not None and length.isdigit() else None
+                await download.expect(total)
             _write_etag(self.out, answer.get("etag"))
             self.progress.begin(total, offset)
             began, began_cpu = time.monotonic(), time.process_time()

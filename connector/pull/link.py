@@ -54,6 +54,9 @@ class ManagementLink:
                 raise PullRefused(exc.code, exc.reason) from None
             raise
 
+    async def terminate(self, transfer_id: str, reason: str) -> Mapping[str, Any]:
+        return await self.call("POST", self._path(transfer_id, "/terminate"), {"reason": reason}, 60)
+
     async def complete(self, transfer_id: str, file: Path) -> Mapping[str, Any]:
         # The node records where the data went, to carry out the agreement's duties on it (deletion when due).
         return await self.call("POST", self._path(transfer_id, "/complete"), {"file": str(file)}, 60)

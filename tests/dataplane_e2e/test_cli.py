@@ -210,6 +210,54 @@ async def test_a_pull_stopped_with_its_last_bytes_in_flight_fetches_them_when_ru
         await wait_state(pair.cm, transfer["id"], "COMPLETED")
 
 
+async def test_a_resume_refused_as_delivered_with_the_part_short_ends_the_transfer_without_a_seal(pair):
+    """A provider may refuse the resume of a part that lacks the end of the data, counting the data as delivered
+    (this one does once its seal was served; another version or implementation may as soon as its last byte
+    left). The part is known to be short of the size the provider stated: the run stops with what happened,
+    asks for no seal (which the node would refuse, blaming the provider), and ends the transfer with the reason;
+    the next run takes a new transfer."""
+    data = _big_file(pair.root / "big.bin")
+    out = pair.tmp / "big-copy.bin"
+    part = out.with_name(out.name + ".part")
+    async with both(pair):
+        agreement = await agree(pair, "big", {"type": "file", "path": "big.bin"})
+        held = await _start_and_kill(pair, agreement, out)
+        (transfer,) = (await pair.cm.call("GET", "/v1/transfers?role=consumer", None, 200))["items"]
+        info = await access(pair, transfer["id"])
+        etag = out.with_name(out.name + ".part.etag").read_text().strip()
+        resume = {"Range": f"bytes={held}-", "If-Range": etag}
+        rest = await fetch(info["endpoint"], pair.consumer, info["authorization"], headers=resume)
+        assert rest.status == 206 and held + len(rest.body) == len(data)
+        kept = len(rest.body) - 3 * 1024 * 1024 - 5  # the last bytes left the provider but never reached the part
+        with open(part, "ab") as f:
+            f.write(rest.body[:kept])
+        seal = await fetch(info["sealEndpoint"], pair.consumer, info["authorization"])
+        assert seal.status == 200  # from now on the provider refuses even a resume: it counts the data delivered
+        refused = await fetch(info["endpoint"], pair.consumer, info["authorization"], headers=resume)
+        assert refused.status == 410 and refused.json()["code"] == "dataplane.delivered"
+
+        ran = await acli("transfer", agreement, "--out", str(out), "--config", str(pair.ccfg), "--json")
+        assert ran.returncode == 1, ran.stderr + ran.stdout
+        error = json.loads(ran.stdout)["error"]
+        assert error["code"] == "pull.undelivered", error
+        short = held + kept
+        assert f"held only {short} of its {len(data)} bytes" in error["reason"], error
+        tail = "the part is discarded and the transfer TERMINATED; request a new transfer (running this command again"
+        assert error["reason"].endswith(tail + " does)"), error
+        assert not out.exists() and not list(pair.tmp.glob("big-copy.bin.part*"))
+        ended = await wait_state(pair.cm, transfer["id"], "TERMINATED")
+        assert f"held only {short} of its {len(data)} bytes" in ended["reason"], ended
+        history = (await pair.cm.call("GET", f"/v1/transfers/{transfer['id']}", None, 200))["history"]
+        assert not any(h["cause"] == "seal refused" for h in history), history
+        await wait_state(pair.pm, transfer["providerPid"], "TERMINATED")
+
+        plain = await acli("transfer", agreement, "--out", str(out), "--config", str(pair.ccfg))
+        assert plain.returncode == 0, plain.stderr  # a new transfer, from the start
+        assert out.read_bytes() == data
+        states = [t["state"] for t in (await pair.cm.call("GET", "/v1/transfers?role=consumer", None, 200))["items"]]
+        assert sorted(states) == ["COMPLETED", "TERMINATED"], states
+
+
 def _refresh(info: dict) -> str:
     return info["endpoint"] + "/token"
 

@@ -12,7 +12,14 @@ from hypothesis import strategies as st
 
 from connector.evidence.digest import Digest
 from connector.evidence.seal import SealClaims, SealFacts
-from connector.pull.atomic_file import AtomicDownload, DownloadError, PartRecord, part_path, record_path
+from connector.pull.atomic_file import (
+    AtomicDownload,
+    DownloadError,
+    PartRecord,
+    part_path,
+    record_path,
+    recorded_size,
+)
 
 DATA = os.urandom(300_000)
 T = datetime(2025, 6, 1, tzinfo=UTC)
@@ -228,3 +235,21 @@ def test_part_records_round_trip(transfer_id: str, expected: int | None, receive
 def test_broken_part_records_are_refused(data: bytes) -> None:
     with pytest.raises(DownloadError):
         PartRecord.from_bytes(data)
+
+
+async def test_the_size_a_provider_states_is_recorded_for_a_later_run(tmp_path: Path) -> None:
+    final = tmp_path / "stated.bin"
+    download = await AtomicDownload.begin(final, "tp-1")
+    await download.expect(len(DATA))
+    await _write(download, DATA[:1000])
+    await download.pause()
+    assert recorded_size(final, "tp-1") == len(DATA)
+    assert recorded_size(final, "tp-other") is None  # not this transfer's part
+    resumed = await AtomicDownload.begin(final, "tp-1")  # the record now says: size unknown
+    assert resumed.offset == 1000 and recorded_size(final, "tp-1") is None
+    await resumed.expect(len(DATA))
+    with pytest.raises(DownloadError) as caught:
+        await resumed.write(DATA[1000:] + b"x")
+    assert caught.value.code == "download.too_large"
+    await resumed.discard()
+    assert recorded_size(final, "tp-1") is None
