@@ -147,6 +147,25 @@ async def test_a_pull_gives_up_once_its_retry_budget_is_spent(pair):
     assert 2.0 <= took < 20, took
 
 
+LOST_IN_FLIGHT = 3 * 1024 * 1024 + 5  # the last bytes that left the provider and never reached the part
+
+
+async def _killed_then_the_rest(pair, agreement: str, out, size: int, lost: int = 0):
+    """A pull killed midway, then the rest of its `size` bytes fetched by hand as the puller would resume it, and
+    appended to the part but for the last `lost` (which left the provider and never reached the part): (bytes the
+    part now holds, the consumer's transfer, its access, the resume's headers)."""
+    held = await _start_and_kill(pair, agreement, out)
+    (transfer,) = (await pair.cm.call("GET", "/v1/transfers?role=consumer", None, 200))["items"]
+    info = await access(pair, transfer["id"])
+    etag = out.with_name(out.name + ".part.etag").read_text().strip()
+    resume = {"Range": f"bytes={held}-", "If-Range": etag}
+    rest = await fetch(info["endpoint"], pair.consumer, info["authorization"], headers=resume)
+    assert rest.status == 206 and held + len(rest.body) == size
+    with open(out.with_name(out.name + ".part"), "ab") as part:
+        part.write(rest.body[: len(rest.body) - lost])
+    return size - lost, transfer, info, resume
+
+
 async def test_a_transfer_stopped_after_its_last_byte_left_finishes_with_the_seal_when_run_again(pair):
     """The provider counts the data delivered once its last byte left: no fresh token, no pull from the start. A
     run stopped after the bytes reached the part but before the seal still finishes, with the token it holds."""
@@ -154,19 +173,8 @@ async def test_a_transfer_stopped_after_its_last_byte_left_finishes_with_the_sea
     out = pair.tmp / "big-copy.bin"
     async with both(pair):
         agreement = await agree(pair, "big", {"type": "file", "path": "big.bin"})
-        held = await _start_and_kill(pair, agreement, out)
-        (transfer,) = (await pair.cm.call("GET", "/v1/transfers?role=consumer", None, 200))["items"]
-        info = await access(pair, transfer["id"])
-        etag = out.with_name(out.name + ".part.etag").read_text().strip()
-        rest = await fetch(
-            info["endpoint"],
-            pair.consumer,
-            info["authorization"],
-            headers={"Range": f"bytes={held}-", "If-Range": etag},
-        )
-        assert rest.status == 206
-        with open(out.with_name(out.name + ".part"), "ab") as part:
-            part.write(rest.body)  # the last bytes reached the part; then the puller stopped
+        # The last bytes reached the part; then the puller stopped.
+        _, transfer, info, _ = await _killed_then_the_rest(pair, agreement, out, len(data))
         refused = await fetch(_refresh(info), pair.consumer, None, method="POST")
         assert refused.status == 410 and refused.json()["code"] == "dataplane.delivered"
         ran = await acli("transfer", agreement, "--out", str(out), "--config", str(pair.ccfg), "--json")
@@ -181,23 +189,9 @@ async def test_a_pull_stopped_with_its_last_bytes_in_flight_fetches_them_when_ru
     and the next run must still get the bytes it lacks, not be refused and fail on the seal."""
     data = _big_file(pair.root / "big.bin")
     out = pair.tmp / "big-copy.bin"
-    part = out.with_name(out.name + ".part")
     async with both(pair):
         agreement = await agree(pair, "big", {"type": "file", "path": "big.bin"})
-        held = await _start_and_kill(pair, agreement, out)
-        (transfer,) = (await pair.cm.call("GET", "/v1/transfers?role=consumer", None, 200))["items"]
-        info = await access(pair, transfer["id"])
-        etag = out.with_name(out.name + ".part.etag").read_text().strip()
-        rest = await fetch(
-            info["endpoint"],
-            pair.consumer,
-            info["authorization"],
-            headers={"Range": f"bytes={held}-", "If-Range": etag},
-        )
-        assert rest.status == 206 and held + len(rest.body) == len(data)
-        kept = len(rest.body) - 3 * 1024 * 1024 - 5  # the last bytes left the provider but never reached the part
-        with open(part, "ab") as f:
-            f.write(rest.body[:kept])
+        short, transfer, info, _ = await _killed_then_the_rest(pair, agreement, out, len(data), LOST_IN_FLIGHT)
         # Still one use: the data is not given again from the start, nor a fresh token.
         whole = await fetch(info["endpoint"], pair.consumer, info["authorization"])
         token = await fetch(_refresh(info), pair.consumer, None, method="POST")
@@ -205,7 +199,7 @@ async def test_a_pull_stopped_with_its_last_bytes_in_flight_fetches_them_when_ru
         ran = await acli("transfer", agreement, "--out", str(out), "--config", str(pair.ccfg), "--json")
         assert ran.returncode == 0, ran.stderr + ran.stdout
         result = json.loads(ran.stdout)
-        assert result["resumedFrom"] == held + kept and result["received"] == len(data) - held - kept
+        assert result["resumedFrom"] == short and result["received"] == LOST_IN_FLIGHT
         assert out.read_bytes() == data
         await wait_state(pair.cm, transfer["id"], "COMPLETED")
 
@@ -218,19 +212,9 @@ async def test_a_resume_refused_as_delivered_with_the_part_short_ends_the_transf
     the next run takes a new transfer."""
     data = _big_file(pair.root / "big.bin")
     out = pair.tmp / "big-copy.bin"
-    part = out.with_name(out.name + ".part")
     async with both(pair):
         agreement = await agree(pair, "big", {"type": "file", "path": "big.bin"})
-        held = await _start_and_kill(pair, agreement, out)
-        (transfer,) = (await pair.cm.call("GET", "/v1/transfers?role=consumer", None, 200))["items"]
-        info = await access(pair, transfer["id"])
-        etag = out.with_name(out.name + ".part.etag").read_text().strip()
-        resume = {"Range": f"bytes={held}-", "If-Range": etag}
-        rest = await fetch(info["endpoint"], pair.consumer, info["authorization"], headers=resume)
-        assert rest.status == 206 and held + len(rest.body) == len(data)
-        kept = len(rest.body) - 3 * 1024 * 1024 - 5  # the last bytes left the provider but never reached the part
-        with open(part, "ab") as f:
-            f.write(rest.body[:kept])
+        short, transfer, info, resume = await _killed_then_the_rest(pair, agreement, out, len(data), LOST_IN_FLIGHT)
         seal = await fetch(info["sealEndpoint"], pair.consumer, info["authorization"])
         assert seal.status == 200  # from now on the provider refuses even a resume: it counts the data delivered
         refused = await fetch(info["endpoint"], pair.consumer, info["authorization"], headers=resume)
@@ -240,7 +224,6 @@ async def test_a_resume_refused_as_delivered_with_the_part_short_ends_the_transf
         assert ran.returncode == 1, ran.stderr + ran.stdout
         error = json.loads(ran.stdout)["error"]
         assert error["code"] == "pull.undelivered", error
-        short = held + kept
         assert f"held only {short} of its {len(data)} bytes" in error["reason"], error
         tail = "the part is discarded and the transfer TERMINATED; request a new transfer (running this command again"
         assert error["reason"].endswith(tail + " does)"), error
