@@ -58,6 +58,14 @@ PARTS_ON_FIRST_USE = {
     "connector.console.app": "the first request for a console page",
     "connector.trust.verifier": "[[trust.lists]] configured (the DCP verifier)",
     "connector.trust.edge.authenticator": "[[trust.lists]] configured (the DCP verifier)",
+    "connector.trust.trust_list": "[[trust.lists]] configured",
+    "connector.trust.services": "[[trust.lists]] configured",
+    "connector.trust.credentials": "the first credential read: configured in [identity] credentials, delivered by an "
+    "issuer, or a peer's verified",
+    "connector.trust.presentations": "the first presentation query, answered by the credential service or asked by "
+    "the verifier",
+    "connector.trust.status_list": "the first status list fetched",
+    "connector.trust.registries": "the first registry fact a policy asks for",
     "connector.sources.file": "the first data address of its kind",
     "connector.sources.http": "the first data address of its kind",
     "connector.sources.sql": "the first data address of its kind",

@@ -36,8 +36,6 @@ import aiohttp
 from connector.backoff import Backoff
 from connector.errors import ConnectorError
 from connector.trust.did import MAX_DOCUMENT_BYTES, DidDocument, parse_did, parse_did_document
-from connector.trust.presentations import MAX_MESSAGE_BYTES
-from connector.trust.status_list import MAX_BITSTRING_BYTES, valid_until_unverified
 from connector.web.outgoing import EXPECTED_PEER, OutgoingHttp
 
 Clock = Callable[[], datetime]
@@ -243,6 +241,8 @@ class Fetcher:
 
     async def status_list(self, url: str, refetch: bool) -> tuple[str, datetime]:
         """(token, fetched_at): the cached copy unless `refetch` or it is past its own validity."""
+        from connector.trust.status_list import MAX_BITSTRING_BYTES, valid_until_unverified  # with the first status
+
         now = self.clock()
         cached = self._status.get(url)
         if cached is not None and not refetch and now < cached.valid_until:
@@ -275,6 +275,8 @@ class Fetcher:
         """Ask `holder`'s credential service. On the holder's own host the server must be the holder (mutual TLS,
         our certificate presented); elsewhere (a host its trust list or our configuration names) it is asked as
         public material, without our certificate: it is never shown to a party that is not the peer."""
+        from connector.trust.presentations import MAX_MESSAGE_BYTES  # the verifier's part: with its first query
+
         own_host = _origin(url) == _origin(parse_did(holder).url)
         status, data = await self.post(url, body, headers, MAX_MESSAGE_BYTES, holder if own_host else None)
         if status != 200:

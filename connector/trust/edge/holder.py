@@ -32,15 +32,8 @@ from connector.identity import NodeIdentity
 from connector.records.trust import OwnCredential, VerificationRecord
 from connector.store.interface import Store
 from connector.store.sql import trust as repo
-from connector.trust.credentials import read_credential_unverified
 from connector.trust.did import DidDocument, DidKey, build_did_document, parse_did, parse_did_document
 from connector.trust.edge.replay import StoreReplayCache
-from connector.trust.presentations import (
-    PresentationResponseMessage,
-    issue_presentations,
-    parse_presentation_query,
-    select_credentials,
-)
 from connector.trust.scopes import type_scope
 from connector.trust.times import format_datetime
 from connector.trust.tokens import (
@@ -123,6 +116,8 @@ class Holder:
         now = self.clock()
         loaded: list[OwnCredential] = []
         for i, path in enumerate(self.credential_files):
+            from connector.trust.credentials import read_credential_unverified  # with the first credential file
+
             where = f"identity.credentials[{i}]"
             try:
                 token = path.read_text(encoding="ascii").strip()
@@ -218,6 +213,12 @@ class Holder:
 
     async def presentation_query(self, request: web.Request) -> web.Response:
         from connector.log import request_id
+        from connector.trust.presentations import (  # the credential service's part: with the first query
+            PresentationResponseMessage,
+            issue_presentations,
+            parse_presentation_query,
+            select_credentials,
+        )
         from connector.web.middleware import PEER, PEER_PROBLEM
 
         peer = request.get(PEER)

@@ -34,7 +34,6 @@ from connector.records.trust import ISSUED_SOURCE, CredentialRequest, OwnCredent
 from connector.store.interface import Store
 from connector.store.sql import trust as repo
 from connector.trust import issuance
-from connector.trust.credentials import verify_credential
 from connector.trust.did import ASSERTION_METHOD
 from connector.trust.edge.fetching import Fetcher, FetchFailed
 from connector.trust.edge.holder import Holder, bearer
@@ -266,6 +265,8 @@ class CredentialIssuance:
             raise ConnectorError(
                 "issuance.unverifiable", "this node recognises no trust list to verify issued credentials against"
             )
+        from connector.trust.credentials import verify_credential  # with the first credential delivered
+
         checked = verify_credential(token, self.keeper.trust_store().valid_at(now), self.holder.did, now)
         types, credential_id, until = checked.types, checked.id, checked.valid_until
         if checked.issuer != issuer:
