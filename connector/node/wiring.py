@@ -34,7 +34,7 @@ from aiohttp import web
 from connector import __version__
 from connector.config import Config, is_loopback
 from connector.console.deferred import DeferredConsole
-from connector.control import claims_codec, seeds, tck
+from connector.control import claims_codec, seeds
 from connector.control.catalog import CatalogueSettings
 from connector.control.control_plane import ControlPlane
 from connector.control.decisions import PolicyDecisions
@@ -65,7 +65,6 @@ from connector.policy.seam import Verdict
 from connector.protocol.app import build_protocol_app
 from connector.protocol.auth import Authenticator, CertificateAuthenticator, NoRefusalLog, StaticTokenAuthenticator
 from connector.protocol.dsp import DspRoutes
-from connector.protocol.tck_webhooks import tck_routes
 from connector.protocol.version import version_routes
 from connector.records.processes import Transfer
 from connector.store.interface import Store
@@ -90,6 +89,7 @@ from connector.web.peer_client import PeerClient
 from connector.web.tls import PeerTls, server_only_context
 
 if TYPE_CHECKING:
+    from connector.control.tck import TckScript
     from connector.trust.edge.authenticator import DcpAuthenticator
 
 log = logging.getLogger("connector.node")
@@ -376,6 +376,11 @@ async def running(
                 meter=metrics,
                 coordination=coordination,
             )
+        script: TckScript | None = None
+        if config.tck.enabled:
+            from connector.control import tck  # the conformance profile's parts: only with it
+
+            script = tck.TckScript()
         control = ControlPlane(
             participant_id=config.node.participant_id,
             dsp=config.dsp,
@@ -391,7 +396,7 @@ async def running(
             dataplane=dataplane,
             evidence=evidence.sink if evidence is not None else no_evidence,
             signer=evidence.signer if evidence is not None else None,
-            script=tck.TckScript() if config.tck.enabled else None,
+            script=script,
             parties=parties,
             telemetry=telemetry,
             withhold=duties.withheld if duties is not None else None,
@@ -434,6 +439,8 @@ async def running(
         # closed, in this order: control plane, trust records, data plane, evidence.
         await control.load_definitions()
         if config.tck.enabled:
+            from connector.control import tck
+
             await store.run(tck.seed, config.node.participant_id, config.tck.participant)
         await trust.start()
         if dataplane is not None:
@@ -460,6 +467,8 @@ async def running(
         if duties is not None:
             protocol += DutyProtocolRoutes(duties, authenticator.authenticate, config.limits).routes()
         if config.tck.enabled:
+            from connector.protocol.tck_webhooks import tck_routes
+
             protocol += tck_routes(control)
         if insecure:
             log.warning(
