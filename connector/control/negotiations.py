@@ -38,7 +38,7 @@ from connector.dsp.vocabulary import NegotiationEvent, Role
 from connector.dsp.vocabulary import NegotiationMessage as M
 from connector.dsp.vocabulary import NegotiationState as S
 from connector.errors import ConnectorError, Problem
-from connector.policy import declare_purpose, declared_purpose, parse_policy, usage_duties, wire_policy
+from connector.policy.spelling import declare_purpose, wire_policy
 from connector.records.definitions import OfferDefinition
 from connector.records.processes import Agreement, Negotiation
 
@@ -509,6 +509,8 @@ def command(
 
 
 def _fulfillable(offer: Mapping[str, Any]) -> None:
+    from connector.policy.engine import parse_policy, usage_duties  # the engine: with the first policy
+
     try:
         policy = parse_policy(offer)
     except ConnectorError:
@@ -528,6 +530,8 @@ def _purpose(msg: ContractRequestMessage) -> str | None:
     """The purpose the consumer declares: in the requested policy (``odrl:purpose eq X``, see
     `connector.policy.spelling`), or as the top-level ``purpose`` member older nodes of this project send (a term
     the DSP context does not define: read, never written)."""
+    from connector.policy.engine import declared_purpose
+
     value = msg.extensions.get("purpose") if msg.extensions else None
     if isinstance(value, str) and value:
         return value
