@@ -80,6 +80,8 @@ PARTS_ON_FIRST_USE = {
     "connector.policy.evaluate": "the first policy parsed or decided",
     "connector.policy.decide": "the first policy parsed or decided",
     "connector.policy.operands": "the first policy parsed or decided",
+    "connector.dataplane.provider": "the first pull, seal or fresh token asked of this node, or a push to send",
+    "connector.evidence.seal": "the first pull, seal or fresh token asked of this node, or a push to send",
     "connector.sources.file": "the first data address of its kind",
     "connector.sources.http": "the first data address of its kind",
     "connector.sources.sql": "the first data address of its kind",
