@@ -82,6 +82,8 @@ PARTS_ON_FIRST_USE = {
     "connector.policy.operands": "the first policy parsed or decided",
     "connector.dataplane.provider": "the first pull, seal or fresh token asked of this node, or a push to send",
     "connector.evidence.seal": "the first pull, seal or fresh token asked of this node, or a push to send",
+    "connector.evidence.receipts": "the first duty carried out or receipt received",
+    "connector.evidence.intent": "the first agreement signed or checked",
     "connector.sources.file": "the first data address of its kind",
     "connector.sources.http": "the first data address of its kind",
     "connector.sources.sql": "the first data address of its kind",
