@@ -5,9 +5,10 @@ another's type): store, TLS and trust material, identity, outgoing HTTP, the tru
 evidence, the control plane, the data plane, and the three listeners' applications. Nothing else imports all of
 them, and no part configures another. What a configuration does not use yet waits for its first use, so that an
 idle node holds only what it runs: the console is made with the first request for one of its pages, the DCP
-verifier's modules are loaded only with `[[trust.lists]]`, and within the parts the metrics library, the API
-document, the consumer's side of the data plane, the kinds of data source and the evidence export load when first
-asked for (tests/node/test_footprint.py names them).
+verifier's modules are loaded only with `[[trust.lists]]` and the TCK profile's only with `[tck]`, and within the
+parts the metrics library, the API document, DCP's holder side (credentials, presentations, DIDs, tokens,
+issuance), the DSP messages, the policy engine, both sides of the data plane, the kinds of data source, duty
+receipts and the evidence export load when first asked for (tests/node/test_footprint.py names them).
 
 Lifetimes are entered in start-up order on one exit stack and left in reverse. A stop first stops taking new
 work (readiness fails, new DSP requests are answered 503 with Retry-After) and gives the steps and deliveries
