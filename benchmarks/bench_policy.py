@@ -21,7 +21,7 @@ from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from connector.policy import DecisionContext, decide_access, decide_transfer, parse_policy
+from connector.policy.engine import DecisionContext, decide_access, decide_transfer, parse_policy
 from connector.trust.claims import VerifiedClaims, VerifiedCredential
 
 PEER = "did:web:localhost%3A8444:org-b"

@@ -39,12 +39,6 @@ from connector.control.steps import (
     kind_of,
 )
 from connector.control.waiting import StateQuery
-from connector.dsp.messages import (
-    ContractAgreementMessage,
-    ContractOfferMessage,
-    ContractRequestMessage,
-    TransferRequestMessage,
-)
 from connector.dsp.vocabulary import NegotiationMessage, Role, TransferMessage
 from connector.ids import new_urn
 from connector.records.processes import Negotiation, OutboxEntry, Transfer
@@ -134,6 +128,8 @@ class StepRunner:
         return Reply(status, body) if record is None else steps.answered_again(kind, record, status, body)
 
     def _receive(self, tx: Tx, event: Received) -> tuple[Reply, Process | None]:
+        from connector.dsp.messages import ContractOfferMessage, ContractRequestMessage, TransferRequestMessage
+
         msg = event.message
         peer_id = event.peer.participant_id
         started: Reply | Outcome
@@ -164,6 +160,8 @@ class StepRunner:
 
     def _receive_about(self, tx: Tx, event: Received) -> tuple[Reply, Process | None]:
         """A message about a process of ours."""
+        from connector.dsp.messages import ContractAgreementMessage
+
         msg = event.message
         message = msg.kind
         is_negotiation = isinstance(message, NegotiationMessage)

@@ -19,11 +19,9 @@ from collections import OrderedDict
 from collections.abc import Awaitable, Callable, Hashable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from connector.control.decisions import Decisions
-from connector.dsp import catalog_builder
-from connector.dsp.messages import Catalog, CatalogRequestMessage, Dataset, parse_message
 from connector.dsp.pagination import paginate
 from connector.errors import ConnectorError
 from connector.policy.parties import PartyNames
@@ -33,6 +31,9 @@ from connector.store.interface import Store
 from connector.store.sql import definitions as repo
 from connector.trust.claims import VerifiedClaims
 from connector.web.peer_client import PeerClient
+
+if TYPE_CHECKING:  # the DSP messages load with the first one received or sent
+    from connector.dsp.messages import Catalog, Dataset
 
 log = logging.getLogger("connector.catalog")
 
@@ -203,6 +204,8 @@ class CatalogService:
         return (await self.index()).listing(self.decisions, claims, datetime.now(UTC))
 
     def _dataset(self, asset: Asset, offers: Sequence[dict[str, Any]], service: Any) -> Dataset:
+        from connector.dsp import catalog_builder
+
         return catalog_builder.build_dataset(
             asset.id,
             offers=list(offers),
@@ -215,6 +218,8 @@ class CatalogService:
         return f"{self.settings.participant_id}#dsp"
 
     def data_service(self) -> Any:
+        from connector.dsp import catalog_builder
+
         return catalog_builder.data_service(self.service_id(), self.settings.dsp_url())
 
     async def catalogue_page(
@@ -228,6 +233,8 @@ class CatalogService:
         return catalog.to_json(), page.link_headers(page_url), listed.hidden
 
     def catalogue_document(self, datasets: list[Dataset]) -> Any:
+        from connector.dsp import catalog_builder
+
         title = self.settings.title
         return catalog_builder.build_catalog(
             f"{self.settings.participant_id}#catalog",
@@ -263,6 +270,8 @@ class CatalogService:
 
     async def fetch(self, address: str, peer_id: str | None, max_pages: int = 50) -> Catalog:
         """A peer's whole catalogue (all pages), parsed and validated."""
+        from connector.dsp.messages import Catalog, CatalogRequestMessage
+
         client = self.peers
         if peer_id is None and address.startswith("https:"):
             peer_id = await self.identify(address)
@@ -305,6 +314,8 @@ class CatalogService:
     async def fetch_dataset(self, address: str, peer_id: str | None, dataset_id: str) -> Dataset:
         from urllib.parse import quote
 
+        from connector.dsp.messages import Dataset
+
         client = self.peers
         if peer_id is None and address.startswith("https:"):
             peer_id = await self.identify(address)
@@ -323,6 +334,8 @@ class CatalogService:
 
 
 def _peer_document(body: Any, kind: str, address: str) -> Any:
+    from connector.dsp.messages import parse_message
+
     try:
         return parse_message(body, expected=kind)
     except ConnectorError as exc:

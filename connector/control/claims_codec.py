@@ -15,8 +15,13 @@ from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
 
-from connector.trust.claims import RecognisedCredential, RecognitionStep, VerifiedClaims, VerifiedCredential
-from connector.trust.credentials import StatusEntry
+from connector.trust.claims import (
+    RecognisedCredential,
+    RecognitionStep,
+    StatusEntry,
+    VerifiedClaims,
+    VerifiedCredential,
+)
 
 
 def _credential_json(c: VerifiedCredential) -> dict[str, Any]:

@@ -9,20 +9,33 @@ assigner or assignee named by a data-space identifier counts as the participant 
 
 from __future__ import annotations
 
+import functools
 import json
 from collections import OrderedDict
 from collections.abc import Hashable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
+from types import ModuleType
+from typing import TYPE_CHECKING, Any
 
-from connector import policy as odrl
 from connector.errors import ConnectorError
-from connector.policy.classes import claims_class, decided_by_class
+from connector.policy.parties import PartyNames
 from connector.policy.seam import Decisions, OfferedPolicy, UsageContext, Verdict, rules_of
 from connector.trust.claims import VerifiedClaims
 
+if TYPE_CHECKING:
+    from connector.policy import engine as odrl
+
 __all__ = ["Decisions", "OfferedPolicy", "PolicyDecisions", "UsageContext", "Verdict", "rules_of"]
+
+
+@functools.cache
+def _engine() -> ModuleType:
+    """The ODRL engine (`connector.policy.engine`), loaded with the first policy parsed or decided."""
+    from connector.policy import engine
+
+    return engine
+
 
 _CACHE: OrderedDict[str, odrl.Policy | ConnectorError] = OrderedDict()
 _CACHE_SIZE = 50_000
@@ -30,13 +43,13 @@ _CACHE_SIZE = 50_000
 
 def parsed(policy: Mapping[str, Any] | odrl.Policy) -> odrl.Policy:
     """The parsed policy (cached); raises ConnectorError for an invalid one."""
-    if isinstance(policy, odrl.Policy):
+    if not isinstance(policy, Mapping):  # parsed already
         return policy
     key = json.dumps(policy, sort_keys=True, separators=(",", ":"), default=str)
     found = _CACHE.get(key)
     if found is None:
         try:
-            found = odrl.parse_policy(dict(policy))
+            found = _engine().parse_policy(dict(policy))
         except ConnectorError as exc:
             found = exc
         _CACHE[key] = found
@@ -53,11 +66,11 @@ def _verdict(decision: odrl.Decision, matched: str | None = None) -> Verdict:
         tuple(decision.reasons),
         decision.trace.to_json(),
         matched_offer_id=matched or decision.matched_offer,
-        explanation=odrl.render_trace(decision.trace),
+        explanation=_engine().render_trace(decision.trace),
     )
 
 
-NO_ALIASES = odrl.PartyNames()
+NO_ALIASES = PartyNames()
 
 
 def access_verdict(
@@ -71,9 +84,9 @@ def access_verdict(
         policy = parties.resolve(policy)
     if policy is None:
         return Verdict(True, ("the offer has no access policy: visible to every authenticated peer",))
-    ctx = odrl.DecisionContext(claims=claims, now=now, stage="catalog", regions=regions)
+    ctx = _engine().DecisionContext(claims=claims, now=now, stage="catalog", regions=regions)
     try:
-        decision = odrl.decide_access(parsed(policy), ctx)
+        decision = _engine().decide_access(parsed(policy), ctx)
     except ConnectorError as exc:
         return Verdict(False, (f"the access policy is invalid: {exc.reason}",))
     # Catalogue filtering is the hot path: keep the rendering for when someone asks.
@@ -99,9 +112,9 @@ def contract_verdict(
     if not request.get("target") and dataset_id:
         request["target"] = dataset_id
     request.setdefault("@type", "Offer")
-    ctx = odrl.DecisionContext(claims=claims, now=now, purpose=purpose, stage="negotiation", regions=regions)
+    ctx = _engine().DecisionContext(claims=claims, now=now, purpose=purpose, stage="negotiation", regions=regions)
     candidates = [_parsed_or_raw(parties.resolve(_offer_policy(o))) for o in offers]
-    decision = odrl.decide_contract(candidates, _parsed_or_raw(request), ctx, dataset_id=dataset_id)
+    decision = _engine().decide_contract(candidates, _parsed_or_raw(request), ctx, dataset_id=dataset_id)
     return _verdict(decision)
 
 
@@ -124,7 +137,7 @@ def agreement_verdict(
     request = dict(parties.resolve(requested))
     request.setdefault("@type", "Offer")
     agreement = dict(parties.resolve(agreement_policy))
-    differences = odrl.compare_agreement(_parsed_or_raw(request), agreement, provider_id, consumer_id)
+    differences = _engine().compare_agreement(_parsed_or_raw(request), agreement, provider_id, consumer_id)
     if differences:
         return Verdict(False, tuple(differences))
     return Verdict(True, ("the agreement is exactly what was requested (target, parties and rules)",))
@@ -138,7 +151,7 @@ def transfer_verdict(
     parties: odrl.PartyNames = NO_ALIASES,
 ) -> Verdict:
     agreement_policy = parties.resolve(agreement_policy)
-    ctx = odrl.DecisionContext(
+    ctx = _engine().DecisionContext(
         claims=claims,
         now=usage.now,
         purpose=usage.purpose,
@@ -151,7 +164,7 @@ def transfer_verdict(
         policy = parsed(agreement_policy)
     except ConnectorError as exc:
         return Verdict(False, (f"the agreement is invalid: {exc.reason}",))
-    return _verdict(odrl.decide_transfer(policy, ctx))
+    return _verdict(_engine().decide_transfer(policy, ctx))
 
 
 @dataclass
@@ -167,9 +180,13 @@ class PolicyDecisions:
         return access_verdict(access_policy, claims, now, self.regions, self.parties)
 
     def catalogue_class(self, claims: VerifiedClaims, now: datetime) -> Hashable | None:
-        return claims_class(odrl.DecisionContext(claims=claims, now=now, stage="catalog", regions=self.regions))
+        from connector.policy.classes import claims_class
+
+        return claims_class(_engine().DecisionContext(claims=claims, now=now, stage="catalog", regions=self.regions))
 
     def decided_by_class(self, access_policy: Mapping[str, Any] | None) -> bool:
+        from connector.policy.classes import decided_by_class
+
         if access_policy is None:
             return True
         try:

@@ -10,7 +10,6 @@ from collections.abc import Mapping
 from typing import Any
 
 from connector.errors import ConnectorError
-from connector.policy import validate_policy
 from connector.records.definitions import Asset, OfferDefinition, PolicyDefinition
 from connector.sources import validate_source_config
 from connector.web import inputs
@@ -64,6 +63,8 @@ def _wire_shape_problems(policy: Mapping[str, Any]) -> list[tuple[str, str]]:
 def validate_policy_json(
     policy: Mapping[str, Any], where: str = "policy", regions: Mapping[str, frozenset[str]] | None = None
 ) -> None:
+    from connector.policy.engine import validate_policy  # the engine: with the first policy defined
+
     for field, reason in _wire_shape_problems(policy):
         raise ConnectorError("policy.invalid", reason, f"{where}.{field}")
     problems = validate_policy(dict(policy), regions)

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from connector.control import claims_codec, pending
 from connector.control.decisions import rules_of
@@ -33,21 +33,17 @@ from connector.control.steps import (
 )
 from connector.control.steps import perform as perform_step
 from connector.dsp import negotiation_machine as machine
-from connector.dsp.messages import (
-    ContractAgreementMessage,
-    ContractAgreementVerificationMessage,
-    ContractNegotiationEventMessage,
-    ContractOfferMessage,
-    ContractRequestMessage,
-)
 from connector.dsp.process_machine import Transition, TransitionRefusal
 from connector.dsp.vocabulary import NegotiationEvent, Role
 from connector.dsp.vocabulary import NegotiationMessage as M
 from connector.dsp.vocabulary import NegotiationState as S
 from connector.errors import ConnectorError, Problem
-from connector.policy import declare_purpose, declared_purpose, parse_policy, usage_duties, wire_policy
+from connector.policy.spelling import declare_purpose, wire_policy
 from connector.records.definitions import OfferDefinition
 from connector.records.processes import Agreement, Negotiation
+
+if TYPE_CHECKING:  # the DSP messages load with the first one received or sent
+    from connector.dsp.messages import ContractAgreementMessage, ContractOfferMessage, ContractRequestMessage
 
 KIND = NEGOTIATION
 
@@ -294,6 +290,8 @@ def _agree_step(draft: Draft[Negotiation], _: str | None, facts: Facts) -> None:
 
 
 def _agree(draft: Draft[Negotiation], matched_offer: str | None) -> None:
+    from connector.dsp.messages import ContractAgreementMessage
+
     neg, ctx = draft.record, draft.ctx
     now = ctx.now
     terms = rules_of(neg.offer or {})
@@ -332,6 +330,8 @@ def _agree(draft: Draft[Negotiation], matched_offer: str | None) -> None:
 
 
 def _finalize(draft: Draft[Negotiation], _: str | None, facts: Facts) -> None:
+    from connector.dsp.messages import ContractNegotiationEventMessage
+
     neg = draft.record
     body = ContractNegotiationEventMessage(
         provider_pid=neg.provider_pid or neg.id,
@@ -344,6 +344,8 @@ def _finalize(draft: Draft[Negotiation], _: str | None, facts: Facts) -> None:
 
 def _offer(draft: Draft[Negotiation], _: str | None, facts: Facts) -> None:
     """Provider counter-offer: the dataset's first offer, as we offer it (conformance profile)."""
+    from connector.dsp.messages import ContractOfferMessage
+
     neg = draft.record
     offered = facts.offered
     policy = wire_policy(offered[0].policy) if offered else dict(neg.offer or {})
@@ -376,6 +378,8 @@ def _consider_offer(draft: Draft[Negotiation], _: str | None, facts: Facts) -> N
 
 
 def _accept(draft: Draft[Negotiation], _: str | None, facts: Facts) -> None:
+    from connector.dsp.messages import ContractNegotiationEventMessage
+
     neg = draft.record
     body = ContractNegotiationEventMessage(
         provider_pid=neg.provider_pid or "", consumer_pid=neg.id, event_type=NegotiationEvent.ACCEPTED
@@ -384,6 +388,8 @@ def _accept(draft: Draft[Negotiation], _: str | None, facts: Facts) -> None:
 
 
 def _counter(draft: Draft[Negotiation], _: str | None, facts: Facts) -> None:
+    from connector.dsp.messages import ContractRequestMessage
+
     neg = draft.record
     offer = dict(neg.offer or {})
     offer.setdefault("target", neg.dataset_id)
@@ -393,6 +399,8 @@ def _counter(draft: Draft[Negotiation], _: str | None, facts: Facts) -> None:
 
 def _verify(draft: Draft[Negotiation], _: str | None, facts: Facts) -> None:
     """Consumer: verify an agreement that is what we asked for (and, with signatures, signed acceptably)."""
+    from connector.dsp.messages import ContractAgreementVerificationMessage
+
     neg, ctx = draft.record, draft.ctx
     agreement = facts.agreement
     if agreement is None:
@@ -448,6 +456,8 @@ def start(
 ) -> Outcome:
     """Consumer: ask a provider for a contract on `offer` (which must name its target dataset). An offer that
     imposes a duty this node cannot fulfil is refused here: agreeing to it would be a promise not kept."""
+    from connector.dsp.messages import ContractRequestMessage
+
     _fulfillable(offer)
     pid = ctx.new_id()
     offer = {**offer, "target": offer.get("target") or dataset_id}
@@ -499,6 +509,8 @@ def command(
 
 
 def _fulfillable(offer: Mapping[str, Any]) -> None:
+    from connector.policy.engine import parse_policy, usage_duties  # the engine: with the first policy
+
     try:
         policy = parse_policy(offer)
     except ConnectorError:
@@ -518,6 +530,8 @@ def _purpose(msg: ContractRequestMessage) -> str | None:
     """The purpose the consumer declares: in the requested policy (``odrl:purpose eq X``, see
     `connector.policy.spelling`), or as the top-level ``purpose`` member older nodes of this project send (a term
     the DSP context does not define: read, never written)."""
+    from connector.policy.engine import declared_purpose
+
     value = msg.extensions.get("purpose") if msg.extensions else None
     if isinstance(value, str) and value:
         return value

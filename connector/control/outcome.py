@@ -15,7 +15,6 @@ from datetime import datetime
 from typing import Any
 
 from connector.control.pending import PendingStep
-from connector.dsp.messages import DataAddress, TransferStartMessage
 from connector.records.processes import Agreement, Negotiation, Transfer
 
 Process = Negotiation | Transfer
@@ -112,6 +111,8 @@ class Outcome:
 
     def with_data_address(self, address: Mapping[str, Any]) -> Outcome:
         """This outcome once the data plane gave the flow's data address (see OpenFlow)."""
+        from connector.dsp.messages import DataAddress, TransferStartMessage
+
         node = DataAddress.from_node(dict(address)).to_node()
         messages = tuple(
             dataclasses.replace(m, body={**m.body, "dataAddress": node})

@@ -16,7 +16,7 @@ from typing import Any
 from connector.config import Config
 from connector.control.definitions import asset_from_json, offer_from_json, policy_from_json
 from connector.errors import ConfigError, ConnectorError
-from connector.policy import validate_regions
+from connector.policy.regions import validate_regions
 from connector.records.definitions import Asset, OfferDefinition, PolicyDefinition
 from connector.store.sql import definitions as definitions_sql
 

@@ -18,7 +18,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from types import EllipsisType
-from typing import Any, Generic, Protocol, TypeVar
+from typing import TYPE_CHECKING, Any, Generic, Protocol, TypeVar
 
 from connector.control.decisions import Decisions
 from connector.control.events import Received
@@ -36,20 +36,21 @@ from connector.control.outcome import (
 )
 from connector.control.pending import PendingStep, StepName, encoded
 from connector.dsp import negotiation_machine, transfer_machine
-from connector.dsp.messages import (
-    ContractNegotiation,
-    ContractNegotiationError,
-    ContractNegotiationTerminationMessage,
-    TransferError,
-    TransferProcess,
-    TransferTerminationMessage,
-)
 from connector.dsp.process_machine import ProcessMachine, Transition, TransitionRefusal
-from connector.dsp.process_messages import callback_problem, pid_problem, pid_segment
 from connector.dsp.vocabulary import NegotiationMessage, NegotiationState, Role, TransferMessage, TransferState
 from connector.errors import ConnectorError, Problem
 from connector.ids import new_urn
 from connector.records.processes import Agreement, Negotiation
+
+if TYPE_CHECKING:
+    from connector.dsp.messages import (
+        ContractNegotiation,
+        ContractNegotiationError,
+        ContractNegotiationTerminationMessage,
+        TransferError,
+        TransferProcess,
+        TransferTerminationMessage,
+    )
 
 Message = NegotiationMessage | TransferMessage
 P = TypeVar("P", bound=Process)
@@ -100,9 +101,25 @@ class ProcessKind:
     terminated: NegotiationState | TransferState
     termination: Message  # the message that ends a process
     request: Message  # the consumer's message that starts a process
-    acknowledgement: type[ContractNegotiation] | type[TransferProcess]
-    error_body: type[ContractNegotiationError] | type[TransferError]
-    termination_message: type[ContractNegotiationTerminationMessage] | type[TransferTerminationMessage]
+
+    # Its message classes, looked up when used: the DSP messages load with the first one received or sent.
+    @property
+    def acknowledgement(self) -> type[ContractNegotiation] | type[TransferProcess]:
+        from connector.dsp.messages import ContractNegotiation, TransferProcess
+
+        return ContractNegotiation if self.name == "negotiation" else TransferProcess
+
+    @property
+    def error_body(self) -> type[ContractNegotiationError] | type[TransferError]:
+        from connector.dsp.messages import ContractNegotiationError, TransferError
+
+        return ContractNegotiationError if self.name == "negotiation" else TransferError
+
+    @property
+    def termination_message(self) -> type[ContractNegotiationTerminationMessage] | type[TransferTerminationMessage]:
+        from connector.dsp.messages import ContractNegotiationTerminationMessage, TransferTerminationMessage
+
+        return ContractNegotiationTerminationMessage if self.name == "negotiation" else TransferTerminationMessage
 
     def ack(self, record: Process, status: int = 200) -> Reply:
         body = self.acknowledgement(
@@ -124,6 +141,8 @@ class ProcessKind:
 
     def url(self, record: Process, action: str) -> str:
         """Where the peer takes `action` messages about `record`: under the peer's own process id."""
+        from connector.dsp.process_messages import pid_segment
+
         peer_pid = record.consumer_pid if record.role == Role.PROVIDER else record.provider_pid
         return f"{record.peer_address}/{self.path}/{pid_segment(peer_pid or '')}/{action}"
 
@@ -135,9 +154,6 @@ NEGOTIATION = ProcessKind(
     terminated=NegotiationState.TERMINATED,
     termination=NegotiationMessage.TERMINATION,
     request=NegotiationMessage.REQUEST,
-    acknowledgement=ContractNegotiation,
-    error_body=ContractNegotiationError,
-    termination_message=ContractNegotiationTerminationMessage,
 )
 TRANSFER = ProcessKind(
     name="transfer",
@@ -146,9 +162,6 @@ TRANSFER = ProcessKind(
     terminated=TransferState.TERMINATED,
     termination=TransferMessage.TERMINATION,
     request=TransferMessage.REQUEST,
-    acknowledgement=TransferProcess,
-    error_body=TransferError,
-    termination_message=TransferTerminationMessage,
 )
 KINDS = {kind.name: kind for kind in (NEGOTIATION, TRANSFER)}
 
@@ -378,6 +391,8 @@ def first_message_answered(
 ) -> Reply | None:
     """The answer to a peer's first message that starts no process: a retry is answered for the process it
     started (`existing`), a message whose callbackAddress we would not send to is refused."""
+    from connector.dsp.process_messages import callback_problem
+
     if existing is not None:
         return answered_again(kind, existing, 201)
     msg = event.message
@@ -456,6 +471,8 @@ def commanded(record: P | None, kind: ProcessKind, pid: str) -> P:
 
 def delivered(record: Process, message_type: str, response: Any, facts: Facts, ctx: StepContext) -> Outcome:
     """Our message reached the peer: note it, learn the provider's pid from the answer to our first request."""
+    from connector.dsp.process_messages import pid_problem
+
     draft = Draft(record, ctx)
     kind = draft.kind
     if message_type == kind.request and record.role == Role.CONSUMER and record.provider_pid is None:

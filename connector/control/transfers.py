@@ -9,7 +9,7 @@ to open; the shell tells the data plane of every change); the control plane neve
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from connector.control import claims_codec, pending
 from connector.control.decisions import UsageContext, Verdict
@@ -31,13 +31,6 @@ from connector.control.steps import (
 )
 from connector.control.steps import perform as perform_step
 from connector.dsp import transfer_machine as machine
-from connector.dsp.messages import (
-    DataAddress,
-    TransferCompletionMessage,
-    TransferRequestMessage,
-    TransferStartMessage,
-    TransferSuspensionMessage,
-)
 from connector.dsp.process_machine import Transition, TransitionRefusal
 from connector.dsp.vocabulary import Role
 from connector.dsp.vocabulary import TransferMessage as M
@@ -45,6 +38,9 @@ from connector.dsp.vocabulary import TransferState as S
 from connector.errors import ConnectorError, Problem
 from connector.records.definitions import Asset
 from connector.records.processes import Agreement, Transfer
+
+if TYPE_CHECKING:  # the DSP messages load with the first one received or sent
+    from connector.dsp.messages import TransferRequestMessage
 
 KIND = TRANSFER
 
@@ -199,6 +195,8 @@ def perform(tp: Transfer, facts: Facts, ctx: StepContext) -> Outcome:
 def _start(draft: Draft[Transfer], _: str | None, facts: Facts) -> None:
     """Provider: start (or resume) the transfer if the agreement permits it now; the data plane gives the data
     address to send (see OpenFlow)."""
+    from connector.dsp.messages import TransferStartMessage
+
     tp, ctx = draft.record, draft.ctx
     first = tp.state == S.REQUESTED
     if ctx.script is None:
@@ -218,12 +216,16 @@ def _start(draft: Draft[Transfer], _: str | None, facts: Facts) -> None:
 
 
 def _complete(draft: Draft[Transfer], _: str | None, facts: Facts) -> None:
+    from connector.dsp.messages import TransferCompletionMessage
+
     tp = draft.record
     body = TransferCompletionMessage(provider_pid=tp.provider_pid or "", consumer_pid=tp.consumer_pid or "").to_json()
     draft.send(M.COMPLETION, body, KIND.url(tp, "completion"))
 
 
 def _suspend(draft: Draft[Transfer], argument: str | None, facts: Facts) -> None:
+    from connector.dsp.messages import TransferSuspensionMessage
+
     tp = draft.record
     reason = argument or "suspended by this participant"
     body = TransferSuspensionMessage(
@@ -284,6 +286,8 @@ def start(
 ) -> Outcome:
     """Consumer: request transfer `pid` under one of our agreements, from the provider `provider_of` named;
     `destination`: where a push goes (our own data listener's, when the data plane gave one)."""
+    from connector.dsp.messages import DataAddress, TransferRequestMessage
+
     if format.endswith("-PUSH") and not destination:
         raise ConnectorError("transfer.no_destination", "a push transfer needs a destination (dataDestination)")
     body = TransferRequestMessage(
@@ -313,6 +317,8 @@ def start(
 def command(tp: Transfer | None, pid: str, action: str, reason: str | None, facts: Facts, ctx: StepContext) -> Outcome:
     """suspend | resume | complete | terminate. Facts: `admission` for a provider's resume. A consumer's
     completion is checked with the data plane first (by the shell)."""
+    from connector.dsp.messages import TransferStartMessage
+
     tp = commanded(tp, KIND, pid)
     draft = Draft(tp, ctx)
     if action == "terminate":

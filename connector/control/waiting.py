@@ -27,7 +27,6 @@ from typing import Any
 
 from connector.control.outcome import Outcome, Process
 from connector.control.steps import NEGOTIATION, Draft, StepContext, kind_of, waits_for_peer
-from connector.dsp.process_messages import pid_segment
 from connector.dsp.vocabulary import NegotiationState, Role, TransferState
 
 # An end the peer reached that we reach too by recording it, from the state we wait in: (kind, our state, theirs).
@@ -46,6 +45,8 @@ class StateQuery:
 
 def query_url(record: Process) -> str:
     """Where the peer answers for its side of `record`: its process, under its own process id."""
+    from connector.dsp.process_messages import pid_segment
+
     kind = kind_of(record)
     peer_pid = record.consumer_pid if record.role == Role.PROVIDER else record.provider_pid
     return f"{record.peer_address}/{kind.path}/{pid_segment(peer_pid or '')}"

@@ -74,6 +74,15 @@ def _utcnow() -> datetime:
     return datetime.now(UTC)
 
 
+def pushes_to_resume(db: Tx) -> list[str]:
+    """The pushes this node provides that were STARTED and never completed."""
+    return [
+        t.id
+        for t in repo.open_transfers(db)
+        if t.role == Role.PROVIDER and t.state == TransferState.STARTED and kind_of(t.format) == PUSH
+    ]
+
+
 class DataPlane:
     def __init__(
         self,
@@ -98,8 +107,6 @@ class DataPlane:
         meter: Meter = NO_METER,
         coordination: Coordination = SOLO,
     ) -> None:
-        from connector.dataplane.provider import ProviderSide
-
         self.settings = settings
         self.data_dir = data_dir
         self.protocol_host = protocol_host
@@ -125,12 +132,11 @@ class DataPlane:
         self.pool: ThreadPoolExecutor | None = None
         self.backend: aiohttp.ClientSession | None = None  # for the provider's own HTTP back ends
         self.context = SourceContext()
-        self.provider: ProviderSide = ProviderSide(self)
         self._pushes_wanted: set[str] = set()  # provider push flows started in a transaction not yet seen STARTED
         self.coordination = coordination
         coordination.on("process", self._changed_elsewhere)
         coordination.on("halt", self._newer_pull_elsewhere)
-        coordination.claimant("push", self.provider.take_push, self.provider.resume_pushes)
+        coordination.claimant("push", self._take_push, self.resume_pushes)
 
     # --- lifecycle ----------------------------------------------------------------------------------------------
 
@@ -173,13 +179,35 @@ class DataPlane:
     def _consumer_made(self) -> bool:
         return "consumer" in vars(self)
 
+    @functools.cached_property
+    def provider(self) -> ProviderSide:
+        """The provider's side, made when first needed (a pull, its seal or a fresh token asked for, a push to
+        send); until then it holds nothing to stop or forget."""
+        from connector.dataplane.provider import ProviderSide
+
+        return ProviderSide(self)
+
+    def _provider_made(self) -> bool:
+        return "provider" in vars(self)
+
+    async def resume_pushes(self) -> None:
+        """Push again what this node provides that was STARTED and never completed (after a restart, and when a
+        replica's pushes become this one's); the provider's side is made for it only if there is any."""
+        transfer_ids = await self.store.read(pushes_to_resume)
+        if transfer_ids:
+            self.provider.resume_pushes(transfer_ids)
+
+    def _take_push(self, transfer_id: str) -> None:
+        self.provider.take_push(transfer_id)
+
     async def after_listening(self) -> None:
-        await self.provider.resume_pushes()
+        await self.resume_pushes()
         self.tasks.spawn(self.watch.run(), "data-standing")
 
     async def close(self) -> None:
         self.streams.halt_all("the node is stopping")
-        await self.provider.stop()
+        if self._provider_made():
+            await self.provider.stop()
         if self._consumer_made():
             await self.consumer.stop()
         if self.backend is not None:
@@ -322,7 +350,7 @@ class DataPlane:
     def _halt(self, transfer_id: str, state: str) -> None:
         self.streams.halt(transfer_id, f"the transfer is {state}")
         ended = state in (str(TransferState.TERMINATED), str(TransferState.COMPLETED))
-        if ended:
+        if ended and self._provider_made():
             self.provider.forget(transfer_id)
         if self._consumer_made():
             self.consumer.forget(transfer_id, discard=state == str(TransferState.TERMINATED))

@@ -106,11 +106,21 @@ def build_data_app(plane: DataPlane) -> web.Application:
     async def receive_push_seal(request: web.Request) -> web.StreamResponse:
         return await plane.consumer.receive_push_seal(request)
 
+    # The provider's side is made with the first pull, seal or token asked for (or push to send).
+    async def pull(request: web.Request) -> web.StreamResponse:
+        return await plane.provider.pull(request)
+
+    async def seal(request: web.Request) -> web.StreamResponse:
+        return await plane.provider.seal(request)
+
+    async def refresh(request: web.Request) -> web.StreamResponse:
+        return await plane.provider.refresh(request)
+
     app.add_routes(
         [
-            web.get("/data/{transfer}", plane.provider.pull, allow_head=False),
-            web.get("/data/{transfer}/seal", plane.provider.seal, allow_head=False),
-            web.post("/data/{transfer}/token", plane.provider.refresh),
+            web.get("/data/{transfer}", pull, allow_head=False),
+            web.get("/data/{transfer}/seal", seal, allow_head=False),
+            web.post("/data/{transfer}/token", refresh),
             web.post("/push/{transfer}", receive_push),
             web.post("/push/{transfer}/seal", receive_push_seal),
         ]

@@ -597,17 +597,9 @@ class ProviderSide:
 
     # --- push -----------------------------------------------------------------------------------------------------
 
-    async def resume_pushes(self) -> None:
-        """After a restart: push again what was STARTED and never completed."""
-
-        def started(db: Tx) -> list[str]:
-            return [
-                t.id
-                for t in repo.open_transfers(db)
-                if t.role == Role.PROVIDER and t.state == TransferState.STARTED and kind_of(t.format) == PUSH
-            ]
-
-        for transfer_id in await self.store.read(started):
+    def resume_pushes(self, transfer_ids: list[str]) -> None:
+        """After a restart: push again what was STARTED and never completed (`DataPlane.resume_pushes` finds it)."""
+        for transfer_id in transfer_ids:
             self.start_push(transfer_id)
 
     def take_push(self, transfer_id: str) -> None:

@@ -16,14 +16,14 @@ import json
 import re
 from collections.abc import Iterable, Iterator, Mapping
 from functools import cache
-from importlib import resources
-from importlib.resources.abc import Traversable
 from typing import TYPE_CHECKING, Any
 
 from connector.dsp.vocabulary import DSP_CONTEXT, DSP_NAMESPACE, ODRL_PROFILE_CONTEXT
 from connector.errors import ConnectorError, Problem
 
 if TYPE_CHECKING:  # the validator is loaded with the first message validated: an idle node has no use for it
+    from importlib.resources.abc import Traversable
+
     from jsonschema import Draft201909Validator
     from jsonschema.exceptions import ValidationError
     from referencing import Registry
@@ -76,6 +76,8 @@ _JSON_TYPES = {
 
 def spec_root() -> Traversable:
     """The vendored official files (schemas/, context/, examples/, LICENSE, NOTICE.md)."""
+    from importlib import resources
+
     return resources.files("connector.dsp") / "spec"
 
 

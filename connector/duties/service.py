@@ -17,7 +17,7 @@ import os
 from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
 
 from cryptography import x509
@@ -27,7 +27,6 @@ from connector.duties import files, steps
 from connector.duties.provenance import overlapping, refusal, source_path
 from connector.errors import ConnectorError
 from connector.evidence.errors import EvidenceError
-from connector.evidence.receipts import ReceiptClaims, make_receipt, read_claims, receipt_sha256, verify_receipt
 from connector.evidence.recorder import EvidenceSink, no_evidence
 from connector.evidence.rfc3339 import format_utc
 from connector.evidence.signer import SigningIdentity
@@ -41,6 +40,9 @@ from connector.store.sql import flows
 from connector.store.sql import processes as repo
 from connector.tasks import Tasks
 from connector.web.peer_client import PeerClient, PeerUnavailable
+
+if TYPE_CHECKING:  # receipts: with the first duty carried out or receipt received
+    from connector.evidence.receipts import ReceiptClaims
 
 log = logging.getLogger("connector.duties")
 
@@ -121,6 +123,8 @@ class DutyService:
     # --- persisting an outcome (store thread) -------------------------------------------------------------
 
     def _persist(self, tx: Tx, transfer: Transfer, outcome: steps.DutyOutcome, now: datetime) -> list[DutyReceipt]:
+        from connector.evidence.receipts import make_receipt, receipt_sha256
+
         received = outcome.received
         sql.save_received(tx, received)
         issued = []
@@ -362,6 +366,8 @@ class DutyService:
         """A receipt from the consumer `caller`: verified (signature, the consumer's certificate, about one of
         our agreements with it and one of our transfers under it, about the data we sealed) and recorded;
         True when it was new."""
+        from connector.evidence.receipts import receipt_sha256, verify_receipt
+
         now = self.clock()
         if not isinstance(jws, str) or not jws:
             raise ConnectorError("duty.receipt_invalid", "'receipt' must be a receipt (a compact JWS)", "receipt")
@@ -544,6 +550,8 @@ def _receipt_data(claims: ReceiptClaims) -> dict[str, Any]:
 
 
 def _receipt_view(receipt: DutyReceipt) -> dict[str, Any]:
+    from connector.evidence.receipts import read_claims
+
     claims = read_claims(receipt.jws)
     return {
         "sha256": receipt.sha256,

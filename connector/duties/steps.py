@@ -10,14 +10,15 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from connector.errors import ConnectorError
-from connector.evidence.receipts import ReceiptClaims
-from connector.policy import parse_policy, usage_duties
-from connector.policy.duties import UsageDuties
 from connector.records.duties import ReceivedData
 from connector.records.processes import Agreement, Transfer
+
+if TYPE_CHECKING:  # the policy engine and receipts: with the first agreement's duties read
+    from connector.evidence.receipts import ReceiptClaims
+    from connector.policy.duties import UsageDuties
 
 RECEIVED = "duty.received"  # data received under an agreement with duties (what, where, when due)
 FULFILLED = "duty.fulfilled"  # the consumer fulfilled a duty: the receipt it signed is the subject
@@ -52,6 +53,8 @@ class DutyOutcome:
 
 def duties_of(agreement: Agreement) -> tuple[UsageDuties, datetime]:
     """The agreement's usage duties and the time they count from (the agreement's signed timestamp)."""
+    from connector.policy.engine import UsageDuties, parse_policy, usage_duties
+
     try:
         policy = parse_policy(agreement.policy)
     except ConnectorError:
@@ -62,6 +65,8 @@ def duties_of(agreement: Agreement) -> tuple[UsageDuties, datetime]:
 def _claims(
     received: ReceivedData, transfer: Transfer, consumer: str, duty: str, outcome: str, at: datetime
 ) -> ReceiptClaims:
+    from connector.evidence.receipts import ReceiptClaims
+
     return ReceiptClaims(
         duty=duty,
         outcome=outcome,

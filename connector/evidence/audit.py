@@ -920,7 +920,7 @@ def _receipt_mismatch(
 
 def _check_duties_due(report: Report, bundle: Bundle, done: set[tuple[str, str]], logged_by: datetime | None) -> None:
     """A duty whose receipt should be in the log by the checkpoint, but is not: the evidence of it is absent."""
-    from connector.policy import parse_policy, usage_duties
+    from connector.policy.engine import parse_policy, usage_duties
 
     try:
         policy = parse_policy(bundle.agreement)

@@ -11,7 +11,6 @@ from typing import Any
 from connector.errors import ConnectorError
 from connector.store.interface import Store
 from connector.store.sql import processes as repo
-from connector.trust.did import parse_did
 from connector.trust.edge.fetching import Fetcher, FetchFailed
 from connector.trust.edge.holder import Holder
 
@@ -27,6 +26,8 @@ class AgreementDocuments:
         self.fetcher = fetcher
 
     async def for_agreement(self, agreement_id: str) -> dict[str, Any]:
+        from connector.trust.did import parse_did  # with the first agreement signed
+
         documents: dict[str, Any] = {}
         own = self.holder.did
         try:

@@ -5,9 +5,10 @@ another's type): store, TLS and trust material, identity, outgoing HTTP, the tru
 evidence, the control plane, the data plane, and the three listeners' applications. Nothing else imports all of
 them, and no part configures another. What a configuration does not use yet waits for its first use, so that an
 idle node holds only what it runs: the console is made with the first request for one of its pages, the DCP
-verifier's modules are loaded only with `[[trust.lists]]`, and within the parts the metrics library, the API
-document, the consumer's side of the data plane, the kinds of data source and the evidence export load when first
-asked for (tests/node/test_footprint.py names them).
+verifier's modules are loaded only with `[[trust.lists]]` and the TCK profile's only with `[tck]`, and within the
+parts the metrics library, the API document, DCP's holder side (credentials, presentations, DIDs, tokens,
+issuance), the DSP messages, the policy engine, both sides of the data plane, the kinds of data source, duty
+receipts and the evidence export load when first asked for (tests/node/test_footprint.py names them).
 
 Lifetimes are entered in start-up order on one exit stack and left in reverse. A stop first stops taking new
 work (readiness fails, new DSP requests are answered 503 with Retry-After) and gives the steps and deliveries
@@ -34,7 +35,7 @@ from aiohttp import web
 from connector import __version__
 from connector.config import Config, is_loopback
 from connector.console.deferred import DeferredConsole
-from connector.control import claims_codec, seeds, tck
+from connector.control import claims_codec, seeds
 from connector.control.catalog import CatalogueSettings
 from connector.control.control_plane import ControlPlane
 from connector.control.decisions import PolicyDecisions
@@ -65,7 +66,6 @@ from connector.policy.seam import Verdict
 from connector.protocol.app import build_protocol_app
 from connector.protocol.auth import Authenticator, CertificateAuthenticator, NoRefusalLog, StaticTokenAuthenticator
 from connector.protocol.dsp import DspRoutes
-from connector.protocol.tck_webhooks import tck_routes
 from connector.protocol.version import version_routes
 from connector.records.processes import Transfer
 from connector.store.interface import Store
@@ -90,6 +90,7 @@ from connector.web.peer_client import PeerClient
 from connector.web.tls import PeerTls, server_only_context
 
 if TYPE_CHECKING:
+    from connector.control.tck import TckScript
     from connector.trust.edge.authenticator import DcpAuthenticator
 
 log = logging.getLogger("connector.node")
@@ -376,6 +377,11 @@ async def running(
                 meter=metrics,
                 coordination=coordination,
             )
+        script: TckScript | None = None
+        if config.tck.enabled:
+            from connector.control import tck  # the conformance profile's parts: only with it
+
+            script = tck.TckScript()
         control = ControlPlane(
             participant_id=config.node.participant_id,
             dsp=config.dsp,
@@ -391,7 +397,7 @@ async def running(
             dataplane=dataplane,
             evidence=evidence.sink if evidence is not None else no_evidence,
             signer=evidence.signer if evidence is not None else None,
-            script=tck.TckScript() if config.tck.enabled else None,
+            script=script,
             parties=parties,
             telemetry=telemetry,
             withhold=duties.withheld if duties is not None else None,
@@ -434,6 +440,8 @@ async def running(
         # closed, in this order: control plane, trust records, data plane, evidence.
         await control.load_definitions()
         if config.tck.enabled:
+            from connector.control import tck
+
             await store.run(tck.seed, config.node.participant_id, config.tck.participant)
         await trust.start()
         if dataplane is not None:
@@ -460,6 +468,8 @@ async def running(
         if duties is not None:
             protocol += DutyProtocolRoutes(duties, authenticator.authenticate, config.limits).routes()
         if config.tck.enabled:
+            from connector.protocol.tck_webhooks import tck_routes
+
             protocol += tck_routes(control)
         if insecure:
             log.warning(

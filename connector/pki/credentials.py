@@ -20,8 +20,8 @@ from pathlib import Path
 from connector import keys
 from connector.errors import ConnectorError
 from connector.pki.authority import Authority
-from connector.trust.claims import MEMBERSHIP_CREDENTIAL, ORGANIZATION_CREDENTIAL
-from connector.trust.credentials import ISO_3166_ALPHA2, StatusEntry, issue_credential
+from connector.trust.claims import MEMBERSHIP_CREDENTIAL, ORGANIZATION_CREDENTIAL, StatusEntry
+from connector.trust.credentials import ISO_3166_ALPHA2, issue_credential
 from connector.trust.status_list import MIN_ENTRIES, allocate_index, bitstring_with, issue_status_list_credential
 from connector.trust.times import format_date, parse_date
 

@@ -19,8 +19,7 @@ from connector import keys
 from connector.errors import ConnectorError
 from connector.pki.authority import Authority
 from connector.pki.credentials import STATUS_PURPOSE, allocate_status
-from connector.trust.claims import MEMBERSHIP_CREDENTIAL
-from connector.trust.credentials import StatusEntry
+from connector.trust.claims import MEMBERSHIP_CREDENTIAL, StatusEntry
 from connector.trust.recognition import ASSURANCE_LEVELS, RECOGNITION_TYPE, Equivalence, issue_recognition
 from connector.trust.trust_list import verify_self_anchored
 

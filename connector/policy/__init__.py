@@ -2,54 +2,9 @@
 
 Pure code: nothing here touches the network, the disk, a clock or an event loop; the caller supplies the
 moment, the verified claims and the usage record in a `DecisionContext`.
+
+The engine's interface is `connector.policy.engine` (parse, evaluate, decide, trace); the package itself imports
+nothing, so that a part holding only the decision seam (`seam`), the parties' names (`parties`), the wire
+spelling (`spelling`) or the regions (`regions`) does not load the engine, which a node loads with the first
+policy it parses or decides.
 """
-
-from connector.policy.context import DecisionContext, Stage
-from connector.policy.decide import (
-    compare_agreement,
-    decide_access,
-    decide_contract,
-    decide_transfer,
-    declared_purpose,
-    policy_sha256,
-)
-from connector.policy.duties import UsageDuties, usage_duties
-from connector.policy.evaluate import evaluate
-from connector.policy.model import AtomicConstraint, Constraint, LogicalConstraint, Policy, Rule
-from connector.policy.narrowing import narrowing, strictness_gaps
-from connector.policy.parse import parse_policy, validate_policy
-from connector.policy.parties import PartyNames
-from connector.policy.regions import BUILTIN_REGIONS, validate_regions
-from connector.policy.spelling import declare_purpose, wire_policy
-from connector.policy.trace import Decision, TraceNode, render_trace
-
-__all__ = [
-    "AtomicConstraint",
-    "BUILTIN_REGIONS",
-    "Constraint",
-    "Decision",
-    "DecisionContext",
-    "LogicalConstraint",
-    "PartyNames",
-    "Policy",
-    "Rule",
-    "Stage",
-    "TraceNode",
-    "UsageDuties",
-    "compare_agreement",
-    "decide_access",
-    "decide_contract",
-    "decide_transfer",
-    "declare_purpose",
-    "declared_purpose",
-    "evaluate",
-    "narrowing",
-    "parse_policy",
-    "policy_sha256",
-    "render_trace",
-    "strictness_gaps",
-    "usage_duties",
-    "validate_policy",
-    "validate_regions",
-    "wire_policy",
-]

@@ -59,7 +59,7 @@ from __future__ import annotations
 import weakref
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from connector.errors import ConnectorError
 from connector.policy.context import DecisionContext
@@ -83,7 +83,9 @@ from connector.trust.claims import (
     VerifiedClaims,
     VerifiedCredential,
 )
-from connector.trust.registries import RegistryFacts, read_registry_facts
+
+if TYPE_CHECKING:
+    from connector.trust.registries import RegistryFacts
 
 # Where values come from; the trace names these.
 FROM_CREDENTIALS = "verified credentials"
@@ -464,6 +466,8 @@ def _observe_country(ctx: DecisionContext) -> Observation:
 def _registry_facts(
     claims: VerifiedClaims, purpose: str | None
 ) -> list[tuple[RegistryFacts, VerifiedCredential, RecognisedCredential | None]]:
+    from connector.trust.registries import read_registry_facts  # with the first registry operand evaluated
+
     found = []
     for cred, via in claims.usable(ORGANIZATION_CREDENTIAL, purpose):
         try:

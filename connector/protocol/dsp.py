@@ -28,26 +28,9 @@ from connector.config import LimitsSection
 from connector.control.control_plane import ControlPlane
 from connector.control.events import Received
 from connector.control.outcome import Reply
-from connector.dsp.messages import (
-    CatalogError,
-    ContractAgreementMessage,
-    ContractAgreementVerificationMessage,
-    ContractNegotiationError,
-    ContractNegotiationEventMessage,
-    ContractNegotiationTerminationMessage,
-    ContractOfferMessage,
-    ContractRequestMessage,
-    TransferCompletionMessage,
-    TransferError,
-    TransferRequestMessage,
-    TransferStartMessage,
-    TransferSuspensionMessage,
-    TransferTerminationMessage,
-    parse_message,
-)
 from connector.dsp.pagination import CURSOR_PARAMETER
-from connector.dsp.process_messages import pid_problem
 from connector.dsp.versions import DSP_BASE_PATH
+from connector.dsp.vocabulary import MessageType
 from connector.errors import ConnectorError, Problem
 from connector.protocol.auth import Authenticator, RefusalLog
 from connector.store.errors import StoreUnavailable
@@ -131,6 +114,8 @@ def _unverified(kind: str, problem: Problem) -> web.Response:
 
 
 def _error_body(kind: str, problem: Problem, body: Any, path_pid: str | None = None) -> dict[str, Any]:
+    from connector.dsp.messages import CatalogError, ContractNegotiationError, TransferError
+
     pids: dict[str, str] = {
         k: (value if isinstance(body, dict) and isinstance(value := body.get(k), str) else "")
         for k in ("providerPid", "consumerPid")
@@ -148,6 +133,8 @@ def _error_body(kind: str, problem: Problem, body: Any, path_pid: str | None = N
 
 def _path_pid_refused(kind: str, pid: str | None) -> web.Response | None:
     """A process id in the path that cannot be one (see process_messages.pid_problem): refused by name."""
+    from connector.dsp.process_messages import pid_problem
+
     why = pid_problem(pid) if pid is not None else None
     if why is None:
         return None
@@ -191,6 +178,8 @@ class DspRoutes:
         """A POST endpoint that takes one DSP message type and applies it through the control plane."""
 
         async def handler(request: web.Request) -> web.Response:
+            from connector.dsp.messages import parse_message  # the DSP messages: with the first one received
+
             path_pid = request.match_info.get("pid") if with_pid else None
             claims = await self.authenticate(request)
             if isinstance(claims, Problem):
@@ -223,6 +212,8 @@ class DspRoutes:
     # --- catalogue --------------------------------------------------------------------------------------------------
 
     async def catalog_request(self, request: web.Request) -> web.Response:
+        from connector.dsp.messages import parse_message
+
         claims = await self.authenticate(request)
         if isinstance(claims, Problem):
             return _unverified("catalog", claims)
@@ -263,56 +254,56 @@ class DspRoutes:
             web.get(f"{b}/negotiations/{{pid}}", self.process_getter(N)),
             web.post(
                 f"{b}/negotiations/request",
-                self.message_endpoint(N, ContractRequestMessage.TYPE, with_pid=False),
+                self.message_endpoint(N, MessageType.CONTRACT_REQUEST.value, with_pid=False),
             ),
             web.post(
                 f"{b}/negotiations/{{pid}}/request",
-                self.message_endpoint(N, ContractRequestMessage.TYPE),
+                self.message_endpoint(N, MessageType.CONTRACT_REQUEST.value),
             ),
             web.post(
                 f"{b}/negotiations/{{pid}}/events",
-                self.message_endpoint(N, ContractNegotiationEventMessage.TYPE),
+                self.message_endpoint(N, MessageType.CONTRACT_NEGOTIATION_EVENT.value),
             ),
             web.post(
                 f"{b}/negotiations/{{pid}}/agreement/verification",
-                self.message_endpoint(N, ContractAgreementVerificationMessage.TYPE),
+                self.message_endpoint(N, MessageType.CONTRACT_AGREEMENT_VERIFICATION.value),
             ),
             web.post(
                 f"{b}/negotiations/{{pid}}/termination",
-                self.message_endpoint(N, ContractNegotiationTerminationMessage.TYPE),
+                self.message_endpoint(N, MessageType.CONTRACT_NEGOTIATION_TERMINATION.value),
             ),
             web.post(
                 f"{b}/negotiations/offers",
-                self.message_endpoint(N, ContractOfferMessage.TYPE, with_pid=False),
+                self.message_endpoint(N, MessageType.CONTRACT_OFFER.value, with_pid=False),
             ),
             web.post(
                 f"{b}/negotiations/{{pid}}/offers",
-                self.message_endpoint(N, ContractOfferMessage.TYPE),
+                self.message_endpoint(N, MessageType.CONTRACT_OFFER.value),
             ),
             web.post(
                 f"{b}/negotiations/{{pid}}/agreement",
-                self.message_endpoint(N, ContractAgreementMessage.TYPE),
+                self.message_endpoint(N, MessageType.CONTRACT_AGREEMENT.value),
             ),
             # transfers (both roles on the same paths)
             web.get(f"{b}/transfers/{{pid}}", self.process_getter(T)),
             web.post(
                 f"{b}/transfers/request",
-                self.message_endpoint(T, TransferRequestMessage.TYPE, with_pid=False),
+                self.message_endpoint(T, MessageType.TRANSFER_REQUEST.value, with_pid=False),
             ),
             web.post(
                 f"{b}/transfers/{{pid}}/start",
-                self.message_endpoint(T, TransferStartMessage.TYPE),
+                self.message_endpoint(T, MessageType.TRANSFER_START.value),
             ),
             web.post(
                 f"{b}/transfers/{{pid}}/completion",
-                self.message_endpoint(T, TransferCompletionMessage.TYPE),
+                self.message_endpoint(T, MessageType.TRANSFER_COMPLETION.value),
             ),
             web.post(
                 f"{b}/transfers/{{pid}}/suspension",
-                self.message_endpoint(T, TransferSuspensionMessage.TYPE),
+                self.message_endpoint(T, MessageType.TRANSFER_SUSPENSION.value),
             ),
             web.post(
                 f"{b}/transfers/{{pid}}/termination",
-                self.message_endpoint(T, TransferTerminationMessage.TYPE),
+                self.message_endpoint(T, MessageType.TRANSFER_TERMINATION.value),
             ),
         ]

@@ -9,14 +9,33 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-if TYPE_CHECKING:
-    from connector.trust.credentials import StatusEntry
+from connector.trust import vocab
 
 # Credential types this node issues and understands (VC data model 2.0 `type` values).
 MEMBERSHIP_CREDENTIAL = "MembershipCredential"
 ORGANIZATION_CREDENTIAL = "OrganizationCredential"
+
+
+@dataclass(frozen=True)
+class StatusEntry:
+    """A status entry (BitstringStatusListEntry or StatusList2021Entry): where to look up a credential's status."""
+
+    purpose: str
+    index: int
+    list_url: str
+    id: str | None = None
+    type: str = vocab.BITSTRING_STATUS_LIST_ENTRY
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "id": self.id or f"{self.list_url}#{self.index}",
+            "type": self.type,
+            "statusPurpose": self.purpose,
+            "statusListIndex": str(self.index),
+            "statusListCredential": self.list_url,
+        }
 
 
 @dataclass(frozen=True)

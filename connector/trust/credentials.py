@@ -58,7 +58,7 @@ from connector.canonical import sha256_hex
 from connector.errors import ConnectorError
 from connector.keys import PrivateKey
 from connector.trust import vocab
-from connector.trust.claims import MEMBERSHIP_CREDENTIAL, ORGANIZATION_CREDENTIAL, VerifiedCredential
+from connector.trust.claims import MEMBERSHIP_CREDENTIAL, ORGANIZATION_CREDENTIAL, StatusEntry, VerifiedCredential
 from connector.trust.compact import (
     Jwt,
     did_of_kid,
@@ -98,26 +98,6 @@ ISO_3166_ALPHA2 = frozenset(
 
 
 STATUS_ENTRY_TYPES = (vocab.BITSTRING_STATUS_LIST_ENTRY, vocab.STATUS_LIST_2021_ENTRY)
-
-
-@dataclass(frozen=True)
-class StatusEntry:
-    """A status entry (BitstringStatusListEntry or StatusList2021Entry): where to look up a credential's status."""
-
-    purpose: str
-    index: int
-    list_url: str
-    id: str | None = None
-    type: str = vocab.BITSTRING_STATUS_LIST_ENTRY
-
-    def to_json(self) -> dict[str, Any]:
-        return {
-            "id": self.id or f"{self.list_url}#{self.index}",
-            "type": self.type,
-            "statusPurpose": self.purpose,
-            "statusListIndex": str(self.index),
-            "statusListCredential": self.list_url,
-        }
 
 
 # ---------------------------------------------------------------------------------------------------------

@@ -66,7 +66,7 @@ CREDENTIAL_STATUS = "CredentialStatus"
 ISSUER_SERVICE = "IssuerService"
 
 METADATA_PATH = "/metadata"
-CREDENTIALS_PATH = "/credentials"  # the issuer's Credential Request API, and the holder's Storage API
+CREDENTIALS_PATH = vocab.CREDENTIALS_PATH
 REQUESTS_PATH = "/requests/"
 
 RECEIVED = "RECEIVED"

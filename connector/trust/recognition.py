@@ -37,9 +37,9 @@ from typing import Any
 from connector.errors import ConnectorError, Problem
 from connector.keys import PrivateKey
 from connector.trust import vocab
-from connector.trust.claims import RecognisedCredential, RecognitionStep, VerifiedCredential
+from connector.trust.claims import RecognisedCredential, RecognitionStep, StatusEntry, VerifiedCredential
 from connector.trust.compact import did_of_kid, parse_jwt, sign_jwt, verify_signature
-from connector.trust.credentials import StatusEntry, read_envelope, status_entry
+from connector.trust.credentials import read_envelope, status_entry
 from connector.trust.did import parse_did
 from connector.trust.times import format_datetime, require_aware, to_numeric_date
 from connector.trust.trust_list import TrustStore

@@ -44,8 +44,9 @@ from connector.canonical import b64url, b64url_decode
 from connector.errors import ConnectorError
 from connector.keys import PrivateKey
 from connector.trust import vocab
+from connector.trust.claims import StatusEntry
 from connector.trust.compact import Jwt, did_of_kid, parse_jwt, sign_jwt, verify_signature
-from connector.trust.credentials import StatusEntry, read_envelope
+from connector.trust.credentials import read_envelope
 from connector.trust.times import format_datetime, parse_datetime, require_aware, to_numeric_date
 from connector.trust.trust_list import TrustList, TrustStore
 

@@ -23,6 +23,9 @@ _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 # (now + 30 s, validUntil + leeway) clear of datetime's range limits.
 EARLIEST = _EPOCH
 LATEST = datetime(3000, 1, 1, tzinfo=UTC)
+# The longest lifetime of a self-issued ID token a party accepts unless configured otherwise (DCP's and ours); here
+# rather than in `tokens`, so that a node can compare its own setting with it without loading token handling.
+DEFAULT_MAX_TOKEN_LIFETIME = timedelta(seconds=600)
 
 
 def require_aware(moment: datetime, name: str = "now") -> datetime:

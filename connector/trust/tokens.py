@@ -65,11 +65,11 @@ from connector.trust.compact import (
 )
 from connector.trust.did import CAPABILITY_INVOCATION, DidDocument, parse_did
 from connector.trust.scopes import Scope, parse_scope, parse_scopes
-from connector.trust.times import require_aware, to_numeric_date
+from connector.trust.times import DEFAULT_MAX_TOKEN_LIFETIME, require_aware, to_numeric_date
 
 DEFAULT_LIFETIME = timedelta(seconds=300)
 DEFAULT_LEEWAY = timedelta(seconds=30)
-DEFAULT_MAX_LIFETIME = timedelta(seconds=600)
+DEFAULT_MAX_LIFETIME = DEFAULT_MAX_TOKEN_LIFETIME
 ID_TOKEN_TYP = "JWT"
 ACCESS_TOKEN_TYP = "at+jwt"
 

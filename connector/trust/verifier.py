@@ -53,8 +53,8 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from connector.errors import ConnectorError
-from connector.trust.claims import RecognisedCredential, VerifiedClaims
-from connector.trust.credentials import CheckedCredential, StatusEntry, verify_credential
+from connector.trust.claims import RecognisedCredential, StatusEntry, VerifiedClaims
+from connector.trust.credentials import CheckedCredential, verify_credential
 from connector.trust.did import DidDocument, parse_did, parse_did_document, verify_key_certificate
 from connector.trust.outcomes import NeedStatusLists as NeedStatusLists
 from connector.trust.outcomes import Refusal as Refusal

@@ -43,6 +43,7 @@ PRESENTATION_QUERY_MESSAGE = "PresentationQueryMessage"
 PRESENTATION_RESPONSE_MESSAGE = "PresentationResponseMessage"
 CREDENTIAL_SERVICE = "CredentialService"
 PRESENTATIONS_QUERY_PATH = "/presentations/query"
+CREDENTIALS_PATH = "/credentials"  # DCP issuance: the issuer's Credential Request API, and the holder's Storage API
 
 # DID Core and the key representation used in DID documents.
 DID_CONTEXT = "https://www.w3.org/ns/did/v1"

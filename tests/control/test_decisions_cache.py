@@ -7,9 +7,9 @@ from datetime import UTC, datetime
 
 import pytest
 
-from connector import policy as odrl
 from connector.control import decisions
 from connector.control.decisions import OfferedPolicy
+from connector.policy import engine as odrl
 from connector.trust.claims import VerifiedClaims
 
 NOW = datetime(2030, 1, 1, tzinfo=UTC)

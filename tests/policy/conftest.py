@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from connector.policy import DecisionContext
+from connector.policy.engine import DecisionContext
 from connector.trust.claims import VerifiedClaims, VerifiedCredential
 
 NOW = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)

@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 
 from connector.canonical import json_sha256
-from connector.policy import (
+from connector.policy.engine import (
     compare_agreement,
     decide_access,
     decide_contract,

@@ -8,8 +8,8 @@ from typing import Any
 
 import pytest
 
-from connector.policy import decide_contract, evaluate, parse_policy, validate_policy
 from connector.policy.duties import usage_duties
+from connector.policy.engine import decide_contract, evaluate, parse_policy, validate_policy
 
 AGREED = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
 

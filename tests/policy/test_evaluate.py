@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 
 from connector.errors import ConnectorError
-from connector.policy import DecisionContext, evaluate, parse_policy
+from connector.policy.engine import DecisionContext, evaluate, parse_policy
 from connector.policy.vocabulary import action_covers
 
 YES = {"leftOperand": "purpose", "operator": "eq", "rightOperand": "research"}

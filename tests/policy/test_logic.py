@@ -7,7 +7,7 @@ from typing import Any
 from hypothesis import given
 from hypothesis import strategies as st
 
-from connector.policy import evaluate, parse_policy
+from connector.policy.engine import evaluate, parse_policy
 from connector.policy.trace import NOT_EVALUABLE, NOT_SATISFIED, SATISFIED, SKIPPED
 
 T, F, U = SATISFIED, NOT_SATISFIED, NOT_EVALUABLE

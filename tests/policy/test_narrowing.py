@@ -10,7 +10,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from connector.policy import DecisionContext, narrowing, parse_policy
+from connector.policy.engine import DecisionContext, narrowing, parse_policy
 from connector.policy.evaluate import evaluate_constraint
 from connector.policy.model import Constraint
 from connector.policy.trace import SATISFIED

@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from connector.policy import evaluate, parse_policy
+from connector.policy.engine import evaluate, parse_policy
 from connector.policy.operands import _claims_memo
 from connector.policy.trace import NOT_EVALUABLE, NOT_SATISFIED, SATISFIED, TraceNode
 

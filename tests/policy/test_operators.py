@@ -8,7 +8,7 @@ from typing import Any
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from connector.policy import evaluate, parse_policy
+from connector.policy.engine import evaluate, parse_policy
 from connector.policy.regions import BUILTIN_REGIONS
 from connector.policy.trace import NOT_EVALUABLE, SATISFIED
 

@@ -11,7 +11,7 @@ from hypothesis import strategies as st
 
 import connector.dsp
 from connector.errors import ConnectorError
-from connector.policy import AtomicConstraint, LogicalConstraint, parse_policy
+from connector.policy.engine import AtomicConstraint, LogicalConstraint, parse_policy
 from connector.policy.model import freeze, thaw
 
 EXAMPLES = Path(connector.dsp.__file__).parent / "spec" / "examples"  # the vendored DSP 2025-1 examples

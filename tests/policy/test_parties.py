@@ -5,7 +5,7 @@ from __future__ import annotations
 from types import MappingProxyType
 
 from connector.control.decisions import PolicyDecisions
-from connector.policy import PartyNames
+from connector.policy.engine import PartyNames
 from connector.policy.seam import OfferedPolicy, UsageContext
 
 PROVIDER_BPN, CONSUMER_BPN = "BPNL000000000001", "BPNL000000000002"

@@ -9,7 +9,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from connector.errors import ConnectorError
-from connector.policy import (
+from connector.policy.engine import (
     compare_agreement,
     decide_access,
     decide_contract,

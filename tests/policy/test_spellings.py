@@ -18,7 +18,7 @@ import pytest
 
 import connector.dsp
 from connector.errors import ConnectorError
-from connector.policy import decide_access, declare_purpose, declared_purpose, parse_policy, wire_policy
+from connector.policy.engine import decide_access, declare_purpose, declared_purpose, parse_policy, wire_policy
 from connector.policy.vocabulary import left_operand_name
 
 CONTEXTS = Path(connector.dsp.__file__).parent / "spec" / "context"
@@ -172,7 +172,7 @@ def test_a_declared_purpose_is_a_constraint_on_each_permission_that_expands(buil
 
 
 def test_a_declared_purpose_narrows_the_offer_and_is_what_the_provider_decides_with(build) -> None:
-    from connector.policy import decide_contract
+    from connector.policy.engine import decide_contract
 
     offer = build.policy(build.atom("purpose", "isAnyOf", ["research", "public-health"]), uid="urn:offer:1")
     claims = build.claims()

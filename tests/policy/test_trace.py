@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from connector.policy import decide_contract, evaluate, parse_policy, render_trace
+from connector.policy.engine import decide_contract, evaluate, parse_policy, render_trace
 
 EU_ONLY = {
     "@id": "urn:offer:eu",

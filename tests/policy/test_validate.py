@@ -6,7 +6,7 @@ from typing import Any
 
 import pytest
 
-from connector.policy import validate_policy
+from connector.policy.engine import validate_policy
 
 
 def problems(doc: Any, **kwargs: Any) -> list[tuple[str, str | None]]:

@@ -13,7 +13,7 @@ from verifier_kit import Peer, drive, new_plan
 
 from connector.errors import ConnectorError
 from connector.keys import PrivateKey, cert_sha256, generate_key
-from connector.policy import DecisionContext, evaluate, parse_policy
+from connector.policy.engine import DecisionContext, evaluate, parse_policy
 from connector.trust.claims import MEMBERSHIP_CREDENTIAL, VerifiedCredential
 from connector.trust.credentials import StatusEntry, verify_credential
 from connector.trust.recognition import Equivalence, Recognitions, issue_recognition, verify_recognition

@@ -25,7 +25,6 @@ from cryptography import x509
 
 from connector.canonical import canonical_bytes
 from connector.errors import ConnectorError, Problem
-from connector.evidence import intent
 from connector.evidence.certpath import certs_from_x5c
 from connector.evidence.rfc3339 import format_utc
 from connector.evidence.signer import SigningIdentity
@@ -94,6 +93,8 @@ class AgreementSigner:
     # --- provider -----------------------------------------------------------------------------------------
 
     def sign_agreement(self, db: Tx, neg: Any, agreement: Mapping[str, Any], body: Mapping[str, Any]) -> dict[str, Any]:
+        from connector.evidence import intent
+
         now = self.clock()
         credentials = credential_hashes(neg.claims)
         # The agreement's canonical bytes, made once: what is signed, and the record's subject.
@@ -107,6 +108,8 @@ class AgreementSigner:
         return intent.with_signature(body, jws)
 
     def check_countersignature(self, db: Tx, neg: Any, msg: Any) -> Problem | None:
+        from connector.evidence import intent
+
         agreement = repo.get_agreement(db, neg.agreement_id or "")
         if agreement is None:
             return Problem("agreement.missing", "the agreement to finalize is missing")
@@ -127,6 +130,8 @@ class AgreementSigner:
     # --- consumer -----------------------------------------------------------------------------------------
 
     def receive_agreement(self, db: Tx, neg: Any, agreement: Mapping[str, Any], msg: Any) -> dict[str, Any]:
+        from connector.evidence import intent
+
         try:
             jws = _carried(msg.extensions, intent.signature_in)
         except ConnectorError as exc:
@@ -141,6 +146,8 @@ class AgreementSigner:
         return {"providerSignature": VERIFIED, "signer": neg.peer_id}
 
     def check_agreement(self, db: Tx, neg: Any, agreement: Any) -> Problem | None:
+        from connector.evidence import intent
+
         held = tables.signatures_of(db, agreement.id).get(intent.PROVIDER)
         if held is None or held.status == UNSIGNED:
             if self.require_signatures:
@@ -158,6 +165,8 @@ class AgreementSigner:
         return None
 
     def countersign(self, db: Tx, neg: Any, agreement: Any, body: Mapping[str, Any]) -> dict[str, Any]:
+        from connector.evidence import intent
+
         held = tables.signatures_of(db, agreement.id).get(intent.PROVIDER)
         if held is None or held.status != VERIFIED or held.jws is None:
             return dict(body)  # nothing verified to countersign: the agreement stays unsigned on our side too
@@ -191,6 +200,8 @@ class AgreementSigner:
         now: datetime,
         signed: bytes,
     ) -> None:
+        from connector.evidence import intent
+
         agreement_id = str(agreement.get("@id"))
         tables.put_signature(
             db,
@@ -214,6 +225,8 @@ class AgreementSigner:
     def _verify(
         self, db: Tx, neg: Any, agreement: Mapping[str, Any], role: str, jws: str, provider_signature: str | None = None
     ) -> Problem | None:
+        from connector.evidence import intent
+
         now = self.clock()
         try:
             # The agreement's canonical bytes, made once: what the signature is checked over, and the subject.
@@ -260,6 +273,8 @@ class AgreementSigner:
         return None
 
     def _unsigned(self, db: Tx, neg: Any, agreement: Mapping[str, Any], role: str) -> Problem | None:
+        from connector.evidence import intent
+
         agreement_id = str(agreement.get("@id"))
         tables.put_signature(
             db,
@@ -285,6 +300,8 @@ class AgreementSigner:
     def _refuse(
         self, db: Tx, neg: Any, agreement: Mapping[str, Any], role: str, jws: str | None, problem: Problem
     ) -> Problem:
+        from connector.evidence import intent
+
         agreement_id = str(agreement.get("@id"))
         tables.put_signature(
             db,

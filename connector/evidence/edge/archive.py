@@ -11,7 +11,6 @@ manifest (connector.evidence.archive): the segment's bounds, the hash before it 
 from __future__ import annotations
 
 import base64
-import gzip
 import json
 from dataclasses import dataclass
 from pathlib import Path
@@ -93,6 +92,8 @@ def gather(db: Tx, node: str, segment: Segment) -> bytes:
         "subjects": tables.subjects(db, wanted),
     }
     text = json.dumps(document, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
+    import gzip  # with the first archive written or read
+
     return gzip.compress(text, compresslevel=6, mtime=0)  # no time in the header: the same segment, the same bytes
 
 
@@ -119,6 +120,8 @@ def load(folder: Path | None, archive: StoredArchive) -> Loaded:
     data = (folder / archive.file).read_bytes()
     if sha256_hex(data) != archive.sha256:
         return Loaded(None, ("archive.altered", f"the archive of records {_span(archive)} is not the one written"))
+    import gzip
+
     try:
         document = json.loads(gzip.decompress(data))
     except (OSError, EOFError, ValueError):

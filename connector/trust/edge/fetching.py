@@ -28,17 +28,17 @@ from collections import OrderedDict
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
 import aiohttp
 
 from connector.backoff import Backoff
 from connector.errors import ConnectorError
-from connector.trust.did import MAX_DOCUMENT_BYTES, DidDocument, parse_did, parse_did_document
-from connector.trust.presentations import MAX_MESSAGE_BYTES
-from connector.trust.status_list import MAX_BITSTRING_BYTES, valid_until_unverified
 from connector.web.outgoing import EXPECTED_PEER, OutgoingHttp
+
+if TYPE_CHECKING:  # DID documents: read with the first one fetched
+    from connector.trust.did import DidDocument
 
 Clock = Callable[[], datetime]
 DEFAULT_TIMEOUT = 10.0
@@ -217,6 +217,8 @@ class Fetcher:
             log.info("DID document not refreshed: %s", exc, extra={"did": did})
 
     async def _load_document(self, did: str, url: str) -> DidDocument | bytes:
+        from connector.trust.did import MAX_DOCUMENT_BYTES, parse_did_document
+
         fetched_at = self.clock()
         data = await self.get(url, MAX_DOCUMENT_BYTES)
         try:
@@ -231,6 +233,8 @@ class Fetcher:
 
     async def resolve(self, did: str) -> DidDocument:
         """A parsed DID document or ConnectorError('did.*') (for the credential service, which has no plan)."""
+        from connector.trust.did import DidDocument, parse_did, parse_did_document
+
         try:
             found = await self.did_document(did, parse_did(did).url)
         except FetchFailed as exc:
@@ -243,6 +247,8 @@ class Fetcher:
 
     async def status_list(self, url: str, refetch: bool) -> tuple[str, datetime]:
         """(token, fetched_at): the cached copy unless `refetch` or it is past its own validity."""
+        from connector.trust.status_list import MAX_BITSTRING_BYTES, valid_until_unverified  # with the first status
+
         now = self.clock()
         cached = self._status.get(url)
         if cached is not None and not refetch and now < cached.valid_until:
@@ -275,6 +281,9 @@ class Fetcher:
         """Ask `holder`'s credential service. On the holder's own host the server must be the holder (mutual TLS,
         our certificate presented); elsewhere (a host its trust list or our configuration names) it is asked as
         public material, without our certificate: it is never shown to a party that is not the peer."""
+        from connector.trust.did import parse_did
+        from connector.trust.presentations import MAX_MESSAGE_BYTES  # the verifier's part: with its first query
+
         own_host = _origin(url) == _origin(parse_did(holder).url)
         status, data = await self.post(url, body, headers, MAX_MESSAGE_BYTES, holder if own_host else None)
         if status != 200:

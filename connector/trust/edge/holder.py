@@ -32,29 +32,14 @@ from connector.identity import NodeIdentity
 from connector.records.trust import OwnCredential, VerificationRecord
 from connector.store.interface import Store
 from connector.store.sql import trust as repo
-from connector.trust.credentials import read_credential_unverified
-from connector.trust.did import DidDocument, DidKey, build_did_document, parse_did, parse_did_document
 from connector.trust.edge.replay import StoreReplayCache
-from connector.trust.presentations import (
-    PresentationResponseMessage,
-    issue_presentations,
-    parse_presentation_query,
-    select_credentials,
-)
-from connector.trust.scopes import type_scope
 from connector.trust.times import format_datetime
-from connector.trust.tokens import (
-    IdTokenFacts,
-    check_access_token,
-    issue_access_token,
-    issue_id_token,
-    read_id_token,
-    remember_id_token,
-)
 from connector.web.endpoints import PublicEndpoints
 
-if TYPE_CHECKING:
+if TYPE_CHECKING:  # DIDs and tokens load with the first DSP request sent, DID document served or query answered
+    from connector.trust.did import DidDocument
     from connector.trust.edge.fetching import Fetcher
+    from connector.trust.tokens import IdTokenFacts
 
 log = logging.getLogger("connector.trust")
 
@@ -104,6 +89,8 @@ class Holder:
 
     def document_json(self) -> dict[str, Any]:
         if self._document_json is None:
+            from connector.trust.did import DidKey, build_did_document
+
             identity = self.identity
             fragment = identity.signing_kid.split("#", 1)[1]
             key = DidKey(fragment, identity.signing_key.public_key(), (identity.signing_cert, identity.ca_cert))
@@ -114,6 +101,8 @@ class Holder:
 
     def document(self) -> DidDocument:
         if self._document is None:
+            from connector.trust.did import parse_did_document
+
             self._document = parse_did_document(self.document_json(), self.did)
         return self._document
 
@@ -123,6 +112,8 @@ class Holder:
         now = self.clock()
         loaded: list[OwnCredential] = []
         for i, path in enumerate(self.credential_files):
+            from connector.trust.credentials import read_credential_unverified  # with the first credential file
+
             where = f"identity.credentials[{i}]"
             try:
                 token = path.read_text(encoding="ascii").strip()
@@ -186,6 +177,9 @@ class Holder:
     # --- outgoing ---------------------------------------------------------------------------------------------------
 
     def _access_token(self, verifier: str, now: datetime) -> str | None:
+        from connector.trust.scopes import type_scope
+        from connector.trust.tokens import issue_access_token
+
         scopes = sorted(type_scope(t) for t in self.types())
         if not scopes:
             return None
@@ -200,6 +194,8 @@ class Holder:
         return token
 
     def id_token(self, audience: str, access_token: str | None, now: datetime) -> str:
+        from connector.trust.tokens import issue_id_token
+
         identity = self.identity
         return issue_id_token(
             identity.signing_key, identity.signing_kid, self.did, audience, access_token, now, self.token_lifetime
@@ -207,6 +203,8 @@ class Holder:
 
     async def authorization_for(self, peer: str) -> str | None:
         """The Authorization header for a DSP request to `peer` (None if `peer` is no did:web participant)."""
+        from connector.trust.did import parse_did
+
         try:
             parse_did(peer)
         except ConnectorError:
@@ -218,6 +216,13 @@ class Holder:
 
     async def presentation_query(self, request: web.Request) -> web.Response:
         from connector.log import request_id
+        from connector.trust.presentations import (  # the credential service's part: with the first query
+            PresentationResponseMessage,
+            issue_presentations,
+            parse_presentation_query,
+            select_credentials,
+        )
+        from connector.trust.tokens import check_access_token, read_id_token
         from connector.web.middleware import PEER, PEER_PROBLEM
 
         peer = request.get(PEER)
@@ -267,6 +272,8 @@ class Holder:
         )
 
     def _remember(self, db: Any, facts: IdTokenFacts, now: datetime) -> None:
+        from connector.trust.tokens import remember_id_token
+
         with self.replay.bound(db):
             remember_id_token(self.replay, facts, now, self.leeway)
 

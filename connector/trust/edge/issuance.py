@@ -33,14 +33,12 @@ from connector.keys import VerifyingKey
 from connector.records.trust import ISSUED_SOURCE, CredentialRequest, OwnCredential
 from connector.store.interface import Store
 from connector.store.sql import trust as repo
-from connector.trust import issuance
-from connector.trust.credentials import verify_credential
-from connector.trust.did import ASSERTION_METHOD
 from connector.trust.edge.fetching import Fetcher, FetchFailed
 from connector.trust.edge.holder import Holder, bearer
 from connector.trust.times import format_datetime
 
 if TYPE_CHECKING:
+    from connector.trust import issuance
     from connector.trust.edge.trust_lists import TrustListKeeper
 
 log = logging.getLogger("connector.trust")
@@ -65,7 +63,7 @@ class CredentialIssuance:
         store: Store,
         clock: Clock,
         keeper: TrustListKeeper | None = None,
-        max_message_bytes: int = issuance.MAX_MESSAGE_BYTES,
+        max_message_bytes: int | None = None,  # None: what DCP issuance allows (issuance.MAX_MESSAGE_BYTES)
     ) -> None:
         self.holder = holder
         self.fetcher = fetcher
@@ -79,6 +77,8 @@ class CredentialIssuance:
     # --- asking --------------------------------------------------------------------------------------------------
 
     async def metadata(self, base: str) -> issuance.IssuerMetadata:
+        from connector.trust import issuance  # DCP issuance's messages and tokens: with the first request or delivery
+
         try:
             return issuance.parse_issuer_metadata(await self.fetcher.get(base + issuance.METADATA_PATH, MAX_ANSWER))
         except FetchFailed as exc:
@@ -86,6 +86,8 @@ class CredentialIssuance:
 
     async def request(self, issuer_url: str, types: list[str]) -> CredentialRequest:
         """Ask the issuer at `issuer_url` for credentials of `types`; the request as it stands once acknowledged."""
+        from connector.trust import issuance
+
         base = _issuer_base(issuer_url)
         if not types or len(set(types)) != len(types):
             raise ConnectorError("request.invalid", "name each credential type once", "types")
@@ -133,6 +135,8 @@ class CredentialIssuance:
 
     async def refresh(self, holder_pid: str) -> CredentialRequest:
         """The request, with the issuer's current status when it can be asked (a settled request is as kept)."""
+        from connector.trust import issuance
+
         record = await self.store.read(repo.credential_request, holder_pid)
         if record is None:
             raise ConnectorError("request.not_found", f"no credential request {holder_pid[:100]}", "id")
@@ -173,6 +177,8 @@ class CredentialIssuance:
         credentials: tuple[str, ...] = (),
         unless_settled: bool = False,
     ) -> CredentialRequest:
+        from connector.trust import issuance
+
         def settle(tx: Any) -> CredentialRequest:
             current = repo.credential_request(tx, holder_pid)
             assert current is not None
@@ -193,6 +199,8 @@ class CredentialIssuance:
     # --- the Storage API -------------------------------------------------------------------------------------------
 
     async def store_credentials(self, request: web.Request) -> web.Response:
+        from connector.trust import issuance
+
         now = self.clock()
         try:
             unverified = issuance.read_delivery_token(
@@ -212,9 +220,10 @@ class CredentialIssuance:
         except ConnectorError as exc:
             log.warning("credentials refused at the storage API", extra={"code": exc.code, "reason": exc.reason})
             return _answer(401, exc)
-        if request.content_length is not None and request.content_length > self.max_message_bytes:
+        limit = self.max_message_bytes if self.max_message_bytes is not None else issuance.MAX_MESSAGE_BYTES
+        if request.content_length is not None and request.content_length > limit:
             return _answer(413, ConnectorError("request.too_large", "the message is too large"))
-        data = await request.content.read(self.max_message_bytes + 1)
+        data = await request.content.read(limit + 1)
         try:
             message = issuance.parse_credential_message(data)
             record = await self.store.read(repo.credential_request, message.holder_pid or "")
@@ -266,6 +275,8 @@ class CredentialIssuance:
             raise ConnectorError(
                 "issuance.unverifiable", "this node recognises no trust list to verify issued credentials against"
             )
+        from connector.trust.credentials import verify_credential  # with the first credential delivered
+
         checked = verify_credential(token, self.keeper.trust_store().valid_at(now), self.holder.did, now)
         types, credential_id, until = checked.types, checked.id, checked.valid_until
         if checked.issuer != issuer:
@@ -292,6 +303,8 @@ class CredentialIssuance:
                     return trusted.issuer_key(issuer, kid)
                 except ConnectorError as exc:
                     raise ConnectorError("token.kid_unknown", exc.reason, "kid") from None
+        from connector.trust.did import ASSERTION_METHOD
+
         document = await self.fetcher.resolve(issuer)
         try:
             return document.usable_key(kid, ASSERTION_METHOD)[1]

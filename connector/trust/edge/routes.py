@@ -13,8 +13,7 @@ from connector.store.sql import trust as repo
 from connector.trust.edge.holder import CREDENTIAL_SERVICE_PATH, Holder, document_bytes
 from connector.trust.edge.issuance import CredentialIssuance
 from connector.trust.edge.service import TrustService
-from connector.trust.issuance import CREDENTIALS_PATH
-from connector.trust.vocab import PRESENTATIONS_QUERY_PATH
+from connector.trust.vocab import CREDENTIALS_PATH, PRESENTATIONS_QUERY_PATH
 from connector.web import inputs, openapi
 from connector.web.middleware import open_route
 

@@ -44,8 +44,7 @@ from connector.trust.edge.freshness import Freshness, FreshnessWatch, assess
 from connector.trust.edge.holder import Holder
 from connector.trust.edge.issuance import CredentialIssuance
 from connector.trust.edge.trust_lists import MAX_LIST_BYTES, TrustListKeeper
-from connector.trust.times import parse_datetime
-from connector.trust.tokens import DEFAULT_MAX_LIFETIME
+from connector.trust.times import DEFAULT_MAX_TOKEN_LIFETIME, parse_datetime
 from connector.web.tls import PeerTls
 
 if TYPE_CHECKING:
@@ -193,12 +192,12 @@ class TrustService:
         if self.holder is not None:
             await self.holder.load_credentials()
             lifetime = timedelta(seconds=self.settings.token_lifetime)
-            if lifetime > DEFAULT_MAX_LIFETIME:  # what peers accept by default (DCP's and ours)
+            if lifetime > DEFAULT_MAX_TOKEN_LIFETIME:  # what peers accept by default (DCP's and ours)
                 log.warning(
                     "trust.token_lifetime is longer than peers accept by default; they may refuse our tokens",
                     extra={
                         "token_lifetime_s": lifetime.total_seconds(),
-                        "accepted_s": DEFAULT_MAX_LIFETIME.total_seconds(),
+                        "accepted_s": DEFAULT_MAX_TOKEN_LIFETIME.total_seconds(),
                     },
                 )
         if self.verifying:

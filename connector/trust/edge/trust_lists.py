@@ -24,7 +24,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from cryptography import x509
 from cryptography.hazmat.primitives.serialization import Encoding
@@ -36,9 +36,11 @@ from connector.errors import ConfigError, ConnectorError, Problem
 from connector.records.trust import KeptList
 from connector.store.sql import trust as repo
 from connector.trust.edge.fetching import FetchFailed
-from connector.trust.services import TrustService
 from connector.trust.times import format_datetime, parse_datetime
-from connector.trust.trust_list import TrustList, TrustStore, choose_copy, verify_trust_list
+
+if TYPE_CHECKING:  # the lists' own modules load with the first list (a node with none never needs them)
+    from connector.trust.services import TrustService
+    from connector.trust.trust_list import TrustList, TrustStore
 
 log = logging.getLogger("connector.trust")
 
@@ -98,6 +100,8 @@ class ListState:
             from connector.trust import etsi
 
             return etsi.verify_member_pair(text, anchor, self.entry.territory, now)
+        from connector.trust.trust_list import verify_trust_list
+
         return verify_trust_list(text, anchor, now)
 
     def usable(self, now: datetime) -> bool:
@@ -189,6 +193,8 @@ class TrustListKeeper:
         kept = self._store
         # The same object while the kept copies are the same objects: what it works out once is kept with it.
         if kept is None or len(kept.lists) != len(lists) or any(a is not b for a, b in zip(kept.lists, lists)):
+            from connector.trust.trust_list import TrustStore
+
             kept = self._store = TrustStore(lists)
         return kept
 
@@ -222,6 +228,8 @@ class TrustListKeeper:
                     member = entry.territory_file.read_text(encoding="utf-8").strip()
                     found.append(etsi.verify_member_list(text, anchor, entry.territory, member, now))
                 elif not entry.territory:
+                    from connector.trust.trust_list import verify_trust_list
+
                     found.append(verify_trust_list(text, anchor, now))
             except (ConnectorError, OSError, UnicodeDecodeError):
                 continue  # the start hook reports it properly (a member list to fetch: the start hook fetches it)
@@ -292,7 +300,10 @@ class TrustListKeeper:
                 )
             state.url_due = 0.0
         try:
-            TrustStore(tuple(s.current for s in states if s.current is not None))
+            if states:  # no lists: an empty store, nothing to check
+                from connector.trust.trust_list import TrustStore
+
+                TrustStore(tuple(s.current for s in states if s.current is not None))
         except ConnectorError as exc:
             raise ConfigError(
                 exc.code, "two trust lists are of the same federation; configure each federation once", "trust.lists"
@@ -390,6 +401,8 @@ class TrustListKeeper:
         return etsi.member_pair(text, member)
 
     async def _consider(self, state: ListState, candidate: str, source: str, store: Any, now: datetime) -> bool:
+        from connector.trust.trust_list import choose_copy
+
         choice = choose_copy(state.current, candidate, state.anchor, now, state.verify)
         if choice.problem is not None:
             self._refused(state, choice.problem, now, source)
