@@ -52,6 +52,16 @@ def test_signatures_load_their_library_when_first_made_and_check_as_before() -> 
     assert in_fresh_process(probe) == [False, True, "ES256", "payload", True, True]
 
 
+def test_the_host_s_mime_types_are_read_only_when_a_guess_is_first_asked_for() -> None:
+    probe = (
+        "import json, mimetypes; import connector; from aiohttp import web, web_fileresponse; "
+        "before = mimetypes._db is None; types = web_fileresponse.CONTENT_TYPES; "
+        "guessed = [types.guess_type('a.css')[0], mimetypes.guess_type('a.json')[0]]; "
+        "print(json.dumps([before, guessed, mimetypes._db is not None]))"
+    )
+    assert in_fresh_process(probe) == [True, ["text/css", "application/json"], True]
+
+
 # The node's own parts an idle node with the default configuration (certificates only, the console on) does not
 # load, each with what first needs it.
 PARTS_ON_FIRST_USE = {
