@@ -44,6 +44,8 @@ _CACHE_SIZE = 50_000
 def parsed(policy: Mapping[str, Any] | odrl.Policy) -> odrl.Policy:
     """The parsed policy (cached); raises ConnectorError for an invalid one."""
     if not isinstance(policy, Mapping):  # parsed already
+        if not isinstance(policy, _engine().Policy):
+            raise TypeError(f"a policy is a JSON object or a parsed Policy, not {type(policy).__name__}")
         return policy
     key = json.dumps(policy, sort_keys=True, separators=(",", ":"), default=str)
     found = _CACHE.get(key)

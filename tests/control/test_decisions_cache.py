@@ -109,3 +109,11 @@ def test_an_agreement_is_compared_with_the_cached_request_as_with_a_fresh_one(pa
     assert not wrong.permitted and "target other" in wrong.reasons[0]
     invalid = decisions.agreement_verdict({"permission": 3}, agreement, "did:web:p", "did:web:c")
     assert invalid.reasons[0].startswith("the requested offer is invalid")
+
+
+def test_a_parsed_policy_is_taken_as_it_is_and_anything_else_but_an_object_is_refused():
+    policy = decisions.parsed(OFFER.policy)
+    assert isinstance(policy, odrl.Policy) and decisions.parsed(policy) is policy
+    for wrong in ([{"action": "use"}], "use", None):
+        with pytest.raises(TypeError, match="JSON object or a parsed Policy"):
+            decisions.parsed(wrong)  # type: ignore[arg-type]
