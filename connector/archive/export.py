@@ -15,11 +15,22 @@ from pathlib import Path
 from typing import IO, Any
 
 from connector import __version__
-from connector.archive.format import MANIFEST, PARTS, SIGNATURE, FileEntry, Manifest, Part, row_line, sign_manifest
+from connector.archive.format import (
+    ARCHIVED_FILES,
+    MANIFEST,
+    PARTS,
+    SIGNATURE,
+    FileEntry,
+    Manifest,
+    Part,
+    row_line,
+    sign_manifest,
+)
 from connector.canonical import sha256_hex
 from connector.errors import ConnectorError
 from connector.evidence.signer import SigningIdentity
 from connector.records.content import is_compact
+from connector.records.evidence import StoredArchive
 from connector.store.copy import schema_version, table_rows
 from connector.store.interface import Tx
 from connector.store.sql import evidence as tables
@@ -45,6 +56,9 @@ def _evidence_rows(tx: Tx, part: Part) -> Iterator[Mapping[str, Any]]:
     """The evidence tables, read through the evidence statements (records in chain order)."""
     if part.table == tables.RECORDS:
         yield from tables.record_rows(tx, 1)
+    elif part.table == tables.ARCHIVES:
+        for archived in tables.archives(tx):
+            yield dataclasses.asdict(archived)
     elif part.table == tables.SUBJECTS:
         for sha, body in tables.subject_rows(tx):
             if sha256_hex(str(body).encode("utf-8", "surrogatepass")) != sha:
@@ -63,7 +77,14 @@ def _evidence_rows(tx: Tx, part: Part) -> Iterator[Mapping[str, Any]]:
             yield dataclasses.asdict(item)
 
 
-EVIDENCE_TABLES = {tables.RECORDS, tables.SUBJECTS, tables.CHECKPOINTS, tables.TIMESTAMPS, tables.SIGNATURES}
+EVIDENCE_TABLES = {
+    tables.ARCHIVES,
+    tables.RECORDS,
+    tables.SUBJECTS,
+    tables.CHECKPOINTS,
+    tables.TIMESTAMPS,
+    tables.SIGNATURES,
+}
 
 
 def counterparties(tx: Tx) -> list[dict[str, Any]]:
@@ -122,11 +143,37 @@ class Exported:
     size: int
 
 
-def write_archive(tx: Tx, out: Path, signer: SigningIdentity, now: datetime) -> Exported:
-    """Write the archive of the store `tx` reads into `out` (published whole, or not at all)."""
+def _add_evidence_archives(archive: zipfile.ZipFile, archived: Sequence[StoredArchive], folder: Path | None) -> None:
+    """Each evidence archive file the store records, as it is in `folder` (the node's evidence-archives folder),
+    once it is the one the store recorded."""
+    for entry in archived:
+        path = folder / entry.file if folder is not None else Path(entry.file)
+        try:
+            data = path.read_bytes()
+        except OSError:
+            raise ConnectorError(
+                "archive.evidence",
+                f"the evidence archive of records {entry.first_seq}-{entry.last_seq} is not at {path}: the node's "
+                "archive must hold it, as its log goes on from it",
+            ) from None
+        if sha256_hex(data) != entry.sha256:
+            raise ConnectorError(
+                "archive.evidence",
+                f"{path} is not the evidence archive the store recorded; run 'connector evidence check'",
+            )
+        archive.writestr(zipfile.ZipInfo(ARCHIVED_FILES + entry.file, (1980, 1, 1, 0, 0, 0)), data)
+
+
+def write_archive(
+    tx: Tx, out: Path, signer: SigningIdentity, now: datetime, evidence_archives: Path | None = None
+) -> Exported:
+    """Write the archive of the store `tx` reads into `out` (published whole, or not at all); `evidence_archives`
+    is the folder of the node's evidence archive files, which the archive carries too."""
     part_file = out.with_name(out.name + ".part")
     entries: list[FileEntry] = []
     head = tables.head(tx)
+    archived = tables.archives(tx)
+    live_from = archived[-1].last_seq if archived else 0
     try:
         with zipfile.ZipFile(part_file, "w", compression=zipfile.ZIP_DEFLATED, compresslevel=6) as archive:
             for part in PARTS:
@@ -136,8 +183,9 @@ def write_archive(tx: Tx, out: Path, signer: SigningIdentity, now: datetime) -> 
                         writer.line(row_line(part, row))
                 entries.append(FileEntry(part.path, writer.rows, writer.digest.hexdigest()))
             records = next(e.rows for e in entries if e.path == "evidence/records.jsonl")
-            if records != head.count:
+            if records != head.count - live_from:
                 raise ConnectorError("archive.evidence", "the evidence log changed while it was read; export again")
+            _add_evidence_archives(archive, archived, evidence_archives)
             manifest = Manifest(
                 node=signer.did,
                 created_at=now,

@@ -7,13 +7,17 @@ An archive is a ZIP file::
     manifest.jws               a detached ES256 JWS over manifest.json's bytes, by the node's signing key
                                (header: typ "connector-archive+jws", kid a DID URL of the node, x5c its chain)
     assets.jsonl, ...          one JSON object per line (UTF-8, "\\n" after each), one file per PART below
+    evidence/archives/FILE     each evidence archive the log's older records were moved to, as the node keeps it
+                               (its SHA-256 in evidence/archives.jsonl)
 
 Each line is a row of the node's store as a JSON object, by column name: text and numbers as they are stored,
 times as ISO 8601 text, the columns named in the manifest's `json` list as the JSON they hold, those in its
 `base64` list as base64 text. The bearer token of any data address is withheld (replaced by its SHA-256, as in
 evidence: ``withheld:sha256:<hex>``). The evidence records are the hash-chained records exactly as
 connector.evidence.chain defines them (each line is a record's canonical form), so the chain verifies from the
-archive alone. `counterparties.jsonl` is derived (who this node dealt with) and is not restored.
+archive alone: from the first record when the node archived none, else from the head of the last evidence
+archive, which the archive carries with the others. `counterparties.jsonl` is derived (who this node dealt with)
+and is not restored.
 
 The manifest::
 
@@ -50,6 +54,8 @@ MANIFEST = "manifest.json"
 SIGNATURE = "manifest.jws"
 TYP = "connector-archive+jws"
 MAX_LINE = 64 * 1024 * 1024  # a line longer than this is not a row this program wrote
+# The node's evidence archive files (connector evidence archive), each as it is on disk, under their own names.
+ARCHIVED_FILES = "evidence/archives/"
 
 
 @dataclass(frozen=True)
@@ -63,6 +69,7 @@ class Part:
     json: tuple[str, ...] = ()
     base64: tuple[str, ...] = ()
     secrets: tuple[str, ...] = ()  # JSON columns that may hold a data address: its bearer token is withheld
+    optional: bool = False  # an archive written before this file existed does not have it
 
 
 # In an order that satisfies every reference between them, as they are restored.
@@ -125,6 +132,14 @@ PARTS: tuple[Part, ...] = (
         "duty_receipts",
         ("sha256",),
         "fulfilment receipts of usage duties, issued (as consumer) or received (as provider), as compact JWS",
+    ),
+    Part(
+        "evidence/archives.jsonl",
+        "evidence_archives",
+        ("id",),
+        "the evidence archives the log's older records were moved to (connector evidence archive): each one's "
+        f"records, final hash, SHA-256 and signed manifest; the files themselves are under {ARCHIVED_FILES}",
+        optional=True,
     ),
     Part(
         "evidence/records.jsonl",

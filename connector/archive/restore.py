@@ -22,6 +22,7 @@ from typing import Any
 from cryptography import x509
 
 from connector.archive.format import (
+    ARCHIVED_FILES,
     MANIFEST,
     MAX_LINE,
     PARTS,
@@ -35,8 +36,10 @@ from connector.archive.format import (
 from connector.canonical import canonical_bytes, sha256_hex
 from connector.errors import ConnectorError
 from connector.evidence.chain import Record
+from connector.evidence.edge.archive import SIGNATURE_SUFFIX
+from connector.evidence.edge.archive import write as write_evidence_archive
 from connector.evidence.errors import EvidenceError
-from connector.records.evidence import StoredSignature, StoredTimestamp
+from connector.records.evidence import StoredArchive, StoredSignature, StoredTimestamp
 from connector.store.copy import keep_counting
 from connector.store.errors import StoreConflict, StoreError
 from connector.store.interface import Tx
@@ -72,10 +75,12 @@ def open_archive(path: Path, anchors: Sequence[x509.Certificate]) -> Iterator[Op
         jws = archive.read(SIGNATURE).decode("ascii", "replace")
         manifest = verify_manifest(raw, jws, anchors)
         listed = {f.path for f in manifest.files}
-        extra = sorted(set(names) - listed - {MANIFEST, SIGNATURE})
+        # The evidence archive files are held against the rows of evidence/archives.jsonl as they are restored.
+        extra = sorted(n for n in set(names) - listed - {MANIFEST, SIGNATURE} if not n.startswith(ARCHIVED_FILES))
         if extra:
             raise ConnectorError("archive.altered", f"the archive holds files its manifest does not list: {extra}")
-        missing = sorted(listed - set(names)) + sorted(p.path for p in RESTORED if p.path not in listed)
+        required = [p.path for p in RESTORED if p.path not in listed and not p.optional]
+        missing = sorted(listed - set(names)) + sorted(required)
         if missing:
             raise ConnectorError("archive.altered", f"files are missing from the archive: {missing}")
         known = MIGRATIONS[-1].version
@@ -149,8 +154,12 @@ def occupied(tx: Tx) -> dict[str, int]:
     return {str(table): count for table, count in counts.items() if count}
 
 
-def restore(tx: Tx, opened: Opened) -> dict[str, int]:
-    """Insert every row of the archive into the empty store `tx`; rows restored per file."""
+def restore(
+    tx: Tx, opened: Opened, evidence_archives: Path | None = None, written: list[Path] | None = None
+) -> dict[str, int]:
+    """Insert every row of the archive into the empty store `tx`; rows restored per file. The evidence archive
+    files it carries are put in `evidence_archives` (the node's folder for them), each once it is the one its row
+    names; `written` gets the paths of the files this wrote (for the caller to remove if it does not commit)."""
     taken = occupied(tx)
     if taken:
         listed = ", ".join(f"{table} ({count})" for table, count in taken.items())
@@ -162,6 +171,8 @@ def restore(tx: Tx, opened: Opened) -> dict[str, int]:
     restored: dict[str, int] = {}
     entries = {f.path: f for f in opened.manifest.files}
     for part in RESTORED:
+        if part.path not in entries:  # an optional file, from an archive written before it existed
+            continue
         entry = entries[part.path]
         where = part.path
         try:
@@ -180,4 +191,49 @@ def restore(tx: Tx, opened: Opened) -> dict[str, int]:
             raise ConnectorError("archive.malformed", f"{where} is not a row of {part.table}: {exc}", where) from None
         restored[part.path] = entry.rows
     keep_counting(tx, tables.CHECKPOINTS, "id")
+    keep_counting(tx, tables.ARCHIVES, "id")
+    _put_evidence_archives(opened.archive, tables.archives(tx), evidence_archives, written)
     return restored
+
+
+def _put_evidence_archives(
+    archive: zipfile.ZipFile,
+    archived: Sequence[StoredArchive],
+    folder: Path | None,
+    written: list[Path] | None,
+) -> None:
+    """Each evidence archive file into `folder`, with its signed manifest beside it, once it is the file its row
+    names (its SHA-256); the archive must hold those files and no other."""
+    held = {n[len(ARCHIVED_FILES) :] for n in archive.namelist() if n.startswith(ARCHIVED_FILES)}
+    named = {entry.file for entry in archived}
+    if held != named:
+        raise ConnectorError(
+            "archive.altered",
+            f"the evidence archive files are not those evidence/archives.jsonl names (missing: "
+            f"{sorted(named - held)}, not named: {sorted(held - named)})",
+        )
+    if not archived:
+        return
+    if folder is None:
+        raise ConnectorError(
+            "archive.evidence", "the archive holds evidence archives, and no folder was given for them"
+        )
+    for entry in archived:
+        if "/" in entry.file or "\\" in entry.file or entry.file.startswith("."):
+            raise ConnectorError("archive.malformed", f"{entry.file!r} is not the name of an evidence archive")
+        data = archive.read(ARCHIVED_FILES + entry.file)
+        if sha256_hex(data) != entry.sha256:
+            raise ConnectorError(
+                "archive.altered",
+                f"{ARCHIVED_FILES}{entry.file} is not the evidence archive its row names (its SHA-256 differs)",
+            )
+        path = folder / entry.file
+        if path.exists():
+            if path.read_bytes() != data:
+                raise ConnectorError(
+                    "archive.occupied", f"{path} already holds another evidence archive; this node's folder is not new"
+                )
+            continue  # the same file (left by an import that did not finish): kept as it is
+        if written is not None:
+            written.extend([path, path.with_name(path.name + SIGNATURE_SUFFIX)])
+        write_evidence_archive(folder, entry.file, data, entry.jws)

@@ -51,6 +51,7 @@ def _store(config: Any) -> str | Path:
 
 def cmd_export(args: argparse.Namespace) -> int:
     from connector.archive.export import write_archive
+    from connector.evidence.edge.archive import FOLDER as EVIDENCE_ARCHIVES
     from connector.evidence.edge.service import signing_identity
     from connector.identity import load_identity
     from connector.store.copy import is_url
@@ -67,7 +68,7 @@ def cmd_export(args: argparse.Namespace) -> int:
     if not out.parent.is_dir():
         raise UsageError("cli.no_folder", f"the folder of {out} does not exist", "--out")
     with _snapshot(source, config.store_password()) as tx:
-        exported = write_archive(tx, out, signer, datetime.now(UTC))
+        exported = write_archive(tx, out, signer, datetime.now(UTC), config.node.data_dir / EVIDENCE_ARCHIVES)
     manifest = exported.manifest
     if args.json:
         emit_json({"archive": str(out), "bytes": exported.size, "manifest": manifest.to_json()})
@@ -105,6 +106,7 @@ def _snapshot(source: str | Path, password: str | None) -> Any:
 
 def cmd_import(args: argparse.Namespace) -> int:
     from connector.archive.restore import open_archive, restore
+    from connector.evidence.edge.archive import FOLDER as EVIDENCE_ARCHIVES
     from connector.evidence.edge.log_check import check_log
     from connector.node.listeners import exclusive
     from connector.store.copy import is_url, writing
@@ -117,6 +119,8 @@ def cmd_import(args: argparse.Namespace) -> int:
     if not is_url(str(target)):
         folder.mkdir(parents=True, exist_ok=True)
     guard = exclusive(folder) if not is_url(str(target)) else contextlib.nullcontext()
+    evidence_archives = folder / EVIDENCE_ARCHIVES
+    written: list[Path] = []  # evidence archive files put in the node's folder, removed if nothing is restored
     try:
         with guard, open_archive(args.archive, anchors) as opened:
             manifest = opened.manifest
@@ -125,8 +129,8 @@ def cmd_import(args: argparse.Namespace) -> int:
                     "archive.node", f"the archive is of {manifest.node}; this node is {node}", "node.participant_id"
                 )
             with writing(target, config.store_password()) as tx:
-                restored = restore(tx, opened)
-                check = check_log(tx, node, anchors, tsa, datetime.now(UTC))
+                restored = restore(tx, opened, evidence_archives, written)
+                check = check_log(tx, node, anchors, tsa, datetime.now(UTC), evidence_archives)
                 if not check.ok:
                     first = check.problems[0]
                     raise ConnectorError(
@@ -134,10 +138,13 @@ def cmd_import(args: argparse.Namespace) -> int:
                     )
                 if (check.head.count, check.head.hash) != (manifest.records, manifest.head):
                     raise ConnectorError("archive.evidence", "the restored log does not end where the manifest says")
-    except ConnectorError as exc:
-        if exc.code == "node.already_running":
+    except BaseException as exc:
+        for put in written:  # nothing was restored: the evidence archive files put for it go too
+            with contextlib.suppress(OSError):
+                put.unlink()
+        if isinstance(exc, ConnectorError) and exc.code == "node.already_running":
             raise ConnectorError(exc.code, "the node is running: stop it before importing", exc.where) from None
-        if exc.code.startswith("archive."):  # the archive does not verify: nothing was restored
+        if isinstance(exc, ConnectorError) and exc.code.startswith("archive."):  # the archive does not verify
             raise Refused(exc.code, f"{exc.reason}; nothing was restored", exc.where) from None
         raise
     if args.json:

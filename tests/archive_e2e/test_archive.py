@@ -200,3 +200,54 @@ async def test_an_archive_that_does_not_verify_restores_nothing(exported, tmp_pa
     # The refused archives left the store as empty as they found it: the genuine one restores into it whole.
     ran = await acli("import", str(archive), "--config", str(config), "--json")
     assert ran.returncode == 0 and json.loads(ran.stdout)["check"]["ok"] is True, ran.stderr + ran.stdout
+
+
+async def test_a_node_that_archived_its_evidence_moves_with_its_evidence_archives(authority, tmp_path):
+    """Retention and moving together: the node's archive carries its evidence archive files (the live log goes on
+    from the last one's head), the new node gets them in its folder and checks its log through them; an archive
+    whose evidence archive file was changed restores nothing and leaves no file behind."""
+    pair = duties_pair(authority, tmp_path)
+    archive = tmp_path / "consumer.archive.zip"
+    async with both(pair):
+        await offer_file(pair, "tide", os.urandom(2000), duty_policy({"action": "inform"}, onward=False))
+        agreement = await agreed(pair, "tide")
+        await pulled(pair, agreement, pair.tmp / "consumer-data" / "tide.bin")
+        ran = await acli("evidence", "archive", "--older-than-days", "0", "--config", str(pair.ccfg), "--json")
+        assert ran.returncode == 0, ran.stderr + ran.stdout
+        archived = json.loads(ran.stdout)
+        await agreed(pair, "tide")  # the live log goes on after the archive
+        ran = await acli("evidence", "checkpoint", "--config", str(pair.ccfg))
+        assert ran.returncode == 0, ran.stderr
+        ran = await acli("export", "--all", "--out", str(archive), "--config", str(pair.ccfg), "--json")
+        assert ran.returncode == 0, ran.stderr + ran.stdout
+    file = archived["file"]
+    [row] = _rows(archive, "evidence/archives.jsonl")
+    assert (row["file"], row["last_seq"]) == (file, archived["last"])
+    records = _rows(archive, "evidence/records.jsonl")
+    assert (
+        records[0]["seq"] == archived["last"] + 1
+        and verify_chain(records, row["head"], start_seq=row["last_seq"] + 1).ok
+    )
+    with zipfile.ZipFile(archive) as z:
+        carried = z.read(f"evidence/archives/{file}")
+    assert carried == (pair.tmp / "var-consumer" / "evidence-archives" / file).read_bytes()
+
+    changed = bytearray(carried)
+    changed[len(changed) // 2] ^= 1
+    refusing = fresh_config(pair, "var-refusing")
+    altered = _rewritten(archive, tmp_path / "altered.zip", {f"evidence/archives/{file}": bytes(changed)})
+    ran = await acli("import", str(altered), "--config", str(refusing))
+    assert ran.returncode == 1 and "nothing was restored" in ran.stderr, ran.stderr
+    assert not list((pair.tmp / "var-refusing").glob("evidence-archives/*"))
+
+    config = fresh_config(pair, "var-moved")
+    ran = await acli("import", str(archive), "--config", str(config), "--json")
+    assert ran.returncode == 0, ran.stderr + ran.stdout
+    result = json.loads(ran.stdout)
+    assert (
+        result["check"]["ok"] and result["check"]["archives"] == 1 and result["files"]["evidence/archives.jsonl"] == 1
+    )
+    moved = pair.tmp / "var-moved" / "evidence-archives"
+    assert (moved / file).read_bytes() == carried and (moved / f"{file}.jws").read_text() == row["jws"]
+    checked = await acli("evidence", "check", "--config", str(config))
+    assert checked.returncode == 0 and "through 1 archive" in checked.stdout, checked.stdout + checked.stderr
