@@ -143,11 +143,11 @@ class Exported:
     size: int
 
 
-def _add_evidence_archives(archive: zipfile.ZipFile, archived: Sequence[StoredArchive], folder: Path | None) -> None:
+def _add_evidence_archives(archive: zipfile.ZipFile, archived: Sequence[StoredArchive], folder: Path) -> None:
     """Each evidence archive file the store records, as it is in `folder` (the node's evidence-archives folder),
     once it is the one the store recorded."""
     for entry in archived:
-        path = folder / entry.file if folder is not None else Path(entry.file)
+        path = folder / entry.file
         try:
             data = path.read_bytes()
         except OSError:
@@ -164,9 +164,7 @@ def _add_evidence_archives(archive: zipfile.ZipFile, archived: Sequence[StoredAr
         archive.writestr(zipfile.ZipInfo(ARCHIVED_FILES + entry.file, (1980, 1, 1, 0, 0, 0)), data)
 
 
-def write_archive(
-    tx: Tx, out: Path, signer: SigningIdentity, now: datetime, evidence_archives: Path | None = None
-) -> Exported:
+def write_archive(tx: Tx, out: Path, signer: SigningIdentity, now: datetime, evidence_archives: Path) -> Exported:
     """Write the archive of the store `tx` reads into `out` (published whole, or not at all); `evidence_archives`
     is the folder of the node's evidence archive files, which the archive carries too."""
     part_file = out.with_name(out.name + ".part")

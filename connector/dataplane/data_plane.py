@@ -176,9 +176,6 @@ class DataPlane:
 
         return ConsumerSide(self)
 
-    def _consumer_made(self) -> bool:
-        return "consumer" in vars(self)
-
     @functools.cached_property
     def provider(self) -> ProviderSide:
         """The provider's side, made when first needed (a pull, its seal or a fresh token asked for, a push to
@@ -187,8 +184,9 @@ class DataPlane:
 
         return ProviderSide(self)
 
-    def _provider_made(self) -> bool:
-        return "provider" in vars(self)
+    def _made(self, side: str) -> bool:
+        """Whether that side (`consumer`, `provider`) was made: until then there is nothing of it to stop or forget."""
+        return side in vars(self)
 
     async def resume_pushes(self) -> None:
         """Push again what this node provides that was STARTED and never completed (after a restart, and when a
@@ -206,9 +204,9 @@ class DataPlane:
 
     async def close(self) -> None:
         self.streams.halt_all("the node is stopping")
-        if self._provider_made():
+        if self._made("provider"):
             await self.provider.stop()
-        if self._consumer_made():
+        if self._made("consumer"):
             await self.consumer.stop()
         if self.backend is not None:
             await self.backend.close()
@@ -350,9 +348,9 @@ class DataPlane:
     def _halt(self, transfer_id: str, state: str) -> None:
         self.streams.halt(transfer_id, f"the transfer is {state}")
         ended = state in (str(TransferState.TERMINATED), str(TransferState.COMPLETED))
-        if ended and self._provider_made():
+        if ended and self._made("provider"):
             self.provider.forget(transfer_id)
-        if self._consumer_made():
+        if self._made("consumer"):
             self.consumer.forget(transfer_id, discard=state == str(TransferState.TERMINATED))
 
     def completed_by_peer(self, db: Tx, tp: Transfer) -> dict[str, Any]:

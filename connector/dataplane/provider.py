@@ -273,9 +273,9 @@ class ProviderSide:
             )
         return Grant(tp, agreement.dataset_id, dict(asset.source))
 
-    async def _admitted(self, request: web.Request, *, pulling: bool) -> Grant:
+    async def _admitted(self, request: web.Request, *, pulling: bool, resuming: bool = False) -> Grant:
+        """`resuming`: a pull that continues one that broke off (see `_resumes`)."""
         participant_id, cert_sha256 = _peer(request)
-        resuming = pulling and _resumes(request)
         # An expired token is judged with the transfer at hand: the one held still serves a seal, or the last
         # bytes of data whose last byte left, once no fresh token is given.
         claims = self._claims(request, expired_ok=not pulling or resuming)
@@ -303,10 +303,10 @@ class ProviderSide:
     # --- GET /data/{transfer} -----------------------------------------------------------------------------------
 
     async def pull(self, request: web.Request) -> web.StreamResponse:
-        grant = await self._admitted(request, pulling=True)
+        resuming = _resumes(request)
+        grant = await self._admitted(request, pulling=True, resuming=resuming)
         await self._onward(grant)
         tid = grant.transfer.id
-        resuming = _resumes(request)
         refused = delivered_refusal(self.plane.now()) if tid in self._last_byte_out and not resuming else None
         if refused is not None:
             raise Refused(refused)

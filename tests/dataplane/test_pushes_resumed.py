@@ -22,7 +22,7 @@ async def test_only_started_pushes_of_the_provider_are_sent_again_and_the_provid
         plane = object.__new__(DataPlane)  # what resuming needs of a data plane: its store
         plane.store = store
         await plane.resume_pushes()
-        assert not plane._provider_made()  # nothing to send again: the provider's side is not made
+        assert not plane._made("provider")  # nothing to send again: the provider's side is not made
 
         await store.run(sql.save_negotiation, negotiation("n1"))
         await store.run(sql.save_agreement, agreement("a1", "n1"))

@@ -16,10 +16,10 @@ from typing import Any
 
 from connector.records import content, packing
 from connector.store.interface import Tx
+from connector.store.sql.rows import batches
 
 EVIDENCE = "evidence_blobs"
 CONTENT = "content_blobs"
-_BATCH = 500
 _REMEMBERED = 2048
 
 # Parts of `content_blobs` read lately (a part's row never changes: its hash is its key).
@@ -89,9 +89,7 @@ def rows_of(tx: Tx, table: str, hashes: list[str]) -> dict[str, str]:
     stores written before parts, has no packed rows)."""
     found: dict[str, str] = {}
     packed = "packed" if table in (EVIDENCE, CONTENT) else "NULL"
-    for start in range(0, len(hashes), _BATCH):
-        chunk = hashes[start : start + _BATCH]
-        marks = ", ".join("?" for _ in chunk)
+    for chunk, marks in batches(hashes):
         for row in tx.execute(f"SELECT sha256, body, {packed} FROM {table} WHERE sha256 IN ({marks})", chunk):
             found[str(row[0])] = stored_row(row[1], row[2])
     return found

@@ -21,6 +21,7 @@ from connector.store.interface import Tx
 from connector.store.migrations import CHAIN_LOCK, SPELLINGS
 from connector.store.sql.content import EVIDENCE as BLOBS
 from connector.store.sql.content import compacted, expanded, put_rows, rows_of, stored_row
+from connector.store.sql.rows import BATCH, batches
 from connector.store.sqlite import store_error
 
 RECORDS = "evidence_records"
@@ -224,9 +225,7 @@ def subjects(tx: Tx, hashes: list[str]) -> dict[str, str]:
 def subjects_held(tx: Tx, hashes: list[str]) -> set[str]:
     """Which of these subjects the store keeps (in either table; whether whole is `subject_rows`' question)."""
     found: set[str] = set()
-    for start in range(0, len(hashes), _BATCH):
-        chunk = hashes[start : start + _BATCH]
-        marks = ", ".join("?" for _ in chunk)
+    for chunk, marks in batches(hashes):
         for table in (BLOBS, SUBJECTS):
             found.update(
                 str(row[0]) for row in tx.execute(f"SELECT sha256 FROM {table} WHERE sha256 IN ({marks})", chunk)
@@ -440,16 +439,11 @@ def remove_archived(tx: Tx, archive: StoredArchive) -> int:
     tx.execute(f"DELETE FROM {RECORDS} WHERE seq <= ?", [archive.last_seq])
     if named:
         unneeded = sorted(set(named) - _still_needed(tx, named))
-        for start in range(0, len(unneeded), _BATCH):
-            chunk = unneeded[start : start + _BATCH]
-            marks = ", ".join("?" for _ in chunk)
+        for chunk, marks in batches(unneeded):
             for table in (BLOBS, SUBJECTS):
                 tx.execute(f"DELETE FROM {table} WHERE sha256 IN ({marks})", chunk)
     tx.execute("DELETE FROM evidence_removals WHERE archive_id = ?", [archive_id])
     return archive_id
-
-
-_BATCH = 500
 
 
 def _still_needed(tx: Tx, named: list[str]) -> set[str]:
@@ -457,9 +451,7 @@ def _still_needed(tx: Tx, named: list[str]) -> set[str]:
     named by a live record, kept as an agreement signature, or a part of what a live record names (a message whose
     record followed the archive's checkpoint, carrying the agreement an archived record named)."""
     needed: set[str] = set()
-    for start in range(0, len(named), _BATCH):
-        chunk = named[start : start + _BATCH]
-        marks = ", ".join("?" for _ in chunk)
+    for chunk, marks in batches(named):
         needed.update(
             str(row[0])
             for row in tx.execute(
@@ -479,7 +471,7 @@ def _still_needed(tx: Tx, named: list[str]) -> set[str]:
         rows = tx.execute(
             f"SELECT seq, subject_sha256 FROM {RECORDS} WHERE seq > ? AND subject_sha256 IS NOT NULL "
             "ORDER BY seq LIMIT ?",
-            [after, _BATCH],
+            [after, BATCH],
         ).fetchall()
         if not rows:
             break

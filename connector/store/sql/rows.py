@@ -1,11 +1,14 @@
-"""Statement helpers shared by the modules of this package: an upsert by key, one row, a page with its total."""
+"""Statement helpers shared by the modules of this package: an upsert by key, one row, a page with its total, and
+long lists of values taken in batches."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from typing import Any
 
 from connector.store.interface import Tx
+
+BATCH = 500  # values in one `IN (...)` list, and rows in one page of a long read
 
 _UPSERT_SQL: dict[tuple[str, str, tuple[str, ...]], str] = {}
 
@@ -54,3 +57,10 @@ def filters(**columns: str | None) -> tuple[str, list[Any]]:
             clauses.append(f"{column} = ?")
             params.append(value)
     return " AND ".join(clauses), params
+
+
+def batches(values: Sequence[str]) -> Iterator[tuple[list[str], str]]:
+    """`values` in lists of at most BATCH, each with its placeholders for an `IN (...)` clause."""
+    for start in range(0, len(values), BATCH):
+        chunk = list(values[start : start + BATCH])
+        yield chunk, ", ".join("?" for _ in chunk)
