@@ -16,7 +16,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from connector.cli.base import EXIT_OK, Refused
+from connector.cli.base import EXIT_OK, Refused, log_anchors
 from connector.cli.client import add_config_argument, add_json_argument, emit_json, load
 from connector.errors import ConnectorError, UsageError
 
@@ -36,15 +36,6 @@ def register(sub: argparse._SubParsersAction) -> None:
     imp.set_defaults(func=cmd_import)
 
 
-def _anchors(config: Any) -> tuple[list[Any], list[Any]]:
-    from connector import keys
-
-    anchors = [c for p in config.trust.ca for c in keys.load_certificates(p)]
-    anchors += [keys.load_certificate(entry.anchor) for entry in config.trust.lists]
-    tsa = [c for p in config.evidence.tsa_certificates for c in keys.load_certificates(p)] or anchors
-    return anchors, tsa
-
-
 def _store(config: Any) -> str | Path:
     return str(config.store.url) if config.store.url else Path(config.store_path)
 
@@ -61,7 +52,7 @@ def cmd_export(args: argparse.Namespace) -> int:
     config = load(args)
     if config.protocol.insecure_http:
         raise UsageError("cli.usage", "a node without a signing identity cannot sign its archive", "identity")
-    anchors, _ = _anchors(config)
+    anchors, _ = log_anchors(config)
     signer = signing_identity(load_identity(config, anchors))
     source = _store(config)
     out = args.out.expanduser().absolute()
@@ -112,7 +103,7 @@ def cmd_import(args: argparse.Namespace) -> int:
     from connector.store.copy import is_url, writing
 
     config = load(args)
-    anchors, tsa = _anchors(config)
+    anchors, tsa = log_anchors(config)
     node = config.node.participant_id
     target = _store(config)
     folder = config.node.data_dir

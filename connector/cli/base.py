@@ -118,6 +118,17 @@ def discard_output() -> None:
     os.close(devnull)
 
 
+def log_anchors(config: Any) -> tuple[list[Any], list[Any]]:
+    """The certificates a node's evidence log is checked against, from its configuration: (the trust anchors its
+    signatures chain to: its CAs and its trust lists' anchors; the TSAs' certificates, or those anchors)."""
+    from connector import keys
+
+    anchors = [c for p in config.trust.ca for c in keys.load_certificates(p)]
+    anchors += [keys.load_certificate(entry.anchor) for entry in config.trust.lists]
+    tsa = [c for p in config.evidence.tsa_certificates for c in keys.load_certificates(p)] or anchors
+    return anchors, tsa
+
+
 def emit_json(data: Any) -> None:
     json.dump(data, sys.stdout, indent=2, ensure_ascii=False)
     sys.stdout.write("\n")

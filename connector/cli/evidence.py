@@ -18,7 +18,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from connector.cli.base import EXIT_FAILED, EXIT_OK, subcommands
+from connector.cli.base import EXIT_FAILED, EXIT_OK, log_anchors, subcommands
 from connector.cli.client import add_config_argument, add_json_argument, client_from, emit_json, run
 from connector.errors import ConnectorError, UsageError
 
@@ -146,7 +146,6 @@ def cmd_verify(args: argparse.Namespace) -> int:
 def _offline_check(args: argparse.Namespace) -> dict[str, Any]:
     """Check the store directly (the node is not running): read-only, nothing is migrated or written; SQLite or
     PostgreSQL, whichever the configuration names."""
-    from connector import keys
     from connector.config import load_config
     from connector.evidence.edge.archive import FOLDER
     from connector.evidence.edge.log_check import check_log
@@ -157,9 +156,7 @@ def _offline_check(args: argparse.Namespace) -> dict[str, Any]:
     source: str | Path = config.store.url or config.store_path
     if not config.store.url and not config.store_path.exists():
         raise UsageError("cli.missing_file", f"no store at {config.store_path}", "store.path")
-    anchors = [c for p in config.trust.ca for c in keys.load_certificates(p)]
-    anchors += [keys.load_certificate(entry.anchor) for entry in config.trust.lists]
-    tsa = [c for p in config.evidence.tsa_certificates for c in keys.load_certificates(p)] or anchors
+    anchors, tsa = log_anchors(config)
     try:
         with reading(source, config.store_password()) as tx:
             archives = config.node.data_dir / FOLDER

@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import unquote, urlsplit
 
-from connector.cli.base import EXIT_FAILED, EXIT_OK
+from connector.cli.base import EXIT_FAILED, EXIT_OK, log_anchors
 from connector.cli.client import add_config_argument, add_json_argument, emit_json
 from connector.errors import ConnectorError, UsageError
 
@@ -88,7 +88,7 @@ class _Unverified(Exception):
 
 
 def cmd_backup(args: argparse.Namespace) -> int:
-    from connector import keys
+    from connector.evidence.edge.archive import FOLDER
     from connector.evidence.edge.log_check import check_log
     from connector.store.backup import backup_sqlite
     from connector.store.copy import reading
@@ -105,11 +105,12 @@ def cmd_backup(args: argparse.Namespace) -> int:
     if _same(Path(config.store_path), target):
         raise UsageError("cli.usage", "the target is the node's own store", "--to")
     made = backup_sqlite(Path(config.store_path), target)
-    anchors = [c for p in config.trust.ca for c in keys.load_certificates(p)]
-    anchors += [keys.load_certificate(entry.anchor) for entry in config.trust.lists]
-    tsa = [c for p in config.evidence.tsa_certificates for c in keys.load_certificates(p)] or anchors
+    anchors, tsa = log_anchors(config)
+    # The log's older records may have moved to evidence archives: the copy continues them, and is checked through
+    # them as the node's own log is. They are files of the data folder, not of the store: backed up beside it.
+    archives = config.node.data_dir / FOLDER
     with reading(target) as tx:
-        check = check_log(tx, config.node.participant_id, anchors, tsa, datetime.now(UTC))
+        check = check_log(tx, config.node.participant_id, anchors, tsa, datetime.now(UTC), archives)
     if args.json:
         emit_json(
             {
@@ -118,6 +119,7 @@ def cmd_backup(args: argparse.Namespace) -> int:
                 "bytes": made.bytes,
                 "schemaVersion": made.schema_version,
                 "check": check.to_json(),
+                "evidenceArchives": str(archives) if check.archives else None,
             }
         )
         return EXIT_OK if check.ok else EXIT_FAILED
@@ -131,11 +133,15 @@ def cmd_backup(args: argparse.Namespace) -> int:
         f"its evidence log verifies: {check.records} records (head {check.head.hash} at seq {check.head.count}), "
         f"{check.checkpoints} checkpoints, {check.timestamps} time-stamps"
     )
+    if check.archives:
+        print(
+            f"it continues {check.archives} evidence archive(s) in {archives}: back that folder up with the store "
+            "(its files never change once written); a restored store is checked through them"
+        )
     return EXIT_OK
 
 
 def cmd_copy(args: argparse.Namespace) -> int:
-    from connector import keys
     from connector.evidence.edge.archive import FOLDER
     from connector.evidence.edge.log_check import check_log
     from connector.node.listeners import exclusive
@@ -154,9 +160,7 @@ def cmd_copy(args: argparse.Namespace) -> int:
             raise UsageError(
                 "cli.missing_file", f"cannot read {args.password_file}: {exc}", "--password-file"
             ) from None
-    anchors = [c for p in config.trust.ca for c in keys.load_certificates(p)]
-    anchors += [keys.load_certificate(entry.anchor) for entry in config.trust.lists]
-    tsa = [c for p in config.evidence.tsa_certificates for c in keys.load_certificates(p)] or anchors
+    anchors, tsa = log_anchors(config)
     node = config.node.participant_id
     archives = config.node.data_dir / FOLDER  # the copy's records moved to archives are checked there, as before
     # With SQLite, the data folder's lock keeps the node from running (PostgreSQL: the database's lock, in reading).

@@ -97,6 +97,16 @@ async def test_older_records_move_to_signed_archives_and_the_log_is_checked_thro
     ran = await acli("store", "copy", "--config", str(config), "--to", str(tmp_path / "copy.sqlite"))
     assert ran.returncode == 0, ran.stdout + ran.stderr
     assert _check(exchange, tmp_path / "copy.sqlite", folder).ok
+    # So is a backup, which names the folder of archives to keep with it.
+    backup = tmp_path / "backup.sqlite"
+    ran = await acli("store", "backup", "--config", str(config), "--to", str(backup), "--json")
+    assert ran.returncode == 0, ran.stdout + ran.stderr
+    report = json.loads(ran.stdout)
+    assert report["check"]["ok"] and report["check"]["archives"] == 2, report
+    assert report["evidenceArchives"] == str(folder)
+    ran = await acli("store", "backup", "--config", str(config), "--to", str(tmp_path / "again.sqlite"))
+    assert ran.returncode == 0 and f"2 evidence archive(s) in {folder}" in ran.stdout, ran.stdout + ran.stderr
+    assert _check(exchange, backup, folder).ok
 
     # Without its archives, or with one altered, the chain is broken at the first of them.
     missing = _check(exchange, store, None)
