@@ -27,7 +27,7 @@ import binascii
 import hashlib
 import json
 import re
-from collections.abc import Callable
+from collections.abc import Callable, MutableMapping
 from typing import Any
 
 THRESHOLD = 512  # characters: smaller members stay inline (a reference and its row cost about 150 bytes)
@@ -42,6 +42,8 @@ _B64URL = re.compile(r"[A-Za-z0-9_-]+")
 Encode = Callable[[Any], str]  # a JSON value's text, as the table's texts are written (canonical, or sorted keys)
 Fetch = Callable[[str], str | None]  # a stored row by its hash (None when there is none)
 Parts = dict[str, str]  # hash -> stored row
+# Parts compacted before, by (encoding, threshold, depth, hash of the part's text): the part's row, and its own parts.
+Known = MutableMapping[tuple[Encode, int, int, str], tuple[str, Parts]]
 
 
 def sha256_text(text: str) -> str:
@@ -52,13 +54,18 @@ def is_compact(row: str) -> bool:
     return row[:1] in (COMPACT, JWS)
 
 
-def compact(value: Any, text: str, encode: Encode, threshold: int = THRESHOLD) -> tuple[str, Parts]:
+def compact(
+    value: Any, text: str, encode: Encode, threshold: int = THRESHOLD, known: Known | None = None
+) -> tuple[str, Parts]:
     """The row that stores `text` (the JSON text of `value`, as `encode` writes it) and the rows of its parts (its
-    members of at least `threshold` characters: a smaller one for values known to repeat whole, a policy's rules)."""
+    members of at least `threshold` characters: a smaller one for values known to repeat whole, a policy's rules).
+    `known`, when given, remembers each part compacted, with the rows of its own parts, by its hash (and the encoding,
+    threshold and depth it was found at), so that a part met again is not taken apart again: parts repeat, which is
+    why they are parts, and a part's row is a function of its text alone."""
     if len(text) < threshold or _ESCAPED_REF in text or "\x01" in text or "\x02" in text:
         return text, {}
     parts: Parts = {}
-    row = _compact(value, text, encode, parts, 0, threshold)
+    row = _compact(value, text, encode, parts, 0, threshold, known)
     if row == text:
         return text, {}
     restored = expand(row, parts.get)
@@ -67,7 +74,9 @@ def compact(value: Any, text: str, encode: Encode, threshold: int = THRESHOLD) -
     return row, parts
 
 
-def _compact(value: Any, text: str, encode: Encode, parts: Parts, depth: int, threshold: int) -> str:
+def _compact(
+    value: Any, text: str, encode: Encode, parts: Parts, depth: int, threshold: int, known: Known | None = None
+) -> str:
     if type(value) is str:
         return _compact_jws(value, text, encode, parts) or text
     if depth >= MAX_DEPTH or not isinstance(value, (dict, list)):
@@ -85,11 +94,29 @@ def _compact(value: Any, text: str, encode: Encode, parts: Parts, depth: int, th
             continue
         sha = sha256_text(child_text)
         if sha not in parts:
-            parts[sha] = _compact(child, child_text, encode, parts, depth + 1, threshold)
+            _part_of(child, child_text, sha, encode, parts, depth + 1, threshold, known)
         if replaced is None:
             replaced = dict(value) if isinstance(value, dict) else list(value)
         replaced[key] = REF + sha
     return text if replaced is None else COMPACT + encode(replaced)
+
+
+def _part_of(
+    child: Any, text: str, sha: str, encode: Encode, parts: Parts, depth: int, threshold: int, known: Known | None
+) -> None:
+    """Put the row of the part `child` (whose text hashes to `sha`) and the rows of its own parts into `parts`."""
+    if known is None:
+        parts[sha] = _compact(child, text, encode, parts, depth, threshold)
+        return
+    key = (encode, threshold, depth, sha)
+    found = known.get(key)
+    if found is None:
+        own: Parts = {}
+        found = (_compact(child, text, encode, own, depth, threshold, known), own)
+        known[key] = found
+    parts[sha] = found[0]
+    for part_sha, row in found[1].items():  # a part met earlier in this value keeps the row it was given there
+        parts.setdefault(part_sha, row)
 
 
 def _compact_jws(value: str, text: str, encode: Encode, parts: Parts) -> str | None:

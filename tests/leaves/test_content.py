@@ -50,6 +50,41 @@ def test_any_value_is_read_back_exactly(value):
         assert all(content.sha256_text(content.expand(r, parts.get)) == sha for sha, r in parts.items())
 
 
+@settings(max_examples=100, deadline=None)
+@given(st.lists(json_values, min_size=1, max_size=4), st.lists(json_values, min_size=1, max_size=3))
+def test_parts_remembered_from_earlier_values_give_the_same_rows_and_parts(shared, others):
+    # Values that share large members, each compacted with the parts remembered from those before it (a peer's
+    # credentials in every step's claims, an offer's rules in every message): the same row and the same parts as
+    # compacting each one afresh, at whatever depth a remembered part comes back.
+    known: dict = {}
+    values = [{"a": shared, "b": other, "c": [shared]} for other in others] + [shared, [[shared]], others]
+    for value in values * 2:
+        for encode, threshold in ((canonical, content.THRESHOLD), (canonical, 16)):
+            text = encode(value)
+            assert content.compact(value, text, encode, threshold, known) == content.compact(
+                value, text, encode, threshold
+            )
+
+
+def test_a_part_remembered_is_not_taken_apart_again():
+    policy = {"permission": [{"action": "use", "constraint": [{"k": str(i), "v": "v" * 90}]} for i in range(8)]}
+    calls = []
+
+    def encode(value):
+        calls.append(value)
+        return canonical(value)
+
+    known: dict = {}
+    first = {"@id": "urn:a", "policy": policy}
+    content.compact(first, canonical(first), encode, 128, known)
+    afresh = len(calls)
+    calls.clear()
+    second = {"@id": "urn:b", "policy": policy}
+    row, parts = content.compact(second, canonical(second), encode, 128, known)
+    assert (row, parts) == content.compact(second, canonical(second), canonical, 128)
+    assert len(calls) == 2 < afresh  # the policy's text, to find its hash, and the new row; nothing inside it
+
+
 def test_large_members_become_parts_shared_by_every_value_that_holds_them():
     policy = {
         "permission": [

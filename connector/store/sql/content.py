@@ -28,6 +28,27 @@ _parts: OrderedDict[str, str] = OrderedDict()
 # a peer's presentation with each of its requests, and compacting is a pure function of the text.
 _compacted: OrderedDict[tuple[Callable[[Any], str], str, int], tuple[str, Mapping[str, str]]] = OrderedDict()
 _COMPACTED = 256
+# Parts compacted lately (content.Known): a peer's credentials, an offer's rules, a decision's explanation are parts
+# of a new value at every step, and are not taken apart again each time.
+_KNOWN_PARTS = 1024
+
+
+class _RecentParts(OrderedDict[Any, Any]):
+    """content.Known, bounded: the parts used last are kept."""
+
+    def get(self, key: Any, default: Any = None) -> Any:
+        value = super().get(key, default)
+        if value is not default:
+            self.move_to_end(key)
+        return value
+
+    def __setitem__(self, key: Any, value: Any) -> None:
+        super().__setitem__(key, value)
+        if len(self) > _KNOWN_PARTS:
+            self.popitem(last=False)
+
+
+_known_parts = _RecentParts()
 # Rows packed lately, by hash, with the row they were packed from: a process's claims, a signer's certificates and an
 # offer's rules are put again at each step (and kept once).
 _packings: OrderedDict[str, tuple[str, bytes]] = OrderedDict()
@@ -43,7 +64,7 @@ def compacted(
     if known is not None:
         _compacted.move_to_end(key)
         return known
-    known = content.compact(value, text, encode, threshold)
+    known = content.compact(value, text, encode, threshold, _known_parts)
     _compacted[key] = known
     if len(_compacted) > _COMPACTED:
         _compacted.popitem(last=False)
