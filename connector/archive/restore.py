@@ -36,7 +36,6 @@ from connector.archive.format import (
 from connector.canonical import canonical_bytes, sha256_hex
 from connector.errors import ConnectorError
 from connector.evidence.chain import Record
-from connector.evidence.edge.archive import SIGNATURE_SUFFIX
 from connector.evidence.edge.archive import write as write_evidence_archive
 from connector.evidence.errors import EvidenceError
 from connector.records.evidence import StoredArchive, StoredSignature, StoredTimestamp
@@ -234,6 +233,6 @@ def _put_evidence_archives(
                     "archive.occupied", f"{path} already holds another evidence archive; this node's folder is not new"
                 )
             continue  # the same file (left by an import that did not finish): kept as it is
+        put = write_evidence_archive(folder, entry.file, data, entry.jws)
         if written is not None:
-            written.extend([path, path.with_name(path.name + SIGNATURE_SUFFIX)])
-        write_evidence_archive(folder, entry.file, data, entry.jws)
+            written.extend(put)
