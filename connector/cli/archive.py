@@ -83,6 +83,7 @@ def _snapshot(source: str | Path, password: str | None) -> Any:
             from connector.store import postgres
 
             with postgres.reading(str(source), password) as tx:
+                copy.check_version(tx, postgres.describe(str(source)))
                 yield tx
         else:
             from connector.store import sqlite
@@ -90,6 +91,7 @@ def _snapshot(source: str | Path, password: str | None) -> Any:
             if not Path(source).is_file():
                 raise UsageError("cli.missing_file", f"no store at {source}", "store.path")
             with sqlite.reading(source) as tx:
+                copy.check_version(tx, str(source))
                 yield tx
     except StoreError as exc:
         raise ConnectorError("store.unavailable", f"the store cannot be read: {exc}") from None
