@@ -233,6 +233,15 @@ def _put_evidence_archives(
                     "archive.occupied", f"{path} already holds another evidence archive; this node's folder is not new"
                 )
             continue  # the same file (left by an import that did not finish): kept as it is
-        put = write_evidence_archive(folder, entry.file, data, entry.jws)
+        try:
+            put = write_evidence_archive(folder, entry.file, data, entry.jws)
+        except ConnectorError as exc:
+            if exc.code != "evidence.archive_conflict":
+                raise
+            raise ConnectorError(
+                "archive.occupied",
+                f"{exc.where} is there already, and is not of this archive; this node's folder is not new",
+                exc.where,
+            ) from None
         if written is not None:
             written.extend(put)

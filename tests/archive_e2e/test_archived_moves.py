@@ -89,6 +89,15 @@ async def test_an_archived_node_exported_and_imported_into_postgresql_carries_on
     )
     _on(config, postgres_url)
     pair.ccfg = config
+    # A manifest of another archive under the name of one the node's archive carries: kept, and nothing restored.
+    planted = moved / "evidence-archives" / f"{first['file']}.jws"
+    planted.parent.mkdir(parents=True)
+    planted.write_text("another node's manifest")
+    ran = await acli("import", str(exported), "--config", str(pair.ccfg))
+    assert ran.returncode == 1 and "nothing was restored" in ran.stderr and str(planted) in ran.stderr, ran.stderr
+    assert [p.name for p in planted.parent.iterdir()] == [planted.name]
+    assert planted.read_text() == "another node's manifest"
+    planted.unlink()
     ran = await acli("import", str(exported), "--config", str(pair.ccfg), "--json")
     assert ran.returncode == 0, ran.stderr + ran.stdout
     assert json.loads(ran.stdout)["check"]["archives"] == 1

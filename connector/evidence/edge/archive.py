@@ -123,6 +123,7 @@ def write(folder: Path, name: str, data: bytes, manifest: str) -> list[Path]:
                     "history of the log (was the store restored from a backup older than it?). Nothing was "
                     f"archived. Keep it: move the files named {name}* out of {folder} (with the store that records "
                     "them), then archive again",
+                    str(path),
                 ) from None
             created.append(path)
     except BaseException as exc:
