@@ -155,7 +155,11 @@ def check_version(tx: Tx, name: str) -> None:
     starts) or a newer one."""
     version, known = schema_version(tx), MIGRATIONS[-1].version
     if version != known:
-        hint = "start the node once with this program to migrate it" if version < known else "use a newer program"
+        hint = (
+            "migrate it first (`connector store migrate`, or start the node once with this program)"
+            if version < known
+            else "use a newer program"
+        )
         raise ConnectorError(
             "store.version", f"the store {name} has schema version {version}, this program {known}: {hint}"
         )

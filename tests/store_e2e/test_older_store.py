@@ -74,7 +74,10 @@ async def test_an_older_store_is_backed_up_as_it_is_then_migrated_archived_and_m
     # What reads the store without migrating it refuses it with the versions, not a database error.
     ran = await acli("export", "--all", "--out", str(tmp_path / "early.zip"), "--config", str(config))
     assert ran.returncode == 2 and "schema version 12" in ran.stderr, ran.stdout + ran.stderr
-    assert not (tmp_path / "early.zip").exists()
+    assert "`connector store migrate`" in ran.stderr and not (tmp_path / "early.zip").exists()
+    ran = await acli("store", "copy", "--to", str(tmp_path / "early.sqlite"), "--config", str(config))
+    assert ran.returncode == 2 and "`connector store migrate`" in ran.stderr, ran.stdout + ran.stderr
+    assert _version(store) == OLD and not (tmp_path / "early.sqlite").exists()
 
     async with running_node(config):  # migrates the store
         # The records the older version kept whole go to an archive, then the new ones that follow them.
