@@ -236,6 +236,12 @@ def _put_evidence_archives(
         try:
             put = write_evidence_archive(folder, entry.file, data, entry.jws)
         except ConnectorError as exc:
+            if exc.code == "evidence.archive_unwritable":
+                raise ConnectorError(
+                    "archive.folder_unwritable",
+                    f"the evidence archive files cannot be written in {exc.where}: {exc.problem.details['cause']}",
+                    exc.where,
+                ) from None
             if exc.code != "evidence.archive_conflict":
                 raise
             raise ConnectorError(

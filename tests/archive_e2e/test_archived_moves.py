@@ -89,9 +89,17 @@ async def test_an_archived_node_exported_and_imported_into_postgresql_carries_on
     )
     _on(config, postgres_url)
     pair.ccfg = config
+    # A file where the folder of evidence archives goes: said, and nothing restored.
+    moved.mkdir()
+    (moved / "evidence-archives").write_text("not a folder")
+    ran = await acli("import", str(exported), "--config", str(pair.ccfg))
+    assert ran.returncode == 1 and "nothing was restored" in ran.stderr and "cannot be written" in ran.stderr, (
+        ran.stderr
+    )
+    (moved / "evidence-archives").unlink()
     # A manifest of another archive under the name of one the node's archive carries: kept, and nothing restored.
     planted = moved / "evidence-archives" / f"{first['file']}.jws"
-    planted.parent.mkdir(parents=True)
+    planted.parent.mkdir()
     planted.write_text("another node's manifest")
     ran = await acli("import", str(exported), "--config", str(pair.ccfg))
     assert ran.returncode == 1 and "nothing was restored" in ran.stderr and str(planted) in ran.stderr, ran.stderr

@@ -44,5 +44,6 @@ def test_a_folder_that_cannot_take_the_files_is_said_and_nothing_is_left(tmp_pat
     with pytest.raises(ConnectorError) as refused:
         write(folder, NAME, b"segment", "manifest")
     assert refused.value.code == "evidence.archive_unwritable" and str(folder) in refused.value.reason
+    assert "it is a file, not a folder" in refused.value.reason
     assert folder.read_bytes() == b"a file where the folder goes"
     assert sorted(p.name for p in tmp_path.iterdir()) == ["evidence-archives"]  # no temporary file either

@@ -130,11 +130,15 @@ def write(folder: Path, name: str, data: bytes, manifest: str) -> list[Path]:
         for path in created:
             path.unlink(missing_ok=True)
         if isinstance(exc, OSError):
+            cause = (
+                "it is a file, not a folder" if folder.exists() and not folder.is_dir() else exc.strerror or str(exc)
+            )
             raise ConnectorError(
                 "evidence.archive_unwritable",
-                f"the evidence archive cannot be written in {folder}: {exc.strerror or exc}. Nothing was "
-                "archived and the live log keeps every record; make that folder writable (or free space on its "
-                "disk), then archive again",
+                f"the evidence archive cannot be written in {folder}: {cause}. Nothing was archived and the live "
+                "log keeps every record; make that folder writable (or free space on its disk), then archive again",
+                str(folder),
+                cause=cause,
             ) from None
         raise
     return created
