@@ -58,6 +58,8 @@ def cmd_export(args: argparse.Namespace) -> int:
     out = args.out.expanduser().absolute()
     if not out.parent.is_dir():
         raise UsageError("cli.no_folder", f"the folder of {out} does not exist", "--out")
+    if out.is_dir():
+        raise UsageError("cli.usage", f"{out} is a folder: give the archive file to write", "--out")
     with _snapshot(source, config.store_password()) as tx:
         exported = write_archive(tx, out, signer, datetime.now(UTC), config.node.data_dir / EVIDENCE_ARCHIVES)
     manifest = exported.manifest

@@ -189,6 +189,8 @@ def cmd_copy(args: argparse.Namespace) -> int:
     target: str | Path = args.to if is_url(args.to) else Path(args.to).expanduser().resolve()
     if _same(source, target):
         raise UsageError("cli.usage", "the target is the node's own store", "--to")
+    if isinstance(target, Path) and target.is_dir():
+        raise UsageError("cli.usage", f"{target} is a folder: give the SQLite file to write", "--to")
     password = None
     if args.password_file is not None:
         try:
