@@ -6,12 +6,14 @@ data folder, each keeping the same fetched CRL) never write into each other's te
 wins whole. The temporary file is created exclusively, so a link planted under its name is not followed.
 
 `write_new` creates a file that must not exist yet the same way, but links the temporary file to its name instead
-of renaming it: whatever holds the name already (a file written by someone else meanwhile too) stays as it is.
+of renaming it: whatever holds the name already (a file written by someone else meanwhile too) stays as it is. On
+a file system without hard links it looks at the name first, then renames.
 """
 
 from __future__ import annotations
 
 import contextlib
+import errno
 import os
 import secrets
 from pathlib import Path
@@ -48,13 +50,27 @@ def write_atomically(path: Path, data: bytes, mode: int = 0o600) -> None:
         raise
 
 
+# What link() answers on a file system without hard links (FAT, some network and FUSE file systems).
+_NO_LINKS = frozenset({errno.EPERM, errno.ENOTSUP, errno.EOPNOTSUPP, errno.ENOSYS})
+
+
 def write_new(path: Path, data: bytes, mode: int = 0o600) -> None:
     """Create `path` holding `data`, whole or not at all; FileExistsError (and nothing changed) if the name is
     taken already."""
     path = Path(path)
     tmp = _temporary(path, data, mode)
     try:
-        os.link(tmp, path)
+        try:
+            os.link(tmp, path)
+        except FileExistsError:
+            raise
+        except OSError as exc:
+            if exc.errno not in _NO_LINKS:
+                raise
+            # No hard links here: the name is looked at, then taken by renaming (a writer of this process alone).
+            if os.path.lexists(path):
+                raise FileExistsError(errno.EEXIST, os.strerror(errno.EEXIST), str(path)) from None
+            os.replace(tmp, path)
     finally:
         with contextlib.suppress(OSError):
             os.unlink(tmp)
