@@ -107,7 +107,7 @@ def cmd_backup(args: argparse.Namespace) -> int:
         raise UsageError("cli.usage", "the target is the node's own store", "--to")
     made = backup_sqlite(Path(config.store_path), target)
     if made.schema_version != MIGRATIONS[-1].version:
-        return _other_version(made, args.json)
+        return _other_version(made, MIGRATIONS[-1].version, args.json)
     anchors, tsa = log_anchors(config)
     # The log's older records may have moved to evidence archives: the copy continues them, and is checked through
     # them as the node's own log is. They are files of the data folder, not of the store: backed up beside it.
@@ -144,12 +144,10 @@ def cmd_backup(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
-def _other_version(made: Any, as_json: bool) -> int:
+def _other_version(made: Any, known: int, as_json: bool) -> int:
     """A store another version wrote (a stopped node's, before this version first starts it): the copy is the store
-    as that version wrote it, the one to restore for it; this program does not read that version's log."""
-    from connector.store.migrations import MIGRATIONS
-
-    known = MIGRATIONS[-1].version
+    as that version wrote it, the one to restore for it; this program (schema version `known`) does not read that
+    version's log."""
     older = made.schema_version < known
     if as_json:
         emit_json(
