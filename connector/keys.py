@@ -18,7 +18,7 @@ from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, ed25519, rsa
 
-from connector.atomic_write import write_atomically
+from connector.atomic_write import write_atomically, write_new
 from connector.canonical import b64url, b64url_decode
 from connector.errors import ConnectorError
 
@@ -49,6 +49,11 @@ def write_private_key(path: Path, key: PrivateKey) -> None:
 def write_public_file(path: Path, data: bytes) -> None:
     """Write a non-secret file atomically (no half-written certificate or CRL is ever visible)."""
     write_atomically(Path(path), data, 0o644)
+
+
+def create_public_file(path: Path, data: bytes) -> None:
+    """Create a non-secret file that must not exist yet, whole or not at all (FileExistsError if it does)."""
+    write_new(Path(path), data, 0o644)
 
 
 def load_private_key(path: Path) -> PrivateKey:

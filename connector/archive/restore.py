@@ -36,7 +36,6 @@ from connector.archive.format import (
 from connector.canonical import canonical_bytes, sha256_hex
 from connector.errors import ConnectorError
 from connector.evidence.chain import Record
-from connector.evidence.edge.archive import SIGNATURE_SUFFIX
 from connector.evidence.edge.archive import write as write_evidence_archive
 from connector.evidence.errors import EvidenceError
 from connector.records.evidence import StoredArchive, StoredSignature, StoredTimestamp
@@ -234,6 +233,21 @@ def _put_evidence_archives(
                     "archive.occupied", f"{path} already holds another evidence archive; this node's folder is not new"
                 )
             continue  # the same file (left by an import that did not finish): kept as it is
+        try:
+            put = write_evidence_archive(folder, entry.file, data, entry.jws)
+        except ConnectorError as exc:
+            if exc.code == "evidence.archive_unwritable":
+                raise ConnectorError(
+                    "archive.folder_unwritable",
+                    f"the evidence archive files cannot be written in {exc.where}: {exc.problem.details['cause']}",
+                    exc.where,
+                ) from None
+            if exc.code != "evidence.archive_conflict":
+                raise
+            raise ConnectorError(
+                "archive.occupied",
+                f"{exc.where} is there already, and is not of this archive; this node's folder is not new",
+                exc.where,
+            ) from None
         if written is not None:
-            written.extend([path, path.with_name(path.name + SIGNATURE_SUFFIX)])
-        write_evidence_archive(folder, entry.file, data, entry.jws)
+            written.extend(put)

@@ -58,6 +58,8 @@ def cmd_export(args: argparse.Namespace) -> int:
     out = args.out.expanduser().absolute()
     if not out.parent.is_dir():
         raise UsageError("cli.no_folder", f"the folder of {out} does not exist", "--out")
+    if out.is_dir():
+        raise UsageError("cli.usage", f"{out} is a folder: give the archive file to write", "--out")
     with _snapshot(source, config.store_password()) as tx:
         exported = write_archive(tx, out, signer, datetime.now(UTC), config.node.data_dir / EVIDENCE_ARCHIVES)
     manifest = exported.manifest
@@ -83,6 +85,7 @@ def _snapshot(source: str | Path, password: str | None) -> Any:
             from connector.store import postgres
 
             with postgres.reading(str(source), password) as tx:
+                copy.check_version(tx, postgres.describe(str(source)))
                 yield tx
         else:
             from connector.store import sqlite
@@ -90,6 +93,7 @@ def _snapshot(source: str | Path, password: str | None) -> Any:
             if not Path(source).is_file():
                 raise UsageError("cli.missing_file", f"no store at {source}", "store.path")
             with sqlite.reading(source) as tx:
+                copy.check_version(tx, str(source))
                 yield tx
     except StoreError as exc:
         raise ConnectorError("store.unavailable", f"the store cannot be read: {exc}") from None

@@ -92,6 +92,7 @@ def cmd_backup(args: argparse.Namespace) -> int:
     from connector.evidence.edge.log_check import check_log
     from connector.store.backup import backup_sqlite
     from connector.store.copy import reading
+    from connector.store.migrations import MIGRATIONS
 
     config = _config(args)
     if config.store.url:
@@ -105,6 +106,8 @@ def cmd_backup(args: argparse.Namespace) -> int:
     if _same(Path(config.store_path), target):
         raise UsageError("cli.usage", "the target is the node's own store", "--to")
     made = backup_sqlite(Path(config.store_path), target)
+    if made.schema_version != MIGRATIONS[-1].version:
+        return _other_version(made, MIGRATIONS[-1].version, args.json)
     anchors, tsa = log_anchors(config)
     # The log's older records may have moved to evidence archives: the copy continues them, and is checked through
     # them as the node's own log is. They are files of the data folder, not of the store: backed up beside it.
@@ -141,6 +144,38 @@ def cmd_backup(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def _other_version(made: Any, known: int, as_json: bool) -> int:
+    """A store another version wrote (a stopped node's, before this version first starts it): the copy is the store
+    as that version wrote it, the one to restore for it; this program (schema version `known`) does not read that
+    version's log."""
+    older = made.schema_version < known
+    if as_json:
+        emit_json(
+            {
+                "backedUp": True,
+                "to": str(made.path),
+                "bytes": made.bytes,
+                "schemaVersion": made.schema_version,
+                "check": None,
+                "evidenceArchives": None,
+            }
+        )
+        return EXIT_OK
+    print(f"backed up the store ({made.bytes} bytes, schema version {made.schema_version}) to {made.path}")
+    print(
+        f"it was written by an {'older' if older else 'newer'} version (this program's schema version is {known}): "
+        "the copy is the store as that version wrote it (SQLite's integrity check holds), the one to restore for "
+        "it; "
+        + (
+            "its evidence log is checked once the node has migrated the store (start it, then `connector evidence "
+            "check`)"
+            if older
+            else "that version checks its evidence log"
+        )
+    )
+    return EXIT_OK
+
+
 def cmd_copy(args: argparse.Namespace) -> int:
     from connector.evidence.edge.archive import FOLDER
     from connector.evidence.edge.log_check import check_log
@@ -152,6 +187,8 @@ def cmd_copy(args: argparse.Namespace) -> int:
     target: str | Path = args.to if is_url(args.to) else Path(args.to).expanduser().resolve()
     if _same(source, target):
         raise UsageError("cli.usage", "the target is the node's own store", "--to")
+    if isinstance(target, Path) and target.is_dir():
+        raise UsageError("cli.usage", f"{target} is a folder: give the SQLite file to write", "--to")
     password = None
     if args.password_file is not None:
         try:

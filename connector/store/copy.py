@@ -134,7 +134,7 @@ def reading(source: str | Path, password: str | None = None) -> Iterator[Tx]:
                         "store.in_use", f"a node is using {postgres.describe(str(source))}: stop it first", "store.url"
                     )
                 try:
-                    _check_version(tx, postgres.describe(str(source)))
+                    check_version(tx, postgres.describe(str(source)))
                     yield tx
                 finally:  # at once, not when the server ends the session: the node may be started right after
                     with contextlib.suppress(Exception):  # (else the session's end releases it)
@@ -146,14 +146,20 @@ def reading(source: str | Path, password: str | None = None) -> Iterator[Tx]:
             if not path.is_file():
                 raise ConnectorError("store.missing", f"no store at {path}", "store.path")
             with sqlite.reading(path) as tx:
-                _check_version(tx, str(path))
+                check_version(tx, str(path))
                 yield tx
 
 
-def _check_version(tx: Tx, name: str) -> None:
+def check_version(tx: Tx, name: str) -> None:
+    """Refuse a store this program cannot read as it is: one an older version wrote (the node migrates it when it
+    starts) or a newer one."""
     version, known = schema_version(tx), MIGRATIONS[-1].version
     if version != known:
-        hint = "start the node once with this program to migrate it" if version < known else "use a newer program"
+        hint = (
+            "migrate it first (`connector store migrate`, or start the node once with this program)"
+            if version < known
+            else "use a newer program"
+        )
         raise ConnectorError(
             "store.version", f"the store {name} has schema version {version}, this program {known}: {hint}"
         )
@@ -335,6 +341,7 @@ def copy_rows(source: Tx, target: Tx, progress: Callable[[str, int], None] | Non
 __all__ = [
     "TABLES",
     "Copied",
+    "check_version",
     "copy_rows",
     "is_url",
     "keep_counting",

@@ -31,7 +31,12 @@ _SUFFIX_STATUS = {
     "busy": 503,
     "archived": 410,  # moved out of the live store
 }
-_CODE_STATUS = {"request.timeout": 408, "duty.no_onward_transfer": 409}
+_CODE_STATUS = {
+    "request.timeout": 408,
+    "duty.no_onward_transfer": 409,
+    "evidence.archive_conflict": 409,  # its file's name is taken by an archive of another history of the log
+    "evidence.archive_unwritable": 503,  # the node's own folder: nothing wrong with the request, try again later
+}
 CLOSING = frozenset({"request.too_large", "request.timeout"})  # the body was not read in full
 
 

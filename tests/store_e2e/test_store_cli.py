@@ -38,3 +38,16 @@ def test_a_role_is_only_for_postgresql_and_the_commands_need_a_configuration(aut
     assert ran.returncode == 2 and "store.url" in ran.stderr
     ran = cli("store", "copy", "--to", str(tmp_path / "x.sqlite"))
     assert ran.returncode == 2 and "--config" in ran.stderr
+
+
+def test_a_folder_where_the_new_file_goes_is_a_usage_error(authority, tmp_path):
+    config = write_config(make_participant(authority, tmp_path, "org-a"), tmp_path)
+    assert cli("store", "migrate", "--config", str(config)).returncode == 0  # the node's store exists
+    folder = tmp_path / "a-folder"
+    folder.mkdir()
+    for command in (("store", "copy", "--to"), ("export", "--all", "--out"), ("store", "backup", "--to")):
+        ran = cli(*command, str(folder), "--config", str(config))
+        assert ran.returncode == 2 and "unexpected" not in ran.stderr and str(folder) in ran.stderr, ran.stderr
+    assert list(folder.iterdir()) == [] and sorted(p.name for p in tmp_path.iterdir() if "a-folder" in p.name) == [
+        "a-folder"
+    ]

@@ -17,8 +17,9 @@ from pathlib import Path
 from typing import Any
 
 from connector.canonical import sha256_hex
+from connector.errors import ConnectorError
 from connector.evidence.chain import GENESIS
-from connector.keys import write_public_file
+from connector.keys import create_public_file, write_public_file
 from connector.records.evidence import StoredArchive, StoredCheckpoint, StoredTimestamp
 from connector.store.interface import Tx
 from connector.store.sql import evidence as tables
@@ -97,11 +98,58 @@ def gather(db: Tx, node: str, segment: Segment) -> bytes:
     return gzip.compress(text, compresslevel=6, mtime=0)  # no time in the header: the same segment, the same bytes
 
 
-def write(folder: Path, name: str, data: bytes, manifest: str) -> None:
-    """Write the archive and its signed manifest, each complete on disk before it has its name."""
-    folder.mkdir(parents=True, exist_ok=True)
-    write_public_file(folder / name, data)
-    write_public_file(folder / (name + SIGNATURE_SUFFIX), manifest.encode("ascii"))
+def write(folder: Path, name: str, data: bytes, manifest: str) -> list[Path]:
+    """Write the archive and its signed manifest, each complete on disk before it has its name; returns the files
+    it created. A file never replaces another archive: the same bytes under the name are the same archive (an
+    attempt that ended before the store recorded it), whose manifest is written again; anything else there belongs
+    to another history of the log (a store restored from a backup older than that archive), and is refused
+    (`evidence.archive_conflict`). A folder that cannot take the files is `evidence.archive_unwritable`. Either way
+    nothing is left behind of this attempt, and the caller removes no record."""
+    archive, signature = folder / name, folder / (name + SIGNATURE_SUFFIX)
+    signed = manifest.encode("ascii")
+    created: list[Path] = []
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        if _holds(archive, data):
+            write_public_file(signature, signed)
+            return created
+        for path, content in ((archive, data), (signature, signed)):
+            try:
+                create_public_file(path, content)
+            except FileExistsError:
+                raise ConnectorError(
+                    "evidence.archive_conflict",
+                    f"{path} is there already, and is not the evidence archive being written: it belongs to another "
+                    "history of the log (was the store restored from a backup older than it?). Nothing was "
+                    f"archived. Keep it: move the files named {name}* out of {folder} (with the store that records "
+                    "them), then archive again",
+                    str(path),
+                ) from None
+            created.append(path)
+    except BaseException as exc:
+        for path in created:
+            path.unlink(missing_ok=True)
+        if isinstance(exc, OSError):
+            cause = (
+                "it is a file, not a folder" if folder.exists() and not folder.is_dir() else exc.strerror or str(exc)
+            )
+            raise ConnectorError(
+                "evidence.archive_unwritable",
+                f"the evidence archive cannot be written in {folder}: {cause}. Nothing was archived and the live "
+                "log keeps every record; make that folder writable (or free space on its disk), then archive again",
+                str(folder),
+                cause=cause,
+            ) from None
+        raise
+    return created
+
+
+def _holds(path: Path, data: bytes) -> bool:
+    """Whether `path` is a file holding exactly `data`."""
+    try:
+        return path.is_file() and path.stat().st_size == len(data) and path.read_bytes() == data
+    except OSError:
+        return False
 
 
 @dataclass(frozen=True)

@@ -285,7 +285,7 @@ def _document() -> openapi.ApiSection:
                         }
                     }
                 },
-                "responses": answers(ref("EvidenceArchive"), "400", "503", status="201"),
+                "responses": answers(ref("EvidenceArchive"), "400", "409", "503", status="201"),
             },
         },
         "/v1/evidence/agreements/{id}/bundle": {
