@@ -438,6 +438,18 @@ class NodeEvidence:
         if folder is None:
             raise ConnectorError("evidence.unavailable", "this node has no folder for evidence archives")
         async with self._archiving:
+            # The next archive goes beside the others: made where they are not (a replica on another machine whose
+            # evidence.archive_dir is not the shared one), the node's archives would be split between folders.
+            done = await self.store.read(tables.archives)
+            absent = await asyncio.to_thread(archives.first_absent, folder, done)
+            if absent is not None:
+                raise ConnectorError(
+                    "evidence.unavailable",
+                    f"{archives.not_found(absent, folder)}; no further archive is made before it is there",
+                    "evidence.archive_dir",
+                    file=absent.file,
+                    folder=str(folder),
+                )
             if older_than <= timedelta(0):
                 await self.checkpoint(on_demand=True)
             segment = await self.store.read(archives.next_segment, format_utc(self.clock() - older_than))
