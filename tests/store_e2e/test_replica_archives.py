@@ -6,10 +6,12 @@ each with a data folder of its own (as on two machines), one of them archiving t
   own in a folder the first cannot see, and the node's export from its machine says the same.
 - With `evidence.archive_dir` naming one shared folder, both replicas check the log through the archives either
   made, each can make the next one, and the offline check and export on either machine find them too.
+- Both replicas asked to archive at once (a timer on every machine) make one archive of those records, not two.
 """
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import json
 from collections.abc import AsyncIterator
@@ -116,3 +118,22 @@ async def test_replicas_sharing_the_archive_folder_check_and_archive_alike(autho
     ran = await acli("export", "--all", "--out", str(tmp_path / "node.zip"), "--config", str(b.config), "--json")
     assert ran.returncode == 0, ran.stdout + ran.stderr
     assert json.loads(ran.stdout)["manifest"]["files"]
+
+
+async def test_replicas_asked_to_archive_at_once_make_one_archive_of_the_same_records(
+    authority, tmp_path, postgres_url
+):
+    extra = f'\n[evidence]\narchive_dir = "{tmp_path / "shared-archives"}"\n'
+    async with _two_replicas(authority, tmp_path, postgres_url, extra) as replicas:
+        for round in range(3):
+            await _some_evidence(replicas[0], f"weather-{round}")
+            body = {"olderThanDays": 0}
+            answers = await asyncio.gather(*(r.api.call("POST", "/v1/evidence/archives", body) for r in replicas))
+            made = [a for a in answers if "file" in a]
+            others = {a.get("code") for a in answers if "file" not in a}
+            assert made and others <= {"evidence.busy", "evidence.nothing_to_archive"}, answers
+            listed = (await replicas[0].api.call("GET", "/v1/evidence/archives", None, 200))["items"]
+            assert [a["first"] for a in listed[1:]] == [a["last"] + 1 for a in listed[:-1]], listed
+            for replica in replicas:
+                checked = await replica.api.call("POST", "/v1/evidence/check", {}, 200)
+                assert checked["ok"] and checked["archives"] == len(listed), checked["problems"]

@@ -38,12 +38,17 @@ class Segment:
     anchor: StoredCheckpoint
 
 
+def archived_up_to(db: Tx) -> tuple[int, str]:
+    """The first record the next archive holds, and the hash before it."""
+    done = tables.archives(db)
+    return (done[-1].last_seq + 1, done[-1].head) if done else (1, GENESIS)
+
+
 def next_segment(db: Tx, cutoff: str, most: int = MAX_RECORDS) -> Segment | None:
     """From the record after the last archive up to the newest checkpoint made at or before `cutoff` (an RFC 3339
     UTC time, compared as text: the node writes them all alike) that some live record follows, within `most`
     records if a checkpoint allows (an archive is made in memory; the next one takes the rest)."""
-    done = tables.archives(db)
-    first, prev = (done[-1].last_seq + 1, done[-1].head) if done else (1, GENESIS)
+    first, prev = archived_up_to(db)
     head = tables.head(db).count
     eligible = [c for c in tables.checkpoints(db) if first <= c.count < head and c.at <= cutoff]
     if not eligible:
