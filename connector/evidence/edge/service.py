@@ -479,7 +479,14 @@ class NodeEvidence:
             )
             jws = make_manifest(self.identity, manifest)
             name = f"evidence-{segment.first:012d}-{last:012d}.json.gz"
-            await asyncio.to_thread(archives.write, folder, name, data, jws)
+            try:
+                await asyncio.to_thread(archives.write, folder, name, data, jws)
+            except OSError as exc:  # (nothing is recorded, nothing leaves the live log)
+                raise ConnectorError(
+                    "evidence.unavailable",
+                    f"the evidence archive cannot be written to {folder}: {exc.strerror or exc}",
+                    "evidence.archive_dir",
+                ) from None
             stored = StoredArchive(
                 0, segment.first, last, manifest.head, segment.anchor.id, name, manifest.sha256, at, jws
             )
