@@ -1,14 +1,13 @@
 """`connector evidence export | verify | check | checkpoint | archive`: proof of what was agreed and delivered.
 
-`export`, `checkpoint` and `archive` ask the running node (management API). `archive` moves the log's records up
-to a checkpoint of a given age to a signed archive file in the node's evidence archive folder (`evidence.archive_dir`,
-by default `evidence-archives` in its data folder), so that
-the live store stays small; `check` verifies the chain through those archives. `verify` runs entirely offline, on
-the bundle and the trust lists the auditor chose, and works on a machine that never saw either node: exit 0 only
-if every check holds and none is missing (complete evidence), 1 if one fails or evidence is absent, 2 for usage
-errors (unreadable files, unusable trust lists). `--accept-partial` accepts absent evidence, and the verdict says so.
-`check` asks the running node to verify its whole log, or, when no node answers, reads the store file itself
-(read-only).
+`export`, `checkpoint` and `archive` ask the running node (management API). `archive` moves the log's records up to
+a checkpoint of a given age to a signed archive file in the node's evidence archive folder (`evidence.archive_dir`,
+by default `evidence-archives` in its data folder), so that the live store stays small; `check` verifies the chain
+through those archives. `verify` runs entirely offline, on the bundle and the trust lists the auditor chose, and
+works on a machine that never saw either node: exit 0 only if every check holds and none is missing (complete
+evidence), 1 if one fails or evidence is absent, 2 for usage errors (unreadable files, unusable trust lists).
+`--accept-partial` accepts absent evidence, and the verdict says so. `check` asks the running node to verify its
+whole log, or, when no node answers, reads the store file itself (read-only).
 """
 
 from __future__ import annotations
