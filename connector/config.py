@@ -25,6 +25,7 @@ from connector.participant import is_participant_id
 
 ENV_PREFIX = "CONNECTOR__"
 _REQUIRED = object()
+EVIDENCE_ARCHIVES = "evidence-archives"  # the evidence archive folder below node.data_dir, unless set
 
 
 @dataclass(frozen=True)
@@ -702,6 +703,16 @@ class EvidenceSection:
         kind="files",
         default=(),
     )
+    archive_dir: Path | None = _doc(
+        "Folder of the evidence archive files (connector evidence archive) and their signed manifests; default: "
+        f"{EVIDENCE_ARCHIVES} below node.data_dir. Every reader and writer of the archives uses it: the node, "
+        "evidence check, store backup and copy, export and import. Replicas on several machines must all name one "
+        "shared folder here (a shared volume): the store records each archive, and a replica that cannot read its "
+        "file finds the log broken there. A relative path is taken from the configuration file's folder.",
+        kind="path",
+        default=None,
+        check=lambda v: "is not a folder" if v.exists() and not v.is_dir() else None,
+    )
     require_seals: bool = _doc(
         "Refuse pulled data its provider does not seal. Off: from a provider whose data address offers no seal "
         "(EDC's data plane never seals) the data is kept and the transfer completed, recorded as unsealed.",
@@ -750,6 +761,11 @@ class Config:
     @property
     def store_path(self) -> Path:
         return self.store.path if self.store.path.is_absolute() else self.node.data_dir / self.store.path
+
+    @property
+    def evidence_archive_dir(self) -> Path:
+        """The folder of the evidence archive files: evidence.archive_dir, or its default below node.data_dir."""
+        return self.evidence.archive_dir or self.node.data_dir / EVIDENCE_ARCHIVES
 
     def store_password(self) -> str | None:
         """The PostgreSQL password from store.password_file, if one is set."""

@@ -28,6 +28,7 @@ from connector.archive.format import (
 )
 from connector.canonical import sha256_hex
 from connector.errors import ConnectorError
+from connector.evidence.edge.archive import not_found
 from connector.evidence.signer import SigningIdentity
 from connector.records.content import is_compact
 from connector.records.evidence import StoredArchive
@@ -144,18 +145,18 @@ class Exported:
 
 
 def _add_evidence_archives(archive: zipfile.ZipFile, archived: Sequence[StoredArchive], folder: Path) -> None:
-    """Each evidence archive file the store records, as it is in `folder` (the node's evidence-archives folder),
-    once it is the one the store recorded."""
+    """Each evidence archive file the store records, as it is in `folder` (the node's evidence archive folder,
+    evidence.archive_dir), once it is the one the store recorded."""
     for entry in archived:
         path = folder / entry.file
         try:
             data = path.read_bytes()
-        except OSError:
+        except FileNotFoundError:
             raise ConnectorError(
-                "archive.evidence",
-                f"the evidence archive of records {entry.first_seq}-{entry.last_seq} is not at {path}: the node's "
-                "archive must hold it, as its log goes on from it",
+                "archive.evidence", f"{not_found(entry, folder)}; the node's archive must hold it, as its log goes on"
             ) from None
+        except OSError as exc:
+            raise ConnectorError("archive.evidence", f"the evidence archive {path} cannot be read: {exc}") from None
         if sha256_hex(data) != entry.sha256:
             raise ConnectorError(
                 "archive.evidence",

@@ -239,8 +239,8 @@ def _put_evidence_archives(
             if exc.code == "evidence.archive_unwritable":
                 raise ConnectorError(
                     "archive.folder_unwritable",
-                    f"the evidence archive files cannot be written in {exc.where}: {exc.problem.details['cause']}",
-                    exc.where,
+                    f"the evidence archive files cannot be written in {folder}: {exc.problem.details['cause']}",
+                    str(folder),
                 ) from None
             if exc.code != "evidence.archive_conflict":
                 raise

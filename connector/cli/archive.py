@@ -42,7 +42,6 @@ def _store(config: Any) -> str | Path:
 
 def cmd_export(args: argparse.Namespace) -> int:
     from connector.archive.export import write_archive
-    from connector.evidence.edge.archive import FOLDER as EVIDENCE_ARCHIVES
     from connector.evidence.edge.service import signing_identity
     from connector.identity import load_identity
     from connector.store.copy import is_url
@@ -61,7 +60,7 @@ def cmd_export(args: argparse.Namespace) -> int:
     if out.is_dir():
         raise UsageError("cli.usage", f"{out} is a folder: give the archive file to write", "--out")
     with _snapshot(source, config.store_password()) as tx:
-        exported = write_archive(tx, out, signer, datetime.now(UTC), config.node.data_dir / EVIDENCE_ARCHIVES)
+        exported = write_archive(tx, out, signer, datetime.now(UTC), config.evidence_archive_dir)
     manifest = exported.manifest
     if args.json:
         emit_json({"archive": str(out), "bytes": exported.size, "manifest": manifest.to_json()})
@@ -101,7 +100,6 @@ def _snapshot(source: str | Path, password: str | None) -> Any:
 
 def cmd_import(args: argparse.Namespace) -> int:
     from connector.archive.restore import open_archive, restore
-    from connector.evidence.edge.archive import FOLDER as EVIDENCE_ARCHIVES
     from connector.evidence.edge.log_check import check_log
     from connector.node.listeners import exclusive
     from connector.store.copy import is_url, writing
@@ -114,7 +112,7 @@ def cmd_import(args: argparse.Namespace) -> int:
     if not is_url(str(target)):
         folder.mkdir(parents=True, exist_ok=True)
     guard = exclusive(folder) if not is_url(str(target)) else contextlib.nullcontext()
-    evidence_archives = folder / EVIDENCE_ARCHIVES
+    evidence_archives = config.evidence_archive_dir
     written: list[Path] = []  # evidence archive files put in the node's folder, removed if nothing is restored
     try:
         with guard, open_archive(args.archive, anchors) as opened:

@@ -1,13 +1,13 @@
 """`connector evidence export | verify | check | checkpoint | archive`: proof of what was agreed and delivered.
 
-`export`, `checkpoint` and `archive` ask the running node (management API). `archive` moves the log's records up
-to a checkpoint of a given age to a signed archive file in the node's data folder (`evidence-archives`), so that
-the live store stays small; `check` verifies the chain through those archives. `verify` runs entirely offline, on
-the bundle and the trust lists the auditor chose, and works on a machine that never saw either node: exit 0 only
-if every check holds and none is missing (complete evidence), 1 if one fails or evidence is absent, 2 for usage
-errors (unreadable files, unusable trust lists). `--accept-partial` accepts absent evidence, and the verdict says so.
-`check` asks the running node to verify its whole log, or, when no node answers, reads the store file itself
-(read-only).
+`export`, `checkpoint` and `archive` ask the running node (management API). `archive` moves the log's records up to
+a checkpoint of a given age to a signed archive file in the node's evidence archive folder (`evidence.archive_dir`,
+by default `evidence-archives` in its data folder), so that the live store stays small; `check` verifies the chain
+through those archives. `verify` runs entirely offline, on the bundle and the trust lists the auditor chose, and
+works on a machine that never saw either node: exit 0 only if every check holds and none is missing (complete
+evidence), 1 if one fails or evidence is absent, 2 for usage errors (unreadable files, unusable trust lists).
+`--accept-partial` accepts absent evidence, and the verdict says so. `check` asks the running node to verify its
+whole log, or, when no node answers, reads the store file itself (read-only).
 """
 
 from __future__ import annotations
@@ -147,7 +147,6 @@ def _offline_check(args: argparse.Namespace) -> dict[str, Any]:
     """Check the store directly (the node is not running): read-only, nothing is migrated or written; SQLite or
     PostgreSQL, whichever the configuration names."""
     from connector.config import load_config
-    from connector.evidence.edge.archive import FOLDER
     from connector.evidence.edge.log_check import check_log
     from connector.store.copy import reading
     from connector.store.errors import StoreError
@@ -159,7 +158,7 @@ def _offline_check(args: argparse.Namespace) -> dict[str, Any]:
     anchors, tsa = log_anchors(config)
     try:
         with reading(source, config.store_password()) as tx:
-            archives = config.node.data_dir / FOLDER
+            archives = config.evidence_archive_dir
             result = check_log(tx, config.node.participant_id, anchors, tsa, datetime.now(UTC), archives)
     except StoreError as exc:
         where = "store.url" if config.store.url else "store.path"

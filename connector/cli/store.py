@@ -88,7 +88,6 @@ class _Unverified(Exception):
 
 
 def cmd_backup(args: argparse.Namespace) -> int:
-    from connector.evidence.edge.archive import FOLDER
     from connector.evidence.edge.log_check import check_log
     from connector.store.backup import backup_sqlite
     from connector.store.copy import reading
@@ -110,8 +109,9 @@ def cmd_backup(args: argparse.Namespace) -> int:
         return _other_version(made, MIGRATIONS[-1].version, args.json)
     anchors, tsa = log_anchors(config)
     # The log's older records may have moved to evidence archives: the copy continues them, and is checked through
-    # them as the node's own log is. They are files of the data folder, not of the store: backed up beside it.
-    archives = config.node.data_dir / FOLDER
+    # them as the node's own log is. They are files of their folder (evidence.archive_dir), not of the store:
+    # backed up beside it.
+    archives = config.evidence_archive_dir
     with reading(target) as tx:
         check = check_log(tx, config.node.participant_id, anchors, tsa, datetime.now(UTC), archives)
     if args.json:
@@ -177,7 +177,6 @@ def _other_version(made: Any, known: int, as_json: bool) -> int:
 
 
 def cmd_copy(args: argparse.Namespace) -> int:
-    from connector.evidence.edge.archive import FOLDER
     from connector.evidence.edge.log_check import check_log
     from connector.node.listeners import exclusive
     from connector.store.copy import copy_rows, is_url, reading, writing
@@ -199,7 +198,7 @@ def cmd_copy(args: argparse.Namespace) -> int:
             ) from None
     anchors, tsa = log_anchors(config)
     node = config.node.participant_id
-    archives = config.node.data_dir / FOLDER  # the copy's records moved to archives are checked there, as before
+    archives = config.evidence_archive_dir  # the copy's records moved to archives are checked there, as before
     # With SQLite, the data folder's lock keeps the node from running (PostgreSQL: the database's lock, in reading).
     folder = config.node.data_dir
     guard = exclusive(folder) if not is_url(source) and folder.is_dir() else contextlib.nullcontext()

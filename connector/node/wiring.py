@@ -44,7 +44,6 @@ from connector.dataplane.data_plane import DataPlane
 from connector.dataplane.management import DataRoutes
 from connector.duties.routes import DutyManagementRoutes, DutyProtocolRoutes
 from connector.duties.service import DutyService
-from connector.evidence.edge.archive import FOLDER as ARCHIVE_FOLDER
 from connector.evidence.edge.routes import EvidenceRoutes
 from connector.evidence.edge.service import NodeEvidence, signing_identity
 from connector.evidence.recorder import no_evidence
@@ -274,7 +273,7 @@ async def running(
                 AgreementDocuments(store, holder, fetcher).for_agreement if holder is not None else None,
                 clock,
                 coordination,
-                config.node.data_dir / ARCHIVE_FOLDER,
+                config.evidence_archive_dir,
             )
         elif config.evidence.enabled:
             log.warning("no evidence log: the node has no signing identity (protocol.insecure_http)")

@@ -215,3 +215,23 @@ def test_replicas_share_ports_only_where_every_listener_has_a_fixed_one(config_f
             environ={"CONNECTOR__DATA__LISTEN": "127.0.0.1:9444", "CONNECTOR__PROTOCOL__LISTEN": "0.0.0.0:0"},
         )
     assert err.value.where == "protocol.listen"
+
+
+def test_the_evidence_archive_folder_is_below_the_data_folder_unless_set_and_must_be_a_folder(config_file, tmp_path):
+    config = load_config(config_file, environ={})
+    assert config.evidence.archive_dir is None
+    assert config.evidence_archive_dir == config.node.data_dir / "evidence-archives"
+
+    # Set (replicas on several machines name one shared volume): a path, relative ones from the file's folder.
+    text = config_file.read_text()
+    config_file.write_text(text + '\n[evidence]\narchive_dir = "shared/archives"\n')
+    assert load_config(config_file, environ={}).evidence_archive_dir == tmp_path / "shared" / "archives"
+    shared = load_config(config_file, environ={"CONNECTOR__EVIDENCE__ARCHIVE_DIR": "/mnt/evidence"})
+    assert shared.evidence_archive_dir == Path("/mnt/evidence")
+
+    (tmp_path / "a-file").write_text("not a folder")
+    for value, code, said in (("a-file", "config.invalid", "is not a folder"), (7, "config.type", "a path string")):
+        with pytest.raises(ConfigError) as err:
+            load_config(config_file, environ={"CONNECTOR__EVIDENCE__ARCHIVE_DIR": repr(value).replace("'", '"')})
+        assert err.value.code == code and err.value.where == "evidence.archive_dir", err.value
+        assert said in err.value.reason, err.value

@@ -17,14 +17,13 @@ from pathlib import Path
 from typing import Any
 
 from connector.canonical import sha256_hex
-from connector.errors import ConnectorError
+from connector.errors import ConnectorError, Problem
 from connector.evidence.chain import GENESIS
 from connector.keys import create_public_file, write_public_file
 from connector.records.evidence import StoredArchive, StoredCheckpoint, StoredTimestamp
 from connector.store.interface import Tx
 from connector.store.sql import evidence as tables
 
-FOLDER = "evidence-archives"  # below the node's data folder
 TYPE = "connector-evidence-archive"
 SIGNATURE_SUFFIX = ".jws"
 MAX_RECORDS = 200_000  # per archive, where the checkpoints allow: an archive is put together in memory
@@ -39,12 +38,17 @@ class Segment:
     anchor: StoredCheckpoint
 
 
+def archived_up_to(db: Tx) -> tuple[int, str]:
+    """The first record the next archive holds, and the hash before it."""
+    done = tables.archives(db)
+    return (done[-1].last_seq + 1, done[-1].head) if done else (1, GENESIS)
+
+
 def next_segment(db: Tx, cutoff: str, most: int = MAX_RECORDS) -> Segment | None:
     """From the record after the last archive up to the newest checkpoint made at or before `cutoff` (an RFC 3339
     UTC time, compared as text: the node writes them all alike) that some live record follows, within `most`
     records if a checkpoint allows (an archive is made in memory; the next one takes the rest)."""
-    done = tables.archives(db)
-    first, prev = (done[-1].last_seq + 1, done[-1].head) if done else (1, GENESIS)
+    first, prev = archived_up_to(db)
     head = tables.head(db).count
     eligible = [c for c in tables.checkpoints(db) if first <= c.count < head and c.at <= cutoff]
     if not eligible:
@@ -135,9 +139,11 @@ def write(folder: Path, name: str, data: bytes, manifest: str) -> list[Path]:
             )
             raise ConnectorError(
                 "evidence.archive_unwritable",
-                f"the evidence archive cannot be written in {folder}: {cause}. Nothing was archived and the live "
-                "log keeps every record; make that folder writable (or free space on its disk), then archive again",
-                str(folder),
+                f"the evidence archive cannot be written in {folder} (evidence.archive_dir): {cause}. Nothing was "
+                "archived and the live log keeps every record; make that folder writable (or free space on its "
+                "disk), then archive again",
+                "evidence.archive_dir",
+                folder=str(folder),
                 cause=cause,
             ) from None
         raise
@@ -152,34 +158,59 @@ def _holds(path: Path, data: bytes) -> bool:
         return False
 
 
+def first_absent(folder: Path, done: list[StoredArchive]) -> StoredArchive | None:
+    """The first of the archives the store records whose file is not in `folder` (None when all are)."""
+    return next((archive for archive in done if not (folder / archive.file).is_file()), None)
+
+
 @dataclass(frozen=True)
 class Loaded:
     """An archive file read back: its document, or why it cannot be used."""
 
     document: dict[str, Any] | None
-    problem: tuple[str, str] | None  # (code, reason)
+    problem: Problem | None  # (its `where` is left to the caller)
+
+
+def not_found(archive: StoredArchive, folder: Path) -> str:
+    """Why the file of `archive`, which the store records, is not in `folder`, and what to do about it."""
+    return (
+        f"the store records the archive of records {_span(archive)}, but its file {archive.file} is not in "
+        f"{folder} (evidence.archive_dir): replicas of the node on several machines must all name one shared "
+        "folder there, and a store restored from a backup needs its archive files restored with it"
+    )
 
 
 def load(folder: Path | None, archive: StoredArchive) -> Loaded:
     """Read the file of `archive` and hold it against what the store recorded of it (its hash, its bounds)."""
-    if folder is None or not (folder / archive.file).is_file():
-        where = folder / archive.file if folder is not None else archive.file
-        return Loaded(None, ("archive.missing", f"the archive of records {_span(archive)} is not at {where}"))
-    data = (folder / archive.file).read_bytes()
+    if folder is None:
+        reason = f"the archive of records {_span(archive)} ({archive.file}) cannot be read: no folder was given"
+        return Loaded(None, Problem("archive.missing", reason, details={"file": archive.file}))
+    if not (folder / archive.file).is_file():
+        details = {"file": archive.file, "folder": str(folder)}
+        return Loaded(None, Problem("archive.missing", not_found(archive, folder), details=details))
+    try:
+        data = (folder / archive.file).read_bytes()
+    except OSError as exc:
+        reason = f"the file {archive.file} of the archive of records {_span(archive)} in {folder} cannot be read: {exc}"
+        return Loaded(None, Problem("archive.missing", reason, details={"file": archive.file, "folder": str(folder)}))
     if sha256_hex(data) != archive.sha256:
-        return Loaded(None, ("archive.altered", f"the archive of records {_span(archive)} is not the one written"))
+        return _problem("archive.altered", f"the archive of records {_span(archive)} is not the one written")
     import gzip
 
     try:
         document = json.loads(gzip.decompress(data))
     except (OSError, EOFError, ValueError):
-        return Loaded(None, ("archive.malformed", f"the archive of records {_span(archive)} is not gzipped JSON"))
+        return _problem("archive.malformed", f"the archive of records {_span(archive)} is not gzipped JSON")
     bounds = (archive.first_seq, archive.last_seq, archive.head)
     if not isinstance(document, dict) or document.get("type") != TYPE:
-        return Loaded(None, ("archive.malformed", f"{archive.file} is not an evidence archive"))
+        return _problem("archive.malformed", f"{archive.file} is not an evidence archive")
     if (document.get("first"), document.get("last"), document.get("head")) != bounds:
-        return Loaded(None, ("archive.malformed", f"{archive.file} names other records than its manifest"))
+        return _problem("archive.malformed", f"{archive.file} names other records than its manifest")
     return Loaded(document, None)
+
+
+def _problem(code: str, reason: str) -> Loaded:
+    return Loaded(None, Problem(code, reason))
 
 
 def checkpoints_of(document: dict[str, Any]) -> tuple[list[StoredCheckpoint], list[StoredTimestamp]]:

@@ -262,7 +262,7 @@ def _archive(
         return None
     loaded = load(folder, archive)
     if loaded.problem is not None:
-        result.problems.append(Problem(loaded.problem[0], loaded.problem[1], where))
+        result.problems.append(replace(loaded.problem, where=where))
         return None
     assert loaded.document is not None
     try:

@@ -190,7 +190,8 @@ def _document() -> openapi.ApiSection:
                 "firstBreak": {
                     "type": ["object", "null"],
                     "description": "code (chain.altered, chain.missing, "
-                    "chain.truncated, chain.diverged, ...), reason, where, details.seq",
+                    "chain.truncated, chain.diverged, archive.missing, ...), reason, where, details (seq; "
+                    "for archive.missing the file and the folder looked in)",
                 },
                 "problems": {"type": "array", "items": {"type": "object"}},
             },
@@ -203,7 +204,7 @@ def _document() -> openapi.ApiSection:
                 "last": {"type": "integer", "description": "The last record it holds"},
                 "head": {"type": "string", "description": "Hash of its last record"},
                 "checkpoint": {"type": "integer", "description": "The checkpoint at its last record (kept live)"},
-                "file": {"type": "string", "description": "Its file in the node's evidence-archives folder"},
+                "file": {"type": "string", "description": "Its file in the node's evidence.archive_dir"},
                 "sha256": {"type": "string"},
                 "at": {"type": "string"},
                 "path": {"type": "string", "description": "Where the node wrote it (when just made)"},

@@ -76,6 +76,7 @@ MAX_TEXT = 500
 REFUSALS_PER_MINUTE = 30  # per peer: a flood of refused requests must not become a flood of permanent rows
 EXPORT_ROUNDS = 3
 CHECKPOINTS = "job:checkpoints"  # the claim of the replica that writes and time-stamps the node's checkpoints
+ARCHIVING = "job:evidence-archive"  # held by the replica making an evidence archive, while it does
 
 Clock = Callable[[], datetime]
 # The DID documents an agreement's bundle includes (ours, and the peer's when it can be fetched now).
@@ -437,7 +438,23 @@ class NodeEvidence:
         folder = self.archive_dir
         if folder is None:
             raise ConnectorError("evidence.unavailable", "this node has no folder for evidence archives")
-        async with self._archiving:
+        async with self._archiving, self.coordination.hold(ARCHIVING, announce=False) as held:
+            if not held:  # two archives of the same records would both be recorded: the chain broken for good
+                raise ConnectorError(
+                    "evidence.busy", "another replica of the node is making an evidence archive now; ask again later"
+                )
+            # The next archive goes beside the others: made where they are not (a replica on another machine whose
+            # evidence.archive_dir is not the shared one), the node's archives would be split between folders.
+            done = await self.store.read(tables.archives)
+            absent = await asyncio.to_thread(archives.first_absent, folder, done)
+            if absent is not None:
+                raise ConnectorError(
+                    "evidence.unavailable",
+                    f"{archives.not_found(absent, folder)}; no further archive is made before it is there",
+                    "evidence.archive_dir",
+                    file=absent.file,
+                    folder=str(folder),
+                )
             if older_than <= timedelta(0):
                 await self.checkpoint(on_demand=True)
             segment = await self.store.read(archives.next_segment, format_utc(self.clock() - older_than))
@@ -462,11 +479,11 @@ class NodeEvidence:
             )
             jws = make_manifest(self.identity, manifest)
             name = f"evidence-{segment.first:012d}-{last:012d}.json.gz"
-            await asyncio.to_thread(archives.write, folder, name, data, jws)
+            await asyncio.to_thread(archives.write, folder, name, data, jws)  # (refused: nothing is recorded)
             stored = StoredArchive(
                 0, segment.first, last, manifest.head, segment.anchor.id, name, manifest.sha256, at, jws
             )
-            archive_id = await self.store.run(tables.remove_archived, stored)
+            archive_id = await self.store.run(_record_archive, stored)
         log.info("evidence archived", extra={"archive": archive_id, "first": segment.first, "last": last})
         return {**self.describe_archive(stored), "id": archive_id, "path": str(folder / name)}
 
@@ -533,6 +550,14 @@ class NodeEvidence:
             latest = await self.store.read(tables.latest_checkpoint)
             if latest is not None and not await self.store.read(tables.timestamps, latest.id):
                 await self._timestamp(latest)
+
+
+def _record_archive(db: Tx, archive: StoredArchive) -> int:
+    """Record `archive` and remove what it holds from the live log, if its records are still the next to archive
+    (a replica taken for dead while it archived may find another one did meanwhile)."""
+    if archives.archived_up_to(db)[0] != archive.first_seq:
+        raise ConnectorError("evidence.busy", "these records were archived meanwhile (by another replica); ask again")
+    return tables.remove_archived(db, archive)
 
 
 def signing_identity(identity: NodeIdentity) -> SigningIdentity:
