@@ -481,7 +481,8 @@ def _check_pool_size(value: int) -> str | None:
 @dataclass(frozen=True)
 class StoreSection:
     path: Path = _doc(
-        "SQLite database file (relative paths are below node.data_dir); used when store.url is empty.",
+        "SQLite database file; used when store.url is empty. Default: connector.sqlite in node.data_dir; a relative "
+        "path written here is taken from the configuration file's folder, as every path in the file is.",
         kind="path",
         default=Path("connector.sqlite"),
     )
@@ -628,7 +629,8 @@ class DataSection:
         check=_check_roots,
     )
     inbox: Path = _doc(
-        "Folder where data pushed to this node is written (relative paths are below node.data_dir).",
+        "Folder where data pushed to this node is written. Default: inbox in node.data_dir; a relative path "
+        "written here is taken from the configuration file's folder, as every path in the file is.",
         kind="path",
         default=Path("inbox"),
     )
