@@ -7,6 +7,7 @@ import json
 from dataclasses import replace
 
 import pytest
+from oldforms import insert_record_kept_whole
 
 from connector.evidence.chain import GENESIS, ChainHead, Record, next_record, verify_chain
 from connector.evidence.edge.archive import next_segment
@@ -440,21 +441,7 @@ async def test_records_are_kept_packed_with_their_prev_read_from_the_record_befo
         head, out = sql.head(tx), []
         for n in (1, 2):
             record = next_record(head, f"2030-01-01T00:00:0{n}.000000Z", "x.y", "p", None, None, {"n": n})
-            tx.execute(
-                "INSERT INTO evidence_records(seq, at, kind, process_id, peer, subject_sha256, data, prev, hash) "
-                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                [
-                    record.seq,
-                    record.at,
-                    record.kind,
-                    "p",
-                    None,
-                    None,
-                    record.data_json.decode(),
-                    record.prev,
-                    record.hash,
-                ],
-            )
+            insert_record_kept_whole(tx.execute, record)
             head = record.head
             out.append(record)
         return out

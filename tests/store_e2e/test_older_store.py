@@ -10,6 +10,7 @@ import sqlite3
 from pathlib import Path
 
 from nodekit import acli, make_participant, running_node, write_config
+from oldforms import insert_record_kept_whole
 
 from connector.evidence.chain import GENESIS, ChainHead, next_record
 from connector.store.migrations import MIGRATIONS
@@ -32,21 +33,7 @@ def _old_store(path: Path, records: int) -> None:
         head = ChainHead(0, GENESIS)
         for n in range(1, records + 1):
             record = next_record(head, f"2026-01-01T00:00:{n:02d}.000000Z", "x.y", "p", None, None, {"n": n})
-            conn.execute(
-                "INSERT INTO evidence_records(seq, at, kind, process_id, peer, subject_sha256, data, prev, hash) "
-                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                [
-                    record.seq,
-                    record.at,
-                    record.kind,
-                    "p",
-                    None,
-                    None,
-                    record.data_json.decode(),
-                    record.prev,
-                    record.hash,
-                ],
-            )
+            insert_record_kept_whole(conn.execute, record)
             head = record.head
         conn.commit()
     finally:
