@@ -280,6 +280,8 @@ class Replicas:
                 try:
                     await sweep()
                 except (StoreError, ConnectorError) as exc:
+                    if self._stopping.is_set() or getattr(exc, "code", None) == "store.closed":
+                        return  # the node is stopping: the next replica to sweep takes the work over
                     log.warning("sweep for unclaimed work failed: %s", exc, extra={"work": kind})
             if not self._sweep_again:
                 return

@@ -265,3 +265,27 @@ async def test_replicas_appending_to_the_evidence_chain_follow_each_other_withou
     hashes = [row["hash"] for row in rows]
     links = [row["data"][PROCESS_PREV] for row in rows]
     assert links == [None, *hashes[:-1]]  # each names the record before it about the process, whoever wrote it
+
+
+async def test_a_sweep_cut_short_by_the_node_stopping_is_not_reported_as_a_failure(caplog):
+    from connector.store.replicas import Replicas
+
+    replicas = Replicas(None, "r1", lease=5.0, sweep_interval=60.0)  # type: ignore[arg-type]
+    swept: list[str] = []
+
+    def claimant(kind: str, error: ConnectorError | None) -> Any:
+        async def sweep() -> None:
+            swept.append(kind)
+            if error is not None:
+                raise error
+
+        return sweep
+
+    replicas.claimant("refused", lambda _: None, claimant("refused", ConnectorError("store.unavailable", "busy")))
+    replicas.claimant("stopping", lambda _: None, claimant("stopping", ConnectorError("store.closed", "stopping")))
+    replicas.claimant("after", lambda _: None, claimant("after", None))
+    with caplog.at_level("WARNING", logger="connector.store"):
+        await replicas._sweep()
+    # A store that refused is worth a warning; one that is closing ends the sweep quietly (the others sweep on).
+    assert swept == ["refused", "stopping"]
+    assert [r.getMessage() for r in caplog.records] == ["sweep for unclaimed work failed: busy"]
