@@ -146,3 +146,31 @@ def test_a_text_compacted_again_is_remembered_and_gives_the_same_row_and_parts(m
 
     monkeypatch.setattr(content, "compact", walked)
     assert columns.compacted(json.loads(text), text, canonical) == first
+
+
+def test_a_compact_row_read_again_is_not_expanded_again(monkeypatch):
+    from connector.store.sql import content as columns
+
+    value = {"claims": {"name": "y" * 700}, "at": "2026"}
+    text = canonical(value)
+    row, parts = content.compact(value, text, canonical)
+    assert row != text
+
+    class Tx:  # the parts, as the content table holds them (unpacked)
+        dialect = "sqlite"
+
+        def execute(self, sql, params):
+            class Found:
+                def fetchone(self_inner):
+                    return (parts[params[0]], None) if params[0] in parts else None
+
+            return Found()
+
+    columns._parts.clear()
+    assert columns.column_text(Tx(), row) == text
+
+    def expanded(*args):
+        raise AssertionError("expanded again")
+
+    monkeypatch.setattr(content, "expand", expanded)
+    assert columns.column_text(Tx(), row) == text

@@ -28,6 +28,9 @@ _parts: OrderedDict[str, str] = OrderedDict()
 # a peer's presentation with each of its requests, and compacting is a pure function of the text.
 _compacted: OrderedDict[tuple[Callable[[Any], str], str, int], tuple[str, Mapping[str, str]]] = OrderedDict()
 _COMPACTED = 256
+# Compact rows read lately, with the text they stand for: a process's claims are read again at each of its steps (a
+# row names its parts by hash, so the text it stands for never changes).
+_expanded: OrderedDict[str, str] = OrderedDict()
 # Parts compacted lately (content.Known): a peer's credentials, an offer's rules, a decision's explanation are parts
 # of a new value at every step, and are not taken apart again each time.
 _KNOWN_PARTS = 1024
@@ -176,7 +179,14 @@ def column_text(tx: Tx, stored: str | None) -> str | None:
     """The JSON text of a column `compact_column` wrote (a plain text is returned as it is)."""
     if stored is None or not content.is_compact(stored):
         return stored
-    return content.expand(stored, _remembered(tx))
+    text = _expanded.get(stored)
+    if text is not None:
+        _expanded.move_to_end(stored)
+        return text
+    text = _expanded[stored] = content.expand(stored, _remembered(tx))
+    if len(_expanded) > _COMPACTED:
+        _expanded.popitem(last=False)
+    return text
 
 
 def _remembered(tx: Tx) -> content.Fetch:
