@@ -27,8 +27,8 @@ import binascii
 import hashlib
 import json
 import re
-from collections.abc import Callable, MutableMapping
-from typing import Any
+from collections.abc import Callable
+from typing import Any, Protocol
 
 THRESHOLD = 512  # characters: smaller members stay inline (a reference and its row cost about 150 bytes)
 MAX_DEPTH = 6
@@ -42,8 +42,15 @@ _B64URL = re.compile(r"[A-Za-z0-9_-]+")
 Encode = Callable[[Any], str]  # a JSON value's text, as the table's texts are written (canonical, or sorted keys)
 Fetch = Callable[[str], str | None]  # a stored row by its hash (None when there is none)
 Parts = dict[str, str]  # hash -> stored row
-# Parts compacted before, by (encoding, threshold, depth, hash of the part's text): the part's row, and its own parts.
-Known = MutableMapping[tuple[Encode, int, int, str], tuple[str, Parts]]
+
+
+class Known(Protocol):
+    """Parts compacted before, by (encoding, threshold, depth, hash of the part's text): the part's row, and its own
+    parts (a dict will do; the store's memory is bounded)."""
+
+    def get(self, key: tuple[Encode, int, int, str], default: Any = None) -> Any: ...
+
+    def __setitem__(self, key: tuple[Encode, int, int, str], value: tuple[str, Parts]) -> None: ...
 
 
 def sha256_text(text: str) -> str:

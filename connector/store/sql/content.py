@@ -10,51 +10,53 @@ Parts are immutable, so the node keeps the `content_blobs` parts it read last in
 from __future__ import annotations
 
 import json
-from collections import OrderedDict
 from collections.abc import Callable, Mapping
 from typing import Any
 
 from connector.records import content, packing
 from connector.store.interface import Tx
+from connector.store.sql.recent import Recent
 from connector.store.sql.rows import batches
 
 EVIDENCE = "evidence_blobs"
 CONTENT = "content_blobs"
-_REMEMBERED = 2048
+MIB = 1024 * 1024
+
+
+def _text_size(key: Any, value: str) -> int:
+    return len(value)
+
+
+def _compacted_size(key: tuple[Any, str, int], value: tuple[str, Mapping[str, str]]) -> int:
+    return len(key[1]) + len(value[0]) + sum(map(len, value[1].values()))
+
+
+def _expanded_size(key: str, value: str) -> int:
+    return len(key) + len(value)
+
+
+def _packing_size(key: str, value: tuple[str, bytes]) -> int:
+    return len(value[0]) + len(value[1])
+
 
 # Parts of `content_blobs` read lately (a part's row never changes: its hash is its key).
-_parts: OrderedDict[str, str] = OrderedDict()
+_parts: Recent[str, str] = Recent(2048, 4 * MIB, _text_size)
 # Texts compacted lately, with their row and parts: a process's claims are written again at each of its steps,
 # a peer's presentation with each of its requests, and compacting is a pure function of the text.
-_compacted: OrderedDict[tuple[Callable[[Any], str], str, int], tuple[str, Mapping[str, str]]] = OrderedDict()
-_COMPACTED = 256
+_compacted: Recent[tuple[Callable[[Any], str], str, int], tuple[str, Mapping[str, str]]] = Recent(
+    256, 4 * MIB, _compacted_size
+)
 # Compact rows read lately, with the text they stand for: a process's claims are read again at each of its steps (a
 # row names its parts by hash, so the text it stands for never changes).
-_expanded: OrderedDict[str, str] = OrderedDict()
+_expanded: Recent[str, str] = Recent(256, 2 * MIB, _expanded_size)
 # Parts compacted lately (content.Known): a peer's credentials, an offer's rules, a decision's explanation are parts
 # of a new value at every step, and are not taken apart again each time.
-_KNOWN_PARTS = 1024
-
-
-class _RecentParts(OrderedDict[Any, Any]):
-    """content.Known, bounded: the parts used last are kept."""
-
-    def get(self, key: Any, default: Any = None) -> Any:
-        value = super().get(key, default)
-        if value is not default:
-            self.move_to_end(key)
-        return value
-
-    def __setitem__(self, key: Any, value: Any) -> None:
-        super().__setitem__(key, value)
-        if len(self) > _KNOWN_PARTS:
-            self.popitem(last=False)
-
-
-_known_parts = _RecentParts()
+_known_parts: Recent[Any, tuple[str, Mapping[str, str]]] = Recent(
+    1024, 4 * MIB, lambda key, value: len(value[0]) + sum(map(len, value[1].values()))
+)
 # Rows packed lately, by hash, with the row they were packed from: a process's claims, a signer's certificates and an
 # offer's rules are put again at each step (and kept once).
-_packings: OrderedDict[str, tuple[str, bytes]] = OrderedDict()
+_packings: Recent[str, tuple[str, bytes]] = Recent(2048, 4 * MIB, _packing_size)
 
 
 def compacted(
@@ -64,13 +66,8 @@ def compacted(
     parts)."""
     key = (encode, text, threshold)
     known = _compacted.get(key)
-    if known is not None:
-        _compacted.move_to_end(key)
-        return known
-    known = content.compact(value, text, encode, threshold, _known_parts)
-    _compacted[key] = known
-    if len(_compacted) > _COMPACTED:
-        _compacted.popitem(last=False)
+    if known is None:
+        known = _compacted[key] = content.compact(value, text, encode, threshold, _known_parts)
     return known
 
 
@@ -78,12 +75,9 @@ def _packed(sha: str, row: str) -> bytes:
     """`packing.pack(row)`, remembered by hash for the rows packed last (the same parts are put again and again)."""
     known = _packings.get(sha)
     if known is not None and known[0] == row:
-        _packings.move_to_end(sha)
         return known[1]
     packed = packing.pack(row)
     _packings[sha] = (row, packed)
-    if len(_packings) > _REMEMBERED:
-        _packings.popitem(last=False)
     return packed
 
 
@@ -180,12 +174,8 @@ def column_text(tx: Tx, stored: str | None) -> str | None:
     if stored is None or not content.is_compact(stored):
         return stored
     text = _expanded.get(stored)
-    if text is not None:
-        _expanded.move_to_end(stored)
-        return text
-    text = _expanded[stored] = content.expand(stored, _remembered(tx))
-    if len(_expanded) > _COMPACTED:
-        _expanded.popitem(last=False)
+    if text is None:
+        text = _expanded[stored] = content.expand(stored, _remembered(tx))
     return text
 
 
@@ -194,14 +184,10 @@ def _remembered(tx: Tx) -> content.Fetch:
 
     def fetch(sha: str) -> str | None:
         row = _parts.get(sha)
-        if row is not None:
-            _parts.move_to_end(sha)
-            return row
-        row = read(sha)
-        if row is not None:
-            _parts[sha] = row
-            if len(_parts) > _REMEMBERED:
-                _parts.popitem(last=False)
+        if row is None:
+            row = read(sha)
+            if row is not None:
+                _parts[sha] = row
         return row
 
     return fetch

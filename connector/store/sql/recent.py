@@ -1,0 +1,53 @@
+"""A bounded memory of values lately used, for the store's pure functions of immutable texts (compacting, packing,
+expanding): at most so many entries and so many characters in all, the least lately used forgotten first.
+
+The texts come from peers too (a message logged as a subject can be as large as the listener admits), so the bound
+is on their size, not only on their number: an entry larger than an eighth of the budget is not kept at all (it is
+worked out again when next needed), and the rest are forgotten until the budget holds.
+"""
+
+from __future__ import annotations
+
+from collections import OrderedDict
+from collections.abc import Callable
+from typing import Any, Generic, TypeVar
+
+K = TypeVar("K")
+V = TypeVar("V")
+
+
+class Recent(Generic[K, V]):
+    """At most `entries` values and `budget` characters (as `size` counts an entry's), the least lately used
+    forgotten first. Not thread-safe: the store's thread alone uses one."""
+
+    def __init__(self, entries: int, budget: int, size: Callable[[K, V], int]) -> None:
+        self.entries, self.budget, self._size = entries, budget, size
+        self._items: OrderedDict[K, tuple[V, int]] = OrderedDict()
+        self.held = 0  # characters held
+
+    def get(self, key: K, default: Any = None) -> Any:
+        found = self._items.get(key)
+        if found is None:
+            return default
+        self._items.move_to_end(key)
+        return found[0]
+
+    def __setitem__(self, key: K, value: V) -> None:
+        size = self._size(key, value)
+        old = self._items.pop(key, None)
+        if old is not None:
+            self.held -= old[1]
+        if size > self.budget // 8:
+            return
+        self._items[key] = (value, size)
+        self.held += size
+        while len(self._items) > self.entries or self.held > self.budget:
+            _, (_, forgotten) = self._items.popitem(last=False)
+            self.held -= forgotten
+
+    def __len__(self) -> int:
+        return len(self._items)
+
+    def clear(self) -> None:
+        self._items.clear()
+        self.held = 0
