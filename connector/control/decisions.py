@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import functools
 import json
-from collections import OrderedDict
 from collections.abc import Hashable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -21,6 +20,7 @@ from typing import TYPE_CHECKING, Any
 from connector.errors import ConnectorError
 from connector.policy.parties import PartyNames
 from connector.policy.seam import Decisions, OfferedPolicy, UsageContext, Verdict, rules_of
+from connector.recent import Recent
 from connector.trust.claims import VerifiedClaims
 
 if TYPE_CHECKING:
@@ -37,8 +37,11 @@ def _engine() -> ModuleType:
     return engine
 
 
-_CACHE: OrderedDict[str, odrl.Policy | ConnectorError] = OrderedDict()
-_CACHE_SIZE = 50_000
+# Policies parsed lately, by their JSON text: a catalogue's access policies (one per offer, 10,000 and more), the offer
+# and the request of every negotiation. Requests come from peers: a text over 64 Ki characters is parsed each time.
+_CACHE: Recent[str, odrl.Policy | ConnectorError] = Recent(
+    50_000, 16 * 1024 * 1024, lambda text, _: len(text), largest=64 * 1024
+)
 
 
 def parsed(policy: Mapping[str, Any] | odrl.Policy) -> odrl.Policy:
@@ -55,8 +58,6 @@ def parsed(policy: Mapping[str, Any] | odrl.Policy) -> odrl.Policy:
         except ConnectorError as exc:
             found = exc
         _CACHE[key] = found
-        if len(_CACHE) > _CACHE_SIZE:
-            _CACHE.popitem(last=False)
     if isinstance(found, ConnectorError):
         raise found
     return found

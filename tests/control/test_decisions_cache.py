@@ -10,6 +10,7 @@ import pytest
 from connector.control import decisions
 from connector.control.decisions import OfferedPolicy
 from connector.policy import engine as odrl
+from connector.recent import Recent
 from connector.trust.claims import VerifiedClaims
 
 NOW = datetime(2030, 1, 1, tzinfo=UTC)
@@ -18,9 +19,14 @@ OFFER = OfferedPolicy("offer-1", "dataset-1", {"permission": [{"action": "use"}]
 REQUEST = {"@id": "offer-1", "@type": "Offer", "target": "dataset-1", "permission": [{"action": "use"}]}
 
 
+def _cache(entries: int, budget: int, largest: int) -> Recent:
+    return Recent(entries, budget, lambda text, _: len(text), largest=largest)
+
+
 @pytest.fixture(autouse=True)
 def empty_cache(monkeypatch):
-    monkeypatch.setattr(decisions, "_CACHE", type(decisions._CACHE)())
+    shipped = decisions._CACHE  # a fresh one, bounded as the node's is
+    monkeypatch.setattr(decisions, "_CACHE", _cache(shipped.entries, shipped.budget, shipped.largest))
 
 
 @pytest.fixture
@@ -85,10 +91,22 @@ def test_an_invalid_offer_is_named_as_such_and_a_valid_one_still_matches():
 
 
 def test_the_cache_stays_within_its_bound(monkeypatch):
-    monkeypatch.setattr(decisions, "_CACHE_SIZE", 3)
+    monkeypatch.setattr(decisions, "_CACHE", _cache(3, 1024 * 1024, 64 * 1024))
     for n in range(10):
         decide({**REQUEST, "@id": f"request-{n}"})
     assert len(decisions._CACHE) <= 3
+    assert decide(dict(REQUEST)).permitted
+
+
+def test_requests_a_peer_makes_large_are_not_kept_and_the_cache_stays_within_its_characters(monkeypatch):
+    # A peer's requested policy can be as large as a message may be: the cache holds texts by their size too.
+    large = {**REQUEST, "@id": "x" * 70_000}
+    assert decide(large).permitted  # decided all the same, and not kept
+    assert len(decisions._CACHE) == 1 and decisions._CACHE.held < 1000  # the offer alone
+    monkeypatch.setattr(decisions, "_CACHE", _cache(1000, 200_000, 64 * 1024))
+    for n in range(20):
+        decide({**REQUEST, "@id": f"request-{n}-" + "y" * 20_000})
+    assert decisions._CACHE.held <= 200_000 and len(decisions._CACHE) < 12
     assert decide(dict(REQUEST)).permitted
 
 

@@ -3,7 +3,7 @@ message can be as large as a listener admits), and forget the least lately used 
 
 from __future__ import annotations
 
-from connector.store.sql.recent import Recent
+from connector.recent import Recent
 
 
 def _size(key: str, value: str) -> int:

@@ -13,9 +13,9 @@ import json
 from collections.abc import Callable, Mapping
 from typing import Any
 
+from connector.recent import Recent
 from connector.records import content, packing
 from connector.store.interface import Tx
-from connector.store.sql.recent import Recent
 from connector.store.sql.rows import batches
 
 EVIDENCE = "evidence_blobs"

@@ -1,9 +1,10 @@
-"""A bounded memory of values lately used, for the store's pure functions of immutable texts (compacting, packing,
-expanding): at most so many entries and so many characters in all, the least lately used forgotten first.
+"""A bounded memory of values lately used, for pure functions of texts that are worth not working out again (the
+store's compacting, packing and expanding, the parsing of policies): at most so many entries and so many characters
+in all, the least lately used forgotten first.
 
-The texts come from peers too (a message logged as a subject can be as large as the listener admits), so the bound
-is on their size, not only on their number: an entry larger than an eighth of the budget is not kept at all (it is
-worked out again when next needed), and the rest are forgotten until the budget holds.
+The texts come from peers too (a message can be as large as the listener admits), so the bound is on their size,
+not only on their number: an entry larger than `largest` (an eighth of the budget unless said) is not kept at all
+(it is worked out again when next needed), and the rest are forgotten until the budget holds.
 """
 
 from __future__ import annotations
@@ -20,8 +21,9 @@ class Recent(Generic[K, V]):
     """At most `entries` values and `budget` characters (as `size` counts an entry's), the least lately used
     forgotten first. Not thread-safe: the store's thread alone uses one."""
 
-    def __init__(self, entries: int, budget: int, size: Callable[[K, V], int]) -> None:
+    def __init__(self, entries: int, budget: int, size: Callable[[K, V], int], largest: int | None = None) -> None:
         self.entries, self.budget, self._size = entries, budget, size
+        self.largest = budget // 8 if largest is None else largest
         self._items: OrderedDict[K, tuple[V, int]] = OrderedDict()
         self.held = 0  # characters held
 
@@ -37,7 +39,7 @@ class Recent(Generic[K, V]):
         old = self._items.pop(key, None)
         if old is not None:
             self.held -= old[1]
-        if size > self.budget // 8:
+        if size > self.largest:
             return
         self._items[key] = (value, size)
         self.held += size
