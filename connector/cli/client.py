@@ -78,6 +78,17 @@ def _count(low: int, high: int) -> Callable[[str], int]:
     return parse
 
 
+def seconds(text: str) -> float:
+    """A duration given on the command line: a number of seconds, 0 or more (argparse names the option)."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"'{text}' is not a number of seconds") from None
+    if not 0 <= value < float("inf"):
+        raise argparse.ArgumentTypeError(f"'{text}' is not 0 or more seconds")
+    return value
+
+
 class ManagementClient:
     def __init__(self, config: Config) -> None:
         listen = config.management.listen

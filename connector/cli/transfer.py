@@ -22,7 +22,15 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from connector.cli.base import EXIT_FAILED, EXIT_OK, Interrupted, Refused
-from connector.cli.client import ManagementClient, NodeError, add_config_argument, client_from, peer_body, run
+from connector.cli.client import (
+    ManagementClient,
+    NodeError,
+    add_config_argument,
+    client_from,
+    peer_body,
+    run,
+    seconds,
+)
 from connector.errors import ConfigError, ConnectorError, UsageError
 
 if TYPE_CHECKING:
@@ -58,11 +66,14 @@ def _common(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--out", required=True, type=Path, metavar="FILE", help="where to write the data")
     parser.add_argument("--overwrite", action="store_true", help="replace FILE if it exists")
     parser.add_argument(
-        "--timeout", type=float, default=120.0, help="seconds to wait for the transfer to start or resume (default 120)"
+        "--timeout",
+        type=seconds,
+        default=120.0,
+        help="seconds to wait for the transfer to start or resume (default 120)",
     )
     parser.add_argument(
         "--retry-for",
-        type=float,
+        type=seconds,
         default=60.0,
         metavar="SECONDS",
         help="how long to keep trying, with growing pauses, while the provider cannot be reached and no data "
@@ -144,12 +155,12 @@ async def _pull(config: Config, agreement_id: str, args: argparse.Namespace) -> 
     out = _out(args)
     if not out.parent.is_dir():
         raise UsageError("cli.no_folder", f"the folder of {out} does not exist", "--out")
+    if out.is_dir():
+        raise UsageError("cli.out_folder", f"{out} is a folder; --out names the file to write the data to", "--out")
     if out.exists() and not args.overwrite:
         raise UsageError("cli.exists", f"{out} already exists (use --overwrite to replace it)", "--out")
     identity = _identity(config)
     transfer_id, replace_foreign = await _transfer_id(client, agreement_id, out, args.timeout, progress)
-    if args.retry_for < 0:
-        raise UsageError("cli.usage", "--retry-for must be 0 or more seconds", "--retry-for")
     puller = Puller(
         link,
         identity,

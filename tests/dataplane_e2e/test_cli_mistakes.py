@@ -1,0 +1,49 @@
+"""Mistakes a consumer makes on `connector transfer` and `connector fetch`: each is one line and exit status 2,
+and none of them leaves a transfer or a negotiation started on the node."""
+
+from __future__ import annotations
+
+from dataplane_e2e.kit import agree, both
+from nodekit import acli
+
+
+def _one_line_mistake(ran, *fragments: str) -> None:
+    assert ran.returncode == 2, ran
+    lines = ran.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("connector: error: "), ran.stderr
+    for fragment in fragments:
+        assert fragment in lines[0], lines[0]
+
+
+async def _transfers(pair) -> int:
+    return int((await pair.cm.call("GET", "/v1/transfers", None, 200))["total"])
+
+
+async def test_an_out_path_that_is_a_folder_is_a_mistake_even_with_overwrite(pair):
+    (pair.root / "rain.csv").write_text("a,b\n1,2\n")
+    folder = pair.tmp / "downloads"
+    folder.mkdir()
+    async with both(pair):
+        agreement = await agree(pair, "rain", {"type": "file", "path": "rain.csv"})
+        for extra in ([], ["--overwrite"]):
+            ran = await acli("transfer", agreement, "--out", str(folder), *extra, "--quiet", "--config", str(pair.ccfg))
+            _one_line_mistake(ran, "is a folder", "[--out]")
+        assert await _transfers(pair) == 0
+        assert folder.is_dir() and not list(pair.tmp.glob("downloads.part*"))
+
+
+async def test_negative_waits_are_refused_before_anything_starts(pair):
+    (pair.root / "rain.csv").write_text("a,b\n1,2\n")
+    out = str(pair.tmp / "rain.csv")
+    cfg = ["--config", str(pair.ccfg)]
+    peer = f"https://localhost:{pair.provider.protocol_port}/dsp/2025-1"
+    async with both(pair):
+        agreement = await agree(pair, "rain", {"type": "file", "path": "rain.csv"})
+        negotiations = (await pair.cm.call("GET", "/v1/negotiations", None, 200))["total"]
+        for option in ("--timeout", "--retry-for"):
+            _one_line_mistake(await acli("transfer", agreement, "--out", out, option, "-1", *cfg), option)
+            _one_line_mistake(await acli("fetch", peer, "rain", "--out", out, option, "-1", *cfg), option)
+        _one_line_mistake(await acli("negotiate", peer, "rain-offer", "--timeout", "-5", *cfg), "--timeout")
+        _one_line_mistake(await acli("negotiate", peer, "rain-offer", "--timeout", "nan", *cfg), "--timeout")
+        assert await _transfers(pair) == 0
+        assert (await pair.cm.call("GET", "/v1/negotiations", None, 200))["total"] == negotiations
