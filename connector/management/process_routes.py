@@ -13,6 +13,7 @@ from aiohttp import web
 
 from connector.config import PeerEntry
 from connector.control.control_plane import ControlPlane
+from connector.dsp.vocabulary import NegotiationState, Role, TransferState
 from connector.errors import ConnectorError
 from connector.store.sql import processes as repo
 from connector.web import inputs
@@ -20,6 +21,10 @@ from connector.web.openapi import RouteGroup
 
 NEGOTIATION_FIELDS = ("peer", "counterPartyAddress", "counterPartyId", "offerId", "datasetId", "offer", "purpose")
 TRANSFER_FIELDS = ("agreementId", "format", "dataDestination")
+# What the lists' `state` and `role` filters take.
+NEGOTIATION_STATES = tuple(NegotiationState)
+TRANSFER_STATES = tuple(TransferState)
+ROLES = tuple(Role)
 
 
 def _summary(catalog: Any) -> list[dict[str, Any]]:
@@ -153,7 +158,11 @@ class ProcessRoutes:
     async def list_negotiations(self, request: web.Request) -> web.Response:
         p = inputs.page(request)
         items, total = await self.control.store.read(
-            repo.list_negotiations, p.limit, p.offset, request.query.get("state"), request.query.get("role")
+            repo.list_negotiations,
+            p.limit,
+            p.offset,
+            inputs.choice(request.query, "state", NEGOTIATION_STATES),
+            inputs.choice(request.query, "role", ROLES),
         )
         return p.response(request, [n.to_api() for n in items], total)
 
@@ -273,8 +282,8 @@ class ProcessRoutes:
             repo.list_transfers,
             p.limit,
             p.offset,
-            request.query.get("state"),
-            request.query.get("role"),
+            inputs.choice(request.query, "state", TRANSFER_STATES),
+            inputs.choice(request.query, "role", ROLES),
             request.query.get("agreementId"),
         )
         return p.response(request, [t.to_api() for t in items], total)
