@@ -112,6 +112,14 @@ class ManagementClient:
                         data = json.loads(text) if text else None
                     except ValueError:
                         data = None
+                    if resp.status == 401:
+                        raise NodeError(
+                            "auth.api_key",
+                            f"the node at {self.base} does not accept the API key of this configuration "
+                            "(management.api_key or management.api_key_file)",
+                            "management.api_key",
+                            resp.status,
+                        )
                     if resp.status >= 400:
                         problem = data if isinstance(data, dict) else {}
                         raise NodeError(

@@ -7,7 +7,7 @@ import subprocess
 import sys
 
 import pytest
-from nodekit import Management, acli, free_port, make_participant, running_node, write_config
+from nodekit import API_KEY, Management, acli, free_port, make_participant, running_node, write_config
 
 PEERS = """
 [[peers]]
@@ -203,3 +203,16 @@ async def test_a_negotiation_the_provider_refuses_is_exit_status_1_with_its_reas
         assert error["code"] == "negotiation.terminated" and "purpose" in error["reason"]
         granted = await acli("negotiate", "provider", "study-offer", "--purpose", "research", *cfg)
         assert granted.returncode == 0 and granted.stdout.startswith("FINALIZED: agreement "), granted
+
+
+async def test_an_api_key_the_node_refuses_names_the_configuration_key(configs, tmp_path):
+    provider, consumer, pcfg, ccfg = configs
+    wrong = tmp_path / "wrong-key.toml"
+    wrong.write_text(ccfg.read_text().replace(API_KEY, "not-the-node-key-0123456789"))
+    async with running_node(ccfg):
+        for argv in (["negotiations"], ["catalog", "provider"], ["transfer", "x", "--out", str(tmp_path / "o")]):
+            line = one_line(await acli(*argv, "--config", str(wrong)), 2, "error", "[management.api_key]")
+            assert "X-Api-Key" not in line and "API key" in line, line
+        as_json = await acli("agreements", "--json", "--config", str(wrong))
+        error = json.loads(as_json.stdout)["error"]
+        assert as_json.returncode == 2 and error["code"] == "auth.api_key" and error["where"] == "management.api_key"
