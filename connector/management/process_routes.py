@@ -118,7 +118,8 @@ class ProcessRoutes:
         )
 
     def resolve_peer(self, request: web.Request, body: Mapping[str, Any]) -> tuple[str, str | None]:
-        """(DSP address, participant id or None) from `peer` (a configured name) or `counterPartyAddress`."""
+        """(DSP address, participant id or None) from `peer` (a configured name) or `counterPartyAddress`; a
+        `counterPartyId` given with a peer name must be the one configured for it (or stands in for it)."""
         name = inputs.string(body, "peer", required=False)
         if name is not None:
             peer = next((p for p in self.peers if p.name == name), None)
@@ -127,7 +128,14 @@ class ProcessRoutes:
                 raise ConnectorError(
                     "peer.unknown", f"no peer named '{name}' in the configuration (known: {known})", "peer"
                 )
-            return peer.address, peer.participant_id or None
+            given = inputs.string(body, "counterPartyId", required=False)
+            if given and peer.participant_id and given != peer.participant_id:
+                raise ConnectorError(
+                    "request.invalid",
+                    f"the peer '{name}' is configured as {peer.participant_id}, not {given}",
+                    "counterPartyId",
+                )
+            return peer.address, peer.participant_id or given or None
         address = inputs.string(body, "counterPartyAddress", required=False)
         if address is None:
             raise ConnectorError(

@@ -216,3 +216,25 @@ async def test_an_api_key_the_node_refuses_names_the_configuration_key(configs, 
         as_json = await acli("agreements", "--json", "--config", str(wrong))
         error = json.loads(as_json.stdout)["error"]
         assert as_json.returncode == 2 and error["code"] == "auth.api_key" and error["where"] == "management.api_key"
+
+
+async def test_a_participant_id_given_with_a_peer_name_is_checked_not_ignored(configs, tmp_path):
+    provider, consumer, pcfg, ccfg = configs
+    async with running_node(pcfg):
+        await Management(provider).offer("a")
+        async with running_node(ccfg):
+            for argv in (["catalog", "provider"], ["negotiate", "provider", "a-offer"]):
+                wrong = await acli(*argv, "--id", "did:web:elsewhere", "--config", str(ccfg))
+                line = one_line(wrong, 2, "error", "did:web:elsewhere", "[counterPartyId]")
+                assert provider.participant_id in line, line
+                same = await acli(*argv, "--id", provider.participant_id, "--config", str(ccfg))
+                assert same.returncode == 0, same
+            negotiations = await Management(consumer).call("GET", "/v1/negotiations", None, 200)
+            assert [n["counterPartyId"] for n in negotiations["items"]] == [provider.participant_id]
+        # The same peer configured without its participant id: the id given is the one the peer must prove.
+        bare = tmp_path / "bare.toml"
+        bare.write_text(ccfg.read_text().replace(f'participant_id = "{provider.participant_id}"\n', "", 1))
+        async with running_node(bare):
+            for argv in (["catalog", "provider"], ["negotiate", "provider", "a-offer"]):
+                wrong = await acli(*argv, "--id", "did:web:elsewhere", "--config", str(bare))
+                one_line(wrong, 1, "refused", "did:web:elsewhere")
