@@ -47,3 +47,22 @@ async def test_negative_waits_are_refused_before_anything_starts(pair):
         _one_line_mistake(await acli("negotiate", peer, "rain-offer", "--timeout", "nan", *cfg), "--timeout")
         assert await _transfers(pair) == 0
         assert (await pair.cm.call("GET", "/v1/negotiations", None, 200))["total"] == negotiations
+
+
+async def test_fetch_checks_its_out_path_before_it_negotiates(pair):
+    (pair.root / "rain.csv").write_text("a,b\n1,2\n")
+    folder = pair.tmp / "downloads"
+    folder.mkdir()
+    taken = pair.tmp / "taken.csv"
+    taken.write_text("keep me\n")
+    peer = f"https://localhost:{pair.provider.protocol_port}/dsp/2025-1"
+    cfg = ["--config", str(pair.ccfg), "--quiet"]
+    async with both(pair):
+        await agree(pair, "rain", {"type": "file", "path": "rain.csv"})
+        before = (await pair.cm.call("GET", "/v1/negotiations", None, 200))["total"]
+        _one_line_mistake(await acli("fetch", peer, "rain", "--out", str(folder), *cfg), "is a folder", "[--out]")
+        _one_line_mistake(await acli("fetch", peer, "rain", "--out", str(taken), *cfg), "already exists", "[--out]")
+        missing = str(pair.tmp / "nowhere" / "rain.csv")
+        _one_line_mistake(await acli("fetch", peer, "rain", "--out", missing, *cfg), "does not exist", "[--out]")
+        assert (await pair.cm.call("GET", "/v1/negotiations", None, 200))["total"] == before
+        assert taken.read_text() == "keep me\n"
