@@ -167,7 +167,7 @@ def _read_by_nobody(*argv: str) -> tuple[int, str]:
     return proc.wait(timeout=60), err
 
 
-async def test_a_node_or_peer_that_cannot_be_reached_is_exit_status_3(configs):
+async def test_a_node_or_peer_that_cannot_be_reached_is_exit_status_3(configs, tmp_path):
     provider, consumer, pcfg, ccfg = configs
     down = await acli("negotiations", "--config", str(ccfg))
     one_line(down, 3, "unreachable", "no node answers at", "[management.listen]")
@@ -177,7 +177,9 @@ async def test_a_node_or_peer_that_cannot_be_reached_is_exit_status_3(configs):
         for argv in (["catalog", "nobody"], ["negotiate", "nobody", "x"], ["negotiate", "provider", "x"]):
             result = await acli(*argv, "--config", str(ccfg))
             one_line(result, 3, "unreachable", "cannot reach https://localhost:")
-        fetched = await acli("fetch", "provider", "x", "--out", "/dev/null", "--json", "--config", str(ccfg))
+        fetched = await acli(
+            "fetch", "provider", "x", "--out", str(tmp_path / "x.csv"), "--json", "--config", str(ccfg)
+        )
         assert fetched.returncode == 3 and fetched.stderr == ""
         assert json.loads(fetched.stdout)["error"]["code"] == "peer.unreachable"
         # A peer name the configuration does not know is a mistake, not a refusal.

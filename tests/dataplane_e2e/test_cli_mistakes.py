@@ -66,3 +66,19 @@ async def test_fetch_checks_its_out_path_before_it_negotiates(pair):
         _one_line_mistake(await acli("fetch", peer, "rain", "--out", missing, *cfg), "does not exist", "[--out]")
         assert (await pair.cm.call("GET", "/v1/negotiations", None, 200))["total"] == before
         assert taken.read_text() == "keep me\n"
+
+
+async def test_received_pages_say_where_they_are_and_past_the_end_is_not_nothing_received(pair):
+    (pair.root / "rain.csv").write_text("a,b\n1,2\n")
+    cfg = ["--config", str(pair.ccfg)]
+    async with both(pair):
+        agreement = await agree(pair, "rain", {"type": "file", "path": "rain.csv"})
+        for name in ("one.csv", "two.csv"):
+            ran = await acli("transfer", agreement, "--out", str(pair.tmp / name), "--quiet", *cfg)
+            assert ran.returncode == 0, ran
+        first = await acli("received", "--limit", "1", *cfg)
+        assert first.returncode == 0 and first.stdout.splitlines()[-1] == "(1-1 of 2; next: --offset 1)", first
+        past = await acli("received", "--offset", "5", *cfg)
+        assert past.returncode == 0 and past.stdout.strip() == "(nothing at offset 5; 2 in all)", past
+        other = await acli("received", "--agreement", "urn:uuid:none", *cfg)
+        assert other.returncode == 0 and other.stdout.strip() == "no data received under agreement urn:uuid:none"
