@@ -240,3 +240,13 @@ async def test_a_participant_id_given_with_a_peer_name_is_checked_not_ignored(co
             for argv in (["catalog", "provider"], ["negotiate", "provider", "a-offer"]):
                 wrong = await acli(*argv, "--id", "did:web:elsewhere", "--config", str(bare))
                 one_line(wrong, 1, "refused", "did:web:elsewhere")
+
+
+async def test_an_unknown_dataset_or_offer_names_what_was_wrong(configs):
+    provider, consumer, pcfg, ccfg = configs
+    cfg = ["--config", str(ccfg)]
+    async with running_node(pcfg), running_node(ccfg):
+        await Management(provider).offer("a")
+        wrong = await acli("negotiate", "provider", "a-offer", "--dataset", "b", *cfg)
+        one_line(wrong, 2, "error", "offers no dataset 'b'", "[datasetId]")
+        one_line(await acli("negotiate", "provider", "b-offer", *cfg), 2, "error", "no 'b-offer'", "[offerId]")
