@@ -3,6 +3,7 @@ agreements, transfers), each with its full history so that a stuck or failed pro
 
 from __future__ import annotations
 
+import math
 import re
 import time
 from collections.abc import Awaitable, Callable, Mapping, Sequence
@@ -227,13 +228,20 @@ class ProcessRoutes:
             "offerId",
         )
 
-    async def _wait(self, request: web.Request, load: Any, pid: str) -> Any:
+    async def _wait(self, request: web.Request, load: Any, pid: str, states: Sequence[str]) -> Any:
         """`?wait=STATE,STATE&timeout=S`: answer once the process is in one of the states (or the time is up)."""
         wanted = {s.strip().upper() for s in request.query.get("wait", "").split(",") if s.strip()}
+        unknown = sorted(wanted - set(states))
+        if unknown:
+            raise ConnectorError(
+                "request.invalid", f"'wait' names '{unknown[0]}': the states are {', '.join(states)}", "wait"
+            )
         try:
             timeout = min(float(request.query.get("timeout", "30")), 300.0)
         except ValueError:
-            raise ConnectorError("request.invalid", "'timeout' must be a number of seconds", "timeout") from None
+            timeout = math.nan
+        if math.isnan(timeout):
+            raise ConnectorError("request.invalid", "'timeout' must be a number of seconds", "timeout")
         deadline = time.monotonic() + timeout
         engine = self.control.engine
         with engine.watching(pid) as watch:
@@ -255,7 +263,7 @@ class ProcessRoutes:
 
     async def get_negotiation(self, request: web.Request) -> web.Response:
         pid = request.match_info["id"]
-        neg = await self._wait(request, _with_history(repo.get_negotiation), pid)
+        neg = await self._wait(request, _with_history(repo.get_negotiation), pid, NEGOTIATION_STATES)
         if neg is None:
             raise ConnectorError("negotiation.not_found", f"no negotiation '{pid}'")
         return web.json_response(neg.to_api())
@@ -308,7 +316,7 @@ class ProcessRoutes:
 
     async def get_transfer(self, request: web.Request) -> web.Response:
         pid = request.match_info["id"]
-        tp = await self._wait(request, _with_history(repo.get_transfer), pid)
+        tp = await self._wait(request, _with_history(repo.get_transfer), pid, TRANSFER_STATES)
         if tp is None:
             raise ConnectorError("transfer.not_found", f"no transfer '{pid}'")
         return web.json_response(tp.to_api())
