@@ -23,9 +23,9 @@ from connector.web.openapi import RouteGroup
 NEGOTIATION_FIELDS = ("peer", "counterPartyAddress", "counterPartyId", "offerId", "datasetId", "offer", "purpose")
 TRANSFER_FIELDS = ("agreementId", "format", "dataDestination")
 # What the lists' `state` and `role` filters take.
-NEGOTIATION_STATES = tuple(NegotiationState)
-TRANSFER_STATES = tuple(TransferState)
-ROLES = tuple(Role)
+NEGOTIATION_STATES = tuple(s.value for s in NegotiationState)
+TRANSFER_STATES = tuple(s.value for s in TransferState)
+ROLES = tuple(r.value for r in Role)
 
 
 def _summary(catalog: Any) -> list[dict[str, Any]]:
