@@ -21,7 +21,7 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from connector.cli.base import EXIT_FAILED, EXIT_OK, Interrupted, Refused
+from connector.cli.base import EXIT_FAILED, EXIT_OK, Interrupted, Refused, Unreachable
 from connector.cli.client import (
     ManagementClient,
     NodeError,
@@ -136,6 +136,13 @@ async def _transfer_id(
         raise Refused(
             "transfer.terminated",
             f"the provider did not start the transfer: {record.get('reason') or 'no reason given'}",
+        )
+    if record["state"] != "STARTED":
+        # Said here, once the wait of --timeout is over: the pull would only wait as long again.
+        raise Unreachable(
+            "pull.waiting",
+            f"the transfer is still {record['state']} after {timeout:g} s; the node carries on: "
+            f"see 'connector transfers {started['id']}'",
         )
     return started["id"], True
 

@@ -82,3 +82,23 @@ async def test_received_pages_say_where_they_are_and_past_the_end_is_not_nothing
         assert past.returncode == 0 and past.stdout.strip() == "(nothing at offset 5; 2 in all)", past
         other = await acli("received", "--agreement", "urn:uuid:none", *cfg)
         assert other.returncode == 0 and other.stdout.strip() == "no data received under agreement urn:uuid:none"
+
+
+async def test_a_transfer_that_does_not_start_is_waited_for_timeout_seconds_once(pair):
+    import time
+
+    from nodekit import running_node
+
+    (pair.root / "rain.csv").write_text("a,b\n1,2\n")
+    async with running_node(pair.ccfg):
+        async with running_node(pair.pcfg):
+            agreement = await agree(pair, "rain", {"type": "file", "path": "rain.csv"})
+        # The provider is gone: the transfer stays REQUESTED.
+        began = time.monotonic()
+        ran = await acli(
+            "transfer", agreement, "--out", str(pair.tmp / "rain.csv"), "--timeout", "4", "--quiet",
+            "--config", str(pair.ccfg),
+        )  # fmt: skip
+        took = time.monotonic() - began
+        assert ran.returncode == 3 and "still REQUESTED after 4 s" in ran.stderr, ran
+        assert took < 7, took  # one wait of --timeout (and the command's start), not two
