@@ -78,6 +78,17 @@ def _count(low: int, high: int) -> Callable[[str], int]:
     return parse
 
 
+def seconds(text: str) -> float:
+    """A duration given on the command line: a number of seconds, 0 or more (argparse names the option)."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"'{text}' is not a number of seconds") from None
+    if not 0 <= value < float("inf"):
+        raise argparse.ArgumentTypeError(f"'{text}' is not 0 or more seconds")
+    return value
+
+
 class ManagementClient:
     def __init__(self, config: Config) -> None:
         listen = config.management.listen
@@ -101,6 +112,14 @@ class ManagementClient:
                         data = json.loads(text) if text else None
                     except ValueError:
                         data = None
+                    if resp.status == 401:
+                        raise NodeError(
+                            "auth.api_key",
+                            f"the node at {self.base} does not accept the API key of this configuration "
+                            "(management.api_key or management.api_key_file)",
+                            "management.api_key",
+                            resp.status,
+                        )
                     if resp.status >= 400:
                         problem = data if isinstance(data, dict) else {}
                         raise NodeError(

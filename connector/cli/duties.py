@@ -18,6 +18,7 @@ from connector.cli.client import (
     add_paging_arguments,
     client_from,
     emit_json,
+    page_note,
     run,
 )
 
@@ -94,8 +95,12 @@ def cmd_received(args: argparse.Namespace) -> int:
     for item in page["items"]:
         print(f"{item['agreementId']}  {item['transferId']}")
         print("  " + _received_line(item))
-    if not page["items"]:
-        print("no data received yet")
+    note = page_note(page, len(page["items"]))
+    if page["total"] == 0:
+        under = f" under agreement {args.agreement_id}" if args.agreement_id else " yet"
+        print(f"no data received{under}")
+    elif note:
+        print(note)
     return 0
 
 

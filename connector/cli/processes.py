@@ -15,6 +15,7 @@ from connector.cli.client import (
     page_note,
     peer_body,
     run,
+    seconds,
     short,
     table,
 )
@@ -40,7 +41,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     neg.add_argument("--dataset", help="the dataset the offer belongs to (found in the catalogue otherwise)")
     neg.add_argument("--id", dest="counter_party_id", help="the peer's participant id")
     neg.add_argument("--purpose", help="the purpose you declare for using the data")
-    neg.add_argument("--timeout", type=float, default=60.0, help="seconds to wait for FINALIZED or TERMINATED")
+    neg.add_argument("--timeout", type=seconds, default=60.0, help="seconds to wait for FINALIZED or TERMINATED")
     add_config_argument(neg)
     add_json_argument(neg)
     neg.set_defaults(func=cmd_negotiate)

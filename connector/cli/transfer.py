@@ -21,8 +21,16 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from connector.cli.base import EXIT_FAILED, EXIT_OK, Interrupted, Refused
-from connector.cli.client import ManagementClient, NodeError, add_config_argument, client_from, peer_body, run
+from connector.cli.base import EXIT_FAILED, EXIT_OK, Interrupted, Refused, Unreachable
+from connector.cli.client import (
+    ManagementClient,
+    NodeError,
+    add_config_argument,
+    client_from,
+    peer_body,
+    run,
+    seconds,
+)
 from connector.errors import ConfigError, ConnectorError, UsageError
 
 if TYPE_CHECKING:
@@ -58,11 +66,14 @@ def _common(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--out", required=True, type=Path, metavar="FILE", help="where to write the data")
     parser.add_argument("--overwrite", action="store_true", help="replace FILE if it exists")
     parser.add_argument(
-        "--timeout", type=float, default=120.0, help="seconds to wait for the transfer to start or resume (default 120)"
+        "--timeout",
+        type=seconds,
+        default=120.0,
+        help="seconds to wait for the transfer to start or resume (default 120)",
     )
     parser.add_argument(
         "--retry-for",
-        type=float,
+        type=seconds,
         default=60.0,
         metavar="SECONDS",
         help="how long to keep trying, with growing pauses, while the provider cannot be reached and no data "
@@ -126,11 +137,30 @@ async def _transfer_id(
             "transfer.terminated",
             f"the provider did not start the transfer: {record.get('reason') or 'no reason given'}",
         )
+    if record["state"] != "STARTED":
+        # Said here, once the wait of --timeout is over: the pull would only wait as long again.
+        raise Unreachable(
+            "pull.waiting",
+            f"the transfer is still {record['state']} after {timeout:g} s; the node carries on: "
+            f"see 'connector transfers {started['id']}'",
+        )
     return started["id"], True
 
 
 def _out(args: argparse.Namespace) -> Path:
     return Path(args.out).expanduser().absolute()
+
+
+def _checked_out(args: argparse.Namespace) -> Path:
+    """--out, once it is known to name a file that may be written: checked before anything is asked of a node."""
+    out = _out(args)
+    if not out.parent.is_dir():
+        raise UsageError("cli.no_folder", f"the folder of {out} does not exist", "--out")
+    if out.is_dir():
+        raise UsageError("cli.out_folder", f"{out} is a folder; --out names the file to write the data to", "--out")
+    if out.exists() and not args.overwrite:
+        raise UsageError("cli.exists", f"{out} already exists (use --overwrite to replace it)", "--out")
+    return out
 
 
 async def _pull(config: Config, agreement_id: str, args: argparse.Namespace) -> PullResult:
@@ -141,15 +171,9 @@ async def _pull(config: Config, agreement_id: str, args: argparse.Namespace) -> 
     client = ManagementClient(config)
     link = ManagementLink(client.call)
     progress = NoProgress() if args.quiet else ProgressBar()
-    out = _out(args)
-    if not out.parent.is_dir():
-        raise UsageError("cli.no_folder", f"the folder of {out} does not exist", "--out")
-    if out.exists() and not args.overwrite:
-        raise UsageError("cli.exists", f"{out} already exists (use --overwrite to replace it)", "--out")
+    out = _checked_out(args)
     identity = _identity(config)
     transfer_id, replace_foreign = await _transfer_id(client, agreement_id, out, args.timeout, progress)
-    if args.retry_for < 0:
-        raise UsageError("cli.usage", "--retry-for must be 0 or more seconds", "--retry-for")
     puller = Puller(
         link,
         identity,
@@ -325,6 +349,7 @@ async def _negotiate(client: ManagementClient, args: argparse.Namespace) -> str:
 
 def cmd_fetch(args: argparse.Namespace) -> int:
     client = client_from(args)
+    _checked_out(args)  # a mistake in --out is found before a negotiation is started for nothing
 
     async def agree() -> str:
         reused = await _reusable(client, args) if args.reuse else None

@@ -66,6 +66,9 @@ class Console:
     async def api_docs(self, request: web.Request) -> web.StreamResponse:
         return self.templates.render(request, "api_docs.html", {}, policy=DOCS_POLICY)
 
+    async def no_page(self, request: web.Request) -> web.StreamResponse:
+        return self.templates.render(request, "no_page.html", {}, status=404)
+
     @staticmethod
     async def home(request: web.Request) -> web.StreamResponse:
         return see_other(HOME)
@@ -83,6 +86,9 @@ class Console:
         routes += [web.route(m, PREFIX + p, gate.public(h)) for m, p, h in static_files.routes()]
         for part in self.pages:
             routes += [web.route(m, PREFIX + p, gate.signed_in(self._shown(h))) for m, p, h in part.routes()]
+        # Last: any other address under the console is a console page that does not exist (not an API route
+        # asking for its key).
+        routes.append(web.route("*", PREFIX + "/{tail:.*}", gate.signed_in(self.no_page)))
         return RouteGroup(routes)
 
     async def close(self) -> None:

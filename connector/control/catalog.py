@@ -323,7 +323,9 @@ class CatalogService:
             f"{address.rstrip('/')}/catalog/datasets/{quote(dataset_id, safe='')}", expected_peer=peer_id
         )
         if resp.status == 404:
-            raise ConnectorError("dataset.not_found", f"{address} offers no dataset '{dataset_id}' to this node")
+            raise ConnectorError(
+                "dataset.not_found", f"{address} offers no dataset '{dataset_id}' to this node", "datasetId"
+            )
         if not resp.ok:
             raise ConnectorError(
                 "catalog.peer_error", f"{address} refused the dataset request ({resp.status}): {resp.error_reason()}"

@@ -345,8 +345,9 @@ def create_party(directory: Path, party: str) -> Path:
 
 
 def derived(directory: Path, profile: str) -> Workspace:
-    """The workspace of a profile whose parties made their own folders (compose): described, not loaded."""
-    if (Path(directory) / WORKSPACE_FILE).exists():
+    """The workspace of a profile whose parties made their own folders (compose): described, not loaded. Any
+    other profile's workspace is made by `connector demo init`, and loaded (an error names it when it is not there)."""
+    if profile != "compose" or (Path(directory) / WORKSPACE_FILE).exists():
         return Workspace.load(directory)
     return Workspace(Path(directory).resolve(), describe(profile, places(profile)))
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from connector.dsp.vocabulary import NegotiationState, Role, TransferState
 from connector.web.openapi import (
     ID,
     PAGING,
@@ -410,8 +411,12 @@ PATHS: dict[str, Any] = {
             "summary": "List negotiations",
             "parameters": PAGING
             + [
-                {"name": "state", "in": "query", "schema": {"type": "string"}},
-                {"name": "role", "in": "query", "schema": {"type": "string"}},
+                {
+                    "name": "state",
+                    "in": "query",
+                    "schema": {"type": "string", "enum": [v.value for v in NegotiationState]},
+                },
+                {"name": "role", "in": "query", "schema": {"type": "string", "enum": [v.value for v in Role]}},
             ],
             "responses": {**ok(page_of("Negotiation")), **problems("400")},
         },
@@ -458,8 +463,12 @@ PATHS: dict[str, Any] = {
             "summary": "List transfers",
             "parameters": PAGING
             + [
-                {"name": "state", "in": "query", "schema": {"type": "string"}},
-                {"name": "role", "in": "query", "schema": {"type": "string"}},
+                {
+                    "name": "state",
+                    "in": "query",
+                    "schema": {"type": "string", "enum": [v.value for v in TransferState]},
+                },
+                {"name": "role", "in": "query", "schema": {"type": "string", "enum": [v.value for v in Role]}},
                 {"name": "agreementId", "in": "query", "schema": {"type": "string"}},
             ],
             "responses": {**ok(page_of("Transfer")), **problems("400")},

@@ -3,6 +3,7 @@ agreements, transfers), each with its full history so that a stuck or failed pro
 
 from __future__ import annotations
 
+import math
 import re
 import time
 from collections.abc import Awaitable, Callable, Mapping, Sequence
@@ -13,6 +14,7 @@ from aiohttp import web
 
 from connector.config import PeerEntry
 from connector.control.control_plane import ControlPlane
+from connector.dsp.vocabulary import NegotiationState, Role, TransferState
 from connector.errors import ConnectorError
 from connector.store.sql import processes as repo
 from connector.web import inputs
@@ -20,6 +22,10 @@ from connector.web.openapi import RouteGroup
 
 NEGOTIATION_FIELDS = ("peer", "counterPartyAddress", "counterPartyId", "offerId", "datasetId", "offer", "purpose")
 TRANSFER_FIELDS = ("agreementId", "format", "dataDestination")
+# What the lists' `state` and `role` filters take.
+NEGOTIATION_STATES = tuple(s.value for s in NegotiationState)
+TRANSFER_STATES = tuple(s.value for s in TransferState)
+ROLES = tuple(r.value for r in Role)
 
 
 def _summary(catalog: Any) -> list[dict[str, Any]]:
@@ -113,7 +119,8 @@ class ProcessRoutes:
         )
 
     def resolve_peer(self, request: web.Request, body: Mapping[str, Any]) -> tuple[str, str | None]:
-        """(DSP address, participant id or None) from `peer` (a configured name) or `counterPartyAddress`."""
+        """(DSP address, participant id or None) from `peer` (a configured name) or `counterPartyAddress`; a
+        `counterPartyId` given with a peer name must be the one configured for it (or stands in for it)."""
         name = inputs.string(body, "peer", required=False)
         if name is not None:
             peer = next((p for p in self.peers if p.name == name), None)
@@ -122,7 +129,14 @@ class ProcessRoutes:
                 raise ConnectorError(
                     "peer.unknown", f"no peer named '{name}' in the configuration (known: {known})", "peer"
                 )
-            return peer.address, peer.participant_id or None
+            given = inputs.string(body, "counterPartyId", required=False)
+            if given and peer.participant_id and given != peer.participant_id:
+                raise ConnectorError(
+                    "request.invalid",
+                    f"the peer '{name}' is configured as {peer.participant_id}, not {given}",
+                    "counterPartyId",
+                )
+            return peer.address, peer.participant_id or given or None
         address = inputs.string(body, "counterPartyAddress", required=False)
         if address is None:
             raise ConnectorError(
@@ -153,7 +167,11 @@ class ProcessRoutes:
     async def list_negotiations(self, request: web.Request) -> web.Response:
         p = inputs.page(request)
         items, total = await self.control.store.read(
-            repo.list_negotiations, p.limit, p.offset, request.query.get("state"), request.query.get("role")
+            repo.list_negotiations,
+            p.limit,
+            p.offset,
+            inputs.choice(request.query, "state", NEGOTIATION_STATES),
+            inputs.choice(request.query, "role", ROLES),
         )
         return p.response(request, [n.to_api() for n in items], total)
 
@@ -210,13 +228,20 @@ class ProcessRoutes:
             "offerId",
         )
 
-    async def _wait(self, request: web.Request, load: Any, pid: str) -> Any:
+    async def _wait(self, request: web.Request, load: Any, pid: str, states: Sequence[str]) -> Any:
         """`?wait=STATE,STATE&timeout=S`: answer once the process is in one of the states (or the time is up)."""
         wanted = {s.strip().upper() for s in request.query.get("wait", "").split(",") if s.strip()}
+        unknown = sorted(wanted - set(states))
+        if unknown:
+            raise ConnectorError(
+                "request.invalid", f"'wait' names '{unknown[0]}': the states are {', '.join(states)}", "wait"
+            )
         try:
             timeout = min(float(request.query.get("timeout", "30")), 300.0)
         except ValueError:
-            raise ConnectorError("request.invalid", "'timeout' must be a number of seconds", "timeout") from None
+            timeout = math.nan
+        if math.isnan(timeout):
+            raise ConnectorError("request.invalid", "'timeout' must be a number of seconds", "timeout")
         deadline = time.monotonic() + timeout
         engine = self.control.engine
         with engine.watching(pid) as watch:
@@ -238,7 +263,7 @@ class ProcessRoutes:
 
     async def get_negotiation(self, request: web.Request) -> web.Response:
         pid = request.match_info["id"]
-        neg = await self._wait(request, _with_history(repo.get_negotiation), pid)
+        neg = await self._wait(request, _with_history(repo.get_negotiation), pid, NEGOTIATION_STATES)
         if neg is None:
             raise ConnectorError("negotiation.not_found", f"no negotiation '{pid}'")
         return web.json_response(neg.to_api())
@@ -273,8 +298,8 @@ class ProcessRoutes:
             repo.list_transfers,
             p.limit,
             p.offset,
-            request.query.get("state"),
-            request.query.get("role"),
+            inputs.choice(request.query, "state", TRANSFER_STATES),
+            inputs.choice(request.query, "role", ROLES),
             request.query.get("agreementId"),
         )
         return p.response(request, [t.to_api() for t in items], total)
@@ -291,7 +316,7 @@ class ProcessRoutes:
 
     async def get_transfer(self, request: web.Request) -> web.Response:
         pid = request.match_info["id"]
-        tp = await self._wait(request, _with_history(repo.get_transfer), pid)
+        tp = await self._wait(request, _with_history(repo.get_transfer), pid, TRANSFER_STATES)
         if tp is None:
             raise ConnectorError("transfer.not_found", f"no transfer '{pid}'")
         return web.json_response(tp.to_api())

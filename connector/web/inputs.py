@@ -77,6 +77,14 @@ def unknown_keys(body: Mapping[str, Any], allowed: Sequence[str]) -> None:
         )
 
 
+def choice(query: Mapping[str, str], key: str, allowed: Sequence[str]) -> str | None:
+    """A query parameter that takes one of `allowed` (spelled exactly so); absent or empty: None."""
+    value = query.get(key) or None
+    if value is not None and value not in allowed:
+        raise ConnectorError("request.invalid", f"'{key}' must be one of {', '.join(allowed)}", key)
+    return value
+
+
 @dataclass(frozen=True)
 class PageRequest:
     limit: int

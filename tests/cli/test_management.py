@@ -7,7 +7,7 @@ import subprocess
 import sys
 
 import pytest
-from nodekit import Management, acli, free_port, make_participant, running_node, write_config
+from nodekit import API_KEY, Management, acli, free_port, make_participant, running_node, write_config
 
 PEERS = """
 [[peers]]
@@ -167,7 +167,7 @@ def _read_by_nobody(*argv: str) -> tuple[int, str]:
     return proc.wait(timeout=60), err
 
 
-async def test_a_node_or_peer_that_cannot_be_reached_is_exit_status_3(configs):
+async def test_a_node_or_peer_that_cannot_be_reached_is_exit_status_3(configs, tmp_path):
     provider, consumer, pcfg, ccfg = configs
     down = await acli("negotiations", "--config", str(ccfg))
     one_line(down, 3, "unreachable", "no node answers at", "[management.listen]")
@@ -177,7 +177,9 @@ async def test_a_node_or_peer_that_cannot_be_reached_is_exit_status_3(configs):
         for argv in (["catalog", "nobody"], ["negotiate", "nobody", "x"], ["negotiate", "provider", "x"]):
             result = await acli(*argv, "--config", str(ccfg))
             one_line(result, 3, "unreachable", "cannot reach https://localhost:")
-        fetched = await acli("fetch", "provider", "x", "--out", "/dev/null", "--json", "--config", str(ccfg))
+        fetched = await acli(
+            "fetch", "provider", "x", "--out", str(tmp_path / "x.csv"), "--json", "--config", str(ccfg)
+        )
         assert fetched.returncode == 3 and fetched.stderr == ""
         assert json.loads(fetched.stdout)["error"]["code"] == "peer.unreachable"
         # A peer name the configuration does not know is a mistake, not a refusal.
@@ -203,3 +205,48 @@ async def test_a_negotiation_the_provider_refuses_is_exit_status_1_with_its_reas
         assert error["code"] == "negotiation.terminated" and "purpose" in error["reason"]
         granted = await acli("negotiate", "provider", "study-offer", "--purpose", "research", *cfg)
         assert granted.returncode == 0 and granted.stdout.startswith("FINALIZED: agreement "), granted
+
+
+async def test_an_api_key_the_node_refuses_names_the_configuration_key(configs, tmp_path):
+    provider, consumer, pcfg, ccfg = configs
+    wrong = tmp_path / "wrong-key.toml"
+    wrong.write_text(ccfg.read_text().replace(API_KEY, "not-the-node-key-0123456789"))
+    async with running_node(ccfg):
+        for argv in (["negotiations"], ["catalog", "provider"], ["transfer", "x", "--out", str(tmp_path / "o")]):
+            line = one_line(await acli(*argv, "--config", str(wrong)), 2, "error", "[management.api_key]")
+            assert "X-Api-Key" not in line and "API key" in line, line
+        as_json = await acli("agreements", "--json", "--config", str(wrong))
+        error = json.loads(as_json.stdout)["error"]
+        assert as_json.returncode == 2 and error["code"] == "auth.api_key" and error["where"] == "management.api_key"
+
+
+async def test_a_participant_id_given_with_a_peer_name_is_checked_not_ignored(configs, tmp_path):
+    provider, consumer, pcfg, ccfg = configs
+    async with running_node(pcfg):
+        await Management(provider).offer("a")
+        async with running_node(ccfg):
+            for argv in (["catalog", "provider"], ["negotiate", "provider", "a-offer"]):
+                wrong = await acli(*argv, "--id", "did:web:elsewhere", "--config", str(ccfg))
+                line = one_line(wrong, 2, "error", "did:web:elsewhere", "[counterPartyId]")
+                assert provider.participant_id in line, line
+                same = await acli(*argv, "--id", provider.participant_id, "--config", str(ccfg))
+                assert same.returncode == 0, same
+            negotiations = await Management(consumer).call("GET", "/v1/negotiations", None, 200)
+            assert [n["counterPartyId"] for n in negotiations["items"]] == [provider.participant_id]
+        # The same peer configured without its participant id: the id given is the one the peer must prove.
+        bare = tmp_path / "bare.toml"
+        bare.write_text(ccfg.read_text().replace(f'participant_id = "{provider.participant_id}"\n', "", 1))
+        async with running_node(bare):
+            for argv in (["catalog", "provider"], ["negotiate", "provider", "a-offer"]):
+                wrong = await acli(*argv, "--id", "did:web:elsewhere", "--config", str(bare))
+                one_line(wrong, 1, "refused", "did:web:elsewhere")
+
+
+async def test_an_unknown_dataset_or_offer_names_what_was_wrong(configs):
+    provider, consumer, pcfg, ccfg = configs
+    cfg = ["--config", str(ccfg)]
+    async with running_node(pcfg), running_node(ccfg):
+        await Management(provider).offer("a")
+        wrong = await acli("negotiate", "provider", "a-offer", "--dataset", "b", *cfg)
+        one_line(wrong, 2, "error", "offers no dataset 'b'", "[datasetId]")
+        one_line(await acli("negotiate", "provider", "b-offer", *cfg), 2, "error", "no 'b-offer'", "[offerId]")

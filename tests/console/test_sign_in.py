@@ -200,3 +200,14 @@ async def test_the_console_can_be_turned_off(org, tmp_path):
     async with running_node(_config(org, tmp_path, tls=False, extra="console = false\n")):
         status, body = await get(f"http://127.0.0.1:{org.management_port}/console/login")
         assert status == 401 and body["code"] == "auth.api_key"  # no such route: the API's answer
+
+
+async def test_a_console_address_that_does_not_exist_is_a_console_page_not_an_api_key_problem(org, tmp_path):
+    async with console_of(org, tmp_path) as client:
+        resp, _ = await client.get("/negotiatons")  # a typo, before signing in: the sign-in leads back to it
+        assert resp.url.path == "/console/login" and resp.url.query.get("next") == "/console/negotiatons"
+        await client.login()
+        for typo in ("/negotiatons", "/evidence/nosuch"):
+            resp, page = await client.get(typo)
+            assert resp.status == 404 and resp.content_type == "text/html", (typo, page)
+            assert "X-Api-Key" not in page and f"/console{typo}" in page, page
