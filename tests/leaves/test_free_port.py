@@ -19,7 +19,13 @@ def test_a_port_something_listens_on_is_never_picked(monkeypatch):
         busy.bind(("127.0.0.1", 0))
         busy.listen()
         taken = busy.getsockname()[1]
-        choices = iter([taken, taken, taken + 1 if taken + 1 < 65536 else taken - 1])
-        monkeypatch.setattr(ports.random, "randrange", lambda low, high: next(choices))
+        real, tried = ports.random.randrange, []
+
+        def randrange(low: int, high: int) -> int:  # the busy port twice, then as the picker would choose
+            tried.append(taken if len(tried) < 2 else real(low, high))
+            return tried[-1]
+
+        monkeypatch.setattr(ports.random, "randrange", randrange)
         monkeypatch.setattr(ports, "_handed_out", set())
         assert ports.free_port() != taken
+        assert tried[:2] == [taken, taken] and len(tried) >= 3  # tried, refused, and another one picked
