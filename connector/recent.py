@@ -47,6 +47,17 @@ class Recent(Generic[K, V]):
             _, (_, forgotten) = self._items.popitem(last=False)
             self.held -= forgotten
 
+    def pop(self, key: K, default: Any = None) -> Any:
+        found = self._items.pop(key, None)
+        if found is None:
+            return default
+        self.held -= found[1]
+        return found[0]
+
+    def items(self) -> list[tuple[K, V]]:
+        """The entries, the least lately used first."""
+        return [(key, value) for key, (value, _) in self._items.items()]
+
     def __len__(self) -> int:
         return len(self._items)
 

@@ -163,3 +163,47 @@ async def test_the_peers_own_services_are_asked_through_a_pool_apart_from_its_me
         assert identity.connector is not None and identity.connector.limit_per_host >= 1
     finally:
         await http.close()
+
+
+def _status_token(n: int, size: int) -> str:
+    """A status list credential as a JWT that states its validity (read unverified, as the cache reads it)."""
+
+    def b64(data: dict) -> str:
+        import base64
+
+        return base64.urlsafe_b64encode(json.dumps(data).encode()).rstrip(b"=").decode()
+
+    claims = {"validUntil": "2027-01-01T00:00:00Z", "n": n, "encodedList": "H" * size}
+    return b64({"alg": "ES256", "typ": "vc+jwt"}) + "." + b64(claims) + ".c2ln"
+
+
+async def test_status_lists_kept_stay_within_their_budget_however_many_and_large_they_come(fetching) -> None:
+    import gc
+    import tracemalloc
+
+    fetcher, _ = fetching
+    app = web.Application()
+
+    async def status(request: web.Request) -> web.Response:
+        return web.Response(text=_status_token(int(request.match_info["n"]), 3 * 1024 * 1024))
+
+    app.router.add_get("/status/{n}", status)
+    runner = web.AppRunner(app)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+    try:
+        gc.collect()
+        tracemalloc.start()
+        before = tracemalloc.get_traced_memory()[0]
+        for n in range(40):  # 40 lists of 3 MiB: 120 MiB fetched
+            await fetcher.status_list(f"http://127.0.0.1:{port}/status/{n}", refetch=False)
+        gc.collect()
+        held = tracemalloc.get_traced_memory()[0] - before
+        tracemalloc.stop()
+    finally:
+        await runner.cleanup()
+    kept = fetcher.cached_status_lists()
+    assert 0 < len(kept) < 40 and kept[-1][0].endswith("/status/39")  # the latest kept, the oldest forgotten
+    assert held < 80 * 1024 * 1024, held  # within the 64 Mi characters the fetcher keeps of status lists

@@ -35,6 +35,7 @@ import aiohttp
 
 from connector.backoff import Backoff
 from connector.errors import ConnectorError
+from connector.recent import Recent
 from connector.web.outgoing import EXPECTED_PEER, OutgoingHttp
 
 if TYPE_CHECKING:  # DID documents: read with the first one fetched
@@ -43,6 +44,8 @@ if TYPE_CHECKING:  # DID documents: read with the first one fetched
 Clock = Callable[[], datetime]
 DEFAULT_TIMEOUT = 10.0
 MAX_CACHED = 1024
+STATUS_BUDGET = 64 * 1024 * 1024  # characters of status lists kept in all (the verified lists are held within as much)
+STATUS_LARGEST = 16 * 1024 * 1024  # the largest one kept (status_list.MAX_BITSTRING_BYTES, what a fetch admits)
 DID_REFRESH_AT = 0.8  # of did_ttl: from then on a cached DID document is refreshed in the background
 RETRY_INITIAL = 0.25  # seconds a URL that failed is not asked again (doubling, with jitter) ...
 RETRY_MAX = 10.0  # ... up to this
@@ -92,7 +95,10 @@ class Fetcher:
         self.timeout = timeout
         self.draw = draw
         self._documents: OrderedDict[str, tuple[DidDocument, datetime]] = OrderedDict()
-        self._status: OrderedDict[str, CachedStatusList] = OrderedDict()
+        # Status lists as fetched, within STATUS_BUDGET characters: a list may be as large as MAX_BITSTRING_BYTES.
+        self._status: Recent[str, CachedStatusList] = Recent(
+            MAX_CACHED, STATUS_BUDGET, lambda url, cached: len(url) + len(cached.token), largest=STATUS_LARGEST
+        )
         self._fetching: dict[str, asyncio.Future[DidDocument | bytes]] = {}  # DID -> the fetch under way
         self._refreshing: set[asyncio.Task[None]] = set()
         self._failing: OrderedDict[str, _Failing] = OrderedDict()
@@ -262,14 +268,11 @@ class Fetcher:
         until = valid_until_unverified(token)
         if until is not None:  # what states no validity cannot be kept for a bounded time: not kept at all
             self._status[url] = CachedStatusList(token, fetched_at, until)
-            self._status.move_to_end(url)
-            while len(self._status) > MAX_CACHED:
-                self._status.popitem(last=False)
         return token, fetched_at
 
     def cached_status_lists(self) -> list[tuple[str, datetime]]:
         """The status lists held (URL, until when each is valid)."""
-        return [(url, cached.valid_until) for url, cached in list(self._status.items())]
+        return [(url, cached.valid_until) for url, cached in self._status.items()]
 
     def forget_status(self, url: str) -> None:
         """Drop a cached status list the verifier could not use, so the next request fetches it again."""
