@@ -115,18 +115,9 @@ def cmd_backup(args: argparse.Namespace) -> int:
     with reading(target) as tx:
         check = check_log(tx, config.node.participant_id, anchors, tsa, datetime.now(UTC), archives)
     if args.json:
-        emit_json(
-            {
-                "backedUp": True,
-                "to": str(made.path),
-                "bytes": made.bytes,
-                "schemaVersion": made.schema_version,
-                "check": check.to_json(),
-                "evidenceArchives": str(archives) if check.archives else None,
-            }
-        )
+        emit_json(_backed_up(made, check.to_json(), str(archives) if check.archives else None))
         return EXIT_OK if check.ok else EXIT_FAILED
-    print(f"backed up the store ({made.bytes} bytes, schema version {made.schema_version}) to {made.path}")
+    print(_backed_up_line(made))
     if not check.ok:
         first = check.first_break
         print(f"the copy's evidence log does NOT verify [{first.code}]: {first.reason}" if first else "")
@@ -150,18 +141,9 @@ def _other_version(made: Any, known: int, as_json: bool) -> int:
     version's log."""
     older = made.schema_version < known
     if as_json:
-        emit_json(
-            {
-                "backedUp": True,
-                "to": str(made.path),
-                "bytes": made.bytes,
-                "schemaVersion": made.schema_version,
-                "check": None,
-                "evidenceArchives": None,
-            }
-        )
+        emit_json(_backed_up(made, None, None))
         return EXIT_OK
-    print(f"backed up the store ({made.bytes} bytes, schema version {made.schema_version}) to {made.path}")
+    print(_backed_up_line(made))
     print(
         f"it was written by an {'older' if older else 'newer'} version (this program's schema version is {known}): "
         "the copy is the store as that version wrote it (SQLite's integrity check holds), the one to restore for "
@@ -174,6 +156,22 @@ def _other_version(made: Any, known: int, as_json: bool) -> int:
         )
     )
     return EXIT_OK
+
+
+def _backed_up(made: Any, check: dict[str, Any] | None, archives: str | None) -> dict[str, Any]:
+    """`backup --json`'s answer: the copy, and its log's check (None: not checked, another version's store)."""
+    return {
+        "backedUp": True,
+        "to": str(made.path),
+        "bytes": made.bytes,
+        "schemaVersion": made.schema_version,
+        "check": check,
+        "evidenceArchives": archives,
+    }
+
+
+def _backed_up_line(made: Any) -> str:
+    return f"backed up the store ({made.bytes} bytes, schema version {made.schema_version}) to {made.path}"
 
 
 def cmd_copy(args: argparse.Namespace) -> int:

@@ -237,12 +237,12 @@ class ProcessRoutes:
                 "request.invalid", f"'wait' names '{unknown[0]}': the states are {', '.join(states)}", "wait"
             )
         try:
-            timeout = min(float(request.query.get("timeout", "30")), 300.0)
+            timeout = float(request.query.get("timeout", "30"))
         except ValueError:
             timeout = math.nan
         if math.isnan(timeout):
             raise ConnectorError("request.invalid", "'timeout' must be a number of seconds", "timeout")
-        deadline = time.monotonic() + timeout
+        deadline = time.monotonic() + min(timeout, 300.0)
         engine = self.control.engine
         with engine.watching(pid) as watch:
             changed = watch.changed  # taken before reading, so that no change after the read goes unnoticed
