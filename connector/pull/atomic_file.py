@@ -108,6 +108,20 @@ def _write_vector(fd: int, chunks: Sequence[bytes | bytearray | memoryview], off
             views[0] = views[0][written:]
 
 
+_NO_SPACE = frozenset({errno.ENOSPC, errno.EDQUOT})
+
+
+def _unwritable(exc: OSError, part: Path) -> DownloadError:
+    """The file system's refusal to write or sync the part (a full disk, a quota, a failing device), as the
+    download's own error. Whatever the part holds stays with its record, so a later attempt continues from there
+    once the cause is gone (beginning again re-hashes the part as it is, a write cut short included)."""
+    kept = "what it holds is kept, and the download continues from there"
+    if exc.errno in _NO_SPACE:
+        reason = f"no space left on the device that holds '{part.name}': {kept} once there is room"
+        return DownloadError("download.no_space", reason, str(part))
+    return DownloadError("download.io", f"'{part.name}' cannot be written ({exc.strerror or exc}): {kept}", str(part))
+
+
 def _sync_folder(folder: Path) -> None:
     fd = os.open(folder, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
     try:
@@ -247,8 +261,11 @@ class AtomicDownload:
                     break
                 running.update(block)
                 position += len(block)
-            os.fsync(fd)
-            write_atomically(rec_path, PartRecord(transfer_id, expected_size, position).to_bytes())
+            try:
+                os.fsync(fd)
+                write_atomically(rec_path, PartRecord(transfer_id, expected_size, position).to_bytes())
+            except OSError as exc:
+                raise _unwritable(exc, part) from exc
         except BaseException:
             os.close(fd)
             raise
@@ -295,7 +312,10 @@ class AtomicDownload:
         await self._run(self._write_many_blocking, fd, list(chunks), n)
 
     def _write_many_blocking(self, fd: int, chunks: list[bytes | bytearray | memoryview], n: int) -> None:
-        _write_vector(fd, chunks, self._size)
+        try:
+            _write_vector(fd, chunks, self._size)
+        except OSError as exc:
+            raise _unwritable(exc, self.part_path) from exc
         for chunk in chunks:
             self._running.update(chunk)
         self._advance(fd, n)
@@ -331,6 +351,12 @@ class AtomicDownload:
             os.close(direct)
 
     def _write_at(self, fd: int, chunk: bytes | bytearray | memoryview) -> None:
+        try:
+            self._write_at_unchecked(fd, chunk)
+        except OSError as exc:
+            raise _unwritable(exc, self.part_path) from exc
+
+    def _write_at_unchecked(self, fd: int, chunk: bytes | bytearray | memoryview) -> None:
         view = memoryview(chunk).cast("B")
         if self._direct is not None and self._size % DIRECT_BLOCK == 0 and view.nbytes >= DIRECT_BLOCK:
             aligned = view.nbytes - view.nbytes % DIRECT_BLOCK
@@ -376,10 +402,13 @@ class AtomicDownload:
             self._checkpoint_blocking(fd)
 
     def _checkpoint_blocking(self, fd: int) -> None:
-        os.fsync(fd)
+        try:
+            os.fsync(fd)
+            record = PartRecord(self.transfer_id, self.expected_size, self._size)
+            write_atomically(self.record_path, record.to_bytes())
+        except OSError as exc:
+            raise _unwritable(exc, self.part_path) from exc
         self._durable = self._size
-        record = PartRecord(self.transfer_id, self.expected_size, self._size)
-        write_atomically(self.record_path, record.to_bytes())
 
     async def checkpoint(self) -> None:
         """Make everything written so far durable and record it."""
@@ -437,7 +466,10 @@ class AtomicDownload:
 
     def _commit_blocking(self, fd: int) -> None:
         self._close_direct()
-        os.fsync(fd)
+        try:
+            os.fsync(fd)
+        except OSError as exc:
+            raise _unwritable(exc, self.part_path) from exc
         os.close(fd)
         self._fd = None
         if self._overwrite:
@@ -475,6 +507,8 @@ class AtomicDownload:
             try:
                 self._close_direct()
                 self._checkpoint_blocking(fd)
+            except DownloadError:
+                pass  # the record stays as last written: beginning again re-hashes the part as it is
             finally:
                 os.close(fd)
 

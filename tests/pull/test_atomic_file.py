@@ -1,10 +1,12 @@
 from __future__ import annotations
 
+import errno
 import hashlib
 import os
 import stat
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import pytest
 from hypothesis import given
@@ -253,3 +255,50 @@ async def test_the_size_a_provider_states_is_recorded_for_a_later_run(tmp_path: 
     assert caught.value.code == "download.too_large"
     await resumed.discard()
     assert recorded_size(final, "tp-1") is None
+
+
+class _FillsUp:
+    """The device of the part file, as the OS reports it: `room` more bytes fit, then every write is refused with
+    `error` (after writing what fits, as a real file system does)."""
+
+    def __init__(self, room: int, error: int = errno.ENOSPC) -> None:
+        self.room, self.error = room, error
+        self.pwrite, self.pwritev = os.pwrite, os.pwritev
+
+    def _take(self, wanted: int) -> int:
+        if self.room <= 0:
+            raise OSError(self.error, os.strerror(self.error))
+        n = min(wanted, self.room)
+        self.room -= n
+        return n
+
+    def write_one(self, fd: int, data: Any, offset: int) -> int:
+        return self.pwrite(fd, memoryview(data)[: self._take(memoryview(data).nbytes)], offset)
+
+    def write_many(self, fd: int, views: list[Any], offset: int) -> int:
+        return self.write_one(fd, b"".join(bytes(v) for v in views), offset)
+
+
+@pytest.mark.parametrize(("error", "code"), [(errno.ENOSPC, "download.no_space"), (errno.EIO, "download.io")])
+async def test_a_device_that_refuses_writes_stops_the_download_with_its_reason_and_it_resumes_later(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, error: int, code: str
+) -> None:
+    final = tmp_path / "sales.csv"
+    device = _FillsUp(100_000, error)
+    monkeypatch.setattr(os, "pwrite", device.write_one)
+    monkeypatch.setattr(os, "pwritev", device.write_many)
+    with pytest.raises(DownloadError) as caught:
+        async with await AtomicDownload.begin(final, "tp-1", len(DATA)) as download:
+            await _write(download, DATA[:65536])
+            await download.write_many([DATA[65536:131072], DATA[131072:196608]])
+    assert caught.value.code == code and caught.value.where == str(part_path(final))
+    assert "'sales.csv.part'" in caught.value.reason and "continues from there" in caught.value.reason
+    assert not final.exists()
+    assert part_path(final).read_bytes() == DATA[:100_000]  # what fitted, a write cut short included
+
+    device.room = len(DATA)  # room again: the same download continues from what the part holds
+    resumed = await AtomicDownload.begin(final, "tp-1", len(DATA))
+    assert resumed.resumed and resumed.offset == 100_000
+    await resumed.write_many([DATA[resumed.offset :]])
+    await resumed.commit(_facts(DATA))
+    assert final.read_bytes() == DATA

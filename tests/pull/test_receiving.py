@@ -17,7 +17,7 @@ from hypothesis import strategies as st
 from connector.evidence.digest import Digest
 from connector.keys import generate_key
 from connector.pull import atomic_file
-from connector.pull.atomic_file import AtomicDownload
+from connector.pull.atomic_file import AtomicDownload, DownloadError
 from connector.pull.https_get import BlockingGet, in_thread
 from connector.pull.receiving import receive_into
 from connector.web.peers import WrongPeer
@@ -316,7 +316,7 @@ async def test_a_failed_write_leaves_the_digest_covering_exactly_the_bytes_writt
     monkeypatch.setattr(atomic_file, "_write_all", fourth_write_fails)
     get = _get(_Wire(_answer(body), [1000]))
     get.open()
-    with pytest.raises(OSError, match="No space"):
+    with pytest.raises(DownloadError, match="no space left on the device that holds 'w.part'"):
         get.read_into((first, late_second), buffer_bytes=1000, buffers=4)
     assert _fetch_threads() == []
     assert download.offset == 3000
