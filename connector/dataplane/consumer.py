@@ -50,6 +50,21 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("connector.dataplane")
 
+# The inbox's file system refused the data (a full disk, a quota, a failing device): this node's trouble, not the
+# pusher's mistake.
+UNWRITABLE = frozenset({"download.no_space", "download.io"})
+
+
+def _unwritable(transfer_id: str, exc: DownloadError) -> Refused:
+    """A push this node cannot write: the operator is told what and where, the pusher that the receiving side
+    cannot take the data now (503; the transfer ends, and a new one can be requested once there is room)."""
+    log.error("pushed data cannot be written", extra={"transfer": transfer_id, "reason": exc.reason, "file": exc.where})
+    problem = Problem(
+        "dataplane.unwritable", "the receiving node cannot write the pushed data now: its storage is full or failing"
+    )
+    return Refused(AccessRefusal(503, problem))
+
+
 PROVIDER_PID_WAIT = 10.0
 DELIVERED = "transfer.delivered"  # the provider delivered the data in full: the transfer's one use is spent
 _HEX64 = re.compile(r"[0-9a-f]{64}")
@@ -353,11 +368,14 @@ class ConsumerSide:
         tp, flow = await self._admit_push(request)
         target = self.plane.inbox / _safe_name(tp.id)
         self.forget(tp.id, discard=False)
-        download = await AtomicDownload.begin(
-            target, tp.id, request.content_length, replace_foreign=True, overwrite=True, executor=self.plane.pool
-        )
-        if download.offset:
-            await download.restart()  # a push always starts from its first byte
+        try:
+            download = await AtomicDownload.begin(
+                target, tp.id, request.content_length, replace_foreign=True, overwrite=True, executor=self.plane.pool
+            )
+            if download.offset:
+                await download.restart()  # a push always starts from its first byte
+        except DownloadError as exc:
+            raise _unwritable(tp.id, exc) if exc.code in UNWRITABLE else exc from None
         handle = self.plane.streams.open(tp.id, "push-in", transport=request.transport)
         try:
             received = await receive_into(
@@ -367,6 +385,8 @@ class ConsumerSide:
             await download.pause()
             if isinstance(exc, asyncio.CancelledError):
                 raise
+            if isinstance(exc, DownloadError) and exc.code in UNWRITABLE:
+                raise _unwritable(tp.id, exc) from None
             why = handle.stopped or (exc.reason if isinstance(exc, ConnectorError) else "the stream broke")
             raise Refused(
                 AccessRefusal(400, Problem("dataplane.incomplete", f"the pushed data is incomplete: {why}"))

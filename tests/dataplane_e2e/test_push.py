@@ -3,6 +3,7 @@ that refuses ends the transfer with the reason."""
 
 from __future__ import annotations
 
+import errno
 import os
 
 from dataplane_e2e.kit import agree, both, sha, wait_state
@@ -57,3 +58,25 @@ async def test_a_push_to_a_destination_that_refuses_terminates_with_the_reason(p
         provider_side = await wait_state(pair.pm, ended["providerPid"], "TERMINATED")
         assert provider_side["reason"].startswith("the push of the data failed: the consumer refused")
         assert provider_side["reason"] in ended["reason"]
+
+
+async def test_a_push_the_consumer_cannot_write_ends_both_sides_saying_so_and_tells_its_operator(
+    pair, monkeypatch, caplog
+):
+    (pair.root / "p.bin").write_bytes(os.urandom(6 * 1024 * 1024))
+
+    def disk_full(fd: int, views: object, offset: int) -> int:  # the inbox's file system, as the OS reports it
+        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+
+    async with both(pair):
+        agreement = await agree(pair, "p", {"type": "file", "path": "p.bin"})
+        monkeypatch.setattr(os, "pwritev", disk_full)
+        tp = await pair.cm.call("POST", "/v1/transfers", {"agreementId": agreement, "format": "HttpData-PUSH"}, 201)
+        ended = await wait_state(pair.cm, tp["id"], "TERMINATED")
+        provider_side = await wait_state(pair.pm, ended["providerPid"], "TERMINATED")
+        # The pusher hears that the receiving side cannot take the data now (503), not that its data was bad.
+        assert "(503: the receiving node cannot write the pushed data now" in provider_side["reason"], provider_side
+        assert provider_side["reason"] in ended["reason"]
+        told = [r for r in caplog.records if r.getMessage() == "pushed data cannot be written"]
+        assert told and told[0].levelname == "ERROR" and "no space left on the device" in told[0].reason
+        assert told[0].file.startswith(str(pair.inbox))
