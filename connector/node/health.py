@@ -1,7 +1,9 @@
 """What the node's probes check, each by exercising what it names (management.app.Probes renders them).
 
 - store: a write committed (a heartbeat row in the settings): a full, read-only, damaged or unreachable store fails
-  it, named with its file or URL;
+  it, named with its file or URL; so does a write of the node's refused in the last UNWRITABLE_WINDOW seconds
+  because the store could not keep it (a full disk lets a heartbeat that rewrites its row commit while the node's
+  work, which needs room, is refused);
 - certificate: this node's TLS and signing certificates are within their validity;
 - crl: every CRL in force is no further past its next update than `trust.freshness_grace`;
 - trust_lists: every recognised trust list is in force, and its URL (if any) has not failed to answer for longer
@@ -14,6 +16,7 @@
 from __future__ import annotations
 
 import asyncio
+import time
 from collections import Counter
 from collections.abc import Callable
 from datetime import datetime, timedelta
@@ -35,6 +38,7 @@ HEARTBEAT = "health.heartbeat"
 STORE_TIMEOUT = 5.0
 PEER_WINDOW = 300.0
 PEER_MINIMUM = 3  # refusals in the window before "every peer refused" is said
+UNWRITABLE_WINDOW = 60.0
 
 
 class NodeHealth:
@@ -48,8 +52,10 @@ class NodeHealth:
         clock: Callable[[], datetime],
         tls: PeerTls | None = None,
         identity: NodeIdentity | None = None,
+        unwritable: Callable[[], tuple[float, str] | None] = lambda: None,
     ) -> None:
         self.store = store
+        self.unwritable = unwritable  # the last write refused for want of room (monotonic time, reason), or None
         self.grace = timedelta(seconds=settings.freshness_grace)
         self.keeper = keeper
         self.records = records
@@ -79,6 +85,14 @@ class NodeHealth:
             return HealthCheck("store", False, f"a write to the store failed: {exc}")
         except TimeoutError:
             return HealthCheck("store", False, f"a write to the store took more than {STORE_TIMEOUT:g} s")
+        refused = self.unwritable()
+        if refused is not None and time.monotonic() - refused[0] < UNWRITABLE_WINDOW:
+            ago = time.monotonic() - refused[0]
+            return HealthCheck(
+                "store",
+                False,
+                f"the store refused the node's writes {ago:.0f} s ago (small writes still commit): {refused[1]}",
+            )
         return HealthCheck("store", True, "a write committed")
 
     @staticmethod

@@ -210,9 +210,8 @@ async def running(
         stack.push_async_callback(telemetry.tracer.close)  # the last spans leave once everything stopped
         config.node.data_dir.mkdir(parents=True, exist_ok=True)
         stack.enter_context(exclusive(config.node.data_dir, shared=bool(config.store.url)))
-        store: Store = ObservedStore(
-            await stack.enter_async_context(open_store(config, initialise, replica=True)), metrics
-        )
+        observed = ObservedStore(await stack.enter_async_context(open_store(config, initialise, replica=True)), metrics)
+        store: Store = observed
         coordination = store.coordination  # how this process shares the node's work with its other replicas
 
         # TLS and identity (none in the plain-HTTP conformance profile).
@@ -422,13 +421,14 @@ async def running(
             dataplane=dataplane,
             duties=duties,
             health=NodeHealth(
-                store=store,
+                store=observed.inner,  # its heartbeat is not one of the node's writes (`unwritable` counts those)
                 settings=config.trust,
                 keeper=keeper,
                 records=records,
                 clock=clock,
                 tls=tls,
                 identity=identity,
+                unwritable=lambda: observed.unwritable,
             ),
             started_at=started_at,
             metrics=metrics,

@@ -22,7 +22,7 @@ from aiohttp import web
 from connector.errors import ConnectorError
 from connector.policy.seam import Decisions, OfferedPolicy, UsageContext, Verdict
 from connector.protocol.auth import Authenticator
-from connector.store.errors import StoreConflict, StoreError, StoreUnavailable
+from connector.store.errors import StoreConflict, StoreError, StoreUnavailable, StoreUnwritable
 from connector.store.interface import Coordination, Store
 from connector.telemetry import READ, WRITE, Meter, Telemetry
 from connector.trust.claims import VerifiedClaims
@@ -45,11 +45,15 @@ def _in_context(context: contextvars.Context, fn: Callable[..., T], tx: Any, *ar
 
 
 class ObservedStore:
-    """A `Store` that times each transaction and counts the failed ones; everything else is the inner store's."""
+    """A `Store` that times each transaction and counts the failed ones; everything else is the inner store's. It
+    keeps the last refusal to write that lasts until someone acts (`StoreUnwritable`: a full disk, say), for the
+    health probe: a small write (its heartbeat, or one of the node's) may still commit while the node's writes that
+    need room are refused, so a success does not clear it; the probe reports it for a while (node.health)."""
 
     def __init__(self, inner: Store, meter: Meter) -> None:
         self.inner = inner
         self.meter = meter
+        self.unwritable: tuple[float, str] | None = None  # (time.monotonic() then, the database's reason)
 
     async def _timed(self, operation: str, call: Callable[..., Any], fn: Callable[..., T], *args: Any) -> T:
         started = time.perf_counter()
@@ -59,6 +63,8 @@ class ObservedStore:
             return result
         except BaseException as exc:
             error = _store_error(exc)
+            if isinstance(exc, StoreUnwritable):
+                self.unwritable = (time.monotonic(), str(exc))
             raise
         finally:
             self.meter.stored(operation, time.perf_counter() - started, error)

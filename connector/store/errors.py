@@ -19,9 +19,14 @@ class StoreUnavailable(StoreError):
     later may succeed."""
 
 
+class StoreUnwritable(StoreUnavailable):
+    """The database cannot keep anything now: its disk is full, a quota is reached, its storage fails, or it is
+    read-only. Unlike a lock or a lost connection, it lasts until someone acts, so the health probe reports it."""
+
+
 class StoreConflict(StoreError):
     """A constraint or a guard refused the change (a unique key taken, a foreign key missing, an evidence table's
     append-only or chain trigger)."""
 
 
-__all__ = ["StoreConflict", "StoreError", "StoreUnavailable"]
+__all__ = ["StoreConflict", "StoreError", "StoreUnavailable", "StoreUnwritable"]

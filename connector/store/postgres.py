@@ -69,7 +69,7 @@ from psycopg_pool import ConnectionPool, PoolTimeout
 from connector.errors import ConnectorError
 from connector.store.calls import WRITE, Call, hand_back, next_group, submit
 from connector.store.coordination import SOLO
-from connector.store.errors import StoreConflict, StoreError, StoreUnavailable
+from connector.store.errors import StoreConflict, StoreError, StoreUnavailable, StoreUnwritable
 from connector.store.interface import Coordination
 from connector.store.migrations import CHAIN_LOCK, MIGRATION_LOCK, MIGRATIONS, NODE_LOCK
 
@@ -106,6 +106,8 @@ EVIDENCE_TABLES = (
 # deadlock, a lock not available, a cancelled statement.
 _UNAVAILABLE_CLASSES = ("08", "53", "57")
 _UNAVAILABLE_STATES = frozenset({"40001", "40P01", "55P03", "55006"})
+# The server cannot keep anything until someone acts: disk full, I/O error, a read-only server (a standby).
+_UNWRITABLE_STATES = frozenset({"53100", "58030", "25006"})
 
 
 def store_error(exc: BaseException, where: str | None = None) -> BaseException:
@@ -118,6 +120,8 @@ def store_error(exc: BaseException, where: str | None = None) -> BaseException:
         state = exc.sqlstate or ""
         if isinstance(exc, psycopg.errors.IntegrityError) or state.startswith("23"):
             kind = StoreConflict
+        elif state in _UNWRITABLE_STATES:
+            kind = StoreUnwritable
         elif (
             state[:2] in _UNAVAILABLE_CLASSES
             or state in _UNAVAILABLE_STATES

@@ -30,7 +30,7 @@ from typing import Any, Literal, TypeVar
 from connector.errors import ConnectorError
 from connector.store.calls import RAW, READ, WRITE, Call, hand_back, next_group, submit
 from connector.store.coordination import SOLO, Solo
-from connector.store.errors import StoreConflict, StoreError, StoreUnavailable
+from connector.store.errors import StoreConflict, StoreError, StoreUnavailable, StoreUnwritable
 from connector.store.migrations import MIGRATIONS
 
 T = TypeVar("T")
@@ -38,20 +38,16 @@ log = logging.getLogger("connector.store")
 
 CACHE_KIB = 16 * 1024
 
-# Primary result codes that say "not now" (the database or its file cannot be used at the moment), not "no".
-_UNAVAILABLE = frozenset(
-    {
-        sqlite3.SQLITE_BUSY,
-        sqlite3.SQLITE_LOCKED,
-        sqlite3.SQLITE_FULL,
-        sqlite3.SQLITE_IOERR,
-        sqlite3.SQLITE_NOMEM,
-        sqlite3.SQLITE_CANTOPEN,
-        sqlite3.SQLITE_PROTOCOL,
-        sqlite3.SQLITE_INTERRUPT,
-        sqlite3.SQLITE_READONLY,
-    }
-)
+# Primary result codes that say "not now" (the database or its file cannot be used at the moment), not "no"; of
+# them, those that say the file cannot be written until someone acts (a full disk, failing storage, read-only).
+_UNWRITABLE = frozenset({sqlite3.SQLITE_FULL, sqlite3.SQLITE_IOERR, sqlite3.SQLITE_CANTOPEN, sqlite3.SQLITE_READONLY})
+_UNAVAILABLE = _UNWRITABLE | {
+    sqlite3.SQLITE_BUSY,
+    sqlite3.SQLITE_LOCKED,
+    sqlite3.SQLITE_NOMEM,
+    sqlite3.SQLITE_PROTOCOL,
+    sqlite3.SQLITE_INTERRUPT,
+}
 
 
 def store_error(exc: BaseException, where: str | None = None) -> BaseException:
@@ -64,7 +60,11 @@ def store_error(exc: BaseException, where: str | None = None) -> BaseException:
         kind = StoreConflict
     else:
         code = getattr(exc, "sqlite_errorcode", None)
-        kind = StoreUnavailable if code is not None and code & 0xFF in _UNAVAILABLE else StoreError
+        primary = None if code is None else code & 0xFF
+        if primary in _UNWRITABLE:
+            kind = StoreUnwritable
+        else:
+            kind = StoreUnavailable if primary in _UNAVAILABLE else StoreError
     error = kind(f"{exc} (the store {where})" if where else str(exc))
     error.__cause__ = exc
     return error

@@ -9,26 +9,16 @@ from __future__ import annotations
 import asyncio
 import json
 import os
-import shutil
-import subprocess
 import sys
 
+import mountns
 import pytest
 from dataplane_e2e.kit import agree, both, wait_state
 
+pytestmark = pytest.mark.skipif(not mountns.available(), reason="needs root and unshare for a mount namespace")
 
-def _namespaces() -> bool:
-    if os.geteuid() != 0 or shutil.which("unshare") is None:
-        return False
-    probe = subprocess.run(["unshare", "-m", "--propagation", "private", "true"], capture_output=True)
-    return probe.returncode == 0
-
-
-pytestmark = pytest.mark.skipif(not _namespaces(), reason="needs root and unshare for a mount namespace")
-
-# Mount an 8 MiB file system, transfer 20 MiB onto it, make room, run the same command again.
+# On an 8 MiB file system: transfer 20 MiB, make room, run the same command again.
 SCRIPT = """
-mount -t tmpfs -o size=8m connector-test "$DISK" || exit 97
 "$PY" -m connector transfer "$AGREEMENT" --out "$DISK/rain.bin" --config "$CONFIG" --json
 echo "first exit $?"
 mount -o remount,size=64m "$DISK" || exit 98
@@ -50,9 +40,11 @@ async def test_a_full_disk_stops_the_transfer_clearly_and_the_same_command_conti
         env = {k: v for k, v in os.environ.items() if not k.startswith("CONNECTOR")}
         env.update(DISK=str(disk), PY=sys.executable, AGREEMENT=agreement, CONFIG=str(pair.ccfg), SOURCE=str(source))
         proc = await asyncio.create_subprocess_exec(
-            "unshare", "-m", "--propagation", "private", "sh", "-c", SCRIPT,
-            env=env, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
-        )  # fmt: skip
+            *mountns.in_small_disk(disk, "8m", SCRIPT),
+            env=env,
+            stdout=asyncio.subprocess.PIPE,
+            stderr=asyncio.subprocess.PIPE,
+        )
         out, err = await asyncio.wait_for(proc.communicate(), 180)
         text = out.decode()
         assert proc.returncode == 0, text + err.decode()
