@@ -72,18 +72,20 @@ class Recent(Generic[K, V]):
         self.held = 0
 
 
-def held_bytes(value: object) -> int:
+def held_bytes(value: object, beyond: int | None = None) -> int:
     """The bytes `value` holds in memory: its own (`sys.getsizeof`) and those of everything it refers to through
-    dicts, lists, tuples, sets and dataclass fields, each object once."""
+    dicts, lists, tuples, sets and dataclass fields, each object once. Counting stops once past `beyond`, when only
+    that matters (a value larger than a `Recent`'s largest is not kept whatever its size)."""
     seen: set[int] = set()
     total = 0
     waiting = [value]
-    while waiting:
+    size_of = sys.getsizeof
+    while waiting and (beyond is None or total <= beyond):
         item = waiting.pop()
         if id(item) in seen:
             continue
         seen.add(id(item))
-        total += sys.getsizeof(item)
+        total += size_of(item)
         if isinstance(item, (dict, MappingProxyType)):
             waiting.extend(item.keys())
             waiting.extend(item.values())

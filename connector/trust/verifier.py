@@ -194,8 +194,9 @@ class PresentationCache:
         if max_entries < 1 or max_bytes < 1 or max_reuse <= timedelta(0):
             raise ValueError("max_entries, max_bytes and max_reuse must be positive")
         self.max_reuse = max_reuse
+        largest = max_bytes // 8
         self._entries: Recent[tuple[str, tuple[str, ...]], CachedPresentation] = Recent(
-            max_entries, max_bytes, lambda key, entry: held_bytes((key, entry))
+            max_entries, max_bytes, lambda key, entry: held_bytes((key, entry), largest), largest
         )
 
     @staticmethod

@@ -81,3 +81,11 @@ def test_held_bytes_counts_what_parsed_json_holds_not_the_text_it_was_read_from(
     assert held * 0.9 < held_bytes(value) < held * 1.1, (held, held_bytes(value))
     shared = "y" * 10_000
     assert held_bytes([shared, shared, (shared,)]) < 11_000  # what is referred to twice is held once
+
+
+def test_held_bytes_stops_counting_once_past_what_matters():
+    from connector.recent import held_bytes
+
+    value = [[] for _ in range(100_000)]
+    full = held_bytes(value)
+    assert 100_000 < held_bytes(value, 100_000) < full / 4  # the list itself, and not its 100,000 members

@@ -47,6 +47,7 @@ Clock = Callable[[], datetime]
 DEFAULT_TIMEOUT = 10.0
 MAX_CACHED = 1024
 DOCUMENT_BUDGET = 16 * 1024 * 1024  # bytes of parsed DID documents kept in all (a node's own: about 9 KB)
+DOCUMENT_LARGEST = DOCUMENT_BUDGET // 8  # the largest one kept (one fetched may hold 5 MiB: MAX_DOCUMENT_BYTES of [])
 STATUS_BUDGET = 64 * 1024 * 1024  # characters of status lists kept in all (the verified lists are held within as much)
 STATUS_LARGEST = 16 * 1024 * 1024  # the largest one kept (status_list.MAX_BITSTRING_BYTES, what a fetch admits)
 DID_REFRESH_AT = 0.8  # of did_ttl: from then on a cached DID document is refreshed in the background
@@ -86,7 +87,7 @@ def _document_size(did: str, cached: tuple[DidDocument, datetime]) -> int:
     (held outside the interpreter's own memory: at least their DER)."""
     document = cached[0]
     certificates = sum(len(c.tbs_certificate_bytes) + len(c.signature) for m in document.methods for c in m.chain)
-    return len(did) + held_bytes(document) + certificates
+    return len(did) + held_bytes(document, DOCUMENT_LARGEST) + certificates
 
 
 class Fetcher:
@@ -105,9 +106,11 @@ class Fetcher:
         self.stale_for = did_ttl if stale_for is None else stale_for
         self.timeout = timeout
         self.draw = draw
-        # DID documents parsed, within DOCUMENT_BUDGET bytes: one fetched may hold 6 MiB (MAX_DOCUMENT_BYTES of
-        # empty lists); one over an eighth of the budget is fetched again when next needed.
-        self._documents: Recent[str, tuple[DidDocument, datetime]] = Recent(MAX_CACHED, DOCUMENT_BUDGET, _document_size)
+        # DID documents parsed, within DOCUMENT_BUDGET bytes; one larger than DOCUMENT_LARGEST is fetched again when
+        # next needed.
+        self._documents: Recent[str, tuple[DidDocument, datetime]] = Recent(
+            MAX_CACHED, DOCUMENT_BUDGET, _document_size, largest=DOCUMENT_LARGEST
+        )
         # Status lists as fetched, within STATUS_BUDGET characters: a list may be as large as MAX_BITSTRING_BYTES.
         self._status: Recent[str, CachedStatusList] = Recent(
             MAX_CACHED, STATUS_BUDGET, lambda url, cached: len(url) + len(cached.token), largest=STATUS_LARGEST
