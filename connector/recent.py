@@ -5,12 +5,18 @@ in all, the least lately used forgotten first.
 The texts come from peers too (a message can be as large as the listener admits), so the bound is on their size,
 not only on their number: an entry larger than `largest` (an eighth of the budget unless said) is not kept at all
 (it is worked out again when next needed), and the rest are forgotten until the budget holds.
+
+`held_bytes` counts what a value made of parsed JSON really holds: a list of empty lists is 21 times the characters
+it was read from, so a size function for such values counts the objects, not the text.
 """
 
 from __future__ import annotations
 
+import dataclasses
+import sys
 from collections import OrderedDict
 from collections.abc import Callable
+from types import MappingProxyType
 from typing import Any, Generic, TypeVar
 
 K = TypeVar("K")
@@ -64,3 +70,30 @@ class Recent(Generic[K, V]):
     def clear(self) -> None:
         self._items.clear()
         self.held = 0
+
+
+def held_bytes(value: object, beyond: int | None = None) -> int:
+    """The bytes `value` holds in memory: its own (`sys.getsizeof`) and those of everything it refers to through
+    dicts, lists, tuples, sets and dataclass fields, each object once. Counting stops once past `beyond`, when only
+    that matters (a value larger than a `Recent`'s largest is not kept whatever its size)."""
+    seen: set[int] = set()
+    total = 0
+    waiting = [value]
+    size_of = sys.getsizeof
+    while waiting and (beyond is None or total <= beyond):
+        item = waiting.pop()
+        if id(item) in seen:
+            continue
+        seen.add(id(item))
+        total += size_of(item)
+        if isinstance(item, (dict, MappingProxyType)):
+            waiting.extend(item.keys())
+            waiting.extend(item.values())
+        elif isinstance(item, (list, tuple, set, frozenset)):
+            waiting.extend(item)
+        elif dataclasses.is_dataclass(item) and not isinstance(item, type):
+            if hasattr(item, "__dict__"):  # its fields, and what was worked out and kept on it (cached properties)
+                waiting.append(vars(item))
+            else:
+                waiting.extend(getattr(item, f.name) for f in dataclasses.fields(item))
+    return total

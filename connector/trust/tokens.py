@@ -41,6 +41,7 @@ token signed by that same verifier, addressed to the owner, and bound to the ver
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 from collections import OrderedDict
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
@@ -244,14 +245,20 @@ class ReplayCache(Protocol):
         ...
 
 
+def _pair(issuer: str, jti: str) -> bytes:
+    """(issuer, jti) as a key of fixed size: a jti is the peer's to choose, as long as its token may be."""
+    return hashlib.sha256(f"{len(issuer)}:{issuer}{jti}".encode("utf-8", "surrogatepass")).digest()
+
+
 class MemoryReplayCache:
-    """A bounded in-memory ReplayCache. When full of unexpired entries it refuses new tokens, never forgets."""
+    """A bounded in-memory ReplayCache. When full of unexpired entries it refuses new tokens, never forgets. It
+    keeps a digest of each (issuer, jti), so its bound in entries is one in bytes too (22 MB full, by default)."""
 
     def __init__(self, max_entries: int = 100_000) -> None:
         if max_entries < 1:
             raise ValueError("max_entries must be positive")
         self._max = max_entries
-        self._entries: OrderedDict[tuple[str, str], datetime] = OrderedDict()
+        self._entries: OrderedDict[bytes, datetime] = OrderedDict()
 
     def __len__(self) -> int:
         return len(self._entries)
@@ -264,7 +271,7 @@ class MemoryReplayCache:
     def remember(self, issuer: str, jti: str, until: datetime, now: datetime) -> bool:
         require_aware(now)
         require_aware(until, "until")
-        pair = (issuer, jti)
+        pair = _pair(issuer, jti)
         seen = self._entries.get(pair)
         if seen is not None and seen > now:
             return False

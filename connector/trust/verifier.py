@@ -44,7 +44,6 @@ again (its validity period and the freshness of the copy still are, on every use
 
 from __future__ import annotations
 
-from collections import OrderedDict
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -53,6 +52,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from connector.errors import ConnectorError
+from connector.recent import Recent, held_bytes
 from connector.trust.claims import RecognisedCredential, StatusEntry, VerifiedClaims
 from connector.trust.credentials import CheckedCredential, verify_credential
 from connector.trust.did import DidDocument, parse_did, parse_did_document, verify_key_certificate
@@ -86,6 +86,8 @@ from connector.trust.tokens import (
 )
 from connector.trust.trust_list import TrustStore
 from connector.trust.vocab import PRESENTATIONS_QUERY_PATH
+
+PRESENTATIONS_BUDGET = 32 * 1024 * 1024  # bytes of verified presentations kept for reuse (one credential: 6 KB)
 
 
 @dataclass(frozen=True)
@@ -178,14 +180,24 @@ class CachedPresentation:
 
 
 class PresentationCache:
-    """Verified presentations by (holder, scopes), reusable for a bounded time. In memory, bounded, LRU."""
+    """Verified presentations by (holder, scopes), reusable for a bounded time. In memory, LRU, bounded by entries
+    and by the bytes they hold (the checked credentials: their texts and claims), for a presentation may be as
+    large as a credential service's answer (presentations.MAX_MESSAGE_BYTES). One holding more than an eighth of
+    `max_bytes` is not kept: it is fetched again when next needed."""
 
-    def __init__(self, max_reuse: timedelta = timedelta(minutes=5), max_entries: int = 1024) -> None:
-        if max_entries < 1 or max_reuse <= timedelta(0):
-            raise ValueError("max_entries and max_reuse must be positive")
+    def __init__(
+        self,
+        max_reuse: timedelta = timedelta(minutes=5),
+        max_entries: int = 1024,
+        max_bytes: int = PRESENTATIONS_BUDGET,
+    ) -> None:
+        if max_entries < 1 or max_bytes < 1 or max_reuse <= timedelta(0):
+            raise ValueError("max_entries, max_bytes and max_reuse must be positive")
         self.max_reuse = max_reuse
-        self._max = max_entries
-        self._entries: OrderedDict[tuple[str, tuple[str, ...]], CachedPresentation] = OrderedDict()
+        largest = max_bytes // 8
+        self._entries: Recent[tuple[str, tuple[str, ...]], CachedPresentation] = Recent(
+            max_entries, max_bytes, lambda key, entry: held_bytes((key, entry), largest), largest
+        )
 
     @staticmethod
     def _key(holder: str, scopes: Iterable[str]) -> tuple[str, tuple[str, ...]]:
@@ -194,13 +206,12 @@ class PresentationCache:
     def get(self, holder: str, scopes: Iterable[str], now: datetime) -> CachedPresentation | None:
         require_aware(now)
         key = self._key(holder, scopes)
-        entry = self._entries.get(key)
+        entry: CachedPresentation | None = self._entries.get(key)
         if entry is None:
             return None
         if now >= entry.reusable_until or now < entry.verified_at:
-            del self._entries[key]
+            self._entries.pop(key)
             return None
-        self._entries.move_to_end(key)
         return entry
 
     def put(
@@ -220,14 +231,11 @@ class PresentationCache:
         key = self._key(holder, scopes)
         entry = CachedPresentation(holder, key[1], creds, presentation_sha256, now, until)
         self._entries[key] = entry
-        self._entries.move_to_end(key)
-        while len(self._entries) > self._max:
-            self._entries.popitem(last=False)
         return entry
 
     def forget(self, holder: str) -> None:
-        for key in [k for k in self._entries if k[0] == holder]:
-            del self._entries[key]
+        for key in [k for k, _ in self._entries.items() if k[0] == holder]:
+            self._entries.pop(key)
 
     def __len__(self) -> int:
         return len(self._entries)

@@ -59,3 +59,33 @@ def test_the_store_memories_hold_a_flood_of_large_texts_within_their_budget():
     # 300 texts of 120 KB went through; the memories keep at most their budgets (4 + 4 + 4 + 4 + 2 MiB).
     assert held < 24 * 1024 * 1024, held
     assert all(m.held <= m.budget for m in (columns._compacted, columns._known_parts, columns._packings))
+
+
+def test_held_bytes_counts_what_parsed_json_holds_not_the_text_it_was_read_from():
+    import gc
+    import json
+    import tracemalloc
+
+    from connector.recent import held_bytes
+
+    text = json.dumps({"lists": [[] for _ in range(20_000)], "texts": [f"{n}" + "x" * 1000 for n in range(100)]})
+    gc.collect()
+    tracemalloc.start()
+    try:
+        before = tracemalloc.get_traced_memory()[0]
+        value = json.loads(text)
+        held = tracemalloc.get_traced_memory()[0] - before
+    finally:
+        tracemalloc.stop()
+    assert held > 6 * len(text)  # 20,000 lists of 3 characters each hold 56 bytes and more
+    assert held * 0.9 < held_bytes(value) < held * 1.1, (held, held_bytes(value))
+    shared = "y" * 10_000
+    assert held_bytes([shared, shared, (shared,)]) < 11_000  # what is referred to twice is held once
+
+
+def test_held_bytes_stops_counting_once_past_what_matters():
+    from connector.recent import held_bytes
+
+    value = [[] for _ in range(100_000)]
+    full = held_bytes(value)
+    assert 100_000 < held_bytes(value, 100_000) < full / 4  # the list itself, and not its 100,000 members

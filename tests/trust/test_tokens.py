@@ -319,6 +319,29 @@ def test_full_replay_cache_refuses_rather_than_forgets(now) -> None:
     assert len(cache) == 1
 
 
+def test_the_replay_cache_holds_as_much_for_a_long_jti_as_for_a_short_one(now) -> None:
+    import gc
+    import tracemalloc
+
+    cache = MemoryReplayCache()
+    until = now + timedelta(minutes=5)
+    gc.collect()
+    tracemalloc.start()
+    try:
+        before = tracemalloc.get_traced_memory()[0]
+        for n in range(1000):  # a member's tokens with a jti of 20,000 characters each: 20 MB of jti
+            assert cache.remember(f"did:web:example.com:peer-{n % 10}", f"{n}-" + "j" * 20_000, until, now)
+        gc.collect()
+        held = tracemalloc.get_traced_memory()[0] - before
+    finally:
+        tracemalloc.stop()
+    assert held < 512 * 1024, held
+    assert not cache.remember("did:web:example.com:peer-9", "999-" + "j" * 20_000, until, now)  # still a replay
+    # Pairs whose texts run together alike are still told apart.
+    assert cache.remember("did:web:a.example", "x", until, now)
+    assert cache.remember("did:web:a.exampl", "ex", until, now)
+
+
 # --- access tokens ----------------------------------------------------------------------------------------
 
 

@@ -19,6 +19,7 @@ from connector.trust.presentations import (
 from connector.trust.scopes import type_scope
 from connector.trust.tokens import MemoryReplayCache, issue_id_token
 from connector.trust.verifier import (
+    PRESENTATIONS_BUDGET,
     NeedDidDocument,
     NeedPresentation,
     NeedStatusLists,
@@ -246,6 +247,42 @@ def test_reuse_is_per_participant_and_scope_set(world, now) -> None:
     assert cache.get(world.a.did, [MEMBERSHIP_SCOPE], now) is not None
     assert cache.get(world.a.did, [MEMBERSHIP_SCOPE, type_scope("OrganizationCredential")], now) is None
     assert cache.get(world.b.did, [MEMBERSHIP_SCOPE], now) is None
+
+
+def test_presentations_kept_for_reuse_stay_within_their_budget_however_many_and_large_they_come(world, now) -> None:
+    import dataclasses
+    import gc
+    import tracemalloc
+
+    cache = PresentationCache()
+    assert isinstance(drive(new_plan(world, now, cache=cache), world, Peer(world, now), now), Verified)
+    normal = cache.get(world.a.did, [MEMBERSHIP_SCOPE], now)
+    assert normal is not None
+    real = normal.credentials[0]
+
+    def large(n: int):  # what a presentation of several MiB holds once its credentials are checked: 600 KB
+        subject = {"id": world.a.did, "claims": [{"n": n, "i": i} for i in range(2000)]}
+        return dataclasses.replace(real, id=f"urn:uuid:{n}", token=f"{n}." + "x" * 100_000, subject=subject)
+
+    gc.collect()
+    tracemalloc.start()
+    try:
+        before = tracemalloc.get_traced_memory()[0]
+        for n in range(100):  # 100 peers' presentations: 60 MB
+            cache.put(f"did:web:example.com:peer-{n}", [MEMBERSHIP_SCOPE], [large(n)], f"sha-{n}", None, now)
+        gc.collect()
+        held = tracemalloc.get_traced_memory()[0] - before
+    finally:
+        tracemalloc.stop()
+    assert held < PRESENTATIONS_BUDGET * 1.25, held
+    assert cache.get("did:web:example.com:peer-99", [MEMBERSHIP_SCOPE], now) is not None  # the latest kept
+    assert cache.get("did:web:example.com:peer-0", [MEMBERSHIP_SCOPE], now) is None  # the oldest forgotten
+
+    # A normal presentation is still reused, through the plan as through the cache.
+    cache.put(world.a.did, [MEMBERSHIP_SCOPE], [real], normal.presentation_sha256, None, now)
+    peer = Peer(world, now)
+    step = drive(new_plan(world, now, cache=cache), world, peer, now)
+    assert isinstance(step, Verified) and step.claims.notes["presentation"] == "cached" and peer.queries == 0
 
 
 # --- the plan as a state machine --------------------------------------------------------------------------

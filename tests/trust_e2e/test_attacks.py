@@ -87,6 +87,7 @@ class Arena:
             OwnCredential(e.id, e.types, e.issuer, None, "", t, "test", now)
             for t, e in ((t, read_credential_unverified(t)) for t in tokens)
         ]
+        edge(self.mnode).holder._access.clear()  # its access tokens grant what it holds, as after a reload
         edge(self.vnode).forget_caches()
 
     async def refused_token(self, authorization: str, code: str) -> dict[str, Any]:
@@ -141,6 +142,7 @@ async def arena(tmp_path_factory):
 @pytest.fixture(autouse=True)
 def genuine_credentials(arena):
     edge(arena.mnode).holder.credentials = list(arena.genuine)
+    edge(arena.mnode).holder._access.clear()
     edge(arena.vnode).forget_caches()
     yield
 
@@ -220,6 +222,25 @@ async def test_a_token_of_another_participant_over_mallorys_connection_is_refuse
 
 async def test_a_request_without_a_token_is_refused(arena):
     await arena.refused_token(None, "token.missing")
+
+
+async def test_the_access_tokens_kept_for_reuse_are_bounded_however_many_peers_are_asked(arena):
+    from connector.trust.edge.holder import ACCESS_KEPT
+
+    holder = edge(arena.mnode).holder
+
+    async def access_token(peer: str) -> str:
+        authorization = await holder.authorization_for(peer)
+        assert authorization is not None
+        return _token_parts(authorization.removeprefix("Bearer "))[1]["token"]
+
+    first = await access_token(arena.victim.participant_id)
+    assert await access_token(arena.victim.participant_id) == first  # reused
+    for n in range(ACCESS_KEPT + 100):  # every counterparty of a busy node
+        await access_token(f"did:web:peer-{n}.example.com")
+    assert len(holder._access) <= ACCESS_KEPT
+    latest = await access_token(f"did:web:peer-{ACCESS_KEPT + 99}.example.com")
+    assert await access_token(f"did:web:peer-{ACCESS_KEPT + 99}.example.com") == latest  # still reused
 
 
 # --- credentials ----------------------------------------------------------------------------------------------------

@@ -12,8 +12,8 @@ import pytest
 from aiohttp import web
 
 from connector.trust import vocab
-from connector.trust.did import DidDocument
-from connector.trust.edge.fetching import RETRY_INITIAL, Fetcher, FetchFailed
+from connector.trust.did import MAX_DOCUMENT_BYTES, DidDocument
+from connector.trust.edge.fetching import DOCUMENT_BUDGET, RETRY_INITIAL, Fetcher, FetchFailed
 from connector.web.outgoing import OutgoingHttp
 
 DID = "did:web:example.com"
@@ -207,3 +207,75 @@ async def test_status_lists_kept_stay_within_their_budget_however_many_and_large
     kept = fetcher.cached_status_lists()
     assert 0 < len(kept) < 40 and kept[-1][0].endswith("/status/39")  # the latest kept, the oldest forgotten
     assert held < 80 * 1024 * 1024, held  # within the 64 Mi characters the fetcher keeps of status lists
+
+
+def _large_document(did: str, kind: str) -> bytes:
+    """A DID document of about 200 KiB, within MAX_DOCUMENT_BYTES: a hundred services with long endpoints, or a
+    member of 40,000 empty lists (3 bytes each as text, 64 once parsed)."""
+    body: dict = {"@context": [vocab.DID_CONTEXT], "id": did}
+    if kind == "texts":
+        body["service"] = [
+            {"id": f"{did}#s{i}", "type": "LinkedDomains", "serviceEndpoint": f"https://example.com/{i}/" + "p" * 2000}
+            for i in range(100)
+        ]
+    else:
+        body["lists"] = [[] for _ in range(40_000)]
+    return json.dumps(body, separators=(",", ":")).encode()
+
+
+@pytest.fixture
+async def documents():
+    """A loopback server answering any number of distinct large DID documents: `did:web:example.com:<kind>-<n>`."""
+    app = web.Application()
+
+    async def document(request: web.Request) -> web.Response:
+        name = request.match_info["name"]
+        return web.Response(body=_large_document(f"did:web:example.com:{name}", name.partition("-")[0]))
+
+    app.router.add_get("/{name}/did.json", document)
+    runner = web.AppRunner(app)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+    yield lambda name: (f"did:web:example.com:{name}", f"http://127.0.0.1:{port}/{name}/did.json")
+    await runner.cleanup()
+
+
+async def _held_after(fetcher: Fetcher, peers: list[tuple[str, str]]) -> int:
+    """Bytes still held once every peer's document was fetched (and parsed) in turn."""
+    import gc
+    import tracemalloc
+
+    gc.collect()
+    tracemalloc.start()
+    try:
+        before = tracemalloc.get_traced_memory()[0]
+        for did, url in peers:
+            assert isinstance(await fetcher.did_document(did, url), DidDocument)
+        gc.collect()
+        return tracemalloc.get_traced_memory()[0] - before
+    finally:
+        tracemalloc.stop()
+
+
+async def test_did_documents_kept_stay_within_their_budget_however_many_and_large_they_come(
+    fetching, documents
+) -> None:
+    fetcher, _ = fetching
+    assert 190 * 1024 < len(_large_document(documents("texts-199")[0], "texts")) < MAX_DOCUMENT_BYTES
+    held = await _held_after(fetcher, [documents(f"texts-{n}") for n in range(200)])  # 40 MiB fetched
+    assert held < DOCUMENT_BUDGET * 1.25, held
+    fetched = fetcher.fetches
+    assert isinstance(await fetcher.did_document(*documents("texts-199")), DidDocument)
+    assert fetcher.fetches == fetched  # the latest kept: answered without a fetch
+    await fetcher.did_document(*documents("texts-0"))
+    assert fetcher.fetches == fetched + 1  # the oldest forgotten
+
+
+async def test_did_documents_are_kept_for_what_they_hold_not_for_what_was_fetched(fetching, documents) -> None:
+    fetcher, _ = fetching
+    assert len(_large_document(documents("lists-0")[0], "lists")) < MAX_DOCUMENT_BYTES
+    # 8 documents of 120 KiB: 1 MiB fetched, 23 MiB once parsed; each holds more than an eighth of the budget.
+    held = await _held_after(fetcher, [documents(f"lists-{n}") for n in range(8)])
+    assert held < DOCUMENT_BUDGET / 4, held

@@ -3,7 +3,9 @@
 - DID documents: cached parsed for `did_ttl`, refreshed in the background from DID_REFRESH_AT of it on, and
   served while a fresh copy is fetched for at most `stale_for` past it (so a key rotation reaches us within
   `did_ttl` + `stale_for`, and no request waits for a document that was merely due); one fetch per document at a
-  time, whoever asks. A document that does not parse is never cached, so the plan sees the bytes and names the
+  time, whoever asks. Whoever presents a token naming a did:web has its document fetched and kept, so they are
+  kept within DOCUMENT_BUDGET bytes as they are held once parsed (up to 24 times the bytes fetched), not only
+  MAX_CACHED of them. A document that does not parse is never cached, so the plan sees the bytes and names the
   exact problem.
 - Status list credentials: cached as fetched, with the time they were fetched. Whether a cached copy may still
   be used is the core's decision (`StatusListCachePolicy`: validity, ttl, `status_max_age`); the plan asks for
@@ -35,7 +37,7 @@ import aiohttp
 
 from connector.backoff import Backoff
 from connector.errors import ConnectorError
-from connector.recent import Recent
+from connector.recent import Recent, held_bytes
 from connector.web.outgoing import EXPECTED_PEER, OutgoingHttp
 
 if TYPE_CHECKING:  # DID documents: read with the first one fetched
@@ -44,6 +46,8 @@ if TYPE_CHECKING:  # DID documents: read with the first one fetched
 Clock = Callable[[], datetime]
 DEFAULT_TIMEOUT = 10.0
 MAX_CACHED = 1024
+DOCUMENT_BUDGET = 16 * 1024 * 1024  # bytes of parsed DID documents kept in all (a node's own: about 9 KB)
+DOCUMENT_LARGEST = DOCUMENT_BUDGET // 8  # the largest one kept (one fetched may hold 5 MiB: MAX_DOCUMENT_BYTES of [])
 STATUS_BUDGET = 64 * 1024 * 1024  # characters of status lists kept in all (the verified lists are held within as much)
 STATUS_LARGEST = 16 * 1024 * 1024  # the largest one kept (status_list.MAX_BITSTRING_BYTES, what a fetch admits)
 DID_REFRESH_AT = 0.8  # of did_ttl: from then on a cached DID document is refreshed in the background
@@ -78,6 +82,14 @@ def _origin(url: str) -> tuple[str, str, int | None]:
     return parts.scheme, (parts.hostname or "").lower(), parts.port or (443 if parts.scheme == "https" else None)
 
 
+def _document_size(did: str, cached: tuple[DidDocument, datetime]) -> int:
+    """What a kept DID document holds: its parsed members and methods, and the certificates of its key chains
+    (held outside the interpreter's own memory: at least their DER)."""
+    document = cached[0]
+    certificates = sum(len(c.tbs_certificate_bytes) + len(c.signature) for m in document.methods for c in m.chain)
+    return len(did) + held_bytes(document, DOCUMENT_LARGEST) + certificates
+
+
 class Fetcher:
     def __init__(
         self,
@@ -94,7 +106,11 @@ class Fetcher:
         self.stale_for = did_ttl if stale_for is None else stale_for
         self.timeout = timeout
         self.draw = draw
-        self._documents: OrderedDict[str, tuple[DidDocument, datetime]] = OrderedDict()
+        # DID documents parsed, within DOCUMENT_BUDGET bytes; one larger than DOCUMENT_LARGEST is fetched again when
+        # next needed.
+        self._documents: Recent[str, tuple[DidDocument, datetime]] = Recent(
+            MAX_CACHED, DOCUMENT_BUDGET, _document_size, largest=DOCUMENT_LARGEST
+        )
         # Status lists as fetched, within STATUS_BUDGET characters: a list may be as large as MAX_BITSTRING_BYTES.
         self._status: Recent[str, CachedStatusList] = Recent(
             MAX_CACHED, STATUS_BUDGET, lambda url, cached: len(url) + len(cached.token), largest=STATUS_LARGEST
@@ -232,9 +248,6 @@ class Fetcher:
         except ConnectorError:
             return data
         self._documents[did] = (document, fetched_at)
-        self._documents.move_to_end(did)
-        while len(self._documents) > MAX_CACHED:
-            self._documents.popitem(last=False)
         return document
 
     async def resolve(self, did: str) -> DidDocument:

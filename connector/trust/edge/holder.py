@@ -7,7 +7,8 @@
   the store. A file that is missing, is not a JWT VC, or is about another participant stops the node with an
   error naming the entry (at a reload: the reload is refused and the credentials in use stay).
 - Outgoing: every DSP request carries a fresh self-issued ID token (own jti, short lifetime) addressed to the
-  peer, with an access token for our credential service bound to that peer and to the types we hold.
+  peer, with an access token for our credential service bound to that peer and to the types we hold (reused for
+  half its lifetime, for the ACCESS_KEPT peers lately asked).
 - Credential service (DCP presentation query): the verifier's ID token must be bound to its TLS identity (when
   certificates are optional, a verifier without one is named by the token alone, as DCP 1.0 has it), signed by
   it, addressed to us, not replayed, and carry an access token we issued to it; it gets a presentation signed by
@@ -29,6 +30,7 @@ from connector.canonical import sha256_hex
 from connector.config import TrustSection
 from connector.errors import ConfigError, ConnectorError, Problem
 from connector.identity import NodeIdentity
+from connector.recent import Recent
 from connector.records.trust import OwnCredential, VerificationRecord
 from connector.store.interface import Store
 from connector.store.sql import trust as repo
@@ -42,6 +44,8 @@ if TYPE_CHECKING:  # DIDs and tokens load with the first DSP request sent, DID d
     from connector.trust.tokens import IdTokenFacts
 
 log = logging.getLogger("connector.trust")
+
+ACCESS_KEPT = 1024  # peers whose access token is kept for reuse, within 4 KiB each of their DID and token
 
 Clock = Callable[[], datetime]
 CREDENTIAL_SERVICE_PATH = "/dcp"
@@ -79,7 +83,10 @@ class Holder:
         self.credentials: list[OwnCredential] = []
         self._document_json: dict[str, Any] | None = None
         self._document: DidDocument | None = None
-        self._access: dict[str, tuple[str, datetime]] = {}  # verifier -> (access token, reuse until)
+        # verifier -> (access token, reuse until), for as many peers as ACCESS_KEPT: every counterparty has one
+        self._access: Recent[str, tuple[str, datetime]] = Recent(
+            ACCESS_KEPT, ACCESS_KEPT * 4096, lambda verifier, kept: len(verifier) + len(kept[0]), largest=16 * 1024
+        )
 
     @property
     def did(self) -> str:
@@ -183,7 +190,7 @@ class Holder:
         scopes = sorted(type_scope(t) for t in self.types())
         if not scopes:
             return None
-        cached = self._access.get(verifier)
+        cached: tuple[str, datetime] | None = self._access.get(verifier)
         if cached is not None and now < cached[1]:
             return cached[0]
         identity = self.identity
