@@ -314,7 +314,7 @@ async def _reusable(client: ManagementClient, args: argparse.Namespace) -> dict[
 
 
 async def _negotiate(client: ManagementClient, args: argparse.Namespace) -> str:
-    from connector.cli.processes import check_concluded
+    from connector.cli.processes import concluded
 
     body = peer_body(args.peer)
     catalog = await client.call("POST", "/v1/catalog/request", body)
@@ -338,12 +338,7 @@ async def _negotiate(client: ManagementClient, args: argparse.Namespace) -> str:
     if args.purpose:
         request["purpose"] = args.purpose
     started = await client.call("POST", "/v1/negotiations", request)
-    neg = await client.call(
-        "GET",
-        f"/v1/negotiations/{started['id']}?wait=FINALIZED,TERMINATED&timeout={args.timeout}",
-        timeout=args.timeout + 10,
-    )
-    check_concluded(neg, args.timeout)
+    neg = await concluded(client, started["id"], args.timeout)
     return str(neg["agreementId"])
 
 
