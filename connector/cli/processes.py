@@ -163,11 +163,12 @@ def cmd_negotiate(args: argparse.Namespace) -> int:
 async def concluded(client: ManagementClient, negotiation_id: str, timeout: float) -> dict[str, Any]:
     """The negotiation once it is FINALIZED, waited for at most `timeout` seconds; ended TERMINATED or still under
     way by then, a failure (`negotiate` and `fetch` wait for it alike)."""
-    neg: dict[str, Any] = await client.call(
-        "GET",
-        f"/v1/negotiations/{negotiation_id}?wait=FINALIZED,TERMINATED&timeout={timeout}",
-        timeout=timeout + 10,
-    )
+    from urllib.parse import quote
+
+    from connector.pull.waiting import wait_for_state
+
+    path = f"/v1/negotiations/{quote(negotiation_id, safe='')}"
+    neg: dict[str, Any] = await wait_for_state(client.call, path, ("FINALIZED", "TERMINATED"), timeout)
     _check_concluded(neg, timeout)
     return neg
 

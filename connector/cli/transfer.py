@@ -119,6 +119,8 @@ async def _transfer_id(
     Returns (id, whether a foreign part may be replaced)."""
     from urllib.parse import quote
 
+    from connector.pull.link import ManagementLink
+
     previous = _resumable(out)
     if previous is not None:
         try:
@@ -129,9 +131,7 @@ async def _transfer_id(
             progress.note(f"continuing transfer {previous}")
             return previous, False
     started = await client.call("POST", "/v1/transfers", {"agreementId": agreement_id, "format": PULL})
-    record = await client.call(
-        "GET", f"/v1/transfers/{started['id']}?wait=STARTED&timeout={timeout}", timeout=timeout + 10
-    )
+    record = await ManagementLink(client.call).wait_running(started["id"], timeout)
     if record["state"] == "TERMINATED":
         raise Refused(
             "transfer.terminated",
