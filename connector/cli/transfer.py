@@ -26,7 +26,9 @@ from connector.cli.client import (
     ManagementClient,
     NodeError,
     add_config_argument,
+    add_out_arguments,
     client_from,
+    out_file,
     peer_body,
     run,
     seconds,
@@ -63,8 +65,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def _common(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--out", required=True, type=Path, metavar="FILE", help="where to write the data")
-    parser.add_argument("--overwrite", action="store_true", help="replace FILE if it exists")
+    add_out_arguments(parser, "where to write the data")
     parser.add_argument(
         "--timeout",
         type=seconds,
@@ -151,18 +152,6 @@ def _out(args: argparse.Namespace) -> Path:
     return Path(args.out).expanduser().absolute()
 
 
-def _checked_out(args: argparse.Namespace) -> Path:
-    """--out, once it is known to name a file that may be written: checked before anything is asked of a node."""
-    out = _out(args)
-    if not out.parent.is_dir():
-        raise UsageError("cli.no_folder", f"the folder of {out} does not exist", "--out")
-    if out.is_dir():
-        raise UsageError("cli.out_folder", f"{out} is a folder; --out names the file to write the data to", "--out")
-    if out.exists() and not args.overwrite:
-        raise UsageError("cli.exists", f"{out} already exists (use --overwrite to replace it)", "--out")
-    return out
-
-
 async def _pull(config: Config, agreement_id: str, args: argparse.Namespace) -> PullResult:
     from connector.cli.progress import ProgressBar
     from connector.pull.client import NoProgress, Puller
@@ -171,7 +160,7 @@ async def _pull(config: Config, agreement_id: str, args: argparse.Namespace) -> 
     client = ManagementClient(config)
     link = ManagementLink(client.call)
     progress = NoProgress() if args.quiet else ProgressBar()
-    out = _checked_out(args)
+    out = out_file(args)
     identity = _identity(config)
     transfer_id, replace_foreign = await _transfer_id(client, agreement_id, out, args.timeout, progress)
     puller = Puller(
@@ -344,7 +333,7 @@ async def _negotiate(client: ManagementClient, args: argparse.Namespace) -> str:
 
 def cmd_fetch(args: argparse.Namespace) -> int:
     client = client_from(args)
-    _checked_out(args)  # a mistake in --out is found before a negotiation is started for nothing
+    out_file(args)  # a mistake in --out is found before a negotiation is started for nothing
 
     async def agree() -> str:
         reused = await _reusable(client, args) if args.reuse else None
