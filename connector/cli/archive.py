@@ -17,14 +17,14 @@ from pathlib import Path
 from typing import Any
 
 from connector.cli.base import EXIT_OK, Refused, log_anchors
-from connector.cli.client import add_config_argument, add_json_argument, emit_json, load
+from connector.cli.client import add_config_argument, add_json_argument, add_out_arguments, emit_json, load, out_file
 from connector.errors import ConnectorError, UsageError
 
 
 def register(sub: argparse._SubParsersAction) -> None:
     exp = sub.add_parser("export", help="write a signed archive of everything the node holds (evidence included)")
     exp.add_argument("--all", action="store_true", help="everything: definitions, processes, evidence (required)")
-    exp.add_argument("--out", required=True, type=Path, metavar="FILE", help="the archive to write")
+    add_out_arguments(exp, "the archive to write")
     add_config_argument(exp)
     add_json_argument(exp)
     exp.set_defaults(func=cmd_export)
@@ -54,11 +54,7 @@ def cmd_export(args: argparse.Namespace) -> int:
     anchors, _ = log_anchors(config)
     signer = signing_identity(load_identity(config, anchors))
     source = _store(config)
-    out = args.out.expanduser().absolute()
-    if not out.parent.is_dir():
-        raise UsageError("cli.no_folder", f"the folder of {out} does not exist", "--out")
-    if out.is_dir():
-        raise UsageError("cli.usage", f"{out} is a folder: give the archive file to write", "--out")
+    out = out_file(args)
     with _snapshot(source, config.store_password()) as tx:
         exported = write_archive(tx, out, signer, datetime.now(UTC), config.evidence_archive_dir)
     manifest = exported.manifest

@@ -42,6 +42,7 @@ _REFUSALS = frozenset(
         "policy.denied",
         "peer.refused",
         "peer.tls_refused",
+        "peer.not_tls",
         "peer.identity_mismatch",
         "catalog.peer_error",
         "catalog.identity_mismatch",

@@ -60,6 +60,25 @@ def add_json_argument(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--json", action="store_true", help="print machine-readable JSON (errors too)")
 
 
+def add_out_arguments(parser: argparse.ArgumentParser, what: str) -> None:
+    """--out FILE (`what` says what is written there) and --overwrite: an existing FILE is kept unless it is given."""
+    parser.add_argument("--out", required=True, type=Path, metavar="FILE", help=what)
+    parser.add_argument("--overwrite", action="store_true", help="replace FILE if it exists")
+
+
+def out_file(args: argparse.Namespace, folder_made: bool = False) -> Path:
+    """--out, once it is known to name a file that may be written: checked before anything is asked of a node or
+    read from a store. `folder_made`: the command makes a missing folder itself."""
+    out = Path(args.out).expanduser().absolute()
+    if not folder_made and not out.parent.is_dir():
+        raise UsageError("cli.no_folder", f"the folder of {out} does not exist", "--out")
+    if out.is_dir():
+        raise UsageError("cli.out_folder", f"{out} is a folder; --out names the file to write", "--out")
+    if out.exists() and not args.overwrite:
+        raise UsageError("cli.exists", f"{out} already exists (use --overwrite to replace it)", "--out")
+    return out
+
+
 def add_paging_arguments(parser: argparse.ArgumentParser, default_limit: int = 50) -> None:
     parser.add_argument("--limit", type=_count(1, PAGE), default=default_limit, help=f"at most this many (1-{PAGE})")
     parser.add_argument("--offset", type=_count(0, 10**9), default=0, help="skip this many first (the next page)")

@@ -19,7 +19,15 @@ from pathlib import Path
 from typing import Any
 
 from connector.cli.base import EXIT_FAILED, EXIT_OK, log_anchors, subcommands
-from connector.cli.client import add_config_argument, add_json_argument, client_from, emit_json, run
+from connector.cli.client import (
+    add_config_argument,
+    add_json_argument,
+    add_out_arguments,
+    client_from,
+    emit_json,
+    out_file,
+    run,
+)
 from connector.errors import ConnectorError, UsageError
 
 
@@ -29,7 +37,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 
     exp = evidence_sub.add_parser("export", help="write the self-contained evidence bundle of an agreement")
     exp.add_argument("agreement_id", metavar="AGREEMENT_ID")
-    exp.add_argument("--out", required=True, type=Path, help="the bundle file to write")
+    add_out_arguments(exp, "the bundle file to write (its folder is made if need be)")
     add_config_argument(exp)
     exp.set_defaults(func=cmd_export)
 
@@ -93,12 +101,13 @@ def cmd_export(args: argparse.Namespace) -> int:
     from urllib.parse import quote
 
     client = client_from(args)
+    out = out_file(args, folder_made=True)
     document = run(client.call, "GET", f"/v1/evidence/agreements/{quote(args.agreement_id, safe='')}/bundle")
-    _write(args.out, (json.dumps(document, indent=2, ensure_ascii=False) + "\n").encode("utf-8"))
+    _write(out, (json.dumps(document, indent=2, ensure_ascii=False) + "\n").encode("utf-8"))
     log = document["log"]
     stamped = "time-stamped" if log["timestamps"] else "not time-stamped"
     print(
-        f"wrote {args.out}: agreement {document['agreement']['@id']}, {len(log['proof']['records'])} log records "
+        f"wrote {out}: agreement {document['agreement']['@id']}, {len(log['proof']['records'])} log records "
         f"proven against a checkpoint of {log['proof']['upto']} records ({stamped})"
     )
     return EXIT_OK

@@ -7,6 +7,7 @@ from typing import Any
 
 from connector.cli.base import Refused, Unreachable
 from connector.cli.client import (
+    ManagementClient,
     add_config_argument,
     add_json_argument,
     add_paging_arguments,
@@ -149,14 +150,9 @@ def cmd_negotiate(args: argparse.Namespace) -> int:
 
     async def go() -> dict[str, Any]:
         started = await client.call("POST", "/v1/negotiations", body)
-        return await client.call(
-            "GET",
-            f"/v1/negotiations/{started['id']}?wait=FINALIZED,TERMINATED&timeout={args.timeout}",
-            timeout=args.timeout + 10,
-        )
+        return await concluded(client, started["id"], args.timeout)
 
     neg = run(go)
-    check_concluded(neg, args.timeout)
     if args.json:
         emit_json(neg)
     else:
@@ -164,7 +160,20 @@ def cmd_negotiate(args: argparse.Namespace) -> int:
     return 0
 
 
-def check_concluded(neg: dict[str, Any], timeout: float) -> None:
+async def concluded(client: ManagementClient, negotiation_id: str, timeout: float) -> dict[str, Any]:
+    """The negotiation once it is FINALIZED, waited for at most `timeout` seconds; ended TERMINATED or still under
+    way by then, a failure (`negotiate` and `fetch` wait for it alike)."""
+    from urllib.parse import quote
+
+    from connector.pull.waiting import wait_for_state
+
+    path = f"/v1/negotiations/{quote(negotiation_id, safe='')}"
+    neg: dict[str, Any] = await wait_for_state(client.call, path, ("FINALIZED", "TERMINATED"), timeout)
+    _check_concluded(neg, timeout)
+    return neg
+
+
+def _check_concluded(neg: dict[str, Any], timeout: float) -> None:
     """A negotiation that did not end FINALIZED is a refusal (TERMINATED) or an answer that has not come yet."""
     if neg["state"] == "TERMINATED":
         raise Refused(

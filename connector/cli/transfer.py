@@ -26,7 +26,9 @@ from connector.cli.client import (
     ManagementClient,
     NodeError,
     add_config_argument,
+    add_out_arguments,
     client_from,
+    out_file,
     peer_body,
     run,
     seconds,
@@ -63,8 +65,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def _common(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--out", required=True, type=Path, metavar="FILE", help="where to write the data")
-    parser.add_argument("--overwrite", action="store_true", help="replace FILE if it exists")
+    add_out_arguments(parser, "where to write the data")
     parser.add_argument(
         "--timeout",
         type=seconds,
@@ -119,6 +120,8 @@ async def _transfer_id(
     Returns (id, whether a foreign part may be replaced)."""
     from urllib.parse import quote
 
+    from connector.pull.link import ManagementLink
+
     previous = _resumable(out)
     if previous is not None:
         try:
@@ -129,9 +132,7 @@ async def _transfer_id(
             progress.note(f"continuing transfer {previous}")
             return previous, False
     started = await client.call("POST", "/v1/transfers", {"agreementId": agreement_id, "format": PULL})
-    record = await client.call(
-        "GET", f"/v1/transfers/{started['id']}?wait=STARTED&timeout={timeout}", timeout=timeout + 10
-    )
+    record = await ManagementLink(client.call).wait_running(started["id"], timeout)
     if record["state"] == "TERMINATED":
         raise Refused(
             "transfer.terminated",
@@ -151,18 +152,6 @@ def _out(args: argparse.Namespace) -> Path:
     return Path(args.out).expanduser().absolute()
 
 
-def _checked_out(args: argparse.Namespace) -> Path:
-    """--out, once it is known to name a file that may be written: checked before anything is asked of a node."""
-    out = _out(args)
-    if not out.parent.is_dir():
-        raise UsageError("cli.no_folder", f"the folder of {out} does not exist", "--out")
-    if out.is_dir():
-        raise UsageError("cli.out_folder", f"{out} is a folder; --out names the file to write the data to", "--out")
-    if out.exists() and not args.overwrite:
-        raise UsageError("cli.exists", f"{out} already exists (use --overwrite to replace it)", "--out")
-    return out
-
-
 async def _pull(config: Config, agreement_id: str, args: argparse.Namespace) -> PullResult:
     from connector.cli.progress import ProgressBar
     from connector.pull.client import NoProgress, Puller
@@ -171,7 +160,7 @@ async def _pull(config: Config, agreement_id: str, args: argparse.Namespace) -> 
     client = ManagementClient(config)
     link = ManagementLink(client.call)
     progress = NoProgress() if args.quiet else ProgressBar()
-    out = _checked_out(args)
+    out = out_file(args)
     identity = _identity(config)
     transfer_id, replace_foreign = await _transfer_id(client, agreement_id, out, args.timeout, progress)
     puller = Puller(
@@ -314,7 +303,7 @@ async def _reusable(client: ManagementClient, args: argparse.Namespace) -> dict[
 
 
 async def _negotiate(client: ManagementClient, args: argparse.Namespace) -> str:
-    from connector.cli.processes import check_concluded
+    from connector.cli.processes import concluded
 
     body = peer_body(args.peer)
     catalog = await client.call("POST", "/v1/catalog/request", body)
@@ -338,18 +327,13 @@ async def _negotiate(client: ManagementClient, args: argparse.Namespace) -> str:
     if args.purpose:
         request["purpose"] = args.purpose
     started = await client.call("POST", "/v1/negotiations", request)
-    neg = await client.call(
-        "GET",
-        f"/v1/negotiations/{started['id']}?wait=FINALIZED,TERMINATED&timeout={args.timeout}",
-        timeout=args.timeout + 10,
-    )
-    check_concluded(neg, args.timeout)
+    neg = await concluded(client, started["id"], args.timeout)
     return str(neg["agreementId"])
 
 
 def cmd_fetch(args: argparse.Namespace) -> int:
     client = client_from(args)
-    _checked_out(args)  # a mistake in --out is found before a negotiation is started for nothing
+    out_file(args)  # a mistake in --out is found before a negotiation is started for nothing
 
     async def agree() -> str:
         reused = await _reusable(client, args) if args.reuse else None

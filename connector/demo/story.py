@@ -505,7 +505,8 @@ class Story:
             f"{node.info['name']} exports everything it holds while it runs: a signed archive in an open format\n"
             "(JSON Lines and a manifest of hashes, docs/archive.md), restored into a fresh node that verifies it."
         )
-        code, out, err = await node.cli("export", "--all", "--out", str(archive), "--json")
+        # The same file on every run of the story on this workspace: the archive of this run replaces it.
+        code, out, err = await node.cli("export", "--all", "--out", str(archive), "--overwrite", "--json")
         if code:
             raise StepFailed(f"export failed: {err.strip()}")
         manifest = json.loads(out)["manifest"]

@@ -26,6 +26,7 @@ TRANSFER_FIELDS = ("agreementId", "format", "dataDestination")
 NEGOTIATION_STATES = tuple(s.value for s in NegotiationState)
 TRANSFER_STATES = tuple(s.value for s in TransferState)
 ROLES = tuple(r.value for r in Role)
+MAX_WAIT = 300.0  # the longest `?wait=...&timeout=` one request is answered after; clients ask again for more
 
 
 def _summary(catalog: Any) -> list[dict[str, Any]]:
@@ -242,7 +243,7 @@ class ProcessRoutes:
             timeout = math.nan
         if math.isnan(timeout):
             raise ConnectorError("request.invalid", "'timeout' must be a number of seconds", "timeout")
-        deadline = time.monotonic() + min(timeout, 300.0)
+        deadline = time.monotonic() + min(timeout, MAX_WAIT)
         engine = self.control.engine
         with engine.watching(pid) as watch:
             changed = watch.changed  # taken before reading, so that no change after the read goes unnoticed

@@ -6,15 +6,14 @@ ConnectorError carrying the problem's code.
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
 from connector.errors import ConnectorError
 from connector.pull.client import NotRunning, ProviderAway, PullRefused
-
-Call = Callable[[str, str, Any, float], Awaitable[Any]]
+from connector.pull.waiting import Call, wait_for_state
 
 # The node could not reach the provider, or could not answer now: the puller tries again for a while.
 AWAY_CODES = frozenset({"peer.unreachable", "peer.unavailable"})
@@ -44,7 +43,7 @@ class ManagementLink:
             raise
 
     async def wait_running(self, transfer_id: str, timeout: float) -> Mapping[str, Any]:
-        return await self.call("GET", self._path(transfer_id, f"?wait=STARTED&timeout={timeout}"), None, timeout + 10)
+        return await wait_for_state(self.call, self._path(transfer_id), ("STARTED",), timeout)
 
     async def report_seal(self, transfer_id: str, report: Mapping[str, Any]) -> Mapping[str, Any]:
         try:

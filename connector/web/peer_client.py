@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import aiohttp
+from yarl import URL
 
 from connector.errors import ConnectorError
 from connector.log import request_id
@@ -77,6 +78,15 @@ def certificate_refusal(exc: BaseException) -> str | None:
             return reason
     cause = exc.__cause__ or exc.__context__
     return certificate_refusal(cause) if cause is not None and cause is not exc else None
+
+
+def plain_http_answer(exc: BaseException) -> bool:
+    """Whether the server answered our TLS handshake with something else than TLS: a plain-HTTP listener (such as
+    a node's management API), whose `HTTP/1.1 400` OpenSSL reads as a record of an unknown version."""
+    if "WRONG_VERSION_NUMBER" in str(exc).upper():
+        return True
+    cause = exc.__cause__ or exc.__context__
+    return plain_http_answer(cause) if cause is not None and cause is not exc else False
 
 
 class PeerClient:
@@ -155,6 +165,14 @@ class PeerClient:
                 if refusal is not None:  # not transient: retrying would only hide the reason
                     span.failed("peer.tls_refused")
                     raise ConnectorError("peer.tls_refused", f"{url}: {refusal}") from None
+                if plain_http_answer(exc):  # an address mistaken for a peer's: no DSP endpoint answers there
+                    span.failed("peer.not_tls")
+                    origin = str(URL(url).origin())
+                    raise PeerUnavailable(
+                        "peer.not_tls",
+                        f"{origin} answered, but not over TLS: it is not a DSP endpoint (a management API or another "
+                        "plain-HTTP port?)",
+                    ) from None
                 reason = str(exc) or type(exc).__name__
                 span.failed("peer.unreachable")
                 raise PeerUnavailable("peer.unreachable", f"cannot reach {url}: {reason}") from None

@@ -33,6 +33,7 @@ _SUFFIX_STATUS = {
 }
 _CODE_STATUS = {
     "request.timeout": 408,
+    "peer.not_tls": 502,  # what answered at a peer's address is not a DSP endpoint
     "duty.no_onward_transfer": 409,
     "evidence.archive_conflict": 409,  # its file's name is taken by an archive of another history of the log
     "evidence.archive_unwritable": 503,  # the node's own folder: nothing wrong with the request, try again later

@@ -186,6 +186,19 @@ async def test_a_node_or_peer_that_cannot_be_reached_is_exit_status_3(configs, t
         one_line(await acli("catalog", "somebody", "--config", str(ccfg)), 2, "error", "no peer named 'somebody'")
 
 
+async def test_a_management_port_given_as_a_peer_answers_but_is_no_dsp_endpoint(configs):
+    provider, consumer, pcfg, ccfg = configs
+    management = f"https://localhost:{provider.management_port}"
+    entry = f'\n[[peers]]\nname = "console"\naddress = "{management}/dsp/2025-1"\n'
+    ccfg.write_text(ccfg.read_text() + entry)
+    async with running_node(pcfg), running_node(ccfg):
+        for argv in (["catalog", management], ["catalog", "console"], ["negotiate", "console", "x"]):
+            result = await acli(*argv, "--config", str(ccfg))
+            one_line(result, 1, "refused", f"{management} answered, but not over TLS", "not a DSP endpoint")
+        as_json = await acli("catalog", "console", "--json", "--config", str(ccfg))
+        assert as_json.returncode == 1 and json.loads(as_json.stdout)["error"]["code"] == "peer.not_tls", as_json
+
+
 async def test_a_negotiation_the_provider_refuses_is_exit_status_1_with_its_reason(configs):
     provider, consumer, pcfg, ccfg = configs
     cfg = ["--config", str(ccfg)]

@@ -145,6 +145,9 @@ async def run_exchange(root: Path) -> Exchange:
                 str(ccfg),
             )
             exchange.bundles["consumer"] = out / "consumer.bundle.json"
+            for extra in ((), ("--overwrite",)):  # the same file again: kept, unless it is to be replaced
+                again = ("evidence", "export", neg["agreementId"], "--out", str(exchange.bundles["consumer"]), *extra)
+                exchange.live[f"export again{''.join(extra)}"] = await acli(*again, "--config", str(ccfg))
             for name, m, agreement in (("provider", pm, neg["agreementId"]), ("other", cm, other["agreementId"])):
                 document = await m.call("GET", f"/v1/evidence/agreements/{agreement}/bundle", None, 200)
                 exchange.bundles[name] = out / f"{name}.bundle.json"

@@ -51,6 +51,9 @@ def test_the_exchange_signed_both_ways_and_the_live_log_checks_out(exchange):
     assert exchange.live["checkpoint"].returncode == 0, exchange.live["checkpoint"].stderr
     assert "time-stamped" in exchange.live["checkpoint"].stdout
     assert exchange.live["export"].returncode == 0, exchange.live["export"].stderr
+    refused, replaced = exchange.live["export again"], exchange.live["export again--overwrite"]
+    assert refused.returncode == 2 and "already exists (use --overwrite" in refused.stderr, refused
+    assert replaced.returncode == 0 and "wrote " in replaced.stdout, replaced
     check = exchange.live["check"]
     assert check.returncode == 0 and "the log is intact" in check.stdout, check.stdout + check.stderr
     assert exchange.live["status"]["records"] > 10 and exchange.live["status"]["lastCheckpoint"] is not None

@@ -3,6 +3,8 @@ cannot change evidence, run as the operator runs them."""
 
 from __future__ import annotations
 
+import zipfile
+
 import psycopg
 from nodekit import cli, make_participant, write_config
 
@@ -51,3 +53,19 @@ def test_a_folder_where_the_new_file_goes_is_a_usage_error(authority, tmp_path):
     assert list(folder.iterdir()) == [] and sorted(p.name for p in tmp_path.iterdir() if "a-folder" in p.name) == [
         "a-folder"
     ]
+
+
+def test_an_existing_file_is_not_replaced_unless_overwrite_is_given(authority, tmp_path):
+    config = write_config(make_participant(authority, tmp_path, "org-a"), tmp_path)
+    assert cli("store", "migrate", "--config", str(config)).returncode == 0  # the node's store exists
+    taken = tmp_path / "taken.zip"
+    taken.write_text("keep me\n")
+    for command in (("export", "--all", "--out"), ("store", "backup", "--to")):
+        ran = cli(*command, str(taken), "--config", str(config))
+        assert ran.returncode == 2 and "unexpected" not in ran.stderr and str(taken) in ran.stderr, ran.stderr
+        assert taken.read_text() == "keep me\n", command
+    ran = cli("export", "--all", "--out", str(taken), "--config", str(config))
+    assert "already exists (use --overwrite to replace it) [--out]" in ran.stderr, ran.stderr
+    ran = cli("export", "--all", "--out", str(taken), "--overwrite", "--config", str(config))
+    assert ran.returncode == 0 and f"wrote {taken}" in ran.stdout, ran.stderr
+    assert zipfile.is_zipfile(taken)
