@@ -183,9 +183,10 @@ def cmd_run(args: argparse.Namespace) -> int:
     import time
 
     from connector.demo import workspace as ws_module
-    from connector.demo.story import Console
+    from connector.demo.story import Console, not_told_yet
 
     ws = ws_module.Workspace.load(args.workdir)
+    not_told_yet(ws)  # before anything starts
     return asyncio.run(_start_and_tell(ws, Console(), time.monotonic(), keep_running=False))
 
 
@@ -246,11 +247,12 @@ def cmd_story(args: argparse.Namespace) -> int:
     import time
 
     from connector.demo import workspace as ws_module
-    from connector.demo.story import Console, Story, summary
+    from connector.demo.story import Console, Story, not_told_yet, summary
 
     async def story() -> int:
         console = Console()
         ws = ws_module.derived(args.workdir, args.profile)
+        not_told_yet(ws)
         if args.wait:
             await _wait_for_nodes(ws, args.wait)
         started = time.monotonic()

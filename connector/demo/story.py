@@ -22,6 +22,7 @@ from urllib.parse import quote
 import aiohttp
 
 from connector.demo.workspace import Workspace, statement_id
+from connector.errors import ConnectorError
 
 
 @dataclass
@@ -140,6 +141,24 @@ def states(record: dict[str, Any]) -> str:
     return " -> ".join(seen)
 
 
+TOLD = "story-told"  # in a workspace where the story ran: when it began
+
+
+def not_told_yet(ws: Workspace) -> None:
+    """Refuses a workspace whose story ran already: it revokes Lyon Sante and keeps what it received, so a second
+    run would fail steps for what the first one did, not for anything wrong."""
+    marker = ws.dir / TOLD
+    if marker.exists():
+        began = marker.read_text(errors="replace").strip()
+        raise ConnectorError(
+            "demo.story_told",
+            f"the story was told in {ws.dir} at {began} already (it revokes Lyon Sante and keeps what it received, so "
+            "it runs once per data space): run 'connector demo' for a new one, or 'connector demo up --workdir "
+            f"{ws.dir}' to use this one by hand",
+            "--workdir",
+        )
+
+
 class Story:
     def __init__(self, ws: Workspace, console: Console | None = None) -> None:
         self.ws = ws
@@ -149,6 +168,11 @@ class Story:
         self.evidence_bundle: Path | None = None  # the bundle the evidence step exported
 
     async def run(self) -> list[Outcome]:
+        not_told_yet(self.ws)
+        try:
+            (self.ws.dir / TOLD).write_text(datetime.now(UTC).isoformat(timespec="seconds") + "\n")
+        except OSError:
+            pass  # a workspace this process cannot write to (a container's read-only view): nothing to remember
         async with aiohttp.ClientSession() as session:
             nodes = {o["key"]: Node(self.ws, o["key"], session) for o in self.ws.data["organisations"]}
             steps = [

@@ -44,6 +44,16 @@ def test_the_demo_story_completes_with_every_step_as_expected(tmp_path):
     for dataset in described["datasets"]:
         assert dataset["expected"] and dataset["policy"] and dataset["source"]
     assert crossings(workspace.Workspace.load(tmp_path / "ws")) == []  # each party still holds only its own keys
+    # The story changed the data space for good (Lyon revoked, data received): it is not told there a second time.
+    again = subprocess.run(
+        [sys.executable, "-m", "connector", "demo", "run", "--workdir", str(tmp_path / "ws")],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert again.returncode == 2 and again.stdout == "", again.stdout + again.stderr
+    assert again.stderr.startswith("connector: error: the story was told in "), again.stderr
+    assert "run 'connector demo' for a new one" in again.stderr and again.stderr.endswith("[--workdir]\n")
 
 
 def test_a_local_workspace_gives_each_party_its_own_keys_and_no_certificate_before_enrolment(tmp_path):
