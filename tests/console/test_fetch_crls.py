@@ -1,0 +1,50 @@
+"""The console's *Fetch the data* on nodes configured as the examples and the demo configure them: no CRL file
+(`trust.crl` unset), the authority's CRL fetched from the distribution point its certificates name."""
+
+from __future__ import annotations
+
+import asyncio
+import re
+import time
+from urllib.parse import quote
+
+import pytest
+from console.kit import WEATHER, ConsoleClient, dataspace
+
+pytestmark = pytest.mark.e2e
+
+
+def _offer_of(page: str, dataset: str) -> str:
+    found = re.search(rf'name="dataset" value="{dataset}">\s*<input type="hidden" name="offer" value="([^"]+)"', page)
+    assert found is not None, f"no offer of {dataset} on the catalogue page"
+    return found.group(1)
+
+
+async def test_a_fetch_pulls_with_the_crls_the_node_fetched(tmp_path):
+    async with dataspace(tmp_path, crl_files=False) as space:
+        client = ConsoleClient(space.consumer_console, space.consumer_ssl())
+        try:
+            await client.login()
+            catalog = "/catalog?address=" + quote(space.provider_dsp, safe="")
+            _, page = await client.get(catalog)
+            fields = {
+                "peer": "",
+                "address": space.provider_dsp,
+                "id": space.provider.participant_id,
+                "dataset": "weather",
+                "offer": _offer_of(page, "weather"),
+                "purpose": "forecasting",
+                "then": "fetch",
+            }
+            resp, text = await client.form(catalog, "/catalog/negotiate", fields)
+            notice = re.search(r'<p class="notice"[^>]*>([^<]*)', text)
+            assert "/console/fetches/" in str(resp.url), notice.group(1) if notice else text[:500]
+            deadline = time.monotonic() + 60
+            while "Working:" in text and time.monotonic() < deadline:
+                await asyncio.sleep(0.3)
+                _, text = await client.get(str(resp.url))
+            assert "Fetched, and the provider's seal verified." in text, text
+            download, data = await client.get(str(resp.url) + "/data")
+            assert download.status == 200 and data == WEATHER.decode()
+        finally:
+            await client.close()
