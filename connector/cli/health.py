@@ -66,10 +66,13 @@ def _check_words(value: object) -> str:
     """One check of the probe in a few words: its state, the listeners, or the trust material needing attention."""
     if isinstance(value, str):
         return value
-    if isinstance(value, dict):  # trustMaterial: {"ok": ..., "attention": [...]}
-        attention = value.get("attention") or []
-        state = "ok" if value.get("ok") else "failing"
-        return state + (f" ({len(attention)} expiring or expired)" if attention else "")
+    if isinstance(value, dict):  # trustMaterial: {"ok": ..., "attention": [...]}, each with its state
+        states: dict[str, int] = {}
+        for item in value.get("attention") or []:
+            named = str(item.get("state") or "needing attention") if isinstance(item, dict) else "needing attention"
+            states[named] = states.get(named, 0) + 1
+        counted = ", ".join(f"{n} {state}" for state, n in states.items())
+        return ("ok" if value.get("ok") else "failing") + (f" ({counted})" if counted else "")
     if isinstance(value, list):
         return " ".join(map(str, value))
     return str(value)

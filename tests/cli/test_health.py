@@ -7,6 +7,8 @@ import json
 from aiohttp import web
 from nodekit import acli, make_participant, running_node, write_config
 
+from connector.cli.health import _check_words
+
 
 async def _health(config, *extra: str) -> tuple[int, str, str]:
     ran = await acli("health", "--config", str(config), *extra, timeout=60)
@@ -60,3 +62,12 @@ async def test_the_command_line_reaches_a_node_whose_management_listener_serves_
         assert listed.returncode == 0 and json.loads(listed.stdout)["total"] == 0, listed
     status, out, err = await _health(config)
     assert status == 3 and f"no node answers at https://127.0.0.1:{p.management_port}" in err, err
+
+
+def test_the_trust_material_needing_attention_is_counted_by_its_state():
+    stale = {"kind": "crl", "name": "CN=Root", "state": "stale"}
+    assert _check_words({"ok": True, "attention": [stale]}) == "ok (1 stale)"
+    expiring = {"kind": "certificate", "name": "tls", "state": "expiring"}
+    expired = {"kind": "credential", "name": "m", "state": "expired"}
+    assert _check_words({"ok": False, "attention": [expiring, expired, expired]}) == "failing (1 expiring, 2 expired)"
+    assert _check_words({"ok": True, "attention": []}) == "ok"
