@@ -1,5 +1,6 @@
-"""The console's *Fetch the data* on nodes configured as the examples and the demo configure them: no CRL file
-(`trust.crl` unset), the authority's CRL fetched from the distribution point its certificates name."""
+"""The console on nodes configured as the examples and the demo configure them: no CRL file (`trust.crl` unset),
+the authority's CRL fetched from the distribution point its certificates name. The node page shows that CRL, and
+*Fetch the data* pulls with it."""
 
 from __future__ import annotations
 
@@ -20,11 +21,14 @@ def _offer_of(page: str, dataset: str) -> str:
     return found.group(1)
 
 
-async def test_a_fetch_pulls_with_the_crls_the_node_fetched(tmp_path):
+async def test_the_crls_the_node_fetched_are_shown_and_a_fetch_pulls_with_them(tmp_path):
     async with dataspace(tmp_path, crl_files=False) as space:
         client = ConsoleClient(space.consumer_console, space.consumer_ssl())
         try:
             await client.login()
+            _, node = await client.get("/")
+            held = re.search(r"<th scope=\"row\">revocation list</th>\s*<td><code[^>]*>([^<]*)</code>", node)
+            assert held is not None and "Test Federation" in held.group(1), node
             catalog = "/catalog?address=" + quote(space.provider_dsp, safe="")
             _, page = await client.get(catalog)
             fields = {
