@@ -70,7 +70,7 @@ def _configure(
     name = participant.name
     text = path.read_text() + data_section(root / f"{name}-data", root / f"{name}-inbox")
     if not crl_files:  # the CRLs fetched from the distribution point their certificates name, as nodes mostly do
-        text = re.sub(r"^crl = .*\n", "", text, count=1, flags=re.MULTILINE)
+        text = re.sub(r"^crl = .*\n", "crl_max_age = 1.0\n", text, count=1, flags=re.MULTILINE)
     text += f'\n[evidence]\ntsa_url = "https://localhost:{federation.port}/tsa"\n'
     if management_tls:
         text = text.replace(

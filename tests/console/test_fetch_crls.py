@@ -1,6 +1,6 @@
 """The console on nodes configured as the examples and the demo configure them: no CRL file (`trust.crl` unset),
-the authority's CRL fetched from the distribution point its certificates name. The node page shows that CRL, and
-*Fetch the data* pulls with it."""
+the authority's CRL fetched from the distribution point its certificates name. The node page shows that CRL (and
+says when it cannot be fetched), and *Fetch the data* pulls with it."""
 
 from __future__ import annotations
 
@@ -50,5 +50,26 @@ async def test_the_crls_the_node_fetched_are_shown_and_a_fetch_pulls_with_them(t
             assert "Fetched, and the provider's seal verified." in text, text
             download, data = await client.get(str(resp.url) + "/data")
             assert download.status == 200 and data == WEATHER.decode()
+        finally:
+            await client.close()
+
+
+async def test_the_node_page_says_when_its_trust_material_cannot_be_refreshed(tmp_path):
+    async with dataspace(tmp_path, crl_files=False) as space:
+        client = ConsoleClient(space.consumer_console, space.consumer_ssl())
+        try:
+            await client.login()
+            _, node = await client.get("/")
+            assert "needing attention" not in node
+            await space.federation.stop()  # the authority's service, and its CRL's distribution point, are gone
+            deadline = time.monotonic() + 30
+            while "needing attention" not in node and time.monotonic() < deadline:
+                await asyncio.sleep(0.5)
+                _, node = await client.get("/")
+            told = re.search(r'<div class="problem"[^>]*>\s*<p>Trust material needing attention.*?</div>', node, re.S)
+            assert told is not None, node
+            said = re.sub(r"<[^>]+>", "", told.group(0))
+            assert "crl" in said and "Test Federation" in said and "stale" in said, said
+            assert f"cannot reach https://localhost:{space.federation.port}/crl.pem" in said, said
         finally:
             await client.close()
