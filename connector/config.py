@@ -944,8 +944,28 @@ def load_config(path: Path | str, environ: Mapping[str, str] | None = None) -> C
         raise ConfigError("config.not_found", f"configuration path is a folder: {path}", str(path)) from None
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError("config.syntax", f"not valid TOML: {exc}", str(path)) from None
-    raw = apply_env(raw, os.environ if environ is None else environ)
-    return config_from_dict(raw, path.resolve().parent, source=path)
+    environ = os.environ if environ is None else environ
+    raw = apply_env(raw, environ)
+    try:
+        return config_from_dict(raw, path.resolve().parent, source=path)
+    except ConfigError as exc:
+        variable = _overridden(environ, exc.where)
+        if variable is None:
+            raise
+        raise ConfigError(exc.code, f"{exc.reason} (set by {variable})", exc.where) from None
+
+
+def _overridden(environ: Mapping[str, str], where: str | None) -> str | None:
+    """The environment variable that set the key `where` names (`log.level`), if one did: a mistake in it is not
+    to be looked for in the file."""
+    if not where:
+        return None
+    for name in environ:
+        if name.startswith(ENV_PREFIX):
+            parts = [p.lower() for p in name[len(ENV_PREFIX) :].split("__") if p]
+            if ".".join(parts) == where or where.startswith(".".join(parts) + "."):
+                return name
+    return None
 
 
 def config_from_dict(raw: dict[str, Any], base: Path, source: Path | None = None) -> Config:

@@ -1,4 +1,5 @@
-"""`connector authority serve`: publish an authority's status lists, CRL and trust list."""
+"""`connector authority serve`: run an authority's service: it publishes the status lists, CRL and trust list,
+takes participants' enrolments and credential requests, and time-stamps evidence."""
 
 from __future__ import annotations
 
@@ -11,7 +12,10 @@ from connector.cli.base import subcommands
 def register(sub: argparse._SubParsersAction) -> None:
     authority = sub.add_parser("authority", help="run a federation authority's publication service")
     authority_sub = subcommands(authority, "authority_command")
-    serve = authority_sub.add_parser("serve", help="serve status lists, CRL and trust list at the public URL")
+    serve = authority_sub.add_parser(
+        "serve",
+        help="at the public URL: status lists, CRL and trust list, enrolment, credential issuance, time-stamps",
+    )
     serve.add_argument("--dir", required=True, type=Path, help="authority folder")
     serve.add_argument("--listen", help="HOST:PORT to listen on (default: the public URL's port on loopback)")
     serve.add_argument(
@@ -30,12 +34,17 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
     from connector.authority.service import serve
     from connector.config import parse_listen
-    from connector.errors import UsageError
+    from connector.errors import ConnectorError, UsageError
     from connector.log import setup_logging
 
     listen = parse_listen(args.listen, "--listen") if args.listen else None
     if not args.status_validity > 0:
         raise UsageError("cli.usage", "--status-validity must be a positive number of seconds", "--status-validity")
     setup_logging(args.log_level)
-    asyncio.run(serve(args.dir, listen, timedelta(seconds=args.status_validity)))
+    try:
+        asyncio.run(serve(args.dir, listen, timedelta(seconds=args.status_validity)))
+    except ConnectorError as exc:
+        if exc.where != "--authority":  # (the pki commands' name for the folder this command calls --dir)
+            raise
+        raise ConnectorError(exc.code, exc.reason, "--dir") from None
     return 0

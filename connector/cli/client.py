@@ -110,11 +110,25 @@ def seconds(text: str) -> float:
 
 class ManagementClient:
     def __init__(self, config: Config) -> None:
-        listen = config.management.listen
+        management = config.management
+        listen = management.listen
         host = "127.0.0.1" if listen.host in ("0.0.0.0", "::") else listen.host
-        self.base = f"http://{host}:{listen.port}"
+        host = f"[{host}]" if ":" in host else host
+        self.tls_cert = management.tls_cert if management.tls_key is not None else None
+        self.base = f"{'https' if self.tls_cert is not None else 'http'}://{host}:{listen.port}"
         self.api_key = config.management_api_key()
         self.config = config
+
+    def ssl(self) -> Any:
+        """How to connect: over HTTPS, pinned to the node's own management certificate (which need not name the
+        address reached from this machine), as the console does it."""
+        if self.tls_cert is None:
+            return True
+        import aiohttp
+
+        from connector import keys
+
+        return aiohttp.Fingerprint(bytes.fromhex(keys.cert_sha256(keys.load_certificate(self.tls_cert))))
 
     async def call(self, method: str, path: str, body: Any = None, timeout: float = 60) -> Any:
         import json
@@ -124,7 +138,7 @@ class ManagementClient:
         try:
             async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=timeout)) as session:
                 async with session.request(
-                    method, self.base + path, json=body, headers={"X-Api-Key": self.api_key}
+                    method, self.base + path, json=body, headers={"X-Api-Key": self.api_key}, ssl=self.ssl()
                 ) as resp:
                     text = await resp.text()
                     try:

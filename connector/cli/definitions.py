@@ -31,6 +31,11 @@ class Kind:
     columns: tuple[tuple[str, str], ...]
     example: str
 
+    @property
+    def one(self) -> str:
+        """The singular with its article: 'an asset', 'a policy'."""
+        return ("an " if self.singular[0] in "aeiou" else "a ") + self.singular
+
 
 KINDS = (
     Kind(
@@ -69,15 +74,15 @@ def register(sub: argparse._SubParsersAction) -> None:
 
         add = actions.add_parser(
             "add",
-            help=f"add a {kind.singular}",
-            description=f"Add a {kind.singular}, given as the management API takes it, e.g. {kind.example}",
+            help=f"add {kind.one}",
+            description=f"Add {kind.one}, given as the management API takes it, e.g. {kind.example}",
         )
         add.add_argument(
             "definition", metavar="JSON|FILE|-", help="inline JSON, a file holding it, or - to read standard input"
         )
         _common(add, kind, _add)
 
-        remove = actions.add_parser("remove", help=f"remove a {kind.singular}")
+        remove = actions.add_parser("remove", help=f"remove {kind.one}")
         remove.add_argument("id", metavar="ID")
         _common(remove, kind, _remove)
 

@@ -164,6 +164,9 @@ async def _keep_running(ws: Workspace, console: Console, space: DataSpace) -> No
     console.detail(f"connector negotiations --config {berlin}")
     console.detail(f"connector fetch tokyo-mobility traffic-flow --out traffic.csv --config {berlin}")
     console.detail(f"connector explain <negotiation id> --config {berlin}")
+    console.write("Each organisation's web console (sign in with the key in the file named):")
+    for org in ws.data["organisations"]:
+        console.detail(f"{org['name']}: {org['management']}/console/ (key: {ws.path(org['apiKeyFile'])})")
     console.write(f"workspace description: {ws.dir / ws_module.WORKSPACE_FILE}; press Ctrl-C to stop.")
     async with stop_requested() as stop:
         while not stop.is_set():

@@ -12,7 +12,14 @@ import json
 from typing import Any
 
 from connector.cli.base import EXIT_FAILED, EXIT_OK, Unreachable
-from connector.cli.client import add_config_argument, add_json_argument, client_from, emit_json, run
+from connector.cli.client import (
+    ManagementClient,
+    add_config_argument,
+    add_json_argument,
+    client_from,
+    emit_json,
+    run,
+)
 
 TIMEOUT = 5.0
 
@@ -25,12 +32,13 @@ def register(sub: argparse._SubParsersAction) -> None:
     health.set_defaults(func=cmd_health)
 
 
-async def _probe(base: str) -> tuple[int, Any]:
+async def _probe(client: ManagementClient) -> tuple[int, Any]:
     import aiohttp
 
+    base = client.base
     try:
         async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=TIMEOUT)) as session:
-            async with session.get(base + "/check/health") as resp:
+            async with session.get(base + "/check/health", ssl=client.ssl()) as resp:
                 text = await resp.text()
                 try:
                     return resp.status, json.loads(text)
@@ -42,7 +50,7 @@ async def _probe(base: str) -> tuple[int, Any]:
 
 def cmd_health(args: argparse.Namespace) -> int:
     client = client_from(args)
-    status, body = run(_probe, client.base)
+    status, body = run(_probe, client)
     healthy = status == 200 and isinstance(body, dict) and body.get("status") == "ok"
     if args.json:
         emit_json(body)
@@ -58,10 +66,13 @@ def _check_words(value: object) -> str:
     """One check of the probe in a few words: its state, the listeners, or the trust material needing attention."""
     if isinstance(value, str):
         return value
-    if isinstance(value, dict):  # trustMaterial: {"ok": ..., "attention": [...]}
-        attention = value.get("attention") or []
-        state = "ok" if value.get("ok") else "failing"
-        return state + (f" ({len(attention)} expiring or expired)" if attention else "")
+    if isinstance(value, dict):  # trustMaterial: {"ok": ..., "attention": [...]}, each with its state
+        states: dict[str, int] = {}
+        for item in value.get("attention") or []:
+            named = str(item.get("state") or "needing attention") if isinstance(item, dict) else "needing attention"
+            states[named] = states.get(named, 0) + 1
+        counted = ", ".join(f"{n} {state}" for state, n in states.items())
+        return ("ok" if value.get("ok") else "failing") + (f" ({counted})" if counted else "")
     if isinstance(value, list):
         return " ".join(map(str, value))
     return str(value)

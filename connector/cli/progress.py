@@ -61,6 +61,7 @@ class ProgressBar:
         self._last_draw = float("-inf")
         self._done = 0
         self._drawn = False
+        self._drawn_done = -1  # the bytes the last line drawn showed
 
     def begin(self, total: int | None, already: int) -> None:
         self.total = total
@@ -87,8 +88,11 @@ class ProgressBar:
             self.stream.write(line + "\n")
         self.stream.flush()
         self._drawn = True
+        self._drawn_done = self._done
 
     def finish(self) -> None:
+        if not self.live and self._drawn_done == self._done:
+            return  # away from a terminal, the last line written already says it
         if self._drawn or self.live:
             self._draw()
             if self.live:

@@ -7,6 +7,7 @@ a signed-in session (and a POST its form token).
 from __future__ import annotations
 
 from collections.abc import Callable
+from functools import partial
 from pathlib import Path
 
 from aiohttp import web
@@ -26,7 +27,7 @@ from connector.console.processes import Processes
 from connector.console.rendering import DOCS_POLICY, Templates, see_other
 from connector.console.sessions import Sessions
 from connector.errors import ConnectorError
-from connector.pull.client import Identity
+from connector.pull.identity import pull_identity
 from connector.web.openapi import RouteGroup
 from connector.web.problems import status_for
 
@@ -102,8 +103,5 @@ def console_for(config: Config, management_port: Callable[[], int], spawn: Spawn
     api = NodeApi(
         config.management_api_key(), lambda: local_base(m.listen, management_port(), tls), m.tls_cert if tls else None
     )
-    identity = None
-    if config.identity.tls_cert is not None and config.identity.tls_key is not None and config.trust.crl:
-        identity = Identity(config.identity.tls_cert, config.identity.tls_key, tuple(config.trust.crl))
-    fetches = Fetches(api, identity, config.node.data_dir / DOWNLOADS, spawn)
+    fetches = Fetches(api, partial(pull_identity, config), config.node.data_dir / DOWNLOADS, spawn)
     return Console(config, api, fetches)

@@ -103,7 +103,20 @@ def policy_words(policy: Any) -> list[str]:
 
 
 def subject_facts(subject: Any) -> list[tuple[str, str]]:
-    """A credential subject's claims other than its id."""
+    """A credential subject's claims other than its id, each value in words (`claim_words`)."""
     if not isinstance(subject, Mapping):
         return []
-    return [(str(k), str(v)) for k, v in subject.items() if k != "id"]
+    return [(str(k), claim_words(v)) for k, v in subject.items() if k != "id"]
+
+
+def claim_words(value: Any, nested: bool = False) -> str:
+    """A claim's value for reading: an object's members as 'name value' separated by commas (an object within one
+    in parentheses), a list's items separated by commas, JSON's true and false."""
+    if isinstance(value, Mapping):
+        text = ", ".join(f"{k} {claim_words(v, nested=True)}" for k, v in value.items())
+        return f"({text})" if nested else text
+    if isinstance(value, list | tuple):
+        return ", ".join(claim_words(v, nested) for v in value)
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return "null" if value is None else str(value)

@@ -84,13 +84,22 @@ def _file_name(text: str) -> str:
 
 
 class Fetches:
-    def __init__(self, api: NodeApi, identity: Identity | None, downloads: Path, spawn: Spawn) -> None:
+    def __init__(self, api: NodeApi, identity: Callable[[], Identity | None], downloads: Path, spawn: Spawn) -> None:
         self.api = api
         self.identity = identity
         self.downloads = downloads
         self.spawn = spawn
         self._kept: OrderedDict[str, Fetch] = OrderedDict()
         self._swept = False
+
+    def _identity(self) -> Identity:
+        """The node's TLS identity as it stands now (with the CRLs the node fetched so far)."""
+        identity = self.identity()
+        if identity is None:
+            raise ConnectorError(
+                "console.no_identity", "this node has no TLS identity to pull data with (protocol.insecure_http)"
+            )
+        return identity
 
     def get(self, fetch_id: str) -> Fetch | None:
         return self._kept.get(fetch_id)
@@ -110,10 +119,7 @@ class Fetches:
         agreement_id: str | None = None,
     ) -> Fetch:
         """Begin fetching after a negotiation (its id) or under an agreement already concluded (its id)."""
-        if self.identity is None:
-            raise ConnectorError(
-                "console.no_identity", "this node has no TLS identity to pull data with (protocol.insecure_http)"
-            )
+        self._identity()
         fetch = Fetch(secrets.token_hex(8), peer, dataset_id, purpose, negotiation_id, agreement_id)
         if agreement_id is not None:
             fetch.stage = "transferring"
@@ -187,10 +193,9 @@ class Fetches:
         folder = self.downloads / _file_name(fetch.transfer_id.split(":")[-1])
         folder.mkdir(parents=True, exist_ok=True)
         fetch.folder = folder
-        assert self.identity is not None
         puller = Puller(
             ManagementLink(api.call),
-            self.identity,
+            self._identity(),
             folder / _file_name(fetch.dataset_id),
             overwrite=True,
             progress=_Progress(fetch),

@@ -1,6 +1,7 @@
-"""The node's own trust material as its configuration names it: its certificates and the revocation lists it
-holds peers to, with how long each stays good. Read from the files at each look (they are replaced on rotation
-and reloaded by the node), never written."""
+"""The node's own trust material: its certificates and the revocation lists it holds peers to (those its
+configuration names, and those it fetched from the distribution points the authorities' certificates name), with
+how long each stays good. Read from the files at each look (they are replaced on rotation and reloaded or fetched
+again by the node), never written."""
 
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ from cryptography import x509
 
 from connector import keys
 from connector.config import Config
+from connector.trust.edge.crls import fetched_crl_files
 
 
 @dataclass(frozen=True)
@@ -51,6 +53,8 @@ class OwnMaterial:
             if path is not None
         ]
         self.crls = tuple(config.trust.crl)
+        self.data_dir = config.node.data_dir
 
     def read(self) -> list[Material]:
-        return [_certificate(what, path) for what, path in self.certificates] + [_crl(p) for p in self.crls]
+        crls = self.crls + fetched_crl_files(self.data_dir)
+        return [_certificate(what, path) for what, path in self.certificates] + [_crl(p) for p in crls]

@@ -104,6 +104,8 @@ class Templates:
         if self._env is None:
             import jinja2
 
+            from connector.console import explain
+
             env = jinja2.Environment(
                 loader=jinja2.PackageLoader("connector.console", "templates"),
                 autoescape=True,
@@ -112,6 +114,7 @@ class Templates:
                 lstrip_blocks=True,
             )
             env.filters.update(when=_when, until=_until, days_left=_days_left, pretty=_pretty, short=_short, q=_q)
+            env.filters["facts"] = explain.subject_facts
             env.globals["version"] = __version__
             self._env = env
         return self._env

@@ -86,6 +86,7 @@ log = logging.getLogger("connector.dataplane")
 
 SEAL_WAIT = 120.0  # how long a seal request waits for a stream still being sent
 PUSH_READ_TIMEOUT = 120.0
+SOURCE_UNREADABLE = "pull refused: the data source cannot be read"
 DELIVERY_ALLOWANCE = 2  # bytes sent under one transfer, in sizes of its data, before it counts as delivered
 
 
@@ -312,10 +313,14 @@ class ProviderSide:
             raise Refused(refused)
         self.plane.streams.halt(tid, NEWER_PULL, what="pull")
         self.plane.coordination.signal("halt", tid)  # and wherever another replica serves it
-        source = self._source(grant)
-        stream = await self._open(
-            source, requested_range(request.headers.get("Range")), request.headers.get("If-Range")
-        )
+        try:
+            source = self._source(grant)
+            stream = await self._open(
+                source, requested_range(request.headers.get("Range")), request.headers.get("If-Range")
+            )
+        except SourceError as exc:
+            await self.store.run(self._unreadable, tid, exc)
+            raise
         repeatable = is_repeatable(source.seekable, stream.info)
         if grant.tail_only and (stream.info.range is None or grant.budget(stream.info.total_size) == 0):
             # Only the rest of the version already sent may follow its last byte, and only within the allowance.
@@ -384,6 +389,17 @@ class ProviderSide:
         if complete:
             await response.write_eof()
         return response
+
+    def _unreadable(self, db: Tx, transfer_id: str, exc: SourceError) -> None:
+        """Say in the transfer's history why its data cannot be served (the consumer is told as much), once for each
+        reason in a row: the provider's operator sees what to put right, and the transfer stays as it is."""
+        tp = repo.get_transfer(db, transfer_id)
+        if tp is None:
+            return
+        last = repo.history(db, transfer_id)[-1:]
+        if last and last[0].cause == SOURCE_UNREADABLE and last[0].reason == exc.reason:
+            return
+        self.plane.control.note(db, tp, SOURCE_UNREADABLE, exc.reason, {"code": exc.code})
 
     def _streamed(self, db: Tx, transfer_id: str, sent: int, whole: bool, total: int | None) -> None:
         """Count what a stream sent; the transfer's data is delivered once a stream carried its last byte, or once

@@ -539,9 +539,15 @@ async def running(
                 if insecure
                 else "no [[trust.lists]] are configured"
             )
+            who = (
+                "the TCK's fixed Authorization value names its participant"
+                if config.tck.enabled
+                else "the TLS certificate alone identifies a peer"
+            )
             log.warning(
-                "peers' credentials are not verified (%s): the TLS certificate alone identifies a peer",
+                "peers' credentials are not verified (%s): %s",
                 why,
+                who,
                 extra={"participant_id": config.node.participant_id},
             )
         trust.run()

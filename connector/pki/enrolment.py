@@ -19,6 +19,7 @@ from connector.errors import ConnectorError
 from connector.pki import requests as own_requests
 
 ENROLMENT_PATH = "/enrolment"
+TIMEOUT = 30.0  # seconds for one exchange with the authority
 
 
 @dataclass(frozen=True)
@@ -42,16 +43,22 @@ def _context(anchor: Path) -> ssl.SSLContext:
 async def _call(method: str, url: str, anchor: Path, body: Any = None) -> tuple[int, Any]:
     import aiohttp
 
+    connector = aiohttp.TCPConnector(ssl=_context(anchor))  # (given per request, aiohttp's errors show its repr)
     try:
-        async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=30)) as session:
-            async with session.request(method, url, json=body, ssl=_context(anchor), allow_redirects=False) as resp:
+        async with aiohttp.ClientSession(connector=connector, timeout=aiohttp.ClientTimeout(total=TIMEOUT)) as session:
+            async with session.request(method, url, json=body, allow_redirects=False) as resp:
                 try:
                     data = await resp.json(content_type=None)
                 except ValueError:
                     data = None
                 return resp.status, data
-    except (TimeoutError, aiohttp.ClientError, OSError) as exc:
-        raise ConnectorError("pki.authority_unreachable", f"cannot reach the authority at {url}: {exc}") from None
+    except TimeoutError:
+        raise ConnectorError(
+            "pki.authority_unreachable", f"cannot reach the authority at {url}: no answer within {TIMEOUT:g} s"
+        ) from None
+    except (aiohttp.ClientError, OSError) as exc:
+        reason = str(exc) or type(exc).__name__
+        raise ConnectorError("pki.authority_unreachable", f"cannot reach the authority at {url}: {reason}") from None
 
 
 def _settle(identity: Path, anchor: Path, entry: Any) -> Enrolment:

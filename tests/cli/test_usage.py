@@ -222,3 +222,14 @@ def test_pki_recognise_names_what_is_wrong(tmp_path):
     assert run("pki", "trust-list", "--authority", str(auth), "--out", str(own)).returncode == 0
     assert_one_line_error(run(*base, "--trust-list", str(own)), "does not recognise itself")
     assert_one_line_error(run(*base, "--trust-list", str(own), "--accept", "=X"), "--accept")
+
+
+@pytest.mark.parametrize(("kind", "noun"), [("assets", "an asset"), ("policies", "a policy"), ("offers", "an offer")])
+def test_the_definition_commands_name_what_they_add_and_remove(kind, noun):
+    assert f"add {noun}" in run(kind, "--help").stdout and f"remove {noun}" in run(kind, "--help").stdout
+    assert f"Add {noun}," in run(kind, "add", "--help").stdout
+
+
+def test_authority_serve_names_its_own_option_for_a_folder_without_an_authority(tmp_path):
+    result = run("authority", "serve", "--dir", str(tmp_path / "none"))
+    assert_one_line_error(result, "no authority in", "[--dir]")

@@ -34,6 +34,18 @@ def test_environment_overrides_keys_with_typed_values(config_file):
     assert config.log.format == "json"
 
 
+def test_a_bad_value_from_the_environment_names_its_variable(config_file):
+    with pytest.raises(ConfigError) as err:
+        load_config(config_file, environ={"CONNECTOR__LOG__LEVEL": "loud"})
+    assert err.value.where == "log.level"
+    assert err.value.reason == "'loud' must be debug, info, warning or error (set by CONNECTOR__LOG__LEVEL)"
+    with pytest.raises(ConfigError) as err:  # a key the file got wrong is the file's
+        load_config(
+            _mutate(config_file, 'level = "warning"', 'level = "loud"'), environ={"CONNECTOR__LOG__FORMAT": "json"}
+        )
+    assert "CONNECTOR__" not in err.value.reason
+
+
 def _mutate(config_file: Path, old: str, new: str) -> Path:
     text = config_file.read_text()
     assert old in text, old

@@ -63,10 +63,14 @@ class Dataspace:
         return ssl.create_default_context(cafile=str(self.federation.authority.ca_cert_path))
 
 
-def _configure(federation: Federation, participant: Participant, root: Path, management_tls: bool) -> Path:
+def _configure(
+    federation: Federation, participant: Participant, root: Path, management_tls: bool, crl_files: bool
+) -> Path:
     path = dcp_config(NodeSpec(participant, [federation]), root)
     name = participant.name
     text = path.read_text() + data_section(root / f"{name}-data", root / f"{name}-inbox")
+    if not crl_files:  # the CRLs fetched from the distribution point their certificates name, as nodes mostly do
+        text = re.sub(r"^crl = .*\n", "crl_max_age = 1.0\n", text, count=1, flags=re.MULTILINE)
     text += f'\n[evidence]\ntsa_url = "https://localhost:{federation.port}/tsa"\n'
     if management_tls:
         text = text.replace(
@@ -89,13 +93,14 @@ async def _offer(m: Management, asset: str, policy: dict[str, Any], title: str) 
 
 
 @contextlib.asynccontextmanager
-async def dataspace(root: Path) -> AsyncIterator[Dataspace]:
-    """The data space, running, with the provider's offers in place."""
+async def dataspace(root: Path, crl_files: bool = True) -> AsyncIterator[Dataspace]:
+    """The data space, running, with the provider's offers in place; `crl_files`: the nodes are given the
+    authority's CRL as a file (else they fetch it from its URL)."""
     federation = make_federation(root, "Test Federation")
     provider = credentialed(federation, root, "provider")
     consumer = credentialed(federation, root, "consumer", country="JP")
-    pcfg = _configure(federation, provider, root, management_tls=False)
-    ccfg = _configure(federation, consumer, root, management_tls=True)
+    pcfg = _configure(federation, provider, root, management_tls=False, crl_files=crl_files)
+    ccfg = _configure(federation, consumer, root, management_tls=True, crl_files=crl_files)
     (root / "provider-data" / "weather.csv").write_bytes(WEATHER)
     await federation.start()
     try:

@@ -40,7 +40,7 @@ def _folder(root: Path, name: str, age: float = 0.0) -> Path:
 async def test_an_ended_fetch_that_leaves_the_list_takes_its_folder_along(tmp_path, monkeypatch):
     monkeypatch.setattr(fetching, "KEPT", 2)
     spawned = Spawned()
-    fetches = Fetches(None, object(), tmp_path, spawned)  # type: ignore[arg-type]
+    fetches = Fetches(None, object, tmp_path, spawned)  # type: ignore[arg-type]
     first = fetches.start("did:web:peer", "ds-1", None, agreement_id="urn:a1")
     first.stage, first.folder = "done", _folder(tmp_path, "t1")
     running = fetches.start("did:web:peer", "ds-2", None, agreement_id="urn:a2")
@@ -71,7 +71,7 @@ async def test_folders_of_an_earlier_run_go_once_they_are_older_than_the_retenti
     young = _folder(tmp_path, "earlier-young", age=fetching.RETENTION - 3600)
     (tmp_path / "a-file").write_text("not a download folder")
     spawned = Spawned()
-    fetches = Fetches(None, object(), tmp_path, spawned)  # type: ignore[arg-type]
+    fetches = Fetches(None, object, tmp_path, spawned)  # type: ignore[arg-type]
     fetches.start("did:web:peer", "ds-1", None, agreement_id="urn:a1")
     await spawned.settle()
     assert not old.exists() and young.exists() and (tmp_path / "a-file").exists()

@@ -3,6 +3,8 @@ readable forms of policies, timelines and refusals, and the way to the node's ow
 
 from __future__ import annotations
 
+import re
+
 import pytest
 
 from connector.config import Listen
@@ -11,6 +13,7 @@ from connector.console.api import local_base, path
 from connector.console.auth import _safe_next
 from connector.console.definitions import KINDS, FieldError, asset_json, field_of, offer_form, offer_json
 from connector.console.overview import refusals_by_reason
+from connector.console.rendering import Templates
 from connector.console.sessions import MAX_SESSIONS, Sessions, same_token
 
 
@@ -161,6 +164,28 @@ def test_refusals_are_grouped_by_the_failed_check_most_frequent_first():
     assert [(g.code, g.count) for g in groups] == [("token.expired", 2), ("certificate.revoked", 1), ("unknown", 1)]
     assert groups[0].last_at == "3" and groups[0].reason == "late" and groups[0].peers == ("did:web:b", "did:web:a")
     assert groups[2].peers == ("(no certificate)",)
+
+
+def test_a_counterpartys_claims_read_as_words_nested_ones_too():
+    subject = {
+        "id": "did:web:tokyo.example",
+        "countryOfEstablishment": "JP",
+        "legalAddress": {"countryCode": "JP", "locality": "Chiyoda ku"},
+        "registration": {"identifier": "9010401123456", "source": {"name": "zenkoku.csv", "published": "2026-12-07"}},
+        "sectors": ["mobility", "energy"],
+        "verified": True,
+    }
+    claimed = {"verifiedAt": "2026-12-07T14:51:45Z", "participantId": "did:web:tokyo.example"}
+    claimed["credentials"] = [{"types": ["OrganizationCredential"], "subject": subject, "issuer": "did:web:eu"}]
+    page = Templates().env.get_template("macros.html").make_module({}).claims({"counterPartyClaims": claimed})
+    facts = re.findall(r"<dt>([^<]*)</dt><dd>([^<]*)</dd>", str(page))
+    assert facts == [
+        ("countryOfEstablishment", "JP"),
+        ("legalAddress", "countryCode JP, locality Chiyoda ku"),
+        ("registration", "identifier 9010401123456, source (name zenkoku.csv, published 2026-12-07)"),
+        ("sectors", "mobility, energy"),
+        ("verified", "true"),
+    ]
 
 
 @pytest.mark.parametrize(

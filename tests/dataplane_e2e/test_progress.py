@@ -46,3 +46,14 @@ def test_away_from_a_terminal_lines_are_written_now_and_then() -> None:
     assert 2 <= len(lines) <= 5 and lines[-1].strip().startswith("100 B / 100 B")
     assert "\r" not in out.getvalue()
     assert bar.rate() == 80 / 24.0  # what this run received, not what a resumed part already held
+
+
+def test_away_from_a_terminal_the_last_line_is_not_written_twice() -> None:
+    out, clock = io.StringIO(), _Clock()
+    bar = ProgressBar(out, clock, interval=10.0)
+    bar.begin(226, 0)
+    clock.now = 0.001
+    bar.update(226)  # a small file: its first read is its whole
+    clock.now = 0.002
+    bar.finish()
+    assert len(out.getvalue().splitlines()) == 1, out.getvalue()

@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from aiohttp import web
-from dataplane_e2e.kit import Pair, agree, both, pull_all, settle, sha, started
+from dataplane_e2e.kit import Pair, access, agree, both, fetch, pull_all, settle, sha, started
 from nodekit import free_port
 
 from connector.sources import SourceContext, build_source
@@ -128,3 +128,21 @@ async def test_a_sql_query_arrives_as_json_lines(pair):
         body, _ = await _pull_and_check(pair, "sales-jsonl", source)
     assert body == await _expected(pair, source)
     assert body.count(b"\n") == 500 and body.startswith(b'{"id":1,')
+
+
+async def test_a_source_that_cannot_be_read_is_told_in_the_providers_transfer_history(pair):
+    async with both(pair):
+        agreement = await agree(pair, "missing", {"type": "file", "path": "not-there.csv"})
+        tp = await started(pair, agreement)
+        info = await access(pair, tp["id"])
+        for _ in range(2):  # asked again, it is told once
+            got = await fetch(info["endpoint"], pair.consumer, info["authorization"])
+            assert got.status == 404 and got.json()["code"] == "source.file.not_found", got
+        listed = await pair.pm.call("GET", "/v1/transfers", None, 200)
+        (theirs,) = [t for t in listed["items"] if t["agreementId"] == agreement]
+        record = await pair.pm.call("GET", f"/v1/transfers/{theirs['id']}", None, 200)
+        told = [h for h in record["history"] if h["cause"] == "pull refused: the data source cannot be read"]
+        assert len(told) == 1, record["history"]
+        assert "'not-there.csv' does not exist below the data root" in told[0]["reason"], told
+        assert told[0]["detail"] == {"code": "source.file.not_found"}, told
+        assert record["state"] == "STARTED"  # the provider may still put the file in place

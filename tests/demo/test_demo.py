@@ -2,9 +2,11 @@
 is complete and every configuration in it loads."""
 
 import json
+import signal
 import subprocess
 import sys
 import tomllib
+import urllib.request
 
 from connector.demo import workspace
 from connector.demo.audit import crossings
@@ -86,3 +88,29 @@ def test_the_hosts_profile_names_each_party_by_its_host_and_runs_its_commands_th
     config = tomllib.loads(ws.path(tokyo["config"]).read_text())
     assert config["protocol"]["listen"] == "10.9.0.4:8443" and config["management"]["allow_plain_http_remote"]
     assert config["trust"]["lists"][1]["url"] == "https://authority-eu.test:8765/trust-list.xml"
+
+
+def test_a_running_data_space_says_where_each_organisations_console_is(tmp_path):
+    ws = tmp_path / "ws"
+    made = subprocess.run([sys.executable, "-m", "connector", "demo", "init", "--workdir", str(ws)], timeout=120)
+    assert made.returncode == 0
+    up = subprocess.Popen(
+        [sys.executable, "-m", "connector", "demo", "up", "--workdir", str(ws)], stdout=subprocess.PIPE, text=True
+    )
+    told: list[str] = []
+    try:
+        assert up.stdout is not None
+        for line in up.stdout:
+            told.append(line)
+            if "press Ctrl-C" in line:
+                break
+        described = workspace.Workspace.load(ws)
+        for org in described.data["organisations"]:
+            url = org["management"] + "/console/"
+            key = described.path(org["apiKeyFile"])
+            assert any(url in line and str(key) in line for line in told), (url, "".join(told))
+            with urllib.request.urlopen(url + "login", timeout=10) as page:
+                assert page.status == 200 and "Sign in" in page.read().decode()
+    finally:
+        up.send_signal(signal.SIGINT)
+        up.wait(timeout=60)

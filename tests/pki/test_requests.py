@@ -13,6 +13,7 @@ from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
 from connector import keys
 from connector.errors import ConnectorError
+from connector.free_port import free_port
 from connector.pki import onboarding
 from connector.pki.authority import Authority
 from connector.pki.certificates import crl_url_of, participant_id_of, read_request
@@ -173,3 +174,20 @@ def test_the_keys_digests_the_command_line_prints_are_what_an_operator_pins(tmp_
     assert onboarded.returncode == 0, onboarded.stderr
     record = json.loads((tmp_path / "auth" / onboarding.ONBOARDING_FILE).read_text())
     assert sorted(record["participants"][0]["key_pins"]) == sorted(printed)
+
+
+def test_enrolling_with_an_authority_that_does_not_answer_says_so_in_words(tmp_path):
+    def run(*args):
+        return subprocess.run([sys.executable, "-m", "connector", *args], capture_output=True, text=True, timeout=60)
+
+    assert run("pki", "init-authority", "--dir", str(tmp_path / "auth"), "--name", "EU").returncode == 0
+    made = run("pki", "request", "--participant-id", PID, "--host", "berlin.example", "--out", str(tmp_path / "id"))
+    assert made.returncode == 0, made.stderr
+    port = free_port()  # nothing listens there
+    anchor = str(tmp_path / "auth" / "ca.cert.pem")
+    url = f"https://127.0.0.1:{port}"
+    enrolled = run("pki", "enrol", "--authority-url", url, "--anchor", anchor, "--identity", str(tmp_path / "id"))
+    assert enrolled.returncode == 3, enrolled.stderr
+    line = enrolled.stderr.strip()
+    assert line.startswith(f"connector: unreachable: cannot reach the authority at {url}/enrolment: "), line
+    assert "object at 0x" not in line and "SSLContext" not in line, line
