@@ -86,21 +86,12 @@ def _common(parser: argparse.ArgumentParser) -> None:
 
 
 def _identity(config: Config) -> Identity:
-    from connector.pull.client import Identity
+    from connector.pull.identity import pull_identity
 
-    ident = config.identity
-    if ident.tls_cert is None or ident.tls_key is None:
+    identity = pull_identity(config)
+    if identity is None:
         raise ConfigError("config.missing_key", "pulling needs the node's TLS certificate and key", "identity.tls_cert")
-    from connector.trust.edge.crls import fetched_crl_files
-
-    return Identity(
-        ident.tls_cert,
-        ident.tls_key,
-        tuple(config.trust.crl),
-        fetched_crl_files(config.node.data_dir),
-        config.trust.crl_max_age + config.trust.crl_grace,
-        web_pki=config.data.client_certificate == "optional",
-    )
+    return identity
 
 
 def _resumable(out: Path) -> str | None:
