@@ -86,26 +86,22 @@ def _filters(parser: argparse.ArgumentParser, states: tuple[str, ...]) -> None:
 
 
 def offer_terms(offer: dict[str, Any]) -> str:
+    from connector.policy.vocabulary import normalise_name
+    from connector.policy.words import constraint_words
+
     parts = []
     for kind in ("permission", "prohibition", "obligation"):
         for rule in offer.get(kind) or []:
             action = rule.get("action")
             action = action.get("@id", action) if isinstance(action, dict) else action
+            if isinstance(action, str):
+                action = normalise_name(action)
             constraints = [c for c in rule.get("constraint") or []]
             text = f"{kind[:4]} {action}"
             if constraints:
-                text += " if " + " and ".join(_constraint_text(c) for c in constraints)
+                text += " if " + " and ".join(constraint_words(c) for c in constraints)
             parts.append(text)
     return "; ".join(parts)
-
-
-def _constraint_text(c: dict[str, Any]) -> str:
-    for op in ("and", "or", "xone", "andSequence"):
-        if op in c:
-            return "(" + f" {op} ".join(_constraint_text(x) for x in c[op]) + ")"
-    right = c.get("rightOperand")
-    right = ",".join(map(str, right)) if isinstance(right, list) else right
-    return f"{c.get('leftOperand')} {c.get('operator')} {right}"
 
 
 def cmd_catalog(args: argparse.Namespace) -> int:

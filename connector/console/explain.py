@@ -7,7 +7,8 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from connector.policy.vocabulary import left_operand_name, normalise_name
+from connector.policy.vocabulary import normalise_name
+from connector.policy.words import constraint_words
 
 DECISION_KEYS = ("explanation", "differences", "trace")
 NEGOTIATION_STATES = ("REQUESTED", "OFFERED", "ACCEPTED", "AGREED", "VERIFIED", "FINALIZED", "TERMINATED")
@@ -57,28 +58,6 @@ def passed(outcome: Any) -> bool | None:
     if text.startswith(("not ", "denied", "refused", "unknown", "failed")):
         return False
     return None
-
-
-def constraint_words(constraint: Any) -> str:
-    if not isinstance(constraint, Mapping):
-        return str(constraint)
-    for op in ("and", "or", "xone", "andSequence"):
-        if op in constraint:
-            parts = [constraint_words(c) for c in constraint.get(op) or []]
-            return "(" + f" {op} ".join(parts) + ")"
-    right = constraint.get("rightOperand")
-    if isinstance(right, list):
-        right = ", ".join(str(r) for r in right)
-    elif isinstance(right, Mapping):
-        right = right.get("@value", right)
-    # Peers and this node write ODRL terms prefixed or as IRIs on the wire: show the names an operator writes.
-    left = constraint.get("leftOperand")
-    operator = constraint.get("operator")
-    if isinstance(left, str):
-        left = left_operand_name(left)
-    if isinstance(operator, str):
-        operator = normalise_name(operator)
-    return f"{left} {operator} {right}"
 
 
 def policy_words(policy: Any) -> list[str]:
