@@ -6,7 +6,7 @@ source by the source kinds' own validators, a policy by the ODRL engine (the sam
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from typing import Any
 
 from connector.errors import ConnectorError
@@ -14,18 +14,33 @@ from connector.records.definitions import Asset, OfferDefinition, PolicyDefiniti
 from connector.sources import validate_source_config
 from connector.web import inputs
 
+ROOTED_KINDS = ("file", "sql")  # source kinds read below one of the node's data roots
+DEFAULT_ROOT = "default"  # the root a source names when it names none: [data] root
 ASSET_FIELDS = ("id", "title", "description", "keywords", "mediaType", "formats", "source", "properties")
 POLICY_FIELDS = ("id", "description", "policy")
 OFFER_FIELDS = ("id", "assetId", "contractPolicyId", "accessPolicyId")
 FORMATS = ("HttpData-PULL", "HttpData-PUSH")
 
 
-def validate_source(source: Mapping[str, Any], where: str = "source") -> None:
+def validate_source(source: Mapping[str, Any], where: str = "source", roots: Collection[str] | None = None) -> None:
+    """Refuses a source its kind's validator refuses, and (given the node's data `roots`) a file or SQL source below a
+    data root the node does not configure: such an asset could never be served."""
     problems = validate_source_config(dict(source))
     if problems:
         first = problems[0]
         field = f"{where}.{first.where}" if first.where else where
         raise ConnectorError("asset.invalid_source", first.reason, field)
+    if roots is not None and source.get("type") in ROOTED_KINDS:
+        name = source.get("root", DEFAULT_ROOT)
+        if name not in roots:
+            setting = "[data] root" if name == DEFAULT_ROOT else f"[data] roots.{name}"
+            configured = f" (configured: {', '.join(sorted(roots))})" if roots else " (none is configured)"
+            raise ConnectorError(
+                "asset.no_data_root",
+                f"no data root named '{name}' is configured on this node{configured}, so this asset could never be "
+                f"served: set {setting} to the folder its data lies below",
+                f"{where}.root",
+            )
 
 
 def _wire_shape_problems(policy: Mapping[str, Any]) -> list[tuple[str, str]]:
@@ -80,12 +95,16 @@ def validate_policy_json(
         )
 
 
-def asset_from_json(body: Mapping[str, Any], asset_id: str | None = None) -> Asset:
+def asset_from_json(
+    body: Mapping[str, Any], asset_id: str | None = None, roots: Collection[str] | None = None
+) -> Asset:
+    """An asset as the API or the configuration writes it; given the node's data `roots`, one whose data lies below
+    a root the node does not configure is refused."""
     inputs.unknown_keys(body, ASSET_FIELDS)
     aid = asset_id or inputs.identifier(body)
     source = inputs.obj(body, "source")
     assert source is not None
-    validate_source(source)
+    validate_source(source, roots=roots)
     formats = inputs.string_list(body, "formats", ("HttpData-PULL",))
     for i, fmt in enumerate(formats):
         if fmt not in FORMATS:

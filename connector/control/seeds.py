@@ -9,7 +9,7 @@ or delete those (409, naming the file and key); other ids stay as the API left t
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -34,7 +34,7 @@ def definitions(config: Config) -> Seeds:
     raw = config.definitions
     regions = parse_regions(raw["regions"]) if "regions" in raw else {}
     return Seeds(
-        assets=parse_assets(raw["assets"]) if "assets" in raw else (),
+        assets=parse_assets(raw["assets"], config.data.file_roots()) if "assets" in raw else (),
         policies=parse_policies(raw["policies"], regions) if "policies" in raw else (),
         offers=parse_offers(raw["offers"]) if "offers" in raw else (),
         regions=regions,
@@ -55,11 +55,11 @@ def _convert(section: str, index: int, entry: dict[str, Any], convert: Any) -> A
         raise ConfigError("config.invalid", exc.reason, where) from None
 
 
-def parse_assets(raw: Any) -> tuple[Asset, ...]:
+def parse_assets(raw: Any, roots: Collection[str] | None = None) -> tuple[Asset, ...]:
     out = []
     for i, entry in enumerate(_entries(raw, "assets")):
         entry = _keys_to_api(entry, {"media_type": "mediaType"})
-        out.append(_convert("assets", i, entry, asset_from_json))
+        out.append(_convert("assets", i, entry, lambda body: asset_from_json(body, roots=roots)))
     _unique(out, "assets")
     return tuple(out)
 

@@ -11,7 +11,7 @@ and the key; ids the configuration does not name are the API's alone.
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -57,9 +57,11 @@ class DefinitionRoutes:
         configured: Seeds | None = None,
         config_file: Path | None = None,
         vet_asset: Vet | None = None,
+        roots: Iterable[str] | None = None,  # the names of the node's data roots (None: not checked)
     ) -> None:
         self.store = store
         self.changed = changed  # the catalogue must be rebuilt
+        known_roots = None if roots is None else frozenset(roots)
         self.vet_asset = vet_asset
         regions = regions or {}
         seeds = configured or Seeds()
@@ -74,7 +76,7 @@ class DefinitionRoutes:
             Collection(
                 "asset",
                 "/v1/assets",
-                asset_from_json,
+                lambda body, asset_id: asset_from_json(body, asset_id, known_roots),
                 repo.list_assets,
                 repo.get_asset,
                 repo.insert_asset,

@@ -483,6 +483,7 @@ async def running(
                 definitions,
                 config.source,
                 duties.vet_asset if duties is not None else None,
+                roots=config.data.file_roots(),
             ).group(),
             ProcessRoutes(control, config.peers, duties.before_complete if duties is not None else None).group(),
             DataRoutes(dataplane).group(),

@@ -12,6 +12,9 @@ from nodekit import make_participant, write_config
 
 SEEDS = (
     """
+[data]
+root = "."
+
 [regions]
 nordics = ["DK", "FI", "NO", "SE"]
 
@@ -83,6 +86,15 @@ def test_a_bad_definition_is_named_by_its_key(node):
     refused(path, "Region 'nordics' lists 'dk'", "[regions.")
     path.write_text(original.replace('contract_policy = "nordic-members"', ""))
     refused(path, "[offers[0]")
+
+
+def test_a_file_asset_on_a_node_without_its_data_root_is_named(node):
+    _, path = node
+    original = path.read_text()
+    path.write_text(original.replace('[data]\nroot = "."\n', ""))
+    refused(path, "no data root named 'default' is configured", "set [data] root", "[assets[0].source.root]")
+    path.write_text(original.replace('path = "weather.csv"}', 'path = "weather.csv", root = "archive"}'))
+    refused(path, "no data root named 'archive'", "(configured: default)", "set [data] roots.archive")
 
 
 def test_a_bad_setting_is_named_by_its_key(node):

@@ -142,7 +142,11 @@ async def test_every_post_without_the_form_token_is_refused(org, tmp_path):
         await client.login()
         _, page = await client.get("/assets/new")
         token = csrf_of(page)
-        asset = {"id": "sneaky", "source": '{"type": "file", "path": "x.csv"}', "formats": "HttpData-PULL"}
+        asset = {
+            "id": "sneaky",
+            "source": '{"type": "http", "url": "https://backend.example/x.csv"}',
+            "formats": "HttpData-PULL",
+        }
         for fields in (asset, {**asset, "csrf": ""}, {**asset, "csrf": token[:-2] + "xx"}):
             resp, page = await client.post("/assets/new", fields)
             assert resp.status == 403, fields

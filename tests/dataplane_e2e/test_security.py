@@ -159,3 +159,14 @@ async def test_the_nodes_own_store_is_never_served_even_below_the_data_root(pair
         info = await access(pair, tp["id"])
         refused = await fetch(info["endpoint"], pair.consumer, info["authorization"])
         assert refused.status >= 400 and refused.json()["code"] == "source.sql.forbidden", refused.json()
+
+
+async def test_an_asset_below_a_data_root_the_node_does_not_configure_is_refused_at_the_api(pair):
+    async with both(pair):  # the provider configures [data] root alone ('default')
+        for source in (
+            {"type": "file", "path": "weather.csv", "root": "archive"},
+            {"type": "sql", "database": "w.sqlite", "root": "archive", "query": "SELECT 1"},
+        ):
+            problem = await pair.pm.call("POST", "/v1/assets", {"id": "x", "source": source}, 400)
+            assert problem["code"] == "asset.no_data_root" and problem["where"] == "source.root", problem
+            assert "no data root named 'archive' is configured on this node (configured: default)" in problem["detail"]

@@ -132,7 +132,8 @@ async def test_an_asset_written_as_its_source_schema_says_is_accepted(authority,
             "timeout": 30,
         },
     ]
-    async with running_node(write_config(p, tmp_path)):
+    data = f'\n[data]\nroot = "{tmp_path / "data"}"\n'  # the file and SQL examples are read below it
+    async with running_node(write_config(p, tmp_path, extra=data)):
         m = Management(p)
         for i, source in enumerate(sources):
             await m.call("POST", "/v1/assets", {"id": f"a{i}", "source": source}, 201)

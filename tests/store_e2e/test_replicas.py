@@ -318,7 +318,7 @@ async def test_a_replica_lists_what_another_replica_changed_in_its_catalogue(aut
     from connector.trust.claims import VerifiedClaims
 
     provider = make_participant(authority, tmp_path, "provider")
-    pcfg = write_config(provider, tmp_path, extra=OFFERS)
+    pcfg = write_config(provider, tmp_path, extra=data_section(tmp_path / "provider-data", tmp_path / "inbox") + OFFERS)
     pcfg.write_text(as_replica(pcfg.read_text(), postgres_url))
     peer = VerifiedClaims("did:web:example.com:peer", datetime.now(UTC))
     async with running_node(pcfg) as a, running_node(pcfg) as b:
