@@ -120,6 +120,9 @@ def _read_json(path: Path, what: str, where: str) -> Any:
         raise UsageError("cli.missing_file", f"{what} not found: {path}", where) from None
     except (OSError, UnicodeDecodeError, ValueError) as exc:
         raise UsageError("cli.unreadable", f"{what} {path} is not readable JSON: {exc}", where) from None
+    except RecursionError:  # the parser's own bound, before it runs out of stack
+        reason = f"{what} {path} nests arrays and objects too deeply to be read"
+        raise UsageError("cli.unreadable", reason, where) from None
 
 
 def cmd_verify(args: argparse.Namespace) -> int:

@@ -45,3 +45,11 @@ def test_pki_commands_work_from_the_command_line(tmp_path):
         run("pki", "revoke", "--authority", str(auth), "--participant-id", "did:web:localhost%3A8443:nobody"),
         "never issued",
     )
+
+
+def test_a_bundle_nested_past_reading_is_a_usage_error_naming_it(tmp_path):
+    bundle, trust_list = tmp_path / "deep.bundle.json", tmp_path / "federation.jws"
+    bundle.write_text("[" * 100_000)
+    trust_list.write_text("not read: the bundle is refused first")
+    ran = run("evidence", "verify", str(bundle), "--trust-list", str(trust_list))
+    assert_one_line_error(ran, "deep.bundle.json", "nests")
