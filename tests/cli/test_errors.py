@@ -53,3 +53,10 @@ def test_a_bundle_nested_past_reading_is_a_usage_error_naming_it(tmp_path):
     trust_list.write_text("not read: the bundle is refused first")
     ran = run("evidence", "verify", str(bundle), "--trust-list", str(trust_list))
     assert_one_line_error(ran, "deep.bundle.json", "nests")
+
+
+def test_a_definition_nested_past_reading_is_a_usage_error_naming_it(tmp_path):
+    definition = tmp_path / "deep.policy.json"
+    definition.write_text('{"a":' * 100_000)
+    ran = run("policies", "add", str(definition), "--config", str(tmp_path / "not-read.toml"))
+    assert_one_line_error(ran, "deep.policy.json", "nests")
