@@ -129,14 +129,16 @@ def cmd_verify(args: argparse.Namespace) -> int:
     from connector.evidence.audit import chosen_trust_lists, render, verdict, verify_against
 
     now = datetime.now(UTC)
+    from connector.trust.trust_list import read_list_file
+
     document = _read_json(args.bundle, "bundle", "FILE")
     texts = []
     for path in args.trust_lists:
         try:
-            texts.append((str(path), path.read_text(encoding="utf-8")))
+            texts.append((str(path), read_list_file(path)))
         except FileNotFoundError:
             raise UsageError("cli.missing_file", f"trust list not found: {path}", "--trust-list") from None
-        except (OSError, UnicodeDecodeError) as exc:
+        except (OSError, ValueError) as exc:
             raise UsageError("cli.unreadable", f"trust list {path} is not readable: {exc}", "--trust-list") from None
     try:
         lists, notes = chosen_trust_lists(texts, now)

@@ -1,6 +1,7 @@
 """The command line as users run it: one-line errors, exit status 2, no tracebacks."""
 
-from cli.kit import assert_one_line_error, run
+import pytest
+from cli.kit import assert_one_line_error, run, run_measured
 from nodekit import make_participant, write_config
 
 
@@ -60,3 +61,23 @@ def test_a_definition_nested_past_reading_is_a_usage_error_naming_it(tmp_path):
     definition.write_text('{"a":' * 100_000)
     ran = run("policies", "add", str(definition), "--config", str(tmp_path / "not-read.toml"))
     assert_one_line_error(ran, "deep.policy.json", "nests")
+
+
+@pytest.mark.parametrize("command", ["evidence verify", "pki recognise"])
+def test_a_trust_list_file_larger_than_any_list_is_refused_unread(tmp_path, command):
+    huge = tmp_path / "huge.trust-list.jws"
+    with open(huge, "wb") as f:
+        f.truncate(300_000_000)  # a sparse file: 300 MB to read, none of it on disk
+    if command == "evidence verify":
+        bundle = tmp_path / "bundle.json"
+        bundle.write_text("{}")
+        args = ["evidence", "verify", str(bundle), "--trust-list", str(huge)]
+    else:
+        authority = tmp_path / "authority"
+        assert run("pki", "init-authority", "--dir", str(authority)).returncode == 0
+        out = tmp_path / "recognition.jwt"
+        args = ["pki", "recognise", "--authority", str(authority), "--out", str(out), "--trust-list", str(huge)]
+        args += ["--accept", "MembershipCredential"]
+    ran, peak = run_measured(*args, folder=tmp_path)
+    assert_one_line_error(ran, "huge.trust-list.jws", "larger than 16777216 bytes", "--trust-list")
+    assert peak < 200_000_000, f"{peak} bytes taken to refuse it"
