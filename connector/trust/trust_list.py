@@ -56,6 +56,7 @@ from types import MappingProxyType
 from typing import Any, TypeGuard
 
 from cryptography import x509
+from cryptography.exceptions import UnsupportedAlgorithm
 from cryptography.hazmat.primitives.serialization import Encoding
 
 from connector import jws
@@ -266,7 +267,12 @@ def verify_trust_list(jws_text: object, anchor_cert: x509.Certificate, now: date
         raise ConnectorError("trust_list.malformed", f"trust list header typ must be {TRUST_LIST_TYP!r}", "typ")
     if not (anchor_cert.not_valid_before_utc <= now <= anchor_cert.not_valid_after_utc):
         raise ConnectorError("trust_list.anchor_invalid", "the pinned federation root certificate is not valid now")
-    anchor_key = anchor_cert.public_key()
+    try:
+        anchor_key = anchor_cert.public_key()
+    except UnsupportedAlgorithm:
+        raise ConnectorError(
+            "trust_list.anchor_invalid", "the federation root certificate's key is of an algorithm not known here"
+        ) from None
     if not jws.algorithms_for(anchor_key):
         raise ConnectorError(
             "trust_list.anchor_invalid", "the pinned federation root key is of a type no signature is checked with"
