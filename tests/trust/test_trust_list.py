@@ -79,6 +79,13 @@ def test_a_list_carrying_a_certificate_of_no_known_key_algorithm_is_refused(worl
     assert "algorithm" in error.reason
 
 
+def test_a_list_whose_header_nests_past_reading_is_malformed(world, now) -> None:
+    _, payload, signature = world.trust_list_jws.split(".")
+    deep = base64.urlsafe_b64encode(b"[" * 100_000).rstrip(b"=").decode()
+    for check, args in ((verify_self_anchored, (now,)), (verify_trust_list, (world.root_cert, now))):
+        refused("trust_list.malformed", check, f"{deep}.{payload}.{signature}", *args)
+
+
 def test_forged_trust_list_signed_under_another_anchor_is_refused(world, pki, now) -> None:
     other_key, other_cert = pki.root("Impostor root")
     forged = world.sign_list(root=(other_key, other_cert))
