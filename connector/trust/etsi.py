@@ -451,7 +451,7 @@ def _issuer_of(info: Any, where: str) -> TrustedIssuer | None:
             if not isinstance(jwk, dict) or "d" in jwk or split_did_url(kid)[0] != did:
                 raise ValueError
             verifying_key_from_jwk(jwk)
-        except (ValueError, ConnectorError):
+        except (ValueError, ConnectorError, RecursionError):  # RecursionError: nested past the parser's bound
             raise _bad(f"{where}: a JsonWebKey is not a public key of {did} with a DID URL kid", where) from None
         if kid in keys:
             raise _bad(f"{where}: key {kid} is listed twice", where)

@@ -110,6 +110,23 @@ def test_a_signed_list_that_declares_entities_is_refused_before_its_signature_is
         assert "document type declaration" in error.reason
 
 
+def test_a_signed_key_nested_past_reading_is_malformed(world, now) -> None:
+    """Anyone can sign a list of their own for an auditor to choose: a key in it nested past the JSON parser is
+    refused as a malformed list."""
+    from connector.trust.etsi import sign_etsi_list
+
+    root = etree.fromstring(world.etsi_list().encode())
+    for signature in root.findall("{http://www.w3.org/2000/09/xmldsig#}Signature"):
+        root.remove(signature)
+    keys = [node for node in root.iter() if etree.QName(node).localname == "JsonWebKey"]
+    assert keys
+    keys[0].text = "[" * 100_000
+    hostile = sign_etsi_list(root, world.root_key, world.root_cert)
+    for check, args in ((verify_trust_list, (world.root_cert, now)), (verify_self_anchored, (now,))):
+        error = refused("trust_list.malformed", check, hostile, *args)
+        assert "JsonWebKey" in error.reason
+
+
 def test_validity_runs_from_issue_to_next_update(world, now) -> None:
     text = world.etsi_list(issued=now - timedelta(days=40), next_update=now - timedelta(seconds=1))
     refused("trust_list.expired", verify_trust_list, text, world.root_cert, now)
