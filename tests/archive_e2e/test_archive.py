@@ -8,15 +8,13 @@ import asyncio
 import io
 import json
 import os
-import subprocess
-import sys
 import zipfile
 from pathlib import Path
 
 import pytest
 from dataplane_e2e.kit import Pair, both
 from duties_e2e.kit import agreed, delete_within, duties_pair, duty_policy, offer_file, pulled, receipts_at
-from nodekit import Management, _cli_environment, acli, running_node, wait_for
+from nodekit import Management, acli, cli_measured, running_node, wait_for
 
 from connector.evidence.chain import verify_chain
 from connector.pki.authority import Authority
@@ -174,22 +172,6 @@ def _inflating(archive: Path, target: Path, name: str, size: int) -> Path:
     return target
 
 
-def _import_measured(archive: Path, config: Path, folder: Path) -> tuple[int, str, int]:
-    """`connector import` of `archive` in its own process: its exit status, what it said, the most memory (RSS,
-    bytes) it took."""
-    err = folder / "import.stderr"
-    with open(err, "wb") as stderr:
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "connector", "import", str(archive), "--config", str(config)],
-            stdout=subprocess.DEVNULL,
-            stderr=stderr,
-            env=_cli_environment(),
-        )
-        _, status, usage = os.wait4(proc.pid, 0)
-        proc.returncode = os.waitstatus_to_exitcode(status)
-    return proc.returncode, err.read_text(), usage.ru_maxrss * 1024
-
-
 async def test_an_archive_that_does_not_verify_restores_nothing(exported, tmp_path):
     import hashlib
 
@@ -285,8 +267,8 @@ async def test_a_node_that_archived_its_evidence_moves_with_its_evidence_archive
     assert not list((pair.tmp / "var-refusing").glob("evidence-archives/*"))
 
     bomb = _inflating(archive, tmp_path / "bomb.zip", f"evidence/archives/{file}", 600_000_000)
-    returncode, stderr, peak = _import_measured(bomb, refusing, tmp_path)
-    assert returncode == 1 and "its SHA-256 differs" in stderr and "nothing was restored" in stderr, stderr
+    ran, peak = cli_measured("import", str(bomb), "--config", str(refusing), folder=tmp_path)
+    assert ran.returncode == 1 and "its SHA-256 differs" in ran.stderr and "nothing was restored" in ran.stderr, ran
     assert peak < 400_000_000, f"the import took {peak} bytes to refuse a file of 600 MB inflated"
     assert not list((pair.tmp / "var-refusing").glob("evidence-archives/*"))
 

@@ -2,11 +2,9 @@
 
 from __future__ import annotations
 
-import os
 import subprocess
 import sys
 from collections.abc import Mapping
-from pathlib import Path
 
 
 def run(
@@ -20,17 +18,6 @@ def run(
         env=env,
         input=input,
     )
-
-
-def run_measured(*args: str, folder: Path) -> tuple[subprocess.CompletedProcess[str], int]:
-    """`connector ...` as `run` does it, and the most memory (RSS, bytes) its process took."""
-    out, err = folder / "measured.stdout", folder / "measured.stderr"
-    with open(out, "wb") as stdout, open(err, "wb") as stderr:
-        proc = subprocess.Popen([sys.executable, "-m", "connector", *args], stdout=stdout, stderr=stderr)
-        _, status, usage = os.wait4(proc.pid, 0)
-        proc.returncode = os.waitstatus_to_exitcode(status)
-    ran = subprocess.CompletedProcess(proc.args, proc.returncode, out.read_text(), err.read_text())
-    return ran, usage.ru_maxrss * 1024
 
 
 def assert_one_line_error(result: subprocess.CompletedProcess[str], *fragments: str) -> None:

@@ -1,8 +1,8 @@
 """The command line as users run it: one-line errors, exit status 2, no tracebacks."""
 
 import pytest
-from cli.kit import assert_one_line_error, run, run_measured
-from nodekit import make_participant, write_config
+from cli.kit import assert_one_line_error, run
+from nodekit import cli_measured, make_participant, write_config
 
 
 def test_wrong_usage_is_one_line_and_exit_2():
@@ -78,6 +78,6 @@ def test_a_trust_list_file_larger_than_any_list_is_refused_unread(tmp_path, comm
         out = tmp_path / "recognition.jwt"
         args = ["pki", "recognise", "--authority", str(authority), "--out", str(out), "--trust-list", str(huge)]
         args += ["--accept", "MembershipCredential"]
-    ran, peak = run_measured(*args, folder=tmp_path)
+    ran, peak = cli_measured(*args, folder=tmp_path)
     assert_one_line_error(ran, "huge.trust-list.jws", "larger than 16777216 bytes", "--trust-list")
     assert peak < 200_000_000, f"{peak} bytes taken to refuse it"
