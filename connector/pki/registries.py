@@ -64,9 +64,10 @@ class _Lines:
                 raise self.unreadable(f"line {self.number} is longer than {MAX_LINE} bytes: no row of a publication")
             self.digest.update(raw)
             try:
-                yield raw.decode("utf-8-sig" if self.number == 1 else "utf-8")
+                text = raw.decode("utf-8-sig" if self.number == 1 else "utf-8")
             except UnicodeDecodeError:
                 raise self.unreadable("is not UTF-8 (use the publication's Unicode edition)") from None
+            yield text
 
     def rest(self) -> None:
         """Hash the rest of the file, so that the hash is of the whole publication."""
