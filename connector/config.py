@@ -944,6 +944,12 @@ def load_config(path: Path | str, environ: Mapping[str, str] | None = None) -> C
         raise ConfigError("config.not_found", f"configuration path is a folder: {path}", str(path)) from None
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError("config.syntax", f"not valid TOML: {exc}", str(path)) from None
+    except UnicodeDecodeError as exc:
+        raise ConfigError("config.syntax", f"not UTF-8 (invalid byte at position {exc.start})", str(path)) from None
+    except RecursionError:  # the TOML parser's own bound, before it runs out of stack
+        raise ConfigError("config.syntax", "not valid TOML: it nests arrays or tables too deeply", str(path)) from None
+    except OSError as exc:
+        raise ConfigError("config.unreadable", f"{path} cannot be read: {exc.strerror or exc}", str(path)) from None
     environ = os.environ if environ is None else environ
     raw = apply_env(raw, environ)
     try:

@@ -90,6 +90,8 @@ def read_header(jws: str) -> dict[str, Any]:
         header = json.loads(b64url_decode(jws.split(".", 1)[0]))
     except ValueError:
         raise JwsError("jws.malformed", "JWS header is not base64url JSON") from None
+    except RecursionError:  # the parser's own bound, before it runs out of stack
+        raise JwsError("jws.malformed", "JWS header nests arrays and objects too deeply to be read") from None
     if not isinstance(header, dict):
         raise JwsError("jws.malformed", "JWS header is not a JSON object")
     check_header(header)

@@ -361,6 +361,33 @@ def cli(*args: str, cwd: Path | None = None, timeout: float = 120) -> Ran:
     return Ran(done.returncode, done.stdout, done.stderr)
 
 
+# `connector ...` as `python -m connector` runs it, then the most memory its process took once it was this
+# program: VmHWM, which starts anew with the program (a forked process's rusage counts its parent's pages too).
+_MEASURED = """
+import os, sys
+from connector.cli.main import main
+status = main(sys.argv[1:])
+with open("/proc/self/status") as lines:
+    peak = next(line for line in lines if line.startswith("VmHWM:")).split()[1]
+with open(os.environ["MEASURED_PEAK_FILE"], "w") as out:
+    out.write(peak)
+sys.exit(status)
+"""
+
+
+def cli_measured(*args: str, folder: Path, timeout: float = 300) -> tuple[Ran, int]:
+    """`cli(*args)`, and the most memory (resident, bytes) the command's process took."""
+    peak = folder / "cli.peak"
+    done = subprocess.run(
+        [sys.executable, "-c", _MEASURED, *args],
+        capture_output=True,
+        text=True,
+        env={**_cli_environment(), "MEASURED_PEAK_FILE": str(peak)},
+        timeout=timeout,
+    )
+    return Ran(done.returncode, done.stdout, done.stderr), int(peak.read_text()) * 1024
+
+
 async def acli(*args: str, cwd: Path | None = None, timeout: float = 120) -> Ran:
     """`connector ...` in its own process, without blocking the event loop (so in-process nodes can answer it)."""
     proc = await asyncio.create_subprocess_exec(

@@ -284,7 +284,7 @@ class Manifest:
     def from_bytes(cls, raw: bytes) -> Manifest:
         try:
             doc = json.loads(raw)
-        except (UnicodeDecodeError, ValueError):
+        except (UnicodeDecodeError, ValueError, RecursionError):
             raise _bad("the manifest is not JSON", MANIFEST) from None
         if not isinstance(doc, dict) or doc.get("type") != ARCHIVE_TYPE:
             raise _bad(f"not a {ARCHIVE_TYPE} manifest", MANIFEST)

@@ -21,6 +21,7 @@ from typing import Any
 
 from cryptography import x509
 
+from connector.archive.entries import read_small, reading, sha256_of
 from connector.archive.format import (
     ARCHIVED_FILES,
     MANIFEST,
@@ -70,8 +71,8 @@ def open_archive(path: Path, anchors: Sequence[x509.Certificate]) -> Iterator[Op
         for needed in (MANIFEST, SIGNATURE):
             if needed not in names:
                 raise ConnectorError("archive.malformed", f"the archive has no {needed}", needed)
-        raw = archive.read(MANIFEST)
-        jws = archive.read(SIGNATURE).decode("ascii", "replace")
+        raw = read_small(archive, MANIFEST)
+        jws = read_small(archive, SIGNATURE).decode("ascii", "replace")
         manifest = verify_manifest(raw, jws, anchors)
         listed = {f.path for f in manifest.files}
         # The evidence archive files are held against the rows of evidence/archives.jsonl as they are restored.
@@ -93,10 +94,11 @@ def open_archive(path: Path, anchors: Sequence[x509.Certificate]) -> Iterator[Op
 
 
 def _lines(archive: zipfile.ZipFile, entry: FileEntry) -> Iterator[tuple[int, bytes]]:
-    """The lines of one file, numbered from 1; its hash and count are held against the manifest at its end."""
+    """The lines of one file, numbered from 1; its hash and count are held against the manifest at its end (a line
+    past the count it lists, at once)."""
     digest = hashlib.sha256()
     count = 0
-    with archive.open(entry.path) as stream:
+    with reading(entry.path), archive.open(entry.path) as stream:
         while True:
             line = stream.readline(MAX_LINE + 1)
             if not line:
@@ -105,6 +107,8 @@ def _lines(archive: zipfile.ZipFile, entry: FileEntry) -> Iterator[tuple[int, by
             if not line.endswith(b"\n") or len(line) > MAX_LINE:
                 raise ConnectorError("archive.malformed", f"{entry.path} line {count + 1} is cut or too long")
             count += 1
+            if count > entry.rows:
+                break
             yield count, line[:-1]
     if digest.hexdigest() != entry.sha256 or count != entry.rows:
         raise ConnectorError(
@@ -188,6 +192,9 @@ def restore(
             raise ConnectorError("archive.malformed", f"{where} does not fit the store: {exc}", where) from None
         except (ValueError, KeyError, TypeError) as exc:
             raise ConnectorError("archive.malformed", f"{where} is not a row of {part.table}: {exc}", where) from None
+        except RecursionError:  # the JSON parser's own bound, before it runs out of stack
+            reason = f"{where} nests arrays and objects too deeply to be a row of {part.table}"
+            raise ConnectorError("archive.malformed", reason, where) from None
         restored[part.path] = entry.rows
     keep_counting(tx, tables.CHECKPOINTS, "id")
     keep_counting(tx, tables.ARCHIVES, "id")
@@ -220,12 +227,13 @@ def _put_evidence_archives(
     for entry in archived:
         if "/" in entry.file or "\\" in entry.file or entry.file.startswith("."):
             raise ConnectorError("archive.malformed", f"{entry.file!r} is not the name of an evidence archive")
-        data = archive.read(ARCHIVED_FILES + entry.file)
-        if sha256_hex(data) != entry.sha256:
+        name = ARCHIVED_FILES + entry.file
+        if sha256_of(archive, name) != entry.sha256:  # before it is held whole: it may inflate to anything
             raise ConnectorError(
-                "archive.altered",
-                f"{ARCHIVED_FILES}{entry.file} is not the evidence archive its row names (its SHA-256 differs)",
+                "archive.altered", f"{name} is not the evidence archive its row names (its SHA-256 differs)"
             )
+        with reading(name):
+            data = archive.read(name)
         path = folder / entry.file
         if path.exists():
             if path.read_bytes() != data:

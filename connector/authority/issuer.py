@@ -139,7 +139,7 @@ class IssuerService:
             if not isinstance(csrs, list) or not all(isinstance(c, str) for c in csrs):
                 raise ConnectorError("request.invalid", 'the body is {"csrs": [<PEM>, <PEM>]}', "csrs")
             entry = await asyncio.to_thread(onboarding.submit_certificates, self.authority, csrs)
-        except ValueError:
+        except (ValueError, RecursionError):  # RecursionError: nested past the JSON parser's own bound
             return _error(400, "request.invalid", "the body is not JSON")
         except ConnectorError as exc:
             return _error(400, exc.code, exc.reason)

@@ -168,6 +168,9 @@ def definition(given: str) -> dict[str, Any]:
         value = json.loads(text)
     except ValueError as exc:
         raise UsageError("cli.bad_json", f"{what} is not JSON: {exc}", "JSON|FILE|-") from None
+    except RecursionError:  # the parser's own bound, before it runs out of stack
+        reason = f"{what} nests arrays and objects too deeply to be read"
+        raise UsageError("cli.bad_json", reason, "JSON|FILE|-") from None
     if not isinstance(value, dict):
         raise UsageError("cli.bad_json", f"{what} must be one JSON object", "JSON|FILE|-")
     return value

@@ -120,20 +120,25 @@ def _read_json(path: Path, what: str, where: str) -> Any:
         raise UsageError("cli.missing_file", f"{what} not found: {path}", where) from None
     except (OSError, UnicodeDecodeError, ValueError) as exc:
         raise UsageError("cli.unreadable", f"{what} {path} is not readable JSON: {exc}", where) from None
+    except RecursionError:  # the parser's own bound, before it runs out of stack
+        reason = f"{what} {path} nests arrays and objects too deeply to be read"
+        raise UsageError("cli.unreadable", reason, where) from None
 
 
 def cmd_verify(args: argparse.Namespace) -> int:
     from connector.evidence.audit import chosen_trust_lists, render, verdict, verify_against
 
     now = datetime.now(UTC)
+    from connector.trust.trust_list import read_list_file
+
     document = _read_json(args.bundle, "bundle", "FILE")
     texts = []
     for path in args.trust_lists:
         try:
-            texts.append((str(path), path.read_text(encoding="utf-8")))
+            texts.append((str(path), read_list_file(path)))
         except FileNotFoundError:
             raise UsageError("cli.missing_file", f"trust list not found: {path}", "--trust-list") from None
-        except (OSError, UnicodeDecodeError) as exc:
+        except (OSError, ValueError) as exc:
             raise UsageError("cli.unreadable", f"trust list {path} is not readable: {exc}", "--trust-list") from None
     try:
         lists, notes = chosen_trust_lists(texts, now)

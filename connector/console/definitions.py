@@ -52,6 +52,8 @@ def _json_object(form: Mapping[str, Any], name: str, required: bool) -> dict[str
         value = json.loads(text)
     except ValueError as exc:
         raise FieldError(name, f"This is not valid JSON: {exc}") from None
+    except RecursionError:  # the parser's own bound, before it runs out of stack
+        raise FieldError(name, "This nests arrays and objects too deeply to be read.") from None
     if not isinstance(value, dict):
         raise FieldError(name, "This must be a JSON object ({ ... }).")
     return value

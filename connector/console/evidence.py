@@ -89,6 +89,8 @@ class Evidence:
                 document = json.loads(bundle[1].decode("utf-8"))
             except (UnicodeDecodeError, ValueError) as exc:
                 errors["bundle"] = f"{bundle[0]} is not readable JSON: {exc}"
+            except RecursionError:  # the parser's own bound, before it runs out of stack
+                errors["bundle"] = f"{bundle[0]} nests arrays and objects too deeply to be read."
         texts = []
         for field in form.getall("trust_lists", []):
             upload = _upload(field)

@@ -297,7 +297,7 @@ def _claimed_checkpoint_time(jws: str) -> datetime | None:
     try:
         payload = json.loads(read_payload_unverified(jws))
         return parse_utc(payload.get("at")) if isinstance(payload, dict) else None
-    except (ConnectorError, ValueError, UnicodeDecodeError):
+    except (ConnectorError, ValueError, UnicodeDecodeError, RecursionError):
         return None
 
 

@@ -75,7 +75,7 @@ def make_checkpoint(signer: SigningIdentity, head: ChainHead, at: datetime) -> s
 def _payload(raw: bytes) -> dict[str, Any]:
     try:
         payload = json.loads(raw)
-    except (UnicodeDecodeError, ValueError):
+    except (UnicodeDecodeError, ValueError, RecursionError):  # RecursionError: nested past the parser's bound
         raise EvidenceError("checkpoint.malformed", "checkpoint payload is not JSON") from None
     if not isinstance(payload, dict) or set(payload) != _PAYLOAD_KEYS:
         raise EvidenceError("checkpoint.malformed", "checkpoint payload must hold exactly at, count, head and node")

@@ -200,7 +200,7 @@ def read_claims(jws: str) -> ReceiptClaims:
     """The claims of a receipt, NOT verified (to know when it claims to be made before verifying it then)."""
     try:
         return ReceiptClaims.from_json(json.loads(read_payload_unverified(jws)))
-    except (ValueError, UnicodeDecodeError):
+    except (ValueError, UnicodeDecodeError, RecursionError):  # RecursionError: nested past the parser's bound
         raise _bad("the receipt's payload is not JSON") from None
     except EvidenceError:
         raise

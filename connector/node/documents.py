@@ -4,7 +4,6 @@
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
 from typing import Any
 
@@ -26,7 +25,8 @@ class AgreementDocuments:
         self.fetcher = fetcher
 
     async def for_agreement(self, agreement_id: str) -> dict[str, Any]:
-        from connector.trust.did import parse_did  # with the first agreement signed
+        from connector.trust.compact import strict_json  # with the first agreement signed
+        from connector.trust.did import parse_did
 
         documents: dict[str, Any] = {}
         own = self.holder.did
@@ -40,8 +40,8 @@ class AgreementDocuments:
         peer = agreement.consumer_id if agreement.provider_id == own else agreement.provider_id
         try:
             raw = await asyncio.wait_for(self.fetcher.get(parse_did(peer).url, MAX_DOCUMENT), FETCH_TIMEOUT)
-            document = json.loads(raw)
-        except (TimeoutError, ConnectorError, FetchFailed, ValueError) as exc:
+            document = strict_json(raw, "did.document_malformed", "the peer's DID document")
+        except (TimeoutError, ConnectorError, FetchFailed) as exc:
             log.info("peer DID document not included: %s", exc, extra={"peer": peer})
             return documents
         if isinstance(document, dict) and document.get("id") == peer:

@@ -22,6 +22,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
 from cryptography import x509
+from cryptography.exceptions import UnsupportedAlgorithm
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
@@ -279,9 +280,12 @@ def read_request(data: bytes | str, where: str | None = "--csr") -> CertificateR
         csr = x509.load_pem_x509_csr(raw)
     except ValueError:
         raise bad("is not a PEM certificate signing request") from None
-    if not csr.is_signature_valid:
-        raise bad("is not signed by the key it names")
-    public = csr.public_key()
+    try:
+        if not csr.is_signature_valid:
+            raise bad("is not signed by the key it names")
+        public = csr.public_key()
+    except UnsupportedAlgorithm:
+        raise bad("names a key or signature algorithm that is not ECDSA P-256") from None
     if not isinstance(public, ec.EllipticCurvePublicKey) or not isinstance(public.curve, ec.SECP256R1):
         raise bad("names a key that is not ECDSA P-256")
     try:

@@ -21,7 +21,7 @@ from connector.pki.authority import Authority
 from connector.pki.credentials import STATUS_PURPOSE, allocate_status
 from connector.trust.claims import MEMBERSHIP_CREDENTIAL, StatusEntry
 from connector.trust.recognition import ASSURANCE_LEVELS, RECOGNITION_TYPE, Equivalence, issue_recognition
-from connector.trust.trust_list import verify_self_anchored
+from connector.trust.trust_list import read_list_file, verify_self_anchored
 
 
 @dataclass(frozen=True)
@@ -65,10 +65,10 @@ def issue_recognition_statement(
     if not accept:
         raise ConnectorError("pki.bad_accept", "name at least one credential type to accept", "--accept")
     try:
-        text = Path(other_trust_list).read_text(encoding="utf-8")
+        text = read_list_file(Path(other_trust_list))
     except FileNotFoundError:
         raise ConnectorError("pki.missing_file", f"trust list not found: {other_trust_list}", "--trust-list") from None
-    except (OSError, UnicodeDecodeError) as exc:
+    except (OSError, ValueError) as exc:
         raise ConnectorError("pki.unreadable", f"cannot read {other_trust_list}: {exc}", "--trust-list") from None
     try:
         other = verify_self_anchored(text, now)

@@ -10,6 +10,7 @@ checked) comes from that entry, not from the request. The publication's date is 
 
 from __future__ import annotations
 
+import csv
 import hashlib
 import re
 from collections.abc import Iterator
@@ -30,6 +31,8 @@ from connector.trust.registries import (
 )
 
 _DATE_IN_NAME = re.compile(r"(20\d{2})(\d{2})(\d{2})")
+MAX_LINE = 1024 * 1024  # a row of either publication is a few kilobytes: a longer line is no row of theirs
+CHUNK = 1024 * 1024
 
 
 @dataclass(frozen=True)
@@ -47,20 +50,32 @@ class RegistryCheck:
         }
 
 
-def _lines(handle: IO[bytes], digest: hashlib._Hash, path: Path) -> Iterator[str]:
-    first = True
-    for raw in handle:
-        digest.update(raw)
-        try:
-            text = raw.decode("utf-8-sig" if first else "utf-8")
-        except UnicodeDecodeError:
-            raise ConnectorError(
-                "pki.registry_unreadable",
-                f"{path} is not UTF-8 (use the publication's Unicode edition)",
-                "--registry-file",
-            ) from None
-        first = False
-        yield text
+class _Lines:
+    """The publication's lines as text, each bounded in length and hashed as it passes; `number` is the last read."""
+
+    def __init__(self, handle: IO[bytes], digest: hashlib._Hash, path: Path) -> None:
+        self.handle, self.digest, self.path = handle, digest, path
+        self.number = 0
+
+    def __iter__(self) -> Iterator[str]:
+        while raw := self.handle.readline(MAX_LINE + 1):
+            self.number += 1
+            if len(raw) > MAX_LINE:
+                raise self.unreadable(f"line {self.number} is longer than {MAX_LINE} bytes: no row of a publication")
+            self.digest.update(raw)
+            try:
+                text = raw.decode("utf-8-sig" if self.number == 1 else "utf-8")
+            except UnicodeDecodeError:
+                raise self.unreadable("is not UTF-8 (use the publication's Unicode edition)") from None
+            yield text
+
+    def rest(self) -> None:
+        """Hash the rest of the file, so that the hash is of the whole publication."""
+        while chunk := self.handle.read(CHUNK):
+            self.digest.update(chunk)
+
+    def unreadable(self, what: str) -> ConnectorError:
+        return ConnectorError("pki.registry_unreadable", f"{self.path} {what}", "--registry-file")
 
 
 def _published(path: Path) -> str:
@@ -86,9 +101,12 @@ def check_organisation(registry: str, path: Path, identifier: str, now: datetime
     digest = hashlib.sha256()
     try:
         with open(path, "rb") as handle:
-            record = find_record(registry, _lines(handle, digest, path), identifier)
-            for raw in handle:  # the rest of the file, so that the hash is of the whole publication
-                digest.update(raw)
+            lines = _Lines(handle, digest, path)
+            try:
+                record = find_record(registry, lines, identifier)
+            except csv.Error as exc:  # a field past the CSV reader's bound, a quote never closed
+                raise lines.unreadable(f"is not a registry publication's CSV near line {lines.number}: {exc}") from None
+            lines.rest()
     except FileNotFoundError:
         raise ConnectorError("pki.registry_missing", f"registry file not found: {path}", "--registry-file") from None
     except OSError as exc:

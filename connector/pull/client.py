@@ -205,11 +205,11 @@ def short_of_delivered(held: int, total: int | None) -> Undelivered | None:
     )
 
 
-def _problem(status: int, body: bytes) -> tuple[str, str]:
+def answer_problem(status: int, body: bytes) -> tuple[str, str]:
     """The code and reason of an error answer ({"code", "reason"} JSON), or the status."""
     try:
         value = json.loads(body)
-    except ValueError:
+    except (ValueError, RecursionError):  # RecursionError: nested past the parser's own bound
         value = None
     if isinstance(value, dict):
         return str(value.get("code") or f"http.{status}"), str(value.get("reason") or f"HTTP {status}")
@@ -436,7 +436,7 @@ class Puller:
                 await download.restart()
                 return "again"
             if status not in (200, 206):
-                code, reason = _problem(status, await in_thread(get.read_small, on_cancel=get.abort))
+                code, reason = answer_problem(status, await in_thread(get.read_small, on_cancel=get.abort))
                 if status == 401 and code in ("token.expired", "token.revoked"):
                     return "again"
                 if status == 409:
@@ -501,20 +501,25 @@ class Puller:
             finally:
                 get.close()
             if status == 200:
-                try:
-                    seal = json.loads(body)
-                except ValueError:
-                    seal = None
-                if not isinstance(seal, dict):
-                    raise PullRefused("seal.malformed", "the provider's seal is not a JSON object")
-                return seal
+                return seal_of(body)
             if status == 412:
                 return None
-            code, reason = _problem(status, body)
+            code, reason = answer_problem(status, body)
             if status != 401:
                 raise PullRefused(code, f"the provider gave no seal ({status}): {reason}")
             info = await self._access(download.transfer_id)
         raise PullRefused("seal.unavailable", "the provider kept refusing the token for its seal")
+
+
+def seal_of(body: bytes) -> dict[str, Any]:
+    """The provider's seal as it answered it: a JSON object, else PullRefused(seal.malformed)."""
+    try:
+        seal = json.loads(body)
+    except (ValueError, RecursionError):  # RecursionError: nested past the parser's own bound
+        seal = None
+    if not isinstance(seal, dict):
+        raise PullRefused("seal.malformed", "the provider's seal is not a JSON object")
+    return seal
 
 
 def _expectation(info: Mapping[str, Any]) -> SealExpectation:

@@ -135,7 +135,7 @@ def _compact_jws(value: str, text: str, encode: Encode, parts: Parts) -> str | N
         header_bytes = base64.urlsafe_b64decode(head + "=" * (-len(head) % 4))
         header_text = header_bytes.decode("utf-8")
         header = json.loads(header_text)
-    except (binascii.Error, ValueError):
+    except (binascii.Error, ValueError, RecursionError):  # RecursionError: nested past the parser's own bound
         return None
     if _b64url(header_bytes) != head or not isinstance(header, dict):
         return None

@@ -16,7 +16,8 @@ where its status lists live, the federation's id - is carried in extensions of t
 extension (a reader that does not know it must not use the service) and the federation id in a non-critical
 ``SchemeExtensions`` one.
 
-Verification (`verify_etsi_list`) parses without entity expansion or network access, checks that the enveloped
+Verification (`verify_etsi_list`) parses without entity expansion or network access (a list declaring a document
+type, and so entities, is refused: no trusted list has one), checks that the enveloped
 signature's certificate is one of the given anchors byte for byte, verifies the XAdES signature with signxml
 (signature value, every reference digest, the signed properties and the signing certificate's digest), and reads
 only the signed content signxml returns, never the document as received. A service carrying a critical extension
@@ -348,6 +349,8 @@ def _parse(text: str | bytes) -> Any:
         root = etree.fromstring(data.lstrip(b"\xef\xbb\xbf \t\r\n"), parser=parser)
     except (etree.XMLSyntaxError, ValueError) as exc:
         raise _bad(f"not XML ({str(exc)[:200]})") from None
+    if root.getroottree().docinfo.doctype:  # entities it declares would be left unexpanded, and then fail later
+        raise _bad("it carries a document type declaration (<!DOCTYPE>), which no trusted list has")
     if root.tag != _t("TrustServiceStatusList"):
         raise _bad("the root element is not an ETSI TS 119 612 TrustServiceStatusList", "TrustServiceStatusList")
     return root
@@ -448,7 +451,7 @@ def _issuer_of(info: Any, where: str) -> TrustedIssuer | None:
             if not isinstance(jwk, dict) or "d" in jwk or split_did_url(kid)[0] != did:
                 raise ValueError
             verifying_key_from_jwk(jwk)
-        except (ValueError, ConnectorError):
+        except (ValueError, ConnectorError, RecursionError):  # RecursionError: nested past the parser's bound
             raise _bad(f"{where}: a JsonWebKey is not a public key of {did} with a DID URL kid", where) from None
         if kid in keys:
             raise _bad(f"{where}: key {kid} is listed twice", where)

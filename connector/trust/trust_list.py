@@ -51,10 +51,12 @@ import re
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
+from pathlib import Path
 from types import MappingProxyType
 from typing import Any, TypeGuard
 
 from cryptography import x509
+from cryptography.exceptions import UnsupportedAlgorithm
 from cryptography.hazmat.primitives.serialization import Encoding
 
 from connector import jws
@@ -89,6 +91,9 @@ TRUST_LIST_TYPE = "TrustList"
 TRUST_LIST_VERSION = 1
 TRUST_LIST_TYP = "trust-list+jws"
 MAX_TRUST_LIST_LENGTH = 2 * 1024 * 1024
+# Either form of a signed list, as a file: etsi.MAX_ETSI_LIST_LENGTH, the larger bound, without loading the XML
+# libraries that module needs.
+MAX_LIST_FILE_BYTES = 16 * 1024 * 1024
 _URL_SEGMENT = re.compile(r"^[A-Za-z0-9._~-]+$")
 _PEM = re.compile(r"^-----BEGIN CERTIFICATE-----\r?\n[A-Za-z0-9+/=\r\n]+-----END CERTIFICATE-----\r?\n?$")
 
@@ -262,7 +267,12 @@ def verify_trust_list(jws_text: object, anchor_cert: x509.Certificate, now: date
         raise ConnectorError("trust_list.malformed", f"trust list header typ must be {TRUST_LIST_TYP!r}", "typ")
     if not (anchor_cert.not_valid_before_utc <= now <= anchor_cert.not_valid_after_utc):
         raise ConnectorError("trust_list.anchor_invalid", "the pinned federation root certificate is not valid now")
-    anchor_key = anchor_cert.public_key()
+    try:
+        anchor_key = anchor_cert.public_key()
+    except UnsupportedAlgorithm:
+        raise ConnectorError(
+            "trust_list.anchor_invalid", "the federation root certificate's key is of an algorithm not known here"
+        ) from None
     if not jws.algorithms_for(anchor_key):
         raise ConnectorError(
             "trust_list.anchor_invalid", "the pinned federation root key is of a type no signature is checked with"
@@ -289,6 +299,19 @@ def verify_trust_list(jws_text: object, anchor_cert: x509.Certificate, now: date
             f"trust list of {trust_list.federation_name} expired at {trust_list.valid_until.isoformat()}",
         )
     return trust_list
+
+
+def read_list_file(path: Path) -> str:
+    """The text of a signed trust list's file (either form), read no further than a list may run to; OSError
+    when it cannot be read, ValueError when it is larger or not UTF-8."""
+    with open(path, "rb") as handle:
+        data = handle.read(MAX_LIST_FILE_BYTES + 1)
+    if len(data) > MAX_LIST_FILE_BYTES:
+        raise ValueError(f"it is larger than {MAX_LIST_FILE_BYTES} bytes, which no signed trust list is")
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise ValueError(f"it is not UTF-8 text (invalid byte at position {exc.start})") from None
 
 
 def verify_self_anchored(text: str, now: datetime, *, any_time: bool = False) -> TrustList:

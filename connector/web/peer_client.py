@@ -183,7 +183,7 @@ class PeerClient:
                 span.failed(f"HTTP {status}")
         try:
             decoded = json.loads(text) if text.strip() else None
-        except ValueError:
+        except (ValueError, RecursionError):  # RecursionError: nested past the parser's own bound
             decoded = None
         if status >= 500:
             raise PeerUnavailable("peer.unavailable", f"{url} answered {status}: {text[:200]}")

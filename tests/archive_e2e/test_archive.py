@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 from dataplane_e2e.kit import Pair, both
 from duties_e2e.kit import agreed, delete_within, duties_pair, duty_policy, offer_file, pulled, receipts_at
-from nodekit import Management, acli, running_node, wait_for
+from nodekit import Management, acli, cli_measured, running_node, wait_for
 
 from connector.evidence.chain import verify_chain
 from connector.pki.authority import Authority
@@ -159,6 +159,19 @@ def _rewritten(archive: Path, target: Path, change: dict[str, bytes]) -> Path:
     return target
 
 
+def _inflating(archive: Path, target: Path, name: str, size: int) -> Path:
+    """A copy of `archive` whose file `name` is replaced by `size` bytes of spaces (a few hundred kilobytes
+    deflated)."""
+    with zipfile.ZipFile(archive) as source, zipfile.ZipFile(target, "w", zipfile.ZIP_DEFLATED) as copy:
+        for entry in source.namelist():
+            if entry != name:
+                copy.writestr(entry, source.read(entry))
+        with copy.open(name, "w", force_zip64=True) as out:
+            for _ in range(size // 1_000_000):
+                out.write(b" " * 1_000_000)
+    return target
+
+
 async def test_an_archive_that_does_not_verify_restores_nothing(exported, tmp_path):
     import hashlib
 
@@ -187,6 +200,19 @@ async def test_an_archive_that_does_not_verify_restores_nothing(exported, tmp_pa
     )
     ran = await acli("import", str(resigned), "--config", str(config), "--json")
     assert ran.returncode == 1 and json.loads(ran.stdout)["error"]["code"] == "archive.signature", ran.stdout
+
+    with zipfile.ZipFile(archive) as z:
+        negotiations = z.read("negotiations.jsonl")
+    deep = b"[" * 100_000 + negotiations[negotiations.index(b"\n") :]
+    nested = _rewritten(archive, tmp_path / "nested.zip", {"negotiations.jsonl": deep})
+    ran = await acli("import", str(nested), "--config", str(config))
+    assert ran.returncode == 1 and "Traceback" not in ran.stderr, ran.stderr
+    assert "negotiations.jsonl line 1 nests arrays and objects too deeply" in ran.stderr, ran.stderr
+    assert "nothing was restored" in ran.stderr
+
+    longer = _rewritten(archive, tmp_path / "longer.zip", {"negotiations.jsonl": negotiations + b"not a row\n"})
+    ran = await acli("import", str(longer), "--config", str(config))  # refused before the line is read as a row
+    assert ran.returncode == 1 and "is not the file the archive's signed manifest lists" in ran.stderr, ran.stderr
 
     extra = _rewritten(archive, tmp_path / "extra.zip", {"notes.txt": b"hello"})
     ran = await acli("import", str(extra), "--config", str(config))
@@ -238,6 +264,12 @@ async def test_a_node_that_archived_its_evidence_moves_with_its_evidence_archive
     altered = _rewritten(archive, tmp_path / "altered.zip", {f"evidence/archives/{file}": bytes(changed)})
     ran = await acli("import", str(altered), "--config", str(refusing))
     assert ran.returncode == 1 and "nothing was restored" in ran.stderr, ran.stderr
+    assert not list((pair.tmp / "var-refusing").glob("evidence-archives/*"))
+
+    bomb = _inflating(archive, tmp_path / "bomb.zip", f"evidence/archives/{file}", 600_000_000)
+    ran, peak = cli_measured("import", str(bomb), "--config", str(refusing), folder=tmp_path)
+    assert ran.returncode == 1 and "its SHA-256 differs" in ran.stderr and "nothing was restored" in ran.stderr, ran
+    assert peak < 400_000_000, f"the import took {peak} bytes to refuse a file of 600 MB inflated"
     assert not list((pair.tmp / "var-refusing").glob("evidence-archives/*"))
 
     config = fresh_config(pair, "var-moved")

@@ -139,6 +139,21 @@ def test_toml_syntax_errors_and_missing_files_are_config_errors(tmp_path):
 
 
 @pytest.mark.parametrize(
+    ("content", "said"),
+    [
+        (b'[node]\nparticipant_id = "\xff\xfe"\n', "not UTF-8 (invalid byte at position 25)"),
+        (b"a = " + b"[" * 100_000 + b"]" * 100_000 + b"\n", "nests arrays or tables too deeply"),
+    ],
+)
+def test_a_configuration_no_one_could_have_meant_is_a_syntax_error_naming_the_file(tmp_path, content, said):
+    handed = tmp_path / "handed-over.toml"
+    handed.write_bytes(content)
+    with pytest.raises(ConfigError) as err:
+        load_config(handed, environ={})
+    assert (err.value.code, err.value.where) == ("config.syntax", str(handed)) and said in err.value.reason, err.value
+
+
+@pytest.mark.parametrize(
     "text,expected",
     [
         ("0.0.0.0:8443", Listen("0.0.0.0", 8443)),

@@ -105,6 +105,9 @@ def test_an_asset_form_becomes_the_apis_json():
     with pytest.raises(FieldError) as bad:
         asset_json({"id": "a", "source": "[1]"})
     assert "JSON object" in bad.value.reason
+    with pytest.raises(FieldError) as bad:  # pasted from anywhere: the form says so, not a server error
+        asset_json({"id": "a", "source": '{"a":' * 100_000})
+    assert bad.value.field == "source" and "nests arrays and objects too deeply" in bad.value.reason
 
 
 def test_an_offer_read_back_becomes_the_same_offer():

@@ -77,6 +77,12 @@ def test_checkpoint_signed_by_another_node_for_this_node_is_refused(
     assert code_of(forged, [fed.root], fed.now) == "checkpoint.signer"
 
 
+def test_a_member_signed_payload_nested_past_reading_is_malformed(fed: Any, org_b: SigningIdentity) -> None:
+    # Any member can sign anything: a bundle handed to an auditor may carry such a checkpoint.
+    forged = sign_compact(org_b.key, b"[" * 100_000, {"typ": TYP, "kid": org_b.kid, "x5c": org_b.x5c})
+    assert code_of(forged, [fed.root], fed.now) == "checkpoint.malformed"
+
+
 def test_unexpected_node_is_refused(fed: Any, org_b: SigningIdentity) -> None:
     jws = make_checkpoint(org_b, ChainHead(0, GENESIS), fed.now)
     assert code_of(jws, [fed.root], fed.now, expected_node="did:web:localhost%3A8443:org-a") == "checkpoint.node"

@@ -100,6 +100,16 @@ def test_malformed_claims_are_refused_naming_the_field(
     assert err.value.code == "receipt.malformed" and err.value.where == where
 
 
+def test_a_receipt_nested_past_reading_is_malformed(fed: Any, org_a: SigningIdentity, org_b: SigningIdentity) -> None:
+    """A consumer may send any receipt: one whose payload nests past the JSON parser is refused before a
+    signature or certificate is looked at."""
+    jws = sign_compact(org_b.key, b"[" * 100_000, {"typ": TYP, "kid": org_b.kid, "x5c": org_b.x5c})
+    for read in (read_claims, lambda token: verify_receipt(token, [fed.root], fed.now)):
+        with pytest.raises(EvidenceError) as err:
+            read(jws)
+        assert err.value.code == "receipt.malformed"
+
+
 def test_the_payload_is_the_canonical_json_of_the_claims(
     fed: Any, org_a: SigningIdentity, org_b: SigningIdentity
 ) -> None:

@@ -479,3 +479,31 @@ def test_a_trust_list_past_its_validity_vouches_only_for_evidence_time_stamped_w
     assert covered.returncode == 0 and "is not valid now" in covered.stdout, covered.stdout + covered.stderr
     outside = cli("evidence", "verify", "bundle.json", "--trust-list", "future.jws", cwd=fresh_dir)
     assert outside.returncode == 1 and "trust_list.validity" in outside.stdout, outside.stdout + outside.stderr
+
+
+def _tokens(value, path=()):
+    """(path, compact JWS) of every token in a bundle."""
+    if isinstance(value, dict):
+        for key, item in value.items():
+            yield from _tokens(item, (*path, key))
+    elif isinstance(value, list):
+        for index, item in enumerate(value):
+            yield from _tokens(item, (*path, index))
+    elif isinstance(value, str) and value.count(".") == 2 and value.startswith("eyJ"):
+        yield path, value
+
+
+def test_any_token_whose_header_or_payload_nests_past_reading_fails_verification(exchange, trust_lists, now):
+    deep = b64url(b"[" * 100_000)
+    found = list(_tokens(exchange.bundle()))
+    assert len(found) >= 3  # the checkpoint and both signatures at least
+    for path, token in found:
+        header, payload, signature = token.split(".")
+        for hostile in (f"{deep}.{payload}.{signature}", f"{header}.{deep}.{signature}"):
+            document = exchange.bundle()
+            target = document
+            for key in path[:-1]:
+                target = target[key]
+            target[path[-1]] = hostile
+            report = verify_bundle(document, trust_lists, now)
+            assert report.failures, (path, hostile[:10])

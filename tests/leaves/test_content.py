@@ -117,6 +117,13 @@ def test_a_header_written_otherwise_than_it_reads_back_is_kept_as_it_is():
         assert row == text and not parts
 
 
+def test_a_string_shaped_as_a_signature_whose_header_nests_past_reading_is_kept_as_it_is():
+    # Any string a peer sends is stored: one that looks like a compact JWS is no reason to fail the write.
+    value = {"rightOperand": b64url(b"[" * 1000) + ".e30.c2ln", "other": "x" * 600}
+    text, row, parts = stored(value)
+    assert content.expand(row, parts.get) == text
+
+
 def test_a_text_holding_the_reference_escape_itself_is_never_compacted():
     value = {"a": "\x01" + "0" * 64, "b": "x" * 800}
     text, row, parts = stored(value)

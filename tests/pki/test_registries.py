@@ -90,3 +90,35 @@ def test_a_registry_check_is_for_organisation_credentials(authority, tmp_path, f
             authority, PID, "membership", registry=RegistryRequest("lei", files["gleif"], RHEIN.identifier)
         )
     assert err.value.code == "pki.credential_option"
+
+
+def _hostile(files, kind: str) -> tuple[str, object]:
+    """A publication someone else made, with something no registry writes before the entry asked for."""
+    if kind == "long field":  # past the CSV reader's own bound on a field
+        return "jp-corporate-number", b'"' + b"x" * 200_000 + b'",1\n' + files["nta"].read_bytes()
+    if kind == "open quote":  # a quoted field never closed: the reader takes the lines after it in, up to its bound
+        return "lei", files["gleif"].read_bytes().replace(b"\r\n", b'\r\n"', 1) + b"y\r\n" * 100_000
+    return "lei", files["gleif"].read_bytes().replace(b"\r\n", b"\r\n" + b"x" * 50_000_000, 1)  # one long line
+
+
+@pytest.mark.parametrize(("kind", "line"), [("long field", 1), ("open quote", 43_555), ("long line", 2)])
+def test_a_publication_no_registry_wrote_is_refused_naming_its_line_in_bounded_memory(
+    authority, tmp_path, files, kind, line
+):
+    import tracemalloc
+
+    registry, content = _hostile(files, kind)
+    path = tmp_path / "registries" / "hostile_20260401.csv"
+    path.write_bytes(content)
+    identifier = KAWASAKI.identifier if registry == "jp-corporate-number" else RHEIN.identifier
+    tracemalloc.start()
+    try:
+        with pytest.raises(ConnectorError) as err:
+            _issue(authority, tmp_path, registry, path, identifier)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert (err.value.code, err.value.where) == ("pki.registry_unreadable", "--registry-file"), err.value.reason
+    assert str(path) in err.value.reason and f"line {line}" in err.value.reason, err.value.reason
+    assert peak < 10_000_000, peak
+    assert not authority.credential_ledger()

@@ -110,6 +110,19 @@ def test_a_request_whose_signature_does_not_hold_is_refused(tmp_path):
     assert "not signed by the key" in err.value.reason
 
 
+def test_a_request_for_a_key_of_an_unknown_algorithm_is_refused(tmp_path):
+    make_requests(tmp_path / "id", PID, ["berlin.example"])
+    request = x509.load_pem_x509_csr((tmp_path / "id" / "tls.csr.pem").read_bytes())
+    der = request.public_bytes(serialization.Encoding.DER)
+    ec_public_key = bytes.fromhex("06072a8648ce3d0201")  # the OID id-ecPublicKey, as DER
+    unknown = der.replace(ec_public_key, ec_public_key[:-1] + b"\x09", 1)  # 1.2.840.10045.2.9: no algorithm
+    assert unknown != der
+    pem = x509.load_der_x509_csr(unknown).public_bytes(serialization.Encoding.PEM)
+    with pytest.raises(ConnectorError) as err:
+        read_request(pem)
+    assert err.value.code == "pki.bad_request" and "algorithm" in err.value.reason, err.value.reason
+
+
 def test_requests_of_two_participants_are_not_signed_together(tmp_path):
     authority = Authority.init(tmp_path / "auth", "EU")
     make_requests(tmp_path / "a", PID, ["a.example"])

@@ -7,7 +7,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from connector.cli.base import EXIT_FAILED, exit_status
-from connector.pull.client import PullRefused, Undelivered, short_of_delivered
+from connector.pull.client import PullRefused, Undelivered, answer_problem, seal_of, short_of_delivered
 
 
 def test_a_part_known_to_be_short_cannot_be_finished_under_the_transfer() -> None:
@@ -28,3 +28,13 @@ def test_a_part_that_may_hold_everything_is_left_to_the_seal(held: int, total: i
 @given(st.integers(1, 2**50), st.one_of(st.none(), st.integers(0, 2**50)))
 def test_only_a_known_total_above_what_is_held_stops_the_pull(held: int, total: int | None) -> None:
     assert (short_of_delivered(held, total) is not None) == (total is not None and held < total)
+
+
+def test_a_provider_answer_nested_past_reading_is_no_reason_and_no_seal() -> None:
+    deep = b"[" * 100_000
+    assert answer_problem(503, deep) == ("http.503", "HTTP 503")
+    assert answer_problem(403, b'{"code": "token.expired", "reason": "late"}') == ("token.expired", "late")
+    with pytest.raises(PullRefused) as refused:
+        seal_of(deep)
+    assert refused.value.code == "seal.malformed"
+    assert seal_of(b'{"sha256": "00"}') == {"sha256": "00"}

@@ -29,7 +29,7 @@ from connector.trust.services import (
     StatusChange,
 )
 from connector.trust.standing import credential_problem
-from connector.trust.trust_list import TrustStore, verify_trust_list
+from connector.trust.trust_list import TrustStore, verify_self_anchored, verify_trust_list
 
 
 def refused(code: str, fn, *args, **kw) -> ConnectorError:
@@ -92,7 +92,39 @@ def test_entities_are_not_expanded(world, now) -> None:
         '<?xml version="1.0"?><!DOCTYPE l [<!ENTITY a "aaaaaaaaaa"><!ENTITY b "&a;&a;&a;&a;&a;&a;&a;&a;">]>'
         f'<TrustServiceStatusList xmlns="{TSL_NS}"><x>&b;</x></TrustServiceStatusList>'
     )
-    refused("trust_list.unsigned", verify_trust_list, bomb, world.root_cert, now)
+    refused("trust_list.malformed", verify_trust_list, bomb, world.root_cert, now)
+
+
+@pytest.mark.parametrize(
+    "declared",
+    ['<!ENTITY e "data">', '<!ENTITY e SYSTEM "file:///etc/hostname">'],
+)
+def test_a_signed_list_that_declares_entities_is_refused_before_its_signature_is_read(world, now, declared) -> None:
+    """The signature's certificate is public: anyone can put it in a list of their own, so a list that declares
+    an entity and uses it where the signature covers is refused as it is parsed (pinned or self-anchored alike),
+    and nothing the entity names is read."""
+    head, rest = world.etsi_list().split("?>", 1)
+    hostile = f"{head}?><!DOCTYPE TrustServiceStatusList [{declared}]>" + rest.replace("Alpha data", "Alpha &e;", 1)
+    for check, args in ((verify_trust_list, (world.root_cert, now)), (verify_self_anchored, (now,))):
+        error = refused("trust_list.malformed", check, hostile, *args)
+        assert "document type declaration" in error.reason
+
+
+def test_a_signed_key_nested_past_reading_is_malformed(world, now) -> None:
+    """Anyone can sign a list of their own for an auditor to choose: a key in it nested past the JSON parser is
+    refused as a malformed list."""
+    from connector.trust.etsi import sign_etsi_list
+
+    root = etree.fromstring(world.etsi_list().encode())
+    for signature in root.findall("{http://www.w3.org/2000/09/xmldsig#}Signature"):
+        root.remove(signature)
+    keys = [node for node in root.iter() if etree.QName(node).localname == "JsonWebKey"]
+    assert keys
+    keys[0].text = "[" * 100_000
+    hostile = sign_etsi_list(root, world.root_key, world.root_cert)
+    for check, args in ((verify_trust_list, (world.root_cert, now)), (verify_self_anchored, (now,))):
+        error = refused("trust_list.malformed", check, hostile, *args)
+        assert "JsonWebKey" in error.reason
 
 
 def test_validity_runs_from_issue_to_next_update(world, now) -> None:

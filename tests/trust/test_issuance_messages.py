@@ -110,3 +110,10 @@ def test_a_storage_grant_lets_one_issuer_write_the_types_it_names_and_nothing_el
     with pytest.raises(ConnectorError) as err:
         issuance.check_storage_grant(grant, stranger, ISSUER, NOW)
     assert err.value.code.startswith("access_token.")
+
+
+def test_an_issuer_refusal_nested_past_reading_is_told_by_its_status() -> None:
+    from connector.trust.edge.issuance import _reason
+
+    assert _reason(b"[" * 100_000, 400) == "HTTP 400"
+    assert _reason(b'{"code": "issuance.denied", "reason": "not a member"}', 403) == "issuance.denied: not a member"

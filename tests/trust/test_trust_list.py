@@ -1,9 +1,11 @@
 from __future__ import annotations
 
+import base64
 import json
 from datetime import timedelta
 
 import pytest
+from cryptography.hazmat.primitives import serialization
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -18,6 +20,7 @@ from connector.trust.trust_list import (
     choose_copy,
     sign_trust_list,
     trusted_issuer,
+    verify_self_anchored,
     verify_trust_list,
 )
 
@@ -61,6 +64,26 @@ def test_forged_trust_list_signed_by_another_key_is_refused(world, now) -> None:
     )
     assert forged.split(".")[0] == h and forged.split(".")[1] == p
     refused("trust_list.signature", verify_trust_list, forged, world.root_cert, now)
+
+
+def test_a_list_carrying_a_certificate_of_no_known_key_algorithm_is_refused(world, now) -> None:
+    """Self-anchored (an auditor's or a recognising authority's choice), the list's own certificate is its anchor:
+    one whose key names an algorithm no library here knows is refused like any other unusable anchor."""
+    der = world.root_cert.public_bytes(serialization.Encoding.DER)
+    ec_public_key = bytes.fromhex("06072a8648ce3d0201")  # the OID id-ecPublicKey, as DER
+    unknown = der.replace(ec_public_key, ec_public_key[:-1] + b"\x09", 1)  # 1.2.840.10045.2.9: no algorithm
+    assert unknown != der
+    header = {**jws.read_header(world.trust_list_jws), "x5c": [base64.b64encode(unknown).decode()]}
+    carrying = jws.sign_compact(world.root_key, jws.read_payload_unverified(world.trust_list_jws), header)
+    error = refused("trust_list.anchor_invalid", verify_self_anchored, carrying, now)
+    assert "algorithm" in error.reason
+
+
+def test_a_list_whose_header_nests_past_reading_is_malformed(world, now) -> None:
+    _, payload, signature = world.trust_list_jws.split(".")
+    deep = base64.urlsafe_b64encode(b"[" * 100_000).rstrip(b"=").decode()
+    for check, args in ((verify_self_anchored, (now,)), (verify_trust_list, (world.root_cert, now))):
+        refused("trust_list.malformed", check, f"{deep}.{payload}.{signature}", *args)
 
 
 def test_forged_trust_list_signed_under_another_anchor_is_refused(world, pki, now) -> None:

@@ -247,3 +247,36 @@ async def test_the_storage_api_refuses_deliveries_that_no_request_of_the_node_as
             assert url
     finally:
         await fed.stop()
+
+
+async def test_an_enrolment_no_participant_could_have_sent_is_a_400(tmp_path):
+    """Anyone may send signing requests: a body nested past reading, or a request for a key of no known algorithm,
+    is refused with its reason, not answered with a server error."""
+    import ssl
+
+    from cryptography import x509
+    from cryptography.hazmat.primitives import serialization
+
+    fed = await make_federation(tmp_path, "Alpha Data Space").start()
+    try:
+        p = self_made(fed, tmp_path, "berlin")
+        csrs = [(p.dir / name).read_bytes() for name in ("tls.csr.pem", "signing.csr.pem")]
+        der = x509.load_pem_x509_csr(csrs[0]).public_bytes(serialization.Encoding.DER)
+        ec_public_key = bytes.fromhex("06072a8648ce3d0201")  # the OID id-ecPublicKey, as DER
+        unknown = der.replace(ec_public_key, ec_public_key[:-1] + b"\x09", 1)  # 1.2.840.10045.2.9: no algorithm
+        unknown_pem = x509.load_der_x509_csr(unknown).public_bytes(serialization.Encoding.PEM)
+        bodies = {
+            "request.invalid": b"[" * 100_000,
+            "pki.bad_request": json.dumps({"csrs": [unknown_pem.decode(), csrs[1].decode()]}).encode(),
+        }
+        tls = ssl.create_default_context(cafile=str(fed.authority.ca_cert_path))
+        async with aiohttp.ClientSession() as session:
+            for code, body in bodies.items():
+                url = public_url(fed) + "/enrolment"
+                headers = {"Content-Type": "application/json"}
+                async with session.post(url, data=body, headers=headers, ssl=tls) as resp:
+                    answer = await resp.json(content_type=None)
+                    assert (resp.status, answer["code"]) == (400, code), answer
+        assert onboarding.requests(fed.authority, onboarding.RECEIVED) == []
+    finally:
+        await fed.stop()

@@ -279,3 +279,22 @@ async def test_did_documents_are_kept_for_what_they_hold_not_for_what_was_fetche
     # 8 documents of 120 KiB: 1 MiB fetched, 23 MiB once parsed; each holds more than an eighth of the budget.
     held = await _held_after(fetcher, [documents(f"lists-{n}") for n in range(8)])
     assert held < DOCUMENT_BUDGET / 4, held
+
+
+async def test_a_credential_service_refusing_with_a_body_nested_past_reading_is_a_failed_fetch(fetching) -> None:
+    async def refusing(request: web.Request) -> web.Response:
+        return web.Response(status=500, body=b"[" * 100_000, content_type="application/json")
+
+    app = web.Application()
+    app.router.add_post("/presentations/query", refusing)
+    runner = web.AppRunner(app)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+    fetcher, _ = fetching
+    try:
+        with pytest.raises(FetchFailed, match="answered HTTP 500$"):
+            await fetcher.presentation(f"http://127.0.0.1:{port}/presentations/query", b"{}", {}, DID)
+    finally:
+        await runner.cleanup()

@@ -25,6 +25,8 @@ async def server(authority, tmp_path):
         seen.append(request.path)
         if request.path == "/moved":
             raise web.HTTPFound("/elsewhere")
+        if request.path == "/deep":
+            return web.Response(body=b"[" * 100_000, content_type="application/json")
         return web.json_response({"ok": True})
 
     app = web.Application()
@@ -76,3 +78,10 @@ async def test_peers_are_reached_over_https_only(client, url):
     with pytest.raises(ConnectorError) as err:
         await client.post(url, {})
     assert err.value.code == "peer.insecure_url"
+
+
+async def test_an_answer_nested_past_reading_is_an_answer_without_json(server, client):
+    target, _ = server
+    url = f"https://localhost:{target.protocol_port}/deep"
+    answer = await client.post(url, {}, expected_peer=target.participant_id)
+    assert answer.status == 200 and answer.body is None and answer.text.startswith("[[[")

@@ -308,7 +308,7 @@ class Fetcher:
                 answer: Any = json.loads(data)
                 if isinstance(answer, dict) and isinstance(answer.get("code"), str):
                     reason = f" ({answer['code']}: {str(answer.get('reason', ''))[:200]})"
-            except ValueError:
+            except (ValueError, RecursionError):  # the refusal is told without its reason, whatever it held
                 pass
             raise FetchFailed(f"the credential service answered HTTP {status}{reason}")
         return data

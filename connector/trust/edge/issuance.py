@@ -319,7 +319,7 @@ def _answer(status: int, exc: ConnectorError) -> web.Response:
 def _reason(body: bytes, status: int) -> str:
     try:
         answer = json.loads(body)
-    except ValueError:
+    except (ValueError, RecursionError):  # RecursionError: nested past the parser's own bound
         return f"HTTP {status}"
     if isinstance(answer, dict) and isinstance(answer.get("reason"), str):
         return f"{answer.get('code', status)}: {answer['reason'][:300]}"
