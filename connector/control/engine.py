@@ -61,6 +61,10 @@ MAX_ANNOUNCED = 4096
 # own, so it is asked again soon, but never in a tight loop while it stays full, locked or away.
 STORE_RETRY_INITIAL = 0.05
 STORE_RETRY_MAX = 5.0
+# One attempt to deliver a message waits this long for the peer's answer at most, and never much past the delivery
+# deadline (a peer that hangs is given up on in time): at least MIN_ATTEMPT.
+ATTEMPT_TIMEOUT = 30.0
+MIN_ATTEMPT = 1.0
 
 
 class Watch:
@@ -444,7 +448,11 @@ class Engine:
                     attributes={"connector.process_id": entry.process_id, "connector.peer": entry.peer_id},
                 ):
                     response = await self.peers.post(
-                        entry.url, None, expected_peer=entry.peer_id, body_json=entry.body_json
+                        entry.url,
+                        None,
+                        expected_peer=entry.peer_id,
+                        body_json=entry.body_json,
+                        timeout=min(ATTEMPT_TIMEOUT, max(MIN_ATTEMPT, give_up_at - monotonic())),
                     )
             except PeerUnavailable as exc:
                 retryable, last_error = True, exc.reason
