@@ -14,7 +14,8 @@ TLS layer finds no CRL for them; requests get 503 with Retry-After), logged as a
 
 A fetched CRL is used only if it verifies against the CA, has not expired, and does not go back (a lower CRL
 number than the copy in force is refused: no rollback). Copies written by an earlier run are used at start as
-long as their age (the file's modification time is the fetch time) is within max age plus grace.
+long as their age (the file's modification time is the fetch time) is within max age plus grace; one dated ahead
+of the clock (the clock was set back since) counts as fetched now.
 """
 
 from __future__ import annotations
@@ -166,6 +167,9 @@ class CrlKeeper:
             fetched_at = datetime.fromtimestamp(source.path.stat().st_mtime, UTC)
         except (OSError, ValueError):
             return
+        # A copy dated ahead of the clock (kept by a run whose clock was ahead, since set back) is no younger than
+        # one fetched now: it must not stay in force, nor go unfetched, for as long as the clock was ahead.
+        fetched_at = min(fetched_at, self.clock())
         if self._problem(source, crl) is None:
             source.crl, source.fetched_at = crl, fetched_at
             source.in_force = self._usable(source, self.clock())
@@ -196,7 +200,7 @@ class CrlKeeper:
         """Due again a little before max age is reached (jitter: a fleet does not ask all at once)."""
         if source.fetched_at is None:
             return 0.0
-        age = (self.clock() - source.fetched_at).total_seconds()
+        age = max(0.0, (self.clock() - source.fetched_at).total_seconds())  # a clock set back: no older than new
         wait = self.max_age.total_seconds() * random.uniform(0.8, 0.95) - age
         return self.monotonic() + max(0.0, wait)
 
