@@ -215,3 +215,17 @@ async def test_a_copy_dated_ahead_of_the_clock_is_fetched_again_within_max_age_a
     clocks.advance(60 + 120 + 1)  # max age and grace, from now
     await restarted.refresh()
     assert not taken.in_force  # lapsed: not kept an hour longer
+
+
+async def test_another_crl_under_the_same_number_is_put_in_force_at_once(world):
+    # An authority stopped between signing its CRL and recording the number signs that number again, now with
+    # a revocation: the node must not wait for the next number to refuse the certificate.
+    authority, net, clocks, keeper, material = world
+    net.answers = [crl_pem(authority, 5)]
+    keeper.sync(material)
+    assert await keeper.refresh() is True
+    clocks.advance(61)
+    net.answers = [crl_pem(authority, 5, revoked=(42,))]
+    assert await keeper.refresh() is True
+    reloaded = TrustMaterial((authority.ca_cert_path,), (), fetched=keeper.paths()).load()
+    assert 42 in next(iter(reloaded.revoked.values()))

@@ -13,7 +13,8 @@ its own nextUpdate. After that the authority's revocation status is unknown: its
 TLS layer finds no CRL for them; requests get 503 with Retry-After), logged as an error until a CRL arrives.
 
 A fetched CRL is used only if it verifies against the CA, has not expired, and does not go back (a lower CRL
-number than the copy in force is refused: no rollback). Copies written by an earlier run are used at start as
+number than the copy in force is refused: no rollback); another CRL under the number in force is put in force at
+once, like a higher one. Copies written by an earlier run are used at start as
 long as their age (the file's modification time is the fetch time) is within max age plus grace; one dated ahead
 of the clock (the clock was set back since) counts as fetched now.
 """
@@ -233,7 +234,8 @@ class CrlKeeper:
         previous = source.crl
         now = self.clock()
         stamp = now.timestamp()
-        same = previous is not None and previous.public_bytes(Encoding.DER) == crl.public_bytes(Encoding.DER)
+        unchanged = previous is not None and previous.public_bytes(Encoding.DER) == crl.public_bytes(Encoding.DER)
+        same = unchanged
         if same:  # the copy on disk is this CRL: only its age changes (no write, no sync on the event loop)
             try:
                 os.utime(source.path, (stamp, stamp))
@@ -250,8 +252,10 @@ class CrlKeeper:
         source.crl, source.fetched_at = crl, now
         source.failures, source.last_error = 0, None
         source.due = self._next_fetch(source)
-        if previous is not None and _number(previous) == _number(crl):
+        if unchanged:  # the copy in force, fetched again: nothing changes
             return False
+        # Another CRL under the same number (an authority that stopped between signing its CRL and recording the
+        # number, and signed that number again) is put in force all the same: the revocations it adds must not wait.
         log.info(
             "CRL in force",
             extra={"authority": source.name, "number": _number(crl), "revoked": len(crl), "url": source.url},
