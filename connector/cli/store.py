@@ -24,7 +24,6 @@ from urllib.parse import unquote, urlsplit
 from connector.cli.base import EXIT_FAILED, EXIT_OK, log_anchors
 from connector.cli.client import add_config_argument, add_json_argument, emit_json
 from connector.errors import ConnectorError, UsageError, no_space
-from connector.store.errors import StoreUnwritable
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -179,6 +178,7 @@ def cmd_copy(args: argparse.Namespace) -> int:
     from connector.evidence.edge.log_check import check_log
     from connector.node.listeners import exclusive
     from connector.store.copy import copy_rows, is_url, reading, writing
+    from connector.store.errors import StoreUnwritable
 
     config = _config(args)
     source = _source(config)
@@ -238,7 +238,7 @@ def cmd_copy(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
-def _unwritable(exc: StoreUnwritable, target: str | Path) -> ConnectorError:
+def _unwritable(exc: Exception, target: str | Path) -> ConnectorError:
     import sqlite3
 
     shown = _describe(str(target)) if isinstance(target, str) else str(target)
