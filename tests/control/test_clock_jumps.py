@@ -17,6 +17,7 @@ from nodekit import (
     dsp_settings,
     offered_weather,
     provider_and_consumer,
+    running_node,
     serving_as,
     wait_for,
 )
@@ -61,3 +62,15 @@ async def test_a_clock_that_jumps_neither_ends_deliveries_nor_holds_them_for_the
             again = await cm.negotiate(provider, "weather-offer", "weather", offer=WEATHER_OFFER)
             assert again["state"] == "FINALIZED", again
             assert loop.time() - began < 10
+
+
+async def test_an_agreement_signed_by_a_clock_an_hour_ahead_is_refused_naming_the_clocks(authority, tmp_path):
+    # The provider refuses, rightly, a signature dated an hour ahead of its own clock; the reason that ends the
+    # negotiation on both sides says that the clocks disagree, and by how much.
+    provider, consumer, pcfg, ccfg = provider_and_consumer(authority, tmp_path, offered_weather())
+    ahead = lambda: datetime.now(UTC) + timedelta(hours=1)  # noqa: E731
+    async with running_node(pcfg), running(load_config(ccfg, environ={}), clock=ahead):
+        done = await Management(consumer).negotiate(provider, "weather-offer", "weather", offer=WEATHER_OFFER)
+    assert done["state"] == "TERMINATED", done
+    assert "dated in the future" in done["reason"] and "s ahead of this node's clock" in done["reason"], done
+    assert "the signer's clock or this node's is wrong" in done["reason"], done
