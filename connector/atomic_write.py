@@ -3,7 +3,8 @@
 The bytes go to a temporary file of this writer's own beside the target (its process id and a random part), are
 synced, and the temporary file is renamed over the target. Writers of the same file at once (replicas sharing a
 data folder, each keeping the same fetched CRL) never write into each other's temporary file, and the last rename
-wins whole. The temporary file is created exclusively, so a link planted under its name is not followed.
+wins whole. The temporary file is created exclusively, so a link planted under its name is not followed. A write
+the file system refuses (a full disk) raises its OSError naming `path`, the file that was not written.
 
 `write_new` creates a file that must not exist yet the same way, but links the temporary file to its name instead
 of renaming it: whatever holds the name already (a file written by someone else meanwhile too) stays as it is. On
@@ -31,9 +32,11 @@ def _temporary(path: Path, data: bytes, mode: int) -> Path:
             os.fsync(fd)
         finally:
             os.close(fd)
-    except BaseException:
+    except BaseException as exc:
         with contextlib.suppress(OSError):
             os.unlink(tmp)
+        if isinstance(exc, OSError) and exc.filename is None:  # a refused write names no file: this is the one
+            exc.filename = str(path)
         raise
     return tmp
 

@@ -6,6 +6,7 @@ problem details) and to the command line, so the reason an operator reads is the
 
 from __future__ import annotations
 
+import errno
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -50,3 +51,24 @@ class ConfigError(ConnectorError):
 
 class UsageError(ConnectorError):
     """The command line was used wrongly."""
+
+
+# What a file system answers when it has no room left for a write: a full disk, a quota reached.
+NO_SPACE = frozenset({errno.ENOSPC, errno.EDQUOT})
+
+
+def no_space(path: object, code: str, where: str | None = None) -> ConnectorError:
+    """No room on the device for a file the command writes whole or not at all (`path`): `<code>.no_space`."""
+    return ConnectorError(
+        f"{code}.no_space", f"no space left on the device that holds {path}: nothing was written", where
+    )
+
+
+def not_written(exc: OSError, path: object, code: str, where: str | None = None) -> ConnectorError:
+    """A file the command writes whole or not at all (`path`) that the file system refused, as one clear error:
+    `<code>.no_space` for want of room, `<code>.unwritable` otherwise, naming the file and the cause."""
+    if exc.errno in NO_SPACE:
+        return no_space(path, code, where)
+    return ConnectorError(
+        f"{code}.unwritable", f"{path} cannot be written ({exc.strerror or exc}): nothing was written", where
+    )

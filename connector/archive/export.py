@@ -27,7 +27,7 @@ from connector.archive.format import (
     sign_manifest,
 )
 from connector.canonical import sha256_hex
-from connector.errors import ConnectorError
+from connector.errors import ConnectorError, not_written
 from connector.evidence.edge.archive import not_found
 from connector.evidence.signer import SigningIdentity
 from connector.records.content import is_compact
@@ -198,9 +198,11 @@ def write_archive(tx: Tx, out: Path, signer: SigningIdentity, now: datetime, evi
             archive.writestr(MANIFEST, manifest.to_bytes())
             archive.writestr(SIGNATURE, sign_manifest(manifest, signer) + "\n")
         os.replace(part_file, out)
-    except BaseException:
+    except BaseException as exc:
         with contextlib.suppress(OSError):
             part_file.unlink()
+        if isinstance(exc, OSError):  # reading fails as a ConnectorError: this is the archive's own file system
+            raise not_written(exc, out, "export", "--out") from None
         raise
     return Exported(manifest, out, out.stat().st_size)
 

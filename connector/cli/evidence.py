@@ -28,7 +28,7 @@ from connector.cli.client import (
     out_file,
     run,
 )
-from connector.errors import ConnectorError, UsageError
+from connector.errors import ConnectorError, UsageError, not_written
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -93,8 +93,11 @@ def register(sub: argparse._SubParsersAction) -> None:
 def _write(path: Path, data: bytes) -> None:
     from connector.keys import write_public_file
 
-    path.parent.mkdir(parents=True, exist_ok=True)
-    write_public_file(path, data)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        write_public_file(path, data)
+    except OSError as exc:
+        raise not_written(exc, path, "export", "--out") from None
 
 
 def cmd_export(args: argparse.Namespace) -> int:

@@ -26,7 +26,7 @@ from connector.cli.base import (
     subcommands,
     wants_json,
 )
-from connector.errors import ConnectorError
+from connector.errors import NO_SPACE, ConnectorError
 
 # The command modules, in the order `--help` lists their commands, each with the commands it registers. A command
 # line naming one of them loads only its module (the node a `serve` starts does not hold every command's parser).
@@ -89,6 +89,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         except Exception as exc:  # the last line of defence: one line, unless asked for the traceback
             if os.environ.get("CONNECTOR_DEBUG"):
                 raise
+            if isinstance(exc, OSError) and exc.errno in NO_SPACE:  # a full disk: a problem of the machine's, told so
+                held = f" that holds {exc.filename}" if exc.filename else ""
+                return report_failure(ConnectorError("cli.no_space", f"no space left on the device{held}"), as_json)
             reason = f"{type(exc).__name__}: {exc} (set CONNECTOR_DEBUG=1 for details)"
             return report_failure(Unexpected("cli.unexpected", reason), as_json)
     except BrokenPipeError:  # while writing a result: the command did its work, the reader took what it wanted

@@ -23,7 +23,7 @@ from urllib.parse import unquote, urlsplit
 
 from connector.cli.base import EXIT_FAILED, EXIT_OK, log_anchors
 from connector.cli.client import add_config_argument, add_json_argument, emit_json
-from connector.errors import ConnectorError, UsageError
+from connector.errors import ConnectorError, UsageError, no_space
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -178,6 +178,7 @@ def cmd_copy(args: argparse.Namespace) -> int:
     from connector.evidence.edge.log_check import check_log
     from connector.node.listeners import exclusive
     from connector.store.copy import copy_rows, is_url, reading, writing
+    from connector.store.errors import StoreUnwritable
 
     config = _config(args)
     source = _source(config)
@@ -210,6 +211,8 @@ def cmd_copy(args: argparse.Namespace) -> int:
         if exc.code == "node.already_running":
             raise ConnectorError(exc.code, "the node is running: stop it before copying its store", exc.where) from None
         raise
+    except StoreUnwritable as exc:  # the target's disk is full or failing (the source is only read)
+        raise _unwritable(exc, target) from None
     except _Unverified as failed:
         first = failed.copy.first_break
         already = "the source's log has the same problem" if not failed.source.ok else "the source's log verifies"
@@ -233,6 +236,16 @@ def cmd_copy(args: argparse.Namespace) -> int:
         f"{check.subjects} subjects, {check.signatures} agreement signatures"
     )
     return EXIT_OK
+
+
+def _unwritable(exc: Exception, target: str | Path) -> ConnectorError:
+    import sqlite3
+
+    shown = _describe(str(target)) if isinstance(target, str) else str(target)
+    cause = exc.__cause__
+    if isinstance(cause, sqlite3.Error) and (getattr(cause, "sqlite_errorcode", 0) or 0) & 0xFF == sqlite3.SQLITE_FULL:
+        return no_space(shown, "store.copy", "--to")
+    return ConnectorError("store.copy.unwritable", f"{shown} cannot be written ({exc}): nothing was copied", "--to")
 
 
 def _describe(url: str) -> str:

@@ -4,8 +4,9 @@ request a pull transfer, pull the data with the node's own TLS identity, have th
 The data lands in the node's data folder (`console/downloads/`), published only once its seal verified; the
 operator downloads it from the fetch's page. Each fetch is kept in memory (the latest `KEPT`) with its stage, so
 that its page can say where it is. What no page can reach any more does not fill the disk: a fetch's folder goes
-when the fetch leaves the list (once it has ended), and folders left by an earlier run of the node go once they
-are `RETENTION` old (looked at when the first fetch of this run starts).
+when the fetch fails (a new fetch starts a new transfer: what it had pulled can never be downloaded) or leaves the
+list (once it has ended), and folders left by an earlier run of the node go once they are `RETENTION` old (looked
+at when the first fetch of this run starts).
 """
 
 from __future__ import annotations
@@ -136,6 +137,8 @@ class Fetches:
         return fetch
 
     def _remove(self, fetch: Fetch) -> None:
+        """Remove the fetch's folder: what a failed fetch pulled can be downloaded by nobody, and on a full disk it
+        would keep the node's data folder full."""
         if fetch.folder is not None:
             self.spawn(asyncio.to_thread(shutil.rmtree, fetch.folder, True), f"console-fetch-{fetch.id}-removal")
 
@@ -161,8 +164,10 @@ class Fetches:
             raise
         except ConnectorError as exc:
             fetch.stage, fetch.error = "failed", f"{exc.reason} ({exc.code})"
+            self._remove(fetch)
         except OSError as exc:
             fetch.stage, fetch.error = "failed", f"the data could not be written: {exc}"
+            self._remove(fetch)
         finally:
             if fetch.id not in self._kept:  # left the list while it ran: nobody can download it
                 self._remove(fetch)

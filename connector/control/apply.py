@@ -46,7 +46,7 @@ from connector.store.sql import definitions as definitions_sql
 from connector.store.sql import processes as repo
 
 
-def _utcnow() -> datetime:
+def utcnow() -> datetime:
     return datetime.now(UTC)
 
 
@@ -75,7 +75,7 @@ class StepRunner:
         evidence: EvidenceSink = no_evidence,
         dataplane: DataPlane | None = None,  # None: a node without a data plane (the plain-HTTP test profile)
         signer: AgreementSigner | None = None,  # None: agreements are not signed (no evidence log)
-        clock: Callable[[], datetime] = _utcnow,
+        clock: Callable[[], datetime] = utcnow,
         new_id: Callable[[], str] = new_urn,
         http_callbacks: bool = False,  # accept plain-http callback addresses (the loopback test profile only)
         waits: Waits | None = None,  # how long processes wait for their peers (None: without deadlines)

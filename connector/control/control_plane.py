@@ -9,12 +9,12 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Callable, Mapping
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from connector.config import DspSection
 from connector.control import catalog, claims_codec, seeds
-from connector.control.apply import StepRunner
+from connector.control.apply import StepRunner, utcnow
 from connector.control.decisions import Decisions
 from connector.control.engine import DeliverySettings, Engine
 from connector.control.events import Peer, Received
@@ -61,6 +61,7 @@ class ControlPlane:
         withhold: catalog.Withhold | None = None,
         http_callbacks: bool = False,
         coordination: Coordination = SOLO,
+        clock: Callable[[], datetime] = utcnow,  # the node's clock: its steps, deadlines and deliveries go by it
     ) -> None:
         self.participant_id = participant_id
         self.parties = parties or PartyNames()  # data-space names (aliases) of the participants
@@ -81,6 +82,7 @@ class ControlPlane:
             dataplane=dataplane,
             signer=signer,
             http_callbacks=http_callbacks,
+            clock=clock,
             waits=Waits(
                 timedelta(seconds=dsp.wait_deadline),
                 timedelta(seconds=dsp.state_query_after) if dsp.state_query_after > 0 else None,

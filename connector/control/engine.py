@@ -28,7 +28,7 @@ import contextlib
 import logging
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 from connector.backoff import Backoff
@@ -61,6 +61,10 @@ MAX_ANNOUNCED = 4096
 # own, so it is asked again soon, but never in a tight loop while it stays full, locked or away.
 STORE_RETRY_INITIAL = 0.05
 STORE_RETRY_MAX = 5.0
+# One attempt to deliver a message waits this long for the peer's answer at most, and never much past the delivery
+# deadline (a peer that hangs is given up on in time): at least MIN_ATTEMPT.
+ATTEMPT_TIMEOUT = 30.0
+MIN_ATTEMPT = 1.0
 
 
 class Watch:
@@ -407,17 +411,35 @@ class Engine:
         )
         self._notify(entry.process_kind, entry.process_id, "TERMINATED")  # announced if it did end so
 
+    def _left(self, deadline_at: datetime) -> float:
+        """Seconds left of a message's delivery deadline by the node's clock: never more than the whole deadline (a
+        clock set back since the message was queued does not lengthen it)."""
+        left = (deadline_at - self.runner.clock()).total_seconds()
+        return min(max(left, 0.0), self.runner.delivery_deadline.total_seconds())
+
+    def _spacing(self, entry: OutboxEntry) -> float:
+        """Seconds to wait before sending `entry` (message spacing): never more than the spacing itself, however
+        the clock moved since it was queued."""
+        spacing = self.runner.message_spacing
+        if entry.not_before is None or spacing is None:
+            return 0.0
+        wait = (entry.not_before - self.runner.clock()).total_seconds()
+        return min(max(wait, 0.0), spacing.total_seconds())
+
     async def _deliver_one(self, entry: OutboxEntry) -> tuple[bool, Next, str | None]:
         """Deliver one message: (another step became pending, the next outbox entry if it was read, the
         process's state when it was read)."""
         backoff = Backoff(self.settings.retry_initial, max(self.settings.retry_initial, self.settings.retry_max))
-        first_attempt = datetime.now(UTC)
+        # The node's clock says how much of the delivery deadline is left; from here on it is counted on the
+        # monotonic clock, so that the wall clock jumping meanwhile neither ends the delivery early nor stretches it.
+        monotonic = asyncio.get_running_loop().time
+        first_attempt = monotonic()
+        give_up_at = first_attempt + self._left(entry.deadline_at)
         last_error = entry.last_error or ""
         while True:
-            now = datetime.now(UTC)
-            if entry.not_before is not None and entry.not_before > now:
-                if not await self._pause((entry.not_before - now).total_seconds()):
-                    return False, None, None  # stopping: the message stays queued
+            spacing = self._spacing(entry)
+            if spacing > 0 and not await self._pause(spacing):
+                return False, None, None  # stopping: the message stays queued
             retryable = False
             try:
                 # The body as queued goes on the wire as it is: never parsed again to be written again.
@@ -426,7 +448,11 @@ class Engine:
                     attributes={"connector.process_id": entry.process_id, "connector.peer": entry.peer_id},
                 ):
                     response = await self.peers.post(
-                        entry.url, None, expected_peer=entry.peer_id, body_json=entry.body_json
+                        entry.url,
+                        None,
+                        expected_peer=entry.peer_id,
+                        body_json=entry.body_json,
+                        timeout=min(ATTEMPT_TIMEOUT, max(MIN_ATTEMPT, give_up_at - monotonic())),
                     )
             except PeerUnavailable as exc:
                 retryable, last_error = True, exc.reason
@@ -438,7 +464,7 @@ class Engine:
                     status = await self.store.run(self.runner.delivered, entry, response.body)
                     self.checks(status.check_at)
                     return status.step_pending, status.next_message, status.state
-                not_found_grace = (now - first_attempt).total_seconds() < self.settings.retry_not_found_for
+                not_found_grace = monotonic() - first_attempt < self.settings.retry_not_found_for
                 if response.status == 404 and not_found_grace:
                     retryable, last_error = True, f"404 from {entry.url}"
                 else:
@@ -448,7 +474,7 @@ class Engine:
                     await self._failed(entry, reason)
                     return False, UNKNOWN, None
             assert retryable
-            if datetime.now(UTC) >= entry.deadline_at:
+            if monotonic() >= give_up_at:
                 await self._failed(
                     entry, f"the peer stayed unreachable past the delivery deadline; last error: {last_error}"
                 )
@@ -465,7 +491,7 @@ class Engine:
                     "error": last_error,
                 },
             )
-            remaining = (entry.deadline_at - datetime.now(UTC)).total_seconds()
+            remaining = give_up_at - monotonic()
             if not await self._pause(max(0.0, min(delay, remaining))):
                 return False, None, None  # stopping: the message stays queued for the next start
             # The process may have ended meanwhile (the peer terminated it): then nothing is left to send.

@@ -222,7 +222,13 @@ def verify_agreement_signature(
         raise EvidenceError("agreement.malformed", "iat must be an integer", "iat")
     issued_at = datetime.fromtimestamp(iat, UTC)
     if issued_at > now + max_skew:
-        raise EvidenceError("agreement.future", "the signature is dated in the future", "iat")
+        ahead, allowed = int((issued_at - now).total_seconds()), int(max_skew.total_seconds())
+        raise EvidenceError(
+            "agreement.future",
+            f"the signature is dated in the future ({issued_at:%Y-%m-%d %H:%M:%S}Z, {ahead} s ahead of this node's "
+            f"clock, more than the {allowed} s allowed): the signer's clock or this node's is wrong",
+            "iat",
+        )
     credentials = header.get("vc_sha256")
     if not isinstance(credentials, list):
         raise EvidenceError("agreement.malformed", "vc_sha256 must be a list", "vc_sha256")

@@ -7,6 +7,7 @@ description; the probes under /check/ and the OpenAPI document are open.
 from __future__ import annotations
 
 import asyncio
+import logging
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -17,6 +18,7 @@ from aiohttp import web
 from connector import __version__
 from connector.config import LimitsSection
 from connector.errors import Problem
+from connector.store.errors import StoreUnavailable
 from connector.trust.edge.freshness import Freshness
 from connector.web.cors import cors
 from connector.web.inputs import LIMITS
@@ -25,12 +27,26 @@ from connector.web.middleware import api_key_auth, request_context
 from connector.web.openapi import ApiSection, RouteGroup, serving
 from connector.web.problems import from_problem, problem_middleware
 
+log = logging.getLogger("connector.management")
+
 
 def problem_refusal(request: web.Request, status: int, problem: Problem) -> web.StreamResponse:
     response = from_problem(problem, status)
     if status == 503:
         response.headers["Retry-After"] = "1"
     return response
+
+
+@web.middleware
+async def store_failures(request: web.Request, handler: Any) -> web.StreamResponse:
+    """A store that cannot be used now (a full disk, a lock, a lost connection) is not a failure of the request
+    nor a bug: 503 with Retry-After and the database's words (nothing was kept), not 500."""
+    try:
+        return await handler(request)
+    except StoreUnavailable as exc:
+        log.warning("store failed while handling %s %s: %s", request.method, request.path, exc)
+        reason = f"the node cannot use its store right now ({exc}); nothing was changed, retry later"
+        return problem_refusal(request, 503, Problem("store.unavailable", reason))
 
 
 @dataclass(frozen=True)
@@ -150,6 +166,7 @@ def build_management_app(
             # Browsers from configured origins only (management.cors_origins); none by default.
             *([cors(cors_origins)] if cors_origins else []),
             problem_middleware,
+            store_failures,
             request_limits(limits, problem_refusal),
             api_key_auth(api_key),
         ],

@@ -401,6 +401,7 @@ async def running(
             withhold=duties.withheld if duties is not None else None,
             http_callbacks=insecure,  # the plain-HTTP conformance profile, on loopback only
             coordination=coordination,
+            clock=clock,
         )
         forward.to(control)
         if duties is not None:

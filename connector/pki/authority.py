@@ -371,6 +371,9 @@ class Authority:
                 valid_days,
                 crl_url=self.crl_url,
             )
+            # Recorded first: a certificate handed out must be in the ledger, to be revoked (one recorded whose
+            # files could not be written harms nobody).
+            self._record(participant_id, (("tls", tls_cert), ("signing", signing_cert)))
             out.mkdir(parents=True, exist_ok=True)
             keys.write_private_key(out / "tls.key.pem", tls_key)
             keys.write_public_file(out / "tls.cert.pem", keys.cert_pem(tls_cert))
@@ -389,7 +392,6 @@ class Authority:
                 "not_after": tls_cert.not_valid_after_utc.isoformat(),
             }
             _write_json(out / "participant.json", info)
-            self._record(participant_id, (("tls", tls_cert), ("signing", signing_cert)))
         return IssuedParticipant(
             participant_id, out, tls_cert.serial_number, signing_cert.serial_number, tls_cert.not_valid_after_utc
         )

@@ -14,7 +14,9 @@ as delivered (``dataplane.delivered``) is taken as "the part holds it all" (the 
 known to be shorter than the data: then the rest can never come under this transfer, and the pull ends
 (`Undelivered`) without asking for a seal that must fail.
 A provider that cannot be reached (its data listener, or the node's way to it for a fresh token) is asked again
-with back-off and jitter until `retry_for` seconds have passed without a byte received.
+with back-off and jitter until `retry_for` seconds have passed without a byte received. A provider that hangs
+(a stream that stops, a connection never answered) counts the same: no read or connection waits longer than what
+is left of those seconds (at most STREAM_TIMEOUT), so the pull gives up about `retry_for` after the last byte.
 The stream itself is read outside the event loop (`https_get`), written and hashed in threads of its own, with
 direct writes where the file system allows them (a large download is not worth the page cache).
 """
@@ -50,6 +52,8 @@ MAX_SETBACKS = 5  # refused tokens in a row, without progress, before giving up
 RETRY_FOR = 60.0  # seconds a provider that cannot be reached is asked again, by default
 RETRY_INITIAL = 0.25  # seconds before the first attempt again (doubling, with jitter) ...
 RETRY_MAX = 5.0  # ... up to this
+STREAM_TIMEOUT = 120.0  # seconds one connection or read waits for the provider at most
+MIN_PATIENCE = 1.0  # ... and at least, when little of `retry_for` is left
 CHECKPOINT_BYTES = 1024 * 1024 * 1024  # fsync the part this often (the commit makes it all durable anyway)
 _BROKEN = (OSError, http.client.HTTPException)
 
@@ -237,14 +241,15 @@ class Puller:
         self.wait_timeout = wait_timeout
         self.retry_for = retry_for
         self._backoff = Backoff(RETRY_INITIAL, RETRY_MAX, draw=draw)
-        self._away_since: float | None = None  # monotonic time the provider was first found away (no byte since)
+        # Monotonic time of the provider's last sign: a byte received, or the transfer (re)starting.
+        self._heard = time.monotonic()
         self._stream_seconds = 0.0
         self._stream_cpu_seconds = 0.0
         self._received = 0
         self._revoked: Callable[[Any], bool] | None = None
 
     async def pull(self, transfer_id: str, *, replace_foreign: bool = False) -> PullResult:
-        started = time.monotonic()
+        started = self._heard = time.monotonic()
         info = await self._access(transfer_id)
         anchors = _anchors(info)
         ssl_context, self._revoked = self.identity.connection(anchors)
@@ -355,25 +360,30 @@ class Puller:
                     raise ConnectorError("pull.refused_again", "the provider keeps refusing fresh tokens")
             if outcome in ("interrupted", "suspended"):
                 await self._until_running(download.transfer_id)
+                if outcome == "suspended":  # running again after a suspension: the provider's time starts anew
+                    self._heard = time.monotonic()
                 self.progress.note(f"continuing at byte {download.offset}")
             info = await self._access(download.transfer_id)  # a fresh token
 
     async def _access(self, transfer_id: str) -> Mapping[str, Any]:
         while True:
             try:
-                return await self.node.access(transfer_id)
+                # The node asks the provider for the token: a provider that hangs is waited for no longer than
+                # for its data.
+                return await asyncio.wait_for(self.node.access(transfer_id), self._patience())
+            except TimeoutError:
+                await self._wait_out("the provider did not give a fresh token in time")
             except NotRunning:
                 await self._until_running(transfer_id)
+                self._heard = time.monotonic()
             except ProviderAway as exc:
                 await self._wait_out(exc.reason)
 
     async def _wait_out(self, why: str) -> None:
         """The provider is away: wait (back-off with jitter) before the next attempt, or give up once `retry_for`
-        seconds have passed since it was first found away without a byte received since."""
+        seconds have passed without a byte received."""
         now = time.monotonic()
-        if self._away_since is None:
-            self._away_since = now
-        left = self._away_since + self.retry_for - now
+        left = self._heard + self.retry_for - now
         if left <= 0:
             raise ConnectorError("pull.broken", f"{why}; gave up after trying for {self.retry_for:g} s")
         delay = min(self._backoff.next(), left)
@@ -381,8 +391,13 @@ class Puller:
         await asyncio.sleep(delay)
 
     def _came_back(self) -> None:
-        self._away_since = None
         self._backoff.reset()
+
+    def _patience(self) -> float:
+        """Seconds a connection or a read may wait for the provider now: what is left of `retry_for` since its
+        last sign, within [MIN_PATIENCE, STREAM_TIMEOUT]."""
+        left = self._heard + self.retry_for - time.monotonic()
+        return min(STREAM_TIMEOUT, max(MIN_PATIENCE, left))
 
     async def _until_running(self, transfer_id: str) -> None:
         """Wait while the transfer is suspended (or not started yet); an ended transfer is a refusal."""
@@ -406,6 +421,7 @@ class Puller:
             {"Authorization": str(authorization), **headers},
             ssl_context,
             str(info["providerId"]),
+            timeout=self._patience(),
             accept_unnamed=self.identity.web_pki,
             revoked=self._revoked,
         )
@@ -471,6 +487,7 @@ class Puller:
             def write(part: memoryview) -> None:
                 write_stage(part)
                 self._received += len(part)
+                self._heard = time.monotonic()
 
             try:
                 await in_thread(

@@ -15,7 +15,7 @@ import sqlite3
 from dataclasses import dataclass
 from pathlib import Path
 
-from connector.errors import ConnectorError
+from connector.errors import ConnectorError, no_space, not_written
 
 
 @dataclass(frozen=True)
@@ -54,7 +54,12 @@ def backup_sqlite(source: Path, target: Path) -> Backup:
         os.replace(partial, target)
         _sync_folder(target.parent)
     except sqlite3.Error as exc:
+        code = getattr(exc, "sqlite_errorcode", None)
+        if code is not None and code & 0xFF == sqlite3.SQLITE_FULL:  # only the copy is written: its disk is full
+            raise no_space(target, "store.backup", "--to") from None
         raise ConnectorError("store.backup_failed", f"the store could not be backed up: {exc}", "store.path") from None
+    except OSError as exc:  # syncing or renaming the copy
+        raise not_written(exc, target, "store.backup", "--to") from None
     finally:
         partial.unlink(missing_ok=True)
     return Backup(target, pages, target.stat().st_size, version)

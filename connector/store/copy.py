@@ -192,7 +192,8 @@ def _writing_postgres(url: str, password: str | None) -> Iterator[Tx]:
         try:
             yield postgres.PostgresTx(conn)
         except BaseException:
-            conn.execute("ROLLBACK")
+            with contextlib.suppress(Exception):  # a lost connection rolls back by itself: the cause is what counts
+                conn.execute("ROLLBACK")
             raise
         conn.execute("COMMIT")
     finally:
@@ -215,7 +216,8 @@ def _writing_sqlite(path: Path) -> Iterator[Tx]:
         try:
             yield sqlite.SqliteTx(conn)
         except BaseException:
-            conn.execute("ROLLBACK")
+            if conn.in_transaction:  # SQLite rolls back by itself after some errors (a full disk): the cause counts
+                conn.execute("ROLLBACK")
             raise
         conn.execute("COMMIT")
     except BaseException:

@@ -70,6 +70,13 @@ def store_error(exc: BaseException, where: str | None = None) -> BaseException:
     return error
 
 
+def _roll_back(conn: sqlite3.Connection) -> None:
+    """End the open transaction without keeping it. After some errors (a full disk, an I/O error) SQLite has rolled
+    it back already: a ROLLBACK then would fail and hide the error that says why."""
+    if conn.in_transaction:
+        conn.execute("ROLLBACK")
+
+
 def _damaged(exc: sqlite3.Error) -> bool:
     code = getattr(exc, "sqlite_errorcode", None)
     return code is not None and code & 0xFF in (sqlite3.SQLITE_CORRUPT, sqlite3.SQLITE_NOTADB)
@@ -145,7 +152,7 @@ def migrate(conn: sqlite3.Connection, name: str = "the store") -> None:
             conn.execute(f"PRAGMA user_version={migration.version}")
             conn.execute("COMMIT")
         except BaseException:
-            conn.execute("ROLLBACK")
+            _roll_back(conn)
             raise
         log.info("store migrated", extra={"version": migration.version, "step": migration.description})
 
@@ -392,7 +399,7 @@ class SqliteStore:
             result = fn(tx, *args)
         except BaseException:
             try:
-                conn.execute("ROLLBACK")
+                _roll_back(conn)
             finally:
                 self._undone()
             raise
@@ -411,7 +418,7 @@ class SqliteStore:
         try:
             return fn(tx, *args)
         finally:
-            conn.execute("ROLLBACK")
+            _roll_back(conn)
             if conn.total_changes != changes:
                 self._undone()
 

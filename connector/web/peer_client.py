@@ -173,8 +173,12 @@ class PeerClient:
                         f"{origin} answered, but not over TLS: it is not a DSP endpoint (a management API or another "
                         "plain-HTTP port?)",
                     ) from None
-                reason = str(exc) or type(exc).__name__
                 span.failed("peer.unreachable")
+                if isinstance(exc, TimeoutError):  # connected or not, nothing came back in time: a peer that hangs
+                    raise PeerUnavailable(
+                        "peer.unreachable", f"{url} did not answer within {round(timeout, 1):g} s"
+                    ) from None
+                reason = str(exc) or type(exc).__name__
                 raise PeerUnavailable("peer.unreachable", f"cannot reach {url}: {reason}") from None
             finally:
                 EXPECTED_PEER.reset(expecting)

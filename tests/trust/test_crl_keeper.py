@@ -194,3 +194,38 @@ async def test_an_expired_crl_is_never_put_in_force(world):
     await keeper.refresh()
     source = next(iter(keeper.sources.values()))
     assert not source.in_force and "expired" in (source.last_error or "")
+
+
+async def test_a_copy_dated_ahead_of_the_clock_is_fetched_again_within_max_age_and_lapses_in_time(world):
+    # A run whose clock was an hour ahead kept the CRL; the clock has been set back since (the file's time is the
+    # copy's fetch time, for the next start).
+    authority, net, clocks, keeper, material = world
+    net.answers = [crl_pem(authority, 1)]
+    keeper.sync(material)
+    await keeper.refresh()
+    source = next(iter(keeper.sources.values()))
+    ahead = (clocks.now + timedelta(hours=1)).timestamp()
+    os.utime(source.path, (ahead, ahead))
+    restarted = CrlKeeper(source.path.parent.parent, 60.0, 120.0, lambda: clocks.now, net.fetch, lambda: clocks.mono)
+    restarted.sync(material)
+    taken = next(iter(restarted.sources.values()))
+    assert taken.in_force
+    assert taken.due - clocks.mono <= 60  # asked again within max age, not an hour later
+    net.answers = [FetchFailed("connection refused")]
+    clocks.advance(60 + 120 + 1)  # max age and grace, from now
+    await restarted.refresh()
+    assert not taken.in_force  # lapsed: not kept an hour longer
+
+
+async def test_another_crl_under_the_same_number_is_put_in_force_at_once(world):
+    # An authority stopped between signing its CRL and recording the number signs that number again, now with
+    # a revocation: the node must not wait for the next number to refuse the certificate.
+    authority, net, clocks, keeper, material = world
+    net.answers = [crl_pem(authority, 5)]
+    keeper.sync(material)
+    assert await keeper.refresh() is True
+    clocks.advance(61)
+    net.answers = [crl_pem(authority, 5, revoked=(42,))]
+    assert await keeper.refresh() is True
+    reloaded = TrustMaterial((authority.ca_cert_path,), (), fetched=keeper.paths()).load()
+    assert 42 in next(iter(reloaded.revoked.values()))

@@ -13,8 +13,10 @@ its own nextUpdate. After that the authority's revocation status is unknown: its
 TLS layer finds no CRL for them; requests get 503 with Retry-After), logged as an error until a CRL arrives.
 
 A fetched CRL is used only if it verifies against the CA, has not expired, and does not go back (a lower CRL
-number than the copy in force is refused: no rollback). Copies written by an earlier run are used at start as
-long as their age (the file's modification time is the fetch time) is within max age plus grace.
+number than the copy in force is refused: no rollback); another CRL under the number in force is put in force at
+once, like a higher one. Copies written by an earlier run are used at start as
+long as their age (the file's modification time is the fetch time) is within max age plus grace; one dated ahead
+of the clock (the clock was set back since) counts as fetched now.
 """
 
 from __future__ import annotations
@@ -166,6 +168,9 @@ class CrlKeeper:
             fetched_at = datetime.fromtimestamp(source.path.stat().st_mtime, UTC)
         except (OSError, ValueError):
             return
+        # A copy dated ahead of the clock (kept by a run whose clock was ahead, since set back) is no younger than
+        # one fetched now: it must not stay in force, nor go unfetched, for as long as the clock was ahead.
+        fetched_at = min(fetched_at, self.clock())
         if self._problem(source, crl) is None:
             source.crl, source.fetched_at = crl, fetched_at
             source.in_force = self._usable(source, self.clock())
@@ -196,7 +201,7 @@ class CrlKeeper:
         """Due again a little before max age is reached (jitter: a fleet does not ask all at once)."""
         if source.fetched_at is None:
             return 0.0
-        age = (self.clock() - source.fetched_at).total_seconds()
+        age = max(0.0, (self.clock() - source.fetched_at).total_seconds())  # a clock set back: no older than new
         wait = self.max_age.total_seconds() * random.uniform(0.8, 0.95) - age
         return self.monotonic() + max(0.0, wait)
 
@@ -229,7 +234,8 @@ class CrlKeeper:
         previous = source.crl
         now = self.clock()
         stamp = now.timestamp()
-        same = previous is not None and previous.public_bytes(Encoding.DER) == crl.public_bytes(Encoding.DER)
+        unchanged = previous is not None and previous.public_bytes(Encoding.DER) == crl.public_bytes(Encoding.DER)
+        same = unchanged
         if same:  # the copy on disk is this CRL: only its age changes (no write, no sync on the event loop)
             try:
                 os.utime(source.path, (stamp, stamp))
@@ -246,8 +252,10 @@ class CrlKeeper:
         source.crl, source.fetched_at = crl, now
         source.failures, source.last_error = 0, None
         source.due = self._next_fetch(source)
-        if previous is not None and _number(previous) == _number(crl):
+        if unchanged:  # the copy in force, fetched again: nothing changes
             return False
+        # Another CRL under the same number (an authority that stopped between signing its CRL and recording the
+        # number, and signed that number again) is put in force all the same: the revocations it adds must not wait.
         log.info(
             "CRL in force",
             extra={"authority": source.name, "number": _number(crl), "revoked": len(crl), "url": source.url},
