@@ -343,7 +343,7 @@ class Ran:
     stderr: str
 
 
-def _cli_environment() -> dict[str, str]:
+def cli_environment() -> dict[str, str]:
     """The test run's environment without any CONNECTOR_* variable, which would change what the command reads."""
     return {k: v for k, v in os.environ.items() if not k.startswith("CONNECTOR")}
 
@@ -355,7 +355,7 @@ def cli(*args: str, cwd: Path | None = None, timeout: float = 120) -> Ran:
         capture_output=True,
         text=True,
         cwd=cwd,
-        env=_cli_environment(),
+        env=cli_environment(),
         timeout=timeout,
     )
     return Ran(done.returncode, done.stdout, done.stderr)
@@ -382,7 +382,7 @@ def cli_measured(*args: str, folder: Path, timeout: float = 300) -> tuple[Ran, i
         [sys.executable, "-c", _MEASURED, *args],
         capture_output=True,
         text=True,
-        env={**_cli_environment(), "MEASURED_PEAK_FILE": str(peak)},
+        env={**cli_environment(), "MEASURED_PEAK_FILE": str(peak)},
         timeout=timeout,
     )
     return Ran(done.returncode, done.stdout, done.stderr), int(peak.read_text()) * 1024
@@ -396,7 +396,7 @@ async def acli(*args: str, cwd: Path | None = None, timeout: float = 120) -> Ran
         "connector",
         *args,
         cwd=cwd,
-        env=_cli_environment(),
+        env=cli_environment(),
         stdout=asyncio.subprocess.PIPE,
         stderr=asyncio.subprocess.PIPE,
     )

@@ -39,6 +39,7 @@ from typing import Any
 
 from cryptography import x509
 
+from connector import jsontext
 from connector.canonical import canonical_bytes
 from connector.errors import ConnectorError
 from connector.evidence.certpath import uri_sans
@@ -283,8 +284,8 @@ class Manifest:
     @classmethod
     def from_bytes(cls, raw: bytes) -> Manifest:
         try:
-            doc = json.loads(raw)
-        except (UnicodeDecodeError, ValueError, RecursionError):
+            doc = jsontext.loads(raw)
+        except ValueError:
             raise _bad("the manifest is not JSON", MANIFEST) from None
         if not isinstance(doc, dict) or doc.get("type") != ARCHIVE_TYPE:
             raise _bad(f"not a {ARCHIVE_TYPE} manifest", MANIFEST)

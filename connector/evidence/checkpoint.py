@@ -12,7 +12,6 @@ is the signer's claim; a trusted time comes from time-stamping `checkpoint_diges
 from __future__ import annotations
 
 import hashlib
-import json
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -20,6 +19,7 @@ from typing import Any
 
 from cryptography import x509
 
+from connector import jsontext
 from connector.canonical import canonical_bytes, sha256_hex
 from connector.evidence.certpath import uri_sans
 from connector.evidence.chain import GENESIS, ChainHead
@@ -74,8 +74,8 @@ def make_checkpoint(signer: SigningIdentity, head: ChainHead, at: datetime) -> s
 
 def _payload(raw: bytes) -> dict[str, Any]:
     try:
-        payload = json.loads(raw)
-    except (UnicodeDecodeError, ValueError, RecursionError):  # RecursionError: nested past the parser's bound
+        payload = jsontext.loads(raw)
+    except ValueError:
         raise EvidenceError("checkpoint.malformed", "checkpoint payload is not JSON") from None
     if not isinstance(payload, dict) or set(payload) != _PAYLOAD_KEYS:
         raise EvidenceError("checkpoint.malformed", "checkpoint payload must hold exactly at, count, head and node")

@@ -86,8 +86,7 @@ class NodeHealth:
         except TimeoutError:
             return HealthCheck("store", False, f"a write to the store took more than {STORE_TIMEOUT:g} s")
         refused = self.unwritable()
-        if refused is not None and time.monotonic() - refused[0] < UNWRITABLE_WINDOW:
-            ago = time.monotonic() - refused[0]
+        if refused is not None and (ago := time.monotonic() - refused[0]) < UNWRITABLE_WINDOW:
             return HealthCheck(
                 "store",
                 False,

@@ -23,7 +23,7 @@ from typing import Any, TypeVar
 
 from connector.atomic_write import write_atomically
 from connector.canonical import canonical_bytes
-from connector.errors import ConnectorError
+from connector.errors import NO_SPACE, ConnectorError
 from connector.evidence.digest import Digest, RunningDigest
 from connector.evidence.seal import SealFacts
 
@@ -108,15 +108,12 @@ def _write_vector(fd: int, chunks: Sequence[bytes | bytearray | memoryview], off
             views[0] = views[0][written:]
 
 
-_NO_SPACE = frozenset({errno.ENOSPC, errno.EDQUOT})
-
-
 def _unwritable(exc: OSError, part: Path) -> DownloadError:
     """The file system's refusal to write or sync the part (a full disk, a quota, a failing device), as the
     download's own error. Whatever the part holds stays with its record, so a later attempt continues from there
     once the cause is gone (beginning again re-hashes the part as it is, a write cut short included)."""
     kept = "what it holds is kept, and the download continues from there"
-    if exc.errno in _NO_SPACE:
+    if exc.errno in NO_SPACE:
         reason = f"no space left on the device that holds '{part.name}': {kept} once there is room"
         return DownloadError("download.no_space", reason, str(part))
     return DownloadError("download.io", f"'{part.name}' cannot be written ({exc.strerror or exc}): {kept}", str(part))

@@ -25,7 +25,6 @@ from __future__ import annotations
 
 import asyncio
 import http.client
-import json
 import random
 import ssl
 import time
@@ -37,6 +36,7 @@ from typing import Any, Protocol
 
 from cryptography import x509
 
+from connector import jsontext
 from connector.atomic_write import write_atomically
 from connector.backoff import Backoff
 from connector.errors import ConnectorError
@@ -212,8 +212,8 @@ def short_of_delivered(held: int, total: int | None) -> Undelivered | None:
 def answer_problem(status: int, body: bytes) -> tuple[str, str]:
     """The code and reason of an error answer ({"code", "reason"} JSON), or the status."""
     try:
-        value = json.loads(body)
-    except (ValueError, RecursionError):  # RecursionError: nested past the parser's own bound
+        value = jsontext.loads(body)
+    except ValueError:
         value = None
     if isinstance(value, dict):
         return str(value.get("code") or f"http.{status}"), str(value.get("reason") or f"HTTP {status}")
@@ -531,8 +531,8 @@ class Puller:
 def seal_of(body: bytes) -> dict[str, Any]:
     """The provider's seal as it answered it: a JSON object, else PullRefused(seal.malformed)."""
     try:
-        seal = json.loads(body)
-    except (ValueError, RecursionError):  # RecursionError: nested past the parser's own bound
+        seal = jsontext.loads(body)
+    except ValueError:
         seal = None
     if not isinstance(seal, dict):
         raise PullRefused("seal.malformed", "the provider's seal is not a JSON object")

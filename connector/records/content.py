@@ -25,10 +25,11 @@ from __future__ import annotations
 import base64
 import binascii
 import hashlib
-import json
 import re
 from collections.abc import Callable
 from typing import Any, Protocol
+
+from connector import jsontext
 
 THRESHOLD = 512  # characters: smaller members stay inline (a reference and its row cost about 150 bytes)
 MAX_DEPTH = 6
@@ -134,8 +135,8 @@ def _compact_jws(value: str, text: str, encode: Encode, parts: Parts) -> str | N
     try:
         header_bytes = base64.urlsafe_b64decode(head + "=" * (-len(head) % 4))
         header_text = header_bytes.decode("utf-8")
-        header = json.loads(header_text)
-    except (binascii.Error, ValueError, RecursionError):  # RecursionError: nested past the parser's own bound
+        header = jsontext.loads(header_text)
+    except (binascii.Error, ValueError):
         return None
     if _b64url(header_bytes) != head or not isinstance(header, dict):
         return None

@@ -16,6 +16,7 @@ from typing import Any
 import aiohttp
 from yarl import URL
 
+from connector import jsontext
 from connector.errors import ConnectorError
 from connector.log import request_id
 from connector.pki.certificates import participant_id_of
@@ -186,8 +187,8 @@ class PeerClient:
             if status >= 400:
                 span.failed(f"HTTP {status}")
         try:
-            decoded = json.loads(text) if text.strip() else None
-        except (ValueError, RecursionError):  # RecursionError: nested past the parser's own bound
+            decoded = jsontext.loads(text) if text.strip() else None
+        except ValueError:
             decoded = None
         if status >= 500:
             raise PeerUnavailable("peer.unavailable", f"{url} answered {status}: {text[:200]}")

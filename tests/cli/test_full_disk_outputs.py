@@ -6,14 +6,13 @@ room. The target folder is a small tmpfs in a mount namespace of the commands' o
 from __future__ import annotations
 
 import asyncio
-import os
 import re
 import sys
 from pathlib import Path
 
 import mountns
 import pytest
-from nodekit import Management, make_participant, running_node, write_config
+from nodekit import Management, cli_environment, make_participant, running_node, write_config
 
 pytestmark = pytest.mark.skipif(not mountns.available(), reason="needs root and unshare for a mount namespace")
 
@@ -58,7 +57,7 @@ done
 
 
 async def _in_small_disk(disk: Path, script: str, **env: str) -> tuple[str, list[str]]:
-    environ = {k: v for k, v in os.environ.items() if not k.startswith("CONNECTOR")}
+    environ = cli_environment()
     environ.update(OUT=str(disk), PY=sys.executable, **env)
     proc = await asyncio.create_subprocess_exec(
         *mountns.in_small_disk(disk, "2m", script),

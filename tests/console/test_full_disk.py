@@ -8,8 +8,6 @@ from __future__ import annotations
 import asyncio
 import os
 import subprocess
-import sys
-import urllib.request
 from urllib.parse import quote
 
 import mountns
@@ -19,14 +17,6 @@ from dataplane_e2e.kit import agree, make_pair
 from nodekit import running_node
 
 pytestmark = pytest.mark.skipif(not mountns.available(), reason="needs root and unshare for a mount namespace")
-
-
-def _ready(port: int) -> bool:
-    try:
-        with urllib.request.urlopen(f"http://127.0.0.1:{port}/check/readiness", timeout=2) as answer:
-            return answer.status == 200
-    except OSError:
-        return False
 
 
 def _downloads(pid: int, folder: str) -> str:
@@ -54,27 +44,19 @@ async def test_a_fetch_onto_a_full_disk_fails_clearly_and_leaves_no_data_behind(
     (pair.root / "small.bin").write_bytes(os.urandom(64 * 1024))
     disk = tmp_path / "var-consumer"  # the consumer's data folder: its store, its console downloads
     disk.mkdir()
-    serve = f'exec "{sys.executable}" -m connector serve --config "{pair.ccfg}"'
-    log = open(tmp_path / "consumer.log", "wb")
-    node = subprocess.Popen(mountns.in_small_disk(disk, "4m", serve), stdout=log, stderr=log)
     console = ConsoleClient(f"http://127.0.0.1:{pair.consumer.management_port}/console")
+    log = tmp_path / "consumer.log"
     try:
-        for _ in range(300):
-            if await asyncio.to_thread(_ready, pair.consumer.management_port):
-                break
-            await asyncio.sleep(0.1)
-        async with running_node(pair.pcfg):
-            big = await agree(pair, "big", {"type": "file", "path": "big.bin"})
-            small = await agree(pair, "small", {"type": "file", "path": "small.bin"})
-            await console.login()
-            failed = await _fetch(console, big)
-            assert "The fetch failed" in failed and "no space left on the device" in failed, failed
-            await asyncio.sleep(0.5)  # the folder goes in the background
-            assert _downloads(node.pid, str(disk / "console" / "downloads")) == ""
-            done = await _fetch(console, small)
-            assert "the provider&#39;s seal verified" in done or "seal verified" in done, done
+        async with mountns.serving(pair.ccfg, disk, "4m", pair.consumer.management_port, log) as node:
+            async with running_node(pair.pcfg):
+                big = await agree(pair, "big", {"type": "file", "path": "big.bin"})
+                small = await agree(pair, "small", {"type": "file", "path": "small.bin"})
+                await console.login()
+                failed = await _fetch(console, big)
+                assert "The fetch failed" in failed and "no space left on the device" in failed, failed
+                await asyncio.sleep(0.5)  # the folder goes in the background
+                assert _downloads(node.pid, str(disk / "console" / "downloads")) == ""
+                done = await _fetch(console, small)
+                assert "the provider&#39;s seal verified" in done or "seal verified" in done, done
     finally:
         await console.close()
-        node.terminate()
-        node.wait(timeout=30)
-        log.close()

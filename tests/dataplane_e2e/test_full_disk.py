@@ -14,6 +14,7 @@ import sys
 import mountns
 import pytest
 from dataplane_e2e.kit import agree, both, wait_state
+from nodekit import cli_environment
 
 pytestmark = pytest.mark.skipif(not mountns.available(), reason="needs root and unshare for a mount namespace")
 
@@ -37,7 +38,7 @@ async def test_a_full_disk_stops_the_transfer_clearly_and_the_same_command_conti
     disk.mkdir()
     async with both(pair):
         agreement = await agree(pair, "rain", {"type": "file", "path": "rain.bin"})
-        env = {k: v for k, v in os.environ.items() if not k.startswith("CONNECTOR")}
+        env = cli_environment()
         env.update(DISK=str(disk), PY=sys.executable, AGREEMENT=agreement, CONFIG=str(pair.ccfg), SOURCE=str(source))
         proc = await asyncio.create_subprocess_exec(
             *mountns.in_small_disk(disk, "8m", SCRIPT),

@@ -5,10 +5,7 @@ its own (tests/mountns.py)."""
 
 from __future__ import annotations
 
-import asyncio
 import subprocess
-import sys
-import urllib.request
 
 import aiohttp
 import mountns
@@ -18,28 +15,13 @@ from nodekit import API_KEY, make_participant, write_config
 pytestmark = pytest.mark.skipif(not mountns.available(), reason="needs root and unshare for a mount namespace")
 
 
-def _ready(port: int) -> bool:
-    try:
-        with urllib.request.urlopen(f"http://127.0.0.1:{port}/check/readiness", timeout=2) as answer:
-            return answer.status == 200
-    except OSError:
-        return False
-
-
 async def test_a_change_the_full_store_cannot_keep_is_answered_503_and_made_once_there_is_room(authority, tmp_path):
     node = make_participant(authority, tmp_path, "org")
     config = write_config(node, tmp_path)
     disk = tmp_path / "var-org"  # the node's data folder
     disk.mkdir()
-    serve = f'exec "{sys.executable}" -m connector serve --config "{config}"'
-    log = open(tmp_path / "org.log", "wb")
-    proc = subprocess.Popen(mountns.in_small_disk(disk, "4m", serve), stdout=log, stderr=log)
     base = f"http://127.0.0.1:{node.management_port}/v1/assets"
-    try:
-        for _ in range(300):
-            if await asyncio.to_thread(_ready, node.management_port):
-                break
-            await asyncio.sleep(0.1)
+    async with mountns.serving(config, disk, "4m", node.management_port, tmp_path / "org.log") as proc:
         fill = f'cat /dev/zero > "{disk}/filler" 2>/dev/null; true'
         subprocess.run(["nsenter", "-t", str(proc.pid), "-m", "sh", "-c", fill], check=True)
         async with aiohttp.ClientSession(headers={"X-Api-Key": API_KEY}) as session:
@@ -65,7 +47,3 @@ async def test_a_change_the_full_store_cannot_keep_is_answered_503_and_made_once
             n = answers.index(refused[0])
             status, made, _ = await add(n)
             assert status == 201, made
-    finally:
-        proc.terminate()
-        proc.wait(30)
-        log.close()

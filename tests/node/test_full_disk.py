@@ -7,8 +7,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import subprocess
-import sys
 import urllib.error
 import urllib.request
 from pathlib import Path
@@ -29,15 +27,6 @@ def _health(port: int) -> tuple[int, dict[str, Any]]:
         return refused.code, json.loads(refused.read())
 
 
-async def _until(predicate: Any, timeout: float) -> Any:
-    deadline = asyncio.get_running_loop().time() + timeout
-    while True:
-        found = await asyncio.to_thread(predicate)
-        if found or asyncio.get_running_loop().time() > deadline:
-            return found
-        await asyncio.sleep(0.2)
-
-
 async def test_a_full_disk_is_reported_loses_nothing_and_the_node_carries_on_once_there_is_room(authority, tmp_path):
     quick = dsp_settings(retry_initial=0.1, retry_max=1.0)
     provider, consumer, pcfg, ccfg = provider_and_consumer(
@@ -45,11 +34,8 @@ async def test_a_full_disk_is_reported_loses_nothing_and_the_node_carries_on_onc
     )
     disk = tmp_path / "var-provider"  # the provider's data folder: its store, its evidence
     disk.mkdir()
-    serve = f'exec "{sys.executable}" -m connector serve --config "{pcfg}"'
-    log = open(tmp_path / "provider.log", "wb")
-    node = subprocess.Popen(mountns.in_small_disk(disk, "1500k", serve), stdout=log, stderr=log)
-    try:
-        assert await _until(lambda: _safe_health(provider.management_port)[0] == 200, 30), _log(tmp_path)
+    log = tmp_path / "provider.log"
+    async with mountns.serving(pcfg, disk, "1500k", provider.management_port, log) as node:
         async with running_node(ccfg):
             cm = Management(consumer)
             started: list[str] = []
@@ -77,10 +63,6 @@ async def test_a_full_disk_is_reported_loses_nothing_and_the_node_carries_on_onc
                 assert theirs["state"] == "FINALIZED" and theirs["agreementId"] == n["agreementId"]
             check = await pm.call("POST", "/v1/evidence/check", None, 200)
             assert check["ok"] is True, check
-    finally:
-        node.terminate()
-        node.wait(30)
-        log.close()
 
 
 def _safe_health(port: int) -> tuple[int, dict[str, Any]]:

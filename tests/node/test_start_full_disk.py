@@ -5,13 +5,12 @@ own (tests/mountns.py)."""
 
 from __future__ import annotations
 
-import os
 import subprocess
 import sys
 
 import mountns
 import pytest
-from nodekit import make_participant, write_config
+from nodekit import cli_environment, make_participant, write_config
 
 pytestmark = pytest.mark.skipif(not mountns.available(), reason="needs root and unshare for a mount namespace")
 
@@ -31,7 +30,7 @@ def test_a_node_started_on_a_full_disk_says_so_and_its_store_is_made_once_there_
     config = write_config(node, tmp_path)
     disk = tmp_path / "var-provider"  # the node's data folder
     disk.mkdir()
-    env = {k: v for k, v in os.environ.items() if not k.startswith("CONNECTOR")}
+    env = cli_environment()
     env.update(DISK=str(disk), PY=sys.executable, CONFIG=str(config))
     ran = subprocess.run(
         mountns.in_small_disk(disk, "1m", SCRIPT), env=env, capture_output=True, text=True, timeout=120

@@ -6,14 +6,13 @@ the certificates on the CRL. The folder is a small tmpfs in a mount namespace of
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 import sys
 
 import mountns
 import pytest
 from cryptography import x509
-from nodekit import make_participant
+from nodekit import cli_environment, make_participant
 
 pytestmark = pytest.mark.skipif(not mountns.available(), reason="needs root and unshare for a mount namespace")
 
@@ -35,7 +34,7 @@ def test_an_authority_on_a_full_disk_says_which_file_and_a_revocation_run_again_
     member = make_participant(authority, tmp_path, "member")
     disk = tmp_path / "disk"
     disk.mkdir()
-    env = {k: v for k, v in os.environ.items() if not k.startswith("CONNECTOR")}
+    env = cli_environment()
     env.update(
         DISK=str(disk),
         PY=sys.executable,
@@ -71,7 +70,7 @@ def test_a_certificate_is_never_handed_out_without_being_in_the_ledger(authority
     # The authority's disk is full, the participant's folder (elsewhere) has room.
     disk, out = tmp_path / "disk", tmp_path / "member"
     disk.mkdir()
-    env = {k: v for k, v in os.environ.items() if not k.startswith("CONNECTOR")}
+    env = cli_environment()
     env.update(
         DISK=str(disk),
         PY=sys.executable,

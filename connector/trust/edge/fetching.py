@@ -23,7 +23,6 @@
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
 import random
 from collections import OrderedDict
@@ -35,6 +34,7 @@ from urllib.parse import urlsplit
 
 import aiohttp
 
+from connector import jsontext
 from connector.backoff import Backoff
 from connector.errors import ConnectorError
 from connector.recent import Recent, held_bytes
@@ -305,10 +305,10 @@ class Fetcher:
         if status != 200:
             reason = ""
             try:
-                answer: Any = json.loads(data)
+                answer: Any = jsontext.loads(data)
                 if isinstance(answer, dict) and isinstance(answer.get("code"), str):
                     reason = f" ({answer['code']}: {str(answer.get('reason', ''))[:200]})"
-            except (ValueError, RecursionError):  # the refusal is told without its reason, whatever it held
+            except ValueError:  # the refusal is told without its reason, whatever it held
                 pass
             raise FetchFailed(f"the credential service answered HTTP {status}{reason}")
         return data

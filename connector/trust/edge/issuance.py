@@ -27,6 +27,7 @@ from typing import TYPE_CHECKING, Any
 
 from aiohttp import web
 
+from connector import jsontext
 from connector.canonical import sha256_hex
 from connector.errors import ConnectorError
 from connector.keys import VerifyingKey
@@ -318,8 +319,8 @@ def _answer(status: int, exc: ConnectorError) -> web.Response:
 
 def _reason(body: bytes, status: int) -> str:
     try:
-        answer = json.loads(body)
-    except (ValueError, RecursionError):  # RecursionError: nested past the parser's own bound
+        answer = jsontext.loads(body)
+    except ValueError:
         return f"HTTP {status}"
     if isinstance(answer, dict) and isinstance(answer.get("reason"), str):
         return f"{answer.get('code', status)}: {answer['reason'][:300]}"
