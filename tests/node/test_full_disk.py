@@ -32,10 +32,12 @@ async def test_a_full_disk_is_reported_loses_nothing_and_the_node_carries_on_onc
     provider, consumer, pcfg, ccfg = provider_and_consumer(
         authority, tmp_path, provider_extra=offered_weather() + quick, consumer_extra=quick
     )
-    disk = tmp_path / "var-provider"  # the provider's data folder: its store, its evidence
+    # The provider's data folder: its store and evidence. A new node holds about 0.7 MiB there, and its write-ahead
+    # log grows by each negotiation's writes until the disk is full: room for dozens of negotiations first.
+    disk = tmp_path / "var-provider"
     disk.mkdir()
     log = tmp_path / "provider.log"
-    async with mountns.serving(pcfg, disk, "1500k", provider.management_port, log) as node:
+    async with mountns.serving(pcfg, disk, "3m", provider.management_port, log) as node:
         async with running_node(ccfg):
             cm = Management(consumer)
             started: list[str] = []
